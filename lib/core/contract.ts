@@ -1,0 +1,118 @@
+/**
+ * The runner configuration contract: every option of `dbbackup`, the environment variable
+ * that also sets it, and the commands that take it. The constructs render this into a task's
+ * environment (`renderRunnerEnvironment`) and the runner parses the same table, so the two
+ * cannot drift apart.
+ */
+
+/** A command of the runner. */
+export enum RunnerCommand {
+  BACKUP = 'backup',
+  RESTORE = 'restore',
+  VERIFY = 'verify',
+  LIST = 'list',
+  PRUNE = 'prune',
+  DRILL = 'drill',
+  WAL_PUSH = 'wal-push',
+  WAL_FETCH = 'wal-fetch',
+  BINLOG_STREAM = 'binlog-stream',
+}
+
+/** The kind of value an option takes. */
+export enum OptionKind {
+  STRING = 'string',
+  FLAG = 'flag',
+  INTEGER = 'integer',
+}
+
+/** One option of the runner. */
+export interface OptionSpec {
+  /** The long flag without dashes, e.g. `source`. */
+  readonly name: string;
+  /** The environment variable that sets it, e.g. `DBBACKUP_SOURCE`. */
+  readonly env: string;
+  readonly kind: OptionKind;
+  readonly commands: readonly RunnerCommand[];
+  readonly help: string;
+  /** The allowed values of a string option with a closed set. */
+  readonly choices?: readonly string[];
+}
+
+const C = RunnerCommand;
+
+function opt(name: string, kind: OptionKind, commands: RunnerCommand[], help: string, choices?: string[]): OptionSpec {
+  return { name, env: 'DBBACKUP_' + name.toUpperCase().replace(/-/g, '_'), kind, commands, help, choices };
+}
+
+/** Every option of every command. */
+export const RUNNER_OPTIONS: readonly OptionSpec[] = [
+  opt('engine', OptionKind.STRING, [C.BACKUP, C.BINLOG_STREAM], 'the database engine', ['postgres', 'mysql', 'mongodb']),
+  opt('source', OptionKind.STRING, [C.BACKUP, C.BINLOG_STREAM], 'the database URL, without a password (postgres://user@host:port/db)'),
+  opt('to', OptionKind.STRING, [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM], 'the storage URL (file:///abs/path, s3://bucket/prefix, gs://bucket/prefix)'),
+  opt('type', OptionKind.STRING, [C.BACKUP], 'full, incremental or differential (default full)', ['full', 'incremental', 'differential']),
+  opt('method', OptionKind.STRING, [C.BACKUP], 'logical (pg_dump) or physical (pg_basebackup) (default logical)', ['logical', 'physical']),
+  opt('compression', OptionKind.STRING, [C.BACKUP], 'zstd, gzip, lz4 or none (default zstd)', ['zstd', 'gzip', 'lz4', 'none']),
+  opt('encrypt', OptionKind.STRING, [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM], 'none, age:RECIPIENT or kms:KEY_ID (default none)'),
+  opt('tier', OptionKind.STRING, [C.BACKUP], 'the retention tier; by default the first backup of a month is monthly, of an ISO week weekly, the rest daily', ['daily', 'weekly', 'monthly']),
+  opt('lock-wait', OptionKind.INTEGER, [C.BACKUP], 'seconds to wait for an overlapping backup of the same database to the same place to end (default 0: refuse at once)'),
+  opt('json', OptionKind.FLAG, [C.BACKUP, C.LIST, C.VERIFY, C.RESTORE, C.PRUNE, C.DRILL], 'print one JSON document instead of a summary'),
+  opt('from', OptionKind.STRING, [C.RESTORE, C.VERIFY, C.LIST, C.PRUNE, C.DRILL, C.WAL_FETCH], 'the storage URL to read backups from'),
+  opt('latest', OptionKind.FLAG, [C.RESTORE, C.VERIFY], 'use the newest backup'),
+  opt('id', OptionKind.STRING, [C.RESTORE, C.VERIFY], 'use the backup with this id'),
+  opt('all', OptionKind.FLAG, [C.VERIFY], 'verify every backup'),
+  opt('deep', OptionKind.FLAG, [C.VERIFY], 'also decrypt, decompress and have the engine tool read each archive'),
+  opt('to-time', OptionKind.STRING, [C.RESTORE], 'restore to this moment (ISO-8601, point-in-time recovery)'),
+  opt('target', OptionKind.STRING, [C.RESTORE, C.DRILL], 'the database URL to restore into, without a password'),
+  opt('target-dir', OptionKind.STRING, [C.RESTORE], 'a data directory to lay a physical backup down in'),
+  opt('identity', OptionKind.STRING, [C.RESTORE, C.VERIFY, C.DRILL], 'the age identity file that decrypts age: backups'),
+  opt('with-globals', OptionKind.FLAG, [C.RESTORE], 'also restore roles and other globals'),
+  opt('clean', OptionKind.FLAG, [C.RESTORE], 'replace the objects of a target database that already has tables'),
+  opt('keep-daily', OptionKind.INTEGER, [C.PRUNE], 'how many days keep their newest backup'),
+  opt('keep-weekly', OptionKind.INTEGER, [C.PRUNE], 'how many ISO weeks keep their newest backup'),
+  opt('keep-monthly', OptionKind.INTEGER, [C.PRUNE], 'how many months keep their newest backup'),
+  opt('dry-run', OptionKind.FLAG, [C.PRUNE], 'say what would be deleted, delete nothing'),
+];
+
+/** Environment variables that carry secrets. They are read, never printed. */
+export const SECRET_ENV = {
+  SOURCE_PASSWORD: 'DBBACKUP_SOURCE_PASSWORD',
+  TARGET_PASSWORD: 'DBBACKUP_TARGET_PASSWORD',
+} as const;
+
+/** Other environment variables the runner reads. */
+export const RUNNER_ENV = {
+  /** `json` or `text`: the log format on stderr (default: JSON lines when stderr is not a terminal). */
+  LOG_FORMAT: 'DBBACKUP_LOG_FORMAT',
+  /** Seconds between progress lines on long work (default 10). */
+  PROGRESS_INTERVAL: 'DBBACKUP_PROGRESS_INTERVAL',
+  /** The database's identifier in metrics and lock names (default: the source's host/database). */
+  DATABASE_ID: 'DBBACKUP_DATABASE_ID',
+} as const;
+
+/** Look an option up by name. */
+export function optionSpec(name: string): OptionSpec | undefined {
+  return RUNNER_OPTIONS.find((o) => o.name === name);
+}
+
+/** Runner settings as the constructs know them, keyed by option name (`source`, `to`, …). */
+export type RunnerSettings = Readonly<Record<string, string | number | boolean | undefined>>;
+
+/**
+ * Render settings into the environment of a task that runs `command`. Fails on an option that
+ * the command does not take, so a construct cannot configure something the runner ignores.
+ */
+export function renderRunnerEnvironment(command: RunnerCommand, settings: RunnerSettings): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(settings)) {
+    if (value === undefined) continue;
+    const spec = optionSpec(name);
+    if (spec === undefined) throw new Error(`'${name}' is not an option of the runner`);
+    if (!spec.commands.includes(command)) throw new Error(`the runner's ${command} command takes no option '${name}'`);
+    if (spec.kind === OptionKind.FLAG) {
+      if (value === true) env[spec.env] = 'true';
+      continue;
+    }
+    env[spec.env] = String(value);
+  }
+  return env;
+}

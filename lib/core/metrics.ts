@@ -1,0 +1,60 @@
+/**
+ * Metric and event contract between the runner, the verification function and the alarms.
+ * The runner and the function write CloudWatch embedded-metric-format lines; the constructs
+ * build alarms and dashboards on the same names.
+ */
+
+/** The CloudWatch namespace of every metric. */
+export const METRIC_NAMESPACE = 'DbBackup';
+
+/** The one dimension of every metric: the database's identifier (`DBBACKUP_DATABASE_ID`). */
+export const METRIC_DIMENSION = 'DatabaseId';
+
+/** Metric names. */
+export const METRICS = {
+  /** Runner: 1 per successful backup. */
+  BACKUP_SUCCEEDED: 'BackupSucceeded',
+  /** Runner: 1 per failed backup. */
+  BACKUP_FAILED: 'BackupFailed',
+  /** Runner: stored bytes of a backup. */
+  BACKUP_SIZE: 'BackupSizeBytes',
+  /** Runner: seconds a backup took. */
+  BACKUP_DURATION: 'BackupDurationSeconds',
+  /** Verifier: 1 per manifest whose artifacts all check out. */
+  VERIFICATION_SUCCEEDED: 'VerificationSucceeded',
+  /** Verifier: 1 per manifest that failed a check. */
+  VERIFICATION_FAILED: 'VerificationFailed',
+  /** Verifier (scheduled): seconds since the newest verified backup ended. */
+  BACKUP_AGE: 'BackupAgeSeconds',
+  /** Drill: 1 per successful restore drill / 1 per failed one. */
+  DRILL_SUCCEEDED: 'DrillSucceeded',
+  DRILL_FAILED: 'DrillFailed',
+  /** Drill: seconds the restore took. */
+  RESTORE_TIME: 'RestoreTimeSeconds',
+  /** Log shipper: seconds since the last shipped log data. */
+  LOG_LAG: 'LogShippingLagSeconds',
+} as const;
+
+/** Environment variables of the verification function. */
+export const VERIFIER_ENV = {
+  /** The SNS topic that receives a message for each failed verification. */
+  ALARM_TOPIC_ARN: 'DBBACKUP_ALARM_TOPIC_ARN',
+  /** The CloudWatch namespace (default `DbBackup`). */
+  METRIC_NAMESPACE: 'DBBACKUP_METRIC_NAMESPACE',
+} as const;
+
+/**
+ * The input of the verification function's scheduled freshness check (an EventBridge
+ * Scheduler or rule target with this JSON as its input). Committed manifests arrive as the
+ * standard EventBridge S3 `Object Created` events instead.
+ */
+export interface FreshnessCheckEvent {
+  readonly action: 'freshness';
+  readonly bucket: string;
+  /** The storage prefix the database's backups are under (`--to s3://bucket/PREFIX`). */
+  readonly prefix: string;
+  readonly databaseId: string;
+}
+
+/** The object tag the verifier sets on a manifest it has verified: `passed` or `failed`. */
+export const VERIFIED_TAG_KEY = 'dbbackup-verified';

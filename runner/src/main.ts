@@ -1,0 +1,2 @@
+// Placeholder entry; replaced by the runner.
+process.exitCode = 1;
