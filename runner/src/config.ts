@@ -1,0 +1,321 @@
+import { OptionKind, OptionSpec, RUNNER_OPTIONS, RunnerCommand } from '../../lib/core/contract';
+import { ConfigError } from '../../lib/core/errors';
+import { BackupMethod, BackupType, Compression, Engine, RetentionTier } from '../../lib/core/model';
+import {
+  EncryptionSpec,
+  parseEncryption,
+  parseSourceUrl,
+  parseStorageUrl,
+  SourceUrl,
+  StorageKind,
+  StorageUrl,
+} from '../../lib/core/urls';
+
+/** Which stored backup a command works on. */
+export type Selector = { readonly kind: 'latest' } | { readonly kind: 'id'; readonly id: string } | { readonly kind: 'all' };
+
+export interface BackupConfig {
+  readonly command: RunnerCommand.BACKUP;
+  readonly engine: Engine;
+  readonly source: SourceUrl;
+  readonly to: StorageUrl;
+  readonly type: BackupType;
+  readonly method: BackupMethod;
+  readonly compression: Compression;
+  readonly encryption: EncryptionSpec;
+  readonly tier?: RetentionTier;
+  readonly lockWaitSeconds: number;
+  readonly json: boolean;
+}
+
+export interface RestoreConfig {
+  readonly command: RunnerCommand.RESTORE;
+  readonly from: StorageUrl;
+  readonly selector: Selector;
+  readonly toTime?: Date;
+  readonly target?: SourceUrl;
+  readonly targetDir?: string;
+  readonly identity?: string;
+  readonly withGlobals: boolean;
+  readonly clean: boolean;
+  readonly json: boolean;
+}
+
+export interface VerifyConfig {
+  readonly command: RunnerCommand.VERIFY;
+  readonly from: StorageUrl;
+  readonly selector: Selector;
+  readonly deep: boolean;
+  readonly identity?: string;
+  readonly json: boolean;
+}
+
+export interface ListConfig {
+  readonly command: RunnerCommand.LIST;
+  readonly from: StorageUrl;
+  readonly json: boolean;
+}
+
+export interface PruneConfig {
+  readonly command: RunnerCommand.PRUNE;
+  readonly from: StorageUrl;
+  readonly keepDaily: number;
+  readonly keepWeekly: number;
+  readonly keepMonthly: number;
+  readonly dryRun: boolean;
+  readonly json: boolean;
+}
+
+export interface DrillConfig {
+  readonly command: RunnerCommand.DRILL;
+  readonly from: StorageUrl;
+  readonly target: SourceUrl;
+  readonly identity?: string;
+  readonly json: boolean;
+}
+
+export interface OtherConfig {
+  readonly command: RunnerCommand.WAL_PUSH | RunnerCommand.WAL_FETCH | RunnerCommand.BINLOG_STREAM;
+  readonly options: Readonly<Record<string, string | number | boolean>>;
+  readonly positionals: readonly string[];
+}
+
+export type Invocation = BackupConfig | RestoreConfig | VerifyConfig | ListConfig | PruneConfig | DrillConfig | OtherConfig;
+
+/** `--help` was asked for: print this and exit 0. */
+export class HelpRequest {
+  constructor(public readonly text: string) {}
+}
+
+const COMMANDS = Object.values(RunnerCommand) as string[];
+
+/**
+ * Parse and validate a whole invocation: argv (without `node` and the script) and the
+ * environment (every option also reads `DBBACKUP_<NAME>`; the command line wins).
+ * Throws ConfigError naming the bad value and the fix, or returns a HelpRequest.
+ */
+export function parseInvocation(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Invocation | HelpRequest {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') return new HelpRequest(usage());
+  if (!COMMANDS.includes(command)) {
+    throw new ConfigError(`unknown command '${command}'. Use one of: ${COMMANDS.join(', ')} (dbbackup --help lists them).`);
+  }
+  const cmd = command as RunnerCommand;
+  const specs = RUNNER_OPTIONS.filter((o) => o.commands.includes(cmd));
+  const values: Record<string, string | number | boolean> = {};
+  const positionals: string[] = [];
+
+  // The environment first, the command line over it.
+  for (const spec of specs) {
+    const raw = env[spec.env];
+    if (raw === undefined || raw === '') continue;
+    values[spec.name] = convert(spec, raw, spec.env);
+  }
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i];
+    if (arg === '--help' || arg === '-h') return new HelpRequest(usage(cmd));
+    if (!arg.startsWith('--')) {
+      positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    const spec = specs.find((s) => s.name === name);
+    if (spec === undefined) {
+      const other = RUNNER_OPTIONS.find((s) => s.name === name);
+      throw new ConfigError(
+        other !== undefined
+          ? `option --${name} does not go with '${cmd}' (it is for: ${other.commands.join(', ')}). Options of ${cmd}: ${specs.map((s) => '--' + s.name).join(' ')}.`
+          : `unknown option --${name} for '${cmd}'. Options of ${cmd}: ${specs.map((s) => '--' + s.name).join(' ')}.`,
+      );
+    }
+    if (spec.kind === OptionKind.FLAG) {
+      values[name] = eq < 0 ? true : convert(spec, arg.slice(eq + 1), `--${name}`);
+      continue;
+    }
+    let raw: string | undefined;
+    if (eq >= 0) raw = arg.slice(eq + 1);
+    else {
+      raw = rest[++i];
+      if (raw === undefined || (raw.startsWith('--') && raw.length > 2)) {
+        throw new ConfigError(`option --${name} needs a value (${spec.help}).`);
+      }
+    }
+    values[name] = convert(spec, raw, `--${name}`);
+  }
+  return build(cmd, values, positionals);
+}
+
+function convert(spec: OptionSpec, raw: string, where: string): string | number | boolean {
+  switch (spec.kind) {
+    case OptionKind.FLAG:
+      if (/^(true|1|yes)$/i.test(raw)) return true;
+      if (/^(false|0|no)$/i.test(raw)) return false;
+      throw new ConfigError(`${where} is '${raw}'; use true or false.`);
+    case OptionKind.INTEGER: {
+      if (!/^\d+$/.test(raw)) throw new ConfigError(`${where} is '${raw}'; use a whole number, 0 or more.`);
+      return Number(raw);
+    }
+    default:
+      if (spec.choices !== undefined && !spec.choices.includes(raw)) {
+        throw new ConfigError(`${where} is '${raw}'; use one of: ${spec.choices.join(', ')}.`);
+      }
+      return raw;
+  }
+}
+
+function need(values: Record<string, unknown>, cmd: string, name: string): string {
+  const v = values[name];
+  if (v === undefined) {
+    const spec = RUNNER_OPTIONS.find((s) => s.name === name)!;
+    throw new ConfigError(`'${cmd}' needs --${name} (or ${spec.env}): ${spec.help}.`);
+  }
+  return String(v);
+}
+
+function selector(values: Record<string, unknown>, cmd: string, allowAll: boolean): Selector {
+  const chosen = (['latest', 'id', 'all'] as const).filter((k) => values[k] !== undefined && values[k] !== false);
+  if (chosen.length !== 1) {
+    const opts = allowAll ? '--latest, --id ID or --all' : '--latest or --id ID';
+    throw new ConfigError(
+      chosen.length === 0 ? `'${cmd}' needs one of ${opts} to say which backup.` : `'${cmd}' takes one of ${opts}, not ${chosen.map((c) => '--' + c).join(' and ')}.`,
+    );
+  }
+  if (chosen[0] === 'id') {
+    const id = String(values.id);
+    if (!/^[A-Za-z0-9._-]+$/.test(id)) throw new ConfigError(`--id '${id}' is not a backup id; 'dbbackup list' shows them.`);
+    return { kind: 'id', id };
+  }
+  return { kind: chosen[0] };
+}
+
+function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>, positionals: string[]): Invocation {
+  const json = v.json === true;
+  const noPositionals = () => {
+    if (positionals.length > 0) throw new ConfigError(`'${cmd}' takes no argument '${positionals[0]}'; options start with --.`);
+  };
+  switch (cmd) {
+    case RunnerCommand.BACKUP: {
+      noPositionals();
+      const engine = need(v, cmd, 'engine') as Engine;
+      const source = parseSourceUrl(need(v, cmd, 'source'), '--source', engine);
+      const to = parseStorageUrl(need(v, cmd, 'to'), '--to');
+      const method = (v.method as BackupMethod | undefined) ?? BackupMethod.LOGICAL;
+      if (method === BackupMethod.PHYSICAL && engine !== Engine.POSTGRES) {
+        throw new ConfigError(`--method physical is for PostgreSQL (pg_basebackup); engine '${engine}' takes --method logical.`);
+      }
+      return {
+        command: cmd,
+        engine,
+        source,
+        to,
+        type: (v.type as BackupType | undefined) ?? BackupType.FULL,
+        method,
+        compression: (v.compression as Compression | undefined) ?? Compression.ZSTD,
+        encryption: parseEncryption(String(v.encrypt ?? 'none')),
+        tier: v.tier as RetentionTier | undefined,
+        lockWaitSeconds: (v['lock-wait'] as number | undefined) ?? 0,
+        json,
+      };
+    }
+    case RunnerCommand.RESTORE: {
+      noPositionals();
+      const from = parseStorageUrl(need(v, cmd, 'from'), '--from');
+      const target = v.target !== undefined ? parseSourceUrl(String(v.target), '--target') : undefined;
+      const targetDir = v['target-dir'] as string | undefined;
+      if (target === undefined && targetDir === undefined) {
+        throw new ConfigError(`'restore' needs --target URL (a database to restore into) or --target-dir DIR (for a physical backup).`);
+      }
+      let toTime: Date | undefined;
+      if (v['to-time'] !== undefined) {
+        toTime = new Date(String(v['to-time']));
+        if (isNaN(toTime.getTime())) throw new ConfigError(`--to-time '${v['to-time']}' is not an ISO-8601 time; use e.g. 2026-11-25T04:30:00Z.`);
+      }
+      const sel: Selector = toTime !== undefined && v.latest === undefined && v.id === undefined ? { kind: 'latest' } : selector(v, cmd, false);
+      return {
+        command: cmd,
+        from,
+        selector: sel,
+        toTime,
+        target,
+        targetDir,
+        identity: v.identity as string | undefined,
+        withGlobals: v['with-globals'] === true,
+        clean: v.clean === true,
+        json,
+      };
+    }
+    case RunnerCommand.VERIFY:
+      noPositionals();
+      return {
+        command: cmd,
+        from: parseStorageUrl(need(v, cmd, 'from'), '--from'),
+        selector: selector(v, cmd, true),
+        deep: v.deep === true,
+        identity: v.identity as string | undefined,
+        json,
+      };
+    case RunnerCommand.LIST:
+      noPositionals();
+      return { command: cmd, from: parseStorageUrl(need(v, cmd, 'from'), '--from'), json };
+    case RunnerCommand.PRUNE: {
+      noPositionals();
+      const from = parseStorageUrl(need(v, cmd, 'from'), '--from');
+      if (from.kind !== StorageKind.FILE) {
+        throw new ConfigError(
+          `prune works on file:// storage only; '${from.display}' is ${from.kind} storage, where the bucket's lifecycle rules expire each retention tier (the runner never deletes there).`,
+        );
+      }
+      const keep = (name: string) => Number(need(v, cmd, name));
+      const cfg: PruneConfig = {
+        command: cmd,
+        from,
+        keepDaily: keep('keep-daily'),
+        keepWeekly: keep('keep-weekly'),
+        keepMonthly: keep('keep-monthly'),
+        dryRun: v['dry-run'] === true,
+        json,
+      };
+      if (cfg.keepDaily + cfg.keepWeekly + cfg.keepMonthly === 0) {
+        throw new ConfigError('prune with --keep-daily 0 --keep-weekly 0 --keep-monthly 0 would delete every backup; keep at least one.');
+      }
+      return cfg;
+    }
+    case RunnerCommand.DRILL:
+      noPositionals();
+      return {
+        command: cmd,
+        from: parseStorageUrl(need(v, cmd, 'from'), '--from'),
+        target: parseSourceUrl(need(v, cmd, 'target'), '--target'),
+        identity: v.identity as string | undefined,
+        json,
+      };
+    default:
+      return { command: cmd, options: v, positionals };
+  }
+}
+
+/** The help text: every command and option, from the contract table. */
+export function usage(cmd?: RunnerCommand): string {
+  const lines = [
+    'dbbackup: backups of PostgreSQL, MySQL/MariaDB and MongoDB to file://, s3:// and gs:// storage',
+    '',
+    'Usage:',
+    '  dbbackup backup  --engine postgres|mysql|mongodb --source URL --to STORAGE_URL [options]',
+    '  dbbackup restore --from STORAGE_URL (--latest | --id ID) [--to-time ISO-8601] --target URL [options]',
+    '  dbbackup verify  --from STORAGE_URL (--latest | --id ID | --all) [--deep [--identity FILE]]',
+    '  dbbackup list    --from STORAGE_URL [--json]',
+    '  dbbackup prune   --from file:///DIR --keep-daily N --keep-weekly N --keep-monthly N [--dry-run]',
+    '  dbbackup drill   --from STORAGE_URL --target URL',
+    '',
+    'Passwords never go on the command line: DBBACKUP_SOURCE_PASSWORD / DBBACKUP_TARGET_PASSWORD or',
+    'the engine\'s own variable (PGPASSWORD, MYSQL_PWD). Exit codes: 0 ok, 1 failed, 2 bad usage, 3 damaged backup.',
+    '',
+    'Options (each also read from its environment variable):',
+  ];
+  for (const o of RUNNER_OPTIONS.filter((s) => cmd === undefined || s.commands.includes(cmd))) {
+    const flag = `--${o.name}${o.kind === OptionKind.FLAG ? '' : o.kind === OptionKind.INTEGER ? ' N' : ' VALUE'}`;
+    lines.push(`  ${flag.padEnd(24)} ${o.env.padEnd(28)} ${o.help}${cmd === undefined ? ` [${o.commands.join(', ')}]` : ''}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,37 @@
+import { ExitCode } from '../../lib/core/model';
+
+export { ConfigError } from '../../lib/core/errors';
+
+/** The operation failed (exit 1). The message says what failed. */
+export class BackupError extends Error {
+  public readonly name: string = 'BackupError';
+}
+
+/** A stored backup is damaged or missing (exit 3). */
+export class DamagedError extends Error {
+  public readonly name = 'DamagedError';
+}
+
+/** A child process exited badly. Carries its exit code and the tail of its stderr. */
+export class ChildProcessError extends BackupError {
+  public readonly name = 'ChildProcessError';
+  constructor(
+    public readonly tool: string,
+    public readonly exitCode: number | null,
+    public readonly signal: NodeJS.Signals | null,
+    public readonly stderrTail: string,
+  ) {
+    super(
+      `${tool} ${signal !== null ? `was killed by ${signal}` : `exited with code ${exitCode}`}` +
+        (stderrTail.trim() !== '' ? `: ${stderrTail.trim().split('\n').slice(-5).join(' | ')}` : ''),
+    );
+  }
+}
+
+/** The exit code for an error. */
+export function exitCodeOf(err: unknown): ExitCode {
+  const name = (err as Error)?.name;
+  if (name === 'ConfigError') return ExitCode.USAGE;
+  if (name === 'DamagedError' || name === 'ManifestError') return ExitCode.DAMAGED;
+  return ExitCode.FAILED;
+}

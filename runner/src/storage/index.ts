@@ -1,0 +1,19 @@
+import { ConfigError } from '../../../lib/core/errors';
+import { StorageKind, StorageUrl } from '../../../lib/core/urls';
+import { FileStorage } from './file';
+import { S3Storage } from './s3';
+import { Storage } from './storage';
+
+export * from './storage';
+
+/** The storage backend for a URL. */
+export function openStorage(url: StorageUrl): Storage {
+  switch (url.kind) {
+    case StorageKind.FILE:
+      return new FileStorage(url);
+    case StorageKind.S3:
+      return new S3Storage(url);
+    case StorageKind.GCS:
+      throw new ConfigError(`${url.display}: gs:// storage is not available in this build; use file:// or s3://.`);
+  }
+}

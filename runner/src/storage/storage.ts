@@ -1,0 +1,56 @@
+import { Readable } from 'node:stream';
+import { RetentionTier } from '../../../lib/core/model';
+import { StorageUrl } from '../../../lib/core/urls';
+
+/** How to store an object. */
+export interface PutOptions {
+  /** The retention tier: an S3 object tag / GCS metadata that the lifecycle rules match. */
+  readonly tier?: RetentionTier;
+  readonly contentType?: string;
+  /** Cancels the upload; what was written is removed (S3: the multipart upload is aborted). */
+  readonly signal?: AbortSignal;
+}
+
+/** A stored object's key (relative to the storage URL's path) and size. */
+export interface ObjectInfo {
+  readonly key: string;
+  readonly size: number;
+}
+
+/** No object at that key. */
+export class NotFoundError extends Error {
+  public readonly name = 'NotFoundError';
+}
+
+/**
+ * A place backups are stored. Keys are relative to the storage URL's path and use `/`.
+ * Every backend keeps the same promises: an upload that did not resolve leaves nothing at its
+ * key; `putBytes` is atomic (readers see the old state or the whole new object).
+ */
+export interface Storage {
+  readonly url: StorageUrl;
+  /** Stream `body` (of unknown length) into `key`; resolves with the stored size once durable. */
+  upload(key: string, body: Readable, options?: PutOptions): Promise<number>;
+  /** Store a small object atomically (the manifest). */
+  putBytes(key: string, data: Buffer, options?: PutOptions): Promise<void>;
+  /** Stream an object. Throws NotFoundError. */
+  read(key: string): Promise<Readable>;
+  /** A whole small object. Throws NotFoundError. */
+  readBytes(key: string): Promise<Buffer>;
+  /** The object's size, or undefined when there is none. */
+  stat(key: string): Promise<ObjectInfo | undefined>;
+  /** The names of the folders directly under `prefix` (`''` for the top). */
+  listFolders(prefix: string): Promise<string[]>;
+  /** Every object under `prefix`, recursively. */
+  list(prefix: string): Promise<ObjectInfo[]>;
+  /** Delete every object under a folder (used only by `prune` on file:// storage). */
+  removeFolder(prefix: string): Promise<void>;
+}
+
+/** Join key parts with single slashes. */
+export function joinKey(...parts: string[]): string {
+  return parts
+    .filter((p) => p !== '')
+    .join('/')
+    .replace(/\/{2,}/g, '/');
+}
