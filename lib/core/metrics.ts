@@ -26,6 +26,8 @@ export const METRICS = {
   VERIFICATION_FAILED: 'VerificationFailed',
   /** Verifier (scheduled): seconds since the newest verified backup ended. */
   BACKUP_AGE: 'BackupAgeSeconds',
+  /** Verifier: seconds one verification took (watch it against the function's timeout). */
+  VERIFICATION_DURATION: 'VerificationDurationSeconds',
   /** Drill: 1 per successful restore drill / 1 per failed one. */
   DRILL_SUCCEEDED: 'DrillSucceeded',
   DRILL_FAILED: 'DrillFailed',
@@ -41,6 +43,12 @@ export const VERIFIER_ENV = {
   ALARM_TOPIC_ARN: 'DBBACKUP_ALARM_TOPIC_ARN',
   /** The CloudWatch namespace (default `DbBackup`). */
   METRIC_NAMESPACE: 'DBBACKUP_METRIC_NAMESPACE',
+  /**
+   * Optional: the database id to publish under when a manifest is too damaged to name its own
+   * `databaseId`. Set it when the function serves one database; without it such a failure is
+   * published under `unknown` (the SNS message and the `failed` tag still name the object).
+   */
+  DATABASE_ID: 'DBBACKUP_DATABASE_ID',
 } as const;
 
 /**
@@ -58,3 +66,11 @@ export interface FreshnessCheckEvent {
 
 /** The object tag the verifier sets on a manifest it has verified: `passed` or `failed`. */
 export const VERIFIED_TAG_KEY = 'dbbackup-verified';
+
+/** The values of the `VERIFIED_TAG_KEY` tag. */
+export enum VerificationStatus {
+  /** Every artifact exists with the recorded size and sha256. */
+  PASSED = 'passed',
+  /** The manifest is unreadable or an artifact is missing, of another size or damaged. */
+  FAILED = 'failed',
+}
