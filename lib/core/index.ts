@@ -7,3 +7,4 @@ export * from './schedule';
 export * from './assets';
 export * from './manifest';
 export * from './metrics';
+export * from './checks';

@@ -1,0 +1,172 @@
+/**
+ * Deployment checks shared by the AWS CDK constructs and the CDKTF constructs (AWS and Google),
+ * so both report the same mistake with the same message: the value received and the fix.
+ * Callers skip values that are unresolved tokens; these functions see literals only.
+ */
+import { ConfigError } from './errors';
+import { Retention } from './retention';
+import { CronSpec, awsCronExpression } from './schedule';
+
+/**
+ * Check a database identifier: it names the metric dimension (`DBBACKUP_DATABASE_ID`) and is
+ * part of resource names (roles, jobs, schedules, alarms), so it is kept to a portable alphabet.
+ */
+export function validateDatabaseId(id: string, what = 'databaseId'): void {
+  if (!/^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?$/.test(id)) {
+    throw new ConfigError(
+      `${what} '${id}' is not a valid database id. Use 1 to 40 lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen (e.g. 'orders-prod').`,
+    );
+  }
+}
+
+/**
+ * Check the key prefix backups of one database are stored under (`--to s3://bucket/PREFIX`).
+ * Empty is allowed (the bucket's top); otherwise `/`-separated segments of safe characters.
+ */
+export function validateStoragePrefix(prefix: string, what = 'prefix'): void {
+  const fix = `Use '/'-separated segments of letters, digits, '.', '_' and '-', without a leading or trailing '/' (e.g. 'postgres/orders').`;
+  if (prefix === '') return;
+  if (prefix.length > 512) throw new ConfigError(`${what} '${prefix.slice(0, 40)}…' is ${prefix.length} characters long; keep it under 512. ${fix}`);
+  const segments = prefix.split('/');
+  if (segments.some((s) => s === '' || s === '.' || s === '..' || !/^[A-Za-z0-9._-]+$/.test(s))) {
+    throw new ConfigError(`${what} '${prefix}' is not a valid storage prefix. ${fix}`);
+  }
+}
+
+/** Check an IANA time zone name (`Europe/Berlin`, `UTC`) as schedulers take it. */
+export function validateTimeZone(timeZone: string, what = 'timeZone'): void {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+  } catch {
+    throw new ConfigError(`${what} '${timeZone}' is not a time zone. Use an IANA name such as 'UTC', 'Europe/Berlin' or 'America/New_York'.`);
+  }
+  if (!timeZone.includes('/') && timeZone !== 'UTC' && timeZone !== 'Etc/UTC') {
+    throw new ConfigError(`${what} '${timeZone}' is an abbreviation, which schedulers reject. Use an IANA name such as 'UTC' or 'Europe/Berlin'.`);
+  }
+}
+
+/**
+ * The longest time between two consecutive runs of the given cron schedules taken together,
+ * in minutes, found by laying them out over two calendar years (UTC). Undefined when a
+ * schedule uses a day pattern this does not evaluate (`L`, `W`, `#`).
+ */
+export function longestScheduleGapMinutes(crons: readonly CronSpec[]): number | undefined {
+  if (crons.length === 0) return undefined;
+  const parsed = crons.map(matcher);
+  if (parsed.some((p) => p === undefined)) return undefined;
+  const start = Date.UTC(2024, 0, 1);
+  const days = 731;
+  let last: number | undefined;
+  let first: number | undefined;
+  let longest = 0;
+  for (let d = 0; d < days; d++) {
+    const date = new Date(start + d * 86_400_000);
+    const minutes = new Set<number>();
+    for (const p of parsed) {
+      if (p!.matchesDay(date)) for (const m of p!.times) minutes.add(m);
+    }
+    for (const m of [...minutes].sort((a, b) => a - b)) {
+      const t = d * 1440 + m;
+      if (last !== undefined) longest = Math.max(longest, t - last);
+      first ??= t;
+      last = t;
+    }
+  }
+  if (last === undefined || first === undefined) return undefined;
+  if (first === last) return days * 1440;
+  return longest;
+}
+
+/**
+ * Check a recovery point objective against the schedules that are to meet it: a backup-age
+ * alarm whose threshold is shorter than the longest gap between two runs fires between every
+ * two healthy runs.
+ */
+export function validateRpo(rpoMinutes: number, crons: readonly CronSpec[], what = 'rpo'): void {
+  if (!Number.isFinite(rpoMinutes) || rpoMinutes <= 0) {
+    throw new ConfigError(`${what} is ${rpoMinutes} minutes; give a positive duration, longer than the time between two scheduled backups.`);
+  }
+  const gap = longestScheduleGapMinutes(crons);
+  if (gap !== undefined && rpoMinutes <= gap) {
+    throw new ConfigError(
+      `${what} is ${humanMinutes(rpoMinutes)} but the schedule (${crons.map(awsCronExpression).join(', ')}) leaves up to ${humanMinutes(gap)} between two backups, so the backup-age alarm would fire between healthy runs. Set ${what} above ${humanMinutes(gap)} (e.g. ${humanMinutes(gap + 60)}) or schedule backups more often.`,
+    );
+  }
+}
+
+/**
+ * The RPO used when none is given: the longest gap between two scheduled runs plus one hour
+ * for the backup itself to finish. Undefined when the gap cannot be worked out.
+ */
+export function defaultRpoMinutes(crons: readonly CronSpec[]): number | undefined {
+  const gap = longestScheduleGapMinutes(crons);
+  return gap === undefined ? undefined : gap + 60;
+}
+
+/**
+ * A warning when a write lock (S3 Object Lock default retention, GCS retention policy) keeps
+ * objects longer than the shortest retention tier: the lifecycle rules then cannot expire those
+ * backups before the lock ends, so they are kept (and billed) for the lock period.
+ */
+export function lockRetentionWarning(lockDays: number, retention: Retention, what = 'lock'): string | undefined {
+  const shortest = Math.min(...retention.lifetimes.map((t) => t.days));
+  if (lockDays <= shortest) return undefined;
+  const tiers = retention.lifetimes.filter((t) => t.days < lockDays).map((t) => `${t.tier} (${t.days} days)`);
+  return `${what} of ${lockDays} days outlives the retention of ${tiers.join(', ')}: those backups are kept until the lock ends. Lower the lock to at most ${shortest} days or lengthen those tiers.`;
+}
+
+/** Check a write-lock period in days. */
+export function validateLockDays(days: number, what = 'lock'): void {
+  if (!Number.isInteger(days) || days < 1 || days > 36500) {
+    throw new ConfigError(`${what} is ${days} days; give a whole number of days from 1 to 36500.`);
+  }
+}
+
+/** `90 minutes`, `25 hours`, `7 days`. */
+export function humanMinutes(minutes: number): string {
+  if (minutes % 1440 === 0) return `${minutes / 1440} day${minutes === 1440 ? '' : 's'}`;
+  if (minutes % 60 === 0) return `${minutes / 60} hour${minutes === 60 ? '' : 's'}`;
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+}
+
+const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
+const DAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
+
+interface CronMatcher {
+  readonly times: readonly number[];
+  matchesDay(date: Date): boolean;
+}
+
+/** Day matching for a checked spec (parseCron has already validated the fields). */
+function matcher(c: CronSpec): CronMatcher | undefined {
+  if (/[LW#]/i.test(c.day) || /[LW#]/i.test(c.weekDay)) return undefined;
+  const minutes = values(c.minute, 0, 59);
+  const hours = values(c.hour, 0, 23);
+  const times = hours.flatMap((h) => minutes.map((m) => h * 60 + m));
+  const dom = c.day === '?' || c.day === '*' ? undefined : new Set(values(c.day, 1, 31));
+  const months = c.month === '*' ? undefined : new Set(values(c.month.toUpperCase().replace(/[A-Z]{3}/g, (m) => String(MONTHS.indexOf(m) + 1)), 1, 12));
+  const dow =
+    c.weekDay === '?' || c.weekDay === '*'
+      ? undefined
+      : new Set(values(c.weekDay.toUpperCase().replace(/[A-Z]{3}/g, (d) => String(DAYS.indexOf(d) + 1)), 1, 7));
+  return {
+    times,
+    matchesDay: (date) =>
+      (months === undefined || months.has(date.getUTCMonth() + 1)) &&
+      (dom === undefined || dom.has(date.getUTCDate())) &&
+      (dow === undefined || dow.has(date.getUTCDay() + 1)),
+  };
+}
+
+function values(field: string, lo: number, hi: number): number[] {
+  const out = new Set<number>();
+  for (const part of field.split(',')) {
+    const m = /^(\*|\d+)(?:-(\d+))?(?:\/(\d+))?$/.exec(part);
+    if (m === null) continue;
+    const start = m[1] === '*' ? lo : Number(m[1]);
+    const end = m[2] !== undefined ? Number(m[2]) : m[1] === '*' || m[3] !== undefined ? hi : start;
+    const step = m[3] !== undefined ? Number(m[3]) : 1;
+    for (let v = start; v <= end; v += step) out.add(v);
+  }
+  return [...out].sort((a, b) => a - b);
+}
