@@ -1,2 +1,93 @@
-// Placeholder entry; replaced by the runner.
-process.exitCode = 1;
+// dbbackup: the thin entry. Parse and validate everything first, run one command, map the
+// outcome to the fixed exit codes (0 ok, 1 failed, 2 bad usage, 3 damaged or missing backup).
+import { RunnerCommand } from '../../lib/core/contract';
+import { ExitCode } from '../../lib/core/model';
+import { runBackup } from './commands/backup';
+import { formatList, runList } from './commands/list';
+import { runPrune } from './commands/prune';
+import { runRestore } from './commands/restore';
+import { assertAllOk, runVerify } from './commands/verify';
+import { HelpRequest, Invocation, parseInvocation } from './config';
+import { BackupError, exitCodeOf } from './errors';
+import { formatBytes, log } from './log';
+
+function print(json: boolean, value: unknown, text: string): void {
+  process.stdout.write(json ? JSON.stringify(value, null, 2) + '\n' : text + '\n');
+}
+
+async function run(inv: Invocation, signal: AbortSignal): Promise<void> {
+  switch (inv.command) {
+    case RunnerCommand.BACKUP: {
+      const r = await runBackup(inv, signal);
+      const size = r.manifest.artifacts.reduce((s, a) => s + a.size, 0);
+      print(inv.json, r.manifest, `backup ${r.id} committed to ${r.location} (${formatBytes(size)}, ${r.manifest.tier}, ${r.seconds.toFixed(1)} s)`);
+      return;
+    }
+    case RunnerCommand.RESTORE: {
+      const r = await runRestore(inv, signal);
+      print(inv.json, r, `restored backup ${r.id} into ${r.target} in ${r.seconds.toFixed(1)} s`);
+      return;
+    }
+    case RunnerCommand.VERIFY: {
+      const reports = await runVerify(inv, signal);
+      print(
+        inv.json,
+        reports,
+        reports.map((r) => (r.ok ? `ok       ${r.id}${r.deep ? ' (deep)' : ''}` : `DAMAGED  ${r.id}: ${r.problems.map((p) => `${p.artifact ?? ''} ${p.reason}`.trim()).join('; ')}`)).join('\n'),
+      );
+      assertAllOk(reports);
+      return;
+    }
+    case RunnerCommand.LIST: {
+      const r = await runList(inv);
+      print(inv.json, r, formatList(r));
+      return;
+    }
+    case RunnerCommand.PRUNE: {
+      const r = await runPrune(inv);
+      print(inv.json, r, `${r.dryRun ? 'would delete' : 'deleted'} ${r.deleted.length} backup(s), kept ${r.kept.length}${r.deleted.length ? ': ' + r.deleted.join(', ') : ''}`);
+      return;
+    }
+    default:
+      throw new BackupError(`'${inv.command}' is not available in this release`);
+  }
+}
+
+async function main(): Promise<number> {
+  let inv: Invocation | HelpRequest;
+  try {
+    inv = parseInvocation(process.argv.slice(2), process.env);
+  } catch (e) {
+    process.stderr.write(`dbbackup: ${(e as Error).message}\n`);
+    return exitCodeOf(e);
+  }
+  if (inv instanceof HelpRequest) {
+    process.stdout.write(inv.text + '\n');
+    return ExitCode.OK;
+  }
+  const controller = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      log.warn(`received ${sig}; stopping and discarding what was not committed`);
+      controller.abort(new BackupError(`interrupted by ${sig}`));
+    });
+  }
+  try {
+    await run(inv, controller.signal);
+    return ExitCode.OK;
+  } catch (e) {
+    const code = exitCodeOf(e);
+    if (code !== ExitCode.DAMAGED || !(e instanceof Error) || e.name !== 'DamagedError') log.error((e as Error).message, { error: (e as Error).name });
+    else log.error((e as Error).message);
+    process.stderr.write(`dbbackup: ${(e as Error).message}\n`);
+    return code;
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`dbbackup: unexpected failure: ${(e as Error)?.stack ?? e}\n`);
+    process.exit(ExitCode.FAILED);
+  },
+);

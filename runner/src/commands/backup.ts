@@ -1,0 +1,195 @@
+import { RUNNER_ENV } from '../../../lib/core/contract';
+import { Manifest, ManifestArtifact } from '../../../lib/core/manifest';
+import { METRICS } from '../../../lib/core/metrics';
+import { MANIFEST_NAME, MANIFEST_VERSION, RetentionTier } from '../../../lib/core/model';
+import { assignTier } from '../../../lib/core/retention';
+import { makeBackupId, idTime, writeManifest } from '../catalog';
+import { BackupConfig } from '../config';
+import { ArtifactPlan, driverFor } from '../engines';
+import { ChildProcessError } from '../errors';
+import { formatBytes, log, Progress } from '../log';
+import { emitMetrics } from '../metrics';
+import { compressStage, COMPRESSION_EXT } from '../pipeline/compress';
+import { encryptionExt, prepareEncryption, PreparedEncryption } from '../pipeline/encrypt';
+import { manualRestoreSteps } from '../pipeline/manual';
+import { GatedDigest } from '../pipeline/stream';
+import { CommandSpec, Pipeline } from '../proc';
+import { openStorage, Storage } from '../storage';
+
+/** The result printed by `backup`. */
+export interface BackupResult {
+  readonly id: string;
+  readonly location: string;
+  readonly manifest: Manifest;
+  readonly seconds: number;
+}
+
+/** The identifier of the database in metrics and lock names. */
+export function databaseIdOf(cfg: { source: { host?: string; socket?: string; port: number; database: string } }): string {
+  return process.env[RUNNER_ENV.DATABASE_ID] ?? `${cfg.source.host ?? 'local'}:${cfg.source.port}/${cfg.source.database}`;
+}
+
+/**
+ * Take a backup: engine producer → compress → encrypt → sha256 → storage, for each artifact,
+ * then the manifest, written last. On any failure nothing is committed: uploads are aborted
+ * and no manifest is written.
+ */
+export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise<BackupResult> {
+  const started = new Date();
+  const storage = openStorage(cfg.to);
+  const driver = driverFor(cfg.engine);
+  const databaseId = databaseIdOf(cfg);
+  const id = makeBackupId(started, cfg.source.database, cfg.type);
+  log.info(`backup ${id} of ${cfg.source.display} to ${cfg.to.display}`, { event: 'backup-start', id, databaseId });
+  try {
+    const session = await driver.openBackup(cfg.source, {
+      type: cfg.type,
+      method: cfg.method,
+      lockKey: `${cfg.to.display}|${databaseId}`,
+      lockWaitSeconds: cfg.lockWaitSeconds,
+    });
+    try {
+      const tier = cfg.tier ?? (await chooseTier(storage, cfg.source.database, started));
+      const enc = await prepareEncryption(cfg.encryption, id);
+      const artifacts: ManifestArtifact[] = [];
+      const warnings: string[] = [];
+      for (const plan of session.artifacts) {
+        const a = await storeArtifact(storage, id, plan, cfg, enc, tier, signal, warnings);
+        if (a !== undefined) artifacts.push(a);
+      }
+      const tables = await session.tables();
+      const base: Omit<Manifest, 'manualRestore'> = {
+        version: MANIFEST_VERSION,
+        id,
+        engine: cfg.engine,
+        database: cfg.source.database,
+        databaseId,
+        source: { host: cfg.source.host ?? cfg.source.socket, port: cfg.source.port, user: cfg.source.user },
+        serverVersion: session.serverVersion,
+        tools: session.tools,
+        type: cfg.type,
+        method: cfg.method,
+        tier,
+        startedAt: started.toISOString(),
+        endedAt: new Date().toISOString(),
+        position: session.position,
+        pipeline: { compression: cfg.compression, encryption: enc.manifest },
+        artifacts,
+        tables,
+        warnings: warnings.length > 0 ? warnings : undefined,
+      };
+      const manifest: Manifest = { ...base, manualRestore: manualRestoreSteps(cfg.to, base) };
+      if (signal.aborted) throw signal.reason;
+      await writeManifest(storage, manifest, tier);
+      const seconds = (Date.now() - started.getTime()) / 1000;
+      const size = artifacts.reduce((s, a) => s + a.size, 0);
+      log.info(`backup ${id} committed: ${formatBytes(size)} in ${seconds.toFixed(1)} s`, { event: 'backup-done', id, databaseId, bytes: size, seconds, tier });
+      emitMetrics(databaseId, { [METRICS.BACKUP_SUCCEEDED]: 1, [METRICS.BACKUP_SIZE]: size, [METRICS.BACKUP_DURATION]: seconds }, {
+        [METRICS.BACKUP_SIZE]: 'Bytes',
+        [METRICS.BACKUP_DURATION]: 'Seconds',
+      });
+      return { id, location: `${cfg.to.display}/${id}`, manifest, seconds };
+    } finally {
+      await session.close();
+    }
+  } catch (e) {
+    emitMetrics(databaseId, { [METRICS.BACKUP_FAILED]: 1 });
+    log.error(`backup ${id} failed; nothing was committed (no ${MANIFEST_NAME})`, { event: 'backup-failed', id, databaseId, error: (e as Error).message });
+    throw e;
+  }
+}
+
+/** The tier of a new backup from the backups of the same database already stored. */
+async function chooseTier(storage: Storage, database: string, at: Date): Promise<RetentionTier> {
+  const slug = database.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60);
+  const month = at.toISOString().slice(0, 7).replace('-', '');
+  // Only this month's and the previous week's folders can matter; read only their manifests' presence.
+  const candidates = (await storage.listFolders('')).filter((f) => f.includes(`-${slug}-`) && idTime(f) !== undefined);
+  const recent = candidates.filter((f) => f.startsWith(month) || at.getTime() - idTime(f)!.getTime() < 8 * 86400000);
+  const committed: Date[] = [];
+  for (const f of recent) if ((await storage.stat(`${f}/${MANIFEST_NAME}`)) !== undefined) committed.push(idTime(f)!);
+  return assignTier(at, committed);
+}
+
+/** Run one artifact's pipeline into storage. */
+async function storeArtifact(
+  storage: Storage,
+  id: string,
+  plan: ArtifactPlan,
+  cfg: BackupConfig,
+  enc: PreparedEncryption,
+  tier: RetentionTier,
+  signal: AbortSignal,
+  warnings: string[],
+): Promise<ManifestArtifact | undefined> {
+  const name = plan.name + COMPRESSION_EXT[cfg.compression] + encryptionExt(cfg.encryption.scheme);
+  let producer: CommandSpec = plan.producer;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const { size, sha256 } = await runPipeline(storage, `${id}/${name}`, producer, cfg, enc, tier, signal);
+      return { name, role: plan.role, format: plan.format, size, sha256 };
+    } catch (e) {
+      if (!(e instanceof ChildProcessError) || e.tool !== (producer.label ?? producer.cmd) || plan.onFailure === undefined || attempt > 0 || signal.aborted) throw e;
+      const next = plan.onFailure(e.stderrTail);
+      if (next?.retry !== undefined) {
+        log.warn(`${e.tool} failed; retrying`, { artifact: plan.name, error: e.message, retry: next.retry.args.join(' ') });
+        producer = next.retry;
+        continue;
+      }
+      if (next?.skipWarning !== undefined) {
+        log.warn(next.skipWarning, { artifact: plan.name });
+        warnings.push(next.skipWarning);
+        return undefined;
+      }
+      throw e;
+    }
+  }
+}
+
+async function runPipeline(
+  storage: Storage,
+  key: string,
+  producer: CommandSpec,
+  cfg: BackupConfig,
+  enc: PreparedEncryption,
+  tier: RetentionTier,
+  signal: AbortSignal,
+): Promise<{ size: number; sha256: string }> {
+  const stages = [producer, compressStage(cfg.compression), enc.stage].filter((s): s is CommandSpec => s !== undefined);
+  const pipeline = new Pipeline(stages);
+  const progress = new Progress(`${key}`, { object: key });
+  const digest = new GatedDigest(() => pipeline.wait(), (n) => progress.add(n));
+  const controller = new AbortController();
+  const onAbort = () => {
+    pipeline.kill();
+    controller.abort(signal.reason);
+  };
+  signal.addEventListener('abort', onAbort);
+  let uploadFailedFirst = false;
+  try {
+    pipeline.stdout.pipe(digest);
+    // Whichever side fails first stops the other: a failed stage fails the digest stream (the
+    // upload aborts); a failed upload kills the stages.
+    const uploading = storage.upload(key, digest, { tier, signal: controller.signal }).catch((e) => {
+      if (pipeline.children.every((c) => c.process.exitCode === null && c.process.signalCode === null)) uploadFailedFirst = true;
+      pipeline.kill();
+      throw e;
+    });
+    const waiting = pipeline.wait().catch((e) => {
+      digest.destroy(e);
+      throw e;
+    });
+    const [u, w] = await Promise.allSettled([uploading, waiting]);
+    if (signal.aborted) throw signal.reason;
+    if (w.status === 'rejected' && !uploadFailedFirst) throw w.reason;
+    if (u.status === 'rejected') throw u.reason;
+    if (w.status === 'rejected') throw w.reason;
+    return { size: digest.size, sha256: digest.digest() };
+  } catch (e) {
+    pipeline.kill();
+    throw e;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    progress.stop();
+  }
+}

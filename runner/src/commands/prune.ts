@@ -1,0 +1,64 @@
+import { Manifest } from '../../../lib/core/manifest';
+import { dayKey, isoWeekKey, monthKey } from '../../../lib/core/retention';
+import { readCatalog } from '../catalog';
+import { PruneConfig } from '../config';
+import { log } from '../log';
+import { openStorage } from '../storage';
+
+export interface PruneResult {
+  readonly kept: { id: string; reasons: string[] }[];
+  readonly deleted: string[];
+  readonly dryRun: boolean;
+}
+
+/**
+ * Which backups a calendar retention keeps: for the newest N days (ISO weeks, months) that
+ * have backups, the newest backup of each. A kept backup also keeps the backups it depends on.
+ */
+export function planPrune(backups: readonly Manifest[], keep: { daily: number; weekly: number; monthly: number }): Map<string, string[]> {
+  const newestFirst = [...backups].sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+  const kept = new Map<string, string[]>();
+  const rules: [string, number, (d: Date) => string][] = [
+    ['daily', keep.daily, dayKey],
+    ['weekly', keep.weekly, isoWeekKey],
+    ['monthly', keep.monthly, monthKey],
+  ];
+  for (const [name, count, key] of rules) {
+    const seen = new Set<string>();
+    for (const b of newestFirst) {
+      if (seen.size >= count) break;
+      const k = key(new Date(b.startedAt));
+      if (seen.has(k)) continue;
+      seen.add(k);
+      kept.set(b.id, [...(kept.get(b.id) ?? []), `${name} ${k}`]);
+    }
+  }
+  const byId = new Map(backups.map((b) => [b.id, b]));
+  for (const id of [...kept.keys()]) {
+    let parent = byId.get(id)?.parent;
+    while (parent !== undefined && byId.has(parent)) {
+      kept.set(parent, [...(kept.get(parent) ?? []), `base of ${id}`]);
+      parent = byId.get(parent)?.parent;
+    }
+  }
+  return kept;
+}
+
+/** Delete the backups a calendar retention does not keep (file:// storage only). */
+export async function runPrune(cfg: PruneConfig): Promise<PruneResult> {
+  const storage = openStorage(cfg.from);
+  const catalog = await readCatalog(storage);
+  const kept = planPrune(catalog.backups, { daily: cfg.keepDaily, weekly: cfg.keepWeekly, monthly: cfg.keepMonthly });
+  const deleted = catalog.backups.filter((b) => !kept.has(b.id)).map((b) => b.id);
+  for (const id of deleted) {
+    if (cfg.dryRun) {
+      log.info(`would delete backup ${id}`, { id });
+      continue;
+    }
+    // The manifest goes first, so an interrupted prune never leaves a manifest without its artifacts.
+    await storage.removeFolder(`${id}/manifest.json`);
+    await storage.removeFolder(id);
+    log.info(`deleted backup ${id}`, { id });
+  }
+  return { kept: [...kept.entries()].map(([id, reasons]) => ({ id, reasons })).sort((a, b) => a.id.localeCompare(b.id)), deleted, dryRun: cfg.dryRun };
+}

@@ -1,0 +1,67 @@
+import { ConfigError } from '../../../lib/core/errors';
+import { Manifest } from '../../../lib/core/manifest';
+import { selectBackups } from '../catalog';
+import { RestoreConfig } from '../config';
+import { driverFor } from '../engines';
+import { log } from '../log';
+import { prepareDecryption } from '../pipeline/encrypt';
+import { openStorage } from '../storage';
+import { readBack, streamOf } from './read-back';
+
+export interface RestoreResult {
+  readonly id: string;
+  readonly target: string;
+  readonly seconds: number;
+  readonly artifacts: string[];
+}
+
+/**
+ * Restore a backup into a database. The target is checked before anything is written; the
+ * database is restored in one transaction fed by a stream whose end is held back until the
+ * stored bytes match the manifest, so a damaged backup or a wrong key leaves the target as it was.
+ */
+export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult> {
+  const started = Date.now();
+  if (cfg.toTime !== undefined) {
+    throw new ConfigError(`--to-time needs point-in-time recovery (WAL or binary log archives), which this release does not have; restore a whole backup with --latest or --id.`);
+  }
+  if (cfg.target === undefined) {
+    throw new ConfigError(`--target-dir is for physical backups, which this release does not make; give --target URL.`);
+  }
+  const storage = openStorage(cfg.from);
+  const [manifest] = await selectBackups(storage, cfg.selector);
+  checkEngine(manifest, cfg.target.engine);
+  log.info(`restoring backup ${manifest.id} into ${cfg.target.display}`, { event: 'restore-start', id: manifest.id });
+  const dec = await prepareDecryption(manifest.pipeline.encryption, cfg.identity, manifest.id);
+  try {
+    const driver = driverFor(manifest.engine);
+    const session = await driver.openRestore(cfg.target, manifest, { clean: cfg.clean, withGlobals: cfg.withGlobals });
+    try {
+      for (const step of session.steps) {
+        if (typeof step.consumer === 'function') {
+          // Small scripts (globals) are read and checked whole before any of them is applied.
+          const plaintext = await readBack(storage, manifest, step.artifact, dec, 'buffer', signal);
+          await step.consumer(streamOf(plaintext!));
+        } else {
+          await readBack(storage, manifest, step.artifact, dec, step.consumer, signal);
+        }
+        log.info(`restored ${step.artifact.name}`, { artifact: step.artifact.name });
+      }
+      await session.commit();
+    } catch (e) {
+      await session.rollback();
+      throw e;
+    }
+  } finally {
+    await dec.cleanup();
+  }
+  const seconds = (Date.now() - started) / 1000;
+  log.info(`restored backup ${manifest.id} in ${seconds.toFixed(1)} s`, { event: 'restore-done', id: manifest.id, seconds });
+  return { id: manifest.id, target: cfg.target.display, seconds, artifacts: manifest.artifacts.map((a) => a.name) };
+}
+
+function checkEngine(manifest: Manifest, engine: string): void {
+  if (manifest.engine !== engine) {
+    throw new ConfigError(`backup ${manifest.id} is a ${manifest.engine} backup; --target must be a ${manifest.engine} URL, not ${engine}.`);
+  }
+}

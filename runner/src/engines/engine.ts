@@ -1,0 +1,79 @@
+import { Readable } from 'node:stream';
+import { LogPosition, Manifest, ManifestArtifact, TableStat } from '../../../lib/core/manifest';
+import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
+import { SourceUrl } from '../../../lib/core/urls';
+import { CommandSpec } from '../proc';
+
+/**
+ * What an engine adds to the shared pipeline: producers for a backup, and consumers for a
+ * restore and a deep check. Compression, encryption, hashing, storage, manifests, locking
+ * policy and error handling are shared and never repeated per engine.
+ */
+export interface EngineDriver {
+  readonly engine: Engine;
+  /** Connect, take the overlap lock, pin a consistent snapshot where the engine can. */
+  openBackup(source: SourceUrl, options: BackupOpenOptions): Promise<BackupSession>;
+  /** Prepare a restore of `manifest` into `target`; checks the target before anything is written. */
+  openRestore(target: SourceUrl, manifest: Manifest, options: RestoreOptions): Promise<RestoreSession>;
+  /** How `verify --deep` reads an artifact back after decryption and decompression. */
+  deepCheck(artifact: ManifestArtifact): DeepCheck;
+}
+
+export interface BackupOpenOptions {
+  readonly type: BackupType;
+  readonly method: BackupMethod;
+  /** A string naming the database and the destination; overlapping runs with the same key never interleave. */
+  readonly lockKey: string;
+  /** How long to wait for an overlapping run to end (0: refuse at once). */
+  readonly lockWaitSeconds: number;
+}
+
+/** One artifact to produce: a command whose stdout is the artifact's content. */
+export interface ArtifactPlan {
+  /** The stored name without compression/encryption extensions, e.g. `database.pgdump`. */
+  readonly name: string;
+  readonly role: string;
+  readonly format: string;
+  readonly producer: CommandSpec;
+  /**
+   * Called when the producer failed: return a replacement producer to try (e.g. without
+   * role passwords when the user may not read them), a warning to record and skip the
+   * artifact, or undefined to fail the backup.
+   */
+  readonly onFailure?: (stderr: string) => { readonly retry?: CommandSpec; readonly skipWarning?: string } | undefined;
+}
+
+/** An open backup: the snapshot (and lock) are held until close(). */
+export interface BackupSession {
+  readonly serverVersion: string;
+  readonly tools: Readonly<Record<string, string>>;
+  readonly position?: LogPosition;
+  readonly artifacts: readonly ArtifactPlan[];
+  /** Row counts per table in the backup's snapshot (computed while the dump runs). */
+  tables(): Promise<TableStat[] | undefined>;
+  close(): Promise<void>;
+}
+
+export interface RestoreOptions {
+  readonly clean: boolean;
+  readonly withGlobals: boolean;
+}
+
+/** A restore ready to run: feed each artifact's plaintext to the consumer it names. */
+export interface RestoreSession {
+  /** Artifacts to restore, in order, with the consumer of each (stdin: the artifact's plaintext). */
+  readonly steps: readonly RestoreStep[];
+  /** Called after every step succeeded. */
+  commit(): Promise<void>;
+  /** Called when a step failed: undo what the restore made (e.g. drop a database it created). */
+  rollback(): Promise<void>;
+}
+
+export interface RestoreStep {
+  readonly artifact: ManifestArtifact;
+  /** The consumer, or a function that consumes the plaintext itself. */
+  readonly consumer: CommandSpec | ((plaintext: Readable) => Promise<void>);
+}
+
+/** How a deep check reads an artifact: a command that reads the whole stream, or a trailer the text must end with. */
+export type DeepCheck = { readonly kind: 'command'; readonly command: CommandSpec } | { readonly kind: 'trailer'; readonly trailer: string };

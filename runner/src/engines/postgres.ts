@@ -1,0 +1,259 @@
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { SECRET_ENV } from '../../../lib/core/contract';
+import { ConfigError } from '../../../lib/core/errors';
+import { Manifest, ManifestArtifact, TableStat } from '../../../lib/core/manifest';
+import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
+import { SourceUrl } from '../../../lib/core/urls';
+import { BackupError, ChildProcessError } from '../errors';
+import { log } from '../log';
+import { capture, Child, findTool } from '../proc';
+import { BackupOpenOptions, BackupSession, DeepCheck, EngineDriver, RestoreOptions, RestoreSession, RestoreStep } from './engine';
+import { PsqlSession } from './psql-session';
+
+/** The marker pg_dumpall writes at the end of a complete dump. */
+const GLOBALS_TRAILER = 'PostgreSQL database cluster dump complete';
+
+/** The newest-first bin directories of Debian's parallel PostgreSQL installs. */
+function debianBinDirs(): string[] {
+  try {
+    return fs
+      .readdirSync('/usr/lib/postgresql')
+      .filter((v) => /^\d+$/.test(v))
+      .sort((a, b) => Number(b) - Number(a))
+      .map((v) => path.join('/usr/lib/postgresql', v, 'bin'));
+  } catch {
+    return [];
+  }
+}
+
+/** A PostgreSQL client tool: the newest Debian install first (it dumps every older server), then PATH. */
+export function pgTool(name: string): string {
+  for (const dir of debianBinDirs()) {
+    const p = path.join(dir, name);
+    if (fs.existsSync(p)) return p;
+  }
+  return findTool([name]) ?? name;
+}
+
+/** Connection settings for the PostgreSQL tools, passed in their environment (never argv). */
+export function pgEnv(url: SourceUrl, password: string | undefined, database = url.database): Record<string, string | undefined> {
+  return {
+    PGHOST: url.socket ?? url.host,
+    PGPORT: String(url.port),
+    PGUSER: url.user,
+    PGDATABASE: database,
+    PGPASSWORD: password ?? process.env.PGPASSWORD,
+    PGSSLMODE: url.params.sslmode ?? process.env.PGSSLMODE,
+    PGAPPNAME: 'dbbackup',
+    PGCONNECT_TIMEOUT: process.env.PGCONNECT_TIMEOUT ?? '10',
+  };
+}
+
+/** A 64-bit advisory lock key for a string. */
+function lockKey(s: string): string {
+  return crypto.createHash('sha256').update(s).digest().readBigInt64BE(0).toString();
+}
+
+function quoteIdent(s: string): string {
+  return '"' + s.replace(/"/g, '""') + '"';
+}
+
+function quoteLiteral(s: string): string {
+  return "'" + s.replace(/'/g, "''") + "'";
+}
+
+async function toolVersion(tool: string): Promise<string> {
+  const out = await capture({ cmd: tool, args: ['--version'] }).catch(() => '');
+  return /(\d+(\.\d+)+)/.exec(out)?.[1] ?? 'unknown';
+}
+
+const TABLE_COUNTS_SQL = `
+SELECT coalesce(json_agg(json_build_object('schema', n.nspname, 'name', c.relname,
+  'rows', (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::bigint)
+  ORDER BY n.nspname, c.relname), '[]')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+  AND has_table_privilege(c.oid, 'SELECT')`;
+
+/** Row counts of every user table, as the connected session sees them. */
+export async function countTables(session: PsqlSession): Promise<TableStat[]> {
+  return session.json<TableStat[]>(TABLE_COUNTS_SQL);
+}
+
+export class PostgresDriver implements EngineDriver {
+  public readonly engine = Engine.POSTGRES;
+
+  public async openBackup(source: SourceUrl, options: BackupOpenOptions): Promise<BackupSession> {
+    if (options.method !== BackupMethod.LOGICAL || options.type !== BackupType.FULL) {
+      throw new ConfigError(
+        `--type ${options.type} --method ${options.method} is not available for PostgreSQL in this release; use --type full --method logical.`,
+      );
+    }
+    const env = pgEnv(source, process.env[SECRET_ENV.SOURCE_PASSWORD]);
+    const session = new PsqlSession({ cmd: pgTool('psql'), args: [], env, label: 'psql' });
+    try {
+      const info = await session.json<{ version: string; num: number; recovery: boolean }>(
+        `SELECT json_build_object('version', current_setting('server_version'), 'num', current_setting('server_version_num')::int, 'recovery', pg_is_in_recovery())`,
+      );
+      await this.lock(session, options, source);
+      await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      const snap = await session.json<{ snapshot: string; lsn: string | null }>(
+        `SELECT json_build_object('snapshot', pg_export_snapshot(), 'lsn', ${info.recovery ? 'pg_last_wal_replay_lsn()' : 'pg_current_wal_lsn()'})`,
+      );
+      const pgDump = pgTool('pg_dump');
+      const dumpVersion = await toolVersion(pgDump);
+      if (Number(dumpVersion.split('.')[0]) < Math.floor(info.num / 10000)) {
+        throw new BackupError(
+          `pg_dump ${dumpVersion} (${pgDump}) cannot dump a PostgreSQL ${info.version} server; install the client tools of version ${Math.floor(info.num / 10000)} or newer.`,
+        );
+      }
+      const pgDumpall = pgTool('pg_dumpall');
+      const globalsArgs = ['--globals-only', '--no-password', '-l', source.database];
+      // Counted in the same snapshot as the dump, while it runs.
+      const counts = countTables(session).catch((e: Error) => {
+        log.warn('could not count table rows for the manifest; restore drills will check tables without row counts', { error: e.message });
+        return undefined;
+      });
+      return {
+        serverVersion: info.version,
+        tools: { pg_dump: dumpVersion, pg_dumpall: await toolVersion(pgDumpall) },
+        position: snap.lsn === null ? undefined : { kind: 'lsn', lsn: snap.lsn },
+        artifacts: [
+          {
+            name: 'database.pgdump',
+            role: 'database',
+            format: 'pg_dump-custom',
+            producer: { cmd: pgDump, args: ['--format=custom', '--compress=0', '--no-password', `--snapshot=${snap.snapshot}`], env, label: 'pg_dump' },
+          },
+          {
+            name: 'globals.sql',
+            role: 'globals',
+            format: 'sql',
+            producer: { cmd: pgDumpall, args: globalsArgs, env, label: 'pg_dumpall' },
+            onFailure: (stderr) => {
+              if (/permission denied/i.test(stderr)) {
+                return { retry: { cmd: pgDumpall, args: [...globalsArgs, '--no-role-passwords'], env, label: 'pg_dumpall' } };
+              }
+              return { skipWarning: `roles and other globals were not saved: pg_dumpall failed: ${stderr.trim().split('\n').slice(-2).join(' ')}` };
+            },
+          },
+        ],
+        tables: () => counts,
+        close: () => session.close(),
+      };
+    } catch (e) {
+      await session.close();
+      throw e;
+    }
+  }
+
+  private async lock(session: PsqlSession, options: BackupOpenOptions, source: SourceUrl): Promise<void> {
+    const key = lockKey(options.lockKey);
+    const end = Date.now() + options.lockWaitSeconds * 1000;
+    for (;;) {
+      if ((await session.query(`SELECT pg_try_advisory_lock(${key})`)) === 't') return;
+      if (Date.now() >= end) {
+        throw new BackupError(
+          `another backup of ${source.database} to the same place is running (advisory lock ${key} on ${source.display} is held); this run refuses to interleave with it. Wait for it, or give --lock-wait SECONDS.`,
+        );
+      }
+      log.info('waiting for an overlapping backup of the same database to end', { lock: key });
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  public async openRestore(target: SourceUrl, manifest: Manifest, options: RestoreOptions): Promise<RestoreSession> {
+    const password = process.env[SECRET_ENV.TARGET_PASSWORD];
+    const maintenanceDb = target.params.maintenance_db ?? 'postgres';
+    const admin = new PsqlSession({ cmd: pgTool('psql'), args: [], env: pgEnv(target, password, maintenanceDb), label: 'psql' });
+    let created = false;
+    try {
+      const exists = (await admin.query(`SELECT count(*) FROM pg_database WHERE datname = ${quoteLiteral(target.database)}`)) === '1';
+      if (exists) {
+        const db = new PsqlSession({ cmd: pgTool('psql'), args: [], env: pgEnv(target, password), label: 'psql' });
+        try {
+          const tables = Number(
+            await db.query(
+              `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'`,
+            ),
+          );
+          if (tables > 0 && !options.clean) {
+            throw new ConfigError(
+              `the target database ${target.database} on ${target.display} already has ${tables} tables, views or sequences; restore refuses to mix a backup into them. Give --clean to replace the objects the backup contains, or restore into a new database.`,
+            );
+          }
+        } finally {
+          await db.close();
+        }
+      }
+    } catch (e) {
+      await admin.close();
+      throw e;
+    }
+
+    const database = manifest.artifacts.find((a) => a.role === 'database');
+    if (database === undefined) throw new BackupError(`backup ${manifest.id} has no database artifact`);
+    const steps: RestoreStep[] = [];
+    const globals = manifest.artifacts.find((a) => a.role === 'globals');
+    if (options.withGlobals) {
+      if (globals === undefined) throw new BackupError(`backup ${manifest.id} holds no globals (roles); restore it without --with-globals.`);
+      steps.push({ artifact: globals, consumer: (plaintext) => applyGlobals(plaintext, pgEnv(target, password, maintenanceDb)) });
+    }
+    steps.push({
+      artifact: database,
+      consumer: {
+        cmd: pgTool('pg_restore'),
+        args: ['--single-transaction', '--exit-on-error', '--no-password', ...(options.clean ? ['--clean', '--if-exists'] : []), '-d', target.database],
+        env: pgEnv(target, password),
+        label: 'pg_restore',
+      },
+    });
+    if (!(await admin.query(`SELECT count(*) FROM pg_database WHERE datname = ${quoteLiteral(target.database)}`)).startsWith('1')) {
+      await admin.query(`CREATE DATABASE ${quoteIdent(target.database)}`);
+      created = true;
+    }
+    return {
+      steps,
+      commit: () => admin.close(),
+      rollback: async () => {
+        if (created) {
+          log.info('dropping the database this failed restore created', { database: target.database });
+          await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(target.database)}`).catch((e: Error) => log.warn('could not drop it', { error: e.message }));
+        }
+        await admin.close();
+      },
+    };
+  }
+
+  public deepCheck(artifact: ManifestArtifact): DeepCheck {
+    if (artifact.role === 'globals') return { kind: 'trailer', trailer: GLOBALS_TRAILER };
+    // Writing the whole archive out as SQL reads every data block, not only the table of contents.
+    return { kind: 'command', command: { cmd: pgTool('pg_restore'), args: ['--file=/dev/null'], label: 'pg_restore' } };
+  }
+}
+
+/**
+ * Apply a pg_dumpall globals script. A role that already exists (such as `postgres`) is not an
+ * error; every other error is.
+ */
+async function applyGlobals(plaintext: Readable, env: Record<string, string | undefined>): Promise<void> {
+  const child = new Child({ cmd: pgTool('psql'), args: ['-X', '-q', '-v', 'ON_ERROR_STOP=0', '-f', '-'], env, label: 'psql' }, ['pipe', 'ignore', 'pipe']);
+  child.process.stdin!.on('error', () => undefined);
+  plaintext.pipe(child.process.stdin!);
+  let failure: unknown;
+  await child.done.catch((e) => (failure = e));
+  const errors = child.stderr
+    .split('\n')
+    .filter((l) => /ERROR:/.test(l))
+    .filter((l) => !/already exists/.test(l));
+  if (failure !== undefined || errors.length > 0) {
+    throw new BackupError(
+      `restoring roles and globals failed${failure instanceof ChildProcessError ? ` (psql exit ${failure.exitCode})` : ''}: ${errors.slice(0, 5).join(' | ') || (failure as Error).message}`,
+    );
+  }
+  log.info('restored roles and other globals');
+}

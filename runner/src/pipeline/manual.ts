@@ -1,0 +1,57 @@
+import { Manifest } from '../../../lib/core/manifest';
+import { EncryptionScheme, StorageKind, StorageUrl } from '../../../lib/core/urls';
+import { joinKey } from '../storage/storage';
+import { manualDecompress } from './compress';
+
+function quote(s: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The shell command that writes a stored object to stdout. */
+function fetchCommand(url: StorageUrl, key: string): string {
+  switch (url.kind) {
+    case StorageKind.FILE:
+      return `cat ${quote(url.path + '/' + key)}`;
+    case StorageKind.S3:
+      return `aws s3 cp ${quote(`s3://${url.bucket}/${joinKey(url.path, key)}`)} -`;
+    case StorageKind.GCS:
+      return `gcloud storage cat ${quote(`gs://${url.bucket}/${joinKey(url.path, key)}`)}`;
+  }
+}
+
+/** The consumer a person runs for each artifact role. */
+const CONSUMERS: Readonly<Record<string, string>> = {
+  'pg_dump-custom': 'pg_restore --single-transaction --exit-on-error -d TARGET_DATABASE',
+  sql: 'psql -X -d TARGET_DATABASE -f -',
+  'mysql-sql': 'mariadb TARGET_DATABASE',
+  'mongodump-archive': 'mongorestore --archive --oplogReplay --uri TARGET_URI',
+};
+
+/**
+ * How a person restores this backup with standard tools only (aws / gcloud, jq, base64,
+ * age, zstd / gzip / lz4, and the engine's own client), when this program is not at hand.
+ * TARGET_DATABASE / TARGET_URI stand for where to restore to; identity.txt is the age identity.
+ */
+export function manualRestoreSteps(url: StorageUrl, m: Omit<Manifest, 'manualRestore'>): string[] {
+  const lines: string[] = [];
+  const enc = m.pipeline.encryption;
+  if (enc.scheme === EncryptionScheme.KMS) {
+    const ctx = Object.entries(enc.encryptionContext ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    lines.push(`${fetchCommand(url, `${m.id}/manifest.json`)} | jq -r .pipeline.encryption.wrappedKey | base64 -d > wrapped-key.bin`);
+    lines.push(
+      `aws kms decrypt --key-id ${quote(enc.keyId ?? '')} --ciphertext-blob fileb://wrapped-key.bin --encryption-context ${quote(ctx)} --query Plaintext --output text | base64 -d > identity.txt`,
+    );
+  }
+  for (const a of m.artifacts) {
+    const stages = [fetchCommand(url, `${m.id}/${a.name}`)];
+    if (enc.scheme !== EncryptionScheme.NONE) stages.push('age -d -i identity.txt');
+    const d = manualDecompress(m.pipeline.compression);
+    if (d !== undefined) stages.push(d);
+    stages.push(CONSUMERS[a.format] ?? `cat > ${a.name.replace(/\.(zst|gz|lz4|age)+$/g, '')}`);
+    lines.push(`# ${a.role}:`);
+    lines.push(stages.join(' | '));
+  }
+  return lines;
+}

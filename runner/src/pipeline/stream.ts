@@ -1,0 +1,113 @@
+import * as crypto from 'node:crypto';
+import { Readable, Transform, TransformCallback, Writable } from 'node:stream';
+import { DamagedError } from '../errors';
+
+/**
+ * Hashes (sha256) and counts the bytes that pass. The stream ends only after `gate` resolves
+ * (every process that produced the bytes exited 0); if it rejects, the stream fails instead,
+ * so storage never completes an object whose producer failed.
+ */
+export class GatedDigest extends Transform {
+  private readonly hash = crypto.createHash('sha256');
+  public size = 0;
+
+  constructor(private readonly gate: () => Promise<void>, private readonly onBytes?: (n: number) => void) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  public _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.size += chunk.length;
+    this.onBytes?.(chunk.length);
+    cb(null, chunk);
+  }
+
+  public _flush(cb: TransformCallback): void {
+    this.gate().then(() => cb(), cb);
+  }
+
+  public digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+/** What a stored object must be. */
+export interface Expected {
+  readonly name: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/**
+ * Copy a stored object to `dest`, holding back its last `holdback` bytes until the whole object
+ * has been checked against its recorded size and sha256. A damaged object therefore never
+ * reaches the end of its stream: the consumer cannot finish (and, restoring in one
+ * transaction, cannot commit) before the check passed. Throws DamagedError without ending
+ * `dest`; the caller kills the consumer.
+ */
+export async function feedVerified(source: Readable, dest: Writable, expected: Expected, onBytes?: (n: number) => void, holdback = 4 << 20): Promise<void> {
+  const hash = crypto.createHash('sha256');
+  let size = 0;
+  const tail: Buffer[] = [];
+  let tailSize = 0;
+  let destError: Error | undefined;
+  dest.on('error', (e) => (destError = e));
+  const write = async (b: Buffer) => {
+    if (destError !== undefined) throw destError;
+    if (!dest.write(b)) {
+      await new Promise<void>((resolve, reject) => {
+        const done = () => {
+          dest.off('drain', done);
+          dest.off('error', fail);
+          dest.off('close', done);
+          resolve();
+        };
+        const fail = (e: Error) => {
+          dest.off('drain', done);
+          dest.off('close', done);
+          reject(e);
+        };
+        dest.once('drain', done);
+        dest.once('error', fail);
+        dest.once('close', done);
+      });
+    }
+    if (destError !== undefined) throw destError;
+  };
+  for await (const chunk of source as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    size += chunk.length;
+    onBytes?.(chunk.length);
+    tail.push(chunk);
+    tailSize += chunk.length;
+    while (tailSize - tail[0].length >= holdback) {
+      const b = tail.shift()!;
+      tailSize -= b.length;
+      await write(b);
+    }
+  }
+  const digest = hash.digest('hex');
+  if (size !== expected.size) {
+    throw new DamagedError(`${expected.name}: the stored object has ${size} bytes, the manifest records ${expected.size}`);
+  }
+  if (digest !== expected.sha256) {
+    throw new DamagedError(`${expected.name}: sha256 ${digest} does not match the manifest's ${expected.sha256}`);
+  }
+  for (const b of tail) await write(b);
+  await new Promise<void>((resolve, reject) => {
+    if (destError !== undefined) return reject(destError);
+    dest.end(() => resolve());
+  });
+}
+
+/** sha256 and size of a whole stream. */
+export async function digestStream(source: Readable, onBytes?: (n: number) => void): Promise<{ size: number; sha256: string }> {
+  const hash = crypto.createHash('sha256');
+  let size = 0;
+  for await (const chunk of source as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    size += chunk.length;
+    onBytes?.(chunk.length);
+  }
+  return { size, sha256: hash.digest('hex') };
+}
