@@ -7,9 +7,13 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { deadlineSignal, handleEvent, HandleResult, LambdaContextLike, verifierSettings } from './handle';
 
 // Created once per execution environment and reused across invocations. Both honour
-// AWS_ENDPOINT_URL. The function hashes every byte it reads itself, so the SDK's own response
-// checksum validation (a second pass over the same bytes) is turned off.
-const s3 = new S3Client({ responseChecksumValidation: 'WHEN_REQUIRED' });
+// AWS_ENDPOINT_URL (an S3-compatible server there is addressed path-style, as the runner does).
+// The function hashes every byte it reads itself, so the SDK's own response checksum
+// validation (a second pass over the same bytes) is turned off.
+const s3 = new S3Client({
+  responseChecksumValidation: 'WHEN_REQUIRED',
+  forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL),
+});
 const sns = new SNSClient({});
 
 export async function handler(event: unknown, context?: LambdaContextLike): Promise<HandleResult> {
