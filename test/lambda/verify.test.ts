@@ -377,7 +377,7 @@ describe('the Lambda handler itself', () => {
     const out: string[] = [];
     const write = process.stdout.write;
     try {
-      const { handler } = await import('../../lambda/verify/index');
+      const { handler } = await import('../../lambda/verify/index.js');
       process.stdout.write = ((chunk: string | Uint8Array) => {
         out.push(chunk.toString());
         return true;
