@@ -46,12 +46,12 @@ export function listingPrefix(prefix: string): string {
  * The folder names under `prefix`, newest first: timestamped backup ids in descending order,
  * then any other folders (which are checked last; they are rarely backups).
  */
-export async function listBackupFolders(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
+export async function listBackupFolders(s3: S3Client, bucket: string, prefix: string, pageSize?: number): Promise<string[]> {
   const base = listingPrefix(prefix);
   const names: string[] = [];
   let token: string | undefined;
   do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: base, Delimiter: '/', ContinuationToken: token }));
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: base, Delimiter: '/', ContinuationToken: token, MaxKeys: pageSize }));
     for (const cp of page.CommonPrefixes ?? []) {
       if (cp.Prefix) names.push(cp.Prefix.slice(base.length, -1));
     }
