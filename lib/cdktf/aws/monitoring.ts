@@ -1,0 +1,217 @@
+import { Token } from 'cdktf';
+import { Construct } from 'constructs';
+import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric-alarm';
+import { KmsKey } from '@cdktf/provider-aws/lib/kms-key';
+import { SnsTopic } from '@cdktf/provider-aws/lib/sns-topic';
+import { SnsTopicPolicy } from '@cdktf/provider-aws/lib/sns-topic-policy';
+import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription';
+import { ConfigError, METRICS, METRIC_DIMENSION, METRIC_NAMESPACE, validateDatabaseId } from '../../core';
+import { Duration } from '../common/duration';
+import { boundedName } from '../common/names';
+import { awsContext } from './private/context';
+import { policyDocument } from './private/policy';
+import { IKeyRef, ITopicRef } from './refs';
+
+/** Properties of `BackupMonitoring`. */
+export interface BackupMonitoringProps {
+  readonly databaseId: string;
+  /**
+   * The recovery point objective: the backup-age alarm fires when the newest verified backup
+   * is older than this.
+   */
+  readonly rpo: Duration;
+  /**
+   * Send the alarms to this topic.
+   * @default - a new topic encrypted with a new customer-managed KMS key
+   */
+  readonly topic?: ITopicRef;
+  /**
+   * The key of `topic`, when it is given and encrypted with a customer-managed key.
+   * @default - none
+   */
+  readonly topicKey?: IKeyRef;
+  /**
+   * E-mail addresses subscribed to the topic (each confirms by mail).
+   * @default - none
+   */
+  readonly alarmEmails?: string[];
+  /**
+   * How often the freshness check publishes `BackupAgeSeconds` (the alarm's period).
+   * @default Duration.hours(1)
+   */
+  readonly freshnessInterval?: Duration;
+  /**
+   * The scheduler's dead-letter queue: an alarm fires when a run could not be started.
+   * @default - no such alarm
+   */
+  readonly deadLetterQueue?: { readonly name: string };
+  /**
+   * The verification function: an alarm fires when it errors (rather than reports a failure).
+   * @default - no such alarm
+   */
+  readonly verifierFunction?: { readonly functionName: string };
+  /** @default - none */
+  readonly tags?: Record<string, string>;
+}
+
+/**
+ * CloudWatch alarms on the runner's and the verifier's metrics (`lib/core` `METRICS`), sent to
+ * an SNS topic encrypted with a customer-managed key that CloudWatch may use.
+ */
+export class BackupMonitoring extends Construct {
+  public readonly topicArn: string;
+  public readonly topic?: SnsTopic;
+  /** The topic's key (new or given). */
+  public readonly topicKeyArn?: string;
+  public readonly backupAge: CloudwatchMetricAlarm;
+  public readonly backupFailed: CloudwatchMetricAlarm;
+  public readonly verificationFailed: CloudwatchMetricAlarm;
+  public readonly alarms: CloudwatchMetricAlarm[];
+
+  constructor(scope: Construct, id: string, props: BackupMonitoringProps) {
+    super(scope, id);
+    const ctx = awsContext(this);
+    if (!Token.isUnresolved(props.databaseId)) validateDatabaseId(props.databaseId);
+    const name = (suffix: string, max = 255) => boundedName(['dbbackup', props.databaseId, suffix], max);
+    const rpo = props.rpo.toSeconds();
+    const period = (props.freshnessInterval ?? Duration.hours(1)).toSeconds();
+    if (rpo < period) {
+      throw new ConfigError(`rpo is ${props.rpo}, shorter than the freshness check interval (${period} seconds); the age alarm cannot resolve it. Raise rpo or shorten freshnessInterval.`);
+    }
+
+    if (props.topic !== undefined) {
+      this.topicArn = props.topic.arn;
+      this.topicKeyArn = props.topicKey?.arn;
+    } else {
+      const key = new KmsKey(this, 'TopicKey', {
+        description: `db-backup-constructs: encrypts the alarm topic of ${props.databaseId}`,
+        enableKeyRotation: true,
+        deletionWindowInDays: 30,
+        policy: policyDocument([
+          { Sid: 'AccountAdministers', Effect: 'Allow', Principal: { AWS: `arn:${ctx.partition}:iam::${ctx.accountId}:root` }, Action: 'kms:*', Resource: '*' },
+          {
+            Sid: 'CloudWatchPublishes',
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+            Resource: '*',
+            Condition: { StringEquals: { 'aws:SourceAccount': ctx.accountId } },
+          },
+        ]),
+        tags: props.tags,
+      });
+      this.topic = new SnsTopic(this, 'Topic', {
+        name: name('alarms', 256),
+        displayName: `dbbackup ${props.databaseId}`,
+        kmsMasterKeyId: key.arn,
+        tags: props.tags,
+      });
+      new SnsTopicPolicy(this, 'TopicPolicy', {
+        arn: this.topic.arn,
+        policy: policyDocument([
+          {
+            Sid: 'CloudWatchAlarmsPublish',
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: 'sns:Publish',
+            Resource: this.topic.arn,
+            Condition: { StringEquals: { 'aws:SourceAccount': ctx.accountId } },
+          },
+          {
+            Sid: 'DenyInsecureTransport',
+            Effect: 'Deny',
+            Principal: '*',
+            Action: 'sns:Publish',
+            Resource: this.topic.arn,
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          },
+        ]),
+      });
+      this.topicArn = this.topic.arn;
+      this.topicKeyArn = key.arn;
+    }
+    (props.alarmEmails ?? []).forEach((email, i) => {
+      new SnsTopicSubscription(this, `Email${i + 1}`, { topicArn: this.topicArn, protocol: 'email', endpoint: email });
+    });
+
+    const dims = { [METRIC_DIMENSION]: props.databaseId };
+    const actions = { alarmActions: [this.topicArn], okActions: [this.topicArn] };
+    this.backupAge = new CloudwatchMetricAlarm(this, 'BackupAge', {
+      alarmName: name('backup-age'),
+      alarmDescription: `The newest verified backup of ${props.databaseId} is older than the RPO (${props.rpo}), or the freshness check stopped reporting.`,
+      namespace: METRIC_NAMESPACE,
+      metricName: METRICS.BACKUP_AGE,
+      dimensions: dims,
+      statistic: 'Maximum',
+      period,
+      evaluationPeriods: 1,
+      threshold: rpo,
+      comparisonOperator: 'GreaterThanThreshold',
+      treatMissingData: 'breaching',
+      ...actions,
+      tags: props.tags,
+    });
+    const failure = (cid: string, metric: string, what: string) =>
+      new CloudwatchMetricAlarm(this, cid, {
+        alarmName: name(cid.replace(/[A-Z]/g, (c, i) => (i === 0 ? '' : '-') + c.toLowerCase())),
+        alarmDescription: what,
+        namespace: METRIC_NAMESPACE,
+        metricName: metric,
+        dimensions: dims,
+        statistic: 'Sum',
+        period: 300,
+        evaluationPeriods: 1,
+        threshold: 1,
+        comparisonOperator: 'GreaterThanOrEqualToThreshold',
+        treatMissingData: 'notBreaching',
+        ...actions,
+        tags: props.tags,
+      });
+    this.backupFailed = failure('BackupFailed', METRICS.BACKUP_FAILED, `A backup of ${props.databaseId} failed (see the runner's log group).`);
+    this.verificationFailed = failure(
+      'VerificationFailed',
+      METRICS.VERIFICATION_FAILED,
+      `A committed backup of ${props.databaseId} failed verification: an artifact is missing, of another size or damaged.`,
+    );
+    this.alarms = [this.backupAge, this.backupFailed, this.verificationFailed];
+
+    if (props.deadLetterQueue !== undefined) {
+      this.alarms.push(
+        new CloudwatchMetricAlarm(this, 'RunNotStarted', {
+          alarmName: name('run-not-started'),
+          alarmDescription: `A scheduled backup of ${props.databaseId} could not be started (RunTask failed after retries); see the dead-letter queue.`,
+          namespace: 'AWS/SQS',
+          metricName: 'ApproximateNumberOfMessagesVisible',
+          dimensions: { QueueName: props.deadLetterQueue.name },
+          statistic: 'Maximum',
+          period: 300,
+          evaluationPeriods: 1,
+          threshold: 0,
+          comparisonOperator: 'GreaterThanThreshold',
+          treatMissingData: 'notBreaching',
+          ...actions,
+          tags: props.tags,
+        }),
+      );
+    }
+    if (props.verifierFunction !== undefined) {
+      this.alarms.push(
+        new CloudwatchMetricAlarm(this, 'VerifierErrors', {
+          alarmName: name('verifier-errors'),
+          alarmDescription: `The verification function of ${props.databaseId} errored (crashed or timed out) instead of reporting a result.`,
+          namespace: 'AWS/Lambda',
+          metricName: 'Errors',
+          dimensions: { FunctionName: props.verifierFunction.functionName },
+          statistic: 'Sum',
+          period: 300,
+          evaluationPeriods: 1,
+          threshold: 0,
+          comparisonOperator: 'GreaterThanThreshold',
+          treatMissingData: 'notBreaching',
+          ...actions,
+          tags: props.tags,
+        }),
+      );
+    }
+  }
+}

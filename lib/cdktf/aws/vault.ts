@@ -1,0 +1,285 @@
+import { Annotations, Token } from 'cdktf';
+import { Construct } from 'constructs';
+import { KmsAlias } from '@cdktf/provider-aws/lib/kms-alias';
+import { KmsKey } from '@cdktf/provider-aws/lib/kms-key';
+import { S3Bucket } from '@cdktf/provider-aws/lib/s3-bucket';
+import { S3BucketLifecycleConfiguration, S3BucketLifecycleConfigurationRule } from '@cdktf/provider-aws/lib/s3-bucket-lifecycle-configuration';
+import { S3BucketNotification } from '@cdktf/provider-aws/lib/s3-bucket-notification';
+import { S3BucketObjectLockConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-object-lock-configuration';
+import { S3BucketOwnershipControls } from '@cdktf/provider-aws/lib/s3-bucket-ownership-controls';
+import { S3BucketPolicy } from '@cdktf/provider-aws/lib/s3-bucket-policy';
+import { S3BucketPublicAccessBlock } from '@cdktf/provider-aws/lib/s3-bucket-public-access-block';
+import { S3BucketServerSideEncryptionConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration';
+import { S3BucketVersioningA } from '@cdktf/provider-aws/lib/s3-bucket-versioning';
+import { ConfigError, Retention, TIER_TAG_KEY, lockRetentionWarning, validateLockDays } from '../../core';
+import { Duration } from '../common/duration';
+import { awsContext } from './private/context';
+import { policyDocument } from './private/policy';
+import { IBucketRef, IKeyRef } from './refs';
+
+/** Where backups are kept: a bucket and the KMS key that encrypts it. */
+export interface IBackupVault {
+  readonly bucketName: string;
+  readonly bucketArn: string;
+  /** The ARN of the key that encrypts the bucket (SSE-KMS). */
+  readonly keyArn: string;
+}
+
+/** How S3 Object Lock holds each new object version. */
+export enum ObjectLockMode {
+  /** Users with `s3:BypassGovernanceRetention` can still delete; everyone else cannot. */
+  GOVERNANCE = 'GOVERNANCE',
+  /** Nobody, including the root user, can delete a version before its retention ends. */
+  COMPLIANCE = 'COMPLIANCE',
+}
+
+/** S3 Object Lock default retention. */
+export interface ObjectLockOptions {
+  readonly mode: ObjectLockMode;
+  /** How long each new object version is locked (whole days). */
+  readonly retention: Duration;
+}
+
+/** Properties of a `BackupVault`. */
+export interface BackupVaultProps {
+  /**
+   * The bucket's name.
+   * @default - a unique name that Terraform makes from `bucketPrefix`
+   */
+  readonly bucketName?: string;
+  /**
+   * The start of the generated bucket name (at most 37 characters), when `bucketName` is not given.
+   * @default 'dbbackup-'
+   */
+  readonly bucketPrefix?: string;
+  /**
+   * How long each retention tier's backups live: one lifecycle rule per tier matches the
+   * objects tagged `dbbackup-tier=<tier>` by the runner.
+   * @default Retention.gfs()
+   */
+  readonly retention?: Retention;
+  /**
+   * The key that encrypts the bucket (SSE-KMS with an S3 bucket key).
+   * @default - a new customer-managed KMS key with yearly rotation
+   */
+  readonly key?: IKeyRef;
+  /**
+   * Lock every new object version (S3 Object Lock). Enabling it later replaces the bucket.
+   * @default - no Object Lock
+   */
+  readonly objectLock?: ObjectLockOptions;
+  /**
+   * How long a version stays after it became noncurrent (expired by its tier or overwritten),
+   * a window to recover from a mistake.
+   * @default Duration.days(7)
+   */
+  readonly noncurrentVersionExpiration?: Duration;
+  /**
+   * When an unfinished multipart upload (an interrupted backup) is removed.
+   * @default Duration.days(2)
+   */
+  readonly abortIncompleteUploadsAfter?: Duration;
+  /**
+   * Let `terraform destroy` delete a bucket that still holds backups.
+   * @default false
+   */
+  readonly forceDestroy?: boolean;
+  /**
+   * Send the bucket's object events to EventBridge (the verifier is triggered by them).
+   * @default true
+   */
+  readonly eventBridge?: boolean;
+  /** @default - none */
+  readonly tags?: Record<string, string>;
+}
+
+/**
+ * The S3 side of the backup system: a versioned bucket encrypted with a rotating KMS key, no
+ * public access, TLS-only and KMS-only writes, one lifecycle rule per retention tier, optional
+ * Object Lock. Nothing here deletes backups except the lifecycle rules.
+ */
+export class BackupVault extends Construct implements IBackupVault {
+  /** Use a bucket and key made elsewhere (their lifecycle, policy and encryption are theirs). */
+  public static fromExisting(scope: Construct, id: string, attrs: { readonly bucket: IBucketRef; readonly key: IKeyRef }): IBackupVault {
+    return new ExistingVault(scope, id, attrs);
+  }
+
+  public readonly bucket: S3Bucket;
+  /** The new key, when none was given. */
+  public readonly key?: KmsKey;
+  public readonly bucketName: string;
+  public readonly bucketArn: string;
+  public readonly keyArn: string;
+  public readonly retention: Retention;
+  public readonly lifecycle: S3BucketLifecycleConfiguration;
+  public readonly policy: S3BucketPolicy;
+
+  constructor(scope: Construct, id: string, props: BackupVaultProps = {}) {
+    super(scope, id);
+    const ctx = awsContext(this);
+    this.retention = props.retention ?? Retention.gfs();
+    const prefix = props.bucketPrefix ?? 'dbbackup-';
+    if (props.bucketName === undefined && !Token.isUnresolved(prefix) && prefix.length > 37) {
+      throw new ConfigError(`bucketPrefix '${prefix}' is ${prefix.length} characters long; S3 allows at most 37. Shorten it or give bucketName.`);
+    }
+    const lockDays = props.objectLock?.retention.toDays();
+    if (lockDays !== undefined) {
+      validateLockDays(lockDays, 'objectLock.retention');
+      const warning = lockRetentionWarning(lockDays, this.retention, 'objectLock.retention');
+      if (warning !== undefined) Annotations.of(this).addWarning(warning);
+    }
+
+    if (props.key === undefined) {
+      this.key = new KmsKey(this, 'Key', {
+        description: 'db-backup-constructs: encrypts the backup bucket',
+        enableKeyRotation: true,
+        deletionWindowInDays: 30,
+        policy: policyDocument([
+          {
+            Sid: 'AccountAdministers',
+            Effect: 'Allow',
+            Principal: { AWS: `arn:${ctx.partition}:iam::${ctx.accountId}:root` },
+            Action: 'kms:*',
+            Resource: '*',
+          },
+        ]),
+        tags: props.tags,
+      });
+      new KmsAlias(this, 'KeyAlias', { namePrefix: 'alias/dbbackup-vault-', targetKeyId: this.key.keyId });
+    }
+    this.keyArn = props.key?.arn ?? this.key!.arn;
+
+    this.bucket = new S3Bucket(this, 'Resource', {
+      bucket: props.bucketName,
+      bucketPrefix: props.bucketName === undefined ? prefix : undefined,
+      forceDestroy: props.forceDestroy ?? false,
+      objectLockEnabled: props.objectLock !== undefined ? true : undefined,
+      tags: props.tags,
+    });
+    this.bucketName = this.bucket.bucket;
+    this.bucketArn = this.bucket.arn;
+
+    new S3BucketOwnershipControls(this, 'Ownership', {
+      bucket: this.bucket.id,
+      rule: { objectOwnership: 'BucketOwnerEnforced' },
+    });
+    new S3BucketPublicAccessBlock(this, 'PublicAccessBlock', {
+      bucket: this.bucket.id,
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    });
+    const versioning = new S3BucketVersioningA(this, 'Versioning', {
+      bucket: this.bucket.id,
+      versioningConfiguration: { status: 'Enabled' },
+    });
+    new S3BucketServerSideEncryptionConfigurationA(this, 'Encryption', {
+      bucket: this.bucket.id,
+      rule: [
+        {
+          applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: this.keyArn },
+          bucketKeyEnabled: true,
+          blockedEncryptionTypes: ['SSE-C'],
+        },
+      ],
+    });
+
+    // Deny what must never happen, for every principal. The encryption conditions use
+    // ...IfExists / Null so that requests without the header pass: UploadPart never carries
+    // it, and a PutObject without it gets the bucket's default SSE-KMS encryption.
+    const objects = `${this.bucket.arn}/*`;
+    this.policy = new S3BucketPolicy(this, 'Policy', {
+      bucket: this.bucket.id,
+      policy: policyDocument([
+        {
+          Sid: 'DenyInsecureTransport',
+          Effect: 'Deny',
+          Principal: '*',
+          Action: 's3:*',
+          Resource: [this.bucket.arn, objects],
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        },
+        {
+          Sid: 'DenyOldTls',
+          Effect: 'Deny',
+          Principal: '*',
+          Action: 's3:*',
+          Resource: [this.bucket.arn, objects],
+          Condition: { NumericLessThan: { 's3:TlsVersion': '1.2' } },
+        },
+        {
+          Sid: 'DenyWritesNotEncryptedWithKms',
+          Effect: 'Deny',
+          Principal: '*',
+          Action: 's3:PutObject',
+          Resource: objects,
+          Condition: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': 'aws:kms' } },
+        },
+        {
+          Sid: 'DenyWritesWithAnotherKey',
+          Effect: 'Deny',
+          Principal: '*',
+          Action: 's3:PutObject',
+          Resource: objects,
+          Condition: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption-aws-kms-key-id': this.keyArn } },
+        },
+        {
+          Sid: 'DenyCustomerProvidedKeys',
+          Effect: 'Deny',
+          Principal: '*',
+          Action: 's3:PutObject',
+          Resource: objects,
+          Condition: { Null: { 's3:x-amz-server-side-encryption-customer-algorithm': 'false' } },
+        },
+      ]),
+    });
+
+    const rules: S3BucketLifecycleConfigurationRule[] = this.retention.lifetimes.map((t) => ({
+      id: `expire-${t.tier}`,
+      status: 'Enabled',
+      filter: [{ tag: [{ key: TIER_TAG_KEY, value: t.tier }] }],
+      expiration: [{ days: t.days }],
+    }));
+    rules.push({
+      id: 'housekeeping',
+      status: 'Enabled',
+      filter: [{ prefix: '' }],
+      abortIncompleteMultipartUpload: [{ daysAfterInitiation: Math.max(1, (props.abortIncompleteUploadsAfter ?? Duration.days(2)).toDays()) }],
+      noncurrentVersionExpiration: [{ noncurrentDays: Math.max(1, (props.noncurrentVersionExpiration ?? Duration.days(7)).toDays()) }],
+      expiration: [{ expiredObjectDeleteMarker: true }],
+    });
+    this.lifecycle = new S3BucketLifecycleConfiguration(this, 'Lifecycle', {
+      bucket: this.bucket.id,
+      rule: rules,
+      dependsOn: [versioning],
+    });
+
+    if (props.objectLock !== undefined) {
+      new S3BucketObjectLockConfigurationA(this, 'ObjectLock', {
+        bucket: this.bucket.id,
+        rule: { defaultRetention: { mode: props.objectLock.mode, days: lockDays } },
+        dependsOn: [versioning],
+      });
+    }
+    if (props.eventBridge ?? true) {
+      new S3BucketNotification(this, 'Notifications', { bucket: this.bucket.id, eventbridge: true });
+    }
+  }
+}
+
+class ExistingVault extends Construct implements IBackupVault {
+  public readonly bucketName: string;
+  public readonly bucketArn: string;
+  public readonly keyArn: string;
+
+  constructor(scope: Construct, id: string, attrs: { readonly bucket: IBucketRef; readonly key: IKeyRef }) {
+    super(scope, id);
+    this.bucketName = attrs.bucket.bucket;
+    this.bucketArn = attrs.bucket.arn;
+    this.keyArn = attrs.key.arn;
+    Annotations.of(this).addInfo(
+      `The vault uses an existing bucket: its owner keeps it versioned, SSE-KMS encrypted with ${'the given key'}, sending events to EventBridge, and expiring objects by their '${TIER_TAG_KEY}' tag.`,
+    );
+  }
+}

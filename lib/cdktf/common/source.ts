@@ -1,0 +1,25 @@
+import { Token } from 'cdktf';
+import { ConfigError, DEFAULT_PORTS, Engine, parseSourceUrl } from '../../core';
+
+/**
+ * Check a source URL for `engine`. A literal URL is parsed by the runner's own parser
+ * (`lib/core` `parseSourceUrl`); a URL with tokens in it (an RDS or Cloud SQL address) is
+ * checked on its literal parts: the scheme and that no password is in it.
+ * @returns the port the database listens on
+ */
+export function checkSourceUrl(url: string, engine: Engine, what = 'source url'): number {
+  if (!Token.isUnresolved(url)) return parseSourceUrl(url, what, engine).port;
+  const schemes: Record<Engine, string[]> = {
+    [Engine.POSTGRES]: ['postgres://', 'postgresql://'],
+    [Engine.MYSQL]: ['mysql://', 'mariadb://'],
+    [Engine.MONGODB]: ['mongodb://', 'mongodb+srv://'],
+  };
+  if (!schemes[engine].some((s) => url.startsWith(s))) {
+    throw new ConfigError(`${what} must start with ${schemes[engine].join(' or ')} for a ${engine} source; write it as e.g. ${schemes[engine][0]}user@host/dbname.`);
+  }
+  if (/^[a-z+]+:\/\/[^/@]*:[^/@]*@/.test(url)) {
+    throw new ConfigError(`${what} contains a password. Remove it from the URL and give the password as a secret, so it never appears in the Terraform state, argv or logs.`);
+  }
+  const port = /^[a-z+]+:\/\/[^/]*:(\d+)(?:\/|$)/.exec(url);
+  return port !== null ? Number(port[1]) : DEFAULT_PORTS[engine];
+}
