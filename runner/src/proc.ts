@@ -106,7 +106,8 @@ export class Pipeline {
    * Wait for every stage. If any fails, the others are killed and the error of the stage
    * that failed first on its own (not from a broken pipe or our kill) is thrown.
    */
-  public async wait(): Promise<void> {
+  public async wait(options: { consumerMayExitEarly?: boolean } = {}): Promise<void> {
+    const last = this.children[this.children.length - 1];
     const results = await Promise.allSettled(
       this.children.map((c) =>
         c.done.catch((e) => {
@@ -119,6 +120,15 @@ export class Pipeline {
       .map((r, i) => ({ r, c: this.children[i] }))
       .filter((x): x is { r: PromiseRejectedResult; c: Child } => x.r.status === 'rejected');
     if (failures.length === 0) return;
+    // A consumer (pg_restore) may finish without reading the last bytes it does not need;
+    // the stages before it then die of SIGPIPE. That is success when the consumer said so.
+    if (
+      options.consumerMayExitEarly === true &&
+      results[results.length - 1].status === 'fulfilled' &&
+      failures.every((f) => f.c !== last && (f.r.reason as ChildProcessError).signal === 'SIGPIPE')
+    ) {
+      return;
+    }
     const own = failures.find((f) => !f.c.killedByUs && (f.r.reason as ChildProcessError).signal !== 'SIGPIPE');
     throw (own ?? failures[0]).r.reason;
   }

@@ -61,7 +61,7 @@ export async function readBack(
       source.destroy();
       throw e;
     });
-    const waiting = pipeline.wait();
+    const waiting = pipeline.wait({ consumerMayExitEarly: consumer !== 'buffer' });
     const [f, w] = await Promise.allSettled([feeding, waiting]);
     if (signal?.aborted) throw signal.reason;
     if (f.status === 'rejected' && (f.reason as Error).name === 'DamagedError') throw f.reason;

@@ -201,7 +201,7 @@ export class PostgresDriver implements EngineDriver {
     const globals = manifest.artifacts.find((a) => a.role === 'globals');
     if (options.withGlobals) {
       if (globals === undefined) throw new BackupError(`backup ${manifest.id} holds no globals (roles); restore it without --with-globals.`);
-      steps.push({ artifact: globals, consumer: (plaintext) => applyGlobals(plaintext, pgEnv(target, password, maintenanceDb)) });
+      steps.push({ artifact: globals, consumer: (plaintext) => applyGlobals(plaintext, pgEnv(target, password, maintenanceDb), target.user ?? 'postgres') });
     }
     steps.push({
       artifact: database,
@@ -240,10 +240,13 @@ export class PostgresDriver implements EngineDriver {
  * Apply a pg_dumpall globals script. A role that already exists (such as `postgres`) is not an
  * error; every other error is.
  */
-async function applyGlobals(plaintext: Readable, env: Record<string, string | undefined>): Promise<void> {
+async function applyGlobals(plaintext: Readable, env: Record<string, string | undefined>, restoringRole: string): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const c of plaintext as AsyncIterable<Buffer>) chunks.push(c);
+  const script = withoutOwnRole(Buffer.concat(chunks).toString('utf8'), restoringRole);
   const child = new Child({ cmd: pgTool('psql'), args: ['-X', '-q', '-v', 'ON_ERROR_STOP=0', '-f', '-'], env, label: 'psql' }, ['pipe', 'ignore', 'pipe']);
   child.process.stdin!.on('error', () => undefined);
-  plaintext.pipe(child.process.stdin!);
+  child.process.stdin!.end(script);
   let failure: unknown;
   await child.done.catch((e) => (failure = e));
   const errors = child.stderr
@@ -256,4 +259,24 @@ async function applyGlobals(plaintext: Readable, env: Record<string, string | un
     );
   }
   log.info('restored roles and other globals');
+}
+
+/**
+ * The globals script without the statements that would change the role doing the restore
+ * (pg_dumpall writes `ALTER ROLE postgres WITH … PASSWORD '…'`: applied, it would replace the
+ * target's own password with the source's and lock the restore out of its own server).
+ */
+export function withoutOwnRole(script: string, role: string): string {
+  const names = new Set([role, quoteIdent(role)]);
+  return script
+    .split('\n')
+    .filter((line) => {
+      const m = /^(?:CREATE|ALTER) ROLE ("(?:[^"]|"")+"|[^\s;]+)[\s;]/.exec(line);
+      if (m !== null && names.has(m[1])) {
+        log.info(`kept the restoring role ${role} as it is on the target (its attributes and password are not taken from the backup)`);
+        return false;
+      }
+      return true;
+    })
+    .join('\n');
 }

@@ -53,7 +53,9 @@ export async function feedVerified(source: Readable, dest: Writable, expected: E
   let destError: Error | undefined;
   dest.on('error', (e) => (destError = e));
   const write = async (b: Buffer) => {
-    if (destError !== undefined) throw destError;
+    // The consumer closed its input (finished or failed): keep reading to check the object,
+    // and let the caller judge the consumer by its exit status.
+    if (destError !== undefined) return;
     if (!dest.write(b)) {
       await new Promise<void>((resolve, reject) => {
         const done = () => {
@@ -70,9 +72,8 @@ export async function feedVerified(source: Readable, dest: Writable, expected: E
         dest.once('drain', done);
         dest.once('error', fail);
         dest.once('close', done);
-      });
+      }).catch(() => undefined);
     }
-    if (destError !== undefined) throw destError;
   };
   for await (const chunk of source as AsyncIterable<Buffer>) {
     hash.update(chunk);
@@ -94,8 +95,9 @@ export async function feedVerified(source: Readable, dest: Writable, expected: E
     throw new DamagedError(`${expected.name}: sha256 ${digest} does not match the manifest's ${expected.sha256}`);
   }
   for (const b of tail) await write(b);
-  await new Promise<void>((resolve, reject) => {
-    if (destError !== undefined) return reject(destError);
+  if (destError !== undefined) return;
+  await new Promise<void>((resolve) => {
+    dest.once('error', () => resolve());
     dest.end(() => resolve());
   });
 }
