@@ -1,2 +1,9 @@
-// Re-exports the AWS CDK constructs (filled in by the constructs work).
-export {};
+// The aws-cdk-lib constructs of db-backup-constructs.
+export * from './vault';
+export * from './source';
+export * from './schedule';
+export * from './runner-task';
+export * from './drill-task';
+export * from './verifier';
+export * from './monitoring';
+export * from './database-backup';

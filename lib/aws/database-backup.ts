@@ -1,0 +1,465 @@
+import { Annotations, Duration } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { BackupType, Compression, ConfigError, EncryptionScheme, METRICS, type Retention } from '../core';
+import { RestoreDrillTask } from './drill-task';
+import { AlarmTopic, allowServicesToUseKey, backupMetric, BackupMonitoring } from './monitoring';
+import { BackupRunnerTask } from './runner-task';
+import { BackupSchedule, TaskSchedule } from './schedule';
+import { BackupEncryption, type BackupSource } from './source';
+import { BackupVault, type IBackupVault } from './vault';
+import { BackupVerifier } from './verifier';
+import { KMS_UNWRAP_ACTIONS } from './private/iam';
+import { acknowledge } from './private/nag';
+import { kebab } from './private/names';
+
+/** One schedule of backups of one type. */
+export interface ScheduledBackup {
+  /** @default BackupType.FULL */
+  readonly type?: BackupType;
+  /** When backups of this type run. */
+  readonly schedule: BackupSchedule;
+}
+
+/** How restore drills run. */
+export interface RestoreDrillOptions {
+  /**
+   * Whether drills run at all. Leave them on: a backup nobody restored is not a backup.
+   * @default true
+   */
+  readonly enabled?: boolean;
+  /** @default BackupSchedule.cron({ weekDay: 'SUN', hour: '5' }) - weekly, Sunday 05:00 UTC */
+  readonly schedule?: BackupSchedule;
+  /** @default - PostgreSQL 17, MariaDB 11.4 or MongoDB 8.0 (see `RestoreDrillTask`) */
+  readonly databaseImage?: ecs.ContainerImage;
+  /** @default 1024 */
+  readonly cpu?: number;
+  /** @default 4096 */
+  readonly memoryLimitMiB?: number;
+  /** @default 50 */
+  readonly ephemeralStorageGiB?: number;
+  /** @default - the RTO plus two hours */
+  readonly timeout?: Duration;
+}
+
+/** Properties of a `DatabaseBackup`. */
+export interface DatabaseBackupProps {
+  /** The database to back up. */
+  readonly source: BackupSource;
+  /** The VPC the runner runs in; it must reach the database and the AWS APIs (NAT or VPC endpoints). */
+  readonly vpc: ec2.IVpc;
+  /** @default - the VPC's private subnets with egress */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /**
+   * The runner's security groups.
+   * @default - a new group that allows out HTTPS (AWS APIs) and the database's port only
+   */
+  readonly securityGroups?: ec2.ISecurityGroup[];
+  /**
+   * When backups run, one entry per schedule; each backup type gets its own task definition.
+   * @default - a full backup every night at 03:00 UTC
+   */
+  readonly schedules?: ScheduledBackup[];
+  /**
+   * How long backups are kept, for a vault this construct creates (an existing vault's own
+   * lifecycle rules decide there).
+   * @default Retention.gfs() - 7 daily, 4 weekly, 12 monthly
+   */
+  readonly retention?: Retention;
+  /** @default BackupEncryption.kms() - age to a per-backup key wrapped by the vault's key */
+  readonly encryption?: BackupEncryption;
+  /** @default Compression.ZSTD */
+  readonly compression?: Compression;
+  /** @default - a new `BackupVault` */
+  readonly vault?: IBackupVault;
+  /** @default - a new ECS cluster with Container Insights, in `vpc` */
+  readonly cluster?: ecs.ICluster;
+  /**
+   * The database's identifier in metrics, alarms and the vault's key prefix; unique per vault.
+   * @default - the construct id in kebab case (`OrdersDb` → `orders-db`)
+   */
+  readonly databaseId?: string;
+  /** @default - the database id */
+  readonly prefix?: string;
+  /**
+   * Recovery point objective: the most data you accept to lose. The stale alarm fires when the
+   * newest verified backup is older.
+   * @default - the longest gap between scheduled backups plus the backup timeout
+   */
+  readonly rpo?: Duration;
+  /**
+   * Recovery time objective: the longest a restore may take. The drill alarm fires on a slower drill.
+   * @default Duration.hours(4)
+   */
+  readonly rto?: Duration;
+  /** @default - weekly drills into a scratch database */
+  readonly drill?: RestoreDrillOptions;
+  /** The longest a backup may run. @default Duration.hours(4) */
+  readonly timeout?: Duration;
+  /** @default - the bundled runner image, built at deploy time (needs Docker there) */
+  readonly image?: ecs.ContainerImage;
+  /** @default 1024 */
+  readonly cpu?: number;
+  /** @default 2048 */
+  readonly memoryLimitMiB?: number;
+  /** @default - start at the scheduled time */
+  readonly flexibleWindow?: Duration;
+  /** @default - a new KMS-encrypted topic */
+  readonly alarmTopic?: sns.ITopic;
+  /** @default - no email subscription */
+  readonly alarmEmail?: string;
+  /**
+   * The key that encrypts the alarm topic and the log groups. Its key policy must let
+   * CloudWatch Logs, CloudWatch alarms and EventBridge use it.
+   * @default - a new customer-managed KMS key with rotation
+   */
+  readonly operationsKey?: kms.IKey;
+  /** @default logs.RetentionDays.ONE_YEAR */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+const DEFAULT_SCHEDULE = (): ScheduledBackup => ({ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: '3', minute: '0' }) });
+const TYPE_IDS: Record<BackupType, string> = { [BackupType.FULL]: 'Full', [BackupType.INCREMENTAL]: 'Incremental', [BackupType.DIFFERENTIAL]: 'Differential' };
+
+/**
+ * The whole backup system for one database: scheduled backups on Fargate into an encrypted
+ * vault with retention tiers, verification of each committed backup, a freshness dead-man's
+ * switch, scheduled restore drills, alarms to an encrypted topic and a dashboard.
+ *
+ * ```ts
+ * const backup = new DatabaseBackup(this, 'Orders', {
+ *   source: BackupSource.postgres({ endpoint: 'orders.db.internal', databaseName: 'orders', username: 'backup', secret }),
+ *   vpc,
+ *   retention: Retention.gfs({ daily: 7, weekly: 4, monthly: 12 }),
+ *   alarmEmail: 'oncall@example.com',
+ * });
+ * database.connections.allowDefaultPortFrom(backup);
+ * ```
+ */
+export class DatabaseBackup extends Construct implements ec2.IConnectable {
+  /** The runner's network side: allow it into the database with `db.connections.allowDefaultPortFrom(backup)`. */
+  public readonly connections: ec2.Connections;
+  public readonly vault: IBackupVault;
+  /** The vault's bucket. */
+  public readonly bucket: s3.IBucket;
+  /** The vault's key. */
+  public readonly key: kms.IKey;
+  public readonly cluster: ecs.ICluster;
+  /** The runner's security group when this construct made it. */
+  public readonly securityGroup?: ec2.SecurityGroup;
+  /** The backup task of each backup type scheduled. */
+  public readonly backupTasks: BackupRunnerTask[];
+  /** The task definition of the first scheduled backup type (full by default). */
+  public readonly taskDefinition: ecs.FargateTaskDefinition;
+  /** The backup schedules, then the drill's. */
+  public readonly schedules: TaskSchedule[];
+  public readonly verifier: BackupVerifier;
+  public readonly verifyFunction: lambda.IFunction;
+  public readonly drillTask?: RestoreDrillTask;
+  public readonly monitoring: BackupMonitoring;
+  public readonly alarms: cloudwatch.IAlarm[];
+  public readonly alarmTopic: sns.ITopic;
+  public readonly dashboard: cloudwatch.Dashboard;
+  /** The key of the alarm topic and log groups. */
+  public readonly operationsKey: kms.IKey;
+  public readonly databaseId: string;
+  public readonly prefix: string;
+  public readonly rpo: Duration;
+  public readonly rto: Duration;
+  private readonly encryption: BackupEncryption;
+
+  constructor(scope: Construct, id: string, props: DatabaseBackupProps) {
+    super(scope, id);
+    this.databaseId = props.databaseId ?? kebab(id);
+    this.prefix = props.prefix ?? this.databaseId;
+    this.encryption = props.encryption ?? BackupEncryption.kms();
+    const timeout = props.timeout ?? Duration.hours(4);
+    this.rto = props.rto ?? Duration.hours(4);
+    const scheduled = props.schedules ?? [DEFAULT_SCHEDULE()];
+    validateSchedules(scheduled, timeout);
+
+    if (props.vault !== undefined && props.retention !== undefined) {
+      throw new ConfigError(
+        'retention is set, but so is an existing vault: retention is carried out by the vault\'s lifecycle rules. Pass retention to the BackupVault you created, or leave vault out to get a new one.',
+      );
+    }
+    this.vault = props.vault ?? new BackupVault(this, 'Vault', { retention: props.retention });
+    this.bucket = this.vault.bucket;
+    this.key = this.vault.key;
+
+    if (props.operationsKey !== undefined) {
+      this.operationsKey = props.operationsKey;
+    } else {
+      const key = new kms.Key(this, 'OperationsKey', {
+        enableKeyRotation: true,
+        description: `Encrypts the alarm topic and logs of the backups of ${this.databaseId}`,
+      });
+      allowServicesToUseKey(key);
+      this.operationsKey = key;
+    }
+
+    this.cluster = props.cluster ?? new ecs.Cluster(this, 'Cluster', { vpc: props.vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
+    const subnets = props.vpc.selectSubnets(props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS });
+    if (props.securityGroups !== undefined && props.securityGroups.length > 0) {
+      this.connections = new ec2.Connections({ securityGroups: props.securityGroups });
+    } else {
+      this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+        vpc: props.vpc,
+        allowAllOutbound: false,
+        description: `dbbackup runner of ${this.databaseId}: HTTPS out to AWS APIs, the database port out`,
+      });
+      this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs (S3, ECR, Secrets Manager, KMS, CloudWatch Logs)');
+      this.connections = new ec2.Connections({ securityGroups: [this.securityGroup] });
+    }
+    const dbPort = ec2.Port.tcp(props.source.port);
+    if (props.source.connectable !== undefined) {
+      this.connections.allowTo(props.source.connectable, dbPort, `dbbackup runner of ${this.databaseId}`);
+    } else {
+      this.connections.allowTo(ec2.Peer.anyIpv4(), dbPort, `the database of ${this.databaseId}`);
+    }
+
+    if (props.alarmTopic !== undefined) {
+      this.alarmTopic = props.alarmTopic;
+      if (props.alarmEmail !== undefined) {
+        // The same check as a new topic's, then the subscription on the given topic.
+        new AlarmTopicEmail(this, 'AlarmEmail', props.alarmTopic, props.alarmEmail);
+      }
+    } else {
+      this.alarmTopic = new AlarmTopic(this, 'AlarmTopic', { encryptionKey: this.operationsKey, email: props.alarmEmail }).topic;
+    }
+
+    const deadLetterQueue = new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    acknowledge(deadLetterQueue, { id: 'AwsSolutions-SQS3', reason: 'This queue is itself the dead-letter queue of the backup and drill schedules.' });
+
+    const tasks = new Map<BackupType, BackupRunnerTask>();
+    this.schedules = [];
+    const perType = new Map<BackupType, number>();
+    for (const entry of scheduled) {
+      const type = entry.type ?? BackupType.FULL;
+      let task = tasks.get(type);
+      if (task === undefined) {
+        task = new BackupRunnerTask(this, `${TYPE_IDS[type]}BackupTask`, {
+          source: props.source,
+          vault: this.vault,
+          databaseId: this.databaseId,
+          prefix: this.prefix,
+          backupType: type,
+          compression: props.compression,
+          encryption: this.encryption,
+          image: props.image,
+          cpu: props.cpu,
+          memoryLimitMiB: props.memoryLimitMiB,
+          timeout,
+          logRetention: props.logRetention,
+          logEncryptionKey: this.operationsKey,
+        });
+        tasks.set(type, task);
+      }
+      const n = (perType.get(type) ?? 0) + 1;
+      perType.set(type, n);
+      this.schedules.push(
+        new TaskSchedule(this, `${TYPE_IDS[type]}Schedule${n === 1 ? '' : n}`, {
+          schedule: entry.schedule,
+          cluster: this.cluster,
+          taskDefinition: task.taskDefinition,
+          subnets,
+          securityGroups: this.connections.securityGroups,
+          flexibleWindow: props.flexibleWindow,
+          deadLetterQueue,
+          description: `${type} backup of ${this.databaseId}`,
+        }),
+      );
+    }
+    this.backupTasks = [...tasks.values()];
+    this.taskDefinition = this.backupTasks[0].taskDefinition;
+
+    this.rpo = props.rpo ?? defaultRpo(scheduled, timeout, props.flexibleWindow);
+    validateRpo(this, this.rpo, scheduled, timeout);
+
+    this.verifier = new BackupVerifier(this, 'Verifier', {
+      vault: this.vault,
+      alarmTopic: this.alarmTopic,
+      logRetention: props.logRetention,
+      logEncryptionKey: this.operationsKey,
+    });
+    this.verifier.addDatabase({ databaseId: this.databaseId, prefix: this.prefix });
+    this.verifyFunction = this.verifier.function;
+
+    const drill = props.drill ?? {};
+    const taskDefinitions: ecs.TaskDefinition[] = this.backupTasks.map((t) => t.taskDefinition);
+    if (drill.enabled !== false) {
+      const drillTimeout = drill.timeout ?? this.rto.plus(Duration.hours(2));
+      if (drill.timeout !== undefined && drill.timeout.toSeconds() <= this.rto.toSeconds()) {
+        Annotations.of(this).addWarningV2(
+          'db-backup-constructs:drillTimeoutBelowRto',
+          `drill.timeout (${drill.timeout.toHumanString()}) is not longer than the RTO (${this.rto.toHumanString()}): a slow drill is stopped before it can report its restore time. Make the timeout longer than the RTO.`,
+        );
+      }
+      const drillSchedule = drill.schedule ?? BackupSchedule.cron({ weekDay: 'SUN', hour: '5', minute: '0' });
+      if (drillSchedule.minInterval !== undefined && drillSchedule.minInterval.toSeconds() < drillTimeout.toSeconds()) {
+        throw new ConfigError(
+          `the drill schedule '${drillSchedule.expressionString}' runs every ${drillSchedule.minInterval.toHumanString()}, but a drill may run ${drillTimeout.toHumanString()} (drill.timeout, or the RTO plus two hours); drills would overlap. Drill less often or lower drill.timeout.`,
+        );
+      }
+      this.drillTask = new RestoreDrillTask(this, 'DrillTask', {
+        engine: props.source.engine,
+        vault: this.vault,
+        databaseId: this.databaseId,
+        prefix: this.prefix,
+        encryption: this.encryption,
+        image: props.image,
+        databaseImage: drill.databaseImage,
+        cpu: drill.cpu,
+        memoryLimitMiB: drill.memoryLimitMiB,
+        ephemeralStorageGiB: drill.ephemeralStorageGiB,
+        timeout: drillTimeout,
+        logRetention: props.logRetention,
+        logEncryptionKey: this.operationsKey,
+      });
+      const drillGroup = new ec2.SecurityGroup(this, 'DrillSecurityGroup', {
+        vpc: props.vpc,
+        allowAllOutbound: false,
+        description: `dbbackup restore drill of ${this.databaseId}: HTTPS out to AWS APIs only`,
+      });
+      drillGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs (S3, ECR, KMS, CloudWatch Logs)');
+      this.schedules.push(
+        new TaskSchedule(this, 'DrillSchedule', {
+          schedule: drillSchedule,
+          cluster: this.cluster,
+          taskDefinition: this.drillTask.taskDefinition,
+          subnets,
+          securityGroups: [drillGroup],
+          deadLetterQueue,
+          description: `restore drill of ${this.databaseId}`,
+        }),
+      );
+      taskDefinitions.push(this.drillTask.taskDefinition);
+    }
+
+    this.monitoring = new BackupMonitoring(this, 'Monitoring', {
+      databaseId: this.databaseId,
+      alarmTopic: this.alarmTopic,
+      rpo: this.rpo,
+      rto: this.drillTask !== undefined ? this.rto : undefined,
+      freshnessInterval: this.verifier.freshnessInterval,
+      taskDefinitions,
+    });
+    this.alarms = this.monitoring.alarms;
+    this.dashboard = this.monitoring.dashboard;
+  }
+
+  /** Let `grantee` restore this database's backups: read them and unwrap their keys. */
+  public grantRestore(grantee: iam.IGrantable): iam.Grant {
+    const grant = this.vault.grantRestore(grantee, this.prefix);
+    if (this.encryption.scheme === EncryptionScheme.KMS) {
+      return grant.combine((this.encryption.key ?? this.vault.key).grant(grantee, ...KMS_UNWRAP_ACTIONS));
+    }
+    return grant;
+  }
+
+  /** Seconds since the newest verified backup ended (published by the freshness check). */
+  public metricBackupAge(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return backupMetric(this.databaseId, METRICS.BACKUP_AGE, { statistic: 'Maximum', ...props });
+  }
+
+  /** Bytes stored per backup. */
+  public metricBackupSize(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return backupMetric(this.databaseId, METRICS.BACKUP_SIZE, { statistic: 'Maximum', ...props });
+  }
+
+  /** Seconds per backup. */
+  public metricBackupDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return backupMetric(this.databaseId, METRICS.BACKUP_DURATION, { statistic: 'Maximum', ...props });
+  }
+
+  /** Failed backups reported by the runner. */
+  public metricBackupFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return backupMetric(this.databaseId, METRICS.BACKUP_FAILED, { statistic: 'Sum', ...props });
+  }
+
+  /** Backups that failed verification. */
+  public metricVerificationFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return backupMetric(this.databaseId, METRICS.VERIFICATION_FAILED, { statistic: 'Sum', ...props });
+  }
+
+  /** Seconds a restore drill took. */
+  public metricRestoreTime(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return backupMetric(this.databaseId, METRICS.RESTORE_TIME, { statistic: 'Maximum', ...props });
+  }
+}
+
+/** An email subscription on a given topic, with the address checked. */
+class AlarmTopicEmail extends Construct {
+  constructor(scope: Construct, id: string, topic: sns.ITopic, email: string) {
+    super(scope, id);
+    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) {
+      throw new ConfigError(`alarmEmail '${email}' is not an email address; give one like ops@example.com.`);
+    }
+    topic.addSubscription(new subscriptions.EmailSubscription(email));
+  }
+}
+
+function validateSchedules(scheduled: ScheduledBackup[], timeout: Duration): void {
+  if (scheduled.length === 0) {
+    throw new ConfigError('schedules is empty; give at least one, e.g. [{ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: \'3\' }) }].');
+  }
+  const types = new Set(scheduled.map((s) => s.type ?? BackupType.FULL));
+  if (!types.has(BackupType.FULL)) {
+    throw new ConfigError(
+      `schedules has only ${[...types].join(' and ')} backups, which need a full backup to start from; add { type: BackupType.FULL, schedule: … }.`,
+    );
+  }
+  for (const s of scheduled) {
+    const min = s.schedule.minInterval;
+    if (min !== undefined && min.toSeconds() < timeout.toSeconds()) {
+      throw new ConfigError(
+        `the ${s.type ?? BackupType.FULL} schedule '${s.schedule.expressionString}' runs every ${min.toHumanString()}, but a backup may run for ${timeout.toHumanString()} (timeout), so two backups of the same database could overlap. Schedule it less often, or lower timeout.`,
+      );
+    }
+  }
+}
+
+/** The longest gap between two scheduled backups, when known (an upper bound for several schedules). */
+function longestGap(scheduled: ScheduledBackup[]): Duration | undefined {
+  const known = scheduled.map((s) => s.schedule.maxInterval).filter((d): d is Duration => d !== undefined);
+  if (known.length === 0) return undefined;
+  return Duration.seconds(Math.min(...known.map((d) => d.toSeconds())));
+}
+
+function defaultRpo(scheduled: ScheduledBackup[], timeout: Duration, flexibleWindow: Duration | undefined): Duration {
+  const gap = longestGap(scheduled);
+  if (gap === undefined) {
+    throw new ConfigError('the gap between scheduled backups is not known (a rate given as a token); set rpo explicitly, e.g. rpo: Duration.hours(26).');
+  }
+  return Duration.minutes(gap.plus(timeout).toMinutes() + (flexibleWindow?.toMinutes() ?? 0));
+}
+
+function validateRpo(scope: Construct, rpo: Duration, scheduled: ScheduledBackup[], timeout: Duration): void {
+  const gap = longestGap(scheduled);
+  if (gap === undefined) return;
+  if (rpo.toSeconds() < gap.toSeconds()) {
+    throw new ConfigError(
+      `rpo is ${rpo.toHumanString()}, shorter than the longest gap between scheduled backups (${gap.toHumanString()}): the stale alarm would fire every cycle. Schedule backups more often, or set rpo to at least ${gap.plus(timeout).toHumanString()} (the gap plus the backup timeout).`,
+    );
+  }
+  if (rpo.toSeconds() < gap.toSeconds() + timeout.toSeconds()) {
+    Annotations.of(scope).addWarningV2(
+      'db-backup-constructs:rpoTight',
+      `rpo (${rpo.toHumanString()}) leaves less than the backup timeout (${timeout.toHumanString()}) beyond the longest gap between backups (${gap.toHumanString()}); a slow backup may raise the stale alarm before it commits.`,
+    );
+  }
+}

@@ -1,0 +1,188 @@
+import { Duration, Tags } from 'aws-cdk-lib';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { ConfigError, EncryptionScheme, Engine, RUNNER_ENV, RunnerCommand, renderRunnerEnvironment } from '../core';
+import { checkDatabaseId, RUNNER_CONTAINER_NAME } from './runner-task';
+import { BackupEncryption } from './source';
+import type { IBackupVault } from './vault';
+import { KMS_UNWRAP_ACTIONS } from './private/iam';
+import { acknowledge, wildcardResourceFinding } from './private/nag';
+import { acknowledgeTaskDefinition, bundledRunnerImage, checkFargateSize, checkTimeout, taskLogGroup, timeoutEntryPoint } from './private/task';
+
+/** The name of the scratch database's container in a drill task. */
+export const DRILL_DATABASE_CONTAINER_NAME = 'database';
+
+/** Properties of a `RestoreDrillTask`. */
+export interface RestoreDrillTaskProps {
+  /** The engine of the backups (picks the scratch database). */
+  readonly engine: Engine;
+  /** Where the backups are. */
+  readonly vault: IBackupVault;
+  /** The database's identifier (metrics). */
+  readonly databaseId: string;
+  /** @default - the database id */
+  readonly prefix?: string;
+  /**
+   * How the backups are encrypted, for the decrypt grant. `age` backups cannot be drilled:
+   * their identity stays with you.
+   * @default BackupEncryption.kms() - the vault's key
+   */
+  readonly encryption?: BackupEncryption;
+  /** @default - the bundled runner image */
+  readonly image?: ecs.ContainerImage;
+  /**
+   * The scratch database the backup is restored into, beside the runner in the same task and
+   * reachable only on 127.0.0.1. It must accept the runner's login without a password.
+   * @default - PostgreSQL 17, MariaDB 11.4 or MongoDB 8.0 from the ECR Public mirror of Docker Official Images
+   */
+  readonly databaseImage?: ecs.ContainerImage;
+  /** @default 1024 */
+  readonly cpu?: number;
+  /** @default 4096 */
+  readonly memoryLimitMiB?: number;
+  /**
+   * Room for the restored database.
+   * @default 50
+   */
+  readonly ephemeralStorageGiB?: number;
+  /**
+   * The longest a drill may run before it is stopped (and reported as a failed task).
+   * @default Duration.hours(6)
+   */
+  readonly timeout?: Duration;
+  /** @default logs.RetentionDays.ONE_YEAR */
+  readonly logRetention?: logs.RetentionDays;
+  /** @default - CloudWatch Logs' own encryption */
+  readonly logEncryptionKey?: kms.IKey;
+}
+
+interface ScratchDatabase {
+  readonly image: string;
+  readonly target: string;
+  readonly environment: Record<string, string>;
+  readonly command: string[];
+  readonly healthCheck: string;
+}
+
+const SCRATCH: Record<Engine, ScratchDatabase> = {
+  [Engine.POSTGRES]: {
+    image: 'public.ecr.aws/docker/library/postgres:17-bookworm',
+    target: 'postgres://postgres@127.0.0.1:5432/drill',
+    environment: { POSTGRES_HOST_AUTH_METHOD: 'trust', POSTGRES_DB: 'drill' },
+    command: ['postgres', '-c', 'listen_addresses=127.0.0.1', '-c', 'dynamic_shared_memory_type=mmap'],
+    healthCheck: 'pg_isready -h 127.0.0.1 -p 5432 -U postgres -d drill || exit 1',
+  },
+  [Engine.MYSQL]: {
+    image: 'public.ecr.aws/docker/library/mariadb:11.4',
+    target: 'mysql://root@127.0.0.1:3306/drill',
+    environment: { MARIADB_ALLOW_EMPTY_ROOT_PASSWORD: '1', MARIADB_DATABASE: 'drill' },
+    command: ['--bind-address=127.0.0.1'],
+    healthCheck: 'mariadb-admin ping -h 127.0.0.1 -uroot --silent || exit 1',
+  },
+  [Engine.MONGODB]: {
+    image: 'public.ecr.aws/docker/library/mongo:8.0',
+    target: 'mongodb://127.0.0.1:27017/drill',
+    environment: {},
+    command: ['mongod', '--bind_ip', '127.0.0.1'],
+    healthCheck: "mongosh --quiet --host 127.0.0.1 --eval 'db.adminCommand({ ping: 1 }).ok' || exit 1",
+  },
+};
+
+/**
+ * A Fargate task that proves backups restore: `dbbackup drill` restores the newest backup into
+ * a throwaway database running beside it in the same task (only on 127.0.0.1), runs its smoke
+ * checks against the figures recorded at backup time, and publishes success and the restore
+ * time as metrics. Its role can read backups, never write or delete them.
+ */
+export class RestoreDrillTask extends Construct {
+  public readonly taskDefinition: ecs.FargateTaskDefinition;
+  /** The runner's container. */
+  public readonly container: ecs.ContainerDefinition;
+  /** The scratch database's container. */
+  public readonly databaseContainer: ecs.ContainerDefinition;
+  public readonly logGroup: logs.LogGroup;
+  public readonly taskRole: iam.IRole;
+  /** The longest a drill may run. */
+  public readonly timeout: Duration;
+  /** The runner settings rendered into the container's environment. */
+  public readonly environment: Readonly<Record<string, string>>;
+
+  constructor(scope: Construct, id: string, props: RestoreDrillTaskProps) {
+    super(scope, id);
+    checkDatabaseId(props.databaseId);
+    const prefix = props.prefix ?? props.databaseId;
+    this.timeout = props.timeout ?? Duration.hours(6);
+    checkTimeout('drill timeout', this.timeout);
+    const cpu = props.cpu ?? 1024;
+    const memoryLimitMiB = props.memoryLimitMiB ?? 4096;
+    checkFargateSize(cpu, memoryLimitMiB);
+    const encryption = props.encryption ?? BackupEncryption.kms();
+    if (encryption.scheme === EncryptionScheme.AGE) {
+      throw new ConfigError(
+        'a restore drill cannot decrypt age-encrypted backups: their identity (private key) stays with you. Use BackupEncryption.kms() for scheduled drills, or turn drills off (drill: { enabled: false }) and restore-test by hand.',
+      );
+    }
+    const scratch = SCRATCH[props.engine];
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Resource', {
+      cpu,
+      memoryLimitMiB,
+      ephemeralStorageGiB: props.ephemeralStorageGiB ?? 50,
+      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+    });
+    Tags.of(this.taskDefinition).add('dbbackup:database-id', props.databaseId);
+    this.taskRole = this.taskDefinition.taskRole;
+    this.logGroup = taskLogGroup(this, 'Logs', props.logRetention ?? logs.RetentionDays.ONE_YEAR, props.logEncryptionKey);
+
+    this.databaseContainer = this.taskDefinition.addContainer(DRILL_DATABASE_CONTAINER_NAME, {
+      image: props.databaseImage ?? ecs.ContainerImage.fromRegistry(scratch.image),
+      essential: false,
+      environment: scratch.environment,
+      command: props.databaseImage === undefined ? scratch.command : undefined,
+      healthCheck: {
+        command: ['CMD-SHELL', scratch.healthCheck],
+        interval: Duration.seconds(10),
+        timeout: Duration.seconds(5),
+        retries: 10,
+        startPeriod: Duration.seconds(60),
+      },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'scratch-db' }),
+    });
+
+    this.environment = {
+      ...renderRunnerEnvironment(RunnerCommand.DRILL, {
+        from: props.vault.storageUrl(prefix),
+        target: scratch.target,
+        json: true,
+      }),
+      [RUNNER_ENV.DATABASE_ID]: props.databaseId,
+      [RUNNER_ENV.LOG_FORMAT]: 'json',
+    };
+    this.container = this.taskDefinition.addContainer(RUNNER_CONTAINER_NAME, {
+      image: props.image ?? bundledRunnerImage(),
+      essential: true,
+      entryPoint: timeoutEntryPoint(this.timeout),
+      command: [RunnerCommand.DRILL],
+      environment: this.environment,
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'drill' }),
+      stopTimeout: Duration.seconds(120),
+    });
+    this.container.addContainerDependencies({ container: this.databaseContainer, condition: ecs.ContainerDependencyCondition.HEALTHY });
+
+    props.vault.grantRestore(this.taskRole, prefix);
+    if (encryption.scheme === EncryptionScheme.KMS) {
+      (encryption.key ?? props.vault.key).grant(this.taskRole, ...KMS_UNWRAP_ACTIONS);
+    }
+    acknowledgeTaskDefinition(this.taskDefinition);
+    const policy = this.taskRole.node.tryFindChild('DefaultPolicy');
+    if (policy !== undefined) {
+      acknowledge(policy, {
+        id: wildcardResourceFinding('AwsSolutions', policy, props.vault.bucket.arnForObjects(`${prefix}/*`)),
+        reason: `The drill reads whichever backup is newest under ${prefix}/, named at run time; the grant is read-only and limited to that prefix.`,
+      });
+    }
+  }
+}

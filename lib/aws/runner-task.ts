@@ -1,0 +1,200 @@
+import { Duration, Tags, Token } from 'aws-cdk-lib';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import {
+  BackupType,
+  Compression,
+  ConfigError,
+  EncryptionScheme,
+  RUNNER_ENV,
+  RunnerCommand,
+  SECRET_ENV,
+  renderRunnerEnvironment,
+} from '../core';
+import { BackupEncryption, type BackupSource } from './source';
+import type { IBackupVault } from './vault';
+import { KMS_WRAP_ACTIONS } from './private/iam';
+import { acknowledge, wildcardResourceFinding } from './private/nag';
+import { acknowledgeTaskDefinition, bundledRunnerImage, checkFargateSize, checkTimeout, taskLogGroup, timeoutEntryPoint } from './private/task';
+
+/** The name of the runner's container in every task definition of this library. */
+export const RUNNER_CONTAINER_NAME = 'runner';
+
+/** Properties of a `BackupRunnerTask`. */
+export interface BackupRunnerTaskProps {
+  /** The database to back up. */
+  readonly source: BackupSource;
+  /** Where backups go. */
+  readonly vault: IBackupVault;
+  /**
+   * The database's identifier in metrics, alarms and lock names (`DBBACKUP_DATABASE_ID`):
+   * letters, digits, `.`, `_`, `-`; unique within a vault.
+   */
+  readonly databaseId: string;
+  /**
+   * The key prefix of this database's backups in the vault.
+   * @default - the database id
+   */
+  readonly prefix?: string;
+  /** @default BackupType.FULL */
+  readonly backupType?: BackupType;
+  /** @default Compression.ZSTD */
+  readonly compression?: Compression;
+  /** @default BackupEncryption.kms() - age to a per-backup key wrapped by the vault's key */
+  readonly encryption?: BackupEncryption;
+  /**
+   * The runner image. It must run the runner as `node /opt/dbbackup/dbbackup.js` and carry
+   * coreutils `timeout`, as the bundled image does (build yours `FROM` it to add tools).
+   * @default - the bundled runner image, built from `runner/Dockerfile` at deploy time (needs Docker there)
+   */
+  readonly image?: ecs.ContainerImage;
+  /** @default 1024 (1 vCPU) */
+  readonly cpu?: number;
+  /** @default 2048 */
+  readonly memoryLimitMiB?: number;
+  /**
+   * Fargate ephemeral storage; the runner streams, so this is only for the tools' scratch files.
+   * @default 20 (the Fargate default)
+   */
+  readonly ephemeralStorageGiB?: number;
+  /**
+   * The longest a backup may run; the runner is stopped (exit 124) when it is up.
+   * @default Duration.hours(4)
+   */
+  readonly timeout?: Duration;
+  /** @default logs.RetentionDays.ONE_YEAR */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * The key that encrypts the task's log group (its key policy must let CloudWatch Logs use it).
+   * @default - CloudWatch Logs' own encryption
+   */
+  readonly logEncryptionKey?: kms.IKey;
+}
+
+/**
+ * A Fargate task definition that runs `dbbackup backup` for one database: the runner image,
+ * its log group, an execution role that reads the database password from Secrets Manager
+ * into the container (ECS `secrets`), and a task role that can write backups under the
+ * database's prefix and read them back, but never delete them.
+ */
+export class BackupRunnerTask extends Construct {
+  public readonly taskDefinition: ecs.FargateTaskDefinition;
+  /** The runner's container. */
+  public readonly container: ecs.ContainerDefinition;
+  public readonly logGroup: logs.LogGroup;
+  /** The role the runner works with. */
+  public readonly taskRole: iam.IRole;
+  /** The database's identifier. */
+  public readonly databaseId: string;
+  /** The database's key prefix in the vault. */
+  public readonly prefix: string;
+  /** The longest a backup may run. */
+  public readonly timeout: Duration;
+  /** The backup type this task makes. */
+  public readonly backupType: BackupType;
+  /** The runner settings rendered into the container's environment. */
+  public readonly environment: Readonly<Record<string, string>>;
+
+  constructor(scope: Construct, id: string, props: BackupRunnerTaskProps) {
+    super(scope, id);
+    checkDatabaseId(props.databaseId);
+    this.databaseId = props.databaseId;
+    this.prefix = props.prefix ?? props.databaseId;
+    this.timeout = props.timeout ?? Duration.hours(4);
+    this.backupType = props.backupType ?? BackupType.FULL;
+    checkTimeout('timeout', this.timeout);
+    const cpu = props.cpu ?? 1024;
+    const memoryLimitMiB = props.memoryLimitMiB ?? 2048;
+    checkFargateSize(cpu, memoryLimitMiB);
+    const encryption = props.encryption ?? BackupEncryption.kms();
+    const encryptionKey = encryption.scheme === EncryptionScheme.KMS ? (encryption.key ?? props.vault.key) : undefined;
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Resource', {
+      cpu,
+      memoryLimitMiB,
+      ephemeralStorageGiB: props.ephemeralStorageGiB,
+      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+    });
+    Tags.of(this.taskDefinition).add('dbbackup:database-id', this.databaseId);
+    this.taskRole = this.taskDefinition.taskRole;
+    this.logGroup = taskLogGroup(this, 'Logs', props.logRetention ?? logs.RetentionDays.ONE_YEAR, props.logEncryptionKey);
+
+    this.environment = {
+      ...renderRunnerEnvironment(RunnerCommand.BACKUP, {
+        engine: props.source.engine,
+        source: props.source.url,
+        to: props.vault.storageUrl(this.prefix),
+        type: this.backupType,
+        compression: props.compression ?? Compression.ZSTD,
+        encrypt: encryptValue(encryption, encryptionKey),
+        json: true,
+      }),
+      [RUNNER_ENV.DATABASE_ID]: this.databaseId,
+      [RUNNER_ENV.LOG_FORMAT]: 'json',
+    };
+
+    this.container = this.taskDefinition.addContainer(RUNNER_CONTAINER_NAME, {
+      image: props.image ?? bundledRunnerImage(),
+      essential: true,
+      entryPoint: timeoutEntryPoint(this.timeout),
+      command: [RunnerCommand.BACKUP],
+      environment: this.environment,
+      secrets: { [SECRET_ENV.SOURCE_PASSWORD]: ecs.Secret.fromSecretsManager(props.source.secret, props.source.passwordField) },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'backup' }),
+      stopTimeout: Duration.seconds(120),
+    });
+
+    props.vault.grantBackup(this.taskRole, this.prefix);
+    if (encryptionKey !== undefined) {
+      encryptionKey.grant(this.taskRole, ...KMS_WRAP_ACTIONS);
+      grantGenerateRandom(this.taskRole);
+    }
+    acknowledgeTaskDefinition(this.taskDefinition);
+    acknowledgeBackupGrants(this.taskRole, props.vault, this.prefix);
+  }
+}
+
+/** The `--encrypt` value of an encryption. */
+export function encryptValue(encryption: BackupEncryption, key: kms.IKey | undefined): string {
+  switch (encryption.scheme) {
+    case EncryptionScheme.KMS:
+      return `kms:${key!.keyArn}`;
+    case EncryptionScheme.AGE:
+      return `age:${encryption.recipient}`;
+    default:
+      return 'none';
+  }
+}
+
+/** Check a database id: it goes into metric dimensions, lock names and (by default) the key prefix. */
+export function checkDatabaseId(id: string): void {
+  if (Token.isUnresolved(id)) {
+    throw new ConfigError('databaseId is an unresolved token; it names metrics and alarms, so give it as a literal string.');
+  }
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(id)) {
+    throw new ConfigError(`databaseId '${id}' is not usable; use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. 'orders-prod').`);
+  }
+}
+
+function grantGenerateRandom(role: iam.IRole): void {
+  role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['kms:GenerateRandom'], resources: ['*'] }));
+}
+
+function acknowledgeBackupGrants(role: iam.IRole, vault: IBackupVault, prefix: string): void {
+  const policy = role.node.tryFindChild('DefaultPolicy');
+  if (policy === undefined) return;
+  acknowledge(
+    policy,
+    {
+      id: wildcardResourceFinding('AwsSolutions', policy, vault.bucket.arnForObjects(`${prefix}/*`)),
+      reason: `A backup is a set of new objects in its own folder under ${prefix}/, named at run time; the grant is limited to that prefix and holds no delete.`,
+    },
+    {
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'kms:GenerateRandom is not an operation on a key and takes no resource (KMS permissions reference).',
+    },
+  );
+}

@@ -1,0 +1,211 @@
+import { Annotations, CfnResource, Duration, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { bundledAsset, ConfigError, MANIFEST_NAME, METRIC_NAMESPACE, VERIFIER_ENV, type FreshnessCheckEvent } from '../core';
+import { checkDatabaseId } from './runner-task';
+import type { IBackupVault } from './vault';
+import { acknowledge, acknowledgeInlinePolicies, wildcardResourceFinding } from './private/nag';
+
+/** Properties of a `BackupVerifier`. */
+export interface BackupVerifierProps {
+  /** The vault whose backups it checks. */
+  readonly vault: IBackupVault;
+  /** Where failed verifications are reported (with the backup id and the reason). */
+  readonly alarmTopic: sns.ITopic;
+  /**
+   * How often the freshness check publishes each database's backup age.
+   * @default Duration.minutes(15)
+   */
+  readonly freshnessInterval?: Duration;
+  /** @default 1024 */
+  readonly memorySize?: number;
+  /**
+   * The function's timeout; it streams each artifact through sha256.
+   * @default Duration.minutes(15)
+   */
+  readonly timeout?: Duration;
+  /** @default logs.RetentionDays.ONE_YEAR */
+  readonly logRetention?: logs.RetentionDays;
+  /** @default - CloudWatch Logs' own encryption */
+  readonly logEncryptionKey?: kms.IKey;
+}
+
+/** A database the verifier watches. */
+export interface VerifiedDatabaseOptions {
+  /** The database's identifier (the metrics' dimension). */
+  readonly databaseId: string;
+  /** @default - the database id */
+  readonly prefix?: string;
+}
+
+/**
+ * The verification function (pre-bundled `lambda/verify`): it checks each backup when its
+ * manifest is committed (S3 `Object Created` through EventBridge) and, on a schedule, publishes
+ * the age of each database's newest verified backup. It can read backups and tag manifests,
+ * nothing else in the vault.
+ */
+export class BackupVerifier extends Construct {
+  public readonly function: lambda.Function;
+  public readonly role: iam.Role;
+  public readonly logGroup: logs.LogGroup;
+  /** Invocations that failed after their retries (from EventBridge and from Lambda). */
+  public readonly deadLetterQueue: sqs.Queue;
+  /** How often the freshness check runs. */
+  public readonly freshnessInterval: Duration;
+  private readonly vault: IBackupVault;
+  private readonly target: targets.LambdaFunction;
+  private readonly watched = new Set<string>();
+
+  constructor(scope: Construct, id: string, props: BackupVerifierProps) {
+    super(scope, id);
+    this.vault = props.vault;
+    this.freshnessInterval = props.freshnessInterval ?? Duration.minutes(15);
+    const minutes = this.freshnessInterval.toMinutes({ integral: false });
+    if (!Token.isUnresolved(minutes) && (!Number.isInteger(minutes) || minutes < 1 || minutes > 60)) {
+      throw new ConfigError(`freshnessInterval is ${this.freshnessInterval.toHumanString()}; use whole minutes from 1 to 60 (the stale alarm's resolution).`);
+    }
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
+      encryptionKey: props.logEncryptionKey,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'The backup verification function: reads backups, tags manifests, publishes alarms',
+    });
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [this.logGroup.logGroupArn] }),
+    );
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    acknowledge(this.deadLetterQueue, {
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself the dead-letter queue of the verification function and its EventBridge targets.',
+    });
+
+    this.function = new lambda.Function(this, 'Resource', {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      handler: 'index.handler',
+      code: lambda.Code.fromAsset(bundledAsset('lambda/verify')),
+      memorySize: props.memorySize ?? 1024,
+      timeout: props.timeout ?? Duration.minutes(15),
+      role: this.role,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      deadLetterQueue: this.deadLetterQueue,
+      environment: {
+        [VERIFIER_ENV.ALARM_TOPIC_ARN]: props.alarmTopic.topicArn,
+        [VERIFIER_ENV.METRIC_NAMESPACE]: METRIC_NAMESPACE,
+      },
+      description: 'Verifies committed database backups and publishes their freshness',
+    });
+    // Lambda's L2 makes the function depend on its role and the role's policy; the role is
+    // already implied by the Role property (cfn-lint W3005), so keep only the policy.
+    const fnResource = this.function.node.defaultChild as CfnResource;
+    const rolePolicy = this.role.node.findChild('DefaultPolicy').node.defaultChild as CfnResource;
+    fnResource.addOverride('DependsOn', [Lazy.string({ produce: () => Stack.of(this).getLogicalId(rolePolicy) })]);
+    props.alarmTopic.grantPublish(this.role);
+    acknowledge(this.role, {
+      id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+      reason: 'Publishing to a KMS-encrypted SNS topic needs kms:GenerateDataKey* (CDK\'s grantPublish); the resource is the topic\'s key only.',
+    });
+    acknowledgeInlinePolicies(this.role);
+    this.target = new targets.LambdaFunction(this.function, {
+      deadLetterQueue: this.deadLetterQueue,
+      retryAttempts: 4,
+      maxEventAge: Duration.hours(6),
+    });
+
+    acknowledge(
+      this.function,
+      {
+        id: 'AwsSolutions-L1',
+        reason: 'The function is pre-bundled by esbuild (target Node.js 20, the package\'s engine) and runs on Node.js 22; the newest runtime is taken up with the bundle target, after testing.',
+      },
+      {
+        id: 'NIST.800.53.R5-LambdaConcurrency',
+        reason: 'Reserving concurrency would take it from the account pool (new accounts have 10 in all); invocations are one per committed backup plus one per database every few minutes.',
+      },
+      {
+        id: 'NIST.800.53.R5-LambdaInsideVPC',
+        reason: 'The function talks only to the S3, SNS and CloudWatch APIs over TLS and needs no path to the databases; outside a VPC it needs no NAT or endpoints.',
+      },
+    );
+  }
+
+  /**
+   * Watch a database: verify its backups when their manifests are committed, and publish its
+   * backup age every `freshnessInterval`. Grants reading its prefix and tagging its manifests.
+   */
+  public addDatabase(options: VerifiedDatabaseOptions): void {
+    checkDatabaseId(options.databaseId);
+    const prefix = options.prefix ?? options.databaseId;
+    if (this.watched.has(options.databaseId)) {
+      throw new ConfigError(`the verifier already watches database '${options.databaseId}'; give each database its own databaseId.`);
+    }
+    this.watched.add(options.databaseId);
+    const suffix = options.databaseId.replace(/[^A-Za-z0-9]/g, '');
+    if (!this.vault.eventBridgeEnabled) {
+      Annotations.of(this).addWarningV2(
+        'db-backup-constructs:vaultWithoutEventBridge',
+        `The vault's bucket does not say it sends events to EventBridge, so backups of ${options.databaseId} are not verified when committed (only the freshness check runs). Turn on EventBridge notifications on the bucket and pass eventBridgeEnabled: true to BackupVault.fromAttributes.`,
+      );
+    }
+    new events.Rule(this, `Committed${suffix}`, {
+      description: `Verify each committed backup of ${options.databaseId}`,
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: {
+          bucket: { name: [this.vault.bucket.bucketName] },
+          object: { key: events.Match.wildcard(`${prefix}/*/${MANIFEST_NAME}`) },
+        },
+      },
+      targets: [this.target],
+    });
+    const check: FreshnessCheckEvent = {
+      action: 'freshness',
+      bucket: this.vault.bucket.bucketName,
+      prefix,
+      databaseId: options.databaseId,
+    };
+    new events.Rule(this, `Freshness${suffix}`, {
+      description: `Publish the age of the newest verified backup of ${options.databaseId}`,
+      schedule: events.Schedule.rate(this.freshnessInterval),
+      targets: [
+        new targets.LambdaFunction(this.function, {
+          event: events.RuleTargetInput.fromObject(check),
+          deadLetterQueue: this.deadLetterQueue,
+          retryAttempts: 2,
+          maxEventAge: this.freshnessInterval,
+        }),
+      ],
+    });
+    this.vault.grantVerify(this.role, prefix);
+    const policy = this.role.node.tryFindChild('DefaultPolicy');
+    if (policy !== undefined) {
+      acknowledge(
+        policy,
+        {
+          id: wildcardResourceFinding('AwsSolutions', policy, this.vault.bucket.arnForObjects(`${prefix}/*`)),
+          reason: `The verifier reads the artifacts of any backup under ${prefix}/, named at run time; read-only.`,
+        },
+        {
+          id: wildcardResourceFinding('AwsSolutions', policy, this.vault.bucket.arnForObjects(`${prefix}/*/${MANIFEST_NAME}`)),
+          reason: `The verifier tags only manifests (${prefix}/*/${MANIFEST_NAME}) with its result.`,
+        },
+      );
+    }
+  }
+}
