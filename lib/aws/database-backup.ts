@@ -11,7 +11,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { BackupType, Compression, ConfigError, EncryptionScheme, METRICS, type Retention } from '../core';
+import { BackupType, Compression, ConfigError, EncryptionScheme, METRICS, RUNNER_ENV, type Retention } from '../core';
 import { RestoreDrillTask } from './drill-task';
 import { AlarmTopic, allowServicesToUseKey, backupMetric, BackupMonitoring } from './monitoring';
 import { BackupRunnerTask } from './runner-task';
@@ -297,6 +297,8 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
       logEncryptionKey: this.operationsKey,
     });
     this.verifier.addDatabase({ databaseId: this.databaseId, prefix: this.prefix });
+    // The dimension for a manifest too damaged to name its own database.
+    this.verifier.function.addEnvironment(RUNNER_ENV.DATABASE_ID, this.databaseId);
     this.verifyFunction = this.verifier.function;
 
     const drill = props.drill ?? {};

@@ -1,4 +1,4 @@
-import { Duration, Tags, Token } from 'aws-cdk-lib';
+import { Duration, Tags } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -7,7 +7,6 @@ import { Construct } from 'constructs';
 import {
   BackupType,
   Compression,
-  ConfigError,
   EncryptionScheme,
   RUNNER_ENV,
   RunnerCommand,
@@ -17,6 +16,7 @@ import {
 import { BackupEncryption, type BackupSource } from './source';
 import type { IBackupVault } from './vault';
 import { KMS_WRAP_ACTIONS } from './private/iam';
+import { checkDatabaseId, encryptValue } from './private/settings';
 import { acknowledge, wildcardResourceFinding } from './private/nag';
 import { acknowledgeTaskDefinition, bundledRunnerImage, checkFargateSize, checkTimeout, taskLogGroup, timeoutEntryPoint } from './private/task';
 
@@ -153,29 +153,7 @@ export class BackupRunnerTask extends Construct {
       grantGenerateRandom(this.taskRole);
     }
     acknowledgeTaskDefinition(this.taskDefinition);
-    acknowledgeBackupGrants(this.taskRole, props.vault, this.prefix);
-  }
-}
-
-/** The `--encrypt` value of an encryption. */
-export function encryptValue(encryption: BackupEncryption, key: kms.IKey | undefined): string {
-  switch (encryption.scheme) {
-    case EncryptionScheme.KMS:
-      return `kms:${key!.keyArn}`;
-    case EncryptionScheme.AGE:
-      return `age:${encryption.recipient}`;
-    default:
-      return 'none';
-  }
-}
-
-/** Check a database id: it goes into metric dimensions, lock names and (by default) the key prefix. */
-export function checkDatabaseId(id: string): void {
-  if (Token.isUnresolved(id)) {
-    throw new ConfigError('databaseId is an unresolved token; it names metrics and alarms, so give it as a literal string.');
-  }
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(id)) {
-    throw new ConfigError(`databaseId '${id}' is not usable; use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. 'orders-prod').`);
+    acknowledgeBackupGrants(this.taskRole, props.vault, this.prefix, encryptionKey !== undefined);
   }
 }
 
@@ -183,15 +161,16 @@ function grantGenerateRandom(role: iam.IRole): void {
   role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['kms:GenerateRandom'], resources: ['*'] }));
 }
 
-function acknowledgeBackupGrants(role: iam.IRole, vault: IBackupVault, prefix: string): void {
+function acknowledgeBackupGrants(role: iam.IRole, vault: IBackupVault, prefix: string, generateRandom: boolean): void {
   const policy = role.node.tryFindChild('DefaultPolicy');
   if (policy === undefined) return;
+  acknowledge(policy, {
+    id: wildcardResourceFinding('AwsSolutions', policy, vault.bucket.arnForObjects(`${prefix}/*`)),
+    reason: `A backup is a set of new objects in its own folder under ${prefix}/, named at run time; the grant is limited to that prefix and holds no delete.`,
+  });
+  if (!generateRandom) return;
   acknowledge(
     policy,
-    {
-      id: wildcardResourceFinding('AwsSolutions', policy, vault.bucket.arnForObjects(`${prefix}/*`)),
-      reason: `A backup is a set of new objects in its own folder under ${prefix}/, named at run time; the grant is limited to that prefix and holds no delete.`,
-    },
     {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'kms:GenerateRandom is not an operation on a key and takes no resource (KMS permissions reference).',

@@ -106,7 +106,8 @@ export interface IBackupVault extends IResource {
   storageUrl(prefix: string): string;
   /**
    * Write backups under `prefix` and read them back: put objects with their tier tag,
-   * multipart uploads, list; the key's SSE-KMS actions. Never delete.
+   * multipart uploads, list, read the bucket's default encryption (the runner sends the same
+   * SSE-KMS headers); the key's SSE-KMS actions. Never delete.
    */
   grantBackup(grantee: iam.IGrantable, prefix: string): iam.Grant;
   /** Read backups under `prefix` (restore, drill): get, list, decrypt. */
@@ -153,6 +154,7 @@ abstract class BackupVaultBase extends Resource implements IBackupVault {
       resourceArns: [this.bucket.arnForObjects(`${prefix}/*`)],
     })
       .combine(this.grantList(grantee, prefix))
+      .combine(iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetEncryptionConfiguration'], resourceArns: [this.bucket.bucketArn] }))
       .combine(iam.Grant.addToPrincipal({ grantee, actions: [...KMS_SSE_WRITE_ACTIONS], resourceArns: [this.key.keyArn] }));
   }
 

@@ -9,7 +9,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { bundledAsset, ConfigError, MANIFEST_NAME, METRIC_NAMESPACE, VERIFIER_ENV, type FreshnessCheckEvent } from '../core';
-import { checkDatabaseId } from './runner-task';
+import { checkDatabaseId } from './private/settings';
 import type { IBackupVault } from './vault';
 import { acknowledge, acknowledgeInlinePolicies, wildcardResourceFinding } from './private/nag';
 
@@ -102,7 +102,6 @@ export class BackupVerifier extends Construct {
       timeout: props.timeout ?? Duration.minutes(15),
       role: this.role,
       logGroup: this.logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
       deadLetterQueue: this.deadLetterQueue,
       environment: {
         [VERIFIER_ENV.ALARM_TOPIC_ARN]: props.alarmTopic.topicArn,
