@@ -23,7 +23,7 @@ export class Duration {
   private constructor(
     private readonly amount: number,
     private readonly unitSeconds: number,
-    private readonly unit: string,
+    unit: string,
   ) {
     if (Token.isUnresolved(amount)) throw new ConfigError('a Duration cannot be built from an unresolved token; give a number.');
     if (!Number.isFinite(amount) || amount < 0) throw new ConfigError(`a Duration of ${amount} ${unit} is not valid; give a finite number, 0 or more.`);
@@ -45,8 +45,12 @@ export class Duration {
   public toDays(): number {
     return Math.ceil(this.toSeconds() / 86400);
   }
-  /** As written, e.g. `25 hours`. */
+  /** In the largest whole unit, e.g. `25 hours` for `Duration.minutes(1500)`. */
   public toString(): string {
-    return `${this.amount} ${this.unit}`;
+    const s = this.toSeconds();
+    for (const [unit, size] of [['day', 86400], ['hour', 3600], ['minute', 60]] as const) {
+      if (s > 0 && s % size === 0) return `${s / size} ${unit}${s === size ? '' : 's'}`;
+    }
+    return `${s} second${s === 1 ? '' : 's'}`;
   }
 }

@@ -1,1 +1,10 @@
-export {};
+export * from './refs';
+export * from './vault';
+export * from './source';
+export * from './image';
+export * from './network';
+export * from './runner-job';
+export * from './schedule';
+export * from './verifier';
+export * from './monitoring';
+export * from './database-backup';

@@ -1,0 +1,87 @@
+/**
+ * The Google Cloud example: nightly PostgreSQL backups with GFS retention, in Terraform.
+ *
+ *   npm run synth:tf                       # writes cdktf.out/cdktf-google/stacks/db-backup-google/cdk.tf.json
+ *   cd cdktf.out/cdktf-google/stacks/db-backup-google && terraform init && terraform apply \
+ *     -var project_id=my-project -var network=… -var subnetwork=… -var database_host=10.20.0.5
+ *
+ * Before the first scheduled run: push the runner image to the Artifact Registry repository
+ * (docs/cdktf.md) and add the database password as a version of the secret.
+ */
+import { App, TerraformOutput, TerraformStack, TerraformVariable } from 'cdktf';
+import { Construct } from 'constructs';
+import { GoogleProvider } from '@cdktf/provider-google/lib/provider';
+import { ArtifactRegistryRepository } from '@cdktf/provider-google/lib/artifact-registry-repository';
+import { ProjectService } from '@cdktf/provider-google/lib/project-service';
+import { SecretManagerSecret } from '@cdktf/provider-google/lib/secret-manager-secret';
+import { BackupSchedule, Retention, google } from '../../lib/cdktf';
+
+const REGION = 'europe-west1';
+
+/** The APIs the backup system uses. */
+const SERVICES = [
+  'run.googleapis.com',
+  'cloudscheduler.googleapis.com',
+  'workflows.googleapis.com',
+  'workflowexecutions.googleapis.com',
+  'eventarc.googleapis.com',
+  'pubsub.googleapis.com',
+  'secretmanager.googleapis.com',
+  'cloudkms.googleapis.com',
+  'monitoring.googleapis.com',
+  'artifactregistry.googleapis.com',
+];
+
+export class GoogleBackupStack extends TerraformStack {
+  public readonly backup: google.DatabaseBackup;
+
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    const project = new TerraformVariable(this, 'project_id', { type: 'string', description: 'The Google Cloud project' });
+    const network = new TerraformVariable(this, 'network', { type: 'string', description: 'The VPC network the database is reachable in' });
+    const subnetwork = new TerraformVariable(this, 'subnetwork', { type: 'string', description: `A subnetwork in ${REGION} for the job's IPs` });
+    const host = new TerraformVariable(this, 'database_host', { type: 'string', description: 'The database host (private IP or name)' });
+    new GoogleProvider(this, 'google', { project: project.stringValue, region: REGION });
+
+    const apis = SERVICES.map((service) => new ProjectService(this, `Api-${service.split('.')[0]}`, { service, disableOnDestroy: false }));
+
+    // The runner image lives here; build and push it from dist/runner (docs/cdktf.md).
+    const repository = new ArtifactRegistryRepository(this, 'RunnerRepository', {
+      repositoryId: 'dbbackup',
+      location: REGION,
+      format: 'DOCKER',
+      description: 'The dbbackup runner image',
+      dockerConfig: { immutableTags: true },
+      dependsOn: apis,
+    });
+    // The password is added as a secret version out of band, never in Terraform.
+    const password = new SecretManagerSecret(this, 'OrdersBackupPassword', {
+      secretId: 'dbbackup-orders-source-password',
+      replication: { auto: {} },
+      dependsOn: apis,
+    });
+
+    this.backup = new google.DatabaseBackup(this, 'Orders', {
+      databaseId: 'orders',
+      project: project.stringValue,
+      region: REGION,
+      source: google.BackupSource.postgres({ url: `postgres://backup@${host.stringValue}:5432/orders`, passwordSecret: password }),
+      image: google.RunnerImage.fromArtifactRegistry(repository, 'dbbackup', '0.1.0'),
+      vpcEgress: google.VpcEgress.directVpc({ network: network.stringValue, subnetwork: subnetwork.stringValue }),
+      schedule: BackupSchedule.daily(2),
+      retention: Retention.gfs({ daily: 7, weekly: 4, monthly: 12 }),
+      alertEmails: ['oncall@example.com'],
+    });
+
+    new TerraformOutput(this, 'bucket', { value: this.backup.vault.bucketName });
+    new TerraformOutput(this, 'storage_url', { value: this.backup.job.storageUrl });
+    new TerraformOutput(this, 'image', { value: google.RunnerImage.fromArtifactRegistry(repository, 'dbbackup', '0.1.0').imageUri });
+  }
+}
+
+export function buildApp(app: App = new App()): App {
+  new GoogleBackupStack(app, 'db-backup-google');
+  return app;
+}
+
+if (require.main === module) buildApp().synth();
