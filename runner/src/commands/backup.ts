@@ -93,6 +93,7 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
       await session.close();
     }
   } catch (e) {
+    await storage.discardIncomplete(id).catch((d: Error) => log.warn(`could not clean up after the failed backup: ${d.message}`));
     emitMetrics(databaseId, { [METRICS.BACKUP_FAILED]: 1 });
     log.error(`backup ${id} failed; nothing was committed (no ${MANIFEST_NAME})`, { event: 'backup-failed', id, databaseId, error: (e as Error).message });
     throw e;

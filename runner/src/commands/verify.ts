@@ -19,10 +19,15 @@ export interface VerifyReport {
 /** Check stored backups against their manifests; `deep` also reads each archive back with the engine's tool. */
 export async function runVerify(cfg: VerifyConfig, signal: AbortSignal): Promise<VerifyReport[]> {
   const storage = openStorage(cfg.from);
-  const manifests = await selectBackups(storage, cfg.selector, true);
   const reports: VerifyReport[] = [];
+  let manifests: Manifest[];
   if (cfg.selector.kind === 'all') {
-    for (const u of (await readCatalog(storage)).unreadable) reports.push({ id: u.id, ok: false, deep: cfg.deep, problems: [{ reason: u.reason }] });
+    const catalog = await readCatalog(storage);
+    for (const u of catalog.unreadable) reports.push({ id: u.id, ok: false, deep: cfg.deep, problems: [{ reason: u.reason }] });
+    manifests = catalog.backups;
+    if (manifests.length === 0 && reports.length === 0) throw new DamagedError(`there are no backups in ${storage.url.display}.`);
+  } else {
+    manifests = await selectBackups(storage, cfg.selector, true);
   }
   for (const m of manifests) {
     if (signal.aborted) throw signal.reason;

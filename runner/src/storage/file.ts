@@ -115,6 +115,11 @@ export class FileStorage implements Storage {
     return out.sort((a, b) => a.key.localeCompare(b.key));
   }
 
+  public async discardIncomplete(prefix: string): Promise<void> {
+    if ((await this.stat(`${prefix}/manifest.json`)) !== undefined) throw new Error(`refusing to discard ${prefix}: it has a manifest`);
+    await this.removeFolder(prefix);
+  }
+
   public async removeFolder(prefix: string): Promise<void> {
     if (prefix === '') throw new Error('refusing to remove the whole storage directory');
     await fs.promises.rm(this.full(prefix), { recursive: true, force: true });

@@ -302,6 +302,15 @@ export class S3Storage implements Storage {
     return out;
   }
 
+  public async discardIncomplete(prefix: string): Promise<void> {
+    const left = await this.list(prefix);
+    if (left.length > 0) {
+      log.warn(`${left.length} object(s) of the failed backup stay under ${prefix}/ without a manifest (never taken for a backup); the bucket's lifecycle rules expire them`, {
+        objects: left.map((o) => o.key),
+      });
+    }
+  }
+
   public async removeFolder(): Promise<void> {
     throw new Error('the runner never deletes from S3; the bucket lifecycle rules expire backups');
   }

@@ -45,6 +45,12 @@ export interface Storage {
   list(prefix: string): Promise<ObjectInfo[]>;
   /** Delete every object under a folder (used only by `prune` on file:// storage). */
   removeFolder(prefix: string): Promise<void>;
+  /**
+   * Remove what a failed backup wrote under its folder, where this backend lets the runner
+   * delete (file://). On object storage the runner has no delete right: the objects stay
+   * without a manifest (never taken for a backup) until the lifecycle rules expire them.
+   */
+  discardIncomplete(prefix: string): Promise<void>;
 }
 
 /** Join key parts with single slashes. */
