@@ -1,4 +1,4 @@
-import { Aws, Duration, TimeZone, Token } from 'aws-cdk-lib';
+import { Duration, Stack, TimeZone, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -145,6 +145,9 @@ export class TaskSchedule extends Construct {
     if (!Token.isUnresolved(maxAge.toString()) && (maxAge.toSeconds() < 60 || maxAge.toSeconds() > 86400)) {
       throw new ConfigError(`maximumEventAge is ${maxAge.toHumanString()}; EventBridge Scheduler takes 1 minute to 24 hours.`);
     }
+    if (props.securityGroups.length === 0) {
+      throw new ConfigError('securityGroups is empty; a Fargate task needs at least one security group (e.g. one that allows HTTPS out).');
+    }
     const windowMinutes = props.flexibleWindow?.toMinutes();
     if (windowMinutes !== undefined && !Token.isUnresolved(windowMinutes) && (windowMinutes < 1 || windowMinutes > 1440)) {
       throw new ConfigError(`flexibleWindow is ${props.flexibleWindow!.toHumanString()}; use 1 minute to 24 hours, or leave it out for an exact start.`);
@@ -166,7 +169,7 @@ export class TaskSchedule extends Construct {
 
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
       }),
       description: 'Lets EventBridge Scheduler run one backup task definition',
     });
