@@ -44,7 +44,9 @@ export function manualRestoreSteps(url: StorageUrl, m: Omit<Manifest, 'manualRes
       `aws kms decrypt --key-id ${quote(enc.keyId ?? '')} --ciphertext-blob fileb://wrapped-key.bin --encryption-context ${quote(ctx)} --query Plaintext --output text | base64 -d > identity.txt`,
     );
   }
-  for (const a of m.artifacts) {
+  // Roles first: the database's objects refer to them.
+  const ordered = [...m.artifacts].sort((a, b) => Number(b.role === 'globals' || b.role === 'grants') - Number(a.role === 'globals' || a.role === 'grants'));
+  for (const a of ordered) {
     const stages = [fetchCommand(url, `${m.id}/${a.name}`)];
     if (enc.scheme !== EncryptionScheme.NONE) stages.push('age -d -i identity.txt');
     const d = manualDecompress(m.pipeline.compression);
