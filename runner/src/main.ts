@@ -53,6 +53,11 @@ async function run(inv: Invocation, signal: AbortSignal): Promise<void> {
   }
 }
 
+// Node's own warnings (e.g. the AWS SDK's notice about Node versions) go through our logger, so
+// stderr stays JSON lines when it is not a terminal.
+process.removeAllListeners('warning');
+process.on('warning', (w) => log.debug(w.message, { warning: w.name }));
+
 async function main(): Promise<number> {
   let inv: Invocation | HelpRequest;
   try {
