@@ -1,0 +1,64 @@
+import * as assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  Retention,
+  defaultRpoMinutes,
+  lockRetentionWarning,
+  longestScheduleGapMinutes,
+  parseCron,
+  validateDatabaseId,
+  validateRpo,
+  validateStoragePrefix,
+  validateTimeZone,
+} from '../../lib/core';
+import { Duration } from '../../lib/cdktf';
+
+describe('lib/core deployment checks (shared by CDK and CDKTF)', () => {
+  it('works out the longest gap between runs of one or more cron schedules', () => {
+    assert.equal(longestScheduleGapMinutes([parseCron({ hour: '2' })]), 1440);
+    assert.equal(longestScheduleGapMinutes([parseCron({ minute: '*/15', hour: '*' })]), 15);
+    assert.equal(longestScheduleGapMinutes([parseCron({ hour: '2,14' })]), 720);
+    assert.equal(longestScheduleGapMinutes([parseCron({ hour: '1', weekDay: 'SUN' })]), 7 * 1440);
+    assert.equal(longestScheduleGapMinutes([parseCron({ hour: '3', weekDay: 'MON-FRI' })]), 3 * 1440);
+    assert.equal(longestScheduleGapMinutes([parseCron({ hour: '2', weekDay: 'SUN' }), parseCron({ hour: '2', weekDay: 'MON-SAT' })]), 1440);
+    assert.equal(longestScheduleGapMinutes([parseCron({ hour: '2', day: '1' })]), 31 * 1440);
+    assert.equal(longestScheduleGapMinutes([parseCron({ hour: '2', day: 'L' })]), undefined, 'L is not evaluated');
+    assert.equal(defaultRpoMinutes([parseCron({ hour: '2' })]), 25 * 60);
+  });
+
+  it('refuses an RPO the schedule cannot meet, naming both and the fix', () => {
+    assert.throws(
+      () => validateRpo(12 * 60, [parseCron({ hour: '2' })]),
+      /^ConfigError: rpo is 12 hours but the schedule \(cron\(0 2 \* \* \? \*\)\) leaves up to 1 day between two backups, so the backup-age alarm would fire between healthy runs\. Set rpo above 1 day \(e\.g\. 25 hours\) or schedule backups more often\.$/,
+    );
+    assert.doesNotThrow(() => validateRpo(25 * 60, [parseCron({ hour: '2' })]));
+    assert.throws(() => validateRpo(0, [parseCron({ hour: '2' })]), /rpo is 0 minutes; give a positive duration/);
+  });
+
+  it('checks database ids, prefixes and time zones', () => {
+    for (const ok of ['orders', 'a', 'orders-prod-eu1']) assert.doesNotThrow(() => validateDatabaseId(ok), ok);
+    for (const bad of ['Orders', 'orders_prod', '-x', 'x-', '1db', 'a'.repeat(41), '']) {
+      assert.throws(() => validateDatabaseId(bad), new RegExp(`databaseId '${bad}' is not a valid database id`), bad);
+    }
+    for (const ok of ['', 'orders', 'postgres/orders', 'a.b/c_d-e']) assert.doesNotThrow(() => validateStoragePrefix(ok), ok);
+    for (const bad of ['/orders', 'orders/', 'a//b', 'a/../b', 'a b', 'a*']) assert.throws(() => validateStoragePrefix(bad), /is not a valid storage prefix/, bad);
+    assert.doesNotThrow(() => validateTimeZone('Europe/Berlin'));
+    assert.doesNotThrow(() => validateTimeZone('UTC'));
+    assert.throws(() => validateTimeZone('CEST'), /timeZone 'CEST' is (not a time zone|an abbreviation)/);
+    assert.throws(() => validateTimeZone('Mars/Base'), /timeZone 'Mars\/Base' is not a time zone\. Use an IANA name/);
+  });
+
+  it('warns when a lock outlives a tier', () => {
+    const r = Retention.gfs({ daily: 7, weekly: 4, monthly: 12 });
+    assert.equal(lockRetentionWarning(7, r), undefined);
+    assert.equal(lockRetentionWarning(30, r), 'lock of 30 days outlives the retention of daily (7 days), weekly (28 days): those backups are kept until the lock ends. Lower the lock to at most 7 days or lengthen those tiers.');
+  });
+
+  it('Duration renders in its largest whole unit', () => {
+    assert.equal(String(Duration.minutes(1500)), '25 hours');
+    assert.equal(String(Duration.hours(48)), '2 days');
+    assert.equal(String(Duration.seconds(90)), '90 seconds');
+    assert.equal(Duration.days(1).toSeconds(), 86400);
+    assert.throws(() => Duration.hours(-1), /a Duration of -1 hours is not valid/);
+  });
+});

@@ -1,0 +1,77 @@
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { App, TerraformStack, Testing } from 'cdktf';
+import { buildApp as buildAwsApp } from '../../examples/cdktf-aws/main';
+import { buildApp as buildGoogleApp } from '../../examples/cdktf-google/main';
+import { matchSnapshot } from '../util/snapshot';
+import { normalizeAssets, read } from './helpers';
+
+function exampleStack(build: (app: App) => App, name: string): TerraformStack {
+  const app = build(Testing.app());
+  return app.node.findChild(name) as TerraformStack;
+}
+
+describe('CDKTF examples', () => {
+  it('AWS: nightly PostgreSQL with GFS retention synthesizes to the expected Terraform JSON', () => {
+    const stack = exampleStack(buildAwsApp, 'db-backup-aws');
+    const json = Testing.synth(stack);
+    const s = read(stack, json);
+    // The parts that matter, then the whole document.
+    assert.equal(s.one('aws_ecs_task_definition').family, 'dbbackup-orders-runner');
+    assert.equal(s.at('aws_scheduler_schedule', 'Orders/Schedule').schedule_expression, 'cron(0 2 * * ? *)');
+    assert.deepEqual((s.one('aws_s3_bucket_lifecycle_configuration').rule as any[]).map((r) => r.id), ['expire-daily', 'expire-weekly', 'expire-monthly', 'housekeeping']);
+    assert.equal(s.count('aws_cloudwatch_metric_alarm'), 5);
+    matchSnapshot('cdktf-aws-example', normalizeAssets(json));
+  });
+
+  it('Google: nightly PostgreSQL with GFS retention synthesizes to the expected Terraform JSON', () => {
+    const stack = exampleStack(buildGoogleApp, 'db-backup-google');
+    const json = Testing.synth(stack);
+    const s = read(stack, json);
+    assert.equal(s.one('google_cloud_scheduler_job').schedule, '0 2 * * *');
+    assert.equal(s.count('google_monitoring_alert_policy'), 3);
+    assert.equal(s.count('google_project_service'), 10);
+    matchSnapshot('cdktf-google-example', normalizeAssets(json));
+  });
+
+  it('`npm run synth:tf` writes both stacks and the Lambda archive into cdktf.out/ without Terraform or credentials', () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'synth-tf-'));
+    try {
+      const root = path.join(__dirname, '..', '..');
+      // The script writes to cdktf.out/ under the working directory's package root; run the
+      // examples the same way it does, into a temporary directory, with an empty environment.
+      for (const [name, stack] of [['cdktf-aws', 'db-backup-aws'], ['cdktf-google', 'db-backup-google']]) {
+        const outdir = path.join(out, name);
+        fs.mkdirSync(outdir);
+        const r = spawnSync(process.execPath, ['--import', 'tsx', path.join('examples', name, 'main.ts')], {
+          cwd: root,
+          env: { PATH: process.env.PATH, HOME: out, CDKTF_OUTDIR: outdir },
+          encoding: 'utf8',
+        });
+        assert.equal(r.status, 0, r.stderr);
+        const tf = JSON.parse(fs.readFileSync(path.join(outdir, 'stacks', stack, 'cdk.tf.json'), 'utf8'));
+        assert.ok(Object.keys(tf.resource).length > 10);
+      }
+      const assets = path.join(out, 'cdktf-aws', 'stacks', 'db-backup-aws', 'assets');
+      const zips = fs.readdirSync(assets, { recursive: true }).map(String).filter((f) => f.endsWith('archive.zip'));
+      assert.equal(zips.length, 1, 'the verification function is packed once');
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it('the cdktf entry point never loads aws-cdk-lib', () => {
+    const root = path.join(__dirname, '..', '..');
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '-e', "require('./lib/cdktf'); const bad = Object.keys(require.cache).filter((k) => k.includes('aws-cdk-lib')); console.log(JSON.stringify(bad));"],
+      { cwd: root, encoding: 'utf8' },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout.trim()), []);
+  });
+});
