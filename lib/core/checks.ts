@@ -104,15 +104,17 @@ export function defaultRpoMinutes(crons: readonly CronSpec[]): number | undefine
 }
 
 /**
- * A warning when a write lock (S3 Object Lock default retention, GCS retention policy) keeps
- * objects longer than the shortest retention tier: the lifecycle rules then cannot expire those
- * backups before the lock ends, so they are kept (and billed) for the lock period.
+ * Check a write lock (S3 Object Lock default retention, GCS bucket retention policy) against
+ * the retention tiers: a lock longer than a tier's lifetime keeps that tier's backups (and
+ * their cost) until the lock ends, which is not the retention asked for.
  */
-export function lockRetentionWarning(lockDays: number, retention: Retention, what = 'lock'): string | undefined {
+export function validateLockRetention(lockDays: number, retention: Retention, what = 'lock'): void {
   const shortest = Math.min(...retention.lifetimes.map((t) => t.days));
-  if (lockDays <= shortest) return undefined;
+  if (lockDays <= shortest) return;
   const tiers = retention.lifetimes.filter((t) => t.days < lockDays).map((t) => `${t.tier} (${t.days} days)`);
-  return `${what} of ${lockDays} days outlives the retention of ${tiers.join(', ')}: those backups are kept until the lock ends. Lower the lock to at most ${shortest} days or lengthen those tiers.`;
+  throw new ConfigError(
+    `${what} of ${lockDays} days outlives the retention of ${tiers.join(', ')}: the lifecycle rules could not remove those backups before the lock ends. Lower ${what} to at most ${shortest} days or keep those tiers longer.`,
+  );
 }
 
 /** Check a write-lock period in days. */

@@ -24,7 +24,7 @@ import {
   renderRunnerEnvironment,
 } from '../../lib/cdktf';
 import { parseInvocation } from '../../runner/src/config';
-import { allowedActions, envMap, policy, statement, synthAws, warnings } from './helpers';
+import { allowedActions, envMap, policy, statement, synthAws } from './helpers';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:dbbackup/orders-AbCdEf';
 const KEY_ARN = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
@@ -116,19 +116,28 @@ describe('aws BackupVault', () => {
     assert.deepEqual(ids, ['expire-daily', 'housekeeping']);
   });
 
-  it('enables Object Lock on request, and warns when the lock outlives a tier', () => {
-    let vault!: aws.BackupVault;
+  it('enables Object Lock on request', () => {
     const s = synthAws((stack) => {
-      vault = new aws.BackupVault(stack, 'Vault', {
+      new aws.BackupVault(stack, 'Vault', {
         retention: Retention.gfs({ daily: 7 }),
-        objectLock: { mode: aws.ObjectLockMode.COMPLIANCE, retention: Duration.days(14) },
+        objectLock: { mode: aws.ObjectLockMode.COMPLIANCE, retention: Duration.days(7) },
       });
     });
     assert.equal(s.one('aws_s3_bucket').object_lock_enabled, true);
-    assert.deepEqual(s.one('aws_s3_bucket_object_lock_configuration').rule.default_retention, { mode: 'COMPLIANCE', days: 14 });
-    const w = warnings(vault);
-    assert.equal(w.length, 1);
-    assert.match(w[0], /objectLock\.retention of 14 days outlives the retention of daily \(7 days\).*at most 7 days/);
+    assert.deepEqual(s.one('aws_s3_bucket_object_lock_configuration').rule.default_retention, { mode: 'COMPLIANCE', days: 7 });
+  });
+
+  it('refuses an Object Lock that outlives a tier', () => {
+    assert.throws(
+      () =>
+        synthAws((stack) => {
+          new aws.BackupVault(stack, 'Vault', {
+            retention: Retention.gfs({ daily: 7 }),
+            objectLock: { mode: aws.ObjectLockMode.GOVERNANCE, retention: Duration.days(14) },
+          });
+        }),
+      /objectLock\.retention of 14 days outlives the retention of daily \(7 days\): the lifecycle rules could not remove those backups before the lock ends\. Lower objectLock\.retention to at most 7 days/,
+    );
   });
 
   it('rejects a bucket prefix S3 would refuse', () => {

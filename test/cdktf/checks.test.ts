@@ -3,10 +3,10 @@ import { describe, it } from 'node:test';
 import {
   Retention,
   defaultRpoMinutes,
-  lockRetentionWarning,
   longestScheduleGapMinutes,
   parseCron,
   validateDatabaseId,
+  validateLockRetention,
   validateRpo,
   validateStoragePrefix,
   validateTimeZone,
@@ -48,10 +48,17 @@ describe('lib/core deployment checks (shared by CDK and CDKTF)', () => {
     assert.throws(() => validateTimeZone('Mars/Base'), /timeZone 'Mars\/Base' is not a time zone\. Use an IANA name/);
   });
 
-  it('warns when a lock outlives a tier', () => {
+  it('refuses a lock that outlives a tier', () => {
     const r = Retention.gfs({ daily: 7, weekly: 4, monthly: 12 });
-    assert.equal(lockRetentionWarning(7, r), undefined);
-    assert.equal(lockRetentionWarning(30, r), 'lock of 30 days outlives the retention of daily (7 days), weekly (28 days): those backups are kept until the lock ends. Lower the lock to at most 7 days or lengthen those tiers.');
+    assert.doesNotThrow(() => validateLockRetention(7, r));
+    assert.throws(
+      () => validateLockRetention(30, r, 'objectLock'),
+      {
+        name: 'ConfigError',
+        message:
+          'objectLock of 30 days outlives the retention of daily (7 days), weekly (28 days): the lifecycle rules could not remove those backups before the lock ends. Lower objectLock to at most 7 days or keep those tiers longer.',
+      },
+    );
   });
 
   it('Duration renders in its largest whole unit', () => {

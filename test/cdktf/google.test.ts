@@ -103,20 +103,25 @@ describe('google BackupVault', () => {
   });
 
   it('uses a retention lock instead of versioning (GCS allows only one of them)', () => {
-    let vault!: google.BackupVault;
     const s = synthGoogle((stack) => {
-      vault = new google.BackupVault(stack, 'Vault', {
+      new google.BackupVault(stack, 'Vault', {
         bucketName: 'acme-backups',
         location: 'europe-west1',
         retention: Retention.gfs({ daily: 7 }),
-        retentionLock: { period: Duration.days(30), locked: true },
+        retentionLock: { period: Duration.days(7), locked: true },
       });
     });
     const b = s.one('google_storage_bucket');
-    assert.deepEqual(b.retention_policy, { retention_period: 30 * 86400, is_locked: true });
+    assert.deepEqual(b.retention_policy, { retention_period: 7 * 86400, is_locked: true });
     assert.deepEqual(b.versioning, { enabled: false });
     assert.equal((b.lifecycle_rule as any[]).some((r) => r.condition.with_state === 'ARCHIVED'), false);
-    assert.match(warnings(vault)[0], /retentionLock\.period of 30 days outlives the retention of daily \(7 days\), weekly \(28 days\)/);
+  });
+
+  it('refuses a retention lock that outlives a tier', () => {
+    assert.throws(
+      () => synthGoogle((stack) => new google.BackupVault(stack, 'Vault', { bucketName: 'acme-backups', location: 'EU', retention: Retention.gfs({ daily: 7 }), retentionLock: { period: Duration.days(30) } })),
+      /retentionLock\.period of 30 days outlives the retention of daily \(7 days\), weekly \(28 days\)/,
+    );
   });
 
   it('rejects a bucket name GCS would refuse', () => {
@@ -144,8 +149,8 @@ describe('google RunnerJob', () => {
       }),
       [RUNNER_ENV.DATABASE_ID]: 'orders',
     };
-    assert.deepEqual(env, expected);
     assert.equal(env.DBBACKUP_TO, 'gs://${google_storage_bucket.Orders_Vault_D2FD70FF.name}/orders');
+    assert.deepEqual(env, expected);
     assert.equal(s.one('google_storage_bucket').name, 'acme-prod-orders-backups');
     const secret = (c.env as any[]).find((e) => e.name === SECRET_ENV.SOURCE_PASSWORD);
     assert.deepEqual(secret.value_source, { secret_key_ref: { secret: SECRET.id, version: 'latest' } });

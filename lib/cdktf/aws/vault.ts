@@ -11,7 +11,7 @@ import { S3BucketPolicy } from '@cdktf/provider-aws/lib/s3-bucket-policy';
 import { S3BucketPublicAccessBlock } from '@cdktf/provider-aws/lib/s3-bucket-public-access-block';
 import { S3BucketServerSideEncryptionConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration';
 import { S3BucketVersioningA } from '@cdktf/provider-aws/lib/s3-bucket-versioning';
-import { ConfigError, Retention, TIER_TAG_KEY, lockRetentionWarning, validateLockDays } from '../../core';
+import { ConfigError, Retention, TIER_TAG_KEY, validateLockRetention, validateLockDays } from '../../core';
 import { Duration } from '../common/duration';
 import { awsContext } from './private/context';
 import { policyDocument } from './private/policy';
@@ -125,8 +125,7 @@ export class BackupVault extends Construct implements IBackupVault {
     const lockDays = props.objectLock?.retention.toDays();
     if (lockDays !== undefined) {
       validateLockDays(lockDays, 'objectLock.retention');
-      const warning = lockRetentionWarning(lockDays, this.retention, 'objectLock.retention');
-      if (warning !== undefined) Annotations.of(this).addWarning(warning);
+      validateLockRetention(lockDays, this.retention, 'objectLock.retention');
     }
 
     if (props.key === undefined) {
@@ -279,7 +278,7 @@ class ExistingVault extends Construct implements IBackupVault {
     this.bucketArn = attrs.bucket.arn;
     this.keyArn = attrs.key.arn;
     Annotations.of(this).addInfo(
-      `The vault uses an existing bucket: its owner keeps it versioned, SSE-KMS encrypted with ${'the given key'}, sending events to EventBridge, and expiring objects by their '${TIER_TAG_KEY}' tag.`,
+      `The vault uses an existing bucket: its owner keeps it versioned, SSE-KMS encrypted with the given key, sending its events to EventBridge, and expiring objects by their '${TIER_TAG_KEY}' tag.`,
     );
   }
 }

@@ -5,7 +5,7 @@ import { KmsCryptoKey } from '@cdktf/provider-google/lib/kms-crypto-key';
 import { KmsCryptoKeyIamMember } from '@cdktf/provider-google/lib/kms-crypto-key-iam-member';
 import { KmsKeyRing } from '@cdktf/provider-google/lib/kms-key-ring';
 import { StorageBucket, StorageBucketLifecycleRule } from '@cdktf/provider-google/lib/storage-bucket';
-import { ConfigError, Retention, RetentionTier, lockRetentionWarning, validateLockDays, validateStoragePrefix } from '../../core';
+import { ConfigError, Retention, RetentionTier, validateLockRetention, validateLockDays, validateStoragePrefix } from '../../core';
 import { Duration } from '../common/duration';
 import { kmsLocation } from './private/names';
 import { IBucketRef, ICryptoKeyRef } from './refs';
@@ -123,8 +123,7 @@ export class BackupVault extends Construct implements IBackupVault {
     const lockDays = props.retentionLock?.period.toDays();
     if (lockDays !== undefined) {
       validateLockDays(lockDays, 'retentionLock.period');
-      const warning = lockRetentionWarning(lockDays, this.retention, 'retentionLock.period');
-      if (warning !== undefined) Annotations.of(this).addWarning(warning);
+      validateLockRetention(lockDays, this.retention, 'retentionLock.period');
     }
 
     if (props.key === undefined) {
