@@ -3,6 +3,7 @@
 import { RunnerCommand } from '../../lib/core/contract';
 import { ExitCode } from '../../lib/core/model';
 import { runBackup } from './commands/backup';
+import { runDrill } from './commands/drill';
 import { formatList, runList } from './commands/list';
 import { runPrune } from './commands/prune';
 import { runRestore } from './commands/restore';
@@ -46,6 +47,11 @@ async function run(inv: Invocation, signal: AbortSignal): Promise<void> {
     case RunnerCommand.PRUNE: {
       const r = await runPrune(inv);
       print(inv.json, r, `${r.dryRun ? 'would delete' : 'deleted'} ${r.deleted.length} backup(s), kept ${r.kept.length}${r.deleted.length ? ': ' + r.deleted.join(', ') : ''}`);
+      return;
+    }
+    case RunnerCommand.DRILL: {
+      const r = await runDrill(inv, signal);
+      print(inv.json, r, `drill ok: backup ${r.id} restored in ${r.restoreSeconds.toFixed(1)} s; ${r.tablesChecked} tables and ${r.rowsChecked} rows match the manifest`);
       return;
     }
     default:

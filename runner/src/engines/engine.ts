@@ -17,6 +17,12 @@ export interface EngineDriver {
   openRestore(target: SourceUrl, manifest: Manifest, options: RestoreOptions): Promise<RestoreSession>;
   /** How `verify --deep` reads an artifact back after decryption and decompression. */
   deepCheck(artifact: ManifestArtifact): DeepCheck;
+  /** Row counts of the user tables of a database (restore drills compare them with the manifest's). */
+  countTables?(target: SourceUrl): Promise<TableStat[]>;
+  /** Drop a database (restore drills remove what they restored). */
+  dropDatabase?(target: SourceUrl): Promise<void>;
+  /** Whether a database exists. */
+  databaseExists?(target: SourceUrl): Promise<boolean>;
 }
 
 export interface BackupOpenOptions {

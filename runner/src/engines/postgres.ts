@@ -229,6 +229,33 @@ export class PostgresDriver implements EngineDriver {
     };
   }
 
+  public async countTables(target: SourceUrl): Promise<TableStat[]> {
+    const session = new PsqlSession({ cmd: pgTool('psql'), args: [], env: pgEnv(target, process.env[SECRET_ENV.TARGET_PASSWORD]), label: 'psql' });
+    try {
+      return await countTables(session);
+    } finally {
+      await session.close();
+    }
+  }
+
+  private async admin<T>(target: SourceUrl, fn: (s: PsqlSession) => Promise<T>): Promise<T> {
+    const env = pgEnv(target, process.env[SECRET_ENV.TARGET_PASSWORD], target.params.maintenance_db ?? 'postgres');
+    const session = new PsqlSession({ cmd: pgTool('psql'), args: [], env, label: 'psql' });
+    try {
+      return await fn(session);
+    } finally {
+      await session.close();
+    }
+  }
+
+  public async databaseExists(target: SourceUrl): Promise<boolean> {
+    return this.admin(target, async (s) => (await s.query(`SELECT count(*) FROM pg_database WHERE datname = ${quoteLiteral(target.database)}`)) === '1');
+  }
+
+  public async dropDatabase(target: SourceUrl): Promise<void> {
+    await this.admin(target, (s) => s.query(`DROP DATABASE IF EXISTS ${quoteIdent(target.database)} WITH (FORCE)`));
+  }
+
   public deepCheck(artifact: ManifestArtifact): DeepCheck {
     if (artifact.role === 'globals') return { kind: 'trailer', trailer: GLOBALS_TRAILER };
     // Writing the whole archive out as SQL reads every data block, not only the table of contents.
