@@ -1,0 +1,160 @@
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import { App, Validations } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { AwsSolutionsChecks, NIST80053R5Checks } from 'cdk-nag';
+import { BackupExampleStack } from '../../examples/cdk/backup-stack';
+import { parseInvocation } from '../../runner/src/config';
+import { matchSnapshot } from '../util/snapshot';
+import { normalizedTemplate, resourcesOf } from './helpers';
+
+const root = path.resolve(__dirname, '..', '..');
+
+function exampleStack(): BackupExampleStack {
+  return new BackupExampleStack(new App(), 'DbBackupExample');
+}
+
+/** `npx cdk synth` at the root, as a user runs it: no AWS credentials, no Docker, no network. */
+function cdkSynth(outdir: string): string {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_') && !k.startsWith('CDK_') && v !== undefined) env[k] = v;
+  env.AWS_EC2_METADATA_DISABLED = 'true';
+  const r = spawnSync('npx', ['cdk', 'synth', '--quiet', '--no-notices', '--no-version-reporting', '-o', outdir], { cwd: root, env, encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, `cdk synth failed:\n${r.stdout}\n${r.stderr}`);
+  return fs.readFileSync(path.join(outdir, 'DbBackupExample.template.json'), 'utf8');
+}
+
+describe('the example app', () => {
+  test('cdk-nag AwsSolutions and NIST 800-53 rev 5 report nothing unacknowledged, and every acknowledgement has a reason', () => {
+    const stack = exampleStack();
+    for (const pack of [new AwsSolutionsChecks(), new NIST80053R5Checks()]) {
+      const report = pack.validateScope(stack);
+      const found = report.violations.map((v) => `${v.ruleName} (${v.severity}) at ${v.violatingResources.map((r) => r.constructPath).join(', ')}: ${v.description}`);
+      assert.deepEqual(found, [], `${pack.readPackName} reports:\n${found.join('\n')}`);
+    }
+    // Every acknowledgement in the tree carries a specific reason.
+    const visit = (c: import('constructs').IConstruct): void => {
+      for (const m of c.node.metadata) {
+        if (m.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
+        for (const [id, reason] of Object.entries(m.data as Record<string, string>)) {
+          assert.ok(typeof reason === 'string' && reason.length >= 40, `acknowledgement ${id} at ${c.node.path} has no real reason: '${reason}'`);
+        }
+      }
+      c.node.children.forEach(visit);
+    };
+    visit(stack);
+  });
+
+  test('a nag pack finds an unacknowledged problem when there is one (the check above can fail)', () => {
+    const stack = exampleStack();
+    new s3.Bucket(stack, 'Careless');
+    const report = new AwsSolutionsChecks().validateScope(stack);
+    assert.ok(report.violations.some((v) => v.ruleName === 'AwsSolutions-S1'));
+  });
+
+  test('npx cdk synth at the root works without credentials or Docker, twice identically, and cfn-lint finds nothing', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-synth-'));
+    try {
+      const first = cdkSynth(path.join(tmp, 'a'));
+      const second = cdkSynth(path.join(tmp, 'b'));
+      assert.equal(first, second, 'two synths gave different templates');
+      assert.equal(first.includes(root), false, 'the template holds a machine path');
+      assert.equal(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(first), false, 'the template holds a timestamp');
+      const template = path.join(tmp, 'a', 'DbBackupExample.template.json');
+      const lint = spawnSync('cfn-lint', ['--format', 'parseable', template], { encoding: 'utf8', timeout: 120_000 });
+      assert.equal(lint.error, undefined, `cfn-lint did not run: ${lint.error}`);
+      assert.equal(lint.status, 0, `cfn-lint reported:\n${lint.stdout}${lint.stderr}`);
+      assert.equal(lint.stdout.trim(), '');
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  test('the resources a reviewer reads: encryption, lifecycle, schedule targets, IAM', () => {
+    const t = Template.fromStack(exampleStack());
+    const bucket = resourcesOf(t, 'AWS::S3::Bucket').find(([id]) => id.startsWith('OrdersVault') && !id.includes('AccessLogs'))![1].Properties;
+    assert.equal(bucket.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm, 'aws:kms');
+    assert.deepEqual(
+      bucket.LifecycleConfiguration.Rules.filter((r: any) => r.TagFilters).map((r: any) => [r.TagFilters[0].Value, r.ExpirationInDays]),
+      [['daily', 7], ['weekly', 28], ['monthly', 372]],
+    );
+    t.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(30 2 * * ? *)', ScheduleExpressionTimezone: 'Etc/UTC' });
+    const all = JSON.stringify(t.findResources('AWS::IAM::Policy'));
+    assert.equal(/s3:Delete|"s3:\*"|"kms:\*"|"\*:\*"/.test(all), false);
+  });
+
+  test('contract: the task definitions\' command and environment parse with the runner\'s own parser', () => {
+    const t = Template.fromStack(exampleStack());
+    const resources = t.toJSON().Resources as Record<string, { Type: string }>;
+    const BUCKET = 'dbbackup-example-vault';
+    const KEY_ARN = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    // Resolve CloudFormation values with stand-ins of the right shape.
+    const resolve = (v: unknown): string => {
+      if (typeof v === 'string') return v;
+      const o = v as Record<string, any>;
+      if (o['Fn::Join']) return (o['Fn::Join'][1] as unknown[]).map(resolve).join(o['Fn::Join'][0]);
+      if (o.Ref !== undefined) {
+        const type = resources[o.Ref]?.Type;
+        if (type === 'AWS::S3::Bucket') return BUCKET;
+        if (type === 'AWS::SecretsManager::Secret') return 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf';
+        throw new Error(`no stand-in for Ref ${o.Ref} (${type})`);
+      }
+      if (o['Fn::GetAtt']) {
+        const [id, attr] = o['Fn::GetAtt'];
+        if (resources[id]?.Type === 'AWS::KMS::Key' && attr === 'Arn') return KEY_ARN;
+        throw new Error(`no stand-in for GetAtt ${id}.${attr}`);
+      }
+      throw new Error(`cannot resolve ${JSON.stringify(v)}`);
+    };
+    const runs = resourcesOf(t, 'AWS::ECS::TaskDefinition').map(([, td]) => {
+      const c = td.Properties.ContainerDefinitions.find((x: any) => x.Name === 'runner');
+      const env: Record<string, string> = {};
+      for (const e of c.Environment) env[e.Name] = resolve(e.Value);
+      for (const s of c.Secrets ?? []) env[s.Name] = 'dummy-secret-value';
+      return { argv: c.Command as string[], env, entryPoint: c.EntryPoint as string[] };
+    });
+    assert.equal(runs.length, 2);
+
+    const backup = runs.find((r) => r.argv[0] === 'backup')!;
+    assert.deepEqual(backup.entryPoint.slice(-2), ['node', '/opt/dbbackup/dbbackup.js']);
+    const b = parseInvocation(backup.argv, backup.env) as import('../../runner/src/config').BackupConfig;
+    assert.equal(b.command, 'backup');
+    assert.equal(b.engine, 'postgres');
+    assert.equal(b.source.host, 'orders.db.internal.example.com');
+    assert.equal(b.source.port, 5432);
+    assert.equal(b.source.database, 'orders');
+    assert.equal(b.source.user, 'backup');
+    assert.equal(b.to.kind, 's3');
+    assert.equal(b.to.bucket, BUCKET);
+    assert.equal(b.to.path, 'orders');
+    assert.equal(b.type, 'full');
+    assert.equal(b.compression, 'zstd');
+    assert.equal(b.encryption.scheme, 'kms');
+    assert.equal(b.encryption.key, KEY_ARN);
+    assert.equal(b.json, true);
+    assert.equal(backup.env.DBBACKUP_SOURCE_PASSWORD, 'dummy-secret-value');
+    assert.equal(backup.env.DBBACKUP_DATABASE_ID, 'orders');
+
+    const drill = runs.find((r) => r.argv[0] === 'drill')!;
+    const d = parseInvocation(drill.argv, drill.env) as import('../../runner/src/config').DrillConfig;
+    assert.equal(d.command, 'drill');
+    assert.equal(d.from.bucket, BUCKET);
+    assert.equal(d.from.path, 'orders');
+    assert.equal(d.target.engine, 'postgres');
+    assert.equal(d.target.host, '127.0.0.1');
+    assert.equal(d.target.database, 'drill');
+  });
+
+  test('contract: a setting the runner does not take is refused by the parser (the contract test can fail)', () => {
+    assert.throws(() => parseInvocation(['backup'], { DBBACKUP_ENGINE: 'postgres', DBBACKUP_SOURCE: 'postgres://u@h/db', DBBACKUP_TO: 's3://b/p', DBBACKUP_COMPRESSION: 'brotli' }), /brotli/);
+  });
+
+  test('snapshot: the example stack', () => {
+    matchSnapshot('aws-example-stack', normalizedTemplate(Template.fromStack(exampleStack())));
+  });
+});
