@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { TerraformStack } from 'cdktf';
 import { DataGoogleMonitoringNotificationChannel } from '@cdktf/provider-google/lib/data-google-monitoring-notification-channel';
@@ -375,5 +376,25 @@ describe('google: a platform team composes it from what it already has', () => {
     assert.equal(s.one('google_eventarc_trigger').location, 'eu');
     assert.equal(s.one('google_cloud_scheduler_job').schedule, '30 */4 * * *');
     assert.equal(s.one('google_workflows_workflow').user_env_vars.BACKUP_PREFIX, 'mysql/billing');
+  });
+});
+
+describe('google verify workflow program', () => {
+  // No YAML parser among the Node dependencies; the machine's Python has PyYAML (cfn-lint needs it).
+  const python = spawnSync('python3', ['-c', 'import yaml'], { encoding: 'utf8' });
+  it('is a Workflows program: params, the manifest filter, the job run with the id override', { skip: python.status !== 0 ? 'python3 with PyYAML is not available' : false }, () => {
+    const r = spawnSync('python3', ['-c', 'import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())))'], { input: google.VERIFY_WORKFLOW, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const program = JSON.parse(r.stdout);
+    assert.deepEqual(program.main.params, ['event']);
+    const steps = program.main.steps.map((s: Record<string, unknown>) => Object.keys(s)[0]);
+    assert.deepEqual(steps, ['read', 'filter', 'pick', 'verify', 'done']);
+    const filter = program.main.steps[1].filter.switch as { condition: string; return: string }[];
+    assert.ok(filter.every((c) => c.condition.startsWith('${') && c.condition.endsWith('}') && c.return.startsWith('ignored')));
+    const verify = program.main.steps[3].verify;
+    assert.equal(verify.call, 'googleapis.run.v2.projects.locations.jobs.run');
+    assert.equal(verify.args.name, '${sys.get_env("VERIFIER_JOB")}');
+    assert.deepEqual(verify.args.body.overrides.containerOverrides, [{ args: ['verify', '--id', '${backup_id}'] }]);
+    assert.equal(verify.args.connector_params.skip_polling, true);
   });
 });
