@@ -1,4 +1,4 @@
-import { DecryptCommand, EncryptCommand, GenerateRandomCommand, KMSClient } from '@aws-sdk/client-kms';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -18,8 +18,14 @@ import { bech32Encode } from './bech32';
  * wrapped by KMS (with the backup id as encryption context) is stored in the manifest.
  */
 
+/** The KMS SDK, loaded on first use (it costs startup time that other backups need not pay). */
+function sdk(): typeof import('@aws-sdk/client-kms') {
+  return require('@aws-sdk/client-kms') as typeof import('@aws-sdk/client-kms');
+}
+
 let kms: KMSClient | undefined;
 function kmsClient(): KMSClient {
+  const { KMSClient } = sdk();
   kms ??= new KMSClient({
     endpoint: process.env.AWS_ENDPOINT_URL_KMS ?? process.env.AWS_ENDPOINT_URL,
     region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
@@ -62,10 +68,10 @@ export async function prepareEncryption(spec: EncryptionSpec, backupId: string):
       let random: Uint8Array;
       let wrapped: Uint8Array;
       try {
-        random = (await kmsClient().send(new GenerateRandomCommand({ NumberOfBytes: 32 }))).Plaintext!;
+        random = (await kmsClient().send(new (sdk().GenerateRandomCommand)({ NumberOfBytes: 32 }))).Plaintext!;
         const { identity, recipient } = ageKeyPair(Buffer.from(random));
         wrapped = (
-          await kmsClient().send(new EncryptCommand({ KeyId: spec.key, Plaintext: Buffer.from(identity + '\n'), EncryptionContext: context }))
+          await kmsClient().send(new (sdk().EncryptCommand)({ KeyId: spec.key, Plaintext: Buffer.from(identity + '\n'), EncryptionContext: context }))
         ).CiphertextBlob!;
         return {
           stage: ageEncrypt(recipient),
@@ -120,7 +126,7 @@ export async function prepareDecryption(enc: ManifestEncryption, identityFile: s
       try {
         identity = (
           await kmsClient().send(
-            new DecryptCommand({
+            new (sdk().DecryptCommand)({
               CiphertextBlob: Buffer.from(enc.wrappedKey ?? '', 'base64'),
               KeyId: enc.keyId,
               EncryptionContext: enc.encryptionContext as Record<string, string> | undefined,

@@ -1,7 +1,6 @@
 import { ConfigError } from '../../../lib/core/errors';
 import { StorageKind, StorageUrl } from '../../../lib/core/urls';
 import { FileStorage } from './file';
-import { S3Storage } from './s3';
 import { Storage } from './storage';
 
 export * from './storage';
@@ -11,8 +10,11 @@ export function openStorage(url: StorageUrl): Storage {
   switch (url.kind) {
     case StorageKind.FILE:
       return new FileStorage(url);
-    case StorageKind.S3:
+    case StorageKind.S3: {
+      // Loaded on first use: the AWS SDK costs startup time that file:// work need not pay.
+      const { S3Storage } = require('./s3') as typeof import('./s3');
       return new S3Storage(url);
+    }
     case StorageKind.GCS:
       throw new ConfigError(`${url.display}: gs:// storage is not available in this build; use file:// or s3://.`);
   }
