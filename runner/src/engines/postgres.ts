@@ -169,39 +169,15 @@ export class PostgresDriver implements EngineDriver {
   public async openRestore(target: SourceUrl, manifest: Manifest, options: RestoreOptions): Promise<RestoreSession> {
     const password = process.env[SECRET_ENV.TARGET_PASSWORD];
     const maintenanceDb = target.params.maintenance_db ?? 'postgres';
-    const admin = new PsqlSession({ cmd: pgTool('psql'), args: [], env: pgEnv(target, password, maintenanceDb), label: 'psql' });
-    let created = false;
-    try {
-      const exists = (await admin.query(`SELECT count(*) FROM pg_database WHERE datname = ${quoteLiteral(target.database)}`)) === '1';
-      if (exists) {
-        const db = new PsqlSession({ cmd: pgTool('psql'), args: [], env: pgEnv(target, password), label: 'psql' });
-        try {
-          const tables = Number(
-            await db.query(
-              `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'`,
-            ),
-          );
-          if (tables > 0 && !options.clean) {
-            throw new ConfigError(
-              `the target database ${target.database} on ${target.display} already has ${tables} tables, views or sequences; restore refuses to mix a backup into them. Give --clean to replace the objects the backup contains, or restore into a new database.`,
-            );
-          }
-        } finally {
-          await db.close();
-        }
-      }
-    } catch (e) {
-      await admin.close();
-      throw e;
-    }
-
     const database = manifest.artifacts.find((a) => a.role === 'database');
     if (database === undefined) throw new BackupError(`backup ${manifest.id} has no database artifact`);
-    const steps: RestoreStep[] = [];
     const globals = manifest.artifacts.find((a) => a.role === 'globals');
+    if (options.withGlobals && globals === undefined) {
+      throw new BackupError(`backup ${manifest.id} holds no globals (roles); restore it without --with-globals.`);
+    }
+    const steps: RestoreStep[] = [];
     if (options.withGlobals) {
-      if (globals === undefined) throw new BackupError(`backup ${manifest.id} holds no globals (roles); restore it without --with-globals.`);
-      steps.push({ artifact: globals, consumer: (plaintext) => applyGlobals(plaintext, pgEnv(target, password, maintenanceDb), target.user ?? 'postgres') });
+      steps.push({ artifact: globals!, consumer: (plaintext) => applyGlobals(plaintext, pgEnv(target, password, maintenanceDb), target.user ?? 'postgres') });
     }
     steps.push({
       artifact: database,
@@ -212,9 +188,20 @@ export class PostgresDriver implements EngineDriver {
         label: 'pg_restore',
       },
     });
-    if (!(await admin.query(`SELECT count(*) FROM pg_database WHERE datname = ${quoteLiteral(target.database)}`)).startsWith('1')) {
-      await admin.query(`CREATE DATABASE ${quoteIdent(target.database)}`);
-      created = true;
+
+    const admin = new PsqlSession({ cmd: pgTool('psql'), args: [], env: pgEnv(target, password, maintenanceDb), label: 'psql' });
+    let created = false;
+    try {
+      const exists = (await admin.query(`SELECT count(*) FROM pg_database WHERE datname = ${quoteLiteral(target.database)}`)) === '1';
+      if (exists) {
+        await this.refuseNonEmpty(target, password, options.clean);
+      } else {
+        await admin.query(`CREATE DATABASE ${quoteIdent(target.database)}`);
+        created = true;
+      }
+    } catch (e) {
+      await admin.close();
+      throw e;
     }
     return {
       steps,
@@ -227,6 +214,25 @@ export class PostgresDriver implements EngineDriver {
         await admin.close();
       },
     };
+  }
+
+  /** A restore never mixes a backup into a database that has objects, unless told to replace them. */
+  private async refuseNonEmpty(target: SourceUrl, password: string | undefined, clean: boolean): Promise<void> {
+    const db = new PsqlSession({ cmd: pgTool('psql'), args: [], env: pgEnv(target, password), label: 'psql' });
+    try {
+      const objects = Number(
+        await db.query(
+          `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'`,
+        ),
+      );
+      if (objects > 0 && !clean) {
+        throw new ConfigError(
+          `the target database ${target.database} on ${target.display} already has ${objects} tables, views or sequences; restore refuses to mix a backup into them. Give --clean to replace the objects the backup contains, or restore into a new database.`,
+        );
+      }
+    } finally {
+      await db.close();
+    }
   }
 
   public async countTables(target: SourceUrl): Promise<TableStat[]> {
