@@ -140,6 +140,13 @@ describe('aws BackupVault', () => {
     );
   });
 
+  it('writes server access logs where asked', () => {
+    const s = synthAws((stack) => new aws.BackupVault(stack, 'Vault', { serverAccessLogs: { bucket: { bucket: 'acme-access-logs', arn: 'arn:aws:s3:::acme-access-logs' } } }));
+    const logging = s.one('aws_s3_bucket_logging');
+    assert.equal(logging.target_bucket, 'acme-access-logs');
+    assert.equal(logging.target_prefix, 'dbbackup-vault/');
+  });
+
   it('rejects a bucket prefix S3 would refuse', () => {
     assert.throws(
       () => synthAws((stack) => new aws.BackupVault(stack, 'Vault', { bucketPrefix: 'a'.repeat(40) })),

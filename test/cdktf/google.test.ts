@@ -255,6 +255,16 @@ describe('google Verifier', () => {
     const project = s.all('google_project_iam_member').map((g) => g.role).sort();
     assert.deepEqual(project, ['roles/eventarc.eventReceiver', 'roles/pubsub.publisher', 'roles/workflows.invoker']);
   });
+  it('grants the Cloud Storage agent Pub/Sub publishing once per project, however many verifiers', () => {
+    const s = synthGoogle((stack) => {
+      const vault = new google.BackupVault(stack, 'Vault', { bucketName: 'acme-backups', location: 'europe-west1', project: 'acme-prod' });
+      for (const id of ['orders', 'billing']) {
+        new google.Verifier(stack, `${id}Verifier`, { databaseId: id, project: 'acme-prod', region: 'europe-west1', vault, image: google.RunnerImage.fromImageUri(IMAGE) });
+      }
+    });
+    assert.equal(s.all('google_project_iam_member').filter((g) => g.role === 'roles/pubsub.publisher').length, 1);
+    assert.equal(s.count('google_eventarc_trigger'), 2);
+  });
 });
 
 describe('google BackupMonitoring', () => {

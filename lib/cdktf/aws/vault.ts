@@ -4,6 +4,7 @@ import { KmsAlias } from '@cdktf/provider-aws/lib/kms-alias';
 import { KmsKey } from '@cdktf/provider-aws/lib/kms-key';
 import { S3Bucket } from '@cdktf/provider-aws/lib/s3-bucket';
 import { S3BucketLifecycleConfiguration, S3BucketLifecycleConfigurationRule } from '@cdktf/provider-aws/lib/s3-bucket-lifecycle-configuration';
+import { S3BucketLoggingA } from '@cdktf/provider-aws/lib/s3-bucket-logging';
 import { S3BucketNotification } from '@cdktf/provider-aws/lib/s3-bucket-notification';
 import { S3BucketObjectLockConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-object-lock-configuration';
 import { S3BucketOwnershipControls } from '@cdktf/provider-aws/lib/s3-bucket-ownership-controls';
@@ -84,6 +85,12 @@ export interface BackupVaultProps {
    * @default false
    */
   readonly forceDestroy?: boolean;
+  /**
+   * Write S3 server access logs of the vault into this bucket (which must allow the S3
+   * logging service to write to it).
+   * @default - no access logs
+   */
+  readonly serverAccessLogs?: { readonly bucket: IBucketRef; readonly prefix?: string };
   /**
    * Send the bucket's object events to EventBridge (the verifier is triggered by them).
    * @default true
@@ -259,6 +266,13 @@ export class BackupVault extends Construct implements IBackupVault {
         bucket: this.bucket.id,
         rule: { defaultRetention: { mode: props.objectLock.mode, days: lockDays } },
         dependsOn: [versioning],
+      });
+    }
+    if (props.serverAccessLogs !== undefined) {
+      new S3BucketLoggingA(this, 'AccessLogs', {
+        bucket: this.bucket.id,
+        targetBucket: props.serverAccessLogs.bucket.bucket,
+        targetPrefix: props.serverAccessLogs.prefix ?? 'dbbackup-vault/',
       });
     }
     if (props.eventBridge ?? true) {

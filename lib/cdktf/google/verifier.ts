@@ -1,4 +1,5 @@
-import { Token } from 'cdktf';
+import { createHash } from 'node:crypto';
+import { DefaultTokenResolver, StringConcat, TerraformStack, Token, Tokenization } from 'cdktf';
 import { Construct } from 'constructs';
 import { CloudRunV2Job } from '@cdktf/provider-google/lib/cloud-run-v2-job';
 import { CloudRunV2JobIamMember } from '@cdktf/provider-google/lib/cloud-run-v2-job-iam-member';
@@ -59,6 +60,24 @@ main:
     - done:
         return: \${operation.name}
 `;
+
+/**
+ * Cloud Storage publishes its events through Pub/Sub as its service agent, which needs
+ * `roles/pubsub.publisher` in the project: one grant per project and stack, however many
+ * verifiers there are (two equal `google_project_iam_member`s would undo each other on destroy).
+ */
+function storageAgentPublishes(scope: Construct, project: string): ProjectIamMember {
+  const stack = TerraformStack.of(scope);
+  // Keyed by the project as Terraform will see it (`acme-prod`, `${var.project_id}`), so the
+  // logical id is stable however many tokens the app made before.
+  const resolved = Tokenization.resolve(project, { scope: stack, resolver: new DefaultTokenResolver(new StringConcat()), preparing: true });
+  const key = createHash('sha256').update(String(resolved)).digest('hex').slice(0, 8);
+  const id = `DbBackupStorageAgentPublishes${key}`;
+  const existing = stack.node.tryFindChild(id) as ProjectIamMember | undefined;
+  if (existing !== undefined) return existing;
+  const agent = new DataGoogleStorageProjectServiceAccount(stack, `DbBackupStorageAgent${key}`, { project });
+  return new ProjectIamMember(stack, id, { project, role: 'roles/pubsub.publisher', member: `serviceAccount:${agent.emailAddress}` });
+}
 
 /** Properties of a `Verifier`. */
 export interface VerifierProps {
@@ -177,11 +196,7 @@ export class Verifier extends Construct {
       new ProjectIamMember(this, 'TriggerReceivesEvents', { project: props.project, role: 'roles/eventarc.eventReceiver', member: triggerAccount.member }),
       new ProjectIamMember(this, 'TriggerInvokesWorkflow', { project: props.project, role: 'roles/workflows.invoker', member: triggerAccount.member }),
     ];
-    // Cloud Storage publishes its events through Pub/Sub as its service agent.
-    const agent = new DataGoogleStorageProjectServiceAccount(this, 'StorageAgent', { project: props.project });
-    grants.push(
-      new ProjectIamMember(this, 'StorageAgentPublishes', { project: props.project, role: 'roles/pubsub.publisher', member: `serviceAccount:${agent.emailAddress}` }),
-    );
+    grants.push(storageAgentPublishes(this, props.project));
     this.trigger = new EventarcTrigger(this, 'Trigger', {
       name: resourceName(props.databaseId, 'manifest'),
       project: props.project,
