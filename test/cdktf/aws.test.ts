@@ -321,6 +321,7 @@ describe('aws BackupMonitoring', () => {
     assert.equal(age.comparison_operator, 'GreaterThanThreshold');
     assert.equal(age.threshold, 25 * 3600, 'default RPO: the daily gap plus one hour');
     assert.equal(age.treat_missing_data, 'breaching');
+    assert.deepEqual([age.period, age.evaluation_periods, age.datapoints_to_alarm], [3600, 2, 2]);
     for (const [id, metric] of [['BackupFailed', METRICS.BACKUP_FAILED], ['VerificationFailed', METRICS.VERIFICATION_FAILED]]) {
       const a = s.at('aws_cloudwatch_metric_alarm', `Monitoring/${id}`);
       assert.equal(a.metric_name, metric);

@@ -138,13 +138,15 @@ export class BackupMonitoring extends Construct {
     const actions = { alarmActions: [this.topicArn], okActions: [this.topicArn] };
     this.backupAge = new CloudwatchMetricAlarm(this, 'BackupAge', {
       alarmName: name('backup-age'),
-      alarmDescription: `The newest verified backup of ${props.databaseId} is older than the RPO (${props.rpo}), or the freshness check stopped reporting.`,
+      alarmDescription: `The newest verified backup of ${props.databaseId} is older than the RPO (${props.rpo}), or the freshness check stopped reporting, for two checks in a row.`,
       namespace: METRIC_NAMESPACE,
       metricName: METRICS.BACKUP_AGE,
       dimensions: dims,
       statistic: 'Maximum',
       period,
-      evaluationPeriods: 1,
+      // Two periods: one late freshness check (an empty period, missing = breaching) must not page.
+      evaluationPeriods: 2,
+      datapointsToAlarm: 2,
       threshold: rpo,
       comparisonOperator: 'GreaterThanThreshold',
       treatMissingData: 'breaching',

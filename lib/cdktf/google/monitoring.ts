@@ -15,8 +15,14 @@ export const COMPLETED_EXECUTIONS = 'run.googleapis.com/job/completed_execution_
  */
 export const MAX_GOOGLE_RPO = Duration.hours(25);
 
+/** The `result` label of `COMPLETED_EXECUTIONS`. */
+export enum ExecutionResult {
+  SUCCEEDED = 'succeeded',
+  FAILED = 'failed',
+}
+
 /** The Monitoring filter for one job's finished executions with `result`. */
-export function executionFilter(jobName: string, result: 'succeeded' | 'failed'): string {
+export function executionFilter(jobName: string, result: ExecutionResult): string {
   return [
     'resource.type = "cloud_run_job"',
     `resource.labels.job_name = "${jobName}"`,
@@ -99,7 +105,7 @@ export class BackupMonitoring extends Construct {
     const failed = (jobName: string, what: string): MonitoringAlertPolicyConditions => ({
       displayName: `${what} failed`,
       conditionThreshold: {
-        filter: executionFilter(jobName, 'failed'),
+        filter: executionFilter(jobName, ExecutionResult.FAILED),
         comparison: 'COMPARISON_GT',
         thresholdValue: 0,
         duration: '0s',
@@ -110,7 +116,7 @@ export class BackupMonitoring extends Construct {
     const absent = (jobName: string, what: string): MonitoringAlertPolicyConditions => ({
       displayName: `no ${what} succeeded within ${props.rpo}`,
       conditionAbsent: {
-        filter: executionFilter(jobName, 'succeeded'),
+        filter: executionFilter(jobName, ExecutionResult.SUCCEEDED),
         duration: `${duration}s`,
         aggregations: [{ alignmentPeriod: `${alignment}s`, perSeriesAligner: 'ALIGN_MAX', crossSeriesReducer: 'REDUCE_NONE' }],
         trigger: { count: 1 },
