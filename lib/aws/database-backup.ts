@@ -11,7 +11,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { BackupType, Compression, ConfigError, EncryptionScheme, METRICS, RUNNER_ENV, type Retention } from '../core';
+import { BackupType, Compression, ConfigError, EncryptionScheme, longestScheduleGapMinutes, METRICS, RUNNER_ENV, type CronSpec, type Retention } from '../core';
 import { RestoreDrillTask } from './drill-task';
 import { AlarmTopic, allowServicesToUseKey, backupMetric, BackupMonitoring } from './monitoring';
 import { BackupRunnerTask } from './runner-task';
@@ -437,6 +437,14 @@ function validateSchedules(scheduled: ScheduledBackup[], timeout: Duration): voi
 
 /** The longest gap between two scheduled backups, when known (an upper bound for several schedules). */
 function longestGap(scheduled: ScheduledBackup[]): Duration | undefined {
+  // Cron schedules taken together, exactly, with the rule the CDKTF constructs use (lib/core/checks).
+  const crons = scheduled.map((s) => s.schedule.cron);
+  if (crons.every((c): c is CronSpec => c !== undefined)) {
+    const gap = longestScheduleGapMinutes(crons);
+    const zoned = scheduled.some((s) => s.schedule.timeZone !== undefined && !['UTC', 'Etc/UTC'].includes(s.schedule.timeZone.timezoneName));
+    if (gap !== undefined) return Duration.minutes(gap + (zoned ? 60 : 0));
+  }
+  // Otherwise an upper bound: no gap of several schedules is longer than any one's longest.
   const known = scheduled.map((s) => s.schedule.maxInterval).filter((d): d is Duration => d !== undefined);
   if (known.length === 0) return undefined;
   return Duration.seconds(Math.min(...known.map((d) => d.toSeconds())));

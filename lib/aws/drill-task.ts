@@ -35,8 +35,9 @@ export interface RestoreDrillTaskProps {
   /** @default - the bundled runner image */
   readonly image?: ecs.ContainerImage;
   /**
-   * The scratch database the backup is restored into, beside the runner in the same task and
-   * reachable only on 127.0.0.1. It must accept the runner's login without a password.
+   * The scratch database server the backup is restored into, beside the runner in the same task
+   * and reachable only on 127.0.0.1. It must accept the runner's login without a password; the
+   * runner creates the `drill` database itself (and refuses one that already exists).
    * @default - PostgreSQL 17, MariaDB 11.4 or MongoDB 8.0 from the ECR Public mirror of Docker Official Images
    */
   readonly databaseImage?: ecs.ContainerImage;
@@ -72,14 +73,14 @@ const SCRATCH: Record<Engine, ScratchDatabase> = {
   [Engine.POSTGRES]: {
     image: 'public.ecr.aws/docker/library/postgres:17-bookworm',
     target: 'postgres://postgres@127.0.0.1:5432/drill',
-    environment: { POSTGRES_HOST_AUTH_METHOD: 'trust', POSTGRES_DB: 'drill' },
+    environment: { POSTGRES_HOST_AUTH_METHOD: 'trust' },
     command: ['postgres', '-c', 'listen_addresses=127.0.0.1', '-c', 'dynamic_shared_memory_type=mmap'],
-    healthCheck: 'pg_isready -h 127.0.0.1 -p 5432 -U postgres -d drill || exit 1',
+    healthCheck: 'pg_isready -h 127.0.0.1 -p 5432 -U postgres -d postgres || exit 1',
   },
   [Engine.MYSQL]: {
     image: 'public.ecr.aws/docker/library/mariadb:11.4',
     target: 'mysql://root@127.0.0.1:3306/drill',
-    environment: { MARIADB_ALLOW_EMPTY_ROOT_PASSWORD: '1', MARIADB_DATABASE: 'drill' },
+    environment: { MARIADB_ALLOW_EMPTY_ROOT_PASSWORD: '1' },
     command: ['--bind-address=127.0.0.1'],
     healthCheck: 'mariadb-admin ping -h 127.0.0.1 -uroot --silent || exit 1',
   },

@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { awsCronExpression, ConfigError, parseCron, type CronOptions } from '../core';
+import { awsCronExpression, ConfigError, parseCron, type CronOptions, type CronSpec } from '../core';
 import { cronMaxIntervalMinutes } from './private/cron';
 import { acknowledge, acknowledgeInlinePolicies } from './private/nag';
 
@@ -52,6 +52,7 @@ export class BackupSchedule {
       options.timeZone,
       Duration.minutes(Math.max(1, spec.minIntervalMinutes - slack)),
       Duration.minutes(max + slack),
+      spec,
     );
   }
 
@@ -80,6 +81,8 @@ export class BackupSchedule {
     public readonly minInterval?: Duration,
     /** The longest time between two runs, when known. */
     public readonly maxInterval?: Duration,
+    /** The checked cron fields of a cron schedule. */
+    public readonly cron?: CronSpec,
   ) {}
 }
 

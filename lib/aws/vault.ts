@@ -4,7 +4,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { IResource } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { ConfigError, MANIFEST_NAME, Retention, TIER_TAG_KEY, type TierLifetime } from '../core';
+import { ConfigError, MANIFEST_NAME, Retention, TIER_TAG_KEY, validateLockDays, validateLockRetention, validateStoragePrefix, type TierLifetime } from '../core';
 import {
   KMS_SSE_READ_ACTIONS,
   KMS_SSE_WRITE_ACTIONS,
@@ -131,9 +131,10 @@ export interface BackupVaultAttributes {
 
 function checkPrefix(prefix: string): void {
   if (Token.isUnresolved(prefix)) return;
-  if (!/^[A-Za-z0-9!_.*'()-]+(\/[A-Za-z0-9!_.*'()-]+)*$/.test(prefix)) {
-    throw new ConfigError(`the storage prefix '${prefix}' is not usable; use S3-safe characters (letters, digits, - _ . ! * ' ( )) separated by single '/', without a leading or trailing '/'.`);
+  if (prefix === '') {
+    throw new ConfigError("the storage prefix is empty; give each database its own prefix in the vault (e.g. its database id), so grants and lifecycle stay per database.");
   }
+  validateStoragePrefix(prefix);
 }
 
 abstract class BackupVaultBase extends Resource implements IBackupVault {
@@ -230,7 +231,7 @@ export class BackupVault extends BackupVaultBase {
     this.retention = props.retention ?? Retention.gfs();
     const lifetimes = this.retention.lifetimes;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
-    validateObjectLock(props.objectLock, lifetimes);
+    validateObjectLock(props.objectLock, this.retention);
     const noncurrent = props.noncurrentVersionExpiration ?? Duration.days(7);
     const abortAfter = props.abortIncompleteMultipartUploadAfter ?? Duration.days(3);
     wholeDays('noncurrentVersionExpiration', noncurrent, 1);
@@ -369,19 +370,11 @@ function wholeDays(name: string, d: Duration, min: number): number | undefined {
   return days;
 }
 
-function validateObjectLock(lock: ObjectLockOptions | undefined, lifetimes: TierLifetime[]): void {
+function validateObjectLock(lock: ObjectLockOptions | undefined, retention: Retention): void {
   if (lock === undefined) return;
   const days = wholeDays('objectLock.defaultRetention', lock.defaultRetention, 1);
   if (days === undefined) return;
-  if (days > 36500) {
-    throw new ConfigError(`objectLock.defaultRetention is ${days} days; S3 Object Lock allows at most 36500 days (100 years).`);
-  }
-  for (const t of lifetimes) {
-    if (t.days < days) {
-      throw new ConfigError(
-        `the ${t.tier} retention tier keeps backups ${t.days} days, but Object Lock locks every object for ${days} days, so the tier's lifecycle rule could not remove them in time. ` +
-          `Lower objectLock.defaultRetention to at most ${Math.min(...lifetimes.map((l) => l.days))} days, or keep ${t.tier} backups at least ${days} days.`,
-      );
-    }
-  }
+  // The same checks, with the same messages, as the CDKTF vaults (lib/core/checks).
+  validateLockDays(days, 'objectLock.defaultRetention');
+  validateLockRetention(days, retention, 'objectLock.defaultRetention');
 }

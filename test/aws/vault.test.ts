@@ -112,14 +112,14 @@ describe('BackupVault', () => {
     const stack = newStack();
     assert.throws(
       () => new BackupVault(stack, 'Vault', { retention: Retention.gfs({ daily: 7 }), objectLock: { defaultRetention: Duration.days(30) } }),
-      /the daily retention tier keeps backups 7 days, but Object Lock locks every object for 30 days.*Lower objectLock.defaultRetention to at most 7 days/,
+      /objectLock.defaultRetention of 30 days outlives the retention of daily \(7 days\).*Lower objectLock.defaultRetention to at most 7 days/,
     );
   });
 
   test('rejects Object Lock beyond 100 years and lifecycle durations that are not whole days', () => {
     assert.throws(
       () => new BackupVault(newStack(), 'Vault', { retention: Retention.days(40000), objectLock: { defaultRetention: Duration.days(36501) } }),
-      /36501 days; S3 Object Lock allows at most 36500 days/,
+      /objectLock.defaultRetention is 36501 days; give a whole number of days from 1 to 36500/,
     );
     assert.throws(() => new BackupVault(newStack(), 'Vault', { noncurrentVersionExpiration: Duration.hours(12) }), /noncurrentVersionExpiration is 12 hours; S3 lifecycle rules count in whole days/);
   });
@@ -183,7 +183,8 @@ describe('BackupVault', () => {
   test('rejects a prefix S3 keys cannot carry', () => {
     const stack = newStack();
     const vault = new BackupVault(stack, 'Vault');
-    assert.throws(() => vault.storageUrl('/orders/'), /storage prefix '\/orders\/' is not usable/);
+    assert.throws(() => vault.storageUrl(''), /the storage prefix is empty; give each database its own prefix/);
+    assert.throws(() => vault.storageUrl('/orders/'), /prefix '\/orders\/' is not a valid storage prefix/);
   });
 
   test('snapshot: default vault', () => {
