@@ -125,6 +125,13 @@ describe('google BackupVault', () => {
     );
   });
 
+  it('names the key ring and key after the bucket, in the characters Cloud KMS takes', () => {
+    const s = synthGoogle((stack) => new google.BackupVault(stack, 'Vault', { bucketName: 'backups.acme.example', location: 'europe-west1' }));
+    assert.equal(s.one('google_kms_key_ring').name, 'backups-acme-example-keys');
+    assert.equal(s.one('google_kms_key_ring').location, 'europe-west1');
+    assert.equal(s.one('google_kms_crypto_key').name, 'backups-acme-example');
+  });
+
   it('rejects a bucket name GCS would refuse', () => {
     assert.throws(() => synthGoogle((stack) => new google.BackupVault(stack, 'V', { bucketName: 'Acme_Backups!', location: 'EU' })), /bucketName 'Acme_Backups!' is not a valid bucket name/);
   });

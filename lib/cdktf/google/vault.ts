@@ -130,9 +130,11 @@ export class BackupVault extends Construct implements IBackupVault {
       if (Token.isUnresolved(props.location)) {
         throw new ConfigError('location is a token, so the key ring cannot be put in the same location; give a literal location or bring a key.');
       }
-      this.keyRing = new KmsKeyRing(this, 'KeyRing', { name: `${props.bucketName}-keys`, location: kmsLocation(props.location), project: props.project });
+      // Cloud KMS names take letters, digits, '_' and '-' (a bucket name may also have dots).
+      const keyName = Token.isUnresolved(props.bucketName) ? props.bucketName : props.bucketName.replace(/\./g, '-');
+      this.keyRing = new KmsKeyRing(this, 'KeyRing', { name: `${keyName}-keys`, location: kmsLocation(props.location), project: props.project });
       this.key = new KmsCryptoKey(this, 'Key', {
-        name: props.bucketName,
+        name: keyName,
         keyRing: this.keyRing.id,
         purpose: 'ENCRYPT_DECRYPT',
         rotationPeriod: `${(props.keyRotation ?? Duration.days(90)).toSeconds()}s`,
