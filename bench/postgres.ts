@@ -12,7 +12,7 @@ import { measure, Measurement } from './measure';
 
 const GB = Number(process.env.BENCH_GB ?? '1');
 const RUNS = Number(process.env.BENCH_RUNS ?? '3');
-const ROWS_PER_GB = 3_600_000;
+const ROWS_PER_GB = 3_800_000;
 
 const GENERATE = (rows: number) => `
 CREATE TABLE events (
