@@ -42,6 +42,10 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
   const id = makeBackupId(started, cfg.source.database, cfg.type);
   log.info(`backup ${id} of ${cfg.source.display} to ${cfg.to.display}`, { event: 'backup-start', id, databaseId });
   try {
+    // Tier and key first: the first producer then starts as soon as the session is open (an
+    // engine may hold a brief lock from opening its snapshot until its dump tool opened its own).
+    const tier = cfg.tier ?? (await chooseTier(storage, cfg.source.database, started));
+    const enc = await prepareEncryption(cfg.encryption, id);
     const session = await driver.openBackup(cfg.source, {
       type: cfg.type,
       method: cfg.method,
@@ -49,8 +53,6 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
       lockWaitSeconds: cfg.lockWaitSeconds,
     });
     try {
-      const tier = cfg.tier ?? (await chooseTier(storage, cfg.source.database, started));
-      const enc = await prepareEncryption(cfg.encryption, id);
       const artifacts: ManifestArtifact[] = [];
       const warnings: string[] = [];
       for (const plan of session.artifacts) {
@@ -127,7 +129,7 @@ async function storeArtifact(
   let producer: CommandSpec = plan.producer;
   for (let attempt = 0; ; attempt++) {
     try {
-      const { size, sha256 } = await runPipeline(storage, `${id}/${name}`, producer, cfg, enc, tier, signal);
+      const { size, sha256 } = await runPipeline(storage, `${id}/${name}`, producer, cfg, enc, tier, signal, plan.onStderr);
       return { name, role: plan.role, format: plan.format, size, sha256 };
     } catch (e) {
       if (!(e instanceof ChildProcessError) || e.tool !== (producer.label ?? producer.cmd) || plan.onFailure === undefined || attempt > 0 || signal.aborted) throw e;
@@ -155,9 +157,11 @@ async function runPipeline(
   enc: PreparedEncryption,
   tier: RetentionTier,
   signal: AbortSignal,
+  onProducerStderr?: (text: string) => void,
 ): Promise<{ size: number; sha256: string }> {
   const stages = [producer, compressStage(cfg.compression), enc.stage].filter((s): s is CommandSpec => s !== undefined);
   const pipeline = new Pipeline(stages);
+  if (onProducerStderr !== undefined) pipeline.children[0].process.stderr?.on('data', (d: Buffer) => onProducerStderr(d.toString('utf8')));
   const progress = new Progress(`${key}`, { object: key });
   const digest = new GatedDigest(() => pipeline.wait(), (n) => progress.add(n));
   const controller = new AbortController();

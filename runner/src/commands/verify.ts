@@ -72,7 +72,16 @@ async function deepCheck(storage: Storage, m: Manifest, a: ManifestArtifact, cfg
       await readBack(storage, m, a, dec, check.command, signal);
       return undefined;
     }
-    const text = (await readBack(storage, m, a, dec, 'buffer', signal))!.toString('utf8');
+    if (check.kind === 'reader') {
+      await readBack(storage, m, a, dec, check.read, signal);
+      return undefined;
+    }
+    // Only the end matters: keep the last bytes of the stream, never the whole plaintext.
+    let tail = Buffer.alloc(0);
+    await readBack(storage, m, a, dec, async (plaintext) => {
+      for await (const c of plaintext as AsyncIterable<Buffer>) tail = Buffer.concat([tail, c]).subarray(-65536);
+    }, signal);
+    const text = tail.toString('utf8');
     if (!text.trimEnd().split('\n').slice(-3).some((l) => l.includes(check.trailer))) {
       return `incomplete: the plaintext does not end with '${check.trailer}'`;
     }

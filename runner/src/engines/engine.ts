@@ -47,6 +47,11 @@ export interface ArtifactPlan {
    * artifact, or undefined to fail the backup.
    */
   readonly onFailure?: (stderr: string) => { readonly retry?: CommandSpec; readonly skipWarning?: string } | undefined;
+  /**
+   * Called with the producer's stderr as it arrives, e.g. to follow a dump tool's `--verbose`
+   * messages (MySQL: release a brief commit block once the dump's snapshot is open).
+   */
+  readonly onStderr?: (text: string) => void;
 }
 
 /** An open backup: the snapshot (and lock) are held until close(). */
@@ -81,5 +86,12 @@ export interface RestoreStep {
   readonly consumer: CommandSpec | ((plaintext: Readable) => Promise<void>);
 }
 
-/** How a deep check reads an artifact: a command that reads the whole stream, or a trailer the text must end with. */
-export type DeepCheck = { readonly kind: 'command'; readonly command: CommandSpec } | { readonly kind: 'trailer'; readonly trailer: string };
+/**
+ * How a deep check reads an artifact: a command that reads the whole stream, a trailer the
+ * text must end with, or a reader in this process that consumes the whole plaintext stream
+ * and rejects when it is not a complete, well-formed artifact (e.g. a mongodump archive).
+ */
+export type DeepCheck =
+  | { readonly kind: 'command'; readonly command: CommandSpec }
+  | { readonly kind: 'trailer'; readonly trailer: string }
+  | { readonly kind: 'reader'; readonly read: (plaintext: Readable) => Promise<void> };

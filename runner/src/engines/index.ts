@@ -1,12 +1,14 @@
 import { ConfigError } from '../../../lib/core/errors';
 import { Engine } from '../../../lib/core/model';
 import { EngineDriver } from './engine';
+import { MySQLDriver } from './mysql';
 import { PostgresDriver } from './postgres';
 
 export * from './engine';
 
 const DRIVERS: Partial<Record<Engine, () => EngineDriver>> = {
   [Engine.POSTGRES]: () => new PostgresDriver(),
+  [Engine.MYSQL]: () => new MySQLDriver(),
 };
 
 /** The driver of an engine. */

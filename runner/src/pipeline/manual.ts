@@ -23,7 +23,7 @@ function fetchCommand(url: StorageUrl, key: string): string {
 const CONSUMERS: Readonly<Record<string, string>> = {
   'pg_dump-custom': 'pg_restore --single-transaction --exit-on-error -d TARGET_DATABASE',
   sql: 'psql -X -d TARGET_DATABASE -f -',
-  'mysql-sql': 'mariadb TARGET_DATABASE',
+  'mysql-sql': 'mariadb --binary-mode TARGET_DATABASE',
   'mongodump-archive': 'mongorestore --archive --oplogReplay --uri TARGET_URI',
 };
 
