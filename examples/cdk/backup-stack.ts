@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -85,5 +85,15 @@ export class BackupExampleStack extends Stack {
       alarmEmail: 'oncall@example.com',
       operationsKey,
     });
+
+    // What `aws ecs run-task` needs to run a backup now, and where to look afterwards.
+    const subnets = vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds;
+    new CfnOutput(this, 'ClusterName', { value: this.backup.cluster.clusterName });
+    new CfnOutput(this, 'BackupTaskDefinition', { value: this.backup.taskDefinition.taskDefinitionArn });
+    new CfnOutput(this, 'DrillTaskDefinition', { value: this.backup.drillTask!.taskDefinition.taskDefinitionArn });
+    new CfnOutput(this, 'RunnerSubnets', { value: Fn.join(',', subnets) });
+    new CfnOutput(this, 'RunnerSecurityGroup', { value: this.backup.connections.securityGroups[0].securityGroupId });
+    new CfnOutput(this, 'BackupLocation', { value: this.backup.vault.storageUrl(this.backup.prefix) });
+    new CfnOutput(this, 'Dashboard', { value: this.backup.dashboard.dashboardName });
   }
 }
