@@ -74,13 +74,38 @@ export interface DrillConfig {
   readonly json: boolean;
 }
 
-export interface OtherConfig {
-  readonly command: RunnerCommand.WAL_PUSH | RunnerCommand.WAL_FETCH | RunnerCommand.BINLOG_STREAM;
-  readonly options: Readonly<Record<string, string | number | boolean>>;
-  readonly positionals: readonly string[];
+/** `wal-push %p --to STORAGE_URL`: PostgreSQL's archive_command. */
+export interface WalPushConfig {
+  readonly command: RunnerCommand.WAL_PUSH;
+  /** The file to archive (`%p`, relative to the data directory PostgreSQL runs the command in). */
+  readonly file: string;
+  readonly to: StorageUrl;
+  readonly compression: Compression;
+  readonly encryption: EncryptionSpec;
 }
 
-export type Invocation = BackupConfig | RestoreConfig | VerifyConfig | ListConfig | PruneConfig | DrillConfig | OtherConfig;
+/** `wal-fetch %f %p --from STORAGE_URL`: PostgreSQL's restore_command. */
+export interface WalFetchConfig {
+  readonly command: RunnerCommand.WAL_FETCH;
+  /** The WAL file name asked for (`%f`). */
+  readonly file: string;
+  /** Where to put it (`%p`). */
+  readonly dest: string;
+  readonly from: StorageUrl;
+  readonly identity?: string;
+}
+
+/** `binlog-stream --source URL --to STORAGE_URL`: the MySQL/MariaDB binary log shipper. */
+export interface BinlogStreamConfig {
+  readonly command: RunnerCommand.BINLOG_STREAM;
+  readonly engine: Engine;
+  readonly source: SourceUrl;
+  readonly to: StorageUrl;
+  readonly compression: Compression;
+  readonly encryption: EncryptionSpec;
+}
+
+export type Invocation = BackupConfig | RestoreConfig | VerifyConfig | ListConfig | PruneConfig | DrillConfig | WalPushConfig | WalFetchConfig | BinlogStreamConfig;
 
 /** `--help` was asked for: print this and exit 0. */
 export class HelpRequest {
@@ -200,7 +225,9 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
       const engine = need(v, cmd, 'engine') as Engine;
       const source = parseSourceUrl(need(v, cmd, 'source'), '--source', engine);
       const to = parseStorageUrl(need(v, cmd, 'to'), '--to');
-      const method = (v.method as BackupMethod | undefined) ?? BackupMethod.LOGICAL;
+      const type = (v.type as BackupType | undefined) ?? BackupType.FULL;
+      // PostgreSQL incrementals are WAL ranges over a physical base: physical unless said otherwise.
+      const method = (v.method as BackupMethod | undefined) ?? (engine === Engine.POSTGRES && type !== BackupType.FULL ? BackupMethod.PHYSICAL : BackupMethod.LOGICAL);
       if (method === BackupMethod.PHYSICAL && engine !== Engine.POSTGRES) {
         throw new ConfigError(`--method physical is for PostgreSQL (pg_basebackup); engine '${engine}' takes --method logical.`);
       }
@@ -209,7 +236,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         engine,
         source,
         to,
-        type: (v.type as BackupType | undefined) ?? BackupType.FULL,
+        type,
         method,
         compression: (v.compression as Compression | undefined) ?? Compression.ZSTD,
         encryption: parseEncryption(String(v.encrypt ?? 'none')),
@@ -290,8 +317,43 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         identity: v.identity as string | undefined,
         json,
       };
-    default:
-      return { command: cmd, options: v, positionals };
+    case RunnerCommand.WAL_PUSH: {
+      if (positionals.length !== 1) {
+        throw new ConfigError(`'wal-push' takes one file, the %p of archive_command, not ${positionals.length === 0 ? 'none' : positionals.map((p) => `'${p}'`).join(' ')}. Use archive_command = 'dbbackup wal-push %p --to STORAGE_URL'.`);
+      }
+      return {
+        command: cmd,
+        file: positionals[0],
+        to: parseStorageUrl(need(v, cmd, 'to'), '--to'),
+        compression: (v.compression as Compression | undefined) ?? Compression.ZSTD,
+        encryption: parseEncryption(String(v.encrypt ?? 'none')),
+      };
+    }
+    case RunnerCommand.WAL_FETCH: {
+      if (positionals.length !== 2) {
+        throw new ConfigError(`'wal-fetch' takes two arguments, %f and %p of restore_command, not ${positionals.length === 0 ? 'none' : positionals.map((p) => `'${p}'`).join(' ')}. Use restore_command = 'dbbackup wal-fetch %f %p --from STORAGE_URL'.`);
+      }
+      return {
+        command: cmd,
+        file: positionals[0],
+        dest: positionals[1],
+        from: parseStorageUrl(need(v, cmd, 'from'), '--from'),
+        identity: v.identity as string | undefined,
+      };
+    }
+    case RunnerCommand.BINLOG_STREAM: {
+      noPositionals();
+      const engine = (v.engine as Engine | undefined) ?? Engine.MYSQL;
+      if (engine !== Engine.MYSQL) throw new ConfigError(`binlog-stream ships MySQL/MariaDB binary logs; --engine is '${engine}'. Use --engine mysql (PostgreSQL archives with archive_command = 'dbbackup wal-push %p --to …').`);
+      return {
+        command: cmd,
+        engine,
+        source: parseSourceUrl(need(v, cmd, 'source'), '--source', engine),
+        to: parseStorageUrl(need(v, cmd, 'to'), '--to'),
+        compression: (v.compression as Compression | undefined) ?? Compression.ZSTD,
+        encryption: parseEncryption(String(v.encrypt ?? 'none')),
+      };
+    }
   }
 }
 
@@ -307,6 +369,10 @@ export function usage(cmd?: RunnerCommand): string {
     '  dbbackup list    --from STORAGE_URL [--json]',
     '  dbbackup prune   --from file:///DIR --keep-daily N --keep-weekly N --keep-monthly N [--dry-run]',
     '  dbbackup drill   --from STORAGE_URL --target URL',
+    '  dbbackup restore --from STORAGE_URL --to-time ISO-8601 --target-dir DIR   (PostgreSQL: base backup + WAL archive)',
+    '  dbbackup wal-push %p --to STORAGE_URL          (PostgreSQL archive_command)',
+    '  dbbackup wal-fetch %f %p --from STORAGE_URL    (PostgreSQL restore_command)',
+    '  dbbackup binlog-stream --source mysql://… --to STORAGE_URL   (MySQL/MariaDB binary log shipper)',
     '',
     'Passwords never go on the command line: DBBACKUP_SOURCE_PASSWORD / DBBACKUP_TARGET_PASSWORD or',
     'the engine\'s own variable (PGPASSWORD, MYSQL_PWD). Exit codes: 0 ok, 1 failed, 2 bad usage, 3 damaged backup.',

@@ -8,6 +8,7 @@ import { formatList, runList } from './commands/list';
 import { runPrune } from './commands/prune';
 import { runRestore } from './commands/restore';
 import { assertAllOk, runVerify } from './commands/verify';
+import { runWalFetch, runWalPush } from './commands/wal';
 import { HelpRequest, Invocation, parseInvocation } from './config';
 import { BackupError, exitCodeOf } from './errors';
 import { formatBytes, log } from './log';
@@ -54,6 +55,13 @@ async function run(inv: Invocation, signal: AbortSignal): Promise<void> {
       print(inv.json, r, `drill ok: backup ${r.id} restored in ${r.restoreSeconds.toFixed(1)} s; ${r.tablesChecked} tables and ${r.rowsChecked} rows match the manifest`);
       return;
     }
+    case RunnerCommand.WAL_PUSH:
+      // archive_command: the exit status is the answer; the log line goes to PostgreSQL's log.
+      await runWalPush(inv, signal);
+      return;
+    case RunnerCommand.WAL_FETCH:
+      await runWalFetch(inv, signal);
+      return;
     default:
       throw new BackupError(`'${inv.command}' is not available in this release`);
   }

@@ -1,11 +1,11 @@
 import { RUNNER_ENV } from '../../../lib/core/contract';
 import { Manifest, ManifestArtifact } from '../../../lib/core/manifest';
 import { METRICS } from '../../../lib/core/metrics';
-import { MANIFEST_NAME, MANIFEST_VERSION, RetentionTier } from '../../../lib/core/model';
+import { BackupType, MANIFEST_NAME, MANIFEST_VERSION, RetentionTier } from '../../../lib/core/model';
 import { assignTier } from '../../../lib/core/retention';
 import { makeBackupId, idTime, writeManifest } from '../catalog';
 import { BackupConfig } from '../config';
-import { ArtifactPlan, driverFor } from '../engines';
+import { ArtifactCopy, ArtifactPlan, driverFor } from '../engines';
 import { ChildProcessError } from '../errors';
 import { formatBytes, log, Progress } from '../log';
 import { emitMetrics } from '../metrics';
@@ -44,13 +44,16 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
   try {
     // Tier and key first: the first producer then starts as soon as the session is open (an
     // engine may hold a brief lock from opening its snapshot until its dump tool opened its own).
-    const tier = cfg.tier ?? (await chooseTier(storage, cfg.source.database, started));
+    // Incremental and differential backups are daily: the calendar tiers go to full backups, which outlive their dependants.
+    const tier = cfg.tier ?? (cfg.type === BackupType.FULL ? await chooseTier(storage, cfg.source.database, started) : RetentionTier.DAILY);
     const enc = await prepareEncryption(cfg.encryption, id);
     const session = await driver.openBackup(cfg.source, {
       type: cfg.type,
       method: cfg.method,
       lockKey: `${cfg.to.display}|${databaseId}`,
       lockWaitSeconds: cfg.lockWaitSeconds,
+      storage,
+      databaseId,
     });
     try {
       const artifacts: ManifestArtifact[] = [];
@@ -59,6 +62,7 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
         const a = await storeArtifact(storage, id, plan, cfg, enc, tier, signal, warnings);
         if (a !== undefined) artifacts.push(a);
       }
+      for (const copy of session.copies ?? []) artifacts.push(await copyArtifact(storage, id, copy, tier, signal));
       const tables = await session.tables();
       const base: Omit<Manifest, 'manualRestore'> = {
         version: MANIFEST_VERSION,
@@ -74,8 +78,11 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
         tier,
         startedAt: started.toISOString(),
         endedAt: new Date().toISOString(),
+        parent: session.chain?.parent,
+        base: session.chain?.base,
         position: session.position,
-        pipeline: { compression: cfg.compression, encryption: enc.manifest },
+        startPosition: session.chain?.startPosition ?? session.startPosition,
+        pipeline: session.storedAs ?? { compression: cfg.compression, encryption: enc.manifest },
         artifacts,
         tables,
         warnings: warnings.length > 0 ? warnings : undefined,
@@ -107,11 +114,21 @@ async function chooseTier(storage: Storage, database: string, at: Date): Promise
   const slug = database.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60);
   const month = at.toISOString().slice(0, 7).replace('-', '');
   // Only this month's and the previous week's folders can matter; read only their manifests' presence.
-  const candidates = (await storage.listFolders('')).filter((f) => f.includes(`-${slug}-`) && idTime(f) !== undefined);
+  const candidates = (await storage.listFolders('')).filter((f) => f.includes(`-${slug}-${BackupType.FULL}-`) && idTime(f) !== undefined);
   const recent = candidates.filter((f) => f.startsWith(month) || at.getTime() - idTime(f)!.getTime() < 8 * 86400000);
   const committed: Date[] = [];
   for (const f of recent) if ((await storage.stat(`${f}/${MANIFEST_NAME}`)) !== undefined) committed.push(idTime(f)!);
   return assignTier(at, committed);
+}
+
+/** Copy an already stored object (archived WAL) into the backup's folder, byte for byte, hashing what is stored. */
+async function copyArtifact(storage: Storage, id: string, copy: ArtifactCopy, tier: RetentionTier, signal: AbortSignal): Promise<ManifestArtifact> {
+  const source = await storage.read(copy.from);
+  const digest = new GatedDigest(() => Promise.resolve());
+  source.on('error', (e) => digest.destroy(e));
+  source.pipe(digest);
+  await storage.upload(`${id}/${copy.name}`, digest, { tier, signal });
+  return { name: copy.name, role: copy.role, format: copy.format, size: digest.size, sha256: digest.digest(), rawSize: copy.rawSize };
 }
 
 /** Run one artifact's pipeline into storage. */
@@ -149,13 +166,14 @@ async function storeArtifact(
   }
 }
 
-async function runPipeline(
+/** The shared pipeline: producer → compress → encrypt → sha256 → storage.upload (also used by wal-push and binlog-stream). */
+export async function runPipeline(
   storage: Storage,
   key: string,
   producer: CommandSpec,
-  cfg: BackupConfig,
+  cfg: Pick<BackupConfig, 'compression'>,
   enc: PreparedEncryption,
-  tier: RetentionTier,
+  tier: RetentionTier | undefined,
   signal: AbortSignal,
   onProducerStderr?: (text: string) => void,
 ): Promise<{ size: number; sha256: string }> {

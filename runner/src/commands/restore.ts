@@ -1,11 +1,13 @@
 import { ConfigError } from '../../../lib/core/errors';
 import { Manifest } from '../../../lib/core/manifest';
+import { BackupMethod, Engine } from '../../../lib/core/model';
 import { selectBackups } from '../catalog';
 import { RestoreConfig } from '../config';
 import { driverFor } from '../engines';
 import { log } from '../log';
 import { prepareDecryption } from '../pipeline/encrypt';
 import { openStorage } from '../storage';
+import { runPhysicalRestore } from './pitr-restore';
 import { readBack, streamOf } from './read-back';
 
 export interface RestoreResult {
@@ -22,15 +24,22 @@ export interface RestoreResult {
  */
 export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult> {
   const started = Date.now();
+  // PostgreSQL physical and point-in-time restores lay a data directory down (pitr-restore.ts).
+  if (cfg.targetDir !== undefined) return runPhysicalRestore(cfg, signal);
+  if (cfg.target === undefined) throw new ConfigError(`'restore' needs --target URL or --target-dir DIR.`);
   if (cfg.toTime !== undefined) {
-    throw new ConfigError(`--to-time needs point-in-time recovery (WAL or binary log archives), which this release does not have; restore a whole backup with --latest or --id.`);
-  }
-  if (cfg.target === undefined) {
-    throw new ConfigError(`--target-dir is for physical backups, which this release does not make; give --target URL.`);
+    throw new ConfigError(
+      cfg.target.engine === Engine.POSTGRES
+        ? `PostgreSQL point-in-time recovery lays down a data directory from a physical base backup and the WAL archive: give --target-dir DIR instead of --target URL, then start PostgreSQL on DIR.`
+        : `--to-time for ${cfg.target.engine} is not available in this build.`,
+    );
   }
   const storage = openStorage(cfg.from);
   const [manifest] = await selectBackups(storage, cfg.selector);
   checkEngine(manifest, cfg.target.engine);
+  if (manifest.method === BackupMethod.PHYSICAL && manifest.engine === Engine.POSTGRES) {
+    throw new ConfigError(`backup ${manifest.id} is a physical backup (a whole data directory); restore it with --target-dir DIR, then start PostgreSQL on DIR.`);
+  }
   log.info(`restoring backup ${manifest.id} into ${cfg.target.display}`, { event: 'restore-start', id: manifest.id });
   const dec = await prepareDecryption(manifest.pipeline.encryption, cfg.identity, manifest.id);
   try {

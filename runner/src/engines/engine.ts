@@ -3,6 +3,7 @@ import { LogPosition, Manifest, ManifestArtifact, TableStat } from '../../../lib
 import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
 import { SourceUrl } from '../../../lib/core/urls';
 import { CommandSpec } from '../proc';
+import { Storage } from '../storage';
 
 /**
  * What an engine adds to the shared pipeline: producers for a backup, and consumers for a
@@ -32,6 +33,10 @@ export interface BackupOpenOptions {
   readonly lockKey: string;
   /** How long to wait for an overlapping run to end (0: refuse at once). */
   readonly lockWaitSeconds: number;
+  /** Where the backup goes: incremental and differential backups find their parent (and log archive) there. */
+  readonly storage?: Storage;
+  /** The identifier of the database in metrics, lock names and chains. */
+  readonly databaseId?: string;
 }
 
 /** One artifact to produce: a command whose stdout is the artifact's content. */
@@ -63,6 +68,29 @@ export interface BackupSession {
   /** Row counts per table in the backup's snapshot (computed while the dump runs). */
   tables(): Promise<TableStat[] | undefined>;
   close(): Promise<void>;
+  /** Incremental/differential: the backup this one depends on, its chain's full, and where its log range starts. */
+  readonly chain?: { readonly parent: string; readonly base: string; readonly startPosition: LogPosition };
+  /** Where the backup's log range starts when it is not part of a chain (a physical full: its WAL start point). */
+  readonly startPosition?: LogPosition;
+  /**
+   * Objects already stored (e.g. archived WAL segments) that become artifacts of this backup as
+   * they are: copied byte for byte, hashed, no compression or encryption stage. `storedAs` then
+   * says how they were compressed and encrypted when they were archived.
+   */
+  readonly copies?: readonly ArtifactCopy[];
+  readonly storedAs?: Manifest['pipeline'];
+}
+
+/** A stored object copied into a backup's folder as one of its artifacts. */
+export interface ArtifactCopy {
+  /** The artifact's name in the backup's folder (with its extensions). */
+  readonly name: string;
+  readonly role: string;
+  readonly format: string;
+  /** The key of the object to copy, relative to the storage URL. */
+  readonly from: string;
+  /** Size of the plaintext. */
+  readonly rawSize?: number;
 }
 
 export interface RestoreOptions {

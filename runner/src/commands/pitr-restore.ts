@@ -1,0 +1,311 @@
+/**
+ * Physical and point-in-time restores of PostgreSQL into a data directory:
+ *
+ *   restore --from URL --to-time ISO --target-dir DIR   newest base before the moment + WAL archive
+ *   restore --from URL --id ID --target-dir DIR         a base (as it was when it ended), or an
+ *                                                       incremental/differential (its chain, replayed
+ *                                                       to its end)
+ *
+ * The base is laid down from its tar (read back through the shared, verified read path), then the
+ * recovery settings: recovery.signal, and in postgresql.auto.conf a restore_command running
+ * `dbbackup wal-fetch`, the recovery target and recovery_target_action = 'promote'. Starting
+ * PostgreSQL on DIR then recovers to exactly that point and opens for writes.
+ *
+ * Before anything is written, the WAL the recovery needs is checked in the archive's listing: a
+ * missing segment fails the restore with a message naming it, never a partial restore.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ConfigError } from '../../../lib/core/errors';
+import { Manifest } from '../../../lib/core/manifest';
+import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
+import { StorageUrl } from '../../../lib/core/urls';
+import { readCatalog, selectBackups } from '../catalog';
+import { RestoreConfig } from '../config';
+import { BackupError, DamagedError } from '../errors';
+import { log } from '../log';
+import { prepareDecryption } from '../pipeline/encrypt';
+import { fetchObject } from '../pitr/log-archive';
+import { planRecovery, readWalIndex, WAL_PREFIX, WalIndex } from '../pitr/wal-archive';
+import { parseHistory, parseLsn, segmentOf, TimelineStretch, timelinePath, TimelineSwitch } from '../pitr/wal-names';
+import { openStorage, Storage } from '../storage';
+import { readBack } from './read-back';
+
+export interface PhysicalRestoreResult {
+  readonly id: string;
+  readonly target: string;
+  readonly seconds: number;
+  readonly artifacts: string[];
+  /** The backups laid down or replayed, base first. */
+  readonly chain: string[];
+  /** What recovery stops at: a moment, an LSN, or the base's consistent point. */
+  readonly recoveryTarget: string;
+  readonly timeline: number;
+  /** WAL segments the archive must serve (a --to-time restore). */
+  readonly walSegments?: number;
+  /** How to start the restored server. */
+  readonly next: string;
+}
+
+/** PostgreSQL writes this timestamp format for recovery_target_time. */
+function pgTimestamp(d: Date): string {
+  return d.toISOString().replace('T', ' ').replace('Z', '+00');
+}
+
+function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function confQuote(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
+/** The restore_command that runs this very program's wal-fetch. */
+export function restoreCommand(from: StorageUrl, identity: string | undefined): string {
+  const script = fs.realpathSync(process.argv[1]);
+  const parts = [process.execPath, script, 'wal-fetch', '%f', '%p', '--from', from.display, ...(identity !== undefined ? ['--identity', path.resolve(identity)] : [])];
+  return parts.map((p) => (p === '%f' || p === '%p' ? `"${p}"` : shellQuote(p))).join(' ');
+}
+
+function isPhysicalFull(m: Manifest): boolean {
+  return m.engine === Engine.POSTGRES && m.method === BackupMethod.PHYSICAL && m.type === BackupType.FULL;
+}
+
+/** The backups a restore of `m` lays down and replays, base first. */
+export function chainOf(m: Manifest, byId: ReadonlyMap<string, Manifest>): Manifest[] {
+  if (m.type === BackupType.FULL) return [m];
+  const chain: Manifest[] = [m];
+  let cur = m;
+  while (cur.type !== BackupType.FULL) {
+    const next = cur.type === BackupType.DIFFERENTIAL ? cur.base : cur.parent;
+    const parent = next === undefined ? undefined : byId.get(next);
+    if (parent === undefined) {
+      throw new DamagedError(
+        `backup ${m.id} depends on ${next ?? '(unrecorded)'} (its ${cur.type === BackupType.DIFFERENTIAL ? 'full backup' : 'parent'}), which is not in the storage any more: the chain is broken and ${m.id} cannot be restored. Restore ${chain.length > 1 ? chain[chain.length - 1].id : 'an older full backup'} or a newer full backup instead.`,
+      );
+    }
+    chain.unshift(parent);
+    cur = parent;
+  }
+  return chain;
+}
+
+/** Prepare DIR: it must be absent or empty. Returns a function that removes what the restore wrote. */
+async function prepareTargetDir(dir: string): Promise<() => Promise<void>> {
+  let existed = false;
+  try {
+    const entries = await fs.promises.readdir(dir);
+    existed = true;
+    if (entries.length > 0) {
+      throw new ConfigError(`--target-dir ${dir} is not empty (${entries.length} entries, e.g. ${entries.slice(0, 3).join(', ')}); restore lays a whole data directory down and refuses to mix it with one. Give a new or empty directory.`);
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+  await fs.promises.chmod(dir, 0o700);
+  return async () => {
+    log.info(`removing what the failed restore wrote in ${dir}`);
+    if (existed) {
+      for (const e of await fs.promises.readdir(dir)) await fs.promises.rm(path.join(dir, e), { recursive: true, force: true });
+    } else {
+      await fs.promises.rm(dir, { recursive: true, force: true });
+    }
+  };
+}
+
+/** When run as root, hand the restored directory to the owner of its files (the database user in the tar). */
+async function fixOwnership(dir: string): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const ref = await fs.promises.stat(path.join(dir, 'PG_VERSION')).catch(() => undefined);
+  if (ref === undefined || ref.uid === 0) return;
+  const walk = async (p: string): Promise<void> => {
+    const st = await fs.promises.lstat(p);
+    if (st.uid !== ref.uid || st.gid !== ref.gid) await fs.promises.lchown(p, ref.uid, ref.gid);
+    if (st.isDirectory()) for (const e of await fs.promises.readdir(p)) await walk(path.join(p, e));
+  };
+  await walk(dir);
+}
+
+/** Timeline history files, read (and decrypted) from the archive. */
+async function readHistories(storage: Storage, index: WalIndex, identity: string | undefined): Promise<Map<number, TimelineSwitch[]>> {
+  const out = new Map<number, TimelineSwitch[]>();
+  const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-history-'));
+  try {
+    for (const [name, o] of index.others) {
+      const m = /^([0-9A-F]{8})\.history$/.exec(name);
+      if (m === null) continue;
+      const file = path.join(tmp, name);
+      await fetchObject(storage, WAL_PREFIX, o, file, identity);
+      out.set(parseInt(m[1], 16), parseHistory(await fs.promises.readFile(file, 'utf8')));
+    }
+  } finally {
+    await fs.promises.rm(tmp, { recursive: true, force: true });
+  }
+  return out;
+}
+
+/**
+ * The timeline a recovery from a base on `base` follows: a later timeline is followed only where
+ * the earlier one ended at its switchpoint (the server was replaced by a promoted restore), never
+ * to a fork (a restore that was promoted while the original server went on writing).
+ */
+export function chooseTimeline(base: number, index: WalIndex, histories: ReadonlyMap<number, readonly TimelineSwitch[]>): { timeline: number; history: readonly TimelineSwitch[] } {
+  let best = { timeline: base, history: [] as readonly TimelineSwitch[] };
+  for (const [tl, history] of [...histories].sort((a, b) => a[0] - b[0])) {
+    const from = history.findIndex((h) => h.parent === base);
+    if (tl <= base || from < 0) continue;
+    const continued = history.slice(from).every((h) => {
+      const segs = index.segments.get(h.parent);
+      const switchSeg = segmentOf(h.switchpoint, index.segmentSize);
+      return segs === undefined || ![...segs.keys()].some((n) => n >= switchSeg);
+    });
+    if (continued) best = { timeline: tl, history };
+  }
+  return best;
+}
+
+export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal): Promise<PhysicalRestoreResult> {
+  const started = Date.now();
+  if (cfg.targetDir === undefined) throw new ConfigError(`a PostgreSQL physical or point-in-time restore needs --target-dir DIR (the data directory to lay the backup down in).`);
+  if (cfg.target !== undefined) throw new ConfigError(`give --target-dir DIR or --target URL, not both: a physical restore lays down a data directory; start PostgreSQL on it.`);
+  const dir = path.resolve(cfg.targetDir);
+  const storage = openStorage(cfg.from);
+  const catalog = await readCatalog(storage);
+  const byId = new Map(catalog.backups.map((m) => [m.id, m]));
+
+  let chosen: Manifest;
+  if (cfg.toTime !== undefined) {
+    const t = cfg.toTime;
+    if (cfg.selector.kind === 'id') {
+      chosen = (await selectBackups(storage, cfg.selector))[0];
+      if (!isPhysicalFull(chosen)) throw new ConfigError(`--to-time starts from a full physical backup; ${chosen.id} is a ${chosen.type} ${chosen.method} backup. Leave --id out to pick the newest base before the moment.`);
+      if (new Date(chosen.endedAt) > t) throw new ConfigError(`backup ${chosen.id} ended at ${chosen.endedAt}, after ${t.toISOString()}; a base must end before the moment it is restored to.`);
+    } else {
+      const bases = catalog.backups.filter(isPhysicalFull);
+      const before = bases.filter((m) => new Date(m.endedAt) <= t);
+      if (before.length === 0) {
+        throw new BackupError(
+          bases.length === 0
+            ? `there is no physical base backup in ${storage.url.display} (dbbackup backup --engine postgres --method physical); point-in-time recovery starts from one.`
+            : `no physical base backup in ${storage.url.display} ended before ${t.toISOString()}; the earliest restorable moment is ${bases[0].endedAt} (when ${bases[0].id} ended).`,
+        );
+      }
+      chosen = before[before.length - 1];
+    }
+  } else {
+    chosen = (await selectBackups(storage, cfg.selector))[0];
+    if (chosen.engine !== Engine.POSTGRES || chosen.method !== BackupMethod.PHYSICAL) {
+      throw new ConfigError(`backup ${chosen.id} is a ${chosen.engine} ${chosen.method} backup; --target-dir takes PostgreSQL physical backups. Restore it with --target URL.`);
+    }
+  }
+  const chain = chainOf(chosen, byId);
+  const base = chain[0];
+  const baseArtifact = base.artifacts.find((a) => a.role === 'base');
+  if (baseArtifact === undefined || base.startPosition?.lsn === undefined || base.position?.timeline === undefined) {
+    throw new BackupError(`backup ${base.id} has no base tar or records no WAL start point and timeline; it cannot be the base of a physical restore.`);
+  }
+
+  // Plan first: nothing is written before the archive is known to hold what recovery needs.
+  let settings: Record<string, string>;
+  let recoveryTarget: string;
+  let timeline = base.position.timeline;
+  let walSegments: number | undefined;
+  if (cfg.toTime !== undefined) {
+    const index = await readWalIndex(storage);
+    const histories = await readHistories(storage, index, cfg.identity);
+    const tl = chooseTimeline(base.position.timeline, index, histories);
+    const startSegno = segmentOf(parseLsn(base.startPosition.lsn), index.segmentSize);
+    const walPath: TimelineStretch[] | undefined = timelinePath(base.position.timeline, tl.timeline, tl.history, startSegno, index.segmentSize);
+    if (walPath === undefined) throw new BackupError(`timeline ${tl.timeline} does not descend from timeline ${base.position.timeline} of ${base.id}`);
+    const plan = planRecovery(index, walPath, cfg.toTime, storage.url.display);
+    timeline = tl.timeline;
+    walSegments = plan.segments.length;
+    recoveryTarget = cfg.toTime.toISOString();
+    settings = {
+      recovery_target_time: pgTimestamp(cfg.toTime),
+      recovery_target_timeline: String(tl.timeline),
+      recovery_target_action: 'promote',
+    };
+    log.info(`restoring to ${recoveryTarget}: base ${base.id}, then ${plan.segments.length} WAL segment(s) up to ${plan.segments[plan.segments.length - 1]?.file ?? '(none)'}`, {
+      event: 'pitr-plan',
+      base: base.id,
+      timeline,
+      segments: plan.segments.length,
+    });
+  } else if (chosen.type === BackupType.FULL) {
+    recoveryTarget = `the end of ${base.id} (${base.position.lsn})`;
+    settings = { recovery_target: 'immediate', recovery_target_action: 'promote', recovery_target_timeline: String(base.position.timeline) };
+  } else {
+    if (chosen.position?.lsn === undefined) throw new BackupError(`backup ${chosen.id} records no end LSN`);
+    timeline = chosen.position.timeline ?? timeline;
+    recoveryTarget = `the end of ${chosen.id} (${chosen.position.lsn})`;
+    settings = {
+      recovery_target_lsn: chosen.position.lsn,
+      recovery_target_inclusive: 'false',
+      recovery_target_timeline: String(timeline),
+      recovery_target_action: 'promote',
+    };
+  }
+
+  const undo = await prepareTargetDir(dir);
+  const artifacts: string[] = [];
+  try {
+    const dec = await prepareDecryption(base.pipeline.encryption, cfg.identity, base.id);
+    try {
+      await readBack(storage, base, baseArtifact, dec, { cmd: 'tar', args: ['-x', '-f', '-', '-C', dir], label: 'tar' }, signal);
+      artifacts.push(`${base.id}/${baseArtifact.name}`);
+    } finally {
+      await dec.cleanup();
+    }
+    // The WAL ranges of an incremental/differential chain go into pg_wal, where recovery finds them.
+    const walRanges = chosen.type === BackupType.DIFFERENTIAL ? [chosen] : chain.slice(1);
+    if (cfg.toTime === undefined) {
+      for (const m of walRanges) {
+        const mdec = await prepareDecryption(m.pipeline.encryption, cfg.identity, m.id);
+        try {
+          for (const a of m.artifacts.filter((x) => x.role === 'wal')) {
+            const file = path.join(dir, 'pg_wal', a.name.slice(0, 24));
+            await readBack(storage, m, a, mdec, { cmd: 'dd', args: [`of=${file}`, 'bs=1M', 'status=none'], label: 'dd' }, signal);
+            artifacts.push(`${m.id}/${a.name}`);
+          }
+        } finally {
+          await mdec.cleanup();
+        }
+      }
+    }
+    if (signal.aborted) throw signal.reason;
+    await fs.promises.rm(path.join(dir, 'standby.signal'), { force: true });
+    await fs.promises.writeFile(path.join(dir, 'recovery.signal'), '', { mode: 0o600 });
+    const lines = [
+      '',
+      `# Added by dbbackup restore of ${chosen.id} at ${new Date().toISOString()}: recover to ${recoveryTarget}, then promote.`,
+      `restore_command = ${confQuote(restoreCommand(cfg.from, cfg.identity))}`,
+      ...Object.entries(settings).map(([k, v]) => `${k} = ${confQuote(v)}`),
+      '',
+    ];
+    await fs.promises.appendFile(path.join(dir, 'postgresql.auto.conf'), lines.join('\n'), { mode: 0o600 });
+    await fixOwnership(dir);
+  } catch (e) {
+    await undo().catch((d: Error) => log.warn(`could not clean ${dir} up: ${d.message}`));
+    throw e;
+  }
+  const seconds = (Date.now() - started) / 1000;
+  log.info(`laid down ${chain.map((m) => m.id).join(' + ')} in ${dir}; starting PostgreSQL on it recovers to ${recoveryTarget} and promotes`, {
+    event: 'restore-done',
+    id: chosen.id,
+    seconds,
+  });
+  return {
+    id: chosen.id,
+    target: dir,
+    seconds,
+    artifacts,
+    chain: chain.map((m) => m.id),
+    recoveryTarget,
+    timeline,
+    walSegments,
+    next: `pg_ctl -D ${dir} start   (as the database's OS user; recovery replays the WAL, then the server opens for writes)`,
+  };
+}

@@ -1,0 +1,251 @@
+/**
+ * The WAL archive under `<storage>/wal/`: what it holds, where it has gaps, which moments it can
+ * restore, and which segments a recovery to a moment needs.
+ *
+ *   wal/<timeline>/<file name>/<object>      (see log-archive.ts for the object name)
+ *   wal/keys/<ref>.json                      (kms: archive keys)
+ */
+import { ArchivedObject, listArchive } from './log-archive';
+import { parseWalFileName, segmentName, segmentNumber, TimelineStretch, WalFileKind } from './wal-names';
+import { DamagedError } from '../errors';
+import { Storage } from '../storage';
+
+export const WAL_PREFIX = 'wal';
+
+/** The default WAL segment size, used when the archive holds no segment yet. */
+export const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
+
+export interface WalIndex {
+  readonly segmentSize: number;
+  /** timeline → segment number → the archived segment. */
+  readonly segments: ReadonlyMap<number, ReadonlyMap<bigint, ArchivedObject>>;
+  /** History, partial and backup history files by name. */
+  readonly others: ReadonlyMap<string, ArchivedObject>;
+  /** Files archived twice with different content. */
+  readonly conflicts: readonly string[];
+}
+
+/** Read the WAL archive's listing (names only: nothing is decrypted). */
+export async function readWalIndex(storage: Storage): Promise<WalIndex> {
+  return indexOf(await listArchive(storage, WAL_PREFIX));
+}
+
+/** Build the index from a listing. */
+export function indexOf(listing: ReadonlyMap<string, readonly ArchivedObject[]>): WalIndex {
+  const segments = new Map<number, Map<bigint, ArchivedObject>>();
+  const others = new Map<string, ArchivedObject>();
+  const conflicts: string[] = [];
+  const segmentObjects: ArchivedObject[] = [];
+  for (const objects of listing.values()) {
+    const name = parseWalFileName(objects[0].file);
+    if (name === undefined) continue;
+    if (new Set(objects.map((o) => o.sha256)).size > 1) conflicts.push(objects[0].file);
+    if (name.kind === WalFileKind.SEGMENT) segmentObjects.push(objects[0]);
+    else others.set(name.name, objects[0]);
+  }
+  const segmentSize = segmentObjects[0]?.size ?? DEFAULT_SEGMENT_SIZE;
+  for (const o of segmentObjects) {
+    const tl = parseInt(o.file.slice(0, 8), 16);
+    if (!segments.has(tl)) segments.set(tl, new Map());
+    segments.get(tl)!.set(segmentNumber(o.file, segmentSize), o);
+  }
+  return { segmentSize, segments, others, conflicts };
+}
+
+/** A run of missing files in a log archive. */
+export interface LogGap {
+  /** The timeline (WAL) or server (binary logs) the gap is in. */
+  readonly group: string;
+  /** The first and last missing file. */
+  readonly first: string;
+  readonly last: string;
+  readonly count: number;
+  /** When the last file before the gap was written (changes up to this moment are restorable). */
+  readonly after?: string;
+  /** When the first file after the gap was written. */
+  readonly before?: string;
+  /** A sentence naming the gap, for people. */
+  readonly message: string;
+}
+
+function gapOf(index: WalIndex, timeline: number, from: bigint, to: bigint, where: string): LogGap {
+  const segs = index.segments.get(timeline)!;
+  const first = segmentName(timeline, from, index.segmentSize);
+  const last = segmentName(timeline, to, index.segmentSize);
+  const after = segs.get(from - 1n)?.written.toISOString();
+  const before = segs.get(to + 1n)?.written.toISOString();
+  const count = Number(to - from + 1n);
+  return {
+    group: timeline.toString(16).toUpperCase().padStart(8, '0'),
+    first,
+    last,
+    count,
+    after,
+    before,
+    message:
+      `the WAL archive ${where} has a gap: ${count === 1 ? `segment ${first} is` : `${count} segments, ${first} to ${last}, are`} missing` +
+      (after !== undefined ? `; changes after ${after} (when ${segmentName(timeline, from - 1n, index.segmentSize)} was written) cannot be replayed past it` : ''),
+  };
+}
+
+/** Missing segments on each timeline, from `startAt` (timeline → first segment that matters) to the newest archived one. */
+export function findGaps(index: WalIndex, startAt: ReadonlyMap<number, bigint>, where: string): LogGap[] {
+  const gaps: LogGap[] = [];
+  for (const [tl, segs] of [...index.segments].sort((a, b) => a[0] - b[0])) {
+    const nos = [...segs.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const start = startAt.get(tl) ?? nos[0];
+    let prev: bigint | undefined;
+    for (const n of nos) {
+      if (n < start) continue;
+      const expected = prev === undefined ? start : prev + 1n;
+      if (n > expected) gaps.push(gapOf(index, tl, expected, n - 1n, where));
+      prev = n;
+    }
+  }
+  return gaps;
+}
+
+/** A physical base backup as the window computation needs it. */
+export interface BaseInfo {
+  readonly id: string;
+  readonly timeline: number;
+  /** The segment its WAL starts in. */
+  readonly startSegno: bigint;
+  /** When it became usable (its manifest's end: conservative, after its stop point). */
+  readonly consistentAt: Date;
+}
+
+/** The moments a storage location can restore to. */
+export interface RecoverableWindow {
+  /** The earliest and latest restorable moments (ISO-8601); undefined when nothing is restorable to a moment. */
+  readonly earliest?: string;
+  readonly latest?: string;
+  /** Stretches of time inside [earliest, latest] that cannot be restored (between a gap and the next base). */
+  readonly holes: readonly { readonly from: string; readonly to: string }[];
+  readonly gaps: readonly LogGap[];
+  readonly conflicts: readonly string[];
+}
+
+/**
+ * The last segment reachable without a gap from `segno` on `timeline`, following a timeline that
+ * took over where this one ended (a promoted restore that replaced the server), not a fork.
+ */
+function lastContiguous(index: WalIndex, timeline: number, segno: bigint): ArchivedObject | undefined {
+  const segs = index.segments.get(timeline);
+  if (segs === undefined || !segs.has(segno)) return undefined;
+  let n = segno;
+  while (segs.has(n + 1n)) n++;
+  const end = segs.get(n)!;
+  // A later timeline that begins at or before n + 1 while this one has nothing after n: it continued this one.
+  const next = [...index.segments.keys()]
+    .filter((t) => t > timeline)
+    .sort((a, b) => b - a)
+    .find((t) => {
+      const first = [...index.segments.get(t)!.keys()].reduce((a, b) => (a < b ? a : b));
+      return first <= n + 1n && first > segno;
+    });
+  if (next === undefined) return end;
+  const first = [...index.segments.get(next)!.keys()].reduce((a, b) => (a < b ? a : b));
+  return lastContiguous(index, next, first) ?? end;
+}
+
+/** The recoverable window of a set of physical bases over the WAL archive. */
+export function walWindow(index: WalIndex, bases: readonly BaseInfo[], where: string): RecoverableWindow {
+  const startAt = new Map<number, bigint>();
+  for (const b of bases) {
+    const s = startAt.get(b.timeline);
+    if (s === undefined || b.startSegno < s) startAt.set(b.timeline, b.startSegno);
+  }
+  const gaps = bases.length === 0 ? [] : findGaps(index, startAt, where);
+  const spans: { from: Date; to: Date }[] = [];
+  for (const b of [...bases].sort((x, y) => x.consistentAt.getTime() - y.consistentAt.getTime())) {
+    const end = lastContiguous(index, b.timeline, b.startSegno);
+    if (end === undefined) continue;
+    spans.push({ from: b.consistentAt, to: end.written > b.consistentAt ? end.written : b.consistentAt });
+  }
+  if (spans.length === 0) return { holes: [], gaps, conflicts: index.conflicts };
+  spans.sort((a, b) => a.from.getTime() - b.from.getTime());
+  const merged: { from: Date; to: Date }[] = [];
+  for (const s of spans) {
+    const last = merged[merged.length - 1];
+    if (last !== undefined && s.from <= last.to) {
+      if (s.to > last.to) last.to = s.to;
+    } else merged.push({ ...s });
+  }
+  const holes = merged.slice(1).map((m, i) => ({ from: merged[i].to.toISOString(), to: m.from.toISOString() }));
+  return {
+    earliest: merged[0].from.toISOString(),
+    latest: merged[merged.length - 1].to.toISOString(),
+    holes,
+    gaps,
+    conflicts: index.conflicts,
+  };
+}
+
+/** What a recovery to a moment reads. */
+export interface RecoveryPlan {
+  /** Every segment from the base's start to the one written at or after the target. */
+  readonly segments: readonly ArchivedObject[];
+}
+
+/**
+ * The segments a recovery from a base to `target` needs, along `path`: every segment from the
+ * base's start up to the first one written at or after the target (it holds the first change
+ * after the target, where recovery stops). Throws DamagedError naming the gap when one is
+ * missing, or the latest restorable moment when the target is past the archive's end
+ * (DamagedError: exit 3).
+ */
+export function planRecovery(index: WalIndex, path: readonly TimelineStretch[], target: Date, where: string): RecoveryPlan {
+  const out: ArchivedObject[] = [];
+  const lookup = (stretchIndex: number, segno: bigint): ArchivedObject | undefined => {
+    for (let i = stretchIndex; i >= 0; i--) {
+      const o = index.segments.get(path[i].timeline)?.get(segno);
+      if (o !== undefined) return o;
+    }
+    return undefined;
+  };
+  const anyAfter = (stretchIndex: number, segno: bigint): bigint | undefined => {
+    for (let i = stretchIndex; i < path.length; i++) {
+      const later = [...(index.segments.get(path[i].timeline)?.keys() ?? [])].filter((n) => n > segno);
+      if (later.length > 0) return later.reduce((a, b) => (a < b ? a : b));
+    }
+    return undefined;
+  };
+  const gapError = (stretchIndex: number, segno: bigint, next: bigint) => {
+    const tl = path[stretchIndex].timeline;
+    const gap = gapOf(index, tl, segno, next - 1n, where);
+    return new DamagedError(
+      `cannot restore to ${target.toISOString()}: ${gap.message}.` +
+        (out.length > 0 ? ` The latest moment restorable before the gap is ${out[out.length - 1].written.toISOString()}.` : ' Take a new base backup (backup --method physical) to restore moments after the gap.'),
+    );
+  };
+  for (let si = 0; si < path.length; si++) {
+    const stretch = path[si];
+    for (let segno = stretch.fromSegno; stretch.toSegno === undefined || segno <= stretch.toSegno; segno++) {
+      const o = lookup(si, segno);
+      if (o === undefined) {
+        const next = anyAfter(si, segno);
+        if (next === undefined) {
+          const latest = out.length > 0 ? out[out.length - 1].written.toISOString() : undefined;
+          throw new DamagedError(
+            `cannot restore to ${target.toISOString()}: it is after the newest WAL in the archive ${where}` +
+              (latest !== undefined ? ` (segment ${out[out.length - 1].file}, written ${latest}); the latest restorable moment is ${latest}.` : '; the archive holds no WAL after the base backup.') +
+              ' Is archive_command set to dbbackup wal-push … with this storage, and is archive_timeout set so quiet periods are archived too?',
+          );
+        }
+        throw gapError(si, segno, next);
+      }
+      out.push(o);
+      if (o.written >= target) {
+        // Recovery may read one segment further to find the first change after the target: it must not be a gap.
+        const following = lookup(si, segno + 1n) ?? (si + 1 < path.length ? lookup(si + 1, segno + 1n) : undefined);
+        if (following === undefined) {
+          const next = anyAfter(si, segno + 1n);
+          if (next !== undefined) throw gapError(si, segno + 1n, next);
+        }
+        return { segments: out };
+      }
+    }
+  }
+  return { segments: out };
+}

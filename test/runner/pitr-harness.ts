@@ -1,0 +1,121 @@
+// Helpers for the point-in-time recovery tests: a PostgreSQL server that archives its WAL with
+// `dbbackup wal-push` into a file:// store, and a server started on a restored data directory.
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pgTool } from '../../runner/src/engines/postgres';
+import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
+import { capture } from '../../runner/src/proc';
+import { freePort } from '../harness/ports';
+import { DBBACKUP } from '../harness/runner';
+
+/** The uid/gid PostgreSQL runs as (the `postgres` user under root). */
+export function pgOwner(): { uid?: number; gid?: number } {
+  if (process.getuid?.() !== 0) return {};
+  return { uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()) };
+}
+
+/** A temporary directory the database user can write (archive_command runs as that user). */
+export function sharedTempDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const o = pgOwner();
+  if (o.uid !== undefined) fs.chownSync(dir, o.uid, o.gid!);
+  return dir;
+}
+
+/** archive_command as docs/pitr.md gives it, with this checkout's bundle. */
+export function archiveCommand(storeUrl: string, extra = ''): string {
+  return `${process.execPath} ${DBBACKUP} wal-push %p --to ${storeUrl}${extra}`;
+}
+
+/** A PostgreSQL server archiving its WAL to `storeUrl` through `dbbackup wal-push`. */
+export function startArchivingPostgres(storeUrl: string, extra = ''): Promise<LocalPostgres> {
+  return startLocalPostgres({
+    settings: { wal_level: 'replica', archive_mode: 'on', archive_command: archiveCommand(storeUrl, extra), max_wal_senders: '5' },
+  });
+}
+
+/** Close the current segment and wait until the archiver has stored it (and everything before it). */
+export async function switchAndWait(pg: LocalPostgres, timeoutMs = 60000): Promise<string> {
+  const seg = await pg.sql(`SELECT pg_walfile_name(pg_current_wal_lsn())`);
+  await pg.sql('SELECT pg_switch_wal()');
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const last = await pg.sql(`SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver`);
+    if (last >= seg && /^[0-9A-F]{24}$/.test(last)) return seg;
+    if (Date.now() > end) {
+      throw new Error(`segment ${seg} was not archived in time: ${await pg.sql(`SELECT row_to_json(a) FROM pg_stat_archiver a`)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A server running on a restored data directory. */
+export interface RestoredServer {
+  sql(sql: string, database?: string): Promise<string>;
+  /** The server's log so far. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** Start PostgreSQL on `dataDir` (as the database user) and wait until recovery ended and it accepts writes. */
+export async function startOnDataDir(dataDir: string, timeoutMs = 60000): Promise<RestoredServer> {
+  const owner = pgOwner();
+  const socketDir = sharedTempDir('dbbackup-sock-');
+  const port = await freePort();
+  const args = ['-D', dataDir, '-c', `port=${port}`, '-c', 'listen_addresses=', '-c', `unix_socket_directories=${socketDir}`, '-c', 'fsync=off', '-c', 'archive_mode=off'];
+  const proc: ChildProcess = spawn(pgTool('postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], ...owner });
+  let serverLog = '';
+  proc.stderr!.on('data', (d: Buffer) => (serverLog = (serverLog + d.toString()).slice(-200000)));
+  const sql = async (text: string, database = 'postgres') =>
+    (await capture({ cmd: pgTool('psql'), args: ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', socketDir, '-p', String(port), '-U', 'postgres', '-d', database, '-f', '-'] }, text)).trim();
+  const stop = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      await new Promise<void>((resolve) => {
+        proc.once('exit', () => resolve());
+        proc.kill('SIGINT');
+      });
+    }
+    fs.rmSync(socketDir, { recursive: true, force: true });
+  };
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw Object.assign(new Error(`postgres on ${dataDir} exited with ${proc.exitCode ?? proc.signalCode}:\n${serverLog}`), { serverLog });
+    }
+    try {
+      if ((await sql('SELECT pg_is_in_recovery()')) === 'f') break;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > end) {
+      await stop();
+      throw new Error(`postgres on ${dataDir} did not finish recovery in time:\n${serverLog}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { sql, log: () => serverLog, stop };
+}
+
+/** Start PostgreSQL on `dataDir` and expect it to fail; resolves with its log. */
+export async function expectStartFailure(dataDir: string, timeoutMs = 60000): Promise<string> {
+  try {
+    const s = await startOnDataDir(dataDir, timeoutMs);
+    const log = s.log();
+    await s.stop();
+    throw new Error(`postgres on ${dataDir} started, expected it to fail:\n${log}`);
+  } catch (e) {
+    const log = (e as { serverLog?: string }).serverLog;
+    if (log === undefined) throw e;
+    return log;
+  }
+}
+
+/** A moment strictly between what was committed before and what is committed after. */
+export async function noteMoment(): Promise<Date> {
+  await new Promise((r) => setTimeout(r, 30));
+  const t = new Date();
+  await new Promise((r) => setTimeout(r, 30));
+  return t;
+}
