@@ -1,4 +1,3 @@
-import { ConfigError } from '../../../lib/core/errors';
 import { StorageKind, StorageUrl } from '../../../lib/core/urls';
 import { FileStorage } from './file';
 import { Storage } from './storage';
@@ -15,7 +14,10 @@ export function openStorage(url: StorageUrl): Storage {
       const { S3Storage } = require('./s3') as typeof import('./s3');
       return new S3Storage(url);
     }
-    case StorageKind.GCS:
-      throw new ConfigError(`${url.display}: gs:// storage is not available in this build; use file:// or s3://.`);
+    case StorageKind.GCS: {
+      // Loaded on first use, like the S3 backend (it needs no SDK: the JSON API over fetch).
+      const { GcsStorage } = require('./gcs') as typeof import('./gcs');
+      return new GcsStorage(url);
+    }
   }
 }
