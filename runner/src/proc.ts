@@ -130,7 +130,11 @@ export class Pipeline {
       return;
     }
     const own = failures.find((f) => !f.c.killedByUs && (f.r.reason as ChildProcessError).signal !== 'SIGPIPE');
-    throw (own ?? failures[0]).r.reason;
+    // A stage that exited with an error code failed on its own, even if our kill reached it
+    // after it had exited but before its exit was seen (a restoring client refusing a statement
+    // while the stage before it dies of the broken pipe).
+    const exited = failures.find((f) => (f.r.reason as ChildProcessError).signal === null && typeof (f.r.reason as ChildProcessError).exitCode === 'number');
+    throw (own ?? exited ?? failures[0]).r.reason;
   }
 }
 

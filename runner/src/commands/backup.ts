@@ -182,6 +182,9 @@ export async function runPipeline(
   if (onProducerStderr !== undefined) pipeline.children[0].process.stderr?.on('data', (d: Buffer) => onProducerStderr(d.toString('utf8')));
   const progress = new Progress(`${key}`, { object: key });
   const digest = new GatedDigest(() => pipeline.wait(), (n) => progress.add(n));
+  // Failures are reported through the promises below; an error emitted after the upload has
+  // already let go of the stream (an interrupt as the run starts) must not crash the process.
+  digest.on('error', () => undefined);
   const controller = new AbortController();
   const onAbort = () => {
     pipeline.kill();

@@ -520,19 +520,17 @@ export class MySQLDriver implements EngineDriver {
       return {
         steps,
         commit: async () => {
-          try {
-            await plan.commit();
-            if (grantsScript !== undefined) {
-              await applyGrants(grantsScript.toString('utf8'), {
-                client: { cmd: client, args: [...connArgs, '--default-character-set=utf8mb4'], env, label: 'mariadb-grants' },
-                restoringAccount: info.account,
-                sourceDatabase: manifest.database,
-                targetDatabase: target.database,
-              });
-            }
-          } finally {
-            await admin.close();
+          // On failure the session stays open for rollback().
+          await plan.commit();
+          if (grantsScript !== undefined) {
+            await applyGrants(grantsScript.toString('utf8'), {
+              client: { cmd: client, args: [...connArgs, '--default-character-set=utf8mb4'], env, label: 'mariadb-grants' },
+              restoringAccount: info.account,
+              sourceDatabase: manifest.database,
+              targetDatabase: target.database,
+            });
           }
+          await admin.close();
         },
         rollback: async () => {
           await plan.rollback().catch((e: Error) => log.warn(`could not undo the failed restore: ${e.message}`));
@@ -687,15 +685,15 @@ async function swapIn(
   moved: () => void,
 ): Promise<void> {
   const s = quoteString(scratch);
-  const inScratch = await admin.json<{ tables: string[]; views: string[]; triggers: string[]; procedures: string[]; functions: string[]; events: string[] }>(
-    `SELECT JSON_OBJECT(
-      'tables', (SELECT COALESCE(JSON_ARRAYAGG(TABLE_NAME), '[]') FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${s} AND TABLE_TYPE <> 'VIEW'),
-      'views', (SELECT COALESCE(JSON_ARRAYAGG(TABLE_NAME), '[]') FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${s} AND TABLE_TYPE = 'VIEW'),
-      'triggers', (SELECT COALESCE(JSON_ARRAYAGG(TRIGGER_NAME), '[]') FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ${s}),
-      'procedures', (SELECT COALESCE(JSON_ARRAYAGG(ROUTINE_NAME), '[]') FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ${s} AND ROUTINE_TYPE = 'PROCEDURE'),
-      'functions', (SELECT COALESCE(JSON_ARRAYAGG(ROUTINE_NAME), '[]') FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ${s} AND ROUTINE_TYPE = 'FUNCTION'),
-      'events', (SELECT COALESCE(JSON_ARRAYAGG(EVENT_NAME), '[]') FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ${s}))`,
-  );
+  const names = (column: string, from: string) => admin.json<string[]>(`SELECT COALESCE(JSON_ARRAYAGG(${column}), '[]') FROM information_schema.${from}`);
+  const inScratch = {
+    tables: await names('TABLE_NAME', `TABLES WHERE TABLE_SCHEMA = ${s} AND TABLE_TYPE <> 'VIEW'`),
+    views: await names('TABLE_NAME', `TABLES WHERE TABLE_SCHEMA = ${s} AND TABLE_TYPE = 'VIEW'`),
+    triggers: await names('TRIGGER_NAME', `TRIGGERS WHERE TRIGGER_SCHEMA = ${s}`),
+    procedures: await names('ROUTINE_NAME', `ROUTINES WHERE ROUTINE_SCHEMA = ${s} AND ROUTINE_TYPE = 'PROCEDURE'`),
+    functions: await names('ROUTINE_NAME', `ROUTINES WHERE ROUTINE_SCHEMA = ${s} AND ROUTINE_TYPE = 'FUNCTION'`),
+    events: await names('EVENT_NAME', `EVENTS WHERE EVENT_SCHEMA = ${s}`),
+  };
   const dump = await dumpTool(tools.info.flavor);
   const dumpOf = (args: string[]) =>
     capture({ cmd: dump.path, args: [...tools.connArgs, '--no-data', '--skip-comments', '--default-character-set=utf8mb4', ...args], env: tools.env, label: 'mysqldump' });
@@ -706,9 +704,7 @@ async function swapIn(
   const q = (name: string) => `${t}.${quoteName(name)}`;
   await admin.query('SET SESSION lock_wait_timeout = 60; SET SESSION foreign_key_checks = 0');
   for (const trigger of inScratch.triggers) await admin.query(`DROP TRIGGER ${quoteName(scratch)}.${quoteName(trigger)}`);
-  const targetViews = new Set(
-    await admin.json<string[]>(`SELECT COALESCE(JSON_ARRAYAGG(TABLE_NAME), '[]') FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${quoteString(target)} AND TABLE_TYPE = 'VIEW'`),
-  );
+  const targetViews = new Set(await names('TABLE_NAME', `TABLES WHERE TABLE_SCHEMA = ${quoteString(target)} AND TABLE_TYPE = 'VIEW'`));
   const drops = [
     ...[...inScratch.tables, ...inScratch.views].filter((n) => targetViews.has(n)).map((n) => `DROP VIEW IF EXISTS ${q(n)}`),
     ...inScratch.triggers.map((n) => `DROP TRIGGER IF EXISTS ${q(n)}`),
