@@ -103,6 +103,8 @@ export interface FakeGcs {
   readonly sessions: ReadonlyMap<string, Readonly<Session>>;
   /** Tokens issued by the token endpoint and the metadata server. */
   readonly issued: string[];
+  /** The claims of every JWT the token endpoint accepted. */
+  readonly grants: Record<string, unknown>[];
   inject(fault: Fault): void;
   clearFaults(): void;
   stop(): Promise<void>;
@@ -151,6 +153,7 @@ export async function startFakeGcs(options: FakeGcsOptions): Promise<FakeGcs> {
   const sessions = new Map<string, Session>();
   const requests: RecordedRequest[] = [];
   const issued: string[] = [];
+  const grants: Record<string, unknown>[] = [];
   let faults: { fault: Fault; skip: number; times: number }[] = [];
   let generation = 1_700_000_000_000_000;
   let endpoint = '';
@@ -199,6 +202,7 @@ export async function startFakeGcs(options: FakeGcsOptions): Promise<FakeGcs> {
           res.end(JSON.stringify({ error: 'invalid_grant', error_description: 'Invalid JWT Signature.' }));
           return;
         }
+        grants.push(claims);
         return issue(res);
       }
       const u = options.authorizedUser;
@@ -446,6 +450,7 @@ export async function startFakeGcs(options: FakeGcsOptions): Promise<FakeGcs> {
     requests,
     sessions,
     issued,
+    grants,
     inject: (fault) => faults.push({ fault, skip: fault.skip ?? 0, times: fault.times ?? 1 }),
     clearFaults: () => {
       faults = [];
