@@ -92,10 +92,8 @@ describe('MariaDB round trips to file:// storage', () => {
     assert.match(sql.trimEnd().split('\n').pop()!, /^-- Dump completed on /);
   });
 
-  test('under concurrent commits, row counts and binlog position are exactly those of the dump', async () => {
-    await db.sql('CREATE DATABASE busy');
-    await db.sql('CREATE TABLE ticks (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6), pad VARCHAR(200)); CREATE TABLE bulk AS SELECT seq, REPEAT(MD5(seq), 6) AS pad FROM seq_1_to_60000;', 'busy');
-    // A writer committing small transactions as fast as it can for the whole backup.
+  /** A writer committing small transactions into busy.ticks as fast as it can, until stopped. */
+  function startWriter(): { stop(): Promise<void> } {
     const writer: ChildProcess = spawn('mariadb', ['--no-defaults', `--socket=${db.socket}`, '--user=root', 'busy'], { env: { ...process.env, MYSQL_PWD: db.password }, stdio: ['pipe', 'ignore', 'ignore'] });
     writer.stdin!.on('error', () => undefined);
     let writing = true;
@@ -106,6 +104,20 @@ describe('MariaDB round trips to file:// storage', () => {
         await new Promise((r) => setImmediate(r));
       }
     })();
+    return {
+      stop: async () => {
+        writing = false;
+        await feeding;
+        writer.stdin!.end();
+        await new Promise((r) => writer.once('close', r));
+      },
+    };
+  }
+
+  test('under concurrent commits, row counts and binlog position are exactly those of the dump', async () => {
+    await db.sql('CREATE DATABASE busy');
+    await db.sql('CREATE TABLE ticks (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6), pad VARCHAR(200)); CREATE TABLE bulk AS SELECT seq, REPEAT(MD5(seq), 6) AS pad FROM seq_1_to_60000;', 'busy');
+    const writer = startWriter();
     try {
       await new Promise((r) => setTimeout(r, 300));
       const before = Number(await db.sql('SELECT COUNT(*) FROM busy.ticks'));
@@ -127,10 +139,32 @@ describe('MariaDB round trips to file:// storage', () => {
       assert.equal(Number(await db.sql('SELECT COUNT(*) FROM busy_restored.ticks')), recorded);
       assert.ok(Number(await db.sql('SELECT COUNT(*) FROM busy.ticks')) > recorded, 'the writer went on after the backup');
     } finally {
-      writing = false;
-      await feeding;
-      writer.stdin!.end();
-      await new Promise((r) => writer.once('close', r));
+      await writer.stop();
+    }
+  });
+
+  test('a backup user without RELOAD: counts and position only when provably the dump\'s; users and grants skipped with a warning', async () => {
+    await db.sql(`CREATE USER 'backup'@'127.0.0.1' IDENTIFIED BY 'backup-pw'; GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON busy.* TO 'backup'@'127.0.0.1';`);
+    const env = { DBBACKUP_SOURCE_PASSWORD: 'backup-pw', MYSQL_PWD: undefined };
+    const quiet = await dbbackup(['backup', '--engine', 'mysql', '--source', db.url('busy', 'backup'), '--to', `file://${dir}/limited`, '--json'], { env });
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.match(quiet.stderr, /could not block commits .*RELOAD/);
+    const q = JSON.parse(quiet.stdout);
+    assert.ok(q.position?.file, 'nothing was committed meanwhile: the position is the dump\'s');
+    assert.ok(q.tables.some((t: { name: string }) => t.name === 'ticks'));
+    assert.deepEqual(q.artifacts.map((a: { role: string }) => a.role), ['database']);
+    assert.match(q.warnings.join('\n'), /users and grants were not saved: .*SELECT command denied/);
+
+    const writer = startWriter();
+    try {
+      const busy = await dbbackup(['backup', '--engine', 'mysql', '--source', db.url('busy', 'backup'), '--to', `file://${dir}/limited`, '--json'], { env });
+      assert.equal(busy.code, 0, busy.stderr);
+      const b = JSON.parse(busy.stdout);
+      assert.equal(b.position, undefined);
+      assert.equal(b.tables, undefined);
+      assert.match(busy.stderr, /the binlog position and row counts are not recorded: .*RELOAD/);
+    } finally {
+      await writer.stop();
     }
   });
 
@@ -184,6 +218,7 @@ describe('MariaDB round trips to file:// storage', () => {
     const r = await dbbackup(['restore', '--from', `file://${dir}/zstd-none`, '--latest', '--target', db.url('empty_target')], { env: db.env });
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await mariaFingerprint(db, 'empty_target'), expected);
+    assert.match(await db.sql('SHOW CREATE DATABASE empty_target'), /CHARACTER SET latin1 COLLATE latin1_german1_ci/);
   });
 
   test('a socket URL works for backup and restore, and a drill checks the restored row counts', async () => {
