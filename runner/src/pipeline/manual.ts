@@ -7,15 +7,18 @@ function quote(s: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The shell command that writes a stored object to stdout. */
-function fetchCommand(url: StorageUrl, key: string): string {
+/**
+ * The shell command that writes a stored object to stdout. On gs:// a backup's objects are in
+ * its tier folder (`<prefix>/<tier>/<id>/…`, see storage/gcs.ts), so `tier` is part of the name.
+ */
+function fetchCommand(url: StorageUrl, key: string, tier?: string): string {
   switch (url.kind) {
     case StorageKind.FILE:
       return `cat ${quote(url.path + '/' + key)}`;
     case StorageKind.S3:
       return `aws s3 cp ${quote(`s3://${url.bucket}/${joinKey(url.path, key)}`)} -`;
     case StorageKind.GCS:
-      return `gcloud storage cat ${quote(`gs://${url.bucket}/${joinKey(url.path, key)}`)}`;
+      return `gcloud storage cat ${quote(`gs://${url.bucket}/${joinKey(url.path, tier ?? '', key)}`)}`;
   }
 }
 
@@ -39,7 +42,7 @@ export function manualRestoreSteps(url: StorageUrl, m: Omit<Manifest, 'manualRes
     const ctx = Object.entries(enc.encryptionContext ?? {})
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
-    lines.push(`${fetchCommand(url, `${m.id}/manifest.json`)} | jq -r .pipeline.encryption.wrappedKey | base64 -d > wrapped-key.bin`);
+    lines.push(`${fetchCommand(url, `${m.id}/manifest.json`, m.tier)} | jq -r .pipeline.encryption.wrappedKey | base64 -d > wrapped-key.bin`);
     lines.push(
       `aws kms decrypt --key-id ${quote(enc.keyId ?? '')} --ciphertext-blob fileb://wrapped-key.bin --encryption-context ${quote(ctx)} --query Plaintext --output text | base64 -d > identity.txt`,
     );
@@ -47,7 +50,7 @@ export function manualRestoreSteps(url: StorageUrl, m: Omit<Manifest, 'manualRes
   // Roles first: the database's objects refer to them.
   const ordered = [...m.artifacts].sort((a, b) => Number(b.role === 'globals' || b.role === 'grants') - Number(a.role === 'globals' || a.role === 'grants'));
   for (const a of ordered) {
-    const stages = [fetchCommand(url, `${m.id}/${a.name}`)];
+    const stages = [fetchCommand(url, `${m.id}/${a.name}`, m.tier)];
     if (enc.scheme !== EncryptionScheme.NONE) stages.push('age -d -i identity.txt');
     const d = manualDecompress(m.pipeline.compression);
     if (d !== undefined) stages.push(d);
