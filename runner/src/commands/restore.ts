@@ -1,12 +1,13 @@
+import { Readable } from 'node:stream';
 import { ConfigError } from '../../../lib/core/errors';
 import { Manifest } from '../../../lib/core/manifest';
 import { BackupMethod, Engine } from '../../../lib/core/model';
 import { selectBackups } from '../catalog';
 import { RestoreConfig } from '../config';
-import { driverFor } from '../engines';
+import { driverFor, EngineDriver } from '../engines';
 import { log } from '../log';
-import { prepareDecryption } from '../pipeline/encrypt';
-import { openStorage } from '../storage';
+import { PreparedDecryption, prepareDecryption } from '../pipeline/encrypt';
+import { openStorage, Storage } from '../storage';
 import { runPhysicalRestore } from './pitr-restore';
 import { readBack, streamOf } from './read-back';
 
@@ -44,6 +45,7 @@ export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promi
   const dec = await prepareDecryption(manifest.pipeline.encryption, cfg.identity, manifest.id);
   try {
     const driver = driverFor(manifest.engine);
+    if (driver.verifyBeforeRestore === true) await checkWhole(storage, manifest, driver, dec, signal);
     const session = await driver.openRestore(cfg.target, manifest, { clean: cfg.clean, withGlobals: cfg.withGlobals });
     try {
       for (const step of session.steps) {
@@ -67,6 +69,26 @@ export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promi
   const seconds = (Date.now() - started) / 1000;
   log.info(`restored backup ${manifest.id} in ${seconds.toFixed(1)} s`, { event: 'restore-done', id: manifest.id, seconds });
   return { id: manifest.id, target: cfg.target.display, seconds, artifacts: manifest.artifacts.map((a) => a.name) };
+}
+
+/**
+ * Read every artifact whole (stored bytes against the manifest, decryption, decompression and
+ * the engine's deep check) before a restore whose tool cannot undo what it wrote starts.
+ */
+async function checkWhole(storage: Storage, manifest: Manifest, driver: EngineDriver, dec: PreparedDecryption, signal: AbortSignal): Promise<void> {
+  for (const artifact of manifest.artifacts) {
+    const check = driver.deepCheck(artifact);
+    const consumer =
+      check.kind === 'command'
+        ? check.command
+        : check.kind === 'reader'
+          ? check.read
+          : async (plaintext: Readable) => {
+              for await (const _ of plaintext as AsyncIterable<Buffer>) void _;
+            };
+    await readBack(storage, manifest, artifact, dec, consumer, signal);
+    log.info(`checked ${artifact.name} whole before restoring it`, { artifact: artifact.name });
+  }
 }
 
 function checkEngine(manifest: Manifest, engine: string): void {

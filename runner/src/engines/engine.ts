@@ -18,6 +18,12 @@ export interface EngineDriver {
   openRestore(target: SourceUrl, manifest: Manifest, options: RestoreOptions): Promise<RestoreSession>;
   /** How `verify --deep` reads an artifact back after decryption and decompression. */
   deepCheck(artifact: ManifestArtifact): DeepCheck;
+  /**
+   * The engine's restore tool writes as it reads and cannot take back what it wrote (MongoDB):
+   * restore then reads every artifact whole through decryption, decompression and the deep
+   * check before any step starts, so a damaged backup or a wrong key writes nothing.
+   */
+  readonly verifyBeforeRestore?: boolean;
   /** Row counts of the user tables of a database (restore drills compare them with the manifest's). */
   countTables?(target: SourceUrl): Promise<TableStat[]>;
   /** Drop a database (restore drills remove what they restored). */

@@ -1,6 +1,7 @@
 import { ConfigError } from '../../../lib/core/errors';
 import { Engine } from '../../../lib/core/model';
 import { EngineDriver } from './engine';
+import { MongoDriver } from './mongodb';
 import { MySQLDriver } from './mysql';
 import { PostgresDriver } from './postgres';
 
@@ -9,6 +10,7 @@ export * from './engine';
 const DRIVERS: Partial<Record<Engine, () => EngineDriver>> = {
   [Engine.POSTGRES]: () => new PostgresDriver(),
   [Engine.MYSQL]: () => new MySQLDriver(),
+  [Engine.MONGODB]: () => new MongoDriver(),
 };
 
 /** The driver of an engine. */
