@@ -97,6 +97,16 @@ describe('gs:// uploads on our fake GCS: recovery, write-once names, cancel', ()
     assert.equal(start.authorized, true, 'the upload was started with the bearer token');
   });
 
+  test('with the default chunk sizes: 8 MiB chunks in order, the last with the total, byte-identical', async () => {
+    const s = new GcsStorage(parseStorageUrl(`gs://${BUCKET}/db/orders`), { endpoint: fake.endpoint, credentials: defaultCredentials({ GOOGLE_OAUTH_ACCESS_TOKEN: TOKEN }, { emulator: true }) });
+    const key = `${backupId()}/big.bin`;
+    const data = crypto.randomBytes(2 * 8 * MiB + 999);
+    assert.equal(await s.upload(key, pieces(data, 300 * KiB), { tier: RetentionTier.DAILY }), data.length);
+    const name = `db/orders/daily/${key}`;
+    assert.deepEqual(chunkPuts(name).map((r) => r.contentRange), [`bytes 0-${8 * MiB - 1}/*`, `bytes ${8 * MiB}-${16 * MiB - 1}/*`, `bytes ${16 * MiB}-${16 * MiB + 998}/${data.length}`]);
+    assert.equal(sha256(await s.readBytes(key)), sha256(data));
+  });
+
   test('a stream that ends exactly on a chunk boundary is completed with an empty bytes */TOTAL', async () => {
     const { name } = await roundTrip(512 * KiB);
     assert.deepEqual(chunkPuts(name).map((r) => r.contentRange), [`bytes 0-${512 * KiB - 1}/*`, `bytes */${512 * KiB}`]);
