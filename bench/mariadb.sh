@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 GB="${BENCH_GB:-1}"
 RUNS="${BENCH_RUNS:-3}"
-ROWS_PER_GB=3300000
+ROWS_PER_GB=3750000
 ROWS=$(awk -v g="$GB" -v r="$ROWS_PER_GB" 'BEGIN { printf "%d", g * r }')
 
 for tool in mariadbd mariadb-install-db mariadb mariadb-dump zstd gzip /usr/bin/time; do

@@ -116,7 +116,7 @@ describe('MariaDB faults and bad input: nothing is lost, nothing is taken for a 
       process.kill(dump, 'SIGKILL');
       const r = await running;
       assert.equal(r.code, 1, r.stderr);
-      assert.match(r.stderr, /mysqldump was killed by SIGKILL/);
+      assert.match(r.stderr, /mariadb-dump was killed by SIGKILL/);
       assert.match(r.stderr, /nothing was committed/);
       assert.deepEqual(await manifestsUnder('killed/'), []);
       assert.equal(await openUploads(), 0);

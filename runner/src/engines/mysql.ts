@@ -1,4 +1,5 @@
 import * as crypto from 'node:crypto';
+import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { SECRET_ENV } from '../../../lib/core/contract';
 import { ConfigError } from '../../../lib/core/errors';
@@ -378,7 +379,8 @@ export class MySQLDriver implements EngineDriver {
         '--verbose',
       ];
       const positionArgs = info.logBin ? this.positionArgs(info, dump) : [];
-      const dumpSpec = (extra: string[]): CommandSpec => ({ cmd: dump.path, args: [...dumpArgs, ...extra, '--', source.database], env, label: 'mysqldump' });
+      const dumpName = path.basename(dump.path);
+      const dumpSpec = (extra: string[]): CommandSpec => ({ cmd: dump.path, args: [...dumpArgs, ...extra, '--', source.database], env, label: dumpName });
       const artifacts: ArtifactPlan[] = [
         {
           name: 'database.sql',
@@ -401,7 +403,7 @@ export class MySQLDriver implements EngineDriver {
           name: 'grants.sql',
           role: 'globals',
           format: 'mysql-grants',
-          producer: { cmd: dump.path, args: [...connArgs, '--system=users', '--insert-ignore', '--default-character-set=utf8mb4'], env, label: 'mysqldump-users' },
+          producer: { cmd: dump.path, args: [...connArgs, '--system=users', '--insert-ignore', '--default-character-set=utf8mb4'], env, label: `${dumpName} --system=users` },
           onFailure: (stderr) => ({
             skipWarning: `users and grants were not saved: ${dump.path} --system=users failed (reading them needs SELECT on the mysql schema): ${stderr.trim().split('\n').slice(-2).join(' ')}`,
           }),
@@ -413,7 +415,7 @@ export class MySQLDriver implements EngineDriver {
       let positionDecided = false;
       return {
         serverVersion: info.version,
-        tools: { [dump.path.split('/').pop()!]: dump.version },
+        tools: { [dumpName]: dump.version },
         get position() {
           return positionDecided ? position : snap.position;
         },
@@ -696,7 +698,7 @@ async function swapIn(
   };
   const dump = await dumpTool(tools.info.flavor);
   const dumpOf = (args: string[]) =>
-    capture({ cmd: dump.path, args: [...tools.connArgs, '--no-data', '--skip-comments', '--default-character-set=utf8mb4', ...args], env: tools.env, label: 'mysqldump' });
+    capture({ cmd: dump.path, args: [...tools.connArgs, '--no-data', '--skip-comments', '--default-character-set=utf8mb4', ...args], env: tools.env, label: path.basename(dump.path) });
   const others = await dumpOf(['--no-create-info', '--triggers', '--routines', '--events', '--', scratch]);
   const views = inScratch.views.length > 0 ? await dumpOf(['--skip-triggers', '--', scratch, ...inScratch.views]) : '';
 
