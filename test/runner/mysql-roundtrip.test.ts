@@ -195,21 +195,25 @@ describe('MariaDB round trips to file:// storage', () => {
        CREATE TABLE customers (id INT PRIMARY KEY, x TEXT); INSERT INTO customers VALUES (42, 'old');
        CREATE TABLE orders (id INT PRIMARY KEY); CREATE TRIGGER old_trigger BEFORE INSERT ON orders FOR EACH ROW SET NEW.id = NEW.id;
        CREATE VIEW big_orders AS SELECT 1 AS old_view;
-       CREATE TABLE unrelated (v TEXT); INSERT INTO unrelated VALUES ('still here');`,
+       CREATE TABLE unrelated (v TEXT); INSERT INTO unrelated VALUES ('still here');
+       CREATE TABLE kids (id INT PRIMARY KEY, customer INT, FOREIGN KEY (customer) REFERENCES customers (id));`,
     );
     const refused = await dbbackup(['restore', '--from', store, '--latest', '--target', db.url('occupied')], { env: db.env });
     assert.equal(refused.code, 2);
-    assert.match(refused.stderr, /already has 3 tables, 1 views, 0 routines and 0 events.*--clean/);
+    assert.match(refused.stderr, /already has 4 tables, 1 views, 0 routines and 0 events.*--clean/);
     assert.equal(await db.sql('SELECT x FROM occupied.customers'), 'old');
 
     const cleaned = await dbbackup(['restore', '--from', store, '--latest', '--clean', '--target', db.url('occupied')], { env: db.env });
     assert.equal(cleaned.code, 0, cleaned.stderr);
     assert.match(cleaned.stderr, /loading the backup into the scratch database/);
     const fp = await mariaFingerprint(db, 'occupied');
-    const unrelated = Object.keys(fp).filter((k) => k.startsWith('table unrelated'));
+    const unrelated = Object.keys(fp).filter((k) => k.startsWith('table unrelated') || k.startsWith('table kids'));
     for (const k of unrelated) delete fp[k];
     assert.deepEqual(fp, expected);
     assert.equal(await db.sql('SELECT v FROM occupied.unrelated'), 'still here');
+    // The target's own foreign key now points at the restored customers.
+    await db.sql('INSERT INTO occupied.kids VALUES (1, 5)');
+    await assert.rejects(db.sql('INSERT INTO occupied.kids VALUES (2, 999999)'), /foreign key constraint fails/);
     assert.equal(await db.sql(`SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'occupied\\_dbbackup\\_%'`), '0');
   });
 
