@@ -8,3 +8,4 @@ export * from './assets';
 export * from './manifest';
 export * from './metrics';
 export * from './checks';
+export * from './chains';

@@ -38,8 +38,8 @@ export function startArchivingPostgres(storeUrl: string, extra = ''): Promise<Lo
 
 /** Close the current segment and wait until the archiver has stored it (and everything before it). */
 export async function switchAndWait(pg: LocalPostgres, timeoutMs = 60000): Promise<string> {
-  const seg = await pg.sql(`SELECT pg_walfile_name(pg_current_wal_lsn())`);
-  await pg.sql('SELECT pg_switch_wal()');
+  // The segment the switch completed (the one holding everything written so far).
+  const seg = await pg.sql(`SELECT pg_walfile_name(pg_switch_wal())`);
   const end = Date.now() + timeoutMs;
   for (;;) {
     const last = await pg.sql(`SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver`);

@@ -2,6 +2,7 @@ import { Manifest } from '../../../lib/core/manifest';
 import { readCatalog } from '../catalog';
 import { ListConfig } from '../config';
 import { formatBytes } from '../log';
+import { ArchiveWindow, archiveWindows, BrokenChain, brokenChains } from '../pitr/window';
 import { openStorage } from '../storage';
 
 export interface ListEntry {
@@ -16,6 +17,9 @@ export interface ListEntry {
   readonly compression: string;
   readonly encryption: string;
   readonly parent?: string;
+  /** The full backup at the start of this backup's chain (incremental/differential). */
+  readonly base?: string;
+  readonly method: string;
 }
 
 export interface ListResult {
@@ -24,6 +28,10 @@ export interface ListResult {
   /** Folders without a manifest (interrupted or running backups); never used. */
   readonly incomplete: string[];
   readonly unreadable: { id: string; reason: string }[];
+  /** The recoverable window of each log archive (WAL, binary logs) stored here. */
+  readonly windows: ArchiveWindow[];
+  /** Incremental/differential backups whose parent or full is gone: not restorable. */
+  readonly brokenChains: BrokenChain[];
 }
 
 function entry(m: Manifest): ListEntry {
@@ -39,23 +47,67 @@ function entry(m: Manifest): ListEntry {
     compression: m.pipeline.compression,
     encryption: m.pipeline.encryption.scheme,
     parent: m.parent,
+    base: m.base,
+    method: m.method,
   };
 }
 
 export async function runList(cfg: ListConfig): Promise<ListResult> {
-  const catalog = await readCatalog(openStorage(cfg.from));
-  return { location: cfg.from.display, backups: catalog.backups.map(entry), incomplete: catalog.incomplete, unreadable: catalog.unreadable };
+  const storage = openStorage(cfg.from);
+  const catalog = await readCatalog(storage);
+  return {
+    location: cfg.from.display,
+    backups: catalog.backups.map(entry),
+    incomplete: catalog.incomplete,
+    unreadable: catalog.unreadable,
+    windows: await archiveWindows(storage, catalog),
+    brokenChains: brokenChains(catalog.backups),
+  };
 }
 
 export function formatList(r: ListResult): string {
-  if (r.backups.length === 0) return `no backups in ${r.location}` + (r.incomplete.length ? ` (${r.incomplete.length} incomplete folders ignored)` : '');
-  const rows = [['ID', 'ENGINE', 'DATABASE', 'TYPE', 'TIER', 'ENDED', 'SIZE', 'PIPELINE']];
+  if (r.backups.length === 0) {
+    return [`no backups in ${r.location}` + (r.incomplete.length ? ` (${r.incomplete.length} incomplete folders ignored)` : ''), ...formatWindows(r)].join('\n');
+  }
+  const chains = r.backups.some((b) => b.parent !== undefined);
+  const rows = [['ID', 'ENGINE', 'DATABASE', 'TYPE', 'TIER', 'ENDED', 'SIZE', 'PIPELINE', ...(chains ? ['DEPENDS ON'] : [])]];
   for (const b of r.backups) {
-    rows.push([b.id, b.engine, b.database, b.type, b.tier, b.endedAt.replace(/\.\d+Z$/, 'Z'), formatBytes(b.size), `${b.compression}+${b.encryption}`]);
+    const type = b.method === 'physical' && b.type === 'full' ? 'full (physical)' : b.type;
+    const broken = r.brokenChains.some((c) => c.id === b.id);
+    rows.push([
+      b.id,
+      b.engine,
+      b.database,
+      type,
+      b.tier,
+      b.endedAt.replace(/\.\d+Z$/, 'Z'),
+      formatBytes(b.size),
+      `${b.compression}+${b.encryption}`,
+      ...(chains ? [b.parent === undefined ? '-' : `${b.parent}${broken ? ' (MISSING: chain broken)' : ''}`] : []),
+    ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   const lines = rows.map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
   if (r.incomplete.length > 0) lines.push(`${r.incomplete.length} incomplete folder(s) without a manifest (not backups): ${r.incomplete.join(', ')}`);
   if (r.unreadable.length > 0) lines.push(`${r.unreadable.length} folder(s) with an unreadable manifest: ${r.unreadable.map((u) => u.id).join(', ')}`);
+  lines.push(...formatWindows(r));
   return lines.join('\n');
+}
+
+/** The recoverable windows, gaps and broken chains, for people. */
+function formatWindows(r: ListResult): string[] {
+  const lines: string[] = [];
+  for (const w of r.windows) {
+    const what = `${w.engine} ${w.archive === 'wal' ? 'WAL' : 'binary log'} archive (${w.archive}/)`;
+    if (w.earliest === undefined) {
+      lines.push(`point-in-time recovery: ${what} holds logs but there is no ${w.engine === 'postgres' ? 'physical base' : 'full'} backup to start from`);
+    } else {
+      lines.push(`point-in-time recovery: any moment from ${w.earliest} to ${w.latest} (${what}, ${w.bases} base backup${w.bases === 1 ? '' : 's'})`);
+    }
+    for (const h of w.holes) lines.push(`  NOT restorable from ${h.from} to ${h.to} (a gap in the log archive, until the next base backup)`);
+    for (const g of w.gaps) lines.push(`  GAP: ${g.message}`);
+    for (const c of w.conflicts) lines.push(`  CONFLICT: ${c} is archived twice with different content`);
+  }
+  for (const c of r.brokenChains) lines.push(`BROKEN CHAIN: ${c.message}`);
+  return lines;
 }

@@ -26,7 +26,9 @@ import { RestoreConfig } from '../config';
 import { BackupError, DamagedError } from '../errors';
 import { log } from '../log';
 import { prepareDecryption } from '../pipeline/encrypt';
-import { fetchObject } from '../pitr/log-archive';
+import { pgTool } from '../engines/postgres';
+import { ArchivedObject, fetchObject } from '../pitr/log-archive';
+import { Child } from '../proc';
 import { planRecovery, readWalIndex, WAL_PREFIX, WalIndex } from '../pitr/wal-archive';
 import { parseHistory, parseLsn, segmentOf, TimelineStretch, timelinePath, TimelineSwitch } from '../pitr/wal-names';
 import { openStorage, Storage } from '../storage';
@@ -128,6 +130,25 @@ async function fixOwnership(dir: string): Promise<void> {
   await walk(dir);
 }
 
+/** When the transactions recorded in an archived segment ended (commit and abort records), read with pg_waldump. */
+export async function transactionEnds(storage: Storage, segment: ArchivedObject, identity: string | undefined): Promise<Date[]> {
+  const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-wal-'));
+  try {
+    const file = path.join(tmp, segment.file);
+    await fetchObject(storage, WAL_PREFIX, segment, file, identity);
+    // pg_waldump stops with an error where the segment's records end; what it printed before is what counts.
+    const child = new Child({ cmd: pgTool('pg_waldump'), args: [file], env: { TZ: 'UTC' }, label: 'pg_waldump' }, ['ignore', 'pipe', 'pipe']);
+    let out = '';
+    child.process.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    await child.done.catch(() => undefined);
+    const ends: Date[] = [];
+    for (const m of out.matchAll(/desc: (?:COMMIT|ABORT)\S* (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC/g)) ends.push(new Date(m[1].replace(' ', 'T') + 'Z'));
+    return ends;
+  } finally {
+    await fs.promises.rm(tmp, { recursive: true, force: true });
+  }
+}
+
 /** Timeline history files, read (and decrypted) from the archive. */
 async function readHistories(storage: Storage, index: WalIndex, identity: string | undefined): Promise<Map<number, TimelineSwitch[]>> {
   const out = new Map<number, TimelineSwitch[]>();
@@ -220,6 +241,12 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
     const walPath: TimelineStretch[] | undefined = timelinePath(base.position.timeline, tl.timeline, tl.history, startSegno, index.segmentSize);
     if (walPath === undefined) throw new BackupError(`timeline ${tl.timeline} does not descend from timeline ${base.position.timeline} of ${base.id}`);
     const plan = planRecovery(index, walPath, cfg.toTime, storage.url.display);
+    if (plan.following !== 'present') {
+      // The segment after the last one is missing: recovery can stop only if a transaction ended after the moment in the last one.
+      const last = plan.segments[plan.segments.length - 1];
+      const ends = last === undefined ? [] : await transactionEnds(storage, last, cfg.identity);
+      if (!ends.some((e) => e > cfg.toTime!)) throw plan.missing!;
+    }
     timeline = tl.timeline;
     walSegments = plan.segments.length;
     recoveryTarget = cfg.toTime.toISOString();

@@ -4,6 +4,7 @@ import { VerifyConfig } from '../config';
 import { driverFor } from '../engines';
 import { DamagedError } from '../errors';
 import { log } from '../log';
+import { archiveWindows, brokenChains } from '../pitr/window';
 import { prepareDecryption } from '../pipeline/encrypt';
 import { digestStream } from '../pipeline/stream';
 import { NotFoundError, openStorage, Storage } from '../storage';
@@ -33,7 +34,25 @@ export async function runVerify(cfg: VerifyConfig, signal: AbortSignal): Promise
     if (signal.aborted) throw signal.reason;
     reports.push(await verifyOne(storage, m, cfg, signal));
   }
+  // Chains and log archives: a dependant without its base, a gap or a conflict in the archive is damage.
+  if (cfg.selector.kind !== 'id') reports.push(...(await verifyChainsAndArchives(storage, cfg)));
   return reports;
+}
+
+async function verifyChainsAndArchives(storage: Storage, cfg: VerifyConfig): Promise<VerifyReport[]> {
+  const catalog = await readCatalog(storage);
+  const out: VerifyReport[] = [];
+  for (const c of brokenChains(catalog.backups)) {
+    out.push({ id: c.id, ok: false, deep: cfg.deep, problems: [{ reason: c.message }] });
+  }
+  for (const w of await archiveWindows(storage, catalog)) {
+    const problems = [...w.gaps.map((g) => ({ reason: g.message })), ...w.conflicts.map((c) => ({ reason: `${c} is archived twice with different content` }))];
+    const id = `${w.archive}-archive`;
+    if (problems.length > 0) log.error(`the ${w.archive} archive has ${problems.length} problem(s)`, { event: 'verify-failed', id, problems });
+    else log.info(`the ${w.archive} archive is continuous${w.earliest !== undefined ? ` from ${w.earliest} to ${w.latest}` : ''}`, { event: 'verify-ok', id });
+    out.push({ id, ok: problems.length === 0, deep: false, problems });
+  }
+  return out;
 }
 
 async function verifyOne(storage: Storage, m: Manifest, cfg: VerifyConfig, signal: AbortSignal): Promise<VerifyReport> {

@@ -186,6 +186,14 @@ export function walWindow(index: WalIndex, bases: readonly BaseInfo[], where: st
 export interface RecoveryPlan {
   /** Every segment from the base's start to the one written at or after the target. */
   readonly segments: readonly ArchivedObject[];
+  /**
+   * The segment after the last one: `present`, missing in a `gap` (later ones exist) or missing
+   * at the `end` of the archive. When it is missing, recovery can stop only if the last segment
+   * holds a transaction that ended after the target (the caller checks it with pg_waldump);
+   * otherwise `missing` is the error to report.
+   */
+  readonly following: 'present' | 'gap' | 'end';
+  readonly missing?: DamagedError;
 }
 
 /**
@@ -216,7 +224,7 @@ export function planRecovery(index: WalIndex, path: readonly TimelineStretch[], 
     const gap = gapOf(index, tl, segno, next - 1n, where);
     return new DamagedError(
       `cannot restore to ${target.toISOString()}: ${gap.message}.` +
-        (out.length > 0 ? ` The latest moment restorable before the gap is ${out[out.length - 1].written.toISOString()}.` : ' Take a new base backup (backup --method physical) to restore moments after the gap.'),
+        (out.length > 0 ? ` The latest moment restorable before the gap is the last transaction before ${out[out.length - 1].written.toISOString()}.` : ' Take a new base backup (backup --method physical) to restore moments after the gap.'),
     );
   };
   for (let si = 0; si < path.length; si++) {
@@ -237,15 +245,20 @@ export function planRecovery(index: WalIndex, path: readonly TimelineStretch[], 
       }
       out.push(o);
       if (o.written >= target) {
-        // Recovery may read one segment further to find the first change after the target: it must not be a gap.
+        // Recovery stops at the first transaction that ended after the target: in this segment, or the next.
         const following = lookup(si, segno + 1n) ?? (si + 1 < path.length ? lookup(si + 1, segno + 1n) : undefined);
-        if (following === undefined) {
-          const next = anyAfter(si, segno + 1n);
-          if (next !== undefined) throw gapError(si, segno + 1n, next);
-        }
-        return { segments: out };
+        if (following !== undefined) return { segments: out, following: 'present' };
+        const next = anyAfter(si, segno + 1n);
+        if (next !== undefined) return { segments: out, following: 'gap', missing: gapError(si, segno + 1n, next) };
+        return {
+          segments: out,
+          following: 'end',
+          missing: new DamagedError(
+            `cannot restore to ${target.toISOString()}: no transaction ended after it in the WAL archive ${where} (the newest segment, ${o.file}, was written ${o.written.toISOString()}), so recovery could not tell it reached the moment. Give an earlier moment, or restore once the next segment is archived (archive_timeout bounds how long that takes).`,
+          ),
+        };
       }
     }
   }
-  return { segments: out };
+  return { segments: out, following: 'end' };
 }
