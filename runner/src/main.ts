@@ -9,6 +9,7 @@ import { runPrune } from './commands/prune';
 import { runRestore } from './commands/restore';
 import { assertAllOk, runVerify } from './commands/verify';
 import { runWalFetch, runWalPush } from './commands/wal';
+import { runBinlogStream } from './commands/binlog-stream';
 import { HelpRequest, Invocation, parseInvocation } from './config';
 import { BackupError, exitCodeOf } from './errors';
 import { formatBytes, log } from './log';
@@ -62,8 +63,14 @@ async function run(inv: Invocation, signal: AbortSignal): Promise<void> {
     case RunnerCommand.WAL_FETCH:
       await runWalFetch(inv, signal);
       return;
+    case RunnerCommand.BINLOG_STREAM: {
+      // Runs until SIGTERM (or SIGINT); then uploads what is complete and exits 0.
+      const r = await runBinlogStream(inv, signal);
+      print(false, r, `binlog-stream stopped: ${r.logs} closed log(s) and ${r.chunks} upload(s), ${formatBytes(r.bytes)}`);
+      return;
+    }
     default:
-      throw new BackupError(`'${inv.command}' is not available in this release`);
+      throw new BackupError(`'${(inv as Invocation).command}' is not available in this release`);
   }
 }
 

@@ -1,13 +1,14 @@
 import { Readable } from 'node:stream';
 import { ConfigError } from '../../../lib/core/errors';
 import { Manifest } from '../../../lib/core/manifest';
-import { BackupMethod, Engine } from '../../../lib/core/model';
+import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
 import { selectBackups } from '../catalog';
 import { RestoreConfig } from '../config';
 import { driverFor, EngineDriver } from '../engines';
 import { log } from '../log';
 import { PreparedDecryption, prepareDecryption } from '../pipeline/encrypt';
 import { openStorage, Storage } from '../storage';
+import { runBinlogChainRestore, runBinlogRestore } from './binlog-restore';
 import { runPhysicalRestore } from './pitr-restore';
 import { readBack, streamOf } from './read-back';
 
@@ -29,6 +30,7 @@ export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promi
   if (cfg.targetDir !== undefined) return runPhysicalRestore(cfg, signal);
   if (cfg.target === undefined) throw new ConfigError(`'restore' needs --target URL or --target-dir DIR.`);
   if (cfg.toTime !== undefined) {
+    if (cfg.target.engine === Engine.MYSQL) return runBinlogRestore(cfg, signal);
     throw new ConfigError(
       cfg.target.engine === Engine.POSTGRES
         ? `PostgreSQL point-in-time recovery lays down a data directory from a physical base backup and the WAL archive: give --target-dir DIR instead of --target URL, then start PostgreSQL on DIR.`
@@ -41,6 +43,8 @@ export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promi
   if (manifest.method === BackupMethod.PHYSICAL && manifest.engine === Engine.POSTGRES) {
     throw new ConfigError(`backup ${manifest.id} is a physical backup (a whole data directory); restore it with --target-dir DIR, then start PostgreSQL on DIR.`);
   }
+  // MySQL/MariaDB incremental and differential backups: the full, then the binary log ranges of the chain.
+  if (manifest.engine === Engine.MYSQL && manifest.type !== BackupType.FULL) return runBinlogChainRestore(cfg, manifest, signal);
   log.info(`restoring backup ${manifest.id} into ${cfg.target.display}`, { event: 'restore-start', id: manifest.id });
   const dec = await prepareDecryption(manifest.pipeline.encryption, cfg.identity, manifest.id);
   try {

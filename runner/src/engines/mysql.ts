@@ -11,6 +11,7 @@ import { log } from '../log';
 import { capture, CommandSpec, findTool } from '../proc';
 import { ArtifactPlan, BackupOpenOptions, BackupSession, DeepCheck, EngineDriver, RestoreOptions, RestoreSession, RestoreStep } from './engine';
 import { applyGrants } from './mysql-grants';
+import { openBinlogRange } from './mysql-binlog';
 import { MysqlSession, quoteName, quoteString } from './mysql-session';
 
 /** The line mysqldump / mariadb-dump writes last when a dump is complete (with its comments on). */
@@ -343,10 +344,8 @@ export class MySQLDriver implements EngineDriver {
   public readonly engine = Engine.MYSQL;
 
   public async openBackup(source: SourceUrl, options: BackupOpenOptions): Promise<BackupSession> {
-    if (options.method !== BackupMethod.LOGICAL || options.type !== BackupType.FULL) {
-      throw new ConfigError(
-        `--type ${options.type} --method ${options.method} is not available for MySQL/MariaDB in this release; use --type full --method logical.`,
-      );
+    if (options.method !== BackupMethod.LOGICAL) {
+      throw new ConfigError(`--method ${options.method} is not available for MySQL/MariaDB; use --method logical (incremental and differential backups are binary log ranges).`);
     }
     const env = mysqlEnv(process.env[SECRET_ENV.SOURCE_PASSWORD]);
     const connArgs = mysqlConnArgs(source);
@@ -358,6 +357,7 @@ export class MySQLDriver implements EngineDriver {
         throw new BackupError(`the database ${source.database} does not exist on ${source.display} (or ${info.account} may not see it).`);
       }
       await this.lock(control, options, source);
+      if (options.type !== BackupType.FULL) return await openBinlogRange(control, source, env, connArgs, info.version, options);
       const dump = await dumpTool(info.flavor);
       snapshot = await SharedSnapshot.open(source, env, info);
       const snap = snapshot;
@@ -546,7 +546,8 @@ export class MySQLDriver implements EngineDriver {
   }
 
   public deepCheck(artifact: ManifestArtifact): DeepCheck {
-    void artifact;
+    // A binary log range (incremental/differential): tar reads every member.
+    if (artifact.format === 'binlog-range-tar') return { kind: 'command', command: { cmd: 'tar', args: ['-t', '-f', '-'], label: 'tar' } };
     return { kind: 'reader', read: (plaintext) => expectTrailer(plaintext, DUMP_TRAILER) };
   }
 

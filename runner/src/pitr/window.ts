@@ -7,6 +7,7 @@ import { Manifest } from '../../../lib/core/manifest';
 import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
 import { Catalog } from '../catalog';
 import { Storage } from '../storage';
+import { binlogWindow, BINLOG_PREFIX } from './binlog-archive';
 import { BaseInfo, readWalIndex, RecoverableWindow, WAL_PREFIX, walWindow } from './wal-archive';
 import { parseLsn, segmentOf } from './wal-names';
 
@@ -70,5 +71,6 @@ export async function archiveWindows(storage: Storage, catalog: Catalog): Promis
     const bases = walBases(catalog.backups, index.segmentSize);
     out.push({ engine: Engine.POSTGRES, archive: WAL_PREFIX, bases: bases.length, ...walWindow(index, bases, `${storage.url.display}/${WAL_PREFIX}`) });
   }
+  if (top.has(BINLOG_PREFIX)) out.push(await binlogWindow(storage, catalog.backups));
   return out;
 }

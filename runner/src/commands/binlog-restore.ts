@@ -1,0 +1,215 @@
+/**
+ * MySQL/MariaDB restores that replay binary logs after a full backup:
+ *
+ *   restore --from URL --to-time ISO --target mysql://…   the newest full backup before the moment,
+ *                                                          then the archived binary logs from the
+ *                                                          position it recorded up to the moment
+ *   restore --from URL --id INC --target mysql://…        an incremental/differential: its full, then
+ *                                                          the binary log ranges of its chain
+ *
+ * Replay is `mariadb-binlog --start-position … [--stop-datetime … | --stop-position …]` piped
+ * to the client, limited to the backup's database (`--database`) and renamed to the target's
+ * (`--rewrite-db`). Binary logs record time in whole seconds: a restore to T replays every
+ * transaction the server logged in or before the second of T (UTC).
+ *
+ * Everything the replay needs is planned and fetched (and checked) before the target is touched;
+ * a gap fails the restore with a message naming the missing log. If the replay itself fails, a
+ * database the restore created is dropped again.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { SECRET_ENV } from '../../../lib/core/contract';
+import { ConfigError } from '../../../lib/core/errors';
+import { Manifest } from '../../../lib/core/manifest';
+import { BackupType, Engine } from '../../../lib/core/model';
+import { SourceUrl } from '../../../lib/core/urls';
+import { readCatalog, selectBackups } from '../catalog';
+import { RestoreConfig } from '../config';
+import { driverFor } from '../engines';
+import { clientTool, mysqlConnArgs, mysqlEnv } from '../engines/mysql';
+import { BackupError } from '../errors';
+import { log } from '../log';
+import { prepareDecryption } from '../pipeline/encrypt';
+import { binlogBase, binlogBases, fetchBinlog, planBinlogReplay, readBinlogIndexes } from '../pitr/binlog-archive';
+import { findTool, Pipeline } from '../proc';
+import { openStorage } from '../storage';
+import { chainOf } from './pitr-restore';
+import { readBack } from './read-back';
+import { RestoreResult, runRestore } from './restore';
+
+export interface BinlogRestoreResult extends RestoreResult {
+  /** The backups restored and replayed, full first. */
+  readonly chain: string[];
+  readonly recoveryTarget: string;
+  /** The binary logs replayed. */
+  readonly binlogs: string[];
+}
+
+/** `2026-11-25 04:15:01` (UTC): the first second after the moment's, where replay stops. */
+function stopDatetime(t: Date): string {
+  return new Date((Math.floor(t.getTime() / 1000) + 1) * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
+}
+
+/** Replay binary logs into the target database. */
+async function replay(files: readonly string[], startPosition: number, stop: string[], sourceDb: string, target: SourceUrl, signal: AbortSignal): Promise<void> {
+  const tool = findTool(['mariadb-binlog', 'mysqlbinlog']) ?? 'mariadb-binlog';
+  const pipeline = new Pipeline([
+    {
+      cmd: tool,
+      args: ['--no-defaults', `--start-position=${startPosition}`, ...stop, `--database=${sourceDb}`, ...(target.database !== sourceDb ? [`--rewrite-db=${sourceDb}->${target.database}`] : []), ...files],
+      env: { TZ: 'UTC' },
+      label: path.basename(tool),
+    },
+    {
+      cmd: clientTool(),
+      args: [...mysqlConnArgs(target, '--target'), '--binary-mode', target.database],
+      env: mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]),
+      label: 'mariadb',
+    },
+  ]);
+  pipeline.stdout.resume();
+  const onAbort = () => pipeline.kill();
+  signal.addEventListener('abort', onAbort);
+  try {
+    await pipeline.wait();
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  if (signal.aborted) throw signal.reason;
+}
+
+/** Restore the full backup, then run `after`; drop the database again when `after` fails and the restore created it. */
+async function fullThen(cfg: RestoreConfig, full: Manifest, signal: AbortSignal, after: () => Promise<void>): Promise<void> {
+  const target = cfg.target!;
+  const driver = driverFor(Engine.MYSQL);
+  const existed = (await driver.databaseExists?.(target)) ?? true;
+  await runRestore({ ...cfg, toTime: undefined, selector: { kind: 'id', id: full.id } }, signal);
+  try {
+    await after();
+  } catch (e) {
+    if (!existed && driver.dropDatabase !== undefined) {
+      log.error(`replaying the binary logs failed; dropping ${target.database}, which this restore created, so no partial restore is left`);
+      await driver.dropDatabase(target).catch((d: Error) => log.warn(`could not drop it: ${d.message}`));
+    } else {
+      log.error(`replaying the binary logs failed; ${target.database} holds the full backup ${full.id} and part of the replay: do not use it`);
+    }
+    throw e;
+  }
+}
+
+/** `restore --to-time T --target mysql://…`. */
+export async function runBinlogRestore(cfg: RestoreConfig, signal: AbortSignal): Promise<BinlogRestoreResult> {
+  const started = Date.now();
+  const t = cfg.toTime!;
+  const target = cfg.target!;
+  const storage = openStorage(cfg.from);
+  const catalog = await readCatalog(storage);
+  let base: Manifest;
+  if (cfg.selector.kind === 'id') {
+    base = (await selectBackups(storage, cfg.selector))[0];
+    if (binlogBases([base]).length === 0) throw new ConfigError(`--to-time starts from a full MySQL/MariaDB backup that recorded its binlog position; ${base.id} is not one.`);
+  } else {
+    // The backups of one database: the target's name, else the only database stored here.
+    const all = binlogBases(catalog.backups);
+    const names = [...new Set(all.map((m) => m.database))];
+    const same = all.filter((m) => m.database === target.database);
+    if (same.length === 0 && names.length > 1) {
+      throw new ConfigError(`${storage.url.display} holds full backups of several databases (${names.join(', ')}); name the one to restore from with --id (dbbackup list shows them).`);
+    }
+    const bases = same.length > 0 ? same : all;
+    const before = bases.filter((m) => new Date(m.endedAt) <= t);
+    if (before.length === 0) {
+      throw new BackupError(
+        bases.length === 0
+          ? `there is no full MySQL/MariaDB backup with a binlog position in ${storage.url.display}; point-in-time recovery starts from one.`
+          : `no full backup in ${storage.url.display} ended before ${t.toISOString()}; the earliest restorable moment is ${bases[0].endedAt} (when ${bases[0].id} ended).`,
+      );
+    }
+    base = before[before.length - 1];
+  }
+  if (target.engine !== Engine.MYSQL) throw new ConfigError(`backup ${base.id} is a mysql backup; --target must be a mysql:// URL.`);
+  const where = `${storage.url.display}/binlog`;
+  const index = (await readBinlogIndexes(storage)).find((i) => i.base === binlogBase(base.position!.file!));
+  if (index === undefined) {
+    throw new BackupError(`the binary log archive ${where} holds no logs of ${base.position!.file!.replace(/\.\d+$/, '')}.*; run dbbackup binlog-stream --source … --to ${storage.url.display} to archive them.`);
+  }
+  const plan = planBinlogReplay(index, base, t, where);
+  log.info(`restoring to ${t.toISOString()}: ${base.id}, then ${plan.map((f) => f.name).join(', ')} from position ${base.position!.pos}`, { event: 'pitr-plan', base: base.id, binlogs: plan.length });
+
+  // Fetch (and check) every log before the target is touched.
+  const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-replay-'));
+  try {
+    const files: string[] = [];
+    for (const f of plan) {
+      const file = path.join(tmp, f.name);
+      await fetchBinlog(storage, f, file, cfg.identity, signal);
+      files.push(file);
+    }
+    await fullThen(cfg, base, signal, () => replay(files, base.position!.pos!, [`--stop-datetime=${stopDatetime(t)}`], base.database, target, signal));
+  } finally {
+    await fs.promises.rm(tmp, { recursive: true, force: true });
+  }
+  const seconds = (Date.now() - started) / 1000;
+  log.info(`restored ${target.display} to ${t.toISOString()} in ${seconds.toFixed(1)} s`, { event: 'restore-done', id: base.id, seconds });
+  return {
+    id: base.id,
+    target: target.display,
+    seconds,
+    artifacts: base.artifacts.map((a) => a.name),
+    chain: [base.id],
+    recoveryTarget: t.toISOString(),
+    binlogs: plan.map((f) => f.name),
+  };
+}
+
+/** `restore --id INC --target mysql://…` of an incremental or differential backup. */
+export async function runBinlogChainRestore(cfg: RestoreConfig, manifest: Manifest, signal: AbortSignal): Promise<BinlogRestoreResult> {
+  const started = Date.now();
+  const target = cfg.target!;
+  const storage = openStorage(cfg.from);
+  const catalog = await readCatalog(storage);
+  const chain = chainOf(manifest, new Map(catalog.backups.map((m) => [m.id, m])));
+  const full = chain[0];
+  const ranges = manifest.type === BackupType.DIFFERENTIAL ? [manifest] : chain.slice(1);
+  // Read every range back (checked against its manifest) before the target is touched.
+  const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-replay-'));
+  const binlogs: string[] = [];
+  try {
+    const dirs: { m: Manifest; dir: string; files: string[] }[] = [];
+    for (const m of ranges) {
+      const a = m.artifacts.find((x) => x.role === 'binlog');
+      if (a === undefined || m.startPosition?.pos === undefined || m.position?.pos === undefined) throw new BackupError(`backup ${m.id} holds no binary log range`);
+      const dir = path.join(tmp, m.id);
+      await fs.promises.mkdir(dir);
+      const dec = await prepareDecryption(m.pipeline.encryption, cfg.identity, m.id);
+      try {
+        await readBack(storage, m, a, dec, { cmd: 'tar', args: ['-x', '-f', '-', '-C', dir], label: 'tar' }, signal);
+      } finally {
+        await dec.cleanup();
+      }
+      const files = (await fs.promises.readdir(dir)).sort();
+      if (files[0] !== m.startPosition.file || files[files.length - 1] !== m.position.file) {
+        throw new BackupError(`backup ${m.id} should hold the binary logs ${m.startPosition.file} to ${m.position.file}, but holds ${files.join(', ')}`);
+      }
+      dirs.push({ m, dir, files: files.map((f) => path.join(dir, f)) });
+      binlogs.push(...files);
+    }
+    await fullThen(cfg, full, signal, async () => {
+      for (const d of dirs) await replay(d.files, d.m.startPosition!.pos!, [`--stop-position=${d.m.position!.pos}`], full.database, target, signal);
+    });
+  } finally {
+    await fs.promises.rm(tmp, { recursive: true, force: true });
+  }
+  const seconds = (Date.now() - started) / 1000;
+  log.info(`restored ${manifest.type} backup ${manifest.id} (${chain.map((m) => m.id).join(' + ')}) into ${target.display} in ${seconds.toFixed(1)} s`, { event: 'restore-done', id: manifest.id, seconds });
+  return {
+    id: manifest.id,
+    target: target.display,
+    seconds,
+    artifacts: chain.flatMap((m) => m.artifacts.map((a) => `${m.id}/${a.name}`)),
+    chain: chain.map((m) => m.id),
+    recoveryTarget: `the end of ${manifest.id} (${manifest.position?.file}:${manifest.position?.pos})`,
+    binlogs,
+  };
+}
