@@ -60,11 +60,13 @@ export interface RestoredServer {
 }
 
 /** Start PostgreSQL on `dataDir` (as the database user) and wait until recovery ended and it accepts writes. */
-export async function startOnDataDir(dataDir: string, timeoutMs = 60000): Promise<RestoredServer> {
+export async function startOnDataDir(dataDir: string, timeoutMs = 60000, archiveTo?: string): Promise<RestoredServer> {
   const owner = pgOwner();
   const socketDir = sharedTempDir('dbbackup-sock-');
   const port = await freePort();
-  const args = ['-D', dataDir, '-c', `port=${port}`, '-c', 'listen_addresses=', '-c', `unix_socket_directories=${socketDir}`, '-c', 'fsync=off', '-c', 'archive_mode=off'];
+  // Archiving off, unless the restored server is to go on archiving (as the original did) to `archiveTo`.
+  const archive = archiveTo === undefined ? ['-c', 'archive_mode=off'] : ['-c', 'archive_mode=on', '-c', `archive_command=${archiveCommand(archiveTo)}`, '-c', 'wal_level=replica'];
+  const args = ['-D', dataDir, '-c', `port=${port}`, '-c', 'listen_addresses=', '-c', `unix_socket_directories=${socketDir}`, '-c', 'fsync=off', ...archive];
   const proc: ChildProcess = spawn(pgTool('postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], ...owner });
   let serverLog = '';
   proc.stderr!.on('data', (d: Buffer) => (serverLog = (serverLog + d.toString()).slice(-200000)));

@@ -136,13 +136,14 @@ function lastContiguous(index: WalIndex, timeline: number, segno: bigint): Archi
   let n = segno;
   while (segs.has(n + 1n)) n++;
   const end = segs.get(n)!;
-  // A later timeline that begins at or before n + 1 while this one has nothing after n: it continued this one.
+  // A later timeline that begins in or right after this one's last segment continued it (a promoted
+  // restore replaced the server); one that begins earlier, while this one went on, is a fork.
   const next = [...index.segments.keys()]
     .filter((t) => t > timeline)
     .sort((a, b) => b - a)
     .find((t) => {
       const first = [...index.segments.get(t)!.keys()].reduce((a, b) => (a < b ? a : b));
-      return first <= n + 1n && first > segno;
+      return first === n || first === n + 1n;
     });
   if (next === undefined) return end;
   const first = [...index.segments.get(next)!.keys()].reduce((a, b) => (a < b ? a : b));
