@@ -70,7 +70,7 @@ describe('MariaDB faults and bad input: nothing is lost, nothing is taken for a 
       [['backup', '--engine', 'mysql', '--source', 'mysql://root@127.0.0.1/', '--to', `file://${dir}/x`], /names no database/],
       [['backup', '--engine', 'mysql', '--source', db.url('shop').replace('mysql:', 'postgres:'), '--to', `file://${dir}/x`], /is a postgres URL but the engine is 'mysql'/],
       [['backup', '--engine', 'mysql', '--source', `${db.url('shop')}?sslmode=require`, '--to', `file://${dir}/x`], /has the parameter 'sslmode', which MySQL\/MariaDB connections do not take/],
-      [['backup', '--engine', 'mysql', '--source', db.url('shop'), '--to', `file://${dir}/x`, '--type', 'incremental'], /--type incremental --method logical is not available for MySQL\/MariaDB/],
+      [['backup', '--engine', 'mysql', '--source', db.url('shop'), '--to', `file://${dir}/x`, '--type', 'incremental'], /there is no backup of shop .* for this incremental backup to build on; take one first with --type full/],
       [['backup', '--engine', 'mysql', '--source', db.url('shop'), '--to', `file://${dir}/x`, '--method', 'physical'], /--method physical is for PostgreSQL/],
     ];
     for (const [args, message] of cases) {
