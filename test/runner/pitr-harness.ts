@@ -16,9 +16,15 @@ export function pgOwner(): { uid?: number; gid?: number } {
   return { uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()) };
 }
 
-/** A temporary directory the database user can write (archive_command runs as that user). */
+const made: string[] = [];
+process.on('exit', () => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A temporary directory the database user can write (archive_command runs as that user); removed when the test process exits. */
 export function sharedTempDir(prefix: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
   const o = pgOwner();
   if (o.uid !== undefined) fs.chownSync(dir, o.uid, o.gid!);
   return dir;
