@@ -129,12 +129,13 @@ export class Pipeline {
     ) {
       return;
     }
-    const own = failures.find((f) => !f.c.killedByUs && (f.r.reason as ChildProcessError).signal !== 'SIGPIPE');
-    // A stage that exited with an error code failed on its own, even if our kill reached it
-    // after it had exited but before its exit was seen (a restoring client refusing a statement
-    // while the stage before it dies of the broken pipe).
+    // The root cause is the first stage, in pipeline order, that exited with an error code:
+    // stages after it fail because its output ended early, stages before it die of the broken
+    // pipe. An exit code counts even if our kill reached the stage after it had exited but
+    // before its exit was seen. Without one, the first stage that died of a signal we did not send.
     const exited = failures.find((f) => (f.r.reason as ChildProcessError).signal === null && typeof (f.r.reason as ChildProcessError).exitCode === 'number');
-    throw (own ?? exited ?? failures[0]).r.reason;
+    const own = failures.find((f) => !f.c.killedByUs && (f.r.reason as ChildProcessError).signal !== 'SIGPIPE');
+    throw (exited ?? own ?? failures[0]).r.reason;
   }
 }
 
