@@ -11,7 +11,8 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { BackupType, Compression, ConfigError, EncryptionScheme, longestScheduleGapMinutes, METRICS, RUNNER_ENV, type CronSpec, type Retention } from '../core';
+import { BackupType, checkChainRetention, Compression, ConfigError, EncryptionScheme, Engine, longestScheduleGapMinutes, METRICS, Retention, RUNNER_ENV, type CronSpec } from '../core';
+import { BinlogShipper, type PointInTimeRecovery } from './binlog-shipper';
 import { RestoreDrillTask } from './drill-task';
 import { AlarmTopic, allowServicesToUseKey, backupMetric, BackupMonitoring } from './monitoring';
 import { BackupRunnerTask } from './runner-task';
@@ -126,6 +127,14 @@ export interface DatabaseBackupProps {
   readonly operationsKey?: kms.IKey;
   /** @default logs.RetentionDays.ONE_YEAR */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Point-in-time recovery: for a MySQL/MariaDB source, a binary log shipper
+   * (`dbbackup binlog-stream`) as a one-task ECS service beside the scheduled backups, with a
+   * log-shipping-lag alarm. PostgreSQL (WAL archiving is set on the server) and MongoDB are
+   * refused with what to do instead.
+   * @default - no point-in-time recovery; restores go to the scheduled backups
+   */
+  readonly pointInTimeRecovery?: PointInTimeRecovery;
 }
 
 const DEFAULT_SCHEDULE = (): ScheduledBackup => ({ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: '3', minute: '0' }) });
@@ -166,6 +175,10 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
   public readonly verifier: BackupVerifier;
   public readonly verifyFunction: lambda.IFunction;
   public readonly drillTask?: RestoreDrillTask;
+  /** The binary log shipper's service, when point-in-time recovery is on. */
+  public readonly binlogShipper?: BinlogShipper;
+  /** The log-shipping-lag alarm, when point-in-time recovery is on. */
+  public readonly logShippingLagAlarm?: cloudwatch.IAlarm;
   public readonly monitoring: BackupMonitoring;
   public readonly alarms: cloudwatch.IAlarm[];
   public readonly alarmTopic: sns.ITopic;
@@ -187,6 +200,8 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     this.rto = props.rto ?? Duration.hours(4);
     const scheduled = props.schedules ?? [DEFAULT_SCHEDULE()];
     validateSchedules(scheduled, timeout);
+    const pitr = props.pointInTimeRecovery;
+    if (pitr !== undefined) validatePointInTimeRecovery(pitr, props.source.engine, scheduled, props.vault === undefined ? (props.retention ?? Retention.gfs()) : undefined);
 
     if (props.vault !== undefined && props.retention !== undefined) {
       throw new ConfigError(
@@ -352,6 +367,27 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
       taskDefinitions.push(this.drillTask.taskDefinition);
     }
 
+    if (pitr !== undefined) {
+      this.binlogShipper = new BinlogShipper(this, 'BinlogShipper', {
+        source: props.source,
+        vault: this.vault,
+        databaseId: this.databaseId,
+        prefix: this.prefix,
+        cluster: this.cluster,
+        vpcSubnets: { subnets: subnets.subnets },
+        securityGroups: this.connections.securityGroups,
+        compression: props.compression,
+        encryption: this.encryption,
+        image: props.image,
+        cpu: pitr.cpu,
+        memoryLimitMiB: pitr.memoryLimitMiB,
+        uploadInterval: pitr.uploadInterval,
+        logRetention: props.logRetention,
+        logEncryptionKey: this.operationsKey,
+      });
+      taskDefinitions.push(this.binlogShipper.taskDefinition);
+    }
+
     this.monitoring = new BackupMonitoring(this, 'Monitoring', {
       databaseId: this.databaseId,
       alarmTopic: this.alarmTopic,
@@ -359,7 +395,10 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
       rto: this.drillTask !== undefined ? this.rto : undefined,
       freshnessInterval: this.verifier.freshnessInterval,
       taskDefinitions,
+      logShippingLagThreshold: pitr?.logShippingLagThreshold,
+      logShippingInterval: pitr?.uploadInterval,
     });
+    this.logShippingLagAlarm = this.monitoring.logShippingLagAlarm;
     this.alarms = this.monitoring.alarms;
     this.dashboard = this.monitoring.dashboard;
   }
@@ -398,6 +437,11 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     return backupMetric(this.databaseId, METRICS.VERIFICATION_FAILED, { statistic: 'Sum', ...props });
   }
 
+  /** Seconds since the binary log shipper last had the archive complete (published while point-in-time recovery is on). */
+  public metricLogShippingLag(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return backupMetric(this.databaseId, METRICS.LOG_LAG, { statistic: 'Maximum', ...props });
+  }
+
   /** Seconds a restore drill took. */
   public metricRestoreTime(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return backupMetric(this.databaseId, METRICS.RESTORE_TIME, { statistic: 'Maximum', ...props });
@@ -413,6 +457,37 @@ class AlarmTopicEmail extends Construct {
     }
     topic.addSubscription(new subscriptions.EmailSubscription(email));
   }
+}
+
+/**
+ * Point-in-time recovery fits MySQL/MariaDB only (the shipper reads the binary log over the
+ * network); with a window, the retention must keep each full as long as the window needs it.
+ */
+function validatePointInTimeRecovery(pitr: PointInTimeRecovery, engine: Engine, scheduled: ScheduledBackup[], retention: Retention | undefined): void {
+  if (engine === Engine.POSTGRES) {
+    throw new ConfigError(
+      "pointInTimeRecovery is set for a PostgreSQL source, but PostgreSQL's WAL is archived by the server itself, not by a task: " +
+        "on a self-managed server set archive_command = 'dbbackup wal-push %p --to s3://BUCKET/PREFIX' (see the README's point-in-time recovery section) and leave pointInTimeRecovery out. " +
+        'RDS and Aurora do not allow external WAL archiving: use their own automated backups and point-in-time restore beside these logical backups, and leave pointInTimeRecovery out.',
+    );
+  }
+  if (engine === Engine.MONGODB) {
+    throw new ConfigError('pointInTimeRecovery is set for a MongoDB source, which the runner does not support (no oplog shipping); leave pointInTimeRecovery out and rely on the scheduled backups.');
+  }
+  if (pitr.window === undefined || retention === undefined) return;
+  const crons = (type: BackupType) => scheduled.filter((s) => (s.type ?? BackupType.FULL) === type).map((s) => s.schedule.cron);
+  const full = crons(BackupType.FULL);
+  const incremental = crons(BackupType.INCREMENTAL);
+  const differential = crons(BackupType.DIFFERENTIAL);
+  if ([...full, ...incremental, ...differential].some((c) => c === undefined)) return; // rate schedules: no calendar to lay out
+  checkChainRetention({
+    retention,
+    fullSchedules: full as CronSpec[],
+    incrementalSchedules: incremental as CronSpec[],
+    differentialSchedules: differential as CronSpec[],
+    pointInTimeDays: pitr.window.toHours({ integral: false }) / 24,
+    what: `pointInTimeRecovery window (${pitr.window.toHumanString()}) with retention`,
+  });
 }
 
 function validateSchedules(scheduled: ScheduledBackup[], timeout: Duration): void {

@@ -7,3 +7,4 @@ export * from './drill-task';
 export * from './verifier';
 export * from './monitoring';
 export * from './database-backup';
+export * from './binlog-shipper';

@@ -119,6 +119,18 @@ export interface BackupMonitoringProps {
    * @default - no drill alarms
    */
   readonly rto?: Duration;
+  /**
+   * Point-in-time recovery is on: alarm when the binary log shipper's lag
+   * (`LogShippingLagSeconds`) is above this, or when it publishes none.
+   * @default - no log shipping alarm
+   */
+  readonly logShippingLagThreshold?: Duration;
+  /**
+   * How often the shipper uploads and publishes its lag; the lag alarm's period is this,
+   * rounded up to whole minutes.
+   * @default Duration.seconds(60)
+   */
+  readonly logShippingInterval?: Duration;
   /** Task definitions whose failed runs (a container stopping with a non-zero exit, or a task that failed to start) alarm. */
   readonly taskDefinitions: ecs.TaskDefinition[];
   /** @default - a name CloudFormation generates */
@@ -128,7 +140,7 @@ export interface BackupMonitoringProps {
 /**
  * Alarms and a dashboard for one database: task failed, backup failed, backup stale (the
  * dead-man's switch: missing data breaches), verification failed, drill failed, drill slower
- * than the RTO. Every alarm notifies the topic when it fires and when it clears.
+ * than the RTO, and binary log shipping lagging when point-in-time recovery is on. Every alarm notifies the topic when it fires and when it clears.
  */
 export class BackupMonitoring extends Construct {
   /** A backup or drill task stopped with a non-zero exit or failed to start. */
@@ -143,6 +155,8 @@ export class BackupMonitoring extends Construct {
   public readonly drillFailedAlarm?: cloudwatch.Alarm;
   /** A restore drill took longer than the RTO. */
   public readonly drillTooSlowAlarm?: cloudwatch.Alarm;
+  /** The binary log shipper lags behind the server by more than the threshold, or publishes nothing. */
+  public readonly logShippingLagAlarm?: cloudwatch.Alarm;
   /** Every alarm above. */
   public readonly alarms: cloudwatch.Alarm[];
   /** The EventBridge rule that catches failed tasks and tells the topic why. */
@@ -249,6 +263,23 @@ export class BackupMonitoring extends Construct {
       });
       alarms.push(this.drillFailedAlarm, this.drillTooSlowAlarm);
     }
+    const lagThreshold = props.logShippingLagThreshold;
+    const lagPeriod = Duration.minutes(Math.max(1, Math.ceil((props.logShippingInterval ?? Duration.seconds(60)).toSeconds() / 60)));
+    if (lagThreshold !== undefined) {
+      this.logShippingLagAlarm = alarm('LogShippingLag', {
+        metric: backupMetric(db, METRICS.LOG_LAG, { statistic: 'Maximum', period: lagPeriod }),
+        threshold: lagThreshold.toSeconds(),
+        // Five periods in a row: a deploy's restart of the shipper (stop, then start) stays quiet.
+        evaluationPeriods: 5,
+        datapointsToAlarm: 5,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        alarmDescription:
+          `The binary log shipper of ${db} is more than ${lagThreshold.toHumanString()} behind the server, or published no lag: ` +
+          'a stopped or crash-looping shipper, a server it cannot reach, or uploads that fail. Point-in-time recovery cannot reach past the last shipped log; the shipper\'s log says why.',
+      });
+      alarms.push(this.logShippingLagAlarm);
+    }
     this.alarms = alarms;
 
     const hour = Duration.hours(1);
@@ -318,5 +349,15 @@ export class BackupMonitoring extends Construct {
       );
     }
     this.dashboard.addWidgets(...drillWidgets);
+    if (lagThreshold !== undefined) {
+      this.dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'Binary log shipping lag (seconds)',
+          left: [backupMetric(db, METRICS.LOG_LAG, { statistic: 'Maximum', period: lagPeriod, label: 'lag' })],
+          leftAnnotations: [{ value: lagThreshold.toSeconds(), label: 'alarm', color: cloudwatch.Color.RED }],
+          width: 24,
+        }),
+      );
+    }
   }
 }

@@ -1,0 +1,223 @@
+import { Duration, Tags, Token } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { Compression, ConfigError, EncryptionScheme, Engine, RUNNER_ENV, RunnerCommand, SECRET_ENV, renderRunnerEnvironment } from '../core';
+import { RUNNER_CONTAINER_NAME } from './runner-task';
+import { BackupEncryption, type BackupSource } from './source';
+import type { IBackupVault } from './vault';
+import { KMS_WRAP_ACTIONS } from './private/iam';
+import { acknowledge, wildcardResourceFinding } from './private/nag';
+import { checkDatabaseId, encryptValue } from './private/settings';
+import { acknowledgeTaskDefinition, bundledRunnerImage, checkFargateSize, RUNNER_SCRIPT, taskLogGroup } from './private/task';
+
+/** Options of point-in-time recovery (`PointInTimeRecovery.enabled`). */
+export interface PointInTimeRecoveryOptions {
+  /**
+   * The log-shipping-lag alarm fires when the newest shipped binary log data is older than
+   * this, or when the shipper publishes no lag at all (it stopped, or never started).
+   * @default Duration.minutes(5)
+   */
+  readonly logShippingLagThreshold?: Duration;
+  /**
+   * How often the shipper uploads the open binary log (`DBBACKUP_BINLOG_UPLOAD_INTERVAL`):
+   * the most data a lost shipper task can cost beyond the lag.
+   * @default Duration.seconds(60)
+   */
+  readonly uploadInterval?: Duration;
+  /**
+   * The recovery window you promise: every moment this far back stays restorable. When set,
+   * and the vault is one this construct creates, the retention tiers are checked at synth time
+   * to keep each full backup as long as the window needs it.
+   * @default - no window is checked
+   */
+  readonly window?: Duration;
+  /** @default 256 (0.25 vCPU) */
+  readonly cpu?: number;
+  /** @default 512 */
+  readonly memoryLimitMiB?: number;
+}
+
+/**
+ * Continuous point-in-time recovery beside the scheduled backups. For MySQL/MariaDB a binary
+ * log shipper (`dbbackup binlog-stream`) runs as a one-task ECS service with a lag alarm.
+ * PostgreSQL archives WAL from the server itself (`archive_command`), and MongoDB is not
+ * supported: `DatabaseBackup` refuses both with the way to go.
+ *
+ * ```ts
+ * pointInTimeRecovery: PointInTimeRecovery.enabled({ logShippingLagThreshold: Duration.minutes(10) })
+ * ```
+ */
+export class PointInTimeRecovery {
+  /** Ship the database's logs continuously. */
+  public static enabled(options: PointInTimeRecoveryOptions = {}): PointInTimeRecovery {
+    return new PointInTimeRecovery(options);
+  }
+
+  /** The lag above which the alarm fires. */
+  public readonly logShippingLagThreshold: Duration;
+  /** How often the open log is uploaded. */
+  public readonly uploadInterval: Duration;
+  /** The recovery window to check retention against, when given. */
+  public readonly window?: Duration;
+  /** The shipper's Fargate CPU units. */
+  public readonly cpu: number;
+  /** The shipper's Fargate memory. */
+  public readonly memoryLimitMiB: number;
+
+  private constructor(options: PointInTimeRecoveryOptions) {
+    this.logShippingLagThreshold = options.logShippingLagThreshold ?? Duration.minutes(5);
+    this.uploadInterval = options.uploadInterval ?? Duration.seconds(60);
+    this.window = options.window;
+    this.cpu = options.cpu ?? 256;
+    this.memoryLimitMiB = options.memoryLimitMiB ?? 512;
+    const interval = this.uploadInterval.toSeconds({ integral: false });
+    if (!Token.isUnresolved(this.uploadInterval.toString()) && (!Number.isInteger(interval) || interval < 10 || interval > 3600)) {
+      throw new ConfigError(`pointInTimeRecovery uploadInterval is ${this.uploadInterval.toHumanString()}; use whole seconds from 10 seconds to 1 hour, e.g. Duration.seconds(60).`);
+    }
+    const lag = this.logShippingLagThreshold.toSeconds({ integral: false });
+    if (!Token.isUnresolved(this.logShippingLagThreshold.toString()) && lag < 2 * interval) {
+      throw new ConfigError(
+        `pointInTimeRecovery logShippingLagThreshold is ${this.logShippingLagThreshold.toHumanString()}, but the shipper uploads every ${this.uploadInterval.toHumanString()} (uploadInterval), so the lag alarm would fire in normal work. Set the threshold to at least twice the upload interval (e.g. Duration.minutes(5)) or upload more often.`,
+      );
+    }
+    if (this.window !== undefined && !Token.isUnresolved(this.window.toString()) && this.window.toMinutes({ integral: false }) <= 0) {
+      throw new ConfigError(`pointInTimeRecovery window is ${this.window.toHumanString()}; give a positive duration such as Duration.days(7), or leave it out.`);
+    }
+  }
+}
+
+/** Properties of a `BinlogShipper`. */
+export interface BinlogShipperProps {
+  /** The MySQL/MariaDB database whose binary logs are shipped. */
+  readonly source: BackupSource;
+  /** Where the logs go (under `PREFIX/binlog/`). */
+  readonly vault: IBackupVault;
+  /** The database's identifier in metrics (`DBBACKUP_DATABASE_ID`). */
+  readonly databaseId: string;
+  /** @default - the database id */
+  readonly prefix?: string;
+  readonly cluster: ecs.ICluster;
+  /** The subnets the shipper runs in. */
+  readonly vpcSubnets: ec2.SubnetSelection;
+  /** The shipper's security groups (those of the backup runner, so the database lets both in). */
+  readonly securityGroups: ec2.ISecurityGroup[];
+  /** @default Compression.ZSTD */
+  readonly compression?: Compression;
+  /** @default BackupEncryption.kms() - age to a per-archive key wrapped by the vault's key */
+  readonly encryption?: BackupEncryption;
+  /** @default - the bundled runner image */
+  readonly image?: ecs.ContainerImage;
+  /** @default 256 */
+  readonly cpu?: number;
+  /** @default 512 */
+  readonly memoryLimitMiB?: number;
+  /** @default Duration.seconds(60) */
+  readonly uploadInterval?: Duration;
+  /** @default logs.RetentionDays.ONE_YEAR */
+  readonly logRetention?: logs.RetentionDays;
+  /** @default - CloudWatch Logs' own encryption */
+  readonly logEncryptionKey?: kms.IKey;
+}
+
+/**
+ * `dbbackup binlog-stream` as a one-task Fargate service: never two shippers at once
+ * (a deploy stops the old task, which uploads what is complete on SIGTERM, before the new one
+ * starts), restarted by ECS when it stops, with the backup task's no-delete grants.
+ */
+export class BinlogShipper extends Construct {
+  public readonly service: ecs.FargateService;
+  public readonly taskDefinition: ecs.FargateTaskDefinition;
+  public readonly container: ecs.ContainerDefinition;
+  public readonly logGroup: logs.LogGroup;
+  public readonly taskRole: iam.IRole;
+  /** The runner settings rendered into the container's environment. */
+  public readonly environment: Readonly<Record<string, string>>;
+
+  constructor(scope: Construct, id: string, props: BinlogShipperProps) {
+    super(scope, id);
+    if (props.source.engine !== Engine.MYSQL) {
+      throw new ConfigError(`BinlogShipper ships MySQL/MariaDB binary logs; the source's engine is '${props.source.engine}'. Use BackupSource.mysql(…) or an RDS MySQL/MariaDB source.`);
+    }
+    checkDatabaseId(props.databaseId);
+    const prefix = props.prefix ?? props.databaseId;
+    const cpu = props.cpu ?? 256;
+    const memoryLimitMiB = props.memoryLimitMiB ?? 512;
+    checkFargateSize(cpu, memoryLimitMiB);
+    const encryption = props.encryption ?? BackupEncryption.kms();
+    const encryptionKey = encryption.scheme === EncryptionScheme.KMS ? (encryption.key ?? props.vault.key) : undefined;
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      cpu,
+      memoryLimitMiB,
+      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+    });
+    Tags.of(this.taskDefinition).add('dbbackup:database-id', props.databaseId);
+    this.taskRole = this.taskDefinition.taskRole;
+    this.logGroup = taskLogGroup(this, 'Logs', props.logRetention ?? logs.RetentionDays.ONE_YEAR, props.logEncryptionKey);
+
+    this.environment = {
+      ...renderRunnerEnvironment(RunnerCommand.BINLOG_STREAM, {
+        engine: props.source.engine,
+        source: props.source.url,
+        to: props.vault.storageUrl(prefix),
+        compression: props.compression ?? Compression.ZSTD,
+        encrypt: encryptValue(encryption, encryptionKey),
+      }),
+      [RUNNER_ENV.DATABASE_ID]: props.databaseId,
+      [RUNNER_ENV.LOG_FORMAT]: 'json',
+      [RUNNER_ENV.BINLOG_UPLOAD_INTERVAL]: String((props.uploadInterval ?? Duration.seconds(60)).toSeconds()),
+    };
+
+    this.container = this.taskDefinition.addContainer(RUNNER_CONTAINER_NAME, {
+      image: props.image ?? bundledRunnerImage(),
+      essential: true,
+      // A long-running process: no `timeout` wrapper as the scheduled tasks have.
+      entryPoint: ['node', RUNNER_SCRIPT],
+      command: [RunnerCommand.BINLOG_STREAM],
+      environment: this.environment,
+      secrets: { [SECRET_ENV.SOURCE_PASSWORD]: ecs.Secret.fromSecretsManager(props.source.secret, props.source.passwordField) },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'binlog-stream' }),
+      // SIGTERM: the shipper uploads what is complete and exits 0; give it the most Fargate allows.
+      stopTimeout: Duration.seconds(120),
+    });
+
+    this.service = new ecs.FargateService(this, 'Resource', {
+      cluster: props.cluster,
+      taskDefinition: this.taskDefinition,
+      desiredCount: 1,
+      // Never two shippers of one server at once: stop the old task before starting the new one.
+      minHealthyPercent: 0,
+      maxHealthyPercent: 100,
+      circuitBreaker: { enable: true, rollback: true },
+      vpcSubnets: props.vpcSubnets,
+      securityGroups: props.securityGroups,
+      assignPublicIp: false,
+      enableECSManagedTags: true,
+      propagateTags: ecs.PropagatedTagSource.SERVICE,
+    });
+
+    props.vault.grantBackup(this.taskRole, prefix);
+    if (encryptionKey !== undefined) {
+      encryptionKey.grant(this.taskRole, ...KMS_WRAP_ACTIONS);
+      this.taskRole.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['kms:GenerateRandom'], resources: ['*'] }));
+    }
+    acknowledgeTaskDefinition(this.taskDefinition);
+    const policy = this.taskRole.node.tryFindChild('DefaultPolicy');
+    if (policy !== undefined) {
+      acknowledge(policy, {
+        id: wildcardResourceFinding('AwsSolutions', policy, props.vault.bucket.arnForObjects(`${prefix}/*`)),
+        reason: `Binary logs and their chunks are new objects under ${prefix}/binlog/, named at run time; the grant is limited to the database's prefix and holds no delete.`,
+      });
+      if (encryptionKey !== undefined) {
+        acknowledge(policy, {
+          id: 'AwsSolutions-IAM5[Resource::*]',
+          reason: 'kms:GenerateRandom is not an operation on a key and takes no resource (KMS permissions reference).',
+        });
+      }
+    }
+  }
+}
