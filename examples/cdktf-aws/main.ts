@@ -5,7 +5,7 @@
  *   cd cdktf.out/cdktf-aws/stacks/db-backup-aws && terraform init && terraform apply \
  *     -var vpc_id=vpc-… -var 'private_subnet_ids=["subnet-…","subnet-…"]' -var database_host=orders.…rds.amazonaws.com
  *
- * Before the first scheduled run: push the runner image to the repository (docs/cdktf.md) and
+ * Before the first scheduled run: push the runner image to the repository (the README (CDK for Terraform)) and
  * put the database password into the secret.
  */
 import { App, TerraformOutput, TerraformStack, TerraformVariable } from 'cdktf';
@@ -26,7 +26,7 @@ export class AwsBackupStack extends TerraformStack {
     const subnets = new TerraformVariable(this, 'private_subnet_ids', { type: 'list(string)', description: 'Private subnets with NAT or VPC endpoints' });
     const host = new TerraformVariable(this, 'database_host', { type: 'string', description: 'The database host name' });
 
-    // The runner image lives here; build and push it from dist/runner (docs/cdktf.md).
+    // The runner image lives here; build and push it from dist/runner (the README (CDK for Terraform)).
     const repository = new EcrRepository(this, 'RunnerRepository', {
       name: 'dbbackup-runner',
       imageTagMutability: 'IMMUTABLE',

@@ -6,7 +6,7 @@
  *     -var project_id=my-project -var network=… -var subnetwork=… -var database_host=10.20.0.5
  *
  * Before the first scheduled run: push the runner image to the Artifact Registry repository
- * (docs/cdktf.md) and add the database password as a version of the secret.
+ * (the README (CDK for Terraform)) and add the database password as a version of the secret.
  */
 import { App, TerraformOutput, TerraformStack, TerraformVariable } from 'cdktf';
 import { Construct } from 'constructs';
@@ -45,7 +45,7 @@ export class GoogleBackupStack extends TerraformStack {
 
     const apis = SERVICES.map((service) => new ProjectService(this, `Api-${service.split('.')[0]}`, { service, disableOnDestroy: false }));
 
-    // The runner image lives here; build and push it from dist/runner (docs/cdktf.md).
+    // The runner image lives here; build and push it from dist/runner (the README (CDK for Terraform)).
     const repository = new ArtifactRegistryRepository(this, 'RunnerRepository', {
       repositoryId: 'dbbackup',
       location: REGION,

@@ -1,6 +1,6 @@
 /**
  * The verification function. It runs when a manifest is committed (S3 `Object Created` through
- * EventBridge) and on a schedule (`FreshnessCheckEvent`). See docs/verify.md.
+ * EventBridge) and on a schedule (`FreshnessCheckEvent`). See the README (The verification function).
  */
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';

@@ -30,7 +30,7 @@ export function sharedTempDir(prefix: string): string {
   return dir;
 }
 
-/** archive_command as docs/pitr.md gives it, with this checkout's bundle. */
+/** archive_command as the README (Point-in-time recovery) gives it, with this checkout's bundle. */
 export function archiveCommand(storeUrl: string, extra = ''): string {
   return `${process.execPath} ${DBBACKUP} wal-push %p --to ${storeUrl}${extra}`;
 }

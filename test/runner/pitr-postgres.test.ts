@@ -1,5 +1,5 @@
 // Point-in-time recovery of PostgreSQL against real servers: a server archives its WAL through
-// `dbbackup wal-push` (archive_command as docs/pitr.md gives it), a physical base backup is
+// `dbbackup wal-push` (archive_command as the README (Point-in-time recovery) gives it), a physical base backup is
 // taken, rows are written, updated and deleted around noted moments, and each moment is restored
 // into a fresh data directory that a new server recovers and promotes. Incremental and
 // differential chains restore to their own end; a missing segment makes a later moment fail.

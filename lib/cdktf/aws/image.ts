@@ -5,7 +5,7 @@ import { IEcrRepositoryRef } from './refs';
 /**
  * The runner's container image in ECR. Terraform does not build images: build
  * `dist/runner` (which holds the Dockerfile and the bundled runner) and push it first; see
- * docs/cdktf.md.
+ * the README (CDK for Terraform).
  */
 export class RunnerImage {
   /**

@@ -4,7 +4,7 @@ import { IArtifactRegistryRepositoryRef } from './refs';
 
 /**
  * The runner's container image in Artifact Registry. Terraform does not build images: build
- * `dist/runner` and push it first (docs/cdktf.md).
+ * `dist/runner` and push it first (the README (CDK for Terraform)).
  */
 export class RunnerImage {
   /**
