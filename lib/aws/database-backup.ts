@@ -480,14 +480,19 @@ function validatePointInTimeRecovery(pitr: PointInTimeRecovery, engine: Engine, 
   const incremental = crons(BackupType.INCREMENTAL);
   const differential = crons(BackupType.DIFFERENTIAL);
   if ([...full, ...incremental, ...differential].some((c) => c === undefined)) return; // rate schedules: no calendar to lay out
-  checkChainRetention({
-    retention,
-    fullSchedules: full as CronSpec[],
-    incrementalSchedules: incremental as CronSpec[],
-    differentialSchedules: differential as CronSpec[],
-    pointInTimeDays: pitr.window.toHours({ integral: false }) / 24,
-    what: `pointInTimeRecovery window (${pitr.window.toHumanString()}) with retention`,
-  });
+  try {
+    checkChainRetention({
+      retention,
+      fullSchedules: full as CronSpec[],
+      incrementalSchedules: incremental as CronSpec[],
+      differentialSchedules: differential as CronSpec[],
+      pointInTimeDays: pitr.window.toHours({ integral: false }) / 24,
+      what: 'retention',
+    });
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    throw new ConfigError(`pointInTimeRecovery window is ${pitr.window.toHumanString()}, which the retention does not keep: ${e.message} Or shorten the window.`);
+  }
 }
 
 function validateSchedules(scheduled: ScheduledBackup[], timeout: Duration): void {

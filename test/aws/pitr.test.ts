@@ -167,7 +167,7 @@ describe('DatabaseBackup pointInTimeRecovery (MySQL/MariaDB binlog shipper)', ()
       // The test's own VPC and secret are fixtures; the construct's tree must be clean.
       const found = pack
         .validateScope(stack)
-        .violations.flatMap((v) => v.violatingResources.filter((r) => r.constructPath.startsWith('Test/Orders/')).map((r) => `${v.ruleName} at ${r.constructPath}`));
+        .violations.flatMap((v) => v.violatingResources.filter((r) => (r.constructPath ?? '').startsWith('Test/Orders/')).map((r) => `${v.ruleName} at ${r.constructPath}`));
       assert.deepEqual(found, [], `${pack.readPackName} reports:\n${found.join('\n')}`);
     }
   });
@@ -228,8 +228,11 @@ describe('DatabaseBackup pointInTimeRecovery (MySQL/MariaDB binlog shipper)', ()
     const weekly = [{ type: BackupType.FULL, schedule: BackupSchedule.cron({ weekDay: 'SUN', hour: '2', minute: '0' }) }];
     assert.throws(
       () => pitrStack({ schedules: weekly, pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(30) }) }),
-      /pointInTimeRecovery window \(30 days\) with retention.*weekly/,
+      /pointInTimeRecovery window is 30 days.*weekly tier is kept 28 days.*raise retention weekly to at least 6.*Or shorten the window/,
     );
+    // The default nightly full with the default daily tier (7 days) holds a 6-day window, not 7.
+    assert.throws(() => pitrStack({ pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(7) }) }), /daily tier is kept 7 days but must stay 8 days/);
+    assert.doesNotThrow(() => pitrStack({ pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(6) }) }));
     const { t } = pitrStack({ schedules: weekly, retention: Retention.gfs({ weekly: 6 }), pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(30) }) });
     t.resourceCountIs('AWS::ECS::Service', 1);
   });
