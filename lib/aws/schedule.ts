@@ -5,8 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { awsCronExpression, ConfigError, parseCron, type CronOptions, type CronSpec } from '../core';
-import { cronMaxIntervalMinutes } from './private/cron';
+import { awsCronExpression, ConfigError, longestScheduleGapMinutes, parseCron, type CronOptions, type CronSpec } from '../core';
 import { acknowledge, acknowledgeInlinePolicies } from './private/nag';
 
 /** Options of `BackupSchedule.cron`. */
@@ -40,7 +39,8 @@ export class BackupSchedule {
     } catch (e) {
       throw new ConfigError(`BackupSchedule.cron: ${(e as Error).message}`);
     }
-    const max = cronMaxIntervalMinutes(spec);
+    // Five calendar years, day patterns included: month lengths, leap days and weekday patterns all occur.
+    const max = longestScheduleGapMinutes([spec], { years: 5, dayPatterns: true });
     if (max === undefined) {
       throw new ConfigError(
         `BackupSchedule.cron: the pattern '${awsCronExpression(spec)}' never fires (no date matches its day, month and weekDay); fix the day/month/weekDay fields.`,

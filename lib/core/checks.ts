@@ -45,17 +45,25 @@ export function validateTimeZone(timeZone: string, what = 'timeZone'): void {
   }
 }
 
+/** How `longestScheduleGapMinutes` lays the schedules out. */
+export interface GapOptions {
+  /** Calendar years to walk (UTC, from 2024). @default - two years (731 days) */
+  readonly years?: number;
+  /** Evaluate `L`, `LW`, `nW`, `n#k` and `nL` day patterns. @default false (such schedules give undefined) */
+  readonly dayPatterns?: boolean;
+}
+
 /**
  * The longest time between two consecutive runs of the given cron schedules taken together,
- * in minutes, found by laying them out over two calendar years (UTC). Undefined when a
- * schedule uses a day pattern this does not evaluate (`L`, `W`, `#`).
+ * in minutes, found by laying them out over calendar years (UTC). Undefined when no schedule
+ * fires, or when a schedule uses a day pattern (`L`, `W`, `#`) and `dayPatterns` is off.
  */
-export function longestScheduleGapMinutes(crons: readonly CronSpec[]): number | undefined {
+export function longestScheduleGapMinutes(crons: readonly CronSpec[], options: GapOptions = {}): number | undefined {
   if (crons.length === 0) return undefined;
-  const parsed = crons.map(matcher);
+  const parsed = crons.map((c) => matcher(c, options.dayPatterns === true));
   if (parsed.some((p) => p === undefined)) return undefined;
   const start = Date.UTC(2024, 0, 1);
-  const days = 731;
+  const days = options.years !== undefined ? options.years * 366 : 731;
   let last: number | undefined;
   let first: number | undefined;
   let longest = 0;
@@ -140,24 +148,50 @@ interface CronMatcher {
 }
 
 /** Day matching for a checked spec (parseCron has already validated the fields). */
-function matcher(c: CronSpec): CronMatcher | undefined {
-  if (/[LW#]/i.test(c.day) || /[LW#]/i.test(c.weekDay)) return undefined;
+function matcher(c: CronSpec, dayPatterns: boolean): CronMatcher | undefined {
+  if (!dayPatterns && (/[LW#]/i.test(c.day) || /[LW#]/i.test(c.weekDay))) return undefined;
   const minutes = values(c.minute, 0, 59);
   const hours = values(c.hour, 0, 23);
   const times = hours.flatMap((h) => minutes.map((m) => h * 60 + m));
-  const dom = c.day === '?' || c.day === '*' ? undefined : new Set(values(c.day, 1, 31));
   const months = c.month === '*' ? undefined : new Set(values(c.month.toUpperCase().replace(/[A-Z]{3}/g, (m) => String(MONTHS.indexOf(m) + 1)), 1, 12));
-  const dow =
-    c.weekDay === '?' || c.weekDay === '*'
-      ? undefined
-      : new Set(values(c.weekDay.toUpperCase().replace(/[A-Z]{3}/g, (d) => String(DAYS.indexOf(d) + 1)), 1, 7));
   return {
     times,
     matchesDay: (date) =>
       (months === undefined || months.has(date.getUTCMonth() + 1)) &&
-      (dom === undefined || dom.has(date.getUTCDate())) &&
-      (dow === undefined || dow.has(date.getUTCDay() + 1)),
+      dayMatches(c.day, date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()) &&
+      weekDayMatches(c.weekDay, date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()),
   };
+}
+
+function daysInMonth(y: number, m0: number): number {
+  return new Date(Date.UTC(y, m0 + 1, 0)).getUTCDate();
+}
+
+/** Does the day-of-month field match this date? (`L`, `LW` and `nW` are taken as the day they name.) */
+function dayMatches(field: string, y: number, m0: number, d: number): boolean {
+  if (field === '*' || field === '?') return true;
+  const last = daysInMonth(y, m0);
+  return field.split(',').some((part) => {
+    if (part === 'L' || part === 'LW') return d === last;
+    const w = /^(\d+)W$/.exec(part);
+    if (w) return d === Math.min(Number(w[1]), last);
+    return values(part, 1, 31).includes(d);
+  });
+}
+
+/** Does the day-of-week field (1 = Sunday) match this date? Handles `n#k` and `nL`. */
+function weekDayMatches(field: string, y: number, m0: number, d: number): boolean {
+  if (field === '*' || field === '?') return true;
+  const dow = new Date(Date.UTC(y, m0, d)).getUTCDay() + 1;
+  const upper = field.toUpperCase().replace(/[A-Z]{3}/g, (n) => String(DAYS.indexOf(n) + 1));
+  return upper.split(',').some((part) => {
+    const nth = /^(\d)#(\d)$/.exec(part);
+    if (nth) return dow === Number(nth[1]) && Math.ceil(d / 7) === Number(nth[2]);
+    const lastOf = /^(\d)L$/.exec(part);
+    if (lastOf) return dow === Number(lastOf[1]) && d > daysInMonth(y, m0) - 7;
+    if (part === 'L') return dow === 7;
+    return values(part, 1, 7).includes(dow);
+  });
 }
 
 function values(field: string, lo: number, hi: number): number[] {
