@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Manifest, ManifestError, parseManifest } from '../../lib/core/manifest';
+import { FIRST_DIGEST_VERSION, Manifest, ManifestError, parseManifest } from '../../lib/core/manifest';
 import { MANIFEST_NAME } from '../../lib/core/model';
 import { decideChecksumSkip } from './checksum';
 
@@ -54,6 +54,12 @@ export interface VerificationResult {
   readonly durationMs: number;
   /** The parsed manifest, when it could be read. */
   readonly manifest?: Manifest;
+  /**
+   * How the manifest's own content was checked: `sha256` (its digest matched; a changed field
+   * fails as `manifest: … does not match its digest`), or `none` (an older manifest without one).
+   * A kms: manifest's HMAC needs kms:Decrypt and is checked by `dbbackup verify`, not here.
+   */
+  readonly digest?: 'sha256' | 'none';
 }
 
 export interface VerifyOptions {
@@ -158,6 +164,7 @@ export async function verifyBackup(s3: S3Client, bucket: string, manifestKey: st
     storedBytes: artifacts.reduce((n, a) => n + a.size, 0),
     durationMs: Date.now() - started,
     manifest,
+    digest: manifest.version >= FIRST_DIGEST_VERSION ? 'sha256' : 'none',
   };
 }
 

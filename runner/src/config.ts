@@ -12,7 +12,10 @@ import {
 } from '../../lib/core/urls';
 
 /** Which stored backup a command works on. */
-export type Selector = { readonly kind: 'latest' } | { readonly kind: 'id'; readonly id: string } | { readonly kind: 'all' };
+export type Selector =
+  | { readonly kind: 'latest'; readonly database?: string }
+  | { readonly kind: 'id'; readonly id: string }
+  | { readonly kind: 'all'; readonly database?: string };
 
 export interface BackupConfig {
   readonly command: RunnerCommand.BACKUP;
@@ -71,6 +74,8 @@ export interface DrillConfig {
   readonly from: StorageUrl;
   readonly target: SourceUrl;
   readonly identity?: string;
+  /** The database (id or name) whose newest backup is drilled, when the store holds several. */
+  readonly database?: string;
   readonly json: boolean;
 }
 
@@ -211,7 +216,7 @@ function selector(values: Record<string, unknown>, cmd: string, allowAll: boolea
     if (!/^[A-Za-z0-9._-]+$/.test(id)) throw new ConfigError(`--id '${id}' is not a backup id; 'dbbackup list' shows them.`);
     return { kind: 'id', id };
   }
-  return { kind: chosen[0] };
+  return { kind: chosen[0], database: values.database as string | undefined };
 }
 
 function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>, positionals: string[]): Invocation {
@@ -258,7 +263,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         toTime = new Date(String(v['to-time']));
         if (isNaN(toTime.getTime())) throw new ConfigError(`--to-time '${v['to-time']}' is not an ISO-8601 time; use e.g. 2026-11-25T04:30:00Z.`);
       }
-      const sel: Selector = toTime !== undefined && v.latest === undefined && v.id === undefined ? { kind: 'latest' } : selector(v, cmd, false);
+      const sel: Selector = toTime !== undefined && v.latest === undefined && v.id === undefined ? { kind: 'latest', database: v.database as string | undefined } : selector(v, cmd, false);
       return {
         command: cmd,
         from,
@@ -315,6 +320,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         from: parseStorageUrl(need(v, cmd, 'from'), '--from'),
         target: parseSourceUrl(need(v, cmd, 'target'), '--target'),
         identity: v.identity as string | undefined,
+        database: v.database as string | undefined,
         json,
       };
     case RunnerCommand.WAL_PUSH: {

@@ -3,7 +3,7 @@ import { Manifest, ManifestArtifact } from '../../../lib/core/manifest';
 import { METRICS } from '../../../lib/core/metrics';
 import { BackupType, MANIFEST_NAME, MANIFEST_VERSION, RetentionTier } from '../../../lib/core/model';
 import { assignTier } from '../../../lib/core/retention';
-import { makeBackupId, idTime, writeManifest } from '../catalog';
+import { checkTierOverride, idTime, makeBackupId, removeLeftovers, writeManifest } from '../catalog';
 import { BackupConfig } from '../config';
 import { ArtifactCopy, ArtifactPlan, driverFor } from '../engines';
 import { ChildProcessError } from '../errors';
@@ -56,6 +56,7 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
       databaseId,
     });
     try {
+      await checkTierOverride(storage, cfg.tier, session.chain);
       const artifacts: ManifestArtifact[] = [];
       const warnings: string[] = [];
       for (const plan of session.artifacts) {
@@ -87,9 +88,9 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
         tables,
         warnings: warnings.length > 0 ? warnings : undefined,
       };
-      const manifest: Manifest = { ...base, manualRestore: manualRestoreSteps(cfg.to, base) };
+      const unsigned: Manifest = { ...base, manualRestore: manualRestoreSteps(cfg.to, base) };
       if (signal.aborted) throw signal.reason;
-      await writeManifest(storage, manifest, tier);
+      const manifest = await writeManifest(storage, unsigned, tier, enc);
       const seconds = (Date.now() - started.getTime()) / 1000;
       const size = artifacts.reduce((s, a) => s + a.size, 0);
       log.info(`backup ${id} committed: ${formatBytes(size)} in ${seconds.toFixed(1)} s`, { event: 'backup-done', id, databaseId, bytes: size, seconds, tier });
@@ -97,6 +98,7 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
         [METRICS.BACKUP_SIZE]: 'Bytes',
         [METRICS.BACKUP_DURATION]: 'Seconds',
       });
+      await removeLeftovers(storage).catch((d: Error) => log.warn(`could not remove leftovers of killed runs: ${d.message}`));
       return { id, location: `${cfg.to.display}/${id}`, manifest, seconds };
     } finally {
       await session.close();
