@@ -14,7 +14,7 @@ export const WRITERS_DIR = '.dbbackup-writers';
 
 /**
  * A manifest-less folder or a partial file counts as left over by a killed run when its writer
- * is known dead (same host, pid gone) or, whoever wrote it, nothing in it changed for this long.
+ * is known dead (marked from this host, pid gone) or, written elsewhere or unmarked, nothing in it changed for this long.
  * A running backup writes continuously (the stall guard fails it otherwise), so it is never taken.
  */
 export const LEFTOVER_AFTER_MS = 24 * 3600 * 1000;
@@ -200,7 +200,8 @@ export class FileStorage implements Storage {
     } catch {
       marker = undefined;
     }
-    if (marker !== undefined && marker.host === os.hostname() && typeof marker.pid === 'number' && !alive(marker.pid)) return 'leftover';
+    // Written from this host: its writer's pid decides. From another host (or unmarked): the age.
+    if (marker !== undefined && marker.host === os.hostname() && typeof marker.pid === 'number') return alive(marker.pid) ? 'running' : 'leftover';
     return stale ? 'leftover' : 'running';
   }
 
