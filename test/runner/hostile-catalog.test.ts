@@ -331,3 +331,19 @@ describe('kms: manifests are authenticated', () => {
     assert.ok(logLines(r.stderr).some((l) => l.event === 'verify-unauthenticated'), r.stderr);
   });
 });
+
+describe('drill and physical backups', () => {
+  test('drill skips a newer physical backup it cannot drill and drills the newest logical one', async () => {
+    const root = copyStore('physical');
+    const physical = await dbbackup(
+      ['backup', '--engine', 'postgres', '--method', 'physical', '--source', pg.url('alpha'), '--to', `file://${root}`, '--json'],
+      { env: pg.env },
+    );
+    assert.equal(physical.code, 0, physical.stderr);
+    const physicalId = JSON.parse(physical.stdout).id;
+    const r = await dbbackup(['drill', '--from', `file://${root}`, '--database', 'alpha', '--target', pg.url('drill_phys'), '--json'], { env: pg.env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).id, ids.alpha[1]);
+    assert.match(r.stderr, new RegExp(`skipped 1 newer backup\\(s\\): ${physicalId} \\(a physical full backup`));
+  });
+});
