@@ -138,7 +138,7 @@ export class FileStorage implements Storage {
   public async listFolders(prefix: string): Promise<string[]> {
     try {
       const entries = await fs.promises.readdir(this.full(prefix), { withFileTypes: true });
-      return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+      return entries.filter((e) => e.isDirectory() && !(prefix === '' && e.name === WRITERS_DIR)).map((e) => e.name).sort();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw e;
