@@ -1,5 +1,5 @@
 import * as crypto from 'node:crypto';
-import { Manifest, manifestDigest, ManifestError, parseManifest } from '../../lib/core/manifest';
+import { FIRST_DIGEST_VERSION, Manifest, manifestDigest, ManifestError, manifestMacMatches, parseManifest } from '../../lib/core/manifest';
 import { EncryptionScheme } from '../../lib/core/urls';
 import { BackupMethod, BackupType, MANIFEST_NAME, RetentionTier } from '../../lib/core/model';
 import { tierOutlives } from '../../lib/core/retention';
@@ -268,5 +268,16 @@ export async function checkTierOverride(storage: Storage, tier: RetentionTier | 
           `Give --tier ${m.tier} (or shorter), or take a full backup with --tier ${tier}.`,
       );
     }
+  }
+}
+
+/**
+ * Before a kms: backup is used: its manifest's HMAC must match the key KMS unwraps (the
+ * restore needs that unwrap anyway). A mismatch is a forged or changed manifest: DamagedError.
+ */
+export async function assertAuthentic(m: Manifest): Promise<void> {
+  if (m.version < FIRST_DIGEST_VERSION || m.pipeline.encryption.scheme !== EncryptionScheme.KMS) return;
+  if (!manifestMacMatches(m, await kmsManifestMacKey(m.pipeline.encryption, m.id))) {
+    throw new DamagedError(`backup ${m.id}: its manifest's HMAC does not match; it was changed or forged by someone without the backup's KMS key. Nothing was restored.`);
   }
 }

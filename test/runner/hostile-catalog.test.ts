@@ -321,6 +321,19 @@ describe('kms: manifests are authenticated', () => {
     assert.equal(dropped.code, 3, dropped.stderr);
   });
 
+  test('restore refuses a forged kms: manifest before writing anything (exit 3)', async () => {
+    const root = path.join(dir, 'kms-forged-restore');
+    fs.cpSync(kmsStore, root, { recursive: true });
+    forge(root, id, (mm) => (mm.tables = []));
+    const r = await dbbackup(['restore', '--from', `file://${root}`, '--id', id, '--target', pg.url('forged_never')], { env: { ...pg.env, ...env } });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /HMAC does not match/);
+    assert.equal(await pg.sql(`SELECT count(*) FROM pg_database WHERE datname = 'forged_never'`), '0');
+    const good = await dbbackup(['restore', '--from', `file://${kmsStore}`, '--id', id, '--target', pg.url('kms_copy')], { env: { ...pg.env, ...env } });
+    assert.equal(good.code, 0, good.stderr);
+    assert.equal(await pg.sql('SELECT count(*) FROM t', 'kms_copy'), '70');
+  });
+
   test('without KMS rights verify says the MAC could not be checked, never "authenticated"', async () => {
     // Another region: the key is not there, as for a caller without kms:Decrypt.
     const r = await dbbackup(['verify', '--from', `file://${kmsStore}`, '--id', id, '--json'], { env: { ...env, AWS_REGION: 'eu-west-1', AWS_DEFAULT_REGION: 'eu-west-1' } });

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { ConfigError } from '../../../lib/core/errors';
 import { Manifest } from '../../../lib/core/manifest';
 import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
-import { selectBackups } from '../catalog';
+import { assertAuthentic, selectBackups } from '../catalog';
 import { RestoreConfig } from '../config';
 import { driverFor, EngineDriver } from '../engines';
 import { log } from '../log';
@@ -40,6 +40,7 @@ export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promi
   const storage = openStorage(cfg.from);
   const [manifest] = await selectBackups(storage, cfg.selector);
   checkEngine(manifest, cfg.target.engine);
+  await assertAuthentic(manifest);
   if (manifest.method === BackupMethod.PHYSICAL && manifest.engine === Engine.POSTGRES) {
     throw new ConfigError(`backup ${manifest.id} is a physical backup (a whole data directory); restore it with --target-dir DIR, then start PostgreSQL on DIR.`);
   }

@@ -1,6 +1,6 @@
 import { FIRST_DIGEST_VERSION, Manifest, ManifestArtifact, manifestMacMatches } from '../../../lib/core/manifest';
 import { EncryptionScheme, StorageKind } from '../../../lib/core/urls';
-import { findOrphans, readCatalog, selectBackups } from '../catalog';
+import { backupsOfDatabase, findOrphans, readCatalog, selectBackups } from '../catalog';
 import { VerifyConfig } from '../config';
 import { driverFor } from '../engines';
 import { DamagedError } from '../errors';
@@ -30,7 +30,7 @@ export async function runVerify(cfg: VerifyConfig, signal: AbortSignal): Promise
   if (cfg.selector.kind === 'all') {
     const catalog = await readCatalog(storage);
     for (const u of catalog.unreadable) reports.push({ id: u.id, ok: false, deep: cfg.deep, problems: [{ reason: u.reason }] });
-    manifests = catalog.backups;
+    manifests = cfg.selector.database === undefined ? catalog.backups : backupsOfDatabase(catalog.backups, cfg.selector.database, storage.url.display);
     if (manifests.length === 0 && reports.length === 0) throw new DamagedError(`there are no backups in ${storage.url.display}.`);
   } else {
     manifests = await selectBackups(storage, cfg.selector, true);
