@@ -110,7 +110,8 @@ export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+    const members = keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+    return `{${members.join(',')}}`;
   }
   return JSON.stringify(value);
 }
@@ -127,14 +128,16 @@ function digestInput(m: object): Buffer {
  * wraps (the age identity), salted with the backup id, so no one without kms:Decrypt can forge it.
  */
 export function manifestMacKey(secret: Uint8Array, backupId: string): Buffer {
-  return Buffer.from(crypto.hkdfSync('sha256', secret, Buffer.from(backupId, 'utf8'), Buffer.from('dbbackup manifest mac v1', 'utf8'), 32));
+  const info = Buffer.from('dbbackup manifest mac v1', 'utf8');
+  return Buffer.from(crypto.hkdfSync('sha256', secret, Buffer.from(backupId, 'utf8'), info, 32));
 }
 
 /** The digest of a manifest (with an HMAC when `macKey` is given). */
 export function manifestDigest(m: object, macKey?: Buffer): ManifestDigest {
   const input = digestInput(m);
   const sha256 = crypto.createHash('sha256').update(input).digest('hex');
-  return macKey === undefined ? { sha256 } : { sha256, hmacSha256: crypto.createHmac('sha256', macKey).update(input).digest('hex') };
+  if (macKey === undefined) return { sha256 };
+  return { sha256, hmacSha256: crypto.createHmac('sha256', macKey).update(input).digest('hex') };
 }
 
 /** Whether a manifest's HMAC is the one `macKey` makes (constant-time compare). */
@@ -146,7 +149,8 @@ export function manifestMacMatches(m: Manifest, macKey: Buffer): boolean {
 
 /** An artifact or backup name that is safe as one path component: no `.`, `..`, separators or NUL. */
 export function isSafeName(name: unknown): boolean {
-  return typeof name === 'string' && name.length <= 255 && name !== '.' && name !== '..' && /^[A-Za-z0-9._-]+$/.test(name);
+  if (typeof name !== 'string' || name.length > 255 || name === '.' || name === '..') return false;
+  return /^[A-Za-z0-9._-]+$/.test(name);
 }
 
 /** A manifest that cannot be read. */
@@ -181,7 +185,11 @@ export function parseManifest(text: string, where = 'manifest.json'): Manifest {
   const names = new Set<string>();
   for (const a of m.artifacts as ManifestArtifact[]) {
     need(typeof a === 'object' && a !== null, 'has an artifact that is not an object');
-    need(isSafeName(a.name), `has an artifact with an invalid name ${JSON.stringify(a.name)} (a name is one path component: no '.', '..', separators or NUL)`);
+    need(
+      isSafeName(a.name),
+      `has an artifact with an invalid name ${JSON.stringify(a.name)} ` +
+        "(a name is one path component: no '.', '..', separators or NUL)",
+    );
     need(!names.has(a.name), `lists the artifact ${a.name} twice`);
     names.add(a.name);
     need(Number.isInteger(a.size) && a.size >= 0, `artifact ${a.name} has no valid size`);
@@ -189,10 +197,12 @@ export function parseManifest(text: string, where = 'manifest.json'): Manifest {
   }
   if ((m.version as number) >= FIRST_DIGEST_VERSION) {
     const d = m.digest as ManifestDigest | undefined;
-    need(typeof d === 'object' && d !== null && typeof d.sha256 === 'string', 'has no digest (every version 2 manifest carries one)');
-    need(d!.sha256 === manifestDigest(m).sha256, 'does not match its digest: a field was changed after the backup was written');
+    const hasDigest = typeof d === 'object' && d !== null && typeof d.sha256 === 'string';
+    need(hasDigest, 'has no digest (every version 2 manifest carries one)');
+    need(d!.sha256 === manifestDigest(m).sha256, 'does not match its digest: a field was changed after it was written');
     if (p!.encryption.scheme === EncryptionScheme.KMS) {
-      need(typeof d!.hmacSha256 === 'string' && /^[0-9a-f]{64}$/.test(d!.hmacSha256), 'is a kms: backup without the HMAC of its digest');
+      const hasMac = typeof d!.hmacSha256 === 'string' && /^[0-9a-f]{64}$/.test(d!.hmacSha256);
+      need(hasMac, 'is a kms: backup without the HMAC of its digest');
     }
   }
   return m as unknown as Manifest;

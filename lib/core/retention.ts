@@ -110,7 +110,11 @@ export function isoWeekKey(d: Date): string {
 }
 
 /** Tiers from the shortest-lived to the longest-lived (each tier's lifetime is longer than the one before). */
-export const TIERS_BY_LIFETIME: readonly RetentionTier[] = [RetentionTier.DAILY, RetentionTier.WEEKLY, RetentionTier.MONTHLY];
+export const TIERS_BY_LIFETIME: readonly RetentionTier[] = [
+  RetentionTier.DAILY,
+  RetentionTier.WEEKLY,
+  RetentionTier.MONTHLY,
+];
 
 /** Whether lifecycle can expire a backup of tier `base` while one of tier `dependant` (made later) still lives. */
 export function tierOutlives(dependant: RetentionTier, base: RetentionTier): boolean {

@@ -1,5 +1,12 @@
 import * as crypto from 'node:crypto';
-import { FIRST_DIGEST_VERSION, Manifest, manifestDigest, ManifestError, manifestMacMatches, parseManifest } from '../../lib/core/manifest';
+import {
+  FIRST_DIGEST_VERSION,
+  Manifest,
+  manifestDigest,
+  ManifestError,
+  manifestMacMatches,
+  parseManifest,
+} from '../../lib/core/manifest';
 import { EncryptionScheme } from '../../lib/core/urls';
 import { BackupMethod, BackupType, MANIFEST_NAME, RetentionTier } from '../../lib/core/model';
 import { tierOutlives } from '../../lib/core/retention';
@@ -68,7 +75,9 @@ export async function readCatalog(storage: Storage): Promise<Catalog> {
     } catch (e) {
       if (e instanceof NotFoundError) return { id, missing: true };
       if (e instanceof ManifestError) return { id, reason: e.message };
-      if (isFileError(e)) return { id, reason: `${storage.url.display}/${id}/${MANIFEST_NAME} cannot be read: ${e.message}` };
+      if (isFileError(e)) {
+        return { id, reason: `${storage.url.display}/${id}/${MANIFEST_NAME} cannot be read: ${e.message}` };
+      }
       throw e;
     }
   });
@@ -104,7 +113,9 @@ export function groupByDatabase(backups: readonly Manifest[]): Map<string, Manif
 
 /** `host:5432/app (app, 3 backups)` lines for a message that asks for --database. */
 function describeDatabases(groups: Map<string, Manifest[]>): string {
-  return [...groups.entries()].map(([id, ms]) => `${id} (database ${ms[0].database}, ${ms.length} backup${ms.length === 1 ? '' : 's'})`).join('; ');
+  return [...groups.entries()]
+    .map(([id, ms]) => `${id} (database ${ms[0].database}, ${ms.length} backup${ms.length === 1 ? '' : 's'})`)
+    .join('; ');
 }
 
 /**
@@ -116,7 +127,8 @@ export function backupsOfDatabase(backups: readonly Manifest[], name: string | u
   if (name === undefined) {
     if (groups.size <= 1) return [...backups];
     throw new ConfigError(
-      `${where} holds backups of ${groups.size} databases: ${describeDatabases(groups)}. Say which with --database NAME (a database id, or a database name when only one id has it).`,
+      `${where} holds backups of ${groups.size} databases: ${describeDatabases(groups)}. ` +
+        'Say which with --database NAME (a database id, or a database name when only one id has it).',
     );
   }
   const exact = groups.get(name);
@@ -124,9 +136,11 @@ export function backupsOfDatabase(backups: readonly Manifest[], name: string | u
   const byName = [...groups.entries()].filter(([, ms]) => ms[0].database === name);
   if (byName.length === 1) return byName[0][1];
   if (byName.length > 1) {
-    throw new ConfigError(`--database '${name}' names ${byName.length} databases in ${where}: ${byName.map(([id]) => id).join(', ')}; give one of these database ids.`);
+    const ids = byName.map(([id]) => id).join(', ');
+    throw new ConfigError(`--database '${name}' names ${byName.length} databases in ${where}: ${ids}; give one id.`);
   }
-  throw new ConfigError(`--database '${name}' is not a database in ${where}; it holds ${groups.size === 0 ? 'no backups' : describeDatabases(groups)}.`);
+  const held = groups.size === 0 ? 'no backups' : describeDatabases(groups);
+  throw new ConfigError(`--database '${name}' is not a database in ${where}; it holds ${held}.`);
 }
 
 /** The slug of a database name as backup ids carry it (see makeBackupId). */
@@ -142,8 +156,15 @@ export interface SelectOptions {
 }
 
 /** The backups a selector picks. */
-export async function selectBackups(storage: Storage, selector: Selector, missingIsDamageOrOptions: boolean | SelectOptions = false): Promise<Manifest[]> {
-  const opts: SelectOptions = typeof missingIsDamageOrOptions === 'boolean' ? { missingIsDamage: missingIsDamageOrOptions } : missingIsDamageOrOptions;
+export async function selectBackups(
+  storage: Storage,
+  selector: Selector,
+  missingIsDamageOrOptions: boolean | SelectOptions = false,
+): Promise<Manifest[]> {
+  const opts: SelectOptions =
+    typeof missingIsDamageOrOptions === 'boolean'
+      ? { missingIsDamage: missingIsDamageOrOptions }
+      : missingIsDamageOrOptions;
   const Missing = opts.missingIsDamage === true ? DamagedError : BackupError;
   const where = storage.url.display;
   if (selector.kind === 'id') {
@@ -151,7 +172,10 @@ export async function selectBackups(storage: Storage, selector: Selector, missin
       return [await readManifest(storage, selector.id)];
     } catch (e) {
       if (e instanceof NotFoundError) {
-        throw new Missing(`there is no backup '${selector.id}' in ${where} (no ${selector.id}/${MANIFEST_NAME}); 'dbbackup list --from ${where}' shows the backups there.`);
+        throw new Missing(
+          `there is no backup '${selector.id}' in ${where} (no ${selector.id}/${MANIFEST_NAME}); ` +
+            `'dbbackup list --from ${where}' shows the backups there.`,
+        );
       }
       throw e;
     }
@@ -178,20 +202,27 @@ export async function selectBackups(storage: Storage, selector: Selector, missin
   // A manifest that cannot be read and may be newer than the one chosen: never fall back silently.
   const slug = idSlug(mine[0].database);
   const after = chosen === undefined ? 0 : Date.parse(chosen.startedAt) - 1000;
-  const newer = catalog.unreadable.filter((u) => idTime(u.id)!.getTime() >= after && (groupByDatabase(catalog.backups).size === 1 || u.id.includes(`-${slug}-`)));
+  const oneDatabase = groupByDatabase(catalog.backups).size === 1;
+  const newer = catalog.unreadable.filter(
+    (u) => idTime(u.id)!.getTime() >= after && (oneDatabase || u.id.includes(`-${slug}-`)),
+  );
   if (newer.length > 0) throw unreadableError(where, newer);
-  if (chosen === undefined) throw new Missing(`there is no backup in ${where} that can be used: ${skipped.join(', ')}.`);
+  if (chosen === undefined) {
+    throw new Missing(`there is no backup in ${where} that can be used: ${skipped.join(', ')}.`);
+  }
   return [chosen];
 }
 
-/** Why a drill cannot use a backup (a physical one is a data directory, not a database to restore into), or undefined. */
+/** Why a drill cannot use a backup (a physical one is a data directory, not a database), or undefined. */
 export function notDrillable(m: Manifest): string | undefined {
-  return m.method === BackupMethod.PHYSICAL ? `a physical ${m.type} backup; a drill restores a logical backup into a database` : undefined;
+  if (m.method !== BackupMethod.PHYSICAL) return undefined;
+  return `a physical ${m.type} backup; a drill restores a logical backup into a database`;
 }
 
 function unreadableError(where: string, unreadable: { id: string; reason: string }[]): DamagedError {
   return new DamagedError(
-    `the newest backup in ${where} cannot be read, so --latest cannot say which backup is the latest: ${unreadable.map((u) => u.reason).join('; ')}. ` +
+    `the newest backup in ${where} cannot be read, so --latest cannot say which backup is the latest: ` +
+      `${unreadable.map((u) => u.reason).join('; ')}. ` +
       `Repair or remove it, or name an older backup with --id ID.`,
   );
 }
@@ -201,11 +232,17 @@ function unreadableError(where: string, unreadable: { id: string; reason: string
  * also MACed: with `macKey` (from the backup's own key), or a key KMS unwraps from the
  * manifest's wrapped key when the bytes were stored under another (archived WAL).
  */
-export async function writeManifest(storage: Storage, manifest: Manifest, tier: RetentionTier, enc?: PreparedEncryption): Promise<Manifest> {
+export async function writeManifest(
+  storage: Storage,
+  manifest: Manifest,
+  tier: RetentionTier,
+  enc?: PreparedEncryption,
+): Promise<Manifest> {
   const e = manifest.pipeline.encryption;
   let macKey: Buffer | undefined;
   if (e.scheme === EncryptionScheme.KMS) {
-    macKey = enc?.macKey !== undefined && enc.manifest.wrappedKey === e.wrappedKey ? enc.macKey : await kmsManifestMacKey(e, manifest.id);
+    const own = enc?.macKey !== undefined && enc.manifest.wrappedKey === e.wrappedKey;
+    macKey = own ? enc!.macKey : await kmsManifestMacKey(e, manifest.id);
   }
   const { digest: _, ...content } = manifest;
   void _;
@@ -224,7 +261,10 @@ export async function writeManifest(storage: Storage, manifest: Manifest, tier: 
 export async function removeLeftovers(storage: Storage): Promise<string[]> {
   if (!(storage instanceof FileStorage)) return [];
   const removed = await storage.removeLeftovers();
-  if (removed.length > 0) log.info(`removed ${removed.length} leftover(s) of killed runs: ${removed.join(', ')}`, { event: 'leftovers-removed', removed });
+  if (removed.length > 0) {
+    const what = `removed ${removed.length} leftover(s) of killed runs: ${removed.join(', ')}`;
+    log.info(what, { event: 'leftovers-removed', removed });
+  }
   return removed;
 }
 
@@ -258,13 +298,18 @@ export async function findOrphans(storage: Storage, catalog: Catalog): Promise<O
  * depends on: lifecycle would expire the base first and leave it unrestorable. Refused (exit 2);
  * raising the base's tier would need rewriting its objects' tags, which the runner's role may not do.
  */
-export async function checkTierOverride(storage: Storage, tier: RetentionTier | undefined, chain: { parent?: string; base?: string } | undefined): Promise<void> {
+export async function checkTierOverride(
+  storage: Storage,
+  tier: RetentionTier | undefined,
+  chain: { parent?: string; base?: string } | undefined,
+): Promise<void> {
   if (tier === undefined || chain === undefined) return;
   for (const id of new Set([chain.parent, chain.base].filter((x): x is string => x !== undefined))) {
     const m = await readManifest(storage, id).catch(() => undefined);
     if (m !== undefined && tierOutlives(tier, m.tier)) {
       throw new ConfigError(
-        `--tier ${tier} would keep this backup longer than ${m.id} (tier ${m.tier}) it depends on: lifecycle would expire that one first and leave this one unrestorable. ` +
+        `--tier ${tier} would keep this backup longer than ${m.id} (tier ${m.tier}) it depends on: ` +
+          'lifecycle would expire that one first and leave this one unrestorable. ' +
           `Give --tier ${m.tier} (or shorter), or take a full backup with --tier ${tier}.`,
       );
     }
@@ -278,6 +323,9 @@ export async function checkTierOverride(storage: Storage, tier: RetentionTier | 
 export async function assertAuthentic(m: Manifest): Promise<void> {
   if (m.version < FIRST_DIGEST_VERSION || m.pipeline.encryption.scheme !== EncryptionScheme.KMS) return;
   if (!manifestMacMatches(m, await kmsManifestMacKey(m.pipeline.encryption, m.id))) {
-    throw new DamagedError(`backup ${m.id}: its manifest's HMAC does not match; it was changed or forged by someone without the backup's KMS key. Nothing was restored.`);
+    throw new DamagedError(
+      `backup ${m.id}: its manifest's HMAC does not match; ` +
+        "it was changed or forged by someone without the backup's KMS key. Nothing was restored.",
+    );
   }
 }

@@ -14,7 +14,8 @@ export const WRITERS_DIR = '.dbbackup-writers';
 
 /**
  * A manifest-less folder or a partial file counts as left over by a killed run when its writer
- * is known dead (marked from this host, pid gone) or, written elsewhere or unmarked, nothing in it changed for this long.
+ * is known dead (marked from this host, pid gone) or, written elsewhere or unmarked, nothing in it
+ * changed for this long.
  * A running backup writes continuously (the stall guard fails it otherwise), so it is never taken.
  */
 export const LEFTOVER_AFTER_MS = 24 * 3600 * 1000;
@@ -138,7 +139,10 @@ export class FileStorage implements Storage {
   public async listFolders(prefix: string): Promise<string[]> {
     try {
       const entries = await fs.promises.readdir(this.full(prefix), { withFileTypes: true });
-      return entries.filter((e) => e.isDirectory() && !(prefix === '' && e.name === WRITERS_DIR)).map((e) => e.name).sort();
+      return entries
+        .filter((e) => e.isDirectory() && !(prefix === '' && e.name === WRITERS_DIR))
+        .map((e) => e.name)
+        .sort();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw e;
@@ -184,7 +188,8 @@ export class FileStorage implements Storage {
       const st = await fs.promises.lstat(p).catch(() => undefined);
       if (st === undefined) return;
       newest = Math.max(newest, st.mtimeMs);
-      if (st.isDirectory()) for (const name of await fs.promises.readdir(p).catch(() => [] as string[])) await walk(path.join(p, name));
+      if (!st.isDirectory()) return;
+      for (const name of await fs.promises.readdir(p).catch(() => [] as string[])) await walk(path.join(p, name));
     };
     await walk(this.full(prefix));
     return newest;
@@ -201,7 +206,9 @@ export class FileStorage implements Storage {
       marker = undefined;
     }
     // Written from this host: its writer's pid decides. From another host (or unmarked): the age.
-    if (marker !== undefined && marker.host === os.hostname() && typeof marker.pid === 'number') return alive(marker.pid) ? 'running' : 'leftover';
+    if (marker !== undefined && marker.host === os.hostname() && typeof marker.pid === 'number') {
+      return alive(marker.pid) ? 'running' : 'leftover';
+    }
     return stale ? 'leftover' : 'running';
   }
 
@@ -214,7 +221,8 @@ export class FileStorage implements Storage {
     const tops = await fs.promises.readdir(this.url.path, { withFileTypes: true }).catch(() => [] as fs.Dirent[]);
     for (const e of tops) {
       if (!e.isDirectory() || !BACKUP_FOLDER_RE.test(e.name)) continue;
-      if ((await this.stat(`${e.name}/manifest.json`)) !== undefined || (await this.folderState(e.name, now)) !== 'leftover') continue;
+      if ((await this.stat(`${e.name}/manifest.json`)) !== undefined) continue;
+      if ((await this.folderState(e.name, now)) !== 'leftover') continue;
       await this.removeFolder(e.name);
       removed.push(`${e.name}/`);
     }
