@@ -101,7 +101,11 @@ export async function handleEvent(deps: HandleDeps, event: unknown): Promise<Han
         break;
       case 'verify': {
         const key = task.keyIsEncoded ? task.key : await resolveManifestKey(deps.s3, task.bucket, task.key);
-        const result = await verifyBackup(deps.s3, task.bucket, key, { signal: deps.signal, fallbackDatabaseId: deps.settings.fallbackDatabaseId, kms: deps.kms });
+        const result = await verifyBackup(deps.s3, task.bucket, key, {
+          signal: deps.signal,
+          fallbackDatabaseId: deps.settings.fallbackDatabaseId,
+          kms: deps.kms,
+        });
         const outcome = await reportVerification(deps.s3, deps.sns, result, {
           emit: deps.emit,
           namespace: deps.settings.namespace,

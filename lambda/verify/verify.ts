@@ -7,7 +7,14 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
-import { FIRST_DIGEST_VERSION, Manifest, ManifestError, manifestMacKey, manifestMacMatches, parseManifest } from '../../lib/core/manifest';
+import {
+  FIRST_DIGEST_VERSION,
+  Manifest,
+  ManifestError,
+  manifestMacKey,
+  manifestMacMatches,
+  parseManifest,
+} from '../../lib/core/manifest';
 import { EncryptionScheme } from '../../lib/core/urls';
 import { MANIFEST_NAME } from '../../lib/core/model';
 import { decideChecksumSkip } from './checksum';
@@ -180,8 +187,13 @@ export async function verifyBackup(s3: S3Client, bucket: string, manifestKey: st
   };
 }
 
+interface MacCheck {
+  readonly state?: 'checked' | 'unchecked';
+  readonly failure?: VerificationFailure;
+}
+
 /** A kms: manifest's HMAC, under the key KMS unwraps (errors that say nothing about the backup leave it unchecked). */
-async function checkMac(m: Manifest, kms: KMSClient | undefined): Promise<{ state?: 'checked' | 'unchecked'; failure?: VerificationFailure }> {
+async function checkMac(m: Manifest, kms: KMSClient | undefined): Promise<MacCheck> {
   const enc = m.pipeline.encryption;
   if (m.version < FIRST_DIGEST_VERSION || enc.scheme !== EncryptionScheme.KMS) return {};
   if (kms === undefined) return { state: 'unchecked' };
@@ -197,7 +209,8 @@ async function checkMac(m: Manifest, kms: KMSClient | undefined): Promise<{ stat
     secret = out.Plaintext!;
   } catch (e) {
     if (isNamed(e, 'InvalidCiphertextException')) {
-      return { state: 'checked', failure: { artifact: MANIFEST_NAME, reason: 'manifest: KMS refuses its wrapped key (not made by the key it names, or for another backup)' } };
+      const reason = 'manifest: KMS refuses its wrapped key (not made by the key it names, or for another backup)';
+      return { state: 'checked', failure: { artifact: MANIFEST_NAME, reason } };
     }
     if (isNamed(e, 'AccessDeniedException', 'NotFoundException', 'DisabledException', 'KMSInvalidStateException')) {
       return { state: 'unchecked' };
@@ -207,7 +220,8 @@ async function checkMac(m: Manifest, kms: KMSClient | undefined): Promise<{ stat
   const key = manifestMacKey(secret, m.id);
   Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength).fill(0);
   if (manifestMacMatches(m, key)) return { state: 'checked' };
-  return { state: 'checked', failure: { artifact: MANIFEST_NAME, reason: 'manifest: its HMAC does not match: it was changed or forged by someone without the backup\'s KMS key' } };
+  const reason = "manifest: its HMAC does not match: it was changed or forged by someone without the backup's KMS key";
+  return { state: 'checked', failure: { artifact: MANIFEST_NAME, reason } };
 }
 
 type ManifestRead = { manifest: Manifest } | { failure: VerificationFailure; databaseId?: string };

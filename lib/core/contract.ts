@@ -59,7 +59,7 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
   opt('from', OptionKind.STRING, [C.RESTORE, C.VERIFY, C.LIST, C.PRUNE, C.DRILL, C.WAL_FETCH], 'the storage URL to read backups from'),
   opt('latest', OptionKind.FLAG, [C.RESTORE, C.VERIFY], 'use the newest backup'),
   opt('id', OptionKind.STRING, [C.RESTORE, C.VERIFY], 'use the backup with this id'),
-  opt('database', OptionKind.STRING, [C.RESTORE, C.VERIFY, C.DRILL], 'with --latest (and drill): the database whose backups to use, when the store holds several (its database id, or its name when unambiguous)'),
+  opt('database', OptionKind.STRING, [C.RESTORE, C.VERIFY, C.DRILL], 'with --latest and drill: which database of a store with several (database id, or name if unambiguous)'),
   opt('all', OptionKind.FLAG, [C.VERIFY], 'verify every backup'),
   opt('deep', OptionKind.FLAG, [C.VERIFY], 'also decrypt, decompress and have the engine tool read each archive'),
   opt('to-time', OptionKind.STRING, [C.RESTORE], 'restore to this moment (ISO-8601, point-in-time recovery)'),

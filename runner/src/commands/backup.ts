@@ -98,7 +98,7 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
         [METRICS.BACKUP_SIZE]: 'Bytes',
         [METRICS.BACKUP_DURATION]: 'Seconds',
       });
-      await removeLeftovers(storage).catch((d: Error) => log.warn(`could not remove leftovers of killed runs: ${d.message}`));
+      await removeLeftovers(storage).catch((d: Error) => log.warn(`could not remove leftovers: ${d.message}`));
       return { id, location: `${cfg.to.display}/${id}`, manifest, seconds };
     } finally {
       await session.close();

@@ -45,7 +45,8 @@ export function compareTables(recorded: readonly TableStat[], restored: readonly
  */
 export async function runDrill(cfg: DrillConfig, signal: AbortSignal): Promise<DrillResult> {
   const storage = openStorage(cfg.from);
-  const [manifest] = await selectBackups(storage, { kind: 'latest', database: cfg.database }, { missingIsDamage: true, accept: notDrillable });
+  const latest = { kind: 'latest', database: cfg.database } as const;
+  const [manifest] = await selectBackups(storage, latest, { missingIsDamage: true, accept: notDrillable });
   const driver = driverFor(manifest.engine);
   const databaseId = databaseIdOfManifest(manifest);
   if (driver.countTables === undefined || driver.dropDatabase === undefined || driver.databaseExists === undefined) {

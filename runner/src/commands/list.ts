@@ -98,12 +98,19 @@ export function formatList(r: ListResult): string {
     const backups = db === undefined ? r.backups : r.backups.filter((b) => b.databaseId === db.databaseId);
     if (db !== undefined) {
       if (lines.length > 0) lines.push('');
-      lines.push(`database ${db.databaseId} (${db.engine} ${db.database}): ${db.backups} backup${db.backups === 1 ? '' : 's'}, latest ${db.latest}`);
+      const count = `${db.backups} backup${db.backups === 1 ? '' : 's'}`;
+      lines.push(`database ${db.databaseId} (${db.engine} ${db.database}): ${count}, latest ${db.latest}`);
     }
     lines.push(...table(backups, r));
   }
-  if (r.incomplete.length > 0) lines.push(`${r.incomplete.length} incomplete folder(s) without a manifest (not backups): ${r.incomplete.join(', ')}`);
-  if (r.unreadable.length > 0) lines.push(`${r.unreadable.length} folder(s) with an unreadable manifest: ${r.unreadable.map((u) => u.id).join(', ')}`);
+  if (r.incomplete.length > 0) {
+    const n = r.incomplete.length;
+    lines.push(`${n} incomplete folder(s) without a manifest (not backups): ${r.incomplete.join(', ')}`);
+  }
+  if (r.unreadable.length > 0) {
+    const ids = r.unreadable.map((u) => u.id).join(', ');
+    lines.push(`${r.unreadable.length} folder(s) with an unreadable manifest: ${ids}`);
+  }
   lines.push(...formatWindows(r));
   return lines.join('\n');
 }

@@ -30,7 +30,10 @@ export async function runVerify(cfg: VerifyConfig, signal: AbortSignal): Promise
   if (cfg.selector.kind === 'all') {
     const catalog = await readCatalog(storage);
     for (const u of catalog.unreadable) reports.push({ id: u.id, ok: false, deep: cfg.deep, problems: [{ reason: u.reason }] });
-    manifests = cfg.selector.database === undefined ? catalog.backups : backupsOfDatabase(catalog.backups, cfg.selector.database, storage.url.display);
+    const database = cfg.selector.database;
+    manifests = database === undefined
+      ? catalog.backups
+      : backupsOfDatabase(catalog.backups, database, cfg.from.display);
     if (manifests.length === 0 && reports.length === 0) throw new DamagedError(`there are no backups in ${storage.url.display}.`);
   } else {
     manifests = await selectBackups(storage, cfg.selector, true);
@@ -60,7 +63,10 @@ async function verifyNoOrphans(storage: Storage): Promise<VerifyReport> {
     return { id, ok: true, deep: false, problems: [], warnings: [...warnings, what] };
   }
   log.error(what, { event: 'verify-failed', id, stray });
-  return { id, ok: false, deep: false, problems: stray.map((s) => ({ artifact: s, reason: 'no manifest lists it (left by a killed run or put there by hand); the next backup or prune of this store removes leftovers of killed runs' })), warnings };
+  const reason =
+    'no manifest lists it (left by a killed run or put there by hand); ' +
+    'the next backup or prune of this store removes leftovers of killed runs';
+  return { id, ok: false, deep: false, problems: stray.map((s) => ({ artifact: s, reason })), warnings };
 }
 
 async function verifyChainsAndArchives(storage: Storage, cfg: VerifyConfig): Promise<VerifyReport[]> {
@@ -85,12 +91,13 @@ async function verifyOne(storage: Storage, m: Manifest, cfg: VerifyConfig, signa
   // The manifest's own digest was checked when it was parsed; a kms: manifest's HMAC needs the key.
   let authenticated: boolean | undefined;
   if (m.version < FIRST_DIGEST_VERSION) {
-    warnings.push(`no digest: the manifest (version ${m.version}) predates manifest digests, so a changed field in it cannot be detected`);
+    warnings.push(`no digest: the manifest (version ${m.version}) predates digests; a changed field goes unseen`);
   } else if (m.pipeline.encryption.scheme === EncryptionScheme.KMS) {
     try {
       authenticated = manifestMacMatches(m, await kmsManifestMacKey(m.pipeline.encryption, m.id));
       if (!authenticated) {
-        problems.push({ artifact: 'manifest.json', reason: 'its HMAC does not match: the manifest was changed or forged by someone without the backup\'s KMS key' });
+        const reason = "its HMAC does not match: it was changed or forged by someone without the backup's KMS key";
+        problems.push({ artifact: 'manifest.json', reason });
       }
     } catch (e) {
       if ((e as Error).name !== 'BackupError') throw e;
@@ -106,8 +113,12 @@ async function verifyOne(storage: Storage, m: Manifest, cfg: VerifyConfig, signa
   const how = `${cfg.deep ? ' (deep)' : ''}${authenticated === true ? ', manifest authenticated (KMS)' : ''}`;
   if (!ok) log.error(`backup ${m.id} is damaged`, { event: 'verify-failed', id: m.id, problems });
   else if (authenticated === false) {
-    log.warn(`backup ${m.id}: its artifacts match its manifest, but the manifest's MAC could not be checked: NOT authenticated`, { event: 'verify-unauthenticated', id: m.id, warnings });
-  } else log.info(`backup ${m.id} verified${how}`, { event: 'verify-ok', id: m.id, warnings: warnings.length > 0 ? warnings : undefined });
+    const what = `backup ${m.id}: its artifacts match, but its manifest's MAC could not be checked: NOT authenticated`;
+    log.warn(what, { event: 'verify-unauthenticated', id: m.id, warnings });
+  } else {
+    const extra = warnings.length > 0 ? { warnings } : {};
+    log.info(`backup ${m.id} verified${how}`, { event: 'verify-ok', id: m.id, ...extra });
+  }
   for (const w of warnings) if (authenticated !== false) log.warn(`backup ${m.id}: ${w}`, { id: m.id });
   return { id: m.id, ok, deep: cfg.deep, problems, warnings, authenticated };
 }

@@ -172,7 +172,8 @@ export async function kmsManifestMacKey(enc: ManifestEncryption, manifestId: str
       )
     ).Plaintext!;
   } catch (e) {
-    throw new BackupError(`KMS could not unwrap the key of backup ${manifestId} (key ${enc.keyId}): ${(e as Error).name}: ${(e as Error).message}`);
+    const why = `${(e as Error).name}: ${(e as Error).message}`;
+    throw new BackupError(`KMS could not unwrap the key of backup ${manifestId} (key ${enc.keyId}): ${why}`);
   }
   const key = manifestMacKey(secret, manifestId);
   Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength).fill(0);
