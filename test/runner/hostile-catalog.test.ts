@@ -11,7 +11,7 @@ import { RetentionTier } from '../../lib/core/model';
 import { parseStorageUrl } from '../../lib/core/urls';
 import { checkTierOverride } from '../../runner/src/catalog';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
-import { FileStorage, LEFTOVER_AFTER_MS, WRITERS_DIR } from '../../runner/src/storage/file';
+import { FileStorage, LEFTOVER_AFTER_MS, WRITER_MARKER } from '../../runner/src/storage/file';
 import { Moto, startMoto } from '../harness/moto';
 import { dbbackup, logLines } from '../harness/runner';
 
@@ -22,8 +22,14 @@ let dir: string;
 let store: string;
 const ids: Record<string, string[]> = { alpha: [], beta: [] };
 
-async function backup(database: string, to = `file://${store}`, extra: string[] = [], env: Record<string, string> = {}): Promise<Json> {
-  const r = await dbbackup(['backup', '--engine', 'postgres', '--source', pg.url(database), '--to', to, '--json', ...extra], { env: { ...pg.env, ...env } });
+/** `dbbackup ARGS` with the server's password in the environment (and `env`). */
+function run(args: string[], env: Record<string, string> = {}) {
+  return dbbackup(args, { env: { ...pg.env, ...env } });
+}
+
+async function backup(database: string, to = `file://${store}`, extra: string[] = [], env = {}) {
+  const r = await run(['backup', '--engine', 'postgres', '--source', pg.url(database), '--to', to, '--json', ...extra],
+    env);
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout);
 }
@@ -45,7 +51,8 @@ function forge(root: string, id: string, change: (m: Json) => void): void {
   change(m);
   const { digest, ...rest } = m;
   const again = manifestDigest(rest);
-  fs.writeFileSync(path.join(root, id, 'manifest.json'), JSON.stringify({ ...rest, digest: { ...digest, sha256: again.sha256 } }, null, 2));
+  const forged = { ...rest, digest: { ...digest, sha256: again.sha256 } };
+  fs.writeFileSync(path.join(root, id, 'manifest.json'), JSON.stringify(forged, null, 2));
 }
 
 function backdate(p: string, ms: number): void {
@@ -58,7 +65,9 @@ before(async () => {
   pg = await startLocalPostgres();
   for (const db of ['alpha', 'beta']) {
     await pg.sql(`CREATE DATABASE ${db}`);
-    await pg.sql(`CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, ${db === 'alpha' ? 50 : 70}) i`, db);
+    const rows = db === 'alpha' ? 50 : 70;
+    await pg.sql('CREATE TABLE t (id int PRIMARY KEY, v text)', db);
+    await pg.sql(`INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, ${rows}) i`, db);
   }
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-catalog-'));
   store = path.join(dir, 'store');
@@ -74,6 +83,12 @@ after(async () => {
 
 describe('one store, several databases', () => {
   test('list groups the backups by database', async () => {
+    // A committed folder holds its artifacts and manifest only (the writer marker went with the commit).
+    assert.deepEqual(fs.readdirSync(store).sort(), [...ids.alpha, ...ids.beta].sort());
+    for (const id of [...ids.alpha, ...ids.beta]) {
+      const names = readManifest(store, id).artifacts.map((a: Json) => a.name);
+      assert.deepEqual(fs.readdirSync(path.join(store, id)).sort(), [...names, 'manifest.json'].sort());
+    }
     const r = await dbbackup(['list', '--from', `file://${store}`, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
@@ -96,7 +111,9 @@ describe('one store, several databases', () => {
     ]) {
       const r = await dbbackup(args, { env: pg.env });
       assert.equal(r.code, 2, `${args[0]}: ${r.stderr}`);
-      assert.match(r.stderr, /holds backups of 2 databases: .*\/alpha \(database alpha, 2 backups\).*\/beta \(database beta, 1 backup\).*--database NAME/);
+      assert.match(r.stderr, /holds backups of 2 databases: .*\/alpha \(database alpha, 2 backups\)/);
+      assert.match(r.stderr, /\/beta \(database beta, 1 backup\)/);
+      assert.match(r.stderr, /--database NAME/);
     }
     assert.equal(await pg.sql(`SELECT count(*) FROM pg_database WHERE datname = 'never_made'`), '0');
   });
@@ -106,10 +123,11 @@ describe('one store, several databases', () => {
     assert.equal(byName.code, 0, byName.stderr);
     assert.equal(JSON.parse(byName.stdout)[0].id, ids.beta[0]);
     const databaseId = readManifest(store, ids.alpha[0]).databaseId;
-    const byId = await dbbackup(['verify', '--from', `file://${store}`, '--latest', '--database', databaseId, '--json']);
+    const byId = await run(['verify', '--from', `file://${store}`, '--latest', '--database', databaseId, '--json']);
     assert.equal(byId.code, 0, byId.stderr);
     assert.equal(JSON.parse(byId.stdout)[0].id, ids.alpha[1]);
-    const restored = await dbbackup(['restore', '--from', `file://${store}`, '--latest', '--database', 'beta', '--target', pg.url('beta_copy')], { env: pg.env });
+    const restored = await run(['restore', '--from', `file://${store}`, '--latest', '--database', 'beta',
+      '--target', pg.url('beta_copy')]);
     assert.equal(restored.code, 0, restored.stderr);
     assert.equal(await pg.sql('SELECT count(*) FROM t', 'beta_copy'), '70');
     const unknown = await dbbackup(['verify', '--from', `file://${store}`, '--latest', '--database', 'gamma']);
@@ -118,7 +136,8 @@ describe('one store, several databases', () => {
   });
 
   test('a drill of one database restores that database\'s newest backup', async () => {
-    const r = await dbbackup(['drill', '--from', `file://${store}`, '--database', 'alpha', '--target', pg.url('drill_alpha'), '--json'], { env: pg.env });
+    const r = await run(['drill', '--from', `file://${store}`, '--database', 'alpha', '--target', pg.url('drill_alpha'),
+      '--json']);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal(out.id, ids.alpha[1]);
@@ -127,7 +146,8 @@ describe('one store, several databases', () => {
 
   test('prune keeps its counts per database, never across', async () => {
     const root = copyStore('prune');
-    const r = await dbbackup(['prune', '--from', `file://${root}`, '--keep-daily', '1', '--keep-weekly', '0', '--keep-monthly', '0', '--json']);
+    const keep = ['--keep-daily', '1', '--keep-weekly', '0', '--keep-monthly', '0'];
+    const r = await run(['prune', '--from', `file://${root}`, ...keep, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     // Across databases, one day keeps one backup; per database, each keeps its newest.
@@ -141,7 +161,8 @@ describe('--latest is the newest completed backup, and never a silent fallback',
   test('latest is chosen by end time, not by the id\'s start second', async () => {
     const root = copyStore('by-end');
     // The older id ended last (a long backup that started first).
-    forge(root, ids.alpha[0], (m) => (m.endedAt = new Date(Date.parse(readManifest(root, ids.alpha[1]).endedAt) + 60000).toISOString()));
+    const later = new Date(Date.parse(readManifest(root, ids.alpha[1]).endedAt) + 60000).toISOString();
+    forge(root, ids.alpha[0], (m) => (m.endedAt = later));
     const r = await dbbackup(['verify', '--from', `file://${root}`, '--latest', '--database', 'alpha', '--json']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout)[0].id, ids.alpha[0]);
@@ -198,7 +219,8 @@ describe('a manifest that checks itself', () => {
       const r = await dbbackup(['verify', '--from', `file://${root}`, '--id', ids.beta[0]]);
       assert.equal(r.code, 3, `${JSON.stringify(bad)}: ${r.stderr}`);
       assert.match(r.stderr, /invalid name/);
-      const restore = await dbbackup(['restore', '--from', `file://${root}`, '--id', ids.beta[0], '--target', pg.url('badname_never')], { env: pg.env });
+      const target = pg.url('badname_never');
+      const restore = await run(['restore', '--from', `file://${root}`, '--id', ids.beta[0], '--target', target]);
       assert.equal(restore.code, 3, restore.stderr);
     }
   });
@@ -214,8 +236,7 @@ describe('a manifest that checks itself', () => {
     const killed = '20261101T000000Z-alpha-full-dead';
     fs.mkdirSync(path.join(root, killed));
     fs.writeFileSync(path.join(root, killed, 'database.pgdump.zst'), 'half');
-    fs.mkdirSync(path.join(root, WRITERS_DIR), { recursive: true });
-    fs.writeFileSync(path.join(root, WRITERS_DIR, killed), JSON.stringify({ host: os.hostname(), pid: 2 ** 22 + 7 }));
+    fs.writeFileSync(path.join(root, killed, WRITER_MARKER), JSON.stringify({ host: os.hostname(), pid: 2 ** 22 + 7 }));
     const again = await dbbackup(['verify', '--from', `file://${root}`, '--all']);
     assert.equal(again.code, 3, again.stderr);
     assert.match(again.stderr, new RegExp(`${killed}/`));
@@ -230,7 +251,8 @@ describe('a manifest that checks itself', () => {
     fs.mkdirSync(path.join(root, old));
     fs.writeFileSync(path.join(root, old, 'database.pgdump.zst.partial-999999.x-1'), 'half');
     backdate(path.join(root, old), LEFTOVER_AFTER_MS + 3600000);
-    const partial = path.join(root, ids.beta[0], `globals.sql.zst.partial-${2 ** 22 + 9}.${os.hostname().replace(/[^A-Za-z0-9]/g, '').slice(0, 40)}-1`);
+    const hostTag = os.hostname().replace(/[^A-Za-z0-9]/g, '').slice(0, 40);
+    const partial = path.join(root, ids.beta[0], `globals.sql.zst.partial-${2 ** 22 + 9}.${hostTag}-1`);
     fs.writeFileSync(partial, 'half');
     // Fresh, with no marker: could be a backup running on another host. It must stay.
     const running = '20261103T000000Z-alpha-full-live';
@@ -242,7 +264,8 @@ describe('a manifest that checks itself', () => {
     assert.ok(fs.existsSync(path.join(root, running)), 'the fresh folder stays');
     // Prune removes it once it is stale.
     backdate(path.join(root, running), LEFTOVER_AFTER_MS + 3600000);
-    const p = await dbbackup(['prune', '--from', `file://${root}`, '--keep-daily', '5', '--keep-weekly', '0', '--keep-monthly', '0']);
+    const keep = ['--keep-daily', '5', '--keep-weekly', '0', '--keep-monthly', '0'];
+    const p = await run(['prune', '--from', `file://${root}`, ...keep]);
     assert.equal(p.code, 0, p.stderr);
     assert.ok(!fs.existsSync(path.join(root, running)));
     assert.ok(logLines(p.stderr).some((l) => l.event === 'leftovers-removed'));
@@ -263,16 +286,18 @@ describe('a manifest that checks itself', () => {
 });
 
 describe('--tier and the backups a backup depends on', () => {
-  test('a dependant with a longer-lived tier than its base is refused (exit 2 ConfigError); shorter or equal passes', async () => {
+  test('a dependant living longer than its base is refused (ConfigError, exit 2); not longer passes', async () => {
     const root = copyStore('tier');
     const storage = new FileStorage(parseStorageUrl(`file://${root}`, '--to'));
     forge(root, ids.alpha[0], (m) => (m.tier = 'daily'));
-    await assert.rejects(checkTierOverride(storage, RetentionTier.MONTHLY, { parent: ids.alpha[0], base: ids.alpha[0] }), (e: Error) => {
+    const chain = { parent: ids.alpha[0], base: ids.alpha[0] };
+    await assert.rejects(checkTierOverride(storage, RetentionTier.MONTHLY, chain), (e: Error) => {
       assert.equal(e.name, 'ConfigError');
-      assert.match(e.message, new RegExp(`--tier monthly would keep this backup longer than ${ids.alpha[0]} \\(tier daily\\)`));
+      const longer = `--tier monthly would keep this backup longer than ${ids.alpha[0]} \\(tier daily\\)`;
+      assert.match(e.message, new RegExp(longer));
       return true;
     });
-    await checkTierOverride(storage, RetentionTier.DAILY, { parent: ids.alpha[0], base: ids.alpha[0] });
+    await checkTierOverride(storage, RetentionTier.DAILY, chain);
     await checkTierOverride(storage, RetentionTier.MONTHLY, undefined);
   });
 });
@@ -287,7 +312,8 @@ describe('kms: manifests are authenticated', () => {
   before(async () => {
     moto = await startMoto();
     env = { ...moto.env };
-    const kms = new KMSClient({ endpoint: moto.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
+    const kms = new KMSClient({ endpoint: moto.endpoint, region: 'us-east-1', credentials });
     keyId = (await kms.send(new CreateKeyCommand({ Description: 'backups' }))).KeyMetadata!.KeyId!;
     kms.destroy();
     kmsStore = path.join(dir, 'kms-store');
@@ -325,18 +351,20 @@ describe('kms: manifests are authenticated', () => {
     const root = path.join(dir, 'kms-forged-restore');
     fs.cpSync(kmsStore, root, { recursive: true });
     forge(root, id, (mm) => (mm.tables = []));
-    const r = await dbbackup(['restore', '--from', `file://${root}`, '--id', id, '--target', pg.url('forged_never')], { env: { ...pg.env, ...env } });
+    const r = await run(['restore', '--from', `file://${root}`, '--id', id, '--target', pg.url('forged_never')], env);
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, /HMAC does not match/);
     assert.equal(await pg.sql(`SELECT count(*) FROM pg_database WHERE datname = 'forged_never'`), '0');
-    const good = await dbbackup(['restore', '--from', `file://${kmsStore}`, '--id', id, '--target', pg.url('kms_copy')], { env: { ...pg.env, ...env } });
+    const good = await run(['restore', '--from', `file://${kmsStore}`, '--id', id, '--target', pg.url('kms_copy')],
+      env);
     assert.equal(good.code, 0, good.stderr);
     assert.equal(await pg.sql('SELECT count(*) FROM t', 'kms_copy'), '70');
   });
 
   test('without KMS rights verify says the MAC could not be checked, never "authenticated"', async () => {
     // Another region: the key is not there, as for a caller without kms:Decrypt.
-    const r = await dbbackup(['verify', '--from', `file://${kmsStore}`, '--id', id, '--json'], { env: { ...env, AWS_REGION: 'eu-west-1', AWS_DEFAULT_REGION: 'eu-west-1' } });
+    const elsewhere = { ...env, AWS_REGION: 'eu-west-1', AWS_DEFAULT_REGION: 'eu-west-1' };
+    const r = await dbbackup(['verify', '--from', `file://${kmsStore}`, '--id', id, '--json'], { env: elsewhere });
     const out = JSON.parse(r.stdout);
     assert.equal(out[0].authenticated, false);
     assert.match(out[0].warnings.join('\n'), /MAC could not be checked/);
@@ -348,13 +376,12 @@ describe('kms: manifests are authenticated', () => {
 describe('drill and physical backups', () => {
   test('drill skips a newer physical backup it cannot drill and drills the newest logical one', async () => {
     const root = copyStore('physical');
-    const physical = await dbbackup(
-      ['backup', '--engine', 'postgres', '--method', 'physical', '--source', pg.url('alpha'), '--to', `file://${root}`, '--json'],
-      { env: pg.env },
-    );
+    const physical = await run(['backup', '--engine', 'postgres', '--method', 'physical', '--source', pg.url('alpha'),
+      '--to', `file://${root}`, '--json']);
     assert.equal(physical.code, 0, physical.stderr);
     const physicalId = JSON.parse(physical.stdout).id;
-    const r = await dbbackup(['drill', '--from', `file://${root}`, '--database', 'alpha', '--target', pg.url('drill_phys'), '--json'], { env: pg.env });
+    const r = await run(['drill', '--from', `file://${root}`, '--database', 'alpha', '--target', pg.url('drill_phys'),
+      '--json']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).id, ids.alpha[1]);
     assert.match(r.stderr, new RegExp(`skipped 1 newer backup\\(s\\): ${physicalId} \\(a physical full backup`));

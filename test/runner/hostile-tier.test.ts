@@ -14,7 +14,11 @@ describe('--tier and the chain a backup depends on', () => {
   let url: string;
 
   const backup = (type: string, tier: string) =>
-    dbbackup(['backup', '--engine', 'postgres', '--method', 'physical', '--type', type, '--tier', tier, '--source', pg.url('app'), '--to', url, '--json'], { env: pg.env });
+    dbbackup(
+      ['backup', '--engine', 'postgres', '--method', 'physical', '--type', type, '--tier', tier,
+        '--source', pg.url('app'), '--to', url, '--json'],
+      { env: pg.env },
+    );
 
   before(async () => {
     dir = sharedTempDir('dbbackup-tier-store-');
@@ -40,7 +44,8 @@ describe('--tier and the chain a backup depends on', () => {
     const before = folders();
     const monthly = await backup('incremental', 'monthly');
     assert.equal(monthly.code, 2, monthly.stderr);
-    assert.match(monthly.stderr, new RegExp(`--tier monthly would keep this backup longer than ${fullId} \\(tier daily\\)`));
+    const refused = new RegExp(`--tier monthly would keep this backup longer than ${fullId} \\(tier daily\\)`);
+    assert.match(monthly.stderr, refused);
     assert.deepEqual(folders(), before, 'no backup folder was left');
     const daily = await backup('incremental', 'daily');
     assert.equal(daily.code, 0, daily.stderr);

@@ -9,8 +9,8 @@ import { NotFoundError, ObjectInfo, PutOptions, Storage } from './storage';
 /** A backup folder's name: the UTC start second, then the rest of the id. */
 const BACKUP_FOLDER_RE = /^\d{8}T\d{6}Z-[A-Za-z0-9._-]+$/;
 
-/** The folder of writer markers: which process on which host is writing a backup folder. */
-export const WRITERS_DIR = '.dbbackup-writers';
+/** The writer marker inside a backup folder being written: which process on which host writes it. */
+export const WRITER_MARKER = '.dbbackup-writer';
 
 /**
  * A manifest-less folder or a partial file counts as left over by a killed run when its writer
@@ -59,14 +59,14 @@ export class FileStorage implements Storage {
     const top = key.split('/')[0];
     if (!BACKUP_FOLDER_RE.test(top) || this.marked.has(top) || key === `${top}/manifest.json`) return;
     this.marked.add(top);
-    await fs.promises.mkdir(this.full(WRITERS_DIR), { recursive: true });
+    await fs.promises.mkdir(this.full(top), { recursive: true });
     const marker = JSON.stringify({ host: os.hostname(), pid: process.pid, at: new Date().toISOString() });
-    await fs.promises.writeFile(this.full(`${WRITERS_DIR}/${top}`), marker, { mode: 0o640 });
+    await fs.promises.writeFile(this.full(`${top}/${WRITER_MARKER}`), marker, { mode: 0o640 });
   }
 
   private async unmarkWriter(top: string): Promise<void> {
     this.marked.delete(top);
-    await fs.promises.rm(this.full(`${WRITERS_DIR}/${top}`), { force: true });
+    await fs.promises.rm(this.full(`${top}/${WRITER_MARKER}`), { force: true });
   }
 
   public async upload(key: string, body: Readable, options: PutOptions = {}): Promise<number> {
@@ -139,10 +139,7 @@ export class FileStorage implements Storage {
   public async listFolders(prefix: string): Promise<string[]> {
     try {
       const entries = await fs.promises.readdir(this.full(prefix), { withFileTypes: true });
-      return entries
-        .filter((e) => e.isDirectory() && !(prefix === '' && e.name === WRITERS_DIR))
-        .map((e) => e.name)
-        .sort();
+      return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw e;
@@ -161,7 +158,7 @@ export class FileStorage implements Storage {
       }
       for (const e of entries) {
         const k = rel === '' ? e.name : `${rel}/${e.name}`;
-        if (k === WRITERS_DIR) continue;
+        if (e.name === WRITER_MARKER) continue;
         if (e.isDirectory()) await walk(k);
         else if (e.isFile() && !e.name.includes('.partial-')) out.push({ key: k, size: (await fs.promises.stat(this.full(k))).size });
       }
@@ -178,7 +175,7 @@ export class FileStorage implements Storage {
   public async removeFolder(prefix: string): Promise<void> {
     if (prefix === '') throw new Error('refusing to remove the whole storage directory');
     await fs.promises.rm(this.full(prefix), { recursive: true, force: true });
-    if (BACKUP_FOLDER_RE.test(prefix)) await this.unmarkWriter(prefix);
+    if (BACKUP_FOLDER_RE.test(prefix)) this.marked.delete(prefix);
   }
 
   /** The newest modification time (ms) of anything under `prefix`, the folder itself included. */
@@ -201,7 +198,7 @@ export class FileStorage implements Storage {
     const stale = now - (await this.newestChange(folder)) > LEFTOVER_AFTER_MS;
     let marker: { host?: string; pid?: number } | undefined;
     try {
-      marker = JSON.parse(await fs.promises.readFile(this.full(`${WRITERS_DIR}/${folder}`), 'utf8'));
+      marker = JSON.parse(await fs.promises.readFile(this.full(`${folder}/${WRITER_MARKER}`), 'utf8'));
     } catch {
       marker = undefined;
     }
@@ -231,7 +228,7 @@ export class FileStorage implements Storage {
       for (const e of entries) {
         const k = rel === '' ? e.name : `${rel}/${e.name}`;
         if (e.isDirectory()) {
-          if (k !== WRITERS_DIR && !this.marked.has(k)) await walk(k);
+          if (!this.marked.has(k)) await walk(k);
           continue;
         }
         const m = /\.partial-(\d+)(?:\.([A-Za-z0-9]*))?-(\d+)$/.exec(e.name);
