@@ -7,6 +7,7 @@ import { RestoreConfig } from '../config';
 import { driverFor, EngineDriver } from '../engines';
 import { log } from '../log';
 import { PreparedDecryption, prepareDecryption } from '../pipeline/encrypt';
+import { preflight, readPlan } from '../preflight';
 import { openStorage, Storage } from '../storage';
 import { runBinlogChainRestore, runBinlogRestore } from './binlog-restore';
 import { runPhysicalRestore } from './pitr-restore';
@@ -45,6 +46,7 @@ export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promi
   }
   // MySQL/MariaDB incremental and differential backups: the full, then the binary log ranges of the chain.
   if (manifest.engine === Engine.MYSQL && manifest.type !== BackupType.FULL) return runBinlogChainRestore(cfg, manifest, signal);
+  await preflight(readPlan([manifest], { identity: cfg.identity, target: cfg.target }));
   log.info(`restoring backup ${manifest.id} into ${cfg.target.display}`, { event: 'restore-start', id: manifest.id });
   const dec = await prepareDecryption(manifest.pipeline.encryption, cfg.identity, manifest.id);
   try {
