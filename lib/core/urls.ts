@@ -153,7 +153,8 @@ export function parseStorageUrl(raw: string, what = '--to'): StorageUrl {
       const kind = scheme === 's3' ? StorageKind.S3 : StorageKind.GCS;
       const problem = bucketNameProblem(kind, authority);
       if (problem !== undefined) {
-        throw new ConfigError(`${what} '${raw}' has the bucket name '${authority}', which ${problem}. ${fix}`);
+        const service = kind === StorageKind.S3 ? 'S3' : 'Cloud Storage';
+        throw new ConfigError(`${what} '${raw}' has the bucket name '${authority}', which is not a valid bucket name for ${service}: it ${problem}. ${fix}`);
       }
       const path = rest.replace(/^\/+/, '').replace(/\/+$/, '');
       if (path !== '' && path.split('/').some((x) => x === '' || x === '.' || x === '..')) {
