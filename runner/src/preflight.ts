@@ -2,6 +2,7 @@
 // the server's major version, an --identity file holds an age identity. Called once per
 // command before any database session opens; each failure is a ConfigError (exit 2) that names
 // the value and the fix. (Age recipients and URLs are checked when the options are parsed.)
+import * as fs from 'node:fs';
 import { Manifest } from '../../lib/core/manifest';
 import { BackupMethod, Compression } from '../../lib/core/model';
 import { EncryptionScheme, SourceUrl } from '../../lib/core/urls';
@@ -10,7 +11,7 @@ import { driverFor, EngineDriver, ToolNeed, ToolPurpose } from './engines';
 import { log } from './log';
 import { compressStage, decompressStage } from './pipeline/compress';
 import { checkIdentityFile } from './pipeline/encrypt';
-import { Child, CommandSpec } from './proc';
+import { Child, CommandSpec, findTool } from './proc';
 
 export { ToolNeed, ToolPurpose } from './engines';
 
@@ -135,6 +136,8 @@ function majorOf(version: string): number | undefined {
 /** `TOOL --version` must exit 0 in time; returns the major version it printed, if any. */
 async function checkRuns(t: ToolNeed): Promise<number | undefined> {
   const fix = t.fix !== undefined ? ` Fix: ${t.fix}.` : '';
+  const found = t.cmd.includes('/') ? (fs.existsSync(t.cmd) ? t.cmd : undefined) : findTool([t.cmd]);
+  if (found === undefined) throw new ConfigError(`${t.label} is not installed or not on PATH (looked for '${t.cmd}'); it is needed for ${t.why}.${fix}`);
   const child = new Child({ cmd: t.cmd, args: ['--version'], label: t.label }, ['ignore', 'pipe', 'pipe']);
   let out = '';
   child.process.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
@@ -142,8 +145,6 @@ async function checkRuns(t: ToolNeed): Promise<number | undefined> {
   try {
     await child.done;
   } catch (e) {
-    const code = (e as { exitCode?: number }).exitCode;
-    if (code === 127) throw new ConfigError(`${t.label} is not installed or not on PATH (looked for '${t.cmd}'); it is needed for ${t.why}.${fix}`);
     throw new ConfigError(`${t.label} (${t.cmd}) does not run: '${t.label} --version' failed (${(e as Error).message}); it is needed for ${t.why}.${fix}`);
   } finally {
     clearTimeout(timer);

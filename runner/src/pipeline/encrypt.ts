@@ -138,7 +138,7 @@ export async function checkIdentityFile(file: string, recipient?: string): Promi
     }
     const decoded = IDENTITY_LINE.test(line) ? bech32Decode(line) : undefined;
     if (decoded === undefined || (line.startsWith('AGE-SECRET-KEY-1') && decoded.data.length !== 32)) {
-      throw new ConfigError(`--identity '${file}' line ${i + 1} of its identities is not an age identity (or its checksum does not match); ${fix}.`);
+      throw new ConfigError(`--identity '${file}' is not an age identity (line ${i + 1} of its keys is not an AGE-SECRET-KEY-1… line, or its checksum does not match); ${fix}.`);
     }
   }
 }
