@@ -40,7 +40,7 @@ export function parseSourceUrl(raw: string, what = '--source', engine?: Engine):
   const secret = secretIn(raw);
   if (secret !== undefined) {
     throw new ConfigError(
-      `${what} '${redact(raw)}' contains a password (${secret}). Remove it from the URL and give it in ${passwordVar} (or the engine's own variable, PGPASSWORD / MYSQL_PWD), so it never appears in argv or logs.`,
+      `${what} '${redact(raw)}' contains a password. Remove it from the URL and give it in ${passwordVar} (or the engine's own variable, PGPASSWORD / MYSQL_PWD), so it never appears in argv or logs (found: ${secret}).`,
     );
   }
   checkEscapes(raw, what);
