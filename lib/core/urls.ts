@@ -40,7 +40,8 @@ export function parseSourceUrl(raw: string, what = '--source', engine?: Engine):
   const secret = secretIn(raw);
   if (secret !== undefined) {
     throw new ConfigError(
-      `${what} '${redact(raw)}' contains a password. Remove it from the URL and give it in ${passwordVar} (or the engine's own variable, PGPASSWORD / MYSQL_PWD), so it never appears in argv or logs (found: ${secret}).`,
+      `${what} '${redact(raw)}' contains a password. Remove it from the URL and give it in ${passwordVar} ` +
+        `(or the engine's own variable, PGPASSWORD / MYSQL_PWD), so it never appears in argv or logs (found: ${secret}).`,
     );
   }
   checkEscapes(raw, what);
@@ -65,7 +66,8 @@ export function parseSourceUrl(raw: string, what = '--source', engine?: Engine):
   }
   if (url.password !== '') {
     throw new ConfigError(
-      `${what} '${redact(raw)}' contains a password. Remove it from the URL and give it in ${passwordVar} (or the engine's own variable, PGPASSWORD / MYSQL_PWD), so it never appears in argv or logs.`,
+      `${what} '${redact(raw)}' contains a password. Remove it from the URL and give it in ${passwordVar} ` +
+        "(or the engine's own variable, PGPASSWORD / MYSQL_PWD), so it never appears in argv or logs.",
     );
   }
   const params: Record<string, string> = {};
@@ -126,13 +128,19 @@ export function parseStorageUrl(raw: string, what = '--to'): StorageUrl {
   const m = /^([a-z0-9]+):\/\/([^/]*)(\/.*)?$/.exec(raw);
   if (m === null) {
     if (raw.startsWith('/') || raw.startsWith('.')) {
-      throw new ConfigError(`${what} '${shown}' is a path, not a URL. Write it as file://${raw.startsWith('/') ? shown : '/absolute/path'} (for ./backups: file://$PWD/backups).`);
+      const as = raw.startsWith('/') ? shown : '/absolute/path';
+      throw new ConfigError(
+        `${what} '${shown}' is a path, not a URL. Write it as file://${as} (for ./backups: file://$PWD/backups).`,
+      );
     }
     throw new ConfigError(`${what} '${shown}' is not a storage URL. ${fix}`);
   }
   const [, scheme, authority, rest = ''] = m;
   if (authority.includes('@')) {
-    throw new ConfigError(`${what} '${shown}' carries credentials before '@'. Storage credentials come from the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS) or the task's role, never the URL. ${fix}`);
+    throw new ConfigError(
+      `${what} '${shown}' carries credentials before '@'. Storage credentials come from the environment ` +
+        `(AWS_*, GOOGLE_APPLICATION_CREDENTIALS) or the task's role, never the URL. ${fix}`,
+    );
   }
   checkEscapes(raw, what);
   switch (scheme) {
@@ -144,7 +152,10 @@ export function parseStorageUrl(raw: string, what = '--to'): StorageUrl {
       if (path === '') throw new ConfigError(`${what} '${raw}' names no directory. ${fix}`);
       const segments = path.slice(1).split('/');
       if (segments.some((x) => x === '' || x === '.' || x === '..') || path.includes('\0')) {
-        throw new ConfigError(`${what} '${raw}' is not a normalised absolute path (no '.', '..' or empty segments). Use file://${normalisePath(path)}.`);
+        throw new ConfigError(
+          `${what} '${raw}' is not a normalised absolute path (no '.', '..' or empty segments). ` +
+            `Use file://${normalisePath(path)}.`,
+        );
       }
       return { kind: StorageKind.FILE, bucket: '', path, display: raw };
     }
@@ -154,11 +165,17 @@ export function parseStorageUrl(raw: string, what = '--to'): StorageUrl {
       const problem = bucketNameProblem(kind, authority);
       if (problem !== undefined) {
         const service = kind === StorageKind.S3 ? 'S3' : 'Cloud Storage';
-        throw new ConfigError(`${what} '${raw}' has the bucket name '${authority}', which is not a valid bucket name for ${service}: it ${problem}. ${fix}`);
+        throw new ConfigError(
+          `${what} '${raw}' has the bucket name '${authority}', which is not a valid bucket name for ${service}: ` +
+            `it ${problem}. ${fix}`,
+        );
       }
       const path = rest.replace(/^\/+/, '').replace(/\/+$/, '');
       if (path !== '' && path.split('/').some((x) => x === '' || x === '.' || x === '..')) {
-        throw new ConfigError(`${what} '${raw}' has the prefix '${path}' with '.', '..' or empty segments. Use ${scheme}://${authority}/${path.split('/').filter((x) => x !== '' && x !== '.' && x !== '..').join('/')}.`);
+        const clean = path.split('/').filter((x) => x !== '' && x !== '.' && x !== '..').join('/');
+        throw new ConfigError(
+          `${what} '${raw}' has the prefix '${path}' with '.', '..' or empty segments. Use ${scheme}://${authority}/${clean}.`,
+        );
       }
       return { kind, bucket: authority, path, display: raw };
     }
@@ -212,14 +229,18 @@ function checkEscapes(raw: string, what: string): void {
   const bad = /%(?![0-9A-Fa-f]{2})(.{0,2})/.exec(raw);
   if (bad !== null) {
     throw new ConfigError(
-      `${what} '${redact(raw)}' has a malformed percent-escape '%${bad[1]}'. Each % must start a two-digit hexadecimal escape; write a literal % as %25.`,
+      `${what} '${redact(raw)}' has a malformed percent-escape '%${bad[1]}'. ` +
+        'Each % must start a two-digit hexadecimal escape; write a literal % as %25.',
     );
   }
   // Valid escapes can still decode to invalid UTF-8 (e.g. %C3 alone).
   try {
     decodeURIComponent(raw);
   } catch {
-    throw new ConfigError(`${what} '${redact(raw)}' has percent-escapes that are not UTF-8 (e.g. %C3 alone). Escape each byte of a UTF-8 character, e.g. %C3%A9 for é.`);
+    throw new ConfigError(
+      `${what} '${redact(raw)}' has percent-escapes that are not UTF-8 (e.g. %C3 alone). ` +
+        'Escape each byte of a UTF-8 character, e.g. %C3%A9 for é.',
+    );
   }
 }
 
@@ -247,11 +268,17 @@ export interface EncryptionSpec {
  */
 export function ageRecipientProblem(key: string): string | undefined {
   if (/^ssh-(ed25519|rsa) [A-Za-z0-9+/]+={0,2}( .*)?$/.test(key)) return undefined;
-  if (key.startsWith('AGE-SECRET-KEY-')) return 'that is an identity (a private key); give its public key, which age-keygen -y prints';
-  if (!key.toLowerCase().startsWith('age1')) return "it does not start with 'age1' (nor is it an ssh-ed25519 or ssh-rsa public key)";
+  if (key.startsWith('AGE-SECRET-KEY-')) {
+    return 'that is an identity (a private key); give its public key, which age-keygen -y prints';
+  }
+  if (!key.toLowerCase().startsWith('age1')) {
+    return "it does not start with 'age1' (nor is it an ssh-ed25519 or ssh-rsa public key)";
+  }
   const decoded = bech32Decode(key);
   if (decoded === undefined) return 'its Bech32 checksum does not match (a character was changed, lost or added)';
-  if (decoded.hrp !== 'age' || decoded.data.length !== 32) return `it does not carry a 32-byte X25519 key (${decoded.data.length} bytes)`;
+  if (decoded.hrp !== 'age' || decoded.data.length !== 32) {
+    return `it does not carry a 32-byte X25519 key (${decoded.data.length} bytes)`;
+  }
   if (key !== key.toLowerCase()) return 'age recipients are written in lower case';
   return undefined;
 }
@@ -268,7 +295,10 @@ export function parseEncryption(raw: string, what = '--encrypt'): EncryptionSpec
       const problem = ageRecipientProblem(key);
       if (problem !== undefined) {
         const shown = key.toUpperCase().startsWith('AGE-SECRET-KEY-') ? 'age:AGE-SECRET-KEY-1…' : raw;
-        throw new ConfigError(`${what} '${shown}' does not hold an age recipient: ${problem}. ${fix} Make one with: age-keygen -o key.txt (the recipient is the 'public key' it prints).`);
+        throw new ConfigError(
+          `${what} '${shown}' does not hold an age recipient: ${problem}. ${fix} ` +
+            "Make one with: age-keygen -o key.txt (the recipient is the 'public key' it prints).",
+        );
       }
       return { scheme: EncryptionScheme.AGE, key };
     }

@@ -222,7 +222,8 @@ function selector(values: Record<string, unknown>, cmd: string, allowAll: boolea
 export function checkBackupId(id: string, what = '--id'): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/.test(id)) {
     throw new ConfigError(
-      `${what} '${redact(id)}' is not a backup id (letters, digits, '.', '_' and '-', starting with a letter or digit); 'dbbackup list' shows them.`,
+      `${what} '${redact(id)}' is not a backup id (letters, digits, '.', '_' and '-', starting with a letter or digit); ` +
+        "'dbbackup list' shows them.",
     );
   }
 }
@@ -233,7 +234,10 @@ export function checkBackupId(id: string, what = '--id'): void {
  * they would be read in whatever zone the runner happens to run in.
  */
 export function parseMoment(raw: string, what: string): Date {
-  const m = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))$/.exec(raw);
+  const date = String.raw`(\d{4})-(\d{2})-(\d{2})`;
+  const time = String.raw`(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?`;
+  const zone = String.raw`(?:([Zz])|([+-])(\d{2}):?(\d{2}))`;
+  const m = new RegExp(`^${date}[Tt ]${time}${zone}$`).exec(raw);
   const fix = 'use a full ISO-8601 moment with a zone, e.g. 2026-11-25T04:30:00Z or 2026-11-25T05:30:00+01:00';
   if (m === null) throw new ConfigError(`${what} '${redact(raw)}' is not a full ISO-8601 moment with a zone; ${fix}.`);
   const [, y, mo, d, h, mi, sec = '0', frac = '', , sign, oh = '0', om = '0'] = m;
@@ -242,7 +246,9 @@ export function parseMoment(raw: string, what: string): Date {
   const real =
     utc.getUTCFullYear() === fields[0] && utc.getUTCMonth() === fields[1] && utc.getUTCDate() === fields[2] &&
     utc.getUTCHours() === fields[3] && utc.getUTCMinutes() === fields[4] && utc.getUTCSeconds() === fields[5];
-  if (!real || Number(oh) > 23 || Number(om) > 59) throw new ConfigError(`${what} '${redact(raw)}' is not a real moment (check the day, hour and offset); ${fix}.`);
+  if (!real || Number(oh) > 23 || Number(om) > 59) {
+    throw new ConfigError(`${what} '${redact(raw)}' is not a real moment (check the day, hour and offset); ${fix}.`);
+  }
   const offsetMinutes = sign === undefined ? 0 : (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om));
   const ms = frac === '' ? 0 : Math.floor(Number(frac) * 1000);
   return new Date(utc.getTime() + ms - offsetMinutes * 60000);

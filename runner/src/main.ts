@@ -102,7 +102,8 @@ async function main(): Promise<number> {
   try {
     // Commands that write check their tools here; those that read stored backups check theirs
     // once they know the backup (its compression, encryption and engine), before any session.
-    if (inv.command === RunnerCommand.BACKUP || inv.command === RunnerCommand.WAL_PUSH || inv.command === RunnerCommand.BINLOG_STREAM) {
+    const cmd = inv.command;
+    if (cmd === RunnerCommand.BACKUP || cmd === RunnerCommand.WAL_PUSH || cmd === RunnerCommand.BINLOG_STREAM) {
       await preflight(backupPlan(inv));
     }
     await run(inv, controller.signal);

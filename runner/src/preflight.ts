@@ -33,9 +33,13 @@ const VERSION_TIMEOUT_MS = 15000;
 export function stageTools(compression: Compression, encryption: EncryptionScheme, reading: boolean): ToolNeed[] {
   const tools: ToolNeed[] = [];
   const stage = reading ? decompressStage(compression) : compressStage(compression);
-  if (stage !== undefined) tools.push(toolOf(stage, `compression ${compression}`, `install ${compression === Compression.GZIP ? 'gzip or pigz' : compression}, or choose another --compression`));
+  if (stage !== undefined) {
+    const name = compression === Compression.GZIP ? 'gzip or pigz' : compression;
+    tools.push(toolOf(stage, `compression ${compression}`, `install ${name}, or choose another --compression`));
+  }
   if (encryption !== EncryptionScheme.NONE) {
-    tools.push({ cmd: 'age', label: 'age', why: `encryption ${encryption}:`, fix: 'install age (Debian: age; https://age-encryption.org)' });
+    const fix = 'install age (Debian: age; https://age-encryption.org)';
+    tools.push({ cmd: 'age', label: 'age', why: `encryption ${encryption}:`, fix });
   }
   return tools;
 }
@@ -65,7 +69,10 @@ export function backupPlan(cfg: {
  * The plan of reading stored backups back: decryption and decompression of each, and with a
  * target (restore, drill) the engine's restore tools; `deep` adds the deep-check commands.
  */
-export function readPlan(manifests: readonly Manifest[], options: { identity?: string; target?: SourceUrl; deep?: boolean }): Plan {
+export function readPlan(
+  manifests: readonly Manifest[],
+  options: { identity?: string; target?: SourceUrl; deep?: boolean },
+): Plan {
   const tools: ToolNeed[] = [];
   let identityNeeded = false;
   for (const m of manifests) {
@@ -76,14 +83,19 @@ export function readPlan(manifests: readonly Manifest[], options: { identity?: s
     if (options.deep === true) {
       for (const a of m.artifacts) {
         const check = driver.deepCheck(a);
-        if (check.kind === 'command') tools.push(toolOf(check.command, `the deep check of ${a.name}`, 'install it, or verify without --deep'));
+        if (check.kind !== 'command') continue;
+        tools.push(toolOf(check.command, `the deep check of ${a.name}`, 'install it, or verify without --deep'));
       }
     }
   }
   const first = manifests[0];
+  const server =
+    options.target !== undefined && first !== undefined
+      ? { driver: driverFor(first.engine), url: options.target, purpose: ToolPurpose.RESTORE }
+      : undefined;
   return {
     tools,
-    server: options.target !== undefined && first !== undefined ? { driver: driverFor(first.engine), url: options.target, purpose: ToolPurpose.RESTORE } : undefined,
+    server,
     identity: identityNeeded ? options.identity : undefined,
     madeWith: first?.tools,
   };
@@ -108,21 +120,24 @@ export async function preflight(plan: Plan): Promise<void> {
     const have = versions.get(t.cmd);
     if (t.label === 'pg_restore' && madeMajor !== undefined && have !== undefined && have < madeMajor) {
       throw new ConfigError(
-        `${t.label} ${have} (${t.cmd}) cannot read an archive made by pg_dump ${made}; install the PostgreSQL client tools of version ${madeMajor} or newer.`,
+        `${t.label} ${have} (${t.cmd}) cannot read an archive made by pg_dump ${made}; ` +
+          `install the PostgreSQL client tools of version ${madeMajor} or newer.`,
       );
     }
   }
   if (plan.server?.driver.serverMajor === undefined) return;
   const server = await plan.server.driver.serverMajor(plan.server.url, plan.server.purpose);
   if (server === undefined) {
-    log.debug('could not ask the server its version before the run; the session will report why', { server: plan.server.url.display });
+    const display = plan.server.url.display;
+    log.debug('could not ask the server its version before the run; the session will report why', { server: display });
     return;
   }
   for (const t of floored) {
     const have = versions.get(t.cmd);
     if (have !== undefined && have < server) {
       throw new ConfigError(
-        `${t.label} ${have} (${t.cmd}) is older than the PostgreSQL ${server} server at ${plan.server.url.display}; ${t.fix ?? `install ${t.label} ${server} or newer`}.`,
+        `${t.label} ${have} (${t.cmd}) is older than the PostgreSQL ${server} server at ${plan.server.url.display}; ` +
+          `${t.fix ?? `install ${t.label} ${server} or newer`}.`,
       );
     }
   }
@@ -137,7 +152,11 @@ function majorOf(version: string): number | undefined {
 async function checkRuns(t: ToolNeed): Promise<number | undefined> {
   const fix = t.fix !== undefined ? ` Fix: ${t.fix}.` : '';
   const found = t.cmd.includes('/') ? (fs.existsSync(t.cmd) ? t.cmd : undefined) : findTool([t.cmd]);
-  if (found === undefined) throw new ConfigError(`${t.label} is not installed or not on PATH (looked for '${t.cmd}'); it is needed for ${t.why}.${fix}`);
+  if (found === undefined) {
+    throw new ConfigError(
+      `${t.label} is not installed or not on PATH (looked for '${t.cmd}'); it is needed for ${t.why}.${fix}`,
+    );
+  }
   const child = new Child({ cmd: t.cmd, args: ['--version'], label: t.label }, ['ignore', 'pipe', 'pipe']);
   let out = '';
   child.process.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
@@ -145,7 +164,10 @@ async function checkRuns(t: ToolNeed): Promise<number | undefined> {
   try {
     await child.done;
   } catch (e) {
-    throw new ConfigError(`${t.label} (${t.cmd}) does not run: '${t.label} --version' failed (${(e as Error).message}); it is needed for ${t.why}.${fix}`);
+    const why = (e as Error).message;
+    throw new ConfigError(
+      `${t.label} (${t.cmd}) does not run: '${t.label} --version' failed (${why}); it is needed for ${t.why}.${fix}`,
+    );
   } finally {
     clearTimeout(timer);
   }

@@ -9,7 +9,16 @@ import { SourceUrl } from '../../../lib/core/urls';
 import { BackupError } from '../errors';
 import { log } from '../log';
 import { capture, CommandSpec, findTool } from '../proc';
-import { BackupOpenOptions, BackupSession, DeepCheck, EngineDriver, RestoreOptions, RestoreSession, ToolNeed, ToolPurpose } from './engine';
+import {
+  BackupOpenOptions,
+  BackupSession,
+  DeepCheck,
+  EngineDriver,
+  RestoreOptions,
+  RestoreSession,
+  ToolNeed,
+  ToolPurpose,
+} from './engine';
 import { readArchive } from './mongo-archive';
 
 /**

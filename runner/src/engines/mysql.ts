@@ -356,7 +356,8 @@ export class MySQLDriver implements EngineDriver {
 
   public tools(purpose: ToolPurpose): readonly ToolNeed[] {
     const fix = 'install the MariaDB or MySQL client (Debian: mariadb-client)';
-    const client: ToolNeed = { cmd: clientTool(), label: path.basename(clientTool()), why: `a MySQL/MariaDB ${purpose}`, fix };
+    const cmd = clientTool();
+    const client: ToolNeed = { cmd, label: path.basename(cmd), why: `a MySQL/MariaDB ${purpose}`, fix };
     if (purpose === ToolPurpose.RESTORE) return [client];
     const dump = findTool(['mariadb-dump', 'mysqldump']) ?? 'mariadb-dump';
     return [client, { cmd: dump, label: path.basename(dump), why: 'a MySQL/MariaDB backup', fix }];

@@ -102,16 +102,25 @@ export class PostgresDriver implements EngineDriver {
 
   public tools(purpose: ToolPurpose, method: BackupMethod): readonly ToolNeed[] {
     const fix = 'install the PostgreSQL client tools (Debian: postgresql-client) of the server\'s version or newer';
-    const need = (name: string, atLeastServerMajor = false): ToolNeed => ({ cmd: pgTool(name), label: name, why: `a PostgreSQL ${purpose}`, fix, atLeastServerMajor });
+    const need = (name: string, atLeastServerMajor = false): ToolNeed => ({
+      cmd: pgTool(name),
+      label: name,
+      why: `a PostgreSQL ${purpose}`,
+      fix,
+      atLeastServerMajor,
+    });
     if (purpose === ToolPurpose.RESTORE) return [need('psql'), need('pg_restore', true)];
-    return method === BackupMethod.PHYSICAL ? [need('psql'), need('pg_basebackup', true)] : [need('psql'), need('pg_dump', true), need('pg_dumpall', true)];
+    if (method === BackupMethod.PHYSICAL) return [need('psql'), need('pg_basebackup', true)];
+    return [need('psql'), need('pg_dump', true), need('pg_dumpall', true)];
   }
 
   public async serverMajor(url: SourceUrl, purpose: ToolPurpose): Promise<number | undefined> {
-    const password = process.env[purpose === ToolPurpose.BACKUP ? SECRET_ENV.SOURCE_PASSWORD : SECRET_ENV.TARGET_PASSWORD];
+    const variable = purpose === ToolPurpose.BACKUP ? SECRET_ENV.SOURCE_PASSWORD : SECRET_ENV.TARGET_PASSWORD;
+    const password = process.env[variable];
     // A restore's database may not exist yet: ask the maintenance database then.
     for (const db of [url.database, url.params.maintenance_db ?? 'postgres']) {
-      const spec = { cmd: pgTool('psql'), args: ['-X', '-A', '-t', '-c', 'SHOW server_version_num'], env: pgEnv(url, password, db), label: 'psql' };
+      const args = ['-X', '-A', '-t', '-c', 'SHOW server_version_num'];
+      const spec = { cmd: pgTool('psql'), args, env: pgEnv(url, password, db), label: 'psql' };
       const out = await capture(spec).catch((e: Error) => (/does not exist/.test(e.message) ? '' : undefined));
       if (out === undefined) return undefined;
       if (/^\d+$/.test(out.trim())) return Math.floor(Number(out.trim()) / 10000);

@@ -119,8 +119,13 @@ export async function checkIdentityFile(file: string, recipient?: string): Promi
   } catch (e) {
     throw new ConfigError(`--identity '${file}' cannot be read (${(e as NodeJS.ErrnoException).code}); ${fix}.`);
   }
-  if (!stat.isFile()) throw new ConfigError(`--identity '${file}' is ${stat.isDirectory() ? 'a directory' : 'not a regular file'}; ${fix}.`);
-  if (stat.size > 1 << 20) throw new ConfigError(`--identity '${file}' has ${stat.size} bytes, too many for an identity file; ${fix}.`);
+  if (!stat.isFile()) {
+    const kind = stat.isDirectory() ? 'a directory' : 'not a regular file';
+    throw new ConfigError(`--identity '${file}' is ${kind}; ${fix}.`);
+  }
+  if (stat.size > 1 << 20) {
+    throw new ConfigError(`--identity '${file}' has ${stat.size} bytes, too many for an identity file; ${fix}.`);
+  }
   let text: string;
   try {
     text = await fs.promises.readFile(file, 'utf8');
@@ -131,14 +136,22 @@ export async function checkIdentityFile(file: string, recipient?: string): Promi
   if (/^-----BEGIN (OPENSSH|RSA) PRIVATE KEY-----/.test(first)) return;
   if (first.startsWith('age-encryption.org/v1\n') || first.startsWith('-----BEGIN AGE ENCRYPTED FILE-----')) return;
   const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
-  if (lines.length === 0) throw new ConfigError(`--identity '${file}' holds no identity (it is empty or only comments); ${fix}.`);
+  if (lines.length === 0) {
+    throw new ConfigError(`--identity '${file}' holds no identity (it is empty or only comments); ${fix}.`);
+  }
   for (const [i, line] of lines.entries()) {
     if (/^age1[0-9a-z]+$/.test(line) || /^ssh-(ed25519|rsa) /.test(line)) {
-      throw new ConfigError(`--identity '${file}' holds a recipient (a public key), not an identity; ${fix}. The recipient goes in --encrypt age:… when backing up.`);
+      throw new ConfigError(
+        `--identity '${file}' holds a recipient (a public key), not an identity; ${fix}. ` +
+          'The recipient goes in --encrypt age:… when backing up.',
+      );
     }
     const decoded = IDENTITY_LINE.test(line) ? bech32Decode(line) : undefined;
     if (decoded === undefined || (line.startsWith('AGE-SECRET-KEY-1') && decoded.data.length !== 32)) {
-      throw new ConfigError(`--identity '${file}' is not an age identity (line ${i + 1} of its keys is not an AGE-SECRET-KEY-1… line, or its checksum does not match); ${fix}.`);
+      throw new ConfigError(
+        `--identity '${file}' is not an age identity (line ${i + 1} of its keys is not an AGE-SECRET-KEY-1… line, ` +
+          `or its checksum does not match); ${fix}.`,
+      );
     }
   }
 }
@@ -163,7 +176,8 @@ async function memoryFile(content: Uint8Array): Promise<number> {
     }
   }
   throw new BackupError(
-    'cannot hold the unwrapped kms: key in memory (this system has no O_TMPFILE in /dev/shm or the temporary directory); run the restore on Linux.',
+    'cannot hold the unwrapped kms: key in memory (this system has no O_TMPFILE in /dev/shm or the ' +
+      'temporary directory); run the restore on Linux.',
   );
 }
 
