@@ -263,8 +263,8 @@ const NO_TABLESPACES =
 /**
  * Lay the base tar `plaintext` (pg_basebackup -F t) down in `dir`. Returns pg_control's bytes,
  * which the caller writes (PG_CONTROL) after everything else. Links (tablespaces included),
- * devices and paths leading out are refused by extractTar; so is a tablespace_map, from which
- * PostgreSQL itself would make links at startup.
+ * devices and paths leading out are refused by extractTar; so is a tablespace_map that is not
+ * empty, from which PostgreSQL itself would make links at startup.
  */
 export async function layDownBase(plaintext: Readable, dir: ConfinedDir, backupId: string): Promise<Buffer> {
   const what = `the base tar of backup ${backupId}`;
@@ -272,7 +272,8 @@ export async function layDownBase(plaintext: Readable, dir: ConfinedDir, backupI
     what,
     hold: new Set([PG_CONTROL]),
     maxHeld: MAX_PG_CONTROL,
-    refuse: (_m, rel) => (rel === 'tablespace_map' ? 'a tablespace map (PostgreSQL makes links from it when it starts)' : undefined),
+    // pg_basebackup always writes a tablespace_map; it is empty unless the cluster has tablespaces.
+    refuse: (m, rel) => (rel === 'tablespace_map' && m.size > 0 ? 'a tablespace map that lists tablespaces (PostgreSQL makes links from it when it starts)' : undefined),
     skip: (_m, rel) => (SIGNAL_FILES.has(rel) ? 'the restore writes its own recovery settings' : undefined),
     advice: (m, rel) =>
       rel !== undefined && (rel === 'tablespace_map' || (m.kind === TarKind.SYMLINK && /^pg_tblspc\/[^/]+$/.test(rel))) ? NO_TABLESPACES : undefined,

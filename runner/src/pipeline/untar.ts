@@ -24,6 +24,7 @@ import { TarKind, TarMember, TarReader } from './tar';
 const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;
 const SET_ID_BITS = 0o6000;
+const WRITE_BATCH = 1 << 20;
 
 /** A user and group to hand a laid-down tree to. */
 export interface Owner {
@@ -150,11 +151,23 @@ export class ConfinedDir {
   public async writeFile(rel: string, data: Buffer | AsyncIterable<Buffer>, options: { replace?: boolean } = {}): Promise<number> {
     const fh = await this.create(rel, options);
     let n = 0;
+    // Chunks are gathered into writes of about 1 MiB: fewer system calls than one per pipe read.
+    let batch: Buffer[] = [];
+    let batched = 0;
+    const flush = async () => {
+      const { bytesWritten } = await fh.writev(batch);
+      if (bytesWritten < batched) await writeAll(fh, Buffer.concat(batch, batched).subarray(bytesWritten));
+      batch = [];
+      batched = 0;
+    };
     try {
       for await (const chunk of Buffer.isBuffer(data) ? [data] : data) {
-        await writeAll(fh, chunk);
+        batch.push(chunk);
+        batched += chunk.length;
         n += chunk.length;
+        if (batched >= WRITE_BATCH) await flush();
       }
+      if (batched > 0) await flush();
     } finally {
       await fh.close();
     }
