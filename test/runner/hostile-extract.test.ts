@@ -79,7 +79,8 @@ function tarOf(members: readonly Member[], end = true): Buffer {
       const rec = Buffer.from(paxRecord('path', m.name));
       parts.push(header('PaxHeaders/x', 'x', rec.length, 0o644), padded(rec));
     }
-    parts.push(header(m.name, type, type === '0' ? data.length : 0, m.mode ?? (type === '5' ? 0o755 : 0o644), m.linkname, m.uid));
+    const mode = m.mode ?? (type === '5' ? 0o755 : 0o644);
+    parts.push(header(m.name, type, type === '0' ? data.length : 0, mode, m.linkname, m.uid));
     if (type === '0') parts.push(padded(data));
   }
   if (end) parts.push(Buffer.alloc(1024));
@@ -126,7 +127,7 @@ async function zstdOf(parts: Iterable<Buffer>): Promise<Buffer> {
   return Buffer.concat(out);
 }
 
-async function storeBase(tar: Buffer | Iterable<Buffer>, compression: Compression = Compression.NONE): Promise<string> {
+async function storeBase(tar: Buffer | Iterable<Buffer>, compression = Compression.NONE): Promise<string> {
   const stored = compression === Compression.ZSTD ? await zstdOf(Buffer.isBuffer(tar) ? [tar] : tar) : (tar as Buffer);
   const name = compression === Compression.ZSTD ? 'base.tar.zst' : 'base.tar';
   const id = makeBackupId(new Date(), 'app', BackupType.FULL);
@@ -150,10 +151,14 @@ async function storeBase(tar: Buffer | Iterable<Buffer>, compression: Compressio
     position: { kind: 'lsn', lsn: '0/2000100', timeline: 1 },
     startPosition: { kind: 'lsn', lsn: '0/2000028', timeline: 1 },
     pipeline: { compression, encryption: { scheme: EncryptionScheme.NONE } },
-    artifacts: [{ name, role: 'base', format: 'pg_basebackup-tar', size: stored.length, sha256: crypto.createHash('sha256').update(stored).digest('hex'), }],
+    artifacts: [{ name, role: 'base', format: 'pg_basebackup-tar', size: stored.length, sha256: sha256(stored) }],
   };
   await writeManifest(storage, manifest, RetentionTier.DAILY);
   return id;
+}
+
+function sha256(b: Buffer): string {
+  return crypto.createHash('sha256').update(b).digest('hex');
 }
 
 /** Everything below `dir`, as relative paths (links not followed). */
@@ -193,7 +198,15 @@ describe('restore --target-dir from crafted archives', () => {
     assert.equal(fs.readFileSync(path.join(sentinel, 'keep'), 'utf8'), 'untouched');
   };
 
-  const refused: { what: string; members: Member[]; member: string; reason: RegExp; advice?: RegExp }[] = [
+  interface Refusal {
+    readonly what: string;
+    readonly members: Member[];
+    /** The member the message names ('' for the absolute path into the sentinel). */
+    readonly member: string;
+    readonly reason: RegExp;
+    readonly advice?: RegExp;
+  }
+  const refused: Refusal[] = [
     {
       what: 'a symbolic link, then a file written through it',
       members: [{ name: 'evil', type: '2', linkname: '' }, { name: 'evil/pwned', data: 'x' }],
@@ -206,16 +219,51 @@ describe('restore --target-dir from crafted archives', () => {
       member: 'postgresql.auto.conf',
       reason: /a symbolic link to '.*sentinel\/keep'/,
     },
-    { what: 'a hard link', members: [{ name: 'hard', type: '1', linkname: '' }], member: 'hard', reason: /a hard link to '.*sentinel\/keep'/ },
-    { what: 'a ../ path', members: [{ name: '../sentinel/pwned', data: 'x' }], member: '../sentinel/pwned', reason: /its path climbs out with '\.\.'/ },
-    { what: 'a ../ path deeper down', members: [{ name: 'base/../../sentinel/pwned', data: 'x' }], member: 'base/../../sentinel/pwned', reason: /climbs out/ },
+    {
+      what: 'a hard link',
+      members: [{ name: 'hard', type: '1', linkname: '' }],
+      member: 'hard',
+      reason: /a hard link to '.*sentinel\/keep'/,
+    },
+    {
+      what: 'a ../ path',
+      members: [{ name: '../sentinel/pwned', data: 'x' }],
+      member: '../sentinel/pwned',
+      reason: /its path climbs out with '\.\.'/,
+    },
+    {
+      what: 'a ../ path deeper down',
+      members: [{ name: 'base/../../sentinel/pwned', data: 'x' }],
+      member: 'base/../../sentinel/pwned',
+      reason: /climbs out/,
+    },
     { what: 'an absolute path', members: [{ name: '', data: 'x' }], member: '', reason: /its path is absolute/ },
-    { what: 'a character device', members: [{ name: 'dev-null', type: '3', mode: 0o666 }], member: 'dev-null', reason: /a character device/ },
+    {
+      what: 'a character device',
+      members: [{ name: 'dev-null', type: '3', mode: 0o666 }],
+      member: 'dev-null',
+      reason: /a character device/,
+    },
     { what: 'a block device', members: [{ name: 'sda', type: '4' }], member: 'sda', reason: /a block device/ },
     { what: 'a FIFO', members: [{ name: 'fifo', type: '6' }], member: 'fifo', reason: /a FIFO/ },
-    { what: 'a set-uid file', members: [{ name: 'suid', data: '#!/bin/sh\n', mode: 0o4755 }], member: 'suid', reason: /a set-uid file \(mode 4755\)/ },
-    { what: 'a set-gid file', members: [{ name: 'sgid', data: 'x', mode: 0o2755 }], member: 'sgid', reason: /a set-gid file/ },
-    { what: 'a sparse (GNU) member', members: [{ name: 'sparse', type: 'S' }], member: 'sparse', reason: /a member of type 'S'/ },
+    {
+      what: 'a set-uid file',
+      members: [{ name: 'suid', data: '#!/bin/sh\n', mode: 0o4755 }],
+      member: 'suid',
+      reason: /a set-uid file \(mode 4755\)/,
+    },
+    {
+      what: 'a set-gid file',
+      members: [{ name: 'sgid', data: 'x', mode: 0o2755 }],
+      member: 'sgid',
+      reason: /a set-gid file/,
+    },
+    {
+      what: 'a sparse (GNU) member',
+      members: [{ name: 'sparse', type: 'S' }],
+      member: 'sparse',
+      reason: /a member of type 'S'/,
+    },
     {
       what: 'a tablespace link',
       members: [{ name: 'pg_tblspc/', type: '5' }, { name: 'pg_tblspc/16384', type: '2', linkname: '' }],
@@ -223,17 +271,25 @@ describe('restore --target-dir from crafted archives', () => {
       reason: /a symbolic link/,
       advice: /maps no tablespaces/,
     },
-    { what: 'a tablespace map', members: [{ name: 'tablespace_map', data: '16384 /x\n' }], member: 'tablespace_map', reason: /a tablespace map/, advice: /maps no tablespaces/ },
+    {
+      what: 'a tablespace map',
+      members: [{ name: 'tablespace_map', data: '16384 /x\n' }],
+      member: 'tablespace_map',
+      reason: /a tablespace map/,
+      advice: /maps no tablespaces/,
+    },
   ];
 
   for (const c of refused) {
     for (const compression of [Compression.NONE, Compression.ZSTD]) {
-      test(`${c.what} (${compression}): exit 3 naming the member, nothing written outside, no directory left`, async () => {
+      test(`${c.what} (${compression}): exit 3 naming the member, nothing written outside, no directory ` +
+        `left`, async () => {
         // Links and absolute names point into the sentinel directory.
+        const keep = path.join(sentinel, 'keep');
         const members = c.members.map((m) => ({
           ...m,
           name: m.name === '' ? path.join(sentinel, 'pwned') : m.name,
-          linkname: m.linkname === '' ? (m.type === '1' || m.name === 'postgresql.auto.conf' ? path.join(sentinel, 'keep') : sentinel) : m.linkname,
+          linkname: m.linkname !== '' ? m.linkname : m.type === '1' || m.name.endsWith('.conf') ? keep : sentinel,
         }));
         const id = await storeBase(tarOf(dataDir(members)), compression);
         const target = path.join(work, `target-${crypto.randomBytes(4).toString('hex')}`);
@@ -262,7 +318,7 @@ describe('restore --target-dir from crafted archives', () => {
     sentinelUntouched();
   });
 
-  test('a target holding a link planted where postgresql.auto.conf goes is refused (exit 2) and left as it was', async () => {
+  test('a target with a link planted where postgresql.auto.conf goes: exit 2, left as it was', async () => {
     const id = await storeBase(tarOf(dataDir()));
     const target = path.join(work, 'planted');
     fs.mkdirSync(target);
@@ -303,7 +359,7 @@ describe('restore --target-dir from crafted archives', () => {
     }
   });
 
-  test('a clean archive lays down 0600 files and 0700 directories, not the archive\'s owners or modes; its own signal files are left out', async () => {
+  test(`a clean archive: files 0600, dirs 0700, not the archive's owners; its signal files left out`, async () => {
     const long = `base/1/${'n'.repeat(120)}`;
     const extra: Member[] = [
       { name: 'tablespace_map', data: '' },
@@ -321,16 +377,21 @@ describe('restore --target-dir from crafted archives', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).target, target);
     const all = tree(target);
-    assert.ok(all.includes(long) && all.includes('global/pg_control') && all.includes('recovery.signal'), all.join(' '));
+    for (const f of [long, 'global/pg_control', 'recovery.signal', 'PG_VERSION']) assert.ok(all.includes(f), f);
     assert.ok(!all.includes('standby.signal'));
     assert.equal(fs.readFileSync(path.join(target, 'recovery.signal'), 'utf8'), '');
-    assert.equal(fs.readFileSync(path.join(target, 'tablespace_map'), 'utf8'), '', 'an empty tablespace map (as pg_basebackup writes) is fine');
+    // pg_basebackup always writes a tablespace map; an empty one is laid down.
+    assert.equal(fs.readFileSync(path.join(target, 'tablespace_map'), 'utf8'), '');
     assert.equal(fs.readFileSync(path.join(target, long), 'utf8'), 'long name');
     assert.deepEqual(fs.readFileSync(path.join(target, 'global/pg_control')), Buffer.alloc(8192, 7));
-    assert.match(fs.readFileSync(path.join(target, 'postgresql.auto.conf'), 'utf8'), /^# Do not edit this file manually!\nwork_mem = 4MB\n\n# Added by dbbackup restore .*\nrestore_command = /);
+    assert.match(
+      fs.readFileSync(path.join(target, 'postgresql.auto.conf'), 'utf8'),
+      /^# Do not edit this file manually!\nwork_mem = 4MB\n\n# Added by dbbackup restore .*\nrestore_command = /,
+    );
     for (const rel of ['', ...all]) {
       const st = fs.lstatSync(path.join(target, rel));
-      assert.equal(st.mode & 0o7777, st.isDirectory() ? 0o700 : 0o600, `${rel} mode ${(st.mode & 0o7777).toString(8)}`);
+      const mode = st.mode & 0o7777;
+      assert.equal(mode, st.isDirectory() ? 0o700 : 0o600, `${rel} mode ${mode.toString(8)}`);
       assert.ok(st.isDirectory() || st.isFile(), rel);
       // Running as root, everything goes to the owner of the parent, never the archive's uid 4242.
       if (asRoot) assert.deepEqual([st.uid, st.gid], [12345, 23456], rel);
@@ -338,7 +399,7 @@ describe('restore --target-dir from crafted archives', () => {
     }
   });
 
-  test('a lay-down killed half-way leaves no global/pg_control (PostgreSQL will not start on it); a rerun names it', async () => {
+  test('a lay-down killed leaves no global/pg_control (PostgreSQL will not start); a rerun says so', async () => {
     // A big member before pg_control (zeros: small when compressed), so the kill lands inside it.
     const size = 1 << 30;
     const members = dataDir();
@@ -352,7 +413,8 @@ describe('restore --target-dir from crafted archives', () => {
     };
     const id = await storeBase(parts(), Compression.ZSTD);
     const target = path.join(work, 'killed');
-    const child = spawn(process.execPath, [DBBACKUP, 'restore', '--from', url, '--id', id, '--target-dir', target], { stdio: 'ignore' });
+    const args = [DBBACKUP, 'restore', '--from', url, '--id', id, '--target-dir', target];
+    const child = spawn(process.execPath, args, { stdio: 'ignore' });
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const deadline = Date.now() + 60000;
     while (Date.now() < deadline) {
@@ -367,7 +429,7 @@ describe('restore --target-dir from crafted archives', () => {
     assert.ok(!all.includes('global/pg_control') && !all.includes('recovery.signal'), all.join(' '));
     const again = await dbbackup(['restore', '--from', url, '--id', id, '--target-dir', target]);
     assert.equal(again.code, 2);
-    assert.match(again.stderr, /is not empty .*without global\/pg_control, so PostgreSQL does not start on it: remove it and run again/);
+    assert.match(again.stderr, /not empty .*without global\/pg_control, so PostgreSQL does not start on it/);
   });
 });
 
@@ -389,10 +451,12 @@ describe('ConfinedDir: the files a restore writes itself never follow a link', (
       fs.symlinkSync(path.join(sentinel, 'keep'), path.join(root, 'postgresql.auto.conf'));
       fs.symlinkSync(path.join(sentinel, 'new'), path.join(root, 'recovery.signal'));
       fs.symlinkSync(sentinel, path.join(root, 'global'));
-      await assert.rejects(dir.appendFile('postgresql.auto.conf', Buffer.from('x')), /postgresql\.auto\.conf is a symbolic link; refusing to write through it/);
-      await assert.rejects(dir.writeFile('recovery.signal', Buffer.alloc(0)), /recovery\.signal already exists \(a symbolic link\); refusing/);
-      await assert.rejects(dir.writeFile('recovery.signal', Buffer.alloc(0), { replace: true }), /recovery\.signal is a symbolic link, not a file; refusing/);
-      await assert.rejects(dir.writeFile('global/pg_control', Buffer.alloc(8)), /global already exists as a symbolic link, where a directory belongs/);
+      const empty = Buffer.alloc(0);
+      await assert.rejects(dir.appendFile('postgresql.auto.conf', empty), /auto\.conf is a symbolic link; refusing/);
+      await assert.rejects(dir.writeFile('recovery.signal', empty), /signal already exists \(a symbolic link\)/);
+      const replace = { replace: true };
+      await assert.rejects(dir.writeFile('recovery.signal', empty, replace), /is a symbolic link, not a file/);
+      await assert.rejects(dir.writeFile('global/pg_control', empty), /global already exists as a symbolic link/);
       await assert.rejects(dir.mkdirs('global/sub'), /global already exists as a symbolic link/);
       fs.linkSync(path.join(sentinel, 'keep'), path.join(root, 'hard'));
       await assert.rejects(dir.appendFile('hard', Buffer.from('x')), /not a plain file \(a file with 2 links\)/);
@@ -435,9 +499,16 @@ describe('TarReader reads what GNU tar writes', () => {
   for (const format of ['ustar', 'pax', 'gnu']) {
     test(`${format}: names (long ones too), types, sizes and contents, in chunks of any size`, async () => {
       const src = tempDir(`dbbackup-tar-${format}-`);
-      const long = format === 'ustar' ? `${'d'.repeat(90)}/${'f'.repeat(90)}` : `${'d'.repeat(120)}/${'f'.repeat(150)}`;
+      // ustar holds 255 bytes (prefix/name), the others any length.
+      const [dirLength, fileLength] = format === 'ustar' ? [90, 90] : [120, 150];
+      const long = `${'d'.repeat(dirLength)}/${'f'.repeat(fileLength)}`;
       fs.mkdirSync(path.join(src, 'tree', path.dirname(long)), { recursive: true });
-      const files: Record<string, Buffer> = { 'tree/empty': Buffer.alloc(0), 'tree/one': Buffer.from('1'), 'tree/block': crypto.randomBytes(512), [`tree/${long}`]: crypto.randomBytes(70000) };
+      const files: Record<string, Buffer> = {
+        'tree/empty': Buffer.alloc(0),
+        'tree/one': Buffer.from('1'),
+        'tree/block': crypto.randomBytes(512),
+        [`tree/${long}`]: crypto.randomBytes(70000),
+      };
       for (const [f, b] of Object.entries(files)) fs.writeFileSync(path.join(src, f), b);
       fs.symlinkSync('one', path.join(src, 'tree', 'link'));
       const tar = execFileSync('tar', ['-c', `--format=${format}`, '-C', src, 'tree'], { maxBuffer: 1 << 26 });

@@ -114,13 +114,17 @@ interface TargetDir {
 async function prepareTargetDir(dir: string): Promise<TargetDir> {
   const before = await fs.promises.stat(dir).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') return undefined;
-    throw new ConfigError(`--target-dir ${dir} cannot be used: ${e.code ?? e.message}. Give a new or empty directory.`);
+    throw new ConfigError(`--target-dir ${dir} cannot be used (${e.code ?? e.message}); give a new or empty one.`);
   });
-  if (before !== undefined && !before.isDirectory()) throw new ConfigError(`--target-dir ${dir} exists and is not a directory. Give a new or empty directory.`);
+  if (before !== undefined && !before.isDirectory()) {
+    throw new ConfigError(`--target-dir ${dir} exists and is not a directory. Give a new or empty directory.`);
+  }
   const notEmpty = (entries: string[]) =>
     new ConfigError(
-      `--target-dir ${dir} is not empty (${entries.length} entries, e.g. ${entries.slice(0, 3).join(', ')}); restore lays a whole data directory down and refuses to mix it with one. ` +
-        `Give a new or empty directory (a restore that was killed leaves its directory behind without ${PG_CONTROL}, so PostgreSQL does not start on it: remove it and run again).`,
+      `--target-dir ${dir} is not empty (${entries.length} entries, e.g. ${entries.slice(0, 3).join(', ')}); ` +
+        'restore lays a whole data directory down and refuses to mix it with one. Give a new or empty directory ' +
+        `(a restore that was killed leaves its directory behind without ${PG_CONTROL}, so PostgreSQL does not ` +
+        'start on it: remove it and run again).',
     );
   if (before !== undefined) {
     const entries = await fs.promises.readdir(dir);
@@ -163,7 +167,9 @@ async function prepareTargetDir(dir: string): Promise<TargetDir> {
 /** The WAL segment an artifact of a WAL range carries (its name starts with the segment's). */
 function segmentFile(a: { name: string }): string {
   const seg = a.name.slice(0, 24);
-  if (!/^[0-9A-F]{24}$/.test(seg)) throw new DamagedError(`WAL artifact '${a.name}' does not start with a WAL segment name`);
+  if (!/^[0-9A-F]{24}$/.test(seg)) {
+    throw new DamagedError(`WAL artifact '${a.name}' does not start with a WAL segment name`);
+  }
   return `pg_wal/${seg}`;
 }
 
@@ -320,7 +326,8 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
     const dec = await prepareDecryption(base.pipeline.encryption, cfg.identity, base.id);
     let control: Buffer | undefined;
     try {
-      await readBack(storage, base, baseArtifact, dec, async (plaintext) => void (control = await layDownBase(plaintext, target.dir, base.id)), signal);
+      const layDown = async (p: Readable) => void (control = await layDownBase(p, target.dir, base.id));
+      await readBack(storage, base, baseArtifact, dec, layDown, signal);
       artifacts.push(`${base.id}/${baseArtifact.name}`);
     } finally {
       await dec.cleanup();
@@ -334,7 +341,8 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
           for (const a of m.artifacts.filter((x) => x.role === 'wal')) {
             const file = segmentFile(a);
             // The base's copy of its last segment is replaced by the whole archived one.
-            const write = async (p: Readable) => void (await target.dir.writeFile(file, p.iterator({ destroyOnReturn: false }), { replace: true }));
+            const write = async (p: Readable) =>
+              void (await target.dir.writeFile(file, p.iterator({ destroyOnReturn: false }), { replace: true }));
             await readBack(storage, m, a, mdec, write, signal);
             artifacts.push(`${m.id}/${a.name}`);
           }
@@ -356,7 +364,12 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
     // Last: until pg_control is there, PostgreSQL refuses to start on the directory.
     await target.dir.writeFile(PG_CONTROL, control!);
     if (target.owner !== undefined) await target.dir.chownAll(target.owner);
-    else if (process.getuid?.() === 0) log.warn(`${dir} belongs to root, as its parent does, and PostgreSQL does not run as root: hand it to the database user (e.g. chown -R postgres:postgres ${dir}) before starting it`);
+    else if (process.getuid?.() === 0) {
+      log.warn(
+        `${dir} belongs to root, as its parent does, and PostgreSQL does not run as root: hand it to the ` +
+          `database user (e.g. chown -R postgres:postgres ${dir}) before starting it`,
+      );
+    }
     target.dir.close();
   } catch (e) {
     await target.undo().catch((d: Error) => log.warn(`could not clean ${dir} up: ${d.message}`));

@@ -256,9 +256,10 @@ const MAX_PG_CONTROL = 64 << 10;
 const SIGNAL_FILES = new Set(['recovery.signal', 'standby.signal']);
 
 const NO_TABLESPACES =
-  '--target-dir lays down the main data directory only and maps no tablespaces (pg_basebackup -D - cannot write them either). ' +
-  "Extract the tar by hand (the manifest's manualRestore lines), put each tablespace's files in a directory of your choice " +
-  'and link pg_tblspc/OID to it, then start PostgreSQL.';
+  '--target-dir lays down the main data directory only and maps no tablespaces ' +
+  '(pg_basebackup -D - cannot write them either). ' +
+  "Extract the tar by hand (the manifest's manualRestore lines), put each tablespace's files in a " +
+  'directory of your choice and link pg_tblspc/OID to it, then start PostgreSQL.';
 
 /**
  * Lay the base tar `plaintext` (pg_basebackup -F t) down in `dir`. Returns pg_control's bytes,
@@ -273,14 +274,19 @@ export async function layDownBase(plaintext: Readable, dir: ConfinedDir, backupI
     hold: new Set([PG_CONTROL]),
     maxHeld: MAX_PG_CONTROL,
     // pg_basebackup always writes a tablespace_map; it is empty unless the cluster has tablespaces.
-    refuse: (m, rel) => (rel === 'tablespace_map' && m.size > 0 ? 'a tablespace map that lists tablespaces (PostgreSQL makes links from it when it starts)' : undefined),
+    refuse: (m, rel) =>
+      rel === 'tablespace_map' && m.size > 0
+        ? 'a tablespace map that lists tablespaces (PostgreSQL makes links from it when it starts)'
+        : undefined,
     skip: (_m, rel) => (SIGNAL_FILES.has(rel) ? 'the restore writes its own recovery settings' : undefined),
     advice: (m, rel) =>
-      rel !== undefined && (rel === 'tablespace_map' || (m.kind === TarKind.SYMLINK && /^pg_tblspc\/[^/]+$/.test(rel))) ? NO_TABLESPACES : undefined,
+      rel === 'tablespace_map' || (m.kind === TarKind.SYMLINK && rel !== undefined && /^pg_tblspc\/[^/]+$/.test(rel))
+        ? NO_TABLESPACES
+        : undefined,
   });
   const control = done.held.get(PG_CONTROL);
   if (control === undefined) {
-    throw new DamagedError(`${what} holds no ${PG_CONTROL}: it is not a pg_basebackup base backup of a data directory.`);
+    throw new DamagedError(`${what} holds no ${PG_CONTROL}: it is not a pg_basebackup backup of a data directory.`);
   }
   log.info(`laid down ${done.files} files and ${done.directories} directories (${done.bytes} bytes) from ${what}`, {
     event: 'base-laid-down',

@@ -122,7 +122,9 @@ function numeric(b: Buffer, start: number, len: number, what: string, offset: nu
   }
   const text = field.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
   if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw new DamagedError(`tar header at byte ${offset}: ${what} '${text}' is not an octal number`);
+  if (!/^[0-7]+$/.test(text)) {
+    throw new DamagedError(`tar header at byte ${offset}: ${what} '${text}' is not an octal number`);
+  }
   return parseInt(text, 8);
 }
 
@@ -191,20 +193,28 @@ export class TarReader {
     for (;;) {
       const offset = this.q.position;
       const h = await this.q.take(BLOCK);
-      if (h.length === 0) throw new DamagedError(`the tar archive ends at byte ${offset} without its end-of-archive marker (truncated)`);
+      if (h.length === 0) {
+        throw new DamagedError(`the tar archive ends at byte ${offset} without its end-of-archive marker (truncated)`);
+      }
       if (h.length < BLOCK) throw new DamagedError(`the tar archive is truncated inside the header at byte ${offset}`);
       if (h.every((b) => b === 0)) {
         this.done = true;
         return undefined;
       }
-      if (!checksumOk(h)) throw new DamagedError(`the tar header at byte ${offset} fails its checksum (not a tar archive, or damaged)`);
+      if (!checksumOk(h)) {
+        throw new DamagedError(`the tar header at byte ${offset} fails its checksum (not a tar archive, or damaged)`);
+      }
       const typeflag = String.fromCharCode(h[156]);
       const size = numeric(h, 124, 12, 'size', offset);
       if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
-        if (size > MAX_META) throw new DamagedError(`the tar header at byte ${offset} carries ${size} bytes of metadata (more than ${MAX_META})`);
+        if (size > MAX_META) {
+          throw new DamagedError(`the tar header at byte ${offset} has ${size} bytes of metadata (> ${MAX_META})`);
+        }
         const body = await this.q.take(size);
         await this.q.take(pad(size));
-        if (body.length < size) throw new DamagedError(`the tar archive is truncated inside the metadata at byte ${offset}`);
+        if (body.length < size) {
+          throw new DamagedError(`the tar archive is truncated inside the metadata at byte ${offset}`);
+        }
         if (typeflag === 'x') pax = new Map([...pax, ...parsePax(body, offset)]);
         else if (typeflag === 'L') longName = cstring(body, 0, body.length);
         else if (typeflag === 'K') longLink = cstring(body, 0, body.length);
@@ -221,7 +231,9 @@ export class TarReader {
       name = pax.get('path') ?? longName ?? name;
       const paxSize = pax.get('size');
       const realSize = paxSize === undefined ? size : Number(paxSize);
-      if (!Number.isSafeInteger(realSize) || realSize < 0) throw new DamagedError(`the tar pax header before byte ${offset} has an invalid size '${paxSize}'`);
+      if (!Number.isSafeInteger(realSize) || realSize < 0) {
+        throw new DamagedError(`the tar pax header before byte ${offset} has an invalid size '${paxSize}'`);
+      }
       let kind = KINDS[typeflag] ?? TarKind.OTHER;
       // Old (pre-POSIX) archives mark directories by a trailing slash only.
       if (kind === TarKind.FILE && typeflag !== '7' && name.endsWith('/')) kind = TarKind.DIRECTORY;
@@ -245,7 +257,9 @@ export class TarReader {
   public async *body(): AsyncGenerator<Buffer> {
     while (this.remaining > 0) {
       const c = await this.q.some(this.remaining);
-      if (c.length === 0) throw new DamagedError(`the tar archive is truncated inside a member's data at byte ${this.q.position}`);
+      if (c.length === 0) {
+        throw new DamagedError(`the tar archive is truncated inside a member's data at byte ${this.q.position}`);
+      }
       this.remaining -= c.length;
       yield c;
     }
@@ -259,7 +273,9 @@ export class TarReader {
   private async skipBody(): Promise<void> {
     while (this.remaining > 0) {
       const c = await this.q.some(this.remaining);
-      if (c.length === 0) throw new DamagedError(`the tar archive is truncated inside a member's data at byte ${this.q.position}`);
+      if (c.length === 0) {
+        throw new DamagedError(`the tar archive is truncated inside a member's data at byte ${this.q.position}`);
+      }
       this.remaining -= c.length;
     }
     if (this.padding > 0) {

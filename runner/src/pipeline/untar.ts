@@ -68,7 +68,8 @@ export class ConfinedDir {
       fd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new BackupError(`cannot use ${root} as the target directory: ${code === 'ELOOP' || code === 'ENOTDIR' ? 'it is not a directory (or is a symbolic link)' : code}`);
+      throw new BackupError(`cannot use ${root} as the target directory: ` +
+        `${code === 'ELOOP' || code === 'ENOTDIR' ? 'it is not a directory (or is a symbolic link)' : code}`);
     }
     const proc = `/proc/self/fd/${fd}`;
     const base = process.platform === 'linux' && fs.existsSync(proc) ? proc : root;
@@ -92,7 +93,9 @@ export class ConfinedDir {
 
   private checked(rel: string): string {
     const p = memberPath(rel);
-    if ('problem' in p || p.path !== rel || rel === '') throw new BackupError(`refusing to write '${rel}' in ${this.root}: not a plain relative path`);
+    if ('problem' in p || p.path !== rel || rel === '') {
+      throw new BackupError(`refusing to write '${rel}' in ${this.root}: not a plain relative path`);
+    }
     return rel;
   }
 
@@ -110,7 +113,8 @@ export class ConfinedDir {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') this.fail('create the directory', cur, e);
         const st = await fs.promises.lstat(this.real(cur));
         if (!st.isDirectory()) {
-          throw new BackupError(`${this.display(cur)} already exists as a ${kindOf(st)}, where a directory belongs; refusing to write through it.`);
+          throw new BackupError(`${this.display(cur)} already exists as a ${kindOf(st)}, where a directory belongs; ` +
+            `refusing to write through it.`);
         }
       }
       // Whatever the umask: PostgreSQL wants its directories 0700.
@@ -129,7 +133,9 @@ export class ConfinedDir {
     await this.mkdirs(path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel));
     if (options.replace === true) {
       const st = await fs.promises.lstat(this.real(rel)).catch(() => undefined);
-      if (st !== undefined && !st.isFile()) throw new BackupError(`${this.display(rel)} is a ${kindOf(st)}, not a file; refusing to replace it.`);
+      if (st !== undefined && !st.isFile()) {
+        throw new BackupError(`${this.display(rel)} is a ${kindOf(st)}, not a file; refusing to replace it.`);
+      }
       if (st !== undefined) await fs.promises.unlink(this.real(rel)).catch((e) => this.fail('replace', rel, e));
     }
     const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
@@ -139,7 +145,8 @@ export class ConfinedDir {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
         const st = await fs.promises.lstat(this.real(rel)).catch(() => undefined);
-        throw new BackupError(`${this.display(rel)} already exists${st === undefined ? '' : ` (a ${kindOf(st)})`}; refusing to write through or over it.`);
+        throw new BackupError(`${this.display(rel)} already exists${st === undefined ? '' : ` (a ${kindOf(st)})`}; ` +
+          `refusing to write through or over it.`);
       }
       this.fail('create', rel, e);
     }
@@ -148,7 +155,11 @@ export class ConfinedDir {
   }
 
   /** Write a new file `rel` from bytes or a stream of chunks (see create). */
-  public async writeFile(rel: string, data: Buffer | AsyncIterable<Buffer>, options: { replace?: boolean } = {}): Promise<number> {
+  public async writeFile(
+    rel: string,
+    data: Buffer | AsyncIterable<Buffer>,
+    options: { replace?: boolean } = {},
+  ): Promise<number> {
     const fh = await this.create(rel, options);
     let n = 0;
     // Chunks are gathered into writes of about 1 MiB: fewer system calls than one per pipe read.
@@ -180,20 +191,24 @@ export class ConfinedDir {
     await this.mkdirs(path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel));
     let fh: fs.promises.FileHandle;
     try {
-      fh = await fs.promises.open(this.real(rel), fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW);
+      const flags = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW;
+      fh = await fs.promises.open(this.real(rel), flags);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
         await this.writeFile(rel, data);
         return;
       }
-      if (code === 'ELOOP') throw new BackupError(`${this.display(rel)} is a symbolic link; refusing to write through it.`);
+      if (code === 'ELOOP') {
+        throw new BackupError(`${this.display(rel)} is a symbolic link; refusing to write through it.`);
+      }
       this.fail('open', rel, e);
     }
     try {
       const st = await fh.stat();
       if (!st.isFile() || st.nlink !== 1) {
-        throw new BackupError(`${this.display(rel)} is not a plain file (a ${st.isFile() ? `file with ${st.nlink} links` : 'special file'}); refusing to write to it.`);
+        throw new BackupError(`${this.display(rel)} is not a plain file (a ` +
+          `${st.isFile() ? `file with ${st.nlink} links` : 'special file'}); refusing to write to it.`);
       }
       await writeAll(fh, data);
     } finally {
@@ -228,7 +243,7 @@ export class ConfinedDir {
     return fs.promises.readdir(this.base);
   }
 
-  /** Make the directory itself ours (when root) and 0700, so nobody else can plant a name in it while it is written. */
+  /** Make the directory itself ours (when root) and 0700: nobody else can plant a name in it while it is written. */
   public secure(): void {
     const uid = process.getuid?.();
     if (uid === 0) fs.fchownSync(this.fd, 0, 0);
@@ -283,8 +298,12 @@ export interface Extracted {
 function describe(m: TarMember): string {
   if (m.kind === TarKind.SYMLINK) return `a symbolic link to '${m.linkname}'`;
   if (m.kind === TarKind.HARDLINK) return `a hard link to '${m.linkname}'`;
-  if (m.kind === TarKind.OTHER) return `a member of type '${m.typeflag.replace(/[^\x20-\x7e]/g, '?')}' (not a file or directory)`;
-  if (m.kind === TarKind.FILE) return `a set-${(m.mode & 0o4000) !== 0 ? 'uid' : 'gid'} file (mode ${m.mode.toString(8)})`;
+  if (m.kind === TarKind.OTHER) {
+    return `a member of type '${m.typeflag.replace(/[^\x20-\x7e]/g, '?')}' (not a file or directory)`;
+  }
+  if (m.kind === TarKind.FILE) {
+    return `a set-${(m.mode & 0o4000) !== 0 ? 'uid' : 'gid'} file (mode ${m.mode.toString(8)})`;
+  }
   return `a ${m.kind}`;
 }
 
@@ -315,8 +334,9 @@ async function extractMembers(reader: TarReader, dir: ConfinedDir, rules: Extrac
   const refuse = (m: TarMember, why: string, rel?: string): never => {
     const advice = rules.advice?.(m, rel);
     throw new DamagedError(
-      `${rules.what} holds '${m.name}' (at byte ${m.offset}), ${why}: a restore writes only regular files and directories, ` +
-        `all inside ${dir.root} (no links, devices, FIFOs or set-uid/set-gid files, no paths leading out), so it stopped there.` +
+      `${rules.what} holds '${m.name}' (at byte ${m.offset}), ${why}: a restore writes only regular files ` +
+        `and directories, all inside ${dir.root} (no links, devices, FIFOs or set-uid/set-gid files, ` +
+        `no paths leading out), so it stopped there.` +
         (advice === undefined ? '' : ` ${advice}`),
     );
   };
