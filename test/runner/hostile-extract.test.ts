@@ -400,16 +400,17 @@ describe('restore --target-dir from crafted archives', () => {
   });
 
   test('a lay-down killed leaves no global/pg_control (PostgreSQL will not start); a rerun says so', async () => {
-    // A big member before pg_control (zeros: small when compressed), so the kill lands inside it.
+    // A big member (zeros: small when compressed) after pg_control, so the kill lands inside it; pg_control
+    // comes first, as pg_basebackup's comes before the WAL, so only holding it back keeps it off the disk.
     const size = 1 << 30;
     const members = dataDir();
     const at = members.findIndex((m) => m.name === 'global/pg_control');
     const zeros = Buffer.alloc(1 << 20);
     const parts = function* () {
-      yield tarOf(members.slice(0, at), false);
+      yield tarOf(members.slice(0, at + 1), false);
       yield header('base/1/big', '0', size, 0o600);
       for (let n = 0; n < size; n += zeros.length) yield zeros;
-      yield tarOf(members.slice(at));
+      yield tarOf(members.slice(at + 1));
     };
     const id = await storeBase(parts(), Compression.ZSTD);
     const target = path.join(work, 'killed');

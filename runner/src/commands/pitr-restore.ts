@@ -6,7 +6,8 @@
  *                                                       incremental/differential (its chain, replayed
  *                                                       to its end)
  *
- * The base is laid down from its tar (read back through the shared, verified read path), then the
+ * The base is laid down from its tar (read back through the shared, verified read path, and
+ * written by this process into DIR only: see layDownBase and pipeline/untar.ts), then the
  * recovery settings: recovery.signal, and in postgresql.auto.conf a restore_command running
  * `dbbackup wal-fetch`, the recovery target and recovery_target_action = 'promote'. Starting
  * PostgreSQL on DIR then recovers to exactly that point and opens for writes.
