@@ -43,7 +43,9 @@ fs.cpSync(path.join(root, 'lib'), path.join(stage, 'lib'), {
   recursive: true,
   filter: (src) => !src.startsWith(path.join(root, 'lib', 'cdktf')),
 });
-for (const f of ['dist/runner/dbbackup.js', 'dist/runner/Dockerfile', 'dist/lambda/verify/index.js', 'LICENSE', 'README.md']) {
+const copied = ['dist/runner/dbbackup.js', 'dist/runner/Dockerfile', 'dist/lambda/verify/index.js', 'LICENSE',
+  'README.md'];
+for (const f of copied) {
   if (!fs.existsSync(path.join(root, f))) continue;
   fs.mkdirSync(path.dirname(path.join(stage, f)), { recursive: true });
   fs.copyFileSync(path.join(root, f), path.join(stage, f));
@@ -57,11 +59,14 @@ const staged = {
   bin: undefined,
   typesVersions: undefined,
   exports: { '.': pkg.exports['.'], './package.json': './package.json' },
-  files: ['dist/lib', 'dist/runner/dbbackup.js', 'dist/runner/Dockerfile', 'dist/lambda', '.jsii', 'LICENSE', 'README.md'],
+  files: ['dist/lib', 'dist/runner/dbbackup.js', 'dist/runner/Dockerfile', 'dist/lambda', '.jsii', 'LICENSE',
+    'README.md'],
   peerDependencies: keep(pkg.peerDependencies),
   peerDependenciesMeta: undefined,
   // jsii reads the peers' versions from here (and warns unless they are the lowest of each range).
-  devDependencies: keep(Object.fromEntries(Object.entries(pkg.devDependencies).filter(([n]) => n in (pkg.peerDependencies ?? {})))),
+  devDependencies: keep(
+    Object.fromEntries(Object.entries(pkg.devDependencies).filter(([n]) => n in (pkg.peerDependencies ?? {}))),
+  ),
   jsii: { ...pkg.jsii, outdir: path.relative(stage, path.join(root, 'dist', 'jsii')) },
 };
 fs.writeFileSync(path.join(stage, 'package.json'), JSON.stringify(staged, null, 2) + '\n');
@@ -71,9 +76,8 @@ fs.symlinkSync(path.join(root, 'node_modules'), path.join(stage, 'node_modules')
 run(bin('jsii'), ['--silence-warnings', 'metadata/missing-dev-dependency'], stage);
 fs.copyFileSync(path.join(stage, '.jsii'), path.join(root, '.jsii'));
 const assembly = JSON.parse(fs.readFileSync(path.join(stage, '.jsii'), 'utf8'));
-console.log(
-  `jsii: ${Object.keys(assembly.types).length} types in the assembly, dependencies ${Object.keys(assembly.dependencies ?? {}).join(', ')}`,
-);
+const dependencies = Object.keys(assembly.dependencies ?? {}).join(', ');
+console.log(`jsii: ${Object.keys(assembly.types).length} types in the assembly, dependencies ${dependencies}`);
 
 if (process.argv.includes('--python')) {
   // A full build makes a wheel and an sdist in dist/jsii/python; pacmak installs its build tools

@@ -46,7 +46,8 @@ describe('the npm package', () => {
       assert.ok(fs.existsSync(path.join(root, f)), `${f} is missing: run 'npm run build' before this test`);
     }
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-pack-'));
-    const out = JSON.parse(npm(['pack', '--json', '--pack-destination', work], root)) as { filename: string; files: PackEntry[] }[];
+    const packed = npm(['pack', '--json', '--pack-destination', work], root);
+    const out = JSON.parse(packed) as { filename: string; files: PackEntry[] }[];
     files = out[0].files;
     // Install by hand: unpack into node_modules and let the peers resolve to this checkout's.
     installed = path.join(work, 'node_modules', pkg.name);
@@ -70,7 +71,9 @@ describe('the npm package', () => {
     // Every entry point the package declares is in it.
     for (const [entry, target] of Object.entries(pkg.exports as Record<string, string | Record<string, string>>)) {
       const targets = typeof target === 'string' ? [target] : Object.values(target);
-      for (const t of targets) assert.ok(names.includes(t.replace(/^\.\//, '')), `exports['${entry}'] → ${t} is not in the tarball`);
+      for (const t of targets) {
+        assert.ok(names.includes(t.replace(/^\.\//, '')), `exports['${entry}'] → ${t} is not in the tarball`);
+      }
     }
     assert.deepEqual(names.filter((n) => path.basename(n) === 'Dockerfile'), ['dist/runner/Dockerfile']);
   });
@@ -110,7 +113,8 @@ describe('the npm package', () => {
       const lib = require(${JSON.stringify(pkg.name)});
       const kinds = {};
       for (const [name, value] of Object.entries(lib)) {
-        kinds[name] = typeof value === 'function' ? (/^class\\b/.test(Function.prototype.toString.call(value)) ? 'class' : 'function') : typeof value;
+        const isClass = typeof value === 'function' && /^class\\b/.test(Function.prototype.toString.call(value));
+        kinds[name] = isClass ? 'class' : typeof value;
       }
       const { Stack, App } = require('aws-cdk-lib');
       const stack = new Stack(new App(), 'S');
@@ -118,9 +122,12 @@ describe('the npm package', () => {
       new lib.BackupVerifier(stack, 'Verifier', { vault, alarmTopic: new lib.AlarmTopic(stack, 'Topic').topic });
       process.stdout.write(JSON.stringify(kinds));
     `;
-    const kinds = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: work, encoding: 'utf8' })) as Record<string, string>;
+    const output = execFileSync(process.execPath, ['-e', script], { cwd: work, encoding: 'utf8' });
+    const kinds = JSON.parse(output) as Record<string, string>;
     const names = Object.keys(kinds);
-    for (const n of ['DatabaseBackup', 'BackupVault', 'BackupSource', 'BackupSchedule', 'Retention', 'Engine', 'ServerVersions']) {
+    const expected = ['DatabaseBackup', 'BackupVault', 'BackupSource', 'BackupSchedule', 'Retention', 'Engine',
+      'ServerVersions'];
+    for (const n of expected) {
       assert.ok(names.includes(n), `the main entry lacks ${n}`);
     }
     const notApi = Object.entries(kinds).filter(([, kind]) => kind !== 'class' && kind !== 'object');

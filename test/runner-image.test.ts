@@ -16,7 +16,8 @@ const uses = (arg: string) => runLines.some((l) => l.includes(`\${${arg}}`));
 describe('runner/Dockerfile against lib/core/versions.ts', () => {
   for (const range of ServerVersions.all()) {
     test(`${range.family}: ${range.dockerfileArg}=${range.clientVersion} is pinned and used`, () => {
-      assert.equal(args.get(range.dockerfileArg), range.clientVersion, `ARG ${range.dockerfileArg} in runner/Dockerfile`);
+      const pin = args.get(range.dockerfileArg);
+      assert.equal(pin, range.clientVersion, `ARG ${range.dockerfileArg} in runner/Dockerfile`);
       assert.ok(uses(range.dockerfileArg), `runner/Dockerfile never uses \${${range.dockerfileArg}}`);
     });
   }
@@ -56,7 +57,8 @@ describe('runner/Dockerfile against lib/core/versions.ts', () => {
 
 describe('ServerVersions', () => {
   test('a server newer than the tools is refused, naming both versions', () => {
-    assert.match(ServerVersions.problem(ServerFamily.POSTGRES, '19.1')!, /version 19\.1, newer than .*pg_dump 18.* 9\.2 to 18/);
+    const pg = ServerVersions.problem(ServerFamily.POSTGRES, '19.1');
+    assert.match(pg!, /version 19\.1, newer than .*pg_dump 18.* 9\.2 to 18/);
     assert.match(ServerVersions.problem(ServerFamily.MYSQL, '9.1.0')!, /version 9\.1\.0, newer .*mysqldump 8\.4\.7/);
     assert.match(ServerVersions.problem(ServerFamily.MARIADB, '12.0.2-MariaDB')!, /12\.0\.2-MariaDB, newer .*11\.8/);
     assert.match(ServerVersions.problem(ServerFamily.MONGODB, '8.2')!, /newer .*mongodump 100\.10\.0/);
@@ -77,7 +79,11 @@ describe('ServerVersions', () => {
 
   test('too old and not a version are refused with the fix', () => {
     assert.match(ServerVersions.problem(ServerFamily.POSTGRES, '9.1')!, /older than .*Upgrade the server/);
-    assert.match(ServerVersions.problem(ServerFamily.MYSQL, 'latest')!, /'latest' is not a version number; give e\.g\. '8\.4'/);
-    assert.throws(() => ServerVersions.check(ServerFamily.MYSQL, '9.0', 'engineVersion'), { name: 'ConfigError', message: /^engineVersion: / });
+    const word = ServerVersions.problem(ServerFamily.MYSQL, 'latest');
+    assert.match(word!, /'latest' is not a version number; give e\.g\. '8\.4'/);
+    assert.throws(() => ServerVersions.check(ServerFamily.MYSQL, '9.0', 'engineVersion'), {
+      name: 'ConfigError',
+      message: /^engineVersion: /,
+    });
   });
 });

@@ -11,7 +11,14 @@ import type { IBackupVault } from './vault';
 import { KMS_WRAP_ACTIONS } from './private/iam';
 import { acknowledge, wildcardResourceFinding } from './private/nag';
 import { checkDatabaseId, encryptValue } from './private/settings';
-import { acknowledgeTaskDefinition, bundledRunnerImage, checkFargateSize, RUNNER_CONTAINER_NAME, RUNNER_SCRIPT, taskLogGroup } from './private/task';
+import {
+  acknowledgeTaskDefinition,
+  bundledRunnerImage,
+  checkFargateSize,
+  RUNNER_CONTAINER_NAME,
+  RUNNER_SCRIPT,
+  taskLogGroup,
+} from './private/task';
 
 /** Options of point-in-time recovery (`PointInTimeRecovery.enabled`). */
 export interface PointInTimeRecoveryOptions {

@@ -3,7 +3,15 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { ConfigError, DEFAULT_PORTS, EncryptionScheme, Engine, parseEncryption, ServerFamily, ServerVersions } from '../core';
+import {
+  ConfigError,
+  DEFAULT_PORTS,
+  EncryptionScheme,
+  Engine,
+  parseEncryption,
+  ServerFamily,
+  ServerVersions,
+} from '../core';
 
 /** Where a database is and how the runner logs in to it. */
 export interface DatabaseEndpointOptions {
@@ -147,9 +155,15 @@ export class BackupSource {
   /** The server's version, when declared or known from RDS. */
   public readonly engineVersion?: string;
 
-  private constructor(engine: Engine, options: DatabaseEndpointOptions, connectable?: ec2.IConnectable, family?: ServerFamily) {
+  private constructor(
+    engine: Engine,
+    options: DatabaseEndpointOptions,
+    connectable?: ec2.IConnectable,
+    family?: ServerFamily,
+  ) {
     this.engine = engine;
-    this.serverFamily = family !== undefined && ServerVersions.of(family).engine === engine ? family : defaultFamily(engine);
+    const fits = family !== undefined && ServerVersions.of(family).engine === engine;
+    this.serverFamily = fits ? family : defaultFamily(engine);
     this.engineVersion = options.engineVersion;
     this.endpoint = options.endpoint;
     this.port = options.port ?? DEFAULT_PORTS[engine];
@@ -220,7 +234,8 @@ function familyOf(engineType: string | undefined): ServerFamily | undefined {
 }
 
 function defaultFamily(engine: Engine): ServerFamily {
-  return engine === Engine.POSTGRES ? ServerFamily.POSTGRES : engine === Engine.MONGODB ? ServerFamily.MONGODB : ServerFamily.MYSQL;
+  if (engine === Engine.POSTGRES) return ServerFamily.POSTGRES;
+  return engine === Engine.MONGODB ? ServerFamily.MONGODB : ServerFamily.MYSQL;
 }
 
 function secretOf(db: object, where: string): secretsmanager.ISecret {

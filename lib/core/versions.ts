@@ -117,24 +117,27 @@ export class ServerVersions {
   public static problem(family: ServerFamily, version: string): string | undefined {
     const range = TABLE[family];
     const v = parseServerVersion(version);
-    if (v === undefined) return `the ${family} server version '${version}' is not a version number; give e.g. '${range.maxServer}'.`;
+    if (v === undefined) {
+      return `the ${family} server version '${version}' is not a version number; give e.g. '${range.maxServer}'.`;
+    }
     // PostgreSQL numbers its releases by major alone since 10 (16.4 is release 16).
     const key: [number, number] = family === ServerFamily.POSTGRES && v[0] >= 10 ? [v[0], 0] : v;
     const max = parseServerVersion(range.maxServer)!;
     const min = parseServerVersion(range.minServer)!;
     if (compare(key, max) > 0) {
       return (
-        `the ${family} server is version ${version}, newer than the runner image's tools (${range.tools[0]} ` +
-        `${range.clientVersion}, which back up ${family} ${range.minServer} to ${range.maxServer}). Use a runner image with ` +
-        `newer tools (build yours FROM the bundled one and raise ${range.dockerfileArg}), or back up a server of ` +
-        `${range.maxServer} or older.`
+        `the ${family} server is version ${version}, newer than the runner image's tools ` +
+        `(${range.tools[0]} ${range.clientVersion}, which back up ${family} ` +
+        `${range.minServer} to ${range.maxServer}). ` +
+        `Use a runner image with newer tools (build yours FROM the bundled one and raise ${range.dockerfileArg}), ` +
+        `or back up a server of ${range.maxServer} or older.`
       );
     }
     if (compare(key, min) < 0) {
       return (
-        `the ${family} server is version ${version}, older than the runner image's tools support (${range.tools[0]} ` +
-        `${range.clientVersion} backs up ${family} ${range.minServer} to ${range.maxServer}). Upgrade the server, or use ` +
-        'an image with older tools.'
+        `the ${family} server is version ${version}, older than the runner image's tools support ` +
+        `(${range.tools[0]} ${range.clientVersion} backs up ${family} ${range.minServer} to ${range.maxServer}). ` +
+        'Upgrade the server, or use an image with older tools.'
       );
     }
     return undefined;

@@ -14,9 +14,10 @@ describe('server versions at synth', () => {
     const stack = newStack();
     assert.throws(() => BackupSource.postgres({ ...endpoint, secret: newSecret(stack), engineVersion: '19' }), {
       name: 'ConfigError',
-      message: /^engineVersion: the postgres server is version 19, newer than the runner image's tools \(pg_dump 18, .*9\.2 to 18\)/,
+      message: /^engineVersion: the postgres server is version 19, newer than the runner image's tools \(pg_dump 18,/,
     });
-    assert.equal(BackupSource.postgres({ ...endpoint, secret: newSecret(stack, 'S2'), engineVersion: '18.1' }).engineVersion, '18.1');
+    const pg18 = BackupSource.postgres({ ...endpoint, secret: newSecret(stack, 'S2'), engineVersion: '18.1' });
+    assert.equal(pg18.engineVersion, '18.1');
   });
 
   test('an RDS instance brings its engine version: PostgreSQL 18 passes, 19 is refused', () => {
@@ -28,11 +29,12 @@ describe('server versions at synth', () => {
         vpc,
         instanceType: ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.MICRO),
       });
-    const ok = BackupSource.fromRdsInstance(make('Pg18', rds.PostgresEngineVersion.VER_18_1), { databaseName: 'app', username: 'backup' });
+    const login = { databaseName: 'app', username: 'backup' };
+    const ok = BackupSource.fromRdsInstance(make('Pg18', rds.PostgresEngineVersion.VER_18_1), login);
     assert.equal(ok.serverFamily, ServerFamily.POSTGRES);
     assert.equal(ok.engineVersion, '18.1');
     const pg19 = make('Pg19', rds.PostgresEngineVersion.of('19.0', '19'));
-    assert.throws(() => BackupSource.fromRdsInstance(pg19, { databaseName: 'app', username: 'backup' }), /version 19\.0, newer than .*pg_dump 18/);
+    assert.throws(() => BackupSource.fromRdsInstance(pg19, login), /version 19\.0, newer than .*pg_dump 18/);
   });
 
   test('MariaDB is checked against MariaDB\'s tools, MySQL against Oracle\'s', () => {
@@ -41,10 +43,17 @@ describe('server versions at synth', () => {
     assert.equal(maria.serverFamily, ServerFamily.MARIADB);
     assert.equal(maria.engine, Engine.MYSQL);
     assert.equal(maria.port, 3306);
-    assert.throws(() => BackupSource.mariadb({ ...endpoint, secret: newSecret(stack, 'S2'), engineVersion: '12.1' }), /mariadb server is version 12\.1, newer .*mariadb-dump 11\.8/);
+    assert.throws(
+      () => BackupSource.mariadb({ ...endpoint, secret: newSecret(stack, 'S2'), engineVersion: '12.1' }),
+      /mariadb server is version 12\.1, newer .*mariadb-dump 11\.8/,
+    );
     // A MariaDB version given as MySQL is not something Oracle's mysqldump 8.4 reads.
-    assert.throws(() => BackupSource.mysql({ ...endpoint, secret: newSecret(stack, 'S3'), engineVersion: '11.4' }), /mysql server is version 11\.4, newer .*mysqldump 8\.4/);
-    assert.equal(BackupSource.mysql({ ...endpoint, secret: newSecret(stack, 'S4'), engineVersion: '8.4.6' }).serverFamily, ServerFamily.MYSQL);
+    assert.throws(
+      () => BackupSource.mysql({ ...endpoint, secret: newSecret(stack, 'S3'), engineVersion: '11.4' }),
+      /mysql server is version 11\.4, newer .*mysqldump 8\.4/,
+    );
+    const mysql = BackupSource.mysql({ ...endpoint, secret: newSecret(stack, 'S4'), engineVersion: '8.4.6' });
+    assert.equal(mysql.serverFamily, ServerFamily.MYSQL);
   });
 
   test('RDS MariaDB and Aurora MySQL take their family from the engine', () => {
@@ -56,7 +65,8 @@ describe('server versions at synth', () => {
       vpc,
       instanceType,
     });
-    assert.equal(BackupSource.fromRdsInstance(maria, { databaseName: 'app', username: 'backup' }).serverFamily, ServerFamily.MARIADB);
+    const fromMaria = BackupSource.fromRdsInstance(maria, { databaseName: 'app', username: 'backup' });
+    assert.equal(fromMaria.serverFamily, ServerFamily.MARIADB);
     const aurora = new rds.DatabaseCluster(stack, 'Aurora', {
       engine: rds.DatabaseClusterEngine.auroraMysql({ version: rds.AuroraMysqlEngineVersion.VER_3_08_0 }),
       vpc,
