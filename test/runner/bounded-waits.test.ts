@@ -24,11 +24,11 @@ describe('the real cause, bounded waits: lock waits, the overlap lock, thousands
     [source, target] = await Promise.all([startLocalPostgres({ settings: { max_locks_per_transaction: '512' } }), startLocalPostgres()]);
     await loadFixture(source, 'shop', 500);
     await source.sql('CREATE DATABASE many');
-    await source.sql(
-      `DO $$ BEGIN FOR i IN 1..${TABLES} LOOP EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, v text)', i); END LOOP; END $$;
-       INSERT INTO t1 SELECT g, 'x' FROM generate_series(1, 10) g;`,
-      'many',
+    // In batches of 1,000 (one transaction each, so creating them fits the lock table too).
+    const batches = Array.from({ length: TABLES / 1000 }, (_, b) =>
+      `DO $$ BEGIN FOR i IN ${b * 1000 + 1}..${(b + 1) * 1000} LOOP EXECUTE format('CREATE TABLE t%s (id int, v int)', i); END LOOP; END $$;`,
     );
+    await source.sql(`${batches.join('\n')}\nINSERT INTO t1 SELECT g, g FROM generate_series(1, 10) g;`, 'many');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-waits-'));
   });
   after(async () => {

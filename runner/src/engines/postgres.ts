@@ -140,7 +140,7 @@ export class PostgresDriver implements EngineDriver {
               label: 'pg_dump',
             },
             onFailure: (stderr) => {
-              const table = /lock timeout[\s\S]*LOCK TABLE (\S+) IN/i.exec(stderr)?.[1];
+              const table = /(?:lock|statement) timeout[\s\S]*LOCK TABLE (\S+) IN/i.exec(stderr)?.[1];
               if (table === undefined) return undefined;
               return {
                 fail: `pg_dump gave up after ${lockWait} s waiting for a lock on table ${table}: another session holds a lock that conflicts with ACCESS SHARE (e.g. ACCESS EXCLUSIVE from ALTER TABLE, LOCK TABLE or VACUUM FULL). Find it in pg_locks, or raise --lock-timeout SECONDS.`,
