@@ -78,7 +78,8 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
     'stall-timeout',
     OptionKind.INTEGER,
     [C.BACKUP, C.RESTORE, C.VERIFY, C.DRILL, C.WAL_PUSH, C.WAL_FETCH, C.BINLOG_STREAM],
-    `seconds without a byte moving through a pipeline before the run fails as stalled (default ${DEFAULT_STALL_TIMEOUT_SECONDS}; 0: never)`,
+    'seconds without a byte moving through a pipeline before the run fails as stalled ' +
+      `(default ${DEFAULT_STALL_TIMEOUT_SECONDS}; 0: never)`,
   ),
   opt(
     'lock-timeout',

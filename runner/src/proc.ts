@@ -47,7 +47,8 @@ export class Child {
     });
     this.process.once('exit', (code) => {
       const up = this.upstream?.process;
-      if (code === 0 && up !== undefined && up.exitCode === null && up.signalCode === null && !this.upstream!.killedByUs) {
+      const upRunning = up !== undefined && up.exitCode === null && up.signalCode === null;
+      if (code === 0 && upRunning && !this.upstream!.killedByUs) {
         this.exitedBeforeUpstream = true;
       }
     });
@@ -91,16 +92,17 @@ export const pipelineSettings = {
 
 /** Died of a broken pipe: the stage after it stopped reading. Never a root cause by itself. */
 function brokenPipe(e: ChildProcessError): boolean {
-  return e.signal === 'SIGPIPE' || (e.signal === null && /broken pipe|EPIPE|connection reset by peer|ECONNRESET/i.test(e.stderrTail));
+  if (e.signal === 'SIGPIPE') return true;
+  return e.signal === null && /broken pipe|EPIPE|connection reset by peer|ECONNRESET/i.test(e.stderrTail);
 }
 
 /**
  * Processes joined stdout to stdin by the operating system (no copy through this process),
  * the last stage's stdout readable here. Every stage is awaited: no failure is masked.
  *
- * A stall guard runs while `activity()` is being called (the code that moves the pipeline's
- * bytes calls it): no bytes for `pipelineSettings.stallTimeoutSeconds` kills every stage and
- * fails the pipeline with a message saying so (see also `inputComplete()`).
+ * With `stallGuard`, the code that moves the pipeline's bytes calls `activity()`: no bytes for
+ * `pipelineSettings.stallTimeoutSeconds` kills every stage and fails the pipeline with a message
+ * saying so (see also `inputComplete()`).
  */
 export class Pipeline {
   public readonly children: Child[] = [];
@@ -116,7 +118,11 @@ export class Pipeline {
   private waiting?: Promise<void>;
   private readonly onStall?: (err: BackupError) => void;
 
-  constructor(specs: readonly CommandSpec[], input: PipelineInput = { kind: 'none' }, options: { onStall?: (err: BackupError) => void } = {}) {
+  constructor(
+    specs: readonly CommandSpec[],
+    input: PipelineInput = { kind: 'none' },
+    options: { stallGuard?: boolean; onStall?: (err: BackupError) => void } = {},
+  ) {
     if (specs.length === 0) throw new Error('a pipeline needs at least one stage');
     let prev: Readable | number | 'pipe' | 'ignore' = input.kind === 'none' ? 'ignore' : input.kind === 'pipe' ? 'pipe' : input.fd;
     for (const spec of specs) {
@@ -132,7 +138,7 @@ export class Pipeline {
     this.stdout = this.children[this.children.length - 1].process.stdout!;
     this.onStall = options.onStall;
     const limit = pipelineSettings.stallTimeoutSeconds * 1000;
-    if (limit > 0) {
+    if (options.stallGuard === true && limit > 0) {
       this.guard = setInterval(() => this.checkStall(limit), Math.min(1000, limit));
       this.guard.unref();
     }
@@ -168,11 +174,12 @@ export class Pipeline {
     const idle = Date.now() - this.lastActivity;
     if (idle < limit) return;
     this.endGuard();
-    const running = this.children.filter((c) => c.process.exitCode === null && c.process.signalCode === null).map((c) => c.label);
+    const running = this.children.filter((c) => !exited(c)).map((c) => c.label);
     this.stalled = new BackupError(
       `no bytes moved through ${this.description} for ${Math.round(idle / 1000)} s` +
         (running.length > 0 ? ` (still running: ${running.join(', ')})` : '') +
-        `; stopped it. A stage or the storage stopped reading or writing; raise --stall-timeout SECONDS if it is legitimately slow.`,
+        '; stopped it. A stage or the storage stopped reading or writing; raise --stall-timeout SECONDS ' +
+        'if it is legitimately slow.',
     );
     this.kill('SIGKILL');
     this.onStall?.(this.stalled);
@@ -216,7 +223,8 @@ export class Pipeline {
     const odd = failures.find((f) => !(f.r.reason instanceof ChildProcessError));
     if (odd !== undefined) throw odd.r.reason;
     const pipes = failures.filter((f) => brokenPipe(reason(f)));
-    if (options.consumerMayExitEarly === true && results[last].status === 'fulfilled' && pipes.length === failures.length) return;
+    const consumerDone = options.consumerMayExitEarly === true && results[last].status === 'fulfilled';
+    if (consumerDone && pipes.length === failures.length) return;
     // An exit code counts as the stage's own even if our kill reached it after it had exited but
     // before its exit was seen; a signal counts unless we sent it.
     const own = failures.filter((f) => !brokenPipe(reason(f)) && (reason(f).signal === null || !f.c.killedByUs));
@@ -224,7 +232,8 @@ export class Pipeline {
     // early: the stages after it then failed on a short stream, so it is the cause.
     // (Seen as: it exited while the stage before it still ran, or that stage died of the pipe.)
     const early = this.children.findIndex(
-      (c, i) => i > 0 && results[i].status === 'fulfilled' && (c.exitedBeforeUpstream || pipes.some((f) => f.i === i - 1)),
+      (c, i) =>
+        i > 0 && results[i].status === 'fulfilled' && (c.exitedBeforeUpstream || pipes.some((f) => f.i === i - 1)),
     );
     if (early > 0 && (own.length === 0 || own[0].i > early)) {
       const next = this.children[early];

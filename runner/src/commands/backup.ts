@@ -39,10 +39,16 @@ const LOOPBACK = /^(localhost|localhost\.localdomain|127(\.\d{1,3}){3}|::1|\[::1
  * that `localhost` and `127.0.0.1`, a host name's case or a trailing `/` cannot let two runs of
  * the same backup interleave.
  */
-export function overlapLockKey(source: { host?: string; socket?: string; port: number; database: string }, to: StorageUrl): string {
+export function overlapLockKey(
+  source: { host?: string; socket?: string; port: number; database: string },
+  to: StorageUrl,
+): string {
   const host = (source.host ?? '').toLowerCase().replace(/\.$/, '');
   const where = source.socket !== undefined || host === '' || LOOPBACK.test(host) ? 'loopback' : host;
-  const dest = to.kind === 'file' ? path.posix.normalize(to.path).replace(/(.)\/+$/, '$1') : `${to.bucket}/${to.path.replace(/^\/+|\/+$/g, '')}`;
+  const dest =
+    to.kind === 'file'
+      ? path.posix.normalize(to.path).replace(/(.)\/+$/, '$1')
+      : `${to.bucket}/${to.path.replace(/^\/+|\/+$/g, '')}`;
   return `${where}:${source.port}/${source.database}|${to.kind}:${dest}`;
 }
 
@@ -197,7 +203,7 @@ export async function runPipeline(
   onProducerStderr?: (text: string) => void,
 ): Promise<{ size: number; sha256: string }> {
   const stages = [producer, compressStage(cfg.compression), enc.stage].filter((s): s is CommandSpec => s !== undefined);
-  const pipeline = new Pipeline(stages);
+  const pipeline = new Pipeline(stages, { kind: 'none' }, { stallGuard: true });
   if (onProducerStderr !== undefined) pipeline.children[0].process.stderr?.on('data', (d: Buffer) => onProducerStderr(d.toString('utf8')));
   const progress = new Progress(`${key}`, { object: key });
   const digest = new GatedDigest(

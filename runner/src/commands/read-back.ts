@@ -48,7 +48,7 @@ export async function readBack(
     await feedVerified(source, sink, artifact, (n) => progress.add(n)).finally(() => progress.stop());
     return Buffer.concat(chunks);
   }
-  const pipeline = new Pipeline(stages, { kind: 'pipe' }, { onStall: (e) => source.destroy(e) });
+  const pipeline = new Pipeline(stages, { kind: 'pipe' }, { stallGuard: true, onStall: (e) => source.destroy(e) });
   const onAbort = () => pipeline.kill();
   signal?.addEventListener('abort', onAbort);
   const collected: Buffer[] = [];
@@ -87,14 +87,17 @@ export async function readBack(
     if (f.status === 'rejected' && (f.reason as Error).name === 'DamagedError') throw f.reason;
     if (collectedSize > MAX_BUFFERED) throw new BackupError(`${artifact.name} is larger than ${MAX_BUFFERED} bytes of plaintext`);
     const exitedEarly = f.status === 'fulfilled' && !f.value.delivered && pipeline.children[0].process.exitCode === 0;
-    if (w.status === 'rejected') throw exitedEarly ? notRead(pipeline, artifact, f.value.written, w.reason as Error) : w.reason;
+    if (w.status === 'rejected') {
+      throw exitedEarly ? notRead(pipeline, artifact, f.value.written, w.reason as Error) : w.reason;
+    }
     if (f.status === 'rejected') throw f.reason;
     // The first stage stopped taking input before the end, yet every stage exited 0: success
     // only for a consumer that read what it needs (pg_restore skips the archive's last bytes).
     if (!f.value.delivered && consumer === 'buffer') throw notRead(pipeline, artifact, f.value.written);
     return consumer === 'buffer' ? Buffer.concat(collected) : undefined;
   } catch (e) {
-    throw signal?.aborted === true ? e : asStageError(e, consumer === 'buffer' ? undefined : pipeline.children[stages.length - 1].label);
+    if (signal?.aborted === true) throw e;
+    throw asStageError(e, consumer === 'buffer' ? undefined : pipeline.children[stages.length - 1].label);
   } finally {
     signal?.removeEventListener('abort', onAbort);
     pipeline.kill();
@@ -139,7 +142,8 @@ async function readInto(
   if (signal?.aborted) throw signal.reason;
   const source = await storage.read(key);
   const progress = new Progress(`reading ${key}`, { object: key });
-  const pipeline = stages.length > 0 ? new Pipeline(stages, { kind: 'pipe' }, { onStall: (e) => stop(e) }) : undefined;
+  const pipeline =
+    stages.length > 0 ? new Pipeline(stages, { kind: 'pipe' }, { stallGuard: true, onStall: (e) => stop(e) }) : undefined;
   const input = pipeline?.stdin ?? new PassThrough();
   const plaintext = pipeline?.stdout ?? (input as PassThrough);
   const stop = (e: Error) => {
@@ -169,7 +173,9 @@ async function readInto(
     if (pipeline?.stalled !== undefined) throw pipeline.stalled;
     if (f.status === 'rejected' && (f.reason as Error).name === 'DamagedError') throw f.reason;
     const exitedEarly = f.status === 'fulfilled' && !f.value.delivered && pipeline?.children[0].process.exitCode === 0;
-    if (w.status === 'rejected') throw exitedEarly ? notRead(pipeline!, artifact, f.value.written, w.reason as Error) : w.reason;
+    if (w.status === 'rejected') {
+      throw exitedEarly ? notRead(pipeline!, artifact, f.value.written, w.reason as Error) : w.reason;
+    }
     if (f.status === 'rejected') throw f.reason;
     if (c.status === 'rejected') {
       consumerError = c.reason;
@@ -177,7 +183,9 @@ async function readInto(
     }
     if (!f.value.delivered) {
       if (pipeline !== undefined) throw notRead(pipeline, artifact, f.value.written);
-      throw new BackupError(`the reader of ${artifact.name} stopped before the end (it took ${f.value.written} of ${artifact.size} bytes)`);
+      throw new BackupError(
+        `the reader of ${artifact.name} stopped before the end (it took ${f.value.written} of ${artifact.size} bytes)`,
+      );
     }
   } catch (e) {
     throw signal?.aborted === true || e === consumerError ? e : asStageError(e);

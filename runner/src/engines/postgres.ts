@@ -135,7 +135,13 @@ export class PostgresDriver implements EngineDriver {
             format: 'pg_dump-custom',
             producer: {
               cmd: pgDump,
-              args: ['--format=custom', '--compress=0', '--no-password', `--snapshot=${snap.snapshot}`, `--lock-wait-timeout=${lockWait}s`],
+              args: [
+                '--format=custom',
+                '--compress=0',
+                '--no-password',
+                `--snapshot=${snap.snapshot}`,
+                `--lock-wait-timeout=${lockWait}s`,
+              ],
               env,
               label: 'pg_dump',
             },
@@ -143,7 +149,10 @@ export class PostgresDriver implements EngineDriver {
               const table = /(?:lock|statement) timeout[\s\S]*LOCK TABLE (\S+) IN/i.exec(stderr)?.[1];
               if (table === undefined) return undefined;
               return {
-                fail: `pg_dump gave up after ${lockWait} s waiting for a lock on table ${table}: another session holds a lock that conflicts with ACCESS SHARE (e.g. ACCESS EXCLUSIVE from ALTER TABLE, LOCK TABLE or VACUUM FULL). Find it in pg_locks, or raise --lock-timeout SECONDS.`,
+                fail:
+                  `pg_dump gave up after ${lockWait} s waiting for a lock on table ${table}: another session holds ` +
+                  'a lock that conflicts with ACCESS SHARE (e.g. ACCESS EXCLUSIVE from ALTER TABLE, LOCK TABLE or ' +
+                  'VACUUM FULL). Find it in pg_locks, or raise --lock-timeout SECONDS.',
               };
             },
           },

@@ -57,7 +57,13 @@ export interface Fed {
  * delivered, so the caller can judge the stage by its exit and never takes a short read for
  * success.
  */
-export async function feedVerified(source: Readable, dest: Writable, expected: Expected, onBytes?: (n: number) => void, holdback = 4 << 20): Promise<Fed> {
+export async function feedVerified(
+  source: Readable,
+  dest: Writable,
+  expected: Expected,
+  onBytes?: (n: number) => void,
+  holdback = 4 << 20,
+): Promise<Fed> {
   const hash = crypto.createHash('sha256');
   let size = 0;
   let written = 0;

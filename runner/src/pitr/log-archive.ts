@@ -253,7 +253,7 @@ export async function fetchObject(storage: Storage, prefix: string, o: ArchivedO
     if (stages.length === 0) {
       await writeAll(source as AsyncIterable<Buffer>);
     } else {
-      const pipeline = new Pipeline(stages, { kind: 'pipe' }, { onStall: (e) => source.destroy(e) });
+      const pipeline = new Pipeline(stages, { kind: 'pipe' }, { stallGuard: true, onStall: (e) => source.destroy(e) });
       const onAbort = () => pipeline.kill();
       signal?.addEventListener('abort', onAbort);
       if (signal?.aborted) onAbort();
@@ -289,7 +289,10 @@ export async function fetchObject(storage: Storage, prefix: string, o: ArchivedO
  */
 function readBackFailure(e: Error, what: string): Error {
   const own =
-    !(e instanceof ChildProcessError) || e.exitCode === 127 || e.signal !== null || (e.tool === 'age' && /identit|secret keys/i.test(e.stderrTail));
+    !(e instanceof ChildProcessError) ||
+    e.exitCode === 127 ||
+    e.signal !== null ||
+    (e.tool === 'age' && /identit|secret keys/i.test(e.stderrTail));
   return own ? e : new DamagedError(`${what} could not be read back: ${e.message}`);
 }
 
