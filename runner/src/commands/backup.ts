@@ -31,25 +31,19 @@ export function databaseIdOf(cfg: { source: { host?: string; socket?: string; po
   return process.env[RUNNER_ENV.DATABASE_ID] ?? `${cfg.source.host ?? 'local'}:${cfg.source.port}/${cfg.source.database}`;
 }
 
-/** Names that all mean this machine's loopback interface (a local socket reaches the same server). */
-const LOOPBACK = /^(localhost|localhost\.localdomain|127(\.\d{1,3}){3}|::1|\[::1\]|0:0:0:0:0:0:0:1|ip6-localhost)$/;
-
 /**
- * The key of the overlap lock: the normalised source (host, port, database) and destination, so
- * that `localhost` and `127.0.0.1`, a host name's case or a trailing `/` cannot let two runs of
- * the same backup interleave.
+ * The key of the overlap lock: the database and the normalised destination. The lock lives in
+ * the database server itself (an advisory lock, GET_LOCK), so the server is part of it already:
+ * however the source names the server (`localhost`, `127.0.0.1`, a socket, a host name's case),
+ * two runs of the same database to the same place meet on the same lock; a trailing `/` or a
+ * `.` segment in the destination does not make another place.
  */
-export function overlapLockKey(
-  source: { host?: string; socket?: string; port: number; database: string },
-  to: StorageUrl,
-): string {
-  const host = (source.host ?? '').toLowerCase().replace(/\.$/, '');
-  const where = source.socket !== undefined || host === '' || LOOPBACK.test(host) ? 'loopback' : host;
+export function overlapLockKey(source: { database: string }, to: StorageUrl): string {
   const dest =
     to.kind === 'file'
       ? path.posix.normalize(to.path).replace(/(.)\/+$/, '$1')
-      : `${to.bucket}/${to.path.replace(/^\/+|\/+$/g, '')}`;
-  return `${where}:${source.port}/${source.database}|${to.kind}:${dest}`;
+      : `${to.bucket}/${path.posix.normalize(to.path).replace(/^\/+|\/+$/g, '').replace(/^\.$/, '')}`;
+  return `${source.database}|${to.kind}:${dest}`;
 }
 
 /**
