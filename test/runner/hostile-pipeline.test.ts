@@ -50,7 +50,10 @@ describe('hostile pipelines: a stage that stops reading fails the run fast, nami
     execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
     const recipient = execFileSync('age-keygen', ['-y', identity]).toString().trim();
     store = `file://${dir}/store`;
-    const b = await dbbackup(['backup', '--engine', 'postgres', '--source', pg.url('shop'), '--to', store, '--encrypt', `age:${recipient}`], { env: pg.env });
+    const b = await dbbackup(
+      ['backup', '--engine', 'postgres', '--source', pg.url('shop'), '--to', store, '--encrypt', `age:${recipient}`],
+      { env: pg.env },
+    );
     assert.equal(b.code, 0, b.stderr);
     // A WAL file in an encrypted, compressed archive for wal-fetch.
     walStore = `file://${dir}/wal`;
@@ -70,12 +73,16 @@ describe('hostile pipelines: a stage that stops reading fails the run fast, nami
       ['verify --deep', ['verify', '--from', store, '--latest', '--deep', '--identity', identityArg]],
       ['restore', ['restore', '--from', store, '--latest', '--target', pg.url(`${db}_r`), '--identity', identityArg]],
       ['drill', ['drill', '--from', store, '--target', pg.url(`${db}_d`), '--identity', identityArg]],
-      ['wal-fetch', ['wal-fetch', '000000010000000000000001', path.join(dir, `fetched-${db}`), '--from', walStore, '--identity', identityArg]],
+      [
+        'wal-fetch',
+        ['wal-fetch', '000000010000000000000001', path.join(dir, `fetched-${db}`), '--from', walStore, '--identity', identityArg],
+      ],
     ];
   }
 
   async function noDatabases(prefix: string): Promise<void> {
-    assert.equal(await pg.sql(`SELECT count(*) FROM pg_database WHERE datname LIKE '${prefix}%'`), '0', `a database ${prefix}* was left behind`);
+    const left = await pg.sql(`SELECT count(*) FROM pg_database WHERE datname LIKE '${prefix}%'`);
+    assert.equal(left, '0', `a database ${prefix}* was left behind`);
   }
 
   test('the good case works (the stand-ins below are the only difference)', async () => {
@@ -107,7 +114,11 @@ describe('hostile pipelines: a stage that stops reading fails the run fast, nami
   const standIns: [string, string, RegExp][] = [
     ['zstd killed by SIGKILL (the OOM killer)', 'kill -9 $$', /zstd was killed by SIGKILL/],
     ['zstd that exits 0 without reading', 'exit 0', /zstd/],
-    ['zstd that fails without reading', 'echo "zstd: broken install" >&2; exit 1', /zstd exited with code 1: zstd: broken install/],
+    [
+      'zstd that fails without reading',
+      'echo "zstd: broken install" >&2; exit 1',
+      /zstd exited with code 1: zstd: broken install/,
+    ],
     ['zstd that reads a little and dies', 'head -c 100 >/dev/null; kill -9 $$', /zstd was killed by SIGKILL/],
     ['age killed by SIGKILL', 'kill -9 $$', /age was killed by SIGKILL/],
   ];
@@ -150,7 +161,9 @@ describe('hostile pipelines: a stage that stops reading fails the run fast, nami
       assert.ok(ms < 20000, `${reader}: the stall guard took ${ms} ms`);
     }
     await noDatabases('stall');
-    const bad = await dbbackup(['restore', '--from', store, '--latest', '--target', pg.url('x'), '--stall-timeout', 'soon'], { env: pg.env });
+    const bad = await dbbackup(['restore', '--from', store, '--latest', '--target', pg.url('x'), '--stall-timeout', 'soon'], {
+      env: pg.env,
+    });
     assert.equal(bad.code, 2, bad.stderr);
     assert.match(bad.stderr, /--stall-timeout is 'soon'; use a whole number/);
   });
@@ -158,7 +171,8 @@ describe('hostile pipelines: a stage that stops reading fails the run fast, nami
   for (const [sig, command] of [['SIGTERM', 'restore'], ['SIGINT', 'drill'], ['SIGTERM', 'drill']] as const) {
     test(`${command} interrupted by ${sig} while it restores leaves no database it created`, async () => {
       // A zstd that holds the stream for a while, so the interrupt lands mid-restore.
-      const PATH = fakeBin('zstd', `sleep 3; exec ${execFileSync('sh', ['-c', 'command -v zstd']).toString().trim()} "$@"`);
+      const zstd = execFileSync('sh', ['-c', 'command -v zstd']).toString().trim();
+      const PATH = fakeBin('zstd', `sleep 3; exec ${zstd} "$@"`);
       const db = `intr_${command}_${sig.toLowerCase()}`;
       const args =
         command === 'restore'
@@ -166,7 +180,8 @@ describe('hostile pipelines: a stage that stops reading fails the run fast, nami
           : ['drill', '--from', store, '--target', pg.url(db), '--identity', identity];
       let pid = 0;
       const run = dbbackup(args, { env: { ...pg.env, PATH }, onSpawn: (p) => (pid = p) });
-      await waitFor(`database ${db}`, async () => (await pg.sql(`SELECT count(*) FROM pg_database WHERE datname = '${db}'`)) === '1', 20000, 50);
+      const exists = async () => (await pg.sql(`SELECT count(*) FROM pg_database WHERE datname = '${db}'`)) === '1';
+      await waitFor(`database ${db}`, exists, 20000, 50);
       process.kill(pid, sig);
       const r = await run;
       assert.notEqual(r.code, 0, r.stderr);

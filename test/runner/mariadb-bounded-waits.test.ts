@@ -8,6 +8,7 @@ import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-
 import { findTool } from '../../runner/src/proc';
 import { loadMariaFixture } from '../harness/mariadb-fixture';
 import { waitFor } from '../harness/ports';
+import { findDescendant, poll } from '../harness/procs';
 import { dbbackup } from '../harness/runner';
 
 describe('MariaDB: a locked table bounds the wait; the overlap lock holds across TCP and the socket', () => {
@@ -26,8 +27,9 @@ describe('MariaDB: a locked table bounds the wait; the overlap lock holds across
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test("a backup blocked by another session's LOCK TABLES … WRITE gives up after --lock-timeout, naming the table", async () => {
-    const table = (await db.sql(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop' AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1 LIMIT 1`)).trim();
+  test("a backup blocked by another session's LOCK TABLES … WRITE gives up after --lock-timeout", async () => {
+    const tables = `SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop' AND TABLE_TYPE = 'BASE TABLE'`;
+    const table = (await db.sql(`${tables} ORDER BY 1 LIMIT 1`)).trim();
     const client = findTool(['mariadb', 'mysql'])!;
     const holder = spawn(client, ['--no-defaults', '-S', db.socket, '-u', 'root', 'shop'], {
       env: { ...process.env, MYSQL_PWD: db.password },
@@ -35,23 +37,27 @@ describe('MariaDB: a locked table bounds the wait; the overlap lock holds across
     });
     holders.push(holder);
     holder.stdin!.write(`LOCK TABLES \`${table}\` WRITE;\n`);
-    await waitFor('the lock', async () => Number(await db.sql(`SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = 'shop' AND COMMAND = 'Sleep'`)) > 0);
+    const idle = `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = 'shop' AND COMMAND = 'Sleep'`;
+    await waitFor('the lock', async () => Number(await db.sql(idle)) > 0);
     await new Promise((r) => setTimeout(r, 500));
     try {
       const t0 = Date.now();
-      const r = await dbbackup(['backup', '--engine', 'mysql', '--source', db.url('shop'), '--to', `file://${dir}/locked`, '--lock-timeout', '2'], {
+      const args = ['backup', '--engine', 'mysql', '--source', db.url('shop'), '--to', `file://${dir}/locked`];
+      const r = await dbbackup([...args, '--lock-timeout', '2'], {
         env: db.env,
         timeoutMs: 60000,
       });
       const ms = Date.now() - t0;
       assert.equal(r.code, 1, r.stderr);
       assert.ok(ms < 30000, `took ${ms} ms`);
-      assert.match(r.stderr.trim().split('\n').pop()!, new RegExp(`gave up after \\d+ s waiting for a metadata lock on \`${table}\``));
+      const last = r.stderr.trim().split('\n').pop()!;
+      assert.match(last, new RegExp(`gave up after \\d+ s waiting for a metadata lock on \`${table}\``));
       assert.match(r.stderr, /nothing was committed/);
     } finally {
       holder.stdin!.end('UNLOCK TABLES;\n');
     }
-    const ok = await dbbackup(['backup', '--engine', 'mysql', '--source', db.url('shop'), '--to', `file://${dir}/unlocked`, '--lock-timeout', '2'], { env: db.env });
+    const args = ['backup', '--engine', 'mysql', '--source', db.url('shop'), '--to', `file://${dir}/unlocked`];
+    const ok = await dbbackup([...args, '--lock-timeout', '2'], { env: db.env });
     assert.equal(ok.code, 0, ok.stderr);
   });
 
@@ -61,15 +67,18 @@ describe('MariaDB: a locked table bounds the wait; the overlap lock holds across
     const zstd = execFileSync('sh', ['-c', 'command -v zstd']).toString().trim();
     fs.writeFileSync(path.join(slow, 'zstd'), `#!/bin/sh\nsleep 6\nexec ${zstd} "$@"\n`, { mode: 0o755 });
     const store = `file://${dir}/overlap`;
+    let runner = 0;
     const first = dbbackup(['backup', '--engine', 'mysql', '--source', db.url('shop'), '--to', store], {
       env: { ...db.env, PATH: `${slow}${path.delimiter}${process.env.PATH}` },
+      onSpawn: (pid) => (runner = pid),
     });
-    await waitFor('the first run to hold its lock', async () => (await db.sql(`SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%mariadb-dump%' OR USER = 'root' AND DB = 'shop'`)) !== '0', 20000, 50);
-    await new Promise((r) => setTimeout(r, 1500));
-    const second = await dbbackup(['backup', '--engine', 'mysql', '--source', db.socketUrl('shop'), '--to', `${store}/`], { env: db.env });
+    // Its dump runs (into the slow zstd) only after the run took the overlap lock.
+    await poll(() => findDescendant(runner, 'mariadb-dump') ?? findDescendant(runner, 'mysqldump'), 20000);
+    const backup = ['backup', '--engine', 'mysql', '--source', db.socketUrl('shop'), '--to'];
+    const second = await dbbackup([...backup, `${store}/`], { env: db.env });
     assert.ok(second.code === 1 || second.code === 2, second.stderr);
     if (second.code === 1) assert.match(second.stderr, /another backup of shop to the same place is running/);
-    const third = await dbbackup(['backup', '--engine', 'mysql', '--source', db.socketUrl('shop'), '--to', store], { env: db.env });
+    const third = await dbbackup([...backup, store], { env: db.env });
     assert.equal(third.code, 1, third.stderr);
     assert.match(third.stderr, /another backup of shop to the same place is running/);
     const r = await first;
