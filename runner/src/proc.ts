@@ -33,6 +33,8 @@ export class Child {
   /** Resolves on exit code 0; rejects with ChildProcessError otherwise. */
   public readonly done: Promise<void>;
   public killedByUs = false;
+  /** The signal we sent (a death by another one, e.g. the OOM killer's SIGKILL, is its own). */
+  public sentSignal?: NodeJS.Signals;
   /** The stage feeding this one's stdin (in a pipeline). */
   public upstream?: Child;
   /** Exited 0 while the stage feeding it still ran: it did not read its input to the end. */
@@ -76,6 +78,7 @@ export class Child {
   public kill(signal: NodeJS.Signals = 'SIGTERM'): void {
     if (this.process.exitCode === null && this.process.signalCode === null) {
       this.killedByUs = true;
+      this.sentSignal = signal;
       this.process.kill(signal);
     }
   }
@@ -226,8 +229,9 @@ export class Pipeline {
     const consumerDone = options.consumerMayExitEarly === true && results[last].status === 'fulfilled';
     if (consumerDone && pipes.length === failures.length) return;
     // An exit code counts as the stage's own even if our kill reached it after it had exited but
-    // before its exit was seen; a signal counts unless we sent it.
-    const own = failures.filter((f) => !brokenPipe(reason(f)) && (reason(f).signal === null || !f.c.killedByUs));
+    // before its exit was seen; a signal counts unless it is the one we sent.
+    const ours = (f: { r: PromiseRejectedResult; c: Child }) => f.c.killedByUs && reason(f).signal === f.c.sentSignal;
+    const own = failures.filter((f) => !brokenPipe(reason(f)) && (reason(f).signal === null || !ours(f)));
     // A stage that exited 0 while the one before it died of the broken pipe stopped reading
     // early: the stages after it then failed on a short stream, so it is the cause.
     // (Seen as: it exited while the stage before it still ran, or that stage died of the pipe.)
