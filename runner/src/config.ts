@@ -11,6 +11,7 @@ import {
   StorageKind,
   StorageUrl,
 } from '../../lib/core/urls';
+import { pipelineSettings } from './proc';
 
 /** Which stored backup a command works on. */
 export type Selector =
@@ -29,6 +30,8 @@ export interface BackupConfig {
   readonly encryption: EncryptionSpec;
   readonly tier?: RetentionTier;
   readonly lockWaitSeconds: number;
+  /** Seconds to wait for another session's table lock (pg_dump --lock-wait-timeout, lock_wait_timeout). */
+  readonly lockTimeoutSeconds: number;
   readonly json: boolean;
 }
 
@@ -174,6 +177,8 @@ export function parseInvocation(argv: readonly string[], env: Readonly<Record<st
     }
     values[name] = convert(spec, raw, `--${name}`);
   }
+  // One setting for every pipeline of the run (proc.ts).
+  if (values['stall-timeout'] !== undefined) pipelineSettings.stallTimeoutSeconds = values['stall-timeout'] as number;
   return build(cmd, values, positionals);
 }
 
@@ -287,6 +292,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         encryption: parseEncryption(String(v.encrypt ?? 'none')),
         tier: v.tier as RetentionTier | undefined,
         lockWaitSeconds: (v['lock-wait'] as number | undefined) ?? 0,
+        lockTimeoutSeconds: (v['lock-timeout'] as number | undefined) ?? 60,
         json,
       };
     }
