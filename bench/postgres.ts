@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startLocalPostgres } from '../runner/src/local/postgres-server';
-import { pgTool } from '../runner/src/engines/postgres';
+import { pgTool } from '../runner/src/engines/postgres/tools';
 import { measure, Measurement } from './measure';
 
 const GB = Number(process.env.BENCH_GB ?? '1');

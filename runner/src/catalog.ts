@@ -1,4 +1,3 @@
-import * as crypto from 'node:crypto';
 import {
   FIRST_DIGEST_VERSION,
   Manifest,
@@ -8,7 +7,8 @@ import {
   parseManifest,
 } from '../../lib/core/manifest';
 import { EncryptionScheme } from '../../lib/core/urls';
-import { BackupMethod, BackupType, MANIFEST_NAME, RetentionTier } from '../../lib/core/model';
+import { BackupMethod, MANIFEST_NAME, RetentionTier } from '../../lib/core/model';
+import { idSlug, idTime } from '../../lib/core/ids';
 import { tierOutlives } from '../../lib/core/retention';
 import { Selector } from './config';
 import { ConfigError } from '../../lib/core/errors';
@@ -18,23 +18,7 @@ import { kmsManifestMacKey, PreparedEncryption } from './pipeline/encrypt';
 import { NotFoundError, Storage } from './storage';
 import { FileStorage } from './storage/file';
 
-/** Backup ids start with the UTC start time, so they sort by time. */
-const ID_RE = /^(\d{8}T\d{6}Z)-[A-Za-z0-9._-]+$/;
-
-/** A new backup id: `20261125T041500Z-app-full-3f9a`. */
-export function makeBackupId(at: Date, database: string, type: BackupType): string {
-  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const slug = idSlug(database);
-  return `${stamp}-${slug}-${type}-${crypto.randomBytes(2).toString('hex')}`;
-}
-
-/** The start time encoded in a backup id, or undefined for a folder that is not a backup. */
-export function idTime(id: string): Date | undefined {
-  const m = ID_RE.exec(id);
-  if (m === null) return undefined;
-  const s = m[1];
-  return new Date(`${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}Z`);
-}
+export { idSlug, idTime, makeBackupId } from '../../lib/core/ids';
 
 /** What a storage location holds. */
 export interface Catalog {
@@ -144,9 +128,6 @@ export function backupsOfDatabase(backups: readonly Manifest[], name: string | u
 }
 
 /** The slug of a database name as backup ids carry it (see makeBackupId). */
-function idSlug(database: string): string {
-  return database.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60) || 'db';
-}
 
 export interface SelectOptions {
   /** A missing backup is a DamagedError (verify, drill) rather than a BackupError. */

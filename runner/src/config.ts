@@ -11,7 +11,7 @@ import {
   StorageKind,
   StorageUrl,
 } from '../../lib/core/urls';
-import { pipelineSettings } from './proc';
+import { pipelineSettings } from './pipeline/stages';
 
 /** Which stored backup a command works on. */
 export type Selector =

@@ -11,7 +11,7 @@ import { driverFor, EngineDriver, ToolNeed, ToolPurpose } from './engines';
 import { log } from './log';
 import { compressStage, decompressStage } from './pipeline/compress';
 import { checkIdentityFile } from './pipeline/encrypt';
-import { Child, CommandSpec, findTool } from './proc';
+import { Child, CommandSpec, findTool } from './pipeline/stages';
 
 export { ToolNeed, ToolPurpose } from './engines';
 

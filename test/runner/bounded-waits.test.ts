@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pgTool } from '../../runner/src/engines/postgres';
+import { pgTool } from '../../runner/src/engines/postgres/tools';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
 import { loadFixture } from '../harness/pg-fixture';
 import { waitFor } from '../harness/ports';

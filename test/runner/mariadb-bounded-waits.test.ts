@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-server';
-import { findTool } from '../../runner/src/proc';
+import { findTool } from '../../runner/src/pipeline/stages';
 import { loadMariaFixture } from '../harness/mariadb-fixture';
 import { waitFor } from '../harness/ports';
 import { findDescendant, poll } from '../harness/procs';

@@ -13,8 +13,8 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { parseSourceUrl } from '../../lib/core/urls';
-import { ArchiveError, bsonFields, Crc64, readArchive } from '../../runner/src/engines/mongo-archive';
-import { mongoUri, restoreArgs, toolConfig } from '../../runner/src/engines/mongodb';
+import { ArchiveError, bsonFields, Crc64, readArchive } from '../../runner/src/engines/mongodb/archive';
+import { mongoUri, restoreArgs, toolConfig } from '../../runner/src/engines/mongodb/driver';
 import { allCmdlines, findDescendant, poll } from '../harness/procs';
 import { dbbackup, logLines } from '../harness/runner';
 

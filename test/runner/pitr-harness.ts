@@ -4,9 +4,9 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { pgTool } from '../../runner/src/engines/postgres';
+import { pgTool } from '../../runner/src/engines/postgres/tools';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
-import { capture } from '../../runner/src/proc';
+import { capture } from '../../runner/src/pipeline/stages';
 import { freePort } from '../harness/ports';
 import { DBBACKUP } from '../harness/runner';
 

@@ -7,9 +7,9 @@ import { Compression } from '../../lib/core/model';
 import { Retention } from '../../lib/core/retention';
 import { parseCron } from '../../lib/core/schedule';
 import { EncryptionScheme } from '../../lib/core/urls';
-import { ArchivedObject, objectName, parseObjectKey } from '../../runner/src/pitr/log-archive';
-import { findGaps, indexOf, planRecovery, walWindow } from '../../runner/src/pitr/wal-archive';
-import { formatLsn, parseHistory, parseLsn, parseWalFileName, segmentBefore, segmentName, segmentNumber, segmentOf, timelinePath, WalFileKind } from '../../runner/src/pitr/wal-names';
+import { ArchivedObject, objectName, parseObjectKey } from '../../runner/src/archive/log-archive';
+import { findGaps, indexOf, planRecovery, walWindow } from '../../runner/src/engines/postgres/wal-archive';
+import { formatLsn, parseHistory, parseLsn, parseWalFileName, segmentBefore, segmentName, segmentNumber, segmentOf, timelinePath, WalFileKind } from '../../runner/src/engines/postgres/wal-names';
 
 const SEG = 16 * 1024 * 1024;
 

@@ -10,7 +10,7 @@ import { assignTier, isoWeekKey } from '../../lib/core/retention';
 import { parseSourceUrl, parseStorageUrl } from '../../lib/core/urls';
 import { planPrune } from '../../runner/src/commands/prune';
 import { HelpRequest, parseInvocation } from '../../runner/src/config';
-import { withoutOwnRole } from '../../runner/src/engines/postgres';
+import { withoutOwnRole } from '../../runner/src/engines/postgres/driver';
 import { ageKeyPair } from '../../runner/src/pipeline/encrypt';
 import { feedVerified } from '../../runner/src/pipeline/stream';
 import { partSizeFor, S3_LIMITS } from '../../runner/src/storage/s3';

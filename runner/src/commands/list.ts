@@ -2,7 +2,7 @@ import { Manifest } from '../../../lib/core/manifest';
 import { groupByDatabase, readCatalog } from '../catalog';
 import { ListConfig } from '../config';
 import { formatBytes } from '../log';
-import { ArchiveWindow, archiveWindows, BrokenChain, brokenChains } from '../pitr/window';
+import { ArchiveWindow, archiveWindows, BrokenChain, brokenChains } from '../archive/window';
 import { openStorage } from '../storage';
 
 export interface ListEntry {

@@ -1,24 +1,17 @@
 import { Readable } from 'node:stream';
 import { ConfigError } from '../../../lib/core/errors';
 import { Manifest } from '../../../lib/core/manifest';
-import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
+import { BackupType } from '../../../lib/core/model';
 import { assertAuthentic, selectBackups } from '../catalog';
 import { RestoreConfig } from '../config';
-import { driverFor, EngineDriver } from '../engines';
+import { directoryRestorer, driverFor, EngineDriver, RestoreResult } from '../engines';
 import { log } from '../log';
 import { PreparedDecryption, prepareDecryption } from '../pipeline/encrypt';
 import { preflight, readPlan } from '../preflight';
 import { openStorage, Storage } from '../storage';
-import { runBinlogChainRestore, runBinlogRestore } from './binlog-restore';
-import { runPhysicalRestore } from './pitr-restore';
-import { readBack, streamOf } from './read-back';
+import { readBack, streamOf } from '../pipeline/read-back';
 
-export interface RestoreResult {
-  readonly id: string;
-  readonly target: string;
-  readonly seconds: number;
-  readonly artifacts: string[];
-}
+export type { RestoreResult } from '../engines';
 
 /**
  * Restore a backup into a database. The target is checked before anything is written; the
@@ -27,31 +20,29 @@ export interface RestoreResult {
  */
 export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult> {
   const started = Date.now();
-  // PostgreSQL physical and point-in-time restores lay a data directory down (pitr-restore.ts).
-  if (cfg.targetDir !== undefined) return runPhysicalRestore(cfg, signal);
+  // Engines that lay a data directory down (PostgreSQL physical and point-in-time restores).
+  if (cfg.targetDir !== undefined) return directoryRestorer().restoreToDirectory!(cfg, signal);
   if (cfg.target === undefined) throw new ConfigError(`'restore' needs --target URL or --target-dir DIR.`);
   if (cfg.toTime !== undefined) {
-    if (cfg.target.engine === Engine.MYSQL) return runBinlogRestore(cfg, signal);
-    throw new ConfigError(
-      cfg.target.engine === Engine.POSTGRES
-        ? `PostgreSQL point-in-time recovery lays down a data directory from a physical base backup and the WAL archive: give --target-dir DIR instead of --target URL, then start PostgreSQL on DIR.`
-        : `--to-time for ${cfg.target.engine} is not available in this build.`,
-    );
+    const engine = driverFor(cfg.target.engine);
+    if (engine.restoreToTime !== undefined) return engine.restoreToTime(cfg, signal, runRestore);
+    throw new ConfigError(engine.toTimeRefusal ?? `--to-time for ${cfg.target.engine} is not available in this build.`);
   }
   const storage = openStorage(cfg.from);
   const [manifest] = await selectBackups(storage, cfg.selector);
   checkEngine(manifest, cfg.target.engine);
   await assertAuthentic(manifest);
-  if (manifest.method === BackupMethod.PHYSICAL && manifest.engine === Engine.POSTGRES) {
-    throw new ConfigError(`backup ${manifest.id} is a physical backup (a whole data directory); restore it with --target-dir DIR, then start PostgreSQL on DIR.`);
-  }
+  const driver = driverFor(manifest.engine);
+  const refusal = driver.notRestorableToUrl?.(manifest);
+  if (refusal !== undefined) throw new ConfigError(refusal);
   await preflight(readPlan([manifest], { identity: cfg.identity, target: cfg.target }));
-  // MySQL/MariaDB incremental and differential backups: the full, then the binary log ranges of the chain.
-  if (manifest.engine === Engine.MYSQL && manifest.type !== BackupType.FULL) return runBinlogChainRestore(cfg, manifest, signal);
+  // A chain the engine replays itself (MySQL/MariaDB: the full, then the binary log ranges).
+  if (manifest.type !== BackupType.FULL && driver.restoreChain !== undefined) {
+    return driver.restoreChain(cfg, manifest, signal, runRestore);
+  }
   log.info(`restoring backup ${manifest.id} into ${cfg.target.display}`, { event: 'restore-start', id: manifest.id });
   const dec = await prepareDecryption(manifest.pipeline.encryption, cfg.identity, manifest.id);
   try {
-    const driver = driverFor(manifest.engine);
     if (driver.verifyBeforeRestore === true) await checkWhole(storage, manifest, driver, dec, signal);
     const session = await driver.openRestore(cfg.target, manifest, { clean: cfg.clean, withGlobals: cfg.withGlobals });
     try {

@@ -5,12 +5,12 @@ import { VerifyConfig } from '../config';
 import { driverFor } from '../engines';
 import { DamagedError } from '../errors';
 import { log } from '../log';
-import { archiveWindows, brokenChains } from '../pitr/window';
+import { archiveWindows, brokenChains } from '../archive/window';
 import { kmsManifestMacKey, prepareDecryption } from '../pipeline/encrypt';
 import { preflight, readPlan } from '../preflight';
 import { digestStream } from '../pipeline/stream';
 import { NotFoundError, openStorage, Storage } from '../storage';
-import { readBack } from './read-back';
+import { readBack } from '../pipeline/read-back';
 
 export interface VerifyReport {
   readonly id: string;

@@ -1,11 +1,11 @@
 import { ConfigError } from '../../../lib/core/errors';
 import { Engine } from '../../../lib/core/model';
-import { EngineDriver } from './engine';
-import { MongoDriver } from './mongodb';
-import { MySQLDriver } from './mysql';
-import { PostgresDriver } from './postgres';
+import { EngineDriver } from './shared/engine';
+import { MongoDriver } from './mongodb/driver';
+import { MySQLDriver } from './mysql/driver';
+import { PostgresDriver } from './postgres/driver';
 
-export * from './engine';
+export * from './shared/engine';
 
 const DRIVERS: Partial<Record<Engine, () => EngineDriver>> = {
   [Engine.POSTGRES]: () => new PostgresDriver(),
@@ -18,4 +18,13 @@ export function driverFor(engine: Engine): EngineDriver {
   const make = DRIVERS[engine];
   if (make === undefined) throw new ConfigError(`engine '${engine}' is not available in this build; use postgres.`);
   return make();
+}
+
+/** The driver that restores into a data directory (`restore --target-dir DIR`). */
+export function directoryRestorer(): EngineDriver {
+  for (const make of Object.values(DRIVERS)) {
+    const driver = make();
+    if (driver.restoreToDirectory !== undefined) return driver;
+  }
+  throw new ConfigError(`--target-dir is not available in this build.`);
 }

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { capture, findTool } from '../proc';
+import { capture, findTool } from '../pipeline/stages';
 
 /**
  * A throwaway MariaDB server in a temporary directory, for the tests and the benchmark: its own

@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { pgTool } from '../engines/postgres';
-import { capture } from '../proc';
+import { pgTool } from '../engines/postgres/tools';
+import { capture } from '../pipeline/stages';
 
 /**
  * A throwaway PostgreSQL server in a temporary directory on a free loopback port, for the demo

@@ -1,5 +1,5 @@
 import { Compression } from '../../../lib/core/model';
-import { CommandSpec, findTool } from '../proc';
+import { CommandSpec, findTool } from './stages';
 
 /** The file name extension of each compression. */
 export const COMPRESSION_EXT: Readonly<Record<Compression, string>> = {

@@ -6,7 +6,7 @@ import { ConfigError } from '../../../lib/core/errors';
 import { ManifestEncryption, manifestMacKey } from '../../../lib/core/manifest';
 import { EncryptionScheme, EncryptionSpec } from '../../../lib/core/urls';
 import { BackupError } from '../errors';
-import { CommandSpec } from '../proc';
+import { CommandSpec } from './stages';
 import { bech32Decode, bech32Encode } from './bech32';
 
 /**

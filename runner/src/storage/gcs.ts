@@ -2,7 +2,7 @@ import * as crypto from 'node:crypto';
 import { Readable } from 'node:stream';
 import { RetentionTier, TIER_TAG_KEY } from '../../../lib/core/model';
 import { StorageUrl } from '../../../lib/core/urls';
-import { idTime } from '../catalog';
+import { idTime } from '../../../lib/core/ids';
 import { log } from '../log';
 import { defaultCredentials, TokenSource } from './gcs-auth';
 import { joinKey, NotFoundError, ObjectInfo, PutOptions, Storage } from './storage';

@@ -1,15 +1,13 @@
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { RUNNER_ENV, SECRET_ENV } from '../../../lib/core/contract';
-import { ConfigError } from '../../../lib/core/errors';
-import { Manifest, ManifestArtifact, TableStat } from '../../../lib/core/manifest';
-import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
-import { SourceUrl } from '../../../lib/core/urls';
-import { BackupError, ChildProcessError } from '../errors';
-import { log } from '../log';
-import { capture, Child, findTool } from '../proc';
+import { SECRET_ENV } from '../../../../lib/core/contract';
+import { ConfigError } from '../../../../lib/core/errors';
+import { Manifest, ManifestArtifact, TableStat } from '../../../../lib/core/manifest';
+import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
+import { SourceUrl } from '../../../../lib/core/urls';
+import { BackupError, ChildProcessError } from '../../errors';
+import { log } from '../../log';
+import { capture, Child } from '../../pipeline/stages';
 import {
   BackupOpenOptions,
   BackupSession,
@@ -20,50 +18,16 @@ import {
   RestoreStep,
   ToolNeed,
   ToolPurpose,
-} from './engine';
-import { openPhysicalBackup } from './postgres-physical';
-import { PsqlSession } from './psql-session';
+} from '../shared/engine';
+import { openPhysicalBackup } from './physical';
+import { RestoreConfig } from '../../config';
+import { RestoreResult } from '../shared/engine';
+import { runPhysicalRestore } from './pitr-restore';
+import { PsqlSession } from './session';
+import { pgEnv, pgTool } from './tools';
 
 /** The marker pg_dumpall writes at the end of a complete dump. */
 const GLOBALS_TRAILER = 'PostgreSQL database cluster dump complete';
-
-/** The newest-first bin directories of Debian's parallel PostgreSQL installs. */
-function debianBinDirs(): string[] {
-  try {
-    return fs
-      .readdirSync('/usr/lib/postgresql')
-      .filter((v) => /^\d+$/.test(v))
-      .sort((a, b) => Number(b) - Number(a))
-      .map((v) => path.join('/usr/lib/postgresql', v, 'bin'));
-  } catch {
-    return [];
-  }
-}
-
-/** A PostgreSQL client tool: the newest Debian install first (it dumps every older server), then PATH. */
-export function pgTool(name: string): string {
-  const chosen = process.env[RUNNER_ENV.PG_BIN];
-  if (chosen !== undefined && chosen !== '') return path.join(chosen, name);
-  for (const dir of debianBinDirs()) {
-    const p = path.join(dir, name);
-    if (fs.existsSync(p)) return p;
-  }
-  return findTool([name]) ?? name;
-}
-
-/** Connection settings for the PostgreSQL tools, passed in their environment (never argv). */
-export function pgEnv(url: SourceUrl, password: string | undefined, database = url.database): Record<string, string | undefined> {
-  return {
-    PGHOST: url.socket ?? url.host,
-    PGPORT: String(url.port),
-    PGUSER: url.user,
-    PGDATABASE: database,
-    PGPASSWORD: password ?? process.env.PGPASSWORD,
-    PGSSLMODE: url.params.sslmode ?? process.env.PGSSLMODE,
-    PGAPPNAME: 'dbbackup',
-    PGCONNECT_TIMEOUT: process.env.PGCONNECT_TIMEOUT ?? '10',
-  };
-}
 
 /** A 64-bit advisory lock key for a string. */
 function lockKey(s: string): string {
@@ -99,6 +63,18 @@ export async function countTables(session: PsqlSession): Promise<TableStat[]> {
 
 export class PostgresDriver implements EngineDriver {
   public readonly engine = Engine.POSTGRES;
+  public readonly toTimeRefusal =
+    'PostgreSQL point-in-time recovery lays down a data directory from a physical base backup and the WAL ' +
+    'archive: give --target-dir DIR instead of --target URL, then start PostgreSQL on DIR.';
+
+  public notRestorableToUrl(manifest: Manifest): string | undefined {
+    if (manifest.method !== BackupMethod.PHYSICAL) return undefined;
+    return `backup ${manifest.id} is a physical backup (a whole data directory); restore it with --target-dir DIR, then start PostgreSQL on DIR.`;
+  }
+
+  public restoreToDirectory(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult> {
+    return runPhysicalRestore(cfg, signal);
+  }
 
   public tools(purpose: ToolPurpose, method: BackupMethod): readonly ToolNeed[] {
     const fix = 'install the PostgreSQL client tools (Debian: postgresql-client) of the server\'s version or newer';

@@ -19,24 +19,25 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { ConfigError } from '../../../lib/core/errors';
-import { Manifest } from '../../../lib/core/manifest';
-import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
-import { StorageUrl } from '../../../lib/core/urls';
-import { readCatalog, selectBackups } from '../catalog';
-import { RestoreConfig } from '../config';
-import { BackupError, DamagedError } from '../errors';
-import { log } from '../log';
-import { prepareDecryption } from '../pipeline/encrypt';
-import { ConfinedDir, Owner } from '../pipeline/untar';
-import { pgTool } from '../engines/postgres';
-import { layDownBase, PG_CONTROL } from '../engines/postgres-physical';
-import { ArchivedObject, fetchObject } from '../pitr/log-archive';
-import { Child } from '../proc';
-import { planRecovery, readWalIndex, WAL_PREFIX, WalIndex } from '../pitr/wal-archive';
-import { parseHistory, parseLsn, segmentOf, TimelineStretch, timelinePath, TimelineSwitch } from '../pitr/wal-names';
-import { openStorage, Storage } from '../storage';
-import { readBack } from './read-back';
+import { ConfigError } from '../../../../lib/core/errors';
+import { Manifest } from '../../../../lib/core/manifest';
+import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
+import { StorageUrl } from '../../../../lib/core/urls';
+import { readCatalog, selectBackups } from '../../catalog';
+import { RestoreConfig } from '../../config';
+import { BackupError, DamagedError } from '../../errors';
+import { log } from '../../log';
+import { prepareDecryption } from '../../pipeline/encrypt';
+import { ConfinedDir, Owner } from '../../pipeline/untar';
+import { pgTool } from './tools';
+import { layDownBase, PG_CONTROL } from './physical';
+import { ArchivedObject, fetchObject } from '../../archive/log-archive';
+import { Child } from '../../pipeline/stages';
+import { planRecovery, readWalIndex, WAL_PREFIX, WalIndex } from './wal-archive';
+import { parseHistory, parseLsn, segmentOf, TimelineStretch, timelinePath, TimelineSwitch } from './wal-names';
+import { openStorage, Storage } from '../../storage';
+import { chainOf } from '../../archive/chain';
+import { readBack } from '../../pipeline/read-back';
 
 export interface PhysicalRestoreResult {
   readonly id: string;
@@ -76,25 +77,6 @@ export function restoreCommand(from: StorageUrl, identity: string | undefined): 
 
 function isPhysicalFull(m: Manifest): boolean {
   return m.engine === Engine.POSTGRES && m.method === BackupMethod.PHYSICAL && m.type === BackupType.FULL;
-}
-
-/** The backups a restore of `m` lays down and replays, base first. */
-export function chainOf(m: Manifest, byId: ReadonlyMap<string, Manifest>): Manifest[] {
-  if (m.type === BackupType.FULL) return [m];
-  const chain: Manifest[] = [m];
-  let cur = m;
-  while (cur.type !== BackupType.FULL) {
-    const next = cur.type === BackupType.DIFFERENTIAL ? cur.base : cur.parent;
-    const parent = next === undefined ? undefined : byId.get(next);
-    if (parent === undefined) {
-      throw new DamagedError(
-        `backup ${m.id} depends on ${next ?? '(unrecorded)'} (its ${cur.type === BackupType.DIFFERENTIAL ? 'full backup' : 'parent'}), which is not in the storage any more: the chain is broken and ${m.id} cannot be restored. Restore ${chain.length > 1 ? chain[chain.length - 1].id : 'an older full backup'} or a newer full backup instead.`,
-      );
-    }
-    chain.unshift(parent);
-    cur = parent;
-  }
-  return chain;
 }
 
 /** Where a physical restore writes, and how to leave it as it was. */

@@ -1,5 +1,5 @@
-import { CommandSpec } from '../proc';
-import { ClientSession, SESSION_END } from './client-session';
+import { CommandSpec } from '../../pipeline/stages';
+import { ClientSession, SESSION_END } from '../shared/client-session';
 
 /** A long-lived `psql` connection (unaligned, tuples only, stopping at the first error). */
 export class PsqlSession extends ClientSession {

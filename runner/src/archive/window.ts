@@ -7,9 +7,9 @@ import { Manifest } from '../../../lib/core/manifest';
 import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
 import { Catalog } from '../catalog';
 import { Storage } from '../storage';
-import { binlogWindow, BINLOG_PREFIX } from './binlog-archive';
-import { BaseInfo, readWalIndex, RecoverableWindow, WAL_PREFIX, walWindow } from './wal-archive';
-import { parseLsn, segmentOf } from './wal-names';
+import { binlogWindow, BINLOG_PREFIX } from '../engines/mysql/binlog-archive';
+import { BaseInfo, readWalIndex, RecoverableWindow, WAL_PREFIX, walWindow } from '../engines/postgres/wal-archive';
+import { parseLsn, segmentOf } from '../engines/postgres/wal-names';
 
 /** The recoverable window of one log archive. */
 export interface ArchiveWindow extends RecoverableWindow {

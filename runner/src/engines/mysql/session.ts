@@ -1,5 +1,5 @@
-import { CommandSpec } from '../proc';
-import { ClientSession, SESSION_END } from './client-session';
+import { CommandSpec } from '../../pipeline/stages';
+import { ClientSession, SESSION_END } from '../shared/client-session';
 
 /**
  * A long-lived `mariadb`/`mysql` client connection (see ClientSession): it holds a GET_LOCK

@@ -10,14 +10,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError } from '../../../lib/core/errors';
-import { WalFetchConfig, WalPushConfig } from '../config';
-import { BackupError, DamagedError } from '../errors';
-import { log } from '../log';
-import { archiveEncryption, fetchObject, listFile, pushFile } from '../pitr/log-archive';
-import { WAL_PREFIX } from '../pitr/wal-archive';
-import { parseWalFileName, WalFileKind } from '../pitr/wal-names';
-import { openStorage } from '../storage';
+import { ConfigError } from '../../../../lib/core/errors';
+import { WalFetchConfig, WalPushConfig } from '../../config';
+import { BackupError, DamagedError } from '../../errors';
+import { log } from '../../log';
+import { archiveEncryption, fetchObject, listFile, pushFile } from '../../archive/log-archive';
+import { WAL_PREFIX } from './wal-archive';
+import { parseWalFileName, WalFileKind } from './wal-names';
+import { openStorage } from '../../storage';
 
 export interface WalPushResult {
   readonly file: string;

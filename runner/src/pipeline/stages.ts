@@ -2,8 +2,8 @@ import { ChildProcess, spawn, StdioOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { DEFAULT_STALL_TIMEOUT_SECONDS, SECRET_ENV } from '../../lib/core/contract';
-import { BackupError, ChildProcessError } from './errors';
+import { DEFAULT_STALL_TIMEOUT_SECONDS, SECRET_ENV } from '../../../lib/core/contract';
+import { BackupError, ChildProcessError } from '../errors';
 
 /** A program to run: argument arrays only, never a shell string. */
 export interface CommandSpec {

@@ -1,5 +1,5 @@
-import { ChildProcessError } from '../errors';
-import { Child, CommandSpec } from '../proc';
+import { ChildProcessError } from '../../errors';
+import { Child, CommandSpec } from '../../pipeline/stages';
 
 /** The line a session's client prints after each query's output. */
 export const SESSION_END = '__dbbackup_end__';

@@ -24,12 +24,12 @@ import { ConfigError } from '../../../lib/core/errors';
 import { ManifestEncryption } from '../../../lib/core/manifest';
 import { Compression } from '../../../lib/core/model';
 import { EncryptionScheme, EncryptionSpec } from '../../../lib/core/urls';
-import { runPipeline } from '../commands/backup';
+import { runPipeline } from '../pipeline/store';
 import { BackupError, ChildProcessError, DamagedError } from '../errors';
 import { log } from '../log';
 import { COMPRESSION_EXT, decompressStage } from '../pipeline/compress';
 import { prepareDecryption, prepareEncryption, PreparedDecryption, PreparedEncryption } from '../pipeline/encrypt';
-import { CommandSpec, Pipeline } from '../proc';
+import { CommandSpec, Pipeline } from '../pipeline/stages';
 import { NotFoundError, ObjectInfo, Storage } from '../storage';
 
 /** One stored log file, as its object name describes it. */

@@ -1,14 +1,14 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SECRET_ENV } from '../../../lib/core/contract';
-import { ConfigError } from '../../../lib/core/errors';
-import { Manifest, ManifestArtifact } from '../../../lib/core/manifest';
-import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
-import { SourceUrl } from '../../../lib/core/urls';
-import { BackupError } from '../errors';
-import { log } from '../log';
-import { capture, CommandSpec, findTool } from '../proc';
+import { SECRET_ENV } from '../../../../lib/core/contract';
+import { ConfigError } from '../../../../lib/core/errors';
+import { Manifest, ManifestArtifact } from '../../../../lib/core/manifest';
+import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
+import { SourceUrl } from '../../../../lib/core/urls';
+import { BackupError } from '../../errors';
+import { log } from '../../log';
+import { capture, CommandSpec, findTool } from '../../pipeline/stages';
 import {
   BackupOpenOptions,
   BackupSession,
@@ -18,8 +18,8 @@ import {
   RestoreSession,
   ToolNeed,
   ToolPurpose,
-} from './engine';
-import { readArchive } from './mongo-archive';
+} from '../shared/engine';
+import { readArchive } from './archive';
 
 /**
  * MongoDB: `mongodump --archive --oplog` and `mongorestore --archive`.

@@ -17,12 +17,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Manifest } from '../../../lib/core/manifest';
-import { BackupType, Engine } from '../../../lib/core/model';
-import { DamagedError } from '../errors';
-import { NotFoundError, ObjectInfo, Storage } from '../storage';
-import { ArchivedObject, fetchObject, parseObjectKey } from './log-archive';
-import { LogGap, RecoverableWindow } from './wal-archive';
+import { Manifest } from '../../../../lib/core/manifest';
+import { BackupType, Engine } from '../../../../lib/core/model';
+import { DamagedError } from '../../errors';
+import { NotFoundError, ObjectInfo, Storage } from '../../storage';
+import { ArchivedObject, fetchObject, parseObjectKey } from '../../archive/log-archive';
+import { LogGap, RecoverableWindow } from '../postgres/wal-archive';
 
 export const BINLOG_PREFIX = 'binlog';
 

@@ -2,10 +2,10 @@ import { PassThrough, Readable } from 'node:stream';
 import { Manifest, ManifestArtifact } from '../../../lib/core/manifest';
 import { BackupError, ChildProcessError, StageError } from '../errors';
 import { Progress } from '../log';
-import { decompressStage } from '../pipeline/compress';
-import { PreparedDecryption } from '../pipeline/encrypt';
-import { feedVerified } from '../pipeline/stream';
-import { CommandSpec, Pipeline } from '../proc';
+import { decompressStage } from './compress';
+import { PreparedDecryption } from './encrypt';
+import { feedVerified } from './stream';
+import { CommandSpec, Pipeline } from './stages';
 import { Storage } from '../storage';
 
 /** Plaintext artifacts read into memory (globals scripts) are capped at this size. */

@@ -1,9 +1,10 @@
 import { Readable } from 'node:stream';
-import { LogPosition, Manifest, ManifestArtifact, TableStat } from '../../../lib/core/manifest';
-import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
-import { SourceUrl } from '../../../lib/core/urls';
-import { CommandSpec } from '../proc';
-import { Storage } from '../storage';
+import { LogPosition, Manifest, ManifestArtifact, TableStat } from '../../../../lib/core/manifest';
+import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
+import { SourceUrl } from '../../../../lib/core/urls';
+import { RestoreConfig } from '../../config';
+import { CommandSpec } from '../../pipeline/stages';
+import { Storage } from '../../storage';
 
 /**
  * What an engine adds to the shared pipeline: producers for a backup, and consumers for a
@@ -37,7 +38,36 @@ export interface EngineDriver {
    * version (ToolNeed.atLeastServerMajor); undefined when the server cannot be asked.
    */
   serverMajor?(url: SourceUrl, purpose: ToolPurpose): Promise<number | undefined>;
+  /**
+   * Why `restore --target URL` cannot restore this backup (a PostgreSQL physical backup is a
+   * data directory), checked before any tool runs; undefined when it can.
+   */
+  notRestorableToUrl?(manifest: Manifest): string | undefined;
+  /**
+   * `restore --to-time T --target URL`: the full backup before T, then the engine's log replayed
+   * to T. `restoreBackup` restores one backup as `restore --id` does (the command passes it in,
+   * so an engine never imports a command). Engines without it refuse --to-time with
+   * `toTimeRefusal`.
+   */
+  restoreToTime?(cfg: RestoreConfig, signal: AbortSignal, restoreBackup: RestoreBackup): Promise<RestoreResult>;
+  /** The message --to-time with --target URL fails with when the engine cannot do it that way. */
+  readonly toTimeRefusal?: string;
+  /** `restore --id` of an incremental or differential backup whose chain the engine replays itself. */
+  restoreChain?(cfg: RestoreConfig, manifest: Manifest, signal: AbortSignal, restoreBackup: RestoreBackup): Promise<RestoreResult>;
+  /** `restore --target-dir DIR`: lay a data directory down (PostgreSQL physical and point-in-time). */
+  restoreToDirectory?(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult>;
 }
+
+/** The result `restore` prints. */
+export interface RestoreResult {
+  readonly id: string;
+  readonly target: string;
+  readonly seconds: number;
+  readonly artifacts: string[];
+}
+
+/** Restore one backup into a database, as `restore --id` does. */
+export type RestoreBackup = (cfg: RestoreConfig, signal: AbortSignal) => Promise<RestoreResult>;
 
 /** What a tool is needed for. */
 export enum ToolPurpose {

@@ -1,6 +1,6 @@
-import { BackupError, ChildProcessError } from '../errors';
-import { log } from '../log';
-import { capture, CommandSpec } from '../proc';
+import { BackupError, ChildProcessError } from '../../errors';
+import { log } from '../../log';
+import { capture, CommandSpec } from '../../pipeline/stages';
 
 /** Where and how a `grants.sql` artifact (mariadb-dump --system=users) is applied. */
 export interface GrantsTarget {

@@ -12,17 +12,17 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ConfigError } from '../../../lib/core/errors';
-import { BackupType, Engine } from '../../../lib/core/model';
-import { SourceUrl } from '../../../lib/core/urls';
-import { readCatalog } from '../catalog';
-import { BackupError } from '../errors';
-import { log } from '../log';
-import { binlogSeq } from '../pitr/binlog-archive';
-import { capture, findTool } from '../proc';
-import { BackupOpenOptions, BackupSession } from './engine';
-import { MysqlSession } from './mysql-session';
-import { chooseParent } from './postgres-physical';
+import { ConfigError } from '../../../../lib/core/errors';
+import { BackupType, Engine } from '../../../../lib/core/model';
+import { SourceUrl } from '../../../../lib/core/urls';
+import { readCatalog } from '../../catalog';
+import { BackupError } from '../../errors';
+import { log } from '../../log';
+import { binlogSeq } from './binlog-archive';
+import { capture, findTool } from '../../pipeline/stages';
+import { BackupOpenOptions, BackupSession } from '../shared/engine';
+import { MysqlSession } from './session';
+import { chooseParent } from '../../archive/chain';
 
 /** Open a binlog-range backup on a session that holds the overlap lock. */
 export async function openBinlogRange(

@@ -19,23 +19,24 @@
  * a directory PostgreSQL refuses to start on.
  */
 import { Readable } from 'node:stream';
-import { ConfigError } from '../../../lib/core/errors';
-import { LogPosition, Manifest, ManifestEncryption } from '../../../lib/core/manifest';
-import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
-import { EncryptionScheme, SourceUrl } from '../../../lib/core/urls';
-import { readCatalog } from '../catalog';
-import { BackupError, DamagedError } from '../errors';
-import { log } from '../log';
-import { COMPRESSION_EXT } from '../pipeline/compress';
-import { ArchivedObject, listArchive } from '../pitr/log-archive';
-import { WAL_PREFIX } from '../pitr/wal-archive';
-import { parseLsn, segmentBefore, segmentName, segmentNumber } from '../pitr/wal-names';
-import { capture } from '../proc';
-import { Storage } from '../storage';
-import { ConfinedDir, extractTar } from '../pipeline/untar';
-import { TarKind } from '../pipeline/tar';
-import { ArtifactCopy, BackupOpenOptions, BackupSession } from './engine';
-import { PsqlSession } from './psql-session';
+import { ConfigError } from '../../../../lib/core/errors';
+import { LogPosition, ManifestEncryption } from '../../../../lib/core/manifest';
+import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
+import { EncryptionScheme, SourceUrl } from '../../../../lib/core/urls';
+import { readCatalog } from '../../catalog';
+import { BackupError, DamagedError } from '../../errors';
+import { log } from '../../log';
+import { COMPRESSION_EXT } from '../../pipeline/compress';
+import { ArchivedObject, listArchive } from '../../archive/log-archive';
+import { WAL_PREFIX } from './wal-archive';
+import { parseLsn, segmentBefore, segmentName, segmentNumber } from './wal-names';
+import { capture } from '../../pipeline/stages';
+import { Storage } from '../../storage';
+import { ConfinedDir, extractTar } from '../../pipeline/untar';
+import { TarKind } from '../../pipeline/tar';
+import { chooseParent } from '../../archive/chain';
+import { ArtifactCopy, BackupOpenOptions, BackupSession } from '../shared/engine';
+import { PsqlSession } from './session';
 
 /** How long an incremental backup waits for the archiver to deliver the end of its range. */
 const ARCHIVE_WAIT_MS = 300_000;
@@ -118,20 +119,11 @@ async function openBaseBackup(session: PsqlSession, env: Record<string, string |
   };
 }
 
-/** The chain a new incremental/differential backup continues, from the backups already stored. */
-export function chooseParent(backups: readonly Manifest[], type: BackupType, databaseId: string | undefined, engine: Engine): Manifest | undefined {
-  const same = backups.filter(
-    (m) => m.engine === engine && (databaseId === undefined || m.databaseId === databaseId) && (engine !== Engine.POSTGRES || m.method === BackupMethod.PHYSICAL),
-  );
-  const candidates = type === BackupType.DIFFERENTIAL ? same.filter((m) => m.type === BackupType.FULL) : same;
-  return candidates[candidates.length - 1];
-}
-
 async function openWalRange(session: PsqlSession, info: ServerInfo, options: BackupOpenOptions): Promise<BackupSession> {
   const storage = options.storage;
   if (storage === undefined) throw new Error('a WAL range backup needs the storage');
   const catalog = await readCatalog(storage);
-  const parent = chooseParent(catalog.backups, options.type, options.databaseId, Engine.POSTGRES);
+  const parent = chooseParent(catalog.backups, options.type, options.databaseId, Engine.POSTGRES, BackupMethod.PHYSICAL);
   if (parent === undefined) {
     throw new ConfigError(
       `there is no physical ${options.type === BackupType.DIFFERENTIAL ? 'full ' : ''}backup of ${options.databaseId} in ${storage.url.display} for this ${options.type} backup to build on; take one first with: dbbackup backup --engine postgres --method physical --type full …`,

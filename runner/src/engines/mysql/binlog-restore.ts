@@ -19,24 +19,24 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SECRET_ENV } from '../../../lib/core/contract';
-import { ConfigError } from '../../../lib/core/errors';
-import { Manifest } from '../../../lib/core/manifest';
-import { BackupType, Engine } from '../../../lib/core/model';
-import { SourceUrl } from '../../../lib/core/urls';
-import { readCatalog, selectBackups } from '../catalog';
-import { RestoreConfig } from '../config';
-import { driverFor } from '../engines';
-import { clientTool, mysqlConnArgs, mysqlEnv } from '../engines/mysql';
-import { BackupError } from '../errors';
-import { log } from '../log';
-import { prepareDecryption } from '../pipeline/encrypt';
-import { binlogBase, binlogBases, fetchBinlog, planBinlogReplay, readBinlogIndexes } from '../pitr/binlog-archive';
-import { findTool, Pipeline } from '../proc';
-import { openStorage } from '../storage';
-import { chainOf } from './pitr-restore';
-import { readBack } from './read-back';
-import { RestoreResult, runRestore } from './restore';
+import { SECRET_ENV } from '../../../../lib/core/contract';
+import { ConfigError } from '../../../../lib/core/errors';
+import { Manifest } from '../../../../lib/core/manifest';
+import { BackupType, Engine } from '../../../../lib/core/model';
+import { SourceUrl } from '../../../../lib/core/urls';
+import { readCatalog, selectBackups } from '../../catalog';
+import { RestoreConfig } from '../../config';
+import { } from './driver';
+import { BackupError } from '../../errors';
+import { log } from '../../log';
+import { prepareDecryption } from '../../pipeline/encrypt';
+import { binlogBase, binlogBases, fetchBinlog, planBinlogReplay, readBinlogIndexes } from './binlog-archive';
+import { findTool, Pipeline } from '../../pipeline/stages';
+import { openStorage } from '../../storage';
+import { chainOf } from '../../archive/chain';
+import { readBack } from '../../pipeline/read-back';
+import { EngineDriver, RestoreBackup, RestoreResult } from '../shared/engine';
+import { clientTool, mysqlConnArgs, mysqlEnv } from './client';
 
 export interface BinlogRestoreResult extends RestoreResult {
   /** The backups restored and replayed, full first. */
@@ -80,11 +80,17 @@ async function replay(files: readonly string[], startPosition: number, stop: str
 }
 
 /** Restore the full backup, then run `after`; drop the database again when `after` fails and the restore created it. */
-async function fullThen(cfg: RestoreConfig, full: Manifest, signal: AbortSignal, after: () => Promise<void>): Promise<void> {
+async function fullThen(
+  cfg: RestoreConfig,
+  full: Manifest,
+  signal: AbortSignal,
+  restoreBackup: RestoreBackup,
+  driver: EngineDriver,
+  after: () => Promise<void>,
+): Promise<void> {
   const target = cfg.target!;
-  const driver = driverFor(Engine.MYSQL);
   const existed = (await driver.databaseExists?.(target)) ?? true;
-  await runRestore({ ...cfg, toTime: undefined, selector: { kind: 'id', id: full.id } }, signal);
+  await restoreBackup({ ...cfg, toTime: undefined, selector: { kind: 'id', id: full.id } }, signal);
   try {
     await after();
   } catch (e) {
@@ -99,7 +105,12 @@ async function fullThen(cfg: RestoreConfig, full: Manifest, signal: AbortSignal,
 }
 
 /** `restore --to-time T --target mysql://…`. */
-export async function runBinlogRestore(cfg: RestoreConfig, signal: AbortSignal): Promise<BinlogRestoreResult> {
+export async function runBinlogRestore(
+  cfg: RestoreConfig,
+  signal: AbortSignal,
+  restoreBackup: RestoreBackup,
+  driver: EngineDriver,
+): Promise<BinlogRestoreResult> {
   const started = Date.now();
   const t = cfg.toTime!;
   const target = cfg.target!;
@@ -146,7 +157,7 @@ export async function runBinlogRestore(cfg: RestoreConfig, signal: AbortSignal):
       await fetchBinlog(storage, f, file, cfg.identity, signal);
       files.push(file);
     }
-    await fullThen(cfg, base, signal, () => replay(files, base.position!.pos!, [`--stop-datetime=${stopDatetime(t)}`], base.database, target, signal));
+    await fullThen(cfg, base, signal, restoreBackup, driver, () => replay(files, base.position!.pos!, [`--stop-datetime=${stopDatetime(t)}`], base.database, target, signal));
   } finally {
     await fs.promises.rm(tmp, { recursive: true, force: true });
   }
@@ -164,7 +175,13 @@ export async function runBinlogRestore(cfg: RestoreConfig, signal: AbortSignal):
 }
 
 /** `restore --id INC --target mysql://…` of an incremental or differential backup. */
-export async function runBinlogChainRestore(cfg: RestoreConfig, manifest: Manifest, signal: AbortSignal): Promise<BinlogRestoreResult> {
+export async function runBinlogChainRestore(
+  cfg: RestoreConfig,
+  manifest: Manifest,
+  signal: AbortSignal,
+  restoreBackup: RestoreBackup,
+  driver: EngineDriver,
+): Promise<BinlogRestoreResult> {
   const started = Date.now();
   const target = cfg.target!;
   const storage = openStorage(cfg.from);
@@ -195,7 +212,7 @@ export async function runBinlogChainRestore(cfg: RestoreConfig, manifest: Manife
       dirs.push({ m, dir, files: files.map((f) => path.join(dir, f)) });
       binlogs.push(...files);
     }
-    await fullThen(cfg, full, signal, async () => {
+    await fullThen(cfg, full, signal, restoreBackup, driver, async () => {
       for (const d of dirs) await replay(d.files, d.m.startPosition!.pos!, [`--stop-position=${d.m.position!.pos}`], full.database, target, signal);
     });
   } finally {

@@ -5,10 +5,10 @@
  *   wal/<timeline>/<file name>/<object>      (see log-archive.ts for the object name)
  *   wal/keys/<ref>.json                      (kms: archive keys)
  */
-import { ArchivedObject, listArchive } from './log-archive';
+import { ArchivedObject, listArchive } from '../../archive/log-archive';
 import { parseWalFileName, segmentName, segmentNumber, TimelineStretch, WalFileKind } from './wal-names';
-import { DamagedError } from '../errors';
-import { Storage } from '../storage';
+import { DamagedError } from '../../errors';
+import { Storage } from '../../storage';
 
 export const WAL_PREFIX = 'wal';
 

@@ -1,0 +1,303 @@
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { SECRET_ENV } from '../../../../lib/core/contract';
+import { ConfigError } from '../../../../lib/core/errors';
+import { LogPosition, Manifest, ManifestArtifact, TableStat } from '../../../../lib/core/manifest';
+import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
+import { SourceUrl } from '../../../../lib/core/urls';
+import { BackupError } from '../../errors';
+import { log } from '../../log';
+import { CommandSpec, findTool } from '../../pipeline/stages';
+import {
+  ArtifactPlan,
+  BackupOpenOptions,
+  BackupSession,
+  DeepCheck,
+  EngineDriver,
+  RestoreOptions,
+  RestoreSession,
+  RestoreStep,
+  ToolNeed,
+  ToolPurpose,
+} from '../shared/engine';
+import { RestoreConfig } from '../../config';
+import { RestoreBackup, RestoreResult } from '../shared/engine';
+import { runBinlogChainRestore, runBinlogRestore } from './binlog-restore';
+import { applyGrants } from './grants';
+import { openBinlogRange } from './binlog-range';
+import { MysqlSession, quoteName, quoteString } from './session';
+import { DUMP_TRAILER, MysqlFlavor, ServerInfo, clientTool, contentsOf, countRows, databaseExists, dumpTool, lockName, mysqlConnArgs, mysqlEnv, openSession, serverInfo } from './client';
+import { LockWatch, SharedSnapshot } from './snapshot';
+import { RestorePlan, expectTrailer } from './restore-plan';
+
+
+export class MySQLDriver implements EngineDriver {
+  public readonly engine = Engine.MYSQL;
+
+  public restoreToTime(cfg: RestoreConfig, signal: AbortSignal, restoreBackup: RestoreBackup): Promise<RestoreResult> {
+    return runBinlogRestore(cfg, signal, restoreBackup, this);
+  }
+
+  public restoreChain(
+    cfg: RestoreConfig,
+    manifest: Manifest,
+    signal: AbortSignal,
+    restoreBackup: RestoreBackup,
+  ): Promise<RestoreResult> {
+    return runBinlogChainRestore(cfg, manifest, signal, restoreBackup, this);
+  }
+
+  public tools(purpose: ToolPurpose): readonly ToolNeed[] {
+    const fix = 'install the MariaDB or MySQL client (Debian: mariadb-client)';
+    const cmd = clientTool();
+    const client: ToolNeed = { cmd, label: path.basename(cmd), why: `a MySQL/MariaDB ${purpose}`, fix };
+    if (purpose === ToolPurpose.RESTORE) return [client];
+    const dump = findTool(['mariadb-dump', 'mysqldump']) ?? 'mariadb-dump';
+    return [client, { cmd: dump, label: path.basename(dump), why: 'a MySQL/MariaDB backup', fix }];
+  }
+
+  public async openBackup(source: SourceUrl, options: BackupOpenOptions): Promise<BackupSession> {
+    if (options.method !== BackupMethod.LOGICAL) {
+      throw new ConfigError(`--method ${options.method} is not available for MySQL/MariaDB; use --method logical (incremental and differential backups are binary log ranges).`);
+    }
+    const env = mysqlEnv(process.env[SECRET_ENV.SOURCE_PASSWORD]);
+    const connArgs = mysqlConnArgs(source);
+    const control = await openSession(source, env);
+    let snapshot: SharedSnapshot | undefined;
+    let lockWatch: LockWatch | undefined;
+    try {
+      const info = await serverInfo(control, source.display);
+      if (!(await databaseExists(control, source.database))) {
+        throw new BackupError(`the database ${source.database} does not exist on ${source.display} (or ${info.account} may not see it).`);
+      }
+      await this.lock(control, options, source);
+      if (options.type !== BackupType.FULL) return await openBinlogRange(control, source, env, connArgs, info.version, options);
+      const dump = await dumpTool(info.flavor);
+      snapshot = await SharedSnapshot.open(source, env, info);
+      const snap = snapshot;
+      // The row counts wait for a locked table no longer than the dump does.
+      await snap.session.query(`SET SESSION lock_wait_timeout = ${options.lockTimeoutSeconds ?? 60}`);
+      const counts = countRows(snap.session, source.database).catch((e: Error) => {
+        log.warn('could not count table rows for the manifest; restore drills will check tables without row counts', { error: e.message.split('\n')[0] });
+        return undefined;
+      });
+
+      const watch = new LockWatch(control, source.database, options.lockTimeoutSeconds ?? 60);
+      lockWatch = watch;
+      const dumpArgs = [
+        ...connArgs,
+        '--single-transaction',
+        '--routines',
+        '--triggers',
+        '--events',
+        '--hex-blob',
+        '--default-character-set=utf8mb4',
+        '--no-tablespaces',
+        '--max-allowed-packet=1G',
+        '--verbose',
+      ];
+      const positionArgs = info.logBin ? this.positionArgs(info, dump) : [];
+      const dumpName = path.basename(dump.path);
+      const dumpSpec = (extra: string[]): CommandSpec => ({ cmd: dump.path, args: [...dumpArgs, ...extra, '--', source.database], env, label: dumpName });
+      const artifacts: ArtifactPlan[] = [
+        {
+          name: 'database.sql',
+          role: 'database',
+          format: 'mysql-sql',
+          producer: dumpSpec(positionArgs),
+          onStderr: snap.onDumpStderr,
+          onFailure: (stderr) => {
+            if (watch.blocked !== undefined) return { fail: watch.blocked };
+            // Without the privileges --master-data needs, dump without it (the manifest still
+            // records the position from the shared snapshot).
+            if (positionArgs.length > 0 && /access denied|privilege|RELOAD|REPLICATION CLIENT|BINLOG MONITOR/i.test(stderr)) {
+              return { retry: dumpSpec([]) };
+            }
+            return undefined;
+          },
+        },
+      ];
+      if (dump.mariadb) {
+        artifacts.push({
+          name: 'grants.sql',
+          role: 'globals',
+          format: 'mysql-grants',
+          producer: { cmd: dump.path, args: [...connArgs, '--system=users', '--insert-ignore', '--default-character-set=utf8mb4'], env, label: `${dumpName} --system=users` },
+          onFailure: (stderr) => ({
+            skipWarning: `users and grants were not saved: ${dump.path} --system=users failed (reading them needs SELECT on the mysql schema): ${stderr.trim().split('\n').slice(-2).join(' ')}`,
+          }),
+        });
+      } else {
+        log.warn(`users and grants are not saved: ${dump.path} cannot dump them (--system=users is a mariadb-dump option)`);
+      }
+      let position: LogPosition | undefined;
+      let positionDecided = false;
+      return {
+        serverVersion: info.version,
+        tools: { [dumpName]: dump.version },
+        get position() {
+          return positionDecided ? position : snap.position;
+        },
+        artifacts,
+        tables: async () => {
+          await watch.stop();
+          const stats = await counts;
+          await snap.release();
+          const same = await snap.sameAsDump(control);
+          positionDecided = true;
+          for (const w of snap.warnings) log.warn(w);
+          if (!same) {
+            if (snap.position !== undefined) {
+              log.warn(
+                'the binlog position and row counts are not recorded: the dump may have opened its snapshot after other commits (give the backup user RELOAD so the runner can align the snapshots); the dump itself records its position in a -- CHANGE MASTER TO comment',
+              );
+            } else {
+              log.warn('the row counts are not recorded: the dump may have opened its snapshot after other commits (give the backup user RELOAD so the runner can align the snapshots)');
+            }
+            position = undefined;
+            return undefined;
+          }
+          position = snap.position;
+          return stats;
+        },
+        close: async () => {
+          await watch.stop();
+          await snap.close();
+          await control.close();
+        },
+      };
+    } catch (e) {
+      await lockWatch?.stop();
+      await snapshot?.close();
+      await control.close();
+      throw e;
+    }
+  }
+
+  /** The dump options that write the binlog position into the dump itself (as a comment). */
+  private positionArgs(info: ServerInfo, dump: { version: string; mariadb: boolean }): string[] {
+    if (info.flavor === MysqlFlavor.MARIADB) return dump.mariadb ? ['--master-data=2', '--gtid'] : ['--master-data=2'];
+    // MySQL 8.0.26 renamed --master-data to --source-data; GTID_PURGED stays out of the dump so
+    // it restores into any server.
+    const [maj, min, patch] = dump.version.split('.').map(Number);
+    const source = !dump.mariadb && (maj > 8 || (maj === 8 && (min > 0 || patch >= 26)));
+    return [source ? '--source-data=2' : '--master-data=2', ...(dump.mariadb ? [] : ['--set-gtid-purged=OFF'])];
+  }
+
+  private async lock(session: MysqlSession, options: BackupOpenOptions, source: SourceUrl): Promise<void> {
+    const name = lockName(options.lockKey);
+    const end = Date.now() + options.lockWaitSeconds * 1000;
+    for (;;) {
+      if ((await session.query(`SELECT GET_LOCK(${quoteString(name)}, 0)`)) === '1') return;
+      if (Date.now() >= end) {
+        throw new BackupError(
+          `another backup of ${source.database} to the same place is running (lock ${name} on ${source.display} is held); this run refuses to interleave with it. Wait for it, or give --lock-wait SECONDS.`,
+        );
+      }
+      log.info('waiting for an overlapping backup of the same database to end', { lock: name });
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  public async openRestore(target: SourceUrl, manifest: Manifest, options: RestoreOptions): Promise<RestoreSession> {
+    const env = mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]);
+    const connArgs = mysqlConnArgs(target, '--target');
+    const admin = await openSession(target, env, undefined, undefined, '--target');
+    try {
+      const info = await serverInfo(admin, target.display);
+      const database = manifest.artifacts.find((a) => a.role === 'database');
+      if (database === undefined) throw new BackupError(`backup ${manifest.id} has no database artifact`);
+      const grants = manifest.artifacts.find((a) => a.role === 'globals');
+      if (options.withGlobals && grants === undefined) {
+        throw new BackupError(`backup ${manifest.id} holds no users and grants${manifest.warnings?.length ? ` (${manifest.warnings.join('; ')})` : ''}; restore it without --with-globals.`);
+      }
+      const exists = await databaseExists(admin, target.database);
+      const contents = exists ? await contentsOf(admin, target.database) : undefined;
+      const objects = contents === undefined ? 0 : contents.tables + contents.views + contents.routines + contents.events + contents.triggers;
+      if (objects > 0 && !options.clean) {
+        throw new ConfigError(
+          `the target database ${target.database} on ${target.display} already has ${contents!.tables} tables, ${contents!.views} views, ${contents!.routines} routines and ${contents!.events} events; restore refuses to mix a backup into them. Give --clean to replace the objects the backup contains, or restore into a new database.`,
+        );
+      }
+      const client = clientTool(info.flavor);
+      const restoreInto = (db: string): CommandSpec => ({
+        cmd: client,
+        args: [...connArgs, '--binary-mode', '--default-character-set=utf8mb4', '--max-allowed-packet=1G', `--database=${db}`],
+        env,
+        label: 'mariadb-restore',
+      });
+      const plan = await RestorePlan.prepare(admin, target, info, exists, objects > 0, { connArgs, env });
+      const steps: RestoreStep[] = [{ artifact: database, consumer: restoreInto(plan.loadInto) }];
+      let grantsScript: Buffer | undefined;
+      if (options.withGlobals && grants !== undefined) {
+        // Read and checked whole now; applied once the database is in place (table and routine
+        // grants need their objects to exist).
+        steps.push({
+          artifact: grants,
+          consumer: async (plaintext: Readable) => {
+            const chunks: Buffer[] = [];
+            for await (const c of plaintext as AsyncIterable<Buffer>) chunks.push(c);
+            grantsScript = Buffer.concat(chunks);
+          },
+        });
+      }
+      return {
+        steps,
+        commit: async () => {
+          // On failure the session stays open for rollback().
+          await plan.commit();
+          if (grantsScript !== undefined) {
+            await applyGrants(grantsScript.toString('utf8'), {
+              client: { cmd: client, args: [...connArgs, '--default-character-set=utf8mb4'], env, label: 'mariadb-grants' },
+              restoringAccount: info.account,
+              sourceDatabase: manifest.database,
+              targetDatabase: target.database,
+            });
+          }
+          await admin.close();
+        },
+        rollback: async () => {
+          await plan.rollback().catch((e: Error) => log.warn(`could not undo the failed restore: ${e.message}`));
+          await admin.close();
+        },
+      };
+    } catch (e) {
+      await admin.close();
+      throw e;
+    }
+  }
+
+  public deepCheck(artifact: ManifestArtifact): DeepCheck {
+    // A binary log range (incremental/differential): tar reads every member.
+    if (artifact.format === 'binlog-range-tar') return { kind: 'command', command: { cmd: 'tar', args: ['-t', '-f', '-'], label: 'tar' } };
+    return { kind: 'reader', read: (plaintext) => expectTrailer(plaintext, DUMP_TRAILER) };
+  }
+
+  public async countTables(target: SourceUrl): Promise<TableStat[]> {
+    const session = await openSession(target, mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]), undefined, undefined, '--target');
+    try {
+      return await countRows(session, target.database);
+    } finally {
+      await session.close();
+    }
+  }
+
+  public async databaseExists(target: SourceUrl): Promise<boolean> {
+    const session = await openSession(target, mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]), undefined, undefined, '--target');
+    try {
+      return await databaseExists(session, target.database);
+    } finally {
+      await session.close();
+    }
+  }
+
+  public async dropDatabase(target: SourceUrl): Promise<void> {
+    const session = await openSession(target, mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]), undefined, undefined, '--target');
+    try {
+      await session.query(`DROP DATABASE IF EXISTS ${quoteName(target.database)}`);
+    } finally {
+      await session.close();
+    }
+  }
+}
+
