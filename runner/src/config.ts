@@ -1,4 +1,4 @@
-import { OptionKind, OptionSpec, RUNNER_OPTIONS, RunnerCommand } from '../../lib/core/contract';
+import { DEFAULT_STALL_TIMEOUT_SECONDS, OptionKind, OptionSpec, RUNNER_OPTIONS, RunnerCommand } from '../../lib/core/contract';
 import { ConfigError } from '../../lib/core/errors';
 import { BackupMethod, BackupType, Compression, Engine, RetentionTier } from '../../lib/core/model';
 import {
@@ -11,7 +11,12 @@ import {
   StorageKind,
   StorageUrl,
 } from '../../lib/core/urls';
-import { pipelineSettings } from './pipeline/stages';
+
+/** Settings every pipeline of a run shares (set once from the command line). */
+export const pipelineSettings = {
+  /** Seconds without a byte moving after which a pipeline is stopped as stalled (0: never). */
+  stallTimeoutSeconds: DEFAULT_STALL_TIMEOUT_SECONDS,
+};
 
 /** Which stored backup a command works on. */
 export type Selector =

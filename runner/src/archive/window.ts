@@ -1,15 +1,38 @@
 /**
  * What `list` and `verify` say about chains and point-in-time recovery: each backup's chain,
  * broken chains (a dependant whose parent or full is gone), and the recoverable window of each
- * log archive (earliest and latest restorable moment, gaps, holes).
+ * log archive (earliest and latest restorable moment, gaps, holes). Each engine computes the
+ * window of its own archive (EngineDriver.archiveWindow); these are the shapes they share.
  */
 import { Manifest } from '../../../lib/core/manifest';
-import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
-import { Catalog } from '../catalog';
-import { Storage } from '../storage';
-import { binlogWindow, BINLOG_PREFIX } from '../engines/mysql/binlog-archive';
-import { BaseInfo, readWalIndex, RecoverableWindow, WAL_PREFIX, walWindow } from '../engines/postgres/wal-archive';
-import { parseLsn, segmentOf } from '../engines/postgres/wal-names';
+import { BackupType, Engine } from '../../../lib/core/model';
+
+/** A run of missing files in a log archive. */
+export interface LogGap {
+  /** The timeline (WAL) or server (binary logs) the gap is in. */
+  readonly group: string;
+  /** The first and last missing file. */
+  readonly first: string;
+  readonly last: string;
+  readonly count: number;
+  /** When the last file before the gap was written (changes up to this moment are restorable). */
+  readonly after?: string;
+  /** When the first file after the gap was written. */
+  readonly before?: string;
+  /** A sentence naming the gap, for people. */
+  readonly message: string;
+}
+
+/** The moments a storage location can restore to. */
+export interface RecoverableWindow {
+  /** The earliest and latest restorable moments (ISO-8601); undefined when nothing is restorable to a moment. */
+  readonly earliest?: string;
+  readonly latest?: string;
+  /** Stretches of time inside [earliest, latest] that cannot be restored (between a gap and the next base). */
+  readonly holes: readonly { readonly from: string; readonly to: string }[];
+  readonly gaps: readonly LogGap[];
+  readonly conflicts: readonly string[];
+}
 
 /** The recoverable window of one log archive. */
 export interface ArchiveWindow extends RecoverableWindow {
@@ -50,27 +73,3 @@ export function brokenChains(backups: readonly Manifest[]): BrokenChain[] {
   return out;
 }
 
-/** Physical PostgreSQL full backups as bases of the WAL archive. */
-export function walBases(backups: readonly Manifest[], segmentSize: number): BaseInfo[] {
-  return backups
-    .filter((m) => m.engine === Engine.POSTGRES && m.method === BackupMethod.PHYSICAL && m.type === BackupType.FULL && m.startPosition?.lsn !== undefined && m.position?.timeline !== undefined)
-    .map((m) => ({
-      id: m.id,
-      timeline: m.position!.timeline!,
-      startSegno: segmentOf(parseLsn(m.startPosition!.lsn!), segmentSize),
-      consistentAt: new Date(m.endedAt),
-    }));
-}
-
-/** The windows of the log archives a storage location holds (none when it holds no archive). */
-export async function archiveWindows(storage: Storage, catalog: Catalog): Promise<ArchiveWindow[]> {
-  const top = new Set(await storage.listFolders(''));
-  const out: ArchiveWindow[] = [];
-  if (top.has(WAL_PREFIX)) {
-    const index = await readWalIndex(storage);
-    const bases = walBases(catalog.backups, index.segmentSize);
-    out.push({ engine: Engine.POSTGRES, archive: WAL_PREFIX, bases: bases.length, ...walWindow(index, bases, `${storage.url.display}/${WAL_PREFIX}`) });
-  }
-  if (top.has(BINLOG_PREFIX)) out.push(await binlogWindow(storage, catalog.backups));
-  return out;
-}

@@ -2,7 +2,8 @@ import { Manifest } from '../../../lib/core/manifest';
 import { groupByDatabase, readCatalog } from '../catalog';
 import { ListConfig } from '../config';
 import { formatBytes } from '../log';
-import { ArchiveWindow, archiveWindows, BrokenChain, brokenChains } from '../archive/window';
+import { ArchiveWindow, BrokenChain, brokenChains } from '../archive/window';
+import { archiveWindows } from '../engines';
 import { openStorage } from '../storage';
 
 export interface ListEntry {

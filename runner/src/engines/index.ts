@@ -1,5 +1,8 @@
 import { ConfigError } from '../../../lib/core/errors';
 import { Engine } from '../../../lib/core/model';
+import { ArchiveWindow } from '../archive/window';
+import { Catalog } from '../catalog';
+import { Storage } from '../storage';
 import { EngineDriver } from './shared/engine';
 import { MongoDriver } from './mongodb/driver';
 import { MySQLDriver } from './mysql/driver';
@@ -27,4 +30,14 @@ export function directoryRestorer(): EngineDriver {
     if (driver.restoreToDirectory !== undefined) return driver;
   }
   throw new ConfigError(`--target-dir is not available in this build.`);
+}
+
+/** The windows of the log archives a storage location holds (none when it holds no archive). */
+export async function archiveWindows(storage: Storage, catalog: Catalog): Promise<ArchiveWindow[]> {
+  const out: ArchiveWindow[] = [];
+  for (const make of Object.values(DRIVERS)) {
+    const window = await make().archiveWindow?.(storage, catalog);
+    if (window !== undefined) out.push(window);
+  }
+  return out;
 }

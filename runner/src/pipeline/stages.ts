@@ -2,7 +2,8 @@ import { ChildProcess, spawn, StdioOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { DEFAULT_STALL_TIMEOUT_SECONDS, SECRET_ENV } from '../../../lib/core/contract';
+import { SECRET_ENV } from '../../../lib/core/contract';
+import { pipelineSettings } from '../config';
 import { BackupError, ChildProcessError } from '../errors';
 
 /** A program to run: argument arrays only, never a shell string. */
@@ -89,12 +90,6 @@ export class Child {
 
 /** Where a pipeline's first stage reads from. */
 export type PipelineInput = { readonly kind: 'none' } | { readonly kind: 'pipe' } | { readonly kind: 'fd'; readonly fd: number };
-
-/** Settings every pipeline of a run shares (set once from the command line). */
-export const pipelineSettings = {
-  /** Seconds without a byte moving after which a pipeline is stopped as stalled (0: never). */
-  stallTimeoutSeconds: DEFAULT_STALL_TIMEOUT_SECONDS,
-};
 
 /** Died of a broken pipe: the stage after it stopped reading. Never a root cause by itself. */
 function brokenPipe(e: ChildProcessError): boolean {

@@ -22,7 +22,8 @@ import { BackupType, Engine } from '../../../../lib/core/model';
 import { DamagedError } from '../../errors';
 import { NotFoundError, ObjectInfo, Storage } from '../../storage';
 import { ArchivedObject, fetchObject, parseObjectKey } from '../../archive/log-archive';
-import { LogGap, RecoverableWindow } from '../postgres/wal-archive';
+import { ArchiveWindow, LogGap } from '../../archive/window';
+import { Catalog } from '../../catalog';
 
 export const BINLOG_PREFIX = 'binlog';
 
@@ -195,7 +196,7 @@ export function binlogBases(backups: readonly Manifest[]): Manifest[] {
 }
 
 /** The recoverable window of the binary log archive. */
-export async function binlogWindow(storage: Storage, backups: readonly Manifest[]): Promise<RecoverableWindow & { engine: Engine; archive: string; bases: number }> {
+export async function binlogWindow(storage: Storage, backups: readonly Manifest[]): Promise<ArchiveWindow> {
   const indexes = await readBinlogIndexes(storage);
   const where = `${storage.url.display}/${BINLOG_PREFIX}`;
   const bases = binlogBases(backups);
@@ -285,4 +286,10 @@ export async function fetchBinlog(storage: Storage, f: BinlogFile, dest: string,
   } finally {
     await fs.promises.rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** The recoverable window of the binary log archive, when the storage location holds one. */
+export async function binlogArchiveWindow(storage: Storage, catalog: Catalog): Promise<ArchiveWindow | undefined> {
+  if (!(await storage.listFolders('')).includes(BINLOG_PREFIX)) return undefined;
+  return binlogWindow(storage, catalog.backups);
 }

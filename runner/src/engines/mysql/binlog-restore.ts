@@ -26,7 +26,6 @@ import { BackupType, Engine } from '../../../../lib/core/model';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { readCatalog, selectBackups } from '../../catalog';
 import { RestoreConfig } from '../../config';
-import { } from './driver';
 import { BackupError } from '../../errors';
 import { log } from '../../log';
 import { prepareDecryption } from '../../pipeline/encrypt';

@@ -23,7 +23,6 @@ import * as path from 'node:path';
 import { RUNNER_ENV, SECRET_ENV } from '../../../../lib/core/contract';
 import { METRICS } from '../../../../lib/core/metrics';
 import { BinlogStreamConfig } from '../../config';
-import { } from './driver';
 import { BackupError, ConfigError } from '../../errors';
 import { formatBytes, log } from '../../log';
 import { emitMetrics } from '../../metrics';

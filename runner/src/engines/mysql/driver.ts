@@ -21,6 +21,7 @@ import {
   ToolPurpose,
 } from '../shared/engine';
 import { RestoreConfig } from '../../config';
+import { binlogArchiveWindow } from './binlog-archive';
 import { RestoreBackup, RestoreResult } from '../shared/engine';
 import { runBinlogChainRestore, runBinlogRestore } from './binlog-restore';
 import { applyGrants } from './grants';
@@ -33,6 +34,7 @@ import { RestorePlan, expectTrailer } from './restore-plan';
 
 export class MySQLDriver implements EngineDriver {
   public readonly engine = Engine.MYSQL;
+  public readonly archiveWindow = binlogArchiveWindow;
 
   public restoreToTime(cfg: RestoreConfig, signal: AbortSignal, restoreBackup: RestoreBackup): Promise<RestoreResult> {
     return runBinlogRestore(cfg, signal, restoreBackup, this);

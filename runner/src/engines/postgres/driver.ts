@@ -21,6 +21,7 @@ import {
 } from '../shared/engine';
 import { openPhysicalBackup } from './physical';
 import { RestoreConfig } from '../../config';
+import { walArchiveWindow } from './wal-archive';
 import { RestoreResult } from '../shared/engine';
 import { runPhysicalRestore } from './pitr-restore';
 import { PsqlSession } from './session';
@@ -63,6 +64,7 @@ export async function countTables(session: PsqlSession): Promise<TableStat[]> {
 
 export class PostgresDriver implements EngineDriver {
   public readonly engine = Engine.POSTGRES;
+  public readonly archiveWindow = walArchiveWindow;
   public readonly toTimeRefusal =
     'PostgreSQL point-in-time recovery lays down a data directory from a physical base backup and the WAL ' +
     'archive: give --target-dir DIR instead of --target URL, then start PostgreSQL on DIR.';

@@ -9,6 +9,11 @@ import { ArchivedObject, listArchive } from '../../archive/log-archive';
 import { parseWalFileName, segmentName, segmentNumber, TimelineStretch, WalFileKind } from './wal-names';
 import { DamagedError } from '../../errors';
 import { Storage } from '../../storage';
+import { parseLsn, segmentOf } from './wal-names';
+import { ArchiveWindow, LogGap, RecoverableWindow } from '../../archive/window';
+import { Catalog } from '../../catalog';
+import { Manifest } from '../../../../lib/core/manifest';
+import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
 
 export const WAL_PREFIX = 'wal';
 
@@ -50,22 +55,6 @@ export function indexOf(listing: ReadonlyMap<string, readonly ArchivedObject[]>)
     segments.get(tl)!.set(segmentNumber(o.file, segmentSize), o);
   }
   return { segmentSize, segments, others, conflicts };
-}
-
-/** A run of missing files in a log archive. */
-export interface LogGap {
-  /** The timeline (WAL) or server (binary logs) the gap is in. */
-  readonly group: string;
-  /** The first and last missing file. */
-  readonly first: string;
-  readonly last: string;
-  readonly count: number;
-  /** When the last file before the gap was written (changes up to this moment are restorable). */
-  readonly after?: string;
-  /** When the first file after the gap was written. */
-  readonly before?: string;
-  /** A sentence naming the gap, for people. */
-  readonly message: string;
 }
 
 function gapOf(index: WalIndex, timeline: number, from: bigint, to: bigint, where: string): LogGap {
@@ -113,17 +102,6 @@ export interface BaseInfo {
   readonly startSegno: bigint;
   /** When it became usable (its manifest's end: conservative, after its stop point). */
   readonly consistentAt: Date;
-}
-
-/** The moments a storage location can restore to. */
-export interface RecoverableWindow {
-  /** The earliest and latest restorable moments (ISO-8601); undefined when nothing is restorable to a moment. */
-  readonly earliest?: string;
-  readonly latest?: string;
-  /** Stretches of time inside [earliest, latest] that cannot be restored (between a gap and the next base). */
-  readonly holes: readonly { readonly from: string; readonly to: string }[];
-  readonly gaps: readonly LogGap[];
-  readonly conflicts: readonly string[];
 }
 
 /**
@@ -262,4 +240,25 @@ export function planRecovery(index: WalIndex, path: readonly TimelineStretch[], 
     }
   }
   return { segments: out, following: 'end' };
+}
+
+/** Physical PostgreSQL full backups as bases of the WAL archive. */
+export function walBases(backups: readonly Manifest[], segmentSize: number): BaseInfo[] {
+  return backups
+    .filter((m) => m.engine === Engine.POSTGRES && m.method === BackupMethod.PHYSICAL && m.type === BackupType.FULL && m.startPosition?.lsn !== undefined && m.position?.timeline !== undefined)
+    .map((m) => ({
+      id: m.id,
+      timeline: m.position!.timeline!,
+      startSegno: segmentOf(parseLsn(m.startPosition!.lsn!), segmentSize),
+      consistentAt: new Date(m.endedAt),
+    }));
+}
+
+/** The recoverable window of the WAL archive, when the storage location holds one. */
+export async function walArchiveWindow(storage: Storage, catalog: Catalog): Promise<ArchiveWindow | undefined> {
+  if (!(await storage.listFolders('')).includes(WAL_PREFIX)) return undefined;
+  const index = await readWalIndex(storage);
+  const bases = walBases(catalog.backups, index.segmentSize);
+  const where = `${storage.url.display}/${WAL_PREFIX}`;
+  return { engine: Engine.POSTGRES, archive: WAL_PREFIX, bases: bases.length, ...walWindow(index, bases, where) };
 }

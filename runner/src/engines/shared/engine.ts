@@ -2,6 +2,8 @@ import { Readable } from 'node:stream';
 import { LogPosition, Manifest, ManifestArtifact, TableStat } from '../../../../lib/core/manifest';
 import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
 import { SourceUrl } from '../../../../lib/core/urls';
+import { ArchiveWindow } from '../../archive/window';
+import { Catalog } from '../../catalog';
 import { RestoreConfig } from '../../config';
 import { CommandSpec } from '../../pipeline/stages';
 import { Storage } from '../../storage';
@@ -56,6 +58,8 @@ export interface EngineDriver {
   restoreChain?(cfg: RestoreConfig, manifest: Manifest, signal: AbortSignal, restoreBackup: RestoreBackup): Promise<RestoreResult>;
   /** `restore --target-dir DIR`: lay a data directory down (PostgreSQL physical and point-in-time). */
   restoreToDirectory?(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult>;
+  /** The recoverable window of the engine's log archive in a storage location, if it holds one. */
+  archiveWindow?(storage: Storage, catalog: Catalog): Promise<ArchiveWindow | undefined>;
 }
 
 /** The result `restore` prints. */
