@@ -10,6 +10,7 @@ import {
   StorageKind,
   StorageUrl,
 } from '../../lib/core/urls';
+import { parseReport, ReportConfig } from './report/config';
 
 /** Which stored backup a command works on. */
 export type Selector = { readonly kind: 'latest' } | { readonly kind: 'id'; readonly id: string } | { readonly kind: 'all' };
@@ -105,7 +106,10 @@ export interface BinlogStreamConfig {
   readonly encryption: EncryptionSpec;
 }
 
-export type Invocation = BackupConfig | RestoreConfig | VerifyConfig | ListConfig | PruneConfig | DrillConfig | WalPushConfig | WalFetchConfig | BinlogStreamConfig;
+export type Invocation = (BackupConfig | RestoreConfig | VerifyConfig | ListConfig | PruneConfig | DrillConfig | WalPushConfig | WalFetchConfig | BinlogStreamConfig) & {
+  /** --metrics-file, --notify (backup, restore, verify, drill): see report/. */
+  readonly report?: ReportConfig;
+};
 
 /** `--help` was asked for: print this and exit 0. */
 export class HelpRequest {
@@ -168,7 +172,9 @@ export function parseInvocation(argv: readonly string[], env: Readonly<Record<st
     }
     values[name] = convert(spec, raw, `--${name}`);
   }
-  return build(cmd, values, positionals);
+  const inv = build(cmd, values, positionals);
+  const report = parseReport(values);
+  return report === undefined ? inv : { ...inv, report };
 }
 
 function convert(spec: OptionSpec, raw: string, where: string): string | number | boolean {
@@ -354,6 +360,9 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         encryption: parseEncryption(String(v.encrypt ?? 'none')),
       };
     }
+    case RunnerCommand.SCHEDULE:
+      // commands/schedule.ts parses it: it splits its own options from those of the job it runs.
+      throw new ConfigError(`'schedule' takes a scheduler first: dbbackup schedule systemd|cron [backup|drill|verify] --calendar SPEC ….`);
   }
 }
 
