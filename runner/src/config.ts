@@ -382,6 +382,7 @@ export function usage(cmd?: RunnerCommand): string {
     '  dbbackup wal-push %p --to STORAGE_URL          (PostgreSQL archive_command)',
     '  dbbackup wal-fetch %f %p --from STORAGE_URL    (PostgreSQL restore_command)',
     '  dbbackup binlog-stream --source mysql://… --to STORAGE_URL   (MySQL/MariaDB binary log shipper)',
+    '  dbbackup schedule systemd|cron [backup|drill|verify] --calendar SPEC [its options] [--out DIR]',
     '',
     'Passwords never go on the command line: DBBACKUP_SOURCE_PASSWORD / DBBACKUP_TARGET_PASSWORD or',
     'the engine\'s own variable (PGPASSWORD, MYSQL_PWD). Exit codes: 0 ok, 1 failed, 2 bad usage, 3 damaged backup.',

@@ -65,23 +65,37 @@ export interface ScheduleFile {
 const CONTROL = /[\x00-\x1f\x7f]/;
 
 function plain(value: string, what: string): string {
-  if (CONTROL.test(value)) throw new ConfigError(`${what} holds a control character (a line break?); it cannot go into a unit or cron file.`);
+  if (CONTROL.test(value)) {
+    throw new ConfigError(`${what} holds a control character (a line break?); it cannot go into a unit or cron file.`);
+  }
   return value;
 }
 
-/** Parse `schedule …` (argv after the word `schedule`). Options come from the command line, and for schedule's own also from DBBACKUP_…. */
-export function parseSchedule(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ScheduleConfig | HelpRequest {
+/**
+ * Parse `schedule …` (argv after the word `schedule`). The job's options come from the command line
+ * only; schedule's own also from their DBBACKUP_… variables.
+ */
+export function parseSchedule(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): ScheduleConfig | HelpRequest {
   const [kindRaw, ...rest] = argv;
   if (kindRaw === undefined || kindRaw === '--help' || kindRaw === '-h') return new HelpRequest(scheduleUsage());
   if (!(Object.values(ScheduleKind) as string[]).includes(kindRaw)) {
-    throw new ConfigError(`schedule '${kindRaw}' is not a scheduler; use 'dbbackup schedule systemd …' or 'dbbackup schedule cron …'.`);
+    throw new ConfigError(
+      `schedule '${plain(kindRaw, 'the scheduler')}' is not a scheduler; ` +
+        `use 'dbbackup schedule systemd …' or 'dbbackup schedule cron …'.`,
+    );
   }
   const kind = kindRaw as ScheduleKind;
   let jobCommand = RunnerCommand.BACKUP;
   let i = 0;
   if (rest[0] !== undefined && !rest[0].startsWith('--')) {
     if (!(SCHEDULABLE as string[]).includes(rest[0])) {
-      throw new ConfigError(`schedule ${kind} '${rest[0]}': a schedule runs one of ${SCHEDULABLE.join(', ')} (default backup).`);
+      throw new ConfigError(
+        `schedule ${kind} '${plain(rest[0], 'the job')}': ` +
+          `a schedule runs one of ${SCHEDULABLE.join(', ')} (default backup).`,
+      );
     }
     jobCommand = rest[0] as RunnerCommand;
     i = 1;
@@ -102,9 +116,14 @@ export function parseSchedule(argv: readonly string[], env: Readonly<Record<stri
     const ownSpec = own.find((s) => s.name === name);
     const jobSpec = optionSpec(name);
     const takesValue = (ownSpec ?? jobSpec)?.kind !== OptionKind.FLAG;
-    const value = (ownSpec ?? jobSpec) === undefined ? undefined : eq >= 0 ? arg.slice(eq + 1) : takesValue ? rest[i + 1] : undefined;
+    let value: string | undefined;
+    if (ownSpec !== undefined || jobSpec !== undefined) {
+      value = eq >= 0 ? arg.slice(eq + 1) : takesValue ? rest[i + 1] : undefined;
+    }
     if (ownSpec !== undefined) {
-      if (value === undefined || (eq < 0 && value.startsWith('--'))) throw new ConfigError(`option --${name} needs a value (${ownSpec.help}).`);
+      if (value === undefined || (eq < 0 && value.startsWith('--'))) {
+        throw new ConfigError(`option --${name} needs a value (${ownSpec.help}).`);
+      }
       ownValues[name] = value;
       if (eq < 0) i++;
       continue;
@@ -133,30 +152,42 @@ export function parseSchedule(argv: readonly string[], env: Readonly<Record<stri
   if (calendar === undefined) {
     throw new ConfigError(
       kind === ScheduleKind.SYSTEMD
-        ? `'schedule systemd' needs --calendar SPEC, a systemd OnCalendar= expression such as daily or '*-*-* 02:30:00'.`
+        ? `'schedule systemd' needs --calendar SPEC, an OnCalendar= expression such as daily or '*-*-* 02:30:00'.`
         : `'schedule cron' needs --calendar SPEC, a 5-field cron expression such as '30 2 * * *'.`,
     );
   }
   const name = ownValues.name ?? defaultName(job);
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/.test(name)) {
-    throw new ConfigError(`--name '${plain(name, '--name')}' is not a unit name; use letters, digits, '-' and '_' (cron.d skips names with a dot).`);
+    throw new ConfigError(
+      `--name '${plain(name, '--name')}' is not a unit name; ` +
+        `use letters, digits, '-' and '_' (cron.d skips names with a dot).`,
+    );
   }
   const user = ownValues.user ?? 'dbbackup';
-  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(user)) throw new ConfigError(`--user '${plain(user, '--user')}' is not a system user name; use e.g. dbbackup.`);
+  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(user)) {
+    throw new ConfigError(`--user '${plain(user, '--user')}' is not a system user name; use e.g. dbbackup.`);
+  }
   const delay = ownValues['randomized-delay'] ?? '300';
-  if (!/^\d+$/.test(delay)) throw new ConfigError(`--randomized-delay '${plain(delay, '--randomized-delay')}' is not a number of seconds; use e.g. 300.`);
+  if (!/^\d+$/.test(delay)) {
+    const shown = plain(delay, '--randomized-delay');
+    throw new ConfigError(`--randomized-delay '${shown}' is not a number of seconds; use e.g. 300.`);
+  }
   let out: string | undefined;
   if (ownValues.out !== undefined) {
     out = path.resolve(plain(ownValues.out, '--out'));
-    if (!fs.statSync(out, { throwIfNoEntry: false })?.isDirectory()) throw new ConfigError(`--out '${ownValues.out}' is not a directory; create it first.`);
+    if (!fs.statSync(out, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new ConfigError(`--out '${ownValues.out}' is not a directory; create it first.`);
+    }
   }
-  const databaseId = ownValues['database-id'] !== undefined ? plain(ownValues['database-id'], '--database-id') : undefined;
+  const rawId = ownValues['database-id'];
+  const databaseId = rawId !== undefined ? plain(rawId, '--database-id') : undefined;
+  const spec = plain(calendar, '--calendar');
   return {
     command: RunnerCommand.SCHEDULE,
     kind,
     job,
     settings,
-    calendar: kind === ScheduleKind.SYSTEMD ? checkOnCalendar(plain(calendar, '--calendar')) : checkCron(plain(calendar, '--calendar')),
+    calendar: kind === ScheduleKind.SYSTEMD ? checkOnCalendar(spec) : checkCron(spec),
     out,
     name,
     user,
@@ -177,18 +208,24 @@ function defaultName(job: Invocation): string {
 function execOf(raw: string | undefined): string[] {
   if (raw !== undefined) {
     plain(raw, '--exec');
-    if (!path.isAbsolute(raw) || /\s/.test(raw)) throw new ConfigError(`--exec '${raw}' must be an absolute path without spaces, e.g. /usr/local/bin/dbbackup.`);
+    if (!path.isAbsolute(raw) || /\s/.test(raw)) {
+      throw new ConfigError(`--exec '${raw}' must be an absolute path without spaces, e.g. /usr/local/bin/dbbackup.`);
+    }
     return [raw];
   }
   // This very program, run by this very node: no PATH lookup at run time.
   const script = fs.realpathSync(process.argv[1]);
   for (const p of [process.execPath, script]) {
-    if (/\s/.test(p) || CONTROL.test(p)) throw new ConfigError(`this program's path '${p}' holds a space; give --exec /path/to/dbbackup.`);
+    if (/\s/.test(p) || CONTROL.test(p)) {
+      throw new ConfigError(`this program's path '${p}' holds a space; give --exec /path/to/dbbackup.`);
+    }
   }
   return [process.execPath, script];
 }
 
-const SYSTEMD_SHORTHANDS = ['minutely', 'hourly', 'daily', 'weekly', 'monthly', 'quarterly', 'semiannually', 'yearly', 'annually'];
+const SYSTEMD_SHORTHANDS = [
+  'minutely', 'hourly', 'daily', 'weekly', 'monthly', 'quarterly', 'semiannually', 'yearly', 'annually',
+];
 
 /**
  * An OnCalendar= expression: checked by `systemd-analyze calendar` when it is installed, else by
@@ -197,12 +234,15 @@ const SYSTEMD_SHORTHANDS = ['minutely', 'hourly', 'daily', 'weekly', 'monthly', 
 export function checkOnCalendar(spec: string): string {
   const fix = `use a systemd calendar expression such as daily, 'Mon..Fri *-*-* 02:30:00' or '*-*-* 00/6:00'`;
   if (/^\s*(\S+\s+){4}\S+\s*$/.test(spec) && !spec.includes(':')) {
-    throw new ConfigError(`--calendar '${spec}' looks like a cron expression; 'schedule systemd' takes OnCalendar= syntax: ${fix}.`);
+    throw new ConfigError(
+      `--calendar '${spec}' looks like a cron expression; 'schedule systemd' takes OnCalendar= syntax: ${fix}.`,
+    );
   }
   const r = spawnSync('systemd-analyze', ['calendar', spec], { encoding: 'utf8', timeout: 10_000 });
   if (r.error === undefined) {
     if (r.status === 0) return spec;
-    throw new ConfigError(`--calendar '${spec}' is not a calendar expression (systemd-analyze: ${(r.stderr || r.stdout).trim()}); ${fix}.`);
+    const said = (r.stderr || r.stdout).trim();
+    throw new ConfigError(`--calendar '${spec}' is not a calendar expression (systemd-analyze: ${said}); ${fix}.`);
   }
   const word = '[A-Za-z0-9*,./~:-]+';
   const shape = new RegExp(`^(${SYSTEMD_SHORTHANDS.join('|')}|(${word} ){0,2}${word})$`, 'i');
@@ -214,7 +254,10 @@ const CRON_FIELDS: readonly { name: string; min: number; max: number; names?: st
   { name: 'minute', min: 0, max: 59 },
   { name: 'hour', min: 0, max: 23 },
   { name: 'day of month', min: 1, max: 31 },
-  { name: 'month', min: 1, max: 12, names: ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'] },
+  {
+    name: 'month', min: 1, max: 12,
+    names: ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'],
+  },
   { name: 'day of week', min: 0, max: 7, names: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] },
 ];
 
@@ -225,7 +268,8 @@ export function checkCron(spec: string): string {
   const fix = `'schedule cron' takes a 5-field cron expression such as '30 2 * * *' (02:30 daily) or @daily`;
   const fields = s.split(' ');
   if (fields.length !== 5) {
-    const hint = SYSTEMD_SHORTHANDS.includes(s) || s.includes(':') ? ' (that looks like systemd OnCalendar= syntax)' : '';
+    const systemdLike = SYSTEMD_SHORTHANDS.includes(s) || s.includes(':');
+    const hint = systemdLike ? ' (that looks like systemd OnCalendar= syntax)' : '';
     throw new ConfigError(`--calendar '${spec}' has ${fields.length} field(s)${hint}; ${fix}.`);
   }
   fields.forEach((f, k) => {
@@ -241,7 +285,10 @@ export function checkCron(spec: string): string {
       if (m[4] !== undefined && Number(m[4]) < 1) return false;
       return m[1] === '*' || (value(m[2]) && (m[3] === undefined || value(m[3])));
     });
-    if (!ok) throw new ConfigError(`--calendar '${spec}': the ${def.name} field '${f}' is not valid (${def.min}-${def.max}); ${fix}.`);
+    if (!ok) {
+      const range = `${def.min}-${def.max}`;
+      throw new ConfigError(`--calendar '${spec}': the ${def.name} field '${f}' is not valid (${range}); ${fix}.`);
+    }
   });
   return s;
 }
@@ -281,7 +328,8 @@ function envFile(cfg: ScheduleConfig, printed: boolean): ScheduleFile {
     const url = new URL(notify);
     lines.push(
       printed
-        ? `#${optionSpec('notify')!.env}='…'  (${webhookDisplay(url)}: paste the --notify URL; not printed, it may hold a token)`
+        ? `#${optionSpec('notify')!.env}='…'  (${webhookDisplay(url)}: ` +
+            'paste the --notify URL; not printed, it may hold a token)'
         : `${optionSpec('notify')!.env}='${url.href.replace(/'/g, '%27')}'`,
     );
   }
@@ -304,7 +352,9 @@ function writablePaths(cfg: ScheduleConfig): string[] {
   const paths: string[] = [];
   if (cfg.job.command === RunnerCommand.BACKUP && cfg.job.to.kind === StorageKind.FILE) paths.push(cfg.job.to.path);
   if (cfg.job.report?.metricsFile !== undefined) paths.push(path.dirname(cfg.job.report.metricsFile));
-  for (const p of paths) if (/\s/.test(p)) throw new ConfigError(`'${p}' holds a space; ReadWritePaths= needs a path without one.`);
+  for (const p of paths) {
+    if (/\s/.test(p)) throw new ConfigError(`'${p}' holds a space; ReadWritePaths= needs a path without one.`);
+  }
   return [...new Set(paths)];
 }
 
@@ -355,7 +405,8 @@ export function renderSystemd(cfg: ScheduleConfig, printed = cfg.out === undefin
     'SystemCallArchitectures=native',
   ];
   const timer = [
-    `# ${cfg.name}.timer: generated by 'dbbackup schedule systemd'. Enable it: systemctl enable --now ${cfg.name}.timer`,
+    `# ${cfg.name}.timer: generated by 'dbbackup schedule systemd'.`,
+    `# Enable it: systemctl enable --now ${cfg.name}.timer`,
     '[Unit]',
     `Description=Run ${cfg.name}.service (${what(cfg).replace(/%/g, '%%')}) on schedule`,
     '',
@@ -420,7 +471,10 @@ export interface ScheduleResult {
 }
 
 /** Print the files, or write them into --out (units 0644, the environment file 0600 and never overwritten). */
-export function runSchedule(cfg: ScheduleConfig, write: (text: string) => void = (t) => process.stdout.write(t)): ScheduleResult {
+export function runSchedule(
+  cfg: ScheduleConfig,
+  write: (text: string) => void = (t) => process.stdout.write(t),
+): ScheduleResult {
   const files = cfg.kind === ScheduleKind.SYSTEMD ? renderSystemd(cfg) : renderCron(cfg);
   if (cfg.out === undefined) {
     write(files.map((f) => `# ==> ${f.name} (mode ${f.mode.toString(8).padStart(4, '0')}) <==\n${f.text}`).join('\n'));
@@ -445,19 +499,23 @@ export function runSchedule(cfg: ScheduleConfig, write: (text: string) => void =
     fs.renameSync(tmp, target);
     result.push({ path: target, written: true });
   }
-  const lines = result.map((r) => (r.written ? `wrote ${r.path}` : `kept ${r.path} (it exists; add new settings to it by hand)`));
+  const lines = result.map((r) =>
+    r.written ? `wrote ${r.path}` : `kept ${r.path} (it exists; add new settings to it by hand)`,
+  );
   write(lines.join('\n') + '\n');
   return { files: result };
 }
 
 /** The help of `schedule`. */
 export function scheduleUsage(): string {
+  const options = usage(RunnerCommand.SCHEDULE).split('\n');
   return [
     'Usage:',
     '  dbbackup schedule systemd|cron [backup|drill|verify] --calendar SPEC [that command\'s options]',
-    '                   [--out DIR] [--name NAME] [--user USER] [--exec PATH] [--randomized-delay S] [--database-id ID]',
+    '                   [--out DIR] [--name NAME] [--user USER] [--exec PATH] [--randomized-delay S]',
+    '                   [--database-id ID]',
     '',
-    'systemd: --calendar is an OnCalendar= expression (daily, \'*-*-* 02:30:00\'); cron: five fields (\'30 2 * * *\').',
-    usage(RunnerCommand.SCHEDULE).split('\n').slice(usage(RunnerCommand.SCHEDULE).split('\n').indexOf('Options (each also read from its environment variable):')).join('\n'),
+    "systemd: --calendar is an OnCalendar= expression (daily, '*-*-* 02:30:00'); cron: five fields ('30 2 * * *').",
+    ...options.slice(options.indexOf('Options (each also read from its environment variable):')),
   ].join('\n');
 }

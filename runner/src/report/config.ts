@@ -31,12 +31,18 @@ export function webhookDisplay(url: URL): string {
 function metricsFile(raw: string): string {
   const where = `--metrics-file '${raw}'`;
   // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f]/.test(raw)) throw new ConfigError(`--metrics-file holds a control character; name a plain file path.`);
+  if (/[\x00-\x1f]/.test(raw)) {
+    throw new ConfigError(`--metrics-file holds a control character; name a plain file path.`);
+  }
   if (!path.isAbsolute(raw)) {
-    throw new ConfigError(`${where} is relative; use an absolute path, e.g. /var/lib/node_exporter/textfile/dbbackup.prom.`);
+    throw new ConfigError(
+      `${where} is relative; use an absolute path, e.g. /var/lib/node_exporter/textfile/dbbackup.prom.`,
+    );
   }
   if (!raw.endsWith('.prom')) {
-    throw new ConfigError(`${where} does not end in .prom; node_exporter's textfile collector reads only *.prom files.`);
+    throw new ConfigError(
+      `${where} does not end in .prom; node_exporter's textfile collector reads only *.prom files.`,
+    );
   }
   const dir = path.dirname(raw);
   let isDir = false;
@@ -45,7 +51,11 @@ function metricsFile(raw: string): string {
   } catch {
     // reported below
   }
-  if (!isDir) throw new ConfigError(`${where}: the directory ${dir} does not exist; create it (the collector's --collector.textfile.directory).`);
+  if (!isDir) {
+    throw new ConfigError(
+      `${where}: the directory ${dir} does not exist; create it (the collector's --collector.textfile.directory).`,
+    );
+  }
   return raw;
 }
 
@@ -54,7 +64,9 @@ function webhook(raw: string): URL {
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError(`--notify is not a URL; use https://host/path (the value is not shown: it may carry a token).`);
+    throw new ConfigError(
+      `--notify is not a URL; use https://host/path (the value is not shown: it may carry a token).`,
+    );
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new ConfigError(`--notify is a ${url.protocol} URL; use an https:// (or http://) webhook URL.`);
@@ -69,7 +81,9 @@ export function parseReport(values: Readonly<Record<string, string | number | bo
   const on = values['notify-on'];
   if (file === undefined && notify === undefined && on === undefined) return undefined;
   if (on !== undefined && notify === undefined) {
-    throw new ConfigError(`--notify-on ${String(on)} needs --notify URL (or DBBACKUP_NOTIFY), the webhook to post to.`);
+    throw new ConfigError(
+      `--notify-on ${String(on)} needs --notify URL (or DBBACKUP_NOTIFY), the webhook to post to.`,
+    );
   }
   return {
     metricsFile: file === undefined ? undefined : metricsFile(String(file)),

@@ -65,10 +65,15 @@ export async function reportRun<T>(inv: Invocation, work: () => Promise<T>): Pro
   if (report.metricsFile !== undefined) {
     await writeMetricsFile(report.metricsFile, outcome).then(
       () => log.info(`metrics written to ${report.metricsFile}`, { event: 'metrics-file' }),
-      (e: Error) => log.warn(`could not write the metrics file ${report.metricsFile}: ${e.message}`, { event: 'metrics-file-failed' }),
+      (e: Error) =>
+        log.warn(`could not write the metrics file ${report.metricsFile}: ${e.message}`, {
+          event: 'metrics-file-failed',
+        }),
     );
   }
-  if (report.notify !== undefined && shouldNotify(report.notifyOn, outcome.ok)) await postSummary(report.notify, outcome);
+  if (report.notify !== undefined && shouldNotify(report.notifyOn, outcome.ok)) {
+    await postSummary(report.notify, outcome);
+  }
   if (error !== undefined) throw error;
   return result as T;
 }

@@ -76,7 +76,9 @@ export function parseSamples(text: string): Sample[] {
 export function renderSamples(samples: readonly Sample[]): string {
   const lines: string[] = [];
   for (const [name, help] of Object.entries(METRIC_FAMILIES)) {
-    const mine = samples.filter((s) => s.name === name).sort((a, b) => (a.labels < b.labels ? -1 : a.labels > b.labels ? 1 : 0));
+    const mine = samples
+      .filter((s) => s.name === name)
+      .sort((a, b) => (a.labels < b.labels ? -1 : a.labels > b.labels ? 1 : 0));
     if (mine.length === 0) continue;
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
     for (const s of mine) lines.push(`${s.name}${s.labels} ${s.value}`);
@@ -105,7 +107,9 @@ async function acquire(lockPath: string): Promise<() => void> {
     // A writer killed while holding the lock leaves it behind; a minute-old lock is abandoned.
     const age = Date.now() - (fs.statSync(lockPath, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
     if (age > LOCK_STALE_MS) fs.rmSync(lockPath, { force: true });
-    else if (Date.now() > deadline) throw new Error(`${lockPath} has been held for ${LOCK_WAIT_MS / 1000} s by another run`);
+    else if (Date.now() > deadline) {
+      throw new Error(`${lockPath} has been held for ${LOCK_WAIT_MS / 1000} s by another run`);
+    }
     else await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -29,7 +29,9 @@ export function summaryOf(o: RunOutcome): NotifySummary {
   const durationSeconds = (o.endedAt.getTime() - o.startedAt.getTime()) / 1000;
   const what = `dbbackup ${o.command} of ${o.database} on ${o.host}`;
   return {
-    text: o.ok ? `${what} succeeded in ${durationSeconds.toFixed(1)} s` : `${what} FAILED (exit ${o.exitCode}): ${o.error}`,
+    text: o.ok
+      ? `${what} succeeded in ${durationSeconds.toFixed(1)} s`
+      : `${what} FAILED (exit ${o.exitCode}): ${o.error}`,
     status: o.ok ? 'success' : 'failure',
     command: o.command,
     database: o.database,
@@ -72,11 +74,14 @@ export async function postSummary(url: URL, outcome: RunOutcome): Promise<void> 
       redirect: 'error',
     });
     await res.arrayBuffer().catch(() => undefined);
-    if (!res.ok) log.warn(`the webhook ${shown} answered ${res.status}; the run's result stands`, { event: 'notify-failed' });
+    if (!res.ok) {
+      log.warn(`the webhook ${shown} answered ${res.status}; the run's result stands`, { event: 'notify-failed' });
+    }
     else log.info(`posted the ${outcome.ok ? 'success' : 'failure'} summary to ${shown}`, { event: 'notified' });
   } catch (e) {
     const err = e as Error & { cause?: Error };
-    const why = err.name === 'TimeoutError' ? `no answer in ${NOTIFY_TIMEOUT_MS / 1000} s` : (err.cause?.message ?? err.message);
+    const why =
+      err.name === 'TimeoutError' ? `no answer in ${NOTIFY_TIMEOUT_MS / 1000} s` : (err.cause?.message ?? err.message);
     log.warn(`could not post to the webhook ${shown}: ${why.split(url.href).join(shown)}; the run's result stands`, {
       event: 'notify-failed',
     });
