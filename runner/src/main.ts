@@ -13,6 +13,7 @@ import { runBinlogStream } from './commands/binlog-stream';
 import { HelpRequest, Invocation, parseInvocation } from './config';
 import { BackupError, exitCodeOf } from './errors';
 import { formatBytes, log } from './log';
+import { backupPlan, preflight } from './preflight';
 import { reportRun } from './report';
 import { parseSchedule, runSchedule, ScheduleConfig } from './commands/schedule';
 
@@ -85,7 +86,8 @@ async function main(): Promise<number> {
   let inv: Invocation | ScheduleConfig | HelpRequest;
   try {
     const argv = process.argv.slice(2);
-    inv = argv[0] === RunnerCommand.SCHEDULE ? parseSchedule(argv.slice(1), process.env) : parseInvocation(argv, process.env);
+    inv =
+      argv[0] === RunnerCommand.SCHEDULE ? parseSchedule(argv.slice(1), process.env) : parseInvocation(argv, process.env);
   } catch (e) {
     process.stderr.write(`dbbackup: ${(e as Error).message}\n`);
     return exitCodeOf(e);
@@ -102,8 +104,21 @@ async function main(): Promise<number> {
     });
   }
   try {
-    if (inv.command === RunnerCommand.SCHEDULE) runSchedule(inv);
-    else await reportRun(inv, () => run(inv, controller.signal));
+    if (inv.command === RunnerCommand.SCHEDULE) {
+      runSchedule(inv);
+      return ExitCode.OK;
+    }
+    const job = inv;
+    // --metrics-file / --notify report the whole run, the preflight included.
+    await reportRun(job, async () => {
+      // Commands that write check their tools here; those that read stored backups check theirs
+      // once they know the backup (its compression, encryption and engine), before any session.
+      const cmd = job.command;
+      if (cmd === RunnerCommand.BACKUP || cmd === RunnerCommand.WAL_PUSH || cmd === RunnerCommand.BINLOG_STREAM) {
+        await preflight(backupPlan(job));
+      }
+      return run(job, controller.signal);
+    });
     return ExitCode.OK;
   } catch (e) {
     const code = exitCodeOf(e);
