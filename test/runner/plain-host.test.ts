@@ -12,7 +12,10 @@ import { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { RunnerCommand } from '../../lib/core/contract';
 import { parseInvocation } from '../../runner/src/config';
+import { mergeSamples, parseSamples, renderSamples, samplesOf } from '../../runner/src/report/metrics-file';
+import { outcomeOf } from '../../runner/src/report/outcome';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
 import { loadFixture } from '../harness/pg-fixture';
 import { DBBACKUP, dbbackup, logLines } from '../harness/runner';
@@ -286,6 +289,29 @@ describe('plain host: cron line, metrics file and webhook against PostgreSQL', (
     const twice = '# TYPE dbbackup_drill_success gauge\n# TYPE dbbackup_drill_success counter';
     const broken = after.replace('# TYPE dbbackup_drill_success gauge', twice);
     assert.notEqual(promtool(['check', 'metrics'], broken).status, 0);
+  });
+
+  test('label values are escaped and read back; four runs ending together all land in one file', async () => {
+    const odd = 'we"ird\\db\nid';
+    const o = outcomeOf(RunnerCommand.BACKUP, odd, new Date(Date.now() - 1500), { sizeBytes: 4096 }, undefined);
+    const text = renderSamples(samplesOf(o));
+    assert.match(text, /^dbbackup_backup_size_bytes\{database="we\\"ird\\\\db\\nid",command="backup"\} 4096$/m);
+    assert.equal(promtool(['check', 'metrics'], text).status, 0, text);
+    assert.deepEqual(parseSamples(text), samplesOf(o));
+    assert.equal(renderSamples(mergeSamples(parseSamples(text), samplesOf(o))), text);
+
+    const shared = path.join(dir, 'textfile', 'shared.prom');
+    const ids = ['db-a', 'db-b', 'db-c', 'db-d'];
+    const verify = (id: string) => dbbackup(['verify', '--from', `file://${store}`, '--all', '--metrics-file', shared],
+      { env: { DBBACKUP_DATABASE_ID: id } });
+    const runs = await Promise.all(ids.map(verify));
+    for (const r of runs) assert.equal(r.code, 0, r.stderr);
+    const merged = fs.readFileSync(shared, 'utf8');
+    for (const id of ids) {
+      assert.match(merged, new RegExp(`^dbbackup_verified\\{database="${id}",command="verify"\\} 1$`, 'm'));
+    }
+    assert.equal(promtool(['check', 'metrics'], merged).status, 0, merged);
+    fs.rmSync(shared);
   });
 
   test('the alert rules of docs/plain-host.md pass promtool check rules; the stale alert fires after 26 h', () => {
