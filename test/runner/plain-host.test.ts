@@ -285,6 +285,18 @@ describe('plain host: cron line, metrics file and webhook against PostgreSQL', (
     const v = await dbbackup(['verify', '--from', `file://${store}`, '--all', '--metrics-file', metrics], { env });
     assert.equal(v.code, 0, v.stderr);
     assert.equal(metricLine(fs.readFileSync(metrics, 'utf8'), 'dbbackup_verified', 'verify'), 1);
+    // A damaged copy of the store: verify exits 3 and the file says 0, under the same label.
+    const damaged = path.join(dir, 'damaged');
+    fs.cpSync(store, damaged, { recursive: true });
+    const id = fs.readdirSync(damaged).find((d) => fs.existsSync(path.join(damaged, d, 'manifest.json')))!;
+    const artifact = fs.readdirSync(path.join(damaged, id)).find((f) => f !== 'manifest.json')!;
+    fs.appendFileSync(path.join(damaged, id, artifact), 'x');
+    const bad = await dbbackup(['verify', '--from', `file://${damaged}`, '--all', '--metrics-file', metrics], { env });
+    assert.equal(bad.code, 3, bad.stderr);
+    const afterDamage = fs.readFileSync(metrics, 'utf8');
+    assert.equal(metricLine(afterDamage, 'dbbackup_verified', 'verify'), 0);
+    assert.equal(metricLine(afterDamage, 'dbbackup_last_run_success', 'verify'), 0);
+    fs.rmSync(damaged, { recursive: true });
     // promtool's checker is a real check: it refuses a broken exposition.
     const twice = '# TYPE dbbackup_drill_success gauge\n# TYPE dbbackup_drill_success counter';
     const broken = after.replace('# TYPE dbbackup_drill_success gauge', twice);
