@@ -285,6 +285,11 @@ describe('plain host: cron line, metrics file and webhook against PostgreSQL', (
     const v = await dbbackup(['verify', '--from', `file://${store}`, '--all', '--metrics-file', metrics], { env });
     assert.equal(v.code, 0, v.stderr);
     assert.equal(metricLine(fs.readFileSync(metrics, 'utf8'), 'dbbackup_verified', 'verify'), 1);
+    // A restore reports its time too.
+    const restore = await dbbackup(['restore', '--from', `file://${store}`, '--latest', '--target', pg.url('restored'),
+      '--metrics-file', metrics], { env });
+    assert.equal(restore.code, 0, restore.stderr);
+    assert.ok(metricLine(fs.readFileSync(metrics, 'utf8'), 'dbbackup_restore_duration_seconds', 'restore')! > 0);
     // A damaged copy of the store: verify exits 3 and the file says 0, under the same label.
     const damaged = path.join(dir, 'damaged');
     fs.cpSync(store, damaged, { recursive: true });
