@@ -133,11 +133,14 @@ describe('plain host: schedule systemd', () => {
     assert.deepEqual(plainOf(fromUnit), plainOf(parseInvocation(['backup', ...jobArgs()], {})));
   });
 
-  test('a drill unit gets the target password slot, no write access to the store, and the database id', async () => {
+  test('printed drill units: the target password slot, a read-only store, the database id, no token', async () => {
     const r = await dbbackup(['schedule', 'systemd', 'drill', '--calendar', 'Sun *-*-* 05:00', '--name', 'drill-app',
       '--database-id', 'app-prod', '--from', `file://${dir}/store`,
-      '--target', 'postgres://drill@127.0.0.1:5432/drill_scratch']);
+      '--target', 'postgres://drill@127.0.0.1:5432/drill_scratch', '--notify', hookToken]);
     assert.equal(r.code, 0, r.stderr);
+    // Printed, the webhook is only named: its token would land in a terminal's scrollback.
+    assert.doesNotMatch(r.stdout + r.stderr, /s3cr3t|Zm9vYmFy/);
+    assert.match(r.stdout, /^#DBBACKUP_NOTIFY='…' {2}\(https:\/\/hooks\.example\.com\/…: paste the --notify URL/m);
     assert.match(r.stdout, /^#DBBACKUP_TARGET_PASSWORD='…'$/m);
     assert.match(r.stdout, /^Environment="DBBACKUP_DATABASE_ID=app-prod"$/m);
     assert.match(r.stdout, /^Environment="DBBACKUP_FROM=file:\/\/.*\/store"$/m);
