@@ -17,10 +17,12 @@ function databaseOf(inv: Invocation): string | undefined {
   switch (inv.command) {
     case RunnerCommand.BACKUP:
       return databaseIdOf(inv);
+    // The database a store holds several of, when --database names it; else the store.
     case RunnerCommand.RESTORE:
     case RunnerCommand.VERIFY:
+      return databaseLabel((inv.selector.kind !== 'id' ? inv.selector.database : undefined) ?? inv.from.display);
     case RunnerCommand.DRILL:
-      return databaseLabel(inv.from.display);
+      return databaseLabel(inv.database ?? inv.from.display);
     default:
       return undefined;
   }
