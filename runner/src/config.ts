@@ -115,7 +115,17 @@ export interface BinlogStreamConfig {
   readonly encryption: EncryptionSpec;
 }
 
-export type Invocation = (BackupConfig | RestoreConfig | VerifyConfig | ListConfig | PruneConfig | DrillConfig | WalPushConfig | WalFetchConfig | BinlogStreamConfig) & {
+export type Invocation = (
+  | BackupConfig
+  | RestoreConfig
+  | VerifyConfig
+  | ListConfig
+  | PruneConfig
+  | DrillConfig
+  | WalPushConfig
+  | WalFetchConfig
+  | BinlogStreamConfig
+) & {
   /** --metrics-file, --notify (backup, restore, verify, drill): see report/. */
   readonly report?: ReportConfig;
 };
@@ -411,7 +421,9 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
     }
     case RunnerCommand.SCHEDULE:
       // commands/schedule.ts parses it: it splits its own options from those of the job it runs.
-      throw new ConfigError(`'schedule' takes a scheduler first: dbbackup schedule systemd|cron [backup|drill|verify] --calendar SPEC ….`);
+      throw new ConfigError(
+        `'schedule' takes a scheduler first: dbbackup schedule systemd|cron [backup|drill|verify] --calendar SPEC ….`,
+      );
   }
 }
 

@@ -86,8 +86,8 @@ async function main(): Promise<number> {
   let inv: Invocation | ScheduleConfig | HelpRequest;
   try {
     const argv = process.argv.slice(2);
-    inv =
-      argv[0] === RunnerCommand.SCHEDULE ? parseSchedule(argv.slice(1), process.env) : parseInvocation(argv, process.env);
+    const schedule = argv[0] === RunnerCommand.SCHEDULE;
+    inv = schedule ? parseSchedule(argv.slice(1), process.env) : parseInvocation(argv, process.env);
   } catch (e) {
     process.stderr.write(`dbbackup: ${(e as Error).message}\n`);
     return exitCodeOf(e);
