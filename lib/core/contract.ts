@@ -16,6 +16,7 @@ export enum RunnerCommand {
   WAL_PUSH = 'wal-push',
   WAL_FETCH = 'wal-fetch',
   BINLOG_STREAM = 'binlog-stream',
+  SCHEDULE = 'schedule',
 }
 
 /** The kind of value an option takes. */
@@ -39,6 +40,8 @@ export interface OptionSpec {
 }
 
 const C = RunnerCommand;
+/** The commands whose outcome `--metrics-file` and `--notify` report. */
+const REPORTED = [C.BACKUP, C.RESTORE, C.VERIFY, C.DRILL];
 
 function opt(name: string, kind: OptionKind, commands: RunnerCommand[], help: string, choices?: string[]): OptionSpec {
   return { name, env: 'DBBACKUP_' + name.toUpperCase().replace(/-/g, '_'), kind, commands, help, choices };
@@ -88,6 +91,24 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
     [C.BACKUP],
     "seconds a backup waits for another session's lock on a table before it gives up (default 60)",
   ),
+  // Reporting outside AWS (runner/src/report): a Prometheus textfile and a webhook.
+  opt('metrics-file', OptionKind.STRING, REPORTED,
+    "write the run's metrics, Prometheus text format, to this *.prom file (node_exporter's textfile collector)"),
+  opt('notify', OptionKind.STRING, REPORTED,
+    'post a JSON summary of the run to this http(s) webhook URL (on failure; see --notify-on)'),
+  opt('notify-on', OptionKind.STRING, REPORTED, 'when --notify posts (default failure)',
+    ['failure', 'success', 'always']),
+  // schedule systemd|cron [backup|drill|verify] --calendar SPEC [that command's options]: commands/schedule.ts
+  opt('calendar', OptionKind.STRING, [C.SCHEDULE],
+    'when to run: a systemd OnCalendar= expression (systemd) or a 5-field cron expression (cron)'),
+  opt('out', OptionKind.STRING, [C.SCHEDULE], 'write the files into this directory instead of printing them'),
+  opt('name', OptionKind.STRING, [C.SCHEDULE], 'the unit or cron file name (default dbbackup-COMMAND-DATABASE)'),
+  opt('user', OptionKind.STRING, [C.SCHEDULE], 'the system user the job runs as (default dbbackup)'),
+  opt('exec', OptionKind.STRING, [C.SCHEDULE],
+    'the absolute path of the dbbackup program the job runs (default: this node and this program)'),
+  opt('randomized-delay', OptionKind.INTEGER, [C.SCHEDULE], 'systemd: RandomizedDelaySec= in seconds (default 300)'),
+  opt('database-id', OptionKind.STRING, [C.SCHEDULE],
+    'the DBBACKUP_DATABASE_ID the job reports under (give a backup and its drill the same one)'),
 ];
 
 /** Environment variables that carry secrets. They are read, never printed. */
