@@ -113,45 +113,6 @@ export interface StorageUrl {
   readonly display: string;
 }
 
-/**
- * Parse a storage URL: `file:///abs/path`, `s3://bucket/prefix` or `gs://bucket/prefix`.
- * @param what the option or prop named in error messages
- */
-export function parseStorageUrl(raw: string, what = '--to'): StorageUrl {
-  const fix = 'Use file:///absolute/path, s3://bucket/prefix or gs://bucket/prefix.';
-  const m = /^([a-z0-9]+):\/\/([^/]*)(\/.*)?$/.exec(raw);
-  if (m === null) {
-    if (raw.startsWith('/') || raw.startsWith('.')) {
-      throw new ConfigError(`${what} '${raw}' is a path, not a URL. Write it as file://${raw.startsWith('/') ? raw : '/absolute/path'} (for ./backups: file://$PWD/backups).`);
-    }
-    throw new ConfigError(`${what} '${raw}' is not a storage URL. ${fix}`);
-  }
-  const [, scheme, authority, rest = ''] = m;
-  switch (scheme) {
-    case 'file': {
-      if (authority !== '' && authority !== 'localhost') {
-        throw new ConfigError(`${what} '${raw}' has the host '${authority}'; file URLs take an absolute path with three slashes. Use file:///absolute/path (for ./backups: file://$PWD/backups).`);
-      }
-      const path = decodeURIComponent(rest).replace(/\/+$/, '');
-      if (path === '') throw new ConfigError(`${what} '${raw}' names no directory. ${fix}`);
-      return { kind: StorageKind.FILE, bucket: '', path, display: raw };
-    }
-    case 's3':
-    case 'gs': {
-      if (!/^[a-z0-9][a-z0-9.\-_]{1,221}[a-z0-9]$/.test(authority)) {
-        throw new ConfigError(`${what} '${raw}' has the bucket name '${authority}', which is not a valid bucket name (lower-case letters, digits, dots and hyphens, 3 to 63 characters). ${fix}`);
-      }
-      const path = rest.replace(/^\/+/, '').replace(/\/+$/, '');
-      return { kind: scheme === 's3' ? StorageKind.S3 : StorageKind.GCS, bucket: authority, path, display: raw };
-    }
-    case 'az':
-    case 'https':
-      return parseAzureUrl(raw, what);
-    default:
-      throw new ConfigError(`${what} '${raw}' has the scheme '${scheme}', which is not a storage backend. ${fix}`);
-  }
-}
-
 /** Blob service host names of the Azure clouds (public, China, US Government). */
 const AZURE_BLOB_HOST = /^([^.]+)\.blob\.core\.(windows\.net|chinacloudapi\.cn|usgovcloudapi\.net)$/;
 
@@ -195,6 +156,46 @@ export function parseAzureUrl(raw: string, what = '--to'): StorageUrl {
     throw new ConfigError(`${what} '${raw}' has the prefix '${path}' with '.', '..' or empty segments. Use az://${account}/${container}/${clean}.`);
   }
   return { kind: StorageKind.AZURE, account, bucket: container, path, endpoint, display: raw };
+}
+
+/**
+ * Parse a storage URL: `file:///abs/path`, `s3://bucket/prefix`, `gs://bucket/prefix` or
+ * `az://account/container/prefix` (see parseAzureUrl).
+ * @param what the option or prop named in error messages
+ */
+export function parseStorageUrl(raw: string, what = '--to'): StorageUrl {
+  const fix = 'Use file:///absolute/path, s3://bucket/prefix or gs://bucket/prefix.';
+  const m = /^([a-z0-9]+):\/\/([^/]*)(\/.*)?$/.exec(raw);
+  if (m === null) {
+    if (raw.startsWith('/') || raw.startsWith('.')) {
+      throw new ConfigError(`${what} '${raw}' is a path, not a URL. Write it as file://${raw.startsWith('/') ? raw : '/absolute/path'} (for ./backups: file://$PWD/backups).`);
+    }
+    throw new ConfigError(`${what} '${raw}' is not a storage URL. ${fix}`);
+  }
+  const [, scheme, authority, rest = ''] = m;
+  switch (scheme) {
+    case 'file': {
+      if (authority !== '' && authority !== 'localhost') {
+        throw new ConfigError(`${what} '${raw}' has the host '${authority}'; file URLs take an absolute path with three slashes. Use file:///absolute/path (for ./backups: file://$PWD/backups).`);
+      }
+      const path = decodeURIComponent(rest).replace(/\/+$/, '');
+      if (path === '') throw new ConfigError(`${what} '${raw}' names no directory. ${fix}`);
+      return { kind: StorageKind.FILE, bucket: '', path, display: raw };
+    }
+    case 's3':
+    case 'gs': {
+      if (!/^[a-z0-9][a-z0-9.\-_]{1,221}[a-z0-9]$/.test(authority)) {
+        throw new ConfigError(`${what} '${raw}' has the bucket name '${authority}', which is not a valid bucket name (lower-case letters, digits, dots and hyphens, 3 to 63 characters). ${fix}`);
+      }
+      const path = rest.replace(/^\/+/, '').replace(/\/+$/, '');
+      return { kind: scheme === 's3' ? StorageKind.S3 : StorageKind.GCS, bucket: authority, path, display: raw };
+    }
+    case 'az':
+    case 'https':
+      return parseAzureUrl(raw, what);
+    default:
+      throw new ConfigError(`${what} '${raw}' has the scheme '${scheme}', which is not a storage backend. ${fix}`);
+  }
 }
 
 /** How a backup's artifacts are encrypted. */
