@@ -1,4 +1,4 @@
-import { AnonymousCredential, BlobServiceClient, StoragePipelineOptions, StorageSharedKeyCredential } from '@azure/storage-blob';
+import type { BlobServiceClient, StoragePipelineOptions } from '@azure/storage-blob';
 import type { TokenCredential } from '@azure/identity';
 import { ConfigError } from '../../../lib/core/errors';
 import { StorageUrl } from '../../../lib/core/urls';
@@ -72,6 +72,9 @@ const BASE64_KEY = /^[A-Za-z0-9+/]{20,}={0,2}$/;
  * (https form), else `https://ACCOUNT.blob.core.windows.net`. No secret ever goes into a message.
  */
 export function azureAccess(url: StorageUrl, env: NodeJS.ProcessEnv = process.env, pipeline: StoragePipelineOptions = {}): AzureAccess {
+  // `require`, not `import`: the bundler then takes the SDK's CommonJS build, whose ESM build
+  // needs `import.meta.url`, which a CommonJS bundle does not have.
+  const { AnonymousCredential, BlobServiceClient, StorageSharedKeyCredential } = require('@azure/storage-blob') as typeof import('@azure/storage-blob');
   const account = url.account ?? '';
   const set = (name: string) => (env[name] ?? '') !== '';
   const fromEnv = set(AZURE_ENV.BLOB_ENDPOINT) ? checkEndpoint(env[AZURE_ENV.BLOB_ENDPOINT]!, AZURE_ENV.BLOB_ENDPOINT) : undefined;
@@ -125,7 +128,7 @@ export function azureAccess(url: StorageUrl, env: NodeJS.ProcessEnv = process.en
   if (set(AZURE_ENV.SAS_TOKEN)) {
     const sas = env[AZURE_ENV.SAS_TOKEN]!.trim().replace(/^\?/, '');
     if (!/(^|&)sig=[^&]+/.test(sas)) {
-      throw new ConfigError(`${AZURE_ENV.SAS_TOKEN} is not a SAS token (it has no sig= parameter). Give the token's query string, e.g. sv=…&sp=racwt&sig=….`);
+      throw new ConfigError(`${AZURE_ENV.SAS_TOKEN} is not a SAS token (it has no sig= parameter). Give the token's query string, e.g. sv=…&sp=rcwlt&sig=….`);
     }
     const client = new BlobServiceClient(`${endpoint}?${sas}`, new AnonymousCredential(), pipeline);
     return { client, endpoint, description: `the SAS token in ${AZURE_ENV.SAS_TOKEN}` };

@@ -1,4 +1,4 @@
-import { BlobServiceClient, ContainerClient, RestError, StoragePipelineOptions } from '@azure/storage-blob';
+import type { BlobServiceClient, ContainerClient, RestError, StoragePipelineOptions } from '@azure/storage-blob';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -131,13 +131,22 @@ export class AzureStorage implements Storage {
 
   /** The error for a failed request, with a hint where one helps; never a secret. */
   private failure(e: unknown, what: string): Error {
-    if ((e as Error).name === 'AbortError') return e as Error;
+    const name = (e as Error).name;
+    if (name === 'AbortError') return e as Error;
+    if (name === 'AggregateAuthenticationError' || name === 'CredentialUnavailableError' || name === 'AuthenticationError') {
+      return new AzureError(
+        `${what}: no Azure credentials worked (${this.access.description}). Set AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY or` +
+          ` AZURE_STORAGE_SAS_TOKEN, or give the runner an identity DefaultAzureCredential finds. ${scrub(String((e as Error).message).split('\n')[0])}`,
+        undefined,
+        name,
+      );
+    }
     const { status, code, message } = restError(e);
     let hint = '';
     if (status === 403) {
       hint =
         ` (credentials: ${this.access.description}). The runner's identity needs Storage Blob Data Contributor on the container,` +
-        ` and tags write for the tier (Storage Blob Data Owner, or a custom role with …/blobs/tags/write); a SAS needs the permissions racwt.`;
+        ` and tags write for the tier (Storage Blob Data Owner, or a custom role with …/blobs/tags/write); a SAS needs the permissions rcwlt (read, create, write, list, tags).`;
     } else if (code === 'ContainerNotFound') {
       hint = ` The container '${this.url.bucket}' does not exist in the account '${this.url.account}': create it (az storage container create -n ${this.url.bucket}) or fix ${this.url.display}.`;
     } else if (status === undefined) {
