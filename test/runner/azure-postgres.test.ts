@@ -168,6 +168,14 @@ describe('PostgreSQL to az:// on Azurite (Microsoft\'s emulator, not Azure)', ()
     }
   });
 
+  test('a container that does not exist: exit 1 naming it and how to create it, nothing written', async () => {
+    const r = await dbbackup(['backup', '--engine', 'postgres', '--source', pg.url('shop'), '--to', `az://${azurite.account}/no-such-container/x`], { env });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /ContainerNotFound.*The container 'no-such-container' does not exist in the account 'dbbackuptest': create it/);
+    assert.equal(await azurite.client.getContainerClient('no-such-container').exists(), false, 'the runner does not create containers');
+    noSecrets(r.stdout + r.stderr);
+  });
+
   test('write-once: neither a manifest nor an artifact is ever overwritten (If-None-Match: *); a repeat of the same bytes is success', async () => {
     const url = parseStorageUrl(store);
     const s = new AzureStorage(url, { access: azureAccess(url, { AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString }) });
