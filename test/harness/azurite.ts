@@ -37,7 +37,11 @@ export async function startAzurite(account = 'dbbackuptest'): Promise<Azurite> {
   const main = path.join(path.dirname(require.resolve('azurite/package.json')), 'dist', 'src', 'blob', 'main.js');
   const child = spawn(
     process.execPath,
-    [main, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', dir, '--skipApiVersionCheck', '--loose', '--disableTelemetry', '--silent'],
+    [
+      main,
+      ...['--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', dir],
+      ...['--skipApiVersionCheck', '--loose', '--disableTelemetry', '--silent'],
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, AZURITE_ACCOUNTS: `${account}:${key}` } },
   );
   let stderr = '';
@@ -46,18 +50,26 @@ export async function startAzurite(account = 'dbbackuptest'): Promise<Azurite> {
   });
   const endpointVia = (p: number) => `http://127.0.0.1:${p}/${account}`;
   const endpoint = endpointVia(port);
-  const client = new BlobServiceClient(endpoint, new StorageSharedKeyCredential(account, key), { retryOptions: { maxTries: 2, retryDelayInMs: 100 } });
+  const client = new BlobServiceClient(endpoint, new StorageSharedKeyCredential(account, key), {
+    retryOptions: { maxTries: 2, retryDelayInMs: 100 },
+  });
   await waitFor(`Azurite on port ${port} (stderr: ${stderr})`, async () => {
     if (child.exitCode !== null) throw new Error(`Azurite exited with ${child.exitCode}: ${stderr}`);
     await client.getProperties();
     return true;
   });
+  const connectionString = [
+    'DefaultEndpointsProtocol=http',
+    `AccountName=${account}`,
+    `AccountKey=${key}`,
+    `BlobEndpoint=${endpoint}`,
+  ].join(';');
   return {
     port,
     account,
     key,
     endpoint,
-    connectionString: `DefaultEndpointsProtocol=http;AccountName=${account};AccountKey=${key};BlobEndpoint=${endpoint};`,
+    connectionString,
     client,
     process: child,
     endpointVia,

@@ -81,35 +81,61 @@ describe('block sizes', () => {
 describe('credential chain', () => {
   const url = parseStorageUrl('az://dbbackuptest/backups/prod');
 
-  test('connection string first, then the shared key, then a SAS token; endpoints from the variable or the connection string', () => {
-    const cs = `DefaultEndpointsProtocol=http;AccountName=dbbackuptest;AccountKey=${KEY};BlobEndpoint=http://127.0.0.1:10000/dbbackuptest;`;
-    const a = azureAccess(url, { AZURE_STORAGE_CONNECTION_STRING: cs, AZURE_STORAGE_KEY: KEY, AZURE_STORAGE_SAS_TOKEN: 'sv=1&sig=x' });
+  test('connection string, then shared key, then SAS token; endpoint from the variable or connection string', () => {
+    const cs =
+      `DefaultEndpointsProtocol=http;AccountName=dbbackuptest;AccountKey=${KEY};` +
+      'BlobEndpoint=http://127.0.0.1:10000/dbbackuptest;';
+    const a = azureAccess(url, {
+      AZURE_STORAGE_CONNECTION_STRING: cs,
+      AZURE_STORAGE_KEY: KEY,
+      AZURE_STORAGE_SAS_TOKEN: 'sv=1&sig=x',
+    });
     assert.equal(a.endpoint, 'http://127.0.0.1:10000/dbbackuptest');
     assert.match(a.description, /shared key in AZURE_STORAGE_CONNECTION_STRING/);
     const k = azureAccess(url, { AZURE_STORAGE_KEY: KEY, AZURE_STORAGE_SAS_TOKEN: 'sv=1&sig=x' });
     assert.equal(k.endpoint, 'https://dbbackuptest.blob.core.windows.net');
     assert.match(k.description, /AZURE_STORAGE_KEY/);
-    const s = azureAccess(url, { AZURE_STORAGE_SAS_TOKEN: '?sv=1&sig=abc', AZURE_STORAGE_BLOB_ENDPOINT: 'http://127.0.0.1:1/dbbackuptest/' });
+    const s = azureAccess(url, {
+      AZURE_STORAGE_SAS_TOKEN: '?sv=1&sig=abc',
+      AZURE_STORAGE_BLOB_ENDPOINT: 'http://127.0.0.1:1/dbbackuptest/',
+    });
     assert.equal(s.endpoint, 'http://127.0.0.1:1/dbbackuptest');
     assert.match(s.description, /SAS token in AZURE_STORAGE_SAS_TOKEN/);
     assert.equal(s.client.url, 'http://127.0.0.1:1/dbbackuptest?sv=1&sig=abc');
-    const dev = azureAccess(parseStorageUrl('az://devstoreaccount1/c12'), { AZURE_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true' });
+    const devUrl = parseStorageUrl('az://devstoreaccount1/c12');
+    const dev = azureAccess(devUrl, { AZURE_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true' });
     assert.equal(dev.endpoint, 'http://127.0.0.1:10000/devstoreaccount1');
-    const https = azureAccess(parseStorageUrl('https://dbbackuptest.blob.core.usgovcloudapi.net/c12'), { AZURE_STORAGE_KEY: KEY });
+    const govUrl = parseStorageUrl('https://dbbackuptest.blob.core.usgovcloudapi.net/c12');
+    const https = azureAccess(govUrl, { AZURE_STORAGE_KEY: KEY });
     assert.equal(https.endpoint, 'https://dbbackuptest.blob.core.usgovcloudapi.net');
   });
 
   test('refusals name the variable and the fix, never the secret', () => {
     const cases: [NodeJS.ProcessEnv, RegExp][] = [
-      [{ AZURE_STORAGE_CONNECTION_STRING: `AccountName=other;AccountKey=${KEY}` }, /for the storage account 'other', but .* names 'dbbackuptest'/],
-      [{ AZURE_STORAGE_CONNECTION_STRING: `BlobEndpoint=https://other.blob.core.windows.net;SharedAccessSignature=sv=1&sig=x` }, /for the storage account 'other'/],
+      [
+        { AZURE_STORAGE_CONNECTION_STRING: `AccountName=other;AccountKey=${KEY}` },
+        /for the storage account 'other', but .* names 'dbbackuptest'/,
+      ],
+      [
+        { AZURE_STORAGE_CONNECTION_STRING: 'BlobEndpoint=https://other.blob.core.windows.net;SharedAccessSignature=x' },
+        /for the storage account 'other'/,
+      ],
       [{ AZURE_STORAGE_CONNECTION_STRING: 'AccountName=dbbackuptest' }, /neither AccountKey nor SharedAccessSignature/],
-      [{ AZURE_STORAGE_CONNECTION_STRING: 'AccountName=dbbackuptest;AccountKey=p@ss word' }, /AccountKey that is not base64/],
+      [
+        { AZURE_STORAGE_CONNECTION_STRING: 'AccountName=dbbackuptest;AccountKey=p@ss word' },
+        /AccountKey that is not base64/,
+      ],
       [{ AZURE_STORAGE_KEY: KEY, AZURE_STORAGE_ACCOUNT: 'other' }, /AZURE_STORAGE_ACCOUNT is 'other', but/],
       [{ AZURE_STORAGE_KEY: 'p@ss word' }, /AZURE_STORAGE_KEY is not base64/],
       [{ AZURE_STORAGE_SAS_TOKEN: 'sv=1&sp=r' }, /no sig= parameter/],
-      [{ AZURE_STORAGE_KEY: KEY, AZURE_STORAGE_BLOB_ENDPOINT: 'http://127.0.0.1:1/x?sig=abc' }, /AZURE_STORAGE_BLOB_ENDPOINT carries a query/],
-      [{ AZURE_STORAGE_KEY: KEY, AZURE_STORAGE_BLOB_ENDPOINT: 'not a url' }, /AZURE_STORAGE_BLOB_ENDPOINT 'not a url' is not a URL/],
+      [
+        { AZURE_STORAGE_KEY: KEY, AZURE_STORAGE_BLOB_ENDPOINT: 'http://127.0.0.1:1/x?sig=abc' },
+        /AZURE_STORAGE_BLOB_ENDPOINT carries a query/,
+      ],
+      [
+        { AZURE_STORAGE_KEY: KEY, AZURE_STORAGE_BLOB_ENDPOINT: 'not a url' },
+        /AZURE_STORAGE_BLOB_ENDPOINT 'not a url' is not a URL/,
+      ],
     ];
     for (const [env, message] of cases) {
       assert.throws(() => azureAccess(url, env), (e: Error) => {
@@ -122,7 +148,10 @@ describe('credential chain', () => {
   });
 
   test('scrub hides SAS signatures and account keys in messages', () => {
-    assert.equal(scrub('GET https://a.blob.core.windows.net/c?sv=1&sig=abc%2Fdef&se=2 failed'), 'GET https://a.blob.core.windows.net/c?sv=1&sig=***&se=2 failed');
+    assert.equal(
+      scrub('GET https://a.blob.core.windows.net/c?sv=1&sig=abc%2Fdef&se=2 failed'),
+      'GET https://a.blob.core.windows.net/c?sv=1&sig=***&se=2 failed',
+    );
     assert.equal(scrub(`AccountName=a;AccountKey=${KEY};`), 'AccountName=a;AccountKey=***;');
   });
 });

@@ -50,10 +50,16 @@ function checkEndpoint(endpoint: string, where: string): string {
   try {
     u = new URL(endpoint);
   } catch {
-    throw new ConfigError(`${where} '${endpoint}' is not a URL. Give the blob service endpoint, e.g. https://ACCOUNT.blob.core.windows.net or http://127.0.0.1:10000/devstoreaccount1 for Azurite.`);
+    throw new ConfigError(
+      `${where} '${endpoint}' is not a URL. Give the blob service endpoint, e.g.` +
+        ' https://ACCOUNT.blob.core.windows.net or http://127.0.0.1:10000/devstoreaccount1 for Azurite.',
+    );
   }
   if (u.search !== '' || u.username !== '' || u.password !== '') {
-    throw new ConfigError(`${where} carries a query or credentials. Give the bare endpoint there and the SAS token in ${AZURE_ENV.SAS_TOKEN}.`);
+    throw new ConfigError(
+      `${where} carries a query or credentials.` +
+        ` Give the bare endpoint there and the SAS token in ${AZURE_ENV.SAS_TOKEN}.`,
+    );
   }
   return endpoint.replace(/\/+$/, '');
 }
@@ -71,13 +77,20 @@ const BASE64_KEY = /^[A-Za-z0-9+/]{20,}={0,2}$/;
  * The endpoint is `AZURE_STORAGE_BLOB_ENDPOINT`, else the connection string's, else the URL's
  * (https form), else `https://ACCOUNT.blob.core.windows.net`. No secret ever goes into a message.
  */
-export function azureAccess(url: StorageUrl, env: NodeJS.ProcessEnv = process.env, pipeline: StoragePipelineOptions = {}): AzureAccess {
+export function azureAccess(
+  url: StorageUrl,
+  env: NodeJS.ProcessEnv = process.env,
+  pipeline: StoragePipelineOptions = {},
+): AzureAccess {
   // `require`, not `import`: the bundler then takes the SDK's CommonJS build, whose ESM build
   // needs `import.meta.url`, which a CommonJS bundle does not have.
-  const { AnonymousCredential, BlobServiceClient, StorageSharedKeyCredential } = require('@azure/storage-blob') as typeof import('@azure/storage-blob');
+  const sdk = require('@azure/storage-blob') as typeof import('@azure/storage-blob');
+  const { AnonymousCredential, BlobServiceClient, StorageSharedKeyCredential } = sdk;
   const account = url.account ?? '';
   const set = (name: string) => (env[name] ?? '') !== '';
-  const fromEnv = set(AZURE_ENV.BLOB_ENDPOINT) ? checkEndpoint(env[AZURE_ENV.BLOB_ENDPOINT]!, AZURE_ENV.BLOB_ENDPOINT) : undefined;
+  const fromEnv = set(AZURE_ENV.BLOB_ENDPOINT)
+    ? checkEndpoint(env[AZURE_ENV.BLOB_ENDPOINT]!, AZURE_ENV.BLOB_ENDPOINT)
+    : undefined;
   const standard = url.endpoint ?? `https://${account}.blob.core.windows.net`;
 
   if (set(AZURE_ENV.CONNECTION_STRING)) {
@@ -85,7 +98,8 @@ export function azureAccess(url: StorageUrl, env: NodeJS.ProcessEnv = process.en
     const what = AZURE_ENV.CONNECTION_STRING;
     let name = f.get('accountname');
     let key = f.get('accountkey');
-    let endpoint = fromEnv ?? (f.has('blobendpoint') ? checkEndpoint(f.get('blobendpoint')!, `${what}'s BlobEndpoint`) : undefined);
+    const given = f.get('blobendpoint');
+    let endpoint = fromEnv ?? (given !== undefined ? checkEndpoint(given, `${what}'s BlobEndpoint`) : undefined);
     if (f.get('usedevelopmentstorage') === 'true') {
       // Azurite's well-known development account (its key is published by Microsoft; not a secret).
       name = 'devstoreaccount1';
@@ -97,30 +111,48 @@ export function azureAccess(url: StorageUrl, env: NodeJS.ProcessEnv = process.en
     endpoint ??= url.endpoint ?? `${protocol}://${account}.blob.${suffix}`;
     const served = name ?? accountOfEndpoint(endpoint);
     if (served !== undefined && served !== account) {
-      throw new ConfigError(`${what} is for the storage account '${served}', but '${url.display}' names '${account}'. Use the connection string of '${account}' or fix the URL.`);
+      throw new ConfigError(
+        `${what} is for the storage account '${served}', but '${url.display}' names '${account}'.` +
+          ` Use the connection string of '${account}' or fix the URL.`,
+      );
     }
     const sas = f.get('sharedaccesssignature');
     if (key !== undefined && key !== '') {
-      if (!BASE64_KEY.test(key)) throw new ConfigError(`${what} has an AccountKey that is not base64. Copy the connection string again from the storage account's Access keys.`);
+      if (!BASE64_KEY.test(key)) {
+        throw new ConfigError(
+          `${what} has an AccountKey that is not base64.` +
+            " Copy the connection string again from the storage account's Access keys.",
+        );
+      }
       const client = new BlobServiceClient(endpoint, new StorageSharedKeyCredential(account, key), pipeline);
       return { client, endpoint, description: `the shared key in ${what}` };
     }
     if (sas !== undefined && sas !== '') {
-      const client = new BlobServiceClient(`${endpoint}?${sas.replace(/^\?/, '')}`, new AnonymousCredential(), pipeline);
+      const withSas = `${endpoint}?${sas.replace(/^\?/, '')}`;
+      const client = new BlobServiceClient(withSas, new AnonymousCredential(), pipeline);
       return { client, endpoint, description: `the SAS token in ${what}` };
     }
-    throw new ConfigError(`${what} holds neither AccountKey nor SharedAccessSignature. Use a connection string from the storage account's Access keys (or a SAS connection string), or unset it to use a managed identity.`);
+    throw new ConfigError(
+      `${what} holds neither AccountKey nor SharedAccessSignature. Use a connection string from the storage` +
+        " account's Access keys (or a SAS connection string), or unset it to use a managed identity.",
+    );
   }
 
   const endpoint = fromEnv ?? standard;
   if (set(AZURE_ENV.KEY)) {
     const named = env[AZURE_ENV.ACCOUNT];
     if (named !== undefined && named !== '' && named !== account) {
-      throw new ConfigError(`${AZURE_ENV.ACCOUNT} is '${named}', but '${url.display}' names the account '${account}'. The shared key in ${AZURE_ENV.KEY} is one account's; make the two agree.`);
+      throw new ConfigError(
+        `${AZURE_ENV.ACCOUNT} is '${named}', but '${url.display}' names the account '${account}'.` +
+          ` The shared key in ${AZURE_ENV.KEY} is one account's; make the two agree.`,
+      );
     }
     const key = env[AZURE_ENV.KEY]!.trim();
     if (!BASE64_KEY.test(key)) {
-      throw new ConfigError(`${AZURE_ENV.KEY} is not base64 (an account key is 88 base64 characters). Copy key1 or key2 from the storage account's Access keys.`);
+      throw new ConfigError(
+        `${AZURE_ENV.KEY} is not base64 (an account key is 88 base64 characters).` +
+          " Copy key1 or key2 from the storage account's Access keys.",
+      );
     }
     const client = new BlobServiceClient(endpoint, new StorageSharedKeyCredential(account, key), pipeline);
     return { client, endpoint, description: `the shared key of '${account}' in ${AZURE_ENV.KEY}` };
@@ -128,7 +160,10 @@ export function azureAccess(url: StorageUrl, env: NodeJS.ProcessEnv = process.en
   if (set(AZURE_ENV.SAS_TOKEN)) {
     const sas = env[AZURE_ENV.SAS_TOKEN]!.trim().replace(/^\?/, '');
     if (!/(^|&)sig=[^&]+/.test(sas)) {
-      throw new ConfigError(`${AZURE_ENV.SAS_TOKEN} is not a SAS token (it has no sig= parameter). Give the token's query string, e.g. sv=…&sp=rcwlt&sig=….`);
+      throw new ConfigError(
+        `${AZURE_ENV.SAS_TOKEN} is not a SAS token (it has no sig= parameter).` +
+          " Give the token's query string, e.g. sv=…&sp=rcwlt&sig=….",
+      );
     }
     const client = new BlobServiceClient(`${endpoint}?${sas}`, new AnonymousCredential(), pipeline);
     return { client, endpoint, description: `the SAS token in ${AZURE_ENV.SAS_TOKEN}` };
@@ -137,7 +172,9 @@ export function azureAccess(url: StorageUrl, env: NodeJS.ProcessEnv = process.en
   const { DefaultAzureCredential } = require('@azure/identity') as typeof import('@azure/identity');
   const credential: TokenCredential = new DefaultAzureCredential();
   const client = new BlobServiceClient(endpoint, credential, pipeline);
-  return { client, endpoint, description: 'DefaultAzureCredential (AZURE_CLIENT_ID/AZURE_TENANT_ID/…, workload or managed identity, Azure CLI login)' };
+  const description =
+    'DefaultAzureCredential (AZURE_CLIENT_ID/AZURE_TENANT_ID/…, workload or managed identity, Azure CLI login)';
+  return { client, endpoint, description };
 }
 
 /** Remove anything that looks like a SAS signature or account key from a message. */

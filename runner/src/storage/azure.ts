@@ -82,7 +82,8 @@ class Block {
     }
     const { path: p, fh } = this.file;
     await fh.close();
-    return { body: () => fs.createReadStream(p), free: () => fs.promises.rm(path.dirname(p), { recursive: true, force: true }) };
+    const free = () => fs.promises.rm(path.dirname(p), { recursive: true, force: true });
+    return { body: () => fs.createReadStream(p), free };
   }
 }
 
@@ -133,10 +134,12 @@ export class AzureStorage implements Storage {
   private failure(e: unknown, what: string): Error {
     const name = (e as Error).name;
     if (name === 'AbortError') return e as Error;
-    if (name === 'AggregateAuthenticationError' || name === 'CredentialUnavailableError' || name === 'AuthenticationError') {
+    if (['AggregateAuthenticationError', 'CredentialUnavailableError', 'AuthenticationError'].includes(name)) {
+      const detail = scrub(String((e as Error).message).split('\n')[0]);
       return new AzureError(
-        `${what}: no Azure credentials worked (${this.access.description}). Set AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY or` +
-          ` AZURE_STORAGE_SAS_TOKEN, or give the runner an identity DefaultAzureCredential finds. ${scrub(String((e as Error).message).split('\n')[0])}`,
+        `${what}: no Azure credentials worked (${this.access.description}). Set` +
+          ' AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, or give the runner' +
+          ` an identity DefaultAzureCredential finds. ${detail}`,
         undefined,
         name,
       );
@@ -145,14 +148,18 @@ export class AzureStorage implements Storage {
     let hint = '';
     if (status === 403) {
       hint =
-        ` (credentials: ${this.access.description}). The runner's identity needs Storage Blob Data Contributor on the container,` +
-        ` and tags write for the tier (Storage Blob Data Owner, or a custom role with …/blobs/tags/write); a SAS needs the permissions rcwlt (read, create, write, list, tags).`;
+        ` (credentials: ${this.access.description}). The runner's identity needs Storage Blob Data Contributor` +
+        ' on the container, and tags write for the tier (Storage Blob Data Owner, or a custom role with' +
+        ' …/blobs/tags/write); a SAS needs the permissions rcwlt (read, create, write, list, tags).';
     } else if (code === 'ContainerNotFound') {
-      hint = ` The container '${this.url.bucket}' does not exist in the account '${this.url.account}': create it (az storage container create -n ${this.url.bucket}) or fix ${this.url.display}.`;
+      hint =
+        ` The container '${this.url.bucket}' does not exist in the account '${this.url.account}': create it` +
+        ` (az storage container create -n ${this.url.bucket}) or fix ${this.url.display}.`;
     } else if (status === undefined) {
       hint = ` (endpoint ${this.access.endpoint})`;
     }
-    return new AzureError(`${what}: ${status !== undefined ? `HTTP ${status} ` : ''}${code ?? ''}${code ? ' ' : ''}${message}${hint}`, status, code);
+    const answer = `${status !== undefined ? `HTTP ${status} ` : ''}${code !== undefined ? `${code} ` : ''}`;
+    return new AzureError(`${what}: ${answer}${message}${hint}`, status, code);
   }
 
   private tags(options: PutOptions): Record<string, string> | undefined {
@@ -202,7 +209,9 @@ export class AzureStorage implements Storage {
           await block.add(rest.length <= room ? rest : rest.subarray(0, room));
           rest = rest.length <= room ? Buffer.alloc(0) : rest.subarray(room);
           if (block.size === this.blockSize(n)) {
-            if (n >= AZURE_LIMITS.maxBlocks) throw new Error(`the backup is larger than Azure's ${AZURE_LIMITS.maxBlocks} blocks allow`);
+            if (n >= AZURE_LIMITS.maxBlocks) {
+              throw new Error(`the backup is larger than Azure's ${AZURE_LIMITS.maxBlocks} blocks allow`);
+            }
             start(n, block);
             n++;
             block = new Block(this.blockSize(n));
@@ -220,7 +229,8 @@ export class AzureStorage implements Storage {
       return total;
     } catch (err) {
       await Promise.allSettled(inflight);
-      log.info('the upload was not committed; its staged blocks are never part of a blob and Azure discards them after 7 days', { object: this.display(name) });
+      const why = 'its staged blocks are never part of a blob and Azure discards them after 7 days';
+      log.info(`the upload was not committed; ${why}`, { object: this.display(name) });
       throw err;
     }
   }
@@ -240,7 +250,8 @@ export class AzureStorage implements Storage {
       // A retried commit whose first answer was lost finds its own blob: the same blocks are success.
       const existing = await blob.getBlockList('committed').catch(() => undefined);
       if (existing?.committedBlocks?.map((b) => b.name).join() === ids.join()) return;
-      throw new AzureError(`${this.display(name)} already exists; the runner never overwrites a blob`, status, restError(e).code);
+      const exists = `${this.display(name)} already exists; the runner never overwrites a blob`;
+      throw new AzureError(exists, status, restError(e).code);
     }
   }
 
@@ -260,7 +271,8 @@ export class AzureStorage implements Storage {
       // The same bytes already there (a repeated request whose first answer was lost) are success.
       const existing = await this.readBytes(key).catch(() => undefined);
       if (existing?.equals(data)) return;
-      throw new AzureError(`${this.display(name)} already exists with other content; the runner never overwrites a blob`, status, restError(e).code);
+      const exists = `${this.display(name)} already exists with other content; the runner never overwrites a blob`;
+      throw new AzureError(exists, status, restError(e).code);
     }
   }
 
@@ -272,7 +284,9 @@ export class AzureStorage implements Storage {
       return r.readableStreamBody as Readable;
     } catch (e) {
       const { status, code } = restError(e);
-      if (status === 404 && code !== 'ContainerNotFound') throw new NotFoundError(`${this.url.display}/${key} does not exist`);
+      if (status === 404 && code !== 'ContainerNotFound') {
+        throw new NotFoundError(`${this.url.display}/${key} does not exist`);
+      }
       throw this.failure(e, `read ${this.display(name)}`);
     }
   }
@@ -328,7 +342,8 @@ export class AzureStorage implements Storage {
     const left = await this.list(prefix);
     if (left.length > 0) {
       log.warn(
-        `${left.length} blob(s) of the failed backup stay under ${prefix}/ without a manifest (never taken for a backup); the runner never deletes on az://, the account's lifecycle rules expire them`,
+        `${left.length} blob(s) of the failed backup stay under ${prefix}/ without a manifest (never taken for a` +
+          " backup); the runner never deletes on az://, the account's lifecycle rules expire them",
         { objects: left.map((o) => o.key) },
       );
     }
