@@ -30,6 +30,33 @@ export interface EngineDriver {
   dropDatabase?(target: SourceUrl): Promise<void>;
   /** Whether a database exists. */
   databaseExists?(target: SourceUrl): Promise<boolean>;
+  /** The programs a backup or restore runs, checked before any session opens (preflight.ts). */
+  tools(purpose: ToolPurpose, method: BackupMethod): readonly ToolNeed[];
+  /**
+   * The server's major version, by a quick query, for tools that must be at least that
+   * version (ToolNeed.atLeastServerMajor); undefined when the server cannot be asked.
+   */
+  serverMajor?(url: SourceUrl, purpose: ToolPurpose): Promise<number | undefined>;
+}
+
+/** What a tool is needed for. */
+export enum ToolPurpose {
+  BACKUP = 'backup',
+  RESTORE = 'restore',
+}
+
+/** A program a plan runs; preflight.ts checks that it exists and runs (`cmd --version`). */
+export interface ToolNeed {
+  /** The program: a path, or a name looked up on PATH. */
+  readonly cmd: string;
+  /** Its name in messages. */
+  readonly label: string;
+  /** What it is needed for, e.g. `compression zstd`. */
+  readonly why: string;
+  /** How to get it, e.g. `install postgresql-client-17`. */
+  readonly fix?: string;
+  /** Its major version must be at least the server's (PostgreSQL's pg_dump and pg_restore). */
+  readonly atLeastServerMajor?: boolean;
 }
 
 export interface BackupOpenOptions {
@@ -39,6 +66,8 @@ export interface BackupOpenOptions {
   readonly lockKey: string;
   /** How long to wait for an overlapping run to end (0: refuse at once). */
   readonly lockWaitSeconds: number;
+  /** How long the dump waits for another session's lock on a table before it gives up. */
+  readonly lockTimeoutSeconds?: number;
   /** Where the backup goes: incremental and differential backups find their parent (and log archive) there. */
   readonly storage?: Storage;
   /** The identifier of the database in metrics, lock names and chains. */
@@ -55,9 +84,9 @@ export interface ArtifactPlan {
   /**
    * Called when the producer failed: return a replacement producer to try (e.g. without
    * role passwords when the user may not read them), a warning to record and skip the
-   * artifact, or undefined to fail the backup.
+   * artifact, a message to fail the backup with (naming the cause), or undefined to fail it.
    */
-  readonly onFailure?: (stderr: string) => { readonly retry?: CommandSpec; readonly skipWarning?: string } | undefined;
+  readonly onFailure?: (stderr: string) => { readonly retry?: CommandSpec; readonly skipWarning?: string; readonly fail?: string } | undefined;
   /**
    * Called with the producer's stderr as it arrives, e.g. to follow a dump tool's `--verbose`
    * messages (MySQL: release a brief commit block once the dump's snapshot is open).

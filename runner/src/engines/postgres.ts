@@ -2,7 +2,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { SECRET_ENV } from '../../../lib/core/contract';
+import { RUNNER_ENV, SECRET_ENV } from '../../../lib/core/contract';
 import { ConfigError } from '../../../lib/core/errors';
 import { Manifest, ManifestArtifact, TableStat } from '../../../lib/core/manifest';
 import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
@@ -10,7 +10,17 @@ import { SourceUrl } from '../../../lib/core/urls';
 import { BackupError, ChildProcessError } from '../errors';
 import { log } from '../log';
 import { capture, Child, findTool } from '../proc';
-import { BackupOpenOptions, BackupSession, DeepCheck, EngineDriver, RestoreOptions, RestoreSession, RestoreStep } from './engine';
+import {
+  BackupOpenOptions,
+  BackupSession,
+  DeepCheck,
+  EngineDriver,
+  RestoreOptions,
+  RestoreSession,
+  RestoreStep,
+  ToolNeed,
+  ToolPurpose,
+} from './engine';
 import { openPhysicalBackup } from './postgres-physical';
 import { PsqlSession } from './psql-session';
 
@@ -32,6 +42,8 @@ function debianBinDirs(): string[] {
 
 /** A PostgreSQL client tool: the newest Debian install first (it dumps every older server), then PATH. */
 export function pgTool(name: string): string {
+  const chosen = process.env[RUNNER_ENV.PG_BIN];
+  if (chosen !== undefined && chosen !== '') return path.join(chosen, name);
   for (const dir of debianBinDirs()) {
     const p = path.join(dir, name);
     if (fs.existsSync(p)) return p;
@@ -88,6 +100,34 @@ export async function countTables(session: PsqlSession): Promise<TableStat[]> {
 export class PostgresDriver implements EngineDriver {
   public readonly engine = Engine.POSTGRES;
 
+  public tools(purpose: ToolPurpose, method: BackupMethod): readonly ToolNeed[] {
+    const fix = 'install the PostgreSQL client tools (Debian: postgresql-client) of the server\'s version or newer';
+    const need = (name: string, atLeastServerMajor = false): ToolNeed => ({
+      cmd: pgTool(name),
+      label: name,
+      why: `a PostgreSQL ${purpose}`,
+      fix,
+      atLeastServerMajor,
+    });
+    if (purpose === ToolPurpose.RESTORE) return [need('psql'), need('pg_restore', true)];
+    if (method === BackupMethod.PHYSICAL) return [need('psql'), need('pg_basebackup', true)];
+    return [need('psql'), need('pg_dump', true), need('pg_dumpall', true)];
+  }
+
+  public async serverMajor(url: SourceUrl, purpose: ToolPurpose): Promise<number | undefined> {
+    const variable = purpose === ToolPurpose.BACKUP ? SECRET_ENV.SOURCE_PASSWORD : SECRET_ENV.TARGET_PASSWORD;
+    const password = process.env[variable];
+    // A restore's database may not exist yet: ask the maintenance database then.
+    for (const db of [url.database, url.params.maintenance_db ?? 'postgres']) {
+      const args = ['-X', '-A', '-t', '-c', 'SHOW server_version_num'];
+      const spec = { cmd: pgTool('psql'), args, env: pgEnv(url, password, db), label: 'psql' };
+      const out = await capture(spec).catch((e: Error) => (/does not exist/.test(e.message) ? '' : undefined));
+      if (out === undefined) return undefined;
+      if (/^\d+$/.test(out.trim())) return Math.floor(Number(out.trim()) / 10000);
+    }
+    return undefined;
+  }
+
   public async openBackup(source: SourceUrl, options: BackupOpenOptions): Promise<BackupSession> {
     if (options.method === BackupMethod.LOGICAL && options.type !== BackupType.FULL) {
       throw new ConfigError(
@@ -102,6 +142,10 @@ export class PostgresDriver implements EngineDriver {
       );
       await this.lock(session, options, source);
       if (options.method === BackupMethod.PHYSICAL) return await openPhysicalBackup(session, source, env, info, options, pgTool);
+      // A table locked by another session (ACCESS EXCLUSIVE) must not hold the backup forever:
+      // the control session's counts and pg_dump's table locks give up after a bounded wait.
+      const lockWait = options.lockTimeoutSeconds ?? 60;
+      await session.query(`SET lock_timeout = '${lockWait}s'`);
       await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
       const snap = await session.json<{ snapshot: string; lsn: string | null }>(
         `SELECT json_build_object('snapshot', pg_export_snapshot(), 'lsn', ${info.recovery ? 'pg_last_wal_replay_lsn()' : 'pg_current_wal_lsn()'})`,
@@ -129,7 +173,28 @@ export class PostgresDriver implements EngineDriver {
             name: 'database.pgdump',
             role: 'database',
             format: 'pg_dump-custom',
-            producer: { cmd: pgDump, args: ['--format=custom', '--compress=0', '--no-password', `--snapshot=${snap.snapshot}`], env, label: 'pg_dump' },
+            producer: {
+              cmd: pgDump,
+              args: [
+                '--format=custom',
+                '--compress=0',
+                '--no-password',
+                `--snapshot=${snap.snapshot}`,
+                `--lock-wait-timeout=${lockWait}s`,
+              ],
+              env,
+              label: 'pg_dump',
+            },
+            onFailure: (stderr) => {
+              const table = /(?:lock|statement) timeout[\s\S]*LOCK TABLE (\S+) IN/i.exec(stderr)?.[1];
+              if (table === undefined) return undefined;
+              return {
+                fail:
+                  `pg_dump gave up after ${lockWait} s waiting for a lock on table ${table}: another session holds ` +
+                  'a lock that conflicts with ACCESS SHARE (e.g. ACCESS EXCLUSIVE from ALTER TABLE, LOCK TABLE or ' +
+                  'VACUUM FULL). Find it in pg_locks, or raise --lock-timeout SECONDS.',
+              };
+            },
           },
           {
             name: 'globals.sql',
@@ -181,15 +246,6 @@ export class PostgresDriver implements EngineDriver {
     if (options.withGlobals) {
       steps.push({ artifact: globals!, consumer: (plaintext) => applyGlobals(plaintext, pgEnv(target, password, maintenanceDb), target.user ?? 'postgres') });
     }
-    steps.push({
-      artifact: database,
-      consumer: {
-        cmd: pgTool('pg_restore'),
-        args: ['--single-transaction', '--exit-on-error', '--no-password', ...(options.clean ? ['--clean', '--if-exists'] : []), '-d', target.database],
-        env: pgEnv(target, password),
-        label: 'pg_restore',
-      },
-    });
 
     const admin = new PsqlSession({ cmd: pgTool('psql'), args: [], env: pgEnv(target, password, maintenanceDb), label: 'psql' });
     let created = false;
@@ -205,13 +261,37 @@ export class PostgresDriver implements EngineDriver {
       await admin.close();
       throw e;
     }
+    // Into an existing database: one transaction, so a failure leaves it as it was. Into one
+    // this restore created, a failure drops it, so no single transaction is needed, and none is
+    // used: it would lock every table at once and overflow the lock table (max_locks_per_transaction)
+    // of a server with the default settings once a database has thousands of tables.
+    steps.push({
+      artifact: database,
+      consumer: {
+        cmd: pgTool('pg_restore'),
+        args: [
+          ...(created ? [] : ['--single-transaction']),
+          '--exit-on-error',
+          '--no-password',
+          ...(options.clean ? ['--clean', '--if-exists'] : []),
+          '-d',
+          target.database,
+        ],
+        env: pgEnv(target, password),
+        label: 'pg_restore',
+      },
+    });
     return {
       steps,
       commit: () => admin.close(),
       rollback: async () => {
         if (created) {
           log.info('dropping the database this failed restore created', { database: target.database });
-          await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(target.database)}`).catch((e: Error) => log.warn('could not drop it', { error: e.message }));
+          // WITH (FORCE): a pg_restore we stopped may still hold a connection for a moment.
+          await admin
+            .query(`DROP DATABASE IF EXISTS ${quoteIdent(target.database)} WITH (FORCE)`)
+            .catch(() => admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(target.database)}`))
+            .catch((e: Error) => log.warn('could not drop it', { error: e.message }));
         }
         await admin.close();
       },
