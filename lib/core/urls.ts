@@ -139,7 +139,10 @@ export function parseAzureUrl(raw: string, what = '--to'): StorageUrl {
   const q = raw.indexOf('?');
   const shown = q < 0 ? raw : `${raw.slice(0, q)}?***`;
   if (q >= 0) {
-    throw new ConfigError(`${what} '${shown}' has a query (a SAS token?). Give a SAS token in AZURE_STORAGE_SAS_TOKEN, never in the URL (argv and logs show it). ${fix}`);
+    throw new ConfigError(
+      `${what} '${shown}' has a query (a SAS token?). Give a SAS token in AZURE_STORAGE_SAS_TOKEN, ` +
+        `never in the URL (argv and logs show it). ${fix}`,
+    );
   }
   const m = /^(az|https):\/\/([^/]*)\/?([^/]*)\/?(.*)$/.exec(raw);
   if (m === null) throw new ConfigError(`${what} '${raw}' is not an Azure Blob Storage URL. ${fix}`);
@@ -149,22 +152,33 @@ export function parseAzureUrl(raw: string, what = '--to'): StorageUrl {
   if (scheme === 'https') {
     const host = AZURE_BLOB_HOST.exec(authority);
     if (host === null) {
-      throw new ConfigError(`${what} '${raw}' is an https URL but not of an Azure blob service (ACCOUNT.blob.core.windows.net). ${fix}`);
+      throw new ConfigError(
+        `${what} '${raw}' is an https URL but not of an Azure blob service (ACCOUNT.blob.core.windows.net). ${fix}`,
+      );
     }
     account = host[1];
     endpoint = `https://${authority}`;
   }
   if (!/^[a-z0-9]{3,24}$/.test(account)) {
-    throw new ConfigError(`${what} '${raw}' has the storage account name '${account}', which is not valid: use 3 to 24 lower-case letters and digits. ${fix}`);
+    throw new ConfigError(
+      `${what} '${raw}' has the storage account name '${account}', which is not valid: ` +
+        `use 3 to 24 lower-case letters and digits. ${fix}`,
+    );
   }
   if (!/^[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$/.test(container) || container.length < 3 || container.length > 63) {
     const named = container === '' ? 'no container' : `the container name '${container}', which is not valid`;
-    throw new ConfigError(`${what} '${raw}' has ${named}: use 3 to 63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit. ${fix}`);
+    throw new ConfigError(
+      `${what} '${raw}' has ${named}: use 3 to 63 lower-case letters, digits and single hyphens, ` +
+        `starting and ending with a letter or digit. ${fix}`,
+    );
   }
   const path = rest.replace(/\/+$/, '');
   if (path !== '' && path.split('/').some((x) => x === '' || x === '.' || x === '..')) {
     const clean = path.split('/').filter((x) => x !== '' && x !== '.' && x !== '..').join('/');
-    throw new ConfigError(`${what} '${raw}' has the prefix '${path}' with '.', '..' or empty segments. Use az://${account}/${container}/${clean}.`);
+    throw new ConfigError(
+      `${what} '${raw}' has the prefix '${path}' with '.', '..' or empty segments. ` +
+        `Use az://${account}/${container}/${clean}.`,
+    );
   }
   return { kind: StorageKind.AZURE, account, bucket: container, path, endpoint, display: raw };
 }

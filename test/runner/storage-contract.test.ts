@@ -212,7 +212,7 @@ function contract(backend: () => Backend): void {
     assert.deepEqual(await b.open('never-written').list(''), []);
   });
 
-  test('the tier lands where the lifecycle rules look (S3: object tag; GCS: <prefix>/<tier>/ name; Azure: blob index tag)', async () => {
+  test('the tier lands where the lifecycle rules look (S3, Azure: tag; GCS: <prefix>/<tier>/ name)', async () => {
     const s = b.open('tiers');
     for (const tier of [RetentionTier.DAILY, RetentionTier.WEEKLY, RetentionTier.MONTHLY]) {
       const id = backupId();
@@ -356,7 +356,9 @@ describe('storage contract: az:// (Azurite, Microsoft\'s emulator, not Azure)', 
     open: (sub) => {
       const url = parseStorageUrl(`az://${azurite.account}/${container}/backups/${sub}`);
       return new AzureStorage(url, {
-        access: azureAccess(url, { AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString }, { retryOptions: { maxTries: 2, retryDelayInMs: 50 } }),
+        access: azureAccess(url, { AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString }, {
+          retryOptions: { maxTries: 2, retryDelayInMs: 50 },
+        }),
         // Growing blocks of 256 KiB, 512 KiB, 768 KiB, then 1 MiB: several blocks in flight in a small test.
         blockSize: (i) => 256 * KiB * Math.min(i, 4),
       });

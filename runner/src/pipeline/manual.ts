@@ -20,7 +20,10 @@ function fetchCommand(url: StorageUrl, key: string, tier?: string): string {
     case StorageKind.GCS:
       return `gcloud storage cat ${quote(`gs://${url.bucket}/${joinKey(url.path, tier ?? '', key)}`)}`;
     case StorageKind.AZURE:
-      return `az storage blob download --account-name ${url.account} --container-name ${url.bucket} --name ${quote(joinKey(url.path, key))} --file /dev/stdout --no-progress --output none`;
+      return (
+        `az storage blob download --account-name ${url.account} --container-name ${url.bucket}` +
+        ` --name ${quote(joinKey(url.path, key))} --file /dev/stdout --no-progress --output none`
+      );
   }
 }
 
