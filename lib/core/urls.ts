@@ -189,7 +189,7 @@ export function parseAzureUrl(raw: string, what = '--to'): StorageUrl {
  * @param what the option or prop named in error messages
  */
 export function parseStorageUrl(raw: string, what = '--to'): StorageUrl {
-  const fix = 'Use file:///absolute/path, s3://bucket/prefix or gs://bucket/prefix.';
+  const fix = 'Use file:///absolute/path, s3://bucket/prefix, gs://bucket/prefix or az://account/container/prefix.';
   const shown = redact(raw);
   const m = /^([a-z0-9]+):\/\/([^/]*)(\/.*)?$/.exec(raw);
   if (m === null) {
@@ -205,7 +205,7 @@ export function parseStorageUrl(raw: string, what = '--to'): StorageUrl {
   if (authority.includes('@')) {
     throw new ConfigError(
       `${what} '${shown}' carries credentials before '@'. Storage credentials come from the environment ` +
-        `(AWS_*, GOOGLE_APPLICATION_CREDENTIALS) or the task's role, never the URL. ${fix}`,
+        `(AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*) or the task's role, never the URL. ${fix}`,
     );
   }
   checkEscapes(raw, what);
