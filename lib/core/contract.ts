@@ -54,7 +54,12 @@ export const DEFAULT_STALL_TIMEOUT_SECONDS = 300;
 export const RUNNER_OPTIONS: readonly OptionSpec[] = [
   opt('engine', OptionKind.STRING, [C.BACKUP, C.BINLOG_STREAM], 'the database engine', ['postgres', 'mysql', 'mongodb']),
   opt('source', OptionKind.STRING, [C.BACKUP, C.BINLOG_STREAM], 'the database URL, without a password (postgres://user@host:port/db)'),
-  opt('to', OptionKind.STRING, [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM], 'the storage URL (file:///abs/path, s3://bucket/prefix, gs://bucket/prefix)'),
+  opt(
+    'to',
+    OptionKind.STRING,
+    [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM],
+    'the storage URL (file:///abs/path, s3://bucket/prefix, gs://bucket/prefix, az://account/container/prefix)',
+  ),
   opt('type', OptionKind.STRING, [C.BACKUP], 'full, incremental or differential (default full)', ['full', 'incremental', 'differential']),
   opt('method', OptionKind.STRING, [C.BACKUP], 'logical (pg_dump) or physical (pg_basebackup) (default logical)', ['logical', 'physical']),
   opt('compression', OptionKind.STRING, [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM], 'zstd, gzip, lz4 or none (default zstd)', ['zstd', 'gzip', 'lz4', 'none']),
