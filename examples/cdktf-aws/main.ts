@@ -13,7 +13,8 @@ import { Construct } from 'constructs';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { EcrRepository } from '@cdktf/provider-aws/lib/ecr-repository';
 import { SecretsmanagerSecret } from '@cdktf/provider-aws/lib/secretsmanager-secret';
-import { BackupSchedule, Retention, aws } from '../../lib/cdktf';
+import { BackupSchedule, Retention } from '../../lib/cdktf/aws';
+import * as aws from '../../lib/cdktf/aws';
 
 export class AwsBackupStack extends TerraformStack {
   public readonly backup: aws.DatabaseBackup;

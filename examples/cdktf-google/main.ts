@@ -14,7 +14,8 @@ import { GoogleProvider } from '@cdktf/provider-google/lib/provider';
 import { ArtifactRegistryRepository } from '@cdktf/provider-google/lib/artifact-registry-repository';
 import { ProjectService } from '@cdktf/provider-google/lib/project-service';
 import { SecretManagerSecret } from '@cdktf/provider-google/lib/secret-manager-secret';
-import { BackupSchedule, Retention, google } from '../../lib/cdktf';
+import { BackupSchedule, Retention } from '../../lib/cdktf/google';
+import * as google from '../../lib/cdktf/google';
 
 const REGION = 'europe-west1';
 

@@ -1,8 +1,8 @@
-// The CDK for Terraform entry point (`db-backup-constructs/cdktf`): never loads aws-cdk-lib.
-// The cloud-neutral model and the shared value classes sit at the top; each cloud's constructs
-// are in their own namespace, because both clouds have a `BackupVault`, a `DatabaseBackup`, …:
-//   import { aws, google, BackupSchedule, Retention } from 'db-backup-constructs/cdktf';
+// The cloud-neutral part of the CDK for Terraform flavour (`db-backup-constructs/cdktf`): the
+// model and the value classes (BackupSchedule, Duration, Retention, …), loading no provider.
+// Each cloud's constructs are in their own entry, which loads only its own provider and
+// re-exports everything here:
+//   import { DatabaseBackup, BackupSchedule, Retention } from 'db-backup-constructs/cdktf/aws';
+//   import { DatabaseBackup, BackupSchedule, Retention } from 'db-backup-constructs/cdktf/google';
 export * from '../core';
 export * from './common';
-export * as aws from './aws';
-export * as google from './google';

@@ -20,9 +20,9 @@ import {
   SECRET_ENV,
   TIER_TAG_KEY,
   VERIFIER_ENV,
-  aws,
   renderRunnerEnvironment,
-} from '../../lib/cdktf';
+} from '../../lib/cdktf/aws';
+import * as aws from '../../lib/cdktf/aws';
 import { parseInvocation } from '../../runner/src/config';
 import { allowedActions, envMap, policy, statement, synthAws } from './helpers';
 

@@ -13,9 +13,9 @@ import {
   Retention,
   RunnerCommand,
   SECRET_ENV,
-  google,
   renderRunnerEnvironment,
-} from '../../lib/cdktf';
+} from '../../lib/cdktf/google';
+import * as google from '../../lib/cdktf/google';
 import { parseInvocation } from '../../runner/src/config';
 import { envMap, synthGoogle, warnings } from './helpers';
 
