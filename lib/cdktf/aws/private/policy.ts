@@ -39,13 +39,13 @@ export function assumeRolePolicy(service: string, sourceAccount?: string): strin
 export function vaultStatements(role: BackupRole, vault: { readonly bucketArn: string; readonly keyArn: string }, prefix: string): Statement[] {
   const p = S3_PERMISSIONS[role];
   const out: Statement[] = [
-    { Sid: 'ObjectsUnderPrefix', Effect: 'Allow', Action: [...p.objectActions], Resource: `${vault.bucketArn}/${prefixObjectsPattern(prefix)}` },
+    { Sid: role === BackupRole.WRITER ? 'WriteAndReadBackups' : 'ReadBackups', Effect: 'Allow', Action: [...p.objectActions], Resource: `${vault.bucketArn}/${prefixObjectsPattern(prefix)}` },
   ];
   if (p.manifestActions.length > 0) {
     out.push({ Sid: 'TagManifests', Effect: 'Allow', Action: [...p.manifestActions], Resource: `${vault.bucketArn}/${manifestPattern(prefix)}` });
   }
   out.push({
-    Sid: 'ListPrefix',
+    Sid: 'ListBackups',
     Effect: 'Allow',
     Action: [...p.listActions],
     Resource: vault.bucketArn,
