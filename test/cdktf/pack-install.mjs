@@ -4,7 +4,7 @@
 // with the tsconfig `cdktf init` writes ("module": "CommonJS", no moduleResolution) and
 // TypeScript 5, which resolves subpaths through `typesVersions`. Needs `npm run build` first.
 //   node test/cdktf/pack-install.mjs            (prints one line per project, exits 1 on failure)
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,6 +13,18 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-pack-'));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+/** Like sh, without blocking: the three installs run at once (they wait on the network and disk). */
+function shAsync(cmd, args, cwd) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env: { ...process.env, npm_config_fund: 'false', npm_config_audit: 'false' } });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} (in ${cwd}) exited ${code}:\n${out}`))));
+  });
+}
 
 function sh(cmd, args, cwd) {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_fund: 'false', npm_config_audit: 'false' } });
@@ -102,32 +114,35 @@ const CDKTF_INIT_TSCONFIG = {
 let failed = false;
 try {
   const tarball = path.join(work, sh(npm, ['pack', '--ignore-scripts', '--silent', '--pack-destination', work], root).trim().split('\n').pop());
-  for (const p of projects) {
-    const started = Date.now();
-    const dir = path.join(work, p.name);
-    fs.mkdirSync(dir);
-    fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: p.name, version: '1.0.0', private: true }));
-    try {
-      sh(npm, ['install', '--prefer-offline', '--no-package-lock', '--loglevel=error', tarball, ...p.deps], dir);
-      for (const a of p.absent) {
-        if (fs.existsSync(path.join(dir, 'node_modules', a))) throw new Error(`${a} was installed, but only ${p.deps.join(', ')} were asked for`);
+  const results = await Promise.all(
+    projects.map(async (p) => {
+      const started = Date.now();
+      const dir = path.join(work, p.name);
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: p.name, version: '1.0.0', private: true }));
+      try {
+        await shAsync(npm, ['install', '--prefer-offline', '--no-package-lock', '--loglevel=error', tarball, ...p.deps], dir);
+        for (const a of p.absent) {
+          if (fs.existsSync(path.join(dir, 'node_modules', a))) throw new Error(`${a} was installed, but only ${p.deps.join(', ')} were asked for`);
+        }
+        fs.writeFileSync(path.join(dir, 'main.js'), p.name.includes('google') ? GOOGLE_APP(p) : AWS_APP(p));
+        await shAsync(process.execPath, ['main.js'], dir);
+        const tf = JSON.parse(fs.readFileSync(path.join(dir, 'out', 'stacks', 'backup', 'cdk.tf.json'), 'utf8'));
+        const count = Object.values(tf.resource).reduce((n, byName) => n + Object.keys(byName).length, 0);
+        if (count < 10) throw new Error(`only ${count} resources synthesized`);
+        if (p.typecheck) {
+          fs.writeFileSync(path.join(dir, 'typed.ts'), TS_APP);
+          fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(CDKTF_INIT_TSCONFIG));
+          await shAsync(process.execPath, [path.join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', '.'], dir);
+        }
+        return `ok ${p.name}: ${count} resources, ${((Date.now() - started) / 1000).toFixed(0)} s${p.typecheck ? ', type-checked with the cdktf init tsconfig' : ''}`;
+      } catch (e) {
+        failed = true;
+        return `not ok ${p.name}: ${e.message}`;
       }
-      fs.writeFileSync(path.join(dir, 'main.js'), p.name.includes('google') ? GOOGLE_APP(p) : AWS_APP(p));
-      sh(process.execPath, ['main.js'], dir);
-      const tf = JSON.parse(fs.readFileSync(path.join(dir, 'out', 'stacks', 'backup', 'cdk.tf.json'), 'utf8'));
-      const count = Object.values(tf.resource).reduce((n, byName) => n + Object.keys(byName).length, 0);
-      if (count < 10) throw new Error(`only ${count} resources synthesized`);
-      if (p.typecheck) {
-        fs.writeFileSync(path.join(dir, 'typed.ts'), TS_APP);
-        fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(CDKTF_INIT_TSCONFIG));
-        sh(process.execPath, [path.join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', '.'], dir);
-      }
-      console.log(`ok ${p.name}: ${count} resources, ${((Date.now() - started) / 1000).toFixed(0)} s${p.typecheck ? ', type-checked with the cdktf init tsconfig' : ''}`);
-    } catch (e) {
-      failed = true;
-      console.log(`not ok ${p.name}: ${e.message}`);
-    }
-  }
+    }),
+  );
+  for (const r of results) console.log(r);
 } finally {
   fs.rmSync(work, { recursive: true, force: true });
 }
