@@ -1,4 +1,4 @@
-// Build step: the CDK Terrain (`cdktn`) entry `db-backup-constructs/cdktn/aws`, generated from the
+// Build step (1): the CDK Terrain (`cdktn`) entry `db-backup-constructs/cdktn/aws`, generated from the
 // compiled CDKTF AWS constructs (dist/lib/cdktf/{aws,common,index}) with the two package names
 // swapped: `cdktf` → `cdktn` and `@cdktf/provider-aws` → `@cdktn/provider-aws`. cdktn is the
 // maintained fork of cdktf with the same API under another name, so the same source serves both;
@@ -38,5 +38,14 @@ if (!fs.existsSync(path.join(from, 'aws', 'index.js'))) {
 }
 fs.rmSync(to, { recursive: true, force: true });
 fs.mkdirSync(to, { recursive: true });
-for (const part of ['aws', 'common', 'index.js', 'index.d.ts']) copy(path.join(from, part), path.join(to, part));
-console.log('gen-cdktn: wrote dist/lib/cdktn (aws, common) from dist/lib/cdktf');
+for (const part of ['aws', 'common']) copy(path.join(from, part), path.join(to, part));
+
+// The neutral entry's deprecated `aws` and `google` namespaces: getters, so a cloud's provider
+// is loaded only when its namespace is used (tsc emits an eager `exports.aws = require("./aws")`).
+const neutral = path.join(from, 'index.js');
+const text = fs.readFileSync(neutral, 'utf8');
+const lazy = text.replace(/^exports\.(aws|google) = require\("\.\/(aws|google)"\);$/gm, (_, name, mod) =>
+  `Object.defineProperty(exports, "${name}", { enumerable: true, configurable: true, get: () => require("./${mod}") });`);
+if (/exports\.(aws|google) = require/.test(lazy)) throw new Error('gen-cdktn: the aws/google namespaces of dist/lib/cdktf/index.js are still eager');
+fs.writeFileSync(neutral, lazy);
+console.log('gen-cdktn: wrote dist/lib/cdktn (aws, common) from dist/lib/cdktf; made the cdktf namespaces lazy');

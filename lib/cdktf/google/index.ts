@@ -1,7 +1,8 @@
 // The CDK for Terraform entry for Google Cloud (`db-backup-constructs/cdktf/google`): loads
 // cdktf and @cdktf/provider-google only. The cloud-neutral model and value classes are
 // re-exported, so one import is enough.
-export * from '../index';
+export * from '../../core';
+export * from '../common';
 export * from './refs';
 export * from './vault';
 export * from './source';
