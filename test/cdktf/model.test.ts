@@ -3,7 +3,9 @@ import { describe, it } from 'node:test';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as cdkLambda from 'aws-cdk-lib/aws-lambda';
-import { DEPRECATED_RUNTIMES, LAMBDA_NODE_RUNTIME, runtimeDeprecation, validateFargateSize, S3_PERMISSIONS, BackupRole } from '../../lib/core';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DEPRECATED_RUNTIMES, LAMBDA_NODE_RUNTIME, SUPPORTED_NODE_MAJORS, runtimeDeprecation, validateFargateSize, S3_PERMISSIONS, BackupRole } from '../../lib/core';
 import { BackupVerifier as CdkVerifier, BackupVault as CdkVault } from '../../lib/aws';
 import * as aws from '../../lib/cdktf/aws';
 import * as google from '../../lib/cdktf/google';
@@ -36,6 +38,13 @@ describe('one model: CDK and CDKTF render the same rules', () => {
       assert.match(r, /^nodejs(22|24)\.x$/);
     }
     assert.equal(cdkLambda.Runtime.NODEJS_22_X.name, LAMBDA_NODE_RUNTIME);
+  });
+
+  it('the runner image (Fargate tasks, Cloud Run jobs) runs a supported Node.js major', () => {
+    const dockerfile = fs.readFileSync(path.join(__dirname, '..', '..', 'runner', 'Dockerfile'), 'utf8');
+    const majors = [...dockerfile.matchAll(/^FROM\s+(?:\S+\/)?node:(\d+)/gm)].map((m) => Number(m[1]));
+    assert.ok(majors.length > 0, 'the Dockerfile has a node base image');
+    for (const m of majors) assert.ok((SUPPORTED_NODE_MAJORS as readonly number[]).includes(m), `node:${m} is not one of ${SUPPORTED_NODE_MAJORS.join(', ')}`);
   });
 
   it('AWS CDKTF: the CDK defaults, names and capabilities (03:00, drills, dashboard, gap + timeout RPO)', () => {
