@@ -1,4 +1,6 @@
 import { Construct } from 'constructs';
+import { CloudwatchDashboard } from '@cdktf/provider-aws/lib/cloudwatch-dashboard';
+import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric-alarm';
 import { EcsCluster } from '@cdktf/provider-aws/lib/ecs-cluster';
 import { SqsQueue } from '@cdktf/provider-aws/lib/sqs-queue';
 import {
@@ -150,6 +152,10 @@ export class DatabaseBackup extends Construct {
   public readonly verifier: BackupVerifier;
   public readonly drillTask?: RestoreDrillTask;
   public readonly monitoring: BackupMonitoring;
+  /** Every alarm (as the AWS CDK flavour's `alarms`). */
+  public readonly alarms: CloudwatchMetricAlarm[];
+  /** The CloudWatch dashboard. */
+  public readonly dashboard: CloudwatchDashboard;
   public readonly databaseId: string;
   public readonly prefix: string;
   /** The recovery point objective in force. */
@@ -273,6 +279,8 @@ export class DatabaseBackup extends Construct {
       verifierFunction: { functionName: BackupVerifier.functionName(props.databaseId) },
       tags: props.tags,
     });
+    this.alarms = this.monitoring.alarms;
+    this.dashboard = this.monitoring.dashboard;
     this.verifier = new BackupVerifier(this, 'Verifier', {
       databaseId: props.databaseId,
       vault: this.vault,

@@ -1,4 +1,6 @@
 import { Construct } from 'constructs';
+import { MonitoringAlertPolicy } from '@cdktf/provider-google/lib/monitoring-alert-policy';
+import { MonitoringDashboard } from '@cdktf/provider-google/lib/monitoring-dashboard';
 import { BackupType, Compression, ConfigError, DEFAULT_BACKUP_TIMEOUT_MINUTES, DEFAULT_DRILL_CRON, DEFAULT_RTO_MINUTES, DRILL_TIMEOUT_BEYOND_RTO_MINUTES, Retention, claimVaultPrefix } from '../../core';
 import { Duration } from '../common/duration';
 import { BackupEncryption } from '../common/encryption';
@@ -128,6 +130,10 @@ export class DatabaseBackup extends Construct {
   public readonly verifier: BackupVerifier;
   public readonly drillJob?: RestoreDrillJob;
   public readonly monitoring: BackupMonitoring;
+  /** Every alert policy (the AWS flavours' `alarms`). */
+  public readonly alarms: MonitoringAlertPolicy[];
+  /** The Cloud Monitoring dashboard. */
+  public readonly dashboard: MonitoringDashboard;
   public readonly rpo: Duration;
   public readonly rto: Duration;
 
@@ -239,6 +245,8 @@ export class DatabaseBackup extends Construct {
       notificationChannels: props.notificationChannels,
       labels: props.labels,
     });
+    this.alarms = this.monitoring.policies;
+    this.dashboard = this.monitoring.dashboard;
   }
 }
 
