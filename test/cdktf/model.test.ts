@@ -6,7 +6,8 @@ import * as cdkLambda from 'aws-cdk-lib/aws-lambda';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEPRECATED_RUNTIMES, LAMBDA_NODE_RUNTIME, SUPPORTED_NODE_MAJORS, runtimeDeprecation, validateFargateSize, S3_PERMISSIONS, BackupRole } from '../../lib/core';
-import { BackupVerifier as CdkVerifier, BackupVault as CdkVault } from '../../lib/aws';
+import { BackupVerifier as CdkVerifier, BackupVault as CdkVault, DatabaseBackup as CdkDatabaseBackup } from '../../lib/aws';
+import { newStack, newVpc, postgresSource } from '../aws/helpers';
 import * as aws from '../../lib/cdktf/aws';
 import * as google from '../../lib/cdktf/google';
 import { synthAws, synthGoogle } from './helpers';
@@ -94,6 +95,22 @@ describe('one model: CDK and CDKTF render the same rules', () => {
           });
         }),
       /prefix 'orders\/billing' of 'billing' overlaps the prefix 'orders' of 'orders'/,
+    );
+  });
+
+  it('the CDK flavour refuses the same id or an overlapping prefix in one vault (lib/core claimVaultPrefix)', () => {
+    const stack = newStack();
+    const vpc = newVpc(stack);
+    const vault = new CdkVault(stack, 'Shared');
+    const source = postgresSource(stack);
+    new CdkDatabaseBackup(stack, 'Orders', { source, vpc, vault, databaseId: 'orders' });
+    assert.throws(
+      () => new CdkDatabaseBackup(stack, 'Orders2', { source, vpc, vault, databaseId: 'orders', prefix: 'orders-2' }),
+      /databaseId 'orders' is already used in this vault/,
+    );
+    assert.throws(
+      () => new CdkDatabaseBackup(stack, 'Nested', { source, vpc, vault, databaseId: 'nested', prefix: 'orders/nested' }),
+      /prefix 'orders\/nested' of 'nested' overlaps the prefix 'orders' of 'orders'/,
     );
   });
 
