@@ -29,7 +29,7 @@ import {
 } from '../core';
 import { BinlogShipper, type PointInTimeRecovery } from './binlog-shipper';
 import { RestoreDrillTask } from './drill-task';
-import { AlarmTopic, allowServicesToUseKey, backupMetric, BackupMonitoring } from './monitoring';
+import { AlarmTopic, BackupMonitoring } from './monitoring';
 import { BackupRunnerTask } from './runner-task';
 import { BackupSchedule, TaskSchedule } from './schedule';
 import { BackupEncryption, type BackupSource } from './source';
@@ -37,6 +37,8 @@ import { BackupVault, type IBackupVault } from './vault';
 import { BackupVerifier } from './verifier';
 import { KMS_UNWRAP_ACTIONS } from './private/iam';
 import { acknowledge } from './private/nag';
+import { allowServicesToUseKey } from './private/keys';
+import { backupMetric } from './private/metrics';
 import { kebab } from './private/names';
 
 /** One schedule of backups of one type. */
@@ -175,7 +177,7 @@ const TYPE_IDS: Record<BackupType, string> = { [BackupType.FULL]: 'Full', [Backu
  *   source: BackupSource.postgres({ endpoint: 'orders.db.internal', databaseName: 'orders', username: 'backup', secret }),
  *   vpc,
  *   retention: Retention.gfs({ daily: 7, weekly: 4, monthly: 12 }),
- *   alarmEmail: 'oncall@example.com',
+ *   alarmEmails: ['oncall@example.com'],
  * });
  * database.connections.allowDefaultPortFrom(backup);
  * ```
@@ -503,7 +505,7 @@ function validatePointInTimeRecovery(pitr: PointInTimeRecovery, engine: Engine, 
     throw new ConfigError('pointInTimeRecovery is set for a MongoDB source, which the runner does not support (no oplog shipping); leave pointInTimeRecovery out and rely on the scheduled backups.');
   }
   if (pitr.window === undefined || retention === undefined) return;
-  const crons = (type: BackupType) => scheduled.filter((s) => (s.type ?? BackupType.FULL) === type).map((s) => s.schedule.cron);
+  const crons = (type: BackupType) => scheduled.filter((s) => (s.type ?? BackupType.FULL) === type).map((s) => s.schedule.cronSpec);
   const full = crons(BackupType.FULL);
   const incremental = crons(BackupType.INCREMENTAL);
   const differential = crons(BackupType.DIFFERENTIAL);
@@ -547,7 +549,7 @@ function validateSchedules(scheduled: ScheduledBackup[], timeout: Duration): voi
 function applyRpoPolicy(scope: Construct, rpo: Duration | undefined, scheduled: ScheduledBackup[], timeout: Duration, flexibleWindow: Duration | undefined): Duration {
   const decision = resolveRpo({
     schedules: scheduled.map((s) => ({
-      cron: s.schedule.cron,
+      cron: s.schedule.cronSpec,
       timeZone: s.schedule.timeZone?.timezoneName,
       maxIntervalMinutes: s.schedule.maxInterval?.toMinutes(),
     })),

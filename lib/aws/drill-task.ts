@@ -7,7 +7,6 @@ import { Construct } from 'constructs';
 import {
   ConfigError,
   DEFAULT_DRILL_FARGATE,
-  DRILL_DATABASE_CONTAINER_NAME,
   EncryptionScheme,
   Engine,
   RUNNER_ENV,
@@ -15,13 +14,21 @@ import {
   SCRATCH_DATABASES,
   renderRunnerEnvironment,
 } from '../core';
-import { RUNNER_CONTAINER_NAME } from './runner-task';
 import { checkDatabaseId } from './private/settings';
 import { BackupEncryption } from './source';
 import type { IBackupVault } from './vault';
 import { KMS_UNWRAP_ACTIONS } from './private/iam';
 import { acknowledge, wildcardResourceFinding } from './private/nag';
-import { acknowledgeTaskDefinition, bundledRunnerImage, checkFargateSize, checkTimeout, taskLogGroup, timeoutEntryPoint } from './private/task';
+import {
+  acknowledgeTaskDefinition,
+  bundledRunnerImage,
+  checkFargateSize,
+  checkTimeout,
+  DRILL_DATABASE_CONTAINER_NAME,
+  RUNNER_CONTAINER_NAME,
+  taskLogGroup,
+  timeoutEntryPoint,
+} from './private/task';
 
 /** Properties of a `RestoreDrillTask`. */
 export interface RestoreDrillTaskProps {
@@ -75,6 +82,9 @@ export interface RestoreDrillTaskProps {
  * time as metrics. Its role can read backups, never write or delete them.
  */
 export class RestoreDrillTask extends Construct {
+  /** The name of the scratch database's container in a drill task. */
+  public static readonly DATABASE_CONTAINER_NAME = DRILL_DATABASE_CONTAINER_NAME;
+
   public readonly taskDefinition: ecs.FargateTaskDefinition;
   /** The runner's container. */
   public readonly container: ecs.ContainerDefinition;

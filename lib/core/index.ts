@@ -16,3 +16,4 @@ export * from './layout';
 export * from './runtimes';
 export * from './defaults';
 export * from './drill';
+export * from './versions';

@@ -7,8 +7,8 @@ import type { Construct } from 'constructs';
 import { bundledAsset, ConfigError, timeoutEntryPoint as coreTimeoutEntryPoint, validateFargateSize } from '../../core';
 import { acknowledge, acknowledgeInlinePolicies } from './nag';
 
-/** Where the bundled image keeps the runner (lib/core). */
-export { RUNNER_SCRIPT } from '../../core';
+/** Container names and the runner's path live once in lib/core (the CDKTF tasks use them too). */
+export { DRILL_DATABASE_CONTAINER_NAME, RUNNER_CONTAINER as RUNNER_CONTAINER_NAME, RUNNER_SCRIPT } from '../../core';
 
 /** The runner image built from `runner/Dockerfile` at deploy time (synth only stages it). */
 export function bundledRunnerImage(): ecs.ContainerImage {
