@@ -30,7 +30,12 @@ export interface S3Permissions {
 }
 
 /** Write backups under a prefix and read them back: new objects (single or multipart) with their tier tag. */
-export const S3_BACKUP_WRITE_ACTIONS = ['s3:PutObject', 's3:PutObjectTagging', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'] as const;
+export const S3_BACKUP_WRITE_ACTIONS = [
+  's3:PutObject',
+  's3:PutObjectTagging',
+  's3:AbortMultipartUpload',
+  's3:ListMultipartUploadParts',
+] as const;
 
 /** Read backups back (the runner checks its own upload; restores and drills read). */
 export const S3_OBJECT_READ_ACTIONS = ['s3:GetObject', 's3:GetObjectTagging'] as const;
@@ -120,4 +125,8 @@ export const GCS_BUCKET_ROLES: Readonly<Record<BackupRole, readonly string[]>> =
 };
 
 /** Google roles that would let a principal delete backups; never granted. */
-export const GCS_DELETE_ROLES = ['roles/storage.objectAdmin', 'roles/storage.admin', 'roles/storage.objectUser'] as const;
+export const GCS_DELETE_ROLES = [
+  'roles/storage.objectAdmin',
+  'roles/storage.admin',
+  'roles/storage.objectUser',
+] as const;

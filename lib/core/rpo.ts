@@ -82,36 +82,47 @@ export function resolveRpo(input: RpoPolicyInput): RpoDecision {
   const slack = input.timeoutMinutes + (input.flexibleWindowMinutes ?? 0);
   const ceiling = input.ceilingMinutes;
   const why = input.ceilingReason ? ` (${input.ceilingReason})` : '';
-  const where = input.schedules.map((s) => (s.cron ? awsCronExpression(s.cron) : `every ${humanMinutes(s.maxIntervalMinutes ?? 0)}`)).join(', ');
+  const where = input.schedules
+    .map((s) => (s.cron ? awsCronExpression(s.cron) : `every ${humanMinutes(s.maxIntervalMinutes ?? 0)}`))
+    .join(', ');
   if (ceiling !== undefined && gap !== undefined && gap > ceiling) {
     throw new ConfigError(
-      `the schedule (${where}) leaves up to ${humanMinutes(gap)} between two backups, but the stale alarm can wait at most ${humanMinutes(ceiling)}${why}. Schedule backups at least every ${humanMinutes(ceiling)}.`,
+      `the schedule (${where}) leaves up to ${humanMinutes(gap)} between two backups, but the stale alarm can ` +
+        `wait at most ${humanMinutes(ceiling)}${why}. Schedule backups at least every ${humanMinutes(ceiling)}.`,
     );
   }
   let rpo: number;
   if (input.rpoMinutes === undefined) {
     if (gap === undefined) {
-      throw new ConfigError(`the gap between scheduled backups (${where}) cannot be worked out; set ${what} explicitly, e.g. ${what}: Duration.hours(26).`);
+      throw new ConfigError(`the gap between scheduled backups (${where}) cannot be worked out; set ${what} ` +
+        `explicitly, e.g. ${what}: Duration.hours(26).`);
     }
     rpo = ceiling === undefined ? gap + slack : Math.min(gap + slack, ceiling);
   } else {
     rpo = input.rpoMinutes;
     if (!Number.isFinite(rpo) || rpo <= 0) {
-      throw new ConfigError(`${what} is ${rpo} minutes; give a positive duration, longer than the time between two scheduled backups.`);
+      throw new ConfigError(`${what} is ${rpo} minutes; give a positive duration, longer than the time between ` +
+        `two scheduled backups.`);
     }
     if (ceiling !== undefined && rpo > ceiling) {
-      throw new ConfigError(`${what} is ${humanMinutes(rpo)}, but the stale alarm can wait at most ${humanMinutes(ceiling)}${why}. Set ${what} to at most ${humanMinutes(ceiling)} and schedule backups at least that often.`);
+      throw new ConfigError(`${what} is ${humanMinutes(rpo)}, but the stale alarm can wait at most ` +
+        `${humanMinutes(ceiling)}${why}. Set ${what} to at most ${humanMinutes(ceiling)} and schedule backups at ` +
+          `least that often.`);
     }
     if (gap !== undefined && rpo < gap) {
       throw new ConfigError(
-        `${what} is ${humanMinutes(rpo)}, shorter than the longest gap between scheduled backups (${humanMinutes(gap)}: ${where}): the stale alarm would fire every cycle. Schedule backups more often, or set ${what} to at least ${humanMinutes(gap + slack)} (the gap plus the backup timeout).`,
+        `${what} is ${humanMinutes(rpo)}, shorter than the longest gap between scheduled backups ` +
+          `(${humanMinutes(gap)}: ${where}): the stale alarm would fire every cycle. Schedule backups more ` +
+            `often, or set ${what} to at least ${humanMinutes(gap + slack)} (the gap plus the backup timeout).`,
       );
     }
   }
   const warnings: string[] = [];
   if (gap !== undefined && rpo < gap + slack) {
     warnings.push(
-      `${what} (${humanMinutes(rpo)}) leaves less than the backup timeout (${humanMinutes(input.timeoutMinutes)}) beyond the longest gap between backups (${humanMinutes(gap)}); a slow backup may raise the stale alarm before it commits.`,
+      `${what} (${humanMinutes(rpo)}) leaves less than the backup timeout ` +
+        `(${humanMinutes(input.timeoutMinutes)}) beyond the longest gap between backups (${humanMinutes(gap)}); ` +
+          `a slow backup may raise the stale alarm before it commits.`,
     );
   }
   return { rpoMinutes: rpo, gapMinutes: gap, warnings };

@@ -25,7 +25,8 @@ function awsBackup(stack: import('cdktf').TerraformStack, extra: Partial<aws.Dat
 
 describe('one model: CDK and CDKTF render the same rules', () => {
   it('no construct renders a runtime the cloud has deprecated (lib/core DEPRECATED_RUNTIMES)', () => {
-    assert.equal(runtimeDeprecation(LAMBDA_NODE_RUNTIME), undefined, `${LAMBDA_NODE_RUNTIME} is in the deprecated table`);
+    assert.equal(runtimeDeprecation(LAMBDA_NODE_RUNTIME), undefined, `${LAMBDA_NODE_RUNTIME} is in the ` +
+      `deprecated table`);
     assert.ok(runtimeDeprecation('nodejs20.x'), 'the table knows nodejs20.x is deprecated');
     const tf = synthAws((stack) => awsBackup(stack));
     const runtimes = tf.all('aws_lambda_function').map((f) => f.runtime as string);

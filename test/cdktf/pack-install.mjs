@@ -22,13 +22,15 @@ function shAsync(cmd, args, cwd) {
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} (in ${cwd}) exited ${code}:\n${out}`))));
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} (in ` +
+      `${cwd}) exited ${code}:\n${out}`))));
   });
 }
 
 function sh(cmd, args, cwd) {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_fund: 'false', npm_config_audit: 'false' } });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) exited ` +
+    `${r.status}:\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
 
@@ -123,7 +125,8 @@ try {
       try {
         await shAsync(npm, ['install', '--prefer-offline', '--no-package-lock', '--loglevel=error', tarball, ...p.deps], dir);
         for (const a of p.absent) {
-          if (fs.existsSync(path.join(dir, 'node_modules', a))) throw new Error(`${a} was installed, but only ${p.deps.join(', ')} were asked for`);
+          if (fs.existsSync(path.join(dir, 'node_modules', a))) throw new Error(`${a} was installed, but only ` +
+            `${p.deps.join(', ')} were asked for`);
         }
         fs.writeFileSync(path.join(dir, 'main.js'), p.name.includes('google') ? GOOGLE_APP(p) : AWS_APP(p));
         await shAsync(process.execPath, ['main.js'], dir);
@@ -135,7 +138,8 @@ try {
           fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(CDKTF_INIT_TSCONFIG));
           await shAsync(process.execPath, [path.join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', '.'], dir);
         }
-        return `ok ${p.name}: ${count} resources, ${((Date.now() - started) / 1000).toFixed(0)} s${p.typecheck ? ', type-checked with the cdktf init tsconfig' : ''}`;
+        return `ok ${p.name}: ${count} resources, ${((Date.now() - started) / 1000).toFixed(0)} ` +
+          `s${p.typecheck ? ', type-checked with the cdktf init tsconfig' : ''}`;
       } catch (e) {
         failed = true;
         return `not ok ${p.name}: ${e.message}`;

@@ -110,7 +110,8 @@ export class RestoreDrillTask extends Construct implements IScheduledTask {
     }
     const retentionDays = (props.logRetention ?? Duration.days(DEFAULT_LOG_RETENTION_DAYS)).toDays();
     if (!(LOG_RETENTION_DAYS as readonly number[]).includes(retentionDays)) {
-      throw new ConfigError(`logRetention is ${retentionDays} days; CloudWatch Logs keeps logs for one of ${LOG_RETENTION_DAYS.join(', ')} days.`);
+      throw new ConfigError(`logRetention is ${retentionDays} days; CloudWatch Logs keeps logs for one of ` +
+        `${LOG_RETENTION_DAYS.join(', ')} days.`);
     }
     const scratch = SCRATCH_DATABASES[props.engine];
     const name = (suffix: string, max = 64) => boundedName(['dbbackup', props.databaseId, suffix], max);

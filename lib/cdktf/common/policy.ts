@@ -27,12 +27,15 @@ export function resolveSchedules(
   }
   const types = new Set(list.map((s) => s.type ?? BackupType.FULL));
   if (!types.has(BackupType.FULL)) {
-    throw new ConfigError(`schedules has only ${[...types].join(' and ')} backups, which need a full backup to start from; add { type: BackupType.FULL, schedule: … }.`);
+    throw new ConfigError(`schedules has only ${[...types].join(' and ')} backups, which need a full backup to ` +
+      `start from; add { type: BackupType.FULL, schedule: … }.`);
   }
   for (const s of list) {
     if (s.schedule.spec.minIntervalMinutes * 60 < timeout.toSeconds()) {
       throw new ConfigError(
-        `the ${s.type ?? BackupType.FULL} schedule '${s.schedule.awsExpression}' runs every ${s.schedule.spec.minIntervalMinutes} minutes, but a backup may run for ${timeout} (timeout), so two backups of the same database could overlap. Schedule it less often, or lower timeout.`,
+        `the ${s.type ?? BackupType.FULL} schedule '${s.schedule.awsExpression}' runs every ` +
+          `${s.schedule.spec.minIntervalMinutes} minutes, but a backup may run for ${timeout} (timeout), so two ` +
+            `backups of the same database could overlap. Schedule it less often, or lower timeout.`,
       );
     }
   }

@@ -213,7 +213,10 @@ export class DatabaseBackup extends Construct {
       const drillSchedule = drill.schedule ?? BackupSchedule.cron(DEFAULT_DRILL_CRON);
       if (drillSchedule.spec.minIntervalMinutes * 60 < drillTimeout.toSeconds()) {
         throw new ConfigError(
-          `the drill schedule '${drillSchedule.unixExpression}' runs every ${drillSchedule.spec.minIntervalMinutes} minutes, but a drill may run ${drillTimeout} (drill.timeout, or the RTO plus two hours); drills would overlap. Drill less often or lower drill.timeout.`,
+          `the drill schedule '${drillSchedule.unixExpression}' runs every ` +
+            `${drillSchedule.spec.minIntervalMinutes} minutes, but a drill may run ${drillTimeout} ` +
+              `(drill.timeout, or the RTO plus two hours); drills would overlap. Drill less often or lower ` +
+                `drill.timeout.`,
         );
       }
       this.drillJob = new RestoreDrillJob(this, 'DrillJob', {
