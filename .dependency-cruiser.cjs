@@ -6,22 +6,23 @@
  * below it, never one above:
  *
  *   main.ts, demo.ts, local/      the entry points (nothing imports them)
- *   commands/, preflight.ts       thin dispatchers over the engine drivers
+ *   commands/, preflight.ts       thin dispatchers over the engine drivers; report/ (a run's
+ *                                 metrics file and notification)
  *   engines/                      one folder per engine, engines/shared/, the registry index.ts
  *   archive/, catalog.ts          engine-neutral log archive, windows, chains; the manifests
  *   pipeline/                     stages, store, read-back, compress, encrypt, tar
  *   storage/                      file://, s3://, gs:// behind one interface
- *   config.ts, log.ts, errors.ts, metrics.ts   the runner's base
+ *   config.ts, log.ts, errors.ts, metrics.ts, report/config.ts   the runner's base
  *   lib/core                      the shared model
  */
 const LAYERS = [
   { name: 'entry', path: '^runner/src/(main|demo)\\.ts$|^runner/src/local/' },
-  { name: 'commands', path: '^runner/src/commands/|^runner/src/preflight\\.ts$' },
+  { name: 'commands', path: '^runner/src/commands/|^runner/src/preflight\\.ts$|^runner/src/report/(?!config\\.ts$)' },
   { name: 'engines', path: '^runner/src/engines/' },
   { name: 'archive', path: '^runner/src/archive/|^runner/src/catalog\\.ts$' },
   { name: 'pipeline', path: '^runner/src/pipeline/' },
   { name: 'storage', path: '^runner/src/storage/' },
-  { name: 'base', path: '^runner/src/(config|log|errors|metrics)\\.ts$' },
+  { name: 'base', path: '^runner/src/(config|log|errors|metrics|report/config)\\.ts$' },
 ];
 
 /** One rule per layer: nothing in it imports a layer above it. */
@@ -43,6 +44,13 @@ module.exports = {
       to: { circular: true },
     },
     ...upward,
+    {
+      name: 'in-a-layer',
+      comment: 'every runner module belongs to a layer (add a new folder to LAYERS)',
+      severity: 'error',
+      from: { path: '^runner/src/', pathNot: LAYERS.map((l) => `(${l.path})`).join('|') },
+      to: {},
+    },
     {
       name: 'engine-to-engine',
       comment: 'engines/X never imports engines/Y: what two engines share goes to engines/shared/ or archive/',
