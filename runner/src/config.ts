@@ -1,4 +1,5 @@
 import { DEFAULT_STALL_TIMEOUT_SECONDS, OptionKind, OptionSpec, RUNNER_OPTIONS, RunnerCommand } from '../../lib/core/contract';
+import { defaultMethod, ENGINE_CAPABILITIES } from '../../lib/core/engines';
 import { ConfigError } from '../../lib/core/errors';
 import { BackupMethod, BackupType, Compression, Engine, RetentionTier } from '../../lib/core/model';
 import {
@@ -297,9 +298,9 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
       const source = parseSourceUrl(need(v, cmd, 'source'), '--source', engine);
       const to = parseStorageUrl(need(v, cmd, 'to'), '--to');
       const type = (v.type as BackupType | undefined) ?? BackupType.FULL;
-      // PostgreSQL incrementals are WAL ranges over a physical base: physical unless said otherwise.
-      const method = (v.method as BackupMethod | undefined) ?? (engine === Engine.POSTGRES && type !== BackupType.FULL ? BackupMethod.PHYSICAL : BackupMethod.LOGICAL);
-      if (method === BackupMethod.PHYSICAL && engine !== Engine.POSTGRES) {
+      // The engine's record says its methods (PostgreSQL incrementals: physical unless said otherwise).
+      const method = (v.method as BackupMethod | undefined) ?? defaultMethod(engine, type);
+      if (!ENGINE_CAPABILITIES[engine].methods.includes(method)) {
         throw new ConfigError(`--method physical is for PostgreSQL (pg_basebackup); engine '${engine}' takes --method logical.`);
       }
       return {

@@ -1,0 +1,59 @@
+/**
+ * What each engine can do, once: the backup methods and types it takes, whether it restores to
+ * a moment and how it ships its log. The runner's option validation reads it (config.ts), and
+ * the runner's drivers implement what it declares (runner/src/engines/<engine>/).
+ */
+import { BackupMethod, BackupType, Engine } from './model';
+
+/** How an engine ships its log for point-in-time recovery. */
+export enum LogShipping {
+  /** PostgreSQL's archive_command/restore_command call `dbbackup wal-push`/`wal-fetch`. */
+  WAL = 'wal',
+  /** `dbbackup binlog-stream` follows the MySQL/MariaDB binary log. */
+  BINLOG = 'binlog',
+}
+
+export interface EngineCapabilities {
+  /** The backup methods, the first the default of a full backup. */
+  readonly methods: readonly BackupMethod[];
+  /** The backup types. */
+  readonly types: readonly BackupType[];
+  /** The method of an incremental or differential backup when --method is not given. */
+  readonly chainMethod: BackupMethod;
+  /** Whether `restore --to-time` can restore to a moment. */
+  readonly pointInTime: boolean;
+  /** How the engine ships its log, if it does. */
+  readonly logShipping?: LogShipping;
+}
+
+const ALL_TYPES = [BackupType.FULL, BackupType.INCREMENTAL, BackupType.DIFFERENTIAL] as const;
+
+export const ENGINE_CAPABILITIES: Readonly<Record<Engine, EngineCapabilities>> = {
+  [Engine.POSTGRES]: {
+    methods: [BackupMethod.LOGICAL, BackupMethod.PHYSICAL],
+    types: ALL_TYPES,
+    // PostgreSQL incrementals are WAL ranges over a physical base.
+    chainMethod: BackupMethod.PHYSICAL,
+    pointInTime: true,
+    logShipping: LogShipping.WAL,
+  },
+  [Engine.MYSQL]: {
+    methods: [BackupMethod.LOGICAL],
+    types: ALL_TYPES,
+    chainMethod: BackupMethod.LOGICAL,
+    pointInTime: true,
+    logShipping: LogShipping.BINLOG,
+  },
+  [Engine.MONGODB]: {
+    methods: [BackupMethod.LOGICAL],
+    types: [BackupType.FULL],
+    chainMethod: BackupMethod.LOGICAL,
+    pointInTime: false,
+  },
+};
+
+/** The method of a backup of `engine` and `type` when --method is not given. */
+export function defaultMethod(engine: Engine, type: BackupType): BackupMethod {
+  const c = ENGINE_CAPABILITIES[engine];
+  return type === BackupType.FULL ? c.methods[0] : c.chainMethod;
+}
