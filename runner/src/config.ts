@@ -1,4 +1,10 @@
-import { DEFAULT_STALL_TIMEOUT_SECONDS, OptionKind, OptionSpec, RUNNER_OPTIONS, RunnerCommand } from '../../lib/core/contract';
+import {
+  DEFAULT_STALL_TIMEOUT_SECONDS,
+  OptionKind,
+  OptionSpec,
+  RUNNER_OPTIONS,
+  RunnerCommand,
+} from '../../lib/core/contract';
 import { defaultMethod, ENGINE_CAPABILITIES } from '../../lib/core/engines';
 import { ConfigError } from '../../lib/core/errors';
 import { BackupMethod, BackupType, Compression, Engine, RetentionTier } from '../../lib/core/model';

@@ -26,7 +26,15 @@ import { BinlogStreamConfig } from '../../config';
 import { BackupError, ConfigError } from '../../errors';
 import { formatBytes, log } from '../../log';
 import { emitMetrics } from '../../metrics';
-import { BINLOG_PREFIX, binlogBase, binlogName, binlogSeq, chunkName, readBinlogIndexes, Shipped } from './binlog-archive';
+import {
+  BINLOG_PREFIX,
+  binlogBase,
+  binlogName,
+  binlogSeq,
+  chunkName,
+  readBinlogIndexes,
+  Shipped,
+} from './binlog-archive';
 import { archiveEncryption, ArchiveEncryption, objectName } from '../../archive/log-archive';
 import { capture, Child, findTool } from '../../pipeline/stages';
 import { openStorage, Storage } from '../../storage';

@@ -8,7 +8,6 @@ import { log } from '../../log';
 import { capture, findTool } from '../../pipeline/stages';
 import { MysqlSession, quoteName, quoteString } from './session';
 
-
 /** The line mysqldump / mariadb-dump writes last when a dump is complete (with its comments on). */
 export const DUMP_TRAILER = '-- Dump completed';
 

@@ -27,10 +27,23 @@ import { runBinlogChainRestore, runBinlogRestore } from './binlog-restore';
 import { applyGrants } from './grants';
 import { openBinlogRange } from './binlog-range';
 import { MysqlSession, quoteName, quoteString } from './session';
-import { DUMP_TRAILER, MysqlFlavor, ServerInfo, clientTool, contentsOf, countRows, databaseExists, dumpTool, lockName, mysqlConnArgs, mysqlEnv, openSession, serverInfo } from './client';
+import {
+  DUMP_TRAILER,
+  MysqlFlavor,
+  ServerInfo,
+  clientTool,
+  contentsOf,
+  countRows,
+  databaseExists,
+  dumpTool,
+  lockName,
+  mysqlConnArgs,
+  mysqlEnv,
+  openSession,
+  serverInfo,
+} from './client';
 import { LockWatch, SharedSnapshot } from './snapshot';
 import { RestorePlan, expectTrailer } from './restore-plan';
-
 
 export class MySQLDriver implements EngineDriver {
   public readonly engine = Engine.MYSQL;

@@ -9,7 +9,6 @@ import { capture } from '../../pipeline/stages';
 import { MysqlSession, quoteName, quoteString } from './session';
 import { ServerInfo, clientTool, dumpTool } from './client';
 
-
 /** Read a whole plaintext stream and reject unless its last line starts with `trailer`. */
 export async function expectTrailer(plaintext: Readable, trailer: string): Promise<void> {
   let tail = Buffer.alloc(0);

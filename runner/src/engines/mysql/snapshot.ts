@@ -6,7 +6,6 @@ import { capture } from '../../pipeline/stages';
 import { MysqlSession, quoteString } from './session';
 import { MysqlFlavor, ServerInfo, clientTool, mysqlConnArgs, openSession } from './client';
 
-
 /**
  * The snapshot a backup is consistent at, shared by the dump tool and the row counts.
  *
