@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-server';
 import { loadMariaFixture, mariaFingerprint } from '../harness/mariadb-fixture';
 import { Moto, startMoto } from '../harness/moto';
@@ -28,7 +28,7 @@ describe('MariaDB faults and bad input: nothing is lost, nothing is taken for a 
   let recipient: string;
   const bucket = 'myfaults';
 
-  before(async () => {
+  beforeAll(async () => {
     [db, moto] = await Promise.all([startLocalMariaDB(), startMoto()]);
     s3 = new S3Client({ endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -43,7 +43,7 @@ describe('MariaDB faults and bad input: nothing is lost, nothing is taken for a 
     execFileSync('age-keygen', ['-o', otherIdentity], { stdio: 'ignore' });
     recipient = execFileSync('age-keygen', ['-y', identity]).toString().trim();
   });
-  after(async () => {
+  afterAll(async () => {
     await Promise.all([db?.stop(), moto?.stop()]);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });

@@ -3,7 +3,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-server';
 import { grantsOf, loadMariaFixture, mariaFingerprint } from '../harness/mariadb-fixture';
 import { dbbackup, logLines } from '../harness/runner';
@@ -21,7 +21,7 @@ describe('MariaDB round trips to file:// storage', () => {
   let identity: string;
   let recipient: string;
 
-  before(async () => {
+  beforeAll(async () => {
     db = await startLocalMariaDB();
     await loadMariaFixture(db, 'shop');
     expected = await mariaFingerprint(db, 'shop');
@@ -31,7 +31,7 @@ describe('MariaDB round trips to file:// storage', () => {
     execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
     recipient = execFileSync('age-keygen', ['-y', identity]).toString().trim();
   });
-  after(async () => {
+  afterAll(async () => {
     await db?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });

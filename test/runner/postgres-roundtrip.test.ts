@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
 import { fingerprint, loadFixture } from '../harness/pg-fixture';
 import { dbbackup, logLines } from '../harness/runner';
@@ -15,7 +15,7 @@ describe('PostgreSQL round trips to file:// storage', () => {
   let identity: string;
   let recipient: string;
 
-  before(async () => {
+  beforeAll(async () => {
     pg = await startLocalPostgres();
     await loadFixture(pg, 'shop');
     expected = await fingerprint(pg, 'shop');
@@ -24,7 +24,7 @@ describe('PostgreSQL round trips to file:// storage', () => {
     execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
     recipient = execFileSync('age-keygen', ['-y', identity]).toString().trim();
   });
-  after(async () => {
+  afterAll(async () => {
     await pg?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
