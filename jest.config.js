@@ -2,7 +2,8 @@
 // `tsc --noEmit` does the type checks), Node's environment, two workers on a 2-core machine.
 /** @type {import('jest').Config} */
 module.exports = {
-  testEnvironment: 'node',
+  // jest's node environment, with test code in the worker's own realm (see the file for why).
+  testEnvironment: '<rootDir>/test/util/node-realm-environment.js',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {
