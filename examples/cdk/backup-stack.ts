@@ -5,7 +5,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Validations } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { allowServicesToUseKey, BackupSchedule, BackupSource, DatabaseBackup, Retention } from '../../lib';
+import { AlarmTopic, BackupSchedule, BackupSource, DatabaseBackup, Retention } from '../../lib';
 
 /**
  * The example: a VPC, the secret of a PostgreSQL database that lives elsewhere (here a stand-in),
@@ -20,7 +20,7 @@ export class BackupExampleStack extends Stack {
     // One key for the operational data of this stack: VPC flow logs, the backups' logs and
     // alarm topic. (The backups themselves are encrypted with the vault's own key.)
     const operationsKey = new kms.Key(this, 'OperationsKey', { enableKeyRotation: true, description: 'Encrypts logs and alarms of the backup example' });
-    allowServicesToUseKey(operationsKey);
+    AlarmTopic.allowServicesToUseKey(operationsKey);
 
     const flowLogs = new logs.LogGroup(this, 'FlowLogs', {
       retention: logs.RetentionDays.ONE_YEAR,

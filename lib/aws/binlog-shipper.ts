@@ -6,13 +6,19 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { Compression, ConfigError, EncryptionScheme, Engine, RUNNER_ENV, RunnerCommand, SECRET_ENV, renderRunnerEnvironment } from '../core';
-import { RUNNER_CONTAINER_NAME } from './runner-task';
 import { BackupEncryption, type BackupSource } from './source';
 import type { IBackupVault } from './vault';
 import { KMS_WRAP_ACTIONS } from './private/iam';
 import { acknowledge, wildcardResourceFinding } from './private/nag';
 import { checkDatabaseId, encryptValue } from './private/settings';
-import { acknowledgeTaskDefinition, bundledRunnerImage, checkFargateSize, RUNNER_SCRIPT, taskLogGroup } from './private/task';
+import {
+  acknowledgeTaskDefinition,
+  bundledRunnerImage,
+  checkFargateSize,
+  RUNNER_CONTAINER_NAME,
+  RUNNER_SCRIPT,
+  taskLogGroup,
+} from './private/task';
 
 /** Options of point-in-time recovery (`PointInTimeRecovery.enabled`). */
 export interface PointInTimeRecoveryOptions {

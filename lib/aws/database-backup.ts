@@ -14,7 +14,7 @@ import { Construct } from 'constructs';
 import { BackupType, checkChainRetention, Compression, ConfigError, EncryptionScheme, Engine, longestScheduleGapMinutes, METRICS, Retention, RUNNER_ENV, type CronSpec } from '../core';
 import { BinlogShipper, type PointInTimeRecovery } from './binlog-shipper';
 import { RestoreDrillTask } from './drill-task';
-import { AlarmTopic, allowServicesToUseKey, backupMetric, BackupMonitoring } from './monitoring';
+import { AlarmTopic, BackupMonitoring } from './monitoring';
 import { BackupRunnerTask } from './runner-task';
 import { BackupSchedule, TaskSchedule } from './schedule';
 import { BackupEncryption, type BackupSource } from './source';
@@ -22,6 +22,8 @@ import { BackupVault, type IBackupVault } from './vault';
 import { BackupVerifier } from './verifier';
 import { KMS_UNWRAP_ACTIONS } from './private/iam';
 import { acknowledge } from './private/nag';
+import { allowServicesToUseKey } from './private/keys';
+import { backupMetric } from './private/metrics';
 import { kebab } from './private/names';
 
 /** One schedule of backups of one type. */
@@ -475,7 +477,7 @@ function validatePointInTimeRecovery(pitr: PointInTimeRecovery, engine: Engine, 
     throw new ConfigError('pointInTimeRecovery is set for a MongoDB source, which the runner does not support (no oplog shipping); leave pointInTimeRecovery out and rely on the scheduled backups.');
   }
   if (pitr.window === undefined || retention === undefined) return;
-  const crons = (type: BackupType) => scheduled.filter((s) => (s.type ?? BackupType.FULL) === type).map((s) => s.schedule.cron);
+  const crons = (type: BackupType) => scheduled.filter((s) => (s.type ?? BackupType.FULL) === type).map((s) => s.schedule.cronSpec);
   const full = crons(BackupType.FULL);
   const incremental = crons(BackupType.INCREMENTAL);
   const differential = crons(BackupType.DIFFERENTIAL);
@@ -518,7 +520,7 @@ function validateSchedules(scheduled: ScheduledBackup[], timeout: Duration): voi
 /** The longest gap between two scheduled backups, when known (an upper bound for several schedules). */
 function longestGap(scheduled: ScheduledBackup[]): Duration | undefined {
   // Cron schedules taken together, exactly, with the rule the CDKTF constructs use (lib/core/checks).
-  const crons = scheduled.map((s) => s.schedule.cron);
+  const crons = scheduled.map((s) => s.schedule.cronSpec);
   if (crons.every((c): c is CronSpec => c !== undefined)) {
     const gap = longestScheduleGapMinutes(crons);
     const zoned = scheduled.some((s) => s.schedule.timeZone !== undefined && !['UTC', 'Etc/UTC'].includes(s.schedule.timeZone.timezoneName));

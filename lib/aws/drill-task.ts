@@ -5,16 +5,21 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ConfigError, EncryptionScheme, Engine, RUNNER_ENV, RunnerCommand, renderRunnerEnvironment } from '../core';
-import { RUNNER_CONTAINER_NAME } from './runner-task';
 import { checkDatabaseId } from './private/settings';
 import { BackupEncryption } from './source';
 import type { IBackupVault } from './vault';
 import { KMS_UNWRAP_ACTIONS } from './private/iam';
 import { acknowledge, wildcardResourceFinding } from './private/nag';
-import { acknowledgeTaskDefinition, bundledRunnerImage, checkFargateSize, checkTimeout, taskLogGroup, timeoutEntryPoint } from './private/task';
-
-/** The name of the scratch database's container in a drill task. */
-export const DRILL_DATABASE_CONTAINER_NAME = 'database';
+import {
+  acknowledgeTaskDefinition,
+  bundledRunnerImage,
+  checkFargateSize,
+  checkTimeout,
+  DRILL_DATABASE_CONTAINER_NAME,
+  RUNNER_CONTAINER_NAME,
+  taskLogGroup,
+  timeoutEntryPoint,
+} from './private/task';
 
 /** Properties of a `RestoreDrillTask`. */
 export interface RestoreDrillTaskProps {
@@ -100,6 +105,9 @@ const SCRATCH: Record<Engine, ScratchDatabase> = {
  * time as metrics. Its role can read backups, never write or delete them.
  */
 export class RestoreDrillTask extends Construct {
+  /** The name of the scratch database's container in a drill task. */
+  public static readonly DATABASE_CONTAINER_NAME = DRILL_DATABASE_CONTAINER_NAME;
+
   public readonly taskDefinition: ecs.FargateTaskDefinition;
   /** The runner's container. */
   public readonly container: ecs.ContainerDefinition;

@@ -9,45 +9,10 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { ConfigError, METRIC_DIMENSION, METRIC_NAMESPACE, METRICS } from '../core';
-import { RUNNER_CONTAINER_NAME } from './runner-task';
-
-/** A metric of one database, in the namespace and dimension the runner and verifier publish. */
-export function backupMetric(databaseId: string, metricName: string, props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
-  return new cloudwatch.Metric({
-    namespace: METRIC_NAMESPACE,
-    metricName,
-    dimensionsMap: { [METRIC_DIMENSION]: databaseId },
-    ...props,
-  });
-}
-
-/**
- * Let the AWS services that this library's resources use encrypt with `key`: CloudWatch Logs
- * (log groups), CloudWatch alarms and EventBridge (publishing to an encrypted topic). A no-op
- * on an imported key, whose policy is its owner's.
- */
-export function allowServicesToUseKey(key: kms.IKey): void {
-  const stack = Stack.of(key);
-  key.addToResourcePolicy(
-    new iam.PolicyStatement({
-      sid: 'AllowCloudWatchLogs',
-      principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
-      actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
-      resources: ['*'],
-      conditions: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) } },
-    }),
-  );
-  key.addToResourcePolicy(
-    new iam.PolicyStatement({
-      sid: 'AllowAlarmAndEventPublishing',
-      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com'), new iam.ServicePrincipal('events.amazonaws.com')],
-      actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-      resources: ['*'],
-      conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
-    }),
-  );
-}
+import { ConfigError, METRICS } from '../core';
+import { allowServicesToUseKey } from './private/keys';
+import { backupMetric } from './private/metrics';
+import { RUNNER_CONTAINER_NAME } from './private/task';
 
 /** Properties of an `AlarmTopic`. */
 export interface AlarmTopicProps {
@@ -68,6 +33,15 @@ export interface AlarmTopicProps {
  * EventBridge of this account.
  */
 export class AlarmTopic extends Construct {
+  /**
+   * Let the AWS services that this library's resources use encrypt with `key`: CloudWatch Logs
+   * (log groups), CloudWatch alarms and EventBridge (publishing to an encrypted topic). A no-op
+   * on an imported key, whose policy is its owner's.
+   */
+  public static allowServicesToUseKey(key: kms.IKey): void {
+    allowServicesToUseKey(key);
+  }
+
   public readonly topic: sns.Topic;
   public readonly key: kms.IKey;
 

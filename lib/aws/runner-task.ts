@@ -18,10 +18,15 @@ import type { IBackupVault } from './vault';
 import { KMS_WRAP_ACTIONS } from './private/iam';
 import { checkDatabaseId, encryptValue } from './private/settings';
 import { acknowledge, wildcardResourceFinding } from './private/nag';
-import { acknowledgeTaskDefinition, bundledRunnerImage, checkFargateSize, checkTimeout, taskLogGroup, timeoutEntryPoint } from './private/task';
-
-/** The name of the runner's container in every task definition of this library. */
-export const RUNNER_CONTAINER_NAME = 'runner';
+import {
+  acknowledgeTaskDefinition,
+  bundledRunnerImage,
+  checkFargateSize,
+  checkTimeout,
+  RUNNER_CONTAINER_NAME,
+  taskLogGroup,
+  timeoutEntryPoint,
+} from './private/task';
 
 /** Properties of a `BackupRunnerTask`. */
 export interface BackupRunnerTaskProps {
@@ -81,6 +86,9 @@ export interface BackupRunnerTaskProps {
  * database's prefix and read them back, but never delete them.
  */
 export class BackupRunnerTask extends Construct {
+  /** The name of the runner's container in every task definition of this library. */
+  public static readonly CONTAINER_NAME = RUNNER_CONTAINER_NAME;
+
   public readonly taskDefinition: ecs.FargateTaskDefinition;
   /** The runner's container. */
   public readonly container: ecs.ContainerDefinition;

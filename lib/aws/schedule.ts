@@ -82,7 +82,7 @@ export class BackupSchedule {
     /** The longest time between two runs, when known. */
     public readonly maxInterval?: Duration,
     /** The checked cron fields of a cron schedule. */
-    public readonly cron?: CronSpec,
+    public readonly cronSpec?: CronSpec,
   ) {}
 }
 

@@ -3,7 +3,15 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { ConfigError, DEFAULT_PORTS, EncryptionScheme, Engine, parseEncryption } from '../core';
+import {
+  ConfigError,
+  DEFAULT_PORTS,
+  EncryptionScheme,
+  Engine,
+  parseEncryption,
+  ServerFamily,
+  ServerVersions,
+} from '../core';
 
 /** Where a database is and how the runner logs in to it. */
 export interface DatabaseEndpointOptions {
@@ -25,6 +33,12 @@ export interface DatabaseEndpointOptions {
    * @default 'password' (the layout of RDS-generated secrets)
    */
   readonly passwordField?: string;
+  /**
+   * The server's version (`16.4`, `8.4`, `11.4`). A server newer than the runner image's tools
+   * can dump (see `ServerVersions`) is refused at synth.
+   * @default - not checked here; the runner checks the live server before each backup
+   */
+  readonly engineVersion?: string;
 }
 
 /** Options of `BackupSource.fromRdsInstance` and `BackupSource.fromDatabaseCluster`. */
@@ -45,6 +59,11 @@ export interface RdsSourceOptions {
    * @default - read from the instance's or cluster's engine
    */
   readonly engine?: Engine;
+  /**
+   * The server's version, for an instance or cluster that does not say.
+   * @default - read from the instance's or cluster's engine version, when it has one
+   */
+  readonly engineVersion?: string;
 }
 
 /**
@@ -62,9 +81,14 @@ export class BackupSource {
     return new BackupSource(Engine.POSTGRES, options);
   }
 
-  /** A MySQL or MariaDB database. */
+  /** An Oracle MySQL database (also Aurora MySQL); `mariadb` for MariaDB. */
   public static mysql(options: DatabaseEndpointOptions): BackupSource {
     return new BackupSource(Engine.MYSQL, options);
+  }
+
+  /** A MariaDB database (the runner's `mysql` engine with MariaDB's tools). */
+  public static mariadb(options: DatabaseEndpointOptions): BackupSource {
+    return new BackupSource(Engine.MYSQL, options, undefined, ServerFamily.MARIADB);
   }
 
   /** A MongoDB database. */
@@ -84,8 +108,10 @@ export class BackupSource {
         username: options.username,
         secret: options.secret ?? secretOf(instance, 'fromRdsInstance'),
         passwordField: options.passwordField,
+        engineVersion: options.engineVersion ?? instance.engine?.engineVersion?.fullVersion,
       },
       instance,
+      familyOf(instance.engine?.engineType),
     );
   }
 
@@ -101,8 +127,10 @@ export class BackupSource {
         username: options.username,
         secret: options.secret ?? secretOf(cluster, 'fromDatabaseCluster'),
         passwordField: options.passwordField,
+        engineVersion: options.engineVersion ?? cluster.engine?.engineVersion?.fullVersion,
       },
       cluster,
+      familyOf(cluster.engine?.engineType),
     );
   }
 
@@ -122,9 +150,21 @@ export class BackupSource {
   public readonly passwordField: string;
   /** The database's network side, when known (RDS): the runner is let in through it. */
   public readonly connectable?: ec2.IConnectable;
+  /** The server family, which picks the dump tools (MySQL or MariaDB for the `mysql` engine). */
+  public readonly serverFamily: ServerFamily;
+  /** The server's version, when declared or known from RDS. */
+  public readonly engineVersion?: string;
 
-  private constructor(engine: Engine, options: DatabaseEndpointOptions, connectable?: ec2.IConnectable) {
+  private constructor(
+    engine: Engine,
+    options: DatabaseEndpointOptions,
+    connectable?: ec2.IConnectable,
+    family?: ServerFamily,
+  ) {
     this.engine = engine;
+    const fits = family !== undefined && ServerVersions.of(family).engine === engine;
+    this.serverFamily = fits ? family : defaultFamily(engine);
+    this.engineVersion = options.engineVersion;
     this.endpoint = options.endpoint;
     this.port = options.port ?? DEFAULT_PORTS[engine];
     this.databaseName = options.databaseName;
@@ -147,6 +187,9 @@ export class BackupSource {
     }
     if (!Token.isUnresolved(this.passwordField) && !/^[A-Za-z0-9_.-]+$/.test(this.passwordField)) {
       throw new ConfigError(`passwordField '${this.passwordField}' is not a JSON key ECS can read; use e.g. 'password'.`);
+    }
+    if (this.engineVersion !== undefined && !Token.isUnresolved(this.engineVersion)) {
+      ServerVersions.check(this.serverFamily, this.engineVersion, 'engineVersion');
     }
   }
 
@@ -171,6 +214,28 @@ function engineOf(engineType: string | undefined, where: string): Engine {
     default:
       throw new ConfigError(`BackupSource.${where}: the engine '${engineType}' is not one the runner backs up; it backs up PostgreSQL, MySQL/MariaDB and MongoDB.`);
   }
+}
+
+/** The family an RDS engine type names; undefined when it names none (an imported database). */
+function familyOf(engineType: string | undefined): ServerFamily | undefined {
+  switch (engineType) {
+    case 'postgres':
+    case 'aurora-postgresql':
+      return ServerFamily.POSTGRES;
+    case 'mariadb':
+      return ServerFamily.MARIADB;
+    case 'mysql':
+    case 'aurora-mysql':
+    case 'aurora':
+      return ServerFamily.MYSQL;
+    default:
+      return undefined;
+  }
+}
+
+function defaultFamily(engine: Engine): ServerFamily {
+  if (engine === Engine.POSTGRES) return ServerFamily.POSTGRES;
+  return engine === Engine.MONGODB ? ServerFamily.MONGODB : ServerFamily.MYSQL;
 }
 
 function secretOf(db: object, where: string): secretsmanager.ISecret {

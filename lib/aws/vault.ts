@@ -215,7 +215,7 @@ export class BackupVault extends BackupVaultBase {
     return new Import(scope, id);
   }
 
-  public readonly bucket: s3.Bucket;
+  public readonly bucket: s3.IBucket;
   public readonly key: kms.IKey;
   public readonly eventBridgeEnabled = true;
   /** The bucket that receives the vault's server access logs. */

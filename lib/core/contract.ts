@@ -87,6 +87,8 @@ export const RUNNER_ENV = {
   PROGRESS_INTERVAL: 'DBBACKUP_PROGRESS_INTERVAL',
   /** The database's identifier in metrics and lock names (default: the source's host/database). */
   DATABASE_ID: 'DBBACKUP_DATABASE_ID',
+  /** A directory holding the PostgreSQL client tools to use (default: the newest Debian install, then PATH). */
+  PG_BIN: 'DBBACKUP_PG_BIN',
   /** binlog-stream: seconds between uploads of the open binary log (default 60). */
   BINLOG_UPLOAD_INTERVAL: 'DBBACKUP_BINLOG_UPLOAD_INTERVAL',
 } as const;

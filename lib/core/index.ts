@@ -9,3 +9,4 @@ export * from './manifest';
 export * from './metrics';
 export * from './checks';
 export * from './chains';
+export * from './versions';

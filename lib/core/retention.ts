@@ -74,7 +74,7 @@ export class Retention {
   }
 
   /** The tier a backup made at `at` belongs to, given the start times of the backups already stored. */
-  public assignTier(at: Date, existing: readonly Date[]): RetentionTier {
+  public assignTier(at: Date, existing: Date[]): RetentionTier {
     return assignTier(at, existing, this.monthly > 0, this.weekly > 0);
   }
 }

@@ -1,3 +1,4 @@
+import { bech32Decode } from './bech32';
 import { ConfigError } from './errors';
 import { DEFAULT_PORTS, Engine } from './model';
 
@@ -35,6 +36,15 @@ const SCHEMES: Readonly<Record<string, Engine>> = {
  * @param what the name of the option or prop, used in error messages (`--source`, `--target`)
  */
 export function parseSourceUrl(raw: string, what = '--source', engine?: Engine): SourceUrl {
+  const passwordVar = what === '--target' ? 'DBBACKUP_TARGET_PASSWORD' : 'DBBACKUP_SOURCE_PASSWORD';
+  const secret = secretIn(raw);
+  if (secret !== undefined) {
+    throw new ConfigError(
+      `${what} '${redact(raw)}' contains a password. Remove it from the URL and give it in ${passwordVar} ` +
+        `(or the engine's own variable, PGPASSWORD / MYSQL_PWD), so it never appears in argv or logs (found: ${secret}).`,
+    );
+  }
+  checkEscapes(raw, what);
   let url: URL;
   try {
     url = new URL(raw);
@@ -56,7 +66,8 @@ export function parseSourceUrl(raw: string, what = '--source', engine?: Engine):
   }
   if (url.password !== '') {
     throw new ConfigError(
-      `${what} '${redact(raw)}' contains a password. Remove it from the URL and give it in ${what === '--target' ? 'DBBACKUP_TARGET_PASSWORD' : 'DBBACKUP_SOURCE_PASSWORD'} (or the engine's own variable, PGPASSWORD / MYSQL_PWD), so it never appears in argv or logs.`,
+      `${what} '${redact(raw)}' contains a password. Remove it from the URL and give it in ${passwordVar} ` +
+        "(or the engine's own variable, PGPASSWORD / MYSQL_PWD), so it never appears in argv or logs.",
     );
   }
   const params: Record<string, string> = {};
@@ -113,14 +124,25 @@ export interface StorageUrl {
  */
 export function parseStorageUrl(raw: string, what = '--to'): StorageUrl {
   const fix = 'Use file:///absolute/path, s3://bucket/prefix or gs://bucket/prefix.';
+  const shown = redact(raw);
   const m = /^([a-z0-9]+):\/\/([^/]*)(\/.*)?$/.exec(raw);
   if (m === null) {
     if (raw.startsWith('/') || raw.startsWith('.')) {
-      throw new ConfigError(`${what} '${raw}' is a path, not a URL. Write it as file://${raw.startsWith('/') ? raw : '/absolute/path'} (for ./backups: file://$PWD/backups).`);
+      const as = raw.startsWith('/') ? shown : '/absolute/path';
+      throw new ConfigError(
+        `${what} '${shown}' is a path, not a URL. Write it as file://${as} (for ./backups: file://$PWD/backups).`,
+      );
     }
-    throw new ConfigError(`${what} '${raw}' is not a storage URL. ${fix}`);
+    throw new ConfigError(`${what} '${shown}' is not a storage URL. ${fix}`);
   }
   const [, scheme, authority, rest = ''] = m;
+  if (authority.includes('@')) {
+    throw new ConfigError(
+      `${what} '${shown}' carries credentials before '@'. Storage credentials come from the environment ` +
+        `(AWS_*, GOOGLE_APPLICATION_CREDENTIALS) or the task's role, never the URL. ${fix}`,
+    );
+  }
+  checkEscapes(raw, what);
   switch (scheme) {
     case 'file': {
       if (authority !== '' && authority !== 'localhost') {
@@ -128,18 +150,97 @@ export function parseStorageUrl(raw: string, what = '--to'): StorageUrl {
       }
       const path = decodeURIComponent(rest).replace(/\/+$/, '');
       if (path === '') throw new ConfigError(`${what} '${raw}' names no directory. ${fix}`);
+      const segments = path.slice(1).split('/');
+      if (segments.some((x) => x === '' || x === '.' || x === '..') || path.includes('\0')) {
+        throw new ConfigError(
+          `${what} '${raw}' is not a normalised absolute path (no '.', '..' or empty segments). ` +
+            `Use file://${normalisePath(path)}.`,
+        );
+      }
       return { kind: StorageKind.FILE, bucket: '', path, display: raw };
     }
     case 's3':
     case 'gs': {
-      if (!/^[a-z0-9][a-z0-9.\-_]{1,221}[a-z0-9]$/.test(authority)) {
-        throw new ConfigError(`${what} '${raw}' has the bucket name '${authority}', which is not a valid bucket name (lower-case letters, digits, dots and hyphens, 3 to 63 characters). ${fix}`);
+      const kind = scheme === 's3' ? StorageKind.S3 : StorageKind.GCS;
+      const problem = bucketNameProblem(kind, authority);
+      if (problem !== undefined) {
+        const service = kind === StorageKind.S3 ? 'S3' : 'Cloud Storage';
+        throw new ConfigError(
+          `${what} '${raw}' has the bucket name '${authority}', which is not a valid bucket name for ${service}: ` +
+            `it ${problem}. ${fix}`,
+        );
       }
       const path = rest.replace(/^\/+/, '').replace(/\/+$/, '');
-      return { kind: scheme === 's3' ? StorageKind.S3 : StorageKind.GCS, bucket: authority, path, display: raw };
+      if (path !== '' && path.split('/').some((x) => x === '' || x === '.' || x === '..')) {
+        const clean = path.split('/').filter((x) => x !== '' && x !== '.' && x !== '..').join('/');
+        throw new ConfigError(
+          `${what} '${raw}' has the prefix '${path}' with '.', '..' or empty segments. Use ${scheme}://${authority}/${clean}.`,
+        );
+      }
+      return { kind, bucket: authority, path, display: raw };
     }
     default:
       throw new ConfigError(`${what} '${raw}' has the scheme '${scheme}', which is not a storage backend. ${fix}`);
+  }
+}
+
+function normalisePath(p: string): string {
+  const out: string[] = [];
+  for (const seg of p.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') out.pop();
+    else out.push(seg);
+  }
+  return '/' + out.join('/');
+}
+
+/**
+ * What is wrong with a bucket name under its service's naming rules, or undefined when it is
+ * valid. S3: 3 to 63 lower-case letters, digits, dots and hyphens, starting and ending with a
+ * letter or digit, no adjacent dots, not an IP address, none of the reserved prefixes and
+ * suffixes. GCS: also underscores, up to 222 characters when dotted (each part at most 63),
+ * not starting with 'goog', not containing 'google'.
+ */
+export function bucketNameProblem(kind: StorageKind.S3 | StorageKind.GCS, name: string): string | undefined {
+  const s3 = kind === StorageKind.S3;
+  const max = s3 || !name.includes('.') ? 63 : 222;
+  if (name.length < 3 || name.length > max) return `has ${name.length} characters (use 3 to ${max})`;
+  if (!(s3 ? /^[a-z0-9.-]+$/ : /^[a-z0-9._-]+$/).test(name)) {
+    return `may hold only lower-case letters, digits, dots${s3 ? '' : ', underscores'} and hyphens`;
+  }
+  if (!/^[a-z0-9]/.test(name) || !/[a-z0-9]$/.test(name)) return 'must start and end with a letter or digit';
+  if (/\.\.|\.-|-\./.test(name)) return "may not have adjacent dots, nor a dot next to a hyphen";
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return 'may not be an IP address';
+  if (s3) {
+    const prefix = ['xn--', 'sthree-', 'amzn-s3-demo-'].find((p) => name.startsWith(p));
+    if (prefix !== undefined) return `may not start with '${prefix}' (reserved by S3)`;
+    const suffix = ['-s3alias', '--ol-s3', '.mrap', '--x-s3', '--table-s3'].find((p) => name.endsWith(p));
+    if (suffix !== undefined) return `may not end with '${suffix}' (reserved by S3)`;
+  } else {
+    if (name.split('.').some((part) => part.length > 63)) return 'has a dot-separated part longer than 63 characters';
+    if (name.startsWith('goog')) return "may not start with 'goog' (reserved by Google)";
+    if (/g[o0]{2}gle/.test(name)) return "may not contain 'google' or a look-alike (reserved by Google)";
+  }
+  return undefined;
+}
+
+/** A ConfigError for a `%` that does not start a two-digit hexadecimal escape. */
+function checkEscapes(raw: string, what: string): void {
+  const bad = /%(?![0-9A-Fa-f]{2})(.{0,2})/.exec(raw);
+  if (bad !== null) {
+    throw new ConfigError(
+      `${what} '${redact(raw)}' has a malformed percent-escape '%${bad[1]}'. ` +
+        'Each % must start a two-digit hexadecimal escape; write a literal % as %25.',
+    );
+  }
+  // Valid escapes can still decode to invalid UTF-8 (e.g. %C3 alone).
+  try {
+    decodeURIComponent(raw);
+  } catch {
+    throw new ConfigError(
+      `${what} '${redact(raw)}' has percent-escapes that are not UTF-8 (e.g. %C3 alone). ` +
+        'Escape each byte of a UTF-8 character, e.g. %C3%A9 for é.',
+    );
   }
 }
 
@@ -161,6 +262,27 @@ export interface EncryptionSpec {
   readonly key: string;
 }
 
+/**
+ * What is wrong with an age recipient, or undefined when it is one: `age1…` whose Bech32
+ * checksum holds and that carries a 32-byte X25519 key, or an `ssh-ed25519`/`ssh-rsa` public key.
+ */
+export function ageRecipientProblem(key: string): string | undefined {
+  if (/^ssh-(ed25519|rsa) [A-Za-z0-9+/]+={0,2}( .*)?$/.test(key)) return undefined;
+  if (key.startsWith('AGE-SECRET-KEY-')) {
+    return 'that is an identity (a private key); give its public key, which age-keygen -y prints';
+  }
+  if (!key.toLowerCase().startsWith('age1')) {
+    return "it does not start with 'age1' (nor is it an ssh-ed25519 or ssh-rsa public key)";
+  }
+  const decoded = bech32Decode(key);
+  if (decoded === undefined) return 'its Bech32 checksum does not match (a character was changed, lost or added)';
+  if (decoded.hrp !== 'age' || decoded.data.length !== 32) {
+    return `it does not carry a 32-byte X25519 key (${decoded.data.length} bytes)`;
+  }
+  if (key !== key.toLowerCase()) return 'age recipients are written in lower case';
+  return undefined;
+}
+
 /** Parse `none`, `age:RECIPIENT` or `kms:KEY_ID`. */
 export function parseEncryption(raw: string, what = '--encrypt'): EncryptionSpec {
   const fix = 'Use none, age:age1… (an age recipient) or kms:KEY_ID (a key id, key ARN or alias/NAME).';
@@ -169,11 +291,17 @@ export function parseEncryption(raw: string, what = '--encrypt'): EncryptionSpec
   const scheme = i < 0 ? raw : raw.slice(0, i);
   const key = i < 0 ? '' : raw.slice(i + 1);
   switch (scheme) {
-    case 'age':
-      if (!/^age1[02-9ac-hj-np-z]{58}$/.test(key) && !/^ssh-(ed25519|rsa) [A-Za-z0-9+/=]+( .*)?$/.test(key)) {
-        throw new ConfigError(`${what} '${raw}' does not hold an age recipient. ${fix} Make one with: age-keygen -o key.txt (the recipient is the 'public key' it prints).`);
+    case 'age': {
+      const problem = ageRecipientProblem(key);
+      if (problem !== undefined) {
+        const shown = key.toUpperCase().startsWith('AGE-SECRET-KEY-') ? 'age:AGE-SECRET-KEY-1…' : raw;
+        throw new ConfigError(
+          `${what} '${shown}' does not hold an age recipient: ${problem}. ${fix} ` +
+            "Make one with: age-keygen -o key.txt (the recipient is the 'public key' it prints).",
+        );
       }
       return { scheme: EncryptionScheme.AGE, key };
+    }
     case 'kms':
       if (!/^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_+=.@-]+|alias\/[A-Za-z0-9/_-]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/.test(key)) {
         throw new ConfigError(`${what} '${raw}' does not hold a KMS key id, key ARN or alias. ${fix}`);
@@ -186,7 +314,67 @@ export function parseEncryption(raw: string, what = '--encrypt'): EncryptionSpec
   }
 }
 
-/** The URL with any password replaced by `***`, for messages. */
+/** Query parameters that carry secrets: refused in URLs, masked in messages. */
+const SECRET_PARAMS = /^(password|pass|passwd|pwd|sslpassword|secret|token|authmechanismproperties)$/i;
+
+/**
+ * Where a URL's userinfo (`user:password`) ends: at the last `@` before the query, or, when a
+ * password holds `?`, at the last `@` of all unless a query value (a path, then `=`) precedes it.
+ * -1 when there is no userinfo.
+ */
+function userinfoEnd(rest: string): number {
+  const q = rest.indexOf('?');
+  const before = rest.lastIndexOf('@', q < 0 ? rest.length : q);
+  if (before >= 0 && (q < 0 || before < q)) return before;
+  // A query starts after the path: with no '/' before the '?', that '?' is in a password.
+  const last = rest.lastIndexOf('@');
+  return last >= 0 && (!rest.slice(0, last).includes('=') || !rest.slice(0, q).includes('/')) ? last : -1;
+}
+
+function decodeOr(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return s;
+  }
+}
+
+/** Why a URL carries a secret (a password in the userinfo or a query parameter), or undefined. */
+export function secretIn(raw: string): string | undefined {
+  const m = /^[a-z][a-z0-9+.-]*:\/\//i.exec(raw);
+  if (m === null) return undefined;
+  const rest = raw.slice(m[0].length);
+  const at = userinfoEnd(rest);
+  if (at >= 0 && rest.slice(0, at).includes(':')) return 'user:password before the host';
+  const q = rest.indexOf('?', at + 1);
+  if (q < 0) return undefined;
+  for (const pair of rest.slice(q + 1).split(/[&;]/)) {
+    const name = decodeOr(pair.split('=')[0]);
+    if (SECRET_PARAMS.test(name)) return `the query parameter '${name}'`;
+  }
+  return undefined;
+}
+
+/**
+ * The URL with any password replaced by `***`, for messages: the userinfo after the user name
+ * (however many `@`, `/` or `?` the password holds), and the value of every secret parameter.
+ */
 export function redact(raw: string): string {
-  return raw.replace(/^([a-z0-9+.-]+:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
+  const m = /^[a-z][a-z0-9+.-]*:\/\//i.exec(raw);
+  if (m === null) return raw;
+  let rest = raw.slice(m[0].length);
+  const at = userinfoEnd(rest);
+  if (at >= 0 && rest.slice(0, at).includes(':')) rest = `${rest.slice(0, rest.indexOf(':'))}:***${rest.slice(at)}`;
+  const q = rest.indexOf('?', rest.lastIndexOf('@') + 1);
+  if (q >= 0) {
+    const parts = rest
+      .slice(q + 1)
+      .split(/([&;])/)
+      .map((part) => {
+        const [name] = part.split('=');
+        return SECRET_PARAMS.test(decodeOr(name)) ? `${name}=***` : part;
+      });
+    rest = `${rest.slice(0, q)}?${parts.join('')}`;
+  }
+  return m[0] + rest;
 }

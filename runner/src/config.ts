@@ -6,6 +6,7 @@ import {
   parseEncryption,
   parseSourceUrl,
   parseStorageUrl,
+  redact,
   SourceUrl,
   StorageKind,
   StorageUrl,
@@ -123,7 +124,7 @@ export function parseInvocation(argv: readonly string[], env: Readonly<Record<st
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') return new HelpRequest(usage());
   if (!COMMANDS.includes(command)) {
-    throw new ConfigError(`unknown command '${command}'. Use one of: ${COMMANDS.join(', ')} (dbbackup --help lists them).`);
+    throw new ConfigError(`unknown command '${redact(command)}'. Use one of: ${COMMANDS.join(', ')} (dbbackup --help lists them).`);
   }
   const cmd = command as RunnerCommand;
   const specs = RUNNER_OPTIONS.filter((o) => o.commands.includes(cmd));
@@ -176,14 +177,14 @@ function convert(spec: OptionSpec, raw: string, where: string): string | number 
     case OptionKind.FLAG:
       if (/^(true|1|yes)$/i.test(raw)) return true;
       if (/^(false|0|no)$/i.test(raw)) return false;
-      throw new ConfigError(`${where} is '${raw}'; use true or false.`);
+      throw new ConfigError(`${where} is '${redact(raw)}'; use true or false.`);
     case OptionKind.INTEGER: {
-      if (!/^\d+$/.test(raw)) throw new ConfigError(`${where} is '${raw}'; use a whole number, 0 or more.`);
+      if (!/^\d+$/.test(raw)) throw new ConfigError(`${where} is '${redact(raw)}'; use a whole number, 0 or more.`);
       return Number(raw);
     }
     default:
       if (spec.choices !== undefined && !spec.choices.includes(raw)) {
-        throw new ConfigError(`${where} is '${raw}'; use one of: ${spec.choices.join(', ')}.`);
+        throw new ConfigError(`${where} is '${redact(raw)}'; use one of: ${spec.choices.join(', ')}.`);
       }
       return raw;
   }
@@ -208,16 +209,55 @@ function selector(values: Record<string, unknown>, cmd: string, allowAll: boolea
   }
   if (chosen[0] === 'id') {
     const id = String(values.id);
-    if (!/^[A-Za-z0-9._-]+$/.test(id)) throw new ConfigError(`--id '${id}' is not a backup id; 'dbbackup list' shows them.`);
+    checkBackupId(id);
     return { kind: 'id', id };
   }
   return { kind: chosen[0] };
 }
 
+/**
+ * A backup id as `dbbackup list` prints them: letters, digits, '.', '_' and '-', starting with
+ * a letter or digit (so never '.', '..' or a hidden name), at most 200 characters.
+ */
+export function checkBackupId(id: string, what = '--id'): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/.test(id)) {
+    throw new ConfigError(
+      `${what} '${redact(id)}' is not a backup id (letters, digits, '.', '_' and '-', starting with a letter or digit); ` +
+        "'dbbackup list' shows them.",
+    );
+  }
+}
+
+/**
+ * A full ISO-8601 moment with a zone: date, 'T', hours and minutes (seconds and fractions
+ * optional), then 'Z' or an offset. A bare date, a time without a zone or words are refused:
+ * they would be read in whatever zone the runner happens to run in.
+ */
+export function parseMoment(raw: string, what: string): Date {
+  const date = String.raw`(\d{4})-(\d{2})-(\d{2})`;
+  const time = String.raw`(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?`;
+  const zone = String.raw`(?:([Zz])|([+-])(\d{2}):?(\d{2}))`;
+  const m = new RegExp(`^${date}[Tt ]${time}${zone}$`).exec(raw);
+  const fix = 'use a full ISO-8601 moment with a zone, e.g. 2026-11-25T04:30:00Z or 2026-11-25T05:30:00+01:00';
+  if (m === null) throw new ConfigError(`${what} '${redact(raw)}' is not a full ISO-8601 moment with a zone; ${fix}.`);
+  const [, y, mo, d, h, mi, sec = '0', frac = '', , sign, oh = '0', om = '0'] = m;
+  const fields = [Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec)];
+  const utc = new Date(Date.UTC(fields[0], fields[1], fields[2], fields[3], fields[4], fields[5]));
+  const real =
+    utc.getUTCFullYear() === fields[0] && utc.getUTCMonth() === fields[1] && utc.getUTCDate() === fields[2] &&
+    utc.getUTCHours() === fields[3] && utc.getUTCMinutes() === fields[4] && utc.getUTCSeconds() === fields[5];
+  if (!real || Number(oh) > 23 || Number(om) > 59) {
+    throw new ConfigError(`${what} '${redact(raw)}' is not a real moment (check the day, hour and offset); ${fix}.`);
+  }
+  const offsetMinutes = sign === undefined ? 0 : (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om));
+  const ms = frac === '' ? 0 : Math.floor(Number(frac) * 1000);
+  return new Date(utc.getTime() + ms - offsetMinutes * 60000);
+}
+
 function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>, positionals: string[]): Invocation {
   const json = v.json === true;
   const noPositionals = () => {
-    if (positionals.length > 0) throw new ConfigError(`'${cmd}' takes no argument '${positionals[0]}'; options start with --.`);
+    if (positionals.length > 0) throw new ConfigError(`'${cmd}' takes no argument '${redact(positionals[0])}'; options start with --.`);
   };
   switch (cmd) {
     case RunnerCommand.BACKUP: {
@@ -253,11 +293,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
       if (target === undefined && targetDir === undefined) {
         throw new ConfigError(`'restore' needs --target URL (a database to restore into) or --target-dir DIR (for a physical backup).`);
       }
-      let toTime: Date | undefined;
-      if (v['to-time'] !== undefined) {
-        toTime = new Date(String(v['to-time']));
-        if (isNaN(toTime.getTime())) throw new ConfigError(`--to-time '${v['to-time']}' is not an ISO-8601 time; use e.g. 2026-11-25T04:30:00Z.`);
-      }
+      const toTime = v['to-time'] !== undefined ? parseMoment(String(v['to-time']), '--to-time') : undefined;
       const sel: Selector = toTime !== undefined && v.latest === undefined && v.id === undefined ? { kind: 'latest' } : selector(v, cmd, false);
       return {
         command: cmd,
@@ -319,7 +355,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
       };
     case RunnerCommand.WAL_PUSH: {
       if (positionals.length !== 1) {
-        throw new ConfigError(`'wal-push' takes one file, the %p of archive_command, not ${positionals.length === 0 ? 'none' : positionals.map((p) => `'${p}'`).join(' ')}. Use archive_command = 'dbbackup wal-push %p --to STORAGE_URL'.`);
+        throw new ConfigError(`'wal-push' takes one file, the %p of archive_command, not ${positionals.length === 0 ? 'none' : positionals.map((p) => `'${redact(p)}'`).join(' ')}. Use archive_command = 'dbbackup wal-push %p --to STORAGE_URL'.`);
       }
       return {
         command: cmd,
@@ -331,7 +367,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
     }
     case RunnerCommand.WAL_FETCH: {
       if (positionals.length !== 2) {
-        throw new ConfigError(`'wal-fetch' takes two arguments, %f and %p of restore_command, not ${positionals.length === 0 ? 'none' : positionals.map((p) => `'${p}'`).join(' ')}. Use restore_command = 'dbbackup wal-fetch %f %p --from STORAGE_URL'.`);
+        throw new ConfigError(`'wal-fetch' takes two arguments, %f and %p of restore_command, not ${positionals.length === 0 ? 'none' : positionals.map((p) => `'${redact(p)}'`).join(' ')}. Use restore_command = 'dbbackup wal-fetch %f %p --from STORAGE_URL'.`);
       }
       return {
         command: cmd,

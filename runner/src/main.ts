@@ -13,6 +13,7 @@ import { runBinlogStream } from './commands/binlog-stream';
 import { HelpRequest, Invocation, parseInvocation } from './config';
 import { BackupError, exitCodeOf } from './errors';
 import { formatBytes, log } from './log';
+import { backupPlan, preflight } from './preflight';
 
 function print(json: boolean, value: unknown, text: string): void {
   process.stdout.write(json ? JSON.stringify(value, null, 2) + '\n' : text + '\n');
@@ -99,6 +100,12 @@ async function main(): Promise<number> {
     });
   }
   try {
+    // Commands that write check their tools here; those that read stored backups check theirs
+    // once they know the backup (its compression, encryption and engine), before any session.
+    const cmd = inv.command;
+    if (cmd === RunnerCommand.BACKUP || cmd === RunnerCommand.WAL_PUSH || cmd === RunnerCommand.BINLOG_STREAM) {
+      await preflight(backupPlan(inv));
+    }
     await run(inv, controller.signal);
     return ExitCode.OK;
   } catch (e) {

@@ -13,6 +13,8 @@ export interface CommandSpec {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** The name used in errors (defaults to the command's base name). */
   readonly label?: string;
+  /** Open descriptors handed to the child as its fds 3, 4, … (e.g. a key it reads as /dev/fd/3). */
+  readonly fds?: readonly number[];
 }
 
 /** The environment every child starts from: ours without the runner's own secrets. */
@@ -37,7 +39,8 @@ export class Child {
 
   constructor(spec: CommandSpec, stdio: StdioOptions) {
     this.label = spec.label ?? path.basename(spec.cmd);
-    this.process = spawn(spec.cmd, [...spec.args], { stdio, env: childEnv(spec.env) });
+    const io = spec.fds !== undefined && Array.isArray(stdio) ? [...stdio, ...spec.fds] : stdio;
+    this.process = spawn(spec.cmd, [...spec.args], { stdio: io, env: childEnv(spec.env) });
     this.process.stderr?.on('data', (d: Buffer) => {
       this.tail = (this.tail + d.toString('utf8')).slice(-8192);
     });

@@ -4,7 +4,8 @@ import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { AlarmTopic, BackupMonitoring, BackupVault, BackupVerifier, METRIC_NAMESPACE, VERIFIER_ENV } from '../../lib';
+import { AlarmTopic, BackupMonitoring, BackupVault, BackupVerifier } from '../../lib';
+import { METRIC_NAMESPACE, VERIFIER_ENV } from '../../lib/core';
 import { newStack, resourcesOf } from './helpers';
 
 function monitoringStack(rto?: Duration) {

@@ -11,10 +11,10 @@ import {
   BackupType,
   DatabaseBackup,
   type DatabaseBackupProps,
-  METRIC_NAMESPACE,
   PointInTimeRecovery,
   Retention,
 } from '../../lib';
+import { METRIC_NAMESPACE } from '../../lib/core';
 import { parseInvocation, type BinlogStreamConfig } from '../../runner/src/config';
 import { newSecret, newStack, newVpc, postgresSource, resourcesOf } from './helpers';
 

@@ -5,7 +5,8 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { BackupVault, ObjectLockMode, Retention, TIER_TAG_KEY } from '../../lib';
+import { BackupVault, ObjectLockMode, Retention } from '../../lib';
+import { TIER_TAG_KEY } from '../../lib/core';
 import { newStack, resourcesOf } from './helpers';
 import { normalizedTemplate } from './helpers';
 

@@ -7,6 +7,12 @@ import type { Construct } from 'constructs';
 import { bundledAsset, ConfigError } from '../../core';
 import { acknowledge, acknowledgeInlinePolicies } from './nag';
 
+/** The name of the runner's container in every task definition of this library. */
+export const RUNNER_CONTAINER_NAME = 'runner';
+
+/** The name of the scratch database's container in a drill task. */
+export const DRILL_DATABASE_CONTAINER_NAME = 'database';
+
 /** Where the bundled image keeps the runner. */
 export const RUNNER_SCRIPT = '/opt/dbbackup/dbbackup.js';
 

@@ -6,7 +6,8 @@
  *                                                       incremental/differential (its chain, replayed
  *                                                       to its end)
  *
- * The base is laid down from its tar (read back through the shared, verified read path), then the
+ * The base is laid down from its tar (read back through the shared, verified read path, and
+ * written by this process into DIR only: see layDownBase and pipeline/untar.ts), then the
  * recovery settings: recovery.signal, and in postgresql.auto.conf a restore_command running
  * `dbbackup wal-fetch`, the recovery target and recovery_target_action = 'promote'. Starting
  * PostgreSQL on DIR then recovers to exactly that point and opens for writes.
@@ -17,6 +18,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
 import { ConfigError } from '../../../lib/core/errors';
 import { Manifest } from '../../../lib/core/manifest';
 import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
@@ -26,7 +28,9 @@ import { RestoreConfig } from '../config';
 import { BackupError, DamagedError } from '../errors';
 import { log } from '../log';
 import { prepareDecryption } from '../pipeline/encrypt';
+import { ConfinedDir, Owner } from '../pipeline/untar';
 import { pgTool } from '../engines/postgres';
+import { layDownBase, PG_CONTROL } from '../engines/postgres-physical';
 import { ArchivedObject, fetchObject } from '../pitr/log-archive';
 import { Child } from '../proc';
 import { planRecovery, readWalIndex, WAL_PREFIX, WalIndex } from '../pitr/wal-archive';
@@ -93,41 +97,81 @@ export function chainOf(m: Manifest, byId: ReadonlyMap<string, Manifest>): Manif
   return chain;
 }
 
-/** Prepare DIR: it must be absent or empty. Returns a function that removes what the restore wrote. */
-async function prepareTargetDir(dir: string): Promise<() => Promise<void>> {
-  let existed = false;
-  try {
-    const entries = await fs.promises.readdir(dir);
-    existed = true;
-    if (entries.length > 0) {
-      throw new ConfigError(`--target-dir ${dir} is not empty (${entries.length} entries, e.g. ${entries.slice(0, 3).join(', ')}); restore lays a whole data directory down and refuses to mix it with one. Give a new or empty directory.`);
-    }
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
-  await fs.promises.chmod(dir, 0o700);
-  return async () => {
-    log.info(`removing what the failed restore wrote in ${dir}`);
-    if (existed) {
-      for (const e of await fs.promises.readdir(dir)) await fs.promises.rm(path.join(dir, e), { recursive: true, force: true });
-    } else {
-      await fs.promises.rm(dir, { recursive: true, force: true });
-    }
-  };
+/** Where a physical restore writes, and how to leave it as it was. */
+interface TargetDir {
+  readonly dir: ConfinedDir;
+  /** Whom the laid-down directory goes to at the end (running as root), if not root. */
+  readonly owner?: Owner;
+  /** Remove what the restore wrote; an existing directory gets its owner and mode back. */
+  undo(): Promise<void>;
 }
 
-/** When run as root, hand the restored directory to the owner of its files (the database user in the tar). */
-async function fixOwnership(dir: string): Promise<void> {
-  if (process.getuid?.() !== 0) return;
-  const ref = await fs.promises.stat(path.join(dir, 'PG_VERSION')).catch(() => undefined);
-  if (ref === undefined || ref.uid === 0) return;
-  const walk = async (p: string): Promise<void> => {
-    const st = await fs.promises.lstat(p);
-    if (st.uid !== ref.uid || st.gid !== ref.gid) await fs.promises.lchown(p, ref.uid, ref.gid);
-    if (st.isDirectory()) for (const e of await fs.promises.readdir(p)) await walk(path.join(p, e));
+/**
+ * Prepare DIR: it must be absent or empty. It is held open (see ConfinedDir) and, while the
+ * restore writes, belongs to the running user with mode 0700, so nobody can plant a link in it.
+ * Running as root, the result goes at the end to the owner of DIR (or of its parent, when the
+ * restore makes DIR).
+ */
+async function prepareTargetDir(dir: string): Promise<TargetDir> {
+  const before = await fs.promises.stat(dir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return undefined;
+    throw new ConfigError(`--target-dir ${dir} cannot be used (${e.code ?? e.message}); give a new or empty one.`);
+  });
+  if (before !== undefined && !before.isDirectory()) {
+    throw new ConfigError(`--target-dir ${dir} exists and is not a directory. Give a new or empty directory.`);
+  }
+  const notEmpty = (entries: string[]) =>
+    new ConfigError(
+      `--target-dir ${dir} is not empty (${entries.length} entries, e.g. ${entries.slice(0, 3).join(', ')}); ` +
+        'restore lays a whole data directory down and refuses to mix it with one. Give a new or empty directory ' +
+        `(a restore that was killed leaves its directory behind without ${PG_CONTROL}, so PostgreSQL does not ` +
+        'start on it: remove it and run again).',
+    );
+  if (before !== undefined) {
+    const entries = await fs.promises.readdir(dir);
+    if (entries.length > 0) throw notEmpty(entries);
+  }
+  const created = before === undefined ? await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 }) : undefined;
+  const target = await ConfinedDir.open(await fs.promises.realpath(dir));
+  const asRoot = process.getuid?.() === 0;
+  let owner: Owner | undefined;
+  if (asRoot) {
+    const ref = before ?? (await fs.promises.stat(path.dirname(created ?? dir)));
+    if (ref.uid !== 0) owner = { uid: ref.uid, gid: ref.gid };
+  }
+  const undo = async () => {
+    log.info(`removing what the failed restore wrote in ${dir}`);
+    if (before !== undefined) {
+      await target.removeContents();
+      target.restore(before, before.mode);
+    } else {
+      await fs.promises.rm(created ?? dir, { recursive: true, force: true });
+    }
+    target.close();
   };
-  await walk(dir);
+  try {
+    target.secure();
+    // Checked again now that nobody else can write in it.
+    const entries = await target.entries();
+    if (entries.length > 0) {
+      if (before !== undefined) target.restore(before, before.mode);
+      throw notEmpty(entries);
+    }
+  } catch (e) {
+    if (before === undefined) await fs.promises.rm(created ?? dir, { recursive: true, force: true });
+    target.close();
+    throw e;
+  }
+  return { dir: target, owner, undo };
+}
+
+/** The WAL segment an artifact of a WAL range carries (its name starts with the segment's). */
+function segmentFile(a: { name: string }): string {
+  const seg = a.name.slice(0, 24);
+  if (!/^[0-9A-F]{24}$/.test(seg)) {
+    throw new DamagedError(`WAL artifact '${a.name}' does not start with a WAL segment name`);
+  }
+  return `pg_wal/${seg}`;
 }
 
 /** When the transactions recorded in an archived segment ended (commit and abort records), read with pg_waldump. */
@@ -277,12 +321,14 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
     };
   }
 
-  const undo = await prepareTargetDir(dir);
+  const target = await prepareTargetDir(dir);
   const artifacts: string[] = [];
   try {
     const dec = await prepareDecryption(base.pipeline.encryption, cfg.identity, base.id);
+    let control: Buffer | undefined;
     try {
-      await readBack(storage, base, baseArtifact, dec, { cmd: 'tar', args: ['-x', '-f', '-', '-C', dir], label: 'tar' }, signal);
+      const layDown = async (p: Readable) => void (control = await layDownBase(p, target.dir, base.id));
+      await readBack(storage, base, baseArtifact, dec, layDown, signal);
       artifacts.push(`${base.id}/${baseArtifact.name}`);
     } finally {
       await dec.cleanup();
@@ -294,8 +340,11 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
         const mdec = await prepareDecryption(m.pipeline.encryption, cfg.identity, m.id);
         try {
           for (const a of m.artifacts.filter((x) => x.role === 'wal')) {
-            const file = path.join(dir, 'pg_wal', a.name.slice(0, 24));
-            await readBack(storage, m, a, mdec, { cmd: 'dd', args: [`of=${file}`, 'bs=1M', 'status=none'], label: 'dd' }, signal);
+            const file = segmentFile(a);
+            // The base's copy of its last segment is replaced by the whole archived one.
+            const write = async (p: Readable) =>
+              void (await target.dir.writeFile(file, p.iterator({ destroyOnReturn: false }), { replace: true }));
+            await readBack(storage, m, a, mdec, write, signal);
             artifacts.push(`${m.id}/${a.name}`);
           }
         } finally {
@@ -304,8 +353,7 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
       }
     }
     if (signal.aborted) throw signal.reason;
-    await fs.promises.rm(path.join(dir, 'standby.signal'), { force: true });
-    await fs.promises.writeFile(path.join(dir, 'recovery.signal'), '', { mode: 0o600 });
+    await target.dir.writeFile('recovery.signal', Buffer.alloc(0));
     const lines = [
       '',
       `# Added by dbbackup restore of ${chosen.id} at ${new Date().toISOString()}: recover to ${recoveryTarget}, then promote.`,
@@ -313,10 +361,19 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
       ...Object.entries(settings).map(([k, v]) => `${k} = ${confQuote(v)}`),
       '',
     ];
-    await fs.promises.appendFile(path.join(dir, 'postgresql.auto.conf'), lines.join('\n'), { mode: 0o600 });
-    await fixOwnership(dir);
+    await target.dir.appendFile('postgresql.auto.conf', Buffer.from(lines.join('\n')));
+    // Last: until pg_control is there, PostgreSQL refuses to start on the directory.
+    await target.dir.writeFile(PG_CONTROL, control!);
+    if (target.owner !== undefined) await target.dir.chownAll(target.owner);
+    else if (process.getuid?.() === 0) {
+      log.warn(
+        `${dir} belongs to root, as its parent does, and PostgreSQL does not run as root: hand it to the ` +
+          `database user (e.g. chown -R postgres:postgres ${dir}) before starting it`,
+      );
+    }
+    target.dir.close();
   } catch (e) {
-    await undo().catch((d: Error) => log.warn(`could not clean ${dir} up: ${d.message}`));
+    await target.undo().catch((d: Error) => log.warn(`could not clean ${dir} up: ${d.message}`));
     throw e;
   }
   const seconds = (Date.now() - started) / 1000;

@@ -7,6 +7,7 @@ import { RestoreConfig } from '../config';
 import { driverFor, EngineDriver } from '../engines';
 import { log } from '../log';
 import { PreparedDecryption, prepareDecryption } from '../pipeline/encrypt';
+import { preflight, readPlan } from '../preflight';
 import { openStorage, Storage } from '../storage';
 import { runBinlogChainRestore, runBinlogRestore } from './binlog-restore';
 import { runPhysicalRestore } from './pitr-restore';
@@ -43,6 +44,7 @@ export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promi
   if (manifest.method === BackupMethod.PHYSICAL && manifest.engine === Engine.POSTGRES) {
     throw new ConfigError(`backup ${manifest.id} is a physical backup (a whole data directory); restore it with --target-dir DIR, then start PostgreSQL on DIR.`);
   }
+  await preflight(readPlan([manifest], { identity: cfg.identity, target: cfg.target }));
   // MySQL/MariaDB incremental and differential backups: the full, then the binary log ranges of the chain.
   if (manifest.engine === Engine.MYSQL && manifest.type !== BackupType.FULL) return runBinlogChainRestore(cfg, manifest, signal);
   log.info(`restoring backup ${manifest.id} into ${cfg.target.display}`, { event: 'restore-start', id: manifest.id });

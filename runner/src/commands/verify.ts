@@ -6,6 +6,7 @@ import { DamagedError } from '../errors';
 import { log } from '../log';
 import { archiveWindows, brokenChains } from '../pitr/window';
 import { prepareDecryption } from '../pipeline/encrypt';
+import { preflight, readPlan } from '../preflight';
 import { digestStream } from '../pipeline/stream';
 import { NotFoundError, openStorage, Storage } from '../storage';
 import { readBack } from './read-back';
@@ -30,6 +31,7 @@ export async function runVerify(cfg: VerifyConfig, signal: AbortSignal): Promise
   } else {
     manifests = await selectBackups(storage, cfg.selector, true);
   }
+  if (cfg.deep) await preflight(readPlan(manifests, { identity: cfg.identity, deep: true }));
   for (const m of manifests) {
     if (signal.aborted) throw signal.reason;
     reports.push(await verifyOne(storage, m, cfg, signal));

@@ -30,6 +30,33 @@ export interface EngineDriver {
   dropDatabase?(target: SourceUrl): Promise<void>;
   /** Whether a database exists. */
   databaseExists?(target: SourceUrl): Promise<boolean>;
+  /** The programs a backup or restore runs, checked before any session opens (preflight.ts). */
+  tools(purpose: ToolPurpose, method: BackupMethod): readonly ToolNeed[];
+  /**
+   * The server's major version, by a quick query, for tools that must be at least that
+   * version (ToolNeed.atLeastServerMajor); undefined when the server cannot be asked.
+   */
+  serverMajor?(url: SourceUrl, purpose: ToolPurpose): Promise<number | undefined>;
+}
+
+/** What a tool is needed for. */
+export enum ToolPurpose {
+  BACKUP = 'backup',
+  RESTORE = 'restore',
+}
+
+/** A program a plan runs; preflight.ts checks that it exists and runs (`cmd --version`). */
+export interface ToolNeed {
+  /** The program: a path, or a name looked up on PATH. */
+  readonly cmd: string;
+  /** Its name in messages. */
+  readonly label: string;
+  /** What it is needed for, e.g. `compression zstd`. */
+  readonly why: string;
+  /** How to get it, e.g. `install postgresql-client-17`. */
+  readonly fix?: string;
+  /** Its major version must be at least the server's (PostgreSQL's pg_dump and pg_restore). */
+  readonly atLeastServerMajor?: boolean;
 }
 
 export interface BackupOpenOptions {

@@ -9,7 +9,16 @@ import { SourceUrl } from '../../../lib/core/urls';
 import { BackupError } from '../errors';
 import { log } from '../log';
 import { capture, CommandSpec, findTool } from '../proc';
-import { BackupOpenOptions, BackupSession, DeepCheck, EngineDriver, RestoreOptions, RestoreSession } from './engine';
+import {
+  BackupOpenOptions,
+  BackupSession,
+  DeepCheck,
+  EngineDriver,
+  RestoreOptions,
+  RestoreSession,
+  ToolNeed,
+  ToolPurpose,
+} from './engine';
 import { readArchive } from './mongo-archive';
 
 /**
@@ -99,6 +108,11 @@ export class MongoDriver implements EngineDriver {
   public readonly engine = Engine.MONGODB;
   /** mongorestore writes as it reads: every artifact is read whole and checked before it starts. */
   public readonly verifyBeforeRestore = true;
+
+  public tools(purpose: ToolPurpose): readonly ToolNeed[] {
+    const name = purpose === ToolPurpose.BACKUP ? 'mongodump' : 'mongorestore';
+    return [{ cmd: tool(name), label: name, why: `a MongoDB ${purpose}`, fix: 'install the MongoDB Database Tools' }];
+  }
 
   public async openBackup(source: SourceUrl, options: BackupOpenOptions): Promise<BackupSession> {
     if (options.method !== BackupMethod.LOGICAL || options.type !== BackupType.FULL) {

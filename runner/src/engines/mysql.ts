@@ -9,7 +9,18 @@ import { SourceUrl } from '../../../lib/core/urls';
 import { BackupError } from '../errors';
 import { log } from '../log';
 import { capture, CommandSpec, findTool } from '../proc';
-import { ArtifactPlan, BackupOpenOptions, BackupSession, DeepCheck, EngineDriver, RestoreOptions, RestoreSession, RestoreStep } from './engine';
+import {
+  ArtifactPlan,
+  BackupOpenOptions,
+  BackupSession,
+  DeepCheck,
+  EngineDriver,
+  RestoreOptions,
+  RestoreSession,
+  RestoreStep,
+  ToolNeed,
+  ToolPurpose,
+} from './engine';
 import { applyGrants } from './mysql-grants';
 import { openBinlogRange } from './mysql-binlog';
 import { MysqlSession, quoteName, quoteString } from './mysql-session';
@@ -342,6 +353,15 @@ class SharedSnapshot {
 
 export class MySQLDriver implements EngineDriver {
   public readonly engine = Engine.MYSQL;
+
+  public tools(purpose: ToolPurpose): readonly ToolNeed[] {
+    const fix = 'install the MariaDB or MySQL client (Debian: mariadb-client)';
+    const cmd = clientTool();
+    const client: ToolNeed = { cmd, label: path.basename(cmd), why: `a MySQL/MariaDB ${purpose}`, fix };
+    if (purpose === ToolPurpose.RESTORE) return [client];
+    const dump = findTool(['mariadb-dump', 'mysqldump']) ?? 'mariadb-dump';
+    return [client, { cmd: dump, label: path.basename(dump), why: 'a MySQL/MariaDB backup', fix }];
+  }
 
   public async openBackup(source: SourceUrl, options: BackupOpenOptions): Promise<BackupSession> {
     if (options.method !== BackupMethod.LOGICAL) {

@@ -12,7 +12,13 @@
  *   runner waits until every segment of the range is archived (a missing one fails the backup,
  *   naming it), and copies them into the backup's folder, so the range lives, and is verified,
  *   with its backup. Restoring one replays its chain up to its restore point.
+ *
+ * Laying a base down (`layDownBase`) reads the tar in this process into a directory it cannot
+ * write outside of (pipeline/untar.ts), leaves out what the restore writes itself, and holds
+ * global/pg_control back: the caller writes it last, so a lay-down that is killed half-way leaves
+ * a directory PostgreSQL refuses to start on.
  */
+import { Readable } from 'node:stream';
 import { ConfigError } from '../../../lib/core/errors';
 import { LogPosition, Manifest, ManifestEncryption } from '../../../lib/core/manifest';
 import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
@@ -26,6 +32,8 @@ import { WAL_PREFIX } from '../pitr/wal-archive';
 import { parseLsn, segmentBefore, segmentName, segmentNumber } from '../pitr/wal-names';
 import { capture } from '../proc';
 import { Storage } from '../storage';
+import { ConfinedDir, extractTar } from '../pipeline/untar';
+import { TarKind } from '../pipeline/tar';
 import { ArtifactCopy, BackupOpenOptions, BackupSession } from './engine';
 import { PsqlSession } from './psql-session';
 
@@ -236,4 +244,56 @@ async function waitForRange(
     }
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/** The file without which PostgreSQL does not start on a data directory: written last by a restore. */
+export const PG_CONTROL = 'global/pg_control';
+
+/** pg_control is 8 KiB (PG_CONTROL_FILE_SIZE); anything much larger is not one. */
+const MAX_PG_CONTROL = 64 << 10;
+
+/** Members a restore leaves out: it decides itself how the restored server starts. */
+const SIGNAL_FILES = new Set(['recovery.signal', 'standby.signal']);
+
+const NO_TABLESPACES =
+  '--target-dir lays down the main data directory only and maps no tablespaces ' +
+  '(pg_basebackup -D - cannot write them either). ' +
+  "Extract the tar by hand (the manifest's manualRestore lines), put each tablespace's files in a " +
+  'directory of your choice and link pg_tblspc/OID to it, then start PostgreSQL.';
+
+/**
+ * Lay the base tar `plaintext` (pg_basebackup -F t) down in `dir`. Returns pg_control's bytes,
+ * which the caller writes (PG_CONTROL) after everything else. Links (tablespaces included),
+ * devices and paths leading out are refused by extractTar; so is a tablespace_map that is not
+ * empty, from which PostgreSQL itself would make links at startup.
+ */
+export async function layDownBase(plaintext: Readable, dir: ConfinedDir, backupId: string): Promise<Buffer> {
+  const what = `the base tar of backup ${backupId}`;
+  const done = await extractTar(plaintext, dir, {
+    what,
+    hold: new Set([PG_CONTROL]),
+    maxHeld: MAX_PG_CONTROL,
+    // pg_basebackup always writes a tablespace_map; it is empty unless the cluster has tablespaces.
+    refuse: (m, rel) =>
+      rel === 'tablespace_map' && m.size > 0
+        ? 'a tablespace map that lists tablespaces (PostgreSQL makes links from it when it starts)'
+        : undefined,
+    skip: (_m, rel) => (SIGNAL_FILES.has(rel) ? 'the restore writes its own recovery settings' : undefined),
+    advice: (m, rel) =>
+      rel === 'tablespace_map' || (m.kind === TarKind.SYMLINK && rel !== undefined && /^pg_tblspc\/[^/]+$/.test(rel))
+        ? NO_TABLESPACES
+        : undefined,
+  });
+  const control = done.held.get(PG_CONTROL);
+  if (control === undefined) {
+    throw new DamagedError(`${what} holds no ${PG_CONTROL}: it is not a pg_basebackup backup of a data directory.`);
+  }
+  log.info(`laid down ${done.files} files and ${done.directories} directories (${done.bytes} bytes) from ${what}`, {
+    event: 'base-laid-down',
+    files: done.files,
+    directories: done.directories,
+    bytes: done.bytes,
+    ...(done.skipped.length > 0 ? { skipped: done.skipped } : {}),
+  });
+  return control;
 }

@@ -2,7 +2,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { SECRET_ENV } from '../../../lib/core/contract';
+import { RUNNER_ENV, SECRET_ENV } from '../../../lib/core/contract';
 import { ConfigError } from '../../../lib/core/errors';
 import { Manifest, ManifestArtifact, TableStat } from '../../../lib/core/manifest';
 import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
@@ -10,7 +10,17 @@ import { SourceUrl } from '../../../lib/core/urls';
 import { BackupError, ChildProcessError } from '../errors';
 import { log } from '../log';
 import { capture, Child, findTool } from '../proc';
-import { BackupOpenOptions, BackupSession, DeepCheck, EngineDriver, RestoreOptions, RestoreSession, RestoreStep } from './engine';
+import {
+  BackupOpenOptions,
+  BackupSession,
+  DeepCheck,
+  EngineDriver,
+  RestoreOptions,
+  RestoreSession,
+  RestoreStep,
+  ToolNeed,
+  ToolPurpose,
+} from './engine';
 import { openPhysicalBackup } from './postgres-physical';
 import { PsqlSession } from './psql-session';
 
@@ -32,6 +42,8 @@ function debianBinDirs(): string[] {
 
 /** A PostgreSQL client tool: the newest Debian install first (it dumps every older server), then PATH. */
 export function pgTool(name: string): string {
+  const chosen = process.env[RUNNER_ENV.PG_BIN];
+  if (chosen !== undefined && chosen !== '') return path.join(chosen, name);
   for (const dir of debianBinDirs()) {
     const p = path.join(dir, name);
     if (fs.existsSync(p)) return p;
@@ -87,6 +99,34 @@ export async function countTables(session: PsqlSession): Promise<TableStat[]> {
 
 export class PostgresDriver implements EngineDriver {
   public readonly engine = Engine.POSTGRES;
+
+  public tools(purpose: ToolPurpose, method: BackupMethod): readonly ToolNeed[] {
+    const fix = 'install the PostgreSQL client tools (Debian: postgresql-client) of the server\'s version or newer';
+    const need = (name: string, atLeastServerMajor = false): ToolNeed => ({
+      cmd: pgTool(name),
+      label: name,
+      why: `a PostgreSQL ${purpose}`,
+      fix,
+      atLeastServerMajor,
+    });
+    if (purpose === ToolPurpose.RESTORE) return [need('psql'), need('pg_restore', true)];
+    if (method === BackupMethod.PHYSICAL) return [need('psql'), need('pg_basebackup', true)];
+    return [need('psql'), need('pg_dump', true), need('pg_dumpall', true)];
+  }
+
+  public async serverMajor(url: SourceUrl, purpose: ToolPurpose): Promise<number | undefined> {
+    const variable = purpose === ToolPurpose.BACKUP ? SECRET_ENV.SOURCE_PASSWORD : SECRET_ENV.TARGET_PASSWORD;
+    const password = process.env[variable];
+    // A restore's database may not exist yet: ask the maintenance database then.
+    for (const db of [url.database, url.params.maintenance_db ?? 'postgres']) {
+      const args = ['-X', '-A', '-t', '-c', 'SHOW server_version_num'];
+      const spec = { cmd: pgTool('psql'), args, env: pgEnv(url, password, db), label: 'psql' };
+      const out = await capture(spec).catch((e: Error) => (/does not exist/.test(e.message) ? '' : undefined));
+      if (out === undefined) return undefined;
+      if (/^\d+$/.test(out.trim())) return Math.floor(Number(out.trim()) / 10000);
+    }
+    return undefined;
+  }
 
   public async openBackup(source: SourceUrl, options: BackupOpenOptions): Promise<BackupSession> {
     if (options.method === BackupMethod.LOGICAL && options.type !== BackupType.FULL) {

@@ -2,13 +2,12 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import { ConfigError } from '../../../lib/core/errors';
 import { ManifestEncryption } from '../../../lib/core/manifest';
 import { EncryptionScheme, EncryptionSpec } from '../../../lib/core/urls';
 import { BackupError } from '../errors';
 import { CommandSpec } from '../proc';
-import { bech32Encode } from './bech32';
+import { bech32Decode, bech32Encode } from './bech32';
 
 /**
  * Encryption is done by the `age` tool (ChaCha20-Poly1305 in 64 KiB chunks, each
@@ -96,15 +95,97 @@ function ageEncrypt(recipient: string): CommandSpec {
   return { cmd: 'age', args: ['-e', '-r', recipient] };
 }
 
-/** Decryption for a stored backup: the stage, and a cleanup that removes the key file. */
+/** Decryption for a stored backup: the stage, and a cleanup that lets go of the key. */
 export interface PreparedDecryption {
   readonly stage?: CommandSpec;
   cleanup(): Promise<void>;
 }
 
+/** What an `--identity` file must hold: one line that age reads as an identity. */
+const IDENTITY_LINE = /^(AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}|AGE-PLUGIN-[A-Z0-9-]+1[02-9AC-HJ-NP-Z]+)$/;
+
 /**
- * Set up decryption. age: the identity file given with --identity. kms: KMS unwraps the
- * per-backup identity into a 0600 file in a private temporary directory, removed by cleanup().
+ * Check that `file` is an age identity file: a readable regular file with at least one
+ * identity (`AGE-SECRET-KEY-1…` with a valid checksum, or a plugin identity) and nothing
+ * else than comments, or an OpenSSH private key, or a passphrase-protected identity file.
+ * Throws ConfigError naming the file and what is wrong; never echoes the file's content.
+ */
+export async function checkIdentityFile(file: string, recipient?: string): Promise<void> {
+  const forWhat = recipient !== undefined ? ` of recipient ${recipient}` : '';
+  const fix = `give the age identity file (made by age-keygen; the lines AGE-SECRET-KEY-1…)${forWhat}`;
+  let stat: fs.Stats;
+  try {
+    stat = await fs.promises.stat(file);
+  } catch (e) {
+    throw new ConfigError(`--identity '${file}' cannot be read (${(e as NodeJS.ErrnoException).code}); ${fix}.`);
+  }
+  if (!stat.isFile()) {
+    const kind = stat.isDirectory() ? 'a directory' : 'not a regular file';
+    throw new ConfigError(`--identity '${file}' is ${kind}; ${fix}.`);
+  }
+  if (stat.size > 1 << 20) {
+    throw new ConfigError(`--identity '${file}' has ${stat.size} bytes, too many for an identity file; ${fix}.`);
+  }
+  let text: string;
+  try {
+    text = await fs.promises.readFile(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`--identity '${file}' cannot be read (${(e as NodeJS.ErrnoException).code}); ${fix}.`);
+  }
+  const first = text.trimStart();
+  if (/^-----BEGIN (OPENSSH|RSA) PRIVATE KEY-----/.test(first)) return;
+  if (first.startsWith('age-encryption.org/v1\n') || first.startsWith('-----BEGIN AGE ENCRYPTED FILE-----')) return;
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  if (lines.length === 0) {
+    throw new ConfigError(`--identity '${file}' holds no identity (it is empty or only comments); ${fix}.`);
+  }
+  for (const [i, line] of lines.entries()) {
+    if (/^age1[0-9a-z]+$/.test(line) || /^ssh-(ed25519|rsa) /.test(line)) {
+      throw new ConfigError(
+        `--identity '${file}' holds a recipient (a public key), not an identity; ${fix}. ` +
+          'The recipient goes in --encrypt age:… when backing up.',
+      );
+    }
+    const decoded = IDENTITY_LINE.test(line) ? bech32Decode(line) : undefined;
+    if (decoded === undefined || (line.startsWith('AGE-SECRET-KEY-1') && decoded.data.length !== 32)) {
+      throw new ConfigError(
+        `--identity '${file}' is not an age identity (line ${i + 1} of its keys is not an AGE-SECRET-KEY-1… line, ` +
+          `or its checksum does not match); ${fix}.`,
+      );
+    }
+  }
+}
+
+/** A file that lives only in memory: no name, freed when its last descriptor closes (or the process dies). */
+async function memoryFile(content: Uint8Array): Promise<number> {
+  // O_TMPFILE (Linux): an unnamed inode in a directory's file system; /dev/shm keeps it in RAM.
+  const O_TMPFILE = 0o20000000 | fs.constants.O_DIRECTORY;
+  for (const dir of ['/dev/shm', os.tmpdir()]) {
+    let fd: number;
+    try {
+      fd = fs.openSync(dir, O_TMPFILE | fs.constants.O_RDWR, 0o600);
+    } catch {
+      continue;
+    }
+    try {
+      fs.writeSync(fd, content);
+      return fd;
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+  }
+  throw new BackupError(
+    'cannot hold the unwrapped kms: key in memory (this system has no O_TMPFILE in /dev/shm or the ' +
+      'temporary directory); run the restore on Linux.',
+  );
+}
+
+/**
+ * Set up decryption. age: the identity file given with --identity, checked first. kms: KMS
+ * unwraps the per-backup identity, which is handed to age as its descriptor 3 (an unnamed
+ * in-memory file read as /dev/fd/3): it is never written to a named file, so nothing of it
+ * outlives the process, even one killed with SIGKILL. cleanup() closes the descriptor.
  */
 export async function prepareDecryption(enc: ManifestEncryption, identityFile: string | undefined, backupId: string): Promise<PreparedDecryption> {
   switch (enc.scheme) {
@@ -114,11 +195,7 @@ export async function prepareDecryption(enc: ManifestEncryption, identityFile: s
       if (identityFile === undefined) {
         throw new ConfigError(`backup ${backupId} is encrypted to the age recipient ${enc.recipient}; give its identity file with --identity FILE.`);
       }
-      try {
-        await fs.promises.access(identityFile, fs.constants.R_OK);
-      } catch {
-        throw new ConfigError(`--identity '${identityFile}' cannot be read; give the age identity file (made by age-keygen) of recipient ${enc.recipient}.`);
-      }
+      await checkIdentityFile(identityFile, enc.recipient);
       return { stage: { cmd: 'age', args: ['-d', '-i', identityFile] }, cleanup: async () => undefined };
     }
     case EncryptionScheme.KMS: {
@@ -138,13 +215,19 @@ export async function prepareDecryption(enc: ManifestEncryption, identityFile: s
           `KMS could not unwrap the key of backup ${backupId} (key ${enc.keyId}): ${(e as Error).name}: ${(e as Error).message}. The caller needs kms:Decrypt on that key.`,
         );
       }
-      const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-key-'));
-      const file = path.join(dir, 'identity.txt');
-      await fs.promises.writeFile(file, identity, { mode: 0o600 });
-      Buffer.from(identity).fill(0);
+      let fd: number;
+      try {
+        fd = await memoryFile(identity);
+      } finally {
+        identity.fill(0);
+      }
+      let open = true;
       return {
-        stage: { cmd: 'age', args: ['-d', '-i', file] },
-        cleanup: () => fs.promises.rm(dir, { recursive: true, force: true }),
+        stage: { cmd: 'age', args: ['-d', '-i', '/dev/fd/3'], fds: [fd] },
+        cleanup: async () => {
+          if (open) fs.closeSync(fd);
+          open = false;
+        },
       };
     }
     default:

@@ -1,0 +1,177 @@
+// Check before work: every program a plan runs exists and runs, PostgreSQL's tools are at least
+// the server's major version, an --identity file holds an age identity. Called once per
+// command before any database session opens; each failure is a ConfigError (exit 2) that names
+// the value and the fix. (Age recipients and URLs are checked when the options are parsed.)
+import * as fs from 'node:fs';
+import { Manifest } from '../../lib/core/manifest';
+import { BackupMethod, Compression } from '../../lib/core/model';
+import { EncryptionScheme, SourceUrl } from '../../lib/core/urls';
+import { ConfigError } from './errors';
+import { driverFor, EngineDriver, ToolNeed, ToolPurpose } from './engines';
+import { log } from './log';
+import { compressStage, decompressStage } from './pipeline/compress';
+import { checkIdentityFile } from './pipeline/encrypt';
+import { Child, CommandSpec, findTool } from './proc';
+
+export { ToolNeed, ToolPurpose } from './engines';
+
+/** What a command is about to do, as far as the preflight needs to know. */
+export interface Plan {
+  readonly tools: readonly ToolNeed[];
+  /** The engine and server whose version floors apply (ToolNeed.atLeastServerMajor). */
+  readonly server?: { readonly driver: EngineDriver; readonly url: SourceUrl; readonly purpose: ToolPurpose };
+  /** An --identity file that must hold an age identity. */
+  readonly identity?: string;
+  /** The tool versions a backup was made with: a restore tool must be at least as new (pg_dump → pg_restore). */
+  readonly madeWith?: Readonly<Record<string, string>>;
+}
+
+/** How long `TOOL --version` may take. */
+const VERSION_TIMEOUT_MS = 15000;
+
+/** The tools of the shared stages: compression and encryption. */
+export function stageTools(compression: Compression, encryption: EncryptionScheme, reading: boolean): ToolNeed[] {
+  const tools: ToolNeed[] = [];
+  const stage = reading ? decompressStage(compression) : compressStage(compression);
+  if (stage !== undefined) {
+    const name = compression === Compression.GZIP ? 'gzip or pigz' : compression;
+    tools.push(toolOf(stage, `compression ${compression}`, `install ${name}, or choose another --compression`));
+  }
+  if (encryption !== EncryptionScheme.NONE) {
+    const fix = 'install age (Debian: age; https://age-encryption.org)';
+    tools.push({ cmd: 'age', label: 'age', why: `encryption ${encryption}:`, fix });
+  }
+  return tools;
+}
+
+function toolOf(spec: CommandSpec, why: string, fix: string): ToolNeed {
+  return { cmd: spec.cmd, label: spec.label ?? spec.cmd.split('/').pop()!, why, fix };
+}
+
+/** The plan of a backup (and of wal-push and binlog-stream, which have no server check). */
+export function backupPlan(cfg: {
+  readonly engine?: string;
+  readonly source?: SourceUrl;
+  readonly method?: BackupMethod;
+  readonly compression: Compression;
+  readonly encryption: { readonly scheme: EncryptionScheme };
+}): Plan {
+  const tools = stageTools(cfg.compression, cfg.encryption.scheme, false);
+  if (cfg.source === undefined || cfg.method === undefined) return { tools };
+  const driver = driverFor(cfg.source.engine);
+  return {
+    tools: [...driver.tools(ToolPurpose.BACKUP, cfg.method), ...tools],
+    server: { driver, url: cfg.source, purpose: ToolPurpose.BACKUP },
+  };
+}
+
+/**
+ * The plan of reading stored backups back: decryption and decompression of each, and with a
+ * target (restore, drill) the engine's restore tools; `deep` adds the deep-check commands.
+ */
+export function readPlan(
+  manifests: readonly Manifest[],
+  options: { identity?: string; target?: SourceUrl; deep?: boolean },
+): Plan {
+  const tools: ToolNeed[] = [];
+  let identityNeeded = false;
+  for (const m of manifests) {
+    tools.push(...stageTools(m.pipeline.compression, m.pipeline.encryption.scheme, true));
+    identityNeeded ||= m.pipeline.encryption.scheme === EncryptionScheme.AGE;
+    const driver = driverFor(m.engine);
+    if (options.target !== undefined) tools.push(...driver.tools(ToolPurpose.RESTORE, m.method));
+    if (options.deep === true) {
+      for (const a of m.artifacts) {
+        const check = driver.deepCheck(a);
+        if (check.kind !== 'command') continue;
+        tools.push(toolOf(check.command, `the deep check of ${a.name}`, 'install it, or verify without --deep'));
+      }
+    }
+  }
+  const first = manifests[0];
+  const server =
+    options.target !== undefined && first !== undefined
+      ? { driver: driverFor(first.engine), url: options.target, purpose: ToolPurpose.RESTORE }
+      : undefined;
+  return {
+    tools,
+    server,
+    identity: identityNeeded ? options.identity : undefined,
+    madeWith: first?.tools,
+  };
+}
+
+/** Run every check of a plan; throws ConfigError on the first problem. */
+export async function preflight(plan: Plan): Promise<void> {
+  const seen = new Map<string, ToolNeed>();
+  for (const t of plan.tools) if (!seen.has(t.cmd)) seen.set(t.cmd, t);
+  const versions = new Map<string, number | undefined>();
+  await Promise.all(
+    [...seen.values()].map(async (t) => {
+      versions.set(t.cmd, await checkRuns(t));
+    }),
+  );
+  if (plan.identity !== undefined) await checkIdentityFile(plan.identity);
+  const floored = [...seen.values()].filter((t) => t.atLeastServerMajor === true);
+  if (floored.length === 0) return;
+  for (const t of floored) {
+    const made = plan.madeWith?.pg_dump;
+    const madeMajor = made !== undefined ? majorOf(made) : undefined;
+    const have = versions.get(t.cmd);
+    if (t.label === 'pg_restore' && madeMajor !== undefined && have !== undefined && have < madeMajor) {
+      throw new ConfigError(
+        `${t.label} ${have} (${t.cmd}) cannot read an archive made by pg_dump ${made}; ` +
+          `install the PostgreSQL client tools of version ${madeMajor} or newer.`,
+      );
+    }
+  }
+  if (plan.server?.driver.serverMajor === undefined) return;
+  const server = await plan.server.driver.serverMajor(plan.server.url, plan.server.purpose);
+  if (server === undefined) {
+    const display = plan.server.url.display;
+    log.debug('could not ask the server its version before the run; the session will report why', { server: display });
+    return;
+  }
+  for (const t of floored) {
+    const have = versions.get(t.cmd);
+    if (have !== undefined && have < server) {
+      throw new ConfigError(
+        `${t.label} ${have} (${t.cmd}) is older than the PostgreSQL ${server} server at ${plan.server.url.display}; ` +
+          `${t.fix ?? `install ${t.label} ${server} or newer`}.`,
+      );
+    }
+  }
+}
+
+function majorOf(version: string): number | undefined {
+  const m = /(\d+)(?:\.\d+)*/.exec(version);
+  return m === null ? undefined : Number(m[1]);
+}
+
+/** `TOOL --version` must exit 0 in time; returns the major version it printed, if any. */
+async function checkRuns(t: ToolNeed): Promise<number | undefined> {
+  const fix = t.fix !== undefined ? ` Fix: ${t.fix}.` : '';
+  const found = t.cmd.includes('/') ? (fs.existsSync(t.cmd) ? t.cmd : undefined) : findTool([t.cmd]);
+  if (found === undefined) {
+    throw new ConfigError(
+      `${t.label} is not installed or not on PATH (looked for '${t.cmd}'); it is needed for ${t.why}.${fix}`,
+    );
+  }
+  const child = new Child({ cmd: t.cmd, args: ['--version'], label: t.label }, ['ignore', 'pipe', 'pipe']);
+  let out = '';
+  child.process.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  const timer = setTimeout(() => child.kill('SIGKILL'), VERSION_TIMEOUT_MS);
+  try {
+    await child.done;
+  } catch (e) {
+    const why = (e as Error).message;
+    throw new ConfigError(
+      `${t.label} (${t.cmd}) does not run: '${t.label} --version' failed (${why}); it is needed for ${t.why}.${fix}`,
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+  // pg_dump prints `pg_dump (PostgreSQL) 15.4`; the number after the name's parenthesis is its version.
+  const line = out.split('\n')[0] ?? '';
+  return majorOf(line.replace(/^[^\d]*?\)\s*/, '').replace(/^[^\d]*/, ''));
+}
