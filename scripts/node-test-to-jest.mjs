@@ -18,11 +18,26 @@
 import * as fs from 'node:fs';
 import swc from '@swc/core';
 
-const RENAME = { test: 'test', it: 'it', describe: 'describe', suite: 'describe', before: 'beforeAll', after: 'afterAll', beforeEach: 'beforeEach', afterEach: 'afterEach' };
+const RENAME = {
+  test: 'test',
+  it: 'it',
+  describe: 'describe',
+  suite: 'describe',
+  before: 'beforeAll',
+  after: 'afterAll',
+  beforeEach: 'beforeEach',
+  afterEach: 'afterEach',
+};
 const HOOKS = new Set(['beforeAll', 'afterAll', 'beforeEach', 'afterEach']);
 const FUNCTION_TYPES = new Set(['ArrowFunctionExpression', 'FunctionExpression']);
 /** Expressions that bind looser than `?:`'s condition: parenthesized when they become one. */
-const LOOSE = new Set(['ConditionalExpression', 'AssignmentExpression', 'SequenceExpression', 'ArrowFunctionExpression', 'YieldExpression']);
+const LOOSE = new Set([
+  'ConditionalExpression',
+  'AssignmentExpression',
+  'SequenceExpression',
+  'ArrowFunctionExpression',
+  'YieldExpression',
+]);
 
 function convert(file) {
   const text = fs.readFileSync(file, 'utf8');
@@ -52,7 +67,10 @@ function convert(file) {
       const imported = spec.imported?.value ?? spec.local.value;
       const jestName = RENAME[imported];
       if (jestName === undefined) {
-        warn(decl.span.start, `node:test's '${imported}' has no jest equivalent here (mock → jest.fn/jest.spyOn); convert by hand`);
+        warn(
+          decl.span.start,
+          `node:test's '${imported}' has no jest equivalent here (mock → jest.fn/jest.spyOn); convert by hand`,
+        );
         continue;
       }
       locals.set(spec.local.value, jestName);
@@ -64,14 +82,24 @@ function convert(file) {
   const edits = [];
   imports.forEach((decl, i) => {
     const names = [...wanted].sort();
-    edits.push({ start: at(decl.span.start), end: at(decl.span.end), text: i === 0 ? `import { ${names.join(', ')} } from '@jest/globals';` : '' });
+    edits.push({
+      start: at(decl.span.start),
+      end: at(decl.span.end),
+      text: i === 0 ? `import { ${names.join(', ')} } from '@jest/globals';` : '',
+    });
   });
 
   /** What a call is: { name: jest name, modifier: 'skip' | 'todo' | 'only' | undefined } or undefined. */
   function classify(callee) {
-    if (callee.type === 'Identifier' && locals.has(callee.value)) return { name: locals.get(callee.value), modifier: undefined };
-    if (callee.type === 'MemberExpression' && callee.object.type === 'Identifier' && locals.has(callee.object.value) && callee.property.type === 'Identifier' &&
-      ['skip', 'todo', 'only'].includes(callee.property.value)) {
+    if (callee.type === 'Identifier' && locals.has(callee.value))
+      return { name: locals.get(callee.value), modifier: undefined };
+    if (
+      callee.type === 'MemberExpression' &&
+      callee.object.type === 'Identifier' &&
+      locals.has(callee.object.value) &&
+      callee.property.type === 'Identifier' &&
+      ['skip', 'todo', 'only'].includes(callee.property.value)
+    ) {
       return { name: locals.get(callee.object.value), modifier: callee.property.value };
     }
     return undefined;
@@ -88,31 +116,53 @@ function convert(file) {
     const last = args[args.length - 1];
     const named = last?.type === 'Identifier' && (isHook || args.length > 1) ? last : undefined;
     const fn = args.find((a) => FUNCTION_TYPES.has(a.type)) ?? named;
-    if (inTest && !isHook) warn(call.span.start, `${kind.name} inside a test (a node:test subtest): jest has none; make it a describe with tests`);
+    if (inTest && !isHook)
+      warn(
+        call.span.start,
+        `${kind.name} inside a test (a node:test subtest): jest has none; make it a describe with tests`,
+      );
     if (fn !== undefined && FUNCTION_TYPES.has(fn.type) && fn.params.length > 0) {
-      warn(fn.span.start, `the ${kind.name} callback takes a parameter (the test context t, or done): convert its uses by hand`);
+      warn(
+        fn.span.start,
+        `the ${kind.name} callback takes a parameter (the test context t, or done): convert its uses by hand`,
+      );
     }
-    if (isSuite && fn?.async) warn(fn.span.start, 'an async describe: jest collects tests synchronously; move the awaits into beforeAll');
+    if (isSuite && fn?.async)
+      warn(fn.span.start, 'an async describe: jest collects tests synchronously; move the awaits into beforeAll');
 
     let modifier = kind.modifier;
     let condition;
     let timeout;
     if (optionsIndex >= 0) {
       for (const prop of args[optionsIndex].properties) {
-        const key = prop.type === 'KeyValueProperty' ? (prop.key.value ?? slice(prop.key.span)) : prop.type === 'Identifier' ? prop.value : undefined;
+        const key =
+          prop.type === 'KeyValueProperty'
+            ? (prop.key.value ?? slice(prop.key.span))
+            : prop.type === 'Identifier'
+              ? prop.value
+              : undefined;
         const value = prop.type === 'KeyValueProperty' ? prop.value : prop.type === 'Identifier' ? prop : undefined;
         if (key === undefined || value === undefined) {
-          warn(prop.span?.start ?? call.span.start, 'an options object with a spread or computed key: convert by hand');
+          warn(
+            prop.span?.start ?? call.span.start,
+            'an options object with a spread or computed key: convert by hand',
+          );
           continue;
         }
         if (key === 'timeout') {
-          if (isSuite) warn(value.span.start, 'a describe-level timeout: jest takes timeouts per test or hook; add it to them (or jest.setTimeout)');
+          if (isSuite)
+            warn(
+              value.span.start,
+              'a describe-level timeout: jest takes timeouts per test or hook; add it to them (or jest.setTimeout)',
+            );
           else timeout = slice(value.span);
         } else if (key === 'skip' || key === 'todo' || key === 'only') {
           if (value.type === 'BooleanLiteral' && !value.value) continue;
-          const literal = value.type === 'BooleanLiteral' || value.type === 'StringLiteral' || value.type === 'TemplateLiteral';
+          const literal =
+            value.type === 'BooleanLiteral' || value.type === 'StringLiteral' || value.type === 'TemplateLiteral';
           if (literal) modifier = key;
-          else if (key === 'skip' || key === 'todo') condition = LOOSE.has(value.type) ? `(${slice(value.span)})` : slice(value.span);
+          else if (key === 'skip' || key === 'todo')
+            condition = LOOSE.has(value.type) ? `(${slice(value.span)})` : slice(value.span);
           else warn(value.span.start, `only: with an expression; use ${kind.name}.only by hand`);
         } else if (key === 'concurrency') {
           // jest runs one file's tests one after another; nothing to carry over.
@@ -122,14 +172,21 @@ function convert(file) {
       }
     }
     if (modifier === 'todo' && (fn !== undefined || isSuite)) {
-      if (!isSuite) warn(call.span.start, 'a todo with a body: jest\'s test.todo takes none; made it test.skip');
+      if (!isSuite) warn(call.span.start, "a todo with a body: jest's test.todo takes none; made it test.skip");
       modifier = 'skip';
     }
-    if (isHook && modifier !== undefined) warn(call.span.start, `${kind.name}.${modifier} is not a jest hook; convert by hand`);
+    if (isHook && modifier !== undefined)
+      warn(call.span.start, `${kind.name}.${modifier} is not a jest hook; convert by hand`);
 
     const bare = kind.name;
-    const callee = condition !== undefined ? `(${condition} ? ${bare}.skip : ${bare})` : modifier !== undefined ? `${bare}.${modifier}` : bare;
-    if (callee !== slice(call.callee.span)) edits.push({ start: at(call.callee.span.start), end: at(call.callee.span.end), text: callee });
+    const callee =
+      condition !== undefined
+        ? `(${condition} ? ${bare}.skip : ${bare})`
+        : modifier !== undefined
+          ? `${bare}.${modifier}`
+          : bare;
+    if (callee !== slice(call.callee.span))
+      edits.push({ start: at(call.callee.span.start), end: at(call.callee.span.end), text: callee });
     if (optionsIndex >= 0) {
       // Remove `, { ... }` (or `{ ... }, ` when it comes first).
       const o = args[optionsIndex];
@@ -156,7 +213,10 @@ function convert(file) {
     if (node.type === 'CallExpression' && convertCall(node, inTest)) testBody = true;
     for (const [k, v] of Object.entries(node)) if (k !== 'span' && typeof v === 'object') walk(v, testBody);
   }
-  walk(ast.body.filter((s) => !imports.includes(s)), false);
+  walk(
+    ast.body.filter((s) => !imports.includes(s)),
+    false,
+  );
 
   edits.sort((a, b) => b.start - a.start || b.end - a.end);
   let out = bytes;

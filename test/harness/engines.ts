@@ -87,7 +87,9 @@ export interface SqlEngine {
 }
 
 async function mariaDatabases(db: Server, like: string): Promise<string[]> {
-  const out = await db.sql(`SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '${like}' ORDER BY 1`);
+  const out = await db.sql(
+    `SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '${like}' ORDER BY 1`,
+  );
   return out.split('\n').filter((l) => l !== '');
 }
 
@@ -105,8 +107,12 @@ export const postgres: SqlEngine = {
       'big',
     );
   },
-  exists: async (s, database) => (await s.sql(`SELECT count(*) FROM pg_database WHERE datname = '${database}'`)) === '1',
-  leftovers: async (s) => (await s.sql(`SELECT datname FROM pg_database WHERE datname LIKE '%dbbackup%'`)).split('\n').filter((l) => l !== ''),
+  exists: async (s, database) =>
+    (await s.sql(`SELECT count(*) FROM pg_database WHERE datname = '${database}'`)) === '1',
+  leftovers: async (s) =>
+    (await s.sql(`SELECT datname FROM pg_database WHERE datname LIKE '%dbbackup%'`))
+      .split('\n')
+      .filter((l) => l !== ''),
   artifact: 'database.pgdump',
   dumpTool: 'pg_dump',
   toolPasswordEnv: 'PGPASSWORD',
@@ -127,8 +133,10 @@ export const postgres: SqlEngine = {
       await s.sql('CREATE TABLE public.customers (id int); INSERT INTO public.customers VALUES (42);', database);
     },
     refusal: /already has 1 tables.*--clean/,
-    assertUntouched: async (s, database) => assert.equal(await s.sql('SELECT count(*) FROM public.customers', database), '1'),
-    assertCleaned: async (s, database, expected) => assert.deepEqual(await fingerprint(s as never, database), expected),
+    assertUntouched: async (s, database) =>
+      assert.equal(await s.sql('SELECT count(*) FROM public.customers', database), '1'),
+    assertCleaned: async (s, database, expected) =>
+      assert.deepEqual(await fingerprint(s as never, database), expected),
   },
   occupied: async (s, database) => {
     await s.sql(`CREATE DATABASE ${database}`);
@@ -140,17 +148,39 @@ export const postgres: SqlEngine = {
     of: (s) => s.sql(`SELECT rolname FROM pg_roles WHERE rolname = 'reporting'`),
   },
   badInput: (s, dir) => [
-    [['backup', '--engine', 'oracle', '--source', s.url('shop'), '--to', `file://${dir}/x`], /--engine is 'oracle'; use one of: postgres, mysql, mongodb/],
-    [['backup', '--engine', 'postgres', '--source', 'not a url', '--to', `file://${dir}/x`], /--source 'not a url' is not a URL\. Use e\.g\. postgres:\/\//],
-    [['backup', '--engine', 'postgres', '--source', s.url('shop'), '--to', `file://${dir}/x`, '--frobnicate'], /unknown option --frobnicate for 'backup'/],
+    [
+      ['backup', '--engine', 'oracle', '--source', s.url('shop'), '--to', `file://${dir}/x`],
+      /--engine is 'oracle'; use one of: postgres, mysql, mongodb/,
+    ],
+    [
+      ['backup', '--engine', 'postgres', '--source', 'not a url', '--to', `file://${dir}/x`],
+      /--source 'not a url' is not a URL\. Use e\.g\. postgres:\/\//,
+    ],
+    [
+      ['backup', '--engine', 'postgres', '--source', s.url('shop'), '--to', `file://${dir}/x`, '--frobnicate'],
+      /unknown option --frobnicate for 'backup'/,
+    ],
     [['backup', '--engine', 'postgres', '--source', s.url('shop')], /'backup' needs --to \(or DBBACKUP_TO\)/],
-    [['backup', '--engine', 'postgres', '--source', s.url('shop'), '--to', './relative'], /--to '\.\/relative' is a path, not a URL\. Write it as file:\/\//],
+    [
+      ['backup', '--engine', 'postgres', '--source', s.url('shop'), '--to', './relative'],
+      /--to '\.\/relative' is a path, not a URL\. Write it as file:\/\//,
+    ],
     [
       ['backup', '--engine', 'postgres', '--source', 'postgres://u:hunter2@h/db', '--to', `file://${dir}/x`],
       /contains a password\. Remove it from the URL and give it in DBBACKUP_SOURCE_PASSWORD/,
     ],
     [
-      ['backup', '--engine', 'postgres', '--source', s.url('shop'), '--to', `file://${dir}/x`, '--encrypt', 'age:nope'],
+      [
+        'backup',
+        '--engine',
+        'postgres',
+        '--source',
+        s.url('shop'),
+        '--to',
+        `file://${dir}/x`,
+        '--encrypt',
+        'age:nope',
+      ],
       /--encrypt 'age:nope' does not hold an age recipient/,
     ],
     [['restore', '--from', `file://${dir}/x`, '--target', s.url('t')], /'restore' needs one of --latest or --id ID/],
@@ -161,7 +191,8 @@ export const postgres: SqlEngine = {
     message: /psql exited with code 2: .*connection to server at "127\.0\.0\.1", port 1 failed/,
   },
   wrongPassword: /password authentication failed for user "postgres"/,
-  lockHeld: /another backup of big to the same place is running \(advisory lock -?\d+ on postgres:\/\/\S+\/big is held\).*--lock-wait/,
+  lockHeld:
+    /another backup of big to the same place is running \(advisory lock -?\d+ on postgres:\/\/\S+\/big is held\).*--lock-wait/,
   sigtermCompression: 'zstd',
   secrets: {
     watch: /pg_dump|pg_dumpall|psql|pg_restore|zstd|age|dbbackup/,
@@ -180,7 +211,10 @@ export const mariadb: SqlEngine = {
   loadBig: async (s) => {
     // About 24 MB of incompressible rows (48 MB of SQL with --hex-blob).
     await s.sql('CREATE DATABASE big');
-    await s.sql('CREATE TABLE noise (id INT PRIMARY KEY, b BLOB) AS SELECT seq AS id, RANDOM_BYTES(1000) AS b FROM seq_1_to_24000', 'big');
+    await s.sql(
+      'CREATE TABLE noise (id INT PRIMARY KEY, b BLOB) AS SELECT seq AS id, RANDOM_BYTES(1000) AS b FROM seq_1_to_24000',
+      'big',
+    );
   },
   exists: async (s, database) => (await mariaDatabases(s, database.replace(/_/g, '\\_'))).length === 1,
   leftovers: (s) => mariaDatabases(s, '%\\_dbbackup\\_%'),
@@ -200,7 +234,16 @@ export const mariadb: SqlEngine = {
     assert.match(manifest.position.gtid, /^\d+-\d+-\d+$/);
     assert.deepEqual(
       manifest.tables.map((t: { name: string; rows: number }) => `${t.name}=${t.rows}`),
-      ['Tàble ñ 表=3', 'audit=0', 'counters=2', 'customers=2000', 'empty_table=0', 'every_byte=3', 'legacy=2', 'orders=4000'],
+      [
+        'Tàble ñ 表=3',
+        'audit=0',
+        'counters=2',
+        'customers=2000',
+        'empty_table=0',
+        'every_byte=3',
+        'legacy=2',
+        'orders=4000',
+      ],
     );
     assert.ok(
       manifest.manualRestore.some((l: string) => l.includes('mariadb --binary-mode TARGET_DATABASE')),
@@ -208,20 +251,25 @@ export const mariadb: SqlEngine = {
     );
   },
   checkProgress: (lines, stderr) => {
-    assert.ok(lines.some((l) => typeof l.msg === 'string' && /commits were held/.test(l.msg as string)), stderr);
+    assert.ok(
+      lines.some((l) => typeof l.msg === 'string' && /commits were held/.test(l.msg as string)),
+      stderr,
+    );
   },
   busyTarget: {
     // Objects the backup holds (customers, orders with a trigger, a view) and some it does not.
     create: (s, database) =>
-      s.sql(
-        `CREATE DATABASE ${database}; USE ${database};
+      s
+        .sql(
+          `CREATE DATABASE ${database}; USE ${database};
          CREATE TABLE customers (id INT PRIMARY KEY, x TEXT); INSERT INTO customers VALUES (42, 'old');
          CREATE TABLE orders (id INT PRIMARY KEY);
          CREATE TRIGGER old_trigger BEFORE INSERT ON orders FOR EACH ROW SET NEW.id = NEW.id;
          CREATE VIEW big_orders AS SELECT 1 AS old_view;
          CREATE TABLE unrelated (v TEXT); INSERT INTO unrelated VALUES ('still here');
          CREATE TABLE kids (id INT PRIMARY KEY, customer INT, FOREIGN KEY (customer) REFERENCES customers (id));`,
-      ).then(() => undefined),
+        )
+        .then(() => undefined),
     refusal: /already has 4 tables, 1 views, 0 routines and 0 events.*--clean/,
     assertUntouched: async (s, database) => assert.equal(await s.sql(`SELECT x FROM ${database}.customers`), 'old'),
     // --clean replaces what the backup holds and keeps the rest.
@@ -236,7 +284,9 @@ export const mariadb: SqlEngine = {
       await s.sql(`INSERT INTO ${database}.kids VALUES (1, 5)`);
       await assert.rejects(s.sql(`INSERT INTO ${database}.kids VALUES (2, 999999)`), /foreign key constraint fails/);
       assert.equal(
-        await s.sql(`SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '${database}\\_dbbackup\\_%'`),
+        await s.sql(
+          `SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '${database}\\_dbbackup\\_%'`,
+        ),
         '0',
       );
     },
@@ -258,7 +308,16 @@ export const mariadb: SqlEngine = {
       assert.equal(await other.sql('SELECT 1'), '1');
       const login = execFileSync(
         'mariadb',
-        ['--no-defaults', '--protocol=TCP', '--host=127.0.0.1', `--port=${other.port}`, '--user=reporting', '-N', '-e', 'SELECT COUNT(*) FROM shop_copy.customers'],
+        [
+          '--no-defaults',
+          '--protocol=TCP',
+          '--host=127.0.0.1',
+          `--port=${other.port}`,
+          '--user=reporting',
+          '-N',
+          '-e',
+          'SELECT COUNT(*) FROM shop_copy.customers',
+        ],
         { env: { ...process.env, MYSQL_PWD: 'reporting-pw' } },
       );
       assert.equal(login.toString().trim(), '2000');
@@ -269,9 +328,20 @@ export const mariadb: SqlEngine = {
       ['backup', '--engine', 'mysql', '--source', 'mysql://u:hunter2@h/db', '--to', `file://${dir}/x`],
       /contains a password\. Remove it from the URL and give it in DBBACKUP_SOURCE_PASSWORD/,
     ],
-    [['backup', '--engine', 'mysql', '--source', 'mysql://root@127.0.0.1/', '--to', `file://${dir}/x`], /names no database/],
     [
-      ['backup', '--engine', 'mysql', '--source', s.url('shop').replace('mysql:', 'postgres:'), '--to', `file://${dir}/x`],
+      ['backup', '--engine', 'mysql', '--source', 'mysql://root@127.0.0.1/', '--to', `file://${dir}/x`],
+      /names no database/,
+    ],
+    [
+      [
+        'backup',
+        '--engine',
+        'mysql',
+        '--source',
+        s.url('shop').replace('mysql:', 'postgres:'),
+        '--to',
+        `file://${dir}/x`,
+      ],
       /is a postgres URL but the engine is 'mysql'/,
     ],
     [
@@ -282,11 +352,15 @@ export const mariadb: SqlEngine = {
       ['backup', '--engine', 'mysql', '--source', s.url('shop'), '--to', `file://${dir}/x`, '--type', 'incremental'],
       /there is no backup of shop .* for this incremental backup to build on; take one first with --type full/,
     ],
-    [['backup', '--engine', 'mysql', '--source', s.url('shop'), '--to', `file://${dir}/x`, '--method', 'physical'], /--method physical is for PostgreSQL/],
+    [
+      ['backup', '--engine', 'mysql', '--source', s.url('shop'), '--to', `file://${dir}/x`, '--method', 'physical'],
+      /--method physical is for PostgreSQL/,
+    ],
   ],
   unreachable: {
     url: 'mysql://root@127.0.0.1:1/shop',
-    message: /could not connect to mysql:\/\/root@127\.0\.0\.1:1\/shop: mariadb exited with code 1: .*Can't connect to server on '127\.0\.0\.1'/,
+    message:
+      /could not connect to mysql:\/\/root@127\.0\.0\.1:1\/shop: mariadb exited with code 1: .*Can't connect to server on '127\.0\.0\.1'/,
   },
   wrongPassword: /Access denied for user 'root'@'127\.0\.0\.1' \(using password: YES\)/,
   lockHeld: /another backup of big to the same place is running \(lock dbbackup-[0-9a-f]{48} on .*\).*--lock-wait/,
@@ -297,12 +371,18 @@ export const mariadb: SqlEngine = {
     await s.sql(`CREATE DATABASE ${name} CHARACTER SET latin1`);
     const e = await dbbackup(['restore', '--from', store, '--latest', '--target', s.url(name)], { env: s.env });
     assert.equal(e.code, 3, e.stderr);
-    assert.deepEqual(await mariaFingerprint(s as LocalMariaDB, name), { triggers: 'NULL', routines: 'NULL', events: 'NULL' });
+    assert.deepEqual(await mariaFingerprint(s as LocalMariaDB, name), {
+      triggers: 'NULL',
+      routines: 'NULL',
+      events: 'NULL',
+    });
     assert.match(await s.sql(`SHOW CREATE DATABASE ${name}`), /CHARACTER SET latin1/);
   },
   // Commits go on: no session of the run holds a BACKUP STAGE or a lock any more.
   afterSigterm: async (s) => {
-    await s.sql('CREATE TABLE big.after_sigterm (id INT); INSERT INTO big.after_sigterm VALUES (1); DROP TABLE big.after_sigterm;');
+    await s.sql(
+      'CREATE TABLE big.after_sigterm (id INT); INSERT INTO big.after_sigterm VALUES (1); DROP TABLE big.after_sigterm;',
+    );
   },
   secrets: {
     watch: /mariadb|mysql|zstd|age|dbbackup/,

@@ -29,7 +29,10 @@ describe('MariaDB: what only the MySQL engine does', () => {
     await loadMariaFixture(db, 'shop');
     expected = await mariaFingerprint(db, 'shop');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-mysql-'));
-    const b = await dbbackup(['backup', '--engine', 'mysql', '--source', db.url('shop'), '--to', `file://${dir}/zstd-none`, '--json'], { env: db.env });
+    const b = await dbbackup(
+      ['backup', '--engine', 'mysql', '--source', db.url('shop'), '--to', `file://${dir}/zstd-none`, '--json'],
+      { env: db.env },
+    );
     assert.equal(b.code, 0, b.stderr);
     shopBackup = JSON.parse(b.stdout).id;
   });
@@ -86,7 +89,9 @@ describe('MariaDB: what only the MySQL engine does', () => {
       const before = Number(await db.sql('SELECT COUNT(*) FROM busy.ticks'));
       assert.ok(before > 0, 'the writer is committing');
       const store = `file://${dir}/busy`;
-      const b = await dbbackup(['backup', '--engine', 'mysql', '--source', db.url('busy'), '--to', store, '--json'], { env: db.env });
+      const b = await dbbackup(['backup', '--engine', 'mysql', '--source', db.url('busy'), '--to', store, '--json'], {
+        env: db.env,
+      });
       assert.equal(b.code, 0, b.stderr);
       const manifest = JSON.parse(b.stdout);
       assert.ok(manifest.position, 'a position was recorded');
@@ -97,10 +102,15 @@ describe('MariaDB: what only the MySQL engine does', () => {
       const m = /^-- CHANGE MASTER TO MASTER_LOG_FILE='([^']+)', MASTER_LOG_POS=(\d+);/m.exec(sql)!;
       assert.deepEqual([m[1], Number(m[2])], [manifest.position.file, manifest.position.pos]);
 
-      const r = await dbbackup(['restore', '--from', store, '--latest', '--target', db.url('busy_restored')], { env: db.env });
+      const r = await dbbackup(['restore', '--from', store, '--latest', '--target', db.url('busy_restored')], {
+        env: db.env,
+      });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(Number(await db.sql('SELECT COUNT(*) FROM busy_restored.ticks')), recorded);
-      assert.ok(Number(await db.sql('SELECT COUNT(*) FROM busy.ticks')) > recorded, 'the writer went on after the backup');
+      assert.ok(
+        Number(await db.sql('SELECT COUNT(*) FROM busy.ticks')) > recorded,
+        'the writer went on after the backup',
+      );
     } finally {
       await writer.stop();
     }
@@ -112,14 +122,26 @@ describe('MariaDB: what only the MySQL engine does', () => {
        GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON busy.* TO 'backup'@'127.0.0.1';`,
     );
     const env = { DBBACKUP_SOURCE_PASSWORD: 'backup-pw', MYSQL_PWD: undefined };
-    const args = ['backup', '--engine', 'mysql', '--source', db.url('busy', 'backup'), '--to', `file://${dir}/limited`, '--json'];
+    const args = [
+      'backup',
+      '--engine',
+      'mysql',
+      '--source',
+      db.url('busy', 'backup'),
+      '--to',
+      `file://${dir}/limited`,
+      '--json',
+    ];
     const quiet = await dbbackup(args, { env });
     assert.equal(quiet.code, 0, quiet.stderr);
     assert.match(quiet.stderr, /could not block commits .*RELOAD/);
     const q = JSON.parse(quiet.stdout);
     assert.ok(q.position?.file, "nothing was committed meanwhile: the position is the dump's");
     assert.ok(q.tables.some((t: { name: string }) => t.name === 'ticks'));
-    assert.deepEqual(q.artifacts.map((a: { role: string }) => a.role), ['database']);
+    assert.deepEqual(
+      q.artifacts.map((a: { role: string }) => a.role),
+      ['database'],
+    );
     assert.match(q.warnings.join('\n'), /users and grants were not saved: .*SELECT command denied/);
 
     const writer = startWriter();
@@ -137,7 +159,10 @@ describe('MariaDB: what only the MySQL engine does', () => {
 
   test('a restore into an existing empty database keeps the database and its options', async () => {
     await db.sql('CREATE DATABASE empty_target CHARACTER SET latin1 COLLATE latin1_german1_ci');
-    const r = await dbbackup(['restore', '--from', `file://${dir}/zstd-none`, '--latest', '--target', db.url('empty_target')], { env: db.env });
+    const r = await dbbackup(
+      ['restore', '--from', `file://${dir}/zstd-none`, '--latest', '--target', db.url('empty_target')],
+      { env: db.env },
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await mariaFingerprint(db, 'empty_target'), expected);
     assert.match(await db.sql('SHOW CREATE DATABASE empty_target'), /CHARACTER SET latin1 COLLATE latin1_german1_ci/);
@@ -145,9 +170,13 @@ describe('MariaDB: what only the MySQL engine does', () => {
 
   test('a socket URL works for backup and restore, and a drill checks the restored row counts', async () => {
     const store = `file://${dir}/socket`;
-    const b = await dbbackup(['backup', '--engine', 'mysql', '--source', db.socketUrl('shop'), '--to', store], { env: db.env });
+    const b = await dbbackup(['backup', '--engine', 'mysql', '--source', db.socketUrl('shop'), '--to', store], {
+      env: db.env,
+    });
     assert.equal(b.code, 0, b.stderr);
-    const d = await dbbackup(['drill', '--from', store, '--target', db.socketUrl('drill_db'), '--json'], { env: db.env });
+    const d = await dbbackup(['drill', '--from', store, '--target', db.socketUrl('drill_db'), '--json'], {
+      env: db.env,
+    });
     assert.equal(d.code, 0, d.stderr);
     const result = JSON.parse(d.stdout);
     assert.equal(result.ok, true);
@@ -157,9 +186,15 @@ describe('MariaDB: what only the MySQL engine does', () => {
   });
 
   test('a database that does not exist: exit 1 naming it', async () => {
-    const missing = await dbbackup(['backup', '--engine', 'mysql', '--source', db.url('no_such_db'), '--to', `file://${dir}/missing`], { env: db.env });
+    const missing = await dbbackup(
+      ['backup', '--engine', 'mysql', '--source', db.url('no_such_db'), '--to', `file://${dir}/missing`],
+      { env: db.env },
+    );
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /the database no_such_db does not exist on mysql:\/\/root@127\.0\.0\.1:\d+\/no_such_db/);
+    assert.match(
+      missing.stderr,
+      /the database no_such_db does not exist on mysql:\/\/root@127\.0\.0\.1:\d+\/no_such_db/,
+    );
   });
 
   test('the server refusing a statement half-way through a --clean restore leaves the target unchanged', async () => {
@@ -168,7 +203,10 @@ describe('MariaDB: what only the MySQL engine does', () => {
     // every_byte holds a 100 kB row: its INSERT is larger than the server now accepts.
     await db.sql('SET GLOBAL max_allowed_packet = 65536');
     try {
-      const r = await dbbackup(['restore', '--from', store, '--latest', '--clean', '--target', db.url('midway_target')], { env: db.env });
+      const r = await dbbackup(
+        ['restore', '--from', store, '--latest', '--clean', '--target', db.url('midway_target')],
+        { env: db.env },
+      );
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, /mariadb-restore exited with code 1: .*(packet|max_allowed_packet|gone away)/i);
       assert.match(r.stderr, /the target was not changed/);
