@@ -3,7 +3,7 @@
  * tree (.dependency-cruiser.cjs); and the checker itself is shown to fail on a tree that breaks
  * the rules, so this test cannot pass by checking nothing.
  */
-import { describe, test, before, after } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -35,7 +35,7 @@ describe('import rules', () => {
       fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
       fs.writeFileSync(path.join(dir, file), text);
     };
-    before(() => {
+    beforeAll(() => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-deps-'));
       write('runner/src/commands/a.ts', "import { b } from './b';\nexport const a = () => b;\n");
       write('runner/src/commands/b.ts', "import { a } from './a';\nexport const b = () => a;\n");
@@ -47,7 +47,7 @@ describe('import rules', () => {
       write('runner/src/stray.ts', "import { e } from './engines/postgres/e';\nexport const t = e;\n");
       write('lambda/verify/l.ts', "import { x } from '../../lib/aws/x';\nexport const l = x;\n");
     });
-    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
     test('each rule reports its violation', () => {
       const r = cruise(dir, ['runner/src', 'lib', 'lambda']);
