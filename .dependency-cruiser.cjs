@@ -59,6 +59,13 @@ module.exports = {
       to: { path: '^runner/src/engines/', pathNot: '^runner/src/engines/($1|shared)/' },
     },
     {
+      name: 'commands-through-drivers',
+      comment: 'commands reach an engine through the registry (engines/index.ts) and the driver interface, never its folder',
+      severity: 'error',
+      from: { path: '^runner/src/(commands/|report/|preflight\\.ts$|main\\.ts$)' },
+      to: { path: '^runner/src/engines/(?!shared/|index\\.ts$)' },
+    },
+    {
       name: 'engine-shared-neutral',
       comment: 'engines/shared/ knows no engine',
       severity: 'error',

@@ -44,6 +44,7 @@ describe('import rules', () => {
       write('runner/src/engines/mysql/m.ts', "import { e } from '../postgres/e';\nexport const m = e;\n");
       write('lib/core/c.ts', "import { x } from '../aws/x';\nexport const c = x;\n");
       write('lib/aws/x.ts', 'export const x = 1;\n');
+      write('runner/src/commands/c.ts', "import { e } from '../engines/postgres/e';\nexport const c = e;\n");
       write('runner/src/stray.ts', "import { e } from './engines/postgres/e';\nexport const t = e;\n");
       write('lambda/verify/l.ts', "import { x } from '../../lib/aws/x';\nexport const l = x;\n");
     });
@@ -56,6 +57,7 @@ describe('import rules', () => {
       assert.match(r.out, /layer-storage: runner\/src\/storage\/s\.ts → runner\/src\/engines\/postgres\/e\.ts/);
       assert.match(r.out, /engine-to-engine: runner\/src\/engines\/mysql\/m\.ts → runner\/src\/engines\/postgres\/e\.ts/);
       assert.match(r.out, /core-imports-nothing: lib\/core\/c\.ts → lib\/aws\/x\.ts/);
+      assert.match(r.out, /commands-through-drivers: runner\/src\/commands\/c\.ts → runner\/src\/engines\/postgres\/e\.ts/);
       assert.match(r.out, /in-a-layer: runner\/src\/stray\.ts/);
       assert.match(r.out, /lambda-only-core: lambda\/verify\/l\.ts → lib\/aws\/x\.ts/);
     });

@@ -5,7 +5,7 @@ import {
   RUNNER_OPTIONS,
   RunnerCommand,
 } from '../../lib/core/contract';
-import { defaultMethod, ENGINE_CAPABILITIES } from '../../lib/core/engines';
+import { defaultMethod, ENGINE_CAPABILITIES, LogShipping } from '../../lib/core/engines';
 import { ConfigError } from '../../lib/core/errors';
 import { BackupMethod, BackupType, Compression, Engine, RetentionTier } from '../../lib/core/model';
 import {
@@ -421,7 +421,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
     case RunnerCommand.BINLOG_STREAM: {
       noPositionals();
       const engine = (v.engine as Engine | undefined) ?? Engine.MYSQL;
-      if (engine !== Engine.MYSQL) throw new ConfigError(`binlog-stream ships MySQL/MariaDB binary logs; --engine is '${engine}'. Use --engine mysql (PostgreSQL archives with archive_command = 'dbbackup wal-push %p --to …').`);
+      if (ENGINE_CAPABILITIES[engine]?.logShipping !== LogShipping.BINLOG) throw new ConfigError(`binlog-stream ships MySQL/MariaDB binary logs; --engine is '${engine}'. Use --engine mysql (PostgreSQL archives with archive_command = 'dbbackup wal-push %p --to …').`);
       return {
         command: cmd,
         engine,

@@ -1,3 +1,4 @@
+import { ENGINE_CAPABILITIES, LogShipping } from '../../../lib/core/engines';
 import { ConfigError } from '../../../lib/core/errors';
 import { Engine } from '../../../lib/core/model';
 import { ArchiveWindow } from '../archive/window';
@@ -40,4 +41,11 @@ export async function archiveWindows(storage: Storage, catalog: Catalog): Promis
     if (window !== undefined) out.push(window);
   }
   return out;
+}
+
+/** The driver of the engine that ships its log the given way (lib/core/engines.ts). */
+export function shipperOf(shipping: LogShipping): EngineDriver {
+  const engine = (Object.keys(ENGINE_CAPABILITIES) as Engine[]).find((e) => ENGINE_CAPABILITIES[e].logShipping === shipping);
+  if (engine === undefined) throw new ConfigError(`no engine of this build ships a ${shipping} log.`);
+  return driverFor(engine);
 }

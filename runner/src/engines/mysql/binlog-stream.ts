@@ -40,13 +40,9 @@ import { capture, Child, findTool } from '../../pipeline/stages';
 import { openStorage, Storage } from '../../storage';
 import { runPipeline } from '../../pipeline/store';
 import { clientTool, mysqlConnArgs, mysqlEnv } from './client';
+import { LogStreamResult } from '../shared/engine';
 
-export interface BinlogStreamResult {
-  readonly logs: number;
-  readonly chunks: number;
-  readonly bytes: number;
-  readonly seconds: number;
-}
+export type BinlogStreamResult = LogStreamResult;
 
 /** The event boundary reached and the time of the last event, scanning a binary log from `from`. */
 export async function scanEvents(file: string, from: number): Promise<{ boundary: number; lastEvent?: Date; size: number }> {

@@ -21,6 +21,7 @@ import {
   ToolPurpose,
 } from '../shared/engine';
 import { RestoreConfig } from '../../config';
+import { runBinlogStream } from './binlog-stream';
 import { binlogArchiveWindow } from './binlog-archive';
 import { RestoreBackup, RestoreResult } from '../shared/engine';
 import { runBinlogChainRestore, runBinlogRestore } from './binlog-restore';
@@ -47,6 +48,7 @@ import { RestorePlan, expectTrailer } from './restore-plan';
 
 export class MySQLDriver implements EngineDriver {
   public readonly engine = Engine.MYSQL;
+  public readonly binlogStream = runBinlogStream;
   public readonly archiveWindow = binlogArchiveWindow;
 
   public restoreToTime(cfg: RestoreConfig, signal: AbortSignal, restoreBackup: RestoreBackup): Promise<RestoreResult> {

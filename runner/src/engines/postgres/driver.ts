@@ -21,6 +21,7 @@ import {
 } from '../shared/engine';
 import { openPhysicalBackup } from './physical';
 import { RestoreConfig } from '../../config';
+import { runWalFetch, runWalPush } from './wal-shipping';
 import { walArchiveWindow } from './wal-archive';
 import { RestoreResult } from '../shared/engine';
 import { runPhysicalRestore } from './pitr-restore';
@@ -64,6 +65,8 @@ export async function countTables(session: PsqlSession): Promise<TableStat[]> {
 
 export class PostgresDriver implements EngineDriver {
   public readonly engine = Engine.POSTGRES;
+  public readonly walPush = runWalPush;
+  public readonly walFetch = runWalFetch;
   public readonly archiveWindow = walArchiveWindow;
   public readonly toTimeRefusal =
     'PostgreSQL point-in-time recovery lays down a data directory from a physical base backup and the WAL ' +

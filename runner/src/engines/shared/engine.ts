@@ -4,7 +4,7 @@ import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { ArchiveWindow } from '../../archive/window';
 import { Catalog } from '../../catalog';
-import { RestoreConfig } from '../../config';
+import { BinlogStreamConfig, RestoreConfig, WalFetchConfig, WalPushConfig } from '../../config';
 import { CommandSpec } from '../../pipeline/stages';
 import { Storage } from '../../storage';
 
@@ -60,6 +60,20 @@ export interface EngineDriver {
   restoreToDirectory?(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult>;
   /** The recoverable window of the engine's log archive in a storage location, if it holds one. */
   archiveWindow?(storage: Storage, catalog: Catalog): Promise<ArchiveWindow | undefined>;
+  /** `wal-push FILE` (PostgreSQL's archive_command), for engines that ship a WAL (lib/core/engines.ts). */
+  walPush?(cfg: WalPushConfig, signal: AbortSignal): Promise<unknown>;
+  /** `wal-fetch NAME DEST` (PostgreSQL's restore_command). */
+  walFetch?(cfg: WalFetchConfig, signal: AbortSignal): Promise<unknown>;
+  /** `binlog-stream`: follow the server's binary log into the archive until stopped. */
+  binlogStream?(cfg: BinlogStreamConfig, signal: AbortSignal): Promise<LogStreamResult>;
+}
+
+/** What a log stream shipped before it was stopped. */
+export interface LogStreamResult {
+  readonly logs: number;
+  readonly chunks: number;
+  readonly bytes: number;
+  readonly seconds: number;
 }
 
 /** The result `restore` prints. */
