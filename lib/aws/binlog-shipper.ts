@@ -19,6 +19,7 @@ import {
   RUNNER_SCRIPT,
   taskLogGroup,
 } from './private/task';
+import { DEFAULT_COMPRESSION } from '../core/codecs';
 
 /** Options of point-in-time recovery (`PointInTimeRecovery.enabled`). */
 export interface PointInTimeRecoveryOptions {
@@ -170,7 +171,7 @@ export class BinlogShipper extends Construct {
         engine: props.source.engine,
         source: props.source.url,
         to: props.vault.storageUrl(prefix),
-        compression: props.compression ?? Compression.ZSTD,
+        compression: props.compression ?? DEFAULT_COMPRESSION,
         encrypt: encryptValue(encryption, encryptionKey),
       }),
       [RUNNER_ENV.DATABASE_ID]: props.databaseId,

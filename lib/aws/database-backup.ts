@@ -40,6 +40,7 @@ import { acknowledge } from './private/nag';
 import { allowServicesToUseKey } from './private/keys';
 import { backupMetric } from './private/metrics';
 import { kebab } from './private/names';
+import { checkBackupTypes, ENGINE_CAPABILITIES, LogShipping } from '../core/engines';
 
 /** One schedule of backups of one type. */
 export interface ScheduledBackup {
@@ -227,6 +228,7 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     this.rto = props.rto ?? Duration.hours(4);
     const scheduled = props.schedules ?? [DEFAULT_SCHEDULE()];
     validateSchedules(scheduled, timeout);
+    checkBackupTypes(props.source.engine, scheduled.map((s) => s.type ?? BackupType.FULL));
     const pitr = props.pointInTimeRecovery;
     if (pitr !== undefined) validatePointInTimeRecovery(pitr, props.source.engine, scheduled, props.vault === undefined ? (props.retention ?? Retention.gfs()) : undefined);
 
@@ -494,14 +496,16 @@ class AlarmTopicEmail extends Construct {
  * network); with a window, the retention must keep each full as long as the window needs it.
  */
 function validatePointInTimeRecovery(pitr: PointInTimeRecovery, engine: Engine, scheduled: ScheduledBackup[], retention: Retention | undefined): void {
-  if (engine === Engine.POSTGRES) {
+  // What the engine's record says: a WAL is archived by the server itself; no log, no recovery to a moment.
+  const shipping = ENGINE_CAPABILITIES[engine].logShipping;
+  if (shipping === LogShipping.WAL) {
     throw new ConfigError(
       "pointInTimeRecovery is set for a PostgreSQL source, but PostgreSQL's WAL is archived by the server itself, not by a task: " +
         "on a self-managed server set archive_command = 'dbbackup wal-push %p --to s3://BUCKET/PREFIX' (see the README's point-in-time recovery section) and leave pointInTimeRecovery out. " +
         'RDS and Aurora do not allow external WAL archiving: use their own automated backups and point-in-time restore beside these logical backups, and leave pointInTimeRecovery out.',
     );
   }
-  if (engine === Engine.MONGODB) {
+  if (shipping !== LogShipping.BINLOG) {
     throw new ConfigError('pointInTimeRecovery is set for a MongoDB source, which the runner does not support (no oplog shipping); leave pointInTimeRecovery out and rely on the scheduled backups.');
   }
   if (pitr.window === undefined || retention === undefined) return;

@@ -27,6 +27,7 @@ import {
   taskLogGroup,
   timeoutEntryPoint,
 } from './private/task';
+import { DEFAULT_COMPRESSION } from '../core/codecs';
 
 /** Properties of a `BackupRunnerTask`. */
 export interface BackupRunnerTaskProps {
@@ -136,7 +137,7 @@ export class BackupRunnerTask extends Construct {
         source: props.source.url,
         to: props.vault.storageUrl(this.prefix),
         type: this.backupType,
-        compression: props.compression ?? Compression.ZSTD,
+        compression: props.compression ?? DEFAULT_COMPRESSION,
         encrypt: encryptValue(encryption, encryptionKey),
         json: true,
       }),

@@ -5,6 +5,9 @@
  * cannot drift apart.
  */
 
+import { DEFAULT_COMPRESSION } from './codecs';
+import { BackupMethod, BackupType, Compression, Engine, RetentionTier } from './model';
+
 /** A command of the runner. */
 export enum RunnerCommand {
   BACKUP = 'backup',
@@ -35,16 +38,26 @@ export interface OptionSpec {
   readonly kind: OptionKind;
   readonly commands: readonly RunnerCommand[];
   readonly help: string;
-  /** The allowed values of a string option with a closed set. */
+  /** The allowed values of a string option with a closed set (from the model's enums). */
   readonly choices?: readonly string[];
+  /** The value when the option is not given, where it is one value whatever the other options. */
+  readonly default?: string;
 }
 
 const C = RunnerCommand;
 /** The commands whose outcome `--metrics-file` and `--notify` report. */
 const REPORTED = [C.BACKUP, C.RESTORE, C.VERIFY, C.DRILL];
 
-function opt(name: string, kind: OptionKind, commands: RunnerCommand[], help: string, choices?: string[]): OptionSpec {
-  return { name, env: 'DBBACKUP_' + name.toUpperCase().replace(/-/g, '_'), kind, commands, help, choices };
+function opt(
+  name: string,
+  kind: OptionKind,
+  commands: RunnerCommand[],
+  help: string,
+  choices?: readonly string[],
+  defaultValue?: string,
+): OptionSpec {
+  const env = 'DBBACKUP_' + name.toUpperCase().replace(/-/g, '_');
+  return { name, env, kind, commands, help, choices, ...(defaultValue !== undefined ? { default: defaultValue } : {}) };
 }
 
 /** Seconds without a byte moving through a pipeline before the run fails as stalled. */
@@ -52,7 +65,7 @@ export const DEFAULT_STALL_TIMEOUT_SECONDS = 300;
 
 /** Every option of every command. */
 export const RUNNER_OPTIONS: readonly OptionSpec[] = [
-  opt('engine', OptionKind.STRING, [C.BACKUP, C.BINLOG_STREAM], 'the database engine', ['postgres', 'mysql', 'mongodb']),
+  opt('engine', OptionKind.STRING, [C.BACKUP, C.BINLOG_STREAM], 'the database engine', Object.values(Engine)),
   opt('source', OptionKind.STRING, [C.BACKUP, C.BINLOG_STREAM], 'the database URL, without a password (postgres://user@host:port/db)'),
   opt(
     'to',
@@ -60,11 +73,18 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
     [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM],
     'the storage URL (file:///abs/path, s3://bucket/prefix, gs://bucket/prefix, az://account/container/prefix)',
   ),
-  opt('type', OptionKind.STRING, [C.BACKUP], 'full, incremental or differential (default full)', ['full', 'incremental', 'differential']),
-  opt('method', OptionKind.STRING, [C.BACKUP], 'logical (pg_dump) or physical (pg_basebackup) (default logical)', ['logical', 'physical']),
-  opt('compression', OptionKind.STRING, [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM], 'zstd, gzip, lz4 or none (default zstd)', ['zstd', 'gzip', 'lz4', 'none']),
+  opt('type', OptionKind.STRING, [C.BACKUP], 'full, incremental or differential', Object.values(BackupType), BackupType.FULL),
+  opt('method', OptionKind.STRING, [C.BACKUP], 'logical (pg_dump) or physical (pg_basebackup) (default logical)', Object.values(BackupMethod)),
+  opt(
+    'compression',
+    OptionKind.STRING,
+    [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM],
+    'zstd, gzip, lz4 or none',
+    Object.values(Compression),
+    DEFAULT_COMPRESSION,
+  ),
   opt('encrypt', OptionKind.STRING, [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM], 'none, age:RECIPIENT or kms:KEY_ID (default none)'),
-  opt('tier', OptionKind.STRING, [C.BACKUP], 'the retention tier; by default the first backup of a month is monthly, of an ISO week weekly, the rest daily', ['daily', 'weekly', 'monthly']),
+  opt('tier', OptionKind.STRING, [C.BACKUP], 'the retention tier; by default the first backup of a month is monthly, of an ISO week weekly, the rest daily', Object.values(RetentionTier)),
   opt('lock-wait', OptionKind.INTEGER, [C.BACKUP], 'seconds to wait for an overlapping backup of the same database to the same place to end (default 0: refuse at once)'),
   opt('json', OptionKind.FLAG, [C.BACKUP, C.LIST, C.VERIFY, C.RESTORE, C.PRUNE, C.DRILL], 'print one JSON document instead of a summary'),
   opt('from', OptionKind.STRING, [C.RESTORE, C.VERIFY, C.LIST, C.PRUNE, C.DRILL, C.WAL_FETCH], 'the storage URL to read backups from'),

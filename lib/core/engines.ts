@@ -3,6 +3,7 @@
  * a moment and how it ships its log. The runner's option validation reads it (config.ts), and
  * the runner's drivers implement what it declares (runner/src/engines/<engine>/).
  */
+import { ConfigError } from './errors';
 import { BackupMethod, BackupType, Engine } from './model';
 
 /** How an engine ships its log for point-in-time recovery. */
@@ -56,4 +57,20 @@ export const ENGINE_CAPABILITIES: Readonly<Record<Engine, EngineCapabilities>> =
 export function defaultMethod(engine: Engine, type: BackupType): BackupMethod {
   const c = ENGINE_CAPABILITIES[engine];
   return type === BackupType.FULL ? c.methods[0] : c.chainMethod;
+}
+
+/**
+ * Check that an engine takes every backup type scheduled for it (the constructs, before any
+ * resource is made; the runner refuses the same at run time).
+ */
+export function checkBackupTypes(engine: Engine, types: Iterable<BackupType>, what = 'schedules'): void {
+  const allowed = ENGINE_CAPABILITIES[engine].types;
+  for (const t of types) {
+    if (!allowed.includes(t)) {
+      throw new ConfigError(
+        `${what} has a ${t} backup, which a ${engine} source does not take (it takes ${allowed.join(', ')}); ` +
+          `schedule ${allowed.join(' or ')} backups for it.`,
+      );
+    }
+  }
 }

@@ -5,6 +5,7 @@ import {
   RUNNER_OPTIONS,
   RunnerCommand,
 } from '../../lib/core/contract';
+import { DEFAULT_COMPRESSION } from '../../lib/core/codecs';
 import { defaultMethod, ENGINE_CAPABILITIES, LogShipping } from '../../lib/core/engines';
 import { ConfigError } from '../../lib/core/errors';
 import { BackupMethod, BackupType, Compression, Engine, RetentionTier } from '../../lib/core/model';
@@ -316,7 +317,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         to,
         type,
         method,
-        compression: (v.compression as Compression | undefined) ?? Compression.ZSTD,
+        compression: (v.compression as Compression | undefined) ?? DEFAULT_COMPRESSION,
         encryption: parseEncryption(String(v.encrypt ?? 'none')),
         tier: v.tier as RetentionTier | undefined,
         lockWaitSeconds: (v['lock-wait'] as number | undefined) ?? 0,
@@ -402,7 +403,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         command: cmd,
         file: positionals[0],
         to: parseStorageUrl(need(v, cmd, 'to'), '--to'),
-        compression: (v.compression as Compression | undefined) ?? Compression.ZSTD,
+        compression: (v.compression as Compression | undefined) ?? DEFAULT_COMPRESSION,
         encryption: parseEncryption(String(v.encrypt ?? 'none')),
       };
     }
@@ -427,7 +428,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         engine,
         source: parseSourceUrl(need(v, cmd, 'source'), '--source', engine),
         to: parseStorageUrl(need(v, cmd, 'to'), '--to'),
-        compression: (v.compression as Compression | undefined) ?? Compression.ZSTD,
+        compression: (v.compression as Compression | undefined) ?? DEFAULT_COMPRESSION,
         encryption: parseEncryption(String(v.encrypt ?? 'none')),
       };
     }
@@ -464,7 +465,7 @@ export function usage(cmd?: RunnerCommand): string {
   ];
   for (const o of RUNNER_OPTIONS.filter((s) => cmd === undefined || s.commands.includes(cmd))) {
     const flag = `--${o.name}${o.kind === OptionKind.FLAG ? '' : o.kind === OptionKind.INTEGER ? ' N' : ' VALUE'}`;
-    lines.push(`  ${flag.padEnd(24)} ${o.env.padEnd(28)} ${o.help}${cmd === undefined ? ` [${o.commands.join(', ')}]` : ''}`);
+    lines.push(`  ${flag.padEnd(24)} ${o.env.padEnd(28)} ${o.help}${o.default !== undefined ? ` (default ${o.default})` : ''}${cmd === undefined ? ` [${o.commands.join(', ')}]` : ''}`);
   }
   return lines.join('\n');
 }

@@ -29,6 +29,7 @@ import { TaskSchedule } from './schedule';
 import { BackupSource } from './source';
 import { BackupVerifier } from './verifier';
 import { BackupVault, IBackupVault, ObjectLockOptions } from './vault';
+import { checkBackupTypes } from '../../core/engines';
 
 /** How restore drills run (the same options as the AWS CDK flavour's). */
 export interface RestoreDrillOptions {
@@ -201,6 +202,7 @@ export class DatabaseBackup extends Construct {
       sqsManagedSseEnabled: true,
     });
     const tasks = new Map<BackupType, BackupRunnerTask>();
+    checkBackupTypes(props.source.engine, scheduled.map((s) => s.type ?? BackupType.FULL));
     const byType = new Map<BackupType, BackupSchedule[]>();
     for (const entry of scheduled) {
       const type = entry.type ?? BackupType.FULL;

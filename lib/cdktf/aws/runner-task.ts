@@ -39,6 +39,7 @@ import { LOG_RETENTION_DAYS, serviceRole } from './private/role';
 import { IClusterRef } from './refs';
 import { BackupSource } from './source';
 import { IBackupVault } from './vault';
+import { DEFAULT_COMPRESSION } from '../../core/codecs';
 
 /** Where the runner's task runs. */
 export interface RunnerNetwork {
@@ -178,7 +179,7 @@ export class BackupRunnerTask extends Construct {
         source: props.source.url,
         to: this.storageUrl,
         type: this.backupType,
-        compression: props.compression ?? Compression.ZSTD,
+        compression: props.compression ?? DEFAULT_COMPRESSION,
         encrypt: encryption.value,
         json: true,
       }),

@@ -17,6 +17,7 @@ import { JobSchedule } from './schedule';
 import { BackupSource } from './source';
 import { BackupVault, IBackupVault, RetentionLockOptions } from './vault';
 import { BackupVerifier } from './verifier';
+import { checkBackupTypes } from '../../core/engines';
 
 /** How restore drills run (the same options as the AWS flavours', in Cloud Run terms). */
 export interface RestoreDrillOptions {
@@ -163,6 +164,7 @@ export class DatabaseBackup extends Construct {
       this.vault = this.newVault;
     }
     claimVaultPrefix(this.vault, this, props.databaseId, prefix);
+    checkBackupTypes(props.source.engine, scheduled.map((s) => s.type ?? BackupType.FULL));
     const byType = new Map<BackupType, BackupSchedule[]>();
     for (const entry of scheduled) {
       const type = entry.type ?? BackupType.FULL;

@@ -31,6 +31,7 @@ import { runnerJob } from './private/job';
 import { resourceName, serviceAccountId } from './private/names';
 import { BackupSource } from './source';
 import { IBackupVault } from './vault';
+import { DEFAULT_COMPRESSION } from '../../core/codecs';
 
 /** The roles the runner holds on the bucket: create and read objects, never delete or overwrite (lib/core). */
 export const RUNNER_BUCKET_ROLES = GCS_BUCKET_ROLES[BackupRole.WRITER];
@@ -140,7 +141,7 @@ export class BackupRunnerJob extends Construct {
         source: props.source.url,
         to: this.storageUrl,
         type: this.backupType,
-        compression: props.compression ?? Compression.ZSTD,
+        compression: props.compression ?? DEFAULT_COMPRESSION,
         encrypt: encryption.value,
         json: true,
       }),

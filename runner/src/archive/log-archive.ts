@@ -20,6 +20,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { compressionOfExtension, extensionPattern } from '../../../lib/core/codecs';
 import { ConfigError } from '../../../lib/core/errors';
 import { ManifestEncryption } from '../../../lib/core/manifest';
 import { Compression } from '../../../lib/core/model';
@@ -52,8 +53,9 @@ export interface ArchivedObject {
   readonly storedSize: number;
 }
 
-const EXT_COMPRESSION: Readonly<Record<string, Compression>> = { '.zst': Compression.ZSTD, '.gz': Compression.GZIP, '.lz4': Compression.LZ4 };
-const OBJECT_RE = /^([0-9a-f]{64})\.(\d+)\.(\d{8}T\d{9}Z)(\.zst|\.gz|\.lz4)?(?:\.(kms-[0-9a-f]{16}))?(\.age)?$/;
+const OBJECT_RE = new RegExp(
+  `^([0-9a-f]{64})\\.(\\d+)\\.(\\d{8}T\\d{9}Z)(${extensionPattern()})?(?:\\.(kms-[0-9a-f]{16}))?(\\.age)?$`,
+);
 
 /** `20261125T041500123Z` */
 export function compactTime(d: Date): string {
@@ -85,7 +87,7 @@ export function parseObjectKey(info: ObjectInfo, prefix: string): ArchivedObject
     sha256: m[1],
     size: Number(m[2]),
     written: parseCompactTime(m[3]),
-    compression: m[4] === undefined ? Compression.NONE : EXT_COMPRESSION[m[4]],
+    compression: m[4] === undefined ? Compression.NONE : compressionOfExtension(m[4])!,
     encryption: m[6] === undefined ? EncryptionScheme.NONE : m[5] !== undefined ? EncryptionScheme.KMS : EncryptionScheme.AGE,
     keyRef: m[5],
     storedSize: info.size,

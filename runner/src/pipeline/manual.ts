@@ -1,7 +1,11 @@
 import { Manifest } from '../../../lib/core/manifest';
 import { EncryptionScheme, StorageKind, StorageUrl } from '../../../lib/core/urls';
 import { joinKey } from '../storage/storage';
+import { extensionPattern } from '../../../lib/core/codecs';
 import { manualDecompress } from './compress';
+
+// What the stored name adds to the artifact's (the codec's extension, age's).
+const STORED_EXT = new RegExp(`\\.(${extensionPattern().replace(/\\\./g, '')}|age)+$`, 'g');
 
 function quote(s: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
@@ -59,7 +63,7 @@ export function manualRestoreSteps(url: StorageUrl, m: Omit<Manifest, 'manualRes
     if (enc.scheme !== EncryptionScheme.NONE) stages.push('age -d -i identity.txt');
     const d = manualDecompress(m.pipeline.compression);
     if (d !== undefined) stages.push(d);
-    stages.push(CONSUMERS[a.format] ?? `cat > ${a.name.replace(/\.(zst|gz|lz4|age)+$/g, '')}`);
+    stages.push(CONSUMERS[a.format] ?? `cat > ${a.name.replace(STORED_EXT, '')}`);
     lines.push(`# ${a.role}:`);
     lines.push(stages.join(' | '));
   }
