@@ -1,0 +1,64 @@
+/**
+ * The engine record and the codec table in lib/core are what the runner's parser, --help and
+ * the constructs read: each answer below comes from the table, checked where it is used.
+ */
+import * as assert from 'node:assert/strict';
+import { describe, test } from '@jest/globals';
+import { CODECS, compressionOfExtension, DEFAULT_COMPRESSION } from '../lib/core/codecs';
+import { RUNNER_OPTIONS } from '../lib/core/contract';
+import { checkBackupTypes, defaultMethod, ENGINE_CAPABILITIES } from '../lib/core/engines';
+import { BackupMethod, BackupType, Compression, Engine } from '../lib/core/model';
+import { HelpRequest, parseInvocation } from '../runner/src/config';
+import { compressStage, decompressStage } from '../runner/src/pipeline/compress';
+
+const STORAGE = ['--to', 'file:///tmp/x'];
+
+describe('engine record', () => {
+  test('every engine has a record, and its first method is the full backup default', () => {
+    for (const engine of Object.values(Engine)) {
+      const c = ENGINE_CAPABILITIES[engine];
+      assert.ok(c.methods.length > 0 && c.types.includes(BackupType.FULL), engine);
+      assert.equal(defaultMethod(engine, BackupType.FULL), c.methods[0]);
+    }
+    assert.equal(defaultMethod(Engine.POSTGRES, BackupType.INCREMENTAL), BackupMethod.PHYSICAL);
+  });
+
+  test('the runner refuses a method the record does not list and defaults to the record', () => {
+    const mysql = ['backup', '--engine', 'mysql', '--source', 'mysql://u@h/app', ...STORAGE];
+    assert.throws(() => parseInvocation([...mysql, '--method', 'physical'], {}), /--method physical is for PostgreSQL/);
+    const pgArgs = ['backup', '--engine', 'postgres', '--source', 'postgres://u@h/app', ...STORAGE, '--type', 'incremental'];
+    const pg = parseInvocation(pgArgs, {});
+    assert.ok(!(pg instanceof HelpRequest) && pg.command === 'backup');
+    assert.equal((pg as { method: BackupMethod }).method, BackupMethod.PHYSICAL);
+  });
+
+  test('the constructs refuse a scheduled type the engine does not take', () => {
+    assert.throws(
+      () => checkBackupTypes(Engine.MONGODB, [BackupType.FULL, BackupType.INCREMENTAL]),
+      /incremental backup, which a mongodb source does not take \(it takes full\)/,
+    );
+    assert.doesNotThrow(() => checkBackupTypes(Engine.MYSQL, [BackupType.DIFFERENTIAL]));
+  });
+});
+
+describe('codec table', () => {
+  test('the pipeline stages and the extensions come from it', () => {
+    for (const codec of Object.values(CODECS)) {
+      assert.deepEqual(compressStage(codec.name)?.args, codec.compressArgs);
+      assert.deepEqual(decompressStage(codec.name)?.args, codec.decompressArgs);
+      assert.equal(compressionOfExtension(codec.extension), codec.name);
+    }
+    assert.equal(compressStage(Compression.NONE), undefined);
+  });
+
+  test('the option table takes its choices from the enum and its default from the table', () => {
+    const compression = RUNNER_OPTIONS.find((o) => o.name === 'compression')!;
+    assert.deepEqual(compression.choices, Object.values(Compression));
+    assert.equal(compression.default, DEFAULT_COMPRESSION);
+    const help = parseInvocation(['backup', '--help'], {});
+    assert.ok(help instanceof HelpRequest);
+    assert.match(help.text, new RegExp(`--compression .* \\(default ${DEFAULT_COMPRESSION}\\)`));
+    const inv = parseInvocation(['backup', '--engine', 'mysql', '--source', 'mysql://u@h/app', ...STORAGE], {});
+    assert.equal((inv as { compression: Compression }).compression, DEFAULT_COMPRESSION);
+  });
+});
