@@ -83,3 +83,12 @@ export function claimVaultPrefix(vault: object, owner: object, databaseId: strin
   list.push({ owner, databaseId, prefix });
   claims.set(vault, list);
 }
+
+/** The tiers, in the order their folders are listed on Cloud Storage (`PREFIX/<tier>/<id>/…`). */
+export const TIER_FOLDERS: readonly RetentionTier[] = [RetentionTier.DAILY, RetentionTier.WEEKLY, RetentionTier.MONTHLY];
+
+/** The folder of the PostgreSQL WAL archive under a database's prefix (`PREFIX/wal/…`). */
+export const WAL_PREFIX = 'wal';
+
+/** The folder of the MySQL/MariaDB binary log archive under a database's prefix (`PREFIX/binlog/…`). */
+export const BINLOG_PREFIX = 'binlog';

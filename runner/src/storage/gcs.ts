@@ -6,6 +6,7 @@ import { idTime } from '../../../lib/core/ids';
 import { log } from '../log';
 import { defaultCredentials, TokenSource } from './gcs-auth';
 import { joinKey, NotFoundError, ObjectInfo, PutOptions, Storage } from './storage';
+import { TIER_FOLDERS } from '../../../lib/core/layout';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -25,7 +26,7 @@ export function chunkSizeFor(n: number): number {
 /** Waits between retries of one request (network error, 408, 429, 5xx), as Google's libraries back off. */
 const RETRY_DELAYS_MS: readonly number[] = [500, 1000, 2000, 4000, 8000, 16000];
 
-const TIERS: readonly RetentionTier[] = [RetentionTier.DAILY, RetentionTier.WEEKLY, RetentionTier.MONTHLY];
+const TIERS = TIER_FOLDERS;
 
 /** A request to Cloud Storage failed. */
 export class GcsError extends Error {

@@ -24,8 +24,9 @@ import { NotFoundError, ObjectInfo, Storage } from '../../storage';
 import { ArchivedObject, fetchObject, parseObjectKey } from '../../archive/log-archive';
 import { ArchiveWindow, LogGap } from '../../archive/window';
 import { Catalog } from '../../catalog';
+import { BINLOG_PREFIX } from '../../../../lib/core/layout';
 
-export const BINLOG_PREFIX = 'binlog';
+export { BINLOG_PREFIX } from '../../../../lib/core/layout';
 
 /** One uploaded piece of a binary log. */
 export interface BinlogChunk extends ArchivedObject {

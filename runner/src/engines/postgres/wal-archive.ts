@@ -14,8 +14,9 @@ import { ArchiveWindow, LogGap, RecoverableWindow } from '../../archive/window';
 import { Catalog } from '../../catalog';
 import { Manifest } from '../../../../lib/core/manifest';
 import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
+import { WAL_PREFIX } from '../../../../lib/core/layout';
 
-export const WAL_PREFIX = 'wal';
+export { WAL_PREFIX } from '../../../../lib/core/layout';
 
 /** The default WAL segment size, used when the archive holds no segment yet. */
 export const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
