@@ -161,7 +161,8 @@ export async function checkGpgIdentityFile(file: string, enc?: ManifestEncryptio
   if (!stat.isFile()) throw new ConfigError(`--identity '${file}' is not a regular file; ${fix}.`);
   const keys = await keysInFile(file);
   if (keys === undefined || keys.length === 0) throw new ConfigError(`--identity '${file}': gpg --show-keys cannot read a key in it; ${fix}.`);
-  const secret = keys.filter((k) => (k.type === 'sec' || k.type === 'ssb') && k.token !== '#');
+  // (--show-keys marks every secret key '#', not in a key ring: its presence is what counts here.)
+  const secret = keys.filter((k) => k.type === 'sec' || k.type === 'ssb');
   if (secret.length === 0) {
     throw new ConfigError(`--identity '${file}' holds a public key only (gpg --show-keys lists no secret key); ${fix}.`);
   }
