@@ -2,6 +2,7 @@
  * What one invocation does, given the clients: the body of the Lambda handler, kept apart so
  * that tests run it with their own clients and settings.
  */
+import { KMSClient } from '@aws-sdk/client-kms';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { VERIFIER_ENV } from '../../lib/core/metrics';
@@ -31,6 +32,8 @@ export function verifierSettings(env: NodeJS.ProcessEnv = process.env): Verifier
 export interface HandleDeps {
   readonly s3: S3Client;
   readonly sns: SNSClient;
+  /** Checks kms: manifests' HMACs. @default - not checked (reported as `mac: 'unchecked'`) */
+  readonly kms?: KMSClient;
   readonly settings: VerifierSettings;
   /** @default - stdout */
   readonly emit?: EmfEmitter;
@@ -98,7 +101,11 @@ export async function handleEvent(deps: HandleDeps, event: unknown): Promise<Han
         break;
       case 'verify': {
         const key = task.keyIsEncoded ? task.key : await resolveManifestKey(deps.s3, task.bucket, task.key);
-        const result = await verifyBackup(deps.s3, task.bucket, key, { signal: deps.signal, fallbackDatabaseId: deps.settings.fallbackDatabaseId });
+        const result = await verifyBackup(deps.s3, task.bucket, key, {
+          signal: deps.signal,
+          fallbackDatabaseId: deps.settings.fallbackDatabaseId,
+          kms: deps.kms,
+        });
         const outcome = await reportVerification(deps.s3, deps.sns, result, {
           emit: deps.emit,
           namespace: deps.settings.namespace,

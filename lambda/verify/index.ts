@@ -2,6 +2,7 @@
  * The verification function. It runs when a manifest is committed (S3 `Object Created` through
  * EventBridge) and on a schedule (`FreshnessCheckEvent`). See the README (The verification function).
  */
+import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { deadlineSignal, handleEvent, HandleResult, LambdaContextLike, verifierSettings } from './handle';
@@ -15,9 +16,11 @@ const s3 = new S3Client({
   forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL),
 });
 const sns = new SNSClient({});
+// kms: manifests' HMACs: the function needs kms:Decrypt on the backups' key to check them.
+const kms = new KMSClient({});
 
 export async function handler(event: unknown, context?: LambdaContextLike): Promise<HandleResult> {
-  return handleEvent({ s3, sns, settings: verifierSettings(), signal: deadlineSignal(context) }, event);
+  return handleEvent({ s3, sns, kms, settings: verifierSettings(), signal: deadlineSignal(context) }, event);
 }
 
 export { handleEvent, verifierSettings, deadlineSignal } from './handle';

@@ -6,7 +6,16 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Manifest, ManifestError, parseManifest } from '../../lib/core/manifest';
+import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import {
+  FIRST_DIGEST_VERSION,
+  Manifest,
+  ManifestError,
+  manifestMacKey,
+  manifestMacMatches,
+  parseManifest,
+} from '../../lib/core/manifest';
+import { EncryptionScheme } from '../../lib/core/urls';
 import { MANIFEST_NAME } from '../../lib/core/model';
 import { decideChecksumSkip } from './checksum';
 
@@ -54,6 +63,17 @@ export interface VerificationResult {
   readonly durationMs: number;
   /** The parsed manifest, when it could be read. */
   readonly manifest?: Manifest;
+  /**
+   * How the manifest's own content was checked: `sha256` (its digest matched; a changed field
+   * fails as `manifest: … does not match its digest`), or `none` (an older manifest without one).
+   */
+  readonly digest?: 'sha256' | 'none';
+  /**
+   * kms: manifests: `checked` (KMS unwrapped the backup's key and the manifest's HMAC matched; a
+   * mismatch is a `manifest` failure) or `unchecked` (no KMS client, or no kms:Decrypt: the
+   * sha256 digest matched, but write access to the bucket could have forged it).
+   */
+  readonly mac?: 'checked' | 'unchecked';
 }
 
 export interface VerifyOptions {
@@ -63,6 +83,8 @@ export interface VerifyOptions {
   readonly concurrency?: number;
   /** The database id to report when the manifest does not name one. @default 'unknown' */
   readonly fallbackDatabaseId?: string;
+  /** Unwraps a kms: backup's key to check its manifest's HMAC. @default - the HMAC is not checked */
+  readonly kms?: KMSClient;
 }
 
 /** A manifest larger than this is refused unread (a real one is a few KiB to a few MiB). */
@@ -120,6 +142,8 @@ export async function verifyBackup(s3: S3Client, bucket: string, manifestKey: st
   if (manifest.id !== folderName) {
     failures.push({ artifact: MANIFEST_NAME, reason: `manifest: its id '${manifest.id}' is not its folder's name '${folderName}'` });
   }
+  const mac = await checkMac(manifest, options.kms);
+  if (mac.failure !== undefined) failures.push(mac.failure);
   const seen = new Set<string>();
   for (const a of manifest.artifacts) {
     if (seen.has(a.name)) failures.push({ artifact: a.name, reason: 'manifest: the artifact is listed twice' });
@@ -158,7 +182,46 @@ export async function verifyBackup(s3: S3Client, bucket: string, manifestKey: st
     storedBytes: artifacts.reduce((n, a) => n + a.size, 0),
     durationMs: Date.now() - started,
     manifest,
+    digest: manifest.version >= FIRST_DIGEST_VERSION ? 'sha256' : 'none',
+    mac: mac.state,
   };
+}
+
+interface MacCheck {
+  readonly state?: 'checked' | 'unchecked';
+  readonly failure?: VerificationFailure;
+}
+
+/** A kms: manifest's HMAC, under the key KMS unwraps (errors that say nothing about the backup leave it unchecked). */
+async function checkMac(m: Manifest, kms: KMSClient | undefined): Promise<MacCheck> {
+  const enc = m.pipeline.encryption;
+  if (m.version < FIRST_DIGEST_VERSION || enc.scheme !== EncryptionScheme.KMS) return {};
+  if (kms === undefined) return { state: 'unchecked' };
+  let secret: Uint8Array;
+  try {
+    const out = await kms.send(
+      new DecryptCommand({
+        CiphertextBlob: Buffer.from(enc.wrappedKey ?? '', 'base64'),
+        KeyId: enc.keyId,
+        EncryptionContext: enc.encryptionContext as Record<string, string> | undefined,
+      }),
+    );
+    secret = out.Plaintext!;
+  } catch (e) {
+    if (isNamed(e, 'InvalidCiphertextException')) {
+      const reason = 'manifest: KMS refuses its wrapped key (not made by the key it names, or for another backup)';
+      return { state: 'checked', failure: { artifact: MANIFEST_NAME, reason } };
+    }
+    if (isNamed(e, 'AccessDeniedException', 'NotFoundException', 'DisabledException', 'KMSInvalidStateException')) {
+      return { state: 'unchecked' };
+    }
+    throw e;
+  }
+  const key = manifestMacKey(secret, m.id);
+  Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength).fill(0);
+  if (manifestMacMatches(m, key)) return { state: 'checked' };
+  const reason = "manifest: its HMAC does not match: it was changed or forged by someone without the backup's KMS key";
+  return { state: 'checked', failure: { artifact: MANIFEST_NAME, reason } };
 }
 
 type ManifestRead = { manifest: Manifest } | { failure: VerificationFailure; databaseId?: string };

@@ -44,6 +44,9 @@ function opt(name: string, kind: OptionKind, commands: RunnerCommand[], help: st
   return { name, env: 'DBBACKUP_' + name.toUpperCase().replace(/-/g, '_'), kind, commands, help, choices };
 }
 
+/** Seconds without a byte moving through a pipeline before the run fails as stalled. */
+export const DEFAULT_STALL_TIMEOUT_SECONDS = 300;
+
 /** Every option of every command. */
 export const RUNNER_OPTIONS: readonly OptionSpec[] = [
   opt('engine', OptionKind.STRING, [C.BACKUP, C.BINLOG_STREAM], 'the database engine', ['postgres', 'mysql', 'mongodb']),
@@ -59,6 +62,7 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
   opt('from', OptionKind.STRING, [C.RESTORE, C.VERIFY, C.LIST, C.PRUNE, C.DRILL, C.WAL_FETCH], 'the storage URL to read backups from'),
   opt('latest', OptionKind.FLAG, [C.RESTORE, C.VERIFY], 'use the newest backup'),
   opt('id', OptionKind.STRING, [C.RESTORE, C.VERIFY], 'use the backup with this id'),
+  opt('database', OptionKind.STRING, [C.RESTORE, C.VERIFY, C.DRILL], 'with --latest and drill: which database of a store with several (database id, or name if unambiguous)'),
   opt('all', OptionKind.FLAG, [C.VERIFY], 'verify every backup'),
   opt('deep', OptionKind.FLAG, [C.VERIFY], 'also decrypt, decompress and have the engine tool read each archive'),
   opt('to-time', OptionKind.STRING, [C.RESTORE], 'restore to this moment (ISO-8601, point-in-time recovery)'),
@@ -71,6 +75,19 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
   opt('keep-weekly', OptionKind.INTEGER, [C.PRUNE], 'how many ISO weeks keep their newest backup'),
   opt('keep-monthly', OptionKind.INTEGER, [C.PRUNE], 'how many months keep their newest backup'),
   opt('dry-run', OptionKind.FLAG, [C.PRUNE], 'say what would be deleted, delete nothing'),
+  opt(
+    'stall-timeout',
+    OptionKind.INTEGER,
+    [C.BACKUP, C.RESTORE, C.VERIFY, C.DRILL, C.WAL_PUSH, C.WAL_FETCH, C.BINLOG_STREAM],
+    'seconds without a byte moving through a pipeline before the run fails as stalled ' +
+      `(default ${DEFAULT_STALL_TIMEOUT_SECONDS}; 0: never)`,
+  ),
+  opt(
+    'lock-timeout',
+    OptionKind.INTEGER,
+    [C.BACKUP],
+    "seconds a backup waits for another session's lock on a table before it gives up (default 60)",
+  ),
 ];
 
 /** Environment variables that carry secrets. They are read, never printed. */

@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { BackupMethod, BackupType, Compression, Engine, MANIFEST_VERSION, RetentionTier } from './model';
 import { EncryptionScheme } from './urls';
 
@@ -104,6 +105,69 @@ export interface Manifest {
   readonly warnings?: readonly string[];
   /** How to restore it with standard tools, for a person without this program. */
   readonly manualRestore?: readonly string[];
+  /** The manifest's digest of itself (version 2 on); see `manifestDigest`. */
+  readonly digest?: ManifestDigest;
+}
+
+/**
+ * A manifest's digest of its own content: the canonical JSON of the manifest without this
+ * field (keys sorted, no whitespace). `sha256` catches any changed field; `hmacSha256`
+ * (kms: backups) is keyed by `manifestMacKey`, so only a holder of kms:Decrypt can make it.
+ */
+export interface ManifestDigest {
+  readonly sha256: string;
+  readonly hmacSha256?: string;
+}
+
+/** The first manifest version that carries a digest; older manifests read with a warning. */
+export const FIRST_DIGEST_VERSION = 2;
+
+/** JSON with object keys sorted at every level and no whitespace; `undefined` members are left out. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort();
+    const members = keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+    return `{${members.join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The bytes a digest covers: the manifest without its `digest`. */
+function digestInput(m: object): Buffer {
+  const { digest: _, ...rest } = m as Record<string, unknown>;
+  void _;
+  return Buffer.from(canonicalJson(rest), 'utf8');
+}
+
+/**
+ * The MAC key of a kms: backup's manifest: HKDF-SHA256 of the per-backup secret that KMS
+ * wraps (the age identity), salted with the backup id, so no one without kms:Decrypt can forge it.
+ */
+export function manifestMacKey(secret: Uint8Array, backupId: string): Buffer {
+  const info = Buffer.from('dbbackup manifest mac v1', 'utf8');
+  return Buffer.from(crypto.hkdfSync('sha256', secret, Buffer.from(backupId, 'utf8'), info, 32));
+}
+
+/** The digest of a manifest (with an HMAC when `macKey` is given). */
+export function manifestDigest(m: object, macKey?: Buffer): ManifestDigest {
+  const input = digestInput(m);
+  const sha256 = crypto.createHash('sha256').update(input).digest('hex');
+  if (macKey === undefined) return { sha256 };
+  return { sha256, hmacSha256: crypto.createHmac('sha256', macKey).update(input).digest('hex') };
+}
+
+/** Whether a manifest's HMAC is the one `macKey` makes (constant-time compare). */
+export function manifestMacMatches(m: Manifest, macKey: Buffer): boolean {
+  const want = manifestDigest(m, macKey).hmacSha256!;
+  const got = m.digest?.hmacSha256 ?? '';
+  return got.length === want.length && crypto.timingSafeEqual(Buffer.from(got), Buffer.from(want));
+}
+
+/** An artifact or backup name that is safe as one path component: no `.`, `..`, separators or NUL. */
+export function isSafeName(name: unknown): boolean {
+  if (typeof name !== 'string' || name.length > 255 || name === '.' || name === '..') return false;
+  return /^[A-Za-z0-9._-]+$/.test(name);
 }
 
 /** A manifest that cannot be read. */
@@ -125,7 +189,7 @@ export function parseManifest(text: string, where = 'manifest.json'): Manifest {
   need(typeof m === 'object' && m !== null, 'is not an object');
   need(typeof m.version === 'number', 'has no version');
   need((m.version as number) <= MANIFEST_VERSION, `has version ${m.version}, newer than this program reads (${MANIFEST_VERSION}); upgrade dbbackup`);
-  need(typeof m.id === 'string' && /^[A-Za-z0-9._-]+$/.test(m.id as string), 'has no valid id');
+  need(isSafeName(m.id), `has no valid id (${JSON.stringify(m.id)})`);
   need(Object.values(Engine).includes(m.engine as Engine), `has an unknown engine '${m.engine}'`);
   need(Object.values(BackupType).includes(m.type as BackupType), `has an unknown type '${m.type}'`);
   need(typeof m.startedAt === 'string' && !isNaN(Date.parse(m.startedAt as string)), 'has no valid startedAt');
@@ -135,10 +199,28 @@ export function parseManifest(text: string, where = 'manifest.json'): Manifest {
   need(Object.values(Compression).includes(p!.compression), `has an unknown compression '${p!.compression}'`);
   need(typeof p!.encryption === 'object' && Object.values(EncryptionScheme).includes(p!.encryption.scheme), 'has no valid encryption scheme');
   need(Array.isArray(m.artifacts) && (m.artifacts as unknown[]).length > 0, 'lists no artifacts');
+  const names = new Set<string>();
   for (const a of m.artifacts as ManifestArtifact[]) {
-    need(typeof a.name === 'string' && /^[A-Za-z0-9._-]+$/.test(a.name), `has an artifact with an invalid name '${a.name}'`);
+    need(typeof a === 'object' && a !== null, 'has an artifact that is not an object');
+    need(
+      isSafeName(a.name),
+      `has an artifact with an invalid name ${JSON.stringify(a.name)} ` +
+        "(a name is one path component: no '.', '..', separators or NUL)",
+    );
+    need(!names.has(a.name), `lists the artifact ${a.name} twice`);
+    names.add(a.name);
     need(Number.isInteger(a.size) && a.size >= 0, `artifact ${a.name} has no valid size`);
     need(typeof a.sha256 === 'string' && /^[0-9a-f]{64}$/.test(a.sha256), `artifact ${a.name} has no valid sha256`);
+  }
+  if ((m.version as number) >= FIRST_DIGEST_VERSION) {
+    const d = m.digest as ManifestDigest | undefined;
+    const hasDigest = typeof d === 'object' && d !== null && typeof d.sha256 === 'string';
+    need(hasDigest, 'has no digest (every version 2 manifest carries one)');
+    need(d!.sha256 === manifestDigest(m).sha256, 'does not match its digest: a field was changed after it was written');
+    if (p!.encryption.scheme === EncryptionScheme.KMS) {
+      const hasMac = typeof d!.hmacSha256 === 'string' && /^[0-9a-f]{64}$/.test(d!.hmacSha256);
+      need(hasMac, 'is a kms: backup without the HMAC of its digest');
+    }
   }
   return m as unknown as Manifest;
 }

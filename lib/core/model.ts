@@ -51,7 +51,7 @@ export const TIER_TAG_KEY = 'dbbackup-tier';
 export const MANIFEST_NAME = 'manifest.json';
 
 /** The version of the manifest format written by this release. */
-export const MANIFEST_VERSION = 1;
+export const MANIFEST_VERSION = 2;
 
 /** Exit codes of the runner (fixed contract). */
 export enum ExitCode {

@@ -108,3 +108,15 @@ export function isoWeekKey(d: Date): string {
   const week = Math.ceil(((t.getTime() - yearStart.getTime()) / 86400000 + 1) / 7);
   return `${t.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
 }
+
+/** Tiers from the shortest-lived to the longest-lived (each tier's lifetime is longer than the one before). */
+export const TIERS_BY_LIFETIME: readonly RetentionTier[] = [
+  RetentionTier.DAILY,
+  RetentionTier.WEEKLY,
+  RetentionTier.MONTHLY,
+];
+
+/** Whether lifecycle can expire a backup of tier `base` while one of tier `dependant` (made later) still lives. */
+export function tierOutlives(dependant: RetentionTier, base: RetentionTier): boolean {
+  return TIERS_BY_LIFETIME.indexOf(dependant) > TIERS_BY_LIFETIME.indexOf(base);
+}

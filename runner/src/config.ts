@@ -11,9 +11,13 @@ import {
   StorageKind,
   StorageUrl,
 } from '../../lib/core/urls';
+import { pipelineSettings } from './proc';
 
 /** Which stored backup a command works on. */
-export type Selector = { readonly kind: 'latest' } | { readonly kind: 'id'; readonly id: string } | { readonly kind: 'all' };
+export type Selector =
+  | { readonly kind: 'latest'; readonly database?: string }
+  | { readonly kind: 'id'; readonly id: string }
+  | { readonly kind: 'all'; readonly database?: string };
 
 export interface BackupConfig {
   readonly command: RunnerCommand.BACKUP;
@@ -26,6 +30,8 @@ export interface BackupConfig {
   readonly encryption: EncryptionSpec;
   readonly tier?: RetentionTier;
   readonly lockWaitSeconds: number;
+  /** Seconds to wait for another session's table lock (pg_dump --lock-wait-timeout, lock_wait_timeout). */
+  readonly lockTimeoutSeconds: number;
   readonly json: boolean;
 }
 
@@ -72,6 +78,8 @@ export interface DrillConfig {
   readonly from: StorageUrl;
   readonly target: SourceUrl;
   readonly identity?: string;
+  /** The database (id or name) whose newest backup is drilled, when the store holds several. */
+  readonly database?: string;
   readonly json: boolean;
 }
 
@@ -169,6 +177,8 @@ export function parseInvocation(argv: readonly string[], env: Readonly<Record<st
     }
     values[name] = convert(spec, raw, `--${name}`);
   }
+  // One setting for every pipeline of the run (proc.ts).
+  if (values['stall-timeout'] !== undefined) pipelineSettings.stallTimeoutSeconds = values['stall-timeout'] as number;
   return build(cmd, values, positionals);
 }
 
@@ -212,7 +222,7 @@ function selector(values: Record<string, unknown>, cmd: string, allowAll: boolea
     checkBackupId(id);
     return { kind: 'id', id };
   }
-  return { kind: chosen[0] };
+  return { kind: chosen[0], database: values.database as string | undefined };
 }
 
 /**
@@ -282,6 +292,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         encryption: parseEncryption(String(v.encrypt ?? 'none')),
         tier: v.tier as RetentionTier | undefined,
         lockWaitSeconds: (v['lock-wait'] as number | undefined) ?? 0,
+        lockTimeoutSeconds: (v['lock-timeout'] as number | undefined) ?? 60,
         json,
       };
     }
@@ -294,7 +305,8 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         throw new ConfigError(`'restore' needs --target URL (a database to restore into) or --target-dir DIR (for a physical backup).`);
       }
       const toTime = v['to-time'] !== undefined ? parseMoment(String(v['to-time']), '--to-time') : undefined;
-      const sel: Selector = toTime !== undefined && v.latest === undefined && v.id === undefined ? { kind: 'latest' } : selector(v, cmd, false);
+      const latest: Selector = { kind: 'latest', database: v.database as string | undefined };
+      const sel: Selector = toTime !== undefined && v.latest === undefined && v.id === undefined ? latest : selector(v, cmd, false);
       return {
         command: cmd,
         from,
@@ -351,6 +363,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         from: parseStorageUrl(need(v, cmd, 'from'), '--from'),
         target: parseSourceUrl(need(v, cmd, 'target'), '--target'),
         identity: v.identity as string | undefined,
+        database: v.database as string | undefined,
         json,
       };
     case RunnerCommand.WAL_PUSH: {

@@ -37,7 +37,7 @@ async function run(inv: Invocation, signal: AbortSignal): Promise<void> {
       print(
         inv.json,
         reports,
-        reports.map((r) => (r.ok ? `ok       ${r.id}${r.deep ? ' (deep)' : ''}` : `DAMAGED  ${r.id}: ${r.problems.map((p) => `${p.artifact ?? ''} ${p.reason}`.trim()).join('; ')}`)).join('\n'),
+        reports.map((r) => (r.ok ? `ok       ${r.id}${r.deep ? ' (deep)' : ''}${r.warnings?.length ? ` (${r.warnings.join('; ')})` : ''}` : `DAMAGED  ${r.id}: ${r.problems.map((p) => `${p.artifact ?? ''} ${p.reason}`.trim()).join('; ')}`)).join('\n'),
       );
       assertAllOk(reports);
       return;

@@ -12,7 +12,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
-import { Manifest } from '../../lib/core/manifest';
+import { Manifest, manifestDigest } from '../../lib/core/manifest';
 import { MANIFEST_NAME, MANIFEST_VERSION, TIER_TAG_KEY } from '../../lib/core/model';
 import { MOTO_ENV } from '../harness/moto';
 import { freePort } from '../harness/ports';
@@ -149,7 +149,8 @@ export async function writeBackup(s3: S3Client, bucket: string, prefix: string, 
   for (const a of spec.artifacts) await putArtifact(s3, bucket, folder + a.name, a, spec.tier);
   const base = manifestFor(spec);
   const edited = spec.manifest ? spec.manifest(base) : base;
-  const text = typeof edited === 'string' ? edited : JSON.stringify(edited, null, 2);
+  // An object is written as the runner writes it: with its digest (a string is written as it is).
+  const text = typeof edited === 'string' ? edited : JSON.stringify({ ...edited, digest: manifestDigest(edited) }, null, 2);
   const manifestKey = folder + MANIFEST_NAME;
   await s3.send(
     new PutObjectCommand({ Bucket: bucket, Key: manifestKey, Body: text, ContentType: 'application/json', Tagging: `${TIER_TAG_KEY}=${spec.tier ?? 'daily'}` }),

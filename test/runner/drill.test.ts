@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { manifestDigest } from '../../lib/core/manifest';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
 import { loadFixture } from '../harness/pg-fixture';
 import { dbbackup, logLines } from '../harness/runner';
@@ -50,7 +51,8 @@ describe('restore drills (PostgreSQL)', () => {
     try {
       const m = JSON.parse(original);
       m.tables.find((t: { name: string }) => t.name === 'orders').rows = 601;
-      fs.writeFileSync(manifestPath, JSON.stringify(m));
+      // Recorded so at backup time (digest included): the drill, not the digest check, must catch it.
+      fs.writeFileSync(manifestPath, JSON.stringify({ ...m, digest: manifestDigest(m) }));
       const r = await dbbackup(['drill', '--from', `file://${dir}/store`, '--target', pg.url('drill_scratch')], { env: pg.env });
       assert.equal(r.code, 3, r.stderr);
       assert.match(r.stderr, /table sales\.orders has 600 rows after the restore; the backup recorded 601/);

@@ -2,7 +2,7 @@ import { RUNNER_ENV, RunnerCommand } from '../../../lib/core/contract';
 import { ConfigError } from '../../../lib/core/errors';
 import { Manifest, TableStat } from '../../../lib/core/manifest';
 import { METRICS } from '../../../lib/core/metrics';
-import { selectBackups } from '../catalog';
+import { notDrillable, selectBackups } from '../catalog';
 import { DrillConfig } from '../config';
 import { driverFor } from '../engines';
 import { DamagedError } from '../errors';
@@ -45,7 +45,8 @@ export function compareTables(recorded: readonly TableStat[], restored: readonly
  */
 export async function runDrill(cfg: DrillConfig, signal: AbortSignal): Promise<DrillResult> {
   const storage = openStorage(cfg.from);
-  const [manifest] = await selectBackups(storage, { kind: 'latest' }, true);
+  const latest = { kind: 'latest', database: cfg.database } as const;
+  const [manifest] = await selectBackups(storage, latest, { missingIsDamage: true, accept: notDrillable });
   const driver = driverFor(manifest.engine);
   const databaseId = databaseIdOfManifest(manifest);
   if (driver.countTables === undefined || driver.dropDatabase === undefined || driver.databaseExists === undefined) {

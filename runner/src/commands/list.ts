@@ -1,5 +1,5 @@
 import { Manifest } from '../../../lib/core/manifest';
-import { readCatalog } from '../catalog';
+import { groupByDatabase, readCatalog } from '../catalog';
 import { ListConfig } from '../config';
 import { formatBytes } from '../log';
 import { ArchiveWindow, archiveWindows, BrokenChain, brokenChains } from '../pitr/window';
@@ -9,6 +9,8 @@ export interface ListEntry {
   readonly id: string;
   readonly engine: string;
   readonly database: string;
+  /** The database's identifier (metrics, --database): the store may hold several databases. */
+  readonly databaseId: string;
   readonly type: string;
   readonly tier: string;
   readonly startedAt: string;
@@ -22,9 +24,22 @@ export interface ListEntry {
   readonly method: string;
 }
 
+/** One database of the store and its backups. */
+export interface ListDatabase {
+  readonly databaseId: string;
+  readonly database: string;
+  readonly engine: string;
+  readonly backups: number;
+  /** The newest completed backup (by end time). */
+  readonly latest: string;
+}
+
 export interface ListResult {
   readonly location: string;
+  /** Oldest first by end time, every database. */
   readonly backups: ListEntry[];
+  /** The databases the backups belong to. */
+  readonly databases: ListDatabase[];
   /** Folders without a manifest (interrupted or running backups); never used. */
   readonly incomplete: string[];
   readonly unreadable: { id: string; reason: string }[];
@@ -39,6 +54,7 @@ function entry(m: Manifest): ListEntry {
     id: m.id,
     engine: m.engine,
     database: m.database,
+    databaseId: m.databaseId,
     type: m.type,
     tier: m.tier,
     startedAt: m.startedAt,
@@ -58,6 +74,13 @@ export async function runList(cfg: ListConfig): Promise<ListResult> {
   return {
     location: cfg.from.display,
     backups: catalog.backups.map(entry),
+    databases: [...groupByDatabase(catalog.backups)].map(([databaseId, ms]) => ({
+      databaseId,
+      database: ms[0].database,
+      engine: ms[0].engine,
+      backups: ms.length,
+      latest: ms[ms.length - 1].id,
+    })),
     incomplete: catalog.incomplete,
     unreadable: catalog.unreadable,
     windows: await archiveWindows(storage, catalog),
@@ -69,9 +92,34 @@ export function formatList(r: ListResult): string {
   if (r.backups.length === 0) {
     return [`no backups in ${r.location}` + (r.incomplete.length ? ` (${r.incomplete.length} incomplete folders ignored)` : ''), ...formatWindows(r)].join('\n');
   }
-  const chains = r.backups.some((b) => b.parent !== undefined);
+  const lines: string[] = [];
+  const groups = r.databases.length > 1 ? r.databases : [undefined];
+  for (const db of groups) {
+    const backups = db === undefined ? r.backups : r.backups.filter((b) => b.databaseId === db.databaseId);
+    if (db !== undefined) {
+      if (lines.length > 0) lines.push('');
+      const count = `${db.backups} backup${db.backups === 1 ? '' : 's'}`;
+      lines.push(`database ${db.databaseId} (${db.engine} ${db.database}): ${count}, latest ${db.latest}`);
+    }
+    lines.push(...table(backups, r));
+  }
+  if (r.incomplete.length > 0) {
+    const n = r.incomplete.length;
+    lines.push(`${n} incomplete folder(s) without a manifest (not backups): ${r.incomplete.join(', ')}`);
+  }
+  if (r.unreadable.length > 0) {
+    const ids = r.unreadable.map((u) => u.id).join(', ');
+    lines.push(`${r.unreadable.length} folder(s) with an unreadable manifest: ${ids}`);
+  }
+  lines.push(...formatWindows(r));
+  return lines.join('\n');
+}
+
+/** The rows of one database's backups (or of the whole store when it holds one database). */
+function table(backups: readonly ListEntry[], r: ListResult): string[] {
+  const chains = backups.some((b) => b.parent !== undefined);
   const rows = [['ID', 'ENGINE', 'DATABASE', 'TYPE', 'TIER', 'ENDED', 'SIZE', 'PIPELINE', ...(chains ? ['DEPENDS ON'] : [])]];
-  for (const b of r.backups) {
+  for (const b of backups) {
     const type = b.method === 'physical' && b.type === 'full' ? 'full (physical)' : b.type;
     const broken = r.brokenChains.some((c) => c.id === b.id);
     rows.push([
@@ -87,11 +135,7 @@ export function formatList(r: ListResult): string {
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  const lines = rows.map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
-  if (r.incomplete.length > 0) lines.push(`${r.incomplete.length} incomplete folder(s) without a manifest (not backups): ${r.incomplete.join(', ')}`);
-  if (r.unreadable.length > 0) lines.push(`${r.unreadable.length} folder(s) with an unreadable manifest: ${r.unreadable.map((u) => u.id).join(', ')}`);
-  lines.push(...formatWindows(r));
-  return lines.join('\n');
+  return rows.map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
 }
 
 /** The recoverable windows, gaps and broken chains, for people. */

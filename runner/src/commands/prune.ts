@@ -1,6 +1,6 @@
 import { Manifest } from '../../../lib/core/manifest';
 import { dayKey, isoWeekKey, monthKey } from '../../../lib/core/retention';
-import { readCatalog } from '../catalog';
+import { groupByDatabase, readCatalog, removeLeftovers } from '../catalog';
 import { PruneConfig } from '../config';
 import { log } from '../log';
 import { openStorage } from '../storage';
@@ -48,7 +48,12 @@ export function planPrune(backups: readonly Manifest[], keep: { daily: number; w
 export async function runPrune(cfg: PruneConfig): Promise<PruneResult> {
   const storage = openStorage(cfg.from);
   const catalog = await readCatalog(storage);
-  const kept = planPrune(catalog.backups, { daily: cfg.keepDaily, weekly: cfg.keepWeekly, monthly: cfg.keepMonthly });
+  // Each database keeps its own days, weeks and months: one database's backups never count for another's.
+  const keep = { daily: cfg.keepDaily, weekly: cfg.keepWeekly, monthly: cfg.keepMonthly };
+  const kept = new Map<string, string[]>();
+  for (const [databaseId, backups] of groupByDatabase(catalog.backups)) {
+    for (const [id, reasons] of planPrune(backups, keep)) kept.set(id, reasons.map((r) => `${r} of ${databaseId}`));
+  }
   const deleted = catalog.backups.filter((b) => !kept.has(b.id)).map((b) => b.id);
   for (const id of deleted) {
     if (cfg.dryRun) {
@@ -60,5 +65,6 @@ export async function runPrune(cfg: PruneConfig): Promise<PruneResult> {
     await storage.removeFolder(id);
     log.info(`deleted backup ${id}`, { id });
   }
+  if (!cfg.dryRun) await removeLeftovers(storage);
   return { kept: [...kept.entries()].map(([id, reasons]) => ({ id, reasons })).sort((a, b) => a.id.localeCompare(b.id)), deleted, dryRun: cfg.dryRun };
 }

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { ConfigError } from '../../../lib/core/errors';
 import { Manifest } from '../../../lib/core/manifest';
 import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
-import { selectBackups } from '../catalog';
+import { assertAuthentic, selectBackups } from '../catalog';
 import { RestoreConfig } from '../config';
 import { driverFor, EngineDriver } from '../engines';
 import { log } from '../log';
@@ -41,6 +41,7 @@ export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promi
   const storage = openStorage(cfg.from);
   const [manifest] = await selectBackups(storage, cfg.selector);
   checkEngine(manifest, cfg.target.engine);
+  await assertAuthentic(manifest);
   if (manifest.method === BackupMethod.PHYSICAL && manifest.engine === Engine.POSTGRES) {
     throw new ConfigError(`backup ${manifest.id} is a physical backup (a whole data directory); restore it with --target-dir DIR, then start PostgreSQL on DIR.`);
   }
@@ -55,6 +56,8 @@ export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promi
     const session = await driver.openRestore(cfg.target, manifest, { clean: cfg.clean, withGlobals: cfg.withGlobals });
     try {
       for (const step of session.steps) {
+        // An interrupt between steps (or before the first) must not let the next one start.
+        if (signal.aborted) throw signal.reason;
         if (typeof step.consumer === 'function') {
           // Small scripts (globals) are read and checked whole before any of them is applied.
           const plaintext = await readBack(storage, manifest, step.artifact, dec, 'buffer', signal);
@@ -64,6 +67,7 @@ export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promi
         }
         log.info(`restored ${step.artifact.name}`, { artifact: step.artifact.name });
       }
+      if (signal.aborted) throw signal.reason;
       await session.commit();
     } catch (e) {
       await session.rollback();

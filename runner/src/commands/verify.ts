@@ -1,11 +1,12 @@
-import { Manifest, ManifestArtifact } from '../../../lib/core/manifest';
-import { readCatalog, selectBackups } from '../catalog';
+import { FIRST_DIGEST_VERSION, Manifest, ManifestArtifact, manifestMacMatches } from '../../../lib/core/manifest';
+import { EncryptionScheme, StorageKind } from '../../../lib/core/urls';
+import { backupsOfDatabase, findOrphans, readCatalog, selectBackups } from '../catalog';
 import { VerifyConfig } from '../config';
 import { driverFor } from '../engines';
 import { DamagedError } from '../errors';
 import { log } from '../log';
 import { archiveWindows, brokenChains } from '../pitr/window';
-import { prepareDecryption } from '../pipeline/encrypt';
+import { kmsManifestMacKey, prepareDecryption } from '../pipeline/encrypt';
 import { preflight, readPlan } from '../preflight';
 import { digestStream } from '../pipeline/stream';
 import { NotFoundError, openStorage, Storage } from '../storage';
@@ -16,6 +17,10 @@ export interface VerifyReport {
   readonly ok: boolean;
   readonly deep: boolean;
   readonly problems: { readonly artifact?: string; readonly reason: string }[];
+  /** What could not be checked or should be known (an old manifest without a digest, a MAC not checked). */
+  readonly warnings?: string[];
+  /** kms: whether the manifest's HMAC was checked (and matched); undefined for other schemes. */
+  readonly authenticated?: boolean;
 }
 
 /** Check stored backups against their manifests; `deep` also reads each archive back with the engine's tool. */
@@ -26,7 +31,10 @@ export async function runVerify(cfg: VerifyConfig, signal: AbortSignal): Promise
   if (cfg.selector.kind === 'all') {
     const catalog = await readCatalog(storage);
     for (const u of catalog.unreadable) reports.push({ id: u.id, ok: false, deep: cfg.deep, problems: [{ reason: u.reason }] });
-    manifests = catalog.backups;
+    const database = cfg.selector.database;
+    manifests = database === undefined
+      ? catalog.backups
+      : backupsOfDatabase(catalog.backups, database, cfg.from.display);
     if (manifests.length === 0 && reports.length === 0) throw new DamagedError(`there are no backups in ${storage.url.display}.`);
   } else {
     manifests = await selectBackups(storage, cfg.selector, true);
@@ -38,7 +46,29 @@ export async function runVerify(cfg: VerifyConfig, signal: AbortSignal): Promise
   }
   // Chains and log archives: a dependant without its base, a gap or a conflict in the archive is damage.
   if (cfg.selector.kind !== 'id') reports.push(...(await verifyChainsAndArchives(storage, cfg)));
+  if (cfg.selector.kind === 'all') reports.push(await verifyNoOrphans(storage));
   return reports;
+}
+
+/**
+ * Objects no manifest lists. On file:// they are damage (the next backup or prune removes what
+ * killed runs left); on object storage a listed warning, as the lifecycle rules expire them.
+ */
+async function verifyNoOrphans(storage: Storage): Promise<VerifyReport> {
+  const { stray, running } = await findOrphans(storage, await readCatalog(storage));
+  const id = 'unlisted-objects';
+  const warnings = running.map((r) => `${r} has no manifest yet: a backup may be writing it`);
+  if (stray.length === 0) return { id, ok: true, deep: false, problems: [], warnings };
+  const what = `${stray.length} object(s) or folder(s) that no manifest lists: ${stray.join(', ')}`;
+  if (storage.url.kind !== StorageKind.FILE) {
+    log.warn(`${what}; the storage's lifecycle rules expire them`, { event: 'verify-warning', id, stray });
+    return { id, ok: true, deep: false, problems: [], warnings: [...warnings, what] };
+  }
+  log.error(what, { event: 'verify-failed', id, stray });
+  const reason =
+    'no manifest lists it (left by a killed run or put there by hand); ' +
+    'the next backup or prune of this store removes leftovers of killed runs';
+  return { id, ok: false, deep: false, problems: stray.map((s) => ({ artifact: s, reason })), warnings };
 }
 
 async function verifyChainsAndArchives(storage: Storage, cfg: VerifyConfig): Promise<VerifyReport[]> {
@@ -59,14 +89,40 @@ async function verifyChainsAndArchives(storage: Storage, cfg: VerifyConfig): Pro
 
 async function verifyOne(storage: Storage, m: Manifest, cfg: VerifyConfig, signal: AbortSignal): Promise<VerifyReport> {
   const problems: { artifact?: string; reason: string }[] = [];
+  const warnings: string[] = [];
+  // The manifest's own digest was checked when it was parsed; a kms: manifest's HMAC needs the key.
+  let authenticated: boolean | undefined;
+  if (m.version < FIRST_DIGEST_VERSION) {
+    warnings.push(`no digest: the manifest (version ${m.version}) predates digests; a changed field goes unseen`);
+  } else if (m.pipeline.encryption.scheme === EncryptionScheme.KMS) {
+    try {
+      authenticated = manifestMacMatches(m, await kmsManifestMacKey(m.pipeline.encryption, m.id));
+      if (!authenticated) {
+        const reason = "its HMAC does not match: it was changed or forged by someone without the backup's KMS key";
+        problems.push({ artifact: 'manifest.json', reason });
+      }
+    } catch (e) {
+      if ((e as Error).name !== 'BackupError') throw e;
+      authenticated = false;
+      warnings.push(`the manifest's MAC could not be checked (${(e as Error).message}); it is not authenticated`);
+    }
+  }
   for (const a of m.artifacts) {
     const reason = cfg.deep ? await deepCheck(storage, m, a, cfg, signal) : await shallowCheck(storage, m, a);
     if (reason !== undefined) problems.push({ artifact: a.name, reason });
   }
   const ok = problems.length === 0;
-  if (ok) log.info(`backup ${m.id} verified${cfg.deep ? ' (deep)' : ''}`, { event: 'verify-ok', id: m.id });
-  else log.error(`backup ${m.id} is damaged`, { event: 'verify-failed', id: m.id, problems });
-  return { id: m.id, ok, deep: cfg.deep, problems };
+  const how = `${cfg.deep ? ' (deep)' : ''}${authenticated === true ? ', manifest authenticated (KMS)' : ''}`;
+  if (!ok) log.error(`backup ${m.id} is damaged`, { event: 'verify-failed', id: m.id, problems });
+  else if (authenticated === false) {
+    const what = `backup ${m.id}: its artifacts match, but its manifest's MAC could not be checked: NOT authenticated`;
+    log.warn(what, { event: 'verify-unauthenticated', id: m.id, warnings });
+  } else {
+    const extra = warnings.length > 0 ? { warnings } : {};
+    log.info(`backup ${m.id} verified${how}`, { event: 'verify-ok', id: m.id, ...extra });
+  }
+  for (const w of warnings) if (authenticated !== false) log.warn(`backup ${m.id}: ${w}`, { id: m.id });
+  return { id: m.id, ok, deep: cfg.deep, problems, warnings, authenticated };
 }
 
 async function shallowCheck(storage: Storage, m: Manifest, a: ManifestArtifact): Promise<string | undefined> {
@@ -108,7 +164,8 @@ async function deepCheck(storage: Storage, m: Manifest, a: ManifestArtifact, cfg
     }
     return undefined;
   } catch (e) {
-    if ((e as Error).name === 'ConfigError') throw e;
+    // A tool or key that fails the read-back is the run's failure (exit 1), not the backup's damage.
+    if ((e as Error).name === 'ConfigError' || (e as Error).name === 'StageError') throw e;
     return `unreadable: ${(e as Error).message}`;
   } finally {
     await dec.cleanup();

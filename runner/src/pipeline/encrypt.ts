@@ -3,7 +3,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { ConfigError } from '../../../lib/core/errors';
-import { ManifestEncryption } from '../../../lib/core/manifest';
+import { ManifestEncryption, manifestMacKey } from '../../../lib/core/manifest';
 import { ENCRYPTION_EXT, EncryptionScheme, EncryptionSpec } from '../../../lib/core/urls';
 import { BackupError } from '../errors';
 import { CommandSpec } from '../proc';
@@ -58,6 +58,8 @@ export function ageKeyPair(secret: Buffer): { identity: string; recipient: strin
 export interface PreparedEncryption {
   readonly stage?: CommandSpec;
   readonly manifest: ManifestEncryption;
+  /** kms: the key of the manifest's HMAC, derived from the per-backup secret (see manifestMacKey). */
+  readonly macKey?: Buffer;
 }
 
 /** Set up encryption for a backup (for kms: generate and wrap its key). */
@@ -79,6 +81,7 @@ export async function prepareEncryption(spec: EncryptionSpec, backupId: string):
         ).CiphertextBlob!;
         return {
           stage: ageEncrypt(recipient),
+          macKey: manifestMacKey(Buffer.from(identity + '\n'), backupId),
           manifest: {
             scheme: EncryptionScheme.KMS,
             keyId: spec.key,
@@ -246,4 +249,29 @@ export async function prepareDecryption(enc: ManifestEncryption, identityFile: s
     default:
       throw new ConfigError(`encryption scheme '${enc.scheme}' is not supported`);
   }
+}
+
+/**
+ * The manifest MAC key of a kms: backup: KMS unwraps the per-backup secret the manifest
+ * records, and HKDF derives the key from it. Throws BackupError (named) without kms:Decrypt.
+ */
+export async function kmsManifestMacKey(enc: ManifestEncryption, manifestId: string): Promise<Buffer> {
+  let secret: Uint8Array;
+  try {
+    secret = (
+      await kmsClient().send(
+        new (sdk().DecryptCommand)({
+          CiphertextBlob: Buffer.from(enc.wrappedKey ?? '', 'base64'),
+          KeyId: enc.keyId,
+          EncryptionContext: enc.encryptionContext as Record<string, string> | undefined,
+        }),
+      )
+    ).Plaintext!;
+  } catch (e) {
+    const why = `${(e as Error).name}: ${(e as Error).message}`;
+    throw new BackupError(`KMS could not unwrap the key of backup ${manifestId} (key ${enc.keyId}): ${why}`);
+  }
+  const key = manifestMacKey(secret, manifestId);
+  Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength).fill(0);
+  return key;
 }

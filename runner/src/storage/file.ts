@@ -1,15 +1,47 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StorageUrl } from '../../../lib/core/urls';
 import { NotFoundError, ObjectInfo, PutOptions, Storage } from './storage';
 
+/** A backup folder's name: the UTC start second, then the rest of the id. */
+const BACKUP_FOLDER_RE = /^\d{8}T\d{6}Z-[A-Za-z0-9._-]+$/;
+
+/** The writer marker inside a backup folder being written: which process on which host writes it. */
+export const WRITER_MARKER = '.dbbackup-writer';
+
+/**
+ * A manifest-less folder or a partial file counts as left over by a killed run when its writer
+ * is known dead (marked from this host, pid gone) or, written elsewhere or unmarked, nothing in it
+ * changed for this long.
+ * A running backup writes continuously (the stall guard fails it otherwise), so it is never taken.
+ */
+export const LEFTOVER_AFTER_MS = 24 * 3600 * 1000;
+
+const HOST_TAG = os.hostname().replace(/[^A-Za-z0-9]/g, '').slice(0, 40);
+
+/** Whether process `pid` runs on this host (EPERM: it runs, as another user). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** What a manifest-less backup folder is: being written, or left over by a killed run. */
+export type FolderState = 'running' | 'leftover';
+
 /**
  * `file:///dir`: objects are files below the directory. Uploads go to a temporary name,
  * are fsynced and renamed into place, so a file at its final name is always whole.
  */
 export class FileStorage implements Storage {
+  private readonly marked = new Set<string>();
+
   constructor(public readonly url: StorageUrl) {}
 
   private full(key: string): string {
@@ -19,11 +51,27 @@ export class FileStorage implements Storage {
   }
 
   private tmpName(p: string): string {
-    return `${p}.partial-${process.pid}-${Date.now()}`;
+    return `${p}.partial-${process.pid}.${HOST_TAG}-${Date.now()}`;
+  }
+
+  /** Record that this process writes backup folder `key`'s top folder, until its manifest is in place. */
+  private async markWriter(key: string): Promise<void> {
+    const top = key.split('/')[0];
+    if (!BACKUP_FOLDER_RE.test(top) || this.marked.has(top) || key === `${top}/manifest.json`) return;
+    this.marked.add(top);
+    await fs.promises.mkdir(this.full(top), { recursive: true });
+    const marker = JSON.stringify({ host: os.hostname(), pid: process.pid, at: new Date().toISOString() });
+    await fs.promises.writeFile(this.full(`${top}/${WRITER_MARKER}`), marker, { mode: 0o640 });
+  }
+
+  private async unmarkWriter(top: string): Promise<void> {
+    this.marked.delete(top);
+    await fs.promises.rm(this.full(`${top}/${WRITER_MARKER}`), { force: true });
   }
 
   public async upload(key: string, body: Readable, options: PutOptions = {}): Promise<number> {
     const dest = this.full(key);
+    await this.markWriter(key);
     await fs.promises.mkdir(path.dirname(dest), { recursive: true });
     const tmp = this.tmpName(dest);
     let size = 0;
@@ -43,6 +91,7 @@ export class FileStorage implements Storage {
 
   public async putBytes(key: string, data: Buffer): Promise<void> {
     const dest = this.full(key);
+    await this.markWriter(key);
     await fs.promises.mkdir(path.dirname(dest), { recursive: true });
     const tmp = this.tmpName(dest);
     try {
@@ -59,6 +108,8 @@ export class FileStorage implements Storage {
       await fs.promises.rm(tmp, { force: true });
       throw err;
     }
+    const top = key.split('/')[0];
+    if (key === `${top}/manifest.json` && BACKUP_FOLDER_RE.test(top)) await this.unmarkWriter(top);
   }
 
   public async read(key: string): Promise<Readable> {
@@ -107,6 +158,7 @@ export class FileStorage implements Storage {
       }
       for (const e of entries) {
         const k = rel === '' ? e.name : `${rel}/${e.name}`;
+        if (e.name === WRITER_MARKER) continue;
         if (e.isDirectory()) await walk(k);
         else if (e.isFile() && !e.name.includes('.partial-')) out.push({ key: k, size: (await fs.promises.stat(this.full(k))).size });
       }
@@ -123,6 +175,75 @@ export class FileStorage implements Storage {
   public async removeFolder(prefix: string): Promise<void> {
     if (prefix === '') throw new Error('refusing to remove the whole storage directory');
     await fs.promises.rm(this.full(prefix), { recursive: true, force: true });
+    if (BACKUP_FOLDER_RE.test(prefix)) this.marked.delete(prefix);
+  }
+
+  /** The newest modification time (ms) of anything under `prefix`, the folder itself included. */
+  private async newestChange(prefix: string): Promise<number> {
+    let newest = 0;
+    const walk = async (p: string): Promise<void> => {
+      const st = await fs.promises.lstat(p).catch(() => undefined);
+      if (st === undefined) return;
+      newest = Math.max(newest, st.mtimeMs);
+      if (!st.isDirectory()) return;
+      for (const name of await fs.promises.readdir(p).catch(() => [] as string[])) await walk(path.join(p, name));
+    };
+    await walk(this.full(prefix));
+    return newest;
+  }
+
+  /** Whether a manifest-less backup folder is being written or was left over by a killed run. */
+  public async folderState(folder: string, now = Date.now()): Promise<FolderState> {
+    if (this.marked.has(folder)) return 'running';
+    const stale = now - (await this.newestChange(folder)) > LEFTOVER_AFTER_MS;
+    let marker: { host?: string; pid?: number } | undefined;
+    try {
+      marker = JSON.parse(await fs.promises.readFile(this.full(`${folder}/${WRITER_MARKER}`), 'utf8'));
+    } catch {
+      marker = undefined;
+    }
+    // Written from this host: its writer's pid decides. From another host (or unmarked): the age.
+    if (marker !== undefined && marker.host === os.hostname() && typeof marker.pid === 'number') {
+      return alive(marker.pid) ? 'running' : 'leftover';
+    }
+    return stale ? 'leftover' : 'running';
+  }
+
+  /**
+   * Remove what killed runs left: manifest-less backup folders that are left over (see
+   * `folderState`), and partial files (temporary names) whose writer is gone. Returns what went.
+   */
+  public async removeLeftovers(now = Date.now()): Promise<string[]> {
+    const removed: string[] = [];
+    const tops = await fs.promises.readdir(this.url.path, { withFileTypes: true }).catch(() => [] as fs.Dirent[]);
+    for (const e of tops) {
+      if (!e.isDirectory() || !BACKUP_FOLDER_RE.test(e.name)) continue;
+      if ((await this.stat(`${e.name}/manifest.json`)) !== undefined) continue;
+      if ((await this.folderState(e.name, now)) !== 'leftover') continue;
+      await this.removeFolder(e.name);
+      removed.push(`${e.name}/`);
+    }
+    const walk = async (rel: string): Promise<void> => {
+      const entries = await fs.promises.readdir(this.full(rel), { withFileTypes: true }).catch(() => [] as fs.Dirent[]);
+      for (const e of entries) {
+        const k = rel === '' ? e.name : `${rel}/${e.name}`;
+        if (e.isDirectory()) {
+          if (!this.marked.has(k)) await walk(k);
+          continue;
+        }
+        const m = /\.partial-(\d+)(?:\.([A-Za-z0-9]*))?-(\d+)$/.exec(e.name);
+        if (m === null) continue;
+        const st = await fs.promises.lstat(this.full(k)).catch(() => undefined);
+        if (st === undefined) continue;
+        const dead = m[2] === HOST_TAG && Number(m[1]) !== process.pid && !alive(Number(m[1]));
+        if (dead || now - st.mtimeMs > LEFTOVER_AFTER_MS) {
+          await fs.promises.rm(this.full(k), { force: true });
+          removed.push(k);
+        }
+      }
+    };
+    await walk('');
+    return removed;
   }
 }
 
