@@ -19,13 +19,15 @@ gpg_enc="gpg --batch --quiet --trust-model always --compress-algo none --cipher-
 ssl="openssl enc -aes-256-ctr -pbkdf2 -iter 100000 -md sha256 -pass file:$work/openssl.key"
 cat "$work/data" > /dev/null   # warm the page cache
 
-rate() { # label, command...
+rate() { # label, command... ; wall-clock MB/s, and MB per CPU second (steadier on a busy machine)
   local label=$1; shift
-  local start end
+  local start end cpu
   start=$(date +%s.%N)
-  "$@"
+  cpu=$( { TIMEFORMAT='%3U %3S'; time "$@" ; } 2>&1 >/dev/null | tail -1)
   end=$(date +%s.%N)
-  awk -v l="$label" -v s="$start" -v e="$end" -v m="$size_mib" 'BEGIN { printf "%-34s %6.2f s  %7.0f MB/s\n", l, e - s, m * 1.048576 / (e - s) }'
+  awk -v l="$label" -v s="$start" -v e="$end" -v m="$size_mib" -v c="$cpu" 'BEGIN {
+    split(c, t, " "); cs = t[1] + t[2]
+    printf "%-34s %6.2f s  %7.0f MB/s  %6.2f CPU s  %7.0f MB/CPU s\n", l, e - s, m * 1.048576 / (e - s), cs, m * 1.048576 / cs }'
 }
 
 echo "one core (taskset -c 0), ${size_mib} MiB"
