@@ -10,7 +10,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
+import { Compression } from '../../lib/core/model';
+import { EncryptionScheme, parseEncryption } from '../../lib/core/urls';
 import { pgTool } from '../../runner/src/engines/postgres';
+import { objectName, parseObjectKey } from '../../runner/src/pitr/log-archive';
 import { fingerprint, loadFixture } from '../harness/pg-fixture';
 import { dbbackup } from '../harness/runner';
 
@@ -114,6 +117,9 @@ describe('gpg: and openssl: encryption', () => {
     const head = fs.readFileSync(file).subarray(0, 1)[0];
     assert.ok(head === 0x85 || head === 0x84 || head === 0xc1, `packet tag byte ${head.toString(16)}`);
 
+    const v = await dbbackup(['verify', '--from', `file://${dir}/gpg-email`, '--latest', '--deep'], { env: { ...pg.env, GNUPGHOME: home } });
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(v.stdout, /ok\s+\S+ \(deep\)/);
     const r = await restore('gpg-email', 'gpg_ring', []);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await fingerprint(pg, 'gpg_ring'), expected);
@@ -214,6 +220,9 @@ describe('gpg: and openssl: encryption', () => {
     const globals = fs.readFileSync(path.join(path.dirname(file), manifest.artifacts[1].name));
     assert.notDeepEqual(globals.subarray(8, 16), stored.subarray(8, 16));
 
+    const v = await dbbackup(['verify', '--from', `file://${dir}/ssl`, '--latest', '--deep', '--identity', keyFile], { env: pg.env });
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(v.stdout, /ok\s+\S+ \(deep\)/);
     const r = await restore('ssl', 'ssl_restored', ['--identity', keyFile]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await fingerprint(pg, 'ssl_restored'), expected);
@@ -261,6 +270,70 @@ describe('gpg: and openssl: encryption', () => {
     assert.equal(damaged.code, 3, damaged.stderr);
     assert.match(damaged.stderr, /database\.pgdump\.zst\.enc: sha256 .* does not match/);
     assert.deepEqual(await fingerprint(pg, 'ssl_faults_target'), before);
+  });
+
+  test('gpg: the temporary home of an --identity key is removed when the restore is stopped by SIGTERM', async () => {
+    await backup('gpg-term', `gpg:${EMAIL}`);
+    let pid: number | undefined;
+    let sawHome = false;
+    let done = false;
+    const watcher = (async () => {
+      while (!done) {
+        const mine = leftHomes().filter((h) => !homesBefore.has(h));
+        // The decryption home: the key is imported (gpg-agent wrote it); the preflight's own home has no key.
+        const imported = mine.some((h) => {
+          const keysDir = path.join('/dev/shm', h, 'private-keys-v1.d');
+          return fs.existsSync(keysDir) && fs.readdirSync(keysDir).length > 0;
+        });
+        if (imported && pid !== undefined) {
+          sawHome = true;
+          process.kill(pid, 'SIGTERM');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    const r = await dbbackup(['restore', '--from', `file://${dir}/gpg-term`, '--latest', '--target', pg.url('gpg_term'), '--identity', keys.sec], {
+      env: { ...pg.env, GNUPGHOME: emptyHome },
+      onSpawn: (p) => (pid = p),
+    });
+    done = true;
+    await watcher;
+    assert.ok(sawHome, 'the watcher saw the imported key in the temporary home');
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /interrupted by SIGTERM/);
+    assert.deepEqual(leftHomes().filter((h) => !homesBefore.has(h)), []);
+  });
+
+  test('archived log objects name their scheme: .gpg and .enc round-trip through the object name', () => {
+    for (const [encryption, ext] of [[EncryptionScheme.GPG, '.gpg'], [EncryptionScheme.OPENSSL, '.enc']] as const) {
+      const name = objectName({ sha256: 'a'.repeat(64), size: 42, written: new Date('2026-12-01T00:00:00Z'), compression: Compression.ZSTD, encryption });
+      assert.ok(name.endsWith(`.zst${ext}`), name);
+      const o = parseObjectKey({ key: `wal/00000001/000000010000000000000001/${name}`, size: 10 }, 'wal');
+      assert.equal(o?.encryption, encryption);
+      assert.equal(o?.compression, Compression.ZSTD);
+    }
+  });
+
+  test('--encrypt values: gpg key ids, fingerprints and e-mails pass; bad files and modes are refused', () => {
+    assert.equal(parseEncryption('gpg:0x883CB8A4A8ADCCCB').key, '0x883CB8A4A8ADCCCB');
+    assert.equal(parseEncryption('gpg:4C65B23C9A92B4E83BAF848F883CB8A4A8ADCCCB').scheme, EncryptionScheme.GPG);
+    assert.equal(parseEncryption(`gpg:${EMAIL}`).key, EMAIL);
+    assert.equal(parseEncryption(`gpg:${keys.pub}`).key, keys.pub);
+    assert.throws(() => parseEncryption(`gpg:${dir}/missing.asc`), /public key file .*missing\.asc cannot be read \(ENOENT\)/);
+    assert.throws(() => parseEncryption('gpg:'), /names nothing as the recipient/);
+    assert.equal(parseEncryption(`openssl:${keyFile}`).key, keyFile);
+    assert.throws(() => parseEncryption(`openssl:${dir}`), /is not a regular file/);
+    assert.throws(() => parseEncryption(`openssl:${dir}/nope.key`), /cannot be read \(ENOENT\)/);
+    const empty = path.join(dir, 'empty.key');
+    fs.writeFileSync(empty, '', { mode: 0o600 });
+    assert.throws(() => parseEncryption(`openssl:${empty}`), /is empty/);
+    const groupReadable = path.join(dir, 'group.key');
+    fs.writeFileSync(groupReadable, 'x\n', { mode: 0o640 });
+    fs.chmodSync(groupReadable, 0o640);
+    assert.throws(() => parseEncryption(`openssl:${groupReadable}`), /has mode 0640.*chmod 600/);
+    fs.chmodSync(groupReadable, 0o400);
+    assert.equal(parseEncryption(`openssl:${groupReadable}`).scheme, EncryptionScheme.OPENSSL);
   });
 
   for (const scheme of ['gpg', 'openssl'] as const) {
