@@ -342,8 +342,10 @@ export function parseEncryption(raw: string, what = '--encrypt'): EncryptionSpec
   }
 }
 
-const KMS_KEY =
-  /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_+=.@-]+|alias\/[A-Za-z0-9/_-]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/;
+const KMS_KEY = new RegExp(
+  '^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\\d{12}:(key|alias)/[A-Za-z0-9/_+=.@-]+|alias/[A-Za-z0-9/_-]+|' +
+    '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$',
+);
 
 /** A GnuPG key id (16 hex digits, optionally 0x), a v4 (40) or v5 (64) fingerprint, or an e-mail address. */
 const GPG_KEY_ID = /^(0x)?([0-9A-Fa-f]{16}|[0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})!?$/;
@@ -392,7 +394,8 @@ export function opensslKeyFile(file: string, what = '--identity', shown = `${wha
   try {
     stat = fs.statSync(abs);
   } catch (e) {
-    throw new ConfigError(`${shown}: the key file ${abs} cannot be read (${(e as NodeJS.ErrnoException).code}). ${fix}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(`${shown}: the key file ${abs} cannot be read (${code}). ${fix}`);
   }
   if (!stat.isFile()) throw new ConfigError(`${shown}: ${abs} is not a regular file. ${fix}`);
   if ((stat.mode & 0o077) !== 0) {
@@ -406,7 +409,8 @@ export function opensslKeyFile(file: string, what = '--identity', shown = `${wha
   try {
     fs.accessSync(abs, fs.constants.R_OK);
   } catch (e) {
-    throw new ConfigError(`${shown}: the key file ${abs} cannot be read (${(e as NodeJS.ErrnoException).code}). ${fix}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(`${shown}: the key file ${abs} cannot be read (${code}). ${fix}`);
   }
   return abs;
 }

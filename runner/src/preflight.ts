@@ -39,7 +39,12 @@ const ENCRYPTION_TOOLS: Readonly<Record<EncryptionScheme, Omit<ToolNeed, 'why'> 
   [EncryptionScheme.AGE]: { cmd: 'age', label: 'age', fix: 'install age (Debian: age; https://age-encryption.org)' },
   [EncryptionScheme.KMS]: { cmd: 'age', label: 'age', fix: 'install age (Debian: age; https://age-encryption.org)' },
   [EncryptionScheme.GPG]: { cmd: 'gpg', label: 'gpg', fix: 'install GnuPG 2.2 or newer (Debian: gnupg)' },
-  [EncryptionScheme.OPENSSL]: { cmd: 'openssl', label: 'openssl', fix: 'install OpenSSL 1.1.1 or newer (Debian: openssl)', versionArgs: ['version'] },
+  [EncryptionScheme.OPENSSL]: {
+    cmd: 'openssl',
+    label: 'openssl',
+    fix: 'install OpenSSL 1.1.1 or newer (Debian: openssl)',
+    versionArgs: ['version'],
+  },
 };
 
 /** The tools of the shared stages: compression and encryption. */
@@ -129,8 +134,9 @@ export async function preflight(plan: Plan): Promise<void> {
     }),
   );
   if (plan.identity !== undefined) await checkIdentityFile(plan.identity);
-  if (plan.keyFile?.encryption.scheme === EncryptionScheme.GPG) await checkGpgIdentityFile(plan.keyFile.file, plan.keyFile.encryption);
-  if (plan.keyFile?.encryption.scheme === EncryptionScheme.OPENSSL) opensslKeyFile(plan.keyFile.file);
+  const keyFile = plan.keyFile;
+  if (keyFile?.encryption.scheme === EncryptionScheme.GPG) await checkGpgIdentityFile(keyFile.file, keyFile.encryption);
+  if (keyFile?.encryption.scheme === EncryptionScheme.OPENSSL) opensslKeyFile(keyFile.file);
   const floored = [...seen.values()].filter((t) => t.atLeastServerMajor === true);
   if (floored.length === 0) return;
   for (const t of floored) {
@@ -176,7 +182,8 @@ async function checkRuns(t: ToolNeed): Promise<number | undefined> {
       `${t.label} is not installed or not on PATH (looked for '${t.cmd}'); it is needed for ${t.why}.${fix}`,
     );
   }
-  const child = new Child({ cmd: t.cmd, args: t.versionArgs ?? ['--version'], label: t.label }, ['ignore', 'pipe', 'pipe']);
+  const versionArgs = t.versionArgs ?? ['--version'];
+  const child = new Child({ cmd: t.cmd, args: versionArgs, label: t.label }, ['ignore', 'pipe', 'pipe']);
   let out = '';
   child.process.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
   const timer = setTimeout(() => child.kill('SIGKILL'), VERSION_TIMEOUT_MS);
@@ -185,7 +192,8 @@ async function checkRuns(t: ToolNeed): Promise<number | undefined> {
   } catch (e) {
     const why = (e as Error).message;
     throw new ConfigError(
-      `${t.label} (${t.cmd}) does not run: '${t.label} ${(t.versionArgs ?? ['--version']).join(' ')}' failed (${why}); it is needed for ${t.why}.${fix}`,
+      `${t.label} (${t.cmd}) does not run: '${t.label} ${versionArgs.join(' ')}' failed (${why}); ` +
+        `it is needed for ${t.why}.${fix}`,
     );
   } finally {
     clearTimeout(timer);

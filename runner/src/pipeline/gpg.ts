@@ -69,7 +69,13 @@ function parseColons(text: string): ListedKey[] {
     const f = line.split(':');
     if (['pub', 'sub', 'sec', 'ssb'].includes(f[0])) pending = f;
     else if (f[0] === 'fpr' && pending !== undefined) {
-      keys.push({ type: pending[0], validity: pending[1], capabilities: pending[11] ?? '', token: pending[14] ?? '', fingerprint: f[9] });
+      keys.push({
+        type: pending[0],
+        validity: pending[1],
+        capabilities: pending[11] ?? '',
+        token: pending[14] ?? '',
+        fingerprint: f[9],
+      });
       pending = undefined;
     }
   }
@@ -82,7 +88,8 @@ function encryptionKeys(keys: readonly ListedKey[]): string[] {
 }
 
 function gnupgHomeShown(): string {
-  return process.env.GNUPGHOME !== undefined ? `GNUPGHOME=${process.env.GNUPGHOME}` : `${os.homedir()}/.gnupg (GNUPGHOME is not set)`;
+  const home = process.env.GNUPGHOME;
+  return home !== undefined ? `GNUPGHOME=${home}` : `${os.homedir()}/.gnupg (GNUPGHOME is not set)`;
 }
 
 async function gpgList(args: readonly string[], env?: Record<string, string>): Promise<ListedKey[] | undefined> {
@@ -116,14 +123,22 @@ export async function gpgEncryption(recipient: string): Promise<{ stage: Command
     const keys = await keysInFile(recipient);
     fingerprints = encryptionKeys(keys ?? []);
     if (keys === undefined || fingerprints.length === 0 || keys.filter((k) => k.type === 'pub').length !== 1) {
-      const what = keys === undefined ? 'gpg cannot read it as a key' : 'it does not hold exactly one usable public key that can encrypt';
+      const what =
+        keys === undefined
+          ? 'gpg cannot read it as a key'
+          : 'it does not hold exactly one usable public key that can encrypt';
       throw new ConfigError(
-        `--encrypt 'gpg:${recipient}': ${what}. Give one public key, exported with: gpg --export --armor KEY_ID > key.asc`,
+        `--encrypt 'gpg:${recipient}': ${what}. ` +
+          'Give one public key, exported with: gpg --export --armor KEY_ID > key.asc',
       );
     }
     // --recipient-file trusts the key in the file; no key ring is read or written.
     const home = makeHome();
-    stage = { cmd: 'gpg', args: [...BATCH, '--no-keyring', '--no-random-seed-file', ...ENCRYPT, '--recipient-file', recipient, '--encrypt'], env: { GNUPGHOME: home } };
+    stage = {
+      cmd: 'gpg',
+      args: [...BATCH, '--no-keyring', '--no-random-seed-file', ...ENCRYPT, '--recipient-file', recipient, '--encrypt'],
+      env: { GNUPGHOME: home },
+    };
   } else {
     const keys = await gpgList(['--list-keys', '--', recipient]);
     const primaries = (keys ?? []).filter((k) => k.type === 'pub');
@@ -136,7 +151,8 @@ export async function gpgEncryption(recipient: string): Promise<{ stage: Command
     }
     if (fingerprints.length === 0) {
       throw new ConfigError(
-        `--encrypt 'gpg:${recipient}': the key ring at ${gnupgHomeShown()} has no ${keys?.length ? 'usable (unexpired, unrevoked) encryption ' : ''}` +
+        `--encrypt 'gpg:${recipient}': the key ring at ${gnupgHomeShown()} has no ` +
+          `${keys?.length ? 'usable (unexpired, unrevoked) encryption ' : ''}` +
           `key for ${recipient}. Import the public key with: gpg --import key.asc, set GNUPGHOME to the key ring ` +
           `that holds it, or give the public key file: --encrypt gpg:/path/key.asc`,
       );
@@ -160,11 +176,15 @@ export async function checkGpgIdentityFile(file: string, enc?: ManifestEncryptio
   }
   if (!stat.isFile()) throw new ConfigError(`--identity '${file}' is not a regular file; ${fix}.`);
   const keys = await keysInFile(file);
-  if (keys === undefined || keys.length === 0) throw new ConfigError(`--identity '${file}': gpg --show-keys cannot read a key in it; ${fix}.`);
+  if (keys === undefined || keys.length === 0) {
+    throw new ConfigError(`--identity '${file}': gpg --show-keys cannot read a key in it; ${fix}.`);
+  }
   // (--show-keys marks every secret key '#', not in a key ring: its presence is what counts here.)
   const secret = keys.filter((k) => k.type === 'sec' || k.type === 'ssb');
   if (secret.length === 0) {
-    throw new ConfigError(`--identity '${file}' holds a public key only (gpg --show-keys lists no secret key); ${fix}.`);
+    throw new ConfigError(
+      `--identity '${file}' holds a public key only (gpg --show-keys lists no secret key); ${fix}.`,
+    );
   }
   const wanted = enc?.gpgFingerprints ?? [];
   if (wanted.length > 0 && !secret.some((k) => wanted.includes(k.fingerprint))) {
@@ -198,7 +218,8 @@ export async function gpgDecryption(
       await capture({ cmd: 'gpg', args: [...BATCH, '--import', '--', identityFile], env: { GNUPGHOME: home } });
     } catch (e) {
       removeHome(home);
-      throw new ConfigError(`gpg could not import the secret key of --identity '${identityFile}': ${(e as Error).message}`);
+      const why = (e as Error).message;
+      throw new ConfigError(`gpg could not import the secret key of --identity '${identityFile}': ${why}`);
     }
   }
   const env = home !== undefined ? { GNUPGHOME: home } : undefined;

@@ -24,7 +24,8 @@ import { capture, CommandSpec } from '../proc';
 export const OPENSSL_CIPHER = 'aes-256-ctr';
 
 function encArgs(keyFile: string, iterations: number): string[] {
-  return ['enc', `-${OPENSSL_CIPHER}`, '-pbkdf2', '-iter', String(iterations), '-md', 'sha256', '-pass', `file:${keyFile}`];
+  const kdf = ['-pbkdf2', '-iter', String(iterations), '-md', 'sha256'];
+  return ['enc', `-${OPENSSL_CIPHER}`, ...kdf, '-pass', `file:${keyFile}`];
 }
 
 /** sha256 of the key and IV PBKDF2 derives from the key file's passphrase and `salt` (`openssl enc -P`). */
@@ -42,7 +43,9 @@ async function keyCheckOf(keyFile: string, salt: string, iterations: number): Pr
 }
 
 /** Encryption with the key file: the stage and what the manifest records. */
-export async function opensslEncryption(keyFile: string): Promise<{ stage: CommandSpec; manifest: ManifestEncryption }> {
+export async function opensslEncryption(
+  keyFile: string,
+): Promise<{ stage: CommandSpec; manifest: ManifestEncryption }> {
   const iterations = OPENSSL_PBKDF2_ITERATIONS;
   const keyCheckSalt = crypto.randomBytes(8).toString('hex');
   return {
@@ -62,19 +65,29 @@ export async function opensslEncryption(keyFile: string): Promise<{ stage: Comma
  * Decryption with the key file given with --identity: checked (a private regular file) and,
  * when the manifest has a key check, matched against it before anything is read.
  */
-export async function opensslDecryption(enc: ManifestEncryption, identityFile: string | undefined, backupId: string): Promise<CommandSpec> {
+export async function opensslDecryption(
+  enc: ManifestEncryption,
+  identityFile: string | undefined,
+  backupId: string,
+): Promise<CommandSpec> {
   if (identityFile === undefined) {
-    throw new ConfigError(`backup ${backupId} is encrypted with openssl enc (${enc.cipher ?? OPENSSL_CIPHER}); give its key file with --identity FILE.`);
+    throw new ConfigError(
+      `backup ${backupId} is encrypted with openssl enc (${enc.cipher ?? OPENSSL_CIPHER}); ` +
+        'give its key file with --identity FILE.',
+    );
   }
   const file = opensslKeyFile(identityFile);
   if (enc.cipher !== undefined && enc.cipher !== OPENSSL_CIPHER) {
-    throw new ConfigError(`backup ${backupId} is encrypted with openssl cipher ${enc.cipher}, which this version does not read.`);
+    throw new ConfigError(
+      `backup ${backupId} is encrypted with openssl cipher ${enc.cipher}, which this version does not read.`,
+    );
   }
   const iterations = enc.iterations ?? OPENSSL_PBKDF2_ITERATIONS;
   if (enc.keyCheck !== undefined && enc.keyCheckSalt !== undefined) {
     if ((await keyCheckOf(file, enc.keyCheckSalt, iterations)) !== enc.keyCheck) {
       throw new ConfigError(
-        `--identity '${identityFile}' is not the key file backup ${backupId} was encrypted with (openssl: its passphrase ` +
+        `--identity '${identityFile}' is not the key file backup ${backupId} was encrypted with ` +
+          '(openssl: its passphrase ' +
           'does not give the key the manifest records); give the key file the backup was made with.',
       );
     }

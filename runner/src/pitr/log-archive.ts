@@ -53,8 +53,12 @@ export interface ArchivedObject {
 }
 
 const EXT_COMPRESSION: Readonly<Record<string, Compression>> = { '.zst': Compression.ZSTD, '.gz': Compression.GZIP, '.lz4': Compression.LZ4 };
-const OBJECT_RE = /^([0-9a-f]{64})\.(\d+)\.(\d{8}T\d{9}Z)(\.zst|\.gz|\.lz4)?(?:\.(kms-[0-9a-f]{16}))?(\.age|\.gpg|\.enc)?$/;
-const EXT_ENCRYPTION: Readonly<Record<string, EncryptionScheme>> = { '.gpg': EncryptionScheme.GPG, '.enc': EncryptionScheme.OPENSSL };
+const OBJECT_RE =
+  /^([0-9a-f]{64})\.(\d+)\.(\d{8}T\d{9}Z)(\.zst|\.gz|\.lz4)?(?:\.(kms-[0-9a-f]{16}))?(\.age|\.gpg|\.enc)?$/;
+const EXT_ENCRYPTION: Readonly<Record<string, EncryptionScheme>> = {
+  '.gpg': EncryptionScheme.GPG,
+  '.enc': EncryptionScheme.OPENSSL,
+};
 
 /** `20261125T041500123Z` */
 export function compactTime(d: Date): string {
