@@ -12,6 +12,7 @@ import {
   StorageUrl,
 } from '../../lib/core/urls';
 import { pipelineSettings } from './proc';
+import { parseReport, ReportConfig } from './report/config';
 
 /** Which stored backup a command works on. */
 export type Selector =
@@ -114,7 +115,20 @@ export interface BinlogStreamConfig {
   readonly encryption: EncryptionSpec;
 }
 
-export type Invocation = BackupConfig | RestoreConfig | VerifyConfig | ListConfig | PruneConfig | DrillConfig | WalPushConfig | WalFetchConfig | BinlogStreamConfig;
+export type Invocation = (
+  | BackupConfig
+  | RestoreConfig
+  | VerifyConfig
+  | ListConfig
+  | PruneConfig
+  | DrillConfig
+  | WalPushConfig
+  | WalFetchConfig
+  | BinlogStreamConfig
+) & {
+  /** --metrics-file, --notify (backup, restore, verify, drill): see report/. */
+  readonly report?: ReportConfig;
+};
 
 /** `--help` was asked for: print this and exit 0. */
 export class HelpRequest {
@@ -179,7 +193,9 @@ export function parseInvocation(argv: readonly string[], env: Readonly<Record<st
   }
   // One setting for every pipeline of the run (proc.ts).
   if (values['stall-timeout'] !== undefined) pipelineSettings.stallTimeoutSeconds = values['stall-timeout'] as number;
-  return build(cmd, values, positionals);
+  const inv = build(cmd, values, positionals);
+  const report = parseReport(values);
+  return report === undefined ? inv : { ...inv, report };
 }
 
 function convert(spec: OptionSpec, raw: string, where: string): string | number | boolean {
@@ -403,6 +419,11 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         encryption: parseEncryption(String(v.encrypt ?? 'none')),
       };
     }
+    case RunnerCommand.SCHEDULE:
+      // commands/schedule.ts parses it: it splits its own options from those of the job it runs.
+      throw new ConfigError(
+        `'schedule' takes a scheduler first: dbbackup schedule systemd|cron [backup|drill|verify] --calendar SPEC ….`,
+      );
   }
 }
 
@@ -422,6 +443,7 @@ export function usage(cmd?: RunnerCommand): string {
     '  dbbackup wal-push %p --to STORAGE_URL          (PostgreSQL archive_command)',
     '  dbbackup wal-fetch %f %p --from STORAGE_URL    (PostgreSQL restore_command)',
     '  dbbackup binlog-stream --source mysql://… --to STORAGE_URL   (MySQL/MariaDB binary log shipper)',
+    '  dbbackup schedule systemd|cron [backup|drill|verify] --calendar SPEC [its options] [--out DIR]',
     '',
     'Passwords never go on the command line: DBBACKUP_SOURCE_PASSWORD / DBBACKUP_TARGET_PASSWORD or',
     'the engine\'s own variable (PGPASSWORD, MYSQL_PWD). Exit codes: 0 ok, 1 failed, 2 bad usage, 3 damaged backup.',

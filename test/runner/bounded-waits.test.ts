@@ -124,7 +124,7 @@ describe('the real cause, bounded waits: lock waits, the overlap lock, thousands
     const slow = path.join(dir, 'slowbin');
     fs.mkdirSync(slow, { recursive: true });
     const zstd = execFileSync('sh', ['-c', 'command -v zstd']).toString().trim();
-    fs.writeFileSync(path.join(slow, 'zstd'), `#!/bin/sh\nsleep 6\nexec ${zstd} "$@"\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(slow, 'zstd'), `#!/bin/sh\ncase "$1" in --version) exec ${zstd} "$@";; esac\nsleep 6\nexec ${zstd} "$@"\n`, { mode: 0o755 });
     const store = `file://${dir}/overlap`;
     const first = dbbackup(['backup', '--engine', 'postgres', '--source', source.url('shop'), '--to', store], {
       env: { ...source.env, PATH: `${slow}${path.delimiter}${realPath}` },

@@ -36,7 +36,11 @@ describe('hostile pipelines: a stage that stops reading fails the run fast, nami
   /** A directory of stand-in tools put first on PATH. */
   function fakeBin(name: string, script: string): string {
     const d = fs.mkdtempSync(path.join(fakes, `${name}-`));
-    fs.writeFileSync(path.join(d, name), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+    // The stand-in answers the preflight's `--version` as the real tool does (a tool that cannot
+    // is the preflight's case, tested in preflight.test.ts) and misbehaves only on data.
+    const real = execFileSync('sh', ['-c', `command -v ${name}`]).toString().trim();
+    const version = `case "$1" in --version) exec ${real} "$@";; esac`;
+    fs.writeFileSync(path.join(d, name), `#!/bin/sh\n${version}\n${script}\n`, { mode: 0o755 });
     return `${d}${path.delimiter}${realPath}`;
   }
 
