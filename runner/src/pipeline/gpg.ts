@@ -82,9 +82,9 @@ function parseColons(text: string): ListedKey[] {
   return keys;
 }
 
-/** The usable encryption keys of a listing (not expired, revoked or disabled). */
+/** The usable encryption keys of a listing (not expired, revoked, disabled or invalid). */
 function encryptionKeys(keys: readonly ListedKey[]): string[] {
-  return keys.filter((k) => k.capabilities.includes('e') && !/[erdin]/.test(k.validity)).map((k) => k.fingerprint);
+  return keys.filter((k) => k.capabilities.includes('e') && !/[erdi]/.test(k.validity)).map((k) => k.fingerprint);
 }
 
 function gnupgHomeShown(): string {
@@ -196,6 +196,23 @@ export async function checkGpgIdentityFile(file: string, enc?: ManifestEncryptio
 }
 
 /**
+ * GnuPG before 2.2.8 decrypts a message without integrity protection (MDC) with only a
+ * warning; from 2.2.8 on it refuses. Refuse to decrypt with an older gpg.
+ */
+async function requireMdcRefusal(): Promise<void> {
+  const first = (await capture({ cmd: 'gpg', args: ['--version'] }).catch(() => '')).split('\n')[0];
+  const m = /(\d+)\.(\d+)\.(\d+)/.exec(first);
+  const v = m === null ? undefined : [Number(m[1]), Number(m[2]), Number(m[3])];
+  const old = v !== undefined && (v[0] < 2 || (v[0] === 2 && (v[1] < 2 || (v[1] === 2 && v[2] < 8))));
+  if (old) {
+    throw new ConfigError(
+      `${first.trim()} decrypts messages without integrity protection (MDC) with only a warning; ` +
+        'install GnuPG 2.2.8 or newer (Debian 12: gnupg 2.2.40).',
+    );
+  }
+}
+
+/**
  * Decryption of a gpg: backup. With --identity, its secret key is imported into a temporary
  * home first; without, the key ring in GNUPGHOME must hold the secret key. Either way the
  * secret key is looked for before anything is read, so a missing or wrong key fails (exit 2)
@@ -206,6 +223,7 @@ export async function gpgDecryption(
   identityFile: string | undefined,
   backupId: string,
 ): Promise<{ stage: CommandSpec; cleanup(): Promise<void> }> {
+  await requireMdcRefusal();
   const wanted = enc.gpgFingerprints ?? [];
   const keyShown = `${wanted.join(', ') || 'an unrecorded key'} (recipient ${enc.gpgRecipient ?? 'unknown'})`;
   let home: string | undefined;
