@@ -2,7 +2,7 @@
 // streams the object through the hash instead of holding it.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from '@jest/globals';
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { verifyBackup } from '../../lambda/verify/verify';
 import { Moto, startMoto } from '../harness/moto';
@@ -13,13 +13,13 @@ const PARTS = 32; // 160 MiB
 let moto: Moto;
 let s3: S3Client;
 
-before(async () => {
+beforeAll(async () => {
   moto = await startMoto();
   s3 = s3For(moto.endpoint);
   await createBucket(s3, BUCKET);
 });
 
-after(async () => {
+afterAll(async () => {
   s3?.destroy();
   await moto?.stop();
 });
