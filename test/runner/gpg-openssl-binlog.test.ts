@@ -7,7 +7,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-server';
 import { DBBACKUP, dbbackup } from '../harness/runner';
 
@@ -36,7 +36,7 @@ describe('binlog-stream with gpg: and openssl:', () => {
   let secretKey: string;
   let keyFile: string;
 
-  before(async () => {
+  beforeAll(async () => {
     [src, tgt] = await Promise.all([startLocalMariaDB(), startLocalMariaDB()]);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-gpgssl-binlog-'));
     home = path.join(dir, 'gnupg');
@@ -51,7 +51,7 @@ describe('binlog-stream with gpg: and openssl:', () => {
     keyFile = path.join(dir, 'binlog.key');
     fs.writeFileSync(keyFile, crypto.randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
   });
-  after(async () => {
+  afterAll(async () => {
     await Promise.all([src?.stop(), tgt?.stop()]);
     if (home !== undefined) {
       execFileSync('gpgconf', ['--kill', 'all'], { env: { ...process.env, GNUPGHOME: home }, stdio: 'ignore' });

@@ -8,7 +8,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
 import { Compression } from '../../lib/core/model';
 import { EncryptionScheme, parseEncryption } from '../../lib/core/urls';
@@ -61,7 +61,7 @@ describe('gpg: and openssl: encryption', () => {
   let otherKeyFile: string;
   const homesBefore = new Set<string>();
 
-  before(async () => {
+  beforeAll(async () => {
     for (const h of leftHomes()) homesBefore.add(h);
     pg = await startLocalPostgres();
     await loadFixture(pg, 'shop', 300);
@@ -78,7 +78,7 @@ describe('gpg: and openssl: encryption', () => {
     otherKeyFile = path.join(dir, 'other.key');
     fs.writeFileSync(otherKeyFile, crypto.randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
   });
-  after(async () => {
+  afterAll(async () => {
     await pg?.stop();
     for (const h of [home, otherHome, emptyHome]) {
       if (h === undefined) continue;
