@@ -23,9 +23,9 @@ async function nextSecond(): Promise<void> {
 
 /** Every file under `dir`, relative to it. */
 function walk(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? walk(path.join(dir, e.name)).map((f) => `${e.name}/${f}`) : [e.name],
-  );
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)).map((f) => `${e.name}/${f}`) : [e.name]));
 }
 
 describe('binlog-stream with gpg: and openssl:', () => {
@@ -99,7 +99,10 @@ describe('binlog-stream with gpg: and openssl:', () => {
         const objects = walk(path.join(store, 'binlog')).filter((f) => !f.endsWith('.json'));
         assert.ok(objects.length > 0, log.slice(-3000));
         const ext = scheme === 'gpg' ? '.gpg' : '.enc';
-        assert.ok(objects.every((f) => f.endsWith(`.zst${ext}`)), objects.join('\n'));
+        assert.ok(
+          objects.every((f) => f.endsWith(`.zst${ext}`)),
+          objects.join('\n'),
+        );
 
         const target = `restored_${scheme}`;
         const restoreArgs = ['--from', url, '--to-time', moment.toISOString(), '--identity', identity];

@@ -124,7 +124,10 @@ describe('gpg: and openssl: encryption', () => {
     const fprs: string[] = enc.gpgFingerprints;
     assert.ok(fprs.length >= 1 && fprs.every((f) => /^[0-9A-F]{40}$/.test(f)), JSON.stringify(enc));
     const manual: string[] = manifest.manualRestore;
-    assert.ok(manual.some((l) => l.includes('| gpg --batch --decrypt | zstd -d -c |')), manual.join('\n'));
+    assert.ok(
+      manual.some((l) => l.includes('| gpg --batch --decrypt | zstd -d -c |')),
+      manual.join('\n'),
+    );
     // An OpenPGP message: a public-key encrypted session key packet first.
     const head = fs.readFileSync(file).subarray(0, 1)[0];
     assert.ok(head === 0x85 || head === 0x84 || head === 0xc1, `packet tag byte ${head.toString(16)}`);
@@ -142,8 +145,14 @@ describe('gpg: and openssl: encryption', () => {
     const withFile = await restore('gpg-email', 'gpg_identity', ['--identity', keys.sec], { GNUPGHOME: emptyHome });
     assert.equal(withFile.code, 0, withFile.stderr);
     assert.deepEqual(await fingerprint(pg, 'gpg_identity'), expected);
-    assert.deepEqual(leftHomes().filter((h) => !homesBefore.has(h)), []);
-    assert.deepEqual(fs.readdirSync(emptyHome).filter((f) => f.endsWith('.key') || f === 'private-keys-v1.d'), []);
+    assert.deepEqual(
+      leftHomes().filter((h) => !homesBefore.has(h)),
+      [],
+    );
+    assert.deepEqual(
+      fs.readdirSync(emptyHome).filter((f) => f.endsWith('.key') || f === 'private-keys-v1.d'),
+      [],
+    );
 
     await pg.sql('CREATE DATABASE gpg_by_hand');
     const pgRestore = '"$PG_RESTORE" --single-transaction --exit-on-error -h 127.0.0.1 -p "$PORT" -U postgres';
@@ -188,9 +197,10 @@ describe('gpg: and openssl: encryption', () => {
     const missing = await restore('gpg-faults', 'gpg_faults_target', ['--clean'], { GNUPGHOME: emptyHome });
     assert.equal(missing.code, 2, missing.stderr);
     assert.match(missing.stderr, /holds no secret key for it.*--identity FILE/);
-    const withKey = (file: string) => restore('gpg-faults', 'gpg_faults_target', ['--clean', '--identity', file], {
-      GNUPGHOME: emptyHome,
-    });
+    const withKey = (file: string) =>
+      restore('gpg-faults', 'gpg_faults_target', ['--clean', '--identity', file], {
+        GNUPGHOME: emptyHome,
+      });
     const wrongFile = await withKey(other.sec);
     assert.equal(wrongFile.code, 2, wrongFile.stderr);
     assert.match(
@@ -215,7 +225,10 @@ describe('gpg: and openssl: encryption', () => {
       () => byHand('gpg --batch --decrypt < "$F" > /dev/null', { F: file, GNUPGHOME: home }),
       /WARNING: encrypted message has been manipulated|decryption failed/,
     );
-    assert.deepEqual(leftHomes().filter((h) => !homesBefore.has(h)), []);
+    assert.deepEqual(
+      leftHomes().filter((h) => !homesBefore.has(h)),
+      [],
+    );
   });
 
   test('gpg: a recipient the key ring does not have is refused before the backup starts', async () => {
@@ -331,11 +344,17 @@ describe('gpg: and openssl: encryption', () => {
     assert.ok(sawHome, 'the watcher saw the imported key in the temporary home');
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /interrupted by SIGTERM/);
-    assert.deepEqual(leftHomes().filter((h) => !homesBefore.has(h)), []);
+    assert.deepEqual(
+      leftHomes().filter((h) => !homesBefore.has(h)),
+      [],
+    );
   });
 
   test('archived log objects name their scheme: .gpg and .enc round-trip through the object name', () => {
-    for (const [encryption, ext] of [[EncryptionScheme.GPG, '.gpg'], [EncryptionScheme.OPENSSL, '.enc']] as const) {
+    for (const [encryption, ext] of [
+      [EncryptionScheme.GPG, '.gpg'],
+      [EncryptionScheme.OPENSSL, '.enc'],
+    ] as const) {
       const written = new Date('2026-12-01T00:00:00Z');
       const name = objectName({ sha256: 'a'.repeat(64), size: 42, written, compression: Compression.ZSTD, encryption });
       assert.ok(name.endsWith(`.zst${ext}`), name);
@@ -403,7 +422,10 @@ describe('gpg: and openssl: encryption', () => {
       const w = await fetch(`${dest}.wrong`, wrong, emptyHome);
       assert.notEqual(w.code, 0, w.stderr);
       assert.equal(fs.existsSync(`${dest}.wrong`), false);
-      assert.deepEqual(leftHomes().filter((h) => !homesBefore.has(h)), []);
+      assert.deepEqual(
+        leftHomes().filter((h) => !homesBefore.has(h)),
+        [],
+      );
     });
   }
 });
