@@ -1,11 +1,16 @@
 import { Manifest } from '../../../lib/core/manifest';
-import { EncryptionScheme, StorageKind, StorageUrl } from '../../../lib/core/urls';
+import { ENCRYPTION_EXT, EncryptionScheme, StorageKind, StorageUrl } from '../../../lib/core/urls';
 import { joinKey } from '../storage/storage';
-import { extensionPattern } from '../../../lib/core/codecs';
+import { CODECS } from '../../../lib/core/codecs';
 import { manualDecompress } from './compress';
+import { manualGpgDecrypt } from './gpg';
+import { manualOpensslDecrypt } from './openssl';
 
-// What the stored name adds to the artifact's (the codec's extension, age's).
-const STORED_EXT = new RegExp(`\\.(${extensionPattern().replace(/\\\./g, '')}|age)+$`, 'g');
+// What the stored name adds to the artifact's name: the codec's extension, the encryption's.
+const STORED_SUFFIXES = [...Object.values(CODECS).map((c) => c.extension), ...Object.values(ENCRYPTION_EXT)]
+  .filter((e) => e !== '')
+  .map((e) => e.slice(1));
+const STORED_EXT = new RegExp(`\\.(${[...new Set(STORED_SUFFIXES)].join('|')})+$`, 'g');
 
 function quote(s: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
@@ -42,7 +47,8 @@ const CONSUMERS: Readonly<Record<string, string>> = {
 /**
  * How a person restores this backup with standard tools only (aws / gcloud, jq, base64,
  * age, zstd / gzip / lz4, and the engine's own client), when this program is not at hand.
- * TARGET_DATABASE / TARGET_URI stand for where to restore to; identity.txt is the age identity.
+ * TARGET_DATABASE / TARGET_URI stand for where to restore to; identity.txt is the age identity,
+ * KEYFILE the openssl key file; gpg decrypts with the key ring in GNUPGHOME.
  */
 export function manualRestoreSteps(url: StorageUrl, m: Omit<Manifest, 'manualRestore'>): string[] {
   const lines: string[] = [];
@@ -60,7 +66,9 @@ export function manualRestoreSteps(url: StorageUrl, m: Omit<Manifest, 'manualRes
   const ordered = [...m.artifacts].sort((a, b) => Number(b.role === 'globals' || b.role === 'grants') - Number(a.role === 'globals' || a.role === 'grants'));
   for (const a of ordered) {
     const stages = [fetchCommand(url, `${m.id}/${a.name}`, m.tier)];
-    if (enc.scheme !== EncryptionScheme.NONE) stages.push('age -d -i identity.txt');
+    if (enc.scheme === EncryptionScheme.GPG) stages.push(manualGpgDecrypt());
+    else if (enc.scheme === EncryptionScheme.OPENSSL) stages.push(manualOpensslDecrypt(enc.iterations));
+    else if (enc.scheme !== EncryptionScheme.NONE) stages.push('age -d -i identity.txt');
     const d = manualDecompress(m.pipeline.compression);
     if (d !== undefined) stages.push(d);
     stages.push(CONSUMERS[a.format] ?? `cat > ${a.name.replace(STORED_EXT, '')}`);
