@@ -279,7 +279,7 @@ export class DatabaseBackup extends Construct {
       topicKey: props.alarmTopicKey,
       alarmEmails: props.alarmEmails,
       deadLetterQueue,
-      verifierFunction: { functionName: BackupVerifier.functionName(props.databaseId) },
+      verifierFunction: { functionName: BackupVerifier.functionNameFor(props.databaseId) },
       tags: props.tags,
     });
     this.alarms = this.monitoring.alarms;

@@ -30,7 +30,8 @@ import { RunnerImage } from './image';
 import { awsContext } from './private/context';
 import { Statement, vaultStatements } from './private/policy';
 import { LOG_RETENTION_DAYS, serviceRole } from './private/role';
-import { CpuArchitecture, RunnerNetwork, checkTaskTimeout } from './runner-task';
+import { checkTaskTimeout } from './private/task';
+import { CpuArchitecture, RunnerNetwork } from './runner-task';
 import { IScheduledTask } from './schedule';
 import { IBackupVault } from './vault';
 
@@ -88,7 +89,7 @@ export class RestoreDrillTask extends Construct implements IScheduledTask {
   public readonly assignPublicIp: boolean;
   public readonly timeout: Duration;
   /** The runner container's plain environment (the contract). */
-  public readonly environment: Readonly<Record<string, string>>;
+  public readonly environment: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: RestoreDrillTaskProps) {
     super(scope, id);

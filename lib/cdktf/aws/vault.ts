@@ -41,6 +41,20 @@ export interface ObjectLockOptions {
   readonly retention: Duration;
 }
 
+/** Where a vault's S3 server access logs go. */
+export interface VaultAccessLogs {
+  /** The bucket the logs are written to (it must allow the S3 logging service to write). */
+  readonly bucket: IBucketRef;
+  /** @default - no prefix */
+  readonly prefix?: string;
+}
+
+/** A bucket and key made elsewhere, for `BackupVault.fromExisting`. */
+export interface BackupVaultAttributes {
+  readonly bucket: IBucketRef;
+  readonly key: IKeyRef;
+}
+
 /** Properties of a `BackupVault`. */
 export interface BackupVaultProps {
   /**
@@ -90,7 +104,7 @@ export interface BackupVaultProps {
    * logging service to write to it).
    * @default - no access logs
    */
-  readonly serverAccessLogs?: { readonly bucket: IBucketRef; readonly prefix?: string };
+  readonly serverAccessLogs?: VaultAccessLogs;
   /**
    * Send the bucket's object events to EventBridge (the verifier is triggered by them).
    * @default true
@@ -107,7 +121,7 @@ export interface BackupVaultProps {
  */
 export class BackupVault extends Construct implements IBackupVault {
   /** Use a bucket and key made elsewhere (their lifecycle, policy and encryption are theirs). */
-  public static fromExisting(scope: Construct, id: string, attrs: { readonly bucket: IBucketRef; readonly key: IKeyRef }): IBackupVault {
+  public static fromExisting(scope: Construct, id: string, attrs: BackupVaultAttributes): IBackupVault {
     return new ExistingVault(scope, id, attrs);
   }
 
@@ -286,7 +300,7 @@ class ExistingVault extends Construct implements IBackupVault {
   public readonly bucketArn: string;
   public readonly keyArn: string;
 
-  constructor(scope: Construct, id: string, attrs: { readonly bucket: IBucketRef; readonly key: IKeyRef }) {
+  constructor(scope: Construct, id: string, attrs: BackupVaultAttributes) {
     super(scope, id);
     this.bucketName = attrs.bucket.bucket;
     this.bucketArn = attrs.bucket.arn;
