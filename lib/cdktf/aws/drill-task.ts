@@ -32,7 +32,6 @@ import { Statement, vaultStatements } from './private/policy';
 import { LOG_RETENTION_DAYS, serviceRole } from './private/role';
 import { checkTaskTimeout } from './private/task';
 import { CpuArchitecture, RunnerNetwork } from './runner-task';
-import { IScheduledTask } from './schedule';
 import { IBackupVault } from './vault';
 
 /** Properties of a `RestoreDrillTask`. */
@@ -75,9 +74,11 @@ export interface RestoreDrillTaskProps {
  * A Fargate task that proves backups restore (the same task as the AWS CDK flavour's):
  * `dbbackup drill` restores the newest backup into a throwaway database beside it in the task
  * (only on 127.0.0.1), runs its smoke checks and publishes success and the restore time. Its
- * role can read backups, never write or delete them.
+ * role can read backups, never write or delete them. It is an `IScheduledTask` (as a
+ * `BackupRunnerTask` is) by its shape: declaring it would narrow the interface's property types,
+ * which jsii does not allow.
  */
-export class RestoreDrillTask extends Construct implements IScheduledTask {
+export class RestoreDrillTask extends Construct {
   public readonly taskDefinition: EcsTaskDefinition;
   public readonly taskRole: IamRole;
   public readonly executionRole: IamRole;
