@@ -110,9 +110,9 @@ export class BackupRunnerJob extends Construct {
   public readonly storageUrl: string;
   public readonly databaseId: string;
   /** The container's plain environment (the contract). */
-  public readonly environment: Readonly<Record<string, string>>;
+  public readonly environment: Record<string, string>;
   /** The container's arguments. */
-  public readonly args: readonly string[];
+  public readonly args: string[];
   /** The backup type this job makes. */
   public readonly backupType: BackupType;
 

@@ -37,6 +37,11 @@ export interface RetentionLockOptions {
   readonly locked?: boolean;
 }
 
+/** A bucket made elsewhere, for `BackupVault.fromExisting`. */
+export interface BackupVaultAttributes {
+  readonly bucket: IBucketRef;
+}
+
 /** Properties of a `BackupVault`. */
 export interface BackupVaultProps {
   /** The bucket's globally unique name. */
@@ -89,7 +94,7 @@ export interface BackupVaultProps {
  */
 export class BackupVault extends Construct implements IBackupVault {
   /** Use a bucket made elsewhere (its encryption and lifecycle are its owner's). */
-  public static fromExisting(scope: Construct, id: string, attrs: { readonly bucket: IBucketRef }): IBackupVault {
+  public static fromExisting(scope: Construct, id: string, attrs: BackupVaultAttributes): IBackupVault {
     return new ExistingVault(scope, id, attrs.bucket);
   }
 
