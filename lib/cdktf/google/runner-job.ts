@@ -198,8 +198,6 @@ export class BackupRunnerJob extends Construct {
 }
 
 /** @deprecated renamed `BackupRunnerJob` (the AWS flavours' `BackupRunnerTask`). */
-export const RunnerJob = BackupRunnerJob;
-/** @deprecated renamed `BackupRunnerJob`. */
-export type RunnerJob = BackupRunnerJob;
+export class RunnerJob extends BackupRunnerJob {}
 /** @deprecated renamed `BackupRunnerJobProps`. */
-export type RunnerJobProps = BackupRunnerJobProps;
+export interface RunnerJobProps extends BackupRunnerJobProps {}
