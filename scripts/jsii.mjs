@@ -72,7 +72,7 @@ const FLAVOURS = {
   },
 };
 /** What `node scripts/jsii.mjs` (and so `npm run jsii` and CI) compiles. */
-const DEFAULT = ['cdk', 'cdktf-aws'];
+const DEFAULT = ['cdk', 'cdktf-aws', 'cdktn-aws', 'cdktf-google'];
 
 function run(cmd, args, cwd) {
   const r = spawnSync(cmd, args, { cwd, env, stdio: 'inherit' });
