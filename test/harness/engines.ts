@@ -396,4 +396,3 @@ export const mariadb: SqlEngine = {
 };
 
 /** The engines the SQL contract runs over. */
-export const SQL_ENGINES: readonly SqlEngine[] = [postgres, mariadb];

@@ -1,7 +1,8 @@
-// The contract every SQL engine keeps, run against a real server of each (test/harness/engines.ts):
-// round trips through every codec and age, listing, --with-globals, --clean, progress lines; and
-// under faults and bad input, nothing lost and nothing taken for a good backup. What only one
-// engine does is tested beside this file (mariadb-specific.test.ts).
+// The contract every SQL engine keeps, written once and run against a real server of each
+// (test/harness/engines.ts) by engine-contract-<engine>.test.ts: round trips through every codec and
+// age, listing, --with-globals, --clean, progress lines; and under faults and bad input, nothing lost
+// and nothing taken for a good backup. What only one engine does is tested beside it
+// (mariadb-specific.test.ts). One file per engine so that jest runs the engines side by side.
 import { CreateBucketCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import * as assert from 'node:assert/strict';
@@ -9,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Fingerprint, Server, SQL_ENGINES, SqlEngine } from '../harness/engines';
+import { Fingerprint, Server, SqlEngine } from '../harness/engines';
 import { Moto, startMoto } from '../harness/moto';
 import { allCmdlines, findDescendant, poll } from '../harness/procs';
 import { TcpProxy } from '../harness/proxy';
@@ -25,9 +26,9 @@ function files(dir: string): string[] {
 const EXT: Record<string, string> = { zstd: '.zst', gzip: '.gz', lz4: '.lz4', none: '' };
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-describe.each(SQL_ENGINES.map((e) => [e.label, e] as const))(
-  '%s: the SQL engine contract',
-  (_label, engine: SqlEngine) => {
+/** Declare the contract's tests for one engine (call at the top level of a test file). */
+export function sqlEngineContract(engine: SqlEngine): void {
+  describe(`${engine.label}: the SQL engine contract`, () => {
     let db: Server;
     let moto: Moto;
     let s3: S3Client;
@@ -447,5 +448,5 @@ describe.each(SQL_ENGINES.map((e) => [e.label, e] as const))(
         assert.doesNotMatch(b.stdout + b.stderr + r.stdout + r.stderr, new RegExp(db.password));
       });
     });
-  },
-);
+  });
+}
