@@ -132,7 +132,8 @@ function compile(id) {
       ...pkg.jsii,
       targets: { ...pkg.jsii.targets, python: f.python },
       outdir: path.relative(stage, path.join(root, 'dist', f.stage === 'jsii-package' ? 'jsii' : `${f.stage}-out`)),
-      excludeTypescript: pkg.jsii.excludeTypescript.filter((e) => !f.dirs.some((d) => d === e || d.startsWith(`${e}/`))),
+      // Leave out what the flavour does not use, keep what it does (lib/cdktf holds lib/cdktf/aws).
+      excludeTypescript: pkg.jsii.excludeTypescript.filter((e) => !f.dirs.some((d) => `${d}/`.startsWith(`${e}/`))),
     },
   };
   fs.writeFileSync(path.join(stage, 'package.json'), JSON.stringify(staged, null, 2) + '\n');
@@ -176,6 +177,7 @@ if (python) {
   const pacmak = ['--targets', 'python', '--force'];
   if (args.includes('--code-only')) pacmak.push('--code-only');
   run(bin('jsii-pacmak'), pacmak, stages[0]);
-  const out = path.resolve(stages[0], JSON.parse(fs.readFileSync(path.join(stages[0], 'package.json'), 'utf8')).jsii.outdir);
+  const staged = JSON.parse(fs.readFileSync(path.join(stages[0], 'package.json'), 'utf8'));
+  const out = path.resolve(stages[0], staged.jsii.outdir);
   console.log(`jsii: Python package in ${path.relative(root, path.join(out, 'python'))}`);
 }
