@@ -9,4 +9,5 @@ export * from './manifest';
 export * from './metrics';
 export * from './checks';
 export * from './chains';
+export * from './simulate';
 export * from './versions';
