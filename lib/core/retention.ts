@@ -68,6 +68,11 @@ export class Retention {
     return all.filter((t) => t.count > 0);
   }
 
+  /** The runner's `--tier-days` setting: the days each tier's lifecycle rule keeps a backup. */
+  public get tierDaysSetting(): string {
+    return this.lifetimes.map((l) => `${l.tier}=${l.days}`).join(',');
+  }
+
   /** The longest any backup is kept, in days. */
   public get maxDays(): number {
     return Math.max(...this.lifetimes.map((t) => t.days));
@@ -207,4 +212,17 @@ export function planChainTiers(at: Date, chain: readonly ChainLink[], options: C
     }
   }
   return { tier, raise, unprotected };
+}
+
+/** Read a `--tier-days` setting (`daily=7,weekly=28,monthly=372`): the days each tier's lifecycle rule keeps a backup. */
+export function parseTierDays(text: string): Partial<Record<RetentionTier, number>> {
+  const out: Partial<Record<RetentionTier, number>> = {};
+  for (const part of text.split(',')) {
+    const m = /^(daily|weekly|monthly)=(\d+)$/.exec(part.trim());
+    if (m === null || Number(m[2]) < 1 || out[m[1] as RetentionTier] !== undefined) {
+      throw new ConfigError(`--tier-days '${text}' is not valid at '${part}'; give each tier once with its days, e.g. daily=7,weekly=28,monthly=372.`);
+    }
+    out[m[1] as RetentionTier] = Number(m[2]);
+  }
+  return out;
 }
