@@ -34,4 +34,6 @@ await Promise.all([
   ...bundles.map((b) => esbuild.build(b)),
 ]);
 fs.copyFileSync('runner/Dockerfile', 'dist/runner/Dockerfile');
+// The CDK Terrain entry (dist/lib/cdktn/aws), generated from the compiled CDKTF AWS constructs.
+if (!bundleOnly) await run(process.execPath, ['scripts/gen-cdktn.mjs']);
 console.log(`build: type-checked, emitted dist/lib, bundled ${bundles.map((b) => b.outfile).join(', ')}`);

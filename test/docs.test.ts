@@ -164,6 +164,10 @@ describe('TypeScript code blocks in README.md and docs/*.md', () => {
         paths: {
           'db-backup-constructs': ['../lib/index.ts'],
           'db-backup-constructs/cdktf': ['../lib/cdktf/index.ts'],
+          'db-backup-constructs/cdktf/aws': ['../lib/cdktf/aws/index.ts'],
+          'db-backup-constructs/cdktf/google': ['../lib/cdktf/google/index.ts'],
+          // The cdktn entry is generated from the cdktf AWS source at build time.
+          'db-backup-constructs/cdktn/aws': ['../lib/cdktf/aws/index.ts'],
         },
       },
       include: ['*.ts'],

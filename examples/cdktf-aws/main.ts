@@ -13,7 +13,8 @@ import { Construct } from 'constructs';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider';
 import { EcrRepository } from '@cdktf/provider-aws/lib/ecr-repository';
 import { SecretsmanagerSecret } from '@cdktf/provider-aws/lib/secretsmanager-secret';
-import { BackupSchedule, Retention, aws } from '../../lib/cdktf';
+import { BackupSchedule, BackupType, Retention } from '../../lib/cdktf/aws';
+import * as aws from '../../lib/cdktf/aws';
 
 export class AwsBackupStack extends TerraformStack {
   public readonly backup: aws.DatabaseBackup;
@@ -44,7 +45,8 @@ export class AwsBackupStack extends TerraformStack {
       source: aws.BackupSource.postgres({ url: `postgres://backup@${host.stringValue}:5432/orders`, passwordSecret: password }),
       image: aws.RunnerImage.fromEcrRepository(repository, '0.1.0'),
       network: { vpcId: vpcId.stringValue, subnetIds: subnets.listValue },
-      schedule: BackupSchedule.daily(2),
+      // The same shape as the AWS CDK flavour: one entry per schedule, each with its backup type.
+      schedules: [{ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: '3', minute: '0' }) }],
       retention: Retention.gfs({ daily: 7, weekly: 4, monthly: 12 }),
       alarmEmails: ['oncall@example.com'],
     });

@@ -14,7 +14,8 @@ import { GoogleProvider } from '@cdktf/provider-google/lib/provider';
 import { ArtifactRegistryRepository } from '@cdktf/provider-google/lib/artifact-registry-repository';
 import { ProjectService } from '@cdktf/provider-google/lib/project-service';
 import { SecretManagerSecret } from '@cdktf/provider-google/lib/secret-manager-secret';
-import { BackupSchedule, Retention, google } from '../../lib/cdktf';
+import { BackupSchedule, BackupType, Retention } from '../../lib/cdktf/google';
+import * as google from '../../lib/cdktf/google';
 
 const REGION = 'europe-west1';
 
@@ -68,9 +69,10 @@ export class GoogleBackupStack extends TerraformStack {
       source: google.BackupSource.postgres({ url: `postgres://backup@${host.stringValue}:5432/orders`, passwordSecret: password }),
       image: google.RunnerImage.fromArtifactRegistry(repository, 'dbbackup', '0.1.0'),
       vpcEgress: google.VpcEgress.directVpc({ network: network.stringValue, subnetwork: subnetwork.stringValue }),
-      schedule: BackupSchedule.daily(2),
+      // The same shape as the AWS CDK flavour: one entry per schedule, each with its backup type.
+      schedules: [{ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: '3', minute: '0' }) }],
       retention: Retention.gfs({ daily: 7, weekly: 4, monthly: 12 }),
-      alertEmails: ['oncall@example.com'],
+      alarmEmails: ['oncall@example.com'],
     });
 
     new TerraformOutput(this, 'bucket', { value: this.backup.vault.bucketName });

@@ -11,7 +11,22 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { BackupType, checkChainRetention, Compression, ConfigError, EncryptionScheme, Engine, longestScheduleGapMinutes, METRICS, Retention, RUNNER_ENV, type CronSpec } from '../core';
+import {
+  BackupType,
+  checkChainRetention,
+  claimVaultPrefix,
+  Compression,
+  ConfigError,
+  DEFAULT_BACKUP_CRON,
+  DEFAULT_DRILL_CRON,
+  EncryptionScheme,
+  Engine,
+  METRICS,
+  resolveRpo,
+  Retention,
+  RUNNER_ENV,
+  type CronSpec,
+} from '../core';
 import { BinlogShipper, type PointInTimeRecovery } from './binlog-shipper';
 import { RestoreDrillTask } from './drill-task';
 import { AlarmTopic, BackupMonitoring } from './monitoring';
@@ -119,7 +134,17 @@ export interface DatabaseBackupProps {
   readonly flexibleWindow?: Duration;
   /** @default - a new KMS-encrypted topic */
   readonly alarmTopic?: sns.ITopic;
-  /** @default - no email subscription */
+  /**
+   * Addresses that get every alarm by email (each confirms its subscription). The same prop
+   * as the CDKTF flavours'.
+   * @default - no email subscription
+   */
+  readonly alarmEmails?: string[];
+  /**
+   * One address that gets every alarm by email.
+   * @deprecated use `alarmEmails`
+   * @default - no email subscription
+   */
   readonly alarmEmail?: string;
   /**
    * The key that encrypts the alarm topic and the log groups. Its key policy must let
@@ -139,7 +164,7 @@ export interface DatabaseBackupProps {
   readonly pointInTimeRecovery?: PointInTimeRecovery;
 }
 
-const DEFAULT_SCHEDULE = (): ScheduledBackup => ({ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: '3', minute: '0' }) });
+const DEFAULT_SCHEDULE = (): ScheduledBackup => ({ type: BackupType.FULL, schedule: BackupSchedule.cron(DEFAULT_BACKUP_CRON) });
 const TYPE_IDS: Record<BackupType, string> = { [BackupType.FULL]: 'Full', [BackupType.INCREMENTAL]: 'Incremental', [BackupType.DIFFERENTIAL]: 'Differential' };
 
 /**
@@ -152,7 +177,7 @@ const TYPE_IDS: Record<BackupType, string> = { [BackupType.FULL]: 'Full', [Backu
  *   source: BackupSource.postgres({ endpoint: 'orders.db.internal', databaseName: 'orders', username: 'backup', secret }),
  *   vpc,
  *   retention: Retention.gfs({ daily: 7, weekly: 4, monthly: 12 }),
- *   alarmEmail: 'oncall@example.com',
+ *   alarmEmails: ['oncall@example.com'],
  * });
  * database.connections.allowDefaultPortFrom(backup);
  * ```
@@ -213,6 +238,8 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     this.vault = props.vault ?? new BackupVault(this, 'Vault', { retention: props.retention });
     this.bucket = this.vault.bucket;
     this.key = this.vault.key;
+    // Database ids and prefixes are unique within a vault (lib/core/layout, as in CDKTF).
+    claimVaultPrefix(this.vault, this, this.databaseId, this.prefix);
 
     if (props.operationsKey !== undefined) {
       this.operationsKey = props.operationsKey;
@@ -245,15 +272,17 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
       this.connections.allowTo(ec2.Peer.anyIpv4(), dbPort, `the database of ${this.databaseId}`);
     }
 
+    const emails = [...(props.alarmEmail !== undefined ? [props.alarmEmail] : []), ...(props.alarmEmails ?? [])];
     if (props.alarmTopic !== undefined) {
       this.alarmTopic = props.alarmTopic;
-      if (props.alarmEmail !== undefined) {
-        // The same check as a new topic's, then the subscription on the given topic.
-        new AlarmTopicEmail(this, 'AlarmEmail', props.alarmTopic, props.alarmEmail);
-      }
     } else {
-      this.alarmTopic = new AlarmTopic(this, 'AlarmTopic', { encryptionKey: this.operationsKey, email: props.alarmEmail }).topic;
+      this.alarmTopic = new AlarmTopic(this, 'AlarmTopic', { encryptionKey: this.operationsKey, email: emails[0] }).topic;
     }
+    // The same check as a new topic's, then the subscription (the first on a new topic is its own).
+    emails.forEach((email, i) => {
+      if (props.alarmTopic === undefined && i === 0) return;
+      new AlarmTopicEmail(this, i === 0 ? 'AlarmEmail' : `AlarmEmail${i + 1}`, this.alarmTopic, email);
+    });
 
     const deadLetterQueue = new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -304,8 +333,7 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     this.backupTasks = [...tasks.values()];
     this.taskDefinition = this.backupTasks[0].taskDefinition;
 
-    this.rpo = props.rpo ?? defaultRpo(scheduled, timeout, props.flexibleWindow);
-    validateRpo(this, this.rpo, scheduled, timeout);
+    this.rpo = applyRpoPolicy(this, props.rpo, scheduled, timeout, props.flexibleWindow);
 
     this.verifier = new BackupVerifier(this, 'Verifier', {
       vault: this.vault,
@@ -328,7 +356,7 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
           `drill.timeout (${drill.timeout.toHumanString()}) is not longer than the RTO (${this.rto.toHumanString()}): a slow drill is stopped before it can report its restore time. Make the timeout longer than the RTO.`,
         );
       }
-      const drillSchedule = drill.schedule ?? BackupSchedule.cron({ weekDay: 'SUN', hour: '5', minute: '0' });
+      const drillSchedule = drill.schedule ?? BackupSchedule.cron(DEFAULT_DRILL_CRON);
       if (drillSchedule.minInterval !== undefined && drillSchedule.minInterval.toSeconds() < drillTimeout.toSeconds()) {
         throw new ConfigError(
           `the drill schedule '${drillSchedule.expressionString}' runs every ${drillSchedule.minInterval.toHumanString()}, but a drill may run ${drillTimeout.toHumanString()} (drill.timeout, or the RTO plus two hours); drills would overlap. Drill less often or lower drill.timeout.`,
@@ -517,41 +545,18 @@ function validateSchedules(scheduled: ScheduledBackup[], timeout: Duration): voi
   }
 }
 
-/** The longest gap between two scheduled backups, when known (an upper bound for several schedules). */
-function longestGap(scheduled: ScheduledBackup[]): Duration | undefined {
-  // Cron schedules taken together, exactly, with the rule the CDKTF constructs use (lib/core/checks).
-  const crons = scheduled.map((s) => s.schedule.cronSpec);
-  if (crons.every((c): c is CronSpec => c !== undefined)) {
-    const gap = longestScheduleGapMinutes(crons);
-    const zoned = scheduled.some((s) => s.schedule.timeZone !== undefined && !['UTC', 'Etc/UTC'].includes(s.schedule.timeZone.timezoneName));
-    if (gap !== undefined) return Duration.minutes(gap + (zoned ? 60 : 0));
-  }
-  // Otherwise an upper bound: no gap of several schedules is longer than any one's longest.
-  const known = scheduled.map((s) => s.schedule.maxInterval).filter((d): d is Duration => d !== undefined);
-  if (known.length === 0) return undefined;
-  return Duration.seconds(Math.min(...known.map((d) => d.toSeconds())));
-}
-
-function defaultRpo(scheduled: ScheduledBackup[], timeout: Duration, flexibleWindow: Duration | undefined): Duration {
-  const gap = longestGap(scheduled);
-  if (gap === undefined) {
-    throw new ConfigError('the gap between scheduled backups is not known (a rate given as a token); set rpo explicitly, e.g. rpo: Duration.hours(26).');
-  }
-  return Duration.minutes(gap.plus(timeout).toMinutes() + (flexibleWindow?.toMinutes() ?? 0));
-}
-
-function validateRpo(scope: Construct, rpo: Duration, scheduled: ScheduledBackup[], timeout: Duration): void {
-  const gap = longestGap(scheduled);
-  if (gap === undefined) return;
-  if (rpo.toSeconds() < gap.toSeconds()) {
-    throw new ConfigError(
-      `rpo is ${rpo.toHumanString()}, shorter than the longest gap between scheduled backups (${gap.toHumanString()}): the stale alarm would fire every cycle. Schedule backups more often, or set rpo to at least ${gap.plus(timeout).toHumanString()} (the gap plus the backup timeout).`,
-    );
-  }
-  if (rpo.toSeconds() < gap.toSeconds() + timeout.toSeconds()) {
-    Annotations.of(scope).addWarningV2(
-      'db-backup-constructs:rpoTight',
-      `rpo (${rpo.toHumanString()}) leaves less than the backup timeout (${timeout.toHumanString()}) beyond the longest gap between backups (${gap.toHumanString()}); a slow backup may raise the stale alarm before it commits.`,
-    );
-  }
+/** The RPO policy of every flavour (lib/core/rpo): default gap + timeout + window, refused below the gap. */
+function applyRpoPolicy(scope: Construct, rpo: Duration | undefined, scheduled: ScheduledBackup[], timeout: Duration, flexibleWindow: Duration | undefined): Duration {
+  const decision = resolveRpo({
+    schedules: scheduled.map((s) => ({
+      cron: s.schedule.cronSpec,
+      timeZone: s.schedule.timeZone?.timezoneName,
+      maxIntervalMinutes: s.schedule.maxInterval?.toMinutes(),
+    })),
+    timeoutMinutes: timeout.toMinutes(),
+    flexibleWindowMinutes: flexibleWindow?.toMinutes(),
+    rpoMinutes: rpo?.toMinutes({ integral: false }),
+  });
+  for (const w of decision.warnings) Annotations.of(scope).addWarningV2('db-backup-constructs:rpoTight', w);
+  return rpo ?? Duration.minutes(decision.rpoMinutes);
 }

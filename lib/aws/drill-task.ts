@@ -4,7 +4,16 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ConfigError, EncryptionScheme, Engine, RUNNER_ENV, RunnerCommand, renderRunnerEnvironment } from '../core';
+import {
+  ConfigError,
+  DEFAULT_DRILL_FARGATE,
+  EncryptionScheme,
+  Engine,
+  RUNNER_ENV,
+  RunnerCommand,
+  SCRATCH_DATABASES,
+  renderRunnerEnvironment,
+} from '../core';
 import { checkDatabaseId } from './private/settings';
 import { BackupEncryption } from './source';
 import type { IBackupVault } from './vault';
@@ -66,38 +75,6 @@ export interface RestoreDrillTaskProps {
   readonly logEncryptionKey?: kms.IKey;
 }
 
-interface ScratchDatabase {
-  readonly image: string;
-  readonly target: string;
-  readonly environment: Record<string, string>;
-  readonly command: string[];
-  readonly healthCheck: string;
-}
-
-const SCRATCH: Record<Engine, ScratchDatabase> = {
-  [Engine.POSTGRES]: {
-    image: 'public.ecr.aws/docker/library/postgres:17-bookworm',
-    target: 'postgres://postgres@127.0.0.1:5432/drill',
-    environment: { POSTGRES_HOST_AUTH_METHOD: 'trust' },
-    command: ['postgres', '-c', 'listen_addresses=127.0.0.1', '-c', 'dynamic_shared_memory_type=mmap'],
-    healthCheck: 'pg_isready -h 127.0.0.1 -p 5432 -U postgres -d postgres || exit 1',
-  },
-  [Engine.MYSQL]: {
-    image: 'public.ecr.aws/docker/library/mariadb:11.4',
-    target: 'mysql://root@127.0.0.1:3306/drill',
-    environment: { MARIADB_ALLOW_EMPTY_ROOT_PASSWORD: '1' },
-    command: ['--bind-address=127.0.0.1'],
-    healthCheck: 'mariadb-admin ping -h 127.0.0.1 -uroot --silent || exit 1',
-  },
-  [Engine.MONGODB]: {
-    image: 'public.ecr.aws/docker/library/mongo:8.0',
-    target: 'mongodb://127.0.0.1:27017/drill',
-    environment: {},
-    command: ['mongod', '--bind_ip', '127.0.0.1'],
-    healthCheck: "mongosh --quiet --host 127.0.0.1 --eval 'db.adminCommand({ ping: 1 }).ok' || exit 1",
-  },
-};
-
 /**
  * A Fargate task that proves backups restore: `dbbackup drill` restores the newest backup into
  * a throwaway database running beside it in the same task (only on 127.0.0.1), runs its smoke
@@ -126,8 +103,8 @@ export class RestoreDrillTask extends Construct {
     const prefix = props.prefix ?? props.databaseId;
     this.timeout = props.timeout ?? Duration.hours(6);
     checkTimeout('drill timeout', this.timeout);
-    const cpu = props.cpu ?? 1024;
-    const memoryLimitMiB = props.memoryLimitMiB ?? 4096;
+    const cpu = props.cpu ?? DEFAULT_DRILL_FARGATE.cpu;
+    const memoryLimitMiB = props.memoryLimitMiB ?? DEFAULT_DRILL_FARGATE.memoryMiB;
     checkFargateSize(cpu, memoryLimitMiB);
     const encryption = props.encryption ?? BackupEncryption.kms();
     if (encryption.scheme === EncryptionScheme.AGE) {
@@ -135,12 +112,12 @@ export class RestoreDrillTask extends Construct {
         'a restore drill cannot decrypt age-encrypted backups: their identity (private key) stays with you. Use BackupEncryption.kms() for scheduled drills, or turn drills off (drill: { enabled: false }) and restore-test by hand.',
       );
     }
-    const scratch = SCRATCH[props.engine];
+    const scratch = SCRATCH_DATABASES[props.engine];
 
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Resource', {
       cpu,
       memoryLimitMiB,
-      ephemeralStorageGiB: props.ephemeralStorageGiB ?? 50,
+      ephemeralStorageGiB: props.ephemeralStorageGiB ?? DEFAULT_DRILL_FARGATE.ephemeralStorageGiB,
       runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
     });
     Tags.of(this.taskDefinition).add('dbbackup:database-id', props.databaseId);
@@ -151,7 +128,7 @@ export class RestoreDrillTask extends Construct {
       image: props.databaseImage ?? ecs.ContainerImage.fromRegistry(scratch.image),
       essential: false,
       environment: scratch.environment,
-      command: props.databaseImage === undefined ? scratch.command : undefined,
+      command: props.databaseImage === undefined ? [...scratch.command] : undefined,
       healthCheck: {
         command: ['CMD-SHELL', scratch.healthCheck],
         interval: Duration.seconds(10),

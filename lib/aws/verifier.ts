@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { bundledAsset, ConfigError, MANIFEST_NAME, METRIC_NAMESPACE, VERIFIER_ENV, type FreshnessCheckEvent } from '../core';
+import { bundledAsset, ConfigError, LAMBDA_NODE_RUNTIME, MANIFEST_NAME, METRIC_NAMESPACE, VERIFIER_ENV, type FreshnessCheckEvent } from '../core';
 import { checkDatabaseId } from './private/settings';
 import type { IBackupVault } from './vault';
 import { acknowledge, acknowledgeInlinePolicies, wildcardResourceFinding } from './private/nag';
@@ -94,7 +94,8 @@ export class BackupVerifier extends Construct {
     });
 
     this.function = new lambda.Function(this, 'Resource', {
-      runtime: lambda.Runtime.NODEJS_22_X,
+      // The one Node.js runtime of every flavour (lib/core/runtimes).
+      runtime: new lambda.Runtime(LAMBDA_NODE_RUNTIME, lambda.RuntimeFamily.NODEJS, { supportsInlineCode: true }),
       architecture: lambda.Architecture.ARM_64,
       handler: 'index.handler',
       code: lambda.Code.fromAsset(bundledAsset('lambda/verify')),

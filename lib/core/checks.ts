@@ -5,7 +5,7 @@
  */
 import { ConfigError } from './errors';
 import { Retention } from './retention';
-import { CronSpec, awsCronExpression } from './schedule';
+import { CronSpec } from './schedule';
 
 /**
  * Check a database identifier: it names the metric dimension (`DBBACKUP_DATABASE_ID`) and is
@@ -83,32 +83,6 @@ export function longestScheduleGapMinutes(crons: readonly CronSpec[], options: G
   if (last === undefined || first === undefined) return undefined;
   if (first === last) return days * 1440;
   return longest;
-}
-
-/**
- * Check a recovery point objective against the schedules that are to meet it: a backup-age
- * alarm whose threshold is shorter than the longest gap between two runs fires between every
- * two healthy runs.
- */
-export function validateRpo(rpoMinutes: number, crons: readonly CronSpec[], what = 'rpo'): void {
-  if (!Number.isFinite(rpoMinutes) || rpoMinutes <= 0) {
-    throw new ConfigError(`${what} is ${rpoMinutes} minutes; give a positive duration, longer than the time between two scheduled backups.`);
-  }
-  const gap = longestScheduleGapMinutes(crons);
-  if (gap !== undefined && rpoMinutes <= gap) {
-    throw new ConfigError(
-      `${what} is ${humanMinutes(rpoMinutes)} but the schedule (${crons.map(awsCronExpression).join(', ')}) leaves up to ${humanMinutes(gap)} between two backups, so the backup-age alarm would fire between healthy runs. Set ${what} above ${humanMinutes(gap)} (e.g. ${humanMinutes(gap + 60)}) or schedule backups more often.`,
-    );
-  }
-}
-
-/**
- * The RPO used when none is given: the longest gap between two scheduled runs plus one hour
- * for the backup itself to finish. Undefined when the gap cannot be worked out.
- */
-export function defaultRpoMinutes(crons: readonly CronSpec[]): number | undefined {
-  const gap = longestScheduleGapMinutes(crons);
-  return gap === undefined ? undefined : gap + 60;
 }
 
 /**

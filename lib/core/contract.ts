@@ -16,6 +16,7 @@ export enum RunnerCommand {
   WAL_PUSH = 'wal-push',
   WAL_FETCH = 'wal-fetch',
   BINLOG_STREAM = 'binlog-stream',
+  SCHEDULE = 'schedule',
 }
 
 /** The kind of value an option takes. */
@@ -39,16 +40,26 @@ export interface OptionSpec {
 }
 
 const C = RunnerCommand;
+/** The commands whose outcome `--metrics-file` and `--notify` report. */
+const REPORTED = [C.BACKUP, C.RESTORE, C.VERIFY, C.DRILL];
 
 function opt(name: string, kind: OptionKind, commands: RunnerCommand[], help: string, choices?: string[]): OptionSpec {
   return { name, env: 'DBBACKUP_' + name.toUpperCase().replace(/-/g, '_'), kind, commands, help, choices };
 }
 
+/** Seconds without a byte moving through a pipeline before the run fails as stalled. */
+export const DEFAULT_STALL_TIMEOUT_SECONDS = 300;
+
 /** Every option of every command. */
 export const RUNNER_OPTIONS: readonly OptionSpec[] = [
   opt('engine', OptionKind.STRING, [C.BACKUP, C.BINLOG_STREAM], 'the database engine', ['postgres', 'mysql', 'mongodb']),
   opt('source', OptionKind.STRING, [C.BACKUP, C.BINLOG_STREAM], 'the database URL, without a password (postgres://user@host:port/db)'),
-  opt('to', OptionKind.STRING, [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM], 'the storage URL (file:///abs/path, s3://bucket/prefix, gs://bucket/prefix)'),
+  opt(
+    'to',
+    OptionKind.STRING,
+    [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM],
+    'the storage URL (file:///abs/path, s3://bucket/prefix, gs://bucket/prefix, az://account/container/prefix)',
+  ),
   opt('type', OptionKind.STRING, [C.BACKUP], 'full, incremental or differential (default full)', ['full', 'incremental', 'differential']),
   opt('method', OptionKind.STRING, [C.BACKUP], 'logical (pg_dump) or physical (pg_basebackup) (default logical)', ['logical', 'physical']),
   opt('compression', OptionKind.STRING, [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM], 'zstd, gzip, lz4 or none (default zstd)', ['zstd', 'gzip', 'lz4', 'none']),
@@ -73,6 +84,37 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
   opt('keep-weekly', OptionKind.INTEGER, [C.PRUNE], 'how many ISO weeks keep their newest backup'),
   opt('keep-monthly', OptionKind.INTEGER, [C.PRUNE], 'how many months keep their newest backup'),
   opt('dry-run', OptionKind.FLAG, [C.PRUNE], 'say what would be deleted, delete nothing'),
+  opt(
+    'stall-timeout',
+    OptionKind.INTEGER,
+    [C.BACKUP, C.RESTORE, C.VERIFY, C.DRILL, C.WAL_PUSH, C.WAL_FETCH, C.BINLOG_STREAM],
+    'seconds without a byte moving through a pipeline before the run fails as stalled ' +
+      `(default ${DEFAULT_STALL_TIMEOUT_SECONDS}; 0: never)`,
+  ),
+  opt(
+    'lock-timeout',
+    OptionKind.INTEGER,
+    [C.BACKUP],
+    "seconds a backup waits for another session's lock on a table before it gives up (default 60)",
+  ),
+  // Reporting outside AWS (runner/src/report): a Prometheus textfile and a webhook.
+  opt('metrics-file', OptionKind.STRING, REPORTED,
+    "write the run's metrics, Prometheus text format, to this *.prom file (node_exporter's textfile collector)"),
+  opt('notify', OptionKind.STRING, REPORTED,
+    'post a JSON summary of the run to this http(s) webhook URL (on failure; see --notify-on)'),
+  opt('notify-on', OptionKind.STRING, REPORTED, 'when --notify posts (default failure)',
+    ['failure', 'success', 'always']),
+  // schedule systemd|cron [backup|drill|verify] --calendar SPEC [that command's options]: commands/schedule.ts
+  opt('calendar', OptionKind.STRING, [C.SCHEDULE],
+    'when to run: a systemd OnCalendar= expression (systemd) or a 5-field cron expression (cron)'),
+  opt('out', OptionKind.STRING, [C.SCHEDULE], 'write the files into this directory instead of printing them'),
+  opt('name', OptionKind.STRING, [C.SCHEDULE], 'the unit or cron file name (default dbbackup-COMMAND-DATABASE)'),
+  opt('user', OptionKind.STRING, [C.SCHEDULE], 'the system user the job runs as (default dbbackup)'),
+  opt('exec', OptionKind.STRING, [C.SCHEDULE],
+    'the absolute path of the dbbackup program the job runs (default: this node and this program)'),
+  opt('randomized-delay', OptionKind.INTEGER, [C.SCHEDULE], 'systemd: RandomizedDelaySec= in seconds (default 300)'),
+  opt('database-id', OptionKind.STRING, [C.SCHEDULE],
+    'the DBBACKUP_DATABASE_ID the job reports under (give a backup and its drill the same one)'),
 ];
 
 /** Environment variables that carry secrets. They are read, never printed. */

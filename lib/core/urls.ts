@@ -106,24 +106,90 @@ export enum StorageKind {
   FILE = 'file',
   S3 = 's3',
   GCS = 'gs',
+  /** Azure Blob Storage: `az://account/container/prefix`. */
+  AZURE = 'az',
 }
 
 /** A parsed storage URL. */
 export interface StorageUrl {
   readonly kind: StorageKind;
-  /** The bucket (s3, gs); empty for file. */
+  /** The bucket (s3, gs) or the container (az); empty for file. */
   readonly bucket: string;
+  /** The storage account (az only). */
+  readonly account?: string;
+  /** The blob service endpoint an `https://ACCOUNT.blob.core.windows.net/…` URL names (az only). */
+  readonly endpoint?: string;
   /** The key prefix (s3, gs) without leading or trailing slash, or the absolute directory (file). */
   readonly path: string;
   readonly display: string;
 }
 
+/** Blob service host names of the Azure clouds (public, China, US Government). */
+const AZURE_BLOB_HOST = /^([^.]+)\.blob\.core\.(windows\.net|chinacloudapi\.cn|usgovcloudapi\.net)$/;
+
 /**
- * Parse a storage URL: `file:///abs/path`, `s3://bucket/prefix` or `gs://bucket/prefix`.
+ * Parse `az://ACCOUNT/CONTAINER/PREFIX` or `https://ACCOUNT.blob.core.windows.net/CONTAINER/PREFIX`
+ * (Azure Blob Storage). The account is 3-24 lower-case letters and digits; the container 3-63
+ * lower-case letters, digits and single hyphens, starting and ending with a letter or digit.
+ * A SAS token is refused in the URL (it would show in argv and logs): it comes from
+ * AZURE_STORAGE_SAS_TOKEN.
+ */
+export function parseAzureUrl(raw: string, what = '--to'): StorageUrl {
+  const fix = 'Use az://ACCOUNT/CONTAINER/PREFIX or https://ACCOUNT.blob.core.windows.net/CONTAINER/PREFIX.';
+  const q = raw.indexOf('?');
+  const shown = q < 0 ? raw : `${raw.slice(0, q)}?***`;
+  if (q >= 0) {
+    throw new ConfigError(
+      `${what} '${shown}' has a query (a SAS token?). Give a SAS token in AZURE_STORAGE_SAS_TOKEN, ` +
+        `never in the URL (argv and logs show it). ${fix}`,
+    );
+  }
+  const m = /^(az|https):\/\/([^/]*)\/?([^/]*)\/?(.*)$/.exec(raw);
+  if (m === null) throw new ConfigError(`${what} '${raw}' is not an Azure Blob Storage URL. ${fix}`);
+  const [, scheme, authority, container, rest] = m;
+  let account = authority;
+  let endpoint: string | undefined;
+  if (scheme === 'https') {
+    const host = AZURE_BLOB_HOST.exec(authority);
+    if (host === null) {
+      throw new ConfigError(
+        `${what} '${raw}' is an https URL but not of an Azure blob service (ACCOUNT.blob.core.windows.net). ${fix}`,
+      );
+    }
+    account = host[1];
+    endpoint = `https://${authority}`;
+  }
+  if (!/^[a-z0-9]{3,24}$/.test(account)) {
+    throw new ConfigError(
+      `${what} '${raw}' has the storage account name '${account}', which is not valid: ` +
+        `use 3 to 24 lower-case letters and digits. ${fix}`,
+    );
+  }
+  if (!/^[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$/.test(container) || container.length < 3 || container.length > 63) {
+    const named = container === '' ? 'no container' : `the container name '${container}', which is not valid`;
+    throw new ConfigError(
+      `${what} '${raw}' has ${named}: use 3 to 63 lower-case letters, digits and single hyphens, ` +
+        `starting and ending with a letter or digit. ${fix}`,
+    );
+  }
+  const path = rest.replace(/\/+$/, '');
+  if (path !== '' && path.split('/').some((x) => x === '' || x === '.' || x === '..')) {
+    const clean = path.split('/').filter((x) => x !== '' && x !== '.' && x !== '..').join('/');
+    throw new ConfigError(
+      `${what} '${raw}' has the prefix '${path}' with '.', '..' or empty segments. ` +
+        `Use az://${account}/${container}/${clean}.`,
+    );
+  }
+  return { kind: StorageKind.AZURE, account, bucket: container, path, endpoint, display: raw };
+}
+
+/**
+ * Parse a storage URL: `file:///abs/path`, `s3://bucket/prefix`, `gs://bucket/prefix` or
+ * `az://account/container/prefix` (see parseAzureUrl).
  * @param what the option or prop named in error messages
  */
 export function parseStorageUrl(raw: string, what = '--to'): StorageUrl {
-  const fix = 'Use file:///absolute/path, s3://bucket/prefix or gs://bucket/prefix.';
+  const fix = 'Use file:///absolute/path, s3://bucket/prefix, gs://bucket/prefix or az://account/container/prefix.';
   const shown = redact(raw);
   const m = /^([a-z0-9]+):\/\/([^/]*)(\/.*)?$/.exec(raw);
   if (m === null) {
@@ -139,7 +205,7 @@ export function parseStorageUrl(raw: string, what = '--to'): StorageUrl {
   if (authority.includes('@')) {
     throw new ConfigError(
       `${what} '${shown}' carries credentials before '@'. Storage credentials come from the environment ` +
-        `(AWS_*, GOOGLE_APPLICATION_CREDENTIALS) or the task's role, never the URL. ${fix}`,
+        `(AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*) or the task's role, never the URL. ${fix}`,
     );
   }
   checkEscapes(raw, what);
@@ -179,6 +245,9 @@ export function parseStorageUrl(raw: string, what = '--to'): StorageUrl {
       }
       return { kind, bucket: authority, path, display: raw };
     }
+    case 'az':
+    case 'https':
+      return parseAzureUrl(raw, what);
     default:
       throw new ConfigError(`${what} '${raw}' has the scheme '${scheme}', which is not a storage backend. ${fix}`);
   }

@@ -12,6 +12,8 @@ import {
   StorageKind,
   StorageUrl,
 } from '../../lib/core/urls';
+import { pipelineSettings } from './proc';
+import { parseReport, ReportConfig } from './report/config';
 
 /** Which stored backup a command works on. */
 export type Selector =
@@ -32,6 +34,8 @@ export interface BackupConfig {
   /** Days each tier's lifecycle rule keeps a backup (--tier-days), when known. */
   readonly tierDays?: Partial<Record<RetentionTier, number>>;
   readonly lockWaitSeconds: number;
+  /** Seconds to wait for another session's table lock (pg_dump --lock-wait-timeout, lock_wait_timeout). */
+  readonly lockTimeoutSeconds: number;
   readonly json: boolean;
 }
 
@@ -114,7 +118,20 @@ export interface BinlogStreamConfig {
   readonly encryption: EncryptionSpec;
 }
 
-export type Invocation = BackupConfig | RestoreConfig | VerifyConfig | ListConfig | PruneConfig | DrillConfig | WalPushConfig | WalFetchConfig | BinlogStreamConfig;
+export type Invocation = (
+  | BackupConfig
+  | RestoreConfig
+  | VerifyConfig
+  | ListConfig
+  | PruneConfig
+  | DrillConfig
+  | WalPushConfig
+  | WalFetchConfig
+  | BinlogStreamConfig
+) & {
+  /** --metrics-file, --notify (backup, restore, verify, drill): see report/. */
+  readonly report?: ReportConfig;
+};
 
 /** `--help` was asked for: print this and exit 0. */
 export class HelpRequest {
@@ -177,7 +194,11 @@ export function parseInvocation(argv: readonly string[], env: Readonly<Record<st
     }
     values[name] = convert(spec, raw, `--${name}`);
   }
-  return build(cmd, values, positionals);
+  // One setting for every pipeline of the run (proc.ts).
+  if (values['stall-timeout'] !== undefined) pipelineSettings.stallTimeoutSeconds = values['stall-timeout'] as number;
+  const inv = build(cmd, values, positionals);
+  const report = parseReport(values);
+  return report === undefined ? inv : { ...inv, report };
 }
 
 function convert(spec: OptionSpec, raw: string, where: string): string | number | boolean {
@@ -291,6 +312,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         tier: v.tier as RetentionTier | undefined,
         tierDays: v['tier-days'] !== undefined ? parseTierDays(String(v['tier-days'])) : undefined,
         lockWaitSeconds: (v['lock-wait'] as number | undefined) ?? 0,
+        lockTimeoutSeconds: (v['lock-timeout'] as number | undefined) ?? 60,
         json,
       };
     }
@@ -401,6 +423,11 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         encryption: parseEncryption(String(v.encrypt ?? 'none')),
       };
     }
+    case RunnerCommand.SCHEDULE:
+      // commands/schedule.ts parses it: it splits its own options from those of the job it runs.
+      throw new ConfigError(
+        `'schedule' takes a scheduler first: dbbackup schedule systemd|cron [backup|drill|verify] --calendar SPEC ….`,
+      );
   }
 }
 
@@ -420,6 +447,7 @@ export function usage(cmd?: RunnerCommand): string {
     '  dbbackup wal-push %p --to STORAGE_URL          (PostgreSQL archive_command)',
     '  dbbackup wal-fetch %f %p --from STORAGE_URL    (PostgreSQL restore_command)',
     '  dbbackup binlog-stream --source mysql://… --to STORAGE_URL   (MySQL/MariaDB binary log shipper)',
+    '  dbbackup schedule systemd|cron [backup|drill|verify] --calendar SPEC [its options] [--out DIR]',
     '',
     'Passwords never go on the command line: DBBACKUP_SOURCE_PASSWORD / DBBACKUP_TARGET_PASSWORD or',
     'the engine\'s own variable (PGPASSWORD, MYSQL_PWD). Exit codes: 0 ok, 1 failed, 2 bad usage, 3 damaged backup.',

@@ -7,6 +7,15 @@ export class BackupError extends Error {
   public readonly name: string = 'BackupError';
 }
 
+/**
+ * A stage that reads a stored backup back failed for a reason of its own (a tool missing, killed,
+ * stalled or broken, a key that does not fit) while the stored bytes match the manifest: the
+ * run failed (exit 1); the backup is not called damaged.
+ */
+export class StageError extends BackupError {
+  public readonly name = 'StageError';
+}
+
 /** A stored backup is damaged or missing (exit 3). */
 export class DamagedError extends Error {
   public readonly name = 'DamagedError';

@@ -14,23 +14,25 @@ import { HelpRequest, Invocation, parseInvocation } from './config';
 import { BackupError, exitCodeOf } from './errors';
 import { formatBytes, log } from './log';
 import { backupPlan, preflight } from './preflight';
+import { reportRun } from './report';
+import { parseSchedule, runSchedule, ScheduleConfig } from './commands/schedule';
 
 function print(json: boolean, value: unknown, text: string): void {
   process.stdout.write(json ? JSON.stringify(value, null, 2) + '\n' : text + '\n');
 }
 
-async function run(inv: Invocation, signal: AbortSignal): Promise<void> {
+async function run(inv: Invocation, signal: AbortSignal): Promise<unknown> {
   switch (inv.command) {
     case RunnerCommand.BACKUP: {
       const r = await runBackup(inv, signal);
       const size = r.manifest.artifacts.reduce((s, a) => s + a.size, 0);
       print(inv.json, r.manifest, `backup ${r.id} committed to ${r.location} (${formatBytes(size)}, ${r.manifest.tier}, ${r.seconds.toFixed(1)} s)`);
-      return;
+      return r;
     }
     case RunnerCommand.RESTORE: {
       const r = await runRestore(inv, signal);
       print(inv.json, r, `restored backup ${r.id} into ${r.target} in ${r.seconds.toFixed(1)} s`);
-      return;
+      return r;
     }
     case RunnerCommand.VERIFY: {
       const reports = await runVerify(inv, signal);
@@ -40,7 +42,7 @@ async function run(inv: Invocation, signal: AbortSignal): Promise<void> {
         reports.map((r) => (r.ok ? `ok       ${r.id}${r.deep ? ' (deep)' : ''}${r.warnings?.length ? ` (${r.warnings.join('; ')})` : ''}` : `DAMAGED  ${r.id}: ${r.problems.map((p) => `${p.artifact ?? ''} ${p.reason}`.trim()).join('; ')}`)).join('\n'),
       );
       assertAllOk(reports);
-      return;
+      return reports;
     }
     case RunnerCommand.LIST: {
       const r = await runList(inv);
@@ -55,7 +57,7 @@ async function run(inv: Invocation, signal: AbortSignal): Promise<void> {
     case RunnerCommand.DRILL: {
       const r = await runDrill(inv, signal);
       print(inv.json, r, `drill ok: backup ${r.id} restored in ${r.restoreSeconds.toFixed(1)} s; ${r.tablesChecked} tables and ${r.rowsChecked} rows match the manifest`);
-      return;
+      return r;
     }
     case RunnerCommand.WAL_PUSH:
       // archive_command: the exit status is the answer; the log line goes to PostgreSQL's log.
@@ -81,9 +83,11 @@ process.removeAllListeners('warning');
 process.on('warning', (w) => log.debug(w.message, { warning: w.name }));
 
 async function main(): Promise<number> {
-  let inv: Invocation | HelpRequest;
+  let inv: Invocation | ScheduleConfig | HelpRequest;
   try {
-    inv = parseInvocation(process.argv.slice(2), process.env);
+    const argv = process.argv.slice(2);
+    const schedule = argv[0] === RunnerCommand.SCHEDULE;
+    inv = schedule ? parseSchedule(argv.slice(1), process.env) : parseInvocation(argv, process.env);
   } catch (e) {
     process.stderr.write(`dbbackup: ${(e as Error).message}\n`);
     return exitCodeOf(e);
@@ -100,13 +104,21 @@ async function main(): Promise<number> {
     });
   }
   try {
-    // Commands that write check their tools here; those that read stored backups check theirs
-    // once they know the backup (its compression, encryption and engine), before any session.
-    const cmd = inv.command;
-    if (cmd === RunnerCommand.BACKUP || cmd === RunnerCommand.WAL_PUSH || cmd === RunnerCommand.BINLOG_STREAM) {
-      await preflight(backupPlan(inv));
+    if (inv.command === RunnerCommand.SCHEDULE) {
+      runSchedule(inv);
+      return ExitCode.OK;
     }
-    await run(inv, controller.signal);
+    const job = inv;
+    // --metrics-file / --notify report the whole run, the preflight included.
+    await reportRun(job, async () => {
+      // Commands that write check their tools here; those that read stored backups check theirs
+      // once they know the backup (its compression, encryption and engine), before any session.
+      const cmd = job.command;
+      if (cmd === RunnerCommand.BACKUP || cmd === RunnerCommand.WAL_PUSH || cmd === RunnerCommand.BINLOG_STREAM) {
+        await preflight(backupPlan(job));
+      }
+      return run(job, controller.signal);
+    });
     return ExitCode.OK;
   } catch (e) {
     const code = exitCodeOf(e);

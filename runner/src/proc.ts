@@ -2,8 +2,8 @@ import { ChildProcess, spawn, StdioOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { SECRET_ENV } from '../../lib/core/contract';
-import { ChildProcessError } from './errors';
+import { DEFAULT_STALL_TIMEOUT_SECONDS, SECRET_ENV } from '../../lib/core/contract';
+import { BackupError, ChildProcessError } from './errors';
 
 /** A program to run: argument arrays only, never a shell string. */
 export interface CommandSpec {
@@ -35,6 +35,12 @@ export class Child {
   /** Resolves on exit code 0; rejects with ChildProcessError otherwise. */
   public readonly done: Promise<void>;
   public killedByUs = false;
+  /** The signal we sent (a death by another one, e.g. the OOM killer's SIGKILL, is its own). */
+  public sentSignal?: NodeJS.Signals;
+  /** The stage feeding this one's stdin (in a pipeline). */
+  public upstream?: Child;
+  /** Exited 0 while the stage feeding it still ran: it did not read its input to the end. */
+  public exitedBeforeUpstream = false;
   private tail = '';
 
   constructor(spec: CommandSpec, stdio: StdioOptions) {
@@ -43,6 +49,13 @@ export class Child {
     this.process = spawn(spec.cmd, [...spec.args], { stdio: io, env: childEnv(spec.env) });
     this.process.stderr?.on('data', (d: Buffer) => {
       this.tail = (this.tail + d.toString('utf8')).slice(-8192);
+    });
+    this.process.once('exit', (code) => {
+      const up = this.upstream?.process;
+      const upRunning = up !== undefined && up.exitCode === null && up.signalCode === null;
+      if (code === 0 && upRunning && !this.upstream!.killedByUs) {
+        this.exitedBeforeUpstream = true;
+      }
     });
     this.done = new Promise((resolve, reject) => {
       this.process.once('error', (err: NodeJS.ErrnoException) => {
@@ -68,6 +81,7 @@ export class Child {
   public kill(signal: NodeJS.Signals = 'SIGTERM'): void {
     if (this.process.exitCode === null && this.process.signalCode === null) {
       this.killedByUs = true;
+      this.sentSignal = signal;
       this.process.kill(signal);
     }
   }
@@ -76,9 +90,25 @@ export class Child {
 /** Where a pipeline's first stage reads from. */
 export type PipelineInput = { readonly kind: 'none' } | { readonly kind: 'pipe' } | { readonly kind: 'fd'; readonly fd: number };
 
+/** Settings every pipeline of a run shares (set once from the command line). */
+export const pipelineSettings = {
+  /** Seconds without a byte moving after which a pipeline is stopped as stalled (0: never). */
+  stallTimeoutSeconds: DEFAULT_STALL_TIMEOUT_SECONDS,
+};
+
+/** Died of a broken pipe: the stage after it stopped reading. Never a root cause by itself. */
+function brokenPipe(e: ChildProcessError): boolean {
+  if (e.signal === 'SIGPIPE') return true;
+  return e.signal === null && /broken pipe|EPIPE|connection reset by peer|ECONNRESET/i.test(e.stderrTail);
+}
+
 /**
  * Processes joined stdout to stdin by the operating system (no copy through this process),
  * the last stage's stdout readable here. Every stage is awaited: no failure is masked.
+ *
+ * With `stallGuard`, the code that moves the pipeline's bytes calls `activity()`: no bytes for
+ * `pipelineSettings.stallTimeoutSeconds` kills every stage and fails the pipeline with a message
+ * saying so (see also `inputComplete()`).
  */
 export class Pipeline {
   public readonly children: Child[] = [];
@@ -86,18 +116,79 @@ export class Pipeline {
   public readonly stdin?: Writable;
   /** The last stage's stdout. */
   public readonly stdout: Readable;
+  /** Set when the stall guard stopped the pipeline. */
+  public stalled?: BackupError;
+  private lastActivity = Date.now();
+  private fedAll = false;
+  private guard?: NodeJS.Timeout;
+  private waiting?: Promise<void>;
+  private readonly onStall?: (err: BackupError) => void;
 
-  constructor(specs: readonly CommandSpec[], input: PipelineInput = { kind: 'none' }) {
+  constructor(
+    specs: readonly CommandSpec[],
+    input: PipelineInput = { kind: 'none' },
+    options: { stallGuard?: boolean; onStall?: (err: BackupError) => void } = {},
+  ) {
     if (specs.length === 0) throw new Error('a pipeline needs at least one stage');
     let prev: Readable | number | 'pipe' | 'ignore' = input.kind === 'none' ? 'ignore' : input.kind === 'pipe' ? 'pipe' : input.fd;
     for (const spec of specs) {
       const child = new Child(spec, [prev, 'pipe', 'pipe']);
+      child.upstream = this.children[this.children.length - 1];
       if (prev instanceof Readable) prev.destroy(); // the next child holds the pipe now; we must not
       this.children.push(child);
       prev = child.process.stdout!;
     }
     this.stdin = input.kind === 'pipe' ? this.children[0].process.stdin! : undefined;
+    // A write to a stage that is gone fails the write (EPIPE); it must never crash the run.
+    this.stdin?.on('error', () => undefined);
     this.stdout = this.children[this.children.length - 1].process.stdout!;
+    this.onStall = options.onStall;
+    const limit = pipelineSettings.stallTimeoutSeconds * 1000;
+    if (options.stallGuard === true && limit > 0) {
+      this.guard = setInterval(() => this.checkStall(limit), Math.min(1000, limit));
+      this.guard.unref();
+    }
+  }
+
+  /** The stage names, in order (for messages). */
+  public get description(): string {
+    return this.children.map((c) => c.label).join(' | ');
+  }
+
+  /** Bytes moved: the stall guard starts counting again. */
+  public activity(): void {
+    this.lastActivity = Date.now();
+  }
+
+  /**
+   * All input was delivered to a last stage that consumes it (pg_restore): once every stage
+   * before it has exited, it works on its own (builds indexes) and is no longer held to the guard.
+   */
+  public inputComplete(): void {
+    this.fedAll = true;
+  }
+
+  /** Stop the stall guard. */
+  public endGuard(): void {
+    if (this.guard !== undefined) clearInterval(this.guard);
+    this.guard = undefined;
+  }
+
+  private checkStall(limit: number): void {
+    const exited = (c: Child) => c.process.exitCode !== null || c.process.signalCode !== null;
+    if (this.fedAll && this.children.slice(0, -1).every(exited)) return this.endGuard();
+    const idle = Date.now() - this.lastActivity;
+    if (idle < limit) return;
+    this.endGuard();
+    const running = this.children.filter((c) => !exited(c)).map((c) => c.label);
+    this.stalled = new BackupError(
+      `no bytes moved through ${this.description} for ${Math.round(idle / 1000)} s` +
+        (running.length > 0 ? ` (still running: ${running.join(', ')})` : '') +
+        '; stopped it. A stage or the storage stopped reading or writing; raise --stall-timeout SECONDS ' +
+        'if it is legitimately slow.',
+    );
+    this.kill('SIGKILL');
+    this.onStall?.(this.stalled);
   }
 
   /** Kill every stage that still runs. */
@@ -106,11 +197,20 @@ export class Pipeline {
   }
 
   /**
-   * Wait for every stage. If any fails, the others are killed and the error of the stage
-   * that failed first on its own (not from a broken pipe or our kill) is thrown.
+   * Wait for every stage. If any fails, the others are killed and the error of the stage that
+   * failed on its own first in pipeline order (not of a broken pipe, not of our kill) is thrown:
+   * the stages after it fail because its output ended early, the ones before it of the broken
+   * pipe. A stage that exited (even 0) before reading all its input is named as the cause when
+   * the only failures are broken pipes. With `consumerMayExitEarly`, broken pipes upstream of a
+   * last stage that exited 0 are success (pg_restore does not read the archive's last bytes).
    */
-  public async wait(options: { consumerMayExitEarly?: boolean } = {}): Promise<void> {
-    const last = this.children[this.children.length - 1];
+  public wait(options: { consumerMayExitEarly?: boolean } = {}): Promise<void> {
+    this.waiting ??= this.settle(options).finally(() => this.endGuard());
+    return this.waiting;
+  }
+
+  private async settle(options: { consumerMayExitEarly?: boolean }): Promise<void> {
+    const last = this.children.length - 1;
     const results = await Promise.allSettled(
       this.children.map((c) =>
         c.done.catch((e) => {
@@ -119,26 +219,42 @@ export class Pipeline {
         }),
       ),
     );
+    if (this.stalled !== undefined) throw this.stalled;
     const failures = results
-      .map((r, i) => ({ r, c: this.children[i] }))
-      .filter((x): x is { r: PromiseRejectedResult; c: Child } => x.r.status === 'rejected');
+      .map((r, i) => ({ r, c: this.children[i], i }))
+      .filter((x): x is { r: PromiseRejectedResult; c: Child; i: number } => x.r.status === 'rejected');
     if (failures.length === 0) return;
-    // A consumer (pg_restore) may finish without reading the last bytes it does not need;
-    // the stages before it then die of SIGPIPE. That is success when the consumer said so.
-    if (
-      options.consumerMayExitEarly === true &&
-      results[results.length - 1].status === 'fulfilled' &&
-      failures.every((f) => f.c !== last && (f.r.reason as ChildProcessError).signal === 'SIGPIPE')
-    ) {
-      return;
+    const reason = (f: { r: PromiseRejectedResult }) => f.r.reason as ChildProcessError;
+    // Not a child's exit at all (spawn failed other than ENOENT): report it as it is.
+    const odd = failures.find((f) => !(f.r.reason instanceof ChildProcessError));
+    if (odd !== undefined) throw odd.r.reason;
+    const pipes = failures.filter((f) => brokenPipe(reason(f)));
+    const consumerDone = options.consumerMayExitEarly === true && results[last].status === 'fulfilled';
+    if (consumerDone && pipes.length === failures.length) return;
+    // An exit code counts as the stage's own even if our kill reached it after it had exited but
+    // before its exit was seen; a signal counts unless it is the one we sent.
+    const ours = (f: { r: PromiseRejectedResult; c: Child }) => f.c.killedByUs && reason(f).signal === f.c.sentSignal;
+    const own = failures.filter((f) => !brokenPipe(reason(f)) && (reason(f).signal === null || !ours(f)));
+    // A stage that exited 0 while the one before it died of the broken pipe stopped reading
+    // early: the stages after it then failed on a short stream, so it is the cause.
+    // (Seen as: it exited while the stage before it still ran, or that stage died of the pipe.)
+    const early = this.children.findIndex(
+      (c, i) =>
+        i > 0 && results[i].status === 'fulfilled' && (c.exitedBeforeUpstream || pipes.some((f) => f.i === i - 1)),
+    );
+    if (early > 0 && (own.length === 0 || own[0].i > early)) {
+      const next = this.children[early];
+      const up = failures.find((f) => f.i === early - 1);
+      throw new BackupError(
+        `${next.label} exited 0 before reading all of its input${
+          next.stderr.trim() !== '' ? ` (${next.stderr.trim().split('\n').slice(-3).join(' | ')})` : ''
+        }` +
+          (up !== undefined ? `; ${reason(up).message}` : '') +
+          (own.length > 0 ? `; then ${reason(own[0]).message}` : ''),
+      );
     }
-    // The root cause is the first stage, in pipeline order, that exited with an error code:
-    // stages after it fail because its output ended early, stages before it die of the broken
-    // pipe. An exit code counts even if our kill reached the stage after it had exited but
-    // before its exit was seen. Without one, the first stage that died of a signal we did not send.
-    const exited = failures.find((f) => (f.r.reason as ChildProcessError).signal === null && typeof (f.r.reason as ChildProcessError).exitCode === 'number');
-    const own = failures.find((f) => !f.c.killedByUs && (f.r.reason as ChildProcessError).signal !== 'SIGPIPE');
-    throw (exited ?? own ?? failures[0]).r.reason;
+    if (own.length > 0) throw own[0].r.reason;
+    throw failures[0].r.reason;
   }
 }
 

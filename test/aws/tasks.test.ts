@@ -103,7 +103,7 @@ describe('BackupRunnerTask', () => {
     const source = postgresSource(stack);
     assert.throws(() => new BackupRunnerTask(stack, 'A', { source, vault, databaseId: 'bad id!' }), /databaseId 'bad id!' is not a valid database id. Use 1 to 40 lower-case letters/);
     assert.throws(() => new BackupRunnerTask(stack, 'B', { source, vault, databaseId: 'x', cpu: 1000 }), /cpu 1000 is not a Fargate size/);
-    assert.throws(() => new BackupRunnerTask(stack, 'C', { source, vault, databaseId: 'x', cpu: 256, memoryLimitMiB: 4096 }), /memoryLimitMiB 4096 does not go with cpu 256 on Fargate; use 512 to 2048/);
+    assert.throws(() => new BackupRunnerTask(stack, 'C', { source, vault, databaseId: 'x', cpu: 256, memoryLimitMiB: 4096 }), /memoryLimitMiB 4096 does not go with cpu 256 on Fargate; use 512 or 1024 to 2048/);
     assert.throws(() => new BackupRunnerTask(stack, 'D', { source, vault, databaseId: 'x', timeout: Duration.minutes(1) }), /timeout is 1 minute; use whole minutes from 5 minutes to 7 days/);
     assert.throws(() => BackupEncryption.age('not-a-recipient'), /does not hold an age recipient/);
   });

@@ -141,7 +141,7 @@ describe('BackupVault', () => {
     const t = Template.fromStack(stack);
     const policyOf = (role: string) => JSON.stringify(resourcesOf(t, 'AWS::IAM::Policy').find(([id]) => id.startsWith(role))![1].Properties.PolicyDocument);
     const w = policyOf('Writer');
-    for (const a of ['s3:PutObject', 's3:PutObjectTagging', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:GetObject', 's3:ListBucket', 's3:GetEncryptionConfiguration', 'kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey']) {
+    for (const a of ['s3:PutObject', 's3:PutObjectTagging', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:GetObject', 's3:ListBucket', 's3:GetEncryptionConfiguration', 'kms:Decrypt', 'kms:GenerateDataKey']) {
       assert.ok(w.includes(`"${a}"`), `writer lacks ${a}`);
     }
     assert.ok(w.includes('/db1/*'));

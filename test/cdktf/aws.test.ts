@@ -20,9 +20,9 @@ import {
   SECRET_ENV,
   TIER_TAG_KEY,
   VERIFIER_ENV,
-  aws,
   renderRunnerEnvironment,
-} from '../../lib/cdktf';
+} from '../../lib/cdktf/aws';
+import * as aws from '../../lib/cdktf/aws';
 import { parseInvocation } from '../../runner/src/config';
 import { allowedActions, envMap, policy, statement, synthAws } from './helpers';
 
@@ -44,6 +44,8 @@ function backup(stack: TerraformStack, props: Partial<aws.DatabaseBackupProps> =
     schedule: BackupSchedule.daily(2),
     retention: Retention.gfs({ daily: 7, weekly: 4, monthly: 12 }),
     alarmEmails: ['oncall@example.com'],
+    // One task definition in these tests; drills have their own (test/cdktf/model.test.ts).
+    drill: { enabled: false },
     ...props,
   });
 }
@@ -172,8 +174,11 @@ describe('aws RunnerTask', () => {
         json: true,
       }),
       [RUNNER_ENV.DATABASE_ID]: 'orders',
+      [RUNNER_ENV.LOG_FORMAT]: 'json',
     };
     assert.deepEqual(Object.keys(env).sort(), Object.keys(expected).sort());
+    // Under coreutils timeout, as in the AWS CDK flavour (lib/core timeoutEntryPoint).
+    assert.deepEqual(c.entryPoint, ['timeout', '--signal=TERM', '--kill-after=60', '14400', 'node', '/opt/dbbackup/dbbackup.js']);
     assert.match(env.DBBACKUP_TO, /^s3:\/\/\$\{aws_s3_bucket\.Orders_Vault_[0-9A-F]+\.bucket\}\/orders$/);
     assert.match(env.DBBACKUP_ENCRYPT, /^kms:\$\{aws_kms_key\.Orders_Vault_Key_[0-9A-F]+\.arn\}$/);
     assert.deepEqual(c.secrets, [{ name: SECRET_ENV.SOURCE_PASSWORD, valueFrom: SECRET_ARN }]);
@@ -186,23 +191,23 @@ describe('aws RunnerTask', () => {
 
   it('gives the runner a role that writes and reads its prefix and can never delete', () => {
     const s = synthAws((stack) => backup(stack));
-    const role = policy(s.at('aws_iam_role_policy', 'Task/TaskRolePolicy').policy);
+    const role = policy(s.at('aws_iam_role_policy', 'FullBackupTask/TaskRolePolicy').policy);
     const actions = allowedActions(role);
     assert.ok(actions.every((a) => !/Delete|PutLifecycle|PutBucketPolicy|BypassGovernance|\*/.test(a)), `no delete: ${actions}`);
     const write = statement(role, 'WriteAndReadBackups');
-    assert.deepEqual(write.Action, ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject', 's3:GetObjectTagging', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts']);
+    assert.deepEqual(write.Action, ['s3:PutObject', 's3:PutObjectTagging', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:GetObject', 's3:GetObjectTagging']);
     assert.match(String(write.Resource), /\.arn\}\/orders\/\*$/);
     assert.deepEqual(statement(role, 'ListBackups').Condition, { StringLike: { 's3:prefix': ['orders', 'orders/*'] } });
-    assert.deepEqual(statement(role, 'UseVaultKey').Action, ['kms:GenerateDataKey', 'kms:Decrypt']);
-    assert.equal(statement(role, 'WrapBackupKeys').Action, 'kms:Encrypt');
-    const trust = policy(s.at('aws_iam_role', 'Task/TaskRole').assume_role_policy);
+    assert.deepEqual(statement(role, 'UseVaultKey').Action, ['kms:Decrypt', 'kms:GenerateDataKey']);
+    assert.deepEqual(statement(role, 'WrapBackupKeys').Action, ['kms:Encrypt']);
+    const trust = policy(s.at('aws_iam_role', 'FullBackupTask/TaskRole').assume_role_policy);
     assert.deepEqual(trust.Statement[0].Principal, { Service: 'ecs-tasks.amazonaws.com' });
     assert.ok(trust.Statement[0].Condition.StringEquals['aws:SourceAccount']);
   });
 
   it('lets the execution role pull the image, write logs and read only the one secret', () => {
     const s = synthAws((stack) => backup(stack));
-    const exec = policy(s.at('aws_iam_role_policy', 'Task/ExecutionRolePolicy').policy);
+    const exec = policy(s.at('aws_iam_role_policy', 'FullBackupTask/ExecutionRolePolicy').policy);
     assert.equal(statement(exec, 'ReadSourcePassword').Resource, SECRET_ARN);
     assert.equal(statement(exec, 'PullRunnerImage').Resource, REPO.arn);
     assert.equal(container(s).image, `${REPO.repositoryUrl}:1.2.3`);
@@ -221,7 +226,7 @@ describe('aws RunnerTask', () => {
   it('is parsed by the runner itself: construct and runner agree on the contract', () => {
     const s = synthAws((stack) => {
       const vault = aws.BackupVault.fromExisting(stack, 'Vault', { bucket: { bucket: 'acme-backups', arn: 'arn:aws:s3:::acme-backups' }, key: { arn: KEY_ARN } });
-      backup(stack, { vault, compression: Compression.GZIP });
+      backup(stack, { vault, retention: undefined, compression: Compression.GZIP });
     });
     const c = container(s);
     const config = parseInvocation(c.command, envMap(c.environment)) as any;
@@ -246,7 +251,7 @@ describe('aws RunnerTask', () => {
 describe('aws RunnerSchedule', () => {
   it('runs the task on Fargate from EventBridge Scheduler with retries and a dead-letter queue', () => {
     const s = synthAws((stack) => backup(stack, { schedule: BackupSchedule.cron({ hour: '3', minute: '15', timeZone: 'Europe/Berlin' }) }));
-    const sched = s.at('aws_scheduler_schedule', 'Schedule/Resource');
+    const sched = s.at('aws_scheduler_schedule', 'FullSchedule/Resource');
     assert.equal(sched.schedule_expression, 'cron(15 3 * * ? *)');
     assert.equal(sched.schedule_expression_timezone, 'Europe/Berlin');
     assert.deepEqual(sched.flexible_time_window, { mode: 'OFF' });
@@ -263,7 +268,7 @@ describe('aws RunnerSchedule', () => {
 
   it('lets the scheduler start only this task in this cluster and pass only its roles', () => {
     const s = synthAws((stack) => backup(stack));
-    const p = policy(s.at('aws_iam_role_policy', 'Schedule/RolePolicy').policy);
+    const p = policy(s.at('aws_iam_role_policy', 'FullSchedule/RolePolicy').policy);
     const run = statement(p, 'RunBackupTask');
     assert.match(String(run.Resource), /arn_without_revision\}:\*$/);
     assert.ok(run.Condition.ArnEquals['ecs:cluster']);
@@ -276,7 +281,7 @@ describe('aws Verifier', () => {
   it('runs the bundled verification function on each committed manifest of the prefix', () => {
     const s = synthAws((stack) => backup(stack));
     const fn = s.one('aws_lambda_function');
-    assert.equal(fn.runtime, 'nodejs20.x');
+    assert.equal(fn.runtime, 'nodejs22.x');
     assert.equal(fn.handler, 'index.handler');
     assert.match(fn.filename, /^assets\/Orders_Verifier_Code_[0-9A-F]+\/[0-9A-F]{32}\/archive\.zip$/);
     assert.match(fn.source_code_hash, /^[0-9A-F]{32}$/);
@@ -293,7 +298,7 @@ describe('aws Verifier', () => {
   it('checks freshness on a schedule with the FreshnessCheckEvent contract', () => {
     const s = synthAws((stack) => backup(stack));
     const fresh = s.at('aws_scheduler_schedule', 'Verifier/Freshness');
-    assert.equal(fresh.schedule_expression, 'rate(60 minutes)');
+    assert.equal(fresh.schedule_expression, 'rate(15 minutes)');
     const input = JSON.parse(fresh.target.input) as FreshnessCheckEvent;
     assert.equal(input.action, 'freshness');
     assert.equal(input.prefix, 'orders');
@@ -319,9 +324,9 @@ describe('aws BackupMonitoring', () => {
     assert.equal(age.metric_name, METRICS.BACKUP_AGE);
     assert.deepEqual(age.dimensions, { DatabaseId: 'orders' });
     assert.equal(age.comparison_operator, 'GreaterThanThreshold');
-    assert.equal(age.threshold, 25 * 3600, 'default RPO: the daily gap plus one hour');
+    assert.equal(age.threshold, 28 * 3600, 'default RPO: the daily gap plus the backup timeout (lib/core/rpo, as in the CDK)');
     assert.equal(age.treat_missing_data, 'breaching');
-    assert.deepEqual([age.period, age.evaluation_periods, age.datapoints_to_alarm], [3600, 2, 2]);
+    assert.deepEqual([age.period, age.evaluation_periods, age.datapoints_to_alarm], [900, 2, 2]);
     for (const [id, metric] of [['BackupFailed', METRICS.BACKUP_FAILED], ['VerificationFailed', METRICS.VERIFICATION_FAILED]]) {
       const a = s.at('aws_cloudwatch_metric_alarm', `Monitoring/${id}`);
       assert.equal(a.metric_name, metric);
@@ -362,15 +367,15 @@ describe('aws validation (messages shared with the CDK constructs through lib/co
     [
       'rpo shorter than the schedule',
       () => synthAws((s) => backup(s, { rpo: Duration.hours(12) })),
-      /rpo is 12 hours but the schedule \(cron\(0 2 \* \* \? \*\)\) leaves up to 1 day between two backups.*Set rpo above 1 day/,
+      /rpo is 12 hours, shorter than the longest gap between scheduled backups \(1 day: cron\(0 2 \* \* \? \*\)\).*at least 28 hours/,
     ],
     ['password in the URL', () => aws.BackupSource.postgres({ url: 'postgres://backup:hunter2@db/orders', passwordSecret: { arn: SECRET_ARN } }), /'postgres:\/\/backup:\*\*\*@db\/orders' contains a password/],
     ['engine and scheme', () => aws.BackupSource.mysql({ url: 'postgres://backup@db/orders', passwordSecret: { arn: SECRET_ARN } }), /is a postgres URL but the engine is 'mysql'/],
     ['prefix', () => synthAws((s) => backup(s, { prefix: '/orders/' })), /prefix '\/orders\/' is not a valid storage prefix/],
-    ['Fargate size', () => synthAws((s) => backup(s, { cpu: 1024, memoryLimitMiB: 100 })), /memoryLimitMiB is 100 for 1024 CPU units/],
+    ['Fargate size', () => synthAws((s) => backup(s, { cpu: 1024, memoryLimitMiB: 100 })), /memoryLimitMiB 100 does not go with cpu 1024 on Fargate; use 2048 to 8192 MiB/],
     ['image URI', () => aws.RunnerImage.fromImageUri('docker.io/library/postgres:16'), /image 'docker\.io\/library\/postgres:16' is not an ECR image URI/],
     ['age recipient', () => BackupEncryption.age('not-a-recipient'), /encryption 'age:not-a-recipient' does not hold an age recipient/],
-    ['weekly schedule without rpo', () => synthAws((s) => backup(s, { schedule: BackupSchedule.cron({ hour: '2', weekDay: 'SUN' }), rpo: Duration.days(6) })), /leaves up to 7 days between two backups/],
+    ['weekly schedule without rpo', () => synthAws((s) => backup(s, { schedule: BackupSchedule.cron({ hour: '2', weekDay: 'SUN' }), rpo: Duration.days(6) })), /rpo is 6 days, shorter than the longest gap between scheduled backups \(7 days/],
   ];
   for (const [what, fn, message] of cases) {
     it(`rejects a bad ${what} with a message naming the value and the fix`, () => assert.throws(fn, message));
@@ -378,7 +383,7 @@ describe('aws validation (messages shared with the CDK constructs through lib/co
 
   it('works out the RPO of a weekly schedule', () => {
     const s = synthAws((stack) => backup(stack, { schedule: BackupSchedule.cron({ hour: '2', weekDay: 'SUN' }) }));
-    assert.equal(s.at('aws_cloudwatch_metric_alarm', 'Monitoring/BackupAge').threshold, (7 * 24 + 1) * 3600);
+    assert.equal(s.at('aws_cloudwatch_metric_alarm', 'Monitoring/BackupAge').threshold, (7 * 24 + 4) * 3600);
   });
 });
 

@@ -2,12 +2,11 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   Retention,
-  defaultRpoMinutes,
   longestScheduleGapMinutes,
   parseCron,
   validateDatabaseId,
   validateLockRetention,
-  validateRpo,
+  resolveRpo,
   validateStoragePrefix,
   validateTimeZone,
 } from '../../lib/core';
@@ -23,16 +22,20 @@ describe('lib/core deployment checks (shared by CDK and CDKTF)', () => {
     assert.equal(longestScheduleGapMinutes([parseCron({ hour: '2', weekDay: 'SUN' }), parseCron({ hour: '2', weekDay: 'MON-SAT' })]), 1440);
     assert.equal(longestScheduleGapMinutes([parseCron({ hour: '2', day: '1' })]), 31 * 1440);
     assert.equal(longestScheduleGapMinutes([parseCron({ hour: '2', day: 'L' })]), undefined, 'L is not evaluated');
-    assert.equal(defaultRpoMinutes([parseCron({ hour: '2' })]), 25 * 60);
+    assert.equal(resolveRpo({ schedules: [{ cron: parseCron({ hour: '2' }) }], timeoutMinutes: 240 }).rpoMinutes, 28 * 60, 'gap + timeout');
   });
 
-  it('refuses an RPO the schedule cannot meet, naming both and the fix', () => {
-    assert.throws(
-      () => validateRpo(12 * 60, [parseCron({ hour: '2' })]),
-      /^ConfigError: rpo is 12 hours but the schedule \(cron\(0 2 \* \* \? \*\)\) leaves up to 1 day between two backups, so the backup-age alarm would fire between healthy runs\. Set rpo above 1 day \(e\.g\. 25 hours\) or schedule backups more often\.$/,
-    );
-    assert.doesNotThrow(() => validateRpo(25 * 60, [parseCron({ hour: '2' })]));
-    assert.throws(() => validateRpo(0, [parseCron({ hour: '2' })]), /rpo is 0 minutes; give a positive duration/);
+  it('refuses an RPO below the gap, warns below gap + timeout, caps at a cloud ceiling (one rule, lib/core/rpo)', () => {
+    const daily = [{ cron: parseCron({ hour: '2' }) }];
+    assert.throws(() => resolveRpo({ schedules: daily, timeoutMinutes: 240, rpoMinutes: 12 * 60 }), /^ConfigError: rpo is 12 hours, shorter than the longest gap between scheduled backups \(1 day: cron\(0 2 \* \* \? \*\)\).*at least 28 hours/);
+    const tight = resolveRpo({ schedules: daily, timeoutMinutes: 240, rpoMinutes: 25 * 60 });
+    assert.equal(tight.rpoMinutes, 25 * 60);
+    assert.match(tight.warnings[0], /leaves less than the backup timeout \(4 hours\)/);
+    assert.throws(() => resolveRpo({ schedules: daily, timeoutMinutes: 240, rpoMinutes: 0 }), /rpo is 0 minutes; give a positive duration/);
+    const capped = resolveRpo({ schedules: daily, timeoutMinutes: 240, ceilingMinutes: 25 * 60 });
+    assert.equal(capped.rpoMinutes, 25 * 60);
+    assert.equal(capped.warnings.length, 1);
+    assert.throws(() => resolveRpo({ schedules: [{ cron: parseCron({ hour: '2', weekDay: 'SUN' }) }], timeoutMinutes: 240, ceilingMinutes: 1500 }), /at most 25 hours/);
   });
 
   it('checks database ids, prefixes and time zones', () => {

@@ -21,10 +21,12 @@ describe('CDKTF examples', () => {
     const json = Testing.synth(stack);
     const s = read(stack, json);
     // The parts that matter, then the whole document.
-    assert.equal(s.one('aws_ecs_task_definition').family, 'dbbackup-orders-runner');
-    assert.equal(s.at('aws_scheduler_schedule', 'Orders/Schedule').schedule_expression, 'cron(0 2 * * ? *)');
+    assert.deepEqual(s.all('aws_ecs_task_definition').map((t) => t.family).sort(), ['dbbackup-orders-drill', 'dbbackup-orders-runner']);
+    assert.equal(s.at('aws_scheduler_schedule', 'Orders/FullSchedule').schedule_expression, 'cron(0 3 * * ? *)');
+    assert.equal(s.at('aws_scheduler_schedule', 'Orders/DrillSchedule').schedule_expression, 'cron(0 5 ? * SUN *)');
+    assert.equal(s.count('aws_cloudwatch_dashboard'), 1);
     assert.deepEqual((s.one('aws_s3_bucket_lifecycle_configuration').rule as any[]).map((r) => r.id), ['expire-daily', 'expire-weekly', 'expire-monthly', 'housekeeping']);
-    assert.equal(s.count('aws_cloudwatch_metric_alarm'), 5);
+    assert.equal(s.count('aws_cloudwatch_metric_alarm'), 7, 'age, failed, verification, run not started, verifier errors, drill failed, drill too slow');
     matchSnapshot('cdktf-aws-example', normalizeAssets(json));
   });
 
@@ -32,8 +34,9 @@ describe('CDKTF examples', () => {
     const stack = exampleStack(buildGoogleApp, 'db-backup-google');
     const json = Testing.synth(stack);
     const s = read(stack, json);
-    assert.equal(s.one('google_cloud_scheduler_job').schedule, '0 2 * * *');
-    assert.equal(s.count('google_monitoring_alert_policy'), 3);
+    assert.deepEqual(s.all('google_cloud_scheduler_job').map((j) => [j.name, j.schedule]).sort(), [['dbbackup-orders-backup', '0 3 * * *'], ['dbbackup-orders-drill', '0 5 * * SUN']]);
+    assert.equal(s.count('google_monitoring_dashboard'), 1);
+    assert.equal(s.count('google_monitoring_alert_policy'), 4, 'failed, stale, unverified, drill failed');
     assert.equal(s.count('google_project_service'), 10);
     matchSnapshot('cdktf-google-example', normalizeAssets(json));
   });
@@ -68,7 +71,7 @@ describe('CDKTF examples', () => {
     const root = path.join(__dirname, '..', '..');
     const r = spawnSync(
       process.execPath,
-      ['--import', 'tsx', '-e', "require('./lib/cdktf'); const bad = Object.keys(require.cache).filter((k) => k.includes('aws-cdk-lib')); console.log(JSON.stringify(bad));"],
+      ['--import', 'tsx', '-e', "require('./lib/cdktf/aws'); const bad = Object.keys(require.cache).filter((k) => k.includes('aws-cdk-lib')); console.log(JSON.stringify(bad));"],
       { cwd: root, encoding: 'utf8' },
     );
     assert.equal(r.status, 0, r.stderr);

@@ -13,9 +13,9 @@ import {
   Retention,
   RunnerCommand,
   SECRET_ENV,
-  google,
   renderRunnerEnvironment,
-} from '../../lib/cdktf';
+} from '../../lib/cdktf/google';
+import * as google from '../../lib/cdktf/google';
 import { parseInvocation } from '../../runner/src/config';
 import { envMap, synthGoogle, warnings } from './helpers';
 
@@ -37,7 +37,9 @@ function backup(stack: TerraformStack, props: Partial<google.DatabaseBackupProps
     vpcEgress: google.VpcEgress.directVpc({ network: 'prod-vpc', subnetwork: 'prod-europe-west1', networkTags: ['dbbackup'] }),
     schedule: BackupSchedule.daily(2),
     retention: Retention.gfs({ daily: 7, weekly: 4, monthly: 12 }),
-    alertEmails: ['oncall@example.com'],
+    alarmEmails: ['oncall@example.com'],
+    // One job per concern in these tests; drills have their own (test/cdktf/model.test.ts).
+    drill: { enabled: false },
     ...props,
   });
 }
@@ -140,7 +142,7 @@ describe('google BackupVault', () => {
 describe('google RunnerJob', () => {
   it('renders the environment from the runner contract and takes the password from Secret Manager', () => {
     const s = synthGoogle((stack) => backup(stack));
-    const job = s.at('google_cloud_run_v2_job', 'Orders/Job');
+    const job = s.at('google_cloud_run_v2_job', 'Orders/FullBackupJob');
     const c = container(job);
     assert.deepEqual(c.args, ['backup']);
     assert.equal(c.image, IMAGE);
@@ -156,6 +158,7 @@ describe('google RunnerJob', () => {
         json: true,
       }),
       [RUNNER_ENV.DATABASE_ID]: 'orders',
+      [RUNNER_ENV.LOG_FORMAT]: 'json',
     };
     assert.equal(env.DBBACKUP_TO, 'gs://${google_storage_bucket.Orders_Vault_D2FD70FF.name}/orders');
     assert.deepEqual(env, expected);
@@ -168,7 +171,7 @@ describe('google RunnerJob', () => {
       egress: 'PRIVATE_RANGES_ONLY',
       network_interfaces: [{ network: 'prod-vpc', subnetwork: 'prod-europe-west1', tags: ['dbbackup'] }],
     });
-    assert.match(job.template.template.service_account, /google_service_account\.Orders_Job_ServiceAccount_/);
+    assert.match(job.template.template.service_account, /google_service_account\.Orders_FullBackupJob_ServiceAccount_/);
   });
 
   it('is parsed by the runner itself: backup, scheduled verify and per-manifest verify', () => {
@@ -176,7 +179,7 @@ describe('google RunnerJob', () => {
     // Terraform fills in the bucket's name at apply time; the rest is literal.
     const resolved = (env: { name: string; value?: string }[]) =>
       Object.fromEntries(Object.entries(envMap(env)).map(([k, v]) => [k, v.replace('${google_storage_bucket.Orders_Vault_D2FD70FF.name}', 'acme-prod-orders-backups')]));
-    const run = container(s.at('google_cloud_run_v2_job', 'Orders/Job'));
+    const run = container(s.at('google_cloud_run_v2_job', 'Orders/FullBackupJob'));
     const b = parseInvocation(run.args, resolved(run.env)) as any;
     assert.equal(b.command, 'backup');
     assert.deepEqual([b.to.kind, b.to.bucket, b.to.path], ['gs', 'acme-prod-orders-backups', 'orders']);
@@ -184,16 +187,16 @@ describe('google RunnerJob', () => {
     const verify = container(s.at('google_cloud_run_v2_job', 'Orders/Verifier'));
     const v = parseInvocation(verify.args, resolved(verify.env)) as any;
     assert.equal(v.command, 'verify');
-    assert.deepEqual(v.selector, { kind: 'latest' });
+    assert.equal(v.selector.kind, 'latest');
     assert.deepEqual([v.from.kind, v.from.bucket, v.from.path], ['gs', 'acme-prod-orders-backups', 'orders']);
     // What the workflow starts for a committed manifest: the same job with these arguments.
     const v2 = parseInvocation(['verify', '--id', '20250101T020000Z-ab12'], resolved(verify.env)) as any;
-    assert.deepEqual(v2.selector, { kind: 'id', id: '20250101T020000Z-ab12' });
+    assert.deepEqual([v2.selector.kind, v2.selector.id], ['id', '20250101T020000Z-ab12']);
   });
 
   it('lets the runner create and read objects, never delete, and read only its secret', () => {
     const s = synthGoogle((stack) => backup(stack));
-    const runner = /google_service_account\.Orders_Job_ServiceAccount_[0-9A-F]+\.member/;
+    const runner = /google_service_account\.Orders_FullBackupJob_ServiceAccount_[0-9A-F]+\.member/;
     const mine = grants(s).filter((g) => runner.test(g));
     assert.deepEqual(
       mine.map((g) => g.split(' ').slice(0, 2).join(' ')).sort(),
@@ -217,14 +220,14 @@ describe('google RunnerSchedule', () => {
     assert.equal(j.schedule, '15 3 * * *');
     assert.equal(j.time_zone, 'Europe/Berlin');
     assert.equal(j.http_target.http_method, 'POST');
-    assert.equal(j.http_target.uri, 'https://run.googleapis.com/v2/projects/acme-prod/locations/europe-west1/jobs/${google_cloud_run_v2_job.Orders_Job_60BBF7F7.name}:run');
+    assert.equal(j.http_target.uri, 'https://run.googleapis.com/v2/projects/acme-prod/locations/europe-west1/jobs/${google_cloud_run_v2_job.Orders_FullBackupJob_AC7583FB.name}:run');
     assert.equal(j.http_target.oauth_token.scope, 'https://www.googleapis.com/auth/cloud-platform');
-    assert.match(j.http_target.oauth_token.service_account_email, /google_service_account\.Orders_Schedule_ServiceAccount_.*\.email/);
+    assert.match(j.http_target.oauth_token.service_account_email, /google_service_account\.Orders_FullSchedule_ServiceAccount_.*\.email/);
     assert.equal(j.retry_config.retry_count, 3);
-    const invoker = s.at('google_cloud_run_v2_job_iam_member', 'Schedule/RunsJob');
+    const invoker = s.at('google_cloud_run_v2_job_iam_member', 'FullSchedule/RunsJob');
     assert.equal(invoker.role, 'roles/run.invoker');
-    assert.match(invoker.member, /Orders_Schedule_ServiceAccount_/);
-    assert.match(invoker.name, /google_cloud_run_v2_job\.Orders_Job_/);
+    assert.match(invoker.member, /Orders_FullSchedule_ServiceAccount_/);
+    assert.match(invoker.name, /google_cloud_run_v2_job\.Orders_FullBackupJob_/);
   });
 });
 
@@ -307,15 +310,15 @@ describe('google BackupMonitoring', () => {
 
 describe('google validation', () => {
   const cases: [string, () => unknown, RegExp][] = [
-    ['RPO beyond what Cloud Monitoring can look back', () => synthGoogle((s) => backup(s, { schedule: BackupSchedule.cron({ hour: '2', weekDay: 'SUN' }), rpo: Duration.days(8) })), /rpo is 8 days .*look back at most 25 hours/],
-    ['weekly schedule without rpo', () => synthGoogle((s) => backup(s, { schedule: BackupSchedule.cron({ hour: '2', weekDay: 'SUN' }) })), /more than 25 hours between backups/],
+    ['RPO beyond what Cloud Monitoring can look back', () => synthGoogle((s) => backup(s, { rpo: Duration.hours(26) })), /rpo is 26 hours, but the stale alarm can wait at most 25 hours \(Cloud Monitoring alert conditions look back at most 25 hours\)/],
+    ['weekly schedule without rpo', () => synthGoogle((s) => backup(s, { schedule: BackupSchedule.cron({ hour: '2', weekDay: 'SUN' }) })), /leaves up to 7 days between two backups, but the stale alarm can wait at most 25 hours/],
     ['AWS KMS encryption on Google', () => synthGoogle((s) => backup(s, { encryption: BackupEncryption.kms('arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab') })), /uses AWS KMS, which a Cloud Run job has no identity for/],
     ['image URI', () => google.RunnerImage.fromImageUri('gcr.io/acme/dbbackup'), /is not an Artifact Registry image URI/],
     ['secret version', () => google.BackupSource.postgres({ url: 'postgres://b@h/d', passwordSecret: SECRET, passwordSecretVersion: 'newest' }), /passwordSecretVersion 'newest' is not a secret version/],
-    ['no notification channel', () => synthGoogle((s) => backup(s, { alertEmails: [] })), /no notification channel: give alertEmails or notificationChannels/],
-    ['weekday schedule the RPO cannot cover', () => synthGoogle((s) => backup(s, { schedule: BackupSchedule.cron({ hour: '3', weekDay: 'MON-FRI' }), rpo: Duration.hours(25) })), /rpo is 25 hours but the schedule \(cron\(0 3 \? \* MON-FRI \*\)\) leaves up to 3 days between two backups/],
+    ['no notification channel', () => synthGoogle((s) => backup(s, { alarmEmails: [] })), /no notification channel: give alarmEmails or notificationChannels/],
+    ['weekday schedule the RPO cannot cover', () => synthGoogle((s) => backup(s, { schedule: BackupSchedule.cron({ hour: '3', weekDay: 'MON-FRI' }), rpo: Duration.hours(25) })), /the schedule \(cron\(0 3 \? \* MON-FRI \*\)\) leaves up to 3 days between two backups, but the stale alarm can wait at most 25 hours/],
     ['database id', () => synthGoogle((s) => backup(s, { databaseId: '9orders' })), /databaseId '9orders' is not a valid database id/],
-    ['Cloud Run CPU', () => synthGoogle((s) => backup(s, { cpu: '3' })), /cpu is '3'; Cloud Run jobs take 1, 2, 4, 6, 8 CPUs/],
+    ['Cloud Run CPU', () => synthGoogle((s) => backup(s, { cpu: '3' })), /cpu '3' is not a Cloud Run job size; use 1, 2, 4, 6, 8 vCPUs/],
   ];
   for (const [what, fn, message] of cases) {
     it(`rejects ${what} with a message naming the value and the fix`, () => assert.throws(fn, message));

@@ -4,17 +4,11 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import type { Construct } from 'constructs';
-import { bundledAsset, ConfigError } from '../../core';
+import { bundledAsset, ConfigError, timeoutEntryPoint as coreTimeoutEntryPoint, validateFargateSize } from '../../core';
 import { acknowledge, acknowledgeInlinePolicies } from './nag';
 
-/** The name of the runner's container in every task definition of this library. */
-export const RUNNER_CONTAINER_NAME = 'runner';
-
-/** The name of the scratch database's container in a drill task. */
-export const DRILL_DATABASE_CONTAINER_NAME = 'database';
-
-/** Where the bundled image keeps the runner. */
-export const RUNNER_SCRIPT = '/opt/dbbackup/dbbackup.js';
+/** Container names and the runner's path live once in lib/core (the CDKTF tasks use them too). */
+export { DRILL_DATABASE_CONTAINER_NAME, RUNNER_CONTAINER as RUNNER_CONTAINER_NAME, RUNNER_SCRIPT } from '../../core';
 
 /** The runner image built from `runner/Dockerfile` at deploy time (synth only stages it). */
 export function bundledRunnerImage(): ecs.ContainerImage {
@@ -24,12 +18,9 @@ export function bundledRunnerImage(): ecs.ContainerImage {
   });
 }
 
-/**
- * The container's entry point: the runner under coreutils `timeout`, which sends SIGTERM when
- * the time is up (exit 124) and SIGKILL a minute later. Fargate itself has no task timeout.
- */
+/** The container's entry point: the runner under coreutils `timeout` (lib/core, as in CDKTF). */
 export function timeoutEntryPoint(timeout: Duration): string[] {
-  return ['timeout', '--signal=TERM', '--kill-after=60', String(timeout.toSeconds()), 'node', RUNNER_SCRIPT];
+  return coreTimeoutEntryPoint(timeout.toSeconds());
 }
 
 /** Check a timeout: whole minutes, 5 minutes to 7 days. */
@@ -43,27 +34,10 @@ export function checkTimeout(name: string, timeout: Duration): void {
   }
 }
 
-/** Check Fargate cpu/memory: a valid combination. */
+/** Check Fargate cpu/memory against the one size table (lib/core/sizing); tokens are skipped. */
 export function checkFargateSize(cpu: number, memoryLimitMiB: number): void {
   if (Token.isUnresolved(cpu) || Token.isUnresolved(memoryLimitMiB)) return;
-  const ranges: Record<number, [number, number, number]> = {
-    256: [512, 2048, 1024],
-    512: [1024, 4096, 1024],
-    1024: [2048, 8192, 1024],
-    2048: [4096, 16384, 1024],
-    4096: [8192, 30720, 1024],
-    8192: [16384, 61440, 4096],
-    16384: [32768, 122880, 8192],
-  };
-  const r = ranges[cpu];
-  if (r === undefined) {
-    throw new ConfigError(`cpu ${cpu} is not a Fargate size; use 256, 512, 1024, 2048, 4096, 8192 or 16384 (1024 = 1 vCPU).`);
-  }
-  const [lo, hi, step] = r;
-  const ok = (cpu === 256 && memoryLimitMiB === 512) || (memoryLimitMiB >= lo && memoryLimitMiB <= hi && memoryLimitMiB % step === 0);
-  if (!ok) {
-    throw new ConfigError(`memoryLimitMiB ${memoryLimitMiB} does not go with cpu ${cpu} on Fargate; use ${lo} to ${hi} MiB in steps of ${step}.`);
-  }
+  validateFargateSize(cpu, memoryLimitMiB);
 }
 
 /** A log group for a task, with retention and, when given, a KMS key. */

@@ -1,16 +1,55 @@
 import { Construct } from 'constructs';
-import { BackupType, Compression, ConfigError, Retention, defaultRpoMinutes, validateRpo } from '../../core';
+import { CloudwatchDashboard } from '@cdktf/provider-aws/lib/cloudwatch-dashboard';
+import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric-alarm';
+import { EcsCluster } from '@cdktf/provider-aws/lib/ecs-cluster';
+import { SqsQueue } from '@cdktf/provider-aws/lib/sqs-queue';
+import {
+  BackupType,
+  Compression,
+  ConfigError,
+  DEFAULT_BACKUP_TIMEOUT_MINUTES,
+  DEFAULT_DRILL_CRON,
+  DEFAULT_RTO_MINUTES,
+  DRILL_TIMEOUT_BEYOND_RTO_MINUTES,
+  Retention,
+  claimVaultPrefix,
+} from '../../core';
 import { Duration } from '../common/duration';
 import { BackupEncryption } from '../common/encryption';
+import { boundedName } from '../common/names';
 import { BackupSchedule } from '../common/schedule';
+import { ScheduledBackup } from '../common/scheduled';
+import { TYPE_IDS, applyRpoPolicy, resolveSchedules } from '../common/policy';
+import { RestoreDrillTask } from './drill-task';
 import { RunnerImage } from './image';
 import { BackupMonitoring } from './monitoring';
 import { IClusterRef, IKeyRef, ITopicRef } from './refs';
-import { CpuArchitecture, RunnerNetwork, RunnerTask } from './runner-task';
-import { RunnerSchedule } from './schedule';
+import { BackupRunnerTask, CpuArchitecture, RunnerNetwork } from './runner-task';
+import { TaskSchedule } from './schedule';
 import { BackupSource } from './source';
-import { Verifier } from './verifier';
+import { BackupVerifier } from './verifier';
 import { BackupVault, IBackupVault, ObjectLockOptions } from './vault';
+
+/** How restore drills run (the same options as the AWS CDK flavour's). */
+export interface RestoreDrillOptions {
+  /**
+   * Whether drills run at all. Leave them on: a backup nobody restored is not a backup.
+   * @default true
+   */
+  readonly enabled?: boolean;
+  /** @default BackupSchedule.cron({ weekDay: 'SUN', hour: '5' }) - weekly, Sunday 05:00 UTC */
+  readonly schedule?: BackupSchedule;
+  /** @default - PostgreSQL 17, MariaDB 11.4 or MongoDB 8.0 */
+  readonly databaseImage?: string;
+  /** @default 1024 */
+  readonly cpu?: number;
+  /** @default 4096 */
+  readonly memoryLimitMiB?: number;
+  /** @default 50 */
+  readonly ephemeralStorageGiB?: number;
+  /** @default - the RTO plus two hours */
+  readonly timeout?: Duration;
+}
 
 /** Properties of a `DatabaseBackup`. */
 export interface DatabaseBackupProps {
@@ -20,8 +59,14 @@ export interface DatabaseBackupProps {
   readonly image: RunnerImage;
   readonly network: RunnerNetwork;
   /**
-   * When backups run.
-   * @default BackupSchedule.daily(2) (02:00 UTC)
+   * When backups run, one entry per schedule; each backup type gets its own task definition.
+   * @default - a full backup every night at 03:00 UTC
+   */
+  readonly schedules?: ScheduledBackup[];
+  /**
+   * One full-backup schedule.
+   * @deprecated use `schedules`, as the AWS CDK flavour does
+   * @default - see `schedules`
    */
   readonly schedule?: BackupSchedule;
   /**
@@ -45,13 +90,26 @@ export interface DatabaseBackupProps {
   readonly encryption?: BackupEncryption;
   /** @default Compression.ZSTD */
   readonly compression?: Compression;
-  /** @default BackupType.FULL */
-  readonly backupType?: BackupType;
   /**
-   * The recovery point objective the backup-age alarm holds the backups to.
-   * @default - the longest gap between two scheduled runs plus one hour
+   * The type of a single deprecated `schedule`.
+   * @deprecated give each schedule's type in `schedules`
+   * @default BackupType.FULL
+   */
+  readonly backupType?: BackupType;
+  /** The longest a backup may run. @default Duration.hours(4) */
+  readonly timeout?: Duration;
+  /**
+   * Recovery point objective: the stale alarm fires when the newest verified backup is older.
+   * @default - the longest gap between scheduled backups plus the backup timeout (lib/core, as in the AWS CDK flavour)
    */
   readonly rpo?: Duration;
+  /**
+   * Recovery time objective: the drill alarm fires on a slower drill.
+   * @default Duration.hours(4)
+   */
+  readonly rto?: Duration;
+  /** @default - weekly drills into a scratch database */
+  readonly drill?: RestoreDrillOptions;
   /** @default - none */
   readonly alarmEmails?: string[];
   /**
@@ -74,34 +132,49 @@ export interface DatabaseBackupProps {
 }
 
 /**
- * The whole backup system of one database on AWS, in Terraform: vault, runner task, schedule,
- * verifier and alarms, composed from the constructs of this module.
+ * The whole backup system of one database on AWS, in Terraform: vault, runner tasks and their
+ * schedules, verifier, restore drills, alarms and a dashboard, with the construct names, ids
+ * and rules of the AWS CDK flavour's `DatabaseBackup`.
  */
 export class DatabaseBackup extends Construct {
   public readonly vault: IBackupVault;
   /** The new vault, when none was given. */
   public readonly newVault?: BackupVault;
-  public readonly task: RunnerTask;
-  public readonly schedule: RunnerSchedule;
-  public readonly verifier: Verifier;
+  public readonly clusterArn: string;
+  /** The backup task of each backup type scheduled. */
+  public readonly backupTasks: BackupRunnerTask[];
+  /** The task of the first scheduled backup type (full by default). */
+  public readonly task: BackupRunnerTask;
+  /** The backup schedules, then the drill's. */
+  public readonly schedules: TaskSchedule[];
+  /** The first backup schedule. */
+  public readonly schedule: TaskSchedule;
+  public readonly verifier: BackupVerifier;
+  public readonly drillTask?: RestoreDrillTask;
   public readonly monitoring: BackupMonitoring;
+  /** Every alarm (as the AWS CDK flavour's `alarms`). */
+  public readonly alarms: CloudwatchMetricAlarm[];
+  /** The CloudWatch dashboard. */
+  public readonly dashboard: CloudwatchDashboard;
+  public readonly databaseId: string;
+  public readonly prefix: string;
   /** The recovery point objective in force. */
   public readonly rpo: Duration;
+  public readonly rto: Duration;
 
   constructor(scope: Construct, id: string, props: DatabaseBackupProps) {
     super(scope, id);
-    const schedule = props.schedule ?? BackupSchedule.daily(2);
-    if (props.rpo !== undefined) {
-      validateRpo(props.rpo.toMinutes(), [schedule.spec]);
-      this.rpo = props.rpo;
-    } else {
-      const minutes = defaultRpoMinutes([schedule.spec]);
-      if (minutes === undefined) {
-        throw new ConfigError(`the schedule ${schedule.awsExpression} uses a day pattern whose gaps cannot be worked out; give rpo explicitly (e.g. Duration.days(8) for a weekly schedule).`);
-      }
-      this.rpo = Duration.minutes(minutes);
-    }
+    this.databaseId = props.databaseId;
+    this.prefix = props.prefix ?? props.databaseId;
+    const timeout = props.timeout ?? Duration.minutes(DEFAULT_BACKUP_TIMEOUT_MINUTES);
+    this.rto = props.rto ?? Duration.minutes(DEFAULT_RTO_MINUTES);
+    const single = props.schedule !== undefined ? [{ type: props.backupType ?? BackupType.FULL, schedule: props.schedule }] : undefined;
+    const scheduled = resolveSchedules(props.schedules, undefined, timeout, single);
+    this.rpo = applyRpoPolicy(this, props.rpo, scheduled, timeout);
 
+    if (props.vault !== undefined && props.retention !== undefined) {
+      throw new ConfigError("retention is set, but so is an existing vault: retention is carried out by the vault's lifecycle rules. Pass retention to the BackupVault you created, or leave vault out to get a new one.");
+    }
     if (props.vault !== undefined) {
       this.vault = props.vault;
     } else {
@@ -113,37 +186,108 @@ export class DatabaseBackup extends Construct {
       });
       this.vault = this.newVault;
     }
-    this.task = new RunnerTask(this, 'Task', {
-      databaseId: props.databaseId,
-      source: props.source,
-      vault: this.vault,
-      image: props.image,
-      network: props.network,
-      prefix: props.prefix,
-      encryption: props.encryption,
-      compression: props.compression,
-      backupType: props.backupType,
-      cluster: props.cluster,
-      cpu: props.cpu,
-      memoryLimitMiB: props.memoryLimitMiB,
-      cpuArchitecture: props.cpuArchitecture,
-      tags: props.tags,
+    claimVaultPrefix(this.vault, this, this.databaseId, this.prefix);
+    this.clusterArn =
+      props.cluster?.arn ??
+      new EcsCluster(this, 'Cluster', {
+        name: boundedName(['dbbackup', props.databaseId, 'cluster'], 255),
+        setting: [{ name: 'containerInsights', value: 'enabled' }],
+        tags: props.tags,
+      }).arn;
+
+    const deadLetterQueue = new SqsQueue(this, 'ScheduleDeadLetterQueue', {
+      name: boundedName(['dbbackup', props.databaseId, 'schedule-dlq'], 80),
+      messageRetentionSeconds: 14 * 86400,
+      sqsManagedSseEnabled: true,
     });
-    this.schedule = new RunnerSchedule(this, 'Schedule', { task: this.task, schedules: [schedule] });
+    const tasks = new Map<BackupType, BackupRunnerTask>();
+    const byType = new Map<BackupType, BackupSchedule[]>();
+    for (const entry of scheduled) {
+      const type = entry.type ?? BackupType.FULL;
+      byType.set(type, [...(byType.get(type) ?? []), entry.schedule]);
+    }
+    this.schedules = [];
+    for (const [type, schedules] of byType) {
+      const task = new BackupRunnerTask(this, `${TYPE_IDS[type]}BackupTask`, {
+        databaseId: props.databaseId,
+        source: props.source,
+        vault: this.vault,
+        image: props.image,
+        network: props.network,
+        prefix: this.prefix,
+        encryption: props.encryption,
+        compression: props.compression,
+        backupType: type,
+        cluster: { arn: this.clusterArn },
+        cpu: props.cpu,
+        memoryLimitMiB: props.memoryLimitMiB,
+        cpuArchitecture: props.cpuArchitecture,
+        timeout,
+        tags: props.tags,
+      });
+      tasks.set(type, task);
+      this.schedules.push(
+        new TaskSchedule(this, `${TYPE_IDS[type]}Schedule`, {
+          task,
+          schedules,
+          purpose: type === BackupType.FULL ? 'backup' : type,
+          deadLetterQueue,
+        }),
+      );
+    }
+    this.backupTasks = [...tasks.values()];
+    this.task = this.backupTasks[0];
+    this.schedule = this.schedules[0];
+
+    const drill = props.drill ?? {};
+    if (drill.enabled !== false) {
+      const drillTimeout = drill.timeout ?? Duration.minutes(this.rto.toMinutes() + DRILL_TIMEOUT_BEYOND_RTO_MINUTES);
+      const drillSchedule = drill.schedule ?? BackupSchedule.cron(DEFAULT_DRILL_CRON);
+      if (drillSchedule.spec.minIntervalMinutes * 60 < drillTimeout.toSeconds()) {
+        throw new ConfigError(
+          `the drill schedule '${drillSchedule.awsExpression}' runs every ` +
+            `${drillSchedule.spec.minIntervalMinutes} minutes, but a drill may run ${drillTimeout} ` +
+              `(drill.timeout, or the RTO plus two hours); drills would overlap. Drill less often or lower ` +
+                `drill.timeout.`,
+        );
+      }
+      this.drillTask = new RestoreDrillTask(this, 'DrillTask', {
+        databaseId: props.databaseId,
+        engine: props.source.engine,
+        vault: this.vault,
+        image: props.image,
+        network: props.network,
+        clusterArn: this.clusterArn,
+        prefix: this.prefix,
+        encryption: props.encryption,
+        databaseImage: drill.databaseImage,
+        cpu: drill.cpu,
+        memoryLimitMiB: drill.memoryLimitMiB,
+        ephemeralStorageGiB: drill.ephemeralStorageGiB,
+        timeout: drillTimeout,
+        cpuArchitecture: props.cpuArchitecture,
+        tags: props.tags,
+      });
+      this.schedules.push(new TaskSchedule(this, 'DrillSchedule', { task: this.drillTask, schedules: [drillSchedule], purpose: 'drill', deadLetterQueue }));
+    }
+
     this.monitoring = new BackupMonitoring(this, 'Monitoring', {
       databaseId: props.databaseId,
       rpo: this.rpo,
+      rto: this.drillTask !== undefined ? this.rto : undefined,
       topic: props.alarmTopic,
       topicKey: props.alarmTopicKey,
       alarmEmails: props.alarmEmails,
-      deadLetterQueue: this.schedule.deadLetterQueue,
-      verifierFunction: { functionName: Verifier.functionName(props.databaseId) },
+      deadLetterQueue,
+      verifierFunction: { functionName: BackupVerifier.functionName(props.databaseId) },
       tags: props.tags,
     });
-    this.verifier = new Verifier(this, 'Verifier', {
+    this.alarms = this.monitoring.alarms;
+    this.dashboard = this.monitoring.dashboard;
+    this.verifier = new BackupVerifier(this, 'Verifier', {
       databaseId: props.databaseId,
       vault: this.vault,
-      prefix: this.task.prefix,
+      prefix: this.prefix,
       alarmTopic: { arn: this.monitoring.topicArn },
       alarmTopicKey: this.monitoring.topicKeyArn === undefined ? undefined : { arn: this.monitoring.topicKeyArn },
       tags: props.tags,

@@ -1,11 +1,12 @@
 import { Token } from 'cdktf';
 import { Construct } from 'constructs';
+import { CloudwatchDashboard } from '@cdktf/provider-aws/lib/cloudwatch-dashboard';
 import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric-alarm';
 import { KmsKey } from '@cdktf/provider-aws/lib/kms-key';
 import { SnsTopic } from '@cdktf/provider-aws/lib/sns-topic';
 import { SnsTopicPolicy } from '@cdktf/provider-aws/lib/sns-topic-policy';
 import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription';
-import { ConfigError, METRICS, METRIC_DIMENSION, METRIC_NAMESPACE, validateDatabaseId } from '../../core';
+import { ConfigError, DEFAULT_FRESHNESS_INTERVAL_MINUTES, METRICS, METRIC_DIMENSION, METRIC_NAMESPACE, humanMinutes, validateDatabaseId } from '../../core';
 import { Duration } from '../common/duration';
 import { boundedName } from '../common/names';
 import { awsContext } from './private/context';
@@ -37,9 +38,20 @@ export interface BackupMonitoringProps {
   readonly alarmEmails?: string[];
   /**
    * How often the freshness check publishes `BackupAgeSeconds` (the alarm's period).
-   * @default Duration.hours(1)
+   * @default Duration.minutes(15)
    */
   readonly freshnessInterval?: Duration;
+  /**
+   * The recovery time objective: with it, alarms on failed drills and on drills slower than it.
+   * Leave it out when no drills run.
+   * @default - no drill alarms
+   */
+  readonly rto?: Duration;
+  /**
+   * The CloudWatch dashboard's name.
+   * @default 'dbbackup-<databaseId>'
+   */
+  readonly dashboardName?: string;
   /**
    * The scheduler's dead-letter queue: an alarm fires when a run could not be started.
    * @default - no such alarm
@@ -66,7 +78,13 @@ export class BackupMonitoring extends Construct {
   public readonly backupAge: CloudwatchMetricAlarm;
   public readonly backupFailed: CloudwatchMetricAlarm;
   public readonly verificationFailed: CloudwatchMetricAlarm;
+  /** A restore drill failed (with `rto`). */
+  public readonly drillFailed?: CloudwatchMetricAlarm;
+  /** A restore drill took longer than the RTO (with `rto`). */
+  public readonly drillTooSlow?: CloudwatchMetricAlarm;
   public readonly alarms: CloudwatchMetricAlarm[];
+  /** Backup age, results, sizes, durations, verification and drills of the database. */
+  public readonly dashboard: CloudwatchDashboard;
 
   constructor(scope: Construct, id: string, props: BackupMonitoringProps) {
     super(scope, id);
@@ -74,7 +92,7 @@ export class BackupMonitoring extends Construct {
     if (!Token.isUnresolved(props.databaseId)) validateDatabaseId(props.databaseId);
     const name = (suffix: string, max = 255) => boundedName(['dbbackup', props.databaseId, suffix], max);
     const rpo = props.rpo.toSeconds();
-    const period = (props.freshnessInterval ?? Duration.hours(1)).toSeconds();
+    const period = (props.freshnessInterval ?? Duration.minutes(DEFAULT_FRESHNESS_INTERVAL_MINUTES)).toSeconds();
     if (rpo < period) {
       throw new ConfigError(`rpo is ${props.rpo}, shorter than the freshness check interval (${period} seconds); the age alarm cannot resolve it. Raise rpo or shorten freshnessInterval.`);
     }
@@ -176,6 +194,25 @@ export class BackupMonitoring extends Construct {
       `A committed backup of ${props.databaseId} failed verification: an artifact is missing, of another size or damaged.`,
     );
     this.alarms = [this.backupAge, this.backupFailed, this.verificationFailed];
+    if (props.rto !== undefined) {
+      this.drillFailed = failure('DrillFailed', METRICS.DRILL_FAILED, `A restore drill of ${props.databaseId} failed: the newest backup did not restore, or the restored data did not match what was recorded at backup time.`);
+      this.drillTooSlow = new CloudwatchMetricAlarm(this, 'DrillTooSlow', {
+        alarmName: name('drill-too-slow'),
+        alarmDescription: `A restore drill of ${props.databaseId} took longer than the RTO (${props.rto}).`,
+        namespace: METRIC_NAMESPACE,
+        metricName: METRICS.RESTORE_TIME,
+        dimensions: dims,
+        statistic: 'Maximum',
+        period: 300,
+        evaluationPeriods: 1,
+        threshold: props.rto.toSeconds(),
+        comparisonOperator: 'GreaterThanThreshold',
+        treatMissingData: 'notBreaching',
+        ...actions,
+        tags: props.tags,
+      });
+      this.alarms.push(this.drillFailed, this.drillTooSlow);
+    }
 
     if (props.deadLetterQueue !== undefined) {
       this.alarms.push(
@@ -215,5 +252,44 @@ export class BackupMonitoring extends Construct {
         }),
       );
     }
+    this.dashboard = new CloudwatchDashboard(this, 'Dashboard', {
+      dashboardName: props.dashboardName ?? name('dashboard', 255),
+      dashboardBody: JSON.stringify(dashboardBody(props.databaseId, ctx.region, rpo, period, props.rto?.toSeconds(), this.alarms.map((a) => a.arn))),
+    });
   }
+}
+
+/** The dashboard's widgets: the same panels as the AWS CDK flavour's dashboard. */
+export function dashboardBody(databaseId: string, region: string, rpoSeconds: number, agePeriod: number, rtoSeconds: number | undefined, alarmArns: string[]): object {
+  const m = (metric: string, stat: string, label: string, p: number) => [METRIC_NAMESPACE, metric, METRIC_DIMENSION, databaseId, { stat, label, period: p }];
+  const graph = (title: string, x: number, y: number, w: number, metrics: unknown[], annotation?: { value: number; label: string }) => ({
+    type: 'metric',
+    x,
+    y,
+    width: w,
+    height: 6,
+    properties: {
+      title,
+      region,
+      view: 'timeSeries',
+      metrics,
+      ...(annotation ? { annotations: { horizontal: [{ ...annotation, color: '#d62728' }] } } : {}),
+    },
+  });
+  const widgets: unknown[] = [
+    { type: 'text', x: 0, y: 0, width: 24, height: 2, properties: { markdown: `# Backups of ${databaseId}\nRPO ${humanMinutes(Math.round(rpoSeconds / 60))}${rtoSeconds ? `, RTO ${humanMinutes(Math.round(rtoSeconds / 60))}` : ''}` } },
+    { type: 'alarm', x: 0, y: 2, width: 24, height: 3, properties: { title: 'Alarms', alarms: alarmArns } },
+    graph('Age of the newest verified backup (seconds)', 0, 5, 12, [m(METRICS.BACKUP_AGE, 'Maximum', 'age', agePeriod)], { value: rpoSeconds, label: 'RPO' }),
+    graph('Backups', 12, 5, 12, [m(METRICS.BACKUP_SUCCEEDED, 'Sum', 'succeeded', 86400), m(METRICS.BACKUP_FAILED, 'Sum', 'failed', 86400)]),
+    graph('Backup size (bytes stored)', 0, 11, 12, [m(METRICS.BACKUP_SIZE, 'Maximum', 'size', 3600)]),
+    graph('Backup duration (seconds)', 12, 11, 12, [m(METRICS.BACKUP_DURATION, 'Maximum', 'duration', 3600)]),
+    graph('Verification', 0, 17, 8, [m(METRICS.VERIFICATION_SUCCEEDED, 'Sum', 'passed', 86400), m(METRICS.VERIFICATION_FAILED, 'Sum', 'failed', 86400)]),
+  ];
+  if (rtoSeconds !== undefined) {
+    widgets.push(
+      graph('Restore drills', 8, 17, 8, [m(METRICS.DRILL_SUCCEEDED, 'Sum', 'passed', 86400), m(METRICS.DRILL_FAILED, 'Sum', 'failed', 86400)]),
+      graph('Restore time (seconds)', 16, 17, 8, [m(METRICS.RESTORE_TIME, 'Maximum', 'restore time', 86400)], { value: rtoSeconds, label: 'RTO' }),
+    );
+  }
+  return { start: '-P14D', widgets };
 }

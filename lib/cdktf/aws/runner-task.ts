@@ -8,23 +8,33 @@ import { IamRole } from '@cdktf/provider-aws/lib/iam-role';
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
 import {
+  BackupRole,
   BackupType,
   Compression,
   ConfigError,
+  DEFAULT_BACKUP_FARGATE,
+  DEFAULT_BACKUP_TIMEOUT_MINUTES,
+  DEFAULT_LOG_RETENTION_DAYS,
+  KMS_RANDOM_ACTIONS,
+  KMS_WRAP_ACTIONS,
+  RUNNER_CONTAINER,
   RUNNER_ENV,
   RunnerCommand,
   SECRET_ENV,
+  checkVaultPrefix,
   parseStorageUrl,
   renderRunnerEnvironment,
+  timeoutEntryPoint,
   validateDatabaseId,
-  validateStoragePrefix,
+  validateFargateSize,
+  vaultStorageUrl,
 } from '../../core';
 import { Duration } from '../common/duration';
 import { BackupEncryption } from '../common/encryption';
 import { boundedName } from '../common/names';
 import { RunnerImage } from './image';
 import { awsContext } from './private/context';
-import { KEY_WRITE_ACTIONS, RUNNER_BUCKET_ACTIONS, RUNNER_OBJECT_ACTIONS, Statement } from './private/policy';
+import { Statement, vaultStatements } from './private/policy';
 import { LOG_RETENTION_DAYS, serviceRole } from './private/role';
 import { IClusterRef } from './refs';
 import { BackupSource } from './source';
@@ -53,8 +63,8 @@ export enum CpuArchitecture {
   ARM64 = 'ARM64',
 }
 
-/** Properties of a `RunnerTask`. */
-export interface RunnerTaskProps {
+/** Properties of a `BackupRunnerTask`. */
+export interface BackupRunnerTaskProps {
   /** The database's identifier: the metric dimension and part of resource names. */
   readonly databaseId: string;
   readonly source: BackupSource;
@@ -90,6 +100,12 @@ export interface RunnerTaskProps {
   /** @default CpuArchitecture.X86_64 */
   readonly cpuArchitecture?: CpuArchitecture;
   /**
+   * The longest a backup may run; the runner is stopped (exit 124) when it is up. The image
+   * must carry coreutils `timeout`, as the bundled one does.
+   * @default Duration.hours(4)
+   */
+  readonly timeout?: Duration;
+  /**
    * How long the runner's logs are kept (a CloudWatch Logs retention: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, … days).
    * @default Duration.days(365)
    */
@@ -98,16 +114,14 @@ export interface RunnerTaskProps {
   readonly tags?: Record<string, string>;
 }
 
-const FARGATE_CPU = [256, 512, 1024, 2048, 4096, 8192, 16384];
-
 /**
  * The runner as an ECS Fargate task definition: its environment is rendered from the runner
  * contract (`renderRunnerEnvironment`), its password comes from Secrets Manager, its task role
  * can write and read backups under its prefix but never delete, its execution role can pull
  * the image, write logs and read the one secret.
  */
-export class RunnerTask extends Construct {
-  public static readonly CONTAINER_NAME = 'runner';
+export class BackupRunnerTask extends Construct {
+  public static readonly CONTAINER_NAME = RUNNER_CONTAINER;
 
   public readonly taskDefinition: EcsTaskDefinition;
   public readonly taskRole: IamRole;
@@ -126,27 +140,32 @@ export class RunnerTask extends Construct {
   /** The container's command. */
   public readonly command: readonly string[];
   public readonly databaseId: string;
+  /** The backup type this task makes. */
+  public readonly backupType: BackupType;
+  /** The longest a backup may run. */
+  public readonly timeout: Duration;
 
-  constructor(scope: Construct, id: string, props: RunnerTaskProps) {
+  constructor(scope: Construct, id: string, props: BackupRunnerTaskProps) {
     super(scope, id);
     const ctx = awsContext(this);
     if (!Token.isUnresolved(props.databaseId)) validateDatabaseId(props.databaseId);
     this.databaseId = props.databaseId;
     this.prefix = props.prefix ?? props.databaseId;
-    if (!Token.isUnresolved(this.prefix)) validateStoragePrefix(this.prefix);
-    const cpu = props.cpu ?? 1024;
-    const memory = props.memoryLimitMiB ?? 2048;
-    if (!FARGATE_CPU.includes(cpu)) throw new ConfigError(`cpu is ${cpu}; Fargate takes ${FARGATE_CPU.join(', ')} CPU units.`);
-    if (memory < cpu / 2 || memory > cpu * 8 || memory % 512 !== 0) {
-      throw new ConfigError(`memoryLimitMiB is ${memory} for ${cpu} CPU units; Fargate needs a multiple of 512 MiB between ${Math.max(512, cpu / 2)} and ${cpu * 8} MiB (see the Fargate task size table).`);
-    }
-    const retentionDays = (props.logRetention ?? Duration.days(365)).toDays();
+    if (!Token.isUnresolved(this.prefix)) checkVaultPrefix(this.prefix);
+    this.backupType = props.backupType ?? BackupType.FULL;
+    this.timeout = props.timeout ?? Duration.minutes(DEFAULT_BACKUP_TIMEOUT_MINUTES);
+    checkTaskTimeout('timeout', this.timeout);
+    const cpu = props.cpu ?? DEFAULT_BACKUP_FARGATE.cpu;
+    const memory = props.memoryLimitMiB ?? DEFAULT_BACKUP_FARGATE.memoryMiB;
+    validateFargateSize(cpu, memory);
+    const retentionDays = (props.logRetention ?? Duration.days(DEFAULT_LOG_RETENTION_DAYS)).toDays();
     if (!(LOG_RETENTION_DAYS as readonly number[]).includes(retentionDays)) {
       throw new ConfigError(`logRetention is ${retentionDays} days; CloudWatch Logs keeps logs for one of ${LOG_RETENTION_DAYS.join(', ')} days.`);
     }
 
-    const name = (suffix: string, max = 64) => boundedName(['dbbackup', props.databaseId, suffix], max);
-    this.storageUrl = this.prefix === '' ? `s3://${props.vault.bucketName}` : `s3://${props.vault.bucketName}/${this.prefix}`;
+    const kind = this.backupType === BackupType.FULL ? '' : this.backupType;
+    const name = (suffix: string, max = 64) => boundedName(['dbbackup', props.databaseId, kind, suffix], max);
+    this.storageUrl = vaultStorageUrl('s3', props.vault.bucketName, this.prefix);
     if (!Token.isUnresolved(this.storageUrl)) parseStorageUrl(this.storageUrl, 'vault bucket');
     const encryption = props.encryption ?? BackupEncryption.kms(props.vault.keyArn);
     if (encryption.isKms && !Token.isUnresolved(encryption.key!) && !encryption.key!.startsWith('arn:')) {
@@ -158,12 +177,13 @@ export class RunnerTask extends Construct {
         engine: props.source.engine,
         source: props.source.url,
         to: this.storageUrl,
-        type: props.backupType ?? BackupType.FULL,
+        type: this.backupType,
         compression: props.compression ?? Compression.ZSTD,
         encrypt: encryption.value,
         json: true,
       }),
       [RUNNER_ENV.DATABASE_ID]: props.databaseId,
+      [RUNNER_ENV.LOG_FORMAT]: 'json',
     };
     this.command = [RunnerCommand.BACKUP];
 
@@ -206,30 +226,13 @@ export class RunnerTask extends Construct {
       ],
     }).role;
 
-    // The task role: what the runner itself may do. No delete action, anywhere.
-    const objects = this.prefix === '' ? `${props.vault.bucketArn}/*` : `${props.vault.bucketArn}/${this.prefix}/*`;
-    const taskStatements: Statement[] = [
-      { Sid: 'WriteAndReadBackups', Effect: 'Allow', Action: [...RUNNER_OBJECT_ACTIONS], Resource: objects },
-      {
-        Sid: 'ListBackups',
-        Effect: 'Allow',
-        Action: 's3:ListBucket',
-        Resource: props.vault.bucketArn,
-        ...(this.prefix === '' ? {} : { Condition: { StringLike: { 's3:prefix': [this.prefix, `${this.prefix}/*`] } } }),
-      },
-      {
-        Sid: 'InspectBucket',
-        Effect: 'Allow',
-        Action: RUNNER_BUCKET_ACTIONS.filter((a) => a !== 's3:ListBucket'),
-        Resource: props.vault.bucketArn,
-      },
-      { Sid: 'UseVaultKey', Effect: 'Allow', Action: [...KEY_WRITE_ACTIONS], Resource: props.vault.keyArn },
-    ];
+    // The task role: what the runner itself may do (the writer's lists, lib/core/permissions). No delete, anywhere.
+    const taskStatements: Statement[] = vaultStatements(BackupRole.WRITER, props.vault, this.prefix);
     if (encryption.isKms) {
       taskStatements.push(
-        { Sid: 'WrapBackupKeys', Effect: 'Allow', Action: 'kms:Encrypt', Resource: encryption.key! },
+        { Sid: 'WrapBackupKeys', Effect: 'Allow', Action: [...KMS_WRAP_ACTIONS], Resource: encryption.key! },
         // GenerateRandom acts on no key, so it cannot be scoped to one.
-        { Sid: 'MakeBackupKeys', Effect: 'Allow', Action: 'kms:GenerateRandom', Resource: '*' },
+        { Sid: 'MakeBackupKeys', Effect: 'Allow', Action: [...KMS_RANDOM_ACTIONS], Resource: '*' },
       );
     }
     this.taskRole = serviceRole(this, 'TaskRole', {
@@ -246,9 +249,10 @@ export class RunnerTask extends Construct {
       .map(([n, value]) => ({ name: n, value }));
     const containerDefinitions = [
       {
-        name: RunnerTask.CONTAINER_NAME,
+        name: RUNNER_CONTAINER,
         image: props.image.imageUri,
         essential: true,
+        entryPoint: timeoutEntryPoint(this.timeout.toSeconds()),
         command: this.command,
         environment,
         secrets: [{ name: SECRET_ENV.SOURCE_PASSWORD, valueFrom: props.source.passwordValueFrom }],
@@ -316,3 +320,20 @@ export class RunnerTask extends Construct {
     }
   }
 }
+
+/** Check a task timeout: whole minutes, 5 minutes to 7 days (as the AWS CDK flavour). */
+export function checkTaskTimeout(name: string, timeout: Duration): void {
+  const seconds = timeout.toSeconds();
+  if (seconds % 60 !== 0 || seconds < 300 || seconds > 7 * 86400) {
+    throw new ConfigError(`${name} is ${timeout}; use whole minutes from 5 minutes to 7 days, e.g. Duration.hours(4).`);
+  }
+}
+
+/**
+ * @deprecated renamed `BackupRunnerTask`, the AWS CDK flavour's name.
+ */
+export const RunnerTask = BackupRunnerTask;
+/** @deprecated renamed `BackupRunnerTask`. */
+export type RunnerTask = BackupRunnerTask;
+/** @deprecated renamed `BackupRunnerTaskProps`. */
+export type RunnerTaskProps = BackupRunnerTaskProps;

@@ -8,11 +8,23 @@ import { boundedName } from '../common/names';
 import { BackupSchedule } from '../common/schedule';
 import { awsContext } from './private/context';
 import { serviceRole } from './private/role';
-import { RunnerTask } from './runner-task';
 
-/** Properties of a `RunnerSchedule`. */
-export interface RunnerScheduleProps {
-  readonly task: RunnerTask;
+/** What a schedule starts: a Fargate task definition with its roles and network. */
+export interface IScheduledTask {
+  readonly databaseId: string;
+  readonly taskDefinition: { readonly arn: string; readonly arnWithoutRevision: string };
+  readonly taskRole: { readonly arn: string };
+  readonly executionRole: { readonly arn: string };
+  readonly clusterArn: string;
+  readonly subnetIds: string[];
+  readonly securityGroupIds: string[];
+  readonly assignPublicIp: boolean;
+}
+
+/** Properties of a `TaskSchedule`. */
+export interface TaskScheduleProps {
+  /** The task to run (a `BackupRunnerTask` or a `RestoreDrillTask`). */
+  readonly task: IScheduledTask;
   /** When to run the task; each becomes one EventBridge Scheduler schedule. */
   readonly schedules: BackupSchedule[];
   /**
@@ -32,6 +44,16 @@ export interface RunnerScheduleProps {
    * @default true
    */
   readonly enabled?: boolean;
+  /**
+   * What the runs are, in names and descriptions (`backup`, `incremental`, `drill`).
+   * @default 'backup'
+   */
+  readonly purpose?: string;
+  /**
+   * The dead-letter queue for runs that could not be started (one queue may serve several schedules).
+   * @default - a new SQS queue with SSE, kept 14 days
+   */
+  readonly deadLetterQueue?: SqsQueue;
 }
 
 /**
@@ -39,12 +61,12 @@ export interface RunnerScheduleProps {
  * dead-letter queue for runs that could not be started, and a role that may start only this
  * task definition in this cluster.
  */
-export class RunnerSchedule extends Construct {
+export class TaskSchedule extends Construct {
   public readonly schedules: SchedulerSchedule[];
   public readonly deadLetterQueue: SqsQueue;
   public readonly role: IamRole;
 
-  constructor(scope: Construct, id: string, props: RunnerScheduleProps) {
+  constructor(scope: Construct, id: string, props: TaskScheduleProps) {
     super(scope, id);
     const ctx = awsContext(this);
     const task = props.task;
@@ -55,18 +77,21 @@ export class RunnerSchedule extends Construct {
     }
     const age = (props.maximumEventAge ?? Duration.hours(1)).toSeconds();
     if (age < 60 || age > 86400) throw new ConfigError(`maximumEventAge is ${age} seconds; EventBridge Scheduler takes 60 seconds to 24 hours.`);
+    const purpose = props.purpose ?? 'backup';
     const name = (suffix: string, max = 64) => boundedName(['dbbackup', task.databaseId, suffix], max);
 
-    this.deadLetterQueue = new SqsQueue(this, 'DeadLetterQueue', {
-      name: name('schedule-dlq', 80),
-      messageRetentionSeconds: 14 * 86400,
-      sqsManagedSseEnabled: true,
-    });
+    this.deadLetterQueue =
+      props.deadLetterQueue ??
+      new SqsQueue(this, 'DeadLetterQueue', {
+        name: name(purpose === 'backup' ? 'schedule-dlq' : `${purpose}-dlq`, 80),
+        messageRetentionSeconds: 14 * 86400,
+        sqsManagedSseEnabled: true,
+      });
 
     const taskDefinitions = `${task.taskDefinition.arnWithoutRevision}:*`;
     this.role = serviceRole(this, 'Role', {
-      name: name('scheduler'),
-      description: `Starts the dbbackup runner task of ${task.databaseId} on its schedule`,
+      name: name(purpose === 'backup' ? 'scheduler' : `${purpose}-scheduler`),
+      description: `Starts the dbbackup ${purpose} task of ${task.databaseId} on its schedule`,
       service: 'scheduler.amazonaws.com',
       sourceAccount: ctx.accountId,
       statements: [
@@ -98,8 +123,8 @@ export class RunnerSchedule extends Construct {
     this.schedules = props.schedules.map(
       (s, i) =>
         new SchedulerSchedule(this, props.schedules.length === 1 ? 'Resource' : `Schedule${i + 1}`, {
-          name: name(props.schedules.length === 1 ? 'backup' : `backup-${i + 1}`),
-          description: `dbbackup: back up ${task.databaseId} (${s.awsExpression} ${s.timeZone})`,
+          name: name(props.schedules.length === 1 ? purpose : `${purpose}-${i + 1}`),
+          description: `dbbackup: ${purpose} of ${task.databaseId} (${s.awsExpression} ${s.timeZone})`,
           scheduleExpression: s.awsExpression,
           scheduleExpressionTimezone: s.timeZone,
           state: props.enabled === false ? 'DISABLED' : 'ENABLED',
@@ -127,3 +152,10 @@ export class RunnerSchedule extends Construct {
     );
   }
 }
+
+/** @deprecated renamed `TaskSchedule`, the AWS CDK flavour's name. */
+export const RunnerSchedule = TaskSchedule;
+/** @deprecated renamed `TaskSchedule`. */
+export type RunnerSchedule = TaskSchedule;
+/** @deprecated renamed `TaskScheduleProps`. */
+export type RunnerScheduleProps = TaskScheduleProps;

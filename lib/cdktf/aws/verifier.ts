@@ -8,25 +8,30 @@ import { LambdaFunction } from '@cdktf/provider-aws/lib/lambda-function';
 import { LambdaPermission } from '@cdktf/provider-aws/lib/lambda-permission';
 import { SchedulerSchedule } from '@cdktf/provider-aws/lib/scheduler-schedule';
 import {
+  BackupRole,
   ConfigError,
+  DEFAULT_FRESHNESS_INTERVAL_MINUTES,
+  DEFAULT_LOG_RETENTION_DAYS,
   FreshnessCheckEvent,
+  LAMBDA_NODE_RUNTIME,
   MANIFEST_NAME,
   METRIC_NAMESPACE,
   VERIFIER_ENV,
   bundledAsset,
+  checkVaultPrefix,
+  manifestPattern,
   validateDatabaseId,
-  validateStoragePrefix,
 } from '../../core';
 import { Duration } from '../common/duration';
 import { boundedName } from '../common/names';
 import { awsContext } from './private/context';
-import { Statement, VERIFIER_BUCKET_ACTIONS, VERIFIER_OBJECT_ACTIONS } from './private/policy';
+import { Statement, vaultStatements } from './private/policy';
 import { LOG_RETENTION_DAYS, serviceRole } from './private/role';
 import { IKeyRef, ITopicRef } from './refs';
 import { IBackupVault } from './vault';
 
-/** Properties of a `Verifier`. */
-export interface VerifierProps {
+/** Properties of a `BackupVerifier`. */
+export interface BackupVerifierProps {
   readonly databaseId: string;
   readonly vault: IBackupVault;
   /**
@@ -43,7 +48,7 @@ export interface VerifierProps {
   readonly alarmTopicKey?: IKeyRef;
   /**
    * How often the freshness check publishes `BackupAgeSeconds`.
-   * @default Duration.hours(1)
+   * @default Duration.minutes(15)
    */
   readonly freshnessInterval?: Duration;
   /**
@@ -65,7 +70,7 @@ export interface VerifierProps {
  * CDK construct's), run by EventBridge for each committed `manifest.json` under the database's
  * prefix and on a schedule for the freshness check that publishes `BackupAgeSeconds`.
  */
-export class Verifier extends Construct {
+export class BackupVerifier extends Construct {
   /** The name of the function made for `databaseId`. */
   public static functionName(databaseId: string): string {
     return boundedName(['dbbackup', databaseId, 'verify'], 64);
@@ -76,35 +81,36 @@ export class Verifier extends Construct {
   public readonly rule: CloudwatchEventRule;
   public readonly freshnessSchedule: SchedulerSchedule;
   public readonly functionName: string;
+  /** How often the freshness check runs. */
+  public readonly freshnessInterval: Duration;
 
-  constructor(scope: Construct, id: string, props: VerifierProps) {
+  constructor(scope: Construct, id: string, props: BackupVerifierProps) {
     super(scope, id);
     const ctx = awsContext(this);
     if (!Token.isUnresolved(props.databaseId)) validateDatabaseId(props.databaseId);
     const prefix = props.prefix ?? props.databaseId;
-    if (!Token.isUnresolved(prefix)) validateStoragePrefix(prefix);
+    if (!Token.isUnresolved(prefix)) checkVaultPrefix(prefix);
     const timeout = (props.timeout ?? Duration.minutes(15)).toSeconds();
     if (timeout < 1 || timeout > 900) throw new ConfigError(`timeout is ${timeout} seconds; Lambda allows 1 to 900 seconds.`);
-    const interval = (props.freshnessInterval ?? Duration.hours(1)).toMinutes();
-    if (interval < 1) throw new ConfigError(`freshnessInterval is ${interval} minutes; give at least 1 minute.`);
-    const retentionDays = (props.logRetention ?? Duration.days(365)).toDays();
+    this.freshnessInterval = props.freshnessInterval ?? Duration.minutes(DEFAULT_FRESHNESS_INTERVAL_MINUTES);
+    const interval = this.freshnessInterval.toMinutes();
+    if (interval < 1 || interval > 60) throw new ConfigError(`freshnessInterval is ${this.freshnessInterval}; use whole minutes from 1 to 60 (the stale alarm's resolution).`);
+    const retentionDays = (props.logRetention ?? Duration.days(DEFAULT_LOG_RETENTION_DAYS)).toDays();
     if (!(LOG_RETENTION_DAYS as readonly number[]).includes(retentionDays)) {
       throw new ConfigError(`logRetention is ${retentionDays} days; CloudWatch Logs keeps logs for one of ${LOG_RETENTION_DAYS.join(', ')} days.`);
     }
     const name = (suffix: string, max = 64) => boundedName(['dbbackup', props.databaseId, suffix], max);
-    this.functionName = Verifier.functionName(props.databaseId);
+    this.functionName = BackupVerifier.functionName(props.databaseId);
 
     const logGroup = new CloudwatchLogGroup(this, 'Logs', {
       name: `/aws/lambda/${this.functionName}`,
       retentionInDays: retentionDays,
       tags: props.tags,
     });
-    const objects = prefix === '' ? `${props.vault.bucketArn}/*` : `${props.vault.bucketArn}/${prefix}/*`;
+    // The verifier's lists (lib/core/permissions): read under the prefix, tag manifests only.
     const statements: Statement[] = [
       { Sid: 'WriteLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: `${logGroup.arn}:*` },
-      { Sid: 'ReadAndTagBackups', Effect: 'Allow', Action: [...VERIFIER_OBJECT_ACTIONS], Resource: objects },
-      { Sid: 'ListBackups', Effect: 'Allow', Action: [...VERIFIER_BUCKET_ACTIONS], Resource: props.vault.bucketArn },
-      { Sid: 'DecryptBackups', Effect: 'Allow', Action: 'kms:Decrypt', Resource: props.vault.keyArn },
+      ...vaultStatements(BackupRole.VERIFIER, props.vault, prefix),
       { Sid: 'ReportFailures', Effect: 'Allow', Action: 'sns:Publish', Resource: props.alarmTopic.arn },
       { Sid: 'Tracing', Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' },
     ];
@@ -125,7 +131,7 @@ export class Verifier extends Construct {
       functionName: this.functionName,
       description: `dbbackup: verifies each committed backup of ${props.databaseId} and checks freshness`,
       role: this.role.arn,
-      runtime: 'nodejs20.x',
+      runtime: LAMBDA_NODE_RUNTIME,
       handler: 'index.handler',
       filename: asset.path,
       sourceCodeHash: asset.assetHash,
@@ -145,7 +151,7 @@ export class Verifier extends Construct {
     });
 
     // Each committed backup: S3 "Object Created" for a manifest under the prefix.
-    const key = prefix === '' ? { suffix: `/${MANIFEST_NAME}` } : { wildcard: `${prefix}/*/${MANIFEST_NAME}` };
+    const key = { wildcard: manifestPattern(prefix) };
     this.rule = new CloudwatchEventRule(this, 'ManifestCommitted', {
       name: name('manifest-committed'),
       description: `dbbackup: a backup of ${props.databaseId} was committed (its ${MANIFEST_NAME} was written)`,
@@ -192,3 +198,10 @@ export class Verifier extends Construct {
     });
   }
 }
+
+/** @deprecated renamed `BackupVerifier`, the AWS CDK flavour's name. */
+export const Verifier = BackupVerifier;
+/** @deprecated renamed `BackupVerifier`. */
+export type Verifier = BackupVerifier;
+/** @deprecated renamed `BackupVerifierProps`. */
+export type VerifierProps = BackupVerifierProps;

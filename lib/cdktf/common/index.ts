@@ -1,3 +1,4 @@
 export * from './duration';
 export * from './schedule';
 export * from './encryption';
+export type { ScheduledBackup } from './scheduled';

@@ -1,17 +1,38 @@
 import { Construct } from 'constructs';
-import { BackupType, Compression, ConfigError, Retention, defaultRpoMinutes, validateRpo } from '../../core';
+import { MonitoringAlertPolicy } from '@cdktf/provider-google/lib/monitoring-alert-policy';
+import { MonitoringDashboard } from '@cdktf/provider-google/lib/monitoring-dashboard';
+import { BackupType, Compression, ConfigError, DEFAULT_BACKUP_TIMEOUT_MINUTES, DEFAULT_DRILL_CRON, DEFAULT_RTO_MINUTES, DRILL_TIMEOUT_BEYOND_RTO_MINUTES, Retention, claimVaultPrefix } from '../../core';
 import { Duration } from '../common/duration';
 import { BackupEncryption } from '../common/encryption';
+import { TYPE_IDS, applyRpoPolicy, resolveSchedules } from '../common/policy';
 import { BackupSchedule } from '../common/schedule';
+import { ScheduledBackup } from '../common/scheduled';
+import { RestoreDrillJob } from './drill-job';
 import { RunnerImage } from './image';
 import { BackupMonitoring, MAX_GOOGLE_RPO } from './monitoring';
 import { VpcEgress } from './network';
 import { INotificationChannelRef } from './refs';
-import { RunnerJob } from './runner-job';
-import { RunnerSchedule } from './schedule';
+import { BackupRunnerJob } from './runner-job';
+import { JobSchedule } from './schedule';
 import { BackupSource } from './source';
 import { BackupVault, IBackupVault, RetentionLockOptions } from './vault';
-import { Verifier } from './verifier';
+import { BackupVerifier } from './verifier';
+
+/** How restore drills run (the same options as the AWS flavours', in Cloud Run terms). */
+export interface RestoreDrillOptions {
+  /** @default true */
+  readonly enabled?: boolean;
+  /** @default BackupSchedule.cron({ weekDay: 'SUN', hour: '5' }) - weekly, Sunday 05:00 UTC */
+  readonly schedule?: BackupSchedule;
+  /** @default - PostgreSQL 17, MariaDB 11.4 or MongoDB 8.0 */
+  readonly databaseImage?: string;
+  /** @default '2' */
+  readonly cpu?: string;
+  /** @default 4096 */
+  readonly memoryLimitMiB?: number;
+  /** @default - the RTO plus two hours */
+  readonly timeout?: Duration;
+}
 
 /** Properties of a `DatabaseBackup` on Google Cloud. */
 export interface DatabaseBackupProps {
@@ -26,7 +47,15 @@ export interface DatabaseBackupProps {
   readonly vpcEgress?: VpcEgress;
   /** @default - none */
   readonly cloudSqlInstances?: string[];
-  /** @default BackupSchedule.daily(2) (02:00 UTC) */
+  /**
+   * When backups run, one entry per schedule; each backup type gets its own job.
+   * @default - a full backup every night at 03:00 UTC
+   */
+  readonly schedules?: ScheduledBackup[];
+  /**
+   * @deprecated use `schedules`, as the AWS flavours do
+   * @default - see `schedules`
+   */
   readonly schedule?: BackupSchedule;
   /** @default Retention.gfs() */
   readonly retention?: Retention;
@@ -47,14 +76,26 @@ export interface DatabaseBackupProps {
   readonly encryption?: BackupEncryption;
   /** @default Compression.ZSTD */
   readonly compression?: Compression;
-  /** @default BackupType.FULL */
+  /**
+   * @deprecated give each schedule's type in `schedules`
+   * @default BackupType.FULL
+   */
   readonly backupType?: BackupType;
   /**
-   * The recovery point objective of the stale and unverified alerts (at most 25 hours).
-   * @default - the longest gap between two scheduled runs plus one hour, at most 25 hours
+   * Recovery point objective of the stale and unverified alerts.
+   * @default - the longest gap between scheduled backups plus the backup timeout (lib/core), at most 25 hours (Cloud Monitoring)
    */
   readonly rpo?: Duration;
+  /** @default Duration.hours(4) */
+  readonly rto?: Duration;
+  /** @default - weekly drills into a scratch database */
+  readonly drill?: RestoreDrillOptions;
   /** @default - none */
+  readonly alarmEmails?: string[];
+  /**
+   * @deprecated renamed `alarmEmails`
+   * @default - none
+   */
   readonly alertEmails?: string[];
   /** @default - none */
   readonly notificationChannels?: INotificationChannelRef[];
@@ -62,7 +103,7 @@ export interface DatabaseBackupProps {
   readonly cpu?: string;
   /** @default 2048 */
   readonly memoryLimitMiB?: number;
-  /** @default Duration.hours(6) */
+  /** @default Duration.hours(4) */
   readonly timeout?: Duration;
   /** @default true */
   readonly deletionProtection?: boolean;
@@ -71,33 +112,42 @@ export interface DatabaseBackupProps {
 }
 
 /**
- * The whole backup system of one database on Google Cloud: vault, runner job, Cloud Scheduler,
- * verifier and alert policies.
+ * The whole backup system of one database on Google Cloud: vault, runner jobs and Cloud
+ * Scheduler, verifier, restore drills, alert policies and a dashboard, with the names and rules
+ * of the AWS flavours.
  */
 export class DatabaseBackup extends Construct {
   public readonly vault: IBackupVault;
   public readonly newVault?: BackupVault;
-  public readonly job: RunnerJob;
-  public readonly schedule: RunnerSchedule;
-  public readonly verifier: Verifier;
+  /** The backup job of each backup type scheduled. */
+  public readonly backupJobs: BackupRunnerJob[];
+  /** The job of the first scheduled backup type (full by default). */
+  public readonly job: BackupRunnerJob;
+  /** The backup schedules, then the drill's. */
+  public readonly schedules: JobSchedule[];
+  /** The first backup schedule. */
+  public readonly schedule: JobSchedule;
+  public readonly verifier: BackupVerifier;
+  public readonly drillJob?: RestoreDrillJob;
   public readonly monitoring: BackupMonitoring;
+  /** Every alert policy (the AWS flavours' `alarms`). */
+  public readonly alarms: MonitoringAlertPolicy[];
+  /** The Cloud Monitoring dashboard. */
+  public readonly dashboard: MonitoringDashboard;
   public readonly rpo: Duration;
+  public readonly rto: Duration;
 
   constructor(scope: Construct, id: string, props: DatabaseBackupProps) {
     super(scope, id);
-    const schedule = props.schedule ?? BackupSchedule.daily(2);
-    if (props.rpo !== undefined) {
-      validateRpo(props.rpo.toMinutes(), [schedule.spec]);
-      this.rpo = props.rpo;
-    } else {
-      const minutes = defaultRpoMinutes([schedule.spec]);
-      if (minutes === undefined || minutes - 60 >= MAX_GOOGLE_RPO.toMinutes()) {
-        throw new ConfigError(
-          `the schedule ${schedule.unixExpression} leaves ${minutes === undefined ? 'gaps that cannot be worked out' : 'more than 25 hours between backups'}; Cloud Monitoring can hold backups to an RPO of at most 25 hours. Schedule backups at least daily, or give rpo.`,
-        );
-      }
-      this.rpo = Duration.minutes(Math.min(minutes, MAX_GOOGLE_RPO.toMinutes()));
-    }
+    const prefix = props.prefix ?? props.databaseId;
+    const timeout = props.timeout ?? Duration.minutes(DEFAULT_BACKUP_TIMEOUT_MINUTES);
+    this.rto = props.rto ?? Duration.minutes(DEFAULT_RTO_MINUTES);
+    const single = props.schedule !== undefined ? [{ type: props.backupType ?? BackupType.FULL, schedule: props.schedule }] : undefined;
+    const scheduled = resolveSchedules(props.schedules, undefined, timeout, single);
+    this.rpo = applyRpoPolicy(this, props.rpo, scheduled, timeout, {
+      minutes: MAX_GOOGLE_RPO.toMinutes(),
+      reason: 'Cloud Monitoring alert conditions look back at most 25 hours',
+    });
 
     if (props.vault !== undefined) {
       this.vault = props.vault;
@@ -112,47 +162,94 @@ export class DatabaseBackup extends Construct {
       });
       this.vault = this.newVault;
     }
-    this.job = new RunnerJob(this, 'Job', {
+    claimVaultPrefix(this.vault, this, props.databaseId, prefix);
+    const byType = new Map<BackupType, BackupSchedule[]>();
+    for (const entry of scheduled) {
+      const type = entry.type ?? BackupType.FULL;
+      byType.set(type, [...(byType.get(type) ?? []), entry.schedule]);
+    }
+    this.backupJobs = [];
+    this.schedules = [];
+    for (const [type, schedules] of byType) {
+      const job = new BackupRunnerJob(this, `${TYPE_IDS[type]}BackupJob`, {
+        databaseId: props.databaseId,
+        project: props.project,
+        region: props.region,
+        source: props.source,
+        vault: this.vault,
+        image: props.image,
+        vpcEgress: props.vpcEgress,
+        cloudSqlInstances: props.cloudSqlInstances,
+        prefix,
+        // Lifecycle rules are per prefix: added once, by the first job.
+        retention: props.retention,
+        encryption: props.encryption,
+        compression: props.compression,
+        backupType: type,
+        cpu: props.cpu,
+        memoryLimitMiB: props.memoryLimitMiB,
+        timeout,
+        deletionProtection: props.deletionProtection,
+        labels: props.labels,
+      });
+      this.backupJobs.push(job);
+      this.schedules.push(new JobSchedule(this, `${TYPE_IDS[type]}Schedule`, { job, schedules, purpose: type === BackupType.FULL ? 'backup' : type }));
+    }
+    this.job = this.backupJobs[0];
+    this.schedule = this.schedules[0];
+    this.verifier = new BackupVerifier(this, 'Verifier', {
       databaseId: props.databaseId,
       project: props.project,
       region: props.region,
-      source: props.source,
       vault: this.vault,
       image: props.image,
-      vpcEgress: props.vpcEgress,
-      cloudSqlInstances: props.cloudSqlInstances,
-      prefix: props.prefix,
-      retention: props.retention,
-      encryption: props.encryption,
-      compression: props.compression,
-      backupType: props.backupType,
-      cpu: props.cpu,
-      memoryLimitMiB: props.memoryLimitMiB,
-      timeout: props.timeout,
+      prefix,
       deletionProtection: props.deletionProtection,
       labels: props.labels,
     });
-    this.schedule = new RunnerSchedule(this, 'Schedule', { job: this.job, schedules: [schedule] });
-    this.verifier = new Verifier(this, 'Verifier', {
-      databaseId: props.databaseId,
-      project: props.project,
-      region: props.region,
-      vault: this.vault,
-      image: props.image,
-      prefix: this.job.prefix,
-      deletionProtection: props.deletionProtection,
-      labels: props.labels,
-    });
+    const drill = props.drill ?? {};
+    if (drill.enabled !== false) {
+      const drillTimeout = drill.timeout ?? Duration.minutes(this.rto.toMinutes() + DRILL_TIMEOUT_BEYOND_RTO_MINUTES);
+      const drillSchedule = drill.schedule ?? BackupSchedule.cron(DEFAULT_DRILL_CRON);
+      if (drillSchedule.spec.minIntervalMinutes * 60 < drillTimeout.toSeconds()) {
+        throw new ConfigError(
+          `the drill schedule '${drillSchedule.unixExpression}' runs every ` +
+            `${drillSchedule.spec.minIntervalMinutes} minutes, but a drill may run ${drillTimeout} ` +
+              `(drill.timeout, or the RTO plus two hours); drills would overlap. Drill less often or lower ` +
+                `drill.timeout.`,
+        );
+      }
+      this.drillJob = new RestoreDrillJob(this, 'DrillJob', {
+        databaseId: props.databaseId,
+        project: props.project,
+        region: props.region,
+        engine: props.source.engine,
+        vault: this.vault,
+        image: props.image,
+        prefix,
+        encryption: props.encryption,
+        databaseImage: drill.databaseImage,
+        cpu: drill.cpu,
+        memoryLimitMiB: drill.memoryLimitMiB,
+        timeout: drillTimeout,
+        deletionProtection: props.deletionProtection,
+        labels: props.labels,
+      });
+      this.schedules.push(new JobSchedule(this, 'DrillSchedule', { job: this.drillJob, schedules: [drillSchedule], purpose: 'drill' }));
+    }
     this.monitoring = new BackupMonitoring(this, 'Monitoring', {
       databaseId: props.databaseId,
       project: props.project,
       runnerJobName: this.job.jobName,
       verifierJobName: this.verifier.jobName,
+      drillJobName: this.drillJob?.jobName,
       rpo: this.rpo,
-      alertEmails: props.alertEmails,
+      alarmEmails: [...(props.alarmEmails ?? []), ...(props.alertEmails ?? [])],
       notificationChannels: props.notificationChannels,
       labels: props.labels,
     });
+    this.alarms = this.monitoring.policies;
+    this.dashboard = this.monitoring.dashboard;
   }
 }
 

@@ -1,6 +1,7 @@
 import { Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { MonitoringAlertPolicy, MonitoringAlertPolicyConditions } from '@cdktf/provider-google/lib/monitoring-alert-policy';
+import { MonitoringDashboard } from '@cdktf/provider-google/lib/monitoring-dashboard';
 import { MonitoringNotificationChannel } from '@cdktf/provider-google/lib/monitoring-notification-channel';
 import { ConfigError, humanMinutes, validateDatabaseId } from '../../core';
 import { Duration } from '../common/duration';
@@ -45,7 +46,17 @@ export interface BackupMonitoringProps {
    */
   readonly rpo: Duration;
   /**
-   * E-mail addresses that get an e-mail notification channel each.
+   * The drill job's name: with it, an alert on failed drills.
+   * @default - no drill alert
+   */
+  readonly drillJobName?: string;
+  /**
+   * E-mail addresses that get an e-mail notification channel each (the same prop as the AWS flavours').
+   * @default - none
+   */
+  readonly alarmEmails?: string[];
+  /**
+   * @deprecated renamed `alarmEmails`
    * @default - none
    */
   readonly alertEmails?: string[];
@@ -69,7 +80,11 @@ export class BackupMonitoring extends Construct {
   public readonly backupFailed: MonitoringAlertPolicy;
   public readonly backupStale: MonitoringAlertPolicy;
   public readonly backupUnverified: MonitoringAlertPolicy;
+  /** A restore drill failed (with `drillJobName`). */
+  public readonly drillFailed?: MonitoringAlertPolicy;
   public readonly policies: MonitoringAlertPolicy[];
+  /** Executions of the backup, verify and drill jobs, in one Cloud Monitoring dashboard. */
+  public readonly dashboard: MonitoringDashboard;
 
   constructor(scope: Construct, id: string, props: BackupMonitoringProps) {
     super(scope, id);
@@ -88,7 +103,7 @@ export class BackupMonitoring extends Construct {
     const alignment = Math.max(60, Math.floor((rpo - duration) / 60) * 60);
 
     this.channels = (props.notificationChannels ?? []).map((c) => c.id);
-    (props.alertEmails ?? []).forEach((email, i) => {
+    [...(props.alarmEmails ?? []), ...(props.alertEmails ?? [])].forEach((email, i) => {
       this.channels.push(
         new MonitoringNotificationChannel(this, `Email${i + 1}`, {
           project: props.project,
@@ -99,7 +114,7 @@ export class BackupMonitoring extends Construct {
       );
     });
     if (this.channels.length === 0) {
-      throw new ConfigError('no notification channel: give alertEmails or notificationChannels, or nobody hears about a failed backup.');
+      throw new ConfigError('no notification channel: give alarmEmails or notificationChannels, or nobody hears about a failed backup.');
     }
 
     const failed = (jobName: string, what: string): MonitoringAlertPolicyConditions => ({
@@ -157,5 +172,53 @@ export class BackupMonitoring extends Construct {
       `A verification of a committed backup failed (an artifact is missing, of another size or damaged: the runner exits 3), or none succeeded within the RPO (${props.rpo}). See the executions of \`${props.verifierJobName}\` and the verify workflow.`,
     );
     this.policies = [this.backupFailed, this.backupStale, this.backupUnverified];
+    if (props.drillJobName !== undefined) {
+      this.drillFailed = policy(
+        'DrillFailed',
+        `dbbackup ${props.databaseId}: restore drill failed`,
+        'ERROR',
+        [failed(props.drillJobName, 'restore drill')],
+        `An execution of the drill job \`${props.drillJobName}\` failed: the newest backup did not restore into the scratch database, the smoke checks failed, or it ran past its timeout (the RTO plus two hours).`,
+      );
+      this.policies.push(this.drillFailed);
+    }
+    const jobs: [string, string][] = [
+      ['Backups', props.runnerJobName],
+      ['Verifications', props.verifierJobName],
+      ...(props.drillJobName !== undefined ? ([['Restore drills', props.drillJobName]] as [string, string][]) : []),
+    ];
+    this.dashboard = new MonitoringDashboard(this, 'Dashboard', {
+      project: props.project,
+      dashboardJson: JSON.stringify(dashboardJson(props.databaseId, props.rpo.toString(), jobs)),
+    });
   }
+}
+
+/** The dashboard: succeeded and failed executions of each job, per day, as the AWS dashboards show them. */
+export function dashboardJson(databaseId: string, rpo: string, jobs: readonly (readonly [string, string])[]): object {
+  const chart = (title: string, jobName: string) => ({
+    title,
+    xyChart: {
+      dataSets: [ExecutionResult.SUCCEEDED, ExecutionResult.FAILED].map((result) => ({
+        legendTemplate: result,
+        plotType: 'STACKED_BAR',
+        timeSeriesQuery: {
+          timeSeriesFilter: {
+            filter: executionFilter(jobName, result),
+            aggregation: { alignmentPeriod: '86400s', perSeriesAligner: 'ALIGN_SUM' },
+          },
+        },
+      })),
+    },
+  });
+  return {
+    displayName: `dbbackup ${databaseId}`,
+    mosaicLayout: {
+      columns: 12,
+      tiles: [
+        { xPos: 0, yPos: 0, width: 12, height: 2, widget: { title: `Backups of ${databaseId}`, text: { content: `RPO ${rpo}`, format: 'MARKDOWN' } } },
+        ...jobs.map(([title, job], i) => ({ xPos: (i % 2) * 6, yPos: 2 + Math.floor(i / 2) * 4, width: 6, height: 4, widget: chart(title, job) })),
+      ],
+    },
+  };
 }

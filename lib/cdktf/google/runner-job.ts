@@ -6,17 +6,22 @@ import { SecretManagerSecretIamMember } from '@cdktf/provider-google/lib/secret-
 import { ServiceAccount } from '@cdktf/provider-google/lib/service-account';
 import { StorageBucketIamMember } from '@cdktf/provider-google/lib/storage-bucket-iam-member';
 import {
+  BackupRole,
   BackupType,
   Compression,
   ConfigError,
+  DEFAULT_BACKUP_CLOUD_RUN,
+  DEFAULT_BACKUP_TIMEOUT_MINUTES,
+  GCS_BUCKET_ROLES,
   RUNNER_ENV,
   Retention,
   RunnerCommand,
   SECRET_ENV,
+  checkVaultPrefix,
   parseStorageUrl,
   renderRunnerEnvironment,
   validateDatabaseId,
-  validateStoragePrefix,
+  vaultStorageUrl,
 } from '../../core';
 import { Duration } from '../common/duration';
 import { BackupEncryption } from '../common/encryption';
@@ -27,11 +32,11 @@ import { resourceName, serviceAccountId } from './private/names';
 import { BackupSource } from './source';
 import { IBackupVault } from './vault';
 
-/** The roles the runner holds on the bucket: create and read objects, never delete or overwrite. */
-export const RUNNER_BUCKET_ROLES = ['roles/storage.objectCreator', 'roles/storage.objectViewer'] as const;
+/** The roles the runner holds on the bucket: create and read objects, never delete or overwrite (lib/core). */
+export const RUNNER_BUCKET_ROLES = GCS_BUCKET_ROLES[BackupRole.WRITER];
 
-/** Properties of a `RunnerJob`. */
-export interface RunnerJobProps {
+/** Properties of a `BackupRunnerJob`. */
+export interface BackupRunnerJobProps {
   /** The database's identifier: the metric dimension and part of resource names. */
   readonly databaseId: string;
   readonly project: string;
@@ -74,7 +79,7 @@ export interface RunnerJobProps {
   readonly cpu?: string;
   /** @default 2048 */
   readonly memoryLimitMiB?: number;
-  /** @default Duration.hours(6) */
+  /** @default Duration.hours(4) */
   readonly timeout?: Duration;
   /**
    * How often a failed task is retried within one execution.
@@ -95,7 +100,7 @@ export interface RunnerJobProps {
  * (`renderRunnerEnvironment`), its password comes from Secret Manager, and it runs as a
  * dedicated service account that may create and read objects in the bucket, nothing else there.
  */
-export class RunnerJob extends Construct {
+export class BackupRunnerJob extends Construct {
   public readonly job: CloudRunV2Job;
   public readonly serviceAccount: ServiceAccount;
   public readonly jobName: string;
@@ -108,39 +113,44 @@ export class RunnerJob extends Construct {
   public readonly environment: Readonly<Record<string, string>>;
   /** The container's arguments. */
   public readonly args: readonly string[];
+  /** The backup type this job makes. */
+  public readonly backupType: BackupType;
 
-  constructor(scope: Construct, id: string, props: RunnerJobProps) {
+  constructor(scope: Construct, id: string, props: BackupRunnerJobProps) {
     super(scope, id);
     if (!Token.isUnresolved(props.databaseId)) validateDatabaseId(props.databaseId);
     this.databaseId = props.databaseId;
     this.project = props.project;
     this.region = props.region;
     this.prefix = props.prefix ?? props.databaseId;
-    if (!Token.isUnresolved(this.prefix)) validateStoragePrefix(this.prefix);
+    if (!Token.isUnresolved(this.prefix)) checkVaultPrefix(this.prefix);
+    this.backupType = props.backupType ?? BackupType.FULL;
+    const kind = this.backupType === BackupType.FULL ? '' : this.backupType;
     const encryption = props.encryption ?? BackupEncryption.none();
     if (encryption.isKms) {
       throw new ConfigError(`encryption '${encryption.value}' uses AWS KMS, which a Cloud Run job has no identity for; use BackupEncryption.age(recipient) or BackupEncryption.none() (the bucket is CMEK-encrypted).`);
     }
-    this.storageUrl = this.prefix === '' ? `gs://${props.vault.bucketName}` : `gs://${props.vault.bucketName}/${this.prefix}`;
+    this.storageUrl = vaultStorageUrl('gs', props.vault.bucketName, this.prefix);
     if (!Token.isUnresolved(this.storageUrl)) parseStorageUrl(this.storageUrl, 'vault bucket');
-    this.jobName = resourceName(props.databaseId, 'backup');
+    this.jobName = resourceName(props.databaseId, kind === '' ? 'backup' : kind);
 
     this.environment = {
       ...renderRunnerEnvironment(RunnerCommand.BACKUP, {
         engine: props.source.engine,
         source: props.source.url,
         to: this.storageUrl,
-        type: props.backupType ?? BackupType.FULL,
+        type: this.backupType,
         compression: props.compression ?? Compression.ZSTD,
         encrypt: encryption.value,
         json: true,
       }),
       [RUNNER_ENV.DATABASE_ID]: props.databaseId,
+      [RUNNER_ENV.LOG_FORMAT]: 'json',
     };
     this.args = [RunnerCommand.BACKUP];
 
     this.serviceAccount = new ServiceAccount(this, 'ServiceAccount', {
-      accountId: serviceAccountId(props.databaseId, 'runner'),
+      accountId: serviceAccountId(props.databaseId, kind === '' ? 'runner' : kind.slice(0, 4)),
       displayName: `dbbackup runner of ${props.databaseId}`,
       description: 'Writes and reads backups; cannot delete or overwrite them',
       project: props.project,
@@ -175,9 +185,9 @@ export class RunnerJob extends Construct {
       serviceAccountEmail: this.serviceAccount.email,
       vpcEgress: props.vpcEgress,
       cloudSqlInstances: props.cloudSqlInstances,
-      cpu: props.cpu ?? '1',
-      memoryLimitMiB: props.memoryLimitMiB ?? 2048,
-      timeout: props.timeout ?? Duration.hours(6),
+      cpu: props.cpu ?? String(DEFAULT_BACKUP_CLOUD_RUN.cpu),
+      memoryLimitMiB: props.memoryLimitMiB ?? DEFAULT_BACKUP_CLOUD_RUN.memoryMiB,
+      timeout: props.timeout ?? Duration.minutes(DEFAULT_BACKUP_TIMEOUT_MINUTES),
       maxRetries: props.maxRetries ?? 1,
       deletionProtection: props.deletionProtection ?? true,
       labels: props.labels,
@@ -186,3 +196,10 @@ export class RunnerJob extends Construct {
     props.vault.addBackupPrefix(this.prefix, props.retention);
   }
 }
+
+/** @deprecated renamed `BackupRunnerJob` (the AWS flavours' `BackupRunnerTask`). */
+export const RunnerJob = BackupRunnerJob;
+/** @deprecated renamed `BackupRunnerJob`. */
+export type RunnerJob = BackupRunnerJob;
+/** @deprecated renamed `BackupRunnerJobProps`. */
+export type RunnerJobProps = BackupRunnerJobProps;

@@ -6,7 +6,7 @@ import { ConfigError } from '../../core';
 import { Duration } from '../common/duration';
 import { BackupSchedule } from '../common/schedule';
 import { resourceName, serviceAccountId } from './private/names';
-import { RunnerJob } from './runner-job';
+import { CloudRunV2Job } from '@cdktf/provider-google/lib/cloud-run-v2-job';
 
 /** The OAuth scope Cloud Scheduler asks for when it calls the Cloud Run Admin API. */
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
@@ -16,9 +16,17 @@ export function jobRunUri(project: string, region: string, jobName: string): str
   return `https://run.googleapis.com/v2/projects/${project}/locations/${region}/jobs/${jobName}:run`;
 }
 
-/** Properties of a `RunnerSchedule`. */
-export interface RunnerScheduleProps {
-  readonly job: RunnerJob;
+/** What a schedule starts: a Cloud Run job (a `BackupRunnerJob` or a `RestoreDrillJob`). */
+export interface IScheduledJob {
+  readonly databaseId: string;
+  readonly project: string;
+  readonly region: string;
+  readonly job: CloudRunV2Job;
+}
+
+/** Properties of a `JobSchedule`. */
+export interface JobScheduleProps {
+  readonly job: IScheduledJob;
   /** When to run the job; each becomes one Cloud Scheduler job. */
   readonly schedules: BackupSchedule[];
   /**
@@ -32,27 +40,33 @@ export interface RunnerScheduleProps {
    * @default false
    */
   readonly paused?: boolean;
+  /**
+   * What the runs are, in names and descriptions (`backup`, `incremental`, `drill`).
+   * @default 'backup'
+   */
+  readonly purpose?: string;
 }
 
 /**
  * Cloud Scheduler jobs that start the runner job through the Cloud Run Admin API, with an
  * OAuth token of a dedicated service account that may run this one job and nothing else.
  */
-export class RunnerSchedule extends Construct {
+export class JobSchedule extends Construct {
   public readonly schedules: CloudSchedulerJob[];
   public readonly serviceAccount: ServiceAccount;
 
-  constructor(scope: Construct, id: string, props: RunnerScheduleProps) {
+  constructor(scope: Construct, id: string, props: JobScheduleProps) {
     super(scope, id);
     const job = props.job;
-    if (props.schedules.length === 0) throw new ConfigError('schedules is empty; give at least one, e.g. BackupSchedule.daily(2).');
+    if (props.schedules.length === 0) throw new ConfigError('schedules is empty; give at least one, e.g. BackupSchedule.daily(3).');
+    const purpose = props.purpose ?? 'backup';
     const retries = props.retryCount ?? 3;
     if (!Number.isInteger(retries) || retries < 0 || retries > 5) throw new ConfigError(`retryCount is ${retries}; Cloud Scheduler takes 0 to 5.`);
 
     this.serviceAccount = new ServiceAccount(this, 'ServiceAccount', {
-      accountId: serviceAccountId(job.databaseId, 'sched'),
+      accountId: serviceAccountId(job.databaseId, purpose === 'backup' ? 'sched' : `${purpose.slice(0, 4)}-sched`),
       displayName: `dbbackup scheduler of ${job.databaseId}`,
-      description: 'Starts the backup job on its schedule',
+      description: `Starts the ${purpose} job on its schedule`,
       project: job.project,
     });
     const invoker = new CloudRunV2JobIamMember(this, 'RunsJob', {
@@ -66,8 +80,8 @@ export class RunnerSchedule extends Construct {
     this.schedules = props.schedules.map(
       (s, i) =>
         new CloudSchedulerJob(this, props.schedules.length === 1 ? 'Resource' : `Schedule${i + 1}`, {
-          name: resourceName(job.databaseId, props.schedules.length === 1 ? 'backup' : `backup-${i + 1}`, 500),
-          description: `dbbackup: back up ${job.databaseId} (${s.unixExpression} ${s.timeZone})`,
+          name: resourceName(job.databaseId, props.schedules.length === 1 ? purpose : `${purpose}-${i + 1}`, 500),
+          description: `dbbackup: ${purpose} of ${job.databaseId} (${s.unixExpression} ${s.timeZone})`,
           project: job.project,
           region: job.region,
           schedule: s.unixExpression,
@@ -85,3 +99,10 @@ export class RunnerSchedule extends Construct {
     );
   }
 }
+
+/** @deprecated renamed `JobSchedule` (the AWS flavours' `TaskSchedule`). */
+export const RunnerSchedule = JobSchedule;
+/** @deprecated renamed `JobSchedule`. */
+export type RunnerSchedule = JobSchedule;
+/** @deprecated renamed `JobScheduleProps`. */
+export type RunnerScheduleProps = JobScheduleProps;

@@ -5,22 +5,13 @@ import { KmsCryptoKey } from '@cdktf/provider-google/lib/kms-crypto-key';
 import { KmsCryptoKeyIamMember } from '@cdktf/provider-google/lib/kms-crypto-key-iam-member';
 import { KmsKeyRing } from '@cdktf/provider-google/lib/kms-key-ring';
 import { StorageBucket, StorageBucketLifecycleRule } from '@cdktf/provider-google/lib/storage-bucket';
-import { ConfigError, Retention, RetentionTier, validateLockRetention, validateLockDays, validateStoragePrefix } from '../../core';
+import { ConfigError, Retention, tierPrefix, validateLockRetention, validateLockDays, validateStoragePrefix } from '../../core';
 import { Duration } from '../common/duration';
 import { kmsLocation } from './private/names';
 import { IBucketRef, ICryptoKeyRef } from './refs';
 
-/**
- * The object-name prefix of one tier's backups of one database: `<prefix>/<tier>/`.
- *
- * GCS lifecycle conditions cannot match object metadata or tags (only age, name prefix and
- * suffix, storage class, versions and custom time), so on GCS the retention tier is carried in
- * the object name: the runner writes a backup to `<prefix>/<tier>/<backup id>/…` and the
- * lifecycle rules match `matches_prefix = ["<prefix>/<tier>/"]`.
- */
-export function tierPrefix(prefix: string, tier: RetentionTier): string {
-  return prefix === '' ? `${tier}/` : `${prefix}/${tier}/`;
-}
+// GCS lifecycle conditions cannot match object metadata, so the tier is a folder:
+// `<prefix>/<tier>/<backup id>/…` (lib/core/layout `tierPrefix`).
 
 /** Where backups are kept on Google Cloud. */
 export interface IBackupVault {

@@ -9,7 +9,7 @@ import { ProjectIamMember } from '@cdktf/provider-google/lib/project-iam-member'
 import { ServiceAccount } from '@cdktf/provider-google/lib/service-account';
 import { StorageBucketIamMember } from '@cdktf/provider-google/lib/storage-bucket-iam-member';
 import { WorkflowsWorkflow } from '@cdktf/provider-google/lib/workflows-workflow';
-import { ConfigError, MANIFEST_NAME, RUNNER_ENV, RunnerCommand, renderRunnerEnvironment, validateDatabaseId, validateStoragePrefix } from '../../core';
+import { BackupRole, ConfigError, GCS_BUCKET_ROLES, MANIFEST_NAME, RUNNER_ENV, RunnerCommand, checkVaultPrefix, renderRunnerEnvironment, validateDatabaseId, vaultStorageUrl } from '../../core';
 import { Duration } from '../common/duration';
 import { RunnerImage } from './image';
 import { runnerJob } from './private/job';
@@ -79,8 +79,8 @@ function storageAgentPublishes(scope: Construct, project: string): ProjectIamMem
   return new ProjectIamMember(stack, id, { project, role: 'roles/pubsub.publisher', member: `serviceAccount:${agent.emailAddress}` });
 }
 
-/** Properties of a `Verifier`. */
-export interface VerifierProps {
+/** Properties of a `BackupVerifier`. */
+export interface BackupVerifierProps {
   readonly databaseId: string;
   readonly project: string;
   /** The region of the verifier job and its workflow. */
@@ -106,7 +106,7 @@ export interface VerifierProps {
  * object-finalized events through a small workflow (Eventarc cannot start a Cloud Run job
  * directly, nor filter on object names). Its service account can only read the bucket.
  */
-export class Verifier extends Construct {
+export class BackupVerifier extends Construct {
   public readonly job: CloudRunV2Job;
   public readonly workflow: WorkflowsWorkflow;
   public readonly trigger: EventarcTrigger;
@@ -115,15 +115,15 @@ export class Verifier extends Construct {
   /** The verifier job's plain environment (the contract). */
   public readonly environment: Readonly<Record<string, string>>;
 
-  constructor(scope: Construct, id: string, props: VerifierProps) {
+  constructor(scope: Construct, id: string, props: BackupVerifierProps) {
     super(scope, id);
     if (!Token.isUnresolved(props.databaseId)) validateDatabaseId(props.databaseId);
     const prefix = props.prefix ?? props.databaseId;
-    if (!Token.isUnresolved(prefix)) validateStoragePrefix(prefix);
+    if (!Token.isUnresolved(prefix)) checkVaultPrefix(prefix);
     if (Token.isUnresolved(props.vault.location)) {
       throw new ConfigError("the vault's location is a token; the Eventarc trigger must be created in the bucket's location, so give it literally.");
     }
-    const from = prefix === '' ? `gs://${props.vault.bucketName}` : `gs://${props.vault.bucketName}/${prefix}`;
+    const from = vaultStorageUrl('gs', props.vault.bucketName, prefix);
     this.jobName = resourceName(props.databaseId, 'verify');
     this.environment = {
       ...renderRunnerEnvironment(RunnerCommand.VERIFY, { from, json: true }),
@@ -136,11 +136,10 @@ export class Verifier extends Construct {
       description: 'Reads backups to verify them',
       project: props.project,
     });
-    const reads = new StorageBucketIamMember(this, 'ReadsObjects', {
-      bucket: props.vault.bucketName,
-      role: 'roles/storage.objectViewer',
-      member: this.serviceAccount.member,
-    });
+    // The verifier's roles (lib/core/permissions): read only.
+    const [reads] = GCS_BUCKET_ROLES[BackupRole.VERIFIER].map(
+      (role) => new StorageBucketIamMember(this, 'ReadsObjects', { bucket: props.vault.bucketName, role, member: this.serviceAccount.member }),
+    );
     this.job = runnerJob(this, 'Resource', {
       name: this.jobName,
       project: props.project,
@@ -213,3 +212,10 @@ export class Verifier extends Construct {
     });
   }
 }
+
+/** @deprecated renamed `BackupVerifier`, the AWS flavours' name. */
+export const Verifier = BackupVerifier;
+/** @deprecated renamed `BackupVerifier`. */
+export type Verifier = BackupVerifier;
+/** @deprecated renamed `BackupVerifierProps`. */
+export type VerifierProps = BackupVerifierProps;

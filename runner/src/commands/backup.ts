@@ -7,7 +7,7 @@ import { checkTierOverride, idTime, makeBackupId, removeLeftovers, writeManifest
 import { keepChainWhole } from '../chain-tiers';
 import { BackupConfig } from '../config';
 import { ArtifactCopy, ArtifactPlan, driverFor } from '../engines';
-import { ChildProcessError } from '../errors';
+import { BackupError, ChildProcessError } from '../errors';
 import { formatBytes, log, Progress } from '../log';
 import { emitMetrics } from '../metrics';
 import { compressStage, COMPRESSION_EXT } from '../pipeline/compress';
@@ -16,6 +16,8 @@ import { manualRestoreSteps } from '../pipeline/manual';
 import { GatedDigest } from '../pipeline/stream';
 import { CommandSpec, Pipeline } from '../proc';
 import { openStorage, Storage } from '../storage';
+import { StorageUrl } from '../../../lib/core/urls';
+import * as path from 'node:path';
 
 /** The result printed by `backup`. */
 export interface BackupResult {
@@ -28,6 +30,21 @@ export interface BackupResult {
 /** The identifier of the database in metrics and lock names. */
 export function databaseIdOf(cfg: { source: { host?: string; socket?: string; port: number; database: string } }): string {
   return process.env[RUNNER_ENV.DATABASE_ID] ?? `${cfg.source.host ?? 'local'}:${cfg.source.port}/${cfg.source.database}`;
+}
+
+/**
+ * The key of the overlap lock: the database and the normalised destination. The lock lives in
+ * the database server itself (an advisory lock, GET_LOCK), so the server is part of it already:
+ * however the source names the server (`localhost`, `127.0.0.1`, a socket, a host name's case),
+ * two runs of the same database to the same place meet on the same lock; a trailing `/` or a
+ * `.` segment in the destination does not make another place.
+ */
+export function overlapLockKey(source: { database: string }, to: StorageUrl): string {
+  const dest =
+    to.kind === 'file'
+      ? path.posix.normalize(to.path).replace(/(.)\/+$/, '$1')
+      : `${to.bucket}/${path.posix.normalize(to.path).replace(/^\/+|\/+$/g, '').replace(/^\.$/, '')}`;
+  return `${source.database}|${to.kind}:${dest}`;
 }
 
 /**
@@ -51,8 +68,9 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
     const session = await driver.openBackup(cfg.source, {
       type: cfg.type,
       method: cfg.method,
-      lockKey: `${cfg.to.display}|${databaseId}`,
+      lockKey: overlapLockKey(cfg.source, cfg.to),
       lockWaitSeconds: cfg.lockWaitSeconds,
+      lockTimeoutSeconds: cfg.lockTimeoutSeconds,
       storage,
       databaseId,
     });
@@ -162,6 +180,7 @@ async function storeArtifact(
         producer = next.retry;
         continue;
       }
+      if (next?.fail !== undefined) throw new BackupError(next.fail);
       if (next?.skipWarning !== undefined) {
         log.warn(next.skipWarning, { artifact: plan.name });
         warnings.push(next.skipWarning);
@@ -184,10 +203,16 @@ export async function runPipeline(
   onProducerStderr?: (text: string) => void,
 ): Promise<{ size: number; sha256: string }> {
   const stages = [producer, compressStage(cfg.compression), enc.stage].filter((s): s is CommandSpec => s !== undefined);
-  const pipeline = new Pipeline(stages);
+  const pipeline = new Pipeline(stages, { kind: 'none' }, { stallGuard: true });
   if (onProducerStderr !== undefined) pipeline.children[0].process.stderr?.on('data', (d: Buffer) => onProducerStderr(d.toString('utf8')));
   const progress = new Progress(`${key}`, { object: key });
-  const digest = new GatedDigest(() => pipeline.wait(), (n) => progress.add(n));
+  const digest = new GatedDigest(
+    () => pipeline.wait(),
+    (n) => {
+      progress.add(n);
+      pipeline.activity();
+    },
+  );
   // Failures are reported through the promises below; an error emitted after the upload has
   // already let go of the stream (an interrupt as the run starts) must not crash the process.
   digest.on('error', () => undefined);
@@ -197,25 +222,26 @@ export async function runPipeline(
     controller.abort(signal.reason);
   };
   signal.addEventListener('abort', onAbort);
-  let uploadFailedFirst = false;
+  // The side that failed first is the cause; the other then fails because it was stopped (a
+  // stage killed after a refused upload, an upload aborted after a stage failed).
+  let first: 'upload' | 'stages' | undefined;
   try {
     pipeline.stdout.pipe(digest);
-    // Whichever side fails first stops the other: a failed stage fails the digest stream (the
-    // upload aborts); a failed upload kills the stages.
     const uploading = storage.upload(key, digest, { tier, signal: controller.signal }).catch((e) => {
-      if (pipeline.children.every((c) => c.process.exitCode === null && c.process.signalCode === null)) uploadFailedFirst = true;
+      first ??= 'upload';
       pipeline.kill();
       throw e;
     });
     const waiting = pipeline.wait().catch((e) => {
+      first ??= 'stages';
       digest.destroy(e);
       throw e;
     });
     const [u, w] = await Promise.allSettled([uploading, waiting]);
     if (signal.aborted) throw signal.reason;
-    if (w.status === 'rejected' && !uploadFailedFirst) throw w.reason;
-    if (u.status === 'rejected') throw u.reason;
+    if (u.status === 'rejected' && (first === 'upload' || w.status === 'fulfilled')) throw u.reason;
     if (w.status === 'rejected') throw w.reason;
+    if (u.status === 'rejected') throw u.reason;
     return { size: digest.size, sha256: digest.digest() };
   } catch (e) {
     pipeline.kill();

@@ -1,6 +1,6 @@
 import { PassThrough, Readable } from 'node:stream';
 import { Manifest, ManifestArtifact } from '../../../lib/core/manifest';
-import { BackupError } from '../errors';
+import { BackupError, ChildProcessError, StageError } from '../errors';
 import { Progress } from '../log';
 import { decompressStage } from '../pipeline/compress';
 import { PreparedDecryption } from '../pipeline/encrypt';
@@ -37,6 +37,7 @@ export async function readBack(
     (s): s is CommandSpec => s !== undefined,
   );
   const key = `${manifest.id}/${artifact.name}`;
+  if (signal?.aborted) throw signal.reason;
   const source = await storage.read(key);
   const progress = new Progress(`reading ${key}`, { object: key });
   if (stages.length === 0) {
@@ -44,16 +45,16 @@ export async function readBack(
     const chunks: Buffer[] = [];
     const sink = new PassThrough();
     sink.on('data', (c: Buffer) => chunks.push(c));
-    await feedVerified(source, sink, artifact, (n) => progress.add(n));
-    progress.stop();
+    await feedVerified(source, sink, artifact, (n) => progress.add(n)).finally(() => progress.stop());
     return Buffer.concat(chunks);
   }
-  const pipeline = new Pipeline(stages, { kind: 'pipe' });
+  const pipeline = new Pipeline(stages, { kind: 'pipe' }, { stallGuard: true, onStall: (e) => source.destroy(e) });
   const onAbort = () => pipeline.kill();
   signal?.addEventListener('abort', onAbort);
   const collected: Buffer[] = [];
   let collectedSize = 0;
   pipeline.stdout.on('data', (c: Buffer) => {
+    pipeline.activity();
     if (consumer !== 'buffer') return;
     collectedSize += c.length;
     if (collectedSize > MAX_BUFFERED) {
@@ -63,24 +64,68 @@ export async function readBack(
     collected.push(c);
   });
   try {
-    const feeding = feedVerified(source, pipeline.stdin!, artifact, (n) => progress.add(n)).catch((e) => {
-      // Damaged or unreadable: stop the consumer before it sees the end of the stream.
-      pipeline.kill('SIGKILL');
-      source.destroy();
-      throw e;
-    });
+    const feeding = feedVerified(source, pipeline.stdin!, artifact, (n) => {
+      progress.add(n);
+      pipeline.activity();
+    }).then(
+      (fed) => {
+        // All input delivered: a consumer may now work for long without reading (indexes).
+        if (consumer !== 'buffer') pipeline.inputComplete();
+        return fed;
+      },
+      (e) => {
+        // Damaged or unreadable: stop the consumer before it sees the end of the stream.
+        pipeline.kill('SIGKILL');
+        source.destroy();
+        throw e;
+      },
+    );
     const waiting = pipeline.wait({ consumerMayExitEarly: consumer !== 'buffer' });
     const [f, w] = await Promise.allSettled([feeding, waiting]);
     if (signal?.aborted) throw signal.reason;
+    if (pipeline.stalled !== undefined) throw pipeline.stalled;
     if (f.status === 'rejected' && (f.reason as Error).name === 'DamagedError') throw f.reason;
-    if (w.status === 'rejected') throw w.reason;
-    if (f.status === 'rejected') throw f.reason;
     if (collectedSize > MAX_BUFFERED) throw new BackupError(`${artifact.name} is larger than ${MAX_BUFFERED} bytes of plaintext`);
+    const exitedEarly = f.status === 'fulfilled' && !f.value.delivered && pipeline.children[0].process.exitCode === 0;
+    if (w.status === 'rejected') {
+      throw exitedEarly ? notRead(pipeline, artifact, f.value.written, w.reason as Error) : w.reason;
+    }
+    if (f.status === 'rejected') throw f.reason;
+    // The first stage stopped taking input before the end, yet every stage exited 0: success
+    // only for a consumer that read what it needs (pg_restore skips the archive's last bytes).
+    if (!f.value.delivered && consumer === 'buffer') throw notRead(pipeline, artifact, f.value.written);
     return consumer === 'buffer' ? Buffer.concat(collected) : undefined;
+  } catch (e) {
+    if (signal?.aborted === true) throw e;
+    throw asStageError(e, consumer === 'buffer' ? undefined : pipeline.children[stages.length - 1].label);
   } finally {
     signal?.removeEventListener('abort', onAbort);
+    pipeline.kill();
     progress.stop();
   }
+}
+
+/**
+ * A failure of a stage that decrypts or decompresses (or of the run's own guard), once the stored
+ * bytes matched the manifest: a StageError (exit 1), never damage. The consumer's own failure
+ * (`consumer`, e.g. pg_restore reading the archive) stays as it is, unless it was not installed
+ * or was killed by a signal.
+ */
+function asStageError(e: unknown, consumer?: string): unknown {
+  if (!(e instanceof BackupError) || e instanceof StageError) return e;
+  if (e instanceof ChildProcessError && e.tool === consumer && e.exitCode !== 127 && e.signal === null) return e;
+  return new StageError(e.message);
+}
+
+/** The first stage exited 0 without reading all of its input. */
+function notRead(pipeline: Pipeline, artifact: ManifestArtifact, written: number, then?: Error): BackupError {
+  const first = pipeline.children[0];
+  return new BackupError(
+    `${first.label} exited before reading all of ${artifact.name} (it took ${written} of ${artifact.size} bytes)` +
+      (first.stderr.trim() !== '' ? `: ${first.stderr.trim().split('\n').slice(-3).join(' | ')}` : '') +
+      `; the stages were ${pipeline.description}` +
+      (then !== undefined ? `; then ${then.message}` : `. Check that ${first.process.spawnfile} is the real tool.`),
+  );
 }
 
 /** readBack into a function: the plaintext stream goes to `consumer` while the stored bytes are checked. */
@@ -94,18 +139,28 @@ async function readInto(
 ): Promise<void> {
   const stages = [dec.stage, decompressStage(manifest.pipeline.compression)].filter((s): s is CommandSpec => s !== undefined);
   const key = `${manifest.id}/${artifact.name}`;
+  if (signal?.aborted) throw signal.reason;
   const source = await storage.read(key);
   const progress = new Progress(`reading ${key}`, { object: key });
-  const pipeline = stages.length > 0 ? new Pipeline(stages, { kind: 'pipe' }) : undefined;
+  const pipeline =
+    stages.length > 0 ? new Pipeline(stages, { kind: 'pipe' }, { stallGuard: true, onStall: (e) => stop(e) }) : undefined;
   const input = pipeline?.stdin ?? new PassThrough();
   const plaintext = pipeline?.stdout ?? (input as PassThrough);
+  const stop = (e: Error) => {
+    source.destroy(e);
+    plaintext.destroy(e);
+  };
   const onAbort = () => {
     pipeline?.kill();
     plaintext.destroy(new BackupError('interrupted'));
   };
   signal?.addEventListener('abort', onAbort);
+  let consumerError: unknown;
   try {
-    const feeding = feedVerified(source, input, artifact, (n) => progress.add(n)).catch((e) => {
+    const feeding = feedVerified(source, input, artifact, (n) => {
+      progress.add(n);
+      pipeline?.activity();
+    }).catch((e) => {
       pipeline?.kill('SIGKILL');
       source.destroy();
       plaintext.destroy(e);
@@ -115,11 +170,28 @@ async function readInto(
     const waiting = pipeline?.wait() ?? Promise.resolve();
     const [f, w, c] = await Promise.allSettled([feeding, waiting, consuming]);
     if (signal?.aborted) throw signal.reason;
+    if (pipeline?.stalled !== undefined) throw pipeline.stalled;
+    if (f.status === 'rejected' && (f.reason as Error).name === 'DamagedError') throw f.reason;
+    const exitedEarly = f.status === 'fulfilled' && !f.value.delivered && pipeline?.children[0].process.exitCode === 0;
+    if (w.status === 'rejected') {
+      throw exitedEarly ? notRead(pipeline!, artifact, f.value.written, w.reason as Error) : w.reason;
+    }
     if (f.status === 'rejected') throw f.reason;
-    if (w.status === 'rejected') throw w.reason;
-    if (c.status === 'rejected') throw c.reason;
+    if (c.status === 'rejected') {
+      consumerError = c.reason;
+      throw c.reason;
+    }
+    if (!f.value.delivered) {
+      if (pipeline !== undefined) throw notRead(pipeline, artifact, f.value.written);
+      throw new BackupError(
+        `the reader of ${artifact.name} stopped before the end (it took ${f.value.written} of ${artifact.size} bytes)`,
+      );
+    }
+  } catch (e) {
+    throw signal?.aborted === true || e === consumerError ? e : asStageError(e);
   } finally {
     signal?.removeEventListener('abort', onAbort);
+    pipeline?.kill();
     progress.stop();
   }
 }

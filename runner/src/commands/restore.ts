@@ -56,6 +56,8 @@ export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promi
     const session = await driver.openRestore(cfg.target, manifest, { clean: cfg.clean, withGlobals: cfg.withGlobals });
     try {
       for (const step of session.steps) {
+        // An interrupt between steps (or before the first) must not let the next one start.
+        if (signal.aborted) throw signal.reason;
         if (typeof step.consumer === 'function') {
           // Small scripts (globals) are read and checked whole before any of them is applied.
           const plaintext = await readBack(storage, manifest, step.artifact, dec, 'buffer', signal);
@@ -65,6 +67,7 @@ export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promi
         }
         log.info(`restored ${step.artifact.name}`, { artifact: step.artifact.name });
       }
+      if (signal.aborted) throw signal.reason;
       await session.commit();
     } catch (e) {
       await session.rollback();

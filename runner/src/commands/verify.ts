@@ -175,7 +175,8 @@ async function deepCheck(storage: Storage, m: Manifest, a: ManifestArtifact, cfg
     }
     return undefined;
   } catch (e) {
-    if ((e as Error).name === 'ConfigError') throw e;
+    // A tool or key that fails the read-back is the run's failure (exit 1), not the backup's damage.
+    if ((e as Error).name === 'ConfigError' || (e as Error).name === 'StageError') throw e;
     return `unreadable: ${(e as Error).message}`;
   } finally {
     await dec.cleanup();

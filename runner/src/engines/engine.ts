@@ -66,6 +66,8 @@ export interface BackupOpenOptions {
   readonly lockKey: string;
   /** How long to wait for an overlapping run to end (0: refuse at once). */
   readonly lockWaitSeconds: number;
+  /** How long the dump waits for another session's lock on a table before it gives up. */
+  readonly lockTimeoutSeconds?: number;
   /** Where the backup goes: incremental and differential backups find their parent (and log archive) there. */
   readonly storage?: Storage;
   /** The identifier of the database in metrics, lock names and chains. */
@@ -82,9 +84,9 @@ export interface ArtifactPlan {
   /**
    * Called when the producer failed: return a replacement producer to try (e.g. without
    * role passwords when the user may not read them), a warning to record and skip the
-   * artifact, or undefined to fail the backup.
+   * artifact, a message to fail the backup with (naming the cause), or undefined to fail it.
    */
-  readonly onFailure?: (stderr: string) => { readonly retry?: CommandSpec; readonly skipWarning?: string } | undefined;
+  readonly onFailure?: (stderr: string) => { readonly retry?: CommandSpec; readonly skipWarning?: string; readonly fail?: string } | undefined;
   /**
    * Called with the producer's stderr as it arrives, e.g. to follow a dump tool's `--verbose`
    * messages (MySQL: release a brief commit block once the dump's snapshot is open).

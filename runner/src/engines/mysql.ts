@@ -351,6 +351,51 @@ class SharedSnapshot {
   }
 }
 
+/**
+ * Gives up on a dump that waits for another session's metadata lock (`LOCK TABLES … WRITE`,
+ * `ALTER TABLE`) longer than `seconds`: mariadb-dump/mysqldump have no lock_wait_timeout option
+ * and the server's default is a day. The control session watches the processlist once a second
+ * and stops the waiting query; the dump then fails and `blocked` says why.
+ */
+class LockWatch {
+  public blocked?: string;
+  private readonly timer: NodeJS.Timeout;
+  private running: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly session: MysqlSession, private readonly database: string, private readonly seconds: number) {
+    this.timer = setInterval(() => (this.running = this.running.then(() => this.check())), 1000);
+    this.timer.unref();
+  }
+
+  private async check(): Promise<void> {
+    if (this.stopped || this.blocked !== undefined) return;
+    const row = await this.session
+      .query(
+        `SELECT CONCAT(ID, ' ', TIME, ' ', COALESCE(INFO, '')) FROM information_schema.PROCESSLIST ` +
+          `WHERE ID <> CONNECTION_ID() AND DB = ${quoteString(this.database)} ` +
+          `AND USER = SUBSTRING_INDEX(USER(), '@', 1) AND STATE LIKE 'Waiting for table metadata lock%' ` +
+          `AND TIME >= ${this.seconds} ORDER BY TIME DESC LIMIT 1`,
+      )
+      .catch(() => '');
+    const m = /^(\d+) (\d+) ([\s\S]*)$/.exec(row.trim());
+    if (m === null || this.stopped) return;
+    const table = /(?:FROM|TABLE)\s+(`[^`]+`(?:\.`[^`]+`)?)/i.exec(m[3])?.[1] ?? 'a table';
+    this.blocked =
+      `the dump gave up after ${m[2]} s waiting for a metadata lock on ${table} in ${this.database}: another ` +
+      'session holds it (LOCK TABLES … WRITE, ALTER TABLE, or a long transaction that used the table). ' +
+      'Find it with SHOW PROCESSLIST, or raise --lock-timeout SECONDS.';
+    log.warn(this.blocked);
+    await this.session.query(`KILL QUERY ${Number(m[1])}`).catch(() => undefined);
+  }
+
+  public async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.running;
+  }
+}
+
 export class MySQLDriver implements EngineDriver {
   public readonly engine = Engine.MYSQL;
 
@@ -371,6 +416,7 @@ export class MySQLDriver implements EngineDriver {
     const connArgs = mysqlConnArgs(source);
     const control = await openSession(source, env);
     let snapshot: SharedSnapshot | undefined;
+    let lockWatch: LockWatch | undefined;
     try {
       const info = await serverInfo(control, source.display);
       if (!(await databaseExists(control, source.database))) {
@@ -381,11 +427,15 @@ export class MySQLDriver implements EngineDriver {
       const dump = await dumpTool(info.flavor);
       snapshot = await SharedSnapshot.open(source, env, info);
       const snap = snapshot;
+      // The row counts wait for a locked table no longer than the dump does.
+      await snap.session.query(`SET SESSION lock_wait_timeout = ${options.lockTimeoutSeconds ?? 60}`);
       const counts = countRows(snap.session, source.database).catch((e: Error) => {
         log.warn('could not count table rows for the manifest; restore drills will check tables without row counts', { error: e.message.split('\n')[0] });
         return undefined;
       });
 
+      const watch = new LockWatch(control, source.database, options.lockTimeoutSeconds ?? 60);
+      lockWatch = watch;
       const dumpArgs = [
         ...connArgs,
         '--single-transaction',
@@ -409,6 +459,7 @@ export class MySQLDriver implements EngineDriver {
           producer: dumpSpec(positionArgs),
           onStderr: snap.onDumpStderr,
           onFailure: (stderr) => {
+            if (watch.blocked !== undefined) return { fail: watch.blocked };
             // Without the privileges --master-data needs, dump without it (the manifest still
             // records the position from the shared snapshot).
             if (positionArgs.length > 0 && /access denied|privilege|RELOAD|REPLICATION CLIENT|BINLOG MONITOR/i.test(stderr)) {
@@ -441,6 +492,7 @@ export class MySQLDriver implements EngineDriver {
         },
         artifacts,
         tables: async () => {
+          await watch.stop();
           const stats = await counts;
           await snap.release();
           const same = await snap.sameAsDump(control);
@@ -461,11 +513,13 @@ export class MySQLDriver implements EngineDriver {
           return stats;
         },
         close: async () => {
+          await watch.stop();
           await snap.close();
           await control.close();
         },
       };
     } catch (e) {
+      await lockWatch?.stop();
       await snapshot?.close();
       await control.close();
       throw e;

@@ -142,6 +142,10 @@ export class PostgresDriver implements EngineDriver {
       );
       await this.lock(session, options, source);
       if (options.method === BackupMethod.PHYSICAL) return await openPhysicalBackup(session, source, env, info, options, pgTool);
+      // A table locked by another session (ACCESS EXCLUSIVE) must not hold the backup forever:
+      // the control session's counts and pg_dump's table locks give up after a bounded wait.
+      const lockWait = options.lockTimeoutSeconds ?? 60;
+      await session.query(`SET lock_timeout = '${lockWait}s'`);
       await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
       const snap = await session.json<{ snapshot: string; lsn: string | null }>(
         `SELECT json_build_object('snapshot', pg_export_snapshot(), 'lsn', ${info.recovery ? 'pg_last_wal_replay_lsn()' : 'pg_current_wal_lsn()'})`,
@@ -169,7 +173,28 @@ export class PostgresDriver implements EngineDriver {
             name: 'database.pgdump',
             role: 'database',
             format: 'pg_dump-custom',
-            producer: { cmd: pgDump, args: ['--format=custom', '--compress=0', '--no-password', `--snapshot=${snap.snapshot}`], env, label: 'pg_dump' },
+            producer: {
+              cmd: pgDump,
+              args: [
+                '--format=custom',
+                '--compress=0',
+                '--no-password',
+                `--snapshot=${snap.snapshot}`,
+                `--lock-wait-timeout=${lockWait}s`,
+              ],
+              env,
+              label: 'pg_dump',
+            },
+            onFailure: (stderr) => {
+              const table = /(?:lock|statement) timeout[\s\S]*LOCK TABLE (\S+) IN/i.exec(stderr)?.[1];
+              if (table === undefined) return undefined;
+              return {
+                fail:
+                  `pg_dump gave up after ${lockWait} s waiting for a lock on table ${table}: another session holds ` +
+                  'a lock that conflicts with ACCESS SHARE (e.g. ACCESS EXCLUSIVE from ALTER TABLE, LOCK TABLE or ' +
+                  'VACUUM FULL). Find it in pg_locks, or raise --lock-timeout SECONDS.',
+              };
+            },
           },
           {
             name: 'globals.sql',
@@ -221,15 +246,6 @@ export class PostgresDriver implements EngineDriver {
     if (options.withGlobals) {
       steps.push({ artifact: globals!, consumer: (plaintext) => applyGlobals(plaintext, pgEnv(target, password, maintenanceDb), target.user ?? 'postgres') });
     }
-    steps.push({
-      artifact: database,
-      consumer: {
-        cmd: pgTool('pg_restore'),
-        args: ['--single-transaction', '--exit-on-error', '--no-password', ...(options.clean ? ['--clean', '--if-exists'] : []), '-d', target.database],
-        env: pgEnv(target, password),
-        label: 'pg_restore',
-      },
-    });
 
     const admin = new PsqlSession({ cmd: pgTool('psql'), args: [], env: pgEnv(target, password, maintenanceDb), label: 'psql' });
     let created = false;
@@ -245,13 +261,37 @@ export class PostgresDriver implements EngineDriver {
       await admin.close();
       throw e;
     }
+    // Into an existing database: one transaction, so a failure leaves it as it was. Into one
+    // this restore created, a failure drops it, so no single transaction is needed, and none is
+    // used: it would lock every table at once and overflow the lock table (max_locks_per_transaction)
+    // of a server with the default settings once a database has thousands of tables.
+    steps.push({
+      artifact: database,
+      consumer: {
+        cmd: pgTool('pg_restore'),
+        args: [
+          ...(created ? [] : ['--single-transaction']),
+          '--exit-on-error',
+          '--no-password',
+          ...(options.clean ? ['--clean', '--if-exists'] : []),
+          '-d',
+          target.database,
+        ],
+        env: pgEnv(target, password),
+        label: 'pg_restore',
+      },
+    });
     return {
       steps,
       commit: () => admin.close(),
       rollback: async () => {
         if (created) {
           log.info('dropping the database this failed restore created', { database: target.database });
-          await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(target.database)}`).catch((e: Error) => log.warn('could not drop it', { error: e.message }));
+          // WITH (FORCE): a pg_restore we stopped may still hold a connection for a moment.
+          await admin
+            .query(`DROP DATABASE IF EXISTS ${quoteIdent(target.database)} WITH (FORCE)`)
+            .catch(() => admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(target.database)}`))
+            .catch((e: Error) => log.warn('could not drop it', { error: e.message }));
         }
         await admin.close();
       },

@@ -19,6 +19,11 @@ function fetchCommand(url: StorageUrl, key: string, tier?: string): string {
       return `aws s3 cp ${quote(`s3://${url.bucket}/${joinKey(url.path, key)}`)} -`;
     case StorageKind.GCS:
       return `gcloud storage cat ${quote(`gs://${url.bucket}/${joinKey(url.path, tier ?? '', key)}`)}`;
+    case StorageKind.AZURE:
+      return (
+        `az storage blob download --account-name ${url.account} --container-name ${url.bucket}` +
+        ` --name ${quote(joinKey(url.path, key))} --file /dev/stdout --no-progress --output none`
+      );
   }
 }
 

@@ -38,42 +38,58 @@ export interface Expected {
   readonly sha256: string;
 }
 
+/** How feeding ended: `delivered` is false when `dest` stopped taking bytes before the end. */
+export interface Fed {
+  readonly delivered: boolean;
+  /** Bytes `dest` accepted. */
+  readonly written: number;
+}
+
 /**
  * Copy a stored object to `dest`, holding back its last `holdback` bytes until the whole object
  * has been checked against its recorded size and sha256. A damaged object therefore never
  * reaches the end of its stream: the consumer cannot finish (and, restoring in one
  * transaction, cannot commit) before the check passed. Throws DamagedError without ending
  * `dest`; the caller kills the consumer.
+ *
+ * A `dest` that goes away (the stage reading it exited, failed or was killed) is never waited
+ * on: the object is still read to the end and checked, and the result says it was not
+ * delivered, so the caller can judge the stage by its exit and never takes a short read for
+ * success.
  */
-export async function feedVerified(source: Readable, dest: Writable, expected: Expected, onBytes?: (n: number) => void, holdback = 4 << 20): Promise<void> {
+export async function feedVerified(
+  source: Readable,
+  dest: Writable,
+  expected: Expected,
+  onBytes?: (n: number) => void,
+  holdback = 4 << 20,
+): Promise<Fed> {
   const hash = crypto.createHash('sha256');
   let size = 0;
+  let written = 0;
   const tail: Buffer[] = [];
   let tailSize = 0;
   let destError: Error | undefined;
-  dest.on('error', (e) => (destError = e));
+  const onError = (e: Error) => (destError = e);
+  dest.on('error', onError);
+  const gone = () => destError !== undefined || dest.destroyed || dest.writableEnded;
   const write = async (b: Buffer) => {
-    // The consumer closed its input (finished or failed): keep reading to check the object,
-    // and let the caller judge the consumer by its exit status.
-    if (destError !== undefined) return;
-    if (!dest.write(b)) {
-      await new Promise<void>((resolve, reject) => {
-        const done = () => {
-          dest.off('drain', done);
-          dest.off('error', fail);
-          dest.off('close', done);
-          resolve();
-        };
-        const fail = (e: Error) => {
-          dest.off('drain', done);
-          dest.off('close', done);
-          reject(e);
-        };
-        dest.once('drain', done);
-        dest.once('error', fail);
-        dest.once('close', done);
-      }).catch(() => undefined);
-    }
+    if (gone()) return;
+    written += b.length;
+    if (dest.write(b) || gone()) return;
+    // Resolves on drain, or as soon as `dest` is gone (close follows an error or a destroy).
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        dest.off('drain', done);
+        dest.off('close', done);
+        dest.off('error', done);
+        resolve();
+      };
+      dest.on('drain', done);
+      dest.on('close', done);
+      dest.on('error', done);
+      if (gone()) done();
+    });
   };
   for await (const chunk of source as AsyncIterable<Buffer>) {
     hash.update(chunk);
@@ -95,11 +111,19 @@ export async function feedVerified(source: Readable, dest: Writable, expected: E
     throw new DamagedError(`${expected.name}: sha256 ${digest} does not match the manifest's ${expected.sha256}`);
   }
   for (const b of tail) await write(b);
-  if (destError !== undefined) return;
+  if (gone()) return { delivered: false, written };
   await new Promise<void>((resolve) => {
-    dest.once('error', () => resolve());
-    dest.end(() => resolve());
+    const done = () => {
+      dest.off('close', done);
+      dest.off('error', done);
+      resolve();
+    };
+    dest.on('close', done);
+    dest.on('error', done);
+    dest.end(done);
   });
+  // An error while the last bytes were flushed: they were not all taken.
+  return { delivered: destError === undefined, written };
 }
 
 /** sha256 and size of a whole stream. */

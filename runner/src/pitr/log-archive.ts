@@ -25,7 +25,7 @@ import { ManifestEncryption } from '../../../lib/core/manifest';
 import { Compression } from '../../../lib/core/model';
 import { EncryptionScheme, EncryptionSpec } from '../../../lib/core/urls';
 import { runPipeline } from '../commands/backup';
-import { BackupError, DamagedError } from '../errors';
+import { BackupError, ChildProcessError, DamagedError } from '../errors';
 import { log } from '../log';
 import { COMPRESSION_EXT, decompressStage } from '../pipeline/compress';
 import { prepareDecryption, prepareEncryption, PreparedDecryption, PreparedEncryption } from '../pipeline/encrypt';
@@ -253,15 +253,17 @@ export async function fetchObject(storage: Storage, prefix: string, o: ArchivedO
     if (stages.length === 0) {
       await writeAll(source as AsyncIterable<Buffer>);
     } else {
-      const pipeline = new Pipeline(stages, { kind: 'pipe' });
+      const pipeline = new Pipeline(stages, { kind: 'pipe' }, { stallGuard: true, onStall: (e) => source.destroy(e) });
       const onAbort = () => pipeline.kill();
       signal?.addEventListener('abort', onAbort);
+      if (signal?.aborted) onAbort();
       try {
-        pipeline.stdin!.on('error', () => undefined);
         source.on('error', (e) => pipeline.stdin!.destroy(e));
+        source.on('data', () => pipeline.activity());
         source.pipe(pipeline.stdin!);
         const [w, p] = await Promise.allSettled([writeAll(pipeline.stdout as AsyncIterable<Buffer>), pipeline.wait()]);
-        if (p.status === 'rejected') throw new DamagedError(`${storage.url.display}/${o.key} could not be read back: ${(p.reason as Error).message}`);
+        if (signal?.aborted) throw signal.reason;
+        if (p.status === 'rejected') throw readBackFailure(p.reason as Error, `${storage.url.display}/${o.key}`);
         if (w.status === 'rejected') throw w.reason;
       } finally {
         signal?.removeEventListener('abort', onAbort);
@@ -278,6 +280,20 @@ export async function fetchObject(storage: Storage, prefix: string, o: ArchivedO
   } finally {
     await dec.cleanup();
   }
+}
+
+/**
+ * A stage that failed decoding an archived object: damage (exit 3), unless the stage itself is
+ * at fault (not installed, killed by a signal, stalled, a key that is not one): then the run
+ * failed (exit 1).
+ */
+function readBackFailure(e: Error, what: string): Error {
+  const own =
+    !(e instanceof ChildProcessError) ||
+    e.exitCode === 127 ||
+    e.signal !== null ||
+    (e.tool === 'age' && /identit|secret keys/i.test(e.stderrTail));
+  return own ? e : new DamagedError(`${what} could not be read back: ${e.message}`);
 }
 
 /** The absolute path of a file given relative to the working directory (PostgreSQL runs archive commands in the data directory). */

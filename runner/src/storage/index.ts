@@ -19,5 +19,10 @@ export function openStorage(url: StorageUrl): Storage {
       const { GcsStorage } = require('./gcs') as typeof import('./gcs');
       return new GcsStorage(url);
     }
+    case StorageKind.AZURE: {
+      // Loaded on first use, like the S3 backend: the Azure SDK costs startup time too.
+      const { AzureStorage } = require('./azure') as typeof import('./azure');
+      return new AzureStorage(url);
+    }
   }
 }

@@ -1,3 +1,5 @@
+import { BackupRole, S3_DELETE_ACTIONS, S3_PERMISSIONS, listPrefixes, manifestPattern, prefixObjectsPattern } from '../../../core';
+
 /**
  * IAM policy documents as plain JSON (rendered into the Terraform JSON, readable in tests and
  * in `terraform plan`), and the action lists the constructs grant.
@@ -30,23 +32,29 @@ export function assumeRolePolicy(service: string, sourceAccount?: string): strin
   ]);
 }
 
-/** What the runner may do in the vault: write and read back backups, never delete them. */
-export const RUNNER_OBJECT_ACTIONS = [
-  's3:PutObject',
-  's3:PutObjectTagging',
-  's3:GetObject',
-  's3:GetObjectTagging',
-  's3:AbortMultipartUpload',
-  's3:ListMultipartUploadParts',
-] as const;
-export const RUNNER_BUCKET_ACTIONS = ['s3:ListBucket', 's3:ListBucketMultipartUploads', 's3:GetEncryptionConfiguration'] as const;
-
-/** SSE-KMS writes and reads through the vault key. */
-export const KEY_WRITE_ACTIONS = ['kms:GenerateDataKey', 'kms:Decrypt'] as const;
-
-/** What the verifier may do: read backups and tag manifests with the verification result. */
-export const VERIFIER_OBJECT_ACTIONS = ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectTagging', 's3:PutObjectTagging'] as const;
-export const VERIFIER_BUCKET_ACTIONS = ['s3:ListBucket'] as const;
+/**
+ * The statements of `role` on a vault under `prefix`, from the one permission table
+ * (lib/core/permissions) the AWS CDK grants use too.
+ */
+export function vaultStatements(role: BackupRole, vault: { readonly bucketArn: string; readonly keyArn: string }, prefix: string): Statement[] {
+  const p = S3_PERMISSIONS[role];
+  const out: Statement[] = [
+    { Sid: role === BackupRole.WRITER ? 'WriteAndReadBackups' : 'ReadBackups', Effect: 'Allow', Action: [...p.objectActions], Resource: `${vault.bucketArn}/${prefixObjectsPattern(prefix)}` },
+  ];
+  if (p.manifestActions.length > 0) {
+    out.push({ Sid: 'TagManifests', Effect: 'Allow', Action: [...p.manifestActions], Resource: `${vault.bucketArn}/${manifestPattern(prefix)}` });
+  }
+  out.push({
+    Sid: 'ListBackups',
+    Effect: 'Allow',
+    Action: [...p.listActions],
+    Resource: vault.bucketArn,
+    Condition: { StringLike: { 's3:prefix': listPrefixes(prefix) } },
+  });
+  if (p.bucketActions.length > 0) out.push({ Sid: 'InspectBucket', Effect: 'Allow', Action: [...p.bucketActions], Resource: vault.bucketArn });
+  out.push({ Sid: 'UseVaultKey', Effect: 'Allow', Action: [...p.sseKeyActions], Resource: vault.keyArn });
+  return out;
+}
 
 /** Actions that remove data; no role made here is ever granted one. */
-export const DELETE_ACTIONS = ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:PutLifecycleConfiguration', 's3:DeleteBucket'] as const;
+export const DELETE_ACTIONS = S3_DELETE_ACTIONS;

@@ -1,7 +1,7 @@
 import { ITerraformDependable } from 'cdktf';
 import { Construct } from 'constructs';
 import { CloudRunV2Job, CloudRunV2JobTemplateTemplateContainersEnv } from '@cdktf/provider-google/lib/cloud-run-v2-job';
-import { ConfigError } from '../../../core';
+import { ConfigError, RUNNER_CONTAINER, validateCloudRunSize } from '../../../core';
 import { Duration } from '../../common/duration';
 import { VpcEgress } from '../network';
 
@@ -24,16 +24,22 @@ export interface JobSpec {
   readonly deletionProtection: boolean;
   readonly labels?: Record<string, string>;
   readonly dependsOn?: ITerraformDependable[];
+  /** A sidecar started before the runner (the drill's scratch database), healthy before the runner starts. */
+  readonly sidecar?: {
+    readonly name: string;
+    readonly image: string;
+    readonly args?: readonly string[];
+    readonly environment: Readonly<Record<string, string>>;
+    readonly port: number;
+    readonly cpu: string;
+    readonly memoryLimitMiB: number;
+  };
 }
-
-const CLOUD_RUN_CPU = ['1', '2', '4', '6', '8'];
 
 /** A Cloud Run v2 job that runs the runner image once per execution. */
 export function runnerJob(scope: Construct, id: string, spec: JobSpec): CloudRunV2Job {
-  if (!CLOUD_RUN_CPU.includes(spec.cpu)) throw new ConfigError(`cpu is '${spec.cpu}'; Cloud Run jobs take ${CLOUD_RUN_CPU.join(', ')} CPUs.`);
-  if (spec.memoryLimitMiB < 512 || spec.memoryLimitMiB > 32768) {
-    throw new ConfigError(`memoryLimitMiB is ${spec.memoryLimitMiB}; Cloud Run jobs take 512 to 32768 MiB.`);
-  }
+  // The one Cloud Run size table (lib/core/sizing).
+  validateCloudRunSize(spec.cpu, spec.memoryLimitMiB);
   const timeout = spec.timeout.toSeconds();
   if (timeout < 1 || timeout > 24 * 3600) throw new ConfigError(`timeout is ${spec.timeout}; a Cloud Run job task may run up to 24 hours.`);
   if (!Number.isInteger(spec.maxRetries) || spec.maxRetries < 0 || spec.maxRetries > 10) {
@@ -63,8 +69,21 @@ export function runnerJob(scope: Construct, id: string, spec: JobSpec): CloudRun
         maxRetries: spec.maxRetries,
         executionEnvironment: 'EXECUTION_ENVIRONMENT_GEN2',
         containers: [
+          ...(spec.sidecar === undefined
+            ? []
+            : [
+                {
+                  name: spec.sidecar.name,
+                  image: spec.sidecar.image,
+                  args: spec.sidecar.args === undefined ? undefined : [...spec.sidecar.args],
+                  env: Object.entries(spec.sidecar.environment).map(([name, value]) => ({ name, value })),
+                  resources: { limits: { cpu: spec.sidecar.cpu, memory: `${spec.sidecar.memoryLimitMiB}Mi` } },
+                  startupProbe: { tcpSocket: { port: spec.sidecar.port }, periodSeconds: 10, failureThreshold: 30, timeoutSeconds: 5 },
+                },
+              ]),
           {
-            name: 'runner',
+            name: RUNNER_CONTAINER,
+            dependsOn: spec.sidecar === undefined ? undefined : [spec.sidecar.name],
             image: spec.image,
             args: [...spec.args],
             env,
