@@ -418,3 +418,32 @@ export function localToUtc(zone: string, localMs: number): number | undefined {
   const valid = [...offsets].map((o) => localMs - o).filter((utc) => utc + zoneOffsetMs(zone, utc) === localMs);
   return valid.length === 0 ? undefined : Math.min(...valid);
 }
+
+/** What `logArchiveExpiry` needs. */
+export interface LogArchiveExpiryProps {
+  readonly retention: Retention;
+  readonly fullSchedules: readonly CronSpec[];
+  /** The promised window in days. @default - none: logs serve any kept full */
+  readonly pointInTimeDays?: number;
+  /** @default 'UTC' */
+  readonly timeZone?: string;
+}
+
+/**
+ * The days of the lifecycle rule on a log archive prefix, one rule for every flavour. With a
+ * window: window + the longest gap between fulls (laid out over two years in the time zone) +
+ * `LOG_RULE_SLACK_DAYS`. Without one, a log is kept as long as the longest-kept full that may
+ * replay it: the longest tier + the gap + the slack. Undefined when no full is scheduled by cron.
+ */
+export function logArchiveExpiry(props: LogArchiveExpiryProps): { days: number; longestFullGapMinutes: number } | undefined {
+  if (props.fullSchedules.length === 0) return undefined;
+  const start = Date.UTC(2026, 0, 1);
+  const runs = scheduleRuns(props.fullSchedules, start, start + 731 * DAY_MS, props.timeZone);
+  if (runs.length === 0) return undefined;
+  let gap = runs.length === 1 ? 731 * DAY_MS : 0;
+  for (let i = 1; i < runs.length; i++) gap = Math.max(gap, runs[i] - runs[i - 1]);
+  const gapMinutes = gap / MINUTE_MS;
+  const window = props.pointInTimeDays ?? 0;
+  const days = window > 0 ? logArchiveRuleDays(window, gapMinutes) : requiredLogArchiveDays(props.retention.maxDays, gapMinutes) + LOG_RULE_SLACK_DAYS;
+  return { days, longestFullGapMinutes: gapMinutes };
+}
