@@ -12,21 +12,54 @@ const sizes = { full: fullGiB * GiB, incremental: depGiB * GiB, differential: de
 const retention = Retention.gfs({ daily: 7, weekly: 4, monthly: 12 });
 const tierDays = Object.fromEntries(retention.lifetimes.map((l) => [l.tier, l.days]));
 const nightlyFull: SimulatedSchedule = { type: BackupType.FULL, cron: parseCron({ hour: '2', minute: '30' }) };
-const sundayFull: SimulatedSchedule = { type: BackupType.FULL, cron: parseCron({ hour: '2', minute: '30', weekDay: 'SUN' }) };
-const nightlyDiff: SimulatedSchedule = { type: BackupType.DIFFERENTIAL, cron: parseCron({ hour: '2', minute: '30', weekDay: 'MON-SAT' }) };
+const sundayFull: SimulatedSchedule = {
+  type: BackupType.FULL,
+  cron: parseCron({ hour: '2', minute: '30', weekDay: 'SUN' }),
+};
+const nightlyDiff: SimulatedSchedule = {
+  type: BackupType.DIFFERENTIAL,
+  cron: parseCron({ hour: '2', minute: '30', weekDay: 'MON-SAT' }),
+};
 
 const cases: { name: string; schedules: SimulatedSchedule[]; window: number; timing: LifecycleTiming }[] = [
-  { name: 'example: nightly full, gfs 7/4/12, no PITR (S3)', schedules: [nightlyFull], window: 0, timing: LifecycleTiming.S3 },
-  { name: 'example + 7-day PITR window (binlog/ rule)', schedules: [nightlyFull], window: 7, timing: LifecycleTiming.S3 },
-  { name: 'Sunday full + nightly differential, 7-day PITR (S3)', schedules: [sundayFull, nightlyDiff], window: 7, timing: LifecycleTiming.S3 },
-  { name: 'Sunday full + nightly differential, 7-day PITR (GCS)', schedules: [sundayFull, nightlyDiff], window: 7, timing: LifecycleTiming.GCS },
+  {
+    name: 'example: nightly full, gfs 7/4/12, no PITR (S3)',
+    schedules: [nightlyFull],
+    window: 0,
+    timing: LifecycleTiming.S3,
+  },
+  {
+    name: 'example + 7-day PITR window (binlog/ rule)',
+    schedules: [nightlyFull],
+    window: 7,
+    timing: LifecycleTiming.S3,
+  },
+  {
+    name: 'Sunday full + nightly differential, 7-day PITR (S3)',
+    schedules: [sundayFull, nightlyDiff],
+    window: 7,
+    timing: LifecycleTiming.S3,
+  },
+  {
+    name: 'Sunday full + nightly differential, 7-day PITR (GCS)',
+    schedules: [sundayFull, nightlyDiff],
+    window: 7,
+    timing: LifecycleTiming.GCS,
+  },
 ];
 
 const fmt = (bytes: number) => `${(bytes / GiB).toFixed(0)} GiB`;
-console.log(`sizes: full ${fullGiB} GiB, incremental/differential ${depGiB} GiB, logs ${logGiB} GiB/day; retention gfs 7/4/12\n`);
+console.log(
+  `sizes: full ${fullGiB} GiB, incremental/differential ${depGiB} GiB, logs ${logGiB} GiB/day; retention gfs 7/4/12\n`,
+);
 for (const c of cases) {
   // The log rule the vaults emit: window + longest gap between fulls + a day of slack.
-  const probe = simulateRetention({ schedules: c.schedules, retention, rules: { tierDays, timing: c.timing }, pointInTimeDays: c.window });
+  const probe = simulateRetention({
+    schedules: c.schedules,
+    retention,
+    rules: { tierDays, timing: c.timing },
+    pointInTimeDays: c.window,
+  });
   const logDays = logArchiveRuleDays(c.window, probe.longestFullGapMinutes);
   const r = simulateRetention({
     schedules: c.schedules,
@@ -36,10 +69,17 @@ for (const c of cases) {
     sizes,
   });
   const s = r.steadyState;
-  const tiers = [RetentionTier.DAILY, RetentionTier.WEEKLY, RetentionTier.MONTHLY].map((t) => `${t} ${s.backupsPerTier[t]} (${fmt(s.bytesPerTier[t])})`);
+  const tiers = [RetentionTier.DAILY, RetentionTier.WEEKLY, RetentionTier.MONTHLY].map(
+    (t) => `${t} ${s.backupsPerTier[t]} (${fmt(s.bytesPerTier[t])})`,
+  );
   console.log(c.name);
-  console.log(`  verdict: ${r.ok ? 'every chain whole, every moment of the window reachable' : `BREAKS: ${r.firstBreak!.day} ${r.firstBreak!.backup}: ${r.firstBreak!.reason}`}`);
+  console.log(
+    `  verdict: ${r.ok ? 'every chain whole, every moment of the window reachable' : `BREAKS: ${r.firstBreak!.day} ${r.firstBreak!.backup}: ${r.firstBreak!.reason}`}`,
+  );
   console.log(`  backups kept: ${tiers.join(', ')}`);
-  if (c.window > 0) console.log(`  log rule: ${logDays} days = ${c.window} window + ${(r.longestFullGapMinutes / 1440).toFixed(2)} longest gap, rounded up, + 1 slack; logs kept ${s.logDays} days (${fmt(s.logBytes)})`);
+  if (c.window > 0)
+    console.log(
+      `  log rule: ${logDays} days = ${c.window} window + ${(r.longestFullGapMinutes / 1440).toFixed(2)} longest gap, rounded up, + 1 slack; logs kept ${s.logDays} days (${fmt(s.logBytes)})`,
+    );
   console.log(`  total at steady state: ${fmt(s.totalBytes)} (${(s.totalBytes / sizes.full).toFixed(1)}× one full)\n`);
 }

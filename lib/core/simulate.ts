@@ -154,7 +154,8 @@ export function scheduleRuns(crons: readonly CronSpec[], startMs: number, endMs:
   checkZone(timeZone);
   for (const c of crons) {
     const m = cronMatcher(c, true);
-    if (m === undefined) throw new ConfigError(`the schedule ${awsCronExpression(c)} cannot be laid out; give plain cron fields.`);
+    if (m === undefined)
+      throw new ConfigError(`the schedule ${awsCronExpression(c)} cannot be laid out; give plain cron fields.`);
     // Local calendar days, one before and after, so zones far from UTC lose no run at the edges.
     for (let d = startMs - DAY_MS; d < endMs + DAY_MS; d += DAY_MS) {
       const date = new Date(d);
@@ -173,7 +174,9 @@ export function simulateRetention(props: SimulateProps): SimulationResult {
   const what = props.what ?? 'retention';
   const window = props.pointInTimeDays ?? 0;
   if (!Number.isFinite(window) || window < 0) {
-    throw new ConfigError(`${what}: pointInTimeDays is ${window}; give 0 (no point-in-time recovery) or a positive number of days.`);
+    throw new ConfigError(
+      `${what}: pointInTimeDays is ${window}; give 0 (no point-in-time recovery) or a positive number of days.`,
+    );
   }
   const timing = props.rules.timing ?? LifecycleTiming.S3;
   const canRaise = props.raiseBaseTiers ?? timing === LifecycleTiming.S3;
@@ -191,7 +194,14 @@ export function simulateRetention(props: SimulateProps): SimulationResult {
   }
   events.sort((a, b) => a.at - b.at || order.indexOf(a.type) - order.indexOf(b.type));
 
-  interface Sim { id: string; type: BackupType; at: number; tier: RetentionTier; writtenTier: RetentionTier; chain: Sim[] }
+  interface Sim {
+    id: string;
+    type: BackupType;
+    at: number;
+    tier: RetentionTier;
+    writtenTier: RetentionTier;
+    chain: Sim[];
+  }
   const backups: Sim[] = [];
   const fulls: Sim[] = [];
   const monthly = props.retention.monthly > 0;
@@ -212,14 +222,19 @@ export function simulateRetention(props: SimulateProps): SimulationResult {
     const full = fulls[fulls.length - 1];
     if (full === undefined || last === undefined) continue; // the runner refuses a dependant without a full
     const chain = e.type === BackupType.DIFFERENTIAL ? [full] : [...last.chain, last];
-    const plan = planChainTiers(new Date(e.at), chain.map((c) => ({ id: c.id, tier: c.tier, startedAt: new Date(c.at) })), { tierDays, canRaise, timing });
+    const plan = planChainTiers(
+      new Date(e.at),
+      chain.map((c) => ({ id: c.id, tier: c.tier, startedAt: new Date(c.at) })),
+      { tierDays, canRaise, timing },
+    );
     for (const r of plan.raise) chain.find((c) => c.id === r.id)!.tier = r.to;
     const b: Sim = { id, type: e.type, at: e.at, tier: plan.tier, writtenTier: plan.tier, chain };
     backups.push(b);
     last = b;
   }
 
-  const expiry = (b: Sim) => (tierDays[b.tier] === undefined ? undefined : expiryWindow(b.at, tierDays[b.tier]!, timing));
+  const expiry = (b: Sim) =>
+    tierDays[b.tier] === undefined ? undefined : expiryWindow(b.at, tierDays[b.tier]!, timing);
   const breaks: { at: number; brk: SimulationBreak }[] = [];
   const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
@@ -273,8 +288,9 @@ export function simulateRetention(props: SimulateProps): SimulationResult {
       if (found) continue;
       const gone = expiry(newest);
       const cause =
-        logGone(newest) <= now ? `the logs since it (${logDays} days under ${logPrefixOf(props)}) are gone`
-        : `it (${newest.tier}, ${tierDays[newest.tier]} days) was removed on ${day(gone!.earliest)} and no older full with logs remains`;
+        logGone(newest) <= now
+          ? `the logs since it (${logDays} days under ${logPrefixOf(props)}) are gone`
+          : `it (${newest.tier}, ${tierDays[newest.tier]} days) was removed on ${day(gone!.earliest)} and no older full with logs remains`;
       breaks.push({
         at: now,
         brk: {
@@ -290,7 +306,8 @@ export function simulateRetention(props: SimulateProps): SimulationResult {
 
   // 3. What is stored at the end.
   const sizes = props.sizes ?? {};
-  const sizeOf = (t: BackupType) => (t === BackupType.FULL ? sizes.full : t === BackupType.INCREMENTAL ? sizes.incremental : sizes.differential) ?? 0;
+  const sizeOf = (t: BackupType) =>
+    (t === BackupType.FULL ? sizes.full : t === BackupType.INCREMENTAL ? sizes.incremental : sizes.differential) ?? 0;
   const backupsPerTier = { [RetentionTier.DAILY]: 0, [RetentionTier.WEEKLY]: 0, [RetentionTier.MONTHLY]: 0 };
   const bytesPerTier = { [RetentionTier.DAILY]: 0, [RetentionTier.WEEKLY]: 0, [RetentionTier.MONTHLY]: 0 };
   for (const b of backups) {
@@ -338,10 +355,12 @@ export function assertRetentionKeepsChains(props: SimulateProps): SimulationResu
   if (r.firstBreak !== undefined) {
     const what = props.what ?? 'retention';
     const fix =
-      (props.pointInTimeDays ?? 0) > 0 && r.firstBreak.reason.includes('window') ?
-        `keep full backups (their tier) and logs at least ${r.requiredLogDays} days, shorten the window, or take full backups more often`
-      : 'keep full backups in a tier that outlives their dependants (one full per ISO week keeps it weekly), take differential instead of incremental backups, or raise the daily retention';
-    throw new ConfigError(`${what}: on ${r.firstBreak.day} backup ${r.firstBreak.backup} would break: ${r.firstBreak.reason}. Fix: ${fix}.`);
+      (props.pointInTimeDays ?? 0) > 0 && r.firstBreak.reason.includes('window')
+        ? `keep full backups (their tier) and logs at least ${r.requiredLogDays} days, shorten the window, or take full backups more often`
+        : 'keep full backups in a tier that outlives their dependants (one full per ISO week keeps it weekly), take differential instead of incremental backups, or raise the daily retention';
+    throw new ConfigError(
+      `${what}: on ${r.firstBreak.day} backup ${r.firstBreak.backup} would break: ${r.firstBreak.reason}. Fix: ${fix}.`,
+    );
   }
   return r;
 }
@@ -351,7 +370,10 @@ function logRuleDays(props: SimulateProps, window: number, what: string): number
   if (window === 0) return undefined;
   const prefix = props.logPrefix ?? (Object.keys(rules).length === 1 ? Object.keys(rules)[0] : undefined);
   if (prefix === undefined) {
-    if (Object.keys(rules).length > 1) throw new ConfigError(`${what}: several log prefixes have rules (${Object.keys(rules).join(', ')}); say which one the window replays (logPrefix).`);
+    if (Object.keys(rules).length > 1)
+      throw new ConfigError(
+        `${what}: several log prefixes have rules (${Object.keys(rules).join(', ')}); say which one the window replays (logPrefix).`,
+      );
     return undefined;
   }
   return rules[prefix];
@@ -403,7 +425,8 @@ function formatFor(zone: string): Intl.DateTimeFormat {
 export function zoneOffsetMs(zone: string, utcMs: number): number {
   if (zone === 'UTC' || zone === 'Etc/UTC') return 0;
   const p: Record<string, number> = {};
-  for (const part of formatFor(zone).formatToParts(new Date(utcMs))) if (part.type !== 'literal') p[part.type] = Number(part.value);
+  for (const part of formatFor(zone).formatToParts(new Date(utcMs)))
+    if (part.type !== 'literal') p[part.type] = Number(part.value);
   const local = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute);
   return local - Math.floor(utcMs / MINUTE_MS) * MINUTE_MS;
 }
@@ -435,7 +458,9 @@ export interface LogArchiveExpiryProps {
  * `LOG_RULE_SLACK_DAYS`. Without one, a log is kept as long as the longest-kept full that may
  * replay it: the longest tier + the gap + the slack. Undefined when no full is scheduled by cron.
  */
-export function logArchiveExpiry(props: LogArchiveExpiryProps): { days: number; longestFullGapMinutes: number } | undefined {
+export function logArchiveExpiry(
+  props: LogArchiveExpiryProps,
+): { days: number; longestFullGapMinutes: number } | undefined {
   if (props.fullSchedules.length === 0) return undefined;
   const start = Date.UTC(2026, 0, 1);
   const runs = scheduleRuns(props.fullSchedules, start, start + 731 * DAY_MS, props.timeZone);
@@ -444,6 +469,9 @@ export function logArchiveExpiry(props: LogArchiveExpiryProps): { days: number; 
   for (let i = 1; i < runs.length; i++) gap = Math.max(gap, runs[i] - runs[i - 1]);
   const gapMinutes = gap / MINUTE_MS;
   const window = props.pointInTimeDays ?? 0;
-  const days = window > 0 ? logArchiveRuleDays(window, gapMinutes) : requiredLogArchiveDays(props.retention.maxDays, gapMinutes) + LOG_RULE_SLACK_DAYS;
+  const days =
+    window > 0
+      ? logArchiveRuleDays(window, gapMinutes)
+      : requiredLogArchiveDays(props.retention.maxDays, gapMinutes) + LOG_RULE_SLACK_DAYS;
   return { days, longestFullGapMinutes: gapMinutes };
 }

@@ -74,7 +74,10 @@ export async function keepChainWhole(
     commit: async () => {
       for (const r of plan.raise) {
         await storage.raiseTier!(r.id, r.to);
-        log.info(`raised ${r.id} from ${r.from} to ${r.to}, so it outlives the backups that need it`, { event: 'tier-raised', ...r });
+        log.info(`raised ${r.id} from ${r.from} to ${r.to}, so it outlives the backups that need it`, {
+          event: 'tier-raised',
+          ...r,
+        });
       }
     },
   };

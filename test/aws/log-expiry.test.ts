@@ -20,7 +20,12 @@ import { LifecycleRuleSet, RetentionTier, simulateRetention, TIER_TAG_KEY } from
 import { newSecret, newStack, newVpc, resourcesOf } from './helpers';
 
 function mysqlSource(stack: Stack): BackupSource {
-  return BackupSource.mysql({ endpoint: 'orders.db.internal', databaseName: 'orders', username: 'backup', secret: newSecret(stack) });
+  return BackupSource.mysql({
+    endpoint: 'orders.db.internal',
+    databaseName: 'orders',
+    username: 'backup',
+    secret: newSecret(stack),
+  });
 }
 
 function synth(props: Partial<DatabaseBackupProps> = {}) {
@@ -31,7 +36,12 @@ function synth(props: Partial<DatabaseBackupProps> = {}) {
 
 /** The backup bucket's lifecycle rules as the simulator takes them: days per tier tag, days per prefix. */
 function ruleSetOf(t: Template): LifecycleRuleSet {
-  const buckets = resourcesOf(t, 'AWS::S3::Bucket').filter(([, b]) => b.Properties.ObjectLockEnabled !== undefined || b.Properties.BucketEncryption?.ServerSideEncryptionConfiguration?.[0]?.ServerSideEncryptionByDefault?.SSEAlgorithm === 'aws:kms');
+  const buckets = resourcesOf(t, 'AWS::S3::Bucket').filter(
+    ([, b]) =>
+      b.Properties.ObjectLockEnabled !== undefined ||
+      b.Properties.BucketEncryption?.ServerSideEncryptionConfiguration?.[0]?.ServerSideEncryptionByDefault
+        ?.SSEAlgorithm === 'aws:kms',
+  );
   assert.equal(buckets.length, 1, 'one backup bucket');
   const tierDays: Partial<Record<RetentionTier, number>> = {};
   const logPrefixDays: Record<string, number> = {};
@@ -49,15 +59,29 @@ const nightly = [{ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: 
 describe('log archive expiry and the retention simulation (CDK)', () => {
   test('a 7-day window over nightly fulls expires orders/binlog/ after 9 days, and the template walks clean for two years', () => {
     const retention = Retention.gfs({ daily: 8, weekly: 4, monthly: 12 });
-    const { t } = synth({ schedules: nightly, retention, pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(7) }) });
+    const { t } = synth({
+      schedules: nightly,
+      retention,
+      pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(7) }),
+    });
     const rules = ruleSetOf(t);
     assert.deepEqual(rules.logPrefixDays, { 'orders/binlog/': 9 }, '7 window + 1 longest gap + 1 slack');
     assert.deepEqual(rules.tierDays, { daily: 8, weekly: 28, monthly: 372 });
     const fullCron = BackupSchedule.cron({ hour: '2', minute: '30' }).cronSpec!;
-    const r = simulateRetention({ schedules: [{ type: BackupType.FULL, cron: fullCron }], retention, rules, pointInTimeDays: 7 });
+    const r = simulateRetention({
+      schedules: [{ type: BackupType.FULL, cron: fullCron }],
+      retention,
+      rules,
+      pointInTimeDays: 7,
+    });
     assert.equal(r.ok, true, r.firstBreak?.reason);
     // And the rule is what it must be: a day less and the window breaks.
-    const shorter = simulateRetention({ schedules: [{ type: BackupType.FULL, cron: fullCron }], retention, rules: { ...rules, logPrefixDays: { 'orders/binlog/': 7 } }, pointInTimeDays: 7 });
+    const shorter = simulateRetention({
+      schedules: [{ type: BackupType.FULL, cron: fullCron }],
+      retention,
+      rules: { ...rules, logPrefixDays: { 'orders/binlog/': 7 } },
+      pointInTimeDays: 7,
+    });
     assert.equal(shorter.ok, false);
   });
 
@@ -70,7 +94,12 @@ describe('log archive expiry and the retention simulation (CDK)', () => {
 
   test('a window the daily tier cannot keep is refused at synth, naming the first day and backup', () => {
     assert.throws(
-      () => synth({ schedules: nightly, retention: Retention.gfs({ daily: 7 }), pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(7) }) }),
+      () =>
+        synth({
+          schedules: nightly,
+          retention: Retention.gfs({ daily: 7 }),
+          pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(7) }),
+        }),
       /pointInTimeRecovery window is 7 days, which the retention does not keep: .*First break: on \d{4}-\d\d-\d\d backup \S+-full would break/,
     );
   });
@@ -88,7 +117,7 @@ describe('log archive expiry and the retention simulation (CDK)', () => {
     );
   });
 
-  test('dependant tasks get the tiers\' days; full tasks do not need them', () => {
+  test("dependant tasks get the tiers' days; full tasks do not need them", () => {
     const { t } = synth({
       schedules: [
         { type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: '1', weekDay: 'SUN' }) },
@@ -96,17 +125,26 @@ describe('log archive expiry and the retention simulation (CDK)', () => {
       ],
     });
     const envs = resourcesOf(t, 'AWS::ECS::TaskDefinition').map(([, td]) => {
-      const env = Object.fromEntries((td.Properties.ContainerDefinitions[0].Environment ?? []).map((e: any) => [e.Name, e.Value]));
+      const env = Object.fromEntries(
+        (td.Properties.ContainerDefinitions[0].Environment ?? []).map((e: any) => [e.Name, e.Value]),
+      );
       return [env.DBBACKUP_TYPE, env.DBBACKUP_TIER_DAYS];
     });
-    assert.deepEqual(envs.filter(([type]) => type !== undefined).sort(), [['differential', 'daily=7,weekly=28,monthly=372'], ['full', undefined]]);
+    assert.deepEqual(envs.filter(([type]) => type !== undefined).sort(), [
+      ['differential', 'daily=7,weekly=28,monthly=372'],
+      ['full', undefined],
+    ]);
   });
 
   test('an existing bucket gets no rule: a warning names the prefix and the days', () => {
     const stack = newStack();
     const vault = BackupVault.fromAttributes(stack, 'Existing', {
       bucket: s3.Bucket.fromBucketName(stack, 'B', 'their-bucket'),
-      key: kms.Key.fromKeyArn(stack, 'K', 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555'),
+      key: kms.Key.fromKeyArn(
+        stack,
+        'K',
+        'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
+      ),
     });
     new DatabaseBackup(stack, 'Orders', {
       source: mysqlSource(stack),
@@ -115,7 +153,12 @@ describe('log archive expiry and the retention simulation (CDK)', () => {
       schedules: nightly,
       pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(3) }),
     });
-    const found = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('no lifecycle rule expires the binary log archive: add one expiring orders/binlog/ after 5 days'));
+    const found = Annotations.fromStack(stack).findWarning(
+      '*',
+      Match.stringLikeRegexp(
+        'no lifecycle rule expires the binary log archive: add one expiring orders/binlog/ after 5 days',
+      ),
+    );
     assert.equal(found.length, 1);
   });
 });

@@ -9,7 +9,10 @@ import { LifecycleTiming, logArchiveExpiry, RetentionTier, simulateRetention } f
 import { synthAws, synthGoogle } from './helpers';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:dbbackup/orders-AbCdEf';
-const REPO = { arn: 'arn:aws:ecr:eu-west-1:111122223333:repository/dbbackup', repositoryUrl: '111122223333.dkr.ecr.eu-west-1.amazonaws.com/dbbackup' };
+const REPO = {
+  arn: 'arn:aws:ecr:eu-west-1:111122223333:repository/dbbackup',
+  repositoryUrl: '111122223333.dkr.ecr.eu-west-1.amazonaws.com/dbbackup',
+};
 const NETWORK = { vpcId: 'vpc-0123456789abcdef0', subnetIds: ['subnet-0aaa1111', 'subnet-0bbb2222'] };
 
 const weeklyFull = BackupSchedule.cron({ hour: '1', weekDay: 'SUN' });
@@ -19,7 +22,9 @@ describe('log archive expiry (CDKTF)', () => {
   test('AWS: a prefix rule expires <prefix>/wal/ after the days lib/core computes, and the rules walk clean', () => {
     const expiry = logArchiveExpiry({ retention, fullSchedules: [weeklyFull.spec], pointInTimeDays: 7 })!;
     assert.equal(expiry.days, 15, '7 window + 7 longest gap + 1 slack');
-    const s = synthAws((stack) => new aws.BackupVault(stack, 'Vault', { retention }).addLogArchiveExpiry('orders/wal/', expiry.days));
+    const s = synthAws((stack) =>
+      new aws.BackupVault(stack, 'Vault', { retention }).addLogArchiveExpiry('orders/wal/', expiry.days),
+    );
     const rules = s.one('aws_s3_bucket_lifecycle_configuration').rule as any[];
     const byTag: Partial<Record<RetentionTier, number>> = {};
     const byPrefix: Record<string, number> = {};
@@ -32,7 +37,12 @@ describe('log archive expiry (CDKTF)', () => {
     }
     assert.deepEqual(byPrefix, { 'orders/wal/': 15 });
     assert.equal(rules[rules.length - 1].id, 'housekeeping', 'the housekeeping rule stays last');
-    const sim = simulateRetention({ schedules: [{ type: BackupType.FULL, cron: weeklyFull.spec }], retention, rules: { tierDays: byTag, logPrefixDays: byPrefix }, pointInTimeDays: 7 });
+    const sim = simulateRetention({
+      schedules: [{ type: BackupType.FULL, cron: weeklyFull.spec }],
+      retention,
+      rules: { tierDays: byTag, logPrefixDays: byPrefix },
+      pointInTimeDays: 7,
+    });
     assert.equal(sim.ok, true, sim.firstBreak?.reason);
   });
 
@@ -44,8 +54,15 @@ describe('log archive expiry (CDKTF)', () => {
       vault.addLogArchiveExpiry('billing/binlog/', 15);
     });
     const rules = s.one('google_storage_bucket').lifecycle_rule as any[];
-    const logs = rules.filter((r) => r.action.type === 'Delete' && (r.condition.matches_prefix ?? []).some((p: string) => /\/(wal|binlog)\/$/.test(p)));
-    assert.deepEqual(logs.map((r) => [r.condition.age, r.condition.matches_prefix]), [[15, ['billing/binlog/', 'orders/wal/']]]);
+    const logs = rules.filter(
+      (r) =>
+        r.action.type === 'Delete' &&
+        (r.condition.matches_prefix ?? []).some((p: string) => /\/(wal|binlog)\/$/.test(p)),
+    );
+    assert.deepEqual(
+      logs.map((r) => [r.condition.age, r.condition.matches_prefix]),
+      [[15, ['billing/binlog/', 'orders/wal/']]],
+    );
   });
 
   test('the simulation runs at synth: breaking incremental chains are refused on both clouds', () => {
@@ -58,7 +75,10 @@ describe('log archive expiry (CDKTF)', () => {
         synthAws((stack) => {
           new aws.DatabaseBackup(stack, 'Orders', {
             databaseId: 'orders',
-            source: aws.BackupSource.postgres({ url: 'postgres://backup@orders.internal:5432/orders', passwordSecret: { arn: SECRET_ARN } }),
+            source: aws.BackupSource.postgres({
+              url: 'postgres://backup@orders.internal:5432/orders',
+              passwordSecret: { arn: SECRET_ARN },
+            }),
             image: aws.RunnerImage.fromEcrRepository(REPO, '1.2.3'),
             network: NETWORK,
             schedules,
@@ -75,9 +95,20 @@ describe('log archive expiry (CDKTF)', () => {
             databaseId: 'orders',
             project: 'acme-prod',
             region: 'europe-west1',
-            source: google.BackupSource.postgres({ url: 'postgres://backup@10.20.0.5:5432/orders', passwordSecret: { id: 'projects/acme-prod/secrets/pw' } }),
-            image: google.RunnerImage.fromArtifactRegistry({ location: 'europe-west1', project: 'acme-prod', repositoryId: 'dbbackup' }, 'dbbackup', '1.2.3'),
-            vpcEgress: google.VpcEgress.directVpc({ network: 'prod-vpc', subnetwork: 'prod-europe-west1', networkTags: ['dbbackup'] }),
+            source: google.BackupSource.postgres({
+              url: 'postgres://backup@10.20.0.5:5432/orders',
+              passwordSecret: { id: 'projects/acme-prod/secrets/pw' },
+            }),
+            image: google.RunnerImage.fromArtifactRegistry(
+              { location: 'europe-west1', project: 'acme-prod', repositoryId: 'dbbackup' },
+              'dbbackup',
+              '1.2.3',
+            ),
+            vpcEgress: google.VpcEgress.directVpc({
+              network: 'prod-vpc',
+              subnetwork: 'prod-europe-west1',
+              networkTags: ['dbbackup'],
+            }),
             schedules,
             retention,
             drill: { enabled: false },
@@ -91,7 +122,10 @@ describe('log archive expiry (CDKTF)', () => {
     const daily = BackupSchedule.cron({ hour: '1' });
     const hourly = BackupSchedule.cron({ minute: '30', hour: '*/4' });
     const props = {
-      schedules: [{ type: BackupType.FULL, cron: daily.spec }, { type: BackupType.INCREMENTAL, cron: hourly.spec }],
+      schedules: [
+        { type: BackupType.FULL, cron: daily.spec },
+        { type: BackupType.INCREMENTAL, cron: hourly.spec },
+      ],
       retention,
       rules: { tierDays: { daily: 7, weekly: 28, monthly: 372 } },
     };

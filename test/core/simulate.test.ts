@@ -46,7 +46,8 @@ function oracleBreaks(props: SimulateProps, r: SimulationResult, step = 6 * HOUR
       if (at > now || gone(at, days[b.tier], true) <= now) continue;
       for (const id of b.chain) {
         const base = byId.get(id)!;
-        if (gone(base.at.getTime(), days[base.tier], false) <= now) return `${new Date(now).toISOString()}: ${b.id} lacks ${id}`;
+        if (gone(base.at.getTime(), days[base.tier], false) <= now)
+          return `${new Date(now).toISOString()}: ${b.id} lacks ${id}`;
       }
     }
     if (window > 0 && fulls.length > 0 && now >= fulls[0].at.getTime()) {
@@ -66,8 +67,12 @@ const cronArb: fc.Arbitrary<CronSpec> = fc.oneof(
   fc
     .record({ hour: fc.integer({ min: 0, max: 23 }), day: fc.constantFrom('SUN', 'MON', 'WED', 'SAT', 'MON,THU') })
     .map((x) => parseCron({ hour: String(x.hour), weekDay: x.day })),
-  fc.record({ hour: fc.integer({ min: 0, max: 23 }), dom: fc.constantFrom('1', '15', '1,15', 'L') }).map((x) => parseCron({ hour: String(x.hour), day: x.dom })),
-  fc.record({ minute: fc.integer({ min: 0, max: 59 }), every: fc.constantFrom('*/6', '*/12') }).map((x) => parseCron({ minute: String(x.minute), hour: x.every })),
+  fc
+    .record({ hour: fc.integer({ min: 0, max: 23 }), dom: fc.constantFrom('1', '15', '1,15', 'L') })
+    .map((x) => parseCron({ hour: String(x.hour), day: x.dom })),
+  fc
+    .record({ minute: fc.integer({ min: 0, max: 59 }), every: fc.constantFrom('*/6', '*/12') })
+    .map((x) => parseCron({ minute: String(x.minute), hour: x.every })),
 );
 
 const propsArb: fc.Arbitrary<SimulateProps> = fc
@@ -76,7 +81,10 @@ const propsArb: fc.Arbitrary<SimulateProps> = fc
     weekly: fc.integer({ min: 0, max: 8 }),
     monthly: fc.integer({ min: 0, max: 6 }),
     full: cronArb,
-    dependant: fc.option(fc.record({ type: fc.constantFrom(BackupType.INCREMENTAL, BackupType.DIFFERENTIAL), cron: cronArb }), { nil: undefined }),
+    dependant: fc.option(
+      fc.record({ type: fc.constantFrom(BackupType.INCREMENTAL, BackupType.DIFFERENTIAL), cron: cronArb }),
+      { nil: undefined },
+    ),
     window: fc.integer({ min: 0, max: 40 }),
     logDays: fc.option(fc.integer({ min: 1, max: 80 }), { nil: undefined }),
     timing: fc.constantFrom(LifecycleTiming.S3, LifecycleTiming.GCS),
@@ -87,7 +95,11 @@ const propsArb: fc.Arbitrary<SimulateProps> = fc
     return {
       schedules: [{ type: BackupType.FULL, cron: x.full }, ...(x.dependant !== undefined ? [x.dependant] : [])],
       retention,
-      rules: { tierDays: tierDays(retention), logPrefixDays: x.logDays !== undefined ? { 'binlog/': x.logDays } : undefined, timing: x.timing },
+      rules: {
+        tierDays: tierDays(retention),
+        logPrefixDays: x.logDays !== undefined ? { 'binlog/': x.logDays } : undefined,
+        timing: x.timing,
+      },
       pointInTimeDays: x.window,
       timeZone: x.zone,
       days: 400,
@@ -124,20 +136,28 @@ describe('simulateRetention: properties', () => {
 
   test('differential backups under a weekly full whose tier outlives them never break', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 14 }), fc.integer({ min: 0, max: 3 }), fc.constantFrom(LifecycleTiming.S3, LifecycleTiming.GCS), (daily, extraWeeks, timing) => {
-        const weekly = Math.ceil((daily + 8) / 7) + extraWeeks;
-        const retention = Retention.gfs({ daily, weekly, monthly: 3 });
-        const r = simulateRetention({
-          schedules: [
-            { type: BackupType.FULL, cron: parseCron({ hour: '1', weekDay: 'SUN' }) },
-            { type: BackupType.DIFFERENTIAL, cron: parseCron({ hour: '*/6' }) },
-          ],
-          retention,
-          rules: { tierDays: tierDays(retention), timing },
-        });
-        assert.equal(r.ok, true, r.firstBreak?.reason);
-        assert.ok(r.backups.every((b) => b.tier === b.writtenTier), 'no base had to be raised');
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 14 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.constantFrom(LifecycleTiming.S3, LifecycleTiming.GCS),
+        (daily, extraWeeks, timing) => {
+          const weekly = Math.ceil((daily + 8) / 7) + extraWeeks;
+          const retention = Retention.gfs({ daily, weekly, monthly: 3 });
+          const r = simulateRetention({
+            schedules: [
+              { type: BackupType.FULL, cron: parseCron({ hour: '1', weekDay: 'SUN' }) },
+              { type: BackupType.DIFFERENTIAL, cron: parseCron({ hour: '*/6' }) },
+            ],
+            retention,
+            rules: { tierDays: tierDays(retention), timing },
+          });
+          assert.equal(r.ok, true, r.firstBreak?.reason);
+          assert.ok(
+            r.backups.every((b) => b.tier === b.writtenTier),
+            'no base had to be raised',
+          );
+        },
+      ),
       { numRuns: 30, seed: 17 },
     );
   });
@@ -145,7 +165,12 @@ describe('simulateRetention: properties', () => {
   test('with raising allowed, every stored dependant outlives none of its bases', () => {
     fc.assert(
       fc.property(propsArb, (props) => {
-        const r = simulateRetention({ ...props, pointInTimeDays: 0, rules: { ...props.rules, timing: LifecycleTiming.S3 }, raiseBaseTiers: true });
+        const r = simulateRetention({
+          ...props,
+          pointInTimeDays: 0,
+          rules: { ...props.rules, timing: LifecycleTiming.S3 },
+          raiseBaseTiers: true,
+        });
         const byId = new Map(r.backups.map((b) => [b.id, b]));
         for (const b of r.backups) {
           for (const id of b.chain) {
@@ -167,9 +192,13 @@ describe('simulateRetention: hand-written cases', () => {
 
   test('Europe/Berlin: a 02:30 run does not happen on the spring-forward day and happens once in autumn', () => {
     const cron = parseCron({ minute: '30', hour: '2' });
-    const runs = scheduleRuns([cron], Date.UTC(2026, 2, 27), Date.UTC(2026, 2, 31), 'Europe/Berlin').map((t) => new Date(t).toISOString());
+    const runs = scheduleRuns([cron], Date.UTC(2026, 2, 27), Date.UTC(2026, 2, 31), 'Europe/Berlin').map((t) =>
+      new Date(t).toISOString(),
+    );
     assert.deepEqual(runs, ['2026-03-27T01:30:00.000Z', '2026-03-28T01:30:00.000Z', '2026-03-30T00:30:00.000Z']);
-    const autumn = scheduleRuns([cron], Date.UTC(2026, 9, 24), Date.UTC(2026, 9, 27), 'Europe/Berlin').map((t) => new Date(t).toISOString());
+    const autumn = scheduleRuns([cron], Date.UTC(2026, 9, 24), Date.UTC(2026, 9, 27), 'Europe/Berlin').map((t) =>
+      new Date(t).toISOString(),
+    );
     assert.deepEqual(autumn, ['2026-10-24T00:30:00.000Z', '2026-10-25T00:30:00.000Z', '2026-10-26T01:30:00.000Z']);
     assert.equal(localToUtc('Europe/Berlin', Date.UTC(2026, 2, 29, 2, 30)), undefined);
   });
@@ -218,7 +247,11 @@ describe('simulateRetention: hand-written cases', () => {
     };
     const r = simulateRetention(props);
     assert.equal(r.ok, false);
-    assert.equal(r.firstBreak!.day, '2026-01-08', 'the first daily incremental (2026-01-01 03:00) is gone 7 days later');
+    assert.equal(
+      r.firstBreak!.day,
+      '2026-01-08',
+      'the first daily incremental (2026-01-01 03:00) is gone 7 days later',
+    );
     assert.match(r.firstBreak!.backup, /^2026-01-02T03:00Z-incremental$/);
     assert.throws(
       () => assertRetentionKeepsChains({ ...props, what: 'Orders retention' }),
@@ -237,8 +270,14 @@ describe('simulateRetention: hand-written cases', () => {
       sizes: { full: 100, differential: 10 },
     });
     assert.equal(r.ok, true, r.firstBreak?.reason);
-    assert.equal(r.steadyState.backupsPerTier[RetentionTier.MONTHLY], 13, '12 × 31 days cover 12 or 13 first-of-months');
-    assert.ok(r.steadyState.backupsPerTier[RetentionTier.DAILY] >= 7 && r.steadyState.backupsPerTier[RetentionTier.DAILY] <= 8);
+    assert.equal(
+      r.steadyState.backupsPerTier[RetentionTier.MONTHLY],
+      13,
+      '12 × 31 days cover 12 or 13 first-of-months',
+    );
+    assert.ok(
+      r.steadyState.backupsPerTier[RetentionTier.DAILY] >= 7 && r.steadyState.backupsPerTier[RetentionTier.DAILY] <= 8,
+    );
     assert.equal(r.steadyState.totalBytes, 13 * 100 + r.steadyState.backupsPerTier[RetentionTier.DAILY] * 10);
   });
 
@@ -258,7 +297,13 @@ describe('simulateRetention: hand-written cases', () => {
 
   test('a bad time zone is refused naming it', () => {
     assert.throws(
-      () => simulateRetention({ schedules: [{ type: BackupType.FULL, cron: parseCron({}) }], retention: gfs, rules: { tierDays: {} }, timeZone: 'Mars/Olympus' }),
+      () =>
+        simulateRetention({
+          schedules: [{ type: BackupType.FULL, cron: parseCron({}) }],
+          retention: gfs,
+          rules: { tierDays: {} },
+          timeZone: 'Mars/Olympus',
+        }),
       /time zone 'Mars\/Olympus' is not an IANA time zone/,
     );
   });
@@ -279,14 +324,23 @@ describe('planChainTiers', () => {
   test('on GCS it cannot be raised and is reported with the day it goes', () => {
     const p = planChainTiers(at, [dailyFull], { tierDays: days, canRaise: false, timing: LifecycleTiming.GCS });
     assert.deepEqual(p.raise, []);
-    assert.deepEqual(p.unprotected, [{ id: 'full', tier: RetentionTier.DAILY, expires: new Date('2026-03-16T02:00:00Z') }]);
+    assert.deepEqual(p.unprotected, [
+      { id: 'full', tier: RetentionTier.DAILY, expires: new Date('2026-03-16T02:00:00Z') },
+    ]);
   });
 
   test('a weekly base needs nothing; a base whose raise is still too short is unprotected', () => {
     const weekly = { ...dailyFull, tier: RetentionTier.WEEKLY };
-    assert.deepEqual(planChainTiers(at, [weekly], { tierDays: days, canRaise: true, timing: LifecycleTiming.S3 }).raise, []);
+    assert.deepEqual(
+      planChainTiers(at, [weekly], { tierDays: days, canRaise: true, timing: LifecycleTiming.S3 }).raise,
+      [],
+    );
     const old = { id: 'old', tier: RetentionTier.DAILY, startedAt: new Date('2026-02-01T00:00:00Z') };
-    const p = planChainTiers(at, [old], { tierDays: { [RetentionTier.DAILY]: 7, [RetentionTier.WEEKLY]: 14 }, canRaise: true, timing: LifecycleTiming.S3 });
+    const p = planChainTiers(at, [old], {
+      tierDays: { [RetentionTier.DAILY]: 7, [RetentionTier.WEEKLY]: 14 },
+      canRaise: true,
+      timing: LifecycleTiming.S3,
+    });
     assert.equal(p.raise.length, 0);
     assert.equal(p.unprotected[0].id, 'old');
   });

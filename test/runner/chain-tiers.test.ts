@@ -31,20 +31,50 @@ describe('incremental backups keep their chain whole on S3', () => {
   let shim: string;
   const backup = (type: string, ...extra: string[]) =>
     dbbackup(
-      ['backup', '--engine', 'postgres', '--method', 'physical', '--type', type,
-        '--source', pg.url('app'), '--to', url, '--json', ...extra],
+      [
+        'backup',
+        '--engine',
+        'postgres',
+        '--method',
+        'physical',
+        '--type',
+        type,
+        '--source',
+        pg.url('app'),
+        '--to',
+        url,
+        '--json',
+        ...extra,
+      ],
       { env: { ...pg.env, ...moto.env } },
     );
   const backupTwoDaysAgo = (type: string, ...extra: string[]) =>
     dbbackup(
-      ['backup', '--engine', 'postgres', '--method', 'physical', '--type', type,
-        '--source', pg.url('app'), '--to', url, '--json', ...extra],
+      [
+        'backup',
+        '--engine',
+        'postgres',
+        '--method',
+        'physical',
+        '--type',
+        type,
+        '--source',
+        pg.url('app'),
+        '--to',
+        url,
+        '--json',
+        ...extra,
+      ],
       { env: { ...pg.env, ...moto.env, NODE_OPTIONS: `--import ${shim}` } },
     );
   const objectsOf = async (id: string) =>
-    ((await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `app/${id}/` }))).Contents ?? []).map((o) => o.Key!);
+    ((await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `app/${id}/` }))).Contents ?? []).map(
+      (o) => o.Key!,
+    );
   const tierOf = async (key: string) =>
-    ((await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }))).TagSet ?? []).find((t) => t.Key === 'dbbackup-tier')?.Value;
+    ((await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }))).TagSet ?? []).find(
+      (t) => t.Key === 'dbbackup-tier',
+    )?.Value;
 
   before(async () => {
     shim = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-clock-')), 'two-days-ago.mjs');
@@ -55,7 +85,12 @@ describe('incremental backups keep their chain whole on S3', () => {
         'static now() { return Real.now() + shift; } };\n',
     );
     moto = await startMoto();
-    s3 = new S3Client({ endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    s3 = new S3Client({
+      endpoint: moto.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    });
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     // The server's archive_command inherits this environment: it reaches moto.
     for (const [k, v] of Object.entries(moto.env)) {
@@ -87,7 +122,10 @@ describe('incremental backups keep their chain whole on S3', () => {
     // Without the tiers' days the runner cannot know; it says so in the manifest.
     const blind = await backupTwoDaysAgo('incremental');
     assert.equal(blind.code, 0, blind.stderr);
-    assert.match(JSON.parse(blind.stdout).warnings.join(' '), new RegExp(`depends on ${fullId} in the daily tier.*--tier-days`));
+    assert.match(
+      JSON.parse(blind.stdout).warnings.join(' '),
+      new RegExp(`depends on ${fullId} in the daily tier.*--tier-days`),
+    );
     for (const key of await objectsOf(fullId)) assert.equal(await tierOf(key), 'daily', key);
 
     await pg.sql('INSERT INTO a VALUES (12)', 'app');
@@ -97,7 +135,13 @@ describe('incremental backups keep their chain whole on S3', () => {
     const incResult = JSON.parse(inc.stdout);
     assert.equal(incResult.tier, 'daily');
     const raised = logLines(inc.stderr).filter((l) => l.event === 'tier-raised');
-    assert.deepEqual(raised.map((l) => [l.id, l.from, l.to]).sort(), [[fullId, 'daily', 'weekly'], [JSON.parse(blind.stdout).id, 'daily', 'weekly']].sort());
+    assert.deepEqual(
+      raised.map((l) => [l.id, l.from, l.to]).sort(),
+      [
+        [fullId, 'daily', 'weekly'],
+        [JSON.parse(blind.stdout).id, 'daily', 'weekly'],
+      ].sort(),
+    );
     const fullKeys = await objectsOf(fullId);
     assert.ok(fullKeys.some((k) => k.endsWith('/manifest.json')) && fullKeys.length >= 2, fullKeys.join(', '));
     for (const key of fullKeys) assert.equal(await tierOf(key), 'weekly', key);
@@ -111,7 +155,9 @@ describe('incremental backups keep their chain whole on S3', () => {
     await switchAndWait(pg);
     const again = await backup('incremental', '--tier-days', 'daily=7,weekly=28,monthly=372');
     assert.equal(again.code, 0, again.stderr);
-    const second = logLines(again.stderr).filter((l) => l.event === 'tier-raised').map((l) => l.id);
+    const second = logLines(again.stderr)
+      .filter((l) => l.event === 'tier-raised')
+      .map((l) => l.id);
     assert.deepEqual(second, []);
   });
 
@@ -125,9 +171,17 @@ describe('incremental backups keep their chain whole on S3', () => {
     await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })) } }));
     const all = await dbbackup(['verify', '--from', url, '--all'], { env: moto.env });
     assert.equal(all.code, 3, all.stderr);
-    assert.match(all.stderr + all.stdout, new RegExp(`incremental backup ${inc.id} depends on its (parent|full backup) ${full.id}, which is not in the storage`));
+    assert.match(
+      all.stderr + all.stdout,
+      new RegExp(
+        `incremental backup ${inc.id} depends on its (parent|full backup) ${full.id}, which is not in the storage`,
+      ),
+    );
     const one = await dbbackup(['verify', '--from', url, '--id', inc.id], { env: moto.env });
     assert.equal(one.code, 3, one.stderr);
-    assert.match(one.stderr + one.stdout, new RegExp(`depends on its (parent|full backup) ${full.id}, which is not in the storage`));
+    assert.match(
+      one.stderr + one.stdout,
+      new RegExp(`depends on its (parent|full backup) ${full.id}, which is not in the storage`),
+    );
   });
 });

@@ -18,7 +18,10 @@ describe('prune of the PostgreSQL WAL archive on file://', () => {
   let url: string;
 
   const backup = async () => {
-    const b = await dbbackup(['backup', '--engine', 'postgres', '--method', 'physical', '--source', pg.url('app'), '--to', url, '--json'], { env: pg.env });
+    const b = await dbbackup(
+      ['backup', '--engine', 'postgres', '--method', 'physical', '--source', pg.url('app'), '--to', url, '--json'],
+      { env: pg.env },
+    );
     assert.equal(b.code, 0, b.stderr);
     return JSON.parse(b.stdout);
   };
@@ -29,7 +32,10 @@ describe('prune of the PostgreSQL WAL archive on file://', () => {
   };
   const restoreTo = async (t: Date) => {
     const target = path.join(sharedTempDir('dbbackup-prune-restore-'), 'data');
-    return { r: await dbbackup(['restore', '--from', url, '--to-time', t.toISOString(), '--target-dir', target, '--json']), target };
+    return {
+      r: await dbbackup(['restore', '--from', url, '--to-time', t.toISOString(), '--target-dir', target, '--json']),
+      target,
+    };
   };
 
   before(async () => {
@@ -40,7 +46,10 @@ describe('prune of the PostgreSQL WAL archive on file://', () => {
     url = `file://${store}`;
     pg = await startArchivingPostgres(url);
     await pg.sql('CREATE DATABASE app');
-    await pg.sql(`CREATE TABLE accounts (id int PRIMARY KEY, v text NOT NULL); INSERT INTO accounts SELECT g, 'v' || g FROM generate_series(1, 20) g;`, 'app');
+    await pg.sql(
+      `CREATE TABLE accounts (id int PRIMARY KEY, v text NOT NULL); INSERT INTO accounts SELECT g, 'v' || g FROM generate_series(1, 20) g;`,
+      'app',
+    );
   });
   after(async () => {
     await pg?.stop();
@@ -61,7 +70,18 @@ describe('prune of the PostgreSQL WAL archive on file://', () => {
     const was = (await list()).windows[0];
     assert.ok(was.earliest <= beforeSecond.t.toISOString(), 'before the prune the first base reaches back further');
 
-    const p = await dbbackup(['prune', '--from', url, '--keep-daily', '1', '--keep-weekly', '0', '--keep-monthly', '0', '--json']);
+    const p = await dbbackup([
+      'prune',
+      '--from',
+      url,
+      '--keep-daily',
+      '1',
+      '--keep-weekly',
+      '0',
+      '--keep-monthly',
+      '0',
+      '--json',
+    ]);
     assert.equal(p.code, 0, p.stderr);
     const pruned = JSON.parse(p.stdout);
     assert.deepEqual(pruned.deleted, [first.id]);
@@ -70,11 +90,20 @@ describe('prune of the PostgreSQL WAL archive on file://', () => {
 
     const now = (await list()).windows[0];
     assert.equal(now.bases, 1);
-    assert.ok(now.bytes < was.bytes && now.objects < was.objects, `the archive shrank: ${was.objects} → ${now.objects} objects`);
+    assert.ok(
+      now.bytes < was.bytes && now.objects < was.objects,
+      `the archive shrank: ${was.objects} → ${now.objects} objects`,
+    );
     assert.deepEqual(now.gaps, []);
-    assert.ok(now.earliest > beforeSecond.t.toISOString() && now.earliest >= second.endedAt.slice(0, 19), JSON.stringify(now));
+    assert.ok(
+      now.earliest > beforeSecond.t.toISOString() && now.earliest >= second.endedAt.slice(0, 19),
+      JSON.stringify(now),
+    );
     const text = await dbbackup(['list', '--from', url]);
-    assert.match(text.stdout, /point-in-time recovery: any moment from \S+ to \S+ \(postgres WAL archive \(wal\/, \d+ objects, [^)]+\), 1 base backup\)/);
+    assert.match(
+      text.stdout,
+      /point-in-time recovery: any moment from \S+ to \S+ \(postgres WAL archive \(wal\/, \d+ objects, [^)]+\), 1 base backup\)/,
+    );
 
     // The oldest moment promised (the kept base's end) and the newest noted one.
     const oldest = { t: new Date(now.earliest), state: undefined as string | undefined };
