@@ -65,6 +65,11 @@ export interface ChainRetentionProps {
    * @default LifecycleTiming.S3
    */
   readonly timing?: LifecycleTiming;
+  /**
+   * Whether the runner raises a base's tier (it needs `--tier-days`, which the CDK flavour renders).
+   * @default - timing is S3
+   */
+  readonly raiseBaseTiers?: boolean;
 }
 
 /** What the tiers must provide, and advice that does not fail synthesis. */
@@ -174,6 +179,7 @@ export function checkChainRetention(props: ChainRetentionProps): ChainRetentionR
       timing: props.timing,
     },
     pointInTimeDays: window,
+    raiseBaseTiers: props.raiseBaseTiers,
     timeZone: props.timeZone,
     start: new Date(START),
     days: WALK_DAYS,

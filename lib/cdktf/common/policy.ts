@@ -86,7 +86,8 @@ export const TYPE_IDS: Readonly<Record<BackupType, string>> = {
 /**
  * Simulate two years of the schedules, tiers and lifecycle rules (lib/core/simulate.ts, as the
  * CDK flavour does) and fail naming the first day and backup that would break; raised tiers are
- * warned about. On Cloud Storage tiers are folders, so a base cannot be raised there.
+ * warned about. The CDKTF runners get no --tier-days yet, so no base is raised (on Cloud Storage
+ * tiers are folders and could not be).
  */
 export function applyChainRetention(scope: Construct, schedules: readonly ScheduledBackup[], retention: Retention, timing: LifecycleTiming): void {
   const crons = (type: BackupType) => schedules.filter((s) => (s.type ?? BackupType.FULL) === type).map((s) => s.schedule.spec);
@@ -97,6 +98,8 @@ export function applyChainRetention(scope: Construct, schedules: readonly Schedu
     differentialSchedules: crons(BackupType.DIFFERENTIAL),
     timeZone: schedules.find((s) => s.schedule.timeZone !== 'UTC')?.schedule.timeZone,
     timing,
+    // The CDKTF tasks and jobs do not render --tier-days yet, so their runner raises no base.
+    raiseBaseTiers: false,
     what: 'retention',
   });
   for (const w of r.warnings) Annotations.of(scope).addWarning(w);
