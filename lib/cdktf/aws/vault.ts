@@ -133,6 +133,8 @@ export class BackupVault extends Construct implements IBackupVault {
   public readonly keyArn: string;
   public readonly retention: Retention;
   public readonly lifecycle: S3BucketLifecycleConfiguration;
+  private readonly rules: S3BucketLifecycleConfigurationRule[];
+  private readonly logRules = new Map<string, number>();
   public readonly policy: S3BucketPolicy;
 
   constructor(scope: Construct, id: string, props: BackupVaultProps = {}) {
@@ -255,12 +257,12 @@ export class BackupVault extends Construct implements IBackupVault {
       ]),
     });
 
-    const rules: S3BucketLifecycleConfigurationRule[] = this.retention.lifetimes.map((t) => ({
+    const rules: S3BucketLifecycleConfigurationRule[] = (this.rules = this.retention.lifetimes.map((t) => ({
       id: `expire-${t.tier}`,
       status: 'Enabled',
       filter: [{ tag: [{ key: TIER_TAG_KEY, value: t.tier }] }],
       expiration: [{ days: t.days }],
-    }));
+    })));
     rules.push({
       id: 'housekeeping',
       status: 'Enabled',
@@ -292,6 +294,31 @@ export class BackupVault extends Construct implements IBackupVault {
     if (props.eventBridge ?? true) {
       new S3BucketNotification(this, 'Notifications', { bucket: this.bucket.id, eventbridge: true });
     }
+  }
+
+  /**
+   * Expire the objects under a log archive prefix (`<prefix>/wal/`, `<prefix>/binlog/`) after
+   * `days` days (`logArchiveExpiry` in lib/core says how many): log objects carry no tier tag,
+   * so no tier rule reaches them. One rule per prefix.
+   */
+  public addLogArchiveExpiry(logPrefix: string, days: number): boolean {
+    if (Token.isUnresolved(logPrefix)) throw new ConfigError('a log archive prefix must be a literal string: the lifecycle rules are built from it.');
+    const known = this.logRules.get(logPrefix);
+    if (known !== undefined && known !== days) {
+      throw new ConfigError(`the log archive ${logPrefix} already expires after ${known} days, not ${days}; give each database its own prefix.`);
+    }
+    if (known !== undefined) return true;
+    this.logRules.set(logPrefix, days);
+    const rule: S3BucketLifecycleConfigurationRule = {
+      id: `expire-logs-${logPrefix.replace(/\/$/, '').replace(/[^A-Za-z0-9-]/g, '-')}`,
+      status: 'Enabled',
+      filter: [{ prefix: logPrefix }],
+      expiration: [{ days }],
+    };
+    // Before the housekeeping rule, which stays last.
+    this.rules.splice(this.rules.length - 1, 0, rule);
+    this.lifecycle.putRule(this.rules);
+    return true;
   }
 }
 
