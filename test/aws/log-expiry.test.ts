@@ -1,7 +1,7 @@
 // The log archive's lifecycle rule and the retention simulation at synth (CDK): the bucket's
 // rules are read back from the template and walked over two years of simulated backups and logs.
 import * as assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import { Duration, type Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';

@@ -1,7 +1,7 @@
 // CDKTF: the log archive expiry rules of both vaults, read back from the Terraform JSON and
 // walked by the retention simulator, and the simulation at synth (GCS cannot raise a base).
 import * as assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import * as aws from '../../lib/cdktf/aws';
 import * as google from '../../lib/cdktf/google';
 import { BackupSchedule, BackupType, Retention } from '../../lib/cdktf/aws';

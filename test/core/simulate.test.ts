@@ -1,6 +1,6 @@
 /** The retention simulator (lib/core/simulate.ts) and the chain tier plan (lib/core/retention.ts). */
 import * as assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import fc from 'fast-check';
 import { BackupType, RetentionTier } from '../../lib/core/model';
 import { LifecycleTiming, planChainTiers, Retention } from '../../lib/core/retention';

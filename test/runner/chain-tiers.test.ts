@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import {
   CreateBucketCommand,
   DeleteObjectsCommand,
@@ -76,7 +76,7 @@ describe('incremental backups keep their chain whole on S3', () => {
       (t) => t.Key === 'dbbackup-tier',
     )?.Value;
 
-  before(async () => {
+  beforeAll(async () => {
     shim = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-clock-')), 'two-days-ago.mjs');
     fs.writeFileSync(
       shim,
@@ -101,7 +101,7 @@ describe('incremental backups keep their chain whole on S3', () => {
     await pg.sql('CREATE DATABASE app');
     await pg.sql('CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 10)', 'app');
   });
-  after(async () => {
+  afterAll(async () => {
     await pg?.stop();
     s3?.destroy();
     await moto?.stop();

@@ -7,7 +7,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-server';
 import { DBBACKUP, dbbackup } from '../harness/runner';
 
@@ -42,7 +42,7 @@ describe('prune of the MariaDB binary log archive on file://', () => {
   };
   const list = async () => JSON.parse((await dbbackup(['list', '--from', url, '--json'])).stdout);
 
-  before(async () => {
+  beforeAll(async () => {
     [src, tgt] = await Promise.all([startLocalMariaDB(), startLocalMariaDB()]);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-prune-binlog-'));
     url = `file://${dir}/store`;
@@ -55,7 +55,7 @@ describe('prune of the MariaDB binary log archive on file://', () => {
     shipper.stderr!.on('data', (d: Buffer) => (shipperLog += d.toString()));
     shipper.stdout!.resume();
   });
-  after(async () => {
+  afterAll(async () => {
     if (shipper !== undefined && shipper.exitCode === null) {
       const closed = new Promise((r) => shipper!.once('close', r));
       shipper.kill('SIGKILL');

@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalPostgres } from '../../runner/src/local/postgres-server';
 import { dbbackup } from '../harness/runner';
 import { noteMoment, sharedTempDir, startArchivingPostgres, startOnDataDir, switchAndWait } from './pitr-harness';
@@ -38,7 +38,7 @@ describe('prune of the PostgreSQL WAL archive on file://', () => {
     };
   };
 
-  before(async () => {
+  beforeAll(async () => {
     dir = sharedTempDir('dbbackup-prune-logs-');
     const store = path.join(dir, 'store');
     fs.mkdirSync(store);
@@ -51,7 +51,7 @@ describe('prune of the PostgreSQL WAL archive on file://', () => {
       'app',
     );
   });
-  after(async () => {
+  afterAll(async () => {
     await pg?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
