@@ -19,7 +19,7 @@ const LAYERS = [
   { name: 'entry', path: '^runner/src/(main|demo)\\.ts$|^runner/src/local/' },
   { name: 'commands', path: '^runner/src/commands/|^runner/src/preflight\\.ts$|^runner/src/report/(?!config\\.ts$)' },
   { name: 'engines', path: '^runner/src/engines/' },
-  { name: 'archive', path: '^runner/src/archive/|^runner/src/catalog\\.ts$' },
+  { name: 'archive', path: '^runner/src/archive/|^runner/src/(catalog|chain-tiers)\\.ts$' },
   { name: 'pipeline', path: '^runner/src/pipeline/' },
   { name: 'storage', path: '^runner/src/storage/' },
   { name: 'base', path: '^runner/src/(config|log|errors|metrics|report/config)\\.ts$' },

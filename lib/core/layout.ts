@@ -84,11 +84,22 @@ export function claimVaultPrefix(vault: object, owner: object, databaseId: strin
   claims.set(vault, list);
 }
 
+/**
+ * The folder of a database's log archive under its prefix: the runner's `wal-push` writes
+ * PostgreSQL WAL under `wal/`, `binlog-stream` MySQL/MariaDB binary logs under `binlog/`.
+ */
+export const LOG_ARCHIVE_FOLDERS = { wal: 'wal', binlog: 'binlog' } as const;
+
+/** The object-name prefix of a database's log archive: `<prefix>/binlog/` (lifecycle rule filters). */
+export function logArchivePrefix(prefix: string, folder: string): string {
+  return prefix === '' ? `${folder}/` : `${prefix}/${folder}/`;
+}
+
 /** The tiers, in the order their folders are listed on Cloud Storage (`PREFIX/<tier>/<id>/…`). */
 export const TIER_FOLDERS: readonly RetentionTier[] = [RetentionTier.DAILY, RetentionTier.WEEKLY, RetentionTier.MONTHLY];
 
 /** The folder of the PostgreSQL WAL archive under a database's prefix (`PREFIX/wal/…`). */
-export const WAL_PREFIX = 'wal';
+export const WAL_PREFIX = LOG_ARCHIVE_FOLDERS.wal;
 
 /** The folder of the MySQL/MariaDB binary log archive under a database's prefix (`PREFIX/binlog/…`). */
-export const BINLOG_PREFIX = 'binlog';
+export const BINLOG_PREFIX = LOG_ARCHIVE_FOLDERS.binlog;

@@ -9,6 +9,7 @@ import { DEFAULT_COMPRESSION } from '../../lib/core/codecs';
 import { defaultMethod, ENGINE_CAPABILITIES, LogShipping } from '../../lib/core/engines';
 import { ConfigError } from '../../lib/core/errors';
 import { BackupMethod, BackupType, Compression, Engine, RetentionTier } from '../../lib/core/model';
+import { parseTierDays } from '../../lib/core/retention';
 import {
   EncryptionSpec,
   parseEncryption,
@@ -43,6 +44,8 @@ export interface BackupConfig {
   readonly compression: Compression;
   readonly encryption: EncryptionSpec;
   readonly tier?: RetentionTier;
+  /** Days each tier's lifecycle rule keeps a backup (--tier-days), when known. */
+  readonly tierDays?: Partial<Record<RetentionTier, number>>;
   readonly lockWaitSeconds: number;
   /** Seconds to wait for another session's table lock (pg_dump --lock-wait-timeout, lock_wait_timeout). */
   readonly lockTimeoutSeconds: number;
@@ -320,6 +323,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         compression: (v.compression as Compression | undefined) ?? DEFAULT_COMPRESSION,
         encryption: parseEncryption(String(v.encrypt ?? 'none')),
         tier: v.tier as RetentionTier | undefined,
+        tierDays: v['tier-days'] !== undefined ? parseTierDays(String(v['tier-days'])) : undefined,
         lockWaitSeconds: (v['lock-wait'] as number | undefined) ?? 0,
         lockTimeoutSeconds: (v['lock-timeout'] as number | undefined) ?? 60,
         json,

@@ -10,6 +10,7 @@ import { MySQLDriver } from './mysql/driver';
 import { PostgresDriver } from './postgres/driver';
 
 export * from './shared/engine';
+export { planLogPrune } from './prune-logs';
 
 const DRIVERS: Partial<Record<Engine, () => EngineDriver>> = {
   [Engine.POSTGRES]: () => new PostgresDriver(),
