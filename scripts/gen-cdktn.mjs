@@ -28,8 +28,8 @@ function copy(src, dst) {
   }
   if (!/\.(js|d\.ts)$/.test(src)) return;
   const out = swapSpecifiers(fs.readFileSync(src, 'utf8'));
-  if (/["']@cdktf\//.test(out)) throw new Error(`gen-cdktn: ${src} still loads a @cdktf package other than the ` +
-    `AWS provider`);
+  if (/["']@cdktf\//.test(out))
+    throw new Error(`gen-cdktn: ${src} still loads a @cdktf package other than the ` + `AWS provider`);
   fs.writeFileSync(dst, out);
 }
 
@@ -45,9 +45,13 @@ for (const part of ['aws', 'common']) copy(path.join(from, part), path.join(to, 
 // is loaded only when its namespace is used (tsc emits an eager `exports.aws = require("./aws")`).
 const neutral = path.join(from, 'index.js');
 const text = fs.readFileSync(neutral, 'utf8');
-const lazy = text.replace(/^exports\.(aws|google) = require\("\.\/(aws|google)"\);$/gm, (_, name, mod) =>
-  `Object.defineProperty(exports, "${name}", { enumerable: true, configurable: true, get: () => ` +
-    `require("./${mod}") });`);
-if (/exports\.(aws|google) = require/.test(lazy)) throw new Error('gen-cdktn: the aws/google namespaces of dist/lib/cdktf/index.js are still eager');
+const lazy = text.replace(
+  /^exports\.(aws|google) = require\("\.\/(aws|google)"\);$/gm,
+  (_, name, mod) =>
+    `Object.defineProperty(exports, "${name}", { enumerable: true, configurable: true, get: () => ` +
+    `require("./${mod}") });`,
+);
+if (/exports\.(aws|google) = require/.test(lazy))
+  throw new Error('gen-cdktn: the aws/google namespaces of dist/lib/cdktf/index.js are still eager');
 fs.writeFileSync(neutral, lazy);
 console.log('gen-cdktn: wrote dist/lib/cdktn (aws, common) from dist/lib/cdktf; made the cdktf namespaces lazy');

@@ -47,7 +47,10 @@ export function runnerEnvDescriptions(source: string): Map<string, string> {
   if (block === null) throw new Error(`no RUNNER_ENV table in ${CONTRACT_PATH}`);
   const out = new Map<string, string>();
   for (const m of block[1].matchAll(/\/\*\*([\s\S]*?)\*\/\s*(\w+):\s*'(\w+)'/g)) {
-    const text = m[1].replace(/^\s*\*\s?/gm, '').replace(/\s+/g, ' ').trim();
+    const text = m[1]
+      .replace(/^\s*\*\s?/gm, '')
+      .replace(/\s+/g, ' ')
+      .trim();
     out.set(m[3], text);
   }
   for (const name of Object.values(RUNNER_ENV)) {
@@ -64,7 +67,7 @@ export function renderCliDocs(contractSource = fs.readFileSync(CONTRACT_PATH, 'u
     '# `dbbackup` options',
     '',
     'Every option of every command, from the option table in `lib/core/contract.ts` that the runner',
-    'parses and the constructs render into a task\'s environment. Every option also reads its',
+    "parses and the constructs render into a task's environment. Every option also reads its",
     'environment variable; the command line wins over the environment. How the runner behaves',
     '(URLs, passwords, exit codes, output) is described in [runner.md](runner.md).',
     '',
@@ -86,13 +89,7 @@ export function renderCliDocs(contractSource = fs.readFileSync(CONTRACT_PATH, 'u
     const names = RUNNER_OPTIONS.filter((o) => o.commands.includes(command)).map((o) => '`--' + o.name + '`');
     lines.push(`- \`dbbackup ${command}\`: ${names.length > 0 ? names.join(', ') : 'no options'}`);
   }
-  lines.push(
-    '',
-    '## Other environment variables',
-    '',
-    '| variable | meaning |',
-    '|---|---|',
-  );
+  lines.push('', '## Other environment variables', '', '| variable | meaning |', '|---|---|');
   for (const name of Object.values(SECRET_ENV)) {
     lines.push(`| \`${name}\` | a secret: read, never printed, removed from every child's environment |`);
   }

@@ -27,9 +27,10 @@ const env = { ...process.env, JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION: '1' 
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 
 /** `cdktf` → `cdktn` and `@cdktf/provider-aws` → `@cdktn/provider-aws` (as scripts/gen-cdktn.mjs does). */
-const toCdktn = (text) => text
-  .replace(/(["'])cdktf\1/g, '$1cdktn$1')
-  .replace(/(["'])@cdktf\/provider-aws(\/[^"']*)?\1/g, '$1@cdktn/provider-aws$2$1');
+const toCdktn = (text) =>
+  text
+    .replace(/(["'])cdktf\1/g, '$1cdktn$1')
+    .replace(/(["'])@cdktf\/provider-aws(\/[^"']*)?\1/g, '$1@cdktn/provider-aws$2$1');
 
 /**
  * The entries jsii compiles. `dirs` are the folders of lib/ the entry uses, `peers` the
@@ -102,8 +103,13 @@ function compile(id) {
     fs.mkdirSync(path.dirname(path.join(stage, d)), { recursive: true });
     copyTree(path.join(root, d), path.join(stage, d), f.rewrite);
   }
-  const copied = ['dist/runner/dbbackup.js', 'dist/runner/Dockerfile', 'dist/lambda/verify/index.js', 'LICENSE',
-    'README.md'];
+  const copied = [
+    'dist/runner/dbbackup.js',
+    'dist/runner/Dockerfile',
+    'dist/lambda/verify/index.js',
+    'LICENSE',
+    'README.md',
+  ];
   for (const c of copied) {
     if (!fs.existsSync(path.join(root, c))) continue;
     fs.mkdirSync(path.dirname(path.join(stage, c)), { recursive: true });
@@ -122,8 +128,15 @@ function compile(id) {
       '.': { types: `./dist/${f.entry}.d.ts`, default: `./dist/${f.entry}.js` },
       './package.json': './package.json',
     },
-    files: ['dist/lib', 'dist/runner/dbbackup.js', 'dist/runner/Dockerfile', 'dist/lambda', '.jsii', 'LICENSE',
-      'README.md'],
+    files: [
+      'dist/lib',
+      'dist/runner/dbbackup.js',
+      'dist/runner/Dockerfile',
+      'dist/lambda',
+      '.jsii',
+      'LICENSE',
+      'README.md',
+    ],
     peerDependencies: pick(pkg.peerDependencies),
     peerDependenciesMeta: undefined,
     // jsii reads the peers' versions from here (and warns unless they are the lowest of each range).
@@ -146,8 +159,10 @@ function compile(id) {
   if (f.shipped) fs.copyFileSync(path.join(stage, '.jsii'), path.join(root, '.jsii'));
   const assembly = JSON.parse(fs.readFileSync(path.join(stage, '.jsii'), 'utf8'));
   const dependencies = Object.keys(assembly.dependencies ?? {}).join(', ');
-  console.log(`jsii: ${id}: ${Object.keys(assembly.types).length} types in the assembly, dependencies ` +
-    `${dependencies}, ${Math.round((Date.now() - started) / 1000)} s`);
+  console.log(
+    `jsii: ${id}: ${Object.keys(assembly.types).length} types in the assembly, dependencies ` +
+      `${dependencies}, ${Math.round((Date.now() - started) / 1000)} s`,
+  );
   return stage;
 }
 

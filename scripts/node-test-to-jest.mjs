@@ -143,10 +143,7 @@ function convert(file) {
               : undefined;
         const value = prop.type === 'KeyValueProperty' ? prop.value : prop.type === 'Identifier' ? prop : undefined;
         if (key === undefined || value === undefined) {
-          warn(
-            prop.span?.start ?? call.span.start,
-            'an options object with a spread or computed key: convert by hand',
-          );
+          warn(prop.span?.start ?? call.span.start, 'an options object with a spread or computed key: convert by hand');
           continue;
         }
         if (key === 'timeout') {

@@ -55,9 +55,15 @@ describe('import rules', () => {
       assert.notEqual(r.status, 0, r.out);
       assert.match(r.out, /no-circular: runner\/src\/commands\/(a|b)\.ts/);
       assert.match(r.out, /layer-storage: runner\/src\/storage\/s\.ts → runner\/src\/engines\/postgres\/e\.ts/);
-      assert.match(r.out, /engine-to-engine: runner\/src\/engines\/mysql\/m\.ts → runner\/src\/engines\/postgres\/e\.ts/);
+      assert.match(
+        r.out,
+        /engine-to-engine: runner\/src\/engines\/mysql\/m\.ts → runner\/src\/engines\/postgres\/e\.ts/,
+      );
       assert.match(r.out, /core-imports-nothing: lib\/core\/c\.ts → lib\/aws\/x\.ts/);
-      assert.match(r.out, /commands-through-drivers: runner\/src\/commands\/c\.ts → runner\/src\/engines\/postgres\/e\.ts/);
+      assert.match(
+        r.out,
+        /commands-through-drivers: runner\/src\/commands\/c\.ts → runner\/src\/engines\/postgres\/e\.ts/,
+      );
       assert.match(r.out, /in-a-layer: runner\/src\/stray\.ts/);
       assert.match(r.out, /lambda-only-core: lambda\/verify\/l\.ts → lib\/aws\/x\.ts/);
     });

@@ -130,7 +130,7 @@ describe('the pages', () => {
     assert.deepEqual(broken, []);
   });
 
-  test('the anchor rule is GitHub\'s', () => {
+  test("the anchor rule is GitHub's", () => {
     const text = '# `dbbackup` options\n## Restore, and why a failed restore leaves it\n## A\n## A\n```\n# not\n```\n';
     const a = anchors(text);
     assert.deepEqual([...a], ['dbbackup-options', 'restore-and-why-a-failed-restore-leaves-it', 'a', 'a-1']);
@@ -179,7 +179,7 @@ describe('TypeScript code blocks in README.md and docs/*.md', () => {
     if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test('there are blocks to check (the README\'s CDK and CDKTF examples among them)', () => {
+  test("there are blocks to check (the README's CDK and CDKTF examples among them)", () => {
     const readmeBlocks = [...files.values()].filter((b) => b.page === 'README.md');
     assert.ok(readmeBlocks.length >= 2, `${readmeBlocks.length} checked ts blocks in README.md`);
     assert.ok(files.size >= 8, `only ${files.size} ts blocks found`);
@@ -203,8 +203,10 @@ describe('TypeScript code blocks in README.md and docs/*.md', () => {
   test('a block that does not type-check is caught (the check can fail)', () => {
     const bad = path.join(dir, 'bad');
     fs.mkdirSync(bad);
-    fs.writeFileSync(path.join(bad, 'wrong.ts'), "import { DatabaseBackup } from 'db-backup-constructs';\n" +
-      'const n: number = DatabaseBackup;\nexport { n };\n');
+    fs.writeFileSync(
+      path.join(bad, 'wrong.ts'),
+      "import { DatabaseBackup } from 'db-backup-constructs';\n" + 'const n: number = DatabaseBackup;\nexport { n };\n',
+    );
     const tsconfig = JSON.parse(fs.readFileSync(path.join(dir, 'tsconfig.json'), 'utf8'));
     tsconfig.extends = '../../tsconfig.json';
     tsconfig.compilerOptions.paths = { 'db-backup-constructs': ['../../lib/index.ts'] };

@@ -26,7 +26,16 @@ describe('engine record', () => {
   test('the runner refuses a method the record does not list and defaults to the record', () => {
     const mysql = ['backup', '--engine', 'mysql', '--source', 'mysql://u@h/app', ...STORAGE];
     assert.throws(() => parseInvocation([...mysql, '--method', 'physical'], {}), /--method physical is for PostgreSQL/);
-    const pgArgs = ['backup', '--engine', 'postgres', '--source', 'postgres://u@h/app', ...STORAGE, '--type', 'incremental'];
+    const pgArgs = [
+      'backup',
+      '--engine',
+      'postgres',
+      '--source',
+      'postgres://u@h/app',
+      ...STORAGE,
+      '--type',
+      'incremental',
+    ];
     const pg = parseInvocation(pgArgs, {});
     assert.ok(!(pg instanceof HelpRequest) && pg.command === 'backup');
     assert.equal((pg as { method: BackupMethod }).method, BackupMethod.PHYSICAL);

@@ -64,8 +64,17 @@ describe('the npm package', () => {
 
   test('holds the library, the bundled runner and Lambda, the Dockerfile once, and the LICENSE', () => {
     const names = files.map((f) => f.path);
-    for (const f of ['package.json', 'LICENSE', 'README.md', 'bin/dbbackup', 'dist/lib/index.js', 'dist/lib/index.d.ts',
-      'dist/runner/dbbackup.js', 'dist/runner/Dockerfile', 'dist/lambda/verify/index.js']) {
+    for (const f of [
+      'package.json',
+      'LICENSE',
+      'README.md',
+      'bin/dbbackup',
+      'dist/lib/index.js',
+      'dist/lib/index.d.ts',
+      'dist/runner/dbbackup.js',
+      'dist/runner/Dockerfile',
+      'dist/lambda/verify/index.js',
+    ]) {
       assert.ok(names.includes(f), `the tarball lacks ${f}`);
     }
     // Every entry point the package declares is in it.
@@ -75,7 +84,10 @@ describe('the npm package', () => {
         assert.ok(names.includes(t.replace(/^\.\//, '')), `exports['${entry}'] → ${t} is not in the tarball`);
       }
     }
-    assert.deepEqual(names.filter((n) => path.basename(n) === 'Dockerfile'), ['dist/runner/Dockerfile']);
+    assert.deepEqual(
+      names.filter((n) => path.basename(n) === 'Dockerfile'),
+      ['dist/runner/Dockerfile'],
+    );
   });
 
   test('holds no demo, test, source, build-state or jsii staging files', () => {
@@ -125,20 +137,33 @@ describe('the npm package', () => {
     const output = execFileSync(process.execPath, ['-e', script], { cwd: work, encoding: 'utf8' });
     const kinds = JSON.parse(output) as Record<string, string>;
     const names = Object.keys(kinds);
-    const expected = ['DatabaseBackup', 'BackupVault', 'BackupSource', 'BackupSchedule', 'Retention', 'Engine',
-      'ServerVersions'];
+    const expected = [
+      'DatabaseBackup',
+      'BackupVault',
+      'BackupSource',
+      'BackupSchedule',
+      'Retention',
+      'Engine',
+      'ServerVersions',
+    ];
     for (const n of expected) {
       assert.ok(names.includes(n), `the main entry lacks ${n}`);
     }
     const notApi = Object.entries(kinds).filter(([, kind]) => kind !== 'class' && kind !== 'object');
     assert.deepEqual(notApi, [], 'the main entry exports only classes and enums');
-    assert.deepEqual(names.filter((n) => INTERNAL_NAMES.includes(n)), []);
+    assert.deepEqual(
+      names.filter((n) => INTERNAL_NAMES.includes(n)),
+      [],
+    );
     // Enums only among the objects: string (or numeric) values, no tables or lists.
     const lib = require(installed) as Record<string, unknown>;
     for (const [name, kind] of Object.entries(kinds)) {
       if (kind !== 'object') continue;
       const values = Object.values(lib[name] as object);
-      assert.ok(values.every((v) => typeof v === 'string' || typeof v === 'number'), `${name} is not an enum`);
+      assert.ok(
+        values.every((v) => typeof v === 'string' || typeof v === 'number'),
+        `${name} is not an enum`,
+      );
     }
     assert.ok(names.length < 50, `the main entry exports ${names.length} names`);
   });

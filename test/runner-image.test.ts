@@ -24,7 +24,12 @@ describe('runner/Dockerfile against lib/core/versions.ts', () => {
 
   test('every tool pin of the Dockerfile is in the table', () => {
     const pinned = [...args.keys()].filter((a) => a !== 'TARGETARCH');
-    assert.deepEqual(pinned.sort(), ServerVersions.all().map((r) => r.dockerfileArg).sort());
+    assert.deepEqual(
+      pinned.sort(),
+      ServerVersions.all()
+        .map((r) => r.dockerfileArg)
+        .sort(),
+    );
   });
 
   test('PostgreSQL: the newest server is the client major, installed as postgresql-client-${PG_MAJOR}', () => {

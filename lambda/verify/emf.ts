@@ -79,6 +79,10 @@ export function emfLine(
 }
 
 /** A structured log line on stderr (CloudWatch Logs keeps both streams). */
-export function log(level: 'info' | 'warn' | 'error', message: string, fields: Readonly<Record<string, unknown>> = {}): void {
+export function log(
+  level: 'info' | 'warn' | 'error',
+  message: string,
+  fields: Readonly<Record<string, unknown>> = {},
+): void {
   process.stderr.write(JSON.stringify({ level, message, ...fields }) + '\n');
 }

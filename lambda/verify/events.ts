@@ -51,7 +51,9 @@ export function tasksOf(event: unknown): VerifierTask[] {
   if (event.action === 'freshness') {
     const { bucket, prefix, databaseId } = event;
     if (!isText(bucket) || typeof prefix !== 'string' || !isText(databaseId)) {
-      throw new EventError(`a freshness event needs a bucket, a prefix and a databaseId (strings), got ${JSON.stringify(event)}`);
+      throw new EventError(
+        `a freshness event needs a bucket, a prefix and a databaseId (strings), got ${JSON.stringify(event)}`,
+      );
     }
     return [{ kind: 'freshness', event: { action: 'freshness', bucket, prefix, databaseId } }];
   }
@@ -64,7 +66,10 @@ export function tasksOf(event: unknown): VerifierTask[] {
     const detail = event.detail;
     const bucket = isObject(detail) && isObject(detail.bucket) ? detail.bucket.name : undefined;
     const key = isObject(detail) && isObject(detail.object) ? detail.object.key : undefined;
-    if (!isText(bucket) || !isText(key)) throw new EventError(`an S3 Object Created event without detail.bucket.name and detail.object.key: ${JSON.stringify(event)}`);
+    if (!isText(bucket) || !isText(key))
+      throw new EventError(
+        `an S3 Object Created event without detail.bucket.name and detail.object.key: ${JSON.stringify(event)}`,
+      );
     return [verifyTask(bucket, key, false)];
   }
 
@@ -73,9 +78,13 @@ export function tasksOf(event: unknown): VerifierTask[] {
       const s3 = isObject(r) ? r.s3 : undefined;
       const bucket = isObject(s3) && isObject(s3.bucket) ? s3.bucket.name : undefined;
       const key = isObject(s3) && isObject(s3.object) ? s3.object.key : undefined;
-      if (!isText(bucket) || !isText(key)) throw new EventError(`an S3 notification record without s3.bucket.name and s3.object.key: ${JSON.stringify(r)}`);
+      if (!isText(bucket) || !isText(key))
+        throw new EventError(
+          `an S3 notification record without s3.bucket.name and s3.object.key: ${JSON.stringify(r)}`,
+        );
       const name = isObject(r) ? r.eventName : undefined;
-      if (typeof name === 'string' && !name.startsWith('ObjectCreated')) return { kind: 'ignore', why: `S3 event ${name} is not ObjectCreated` };
+      if (typeof name === 'string' && !name.startsWith('ObjectCreated'))
+        return { kind: 'ignore', why: `S3 event ${name} is not ObjectCreated` };
       return verifyTask(bucket, decodeEventKey(key), true);
     });
   }

@@ -46,19 +46,35 @@ export function listingPrefix(prefix: string): string {
  * The folder names under `prefix`, newest first: timestamped backup ids in descending order,
  * then any other folders (which are checked last; they are rarely backups).
  */
-export async function listBackupFolders(s3: S3Client, bucket: string, prefix: string, pageSize?: number): Promise<string[]> {
+export async function listBackupFolders(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  pageSize?: number,
+): Promise<string[]> {
   const base = listingPrefix(prefix);
   const names: string[] = [];
   let token: string | undefined;
   do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: base, Delimiter: '/', ContinuationToken: token, MaxKeys: pageSize }));
+    const page = await s3.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: base,
+        Delimiter: '/',
+        ContinuationToken: token,
+        MaxKeys: pageSize,
+      }),
+    );
     for (const cp of page.CommonPrefixes ?? []) {
       if (cp.Prefix) names.push(cp.Prefix.slice(base.length, -1));
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   const desc = (a: string, b: string) => (a < b ? 1 : a > b ? -1 : 0);
-  return [...names.filter((n) => TIMESTAMP_ID.test(n)).sort(desc), ...names.filter((n) => !TIMESTAMP_ID.test(n)).sort(desc)];
+  return [
+    ...names.filter((n) => TIMESTAMP_ID.test(n)).sort(desc),
+    ...names.filter((n) => !TIMESTAMP_ID.test(n)).sort(desc),
+  ];
 }
 
 /**
@@ -66,7 +82,12 @@ export async function listBackupFolders(s3: S3Client, bucket: string, prefix: st
  * and belongs to `event.databaseId`, walking from the newest folder and stopping at the first,
  * and publish `BackupAgeSeconds` = `now` − its `endedAt`.
  */
-export async function checkFreshness(s3: S3Client, event: FreshnessCheckEvent, now: Date, options: FreshnessOptions = {}): Promise<FreshnessResult> {
+export async function checkFreshness(
+  s3: S3Client,
+  event: FreshnessCheckEvent,
+  now: Date,
+  options: FreshnessOptions = {},
+): Promise<FreshnessResult> {
   const emit = options.emit ?? stdoutEmitter;
   const namespace = options.namespace ?? metricNamespace();
   const base = listingPrefix(event.prefix);
@@ -113,9 +134,22 @@ export async function checkFreshness(s3: S3Client, event: FreshnessCheckEvent, n
     }
     const ageSeconds = Math.max(0, (now.getTime() - Date.parse(endedAt)) / 1000);
     emit(
-      emfLine(namespace, event.databaseId, [{ name: METRICS.BACKUP_AGE, value: ageSeconds, unit: MetricUnit.SECONDS }], { BackupId: name, EndedAt: endedAt, Examined: examined }, now),
+      emfLine(
+        namespace,
+        event.databaseId,
+        [{ name: METRICS.BACKUP_AGE, value: ageSeconds, unit: MetricUnit.SECONDS }],
+        { BackupId: name, EndedAt: endedAt, Examined: examined },
+        now,
+      ),
     );
-    log('info', 'newest verified backup', { databaseId: event.databaseId, backupId: name, endedAt, ageSeconds, examined, folders: folders.length });
+    log('info', 'newest verified backup', {
+      databaseId: event.databaseId,
+      backupId: name,
+      endedAt,
+      ageSeconds,
+      examined,
+      folders: folders.length,
+    });
     return { databaseId: event.databaseId, ageSeconds, backupId: name, endedAt, folders: folders.length, examined };
   }
 
@@ -125,6 +159,8 @@ export async function checkFreshness(s3: S3Client, event: FreshnessCheckEvent, n
       : `none of the ${folders.length} folders under s3://${event.bucket}/${base} holds a backup of ${event.databaseId} that passed verification ` +
         `(${seen.failed} failed, ${seen.unverified} not verified yet, ${seen.notBackup} without a manifest, ` +
         `${seen.otherDatabase} of another database, ${seen.unreadable} unreadable)`;
-  log('warn', `no backup age published: ${reason}; the freshness alarm treats the missing data as breaching`, { databaseId: event.databaseId });
+  log('warn', `no backup age published: ${reason}; the freshness alarm treats the missing data as breaching`, {
+    databaseId: event.databaseId,
+  });
   return { databaseId: event.databaseId, folders: folders.length, examined, reason };
 }

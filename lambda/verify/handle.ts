@@ -97,7 +97,9 @@ export async function handleEvent(deps: HandleDeps, event: unknown): Promise<Han
         ignored.push(task.why);
         break;
       case 'freshness':
-        freshness.push(await checkFreshness(deps.s3, task.event, now(), { emit: deps.emit, namespace: deps.settings.namespace }));
+        freshness.push(
+          await checkFreshness(deps.s3, task.event, now(), { emit: deps.emit, namespace: deps.settings.namespace }),
+        );
         break;
       case 'verify': {
         const key = task.keyIsEncoded ? task.key : await resolveManifestKey(deps.s3, task.bucket, task.key);

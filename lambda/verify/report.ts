@@ -60,7 +60,12 @@ export function verificationMetricLine(result: VerificationResult, namespace: st
  * that lifecycle rules match on above all): PutObjectTagging replaces the whole set.
  * Returns false when the manifest no longer exists.
  */
-export async function tagManifest(s3: S3Client, bucket: string, key: string, status: VerificationStatus): Promise<boolean> {
+export async function tagManifest(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  status: VerificationStatus,
+): Promise<boolean> {
   let current: Tag[];
   try {
     current = (await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }))).TagSet ?? [];
@@ -94,7 +99,9 @@ export function failureMessage(result: VerificationResult): { subject: string; m
     '',
     `Reasons (${result.failures.length}):`,
     ...result.failures.slice(0, MAX_REASONS).map((f) => `- ${f.artifact}: ${f.reason}`),
-    ...(result.failures.length > MAX_REASONS ? [`- … and ${result.failures.length - MAX_REASONS} more (see the function's log)`] : []),
+    ...(result.failures.length > MAX_REASONS
+      ? [`- … and ${result.failures.length - MAX_REASONS} more (see the function's log)`]
+      : []),
     '',
     `The manifest is tagged ${VERIFIED_TAG_KEY}=${VerificationStatus.FAILED}; this backup does not count as the newest verified one.`,
     `Check it again with: dbbackup verify --from s3://${result.bucket}/${prefixOf(result.manifestKey)} --id ${result.backupId}`,
@@ -112,7 +119,12 @@ function prefixOf(manifestKey: string): string {
  * first and always; a tagging or publishing error is thrown after both have been attempted, so
  * the invocation fails visibly (and Lambda retries it).
  */
-export async function reportVerification(s3: S3Client, sns: SNSClient, result: VerificationResult, options: ReportOptions): Promise<ReportOutcome> {
+export async function reportVerification(
+  s3: S3Client,
+  sns: SNSClient,
+  result: VerificationResult,
+  options: ReportOptions,
+): Promise<ReportOutcome> {
   const emit = options.emit ?? stdoutEmitter;
   emit(verificationMetricLine(result, options.namespace, options.now ?? new Date()));
   log(result.ok ? 'info' : 'error', result.ok ? 'backup verified' : 'backup failed verification', {
@@ -129,7 +141,9 @@ export async function reportVerification(s3: S3Client, sns: SNSClient, result: V
   const notify = async (): Promise<boolean> => {
     if (result.ok) return false;
     if (!options.topicArn) {
-      log('warn', 'no alarm topic configured: the failure is only logged, counted and tagged', { backupId: result.backupId });
+      log('warn', 'no alarm topic configured: the failure is only logged, counted and tagged', {
+        backupId: result.backupId,
+      });
       return false;
     }
     const { subject, message } = failureMessage(result);
@@ -147,12 +161,21 @@ export async function reportVerification(s3: S3Client, sns: SNSClient, result: V
     );
     return true;
   };
-  const [tagged, notified] = await Promise.allSettled([tagManifest(s3, result.bucket, result.manifestKey, status), notify()]);
+  const [tagged, notified] = await Promise.allSettled([
+    tagManifest(s3, result.bucket, result.manifestKey, status),
+    notify(),
+  ]);
   const errors = [tagged, notified].flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
   if (errors.length > 0) {
-    throw new AggregateError(errors, `reporting the verification of ${result.backupId} failed: ${errors.map((e) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e))).join('; ')}`);
+    throw new AggregateError(
+      errors,
+      `reporting the verification of ${result.backupId} failed: ${errors.map((e) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e))).join('; ')}`,
+    );
   }
   const t = (tagged as PromiseFulfilledResult<boolean>).value;
-  if (!t) log('warn', 'the manifest is gone, so it was not tagged', { manifest: `s3://${result.bucket}/${result.manifestKey}` });
+  if (!t)
+    log('warn', 'the manifest is gone, so it was not tagged', {
+      manifest: `s3://${result.bucket}/${result.manifestKey}`,
+    });
   return { tagged: t, notified: (notified as PromiseFulfilledResult<boolean>).value };
 }

@@ -113,7 +113,12 @@ export function backupFolder(manifestKey: string): { folder: string; folderName:
  * with `ok: false`; errors other than "not there" (access denied, throttling, network) are
  * thrown, because they say nothing about the backup.
  */
-export async function verifyBackup(s3: S3Client, bucket: string, manifestKey: string, options: VerifyOptions = {}): Promise<VerificationResult> {
+export async function verifyBackup(
+  s3: S3Client,
+  bucket: string,
+  manifestKey: string,
+  options: VerifyOptions = {},
+): Promise<VerificationResult> {
   const started = Date.now();
   const { folder, folderName } = backupFolder(manifestKey);
   const fallbackId = options.fallbackDatabaseId || UNKNOWN_DATABASE_ID;
@@ -135,12 +140,16 @@ export async function verifyBackup(s3: S3Client, bucket: string, manifestKey: st
   }
   const manifest = read.manifest;
   const failures: VerificationFailure[] = [];
-  const databaseId = typeof manifest.databaseId === 'string' && manifest.databaseId !== '' ? manifest.databaseId : undefined;
+  const databaseId =
+    typeof manifest.databaseId === 'string' && manifest.databaseId !== '' ? manifest.databaseId : undefined;
   if (databaseId === undefined) {
     failures.push({ artifact: MANIFEST_NAME, reason: 'manifest: has no databaseId' });
   }
   if (manifest.id !== folderName) {
-    failures.push({ artifact: MANIFEST_NAME, reason: `manifest: its id '${manifest.id}' is not its folder's name '${folderName}'` });
+    failures.push({
+      artifact: MANIFEST_NAME,
+      reason: `manifest: its id '${manifest.id}' is not its folder's name '${folderName}'`,
+    });
   }
   const mac = await checkMac(manifest, options.kms);
   if (mac.failure !== undefined) failures.push(mac.failure);
@@ -233,12 +242,22 @@ async function readManifest(s3: S3Client, bucket: string, key: string): Promise<
     const body = res.Body as Readable | undefined;
     if ((res.ContentLength ?? 0) > MAX_MANIFEST_BYTES) {
       body?.destroy();
-      return { failure: { artifact: MANIFEST_NAME, reason: `manifest: is ${res.ContentLength} bytes, more than the ${MAX_MANIFEST_BYTES} a manifest may have` } };
+      return {
+        failure: {
+          artifact: MANIFEST_NAME,
+          reason: `manifest: is ${res.ContentLength} bytes, more than the ${MAX_MANIFEST_BYTES} a manifest may have`,
+        },
+      };
     }
     text = body === undefined ? '' : await res.Body!.transformToString('utf-8');
   } catch (e) {
     if (isNamed(e, 'NoSuchKey', 'NotFound')) {
-      return { failure: { artifact: MANIFEST_NAME, reason: `missing: the manifest s3://${bucket}/${key} does not exist (any more)` } };
+      return {
+        failure: {
+          artifact: MANIFEST_NAME,
+          reason: `missing: the manifest s3://${bucket}/${key} does not exist (any more)`,
+        },
+      };
     }
     throw e;
   }
@@ -246,7 +265,10 @@ async function readManifest(s3: S3Client, bucket: string, key: string): Promise<
     return { manifest: parseManifest(text, `s3://${bucket}/${key}`) };
   } catch (e) {
     if (!(e instanceof ManifestError)) throw e;
-    return { failure: { artifact: MANIFEST_NAME, reason: `manifest: ${e.message}` }, databaseId: salvageDatabaseId(text) };
+    return {
+      failure: { artifact: MANIFEST_NAME, reason: `manifest: ${e.message}` },
+      databaseId: salvageDatabaseId(text),
+    };
   }
 }
 
@@ -282,7 +304,9 @@ async function checkArtifact(
 
   let head;
   try {
-    head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }), { abortSignal: signal });
+    head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }), {
+      abortSignal: signal,
+    });
   } catch (e) {
     if (isNamed(e, 'NotFound', 'NoSuchKey')) return fail(`missing: no object at ${where}`);
     if (signal?.aborted) return fail(`timeout: not checked before the function's deadline (${size} bytes)`);
@@ -300,9 +324,12 @@ async function checkArtifact(
   const hash = createHash('sha256');
   try {
     // If-Match: hash the very object whose size was just checked.
-    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, IfMatch: head.ETag }), { abortSignal: signal });
+    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, IfMatch: head.ETag }), {
+      abortSignal: signal,
+    });
     const body = res.Body;
-    if (!(body instanceof Readable)) throw new TypeError(`GetObject returned a ${typeof body} body, not a Node.js stream`);
+    if (!(body instanceof Readable))
+      throw new TypeError(`GetObject returned a ${typeof body} body, not a Node.js stream`);
     const onAbort = () => body.destroy(new Error('aborted at the deadline'));
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -314,8 +341,10 @@ async function checkArtifact(
       signal?.removeEventListener('abort', onAbort);
     }
   } catch (e) {
-    if (signal?.aborted) return fail(`timeout: read ${bytesRead} of ${size} bytes before the function's deadline`, bytesRead);
-    if (isNamed(e, 'NoSuchKey', 'NotFound')) return fail(`missing: ${where} disappeared while being verified`, bytesRead);
+    if (signal?.aborted)
+      return fail(`timeout: read ${bytesRead} of ${size} bytes before the function's deadline`, bytesRead);
+    if (isNamed(e, 'NoSuchKey', 'NotFound'))
+      return fail(`missing: ${where} disappeared while being verified`, bytesRead);
     if (isNamed(e, 'PreconditionFailed')) return fail(`changed: ${where} was replaced while being verified`, bytesRead);
     throw e;
   }

@@ -23,7 +23,9 @@ export function packageRoot(): string {
 export function bundledAsset(name: 'runner' | 'lambda/verify'): string {
   const dir = path.join(packageRoot(), 'dist', name);
   if (!fs.existsSync(dir)) {
-    throw new Error(`db-backup-constructs: the bundled ${name} is missing at ${dir}; run 'npm run build' in the package first.`);
+    throw new Error(
+      `db-backup-constructs: the bundled ${name} is missing at ${dir}; run 'npm run build' in the package first.`,
+    );
   }
   return dir;
 }

@@ -98,10 +98,15 @@ const WALK_DAYS = 731;
 export function checkChainRetention(props: ChainRetentionProps): ChainRetentionResult {
   const what = props.what ?? 'retention';
   const window = props.pointInTimeDays ?? 0;
-  if (!Number.isFinite(window) || window < 0) throw new ConfigError(`${what}: pointInTimeDays is ${window}; give 0 (no point-in-time recovery) or a positive number of days.`);
+  if (!Number.isFinite(window) || window < 0)
+    throw new ConfigError(
+      `${what}: pointInTimeDays is ${window}; give 0 (no point-in-time recovery) or a positive number of days.`,
+    );
   if (props.fullSchedules.length === 0) {
     if (window > 0 || (props.incrementalSchedules?.length ?? 0) + (props.differentialSchedules?.length ?? 0) > 0) {
-      throw new ConfigError(`${what}: incremental, differential backups and point-in-time recovery need scheduled full backups as their base; add a full backup schedule.`);
+      throw new ConfigError(
+        `${what}: incremental, differential backups and point-in-time recovery need scheduled full backups as their base; add a full backup schedule.`,
+      );
     }
     return { requiredFullDays: 0, requiredLogArchiveDays: 0, warnings: [] };
   }
@@ -116,7 +121,10 @@ export function checkChainRetention(props: ChainRetentionProps): ChainRetentionR
 
   // Tier each full as the runner does (counting earlier fulls only).
   const existing: Date[] = [];
-  const violations = new Map<string, { tier: RetentionTier; have: number; need: number; depSpan: number; gap: number }>();
+  const violations = new Map<
+    string,
+    { tier: RetentionTier; have: number; need: number; depSpan: number; gap: number }
+  >();
   let requiredFull = 0;
   let requiredLogs = 0;
   for (let i = 0; i + 1 < fullRuns.length; i++) {
@@ -144,8 +152,14 @@ export function checkChainRetention(props: ChainRetentionProps): ChainRetentionR
   const days = (m: number) => Math.ceil(m / DAY);
   for (const v of violations.values()) {
     const reasons: string[] = [];
-    if (v.depSpan > 0) reasons.push(`its incremental/differential backups are taken up to ${humanDays(v.depSpan)} after it and each is kept ${days(daily)} days (daily tier)`);
-    if (window > 0) reasons.push(`the ${window}-day point-in-time window restores moments up to the next full (${humanDays(v.gap)} later) from it`);
+    if (v.depSpan > 0)
+      reasons.push(
+        `its incremental/differential backups are taken up to ${humanDays(v.depSpan)} after it and each is kept ${days(daily)} days (daily tier)`,
+      );
+    if (window > 0)
+      reasons.push(
+        `the ${window}-day point-in-time window restores moments up to the next full (${humanDays(v.gap)} later) from it`,
+      );
     const needDays = days(v.need);
     let fix: string;
     if (v.tier === RetentionTier.DAILY && v.depSpan > 0) {
@@ -157,7 +171,9 @@ export function checkChainRetention(props: ChainRetentionProps): ChainRetentionR
     } else {
       fix = `raise ${what} monthly to at least ${Math.ceil(needDays / 31)}, or take full backups more often`;
     }
-    problems.push(`a full backup in the ${v.tier} tier is kept ${days(v.have)} days but must stay ${needDays} days: ${reasons.join(', and ')}. Fix: ${fix}.`);
+    problems.push(
+      `a full backup in the ${v.tier} tier is kept ${days(v.have)} days but must stay ${needDays} days: ${reasons.join(', and ')}. Fix: ${fix}.`,
+    );
   }
   if (window > 0 && props.logArchiveDays !== undefined && props.logArchiveDays * DAY < requiredLogs) {
     problems.push(
@@ -165,7 +181,8 @@ export function checkChainRetention(props: ChainRetentionProps): ChainRetentionR
     );
   }
   const logDays = window > 0 ? (props.logArchiveDays ?? days(requiredLogs) + LOG_RULE_SLACK_DAYS) : undefined;
-  const schedule = (type: BackupType, crons: readonly CronSpec[] | undefined) => (crons ?? []).map((cron) => ({ type, cron }));
+  const schedule = (type: BackupType, crons: readonly CronSpec[] | undefined) =>
+    (crons ?? []).map((cron) => ({ type, cron }));
   const simulation = simulateRetention({
     schedules: [
       ...schedule(BackupType.FULL, props.fullSchedules),
@@ -188,9 +205,12 @@ export function checkChainRetention(props: ChainRetentionProps): ChainRetentionR
   const first = simulation.firstBreak;
   if (first !== undefined) {
     const fix =
-      problems.length > 0 ? ''
-      : ' Fix: take differential instead of incremental backups (each needs only its full), or full backups more often, or keep the daily tier longer.';
-    throw new ConfigError(`${what}: ${problems.join(' ')}${problems.length > 0 ? ' ' : ''}First break: on ${first.day} backup ${first.backup} would break: ${first.reason}.${fix}`);
+      problems.length > 0
+        ? ''
+        : ' Fix: take differential instead of incremental backups (each needs only its full), or full backups more often, or keep the daily tier longer.';
+    throw new ConfigError(
+      `${what}: ${problems.join(' ')}${problems.length > 0 ? ' ' : ''}First break: on ${first.day} backup ${first.backup} would break: ${first.reason}.${fix}`,
+    );
   }
   const warnings: string[] = [];
   const raised = simulation.backups.filter((b) => b.tier !== b.writtenTier);

@@ -26,7 +26,10 @@ export function validateDatabaseId(id: string, what = 'databaseId'): void {
 export function validateStoragePrefix(prefix: string, what = 'prefix'): void {
   const fix = `Use '/'-separated segments of letters, digits, '.', '_' and '-', without a leading or trailing '/' (e.g. 'postgres/orders').`;
   if (prefix === '') return;
-  if (prefix.length > 512) throw new ConfigError(`${what} '${prefix.slice(0, 40)}…' is ${prefix.length} characters long; keep it under 512. ${fix}`);
+  if (prefix.length > 512)
+    throw new ConfigError(
+      `${what} '${prefix.slice(0, 40)}…' is ${prefix.length} characters long; keep it under 512. ${fix}`,
+    );
   const segments = prefix.split('/');
   if (segments.some((s) => s === '' || s === '.' || s === '..' || !/^[A-Za-z0-9._-]+$/.test(s))) {
     throw new ConfigError(`${what} '${prefix}' is not a valid storage prefix. ${fix}`);
@@ -38,10 +41,14 @@ export function validateTimeZone(timeZone: string, what = 'timeZone'): void {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone });
   } catch {
-    throw new ConfigError(`${what} '${timeZone}' is not a time zone. Use an IANA name such as 'UTC', 'Europe/Berlin' or 'America/New_York'.`);
+    throw new ConfigError(
+      `${what} '${timeZone}' is not a time zone. Use an IANA name such as 'UTC', 'Europe/Berlin' or 'America/New_York'.`,
+    );
   }
   if (!timeZone.includes('/') && timeZone !== 'UTC' && timeZone !== 'Etc/UTC') {
-    throw new ConfigError(`${what} '${timeZone}' is an abbreviation, which schedulers reject. Use an IANA name such as 'UTC' or 'Europe/Berlin'.`);
+    throw new ConfigError(
+      `${what} '${timeZone}' is an abbreviation, which schedulers reject. Use an IANA name such as 'UTC' or 'Europe/Berlin'.`,
+    );
   }
 }
 
@@ -127,7 +134,16 @@ export function cronMatcher(c: CronSpec, dayPatterns: boolean): CronMatcher | un
   const minutes = values(c.minute, 0, 59);
   const hours = values(c.hour, 0, 23);
   const times = hours.flatMap((h) => minutes.map((m) => h * 60 + m));
-  const months = c.month === '*' ? undefined : new Set(values(c.month.toUpperCase().replace(/[A-Z]{3}/g, (m) => String(MONTHS.indexOf(m) + 1)), 1, 12));
+  const months =
+    c.month === '*'
+      ? undefined
+      : new Set(
+          values(
+            c.month.toUpperCase().replace(/[A-Z]{3}/g, (m) => String(MONTHS.indexOf(m) + 1)),
+            1,
+            12,
+          ),
+        );
   return {
     times,
     matchesDay: (date) =>

@@ -10,7 +10,10 @@ const ID_RE = /^(\d{8}T\d{6}Z)-[A-Za-z0-9._-]+$/;
 
 /** A new backup id: `20261125T041500Z-app-full-3f9a`. */
 export function makeBackupId(at: Date, database: string, type: BackupType): string {
-  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   const slug = idSlug(database);
   return `${stamp}-${slug}-${type}-${crypto.randomBytes(2).toString('hex')}`;
 }
@@ -20,7 +23,9 @@ export function idTime(id: string): Date | undefined {
   const m = ID_RE.exec(id);
   if (m === null) return undefined;
   const s = m[1];
-  return new Date(`${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}Z`);
+  return new Date(
+    `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}Z`,
+  );
 }
 
 /** The database name as it appears in a backup id. */

@@ -18,8 +18,10 @@ export type VaultScheme = 's3' | 'gs';
  */
 export function checkVaultPrefix(prefix: string, what = 'prefix'): void {
   if (prefix === '') {
-    throw new ConfigError(`${what} is empty; give each database its own prefix in the vault (e.g. its database ` +
-      `id), so grants and lifecycle stay per database.`);
+    throw new ConfigError(
+      `${what} is empty; give each database its own prefix in the vault (e.g. its database ` +
+        `id), so grants and lifecycle stay per database.`,
+    );
   }
   validateStoragePrefix(prefix, what);
 }
@@ -69,14 +71,16 @@ export function claimVaultPrefix(vault: object, owner: object, databaseId: strin
   for (const c of list) {
     if (c.owner === owner && c.databaseId === databaseId && c.prefix === prefix) return;
     if (c.databaseId === databaseId) {
-      throw new ConfigError(`databaseId '${databaseId}' is already used in this vault; give each database its ` +
-        `own databaseId (it names the metrics and alarms).`);
+      throw new ConfigError(
+        `databaseId '${databaseId}' is already used in this vault; give each database its ` +
+          `own databaseId (it names the metrics and alarms).`,
+      );
     }
     if (c.prefix === prefix || c.prefix.startsWith(`${prefix}/`) || prefix.startsWith(`${c.prefix}/`)) {
       throw new ConfigError(
         `prefix '${prefix}' of '${databaseId}' ${c.prefix === prefix ? 'is' : 'overlaps'} the prefix ` +
           `'${c.prefix}' of '${c.databaseId}' in this vault, so one database's grants and lifecycle would reach ` +
-            `the other's backups; use side-by-side prefixes such as 'orders' and 'billing'.`,
+          `the other's backups; use side-by-side prefixes such as 'orders' and 'billing'.`,
       );
     }
   }
@@ -96,7 +100,11 @@ export function logArchivePrefix(prefix: string, folder: string): string {
 }
 
 /** The tiers, in the order their folders are listed on Cloud Storage (`PREFIX/<tier>/<id>/…`). */
-export const TIER_FOLDERS: readonly RetentionTier[] = [RetentionTier.DAILY, RetentionTier.WEEKLY, RetentionTier.MONTHLY];
+export const TIER_FOLDERS: readonly RetentionTier[] = [
+  RetentionTier.DAILY,
+  RetentionTier.WEEKLY,
+  RetentionTier.MONTHLY,
+];
 
 /** The folder of the PostgreSQL WAL archive under a database's prefix (`PREFIX/wal/…`). */
 export const WAL_PREFIX = LOG_ARCHIVE_FOLDERS.wal;

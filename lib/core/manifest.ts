@@ -126,7 +126,9 @@ export const FIRST_DIGEST_VERSION = 2;
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
   if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort();
+    const keys = Object.keys(value)
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .sort();
     const members = keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
     return `{${members.join(',')}}`;
   }
@@ -188,7 +190,10 @@ export function parseManifest(text: string, where = 'manifest.json'): Manifest {
   };
   need(typeof m === 'object' && m !== null, 'is not an object');
   need(typeof m.version === 'number', 'has no version');
-  need((m.version as number) <= MANIFEST_VERSION, `has version ${m.version}, newer than this program reads (${MANIFEST_VERSION}); upgrade dbbackup`);
+  need(
+    (m.version as number) <= MANIFEST_VERSION,
+    `has version ${m.version}, newer than this program reads (${MANIFEST_VERSION}); upgrade dbbackup`,
+  );
   need(isSafeName(m.id), `has no valid id (${JSON.stringify(m.id)})`);
   need(Object.values(Engine).includes(m.engine as Engine), `has an unknown engine '${m.engine}'`);
   need(Object.values(BackupType).includes(m.type as BackupType), `has an unknown type '${m.type}'`);
@@ -197,7 +202,10 @@ export function parseManifest(text: string, where = 'manifest.json'): Manifest {
   const p = m.pipeline as Manifest['pipeline'] | undefined;
   need(typeof p === 'object' && p !== null, 'has no pipeline');
   need(Object.values(Compression).includes(p!.compression), `has an unknown compression '${p!.compression}'`);
-  need(typeof p!.encryption === 'object' && Object.values(EncryptionScheme).includes(p!.encryption.scheme), 'has no valid encryption scheme');
+  need(
+    typeof p!.encryption === 'object' && Object.values(EncryptionScheme).includes(p!.encryption.scheme),
+    'has no valid encryption scheme',
+  );
   need(Array.isArray(m.artifacts) && (m.artifacts as unknown[]).length > 0, 'lists no artifacts');
   const names = new Set<string>();
   for (const a of m.artifacts as ManifestArtifact[]) {

@@ -48,13 +48,19 @@ export class Retention {
     public readonly weekly: number,
     public readonly monthly: number,
   ) {
-    for (const [name, value] of [['daily', daily], ['weekly', weekly], ['monthly', monthly]] as const) {
+    for (const [name, value] of [
+      ['daily', daily],
+      ['weekly', weekly],
+      ['monthly', monthly],
+    ] as const) {
       if (!Number.isInteger(value) || value < 0) {
         throw new ConfigError(`retention ${name} is ${value}; it must be a whole number of backups, 0 or more.`);
       }
     }
     if (daily < 1) {
-      throw new ConfigError(`retention daily is ${daily}; every backup is daily until it is promoted, so keep at least 1 (e.g. Retention.gfs({ daily: 7 })).`);
+      throw new ConfigError(
+        `retention daily is ${daily}; every backup is daily until it is promoted, so keep at least 1 (e.g. Retention.gfs({ daily: 7 })).`,
+      );
     }
   }
 
@@ -140,7 +146,11 @@ export enum LifecycleTiming {
 const DAY_MS = 86_400_000;
 
 /** The earliest and latest moments (ms since the epoch) a `days`-day lifecycle rule removes an object created at `createdMs`. */
-export function expiryWindow(createdMs: number, days: number, timing: LifecycleTiming): { earliest: number; latest: number } {
+export function expiryWindow(
+  createdMs: number,
+  days: number,
+  timing: LifecycleTiming,
+): { earliest: number; latest: number } {
   if (timing === LifecycleTiming.S3) {
     const at = Math.floor(createdMs / DAY_MS) * DAY_MS + (days + 1) * DAY_MS;
     return { earliest: at, latest: at };
@@ -182,7 +192,9 @@ export interface ChainTierOptions {
  * storage allows raising, and is reported as unprotected otherwise.
  */
 export function planChainTiers(at: Date, chain: readonly ChainLink[], options: ChainTierOptions): ChainTierPlan {
-  const tiers = TIERS_BY_LIFETIME.filter((t) => options.tierDays[t] !== undefined).sort((a, b) => options.tierDays[a]! - options.tierDays[b]!);
+  const tiers = TIERS_BY_LIFETIME.filter((t) => options.tierDays[t] !== undefined).sort(
+    (a, b) => options.tierDays[a]! - options.tierDays[b]!,
+  );
   const tier = tiers[0] ?? RetentionTier.DAILY;
   const days = options.tierDays[tier];
   const raise: { id: string; from: RetentionTier; to: RetentionTier }[] = [];
@@ -202,7 +214,9 @@ export function planChainTiers(at: Date, chain: readonly ChainLink[], options: C
       mustLast = Math.max(mustLast, keeps(have).latest);
       continue;
     }
-    const to = options.canRaise ? tiers.find((t) => options.tierDays[t]! > have && keeps(options.tierDays[t]!).earliest >= mustLast) : undefined;
+    const to = options.canRaise
+      ? tiers.find((t) => options.tierDays[t]! > have && keeps(options.tierDays[t]!).earliest >= mustLast)
+      : undefined;
     if (to !== undefined) {
       raise.push({ id: link.id, from: link.tier, to });
       mustLast = Math.max(mustLast, keeps(options.tierDays[to]!).latest);
@@ -220,7 +234,9 @@ export function parseTierDays(text: string): Partial<Record<RetentionTier, numbe
   for (const part of text.split(',')) {
     const m = /^(daily|weekly|monthly)=(\d+)$/.exec(part.trim());
     if (m === null || Number(m[2]) < 1 || out[m[1] as RetentionTier] !== undefined) {
-      throw new ConfigError(`--tier-days '${text}' is not valid at '${part}'; give each tier once with its days, e.g. daily=7,weekly=28,monthly=372.`);
+      throw new ConfigError(
+        `--tier-days '${text}' is not valid at '${part}'; give each tier once with its days, e.g. daily=7,weekly=28,monthly=372.`,
+      );
     }
     out[m[1] as RetentionTier] = Number(m[2]);
   }

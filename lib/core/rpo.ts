@@ -94,26 +94,31 @@ export function resolveRpo(input: RpoPolicyInput): RpoDecision {
   let rpo: number;
   if (input.rpoMinutes === undefined) {
     if (gap === undefined) {
-      throw new ConfigError(`the gap between scheduled backups (${where}) cannot be worked out; set ${what} ` +
-        `explicitly, e.g. ${what}: Duration.hours(26).`);
+      throw new ConfigError(
+        `the gap between scheduled backups (${where}) cannot be worked out; set ${what} ` +
+          `explicitly, e.g. ${what}: Duration.hours(26).`,
+      );
     }
     rpo = ceiling === undefined ? gap + slack : Math.min(gap + slack, ceiling);
   } else {
     rpo = input.rpoMinutes;
     if (!Number.isFinite(rpo) || rpo <= 0) {
-      throw new ConfigError(`${what} is ${rpo} minutes; give a positive duration, longer than the time between ` +
-        `two scheduled backups.`);
+      throw new ConfigError(
+        `${what} is ${rpo} minutes; give a positive duration, longer than the time between ` + `two scheduled backups.`,
+      );
     }
     if (ceiling !== undefined && rpo > ceiling) {
-      throw new ConfigError(`${what} is ${humanMinutes(rpo)}, but the stale alarm can wait at most ` +
-        `${humanMinutes(ceiling)}${why}. Set ${what} to at most ${humanMinutes(ceiling)} and schedule backups at ` +
-          `least that often.`);
+      throw new ConfigError(
+        `${what} is ${humanMinutes(rpo)}, but the stale alarm can wait at most ` +
+          `${humanMinutes(ceiling)}${why}. Set ${what} to at most ${humanMinutes(ceiling)} and schedule backups at ` +
+          `least that often.`,
+      );
     }
     if (gap !== undefined && rpo < gap) {
       throw new ConfigError(
         `${what} is ${humanMinutes(rpo)}, shorter than the longest gap between scheduled backups ` +
           `(${humanMinutes(gap)}: ${where}): the stale alarm would fire every cycle. Schedule backups more ` +
-            `often, or set ${what} to at least ${humanMinutes(gap + slack)} (the gap plus the backup timeout).`,
+          `often, or set ${what} to at least ${humanMinutes(gap + slack)} (the gap plus the backup timeout).`,
       );
     }
   }
@@ -122,7 +127,7 @@ export function resolveRpo(input: RpoPolicyInput): RpoDecision {
     warnings.push(
       `${what} (${humanMinutes(rpo)}) leaves less than the backup timeout ` +
         `(${humanMinutes(input.timeoutMinutes)}) beyond the longest gap between backups (${humanMinutes(gap)}); ` +
-          `a slow backup may raise the stale alarm before it commits.`,
+        `a slow backup may raise the stale alarm before it commits.`,
     );
   }
   return { rpoMinutes: rpo, gapMinutes: gap, warnings };

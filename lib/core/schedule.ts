@@ -38,9 +38,23 @@ export function parseCron(options: CronOptions): CronSpec {
   const minutes = expand(minute, 0, 59, 'minute');
   const hours = expand(hour, 0, 23, 'hour');
   if (day !== '?') expand(day.replace(/^L$/, '31').replace(/W$/, ''), 1, 31, 'day');
-  if (month !== '*') expand(month.toUpperCase().replace(/[A-Z]{3}/g, (m) => String(MONTHS.indexOf(m) + 1)), 1, 12, 'month');
+  if (month !== '*')
+    expand(
+      month.toUpperCase().replace(/[A-Z]{3}/g, (m) => String(MONTHS.indexOf(m) + 1)),
+      1,
+      12,
+      'month',
+    );
   if (weekDay !== '?' && weekDay !== '*') {
-    expand(weekDay.toUpperCase().replace(/[A-Z]{3}/g, (d) => String(DAYS.indexOf(d) + 1)).replace(/[#L].*$/, ''), 1, 7, 'weekDay');
+    expand(
+      weekDay
+        .toUpperCase()
+        .replace(/[A-Z]{3}/g, (d) => String(DAYS.indexOf(d) + 1))
+        .replace(/[#L].*$/, ''),
+      1,
+      7,
+      'weekDay',
+    );
   }
   const times = hours.flatMap((h) => minutes.map((m) => h * 60 + m)).sort((a, b) => a - b);
   let min = 24 * 60 - times[times.length - 1] + times[0];
@@ -64,7 +78,9 @@ const DAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
 
 function expand(field: string, lo: number, hi: number, name: string): number[] {
   const bad = () =>
-    new ConfigError(`cron ${name} '${field}' is not valid; use a number ${lo}-${hi}, a list (1,15), a range (${lo}-${hi}), a step (*/15) or '*'.`);
+    new ConfigError(
+      `cron ${name} '${field}' is not valid; use a number ${lo}-${hi}, a list (1,15), a range (${lo}-${hi}), a step (*/15) or '*'.`,
+    );
   const out = new Set<number>();
   for (const part of field.split(',')) {
     const m = /^(\*|\d+)(?:-(\d+))?(?:\/(\d+))?$/.exec(part);

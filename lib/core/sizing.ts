@@ -36,13 +36,16 @@ export function isFargateSize(cpu: number, memoryMiB: number): boolean {
 export function validateFargateSize(cpu: number, memoryMiB: number): void {
   const r = FARGATE_SIZES.find((s) => s.cpu === cpu);
   if (r === undefined) {
-    throw new ConfigError(`cpu ${cpu} is not a Fargate size; use ${FARGATE_SIZES.map((s) => s.cpu).join(', ')} ` +
-      `(1024 = 1 vCPU).`);
+    throw new ConfigError(
+      `cpu ${cpu} is not a Fargate size; use ${FARGATE_SIZES.map((s) => s.cpu).join(', ')} ` + `(1024 = 1 vCPU).`,
+    );
   }
   if (!isFargateSize(cpu, memoryMiB)) {
     const extra = r.extra && r.extra.length > 0 ? `${r.extra.join(', ')} or ` : '';
-    throw new ConfigError(`memoryLimitMiB ${memoryMiB} does not go with cpu ${cpu} on Fargate; use ` +
-      `${extra}${r.min} to ${r.max} MiB in steps of ${r.step}.`);
+    throw new ConfigError(
+      `memoryLimitMiB ${memoryMiB} does not go with cpu ${cpu} on Fargate; use ` +
+        `${extra}${r.min} to ${r.max} MiB in steps of ${r.step}.`,
+    );
   }
 }
 
@@ -71,11 +74,14 @@ export function validateCloudRunSize(cpu: number | string, memoryMiB: number): v
   const n = Number(cpu);
   const r = CLOUD_RUN_SIZES.find((s) => s.cpu === n);
   if (r === undefined) {
-    throw new ConfigError(`cpu '${cpu}' is not a Cloud Run job size; use ` +
-      `${CLOUD_RUN_SIZES.map((s) => s.cpu).join(', ')} vCPUs.`);
+    throw new ConfigError(
+      `cpu '${cpu}' is not a Cloud Run job size; use ` + `${CLOUD_RUN_SIZES.map((s) => s.cpu).join(', ')} vCPUs.`,
+    );
   }
   if (!Number.isInteger(memoryMiB) || memoryMiB < r.minMiB || memoryMiB > r.maxMiB) {
-    throw new ConfigError(`memoryLimitMiB ${memoryMiB} does not go with ${n} CPU on Cloud Run; use ${r.minMiB} ` +
-      `to ${r.maxMiB} MiB (or more CPUs for more memory).`);
+    throw new ConfigError(
+      `memoryLimitMiB ${memoryMiB} does not go with ${n} CPU on Cloud Run; use ${r.minMiB} ` +
+        `to ${r.maxMiB} MiB (or more CPUs for more memory).`,
+    );
   }
 }

@@ -89,7 +89,9 @@ export function parseSourceUrl(raw: string, what = '--source', engine?: Engine):
   if (url.port !== '') port = Number(url.port);
   const host = url.hostname === '' ? undefined : decodeURIComponent(url.hostname);
   if (host === undefined && socket === undefined) {
-    throw new ConfigError(`${what} '${redact(raw)}' names no host. Use ${url.protocol}//user@host/dbname, or ?socket=/path for a Unix socket.`);
+    throw new ConfigError(
+      `${what} '${redact(raw)}' names no host. Use ${url.protocol}//user@host/dbname, or ?socket=/path for a Unix socket.`,
+    );
   }
   return {
     engine: urlEngine,
@@ -176,7 +178,10 @@ export function parseAzureUrl(raw: string, what = '--to'): StorageUrl {
   }
   const path = rest.replace(/\/+$/, '');
   if (path !== '' && path.split('/').some((x) => x === '' || x === '.' || x === '..')) {
-    const clean = path.split('/').filter((x) => x !== '' && x !== '.' && x !== '..').join('/');
+    const clean = path
+      .split('/')
+      .filter((x) => x !== '' && x !== '.' && x !== '..')
+      .join('/');
     throw new ConfigError(
       `${what} '${raw}' has the prefix '${path}' with '.', '..' or empty segments. ` +
         `Use az://${account}/${container}/${clean}.`,
@@ -214,7 +219,9 @@ export function parseStorageUrl(raw: string, what = '--to'): StorageUrl {
   switch (scheme) {
     case 'file': {
       if (authority !== '' && authority !== 'localhost') {
-        throw new ConfigError(`${what} '${raw}' has the host '${authority}'; file URLs take an absolute path with three slashes. Use file:///absolute/path (for ./backups: file://$PWD/backups).`);
+        throw new ConfigError(
+          `${what} '${raw}' has the host '${authority}'; file URLs take an absolute path with three slashes. Use file:///absolute/path (for ./backups: file://$PWD/backups).`,
+        );
       }
       const path = decodeURIComponent(rest).replace(/\/+$/, '');
       if (path === '') throw new ConfigError(`${what} '${raw}' names no directory. ${fix}`);
@@ -240,7 +247,10 @@ export function parseStorageUrl(raw: string, what = '--to'): StorageUrl {
       }
       const path = rest.replace(/^\/+/, '').replace(/\/+$/, '');
       if (path !== '' && path.split('/').some((x) => x === '' || x === '.' || x === '..')) {
-        const clean = path.split('/').filter((x) => x !== '' && x !== '.' && x !== '..').join('/');
+        const clean = path
+          .split('/')
+          .filter((x) => x !== '' && x !== '.' && x !== '..')
+          .join('/');
         throw new ConfigError(
           `${what} '${raw}' has the prefix '${path}' with '.', '..' or empty segments. Use ${scheme}://${authority}/${clean}.`,
         );
@@ -280,7 +290,7 @@ export function bucketNameProblem(kind: StorageKind.S3 | StorageKind.GCS, name: 
     return `may hold only lower-case letters, digits, dots${s3 ? '' : ', underscores'} and hyphens`;
   }
   if (!/^[a-z0-9]/.test(name) || !/[a-z0-9]$/.test(name)) return 'must start and end with a letter or digit';
-  if (/\.\.|\.-|-\./.test(name)) return "may not have adjacent dots, nor a dot next to a hyphen";
+  if (/\.\.|\.-|-\./.test(name)) return 'may not have adjacent dots, nor a dot next to a hyphen';
   if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return 'may not be an IP address';
   if (s3) {
     const prefix = ['xn--', 'sthree-', 'amzn-s3-demo-'].find((p) => name.startsWith(p));

@@ -158,11 +158,17 @@ const COMMANDS = Object.values(RunnerCommand) as string[];
  * environment (every option also reads `DBBACKUP_<NAME>`; the command line wins).
  * Throws ConfigError naming the bad value and the fix, or returns a HelpRequest.
  */
-export function parseInvocation(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Invocation | HelpRequest {
+export function parseInvocation(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Invocation | HelpRequest {
   const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') return new HelpRequest(usage());
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help')
+    return new HelpRequest(usage());
   if (!COMMANDS.includes(command)) {
-    throw new ConfigError(`unknown command '${redact(command)}'. Use one of: ${COMMANDS.join(', ')} (dbbackup --help lists them).`);
+    throw new ConfigError(
+      `unknown command '${redact(command)}'. Use one of: ${COMMANDS.join(', ')} (dbbackup --help lists them).`,
+    );
   }
   const cmd = command as RunnerCommand;
   const specs = RUNNER_OPTIONS.filter((o) => o.commands.includes(cmd));
@@ -246,7 +252,9 @@ function selector(values: Record<string, unknown>, cmd: string, allowAll: boolea
   if (chosen.length !== 1) {
     const opts = allowAll ? '--latest, --id ID or --all' : '--latest or --id ID';
     throw new ConfigError(
-      chosen.length === 0 ? `'${cmd}' needs one of ${opts} to say which backup.` : `'${cmd}' takes one of ${opts}, not ${chosen.map((c) => '--' + c).join(' and ')}.`,
+      chosen.length === 0
+        ? `'${cmd}' needs one of ${opts} to say which backup.`
+        : `'${cmd}' takes one of ${opts}, not ${chosen.map((c) => '--' + c).join(' and ')}.`,
     );
   }
   if (chosen[0] === 'id') {
@@ -286,8 +294,12 @@ export function parseMoment(raw: string, what: string): Date {
   const fields = [Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec)];
   const utc = new Date(Date.UTC(fields[0], fields[1], fields[2], fields[3], fields[4], fields[5]));
   const real =
-    utc.getUTCFullYear() === fields[0] && utc.getUTCMonth() === fields[1] && utc.getUTCDate() === fields[2] &&
-    utc.getUTCHours() === fields[3] && utc.getUTCMinutes() === fields[4] && utc.getUTCSeconds() === fields[5];
+    utc.getUTCFullYear() === fields[0] &&
+    utc.getUTCMonth() === fields[1] &&
+    utc.getUTCDate() === fields[2] &&
+    utc.getUTCHours() === fields[3] &&
+    utc.getUTCMinutes() === fields[4] &&
+    utc.getUTCSeconds() === fields[5];
   if (!real || Number(oh) > 23 || Number(om) > 59) {
     throw new ConfigError(`${what} '${redact(raw)}' is not a real moment (check the day, hour and offset); ${fix}.`);
   }
@@ -299,7 +311,8 @@ export function parseMoment(raw: string, what: string): Date {
 function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>, positionals: string[]): Invocation {
   const json = v.json === true;
   const noPositionals = () => {
-    if (positionals.length > 0) throw new ConfigError(`'${cmd}' takes no argument '${redact(positionals[0])}'; options start with --.`);
+    if (positionals.length > 0)
+      throw new ConfigError(`'${cmd}' takes no argument '${redact(positionals[0])}'; options start with --.`);
   };
   switch (cmd) {
     case RunnerCommand.BACKUP: {
@@ -311,7 +324,9 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
       // The engine's record says its methods (PostgreSQL incrementals: physical unless said otherwise).
       const method = (v.method as BackupMethod | undefined) ?? defaultMethod(engine, type);
       if (!ENGINE_CAPABILITIES[engine].methods.includes(method)) {
-        throw new ConfigError(`--method physical is for PostgreSQL (pg_basebackup); engine '${engine}' takes --method logical.`);
+        throw new ConfigError(
+          `--method physical is for PostgreSQL (pg_basebackup); engine '${engine}' takes --method logical.`,
+        );
       }
       return {
         command: cmd,
@@ -335,11 +350,14 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
       const target = v.target !== undefined ? parseSourceUrl(String(v.target), '--target') : undefined;
       const targetDir = v['target-dir'] as string | undefined;
       if (target === undefined && targetDir === undefined) {
-        throw new ConfigError(`'restore' needs --target URL (a database to restore into) or --target-dir DIR (for a physical backup).`);
+        throw new ConfigError(
+          `'restore' needs --target URL (a database to restore into) or --target-dir DIR (for a physical backup).`,
+        );
       }
       const toTime = v['to-time'] !== undefined ? parseMoment(String(v['to-time']), '--to-time') : undefined;
       const latest: Selector = { kind: 'latest', database: v.database as string | undefined };
-      const sel: Selector = toTime !== undefined && v.latest === undefined && v.id === undefined ? latest : selector(v, cmd, false);
+      const sel: Selector =
+        toTime !== undefined && v.latest === undefined && v.id === undefined ? latest : selector(v, cmd, false);
       return {
         command: cmd,
         from,
@@ -385,7 +403,9 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         json,
       };
       if (cfg.keepDaily + cfg.keepWeekly + cfg.keepMonthly === 0) {
-        throw new ConfigError('prune with --keep-daily 0 --keep-weekly 0 --keep-monthly 0 would delete every backup; keep at least one.');
+        throw new ConfigError(
+          'prune with --keep-daily 0 --keep-weekly 0 --keep-monthly 0 would delete every backup; keep at least one.',
+        );
       }
       return cfg;
     }
@@ -401,7 +421,9 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
       };
     case RunnerCommand.WAL_PUSH: {
       if (positionals.length !== 1) {
-        throw new ConfigError(`'wal-push' takes one file, the %p of archive_command, not ${positionals.length === 0 ? 'none' : positionals.map((p) => `'${redact(p)}'`).join(' ')}. Use archive_command = 'dbbackup wal-push %p --to STORAGE_URL'.`);
+        throw new ConfigError(
+          `'wal-push' takes one file, the %p of archive_command, not ${positionals.length === 0 ? 'none' : positionals.map((p) => `'${redact(p)}'`).join(' ')}. Use archive_command = 'dbbackup wal-push %p --to STORAGE_URL'.`,
+        );
       }
       return {
         command: cmd,
@@ -413,7 +435,9 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
     }
     case RunnerCommand.WAL_FETCH: {
       if (positionals.length !== 2) {
-        throw new ConfigError(`'wal-fetch' takes two arguments, %f and %p of restore_command, not ${positionals.length === 0 ? 'none' : positionals.map((p) => `'${redact(p)}'`).join(' ')}. Use restore_command = 'dbbackup wal-fetch %f %p --from STORAGE_URL'.`);
+        throw new ConfigError(
+          `'wal-fetch' takes two arguments, %f and %p of restore_command, not ${positionals.length === 0 ? 'none' : positionals.map((p) => `'${redact(p)}'`).join(' ')}. Use restore_command = 'dbbackup wal-fetch %f %p --from STORAGE_URL'.`,
+        );
       }
       return {
         command: cmd,
@@ -426,7 +450,10 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
     case RunnerCommand.BINLOG_STREAM: {
       noPositionals();
       const engine = (v.engine as Engine | undefined) ?? Engine.MYSQL;
-      if (ENGINE_CAPABILITIES[engine]?.logShipping !== LogShipping.BINLOG) throw new ConfigError(`binlog-stream ships MySQL/MariaDB binary logs; --engine is '${engine}'. Use --engine mysql (PostgreSQL archives with archive_command = 'dbbackup wal-push %p --to …').`);
+      if (ENGINE_CAPABILITIES[engine]?.logShipping !== LogShipping.BINLOG)
+        throw new ConfigError(
+          `binlog-stream ships MySQL/MariaDB binary logs; --engine is '${engine}'. Use --engine mysql (PostgreSQL archives with archive_command = 'dbbackup wal-push %p --to …').`,
+        );
       return {
         command: cmd,
         engine,
@@ -463,13 +490,15 @@ export function usage(cmd?: RunnerCommand): string {
     '  dbbackup schedule systemd|cron [backup|drill|verify] --calendar SPEC [its options] [--out DIR]',
     '',
     'Passwords never go on the command line: DBBACKUP_SOURCE_PASSWORD / DBBACKUP_TARGET_PASSWORD or',
-    'the engine\'s own variable (PGPASSWORD, MYSQL_PWD). Exit codes: 0 ok, 1 failed, 2 bad usage, 3 damaged backup.',
+    "the engine's own variable (PGPASSWORD, MYSQL_PWD). Exit codes: 0 ok, 1 failed, 2 bad usage, 3 damaged backup.",
     '',
     'Options (each also read from its environment variable):',
   ];
   for (const o of RUNNER_OPTIONS.filter((s) => cmd === undefined || s.commands.includes(cmd))) {
     const flag = `--${o.name}${o.kind === OptionKind.FLAG ? '' : o.kind === OptionKind.INTEGER ? ' N' : ' VALUE'}`;
-    lines.push(`  ${flag.padEnd(24)} ${o.env.padEnd(28)} ${o.help}${o.default !== undefined ? ` (default ${o.default})` : ''}${cmd === undefined ? ` [${o.commands.join(', ')}]` : ''}`);
+    lines.push(
+      `  ${flag.padEnd(24)} ${o.env.padEnd(28)} ${o.help}${o.default !== undefined ? ` (default ${o.default})` : ''}${cmd === undefined ? ` [${o.commands.join(', ')}]` : ''}`,
+    );
   }
   return lines.join('\n');
 }

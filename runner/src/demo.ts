@@ -15,15 +15,22 @@ function step(title: string): void {
 function run(args: string[], env: Record<string, string>, echo = true): Promise<string> {
   process.stdout.write(`$ dbbackup ${args.join(' ')}\n`);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [dbbackup, ...args], { env: { ...process.env, ...env, DBBACKUP_LOG_FORMAT: 'text' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [dbbackup, ...args], {
+      env: { ...process.env, ...env, DBBACKUP_LOG_FORMAT: 'text' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       if (echo) process.stdout.write(d);
     });
-    child.stderr.on('data', (d: Buffer) => process.stdout.write(`  ${d.toString().trimEnd().split('\n').join('\n  ')}\n`));
+    child.stderr.on('data', (d: Buffer) =>
+      process.stdout.write(`  ${d.toString().trimEnd().split('\n').join('\n  ')}\n`),
+    );
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`dbbackup ${args[0]} exited with ${code}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`dbbackup ${args[0]} exited with ${code}`)),
+    );
   });
 }
 
@@ -49,15 +56,25 @@ async function main(): Promise<void> {
   step('Starting a throwaway PostgreSQL server');
   const pg = await startLocalPostgres();
   try {
-    process.stdout.write(`PostgreSQL on 127.0.0.1:${pg.port} (data in ${pg.dataDir}); the password is passed in DBBACKUP_SOURCE_PASSWORD, never on a command line\n`);
+    process.stdout.write(
+      `PostgreSQL on 127.0.0.1:${pg.port} (data in ${pg.dataDir}); the password is passed in DBBACKUP_SOURCE_PASSWORD, never on a command line\n`,
+    );
     await pg.sql('CREATE DATABASE demo');
     await pg.sql(SAMPLE, 'demo');
     const original = await pg.sql(FINGERPRINT, 'demo');
     process.stdout.write(`sample database 'demo': ${original}\n`);
 
     step(`Backing up to file://${backups}`);
-    const manifest = JSON.parse(await run(['backup', '--engine', 'postgres', '--source', pg.url('demo'), '--to', `file://${backups}`, '--json'], pg.env, false));
-    process.stdout.write(`committed backup ${manifest.id}: ${manifest.artifacts.map((a: { name: string; size: number }) => `${a.name} (${a.size} bytes)`).join(', ')}; tables recorded: ${manifest.tables.map((t: { name: string; rows: number }) => `${t.name}=${t.rows}`).join(', ')}\n`);
+    const manifest = JSON.parse(
+      await run(
+        ['backup', '--engine', 'postgres', '--source', pg.url('demo'), '--to', `file://${backups}`, '--json'],
+        pg.env,
+        false,
+      ),
+    );
+    process.stdout.write(
+      `committed backup ${manifest.id}: ${manifest.artifacts.map((a: { name: string; size: number }) => `${a.name} (${a.size} bytes)`).join(', ')}; tables recorded: ${manifest.tables.map((t: { name: string; rows: number }) => `${t.name}=${t.rows}`).join(', ')}\n`,
+    );
 
     step('Verifying it (sha256 of every stored object, then pg_restore reads the whole archive)');
     await run(['verify', '--from', `file://${backups}`, '--id', manifest.id, '--deep'], pg.env);
@@ -66,13 +83,18 @@ async function main(): Promise<void> {
     await run(['list', '--from', `file://${backups}`], pg.env);
 
     step("Restoring it into a second database, 'demo_restored'");
-    await run(['restore', '--from', `file://${backups}`, '--id', manifest.id, '--target', pg.url('demo_restored')], pg.env);
+    await run(
+      ['restore', '--from', `file://${backups}`, '--id', manifest.id, '--target', pg.url('demo_restored')],
+      pg.env,
+    );
 
     step('Comparing');
     const restored = await pg.sql(FINGERPRINT, 'demo_restored');
     process.stdout.write(`original: ${original}\nrestored: ${restored}\n`);
     if (restored !== original) throw new Error('the restored database differs from the original');
-    process.stdout.write(`\nThe restored database is identical. The backup stays in ${path.join(backups, manifest.id)}; its manifest.json shows how to restore it with standard tools.\n`);
+    process.stdout.write(
+      `\nThe restored database is identical. The backup stays in ${path.join(backups, manifest.id)}; its manifest.json shows how to restore it with standard tools.\n`,
+    );
   } finally {
     await pg.stop();
   }

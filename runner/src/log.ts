@@ -60,7 +60,10 @@ export class Progress {
   private readonly started = Date.now();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly what: string, private readonly fields: Fields = {}) {
+  constructor(
+    private readonly what: string,
+    private readonly fields: Fields = {},
+  ) {
     const every = Number(process.env[RUNNER_ENV.PROGRESS_INTERVAL] ?? '10') * 1000;
     this.timer = setInterval(() => this.report(), every > 0 ? every : 10000);
     this.timer.unref();

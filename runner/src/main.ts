@@ -25,7 +25,11 @@ async function run(inv: Invocation, signal: AbortSignal): Promise<unknown> {
     case RunnerCommand.BACKUP: {
       const r = await runBackup(inv, signal);
       const size = r.manifest.artifacts.reduce((s, a) => s + a.size, 0);
-      print(inv.json, r.manifest, `backup ${r.id} committed to ${r.location} (${formatBytes(size)}, ${r.manifest.tier}, ${r.seconds.toFixed(1)} s)`);
+      print(
+        inv.json,
+        r.manifest,
+        `backup ${r.id} committed to ${r.location} (${formatBytes(size)}, ${r.manifest.tier}, ${r.seconds.toFixed(1)} s)`,
+      );
       return r;
     }
     case RunnerCommand.RESTORE: {
@@ -38,7 +42,13 @@ async function run(inv: Invocation, signal: AbortSignal): Promise<unknown> {
       print(
         inv.json,
         reports,
-        reports.map((r) => (r.ok ? `ok       ${r.id}${r.deep ? ' (deep)' : ''}${r.warnings?.length ? ` (${r.warnings.join('; ')})` : ''}` : `DAMAGED  ${r.id}: ${r.problems.map((p) => `${p.artifact ?? ''} ${p.reason}`.trim()).join('; ')}`)).join('\n'),
+        reports
+          .map((r) =>
+            r.ok
+              ? `ok       ${r.id}${r.deep ? ' (deep)' : ''}${r.warnings?.length ? ` (${r.warnings.join('; ')})` : ''}`
+              : `DAMAGED  ${r.id}: ${r.problems.map((p) => `${p.artifact ?? ''} ${p.reason}`.trim()).join('; ')}`,
+          )
+          .join('\n'),
       );
       assertAllOk(reports);
       return reports;
@@ -50,12 +60,20 @@ async function run(inv: Invocation, signal: AbortSignal): Promise<unknown> {
     }
     case RunnerCommand.PRUNE: {
       const r = await runPrune(inv);
-      print(inv.json, r, `${r.dryRun ? 'would delete' : 'deleted'} ${r.deleted.length} backup(s), kept ${r.kept.length}${r.deleted.length ? ': ' + r.deleted.join(', ') : ''}`);
+      print(
+        inv.json,
+        r,
+        `${r.dryRun ? 'would delete' : 'deleted'} ${r.deleted.length} backup(s), kept ${r.kept.length}${r.deleted.length ? ': ' + r.deleted.join(', ') : ''}`,
+      );
       return;
     }
     case RunnerCommand.DRILL: {
       const r = await runDrill(inv, signal);
-      print(inv.json, r, `drill ok: backup ${r.id} restored in ${r.restoreSeconds.toFixed(1)} s; ${r.tablesChecked} tables and ${r.rowsChecked} rows match the manifest`);
+      print(
+        inv.json,
+        r,
+        `drill ok: backup ${r.id} restored in ${r.restoreSeconds.toFixed(1)} s; ${r.tablesChecked} tables and ${r.rowsChecked} rows match the manifest`,
+      );
       return r;
     }
     case RunnerCommand.WAL_PUSH:
@@ -68,7 +86,11 @@ async function run(inv: Invocation, signal: AbortSignal): Promise<unknown> {
     case RunnerCommand.BINLOG_STREAM: {
       // Runs until SIGTERM (or SIGINT); then uploads what is complete and exits 0.
       const r = await runBinlogStream(inv, signal);
-      print(false, r, `binlog-stream stopped: ${r.logs} closed log(s) and ${r.chunks} upload(s), ${formatBytes(r.bytes)}`);
+      print(
+        false,
+        r,
+        `binlog-stream stopped: ${r.logs} closed log(s) and ${r.chunks} upload(s), ${formatBytes(r.bytes)}`,
+      );
       return;
     }
     default:
@@ -121,7 +143,8 @@ async function main(): Promise<number> {
     return ExitCode.OK;
   } catch (e) {
     const code = exitCodeOf(e);
-    if (code !== ExitCode.DAMAGED || !(e instanceof Error) || e.name !== 'DamagedError') log.error((e as Error).message, { error: (e as Error).name });
+    if (code !== ExitCode.DAMAGED || !(e instanceof Error) || e.name !== 'DamagedError')
+      log.error((e as Error).message, { error: (e as Error).name });
     else log.error((e as Error).message);
     process.stderr.write(`dbbackup: ${(e as Error).message}\n`);
     return code;

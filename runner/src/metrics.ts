@@ -4,7 +4,11 @@ import { METRIC_DIMENSION, METRIC_NAMESPACE } from '../../lib/core/metrics';
  * Publish metrics as one CloudWatch embedded-metric-format line on stderr (the task's log
  * stream turns it into metrics; no PutMetricData permission needed). Skipped on a terminal.
  */
-export function emitMetrics(databaseId: string, values: Readonly<Record<string, number>>, units: Readonly<Record<string, string>> = {}): void {
+export function emitMetrics(
+  databaseId: string,
+  values: Readonly<Record<string, number>>,
+  units: Readonly<Record<string, string>> = {},
+): void {
   if (process.stderr.isTTY && process.env.DBBACKUP_LOG_FORMAT !== 'json') return;
   const line = {
     _aws: {

@@ -24,11 +24,18 @@ import { allowedActions, envMap, policy, statement, synthAws } from './helpers';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:dbbackup/orders-AbCdEf';
 const KEY_ARN = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
-const REPO = { arn: 'arn:aws:ecr:eu-west-1:111122223333:repository/dbbackup', repositoryUrl: '111122223333.dkr.ecr.eu-west-1.amazonaws.com/dbbackup' };
+const REPO = {
+  arn: 'arn:aws:ecr:eu-west-1:111122223333:repository/dbbackup',
+  repositoryUrl: '111122223333.dkr.ecr.eu-west-1.amazonaws.com/dbbackup',
+};
 const NETWORK = { vpcId: 'vpc-0123456789abcdef0', subnetIds: ['subnet-0aaa1111', 'subnet-0bbb2222'] };
 
 function postgres(options: Partial<aws.BackupSourceOptions> = {}) {
-  return aws.BackupSource.postgres({ url: 'postgres://backup@orders.internal:5432/orders', passwordSecret: { arn: SECRET_ARN }, ...options });
+  return aws.BackupSource.postgres({
+    url: 'postgres://backup@orders.internal:5432/orders',
+    passwordSecret: { arn: SECRET_ARN },
+    ...options,
+  });
 }
 
 function backup(stack: TerraformStack, props: Partial<aws.DatabaseBackupProps> = {}) {
@@ -61,11 +68,15 @@ describe('aws BackupVault', () => {
     assert.equal(key.deletion_window_in_days, 30);
     const sse = s.one('aws_s3_bucket_server_side_encryption_configuration').rule[0];
     assert.equal(sse.apply_server_side_encryption_by_default.sse_algorithm, 'aws:kms');
-    assert.match(sse.apply_server_side_encryption_by_default.kms_master_key_id, /^\$\{aws_kms_key\.Vault_Key_[0-9A-F]+\.arn\}$/);
+    assert.match(
+      sse.apply_server_side_encryption_by_default.kms_master_key_id,
+      /^\$\{aws_kms_key\.Vault_Key_[0-9A-F]+\.arn\}$/,
+    );
     assert.equal(sse.bucket_key_enabled, true);
     assert.deepEqual(sse.blocked_encryption_types, ['SSE-C']);
     const pab = s.one('aws_s3_bucket_public_access_block');
-    for (const k of ['block_public_acls', 'block_public_policy', 'ignore_public_acls', 'restrict_public_buckets']) assert.equal(pab[k], true, k);
+    for (const k of ['block_public_acls', 'block_public_policy', 'ignore_public_acls', 'restrict_public_buckets'])
+      assert.equal(pab[k], true, k);
     assert.equal(s.one('aws_s3_bucket_versioning').versioning_configuration.status, 'Enabled');
     assert.equal(s.one('aws_s3_bucket_ownership_controls').rule.object_ownership, 'BucketOwnerEnforced');
     assert.equal(s.one('aws_s3_bucket').bucket_prefix, 'dbbackup-');
@@ -77,20 +88,33 @@ describe('aws BackupVault', () => {
   it('denies non-TLS requests and writes under another encryption, without breaking UploadPart', () => {
     const s = synthAws((stack) => new aws.BackupVault(stack, 'Vault'));
     const p = policy(s.one('aws_s3_bucket_policy').policy);
-    assert.ok(p.Statement.every((st) => st.Effect === 'Deny'), 'the bucket policy only denies');
+    assert.ok(
+      p.Statement.every((st) => st.Effect === 'Deny'),
+      'the bucket policy only denies',
+    );
     assert.deepEqual(statement(p, 'DenyInsecureTransport').Condition, { Bool: { 'aws:SecureTransport': 'false' } });
     assert.deepEqual(statement(p, 'DenyWritesNotEncryptedWithKms').Condition, {
       StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': 'aws:kms' },
     });
-    assert.match(JSON.stringify(statement(p, 'DenyWritesWithAnotherKey').Condition), /StringNotEqualsIfExists.*x-amz-server-side-encryption-aws-kms-key-id/);
+    assert.match(
+      JSON.stringify(statement(p, 'DenyWritesWithAnotherKey').Condition),
+      /StringNotEqualsIfExists.*x-amz-server-side-encryption-aws-kms-key-id/,
+    );
     // UploadPart requests carry no encryption header: a deny on a *missing* header would refuse them.
     for (const st of p.Statement) {
-      assert.equal(JSON.stringify(st.Condition ?? {}).includes('"s3:x-amz-server-side-encryption":"true"'), false, `${st.Sid} denies a missing header`);
+      assert.equal(
+        JSON.stringify(st.Condition ?? {}).includes('"s3:x-amz-server-side-encryption":"true"'),
+        false,
+        `${st.Sid} denies a missing header`,
+      );
     }
   });
 
   it('has one lifecycle rule per tier on the tier tag, with the days of the retention, and housekeeping', () => {
-    const s = synthAws((stack) => new aws.BackupVault(stack, 'Vault', { retention: Retention.gfs({ daily: 7, weekly: 4, monthly: 12 }) }));
+    const s = synthAws(
+      (stack) =>
+        new aws.BackupVault(stack, 'Vault', { retention: Retention.gfs({ daily: 7, weekly: 4, monthly: 12 }) }),
+    );
     const rules = s.one('aws_s3_bucket_lifecycle_configuration').rule as any[];
     const tiers = rules.filter((r) => r.id.startsWith('expire-'));
     assert.deepEqual(
@@ -122,7 +146,10 @@ describe('aws BackupVault', () => {
       });
     });
     assert.equal(s.one('aws_s3_bucket').object_lock_enabled, true);
-    assert.deepEqual(s.one('aws_s3_bucket_object_lock_configuration').rule.default_retention, { mode: 'COMPLIANCE', days: 7 });
+    assert.deepEqual(s.one('aws_s3_bucket_object_lock_configuration').rule.default_retention, {
+      mode: 'COMPLIANCE',
+      days: 7,
+    });
   });
 
   it('refuses an Object Lock that outlives a tier', () => {
@@ -139,7 +166,12 @@ describe('aws BackupVault', () => {
   });
 
   it('writes server access logs where asked', () => {
-    const s = synthAws((stack) => new aws.BackupVault(stack, 'Vault', { serverAccessLogs: { bucket: { bucket: 'acme-access-logs', arn: 'arn:aws:s3:::acme-access-logs' } } }));
+    const s = synthAws(
+      (stack) =>
+        new aws.BackupVault(stack, 'Vault', {
+          serverAccessLogs: { bucket: { bucket: 'acme-access-logs', arn: 'arn:aws:s3:::acme-access-logs' } },
+        }),
+    );
     const logging = s.one('aws_s3_bucket_logging');
     assert.equal(logging.target_bucket, 'acme-access-logs');
     assert.equal(logging.target_prefix, 'dbbackup-vault/');
@@ -174,7 +206,14 @@ describe('aws RunnerTask', () => {
     };
     assert.deepEqual(Object.keys(env).sort(), Object.keys(expected).sort());
     // Under coreutils timeout, as in the AWS CDK flavour (lib/core timeoutEntryPoint).
-    assert.deepEqual(c.entryPoint, ['timeout', '--signal=TERM', '--kill-after=60', '14400', 'node', '/opt/dbbackup/dbbackup.js']);
+    assert.deepEqual(c.entryPoint, [
+      'timeout',
+      '--signal=TERM',
+      '--kill-after=60',
+      '14400',
+      'node',
+      '/opt/dbbackup/dbbackup.js',
+    ]);
     assert.match(env.DBBACKUP_TO, /^s3:\/\/\$\{aws_s3_bucket\.Orders_Vault_[0-9A-F]+\.bucket\}\/orders$/);
     assert.match(env.DBBACKUP_ENCRYPT, /^kms:\$\{aws_kms_key\.Orders_Vault_Key_[0-9A-F]+\.arn\}$/);
     assert.deepEqual(c.secrets, [{ name: SECRET_ENV.SOURCE_PASSWORD, valueFrom: SECRET_ARN }]);
@@ -189,9 +228,19 @@ describe('aws RunnerTask', () => {
     const s = synthAws((stack) => backup(stack));
     const role = policy(s.at('aws_iam_role_policy', 'FullBackupTask/TaskRolePolicy').policy);
     const actions = allowedActions(role);
-    assert.ok(actions.every((a) => !/Delete|PutLifecycle|PutBucketPolicy|BypassGovernance|\*/.test(a)), `no delete: ${actions}`);
+    assert.ok(
+      actions.every((a) => !/Delete|PutLifecycle|PutBucketPolicy|BypassGovernance|\*/.test(a)),
+      `no delete: ${actions}`,
+    );
     const write = statement(role, 'WriteAndReadBackups');
-    assert.deepEqual(write.Action, ['s3:PutObject', 's3:PutObjectTagging', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:GetObject', 's3:GetObjectTagging']);
+    assert.deepEqual(write.Action, [
+      's3:PutObject',
+      's3:PutObjectTagging',
+      's3:AbortMultipartUpload',
+      's3:ListMultipartUploadParts',
+      's3:GetObject',
+      's3:GetObjectTagging',
+    ]);
     assert.match(String(write.Resource), /\.arn\}\/orders\/\*$/);
     assert.deepEqual(statement(role, 'ListBackups').Condition, { StringLike: { 's3:prefix': ['orders', 'orders/*'] } });
     assert.deepEqual(statement(role, 'UseVaultKey').Action, ['kms:Decrypt', 'kms:GenerateDataKey']);
@@ -221,7 +270,10 @@ describe('aws RunnerTask', () => {
 
   it('is parsed by the runner itself: construct and runner agree on the contract', () => {
     const s = synthAws((stack) => {
-      const vault = aws.BackupVault.fromExisting(stack, 'Vault', { bucket: { bucket: 'acme-backups', arn: 'arn:aws:s3:::acme-backups' }, key: { arn: KEY_ARN } });
+      const vault = aws.BackupVault.fromExisting(stack, 'Vault', {
+        bucket: { bucket: 'acme-backups', arn: 'arn:aws:s3:::acme-backups' },
+        key: { arn: KEY_ARN },
+      });
       backup(stack, { vault, retention: undefined, compression: Compression.GZIP });
     });
     const c = container(s);
@@ -239,14 +291,19 @@ describe('aws RunnerTask', () => {
   it('makes a security group with HTTPS egress and the database port inside the VPC', () => {
     const s = synthAws((stack) => backup(stack));
     const rules = s.all('aws_vpc_security_group_egress_rule');
-    assert.deepEqual(rules.map((r) => [r.from_port, r.to_port]).sort(), [[443, 443], [5432, 5432]]);
+    assert.deepEqual(rules.map((r) => [r.from_port, r.to_port]).sort(), [
+      [443, 443],
+      [5432, 5432],
+    ]);
     assert.match(rules.find((r) => r.from_port === 5432)!.cidr_ipv4, /data\.aws_vpc\./);
   });
 });
 
 describe('aws RunnerSchedule', () => {
   it('runs the task on Fargate from EventBridge Scheduler with retries and a dead-letter queue', () => {
-    const s = synthAws((stack) => backup(stack, { schedule: BackupSchedule.cron({ hour: '3', minute: '15', timeZone: 'Europe/Berlin' }) }));
+    const s = synthAws((stack) =>
+      backup(stack, { schedule: BackupSchedule.cron({ hour: '3', minute: '15', timeZone: 'Europe/Berlin' }) }),
+    );
     const sched = s.at('aws_scheduler_schedule', 'FullSchedule/Resource');
     assert.equal(sched.schedule_expression, 'cron(15 3 * * ? *)');
     assert.equal(sched.schedule_expression_timezone, 'Europe/Berlin');
@@ -268,7 +325,9 @@ describe('aws RunnerSchedule', () => {
     const run = statement(p, 'RunBackupTask');
     assert.match(String(run.Resource), /arn_without_revision\}:\*$/);
     assert.ok(run.Condition.ArnEquals['ecs:cluster']);
-    assert.deepEqual(statement(p, 'PassTaskRoles').Condition, { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
+    assert.deepEqual(statement(p, 'PassTaskRoles').Condition, {
+      StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' },
+    });
     assert.equal(statement(p, 'DeadLetter').Action, 'sqs:SendMessage');
   });
 });
@@ -320,10 +379,17 @@ describe('aws BackupMonitoring', () => {
     assert.equal(age.metric_name, METRICS.BACKUP_AGE);
     assert.deepEqual(age.dimensions, { DatabaseId: 'orders' });
     assert.equal(age.comparison_operator, 'GreaterThanThreshold');
-    assert.equal(age.threshold, 28 * 3600, 'default RPO: the daily gap plus the backup timeout (lib/core/rpo, as in the CDK)');
+    assert.equal(
+      age.threshold,
+      28 * 3600,
+      'default RPO: the daily gap plus the backup timeout (lib/core/rpo, as in the CDK)',
+    );
     assert.equal(age.treat_missing_data, 'breaching');
     assert.deepEqual([age.period, age.evaluation_periods, age.datapoints_to_alarm], [900, 2, 2]);
-    for (const [id, metric] of [['BackupFailed', METRICS.BACKUP_FAILED], ['VerificationFailed', METRICS.VERIFICATION_FAILED]]) {
+    for (const [id, metric] of [
+      ['BackupFailed', METRICS.BACKUP_FAILED],
+      ['VerificationFailed', METRICS.VERIFICATION_FAILED],
+    ]) {
       const a = s.at('aws_cloudwatch_metric_alarm', `Monitoring/${id}`);
       assert.equal(a.metric_name, metric);
       assert.equal(a.statistic, 'Sum');
@@ -333,7 +399,10 @@ describe('aws BackupMonitoring', () => {
       assert.equal(a.alarm_actions.length, 1);
     }
     assert.equal(s.at('aws_cloudwatch_metric_alarm', 'Monitoring/RunNotStarted').namespace, 'AWS/SQS');
-    assert.equal(s.at('aws_cloudwatch_metric_alarm', 'Monitoring/VerifierErrors').dimensions.FunctionName, 'dbbackup-orders-verify');
+    assert.equal(
+      s.at('aws_cloudwatch_metric_alarm', 'Monitoring/VerifierErrors').dimensions.FunctionName,
+      'dbbackup-orders-verify',
+    );
     assert.equal(s.one('aws_lambda_function').function_name, 'dbbackup-orders-verify');
   });
 
@@ -356,22 +425,66 @@ describe('aws BackupMonitoring', () => {
 
 describe('aws validation (messages shared with the CDK constructs through lib/core)', () => {
   const cases: [string, () => unknown, RegExp][] = [
-    ['database id', () => synthAws((s) => backup(s, { databaseId: 'Orders_DB' })), /databaseId 'Orders_DB' is not a valid database id\. Use 1 to 40 lower-case letters/],
+    [
+      'database id',
+      () => synthAws((s) => backup(s, { databaseId: 'Orders_DB' })),
+      /databaseId 'Orders_DB' is not a valid database id\. Use 1 to 40 lower-case letters/,
+    ],
     ['cron', () => BackupSchedule.cron({ hour: '25' }), /cron hour '25' is not valid; use a number 0-23/],
-    ['time zone', () => BackupSchedule.cron({ hour: '2', timeZone: 'Mars/Olympus' }), /schedule timeZone 'Mars\/Olympus' is not a time zone/],
-    ['retention', () => Retention.gfs({ daily: 0 }), /retention daily is 0; every backup is daily until it is promoted/],
+    [
+      'time zone',
+      () => BackupSchedule.cron({ hour: '2', timeZone: 'Mars/Olympus' }),
+      /schedule timeZone 'Mars\/Olympus' is not a time zone/,
+    ],
+    [
+      'retention',
+      () => Retention.gfs({ daily: 0 }),
+      /retention daily is 0; every backup is daily until it is promoted/,
+    ],
     [
       'rpo shorter than the schedule',
       () => synthAws((s) => backup(s, { rpo: Duration.hours(12) })),
       /rpo is 12 hours, shorter than the longest gap between scheduled backups \(1 day: cron\(0 2 \* \* \? \*\)\).*at least 28 hours/,
     ],
-    ['password in the URL', () => aws.BackupSource.postgres({ url: 'postgres://backup:hunter2@db/orders', passwordSecret: { arn: SECRET_ARN } }), /'postgres:\/\/backup:\*\*\*@db\/orders' contains a password/],
-    ['engine and scheme', () => aws.BackupSource.mysql({ url: 'postgres://backup@db/orders', passwordSecret: { arn: SECRET_ARN } }), /is a postgres URL but the engine is 'mysql'/],
-    ['prefix', () => synthAws((s) => backup(s, { prefix: '/orders/' })), /prefix '\/orders\/' is not a valid storage prefix/],
-    ['Fargate size', () => synthAws((s) => backup(s, { cpu: 1024, memoryLimitMiB: 100 })), /memoryLimitMiB 100 does not go with cpu 1024 on Fargate; use 2048 to 8192 MiB/],
-    ['image URI', () => aws.RunnerImage.fromImageUri('docker.io/library/postgres:16'), /image 'docker\.io\/library\/postgres:16' is not an ECR image URI/],
-    ['age recipient', () => BackupEncryption.age('not-a-recipient'), /encryption 'age:not-a-recipient' does not hold an age recipient/],
-    ['weekly schedule without rpo', () => synthAws((s) => backup(s, { schedule: BackupSchedule.cron({ hour: '2', weekDay: 'SUN' }), rpo: Duration.days(6) })), /rpo is 6 days, shorter than the longest gap between scheduled backups \(7 days/],
+    [
+      'password in the URL',
+      () =>
+        aws.BackupSource.postgres({ url: 'postgres://backup:hunter2@db/orders', passwordSecret: { arn: SECRET_ARN } }),
+      /'postgres:\/\/backup:\*\*\*@db\/orders' contains a password/,
+    ],
+    [
+      'engine and scheme',
+      () => aws.BackupSource.mysql({ url: 'postgres://backup@db/orders', passwordSecret: { arn: SECRET_ARN } }),
+      /is a postgres URL but the engine is 'mysql'/,
+    ],
+    [
+      'prefix',
+      () => synthAws((s) => backup(s, { prefix: '/orders/' })),
+      /prefix '\/orders\/' is not a valid storage prefix/,
+    ],
+    [
+      'Fargate size',
+      () => synthAws((s) => backup(s, { cpu: 1024, memoryLimitMiB: 100 })),
+      /memoryLimitMiB 100 does not go with cpu 1024 on Fargate; use 2048 to 8192 MiB/,
+    ],
+    [
+      'image URI',
+      () => aws.RunnerImage.fromImageUri('docker.io/library/postgres:16'),
+      /image 'docker\.io\/library\/postgres:16' is not an ECR image URI/,
+    ],
+    [
+      'age recipient',
+      () => BackupEncryption.age('not-a-recipient'),
+      /encryption 'age:not-a-recipient' does not hold an age recipient/,
+    ],
+    [
+      'weekly schedule without rpo',
+      () =>
+        synthAws((s) =>
+          backup(s, { schedule: BackupSchedule.cron({ hour: '2', weekDay: 'SUN' }), rpo: Duration.days(6) }),
+        ),
+      /rpo is 6 days, shorter than the longest gap between scheduled backups \(7 days/,
+    ],
   ];
   for (const [what, fn, message] of cases) {
     it(`rejects a bad ${what} with a message naming the value and the fix`, () => assert.throws(fn, message));
@@ -406,7 +519,9 @@ describe('aws: a platform team composes it from what it already has', () => {
       prefix: 'mysql/billing',
       source,
       vault,
-      image: aws.RunnerImage.fromImageUri('111122223333.dkr.ecr.eu-west-1.amazonaws.com/platform/dbbackup@sha256:' + 'a'.repeat(64)),
+      image: aws.RunnerImage.fromImageUri(
+        '111122223333.dkr.ecr.eu-west-1.amazonaws.com/platform/dbbackup@sha256:' + 'a'.repeat(64),
+      ),
       network: { vpcId: 'vpc-1', subnetIds: ['subnet-1'], securityGroupIds: ['sg-backup'] },
       cluster,
       encryption: BackupEncryption.age('age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'),
@@ -422,13 +537,25 @@ describe('aws: a platform team composes it from what it already has', () => {
       topic,
       deadLetterQueue: schedule.deadLetterQueue,
     });
-    new aws.Verifier(stack, 'BillingVerifier', { databaseId: 'billing', prefix: 'mysql/billing', vault, alarmTopic: topic });
+    new aws.Verifier(stack, 'BillingVerifier', {
+      databaseId: 'billing',
+      prefix: 'mysql/billing',
+      vault,
+      alarmTopic: topic,
+    });
     return monitoring;
   }
 
   it('creates no bucket, key, cluster, security group or topic of its own', () => {
     const s = synthAws(platform);
-    for (const type of ['aws_s3_bucket', 'aws_kms_key', 'aws_ecs_cluster', 'aws_security_group', 'aws_sns_topic', 'aws_s3_bucket_policy']) {
+    for (const type of [
+      'aws_s3_bucket',
+      'aws_kms_key',
+      'aws_ecs_cluster',
+      'aws_security_group',
+      'aws_sns_topic',
+      'aws_s3_bucket_policy',
+    ]) {
       assert.equal(s.count(type), 0, type);
     }
   });
@@ -440,13 +567,18 @@ describe('aws: a platform team composes it from what it already has', () => {
     assert.equal(env.DBBACKUP_ENGINE, 'mysql');
     assert.equal(env.DBBACKUP_TO, 's3://${data.aws_s3_bucket.Backups.bucket}/mysql/billing');
     assert.match(env.DBBACKUP_ENCRYPT, /^age:age1/);
-    assert.deepEqual(c.secrets, [{ name: SECRET_ENV.SOURCE_PASSWORD, valueFrom: '${data.aws_secretsmanager_secret.RdsSecret.arn}:password::' }]);
+    assert.deepEqual(c.secrets, [
+      { name: SECRET_ENV.SOURCE_PASSWORD, valueFrom: '${data.aws_secretsmanager_secret.RdsSecret.arn}:password::' },
+    ]);
     assert.match(c.image, /@sha256:a{64}$/);
     const td = s.one('aws_ecs_task_definition');
     assert.equal(td.runtime_platform.cpu_architecture, 'ARM64');
     const exec = policy(s.at('aws_iam_role_policy', 'BillingTask/ExecutionRolePolicy').policy);
     assert.equal(statement(exec, 'DecryptSourcePassword').Resource, '${data.aws_kms_key.SecretKey.arn}');
-    assert.equal(statement(exec, 'PullRunnerImage').Resource, 'arn:aws:ecr:eu-west-1:111122223333:repository/platform/dbbackup');
+    assert.equal(
+      statement(exec, 'PullRunnerImage').Resource,
+      'arn:aws:ecr:eu-west-1:111122223333:repository/platform/dbbackup',
+    );
     const task = policy(s.at('aws_iam_role_policy', 'BillingTask/TaskRolePolicy').policy);
     assert.match(String(statement(task, 'WriteAndReadBackups').Resource), /\/mysql\/billing\/\*$/);
     assert.throws(() => statement(task, 'WrapBackupKeys'), /no statement/, 'age encryption needs no KMS Encrypt');
@@ -458,7 +590,8 @@ describe('aws: a platform team composes it from what it already has', () => {
     assert.equal(sched.schedule_expression, 'cron(0 */6 * * ? *)');
     assert.equal(sched.target.arn, '${data.aws_ecs_cluster.Cluster.arn}');
     assert.deepEqual(sched.target.ecs_parameters.network_configuration.security_groups, ['sg-backup']);
-    for (const alarm of s.all('aws_cloudwatch_metric_alarm')) assert.deepEqual(alarm.alarm_actions, ['${data.aws_sns_topic.Alarms.arn}']);
+    for (const alarm of s.all('aws_cloudwatch_metric_alarm'))
+      assert.deepEqual(alarm.alarm_actions, ['${data.aws_sns_topic.Alarms.arn}']);
     assert.equal(s.at('aws_cloudwatch_metric_alarm', 'BillingAlarms/BackupAge').threshold, 7 * 3600);
     const pattern = JSON.parse(s.one('aws_cloudwatch_event_rule').event_pattern);
     assert.deepEqual(pattern.detail.object.key, [{ wildcard: 'mysql/billing/*/manifest.json' }]);

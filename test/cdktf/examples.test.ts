@@ -20,12 +20,25 @@ describe('CDKTF examples', () => {
     const json = Testing.synth(stack);
     const s = read(stack, json);
     // The parts that matter, then the whole document.
-    assert.deepEqual(s.all('aws_ecs_task_definition').map((t) => t.family).sort(), ['dbbackup-orders-drill', 'dbbackup-orders-runner']);
+    assert.deepEqual(
+      s
+        .all('aws_ecs_task_definition')
+        .map((t) => t.family)
+        .sort(),
+      ['dbbackup-orders-drill', 'dbbackup-orders-runner'],
+    );
     assert.equal(s.at('aws_scheduler_schedule', 'Orders/FullSchedule').schedule_expression, 'cron(0 3 * * ? *)');
     assert.equal(s.at('aws_scheduler_schedule', 'Orders/DrillSchedule').schedule_expression, 'cron(0 5 ? * SUN *)');
     assert.equal(s.count('aws_cloudwatch_dashboard'), 1);
-    assert.deepEqual((s.one('aws_s3_bucket_lifecycle_configuration').rule as any[]).map((r) => r.id), ['expire-daily', 'expire-weekly', 'expire-monthly', 'housekeeping']);
-    assert.equal(s.count('aws_cloudwatch_metric_alarm'), 7, 'age, failed, verification, run not started, verifier errors, drill failed, drill too slow');
+    assert.deepEqual(
+      (s.one('aws_s3_bucket_lifecycle_configuration').rule as any[]).map((r) => r.id),
+      ['expire-daily', 'expire-weekly', 'expire-monthly', 'housekeeping'],
+    );
+    assert.equal(
+      s.count('aws_cloudwatch_metric_alarm'),
+      7,
+      'age, failed, verification, run not started, verifier errors, drill failed, drill too slow',
+    );
     expect(normalizeAssets(json)).toMatchSnapshot();
   });
 
@@ -33,7 +46,16 @@ describe('CDKTF examples', () => {
     const stack = exampleStack(buildGoogleApp, 'db-backup-google');
     const json = Testing.synth(stack);
     const s = read(stack, json);
-    assert.deepEqual(s.all('google_cloud_scheduler_job').map((j) => [j.name, j.schedule]).sort(), [['dbbackup-orders-backup', '0 3 * * *'], ['dbbackup-orders-drill', '0 5 * * SUN']]);
+    assert.deepEqual(
+      s
+        .all('google_cloud_scheduler_job')
+        .map((j) => [j.name, j.schedule])
+        .sort(),
+      [
+        ['dbbackup-orders-backup', '0 3 * * *'],
+        ['dbbackup-orders-drill', '0 5 * * SUN'],
+      ],
+    );
     assert.equal(s.count('google_monitoring_dashboard'), 1);
     assert.equal(s.count('google_monitoring_alert_policy'), 4, 'failed, stale, unverified, drill failed');
     assert.equal(s.count('google_project_service'), 10);
@@ -46,7 +68,10 @@ describe('CDKTF examples', () => {
       const root = path.join(__dirname, '..', '..');
       // The script writes to cdktf.out/ under the working directory's package root; run the
       // examples the same way it does, into a temporary directory, with an empty environment.
-      for (const [name, stack] of [['cdktf-aws', 'db-backup-aws'], ['cdktf-google', 'db-backup-google']]) {
+      for (const [name, stack] of [
+        ['cdktf-aws', 'db-backup-aws'],
+        ['cdktf-google', 'db-backup-google'],
+      ]) {
         const outdir = path.join(out, name);
         fs.mkdirSync(outdir);
         const r = spawnSync(process.execPath, ['--import', 'tsx', path.join('examples', name, 'main.ts')], {
@@ -59,7 +84,10 @@ describe('CDKTF examples', () => {
         assert.ok(Object.keys(tf.resource).length > 10);
       }
       const assets = path.join(out, 'cdktf-aws', 'stacks', 'db-backup-aws', 'assets');
-      const zips = fs.readdirSync(assets, { recursive: true }).map(String).filter((f) => f.endsWith('archive.zip'));
+      const zips = fs
+        .readdirSync(assets, { recursive: true })
+        .map(String)
+        .filter((f) => f.endsWith('archive.zip'));
       assert.equal(zips.length, 1, 'the verification function is packed once');
     } finally {
       fs.rmSync(out, { recursive: true, force: true });
@@ -70,7 +98,12 @@ describe('CDKTF examples', () => {
     const root = path.join(__dirname, '..', '..');
     const r = spawnSync(
       process.execPath,
-      ['--import', 'tsx', '-e', "require('./lib/cdktf/aws'); const bad = Object.keys(require.cache).filter((k) => k.includes('aws-cdk-lib')); console.log(JSON.stringify(bad));"],
+      [
+        '--import',
+        'tsx',
+        '-e',
+        "require('./lib/cdktf/aws'); const bad = Object.keys(require.cache).filter((k) => k.includes('aws-cdk-lib')); console.log(JSON.stringify(bad));",
+      ],
       { cwd: root, encoding: 'utf8' },
     );
     assert.equal(r.status, 0, r.stderr);

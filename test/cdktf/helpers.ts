@@ -64,7 +64,8 @@ export function read(stack: TerraformStack, json: string): Synthesized {
       const parts = pathSuffix.split('/').filter((p) => p !== 'Resource');
       const re = new RegExp(`(^|_)${parts.join('_')}_[0-9A-F]{8}$`);
       const r = Object.entries(tf.resource?.[type] ?? {}).filter(([id]) => re.test(id));
-      if (r.length !== 1) throw new Error(`expected one ${type} at …${pathSuffix}, found ${r.map(([id]) => id).join(', ') || 'none'}`);
+      if (r.length !== 1)
+        throw new Error(`expected one ${type} at …${pathSuffix}, found ${r.map(([id]) => id).join(', ') || 'none'}`);
       return r[0][1];
     },
   };
@@ -72,7 +73,14 @@ export function read(stack: TerraformStack, json: string): Synthesized {
 
 /** A parsed IAM policy document. */
 export interface Policy {
-  Statement: { Sid?: string; Effect: string; Action: string | string[]; Resource?: string | string[]; Condition?: any; Principal?: any }[];
+  Statement: {
+    Sid?: string;
+    Effect: string;
+    Action: string | string[];
+    Resource?: string | string[];
+    Condition?: any;
+    Principal?: any;
+  }[];
 }
 
 export function policy(json: string): Policy {
@@ -81,7 +89,9 @@ export function policy(json: string): Policy {
 
 /** Every action a policy allows. */
 export function allowedActions(p: Policy): string[] {
-  return p.Statement.filter((s) => s.Effect === 'Allow').flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+  return p.Statement.filter((s) => s.Effect === 'Allow').flatMap((s) =>
+    Array.isArray(s.Action) ? s.Action : [s.Action],
+  );
 }
 
 export function statement(p: Policy, sid: string): Policy['Statement'][number] {

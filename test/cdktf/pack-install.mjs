@@ -17,20 +17,30 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 /** Like sh, without blocking: the three installs run at once (they wait on the network and disk). */
 function shAsync(cmd, args, cwd) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env: { ...process.env, npm_config_fund: 'false', npm_config_audit: 'false' } });
+    const child = spawn(cmd, args, {
+      cwd,
+      env: { ...process.env, npm_config_fund: 'false', npm_config_audit: 'false' },
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} (in ` +
-      `${cwd}) exited ${code}:\n${out}`))));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(out)
+        : reject(new Error(`${cmd} ${args.join(' ')} (in ` + `${cwd}) exited ${code}:\n${out}`)),
+    );
   });
 }
 
 function sh(cmd, args, cwd) {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_fund: 'false', npm_config_audit: 'false' } });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) exited ` +
-    `${r.status}:\n${r.stdout}\n${r.stderr}`);
+  const r = spawnSync(cmd, args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, npm_config_fund: 'false', npm_config_audit: 'false' },
+  });
+  if (r.status !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) exited ` + `${r.status}:\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
 
@@ -41,7 +51,8 @@ const projects = [
     deps: ['cdktf@~0.21.0', '@cdktf/provider-aws@^21.22.1', CONSTRUCTS, 'typescript@~5.9.0'],
     entry: 'db-backup-constructs/cdktf/aws',
     core: 'cdktf',
-    provider: "const { AwsProvider } = require('@cdktf/provider-aws/lib/provider'); new AwsProvider(stack, 'aws', { region: 'eu-west-1' });",
+    provider:
+      "const { AwsProvider } = require('@cdktf/provider-aws/lib/provider'); new AwsProvider(stack, 'aws', { region: 'eu-west-1' });",
     absent: ['@cdktf/provider-google', 'aws-cdk-lib', 'cdktn'],
     typecheck: true,
   },
@@ -50,7 +61,8 @@ const projects = [
     deps: ['cdktf@~0.21.0', '@cdktf/provider-google@^16.12.1', CONSTRUCTS],
     entry: 'db-backup-constructs/cdktf/google',
     core: 'cdktf',
-    provider: "const { GoogleProvider } = require('@cdktf/provider-google/lib/provider'); new GoogleProvider(stack, 'google', { project: 'acme', region: 'europe-west1' });",
+    provider:
+      "const { GoogleProvider } = require('@cdktf/provider-google/lib/provider'); new GoogleProvider(stack, 'google', { project: 'acme', region: 'europe-west1' });",
     absent: ['@cdktf/provider-aws', 'aws-cdk-lib', 'cdktn'],
   },
   {
@@ -58,7 +70,8 @@ const projects = [
     deps: ['cdktn@^0.24.0', '@cdktn/provider-aws@^25.7.0', CONSTRUCTS],
     entry: 'db-backup-constructs/cdktn/aws',
     core: 'cdktn',
-    provider: "const { AwsProvider } = require('@cdktn/provider-aws/lib/provider'); new AwsProvider(stack, 'aws', { region: 'eu-west-1' });",
+    provider:
+      "const { AwsProvider } = require('@cdktn/provider-aws/lib/provider'); new AwsProvider(stack, 'aws', { region: 'eu-west-1' });",
     absent: ['cdktf', '@cdktf/provider-aws', '@cdktf/provider-google', 'aws-cdk-lib'],
   },
 ];
@@ -104,29 +117,58 @@ export { stack, b };
 `;
 // What \`cdktf init --template=typescript\` writes (no moduleResolution: node10 under "CommonJS").
 const CDKTF_INIT_TSCONFIG = {
-  compilerOptions: { alwaysStrict: true, declaration: true, experimentalDecorators: true, inlineSourceMap: true, inlineSources: true,
-    lib: ['es2018'], module: 'CommonJS', noEmitOnError: true, noFallthroughCasesInSwitch: true, noImplicitAny: true,
-    noImplicitReturns: true, noImplicitThis: true, noUnusedLocals: true, noUnusedParameters: true, resolveJsonModule: true,
-    strict: true, strictNullChecks: true, strictPropertyInitialization: true, stripInternal: true, target: 'ES2018',
-    incremental: true, skipLibCheck: true },
+  compilerOptions: {
+    alwaysStrict: true,
+    declaration: true,
+    experimentalDecorators: true,
+    inlineSourceMap: true,
+    inlineSources: true,
+    lib: ['es2018'],
+    module: 'CommonJS',
+    noEmitOnError: true,
+    noFallthroughCasesInSwitch: true,
+    noImplicitAny: true,
+    noImplicitReturns: true,
+    noImplicitThis: true,
+    noUnusedLocals: true,
+    noUnusedParameters: true,
+    resolveJsonModule: true,
+    strict: true,
+    strictNullChecks: true,
+    strictPropertyInitialization: true,
+    stripInternal: true,
+    target: 'ES2018',
+    incremental: true,
+    skipLibCheck: true,
+  },
   include: ['**/*.ts'],
   exclude: ['node_modules', 'cdktf.out'],
 };
 
 let failed = false;
 try {
-  const tarball = path.join(work, sh(npm, ['pack', '--ignore-scripts', '--silent', '--pack-destination', work], root).trim().split('\n').pop());
+  const tarball = path.join(
+    work,
+    sh(npm, ['pack', '--ignore-scripts', '--silent', '--pack-destination', work], root).trim().split('\n').pop(),
+  );
   const results = await Promise.all(
     projects.map(async (p) => {
       const started = Date.now();
       const dir = path.join(work, p.name);
       fs.mkdirSync(dir);
-      fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: p.name, version: '1.0.0', private: true }));
+      fs.writeFileSync(
+        path.join(dir, 'package.json'),
+        JSON.stringify({ name: p.name, version: '1.0.0', private: true }),
+      );
       try {
-        await shAsync(npm, ['install', '--prefer-offline', '--no-package-lock', '--loglevel=error', tarball, ...p.deps], dir);
+        await shAsync(
+          npm,
+          ['install', '--prefer-offline', '--no-package-lock', '--loglevel=error', tarball, ...p.deps],
+          dir,
+        );
         for (const a of p.absent) {
-          if (fs.existsSync(path.join(dir, 'node_modules', a))) throw new Error(`${a} was installed, but only ` +
-            `${p.deps.join(', ')} were asked for`);
+          if (fs.existsSync(path.join(dir, 'node_modules', a)))
+            throw new Error(`${a} was installed, but only ` + `${p.deps.join(', ')} were asked for`);
         }
         fs.writeFileSync(path.join(dir, 'main.js'), p.name.includes('google') ? GOOGLE_APP(p) : AWS_APP(p));
         await shAsync(process.execPath, ['main.js'], dir);
@@ -136,10 +178,16 @@ try {
         if (p.typecheck) {
           fs.writeFileSync(path.join(dir, 'typed.ts'), TS_APP);
           fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(CDKTF_INIT_TSCONFIG));
-          await shAsync(process.execPath, [path.join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', '.'], dir);
+          await shAsync(
+            process.execPath,
+            [path.join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', '.'],
+            dir,
+          );
         }
-        return `ok ${p.name}: ${count} resources, ${((Date.now() - started) / 1000).toFixed(0)} ` +
-          `s${p.typecheck ? ', type-checked with the cdktf init tsconfig' : ''}`;
+        return (
+          `ok ${p.name}: ${count} resources, ${((Date.now() - started) / 1000).toFixed(0)} ` +
+          `s${p.typecheck ? ', type-checked with the cdktf init tsconfig' : ''}`
+        );
       } catch (e) {
         failed = true;
         return `not ok ${p.name}: ${e.message}`;

@@ -19,13 +19,23 @@ describe('CDKTF entries that install alone (built package)', () => {
       ['cdktn/aws', ['cdktn', '@cdktn/provider-aws'], ['/cdktf/', '@cdktf/', 'aws-cdk-lib']],
       ['cdktf', [], ['@cdktf/provider-', 'cdktn', 'aws-cdk-lib']],
     ] as const) {
-      const script = `require(${JSON.stringify(built(entry))}); ` +
+      const script =
+        `require(${JSON.stringify(built(entry))}); ` +
         `console.log(JSON.stringify(Object.keys(require.cache).filter((k) => k.includes('node_modules'))));`;
       const r = spawnSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       const loaded: string[] = JSON.parse(r.stdout.trim());
-      for (const f of foreign) assert.equal(loaded.some((k) => k.includes(`node_modules/${f}`)), false, `${entry} loads ${f}`);
-      for (const o of own) assert.ok(loaded.some((k) => k.includes(`node_modules/${o}`)), `${entry} does not load ${o}`);
+      for (const f of foreign)
+        assert.equal(
+          loaded.some((k) => k.includes(`node_modules/${f}`)),
+          false,
+          `${entry} loads ${f}`,
+        );
+      for (const o of own)
+        assert.ok(
+          loaded.some((k) => k.includes(`node_modules/${o}`)),
+          `${entry} does not load ${o}`,
+        );
     }
   });
 

@@ -135,8 +135,7 @@ export const postgres: SqlEngine = {
     refusal: /already has 1 tables.*--clean/,
     assertUntouched: async (s, database) =>
       assert.equal(await s.sql('SELECT count(*) FROM public.customers', database), '1'),
-    assertCleaned: async (s, database, expected) =>
-      assert.deepEqual(await fingerprint(s as never, database), expected),
+    assertCleaned: async (s, database, expected) => assert.deepEqual(await fingerprint(s as never, database), expected),
   },
   occupied: async (s, database) => {
     await s.sql(`CREATE DATABASE ${database}`);
@@ -170,17 +169,7 @@ export const postgres: SqlEngine = {
       /contains a password\. Remove it from the URL and give it in DBBACKUP_SOURCE_PASSWORD/,
     ],
     [
-      [
-        'backup',
-        '--engine',
-        'postgres',
-        '--source',
-        s.url('shop'),
-        '--to',
-        `file://${dir}/x`,
-        '--encrypt',
-        'age:nope',
-      ],
+      ['backup', '--engine', 'postgres', '--source', s.url('shop'), '--to', `file://${dir}/x`, '--encrypt', 'age:nope'],
       /--encrypt 'age:nope' does not hold an age recipient/,
     ],
     [['restore', '--from', `file://${dir}/x`, '--target', s.url('t')], /'restore' needs one of --latest or --id ID/],

@@ -111,7 +111,9 @@ export interface FakeGcs {
 }
 
 function gcsError(res: http.ServerResponse, status: number, message: string, extra: Record<string, string> = {}): void {
-  const body = JSON.stringify({ error: { code: status, message, errors: [{ message, reason: extra.reason ?? 'fake' }] } });
+  const body = JSON.stringify({
+    error: { code: status, message, errors: [{ message, reason: extra.reason ?? 'fake' }] },
+  });
   res.writeHead(status, { 'Content-Type': 'application/json; charset=UTF-8', ...extra });
   res.end(body);
 }
@@ -175,10 +177,18 @@ export async function startFakeGcs(options: FakeGcsOptions): Promise<FakeGcs> {
     const token = `fake-token-${crypto.randomBytes(8).toString('hex')}`;
     issued.push(token);
     res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ access_token: token, expires_in: options.tokenLifetimeSeconds ?? 3600, token_type: 'Bearer' }));
+    res.end(
+      JSON.stringify({ access_token: token, expires_in: options.tokenLifetimeSeconds ?? 3600, token_type: 'Bearer' }),
+    );
   };
 
-  const store = (bucket: string, name: string, data: Buffer, contentType: string, metadata: Record<string, string> | undefined): FakeObject => {
+  const store = (
+    bucket: string,
+    name: string,
+    data: Buffer,
+    contentType: string,
+    metadata: Record<string, string> | undefined,
+  ): FakeObject => {
     const o: FakeObject = { name, data, generation: ++generation, contentType, metadata };
     buckets.get(bucket)!.set(name, o);
     return o;
@@ -194,10 +204,19 @@ export async function startFakeGcs(options: FakeGcsOptions): Promise<FakeGcs> {
     if (req.method === 'POST' && rawPath === '/token') {
       (rec as { kind: string }).kind = 'token';
       const form = new URLSearchParams(body.toString('utf8'));
-      if (form.get('grant_type') === 'urn:ietf:params:oauth:grant-type:jwt-bearer' && options.serviceAccountPublicKey !== undefined) {
+      if (
+        form.get('grant_type') === 'urn:ietf:params:oauth:grant-type:jwt-bearer' &&
+        options.serviceAccountPublicKey !== undefined
+      ) {
         const claims = verifyJwt(form.get('assertion') ?? '', options.serviceAccountPublicKey);
         const now = Date.now() / 1000;
-        if (claims === undefined || claims.aud !== `${endpoint}/token` || typeof claims.scope !== 'string' || Number(claims.exp) < now || Number(claims.iat) > now + 60) {
+        if (
+          claims === undefined ||
+          claims.aud !== `${endpoint}/token` ||
+          typeof claims.scope !== 'string' ||
+          Number(claims.exp) < now ||
+          Number(claims.iat) > now + 60
+        ) {
           res.writeHead(400, { 'Content-Type': 'application/json' });
           res.end(JSON.stringify({ error: 'invalid_grant', error_description: 'Invalid JWT Signature.' }));
           return;
@@ -206,7 +225,13 @@ export async function startFakeGcs(options: FakeGcsOptions): Promise<FakeGcs> {
         return issue(res);
       }
       const u = options.authorizedUser;
-      if (form.get('grant_type') === 'refresh_token' && u !== undefined && form.get('client_id') === u.clientId && form.get('client_secret') === u.clientSecret && form.get('refresh_token') === u.refreshToken) {
+      if (
+        form.get('grant_type') === 'refresh_token' &&
+        u !== undefined &&
+        form.get('client_id') === u.clientId &&
+        form.get('client_secret') === u.clientSecret &&
+        form.get('refresh_token') === u.refreshToken
+      ) {
         return issue(res);
       }
       res.writeHead(400, { 'Content-Type': 'application/json' });
@@ -226,7 +251,9 @@ export async function startFakeGcs(options: FakeGcsOptions): Promise<FakeGcs> {
     // Resumable session URIs carry their own authority (Google does not ask for a token there).
     const isSession = segs[0] === 'upload' && q.has('upload_id');
     if (!isSession && options.token !== undefined && !rec.authorized) {
-      return gcsError(res, 401, 'Anonymous caller does not have storage.objects.get access, or the token is invalid.', { 'WWW-Authenticate': 'Bearer realm="https://accounts.google.com/"' });
+      return gcsError(res, 401, 'Anonymous caller does not have storage.objects.get access, or the token is invalid.', {
+        'WWW-Authenticate': 'Bearer realm="https://accounts.google.com/"',
+      });
     }
 
     if (isSession) {
@@ -261,23 +288,38 @@ export async function startFakeGcs(options: FakeGcsOptions): Promise<FakeGcs> {
       const total = m[3] === '*' ? undefined : Number(m[3]);
       if (first === undefined && body.length > 0) return gcsError(res, 400, 'Content-Range bytes */N with a body.');
       if (first !== undefined) {
-        if (first !== s.size) return gcsError(res, 400, `The chunk starts at ${first}, but the session holds ${s.size} bytes.`);
-        if (body.length !== last! - first + 1) return gcsError(res, 400, `The chunk has ${body.length} bytes, but its Content-Range says ${last! - first + 1}.`);
-        if (total === undefined && body.length % QUANTUM !== 0) return gcsError(res, 400, `A non-final chunk of ${body.length} bytes is not a multiple of 256 KiB.`);
+        if (first !== s.size)
+          return gcsError(res, 400, `The chunk starts at ${first}, but the session holds ${s.size} bytes.`);
+        if (body.length !== last! - first + 1)
+          return gcsError(
+            res,
+            400,
+            `The chunk has ${body.length} bytes, but its Content-Range says ${last! - first + 1}.`,
+          );
+        if (total === undefined && body.length % QUANTUM !== 0)
+          return gcsError(res, 400, `A non-final chunk of ${body.length} bytes is not a multiple of 256 KiB.`);
       }
       const fault = takeFault('chunk');
-      const keep = fault === undefined || fault.persist === 'all' ? body.length : fault.persist === 'half' ? Math.floor(body.length / 2 / QUANTUM) * QUANTUM : 0;
+      const keep =
+        fault === undefined || fault.persist === 'all'
+          ? body.length
+          : fault.persist === 'half'
+            ? Math.floor(body.length / 2 / QUANTUM) * QUANTUM
+            : 0;
       if (keep > 0) {
         s.parts.push(body.subarray(0, keep));
         s.size += keep;
       }
       const finishing = total !== undefined && (fault === undefined || fault.persist === 'all');
       if (finishing) {
-        if (s.size !== total) return gcsError(res, 400, `The upload ends at ${total} bytes, but the session holds ${s.size}.`);
+        if (s.size !== total)
+          return gcsError(res, 400, `The upload ends at ${total} bytes, but the session holds ${s.size}.`);
         const objects = buckets.get(s.bucket)!;
         if (s.ifGenerationMatch !== undefined && String(objects.get(s.name)?.generation ?? 0) !== s.ifGenerationMatch) {
           s.state = 'cancelled';
-          return gcsError(res, 412, 'At least one of the pre-conditions you specified did not hold.', { reason: 'conditionNotMet' });
+          return gcsError(res, 412, 'At least one of the pre-conditions you specified did not hold.', {
+            reason: 'conditionNotMet',
+          });
         }
         s.object = store(s.bucket, s.name, Buffer.concat(s.parts), s.contentType, s.metadata);
         s.parts = [];
@@ -293,7 +335,15 @@ export async function startFakeGcs(options: FakeGcsOptions): Promise<FakeGcs> {
       return s.state === 'done' ? complete() : incomplete();
     }
 
-    if (segs[0] === 'upload' && segs[1] === 'storage' && segs[2] === 'v1' && segs[3] === 'b' && segs[5] === 'o' && segs.length === 6 && req.method === 'POST') {
+    if (
+      segs[0] === 'upload' &&
+      segs[1] === 'storage' &&
+      segs[2] === 'v1' &&
+      segs[3] === 'b' &&
+      segs[5] === 'o' &&
+      segs.length === 6 &&
+      req.method === 'POST'
+    ) {
       (rec as { kind: string }).kind = 'upload';
       const bucket = decodeURIComponent(segs[4]);
       (rec as { bucket?: string }).bucket = bucket;
@@ -301,7 +351,11 @@ export async function startFakeGcs(options: FakeGcsOptions): Promise<FakeGcs> {
       if (objects === undefined) return gcsError(res, 404, 'The specified bucket does not exist.');
       const type = q.get('uploadType');
       if (type === 'resumable') {
-        const meta = JSON.parse(body.toString('utf8') || '{}') as { name?: string; contentType?: string; metadata?: Record<string, string> };
+        const meta = JSON.parse(body.toString('utf8') || '{}') as {
+          name?: string;
+          contentType?: string;
+          metadata?: Record<string, string>;
+        };
         const name = q.get('name') ?? meta.name;
         if (name === undefined || name === '') return gcsError(res, 400, 'Required object name.');
         (rec as { name?: string }).name = name;
@@ -310,14 +364,17 @@ export async function startFakeGcs(options: FakeGcsOptions): Promise<FakeGcs> {
           id,
           bucket,
           name,
-          contentType: meta.contentType ?? req.headers['x-upload-content-type']?.toString() ?? 'application/octet-stream',
+          contentType:
+            meta.contentType ?? req.headers['x-upload-content-type']?.toString() ?? 'application/octet-stream',
           metadata: meta.metadata,
           ifGenerationMatch: q.get('ifGenerationMatch') ?? undefined,
           parts: [],
           size: 0,
           state: 'open',
         });
-        res.writeHead(200, { Location: `${endpoint}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?uploadType=resumable&upload_id=${id}` });
+        res.writeHead(200, {
+          Location: `${endpoint}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?uploadType=resumable&upload_id=${id}`,
+        });
         res.end();
         return;
       }
@@ -326,7 +383,11 @@ export async function startFakeGcs(options: FakeGcsOptions): Promise<FakeGcs> {
         if (boundary === undefined) return gcsError(res, 400, 'multipart/related without a boundary.');
         const parts = splitMultipart(body, boundary);
         if (parts.length !== 2) return gcsError(res, 400, `multipart/related with ${parts.length} parts, not 2.`);
-        const meta = JSON.parse(parts[0].body.toString('utf8')) as { name?: string; contentType?: string; metadata?: Record<string, string> };
+        const meta = JSON.parse(parts[0].body.toString('utf8')) as {
+          name?: string;
+          contentType?: string;
+          metadata?: Record<string, string>;
+        };
         const name = q.get('name') ?? meta.name;
         if (name === undefined || name === '') return gcsError(res, 400, 'Required object name.');
         (rec as { name?: string }).name = name;
@@ -337,9 +398,17 @@ export async function startFakeGcs(options: FakeGcsOptions): Promise<FakeGcs> {
         }
         const precondition = q.get('ifGenerationMatch');
         if (precondition !== null && String(objects.get(name)?.generation ?? 0) !== precondition) {
-          return gcsError(res, 412, 'At least one of the pre-conditions you specified did not hold.', { reason: 'conditionNotMet' });
+          return gcsError(res, 412, 'At least one of the pre-conditions you specified did not hold.', {
+            reason: 'conditionNotMet',
+          });
         }
-        const o = store(bucket, name, parts[1].body, meta.contentType ?? parts[1].contentType ?? 'application/octet-stream', meta.metadata);
+        const o = store(
+          bucket,
+          name,
+          parts[1].body,
+          meta.contentType ?? parts[1].contentType ?? 'application/octet-stream',
+          meta.metadata,
+        );
         if (fault !== undefined) return void res.socket?.destroy();
         res.writeHead(200, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify(resource(bucket, o)));
@@ -386,14 +455,19 @@ export async function startFakeGcs(options: FakeGcsOptions): Promise<FakeGcs> {
       (rec as { name?: string }).name = name;
       if (req.method === 'DELETE') {
         (rec as { kind: string }).kind = 'object';
-        return gcsError(res, 403, 'The caller does not have storage.objects.delete access (objectCreator and objectViewer only).');
+        return gcsError(
+          res,
+          403,
+          'The caller does not have storage.objects.delete access (objectCreator and objectViewer only).',
+        );
       }
       if (req.method !== 'GET') return gcsError(res, 405, `${req.method} on an object is not in the fake's subset.`);
       const o = objects.get(name);
       (rec as { kind: string }).kind = q.get('alt') === 'media' ? 'media' : 'object';
       if (o === undefined) return gcsError(res, 404, `No such object: ${bucket}/${name}`);
       const want = q.get('ifGenerationMatch');
-      if (want !== null && want !== String(o.generation)) return gcsError(res, 412, 'At least one of the pre-conditions you specified did not hold.');
+      if (want !== null && want !== String(o.generation))
+        return gcsError(res, 412, 'At least one of the pre-conditions you specified did not hold.');
       if (q.get('alt') !== 'media') {
         res.writeHead(200, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify(resource(bucket, o)));
@@ -403,7 +477,11 @@ export async function startFakeGcs(options: FakeGcsOptions): Promise<FakeGcs> {
       const from = r === null ? 0 : Number(r[1]);
       if (from > o.data.length) return gcsError(res, 416, 'Requested range not satisfiable.');
       const data = o.data.subarray(from);
-      const headers: Record<string, string> = { 'Content-Type': o.contentType, 'Content-Length': String(data.length), 'x-goog-generation': String(o.generation) };
+      const headers: Record<string, string> = {
+        'Content-Type': o.contentType,
+        'Content-Length': String(data.length),
+        'x-goog-generation': String(o.generation),
+      };
       if (r !== null) headers['Content-Range'] = `bytes ${from}-${o.data.length - 1}/${o.data.length}`;
       const fault = takeFault('media');
       res.writeHead(r === null ? 200 : 206, headers);

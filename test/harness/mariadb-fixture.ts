@@ -92,7 +92,11 @@ export async function mariaFingerprint(db: LocalMariaDB, database: string): Prom
   const out: Record<string, string> = {};
   const q = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
   const strip = (s: string) => s.split(`\`${database}\`.`).join('').split(database).join('<db>');
-  const tables = (await db.sql(`SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${q(database)} ORDER BY TABLE_NAME`))
+  const tables = (
+    await db.sql(
+      `SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${q(database)} ORDER BY TABLE_NAME`,
+    )
+  )
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => l.split('\t'));
@@ -102,9 +106,15 @@ export async function mariaFingerprint(db: LocalMariaDB, database: string): Prom
       out[`view ${name}`] = strip((await db.sql(`SHOW CREATE VIEW \`${name}\``, database)).split('\t')[1]);
       out[`view ${name} rows`] = await db.sql(`SELECT COUNT(*) FROM ${t}`);
     } else if (type === 'SEQUENCE') {
-      out[`sequence ${name}`] = strip((await db.sql(`SHOW CREATE SEQUENCE ${t}`)).split('\t')[1]) + ' next=' + (await db.sql(`SELECT next_not_cached_value FROM ${t}`));
+      out[`sequence ${name}`] =
+        strip((await db.sql(`SHOW CREATE SEQUENCE ${t}`)).split('\t')[1]) +
+        ' next=' +
+        (await db.sql(`SELECT next_not_cached_value FROM ${t}`));
     } else {
-      out[`table ${name}`] = (await db.sql(`SELECT COUNT(*) FROM ${t}`)) + ' rows, checksum ' + (await db.sql(`CHECKSUM TABLE ${t} EXTENDED`)).split('\t')[1];
+      out[`table ${name}`] =
+        (await db.sql(`SELECT COUNT(*) FROM ${t}`)) +
+        ' rows, checksum ' +
+        (await db.sql(`CHECKSUM TABLE ${t} EXTENDED`)).split('\t')[1];
       out[`table ${name} ddl`] = strip((await db.sql(`SHOW CREATE TABLE ${t}`)).split('\t').slice(1).join('\t'));
     }
   }
@@ -128,11 +138,13 @@ export async function mariaFingerprint(db: LocalMariaDB, database: string): Prom
 
 /** The grants of an account with database names taken out (`<db>`), sorted. */
 export async function grantsOf(db: LocalMariaDB, account: string, database: string): Promise<string[]> {
-  return (await db.sql(`SHOW GRANTS FOR ${account}`))
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => l.split(`\`${database}\``).join('`<db>`'))
-    // Column lists come in no fixed order.
-    .map((l) => l.replace(/\(([^)]*)\)/g, (_m, cols: string) => `(${cols.split(', ').sort().join(', ')})`))
-    .sort();
+  return (
+    (await db.sql(`SHOW GRANTS FOR ${account}`))
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => l.split(`\`${database}\``).join('`<db>`'))
+      // Column lists come in no fixed order.
+      .map((l) => l.replace(/\(([^)]*)\)/g, (_m, cols: string) => `(${cols.split(', ').sort().join(', ')})`))
+      .sort()
+  );
 }

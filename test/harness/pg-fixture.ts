@@ -51,15 +51,30 @@ export async function fingerprint(pg: LocalPostgres, database: string): Promise<
     .filter((t) => t !== '');
   const out: Record<string, string> = {};
   for (const t of tables) {
-    out[t] = await pg.sql(`SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '-') FROM ${t} x`, database);
+    out[t] = await pg.sql(
+      `SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '-') FROM ${t} x`,
+      database,
+    );
   }
-  out['large objects'] = await pg.sql(`SELECT count(*) || ':' || coalesce(md5(string_agg(md5(lo_get(oid)), '|' ORDER BY oid)), '-') FROM pg_largeobject_metadata`, database);
+  out['large objects'] = await pg.sql(
+    `SELECT count(*) || ':' || coalesce(md5(string_agg(md5(lo_get(oid)), '|' ORDER BY oid)), '-') FROM pg_largeobject_metadata`,
+    database,
+  );
   out.grants = await pg.sql(
     `SELECT string_agg(table_schema || '.' || table_name || ':' || privilege_type, ',' ORDER BY 1) FROM information_schema.role_table_grants WHERE grantee = 'reporting'`,
     database,
   );
-  out.views = await pg.sql(`SELECT string_agg(schemaname || '.' || viewname || '=' || md5(definition), ',' ORDER BY 1) FROM pg_views WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`, database);
-  out.functions = await pg.sql(`SELECT string_agg(p.proname || '=' || md5(p.prosrc), ',' ORDER BY 1) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'`, database);
-  out.sequences = await pg.sql(`SELECT string_agg(schemaname || '.' || sequencename || '=' || coalesce(last_value::text, 'null'), ',' ORDER BY 1) FROM pg_sequences`, database);
+  out.views = await pg.sql(
+    `SELECT string_agg(schemaname || '.' || viewname || '=' || md5(definition), ',' ORDER BY 1) FROM pg_views WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`,
+    database,
+  );
+  out.functions = await pg.sql(
+    `SELECT string_agg(p.proname || '=' || md5(p.prosrc), ',' ORDER BY 1) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'`,
+    database,
+  );
+  out.sequences = await pg.sql(
+    `SELECT string_agg(schemaname || '.' || sequencename || '=' || coalesce(last_value::text, 'null'), ',' ORDER BY 1) FROM pg_sequences`,
+    database,
+  );
   return out;
 }

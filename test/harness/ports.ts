@@ -14,7 +14,12 @@ export function freePort(): Promise<number> {
 }
 
 /** Wait until `check` resolves true, polling every `everyMs`, or fail after `timeoutMs`. */
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30000, everyMs = 100): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 30000,
+  everyMs = 100,
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     if (await check().catch(() => false)) return;

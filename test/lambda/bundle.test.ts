@@ -52,7 +52,11 @@ test('the esbuild bundle loads with require() and its handler verifies a backup'
       { name: 'globals.sql.zst', data: Buffer.from('x'), upload: Upload.PUT },
     ],
   });
-  const event = { source: 'aws.s3', 'detail-type': 'Object Created', detail: { bucket: { name: 'bundle-backups' }, object: { key: b.manifestKey } } };
+  const event = {
+    source: 'aws.s3',
+    'detail-type': 'Object Created',
+    detail: { bucket: { name: 'bundle-backups' }, object: { key: b.manifestKey } },
+  };
   const script = `
     const { handler } = require(${JSON.stringify(outfile)});
     handler(${JSON.stringify(event)}, { getRemainingTimeInMillis: () => 60000 })

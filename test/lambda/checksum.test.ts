@@ -49,6 +49,6 @@ describe('decideChecksumSkip', () => {
 
   test('no checksum at all → read', () => {
     assert.equal(decideChecksumSkip({}, hex).skipRead, false);
-    assert.equal(decideChecksumSkip({ ChecksumSHA256: '' , ChecksumType: 'FULL_OBJECT' }, hex).skipRead, false);
+    assert.equal(decideChecksumSkip({ ChecksumSHA256: '', ChecksumType: 'FULL_OBJECT' }, hex).skipRead, false);
   });
 });

@@ -9,18 +9,45 @@ import { backupFolder } from '../../lambda/verify/verify';
 
 describe('tasksOf', () => {
   test('EventBridge Object Created for a manifest → verify', () => {
-    const t = tasksOf({ source: 'aws.s3', 'detail-type': 'Object Created', detail: { bucket: { name: 'b' }, object: { key: 'p/20261120T030000Z-x/manifest.json' } } });
-    assert.deepEqual(t, [{ kind: 'verify', bucket: 'b', key: 'p/20261120T030000Z-x/manifest.json', keyIsEncoded: false }]);
+    const t = tasksOf({
+      source: 'aws.s3',
+      'detail-type': 'Object Created',
+      detail: { bucket: { name: 'b' }, object: { key: 'p/20261120T030000Z-x/manifest.json' } },
+    });
+    assert.deepEqual(t, [
+      { kind: 'verify', bucket: 'b', key: 'p/20261120T030000Z-x/manifest.json', keyIsEncoded: false },
+    ]);
   });
 
   test('other keys and other detail types → ignore', () => {
-    assert.equal(tasksOf({ source: 'aws.s3', detail: { bucket: { name: 'b' }, object: { key: 'p/x/database.dump' } } })[0].kind, 'ignore');
-    assert.equal(tasksOf({ source: 'aws.s3', detail: { bucket: { name: 'b' }, object: { key: 'p/x/not-manifest.json' } } })[0].kind, 'ignore');
-    assert.equal(tasksOf({ source: 'aws.s3', 'detail-type': 'Object Deleted', detail: { bucket: { name: 'b' }, object: { key: 'p/x/manifest.json' } } })[0].kind, 'ignore');
+    assert.equal(
+      tasksOf({ source: 'aws.s3', detail: { bucket: { name: 'b' }, object: { key: 'p/x/database.dump' } } })[0].kind,
+      'ignore',
+    );
+    assert.equal(
+      tasksOf({ source: 'aws.s3', detail: { bucket: { name: 'b' }, object: { key: 'p/x/not-manifest.json' } } })[0]
+        .kind,
+      'ignore',
+    );
+    assert.equal(
+      tasksOf({
+        source: 'aws.s3',
+        'detail-type': 'Object Deleted',
+        detail: { bucket: { name: 'b' }, object: { key: 'p/x/manifest.json' } },
+      })[0].kind,
+      'ignore',
+    );
   });
 
   test('S3 notification Records are decoded', () => {
-    const t = tasksOf({ Records: [{ eventName: 'ObjectCreated:CompleteMultipartUpload', s3: { bucket: { name: 'b' }, object: { key: 'my+team/db%3D1/x/manifest.json' } } }] });
+    const t = tasksOf({
+      Records: [
+        {
+          eventName: 'ObjectCreated:CompleteMultipartUpload',
+          s3: { bucket: { name: 'b' }, object: { key: 'my+team/db%3D1/x/manifest.json' } },
+        },
+      ],
+    });
     assert.deepEqual(t, [{ kind: 'verify', bucket: 'b', key: 'my team/db=1/x/manifest.json', keyIsEncoded: true }]);
     assert.equal(decodeEventKey('a%2Bb+c'), 'a+b c');
   });
@@ -29,8 +56,13 @@ describe('tasksOf', () => {
     assert.deepEqual(tasksOf({ action: 'freshness', bucket: 'b', prefix: '', databaseId: 'd' }), [
       { kind: 'freshness', event: { action: 'freshness', bucket: 'b', prefix: '', databaseId: 'd' } },
     ]);
-    assert.throws(() => tasksOf({ action: 'freshness', bucket: 'b', prefix: 'p' }), { name: 'EventError', message: /databaseId/ });
-    assert.throws(() => tasksOf({ action: 'freshness', bucket: '', prefix: 'p', databaseId: 'd' }), { name: 'EventError' });
+    assert.throws(() => tasksOf({ action: 'freshness', bucket: 'b', prefix: 'p' }), {
+      name: 'EventError',
+      message: /databaseId/,
+    });
+    assert.throws(() => tasksOf({ action: 'freshness', bucket: '', prefix: 'p', databaseId: 'd' }), {
+      name: 'EventError',
+    });
   });
 
   test('anything else is an EventError', () => {
@@ -52,7 +84,13 @@ describe('emfLine', () => {
     const doc = JSON.parse(line);
     assert.deepEqual(doc._aws, {
       Timestamp: Date.UTC(2026, 10, 20),
-      CloudWatchMetrics: [{ Namespace: 'DbBackup', Dimensions: [['DatabaseId']], Metrics: [{ Name: 'BackupAgeSeconds', Unit: 'Seconds' }] }],
+      CloudWatchMetrics: [
+        {
+          Namespace: 'DbBackup',
+          Dimensions: [['DatabaseId']],
+          Metrics: [{ Name: 'BackupAgeSeconds', Unit: 'Seconds' }],
+        },
+      ],
     });
     assert.equal(doc.DatabaseId, 'orders');
     assert.equal(doc.BackupAgeSeconds, 42.5);
@@ -61,7 +99,13 @@ describe('emfLine', () => {
   });
 
   test('an oversized document keeps its metrics and drops the log-only properties', () => {
-    const line = emfLine('N', 'd', [{ name: 'M', value: 1, unit: MetricUnit.COUNT }], { Big: 'x'.repeat(300 * 1024) }, new Date());
+    const line = emfLine(
+      'N',
+      'd',
+      [{ name: 'M', value: 1, unit: MetricUnit.COUNT }],
+      { Big: 'x'.repeat(300 * 1024) },
+      new Date(),
+    );
     const doc = JSON.parse(line);
     assert.equal(doc.M, 1);
     assert.equal(doc.PropertiesDropped, true);
@@ -70,18 +114,32 @@ describe('emfLine', () => {
 
   test('settings come from VERIFIER_ENV', () => {
     assert.equal(metricNamespace({}), 'DbBackup');
-    assert.deepEqual(verifierSettings({ DBBACKUP_METRIC_NAMESPACE: 'Ns', DBBACKUP_ALARM_TOPIC_ARN: 'arn:aws:sns:us-east-1:1:t', DBBACKUP_DATABASE_ID: 'd' }), {
-      namespace: 'Ns',
-      topicArn: 'arn:aws:sns:us-east-1:1:t',
-      fallbackDatabaseId: 'd',
+    assert.deepEqual(
+      verifierSettings({
+        DBBACKUP_METRIC_NAMESPACE: 'Ns',
+        DBBACKUP_ALARM_TOPIC_ARN: 'arn:aws:sns:us-east-1:1:t',
+        DBBACKUP_DATABASE_ID: 'd',
+      }),
+      {
+        namespace: 'Ns',
+        topicArn: 'arn:aws:sns:us-east-1:1:t',
+        fallbackDatabaseId: 'd',
+      },
+    );
+    assert.deepEqual(verifierSettings({ DBBACKUP_ALARM_TOPIC_ARN: ' ' }), {
+      namespace: 'DbBackup',
+      topicArn: undefined,
+      fallbackDatabaseId: undefined,
     });
-    assert.deepEqual(verifierSettings({ DBBACKUP_ALARM_TOPIC_ARN: ' ' }), { namespace: 'DbBackup', topicArn: undefined, fallbackDatabaseId: undefined });
   });
 });
 
 describe('helpers', () => {
   test('backupFolder', () => {
-    assert.deepEqual(backupFolder('a/b/20261120T030000Z-x/manifest.json'), { folder: 'a/b/20261120T030000Z-x/', folderName: '20261120T030000Z-x' });
+    assert.deepEqual(backupFolder('a/b/20261120T030000Z-x/manifest.json'), {
+      folder: 'a/b/20261120T030000Z-x/',
+      folderName: '20261120T030000Z-x',
+    });
     assert.throws(() => backupFolder('a/b/x/other.json'));
   });
 

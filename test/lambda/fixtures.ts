@@ -24,7 +24,13 @@ export const PART_SIZE = 5 * MiB;
 const credentials = { accessKeyId: MOTO_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: MOTO_ENV.AWS_SECRET_ACCESS_KEY };
 
 export function s3For(endpoint: string): S3Client {
-  return new S3Client({ endpoint, credentials, forcePathStyle: true, region: MOTO_ENV.AWS_REGION, responseChecksumValidation: 'WHEN_REQUIRED' });
+  return new S3Client({
+    endpoint,
+    credentials,
+    forcePathStyle: true,
+    region: MOTO_ENV.AWS_REGION,
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
 }
 
 export function snsFor(endpoint: string): SNSClient {
@@ -106,7 +112,13 @@ export function manifestFor(spec: BackupSpec): Manifest {
   } as unknown as Manifest;
 }
 
-export async function putArtifact(s3: S3Client, bucket: string, key: string, a: ArtifactSpec, tier = 'daily'): Promise<void> {
+export async function putArtifact(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  a: ArtifactSpec,
+  tier = 'daily',
+): Promise<void> {
   const Tagging = `${TIER_TAG_KEY}=${tier}`;
   const upload = a.upload ?? Upload.MULTIPART;
   if (upload === Upload.PUT) {
@@ -120,14 +132,26 @@ export async function putArtifact(s3: S3Client, bucket: string, key: string, a: 
       Bucket: bucket,
       Key: key,
       Tagging,
-      ...(sha ? { ChecksumAlgorithm: 'SHA256' as const, ChecksumType: full ? ('FULL_OBJECT' as const) : ('COMPOSITE' as const) } : {}),
+      ...(sha
+        ? {
+            ChecksumAlgorithm: 'SHA256' as const,
+            ChecksumType: full ? ('FULL_OBJECT' as const) : ('COMPOSITE' as const),
+          }
+        : {}),
     }),
   );
   const parts: { PartNumber: number; ETag?: string; ChecksumSHA256?: string }[] = [];
   for (let off = 0, n = 1; off < a.data.length || n === 1; off += PART_SIZE, n++) {
     const Body = a.data.subarray(off, off + PART_SIZE);
     const r = await s3.send(
-      new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: n, Body, ...(sha ? { ChecksumSHA256: sha256Base64(Body) } : {}) }),
+      new UploadPartCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId,
+        PartNumber: n,
+        Body,
+        ...(sha ? { ChecksumSHA256: sha256Base64(Body) } : {}),
+      }),
     );
     parts.push({ PartNumber: n, ETag: r.ETag, ...(sha ? { ChecksumSHA256: r.ChecksumSHA256 } : {}) });
     if (off + PART_SIZE >= a.data.length) break;
@@ -138,22 +162,36 @@ export async function putArtifact(s3: S3Client, bucket: string, key: string, a: 
       Key: key,
       UploadId,
       MultipartUpload: { Parts: parts },
-      ...(full ? { ChecksumType: 'FULL_OBJECT' as const, ChecksumSHA256: a.claimedSha256Base64 ?? sha256Base64(a.data) } : {}),
+      ...(full
+        ? { ChecksumType: 'FULL_OBJECT' as const, ChecksumSHA256: a.claimedSha256Base64 ?? sha256Base64(a.data) }
+        : {}),
     }),
   );
 }
 
 /** Write a backup in the runner's layout: artifacts first, then `manifest.json`, all tier-tagged. */
-export async function writeBackup(s3: S3Client, bucket: string, prefix: string, spec: BackupSpec): Promise<WrittenBackup> {
+export async function writeBackup(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  spec: BackupSpec,
+): Promise<WrittenBackup> {
   const folder = `${prefix === '' ? '' : prefix + '/'}${spec.id}/`;
   for (const a of spec.artifacts) await putArtifact(s3, bucket, folder + a.name, a, spec.tier);
   const base = manifestFor(spec);
   const edited = spec.manifest ? spec.manifest(base) : base;
   // An object is written as the runner writes it: with its digest (a string is written as it is).
-  const text = typeof edited === 'string' ? edited : JSON.stringify({ ...edited, digest: manifestDigest(edited) }, null, 2);
+  const text =
+    typeof edited === 'string' ? edited : JSON.stringify({ ...edited, digest: manifestDigest(edited) }, null, 2);
   const manifestKey = folder + MANIFEST_NAME;
   await s3.send(
-    new PutObjectCommand({ Bucket: bucket, Key: manifestKey, Body: text, ContentType: 'application/json', Tagging: `${TIER_TAG_KEY}=${spec.tier ?? 'daily'}` }),
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: manifestKey,
+      Body: text,
+      ContentType: 'application/json',
+      Tagging: `${TIER_TAG_KEY}=${spec.tier ?? 'daily'}`,
+    }),
   );
   return { folder, manifestKey, manifest: base };
 }
@@ -219,7 +257,15 @@ export function emfCapture(): { emit: (line: string) => void; docs: Array<Record
 }
 
 /** The metric names and namespace an EMF document declares. */
-export function declared(doc: Record<string, unknown>): { namespace: string; dimensions: string[][]; metrics: string[] } {
-  const d = (doc._aws as { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string }> }> }).CloudWatchMetrics[0];
+export function declared(doc: Record<string, unknown>): {
+  namespace: string;
+  dimensions: string[][];
+  metrics: string[];
+} {
+  const d = (
+    doc._aws as {
+      CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string }> }>;
+    }
+  ).CloudWatchMetrics[0];
   return { namespace: d.Namespace, dimensions: d.Dimensions, metrics: d.Metrics.map((m) => m.Name) };
 }

@@ -35,7 +35,12 @@ afterAll(async () => {
 const small = (seed: string) => Buffer.from(`pg_dump output of ${seed}\n`.repeat(500));
 
 /** Write a backup and have the function verify it (so the tags are the function's own). */
-async function backup(prefix: string, id: string, endedAt: string, opts: { damage?: boolean; verify?: boolean; databaseId?: string } = {}) {
+async function backup(
+  prefix: string,
+  id: string,
+  endedAt: string,
+  opts: { damage?: boolean; verify?: boolean; databaseId?: string } = {},
+) {
   const data = small(id);
   const b = await writeBackup(s3, BUCKET, prefix, {
     id,
@@ -47,19 +52,32 @@ async function backup(prefix: string, id: string, endedAt: string, opts: { damag
   if (opts.damage) {
     const bad = Buffer.from(data);
     bad[10] ^= 1;
-    await putArtifact(s3, BUCKET, b.folder + 'database.dump.zst', { name: 'database.dump.zst', data: bad, upload: Upload.PUT });
+    await putArtifact(s3, BUCKET, b.folder + 'database.dump.zst', {
+      name: 'database.dump.zst',
+      data: bad,
+      upload: Upload.PUT,
+    });
   }
   if (opts.verify !== false) {
     const r = await handleEvent(
       { s3, sns, settings: verifierSettings({}), emit: () => undefined },
-      { source: 'aws.s3', 'detail-type': 'Object Created', detail: { bucket: { name: BUCKET }, object: { key: b.manifestKey } } },
+      {
+        source: 'aws.s3',
+        'detail-type': 'Object Created',
+        detail: { bucket: { name: BUCKET }, object: { key: b.manifestKey } },
+      },
     );
     assert.equal(r.verifications[0].ok, !opts.damage);
   }
   return b;
 }
 
-const event = (prefix: string, databaseId = DB): FreshnessCheckEvent => ({ action: 'freshness', bucket: BUCKET, prefix, databaseId });
+const event = (prefix: string, databaseId = DB): FreshnessCheckEvent => ({
+  action: 'freshness',
+  bucket: BUCKET,
+  prefix,
+  databaseId,
+});
 
 describe('checkFreshness', () => {
   test('publishes the age of the newest passed backup, walking from the newest and stopping there', async () => {
@@ -69,8 +87,12 @@ describe('checkFreshness', () => {
     await backup(prefix, '20261120T030000Z-c', '2026-11-20T03:05:00.000Z', { damage: true });
     await backup(prefix, '20261121T030000Z-d', '2026-11-21T03:05:00.000Z', { verify: false });
     // An interrupted run: artifacts, no manifest. And a folder that is not a backup at all.
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}/20261121T090000Z-e/database.dump.zst`, Body: 'partial' }));
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}/wal/000000010000000000000003.zst`, Body: 'wal' }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}/20261121T090000Z-e/database.dump.zst`, Body: 'partial' }),
+    );
+    await s3.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}/wal/000000010000000000000003.zst`, Body: 'wal' }),
+    );
 
     const emf = emfCapture();
     const now = new Date('2026-11-21T12:00:00.000Z');
@@ -79,15 +101,27 @@ describe('checkFreshness', () => {
     assert.equal(r.endedAt, '2026-11-19T03:06:40.000Z');
     assert.equal(r.ageSeconds, 2 * 86400 + 8 * 3600 + 53 * 60 + 20);
     assert.equal(r.folders, 6);
-    assert.equal(r.examined, 4, 'e (no manifest), d (unverified), c (failed), b (passed): a and wal/ are never looked at');
+    assert.equal(
+      r.examined,
+      4,
+      'e (no manifest), d (unverified), c (failed), b (passed): a and wal/ are never looked at',
+    );
 
     assert.equal(emf.docs.length, 1);
     const doc = emf.docs[0];
-    assert.deepEqual(declared(doc), { namespace: 'DbBackup', dimensions: [[METRIC_DIMENSION]], metrics: [METRICS.BACKUP_AGE] });
+    assert.deepEqual(declared(doc), {
+      namespace: 'DbBackup',
+      dimensions: [[METRIC_DIMENSION]],
+      metrics: [METRICS.BACKUP_AGE],
+    });
     assert.equal(doc[METRIC_DIMENSION], DB);
     assert.equal(doc[METRICS.BACKUP_AGE], r.ageSeconds);
     assert.equal((doc._aws as { Timestamp: number }).Timestamp, now.getTime());
-    assert.equal((doc._aws as { CloudWatchMetrics: Array<{ Metrics: Array<{ Unit: string }> }> }).CloudWatchMetrics[0].Metrics[0].Unit, 'Seconds');
+    assert.equal(
+      (doc._aws as { CloudWatchMetrics: Array<{ Metrics: Array<{ Unit: string }> }> }).CloudWatchMetrics[0].Metrics[0]
+        .Unit,
+      'Seconds',
+    );
   });
 
   test('with no passed backup, no age datapoint is published and the reason is given', async () => {
@@ -110,7 +144,7 @@ describe('checkFreshness', () => {
     assert.match(r.reason!, /no backup folders under s3:\/\/backups-fresh\/prod\/never-ran\//);
   });
 
-  test("a passed backup of another database under the prefix does not count", async () => {
+  test('a passed backup of another database under the prefix does not count', async () => {
     const prefix = 'prod/shared';
     await backup(prefix, '20261121T030000Z-other', '2026-11-21T03:05:00.000Z', { databaseId: 'someone-else' });
     const emf = emfCapture();
@@ -132,7 +166,13 @@ describe('checkFreshness', () => {
     await backup(prefix, '20261121T030000Z-h', '2026-11-21T03:00:00.000Z');
     const emf = emfCapture();
     const r = await handleEvent(
-      { s3, sns, settings: verifierSettings({ [VERIFIER_ENV.METRIC_NAMESPACE]: 'Custom/Backups' }), emit: emf.emit, now: () => new Date('2026-11-21T04:00:00Z') },
+      {
+        s3,
+        sns,
+        settings: verifierSettings({ [VERIFIER_ENV.METRIC_NAMESPACE]: 'Custom/Backups' }),
+        emit: emf.emit,
+        now: () => new Date('2026-11-21T04:00:00Z'),
+      },
       { action: 'freshness', bucket: BUCKET, prefix: `/${prefix}/`, databaseId: DB },
     );
     assert.equal(r.freshness[0].ageSeconds, 3600);
@@ -144,7 +184,13 @@ describe('checkFreshness', () => {
 describe('listing', () => {
   test('folders come newest first across pages, non-timestamp folders last', async () => {
     const prefix = 'prod/paged';
-    const ids = ['20261101T000000Z-1', '20261102T000000Z-2', '20261103T000000Z-3', '20261104T000000Z-4', '20261105T000000Z-5'];
+    const ids = [
+      '20261101T000000Z-1',
+      '20261102T000000Z-2',
+      '20261103T000000Z-3',
+      '20261104T000000Z-4',
+      '20261105T000000Z-5',
+    ];
     for (const id of [...ids, 'wal', 'locks']) {
       await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${prefix}/${id}/x`, Body: 'x' }));
     }
@@ -163,9 +209,19 @@ describe('listing', () => {
     const own = 'backups-fresh-root';
     await createBucket(s3, own);
     const data = small('root');
-    const b = await writeBackup(s3, own, '', { id: '20261121T030000Z-root', databaseId: DB, endedAt: '2026-11-21T03:00:00.000Z', artifacts: [{ name: 'd.zst', data, upload: Upload.PUT }] });
+    const b = await writeBackup(s3, own, '', {
+      id: '20261121T030000Z-root',
+      databaseId: DB,
+      endedAt: '2026-11-21T03:00:00.000Z',
+      artifacts: [{ name: 'd.zst', data, upload: Upload.PUT }],
+    });
     assert.equal(await tagManifest(s3, own, b.manifestKey, VerificationStatus.PASSED), true);
-    const r = await checkFreshness(s3, { action: 'freshness', bucket: own, prefix: '', databaseId: DB }, new Date('2026-11-21T03:01:00Z'), { emit: () => undefined });
+    const r = await checkFreshness(
+      s3,
+      { action: 'freshness', bucket: own, prefix: '', databaseId: DB },
+      new Date('2026-11-21T03:01:00Z'),
+      { emit: () => undefined },
+    );
     assert.equal(r.backupId, '20261121T030000Z-root');
     assert.equal(r.ageSeconds, 60);
   });

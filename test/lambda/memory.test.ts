@@ -3,7 +3,13 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, test } from '@jest/globals';
-import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { verifyBackup } from '../../lambda/verify/verify';
 import { Manifest, manifestDigest } from '../../lib/core/manifest';
 import { Moto, startMoto } from '../harness/moto';
@@ -38,15 +44,21 @@ test(`verifying a ${(PARTS * PART_SIZE) / MiB} MiB artifact keeps memory flat`, 
     const r = await s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId, PartNumber: n, Body }));
     parts.push({ PartNumber: n, ETag: r.ETag });
   }
-  await s3.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+  await s3.send(
+    new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+  );
   const size = PARTS * PART_SIZE;
   const edited = {
     ...manifestFor({ id: '20261120T030000Z-big', databaseId: 'big', artifacts: [] }),
-    artifacts: [{ name: 'database.dump.zst', role: 'database', format: 'pg_dump-custom', size, sha256: hash.digest('hex') }],
+    artifacts: [
+      { name: 'database.dump.zst', role: 'database', format: 'pg_dump-custom', size, sha256: hash.digest('hex') },
+    ],
   } as Manifest;
   // The artifact list changed after manifestFor digested it: digest the manifest as written.
   const manifest = { ...edited, digest: manifestDigest(edited) };
-  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: folder + 'manifest.json', Body: JSON.stringify(manifest) }));
+  await s3.send(
+    new PutObjectCommand({ Bucket: BUCKET, Key: folder + 'manifest.json', Body: JSON.stringify(manifest) }),
+  );
 
   global.gc?.();
   const used = () => {

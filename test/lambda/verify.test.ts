@@ -134,20 +134,29 @@ describe('verifyBackup', () => {
       r.failures.map((f) => f.artifact),
       ['globals.sql.zst'],
     );
-    assert.match(r.failures[0].reason, /^missing: no object at s3:\/\/backups-verify\/prod\/orders\/20261120T050000Z-missing\/globals\.sql\.zst$/);
+    assert.match(
+      r.failures[0].reason,
+      /^missing: no object at s3:\/\/backups-verify\/prod\/orders\/20261120T050000Z-missing\/globals\.sql\.zst$/,
+    );
   });
 
   test('a truncated object fails with "size"', async () => {
     const b = await goodBackup('20261120T060000Z-truncated');
-    await putArtifact(s3, BUCKET, b.folder + 'database.dump.zst', { name: 'database.dump.zst', data: b.dump.subarray(0, b.dump.length - 4096) });
+    await putArtifact(s3, BUCKET, b.folder + 'database.dump.zst', {
+      name: 'database.dump.zst',
+      data: b.dump.subarray(0, b.dump.length - 4096),
+    });
     const r = await verifyBackup(s3, BUCKET, b.manifestKey);
     assert.equal(r.ok, false);
     assert.equal(r.failures[0].artifact, 'database.dump.zst');
-    assert.match(r.failures[0].reason, new RegExp(`^size: .* holds ${b.dump.length - 4096} bytes, the manifest says ${b.dump.length}$`));
+    assert.match(
+      r.failures[0].reason,
+      new RegExp(`^size: .* holds ${b.dump.length - 4096} bytes, the manifest says ${b.dump.length}$`),
+    );
     assert.equal(r.bytesRead, b.globals.length, 'a wrong size is reported without reading the object');
   });
 
-  test('an unparsable manifest fails with the parser\'s reason', async () => {
+  test("an unparsable manifest fails with the parser's reason", async () => {
     const b = await goodBackup('20261120T070000Z-garbled', { manifest: () => '{"version": 1, "id": "20261120T07' });
     const r = await verifyBackup(s3, BUCKET, b.manifestKey, { fallbackDatabaseId: 'from-env' });
     assert.equal(r.ok, false);
@@ -166,8 +175,10 @@ describe('verifyBackup', () => {
     assert.match(r.failures[0].reason, /lists no artifacts/);
   });
 
-  test('a manifest whose id is not its folder\'s name fails', async () => {
-    const b = await goodBackup('20261120T073000Z-moved', { manifest: (m) => ({ ...m, id: '20261119T030000Z-elsewhere' }) });
+  test("a manifest whose id is not its folder's name fails", async () => {
+    const b = await goodBackup('20261120T073000Z-moved', {
+      manifest: (m) => ({ ...m, id: '20261119T030000Z-elsewhere' }),
+    });
     const r = await verifyBackup(s3, BUCKET, b.manifestKey);
     assert.equal(r.ok, false);
     assert.deepEqual(
@@ -232,14 +243,18 @@ describe('the full-object checksum rule against moto', () => {
     });
     const damaged = Buffer.from(data);
     damaged[3] ^= 0x80;
-    await putArtifact(s3, BUCKET, b.folder + 'database.dump.zst', { name: 'database.dump.zst', data: damaged, upload: Upload.MULTIPART_FULL_SHA256 });
+    await putArtifact(s3, BUCKET, b.folder + 'database.dump.zst', {
+      name: 'database.dump.zst',
+      data: damaged,
+      upload: Upload.MULTIPART_FULL_SHA256,
+    });
     const r = await verifyBackup(s3, BUCKET, b.manifestKey);
     assert.equal(r.ok, false);
     assert.match(r.failures[0].reason, /^sha256: /);
     assert.equal(r.bytesRead, data.length);
   });
 
-  test('the stored full-object value is the server\'s own, not the uploader\'s claim', async () => {
+  test("the stored full-object value is the server's own, not the uploader's claim", async () => {
     // CompleteMultipartUpload is given a wrong full-object SHA-256. moto 5.2 ignores the claim and
     // keeps the value it computes from the parts (real S3 refuses such an upload with BadDigest):
     // either way the value the function trusts is the server's, not the uploader's.
@@ -247,9 +262,18 @@ describe('the full-object checksum rule against moto', () => {
     const b = await writeBackup(s3, BUCKET, PREFIX, {
       id: '20261120T083000Z-fullsha-claim',
       databaseId: DB,
-      artifacts: [{ name: 'database.dump.zst', data, upload: Upload.MULTIPART_FULL_SHA256, claimedSha256Base64: sha256Base64(Buffer.from('other')) }],
+      artifacts: [
+        {
+          name: 'database.dump.zst',
+          data,
+          upload: Upload.MULTIPART_FULL_SHA256,
+          claimedSha256Base64: sha256Base64(Buffer.from('other')),
+        },
+      ],
     });
-    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: b.folder + 'database.dump.zst', ChecksumMode: 'ENABLED' }));
+    const head = await s3.send(
+      new HeadObjectCommand({ Bucket: BUCKET, Key: b.folder + 'database.dump.zst', ChecksumMode: 'ENABLED' }),
+    );
     assert.equal(head.ChecksumSHA256, sha256Base64(data));
     assert.equal(head.ChecksumType, 'FULL_OBJECT');
     const r = await verifyBackup(s3, BUCKET, b.manifestKey);
@@ -261,13 +285,18 @@ describe('the full-object checksum rule against moto', () => {
 describe('handleEvent (the handler body): metrics, tags, alarm topic', () => {
   test('a good backup: EMF success, manifest tagged passed with its tier tag kept, no message', async () => {
     const b = await goodBackup('20261121T030000Z-good', { tier: 'weekly' });
-    const { result, emf, messages } = await invoke(objectCreated(b.manifestKey), { [VERIFIER_ENV.METRIC_NAMESPACE]: 'DbBackupTest' });
+    const { result, emf, messages } = await invoke(objectCreated(b.manifestKey), {
+      [VERIFIER_ENV.METRIC_NAMESPACE]: 'DbBackupTest',
+    });
     assert.equal(result.verifications.length, 1);
     assert.equal(result.verifications[0].ok, true);
     assert.equal(result.verifications[0].tagged, true);
     assert.equal(result.verifications[0].notified, false);
     assert.deepEqual(messages, []);
-    assert.deepEqual(await tagsOf(s3, BUCKET, b.manifestKey), { [TIER_TAG_KEY]: 'weekly', [VERIFIED_TAG_KEY]: 'passed' });
+    assert.deepEqual(await tagsOf(s3, BUCKET, b.manifestKey), {
+      [TIER_TAG_KEY]: 'weekly',
+      [VERIFIED_TAG_KEY]: 'passed',
+    });
     // The artifacts' tags are left alone.
     assert.deepEqual(await tagsOf(s3, BUCKET, b.folder + 'database.dump.zst'), { [TIER_TAG_KEY]: 'weekly' });
 
@@ -276,7 +305,11 @@ describe('handleEvent (the handler body): metrics, tags, alarm topic', () => {
     const d = declared(doc);
     assert.equal(d.namespace, 'DbBackupTest');
     assert.deepEqual(d.dimensions, [[METRIC_DIMENSION]]);
-    assert.deepEqual(d.metrics, [METRICS.VERIFICATION_SUCCEEDED, METRICS.VERIFICATION_FAILED, METRICS.VERIFICATION_DURATION]);
+    assert.deepEqual(d.metrics, [
+      METRICS.VERIFICATION_SUCCEEDED,
+      METRICS.VERIFICATION_FAILED,
+      METRICS.VERIFICATION_DURATION,
+    ]);
     assert.equal(doc[METRIC_DIMENSION], DB);
     assert.equal(doc[METRICS.VERIFICATION_SUCCEEDED], 1);
     assert.equal(doc[METRICS.VERIFICATION_FAILED], 0);
@@ -288,11 +321,20 @@ describe('handleEvent (the handler body): metrics, tags, alarm topic', () => {
     const b = await goodBackup('20261121T040000Z-flipped', { tier: 'monthly' });
     const damaged = Buffer.from(b.dump);
     damaged[b.dump.length - 1] ^= 0xff;
-    await putArtifact(s3, BUCKET, b.folder + 'database.dump.zst', { name: 'database.dump.zst', data: damaged }, 'monthly');
+    await putArtifact(
+      s3,
+      BUCKET,
+      b.folder + 'database.dump.zst',
+      { name: 'database.dump.zst', data: damaged },
+      'monthly',
+    );
     const { result, emf, messages } = await invoke(objectCreated(b.manifestKey));
     assert.equal(result.verifications[0].ok, false);
     assert.equal(result.verifications[0].notified, true);
-    assert.deepEqual(await tagsOf(s3, BUCKET, b.manifestKey), { [TIER_TAG_KEY]: 'monthly', [VERIFIED_TAG_KEY]: 'failed' });
+    assert.deepEqual(await tagsOf(s3, BUCKET, b.manifestKey), {
+      [TIER_TAG_KEY]: 'monthly',
+      [VERIFIED_TAG_KEY]: 'failed',
+    });
 
     const doc = emf.docs[0];
     assert.equal(declared(doc).namespace, 'DbBackup', 'the default namespace');
@@ -317,7 +359,11 @@ describe('handleEvent (the handler body): metrics, tags, alarm topic', () => {
     const missing = await goodBackup('20261121T050000Z-missing');
     await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: missing.folder + 'database.dump.zst' }));
     const truncated = await goodBackup('20261121T060000Z-truncated');
-    await putArtifact(s3, BUCKET, truncated.folder + 'globals.sql.zst', { name: 'globals.sql.zst', data: truncated.globals.subarray(0, 3), upload: Upload.PUT });
+    await putArtifact(s3, BUCKET, truncated.folder + 'globals.sql.zst', {
+      name: 'globals.sql.zst',
+      data: truncated.globals.subarray(0, 3),
+      upload: Upload.PUT,
+    });
     const garbled = await goodBackup('20261121T070000Z-garbled', { manifest: () => 'not json' });
 
     for (const [b, expected] of [
@@ -363,7 +409,13 @@ describe('handleEvent (the handler body): metrics, tags, alarm topic', () => {
     const plain = await invoke(objectCreated(written.manifestKey));
     assert.equal(plain.result.verifications[0].ok, true);
     const records = await invoke({
-      Records: [{ eventSource: 'aws:s3', eventName: 'ObjectCreated:Put', s3: { bucket: { name: BUCKET }, object: { key: encoded } } }],
+      Records: [
+        {
+          eventSource: 'aws:s3',
+          eventName: 'ObjectCreated:Put',
+          s3: { bucket: { name: BUCKET }, object: { key: encoded } },
+        },
+      ],
     });
     assert.equal(records.result.verifications[0].ok, true);
   });
@@ -404,9 +456,14 @@ describe('the Lambda handler itself', () => {
     const b = await goodBackup('20261122T040000Z-rewritten');
     await invoke(objectCreated(b.manifestKey));
     assert.equal((await tagsOf(s3, BUCKET, b.manifestKey))[VERIFIED_TAG_KEY], 'passed');
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: b.manifestKey, Body: '{}', Tagging: `${TIER_TAG_KEY}=daily` }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: b.manifestKey, Body: '{}', Tagging: `${TIER_TAG_KEY}=daily` }),
+    );
     const { result } = await invoke(objectCreated(b.manifestKey));
     assert.equal(result.verifications[0].ok, false);
-    assert.deepEqual(await tagsOf(s3, BUCKET, b.manifestKey), { [TIER_TAG_KEY]: 'daily', [VERIFIED_TAG_KEY]: 'failed' });
+    assert.deepEqual(await tagsOf(s3, BUCKET, b.manifestKey), {
+      [TIER_TAG_KEY]: 'daily',
+      [VERIFIED_TAG_KEY]: 'failed',
+    });
   });
 });

@@ -36,7 +36,7 @@ const CLEAN = {
   AZURE_STORAGE_BLOB_ENDPOINT: undefined,
 };
 
-describe('PostgreSQL to az:// on Azurite (Microsoft\'s emulator, not Azure)', () => {
+describe("PostgreSQL to az:// on Azurite (Microsoft's emulator, not Azure)", () => {
   let pg: LocalPostgres;
   let azurite: Azurite;
   let env: Record<string, string | undefined>;
@@ -110,10 +110,16 @@ describe('PostgreSQL to az:// on Azurite (Microsoft\'s emulator, not Azure)', ()
     assert.deepEqual(mine.map((o) => o.name).sort(), names.sort());
     for (const o of mine) assert.deepEqual(o.tags, { [TIER_TAG_KEY]: first.tier }, o.name);
     const manifest = mine.find((o) => o.name.endsWith('manifest.json'))!;
-    assert.ok(mine.every((o) => o.created <= manifest.created), 'the manifest is the last blob written');
+    assert.ok(
+      mine.every((o) => o.created <= manifest.created),
+      'the manifest is the last blob written',
+    );
     for (const a of first.artifacts) assert.equal(mine.find((o) => o.name === base + a.name)!.size, a.size, a.name);
     for (const a of first.artifacts) {
-      const props = await azurite.client.getContainerClient(container).getBlobClient(base + a.name).getProperties();
+      const props = await azurite.client
+        .getContainerClient(container)
+        .getBlobClient(base + a.name)
+        .getProperties();
       assert.equal(props.blobType, 'BlockBlob', a.name);
     }
     assert.ok(
@@ -128,7 +134,10 @@ describe('PostgreSQL to az:// on Azurite (Microsoft\'s emulator, not Azure)', ()
     const l = await dbbackup(['list', '--from', store, '--json'], { env });
     assert.equal(l.code, 0, l.stderr);
     const listed = JSON.parse(l.stdout) as { backups: { id: string; tier: string }[]; incomplete: string[] };
-    assert.deepEqual(listed.backups.map((x) => [x.id, x.tier]), [[first.id, first.tier]]);
+    assert.deepEqual(
+      listed.backups.map((x) => [x.id, x.tier]),
+      [[first.id, first.tier]],
+    );
     const v = await dbbackup(['verify', '--from', store, '--id', first.id, '--deep'], { env });
     assert.equal(v.code, 0, v.stderr);
     const r = await dbbackup(['restore', '--from', store, '--id', first.id, '--target', pg.url('from_azure')], { env });
@@ -235,7 +244,11 @@ describe('PostgreSQL to az:// on Azurite (Microsoft\'s emulator, not Azure)', ()
       assert.match(r.stderr, /was not committed; its staged blocks are never part of a blob/);
       noSecrets(r.stdout + r.stderr);
       const committed = await blobs('outage/');
-      assert.deepEqual(committed.filter((o) => o.name.endsWith('manifest.json')), [], 'no manifest');
+      assert.deepEqual(
+        committed.filter((o) => o.name.endsWith('manifest.json')),
+        [],
+        'no manifest',
+      );
       const all = await blobs('outage/', true);
       const dump = all.filter((o) => !committed.some((c) => c.name === o.name));
       assert.ok(dump.length >= 1, `the dump was being staged when the storage went: ${all.map((o) => o.name).join()}`);

@@ -47,18 +47,21 @@ describe('az:// URLs', () => {
       ['az://account/container/x?sv=2024-01-01&sig=SECRETSIG', /has a query \(a SAS token\?\)/],
     ];
     for (const [raw, message] of cases) {
-      assert.throws(() => parseStorageUrl(raw), (e: Error) => {
-        assert.ok(e instanceof ConfigError, raw);
-        assert.match(e.message, message, raw);
-        assert.ok(!e.message.includes('SECRETSIG'), 'the SAS signature is not echoed');
-        return true;
-      });
+      assert.throws(
+        () => parseStorageUrl(raw),
+        (e: Error) => {
+          assert.ok(e instanceof ConfigError, raw);
+          assert.match(e.message, message, raw);
+          assert.ok(!e.message.includes('SECRETSIG'), 'the SAS signature is not echoed');
+          return true;
+        },
+      );
     }
   });
 });
 
 describe('block sizes', () => {
-  test('blocks grow so that 50,000 of them hold more than 25 TiB, each within Azure\'s 4000 MiB limit', () => {
+  test("blocks grow so that 50,000 of them hold more than 25 TiB, each within Azure's 4000 MiB limit", () => {
     assert.equal(blockSizeFor(1), 8 * MiB);
     assert.equal(blockSizeFor(10000), 8 * MiB);
     assert.equal(blockSizeFor(10001), 32 * MiB);
@@ -138,12 +141,18 @@ describe('credential chain', () => {
       ],
     ];
     for (const [env, message] of cases) {
-      assert.throws(() => azureAccess(url, env), (e: Error) => {
-        assert.ok(e instanceof ConfigError, message.source);
-        assert.match(e.message, message);
-        assert.ok(!e.message.includes(KEY) && !e.message.includes('p@ss') && !e.message.includes('sig=abc'), e.message);
-        return true;
-      });
+      assert.throws(
+        () => azureAccess(url, env),
+        (e: Error) => {
+          assert.ok(e instanceof ConfigError, message.source);
+          assert.match(e.message, message);
+          assert.ok(
+            !e.message.includes(KEY) && !e.message.includes('p@ss') && !e.message.includes('sig=abc'),
+            e.message,
+          );
+          return true;
+        },
+      );
     }
   });
 

@@ -28,8 +28,10 @@ describe('the real cause, bounded waits: lock waits, the overlap lock, thousands
     await loadFixture(source, 'shop', 500);
     await source.sql('CREATE DATABASE many');
     // In batches of 1,000 (one transaction each, so creating them fits the lock table too).
-    const batches = Array.from({ length: TABLES / 1000 }, (_, b) =>
-      `DO $$ BEGIN FOR i IN ${b * 1000 + 1}..${(b + 1) * 1000} LOOP ` +
+    const batches = Array.from(
+      { length: TABLES / 1000 },
+      (_, b) =>
+        `DO $$ BEGIN FOR i IN ${b * 1000 + 1}..${(b + 1) * 1000} LOOP ` +
         `EXECUTE format('CREATE TABLE t%s (id int, v int)', i); END LOOP; END $$;`,
     );
     await source.sql(`${batches.join('\n')}\nINSERT INTO t1 SELECT g, g FROM generate_series(1, 10) g;`, 'many');
@@ -55,14 +57,22 @@ describe('the real cause, bounded waits: lock waits, the overlap lock, thousands
     execFileSync('zstd', ['-q', '-d', '-f', '-o', dump, `${dir}/many/${id}/database.pgdump.zst`]);
     await target.sql('CREATE DATABASE old_way');
     const conn = ['-h', '127.0.0.1', '-p', String(target.port), '-U', 'postgres'];
-    const old = spawn(pgTool('pg_restore'), ['--single-transaction', '--exit-on-error', ...conn, '-d', 'old_way', dump], {
-      env: { ...process.env, PGPASSWORD: target.password },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const old = spawn(
+      pgTool('pg_restore'),
+      ['--single-transaction', '--exit-on-error', ...conn, '-d', 'old_way', dump],
+      {
+        env: { ...process.env, PGPASSWORD: target.password },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let oldErr = '';
     old.stderr!.on('data', (d: Buffer) => (oldErr += d.toString()));
     const oldCode = await new Promise<number | null>((r) => old.on('close', r));
-    assert.notEqual(oldCode, 0, 'one transaction over 10,000 tables fit the default lock table; this test proves nothing');
+    assert.notEqual(
+      oldCode,
+      0,
+      'one transaction over 10,000 tables fit the default lock table; this test proves nothing',
+    );
     assert.match(oldErr, /max_locks_per_transaction/);
 
     const t0 = Date.now();
@@ -124,7 +134,11 @@ describe('the real cause, bounded waits: lock waits, the overlap lock, thousands
     const slow = path.join(dir, 'slowbin');
     fs.mkdirSync(slow, { recursive: true });
     const zstd = execFileSync('sh', ['-c', 'command -v zstd']).toString().trim();
-    fs.writeFileSync(path.join(slow, 'zstd'), `#!/bin/sh\ncase "$1" in --version) exec ${zstd} "$@";; esac\nsleep 6\nexec ${zstd} "$@"\n`, { mode: 0o755 });
+    fs.writeFileSync(
+      path.join(slow, 'zstd'),
+      `#!/bin/sh\ncase "$1" in --version) exec ${zstd} "$@";; esac\nsleep 6\nexec ${zstd} "$@"\n`,
+      { mode: 0o755 },
+    );
     const store = `file://${dir}/overlap`;
     const first = dbbackup(['backup', '--engine', 'postgres', '--source', source.url('shop'), '--to', store], {
       env: { ...source.env, PATH: `${slow}${path.delimiter}${realPath}` },

@@ -17,7 +17,10 @@ describe('restore drills (PostgreSQL)', () => {
     pg = await startLocalPostgres();
     await loadFixture(pg, 'shop', 300);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-drill-'));
-    const b = await dbbackup(['backup', '--engine', 'postgres', '--source', pg.url('shop'), '--to', `file://${dir}/store`, '--json'], { env: pg.env });
+    const b = await dbbackup(
+      ['backup', '--engine', 'postgres', '--source', pg.url('shop'), '--to', `file://${dir}/store`, '--json'],
+      { env: pg.env },
+    );
     assert.equal(b.code, 0, b.stderr);
     id = JSON.parse(b.stdout).id;
     // The live database is emptied after the backup: the drill checks the backup, not it.
@@ -29,7 +32,10 @@ describe('restore drills (PostgreSQL)', () => {
   });
 
   test('a good backup passes: every table and row count matches the manifest, the time is reported, the database is dropped', async () => {
-    const r = await dbbackup(['drill', '--from', `file://${dir}/store`, '--target', pg.url('drill_scratch'), '--json'], { env: { ...pg.env, DBBACKUP_DATABASE_ID: 'shop-prod' } });
+    const r = await dbbackup(
+      ['drill', '--from', `file://${dir}/store`, '--target', pg.url('drill_scratch'), '--json'],
+      { env: { ...pg.env, DBBACKUP_DATABASE_ID: 'shop-prod' } },
+    );
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout);
     assert.equal(result.id, id);
@@ -53,7 +59,9 @@ describe('restore drills (PostgreSQL)', () => {
       m.tables.find((t: { name: string }) => t.name === 'orders').rows = 601;
       // Recorded so at backup time (digest included): the drill, not the digest check, must catch it.
       fs.writeFileSync(manifestPath, JSON.stringify({ ...m, digest: manifestDigest(m) }));
-      const r = await dbbackup(['drill', '--from', `file://${dir}/store`, '--target', pg.url('drill_scratch')], { env: pg.env });
+      const r = await dbbackup(['drill', '--from', `file://${dir}/store`, '--target', pg.url('drill_scratch')], {
+        env: pg.env,
+      });
       assert.equal(r.code, 3, r.stderr);
       assert.match(r.stderr, /table sales\.orders has 600 rows after the restore; the backup recorded 601/);
       assert.equal(logLines(r.stderr).find((l) => l._aws !== undefined)?.DrillFailed, 1);
@@ -69,7 +77,9 @@ describe('restore drills (PostgreSQL)', () => {
       const damaged = Buffer.from(original);
       damaged[damaged.length - 10] ^= 0xff;
       fs.writeFileSync(object, damaged);
-      const r = await dbbackup(['drill', '--from', `file://${dir}/store`, '--target', pg.url('drill_scratch')], { env: pg.env });
+      const r = await dbbackup(['drill', '--from', `file://${dir}/store`, '--target', pg.url('drill_scratch')], {
+        env: pg.env,
+      });
       assert.equal(r.code, 3, r.stderr);
       assert.match(r.stderr, /database\.pgdump\.zst: sha256 .* does not match/);
       assert.equal(await pg.sql(`SELECT count(*) FROM pg_database WHERE datname = 'drill_scratch'`), '0');
@@ -80,7 +90,9 @@ describe('restore drills (PostgreSQL)', () => {
 
   test('a drill refuses a target database that exists', async () => {
     await pg.sql('CREATE DATABASE occupied');
-    const r = await dbbackup(['drill', '--from', `file://${dir}/store`, '--target', pg.url('occupied')], { env: pg.env });
+    const r = await dbbackup(['drill', '--from', `file://${dir}/store`, '--target', pg.url('occupied')], {
+      env: pg.env,
+    });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /the drill's target database occupied already exists/);
     assert.equal(await pg.sql(`SELECT count(*) FROM pg_database WHERE datname = 'occupied'`), '1');

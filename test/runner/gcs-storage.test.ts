@@ -25,7 +25,8 @@ const TOKEN = 'unit-test-token';
 const sha256 = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 
 let seq = 0;
-const backupId = () => `20260201T0300${String(++seq % 60).padStart(2, '0')}Z-orders-full-${crypto.randomBytes(2).toString('hex')}`;
+const backupId = () =>
+  `20260201T0300${String(++seq % 60).padStart(2, '0')}Z-orders-full-${crypto.randomBytes(2).toString('hex')}`;
 
 function pieces(data: Buffer, size = 37 * KiB): Readable {
   const out: Buffer[] = [];
@@ -52,8 +53,14 @@ describe('gs:// chunk sizes and endpoint', () => {
 
   test('STORAGE_EMULATOR_HOST selects the endpoint (http:// when no scheme), else Google', () => {
     assert.deepEqual(gcsEndpoint({}), { base: 'https://storage.googleapis.com', emulator: false });
-    assert.deepEqual(gcsEndpoint({ STORAGE_EMULATOR_HOST: 'localhost:4443' }), { base: 'http://localhost:4443', emulator: true });
-    assert.deepEqual(gcsEndpoint({ STORAGE_EMULATOR_HOST: 'https://gcs.test:9000/storage/v1/' }), { base: 'https://gcs.test:9000', emulator: true });
+    assert.deepEqual(gcsEndpoint({ STORAGE_EMULATOR_HOST: 'localhost:4443' }), {
+      base: 'http://localhost:4443',
+      emulator: true,
+    });
+    assert.deepEqual(gcsEndpoint({ STORAGE_EMULATOR_HOST: 'https://gcs.test:9000/storage/v1/' }), {
+      base: 'https://gcs.test:9000',
+      emulator: true,
+    });
   });
 });
 
@@ -74,7 +81,8 @@ describe('gs:// uploads on our fake GCS: recovery, write-once names, cancel', ()
   });
   beforeEach(() => fake.clearFaults());
 
-  const chunkPuts = (name: string) => fake.requests.filter((r) => r.kind === 'session' && r.method === 'PUT' && r.name === name);
+  const chunkPuts = (name: string) =>
+    fake.requests.filter((r) => r.kind === 'session' && r.method === 'PUT' && r.name === name);
 
   async function roundTrip(size: number): Promise<{ key: string; name: string }> {
     const s = open();
@@ -92,24 +100,41 @@ describe('gs:// uploads on our fake GCS: recovery, write-once names, cancel', ()
     const { name } = await roundTrip(3 * 512 * KiB + 1000);
     const ranges = chunkPuts(name).map((r) => r.contentRange);
     // 512 KiB, then 1 MiB chunks; the last one carries the total.
-    assert.deepEqual(ranges, [`bytes 0-${512 * KiB - 1}/*`, `bytes ${512 * KiB}-${1536 * KiB - 1}/*`, `bytes ${1536 * KiB}-${1536 * KiB + 1000 - 1}/${1536 * KiB + 1000}`]);
+    assert.deepEqual(ranges, [
+      `bytes 0-${512 * KiB - 1}/*`,
+      `bytes ${512 * KiB}-${1536 * KiB - 1}/*`,
+      `bytes ${1536 * KiB}-${1536 * KiB + 1000 - 1}/${1536 * KiB + 1000}`,
+    ]);
     const start = fake.requests.find((r) => r.kind === 'upload' && r.name === name)!;
     assert.equal(start.authorized, true, 'the upload was started with the bearer token');
   });
 
   test('with the default chunk sizes: 8 MiB chunks in order, the last with the total, byte-identical', async () => {
-    const s = new GcsStorage(parseStorageUrl(`gs://${BUCKET}/db/orders`), { endpoint: fake.endpoint, credentials: defaultCredentials({ GOOGLE_OAUTH_ACCESS_TOKEN: TOKEN }, { emulator: true }) });
+    const s = new GcsStorage(parseStorageUrl(`gs://${BUCKET}/db/orders`), {
+      endpoint: fake.endpoint,
+      credentials: defaultCredentials({ GOOGLE_OAUTH_ACCESS_TOKEN: TOKEN }, { emulator: true }),
+    });
     const key = `${backupId()}/big.bin`;
     const data = crypto.randomBytes(2 * 8 * MiB + 999);
     assert.equal(await s.upload(key, pieces(data, 300 * KiB), { tier: RetentionTier.DAILY }), data.length);
     const name = `db/orders/daily/${key}`;
-    assert.deepEqual(chunkPuts(name).map((r) => r.contentRange), [`bytes 0-${8 * MiB - 1}/*`, `bytes ${8 * MiB}-${16 * MiB - 1}/*`, `bytes ${16 * MiB}-${16 * MiB + 998}/${data.length}`]);
+    assert.deepEqual(
+      chunkPuts(name).map((r) => r.contentRange),
+      [
+        `bytes 0-${8 * MiB - 1}/*`,
+        `bytes ${8 * MiB}-${16 * MiB - 1}/*`,
+        `bytes ${16 * MiB}-${16 * MiB + 998}/${data.length}`,
+      ],
+    );
     assert.equal(sha256(await s.readBytes(key)), sha256(data));
   });
 
   test('a stream that ends exactly on a chunk boundary is completed with an empty bytes */TOTAL', async () => {
     const { name } = await roundTrip(512 * KiB);
-    assert.deepEqual(chunkPuts(name).map((r) => r.contentRange), [`bytes 0-${512 * KiB - 1}/*`, `bytes */${512 * KiB}`]);
+    assert.deepEqual(
+      chunkPuts(name).map((r) => r.contentRange),
+      [`bytes 0-${512 * KiB - 1}/*`, `bytes */${512 * KiB}`],
+    );
   });
 
   test('a chunk answered 503 is resent after asking the session what it holds', async () => {
@@ -137,12 +162,18 @@ describe('gs:// uploads on our fake GCS: recovery, write-once names, cancel', ()
     const s = open();
     const id = backupId();
     const key = `${id}/database.pgdump.zst`;
-    await assert.rejects(s.upload(key, pieces(crypto.randomBytes(3 * MiB)), { tier: RetentionTier.WEEKLY }), /gave up after 5 attempts/);
+    await assert.rejects(
+      s.upload(key, pieces(crypto.randomBytes(3 * MiB)), { tier: RetentionTier.WEEKLY }),
+      /gave up after 5 attempts/,
+    );
     const session = [...fake.sessions.values()].find((x) => x.name === `db/orders/weekly/${key}`)!;
     assert.equal(session.state, 'cancelled');
     assert.equal(fake.bucket(BUCKET).has(`db/orders/weekly/${key}`), false);
     assert.equal(await s.stat(key), undefined);
-    assert.deepEqual(fake.requests.filter((r) => r.kind === 'object' && r.method === 'DELETE'), []);
+    assert.deepEqual(
+      fake.requests.filter((r) => r.kind === 'object' && r.method === 'DELETE'),
+      [],
+    );
   });
 
   test('a 4xx other than 408/429 is not retried', async () => {
@@ -151,14 +182,20 @@ describe('gs:// uploads on our fake GCS: recovery, write-once names, cancel', ()
     const key = `${backupId()}/x.bin`;
     const before = fake.requests.length;
     await assert.rejects(s.upload(key, pieces(crypto.randomBytes(100)), { tier: RetentionTier.DAILY }), /HTTP 400/);
-    assert.equal(fake.requests.slice(before).filter((r) => r.kind === 'session' && r.contentRange === 'bytes */*').length, 0);
+    assert.equal(
+      fake.requests.slice(before).filter((r) => r.kind === 'session' && r.contentRange === 'bytes */*').length,
+      0,
+    );
   });
 
   test('an object name is written once: an upload onto it fails with 412 and the first object stays', async () => {
     const s = open();
     const key = `${backupId()}/database.pgdump.zst`;
     await s.upload(key, pieces(Buffer.from('first')), { tier: RetentionTier.DAILY });
-    await assert.rejects(open().upload(key, pieces(Buffer.from('second')), { tier: RetentionTier.DAILY }), /already exists; the runner never overwrites/);
+    await assert.rejects(
+      open().upload(key, pieces(Buffer.from('second')), { tier: RetentionTier.DAILY }),
+      /already exists; the runner never overwrites/,
+    );
     assert.equal((await s.readBytes(key)).toString(), 'first');
     // The precondition is in the request: ifGenerationMatch=0 on every write.
     assert.ok(fake.requests.filter((r) => r.kind === 'upload').length > 0);
@@ -174,7 +211,10 @@ describe('gs:// uploads on our fake GCS: recovery, write-once names, cancel', ()
     assert.equal(stored.contentType, 'application/json');
     assert.deepEqual(stored.metadata, { [TIER_TAG_KEY]: RetentionTier.MONTHLY });
     await s.putBytes(key, Buffer.from('{"a":1}'), { tier: RetentionTier.MONTHLY });
-    await assert.rejects(s.putBytes(key, Buffer.from('{"a":2}'), { tier: RetentionTier.MONTHLY }), /already exists with other content/);
+    await assert.rejects(
+      s.putBytes(key, Buffer.from('{"a":2}'), { tier: RetentionTier.MONTHLY }),
+      /already exists with other content/,
+    );
     assert.equal((await open().readBytes(key)).toString(), '{"a":1}');
   });
 
@@ -192,7 +232,10 @@ describe('gs:// uploads on our fake GCS: recovery, write-once names, cancel', ()
     await s.putBytes('wal/keys/k.json', Buffer.from('{}'));
     assert.ok(fake.bucket(BUCKET).has('db/orders/wal/keys/k.json'));
     await s.upload(`${id}/a.bin`, pieces(Buffer.from('a')), { tier: RetentionTier.WEEKLY });
-    await assert.rejects(s.upload(`${id}/b.bin`, pieces(Buffer.from('b')), { tier: RetentionTier.DAILY }), /already stored under weekly/);
+    await assert.rejects(
+      s.upload(`${id}/b.bin`, pieces(Buffer.from('b')), { tier: RetentionTier.DAILY }),
+      /already stored under weekly/,
+    );
     // A copy written without a tier (as copyArtifact would after a read) goes to the backup's tier folder.
     const fresh = open();
     await fresh.putBytes(`${id}/c.bin`, Buffer.from('c'));
@@ -213,12 +256,23 @@ describe('gs:// uploads on our fake GCS: recovery, write-once names, cancel', ()
   });
 
   test('an unknown bucket is an error naming it, not an empty storage', async () => {
-    const s = new GcsStorage(parseStorageUrl('gs://no-such-bucket/x'), { endpoint: fake.endpoint, credentials: defaultCredentials({ GOOGLE_OAUTH_ACCESS_TOKEN: TOKEN }, { emulator: true }), retryDelaysMs: [] });
-    await assert.rejects(s.listFolders(''), /HTTP 404 The specified bucket does not exist\. Check the bucket name in gs:\/\/no-such-bucket\/x/);
+    const s = new GcsStorage(parseStorageUrl('gs://no-such-bucket/x'), {
+      endpoint: fake.endpoint,
+      credentials: defaultCredentials({ GOOGLE_OAUTH_ACCESS_TOKEN: TOKEN }, { emulator: true }),
+      retryDelaysMs: [],
+    });
+    await assert.rejects(
+      s.listFolders(''),
+      /HTTP 404 The specified bucket does not exist\. Check the bucket name in gs:\/\/no-such-bucket\/x/,
+    );
   });
 
   test('without a valid token the server answers 401 and the error names where the credentials came from, never the token', async () => {
-    const s = new GcsStorage(parseStorageUrl(`gs://${BUCKET}/x`), { endpoint: fake.endpoint, credentials: defaultCredentials({ GOOGLE_OAUTH_ACCESS_TOKEN: 'wrong-token-value' }, { emulator: true }), retryDelaysMs: [] });
+    const s = new GcsStorage(parseStorageUrl(`gs://${BUCKET}/x`), {
+      endpoint: fake.endpoint,
+      credentials: defaultCredentials({ GOOGLE_OAUTH_ACCESS_TOKEN: 'wrong-token-value' }, { emulator: true }),
+      retryDelaysMs: [],
+    });
     const err = await s.listFolders('').then(
       () => assert.fail('listing succeeded without a valid token'),
       (e: Error) => e,
@@ -232,9 +286,18 @@ describe('gs:// Application Default Credentials (token endpoint and metadata ser
   let fake: FakeGcs;
   let dir: string;
   const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const user = { clientId: 'cid.apps.googleusercontent.com', clientSecret: 'user-secret', refreshToken: 'user-refresh-token' };
+  const user = {
+    clientId: 'cid.apps.googleusercontent.com',
+    clientSecret: 'user-secret',
+    refreshToken: 'user-refresh-token',
+  };
   beforeAll(async () => {
-    fake = await startFakeGcs({ buckets: [BUCKET], serviceAccountPublicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(), authorizedUser: user, tokenLifetimeSeconds: 3600 });
+    fake = await startFakeGcs({
+      buckets: [BUCKET],
+      serviceAccountPublicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      authorizedUser: user,
+      tokenLifetimeSeconds: 3600,
+    });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-gcs-adc-'));
   });
   afterAll(async () => {
@@ -258,7 +321,10 @@ describe('gs:// Application Default Credentials (token endpoint and metadata ser
   }
 
   test('GOOGLE_OAUTH_ACCESS_TOKEN comes first, as given', async () => {
-    const c = defaultCredentials({ GOOGLE_OAUTH_ACCESS_TOKEN: 'tok', GOOGLE_APPLICATION_CREDENTIALS: '/nonexistent.json' });
+    const c = defaultCredentials({
+      GOOGLE_OAUTH_ACCESS_TOKEN: 'tok',
+      GOOGLE_APPLICATION_CREDENTIALS: '/nonexistent.json',
+    });
     assert.equal(await c.token(), 'tok');
   });
 
@@ -280,7 +346,11 @@ describe('gs:// Application Default Credentials (token endpoint and metadata ser
   });
 
   test('a short-lived token is refreshed halfway through its life', async () => {
-    const short = await startFakeGcs({ buckets: [], serviceAccountPublicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(), tokenLifetimeSeconds: 1 });
+    const short = await startFakeGcs({
+      buckets: [],
+      serviceAccountPublicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      tokenLifetimeSeconds: 1,
+    });
     try {
       const file = keyFile({ token_uri: `${short.endpoint}/token` });
       const c = defaultCredentials({ GOOGLE_APPLICATION_CREDENTIALS: file });
@@ -295,19 +365,34 @@ describe('gs:// Application Default Credentials (token endpoint and metadata ser
   });
 
   test('a key the token endpoint rejects fails with its error, never the key or assertion', async () => {
-    const other = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const other = crypto
+      .generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
     const c = defaultCredentials({ GOOGLE_APPLICATION_CREDENTIALS: keyFile({ private_key: other }) });
     const err = await c.token().then(
       () => assert.fail('a wrongly signed JWT was accepted'),
       (e: Error) => e,
     );
-    assert.match(err.message, /refused the service account dbbackup-runner@p\.iam\.gserviceaccount\.com \(invalid_grant: Invalid JWT Signature\.\)/);
+    assert.match(
+      err.message,
+      /refused the service account dbbackup-runner@p\.iam\.gserviceaccount\.com \(invalid_grant: Invalid JWT Signature\.\)/,
+    );
     assert.doesNotMatch(err.message, /PRIVATE KEY|eyJ/);
   });
 
   test("gcloud's authorized_user credentials (GOOGLE_APPLICATION_CREDENTIALS or the well-known file) use the refresh-token grant", async () => {
     const file = path.join(dir, 'adc.json');
-    fs.writeFileSync(file, JSON.stringify({ type: 'authorized_user', client_id: user.clientId, client_secret: user.clientSecret, refresh_token: user.refreshToken, token_uri: `${fake.endpoint}/token` }));
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        type: 'authorized_user',
+        client_id: user.clientId,
+        client_secret: user.clientSecret,
+        refresh_token: user.refreshToken,
+        token_uri: `${fake.endpoint}/token`,
+      }),
+    );
     assert.equal(await defaultCredentials({ GOOGLE_APPLICATION_CREDENTIALS: file }).token(), fake.issued.at(-1));
     const gcloudDir = path.join(dir, 'gcloud');
     fs.mkdirSync(gcloudDir);
@@ -328,14 +413,26 @@ describe('gs:// Application Default Credentials (token endpoint and metadata ser
 
   test('no credentials anywhere: a configuration error that says what to set', async () => {
     const c = defaultCredentials({ GCE_METADATA_HOST: `127.0.0.1:${await freePort()}`, HOME: dir });
-    await assert.rejects(c.token(), (e: Error) => e instanceof ConfigError && /GOOGLE_APPLICATION_CREDENTIALS/.test(e.message) && /gcloud auth application-default login/.test(e.message));
+    await assert.rejects(
+      c.token(),
+      (e: Error) =>
+        e instanceof ConfigError &&
+        /GOOGLE_APPLICATION_CREDENTIALS/.test(e.message) &&
+        /gcloud auth application-default login/.test(e.message),
+    );
   });
 
   test('unsupported credential types are refused up front', () => {
     const file = path.join(dir, 'wif.json');
     fs.writeFileSync(file, JSON.stringify({ type: 'external_account', audience: 'x' }));
-    assert.throws(() => defaultCredentials({ GOOGLE_APPLICATION_CREDENTIALS: file }), (e: Error) => e instanceof ConfigError && /external_account/.test(e.message));
-    assert.throws(() => defaultCredentials({ GOOGLE_APPLICATION_CREDENTIALS: path.join(dir, 'missing.json') }), ConfigError);
+    assert.throws(
+      () => defaultCredentials({ GOOGLE_APPLICATION_CREDENTIALS: file }),
+      (e: Error) => e instanceof ConfigError && /external_account/.test(e.message),
+    );
+    assert.throws(
+      () => defaultCredentials({ GOOGLE_APPLICATION_CREDENTIALS: path.join(dir, 'missing.json') }),
+      ConfigError,
+    );
   });
 
   test('with an emulator and no credentials, no token is sent (as Google libraries do)', async () => {
@@ -344,10 +441,20 @@ describe('gs:// Application Default Credentials (token endpoint and metadata ser
   });
 
   test('the storage sends the token it got from a service-account key, and a 401 gets one fresh token', async () => {
-    const guarded = await startFakeGcs({ buckets: [BUCKET], token: 'never-issued', serviceAccountPublicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString() });
+    const guarded = await startFakeGcs({
+      buckets: [BUCKET],
+      token: 'never-issued',
+      serviceAccountPublicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    });
     try {
-      const creds = defaultCredentials({ GOOGLE_APPLICATION_CREDENTIALS: keyFile({ token_uri: `${guarded.endpoint}/token` }) });
-      const s = new GcsStorage(parseStorageUrl(`gs://${BUCKET}/p`), { endpoint: guarded.endpoint, credentials: creds, retryDelaysMs: [] });
+      const creds = defaultCredentials({
+        GOOGLE_APPLICATION_CREDENTIALS: keyFile({ token_uri: `${guarded.endpoint}/token` }),
+      });
+      const s = new GcsStorage(parseStorageUrl(`gs://${BUCKET}/p`), {
+        endpoint: guarded.endpoint,
+        credentials: creds,
+        retryDelaysMs: [],
+      });
       await s.putBytes('wal/x', Buffer.from('x'));
       assert.equal(guarded.requests.find((r) => r.kind === 'upload')?.authorized, true);
       // Revoke every issued token: the next request gets a 401, fetches a new token and succeeds.

@@ -28,8 +28,10 @@ function run(args: string[], env: Record<string, string> = {}) {
 }
 
 async function backup(database: string, to = `file://${store}`, extra: string[] = [], env = {}) {
-  const r = await run(['backup', '--engine', 'postgres', '--source', pg.url(database), '--to', to, '--json', ...extra],
-    env);
+  const r = await run(
+    ['backup', '--engine', 'postgres', '--source', pg.url(database), '--to', to, '--json', ...extra],
+    env,
+  );
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout);
 }
@@ -92,10 +94,10 @@ describe('one store, several databases', () => {
     const r = await dbbackup(['list', '--from', `file://${store}`, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
-    assert.deepEqual(
-      out.databases.map((d: Json) => [d.database, d.backups, d.latest]).sort(),
-      [['alpha', 2, ids.alpha[1]], ['beta', 1, ids.beta[0]]],
-    );
+    assert.deepEqual(out.databases.map((d: Json) => [d.database, d.backups, d.latest]).sort(), [
+      ['alpha', 2, ids.alpha[1]],
+      ['beta', 1, ids.beta[0]],
+    ]);
     const text = await dbbackup(['list', '--from', `file://${store}`]);
     assert.equal(text.code, 0, text.stderr);
     const headers = text.stdout.split('\n').filter((l) => l.startsWith('database '));
@@ -126,8 +128,16 @@ describe('one store, several databases', () => {
     const byId = await run(['verify', '--from', `file://${store}`, '--latest', '--database', databaseId, '--json']);
     assert.equal(byId.code, 0, byId.stderr);
     assert.equal(JSON.parse(byId.stdout)[0].id, ids.alpha[1]);
-    const restored = await run(['restore', '--from', `file://${store}`, '--latest', '--database', 'beta',
-      '--target', pg.url('beta_copy')]);
+    const restored = await run([
+      'restore',
+      '--from',
+      `file://${store}`,
+      '--latest',
+      '--database',
+      'beta',
+      '--target',
+      pg.url('beta_copy'),
+    ]);
     assert.equal(restored.code, 0, restored.stderr);
     assert.equal(await pg.sql('SELECT count(*) FROM t', 'beta_copy'), '70');
     const unknown = await dbbackup(['verify', '--from', `file://${store}`, '--latest', '--database', 'gamma']);
@@ -135,9 +145,17 @@ describe('one store, several databases', () => {
     assert.match(unknown.stderr, /--database 'gamma' is not a database in .*alpha.*beta/);
   });
 
-  test('a drill of one database restores that database\'s newest backup', async () => {
-    const r = await run(['drill', '--from', `file://${store}`, '--database', 'alpha', '--target', pg.url('drill_alpha'),
-      '--json']);
+  test("a drill of one database restores that database's newest backup", async () => {
+    const r = await run([
+      'drill',
+      '--from',
+      `file://${store}`,
+      '--database',
+      'alpha',
+      '--target',
+      pg.url('drill_alpha'),
+      '--json',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal(out.id, ids.alpha[1]);
@@ -158,7 +176,7 @@ describe('one store, several databases', () => {
 });
 
 describe('--latest is the newest completed backup, and never a silent fallback', () => {
-  test('latest is chosen by end time, not by the id\'s start second', async () => {
+  test("latest is chosen by end time, not by the id's start second", async () => {
     const root = copyStore('by-end');
     // The older id ended last (a long backup that started first).
     const later = new Date(Date.parse(readManifest(root, ids.alpha[1]).endedAt) + 60000).toISOString();
@@ -245,13 +263,16 @@ describe('a manifest that checks itself', () => {
     assert.equal(clean.code, 0, clean.stderr);
   });
 
-  test('leftovers of killed runs go with the next backup and prune; a running backup\'s folder stays', async () => {
+  test("leftovers of killed runs go with the next backup and prune; a running backup's folder stays", async () => {
     const root = copyStore('leftovers');
     const old = '20261102T000000Z-alpha-full-old1';
     fs.mkdirSync(path.join(root, old));
     fs.writeFileSync(path.join(root, old, 'database.pgdump.zst.partial-999999.x-1'), 'half');
     backdate(path.join(root, old), LEFTOVER_AFTER_MS + 3600000);
-    const hostTag = os.hostname().replace(/[^A-Za-z0-9]/g, '').slice(0, 40);
+    const hostTag = os
+      .hostname()
+      .replace(/[^A-Za-z0-9]/g, '')
+      .slice(0, 40);
     const partial = path.join(root, ids.beta[0], `globals.sql.zst.partial-${2 ** 22 + 9}.${hostTag}-1`);
     fs.writeFileSync(partial, 'half');
     // Fresh, with no marker: could be a backup running on another host. It must stay.
@@ -260,7 +281,7 @@ describe('a manifest that checks itself', () => {
     fs.writeFileSync(path.join(root, running, 'database.pgdump.zst.partial-1.otherhost-1'), 'writing');
     await backup('beta', `file://${root}`);
     assert.ok(!fs.existsSync(path.join(root, old)), 'the stale folder was removed');
-    assert.ok(!fs.existsSync(partial), 'the dead writer\'s partial file was removed');
+    assert.ok(!fs.existsSync(partial), "the dead writer's partial file was removed");
     assert.ok(fs.existsSync(path.join(root, running)), 'the fresh folder stays');
     // Prune removes it once it is stale.
     backdate(path.join(root, running), LEFTOVER_AFTER_MS + 3600000);
@@ -355,8 +376,10 @@ describe('kms: manifests are authenticated', () => {
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, /HMAC does not match/);
     assert.equal(await pg.sql(`SELECT count(*) FROM pg_database WHERE datname = 'forged_never'`), '0');
-    const good = await run(['restore', '--from', `file://${kmsStore}`, '--id', id, '--target', pg.url('kms_copy')],
-      env);
+    const good = await run(
+      ['restore', '--from', `file://${kmsStore}`, '--id', id, '--target', pg.url('kms_copy')],
+      env,
+    );
     assert.equal(good.code, 0, good.stderr);
     assert.equal(await pg.sql('SELECT count(*) FROM t', 'kms_copy'), '70');
   });
@@ -369,19 +392,40 @@ describe('kms: manifests are authenticated', () => {
     assert.equal(out[0].authenticated, false);
     assert.match(out[0].warnings.join('\n'), /MAC could not be checked/);
     assert.ok(!logLines(r.stderr).some((l) => l.event === 'verify-ok'), r.stderr);
-    assert.ok(logLines(r.stderr).some((l) => l.event === 'verify-unauthenticated'), r.stderr);
+    assert.ok(
+      logLines(r.stderr).some((l) => l.event === 'verify-unauthenticated'),
+      r.stderr,
+    );
   });
 });
 
 describe('drill and physical backups', () => {
   test('drill skips a newer physical backup it cannot drill and drills the newest logical one', async () => {
     const root = copyStore('physical');
-    const physical = await run(['backup', '--engine', 'postgres', '--method', 'physical', '--source', pg.url('alpha'),
-      '--to', `file://${root}`, '--json']);
+    const physical = await run([
+      'backup',
+      '--engine',
+      'postgres',
+      '--method',
+      'physical',
+      '--source',
+      pg.url('alpha'),
+      '--to',
+      `file://${root}`,
+      '--json',
+    ]);
     assert.equal(physical.code, 0, physical.stderr);
     const physicalId = JSON.parse(physical.stdout).id;
-    const r = await run(['drill', '--from', `file://${root}`, '--database', 'alpha', '--target', pg.url('drill_phys'),
-      '--json']);
+    const r = await run([
+      'drill',
+      '--from',
+      `file://${root}`,
+      '--database',
+      'alpha',
+      '--target',
+      pg.url('drill_phys'),
+      '--json',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).id, ids.alpha[1]);
     assert.match(r.stderr, new RegExp(`skipped 1 newer backup\\(s\\): ${physicalId} \\(a physical full backup`));

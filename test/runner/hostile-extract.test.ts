@@ -209,7 +209,10 @@ describe('restore --target-dir from crafted archives', () => {
   const refused: Refusal[] = [
     {
       what: 'a symbolic link, then a file written through it',
-      members: [{ name: 'evil', type: '2', linkname: '' }, { name: 'evil/pwned', data: 'x' }],
+      members: [
+        { name: 'evil', type: '2', linkname: '' },
+        { name: 'evil/pwned', data: 'x' },
+      ],
       member: 'evil',
       reason: /a symbolic link to '.*sentinel'/,
     },
@@ -266,7 +269,10 @@ describe('restore --target-dir from crafted archives', () => {
     },
     {
       what: 'a tablespace link',
-      members: [{ name: 'pg_tblspc/', type: '5' }, { name: 'pg_tblspc/16384', type: '2', linkname: '' }],
+      members: [
+        { name: 'pg_tblspc/', type: '5' },
+        { name: 'pg_tblspc/16384', type: '2', linkname: '' },
+      ],
       member: 'pg_tblspc/16384',
       reason: /a symbolic link/,
       advice: /maps no tablespaces/,
@@ -282,26 +288,28 @@ describe('restore --target-dir from crafted archives', () => {
 
   for (const c of refused) {
     for (const compression of [Compression.NONE, Compression.ZSTD]) {
-      test(`${c.what} (${compression}): exit 3 naming the member, nothing written outside, no directory ` +
-        `left`, async () => {
-        // Links and absolute names point into the sentinel directory.
-        const keep = path.join(sentinel, 'keep');
-        const members = c.members.map((m) => ({
-          ...m,
-          name: m.name === '' ? path.join(sentinel, 'pwned') : m.name,
-          linkname: m.linkname !== '' ? m.linkname : m.type === '1' || m.name.endsWith('.conf') ? keep : sentinel,
-        }));
-        const id = await storeBase(tarOf(dataDir(members)), compression);
-        const target = path.join(work, `target-${crypto.randomBytes(4).toString('hex')}`);
-        const r = await dbbackup(['restore', '--from', url, '--id', id, '--target-dir', target]);
-        assert.equal(r.code, 3, `${id}: ${r.stderr}`);
-        const name = c.member === '' ? path.join(sentinel, 'pwned') : c.member;
-        assert.ok(r.stderr.includes(`holds '${name}'`), r.stderr);
-        assert.match(r.stderr, c.reason);
-        if (c.advice !== undefined) assert.match(r.stderr, c.advice);
-        sentinelUntouched();
-        assert.equal(fs.existsSync(target), false, 'the target it made is gone');
-      });
+      test(
+        `${c.what} (${compression}): exit 3 naming the member, nothing written outside, no directory ` + `left`,
+        async () => {
+          // Links and absolute names point into the sentinel directory.
+          const keep = path.join(sentinel, 'keep');
+          const members = c.members.map((m) => ({
+            ...m,
+            name: m.name === '' ? path.join(sentinel, 'pwned') : m.name,
+            linkname: m.linkname !== '' ? m.linkname : m.type === '1' || m.name.endsWith('.conf') ? keep : sentinel,
+          }));
+          const id = await storeBase(tarOf(dataDir(members)), compression);
+          const target = path.join(work, `target-${crypto.randomBytes(4).toString('hex')}`);
+          const r = await dbbackup(['restore', '--from', url, '--id', id, '--target-dir', target]);
+          assert.equal(r.code, 3, `${id}: ${r.stderr}`);
+          const name = c.member === '' ? path.join(sentinel, 'pwned') : c.member;
+          assert.ok(r.stderr.includes(`holds '${name}'`), r.stderr);
+          assert.match(r.stderr, c.reason);
+          if (c.advice !== undefined) assert.match(r.stderr, c.advice);
+          sentinelUntouched();
+          assert.equal(fs.existsSync(target), false, 'the target it made is gone');
+        },
+      );
     }
   }
 
@@ -515,7 +523,7 @@ describe('TarReader reads what GNU tar writes', () => {
       const tar = execFileSync('tar', ['-c', `--format=${format}`, '-C', src, 'tree'], { maxBuffer: 1 << 26 });
       // Odd chunk sizes: headers and bodies split across chunks.
       const chunks: Buffer[] = [];
-      for (let i = 0, k = 1; i < tar.length; i += k, k = (k * 7 + 3) % 9000 + 1) chunks.push(tar.subarray(i, i + k));
+      for (let i = 0, k = 1; i < tar.length; i += k, k = ((k * 7 + 3) % 9000) + 1) chunks.push(tar.subarray(i, i + k));
       const reader = new TarReader(Readable.from(chunks));
       const seen: Record<string, Buffer> = {};
       const kinds: Record<string, TarKind> = {};

@@ -12,12 +12,20 @@ const SECRET = 'Sekr3tPw';
 const DIR = 'file:///tmp/dbbackup-hostile-never-written';
 
 /** Run and expect exit 2 with `message` on stderr and nothing of `secret` anywhere. */
-async function refused(args: string[], message: RegExp, env: Record<string, string | undefined> = {}, secret?: string): Promise<string> {
+async function refused(
+  args: string[],
+  message: RegExp,
+  env: Record<string, string | undefined> = {},
+  secret?: string,
+): Promise<string> {
   const r = await dbbackup(args, { env });
   assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
   assert.match(r.stderr, message);
   if (secret !== undefined) {
-    assert.ok(!(r.stdout + r.stderr).includes(secret), `the password '${secret}' appears in the output:\n${r.stdout}${r.stderr}`);
+    assert.ok(
+      !(r.stdout + r.stderr).includes(secret),
+      `the password '${secret}' appears in the output:\n${r.stdout}${r.stderr}`,
+    );
   }
   return r.stderr;
 }
@@ -41,40 +49,80 @@ describe('passwords in URLs are refused and never echoed', () => {
   ];
   for (const [engine, url, secret] of forms) {
     test(`backup --source ${redact(url)}`, async () => {
-      const err = await refused(['backup', '--engine', engine, '--source', url, '--to', DIR], /contains a password/, {}, secret);
+      const err = await refused(
+        ['backup', '--engine', engine, '--source', url, '--to', DIR],
+        /contains a password/,
+        {},
+        secret,
+      );
       assert.match(err, /DBBACKUP_SOURCE_PASSWORD/);
     });
   }
 
   test('the same through DBBACKUP_SOURCE, --target, a positional and a storage URL', async () => {
     const url = `postgres://backup:${SECRET}@pa/ss@db.internal/app`;
-    await refused(['backup', '--engine', 'postgres', '--to', DIR], /contains a password/, { DBBACKUP_SOURCE: url }, SECRET);
-    const err = await refused(['restore', '--from', DIR, '--latest', '--target', url], /contains a password/, {}, SECRET);
+    await refused(
+      ['backup', '--engine', 'postgres', '--to', DIR],
+      /contains a password/,
+      { DBBACKUP_SOURCE: url },
+      SECRET,
+    );
+    const err = await refused(
+      ['restore', '--from', DIR, '--latest', '--target', url],
+      /contains a password/,
+      {},
+      SECRET,
+    );
     assert.match(err, /DBBACKUP_TARGET_PASSWORD/);
-    await refused(['drill', '--from', DIR, '--target', `mongodb://u:${SECRET}@h1,h2/app`], /contains a password/, {}, SECRET);
+    await refused(
+      ['drill', '--from', DIR, '--target', `mongodb://u:${SECRET}@h1,h2/app`],
+      /contains a password/,
+      {},
+      SECRET,
+    );
     await refused(['list', '--from', DIR, url], /takes no argument/, {}, SECRET);
     await refused(['list', '--from', `s3://AKIAX:${SECRET}@bucket/x`], /credentials/, {}, SECRET);
-    await refused(['backup', '--engine', 'postgres', '--source', 'postgres://u@h/db', '--to', `file://u:${SECRET}@host/x`], /credentials/, {}, SECRET);
+    await refused(
+      ['backup', '--engine', 'postgres', '--source', 'postgres://u@h/db', '--to', `file://u:${SECRET}@host/x`],
+      /credentials/,
+      {},
+      SECRET,
+    );
   });
 
   test('redact masks the password however it is written, and leaves URLs without one alone', () => {
     assert.equal(redact(`postgres://u:${SECRET}@pa/ss@h/db`), 'postgres://u:***@h/db');
-    assert.equal(redact(`postgres://u@h/db?sslmode=require&password=${SECRET}`), 'postgres://u@h/db?sslmode=require&password=***');
+    assert.equal(
+      redact(`postgres://u@h/db?sslmode=require&password=${SECRET}`),
+      'postgres://u@h/db?sslmode=require&password=***',
+    );
     assert.equal(redact('postgres://u@h:5432/db?application_name=a@b'), 'postgres://u@h:5432/db?application_name=a@b');
-    assert.equal(redact('mongodb://u@h1:27017,h2:27017/app?replicaSet=rs0'), 'mongodb://u@h1:27017,h2:27017/app?replicaSet=rs0');
+    assert.equal(
+      redact('mongodb://u@h1:27017,h2:27017/app?replicaSet=rs0'),
+      'mongodb://u@h1:27017,h2:27017/app?replicaSet=rs0',
+    );
   });
 });
 
 describe('malformed values: exit 2 naming the value', () => {
   for (const id of ['.', '..', '...', '.hidden', '../x', 'a/b']) {
     test(`--id '${id}'`, async () => {
-      await refused(['verify', '--from', DIR, '--id', id], new RegExp(`--id '${id.replace(/[./]/g, (c) => '\\' + c)}' is not a backup id`));
+      await refused(
+        ['verify', '--from', DIR, '--id', id],
+        new RegExp(`--id '${id.replace(/[./]/g, (c) => '\\' + c)}' is not a backup id`),
+      );
     });
   }
 
   test('malformed percent-escapes in source and storage URLs', async () => {
-    await refused(['backup', '--engine', 'postgres', '--source', 'postgres://u@h/a%zzb', '--to', DIR], /malformed percent-escape '%zz'.*%25/);
-    await refused(['backup', '--engine', 'postgres', '--source', 'postgres://u@h/a%', '--to', DIR], /malformed percent-escape/);
+    await refused(
+      ['backup', '--engine', 'postgres', '--source', 'postgres://u@h/a%zzb', '--to', DIR],
+      /malformed percent-escape '%zz'.*%25/,
+    );
+    await refused(
+      ['backup', '--engine', 'postgres', '--source', 'postgres://u@h/a%', '--to', DIR],
+      /malformed percent-escape/,
+    );
     await refused(['backup', '--engine', 'postgres', '--source', 'postgres://u@h/a%C3b', '--to', DIR], /not UTF-8/);
     await refused(['list', '--from', 'file:///tmp/a%2'], /malformed percent-escape '%2'/);
     await refused(['list', '--from', 's3://bucket/pre%gfix'], /malformed percent-escape '%gf'/);
@@ -116,7 +164,10 @@ describe('malformed values: exit 2 naming the value', () => {
   ];
   for (const [url, message] of buckets) {
     test(`bucket ${url.slice(0, 40)}`, async () => {
-      await refused(['list', '--from', url], new RegExp(`not a valid bucket name for (S3|Cloud Storage): it .*${message.source}`));
+      await refused(
+        ['list', '--from', url],
+        new RegExp(`not a valid bucket name for (S3|Cloud Storage): it .*${message.source}`),
+      );
     });
   }
 
@@ -127,9 +178,24 @@ describe('malformed values: exit 2 naming the value', () => {
     assert.match(bucketNameProblem(StorageKind.S3, 'my_backups') ?? '', /lower-case/);
   });
 
-  for (const moment of ['2026-01-01', 'yesterday', 'now', '2026-01-01T10:00:00', '2026-01-01 10:00', '1735725600', '2026-02-30T00:00:00Z', '2026-01-01T24:00:00Z', '2026-01-01T10:00:00+25:00']) {
+  for (const moment of [
+    '2026-01-01',
+    'yesterday',
+    'now',
+    '2026-01-01T10:00:00',
+    '2026-01-01 10:00',
+    '1735725600',
+    '2026-02-30T00:00:00Z',
+    '2026-01-01T24:00:00Z',
+    '2026-01-01T10:00:00+25:00',
+  ]) {
     test(`--to-time '${moment}'`, async () => {
-      await refused(['restore', '--from', DIR, '--to-time', moment, '--target-dir', '/tmp/x'], new RegExp(`--to-time '${moment.replace(/[+]/g, '\\+')}' is not a (full ISO-8601 moment with a zone|real moment).*2026-11-25T04:30:00Z`));
+      await refused(
+        ['restore', '--from', DIR, '--to-time', moment, '--target-dir', '/tmp/x'],
+        new RegExp(
+          `--to-time '${moment.replace(/[+]/g, '\\+')}' is not a (full ISO-8601 moment with a zone|real moment).*2026-11-25T04:30:00Z`,
+        ),
+      );
     });
   }
 
@@ -147,15 +213,27 @@ describe('age recipients: the Bech32 checksum is checked', () => {
   test('a valid recipient passes; a changed, dropped or swapped character fails its checksum', () => {
     assert.equal(ageRecipientProblem(recipient), undefined);
     const last = recipient.at(-1) === 'q' ? 'p' : 'q';
-    for (const broken of [recipient.slice(0, -1) + last, recipient.slice(0, 10) + recipient.slice(11), recipient.slice(0, 5) + recipient[6] + recipient[5] + recipient.slice(7)]) {
+    for (const broken of [
+      recipient.slice(0, -1) + last,
+      recipient.slice(0, 10) + recipient.slice(11),
+      recipient.slice(0, 5) + recipient[6] + recipient[5] + recipient.slice(7),
+    ]) {
       assert.match(ageRecipientProblem(broken) ?? '', /checksum/, broken);
     }
   });
 
   test('backup --encrypt with a broken checksum or an identity: exit 2, the identity never echoed', async () => {
     const broken = recipient.slice(0, -1) + (recipient.at(-1) === 'q' ? 'p' : 'q');
-    const err = await refused(['backup', '--engine', 'postgres', '--source', 'postgres://u@h/db', '--to', DIR, '--encrypt', `age:${broken}`], /Bech32 checksum does not match/);
+    const err = await refused(
+      ['backup', '--engine', 'postgres', '--source', 'postgres://u@h/db', '--to', DIR, '--encrypt', `age:${broken}`],
+      /Bech32 checksum does not match/,
+    );
     assert.ok(err.includes(broken), 'the message names the recipient');
-    await refused(['backup', '--engine', 'postgres', '--source', 'postgres://u@h/db', '--to', DIR, '--encrypt', `age:${identity}`], /is an identity/, {}, identity.slice(16));
+    await refused(
+      ['backup', '--engine', 'postgres', '--source', 'postgres://u@h/db', '--to', DIR, '--encrypt', `age:${identity}`],
+      /is an identity/,
+      {},
+      identity.slice(16),
+    );
   });
 });

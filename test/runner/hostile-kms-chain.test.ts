@@ -51,8 +51,22 @@ describe('kms: incremental backups of PostgreSQL', () => {
 
   test('an incremental is MACed under the archive key it records and verifies authenticated', async () => {
     const env = { ...pg.env, ...moto.env };
-    const args = (type: string) => ['backup', '--engine', 'postgres', '--method', 'physical', '--type', type,
-      '--source', pg.url('app'), '--to', url, '--encrypt', `kms:${keyId}`, '--json'];
+    const args = (type: string) => [
+      'backup',
+      '--engine',
+      'postgres',
+      '--method',
+      'physical',
+      '--type',
+      type,
+      '--source',
+      pg.url('app'),
+      '--to',
+      url,
+      '--encrypt',
+      `kms:${keyId}`,
+      '--json',
+    ];
     const full = await dbbackup(args('full'), { env });
     assert.equal(full.code, 0, full.stderr);
     await pg.sql('INSERT INTO a VALUES (11)', 'app');

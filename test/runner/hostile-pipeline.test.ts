@@ -38,7 +38,9 @@ describe('hostile pipelines: a stage that stops reading fails the run fast, nami
     const d = fs.mkdtempSync(path.join(fakes, `${name}-`));
     // The stand-in answers the preflight's `--version` as the real tool does (a tool that cannot
     // is the preflight's case, tested in preflight.test.ts) and misbehaves only on data.
-    const real = execFileSync('sh', ['-c', `command -v ${name}`]).toString().trim();
+    const real = execFileSync('sh', ['-c', `command -v ${name}`])
+      .toString()
+      .trim();
     const version = `case "$1" in --version) exec ${real} "$@";; esac`;
     fs.writeFileSync(path.join(d, name), `#!/bin/sh\n${version}\n${script}\n`, { mode: 0o755 });
     return `${d}${path.delimiter}${realPath}`;
@@ -79,7 +81,15 @@ describe('hostile pipelines: a stage that stops reading fails the run fast, nami
       ['drill', ['drill', '--from', store, '--target', pg.url(`${db}_d`), '--identity', identityArg]],
       [
         'wal-fetch',
-        ['wal-fetch', '000000010000000000000001', path.join(dir, `fetched-${db}`), '--from', walStore, '--identity', identityArg],
+        [
+          'wal-fetch',
+          '000000010000000000000001',
+          path.join(dir, `fetched-${db}`),
+          '--from',
+          walStore,
+          '--identity',
+          identityArg,
+        ],
       ],
     ];
   }
@@ -147,7 +157,9 @@ describe('hostile pipelines: a stage that stops reading fails the run fast, nami
     const bin = path.join(dir, 'nozstd');
     fs.mkdirSync(bin);
     for (const t of ['age', 'sh', 'head', 'wc', 'tar']) {
-      const p = execFileSync('sh', ['-c', `command -v ${t}`]).toString().trim();
+      const p = execFileSync('sh', ['-c', `command -v ${t}`])
+        .toString()
+        .trim();
       fs.symlinkSync(p, path.join(bin, t));
     }
     for (const [reader, args] of readers(identity, 'nozstd')) {
@@ -165,14 +177,21 @@ describe('hostile pipelines: a stage that stops reading fails the run fast, nami
       assert.ok(ms < 20000, `${reader}: the stall guard took ${ms} ms`);
     }
     await noDatabases('stall');
-    const bad = await dbbackup(['restore', '--from', store, '--latest', '--target', pg.url('x'), '--stall-timeout', 'soon'], {
-      env: pg.env,
-    });
+    const bad = await dbbackup(
+      ['restore', '--from', store, '--latest', '--target', pg.url('x'), '--stall-timeout', 'soon'],
+      {
+        env: pg.env,
+      },
+    );
     assert.equal(bad.code, 2, bad.stderr);
     assert.match(bad.stderr, /--stall-timeout is 'soon'; use a whole number/);
   });
 
-  for (const [sig, command] of [['SIGTERM', 'restore'], ['SIGINT', 'drill'], ['SIGTERM', 'drill']] as const) {
+  for (const [sig, command] of [
+    ['SIGTERM', 'restore'],
+    ['SIGINT', 'drill'],
+    ['SIGTERM', 'drill'],
+  ] as const) {
     test(`${command} interrupted by ${sig} while it restores leaves no database it created`, async () => {
       // A zstd that holds the stream for a while, so the interrupt lands mid-restore.
       const zstd = execFileSync('sh', ['-c', 'command -v zstd']).toString().trim();

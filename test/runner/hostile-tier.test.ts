@@ -15,8 +15,22 @@ describe('--tier and the chain a backup depends on', () => {
 
   const backup = (type: string, tier: string) =>
     dbbackup(
-      ['backup', '--engine', 'postgres', '--method', 'physical', '--type', type, '--tier', tier,
-        '--source', pg.url('app'), '--to', url, '--json'],
+      [
+        'backup',
+        '--engine',
+        'postgres',
+        '--method',
+        'physical',
+        '--type',
+        type,
+        '--tier',
+        tier,
+        '--source',
+        pg.url('app'),
+        '--to',
+        url,
+        '--json',
+      ],
       { env: pg.env },
     );
 
@@ -40,7 +54,11 @@ describe('--tier and the chain a backup depends on', () => {
     assert.equal(full.code, 0, full.stderr);
     const fullId = JSON.parse(full.stdout).id;
     await pg.sql(`INSERT INTO a VALUES (11)`, 'app');
-    const folders = () => fs.readdirSync(url.slice('file://'.length)).filter((f) => /^\d{8}T/.test(f)).sort();
+    const folders = () =>
+      fs
+        .readdirSync(url.slice('file://'.length))
+        .filter((f) => /^\d{8}T/.test(f))
+        .sort();
     const before = folders();
     const monthly = await backup('incremental', 'monthly');
     assert.equal(monthly.code, 2, monthly.stderr);

@@ -65,7 +65,11 @@ describe('MariaDB: a locked table bounds the wait; the overlap lock holds across
     const slow = path.join(dir, 'slowbin');
     fs.mkdirSync(slow, { recursive: true });
     const zstd = execFileSync('sh', ['-c', 'command -v zstd']).toString().trim();
-    fs.writeFileSync(path.join(slow, 'zstd'), `#!/bin/sh\ncase "$1" in --version) exec ${zstd} "$@";; esac\nsleep 6\nexec ${zstd} "$@"\n`, { mode: 0o755 });
+    fs.writeFileSync(
+      path.join(slow, 'zstd'),
+      `#!/bin/sh\ncase "$1" in --version) exec ${zstd} "$@";; esac\nsleep 6\nexec ${zstd} "$@"\n`,
+      { mode: 0o755 },
+    );
     const store = `file://${dir}/overlap`;
     let runner = 0;
     const first = dbbackup(['backup', '--engine', 'mysql', '--source', db.url('shop'), '--to', store], {

@@ -100,16 +100,31 @@ function crcOf(docs: Buffer[]): Int64 {
  * `segment` documents, interleaved round-robin as mongodump's multiplexer does, then each
  * namespace's EOF block with its CRC. The oplog is the namespace `""."oplog"`.
  */
-function makeArchive(collections: Collection[], oplog: Buffer[] | undefined, segment = 7, serverVersion = '7.0.14'): Buffer {
+function makeArchive(
+  collections: Collection[],
+  oplog: Buffer[] | undefined,
+  segment = 7,
+  serverVersion = '7.0.14',
+): Buffer {
   const parts: Buffer[] = [Buffer.from([0x6d, 0xe2, 0x99, 0x81])];
-  parts.push(bson({ concurrent_collections: 4, version: '0.1', server_version: serverVersion, tool_version: '100.10.0' }));
+  parts.push(
+    bson({ concurrent_collections: 4, version: '0.1', server_version: serverVersion, tool_version: '100.10.0' }),
+  );
   const all: Collection[] = [...collections, ...(oplog ? [{ db: '', coll: 'oplog', docs: oplog }] : [])];
   for (const c of all) {
     parts.push(
       bson({
         db: c.db,
         collection: c.coll,
-        metadata: c.db === '' ? '' : JSON.stringify({ indexes: [{ v: 2, key: { _id: 1 }, name: '_id_' }], uuid: crypto.randomUUID().replace(/-/g, ''), collectionName: c.coll, type: c.type ?? 'collection' }),
+        metadata:
+          c.db === ''
+            ? ''
+            : JSON.stringify({
+                indexes: [{ v: 2, key: { _id: 1 }, name: '_id_' }],
+                uuid: crypto.randomUUID().replace(/-/g, ''),
+                collectionName: c.coll,
+                type: c.type ?? 'collection',
+              }),
         size: c.docs.reduce((s, d) => s + d.length, 0),
         type: c.type ?? 'collection',
       }),
@@ -125,13 +140,18 @@ function makeArchive(collections: Collection[], oplog: Buffer[] | undefined, seg
     data.forEach((c, n) => {
       if (cursors[n] >= c.docs.length) return;
       open = true;
-      parts.push(bson({ db: c.db, collection: c.coll, EOF: false, CRC: new Int64(0n) }), ...c.docs.slice(cursors[n], cursors[n] + segment), TERMINATOR);
+      parts.push(
+        bson({ db: c.db, collection: c.coll, EOF: false, CRC: new Int64(0n) }),
+        ...c.docs.slice(cursors[n], cursors[n] + segment),
+        TERMINATOR,
+      );
       cursors[n] += segment;
     });
   }
   for (const c of data) {
     // An empty collection still gets its (empty) segment, as mongodump's MuxIn.Close writes one.
-    if (c.docs.length === 0) parts.push(bson({ db: c.db, collection: c.coll, EOF: false, CRC: new Int64(0n) }), TERMINATOR);
+    if (c.docs.length === 0)
+      parts.push(bson({ db: c.db, collection: c.coll, EOF: false, CRC: new Int64(0n) }), TERMINATOR);
     parts.push(bson({ db: c.db, collection: c.coll, EOF: true, CRC: crcOf(c.docs) }), TERMINATOR);
   }
   return Buffer.concat(parts);
@@ -147,11 +167,41 @@ function oid(n: number): ObjectId {
 /** A small deployment: two collections of `app`, an empty one, admin users, and an oplog. */
 function sampleArchive(): { archive: Buffer; oplogEnd: string } {
   const users = Array.from({ length: 40 }, (_, i) =>
-    bson({ _id: oid(i), name: `user ${i} héllo 🎉`, age: 20 + (i % 50), score: i * 1.25, tags: ['a', 'ß', i], active: i % 2 === 0, avatar: crypto.randomBytes(64), big: new Int64(BigInt(i) * 10_000_000_000n) }),
+    bson({
+      _id: oid(i),
+      name: `user ${i} héllo 🎉`,
+      age: 20 + (i % 50),
+      score: i * 1.25,
+      tags: ['a', 'ß', i],
+      active: i % 2 === 0,
+      avatar: crypto.randomBytes(64),
+      big: new Int64(BigInt(i) * 10_000_000_000n),
+    }),
   );
-  const orders = Array.from({ length: 25 }, (_, i) => bson({ _id: oid(1000 + i), user: oid(i % 40), total: (i * 7.31) % 100, items: [{ sku: `S${i}`, qty: i % 3 }] }));
-  const adminUsers = [bson({ _id: 'app.reporting', user: 'reporting', db: 'app', credentials: { 'SCRAM-SHA-256': { iterationCount: 15000, salt: 'c2FsdA==', storedKey: 'a2V5', serverKey: 'c2s=' } }, roles: [{ role: 'read', db: 'app' }] })];
-  const oplog = Array.from({ length: 5 }, (_, i) => bson({ ts: new Timestamp(1795580000 + i, i + 1), t: new Int64(3n), v: 2, op: 'i', ns: 'app.orders', o: { _id: oid(5000 + i), total: i } }));
+  const orders = Array.from({ length: 25 }, (_, i) =>
+    bson({ _id: oid(1000 + i), user: oid(i % 40), total: (i * 7.31) % 100, items: [{ sku: `S${i}`, qty: i % 3 }] }),
+  );
+  const adminUsers = [
+    bson({
+      _id: 'app.reporting',
+      user: 'reporting',
+      db: 'app',
+      credentials: {
+        'SCRAM-SHA-256': { iterationCount: 15000, salt: 'c2FsdA==', storedKey: 'a2V5', serverKey: 'c2s=' },
+      },
+      roles: [{ role: 'read', db: 'app' }],
+    }),
+  ];
+  const oplog = Array.from({ length: 5 }, (_, i) =>
+    bson({
+      ts: new Timestamp(1795580000 + i, i + 1),
+      t: new Int64(3n),
+      v: 2,
+      op: 'i',
+      ns: 'app.orders',
+      o: { _id: oid(5000 + i), total: i },
+    }),
+  );
   return {
     archive: makeArchive(
       [
@@ -175,13 +225,30 @@ describe('MongoDB archive reader (verify --deep, the check before a restore)', (
     assert.equal(new Crc64().update(Buffer.alloc(0)).digest(), 0n);
     // Fed in pieces, the same.
     const data = crypto.randomBytes(10000);
-    assert.equal(new Crc64().update(data.subarray(0, 3333)).update(data.subarray(3333)).digest(), new Crc64().update(data).digest());
+    assert.equal(
+      new Crc64().update(data.subarray(0, 3333)).update(data.subarray(3333)).digest(),
+      new Crc64().update(data).digest(),
+    );
   });
 
   test('BSON fields of a document, and malformed documents refused', () => {
-    const d = bson({ db: 'app', collection: 'users', EOF: true, CRC: new Int64(-5n), ts: new Timestamp(7, 9), n: 3, x: 1.5, nested: { a: [1, 2] }, bin: Buffer.from([1, 2]), nothing: null });
+    const d = bson({
+      db: 'app',
+      collection: 'users',
+      EOF: true,
+      CRC: new Int64(-5n),
+      ts: new Timestamp(7, 9),
+      n: 3,
+      x: 1.5,
+      nested: { a: [1, 2] },
+      bin: Buffer.from([1, 2]),
+      nothing: null,
+    });
     const f = bsonFields(d);
-    assert.deepEqual([f.db, f.collection, f.EOF, f.CRC, f.ts, f.n, f.x, f.nothing], ['app', 'users', true, -5n, { t: 7, i: 9 }, 3, 1.5, null]);
+    assert.deepEqual(
+      [f.db, f.collection, f.EOF, f.CRC, f.ts, f.n, f.x, f.nothing],
+      ['app', 'users', true, -5n, { t: 7, i: 9 }, 3, 1.5, null],
+    );
     const bad = Buffer.from(d);
     bad.writeInt32LE(1000, 4 + 1 + 3); // the string length of `db` runs past the end
     assert.throws(() => bsonFields(bad), ArchiveError);
@@ -196,7 +263,13 @@ describe('MongoDB archive reader (verify --deep, the check before a restore)', (
     assert.equal(s.serverVersion, '7.0.14');
     assert.equal(s.toolVersion, '100.10.0');
     assert.equal(s.formatVersion, '0.1');
-    assert.deepEqual(s.namespaces, { 'admin.system.users': 1, 'app.empty': 0, 'app.orders': 25, 'app.users': 40, oplog: 5 });
+    assert.deepEqual(s.namespaces, {
+      'admin.system.users': 1,
+      'app.empty': 0,
+      'app.orders': 25,
+      'app.users': 40,
+      oplog: 5,
+    });
     assert.equal(s.documents, 71);
     assert.equal(s.bytes, archive.length);
     assert.equal(s.lastOplogTs, oplogEnd);
@@ -213,7 +286,11 @@ describe('MongoDB archive reader (verify --deep, the check before a restore)', (
     for (let at = archive.indexOf(TERMINATOR); at >= 0; at = archive.indexOf(TERMINATOR, at + 1)) cuts.add(at + 4);
     cuts.delete(archive.length);
     for (const cut of cuts) {
-      await assert.rejects(readArchive(Readable.from([archive.subarray(0, cut)])), ArchiveError, `cut at ${cut} of ${archive.length}`);
+      await assert.rejects(
+        readArchive(Readable.from([archive.subarray(0, cut)])),
+        ArchiveError,
+        `cut at ${cut} of ${archive.length}`,
+      );
     }
   });
 
@@ -226,11 +303,22 @@ describe('MongoDB archive reader (verify --deep, the check before a restore)', (
     const flipped = Buffer.from(archive);
     const at = archive.indexOf(Buffer.from('user 17 h'));
     flipped[at + 5] ^= 0x01;
-    await assert.rejects(readArchive(Readable.from([flipped])), /corrupt: the documents of app\.users have CRC-64 [0-9a-f]+, the archive records [0-9a-f]+/);
+    await assert.rejects(
+      readArchive(Readable.from([flipped])),
+      /corrupt: the documents of app\.users have CRC-64 [0-9a-f]+, the archive records [0-9a-f]+/,
+    );
 
     await assert.rejects(readArchive(Readable.from([Buffer.concat([archive, Buffer.from([1, 2, 3])])])), ArchiveError);
-    await assert.rejects(readArchive(Readable.from([Buffer.concat([archive, TERMINATOR])])), /two terminators in a row/);
-    const after = Buffer.concat([archive, bson({ db: 'app', collection: 'users', EOF: false, CRC: new Int64(0n) }), bson({ _id: 1 }), TERMINATOR]);
+    await assert.rejects(
+      readArchive(Readable.from([Buffer.concat([archive, TERMINATOR])])),
+      /two terminators in a row/,
+    );
+    const after = Buffer.concat([
+      archive,
+      bson({ db: 'app', collection: 'users', EOF: false, CRC: new Int64(0n) }),
+      bson({ _id: 1 }),
+      TERMINATOR,
+    ]);
     await assert.rejects(readArchive(Readable.from([after])), /more data for app\.users after its end/);
     // A prelude that announces a collection whose data never comes.
     const missing = makeArchive([{ db: 'app', coll: 'a', docs: [bson({ _id: 1 })] }], undefined);
@@ -239,7 +327,10 @@ describe('MongoDB archive reader (verify --deep, the check before a restore)', (
       bson({ db: 'app', collection: 'b', metadata: '{}', size: 0, type: 'collection' }),
       missing.subarray(missing.indexOf(TERMINATOR)),
     ]);
-    await assert.rejects(readArchive(Readable.from([withoutB])), /the prelude announces app\.b, whose data the archive lacks/);
+    await assert.rejects(
+      readArchive(Readable.from([withoutB])),
+      /the prelude announces app\.b, whose data the archive lacks/,
+    );
   });
 
   test('views have no data; a timeseries collection has its data as system.buckets', async () => {
@@ -265,11 +356,20 @@ describe('MongoDB archive reader (verify --deep, the check before a restore)', (
 describe('MongoDB connection, credentials and restore planning', () => {
   test('the connection string: hosts and options, authSource from the path, no database path, never a password', () => {
     const u = (s: string) => mongoUri(parseSourceUrl(s, '--source'));
-    assert.equal(u('mongodb://backup@db.internal:27017/app?replicaSet=rs0&authSource=admin'), 'mongodb://backup@db.internal:27017/?replicaSet=rs0&authSource=admin');
+    assert.equal(
+      u('mongodb://backup@db.internal:27017/app?replicaSet=rs0&authSource=admin'),
+      'mongodb://backup@db.internal:27017/?replicaSet=rs0&authSource=admin',
+    );
     assert.equal(u('mongodb://backup@db.internal/app'), 'mongodb://backup@db.internal:27017/?authSource=app');
     assert.equal(u('mongodb://db.internal:27018/app?tls=true'), 'mongodb://db.internal:27018/?tls=true');
-    assert.equal(u('mongodb+srv://back%40up@cluster0.example.net/app?retryWrites=true'), 'mongodb+srv://back%40up@cluster0.example.net/?retryWrites=true&authSource=app');
-    assert.equal(u('mongodb://u@localhost/app?socket=/tmp/mongodb-27017.sock'), 'mongodb://u@%2Ftmp%2Fmongodb-27017.sock/?authSource=app');
+    assert.equal(
+      u('mongodb+srv://back%40up@cluster0.example.net/app?retryWrites=true'),
+      'mongodb+srv://back%40up@cluster0.example.net/?retryWrites=true&authSource=app',
+    );
+    assert.equal(
+      u('mongodb://u@localhost/app?socket=/tmp/mongodb-27017.sock'),
+      'mongodb://u@%2Ftmp%2Fmongodb-27017.sock/?authSource=app',
+    );
     assert.throws(() => parseSourceUrl('mongodb://u:secret@h/app', '--source'), /contains a password/);
   });
 
@@ -291,7 +391,15 @@ describe('MongoDB connection, credentials and restore planning', () => {
       consistent: true,
     });
     assert.deepEqual(restoreArgs('/c.yaml', 'app', 'app_copy', { clean: true, withGlobals: false }), {
-      args: ['--config=/c.yaml', '--archive', '--stopOnError', '--drop', '--nsInclude=app.*', '--nsFrom=app.*', '--nsTo=app_copy.*'],
+      args: [
+        '--config=/c.yaml',
+        '--archive',
+        '--stopOnError',
+        '--drop',
+        '--nsInclude=app.*',
+        '--nsFrom=app.*',
+        '--nsTo=app_copy.*',
+      ],
       consistent: false,
     });
   });
@@ -360,7 +468,15 @@ if ('${name}' === 'mongodump') {
   }
 
   function env(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
-    return { PATH: `${bin}:${process.env.PATH}`, FAKE_CALLS: calls, FAKE_ARCHIVE: archiveFile, DBBACKUP_SOURCE_PASSWORD: password, DBBACKUP_TARGET_PASSWORD: password, TMPDIR: path.join(dir, 'tmp'), ...extra };
+    return {
+      PATH: `${bin}:${process.env.PATH}`,
+      FAKE_CALLS: calls,
+      FAKE_ARCHIVE: archiveFile,
+      DBBACKUP_SOURCE_PASSWORD: password,
+      DBBACKUP_TARGET_PASSWORD: password,
+      TMPDIR: path.join(dir, 'tmp'),
+      ...extra,
+    };
   }
 
   beforeAll(() => {
@@ -387,7 +503,10 @@ if ('${name}' === 'mongodump') {
   test('backup: mongodump --archive --oplog with the credentials in a 0600 --config file; the shared pipeline stores, verify --deep reads the archive', async () => {
     fs.rmSync(calls, { force: true });
     const store = `file://${dir}/store`;
-    const b = await dbbackup(['backup', '--engine', 'mongodb', '--source', source, '--to', store, '--encrypt', `age:${recipient}`, '--json'], { env: env() });
+    const b = await dbbackup(
+      ['backup', '--engine', 'mongodb', '--source', source, '--to', store, '--encrypt', `age:${recipient}`, '--json'],
+      { env: env() },
+    );
     assert.equal(b.code, 0, b.stderr);
     const m = JSON.parse(b.stdout);
     assert.equal(m.engine, 'mongodb');
@@ -399,13 +518,24 @@ if ('${name}' === 'mongodump') {
       m.artifacts.map((a: { name: string; role: string; format: string }) => [a.name, a.role, a.format]),
       [['database.archive.zst.age', 'database', 'mongodump-archive']],
     );
-    assert.ok(m.manualRestore.some((l: string) => /age -d -i identity\.txt \| zstd -d -c \| mongorestore --archive --oplogReplay/.test(l)), m.manualRestore.join('\n'));
+    assert.ok(
+      m.manualRestore.some((l: string) =>
+        /age -d -i identity\.txt \| zstd -d -c \| mongorestore --archive --oplogReplay/.test(l),
+      ),
+      m.manualRestore.join('\n'),
+    );
 
     const [dump] = callsOf('mongodump');
-    assert.deepEqual((dump.argv as string[]).map((a) => a.replace(/=.*\/tool\.yaml$/, '=CONFIG')), ['--config=CONFIG', '--archive', '--oplog']);
+    assert.deepEqual(
+      (dump.argv as string[]).map((a) => a.replace(/=.*\/tool\.yaml$/, '=CONFIG')),
+      ['--config=CONFIG', '--archive', '--oplog'],
+    );
     assert.equal(dump.mode, '600');
     assert.equal(dump.dirMode, '700');
-    assert.equal(dump.config, `uri: "mongodb://backup@db.internal:27017/?replicaSet=rs0&authSource=admin"\npassword: ${JSON.stringify(password)}\n`);
+    assert.equal(
+      dump.config,
+      `uri: "mongodb://backup@db.internal:27017/?replicaSet=rs0&authSource=admin"\npassword: ${JSON.stringify(password)}\n`,
+    );
     assert.equal(fs.existsSync(dump.configFile as string), false, 'the credentials file is gone after the run');
     assert.deepEqual(fs.readdirSync(path.join(dir, 'tmp')), []);
     assert.doesNotMatch(b.stdout + b.stderr, new RegExp(password));
@@ -417,7 +547,9 @@ if ('${name}' === 'mongodump') {
 
     const v = await dbbackup(['verify', '--from', store, '--latest', '--deep', '--identity', identity], { env: env() });
     assert.equal(v.code, 0, v.stderr);
-    const checked = logLines(v.stderr).find((l) => /a complete mongodump archive from MongoDB 7\.0\.14/.test(String(l.msg)));
+    const checked = logLines(v.stderr).find((l) =>
+      /a complete mongodump archive from MongoDB 7\.0\.14/.test(String(l.msg)),
+    );
     assert.ok(checked, v.stderr);
     assert.equal(checked.lastOplogTs, '1795580004.5');
     assert.equal(checked.documents, 71);
@@ -426,36 +558,106 @@ if ('${name}' === 'mongodump') {
   test('restore under the same name: the whole archive with --oplogReplay, checked whole first; --clean adds --drop', async () => {
     fs.rmSync(calls, { force: true });
     const store = `file://${dir}/store`;
-    const r = await dbbackup(['restore', '--from', store, '--latest', '--identity', identity, '--target', 'mongodb://restorer@db2.internal:27017/app?authSource=admin'], { env: env() });
+    const r = await dbbackup(
+      [
+        'restore',
+        '--from',
+        store,
+        '--latest',
+        '--identity',
+        identity,
+        '--target',
+        'mongodb://restorer@db2.internal:27017/app?authSource=admin',
+      ],
+      { env: env() },
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /checked database\.archive\.zst\.age whole before restoring it/);
     const [call] = callsOf('mongorestore');
     assert.deepEqual((call.argv as string[]).slice(1), ['--archive', '--stopOnError', '--oplogReplay']);
     assert.equal(call.mode, '600');
-    assert.equal(call.config, `uri: "mongodb://restorer@db2.internal:27017/?authSource=admin"\npassword: ${JSON.stringify(password)}\n`);
+    assert.equal(
+      call.config,
+      `uri: "mongodb://restorer@db2.internal:27017/?authSource=admin"\npassword: ${JSON.stringify(password)}\n`,
+    );
     assert.equal(call.stdinSha256, crypto.createHash('sha256').update(archive).digest('hex'));
     assert.equal(fs.existsSync(call.configFile as string), false);
 
-    const c = await dbbackup(['restore', '--from', store, '--latest', '--clean', '--identity', identity, '--target', 'mongodb://restorer@db2.internal:27017/app'], { env: env() });
+    const c = await dbbackup(
+      [
+        'restore',
+        '--from',
+        store,
+        '--latest',
+        '--clean',
+        '--identity',
+        identity,
+        '--target',
+        'mongodb://restorer@db2.internal:27017/app',
+      ],
+      { env: env() },
+    );
     assert.equal(c.code, 0, c.stderr);
-    assert.deepEqual((callsOf('mongorestore')[1].argv as string[]).slice(1), ['--archive', '--stopOnError', '--drop', '--oplogReplay']);
+    assert.deepEqual((callsOf('mongorestore')[1].argv as string[]).slice(1), [
+      '--archive',
+      '--stopOnError',
+      '--drop',
+      '--oplogReplay',
+    ]);
   });
 
   test('restore under another name: only that database, renamed, without the oplog (and said so); --with-globals refused', async () => {
     fs.rmSync(calls, { force: true });
     const store = `file://${dir}/store`;
-    const r = await dbbackup(['restore', '--from', store, '--latest', '--identity', identity, '--target', 'mongodb://restorer@db2.internal:27017/app_drill'], { env: env() });
+    const r = await dbbackup(
+      [
+        'restore',
+        '--from',
+        store,
+        '--latest',
+        '--identity',
+        identity,
+        '--target',
+        'mongodb://restorer@db2.internal:27017/app_drill',
+      ],
+      { env: env() },
+    );
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /restoring only app as app_drill: mongorestore cannot replay the oplog into a renamed database/);
-    assert.deepEqual((callsOf('mongorestore')[0].argv as string[]).slice(1), ['--archive', '--stopOnError', '--nsInclude=app.*', '--nsFrom=app.*', '--nsTo=app_drill.*']);
-    const g = await dbbackup(['restore', '--from', store, '--latest', '--with-globals', '--identity', identity, '--target', 'mongodb://restorer@db2.internal:27017/app_drill'], { env: env() });
+    assert.match(
+      r.stderr,
+      /restoring only app as app_drill: mongorestore cannot replay the oplog into a renamed database/,
+    );
+    assert.deepEqual((callsOf('mongorestore')[0].argv as string[]).slice(1), [
+      '--archive',
+      '--stopOnError',
+      '--nsInclude=app.*',
+      '--nsFrom=app.*',
+      '--nsTo=app_drill.*',
+    ]);
+    const g = await dbbackup(
+      [
+        'restore',
+        '--from',
+        store,
+        '--latest',
+        '--with-globals',
+        '--identity',
+        identity,
+        '--target',
+        'mongodb://restorer@db2.internal:27017/app_drill',
+      ],
+      { env: env() },
+    );
     assert.equal(g.code, 2);
     assert.match(g.stderr, /--with-globals: a MongoDB backup's users and roles are in its admin database/);
   });
 
   test('a flipped byte or the wrong key: nothing reaches mongorestore', async () => {
     const store = `file://${dir}/flip`;
-    const b = await dbbackup(['backup', '--engine', 'mongodb', '--source', source, '--to', store, '--compression', 'none', '--json'], { env: env() });
+    const b = await dbbackup(
+      ['backup', '--engine', 'mongodb', '--source', source, '--to', store, '--compression', 'none', '--json'],
+      { env: env() },
+    );
     assert.equal(b.code, 0, b.stderr);
     const m = JSON.parse(b.stdout);
     const object = path.join(dir, 'flip', m.id, 'database.archive');
@@ -466,12 +668,26 @@ if ('${name}' === 'mongodump') {
     const v = await dbbackup(['verify', '--from', store, '--latest'], { env: env() });
     assert.equal(v.code, 3);
     assert.match(v.stdout, /DAMAGED\s+.*database\.archive sha256/);
-    const r = await dbbackup(['restore', '--from', store, '--latest', '--target', 'mongodb://h:27017/app'], { env: env() });
+    const r = await dbbackup(['restore', '--from', store, '--latest', '--target', 'mongodb://h:27017/app'], {
+      env: env(),
+    });
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, /database\.archive: sha256 .* does not match/);
     assert.deepEqual(callsOf('mongorestore'), []);
 
-    const w = await dbbackup(['restore', '--from', `file://${dir}/store`, '--latest', '--identity', otherIdentity, '--target', 'mongodb://h:27017/app'], { env: env() });
+    const w = await dbbackup(
+      [
+        'restore',
+        '--from',
+        `file://${dir}/store`,
+        '--latest',
+        '--identity',
+        otherIdentity,
+        '--target',
+        'mongodb://h:27017/app',
+      ],
+      { env: env() },
+    );
     assert.equal(w.code, 1);
     assert.match(w.stderr, /age exited with code 1: .*no identity matched any of the recipients/);
     assert.deepEqual(callsOf('mongorestore'), []);
@@ -479,34 +695,65 @@ if ('${name}' === 'mongodump') {
 
   test('a truncated archive that mongodump reported as written: verify --deep exits 3, restore refuses before mongorestore starts', async () => {
     const store = `file://${dir}/truncated`;
-    const b = await dbbackup(['backup', '--engine', 'mongodb', '--source', source, '--to', store, '--compression', 'gzip'], { env: env({ FAKE_TRUNCATE: String(archive.length - 30) }) });
+    const b = await dbbackup(
+      ['backup', '--engine', 'mongodb', '--source', source, '--to', store, '--compression', 'gzip'],
+      { env: env({ FAKE_TRUNCATE: String(archive.length - 30) }) },
+    );
     assert.equal(b.code, 0, b.stderr);
     const v = await dbbackup(['verify', '--from', store, '--latest', '--deep'], { env: env() });
     assert.equal(v.code, 3);
     assert.match(v.stdout, /DAMAGED\s+.*database\.archive\.gz unreadable: truncated/);
     fs.rmSync(calls, { force: true });
-    const r = await dbbackup(['restore', '--from', store, '--latest', '--target', 'mongodb://h:27017/app'], { env: env() });
+    const r = await dbbackup(['restore', '--from', store, '--latest', '--target', 'mongodb://h:27017/app'], {
+      env: env(),
+    });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /truncated: the archive ends/);
     assert.deepEqual(callsOf('mongorestore'), []);
   });
 
   test('mongorestore failing half-way: exit 1 with its message, and a warning that the target may hold part of it', async () => {
-    const r = await dbbackup(['restore', '--from', `file://${dir}/store`, '--latest', '--identity', identity, '--target', 'mongodb://h:27017/app'], {
-      env: env({ FAKE_FAIL: 'Failed: app.users: error restoring from archive: E11000 duplicate key error collection: app.users' }),
-    });
+    const r = await dbbackup(
+      [
+        'restore',
+        '--from',
+        `file://${dir}/store`,
+        '--latest',
+        '--identity',
+        identity,
+        '--target',
+        'mongodb://h:27017/app',
+      ],
+      {
+        env: env({
+          FAKE_FAIL:
+            'Failed: app.users: error restoring from archive: E11000 duplicate key error collection: app.users',
+        }),
+      },
+    );
     assert.equal(r.code, 1);
     assert.match(r.stderr, /mongorestore exited with code 1: Failed: app\.users: .*E11000 duplicate key/);
     assert.match(r.stderr, /mongorestore may have written part of the backup/);
   });
 
   test('mongodump failing or killed mid-stream: exit 1, no manifest, no credentials file left', async () => {
-    const failed = await dbbackup(['backup', '--engine', 'mongodb', '--source', source, '--to', `file://${dir}/failed`], {
-      env: env({ FAKE_FAIL: 'Failed: can\'t create session: failed to connect to mongodb://db.internal:27017/: connection() error occurred during connection handshake: auth error: sasl conversation error: unable to authenticate using mechanism "SCRAM-SHA-256": (AuthenticationFailed) Authentication failed.' }),
-    });
+    const failed = await dbbackup(
+      ['backup', '--engine', 'mongodb', '--source', source, '--to', `file://${dir}/failed`],
+      {
+        env: env({
+          FAKE_FAIL:
+            'Failed: can\'t create session: failed to connect to mongodb://db.internal:27017/: connection() error occurred during connection handshake: auth error: sasl conversation error: unable to authenticate using mechanism "SCRAM-SHA-256": (AuthenticationFailed) Authentication failed.',
+        }),
+      },
+    );
     assert.equal(failed.code, 1);
     assert.match(failed.stderr, /mongodump exited with code 1: Failed: can't create session: .*Authentication failed/);
-    assert.equal(fs.existsSync(path.join(dir, 'failed')) ? fs.readdirSync(path.join(dir, 'failed'), { recursive: true }).length : 0, 0);
+    assert.equal(
+      fs.existsSync(path.join(dir, 'failed'))
+        ? fs.readdirSync(path.join(dir, 'failed'), { recursive: true }).length
+        : 0,
+      0,
+    );
 
     let runner = 0;
     const running = dbbackup(['backup', '--engine', 'mongodb', '--source', source, '--to', `file://${dir}/killed`], {
@@ -516,7 +763,9 @@ if ('${name}' === 'mongodump') {
     // The dump itself, not the `mongodump --version` that runs before it.
     const dumping = (pid: number | undefined) => {
       try {
-        return pid !== undefined && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--oplog') ? pid : undefined;
+        return pid !== undefined && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--oplog')
+          ? pid
+          : undefined;
       } catch {
         return undefined;
       }
@@ -528,7 +777,12 @@ if ('${name}' === 'mongodump') {
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /mongodump was killed by SIGKILL/);
     assert.match(r.stderr, /nothing was committed/);
-    assert.equal(fs.existsSync(path.join(dir, 'killed')) ? fs.readdirSync(path.join(dir, 'killed'), { recursive: true }).length : 0, 0);
+    assert.equal(
+      fs.existsSync(path.join(dir, 'killed'))
+        ? fs.readdirSync(path.join(dir, 'killed'), { recursive: true }).length
+        : 0,
+      0,
+    );
     assert.deepEqual(fs.readdirSync(path.join(dir, 'tmp')), []);
   });
 
@@ -541,24 +795,64 @@ if ('${name}' === 'mongodump') {
         await new Promise((r) => setImmediate(r));
       }
     })();
-    const b = await dbbackup(['backup', '--engine', 'mongodb', '--source', source, '--to', `file://${dir}/argv`, '--encrypt', `age:${recipient}`], { env: env({ FAKE_DELAY_MS: '10', FAKE_CHUNK: '512' }) });
-    const r = await dbbackup(['restore', '--from', `file://${dir}/argv`, '--latest', '--identity', identity, '--target', 'mongodb://restorer@h:27017/app'], { env: env() });
+    const b = await dbbackup(
+      [
+        'backup',
+        '--engine',
+        'mongodb',
+        '--source',
+        source,
+        '--to',
+        `file://${dir}/argv`,
+        '--encrypt',
+        `age:${recipient}`,
+      ],
+      { env: env({ FAKE_DELAY_MS: '10', FAKE_CHUNK: '512' }) },
+    );
+    const r = await dbbackup(
+      [
+        'restore',
+        '--from',
+        `file://${dir}/argv`,
+        '--latest',
+        '--identity',
+        identity,
+        '--target',
+        'mongodb://restorer@h:27017/app',
+      ],
+      { env: env() },
+    );
     done = true;
     await watcher;
     assert.equal(b.code, 0, b.stderr);
     assert.equal(r.code, 0, r.stderr);
     const cmdlines = [...seen];
-    assert.ok(cmdlines.some((c) => c.includes('mongodump') && c.includes('--oplog')), 'the watcher saw mongodump running');
+    assert.ok(
+      cmdlines.some((c) => c.includes('mongodump') && c.includes('--oplog')),
+      'the watcher saw mongodump running',
+    );
     for (const c of cmdlines) assert.doesNotMatch(c, new RegExp(password), c);
     assert.doesNotMatch(b.stdout + b.stderr + r.stdout + r.stderr, new RegExp(password));
   });
 
   test('bad input exits 2 naming the value and the fix', async () => {
     const cases: [string[], RegExp][] = [
-      [['backup', '--engine', 'mongodb', '--source', 'mongodb://u:hunter2@h/app', '--to', `file://${dir}/x`], /contains a password/],
-      [['backup', '--engine', 'mongodb', '--source', 'mongodb://h/app.v1', '--to', `file://${dir}/x`], /names the database 'app\.v1', which MongoDB does not allow/],
-      [['backup', '--engine', 'mongodb', '--source', source, '--to', `file://${dir}/x`, '--type', 'differential'], /--type differential --method logical is not available for MongoDB/],
-      [['backup', '--engine', 'mongodb', '--source', 'mysql://h/app', '--to', `file://${dir}/x`], /is a mysql URL but the engine is 'mongodb'/],
+      [
+        ['backup', '--engine', 'mongodb', '--source', 'mongodb://u:hunter2@h/app', '--to', `file://${dir}/x`],
+        /contains a password/,
+      ],
+      [
+        ['backup', '--engine', 'mongodb', '--source', 'mongodb://h/app.v1', '--to', `file://${dir}/x`],
+        /names the database 'app\.v1', which MongoDB does not allow/,
+      ],
+      [
+        ['backup', '--engine', 'mongodb', '--source', source, '--to', `file://${dir}/x`, '--type', 'differential'],
+        /--type differential --method logical is not available for MongoDB/,
+      ],
+      [
+        ['backup', '--engine', 'mongodb', '--source', 'mysql://h/app', '--to', `file://${dir}/x`],
+        /is a mysql URL but the engine is 'mongodb'/,
+      ],
     ];
     for (const [args, message] of cases) {
       const r = await dbbackup(args, { env: env() });

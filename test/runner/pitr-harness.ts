@@ -13,7 +13,10 @@ import { DBBACKUP } from '../harness/runner';
 /** The uid/gid PostgreSQL runs as (the `postgres` user under root). */
 export function pgOwner(): { uid?: number; gid?: number } {
   if (process.getuid?.() !== 0) return {};
-  return { uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()) };
+  return {
+    uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
+    gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
+  };
 }
 
 const made: string[] = [];
@@ -38,7 +41,12 @@ export function archiveCommand(storeUrl: string, extra = ''): string {
 /** A PostgreSQL server archiving its WAL to `storeUrl` through `dbbackup wal-push`. */
 export function startArchivingPostgres(storeUrl: string, extra = ''): Promise<LocalPostgres> {
   return startLocalPostgres({
-    settings: { wal_level: 'replica', archive_mode: 'on', archive_command: archiveCommand(storeUrl, extra), max_wal_senders: '5' },
+    settings: {
+      wal_level: 'replica',
+      archive_mode: 'on',
+      archive_command: archiveCommand(storeUrl, extra),
+      max_wal_senders: '5',
+    },
   });
 }
 
@@ -51,7 +59,9 @@ export async function switchAndWait(pg: LocalPostgres, timeoutMs = 60000): Promi
     const last = await pg.sql(`SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver`);
     if (last >= seg && /^[0-9A-F]{24}$/.test(last)) return seg;
     if (Date.now() > end) {
-      throw new Error(`segment ${seg} was not archived in time: ${await pg.sql(`SELECT row_to_json(a) FROM pg_stat_archiver a`)}`);
+      throw new Error(
+        `segment ${seg} was not archived in time: ${await pg.sql(`SELECT row_to_json(a) FROM pg_stat_archiver a`)}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -71,13 +81,53 @@ export async function startOnDataDir(dataDir: string, timeoutMs = 60000, archive
   const socketDir = sharedTempDir('dbbackup-sock-');
   const port = await freePort();
   // Archiving off, unless the restored server is to go on archiving (as the original did) to `archiveTo`.
-  const archive = archiveTo === undefined ? ['-c', 'archive_mode=off'] : ['-c', 'archive_mode=on', '-c', `archive_command=${archiveCommand(archiveTo)}`, '-c', 'wal_level=replica'];
-  const args = ['-D', dataDir, '-c', `port=${port}`, '-c', 'listen_addresses=', '-c', `unix_socket_directories=${socketDir}`, '-c', 'fsync=off', ...archive];
+  const archive =
+    archiveTo === undefined
+      ? ['-c', 'archive_mode=off']
+      : ['-c', 'archive_mode=on', '-c', `archive_command=${archiveCommand(archiveTo)}`, '-c', 'wal_level=replica'];
+  const args = [
+    '-D',
+    dataDir,
+    '-c',
+    `port=${port}`,
+    '-c',
+    'listen_addresses=',
+    '-c',
+    `unix_socket_directories=${socketDir}`,
+    '-c',
+    'fsync=off',
+    ...archive,
+  ];
   const proc: ChildProcess = spawn(pgTool('postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], ...owner });
   let serverLog = '';
   proc.stderr!.on('data', (d: Buffer) => (serverLog = (serverLog + d.toString()).slice(-200000)));
   const sql = async (text: string, database = 'postgres') =>
-    (await capture({ cmd: pgTool('psql'), args: ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', socketDir, '-p', String(port), '-U', 'postgres', '-d', database, '-f', '-'] }, text)).trim();
+    (
+      await capture(
+        {
+          cmd: pgTool('psql'),
+          args: [
+            '-X',
+            '-q',
+            '-A',
+            '-t',
+            '-v',
+            'ON_ERROR_STOP=1',
+            '-h',
+            socketDir,
+            '-p',
+            String(port),
+            '-U',
+            'postgres',
+            '-d',
+            database,
+            '-f',
+            '-',
+          ],
+        },
+        text,
+      )
+    ).trim();
   const stop = async () => {
     if (proc.exitCode === null && proc.signalCode === null) {
       await new Promise<void>((resolve) => {
@@ -90,7 +140,10 @@ export async function startOnDataDir(dataDir: string, timeoutMs = 60000, archive
   const end = Date.now() + timeoutMs;
   for (;;) {
     if (proc.exitCode !== null || proc.signalCode !== null) {
-      throw Object.assign(new Error(`postgres on ${dataDir} exited with ${proc.exitCode ?? proc.signalCode}:\n${serverLog}`), { serverLog });
+      throw Object.assign(
+        new Error(`postgres on ${dataDir} exited with ${proc.exitCode ?? proc.signalCode}:\n${serverLog}`),
+        { serverLog },
+      );
     }
     try {
       if ((await sql('SELECT pg_is_in_recovery()')) === 'f') break;

@@ -65,13 +65,18 @@ describe('MariaDB point-in-time recovery', () => {
     throw new Error(`the shipper did not catch up:\n${shipperLog.slice(-3000)}`);
   };
   const backup = async (type = 'full') => {
-    const b = await dbbackup(['backup', '--engine', 'mysql', '--source', src.url('app'), '--to', url, '--type', type, '--json'], { env: src.env });
+    const b = await dbbackup(
+      ['backup', '--engine', 'mysql', '--source', src.url('app'), '--to', url, '--type', type, '--json'],
+      { env: src.env },
+    );
     assert.equal(b.code, 0, b.stderr);
     return JSON.parse(b.stdout);
   };
   const restore = async (args: string[]) => {
     const db = `r${++dbCounter}`;
-    const r = await dbbackup(['restore', '--from', url, ...args, '--target', tgt.url(db), '--json'], { env: { DBBACKUP_TARGET_PASSWORD: tgt.password } });
+    const r = await dbbackup(['restore', '--from', url, ...args, '--target', tgt.url(db), '--json'], {
+      env: { DBBACKUP_TARGET_PASSWORD: tgt.password },
+    });
     return { r, db };
   };
 
@@ -79,7 +84,9 @@ describe('MariaDB point-in-time recovery', () => {
     [src, tgt] = await Promise.all([startLocalMariaDB(), startLocalMariaDB()]);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-pitr-my-'));
     url = `file://${dir}/store`;
-    await src.sql(`CREATE DATABASE app; CREATE TABLE app.accounts (id INT PRIMARY KEY, v VARCHAR(100) NOT NULL); CREATE DATABASE other; CREATE TABLE other.noise (i INT)`);
+    await src.sql(
+      `CREATE DATABASE app; CREATE TABLE app.accounts (id INT PRIMARY KEY, v VARCHAR(100) NOT NULL); CREATE DATABASE other; CREATE TABLE other.noise (i INT)`,
+    );
     await src.sql(`INSERT INTO accounts VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'), (5, 'e')`, 'app');
     startShipper();
   });
@@ -97,7 +104,10 @@ describe('MariaDB point-in-time recovery', () => {
     moments.push({ t: await noteSecond(), state: await src.sql(STATE, 'app') });
     await src.sql(`UPDATE accounts SET v = 'changed' WHERE id <= 2; DELETE FROM accounts WHERE id = 7`, 'app');
     await src.sql(`FLUSH BINARY LOGS`);
-    await src.sql(`START TRANSACTION; INSERT INTO accounts VALUES (8, 'h'); COMMIT; START TRANSACTION; INSERT INTO accounts VALUES (9, 'rolled back'); ROLLBACK;`, 'app');
+    await src.sql(
+      `START TRANSACTION; INSERT INTO accounts VALUES (8, 'h'); COMMIT; START TRANSACTION; INSERT INTO accounts VALUES (9, 'rolled back'); ROLLBACK;`,
+      'app',
+    );
     moments.push({ t: await noteSecond(), state: await src.sql(STATE, 'app') });
     await src.sql(`DELETE FROM accounts WHERE id = 3; INSERT INTO accounts VALUES (10, 'after everything')`, 'app');
     await shipped();
@@ -120,11 +130,17 @@ describe('MariaDB point-in-time recovery', () => {
   });
 
   test('an incremental and a differential chain each restore to the moment they ended', async () => {
-    const chain: { m: { id: string; type: string; parent: string; base: string; startPosition: { file: string } }; state: string }[] = [];
+    const chain: {
+      m: { id: string; type: string; parent: string; base: string; startPosition: { file: string } };
+      state: string;
+    }[] = [];
     await backup('full');
     await src.sql(`INSERT INTO accounts VALUES (20, 'inc1')`, 'app');
     chain.push({ m: await backup('incremental'), state: await src.sql(STATE, 'app') });
-    await src.sql(`UPDATE accounts SET v = 'inc2' WHERE id = 4; FLUSH BINARY LOGS; DELETE FROM accounts WHERE id = 5`, 'app');
+    await src.sql(
+      `UPDATE accounts SET v = 'inc2' WHERE id = 4; FLUSH BINARY LOGS; DELETE FROM accounts WHERE id = 5`,
+      'app',
+    );
     chain.push({ m: await backup('incremental'), state: await src.sql(STATE, 'app') });
     await src.sql(`INSERT INTO accounts VALUES (21, 'diff')`, 'app');
     chain.push({ m: await backup('differential'), state: await src.sql(STATE, 'app') });
@@ -147,7 +163,10 @@ describe('MariaDB point-in-time recovery', () => {
     await shipped();
     assert.equal(await stopShipper('SIGKILL'), null);
     // While it is down: logs close and rows are written.
-    await src.sql(`INSERT INTO accounts VALUES (31, 'while down'); FLUSH BINARY LOGS; INSERT INTO accounts VALUES (32, 'while down 2'); FLUSH BINARY LOGS;`, 'app');
+    await src.sql(
+      `INSERT INTO accounts VALUES (31, 'while down'); FLUSH BINARY LOGS; INSERT INTO accounts VALUES (32, 'while down 2'); FLUSH BINARY LOGS;`,
+      'app',
+    );
     const t = await noteSecond();
     const state = await src.sql(STATE, 'app');
     await src.sql(`INSERT INTO accounts VALUES (33, 'after the moment')`, 'app');
@@ -180,7 +199,10 @@ describe('MariaDB point-in-time recovery', () => {
   });
 
   test('a missing binary log in the middle: a later moment fails naming it; verify exits 3', async () => {
-    await src.sql(`FLUSH BINARY LOGS; INSERT INTO accounts VALUES (50, 'in the lost log'); FLUSH BINARY LOGS; INSERT INTO accounts VALUES (51, 'after')`, 'app');
+    await src.sql(
+      `FLUSH BINARY LOGS; INSERT INTO accounts VALUES (50, 'in the lost log'); FLUSH BINARY LOGS; INSERT INTO accounts VALUES (51, 'after')`,
+      'app',
+    );
     const t = await noteSecond();
     await src.sql(`INSERT INTO accounts VALUES (52, 'later')`, 'app');
     await shipped();
@@ -191,10 +213,19 @@ describe('MariaDB point-in-time recovery', () => {
     const { r, db } = await restore(['--to-time', t.toISOString()]);
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, new RegExp(`gap: ${lost.replace('.', '\\.')} is missing`));
-    assert.equal(await tgt.sql(`SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = '${db}'`), '0', 'the target was not touched');
+    assert.equal(
+      await tgt.sql(`SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = '${db}'`),
+      '0',
+      'the target was not touched',
+    );
     const v = await dbbackup(['verify', '--from', url, '--all']);
     assert.equal(v.code, 3);
-    assert.match(v.stdout, new RegExp(`DAMAGED\\s+binlog-archive: the binary log archive .* has a gap: ${lost.replace('.', '\\.')} is missing`));
+    assert.match(
+      v.stdout,
+      new RegExp(
+        `DAMAGED\\s+binlog-archive: the binary log archive .* has a gap: ${lost.replace('.', '\\.')} is missing`,
+      ),
+    );
     const l = await dbbackup(['list', '--from', url]);
     assert.match(l.stdout, new RegExp(`GAP: .*${lost.replace('.', '\\.')}`));
   });

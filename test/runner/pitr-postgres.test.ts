@@ -9,7 +9,14 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalPostgres } from '../../runner/src/local/postgres-server';
 import { dbbackup, logLines } from '../harness/runner';
-import { expectStartFailure, noteMoment, sharedTempDir, startArchivingPostgres, startOnDataDir, switchAndWait } from './pitr-harness';
+import {
+  expectStartFailure,
+  noteMoment,
+  sharedTempDir,
+  startArchivingPostgres,
+  startOnDataDir,
+  switchAndWait,
+} from './pitr-harness';
 
 /** Every row of the test table, in order: what "exactly the rows committed before T" is compared on. */
 const STATE = `SELECT count(*) || ':' || coalesce(string_agg(id || '=' || v, ',' ORDER BY id), '') FROM accounts`;
@@ -22,7 +29,23 @@ describe('PostgreSQL point-in-time recovery', () => {
   const moments: { t: Date; state: string }[] = [];
 
   const backup = async (type: string) => {
-    const b = await dbbackup(['backup', '--engine', 'postgres', '--method', 'physical', '--type', type, '--source', pg.url('app'), '--to', url, '--json'], { env: pg.env });
+    const b = await dbbackup(
+      [
+        'backup',
+        '--engine',
+        'postgres',
+        '--method',
+        'physical',
+        '--type',
+        type,
+        '--source',
+        pg.url('app'),
+        '--to',
+        url,
+        '--json',
+      ],
+      { env: pg.env },
+    );
     assert.equal(b.code, 0, b.stderr);
     return JSON.parse(b.stdout);
   };
@@ -36,7 +59,10 @@ describe('PostgreSQL point-in-time recovery', () => {
     url = `file://${store}`;
     pg = await startArchivingPostgres(url);
     await pg.sql('CREATE DATABASE app');
-    await pg.sql(`CREATE TABLE accounts (id int PRIMARY KEY, v text NOT NULL); INSERT INTO accounts SELECT g, 'v' || g FROM generate_series(1, 20) g;`, 'app');
+    await pg.sql(
+      `CREATE TABLE accounts (id int PRIMARY KEY, v text NOT NULL); INSERT INTO accounts SELECT g, 'v' || g FROM generate_series(1, 20) g;`,
+      'app',
+    );
   });
   afterAll(async () => {
     await pg?.stop();
@@ -53,7 +79,10 @@ describe('PostgreSQL point-in-time recovery', () => {
     assert.match(m.startPosition.lsn, /^[0-9A-F]+\/[0-9A-F]+$/);
     assert.match(m.position.lsn, /^[0-9A-F]+\/[0-9A-F]+$/);
     assert.equal(m.position.timeline, 1);
-    assert.ok(BigInt('0x' + m.position.lsn.replace('/', '').padStart(16, '0')) >= BigInt('0x' + m.startPosition.lsn.replace('/', '').padStart(16, '0')));
+    assert.ok(
+      BigInt('0x' + m.position.lsn.replace('/', '').padStart(16, '0')) >=
+        BigInt('0x' + m.startPosition.lsn.replace('/', '').padStart(16, '0')),
+    );
   });
 
   test('restoring to noted moments gives exactly the rows committed before each', async () => {
@@ -63,7 +92,10 @@ describe('PostgreSQL point-in-time recovery', () => {
     await pg.sql(`UPDATE accounts SET v = 'changed' WHERE id <= 5`, 'app');
     await pg.sql(`DELETE FROM accounts WHERE id > 25`, 'app');
     moments.push({ t: await noteMoment(), state: await pg.sql(STATE, 'app') });
-    await pg.sql(`BEGIN; INSERT INTO accounts VALUES (100, 'late'); UPDATE accounts SET v = 'later' WHERE id = 6; COMMIT;`, 'app');
+    await pg.sql(
+      `BEGIN; INSERT INTO accounts VALUES (100, 'late'); UPDATE accounts SET v = 'later' WHERE id = 6; COMMIT;`,
+      'app',
+    );
     await pg.sql(`BEGIN; INSERT INTO accounts VALUES (101, 'rolled back'); ROLLBACK;`, 'app');
     moments.push({ t: await noteMoment(), state: await pg.sql(STATE, 'app') });
     await pg.sql(`DELETE FROM accounts WHERE id = 1`, 'app');
@@ -72,12 +104,24 @@ describe('PostgreSQL point-in-time recovery', () => {
 
     for (const m of moments) {
       const target = restoreDir();
-      const r = await dbbackup(['restore', '--from', url, '--to-time', m.t.toISOString(), '--target-dir', target, '--json']);
+      const r = await dbbackup([
+        'restore',
+        '--from',
+        url,
+        '--to-time',
+        m.t.toISOString(),
+        '--target-dir',
+        target,
+        '--json',
+      ]);
       assert.equal(r.code, 0, r.stderr);
       const out = JSON.parse(r.stdout);
       assert.equal(out.recoveryTarget, m.t.toISOString());
       assert.ok(fs.existsSync(path.join(target, 'recovery.signal')));
-      assert.match(fs.readFileSync(path.join(target, 'postgresql.auto.conf'), 'utf8'), /restore_command = '.*wal-fetch "%f" "%p" --from file:\/\/.*'\nrecovery_target_time = '.*'\nrecovery_target_timeline = '1'\nrecovery_target_action = 'promote'/);
+      assert.match(
+        fs.readFileSync(path.join(target, 'postgresql.auto.conf'), 'utf8'),
+        /restore_command = '.*wal-fetch "%f" "%p" --from file:\/\/.*'\nrecovery_target_time = '.*'\nrecovery_target_timeline = '1'\nrecovery_target_action = 'promote'/,
+      );
       const server = await startOnDataDir(target);
       try {
         assert.equal(await server.sql(STATE, 'app'), m.state, `restored to ${m.t.toISOString()}`);
@@ -98,7 +142,10 @@ describe('PostgreSQL point-in-time recovery', () => {
     assert.ok(w.earliest <= moments[0].t.toISOString() && w.latest >= moments[2].t.toISOString(), JSON.stringify(w));
     assert.deepEqual(w.gaps, []);
     const text = await dbbackup(['list', '--from', url]);
-    assert.match(text.stdout, /point-in-time recovery: any moment from \S+ to \S+ \(postgres WAL archive \(wal\/, \d+ objects, [^)]+\), 1 base backup\)/);
+    assert.match(
+      text.stdout,
+      /point-in-time recovery: any moment from \S+ to \S+ \(postgres WAL archive \(wal\/, \d+ objects, [^)]+\), 1 base backup\)/,
+    );
     const v = await dbbackup(['verify', '--from', url, '--all']);
     assert.equal(v.code, 0, v.stderr);
     assert.match(v.stdout, /ok\s+wal-archive/);
@@ -158,7 +205,15 @@ describe('PostgreSQL point-in-time recovery', () => {
     assert.equal(fs.existsSync(target), false, 'nothing was laid down');
 
     // Just before the gap, with no transaction after the moment left in the archive before it: refused, naming the gap.
-    const edge = await dbbackup(['restore', '--from', url, '--to-time', atGapEdge.toISOString(), '--target-dir', restoreDir()]);
+    const edge = await dbbackup([
+      'restore',
+      '--from',
+      url,
+      '--to-time',
+      atGapEdge.toISOString(),
+      '--target-dir',
+      restoreDir(),
+    ]);
     assert.equal(edge.code, 3, edge.stderr);
     assert.match(edge.stderr, new RegExp(`gap: segment ${lost} is missing`));
 
@@ -174,7 +229,10 @@ describe('PostgreSQL point-in-time recovery', () => {
 
     const v = await dbbackup(['verify', '--from', url, '--all']);
     assert.equal(v.code, 3, v.stdout + v.stderr);
-    assert.match(v.stdout, new RegExp(`DAMAGED\\s+wal-archive: the WAL archive .* has a gap: segment ${lost} is missing`));
+    assert.match(
+      v.stdout,
+      new RegExp(`DAMAGED\\s+wal-archive: the WAL archive .* has a gap: segment ${lost} is missing`),
+    );
     const l = await dbbackup(['list', '--from', url]);
     assert.match(l.stdout, new RegExp(`GAP: .*${lost}`));
 
@@ -185,10 +243,27 @@ describe('PostgreSQL point-in-time recovery', () => {
 
     // A recovery that was laid down before the segment went missing stops with PostgreSQL's own error, never a silent partial restore.
     const laid = restoreDir();
-    const planOk = await dbbackup(['restore', '--from', url, '--to-time', beforeGap.t.toISOString(), '--target-dir', laid, '--json']);
+    const planOk = await dbbackup([
+      'restore',
+      '--from',
+      url,
+      '--to-time',
+      beforeGap.t.toISOString(),
+      '--target-dir',
+      laid,
+      '--json',
+    ]);
     assert.equal(planOk.code, 0);
     const conf = path.join(laid, 'postgresql.auto.conf');
-    fs.writeFileSync(conf, fs.readFileSync(conf, 'utf8').replace(/recovery_target_time = '[^']*'/, `recovery_target_time = '${afterGap.toISOString().replace('T', ' ').replace('Z', '+00')}'`));
+    fs.writeFileSync(
+      conf,
+      fs
+        .readFileSync(conf, 'utf8')
+        .replace(
+          /recovery_target_time = '[^']*'/,
+          `recovery_target_time = '${afterGap.toISOString().replace('T', ' ').replace('Z', '+00')}'`,
+        ),
+    );
     const serverLog = await expectStartFailure(laid);
     assert.match(serverLog, new RegExp(`gap: ${lost} is missing`));
     assert.match(serverLog, /recovery ended before configured recovery target was reached/);

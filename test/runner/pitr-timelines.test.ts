@@ -28,7 +28,10 @@ describe('PostgreSQL point-in-time recovery across timelines', () => {
     url = `file://${store}`;
     pg = await startArchivingPostgres(url);
     await pg.sql(`CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a')`);
-    const b = await dbbackup(['backup', '--engine', 'postgres', '--method', 'physical', '--source', pg.url('postgres'), '--to', url], { env: pg.env });
+    const b = await dbbackup(
+      ['backup', '--engine', 'postgres', '--method', 'physical', '--source', pg.url('postgres'), '--to', url],
+      { env: pg.env },
+    );
     assert.equal(b.code, 0, b.stderr);
   });
   afterAll(async () => {
@@ -47,8 +50,12 @@ describe('PostgreSQL point-in-time recovery across timelines', () => {
       assert.equal(await fork.sql(STATE), '2:a,b');
       await fork.sql(`INSERT INTO t VALUES (100, 'fork')`);
       await fork.sql('SELECT pg_switch_wal()');
-      for (let i = 0; i < 100 && !fs.existsSync(path.join(store, 'wal', '00000002', '00000002.history')); i++) await new Promise((r) => setTimeout(r, 100));
-      assert.ok(fs.existsSync(path.join(store, 'wal', '00000002', '00000002.history')), 'the fork archived its timeline history');
+      for (let i = 0; i < 100 && !fs.existsSync(path.join(store, 'wal', '00000002', '00000002.history')); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      assert.ok(
+        fs.existsSync(path.join(store, 'wal', '00000002', '00000002.history')),
+        'the fork archived its timeline history',
+      );
     } finally {
       await fork.stop();
     }
@@ -83,7 +90,13 @@ describe('PostgreSQL point-in-time recovery across timelines', () => {
       s4 = await successor.sql(STATE);
       await successor.sql(`INSERT INTO t VALUES (9, 'after t4')`);
       const seg = await successor.sql(`SELECT pg_walfile_name(pg_switch_wal())`);
-      for (let i = 0; i < 100 && (await successor.sql(`SELECT coalesce(last_archived_wal, '') >= '${seg}' FROM pg_stat_archiver`)) !== 't'; i++) await new Promise((r) => setTimeout(r, 100));
+      for (
+        let i = 0;
+        i < 100 &&
+        (await successor.sql(`SELECT coalesce(last_archived_wal, '') >= '${seg}' FROM pg_stat_archiver`)) !== 't';
+        i++
+      )
+        await new Promise((r) => setTimeout(r, 100));
     } finally {
       await successor.stop();
     }

@@ -9,12 +9,27 @@ import { parseCron } from '../../lib/core/schedule';
 import { EncryptionScheme } from '../../lib/core/urls';
 import { ArchivedObject, objectName, parseObjectKey } from '../../runner/src/archive/log-archive';
 import { findGaps, indexOf, planRecovery, walWindow } from '../../runner/src/engines/postgres/wal-archive';
-import { formatLsn, parseHistory, parseLsn, parseWalFileName, segmentBefore, segmentName, segmentNumber, segmentOf, timelinePath, WalFileKind } from '../../runner/src/engines/postgres/wal-names';
+import {
+  formatLsn,
+  parseHistory,
+  parseLsn,
+  parseWalFileName,
+  segmentBefore,
+  segmentName,
+  segmentNumber,
+  segmentOf,
+  timelinePath,
+  WalFileKind,
+} from '../../runner/src/engines/postgres/wal-names';
 
 const SEG = 16 * 1024 * 1024;
 
 function archived(name: string, written: string, size = SEG): ArchivedObject {
-  const sha = name.padEnd(64, '0').toLowerCase().replace(/[^0-9a-f]/g, '0').slice(0, 64);
+  const sha = name
+    .padEnd(64, '0')
+    .toLowerCase()
+    .replace(/[^0-9a-f]/g, '0')
+    .slice(0, 64);
   const key = `wal/${name.slice(0, 8)}/${name}/${objectName({ sha256: sha, size, written: new Date(written), compression: Compression.ZSTD, encryption: EncryptionScheme.NONE })}`;
   return parseObjectKey({ key, size: 1000 }, 'wal')!;
 }
@@ -30,7 +45,11 @@ describe('WAL names and positions', () => {
     assert.equal(parseLsn('0/3000028'), 0x3000028n);
     assert.equal(formatLsn(0x1_0000_0028n), '1/28');
     assert.equal(segmentOf(parseLsn('0/3000028'), SEG), 3n);
-    assert.equal(segmentBefore(parseLsn('0/4000000'), SEG), 3n, 'a stop point on a boundary belongs to the segment before');
+    assert.equal(
+      segmentBefore(parseLsn('0/4000000'), SEG),
+      3n,
+      'a stop point on a boundary belongs to the segment before',
+    );
     assert.equal(segmentName(1, 0x1ffn, SEG), '0000000100000001000000FF');
     assert.equal(segmentNumber('0000000100000001000000FF', SEG), 0x1ffn);
     assert.equal(segmentName(2, 5n, 1 << 30), '000000020000000100000001', '1 GiB segments: 4 per log');
@@ -60,14 +79,42 @@ describe('WAL names and positions', () => {
   });
 
   test('archive object names carry the plaintext sha256, size, write time, compression and key', () => {
-    const name = objectName({ sha256: 'ab'.repeat(32), size: 123, written: new Date('2026-11-25T04:15:00.123Z'), compression: Compression.GZIP, encryption: EncryptionScheme.KMS, keyRef: 'kms-0123456789abcdef' });
+    const name = objectName({
+      sha256: 'ab'.repeat(32),
+      size: 123,
+      written: new Date('2026-11-25T04:15:00.123Z'),
+      compression: Compression.GZIP,
+      encryption: EncryptionScheme.KMS,
+      keyRef: 'kms-0123456789abcdef',
+    });
     assert.equal(name, `${'ab'.repeat(32)}.123.20261125T041500123Z.gz.kms-0123456789abcdef.age`);
     const o = parseObjectKey({ key: `wal/00000001/000000010000000000000001/${name}`, size: 99 }, 'wal')!;
     assert.deepEqual(
-      { file: o.file, group: o.group, size: o.size, written: o.written.toISOString(), compression: o.compression, encryption: o.encryption, keyRef: o.keyRef, storedSize: o.storedSize },
-      { file: '000000010000000000000001', group: '00000001', size: 123, written: '2026-11-25T04:15:00.123Z', compression: 'gzip', encryption: 'kms', keyRef: 'kms-0123456789abcdef', storedSize: 99 },
+      {
+        file: o.file,
+        group: o.group,
+        size: o.size,
+        written: o.written.toISOString(),
+        compression: o.compression,
+        encryption: o.encryption,
+        keyRef: o.keyRef,
+        storedSize: o.storedSize,
+      },
+      {
+        file: '000000010000000000000001',
+        group: '00000001',
+        size: 123,
+        written: '2026-11-25T04:15:00.123Z',
+        compression: 'gzip',
+        encryption: 'kms',
+        keyRef: 'kms-0123456789abcdef',
+        storedSize: 99,
+      },
     );
-    assert.equal(parseObjectKey({ key: `wal/00000001/000000010000000000000001/${name}.partial-1-2`, size: 1 }, 'wal'), undefined);
+    assert.equal(
+      parseObjectKey({ key: `wal/00000001/000000010000000000000001/${name}.partial-1-2`, size: 1 }, 'wal'),
+      undefined,
+    );
   });
 });
 
@@ -94,23 +141,39 @@ describe('the WAL archive: gaps, window and recovery plans', () => {
 
   test('a moment before the gap plans the segments up to the one written after it', () => {
     const plan = planRecovery(index, path, new Date('2026-11-25T10:03:00Z'), 'here');
-    assert.deepEqual(plan.segments.map((s) => s.file), ['000000010000000000000002', '000000010000000000000003']);
+    assert.deepEqual(
+      plan.segments.map((s) => s.file),
+      ['000000010000000000000002', '000000010000000000000003'],
+    );
   });
 
   test('a moment inside or after the gap fails naming it; past the end names the latest moment', () => {
-    assert.throws(() => planRecovery(index, path, new Date('2026-11-25T10:15:00Z'), 'here'), /gap: 2 segments, 000000010000000000000005 to 000000010000000000000006, are missing.*latest moment restorable before the gap is the last transaction before 2026-11-25T10:10:00.000Z/);
-    assert.throws(() => planRecovery(index, path, new Date('2026-11-25T10:28:00Z'), 'here'), /000000010000000000000005/);
+    assert.throws(
+      () => planRecovery(index, path, new Date('2026-11-25T10:15:00Z'), 'here'),
+      /gap: 2 segments, 000000010000000000000005 to 000000010000000000000006, are missing.*latest moment restorable before the gap is the last transaction before 2026-11-25T10:10:00.000Z/,
+    );
+    assert.throws(
+      () => planRecovery(index, path, new Date('2026-11-25T10:28:00Z'), 'here'),
+      /000000010000000000000005/,
+    );
     // Within the last segment before the gap: recovery stops only if that segment holds a later transaction.
     const edge = planRecovery(index, path, new Date('2026-11-25T10:08:00Z'), 'here');
     assert.equal(edge.following, 'gap');
     assert.match(edge.missing!.message, /gap: 2 segments, 000000010000000000000005/);
     assert.equal(planRecovery(index, path, new Date('2026-11-25T10:03:00Z'), 'here').following, 'present');
     const ok = indexWith(objects.slice(0, 3));
-    assert.throws(() => planRecovery(ok, path, new Date('2026-11-25T11:00:00Z'), 'here'), /after the newest WAL.*latest restorable moment is 2026-11-25T10:10:00.000Z/);
+    assert.throws(
+      () => planRecovery(ok, path, new Date('2026-11-25T11:00:00Z'), 'here'),
+      /after the newest WAL.*latest restorable moment is 2026-11-25T10:10:00.000Z/,
+    );
   });
 
   test('the window runs from the base to the gap, and resumes at a base taken after it', () => {
-    const w = walWindow(index, [{ id: 'a', timeline: 1, startSegno: 2n, consistentAt: new Date('2026-11-25T09:59:00Z') }], 'here');
+    const w = walWindow(
+      index,
+      [{ id: 'a', timeline: 1, startSegno: 2n, consistentAt: new Date('2026-11-25T09:59:00Z') }],
+      'here',
+    );
     assert.equal(w.earliest, '2026-11-25T09:59:00.000Z');
     assert.equal(w.latest, '2026-11-25T10:10:00.000Z');
     assert.equal(w.gaps.length, 1);
@@ -134,7 +197,11 @@ describe('checkChainRetention (lib/core/chains.ts)', () => {
   const hourly = [parseCron({ minute: '30', hour: '*' })];
 
   test('weekly fulls with daily differentials fit the default tiers', () => {
-    const r = checkChainRetention({ retention: Retention.gfs(), fullSchedules: weeklyFull, differentialSchedules: daily });
+    const r = checkChainRetention({
+      retention: Retention.gfs(),
+      fullSchedules: weeklyFull,
+      differentialSchedules: daily,
+    });
     assert.equal(r.requiredFullDays, 14, 'a differential taken 6 days and 1 hour after its full lives 7 more days');
     assert.deepEqual(r.warnings, []);
   });
@@ -154,20 +221,52 @@ describe('checkChainRetention (lib/core/chains.ts)', () => {
   });
 
   test('on S3 the runner raises the daily chain instead, and the check says so', () => {
-    const r = checkChainRetention({ retention: Retention.gfs(), fullSchedules: dailyFull, incrementalSchedules: hourly });
+    const r = checkChainRetention({
+      retention: Retention.gfs(),
+      fullSchedules: dailyFull,
+      incrementalSchedules: hourly,
+    });
     assert.equal(r.warnings.length, 1);
     assert.match(r.warnings[0], /raises the tier of \d+ of \d+ backups.*daily → weekly/);
   });
 
   test('a point-in-time window longer than the weekly tier fails naming the weekly setting', () => {
-    assert.throws(() => checkChainRetention({ retention: Retention.gfs({ weekly: 4 }), fullSchedules: weeklyFull, pointInTimeDays: 30 }), /weekly tier is kept 28 days but must stay 37 days.*raise retention weekly to at least 6/);
-    const r = checkChainRetention({ retention: Retention.gfs({ weekly: 6 }), fullSchedules: weeklyFull, pointInTimeDays: 30 });
+    assert.throws(
+      () =>
+        checkChainRetention({
+          retention: Retention.gfs({ weekly: 4 }),
+          fullSchedules: weeklyFull,
+          pointInTimeDays: 30,
+        }),
+      /weekly tier is kept 28 days but must stay 37 days.*raise retention weekly to at least 6/,
+    );
+    const r = checkChainRetention({
+      retention: Retention.gfs({ weekly: 6 }),
+      fullSchedules: weeklyFull,
+      pointInTimeDays: 30,
+    });
     assert.equal(r.requiredLogArchiveDays, 37);
   });
 
   test('a log archive shorter than the window needs fails naming logArchiveDays', () => {
-    assert.throws(() => checkChainRetention({ retention: Retention.gfs(), fullSchedules: weeklyFull, pointInTimeDays: 7, logArchiveDays: 10 }), /raise logArchiveDays to at least 14/);
-    assert.doesNotThrow(() => checkChainRetention({ retention: Retention.gfs(), fullSchedules: weeklyFull, pointInTimeDays: 7, logArchiveDays: 14 }));
+    assert.throws(
+      () =>
+        checkChainRetention({
+          retention: Retention.gfs(),
+          fullSchedules: weeklyFull,
+          pointInTimeDays: 7,
+          logArchiveDays: 10,
+        }),
+      /raise logArchiveDays to at least 14/,
+    );
+    assert.doesNotThrow(() =>
+      checkChainRetention({
+        retention: Retention.gfs(),
+        fullSchedules: weeklyFull,
+        pointInTimeDays: 7,
+        logArchiveDays: 14,
+      }),
+    );
   });
 
   test('incremental chains whose first links expire before the last are refused, naming the first break', () => {
@@ -178,6 +277,9 @@ describe('checkChainRetention (lib/core/chains.ts)', () => {
   });
 
   test('dependants or a window without full backups is refused', () => {
-    assert.throws(() => checkChainRetention({ retention: Retention.gfs(), fullSchedules: [], pointInTimeDays: 3 }), /need scheduled full backups/);
+    assert.throws(
+      () => checkChainRetention({ retention: Retention.gfs(), fullSchedules: [], pointInTimeDays: 3 }),
+      /need scheduled full backups/,
+    );
   });
 });

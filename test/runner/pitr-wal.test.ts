@@ -46,8 +46,14 @@ describe('wal-push and wal-fetch', () => {
     assert.equal(p.code, 0, p.stderr);
     const stored = fs.readdirSync(path.join(dir, 'plain', 'wal', '00000001', SEGMENT));
     assert.equal(stored.length, 1);
-    assert.match(stored[0], new RegExp(`^${crypto.createHash('sha256').update(segment).digest('hex')}\\.16777216\\.\\d{8}T\\d{9}Z\\.zst$`));
-    assert.ok(fs.statSync(path.join(dir, 'plain', 'wal', '00000001', SEGMENT, stored[0])).size < segment.length / 4, 'compressed');
+    assert.match(
+      stored[0],
+      new RegExp(`^${crypto.createHash('sha256').update(segment).digest('hex')}\\.16777216\\.\\d{8}T\\d{9}Z\\.zst$`),
+    );
+    assert.ok(
+      fs.statSync(path.join(dir, 'plain', 'wal', '00000001', SEGMENT, stored[0])).size < segment.length / 4,
+      'compressed',
+    );
 
     const again = await dbbackup(['wal-push', `${dir}/pg_wal/${SEGMENT}`, '--to', store]);
     assert.equal(again.code, 0, again.stderr);
@@ -69,7 +75,10 @@ describe('wal-push and wal-fetch', () => {
     fs.writeFileSync(path.join(other, SEGMENT), changed);
     const p = await dbbackup(['wal-push', path.join(other, SEGMENT), '--to', store]);
     assert.equal(p.code, 1);
-    assert.match(p.stderr, new RegExp(`WAL file ${SEGMENT} is already archived at .* with different content .*Refusing to replace it`));
+    assert.match(
+      p.stderr,
+      new RegExp(`WAL file ${SEGMENT} is already archived at .* with different content .*Refusing to replace it`),
+    );
     assert.equal(fs.readdirSync(path.join(dir, 'plain', 'wal', '00000001', SEGMENT)).length, 1);
   });
 
@@ -94,7 +103,14 @@ describe('wal-push and wal-fetch', () => {
 
   test('a damaged stored segment is never handed to PostgreSQL (exit 3, nothing at %p)', async () => {
     const store = path.join(dir, 'damaged');
-    const p = await dbbackup(['wal-push', `${dir}/pg_wal/${SEGMENT}`, '--to', `file://${store}`, '--compression', 'none']);
+    const p = await dbbackup([
+      'wal-push',
+      `${dir}/pg_wal/${SEGMENT}`,
+      '--to',
+      `file://${store}`,
+      '--compression',
+      'none',
+    ]);
     assert.equal(p.code, 0, p.stderr);
     const folder = path.join(store, 'wal', '00000001', SEGMENT);
     const obj = path.join(folder, fs.readdirSync(folder)[0]);
@@ -106,20 +122,46 @@ describe('wal-push and wal-fetch', () => {
     assert.equal(f.code, 3);
     assert.match(f.stderr, /is damaged: it decodes to 16777216 bytes with sha256 [0-9a-f]+, its name records/);
     assert.equal(fs.existsSync(dest), false);
-    assert.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('damaged-out')), []);
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((n) => n.startsWith('damaged-out')),
+      [],
+    );
   });
 
   test('age encryption: fetch needs the identity; with it the bytes come back', async () => {
     const store = `file://${dir}/age`;
-    const p = await dbbackup(['wal-push', `${dir}/pg_wal/${SEGMENT}`, '--to', store, '--encrypt', `age:${recipient}`, '--compression', 'lz4']);
+    const p = await dbbackup([
+      'wal-push',
+      `${dir}/pg_wal/${SEGMENT}`,
+      '--to',
+      store,
+      '--encrypt',
+      `age:${recipient}`,
+      '--compression',
+      'lz4',
+    ]);
     assert.equal(p.code, 0, p.stderr);
     const [obj] = fs.readdirSync(path.join(dir, 'age', 'wal', '00000001', SEGMENT));
     assert.match(obj, /\.lz4\.age$/);
-    assert.ok(fs.readFileSync(path.join(dir, 'age', 'wal', '00000001', SEGMENT, obj)).subarray(0, 21).toString().startsWith('age-encryption.org/v1'));
+    assert.ok(
+      fs
+        .readFileSync(path.join(dir, 'age', 'wal', '00000001', SEGMENT, obj))
+        .subarray(0, 21)
+        .toString()
+        .startsWith('age-encryption.org/v1'),
+    );
     const noKey = await dbbackup(['wal-fetch', SEGMENT, path.join(dir, 'age-out'), '--from', store]);
     assert.equal(noKey.code, 2);
     assert.match(noKey.stderr, /--identity FILE/);
-    const f = await dbbackup(['wal-fetch', SEGMENT, path.join(dir, 'age-out'), '--from', store, '--identity', identity]);
+    const f = await dbbackup([
+      'wal-fetch',
+      SEGMENT,
+      path.join(dir, 'age-out'),
+      '--from',
+      store,
+      '--identity',
+      identity,
+    ]);
     assert.equal(f.code, 0, f.stderr);
     assert.ok(fs.readFileSync(path.join(dir, 'age-out')).equals(segment));
   });
@@ -130,7 +172,12 @@ describe('wal-push and wal-fetch', () => {
     const bucket = 'wal-archive';
     beforeAll(async () => {
       moto = await startMoto();
-      const cfg = { endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
+      const cfg = {
+        endpoint: moto.endpoint,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+      };
       await new S3Client(cfg).send(new CreateBucketCommand({ Bucket: bucket }));
       keyId = (await new KMSClient(cfg).send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
     });
@@ -144,9 +191,16 @@ describe('wal-push and wal-fetch', () => {
         const p = await dbbackup(['wal-push', f, '--to', store, '--encrypt', `kms:${keyId}`], { env: moto.env });
         assert.equal(p.code, 0, p.stderr);
       }
-      const s3 = new S3Client({ endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+      const s3 = new S3Client({
+        endpoint: moto.endpoint,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+      });
       const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
-      const keys = ((await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'pg/main/wal/' }))).Contents ?? []).map((o) => o.Key!);
+      const keys = (
+        (await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'pg/main/wal/' }))).Contents ?? []
+      ).map((o) => o.Key!);
       assert.equal(keys.filter((k) => k.includes('/keys/')).length, 1, keys.join('\n'));
       assert.equal(keys.filter((k) => /\.kms-[0-9a-f]{16}\.age$/.test(k)).length, 2, keys.join('\n'));
       const out = path.join(dir, 'kms-out');

@@ -75,15 +75,39 @@ describe('plain host: schedule systemd', () => {
 
   const hookToken = 'https://hooks.example.com/services/T0/B0/Zm9vYmFy?token=s3cr3t';
   const jobArgs = () => [
-    '--engine', 'postgres', '--source', 'postgres://backup@db.internal:5432/app?sslmode=require',
-    '--to', `file://${dir}/store`, '--compression', 'zstd', '--tier', 'daily', '--json',
-    '--metrics-file', `${dir}/textfile/dbbackup.prom`, '--notify', hookToken, '--notify-on', 'always',
+    '--engine',
+    'postgres',
+    '--source',
+    'postgres://backup@db.internal:5432/app?sslmode=require',
+    '--to',
+    `file://${dir}/store`,
+    '--compression',
+    'zstd',
+    '--tier',
+    'daily',
+    '--json',
+    '--metrics-file',
+    `${dir}/textfile/dbbackup.prom`,
+    '--notify',
+    hookToken,
+    '--notify-on',
+    'always',
   ];
 
   test('service + timer: systemd-analyze verify accepts them; hardening; secrets only in the 0600 file', async () => {
     const r = await dbbackup(
-      ['schedule', 'systemd', 'backup', '--calendar', 'Mon..Fri *-*-* 02:30:00', '--out', `${dir}/units`,
-        '--randomized-delay', '900', ...jobArgs()],
+      [
+        'schedule',
+        'systemd',
+        'backup',
+        '--calendar',
+        'Mon..Fri *-*-* 02:30:00',
+        '--out',
+        `${dir}/units`,
+        '--randomized-delay',
+        '900',
+        ...jobArgs(),
+      ],
       { env: { DBBACKUP_SOURCE_PASSWORD: 'pw-never-rendered' } },
     );
     assert.equal(r.code, 0, r.stderr);
@@ -97,15 +121,25 @@ describe('plain host: schedule systemd', () => {
     const timer = fs.readFileSync(path.join(units, 'dbbackup-backup-app.timer'), 'utf8');
     const envFile = fs.readFileSync(path.join(units, 'dbbackup-backup-app.env'), 'utf8');
     const serviceLines = [
-      'Type=oneshot', 'ProtectSystem=strict', 'ProtectHome=true', 'PrivateTmp=true', 'NoNewPrivileges=true',
-      `ReadWritePaths=${dir}/store ${dir}/textfile`, `EnvironmentFile=${units}/dbbackup-backup-app.env`,
-      'User=dbbackup', `ExecStart=${process.execPath} ${SCRIPT} backup`, 'TimeoutStartSec=infinity',
+      'Type=oneshot',
+      'ProtectSystem=strict',
+      'ProtectHome=true',
+      'PrivateTmp=true',
+      'NoNewPrivileges=true',
+      `ReadWritePaths=${dir}/store ${dir}/textfile`,
+      `EnvironmentFile=${units}/dbbackup-backup-app.env`,
+      'User=dbbackup',
+      `ExecStart=${process.execPath} ${SCRIPT} backup`,
+      'TimeoutStartSec=infinity',
     ];
     for (const line of serviceLines) {
       assert.ok(service.split('\n').includes(line), `${line} in\n${service}`);
     }
     const timerLines = [
-      'OnCalendar=Mon..Fri *-*-* 02:30:00', 'Persistent=true', 'RandomizedDelaySec=900', 'WantedBy=timers.target',
+      'OnCalendar=Mon..Fri *-*-* 02:30:00',
+      'Persistent=true',
+      'RandomizedDelaySec=900',
+      'WantedBy=timers.target',
     ];
     for (const line of timerLines) {
       assert.ok(timer.split('\n').includes(line), `${line} in\n${timer}`);
@@ -134,9 +168,23 @@ describe('plain host: schedule systemd', () => {
   });
 
   test('printed drill units: the target password slot, a read-only store, the database id, no token', async () => {
-    const r = await dbbackup(['schedule', 'systemd', 'drill', '--calendar', 'Sun *-*-* 05:00', '--name', 'drill-app',
-      '--database-id', 'app-prod', '--from', `file://${dir}/store`,
-      '--target', 'postgres://drill@127.0.0.1:5432/drill_scratch', '--notify', hookToken]);
+    const r = await dbbackup([
+      'schedule',
+      'systemd',
+      'drill',
+      '--calendar',
+      'Sun *-*-* 05:00',
+      '--name',
+      'drill-app',
+      '--database-id',
+      'app-prod',
+      '--from',
+      `file://${dir}/store`,
+      '--target',
+      'postgres://drill@127.0.0.1:5432/drill_scratch',
+      '--notify',
+      hookToken,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     // Printed, the webhook is only named: its token would land in a terminal's scrollback.
     assert.doesNotMatch(r.stdout + r.stderr, /s3cr3t|Zm9vYmFy/);
@@ -200,15 +248,36 @@ describe('plain host: cron line, metrics file and webhook against PostgreSQL', (
   });
 
   const name = `dbbackup-test-${process.pid}`;
-  const backups = () =>
-    fs.readdirSync(store).filter((d) => fs.existsSync(path.join(store, d, 'manifest.json'))).length;
+  const backups = () => fs.readdirSync(store).filter((d) => fs.existsSync(path.join(store, d, 'manifest.json'))).length;
   let cronJob = '';
 
   test('schedule cron: the line parses back to the same backup; sh runs it: a real backup under flock', async () => {
-    const job = ['--engine', 'postgres', '--source', pg.url('shop'), '--to', `file://${store}`,
-      '--metrics-file', metrics, '--json'];
-    const r = await dbbackup(['schedule', 'cron', '--calendar', '30 2 * * *', '--name', name, '--user', 'root',
-      '--database-id', 'shop-prod', '--out', path.join(dir, 'cron'), ...job]);
+    const job = [
+      '--engine',
+      'postgres',
+      '--source',
+      pg.url('shop'),
+      '--to',
+      `file://${store}`,
+      '--metrics-file',
+      metrics,
+      '--json',
+    ];
+    const r = await dbbackup([
+      'schedule',
+      'cron',
+      '--calendar',
+      '30 2 * * *',
+      '--name',
+      name,
+      '--user',
+      'root',
+      '--database-id',
+      'shop-prod',
+      '--out',
+      path.join(dir, 'cron'),
+      ...job,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const cron = fs.readFileSync(path.join(dir, 'cron', name), 'utf8');
     assert.equal(fs.statSync(path.join(dir, 'cron', `${name}.env`)).mode & 0o777, 0o600);
@@ -259,7 +328,9 @@ describe('plain host: cron line, metrics file and webhook against PostgreSQL', (
     assert.ok(metricLine(afterBackup, 'dbbackup_backup_size_bytes', 'backup')! > 1000);
     const env = { ...pg.env, DBBACKUP_DATABASE_ID: 'shop-prod' };
     const drill = await dbbackup(
-      ['drill', '--from', `file://${store}`, '--target', pg.url('drill_scratch'), '--metrics-file', metrics], { env });
+      ['drill', '--from', `file://${store}`, '--target', pg.url('drill_scratch'), '--metrics-file', metrics],
+      { env },
+    );
     assert.equal(drill.code, 0, drill.stderr);
     const text = fs.readFileSync(metrics, 'utf8');
     const check = promtool(['check', 'metrics'], text);
@@ -275,7 +346,9 @@ describe('plain host: cron line, metrics file and webhook against PostgreSQL', (
     // A drill that cannot reach its target fails: its result is 0, its last success stays.
     const unreachable = 'postgres://postgres@127.0.0.1:1/drill_x';
     const failed = await dbbackup(
-      ['drill', '--from', `file://${store}`, '--target', unreachable, '--metrics-file', metrics], { env });
+      ['drill', '--from', `file://${store}`, '--target', unreachable, '--metrics-file', metrics],
+      { env },
+    );
     assert.notEqual(failed.code, 0);
     const after = fs.readFileSync(metrics, 'utf8');
     assert.equal(promtool(['check', 'metrics'], after).status, 0, after);
@@ -289,8 +362,10 @@ describe('plain host: cron line, metrics file and webhook against PostgreSQL', (
     assert.equal(v.code, 0, v.stderr);
     assert.equal(metricLine(fs.readFileSync(metrics, 'utf8'), 'dbbackup_verified', 'verify'), 1);
     // A restore reports its time too.
-    const restore = await dbbackup(['restore', '--from', `file://${store}`, '--latest', '--target', pg.url('restored'),
-      '--metrics-file', metrics], { env });
+    const restore = await dbbackup(
+      ['restore', '--from', `file://${store}`, '--latest', '--target', pg.url('restored'), '--metrics-file', metrics],
+      { env },
+    );
     assert.equal(restore.code, 0, restore.stderr);
     assert.ok(metricLine(fs.readFileSync(metrics, 'utf8'), 'dbbackup_restore_duration_seconds', 'restore')! > 0);
     // A damaged copy of the store: verify exits 3 and the file says 0, under the same label.
@@ -322,8 +397,10 @@ describe('plain host: cron line, metrics file and webhook against PostgreSQL', (
 
     const shared = path.join(dir, 'textfile', 'shared.prom');
     const ids = ['db-a', 'db-b', 'db-c', 'db-d'];
-    const verify = (id: string) => dbbackup(['verify', '--from', `file://${store}`, '--all', '--metrics-file', shared],
-      { env: { DBBACKUP_DATABASE_ID: id } });
+    const verify = (id: string) =>
+      dbbackup(['verify', '--from', `file://${store}`, '--all', '--metrics-file', shared], {
+        env: { DBBACKUP_DATABASE_ID: id },
+      });
     const runs = await Promise.all(ids.map(verify));
     for (const r of runs) assert.equal(r.code, 0, r.stderr);
     const merged = fs.readFileSync(shared, 'utf8');
@@ -344,31 +421,34 @@ describe('plain host: cron line, metrics file and webhook against PostgreSQL', (
     assert.equal(check.status, 0, check.out);
     // A backup that last succeeded at time 0: no alert 25 h later, the alert 27 h later.
     const unit = path.join(dir, 'alerts-test.yml');
-    fs.writeFileSync(unit, [
-      'rule_files: [dbbackup-alerts.yml]',
-      'evaluation_interval: 1m',
-      'tests:',
-      '  - interval: 10m',
-      '    input_series:',
-      `      - series: 'dbbackup_last_success_timestamp_seconds{database="shop-prod",command="backup"}'`,
-      `        values: '0x200'`,
-      `      - series: 'dbbackup_last_run_success{database="shop-prod",command="backup"}'`,
-      `        values: '1x200'`,
-      '    alert_rule_test:',
-      '      - eval_time: 25h',
-      '        alertname: DbBackupStale',
-      '        exp_alerts: []',
-      '      - eval_time: 27h',
-      '        alertname: DbBackupStale',
-      '        exp_alerts:',
-      '          - exp_labels: { severity: critical, database: shop-prod, command: backup }',
-      '            exp_annotations:',
-      `              summary: 'No successful backup of shop-prod for 1d 3h 0m 0s'`,
-      '      - eval_time: 27h',
-      '        alertname: DbBackupFailed',
-      '        exp_alerts: []',
-      '',
-    ].join('\n'));
+    fs.writeFileSync(
+      unit,
+      [
+        'rule_files: [dbbackup-alerts.yml]',
+        'evaluation_interval: 1m',
+        'tests:',
+        '  - interval: 10m',
+        '    input_series:',
+        `      - series: 'dbbackup_last_success_timestamp_seconds{database="shop-prod",command="backup"}'`,
+        `        values: '0x200'`,
+        `      - series: 'dbbackup_last_run_success{database="shop-prod",command="backup"}'`,
+        `        values: '1x200'`,
+        '    alert_rule_test:',
+        '      - eval_time: 25h',
+        '        alertname: DbBackupStale',
+        '        exp_alerts: []',
+        '      - eval_time: 27h',
+        '        alertname: DbBackupStale',
+        '        exp_alerts:',
+        '          - exp_labels: { severity: critical, database: shop-prod, command: backup }',
+        '            exp_annotations:',
+        `              summary: 'No successful backup of shop-prod for 1d 3h 0m 0s'`,
+        '      - eval_time: 27h',
+        '        alertname: DbBackupFailed',
+        '        exp_alerts: []',
+        '',
+      ].join('\n'),
+    );
     const unitTest = spawnSync('promtool', ['test', 'rules', unit], { cwd: dir, encoding: 'utf8' });
     assert.equal(unitTest.status, 0, unitTest.stdout + unitTest.stderr);
   });
@@ -408,8 +488,10 @@ describe('plain host: cron line, metrics file and webhook against PostgreSQL', (
     test('a failed backup posts its summary (Basic auth from the URL), exits 1, never logs the token', async () => {
       received.length = 0;
       const unreachable = 'postgres://postgres@127.0.0.1:1/shop';
-      const r = await dbbackup(['backup', '--engine', 'postgres', '--source', unreachable, '--to', `file://${store}`,
-        '--notify', hook()], { env: { ...pg.env, DBBACKUP_DATABASE_ID: 'shop-prod' } });
+      const r = await dbbackup(
+        ['backup', '--engine', 'postgres', '--source', unreachable, '--to', `file://${store}`, '--notify', hook()],
+        { env: { ...pg.env, DBBACKUP_DATABASE_ID: 'shop-prod' } },
+      );
       assert.equal(r.code, 1, r.stderr);
       assert.equal(received.length, 1);
       const [post] = received;
@@ -428,8 +510,10 @@ describe('plain host: cron line, metrics file and webhook against PostgreSQL', (
 
     test('success posts only with --notify-on success|always; a failing or silent webhook warns, exit 0', async () => {
       const backup = (extra: string[]) =>
-        dbbackup(['backup', '--engine', 'postgres', '--source', pg.url('shop'), '--to', `file://${store}`, ...extra],
-          { env: pg.env, timeoutMs: 60_000 });
+        dbbackup(['backup', '--engine', 'postgres', '--source', pg.url('shop'), '--to', `file://${store}`, ...extra], {
+          env: pg.env,
+          timeoutMs: 60_000,
+        });
       const warned = (stderr: string, why: RegExp) =>
         logLines(stderr).some((l) => l.event === 'notify-failed' && why.test(String(l.msg)));
       received.length = 0;

@@ -29,13 +29,24 @@ describe('PostgreSQL to S3 (moto) with KMS encryption', () => {
   let keyId: string;
   let env: Record<string, string>;
   let expected: Record<string, string>;
-  let manifest: { id: string; manualRestore: string[]; artifacts: { name: string; size: number }[]; pipeline: { encryption: Record<string, unknown> }; tier: string };
+  let manifest: {
+    id: string;
+    manualRestore: string[];
+    artifacts: { name: string; size: number }[];
+    pipeline: { encryption: Record<string, unknown> };
+    tier: string;
+  };
   const bucket = 'backups-kms';
 
   beforeAll(async () => {
     [pg, moto] = await Promise.all([startLocalPostgres(), startMoto()]);
     env = { ...pg.env, ...moto.env };
-    const clientConfig = { endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
+    const clientConfig = {
+      endpoint: moto.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    };
     s3 = new S3Client(clientConfig);
     const kms = new KMSClient(clientConfig);
     keyId = (await kms.send(new CreateKeyCommand({ Description: 'backups' }))).KeyMetadata!.KeyId!;
@@ -43,7 +54,14 @@ describe('PostgreSQL to S3 (moto) with KMS encryption', () => {
     await s3.send(
       new PutBucketEncryptionCommand({
         Bucket: bucket,
-        ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: keyId }, BucketKeyEnabled: true }] },
+        ServerSideEncryptionConfiguration: {
+          Rules: [
+            {
+              ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: keyId },
+              BucketKeyEnabled: true,
+            },
+          ],
+        },
       }),
     );
     await loadFixture(pg, 'shop');
@@ -54,7 +72,21 @@ describe('PostgreSQL to S3 (moto) with KMS encryption', () => {
   });
 
   test('backup with kms: stores only the wrapped key, uses SSE-KMS and tags the tier', async () => {
-    const b = await dbbackup(['backup', '--engine', 'postgres', '--source', pg.url('shop'), '--to', `s3://${bucket}/prod/shop`, '--encrypt', `kms:${keyId}`, '--json'], { env });
+    const b = await dbbackup(
+      [
+        'backup',
+        '--engine',
+        'postgres',
+        '--source',
+        pg.url('shop'),
+        '--to',
+        `s3://${bucket}/prod/shop`,
+        '--encrypt',
+        `kms:${keyId}`,
+        '--json',
+      ],
+      { env },
+    );
     assert.equal(b.code, 0, b.stderr);
     manifest = JSON.parse(b.stdout);
     const enc = manifest.pipeline.encryption;
@@ -66,10 +98,11 @@ describe('PostgreSQL to S3 (moto) with KMS encryption', () => {
     assert.doesNotMatch(b.stdout + b.stderr, /AGE-SECRET-KEY/);
 
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `prod/shop/${manifest.id}/` }));
-    assert.deepEqual(
-      (listed.Contents ?? []).map((o) => o.Key).sort(),
-      [`prod/shop/${manifest.id}/database.pgdump.zst.age`, `prod/shop/${manifest.id}/globals.sql.zst.age`, `prod/shop/${manifest.id}/manifest.json`],
-    );
+    assert.deepEqual((listed.Contents ?? []).map((o) => o.Key).sort(), [
+      `prod/shop/${manifest.id}/database.pgdump.zst.age`,
+      `prod/shop/${manifest.id}/globals.sql.zst.age`,
+      `prod/shop/${manifest.id}/manifest.json`,
+    ]);
     for (const name of ['database.pgdump.zst.age', 'manifest.json']) {
       const key = `prod/shop/${manifest.id}/${name}`;
       const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
@@ -84,7 +117,10 @@ describe('PostgreSQL to S3 (moto) with KMS encryption', () => {
   test('verify --deep and restore read it back through KMS', async () => {
     const v = await dbbackup(['verify', '--from', `s3://${bucket}/prod/shop`, '--latest', '--deep'], { env });
     assert.equal(v.code, 0, v.stderr);
-    const r = await dbbackup(['restore', '--from', `s3://${bucket}/prod/shop`, '--id', manifest.id, '--target', pg.url('from_s3')], { env });
+    const r = await dbbackup(
+      ['restore', '--from', `s3://${bucket}/prod/shop`, '--id', manifest.id, '--target', pg.url('from_s3')],
+      { env },
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await fingerprint(pg, 'from_s3'), expected);
   });
@@ -107,8 +143,25 @@ describe('PostgreSQL to S3 (moto) with KMS encryption', () => {
   test('a stream larger than one part is uploaded in several parts and verifies', async () => {
     // Incompressible rows make the stored object larger than one 8 MiB part.
     await pg.sql(`CREATE DATABASE big`);
-    await pg.sql(`CREATE TABLE noise AS SELECT i, decode(string_agg(md5(i::text || j::text), ''), 'hex') AS b FROM generate_series(1, 6000) i, generate_series(1, 200) j GROUP BY i`, 'big');
-    const b = await dbbackup(['backup', '--engine', 'postgres', '--source', pg.url('big'), '--to', `s3://${bucket}/big`, '--compression', 'none', '--json'], { env });
+    await pg.sql(
+      `CREATE TABLE noise AS SELECT i, decode(string_agg(md5(i::text || j::text), ''), 'hex') AS b FROM generate_series(1, 6000) i, generate_series(1, 200) j GROUP BY i`,
+      'big',
+    );
+    const b = await dbbackup(
+      [
+        'backup',
+        '--engine',
+        'postgres',
+        '--source',
+        pg.url('big'),
+        '--to',
+        `s3://${bucket}/big`,
+        '--compression',
+        'none',
+        '--json',
+      ],
+      { env },
+    );
     assert.equal(b.code, 0, b.stderr);
     const m = JSON.parse(b.stdout);
     const db = m.artifacts.find((a: { role: string }) => a.role === 'database');

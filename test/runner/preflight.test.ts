@@ -16,7 +16,13 @@ import { dbbackup } from '../harness/runner';
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 
 /** A directory of symlinks to every program on PATH except `without`, plus `scripts` (name → sh body). */
-function binDir(root: string, name: string, from: readonly string[], without: readonly string[], scripts: Record<string, string> = {}): string {
+function binDir(
+  root: string,
+  name: string,
+  from: readonly string[],
+  without: readonly string[],
+  scripts: Record<string, string> = {},
+): string {
   const dir = path.join(root, name);
   fs.mkdirSync(dir);
   for (const d of from) {
@@ -35,7 +41,8 @@ function binDir(root: string, name: string, from: readonly string[], without: re
       }
     }
   }
-  for (const [n, body] of Object.entries(scripts)) fs.writeFileSync(path.join(dir, n), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+  for (const [n, body] of Object.entries(scripts))
+    fs.writeFileSync(path.join(dir, n), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
   return dir;
 }
 
@@ -92,12 +99,30 @@ describe('preflight: tools, versions and identities are checked before any sessi
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-preflight-'));
     store = path.join(tmp, 'store');
     await pg.sql('CREATE DATABASE app');
-    await pg.sql('CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 1000) i;', 'app');
+    await pg.sql(
+      'CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 1000) i;',
+      'app',
+    );
     const pair = ageKeyPair(Buffer.alloc(32, 3));
     recipient = pair.recipient;
     identityFile = path.join(tmp, 'identity.txt');
-    fs.writeFileSync(identityFile, `# created by the test\n# public key: ${recipient}\n${pair.identity}\n`, { mode: 0o600 });
-    const b = await dbbackup(['backup', '--engine', 'postgres', '--source', pg.url('app'), '--to', `file://${store}`, '--encrypt', `age:${recipient}`], { env: pg.env });
+    fs.writeFileSync(identityFile, `# created by the test\n# public key: ${recipient}\n${pair.identity}\n`, {
+      mode: 0o600,
+    });
+    const b = await dbbackup(
+      [
+        'backup',
+        '--engine',
+        'postgres',
+        '--source',
+        pg.url('app'),
+        '--to',
+        `file://${store}`,
+        '--encrypt',
+        `age:${recipient}`,
+      ],
+      { env: pg.env },
+    );
     assert.equal(b.code, 0, b.stderr);
   });
   afterAll(async () => {
@@ -105,52 +130,111 @@ describe('preflight: tools, versions and identities are checked before any sessi
     if (tmp !== undefined) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  const backupArgs = (to: string, extra: string[] = []) => ['backup', '--engine', 'postgres', '--source', pg.url('app'), '--to', `file://${to}`, ...extra];
+  const backupArgs = (to: string, extra: string[] = []) => [
+    'backup',
+    '--engine',
+    'postgres',
+    '--source',
+    pg.url('app'),
+    '--to',
+    `file://${to}`,
+    ...extra,
+  ];
 
-  async function refusedBackup(name: string, env: Record<string, string>, extra: string[], message: RegExp): Promise<void> {
+  async function refusedBackup(
+    name: string,
+    env: Record<string, string>,
+    extra: string[],
+    message: RegExp,
+  ): Promise<void> {
     const to = path.join(tmp, `store-${name}`);
     const r = await dbbackup(backupArgs(to, extra), { env: { ...pg.env, ...env } });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, message);
     // Refused before work: no backup folder, no manifest, no session that logged its start.
-    assert.ok(!fs.existsSync(to) || fs.readdirSync(to).length === 0, `${to} holds ${fs.existsSync(to) ? fs.readdirSync(to) : ''}`);
+    assert.ok(
+      !fs.existsSync(to) || fs.readdirSync(to).length === 0,
+      `${to} holds ${fs.existsSync(to) ? fs.readdirSync(to) : ''}`,
+    );
     assert.doesNotMatch(r.stderr, /"event":"backup-start"/);
   }
 
   test('zstd missing from PATH: exit 2 naming zstd and --compression', async () => {
     const bin = binDir(tmp, 'no-zstd', PATH_DIRS, ['zstd']);
-    await refusedBackup('no-zstd', { PATH: bin }, [], /zstd is not installed or not on PATH.*compression zstd.*--compression/);
+    await refusedBackup(
+      'no-zstd',
+      { PATH: bin },
+      [],
+      /zstd is not installed or not on PATH.*compression zstd.*--compression/,
+    );
   });
 
   test('lz4 missing, and a zstd that does not run: exit 2', async () => {
     const bin = binDir(tmp, 'no-lz4', PATH_DIRS, ['lz4']);
     await refusedBackup('no-lz4', { PATH: bin }, ['--compression', 'lz4'], /lz4 is not installed/);
-    const broken = binDir(tmp, 'broken-zstd', PATH_DIRS, [], { zstd: 'echo "zstd: cannot load libzstd" >&2; exit 127' });
-    await refusedBackup('broken-zstd', { PATH: broken }, [], /zstd \(zstd\) does not run: 'zstd --version' failed.*cannot load libzstd/);
+    const broken = binDir(tmp, 'broken-zstd', PATH_DIRS, [], {
+      zstd: 'echo "zstd: cannot load libzstd" >&2; exit 127',
+    });
+    await refusedBackup(
+      'broken-zstd',
+      { PATH: broken },
+      [],
+      /zstd \(zstd\) does not run: 'zstd --version' failed.*cannot load libzstd/,
+    );
   });
 
   test('age missing from PATH with --encrypt age: exit 2 naming age', async () => {
     const bin = binDir(tmp, 'no-age', PATH_DIRS, ['age']);
-    await refusedBackup('no-age', { PATH: bin }, ['--encrypt', `age:${recipient}`], /age is not installed or not on PATH.*encryption age/);
+    await refusedBackup(
+      'no-age',
+      { PATH: bin },
+      ['--encrypt', `age:${recipient}`],
+      /age is not installed or not on PATH.*encryption age/,
+    );
   });
 
   test('pg_dump missing: exit 2 naming pg_dump', async () => {
     const bin = binDir(tmp, 'pg-no-dump', [PG_BIN], ['pg_dump']);
-    await refusedBackup('pg-no-dump', { DBBACKUP_PG_BIN: bin }, [], /pg_dump is not installed or not on PATH.*PostgreSQL backup/);
+    await refusedBackup(
+      'pg-no-dump',
+      { DBBACKUP_PG_BIN: bin },
+      [],
+      /pg_dump is not installed or not on PATH.*PostgreSQL backup/,
+    );
   });
 
   test('pg_dump older than the server: exit 2 naming both versions', async () => {
     const bin = binDir(tmp, 'pg-old-dump', [PG_BIN], [], { pg_dump: 'echo "pg_dump (PostgreSQL) 14.0"' });
-    await refusedBackup('pg-old-dump', { DBBACKUP_PG_BIN: bin }, [], /pg_dump 14 \(.*\) is older than the PostgreSQL 15 server at postgres:\/\/.*client tools/);
+    await refusedBackup(
+      'pg-old-dump',
+      { DBBACKUP_PG_BIN: bin },
+      [],
+      /pg_dump 14 \(.*\) is older than the PostgreSQL 15 server at postgres:\/\/.*client tools/,
+    );
   });
 
   test('pg_restore older than the server (or than the pg_dump that made the archive): exit 2, target not created', async () => {
     const bin = binDir(tmp, 'pg-old-restore', [PG_BIN], [], { pg_restore: 'echo "pg_restore (PostgreSQL) 14.0"' });
-    const r = await dbbackup(['restore', '--from', `file://${store}`, '--latest', '--target', pg.url('restored_old'), '--identity', identityFile], {
-      env: { ...pg.env, DBBACKUP_PG_BIN: bin },
-    });
+    const r = await dbbackup(
+      [
+        'restore',
+        '--from',
+        `file://${store}`,
+        '--latest',
+        '--target',
+        pg.url('restored_old'),
+        '--identity',
+        identityFile,
+      ],
+      {
+        env: { ...pg.env, DBBACKUP_PG_BIN: bin },
+      },
+    );
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /pg_restore 14 .*(cannot read an archive made by pg_dump 15|older than the PostgreSQL 15 server)/);
+    assert.match(
+      r.stderr,
+      /pg_restore 14 .*(cannot read an archive made by pg_dump 15|older than the PostgreSQL 15 server)/,
+    );
     assert.equal(await pg.sql("SELECT count(*) FROM pg_database WHERE datname = 'restored_old'"), '0');
   });
 
@@ -159,7 +243,10 @@ describe('preflight: tools, versions and identities are checked before any sessi
     fs.writeFileSync(garbage, 'this is not a key\n');
     const broken = path.join(tmp, 'broken.txt');
     const real = fs.readFileSync(identityFile, 'utf8');
-    fs.writeFileSync(broken, real.replace(/AGE-SECRET-KEY-1(.)/, (_m, c: string) => `AGE-SECRET-KEY-1${c === 'Q' ? 'P' : 'Q'}`));
+    fs.writeFileSync(
+      broken,
+      real.replace(/AGE-SECRET-KEY-1(.)/, (_m, c: string) => `AGE-SECRET-KEY-1${c === 'Q' ? 'P' : 'Q'}`),
+    );
     const pub = path.join(tmp, 'public.txt');
     fs.writeFileSync(pub, `${recipient}\n`);
     const empty = path.join(tmp, 'empty.txt');
@@ -173,11 +260,20 @@ describe('preflight: tools, versions and identities are checked before any sessi
       [path.join(tmp, 'missing.txt'), /cannot be read \(ENOENT\)/],
     ];
     for (const [file, message] of cases) {
-      const r = await dbbackup(['restore', '--from', `file://${store}`, '--latest', '--target', pg.url('restored_id'), '--identity', file], { env: pg.env, timeoutMs: 30000 });
+      const r = await dbbackup(
+        ['restore', '--from', `file://${store}`, '--latest', '--target', pg.url('restored_id'), '--identity', file],
+        { env: pg.env, timeoutMs: 30000 },
+      );
       assert.equal(r.code, 2, `${file}: ${r.stderr}`);
-      assert.match(r.stderr, new RegExp(`--identity '${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}' ${message.source}`));
+      assert.match(
+        r.stderr,
+        new RegExp(`--identity '${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}' ${message.source}`),
+      );
       assert.doesNotMatch(r.stdout + r.stderr, /AGE-SECRET-KEY-1[0-9A-Z]/);
-      const v = await dbbackup(['verify', '--from', `file://${store}`, '--latest', '--deep', '--identity', file], { env: pg.env, timeoutMs: 30000 });
+      const v = await dbbackup(['verify', '--from', `file://${store}`, '--latest', '--deep', '--identity', file], {
+        env: pg.env,
+        timeoutMs: 30000,
+      });
       assert.equal(v.code, 2, `verify ${file}: ${v.stderr}`);
     }
     assert.equal(await pg.sql("SELECT count(*) FROM pg_database WHERE datname = 'restored_id'"), '0');
@@ -185,7 +281,16 @@ describe('preflight: tools, versions and identities are checked before any sessi
 
   test('restore without zstd on PATH: exit 2, the target database is not created; with it the restore works', async () => {
     const bin = binDir(tmp, 'restore-no-zstd', PATH_DIRS, ['zstd']);
-    const args = ['restore', '--from', `file://${store}`, '--latest', '--target', pg.url('restored_ok'), '--identity', identityFile];
+    const args = [
+      'restore',
+      '--from',
+      `file://${store}`,
+      '--latest',
+      '--target',
+      pg.url('restored_ok'),
+      '--identity',
+      identityFile,
+    ];
     const r = await dbbackup(args, { env: { ...pg.env, PATH: bin } });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /zstd is not installed or not on PATH/);
@@ -209,18 +314,44 @@ describe('kms: the unwrapped identity never touches a disk', () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-kmsfd-'));
     // The runner's temporary directory: everything it would write for itself lands here.
     env = { ...pg.env, ...moto.env, TMPDIR: tmp };
-    const clientConfig = { endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
+    const clientConfig = {
+      endpoint: moto.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    };
     const kms = new KMSClient(clientConfig);
     const keyId = (await kms.send(new CreateKeyCommand({ Description: 'backups' }))).KeyMetadata!.KeyId!;
     await new S3Client(clientConfig).send(new CreateBucketCommand({ Bucket: bucket }));
     // Large enough that the restore runs for a while to be watched.
     await pg.sql('CREATE DATABASE big');
-    await pg.sql('CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) || md5((i * 7)::text) FROM generate_series(1, 600000) i;', 'big');
-    const b = await dbbackup(['backup', '--engine', 'postgres', '--source', pg.url('big'), '--to', `s3://${bucket}/p`, '--encrypt', `kms:${keyId}`, '--json'], { env });
+    await pg.sql(
+      'CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) || md5((i * 7)::text) FROM generate_series(1, 600000) i;',
+      'big',
+    );
+    const b = await dbbackup(
+      [
+        'backup',
+        '--engine',
+        'postgres',
+        '--source',
+        pg.url('big'),
+        '--to',
+        `s3://${bucket}/p`,
+        '--encrypt',
+        `kms:${keyId}`,
+        '--json',
+      ],
+      { env },
+    );
     assert.equal(b.code, 0, b.stderr);
     const enc = JSON.parse(b.stdout).pipeline.encryption;
     const plain = await kms.send(
-      new DecryptCommand({ CiphertextBlob: Buffer.from(enc.wrappedKey, 'base64'), KeyId: enc.keyId, EncryptionContext: enc.encryptionContext }),
+      new DecryptCommand({
+        CiphertextBlob: Buffer.from(enc.wrappedKey, 'base64'),
+        KeyId: enc.keyId,
+        EncryptionContext: enc.encryptionContext,
+      }),
     );
     identity = Buffer.from(plain.Plaintext!).toString('utf8').trim();
     assert.match(identity, /^AGE-SECRET-KEY-1/);
@@ -231,7 +362,10 @@ describe('kms: the unwrapped identity never touches a disk', () => {
   });
 
   /** Watch the runner's family while it runs: every fd target, whether age got its key on fd 3. */
-  function watch(pid: number, seen: { targets: Set<string>; ageFd3: string[]; keyFiles: string[]; stop: boolean }): Promise<void> {
+  function watch(
+    pid: number,
+    seen: { targets: Set<string>; ageFd3: string[]; keyFiles: string[]; stop: boolean },
+  ): Promise<void> {
     return (async () => {
       while (!seen.stop) {
         for (const p of family(pid)) {
@@ -277,7 +411,8 @@ describe('kms: the unwrapped identity never touches a disk', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await pg.sql('SELECT count(*) FROM t', 'restored'), '600000');
     assert.ok(seen.ageFd3.length > 0, 'age was seen running with its key on fd 3');
-    for (const t of seen.ageFd3) assert.match(t, /\/#\d+ \(deleted\)$/, `age's fd 3 is an unnamed in-memory file, not ${t}`);
+    for (const t of seen.ageFd3)
+      assert.match(t, /\/#\d+ \(deleted\)$/, `age's fd 3 is an unnamed in-memory file, not ${t}`);
     assert.deepEqual(namedKeyFiles(seen.targets), []);
     assert.deepEqual(seen.keyFiles, []);
     assert.ok(!(r.stdout + r.stderr).includes(identity));
@@ -300,7 +435,10 @@ describe('kms: the unwrapped identity never touches a disk', () => {
               }
             });
             if (ages.length > 0) {
-              for (const t of fs.readdirSync(`/proc/${ages[0]}/fd`).map((fd) => fs.readlinkSync(`/proc/${ages[0]}/fd/${fd}`))) seen.targets.add(t);
+              for (const t of fs
+                .readdirSync(`/proc/${ages[0]}/fd`)
+                .map((fd) => fs.readlinkSync(`/proc/${ages[0]}/fd/${fd}`)))
+                seen.targets.add(t);
               process.kill(pid, 'SIGKILL');
               killed = true;
             }

@@ -27,7 +27,9 @@ describe('prune of the MariaDB binary log archive on file://', () => {
   let n = 0;
 
   const backup = async () => {
-    const b = await dbbackup(['backup', '--engine', 'mysql', '--source', src.url('app'), '--to', url, '--json'], { env: src.env });
+    const b = await dbbackup(['backup', '--engine', 'mysql', '--source', src.url('app'), '--to', url, '--json'], {
+      env: src.env,
+    });
     assert.equal(b.code, 0, b.stderr);
     return JSON.parse(b.stdout);
   };
@@ -83,7 +85,18 @@ describe('prune of the MariaDB binary log archive on file://', () => {
     await shipped();
 
     const was = (await list()).windows.find((w: { archive: string }) => w.archive === 'binlog');
-    const p = await dbbackup(['prune', '--from', url, '--keep-daily', '1', '--keep-weekly', '0', '--keep-monthly', '0', '--json']);
+    const p = await dbbackup([
+      'prune',
+      '--from',
+      url,
+      '--keep-daily',
+      '1',
+      '--keep-weekly',
+      '0',
+      '--keep-monthly',
+      '0',
+      '--json',
+    ]);
     assert.equal(p.code, 0, p.stderr);
     const pruned = JSON.parse(p.stdout);
     assert.deepEqual(pruned.deleted, [first.id]);
@@ -96,9 +109,12 @@ describe('prune of the MariaDB binary log archive on file://', () => {
 
     for (const m of [{ t: new Date(now.earliest), state: atSecond }, newest]) {
       const db = `r${++n}`;
-      const r = await dbbackup(['restore', '--from', url, '--to-time', m.t.toISOString(), '--target', tgt.url(db), '--json'], {
-        env: { DBBACKUP_TARGET_PASSWORD: tgt.password },
-      });
+      const r = await dbbackup(
+        ['restore', '--from', url, '--to-time', m.t.toISOString(), '--target', tgt.url(db), '--json'],
+        {
+          env: { DBBACKUP_TARGET_PASSWORD: tgt.password },
+        },
+      );
       assert.equal(r.code, 0, `restore to ${m.t.toISOString()}: ${r.stderr}`);
       assert.equal(JSON.parse(r.stdout).id, second.id);
       assert.equal(await tgt.sql(STATE, db), m.state, `restored to ${m.t.toISOString()}`);

@@ -4,7 +4,12 @@
 // can run here, so the gs:// results show the backend keeps the contract against that subset of
 // the API, not that Google's service behaves like the fake. az:// runs on Azurite, Microsoft's
 // Azure Storage emulator (test/harness/azurite.ts), not on Azure itself.
-import { CreateBucketCommand, GetObjectTaggingCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectTaggingCommand,
+  ListMultipartUploadsCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -165,7 +170,11 @@ function contract(backend: () => Backend): void {
     done = true;
     await reader;
     assert.ok((await s.readBytes(key)).equals(data));
-    assert.deepEqual(seen.filter((x) => x !== 'none' && x !== 'whole'), [], 'no reader saw a partial object');
+    assert.deepEqual(
+      seen.filter((x) => x !== 'none' && x !== 'whole'),
+      [],
+      'no reader saw a partial object',
+    );
   });
 
   test('stat, list and listFolders speak logical keys (a backup id first), whatever the layout', async () => {
@@ -188,7 +197,14 @@ function contract(backend: () => Backend): void {
       ]);
       assert.deepEqual(
         (await fresh.list('')).map((o) => o.key).sort(),
-        [`${id1}/database.pgdump`, `${id1}/manifest.json`, `${id1}/sub/part.bin`, `${id2}/database.pgdump`, 'wal/0000000100000000/000000010000000000000001/x.zst', 'wal/keys/k1.json'].sort(),
+        [
+          `${id1}/database.pgdump`,
+          `${id1}/manifest.json`,
+          `${id1}/sub/part.bin`,
+          `${id2}/database.pgdump`,
+          'wal/0000000100000000/000000010000000000000001/x.zst',
+          'wal/keys/k1.json',
+        ].sort(),
       );
       assert.deepEqual(await fresh.list('wal/keys'), [{ key: 'wal/keys/k1.json', size: 7 }]);
       assert.deepEqual(await fresh.stat(`${id2}/database.pgdump`), { key: `${id2}/database.pgdump`, size: 9 });
@@ -220,14 +236,20 @@ function contract(backend: () => Backend): void {
       await s.putBytes(`${id}/manifest.json`, Buffer.from('{}'), { tier, contentType: 'application/json' });
       await b.assertTier(s, `${id}/database.pgdump`, tier);
       await b.assertTier(s, `${id}/manifest.json`, tier);
-      assert.equal((await b.open('tiers').readBytes(`${id}/database.pgdump`)).toString(), tier, 'a fresh instance finds the backup under its tier');
+      assert.equal(
+        (await b.open('tiers').readBytes(`${id}/database.pgdump`)).toString(),
+        tier,
+        'a fresh instance finds the backup under its tier',
+      );
     }
   });
 
   test('an unfinished backup folder (no manifest) is never taken for a backup, before or after discardIncomplete', async () => {
     const s = b.open('incomplete');
     const id = backupId();
-    await s.upload(`${id}/database.pgdump`, Readable.from([Buffer.from('half a backup')]), { tier: RetentionTier.DAILY });
+    await s.upload(`${id}/database.pgdump`, Readable.from([Buffer.from('half a backup')]), {
+      tier: RetentionTier.DAILY,
+    });
     const before = await readCatalog(s);
     assert.deepEqual(before.backups, []);
     assert.deepEqual(before.incomplete, [id]);
@@ -237,7 +259,11 @@ function contract(backend: () => Backend): void {
     if (b.deletes) {
       assert.deepEqual(catalog.incomplete, [], 'file:// removes what the failed backup wrote');
     } else {
-      assert.deepEqual(catalog.incomplete, [id], 'object stores keep it (no delete right) until the lifecycle rules expire it');
+      assert.deepEqual(
+        catalog.incomplete,
+        [id],
+        'object stores keep it (no delete right) until the lifecycle rules expire it',
+      );
       assert.deepEqual(await s.list(id), [{ key: `${id}/database.pgdump`, size: 13 }]);
     }
   });
@@ -269,8 +295,15 @@ describe('storage contract: file:// (temporary directory)', () => {
     assertTier: async () => undefined, // file:// has no lifecycle rules; `prune` applies the tiers
     assertNoOpenUploads: async (sub) => {
       const walk = (d: string): string[] =>
-        fs.existsSync(d) ? fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [e.name])) : [];
-      assert.deepEqual(walk(path.join(dir, sub)).filter((f) => f.includes('.partial-')), []);
+        fs.existsSync(d)
+          ? fs
+              .readdirSync(d, { withFileTypes: true })
+              .flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [e.name]))
+          : [];
+      assert.deepEqual(
+        walk(path.join(dir, sub)).filter((f) => f.includes('.partial-')),
+        [],
+      );
     },
     deletes: true,
   }));
@@ -282,7 +315,12 @@ describe('storage contract: s3:// (moto, a real S3-protocol server)', () => {
   const bucket = 'contract';
   beforeAll(async () => {
     moto = await startMoto();
-    client = new S3Client({ endpoint: moto.endpoint, region: MOTO_ENV.AWS_REGION, forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    client = new S3Client({
+      endpoint: moto.endpoint,
+      region: MOTO_ENV.AWS_REGION,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    });
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
   });
   afterAll(async () => {
@@ -329,19 +367,32 @@ describe('storage contract: gs:// (OUR fake of the GCS JSON API, not Google)', (
     multiChunk: 256 * KiB * 10 + 4321,
     assertTier: async (_s, key, tier) => {
       const o = fake.bucket(bucket).get(`backups/tiers/${tier}/${key}`);
-      assert.ok(o !== undefined, `backups/tiers/${tier}/${key} exists (names: ${[...fake.bucket(bucket).keys()].filter((k) => k.includes(key.split('/')[0])).join(', ')})`);
+      assert.ok(
+        o !== undefined,
+        `backups/tiers/${tier}/${key} exists (names: ${[...fake.bucket(bucket).keys()].filter((k) => k.includes(key.split('/')[0])).join(', ')})`,
+      );
       assert.deepEqual(o.metadata, { [TIER_TAG_KEY]: tier });
     },
     assertNoOpenUploads: async (sub) => {
-      const open = [...fake.sessions.values()].filter((s) => s.name.startsWith(`backups/${sub}/`) && s.state === 'open');
-      assert.deepEqual(open.map((s) => s.name), [], 'every failed session was cancelled');
-      assert.deepEqual(fake.requests.filter((r) => r.kind === 'object' && r.method === 'DELETE'), [], 'no object DELETE was tried');
+      const open = [...fake.sessions.values()].filter(
+        (s) => s.name.startsWith(`backups/${sub}/`) && s.state === 'open',
+      );
+      assert.deepEqual(
+        open.map((s) => s.name),
+        [],
+        'every failed session was cancelled',
+      );
+      assert.deepEqual(
+        fake.requests.filter((r) => r.kind === 'object' && r.method === 'DELETE'),
+        [],
+        'no object DELETE was tried',
+      );
     },
     deletes: false,
   }));
 });
 
-describe('storage contract: az:// (Azurite, Microsoft\'s emulator, not Azure)', () => {
+describe("storage contract: az:// (Azurite, Microsoft's emulator, not Azure)", () => {
   let azurite: Azurite;
   const container = 'contract';
   beforeAll(async () => {
@@ -356,9 +407,13 @@ describe('storage contract: az:// (Azurite, Microsoft\'s emulator, not Azure)', 
     open: (sub) => {
       const url = parseStorageUrl(`az://${azurite.account}/${container}/backups/${sub}`);
       return new AzureStorage(url, {
-        access: azureAccess(url, { AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString }, {
-          retryOptions: { maxTries: 2, retryDelayInMs: 50 },
-        }),
+        access: azureAccess(
+          url,
+          { AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString },
+          {
+            retryOptions: { maxTries: 2, retryDelayInMs: 50 },
+          },
+        ),
         // Growing blocks of 256 KiB, 512 KiB, 768 KiB, then 1 MiB: several blocks in flight in a small test.
         blockSize: (i) => 256 * KiB * Math.min(i, 4),
       });

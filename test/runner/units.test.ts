@@ -36,7 +36,10 @@ describe('retention tiers', () => {
     const at = (s: string) => new Date(s);
     assert.equal(assignTier(at('2026-11-25T02:00:00Z'), []), RetentionTier.MONTHLY);
     assert.equal(assignTier(at('2026-11-25T02:00:00Z'), [at('2026-11-02T02:00:00Z')]), RetentionTier.WEEKLY);
-    assert.equal(assignTier(at('2026-11-25T02:00:00Z'), [at('2026-11-02T02:00:00Z'), at('2026-11-23T02:00:00Z')]), RetentionTier.DAILY);
+    assert.equal(
+      assignTier(at('2026-11-25T02:00:00Z'), [at('2026-11-02T02:00:00Z'), at('2026-11-23T02:00:00Z')]),
+      RetentionTier.DAILY,
+    );
     // 2027-01-01 is in ISO week 2026-W53.
     assert.equal(isoWeekKey(at('2027-01-01T00:00:00Z')), '2026-W53');
     assert.equal(isoWeekKey(at('2026-11-25T00:00:00Z')), '2026-W48');
@@ -64,7 +67,12 @@ describe('age keys from KMS randomness', () => {
   test("the identity and recipient are age's own encodings (checked with age-keygen -y)", () => {
     const { identity, recipient } = ageKeyPair(crypto.randomBytes(32));
     assert.match(identity, /^AGE-SECRET-KEY-1[0-9A-Z]{58}$/);
-    assert.equal(execFileSync('age-keygen', ['-y'], { input: identity + '\n' }).toString().trim(), recipient);
+    assert.equal(
+      execFileSync('age-keygen', ['-y'], { input: identity + '\n' })
+        .toString()
+        .trim(),
+      recipient,
+    );
   });
 });
 
@@ -115,7 +123,13 @@ describe('the hold-back stream', () => {
     const data = crypto.randomBytes(20000);
     const sink = new PassThrough();
     sink.destroy();
-    const err = await feedVerified(Readable.from([data]), sink, { name: 'o', size: 1, sha256: '0'.repeat(64) }, undefined, 10).catch((e) => e);
+    const err = await feedVerified(
+      Readable.from([data]),
+      sink,
+      { name: 'o', size: 1, sha256: '0'.repeat(64) },
+      undefined,
+      10,
+    ).catch((e) => e);
     assert.equal(err?.name, 'DamagedError');
   });
 });
@@ -140,9 +154,22 @@ describe('configuration', () => {
     assert.equal(inv.source.port, 5432);
     assert.equal(inv.to.bucket, 'bucket');
     assert.equal(inv.to.path, 'prefix');
-    assert.throws(() => parseInvocation(['list'], { DBBACKUP_FROM: 'file:///x', DBBACKUP_JSON: 'maybe' }), /DBBACKUP_JSON is 'maybe'; use true or false/);
-    assert.throws(() => parseInvocation(['list', '--from', 'file:///x', '--deep'], {}), /option --deep does not go with 'list' \(it is for: verify\)/);
-    assert.throws(() => parseInvocation(['prune', '--from', 's3://bkt/p', '--keep-daily', '7', '--keep-weekly', '4', '--keep-monthly', '12'], {}), /prune works on file:\/\/ storage only/);
+    assert.throws(
+      () => parseInvocation(['list'], { DBBACKUP_FROM: 'file:///x', DBBACKUP_JSON: 'maybe' }),
+      /DBBACKUP_JSON is 'maybe'; use true or false/,
+    );
+    assert.throws(
+      () => parseInvocation(['list', '--from', 'file:///x', '--deep'], {}),
+      /option --deep does not go with 'list' \(it is for: verify\)/,
+    );
+    assert.throws(
+      () =>
+        parseInvocation(
+          ['prune', '--from', 's3://bkt/p', '--keep-daily', '7', '--keep-weekly', '4', '--keep-monthly', '12'],
+          {},
+        ),
+      /prune works on file:\/\/ storage only/,
+    );
     assert.ok(parseInvocation(['--help'], {}) instanceof HelpRequest);
   });
 
@@ -152,7 +179,10 @@ describe('configuration', () => {
     assert.equal(s.port, 3306);
     assert.equal(parseSourceUrl('postgres://u@%2Frun%2Fpostgresql/db?host=/run/postgresql').socket, '/run/postgresql');
     assert.throws(() => parseSourceUrl('mysql://u@h/db', '--source', 'postgres' as never), ConfigError);
-    assert.throws(() => parseSourceUrl('postgres://u:secretvalue@h/db'), (e: Error) => !e.message.includes('secretvalue') && /contains a password/.test(e.message));
+    assert.throws(
+      () => parseSourceUrl('postgres://u:secretvalue@h/db'),
+      (e: Error) => !e.message.includes('secretvalue') && /contains a password/.test(e.message),
+    );
     assert.throws(() => parseStorageUrl('file://relative/path'), /has the host 'relative'/);
     assert.throws(() => parseStorageUrl('s3://Bad_Bucket/x'), /not a valid bucket name/);
   });
@@ -160,7 +190,17 @@ describe('configuration', () => {
 
 describe('restoring globals', () => {
   test("the restoring role's own CREATE/ALTER ROLE lines are left out, others kept", () => {
-    const script = ['CREATE ROLE postgres;', "ALTER ROLE postgres WITH SUPERUSER LOGIN PASSWORD 'SCRAM-SHA-256$x';", 'CREATE ROLE reporting;', 'ALTER ROLE reporting WITH NOLOGIN;', 'CREATE ROLE postgres_ro;'].join('\n');
-    assert.deepEqual(withoutOwnRole(script, 'postgres').split('\n'), ['CREATE ROLE reporting;', 'ALTER ROLE reporting WITH NOLOGIN;', 'CREATE ROLE postgres_ro;']);
+    const script = [
+      'CREATE ROLE postgres;',
+      "ALTER ROLE postgres WITH SUPERUSER LOGIN PASSWORD 'SCRAM-SHA-256$x';",
+      'CREATE ROLE reporting;',
+      'ALTER ROLE reporting WITH NOLOGIN;',
+      'CREATE ROLE postgres_ro;',
+    ].join('\n');
+    assert.deepEqual(withoutOwnRole(script, 'postgres').split('\n'), [
+      'CREATE ROLE reporting;',
+      'ALTER ROLE reporting WITH NOLOGIN;',
+      'CREATE ROLE postgres_ro;',
+    ]);
   });
 });

@@ -66,7 +66,10 @@ describe('a failed upload is reported as itself, not as the stage the runner the
       await poll(() => findDescendant(runner, 'pg_dump'));
       const dumped = () => findDescendant(runner, 'pg_dump') === undefined && proxy.bytesUp > 8 << 20;
       await poll(() => (dumped() ? true : undefined), 60000);
-      assert.ok(findDescendant(runner, 'zstd') !== undefined, 'zstd had finished already; the test would prove nothing');
+      assert.ok(
+        findDescendant(runner, 'zstd') !== undefined,
+        'zstd had finished already; the test would prove nothing',
+      );
       await proxy.stop();
       await new Promise((r) => setTimeout(r, 2000));
       await proxy.start(port);
@@ -77,7 +80,10 @@ describe('a failed upload is reported as itself, not as the stage the runner the
       assert.doesNotMatch(last, /zstd|pg_dump|was killed by|SIGTERM/, last);
       assert.match(r.stderr, /nothing was committed/);
       const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'refused/' }));
-      assert.deepEqual((listed.Contents ?? []).filter((o) => o.Key!.endsWith('manifest.json')), []);
+      assert.deepEqual(
+        (listed.Contents ?? []).filter((o) => o.Key!.endsWith('manifest.json')),
+        [],
+      );
       assert.equal((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads?.length ?? 0, 0);
     } finally {
       await proxy.stop();

@@ -170,12 +170,17 @@ export class DatabaseBackup extends Construct {
     this.prefix = props.prefix ?? props.databaseId;
     const timeout = props.timeout ?? Duration.minutes(DEFAULT_BACKUP_TIMEOUT_MINUTES);
     this.rto = props.rto ?? Duration.minutes(DEFAULT_RTO_MINUTES);
-    const single = props.schedule !== undefined ? [{ type: props.backupType ?? BackupType.FULL, schedule: props.schedule }] : undefined;
+    const single =
+      props.schedule !== undefined
+        ? [{ type: props.backupType ?? BackupType.FULL, schedule: props.schedule }]
+        : undefined;
     const scheduled = resolveSchedules(props.schedules, undefined, timeout, single);
     this.rpo = applyRpoPolicy(this, props.rpo, scheduled, timeout);
 
     if (props.vault !== undefined && props.retention !== undefined) {
-      throw new ConfigError("retention is set, but so is an existing vault: retention is carried out by the vault's lifecycle rules. Pass retention to the BackupVault you created, or leave vault out to get a new one.");
+      throw new ConfigError(
+        "retention is set, but so is an existing vault: retention is carried out by the vault's lifecycle rules. Pass retention to the BackupVault you created, or leave vault out to get a new one.",
+      );
     }
     if (props.vault !== undefined) {
       this.vault = props.vault;
@@ -190,7 +195,8 @@ export class DatabaseBackup extends Construct {
     }
     claimVaultPrefix(this.vault, this, this.databaseId, this.prefix);
     // Two years of schedules, tiers and lifecycle simulated (lib/core/simulate.ts), as in the CDK flavour.
-    const chainRetention = this.newVault?.retention ?? (props.vault instanceof BackupVault ? props.vault.retention : undefined);
+    const chainRetention =
+      this.newVault?.retention ?? (props.vault instanceof BackupVault ? props.vault.retention : undefined);
     if (chainRetention !== undefined) applyChainRetention(this, scheduled, chainRetention, LifecycleTiming.S3);
     this.clusterArn =
       props.cluster?.arn ??
@@ -206,7 +212,10 @@ export class DatabaseBackup extends Construct {
       sqsManagedSseEnabled: true,
     });
     const tasks = new Map<BackupType, BackupRunnerTask>();
-    checkBackupTypes(props.source.engine, scheduled.map((s) => s.type ?? BackupType.FULL));
+    checkBackupTypes(
+      props.source.engine,
+      scheduled.map((s) => s.type ?? BackupType.FULL),
+    );
     const byType = new Map<BackupType, BackupSchedule[]>();
     for (const entry of scheduled) {
       const type = entry.type ?? BackupType.FULL;
@@ -253,8 +262,8 @@ export class DatabaseBackup extends Construct {
         throw new ConfigError(
           `the drill schedule '${drillSchedule.awsExpression}' runs every ` +
             `${drillSchedule.spec.minIntervalMinutes} minutes, but a drill may run ${drillTimeout} ` +
-              `(drill.timeout, or the RTO plus two hours); drills would overlap. Drill less often or lower ` +
-                `drill.timeout.`,
+            `(drill.timeout, or the RTO plus two hours); drills would overlap. Drill less often or lower ` +
+            `drill.timeout.`,
         );
       }
       this.drillTask = new RestoreDrillTask(this, 'DrillTask', {
@@ -274,7 +283,14 @@ export class DatabaseBackup extends Construct {
         cpuArchitecture: props.cpuArchitecture,
         tags: props.tags,
       });
-      this.schedules.push(new TaskSchedule(this, 'DrillSchedule', { task: this.drillTask, schedules: [drillSchedule], purpose: 'drill', deadLetterQueue }));
+      this.schedules.push(
+        new TaskSchedule(this, 'DrillSchedule', {
+          task: this.drillTask,
+          schedules: [drillSchedule],
+          purpose: 'drill',
+          deadLetterQueue,
+        }),
+      );
     }
 
     this.monitoring = new BackupMonitoring(this, 'Monitoring', {

@@ -112,15 +112,25 @@ export class RestoreDrillTask extends Construct {
     }
     const retentionDays = (props.logRetention ?? Duration.days(DEFAULT_LOG_RETENTION_DAYS)).toDays();
     if (!(LOG_RETENTION_DAYS as readonly number[]).includes(retentionDays)) {
-      throw new ConfigError(`logRetention is ${retentionDays} days; CloudWatch Logs keeps logs for one of ` +
-        `${LOG_RETENTION_DAYS.join(', ')} days.`);
+      throw new ConfigError(
+        `logRetention is ${retentionDays} days; CloudWatch Logs keeps logs for one of ` +
+          `${LOG_RETENTION_DAYS.join(', ')} days.`,
+      );
     }
     const scratch = SCRATCH_DATABASES[props.engine];
     const name = (suffix: string, max = 64) => boundedName(['dbbackup', props.databaseId, suffix], max);
 
-    this.logGroup = new CloudwatchLogGroup(this, 'Logs', { name: `/dbbackup/${props.databaseId}/drill`, retentionInDays: retentionDays, tags: props.tags });
+    this.logGroup = new CloudwatchLogGroup(this, 'Logs', {
+      name: `/dbbackup/${props.databaseId}/drill`,
+      retentionInDays: retentionDays,
+      tags: props.tags,
+    });
     this.environment = {
-      ...renderRunnerEnvironment(RunnerCommand.DRILL, { from: vaultStorageUrl('s3', props.vault.bucketName, prefix), target: scratch.target, json: true }),
+      ...renderRunnerEnvironment(RunnerCommand.DRILL, {
+        from: vaultStorageUrl('s3', props.vault.bucketName, prefix),
+        target: scratch.target,
+        json: true,
+      }),
       [RUNNER_ENV.DATABASE_ID]: props.databaseId,
       [RUNNER_ENV.LOG_FORMAT]: 'json',
     };
@@ -139,11 +149,22 @@ export class RestoreDrillTask extends Construct {
           Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'],
           Resource: props.image.repositoryArn,
         },
-        { Sid: 'WriteLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: `${this.logGroup.arn}:*` },
+        {
+          Sid: 'WriteLogs',
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: `${this.logGroup.arn}:*`,
+        },
       ],
     }).role;
     const statements: Statement[] = vaultStatements(BackupRole.DRILL, props.vault, prefix);
-    if (encryption.isKms) statements.push({ Sid: 'UnwrapBackupKeys', Effect: 'Allow', Action: [...KMS_UNWRAP_ACTIONS], Resource: encryption.key! });
+    if (encryption.isKms)
+      statements.push({
+        Sid: 'UnwrapBackupKeys',
+        Effect: 'Allow',
+        Action: [...KMS_UNWRAP_ACTIONS],
+        Resource: encryption.key!,
+      });
     this.taskRole = serviceRole(this, 'TaskRole', {
       name: name('drill'),
       description: `The dbbackup restore drill of ${props.databaseId}: reads backups, never writes or deletes`,
@@ -155,7 +176,11 @@ export class RestoreDrillTask extends Construct {
 
     const logs = (prefixName: string) => ({
       logDriver: 'awslogs',
-      options: { 'awslogs-group': this.logGroup.name, 'awslogs-region': ctx.region, 'awslogs-stream-prefix': prefixName },
+      options: {
+        'awslogs-group': this.logGroup.name,
+        'awslogs-region': ctx.region,
+        'awslogs-stream-prefix': prefixName,
+      },
     });
     const containerDefinitions = [
       {
@@ -164,7 +189,13 @@ export class RestoreDrillTask extends Construct {
         essential: false,
         environment: Object.entries(scratch.environment).map(([n, value]) => ({ name: n, value })),
         command: props.databaseImage === undefined ? [...scratch.command] : undefined,
-        healthCheck: { command: ['CMD-SHELL', scratch.healthCheck], interval: 10, timeout: 5, retries: 10, startPeriod: 60 },
+        healthCheck: {
+          command: ['CMD-SHELL', scratch.healthCheck],
+          interval: 10,
+          timeout: 5,
+          retries: 10,
+          startPeriod: 60,
+        },
         logConfiguration: logs('scratch-db'),
       },
       {
@@ -188,7 +219,10 @@ export class RestoreDrillTask extends Construct {
       cpu: String(cpu),
       memory: String(memory),
       ephemeralStorage: { sizeInGib: props.ephemeralStorageGiB ?? DEFAULT_DRILL_FARGATE.ephemeralStorageGiB },
-      runtimePlatform: { operatingSystemFamily: 'LINUX', cpuArchitecture: props.cpuArchitecture ?? CpuArchitecture.X86_64 },
+      runtimePlatform: {
+        operatingSystemFamily: 'LINUX',
+        cpuArchitecture: props.cpuArchitecture ?? CpuArchitecture.X86_64,
+      },
       executionRoleArn: this.executionRole.arn,
       taskRoleArn: this.taskRole.arn,
       containerDefinitions: JSON.stringify(containerDefinitions),

@@ -14,7 +14,9 @@ export class RunnerImage {
    */
   public static fromEcrRepository(repository: IEcrRepositoryRef, tag: string): RunnerImage {
     if (!Token.isUnresolved(tag) && !/^(sha256:[0-9a-f]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$/.test(tag)) {
-      throw new ConfigError(`image tag '${tag}' is not a valid tag or digest. Use e.g. '1.4.0' or 'sha256:<64 hex digits>'.`);
+      throw new ConfigError(
+        `image tag '${tag}' is not a valid tag or digest. Use e.g. '1.4.0' or 'sha256:<64 hex digits>'.`,
+      );
     }
     const sep = !Token.isUnresolved(tag) && tag.startsWith('sha256:') ? '@' : ':';
     return new RunnerImage(`${repository.repositoryUrl}${sep}${tag}`, repository.arn);
@@ -26,11 +28,18 @@ export class RunnerImage {
    */
   public static fromImageUri(uri: string): RunnerImage {
     if (Token.isUnresolved(uri)) {
-      throw new ConfigError('fromImageUri needs a literal URI (the repository ARN is worked out from it); with a token, use RunnerImage.fromEcrRepository(repository, tag).');
+      throw new ConfigError(
+        'fromImageUri needs a literal URI (the repository ARN is worked out from it); with a token, use RunnerImage.fromEcrRepository(repository, tag).',
+      );
     }
-    const m = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?\/([a-z0-9][a-z0-9._\/-]*)(?::[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$/.exec(uri);
+    const m =
+      /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?\/([a-z0-9][a-z0-9._\/-]*)(?::[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$/.exec(
+        uri,
+      );
     if (m === null) {
-      throw new ConfigError(`image '${uri}' is not an ECR image URI. Use ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG (or @sha256:DIGEST), or RunnerImage.fromEcrRepository(repository, tag).`);
+      throw new ConfigError(
+        `image '${uri}' is not an ECR image URI. Use ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG (or @sha256:DIGEST), or RunnerImage.fromEcrRepository(repository, tag).`,
+      );
     }
     const partition = m[3] !== undefined ? 'aws-cn' : 'aws';
     return new RunnerImage(uri, `arn:${partition}:ecr:${m[2]}:${m[1]}:repository/${m[4]}`);

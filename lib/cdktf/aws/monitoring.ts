@@ -6,7 +6,14 @@ import { KmsKey } from '@cdktf/provider-aws/lib/kms-key';
 import { SnsTopic } from '@cdktf/provider-aws/lib/sns-topic';
 import { SnsTopicPolicy } from '@cdktf/provider-aws/lib/sns-topic-policy';
 import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription';
-import { ConfigError, DEFAULT_FRESHNESS_INTERVAL_MINUTES, METRICS, METRIC_DIMENSION, METRIC_NAMESPACE, validateDatabaseId } from '../../core';
+import {
+  ConfigError,
+  DEFAULT_FRESHNESS_INTERVAL_MINUTES,
+  METRICS,
+  METRIC_DIMENSION,
+  METRIC_NAMESPACE,
+  validateDatabaseId,
+} from '../../core';
 import { Duration } from '../common/duration';
 import { boundedName } from '../common/names';
 import { awsContext } from './private/context';
@@ -95,7 +102,9 @@ export class BackupMonitoring extends Construct {
     const rpo = props.rpo.toSeconds();
     const period = (props.freshnessInterval ?? Duration.minutes(DEFAULT_FRESHNESS_INTERVAL_MINUTES)).toSeconds();
     if (rpo < period) {
-      throw new ConfigError(`rpo is ${props.rpo}, shorter than the freshness check interval (${period} seconds); the age alarm cannot resolve it. Raise rpo or shorten freshnessInterval.`);
+      throw new ConfigError(
+        `rpo is ${props.rpo}, shorter than the freshness check interval (${period} seconds); the age alarm cannot resolve it. Raise rpo or shorten freshnessInterval.`,
+      );
     }
 
     if (props.topic !== undefined) {
@@ -107,7 +116,13 @@ export class BackupMonitoring extends Construct {
         enableKeyRotation: true,
         deletionWindowInDays: 30,
         policy: policyDocument([
-          { Sid: 'AccountAdministers', Effect: 'Allow', Principal: { AWS: `arn:${ctx.partition}:iam::${ctx.accountId}:root` }, Action: 'kms:*', Resource: '*' },
+          {
+            Sid: 'AccountAdministers',
+            Effect: 'Allow',
+            Principal: { AWS: `arn:${ctx.partition}:iam::${ctx.accountId}:root` },
+            Action: 'kms:*',
+            Resource: '*',
+          },
           {
             Sid: 'CloudWatchPublishes',
             Effect: 'Allow',
@@ -188,7 +203,11 @@ export class BackupMonitoring extends Construct {
         ...actions,
         tags: props.tags,
       });
-    this.backupFailed = failure('BackupFailed', METRICS.BACKUP_FAILED, `A backup of ${props.databaseId} failed (see the runner's log group).`);
+    this.backupFailed = failure(
+      'BackupFailed',
+      METRICS.BACKUP_FAILED,
+      `A backup of ${props.databaseId} failed (see the runner's log group).`,
+    );
     this.verificationFailed = failure(
       'VerificationFailed',
       METRICS.VERIFICATION_FAILED,
@@ -196,7 +215,11 @@ export class BackupMonitoring extends Construct {
     );
     this.alarms = [this.backupAge, this.backupFailed, this.verificationFailed];
     if (props.rto !== undefined) {
-      this.drillFailed = failure('DrillFailed', METRICS.DRILL_FAILED, `A restore drill of ${props.databaseId} failed: the newest backup did not restore, or the restored data did not match what was recorded at backup time.`);
+      this.drillFailed = failure(
+        'DrillFailed',
+        METRICS.DRILL_FAILED,
+        `A restore drill of ${props.databaseId} failed: the newest backup did not restore, or the restored data did not match what was recorded at backup time.`,
+      );
       this.drillTooSlow = new CloudwatchMetricAlarm(this, 'DrillTooSlow', {
         alarmName: name('drill-too-slow'),
         alarmDescription: `A restore drill of ${props.databaseId} took longer than the RTO (${props.rto}).`,
@@ -255,7 +278,16 @@ export class BackupMonitoring extends Construct {
     }
     this.dashboard = new CloudwatchDashboard(this, 'Dashboard', {
       dashboardName: props.dashboardName ?? name('dashboard', 255),
-      dashboardBody: JSON.stringify(dashboardBody(props.databaseId, ctx.region, rpo, period, props.rto?.toSeconds(), this.alarms.map((a) => a.arn))),
+      dashboardBody: JSON.stringify(
+        dashboardBody(
+          props.databaseId,
+          ctx.region,
+          rpo,
+          period,
+          props.rto?.toSeconds(),
+          this.alarms.map((a) => a.arn),
+        ),
+      ),
     });
   }
 }

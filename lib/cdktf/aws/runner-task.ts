@@ -162,7 +162,9 @@ export class BackupRunnerTask extends Construct {
     validateFargateSize(cpu, memory);
     const retentionDays = (props.logRetention ?? Duration.days(DEFAULT_LOG_RETENTION_DAYS)).toDays();
     if (!(LOG_RETENTION_DAYS as readonly number[]).includes(retentionDays)) {
-      throw new ConfigError(`logRetention is ${retentionDays} days; CloudWatch Logs keeps logs for one of ${LOG_RETENTION_DAYS.join(', ')} days.`);
+      throw new ConfigError(
+        `logRetention is ${retentionDays} days; CloudWatch Logs keeps logs for one of ${LOG_RETENTION_DAYS.join(', ')} days.`,
+      );
     }
 
     const kind = this.backupType === BackupType.FULL ? '' : this.backupType;
@@ -171,7 +173,9 @@ export class BackupRunnerTask extends Construct {
     if (!Token.isUnresolved(this.storageUrl)) parseStorageUrl(this.storageUrl, 'vault bucket');
     const encryption = props.encryption ?? BackupEncryption.kms(props.vault.keyArn);
     if (encryption.isKms && !Token.isUnresolved(encryption.key!) && !encryption.key!.startsWith('arn:')) {
-      throw new ConfigError(`encryption key '${encryption.key}' is not a key ARN; the task role is granted kms:Encrypt on the key, which takes its ARN. Use BackupEncryption.kms(key.arn).`);
+      throw new ConfigError(
+        `encryption key '${encryption.key}' is not a key ARN; the task role is granted kms:Encrypt on the key, which takes its ARN. Use BackupEncryption.kms(key.arn).`,
+      );
     }
 
     this.environment = {
@@ -197,7 +201,12 @@ export class BackupRunnerTask extends Construct {
 
     // The execution role: what ECS needs to start the container.
     const secretStatements: Statement[] = [
-      { Sid: 'ReadSourcePassword', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: props.source.options.passwordSecret.arn },
+      {
+        Sid: 'ReadSourcePassword',
+        Effect: 'Allow',
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: props.source.options.passwordSecret.arn,
+      },
     ];
     if (props.source.options.passwordSecretKey !== undefined) {
       secretStatements.push({
@@ -223,7 +232,12 @@ export class BackupRunnerTask extends Construct {
           Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'],
           Resource: props.image.repositoryArn,
         },
-        { Sid: 'WriteLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: `${this.logGroup.arn}:*` },
+        {
+          Sid: 'WriteLogs',
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: `${this.logGroup.arn}:*`,
+        },
         ...secretStatements,
       ],
     }).role;
@@ -264,7 +278,11 @@ export class BackupRunnerTask extends Construct {
         stopTimeout: 120,
         logConfiguration: {
           logDriver: 'awslogs',
-          options: { 'awslogs-group': this.logGroup.name, 'awslogs-region': ctx.region, 'awslogs-stream-prefix': 'backup' },
+          options: {
+            'awslogs-group': this.logGroup.name,
+            'awslogs-region': ctx.region,
+            'awslogs-stream-prefix': 'backup',
+          },
         },
       },
     ];
@@ -274,7 +292,10 @@ export class BackupRunnerTask extends Construct {
       networkMode: 'awsvpc',
       cpu: String(cpu),
       memory: String(memory),
-      runtimePlatform: { operatingSystemFamily: 'LINUX', cpuArchitecture: props.cpuArchitecture ?? CpuArchitecture.X86_64 },
+      runtimePlatform: {
+        operatingSystemFamily: 'LINUX',
+        cpuArchitecture: props.cpuArchitecture ?? CpuArchitecture.X86_64,
+      },
       executionRoleArn: this.executionRole.arn,
       taskRoleArn: this.taskRole.arn,
       containerDefinitions: JSON.stringify(containerDefinitions),

@@ -71,13 +71,15 @@ export class TaskSchedule extends Construct {
     super(scope, id);
     const ctx = awsContext(this);
     const task = props.task;
-    if (props.schedules.length === 0) throw new ConfigError('schedules is empty; give at least one, e.g. BackupSchedule.daily(2).');
+    if (props.schedules.length === 0)
+      throw new ConfigError('schedules is empty; give at least one, e.g. BackupSchedule.daily(2).');
     const retries = props.retryAttempts ?? 3;
     if (!Number.isInteger(retries) || retries < 0 || retries > 185) {
       throw new ConfigError(`retryAttempts is ${retries}; EventBridge Scheduler takes a whole number from 0 to 185.`);
     }
     const age = (props.maximumEventAge ?? Duration.hours(1)).toSeconds();
-    if (age < 60 || age > 86400) throw new ConfigError(`maximumEventAge is ${age} seconds; EventBridge Scheduler takes 60 seconds to 24 hours.`);
+    if (age < 60 || age > 86400)
+      throw new ConfigError(`maximumEventAge is ${age} seconds; EventBridge Scheduler takes 60 seconds to 24 hours.`);
     const purpose = props.purpose ?? 'backup';
     const name = (suffix: string, max = 64) => boundedName(['dbbackup', task.databaseId, suffix], max);
 

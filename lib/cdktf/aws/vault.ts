@@ -3,7 +3,10 @@ import { Construct } from 'constructs';
 import { KmsAlias } from '@cdktf/provider-aws/lib/kms-alias';
 import { KmsKey } from '@cdktf/provider-aws/lib/kms-key';
 import { S3Bucket } from '@cdktf/provider-aws/lib/s3-bucket';
-import { S3BucketLifecycleConfiguration, S3BucketLifecycleConfigurationRule } from '@cdktf/provider-aws/lib/s3-bucket-lifecycle-configuration';
+import {
+  S3BucketLifecycleConfiguration,
+  S3BucketLifecycleConfigurationRule,
+} from '@cdktf/provider-aws/lib/s3-bucket-lifecycle-configuration';
 import { S3BucketLoggingA } from '@cdktf/provider-aws/lib/s3-bucket-logging';
 import { S3BucketNotification } from '@cdktf/provider-aws/lib/s3-bucket-notification';
 import { S3BucketObjectLockConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-object-lock-configuration';
@@ -143,7 +146,9 @@ export class BackupVault extends Construct implements IBackupVault {
     this.retention = props.retention ?? Retention.gfs();
     const prefix = props.bucketPrefix ?? 'dbbackup-';
     if (props.bucketName === undefined && !Token.isUnresolved(prefix) && prefix.length > 37) {
-      throw new ConfigError(`bucketPrefix '${prefix}' is ${prefix.length} characters long; S3 allows at most 37. Shorten it or give bucketName.`);
+      throw new ConfigError(
+        `bucketPrefix '${prefix}' is ${prefix.length} characters long; S3 allows at most 37. Shorten it or give bucketName.`,
+      );
     }
     const lockDays = props.objectLock?.retention.toDays();
     if (lockDays !== undefined) {
@@ -267,8 +272,12 @@ export class BackupVault extends Construct implements IBackupVault {
       id: 'housekeeping',
       status: 'Enabled',
       filter: [{ prefix: '' }],
-      abortIncompleteMultipartUpload: [{ daysAfterInitiation: Math.max(1, (props.abortIncompleteUploadsAfter ?? Duration.days(2)).toDays()) }],
-      noncurrentVersionExpiration: [{ noncurrentDays: Math.max(1, (props.noncurrentVersionExpiration ?? Duration.days(7)).toDays()) }],
+      abortIncompleteMultipartUpload: [
+        { daysAfterInitiation: Math.max(1, (props.abortIncompleteUploadsAfter ?? Duration.days(2)).toDays()) },
+      ],
+      noncurrentVersionExpiration: [
+        { noncurrentDays: Math.max(1, (props.noncurrentVersionExpiration ?? Duration.days(7)).toDays()) },
+      ],
       expiration: [{ expiredObjectDeleteMarker: true }],
     });
     this.lifecycle = new S3BucketLifecycleConfiguration(this, 'Lifecycle', {
@@ -302,10 +311,13 @@ export class BackupVault extends Construct implements IBackupVault {
    * so no tier rule reaches them. One rule per prefix.
    */
   public addLogArchiveExpiry(logPrefix: string, days: number): boolean {
-    if (Token.isUnresolved(logPrefix)) throw new ConfigError('a log archive prefix must be a literal string: the lifecycle rules are built from it.');
+    if (Token.isUnresolved(logPrefix))
+      throw new ConfigError('a log archive prefix must be a literal string: the lifecycle rules are built from it.');
     const known = this.logRules.get(logPrefix);
     if (known !== undefined && known !== days) {
-      throw new ConfigError(`the log archive ${logPrefix} already expires after ${known} days, not ${days}; give each database its own prefix.`);
+      throw new ConfigError(
+        `the log archive ${logPrefix} already expires after ${known} days, not ${days}; give each database its own prefix.`,
+      );
     }
     if (known !== undefined) return true;
     this.logRules.set(logPrefix, days);

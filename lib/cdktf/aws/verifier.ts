@@ -91,13 +91,19 @@ export class BackupVerifier extends Construct {
     const prefix = props.prefix ?? props.databaseId;
     if (!Token.isUnresolved(prefix)) checkVaultPrefix(prefix);
     const timeout = (props.timeout ?? Duration.minutes(15)).toSeconds();
-    if (timeout < 1 || timeout > 900) throw new ConfigError(`timeout is ${timeout} seconds; Lambda allows 1 to 900 seconds.`);
+    if (timeout < 1 || timeout > 900)
+      throw new ConfigError(`timeout is ${timeout} seconds; Lambda allows 1 to 900 seconds.`);
     this.freshnessInterval = props.freshnessInterval ?? Duration.minutes(DEFAULT_FRESHNESS_INTERVAL_MINUTES);
     const interval = this.freshnessInterval.toMinutes();
-    if (interval < 1 || interval > 60) throw new ConfigError(`freshnessInterval is ${this.freshnessInterval}; use whole minutes from 1 to 60 (the stale alarm's resolution).`);
+    if (interval < 1 || interval > 60)
+      throw new ConfigError(
+        `freshnessInterval is ${this.freshnessInterval}; use whole minutes from 1 to 60 (the stale alarm's resolution).`,
+      );
     const retentionDays = (props.logRetention ?? Duration.days(DEFAULT_LOG_RETENTION_DAYS)).toDays();
     if (!(LOG_RETENTION_DAYS as readonly number[]).includes(retentionDays)) {
-      throw new ConfigError(`logRetention is ${retentionDays} days; CloudWatch Logs keeps logs for one of ${LOG_RETENTION_DAYS.join(', ')} days.`);
+      throw new ConfigError(
+        `logRetention is ${retentionDays} days; CloudWatch Logs keeps logs for one of ${LOG_RETENTION_DAYS.join(', ')} days.`,
+      );
     }
     const name = (suffix: string, max = 64) => boundedName(['dbbackup', props.databaseId, suffix], max);
     this.functionName = BackupVerifier.functionNameFor(props.databaseId);
@@ -109,13 +115,23 @@ export class BackupVerifier extends Construct {
     });
     // The verifier's lists (lib/core/permissions): read under the prefix, tag manifests only.
     const statements: Statement[] = [
-      { Sid: 'WriteLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: `${logGroup.arn}:*` },
+      {
+        Sid: 'WriteLogs',
+        Effect: 'Allow',
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: `${logGroup.arn}:*`,
+      },
       ...vaultStatements(BackupRole.VERIFIER, props.vault, prefix),
       { Sid: 'ReportFailures', Effect: 'Allow', Action: 'sns:Publish', Resource: props.alarmTopic.arn },
       { Sid: 'Tracing', Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' },
     ];
     if (props.alarmTopicKey !== undefined) {
-      statements.push({ Sid: 'PublishEncrypted', Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: props.alarmTopicKey.arn });
+      statements.push({
+        Sid: 'PublishEncrypted',
+        Effect: 'Allow',
+        Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        Resource: props.alarmTopicKey.arn,
+      });
     }
     this.role = serviceRole(this, 'Role', {
       name: name('verifier'),
@@ -175,13 +191,20 @@ export class BackupVerifier extends Construct {
     });
 
     // The freshness check: seconds since the newest verified backup, every interval.
-    const freshness: FreshnessCheckEvent = { action: 'freshness', bucket: props.vault.bucketName, prefix, databaseId: props.databaseId };
+    const freshness: FreshnessCheckEvent = {
+      action: 'freshness',
+      bucket: props.vault.bucketName,
+      prefix,
+      databaseId: props.databaseId,
+    };
     const schedulerRole = serviceRole(this, 'FreshnessRole', {
       name: name('freshness'),
       description: `Runs the dbbackup freshness check of ${props.databaseId}`,
       service: 'scheduler.amazonaws.com',
       sourceAccount: ctx.accountId,
-      statements: [{ Sid: 'InvokeVerifier', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: this.function.arn }],
+      statements: [
+        { Sid: 'InvokeVerifier', Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: this.function.arn },
+      ],
       tags: props.tags,
     }).role;
     this.freshnessSchedule = new SchedulerSchedule(this, 'Freshness', {

@@ -25,8 +25,10 @@ export class Duration {
     private readonly unitSeconds: number,
     unit: string,
   ) {
-    if (Token.isUnresolved(amount)) throw new ConfigError('a Duration cannot be built from an unresolved token; give a number.');
-    if (!Number.isFinite(amount) || amount < 0) throw new ConfigError(`a Duration of ${amount} ${unit} is not valid; give a finite number, 0 or more.`);
+    if (Token.isUnresolved(amount))
+      throw new ConfigError('a Duration cannot be built from an unresolved token; give a number.');
+    if (!Number.isFinite(amount) || amount < 0)
+      throw new ConfigError(`a Duration of ${amount} ${unit} is not valid; give a finite number, 0 or more.`);
   }
 
   /** Whole seconds (rounded up). */
@@ -48,7 +50,11 @@ export class Duration {
   /** In the largest whole unit, e.g. `25 hours` for `Duration.minutes(1500)`. */
   public toString(): string {
     const s = this.toSeconds();
-    for (const [unit, size] of [['day', 86400], ['hour', 3600], ['minute', 60]] as const) {
+    for (const [unit, size] of [
+      ['day', 86400],
+      ['hour', 3600],
+      ['minute', 60],
+    ] as const) {
       if (s > 0 && s % size === 0) return `${s / size} ${unit}${s === size ? '' : 's'}`;
     }
     return `${s} second${s === 1 ? '' : 's'}`;

@@ -31,21 +31,28 @@ export function resolveSchedules(
   if (schedules !== undefined && (schedule !== undefined || deprecated !== undefined)) {
     throw new ConfigError('schedule and schedules are both set; give schedules only (schedule is deprecated).');
   }
-  const list = schedules !== undefined ? [...schedules] : (deprecated ?? (schedule !== undefined ? [{ type: BackupType.FULL, schedule }] : defaultSchedules()));
+  const list =
+    schedules !== undefined
+      ? [...schedules]
+      : (deprecated ?? (schedule !== undefined ? [{ type: BackupType.FULL, schedule }] : defaultSchedules()));
   if (list.length === 0) {
-    throw new ConfigError("schedules is empty; give at least one, e.g. [{ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: '3' }) }].");
+    throw new ConfigError(
+      "schedules is empty; give at least one, e.g. [{ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: '3' }) }].",
+    );
   }
   const types = new Set(list.map((s) => s.type ?? BackupType.FULL));
   if (!types.has(BackupType.FULL)) {
-    throw new ConfigError(`schedules has only ${[...types].join(' and ')} backups, which need a full backup to ` +
-      `start from; add { type: BackupType.FULL, schedule: … }.`);
+    throw new ConfigError(
+      `schedules has only ${[...types].join(' and ')} backups, which need a full backup to ` +
+        `start from; add { type: BackupType.FULL, schedule: … }.`,
+    );
   }
   for (const s of list) {
     if (s.schedule.spec.minIntervalMinutes * 60 < timeout.toSeconds()) {
       throw new ConfigError(
         `the ${s.type ?? BackupType.FULL} schedule '${s.schedule.awsExpression}' runs every ` +
           `${s.schedule.spec.minIntervalMinutes} minutes, but a backup may run for ${timeout} (timeout), so two ` +
-            `backups of the same database could overlap. Schedule it less often, or lower timeout.`,
+          `backups of the same database could overlap. Schedule it less often, or lower timeout.`,
       );
     }
   }
@@ -89,8 +96,14 @@ export const TYPE_IDS: Readonly<Record<BackupType, string>> = {
  * warned about. The CDKTF runners get no --tier-days yet, so no base is raised (on Cloud Storage
  * tiers are folders and could not be).
  */
-export function applyChainRetention(scope: Construct, schedules: readonly ScheduledBackup[], retention: Retention, timing: LifecycleTiming): void {
-  const crons = (type: BackupType) => schedules.filter((s) => (s.type ?? BackupType.FULL) === type).map((s) => s.schedule.spec);
+export function applyChainRetention(
+  scope: Construct,
+  schedules: readonly ScheduledBackup[],
+  retention: Retention,
+  timing: LifecycleTiming,
+): void {
+  const crons = (type: BackupType) =>
+    schedules.filter((s) => (s.type ?? BackupType.FULL) === type).map((s) => s.schedule.spec);
   const r = checkChainRetention({
     retention,
     fullSchedules: crons(BackupType.FULL),

@@ -15,10 +15,14 @@ export function checkSourceUrl(url: string, engine: Engine, what = 'source url')
     [Engine.MONGODB]: ['mongodb://', 'mongodb+srv://'],
   };
   if (!schemes[engine].some((s) => url.startsWith(s))) {
-    throw new ConfigError(`${what} must start with ${schemes[engine].join(' or ')} for a ${engine} source; write it as e.g. ${schemes[engine][0]}user@host/dbname.`);
+    throw new ConfigError(
+      `${what} must start with ${schemes[engine].join(' or ')} for a ${engine} source; write it as e.g. ${schemes[engine][0]}user@host/dbname.`,
+    );
   }
   if (/^[a-z+]+:\/\/[^/@]*:[^/@]*@/.test(url)) {
-    throw new ConfigError(`${what} contains a password. Remove it from the URL and give the password as a secret, so it never appears in the Terraform state, argv or logs.`);
+    throw new ConfigError(
+      `${what} contains a password. Remove it from the URL and give the password as a secret, so it never appears in the Terraform state, argv or logs.`,
+    );
   }
   const port = /^[a-z+]+:\/\/[^/]*:(\d+)(?:\/|$)/.exec(url);
   return port !== null ? Number(port[1]) : DEFAULT_PORTS[engine];

@@ -1,7 +1,18 @@
 import { Construct } from 'constructs';
 import { MonitoringAlertPolicy } from '@cdktf/provider-google/lib/monitoring-alert-policy';
 import { MonitoringDashboard } from '@cdktf/provider-google/lib/monitoring-dashboard';
-import { BackupType, Compression, ConfigError, DEFAULT_BACKUP_TIMEOUT_MINUTES, DEFAULT_DRILL_CRON, DEFAULT_RTO_MINUTES, DRILL_TIMEOUT_BEYOND_RTO_MINUTES, Retention, claimVaultPrefix, LifecycleTiming } from '../../core';
+import {
+  BackupType,
+  Compression,
+  ConfigError,
+  DEFAULT_BACKUP_TIMEOUT_MINUTES,
+  DEFAULT_DRILL_CRON,
+  DEFAULT_RTO_MINUTES,
+  DRILL_TIMEOUT_BEYOND_RTO_MINUTES,
+  Retention,
+  claimVaultPrefix,
+  LifecycleTiming,
+} from '../../core';
 import { Duration } from '../common/duration';
 import { BackupEncryption } from '../common/encryption';
 import { TYPE_IDS, applyChainRetention, applyRpoPolicy, resolveSchedules } from '../common/policy';
@@ -143,7 +154,10 @@ export class DatabaseBackup extends Construct {
     const prefix = props.prefix ?? props.databaseId;
     const timeout = props.timeout ?? Duration.minutes(DEFAULT_BACKUP_TIMEOUT_MINUTES);
     this.rto = props.rto ?? Duration.minutes(DEFAULT_RTO_MINUTES);
-    const single = props.schedule !== undefined ? [{ type: props.backupType ?? BackupType.FULL, schedule: props.schedule }] : undefined;
+    const single =
+      props.schedule !== undefined
+        ? [{ type: props.backupType ?? BackupType.FULL, schedule: props.schedule }]
+        : undefined;
     const scheduled = resolveSchedules(props.schedules, undefined, timeout, single);
     this.rpo = applyRpoPolicy(this, props.rpo, scheduled, timeout, {
       minutes: MAX_GOOGLE_RPO.toMinutes(),
@@ -164,7 +178,10 @@ export class DatabaseBackup extends Construct {
       this.vault = this.newVault;
     }
     claimVaultPrefix(this.vault, this, props.databaseId, prefix);
-    checkBackupTypes(props.source.engine, scheduled.map((s) => s.type ?? BackupType.FULL));
+    checkBackupTypes(
+      props.source.engine,
+      scheduled.map((s) => s.type ?? BackupType.FULL),
+    );
     // Two years of schedules, tiers and lifecycle simulated (lib/core/simulate.ts), as in the CDK flavour.
     const chainRetention = props.retention ?? (this.vault instanceof BackupVault ? this.vault.retention : undefined);
     if (chainRetention !== undefined) applyChainRetention(this, scheduled, chainRetention, LifecycleTiming.GCS);
@@ -198,7 +215,13 @@ export class DatabaseBackup extends Construct {
         labels: props.labels,
       });
       this.backupJobs.push(job);
-      this.schedules.push(new JobSchedule(this, `${TYPE_IDS[type]}Schedule`, { job, schedules, purpose: type === BackupType.FULL ? 'backup' : type }));
+      this.schedules.push(
+        new JobSchedule(this, `${TYPE_IDS[type]}Schedule`, {
+          job,
+          schedules,
+          purpose: type === BackupType.FULL ? 'backup' : type,
+        }),
+      );
     }
     this.job = this.backupJobs[0];
     this.schedule = this.schedules[0];
@@ -220,8 +243,8 @@ export class DatabaseBackup extends Construct {
         throw new ConfigError(
           `the drill schedule '${drillSchedule.unixExpression}' runs every ` +
             `${drillSchedule.spec.minIntervalMinutes} minutes, but a drill may run ${drillTimeout} ` +
-              `(drill.timeout, or the RTO plus two hours); drills would overlap. Drill less often or lower ` +
-                `drill.timeout.`,
+            `(drill.timeout, or the RTO plus two hours); drills would overlap. Drill less often or lower ` +
+            `drill.timeout.`,
         );
       }
       this.drillJob = new RestoreDrillJob(this, 'DrillJob', {
@@ -240,7 +263,9 @@ export class DatabaseBackup extends Construct {
         deletionProtection: props.deletionProtection,
         labels: props.labels,
       });
-      this.schedules.push(new JobSchedule(this, 'DrillSchedule', { job: this.drillJob, schedules: [drillSchedule], purpose: 'drill' }));
+      this.schedules.push(
+        new JobSchedule(this, 'DrillSchedule', { job: this.drillJob, schedules: [drillSchedule], purpose: 'drill' }),
+      );
     }
     this.monitoring = new BackupMonitoring(this, 'Monitoring', {
       databaseId: props.databaseId,

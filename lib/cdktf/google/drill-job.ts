@@ -77,12 +77,18 @@ export class RestoreDrillJob extends Construct implements IScheduledJob {
     const prefix = props.prefix ?? props.databaseId;
     checkVaultPrefix(prefix);
     if (props.encryption?.value.startsWith('age:')) {
-      throw new ConfigError('a restore drill cannot decrypt age-encrypted backups: their identity (private key) stays with you. Turn drills off (drill: { enabled: false }) and restore-test by hand, or use BackupEncryption.none() (the bucket is CMEK-encrypted).');
+      throw new ConfigError(
+        'a restore drill cannot decrypt age-encrypted backups: their identity (private key) stays with you. Turn drills off (drill: { enabled: false }) and restore-test by hand, or use BackupEncryption.none() (the bucket is CMEK-encrypted).',
+      );
     }
     const scratch = SCRATCH_DATABASES[props.engine];
     this.jobName = resourceName(props.databaseId, 'drill');
     this.environment = {
-      ...renderRunnerEnvironment(RunnerCommand.DRILL, { from: vaultStorageUrl('gs', props.vault.bucketName, prefix), target: scratch.target, json: true }),
+      ...renderRunnerEnvironment(RunnerCommand.DRILL, {
+        from: vaultStorageUrl('gs', props.vault.bucketName, prefix),
+        target: scratch.target,
+        json: true,
+      }),
       [RUNNER_ENV.DATABASE_ID]: props.databaseId,
       [RUNNER_ENV.LOG_FORMAT]: 'json',
     };
@@ -93,7 +99,12 @@ export class RestoreDrillJob extends Construct implements IScheduledJob {
       project: props.project,
     });
     const grants = GCS_BUCKET_ROLES[BackupRole.DRILL].map(
-      (role, i) => new StorageBucketIamMember(this, i === 0 ? 'ReadsObjects' : `Reads${i + 1}`, { bucket: props.vault.bucketName, role, member: this.serviceAccount.member }),
+      (role, i) =>
+        new StorageBucketIamMember(this, i === 0 ? 'ReadsObjects' : `Reads${i + 1}`, {
+          bucket: props.vault.bucketName,
+          role,
+          member: this.serviceAccount.member,
+        }),
     );
     const cpu = props.cpu ?? String(DEFAULT_DRILL_CLOUD_RUN.cpu);
     const memory = props.memoryLimitMiB ?? DEFAULT_DRILL_CLOUD_RUN.memoryMiB;

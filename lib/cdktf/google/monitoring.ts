@@ -1,6 +1,9 @@
 import { Token } from 'cdktf';
 import { Construct } from 'constructs';
-import { MonitoringAlertPolicy, MonitoringAlertPolicyConditions } from '@cdktf/provider-google/lib/monitoring-alert-policy';
+import {
+  MonitoringAlertPolicy,
+  MonitoringAlertPolicyConditions,
+} from '@cdktf/provider-google/lib/monitoring-alert-policy';
 import { MonitoringDashboard } from '@cdktf/provider-google/lib/monitoring-dashboard';
 import { MonitoringNotificationChannel } from '@cdktf/provider-google/lib/monitoring-notification-channel';
 import { ConfigError, humanMinutes, validateDatabaseId } from '../../core';
@@ -114,7 +117,9 @@ export class BackupMonitoring extends Construct {
       );
     });
     if (this.channels.length === 0) {
-      throw new ConfigError('no notification channel: give alarmEmails or notificationChannels, or nobody hears about a failed backup.');
+      throw new ConfigError(
+        'no notification channel: give alarmEmails or notificationChannels, or nobody hears about a failed backup.',
+      );
     }
 
     const failed = (jobName: string, what: string): MonitoringAlertPolicyConditions => ({
@@ -133,11 +138,19 @@ export class BackupMonitoring extends Construct {
       conditionAbsent: {
         filter: executionFilter(jobName, ExecutionResult.SUCCEEDED),
         duration: `${duration}s`,
-        aggregations: [{ alignmentPeriod: `${alignment}s`, perSeriesAligner: 'ALIGN_MAX', crossSeriesReducer: 'REDUCE_NONE' }],
+        aggregations: [
+          { alignmentPeriod: `${alignment}s`, perSeriesAligner: 'ALIGN_MAX', crossSeriesReducer: 'REDUCE_NONE' },
+        ],
         trigger: { count: 1 },
       },
     });
-    const policy = (cid: string, displayName: string, severity: string, conditions: MonitoringAlertPolicyConditions[], doc: string) =>
+    const policy = (
+      cid: string,
+      displayName: string,
+      severity: string,
+      conditions: MonitoringAlertPolicyConditions[],
+      doc: string,
+    ) =>
       new MonitoringAlertPolicy(this, cid, {
         project: props.project,
         displayName,
@@ -216,8 +229,20 @@ export function dashboardJson(databaseId: string, rpo: string, jobs: readonly (r
     mosaicLayout: {
       columns: 12,
       tiles: [
-        { xPos: 0, yPos: 0, width: 12, height: 2, widget: { title: `Backups of ${databaseId}`, text: { content: `RPO ${rpo}`, format: 'MARKDOWN' } } },
-        ...jobs.map(([title, job], i) => ({ xPos: (i % 2) * 6, yPos: 2 + Math.floor(i / 2) * 4, width: 6, height: 4, widget: chart(title, job) })),
+        {
+          xPos: 0,
+          yPos: 0,
+          width: 12,
+          height: 2,
+          widget: { title: `Backups of ${databaseId}`, text: { content: `RPO ${rpo}`, format: 'MARKDOWN' } },
+        },
+        ...jobs.map(([title, job], i) => ({
+          xPos: (i % 2) * 6,
+          yPos: 2 + Math.floor(i / 2) * 4,
+          width: 6,
+          height: 4,
+          widget: chart(title, job),
+        })),
       ],
     },
   };

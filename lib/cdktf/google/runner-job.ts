@@ -129,7 +129,9 @@ export class BackupRunnerJob extends Construct {
     const kind = this.backupType === BackupType.FULL ? '' : this.backupType;
     const encryption = props.encryption ?? BackupEncryption.none();
     if (encryption.isKms) {
-      throw new ConfigError(`encryption '${encryption.value}' uses AWS KMS, which a Cloud Run job has no identity for; use BackupEncryption.age(recipient) or BackupEncryption.none() (the bucket is CMEK-encrypted).`);
+      throw new ConfigError(
+        `encryption '${encryption.value}' uses AWS KMS, which a Cloud Run job has no identity for; use BackupEncryption.age(recipient) or BackupEncryption.none() (the bucket is CMEK-encrypted).`,
+      );
     }
     this.storageUrl = vaultStorageUrl('gs', props.vault.bucketName, this.prefix);
     if (!Token.isUnresolved(this.storageUrl)) parseStorageUrl(this.storageUrl, 'vault bucket');
@@ -170,7 +172,13 @@ export class BackupRunnerJob extends Construct {
     });
     const dependsOn: ITerraformDependable[] = [secretAccess];
     if ((props.cloudSqlInstances ?? []).length > 0) {
-      dependsOn.push(new ProjectIamMember(this, 'ConnectsToCloudSql', { project: props.project, role: 'roles/cloudsql.client', member: this.serviceAccount.member }));
+      dependsOn.push(
+        new ProjectIamMember(this, 'ConnectsToCloudSql', {
+          project: props.project,
+          role: 'roles/cloudsql.client',
+          member: this.serviceAccount.member,
+        }),
+      );
     }
 
     this.job = runnerJob(this, 'Resource', {
@@ -181,7 +189,10 @@ export class BackupRunnerJob extends Construct {
       args: this.args,
       environment: this.environment,
       secretEnvironment: {
-        [SECRET_ENV.SOURCE_PASSWORD]: { secret: props.source.options.passwordSecret.id, version: props.source.options.passwordSecretVersion ?? 'latest' },
+        [SECRET_ENV.SOURCE_PASSWORD]: {
+          secret: props.source.options.passwordSecret.id,
+          version: props.source.options.passwordSecretVersion ?? 'latest',
+        },
       },
       serviceAccountEmail: this.serviceAccount.email,
       vpcEgress: props.vpcEgress,

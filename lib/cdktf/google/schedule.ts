@@ -58,10 +58,12 @@ export class JobSchedule extends Construct {
   constructor(scope: Construct, id: string, props: JobScheduleProps) {
     super(scope, id);
     const job = props.job;
-    if (props.schedules.length === 0) throw new ConfigError('schedules is empty; give at least one, e.g. BackupSchedule.daily(3).');
+    if (props.schedules.length === 0)
+      throw new ConfigError('schedules is empty; give at least one, e.g. BackupSchedule.daily(3).');
     const purpose = props.purpose ?? 'backup';
     const retries = props.retryCount ?? 3;
-    if (!Number.isInteger(retries) || retries < 0 || retries > 5) throw new ConfigError(`retryCount is ${retries}; Cloud Scheduler takes 0 to 5.`);
+    if (!Number.isInteger(retries) || retries < 0 || retries > 5)
+      throw new ConfigError(`retryCount is ${retries}; Cloud Scheduler takes 0 to 5.`);
 
     this.serviceAccount = new ServiceAccount(this, 'ServiceAccount', {
       accountId: serviceAccountId(job.databaseId, purpose === 'backup' ? 'sched' : `${purpose.slice(0, 4)}-sched`),

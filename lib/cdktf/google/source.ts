@@ -42,7 +42,9 @@ export class BackupSource {
     this.port = checkSourceUrl(options.url, engine);
     const v = options.passwordSecretVersion;
     if (v !== undefined && !Token.isUnresolved(v) && !/^(latest|[1-9]\d*)$/.test(v)) {
-      throw new ConfigError(`passwordSecretVersion '${v}' is not a secret version; use 'latest' or a version number such as '3'.`);
+      throw new ConfigError(
+        `passwordSecretVersion '${v}' is not a secret version; use 'latest' or a version number such as '3'.`,
+      );
     }
   }
 

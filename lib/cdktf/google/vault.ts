@@ -5,7 +5,14 @@ import { KmsCryptoKey } from '@cdktf/provider-google/lib/kms-crypto-key';
 import { KmsCryptoKeyIamMember } from '@cdktf/provider-google/lib/kms-crypto-key-iam-member';
 import { KmsKeyRing } from '@cdktf/provider-google/lib/kms-key-ring';
 import { StorageBucket, StorageBucketLifecycleRule } from '@cdktf/provider-google/lib/storage-bucket';
-import { ConfigError, Retention, tierPrefix, validateLockRetention, validateLockDays, validateStoragePrefix } from '../../core';
+import {
+  ConfigError,
+  Retention,
+  tierPrefix,
+  validateLockRetention,
+  validateLockDays,
+  validateStoragePrefix,
+} from '../../core';
 import { Duration } from '../common/duration';
 import { kmsLocation } from './private/names';
 import { IBucketRef, ICryptoKeyRef } from './refs';
@@ -121,7 +128,9 @@ export class BackupVault extends Construct implements IBackupVault {
     this.retention = props.retention ?? Retention.gfs();
     this.location = props.location;
     if (!Token.isUnresolved(props.bucketName) && !/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/.test(props.bucketName)) {
-      throw new ConfigError(`bucketName '${props.bucketName}' is not a valid bucket name; use 3 to 63 lower-case letters, digits, '-', '_' and '.', starting and ending with a letter or digit.`);
+      throw new ConfigError(
+        `bucketName '${props.bucketName}' is not a valid bucket name; use 3 to 63 lower-case letters, digits, '-', '_' and '.', starting and ending with a letter or digit.`,
+      );
     }
     const lockDays = props.retentionLock?.period.toDays();
     if (lockDays !== undefined) {
@@ -131,11 +140,17 @@ export class BackupVault extends Construct implements IBackupVault {
 
     if (props.key === undefined) {
       if (Token.isUnresolved(props.location)) {
-        throw new ConfigError('location is a token, so the key ring cannot be put in the same location; give a literal location or bring a key.');
+        throw new ConfigError(
+          'location is a token, so the key ring cannot be put in the same location; give a literal location or bring a key.',
+        );
       }
       // Cloud KMS names take letters, digits, '_' and '-' (a bucket name may also have dots).
       const keyName = Token.isUnresolved(props.bucketName) ? props.bucketName : props.bucketName.replace(/\./g, '-');
-      this.keyRing = new KmsKeyRing(this, 'KeyRing', { name: `${keyName}-keys`, location: kmsLocation(props.location), project: props.project });
+      this.keyRing = new KmsKeyRing(this, 'KeyRing', {
+        name: `${keyName}-keys`,
+        location: kmsLocation(props.location),
+        project: props.project,
+      });
       this.key = new KmsCryptoKey(this, 'Key', {
         name: keyName,
         keyRing: this.keyRing.id,
@@ -167,7 +182,10 @@ export class BackupVault extends Construct implements IBackupVault {
     if (versioned) {
       this.housekeeping.push({
         action: { type: 'Delete' },
-        condition: { withState: 'ARCHIVED', daysSinceNoncurrentTime: Math.max(1, (props.noncurrentVersionExpiration ?? Duration.days(7)).toDays()) },
+        condition: {
+          withState: 'ARCHIVED',
+          daysSinceNoncurrentTime: Math.max(1, (props.noncurrentVersionExpiration ?? Duration.days(7)).toDays()),
+        },
       });
     }
 
@@ -193,15 +211,23 @@ export class BackupVault extends Construct implements IBackupVault {
   }
 
   public addBackupPrefix(prefix: string, retention?: Retention): void {
-    if (Token.isUnresolved(prefix)) throw new ConfigError('a backup prefix must be a literal string: the lifecycle rules are built from it.');
+    if (Token.isUnresolved(prefix))
+      throw new ConfigError('a backup prefix must be a literal string: the lifecycle rules are built from it.');
     validateStoragePrefix(prefix);
     const existing = this.prefixes.get(prefix);
     if (existing !== undefined && existing !== (retention ?? this.retention)) {
-      throw new ConfigError(`prefix '${prefix}' is already in this vault with another retention; give each database its own prefix.`);
+      throw new ConfigError(
+        `prefix '${prefix}' is already in this vault with another retention; give each database its own prefix.`,
+      );
     }
     for (const other of this.prefixes.keys()) {
-      if (other !== prefix && (other.startsWith(`${prefix}/`) || prefix.startsWith(`${other}/`) || other === '' || prefix === '')) {
-        throw new ConfigError(`prefix '${prefix}' overlaps prefix '${other}' in this vault, so one database's lifecycle rules would expire the other's backups; use side-by-side prefixes such as 'orders' and 'billing'.`);
+      if (
+        other !== prefix &&
+        (other.startsWith(`${prefix}/`) || prefix.startsWith(`${other}/`) || other === '' || prefix === '')
+      ) {
+        throw new ConfigError(
+          `prefix '${prefix}' overlaps prefix '${other}' in this vault, so one database's lifecycle rules would expire the other's backups; use side-by-side prefixes such as 'orders' and 'billing'.`,
+        );
       }
     }
     this.prefixes.set(prefix, retention ?? this.retention);
@@ -209,10 +235,13 @@ export class BackupVault extends Construct implements IBackupVault {
   }
 
   public addLogArchiveExpiry(logPrefix: string, days: number): boolean {
-    if (Token.isUnresolved(logPrefix)) throw new ConfigError('a log archive prefix must be a literal string: the lifecycle rules are built from it.');
+    if (Token.isUnresolved(logPrefix))
+      throw new ConfigError('a log archive prefix must be a literal string: the lifecycle rules are built from it.');
     const known = this.logRules.get(logPrefix);
     if (known !== undefined && known !== days) {
-      throw new ConfigError(`the log archive ${logPrefix} already expires after ${known} days, not ${days}; give each database its own prefix.`);
+      throw new ConfigError(
+        `the log archive ${logPrefix} already expires after ${known} days, not ${days}; give each database its own prefix.`,
+      );
     }
     this.logRules.set(logPrefix, days);
     this.bucket.putLifecycleRule([...this.tierRules(), ...this.logArchiveRules(), ...this.housekeeping]);
@@ -225,7 +254,10 @@ export class BackupVault extends Construct implements IBackupVault {
     for (const [prefix, days] of this.logRules) byDays.set(days, [...(byDays.get(days) ?? []), prefix]);
     return [...byDays.entries()]
       .sort((a, b) => a[0] - b[0])
-      .map(([days, prefixes]) => ({ action: { type: 'Delete' }, condition: { age: days, withState: 'LIVE', matchesPrefix: prefixes.sort() } }));
+      .map(([days, prefixes]) => ({
+        action: { type: 'Delete' },
+        condition: { age: days, withState: 'LIVE', matchesPrefix: prefixes.sort() },
+      }));
   }
 
   /** One Delete rule per (tier, lifetime), matching the tier folders of every prefix kept that long. */
@@ -241,7 +273,10 @@ export class BackupVault extends Construct implements IBackupVault {
     }
     return [...byRule.values()]
       .sort((a, b) => a.days - b.days)
-      .map((r) => ({ action: { type: 'Delete' }, condition: { age: r.days, withState: 'LIVE', matchesPrefix: r.prefixes.sort() } }));
+      .map((r) => ({
+        action: { type: 'Delete' },
+        condition: { age: r.days, withState: 'LIVE', matchesPrefix: r.prefixes.sort() },
+      }));
   }
 }
 
@@ -257,7 +292,9 @@ class ExistingVault extends Construct implements IBackupVault {
 
   public addBackupPrefix(prefix: string, retention: Retention = Retention.gfs()): void {
     validateStoragePrefix(prefix);
-    const rules = retention.lifetimes.map((t) => `Delete at age ${t.days} days matching prefix '${tierPrefix(prefix, t.tier)}'`);
+    const rules = retention.lifetimes.map(
+      (t) => `Delete at age ${t.days} days matching prefix '${tierPrefix(prefix, t.tier)}'`,
+    );
     Annotations.of(this).addWarning(
       `The bucket is managed elsewhere: its owner must add these lifecycle rules for the backups under '${prefix}': ${rules.join('; ')}. Without them nothing expires.`,
     );

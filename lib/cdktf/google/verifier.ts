@@ -9,7 +9,18 @@ import { ProjectIamMember } from '@cdktf/provider-google/lib/project-iam-member'
 import { ServiceAccount } from '@cdktf/provider-google/lib/service-account';
 import { StorageBucketIamMember } from '@cdktf/provider-google/lib/storage-bucket-iam-member';
 import { WorkflowsWorkflow } from '@cdktf/provider-google/lib/workflows-workflow';
-import { BackupRole, ConfigError, GCS_BUCKET_ROLES, MANIFEST_NAME, RUNNER_ENV, RunnerCommand, checkVaultPrefix, renderRunnerEnvironment, validateDatabaseId, vaultStorageUrl } from '../../core';
+import {
+  BackupRole,
+  ConfigError,
+  GCS_BUCKET_ROLES,
+  MANIFEST_NAME,
+  RUNNER_ENV,
+  RunnerCommand,
+  checkVaultPrefix,
+  renderRunnerEnvironment,
+  validateDatabaseId,
+  vaultStorageUrl,
+} from '../../core';
 import { Duration } from '../common/duration';
 import { RunnerImage } from './image';
 import { runnerJob } from './private/job';
@@ -70,13 +81,21 @@ function storageAgentPublishes(scope: Construct, project: string): ProjectIamMem
   const stack = TerraformStack.of(scope);
   // Keyed by the project as Terraform will see it (`acme-prod`, `${var.project_id}`), so the
   // logical id is stable however many tokens the app made before.
-  const resolved = Tokenization.resolve(project, { scope: stack, resolver: new DefaultTokenResolver(new StringConcat()), preparing: true });
+  const resolved = Tokenization.resolve(project, {
+    scope: stack,
+    resolver: new DefaultTokenResolver(new StringConcat()),
+    preparing: true,
+  });
   const key = createHash('sha256').update(String(resolved)).digest('hex').slice(0, 8);
   const id = `DbBackupStorageAgentPublishes${key}`;
   const existing = stack.node.tryFindChild(id) as ProjectIamMember | undefined;
   if (existing !== undefined) return existing;
   const agent = new DataGoogleStorageProjectServiceAccount(stack, `DbBackupStorageAgent${key}`, { project });
-  return new ProjectIamMember(stack, id, { project, role: 'roles/pubsub.publisher', member: `serviceAccount:${agent.emailAddress}` });
+  return new ProjectIamMember(stack, id, {
+    project,
+    role: 'roles/pubsub.publisher',
+    member: `serviceAccount:${agent.emailAddress}`,
+  });
 }
 
 /** Properties of a `BackupVerifier`. */
@@ -121,7 +140,9 @@ export class BackupVerifier extends Construct {
     const prefix = props.prefix ?? props.databaseId;
     if (!Token.isUnresolved(prefix)) checkVaultPrefix(prefix);
     if (Token.isUnresolved(props.vault.location)) {
-      throw new ConfigError("the vault's location is a token; the Eventarc trigger must be created in the bucket's location, so give it literally.");
+      throw new ConfigError(
+        "the vault's location is a token; the Eventarc trigger must be created in the bucket's location, so give it literally.",
+      );
     }
     const from = vaultStorageUrl('gs', props.vault.bucketName, prefix);
     this.jobName = resourceName(props.databaseId, 'verify');
@@ -138,7 +159,12 @@ export class BackupVerifier extends Construct {
     });
     // The verifier's roles (lib/core/permissions): read only.
     const [reads] = GCS_BUCKET_ROLES[BackupRole.VERIFIER].map(
-      (role) => new StorageBucketIamMember(this, 'ReadsObjects', { bucket: props.vault.bucketName, role, member: this.serviceAccount.member }),
+      (role) =>
+        new StorageBucketIamMember(this, 'ReadsObjects', {
+          bucket: props.vault.bucketName,
+          role,
+          member: this.serviceAccount.member,
+        }),
     );
     this.job = runnerJob(this, 'Resource', {
       name: this.jobName,
@@ -192,8 +218,16 @@ export class BackupVerifier extends Construct {
       project: props.project,
     });
     const grants = [
-      new ProjectIamMember(this, 'TriggerReceivesEvents', { project: props.project, role: 'roles/eventarc.eventReceiver', member: triggerAccount.member }),
-      new ProjectIamMember(this, 'TriggerInvokesWorkflow', { project: props.project, role: 'roles/workflows.invoker', member: triggerAccount.member }),
+      new ProjectIamMember(this, 'TriggerReceivesEvents', {
+        project: props.project,
+        role: 'roles/eventarc.eventReceiver',
+        member: triggerAccount.member,
+      }),
+      new ProjectIamMember(this, 'TriggerInvokesWorkflow', {
+        project: props.project,
+        role: 'roles/workflows.invoker',
+        member: triggerAccount.member,
+      }),
     ];
     grants.push(storageAgentPublishes(this, props.project));
     this.trigger = new EventarcTrigger(this, 'Trigger', {

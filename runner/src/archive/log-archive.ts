@@ -67,11 +67,20 @@ export function compactTime(d: Date): string {
 }
 
 function parseCompactTime(s: string): Date {
-  return new Date(`${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}.${s.slice(15, 18)}Z`);
+  return new Date(
+    `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}.${s.slice(15, 18)}Z`,
+  );
 }
 
 /** The object name of a log file. */
-export function objectName(o: { sha256: string; size: number; written: Date; compression: Compression; encryption: EncryptionScheme; keyRef?: string }): string {
+export function objectName(o: {
+  sha256: string;
+  size: number;
+  written: Date;
+  compression: Compression;
+  encryption: EncryptionScheme;
+  keyRef?: string;
+}): string {
   const enc = `${o.keyRef !== undefined ? '.' + o.keyRef : ''}${ENCRYPTION_EXT[o.encryption]}`;
   return `${o.sha256}.${o.size}.${compactTime(o.written)}${COMPRESSION_EXT[o.compression]}${enc}`;
 }
@@ -114,8 +123,15 @@ export async function listArchive(storage: Storage, prefix: string): Promise<Map
 }
 
 /** The archived copies of one file (normally one; two with different content is a conflict). */
-export async function listFile(storage: Storage, prefix: string, group: string, file: string): Promise<ArchivedObject[]> {
-  return (await storage.list(`${prefix}/${group}/${file}`)).map((i) => parseObjectKey(i, prefix)).filter((o): o is ArchivedObject => o !== undefined);
+export async function listFile(
+  storage: Storage,
+  prefix: string,
+  group: string,
+  file: string,
+): Promise<ArchivedObject[]> {
+  return (await storage.list(`${prefix}/${group}/${file}`))
+    .map((i) => parseObjectKey(i, prefix))
+    .filter((o): o is ArchivedObject => o !== undefined);
 }
 
 /** sha256 and size of a local file. */
@@ -148,7 +164,11 @@ export interface ArchiveEncryption {
 }
 
 /** Set up encryption of pushed files. For kms:, reuse the archive's key for that KMS key, or make and store one. */
-export async function archiveEncryption(storage: Storage, prefix: string, spec: EncryptionSpec): Promise<ArchiveEncryption> {
+export async function archiveEncryption(
+  storage: Storage,
+  prefix: string,
+  spec: EncryptionSpec,
+): Promise<ArchiveEncryption> {
   if (spec.scheme !== EncryptionScheme.KMS) {
     return { prepared: await prepareEncryption(spec, prefix), scheme: spec.scheme };
   }
@@ -156,14 +176,20 @@ export async function archiveEncryption(storage: Storage, prefix: string, spec: 
     if (!info.key.endsWith('.json')) continue;
     const kf = JSON.parse((await storage.readBytes(info.key)).toString('utf8')) as KeyFile;
     if (kf.encryption.keyId === spec.key && kf.encryption.recipient !== undefined) {
-      return { prepared: { stage: { cmd: 'age', args: ['-e', '-r', kf.encryption.recipient] }, manifest: kf.encryption }, scheme: EncryptionScheme.KMS, keyRef: kf.ref };
+      return {
+        prepared: { stage: { cmd: 'age', args: ['-e', '-r', kf.encryption.recipient] }, manifest: kf.encryption },
+        scheme: EncryptionScheme.KMS,
+        keyRef: kf.ref,
+      };
     }
   }
   // The first push with this KMS key: a new archive key, stored (wrapped) before anything is encrypted to it.
   const prepared = await prepareEncryption(spec, `${prefix}-archive-key-${crypto.randomBytes(6).toString('hex')}`);
   const ref = keyRefOf(prepared.manifest.recipient!);
   const kf: KeyFile = { version: 1, ref, encryption: prepared.manifest };
-  await storage.putBytes(`${prefix}/keys/${ref}.json`, Buffer.from(JSON.stringify(kf, null, 2) + '\n'), { contentType: 'application/json' });
+  await storage.putBytes(`${prefix}/keys/${ref}.json`, Buffer.from(JSON.stringify(kf, null, 2) + '\n'), {
+    contentType: 'application/json',
+  });
   log.info(`made the archive key ${ref} for KMS key ${spec.key}; its wrapped form is ${prefix}/keys/${ref}.json`);
   return { prepared, scheme: EncryptionScheme.KMS, keyRef: ref };
 }
@@ -172,7 +198,12 @@ export async function archiveEncryption(storage: Storage, prefix: string, spec: 
  * Decryption of an archived object: age, gpg (GNUPGHOME or the --identity secret key file) and
  * openssl (the --identity key file) as a backup's, or kms through the archive's key file.
  */
-export async function archiveDecryption(storage: Storage, prefix: string, o: ArchivedObject, identity: string | undefined): Promise<PreparedDecryption> {
+export async function archiveDecryption(
+  storage: Storage,
+  prefix: string,
+  o: ArchivedObject,
+  identity: string | undefined,
+): Promise<PreparedDecryption> {
   switch (o.encryption) {
     case EncryptionScheme.NONE:
       return prepareDecryption({ scheme: EncryptionScheme.NONE }, undefined, o.key);
@@ -186,7 +217,10 @@ export async function archiveDecryption(storage: Storage, prefix: string, o: Arc
       try {
         kf = JSON.parse((await storage.readBytes(`${prefix}/keys/${o.keyRef}.json`)).toString('utf8')) as KeyFile;
       } catch (e) {
-        if (e instanceof NotFoundError) throw new DamagedError(`${o.key} is encrypted with the archive key ${o.keyRef}, but ${prefix}/keys/${o.keyRef}.json is missing`);
+        if (e instanceof NotFoundError)
+          throw new DamagedError(
+            `${o.key} is encrypted with the archive key ${o.keyRef}, but ${prefix}/keys/${o.keyRef}.json is missing`,
+          );
         throw e;
       }
       return prepareDecryption(kf.encryption, undefined, o.key);
@@ -220,7 +254,13 @@ export async function pushFile(
   group: string,
   file: string,
   localPath: string,
-  options: { compression: Compression; encryption: ArchiveEncryption | (() => Promise<ArchiveEncryption>); signal: AbortSignal; what: string; hint: string },
+  options: {
+    compression: Compression;
+    encryption: ArchiveEncryption | (() => Promise<ArchiveEncryption>);
+    signal: AbortSignal;
+    what: string;
+    hint: string;
+  },
 ): Promise<PushResult> {
   const stat = await fs.promises.stat(localPath);
   const { sha256, size } = await hashFile(localPath);
@@ -236,7 +276,15 @@ export async function pushFile(
   const enc = typeof options.encryption === 'function' ? await options.encryption() : options.encryption;
   const key = `${prefix}/${group}/${file}/${objectName({ sha256, size, written: stat.mtime, compression: options.compression, encryption: enc.scheme, keyRef: enc.keyRef })}`;
   const producer: CommandSpec = { cmd: 'cat', args: ['--', localPath] };
-  const stored = await runPipeline(storage, key, producer, { compression: options.compression }, enc.prepared, undefined, options.signal);
+  const stored = await runPipeline(
+    storage,
+    key,
+    producer,
+    { compression: options.compression },
+    enc.prepared,
+    undefined,
+    options.signal,
+  );
   // Another writer may have pushed a different file under the same name meanwhile.
   const after = (await listFile(storage, prefix, group, file)).filter((o) => o.sha256 !== sha256);
   if (after.length > 0) throw conflict(after);
@@ -248,7 +296,14 @@ export async function pushFile(
  * and size its name records before it appears at `dest` (written to a temporary name, then
  * renamed), so a damaged object never reaches the database.
  */
-export async function fetchObject(storage: Storage, prefix: string, o: ArchivedObject, dest: string, identity: string | undefined, signal?: AbortSignal): Promise<void> {
+export async function fetchObject(
+  storage: Storage,
+  prefix: string,
+  o: ArchivedObject,
+  dest: string,
+  identity: string | undefined,
+  signal?: AbortSignal,
+): Promise<void> {
   const dec = await archiveDecryption(storage, prefix, o, identity);
   const tmp = `${dest}.dbbackup-${process.pid}-${Date.now()}`;
   try {
@@ -286,7 +341,9 @@ export async function fetchObject(storage: Storage, prefix: string, o: ArchivedO
     }
     const sha256 = hash.digest('hex');
     if (size !== o.size || sha256 !== o.sha256) {
-      throw new DamagedError(`${storage.url.display}/${o.key} is damaged: it decodes to ${size} bytes with sha256 ${sha256}, its name records ${o.size} bytes with sha256 ${o.sha256}`);
+      throw new DamagedError(
+        `${storage.url.display}/${o.key} is damaged: it decodes to ${size} bytes with sha256 ${sha256}, its name records ${o.size} bytes with sha256 ${o.sha256}`,
+      );
     }
     await fs.promises.rename(tmp, dest);
   } catch (e) {

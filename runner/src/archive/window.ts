@@ -72,4 +72,3 @@ export function brokenChains(backups: readonly Manifest[]): BrokenChain[] {
   }
   return out;
 }
-

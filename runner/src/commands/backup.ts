@@ -29,8 +29,12 @@ export interface BackupResult {
 }
 
 /** The identifier of the database in metrics and lock names. */
-export function databaseIdOf(cfg: { source: { host?: string; socket?: string; port: number; database: string } }): string {
-  return process.env[RUNNER_ENV.DATABASE_ID] ?? `${cfg.source.host ?? 'local'}:${cfg.source.port}/${cfg.source.database}`;
+export function databaseIdOf(cfg: {
+  source: { host?: string; socket?: string; port: number; database: string };
+}): string {
+  return (
+    process.env[RUNNER_ENV.DATABASE_ID] ?? `${cfg.source.host ?? 'local'}:${cfg.source.port}/${cfg.source.database}`
+  );
 }
 
 /**
@@ -44,7 +48,10 @@ export function overlapLockKey(source: { database: string }, to: StorageUrl): st
   const dest =
     to.kind === 'file'
       ? path.posix.normalize(to.path).replace(/(.)\/+$/, '$1')
-      : `${to.bucket}/${path.posix.normalize(to.path).replace(/^\/+|\/+$/g, '').replace(/^\.$/, '')}`;
+      : `${to.bucket}/${path.posix
+          .normalize(to.path)
+          .replace(/^\/+|\/+$/g, '')
+          .replace(/^\.$/, '')}`;
   return `${source.database}|${to.kind}:${dest}`;
 }
 
@@ -64,7 +71,9 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
     // Tier and key first: the first producer then starts as soon as the session is open (an
     // engine may hold a brief lock from opening its snapshot until its dump tool opened its own).
     // Incremental and differential backups take the shortest tier, their bases raised if need be (chain-tiers.ts).
-    let tier = cfg.tier ?? (cfg.type === BackupType.FULL ? await chooseTier(storage, cfg.source.database, started) : RetentionTier.DAILY);
+    let tier =
+      cfg.tier ??
+      (cfg.type === BackupType.FULL ? await chooseTier(storage, cfg.source.database, started) : RetentionTier.DAILY);
     const enc = await prepareEncryption(cfg.encryption, id);
     const session = await driver.openBackup(cfg.source, {
       type: cfg.type,
@@ -79,7 +88,10 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
       await checkTierOverride(storage, cfg.tier, session.chain);
       const artifacts: ManifestArtifact[] = [];
       const warnings: string[] = [];
-      const keeping = cfg.tier === undefined && session.chain !== undefined ? await keepChainWhole(storage, session.chain.parent, started, cfg.tierDays, warnings) : undefined;
+      const keeping =
+        cfg.tier === undefined && session.chain !== undefined
+          ? await keepChainWhole(storage, session.chain.parent, started, cfg.tierDays, warnings)
+          : undefined;
       tier = keeping?.tier ?? tier;
       for (const plan of session.artifacts) {
         const a = await storeArtifact(storage, id, plan, cfg, enc, tier, signal, warnings);
@@ -116,20 +128,38 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
       const manifest = await writeManifest(storage, unsigned, tier, enc);
       const seconds = (Date.now() - started.getTime()) / 1000;
       const size = artifacts.reduce((s, a) => s + a.size, 0);
-      log.info(`backup ${id} committed: ${formatBytes(size)} in ${seconds.toFixed(1)} s`, { event: 'backup-done', id, databaseId, bytes: size, seconds, tier });
-      emitMetrics(databaseId, { [METRICS.BACKUP_SUCCEEDED]: 1, [METRICS.BACKUP_SIZE]: size, [METRICS.BACKUP_DURATION]: seconds }, {
-        [METRICS.BACKUP_SIZE]: 'Bytes',
-        [METRICS.BACKUP_DURATION]: 'Seconds',
+      log.info(`backup ${id} committed: ${formatBytes(size)} in ${seconds.toFixed(1)} s`, {
+        event: 'backup-done',
+        id,
+        databaseId,
+        bytes: size,
+        seconds,
+        tier,
       });
+      emitMetrics(
+        databaseId,
+        { [METRICS.BACKUP_SUCCEEDED]: 1, [METRICS.BACKUP_SIZE]: size, [METRICS.BACKUP_DURATION]: seconds },
+        {
+          [METRICS.BACKUP_SIZE]: 'Bytes',
+          [METRICS.BACKUP_DURATION]: 'Seconds',
+        },
+      );
       await removeLeftovers(storage).catch((d: Error) => log.warn(`could not remove leftovers: ${d.message}`));
       return { id, location: `${cfg.to.display}/${id}`, manifest, seconds };
     } finally {
       await session.close();
     }
   } catch (e) {
-    await storage.discardIncomplete(id).catch((d: Error) => log.warn(`could not clean up after the failed backup: ${d.message}`));
+    await storage
+      .discardIncomplete(id)
+      .catch((d: Error) => log.warn(`could not clean up after the failed backup: ${d.message}`));
     emitMetrics(databaseId, { [METRICS.BACKUP_FAILED]: 1 });
-    log.error(`backup ${id} failed; nothing was committed (no ${MANIFEST_NAME})`, { event: 'backup-failed', id, databaseId, error: (e as Error).message });
+    log.error(`backup ${id} failed; nothing was committed (no ${MANIFEST_NAME})`, {
+      event: 'backup-failed',
+      id,
+      databaseId,
+      error: (e as Error).message,
+    });
     throw e;
   }
 }
@@ -139,7 +169,9 @@ async function chooseTier(storage: Storage, database: string, at: Date): Promise
   const slug = database.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60);
   const month = at.toISOString().slice(0, 7).replace('-', '');
   // Only this month's and the previous week's folders can matter; read only their manifests' presence.
-  const candidates = (await storage.listFolders('')).filter((f) => f.includes(`-${slug}-${BackupType.FULL}-`) && idTime(f) !== undefined);
+  const candidates = (await storage.listFolders('')).filter(
+    (f) => f.includes(`-${slug}-${BackupType.FULL}-`) && idTime(f) !== undefined,
+  );
   const recent = candidates.filter((f) => f.startsWith(month) || at.getTime() - idTime(f)!.getTime() < 8 * 86400000);
   const committed: Date[] = [];
   for (const f of recent) if ((await storage.stat(`${f}/${MANIFEST_NAME}`)) !== undefined) committed.push(idTime(f)!);
@@ -147,13 +179,26 @@ async function chooseTier(storage: Storage, database: string, at: Date): Promise
 }
 
 /** Copy an already stored object (archived WAL) into the backup's folder, byte for byte, hashing what is stored. */
-async function copyArtifact(storage: Storage, id: string, copy: ArtifactCopy, tier: RetentionTier, signal: AbortSignal): Promise<ManifestArtifact> {
+async function copyArtifact(
+  storage: Storage,
+  id: string,
+  copy: ArtifactCopy,
+  tier: RetentionTier,
+  signal: AbortSignal,
+): Promise<ManifestArtifact> {
   const source = await storage.read(copy.from);
   const digest = new GatedDigest(() => Promise.resolve());
   source.on('error', (e) => digest.destroy(e));
   source.pipe(digest);
   await storage.upload(`${id}/${copy.name}`, digest, { tier, signal });
-  return { name: copy.name, role: copy.role, format: copy.format, size: digest.size, sha256: digest.digest(), rawSize: copy.rawSize };
+  return {
+    name: copy.name,
+    role: copy.role,
+    format: copy.format,
+    size: digest.size,
+    sha256: digest.digest(),
+    rawSize: copy.rawSize,
+  };
 }
 
 /** Run one artifact's pipeline into storage. */
@@ -171,13 +216,33 @@ async function storeArtifact(
   let producer: CommandSpec = plan.producer;
   for (let attempt = 0; ; attempt++) {
     try {
-      const { size, sha256 } = await runPipeline(storage, `${id}/${name}`, producer, cfg, enc, tier, signal, plan.onStderr);
+      const { size, sha256 } = await runPipeline(
+        storage,
+        `${id}/${name}`,
+        producer,
+        cfg,
+        enc,
+        tier,
+        signal,
+        plan.onStderr,
+      );
       return { name, role: plan.role, format: plan.format, size, sha256 };
     } catch (e) {
-      if (!(e instanceof ChildProcessError) || e.tool !== (producer.label ?? producer.cmd) || plan.onFailure === undefined || attempt > 0 || signal.aborted) throw e;
+      if (
+        !(e instanceof ChildProcessError) ||
+        e.tool !== (producer.label ?? producer.cmd) ||
+        plan.onFailure === undefined ||
+        attempt > 0 ||
+        signal.aborted
+      )
+        throw e;
       const next = plan.onFailure(e.stderrTail);
       if (next?.retry !== undefined) {
-        log.warn(`${e.tool} failed; retrying`, { artifact: plan.name, error: e.message, retry: next.retry.args.join(' ') });
+        log.warn(`${e.tool} failed; retrying`, {
+          artifact: plan.name,
+          error: e.message,
+          retry: next.retry.args.join(' '),
+        });
         producer = next.retry;
         continue;
       }

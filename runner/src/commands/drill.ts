@@ -33,7 +33,8 @@ export function compareTables(recorded: readonly TableStat[], restored: readonly
     const key = `${t.schema}.${t.name}`;
     const rows = got.get(key);
     if (rows === undefined) problems.push(`table ${key} is missing after the restore`);
-    else if (rows !== t.rows) problems.push(`table ${key} has ${rows} rows after the restore; the backup recorded ${t.rows}`);
+    else if (rows !== t.rows)
+      problems.push(`table ${key} has ${rows} rows after the restore; the backup recorded ${t.rows}`);
   }
   return problems;
 }
@@ -57,7 +58,11 @@ export async function runDrill(cfg: DrillConfig, signal: AbortSignal): Promise<D
       `the drill's target database ${cfg.target.database} already exists on ${cfg.target.display}; a drill restores into a database it creates and drops. Name a database that does not exist (on a scratch server).`,
     );
   }
-  log.info(`restore drill of backup ${manifest.id} into ${cfg.target.display}`, { event: 'drill-start', id: manifest.id, databaseId });
+  log.info(`restore drill of backup ${manifest.id} into ${cfg.target.display}`, {
+    event: 'drill-start',
+    id: manifest.id,
+    databaseId,
+  });
   const started = Date.now();
   let problems: string[] = [];
   let restoreSeconds = 0;
@@ -65,7 +70,16 @@ export async function runDrill(cfg: DrillConfig, signal: AbortSignal): Promise<D
   let rowsChecked = 0;
   try {
     await runRestore(
-      { command: RunnerCommand.RESTORE, from: cfg.from, selector: { kind: 'id', id: manifest.id }, target: cfg.target, identity: cfg.identity, withGlobals: false, clean: false, json: false },
+      {
+        command: RunnerCommand.RESTORE,
+        from: cfg.from,
+        selector: { kind: 'id', id: manifest.id },
+        target: cfg.target,
+        identity: cfg.identity,
+        withGlobals: false,
+        clean: false,
+        json: false,
+      },
       signal,
     );
     restoreSeconds = (Date.now() - started) / 1000;
@@ -85,22 +99,33 @@ export async function runDrill(cfg: DrillConfig, signal: AbortSignal): Promise<D
       throw e;
     }
   } finally {
-    await driver.dropDatabase(cfg.target).catch((e: Error) => log.warn(`could not drop the drill database: ${e.message}`));
+    await driver
+      .dropDatabase(cfg.target)
+      .catch((e: Error) => log.warn(`could not drop the drill database: ${e.message}`));
   }
   const ok = problems.length === 0;
   emitMetrics(
     databaseId,
-    { [METRICS.DRILL_SUCCEEDED]: ok ? 1 : 0, [METRICS.DRILL_FAILED]: ok ? 0 : 1, ...(ok ? { [METRICS.RESTORE_TIME]: restoreSeconds } : {}) },
+    {
+      [METRICS.DRILL_SUCCEEDED]: ok ? 1 : 0,
+      [METRICS.DRILL_FAILED]: ok ? 0 : 1,
+      ...(ok ? { [METRICS.RESTORE_TIME]: restoreSeconds } : {}),
+    },
     { [METRICS.RESTORE_TIME]: 'Seconds' },
   );
   const result = { id: manifest.id, ok, restoreSeconds, tablesChecked, rowsChecked, problems };
   if (!ok) {
     log.error(`restore drill of backup ${manifest.id} failed`, { event: 'drill-failed', id: manifest.id, problems });
-    throw Object.assign(new DamagedError(`restore drill of backup ${manifest.id} failed: ${problems.join('; ')}`), { result });
+    throw Object.assign(new DamagedError(`restore drill of backup ${manifest.id} failed: ${problems.join('; ')}`), {
+      result,
+    });
   }
-  log.info(`restore drill of backup ${manifest.id} passed: ${tablesChecked} tables, ${rowsChecked} rows, restored in ${restoreSeconds.toFixed(1)} s`, {
-    event: 'drill-ok',
-    ...result,
-  });
+  log.info(
+    `restore drill of backup ${manifest.id} passed: ${tablesChecked} tables, ${rowsChecked} rows, restored in ${restoreSeconds.toFixed(1)} s`,
+    {
+      event: 'drill-ok',
+      ...result,
+    },
+  );
   return result;
 }

@@ -96,7 +96,11 @@ export async function runList(cfg: ListConfig): Promise<ListResult> {
 
 export function formatList(r: ListResult): string {
   if (r.backups.length === 0) {
-    return [`no backups in ${r.location}` + (r.incomplete.length ? ` (${r.incomplete.length} incomplete folders ignored)` : ''), ...formatWindows(r)].join('\n');
+    return [
+      `no backups in ${r.location}` +
+        (r.incomplete.length ? ` (${r.incomplete.length} incomplete folders ignored)` : ''),
+      ...formatWindows(r),
+    ].join('\n');
   }
   const lines: string[] = [];
   const groups = r.databases.length > 1 ? r.databases : [undefined];
@@ -124,7 +128,9 @@ export function formatList(r: ListResult): string {
 /** The rows of one database's backups (or of the whole store when it holds one database). */
 function table(backups: readonly ListEntry[], r: ListResult): string[] {
   const chains = backups.some((b) => b.parent !== undefined);
-  const rows = [['ID', 'ENGINE', 'DATABASE', 'TYPE', 'TIER', 'ENDED', 'SIZE', 'PIPELINE', ...(chains ? ['DEPENDS ON'] : [])]];
+  const rows = [
+    ['ID', 'ENGINE', 'DATABASE', 'TYPE', 'TIER', 'ENDED', 'SIZE', 'PIPELINE', ...(chains ? ['DEPENDS ON'] : [])],
+  ];
   for (const b of backups) {
     const type = b.method === 'physical' && b.type === 'full' ? 'full (physical)' : b.type;
     const broken = r.brokenChains.some((c) => c.id === b.id);
@@ -141,7 +147,12 @@ function table(backups: readonly ListEntry[], r: ListResult): string[] {
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  return rows.map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  return rows.map((row) =>
+    row
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /** The recoverable windows, gaps and broken chains, for people. */
@@ -150,11 +161,16 @@ function formatWindows(r: ListResult): string[] {
   for (const w of r.windows) {
     const what = `${w.engine} ${w.archive === 'wal' ? 'WAL' : 'binary log'} archive (${w.archive}/, ${w.objects} objects, ${formatBytes(w.bytes)})`;
     if (w.earliest === undefined) {
-      lines.push(`point-in-time recovery: ${what} holds logs but there is no ${w.engine === 'postgres' ? 'physical base' : 'full'} backup to start from`);
+      lines.push(
+        `point-in-time recovery: ${what} holds logs but there is no ${w.engine === 'postgres' ? 'physical base' : 'full'} backup to start from`,
+      );
     } else {
-      lines.push(`point-in-time recovery: any moment from ${w.earliest} to ${w.latest} (${what}, ${w.bases} base backup${w.bases === 1 ? '' : 's'})`);
+      lines.push(
+        `point-in-time recovery: any moment from ${w.earliest} to ${w.latest} (${what}, ${w.bases} base backup${w.bases === 1 ? '' : 's'})`,
+      );
     }
-    for (const h of w.holes) lines.push(`  NOT restorable from ${h.from} to ${h.to} (a gap in the log archive, until the next base backup)`);
+    for (const h of w.holes)
+      lines.push(`  NOT restorable from ${h.from} to ${h.to} (a gap in the log archive, until the next base backup)`);
     for (const g of w.gaps) lines.push(`  GAP: ${g.message}`);
     for (const c of w.conflicts) lines.push(`  CONFLICT: ${c} is archived twice with different content`);
   }

@@ -18,7 +18,10 @@ export interface PruneResult {
  * Which backups a calendar retention keeps: for the newest N days (ISO weeks, months) that
  * have backups, the newest backup of each. A kept backup also keeps the backups it depends on.
  */
-export function planPrune(backups: readonly Manifest[], keep: { daily: number; weekly: number; monthly: number }): Map<string, string[]> {
+export function planPrune(
+  backups: readonly Manifest[],
+  keep: { daily: number; weekly: number; monthly: number },
+): Map<string, string[]> {
   const newestFirst = [...backups].sort((a, b) => b.startedAt.localeCompare(a.startedAt));
   const kept = new Map<string, string[]>();
   const rules: [string, number, (d: Date) => string][] = [
@@ -55,7 +58,11 @@ export async function runPrune(cfg: PruneConfig): Promise<PruneResult> {
   const keep = { daily: cfg.keepDaily, weekly: cfg.keepWeekly, monthly: cfg.keepMonthly };
   const kept = new Map<string, string[]>();
   for (const [databaseId, backups] of groupByDatabase(catalog.backups)) {
-    for (const [id, reasons] of planPrune(backups, keep)) kept.set(id, reasons.map((r) => `${r} of ${databaseId}`));
+    for (const [id, reasons] of planPrune(backups, keep))
+      kept.set(
+        id,
+        reasons.map((r) => `${r} of ${databaseId}`),
+      );
   }
   const deleted = catalog.backups.filter((b) => !kept.has(b.id)).map((b) => b.id);
   for (const id of deleted) {
@@ -70,15 +77,27 @@ export async function runPrune(cfg: PruneConfig): Promise<PruneResult> {
   }
   // Then the log objects no kept base can replay (lib: runner/src/pitr/prune-logs.ts).
   const logs: PruneResult['logs'] = [];
-  for (const p of await planLogPrune(storage, catalog.backups.filter((b) => kept.has(b.id)))) {
+  for (const p of await planLogPrune(
+    storage,
+    catalog.backups.filter((b) => kept.has(b.id)),
+  )) {
     const folders = [...new Set(p.remove.map((o) => o.key.slice(0, o.key.lastIndexOf('/'))))].sort();
     for (const folder of folders) {
       if (cfg.dryRun) log.info(`would delete log ${folder}`, { archive: p.archive });
       else await storage.removeFolder(folder);
     }
-    if (folders.length > 0) log.info(`${cfg.dryRun ? 'would delete' : 'deleted'} ${folders.length} ${p.archive} file(s) no kept base can replay`, { archive: p.archive, bytes: p.removedBytes });
+    if (folders.length > 0)
+      log.info(
+        `${cfg.dryRun ? 'would delete' : 'deleted'} ${folders.length} ${p.archive} file(s) no kept base can replay`,
+        { archive: p.archive, bytes: p.removedBytes },
+      );
     logs.push({ archive: p.archive, files: folders.length, removedBytes: p.removedBytes, keptBytes: p.keptBytes });
   }
   if (!cfg.dryRun) await removeLeftovers(storage);
-  return { kept: [...kept.entries()].map(([id, reasons]) => ({ id, reasons })).sort((a, b) => a.id.localeCompare(b.id)), deleted, dryRun: cfg.dryRun, logs };
+  return {
+    kept: [...kept.entries()].map(([id, reasons]) => ({ id, reasons })).sort((a, b) => a.id.localeCompare(b.id)),
+    deleted,
+    dryRun: cfg.dryRun,
+    logs,
+  };
 }

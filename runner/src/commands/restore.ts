@@ -68,7 +68,11 @@ export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promi
     await dec.cleanup();
   }
   const seconds = (Date.now() - started) / 1000;
-  log.info(`restored backup ${manifest.id} in ${seconds.toFixed(1)} s`, { event: 'restore-done', id: manifest.id, seconds });
+  log.info(`restored backup ${manifest.id} in ${seconds.toFixed(1)} s`, {
+    event: 'restore-done',
+    id: manifest.id,
+    seconds,
+  });
   return { id: manifest.id, target: cfg.target.display, seconds, artifacts: manifest.artifacts.map((a) => a.name) };
 }
 
@@ -76,7 +80,13 @@ export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promi
  * Read every artifact whole (stored bytes against the manifest, decryption, decompression and
  * the engine's deep check) before a restore whose tool cannot undo what it wrote starts.
  */
-async function checkWhole(storage: Storage, manifest: Manifest, driver: EngineDriver, dec: PreparedDecryption, signal: AbortSignal): Promise<void> {
+async function checkWhole(
+  storage: Storage,
+  manifest: Manifest,
+  driver: EngineDriver,
+  dec: PreparedDecryption,
+  signal: AbortSignal,
+): Promise<void> {
   for (const artifact of manifest.artifacts) {
     const check = driver.deepCheck(artifact);
     const consumer =
@@ -94,6 +104,8 @@ async function checkWhole(storage: Storage, manifest: Manifest, driver: EngineDr
 
 function checkEngine(manifest: Manifest, engine: string): void {
   if (manifest.engine !== engine) {
-    throw new ConfigError(`backup ${manifest.id} is a ${manifest.engine} backup; --target must be a ${manifest.engine} URL, not ${engine}.`);
+    throw new ConfigError(
+      `backup ${manifest.id} is a ${manifest.engine} backup; --target must be a ${manifest.engine} URL, not ${engine}.`,
+    );
   }
 }

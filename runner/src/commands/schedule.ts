@@ -224,7 +224,15 @@ function execOf(raw: string | undefined): string[] {
 }
 
 const SYSTEMD_SHORTHANDS = [
-  'minutely', 'hourly', 'daily', 'weekly', 'monthly', 'quarterly', 'semiannually', 'yearly', 'annually',
+  'minutely',
+  'hourly',
+  'daily',
+  'weekly',
+  'monthly',
+  'quarterly',
+  'semiannually',
+  'yearly',
+  'annually',
 ];
 
 /**
@@ -255,7 +263,9 @@ const CRON_FIELDS: readonly { name: string; min: number; max: number; names?: st
   { name: 'hour', min: 0, max: 23 },
   { name: 'day of month', min: 1, max: 31 },
   {
-    name: 'month', min: 1, max: 12,
+    name: 'month',
+    min: 1,
+    max: 12,
     names: ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'],
   },
   { name: 'day of week', min: 0, max: 7, names: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] },
@@ -448,9 +458,15 @@ export function jobArgv(cfg: ScheduleConfig): string[] {
 export function renderCron(cfg: ScheduleConfig, printed = cfg.out === undefined): ScheduleFile[] {
   const lock = `/run/lock/${cfg.name}.lock`;
   const words = [
-    'flock', '-n', lock,
-    'sh', '-c', 'set -a; . "$0"; set +a; exec "$@"', envFilePath(cfg),
-    ...cfg.exec, ...jobArgv(cfg),
+    'flock',
+    '-n',
+    lock,
+    'sh',
+    '-c',
+    'set -a; . "$0"; set +a; exec "$@"',
+    envFilePath(cfg),
+    ...cfg.exec,
+    ...jobArgv(cfg),
   ];
   // cron turns an unescaped % into a line break.
   const command = words.map(shellWord).join(' ').replace(/%/g, '\\%');
@@ -511,7 +527,7 @@ export function scheduleUsage(): string {
   const options = usage(RunnerCommand.SCHEDULE).split('\n');
   return [
     'Usage:',
-    '  dbbackup schedule systemd|cron [backup|drill|verify] --calendar SPEC [that command\'s options]',
+    "  dbbackup schedule systemd|cron [backup|drill|verify] --calendar SPEC [that command's options]",
     '                   [--out DIR] [--name NAME] [--user USER] [--exec PATH] [--randomized-delay S]',
     '                   [--database-id ID]',
     '',

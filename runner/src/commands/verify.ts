@@ -32,12 +32,13 @@ export async function runVerify(cfg: VerifyConfig, signal: AbortSignal): Promise
   let manifests: Manifest[];
   if (cfg.selector.kind === 'all') {
     const catalog = await readCatalog(storage);
-    for (const u of catalog.unreadable) reports.push({ id: u.id, ok: false, deep: cfg.deep, problems: [{ reason: u.reason }] });
+    for (const u of catalog.unreadable)
+      reports.push({ id: u.id, ok: false, deep: cfg.deep, problems: [{ reason: u.reason }] });
     const database = cfg.selector.database;
-    manifests = database === undefined
-      ? catalog.backups
-      : backupsOfDatabase(catalog.backups, database, cfg.from.display);
-    if (manifests.length === 0 && reports.length === 0) throw new DamagedError(`there are no backups in ${storage.url.display}.`);
+    manifests =
+      database === undefined ? catalog.backups : backupsOfDatabase(catalog.backups, database, cfg.from.display);
+    if (manifests.length === 0 && reports.length === 0)
+      throw new DamagedError(`there are no backups in ${storage.url.display}.`);
   } else {
     manifests = await selectBackups(storage, cfg.selector, true);
   }
@@ -75,7 +76,11 @@ async function verifyNoOrphans(storage: Storage): Promise<VerifyReport> {
 }
 
 /** `--id` of a dependant: every backup of its chain must still be stored. */
-async function verifyChainOf(storage: Storage, selected: readonly Manifest[], cfg: VerifyConfig): Promise<VerifyReport[]> {
+async function verifyChainOf(
+  storage: Storage,
+  selected: readonly Manifest[],
+  cfg: VerifyConfig,
+): Promise<VerifyReport[]> {
   if (selected.every((m) => m.type === BackupType.FULL)) return [];
   const ids = new Set(selected.map((m) => m.id));
   const broken = brokenChains((await readCatalog(storage)).backups).filter((c) => ids.has(c.id));
@@ -90,10 +95,18 @@ async function verifyChainsAndArchives(storage: Storage, cfg: VerifyConfig): Pro
     out.push({ id: c.id, ok: false, deep: cfg.deep, problems: [{ reason: c.message }] });
   }
   for (const w of await archiveWindows(storage, catalog)) {
-    const problems = [...w.gaps.map((g) => ({ reason: g.message })), ...w.conflicts.map((c) => ({ reason: `${c} is archived twice with different content` }))];
+    const problems = [
+      ...w.gaps.map((g) => ({ reason: g.message })),
+      ...w.conflicts.map((c) => ({ reason: `${c} is archived twice with different content` })),
+    ];
     const id = `${w.archive}-archive`;
-    if (problems.length > 0) log.error(`the ${w.archive} archive has ${problems.length} problem(s)`, { event: 'verify-failed', id, problems });
-    else log.info(`the ${w.archive} archive is continuous${w.earliest !== undefined ? ` from ${w.earliest} to ${w.latest}` : ''}`, { event: 'verify-ok', id });
+    if (problems.length > 0)
+      log.error(`the ${w.archive} archive has ${problems.length} problem(s)`, { event: 'verify-failed', id, problems });
+    else
+      log.info(
+        `the ${w.archive} archive is continuous${w.earliest !== undefined ? ` from ${w.earliest} to ${w.latest}` : ''}`,
+        { event: 'verify-ok', id },
+      );
     out.push({ id, ok: problems.length === 0, deep: false, problems });
   }
   return out;
@@ -147,11 +160,18 @@ async function shallowCheck(storage: Storage, m: Manifest, a: ManifestArtifact):
   }
   const { size, sha256 } = await digestStream(stream);
   if (size !== a.size) return `size: the stored object has ${size} bytes, the manifest records ${a.size}`;
-  if (sha256 !== a.sha256) return `sha256: the stored object's sha256 ${sha256} does not match the manifest's ${a.sha256}`;
+  if (sha256 !== a.sha256)
+    return `sha256: the stored object's sha256 ${sha256} does not match the manifest's ${a.sha256}`;
   return undefined;
 }
 
-async function deepCheck(storage: Storage, m: Manifest, a: ManifestArtifact, cfg: VerifyConfig, signal: AbortSignal): Promise<string | undefined> {
+async function deepCheck(
+  storage: Storage,
+  m: Manifest,
+  a: ManifestArtifact,
+  cfg: VerifyConfig,
+  signal: AbortSignal,
+): Promise<string | undefined> {
   const shallow = await shallowCheck(storage, m, a);
   if (shallow !== undefined) return shallow;
   const dec = await prepareDecryption(m.pipeline.encryption, cfg.identity, m.id);
@@ -167,11 +187,24 @@ async function deepCheck(storage: Storage, m: Manifest, a: ManifestArtifact, cfg
     }
     // Only the end matters: keep the last bytes of the stream, never the whole plaintext.
     let tail = Buffer.alloc(0);
-    await readBack(storage, m, a, dec, async (plaintext) => {
-      for await (const c of plaintext as AsyncIterable<Buffer>) tail = Buffer.concat([tail, c]).subarray(-65536);
-    }, signal);
+    await readBack(
+      storage,
+      m,
+      a,
+      dec,
+      async (plaintext) => {
+        for await (const c of plaintext as AsyncIterable<Buffer>) tail = Buffer.concat([tail, c]).subarray(-65536);
+      },
+      signal,
+    );
     const text = tail.toString('utf8');
-    if (!text.trimEnd().split('\n').slice(-3).some((l) => l.includes(check.trailer))) {
+    if (
+      !text
+        .trimEnd()
+        .split('\n')
+        .slice(-3)
+        .some((l) => l.includes(check.trailer))
+    ) {
       return `incomplete: the plaintext does not end with '${check.trailer}'`;
     }
     return undefined;
@@ -189,7 +222,12 @@ export function assertAllOk(reports: VerifyReport[]): void {
   const bad = reports.filter((r) => !r.ok);
   if (bad.length > 0) {
     throw new DamagedError(
-      bad.map((r) => `backup ${r.id} is damaged: ${r.problems.map((p) => (p.artifact ? `${p.artifact}: ${p.reason}` : p.reason)).join('; ')}`).join('\n'),
+      bad
+        .map(
+          (r) =>
+            `backup ${r.id} is damaged: ${r.problems.map((p) => (p.artifact ? `${p.artifact}: ${p.reason}` : p.reason)).join('; ')}`,
+        )
+        .join('\n'),
     );
   }
 }

@@ -46,7 +46,9 @@ export async function archiveWindows(storage: Storage, catalog: Catalog): Promis
 
 /** The driver of the engine that ships its log the given way (lib/core/engines.ts). */
 export function shipperOf(shipping: LogShipping): EngineDriver {
-  const engine = (Object.keys(ENGINE_CAPABILITIES) as Engine[]).find((e) => ENGINE_CAPABILITIES[e].logShipping === shipping);
+  const engine = (Object.keys(ENGINE_CAPABILITIES) as Engine[]).find(
+    (e) => ENGINE_CAPABILITIES[e].logShipping === shipping,
+  );
   if (engine === undefined) throw new ConfigError(`no engine of this build ships a ${shipping} log.`);
   return driverFor(engine);
 }

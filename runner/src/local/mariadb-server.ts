@@ -111,7 +111,16 @@ export async function startLocalMariaDB(options: LocalMariaDBOptions = {}): Prom
       await capture(
         {
           cmd: client,
-          args: ['--no-defaults', `--socket=${socket}`, '--user=root', '--batch', '--raw', '--skip-column-names', '--default-character-set=utf8mb4', ...(database ? [`--database=${database}`] : [])],
+          args: [
+            '--no-defaults',
+            `--socket=${socket}`,
+            '--user=root',
+            '--batch',
+            '--raw',
+            '--skip-column-names',
+            '--default-character-set=utf8mb4',
+            ...(database ? [`--database=${database}`] : []),
+          ],
           env: { MYSQL_PWD: password },
         },
         text,
@@ -139,10 +148,16 @@ export async function startLocalMariaDB(options: LocalMariaDBOptions = {}): Prom
      FLUSH PRIVILEGES;`,
   );
   password = pw;
-  for (const host of (await sql(`SELECT Host FROM mysql.user WHERE User = 'root' AND Host NOT IN ('localhost', '127.0.0.1')`)).split('\n').filter((h) => h !== '')) {
+  for (const host of (
+    await sql(`SELECT Host FROM mysql.user WHERE User = 'root' AND Host NOT IN ('localhost', '127.0.0.1')`)
+  )
+    .split('\n')
+    .filter((h) => h !== '')) {
     await sql(`SET SESSION sql_log_bin = 0; DROP USER 'root'@'${host.replace(/'/g, "''")}'`);
   }
-  await sql(`SET SESSION sql_log_bin = 0; DELETE FROM mysql.proxies_priv WHERE Host NOT IN ('localhost', '127.0.0.1', ''); FLUSH PRIVILEGES; RESET MASTER;`).catch(() => undefined);
+  await sql(
+    `SET SESSION sql_log_bin = 0; DELETE FROM mysql.proxies_priv WHERE Host NOT IN ('localhost', '127.0.0.1', ''); FLUSH PRIVILEGES; RESET MASTER;`,
+  ).catch(() => undefined);
 
   return {
     port,
@@ -151,8 +166,10 @@ export async function startLocalMariaDB(options: LocalMariaDBOptions = {}): Prom
     password,
     pid: proc.pid!,
     env: { MYSQL_PWD: password, DBBACKUP_SOURCE_PASSWORD: password, DBBACKUP_TARGET_PASSWORD: password },
-    url: (database, user = 'root') => `mysql://${encodeURIComponent(user)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
-    socketUrl: (database, user = 'root') => `mysql://${encodeURIComponent(user)}@localhost/${encodeURIComponent(database)}?socket=${encodeURIComponent(socket)}`,
+    url: (database, user = 'root') =>
+      `mysql://${encodeURIComponent(user)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
+    socketUrl: (database, user = 'root') =>
+      `mysql://${encodeURIComponent(user)}@localhost/${encodeURIComponent(database)}?socket=${encodeURIComponent(socket)}`,
     sql,
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) {
@@ -176,6 +193,8 @@ function run(cmd: string, args: string[]): Promise<void> {
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited with ${code}: ${err.slice(-2000)}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${cmd} exited with ${code}: ${err.slice(-2000)}`)),
+    );
   });
 }

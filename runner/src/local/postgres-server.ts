@@ -61,12 +61,33 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
   const pgdata = path.join(dataDir, 'data');
   await runAsOwner(
     pgTool('initdb'),
-    ['-D', pgdata, '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync'],
+    [
+      '-D',
+      pgdata,
+      '-U',
+      'postgres',
+      '--auth-local=trust',
+      '--auth-host=scram-sha-256',
+      `--pwfile=${pwfile}`,
+      '-E',
+      'UTF8',
+      '--locale=C.UTF-8',
+      '--no-sync',
+    ],
     owner,
   );
   fs.rmSync(pwfile, { force: true });
   const port = await freePort();
-  const settings = { listen_addresses: '127.0.0.1', port: String(port), unix_socket_directories: dataDir, fsync: 'off', full_page_writes: 'off', synchronous_commit: 'off', max_connections: '50', ...options.settings };
+  const settings = {
+    listen_addresses: '127.0.0.1',
+    port: String(port),
+    unix_socket_directories: dataDir,
+    fsync: 'off',
+    full_page_writes: 'off',
+    synchronous_commit: 'off',
+    max_connections: '50',
+    ...options.settings,
+  };
   const args = ['-D', pgdata, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
   const proc: ChildProcess = spawn(pgTool('postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], ...owner });
   let log = '';
@@ -75,7 +96,28 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
   const sql = async (text: string, database = 'postgres') =>
     (
       await capture(
-        { cmd: pgTool('psql'), args: ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', database, '-f', '-'], env: { PGPASSWORD: password } },
+        {
+          cmd: pgTool('psql'),
+          args: [
+            '-X',
+            '-q',
+            '-A',
+            '-t',
+            '-v',
+            'ON_ERROR_STOP=1',
+            '-h',
+            '127.0.0.1',
+            '-p',
+            String(port),
+            '-U',
+            'postgres',
+            '-d',
+            database,
+            '-f',
+            '-',
+          ],
+          env: { PGPASSWORD: password },
+        },
         text,
       )
     ).trim();

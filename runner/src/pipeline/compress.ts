@@ -15,7 +15,10 @@ function stage(c: Compression, args: 'compressArgs' | 'decompressArgs'): Command
   const codec = codecOf(c);
   if (codec === undefined) return undefined;
   // The first of the codec's tools on PATH, the last one as the fallback (pigz, then gzip).
-  const cmd = codec.tools.length === 1 ? codec.tools[0] : (findTool(codec.tools.slice(0, -1)) ?? codec.tools[codec.tools.length - 1]);
+  const cmd =
+    codec.tools.length === 1
+      ? codec.tools[0]
+      : (findTool(codec.tools.slice(0, -1)) ?? codec.tools[codec.tools.length - 1]);
   return { cmd, args: [...codec[args]], ...(cmd !== codec.label ? { label: codec.label } : {}) };
 }
 

@@ -77,7 +77,13 @@ export async function prepareEncryption(spec: EncryptionSpec, backupId: string):
         random = (await kmsClient().send(new (sdk().GenerateRandomCommand)({ NumberOfBytes: 32 }))).Plaintext!;
         const { identity, recipient } = ageKeyPair(Buffer.from(random));
         wrapped = (
-          await kmsClient().send(new (sdk().EncryptCommand)({ KeyId: spec.key, Plaintext: Buffer.from(identity + '\n'), EncryptionContext: context }))
+          await kmsClient().send(
+            new (sdk().EncryptCommand)({
+              KeyId: spec.key,
+              Plaintext: Buffer.from(identity + '\n'),
+              EncryptionContext: context,
+            }),
+          )
         ).CiphertextBlob!;
         return {
           stage: ageEncrypt(recipient),
@@ -91,7 +97,9 @@ export async function prepareEncryption(spec: EncryptionSpec, backupId: string):
           },
         };
       } catch (e) {
-        throw new BackupError(`KMS could not make the backup's data key with key '${spec.key}': ${(e as Error).name}: ${(e as Error).message}`);
+        throw new BackupError(
+          `KMS could not make the backup's data key with key '${spec.key}': ${(e as Error).name}: ${(e as Error).message}`,
+        );
       }
     }
     case EncryptionScheme.GPG:
@@ -147,7 +155,10 @@ export async function checkIdentityFile(file: string, recipient?: string): Promi
   const first = text.trimStart();
   if (/^-----BEGIN (OPENSSH|RSA) PRIVATE KEY-----/.test(first)) return;
   if (first.startsWith('age-encryption.org/v1\n') || first.startsWith('-----BEGIN AGE ENCRYPTED FILE-----')) return;
-  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const lines = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   if (lines.length === 0) {
     throw new ConfigError(`--identity '${file}' holds no identity (it is empty or only comments); ${fix}.`);
   }
@@ -199,13 +210,19 @@ async function memoryFile(content: Uint8Array): Promise<number> {
  * in-memory file read as /dev/fd/3): it is never written to a named file, so nothing of it
  * outlives the process, even one killed with SIGKILL. cleanup() closes the descriptor.
  */
-export async function prepareDecryption(enc: ManifestEncryption, identityFile: string | undefined, backupId: string): Promise<PreparedDecryption> {
+export async function prepareDecryption(
+  enc: ManifestEncryption,
+  identityFile: string | undefined,
+  backupId: string,
+): Promise<PreparedDecryption> {
   switch (enc.scheme) {
     case EncryptionScheme.NONE:
       return { cleanup: async () => undefined };
     case EncryptionScheme.AGE: {
       if (identityFile === undefined) {
-        throw new ConfigError(`backup ${backupId} is encrypted to the age recipient ${enc.recipient}; give its identity file with --identity FILE.`);
+        throw new ConfigError(
+          `backup ${backupId} is encrypted to the age recipient ${enc.recipient}; give its identity file with --identity FILE.`,
+        );
       }
       await checkIdentityFile(identityFile, enc.recipient);
       return { stage: { cmd: 'age', args: ['-d', '-i', identityFile] }, cleanup: async () => undefined };

@@ -57,13 +57,17 @@ export function manualRestoreSteps(url: StorageUrl, m: Omit<Manifest, 'manualRes
     const ctx = Object.entries(enc.encryptionContext ?? {})
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
-    lines.push(`${fetchCommand(url, `${m.id}/manifest.json`, m.tier)} | jq -r .pipeline.encryption.wrappedKey | base64 -d > wrapped-key.bin`);
+    lines.push(
+      `${fetchCommand(url, `${m.id}/manifest.json`, m.tier)} | jq -r .pipeline.encryption.wrappedKey | base64 -d > wrapped-key.bin`,
+    );
     lines.push(
       `aws kms decrypt --key-id ${quote(enc.keyId ?? '')} --ciphertext-blob fileb://wrapped-key.bin --encryption-context ${quote(ctx)} --query Plaintext --output text | base64 -d > identity.txt`,
     );
   }
   // Roles first: the database's objects refer to them.
-  const ordered = [...m.artifacts].sort((a, b) => Number(b.role === 'globals' || b.role === 'grants') - Number(a.role === 'globals' || a.role === 'grants'));
+  const ordered = [...m.artifacts].sort(
+    (a, b) => Number(b.role === 'globals' || b.role === 'grants') - Number(a.role === 'globals' || a.role === 'grants'),
+  );
   for (const a of ordered) {
     const stages = [fetchCommand(url, `${m.id}/${a.name}`, m.tier)];
     if (enc.scheme === EncryptionScheme.GPG) stages.push(manualGpgDecrypt());

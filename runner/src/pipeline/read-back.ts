@@ -33,9 +33,11 @@ export async function readBack(
     await readInto(storage, manifest, artifact, dec, consumer, signal);
     return undefined;
   }
-  const stages = [dec.stage, decompressStage(manifest.pipeline.compression), consumer === 'buffer' ? undefined : consumer].filter(
-    (s): s is CommandSpec => s !== undefined,
-  );
+  const stages = [
+    dec.stage,
+    decompressStage(manifest.pipeline.compression),
+    consumer === 'buffer' ? undefined : consumer,
+  ].filter((s): s is CommandSpec => s !== undefined);
   const key = `${manifest.id}/${artifact.name}`;
   if (signal?.aborted) throw signal.reason;
   const source = await storage.read(key);
@@ -85,7 +87,8 @@ export async function readBack(
     if (signal?.aborted) throw signal.reason;
     if (pipeline.stalled !== undefined) throw pipeline.stalled;
     if (f.status === 'rejected' && (f.reason as Error).name === 'DamagedError') throw f.reason;
-    if (collectedSize > MAX_BUFFERED) throw new BackupError(`${artifact.name} is larger than ${MAX_BUFFERED} bytes of plaintext`);
+    if (collectedSize > MAX_BUFFERED)
+      throw new BackupError(`${artifact.name} is larger than ${MAX_BUFFERED} bytes of plaintext`);
     const exitedEarly = f.status === 'fulfilled' && !f.value.delivered && pipeline.children[0].process.exitCode === 0;
     if (w.status === 'rejected') {
       throw exitedEarly ? notRead(pipeline, artifact, f.value.written, w.reason as Error) : w.reason;
@@ -137,13 +140,17 @@ async function readInto(
   consumer: StreamConsumer,
   signal?: AbortSignal,
 ): Promise<void> {
-  const stages = [dec.stage, decompressStage(manifest.pipeline.compression)].filter((s): s is CommandSpec => s !== undefined);
+  const stages = [dec.stage, decompressStage(manifest.pipeline.compression)].filter(
+    (s): s is CommandSpec => s !== undefined,
+  );
   const key = `${manifest.id}/${artifact.name}`;
   if (signal?.aborted) throw signal.reason;
   const source = await storage.read(key);
   const progress = new Progress(`reading ${key}`, { object: key });
   const pipeline =
-    stages.length > 0 ? new Pipeline(stages, { kind: 'pipe' }, { stallGuard: true, onStall: (e) => stop(e) }) : undefined;
+    stages.length > 0
+      ? new Pipeline(stages, { kind: 'pipe' }, { stallGuard: true, onStall: (e) => stop(e) })
+      : undefined;
   const input = pipeline?.stdin ?? new PassThrough();
   const plaintext = pipeline?.stdout ?? (input as PassThrough);
   const stop = (e: Error) => {

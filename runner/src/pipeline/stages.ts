@@ -89,7 +89,10 @@ export class Child {
 }
 
 /** Where a pipeline's first stage reads from. */
-export type PipelineInput = { readonly kind: 'none' } | { readonly kind: 'pipe' } | { readonly kind: 'fd'; readonly fd: number };
+export type PipelineInput =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'pipe' }
+  | { readonly kind: 'fd'; readonly fd: number };
 
 /** Died of a broken pipe: the stage after it stopped reading. Never a root cause by itself. */
 function brokenPipe(e: ChildProcessError): boolean {
@@ -125,7 +128,8 @@ export class Pipeline {
     options: { stallGuard?: boolean; onStall?: (err: BackupError) => void } = {},
   ) {
     if (specs.length === 0) throw new Error('a pipeline needs at least one stage');
-    let prev: Readable | number | 'pipe' | 'ignore' = input.kind === 'none' ? 'ignore' : input.kind === 'pipe' ? 'pipe' : input.fd;
+    let prev: Readable | number | 'pipe' | 'ignore' =
+      input.kind === 'none' ? 'ignore' : input.kind === 'pipe' ? 'pipe' : input.fd;
     for (const spec of specs) {
       const child = new Child(spec, [prev, 'pipe', 'pipe']);
       child.upstream = this.children[this.children.length - 1];

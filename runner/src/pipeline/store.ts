@@ -23,7 +23,8 @@ export async function runPipeline(
 ): Promise<{ size: number; sha256: string }> {
   const stages = [producer, compressStage(cfg.compression), enc.stage].filter((s): s is CommandSpec => s !== undefined);
   const pipeline = new Pipeline(stages, { kind: 'none' }, { stallGuard: true });
-  if (onProducerStderr !== undefined) pipeline.children[0].process.stderr?.on('data', (d: Buffer) => onProducerStderr(d.toString('utf8')));
+  if (onProducerStderr !== undefined)
+    pipeline.children[0].process.stderr?.on('data', (d: Buffer) => onProducerStderr(d.toString('utf8')));
   const progress = new Progress(`${key}`, { object: key });
   const digest = new GatedDigest(
     () => pipeline.wait(),

@@ -11,7 +11,10 @@ export class GatedDigest extends Transform {
   private readonly hash = crypto.createHash('sha256');
   public size = 0;
 
-  constructor(private readonly gate: () => Promise<void>, private readonly onBytes?: (n: number) => void) {
+  constructor(
+    private readonly gate: () => Promise<void>,
+    private readonly onBytes?: (n: number) => void,
+  ) {
     super({ highWaterMark: 1 << 20 });
   }
 
@@ -105,7 +108,9 @@ export async function feedVerified(
   }
   const digest = hash.digest('hex');
   if (size !== expected.size) {
-    throw new DamagedError(`${expected.name}: the stored object has ${size} bytes, the manifest records ${expected.size}`);
+    throw new DamagedError(
+      `${expected.name}: the stored object has ${size} bytes, the manifest records ${expected.size}`,
+    );
   }
   if (digest !== expected.sha256) {
     throw new DamagedError(`${expected.name}: sha256 ${digest} does not match the manifest's ${expected.sha256}`);
@@ -127,7 +132,10 @@ export async function feedVerified(
 }
 
 /** sha256 and size of a whole stream. */
-export async function digestStream(source: Readable, onBytes?: (n: number) => void): Promise<{ size: number; sha256: string }> {
+export async function digestStream(
+  source: Readable,
+  onBytes?: (n: number) => void,
+): Promise<{ size: number; sha256: string }> {
   const hash = crypto.createHash('sha256');
   let size = 0;
   for await (const chunk of source as AsyncIterable<Buffer>) {

@@ -120,7 +120,10 @@ function numeric(b: Buffer, start: number, len: number, what: string, offset: nu
     if (!Number.isSafeInteger(v)) throw new DamagedError(`tar header at byte ${offset}: ${what} too large`);
     return v;
   }
-  const text = field.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  const text = field
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
   if (text === '') return 0;
   if (!/^[0-7]+$/.test(text)) {
     throw new DamagedError(`tar header at byte ${offset}: ${what} '${text}' is not an octal number`);
@@ -129,7 +132,11 @@ function numeric(b: Buffer, start: number, len: number, what: string, offset: nu
 }
 
 function checksumOk(h: Buffer): boolean {
-  const recorded = h.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/, '').trim();
+  const recorded = h
+    .subarray(148, 156)
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .trim();
   if (!/^[0-7]+$/.test(recorded)) return false;
   let unsigned = 0;
   let signed = 0;

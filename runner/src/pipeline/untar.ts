@@ -68,8 +68,10 @@ export class ConfinedDir {
       fd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new BackupError(`cannot use ${root} as the target directory: ` +
-        `${code === 'ELOOP' || code === 'ENOTDIR' ? 'it is not a directory (or is a symbolic link)' : code}`);
+      throw new BackupError(
+        `cannot use ${root} as the target directory: ` +
+          `${code === 'ELOOP' || code === 'ENOTDIR' ? 'it is not a directory (or is a symbolic link)' : code}`,
+      );
     }
     const proc = `/proc/self/fd/${fd}`;
     const base = process.platform === 'linux' && fs.existsSync(proc) ? proc : root;
@@ -113,8 +115,10 @@ export class ConfinedDir {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') this.fail('create the directory', cur, e);
         const st = await fs.promises.lstat(this.real(cur));
         if (!st.isDirectory()) {
-          throw new BackupError(`${this.display(cur)} already exists as a ${kindOf(st)}, where a directory belongs; ` +
-            `refusing to write through it.`);
+          throw new BackupError(
+            `${this.display(cur)} already exists as a ${kindOf(st)}, where a directory belongs; ` +
+              `refusing to write through it.`,
+          );
         }
       }
       // Whatever the umask: PostgreSQL wants its directories 0700.
@@ -145,8 +149,10 @@ export class ConfinedDir {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
         const st = await fs.promises.lstat(this.real(rel)).catch(() => undefined);
-        throw new BackupError(`${this.display(rel)} already exists${st === undefined ? '' : ` (a ${kindOf(st)})`}; ` +
-          `refusing to write through or over it.`);
+        throw new BackupError(
+          `${this.display(rel)} already exists${st === undefined ? '' : ` (a ${kindOf(st)})`}; ` +
+            `refusing to write through or over it.`,
+        );
       }
       this.fail('create', rel, e);
     }
@@ -207,8 +213,10 @@ export class ConfinedDir {
     try {
       const st = await fh.stat();
       if (!st.isFile() || st.nlink !== 1) {
-        throw new BackupError(`${this.display(rel)} is not a plain file (a ` +
-          `${st.isFile() ? `file with ${st.nlink} links` : 'special file'}); refusing to write to it.`);
+        throw new BackupError(
+          `${this.display(rel)} is not a plain file (a ` +
+            `${st.isFile() ? `file with ${st.nlink} links` : 'special file'}); refusing to write to it.`,
+        );
       }
       await writeAll(fh, data);
     } finally {

@@ -81,9 +81,7 @@ export function parseReport(values: Readonly<Record<string, string | number | bo
   const on = values['notify-on'];
   if (file === undefined && notify === undefined && on === undefined) return undefined;
   if (on !== undefined && notify === undefined) {
-    throw new ConfigError(
-      `--notify-on ${String(on)} needs --notify URL (or DBBACKUP_NOTIFY), the webhook to post to.`,
-    );
+    throw new ConfigError(`--notify-on ${String(on)} needs --notify URL (or DBBACKUP_NOTIFY), the webhook to post to.`);
   }
   return {
     metricsFile: file === undefined ? undefined : metricsFile(String(file)),

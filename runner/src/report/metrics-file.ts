@@ -109,8 +109,7 @@ async function acquire(lockPath: string): Promise<() => void> {
     if (age > LOCK_STALE_MS) fs.rmSync(lockPath, { force: true });
     else if (Date.now() > deadline) {
       throw new Error(`${lockPath} has been held for ${LOCK_WAIT_MS / 1000} s by another run`);
-    }
-    else await new Promise((r) => setTimeout(r, 50));
+    } else await new Promise((r) => setTimeout(r, 50));
   }
 }
 

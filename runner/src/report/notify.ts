@@ -76,8 +76,7 @@ export async function postSummary(url: URL, outcome: RunOutcome): Promise<void> 
     await res.arrayBuffer().catch(() => undefined);
     if (!res.ok) {
       log.warn(`the webhook ${shown} answered ${res.status}; the run's result stands`, { event: 'notify-failed' });
-    }
-    else log.info(`posted the ${outcome.ok ? 'success' : 'failure'} summary to ${shown}`, { event: 'notified' });
+    } else log.info(`posted the ${outcome.ok ? 'success' : 'failure'} summary to ${shown}`, { event: 'notified' });
   } catch (e) {
     const err = e as Error & { cause?: Error };
     const why =

@@ -36,7 +36,11 @@ const RETRY: StoragePipelineOptions['retryOptions'] = { maxTries: 5, retryDelayI
 /** A request to Azure Blob Storage failed. */
 export class AzureError extends Error {
   public readonly name = 'AzureError';
-  constructor(message: string, public readonly status: number | undefined, public readonly code: string | undefined) {
+  constructor(
+    message: string,
+    public readonly status: number | undefined,
+    public readonly code: string | undefined,
+  ) {
     super(message);
   }
 }
@@ -105,7 +109,10 @@ export class AzureStorage implements Storage {
   private readonly access: AzureAccess;
   private readonly blockSize: (n: number) => number;
 
-  constructor(public readonly url: StorageUrl, options: AzureOptions = {}) {
+  constructor(
+    public readonly url: StorageUrl,
+    options: AzureOptions = {},
+  ) {
     this.access = options.access ?? azureAccess(url, process.env, { retryOptions: options.retry ?? RETRY });
     this.blockSize = options.blockSize ?? blockSizeFor;
   }

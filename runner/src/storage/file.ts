@@ -20,7 +20,10 @@ export const WRITER_MARKER = '.dbbackup-writer';
  */
 export const LEFTOVER_AFTER_MS = 24 * 3600 * 1000;
 
-const HOST_TAG = os.hostname().replace(/[^A-Za-z0-9]/g, '').slice(0, 40);
+const HOST_TAG = os
+  .hostname()
+  .replace(/[^A-Za-z0-9]/g, '')
+  .slice(0, 40);
 
 /** Whether process `pid` runs on this host (EPERM: it runs, as another user). */
 function alive(pid: number): boolean {
@@ -46,7 +49,8 @@ export class FileStorage implements Storage {
 
   private full(key: string): string {
     const p = path.join(this.url.path, key);
-    if (p !== this.url.path && !p.startsWith(this.url.path + path.sep)) throw new Error(`key '${key}' leaves the storage directory`);
+    if (p !== this.url.path && !p.startsWith(this.url.path + path.sep))
+      throw new Error(`key '${key}' leaves the storage directory`);
     return p;
   }
 
@@ -139,7 +143,10 @@ export class FileStorage implements Storage {
   public async listFolders(prefix: string): Promise<string[]> {
     try {
       const entries = await fs.promises.readdir(this.full(prefix), { withFileTypes: true });
-      return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+      return entries
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name)
+        .sort();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw e;
@@ -160,7 +167,8 @@ export class FileStorage implements Storage {
         const k = rel === '' ? e.name : `${rel}/${e.name}`;
         if (e.name === WRITER_MARKER) continue;
         if (e.isDirectory()) await walk(k);
-        else if (e.isFile() && !e.name.includes('.partial-')) out.push({ key: k, size: (await fs.promises.stat(this.full(k))).size });
+        else if (e.isFile() && !e.name.includes('.partial-'))
+          out.push({ key: k, size: (await fs.promises.stat(this.full(k))).size });
       }
     };
     await walk(prefix);
@@ -168,7 +176,8 @@ export class FileStorage implements Storage {
   }
 
   public async discardIncomplete(prefix: string): Promise<void> {
-    if ((await this.stat(`${prefix}/manifest.json`)) !== undefined) throw new Error(`refusing to discard ${prefix}: it has a manifest`);
+    if ((await this.stat(`${prefix}/manifest.json`)) !== undefined)
+      throw new Error(`refusing to discard ${prefix}: it has a manifest`);
     await this.removeFolder(prefix);
   }
 

@@ -37,7 +37,10 @@ class RefreshingTokenSource implements TokenSource {
   private current?: Token;
   private pending?: Promise<Token>;
 
-  constructor(public readonly description: string, private readonly fetchToken: () => Promise<{ access_token: string; expires_in?: number }>) {}
+  constructor(
+    public readonly description: string,
+    private readonly fetchToken: () => Promise<{ access_token: string; expires_in?: number }>,
+  ) {}
 
   public async token(): Promise<string> {
     const now = Date.now();
@@ -50,7 +53,10 @@ class RefreshingTokenSource implements TokenSource {
     } catch (e) {
       // A refresh that fails while the old token is still valid is not fatal yet.
       if (this.current !== undefined && now < this.current.expiresAt - 30_000) {
-        log.warn(`could not refresh the Google access token (${this.description}); using the current one until it expires`, { error: (e as Error).message });
+        log.warn(
+          `could not refresh the Google access token (${this.description}); using the current one until it expires`,
+          { error: (e as Error).message },
+        );
         return this.current.value;
       }
       throw e;
@@ -65,7 +71,10 @@ class RefreshingTokenSource implements TokenSource {
 
 /** A fixed token (`GOOGLE_OAUTH_ACCESS_TOKEN`), or none at all. */
 class StaticTokenSource implements TokenSource {
-  constructor(public readonly description: string, private readonly value: string | undefined) {}
+  constructor(
+    public readonly description: string,
+    private readonly value: string | undefined,
+  ) {}
   public async token(): Promise<string | undefined> {
     return this.value;
   }
@@ -87,7 +96,11 @@ interface CredentialsFile {
 const DEFAULT_TOKEN_URI = 'https://oauth2.googleapis.com/token';
 
 /** POST a form to a token endpoint and return its JSON; the message of a failure names the endpoint's error, never the request. */
-async function postTokenRequest(tokenUri: string, form: Record<string, string>, what: string): Promise<{ access_token: string; expires_in?: number }> {
+async function postTokenRequest(
+  tokenUri: string,
+  form: Record<string, string>,
+  what: string,
+): Promise<{ access_token: string; expires_in?: number }> {
   let res: Response;
   try {
     res = await fetch(tokenUri, {
@@ -107,7 +120,10 @@ async function postTokenRequest(tokenUri: string, form: Record<string, string>, 
     // not JSON: reported below
   }
   if (!res.ok || typeof body.access_token !== 'string') {
-    const reason = body.error !== undefined ? `${body.error}${body.error_description ? `: ${body.error_description}` : ''}` : `HTTP ${res.status}`;
+    const reason =
+      body.error !== undefined
+        ? `${body.error}${body.error_description ? `: ${body.error_description}` : ''}`
+        : `HTTP ${res.status}`;
     throw new Error(`the token endpoint ${tokenUri} refused ${what} (${reason})`);
   }
   return { access_token: body.access_token, expires_in: body.expires_in };
@@ -133,28 +149,50 @@ function fromCredentialsFile(file: string, origin: string, scope: string): Token
   try {
     cred = JSON.parse(fs.readFileSync(file, 'utf8')) as CredentialsFile;
   } catch (e) {
-    throw new ConfigError(`${origin} '${file}' cannot be read as a JSON credentials file (${(e as Error).message}). Point it at a service-account key file, or unset it to use the attached service account.`);
+    throw new ConfigError(
+      `${origin} '${file}' cannot be read as a JSON credentials file (${(e as Error).message}). Point it at a service-account key file, or unset it to use the attached service account.`,
+    );
   }
   const description = `${cred.type ?? 'credentials'} from ${origin} ${file}`;
   switch (cred.type) {
     case 'service_account': {
       if (typeof cred.client_email !== 'string' || typeof cred.private_key !== 'string') {
-        throw new ConfigError(`${origin} '${file}' is a service_account file without client_email or private_key. Download a new JSON key for the service account.`);
-      }
-      const tokenUri = cred.token_uri ?? DEFAULT_TOKEN_URI;
-      return new RefreshingTokenSource(description, () =>
-        postTokenRequest(tokenUri, { grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: serviceAccountAssertion(cred, scope) }, `the service account ${cred.client_email}`),
-      );
-    }
-    case 'authorized_user': {
-      if (typeof cred.refresh_token !== 'string' || typeof cred.client_id !== 'string' || typeof cred.client_secret !== 'string') {
-        throw new ConfigError(`${origin} '${file}' is an authorized_user file without client_id, client_secret or refresh_token. Run 'gcloud auth application-default login' again.`);
+        throw new ConfigError(
+          `${origin} '${file}' is a service_account file without client_email or private_key. Download a new JSON key for the service account.`,
+        );
       }
       const tokenUri = cred.token_uri ?? DEFAULT_TOKEN_URI;
       return new RefreshingTokenSource(description, () =>
         postTokenRequest(
           tokenUri,
-          { grant_type: 'refresh_token', client_id: cred.client_id!, client_secret: cred.client_secret!, refresh_token: cred.refresh_token! },
+          {
+            grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+            assertion: serviceAccountAssertion(cred, scope),
+          },
+          `the service account ${cred.client_email}`,
+        ),
+      );
+    }
+    case 'authorized_user': {
+      if (
+        typeof cred.refresh_token !== 'string' ||
+        typeof cred.client_id !== 'string' ||
+        typeof cred.client_secret !== 'string'
+      ) {
+        throw new ConfigError(
+          `${origin} '${file}' is an authorized_user file without client_id, client_secret or refresh_token. Run 'gcloud auth application-default login' again.`,
+        );
+      }
+      const tokenUri = cred.token_uri ?? DEFAULT_TOKEN_URI;
+      return new RefreshingTokenSource(description, () =>
+        postTokenRequest(
+          tokenUri,
+          {
+            grant_type: 'refresh_token',
+            client_id: cred.client_id!,
+            client_secret: cred.client_secret!,
+            refresh_token: cred.refresh_token!,
+          },
           'the gcloud user credentials',
         ),
       );
@@ -177,10 +215,12 @@ function fromMetadataServer(host: string): TokenSource {
         const res = await fetch(url, { headers: { 'Metadata-Flavor': 'Google' }, signal: AbortSignal.timeout(5000) });
         if (res.ok) {
           const body = (await res.json()) as { access_token?: string; expires_in?: number };
-          if (typeof body.access_token !== 'string') throw new Error('the metadata server answered without an access_token');
+          if (typeof body.access_token !== 'string')
+            throw new Error('the metadata server answered without an access_token');
           return { access_token: body.access_token, expires_in: body.expires_in };
         }
-        if (res.status < 500 || attempt >= delays.length) throw new Error(`the metadata server answered HTTP ${res.status}`);
+        if (res.status < 500 || attempt >= delays.length)
+          throw new Error(`the metadata server answered HTTP ${res.status}`);
       } catch (e) {
         if (attempt >= delays.length) {
           throw new ConfigError(
@@ -196,7 +236,11 @@ function fromMetadataServer(host: string): TokenSource {
 
 /** gcloud's application-default credentials file, where `gcloud auth application-default login` writes it. */
 function gcloudCredentialsFile(env: NodeJS.ProcessEnv): string {
-  const dir = env.CLOUDSDK_CONFIG ?? (process.platform === 'win32' ? path.join(env.APPDATA ?? '', 'gcloud') : path.join(env.HOME ?? os.homedir(), '.config', 'gcloud'));
+  const dir =
+    env.CLOUDSDK_CONFIG ??
+    (process.platform === 'win32'
+      ? path.join(env.APPDATA ?? '', 'gcloud')
+      : path.join(env.HOME ?? os.homedir(), '.config', 'gcloud'));
   return path.join(dir, 'application_default_credentials.json');
 }
 
@@ -211,10 +255,14 @@ function gcloudCredentialsFile(env: NodeJS.ProcessEnv): string {
  * With an emulator (`emulator`), steps 3 and 4 are skipped and no credentials means no token,
  * as Google's libraries do with `STORAGE_EMULATOR_HOST`.
  */
-export function defaultCredentials(env: NodeJS.ProcessEnv = process.env, options: { emulator?: boolean; scope?: string } = {}): TokenSource {
+export function defaultCredentials(
+  env: NodeJS.ProcessEnv = process.env,
+  options: { emulator?: boolean; scope?: string } = {},
+): TokenSource {
   const scope = options.scope ?? GCS_SCOPE;
   const token = env.GOOGLE_OAUTH_ACCESS_TOKEN;
-  if (token !== undefined && token !== '') return new StaticTokenSource('the token in GOOGLE_OAUTH_ACCESS_TOKEN', token);
+  if (token !== undefined && token !== '')
+    return new StaticTokenSource('the token in GOOGLE_OAUTH_ACCESS_TOKEN', token);
   const file = env.GOOGLE_APPLICATION_CREDENTIALS;
   if (file !== undefined && file !== '') return fromCredentialsFile(file, 'GOOGLE_APPLICATION_CREDENTIALS', scope);
   if (options.emulator === true) return new StaticTokenSource('no credentials (emulator)', undefined);

@@ -31,13 +31,19 @@ const TIERS = TIER_FOLDERS;
 /** A request to Cloud Storage failed. */
 export class GcsError extends Error {
   public readonly name = 'GcsError';
-  constructor(message: string, public readonly status: number) {
+  constructor(
+    message: string,
+    public readonly status: number,
+  ) {
     super(message);
   }
 }
 
 /** The API's base URL: `STORAGE_EMULATOR_HOST` (the variable of Google's client libraries for emulators) or Google's. */
-export function gcsEndpoint(env: NodeJS.ProcessEnv = process.env): { readonly base: string; readonly emulator: boolean } {
+export function gcsEndpoint(env: NodeJS.ProcessEnv = process.env): {
+  readonly base: string;
+  readonly emulator: boolean;
+} {
   const host = env.STORAGE_EMULATOR_HOST;
   if (host === undefined || host === '') return { base: 'https://storage.googleapis.com', emulator: false };
   const withScheme = /^https?:\/\//.test(host) ? host : `http://${host}`;
@@ -101,10 +107,15 @@ export class GcsStorage implements Storage {
   /** Backup id → the tier folder it lives in (null: directly under the prefix). */
   private readonly tierOf = new Map<string, RetentionTier | null>();
 
-  constructor(public readonly url: StorageUrl, options: GcsOptions = {}) {
+  constructor(
+    public readonly url: StorageUrl,
+    options: GcsOptions = {},
+  ) {
     const ep = gcsEndpoint();
     this.base = (options.endpoint ?? ep.base).replace(/\/+$/, '');
-    this.credentials = options.credentials ?? defaultCredentials(process.env, { emulator: options.endpoint !== undefined || ep.emulator });
+    this.credentials =
+      options.credentials ??
+      defaultCredentials(process.env, { emulator: options.endpoint !== undefined || ep.emulator });
     this.chunkSize = options.chunkSize ?? chunkSizeFor;
     this.delays = options.retryDelaysMs ?? RETRY_DELAYS_MS;
   }
@@ -146,7 +157,10 @@ export class GcsStorage implements Storage {
           break;
         }
       }
-      log.warn(`backup ${id} has objects in several tier folders of ${this.url.display}; using ${tier ?? 'the untiered folder'}`, { folders: hits });
+      log.warn(
+        `backup ${id} has objects in several tier folders of ${this.url.display}; using ${tier ?? 'the untiered folder'}`,
+        { folders: hits },
+      );
     }
     this.tierOf.set(id, tier);
     return tier;
@@ -168,12 +182,16 @@ export class GcsStorage implements Storage {
     const known = this.tierOf.has(id) ? this.tierOf.get(id) : tier === undefined ? await this.resolve(id) : undefined;
     if (tier === undefined) {
       if (known === undefined || known === null) {
-        throw new Error(`${this.url.display}/${key}: a backup's objects on gs:// need a retention tier (the lifecycle rules match <prefix>/<tier>/); none was given`);
+        throw new Error(
+          `${this.url.display}/${key}: a backup's objects on gs:// need a retention tier (the lifecycle rules match <prefix>/<tier>/); none was given`,
+        );
       }
       return joinKey(this.url.path, known, key);
     }
     if (known !== undefined && known !== tier) {
-      throw new Error(`${this.url.display}/${key}: backup ${id} is already stored under ${known ?? 'the untiered folder'}, not ${tier}; a backup keeps one tier`);
+      throw new Error(
+        `${this.url.display}/${key}: backup ${id} is already stored under ${known ?? 'the untiered folder'}, not ${tier}; a backup keeps one tier`,
+      );
     }
     this.tierOf.set(id, tier);
     return joinKey(this.url.path, tier, key);
@@ -206,14 +224,24 @@ export class GcsStorage implements Storage {
    * One request with retries on network errors and 408/429/5xx (for requests safe to repeat)
    * and one fresh token on 401. Returns the final response whatever its status.
    */
-  private async send(method: string, url: string, init: { headers?: Record<string, string>; body?: Buffer | string; signal?: AbortSignal; retry?: boolean } = {}): Promise<Response> {
+  private async send(
+    method: string,
+    url: string,
+    init: { headers?: Record<string, string>; body?: Buffer | string; signal?: AbortSignal; retry?: boolean } = {},
+  ): Promise<Response> {
     let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       init.signal?.throwIfAborted();
       let res: Response | undefined;
       let error: unknown;
       try {
-        res = await fetch(url, { method, headers: await this.headers(init.headers), body: init.body, signal: init.signal, redirect: 'manual' });
+        res = await fetch(url, {
+          method,
+          headers: await this.headers(init.headers),
+          body: init.body,
+          signal: init.signal,
+          redirect: 'manual',
+        });
       } catch (e) {
         if (init.signal?.aborted) throw init.signal.reason;
         error = e;
@@ -228,10 +256,17 @@ export class GcsStorage implements Storage {
       const again = res === undefined || retriable(res.status);
       if (!again || init.retry === false || attempt >= this.delays.length) {
         if (res !== undefined) return res;
-        throw new GcsError(`${method} ${this.describeUrl(url)} failed: ${(error as Error).message}${causeOf(error)}`, 0);
+        throw new GcsError(
+          `${method} ${this.describeUrl(url)} failed: ${(error as Error).message}${causeOf(error)}`,
+          0,
+        );
       }
       await res?.body?.cancel();
-      log.debug('Cloud Storage request failed; retrying', { method, status: res?.status, error: (error as Error | undefined)?.message });
+      log.debug('Cloud Storage request failed; retrying', {
+        method,
+        status: res?.status,
+        error: (error as Error | undefined)?.message,
+      });
       await sleep(this.delays[attempt]);
     }
   }
@@ -273,7 +308,12 @@ export class GcsStorage implements Storage {
     return (await res.json()) as GcsObject;
   }
 
-  private async listPage(prefix: string, delimiter: string | undefined, pageToken: string | undefined, maxResults?: number): Promise<ListPage> {
+  private async listPage(
+    prefix: string,
+    delimiter: string | undefined,
+    pageToken: string | undefined,
+    maxResults?: number,
+  ): Promise<ListPage> {
     const q: Record<string, string> = { prefix, fields: 'items(name,size),prefixes,nextPageToken' };
     if (delimiter !== undefined) q.delimiter = delimiter;
     if (pageToken !== undefined) q.pageToken = pageToken;
@@ -310,11 +350,18 @@ export class GcsStorage implements Storage {
   /** Open a resumable upload session; its URI is a credential for this one upload and is never logged. */
   private async openSession(name: string, options: PutOptions): Promise<string> {
     const q = new URLSearchParams({ uploadType: 'resumable', name, ifGenerationMatch: '0' }).toString();
-    const res = await this.send('POST', `${this.base}/upload/storage/v1/b/${encodeURIComponent(this.url.bucket)}/o?${q}`, {
-      headers: { 'Content-Type': 'application/json; charset=UTF-8', 'X-Upload-Content-Type': options.contentType ?? 'application/octet-stream' },
-      body: JSON.stringify(this.resource(name, options)),
-      signal: options.signal,
-    });
+    const res = await this.send(
+      'POST',
+      `${this.base}/upload/storage/v1/b/${encodeURIComponent(this.url.bucket)}/o?${q}`,
+      {
+        headers: {
+          'Content-Type': 'application/json; charset=UTF-8',
+          'X-Upload-Content-Type': options.contentType ?? 'application/octet-stream',
+        },
+        body: JSON.stringify(this.resource(name, options)),
+        signal: options.signal,
+      },
+    );
     const location = res.headers.get('location');
     if (!res.ok || location === null) throw await this.failure(res, `start the upload of ${this.display(name)}`);
     await res.body?.cancel();
@@ -322,7 +369,11 @@ export class GcsStorage implements Storage {
   }
 
   /** Ask a session how much it holds, or for the object when it is complete. */
-  private async sessionStatus(session: string, name: string, signal?: AbortSignal): Promise<{ object?: GcsObject; committed: number }> {
+  private async sessionStatus(
+    session: string,
+    name: string,
+    signal?: AbortSignal,
+  ): Promise<{ object?: GcsObject; committed: number }> {
     const res = await this.send('PUT', session, { headers: { 'Content-Range': 'bytes */*' }, signal });
     if (res.status === 308) {
       await res.body?.cancel();
@@ -337,7 +388,14 @@ export class GcsStorage implements Storage {
    * error or 408/429/5xx, ask the session what it holds and send the rest again. Resolves with
    * the object after the last chunk.
    */
-  private async sendChunk(session: string, name: string, data: Buffer, start: number, total: number | undefined, signal?: AbortSignal): Promise<GcsObject | undefined> {
+  private async sendChunk(
+    session: string,
+    name: string,
+    data: Buffer,
+    start: number,
+    total: number | undefined,
+    signal?: AbortSignal,
+  ): Promise<GcsObject | undefined> {
     const end = start + data.length;
     let at = start;
     let failures = 0;
@@ -349,7 +407,13 @@ export class GcsStorage implements Storage {
       const range = body.length === 0 ? `bytes */${total}` : `bytes ${at}-${end - 1}/${total ?? '*'}`;
       let res: Response | undefined;
       try {
-        res = await fetch(session, { method: 'PUT', headers: await this.headers({ 'Content-Range': range }), body, signal, redirect: 'manual' });
+        res = await fetch(session, {
+          method: 'PUT',
+          headers: await this.headers({ 'Content-Range': range }),
+          body,
+          signal,
+          redirect: 'manual',
+        });
       } catch (e) {
         if (signal?.aborted) throw signal.reason;
         lastError = `${(e as Error).message}${causeOf(e)}`;
@@ -357,15 +421,21 @@ export class GcsStorage implements Storage {
       if (res !== undefined) {
         if (res.ok) {
           const object = (await res.json()) as GcsObject;
-          if (total === undefined) throw new GcsError(`the upload of ${this.display(name)} completed before its last chunk`, res.status);
+          if (total === undefined)
+            throw new GcsError(`the upload of ${this.display(name)} completed before its last chunk`, res.status);
           return object;
         }
         if (res.status === 308) {
           await res.body?.cancel();
           const held = persisted(res.headers.get('range'));
-          if (held < at) throw new GcsError(`the upload session of ${this.display(name)} holds ${held} bytes, fewer than the ${at} it had acknowledged`, 308);
+          if (held < at)
+            throw new GcsError(
+              `the upload session of ${this.display(name)} holds ${held} bytes, fewer than the ${at} it had acknowledged`,
+              308,
+            );
           if (held > at) failures = 0;
-          else if (++failures > this.delays.length) throw new GcsError(`the upload of ${this.display(name)} makes no progress at byte ${at}`, 308);
+          else if (++failures > this.delays.length)
+            throw new GcsError(`the upload of ${this.display(name)} makes no progress at byte ${at}`, 308);
           at = held;
           continue;
         }
@@ -375,22 +445,36 @@ export class GcsStorage implements Storage {
           lastError = 'HTTP 401';
         } else if (!retriable(res.status)) {
           const err = await this.failure(res, `upload ${this.display(name)}`);
-          if (res.status === 412) throw new GcsError(`${this.display(name)} already exists; the runner never overwrites an object`, 412);
+          if (res.status === 412)
+            throw new GcsError(`${this.display(name)} already exists; the runner never overwrites an object`, 412);
           throw err;
         } else {
           lastError = `HTTP ${res.status}`;
           await res.body?.cancel();
         }
       }
-      if (++failures > this.delays.length) throw new GcsError(`upload ${this.display(name)}: gave up after ${failures} attempts at byte ${at} (${lastError})`, res?.status ?? 0);
-      log.warn('a chunk upload to Cloud Storage failed; resuming from what the session holds', { object: this.display(name), offset: at, error: lastError });
+      if (++failures > this.delays.length)
+        throw new GcsError(
+          `upload ${this.display(name)}: gave up after ${failures} attempts at byte ${at} (${lastError})`,
+          res?.status ?? 0,
+        );
+      log.warn('a chunk upload to Cloud Storage failed; resuming from what the session holds', {
+        object: this.display(name),
+        offset: at,
+        error: lastError,
+      });
       await sleep(this.delays[failures - 1]);
       const status = await this.sessionStatus(session, name, signal);
       if (status.object !== undefined) {
-        if (total === undefined) throw new GcsError(`the upload of ${this.display(name)} completed before its last chunk`, 200);
+        if (total === undefined)
+          throw new GcsError(`the upload of ${this.display(name)} completed before its last chunk`, 200);
         return status.object;
       }
-      if (status.committed < start) throw new GcsError(`the upload session of ${this.display(name)} holds ${status.committed} bytes, fewer than the ${start} it had acknowledged`, 308);
+      if (status.committed < start)
+        throw new GcsError(
+          `the upload session of ${this.display(name)} holds ${status.committed} bytes, fewer than the ${start} it had acknowledged`,
+          308,
+        );
       at = status.committed;
     }
   }
@@ -399,7 +483,12 @@ export class GcsStorage implements Storage {
   private async cancelSession(session: string, name: string): Promise<void> {
     for (let attempt = 0; attempt < 4; attempt++) {
       try {
-        const res = await fetch(session, { method: 'DELETE', headers: await this.headers(), signal: AbortSignal.timeout(30_000), redirect: 'manual' });
+        const res = await fetch(session, {
+          method: 'DELETE',
+          headers: await this.headers(),
+          signal: AbortSignal.timeout(30_000),
+          redirect: 'manual',
+        });
         await res.body?.cancel();
         if (res.status === 499 || res.ok || res.status === 404 || res.status === 410) {
           log.info('cancelled the incomplete upload', { object: this.display(name) });
@@ -410,7 +499,9 @@ export class GcsStorage implements Storage {
       }
       await sleep(Math.min(this.delays[attempt] ?? 1000, 5000));
     }
-    log.error(`could not cancel the upload session of ${this.display(name)}; it never becomes an object unless completed, and Cloud Storage drops it after a week`);
+    log.error(
+      `could not cancel the upload session of ${this.display(name)}; it never becomes an object unless completed, and Cloud Storage drops it after a week`,
+    );
   }
 
   public async upload(key: string, body: Readable, options: PutOptions = {}): Promise<number> {
@@ -457,19 +548,24 @@ export class GcsStorage implements Storage {
       const object = await this.sendChunk(session, name, last, total - fill, total, signal);
       const stored = Number(object?.size ?? NaN);
       if (stored !== total) {
-        throw new GcsError(`${this.display(name)} was stored with ${stored} bytes, not the ${total} sent; it has no manifest and is never taken for a backup`, 200);
+        throw new GcsError(
+          `${this.display(name)} was stored with ${stored} bytes, not the ${total} sent; it has no manifest and is never taken for a backup`,
+          200,
+        );
       }
       return total;
     } catch (err) {
       if (inflight !== undefined) await inflight.catch(() => undefined);
-      if (!(err instanceof GcsError && (err.status === 412 || err.status === 200))) await this.cancelSession(session, name);
+      if (!(err instanceof GcsError && (err.status === 412 || err.status === 200)))
+        await this.cancelSession(session, name);
       throw err;
     }
   }
 
   private checkedChunkSize(n: number): number {
     const size = this.chunkSize(n);
-    if (size <= 0 || size % GCS_CHUNK_QUANTUM !== 0) throw new Error(`chunk size ${size} is not a positive multiple of 256 KiB`);
+    if (size <= 0 || size % GCS_CHUNK_QUANTUM !== 0)
+      throw new Error(`chunk size ${size} is not a positive multiple of 256 KiB`);
     return size;
   }
 
@@ -477,17 +573,23 @@ export class GcsStorage implements Storage {
     const name = await this.nameForWrite(key, options.tier);
     const boundary = `dbbackup-${crypto.randomBytes(16).toString('hex')}`;
     const body = Buffer.concat([
-      Buffer.from(`--${boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n${JSON.stringify(this.resource(name, options))}\r\n`),
+      Buffer.from(
+        `--${boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n${JSON.stringify(this.resource(name, options))}\r\n`,
+      ),
       Buffer.from(`--${boundary}\r\nContent-Type: ${options.contentType ?? 'application/octet-stream'}\r\n\r\n`),
       data,
       Buffer.from(`\r\n--${boundary}--\r\n`),
     ]);
     const q = new URLSearchParams({ uploadType: 'multipart', ifGenerationMatch: '0' }).toString();
-    const res = await this.send('POST', `${this.base}/upload/storage/v1/b/${encodeURIComponent(this.url.bucket)}/o?${q}`, {
-      headers: { 'Content-Type': `multipart/related; boundary=${boundary}` },
-      body,
-      signal: options.signal,
-    });
+    const res = await this.send(
+      'POST',
+      `${this.base}/upload/storage/v1/b/${encodeURIComponent(this.url.bucket)}/o?${q}`,
+      {
+        headers: { 'Content-Type': `multipart/related; boundary=${boundary}` },
+        body,
+        signal: options.signal,
+      },
+    );
     if (res.ok) {
       await res.body?.cancel();
       return;
@@ -497,7 +599,10 @@ export class GcsStorage implements Storage {
       // The same bytes already there (a repeated request whose first answer was lost) are success.
       const existing = await this.readName(name, key).then((s) => collect(s));
       if (existing.equals(data)) return;
-      throw new GcsError(`${this.display(name)} already exists with other content; the runner never overwrites an object`, 412);
+      throw new GcsError(
+        `${this.display(name)} already exists with other content; the runner never overwrites an object`,
+        412,
+      );
     }
     throw await this.failure(res, `upload ${this.display(name)}`);
   }
@@ -535,7 +640,11 @@ export class GcsStorage implements Storage {
           return;
         } catch (e) {
           if (++failures > delays.length) throw e;
-          log.warn('reading from Cloud Storage broke off; resuming', { object: display, offset: got, error: (e as Error).message });
+          log.warn('reading from Cloud Storage broke off; resuming', {
+            object: display,
+            offset: got,
+            error: (e as Error).message,
+          });
           await sleep(delays[failures - 1]);
           res = await again(got);
           if (res.status !== 206 || res.body === null) {
@@ -568,7 +677,9 @@ export class GcsStorage implements Storage {
   public async listFolders(prefix: string): Promise<string[]> {
     if (prefix === '') {
       // The top level is the union of the tier folders' backups and any untiered folder (wal/).
-      const [top, ...tiers] = await Promise.all([this.root, ...TIERS.map((t) => `${this.root}${t}/`)].map((p) => this.listAll(p, '/')));
+      const [top, ...tiers] = await Promise.all(
+        [this.root, ...TIERS.map((t) => `${this.root}${t}/`)].map((p) => this.listAll(p, '/')),
+      );
       const out = new Set<string>();
       for (const p of top.prefixes) {
         const f = p.slice(this.root.length).replace(/\/$/, '');
@@ -594,7 +705,9 @@ export class GcsStorage implements Storage {
     const name = prefix === '' ? '' : await this.nameForRead(prefix);
     if (name === undefined) return [];
     const { items } = await this.listAll(name === '' ? this.root : name + '/');
-    return items.map((o) => ({ key: this.logical(o.name), size: Number(o.size ?? 0) })).sort((a, b) => a.key.localeCompare(b.key));
+    return items
+      .map((o) => ({ key: this.logical(o.name), size: Number(o.size ?? 0) }))
+      .sort((a, b) => a.key.localeCompare(b.key));
   }
 
   public async discardIncomplete(prefix: string): Promise<void> {

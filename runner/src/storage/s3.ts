@@ -104,9 +104,16 @@ class PartBuffer {
  * default encryption is KMS, the tier as an object tag; a failed upload is aborted.
  */
 export class S3Storage implements Storage {
-  private sse?: Promise<{ ServerSideEncryption?: ServerSideEncryption; SSEKMSKeyId?: string; BucketKeyEnabled?: boolean }>;
+  private sse?: Promise<{
+    ServerSideEncryption?: ServerSideEncryption;
+    SSEKMSKeyId?: string;
+    BucketKeyEnabled?: boolean;
+  }>;
 
-  constructor(public readonly url: StorageUrl, private readonly s3: S3Client = s3Client()) {}
+  constructor(
+    public readonly url: StorageUrl,
+    private readonly s3: S3Client = s3Client(),
+  ) {}
 
   private key(k: string): string {
     return joinKey(this.url.path, k);
@@ -129,7 +136,10 @@ export class S3Storage implements Storage {
         return {};
       })
       .catch((e: Error) => {
-        log.debug('could not read the bucket encryption; relying on its default', { bucket: this.url.bucket, error: e.name });
+        log.debug('could not read the bucket encryption; relying on its default', {
+          bucket: this.url.bucket,
+          error: e.name,
+        });
         return {};
       });
     return this.sse;
@@ -161,9 +171,12 @@ export class S3Storage implements Storage {
     const send = async (n: number, part: PartBuffer) => {
       const { body: Body, free } = await part.body();
       try {
-        const r = await this.s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: n, Body, ContentLength: part.size }), {
-          abortSignal: options.signal,
-        });
+        const r = await this.s3.send(
+          new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: n, Body, ContentLength: part.size }),
+          {
+            abortSignal: options.signal,
+          },
+        );
         parts.push({ PartNumber: n, ETag: r.ETag! });
       } finally {
         await free();
@@ -189,7 +202,8 @@ export class S3Storage implements Storage {
           await part.add(rest.length <= room ? rest : rest.subarray(0, room));
           rest = rest.length <= room ? Buffer.alloc(0) : rest.subarray(room);
           if (part.size === partSizeFor(n)) {
-            if (n >= S3_LIMITS.maxParts) throw new Error(`the backup is larger than S3's ${S3_LIMITS.maxParts} parts allow`);
+            if (n >= S3_LIMITS.maxParts)
+              throw new Error(`the backup is larger than S3's ${S3_LIMITS.maxParts} parts allow`);
             start(n, part);
             n++;
             part = new PartBuffer(partSizeFor(n));
@@ -202,9 +216,12 @@ export class S3Storage implements Storage {
       await Promise.all(inflight);
       if (failure !== undefined) throw failure;
       parts.sort((a, b) => a.PartNumber - b.PartNumber);
-      await this.s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }), {
-        abortSignal: options.signal,
-      });
+      await this.s3.send(
+        new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }),
+        {
+          abortSignal: options.signal,
+        },
+      );
       return total;
     } catch (err) {
       await Promise.allSettled(inflight);
@@ -224,10 +241,13 @@ export class S3Storage implements Storage {
       } catch (e) {
         if ((e as Error).name === 'NoSuchUpload') return;
         if (i >= delays.length) {
-          log.error(`could not abort the multipart upload of ${Key}; the bucket's abort-incomplete-uploads lifecycle rule will remove it`, {
-            uploadId: UploadId,
-            error: (e as Error).message,
-          });
+          log.error(
+            `could not abort the multipart upload of ${Key}; the bucket's abort-incomplete-uploads lifecycle rule will remove it`,
+            {
+              uploadId: UploadId,
+              error: (e as Error).message,
+            },
+          );
           return;
         }
         log.warn('abort of the incomplete upload failed; retrying', { key: Key, error: (e as Error).message });
@@ -283,7 +303,9 @@ export class S3Storage implements Storage {
     const out: string[] = [];
     let ContinuationToken: string | undefined;
     do {
-      const r = await this.s3.send(new ListObjectsV2Command({ Bucket: this.url.bucket, Prefix, Delimiter: '/', ContinuationToken }));
+      const r = await this.s3.send(
+        new ListObjectsV2Command({ Bucket: this.url.bucket, Prefix, Delimiter: '/', ContinuationToken }),
+      );
       for (const p of r.CommonPrefixes ?? []) out.push(p.Prefix!.slice(Prefix.length).replace(/\/$/, ''));
       ContinuationToken = r.NextContinuationToken;
     } while (ContinuationToken !== undefined);
@@ -311,7 +333,9 @@ export class S3Storage implements Storage {
 
   public async raiseTier(folder: string, tier: RetentionTier): Promise<void> {
     // The manifest last: until it carries the new tier, the next dependant raises again.
-    const objects = (await this.list(folder)).map((o) => o.key).sort((a, b) => Number(a.endsWith('/manifest.json')) - Number(b.endsWith('/manifest.json')));
+    const objects = (await this.list(folder))
+      .map((o) => o.key)
+      .sort((a, b) => Number(a.endsWith('/manifest.json')) - Number(b.endsWith('/manifest.json')));
     for (const key of objects) {
       const Key = this.key(key);
       const current = (await this.s3.send(new GetObjectTaggingCommand({ Bucket: this.url.bucket, Key }))).TagSet ?? [];
@@ -323,9 +347,12 @@ export class S3Storage implements Storage {
   public async discardIncomplete(prefix: string): Promise<void> {
     const left = await this.list(prefix);
     if (left.length > 0) {
-      log.warn(`${left.length} object(s) of the failed backup stay under ${prefix}/ without a manifest (never taken for a backup); the bucket's lifecycle rules expire them`, {
-        objects: left.map((o) => o.key),
-      });
+      log.warn(
+        `${left.length} object(s) of the failed backup stay under ${prefix}/ without a manifest (never taken for a backup); the bucket's lifecycle rules expire them`,
+        {
+          objects: left.map((o) => o.key),
+        },
+      );
     }
   }
 

@@ -1,4 +1,11 @@
-import { BackupRole, S3_DELETE_ACTIONS, S3_PERMISSIONS, listPrefixes, manifestPattern, prefixObjectsPattern } from '../../../core';
+import {
+  BackupRole,
+  S3_DELETE_ACTIONS,
+  S3_PERMISSIONS,
+  listPrefixes,
+  manifestPattern,
+  prefixObjectsPattern,
+} from '../../../core';
 
 /**
  * IAM policy documents as plain JSON (rendered into the Terraform JSON, readable in tests and
@@ -36,13 +43,27 @@ export function assumeRolePolicy(service: string, sourceAccount?: string): strin
  * The statements of `role` on a vault under `prefix`, from the one permission table
  * (lib/core/permissions) the AWS CDK grants use too.
  */
-export function vaultStatements(role: BackupRole, vault: { readonly bucketArn: string; readonly keyArn: string }, prefix: string): Statement[] {
+export function vaultStatements(
+  role: BackupRole,
+  vault: { readonly bucketArn: string; readonly keyArn: string },
+  prefix: string,
+): Statement[] {
   const p = S3_PERMISSIONS[role];
   const out: Statement[] = [
-    { Sid: role === BackupRole.WRITER ? 'WriteAndReadBackups' : 'ReadBackups', Effect: 'Allow', Action: [...p.objectActions], Resource: `${vault.bucketArn}/${prefixObjectsPattern(prefix)}` },
+    {
+      Sid: role === BackupRole.WRITER ? 'WriteAndReadBackups' : 'ReadBackups',
+      Effect: 'Allow',
+      Action: [...p.objectActions],
+      Resource: `${vault.bucketArn}/${prefixObjectsPattern(prefix)}`,
+    },
   ];
   if (p.manifestActions.length > 0) {
-    out.push({ Sid: 'TagManifests', Effect: 'Allow', Action: [...p.manifestActions], Resource: `${vault.bucketArn}/${manifestPattern(prefix)}` });
+    out.push({
+      Sid: 'TagManifests',
+      Effect: 'Allow',
+      Action: [...p.manifestActions],
+      Resource: `${vault.bucketArn}/${manifestPattern(prefix)}`,
+    });
   }
   out.push({
     Sid: 'ListBackups',
@@ -51,7 +72,8 @@ export function vaultStatements(role: BackupRole, vault: { readonly bucketArn: s
     Resource: vault.bucketArn,
     Condition: { StringLike: { 's3:prefix': listPrefixes(prefix) } },
   });
-  if (p.bucketActions.length > 0) out.push({ Sid: 'InspectBucket', Effect: 'Allow', Action: [...p.bucketActions], Resource: vault.bucketArn });
+  if (p.bucketActions.length > 0)
+    out.push({ Sid: 'InspectBucket', Effect: 'Allow', Action: [...p.bucketActions], Resource: vault.bucketArn });
   out.push({ Sid: 'UseVaultKey', Effect: 'Allow', Action: [...p.sseKeyActions], Resource: vault.keyArn });
   return out;
 }

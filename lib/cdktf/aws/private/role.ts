@@ -7,7 +7,14 @@ import { Statement, assumeRolePolicy, policyDocument } from './policy';
 export function serviceRole(
   scope: Construct,
   id: string,
-  props: { name: string; service: string; sourceAccount: string; description: string; statements: readonly Statement[]; tags?: Record<string, string> },
+  props: {
+    name: string;
+    service: string;
+    sourceAccount: string;
+    description: string;
+    statements: readonly Statement[];
+    tags?: Record<string, string>;
+  },
 ): { role: IamRole; policy: IamRolePolicy } {
   const role = new IamRole(scope, id, {
     name: props.name,
@@ -24,4 +31,6 @@ export function serviceRole(
 }
 
 /** CloudWatch Logs retention periods the API accepts, in days. */
-export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;

@@ -41,7 +41,8 @@ export function runnerJob(scope: Construct, id: string, spec: JobSpec): CloudRun
   // The one Cloud Run size table (lib/core/sizing).
   validateCloudRunSize(spec.cpu, spec.memoryLimitMiB);
   const timeout = spec.timeout.toSeconds();
-  if (timeout < 1 || timeout > 24 * 3600) throw new ConfigError(`timeout is ${spec.timeout}; a Cloud Run job task may run up to 24 hours.`);
+  if (timeout < 1 || timeout > 24 * 3600)
+    throw new ConfigError(`timeout is ${spec.timeout}; a Cloud Run job task may run up to 24 hours.`);
   if (!Number.isInteger(spec.maxRetries) || spec.maxRetries < 0 || spec.maxRetries > 10) {
     throw new ConfigError(`maxRetries is ${spec.maxRetries}; give a whole number from 0 to 10.`);
   }
@@ -78,7 +79,12 @@ export function runnerJob(scope: Construct, id: string, spec: JobSpec): CloudRun
                   args: spec.sidecar.args === undefined ? undefined : [...spec.sidecar.args],
                   env: Object.entries(spec.sidecar.environment).map(([name, value]) => ({ name, value })),
                   resources: { limits: { cpu: spec.sidecar.cpu, memory: `${spec.sidecar.memoryLimitMiB}Mi` } },
-                  startupProbe: { tcpSocket: { port: spec.sidecar.port }, periodSeconds: 10, failureThreshold: 30, timeoutSeconds: 5 },
+                  startupProbe: {
+                    tcpSocket: { port: spec.sidecar.port },
+                    periodSeconds: 10,
+                    failureThreshold: 30,
+                    timeoutSeconds: 5,
+                  },
                 },
               ]),
           {

@@ -83,7 +83,7 @@ export class Crc64 {
 
   /** The CRC as an unsigned 64-bit value. */
   public digest(): bigint {
-    return (BigInt((~this.hi) >>> 0) << 32n) | BigInt((~this.lo) >>> 0);
+    return (BigInt(~this.hi >>> 0) << 32n) | BigInt(~this.lo >>> 0);
   }
 }
 
@@ -97,7 +97,8 @@ type Value = string | number | bigint | boolean | { t: number; i: number } | nul
 export function bsonFields(doc: Buffer): Record<string, Value> {
   const out: Record<string, Value> = {};
   const len = doc.readInt32LE(0);
-  if (len !== doc.length || doc[len - 1] !== 0) throw new ArchiveError(`a BSON document of ${doc.length} bytes says it has ${len}`);
+  if (len !== doc.length || doc[len - 1] !== 0)
+    throw new ArchiveError(`a BSON document of ${doc.length} bytes says it has ${len}`);
   let p = 4;
   const fail = (what: string) => {
     throw new ArchiveError(`a BSON document is malformed: ${what} at byte ${p}`);
@@ -217,7 +218,8 @@ class ByteReader {
     while (this.buf.length - this.off < n) {
       const r = await this.it.next();
       if (r.done) break;
-      this.buf = this.off > 0 ? Buffer.concat([this.buf.subarray(this.off), r.value]) : Buffer.concat([this.buf, r.value]);
+      this.buf =
+        this.off > 0 ? Buffer.concat([this.buf.subarray(this.off), r.value]) : Buffer.concat([this.buf, r.value]);
       this.off = 0;
     }
     const out = this.buf.subarray(this.off, Math.min(this.off + n, this.buf.length));
@@ -239,14 +241,24 @@ class ByteReader {
 /** Read one BSON document or a terminator; a stream that ends here is truncated. */
 async function next(reader: ByteReader, where: string): Promise<Buffer | 'terminator'> {
   const head = await reader.read(4);
-  if (head.length < 4) throw new ArchiveError(`truncated: the archive ends ${head.length === 0 ? '' : 'inside a length '}${where} (after ${reader.consumed} bytes)`);
+  if (head.length < 4)
+    throw new ArchiveError(
+      `truncated: the archive ends ${head.length === 0 ? '' : 'inside a length '}${where} (after ${reader.consumed} bytes)`,
+    );
   const size = head.readInt32LE(0);
   if (size === TERMINATOR) return 'terminator';
-  if (size < MIN_BSON || size > MAX_BSON) throw new ArchiveError(`corrupt: ${size} is neither a BSON length nor a terminator ${where} (at byte ${reader.consumed - 4})`);
+  if (size < MIN_BSON || size > MAX_BSON)
+    throw new ArchiveError(
+      `corrupt: ${size} is neither a BSON length nor a terminator ${where} (at byte ${reader.consumed - 4})`,
+    );
   const rest = await reader.read(size - 4);
-  if (rest.length < size - 4) throw new ArchiveError(`truncated: the archive ends inside a document ${where} (after ${reader.consumed} bytes)`);
+  if (rest.length < size - 4)
+    throw new ArchiveError(`truncated: the archive ends inside a document ${where} (after ${reader.consumed} bytes)`);
   const doc = Buffer.concat([head, rest]);
-  if (doc[size - 1] !== 0) throw new ArchiveError(`corrupt: a document ${where} does not end with a zero byte (at byte ${reader.consumed - size})`);
+  if (doc[size - 1] !== 0)
+    throw new ArchiveError(
+      `corrupt: a document ${where} does not end with a zero byte (at byte ${reader.consumed - size})`,
+    );
   return doc;
 }
 
@@ -258,7 +270,8 @@ function str(v: Value): string {
 export async function readArchive(stream: Readable): Promise<ArchiveSummary> {
   const reader = new ByteReader(stream);
   const magic = await reader.read(4);
-  if (magic.length < 4 || magic.readUInt32LE(0) !== MAGIC) throw new ArchiveError('not a mongodump archive: it does not start with the magic number 0x8199e26d');
+  if (magic.length < 4 || magic.readUInt32LE(0) !== MAGIC)
+    throw new ArchiveError('not a mongodump archive: it does not start with the magic number 0x8199e26d');
   const first = await next(reader, 'in the header');
   if (first === 'terminator') throw new ArchiveError('corrupt: the archive has no header document');
   const header = bsonFields(first);
@@ -284,10 +297,14 @@ export async function readArchive(stream: Readable): Promise<ArchiveSummary> {
   let lastOplogTs: string | undefined;
   while (!(await reader.atEnd())) {
     const h = await next(reader, 'where a namespace block starts');
-    if (h === 'terminator') throw new ArchiveError(`corrupt: two terminators in a row (at byte ${reader.consumed - 4})`);
+    if (h === 'terminator')
+      throw new ArchiveError(`corrupt: two terminators in a row (at byte ${reader.consumed - 4})`);
     const nh = bsonFields(h);
     const ns = str(nh.db) === '' ? str(nh.collection) : `${str(nh.db)}.${str(nh.collection)}`;
-    if (str(nh.collection) === '') throw new ArchiveError(`corrupt: a namespace header without a collection (at byte ${reader.consumed - h.length})`);
+    if (str(nh.collection) === '')
+      throw new ArchiveError(
+        `corrupt: a namespace header without a collection (at byte ${reader.consumed - h.length})`,
+      );
     if (ended.has(ns)) throw new ArchiveError(`corrupt: more data for ${ns} after its end`);
     const crc = crcs.get(ns) ?? new Crc64();
     crcs.set(ns, crc);
@@ -297,7 +314,9 @@ export async function readArchive(stream: Readable): Promise<ArchiveSummary> {
       const recorded = typeof nh.CRC === 'bigint' ? BigInt.asUintN(64, nh.CRC) : BigInt(Number(nh.CRC ?? 0));
       const actual = crc.digest();
       if (recorded !== actual) {
-        throw new ArchiveError(`corrupt: the documents of ${ns} have CRC-64 ${actual.toString(16)}, the archive records ${recorded.toString(16)}`);
+        throw new ArchiveError(
+          `corrupt: the documents of ${ns} have CRC-64 ${actual.toString(16)}, the archive records ${recorded.toString(16)}`,
+        );
       }
       ended.add(ns);
       counts.set(ns, counts.get(ns) ?? 0);
@@ -316,9 +335,17 @@ export async function readArchive(stream: Readable): Promise<ArchiveSummary> {
     }
   }
   const open = [...crcs.keys()].filter((ns) => !ended.has(ns));
-  if (open.length > 0) throw new ArchiveError(`truncated: the archive ends before the end of ${open.slice(0, 5).join(', ')}${open.length > 5 ? ` and ${open.length - 5} more` : ''}`);
-  const missing = expected.filter((names) => !names.some((ns) => ended.has(ns))).map((names) => names[names.length - 1]);
-  if (missing.length > 0) throw new ArchiveError(`incomplete: the prelude announces ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}, whose data the archive lacks`);
+  if (open.length > 0)
+    throw new ArchiveError(
+      `truncated: the archive ends before the end of ${open.slice(0, 5).join(', ')}${open.length > 5 ? ` and ${open.length - 5} more` : ''}`,
+    );
+  const missing = expected
+    .filter((names) => !names.some((ns) => ended.has(ns)))
+    .map((names) => names[names.length - 1]);
+  if (missing.length > 0)
+    throw new ArchiveError(
+      `incomplete: the prelude announces ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}, whose data the archive lacks`,
+    );
   return {
     formatVersion: str(header.version),
     serverVersion: str(header.server_version),

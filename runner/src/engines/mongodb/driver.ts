@@ -74,7 +74,9 @@ function nsLiteral(db: string): string {
 
 function checkDatabaseName(url: SourceUrl, what: string): void {
   if (BAD_DB_CHARS.test(url.database)) {
-    throw new ConfigError(`${what} '${url.display}' names the database '${url.database}', which MongoDB does not allow (no / \\ . space " $ * < > : | ?).`);
+    throw new ConfigError(
+      `${what} '${url.display}' names the database '${url.database}', which MongoDB does not allow (no / \\ . space " $ * < > : | ?).`,
+    );
   }
 }
 
@@ -97,11 +99,19 @@ async function toolVersion(cmd: string): Promise<string> {
  * `--stopOnError` makes a failed insert fail the restore (mongorestore otherwise reports it and
  * exits 0); `--drop` (for --clean) drops each collection before restoring it.
  */
-export function restoreArgs(configFile: string, source: string, target: string, options: RestoreOptions): { args: string[]; consistent: boolean } {
+export function restoreArgs(
+  configFile: string,
+  source: string,
+  target: string,
+  options: RestoreOptions,
+): { args: string[]; consistent: boolean } {
   const args = [`--config=${configFile}`, '--archive', '--stopOnError', ...(options.clean ? ['--drop'] : [])];
   if (source === target) return { args: [...args, '--oplogReplay'], consistent: true };
   const from = nsLiteral(source);
-  return { args: [...args, `--nsInclude=${from}.*`, `--nsFrom=${from}.*`, `--nsTo=${nsLiteral(target)}.*`], consistent: false };
+  return {
+    args: [...args, `--nsInclude=${from}.*`, `--nsFrom=${from}.*`, `--nsTo=${nsLiteral(target)}.*`],
+    consistent: false,
+  };
 }
 
 export class MongoDriver implements EngineDriver {
@@ -116,17 +126,24 @@ export class MongoDriver implements EngineDriver {
 
   public async openBackup(source: SourceUrl, options: BackupOpenOptions): Promise<BackupSession> {
     if (options.method !== BackupMethod.LOGICAL || options.type !== BackupType.FULL) {
-      throw new ConfigError(`--type ${options.type} --method ${options.method} is not available for MongoDB in this release; use --type full --method logical.`);
+      throw new ConfigError(
+        `--type ${options.type} --method ${options.method} is not available for MongoDB in this release; use --type full --method logical.`,
+      );
     }
     checkDatabaseName(source, '--source');
     const mongodump = findTool(['mongodump']);
     if (mongodump === undefined) {
-      throw new BackupError('mongodump is not installed or not on PATH; install the MongoDB Database Tools (the runner image has them).');
+      throw new BackupError(
+        'mongodump is not installed or not on PATH; install the MongoDB Database Tools (the runner image has them).',
+      );
     }
     const version = await toolVersion(mongodump);
-    log.warn('MongoDB backups take no overlap lock in this release (the runner has no MongoDB client to hold one); schedule one run at a time per database and destination', {
-      lockKey: options.lockKey,
-    });
+    log.warn(
+      'MongoDB backups take no overlap lock in this release (the runner has no MongoDB client to hold one); schedule one run at a time per database and destination',
+      {
+        lockKey: options.lockKey,
+      },
+    );
     const config = writeToolConfig(source, process.env[SECRET_ENV.SOURCE_PASSWORD]);
     return {
       // The server's version is written into the archive's header (verify --deep reports it).
@@ -140,7 +157,11 @@ export class MongoDriver implements EngineDriver {
           name: 'database.archive',
           role: 'database',
           format: 'mongodump-archive',
-          producer: { cmd: mongodump, args: [`--config=${config.file}`, '--archive', '--oplog'], label: 'mongodump' } satisfies CommandSpec,
+          producer: {
+            cmd: mongodump,
+            args: [`--config=${config.file}`, '--archive', '--oplog'],
+            label: 'mongodump',
+          } satisfies CommandSpec,
         },
       ],
       tables: async () => undefined,
@@ -161,21 +182,27 @@ export class MongoDriver implements EngineDriver {
     const config = writeToolConfig(target, process.env[SECRET_ENV.TARGET_PASSWORD]);
     const { args, consistent } = restoreArgs(config.file, manifest.database, target.database, options);
     if (consistent) {
-      log.info(`restoring the whole archive of backup ${manifest.id} with its oplog (every database it holds, with the admin database's users and roles)`);
+      log.info(
+        `restoring the whole archive of backup ${manifest.id} with its oplog (every database it holds, with the admin database's users and roles)`,
+      );
     } else {
       log.warn(
         `restoring only ${manifest.database} as ${target.database}: mongorestore cannot replay the oplog into a renamed database, so the data is as mongodump read each collection, not one point in time`,
       );
     }
     if (!options.clean) {
-      log.info('without --clean, mongorestore inserts next to documents the target already has and stops at the first duplicate key');
+      log.info(
+        'without --clean, mongorestore inserts next to documents the target already has and stops at the first duplicate key',
+      );
     }
     return {
       steps: [{ artifact: database, consumer: { cmd: tool('mongorestore'), args, label: 'mongorestore' } }],
       commit: async () => config.remove(),
       rollback: async () => {
         config.remove();
-        log.warn(`mongorestore may have written part of the backup into ${target.display} before it failed; the runner has no MongoDB client to undo that`);
+        log.warn(
+          `mongorestore may have written part of the backup into ${target.display} before it failed; the runner has no MongoDB client to undo that`,
+        );
       },
     };
   }
@@ -185,12 +212,15 @@ export class MongoDriver implements EngineDriver {
       kind: 'reader',
       read: async (plaintext) => {
         const s = await readArchive(plaintext);
-        log.info(`${artifact.name}: a complete mongodump archive from MongoDB ${s.serverVersion || 'unknown'} (mongodump ${s.toolVersion || 'unknown'})`, {
-          namespaces: Object.keys(s.namespaces).length,
-          documents: s.documents,
-          oplogEntries: s.namespaces.oplog ?? 0,
-          lastOplogTs: s.lastOplogTs,
-        });
+        log.info(
+          `${artifact.name}: a complete mongodump archive from MongoDB ${s.serverVersion || 'unknown'} (mongodump ${s.toolVersion || 'unknown'})`,
+          {
+            namespaces: Object.keys(s.namespaces).length,
+            documents: s.documents,
+            oplogEntries: s.namespaces.oplog ?? 0,
+            lastOplogTs: s.lastOplogTs,
+          },
+        );
       },
     };
   }

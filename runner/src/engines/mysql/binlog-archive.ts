@@ -128,7 +128,9 @@ export async function readBinlogIndexes(storage: Storage): Promise<BinlogIndex[]
     }
     let shipped: Shipped | undefined;
     try {
-      shipped = JSON.parse((await storage.readBytes(`${BINLOG_PREFIX}/${base}/shipped.json`)).toString('utf8')) as Shipped;
+      shipped = JSON.parse(
+        (await storage.readBytes(`${BINLOG_PREFIX}/${base}/shipped.json`)).toString('utf8'),
+      ) as Shipped;
     } catch (e) {
       if (!(e instanceof NotFoundError)) throw e;
     }
@@ -149,7 +151,14 @@ function contiguousEnd(index: BinlogIndex, seq: number): { last: BinlogFile; end
   }
   let end = f.lastEvent;
   const s = index.shipped;
-  if (s !== undefined && s.file === f.name && f.length >= s.size && f.holeAt === undefined && (end === undefined || new Date(s.at) > end)) end = new Date(s.at);
+  if (
+    s !== undefined &&
+    s.file === f.name &&
+    f.length >= s.size &&
+    f.holeAt === undefined &&
+    (end === undefined || new Date(s.at) > end)
+  )
+    end = new Date(s.at);
   const maxSeq = Math.max(...index.files.keys());
   return { last: f, end, gapAt: f.holeAt !== undefined || f.seq < maxSeq ? f.seq : undefined };
 }
@@ -193,7 +202,13 @@ export function binlogGaps(index: BinlogIndex, fromSeq: number, where: string): 
 
 /** Full MySQL/MariaDB backups that record a binlog position: the bases of point-in-time recovery. */
 export function binlogBases(backups: readonly Manifest[]): Manifest[] {
-  return backups.filter((m) => m.engine === Engine.MYSQL && m.type === BackupType.FULL && m.position?.file !== undefined && m.position.pos !== undefined);
+  return backups.filter(
+    (m) =>
+      m.engine === Engine.MYSQL &&
+      m.type === BackupType.FULL &&
+      m.position?.file !== undefined &&
+      m.position.pos !== undefined,
+  );
 }
 
 /** The recoverable window of the binary log archive. */
@@ -250,7 +265,9 @@ export function planBinlogReplay(index: BinlogIndex, base: Manifest, target: Dat
       if (later) {
         throw new DamagedError(
           `cannot restore to ${target.toISOString()}: the binary log archive ${where} has a gap: ${binlogName(index.base, seq)} is missing` +
-            (prev?.lastEvent !== undefined ? `; the latest moment restorable before it is ${prev.lastEvent.toISOString()}.` : '.'),
+            (prev?.lastEvent !== undefined
+              ? `; the latest moment restorable before it is ${prev.lastEvent.toISOString()}.`
+              : '.'),
         );
       }
       // The end of the archive: enough when it is known complete up to the moment (shipped.json or a later event).
@@ -261,7 +278,9 @@ export function planBinlogReplay(index: BinlogIndex, base: Manifest, target: Dat
       );
     }
     if (f.holeAt !== undefined && (later || (f.lastEvent !== undefined && f.lastEvent.getTime() < stopSecond * 1000))) {
-      throw new DamagedError(`cannot restore to ${target.toISOString()}: the binary log archive ${where} has a gap: ${f.name} is missing its bytes from ${f.holeAt} on.`);
+      throw new DamagedError(
+        `cannot restore to ${target.toISOString()}: the binary log archive ${where} has a gap: ${f.name} is missing its bytes from ${f.holeAt} on.`,
+      );
     }
     out.push(f);
     // This log holds an event after the moment: the replay stops in it.
@@ -270,7 +289,13 @@ export function planBinlogReplay(index: BinlogIndex, base: Manifest, target: Dat
 }
 
 /** Write a whole archived binary log (its chunks, decrypted and checked, in order) to `dest`. */
-export async function fetchBinlog(storage: Storage, f: BinlogFile, dest: string, identity: string | undefined, signal?: AbortSignal): Promise<void> {
+export async function fetchBinlog(
+  storage: Storage,
+  f: BinlogFile,
+  dest: string,
+  identity: string | undefined,
+  signal?: AbortSignal,
+): Promise<void> {
   const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-binlog-'));
   try {
     await fs.promises.writeFile(dest, '', { mode: 0o600 });

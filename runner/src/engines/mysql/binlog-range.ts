@@ -49,13 +49,19 @@ export async function openBinlogRange(
   }
   const from = parent.position;
   if (from?.file === undefined || from.pos === undefined) {
-    throw new BackupError(`backup ${parent.id} records no binlog position (binary logging was off, or the backup user could not read it); take a new full backup with binary logging on.`);
+    throw new BackupError(
+      `backup ${parent.id} records no binlog position (binary logging was off, or the backup user could not read it); take a new full backup with binary logging on.`,
+    );
   }
   const base = parent.type === BackupType.FULL ? parent.id : parent.base;
-  if (base === undefined) throw new BackupError(`backup ${parent.id} names no full backup at the start of its chain; take a new full backup.`);
+  if (base === undefined)
+    throw new BackupError(
+      `backup ${parent.id} names no full backup at the start of its chain; take a new full backup.`,
+    );
 
   const status = (await control.query('SHOW MASTER STATUS')).split('\n')[0]?.split('\t');
-  if (status === undefined || status[0] === '') throw new ConfigError(`binary logging is off on ${source.display}; ${options.type} backups are binary log ranges.`);
+  if (status === undefined || status[0] === '')
+    throw new ConfigError(`binary logging is off on ${source.display}; ${options.type} backups are binary log ranges.`);
   const end = { file: status[0], pos: Number(status[1]) };
   const onServer = (await control.query('SHOW BINARY LOGS'))
     .split('\n')
@@ -69,22 +75,36 @@ export async function openBinlogRange(
       `the binary logs since backup ${parent.id} (${from.file} position ${from.pos}) are no longer all on ${source.display} (it has ${onServer.join(', ')}); they were purged. Take a full backup, and keep binary logs longer than the time between backups (binlog_expire_logs_seconds).`,
     );
   }
-  const gtid = (await control.query(`SELECT COALESCE(BINLOG_GTID_POS('${end.file.replace(/'/g, "''")}', ${end.pos}), '')`).catch(() => '')).trim();
+  const gtid = (
+    await control
+      .query(`SELECT COALESCE(BINLOG_GTID_POS('${end.file.replace(/'/g, "''")}', ${end.pos}), '')`)
+      .catch(() => '')
+  ).trim();
 
   // Copy the range's logs from the server (the last one is read up to where the server is now, which is at or after `end`).
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-binlog-range-'));
   const tool = findTool(['mariadb-binlog', 'mysqlbinlog']) ?? 'mariadb-binlog';
   try {
-    await capture({ cmd: tool, args: [...connArgs, '--read-from-remote-server', '--raw', `--result-file=${dir}/`, ...files], env, label: path.basename(tool) });
+    await capture({
+      cmd: tool,
+      args: [...connArgs, '--read-from-remote-server', '--raw', `--result-file=${dir}/`, ...files],
+      env,
+      label: path.basename(tool),
+    });
     const got = (await fs.promises.readdir(dir)).sort();
-    if (got.join(',') !== files.join(',')) throw new BackupError(`${path.basename(tool)} copied ${got.join(', ')}, expected ${files.join(', ')}`);
+    if (got.join(',') !== files.join(','))
+      throw new BackupError(`${path.basename(tool)} copied ${got.join(', ')}, expected ${files.join(', ')}`);
     const last = (await fs.promises.stat(path.join(dir, end.file))).size;
-    if (last < end.pos) throw new BackupError(`${end.file} was copied up to ${last} bytes, short of position ${end.pos}`);
+    if (last < end.pos)
+      throw new BackupError(`${end.file} was copied up to ${last} bytes, short of position ${end.pos}`);
   } catch (e) {
     await fs.promises.rm(dir, { recursive: true, force: true });
     throw e;
   }
-  log.info(`binary log range ${from.file}:${from.pos} to ${end.file}:${end.pos} (${files.length} log(s)) since ${parent.id}`, { event: 'binlog-range', parent: parent.id });
+  log.info(
+    `binary log range ${from.file}:${from.pos} to ${end.file}:${end.pos} (${files.length} log(s)) since ${parent.id}`,
+    { event: 'binlog-range', parent: parent.id },
+  );
   return {
     serverVersion,
     tools: { 'mariadb-binlog': (await capture({ cmd: tool, args: ['--version'] }).catch(() => '')).trim() },

@@ -47,16 +47,33 @@ export interface BinlogRestoreResult extends RestoreResult {
 
 /** `2026-11-25 04:15:01` (UTC): the first second after the moment's, where replay stops. */
 function stopDatetime(t: Date): string {
-  return new Date((Math.floor(t.getTime() / 1000) + 1) * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
+  return new Date((Math.floor(t.getTime() / 1000) + 1) * 1000)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, '');
 }
 
 /** Replay binary logs into the target database. */
-async function replay(files: readonly string[], startPosition: number, stop: string[], sourceDb: string, target: SourceUrl, signal: AbortSignal): Promise<void> {
+async function replay(
+  files: readonly string[],
+  startPosition: number,
+  stop: string[],
+  sourceDb: string,
+  target: SourceUrl,
+  signal: AbortSignal,
+): Promise<void> {
   const tool = findTool(['mariadb-binlog', 'mysqlbinlog']) ?? 'mariadb-binlog';
   const pipeline = new Pipeline([
     {
       cmd: tool,
-      args: ['--no-defaults', `--start-position=${startPosition}`, ...stop, `--database=${sourceDb}`, ...(target.database !== sourceDb ? [`--rewrite-db=${sourceDb}->${target.database}`] : []), ...files],
+      args: [
+        '--no-defaults',
+        `--start-position=${startPosition}`,
+        ...stop,
+        `--database=${sourceDb}`,
+        ...(target.database !== sourceDb ? [`--rewrite-db=${sourceDb}->${target.database}`] : []),
+        ...files,
+      ],
       env: { TZ: 'UTC' },
       label: path.basename(tool),
     },
@@ -94,10 +111,14 @@ async function fullThen(
     await after();
   } catch (e) {
     if (!existed && driver.dropDatabase !== undefined) {
-      log.error(`replaying the binary logs failed; dropping ${target.database}, which this restore created, so no partial restore is left`);
+      log.error(
+        `replaying the binary logs failed; dropping ${target.database}, which this restore created, so no partial restore is left`,
+      );
       await driver.dropDatabase(target).catch((d: Error) => log.warn(`could not drop it: ${d.message}`));
     } else {
-      log.error(`replaying the binary logs failed; ${target.database} holds the full backup ${full.id} and part of the replay: do not use it`);
+      log.error(
+        `replaying the binary logs failed; ${target.database} holds the full backup ${full.id} and part of the replay: do not use it`,
+      );
     }
     throw e;
   }
@@ -118,14 +139,19 @@ export async function runBinlogRestore(
   let base: Manifest;
   if (cfg.selector.kind === 'id') {
     base = (await selectBackups(storage, cfg.selector))[0];
-    if (binlogBases([base]).length === 0) throw new ConfigError(`--to-time starts from a full MySQL/MariaDB backup that recorded its binlog position; ${base.id} is not one.`);
+    if (binlogBases([base]).length === 0)
+      throw new ConfigError(
+        `--to-time starts from a full MySQL/MariaDB backup that recorded its binlog position; ${base.id} is not one.`,
+      );
   } else {
     // The backups of one database: the target's name, else the only database stored here.
     const all = binlogBases(catalog.backups);
     const names = [...new Set(all.map((m) => m.database))];
     const same = all.filter((m) => m.database === target.database);
     if (same.length === 0 && names.length > 1) {
-      throw new ConfigError(`${storage.url.display} holds full backups of several databases (${names.join(', ')}); name the one to restore from with --id (dbbackup list shows them).`);
+      throw new ConfigError(
+        `${storage.url.display} holds full backups of several databases (${names.join(', ')}); name the one to restore from with --id (dbbackup list shows them).`,
+      );
     }
     const bases = same.length > 0 ? same : all;
     const before = bases.filter((m) => new Date(m.endedAt) <= t);
@@ -138,14 +164,20 @@ export async function runBinlogRestore(
     }
     base = before[before.length - 1];
   }
-  if (target.engine !== Engine.MYSQL) throw new ConfigError(`backup ${base.id} is a mysql backup; --target must be a mysql:// URL.`);
+  if (target.engine !== Engine.MYSQL)
+    throw new ConfigError(`backup ${base.id} is a mysql backup; --target must be a mysql:// URL.`);
   const where = `${storage.url.display}/binlog`;
   const index = (await readBinlogIndexes(storage)).find((i) => i.base === binlogBase(base.position!.file!));
   if (index === undefined) {
-    throw new BackupError(`the binary log archive ${where} holds no logs of ${base.position!.file!.replace(/\.\d+$/, '')}.*; run dbbackup binlog-stream --source … --to ${storage.url.display} to archive them.`);
+    throw new BackupError(
+      `the binary log archive ${where} holds no logs of ${base.position!.file!.replace(/\.\d+$/, '')}.*; run dbbackup binlog-stream --source … --to ${storage.url.display} to archive them.`,
+    );
   }
   const plan = planBinlogReplay(index, base, t, where);
-  log.info(`restoring to ${t.toISOString()}: ${base.id}, then ${plan.map((f) => f.name).join(', ')} from position ${base.position!.pos}`, { event: 'pitr-plan', base: base.id, binlogs: plan.length });
+  log.info(
+    `restoring to ${t.toISOString()}: ${base.id}, then ${plan.map((f) => f.name).join(', ')} from position ${base.position!.pos}`,
+    { event: 'pitr-plan', base: base.id, binlogs: plan.length },
+  );
 
   // Fetch (and check) every log before the target is touched.
   const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-replay-'));
@@ -156,12 +188,18 @@ export async function runBinlogRestore(
       await fetchBinlog(storage, f, file, cfg.identity, signal);
       files.push(file);
     }
-    await fullThen(cfg, base, signal, restoreBackup, driver, () => replay(files, base.position!.pos!, [`--stop-datetime=${stopDatetime(t)}`], base.database, target, signal));
+    await fullThen(cfg, base, signal, restoreBackup, driver, () =>
+      replay(files, base.position!.pos!, [`--stop-datetime=${stopDatetime(t)}`], base.database, target, signal),
+    );
   } finally {
     await fs.promises.rm(tmp, { recursive: true, force: true });
   }
   const seconds = (Date.now() - started) / 1000;
-  log.info(`restored ${target.display} to ${t.toISOString()} in ${seconds.toFixed(1)} s`, { event: 'restore-done', id: base.id, seconds });
+  log.info(`restored ${target.display} to ${t.toISOString()} in ${seconds.toFixed(1)} s`, {
+    event: 'restore-done',
+    id: base.id,
+    seconds,
+  });
   return {
     id: base.id,
     target: target.display,
@@ -195,7 +233,8 @@ export async function runBinlogChainRestore(
     const dirs: { m: Manifest; dir: string; files: string[] }[] = [];
     for (const m of ranges) {
       const a = m.artifacts.find((x) => x.role === 'binlog');
-      if (a === undefined || m.startPosition?.pos === undefined || m.position?.pos === undefined) throw new BackupError(`backup ${m.id} holds no binary log range`);
+      if (a === undefined || m.startPosition?.pos === undefined || m.position?.pos === undefined)
+        throw new BackupError(`backup ${m.id} holds no binary log range`);
       const dir = path.join(tmp, m.id);
       await fs.promises.mkdir(dir);
       const dec = await prepareDecryption(m.pipeline.encryption, cfg.identity, m.id);
@@ -206,19 +245,32 @@ export async function runBinlogChainRestore(
       }
       const files = (await fs.promises.readdir(dir)).sort();
       if (files[0] !== m.startPosition.file || files[files.length - 1] !== m.position.file) {
-        throw new BackupError(`backup ${m.id} should hold the binary logs ${m.startPosition.file} to ${m.position.file}, but holds ${files.join(', ')}`);
+        throw new BackupError(
+          `backup ${m.id} should hold the binary logs ${m.startPosition.file} to ${m.position.file}, but holds ${files.join(', ')}`,
+        );
       }
       dirs.push({ m, dir, files: files.map((f) => path.join(dir, f)) });
       binlogs.push(...files);
     }
     await fullThen(cfg, full, signal, restoreBackup, driver, async () => {
-      for (const d of dirs) await replay(d.files, d.m.startPosition!.pos!, [`--stop-position=${d.m.position!.pos}`], full.database, target, signal);
+      for (const d of dirs)
+        await replay(
+          d.files,
+          d.m.startPosition!.pos!,
+          [`--stop-position=${d.m.position!.pos}`],
+          full.database,
+          target,
+          signal,
+        );
     });
   } finally {
     await fs.promises.rm(tmp, { recursive: true, force: true });
   }
   const seconds = (Date.now() - started) / 1000;
-  log.info(`restored ${manifest.type} backup ${manifest.id} (${chain.map((m) => m.id).join(' + ')}) into ${target.display} in ${seconds.toFixed(1)} s`, { event: 'restore-done', id: manifest.id, seconds });
+  log.info(
+    `restored ${manifest.type} backup ${manifest.id} (${chain.map((m) => m.id).join(' + ')}) into ${target.display} in ${seconds.toFixed(1)} s`,
+    { event: 'restore-done', id: manifest.id, seconds },
+  );
   return {
     id: manifest.id,
     target: target.display,

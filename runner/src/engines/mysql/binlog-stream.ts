@@ -45,7 +45,10 @@ import { LogStreamResult } from '../shared/engine';
 export type BinlogStreamResult = LogStreamResult;
 
 /** The event boundary reached and the time of the last event, scanning a binary log from `from`. */
-export async function scanEvents(file: string, from: number): Promise<{ boundary: number; lastEvent?: Date; size: number }> {
+export async function scanEvents(
+  file: string,
+  from: number,
+): Promise<{ boundary: number; lastEvent?: Date; size: number }> {
   const fh = await fs.promises.open(file, 'r');
   try {
     const size = (await fh.stat()).size;
@@ -92,18 +95,30 @@ class Shipper {
   public logs = 0;
   private lastShipped?: Date;
 
-  constructor(private readonly cfg: BinlogStreamConfig, private readonly signal: AbortSignal) {
+  constructor(
+    private readonly cfg: BinlogStreamConfig,
+    private readonly signal: AbortSignal,
+  ) {
     this.storage = openStorage(cfg.to);
     this.env = mysqlEnv(process.env[SECRET_ENV.SOURCE_PASSWORD]);
     this.connArgs = mysqlConnArgs(cfg.source);
     const every = Number(process.env[RUNNER_ENV.BINLOG_UPLOAD_INTERVAL] ?? '60');
-    if (!Number.isFinite(every) || every <= 0) throw new ConfigError(`${RUNNER_ENV.BINLOG_UPLOAD_INTERVAL} is '${process.env[RUNNER_ENV.BINLOG_UPLOAD_INTERVAL]}'; give seconds, e.g. 60.`);
+    if (!Number.isFinite(every) || every <= 0)
+      throw new ConfigError(
+        `${RUNNER_ENV.BINLOG_UPLOAD_INTERVAL} is '${process.env[RUNNER_ENV.BINLOG_UPLOAD_INTERVAL]}'; give seconds, e.g. 60.`,
+      );
     this.interval = every * 1000;
-    this.databaseId = process.env[RUNNER_ENV.DATABASE_ID] ?? `${cfg.source.host ?? cfg.source.socket ?? 'local'}:${cfg.source.port}`;
+    this.databaseId =
+      process.env[RUNNER_ENV.DATABASE_ID] ?? `${cfg.source.host ?? cfg.source.socket ?? 'local'}:${cfg.source.port}`;
   }
 
   private async query(sql: string): Promise<string[][]> {
-    const out = await capture({ cmd: clientTool(), args: [...this.connArgs, '--batch', '--skip-column-names', '--raw', '-e', sql], env: this.env, label: 'mariadb' });
+    const out = await capture({
+      cmd: clientTool(),
+      args: [...this.connArgs, '--batch', '--skip-column-names', '--raw', '-e', sql],
+      env: this.env,
+      label: 'mariadb',
+    });
     return out
       .split('\n')
       .filter((l) => l !== '')
@@ -113,37 +128,81 @@ class Shipper {
   /** Where to start: the newest archived log (streamed again, uploaded from where the archive ends), else the server's oldest. */
   private async startPoint(): Promise<{ base: string; start: string; archived: number }> {
     const onServer = (await this.query('SHOW BINARY LOGS')).map((r) => r[0]);
-    if (onServer.length === 0) throw new ConfigError(`binary logging is off on ${this.cfg.source.display}; start the server with log_bin (and binlog_format=ROW or MIXED) for point-in-time recovery.`);
+    if (onServer.length === 0)
+      throw new ConfigError(
+        `binary logging is off on ${this.cfg.source.display}; start the server with log_bin (and binlog_format=ROW or MIXED) for point-in-time recovery.`,
+      );
     const base = binlogBase(onServer[0]);
     const index = (await readBinlogIndexes(this.storage)).find((i) => i.base === base);
     if (index === undefined || index.files.size === 0) {
-      log.info(`the archive ${this.storage.url.display}/${BINLOG_PREFIX}/${base} is empty; starting at the server's oldest binary log ${onServer[0]}`);
+      log.info(
+        `the archive ${this.storage.url.display}/${BINLOG_PREFIX}/${base} is empty; starting at the server's oldest binary log ${onServer[0]}`,
+      );
       return { base, start: onServer[0], archived: 0 };
     }
     const newest = index.files.get(Math.max(...index.files.keys()))!;
     if (onServer.includes(newest.name)) {
-      log.info(`resuming at ${newest.name}: ${newest.length} bytes of it are archived`, { event: 'binlog-resume', log: newest.name, archived: newest.length });
+      log.info(`resuming at ${newest.name}: ${newest.length} bytes of it are archived`, {
+        event: 'binlog-resume',
+        log: newest.name,
+        archived: newest.length,
+      });
       return { base, start: newest.name, archived: newest.length };
     }
     const after = onServer.filter((n) => (binlogSeq(n) ?? 0) > newest.seq);
-    if (after.length === 0) throw new BackupError(`the archive holds ${newest.name}, newer than every binary log on ${this.cfg.source.display} (${onServer.join(', ')}): this storage belongs to another server. Give each server its own --to prefix.`);
+    if (after.length === 0)
+      throw new BackupError(
+        `the archive holds ${newest.name}, newer than every binary log on ${this.cfg.source.display} (${onServer.join(', ')}): this storage belongs to another server. Give each server its own --to prefix.`,
+      );
     if (binlogSeq(after[0]) !== newest.seq + 1) {
-      log.error(`binary logs ${binlogName(base, newest.seq + 1)} to ${binlogName(base, binlogSeq(after[0])! - 1)} were purged from the server before they were archived: the archive has a gap there (take a full backup; raise binlog_expire_logs_seconds)`, { event: 'binlog-gap' });
+      log.error(
+        `binary logs ${binlogName(base, newest.seq + 1)} to ${binlogName(base, binlogSeq(after[0])! - 1)} were purged from the server before they were archived: the archive has a gap there (take a full backup; raise binlog_expire_logs_seconds)`,
+        { event: 'binlog-gap' },
+      );
     }
     return { base, start: after[0], archived: 0 };
   }
 
-  private async upload(base: string, name: string, file: string, offset: number, length: number, lastEvent: Date | undefined): Promise<void> {
+  private async upload(
+    base: string,
+    name: string,
+    file: string,
+    offset: number,
+    length: number,
+    lastEvent: Date | undefined,
+  ): Promise<void> {
     const hash = crypto.createHash('sha256');
-    for await (const c of fs.createReadStream(file, { start: offset, end: offset + length - 1 }) as AsyncIterable<Buffer>) hash.update(c);
+    for await (const c of fs.createReadStream(file, {
+      start: offset,
+      end: offset + length - 1,
+    }) as AsyncIterable<Buffer>)
+      hash.update(c);
     const enc = (this.enc ??= await archiveEncryption(this.storage, BINLOG_PREFIX, this.cfg.encryption));
-    const object = objectName({ sha256: hash.digest('hex'), size: length, written: lastEvent ?? new Date(), compression: this.cfg.compression, encryption: enc.scheme, keyRef: enc.keyRef });
+    const object = objectName({
+      sha256: hash.digest('hex'),
+      size: length,
+      written: lastEvent ?? new Date(),
+      compression: this.cfg.compression,
+      encryption: enc.scheme,
+      keyRef: enc.keyRef,
+    });
     const key = `${BINLOG_PREFIX}/${base}/${name}/${chunkName(offset, object)}`;
     // Uploads are never aborted half-way: a stop waits for them (SIGKILL aside, which leaves nothing).
     await runPipeline(
       this.storage,
       key,
-      { cmd: 'dd', args: [`if=${file}`, 'bs=1M', 'iflag=skip_bytes,count_bytes', `skip=${offset}`, `count=${length}`, 'status=none'], label: 'dd' },
+      {
+        cmd: 'dd',
+        args: [
+          `if=${file}`,
+          'bs=1M',
+          'iflag=skip_bytes,count_bytes',
+          `skip=${offset}`,
+          `count=${length}`,
+          'status=none',
+        ],
+        label: 'dd',
+      },
       { compression: this.cfg.compression },
       enc.prepared,
       undefined,
@@ -151,12 +210,20 @@ class Shipper {
     );
     this.chunks++;
     this.bytes += length;
-    log.info(`archived ${name} bytes ${offset} to ${offset + length}`, { event: 'binlog-upload', log: name, offset, bytes: length, lastEvent: lastEvent?.toISOString() });
+    log.info(`archived ${name} bytes ${offset} to ${offset + length}`, {
+      event: 'binlog-upload',
+      log: name,
+      offset,
+      bytes: length,
+      lastEvent: lastEvent?.toISOString(),
+    });
   }
 
   /** One pass over the local copies: closed logs whole, the open one to its last complete event when due (or `final`). */
   private async pass(base: string, dir: string, due: boolean, final: boolean): Promise<void> {
-    const files = (await fs.promises.readdir(dir)).filter((f) => binlogBase(f) === base && binlogSeq(f) !== undefined).sort((a, b) => binlogSeq(a)! - binlogSeq(b)!);
+    const files = (await fs.promises.readdir(dir))
+      .filter((f) => binlogBase(f) === base && binlogSeq(f) !== undefined)
+      .sort((a, b) => binlogSeq(a)! - binlogSeq(b)!);
     for (let i = 0; i < files.length; i++) {
       const name = files[i];
       const file = path.join(dir, name);
@@ -167,8 +234,13 @@ class Shipper {
       if (scan.lastEvent !== undefined) st.lastEvent = scan.lastEvent;
       const closed = i < files.length - 1;
       if (closed) {
-        if (scan.boundary !== scan.size) log.warn(`${name} was closed with ${scan.size - scan.boundary} bytes after its last complete event; archiving it as the server sent it`, { log: name });
-        if (scan.size > st.uploaded) await this.upload(base, name, file, st.uploaded, scan.size - st.uploaded, st.lastEvent);
+        if (scan.boundary !== scan.size)
+          log.warn(
+            `${name} was closed with ${scan.size - scan.boundary} bytes after its last complete event; archiving it as the server sent it`,
+            { log: name },
+          );
+        if (scan.size > st.uploaded)
+          await this.upload(base, name, file, st.uploaded, scan.size - st.uploaded, st.lastEvent);
         st.uploaded = Math.max(st.uploaded, scan.size);
         st.lastArchivedEvent = st.lastEvent;
         await fs.promises.rm(file);
@@ -189,7 +261,9 @@ class Shipper {
     try {
       status = (await this.query('SHOW MASTER STATUS'))[0];
     } catch (e) {
-      log.warn('could not read the server position; the archive completeness is not updated', { error: (e as Error).message.split('\n')[0] });
+      log.warn('could not read the server position; the archive completeness is not updated', {
+        error: (e as Error).message.split('\n')[0],
+      });
     }
     if (status !== undefined) {
       const [file, pos] = [status[0], Number(status[1])];
@@ -197,12 +271,17 @@ class Shipper {
       const local = fs.existsSync(path.join(dir, file));
       if (st !== undefined && local && st.uploaded >= pos) {
         const shipped: Shipped = { file, size: st.uploaded, at: asked.toISOString() };
-        await this.storage.putBytes(`${BINLOG_PREFIX}/${base}/shipped.json`, Buffer.from(JSON.stringify(shipped) + '\n'), { contentType: 'application/json' });
+        await this.storage.putBytes(
+          `${BINLOG_PREFIX}/${base}/shipped.json`,
+          Buffer.from(JSON.stringify(shipped) + '\n'),
+          { contentType: 'application/json' },
+        );
         this.lastShipped = asked;
       }
     }
     const lag = this.lastShipped === undefined ? undefined : (Date.now() - this.lastShipped.getTime()) / 1000;
-    if (lag !== undefined) emitMetrics(this.databaseId, { [METRICS.LOG_LAG]: Math.round(lag) }, { [METRICS.LOG_LAG]: 'Seconds' });
+    if (lag !== undefined)
+      emitMetrics(this.databaseId, { [METRICS.LOG_LAG]: Math.round(lag) }, { [METRICS.LOG_LAG]: 'Seconds' });
   }
 
   /** Copy and upload until mariadb-binlog ends or a stop is asked for. */
@@ -212,11 +291,20 @@ class Shipper {
     this.states.set(start, { uploaded: archived, scanned: Math.max(4, archived) });
     const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-binlog-stream-'));
     const tool = findTool(['mariadb-binlog', 'mysqlbinlog']) ?? 'mariadb-binlog';
-    const serverId = 0x40000000 + (crypto.createHash('sha256').update(this.storage.url.display).digest().readUInt32BE(0) % 0x3fffffff);
+    const serverId =
+      0x40000000 + (crypto.createHash('sha256').update(this.storage.url.display).digest().readUInt32BE(0) % 0x3fffffff);
     const child = new Child(
       {
         cmd: tool,
-        args: [...this.connArgs, '--read-from-remote-server', '--raw', '--stop-never', `--stop-never-slave-server-id=${serverId}`, `--result-file=${dir}/`, start],
+        args: [
+          ...this.connArgs,
+          '--read-from-remote-server',
+          '--raw',
+          '--stop-never',
+          `--stop-never-slave-server-id=${serverId}`,
+          `--result-file=${dir}/`,
+          start,
+        ],
         env: this.env,
         label: path.basename(tool),
       },
@@ -251,7 +339,9 @@ class Shipper {
       await this.pass(base, dir, true, true);
       await this.recordShipped(base, dir).catch(() => undefined);
       if (!this.signal.aborted) {
-        throw new BackupError(`${child.label} ended: ${child.stderr.trim().split('\n').slice(-3).join(' | ') || 'no message'}`);
+        throw new BackupError(
+          `${child.label} ended: ${child.stderr.trim().split('\n').slice(-3).join(' | ') || 'no message'}`,
+        );
       }
     } finally {
       this.signal.removeEventListener('abort', onStop);
@@ -271,7 +361,10 @@ export async function runBinlogStream(cfg: BinlogStreamConfig, signal: AbortSign
       if (signal.aborted) break;
       if ((e as Error).name === 'ConfigError') throw e;
       const wait = Math.min(30, 2 ** Math.min(attempt, 5));
-      log.error(`binary log shipping stopped: ${(e as Error).message}; starting again in ${wait} s from what the archive holds`, { event: 'binlog-stream-restart' });
+      log.error(
+        `binary log shipping stopped: ${(e as Error).message}; starting again in ${wait} s from what the archive holds`,
+        { event: 'binlog-stream-restart' },
+      );
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, wait * 1000);
         signal.addEventListener('abort', () => {
@@ -282,6 +375,9 @@ export async function runBinlogStream(cfg: BinlogStreamConfig, signal: AbortSign
     }
   }
   const seconds = (Date.now() - started) / 1000;
-  log.info(`binary log shipping stopped cleanly: ${shipper.logs} closed log(s), ${shipper.chunks} upload(s), ${formatBytes(shipper.bytes)} in ${seconds.toFixed(0)} s`, { event: 'binlog-stream-stop' });
+  log.info(
+    `binary log shipping stopped cleanly: ${shipper.logs} closed log(s), ${shipper.chunks} upload(s), ${formatBytes(shipper.bytes)} in ${seconds.toFixed(0)} s`,
+    { event: 'binlog-stream-stop' },
+  );
   return { logs: shipper.logs, chunks: shipper.chunks, bytes: shipper.bytes, seconds };
 }

@@ -29,7 +29,18 @@ export interface ServerInfo {
 }
 
 /** URL query parameters passed on to the tools (none is secret). */
-export const TLS_PARAMS = ['ssl', 'ssl-ca', 'ssl-capath', 'ssl-cert', 'ssl-key', 'ssl-cipher', 'ssl-crl', 'ssl-verify-server-cert', 'ssl-mode', 'tls-version'];
+export const TLS_PARAMS = [
+  'ssl',
+  'ssl-ca',
+  'ssl-capath',
+  'ssl-cert',
+  'ssl-key',
+  'ssl-cipher',
+  'ssl-crl',
+  'ssl-verify-server-cert',
+  'ssl-mode',
+  'tls-version',
+];
 export const KNOWN_PARAMS = new Set([...TLS_PARAMS, 'defaults-file']);
 
 /**
@@ -46,7 +57,9 @@ export function mysqlConnArgs(url: SourceUrl, what = '--source'): string[] {
       );
     }
   }
-  const args = [url.params['defaults-file'] !== undefined ? `--defaults-file=${url.params['defaults-file']}` : '--no-defaults'];
+  const args = [
+    url.params['defaults-file'] !== undefined ? `--defaults-file=${url.params['defaults-file']}` : '--no-defaults',
+  ];
   if (url.socket !== undefined) args.push(`--socket=${url.socket}`, '--protocol=SOCKET');
   else args.push(`--host=${url.host}`, `--port=${url.port}`, '--protocol=TCP');
   if (url.user !== undefined) args.push(`--user=${url.user}`);
@@ -89,16 +102,31 @@ export async function toolVersion(tool: string): Promise<string> {
  * Falls back to the other family's tool with a warning.
  */
 export async function dumpTool(flavor: MysqlFlavor): Promise<{ path: string; version: string; mariadb: boolean }> {
-  const candidates = ['mariadb-dump', 'mysqldump'].map((n) => findTool([n])).filter((p): p is string => p !== undefined);
+  const candidates = ['mariadb-dump', 'mysqldump']
+    .map((n) => findTool([n]))
+    .filter((p): p is string => p !== undefined);
   const found: { path: string; version: string; mariadb: boolean }[] = [];
   for (const p of candidates) {
     const v = await toolVersion(p);
-    found.push({ path: p, version: /Distrib ([\d.]+-?[A-Za-z]*)|Ver ([\d.]+)/.exec(v)?.slice(1).find((x) => x) ?? 'unknown', mariadb: /mariadb/i.test(v) });
+    found.push({
+      path: p,
+      version:
+        /Distrib ([\d.]+-?[A-Za-z]*)|Ver ([\d.]+)/
+          .exec(v)
+          ?.slice(1)
+          .find((x) => x) ?? 'unknown',
+      mariadb: /mariadb/i.test(v),
+    });
   }
   const match = found.find((t) => t.mariadb === (flavor === MysqlFlavor.MARIADB));
   if (match !== undefined) return match;
-  if (found.length === 0) throw new BackupError(`neither mariadb-dump nor mysqldump is installed; install the ${flavor === MysqlFlavor.MARIADB ? 'mariadb-client' : 'mysql-client'} package.`);
-  log.warn(`no ${flavor === MysqlFlavor.MARIADB ? 'mariadb-dump' : 'MySQL mysqldump'} is installed; using ${found[0].path} (${found[0].version}) for a ${flavor} server`);
+  if (found.length === 0)
+    throw new BackupError(
+      `neither mariadb-dump nor mysqldump is installed; install the ${flavor === MysqlFlavor.MARIADB ? 'mariadb-client' : 'mysql-client'} package.`,
+    );
+  log.warn(
+    `no ${flavor === MysqlFlavor.MARIADB ? 'mariadb-dump' : 'MySQL mysqldump'} is installed; using ${found[0].path} (${found[0].version}) for a ${flavor} server`,
+  );
   return found[0];
 }
 
@@ -106,7 +134,9 @@ export async function dumpTool(flavor: MysqlFlavor): Promise<{ path: string; ver
 export async function serverInfo(session: MysqlSession, display: string): Promise<ServerInfo> {
   let row: { version: string; comment: string; logBin: number; account: string };
   try {
-    row = await session.json(`SELECT JSON_OBJECT('version', VERSION(), 'comment', @@version_comment, 'logBin', @@log_bin + 0, 'account', CURRENT_USER())`);
+    row = await session.json(
+      `SELECT JSON_OBJECT('version', VERSION(), 'comment', @@version_comment, 'logBin', @@log_bin + 0, 'account', CURRENT_USER())`,
+    );
   } catch (e) {
     throw new BackupError(`could not connect to ${display}: ${(e as Error).message}`);
   }
@@ -121,11 +151,21 @@ export async function serverInfo(session: MysqlSession, display: string): Promis
 }
 
 /** Open a session and make its SQL predictable (no NO_BACKSLASH_ESCAPES, utf8mb4). */
-export async function openSession(url: SourceUrl, env: Record<string, string | undefined>, flavor?: MysqlFlavor, database?: string, what = '--source'): Promise<MysqlSession> {
+export async function openSession(
+  url: SourceUrl,
+  env: Record<string, string | undefined>,
+  flavor?: MysqlFlavor,
+  database?: string,
+  what = '--source',
+): Promise<MysqlSession> {
   const tool = clientTool(flavor);
   const session = new MysqlSession({
     cmd: tool,
-    args: [...mysqlConnArgs(url, what), '--connect-timeout=10', ...(database !== undefined ? [`--database=${database}`] : [])],
+    args: [
+      ...mysqlConnArgs(url, what),
+      '--connect-timeout=10',
+      ...(database !== undefined ? [`--database=${database}`] : []),
+    ],
     env,
     label: tool.endsWith('mysql') ? 'mysql' : 'mariadb',
   });
@@ -133,7 +173,9 @@ export async function openSession(url: SourceUrl, env: Record<string, string | u
     await session.query(`SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'`);
   } catch (e) {
     await session.close();
-    throw new BackupError(`could not connect to ${url.display}${database !== undefined ? ` (database ${database})` : ''}: ${(e as Error).message}`);
+    throw new BackupError(
+      `could not connect to ${url.display}${database !== undefined ? ` (database ${database})` : ''}: ${(e as Error).message}`,
+    );
   }
   return session;
 }
@@ -153,8 +195,12 @@ export async function countRows(session: MysqlSession, database: string): Promis
   const stats: TableStat[] = [];
   for (let i = 0; i < names.length; i += 100) {
     const chunk = names.slice(i, i + 100);
-    const sql = chunk.map((n) => `SELECT ${quoteString(n)} AS n, COUNT(*) AS c FROM ${quoteName(database)}.${quoteName(n)}`).join(' UNION ALL ');
-    const rows = await session.json<{ n: string; c: number }[]>(`SELECT COALESCE(JSON_ARRAYAGG(JSON_OBJECT('n', n, 'c', c)), '[]') FROM (${sql}) AS counts`);
+    const sql = chunk
+      .map((n) => `SELECT ${quoteString(n)} AS n, COUNT(*) AS c FROM ${quoteName(database)}.${quoteName(n)}`)
+      .join(' UNION ALL ');
+    const rows = await session.json<{ n: string; c: number }[]>(
+      `SELECT COALESCE(JSON_ARRAYAGG(JSON_OBJECT('n', n, 'c', c)), '[]') FROM (${sql}) AS counts`,
+    );
     for (const r of rows) stats.push({ schema: '', name: r.n, rows: Number(r.c) });
   }
   return stats.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -182,6 +228,9 @@ export async function contentsOf(session: MysqlSession, database: string): Promi
 }
 
 export async function databaseExists(session: MysqlSession, database: string): Promise<boolean> {
-  return (await session.query(`SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${quoteString(database)}`)) === '1';
+  return (
+    (await session.query(
+      `SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${quoteString(database)}`,
+    )) === '1'
+  );
 }
-

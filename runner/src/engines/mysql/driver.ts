@@ -75,7 +75,9 @@ export class MySQLDriver implements EngineDriver {
 
   public async openBackup(source: SourceUrl, options: BackupOpenOptions): Promise<BackupSession> {
     if (options.method !== BackupMethod.LOGICAL) {
-      throw new ConfigError(`--method ${options.method} is not available for MySQL/MariaDB; use --method logical (incremental and differential backups are binary log ranges).`);
+      throw new ConfigError(
+        `--method ${options.method} is not available for MySQL/MariaDB; use --method logical (incremental and differential backups are binary log ranges).`,
+      );
     }
     const env = mysqlEnv(process.env[SECRET_ENV.SOURCE_PASSWORD]);
     const connArgs = mysqlConnArgs(source);
@@ -85,17 +87,22 @@ export class MySQLDriver implements EngineDriver {
     try {
       const info = await serverInfo(control, source.display);
       if (!(await databaseExists(control, source.database))) {
-        throw new BackupError(`the database ${source.database} does not exist on ${source.display} (or ${info.account} may not see it).`);
+        throw new BackupError(
+          `the database ${source.database} does not exist on ${source.display} (or ${info.account} may not see it).`,
+        );
       }
       await this.lock(control, options, source);
-      if (options.type !== BackupType.FULL) return await openBinlogRange(control, source, env, connArgs, info.version, options);
+      if (options.type !== BackupType.FULL)
+        return await openBinlogRange(control, source, env, connArgs, info.version, options);
       const dump = await dumpTool(info.flavor);
       snapshot = await SharedSnapshot.open(source, env, info);
       const snap = snapshot;
       // The row counts wait for a locked table no longer than the dump does.
       await snap.session.query(`SET SESSION lock_wait_timeout = ${options.lockTimeoutSeconds ?? 60}`);
       const counts = countRows(snap.session, source.database).catch((e: Error) => {
-        log.warn('could not count table rows for the manifest; restore drills will check tables without row counts', { error: e.message.split('\n')[0] });
+        log.warn('could not count table rows for the manifest; restore drills will check tables without row counts', {
+          error: e.message.split('\n')[0],
+        });
         return undefined;
       });
 
@@ -115,7 +122,12 @@ export class MySQLDriver implements EngineDriver {
       ];
       const positionArgs = info.logBin ? this.positionArgs(info, dump) : [];
       const dumpName = path.basename(dump.path);
-      const dumpSpec = (extra: string[]): CommandSpec => ({ cmd: dump.path, args: [...dumpArgs, ...extra, '--', source.database], env, label: dumpName });
+      const dumpSpec = (extra: string[]): CommandSpec => ({
+        cmd: dump.path,
+        args: [...dumpArgs, ...extra, '--', source.database],
+        env,
+        label: dumpName,
+      });
       const artifacts: ArtifactPlan[] = [
         {
           name: 'database.sql',
@@ -127,7 +139,10 @@ export class MySQLDriver implements EngineDriver {
             if (watch.blocked !== undefined) return { fail: watch.blocked };
             // Without the privileges --master-data needs, dump without it (the manifest still
             // records the position from the shared snapshot).
-            if (positionArgs.length > 0 && /access denied|privilege|RELOAD|REPLICATION CLIENT|BINLOG MONITOR/i.test(stderr)) {
+            if (
+              positionArgs.length > 0 &&
+              /access denied|privilege|RELOAD|REPLICATION CLIENT|BINLOG MONITOR/i.test(stderr)
+            ) {
               return { retry: dumpSpec([]) };
             }
             return undefined;
@@ -139,13 +154,20 @@ export class MySQLDriver implements EngineDriver {
           name: 'grants.sql',
           role: 'globals',
           format: 'mysql-grants',
-          producer: { cmd: dump.path, args: [...connArgs, '--system=users', '--insert-ignore', '--default-character-set=utf8mb4'], env, label: `${dumpName} --system=users` },
+          producer: {
+            cmd: dump.path,
+            args: [...connArgs, '--system=users', '--insert-ignore', '--default-character-set=utf8mb4'],
+            env,
+            label: `${dumpName} --system=users`,
+          },
           onFailure: (stderr) => ({
             skipWarning: `users and grants were not saved: ${dump.path} --system=users failed (reading them needs SELECT on the mysql schema): ${stderr.trim().split('\n').slice(-2).join(' ')}`,
           }),
         });
       } else {
-        log.warn(`users and grants are not saved: ${dump.path} cannot dump them (--system=users is a mariadb-dump option)`);
+        log.warn(
+          `users and grants are not saved: ${dump.path} cannot dump them (--system=users is a mariadb-dump option)`,
+        );
       }
       let position: LogPosition | undefined;
       let positionDecided = false;
@@ -169,7 +191,9 @@ export class MySQLDriver implements EngineDriver {
                 'the binlog position and row counts are not recorded: the dump may have opened its snapshot after other commits (give the backup user RELOAD so the runner can align the snapshots); the dump itself records its position in a -- CHANGE MASTER TO comment',
               );
             } else {
-              log.warn('the row counts are not recorded: the dump may have opened its snapshot after other commits (give the backup user RELOAD so the runner can align the snapshots)');
+              log.warn(
+                'the row counts are not recorded: the dump may have opened its snapshot after other commits (give the backup user RELOAD so the runner can align the snapshots)',
+              );
             }
             position = undefined;
             return undefined;
@@ -226,11 +250,16 @@ export class MySQLDriver implements EngineDriver {
       if (database === undefined) throw new BackupError(`backup ${manifest.id} has no database artifact`);
       const grants = manifest.artifacts.find((a) => a.role === 'globals');
       if (options.withGlobals && grants === undefined) {
-        throw new BackupError(`backup ${manifest.id} holds no users and grants${manifest.warnings?.length ? ` (${manifest.warnings.join('; ')})` : ''}; restore it without --with-globals.`);
+        throw new BackupError(
+          `backup ${manifest.id} holds no users and grants${manifest.warnings?.length ? ` (${manifest.warnings.join('; ')})` : ''}; restore it without --with-globals.`,
+        );
       }
       const exists = await databaseExists(admin, target.database);
       const contents = exists ? await contentsOf(admin, target.database) : undefined;
-      const objects = contents === undefined ? 0 : contents.tables + contents.views + contents.routines + contents.events + contents.triggers;
+      const objects =
+        contents === undefined
+          ? 0
+          : contents.tables + contents.views + contents.routines + contents.events + contents.triggers;
       if (objects > 0 && !options.clean) {
         throw new ConfigError(
           `the target database ${target.database} on ${target.display} already has ${contents!.tables} tables, ${contents!.views} views, ${contents!.routines} routines and ${contents!.events} events; restore refuses to mix a backup into them. Give --clean to replace the objects the backup contains, or restore into a new database.`,
@@ -239,7 +268,13 @@ export class MySQLDriver implements EngineDriver {
       const client = clientTool(info.flavor);
       const restoreInto = (db: string): CommandSpec => ({
         cmd: client,
-        args: [...connArgs, '--binary-mode', '--default-character-set=utf8mb4', '--max-allowed-packet=1G', `--database=${db}`],
+        args: [
+          ...connArgs,
+          '--binary-mode',
+          '--default-character-set=utf8mb4',
+          '--max-allowed-packet=1G',
+          `--database=${db}`,
+        ],
         env,
         label: 'mariadb-restore',
       });
@@ -265,7 +300,12 @@ export class MySQLDriver implements EngineDriver {
           await plan.commit();
           if (grantsScript !== undefined) {
             await applyGrants(grantsScript.toString('utf8'), {
-              client: { cmd: client, args: [...connArgs, '--default-character-set=utf8mb4'], env, label: 'mariadb-grants' },
+              client: {
+                cmd: client,
+                args: [...connArgs, '--default-character-set=utf8mb4'],
+                env,
+                label: 'mariadb-grants',
+              },
               restoringAccount: info.account,
               sourceDatabase: manifest.database,
               targetDatabase: target.database,
@@ -286,12 +326,19 @@ export class MySQLDriver implements EngineDriver {
 
   public deepCheck(artifact: ManifestArtifact): DeepCheck {
     // A binary log range (incremental/differential): tar reads every member.
-    if (artifact.format === 'binlog-range-tar') return { kind: 'command', command: { cmd: 'tar', args: ['-t', '-f', '-'], label: 'tar' } };
+    if (artifact.format === 'binlog-range-tar')
+      return { kind: 'command', command: { cmd: 'tar', args: ['-t', '-f', '-'], label: 'tar' } };
     return { kind: 'reader', read: (plaintext) => expectTrailer(plaintext, DUMP_TRAILER) };
   }
 
   public async countTables(target: SourceUrl): Promise<TableStat[]> {
-    const session = await openSession(target, mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]), undefined, undefined, '--target');
+    const session = await openSession(
+      target,
+      mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]),
+      undefined,
+      undefined,
+      '--target',
+    );
     try {
       return await countRows(session, target.database);
     } finally {
@@ -300,7 +347,13 @@ export class MySQLDriver implements EngineDriver {
   }
 
   public async databaseExists(target: SourceUrl): Promise<boolean> {
-    const session = await openSession(target, mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]), undefined, undefined, '--target');
+    const session = await openSession(
+      target,
+      mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]),
+      undefined,
+      undefined,
+      '--target',
+    );
     try {
       return await databaseExists(session, target.database);
     } finally {
@@ -309,7 +362,13 @@ export class MySQLDriver implements EngineDriver {
   }
 
   public async dropDatabase(target: SourceUrl): Promise<void> {
-    const session = await openSession(target, mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]), undefined, undefined, '--target');
+    const session = await openSession(
+      target,
+      mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]),
+      undefined,
+      undefined,
+      '--target',
+    );
     try {
       await session.query(`DROP DATABASE IF EXISTS ${quoteName(target.database)}`);
     } finally {
@@ -317,4 +376,3 @@ export class MySQLDriver implements EngineDriver {
     }
   }
 }
-

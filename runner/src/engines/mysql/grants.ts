@@ -17,7 +17,10 @@ const ACCOUNT_RE = /(`(?:[^`]|``)*`|'(?:[^'\\]|\\.|'')*')@(`(?:[^`]|``)*`|'(?:[^
 
 function unquote(s: string): string {
   const q = s[0];
-  return s.slice(1, -1).replace(q === '`' ? /``/g : /''/g, q).replace(/\\(.)/g, '$1');
+  return s
+    .slice(1, -1)
+    .replace(q === '`' ? /``/g : /''/g, q)
+    .replace(/\\(.)/g, '$1');
 }
 
 /**
@@ -42,9 +45,14 @@ function isKept(user: string, host: string, restoringAccount: string): boolean {
  *   missing ones, and `IDENTIFIED BY PASSWORD …` is taken off the GRANT statements;
  * - grants on the backed-up database follow it to its new name.
  */
-export function prepareGrants(script: string, target: Omit<GrantsTarget, 'client'>): { script: string; skipped: string[] } {
+export function prepareGrants(
+  script: string,
+  target: Omit<GrantsTarget, 'client'>,
+): { script: string; skipped: string[] } {
   const skipped = new Set<string>();
-  const from = [target.sourceDatabase, target.sourceDatabase.replace(/_/g, '\\_')].map((d) => '`' + d.replace(/`/g, '``') + '`.');
+  const from = [target.sourceDatabase, target.sourceDatabase.replace(/_/g, '\\_')].map(
+    (d) => '`' + d.replace(/`/g, '``') + '`.',
+  );
   const to = '`' + target.targetDatabase.replace(/`/g, '``') + '`.';
   const out: string[] = [];
   for (const line of script.split('\n')) {
@@ -72,12 +80,15 @@ export function prepareGrants(script: string, target: Omit<GrantsTarget, 'client
 export async function applyGrants(script: string, target: GrantsTarget): Promise<void> {
   const prepared = prepareGrants(script, target);
   if (prepared.skipped.length > 0) {
-    log.info(`kept the target's own accounts as they are (their passwords and grants are not taken from the backup): ${prepared.skipped.join(', ')}`);
+    log.info(
+      `kept the target's own accounts as they are (their passwords and grants are not taken from the backup): ${prepared.skipped.join(', ')}`,
+    );
   }
   try {
     await capture(target.client, prepared.script);
   } catch (e) {
-    const detail = e instanceof ChildProcessError ? e.stderrTail.trim().split('\n').slice(-3).join(' | ') : (e as Error).message;
+    const detail =
+      e instanceof ChildProcessError ? e.stderrTail.trim().split('\n').slice(-3).join(' | ') : (e as Error).message;
     throw new BackupError(`restoring users and grants failed: ${detail}`);
   }
   log.info('restored users and grants');

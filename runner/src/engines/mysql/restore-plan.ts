@@ -19,7 +19,9 @@ export async function expectTrailer(plaintext: Readable, trailer: string): Promi
   }
   const last = tail.toString('utf8').trimEnd().split('\n').pop() ?? '';
   if (!last.startsWith(trailer)) {
-    throw new BackupError(`incomplete: the dump (${size} bytes of SQL) does not end with '${trailer}'; its last line is '${last.slice(0, 120)}'`);
+    throw new BackupError(
+      `incomplete: the dump (${size} bytes of SQL) does not end with '${trailer}'; its last line is '${last.slice(0, 120)}'`,
+    );
   }
 }
 
@@ -66,8 +68,13 @@ export class RestorePlan {
     const options = / DEFAULT CHARACTER SET .*$|\/\*!40100 (.*) \*\//.exec(createSql);
     const charset = /CHARACTER SET (\S+)/.exec(options?.[0] ?? '')?.[1];
     const collate = /COLLATE (\S+)/.exec(options?.[0] ?? '')?.[1];
-    await admin.query(`CREATE DATABASE ${quoteName(scratch)}${charset ? ` CHARACTER SET ${charset}` : ''}${collate ? ` COLLATE ${collate}` : ''}`);
-    log.info(`the target ${db} has objects: loading the backup into the scratch database ${scratch} first; the target is changed only once all of it is in`, { scratch });
+    await admin.query(
+      `CREATE DATABASE ${quoteName(scratch)}${charset ? ` CHARACTER SET ${charset}` : ''}${collate ? ` COLLATE ${collate}` : ''}`,
+    );
+    log.info(
+      `the target ${db} has objects: loading the backup into the scratch database ${scratch} first; the target is changed only once all of it is in`,
+      { scratch },
+    );
     return new RestorePlan(scratch, 'swap', admin, target, createSql, { ...tools, info });
   }
 
@@ -90,9 +97,13 @@ export class RestorePlan {
         return;
       case 'swap':
         if (this.phase === 'moved') {
-          log.warn(`the backup's tables were already moved into ${db}; only the scratch database ${this.loadInto} is dropped`);
+          log.warn(
+            `the backup's tables were already moved into ${db}; only the scratch database ${this.loadInto} is dropped`,
+          );
         } else {
-          log.info('dropping the scratch database of the failed restore; the target was not changed', { scratch: this.loadInto });
+          log.info('dropping the scratch database of the failed restore; the target was not changed', {
+            scratch: this.loadInto,
+          });
         }
         await this.admin.query(`DROP DATABASE IF EXISTS ${quoteName(this.loadInto)}`);
         return;
@@ -118,7 +129,8 @@ async function swapIn(
   moved: () => void,
 ): Promise<void> {
   const s = quoteString(scratch);
-  const names = (column: string, from: string) => admin.json<string[]>(`SELECT COALESCE(JSON_ARRAYAGG(${column}), '[]') FROM information_schema.${from}`);
+  const names = (column: string, from: string) =>
+    admin.json<string[]>(`SELECT COALESCE(JSON_ARRAYAGG(${column}), '[]') FROM information_schema.${from}`);
   const inScratch = {
     tables: await names('TABLE_NAME', `TABLES WHERE TABLE_SCHEMA = ${s} AND TABLE_TYPE <> 'VIEW'`),
     views: await names('TABLE_NAME', `TABLES WHERE TABLE_SCHEMA = ${s} AND TABLE_TYPE = 'VIEW'`),
@@ -129,33 +141,55 @@ async function swapIn(
   };
   const dump = await dumpTool(tools.info.flavor);
   const dumpOf = (args: string[]) =>
-    capture({ cmd: dump.path, args: [...tools.connArgs, '--no-data', '--skip-comments', '--default-character-set=utf8mb4', ...args], env: tools.env, label: path.basename(dump.path) });
+    capture({
+      cmd: dump.path,
+      args: [...tools.connArgs, '--no-data', '--skip-comments', '--default-character-set=utf8mb4', ...args],
+      env: tools.env,
+      label: path.basename(dump.path),
+    });
   const others = await dumpOf(['--no-create-info', '--triggers', '--routines', '--events', '--', scratch]);
   const views = inScratch.views.length > 0 ? await dumpOf(['--skip-triggers', '--', scratch, ...inScratch.views]) : '';
 
   const t = quoteName(target);
   const q = (name: string) => `${t}.${quoteName(name)}`;
   await admin.query('SET SESSION lock_wait_timeout = 60; SET SESSION foreign_key_checks = 0');
-  for (const trigger of inScratch.triggers) await admin.query(`DROP TRIGGER ${quoteName(scratch)}.${quoteName(trigger)}`);
-  const targetViews = new Set(await names('TABLE_NAME', `TABLES WHERE TABLE_SCHEMA = ${quoteString(target)} AND TABLE_TYPE = 'VIEW'`));
+  for (const trigger of inScratch.triggers)
+    await admin.query(`DROP TRIGGER ${quoteName(scratch)}.${quoteName(trigger)}`);
+  const targetViews = new Set(
+    await names('TABLE_NAME', `TABLES WHERE TABLE_SCHEMA = ${quoteString(target)} AND TABLE_TYPE = 'VIEW'`),
+  );
   const drops = [
-    ...[...inScratch.tables, ...inScratch.views].filter((n) => targetViews.has(n)).map((n) => `DROP VIEW IF EXISTS ${q(n)}`),
+    ...[...inScratch.tables, ...inScratch.views]
+      .filter((n) => targetViews.has(n))
+      .map((n) => `DROP VIEW IF EXISTS ${q(n)}`),
     ...inScratch.triggers.map((n) => `DROP TRIGGER IF EXISTS ${q(n)}`),
     ...inScratch.procedures.map((n) => `DROP PROCEDURE IF EXISTS ${q(n)}`),
     ...inScratch.functions.map((n) => `DROP FUNCTION IF EXISTS ${q(n)}`),
     ...inScratch.events.map((n) => `DROP EVENT IF EXISTS ${q(n)}`),
   ];
-  log.info(`moving ${inScratch.tables.length} tables, ${inScratch.views.length} views, ${inScratch.triggers.length} triggers and ${inScratch.procedures.length + inScratch.functions.length} routines into ${target}`);
+  log.info(
+    `moving ${inScratch.tables.length} tables, ${inScratch.views.length} views, ${inScratch.triggers.length} triggers and ${inScratch.procedures.length + inScratch.functions.length} routines into ${target}`,
+  );
   for (const d of drops) await admin.query(d);
   const replaced = inScratch.tables.filter((n) => !targetViews.has(n));
   if (replaced.length > 0) await admin.query(`DROP TABLE IF EXISTS ${replaced.map(q).join(', ')}`);
   if (inScratch.tables.length > 0) {
-    await admin.query(`RENAME TABLE ${inScratch.tables.map((n) => `${quoteName(scratch)}.${quoteName(n)} TO ${q(n)}`).join(', ')}`);
+    await admin.query(
+      `RENAME TABLE ${inScratch.tables.map((n) => `${quoteName(scratch)}.${quoteName(n)} TO ${q(n)}`).join(', ')}`,
+    );
   }
   moved();
   const ddl = views + '\n' + others;
   if (ddl.trim() !== '') {
-    await capture({ cmd: clientTool(tools.info.flavor), args: [...tools.connArgs, '--binary-mode', '--default-character-set=utf8mb4', `--database=${target}`], env: tools.env, label: 'mariadb' }, ddl);
+    await capture(
+      {
+        cmd: clientTool(tools.info.flavor),
+        args: [...tools.connArgs, '--binary-mode', '--default-character-set=utf8mb4', `--database=${target}`],
+        env: tools.env,
+        label: 'mariadb',
+      },
+      ddl,
+    );
   }
   await admin.query(`DROP DATABASE ${quoteName(scratch)}`);
 }

@@ -14,7 +14,17 @@ export class MysqlSession extends ClientSession {
   protected readonly endMarker = `SELECT '${SESSION_END}';`;
 
   constructor(spec: CommandSpec) {
-    super({ ...spec, args: [...spec.args, '--batch', '--raw', '--skip-column-names', '--unbuffered', '--default-character-set=utf8mb4'] });
+    super({
+      ...spec,
+      args: [
+        ...spec.args,
+        '--batch',
+        '--raw',
+        '--skip-column-names',
+        '--unbuffered',
+        '--default-character-set=utf8mb4',
+      ],
+    });
   }
 
   /** Run a query that returns one JSON value (NULL counts as `fallback`). */

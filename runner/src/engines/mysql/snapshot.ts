@@ -40,25 +40,35 @@ export class SharedSnapshot {
     private readonly info: ServerInfo,
   ) {}
 
-  public static async open(source: SourceUrl, env: Record<string, string | undefined>, info: ServerInfo): Promise<SharedSnapshot> {
+  public static async open(
+    source: SourceUrl,
+    env: Record<string, string | undefined>,
+    info: ServerInfo,
+  ): Promise<SharedSnapshot> {
     let block: MysqlSession | undefined = await openSession(source, env, info.flavor);
     try {
       await block.query('SET SESSION lock_wait_timeout = 10');
-      if (info.flavor === MysqlFlavor.MARIADB && info.num >= 100400) await block.query('BACKUP STAGE START; BACKUP STAGE BLOCK_COMMIT');
+      if (info.flavor === MysqlFlavor.MARIADB && info.num >= 100400)
+        await block.query('BACKUP STAGE START; BACKUP STAGE BLOCK_COMMIT');
       else await block.query('FLUSH TABLES WITH READ LOCK');
     } catch (e) {
       await block.close();
       block = undefined;
-      log.warn('could not block commits while the backup opens its snapshots (this needs the RELOAD privilege); the row counts and binlog position are recorded only if nothing was committed meanwhile', {
-        error: (e as Error).message.split('\n')[0],
-      });
+      log.warn(
+        'could not block commits while the backup opens its snapshots (this needs the RELOAD privilege); the row counts and binlog position are recorded only if nothing was committed meanwhile',
+        {
+          error: (e as Error).message.split('\n')[0],
+        },
+      );
     }
     const session = await openSession(source, env, info.flavor, source.database);
     const snap = new SharedSnapshot(session, info);
     snap.block = block;
     snap.blockedAt = Date.now();
     try {
-      await session.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT');
+      await session.query(
+        'SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT',
+      );
       if (info.logBin) snap.position = await snap.readPosition(source, env);
     } catch (e) {
       await snap.close();
@@ -74,7 +84,10 @@ export class SharedSnapshot {
     return snap;
   }
 
-  private async readPosition(source: SourceUrl, env: Record<string, string | undefined>): Promise<LogPosition | undefined> {
+  private async readPosition(
+    source: SourceUrl,
+    env: Record<string, string | undefined>,
+  ): Promise<LogPosition | undefined> {
     if (this.info.flavor === MysqlFlavor.MARIADB) {
       // Binlog_snapshot_* are the position of this session's consistent snapshot (no privilege needed).
       const out = await this.session.query(`SHOW STATUS LIKE 'binlog\\_snapshot\\_%'`);
@@ -90,13 +103,18 @@ export class SharedSnapshot {
     if (this.block === undefined) return undefined;
     const statement = this.info.num >= 80400 ? 'SHOW BINARY LOG STATUS' : 'SHOW MASTER STATUS';
     try {
-      const out = await capture(
-        { cmd: clientTool(MysqlFlavor.MYSQL), args: [...mysqlConnArgs(source), '--batch', '--skip-column-names', '-e', statement], env, label: 'mysql' },
-      );
+      const out = await capture({
+        cmd: clientTool(MysqlFlavor.MYSQL),
+        args: [...mysqlConnArgs(source), '--batch', '--skip-column-names', '-e', statement],
+        env,
+        label: 'mysql',
+      });
       const [file, pos, , , gtid] = out.trim().split('\t');
       return file ? { kind: 'binlog', file, pos: Number(pos), gtid: gtid || undefined } : undefined;
     } catch (e) {
-      this.warnings.push(`the binlog position was not recorded: ${statement} failed (it needs REPLICATION CLIENT): ${(e as Error).message.split('\n')[0]}`);
+      this.warnings.push(
+        `the binlog position was not recorded: ${statement} failed (it needs REPLICATION CLIENT): ${(e as Error).message.split('\n')[0]}`,
+      );
       return undefined;
     }
   }
@@ -131,9 +149,13 @@ export class SharedSnapshot {
     const block = this.block;
     this.block = undefined;
     if (block === undefined) return;
-    await block.query(this.info.flavor === MysqlFlavor.MARIADB && this.info.num >= 100400 ? 'BACKUP STAGE END' : 'UNLOCK TABLES').catch(() => undefined);
+    await block
+      .query(this.info.flavor === MysqlFlavor.MARIADB && this.info.num >= 100400 ? 'BACKUP STAGE END' : 'UNLOCK TABLES')
+      .catch(() => undefined);
     await block.close();
-    log.info(`commits were held for ${Date.now() - this.blockedAt} ms while the backup's snapshots opened`, { dumpInSnapshot: this.dumpUnderBlock });
+    log.info(`commits were held for ${Date.now() - this.blockedAt} ms while the backup's snapshots opened`, {
+      dumpInSnapshot: this.dumpUnderBlock,
+    });
   }
 
   /**
@@ -146,7 +168,9 @@ export class SharedSnapshot {
     // Outside a transaction, Binlog_snapshot_* is the server's current position.
     const out = await control.query(`SHOW STATUS LIKE 'binlog\\_snapshot\\_%'`).catch(() => '');
     const vars = Object.fromEntries(out.split('\n').map((l) => l.split('\t')));
-    return vars.Binlog_snapshot_file === this.position.file && Number(vars.Binlog_snapshot_position) === this.position.pos;
+    return (
+      vars.Binlog_snapshot_file === this.position.file && Number(vars.Binlog_snapshot_position) === this.position.pos
+    );
   }
 
   public async close(): Promise<void> {
@@ -167,7 +191,11 @@ export class LockWatch {
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
 
-  constructor(private readonly session: MysqlSession, private readonly database: string, private readonly seconds: number) {
+  constructor(
+    private readonly session: MysqlSession,
+    private readonly database: string,
+    private readonly seconds: number,
+  ) {
     this.timer = setInterval(() => (this.running = this.running.then(() => this.check())), 1000);
     this.timer.unref();
   }
@@ -199,4 +227,3 @@ export class LockWatch {
     await this.running;
   }
 }
-

@@ -82,7 +82,7 @@ export class PostgresDriver implements EngineDriver {
   }
 
   public tools(purpose: ToolPurpose, method: BackupMethod): readonly ToolNeed[] {
-    const fix = 'install the PostgreSQL client tools (Debian: postgresql-client) of the server\'s version or newer';
+    const fix = "install the PostgreSQL client tools (Debian: postgresql-client) of the server's version or newer";
     const need = (name: string, atLeastServerMajor = false): ToolNeed => ({
       cmd: pgTool(name),
       label: name,
@@ -122,7 +122,8 @@ export class PostgresDriver implements EngineDriver {
         `SELECT json_build_object('version', current_setting('server_version'), 'num', current_setting('server_version_num')::int, 'recovery', pg_is_in_recovery())`,
       );
       await this.lock(session, options, source);
-      if (options.method === BackupMethod.PHYSICAL) return await openPhysicalBackup(session, source, env, info, options, pgTool);
+      if (options.method === BackupMethod.PHYSICAL)
+        return await openPhysicalBackup(session, source, env, info, options, pgTool);
       // A table locked by another session (ACCESS EXCLUSIVE) must not hold the backup forever:
       // the control session's counts and pg_dump's table locks give up after a bounded wait.
       const lockWait = options.lockTimeoutSeconds ?? 60;
@@ -142,7 +143,9 @@ export class PostgresDriver implements EngineDriver {
       const globalsArgs = ['--globals-only', '--no-password', '-l', source.database];
       // Counted in the same snapshot as the dump, while it runs.
       const counts = countTables(session).catch((e: Error) => {
-        log.warn('could not count table rows for the manifest; restore drills will check tables without row counts', { error: e.message });
+        log.warn('could not count table rows for the manifest; restore drills will check tables without row counts', {
+          error: e.message,
+        });
         return undefined;
       });
       return {
@@ -184,9 +187,13 @@ export class PostgresDriver implements EngineDriver {
             producer: { cmd: pgDumpall, args: globalsArgs, env, label: 'pg_dumpall' },
             onFailure: (stderr) => {
               if (/permission denied/i.test(stderr)) {
-                return { retry: { cmd: pgDumpall, args: [...globalsArgs, '--no-role-passwords'], env, label: 'pg_dumpall' } };
+                return {
+                  retry: { cmd: pgDumpall, args: [...globalsArgs, '--no-role-passwords'], env, label: 'pg_dumpall' },
+                };
               }
-              return { skipWarning: `roles and other globals were not saved: pg_dumpall failed: ${stderr.trim().split('\n').slice(-2).join(' ')}` };
+              return {
+                skipWarning: `roles and other globals were not saved: pg_dumpall failed: ${stderr.trim().split('\n').slice(-2).join(' ')}`,
+              };
             },
           },
         ],
@@ -225,13 +232,24 @@ export class PostgresDriver implements EngineDriver {
     }
     const steps: RestoreStep[] = [];
     if (options.withGlobals) {
-      steps.push({ artifact: globals!, consumer: (plaintext) => applyGlobals(plaintext, pgEnv(target, password, maintenanceDb), target.user ?? 'postgres') });
+      steps.push({
+        artifact: globals!,
+        consumer: (plaintext) =>
+          applyGlobals(plaintext, pgEnv(target, password, maintenanceDb), target.user ?? 'postgres'),
+      });
     }
 
-    const admin = new PsqlSession({ cmd: pgTool('psql'), args: [], env: pgEnv(target, password, maintenanceDb), label: 'psql' });
+    const admin = new PsqlSession({
+      cmd: pgTool('psql'),
+      args: [],
+      env: pgEnv(target, password, maintenanceDb),
+      label: 'psql',
+    });
     let created = false;
     try {
-      const exists = (await admin.query(`SELECT count(*) FROM pg_database WHERE datname = ${quoteLiteral(target.database)}`)) === '1';
+      const exists =
+        (await admin.query(`SELECT count(*) FROM pg_database WHERE datname = ${quoteLiteral(target.database)}`)) ===
+        '1';
       if (exists) {
         await this.refuseNonEmpty(target, password, options.clean);
       } else {
@@ -299,7 +317,12 @@ export class PostgresDriver implements EngineDriver {
   }
 
   public async countTables(target: SourceUrl): Promise<TableStat[]> {
-    const session = new PsqlSession({ cmd: pgTool('psql'), args: [], env: pgEnv(target, process.env[SECRET_ENV.TARGET_PASSWORD]), label: 'psql' });
+    const session = new PsqlSession({
+      cmd: pgTool('psql'),
+      args: [],
+      env: pgEnv(target, process.env[SECRET_ENV.TARGET_PASSWORD]),
+      label: 'psql',
+    });
     try {
       return await countTables(session);
     } finally {
@@ -318,7 +341,11 @@ export class PostgresDriver implements EngineDriver {
   }
 
   public async databaseExists(target: SourceUrl): Promise<boolean> {
-    return this.admin(target, async (s) => (await s.query(`SELECT count(*) FROM pg_database WHERE datname = ${quoteLiteral(target.database)}`)) === '1');
+    return this.admin(
+      target,
+      async (s) =>
+        (await s.query(`SELECT count(*) FROM pg_database WHERE datname = ${quoteLiteral(target.database)}`)) === '1',
+    );
   }
 
   public async dropDatabase(target: SourceUrl): Promise<void> {
@@ -328,8 +355,10 @@ export class PostgresDriver implements EngineDriver {
   public deepCheck(artifact: ManifestArtifact): DeepCheck {
     if (artifact.role === 'globals') return { kind: 'trailer', trailer: GLOBALS_TRAILER };
     // A base backup: tar reads every member; a WAL segment: decryption and decompression check it whole.
-    if (artifact.format === 'pg_basebackup-tar') return { kind: 'command', command: { cmd: 'tar', args: ['-t', '-f', '-'], label: 'tar' } };
-    if (artifact.format === 'wal-segment') return { kind: 'command', command: { cmd: 'wc', args: ['-c'], label: 'wc' } };
+    if (artifact.format === 'pg_basebackup-tar')
+      return { kind: 'command', command: { cmd: 'tar', args: ['-t', '-f', '-'], label: 'tar' } };
+    if (artifact.format === 'wal-segment')
+      return { kind: 'command', command: { cmd: 'wc', args: ['-c'], label: 'wc' } };
     // Writing the whole archive out as SQL reads every data block, not only the table of contents.
     return { kind: 'command', command: { cmd: pgTool('pg_restore'), args: ['--file=/dev/null'], label: 'pg_restore' } };
   }
@@ -339,11 +368,18 @@ export class PostgresDriver implements EngineDriver {
  * Apply a pg_dumpall globals script. A role that already exists (such as `postgres`) is not an
  * error; every other error is.
  */
-async function applyGlobals(plaintext: Readable, env: Record<string, string | undefined>, restoringRole: string): Promise<void> {
+async function applyGlobals(
+  plaintext: Readable,
+  env: Record<string, string | undefined>,
+  restoringRole: string,
+): Promise<void> {
   const chunks: Buffer[] = [];
   for await (const c of plaintext as AsyncIterable<Buffer>) chunks.push(c);
   const script = withoutOwnRole(Buffer.concat(chunks).toString('utf8'), restoringRole);
-  const child = new Child({ cmd: pgTool('psql'), args: ['-X', '-q', '-v', 'ON_ERROR_STOP=0', '-f', '-'], env, label: 'psql' }, ['pipe', 'ignore', 'pipe']);
+  const child = new Child(
+    { cmd: pgTool('psql'), args: ['-X', '-q', '-v', 'ON_ERROR_STOP=0', '-f', '-'], env, label: 'psql' },
+    ['pipe', 'ignore', 'pipe'],
+  );
   child.process.stdin!.on('error', () => undefined);
   child.process.stdin!.end(script);
   let failure: unknown;
@@ -372,7 +408,9 @@ export function withoutOwnRole(script: string, role: string): string {
     .filter((line) => {
       const m = /^(?:CREATE|ALTER) ROLE ("(?:[^"]|"")+"|[^\s;]+)[\s;]/.exec(line);
       if (m !== null && names.has(m[1])) {
-        log.info(`kept the restoring role ${role} as it is on the target (its attributes and password are not taken from the backup)`);
+        log.info(
+          `kept the restoring role ${role} as it is on the target (its attributes and password are not taken from the backup)`,
+        );
         return false;
       }
       return true;

@@ -72,17 +72,29 @@ export async function openPhysicalBackup(
   return openWalRange(session, info, options);
 }
 
-async function openBaseBackup(session: PsqlSession, env: Record<string, string | undefined>, info: ServerInfo, pgTool: (name: string) => string): Promise<BackupSession> {
+async function openBaseBackup(
+  session: PsqlSession,
+  env: Record<string, string | undefined>,
+  info: ServerInfo,
+  pgTool: (name: string) => string,
+): Promise<BackupSession> {
   const tool = pgTool('pg_basebackup');
   const version = await toolVersion(tool);
   if (Number(version.split('.')[0]) < Math.floor(info.num / 10000)) {
-    throw new BackupError(`pg_basebackup ${version} (${tool}) cannot back up a PostgreSQL ${info.version} server; install the client tools of version ${Math.floor(info.num / 10000)}.`);
+    throw new BackupError(
+      `pg_basebackup ${version} (${tool}) cannot back up a PostgreSQL ${info.version} server; install the client tools of version ${Math.floor(info.num / 10000)}.`,
+    );
   }
   // Keep the WAL from here on until pg_basebackup fetched it (-X fetch reads it at the end).
   const slot = `dbbackup_${process.pid}_${Date.now().toString(36)}`;
-  await session.query(`SELECT pg_create_physical_replication_slot('${slot}', true, true)`).catch((e: Error) =>
-    log.warn('could not create a temporary replication slot to hold the WAL during the base backup; a busy server may recycle it before pg_basebackup fetches it (set wal_keep_size)', { error: e.message }),
-  );
+  await session
+    .query(`SELECT pg_create_physical_replication_slot('${slot}', true, true)`)
+    .catch((e: Error) =>
+      log.warn(
+        'could not create a temporary replication slot to hold the WAL during the base backup; a busy server may recycle it before pg_basebackup fetches it (set wal_keep_size)',
+        { error: e.message },
+      ),
+    );
   let report = '';
   const startPosition = (): LogPosition | undefined => {
     const r = parseBasebackupReport(report);
@@ -119,22 +131,40 @@ async function openBaseBackup(session: PsqlSession, env: Record<string, string |
   };
 }
 
-async function openWalRange(session: PsqlSession, info: ServerInfo, options: BackupOpenOptions): Promise<BackupSession> {
+async function openWalRange(
+  session: PsqlSession,
+  info: ServerInfo,
+  options: BackupOpenOptions,
+): Promise<BackupSession> {
   const storage = options.storage;
   if (storage === undefined) throw new Error('a WAL range backup needs the storage');
   const catalog = await readCatalog(storage);
-  const parent = chooseParent(catalog.backups, options.type, options.databaseId, Engine.POSTGRES, BackupMethod.PHYSICAL);
+  const parent = chooseParent(
+    catalog.backups,
+    options.type,
+    options.databaseId,
+    Engine.POSTGRES,
+    BackupMethod.PHYSICAL,
+  );
   if (parent === undefined) {
     throw new ConfigError(
       `there is no physical ${options.type === BackupType.DIFFERENTIAL ? 'full ' : ''}backup of ${options.databaseId} in ${storage.url.display} for this ${options.type} backup to build on; take one first with: dbbackup backup --engine postgres --method physical --type full …`,
     );
   }
   if (parent.position?.lsn === undefined || parent.position.timeline === undefined) {
-    throw new BackupError(`backup ${parent.id} records no WAL stop point and timeline; take a new full physical backup.`);
+    throw new BackupError(
+      `backup ${parent.id} records no WAL stop point and timeline; take a new full physical backup.`,
+    );
   }
   const base = parent.type === BackupType.FULL ? parent.id : parent.base;
-  if (base === undefined) throw new BackupError(`backup ${parent.id} names no full backup at the start of its chain; take a new full physical backup.`);
-  if (info.recovery) throw new ConfigError(`${options.type} backups of PostgreSQL are taken on the primary (a standby cannot write the restore point that ends the WAL range).`);
+  if (base === undefined)
+    throw new BackupError(
+      `backup ${parent.id} names no full backup at the start of its chain; take a new full physical backup.`,
+    );
+  if (info.recovery)
+    throw new ConfigError(
+      `${options.type} backups of PostgreSQL are taken on the primary (a standby cannot write the restore point that ends the WAL range).`,
+    );
 
   const settings = await session.json<{ mode: string; command: string | null }>(
     `SELECT json_build_object('mode', current_setting('archive_mode'), 'command', current_setting('archive_command', true))`,
@@ -146,11 +176,15 @@ async function openWalRange(session: PsqlSession, info: ServerInfo, options: Bac
   }
   // The end of the range: a restore point (its LSN is where a restore of this backup stops), then
   // a switch to a new segment so the archiver delivers the segment holding it now.
-  const end = await session.json<{ lsn: string; file: string }>(
-    `SELECT json_build_object('lsn', l, 'file', pg_walfile_name(l)) FROM (SELECT pg_create_restore_point('dbbackup') AS l) s`,
-  ).catch((e: Error) => {
-    throw new BackupError(`could not write the restore point that ends the WAL range (pg_create_restore_point needs a superuser or EXECUTE on it): ${e.message}`);
-  });
+  const end = await session
+    .json<{ lsn: string; file: string }>(
+      `SELECT json_build_object('lsn', l, 'file', pg_walfile_name(l)) FROM (SELECT pg_create_restore_point('dbbackup') AS l) s`,
+    )
+    .catch((e: Error) => {
+      throw new BackupError(
+        `could not write the restore point that ends the WAL range (pg_create_restore_point needs a superuser or EXECUTE on it): ${e.message}`,
+      );
+    });
   await session.query('SELECT pg_switch_wal()');
   const timeline = parseInt(end.file.slice(0, 8), 16);
   if (timeline !== parent.position.timeline) {
@@ -162,7 +196,10 @@ async function openWalRange(session: PsqlSession, info: ServerInfo, options: Bac
   const segmentSize = Number(await session.query(`SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'`));
   const first = segmentBefore(parseLsn(parent.position.lsn), segmentSize);
   const last = segmentNumber(end.file, segmentSize);
-  log.info(`waiting for the archiver to deliver WAL up to ${end.file}`, { from: segmentName(timeline, first, segmentSize), to: end.file });
+  log.info(`waiting for the archiver to deliver WAL up to ${end.file}`, {
+    from: segmentName(timeline, first, segmentSize),
+    to: end.file,
+  });
   const segments = await waitForRange(storage, tlHex, timeline, first, last, segmentSize, settings.command);
 
   const kinds = new Set(segments.map((o) => `${o.compression}|${o.encryption}|${o.keyRef ?? ''}`));
@@ -174,7 +211,11 @@ async function openWalRange(session: PsqlSession, info: ServerInfo, options: Bac
   const o = segments[0];
   let encryption: ManifestEncryption = { scheme: o.encryption };
   if (o.encryption === EncryptionScheme.KMS) {
-    encryption = (JSON.parse((await storage.readBytes(`${WAL_PREFIX}/keys/${o.keyRef}.json`)).toString('utf8')) as { encryption: ManifestEncryption }).encryption;
+    encryption = (
+      JSON.parse((await storage.readBytes(`${WAL_PREFIX}/keys/${o.keyRef}.json`)).toString('utf8')) as {
+        encryption: ManifestEncryption;
+      }
+    ).encryption;
   }
   const copies: ArtifactCopy[] = segments.map((s) => ({
     name: `${s.file}${COMPRESSION_EXT[s.compression]}${ENCRYPTION_EXT[s.encryption]}`,

@@ -71,7 +71,16 @@ function confQuote(s: string): string {
 /** The restore_command that runs this very program's wal-fetch. */
 export function restoreCommand(from: StorageUrl, identity: string | undefined): string {
   const script = fs.realpathSync(process.argv[1]);
-  const parts = [process.execPath, script, 'wal-fetch', '%f', '%p', '--from', from.display, ...(identity !== undefined ? ['--identity', path.resolve(identity)] : [])];
+  const parts = [
+    process.execPath,
+    script,
+    'wal-fetch',
+    '%f',
+    '%p',
+    '--from',
+    from.display,
+    ...(identity !== undefined ? ['--identity', path.resolve(identity)] : []),
+  ];
   return parts.map((p) => (p === '%f' || p === '%p' ? `"${p}"` : shellQuote(p))).join(' ');
 }
 
@@ -157,18 +166,27 @@ function segmentFile(a: { name: string }): string {
 }
 
 /** When the transactions recorded in an archived segment ended (commit and abort records), read with pg_waldump. */
-export async function transactionEnds(storage: Storage, segment: ArchivedObject, identity: string | undefined): Promise<Date[]> {
+export async function transactionEnds(
+  storage: Storage,
+  segment: ArchivedObject,
+  identity: string | undefined,
+): Promise<Date[]> {
   const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-wal-'));
   try {
     const file = path.join(tmp, segment.file);
     await fetchObject(storage, WAL_PREFIX, segment, file, identity);
     // pg_waldump stops with an error where the segment's records end; what it printed before is what counts.
-    const child = new Child({ cmd: pgTool('pg_waldump'), args: [file], env: { TZ: 'UTC' }, label: 'pg_waldump' }, ['ignore', 'pipe', 'pipe']);
+    const child = new Child({ cmd: pgTool('pg_waldump'), args: [file], env: { TZ: 'UTC' }, label: 'pg_waldump' }, [
+      'ignore',
+      'pipe',
+      'pipe',
+    ]);
     let out = '';
     child.process.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
     await child.done.catch(() => undefined);
     const ends: Date[] = [];
-    for (const m of out.matchAll(/desc: (?:COMMIT|ABORT)\S* (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC/g)) ends.push(new Date(m[1].replace(' ', 'T') + 'Z'));
+    for (const m of out.matchAll(/desc: (?:COMMIT|ABORT)\S* (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC/g))
+      ends.push(new Date(m[1].replace(' ', 'T') + 'Z'));
     return ends;
   } finally {
     await fs.promises.rm(tmp, { recursive: true, force: true });
@@ -176,7 +194,11 @@ export async function transactionEnds(storage: Storage, segment: ArchivedObject,
 }
 
 /** Timeline history files, read (and decrypted) from the archive. */
-async function readHistories(storage: Storage, index: WalIndex, identity: string | undefined): Promise<Map<number, TimelineSwitch[]>> {
+async function readHistories(
+  storage: Storage,
+  index: WalIndex,
+  identity: string | undefined,
+): Promise<Map<number, TimelineSwitch[]>> {
   const out = new Map<number, TimelineSwitch[]>();
   const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-history-'));
   try {
@@ -198,7 +220,11 @@ async function readHistories(storage: Storage, index: WalIndex, identity: string
  * the earlier one ended at its switchpoint (the server was replaced by a promoted restore), never
  * to a fork (a restore that was promoted while the original server went on writing).
  */
-export function chooseTimeline(base: number, index: WalIndex, histories: ReadonlyMap<number, readonly TimelineSwitch[]>): { timeline: number; history: readonly TimelineSwitch[] } {
+export function chooseTimeline(
+  base: number,
+  index: WalIndex,
+  histories: ReadonlyMap<number, readonly TimelineSwitch[]>,
+): { timeline: number; history: readonly TimelineSwitch[] } {
   let best = { timeline: base, history: [] as readonly TimelineSwitch[] };
   for (const [tl, history] of [...histories].sort((a, b) => a[0] - b[0])) {
     const from = history.findIndex((h) => h.parent === base);
@@ -216,8 +242,14 @@ export function chooseTimeline(base: number, index: WalIndex, histories: Readonl
 
 export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal): Promise<PhysicalRestoreResult> {
   const started = Date.now();
-  if (cfg.targetDir === undefined) throw new ConfigError(`a PostgreSQL physical or point-in-time restore needs --target-dir DIR (the data directory to lay the backup down in).`);
-  if (cfg.target !== undefined) throw new ConfigError(`give --target-dir DIR or --target URL, not both: a physical restore lays down a data directory; start PostgreSQL on it.`);
+  if (cfg.targetDir === undefined)
+    throw new ConfigError(
+      `a PostgreSQL physical or point-in-time restore needs --target-dir DIR (the data directory to lay the backup down in).`,
+    );
+  if (cfg.target !== undefined)
+    throw new ConfigError(
+      `give --target-dir DIR or --target URL, not both: a physical restore lays down a data directory; start PostgreSQL on it.`,
+    );
   const dir = path.resolve(cfg.targetDir);
   const storage = openStorage(cfg.from);
   const catalog = await readCatalog(storage);
@@ -228,8 +260,14 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
     const t = cfg.toTime;
     if (cfg.selector.kind === 'id') {
       chosen = (await selectBackups(storage, cfg.selector))[0];
-      if (!isPhysicalFull(chosen)) throw new ConfigError(`--to-time starts from a full physical backup; ${chosen.id} is a ${chosen.type} ${chosen.method} backup. Leave --id out to pick the newest base before the moment.`);
-      if (new Date(chosen.endedAt) > t) throw new ConfigError(`backup ${chosen.id} ended at ${chosen.endedAt}, after ${t.toISOString()}; a base must end before the moment it is restored to.`);
+      if (!isPhysicalFull(chosen))
+        throw new ConfigError(
+          `--to-time starts from a full physical backup; ${chosen.id} is a ${chosen.type} ${chosen.method} backup. Leave --id out to pick the newest base before the moment.`,
+        );
+      if (new Date(chosen.endedAt) > t)
+        throw new ConfigError(
+          `backup ${chosen.id} ended at ${chosen.endedAt}, after ${t.toISOString()}; a base must end before the moment it is restored to.`,
+        );
     } else {
       const bases = catalog.backups.filter(isPhysicalFull);
       const before = bases.filter((m) => new Date(m.endedAt) <= t);
@@ -245,14 +283,18 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
   } else {
     chosen = (await selectBackups(storage, cfg.selector))[0];
     if (chosen.engine !== Engine.POSTGRES || chosen.method !== BackupMethod.PHYSICAL) {
-      throw new ConfigError(`backup ${chosen.id} is a ${chosen.engine} ${chosen.method} backup; --target-dir takes PostgreSQL physical backups. Restore it with --target URL.`);
+      throw new ConfigError(
+        `backup ${chosen.id} is a ${chosen.engine} ${chosen.method} backup; --target-dir takes PostgreSQL physical backups. Restore it with --target URL.`,
+      );
     }
   }
   const chain = chainOf(chosen, byId);
   const base = chain[0];
   const baseArtifact = base.artifacts.find((a) => a.role === 'base');
   if (baseArtifact === undefined || base.startPosition?.lsn === undefined || base.position?.timeline === undefined) {
-    throw new BackupError(`backup ${base.id} has no base tar or records no WAL start point and timeline; it cannot be the base of a physical restore.`);
+    throw new BackupError(
+      `backup ${base.id} has no base tar or records no WAL start point and timeline; it cannot be the base of a physical restore.`,
+    );
   }
 
   // Plan first: nothing is written before the archive is known to hold what recovery needs.
@@ -265,8 +307,17 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
     const histories = await readHistories(storage, index, cfg.identity);
     const tl = chooseTimeline(base.position.timeline, index, histories);
     const startSegno = segmentOf(parseLsn(base.startPosition.lsn), index.segmentSize);
-    const walPath: TimelineStretch[] | undefined = timelinePath(base.position.timeline, tl.timeline, tl.history, startSegno, index.segmentSize);
-    if (walPath === undefined) throw new BackupError(`timeline ${tl.timeline} does not descend from timeline ${base.position.timeline} of ${base.id}`);
+    const walPath: TimelineStretch[] | undefined = timelinePath(
+      base.position.timeline,
+      tl.timeline,
+      tl.history,
+      startSegno,
+      index.segmentSize,
+    );
+    if (walPath === undefined)
+      throw new BackupError(
+        `timeline ${tl.timeline} does not descend from timeline ${base.position.timeline} of ${base.id}`,
+      );
     const plan = planRecovery(index, walPath, cfg.toTime, storage.url.display);
     if (plan.following !== 'present') {
       // The segment after the last one is missing: recovery can stop only if a transaction ended after the moment in the last one.
@@ -282,15 +333,22 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
       recovery_target_timeline: String(tl.timeline),
       recovery_target_action: 'promote',
     };
-    log.info(`restoring to ${recoveryTarget}: base ${base.id}, then ${plan.segments.length} WAL segment(s) up to ${plan.segments[plan.segments.length - 1]?.file ?? '(none)'}`, {
-      event: 'pitr-plan',
-      base: base.id,
-      timeline,
-      segments: plan.segments.length,
-    });
+    log.info(
+      `restoring to ${recoveryTarget}: base ${base.id}, then ${plan.segments.length} WAL segment(s) up to ${plan.segments[plan.segments.length - 1]?.file ?? '(none)'}`,
+      {
+        event: 'pitr-plan',
+        base: base.id,
+        timeline,
+        segments: plan.segments.length,
+      },
+    );
   } else if (chosen.type === BackupType.FULL) {
     recoveryTarget = `the end of ${base.id} (${base.position.lsn})`;
-    settings = { recovery_target: 'immediate', recovery_target_action: 'promote', recovery_target_timeline: String(base.position.timeline) };
+    settings = {
+      recovery_target: 'immediate',
+      recovery_target_action: 'promote',
+      recovery_target_timeline: String(base.position.timeline),
+    };
   } else {
     if (chosen.position?.lsn === undefined) throw new BackupError(`backup ${chosen.id} records no end LSN`);
     timeline = chosen.position.timeline ?? timeline;
@@ -359,11 +417,14 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
     throw e;
   }
   const seconds = (Date.now() - started) / 1000;
-  log.info(`laid down ${chain.map((m) => m.id).join(' + ')} in ${dir}; starting PostgreSQL on it recovers to ${recoveryTarget} and promotes`, {
-    event: 'restore-done',
-    id: chosen.id,
-    seconds,
-  });
+  log.info(
+    `laid down ${chain.map((m) => m.id).join(' + ')} in ${dir}; starting PostgreSQL on it recovers to ${recoveryTarget} and promotes`,
+    {
+      event: 'restore-done',
+      id: chosen.id,
+      seconds,
+    },
+  );
   return {
     id: chosen.id,
     target: dir,

@@ -30,7 +30,11 @@ export function pgTool(name: string): string {
 }
 
 /** Connection settings for the PostgreSQL tools, passed in their environment (never argv). */
-export function pgEnv(url: SourceUrl, password: string | undefined, database = url.database): Record<string, string | undefined> {
+export function pgEnv(
+  url: SourceUrl,
+  password: string | undefined,
+  database = url.database,
+): Record<string, string | undefined> {
   return {
     PGHOST: url.socket ?? url.host,
     PGPORT: String(url.port),

@@ -74,7 +74,9 @@ function gapOf(index: WalIndex, timeline: number, from: bigint, to: bigint, wher
     before,
     message:
       `the WAL archive ${where} has a gap: ${count === 1 ? `segment ${first} is` : `${count} segments, ${first} to ${last}, are`} missing` +
-      (after !== undefined ? `; changes after ${after} (when ${segmentName(timeline, from - 1n, index.segmentSize)} was written) cannot be replayed past it` : ''),
+      (after !== undefined
+        ? `; changes after ${after} (when ${segmentName(timeline, from - 1n, index.segmentSize)} was written) cannot be replayed past it`
+        : ''),
   };
 }
 
@@ -183,7 +185,12 @@ export interface RecoveryPlan {
  * missing, or the latest restorable moment when the target is past the archive's end
  * (DamagedError: exit 3).
  */
-export function planRecovery(index: WalIndex, path: readonly TimelineStretch[], target: Date, where: string): RecoveryPlan {
+export function planRecovery(
+  index: WalIndex,
+  path: readonly TimelineStretch[],
+  target: Date,
+  where: string,
+): RecoveryPlan {
   const out: ArchivedObject[] = [];
   const lookup = (stretchIndex: number, segno: bigint): ArchivedObject | undefined => {
     for (let i = stretchIndex; i >= 0; i--) {
@@ -204,7 +211,9 @@ export function planRecovery(index: WalIndex, path: readonly TimelineStretch[], 
     const gap = gapOf(index, tl, segno, next - 1n, where);
     return new DamagedError(
       `cannot restore to ${target.toISOString()}: ${gap.message}.` +
-        (out.length > 0 ? ` The latest moment restorable before the gap is the last transaction before ${out[out.length - 1].written.toISOString()}.` : ' Take a new base backup (backup --method physical) to restore moments after the gap.'),
+        (out.length > 0
+          ? ` The latest moment restorable before the gap is the last transaction before ${out[out.length - 1].written.toISOString()}.`
+          : ' Take a new base backup (backup --method physical) to restore moments after the gap.'),
     );
   };
   for (let si = 0; si < path.length; si++) {
@@ -217,7 +226,9 @@ export function planRecovery(index: WalIndex, path: readonly TimelineStretch[], 
           const latest = out.length > 0 ? out[out.length - 1].written.toISOString() : undefined;
           throw new DamagedError(
             `cannot restore to ${target.toISOString()}: it is after the newest WAL in the archive ${where}` +
-              (latest !== undefined ? ` (segment ${out[out.length - 1].file}, written ${latest}); the latest restorable moment is ${latest}.` : '; the archive holds no WAL after the base backup.') +
+              (latest !== undefined
+                ? ` (segment ${out[out.length - 1].file}, written ${latest}); the latest restorable moment is ${latest}.`
+                : '; the archive holds no WAL after the base backup.') +
               ' Is archive_command set to dbbackup wal-push … with this storage, and is archive_timeout set so quiet periods are archived too?',
           );
         }
@@ -246,7 +257,14 @@ export function planRecovery(index: WalIndex, path: readonly TimelineStretch[], 
 /** Physical PostgreSQL full backups as bases of the WAL archive. */
 export function walBases(backups: readonly Manifest[], segmentSize: number): BaseInfo[] {
   return backups
-    .filter((m) => m.engine === Engine.POSTGRES && m.method === BackupMethod.PHYSICAL && m.type === BackupType.FULL && m.startPosition?.lsn !== undefined && m.position?.timeline !== undefined)
+    .filter(
+      (m) =>
+        m.engine === Engine.POSTGRES &&
+        m.method === BackupMethod.PHYSICAL &&
+        m.type === BackupType.FULL &&
+        m.startPosition?.lsn !== undefined &&
+        m.position?.timeline !== undefined,
+    )
     .map((m) => ({
       id: m.id,
       timeline: m.position!.timeline!,

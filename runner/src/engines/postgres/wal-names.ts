@@ -110,7 +110,13 @@ export interface TimelineStretch {
  * target's history (its ancestors with their switchpoints). Undefined when the base's timeline
  * is not an ancestor of the target.
  */
-export function timelinePath(baseTimeline: number, targetTimeline: number, history: readonly TimelineSwitch[], startSegno: bigint, segmentSize: number): TimelineStretch[] | undefined {
+export function timelinePath(
+  baseTimeline: number,
+  targetTimeline: number,
+  history: readonly TimelineSwitch[],
+  startSegno: bigint,
+  segmentSize: number,
+): TimelineStretch[] | undefined {
   if (targetTimeline === baseTimeline) return [{ timeline: baseTimeline, fromSegno: startSegno }];
   const i = history.findIndex((h) => h.parent === baseTimeline);
   if (i < 0) return undefined;

@@ -31,12 +31,16 @@ export async function runWalPush(cfg: WalPushConfig, signal: AbortSignal): Promi
   const file = path.basename(cfg.file);
   const name = parseWalFileName(file);
   if (name === undefined) {
-    throw new ConfigError(`wal-push '${cfg.file}': '${file}' is not a WAL file name PostgreSQL archives (segment, .partial, .history or .backup). Use archive_command = 'dbbackup wal-push %p --to STORAGE_URL'.`);
+    throw new ConfigError(
+      `wal-push '${cfg.file}': '${file}' is not a WAL file name PostgreSQL archives (segment, .partial, .history or .backup). Use archive_command = 'dbbackup wal-push %p --to STORAGE_URL'.`,
+    );
   }
   try {
     await fs.promises.access(cfg.file, fs.constants.R_OK);
   } catch {
-    throw new ConfigError(`wal-push '${cfg.file}' cannot be read (working directory ${process.cwd()}); PostgreSQL runs archive_command in the data directory with %p relative to it.`);
+    throw new ConfigError(
+      `wal-push '${cfg.file}' cannot be read (working directory ${process.cwd()}); PostgreSQL runs archive_command in the data directory with %p relative to it.`,
+    );
   }
   const storage = openStorage(cfg.to);
   const result = await pushFile(storage, WAL_PREFIX, name.timelineHex, file, cfg.file, {
@@ -44,8 +48,7 @@ export async function runWalPush(cfg: WalPushConfig, signal: AbortSignal): Promi
     encryption: () => archiveEncryption(storage, WAL_PREFIX, cfg.encryption),
     signal,
     what: 'WAL file',
-    hint:
-      'Two servers may be archiving to the same place (give each its own storage prefix), or a server restored from a backup kept the old timeline; check archive_command.',
+    hint: 'Two servers may be archiving to the same place (give each its own storage prefix), or a server restored from a backup kept the old timeline; check archive_command.',
   });
   const seconds = (Date.now() - started) / 1000;
   log.info(result.status === 'stored' ? `archived ${file}` : `${file} was already archived with the same content`, {
@@ -73,14 +76,18 @@ export async function runWalFetch(cfg: WalFetchConfig, signal: AbortSignal): Pro
   const started = Date.now();
   const name = parseWalFileName(cfg.file);
   if (name === undefined) {
-    throw new ConfigError(`wal-fetch '${cfg.file}' is not a WAL file name (segment, .partial, .history or .backup). Use restore_command = 'dbbackup wal-fetch %f %p --from STORAGE_URL'.`);
+    throw new ConfigError(
+      `wal-fetch '${cfg.file}' is not a WAL file name (segment, .partial, .history or .backup). Use restore_command = 'dbbackup wal-fetch %f %p --from STORAGE_URL'.`,
+    );
   }
   const storage = openStorage(cfg.from);
   const copies = await listFile(storage, WAL_PREFIX, name.timelineHex, name.name);
   if (copies.length === 0) {
     if (name.kind === WalFileKind.SEGMENT) {
       // Missing while later segments of the same timeline exist: a gap, never the end of the archive.
-      const later = (await storage.listFolders(`${WAL_PREFIX}/${name.timelineHex}`)).filter((f) => /^[0-9A-F]{24}$/.test(f) && f > name.name);
+      const later = (await storage.listFolders(`${WAL_PREFIX}/${name.timelineHex}`)).filter(
+        (f) => /^[0-9A-F]{24}$/.test(f) && f > name.name,
+      );
       if (later.length > 0) {
         throw new DamagedError(
           `the WAL archive ${storage.url.display} has a gap: ${name.name} is missing but ${later.length} later segment(s) of timeline ${name.timelineHex} exist (the next is ${later[0]}). Recovery cannot continue past the gap; restore to a moment before it, or from a base backup taken after it.`,
@@ -96,6 +103,11 @@ export async function runWalFetch(cfg: WalFetchConfig, signal: AbortSignal): Pro
   }
   await fetchObject(storage, WAL_PREFIX, copies[0], cfg.dest, cfg.identity, signal);
   const seconds = (Date.now() - started) / 1000;
-  log.info(`restored ${name.name} from the archive`, { event: 'wal-fetch', file: name.name, key: copies[0].key, seconds });
+  log.info(`restored ${name.name} from the archive`, {
+    event: 'wal-fetch',
+    file: name.name,
+    key: copies[0].key,
+    seconds,
+  });
   return { file: name.name, key: copies[0].key, seconds };
 }

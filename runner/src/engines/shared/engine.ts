@@ -55,7 +55,12 @@ export interface EngineDriver {
   /** The message --to-time with --target URL fails with when the engine cannot do it that way. */
   readonly toTimeRefusal?: string;
   /** `restore --id` of an incremental or differential backup whose chain the engine replays itself. */
-  restoreChain?(cfg: RestoreConfig, manifest: Manifest, signal: AbortSignal, restoreBackup: RestoreBackup): Promise<RestoreResult>;
+  restoreChain?(
+    cfg: RestoreConfig,
+    manifest: Manifest,
+    signal: AbortSignal,
+    restoreBackup: RestoreBackup,
+  ): Promise<RestoreResult>;
   /** `restore --target-dir DIR`: lay a data directory down (PostgreSQL physical and point-in-time). */
   restoreToDirectory?(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult>;
   /** The recoverable window of the engine's log archive in a storage location, if it holds one. */
@@ -136,7 +141,9 @@ export interface ArtifactPlan {
    * role passwords when the user may not read them), a warning to record and skip the
    * artifact, a message to fail the backup with (naming the cause), or undefined to fail it.
    */
-  readonly onFailure?: (stderr: string) => { readonly retry?: CommandSpec; readonly skipWarning?: string; readonly fail?: string } | undefined;
+  readonly onFailure?: (
+    stderr: string,
+  ) => { readonly retry?: CommandSpec; readonly skipWarning?: string; readonly fail?: string } | undefined;
   /**
    * Called with the producer's stderr as it arrives, e.g. to follow a dump tool's `--verbose`
    * messages (MySQL: release a brief commit block once the dump's snapshot is open).
