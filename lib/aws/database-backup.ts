@@ -487,6 +487,8 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
       return;
     }
     const monitoring = new BackupMonitoring(this, 'Monitoring', {
+      scheduleDeadLetterQueue: deadLetterQueue,
+      verifier: this.verifier,
       databaseId: this.databaseId,
       alarmTopic: this.alarmTopic,
       rpo: this.rpo,

@@ -18,7 +18,7 @@ import { BackupVault, type IBackupVault } from './vault';
 import { BackupVerifier } from './verifier';
 import { allowServicesToUseKey } from './private/keys';
 import { backupMetric } from './private/metrics';
-import { type CountAlarmOptions, deadLetterAlarms } from './private/alarms';
+import { type CountAlarmOptions, deadLetterAlarms, operationsWidgets } from './private/alarms';
 import { acknowledge, acknowledgeInlinePolicies, wildcardResourceFinding } from './private/nag';
 import { bundledRunnerImage, RUNNER_CONTAINER_NAME } from './private/task';
 
@@ -305,6 +305,7 @@ export class BackupFleet extends Construct {
       }),
     );
     this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Fleet alarms', alarms: this.alarms, width: 24, height: 3 }));
+    this.dashboard.addWidgets(...operationsWidgets(this.deadLetterQueue, this.verifier));
   }
 
   /**

@@ -1,5 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
-import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { BackupVerifier } from '../verifier';
 
@@ -35,3 +35,26 @@ export function deadLetterAlarms(
   ];
 }
 
+
+/** The dashboard row of the same: dead letters, verifier errors and throttles. */
+export function operationsWidgets(scheduleQueue: sqs.IQueue, verifier: BackupVerifier): cloudwatch.IWidget[] {
+  const five = Duration.minutes(5);
+  return [
+    new cloudwatch.GraphWidget({
+      title: 'Dead letters (runs not started, checks lost)',
+      left: [
+        scheduleQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: five, label: 'schedules' }),
+        verifier.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: five, label: 'verifier' }),
+      ],
+      width: 12,
+    }),
+    new cloudwatch.GraphWidget({
+      title: 'Verifier errors and throttles',
+      left: [
+        verifier.function.metricErrors({ statistic: 'Sum', period: five, label: 'errors' }),
+        verifier.function.metricThrottles({ statistic: 'Sum', period: five, label: 'throttles' }),
+      ],
+      width: 12,
+    }),
+  ];
+}
