@@ -1,7 +1,7 @@
 // The documentation against the code: docs/cli.md is what the option table generates, every link
 // between the pages lands on a page and a heading that exist, the quick-start commands name real
 // scripts, and every ```ts block in README.md and docs/*.md type-checks against the library.
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -141,7 +141,7 @@ describe('TypeScript code blocks in README.md and docs/*.md', () => {
   let dir = '';
   const files = new Map<string, CodeBlock>();
 
-  before(() => {
+  beforeAll(() => {
     // Inside the project, so that imports of aws-cdk-lib and cdktf resolve from node_modules.
     dir = fs.mkdtempSync(path.join(ROOT, '.docs-check-'));
     for (const page of pages()) {
@@ -175,7 +175,7 @@ describe('TypeScript code blocks in README.md and docs/*.md', () => {
     fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
   });
 
-  after(() => {
+  afterAll(() => {
     if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 
 const root = path.resolve(__dirname, '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -41,7 +41,7 @@ describe('the npm package', () => {
   let work = '';
   let installed = '';
 
-  before(() => {
+  beforeAll(() => {
     for (const f of ['dist/lib/index.js', 'dist/runner/dbbackup.js', 'dist/lambda/verify/index.js']) {
       assert.ok(fs.existsSync(path.join(root, f)), `${f} is missing: run 'npm run build' before this test`);
     }
@@ -58,7 +58,7 @@ describe('the npm package', () => {
     }
   });
 
-  after(() => {
+  afterAll(() => {
     if (work !== '') fs.rmSync(work, { recursive: true, force: true });
   });
 

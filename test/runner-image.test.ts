@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import { parseServerVersion, ServerFamily, ServerVersions } from '../lib/core/versions';
 
 const dockerfile = fs.readFileSync(path.join(__dirname, '..', 'runner', 'Dockerfile'), 'utf8');

@@ -30,6 +30,23 @@ export interface ManifestEncryption {
   readonly wrappedKey?: string;
   /** kms: the encryption context the identity was wrapped with; decryption needs the same. */
   readonly encryptionContext?: Readonly<Record<string, string>>;
+  /** gpg: the recipient as given (key id, fingerprint, e-mail address or public key file). */
+  readonly gpgRecipient?: string;
+  /** gpg: the fingerprints of the key and its subkeys the backup was encrypted to (one of them decrypts). */
+  readonly gpgFingerprints?: readonly string[];
+  /** openssl: the cipher (`aes-256-ctr`) of `openssl enc`. */
+  readonly cipher?: string;
+  /** openssl: the key derivation, `pbkdf2-sha256`, and its iteration count. */
+  readonly kdf?: string;
+  readonly iterations?: number;
+  /**
+   * openssl: a check of the passphrase, so a wrong key file is refused before anything is read:
+   * sha256 (hex) of the key and IV that PBKDF2 derives from it with `keyCheckSalt` (hex, its
+   * own salt, never one of an artifact's). Guessing the passphrase from it costs what
+   * guessing it from the ciphertext costs.
+   */
+  readonly keyCheck?: string;
+  readonly keyCheckSalt?: string;
 }
 
 /** One stored object of a backup. */

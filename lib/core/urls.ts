@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { bech32Decode } from './bech32';
 import { ConfigError } from './errors';
 import { DEFAULT_PORTS, Engine } from './model';
@@ -320,14 +322,35 @@ export enum EncryptionScheme {
   AGE = 'age',
   /** With `age` to a per-backup key whose only stored form is wrapped by this KMS key. */
   KMS = 'kms',
-  /** With GnuPG to a recipient (not supported by this release). */
+  /** With GnuPG (`gpg --encrypt`, AES256 with MDC) to a key of a key ring or a public key file. */
   GPG = 'gpg',
+  /** With `openssl enc -aes-256-ctr`, the key derived (PBKDF2) from a passphrase file and a fresh salt. */
+  OPENSSL = 'openssl',
 }
+
+/** The extension of an artifact each scheme encrypted (age and kms: are both age files). */
+export const ENCRYPTION_EXT: Readonly<Record<EncryptionScheme, string>> = {
+  [EncryptionScheme.NONE]: '',
+  [EncryptionScheme.AGE]: '.age',
+  [EncryptionScheme.KMS]: '.age',
+  [EncryptionScheme.GPG]: '.gpg',
+  [EncryptionScheme.OPENSSL]: '.enc',
+};
+
+/**
+ * PBKDF2 (HMAC-SHA256) iterations of `openssl:` backups. Recorded in each backup's manifest;
+ * archived log files (wal-push, binlog-stream) have none, so they are read with this value:
+ * changing it needs a new extension for them.
+ */
+export const OPENSSL_PBKDF2_ITERATIONS = 100000;
 
 /** A parsed `--encrypt` value. */
 export interface EncryptionSpec {
   readonly scheme: EncryptionScheme;
-  /** The age recipient, the KMS key id/ARN/alias, or the GnuPG recipient. */
+  /**
+   * The age recipient, the KMS key id/ARN/alias, the GnuPG recipient (key id, fingerprint,
+   * e-mail address or the absolute path of a public key file) or the OpenSSL key file (absolute).
+   */
   readonly key: string;
 }
 
@@ -352,9 +375,12 @@ export function ageRecipientProblem(key: string): string | undefined {
   return undefined;
 }
 
-/** Parse `none`, `age:RECIPIENT` or `kms:KEY_ID`. */
+/** Parse `none`, `age:RECIPIENT`, `kms:KEY_ID`, `gpg:RECIPIENT` or `openssl:KEYFILE`. */
 export function parseEncryption(raw: string, what = '--encrypt'): EncryptionSpec {
-  const fix = 'Use none, age:age1… (an age recipient) or kms:KEY_ID (a key id, key ARN or alias/NAME).';
+  const fix =
+    'Use none, age:age1… (an age recipient), kms:KEY_ID (a key id, key ARN or alias/NAME), ' +
+    'gpg:RECIPIENT (a key id, fingerprint or e-mail in the GNUPGHOME key ring, or a public key file) ' +
+    'or openssl:KEYFILE (a passphrase file of mode 0600).';
   if (raw === 'none') return { scheme: EncryptionScheme.NONE, key: '' };
   const i = raw.indexOf(':');
   const scheme = i < 0 ? raw : raw.slice(0, i);
@@ -372,15 +398,90 @@ export function parseEncryption(raw: string, what = '--encrypt'): EncryptionSpec
       return { scheme: EncryptionScheme.AGE, key };
     }
     case 'kms':
-      if (!/^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_+=.@-]+|alias\/[A-Za-z0-9/_-]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/.test(key)) {
+      if (!KMS_KEY.test(key)) {
         throw new ConfigError(`${what} '${raw}' does not hold a KMS key id, key ARN or alias. ${fix}`);
       }
       return { scheme: EncryptionScheme.KMS, key };
     case 'gpg':
-      throw new ConfigError(`${what} '${raw}': gpg encryption is not supported by this release. ${fix}`);
+      return { scheme: EncryptionScheme.GPG, key: gpgRecipient(key, raw, what, fix) };
+    case 'openssl':
+      return { scheme: EncryptionScheme.OPENSSL, key: opensslKeyFile(key, what, `${what} '${raw}'`) };
     default:
       throw new ConfigError(`${what} '${raw}' is not an encryption scheme. ${fix}`);
   }
+}
+
+const KMS_KEY = new RegExp(
+  '^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\\d{12}:(key|alias)/[A-Za-z0-9/_+=.@-]+|alias/[A-Za-z0-9/_-]+|' +
+    '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$',
+);
+
+/** A GnuPG key id (16 hex digits, optionally 0x), a v4 (40) or v5 (64) fingerprint, or an e-mail address. */
+const GPG_KEY_ID = /^(0x)?([0-9A-Fa-f]{16}|[0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})!?$/;
+const GPG_EMAIL = /^<?[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+>?$/;
+
+/**
+ * The recipient of a `gpg:` value: a key id, fingerprint or e-mail address as given, or a public
+ * key file as an absolute path (it must exist and be a readable regular file).
+ */
+function gpgRecipient(key: string, raw: string, what: string, fix: string): string {
+  if (GPG_KEY_ID.test(key) || GPG_EMAIL.test(key)) return key;
+  if (key.includes('/') || key.includes('.')) {
+    const file = path.resolve(key);
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(file);
+      fs.accessSync(file, fs.constants.R_OK);
+    } catch (e) {
+      throw new ConfigError(
+        `${what} '${raw}': the public key file ${file} cannot be read (${(e as NodeJS.ErrnoException).code}). ` +
+          'Export it with: gpg --export --armor KEY_ID > key.asc; or give the key id, fingerprint or e-mail.',
+      );
+    }
+    if (!stat.isFile()) throw new ConfigError(`${what} '${raw}': ${file} is not a regular file. ${fix}`);
+    return file;
+  }
+  const shown = key === '' ? 'nothing' : `'${key}'`;
+  throw new ConfigError(
+    `${what} '${raw}' names ${shown} as the recipient, which is neither a key id (16 hex digits), a fingerprint ` +
+      `(40 hex digits), an e-mail address, nor a file path. ${fix} List the keys with: gpg --list-keys`,
+  );
+}
+
+/**
+ * Check an OpenSSL passphrase file (the encryption key of `openssl:` and the `--identity` that
+ * reads it back): an existing, non-empty regular file that neither group nor others may read
+ * (mode 0600 or 0400). Returns its absolute path. Never reads nor echoes its content.
+ * @param what the option named in messages
+ * @param shown how the value is shown in messages
+ */
+export function opensslKeyFile(file: string, what = '--identity', shown = `${what} '${file}'`): string {
+  const fix = 'Make one with: (umask 077; openssl rand -base64 32 > backup.key)';
+  if (file === '') throw new ConfigError(`${shown} names no key file. ${fix}`);
+  const abs = path.resolve(file);
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(abs);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(`${shown}: the key file ${abs} cannot be read (${code}). ${fix}`);
+  }
+  if (!stat.isFile()) throw new ConfigError(`${shown}: ${abs} is not a regular file. ${fix}`);
+  if ((stat.mode & 0o077) !== 0) {
+    const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
+    throw new ConfigError(
+      `${shown}: the key file ${abs} has mode ${mode}, so others than its owner can read it; ` +
+        `make it private with: chmod 600 ${abs}`,
+    );
+  }
+  if (stat.size === 0) throw new ConfigError(`${shown}: the key file ${abs} is empty. ${fix}`);
+  try {
+    fs.accessSync(abs, fs.constants.R_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(`${shown}: the key file ${abs} cannot be read (${code}). ${fix}`);
+  }
+  return abs;
 }
 
 /** Query parameters that carry secrets: refused in URLs, masked in messages. */

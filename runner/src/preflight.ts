@@ -1,16 +1,18 @@
 // Check before work: every program a plan runs exists and runs, PostgreSQL's tools are at least
-// the server's major version, an --identity file holds an age identity. Called once per
+// the server's major version, an --identity file holds what the backup's scheme reads back (an
+// age identity, a GnuPG secret key, a private OpenSSL key file). Called once per
 // command before any database session opens; each failure is a ConfigError (exit 2) that names
 // the value and the fix. (Age recipients and URLs are checked when the options are parsed.)
 import * as fs from 'node:fs';
-import { Manifest } from '../../lib/core/manifest';
+import { Manifest, ManifestEncryption } from '../../lib/core/manifest';
 import { BackupMethod, Compression } from '../../lib/core/model';
-import { EncryptionScheme, SourceUrl } from '../../lib/core/urls';
+import { EncryptionScheme, opensslKeyFile, SourceUrl } from '../../lib/core/urls';
 import { ConfigError } from './errors';
 import { driverFor, EngineDriver, ToolNeed, ToolPurpose } from './engines';
 import { log } from './log';
 import { compressStage, decompressStage } from './pipeline/compress';
 import { checkIdentityFile } from './pipeline/encrypt';
+import { checkGpgIdentityFile } from './pipeline/gpg';
 import { Child, CommandSpec, findTool } from './proc';
 
 export { ToolNeed, ToolPurpose } from './engines';
@@ -22,12 +24,28 @@ export interface Plan {
   readonly server?: { readonly driver: EngineDriver; readonly url: SourceUrl; readonly purpose: ToolPurpose };
   /** An --identity file that must hold an age identity. */
   readonly identity?: string;
+  /** The --identity file of gpg: and openssl: backups, checked against what their manifest records. */
+  readonly keyFile?: { readonly file: string; readonly encryption: ManifestEncryption };
   /** The tool versions a backup was made with: a restore tool must be at least as new (pg_dump → pg_restore). */
   readonly madeWith?: Readonly<Record<string, string>>;
 }
 
 /** How long `TOOL --version` may take. */
 const VERSION_TIMEOUT_MS = 15000;
+
+/** The program each encryption scheme runs, and how to get it. */
+const ENCRYPTION_TOOLS: Readonly<Record<EncryptionScheme, Omit<ToolNeed, 'why'> | undefined>> = {
+  [EncryptionScheme.NONE]: undefined,
+  [EncryptionScheme.AGE]: { cmd: 'age', label: 'age', fix: 'install age (Debian: age; https://age-encryption.org)' },
+  [EncryptionScheme.KMS]: { cmd: 'age', label: 'age', fix: 'install age (Debian: age; https://age-encryption.org)' },
+  [EncryptionScheme.GPG]: { cmd: 'gpg', label: 'gpg', fix: 'install GnuPG 2.2 or newer (Debian: gnupg)' },
+  [EncryptionScheme.OPENSSL]: {
+    cmd: 'openssl',
+    label: 'openssl',
+    fix: 'install OpenSSL 1.1.1 or newer (Debian: openssl)',
+    versionArgs: ['version'],
+  },
+};
 
 /** The tools of the shared stages: compression and encryption. */
 export function stageTools(compression: Compression, encryption: EncryptionScheme, reading: boolean): ToolNeed[] {
@@ -37,10 +55,8 @@ export function stageTools(compression: Compression, encryption: EncryptionSchem
     const name = compression === Compression.GZIP ? 'gzip or pigz' : compression;
     tools.push(toolOf(stage, `compression ${compression}`, `install ${name}, or choose another --compression`));
   }
-  if (encryption !== EncryptionScheme.NONE) {
-    const fix = 'install age (Debian: age; https://age-encryption.org)';
-    tools.push({ cmd: 'age', label: 'age', why: `encryption ${encryption}:`, fix });
-  }
+  const tool = ENCRYPTION_TOOLS[encryption];
+  if (tool !== undefined) tools.push({ ...tool, why: `encryption ${encryption}:` });
   return tools;
 }
 
@@ -75,9 +91,14 @@ export function readPlan(
 ): Plan {
   const tools: ToolNeed[] = [];
   let identityNeeded = false;
+  let keyFile: Plan['keyFile'];
   for (const m of manifests) {
     tools.push(...stageTools(m.pipeline.compression, m.pipeline.encryption.scheme, true));
     identityNeeded ||= m.pipeline.encryption.scheme === EncryptionScheme.AGE;
+    const scheme = m.pipeline.encryption.scheme;
+    if (options.identity !== undefined && (scheme === EncryptionScheme.GPG || scheme === EncryptionScheme.OPENSSL)) {
+      keyFile ??= { file: options.identity, encryption: m.pipeline.encryption };
+    }
     const driver = driverFor(m.engine);
     if (options.target !== undefined) tools.push(...driver.tools(ToolPurpose.RESTORE, m.method));
     if (options.deep === true) {
@@ -97,6 +118,7 @@ export function readPlan(
     tools,
     server,
     identity: identityNeeded ? options.identity : undefined,
+    keyFile,
     madeWith: first?.tools,
   };
 }
@@ -112,6 +134,9 @@ export async function preflight(plan: Plan): Promise<void> {
     }),
   );
   if (plan.identity !== undefined) await checkIdentityFile(plan.identity);
+  const keyFile = plan.keyFile;
+  if (keyFile?.encryption.scheme === EncryptionScheme.GPG) await checkGpgIdentityFile(keyFile.file, keyFile.encryption);
+  if (keyFile?.encryption.scheme === EncryptionScheme.OPENSSL) opensslKeyFile(keyFile.file);
   const floored = [...seen.values()].filter((t) => t.atLeastServerMajor === true);
   if (floored.length === 0) return;
   for (const t of floored) {
@@ -157,7 +182,8 @@ async function checkRuns(t: ToolNeed): Promise<number | undefined> {
       `${t.label} is not installed or not on PATH (looked for '${t.cmd}'); it is needed for ${t.why}.${fix}`,
     );
   }
-  const child = new Child({ cmd: t.cmd, args: ['--version'], label: t.label }, ['ignore', 'pipe', 'pipe']);
+  const versionArgs = t.versionArgs ?? ['--version'];
+  const child = new Child({ cmd: t.cmd, args: versionArgs, label: t.label }, ['ignore', 'pipe', 'pipe']);
   let out = '';
   child.process.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
   const timer = setTimeout(() => child.kill('SIGKILL'), VERSION_TIMEOUT_MS);
@@ -166,7 +192,8 @@ async function checkRuns(t: ToolNeed): Promise<number | undefined> {
   } catch (e) {
     const why = (e as Error).message;
     throw new ConfigError(
-      `${t.label} (${t.cmd}) does not run: '${t.label} --version' failed (${why}); it is needed for ${t.why}.${fix}`,
+      `${t.label} (${t.cmd}) does not run: '${t.label} ${versionArgs.join(' ')}' failed (${why}); ` +
+        `it is needed for ${t.why}.${fix}`,
     );
   } finally {
     clearTimeout(timer);

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, expect, test } from '@jest/globals';
 import { Duration } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -18,7 +18,6 @@ import {
   DatabaseBackup,
   Retention,
 } from '../../lib';
-import { matchSnapshot } from '../util/snapshot';
 import { newSecret, newStack, newVpc, normalizedTemplate, postgresSource, resourcesOf } from './helpers';
 
 const AGE = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
@@ -151,7 +150,7 @@ describe('DatabaseBackup', () => {
   test('snapshot: default PostgreSQL backup', () => {
     const stack = newStack();
     new DatabaseBackup(stack, 'Orders', { source: postgresSource(stack), vpc: newVpc(stack) });
-    matchSnapshot('aws-database-backup-postgres', normalizedTemplate(Template.fromStack(stack)));
+    expect(normalizedTemplate(Template.fromStack(stack))).toMatchSnapshot();
   });
 });
 
@@ -245,6 +244,6 @@ describe('a platform team composition: existing VPC, bucket, key, cluster and to
 
   test('snapshot: platform composition', () => {
     const { t } = platform();
-    matchSnapshot('aws-platform-mysql', normalizedTemplate(t));
+    expect(normalizedTemplate(t)).toMatchSnapshot();
   });
 });

@@ -3,14 +3,13 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, expect, test } from '@jest/globals';
 import { App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks, NIST80053R5Checks } from 'cdk-nag';
 import { BackupExampleStack } from '../../examples/cdk/backup-stack';
 import { parseInvocation } from '../../runner/src/config';
-import { matchSnapshot } from '../util/snapshot';
 import { normalizedTemplate, resourcesOf } from './helpers';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -165,6 +164,6 @@ describe('the example app', () => {
   });
 
   test('snapshot: the example stack', () => {
-    matchSnapshot('aws-example-stack', normalizedTemplate(Template.fromStack(exampleStack())));
+    expect(normalizedTemplate(Template.fromStack(exampleStack()))).toMatchSnapshot();
   });
 });

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, expect, test } from '@jest/globals';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -8,7 +8,6 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { BackupVault, ObjectLockMode, Retention } from '../../lib';
 import { TIER_TAG_KEY } from '../../lib/core';
 import { newStack, resourcesOf } from './helpers';
-import { matchSnapshot } from '../util/snapshot';
 import { normalizedTemplate } from './helpers';
 
 describe('BackupVault', () => {
@@ -191,6 +190,6 @@ describe('BackupVault', () => {
   test('snapshot: default vault', () => {
     const stack = newStack();
     new BackupVault(stack, 'Vault');
-    matchSnapshot('aws-vault-default', normalizedTemplate(Template.fromStack(stack)));
+    expect(normalizedTemplate(Template.fromStack(stack))).toMatchSnapshot();
   });
 });

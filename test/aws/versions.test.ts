@@ -1,7 +1,7 @@
 // The constructs refuse at synth a source declared newer than the runner image's tools can dump
 // (lib/core/versions.ts), naming both versions; sources in range pass.
 import * as assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import { BackupSource, Engine, ServerFamily } from '../../lib';

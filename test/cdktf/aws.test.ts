@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { TerraformStack } from 'cdktf';
 import { DataAwsEcsCluster } from '@cdktf/provider-aws/lib/data-aws-ecs-cluster';
 import { DataAwsKmsKey } from '@cdktf/provider-aws/lib/data-aws-kms-key';

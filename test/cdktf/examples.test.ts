@@ -3,11 +3,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, expect, it } from '@jest/globals';
 import { App, TerraformStack, Testing } from 'cdktf';
 import { buildApp as buildAwsApp } from '../../examples/cdktf-aws/main';
 import { buildApp as buildGoogleApp } from '../../examples/cdktf-google/main';
-import { matchSnapshot } from '../util/snapshot';
 import { normalizeAssets, read } from './helpers';
 
 function exampleStack(build: (app: App) => App, name: string): TerraformStack {
@@ -27,7 +26,7 @@ describe('CDKTF examples', () => {
     assert.equal(s.count('aws_cloudwatch_dashboard'), 1);
     assert.deepEqual((s.one('aws_s3_bucket_lifecycle_configuration').rule as any[]).map((r) => r.id), ['expire-daily', 'expire-weekly', 'expire-monthly', 'housekeeping']);
     assert.equal(s.count('aws_cloudwatch_metric_alarm'), 7, 'age, failed, verification, run not started, verifier errors, drill failed, drill too slow');
-    matchSnapshot('cdktf-aws-example', normalizeAssets(json));
+    expect(normalizeAssets(json)).toMatchSnapshot();
   });
 
   it('Google: nightly PostgreSQL with GFS retention synthesizes to the expected Terraform JSON', () => {
@@ -38,7 +37,7 @@ describe('CDKTF examples', () => {
     assert.equal(s.count('google_monitoring_dashboard'), 1);
     assert.equal(s.count('google_monitoring_alert_policy'), 4, 'failed, stale, unverified, drill failed');
     assert.equal(s.count('google_project_service'), 10);
-    matchSnapshot('cdktf-google-example', normalizeAssets(json));
+    expect(normalizeAssets(json)).toMatchSnapshot();
   });
 
   it('`npm run synth:tf` writes both stacks and the Lambda archive into cdktf.out/ without Terraform or credentials', () => {

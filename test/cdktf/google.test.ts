@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { TerraformStack } from 'cdktf';
 import { DataGoogleMonitoringNotificationChannel } from '@cdktf/provider-google/lib/data-google-monitoring-notification-channel';
 import { DataGoogleSecretManagerSecret } from '@cdktf/provider-google/lib/data-google-secret-manager-secret';
@@ -402,7 +402,7 @@ describe('google: a platform team composes it from what it already has', () => {
 describe('google verify workflow program', () => {
   // No YAML parser among the Node dependencies; the machine's Python has PyYAML (cfn-lint needs it).
   const python = spawnSync('python3', ['-c', 'import yaml'], { encoding: 'utf8' });
-  it('is a Workflows program: params, the manifest filter, the job run with the id override', { skip: python.status !== 0 ? 'python3 with PyYAML is not available' : false }, () => {
+  ((python.status !== 0 ? 'python3 with PyYAML is not available' : false) ? it.skip : it)('is a Workflows program: params, the manifest filter, the job run with the id override', () => {
     const r = spawnSync('python3', ['-c', 'import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())))'], { input: google.VERIFY_WORKFLOW, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const program = JSON.parse(r.stdout);

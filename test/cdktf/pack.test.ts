@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 
 const root = path.join(__dirname, '..', '..');
 const built = (entry: string) => {
@@ -58,9 +58,9 @@ describe('CDKTF entries that install alone (built package)', () => {
     }
   });
 
-  it('installs from the packed tarball into fresh cdktf (AWS, Google) and cdktn projects and synthesizes', { timeout: 400_000 }, () => {
+  it('installs from the packed tarball into fresh cdktf (AWS, Google) and cdktn projects and synthesizes', () => {
     const r = spawnSync(process.execPath, [path.join(__dirname, 'pack-install.mjs')], { cwd: root, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.equal(r.stdout.match(/^ok /gm)?.length, 3, r.stdout);
-  });
+  }, 400_000);
 });

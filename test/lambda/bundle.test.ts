@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from '@jest/globals';
 import { promisify } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import * as esbuild from 'esbuild';
@@ -19,13 +19,13 @@ let moto: Moto;
 let s3: S3Client;
 let dir: string;
 
-before(async () => {
+beforeAll(async () => {
   moto = await startMoto();
   s3 = s3For(moto.endpoint);
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'verify-bundle-'));
 });
 
-after(async () => {
+afterAll(async () => {
   s3?.destroy();
   await moto?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });

@@ -2,7 +2,7 @@
 // ChecksumMode ENABLED (moto 5.2 does not produce all of them; see verify.test.ts for moto).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import { decideChecksumSkip, hexToBase64 } from '../../lambda/verify/checksum';
 
 const bytes = Buffer.from('the stored bytes of an artifact');

@@ -1,6 +1,6 @@
 // Event parsing and the EMF document shape (no servers).
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import { METRIC_DIMENSION, METRICS } from '../../lib/core/metrics';
 import { emfLine, MetricUnit, metricNamespace } from '../../lambda/verify/emf';
 import { decodeEventKey, tasksOf } from '../../lambda/verify/events';

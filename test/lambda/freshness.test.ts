@@ -1,7 +1,7 @@
 // The freshness check (dead-man's switch) against moto: backups verified by the function itself,
 // then the age of the newest one that passed.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { FreshnessCheckEvent, METRIC_DIMENSION, METRICS, VERIFIER_ENV } from '../../lib/core/metrics';
@@ -19,14 +19,14 @@ let moto: Moto;
 let s3: S3Client;
 let sns: SNSClient;
 
-before(async () => {
+beforeAll(async () => {
   moto = await startMoto();
   s3 = s3For(moto.endpoint);
   sns = snsFor(moto.endpoint);
   await createBucket(s3, BUCKET);
 });
 
-after(async () => {
+afterAll(async () => {
   s3?.destroy();
   sns?.destroy();
   await moto?.stop();

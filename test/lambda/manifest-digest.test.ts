@@ -1,7 +1,7 @@
 // The verification function checks a manifest's digest of itself (moto S3): a changed field
 // with the artifacts intact is a failed verification; an older manifest without a digest passes.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { CreateKeyCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { verifyBackup } from '../../lambda/verify/verify';
@@ -13,13 +13,13 @@ const BUCKET = 'backups-digest';
 let moto: Moto;
 let s3: S3Client;
 
-before(async () => {
+beforeAll(async () => {
   moto = await startMoto();
   s3 = s3For(moto.endpoint);
   await createBucket(s3, BUCKET);
 });
 
-after(async () => {
+afterAll(async () => {
   s3?.destroy();
   await moto?.stop();
 });
@@ -95,12 +95,12 @@ describe('kms: manifests in the verification function', () => {
   let keyId: string;
   const secret = Buffer.from('AGE-SECRET-KEY-1TESTTESTTESTTESTTESTTESTTESTTESTTESTTESTTESTTESTTESTTESTTEST\n');
 
-  before(async () => {
+  beforeAll(async () => {
     const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
     kms = new KMSClient({ endpoint: moto.endpoint, region: 'us-east-1', credentials });
     keyId = (await kms.send(new CreateKeyCommand({ Description: 'backups' }))).KeyMetadata!.KeyId!;
   });
-  after(() => kms?.destroy());
+  afterAll(() => kms?.destroy());
 
   /** A kms: backup as the runner writes it: the wrapped secret, the digest and its HMAC. */
   async function kmsBackup(id: string, tamper?: (m: Record<string, any>) => void) {

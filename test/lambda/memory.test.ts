@@ -2,9 +2,10 @@
 // streams the object through the hash instead of holding it.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from '@jest/globals';
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { verifyBackup } from '../../lambda/verify/verify';
+import { Manifest, manifestDigest } from '../../lib/core/manifest';
 import { Moto, startMoto } from '../harness/moto';
 import { createBucket, manifestFor, MiB, PART_SIZE, s3For } from './fixtures';
 
@@ -13,13 +14,13 @@ const PARTS = 32; // 160 MiB
 let moto: Moto;
 let s3: S3Client;
 
-before(async () => {
+beforeAll(async () => {
   moto = await startMoto();
   s3 = s3For(moto.endpoint);
   await createBucket(s3, BUCKET);
 });
 
-after(async () => {
+afterAll(async () => {
   s3?.destroy();
   await moto?.stop();
 });
@@ -39,10 +40,12 @@ test(`verifying a ${(PARTS * PART_SIZE) / MiB} MiB artifact keeps memory flat`, 
   }
   await s3.send(new CompleteMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
   const size = PARTS * PART_SIZE;
-  const manifest = {
+  const edited = {
     ...manifestFor({ id: '20261120T030000Z-big', databaseId: 'big', artifacts: [] }),
     artifacts: [{ name: 'database.dump.zst', role: 'database', format: 'pg_dump-custom', size, sha256: hash.digest('hex') }],
-  };
+  } as Manifest;
+  // The artifact list changed after manifestFor digested it: digest the manifest as written.
+  const manifest = { ...edited, digest: manifestDigest(edited) };
   await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: folder + 'manifest.json', Body: JSON.stringify(manifest) }));
 
   global.gc?.();

@@ -3,7 +3,7 @@
 // damaged the ways issue 7 lists, and each damage is caught with its reason.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { METRIC_DIMENSION, METRICS, VERIFIED_TAG_KEY } from '../../lib/core/metrics';
@@ -22,14 +22,14 @@ const BUCKET = 'runner-backups';
 const PREFIX = 'prod/shop';
 const DB = 'shop-prod';
 
-describe('a backup made by dbbackup, verified by the function', { skip: !fs.existsSync(DBBACKUP) && `${DBBACKUP} is not built (npm run build)` }, () => {
+(!fs.existsSync(DBBACKUP) && `${DBBACKUP} is not built (npm run build)` ? describe.skip : describe)('a backup made by dbbackup, verified by the function', () => {
   let moto: Moto;
   let pg: LocalPostgres;
   let s3: S3Client;
   let sns: SNSClient;
   let sink: TopicSink;
 
-  before(async () => {
+  beforeAll(async () => {
     [moto, pg] = await Promise.all([startMoto(), startLocalPostgres()]);
     s3 = s3For(moto.endpoint);
     sns = snsFor(moto.endpoint);
@@ -38,7 +38,7 @@ describe('a backup made by dbbackup, verified by the function', { skip: !fs.exis
     await loadFixture(pg, 'shop', 20_000);
   });
 
-  after(async () => {
+  afterAll(async () => {
     s3?.destroy();
     sns?.destroy();
     await sink?.close();

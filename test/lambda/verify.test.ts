@@ -1,7 +1,7 @@
 // The verification function against moto: real S3 objects (multipart uploads of several parts),
 // a real SNS topic delivering to an HTTP subscriber, EMF lines captured from the emitter.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { METRIC_DIMENSION, METRICS, VERIFIED_TAG_KEY, VERIFIER_ENV } from '../../lib/core/metrics';
@@ -34,7 +34,7 @@ let s3: S3Client;
 let sns: SNSClient;
 let sink: TopicSink;
 
-before(async () => {
+beforeAll(async () => {
   moto = await startMoto();
   s3 = s3For(moto.endpoint);
   sns = snsFor(moto.endpoint);
@@ -42,7 +42,7 @@ before(async () => {
   sink = await topicWithSink(sns, 'dbbackup-alarms');
 });
 
-after(async () => {
+afterAll(async () => {
   s3?.destroy();
   sns?.destroy();
   await sink?.close();

@@ -9,7 +9,7 @@ import {
 import * as assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import { Readable } from 'node:stream';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { RetentionTier, TIER_TAG_KEY } from '../../lib/core/model';
 import { parseStorageUrl } from '../../lib/core/urls';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
@@ -45,7 +45,7 @@ describe('PostgreSQL to az:// on Azurite (Microsoft\'s emulator, not Azure)', ()
   const container = 'backups';
   let store: string;
 
-  before(async () => {
+  beforeAll(async () => {
     [pg, azurite] = await Promise.all([startLocalPostgres(), startAzurite()]);
     await azurite.createContainer(container);
     store = `az://${azurite.account}/${container}/prod/shop`;
@@ -60,7 +60,7 @@ describe('PostgreSQL to az:// on Azurite (Microsoft\'s emulator, not Azure)', ()
       'big',
     );
   });
-  after(async () => {
+  afterAll(async () => {
     await Promise.all([pg?.stop(), azurite?.stop()]);
   });
 

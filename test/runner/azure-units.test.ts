@@ -1,7 +1,7 @@
 // The az:// pieces that need no server: URL parsing, the block-size ladder, the credential chain's
 // choices and refusals. None of these touches the network (no DefaultAzureCredential is built).
 import * as assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import { ConfigError } from '../../lib/core/errors';
 import { parseStorageUrl, StorageKind } from '../../lib/core/urls';
 import { AZURE_LIMITS, blockSizeFor } from '../../runner/src/storage/azure';

@@ -3,7 +3,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { pgTool } from '../../runner/src/engines/postgres';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
 import { loadFixture } from '../harness/pg-fixture';
@@ -19,7 +19,7 @@ describe('the real cause, bounded waits: lock waits, the overlap lock, thousands
   const realPath = process.env.PATH ?? '';
   const holders: ChildProcess[] = [];
 
-  before(async () => {
+  beforeAll(async () => {
     // The source can dump 10,000 tables (pg_dump locks each); the target keeps PostgreSQL's default.
     [source, target] = await Promise.all([
       startLocalPostgres({ settings: { max_locks_per_transaction: '512' } }),
@@ -35,7 +35,7 @@ describe('the real cause, bounded waits: lock waits, the overlap lock, thousands
     await source.sql(`${batches.join('\n')}\nINSERT INTO t1 SELECT g, g FROM generate_series(1, 10) g;`, 'many');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-waits-'));
   });
-  after(async () => {
+  afterAll(async () => {
     for (const h of holders) h.kill('SIGKILL');
     await Promise.all([source?.stop(), target?.stop()]);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });

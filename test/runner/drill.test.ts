@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { manifestDigest } from '../../lib/core/manifest';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
 import { loadFixture } from '../harness/pg-fixture';
@@ -13,7 +13,7 @@ describe('restore drills (PostgreSQL)', () => {
   let dir: string;
   let id: string;
 
-  before(async () => {
+  beforeAll(async () => {
     pg = await startLocalPostgres();
     await loadFixture(pg, 'shop', 300);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-drill-'));
@@ -23,7 +23,7 @@ describe('restore drills (PostgreSQL)', () => {
     // The live database is emptied after the backup: the drill checks the backup, not it.
     await pg.sql('TRUNCATE sales.orders, public.customers CASCADE', 'shop');
   });
-  after(async () => {
+  afterAll(async () => {
     await pg?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });

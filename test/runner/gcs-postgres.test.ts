@@ -4,7 +4,7 @@
 // manifest last, verify/restore/list through the tier folders, no deletes); it does not show
 // Google's auth, IAM, retention locks, CMEK or lifecycle rules at work.
 import * as assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
 import { FakeGcs, startFakeGcs } from '../harness/fake-gcs';
 import { fingerprint, loadFixture } from '../harness/pg-fixture';
@@ -27,13 +27,13 @@ describe('PostgreSQL to gs:// on our fake GCS server (not Google)', () => {
   const token = 'e2e-secret-access-token-value';
   const store = `gs://${bucket}/prod/shop`;
 
-  before(async () => {
+  beforeAll(async () => {
     [pg, fake] = await Promise.all([startLocalPostgres(), startFakeGcs({ buckets: [bucket], token, pageSize: 5 })]);
     env = { ...pg.env, STORAGE_EMULATOR_HOST: fake.endpoint, GOOGLE_OAUTH_ACCESS_TOKEN: token, GOOGLE_APPLICATION_CREDENTIALS: '' };
     await loadFixture(pg, 'shop');
     expected = await fingerprint(pg, 'shop');
   });
-  after(async () => {
+  afterAll(async () => {
     await Promise.all([pg?.stop(), fake?.stop()]);
   });
 

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { afterAll, beforeAll, beforeEach, describe, test } from '@jest/globals';
 import { ConfigError } from '../../lib/core/errors';
 import { RetentionTier, TIER_TAG_KEY } from '../../lib/core/model';
 import { parseStorageUrl } from '../../lib/core/urls';
@@ -66,10 +66,10 @@ describe('gs:// uploads on our fake GCS: recovery, write-once names, cancel', ()
       chunkSize: (i) => 512 * KiB * Math.min(i, 2),
       retryDelaysMs: [5, 10, 20, 40],
     });
-  before(async () => {
+  beforeAll(async () => {
     fake = await startFakeGcs({ buckets: [BUCKET], token: TOKEN, pageSize: 3 });
   });
-  after(async () => {
+  afterAll(async () => {
     await fake?.stop();
   });
   beforeEach(() => fake.clearFaults());
@@ -233,11 +233,11 @@ describe('gs:// Application Default Credentials (token endpoint and metadata ser
   let dir: string;
   const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const user = { clientId: 'cid.apps.googleusercontent.com', clientSecret: 'user-secret', refreshToken: 'user-refresh-token' };
-  before(async () => {
+  beforeAll(async () => {
     fake = await startFakeGcs({ buckets: [BUCKET], serviceAccountPublicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(), authorizedUser: user, tokenLifetimeSeconds: 3600 });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-gcs-adc-'));
   });
-  after(async () => {
+  afterAll(async () => {
     await fake?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   });

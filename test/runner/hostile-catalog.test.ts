@@ -4,7 +4,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { manifestDigest } from '../../lib/core/manifest';
 import { RetentionTier } from '../../lib/core/model';
@@ -61,7 +61,7 @@ function backdate(p: string, ms: number): void {
   fs.utimesSync(p, t, t);
 }
 
-before(async () => {
+beforeAll(async () => {
   pg = await startLocalPostgres();
   for (const db of ['alpha', 'beta']) {
     await pg.sql(`CREATE DATABASE ${db}`);
@@ -76,7 +76,7 @@ before(async () => {
   ids.alpha.push((await backup('alpha')).id);
 });
 
-after(async () => {
+afterAll(async () => {
   await pg?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -309,7 +309,7 @@ describe('kms: manifests are authenticated', () => {
   let kmsStore: string;
   let id: string;
 
-  before(async () => {
+  beforeAll(async () => {
     moto = await startMoto();
     env = { ...moto.env };
     const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
@@ -319,7 +319,7 @@ describe('kms: manifests are authenticated', () => {
     kmsStore = path.join(dir, 'kms-store');
     id = (await backup('beta', `file://${kmsStore}`, ['--encrypt', `kms:${keyId}`], env)).id;
   });
-  after(async () => {
+  afterAll(async () => {
     await moto?.stop();
   });
 

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { Manifest } from '../../lib/core/manifest';
 import { BackupMethod, BackupType, Compression, Engine, MANIFEST_VERSION, RetentionTier } from '../../lib/core/model';
 import { EncryptionScheme, parseStorageUrl } from '../../lib/core/urls';
@@ -180,7 +180,7 @@ describe('restore --target-dir from crafted archives', () => {
   let sentinel: string;
   let work: string;
 
-  before(() => {
+  beforeAll(() => {
     store = path.join(tempDir('dbbackup-hostile-store-'), 'store');
     fs.mkdirSync(store);
     url = `file://${store}`;
@@ -189,7 +189,7 @@ describe('restore --target-dir from crafted archives', () => {
     fs.mkdirSync(sentinel);
     fs.writeFileSync(path.join(sentinel, 'keep'), 'untouched');
   });
-  after(() => {
+  afterAll(() => {
     for (const d of made) fs.rmSync(d, { recursive: true, force: true });
   });
 
@@ -437,7 +437,7 @@ describe('restore --target-dir from crafted archives', () => {
 describe('ConfinedDir: the files a restore writes itself never follow a link', () => {
   let root: string;
   let sentinel: string;
-  before(() => {
+  beforeAll(() => {
     const d = tempDir('dbbackup-confined-');
     root = path.join(d, 'target');
     sentinel = path.join(d, 'sentinel');

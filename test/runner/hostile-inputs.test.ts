@@ -2,7 +2,7 @@
 // paths, bucket names, moments and recipients. Each is refused with exit 2 by the real
 // runner, with a message that names the value and the fix, and no password in any output.
 import * as assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import { parseMoment } from '../../runner/src/config';
 import { ageRecipientProblem, bucketNameProblem, redact, StorageKind } from '../../lib/core/urls';
 import { ageKeyPair } from '../../runner/src/pipeline/encrypt';

@@ -4,7 +4,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { LocalPostgres } from '../../runner/src/local/postgres-server';
 import { Moto, startMoto } from '../harness/moto';
@@ -19,7 +19,7 @@ describe('kms: incremental backups of PostgreSQL', () => {
   let keyId: string;
   const saved: Record<string, string | undefined> = {};
 
-  before(async () => {
+  beforeAll(async () => {
     moto = await startMoto();
     const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
     const kms = new KMSClient({ endpoint: moto.endpoint, region: 'us-east-1', credentials });
@@ -39,7 +39,7 @@ describe('kms: incremental backups of PostgreSQL', () => {
     await pg.sql('CREATE DATABASE app');
     await pg.sql('CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 10)', 'app');
   });
-  after(async () => {
+  afterAll(async () => {
     await pg?.stop();
     await moto?.stop();
     for (const [k, v] of Object.entries(saved)) {

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
 import { loadFixture } from '../harness/pg-fixture';
 import { waitFor } from '../harness/ports';
@@ -44,7 +44,7 @@ describe('hostile pipelines: a stage that stops reading fails the run fast, nami
     return `${d}${path.delimiter}${realPath}`;
   }
 
-  before(async () => {
+  beforeAll(async () => {
     pg = await startLocalPostgres();
     await loadFixture(pg, 'shop', 3000);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-hostile-'));
@@ -66,7 +66,7 @@ describe('hostile pipelines: a stage that stops reading fails the run fast, nami
     const w = await dbbackup(['wal-push', seg, '--to', walStore, '--encrypt', `age:${recipient}`]);
     assert.equal(w.code, 0, w.stderr);
   });
-  after(async () => {
+  afterAll(async () => {
     await pg?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });

@@ -3,7 +3,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalPostgres } from '../../runner/src/local/postgres-server';
 import { dbbackup } from '../harness/runner';
 import { sharedTempDir, startArchivingPostgres } from './pitr-harness';
@@ -20,7 +20,7 @@ describe('--tier and the chain a backup depends on', () => {
       { env: pg.env },
     );
 
-  before(async () => {
+  beforeAll(async () => {
     dir = sharedTempDir('dbbackup-tier-store-');
     const store = path.join(dir, 'store');
     fs.mkdirSync(store);
@@ -30,7 +30,7 @@ describe('--tier and the chain a backup depends on', () => {
     await pg.sql('CREATE DATABASE app');
     await pg.sql(`CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 10)`, 'app');
   });
-  after(async () => {
+  afterAll(async () => {
     await pg?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });

@@ -3,7 +3,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-server';
 import { findTool } from '../../runner/src/proc';
 import { loadMariaFixture } from '../harness/mariadb-fixture';
@@ -16,12 +16,12 @@ describe('MariaDB: a locked table bounds the wait; the overlap lock holds across
   let dir: string;
   const holders: ChildProcess[] = [];
 
-  before(async () => {
+  beforeAll(async () => {
     db = await startLocalMariaDB();
     await loadMariaFixture(db, 'shop', 300);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-mwaits-'));
   });
-  after(async () => {
+  afterAll(async () => {
     for (const h of holders) h.kill('SIGKILL');
     await db?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { parseSourceUrl } from '../../lib/core/urls';
 import { ArchiveError, bsonFields, Crc64, readArchive } from '../../runner/src/engines/mongo-archive';
 import { mongoUri, restoreArgs, toolConfig } from '../../runner/src/engines/mongodb';
@@ -363,7 +363,7 @@ if ('${name}' === 'mongodump') {
     return { PATH: `${bin}:${process.env.PATH}`, FAKE_CALLS: calls, FAKE_ARCHIVE: archiveFile, DBBACKUP_SOURCE_PASSWORD: password, DBBACKUP_TARGET_PASSWORD: password, TMPDIR: path.join(dir, 'tmp'), ...extra };
   }
 
-  before(() => {
+  beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-mongo-test-'));
     bin = path.join(dir, 'bin');
     fs.mkdirSync(bin);
@@ -380,7 +380,7 @@ if ('${name}' === 'mongodump') {
     execFileSync('age-keygen', ['-o', otherIdentity], { stdio: 'ignore' });
     recipient = execFileSync('age-keygen', ['-y', identity]).toString().trim();
   });
-  after(() => {
+  afterAll(() => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 

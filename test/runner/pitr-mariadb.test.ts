@@ -8,7 +8,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-server';
 import { DBBACKUP, dbbackup, logLines } from '../harness/runner';
 
@@ -75,7 +75,7 @@ describe('MariaDB point-in-time recovery', () => {
     return { r, db };
   };
 
-  before(async () => {
+  beforeAll(async () => {
     [src, tgt] = await Promise.all([startLocalMariaDB(), startLocalMariaDB()]);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-pitr-my-'));
     url = `file://${dir}/store`;
@@ -83,7 +83,7 @@ describe('MariaDB point-in-time recovery', () => {
     await src.sql(`INSERT INTO accounts VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'), (5, 'e')`, 'app');
     startShipper();
   });
-  after(async () => {
+  afterAll(async () => {
     if (shipper !== undefined) await stopShipper('SIGKILL');
     await Promise.all([src?.stop(), tgt?.stop()]);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });

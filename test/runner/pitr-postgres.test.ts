@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalPostgres } from '../../runner/src/local/postgres-server';
 import { dbbackup, logLines } from '../harness/runner';
 import { expectStartFailure, noteMoment, sharedTempDir, startArchivingPostgres, startOnDataDir, switchAndWait } from './pitr-harness';
@@ -28,7 +28,7 @@ describe('PostgreSQL point-in-time recovery', () => {
   };
   const restoreDir = () => path.join(sharedTempDir('dbbackup-pitr-'), 'data');
 
-  before(async () => {
+  beforeAll(async () => {
     dir = sharedTempDir('dbbackup-pitr-store-');
     store = path.join(dir, 'store');
     fs.mkdirSync(store);
@@ -38,7 +38,7 @@ describe('PostgreSQL point-in-time recovery', () => {
     await pg.sql('CREATE DATABASE app');
     await pg.sql(`CREATE TABLE accounts (id int PRIMARY KEY, v text NOT NULL); INSERT INTO accounts SELECT g, 'v' || g FROM generate_series(1, 20) g;`, 'app');
   });
-  after(async () => {
+  afterAll(async () => {
     await pg?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });

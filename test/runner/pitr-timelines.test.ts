@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalPostgres } from '../../runner/src/local/postgres-server';
 import { dbbackup } from '../harness/runner';
 import { noteMoment, sharedTempDir, startArchivingPostgres, startOnDataDir, switchAndWait } from './pitr-harness';
@@ -23,7 +23,7 @@ describe('PostgreSQL point-in-time recovery across timelines', () => {
     return { dir, out: JSON.parse(r.stdout) };
   };
 
-  before(async () => {
+  beforeAll(async () => {
     store = sharedTempDir('dbbackup-tl-store-');
     url = `file://${store}`;
     pg = await startArchivingPostgres(url);
@@ -31,7 +31,7 @@ describe('PostgreSQL point-in-time recovery across timelines', () => {
     const b = await dbbackup(['backup', '--engine', 'postgres', '--method', 'physical', '--source', pg.url('postgres'), '--to', url], { env: pg.env });
     assert.equal(b.code, 0, b.stderr);
   });
-  after(async () => {
+  afterAll(async () => {
     await pg?.stop();
     fs.rmSync(store, { recursive: true, force: true });
   });

@@ -1,7 +1,7 @@
 // Pure parts of point-in-time recovery: WAL names and positions, the archive's gaps and window,
 // recovery planning, and the synth-time chain retention check (lib/core/chains.ts).
 import * as assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import { checkChainRetention } from '../../lib/core/chains';
 import { Compression } from '../../lib/core/model';
 import { Retention } from '../../lib/core/retention';

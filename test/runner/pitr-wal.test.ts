@@ -9,7 +9,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { Moto, startMoto } from '../harness/moto';
 import { dbbackup, logLines } from '../harness/runner';
 
@@ -27,7 +27,7 @@ describe('wal-push and wal-fetch', () => {
   let recipient: string;
   let segment: Buffer;
 
-  before(() => {
+  beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-wal-'));
     identity = path.join(dir, 'identity.txt');
     execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
@@ -37,7 +37,7 @@ describe('wal-push and wal-fetch', () => {
     crypto.randomFillSync(segment, 0, 1024 * 1024);
     fs.writeFileSync(path.join(walDir(dir), SEGMENT), segment);
   });
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   test('push stores the segment durably; the same segment again exits 0; fetch gives the same bytes', async () => {
     const store = `file://${dir}/plain`;
@@ -128,13 +128,13 @@ describe('wal-push and wal-fetch', () => {
     let moto: Moto;
     let keyId: string;
     const bucket = 'wal-archive';
-    before(async () => {
+    beforeAll(async () => {
       moto = await startMoto();
       const cfg = { endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
       await new S3Client(cfg).send(new CreateBucketCommand({ Bucket: bucket }));
       keyId = (await new KMSClient(cfg).send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
     });
-    after(async () => moto?.stop());
+    afterAll(async () => moto?.stop());
 
     test('one archive key per KMS key, wrapped, made once; segments fetch back through KMS', async () => {
       const store = `s3://${bucket}/pg/main`;

@@ -11,7 +11,7 @@ import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { RunnerCommand } from '../../lib/core/contract';
 import { parseInvocation } from '../../runner/src/config';
 import { mergeSamples, parseSamples, renderSamples, samplesOf } from '../../runner/src/report/metrics-file';
@@ -65,13 +65,13 @@ function metricLine(text: string, name: string, command: string): number | undef
 
 describe('plain host: schedule systemd', () => {
   let dir: string;
-  before(() => {
+  beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-plainhost-sd-'));
     fs.mkdirSync(path.join(dir, 'units'));
     fs.mkdirSync(path.join(dir, 'store'));
     fs.mkdirSync(path.join(dir, 'textfile'));
   });
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   const hookToken = 'https://hooks.example.com/services/T0/B0/Zm9vYmFy?token=s3cr3t';
   const jobArgs = () => [
@@ -179,7 +179,7 @@ describe('plain host: cron line, metrics file and webhook against PostgreSQL', (
   let metrics: string;
   let bin: string;
 
-  before(async () => {
+  beforeAll(async () => {
     pg = await startLocalPostgres();
     await loadFixture(pg, 'shop', 200);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-plainhost-'));
@@ -194,7 +194,7 @@ describe('plain host: cron line, metrics file and webhook against PostgreSQL', (
     const stub = `#!/bin/sh\necho "logger $*" >> "${dir}/syslog"\ncat >> "${dir}/syslog"\n`;
     fs.writeFileSync(path.join(bin, 'logger'), stub, { mode: 0o755 });
   });
-  after(async () => {
+  afterAll(async () => {
     await pg?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -381,7 +381,7 @@ describe('plain host: cron line, metrics file and webhook against PostgreSQL', (
     const received: { url: string; auth?: string; body: Record<string, unknown> }[] = [];
     let answer = 204;
 
-    before(async () => {
+    beforeAll(async () => {
       server = http.createServer((req, res) => {
         let body = '';
         req.on('data', (d: Buffer) => (body += d.toString()));
@@ -396,7 +396,7 @@ describe('plain host: cron line, metrics file and webhook against PostgreSQL', (
       port = (server.address() as AddressInfo).port;
       hangPort = (hang.address() as AddressInfo).port;
     });
-    after(async () => {
+    afterAll(async () => {
       hang?.closeAllConnections();
       await new Promise((res) => hang?.close(res));
       await new Promise((res) => server?.close(res));

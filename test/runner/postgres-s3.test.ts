@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { promisify } from 'node:util';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
 import { Moto, startMoto } from '../harness/moto';
@@ -32,7 +32,7 @@ describe('PostgreSQL to S3 (moto) with KMS encryption', () => {
   let manifest: { id: string; manualRestore: string[]; artifacts: { name: string; size: number }[]; pipeline: { encryption: Record<string, unknown> }; tier: string };
   const bucket = 'backups-kms';
 
-  before(async () => {
+  beforeAll(async () => {
     [pg, moto] = await Promise.all([startLocalPostgres(), startMoto()]);
     env = { ...pg.env, ...moto.env };
     const clientConfig = { endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
@@ -49,7 +49,7 @@ describe('PostgreSQL to S3 (moto) with KMS encryption', () => {
     await loadFixture(pg, 'shop');
     expected = await fingerprint(pg, 'shop');
   });
-  after(async () => {
+  afterAll(async () => {
     await Promise.all([pg?.stop(), moto?.stop()]);
   });
 

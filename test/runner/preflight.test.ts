@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
 import { ageKeyPair } from '../../runner/src/pipeline/encrypt';
 import { Moto, startMoto } from '../harness/moto';
@@ -87,7 +87,7 @@ describe('preflight: tools, versions and identities are checked before any sessi
   let recipient: string;
   let identityFile: string;
 
-  before(async () => {
+  beforeAll(async () => {
     pg = await startLocalPostgres();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-preflight-'));
     store = path.join(tmp, 'store');
@@ -100,7 +100,7 @@ describe('preflight: tools, versions and identities are checked before any sessi
     const b = await dbbackup(['backup', '--engine', 'postgres', '--source', pg.url('app'), '--to', `file://${store}`, '--encrypt', `age:${recipient}`], { env: pg.env });
     assert.equal(b.code, 0, b.stderr);
   });
-  after(async () => {
+  afterAll(async () => {
     await pg?.stop();
     if (tmp !== undefined) fs.rmSync(tmp, { recursive: true, force: true });
   });
@@ -204,7 +204,7 @@ describe('kms: the unwrapped identity never touches a disk', () => {
   let identity: string;
   const bucket = 'preflight-kms';
 
-  before(async () => {
+  beforeAll(async () => {
     [pg, moto] = await Promise.all([startLocalPostgres(), startMoto()]);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-kmsfd-'));
     // The runner's temporary directory: everything it would write for itself lands here.
@@ -225,7 +225,7 @@ describe('kms: the unwrapped identity never touches a disk', () => {
     identity = Buffer.from(plain.Plaintext!).toString('utf8').trim();
     assert.match(identity, /^AGE-SECRET-KEY-1/);
   });
-  after(async () => {
+  afterAll(async () => {
     await Promise.all([pg?.stop(), moto?.stop()]);
     if (tmp !== undefined) fs.rmSync(tmp, { recursive: true, force: true });
   });

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { RetentionTier, TIER_TAG_KEY } from '../../lib/core/model';
 import { parseStorageUrl } from '../../lib/core/urls';
 import { readCatalog } from '../../runner/src/catalog';
@@ -92,7 +92,7 @@ async function assertNothingAt(storage: Storage, key: string, folder: string): P
 
 function contract(backend: () => Backend): void {
   let b: Backend;
-  before(() => {
+  beforeAll(() => {
     b = backend();
   });
 
@@ -258,10 +258,10 @@ function contract(backend: () => Backend): void {
 
 describe('storage contract: file:// (temporary directory)', () => {
   let dir: string;
-  before(() => {
+  beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-contract-'));
   });
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   contract(() => ({
     name: 'file',
     open: (sub) => new FileStorage(parseStorageUrl(`file://${dir}/${sub}`)),
@@ -280,12 +280,12 @@ describe('storage contract: s3:// (moto, a real S3-protocol server)', () => {
   let moto: Moto;
   let client: S3Client;
   const bucket = 'contract';
-  before(async () => {
+  beforeAll(async () => {
     moto = await startMoto();
     client = new S3Client({ endpoint: moto.endpoint, region: MOTO_ENV.AWS_REGION, forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
   });
-  after(async () => {
+  afterAll(async () => {
     client?.destroy();
     await moto?.stop();
   });
@@ -310,10 +310,10 @@ describe('storage contract: gs:// (OUR fake of the GCS JSON API, not Google)', (
   let fake: FakeGcs;
   const bucket = 'contract';
   const token = 'contract-test-token';
-  before(async () => {
+  beforeAll(async () => {
     fake = await startFakeGcs({ buckets: [bucket], token, pageSize: 2 });
   });
-  after(async () => {
+  afterAll(async () => {
     await fake?.stop();
   });
   contract(() => ({
@@ -344,11 +344,11 @@ describe('storage contract: gs:// (OUR fake of the GCS JSON API, not Google)', (
 describe('storage contract: az:// (Azurite, Microsoft\'s emulator, not Azure)', () => {
   let azurite: Azurite;
   const container = 'contract';
-  before(async () => {
+  beforeAll(async () => {
     azurite = await startAzurite();
     await azurite.createContainer(container);
   });
-  after(async () => {
+  afterAll(async () => {
     await azurite?.stop();
   });
   contract(() => ({

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import { PassThrough, Readable, Writable } from 'node:stream';
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import { ConfigError } from '../../lib/core/errors';
 import { Manifest } from '../../lib/core/manifest';
 import { RetentionTier } from '../../lib/core/model';

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
 import { Moto, startMoto } from '../harness/moto';
 import { findDescendant, poll } from '../harness/procs';
@@ -18,7 +18,7 @@ describe('a failed upload is reported as itself, not as the stage the runner the
   let dir: string;
   const bucket = 'cause';
 
-  before(async () => {
+  beforeAll(async () => {
     [pg, moto] = await Promise.all([startLocalPostgres(), startMoto()]);
     s3 = new S3Client({
       endpoint: moto.endpoint,
@@ -36,7 +36,7 @@ describe('a failed upload is reported as itself, not as the stage the runner the
     );
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-cause-'));
   });
-  after(async () => {
+  afterAll(async () => {
     await Promise.all([pg?.stop(), moto?.stop()]);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });

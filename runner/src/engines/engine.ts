@@ -57,6 +57,8 @@ export interface ToolNeed {
   readonly fix?: string;
   /** Its major version must be at least the server's (PostgreSQL's pg_dump and pg_restore). */
   readonly atLeastServerMajor?: boolean;
+  /** The arguments that make it print its version and exit 0. @default ['--version'] */
+  readonly versionArgs?: readonly string[];
 }
 
 export interface BackupOpenOptions {

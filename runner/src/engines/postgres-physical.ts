@@ -22,7 +22,7 @@ import { Readable } from 'node:stream';
 import { ConfigError } from '../../../lib/core/errors';
 import { LogPosition, Manifest, ManifestEncryption } from '../../../lib/core/manifest';
 import { BackupMethod, BackupType, Engine } from '../../../lib/core/model';
-import { EncryptionScheme, SourceUrl } from '../../../lib/core/urls';
+import { ENCRYPTION_EXT, EncryptionScheme, SourceUrl } from '../../../lib/core/urls';
 import { readCatalog } from '../catalog';
 import { BackupError, DamagedError } from '../errors';
 import { log } from '../log';
@@ -185,7 +185,7 @@ async function openWalRange(session: PsqlSession, info: ServerInfo, options: Bac
     encryption = (JSON.parse((await storage.readBytes(`${WAL_PREFIX}/keys/${o.keyRef}.json`)).toString('utf8')) as { encryption: ManifestEncryption }).encryption;
   }
   const copies: ArtifactCopy[] = segments.map((s) => ({
-    name: `${s.file}${COMPRESSION_EXT[s.compression]}${s.encryption === EncryptionScheme.NONE ? '' : '.age'}`,
+    name: `${s.file}${COMPRESSION_EXT[s.compression]}${ENCRYPTION_EXT[s.encryption]}`,
     role: 'wal',
     format: 'wal-segment',
     from: s.key,

@@ -4,10 +4,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { ConfigError } from '../../../lib/core/errors';
 import { ManifestEncryption, manifestMacKey } from '../../../lib/core/manifest';
-import { EncryptionScheme, EncryptionSpec } from '../../../lib/core/urls';
+import { ENCRYPTION_EXT, EncryptionScheme, EncryptionSpec } from '../../../lib/core/urls';
 import { BackupError } from '../errors';
 import { CommandSpec } from '../proc';
 import { bech32Decode, bech32Encode } from './bech32';
+import { gpgDecryption, gpgEncryption } from './gpg';
+import { opensslDecryption, opensslEncryption } from './openssl';
 
 /**
  * Encryption is done by the `age` tool (ChaCha20-Poly1305 in 64 KiB chunks, each
@@ -15,6 +17,9 @@ import { bech32Decode, bech32Encode } from './bech32';
  * detected, and over 1 GB/s on one core). `kms:` backups are encrypted with age to a
  * per-backup X25519 identity made from 32 random bytes that KMS generates; only that identity
  * wrapped by KMS (with the backup id as encryption context) is stored in the manifest.
+ *
+ * `gpg:` (gpg.ts) and `openssl:` (openssl.ts) are there for teams with a GnuPG key ring or an
+ * OpenSSL key-file policy; age and kms: remain the better choice (see docs/runner.md).
  */
 
 /** The KMS SDK, loaded on first use (it costs startup time that other backups need not pay). */
@@ -35,7 +40,7 @@ function kmsClient(): KMSClient {
 
 /** The extension added to encrypted artifacts. */
 export function encryptionExt(scheme: EncryptionScheme): string {
-  return scheme === EncryptionScheme.NONE ? '' : '.age';
+  return ENCRYPTION_EXT[scheme];
 }
 
 /** The age identity (`AGE-SECRET-KEY-1…`) and recipient (`age1…`) of a 32-byte X25519 secret. */
@@ -89,6 +94,10 @@ export async function prepareEncryption(spec: EncryptionSpec, backupId: string):
         throw new BackupError(`KMS could not make the backup's data key with key '${spec.key}': ${(e as Error).name}: ${(e as Error).message}`);
       }
     }
+    case EncryptionScheme.GPG:
+      return gpgEncryption(spec.key);
+    case EncryptionScheme.OPENSSL:
+      return opensslEncryption(spec.key);
     default:
       throw new ConfigError(`encryption scheme '${spec.scheme}' is not supported`);
   }
@@ -201,6 +210,10 @@ export async function prepareDecryption(enc: ManifestEncryption, identityFile: s
       await checkIdentityFile(identityFile, enc.recipient);
       return { stage: { cmd: 'age', args: ['-d', '-i', identityFile] }, cleanup: async () => undefined };
     }
+    case EncryptionScheme.GPG:
+      return gpgDecryption(enc, identityFile, backupId);
+    case EncryptionScheme.OPENSSL:
+      return { stage: await opensslDecryption(enc, identityFile, backupId), cleanup: async () => undefined };
     case EncryptionScheme.KMS: {
       let identity: Uint8Array;
       try {

@@ -2,6 +2,8 @@ import { Manifest } from '../../../lib/core/manifest';
 import { EncryptionScheme, StorageKind, StorageUrl } from '../../../lib/core/urls';
 import { joinKey } from '../storage/storage';
 import { manualDecompress } from './compress';
+import { manualGpgDecrypt } from './gpg';
+import { manualOpensslDecrypt } from './openssl';
 
 function quote(s: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
@@ -38,7 +40,8 @@ const CONSUMERS: Readonly<Record<string, string>> = {
 /**
  * How a person restores this backup with standard tools only (aws / gcloud, jq, base64,
  * age, zstd / gzip / lz4, and the engine's own client), when this program is not at hand.
- * TARGET_DATABASE / TARGET_URI stand for where to restore to; identity.txt is the age identity.
+ * TARGET_DATABASE / TARGET_URI stand for where to restore to; identity.txt is the age identity,
+ * KEYFILE the openssl key file; gpg decrypts with the key ring in GNUPGHOME.
  */
 export function manualRestoreSteps(url: StorageUrl, m: Omit<Manifest, 'manualRestore'>): string[] {
   const lines: string[] = [];
@@ -56,10 +59,12 @@ export function manualRestoreSteps(url: StorageUrl, m: Omit<Manifest, 'manualRes
   const ordered = [...m.artifacts].sort((a, b) => Number(b.role === 'globals' || b.role === 'grants') - Number(a.role === 'globals' || a.role === 'grants'));
   for (const a of ordered) {
     const stages = [fetchCommand(url, `${m.id}/${a.name}`, m.tier)];
-    if (enc.scheme !== EncryptionScheme.NONE) stages.push('age -d -i identity.txt');
+    if (enc.scheme === EncryptionScheme.GPG) stages.push(manualGpgDecrypt());
+    else if (enc.scheme === EncryptionScheme.OPENSSL) stages.push(manualOpensslDecrypt(enc.iterations));
+    else if (enc.scheme !== EncryptionScheme.NONE) stages.push('age -d -i identity.txt');
     const d = manualDecompress(m.pipeline.compression);
     if (d !== undefined) stages.push(d);
-    stages.push(CONSUMERS[a.format] ?? `cat > ${a.name.replace(/\.(zst|gz|lz4|age)+$/g, '')}`);
+    stages.push(CONSUMERS[a.format] ?? `cat > ${a.name.replace(/\.(zst|gz|lz4|age|gpg|enc)+$/g, '')}`);
     lines.push(`# ${a.role}:`);
     lines.push(stages.join(' | '));
   }

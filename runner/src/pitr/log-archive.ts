@@ -2,7 +2,7 @@
  * The archive of a database's change log (PostgreSQL WAL files, MariaDB binary logs): one
  * folder per log file, holding one object whose name says everything needed to read it back.
  *
- *   <prefix>/<group>/<file name>/<sha256>.<size>.<written>[.zst|.gz|.lz4][.kms-<ref>][.age]
+ *   <prefix>/<group>/<file name>/<sha256>.<size>.<written>[.zst|.gz|.lz4][.kms-<ref>][.age|.gpg|.enc]
  *
  * - sha256 and size are those of the plaintext (the log file itself), so a push of the same
  *   file again is recognised without decrypting anything, a different file under the same name
@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import { ConfigError } from '../../../lib/core/errors';
 import { ManifestEncryption } from '../../../lib/core/manifest';
 import { Compression } from '../../../lib/core/model';
-import { EncryptionScheme, EncryptionSpec } from '../../../lib/core/urls';
+import { ENCRYPTION_EXT, EncryptionScheme, EncryptionSpec } from '../../../lib/core/urls';
 import { runPipeline } from '../commands/backup';
 import { BackupError, ChildProcessError, DamagedError } from '../errors';
 import { log } from '../log';
@@ -45,7 +45,7 @@ export interface ArchivedObject {
   /** When the database last wrote the file. */
   readonly written: Date;
   readonly compression: Compression;
-  /** `none`, `age` (needs the identity) or `kms` (the key file named by keyRef). */
+  /** `none`, `age`, `gpg`, `openssl` (need the identity or key ring) or `kms` (the key file named by keyRef). */
   readonly encryption: EncryptionScheme;
   readonly keyRef?: string;
   /** Size of the stored object. */
@@ -53,7 +53,12 @@ export interface ArchivedObject {
 }
 
 const EXT_COMPRESSION: Readonly<Record<string, Compression>> = { '.zst': Compression.ZSTD, '.gz': Compression.GZIP, '.lz4': Compression.LZ4 };
-const OBJECT_RE = /^([0-9a-f]{64})\.(\d+)\.(\d{8}T\d{9}Z)(\.zst|\.gz|\.lz4)?(?:\.(kms-[0-9a-f]{16}))?(\.age)?$/;
+const OBJECT_RE =
+  /^([0-9a-f]{64})\.(\d+)\.(\d{8}T\d{9}Z)(\.zst|\.gz|\.lz4)?(?:\.(kms-[0-9a-f]{16}))?(\.age|\.gpg|\.enc)?$/;
+const EXT_ENCRYPTION: Readonly<Record<string, EncryptionScheme>> = {
+  '.gpg': EncryptionScheme.GPG,
+  '.enc': EncryptionScheme.OPENSSL,
+};
 
 /** `20261125T041500123Z` */
 export function compactTime(d: Date): string {
@@ -66,7 +71,7 @@ function parseCompactTime(s: string): Date {
 
 /** The object name of a log file. */
 export function objectName(o: { sha256: string; size: number; written: Date; compression: Compression; encryption: EncryptionScheme; keyRef?: string }): string {
-  const enc = o.encryption === EncryptionScheme.NONE ? '' : `${o.keyRef !== undefined ? '.' + o.keyRef : ''}.age`;
+  const enc = `${o.keyRef !== undefined ? '.' + o.keyRef : ''}${ENCRYPTION_EXT[o.encryption]}`;
   return `${o.sha256}.${o.size}.${compactTime(o.written)}${COMPRESSION_EXT[o.compression]}${enc}`;
 }
 
@@ -86,7 +91,10 @@ export function parseObjectKey(info: ObjectInfo, prefix: string): ArchivedObject
     size: Number(m[2]),
     written: parseCompactTime(m[3]),
     compression: m[4] === undefined ? Compression.NONE : EXT_COMPRESSION[m[4]],
-    encryption: m[6] === undefined ? EncryptionScheme.NONE : m[5] !== undefined ? EncryptionScheme.KMS : EncryptionScheme.AGE,
+    encryption:
+      m[6] === undefined
+        ? EncryptionScheme.NONE
+        : (EXT_ENCRYPTION[m[6]] ?? (m[5] !== undefined ? EncryptionScheme.KMS : EncryptionScheme.AGE)),
     keyRef: m[5],
     storedSize: info.size,
   };
@@ -159,13 +167,19 @@ export async function archiveEncryption(storage: Storage, prefix: string, spec: 
   return { prepared, scheme: EncryptionScheme.KMS, keyRef: ref };
 }
 
-/** Decryption of an archived object: age with the identity file, or kms through the archive's key file. */
+/**
+ * Decryption of an archived object: age, gpg (GNUPGHOME or the --identity secret key file) and
+ * openssl (the --identity key file) as a backup's, or kms through the archive's key file.
+ */
 export async function archiveDecryption(storage: Storage, prefix: string, o: ArchivedObject, identity: string | undefined): Promise<PreparedDecryption> {
   switch (o.encryption) {
     case EncryptionScheme.NONE:
       return prepareDecryption({ scheme: EncryptionScheme.NONE }, undefined, o.key);
     case EncryptionScheme.AGE:
       return prepareDecryption({ scheme: EncryptionScheme.AGE, recipient: 'the archive recipient' }, identity, o.key);
+    case EncryptionScheme.GPG:
+    case EncryptionScheme.OPENSSL:
+      return prepareDecryption({ scheme: o.encryption }, identity, o.key);
     case EncryptionScheme.KMS: {
       let kf: KeyFile;
       try {
