@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test } from '@jest/globals';
 import { Template } from 'aws-cdk-lib/assertions';
 import { DatabaseBackup } from '../../lib';
 import { newStack, newVpc, postgresSource } from './helpers';
