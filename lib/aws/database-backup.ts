@@ -13,6 +13,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
   BackupType,
+  checkBackupTypeSupported,
   checkChainRetention,
   claimVaultPrefix,
   Compression,
@@ -252,6 +253,9 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     this.rto = props.rto ?? Duration.hours(4);
     const scheduled = props.schedules ?? [DEFAULT_SCHEDULE()];
     validateSchedules(scheduled, timeout);
+    // The CDK flavour runs the logical method (pg_dump, mysqldump, mongodump).
+    const capability = { engine: props.source.engine, managed: props.source.managed, method: 'logical' as const };
+    for (const s of scheduled) checkBackupTypeSupported(capability, s.type ?? BackupType.FULL);
     const pitr = props.pointInTimeRecovery;
     if (pitr !== undefined) validatePointInTimeRecovery(pitr, props.source.engine, scheduled, props.vault === undefined ? (props.retention ?? Retention.gfs()) : undefined);
 
@@ -389,6 +393,11 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
         logEncryptionKey: this.operationsKey,
       });
     this.verifier.addDatabase({ databaseId: this.databaseId, prefix: this.prefix });
+    // A kms: manifest's MAC is keyed by the backup's data key: the verifier checks it only when
+    // it may unwrap that key (otherwise it reports the MAC as 'unchecked').
+    if (this.encryption.scheme === EncryptionScheme.KMS) {
+      (this.encryption.key ?? this.vault.key).grant(this.verifier.role, 'kms:Decrypt');
+    }
     // The dimension for a manifest too damaged to name its own database (a fleet's has none).
     if (fleet === undefined) this.verifier.function.addEnvironment(RUNNER_ENV.DATABASE_ID, this.databaseId);
     this.verifyFunction = this.verifier.function;
