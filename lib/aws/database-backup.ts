@@ -22,6 +22,9 @@ import {
   DEFAULT_DRILL_CRON,
   EncryptionScheme,
   Engine,
+  LOG_ARCHIVE_FOLDERS,
+  logArchiveExpiry,
+  logArchivePrefix,
   METRICS,
   resolveRpo,
   Retention,
@@ -238,6 +241,7 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
   public readonly rpo: Duration;
   public readonly rto: Duration;
   private readonly encryption: BackupEncryption;
+  private readonly tierDays?: string;
 
   constructor(scope: Construct, id: string, props: DatabaseBackupProps) {
     super(scope, id);
@@ -257,7 +261,7 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     const capability = { engine: props.source.engine, managed: props.source.managed, method: 'logical' as const };
     for (const s of scheduled) checkBackupTypeSupported(capability, s.type ?? BackupType.FULL);
     const pitr = props.pointInTimeRecovery;
-    if (pitr !== undefined) validatePointInTimeRecovery(pitr, props.source.engine, scheduled, props.vault === undefined ? (props.retention ?? Retention.gfs()) : undefined);
+    if (pitr !== undefined) validatePointInTimeRecovery(props.source.engine);
 
     if (props.vault !== undefined && props.retention !== undefined) {
       throw new ConfigError(
@@ -271,6 +275,10 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     // fleet checks first, so that its message names both constructs.
     fleet?.claim({ databaseId: this.databaseId, prefix: this.prefix, path: this.node.path });
     claimVaultPrefix(this.vault, this, this.databaseId, this.prefix);
+    // Retention proved by simulation (lib/core/simulate.ts), and the log archive's expiry rule.
+    const retention = props.vault === undefined ? (props.retention ?? Retention.gfs()) : props.vault instanceof BackupVault ? props.vault.retention : undefined;
+    this.tierDays = retention?.tierDaysSetting;
+    keepChainsWhole(this, scheduled, retention, pitr, this.vault, this.prefix);
 
     if (fleet !== undefined) {
       this.operationsKey = fleet.operationsKey;
@@ -348,6 +356,7 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
           databaseId: this.databaseId,
           prefix: this.prefix,
           backupType: type,
+          tierDays: this.tierDays,
           compression: props.compression,
           encryption: this.encryption,
           image,
@@ -629,11 +638,8 @@ class AlarmTopicEmail extends Construct {
   }
 }
 
-/**
- * Point-in-time recovery fits MySQL/MariaDB only (the shipper reads the binary log over the
- * network); with a window, the retention must keep each full as long as the window needs it.
- */
-function validatePointInTimeRecovery(pitr: PointInTimeRecovery, engine: Engine, scheduled: ScheduledBackup[], retention: Retention | undefined): void {
+/** Point-in-time recovery fits MySQL/MariaDB only (the shipper reads the binary log over the network). */
+function validatePointInTimeRecovery(engine: Engine): void {
   if (engine === Engine.POSTGRES) {
     throw new ConfigError(
       "pointInTimeRecovery is set for a PostgreSQL source, but PostgreSQL's WAL is archived by the server itself, not by a task: " +
@@ -644,23 +650,58 @@ function validatePointInTimeRecovery(pitr: PointInTimeRecovery, engine: Engine, 
   if (engine === Engine.MONGODB) {
     throw new ConfigError('pointInTimeRecovery is set for a MongoDB source, which the runner does not support (no oplog shipping); leave pointInTimeRecovery out and rely on the scheduled backups.');
   }
-  if (pitr.window === undefined || retention === undefined) return;
+}
+
+/**
+ * With point-in-time recovery, expire the binary log archive (`<prefix>/binlog/`) once no kept
+ * full or window needs it; then simulate two years of the schedules, tiers and lifecycle rules
+ * (lib/core/simulate.ts) and fail naming the first day and backup that would break. Rate
+ * schedules have no calendar to lay out and are not simulated.
+ */
+function keepChainsWhole(
+  scope: Construct,
+  scheduled: ScheduledBackup[],
+  retention: Retention | undefined,
+  pitr: PointInTimeRecovery | undefined,
+  vault: IBackupVault,
+  prefix: string,
+): void {
   const crons = (type: BackupType) => scheduled.filter((s) => (s.type ?? BackupType.FULL) === type).map((s) => s.schedule.cronSpec);
   const full = crons(BackupType.FULL);
   const incremental = crons(BackupType.INCREMENTAL);
   const differential = crons(BackupType.DIFFERENTIAL);
-  if ([...full, ...incremental, ...differential].some((c) => c === undefined)) return; // rate schedules: no calendar to lay out
+  if ([...full, ...incremental, ...differential].some((c) => c === undefined)) return;
+  const timeZone = scheduled.find((s) => s.schedule.timeZone !== undefined)?.schedule.timeZone?.timezoneName;
+  const windowDays = pitr?.window !== undefined ? pitr.window.toHours({ integral: false }) / 24 : 0;
+  let logArchiveDays: number | undefined;
+  if (pitr !== undefined) {
+    const expiry = logArchiveExpiry({ retention: retention ?? Retention.gfs(), fullSchedules: full as CronSpec[], pointInTimeDays: windowDays, timeZone });
+    const logPrefix = logArchivePrefix(prefix, LOG_ARCHIVE_FOLDERS.binlog);
+    if (expiry !== undefined && (windowDays > 0 || retention !== undefined)) {
+      logArchiveDays = expiry.days;
+      if (!vault.addLogArchiveExpiry(logPrefix, expiry.days)) {
+        Annotations.of(scope).addWarningV2(
+          'db-backup-constructs:logArchiveExpiry',
+          `the vault's bucket is not this app's, so no lifecycle rule expires the binary log archive: add one expiring ${logPrefix} after ${expiry.days} days, or the logs are kept for ever.`,
+        );
+      }
+    }
+  }
+  if (retention === undefined) return;
   try {
-    checkChainRetention({
+    const r = checkChainRetention({
       retention,
       fullSchedules: full as CronSpec[],
       incrementalSchedules: incremental as CronSpec[],
       differentialSchedules: differential as CronSpec[],
-      pointInTimeDays: pitr.window.toHours({ integral: false }) / 24,
+      pointInTimeDays: windowDays,
+      logArchiveDays,
+      timeZone,
       what: 'retention',
     });
+    for (const w of r.warnings) Annotations.of(scope).addWarningV2('db-backup-constructs:chainTiersRaised', w);
   } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
+    if (!(e instanceof ConfigError) || pitr?.window === undefined) throw e;
     throw new ConfigError(`pointInTimeRecovery window is ${pitr.window.toHumanString()}, which the retention does not keep: ${e.message} Or shorten the window.`);
   }
 }

@@ -57,6 +57,12 @@ export interface BackupRunnerTaskProps {
    * @default - the bundled runner image, built from `runner/Dockerfile` at deploy time (needs Docker there)
    */
   readonly image?: ecs.ContainerImage;
+  /**
+   * The days each tier's lifecycle rule keeps a backup (`Retention.tierDaysSetting`), so an
+   * incremental or differential backup raises a base that would expire before it.
+   * @default - not given: the runner warns in the manifest when a base is daily
+   */
+  readonly tierDays?: string;
   /** @default 1024 (1 vCPU) */
   readonly cpu?: number;
   /** @default 2048 */
@@ -147,6 +153,7 @@ export class BackupRunnerTask extends Construct {
         source: props.source.url,
         to: props.vault.storageUrl(this.prefix),
         type: this.backupType,
+        'tier-days': this.backupType === BackupType.FULL ? undefined : props.tierDays,
         compression: props.compression ?? Compression.ZSTD,
         encrypt: encryptValue(encryption, encryptionKey),
         json: true,

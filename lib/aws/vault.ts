@@ -114,6 +114,11 @@ export interface IBackupVault extends IResource {
   grantRestore(grantee: iam.IGrantable, prefix: string): iam.Grant;
   /** Check backups under `prefix`: read objects, versions, attributes and tags; tag manifests. */
   grantVerify(grantee: iam.IGrantable, prefix: string): iam.Grant;
+  /**
+   * Expire the objects under a log archive prefix (`<prefix>/binlog/`) after `days` days. Returns
+   * false where the vault's lifecycle is not this app's to change (an existing bucket).
+   */
+  addLogArchiveExpiry(logPrefix: string, days: number): boolean;
 }
 
 /** Attributes of an existing vault. */
@@ -145,6 +150,10 @@ abstract class BackupVaultBase extends Resource implements IBackupVault {
   public storageUrl(prefix: string): string {
     checkPrefix(prefix);
     return `s3://${this.bucket.bucketName}/${prefix}`;
+  }
+
+  public addLogArchiveExpiry(_logPrefix: string, _days: number): boolean {
+    return false;
   }
 
   public grantBackup(grantee: iam.IGrantable, prefix: string): iam.Grant {
@@ -222,6 +231,8 @@ export class BackupVault extends BackupVaultBase {
   public readonly accessLogsBucket: s3.IBucket;
   /** The retention tiers the lifecycle rules implement. */
   public readonly retention: Retention;
+  private readonly ownBucket: s3.Bucket;
+  private readonly logRules = new Map<string, number>();
 
   constructor(scope: Construct, id: string, props: BackupVaultProps = {}) {
     super(scope, id);
@@ -289,7 +300,7 @@ export class BackupVault extends BackupVaultBase {
     });
     rules.push({ id: 'expired-delete-markers', expiredObjectDeleteMarker: true });
 
-    this.bucket = new s3.Bucket(this, 'Resource', {
+    this.bucket = this.ownBucket = new s3.Bucket(this, 'Resource', {
       bucketName: props.bucketName,
       encryption: s3.BucketEncryption.KMS,
       encryptionKey: this.key,
@@ -341,6 +352,25 @@ export class BackupVault extends BackupVaultBase {
       id: 'NIST.800.53.R5-S3BucketReplicationEnabled',
       reason: 'Cross-region replication of backups is a deployment choice (cost, data residency); add a replication rule to the vault\'s bucket where policy requires a second region.',
     });
+  }
+
+  /**
+   * Expire a log archive prefix after `days` days (lib/core/simulate.ts `logArchiveExpiry` says
+   * how many): log objects carry no tier tag, so no tier rule reaches them. One rule per prefix.
+   */
+  public addLogArchiveExpiry(logPrefix: string, days: number): boolean {
+    const known = this.logRules.get(logPrefix);
+    if (known !== undefined && known !== days) {
+      throw new ConfigError(`the log archive ${logPrefix} already expires after ${known} days, not ${days}; give each database its own prefix.`);
+    }
+    if (known !== undefined) return true;
+    this.logRules.set(logPrefix, days);
+    this.ownBucket.addLifecycleRule({
+      id: `expire-logs-${logPrefix.replace(/\/$/, '').replace(/[^A-Za-z0-9-]/g, '-')}`,
+      prefix: logPrefix,
+      expiration: Duration.days(days),
+    });
+    return true;
   }
 
   private transitionsFor(t: TierLifetime, cold: ColdStorageOptions | undefined): s3.Transition[] | undefined {

@@ -13,12 +13,18 @@
  * A restore to a moment starts from the newest full backup before it, so every moment between a
  * full and the next one needs that full (and the logs since it) for as long as the moment is in
  * the window. A dependant needs its full (and, for an incremental, every backup before it in the
- * chain) for as long as it lives itself.
+ * chain) for as long as it lives itself; on S3 the runner raises a base's tier tag when a new
+ * dependant would outlive it (lib/core/retention.ts planChainTiers), on GCS it cannot.
+ *
+ * The verdict is the retention simulator's (lib/core/simulate.ts): two years of backups, tiers
+ * and lifecycle expiries, walked; the per-tier arithmetic below only explains a failure in terms
+ * of the setting to change.
  */
 import { ConfigError } from './errors';
-import { Retention } from './retention';
+import { LifecycleTiming, Retention } from './retention';
 import { CronSpec, awsCronExpression } from './schedule';
-import { RetentionTier } from './model';
+import { BackupType, RetentionTier } from './model';
+import { LOG_RULE_SLACK_DAYS, scheduleRuns, simulateRetention, SimulationResult } from './simulate';
 
 /** What the check needs to know. */
 export interface ChainRetentionProps {
@@ -51,6 +57,19 @@ export interface ChainRetentionProps {
    * @default 'retention'
    */
   readonly what?: string;
+  /** The time zone the schedules fire in. @default 'UTC' */
+  readonly timeZone?: string;
+  /**
+   * How the storage's lifecycle removes objects; on S3 the runner raises a base's tier tag,
+   * on GCS (tier folders) it cannot.
+   * @default LifecycleTiming.S3
+   */
+  readonly timing?: LifecycleTiming;
+  /**
+   * Whether the runner raises a base's tier (it needs `--tier-days`, which the CDK flavour renders).
+   * @default - timing is S3
+   */
+  readonly raiseBaseTiers?: boolean;
 }
 
 /** What the tiers must provide, and advice that does not fail synthesis. */
@@ -59,21 +78,22 @@ export interface ChainRetentionResult {
   readonly requiredFullDays: number;
   /** How long the log archive must keep each log, in days (0 without point-in-time recovery). */
   readonly requiredLogArchiveDays: number;
-  /**
-   * Soft problems: incremental backups each depend on the ones before them, and the lifecycle
-   * expires the oldest first, so late incrementals of a cycle outlive their first parents by up
-   * to this many days (list and verify report them as broken chains).
-   */
+  /** Advice that does not fail synthesis (none today: what would break fails). */
   readonly warnings: readonly string[];
+  /** The simulation that decided (undefined without full backups). */
+  readonly simulation?: SimulationResult;
 }
 
 const DAY = 1440;
+const START = Date.UTC(2026, 0, 1);
+const WALK_DAYS = 731;
 
 /**
  * Check that the retention keeps every base as long as its dependants and the point-in-time
- * window need it. Throws ConfigError listing each violation with the setting to change;
- * returns the required lifetimes and warnings otherwise. Pure: schedules are laid out over two
- * calendar years (UTC).
+ * window need it, by simulating two years (lib/core/simulate.ts). Throws ConfigError naming the
+ * first day and backup that would break and the setting to change; returns the required
+ * lifetimes otherwise. Without `logArchiveDays` the log archive is taken to keep what the window
+ * needs plus a day (the rule the vaults emit).
  */
 export function checkChainRetention(props: ChainRetentionProps): ChainRetentionResult {
   const what = props.what ?? 'retention';
@@ -85,12 +105,11 @@ export function checkChainRetention(props: ChainRetentionProps): ChainRetentionR
     }
     return { requiredFullDays: 0, requiredLogArchiveDays: 0, warnings: [] };
   }
-  const fullRuns = runs(props.fullSchedules);
-  const incRuns = runs(props.incrementalSchedules ?? []);
-  const diffRuns = runs(props.differentialSchedules ?? []);
-  if (fullRuns === undefined || incRuns === undefined || diffRuns === undefined) {
-    return { requiredFullDays: 0, requiredLogArchiveDays: 0, warnings: [`${what}: a schedule uses a day pattern (L, W, #) that the chain retention check does not evaluate; check by hand that full backups outlive their dependants.`] };
-  }
+  const lay = (crons: readonly CronSpec[]) =>
+    scheduleRuns(crons, START, START + WALK_DAYS * 86_400_000, props.timeZone).map((ms) => ms / 60000);
+  const fullRuns = lay(props.fullSchedules);
+  const incRuns = lay(props.incrementalSchedules ?? []);
+  const diffRuns = lay(props.differentialSchedules ?? []);
   const lifetimeOf = new Map<RetentionTier, number>(props.retention.lifetimes.map((l) => [l.tier, l.days * DAY]));
   const daily = lifetimeOf.get(RetentionTier.DAILY)!;
   const dependants = [...incRuns, ...diffRuns].sort((a, b) => a - b);
@@ -100,7 +119,6 @@ export function checkChainRetention(props: ChainRetentionProps): ChainRetentionR
   const violations = new Map<string, { tier: RetentionTier; have: number; need: number; depSpan: number; gap: number }>();
   let requiredFull = 0;
   let requiredLogs = 0;
-  let longestIncrementalTail = 0;
   for (let i = 0; i + 1 < fullRuns.length; i++) {
     const at = fullRuns[i];
     const next = fullRuns[i + 1];
@@ -115,8 +133,6 @@ export function checkChainRetention(props: ChainRetentionProps): ChainRetentionR
     const need = Math.max(mine.length === 0 ? 0 : depSpan + daily, window > 0 ? gap + window * DAY : 0);
     requiredFull = Math.max(requiredFull, need);
     if (window > 0) requiredLogs = Math.max(requiredLogs, gap + window * DAY);
-    const incs = between(incRuns, at, next);
-    if (incs.length > 1) longestIncrementalTail = Math.max(longestIncrementalTail, incs[incs.length - 1] - incs[0]);
     // Only the first two years' pattern matters; one violation per tier is enough to report.
     if (have < need) {
       const v = violations.get(tier);
@@ -148,14 +164,45 @@ export function checkChainRetention(props: ChainRetentionProps): ChainRetentionR
       `the log archive keeps logs ${props.logArchiveDays} days but the ${window}-day point-in-time window needs ${days(requiredLogs)}: a moment just before a full backup (full backups run up to ${humanDays(requiredLogs - window * DAY)} apart: ${props.fullSchedules.map(awsCronExpression).join(', ')}) is replayed from the full before it. Fix: raise logArchiveDays to at least ${days(requiredLogs)}, or take full backups more often.`,
     );
   }
-  if (problems.length > 0) throw new ConfigError(`${what}: ${problems.join(' ')}`);
+  const logDays = window > 0 ? (props.logArchiveDays ?? days(requiredLogs) + LOG_RULE_SLACK_DAYS) : undefined;
+  const schedule = (type: BackupType, crons: readonly CronSpec[] | undefined) => (crons ?? []).map((cron) => ({ type, cron }));
+  const simulation = simulateRetention({
+    schedules: [
+      ...schedule(BackupType.FULL, props.fullSchedules),
+      ...schedule(BackupType.INCREMENTAL, props.incrementalSchedules),
+      ...schedule(BackupType.DIFFERENTIAL, props.differentialSchedules),
+    ],
+    retention: props.retention,
+    rules: {
+      tierDays: Object.fromEntries(props.retention.lifetimes.map((l) => [l.tier, l.days])),
+      logPrefixDays: logDays === undefined ? undefined : { 'logs/': logDays },
+      timing: props.timing,
+    },
+    pointInTimeDays: window,
+    raiseBaseTiers: props.raiseBaseTiers,
+    timeZone: props.timeZone,
+    start: new Date(START),
+    days: WALK_DAYS,
+    what,
+  });
+  const first = simulation.firstBreak;
+  if (first !== undefined) {
+    const fix =
+      problems.length > 0 ? ''
+      : ' Fix: take differential instead of incremental backups (each needs only its full), or full backups more often, or keep the daily tier longer.';
+    throw new ConfigError(`${what}: ${problems.join(' ')}${problems.length > 0 ? ' ' : ''}First break: on ${first.day} backup ${first.backup} would break: ${first.reason}.${fix}`);
+  }
   const warnings: string[] = [];
-  if (longestIncrementalTail > 0) {
+  const raised = simulation.backups.filter((b) => b.tier !== b.writtenTier);
+  if (raised.length > 0) {
+    const e = raised[0];
     warnings.push(
-      `${what}: incremental backups each depend on the one before; the lifecycle expires the oldest first, so the last incremental of a cycle cannot be restored during its last ${humanDays(longestIncrementalTail)} (list and verify report it as a broken chain). Differential backups (each depends only on its full) do not have this limit.`,
+      `${what}: to keep chains whole the runner raises the tier of ${raised.length} of ${simulation.backups.length} backups over two years ` +
+        `(e.g. ${e.id}: ${e.writtenTier} → ${e.tier}), so they are kept longer than their tier says; ` +
+        'one full backup per ISO week with differential backups avoids it.',
     );
   }
-  return { requiredFullDays: days(requiredFull), requiredLogArchiveDays: days(requiredLogs), warnings };
+  return { requiredFullDays: days(requiredFull), requiredLogArchiveDays: days(requiredLogs), warnings, simulation };
 }
 
 /** The runs strictly between `from` and `to` (sorted input). */
@@ -176,42 +223,4 @@ function humanDays(minutes: number): string {
   if (minutes % DAY === 0) return `${minutes / DAY} day${minutes === DAY ? '' : 's'}`;
   if (minutes % 60 === 0) return `${minutes / 60} hours`;
   return `${minutes} minutes`;
-}
-
-const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
-const DAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
-
-/** Every run of the schedules over two calendar years from 2024-01-01 (UTC), in minutes since the epoch, sorted; undefined for L/W/# day patterns. */
-function runs(crons: readonly CronSpec[]): number[] | undefined {
-  const start = Date.UTC(2024, 0, 1);
-  const out = new Set<number>();
-  for (const c of crons) {
-    if (/[LW#]/i.test(c.day) || /[LW#]/i.test(c.weekDay)) return undefined;
-    const minutes = values(c.minute, 0, 59);
-    const hours = values(c.hour, 0, 23);
-    const dom = c.day === '?' || c.day === '*' ? undefined : new Set(values(c.day, 1, 31));
-    const months = c.month === '*' ? undefined : new Set(values(c.month.toUpperCase().replace(/[A-Z]{3}/g, (m) => String(MONTHS.indexOf(m) + 1)), 1, 12));
-    const dow = c.weekDay === '?' || c.weekDay === '*' ? undefined : new Set(values(c.weekDay.toUpperCase().replace(/[A-Z]{3}/g, (d) => String(DAYS.indexOf(d) + 1)), 1, 7));
-    for (let d = 0; d < 731; d++) {
-      const date = new Date(start + d * 86_400_000);
-      if (months !== undefined && !months.has(date.getUTCMonth() + 1)) continue;
-      if (dom !== undefined && !dom.has(date.getUTCDate())) continue;
-      if (dow !== undefined && !dow.has(date.getUTCDay() + 1)) continue;
-      for (const h of hours) for (const m of minutes) out.add(start / 60000 + d * DAY + h * 60 + m);
-    }
-  }
-  return [...out].sort((a, b) => a - b);
-}
-
-function values(field: string, lo: number, hi: number): number[] {
-  const out = new Set<number>();
-  for (const part of field.split(',')) {
-    const m = /^(\*|\d+)(?:-(\d+))?(?:\/(\d+))?$/.exec(part);
-    if (m === null) continue;
-    const first = m[1] === '*' ? lo : Number(m[1]);
-    const last = m[2] !== undefined ? Number(m[2]) : m[1] === '*' || m[3] !== undefined ? hi : first;
-    const step = m[3] !== undefined ? Number(m[3]) : 1;
-    for (let v = first; v <= last; v += step) out.add(v);
-  }
-  return [...out].sort((a, b) => a - b);
 }

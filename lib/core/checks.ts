@@ -60,7 +60,7 @@ export interface GapOptions {
  */
 export function longestScheduleGapMinutes(crons: readonly CronSpec[], options: GapOptions = {}): number | undefined {
   if (crons.length === 0) return undefined;
-  const parsed = crons.map((c) => matcher(c, options.dayPatterns === true));
+  const parsed = crons.map((c) => cronMatcher(c, options.dayPatterns === true));
   if (parsed.some((p) => p === undefined)) return undefined;
   const start = Date.UTC(2024, 0, 1);
   const days = options.years !== undefined ? options.years * 366 : 731;
@@ -116,13 +116,13 @@ export function humanMinutes(minutes: number): string {
 const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
 const DAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
 
-interface CronMatcher {
+export interface CronMatcher {
   readonly times: readonly number[];
   matchesDay(date: Date): boolean;
 }
 
-/** Day matching for a checked spec (parseCron has already validated the fields). */
-function matcher(c: CronSpec, dayPatterns: boolean): CronMatcher | undefined {
+/** Day matching for a checked spec (parseCron has already validated the fields); times are minutes of the day. */
+export function cronMatcher(c: CronSpec, dayPatterns: boolean): CronMatcher | undefined {
   if (!dayPatterns && (/[LW#]/i.test(c.day) || /[LW#]/i.test(c.weekDay))) return undefined;
   const minutes = values(c.minute, 0, 59);
   const hours = values(c.hour, 0, 23);

@@ -66,6 +66,7 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
   opt('encrypt', OptionKind.STRING, [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM],
     'none, age:RECIPIENT, kms:KEY_ID, gpg:RECIPIENT or openssl:KEYFILE (default none)'),
   opt('tier', OptionKind.STRING, [C.BACKUP], 'the retention tier; by default the first backup of a month is monthly, of an ISO week weekly, the rest daily', ['daily', 'weekly', 'monthly']),
+  opt('tier-days', OptionKind.STRING, [C.BACKUP], "the days each tier's lifecycle rule keeps a backup (daily=7,weekly=28,monthly=372): an incremental or differential backup then keeps its chain whole, raising a base's S3 tier tag where it would expire first"),
   opt('lock-wait', OptionKind.INTEGER, [C.BACKUP], 'seconds to wait for an overlapping backup of the same database to the same place to end (default 0: refuse at once)'),
   opt('json', OptionKind.FLAG, [C.BACKUP, C.LIST, C.VERIFY, C.RESTORE, C.PRUNE, C.DRILL], 'print one JSON document instead of a summary'),
   opt('from', OptionKind.STRING, [C.RESTORE, C.VERIFY, C.LIST, C.PRUNE, C.DRILL, C.WAL_FETCH], 'the storage URL to read backups from'),

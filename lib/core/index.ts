@@ -9,6 +9,7 @@ export * from './manifest';
 export * from './metrics';
 export * from './checks';
 export * from './chains';
+export * from './simulate';
 export * from './rpo';
 export * from './sizing';
 export * from './permissions';

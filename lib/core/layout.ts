@@ -83,3 +83,14 @@ export function claimVaultPrefix(vault: object, owner: object, databaseId: strin
   list.push({ owner, databaseId, prefix });
   claims.set(vault, list);
 }
+
+/**
+ * The folder of a database's log archive under its prefix: the runner's `wal-push` writes
+ * PostgreSQL WAL under `wal/`, `binlog-stream` MySQL/MariaDB binary logs under `binlog/`.
+ */
+export const LOG_ARCHIVE_FOLDERS = { wal: 'wal', binlog: 'binlog' } as const;
+
+/** The object-name prefix of a database's log archive: `<prefix>/binlog/` (lifecycle rule filters). */
+export function logArchivePrefix(prefix: string, folder: string): string {
+  return prefix === '' ? `${folder}/` : `${prefix}/${folder}/`;
+}

@@ -1,6 +1,7 @@
 import { OptionKind, OptionSpec, RUNNER_OPTIONS, RunnerCommand } from '../../lib/core/contract';
 import { ConfigError } from '../../lib/core/errors';
 import { BackupMethod, BackupType, Compression, Engine, RetentionTier } from '../../lib/core/model';
+import { parseTierDays } from '../../lib/core/retention';
 import {
   EncryptionSpec,
   parseEncryption,
@@ -30,6 +31,8 @@ export interface BackupConfig {
   readonly compression: Compression;
   readonly encryption: EncryptionSpec;
   readonly tier?: RetentionTier;
+  /** Days each tier's lifecycle rule keeps a backup (--tier-days), when known. */
+  readonly tierDays?: Partial<Record<RetentionTier, number>>;
   readonly lockWaitSeconds: number;
   /** Seconds to wait for another session's table lock (pg_dump --lock-wait-timeout, lock_wait_timeout). */
   readonly lockTimeoutSeconds: number;
@@ -307,6 +310,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         compression: (v.compression as Compression | undefined) ?? Compression.ZSTD,
         encryption: parseEncryption(String(v.encrypt ?? 'none')),
         tier: v.tier as RetentionTier | undefined,
+        tierDays: v['tier-days'] !== undefined ? parseTierDays(String(v['tier-days'])) : undefined,
         lockWaitSeconds: (v['lock-wait'] as number | undefined) ?? 0,
         lockTimeoutSeconds: (v['lock-timeout'] as number | undefined) ?? 60,
         json,

@@ -6,22 +6,18 @@ import { DataAwsKmsKey } from '@cdktf/provider-aws/lib/data-aws-kms-key';
 import { DataAwsS3Bucket } from '@cdktf/provider-aws/lib/data-aws-s3-bucket';
 import { DataAwsSecretsmanagerSecret } from '@cdktf/provider-aws/lib/data-aws-secretsmanager-secret';
 import { DataAwsSnsTopic } from '@cdktf/provider-aws/lib/data-aws-sns-topic';
+import { BackupEncryption, BackupSchedule, Compression, Duration, Retention } from '../../lib/cdktf/aws';
 import {
-  BackupEncryption,
-  BackupSchedule,
-  Compression,
-  Duration,
   FreshnessCheckEvent,
   METRICS,
   METRIC_NAMESPACE,
   RUNNER_ENV,
-  Retention,
   RunnerCommand,
   SECRET_ENV,
   TIER_TAG_KEY,
   VERIFIER_ENV,
   renderRunnerEnvironment,
-} from '../../lib/cdktf/aws';
+} from '../../lib/core';
 import * as aws from '../../lib/cdktf/aws';
 import { parseInvocation } from '../../runner/src/config';
 import { allowedActions, envMap, policy, statement, synthAws } from './helpers';

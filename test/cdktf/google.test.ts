@@ -5,16 +5,8 @@ import { TerraformStack } from 'cdktf';
 import { DataGoogleMonitoringNotificationChannel } from '@cdktf/provider-google/lib/data-google-monitoring-notification-channel';
 import { DataGoogleSecretManagerSecret } from '@cdktf/provider-google/lib/data-google-secret-manager-secret';
 import { DataGoogleStorageBucket } from '@cdktf/provider-google/lib/data-google-storage-bucket';
-import {
-  BackupEncryption,
-  BackupSchedule,
-  Duration,
-  RUNNER_ENV,
-  Retention,
-  RunnerCommand,
-  SECRET_ENV,
-  renderRunnerEnvironment,
-} from '../../lib/cdktf/google';
+import { BackupEncryption, BackupSchedule, Duration, Retention } from '../../lib/cdktf/google';
+import { RUNNER_ENV, RunnerCommand, SECRET_ENV, renderRunnerEnvironment } from '../../lib/core';
 import * as google from '../../lib/cdktf/google';
 import { parseInvocation } from '../../runner/src/config';
 import { envMap, synthGoogle, warnings } from './helpers';

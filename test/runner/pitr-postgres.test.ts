@@ -98,7 +98,7 @@ describe('PostgreSQL point-in-time recovery', () => {
     assert.ok(w.earliest <= moments[0].t.toISOString() && w.latest >= moments[2].t.toISOString(), JSON.stringify(w));
     assert.deepEqual(w.gaps, []);
     const text = await dbbackup(['list', '--from', url]);
-    assert.match(text.stdout, /point-in-time recovery: any moment from \S+ to \S+ \(postgres WAL archive \(wal\/\), 1 base backup\)/);
+    assert.match(text.stdout, /point-in-time recovery: any moment from \S+ to \S+ \(postgres WAL archive \(wal\/, \d+ objects, [^)]+\), 1 base backup\)/);
     const v = await dbbackup(['verify', '--from', url, '--all']);
     assert.equal(v.code, 0, v.stderr);
     assert.match(v.stdout, /ok\s+wal-archive/);

@@ -4,7 +4,7 @@ import * as assert from 'node:assert/strict';
 import { describe, test } from '@jest/globals';
 import { checkChainRetention } from '../../lib/core/chains';
 import { Compression } from '../../lib/core/model';
-import { Retention } from '../../lib/core/retention';
+import { LifecycleTiming, Retention } from '../../lib/core/retention';
 import { parseCron } from '../../lib/core/schedule';
 import { EncryptionScheme } from '../../lib/core/urls';
 import { ArchivedObject, objectName, parseObjectKey } from '../../runner/src/pitr/log-archive';
@@ -139,11 +139,24 @@ describe('checkChainRetention (lib/core/chains.ts)', () => {
     assert.deepEqual(r.warnings, []);
   });
 
-  test('fulls in the daily tier cannot outlive their own dependants: the message says what to change', () => {
+  test('fulls in the daily tier cannot outlive their own dependants on GCS: the message says what to change', () => {
     assert.throws(
-      () => checkChainRetention({ retention: Retention.gfs(), fullSchedules: dailyFull, incrementalSchedules: hourly, what: 'MyBackup retention' }),
-      /MyBackup retention: a full backup in the daily tier is kept 7 days but must stay 8 days.*schedule at most one full backup per ISO week/,
+      () =>
+        checkChainRetention({
+          retention: Retention.gfs(),
+          fullSchedules: dailyFull,
+          incrementalSchedules: hourly,
+          what: 'MyBackup retention',
+          timing: LifecycleTiming.GCS,
+        }),
+      /MyBackup retention: a full backup in the daily tier is kept 7 days but must stay 8 days.*schedule at most one full backup per ISO week.*First break: on \d{4}-\d\d-\d\d backup \S+-incremental/,
     );
+  });
+
+  test('on S3 the runner raises the daily chain instead, and the check says so', () => {
+    const r = checkChainRetention({ retention: Retention.gfs(), fullSchedules: dailyFull, incrementalSchedules: hourly });
+    assert.equal(r.warnings.length, 1);
+    assert.match(r.warnings[0], /raises the tier of \d+ of \d+ backups.*daily → weekly/);
   });
 
   test('a point-in-time window longer than the weekly tier fails naming the weekly setting', () => {
@@ -157,10 +170,11 @@ describe('checkChainRetention (lib/core/chains.ts)', () => {
     assert.doesNotThrow(() => checkChainRetention({ retention: Retention.gfs(), fullSchedules: weeklyFull, pointInTimeDays: 7, logArchiveDays: 14 }));
   });
 
-  test('incremental chains warn that late incrementals outlive their first parents', () => {
-    const r = checkChainRetention({ retention: Retention.gfs(), fullSchedules: weeklyFull, incrementalSchedules: daily });
-    assert.equal(r.warnings.length, 1);
-    assert.match(r.warnings[0], /last incremental of a cycle cannot be restored during its last 6 days.*Differential/);
+  test('incremental chains whose first links expire before the last are refused, naming the first break', () => {
+    assert.throws(
+      () => checkChainRetention({ retention: Retention.gfs(), fullSchedules: weeklyFull, incrementalSchedules: daily }),
+      /First break: on \d{4}-\d\d-\d\d backup \S+-incremental would break: .*needs \S+-full.*Fix: take differential/,
+    );
   });
 
   test('dependants or a window without full backups is refused', () => {

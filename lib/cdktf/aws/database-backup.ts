@@ -13,13 +13,14 @@ import {
   DRILL_TIMEOUT_BEYOND_RTO_MINUTES,
   Retention,
   claimVaultPrefix,
+  LifecycleTiming,
 } from '../../core';
 import { Duration } from '../common/duration';
 import { BackupEncryption } from '../common/encryption';
 import { boundedName } from '../common/names';
 import { BackupSchedule } from '../common/schedule';
 import { ScheduledBackup } from '../common/scheduled';
-import { TYPE_IDS, applyRpoPolicy, resolveSchedules } from '../common/policy';
+import { TYPE_IDS, applyChainRetention, applyRpoPolicy, resolveSchedules } from '../common/policy';
 import { RestoreDrillTask } from './drill-task';
 import { RunnerImage } from './image';
 import { BackupMonitoring } from './monitoring';
@@ -187,6 +188,9 @@ export class DatabaseBackup extends Construct {
       this.vault = this.newVault;
     }
     claimVaultPrefix(this.vault, this, this.databaseId, this.prefix);
+    // Two years of schedules, tiers and lifecycle simulated (lib/core/simulate.ts), as in the CDK flavour.
+    const chainRetention = this.newVault?.retention ?? (props.vault instanceof BackupVault ? props.vault.retention : undefined);
+    if (chainRetention !== undefined) applyChainRetention(this, scheduled, chainRetention, LifecycleTiming.S3);
     this.clusterArn =
       props.cluster?.arn ??
       new EcsCluster(this, 'Cluster', {
@@ -279,7 +283,7 @@ export class DatabaseBackup extends Construct {
       topicKey: props.alarmTopicKey,
       alarmEmails: props.alarmEmails,
       deadLetterQueue,
-      verifierFunction: { functionName: BackupVerifier.functionName(props.databaseId) },
+      verifierFunction: { functionName: BackupVerifier.functionNameFor(props.databaseId) },
       tags: props.tags,
     });
     this.alarms = this.monitoring.alarms;

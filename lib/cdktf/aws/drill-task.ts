@@ -30,8 +30,8 @@ import { RunnerImage } from './image';
 import { awsContext } from './private/context';
 import { Statement, vaultStatements } from './private/policy';
 import { LOG_RETENTION_DAYS, serviceRole } from './private/role';
-import { CpuArchitecture, RunnerNetwork, checkTaskTimeout } from './runner-task';
-import { IScheduledTask } from './schedule';
+import { checkTaskTimeout } from './private/task';
+import { CpuArchitecture, RunnerNetwork } from './runner-task';
 import { IBackupVault } from './vault';
 
 /** Properties of a `RestoreDrillTask`. */
@@ -74,9 +74,11 @@ export interface RestoreDrillTaskProps {
  * A Fargate task that proves backups restore (the same task as the AWS CDK flavour's):
  * `dbbackup drill` restores the newest backup into a throwaway database beside it in the task
  * (only on 127.0.0.1), runs its smoke checks and publishes success and the restore time. Its
- * role can read backups, never write or delete them.
+ * role can read backups, never write or delete them. It is an `IScheduledTask` (as a
+ * `BackupRunnerTask` is) by its shape: declaring it would narrow the interface's property types,
+ * which jsii does not allow.
  */
-export class RestoreDrillTask extends Construct implements IScheduledTask {
+export class RestoreDrillTask extends Construct {
   public readonly taskDefinition: EcsTaskDefinition;
   public readonly taskRole: IamRole;
   public readonly executionRole: IamRole;
@@ -88,7 +90,7 @@ export class RestoreDrillTask extends Construct implements IScheduledTask {
   public readonly assignPublicIp: boolean;
   public readonly timeout: Duration;
   /** The runner container's plain environment (the contract). */
-  public readonly environment: Readonly<Record<string, string>>;
+  public readonly environment: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: RestoreDrillTaskProps) {
     super(scope, id);

@@ -1,7 +1,7 @@
 // The CDK for Terraform entry for AWS (`db-backup-constructs/cdktf/aws`): loads cdktf and
 // @cdktf/provider-aws only. The cloud-neutral model and value classes are re-exported, so one
-// import is enough.
-export * from '../../core';
+// import is enough; the rest of lib/core is internal.
+export * from '../common/model';
 export * from '../common';
 export * from './refs';
 export * from './vault';

@@ -37,3 +37,27 @@ export interface IClusterRef {
 export interface ITopicRef {
   readonly arn: string;
 }
+
+/** An SQS queue. */
+export interface IQueueRef {
+  /** The queue's name. */
+  readonly name: string;
+}
+
+/** A Lambda function. */
+export interface IFunctionRef {
+  readonly functionName: string;
+}
+
+/** An IAM role. */
+export interface IRoleRef {
+  readonly arn: string;
+}
+
+/** An ECS task definition. */
+export interface ITaskDefinitionRef {
+  /** The ARN with the revision. */
+  readonly arn: string;
+  /** The ARN of the family (any revision). */
+  readonly arnWithoutRevision: string;
+}

@@ -34,6 +34,7 @@ import { BackupEncryption } from '../common/encryption';
 import { boundedName } from '../common/names';
 import { RunnerImage } from './image';
 import { awsContext } from './private/context';
+import { checkTaskTimeout } from './private/task';
 import { Statement, vaultStatements } from './private/policy';
 import { LOG_RETENTION_DAYS, serviceRole } from './private/role';
 import { IClusterRef } from './refs';
@@ -136,9 +137,9 @@ export class BackupRunnerTask extends Construct {
   /** The key prefix backups go under. */
   public readonly prefix: string;
   /** The container's plain environment (the contract), for tests and documentation. */
-  public readonly environment: Readonly<Record<string, string>>;
+  public readonly environment: Record<string, string>;
   /** The container's command. */
-  public readonly command: readonly string[];
+  public readonly command: string[];
   public readonly databaseId: string;
   /** The backup type this task makes. */
   public readonly backupType: BackupType;
@@ -321,19 +322,7 @@ export class BackupRunnerTask extends Construct {
   }
 }
 
-/** Check a task timeout: whole minutes, 5 minutes to 7 days (as the AWS CDK flavour). */
-export function checkTaskTimeout(name: string, timeout: Duration): void {
-  const seconds = timeout.toSeconds();
-  if (seconds % 60 !== 0 || seconds < 300 || seconds > 7 * 86400) {
-    throw new ConfigError(`${name} is ${timeout}; use whole minutes from 5 minutes to 7 days, e.g. Duration.hours(4).`);
-  }
-}
-
-/**
- * @deprecated renamed `BackupRunnerTask`, the AWS CDK flavour's name.
- */
-export const RunnerTask = BackupRunnerTask;
-/** @deprecated renamed `BackupRunnerTask`. */
-export type RunnerTask = BackupRunnerTask;
+/** @deprecated renamed `BackupRunnerTask`, the AWS CDK flavour's name. */
+export class RunnerTask extends BackupRunnerTask {}
 /** @deprecated renamed `BackupRunnerTaskProps`. */
-export type RunnerTaskProps = BackupRunnerTaskProps;
+export interface RunnerTaskProps extends BackupRunnerTaskProps {}

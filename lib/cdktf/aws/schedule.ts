@@ -8,13 +8,14 @@ import { boundedName } from '../common/names';
 import { BackupSchedule } from '../common/schedule';
 import { awsContext } from './private/context';
 import { serviceRole } from './private/role';
+import { IRoleRef, ITaskDefinitionRef } from './refs';
 
 /** What a schedule starts: a Fargate task definition with its roles and network. */
 export interface IScheduledTask {
   readonly databaseId: string;
-  readonly taskDefinition: { readonly arn: string; readonly arnWithoutRevision: string };
-  readonly taskRole: { readonly arn: string };
-  readonly executionRole: { readonly arn: string };
+  readonly taskDefinition: ITaskDefinitionRef;
+  readonly taskRole: IRoleRef;
+  readonly executionRole: IRoleRef;
   readonly clusterArn: string;
   readonly subnetIds: string[];
   readonly securityGroupIds: string[];
@@ -154,8 +155,6 @@ export class TaskSchedule extends Construct {
 }
 
 /** @deprecated renamed `TaskSchedule`, the AWS CDK flavour's name. */
-export const RunnerSchedule = TaskSchedule;
-/** @deprecated renamed `TaskSchedule`. */
-export type RunnerSchedule = TaskSchedule;
+export class RunnerSchedule extends TaskSchedule {}
 /** @deprecated renamed `TaskScheduleProps`. */
-export type RunnerScheduleProps = TaskScheduleProps;
+export interface RunnerScheduleProps extends TaskScheduleProps {}

@@ -41,6 +41,20 @@ export interface ObjectLockOptions {
   readonly retention: Duration;
 }
 
+/** Where a vault's S3 server access logs go. */
+export interface VaultAccessLogs {
+  /** The bucket the logs are written to (it must allow the S3 logging service to write). */
+  readonly bucket: IBucketRef;
+  /** @default - no prefix */
+  readonly prefix?: string;
+}
+
+/** A bucket and key made elsewhere, for `BackupVault.fromExisting`. */
+export interface BackupVaultAttributes {
+  readonly bucket: IBucketRef;
+  readonly key: IKeyRef;
+}
+
 /** Properties of a `BackupVault`. */
 export interface BackupVaultProps {
   /**
@@ -90,7 +104,7 @@ export interface BackupVaultProps {
    * logging service to write to it).
    * @default - no access logs
    */
-  readonly serverAccessLogs?: { readonly bucket: IBucketRef; readonly prefix?: string };
+  readonly serverAccessLogs?: VaultAccessLogs;
   /**
    * Send the bucket's object events to EventBridge (the verifier is triggered by them).
    * @default true
@@ -107,7 +121,7 @@ export interface BackupVaultProps {
  */
 export class BackupVault extends Construct implements IBackupVault {
   /** Use a bucket and key made elsewhere (their lifecycle, policy and encryption are theirs). */
-  public static fromExisting(scope: Construct, id: string, attrs: { readonly bucket: IBucketRef; readonly key: IKeyRef }): IBackupVault {
+  public static fromExisting(scope: Construct, id: string, attrs: BackupVaultAttributes): IBackupVault {
     return new ExistingVault(scope, id, attrs);
   }
 
@@ -119,6 +133,8 @@ export class BackupVault extends Construct implements IBackupVault {
   public readonly keyArn: string;
   public readonly retention: Retention;
   public readonly lifecycle: S3BucketLifecycleConfiguration;
+  private readonly rules: S3BucketLifecycleConfigurationRule[];
+  private readonly logRules = new Map<string, number>();
   public readonly policy: S3BucketPolicy;
 
   constructor(scope: Construct, id: string, props: BackupVaultProps = {}) {
@@ -241,12 +257,12 @@ export class BackupVault extends Construct implements IBackupVault {
       ]),
     });
 
-    const rules: S3BucketLifecycleConfigurationRule[] = this.retention.lifetimes.map((t) => ({
+    const rules: S3BucketLifecycleConfigurationRule[] = (this.rules = this.retention.lifetimes.map((t) => ({
       id: `expire-${t.tier}`,
       status: 'Enabled',
       filter: [{ tag: [{ key: TIER_TAG_KEY, value: t.tier }] }],
       expiration: [{ days: t.days }],
-    }));
+    })));
     rules.push({
       id: 'housekeeping',
       status: 'Enabled',
@@ -279,6 +295,31 @@ export class BackupVault extends Construct implements IBackupVault {
       new S3BucketNotification(this, 'Notifications', { bucket: this.bucket.id, eventbridge: true });
     }
   }
+
+  /**
+   * Expire the objects under a log archive prefix (`<prefix>/wal/`, `<prefix>/binlog/`) after
+   * `days` days (`logArchiveExpiry` in lib/core says how many): log objects carry no tier tag,
+   * so no tier rule reaches them. One rule per prefix.
+   */
+  public addLogArchiveExpiry(logPrefix: string, days: number): boolean {
+    if (Token.isUnresolved(logPrefix)) throw new ConfigError('a log archive prefix must be a literal string: the lifecycle rules are built from it.');
+    const known = this.logRules.get(logPrefix);
+    if (known !== undefined && known !== days) {
+      throw new ConfigError(`the log archive ${logPrefix} already expires after ${known} days, not ${days}; give each database its own prefix.`);
+    }
+    if (known !== undefined) return true;
+    this.logRules.set(logPrefix, days);
+    const rule: S3BucketLifecycleConfigurationRule = {
+      id: `expire-logs-${logPrefix.replace(/\/$/, '').replace(/[^A-Za-z0-9-]/g, '-')}`,
+      status: 'Enabled',
+      filter: [{ prefix: logPrefix }],
+      expiration: [{ days }],
+    };
+    // Before the housekeeping rule, which stays last.
+    this.rules.splice(this.rules.length - 1, 0, rule);
+    this.lifecycle.putRule(this.rules);
+    return true;
+  }
 }
 
 class ExistingVault extends Construct implements IBackupVault {
@@ -286,7 +327,7 @@ class ExistingVault extends Construct implements IBackupVault {
   public readonly bucketArn: string;
   public readonly keyArn: string;
 
-  constructor(scope: Construct, id: string, attrs: { readonly bucket: IBucketRef; readonly key: IKeyRef }) {
+  constructor(scope: Construct, id: string, attrs: BackupVaultAttributes) {
     super(scope, id);
     this.bucketName = attrs.bucket.bucket;
     this.bucketArn = attrs.bucket.arn;

@@ -72,7 +72,7 @@ export interface BackupVerifierProps {
  */
 export class BackupVerifier extends Construct {
   /** The name of the function made for `databaseId`. */
-  public static functionName(databaseId: string): string {
+  public static functionNameFor(databaseId: string): string {
     return boundedName(['dbbackup', databaseId, 'verify'], 64);
   }
 
@@ -100,7 +100,7 @@ export class BackupVerifier extends Construct {
       throw new ConfigError(`logRetention is ${retentionDays} days; CloudWatch Logs keeps logs for one of ${LOG_RETENTION_DAYS.join(', ')} days.`);
     }
     const name = (suffix: string, max = 64) => boundedName(['dbbackup', props.databaseId, suffix], max);
-    this.functionName = BackupVerifier.functionName(props.databaseId);
+    this.functionName = BackupVerifier.functionNameFor(props.databaseId);
 
     const logGroup = new CloudwatchLogGroup(this, 'Logs', {
       name: `/aws/lambda/${this.functionName}`,
@@ -200,8 +200,6 @@ export class BackupVerifier extends Construct {
 }
 
 /** @deprecated renamed `BackupVerifier`, the AWS CDK flavour's name. */
-export const Verifier = BackupVerifier;
-/** @deprecated renamed `BackupVerifier`. */
-export type Verifier = BackupVerifier;
+export class Verifier extends BackupVerifier {}
 /** @deprecated renamed `BackupVerifierProps`. */
-export type VerifierProps = BackupVerifierProps;
+export interface VerifierProps extends BackupVerifierProps {}

@@ -1,7 +1,17 @@
 // Internal: the rules the CDKTF DatabaseBackups of both clouds apply, from lib/core.
 import { Annotations } from 'cdktf';
 import { Construct } from 'constructs';
-import { BackupType, ConfigError, DEFAULT_BACKUP_CRON, RpoSchedule, cronMaxIntervalMinutes, resolveRpo } from '../../core';
+import {
+  BackupType,
+  checkChainRetention,
+  ConfigError,
+  DEFAULT_BACKUP_CRON,
+  LifecycleTiming,
+  Retention,
+  RpoSchedule,
+  cronMaxIntervalMinutes,
+  resolveRpo,
+} from '../../core';
 import { Duration } from './duration';
 import { BackupSchedule } from './schedule';
 import { ScheduledBackup } from './scheduled';
@@ -72,3 +82,25 @@ export const TYPE_IDS: Readonly<Record<BackupType, string>> = {
   [BackupType.INCREMENTAL]: 'Incremental',
   [BackupType.DIFFERENTIAL]: 'Differential',
 };
+
+/**
+ * Simulate two years of the schedules, tiers and lifecycle rules (lib/core/simulate.ts, as the
+ * CDK flavour does) and fail naming the first day and backup that would break; raised tiers are
+ * warned about. The CDKTF runners get no --tier-days yet, so no base is raised (on Cloud Storage
+ * tiers are folders and could not be).
+ */
+export function applyChainRetention(scope: Construct, schedules: readonly ScheduledBackup[], retention: Retention, timing: LifecycleTiming): void {
+  const crons = (type: BackupType) => schedules.filter((s) => (s.type ?? BackupType.FULL) === type).map((s) => s.schedule.spec);
+  const r = checkChainRetention({
+    retention,
+    fullSchedules: crons(BackupType.FULL),
+    incrementalSchedules: crons(BackupType.INCREMENTAL),
+    differentialSchedules: crons(BackupType.DIFFERENTIAL),
+    timeZone: schedules.find((s) => s.schedule.timeZone !== 'UTC')?.schedule.timeZone,
+    timing,
+    // The CDKTF tasks and jobs do not render --tier-days yet, so their runner raises no base.
+    raiseBaseTiers: false,
+    what: 'retention',
+  });
+  for (const w of r.warnings) Annotations.of(scope).addWarning(w);
+}

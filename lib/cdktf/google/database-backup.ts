@@ -1,10 +1,10 @@
 import { Construct } from 'constructs';
 import { MonitoringAlertPolicy } from '@cdktf/provider-google/lib/monitoring-alert-policy';
 import { MonitoringDashboard } from '@cdktf/provider-google/lib/monitoring-dashboard';
-import { BackupType, Compression, ConfigError, DEFAULT_BACKUP_TIMEOUT_MINUTES, DEFAULT_DRILL_CRON, DEFAULT_RTO_MINUTES, DRILL_TIMEOUT_BEYOND_RTO_MINUTES, Retention, claimVaultPrefix } from '../../core';
+import { BackupType, Compression, ConfigError, DEFAULT_BACKUP_TIMEOUT_MINUTES, DEFAULT_DRILL_CRON, DEFAULT_RTO_MINUTES, DRILL_TIMEOUT_BEYOND_RTO_MINUTES, Retention, claimVaultPrefix, LifecycleTiming } from '../../core';
 import { Duration } from '../common/duration';
 import { BackupEncryption } from '../common/encryption';
-import { TYPE_IDS, applyRpoPolicy, resolveSchedules } from '../common/policy';
+import { TYPE_IDS, applyChainRetention, applyRpoPolicy, resolveSchedules } from '../common/policy';
 import { BackupSchedule } from '../common/schedule';
 import { ScheduledBackup } from '../common/scheduled';
 import { RestoreDrillJob } from './drill-job';
@@ -163,6 +163,9 @@ export class DatabaseBackup extends Construct {
       this.vault = this.newVault;
     }
     claimVaultPrefix(this.vault, this, props.databaseId, prefix);
+    // Two years of schedules, tiers and lifecycle simulated (lib/core/simulate.ts), as in the CDK flavour.
+    const chainRetention = props.retention ?? (this.vault instanceof BackupVault ? this.vault.retention : undefined);
+    if (chainRetention !== undefined) applyChainRetention(this, scheduled, chainRetention, LifecycleTiming.GCS);
     const byType = new Map<BackupType, BackupSchedule[]>();
     for (const entry of scheduled) {
       const type = entry.type ?? BackupType.FULL;

@@ -1,7 +1,7 @@
 // The CDK for Terraform entry for Google Cloud (`db-backup-constructs/cdktf/google`): loads
 // cdktf and @cdktf/provider-google only. The cloud-neutral model and value classes are
-// re-exported, so one import is enough.
-export * from '../../core';
+// re-exported, so one import is enough; the rest of lib/core is internal.
+export * from '../common/model';
 export * from '../common';
 export * from './refs';
 export * from './vault';

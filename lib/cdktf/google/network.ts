@@ -1,3 +1,5 @@
+import { CloudRunV2JobTemplateTemplateVpcAccess } from '@cdktf/provider-google/lib/cloud-run-v2-job';
+
 /** Options of direct VPC egress. */
 export interface DirectVpcOptions {
   /** The VPC network (name or id). */
@@ -40,11 +42,7 @@ export class VpcEgress {
 
   private constructor(
     /** The Cloud Run `vpc_access` block (camelCase, as the provider class takes it). */
-    public readonly vpcAccess: {
-      readonly connector?: string;
-      readonly egress: string;
-      readonly networkInterfaces?: { network: string; subnetwork: string; tags?: string[] }[];
-    },
-    public readonly networkTags: readonly string[],
+    public readonly vpcAccess: CloudRunV2JobTemplateTemplateVpcAccess,
+    public readonly networkTags: string[],
   ) {}
 }

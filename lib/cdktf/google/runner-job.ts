@@ -110,9 +110,9 @@ export class BackupRunnerJob extends Construct {
   public readonly storageUrl: string;
   public readonly databaseId: string;
   /** The container's plain environment (the contract). */
-  public readonly environment: Readonly<Record<string, string>>;
+  public readonly environment: Record<string, string>;
   /** The container's arguments. */
-  public readonly args: readonly string[];
+  public readonly args: string[];
   /** The backup type this job makes. */
   public readonly backupType: BackupType;
 
@@ -198,8 +198,6 @@ export class BackupRunnerJob extends Construct {
 }
 
 /** @deprecated renamed `BackupRunnerJob` (the AWS flavours' `BackupRunnerTask`). */
-export const RunnerJob = BackupRunnerJob;
-/** @deprecated renamed `BackupRunnerJob`. */
-export type RunnerJob = BackupRunnerJob;
+export class RunnerJob extends BackupRunnerJob {}
 /** @deprecated renamed `BackupRunnerJobProps`. */
-export type RunnerJobProps = BackupRunnerJobProps;
+export interface RunnerJobProps extends BackupRunnerJobProps {}

@@ -101,8 +101,6 @@ export class JobSchedule extends Construct {
 }
 
 /** @deprecated renamed `JobSchedule` (the AWS flavours' `TaskSchedule`). */
-export const RunnerSchedule = JobSchedule;
-/** @deprecated renamed `JobSchedule`. */
-export type RunnerSchedule = JobSchedule;
+export class RunnerSchedule extends JobSchedule {}
 /** @deprecated renamed `JobScheduleProps`. */
-export type RunnerScheduleProps = JobScheduleProps;
+export interface RunnerScheduleProps extends JobScheduleProps {}

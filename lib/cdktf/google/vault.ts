@@ -23,6 +23,12 @@ export interface IBackupVault {
    * rules that expire `<prefix>/<tier>/…` (a vault made elsewhere only warns which rules it needs).
    */
   addBackupPrefix(prefix: string, retention?: Retention): void;
+  /**
+   * Delete the objects under a log archive prefix (`<prefix>/wal/`, `<prefix>/binlog/`) once they
+   * are `days` old (`logArchiveExpiry` in lib/core says how many). Returns false where the
+   * bucket's lifecycle is not this app's (an existing bucket).
+   */
+  addLogArchiveExpiry(logPrefix: string, days: number): boolean;
 }
 
 /** A retention policy on the bucket (write-once for `period`). */
@@ -35,6 +41,11 @@ export interface RetentionLockOptions {
    * @default false
    */
   readonly locked?: boolean;
+}
+
+/** A bucket made elsewhere, for `BackupVault.fromExisting`. */
+export interface BackupVaultAttributes {
+  readonly bucket: IBucketRef;
 }
 
 /** Properties of a `BackupVault`. */
@@ -89,7 +100,7 @@ export interface BackupVaultProps {
  */
 export class BackupVault extends Construct implements IBackupVault {
   /** Use a bucket made elsewhere (its encryption and lifecycle are its owner's). */
-  public static fromExisting(scope: Construct, id: string, attrs: { readonly bucket: IBucketRef }): IBackupVault {
+  public static fromExisting(scope: Construct, id: string, attrs: BackupVaultAttributes): IBackupVault {
     return new ExistingVault(scope, id, attrs.bucket);
   }
 
@@ -102,6 +113,7 @@ export class BackupVault extends Construct implements IBackupVault {
   public readonly location: string;
   public readonly retention: Retention;
   private readonly prefixes = new Map<string, Retention>();
+  private readonly logRules = new Map<string, number>();
   private readonly housekeeping: StorageBucketLifecycleRule[];
 
   constructor(scope: Construct, id: string, props: BackupVaultProps) {
@@ -193,7 +205,27 @@ export class BackupVault extends Construct implements IBackupVault {
       }
     }
     this.prefixes.set(prefix, retention ?? this.retention);
-    this.bucket.putLifecycleRule([...this.tierRules(), ...this.housekeeping]);
+    this.bucket.putLifecycleRule([...this.tierRules(), ...this.logArchiveRules(), ...this.housekeeping]);
+  }
+
+  public addLogArchiveExpiry(logPrefix: string, days: number): boolean {
+    if (Token.isUnresolved(logPrefix)) throw new ConfigError('a log archive prefix must be a literal string: the lifecycle rules are built from it.');
+    const known = this.logRules.get(logPrefix);
+    if (known !== undefined && known !== days) {
+      throw new ConfigError(`the log archive ${logPrefix} already expires after ${known} days, not ${days}; give each database its own prefix.`);
+    }
+    this.logRules.set(logPrefix, days);
+    this.bucket.putLifecycleRule([...this.tierRules(), ...this.logArchiveRules(), ...this.housekeeping]);
+    return true;
+  }
+
+  /** One Delete rule per log lifetime, matching every log archive prefix kept that long (logs carry no tier). */
+  private logArchiveRules(): StorageBucketLifecycleRule[] {
+    const byDays = new Map<number, string[]>();
+    for (const [prefix, days] of this.logRules) byDays.set(days, [...(byDays.get(days) ?? []), prefix]);
+    return [...byDays.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([days, prefixes]) => ({ action: { type: 'Delete' }, condition: { age: days, withState: 'LIVE', matchesPrefix: prefixes.sort() } }));
   }
 
   /** One Delete rule per (tier, lifetime), matching the tier folders of every prefix kept that long. */
@@ -229,5 +261,12 @@ class ExistingVault extends Construct implements IBackupVault {
     Annotations.of(this).addWarning(
       `The bucket is managed elsewhere: its owner must add these lifecycle rules for the backups under '${prefix}': ${rules.join('; ')}. Without them nothing expires.`,
     );
+  }
+
+  public addLogArchiveExpiry(logPrefix: string, days: number): boolean {
+    Annotations.of(this).addWarning(
+      `The bucket is managed elsewhere: its owner must add a lifecycle rule Delete at age ${days} days matching prefix '${logPrefix}', or the log archive is kept for ever.`,
+    );
+    return false;
   }
 }

@@ -214,8 +214,6 @@ export class BackupVerifier extends Construct {
 }
 
 /** @deprecated renamed `BackupVerifier`, the AWS flavours' name. */
-export const Verifier = BackupVerifier;
-/** @deprecated renamed `BackupVerifier`. */
-export type Verifier = BackupVerifier;
+export class Verifier extends BackupVerifier {}
 /** @deprecated renamed `BackupVerifierProps`. */
-export type VerifierProps = BackupVerifierProps;
+export interface VerifierProps extends BackupVerifierProps {}

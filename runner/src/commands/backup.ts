@@ -4,6 +4,7 @@ import { METRICS } from '../../../lib/core/metrics';
 import { BackupType, MANIFEST_NAME, MANIFEST_VERSION, RetentionTier } from '../../../lib/core/model';
 import { assignTier } from '../../../lib/core/retention';
 import { checkTierOverride, idTime, makeBackupId, removeLeftovers, writeManifest } from '../catalog';
+import { keepChainWhole } from '../chain-tiers';
 import { BackupConfig } from '../config';
 import { ArtifactCopy, ArtifactPlan, driverFor } from '../engines';
 import { BackupError, ChildProcessError } from '../errors';
@@ -61,8 +62,8 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
   try {
     // Tier and key first: the first producer then starts as soon as the session is open (an
     // engine may hold a brief lock from opening its snapshot until its dump tool opened its own).
-    // Incremental and differential backups are daily: the calendar tiers go to full backups, which outlive their dependants.
-    const tier = cfg.tier ?? (cfg.type === BackupType.FULL ? await chooseTier(storage, cfg.source.database, started) : RetentionTier.DAILY);
+    // Incremental and differential backups take the shortest tier, their bases raised if need be (chain-tiers.ts).
+    let tier = cfg.tier ?? (cfg.type === BackupType.FULL ? await chooseTier(storage, cfg.source.database, started) : RetentionTier.DAILY);
     const enc = await prepareEncryption(cfg.encryption, id);
     const session = await driver.openBackup(cfg.source, {
       type: cfg.type,
@@ -77,6 +78,8 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
       await checkTierOverride(storage, cfg.tier, session.chain);
       const artifacts: ManifestArtifact[] = [];
       const warnings: string[] = [];
+      const keeping = cfg.tier === undefined && session.chain !== undefined ? await keepChainWhole(storage, session.chain.parent, started, cfg.tierDays, warnings) : undefined;
+      tier = keeping?.tier ?? tier;
       for (const plan of session.artifacts) {
         const a = await storeArtifact(storage, id, plan, cfg, enc, tier, signal, warnings);
         if (a !== undefined) artifacts.push(a);
@@ -108,6 +111,7 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
       };
       const unsigned: Manifest = { ...base, manualRestore: manualRestoreSteps(cfg.to, base) };
       if (signal.aborted) throw signal.reason;
+      await keeping?.commit();
       const manifest = await writeManifest(storage, unsigned, tier, enc);
       const seconds = (Date.now() - started.getTime()) / 1000;
       const size = artifacts.reduce((s, a) => s + a.size, 0);

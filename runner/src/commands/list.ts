@@ -44,7 +44,7 @@ export interface ListResult {
   readonly incomplete: string[];
   readonly unreadable: { id: string; reason: string }[];
   /** The recoverable window of each log archive (WAL, binary logs) stored here. */
-  readonly windows: ArchiveWindow[];
+  readonly windows: (ArchiveWindow & { readonly objects: number; readonly bytes: number })[];
   /** Incremental/differential backups whose parent or full is gone: not restorable. */
   readonly brokenChains: BrokenChain[];
 }
@@ -83,7 +83,12 @@ export async function runList(cfg: ListConfig): Promise<ListResult> {
     })),
     incomplete: catalog.incomplete,
     unreadable: catalog.unreadable,
-    windows: await archiveWindows(storage, catalog),
+    windows: await Promise.all(
+      (await archiveWindows(storage, catalog)).map(async (w) => {
+        const stored = await storage.list(w.archive);
+        return { ...w, objects: stored.length, bytes: stored.reduce((n, o) => n + o.size, 0) };
+      }),
+    ),
     brokenChains: brokenChains(catalog.backups),
   };
 }
@@ -142,7 +147,7 @@ function table(backups: readonly ListEntry[], r: ListResult): string[] {
 function formatWindows(r: ListResult): string[] {
   const lines: string[] = [];
   for (const w of r.windows) {
-    const what = `${w.engine} ${w.archive === 'wal' ? 'WAL' : 'binary log'} archive (${w.archive}/)`;
+    const what = `${w.engine} ${w.archive === 'wal' ? 'WAL' : 'binary log'} archive (${w.archive}/, ${w.objects} objects, ${formatBytes(w.bytes)})`;
     if (w.earliest === undefined) {
       lines.push(`point-in-time recovery: ${what} holds logs but there is no ${w.engine === 'postgres' ? 'physical base' : 'full'} backup to start from`);
     } else {

@@ -3,12 +3,15 @@ import { dayKey, isoWeekKey, monthKey } from '../../../lib/core/retention';
 import { groupByDatabase, readCatalog, removeLeftovers } from '../catalog';
 import { PruneConfig } from '../config';
 import { log } from '../log';
+import { planLogPrune } from '../pitr/prune-logs';
 import { openStorage } from '../storage';
 
 export interface PruneResult {
   readonly kept: { id: string; reasons: string[] }[];
   readonly deleted: string[];
   readonly dryRun: boolean;
+  /** Per log archive: the files no kept base can replay, removed (or, with --dry-run, to remove). */
+  readonly logs: { archive: string; files: number; removedBytes: number; keptBytes: number }[];
 }
 
 /**
@@ -65,6 +68,17 @@ export async function runPrune(cfg: PruneConfig): Promise<PruneResult> {
     await storage.removeFolder(id);
     log.info(`deleted backup ${id}`, { id });
   }
+  // Then the log objects no kept base can replay (lib: runner/src/pitr/prune-logs.ts).
+  const logs: PruneResult['logs'] = [];
+  for (const p of await planLogPrune(storage, catalog.backups.filter((b) => kept.has(b.id)))) {
+    const folders = [...new Set(p.remove.map((o) => o.key.slice(0, o.key.lastIndexOf('/'))))].sort();
+    for (const folder of folders) {
+      if (cfg.dryRun) log.info(`would delete log ${folder}`, { archive: p.archive });
+      else await storage.removeFolder(folder);
+    }
+    if (folders.length > 0) log.info(`${cfg.dryRun ? 'would delete' : 'deleted'} ${folders.length} ${p.archive} file(s) no kept base can replay`, { archive: p.archive, bytes: p.removedBytes });
+    logs.push({ archive: p.archive, files: folders.length, removedBytes: p.removedBytes, keptBytes: p.keptBytes });
+  }
   if (!cfg.dryRun) await removeLeftovers(storage);
-  return { kept: [...kept.entries()].map(([id, reasons]) => ({ id, reasons })).sort((a, b) => a.id.localeCompare(b.id)), deleted, dryRun: cfg.dryRun };
+  return { kept: [...kept.entries()].map(([id, reasons]) => ({ id, reasons })).sort((a, b) => a.id.localeCompare(b.id)), deleted, dryRun: cfg.dryRun, logs };
 }

@@ -1,5 +1,6 @@
 import { FIRST_DIGEST_VERSION, Manifest, ManifestArtifact, manifestMacMatches } from '../../../lib/core/manifest';
 import { EncryptionScheme, StorageKind } from '../../../lib/core/urls';
+import { BackupType } from '../../../lib/core/model';
 import { backupsOfDatabase, findOrphans, readCatalog, selectBackups } from '../catalog';
 import { VerifyConfig } from '../config';
 import { driverFor } from '../engines';
@@ -46,6 +47,7 @@ export async function runVerify(cfg: VerifyConfig, signal: AbortSignal): Promise
   }
   // Chains and log archives: a dependant without its base, a gap or a conflict in the archive is damage.
   if (cfg.selector.kind !== 'id') reports.push(...(await verifyChainsAndArchives(storage, cfg)));
+  else reports.push(...(await verifyChainOf(storage, manifests, cfg)));
   if (cfg.selector.kind === 'all') reports.push(await verifyNoOrphans(storage));
   return reports;
 }
@@ -69,6 +71,15 @@ async function verifyNoOrphans(storage: Storage): Promise<VerifyReport> {
     'no manifest lists it (left by a killed run or put there by hand); ' +
     'the next backup or prune of this store removes leftovers of killed runs';
   return { id, ok: false, deep: false, problems: stray.map((s) => ({ artifact: s, reason })), warnings };
+}
+
+/** `--id` of a dependant: every backup of its chain must still be stored. */
+async function verifyChainOf(storage: Storage, selected: readonly Manifest[], cfg: VerifyConfig): Promise<VerifyReport[]> {
+  if (selected.every((m) => m.type === BackupType.FULL)) return [];
+  const ids = new Set(selected.map((m) => m.id));
+  const broken = brokenChains((await readCatalog(storage)).backups).filter((c) => ids.has(c.id));
+  for (const c of broken) log.error(c.message, { event: 'verify-failed', id: c.id, missing: c.missing });
+  return broken.map((c) => ({ id: c.id, ok: false, deep: cfg.deep, problems: [{ reason: c.message }] }));
 }
 
 async function verifyChainsAndArchives(storage: Storage, cfg: VerifyConfig): Promise<VerifyReport[]> {

@@ -4,9 +4,11 @@ import {
   CreateMultipartUploadCommand,
   GetBucketEncryptionCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   S3Client,
   ServerSideEncryption,
   UploadPartCommand,
@@ -15,7 +17,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { TIER_TAG_KEY } from '../../../lib/core/model';
+import { RetentionTier, TIER_TAG_KEY } from '../../../lib/core/model';
 import { StorageUrl } from '../../../lib/core/urls';
 import { log } from '../log';
 import { joinKey, NotFoundError, ObjectInfo, PutOptions, Storage } from './storage';
@@ -300,6 +302,22 @@ export class S3Storage implements Storage {
       ContinuationToken = r.NextContinuationToken;
     } while (ContinuationToken !== undefined);
     return out;
+  }
+
+  public async currentTier(key: string): Promise<RetentionTier | undefined> {
+    const r = await this.s3.send(new GetObjectTaggingCommand({ Bucket: this.url.bucket, Key: this.key(key) }));
+    return r.TagSet?.find((t) => t.Key === TIER_TAG_KEY)?.Value as RetentionTier | undefined;
+  }
+
+  public async raiseTier(folder: string, tier: RetentionTier): Promise<void> {
+    // The manifest last: until it carries the new tier, the next dependant raises again.
+    const objects = (await this.list(folder)).map((o) => o.key).sort((a, b) => Number(a.endsWith('/manifest.json')) - Number(b.endsWith('/manifest.json')));
+    for (const key of objects) {
+      const Key = this.key(key);
+      const current = (await this.s3.send(new GetObjectTaggingCommand({ Bucket: this.url.bucket, Key }))).TagSet ?? [];
+      const TagSet = [...current.filter((t) => t.Key !== TIER_TAG_KEY), { Key: TIER_TAG_KEY, Value: tier }];
+      await this.s3.send(new PutObjectTaggingCommand({ Bucket: this.url.bucket, Key, Tagging: { TagSet } }));
+    }
   }
 
   public async discardIncomplete(prefix: string): Promise<void> {

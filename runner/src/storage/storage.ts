@@ -51,6 +51,17 @@ export interface Storage {
    * without a manifest (never taken for a backup) until the lifecycle rules expire them.
    */
   discardIncomplete(prefix: string): Promise<void>;
+  /**
+   * The tier an object carries now (S3: its tag), which may be longer than its backup's manifest
+   * says when a dependant raised it. Absent where tiers cannot change after writing.
+   */
+  currentTier?(key: string): Promise<RetentionTier | undefined>;
+  /**
+   * Re-tag every object of a backup folder with a longer-lived tier, keeping its other tags
+   * (S3 PutObjectTagging: not a delete right, allowed under Object Lock). Absent where a tier
+   * is part of the object's name (GCS folders) or means nothing (file://).
+   */
+  raiseTier?(folder: string, tier: RetentionTier): Promise<void>;
 }
 
 /** Join key parts with single slashes. */
