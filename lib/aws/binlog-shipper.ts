@@ -180,7 +180,7 @@ export class BinlogShipper extends Construct {
     };
 
     this.container = this.taskDefinition.addContainer(RUNNER_CONTAINER_NAME, {
-      image: props.image ?? bundledRunnerImage(),
+      image: props.image ?? bundledRunnerImage(this),
       essential: true,
       // A long-running process: no `timeout` wrapper as the scheduled tasks have.
       entryPoint: ['node', RUNNER_SCRIPT],

@@ -2,7 +2,7 @@ import { Annotations, Duration } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -13,6 +13,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
   BackupType,
+  checkBackupTypeSupported,
   checkChainRetention,
   claimVaultPrefix,
   Compression,
@@ -38,6 +39,8 @@ import { BackupSchedule, TaskSchedule } from './schedule';
 import { BackupEncryption, type BackupSource } from './source';
 import { BackupVault, type IBackupVault } from './vault';
 import { BackupVerifier } from './verifier';
+import type { BackupFleet } from './fleet';
+import { FleetMemberAlarms } from './fleet-member';
 import { KMS_UNWRAP_ACTIONS } from './private/iam';
 import { acknowledge } from './private/nag';
 import { allowServicesToUseKey } from './private/keys';
@@ -78,8 +81,19 @@ export interface RestoreDrillOptions {
 export interface DatabaseBackupProps {
   /** The database to back up. */
   readonly source: BackupSource;
-  /** The VPC the runner runs in; it must reach the database and the AWS APIs (NAT or VPC endpoints). */
-  readonly vpc: ec2.IVpc;
+  /**
+   * The VPC the runner runs in; it must reach the database and the AWS APIs (NAT or VPC endpoints).
+   * @default - the fleet's VPC (required without `fleet`)
+   */
+  readonly vpc?: ec2.IVpc;
+  /**
+   * A fleet to join: the vault, cluster, alarm topic, verifier, schedules' role and dead-letter
+   * queue, execution role, log group and dashboard are the fleet's, so this database costs at
+   * most 12 resources. Leave out vault, cluster, alarmTopic, alarmEmails, operationsKey and
+   * logRetention (they are the fleet's).
+   * @default - everything of this database's own
+   */
+  readonly fleet?: BackupFleet;
   /** @default - the VPC's private subnets with egress */
   readonly vpcSubnets?: ec2.SubnetSelection;
   /**
@@ -108,7 +122,8 @@ export interface DatabaseBackupProps {
   readonly cluster?: ecs.ICluster;
   /**
    * The database's identifier in metrics, alarms and the vault's key prefix; unique per vault.
-   * @default - the construct id in kebab case (`OrdersDb` → `orders-db`)
+   * Required in a fleet, so that renaming or moving the construct never moves the backups.
+   * @default - the construct id in kebab case (`OrdersDb` → `orders-db`), with a warning
    */
   readonly databaseId?: string;
   /** @default - the database id */
@@ -210,14 +225,20 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
   public readonly binlogShipper?: BinlogShipper;
   /** The log-shipping-lag alarm, when point-in-time recovery is on. */
   public readonly logShippingLagAlarm?: cloudwatch.IAlarm;
-  public readonly monitoring: BackupMonitoring;
+  /** The per-database alarms and dashboard (outside a fleet; a fleet member has `fleetAlarms`). */
+  public readonly monitoring?: BackupMonitoring;
+  /** The fleet this database belongs to. */
+  public readonly fleet?: BackupFleet;
   public readonly alarms: cloudwatch.IAlarm[];
   public readonly alarmTopic: sns.ITopic;
+  /** This database's dashboard, or the fleet's (with a row for this database). */
   public readonly dashboard: cloudwatch.Dashboard;
   /** The key of the alarm topic and log groups. */
   public readonly operationsKey: kms.IKey;
   public readonly databaseId: string;
   public readonly prefix: string;
+  /** Where runs that a schedule could not start end up (the fleet's, in a fleet). */
+  public readonly scheduleDeadLetterQueue: sqs.IQueue;
   public readonly rpo: Duration;
   public readonly rto: Duration;
   private readonly encryption: BackupEncryption;
@@ -225,7 +246,12 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
 
   constructor(scope: Construct, id: string, props: DatabaseBackupProps) {
     super(scope, id);
-    this.databaseId = props.databaseId ?? kebab(id);
+    const fleet = props.fleet;
+    this.fleet = fleet;
+    if (fleet !== undefined) refuseFleetOwned(props);
+    const vpc = props.vpc ?? fleet?.vpc;
+    if (vpc === undefined) throw new ConfigError('vpc is missing; give the VPC the runner runs in, or a fleet (whose VPC it takes).');
+    this.databaseId = databaseIdOf(this, id, props);
     this.prefix = props.prefix ?? this.databaseId;
     this.encryption = props.encryption ?? BackupEncryption.kms();
     const timeout = props.timeout ?? Duration.hours(4);
@@ -233,6 +259,9 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     const scheduled = props.schedules ?? [DEFAULT_SCHEDULE()];
     validateSchedules(scheduled, timeout);
     checkBackupTypes(props.source.engine, scheduled.map((s) => s.type ?? BackupType.FULL));
+    // The CDK flavour runs the logical method (pg_dump, mysqldump, mongodump).
+    const capability = { engine: props.source.engine, managed: props.source.managed, method: 'logical' as const };
+    for (const s of scheduled) checkBackupTypeSupported(capability, s.type ?? BackupType.FULL);
     const pitr = props.pointInTimeRecovery;
     if (pitr !== undefined) validatePointInTimeRecovery(props.source.engine);
 
@@ -241,17 +270,21 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
         'retention is set, but so is an existing vault: retention is carried out by the vault\'s lifecycle rules. Pass retention to the BackupVault you created, or leave vault out to get a new one.',
       );
     }
-    this.vault = props.vault ?? new BackupVault(this, 'Vault', { retention: props.retention });
+    this.vault = fleet?.vault ?? props.vault ?? new BackupVault(this, 'Vault', { retention: props.retention });
     this.bucket = this.vault.bucket;
     this.key = this.vault.key;
-    // Database ids and prefixes are unique within a vault (lib/core/layout, as in CDKTF).
+    // Database ids and prefixes are unique within a vault (lib/core/layout, as in CDKTF); the
+    // fleet checks first, so that its message names both constructs.
+    fleet?.claim({ databaseId: this.databaseId, prefix: this.prefix, path: this.node.path });
     claimVaultPrefix(this.vault, this, this.databaseId, this.prefix);
     // Retention proved by simulation (lib/core/simulate.ts), and the log archive's expiry rule.
     const retention = props.vault === undefined ? (props.retention ?? Retention.gfs()) : props.vault instanceof BackupVault ? props.vault.retention : undefined;
     this.tierDays = retention?.tierDaysSetting;
     keepChainsWhole(this, scheduled, retention, pitr, this.vault, this.prefix);
 
-    if (props.operationsKey !== undefined) {
+    if (fleet !== undefined) {
+      this.operationsKey = fleet.operationsKey;
+    } else if (props.operationsKey !== undefined) {
       this.operationsKey = props.operationsKey;
     } else {
       const key = new kms.Key(this, 'OperationsKey', {
@@ -262,13 +295,16 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
       this.operationsKey = key;
     }
 
-    this.cluster = props.cluster ?? new ecs.Cluster(this, 'Cluster', { vpc: props.vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
-    const subnets = props.vpc.selectSubnets(props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS });
+    this.cluster = fleet?.cluster ?? props.cluster ?? new ecs.Cluster(this, 'Cluster', { vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
+    const subnets =
+      props.vpcSubnets === undefined && fleet !== undefined
+        ? fleet.subnets
+        : vpc.selectSubnets(props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS });
     if (props.securityGroups !== undefined && props.securityGroups.length > 0) {
       this.connections = new ec2.Connections({ securityGroups: props.securityGroups });
     } else {
       this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
-        vpc: props.vpc,
+        vpc,
         allowAllOutbound: false,
         description: `dbbackup runner of ${this.databaseId}: HTTPS out to AWS APIs, the database port out`,
       });
@@ -283,7 +319,9 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     }
 
     const emails = [...(props.alarmEmail !== undefined ? [props.alarmEmail] : []), ...(props.alarmEmails ?? [])];
-    if (props.alarmTopic !== undefined) {
+    if (fleet !== undefined) {
+      this.alarmTopic = fleet.alarmTopic;
+    } else if (props.alarmTopic !== undefined) {
       this.alarmTopic = props.alarmTopic;
     } else {
       this.alarmTopic = new AlarmTopic(this, 'AlarmTopic', { encryptionKey: this.operationsKey, email: emails[0] }).topic;
@@ -294,12 +332,18 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
       new AlarmTopicEmail(this, i === 0 ? 'AlarmEmail' : `AlarmEmail${i + 1}`, this.alarmTopic, email);
     });
 
-    const deadLetterQueue = new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
+    const deadLetterQueue = fleet?.deadLetterQueue ?? new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
-    acknowledge(deadLetterQueue, { id: 'AwsSolutions-SQS3', reason: 'This queue is itself the dead-letter queue of the backup and drill schedules.' });
+    if (fleet === undefined) {
+      acknowledge(deadLetterQueue, { id: 'AwsSolutions-SQS3', reason: 'This queue is itself the dead-letter queue of the backup and drill schedules.' });
+    }
+    this.scheduleDeadLetterQueue = deadLetterQueue;
+    // In a fleet: one backup role for every backup type of this database, under the fleet's path.
+    const backupRole = fleet === undefined ? undefined : fleetTaskRole(this, 'BackupTaskRole', fleet, `backups of ${this.databaseId}`);
+    const image = fleet?.image ?? props.image;
 
     const tasks = new Map<BackupType, BackupRunnerTask>();
     this.schedules = [];
@@ -317,12 +361,16 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
           tierDays: this.tierDays,
           compression: props.compression,
           encryption: this.encryption,
-          image: props.image,
+          image,
           cpu: props.cpu,
           memoryLimitMiB: props.memoryLimitMiB,
           timeout,
           logRetention: props.logRetention,
           logEncryptionKey: this.operationsKey,
+          shared:
+            fleet === undefined
+              ? undefined
+              : { taskRole: backupRole!, executionRole: fleet.executionRole, logGroup: fleet.logGroup, family: `${fleet.familyPrefix}-${this.databaseId}-${type}` },
         });
         tasks.set(type, task);
       }
@@ -337,6 +385,7 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
           securityGroups: this.connections.securityGroups,
           flexibleWindow: props.flexibleWindow,
           deadLetterQueue,
+          role: fleet?.schedulerRole,
           description: `${type} backup of ${this.databaseId}`,
         }),
       );
@@ -346,15 +395,22 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
 
     this.rpo = applyRpoPolicy(this, props.rpo, scheduled, timeout, props.flexibleWindow);
 
-    this.verifier = new BackupVerifier(this, 'Verifier', {
-      vault: this.vault,
-      alarmTopic: this.alarmTopic,
-      logRetention: props.logRetention,
-      logEncryptionKey: this.operationsKey,
-    });
+    this.verifier =
+      fleet?.verifier ??
+      new BackupVerifier(this, 'Verifier', {
+        vault: this.vault,
+        alarmTopic: this.alarmTopic,
+        logRetention: props.logRetention,
+        logEncryptionKey: this.operationsKey,
+      });
     this.verifier.addDatabase({ databaseId: this.databaseId, prefix: this.prefix });
-    // The dimension for a manifest too damaged to name its own database.
-    this.verifier.function.addEnvironment(RUNNER_ENV.DATABASE_ID, this.databaseId);
+    // A kms: manifest's MAC is keyed by the backup's data key: the verifier checks it only when
+    // it may unwrap that key (otherwise it reports the MAC as 'unchecked').
+    if (this.encryption.scheme === EncryptionScheme.KMS) {
+      (this.encryption.key ?? this.vault.key).grant(this.verifier.role, 'kms:Decrypt');
+    }
+    // The dimension for a manifest too damaged to name its own database (a fleet's has none).
+    if (fleet === undefined) this.verifier.function.addEnvironment(RUNNER_ENV.DATABASE_ID, this.databaseId);
     this.verifyFunction = this.verifier.function;
 
     const drill = props.drill ?? {};
@@ -379,7 +435,7 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
         databaseId: this.databaseId,
         prefix: this.prefix,
         encryption: this.encryption,
-        image: props.image,
+        image,
         databaseImage: drill.databaseImage,
         cpu: drill.cpu,
         memoryLimitMiB: drill.memoryLimitMiB,
@@ -387,13 +443,17 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
         timeout: drillTimeout,
         logRetention: props.logRetention,
         logEncryptionKey: this.operationsKey,
+        shared:
+          fleet === undefined
+            ? undefined
+            : {
+                taskRole: fleetTaskRole(this, 'DrillTaskRole', fleet, `restore drills of ${this.databaseId}`),
+                executionRole: fleet.executionRole,
+                logGroup: fleet.logGroup,
+                family: `${fleet.familyPrefix}-${this.databaseId}-drill`,
+              },
       });
-      const drillGroup = new ec2.SecurityGroup(this, 'DrillSecurityGroup', {
-        vpc: props.vpc,
-        allowAllOutbound: false,
-        description: `dbbackup restore drill of ${this.databaseId}: HTTPS out to AWS APIs only`,
-      });
-      drillGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs (S3, ECR, KMS, CloudWatch Logs)');
+      const drillGroup = fleet?.drillSecurityGroup ?? drillSecurityGroup(this, vpc, this.databaseId);
       this.schedules.push(
         new TaskSchedule(this, 'DrillSchedule', {
           schedule: drillSchedule,
@@ -402,6 +462,7 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
           subnets,
           securityGroups: [drillGroup],
           deadLetterQueue,
+          role: fleet?.schedulerRole,
           description: `restore drill of ${this.databaseId}`,
         }),
       );
@@ -419,7 +480,7 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
         securityGroups: this.connections.securityGroups,
         compression: props.compression,
         encryption: this.encryption,
-        image: props.image,
+        image,
         cpu: pitr.cpu,
         memoryLimitMiB: pitr.memoryLimitMiB,
         uploadInterval: pitr.uploadInterval,
@@ -429,7 +490,25 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
       taskDefinitions.push(this.binlogShipper.taskDefinition);
     }
 
-    this.monitoring = new BackupMonitoring(this, 'Monitoring', {
+    if (fleet !== undefined) {
+      const member = new FleetMemberAlarms(this, 'Monitoring', {
+        databaseId: this.databaseId,
+        alarmTopic: this.alarmTopic,
+        rpo: this.rpo,
+        rto: this.drillTask !== undefined ? this.rto : undefined,
+        freshnessInterval: this.verifier.freshnessInterval,
+        logShippingLagThreshold: pitr?.logShippingLagThreshold,
+        logShippingInterval: pitr?.uploadInterval,
+      });
+      this.alarms = member.alarms;
+      this.logShippingLagAlarm = member.logShippingLagAlarm;
+      this.dashboard = fleet.dashboard;
+      fleet.addDashboardRow({ databaseId: this.databaseId, rpo: this.rpo, rto: this.drillTask !== undefined ? this.rto : undefined }, this.alarms);
+      return;
+    }
+    const monitoring = new BackupMonitoring(this, 'Monitoring', {
+      scheduleDeadLetterQueue: deadLetterQueue,
+      verifier: this.verifier,
       databaseId: this.databaseId,
       alarmTopic: this.alarmTopic,
       rpo: this.rpo,
@@ -439,9 +518,10 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
       logShippingLagThreshold: pitr?.logShippingLagThreshold,
       logShippingInterval: pitr?.uploadInterval,
     });
-    this.logShippingLagAlarm = this.monitoring.logShippingLagAlarm;
-    this.alarms = this.monitoring.alarms;
-    this.dashboard = this.monitoring.dashboard;
+    this.monitoring = monitoring;
+    this.logShippingLagAlarm = monitoring.logShippingLagAlarm;
+    this.alarms = monitoring.alarms;
+    this.dashboard = monitoring.dashboard;
   }
 
   /** Let `grantee` restore this database's backups: read them and unwrap their keys. */
@@ -487,6 +567,66 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
   public metricRestoreTime(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return backupMetric(this.databaseId, METRICS.RESTORE_TIME, { statistic: 'Maximum', ...props });
   }
+}
+
+/** In a fleet, what the fleet owns is refused here, naming the prop. */
+function refuseFleetOwned(props: DatabaseBackupProps): void {
+  const owned = {
+    vault: props.vault,
+    retention: props.retention,
+    cluster: props.cluster,
+    alarmTopic: props.alarmTopic,
+    alarmEmails: props.alarmEmails,
+    alarmEmail: props.alarmEmail,
+    operationsKey: props.operationsKey,
+    logRetention: props.logRetention,
+    image: props.image,
+  };
+  for (const [name, value] of Object.entries(owned)) {
+    if (value !== undefined) {
+      throw new ConfigError(`${name} is set on a DatabaseBackup that joins a fleet, which owns it; set ${name} on the BackupFleet instead, or leave fleet out.`);
+    }
+  }
+}
+
+/** A fleet member's task role: assumed by ECS tasks, under the fleet's path (which its schedules may pass). */
+function fleetTaskRole(scope: Construct, id: string, fleet: BackupFleet, what: string): iam.Role {
+  return new iam.Role(scope, id, {
+    assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+    path: fleet.rolePath,
+    description: `The runner's role for the ${what}`,
+  });
+}
+
+function drillSecurityGroup(scope: Construct, vpc: ec2.IVpc, databaseId: string): ec2.SecurityGroup {
+  const group = new ec2.SecurityGroup(scope, 'DrillSecurityGroup', {
+    vpc,
+    allowAllOutbound: false,
+    description: `dbbackup restore drill of ${databaseId}: HTTPS out to AWS APIs only`,
+  });
+  group.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs (S3, ECR, KMS, CloudWatch Logs)');
+  return group;
+}
+
+/**
+ * The database id: explicit, or (outside a fleet) the construct id in kebab case, with a warning
+ * that renaming the construct would move the backups to a new prefix and new metrics.
+ */
+function databaseIdOf(scope: Construct, id: string, props: DatabaseBackupProps): string {
+  if (props.databaseId !== undefined) return props.databaseId;
+  const derived = kebab(id);
+  if (props.fleet !== undefined) {
+    throw new ConfigError(
+      `databaseId is missing on ${scope.node.path}, which joins a fleet; give it explicitly (e.g. databaseId: '${derived}'), ` +
+        'so that renaming or moving the construct never moves its backups to a new prefix.',
+    );
+  }
+  Annotations.of(scope).addWarningV2(
+    'db-backup-constructs:derivedDatabaseId',
+    `databaseId is derived from the construct id ('${id}' → '${derived}'): renaming the construct would start a new prefix and ` +
+      `new metrics, and the old backups would no longer be watched. Set databaseId: '${derived}' to keep it.`,
+  );
+  return derived;
 }
 
 /** An email subscription on a given topic, with the address checked. */

@@ -24,6 +24,7 @@ import {
   bundledRunnerImage,
   checkFargateSize,
   checkTimeout,
+  type SharedTaskParts,
   DRILL_DATABASE_CONTAINER_NAME,
   RUNNER_CONTAINER_NAME,
   taskLogGroup,
@@ -73,6 +74,11 @@ export interface RestoreDrillTaskProps {
   readonly logRetention?: logs.RetentionDays;
   /** @default - CloudWatch Logs' own encryption */
   readonly logEncryptionKey?: kms.IKey;
+  /**
+   * Roles, log group and family shared with other databases (a `BackupFleet` passes them).
+   * @default - a task role, an execution role and a log group of this task's own
+   */
+  readonly shared?: SharedTaskParts;
 }
 
 /**
@@ -90,7 +96,7 @@ export class RestoreDrillTask extends Construct {
   public readonly container: ecs.ContainerDefinition;
   /** The scratch database's container. */
   public readonly databaseContainer: ecs.ContainerDefinition;
-  public readonly logGroup: logs.LogGroup;
+  public readonly logGroup: logs.ILogGroup;
   public readonly taskRole: iam.IRole;
   /** The longest a drill may run. */
   public readonly timeout: Duration;
@@ -114,7 +120,11 @@ export class RestoreDrillTask extends Construct {
     }
     const scratch = SCRATCH_DATABASES[props.engine];
 
+    const shared = props.shared;
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Resource', {
+      family: shared?.family,
+      taskRole: shared?.taskRole,
+      executionRole: shared?.executionRole,
       cpu,
       memoryLimitMiB,
       ephemeralStorageGiB: props.ephemeralStorageGiB ?? DEFAULT_DRILL_FARGATE.ephemeralStorageGiB,
@@ -122,7 +132,8 @@ export class RestoreDrillTask extends Construct {
     });
     Tags.of(this.taskDefinition).add('dbbackup:database-id', props.databaseId);
     this.taskRole = this.taskDefinition.taskRole;
-    this.logGroup = taskLogGroup(this, 'Logs', props.logRetention ?? logs.RetentionDays.ONE_YEAR, props.logEncryptionKey);
+    this.logGroup = shared?.logGroup ?? taskLogGroup(this, 'Logs', props.logRetention ?? logs.RetentionDays.ONE_YEAR, props.logEncryptionKey);
+    const streams = shared === undefined ? '' : `${props.databaseId}-`;
 
     this.databaseContainer = this.taskDefinition.addContainer(DRILL_DATABASE_CONTAINER_NAME, {
       image: props.databaseImage ?? ecs.ContainerImage.fromRegistry(scratch.image),
@@ -136,7 +147,7 @@ export class RestoreDrillTask extends Construct {
         retries: 10,
         startPeriod: Duration.seconds(60),
       },
-      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'scratch-db' }),
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: `${streams}scratch-db` }),
     });
 
     this.environment = {
@@ -149,12 +160,12 @@ export class RestoreDrillTask extends Construct {
       [RUNNER_ENV.LOG_FORMAT]: 'json',
     };
     this.container = this.taskDefinition.addContainer(RUNNER_CONTAINER_NAME, {
-      image: props.image ?? bundledRunnerImage(),
+      image: props.image ?? bundledRunnerImage(this),
       essential: true,
       entryPoint: timeoutEntryPoint(this.timeout),
       command: [RunnerCommand.DRILL],
       environment: this.environment,
-      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'drill' }),
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: `${streams}drill` }),
       stopTimeout: Duration.seconds(120),
     });
     this.container.addContainerDependencies({ container: this.databaseContainer, condition: ecs.ContainerDependencyCondition.HEALTHY });

@@ -8,3 +8,5 @@ export * from './verifier';
 export * from './monitoring';
 export * from './database-backup';
 export * from './binlog-shipper';
+export * from './fleet';
+export * from './fleet-member';

@@ -7,12 +7,15 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { ConfigError, METRICS } from '../core';
+import { deadLetterAlarms, operationsWidgets } from './private/alarms';
 import { allowServicesToUseKey } from './private/keys';
 import { backupMetric } from './private/metrics';
 import { RUNNER_CONTAINER_NAME } from './private/task';
+import type { BackupVerifier } from './verifier';
 
 /** Properties of an `AlarmTopic`. */
 export interface AlarmTopicProps {
@@ -109,6 +112,17 @@ export interface BackupMonitoringProps {
   readonly taskDefinitions: ecs.TaskDefinition[];
   /** @default - a name CloudFormation generates */
   readonly dashboardName?: string;
+  /**
+   * The schedules' dead-letter queue: alarm when it holds a message (a schedule could not start
+   * its task, so no backup ran).
+   * @default - no dead-letter alarm
+   */
+  readonly scheduleDeadLetterQueue?: sqs.IQueue;
+  /**
+   * The verifier: alarm on its errors, its throttles and its dead-letter queue.
+   * @default - no verifier alarms
+   */
+  readonly verifier?: BackupVerifier;
 }
 
 /**
@@ -131,6 +145,8 @@ export class BackupMonitoring extends Construct {
   public readonly drillTooSlowAlarm?: cloudwatch.Alarm;
   /** The binary log shipper lags behind the server by more than the threshold, or publishes nothing. */
   public readonly logShippingLagAlarm?: cloudwatch.Alarm;
+  /** Dead-letter queues not empty (schedules', verifier's), verifier errors and throttles. */
+  public readonly operationsAlarms: cloudwatch.Alarm[];
   /** Every alarm above. */
   public readonly alarms: cloudwatch.Alarm[];
   /** The EventBridge rule that catches failed tasks and tells the topic why. */
@@ -254,6 +270,23 @@ export class BackupMonitoring extends Construct {
       });
       alarms.push(this.logShippingLagAlarm);
     }
+    if (props.scheduleDeadLetterQueue !== undefined && props.verifier !== undefined) {
+      this.operationsAlarms = deadLetterAlarms(
+        (alarmId, p) =>
+          alarm(alarmId, {
+            threshold: 1,
+            evaluationPeriods: 1,
+            comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+            ...p,
+          }),
+        props.scheduleDeadLetterQueue,
+        props.verifier,
+      );
+      alarms.push(...this.operationsAlarms);
+    } else {
+      this.operationsAlarms = [];
+    }
     this.alarms = alarms;
 
     const hour = Duration.hours(1);
@@ -323,6 +356,9 @@ export class BackupMonitoring extends Construct {
       );
     }
     this.dashboard.addWidgets(...drillWidgets);
+    if (props.scheduleDeadLetterQueue !== undefined && props.verifier !== undefined) {
+      this.dashboard.addWidgets(...operationsWidgets(props.scheduleDeadLetterQueue, props.verifier));
+    }
     if (lagThreshold !== undefined) {
       this.dashboard.addWidgets(
         new cloudwatch.GraphWidget({

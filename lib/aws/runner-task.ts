@@ -23,6 +23,7 @@ import {
   bundledRunnerImage,
   checkFargateSize,
   checkTimeout,
+  type SharedTaskParts,
   RUNNER_CONTAINER_NAME,
   taskLogGroup,
   timeoutEntryPoint,
@@ -84,6 +85,11 @@ export interface BackupRunnerTaskProps {
    * @default - CloudWatch Logs' own encryption
    */
   readonly logEncryptionKey?: kms.IKey;
+  /**
+   * Roles, log group and family shared with other databases (a `BackupFleet` passes them).
+   * @default - a task role, an execution role and a log group of this task's own
+   */
+  readonly shared?: SharedTaskParts;
 }
 
 /**
@@ -99,7 +105,7 @@ export class BackupRunnerTask extends Construct {
   public readonly taskDefinition: ecs.FargateTaskDefinition;
   /** The runner's container. */
   public readonly container: ecs.ContainerDefinition;
-  public readonly logGroup: logs.LogGroup;
+  public readonly logGroup: logs.ILogGroup;
   /** The role the runner works with. */
   public readonly taskRole: iam.IRole;
   /** The database's identifier. */
@@ -127,7 +133,11 @@ export class BackupRunnerTask extends Construct {
     const encryption = props.encryption ?? BackupEncryption.kms();
     const encryptionKey = encryption.scheme === EncryptionScheme.KMS ? (encryption.key ?? props.vault.key) : undefined;
 
+    const shared = props.shared;
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Resource', {
+      family: shared?.family,
+      taskRole: shared?.taskRole,
+      executionRole: shared?.executionRole,
       cpu,
       memoryLimitMiB,
       ephemeralStorageGiB: props.ephemeralStorageGiB,
@@ -135,7 +145,8 @@ export class BackupRunnerTask extends Construct {
     });
     Tags.of(this.taskDefinition).add('dbbackup:database-id', this.databaseId);
     this.taskRole = this.taskDefinition.taskRole;
-    this.logGroup = taskLogGroup(this, 'Logs', props.logRetention ?? logs.RetentionDays.ONE_YEAR, props.logEncryptionKey);
+    this.logGroup = shared?.logGroup ?? taskLogGroup(this, 'Logs', props.logRetention ?? logs.RetentionDays.ONE_YEAR, props.logEncryptionKey);
+    const streams = shared === undefined ? '' : `${props.databaseId}-`;
 
     this.environment = {
       ...renderRunnerEnvironment(RunnerCommand.BACKUP, {
@@ -153,13 +164,13 @@ export class BackupRunnerTask extends Construct {
     };
 
     this.container = this.taskDefinition.addContainer(RUNNER_CONTAINER_NAME, {
-      image: props.image ?? bundledRunnerImage(),
+      image: props.image ?? bundledRunnerImage(this),
       essential: true,
       entryPoint: timeoutEntryPoint(this.timeout),
       command: [RunnerCommand.BACKUP],
       environment: this.environment,
       secrets: { [SECRET_ENV.SOURCE_PASSWORD]: ecs.Secret.fromSecretsManager(props.source.secret, props.source.passwordField) },
-      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'backup' }),
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: `${streams}backup` }),
       stopTimeout: Duration.seconds(120),
     });
 

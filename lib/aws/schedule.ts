@@ -124,6 +124,12 @@ export interface TaskScheduleProps {
   readonly enabled?: boolean;
   /** @default - none */
   readonly description?: string;
+  /**
+   * A role shared by several schedules (a `BackupFleet`'s), already allowed to run the task
+   * definition, pass its roles and send to the dead-letter queue; nothing is added to it.
+   * @default - a new role that can run only this task definition in this cluster
+   */
+  readonly role?: iam.IRole;
 }
 
 /**
@@ -134,7 +140,7 @@ export class TaskSchedule extends Construct {
   /** The EventBridge Scheduler schedule. */
   public readonly resource: scheduler.CfnSchedule;
   /** The role EventBridge Scheduler assumes to run the task. */
-  public readonly role: iam.Role;
+  public readonly role: iam.IRole;
   /** Where runs that could not be started end up. */
   public readonly deadLetterQueue: sqs.IQueue;
 
@@ -170,29 +176,34 @@ export class TaskSchedule extends Construct {
       });
     }
 
-    this.role = new iam.Role(this, 'Role', {
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
-      }),
-      description: 'Lets EventBridge Scheduler run one backup task definition',
-    });
-    this.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['ecs:RunTask'],
-        resources: [props.taskDefinition.taskDefinitionArn],
-        conditions: { ArnEquals: { 'ecs:cluster': props.cluster.clusterArn } },
-      }),
-    );
-    const passRoles = [props.taskDefinition.taskRole, props.taskDefinition.executionRole].filter((r): r is iam.IRole => r !== undefined);
-    this.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['iam:PassRole'],
-        resources: passRoles.map((r) => r.roleArn),
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-      }),
-    );
-    this.deadLetterQueue.grantSendMessages(this.role);
-    acknowledgeInlinePolicies(this.role);
+    if (props.role !== undefined) {
+      this.role = props.role;
+    } else {
+      const role = new iam.Role(this, 'Role', {
+        assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+          conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+        }),
+        description: 'Lets EventBridge Scheduler run one backup task definition',
+      });
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['ecs:RunTask'],
+          resources: [props.taskDefinition.taskDefinitionArn],
+          conditions: { ArnEquals: { 'ecs:cluster': props.cluster.clusterArn } },
+        }),
+      );
+      const passRoles = [props.taskDefinition.taskRole, props.taskDefinition.executionRole].filter((r): r is iam.IRole => r !== undefined);
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['iam:PassRole'],
+          resources: passRoles.map((r) => r.roleArn),
+          conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+        }),
+      );
+      this.deadLetterQueue.grantSendMessages(role);
+      acknowledgeInlinePolicies(role);
+      this.role = role;
+    }
 
     this.resource = new scheduler.CfnSchedule(this, 'Resource', {
       description: props.description,

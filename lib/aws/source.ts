@@ -112,6 +112,7 @@ export class BackupSource {
       },
       instance,
       familyOf(instance.engine?.engineType),
+      true,
     );
   }
 
@@ -131,6 +132,7 @@ export class BackupSource {
       },
       cluster,
       familyOf(cluster.engine?.engineType),
+      true,
     );
   }
 
@@ -154,14 +156,18 @@ export class BackupSource {
   public readonly serverFamily: ServerFamily;
   /** The server's version, when declared or known from RDS. */
   public readonly engineVersion?: string;
+  /** Amazon RDS or Aurora (`fromRdsInstance`, `fromDatabaseCluster`): no physical backups, no WAL shipping. */
+  public readonly managed: boolean;
 
   private constructor(
     engine: Engine,
     options: DatabaseEndpointOptions,
     connectable?: ec2.IConnectable,
     family?: ServerFamily,
+    managed = false,
   ) {
     this.engine = engine;
+    this.managed = managed;
     const fits = family !== undefined && ServerVersions.of(family).engine === engine;
     this.serverFamily = fits ? family : defaultFamily(engine);
     this.engineVersion = options.engineVersion;

@@ -5,11 +5,13 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { bundledAsset, ConfigError, LAMBDA_NODE_RUNTIME, MANIFEST_NAME, METRIC_NAMESPACE, VERIFIER_ENV, type FreshnessCheckEvent } from '../core';
 import { checkDatabaseId } from './private/settings';
+import { KMS_SSE_READ_ACTIONS, S3_VERIFY_READ_ACTIONS, S3_VERIFY_TAG_ACTIONS } from './private/iam';
 import type { IBackupVault } from './vault';
 import { acknowledge, acknowledgeInlinePolicies, wildcardResourceFinding } from './private/nag';
 
@@ -35,6 +37,13 @@ export interface BackupVerifierProps {
   readonly logRetention?: logs.RetentionDays;
   /** @default - CloudWatch Logs' own encryption */
   readonly logEncryptionKey?: kms.IKey;
+  /**
+   * Fleet mode: one EventBridge rule verifies every manifest committed anywhere in the vault,
+   * and each database's freshness check is one EventBridge Scheduler schedule (sharing one
+   * role), so a database costs one resource here instead of four.
+   * @default false - two rules (and two Lambda permissions) per database
+   */
+  readonly oneRulePerVault?: boolean;
 }
 
 /** A database the verifier watches. */
@@ -62,6 +71,7 @@ export class BackupVerifier extends Construct {
   private readonly vault: IBackupVault;
   private readonly target: targets.LambdaFunction;
   private readonly watched = new Set<string>();
+  private readonly schedulerRole?: iam.Role;
 
   constructor(scope: Construct, id: string, props: BackupVerifierProps) {
     super(scope, id);
@@ -127,6 +137,36 @@ export class BackupVerifier extends Construct {
       maxEventAge: Duration.hours(6),
     });
 
+    if (props.oneRulePerVault === true) {
+      this.warnWithoutEventBridge('every database');
+      new events.Rule(this, 'Committed', {
+        description: 'Verify each backup committed in the vault',
+        eventPattern: {
+          source: ['aws.s3'],
+          detailType: ['Object Created'],
+          detail: {
+            bucket: { name: [this.vault.bucket.bucketName] },
+            object: { key: events.Match.wildcard(`*/${MANIFEST_NAME}`) },
+          },
+        },
+        targets: [this.target],
+      });
+      this.schedulerRole = new iam.Role(this, 'FreshnessSchedulerRole', {
+        assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+          conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+        }),
+        description: 'Lets EventBridge Scheduler start the freshness checks of the backup verifier',
+      });
+      this.function.grantInvoke(this.schedulerRole);
+      this.grantWholeVault();
+      this.deadLetterQueue.grantSendMessages(this.schedulerRole);
+      acknowledgeInlinePolicies(this.schedulerRole);
+      acknowledge(this.schedulerRole, {
+        id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(fnResource)}.Arn>:*]`,
+        reason: 'lambda:InvokeFunction on the verification function and its versions (CDK\'s grantInvoke); nothing else.',
+      });
+    }
+
     acknowledge(
       this.function,
       {
@@ -156,12 +196,28 @@ export class BackupVerifier extends Construct {
     }
     this.watched.add(options.databaseId);
     const suffix = options.databaseId.replace(/[^A-Za-z0-9]/g, '');
-    if (!this.vault.eventBridgeEnabled) {
-      Annotations.of(this).addWarningV2(
-        'db-backup-constructs:vaultWithoutEventBridge',
-        `The vault's bucket does not say it sends events to EventBridge, so backups of ${options.databaseId} are not verified when committed (only the freshness check runs). Turn on EventBridge notifications on the bucket and pass eventBridgeEnabled: true to BackupVault.fromAttributes.`,
-      );
+    const check: FreshnessCheckEvent = {
+      action: 'freshness',
+      bucket: this.vault.bucket.bucketName,
+      prefix,
+      databaseId: options.databaseId,
+    };
+    if (this.schedulerRole !== undefined) {
+      new scheduler.CfnSchedule(this, `Freshness${suffix}`, {
+        description: `Publish the age of the newest verified backup of ${options.databaseId}`,
+        scheduleExpression: `rate(${this.freshnessInterval.toMinutes()} minute${this.freshnessInterval.toMinutes() === 1 ? '' : 's'})`,
+        flexibleTimeWindow: { mode: 'OFF' },
+        target: {
+          arn: this.function.functionArn,
+          roleArn: this.schedulerRole.roleArn,
+          input: Stack.of(this).toJsonString(check),
+          deadLetterConfig: { arn: this.deadLetterQueue.queueArn },
+          retryPolicy: { maximumRetryAttempts: 2, maximumEventAgeInSeconds: Math.max(60, this.freshnessInterval.toSeconds()) },
+        },
+      });
+      return; // the fleet's verifier reads the whole vault (granted once, in the constructor)
     }
+    this.warnWithoutEventBridge(options.databaseId);
     new events.Rule(this, `Committed${suffix}`, {
       description: `Verify each committed backup of ${options.databaseId}`,
       eventPattern: {
@@ -174,12 +230,6 @@ export class BackupVerifier extends Construct {
       },
       targets: [this.target],
     });
-    const check: FreshnessCheckEvent = {
-      action: 'freshness',
-      bucket: this.vault.bucket.bucketName,
-      prefix,
-      databaseId: options.databaseId,
-    };
     new events.Rule(this, `Freshness${suffix}`, {
       description: `Publish the age of the newest verified backup of ${options.databaseId}`,
       schedule: events.Schedule.rate(this.freshnessInterval),
@@ -192,6 +242,41 @@ export class BackupVerifier extends Construct {
         }),
       ],
     });
+    this.grantDatabase(prefix);
+  }
+
+  private warnWithoutEventBridge(what: string): void {
+    if (this.vault.eventBridgeEnabled) return;
+    Annotations.of(this).addWarningV2(
+      'db-backup-constructs:vaultWithoutEventBridge',
+      `The vault's bucket does not say it sends events to EventBridge, so backups of ${what} are not verified when committed (only the freshness check runs). Turn on EventBridge notifications on the bucket and pass eventBridgeEnabled: true to BackupVault.fromAttributes.`,
+    );
+  }
+
+  /** The vault's own verifier checks every backup in it: one statement each, whatever the number of databases. */
+  private grantWholeVault(): void {
+    const bucket = this.vault.bucket;
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: [...S3_VERIFY_READ_ACTIONS], resources: [bucket.arnForObjects('*')] }));
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: [...S3_VERIFY_TAG_ACTIONS], resources: [bucket.arnForObjects(`*/${MANIFEST_NAME}`)] }),
+    );
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }));
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: [...KMS_SSE_READ_ACTIONS], resources: [this.vault.key.keyArn] }));
+    const policy = this.role.node.findChild('DefaultPolicy');
+    acknowledge(
+      policy,
+      {
+        id: wildcardResourceFinding('AwsSolutions', policy, bucket.arnForObjects('*')),
+        reason: 'The vault\'s own verifier reads the artifacts of any backup in the vault, named at run time; read-only.',
+      },
+      {
+        id: wildcardResourceFinding('AwsSolutions', policy, bucket.arnForObjects(`*/${MANIFEST_NAME}`)),
+        reason: `The verifier tags only manifests (*/${MANIFEST_NAME}) with its result.`,
+      },
+    );
+  }
+
+  private grantDatabase(prefix: string): void {
     this.vault.grantVerify(this.role, prefix);
     const policy = this.role.node.tryFindChild('DefaultPolicy');
     if (policy !== undefined) {

@@ -1,8 +1,9 @@
-import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import type { Construct } from 'constructs';
 import { bundledAsset, ConfigError, timeoutEntryPoint as coreTimeoutEntryPoint, validateFargateSize } from '../../core';
 import { acknowledge, acknowledgeInlinePolicies } from './nag';
@@ -10,12 +11,34 @@ import { acknowledge, acknowledgeInlinePolicies } from './nag';
 /** Container names and the runner's path live once in lib/core (the CDKTF tasks use them too). */
 export { DRILL_DATABASE_CONTAINER_NAME, RUNNER_CONTAINER as RUNNER_CONTAINER_NAME, RUNNER_SCRIPT } from '../../core';
 
-/** The runner image built from `runner/Dockerfile` at deploy time (synth only stages it). */
-export function bundledRunnerImage(): ecs.ContainerImage {
-  return ecs.ContainerImage.fromAsset(bundledAsset('runner'), {
-    platform: Platform.LINUX_AMD64,
-    exclude: ['demo.js'],
-  });
+const RUNNER_IMAGE_ID = 'DbBackupRunnerImage';
+
+/**
+ * The runner image built from `runner/Dockerfile` at deploy time (synth only stages it): one
+ * image asset per stack, however many tasks run it.
+ */
+export function bundledRunnerImage(scope: Construct): ecs.ContainerImage {
+  const stack = Stack.of(scope);
+  const asset =
+    (stack.node.tryFindChild(RUNNER_IMAGE_ID) as DockerImageAsset | undefined) ??
+    new DockerImageAsset(stack, RUNNER_IMAGE_ID, {
+      directory: bundledAsset('runner'),
+      platform: Platform.LINUX_AMD64,
+      exclude: ['demo.js'],
+    });
+  return ecs.ContainerImage.fromDockerImageAsset(asset);
+}
+
+/** What a fleet shares between the tasks of its databases (see `BackupFleet`). */
+export interface SharedTaskParts {
+  /** The task role, made by the caller (in a fleet: under the fleet's role path). */
+  readonly taskRole: iam.IRole;
+  /** The one execution role of the fleet. */
+  readonly executionRole: iam.IRole;
+  /** The one log group of the fleet; streams are prefixed with the database id. */
+  readonly logGroup: logs.ILogGroup;
+  /** The task definition's family (in a fleet: under the fleet's family prefix). */
+  readonly family: string;
 }
 
 /** The container's entry point: the runner under coreutils `timeout` (lib/core, as in CDKTF). */
