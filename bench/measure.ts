@@ -37,7 +37,12 @@ function tree(root: number): number[] {
 }
 
 /** Run `cmd args` to completion, sampling memory; fails if it exits non-zero. */
-export function measure(label: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Measurement> {
+export function measure(
+  label: string,
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Measurement> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const child = spawn(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -47,7 +52,10 @@ export function measure(label: string, cmd: string, args: string[], env: NodeJS.
     let treePeak = 0;
     const timer = setInterval(() => {
       topPeak = Math.max(topPeak, statusKiB(child.pid!, 'VmHWM'));
-      treePeak = Math.max(treePeak, tree(child.pid!).reduce((s, p) => s + statusKiB(p, 'VmRSS'), 0));
+      treePeak = Math.max(
+        treePeak,
+        tree(child.pid!).reduce((s, p) => s + statusKiB(p, 'VmRSS'), 0),
+      );
     }, 50);
     child.on('close', (code) => {
       clearInterval(timer);

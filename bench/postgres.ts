@@ -37,7 +37,11 @@ function row(m: Measurement, base: Measurement): string {
 function median(ms: Measurement[]): Measurement {
   const sorted = [...ms].sort((a, b) => a.seconds - b.seconds);
   const mid = sorted[Math.floor(sorted.length / 2)];
-  return { ...mid, topPeakMiB: Math.max(...ms.map((m) => m.topPeakMiB)), treePeakMiB: Math.max(...ms.map((m) => m.treePeakMiB)) };
+  return {
+    ...mid,
+    topPeakMiB: Math.max(...ms.map((m) => m.topPeakMiB)),
+    treePeakMiB: Math.max(...ms.map((m) => m.treePeakMiB)),
+  };
 }
 
 async function main(): Promise<void> {
@@ -49,14 +53,39 @@ async function main(): Promise<void> {
     await pg.sql(GENERATE(Math.round(GB * ROWS_PER_GB)), 'bench');
     await pg.sql('VACUUM ANALYZE', 'bench');
     const size = await pg.sql(`SELECT pg_size_pretty(pg_database_size('bench'))`, 'bench');
-    const env = { ...process.env, ...pg.env, PGHOST: '127.0.0.1', PGPORT: String(pg.port), PGUSER: 'postgres', PGDATABASE: 'bench', DBBACKUP_LOG_FORMAT: 'json' };
+    const env = {
+      ...process.env,
+      ...pg.env,
+      PGHOST: '127.0.0.1',
+      PGPORT: String(pg.port),
+      PGUSER: 'postgres',
+      PGDATABASE: 'bench',
+      DBBACKUP_LOG_FORMAT: 'json',
+    };
     const dump = pgTool('pg_dump');
     const out = (n: string) => path.join(work, n);
     const variants: [string, string, string[]][] = [
       ['pg_dump -Fc -Z0 > /dev/null (producer alone)', 'bash', ['-o', 'pipefail', '-c', `${dump} -Fc -Z0 > /dev/null`]],
-      ['pg_dump -Fc -Z0 | zstd -T0 > file (b)', 'bash', ['-o', 'pipefail', '-c', `${dump} -Fc -Z0 | zstd -q -T0 > ${out('b.zst')}`]],
+      [
+        'pg_dump -Fc -Z0 | zstd -T0 > file (b)',
+        'bash',
+        ['-o', 'pipefail', '-c', `${dump} -Fc -Z0 | zstd -q -T0 > ${out('b.zst')}`],
+      ],
       ['pg_dump -Fc | gzip > file (a)', 'bash', ['-o', 'pipefail', '-c', `${dump} -Fc | gzip > ${out('a.gz')}`]],
-      ['dbbackup backup (zstd) to file://', process.execPath, [path.join(__dirname, '..', 'dist', 'runner', 'dbbackup.js'), 'backup', '--engine', 'postgres', '--source', pg.url('bench'), '--to', `file://${out('store')}`]],
+      [
+        'dbbackup backup (zstd) to file://',
+        process.execPath,
+        [
+          path.join(__dirname, '..', 'dist', 'runner', 'dbbackup.js'),
+          'backup',
+          '--engine',
+          'postgres',
+          '--source',
+          pg.url('bench'),
+          '--to',
+          `file://${out('store')}`,
+        ],
+      ],
     ];
     const results = new Map<string, Measurement[]>();
     for (let run = 0; run < RUNS; run++) {
@@ -69,7 +98,9 @@ async function main(): Promise<void> {
     }
     const med = variants.map(([label]) => median(results.get(label)!));
     const base = med[1];
-    console.log(`\nPostgreSQL ${await pg.sql('SHOW server_version')}, database ${size} on disk, ${os.cpus().length} cores, median of ${RUNS} runs; ratio = time / time of (b)\n`);
+    console.log(
+      `\nPostgreSQL ${await pg.sql('SHOW server_version')}, database ${size} on disk, ${os.cpus().length} cores, median of ${RUNS} runs; ratio = time / time of (b)\n`,
+    );
     console.log('| variant | wall | vs (b) | peak RSS (top process) | peak RSS (process tree) |');
     console.log('|---|---|---|---|---|');
     for (const m of med) console.log(row(m, base));

@@ -21,11 +21,20 @@ export class AwsBackupStack extends TerraformStack {
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
-    new AwsProvider(this, 'aws', { region: 'eu-west-1', defaultTags: [{ tags: { project: 'db-backup', managedBy: 'cdktf' } }] });
+    new AwsProvider(this, 'aws', {
+      region: 'eu-west-1',
+      defaultTags: [{ tags: { project: 'db-backup', managedBy: 'cdktf' } }],
+    });
 
     const vpcId = new TerraformVariable(this, 'vpc_id', { type: 'string', description: 'The VPC the database is in' });
-    const subnets = new TerraformVariable(this, 'private_subnet_ids', { type: 'list(string)', description: 'Private subnets with NAT or VPC endpoints' });
-    const host = new TerraformVariable(this, 'database_host', { type: 'string', description: 'The database host name' });
+    const subnets = new TerraformVariable(this, 'private_subnet_ids', {
+      type: 'list(string)',
+      description: 'Private subnets with NAT or VPC endpoints',
+    });
+    const host = new TerraformVariable(this, 'database_host', {
+      type: 'string',
+      description: 'The database host name',
+    });
 
     // The runner image lives here; build and push it from dist/runner (the README (CDK for Terraform)).
     const repository = new EcrRepository(this, 'RunnerRepository', {
@@ -42,7 +51,10 @@ export class AwsBackupStack extends TerraformStack {
 
     this.backup = new aws.DatabaseBackup(this, 'Orders', {
       databaseId: 'orders',
-      source: aws.BackupSource.postgres({ url: `postgres://backup@${host.stringValue}:5432/orders`, passwordSecret: password }),
+      source: aws.BackupSource.postgres({
+        url: `postgres://backup@${host.stringValue}:5432/orders`,
+        passwordSecret: password,
+      }),
       image: aws.RunnerImage.fromEcrRepository(repository, '0.1.0'),
       network: { vpcId: vpcId.stringValue, subnetIds: subnets.listValue },
       // The same shape as the AWS CDK flavour: one entry per schedule, each with its backup type.

@@ -38,13 +38,27 @@ export class GoogleBackupStack extends TerraformStack {
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
-    const project = new TerraformVariable(this, 'project_id', { type: 'string', description: 'The Google Cloud project' });
-    const network = new TerraformVariable(this, 'network', { type: 'string', description: 'The VPC network the database is reachable in' });
-    const subnetwork = new TerraformVariable(this, 'subnetwork', { type: 'string', description: `A subnetwork in ${REGION} for the job's IPs` });
-    const host = new TerraformVariable(this, 'database_host', { type: 'string', description: 'The database host (private IP or name)' });
+    const project = new TerraformVariable(this, 'project_id', {
+      type: 'string',
+      description: 'The Google Cloud project',
+    });
+    const network = new TerraformVariable(this, 'network', {
+      type: 'string',
+      description: 'The VPC network the database is reachable in',
+    });
+    const subnetwork = new TerraformVariable(this, 'subnetwork', {
+      type: 'string',
+      description: `A subnetwork in ${REGION} for the job's IPs`,
+    });
+    const host = new TerraformVariable(this, 'database_host', {
+      type: 'string',
+      description: 'The database host (private IP or name)',
+    });
     new GoogleProvider(this, 'google', { project: project.stringValue, region: REGION });
 
-    const apis = SERVICES.map((service) => new ProjectService(this, `Api-${service.split('.')[0]}`, { service, disableOnDestroy: false }));
+    const apis = SERVICES.map(
+      (service) => new ProjectService(this, `Api-${service.split('.')[0]}`, { service, disableOnDestroy: false }),
+    );
 
     // The runner image lives here; build and push it from dist/runner (the README (CDK for Terraform)).
     const repository = new ArtifactRegistryRepository(this, 'RunnerRepository', {
@@ -66,7 +80,10 @@ export class GoogleBackupStack extends TerraformStack {
       databaseId: 'orders',
       project: project.stringValue,
       region: REGION,
-      source: google.BackupSource.postgres({ url: `postgres://backup@${host.stringValue}:5432/orders`, passwordSecret: password }),
+      source: google.BackupSource.postgres({
+        url: `postgres://backup@${host.stringValue}:5432/orders`,
+        passwordSecret: password,
+      }),
       image: google.RunnerImage.fromArtifactRegistry(repository, 'dbbackup', '0.1.0'),
       vpcEgress: google.VpcEgress.directVpc({ network: network.stringValue, subnetwork: subnetwork.stringValue }),
       // The same shape as the AWS CDK flavour: one entry per schedule, each with its backup type.
@@ -77,7 +94,9 @@ export class GoogleBackupStack extends TerraformStack {
 
     new TerraformOutput(this, 'bucket', { value: this.backup.vault.bucketName });
     new TerraformOutput(this, 'storage_url', { value: this.backup.job.storageUrl });
-    new TerraformOutput(this, 'image', { value: google.RunnerImage.fromArtifactRegistry(repository, 'dbbackup', '0.1.0').imageUri });
+    new TerraformOutput(this, 'image', {
+      value: google.RunnerImage.fromArtifactRegistry(repository, 'dbbackup', '0.1.0').imageUri,
+    });
   }
 }
 

@@ -28,7 +28,11 @@ export class FleetExampleStack extends Stack {
     // One secret for the whole example: in a real fleet each database has its own.
     const secret = new secretsmanager.Secret(this, 'DatabaseSecret', {
       description: 'Password of the backup user of the example databases',
-      generateSecretString: { secretStringTemplate: '{"username":"backup"}', generateStringKey: 'password', excludePunctuation: true },
+      generateSecretString: {
+        secretStringTemplate: '{"username":"backup"}',
+        generateStringKey: 'password',
+        excludePunctuation: true,
+      },
     });
     this.fleet = new BackupFleet(this, 'Fleet', {
       vpc,
@@ -40,7 +44,12 @@ export class FleetExampleStack extends Stack {
         new DatabaseBackup(this, `Db${i}`, {
           fleet: this.fleet,
           databaseId: `db-${i}`,
-          source: BackupSource.postgres({ endpoint: `db-${i}.internal.example.com`, databaseName: 'app', username: 'backup', secret }),
+          source: BackupSource.postgres({
+            endpoint: `db-${i}.internal.example.com`,
+            databaseName: 'app',
+            username: 'backup',
+            secret,
+          }),
         }),
       );
     }

@@ -5,7 +5,16 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { Compression, ConfigError, EncryptionScheme, Engine, RUNNER_ENV, RunnerCommand, SECRET_ENV, renderRunnerEnvironment } from '../core';
+import {
+  Compression,
+  ConfigError,
+  EncryptionScheme,
+  Engine,
+  RUNNER_ENV,
+  RunnerCommand,
+  SECRET_ENV,
+  renderRunnerEnvironment,
+} from '../core';
 import { BackupEncryption, type BackupSource } from './source';
 import type { IBackupVault } from './vault';
 import { KMS_WRAP_ACTIONS } from './private/iam';
@@ -82,8 +91,13 @@ export class PointInTimeRecovery {
     this.cpu = options.cpu ?? 256;
     this.memoryLimitMiB = options.memoryLimitMiB ?? 512;
     const interval = this.uploadInterval.toSeconds({ integral: false });
-    if (!Token.isUnresolved(this.uploadInterval.toString()) && (!Number.isInteger(interval) || interval < 10 || interval > 3600)) {
-      throw new ConfigError(`pointInTimeRecovery uploadInterval is ${this.uploadInterval.toHumanString()}; use whole seconds from 10 seconds to 1 hour, e.g. Duration.seconds(60).`);
+    if (
+      !Token.isUnresolved(this.uploadInterval.toString()) &&
+      (!Number.isInteger(interval) || interval < 10 || interval > 3600)
+    ) {
+      throw new ConfigError(
+        `pointInTimeRecovery uploadInterval is ${this.uploadInterval.toHumanString()}; use whole seconds from 10 seconds to 1 hour, e.g. Duration.seconds(60).`,
+      );
     }
     const lag = this.logShippingLagThreshold.toSeconds({ integral: false });
     if (!Token.isUnresolved(this.logShippingLagThreshold.toString()) && lag < 2 * interval) {
@@ -91,8 +105,14 @@ export class PointInTimeRecovery {
         `pointInTimeRecovery logShippingLagThreshold is ${this.logShippingLagThreshold.toHumanString()}, but the shipper uploads every ${this.uploadInterval.toHumanString()} (uploadInterval), so the lag alarm would fire in normal work. Set the threshold to at least twice the upload interval (e.g. Duration.minutes(5)) or upload more often.`,
       );
     }
-    if (this.window !== undefined && !Token.isUnresolved(this.window.toString()) && this.window.toMinutes({ integral: false }) <= 0) {
-      throw new ConfigError(`pointInTimeRecovery window is ${this.window.toHumanString()}; give a positive duration such as Duration.days(7), or leave it out.`);
+    if (
+      this.window !== undefined &&
+      !Token.isUnresolved(this.window.toString()) &&
+      this.window.toMinutes({ integral: false }) <= 0
+    ) {
+      throw new ConfigError(
+        `pointInTimeRecovery window is ${this.window.toHumanString()}; give a positive duration such as Duration.days(7), or leave it out.`,
+      );
     }
   }
 }
@@ -147,7 +167,9 @@ export class BinlogShipper extends Construct {
   constructor(scope: Construct, id: string, props: BinlogShipperProps) {
     super(scope, id);
     if (props.source.engine !== Engine.MYSQL) {
-      throw new ConfigError(`BinlogShipper ships MySQL/MariaDB binary logs; the source's engine is '${props.source.engine}'. Use BackupSource.mysql(…) or an RDS MySQL/MariaDB source.`);
+      throw new ConfigError(
+        `BinlogShipper ships MySQL/MariaDB binary logs; the source's engine is '${props.source.engine}'. Use BackupSource.mysql(…) or an RDS MySQL/MariaDB source.`,
+      );
     }
     checkDatabaseId(props.databaseId);
     const prefix = props.prefix ?? props.databaseId;
@@ -160,11 +182,19 @@ export class BinlogShipper extends Construct {
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
       cpu,
       memoryLimitMiB,
-      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
     });
     Tags.of(this.taskDefinition).add('dbbackup:database-id', props.databaseId);
     this.taskRole = this.taskDefinition.taskRole;
-    this.logGroup = taskLogGroup(this, 'Logs', props.logRetention ?? logs.RetentionDays.ONE_YEAR, props.logEncryptionKey);
+    this.logGroup = taskLogGroup(
+      this,
+      'Logs',
+      props.logRetention ?? logs.RetentionDays.ONE_YEAR,
+      props.logEncryptionKey,
+    );
 
     this.environment = {
       ...renderRunnerEnvironment(RunnerCommand.BINLOG_STREAM, {
@@ -186,7 +216,9 @@ export class BinlogShipper extends Construct {
       entryPoint: ['node', RUNNER_SCRIPT],
       command: [RunnerCommand.BINLOG_STREAM],
       environment: this.environment,
-      secrets: { [SECRET_ENV.SOURCE_PASSWORD]: ecs.Secret.fromSecretsManager(props.source.secret, props.source.passwordField) },
+      secrets: {
+        [SECRET_ENV.SOURCE_PASSWORD]: ecs.Secret.fromSecretsManager(props.source.secret, props.source.passwordField),
+      },
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'binlog-stream' }),
       // SIGTERM: the shipper uploads what is complete and exits 0; give it the most Fargate allows.
       stopTimeout: Duration.seconds(120),
@@ -210,7 +242,9 @@ export class BinlogShipper extends Construct {
     props.vault.grantBackup(this.taskRole, prefix);
     if (encryptionKey !== undefined) {
       encryptionKey.grant(this.taskRole, ...KMS_WRAP_ACTIONS);
-      this.taskRole.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['kms:GenerateRandom'], resources: ['*'] }));
+      this.taskRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['kms:GenerateRandom'], resources: ['*'] }),
+      );
     }
     acknowledgeTaskDefinition(this.taskDefinition);
     const policy = this.taskRole.node.tryFindChild('DefaultPolicy');

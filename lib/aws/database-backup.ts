@@ -183,8 +183,15 @@ export interface DatabaseBackupProps {
   readonly pointInTimeRecovery?: PointInTimeRecovery;
 }
 
-const DEFAULT_SCHEDULE = (): ScheduledBackup => ({ type: BackupType.FULL, schedule: BackupSchedule.cron(DEFAULT_BACKUP_CRON) });
-const TYPE_IDS: Record<BackupType, string> = { [BackupType.FULL]: 'Full', [BackupType.INCREMENTAL]: 'Incremental', [BackupType.DIFFERENTIAL]: 'Differential' };
+const DEFAULT_SCHEDULE = (): ScheduledBackup => ({
+  type: BackupType.FULL,
+  schedule: BackupSchedule.cron(DEFAULT_BACKUP_CRON),
+});
+const TYPE_IDS: Record<BackupType, string> = {
+  [BackupType.FULL]: 'Full',
+  [BackupType.INCREMENTAL]: 'Incremental',
+  [BackupType.DIFFERENTIAL]: 'Differential',
+};
 
 /**
  * The whole backup system for one database: scheduled backups on Fargate into an encrypted
@@ -250,7 +257,8 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     this.fleet = fleet;
     if (fleet !== undefined) refuseFleetOwned(props);
     const vpc = props.vpc ?? fleet?.vpc;
-    if (vpc === undefined) throw new ConfigError('vpc is missing; give the VPC the runner runs in, or a fleet (whose VPC it takes).');
+    if (vpc === undefined)
+      throw new ConfigError('vpc is missing; give the VPC the runner runs in, or a fleet (whose VPC it takes).');
     this.databaseId = databaseIdOf(this, id, props);
     this.prefix = props.prefix ?? this.databaseId;
     this.encryption = props.encryption ?? BackupEncryption.kms();
@@ -258,7 +266,10 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     this.rto = props.rto ?? Duration.hours(4);
     const scheduled = props.schedules ?? [DEFAULT_SCHEDULE()];
     validateSchedules(scheduled, timeout);
-    checkBackupTypes(props.source.engine, scheduled.map((s) => s.type ?? BackupType.FULL));
+    checkBackupTypes(
+      props.source.engine,
+      scheduled.map((s) => s.type ?? BackupType.FULL),
+    );
     // The CDK flavour runs the logical method (pg_dump, mysqldump, mongodump).
     const capability = { engine: props.source.engine, managed: props.source.managed, method: 'logical' as const };
     for (const s of scheduled) checkBackupTypeSupported(capability, s.type ?? BackupType.FULL);
@@ -267,7 +278,7 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
 
     if (props.vault !== undefined && props.retention !== undefined) {
       throw new ConfigError(
-        'retention is set, but so is an existing vault: retention is carried out by the vault\'s lifecycle rules. Pass retention to the BackupVault you created, or leave vault out to get a new one.',
+        "retention is set, but so is an existing vault: retention is carried out by the vault's lifecycle rules. Pass retention to the BackupVault you created, or leave vault out to get a new one.",
       );
     }
     this.vault = fleet?.vault ?? props.vault ?? new BackupVault(this, 'Vault', { retention: props.retention });
@@ -278,7 +289,12 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     fleet?.claim({ databaseId: this.databaseId, prefix: this.prefix, path: this.node.path });
     claimVaultPrefix(this.vault, this, this.databaseId, this.prefix);
     // Retention proved by simulation (lib/core/simulate.ts), and the log archive's expiry rule.
-    const retention = props.vault === undefined ? (props.retention ?? Retention.gfs()) : props.vault instanceof BackupVault ? props.vault.retention : undefined;
+    const retention =
+      props.vault === undefined
+        ? (props.retention ?? Retention.gfs())
+        : props.vault instanceof BackupVault
+          ? props.vault.retention
+          : undefined;
     this.tierDays = retention?.tierDaysSetting;
     keepChainsWhole(this, scheduled, retention, pitr, this.vault, this.prefix);
 
@@ -295,7 +311,10 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
       this.operationsKey = key;
     }
 
-    this.cluster = fleet?.cluster ?? props.cluster ?? new ecs.Cluster(this, 'Cluster', { vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
+    this.cluster =
+      fleet?.cluster ??
+      props.cluster ??
+      new ecs.Cluster(this, 'Cluster', { vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
     const subnets =
       props.vpcSubnets === undefined && fleet !== undefined
         ? fleet.subnets
@@ -308,7 +327,11 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
         allowAllOutbound: false,
         description: `dbbackup runner of ${this.databaseId}: HTTPS out to AWS APIs, the database port out`,
       });
-      this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs (S3, ECR, Secrets Manager, KMS, CloudWatch Logs)');
+      this.securityGroup.addEgressRule(
+        ec2.Peer.anyIpv4(),
+        ec2.Port.tcp(443),
+        'HTTPS to AWS APIs (S3, ECR, Secrets Manager, KMS, CloudWatch Logs)',
+      );
       this.connections = new ec2.Connections({ securityGroups: [this.securityGroup] });
     }
     const dbPort = ec2.Port.tcp(props.source.port);
@@ -324,7 +347,10 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     } else if (props.alarmTopic !== undefined) {
       this.alarmTopic = props.alarmTopic;
     } else {
-      this.alarmTopic = new AlarmTopic(this, 'AlarmTopic', { encryptionKey: this.operationsKey, email: emails[0] }).topic;
+      this.alarmTopic = new AlarmTopic(this, 'AlarmTopic', {
+        encryptionKey: this.operationsKey,
+        email: emails[0],
+      }).topic;
     }
     // The same check as a new topic's, then the subscription (the first on a new topic is its own).
     emails.forEach((email, i) => {
@@ -332,17 +358,23 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
       new AlarmTopicEmail(this, i === 0 ? 'AlarmEmail' : `AlarmEmail${i + 1}`, this.alarmTopic, email);
     });
 
-    const deadLetterQueue = fleet?.deadLetterQueue ?? new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
+    const deadLetterQueue =
+      fleet?.deadLetterQueue ??
+      new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: Duration.days(14),
+      });
     if (fleet === undefined) {
-      acknowledge(deadLetterQueue, { id: 'AwsSolutions-SQS3', reason: 'This queue is itself the dead-letter queue of the backup and drill schedules.' });
+      acknowledge(deadLetterQueue, {
+        id: 'AwsSolutions-SQS3',
+        reason: 'This queue is itself the dead-letter queue of the backup and drill schedules.',
+      });
     }
     this.scheduleDeadLetterQueue = deadLetterQueue;
     // In a fleet: one backup role for every backup type of this database, under the fleet's path.
-    const backupRole = fleet === undefined ? undefined : fleetTaskRole(this, 'BackupTaskRole', fleet, `backups of ${this.databaseId}`);
+    const backupRole =
+      fleet === undefined ? undefined : fleetTaskRole(this, 'BackupTaskRole', fleet, `backups of ${this.databaseId}`);
     const image = fleet?.image ?? props.image;
 
     const tasks = new Map<BackupType, BackupRunnerTask>();
@@ -370,7 +402,12 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
           shared:
             fleet === undefined
               ? undefined
-              : { taskRole: backupRole!, executionRole: fleet.executionRole, logGroup: fleet.logGroup, family: `${fleet.familyPrefix}-${this.databaseId}-${type}` },
+              : {
+                  taskRole: backupRole!,
+                  executionRole: fleet.executionRole,
+                  logGroup: fleet.logGroup,
+                  family: `${fleet.familyPrefix}-${this.databaseId}-${type}`,
+                },
         });
         tasks.set(type, task);
       }
@@ -503,7 +540,10 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
       this.alarms = member.alarms;
       this.logShippingLagAlarm = member.logShippingLagAlarm;
       this.dashboard = fleet.dashboard;
-      fleet.addDashboardRow({ databaseId: this.databaseId, rpo: this.rpo, rto: this.drillTask !== undefined ? this.rto : undefined }, this.alarms);
+      fleet.addDashboardRow(
+        { databaseId: this.databaseId, rpo: this.rpo, rto: this.drillTask !== undefined ? this.rto : undefined },
+        this.alarms,
+      );
       return;
     }
     const monitoring = new BackupMonitoring(this, 'Monitoring', {
@@ -584,7 +624,9 @@ function refuseFleetOwned(props: DatabaseBackupProps): void {
   };
   for (const [name, value] of Object.entries(owned)) {
     if (value !== undefined) {
-      throw new ConfigError(`${name} is set on a DatabaseBackup that joins a fleet, which owns it; set ${name} on the BackupFleet instead, or leave fleet out.`);
+      throw new ConfigError(
+        `${name} is set on a DatabaseBackup that joins a fleet, which owns it; set ${name} on the BackupFleet instead, or leave fleet out.`,
+      );
     }
   }
 }
@@ -652,7 +694,9 @@ function validatePointInTimeRecovery(engine: Engine): void {
     );
   }
   if (shipping !== LogShipping.BINLOG) {
-    throw new ConfigError('pointInTimeRecovery is set for a MongoDB source, which the runner does not support (no oplog shipping); leave pointInTimeRecovery out and rely on the scheduled backups.');
+    throw new ConfigError(
+      'pointInTimeRecovery is set for a MongoDB source, which the runner does not support (no oplog shipping); leave pointInTimeRecovery out and rely on the scheduled backups.',
+    );
   }
 }
 
@@ -670,7 +714,8 @@ function keepChainsWhole(
   vault: IBackupVault,
   prefix: string,
 ): void {
-  const crons = (type: BackupType) => scheduled.filter((s) => (s.type ?? BackupType.FULL) === type).map((s) => s.schedule.cronSpec);
+  const crons = (type: BackupType) =>
+    scheduled.filter((s) => (s.type ?? BackupType.FULL) === type).map((s) => s.schedule.cronSpec);
   const full = crons(BackupType.FULL);
   const incremental = crons(BackupType.INCREMENTAL);
   const differential = crons(BackupType.DIFFERENTIAL);
@@ -679,7 +724,12 @@ function keepChainsWhole(
   const windowDays = pitr?.window !== undefined ? pitr.window.toHours({ integral: false }) / 24 : 0;
   let logArchiveDays: number | undefined;
   if (pitr !== undefined) {
-    const expiry = logArchiveExpiry({ retention: retention ?? Retention.gfs(), fullSchedules: full as CronSpec[], pointInTimeDays: windowDays, timeZone });
+    const expiry = logArchiveExpiry({
+      retention: retention ?? Retention.gfs(),
+      fullSchedules: full as CronSpec[],
+      pointInTimeDays: windowDays,
+      timeZone,
+    });
     const logPrefix = logArchivePrefix(prefix, LOG_ARCHIVE_FOLDERS.binlog);
     if (expiry !== undefined && (windowDays > 0 || retention !== undefined)) {
       logArchiveDays = expiry.days;
@@ -706,13 +756,17 @@ function keepChainsWhole(
     for (const w of r.warnings) Annotations.of(scope).addWarningV2('db-backup-constructs:chainTiersRaised', w);
   } catch (e) {
     if (!(e instanceof ConfigError) || pitr?.window === undefined) throw e;
-    throw new ConfigError(`pointInTimeRecovery window is ${pitr.window.toHumanString()}, which the retention does not keep: ${e.message} Or shorten the window.`);
+    throw new ConfigError(
+      `pointInTimeRecovery window is ${pitr.window.toHumanString()}, which the retention does not keep: ${e.message} Or shorten the window.`,
+    );
   }
 }
 
 function validateSchedules(scheduled: ScheduledBackup[], timeout: Duration): void {
   if (scheduled.length === 0) {
-    throw new ConfigError('schedules is empty; give at least one, e.g. [{ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: \'3\' }) }].');
+    throw new ConfigError(
+      "schedules is empty; give at least one, e.g. [{ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: '3' }) }].",
+    );
   }
   const types = new Set(scheduled.map((s) => s.type ?? BackupType.FULL));
   if (!types.has(BackupType.FULL)) {
@@ -731,7 +785,13 @@ function validateSchedules(scheduled: ScheduledBackup[], timeout: Duration): voi
 }
 
 /** The RPO policy of every flavour (lib/core/rpo): default gap + timeout + window, refused below the gap. */
-function applyRpoPolicy(scope: Construct, rpo: Duration | undefined, scheduled: ScheduledBackup[], timeout: Duration, flexibleWindow: Duration | undefined): Duration {
+function applyRpoPolicy(
+  scope: Construct,
+  rpo: Duration | undefined,
+  scheduled: ScheduledBackup[],
+  timeout: Duration,
+  flexibleWindow: Duration | undefined,
+): Duration {
   const decision = resolveRpo({
     schedules: scheduled.map((s) => ({
       cron: s.schedule.cronSpec,

@@ -128,11 +128,16 @@ export class RestoreDrillTask extends Construct {
       cpu,
       memoryLimitMiB,
       ephemeralStorageGiB: props.ephemeralStorageGiB ?? DEFAULT_DRILL_FARGATE.ephemeralStorageGiB,
-      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
     });
     Tags.of(this.taskDefinition).add('dbbackup:database-id', props.databaseId);
     this.taskRole = this.taskDefinition.taskRole;
-    this.logGroup = shared?.logGroup ?? taskLogGroup(this, 'Logs', props.logRetention ?? logs.RetentionDays.ONE_YEAR, props.logEncryptionKey);
+    this.logGroup =
+      shared?.logGroup ??
+      taskLogGroup(this, 'Logs', props.logRetention ?? logs.RetentionDays.ONE_YEAR, props.logEncryptionKey);
     const streams = shared === undefined ? '' : `${props.databaseId}-`;
 
     this.databaseContainer = this.taskDefinition.addContainer(DRILL_DATABASE_CONTAINER_NAME, {
@@ -168,7 +173,10 @@ export class RestoreDrillTask extends Construct {
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: `${streams}drill` }),
       stopTimeout: Duration.seconds(120),
     });
-    this.container.addContainerDependencies({ container: this.databaseContainer, condition: ecs.ContainerDependencyCondition.HEALTHY });
+    this.container.addContainerDependencies({
+      container: this.databaseContainer,
+      condition: ecs.ContainerDependencyCondition.HEALTHY,
+    });
 
     props.vault.grantRestore(this.taskRole, prefix);
     if (encryption.scheme === EncryptionScheme.KMS) {

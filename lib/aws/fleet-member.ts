@@ -71,15 +71,22 @@ export class FleetMemberAlarms extends Construct {
     }
     this.failedAlarm = notify(
       new cloudwatch.Alarm(this, 'Failed', {
-        metric: new cloudwatch.MathExpression({ expression: terms.join(' + '), usingMetrics, period: five, label: 'failures' }),
+        metric: new cloudwatch.MathExpression({
+          expression: terms.join(' + '),
+          usingMetrics,
+          period: five,
+          label: 'failures',
+        }),
         threshold: 1,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         alarmDescription:
           `A backup of ${db} failed, a committed backup failed verification` +
-          (props.rto !== undefined ? `, a restore drill failed or took longer than the RTO (${props.rto.toHumanString()})` : '') +
-          '. The topic got the details; the fleet dashboard\'s row of this database shows which.',
+          (props.rto !== undefined
+            ? `, a restore drill failed or took longer than the RTO (${props.rto.toHumanString()})`
+            : '') +
+          ". The topic got the details; the fleet dashboard's row of this database shows which.",
       }),
     );
     this.alarms = [this.staleAlarm, this.failedAlarm];
@@ -87,7 +94,10 @@ export class FleetMemberAlarms extends Construct {
       const seconds = (props.logShippingInterval ?? Duration.seconds(60)).toSeconds();
       this.logShippingLagAlarm = notify(
         new cloudwatch.Alarm(this, 'LogShippingLag', {
-          metric: backupMetric(db, METRICS.LOG_LAG, { statistic: 'Maximum', period: Duration.minutes(Math.max(1, Math.ceil(seconds / 60))) }),
+          metric: backupMetric(db, METRICS.LOG_LAG, {
+            statistic: 'Maximum',
+            period: Duration.minutes(Math.max(1, Math.ceil(seconds / 60))),
+          }),
           threshold: props.logShippingLagThreshold.toSeconds(),
           evaluationPeriods: 5,
           datapointsToAlarm: 5,

@@ -136,18 +136,24 @@ export class BackupFleet extends Construct {
       this.operationsKey = key;
     }
     this.cluster =
-      props.cluster ?? new ecs.Cluster(this, 'Cluster', { vpc: props.vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
+      props.cluster ??
+      new ecs.Cluster(this, 'Cluster', { vpc: props.vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
     const emails = props.alarmEmails ?? [];
     for (const email of emails) {
       if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) {
-        throw new ConfigError(`alarmEmails holds '${email}', which is not an email address; give one like ops@example.com.`);
+        throw new ConfigError(
+          `alarmEmails holds '${email}', which is not an email address; give one like ops@example.com.`,
+        );
       }
     }
     if (props.alarmTopic !== undefined) {
       this.alarmTopic = props.alarmTopic;
       emails.forEach((e) => this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(e)));
     } else {
-      this.alarmTopic = new AlarmTopic(this, 'AlarmTopic', { encryptionKey: this.operationsKey, email: emails[0] }).topic;
+      this.alarmTopic = new AlarmTopic(this, 'AlarmTopic', {
+        encryptionKey: this.operationsKey,
+        email: emails[0],
+      }).topic;
       emails.slice(1).forEach((e) => this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(e)));
     }
 
@@ -168,12 +174,13 @@ export class BackupFleet extends Construct {
     });
     this.executionRole = new iam.Role(this, 'ExecutionRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-      description: 'Pulls the runner image, writes the tasks\' logs and reads the sources\' secrets for a backup fleet',
+      description: "Pulls the runner image, writes the tasks' logs and reads the sources' secrets for a backup fleet",
     });
     acknowledgeInlinePolicies(this.executionRole);
     acknowledge(this.executionRole, {
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'ecr:GetAuthorizationToken, which the execution role needs to pull the runner image, takes no resource (ECR permissions reference).',
+      reason:
+        'ecr:GetAuthorizationToken, which the execution role needs to pull the runner image, takes no resource (ECR permissions reference).',
     });
     this.image = props.image ?? bundledRunnerImage(this);
 
@@ -217,11 +224,12 @@ export class BackupFleet extends Construct {
       this.schedulerRole,
       {
         id: wildcardResourceFinding('AwsSolutions', this, familyArn),
-        reason: 'The schedules run only the fleet\'s task definitions (their families start with the fleet\'s prefix), in the fleet\'s cluster; one role for every database keeps the stack small.',
+        reason:
+          "The schedules run only the fleet's task definitions (their families start with the fleet's prefix), in the fleet's cluster; one role for every database keeps the stack small.",
       },
       {
         id: wildcardResourceFinding('AwsSolutions', this, taskRolesArn),
-        reason: 'The schedules pass only the fleet\'s task roles (under its own IAM path), and only to ECS tasks.',
+        reason: "The schedules pass only the fleet's task roles (under its own IAM path), and only to ECS tasks.",
       },
     );
 
@@ -230,7 +238,11 @@ export class BackupFleet extends Construct {
       allowAllOutbound: false,
       description: 'dbbackup restore drills of a fleet: HTTPS out to AWS APIs only',
     });
-    this.drillSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs (S3, ECR, KMS, CloudWatch Logs)');
+    this.drillSecurityGroup.addEgressRule(
+      ec2.Peer.anyIpv4(),
+      ec2.Port.tcp(443),
+      'HTTPS to AWS APIs (S3, ECR, KMS, CloudWatch Logs)',
+    );
 
     this.verifier = new BackupVerifier(this, 'Verifier', {
       vault: this.vault,
@@ -288,7 +300,8 @@ export class BackupFleet extends Construct {
           statistic: 'Sum',
           period: five,
         }),
-        alarmDescription: 'A backup or drill task of the fleet stopped with a non-zero exit or failed to start; the topic got the stop reason and the task definition.',
+        alarmDescription:
+          'A backup or drill task of the fleet stopped with a non-zero exit or failed to start; the topic got the stop reason and the task definition.',
       }),
       ...deadLetterAlarms(alarm, this.deadLetterQueue, this.verifier),
     ];
@@ -299,12 +312,15 @@ export class BackupFleet extends Construct {
     });
     this.dashboard.addWidgets(
       new cloudwatch.TextWidget({
-        markdown: '# Database backups of the fleet\nOne row per database: age of the newest verified backup, last drill, restore time against the RTO, size.',
+        markdown:
+          '# Database backups of the fleet\nOne row per database: age of the newest verified backup, last drill, restore time against the RTO, size.',
         width: 24,
         height: 2,
       }),
     );
-    this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Fleet alarms', alarms: this.alarms, width: 24, height: 3 }));
+    this.dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({ title: 'Fleet alarms', alarms: this.alarms, width: 24, height: 3 }),
+    );
     this.dashboard.addWidgets(...operationsWidgets(this.deadLetterQueue, this.verifier));
   }
 
@@ -325,7 +341,7 @@ export class BackupFleet extends Construct {
       if (other.prefix === p || other.prefix.startsWith(`${p}/`) || p.startsWith(`${other.prefix}/`)) {
         throw new ConfigError(
           `prefix '${p}' of ${member.path} ${other.prefix === p ? 'is' : 'overlaps'} the prefix '${other.prefix}' of ${other.path} ` +
-            'in the same vault; give each database a side-by-side prefix such as \'orders\' and \'billing\'.',
+            "in the same vault; give each database a side-by-side prefix such as 'orders' and 'billing'.",
         );
       }
     }
@@ -344,7 +360,12 @@ function fleetRow(m: FleetMember, alarms: cloudwatch.IAlarm[], interval: Duratio
   const db = m.databaseId;
   const day = Duration.days(1);
   return [
-    new cloudwatch.AlarmStatusWidget({ title: `${db}: RPO ${m.rpo.toHumanString()}${m.rto ? `, RTO ${m.rto.toHumanString()}` : ''}`, alarms, width: 6, height: 4 }),
+    new cloudwatch.AlarmStatusWidget({
+      title: `${db}: RPO ${m.rpo.toHumanString()}${m.rto ? `, RTO ${m.rto.toHumanString()}` : ''}`,
+      alarms,
+      width: 6,
+      height: 4,
+    }),
     new cloudwatch.SingleValueWidget({
       title: 'Newest verified backup (hours old)',
       metrics: [

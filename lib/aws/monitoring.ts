@@ -50,17 +50,28 @@ export class AlarmTopic extends Construct {
 
   constructor(scope: Construct, id: string, props: AlarmTopicProps = {}) {
     super(scope, id);
-    if (props.email !== undefined && !Token.isUnresolved(props.email) && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(props.email)) {
+    if (
+      props.email !== undefined &&
+      !Token.isUnresolved(props.email) &&
+      !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(props.email)
+    ) {
       throw new ConfigError(`alarm email '${props.email}' is not an email address; give one like ops@example.com.`);
     }
     if (props.encryptionKey === undefined) {
-      const key = new kms.Key(this, 'Key', { enableKeyRotation: true, description: 'Encrypts the database backup alarm topic' });
+      const key = new kms.Key(this, 'Key', {
+        enableKeyRotation: true,
+        description: 'Encrypts the database backup alarm topic',
+      });
       allowServicesToUseKey(key);
       this.key = key;
     } else {
       this.key = props.encryptionKey;
     }
-    this.topic = new sns.Topic(this, 'Resource', { masterKey: this.key, enforceSSL: true, displayName: 'Database backup alarms' });
+    this.topic = new sns.Topic(this, 'Resource', {
+      masterKey: this.key,
+      enforceSSL: true,
+      displayName: 'Database backup alarms',
+    });
     this.topic.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'AllowCloudWatchAlarms',
@@ -69,7 +80,14 @@ export class AlarmTopic extends Construct {
         resources: [this.topic.topicArn],
         conditions: {
           StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
-          ArnLike: { 'aws:SourceArn': Stack.of(this).formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+          ArnLike: {
+            'aws:SourceArn': Stack.of(this).formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
         },
       }),
     );
@@ -171,7 +189,10 @@ export class BackupMonitoring extends Construct {
         detail: {
           lastStatus: ['STOPPED'],
           taskDefinitionArn: families,
-          $or: [{ containers: { name: [RUNNER_CONTAINER_NAME], exitCode: [{ 'anything-but': 0 }] } }, { stopCode: ['TaskFailedToStart'] }],
+          $or: [
+            { containers: { name: [RUNNER_CONTAINER_NAME], exitCode: [{ 'anything-but': 0 }] } },
+            { stopCode: ['TaskFailedToStart'] },
+          ],
         } as Record<string, unknown>,
       },
     });
@@ -185,7 +206,10 @@ export class BackupMonitoring extends Construct {
       }),
     );
 
-    const alarm = (alarmId: string, p: cloudwatch.CreateAlarmOptions & { metric: cloudwatch.IMetric }): cloudwatch.Alarm => {
+    const alarm = (
+      alarmId: string,
+      p: cloudwatch.CreateAlarmOptions & { metric: cloudwatch.IMetric },
+    ): cloudwatch.Alarm => {
       const a = new cloudwatch.Alarm(this, alarmId, p);
       a.addAlarmAction(action);
       a.addOkAction(action);
@@ -254,7 +278,9 @@ export class BackupMonitoring extends Construct {
       alarms.push(this.drillFailedAlarm, this.drillTooSlowAlarm);
     }
     const lagThreshold = props.logShippingLagThreshold;
-    const lagPeriod = Duration.minutes(Math.max(1, Math.ceil((props.logShippingInterval ?? Duration.seconds(60)).toSeconds() / 60)));
+    const lagPeriod = Duration.minutes(
+      Math.max(1, Math.ceil((props.logShippingInterval ?? Duration.seconds(60)).toSeconds() / 60)),
+    );
     if (lagThreshold !== undefined) {
       this.logShippingLagAlarm = alarm('LogShippingLag', {
         metric: backupMetric(db, METRICS.LOG_LAG, { statistic: 'Maximum', period: lagPeriod }),
@@ -266,7 +292,7 @@ export class BackupMonitoring extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.BREACHING,
         alarmDescription:
           `The binary log shipper of ${db} is more than ${lagThreshold.toHumanString()} behind the server, or published no lag: ` +
-          'a stopped or crash-looping shipper, a server it cannot reach, or uploads that fail. Point-in-time recovery cannot reach past the last shipped log; the shipper\'s log says why.',
+          "a stopped or crash-looping shipper, a server it cannot reach, or uploads that fail. Point-in-time recovery cannot reach past the last shipped log; the shipper's log says why.",
       });
       alarms.push(this.logShippingLagAlarm);
     }
@@ -296,13 +322,26 @@ export class BackupMonitoring extends Construct {
       defaultInterval: Duration.days(14),
     });
     this.dashboard.addWidgets(
-      new cloudwatch.TextWidget({ markdown: `# Backups of ${db}\nRPO ${props.rpo.toHumanString()}${props.rto ? `, RTO ${props.rto.toHumanString()}` : ''}`, width: 24, height: 2 }),
+      new cloudwatch.TextWidget({
+        markdown: `# Backups of ${db}\nRPO ${props.rpo.toHumanString()}${props.rto ? `, RTO ${props.rto.toHumanString()}` : ''}`,
+        width: 24,
+        height: 2,
+      }),
     );
-    this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24, height: 3 }));
+    this.dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24, height: 3 }),
+    );
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Age of the newest verified backup (hours)',
-        left: [new cloudwatch.MathExpression({ expression: 'age / 3600', usingMetrics: { age: backupMetric(db, METRICS.BACKUP_AGE, { statistic: 'Maximum', period: interval }) }, label: 'age', period: interval })],
+        left: [
+          new cloudwatch.MathExpression({
+            expression: 'age / 3600',
+            usingMetrics: { age: backupMetric(db, METRICS.BACKUP_AGE, { statistic: 'Maximum', period: interval }) },
+            label: 'age',
+            period: interval,
+          }),
+        ],
         leftAnnotations: [{ value: rpoSeconds / 3600, label: 'RPO', color: cloudwatch.Color.RED }],
         width: 12,
       }),
@@ -310,7 +349,12 @@ export class BackupMonitoring extends Construct {
         title: 'Backups',
         left: [
           backupMetric(db, METRICS.BACKUP_SUCCEEDED, { statistic: 'Sum', period: day, label: 'succeeded' }),
-          backupMetric(db, METRICS.BACKUP_FAILED, { statistic: 'Sum', period: day, label: 'failed', color: cloudwatch.Color.RED }),
+          backupMetric(db, METRICS.BACKUP_FAILED, {
+            statistic: 'Sum',
+            period: day,
+            label: 'failed',
+            color: cloudwatch.Color.RED,
+          }),
         ],
         width: 12,
       }),
@@ -332,7 +376,12 @@ export class BackupMonitoring extends Construct {
         title: 'Verification',
         left: [
           backupMetric(db, METRICS.VERIFICATION_SUCCEEDED, { statistic: 'Sum', period: day, label: 'passed' }),
-          backupMetric(db, METRICS.VERIFICATION_FAILED, { statistic: 'Sum', period: day, label: 'failed', color: cloudwatch.Color.RED }),
+          backupMetric(db, METRICS.VERIFICATION_FAILED, {
+            statistic: 'Sum',
+            period: day,
+            label: 'failed',
+            color: cloudwatch.Color.RED,
+          }),
         ],
         width: 8,
       }),
@@ -343,7 +392,12 @@ export class BackupMonitoring extends Construct {
           title: 'Restore drills',
           left: [
             backupMetric(db, METRICS.DRILL_SUCCEEDED, { statistic: 'Sum', period: day, label: 'passed' }),
-            backupMetric(db, METRICS.DRILL_FAILED, { statistic: 'Sum', period: day, label: 'failed', color: cloudwatch.Color.RED }),
+            backupMetric(db, METRICS.DRILL_FAILED, {
+              statistic: 'Sum',
+              period: day,
+              label: 'failed',
+              color: cloudwatch.Color.RED,
+            }),
           ],
           width: 8,
         }),

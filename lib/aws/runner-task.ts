@@ -141,11 +141,16 @@ export class BackupRunnerTask extends Construct {
       cpu,
       memoryLimitMiB,
       ephemeralStorageGiB: props.ephemeralStorageGiB,
-      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
     });
     Tags.of(this.taskDefinition).add('dbbackup:database-id', this.databaseId);
     this.taskRole = this.taskDefinition.taskRole;
-    this.logGroup = shared?.logGroup ?? taskLogGroup(this, 'Logs', props.logRetention ?? logs.RetentionDays.ONE_YEAR, props.logEncryptionKey);
+    this.logGroup =
+      shared?.logGroup ??
+      taskLogGroup(this, 'Logs', props.logRetention ?? logs.RetentionDays.ONE_YEAR, props.logEncryptionKey);
     const streams = shared === undefined ? '' : `${props.databaseId}-`;
 
     this.environment = {
@@ -169,7 +174,9 @@ export class BackupRunnerTask extends Construct {
       entryPoint: timeoutEntryPoint(this.timeout),
       command: [RunnerCommand.BACKUP],
       environment: this.environment,
-      secrets: { [SECRET_ENV.SOURCE_PASSWORD]: ecs.Secret.fromSecretsManager(props.source.secret, props.source.passwordField) },
+      secrets: {
+        [SECRET_ENV.SOURCE_PASSWORD]: ecs.Secret.fromSecretsManager(props.source.secret, props.source.passwordField),
+      },
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: `${streams}backup` }),
       stopTimeout: Duration.seconds(120),
     });
@@ -196,11 +203,8 @@ function acknowledgeBackupGrants(role: iam.IRole, vault: IBackupVault, prefix: s
     reason: `A backup is a set of new objects in its own folder under ${prefix}/, named at run time; the grant is limited to that prefix and holds no delete.`,
   });
   if (!generateRandom) return;
-  acknowledge(
-    policy,
-    {
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'kms:GenerateRandom is not an operation on a key and takes no resource (KMS permissions reference).',
-    },
-  );
+  acknowledge(policy, {
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason: 'kms:GenerateRandom is not an operation on a key and takes no resource (KMS permissions reference).',
+  });
 }

@@ -5,7 +5,14 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { awsCronExpression, ConfigError, longestScheduleGapMinutes, parseCron, type CronOptions, type CronSpec } from '../core';
+import {
+  awsCronExpression,
+  ConfigError,
+  longestScheduleGapMinutes,
+  parseCron,
+  type CronOptions,
+  type CronSpec,
+} from '../core';
 import { acknowledge, acknowledgeInlinePolicies } from './private/nag';
 
 /** Options of `BackupSchedule.cron`. */
@@ -31,7 +38,9 @@ export class BackupSchedule {
   public static cron(options: BackupCronOptions): BackupSchedule {
     const fields = [options.minute, options.hour, options.day, options.month, options.weekDay];
     if (fields.some((f) => f !== undefined && Token.isUnresolved(f))) {
-      throw new ConfigError('BackupSchedule.cron: a cron field is an unresolved token; give the fields as literal strings.');
+      throw new ConfigError(
+        'BackupSchedule.cron: a cron field is an unresolved token; give the fields as literal strings.',
+      );
     }
     let spec;
     try {
@@ -46,7 +55,12 @@ export class BackupSchedule {
         `BackupSchedule.cron: the pattern '${awsCronExpression(spec)}' never fires (no date matches its day, month and weekDay); fix the day/month/weekDay fields.`,
       );
     }
-    const slack = options.timeZone !== undefined && options.timeZone.timezoneName !== 'Etc/UTC' && options.timeZone.timezoneName !== 'UTC' ? 60 : 0;
+    const slack =
+      options.timeZone !== undefined &&
+      options.timeZone.timezoneName !== 'Etc/UTC' &&
+      options.timeZone.timezoneName !== 'UTC'
+        ? 60
+        : 0;
     return new BackupSchedule(
       awsCronExpression(spec),
       options.timeZone,
@@ -63,12 +77,16 @@ export class BackupSchedule {
     }
     const minutes = interval.toMinutes({ integral: false });
     if (!Number.isInteger(minutes) || minutes < 1) {
-      throw new ConfigError(`BackupSchedule.rate: the interval ${interval.toHumanString()} is not a whole number of minutes, at least 1; use e.g. Duration.hours(1).`);
+      throw new ConfigError(
+        `BackupSchedule.rate: the interval ${interval.toHumanString()} is not a whole number of minutes, at least 1; use e.g. Duration.hours(1).`,
+      );
     }
     const expression =
-      minutes % 1440 === 0 ? `rate(${minutes / 1440} ${minutes === 1440 ? 'day' : 'days'})`
-      : minutes % 60 === 0 ? `rate(${minutes / 60} ${minutes === 60 ? 'hour' : 'hours'})`
-      : `rate(${minutes} ${minutes === 1 ? 'minute' : 'minutes'})`;
+      minutes % 1440 === 0
+        ? `rate(${minutes / 1440} ${minutes === 1440 ? 'day' : 'days'})`
+        : minutes % 60 === 0
+          ? `rate(${minutes / 60} ${minutes === 60 ? 'hour' : 'hours'})`
+          : `rate(${minutes} ${minutes === 1 ? 'minute' : 'minutes'})`;
     return new BackupSchedule(expression, undefined, interval, interval);
   }
 
@@ -147,19 +165,34 @@ export class TaskSchedule extends Construct {
   constructor(scope: Construct, id: string, props: TaskScheduleProps) {
     super(scope, id);
     const retryAttempts = props.retryAttempts ?? 3;
-    if (!Token.isUnresolved(retryAttempts) && (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 185)) {
-      throw new ConfigError(`retryAttempts is ${retryAttempts}; EventBridge Scheduler takes a whole number from 0 to 185.`);
+    if (
+      !Token.isUnresolved(retryAttempts) &&
+      (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 185)
+    ) {
+      throw new ConfigError(
+        `retryAttempts is ${retryAttempts}; EventBridge Scheduler takes a whole number from 0 to 185.`,
+      );
     }
     const maxAge = props.maximumEventAge ?? Duration.hours(1);
     if (!Token.isUnresolved(maxAge.toString()) && (maxAge.toSeconds() < 60 || maxAge.toSeconds() > 86400)) {
-      throw new ConfigError(`maximumEventAge is ${maxAge.toHumanString()}; EventBridge Scheduler takes 1 minute to 24 hours.`);
+      throw new ConfigError(
+        `maximumEventAge is ${maxAge.toHumanString()}; EventBridge Scheduler takes 1 minute to 24 hours.`,
+      );
     }
     if (props.securityGroups.length === 0) {
-      throw new ConfigError('securityGroups is empty; a Fargate task needs at least one security group (e.g. one that allows HTTPS out).');
+      throw new ConfigError(
+        'securityGroups is empty; a Fargate task needs at least one security group (e.g. one that allows HTTPS out).',
+      );
     }
     const windowMinutes = props.flexibleWindow?.toMinutes();
-    if (windowMinutes !== undefined && !Token.isUnresolved(windowMinutes) && (windowMinutes < 1 || windowMinutes > 1440)) {
-      throw new ConfigError(`flexibleWindow is ${props.flexibleWindow!.toHumanString()}; use 1 minute to 24 hours, or leave it out for an exact start.`);
+    if (
+      windowMinutes !== undefined &&
+      !Token.isUnresolved(windowMinutes) &&
+      (windowMinutes < 1 || windowMinutes > 1440)
+    ) {
+      throw new ConfigError(
+        `flexibleWindow is ${props.flexibleWindow!.toHumanString()}; use 1 minute to 24 hours, or leave it out for an exact start.`,
+      );
     }
 
     this.deadLetterQueue =
@@ -192,7 +225,9 @@ export class TaskSchedule extends Construct {
           conditions: { ArnEquals: { 'ecs:cluster': props.cluster.clusterArn } },
         }),
       );
-      const passRoles = [props.taskDefinition.taskRole, props.taskDefinition.executionRole].filter((r): r is iam.IRole => r !== undefined);
+      const passRoles = [props.taskDefinition.taskRole, props.taskDefinition.executionRole].filter(
+        (r): r is iam.IRole => r !== undefined,
+      );
       role.addToPrincipalPolicy(
         new iam.PolicyStatement({
           actions: ['iam:PassRole'],
@@ -210,7 +245,10 @@ export class TaskSchedule extends Construct {
       scheduleExpression: props.schedule.expressionString,
       scheduleExpressionTimezone: props.schedule.timeZone?.timezoneName ?? 'Etc/UTC',
       state: props.enabled === false ? 'DISABLED' : 'ENABLED',
-      flexibleTimeWindow: props.flexibleWindow === undefined ? { mode: 'OFF' } : { mode: 'FLEXIBLE', maximumWindowInMinutes: windowMinutes },
+      flexibleTimeWindow:
+        props.flexibleWindow === undefined
+          ? { mode: 'OFF' }
+          : { mode: 'FLEXIBLE', maximumWindowInMinutes: windowMinutes },
       target: {
         arn: props.cluster.clusterArn,
         roleArn: this.role.roleArn,

@@ -179,20 +179,33 @@ export class BackupSource {
     this.passwordField = options.passwordField ?? 'password';
     this.connectable = connectable;
 
-    if (!Token.isUnresolved(this.endpoint) && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[[0-9a-fA-F:]+\]$/.test(this.endpoint)) {
-      throw new ConfigError(`endpoint '${this.endpoint}' is not a host name or address; give only the host (e.g. db.internal.example.com), without scheme, port, user or path.`);
+    if (
+      !Token.isUnresolved(this.endpoint) &&
+      !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[[0-9a-fA-F:]+\]$/.test(this.endpoint)
+    ) {
+      throw new ConfigError(
+        `endpoint '${this.endpoint}' is not a host name or address; give only the host (e.g. db.internal.example.com), without scheme, port, user or path.`,
+      );
     }
     if (!Token.isUnresolved(this.port) && (!Number.isInteger(this.port) || this.port < 1 || this.port > 65535)) {
-      throw new ConfigError(`port ${this.port} is not a TCP port; use 1-65535 (the ${engine} default is ${DEFAULT_PORTS[engine]}).`);
+      throw new ConfigError(
+        `port ${this.port} is not a TCP port; use 1-65535 (the ${engine} default is ${DEFAULT_PORTS[engine]}).`,
+      );
     }
     if (!Token.isUnresolved(this.databaseName) && !/^[A-Za-z0-9_$-][A-Za-z0-9_$.-]{0,62}$/.test(this.databaseName)) {
-      throw new ConfigError(`databaseName '${this.databaseName}' is not a database name this construct can put in a URL; use letters, digits, _ $ - and . (up to 63 characters).`);
+      throw new ConfigError(
+        `databaseName '${this.databaseName}' is not a database name this construct can put in a URL; use letters, digits, _ $ - and . (up to 63 characters).`,
+      );
     }
     if (!Token.isUnresolved(this.username) && !/^[A-Za-z0-9_][A-Za-z0-9_.$-]{0,62}$/.test(this.username)) {
-      throw new ConfigError(`username '${this.username}' is not usable; use letters, digits, _ . $ - (up to 63 characters).`);
+      throw new ConfigError(
+        `username '${this.username}' is not usable; use letters, digits, _ . $ - (up to 63 characters).`,
+      );
     }
     if (!Token.isUnresolved(this.passwordField) && !/^[A-Za-z0-9_.-]+$/.test(this.passwordField)) {
-      throw new ConfigError(`passwordField '${this.passwordField}' is not a JSON key ECS can read; use e.g. 'password'.`);
+      throw new ConfigError(
+        `passwordField '${this.passwordField}' is not a JSON key ECS can read; use e.g. 'password'.`,
+      );
     }
     if (this.engineVersion !== undefined && !Token.isUnresolved(this.engineVersion)) {
       ServerVersions.check(this.serverFamily, this.engineVersion, 'engineVersion');
@@ -216,9 +229,13 @@ function engineOf(engineType: string | undefined, where: string): Engine {
     case 'aurora':
       return Engine.MYSQL;
     case undefined:
-      throw new ConfigError(`BackupSource.${where}: the database does not say its engine (an imported one?); pass engine: Engine.POSTGRES or Engine.MYSQL.`);
+      throw new ConfigError(
+        `BackupSource.${where}: the database does not say its engine (an imported one?); pass engine: Engine.POSTGRES or Engine.MYSQL.`,
+      );
     default:
-      throw new ConfigError(`BackupSource.${where}: the engine '${engineType}' is not one the runner backs up; it backs up PostgreSQL, MySQL/MariaDB and MongoDB.`);
+      throw new ConfigError(
+        `BackupSource.${where}: the engine '${engineType}' is not one the runner backs up; it backs up PostgreSQL, MySQL/MariaDB and MongoDB.`,
+      );
   }
 }
 
@@ -247,7 +264,9 @@ function defaultFamily(engine: Engine): ServerFamily {
 function secretOf(db: object, where: string): secretsmanager.ISecret {
   const secret = (db as { secret?: secretsmanager.ISecret }).secret;
   if (secret === undefined) {
-    throw new ConfigError(`BackupSource.${where}: the database has no generated secret here; pass secret: the Secrets Manager secret with the backup user's password.`);
+    throw new ConfigError(
+      `BackupSource.${where}: the database has no generated secret here; pass secret: the Secrets Manager secret with the backup user's password.`,
+    );
   }
   return secret;
 }

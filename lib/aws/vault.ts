@@ -4,7 +4,16 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { IResource } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { ConfigError, MANIFEST_NAME, Retention, TIER_TAG_KEY, validateLockDays, validateLockRetention, validateStoragePrefix, type TierLifetime } from '../core';
+import {
+  ConfigError,
+  MANIFEST_NAME,
+  Retention,
+  TIER_TAG_KEY,
+  validateLockDays,
+  validateLockRetention,
+  validateStoragePrefix,
+  type TierLifetime,
+} from '../core';
 import {
   KMS_SSE_READ_ACTIONS,
   KMS_SSE_WRITE_ACTIONS,
@@ -137,7 +146,9 @@ export interface BackupVaultAttributes {
 function checkPrefix(prefix: string): void {
   if (Token.isUnresolved(prefix)) return;
   if (prefix === '') {
-    throw new ConfigError("the storage prefix is empty; give each database its own prefix in the vault (e.g. its database id), so grants and lifecycle stay per database.");
+    throw new ConfigError(
+      'the storage prefix is empty; give each database its own prefix in the vault (e.g. its database id), so grants and lifecycle stay per database.',
+    );
   }
   validateStoragePrefix(prefix);
 }
@@ -164,8 +175,16 @@ abstract class BackupVaultBase extends Resource implements IBackupVault {
       resourceArns: [this.bucket.arnForObjects(`${prefix}/*`)],
     })
       .combine(this.grantList(grantee, prefix))
-      .combine(iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetEncryptionConfiguration'], resourceArns: [this.bucket.bucketArn] }))
-      .combine(iam.Grant.addToPrincipal({ grantee, actions: [...KMS_SSE_WRITE_ACTIONS], resourceArns: [this.key.keyArn] }));
+      .combine(
+        iam.Grant.addToPrincipal({
+          grantee,
+          actions: ['s3:GetEncryptionConfiguration'],
+          resourceArns: [this.bucket.bucketArn],
+        }),
+      )
+      .combine(
+        iam.Grant.addToPrincipal({ grantee, actions: [...KMS_SSE_WRITE_ACTIONS], resourceArns: [this.key.keyArn] }),
+      );
   }
 
   public grantRestore(grantee: iam.IGrantable, prefix: string): iam.Grant {
@@ -176,7 +195,9 @@ abstract class BackupVaultBase extends Resource implements IBackupVault {
       resourceArns: [this.bucket.arnForObjects(`${prefix}/*`)],
     })
       .combine(this.grantList(grantee, prefix))
-      .combine(iam.Grant.addToPrincipal({ grantee, actions: [...KMS_SSE_READ_ACTIONS], resourceArns: [this.key.keyArn] }));
+      .combine(
+        iam.Grant.addToPrincipal({ grantee, actions: [...KMS_SSE_READ_ACTIONS], resourceArns: [this.key.keyArn] }),
+      );
   }
 
   public grantVerify(grantee: iam.IGrantable, prefix: string): iam.Grant {
@@ -194,7 +215,9 @@ abstract class BackupVaultBase extends Resource implements IBackupVault {
         }),
       )
       .combine(this.grantList(grantee, prefix))
-      .combine(iam.Grant.addToPrincipal({ grantee, actions: [...KMS_SSE_READ_ACTIONS], resourceArns: [this.key.keyArn] }));
+      .combine(
+        iam.Grant.addToPrincipal({ grantee, actions: [...KMS_SSE_READ_ACTIONS], resourceArns: [this.key.keyArn] }),
+      );
   }
 
   private grantList(grantee: iam.IGrantable, prefix: string): iam.Grant {
@@ -279,10 +302,23 @@ export class BackupVault extends BackupVaultBase {
       });
       acknowledge(
         logs,
-        { id: 'AwsSolutions-S1', reason: 'This bucket receives the backup bucket\'s server access logs; logging it to itself would loop.' },
-        { id: 'NIST.800.53.R5-S3BucketLoggingEnabled', reason: 'This bucket receives the backup bucket\'s server access logs; logging it to itself would loop.' },
-        { id: 'NIST.800.53.R5-S3DefaultEncryptionKMS', reason: 'S3 server access log delivery supports only SSE-S3 on the target bucket.' },
-        { id: 'NIST.800.53.R5-S3BucketReplicationEnabled', reason: 'Access logs are an audit aid for one region; replicate them at the account level if policy requires.' },
+        {
+          id: 'AwsSolutions-S1',
+          reason: "This bucket receives the backup bucket's server access logs; logging it to itself would loop.",
+        },
+        {
+          id: 'NIST.800.53.R5-S3BucketLoggingEnabled',
+          reason: "This bucket receives the backup bucket's server access logs; logging it to itself would loop.",
+        },
+        {
+          id: 'NIST.800.53.R5-S3DefaultEncryptionKMS',
+          reason: 'S3 server access log delivery supports only SSE-S3 on the target bucket.',
+        },
+        {
+          id: 'NIST.800.53.R5-S3BucketReplicationEnabled',
+          reason:
+            'Access logs are an audit aid for one region; replicate them at the account level if policy requires.',
+        },
       );
       this.accessLogsBucket = logs;
     }
@@ -315,14 +351,18 @@ export class BackupVault extends BackupVaultBase {
       lifecycleRules: rules,
       objectLockEnabled: props.objectLock !== undefined ? true : undefined,
       objectLockDefaultRetention:
-        props.objectLock === undefined ? undefined
-        : (props.objectLock.mode ?? ObjectLockMode.GOVERNANCE) === ObjectLockMode.COMPLIANCE ? s3.ObjectLockRetention.compliance(props.objectLock.defaultRetention)
-        : s3.ObjectLockRetention.governance(props.objectLock.defaultRetention),
+        props.objectLock === undefined
+          ? undefined
+          : (props.objectLock.mode ?? ObjectLockMode.GOVERNANCE) === ObjectLockMode.COMPLIANCE
+            ? s3.ObjectLockRetention.compliance(props.objectLock.defaultRetention)
+            : s3.ObjectLockRetention.governance(props.objectLock.defaultRetention),
     });
 
     // Send object events to EventBridge (the verifier's trigger) natively, without the
     // custom-resource Lambda that `eventBridgeEnabled` would add.
-    (this.bucket.node.defaultChild as s3.CfnBucket).notificationConfiguration = { eventBridgeConfiguration: { eventBridgeEnabled: true } };
+    (this.bucket.node.defaultChild as s3.CfnBucket).notificationConfiguration = {
+      eventBridgeConfiguration: { eventBridgeEnabled: true },
+    };
 
     // Refuse writes that ask for any encryption other than SSE-KMS with this key. Writes that
     // ask for none get the bucket default (this key). The conditions are "…IfExists" on
@@ -350,7 +390,8 @@ export class BackupVault extends BackupVaultBase {
     );
     acknowledge(this.bucket, {
       id: 'NIST.800.53.R5-S3BucketReplicationEnabled',
-      reason: 'Cross-region replication of backups is a deployment choice (cost, data residency); add a replication rule to the vault\'s bucket where policy requires a second region.',
+      reason:
+        "Cross-region replication of backups is a deployment choice (cost, data residency); add a replication rule to the vault's bucket where policy requires a second region.",
     });
   }
 
@@ -361,7 +402,9 @@ export class BackupVault extends BackupVaultBase {
   public addLogArchiveExpiry(logPrefix: string, days: number): boolean {
     const known = this.logRules.get(logPrefix);
     if (known !== undefined && known !== days) {
-      throw new ConfigError(`the log archive ${logPrefix} already expires after ${known} days, not ${days}; give each database its own prefix.`);
+      throw new ConfigError(
+        `the log archive ${logPrefix} already expires after ${known} days, not ${days}; give each database its own prefix.`,
+      );
     }
     if (known !== undefined) return true;
     this.logRules.set(logPrefix, days);
@@ -379,7 +422,13 @@ export class BackupVault extends BackupVaultBase {
     // Only backups that outlive the move by a day are worth moving.
     if (after === undefined || t.days <= after + 1) return undefined;
     const storageClass = cold.storageClass ?? s3.StorageClass.GLACIER_INSTANT_RETRIEVAL;
-    const minimumStay: Record<string, number> = { STANDARD_IA: 30, ONEZONE_IA: 30, GLACIER_IR: 90, GLACIER: 90, DEEP_ARCHIVE: 180 };
+    const minimumStay: Record<string, number> = {
+      STANDARD_IA: 30,
+      ONEZONE_IA: 30,
+      GLACIER_IR: 90,
+      GLACIER: 90,
+      DEEP_ARCHIVE: 180,
+    };
     const stay = minimumStay[storageClass.value];
     if (stay !== undefined && t.days - after < stay) {
       Annotations.of(this).addWarningV2(
@@ -395,7 +444,9 @@ function wholeDays(name: string, d: Duration, min: number): number | undefined {
   if (Token.isUnresolved(d.toString())) return undefined;
   const days = d.toDays({ integral: false });
   if (!Number.isInteger(days) || days < min) {
-    throw new ConfigError(`${name} is ${d.toHumanString()}; S3 lifecycle rules count in whole days, at least ${min}. Use e.g. Duration.days(${Math.max(min, Math.ceil(days))}).`);
+    throw new ConfigError(
+      `${name} is ${d.toHumanString()}; S3 lifecycle rules count in whole days, at least ${min}. Use e.g. Duration.days(${Math.max(min, Math.ceil(days))}).`,
+    );
   }
   return days;
 }

@@ -9,7 +9,15 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { bundledAsset, ConfigError, LAMBDA_NODE_RUNTIME, MANIFEST_NAME, METRIC_NAMESPACE, VERIFIER_ENV, type FreshnessCheckEvent } from '../core';
+import {
+  bundledAsset,
+  ConfigError,
+  LAMBDA_NODE_RUNTIME,
+  MANIFEST_NAME,
+  METRIC_NAMESPACE,
+  VERIFIER_ENV,
+  type FreshnessCheckEvent,
+} from '../core';
 import { checkDatabaseId } from './private/settings';
 import { KMS_SSE_READ_ACTIONS, S3_VERIFY_READ_ACTIONS, S3_VERIFY_TAG_ACTIONS } from './private/iam';
 import type { IBackupVault } from './vault';
@@ -79,7 +87,9 @@ export class BackupVerifier extends Construct {
     this.freshnessInterval = props.freshnessInterval ?? Duration.minutes(15);
     const minutes = this.freshnessInterval.toMinutes({ integral: false });
     if (!Token.isUnresolved(minutes) && (!Number.isInteger(minutes) || minutes < 1 || minutes > 60)) {
-      throw new ConfigError(`freshnessInterval is ${this.freshnessInterval.toHumanString()}; use whole minutes from 1 to 60 (the stale alarm's resolution).`);
+      throw new ConfigError(
+        `freshnessInterval is ${this.freshnessInterval.toHumanString()}; use whole minutes from 1 to 60 (the stale alarm's resolution).`,
+      );
     }
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
@@ -91,7 +101,10 @@ export class BackupVerifier extends Construct {
       description: 'The backup verification function: reads backups, tags manifests, publishes alarms',
     });
     this.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [this.logGroup.logGroupArn] }),
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
     );
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -128,7 +141,8 @@ export class BackupVerifier extends Construct {
     props.alarmTopic.grantPublish(this.role);
     acknowledge(this.role, {
       id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
-      reason: 'Publishing to a KMS-encrypted SNS topic needs kms:GenerateDataKey* (CDK\'s grantPublish); the resource is the topic\'s key only.',
+      reason:
+        "Publishing to a KMS-encrypted SNS topic needs kms:GenerateDataKey* (CDK's grantPublish); the resource is the topic's key only.",
     });
     acknowledgeInlinePolicies(this.role);
     this.target = new targets.LambdaFunction(this.function, {
@@ -163,7 +177,8 @@ export class BackupVerifier extends Construct {
       acknowledgeInlinePolicies(this.schedulerRole);
       acknowledge(this.schedulerRole, {
         id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(fnResource)}.Arn>:*]`,
-        reason: 'lambda:InvokeFunction on the verification function and its versions (CDK\'s grantInvoke); nothing else.',
+        reason:
+          "lambda:InvokeFunction on the verification function and its versions (CDK's grantInvoke); nothing else.",
       });
     }
 
@@ -171,15 +186,18 @@ export class BackupVerifier extends Construct {
       this.function,
       {
         id: 'AwsSolutions-L1',
-        reason: 'The function is pre-bundled by esbuild (target Node.js 20, the package\'s engine) and runs on Node.js 22; the newest runtime is taken up with the bundle target, after testing.',
+        reason:
+          "The function is pre-bundled by esbuild (target Node.js 20, the package's engine) and runs on Node.js 22; the newest runtime is taken up with the bundle target, after testing.",
       },
       {
         id: 'NIST.800.53.R5-LambdaConcurrency',
-        reason: 'Reserving concurrency would take it from the account pool (new accounts have 10 in all); invocations are one per committed backup plus one per database every few minutes.',
+        reason:
+          'Reserving concurrency would take it from the account pool (new accounts have 10 in all); invocations are one per committed backup plus one per database every few minutes.',
       },
       {
         id: 'NIST.800.53.R5-LambdaInsideVPC',
-        reason: 'The function talks only to the S3, SNS and CloudWatch APIs over TLS and needs no path to the databases; outside a VPC it needs no NAT or endpoints.',
+        reason:
+          'The function talks only to the S3, SNS and CloudWatch APIs over TLS and needs no path to the databases; outside a VPC it needs no NAT or endpoints.',
       },
     );
   }
@@ -192,7 +210,9 @@ export class BackupVerifier extends Construct {
     checkDatabaseId(options.databaseId);
     const prefix = options.prefix ?? options.databaseId;
     if (this.watched.has(options.databaseId)) {
-      throw new ConfigError(`the verifier already watches database '${options.databaseId}'; give each database its own databaseId.`);
+      throw new ConfigError(
+        `the verifier already watches database '${options.databaseId}'; give each database its own databaseId.`,
+      );
     }
     this.watched.add(options.databaseId);
     const suffix = options.databaseId.replace(/[^A-Za-z0-9]/g, '');
@@ -212,7 +232,10 @@ export class BackupVerifier extends Construct {
           roleArn: this.schedulerRole.roleArn,
           input: Stack.of(this).toJsonString(check),
           deadLetterConfig: { arn: this.deadLetterQueue.queueArn },
-          retryPolicy: { maximumRetryAttempts: 2, maximumEventAgeInSeconds: Math.max(60, this.freshnessInterval.toSeconds()) },
+          retryPolicy: {
+            maximumRetryAttempts: 2,
+            maximumEventAgeInSeconds: Math.max(60, this.freshnessInterval.toSeconds()),
+          },
         },
       });
       return; // the fleet's verifier reads the whole vault (granted once, in the constructor)
@@ -256,18 +279,28 @@ export class BackupVerifier extends Construct {
   /** The vault's own verifier checks every backup in it: one statement each, whatever the number of databases. */
   private grantWholeVault(): void {
     const bucket = this.vault.bucket;
-    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: [...S3_VERIFY_READ_ACTIONS], resources: [bucket.arnForObjects('*')] }));
     this.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: [...S3_VERIFY_TAG_ACTIONS], resources: [bucket.arnForObjects(`*/${MANIFEST_NAME}`)] }),
+      new iam.PolicyStatement({ actions: [...S3_VERIFY_READ_ACTIONS], resources: [bucket.arnForObjects('*')] }),
     );
-    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }));
-    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: [...KMS_SSE_READ_ACTIONS], resources: [this.vault.key.keyArn] }));
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: [...S3_VERIFY_TAG_ACTIONS],
+        resources: [bucket.arnForObjects(`*/${MANIFEST_NAME}`)],
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: [...KMS_SSE_READ_ACTIONS], resources: [this.vault.key.keyArn] }),
+    );
     const policy = this.role.node.findChild('DefaultPolicy');
     acknowledge(
       policy,
       {
         id: wildcardResourceFinding('AwsSolutions', policy, bucket.arnForObjects('*')),
-        reason: 'The vault\'s own verifier reads the artifacts of any backup in the vault, named at run time; read-only.',
+        reason:
+          "The vault's own verifier reads the artifacts of any backup in the vault, named at run time; read-only.",
       },
       {
         id: wildcardResourceFinding('AwsSolutions', policy, bucket.arnForObjects(`*/${MANIFEST_NAME}`)),
@@ -287,7 +320,11 @@ export class BackupVerifier extends Construct {
           reason: `The verifier reads the artifacts of any backup under ${prefix}/, named at run time; read-only.`,
         },
         {
-          id: wildcardResourceFinding('AwsSolutions', policy, this.vault.bucket.arnForObjects(`${prefix}/*/${MANIFEST_NAME}`)),
+          id: wildcardResourceFinding(
+            'AwsSolutions',
+            policy,
+            this.vault.bucket.arnForObjects(`${prefix}/*/${MANIFEST_NAME}`),
+          ),
           reason: `The verifier tags only manifests (${prefix}/*/${MANIFEST_NAME}) with its result.`,
         },
       );

@@ -34,9 +34,17 @@ describe('DatabaseBackup', () => {
     t.resourceCountIs('AWS::Lambda::Function', 1);
     t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     t.resourceCountIs('AWS::CloudWatch::Alarm', 10); // six of the database, four on dead letters and the verifier
-    t.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(0 3 * * ? *)', Description: 'full backup of orders-db' });
-    t.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(0 5 ? * SUN *)', Description: 'restore drill of orders-db' });
-    t.hasResourceProperties('AWS::ECS::Cluster', { ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }] });
+    t.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 3 * * ? *)',
+      Description: 'full backup of orders-db',
+    });
+    t.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 5 ? * SUN *)',
+      Description: 'restore drill of orders-db',
+    });
+    t.hasResourceProperties('AWS::ECS::Cluster', {
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+    });
     // The default RPO: the longest gap (24 h) plus the timeout (4 h).
     assert.equal(backup.rpo.toHours(), 28);
     const stale = resourcesOf(t, 'AWS::CloudWatch::Alarm').find(([id]) => id.includes('Stale'))![1].Properties;
@@ -49,10 +57,12 @@ describe('DatabaseBackup', () => {
       assert.match(JSON.stringify(lg.Properties.KmsKeyId), /OrdersDbOperationsKey/);
     }
     // The verifier knows which database it serves.
-    t.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ DBBACKUP_DATABASE_ID: 'orders-db' }) } });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ DBBACKUP_DATABASE_ID: 'orders-db' }) },
+    });
   });
 
-  test('the runner\'s security group lets out HTTPS and the database port only; connections let it into a database', () => {
+  test("the runner's security group lets out HTTPS and the database port only; connections let it into a database", () => {
     const stack = newStack();
     const vpc = newVpc(stack);
     const dbGroup = new ec2.SecurityGroup(stack, 'DbGroup', { vpc });
@@ -62,7 +72,10 @@ describe('DatabaseBackup', () => {
     const [, sg] = resourcesOf(t, 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith('DbSecurityGroup'))!;
     assert.deepEqual(
       sg.Properties.SecurityGroupEgress.map((e: any) => [e.IpProtocol, e.FromPort, e.ToPort, e.CidrIp]),
-      [['tcp', 443, 443, '0.0.0.0/0'], ['tcp', 5432, 5432, '0.0.0.0/0']],
+      [
+        ['tcp', 443, 443, '0.0.0.0/0'],
+        ['tcp', 5432, 5432, '0.0.0.0/0'],
+      ],
     );
     t.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
       GroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DbGroup'), 'GroupId'] },
@@ -75,7 +88,12 @@ describe('DatabaseBackup', () => {
     const stack = newStack();
     const backup = new DatabaseBackup(stack, 'Db', {
       // MySQL: its incrementals are binary logs; PostgreSQL's need the physical method (refused.test.ts).
-      source: BackupSource.mysql({ endpoint: 'db.internal', databaseName: 'app', username: 'backup', secret: newSecret(stack) }),
+      source: BackupSource.mysql({
+        endpoint: 'db.internal',
+        databaseName: 'app',
+        username: 'backup',
+        secret: newSecret(stack),
+      }),
       vpc: newVpc(stack),
       schedules: [
         { type: BackupType.FULL, schedule: BackupSchedule.cron({ weekDay: 'SUN', hour: '1' }) },
@@ -89,7 +107,9 @@ describe('DatabaseBackup', () => {
     assert.equal(backup.drillTask, undefined);
     t.resourceCountIs('AWS::ECS::TaskDefinition', 3);
     t.resourceCountIs('AWS::Scheduler::Schedule', 3);
-    const types = resourcesOf(t, 'AWS::ECS::TaskDefinition').map(([, td]) => td.Properties.ContainerDefinitions[0].Environment.find((e: any) => e.Name === 'DBBACKUP_TYPE').Value);
+    const types = resourcesOf(t, 'AWS::ECS::TaskDefinition').map(
+      ([, td]) => td.Properties.ContainerDefinitions[0].Environment.find((e: any) => e.Name === 'DBBACKUP_TYPE').Value,
+    );
     assert.deepEqual(types.sort(), ['differential', 'full', 'incremental']);
     // No drill: no drill alarms.
     t.resourceCountIs('AWS::CloudWatch::Alarm', 8);
@@ -102,37 +122,75 @@ describe('DatabaseBackup', () => {
     };
     let s = vpcStack();
     assert.throws(
-      () => new DatabaseBackup(s.stack, 'A', { ...s, schedules: [{ schedule: BackupSchedule.rate(Duration.hours(1)) }] }),
+      () =>
+        new DatabaseBackup(s.stack, 'A', { ...s, schedules: [{ schedule: BackupSchedule.rate(Duration.hours(1)) }] }),
       /the full schedule 'rate\(1 hour\)' runs every 1 hour, but a backup may run for 4 hours \(timeout\).*Schedule it less often, or lower timeout/,
     );
     s = vpcStack();
-    assert.throws(() => new DatabaseBackup(s.stack, 'B', { ...s, rpo: Duration.hours(12) }), /rpo is 12 hours, shorter than the longest gap between scheduled backups \(1 day: cron\(0 3 \* \* \? \*\)\).*at least 28 hours/);
+    assert.throws(
+      () => new DatabaseBackup(s.stack, 'B', { ...s, rpo: Duration.hours(12) }),
+      /rpo is 12 hours, shorter than the longest gap between scheduled backups \(1 day: cron\(0 3 \* \* \? \*\)\).*at least 28 hours/,
+    );
     s = vpcStack();
     assert.throws(
-      () => new DatabaseBackup(s.stack, 'C', { ...s, schedules: [{ type: BackupType.INCREMENTAL, schedule: BackupSchedule.cron({ hour: '*/6' }) }] }),
+      () =>
+        new DatabaseBackup(s.stack, 'C', {
+          ...s,
+          schedules: [{ type: BackupType.INCREMENTAL, schedule: BackupSchedule.cron({ hour: '*/6' }) }],
+        }),
       /schedules has only incremental backups, which need a full backup to start from/,
     );
     s = vpcStack();
     const vault = new BackupVault(s.stack, 'Vault');
-    assert.throws(() => new DatabaseBackup(s.stack, 'D', { ...s, vault, retention: Retention.gfs() }), /retention is set, but so is an existing vault/);
+    assert.throws(
+      () => new DatabaseBackup(s.stack, 'D', { ...s, vault, retention: Retention.gfs() }),
+      /retention is set, but so is an existing vault/,
+    );
     s = vpcStack();
-    assert.throws(() => new DatabaseBackup(s.stack, 'E', { ...s, encryption: BackupEncryption.age(AGE) }), /cannot decrypt age-encrypted backups/);
+    assert.throws(
+      () => new DatabaseBackup(s.stack, 'E', { ...s, encryption: BackupEncryption.age(AGE) }),
+      /cannot decrypt age-encrypted backups/,
+    );
     s = vpcStack();
     assert.throws(() => new DatabaseBackup(s.stack, 'F', { ...s, schedules: [] }), /schedules is empty/);
     s = vpcStack();
-    assert.throws(() => new DatabaseBackup(s.stack, 'G', { ...s, drill: { schedule: BackupSchedule.cron({ hour: '*/2' }) } }), /the drill schedule .* drills would overlap/);
-    assert.throws(() => BackupSource.postgres({ endpoint: 'postgres://db:5432', databaseName: 'a', username: 'b', secret: newSecret(newStack()) }), /endpoint 'postgres:\/\/db:5432' is not a host name/);
+    assert.throws(
+      () => new DatabaseBackup(s.stack, 'G', { ...s, drill: { schedule: BackupSchedule.cron({ hour: '*/2' }) } }),
+      /the drill schedule .* drills would overlap/,
+    );
+    assert.throws(
+      () =>
+        BackupSource.postgres({
+          endpoint: 'postgres://db:5432',
+          databaseName: 'a',
+          username: 'b',
+          secret: newSecret(newStack()),
+        }),
+      /endpoint 'postgres:\/\/db:5432' is not a host name/,
+    );
   });
 
   test('an RPO that leaves no room for a slow backup is allowed with a warning', () => {
     const stack = newStack();
-    const backup = new DatabaseBackup(stack, 'Db', { source: postgresSource(stack), vpc: newVpc(stack), rpo: Duration.hours(25) });
-    Annotations.fromStack(stack).hasWarning(`/${backup.node.path}`, Match.stringLikeRegexp('rpo \\(25 hours\\) leaves less than the backup timeout'));
+    const backup = new DatabaseBackup(stack, 'Db', {
+      source: postgresSource(stack),
+      vpc: newVpc(stack),
+      rpo: Duration.hours(25),
+    });
+    Annotations.fromStack(stack).hasWarning(
+      `/${backup.node.path}`,
+      Match.stringLikeRegexp('rpo \\(25 hours\\) leaves less than the backup timeout'),
+    );
   });
 
   test('age encryption with drills off', () => {
     const stack = newStack();
-    const backup = new DatabaseBackup(stack, 'Db', { source: postgresSource(stack), vpc: newVpc(stack), encryption: BackupEncryption.age(AGE), drill: { enabled: false } });
+    const backup = new DatabaseBackup(stack, 'Db', {
+      source: postgresSource(stack),
+      vpc: newVpc(stack),
+      encryption: BackupEncryption.age(AGE),
+      drill: { enabled: false },
+    });
     assert.equal(backup.drillTask, undefined);
   });
 
@@ -141,7 +199,10 @@ describe('DatabaseBackup', () => {
     const backup = new DatabaseBackup(stack, 'Db', { source: postgresSource(stack), vpc: newVpc(stack) });
     const role = new iam.Role(stack, 'Restorer', { assumedBy: new iam.AccountRootPrincipal() });
     backup.grantRestore(role);
-    const doc = JSON.stringify(resourcesOf(Template.fromStack(stack), 'AWS::IAM::Policy').find(([id]) => id.startsWith('Restorer'))![1].Properties.PolicyDocument);
+    const doc = JSON.stringify(
+      resourcesOf(Template.fromStack(stack), 'AWS::IAM::Policy').find(([id]) => id.startsWith('Restorer'))![1]
+        .Properties.PolicyDocument,
+    );
     assert.match(doc, /s3:GetObject/);
     assert.match(doc, /kms:Decrypt/);
     assert.equal(/s3:Put|s3:Delete/.test(doc), false);
@@ -165,11 +226,19 @@ describe('a platform team composition: existing VPC, bucket, key, cluster and to
       vpcCidrBlock: '10.20.0.0/16',
     });
     const bucket = s3.Bucket.fromBucketName(stack, 'SharedBucket', 'acme-platform-db-backups');
-    const key = kms.Key.fromKeyArn(stack, 'SharedKey', 'arn:aws:kms:eu-west-1:123456789012:key/0f0f0f0f-1111-2222-3333-444444444444');
+    const key = kms.Key.fromKeyArn(
+      stack,
+      'SharedKey',
+      'arn:aws:kms:eu-west-1:123456789012:key/0f0f0f0f-1111-2222-3333-444444444444',
+    );
     const vault = BackupVault.fromAttributes(stack, 'Vault', { bucket, key, eventBridgeEnabled: true });
     const cluster = ecs.Cluster.fromClusterAttributes(stack, 'SharedCluster', { clusterName: 'platform-jobs', vpc });
     const topic = sns.Topic.fromTopicArn(stack, 'Pager', 'arn:aws:sns:eu-west-1:123456789012:pager');
-    const opsKey = kms.Key.fromKeyArn(stack, 'OpsKey', 'arn:aws:kms:eu-west-1:123456789012:key/0e0e0e0e-1111-2222-3333-444444444444');
+    const opsKey = kms.Key.fromKeyArn(
+      stack,
+      'OpsKey',
+      'arn:aws:kms:eu-west-1:123456789012:key/0e0e0e0e-1111-2222-3333-444444444444',
+    );
     const instance = new rds.DatabaseInstance(stack, 'Billing', {
       engine: rds.DatabaseInstanceEngine.mysql({ version: rds.MysqlEngineVersion.VER_8_0 }),
       vpc,
@@ -179,7 +248,10 @@ describe('a platform team composition: existing VPC, bucket, key, cluster and to
       (id, i) =>
         new DatabaseBackup(stack, `Backup${i}`, {
           databaseId: id,
-          source: BackupSource.fromRdsInstance(instance, { databaseName: i === 0 ? 'billing' : 'archive', username: 'backup' }),
+          source: BackupSource.fromRdsInstance(instance, {
+            databaseName: i === 0 ? 'billing' : 'archive',
+            username: 'backup',
+          }),
           vpc,
           vault,
           cluster,
@@ -202,7 +274,7 @@ describe('a platform team composition: existing VPC, bucket, key, cluster and to
     t.resourceCountIs('AWS::EC2::VPC', 0);
   });
 
-  test('MySQL engine and source URL from the instance, storage under each database\'s prefix in the shared bucket', () => {
+  test("MySQL engine and source URL from the instance, storage under each database's prefix in the shared bucket", () => {
     const { t } = platform();
     const envs = resourcesOf(t, 'AWS::ECS::TaskDefinition')
       .map(([, td]) => td.Properties.ContainerDefinitions.find((c: any) => c.Name === 'runner'))
@@ -211,11 +283,22 @@ describe('a platform team composition: existing VPC, bucket, key, cluster and to
     assert.equal(envs.length, 2);
     for (const env of envs) {
       assert.equal(env.DBBACKUP_ENGINE, 'mysql');
-      assert.match(JSON.stringify(env.DBBACKUP_SOURCE), /"mysql:\/\/backup@",\{"Fn::GetAtt":\["Billing[0-9A-F]+","Endpoint.Address"\]\},":",\{"Fn::GetAtt":\["Billing[0-9A-F]+","Endpoint.Port"\]\},"\/(billing|archive)"/);
-      assert.equal(env.DBBACKUP_ENCRYPT, 'kms:arn:aws:kms:eu-west-1:123456789012:key/0f0f0f0f-1111-2222-3333-444444444444');
+      assert.match(
+        JSON.stringify(env.DBBACKUP_SOURCE),
+        /"mysql:\/\/backup@",\{"Fn::GetAtt":\["Billing[0-9A-F]+","Endpoint.Address"\]\},":",\{"Fn::GetAtt":\["Billing[0-9A-F]+","Endpoint.Port"\]\},"\/(billing|archive)"/,
+      );
+      assert.equal(
+        env.DBBACKUP_ENCRYPT,
+        'kms:arn:aws:kms:eu-west-1:123456789012:key/0f0f0f0f-1111-2222-3333-444444444444',
+      );
     }
-    assert.deepEqual(envs.map((e) => e.DBBACKUP_TO).sort(), ['s3://acme-platform-db-backups/billing', 's3://acme-platform-db-backups/billing-archive']);
-    const drill = resourcesOf(t, 'AWS::ECS::TaskDefinition').map(([, td]) => td.Properties.ContainerDefinitions.find((c: any) => c.Name === 'database')).filter(Boolean);
+    assert.deepEqual(envs.map((e) => e.DBBACKUP_TO).sort(), [
+      's3://acme-platform-db-backups/billing',
+      's3://acme-platform-db-backups/billing-archive',
+    ]);
+    const drill = resourcesOf(t, 'AWS::ECS::TaskDefinition')
+      .map(([, td]) => td.Properties.ContainerDefinitions.find((c: any) => c.Name === 'database'))
+      .filter(Boolean);
     assert.equal(drill[0].Image, 'public.ecr.aws/docker/library/mariadb:11.4');
   });
 
@@ -228,7 +311,10 @@ describe('a platform team composition: existing VPC, bucket, key, cluster and to
     });
     for (const [, s] of resourcesOf(t, 'AWS::Scheduler::Schedule')) {
       assert.match(JSON.stringify(s.Properties.Target.Arn), /cluster\/platform-jobs/);
-      assert.deepEqual(s.Properties.Target.EcsParameters.NetworkConfiguration.AwsvpcConfiguration.Subnets, ['subnet-0aaaaaaaaaaaaaaaa', 'subnet-0bbbbbbbbbbbbbbbb']);
+      assert.deepEqual(s.Properties.Target.EcsParameters.NetworkConfiguration.AwsvpcConfiguration.Subnets, [
+        'subnet-0aaaaaaaaaaaaaaaa',
+        'subnet-0bbbbbbbbbbbbbbbb',
+      ]);
     }
   });
 

@@ -21,9 +21,15 @@ function exampleStack(): BackupExampleStack {
 /** `npx cdk synth` at the root, as a user runs it: no AWS credentials, no Docker, no network. */
 function cdkSynth(outdir: string): string {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_') && !k.startsWith('CDK_') && v !== undefined) env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('AWS_') && !k.startsWith('CDK_') && v !== undefined) env[k] = v;
   env.AWS_EC2_METADATA_DISABLED = 'true';
-  const r = spawnSync('npx', ['cdk', 'synth', '--quiet', '--no-notices', '--no-version-reporting', '-o', outdir], { cwd: root, env, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync('npx', ['cdk', 'synth', '--quiet', '--no-notices', '--no-version-reporting', '-o', outdir], {
+    cwd: root,
+    env,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   assert.equal(r.status, 0, `cdk synth failed:\n${r.stdout}\n${r.stderr}`);
   return fs.readFileSync(path.join(outdir, 'DbBackupExample.template.json'), 'utf8');
 }
@@ -33,7 +39,10 @@ describe('the example app', () => {
     const stack = exampleStack();
     for (const pack of [new AwsSolutionsChecks(), new NIST80053R5Checks()]) {
       const report = pack.validateScope(stack);
-      const found = report.violations.map((v) => `${v.ruleName} (${v.severity}) at ${v.violatingResources.map((r) => r.constructPath).join(', ')}: ${v.description}`);
+      const found = report.violations.map(
+        (v) =>
+          `${v.ruleName} (${v.severity}) at ${v.violatingResources.map((r) => r.constructPath).join(', ')}: ${v.description}`,
+      );
       assert.deepEqual(found, [], `${pack.readPackName} reports:\n${found.join('\n')}`);
     }
     // Every acknowledgement in the tree carries a specific reason.
@@ -41,7 +50,10 @@ describe('the example app', () => {
       for (const m of c.node.metadata) {
         if (m.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
         for (const [id, reason] of Object.entries(m.data as Record<string, string>)) {
-          assert.ok(typeof reason === 'string' && reason.length >= 40, `acknowledgement ${id} at ${c.node.path} has no real reason: '${reason}'`);
+          assert.ok(
+            typeof reason === 'string' && reason.length >= 40,
+            `acknowledgement ${id} at ${c.node.path} has no real reason: '${reason}'`,
+          );
         }
       }
       c.node.children.forEach(visit);
@@ -60,7 +72,9 @@ describe('the example app', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-synth-'));
     try {
       const distStamp = () =>
-        ['dist/runner/dbbackup.js', 'dist/runner/Dockerfile', 'dist/lambda/verify/index.js'].map((f) => fs.statSync(path.join(root, f)).mtimeMs).join();
+        ['dist/runner/dbbackup.js', 'dist/runner/Dockerfile', 'dist/lambda/verify/index.js']
+          .map((f) => fs.statSync(path.join(root, f)).mtimeMs)
+          .join();
       const before = distStamp();
       const first = cdkSynth(path.join(tmp, 'a'));
       const second = cdkSynth(path.join(tmp, 'b'));
@@ -86,18 +100,33 @@ describe('the example app', () => {
 
   test('the resources a reviewer reads: encryption, lifecycle, schedule targets, IAM', () => {
     const t = Template.fromStack(exampleStack());
-    const bucket = resourcesOf(t, 'AWS::S3::Bucket').find(([id]) => id.startsWith('OrdersVault') && !id.includes('AccessLogs'))![1].Properties;
-    assert.equal(bucket.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm, 'aws:kms');
-    assert.deepEqual(
-      bucket.LifecycleConfiguration.Rules.filter((r: any) => r.TagFilters).map((r: any) => [r.TagFilters[0].Value, r.ExpirationInDays]),
-      [['daily', 7], ['weekly', 28], ['monthly', 372]],
+    const bucket = resourcesOf(t, 'AWS::S3::Bucket').find(
+      ([id]) => id.startsWith('OrdersVault') && !id.includes('AccessLogs'),
+    )![1].Properties;
+    assert.equal(
+      bucket.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm,
+      'aws:kms',
     );
-    t.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(30 2 * * ? *)', ScheduleExpressionTimezone: 'Etc/UTC' });
+    assert.deepEqual(
+      bucket.LifecycleConfiguration.Rules.filter((r: any) => r.TagFilters).map((r: any) => [
+        r.TagFilters[0].Value,
+        r.ExpirationInDays,
+      ]),
+      [
+        ['daily', 7],
+        ['weekly', 28],
+        ['monthly', 372],
+      ],
+    );
+    t.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(30 2 * * ? *)',
+      ScheduleExpressionTimezone: 'Etc/UTC',
+    });
     const all = JSON.stringify(t.findResources('AWS::IAM::Policy'));
     assert.equal(/s3:Delete|"s3:\*"|"kms:\*"|"\*:\*"/.test(all), false);
   });
 
-  test('contract: the task definitions\' command and environment parse with the runner\'s own parser', () => {
+  test("contract: the task definitions' command and environment parse with the runner's own parser", () => {
     const t = Template.fromStack(exampleStack());
     const resources = t.toJSON().Resources as Record<string, { Type: string }>;
     const BUCKET = 'dbbackup-example-vault';
@@ -110,7 +139,8 @@ describe('the example app', () => {
       if (o.Ref !== undefined) {
         const type = resources[o.Ref]?.Type;
         if (type === 'AWS::S3::Bucket') return BUCKET;
-        if (type === 'AWS::SecretsManager::Secret') return 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf';
+        if (type === 'AWS::SecretsManager::Secret')
+          return 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf';
         throw new Error(`no stand-in for Ref ${o.Ref} (${type})`);
       }
       if (o['Fn::GetAtt']) {
@@ -160,7 +190,16 @@ describe('the example app', () => {
   });
 
   test('contract: a setting the runner does not take is refused by the parser (the contract test can fail)', () => {
-    assert.throws(() => parseInvocation(['backup'], { DBBACKUP_ENGINE: 'postgres', DBBACKUP_SOURCE: 'postgres://u@h/db', DBBACKUP_TO: 's3://b/p', DBBACKUP_COMPRESSION: 'brotli' }), /brotli/);
+    assert.throws(
+      () =>
+        parseInvocation(['backup'], {
+          DBBACKUP_ENGINE: 'postgres',
+          DBBACKUP_SOURCE: 'postgres://u@h/db',
+          DBBACKUP_TO: 's3://b/p',
+          DBBACKUP_COMPRESSION: 'brotli',
+        }),
+      /brotli/,
+    );
   });
 
   test('snapshot: the example stack', () => {

@@ -20,7 +20,12 @@ function resourceCount(t: Template): number {
 }
 
 function source(stack: Stack, n: number): BackupSource {
-  return BackupSource.postgres({ endpoint: `db-${n}.internal`, databaseName: 'app', username: 'backup', secret: newSecret(stack, `Secret${n}`) });
+  return BackupSource.postgres({
+    endpoint: `db-${n}.internal`,
+    databaseName: 'app',
+    username: 'backup',
+    secret: newSecret(stack, `Secret${n}`),
+  });
 }
 
 describe('fleet mode', () => {
@@ -57,22 +62,33 @@ describe('fleet mode', () => {
     for (const td of Object.values(t.findResources('AWS::ECS::TaskDefinition'))) {
       const runner = td.Properties.ContainerDefinitions.find((c: { Name: string }) => c.Name === 'runner');
       images.add(JSON.stringify(runner.Image));
-      assert.equal(JSON.stringify(td.Properties.ExecutionRoleArn), JSON.stringify(stack.resolve(stack.fleet.executionRole.roleArn)));
+      assert.equal(
+        JSON.stringify(td.Properties.ExecutionRoleArn),
+        JSON.stringify(stack.resolve(stack.fleet.executionRole.roleArn)),
+      );
     }
     assert.equal(images.size, 1, `runner images: ${[...images].join(', ')}`);
     const manifest = JSON.parse(fs.readFileSync(path.join(app.synth().directory, 'Fleet.assets.json'), 'utf8'));
     assert.equal(Object.keys(manifest.dockerImages ?? {}).length, 1);
     // The dashboard has a row per database.
-    const body = JSON.stringify(stack.resolve(Object.values(t.findResources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody));
+    const body = JSON.stringify(
+      stack.resolve(Object.values(t.findResources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody),
+    );
     for (const db of ['db-1', 'db-2', 'db-3']) assert.ok(body.includes(`${db}: RPO`), `no dashboard row for ${db}`);
   });
 
   test('the fleet alarms on a non-empty dead-letter queue and on verifier errors and throttles', () => {
     const t = fleetTemplate(1);
-    t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1, AlarmActions: Match.anyValue() });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Threshold: 1,
+      AlarmActions: Match.anyValue(),
+    });
     t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Errors', Namespace: 'AWS/Lambda' });
     t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Throttles', Namespace: 'AWS/Lambda' });
-    const queueAlarms = Object.values(t.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'ApproximateNumberOfMessagesVisible' } }));
+    const queueAlarms = Object.values(
+      t.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'ApproximateNumberOfMessagesVisible' } }),
+    );
     assert.equal(queueAlarms.length, 2);
   });
 
@@ -91,17 +107,32 @@ describe('fleet mode', () => {
     const fleet = new BackupFleet(stack, 'Fleet', { vpc: newVpc(stack) });
     new DatabaseBackup(stack, 'Shop', { fleet, databaseId: 'shop', prefix: 'shop', source: source(stack, 1) });
     assert.throws(
-      () => new DatabaseBackup(stack, 'ShopOrders', { fleet, databaseId: 'shop-orders', prefix: 'shop/orders', source: source(stack, 2) }),
+      () =>
+        new DatabaseBackup(stack, 'ShopOrders', {
+          fleet,
+          databaseId: 'shop-orders',
+          prefix: 'shop/orders',
+          source: source(stack, 2),
+        }),
       /prefix 'shop\/orders' of Test\/ShopOrders overlaps the prefix 'shop' of Test\/Shop/,
     );
   });
 
-  test('a fleet member needs an explicit databaseId and leaves the fleet\'s props to the fleet', () => {
+  test("a fleet member needs an explicit databaseId and leaves the fleet's props to the fleet", () => {
     const stack = newStack();
     const fleet = new BackupFleet(stack, 'Fleet', { vpc: newVpc(stack) });
-    assert.throws(() => new DatabaseBackup(stack, 'Orders', { fleet, source: source(stack, 1) }), /databaseId is missing on Test\/Orders.*databaseId: 'orders'/);
     assert.throws(
-      () => new DatabaseBackup(stack, 'Billing', { fleet, databaseId: 'billing', alarmEmails: ['a@example.com'], source: source(stack, 2) }),
+      () => new DatabaseBackup(stack, 'Orders', { fleet, source: source(stack, 1) }),
+      /databaseId is missing on Test\/Orders.*databaseId: 'orders'/,
+    );
+    assert.throws(
+      () =>
+        new DatabaseBackup(stack, 'Billing', {
+          fleet,
+          databaseId: 'billing',
+          alarmEmails: ['a@example.com'],
+          source: source(stack, 2),
+        }),
       /alarmEmails is set on a DatabaseBackup that joins a fleet.*set alarmEmails on the BackupFleet/,
     );
   });
@@ -109,10 +140,13 @@ describe('fleet mode', () => {
   test('outside a fleet, a databaseId derived from the construct id is a warning that says how to pin it', () => {
     const stack = newStack();
     new DatabaseBackup(stack, 'OrdersDb', { vpc: newVpc(stack), source: source(stack, 1) });
-    Annotations.fromStack(stack).hasWarning('/Test/OrdersDb', Match.stringLikeRegexp("Set databaseId: 'orders-db' to keep it"));
+    Annotations.fromStack(stack).hasWarning(
+      '/Test/OrdersDb',
+      Match.stringLikeRegexp("Set databaseId: 'orders-db' to keep it"),
+    );
   });
 
-  test('the schedules of a fleet share one role that may run only the fleet\'s families and pass only its roles', () => {
+  test("the schedules of a fleet share one role that may run only the fleet's families and pass only its roles", () => {
     const t = fleetTemplate(2);
     const schedules = Object.values(t.findResources('AWS::Scheduler::Schedule'));
     const ecsTargets = schedules.filter((s) => s.Properties.Target.EcsParameters !== undefined);

@@ -22,11 +22,19 @@ export function newSecret(stack: Stack, id = 'Secret'): secretsmanager.Secret {
 }
 
 export function postgresSource(stack: Stack): BackupSource {
-  return BackupSource.postgres({ endpoint: 'db.internal', databaseName: 'app', username: 'backup', secret: newSecret(stack) });
+  return BackupSource.postgres({
+    endpoint: 'db.internal',
+    databaseName: 'app',
+    username: 'backup',
+    secret: newSecret(stack),
+  });
 }
 
 /** Resources of one type, as [logicalId, resource] pairs. */
-export function resourcesOf(template: Template, type: string): [string, { Properties: Record<string, any>; [k: string]: any }][] {
+export function resourcesOf(
+  template: Template,
+  type: string,
+): [string, { Properties: Record<string, any>; [k: string]: any }][] {
   return Object.entries(template.findResources(type)) as any;
 }
 

@@ -13,7 +13,13 @@ function monitoringStack(rto?: Duration) {
   const topic = new AlarmTopic(stack, 'Alarms', { email: 'ops@example.com' });
   const td = new ecs.FargateTaskDefinition(stack, 'Task', { family: 'orders-full-backup' });
   td.addContainer('runner', { image: ecs.ContainerImage.fromRegistry('x') });
-  new BackupMonitoring(stack, 'Monitoring', { databaseId: 'orders', alarmTopic: topic.topic, rpo: Duration.hours(26), rto, taskDefinitions: [td] });
+  new BackupMonitoring(stack, 'Monitoring', {
+    databaseId: 'orders',
+    alarmTopic: topic.topic,
+    rpo: Duration.hours(26),
+    rto,
+    taskDefinitions: [td],
+  });
   return { stack, t: Template.fromStack(stack) };
 }
 
@@ -24,7 +30,7 @@ function alarm(t: Template, id: string): any {
 }
 
 describe('BackupMonitoring', () => {
-  test('stale: BackupAgeSeconds above the RPO, missing data breaching (the dead-man\'s switch)', () => {
+  test("stale: BackupAgeSeconds above the RPO, missing data breaching (the dead-man's switch)", () => {
     const { t } = monitoringStack();
     const a = alarm(t, 'Stale');
     assert.equal(a.Namespace, METRIC_NAMESPACE);
@@ -40,7 +46,10 @@ describe('BackupMonitoring', () => {
 
   test('backup failed and verification failed: any failure in five minutes, quiet days are fine', () => {
     const { t } = monitoringStack();
-    for (const [id, metric] of [['BackupFailed', 'BackupFailed'], ['VerificationFailed', 'VerificationFailed']]) {
+    for (const [id, metric] of [
+      ['BackupFailed', 'BackupFailed'],
+      ['VerificationFailed', 'VerificationFailed'],
+    ]) {
       const a = alarm(t, id);
       assert.equal(a.MetricName, metric);
       assert.equal(a.Statistic, 'Sum');
@@ -60,10 +69,15 @@ describe('BackupMonitoring', () => {
         detail: {
           lastStatus: ['STOPPED'],
           taskDefinitionArn: [{ wildcard: '*:task-definition/orders-full-backup:*' }],
-          $or: [{ containers: { name: ['runner'], exitCode: [{ 'anything-but': 0 }] } }, { stopCode: ['TaskFailedToStart'] }],
+          $or: [
+            { containers: { name: ['runner'], exitCode: [{ 'anything-but': 0 }] } },
+            { stopCode: ['TaskFailedToStart'] },
+          ],
         },
       },
-      Targets: [Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('^Alarms') }, InputTransformer: Match.anyValue() })],
+      Targets: [
+        Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('^Alarms') }, InputTransformer: Match.anyValue() }),
+      ],
     });
     const a = alarm(t, 'TaskFailed');
     assert.equal(a.Namespace, 'AWS/Events');
@@ -94,14 +108,23 @@ describe('BackupMonitoring', () => {
     }
     t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     const body = JSON.stringify(resourcesOf(t, 'AWS::CloudWatch::Dashboard')[0][1].Properties.DashboardBody);
-    for (const m of ['BackupAgeSeconds', 'BackupSizeBytes', 'BackupDurationSeconds', 'VerificationFailed', 'DrillSucceeded', 'RestoreTimeSeconds']) {
+    for (const m of [
+      'BackupAgeSeconds',
+      'BackupSizeBytes',
+      'BackupDurationSeconds',
+      'VerificationFailed',
+      'DrillSucceeded',
+      'RestoreTimeSeconds',
+    ]) {
       assert.ok(body.includes(m), `dashboard lacks ${m}`);
     }
   });
 
   test('the alarm topic is KMS-encrypted, TLS-only, publishable by CloudWatch, with an email subscription', () => {
     const { t } = monitoringStack();
-    t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AlarmsKey'), 'Arn'] } });
+    t.hasResourceProperties('AWS::SNS::Topic', {
+      KmsMasterKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AlarmsKey'), 'Arn'] },
+    });
     t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
     const policy = JSON.stringify(resourcesOf(t, 'AWS::SNS::TopicPolicy')[0][1].Properties.PolicyDocument);
     assert.match(policy, /aws:SecureTransport/);
@@ -110,7 +133,10 @@ describe('BackupMonitoring', () => {
     const key = JSON.stringify(resourcesOf(t, 'AWS::KMS::Key')[0][1].Properties.KeyPolicy);
     assert.match(key, /cloudwatch.amazonaws.com/);
     assert.match(key, /events.amazonaws.com/);
-    assert.throws(() => new AlarmTopic(newStack(), 'T', { email: 'not-an-address' }), /alarm email 'not-an-address' is not an email address/);
+    assert.throws(
+      () => new AlarmTopic(newStack(), 'T', { email: 'not-an-address' }),
+      /alarm email 'not-an-address' is not an email address/,
+    );
   });
 });
 
@@ -124,26 +150,36 @@ describe('BackupVerifier', () => {
     return { stack, verifier, t: Template.fromStack(stack) };
   }
 
-  test('the pre-bundled function with the contract\'s environment', () => {
+  test("the pre-bundled function with the contract's environment", () => {
     const { t } = verifierStack();
     t.hasResourceProperties('AWS::Lambda::Function', {
       Handler: 'index.handler',
       Runtime: Match.stringLikeRegexp('^nodejs2[0-9]\\.x$'),
-      Environment: { Variables: { [VERIFIER_ENV.ALARM_TOPIC_ARN]: { Ref: Match.stringLikeRegexp('^Topic') }, [VERIFIER_ENV.METRIC_NAMESPACE]: METRIC_NAMESPACE } },
+      Environment: {
+        Variables: {
+          [VERIFIER_ENV.ALARM_TOPIC_ARN]: { Ref: Match.stringLikeRegexp('^Topic') },
+          [VERIFIER_ENV.METRIC_NAMESPACE]: METRIC_NAMESPACE,
+        },
+      },
       DeadLetterConfig: { TargetArn: Match.anyValue() },
     });
   });
 
-  test('triggered by committed manifests under the database\'s prefix and by a freshness schedule', () => {
+  test("triggered by committed manifests under the database's prefix and by a freshness schedule", () => {
     const { t } = verifierStack();
     t.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
         source: ['aws.s3'],
         'detail-type': ['Object Created'],
-        detail: { bucket: { name: [{ Ref: Match.stringLikeRegexp('^Vault') }] }, object: { key: [{ wildcard: 'orders/*/manifest.json' }] } },
+        detail: {
+          bucket: { name: [{ Ref: Match.stringLikeRegexp('^Vault') }] },
+          object: { key: [{ wildcard: 'orders/*/manifest.json' }] },
+        },
       },
     });
-    const freshness = resourcesOf(t, 'AWS::Events::Rule').find(([, r]) => r.Properties.ScheduleExpression !== undefined)![1].Properties;
+    const freshness = resourcesOf(t, 'AWS::Events::Rule').find(
+      ([, r]) => r.Properties.ScheduleExpression !== undefined,
+    )![1].Properties;
     assert.equal(freshness.ScheduleExpression, 'rate(15 minutes)');
     const input = JSON.parse(JSON.stringify(freshness.Targets[0].Input));
     assert.match(JSON.stringify(input), /\\"action\\":\\"freshness\\"/);

@@ -6,7 +6,11 @@ import { newStack, newVpc, postgresSource } from './helpers';
 
 describe('alarms on what runs the backups (outside a fleet)', () => {
   const stack = newStack();
-  const backup = new DatabaseBackup(stack, 'Orders', { databaseId: 'orders', vpc: newVpc(stack), source: postgresSource(stack) });
+  const backup = new DatabaseBackup(stack, 'Orders', {
+    databaseId: 'orders',
+    vpc: newVpc(stack),
+    source: postgresSource(stack),
+  });
   const t = Template.fromStack(stack);
   const alarms = t.findResources('AWS::CloudWatch::Alarm');
   const byMetric = (name: string) => Object.values(alarms).filter((a) => a.Properties.MetricName === name);
@@ -15,13 +19,22 @@ describe('alarms on what runs the backups (outside a fleet)', () => {
     const queueAlarms = byMetric('ApproximateNumberOfMessagesVisible');
     const queueNames = queueAlarms.map((a) => JSON.stringify(a.Properties.Dimensions));
     const scheduleQueue = JSON.stringify(stack.resolve(backup.scheduleDeadLetterQueue.queueName));
-    assert.ok(queueNames.some((d) => d.includes(scheduleQueue)), `no alarm on the schedules' queue: ${queueNames.join(' ')}`);
+    assert.ok(
+      queueNames.some((d) => d.includes(scheduleQueue)),
+      `no alarm on the schedules' queue: ${queueNames.join(' ')}`,
+    );
     const verifierQueue = JSON.stringify(stack.resolve(backup.verifier.deadLetterQueue.queueName));
-    assert.ok(queueNames.some((d) => d.includes(verifierQueue)), "no alarm on the verifier's queue");
+    assert.ok(
+      queueNames.some((d) => d.includes(verifierQueue)),
+      "no alarm on the verifier's queue",
+    );
     for (const a of queueAlarms) {
       assert.equal(a.Properties.Threshold, 1);
       assert.equal(a.Properties.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
-      assert.equal(JSON.stringify(a.Properties.AlarmActions), JSON.stringify([stack.resolve(backup.alarmTopic.topicArn)]));
+      assert.equal(
+        JSON.stringify(a.Properties.AlarmActions),
+        JSON.stringify([stack.resolve(backup.alarmTopic.topicArn)]),
+      );
     }
   });
 
@@ -35,7 +48,9 @@ describe('alarms on what runs the backups (outside a fleet)', () => {
   });
 
   test('the dashboard shows them: the alarm status widget and the dead-letter and verifier graphs', () => {
-    const body = JSON.stringify(stack.resolve(Object.values(t.findResources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody));
+    const body = JSON.stringify(
+      stack.resolve(Object.values(t.findResources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody),
+    );
     assert.ok(body.includes('Dead letters (runs not started, checks lost)'));
     assert.ok(body.includes('Verifier errors and throttles'));
     assert.equal(backup.alarms.length, 10);

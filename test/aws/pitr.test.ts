@@ -19,7 +19,12 @@ import { parseInvocation, type BinlogStreamConfig } from '../../runner/src/confi
 import { newSecret, newStack, newVpc, postgresSource, resourcesOf } from './helpers';
 
 function mysqlSource(stack: Stack): BackupSource {
-  return BackupSource.mysql({ endpoint: 'orders.db.internal', databaseName: 'orders', username: 'backup', secret: newSecret(stack) });
+  return BackupSource.mysql({
+    endpoint: 'orders.db.internal',
+    databaseName: 'orders',
+    username: 'backup',
+    secret: newSecret(stack),
+  });
 }
 
 function pitrStack(props: Partial<DatabaseBackupProps> = {}) {
@@ -73,17 +78,31 @@ describe('DatabaseBackup pointInTimeRecovery (MySQL/MariaDB binlog shipper)', ()
     const { stack, t } = pitrStack();
     const service = resourcesOf(t, 'AWS::ECS::Service')[0][1].Properties;
     const net = service.NetworkConfiguration.AwsvpcConfiguration;
-    const runnerGroup = resourcesOf(t, 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith('OrdersSecurityGroup'))![0];
+    const runnerGroup = resourcesOf(t, 'AWS::EC2::SecurityGroup').find(([id]) =>
+      id.startsWith('OrdersSecurityGroup'),
+    )![0];
     assert.deepEqual(net.SecurityGroups, [{ 'Fn::GetAtt': [runnerGroup, 'GroupId'] }]);
     const vpc = stack.node.findChild('Vpc') as ec2.Vpc;
-    assert.deepEqual(net.Subnets, vpc.privateSubnets.map((s) => stack.resolve(s.subnetId)));
+    assert.deepEqual(
+      net.Subnets,
+      vpc.privateSubnets.map((s) => stack.resolve(s.subnetId)),
+    );
     // The backup schedules use the same group.
-    const schedule = resourcesOf(t, 'AWS::Scheduler::Schedule').find(([id]) => id.startsWith('OrdersFullSchedule'))![1].Properties;
-    assert.deepEqual(schedule.Target.EcsParameters.NetworkConfiguration.AwsvpcConfiguration.SecurityGroups, net.SecurityGroups);
+    const schedule = resourcesOf(t, 'AWS::Scheduler::Schedule').find(([id]) => id.startsWith('OrdersFullSchedule'))![1]
+      .Properties;
+    assert.deepEqual(
+      schedule.Target.EcsParameters.NetworkConfiguration.AwsvpcConfiguration.SecurityGroups,
+      net.SecurityGroups,
+    );
   });
 
-  test('the container: binlog-stream, its environment parses with the runner\'s own parser, the password only as an ECS secret', () => {
-    const { t } = pitrStack({ pointInTimeRecovery: PointInTimeRecovery.enabled({ uploadInterval: Duration.seconds(30), logShippingLagThreshold: Duration.minutes(2) }) });
+  test("the container: binlog-stream, its environment parses with the runner's own parser, the password only as an ECS secret", () => {
+    const { t } = pitrStack({
+      pointInTimeRecovery: PointInTimeRecovery.enabled({
+        uploadInterval: Duration.seconds(30),
+        logShippingLagThreshold: Duration.minutes(2),
+      }),
+    });
     const resources = t.toJSON().Resources as Record<string, { Type: string }>;
     const td = shipperTask(t);
     const c = td.ContainerDefinitions.find((x: any) => x.Name === 'runner');
@@ -95,14 +114,19 @@ describe('DatabaseBackup pointInTimeRecovery (MySQL/MariaDB binlog shipper)', ()
       const o = v as Record<string, any>;
       if (o['Fn::Join']) return (o['Fn::Join'][1] as unknown[]).map(resolve).join(o['Fn::Join'][0]);
       if (o.Ref !== undefined && resources[o.Ref]?.Type === 'AWS::S3::Bucket') return 'orders-vault';
-      if (o['Fn::GetAtt'] && resources[o['Fn::GetAtt'][0]]?.Type === 'AWS::KMS::Key') return 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+      if (o['Fn::GetAtt'] && resources[o['Fn::GetAtt'][0]]?.Type === 'AWS::KMS::Key')
+        return 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
       throw new Error(`cannot resolve ${JSON.stringify(v)}`);
     };
     const env: Record<string, string> = {};
     for (const e of c.Environment) env[e.Name] = resolve(e.Value);
     assert.equal(env.DBBACKUP_DATABASE_ID, 'orders');
     assert.equal(env.DBBACKUP_BINLOG_UPLOAD_INTERVAL, '30');
-    assert.equal(Object.keys(env).some((k) => /PASSWORD/.test(k)), false, 'no password in the environment');
+    assert.equal(
+      Object.keys(env).some((k) => /PASSWORD/.test(k)),
+      false,
+      'no password in the environment',
+    );
     assert.deepEqual(
       c.Secrets.map((s: any) => s.Name),
       ['DBBACKUP_SOURCE_PASSWORD'],
@@ -126,21 +150,26 @@ describe('DatabaseBackup pointInTimeRecovery (MySQL/MariaDB binlog shipper)', ()
   test('the task role writes under the database prefix and never deletes; the log group is encrypted with the operations key', () => {
     const { t } = pitrStack();
     const roleId = shipperTask(t).TaskRoleArn['Fn::GetAtt'][0];
-    const policies = resourcesOf(t, 'AWS::IAM::Policy').filter(([, p]) => p.Properties.Roles.some((r: any) => r.Ref === roleId));
+    const policies = resourcesOf(t, 'AWS::IAM::Policy').filter(([, p]) =>
+      p.Properties.Roles.some((r: any) => r.Ref === roleId),
+    );
     assert.equal(policies.length, 1);
     const text = JSON.stringify(policies[0][1].Properties.PolicyDocument);
     assert.match(text, /s3:PutObject/);
     assert.match(text, /\/orders\/\*/);
     assert.equal(/s3:Delete|"s3:\*"|"kms:\*"/.test(text), false);
     const logConfig = shipperTask(t).ContainerDefinitions[0].LogConfiguration.Options;
-    const group = resourcesOf(t, 'AWS::Logs::LogGroup').find(([id]) => id === logConfig['awslogs-group'].Ref)![1].Properties;
+    const group = resourcesOf(t, 'AWS::Logs::LogGroup').find(([id]) => id === logConfig['awslogs-group'].Ref)![1]
+      .Properties;
     assert.ok(group.KmsKeyId !== undefined);
     assert.equal(logConfig['awslogs-stream-prefix'], 'binlog-stream');
   });
 
   test('lag alarm: LogShippingLagSeconds (Maximum) above the threshold, missing data breaching, to the alarm topic', () => {
     const { backup, t } = pitrStack();
-    const found = resourcesOf(t, 'AWS::CloudWatch::Alarm').filter(([, a]) => a.Properties.MetricName === 'LogShippingLagSeconds');
+    const found = resourcesOf(t, 'AWS::CloudWatch::Alarm').filter(
+      ([, a]) => a.Properties.MetricName === 'LogShippingLagSeconds',
+    );
     assert.equal(found.length, 1);
     const a = found[0][1].Properties;
     assert.equal(a.Namespace, METRIC_NAMESPACE);
@@ -158,39 +187,65 @@ describe('DatabaseBackup pointInTimeRecovery (MySQL/MariaDB binlog shipper)', ()
     // The task-failed rule also watches the shipper's task definition; the dashboard graphs the lag.
     const rule = resourcesOf(t, 'AWS::Events::Rule').find(([id]) => id.includes('TaskFailedRule'))![1].Properties;
     assert.equal(rule.EventPattern.detail.taskDefinitionArn.length, 3);
-    assert.match(JSON.stringify(resourcesOf(t, 'AWS::CloudWatch::Dashboard')[0][1].Properties.DashboardBody), /LogShippingLagSeconds/);
+    assert.match(
+      JSON.stringify(resourcesOf(t, 'AWS::CloudWatch::Dashboard')[0][1].Properties.DashboardBody),
+      /LogShippingLagSeconds/,
+    );
   });
 
-  test('cdk-nag AwsSolutions and NIST 800-53 rev 5 report nothing unacknowledged in the construct\'s tree with the shipper on', () => {
+  test("cdk-nag AwsSolutions and NIST 800-53 rev 5 report nothing unacknowledged in the construct's tree with the shipper on", () => {
     const { stack } = pitrStack();
     for (const pack of [new AwsSolutionsChecks(), new NIST80053R5Checks()]) {
       // The test's own VPC and secret are fixtures; the construct's tree must be clean.
       const found = pack
         .validateScope(stack)
-        .violations.flatMap((v) => v.violatingResources.filter((r) => (r.constructPath ?? '').startsWith('Test/Orders/')).map((r) => `${v.ruleName} at ${r.constructPath}`));
+        .violations.flatMap((v) =>
+          v.violatingResources
+            .filter((r) => (r.constructPath ?? '').startsWith('Test/Orders/'))
+            .map((r) => `${v.ruleName} at ${r.constructPath}`),
+        );
       assert.deepEqual(found, [], `${pack.readPackName} reports:\n${found.join('\n')}`);
     }
   });
 
   test('a custom threshold and a slower upload interval: the threshold and the period follow', () => {
-    const { t } = pitrStack({ pointInTimeRecovery: PointInTimeRecovery.enabled({ logShippingLagThreshold: Duration.minutes(15), uploadInterval: Duration.seconds(150) }) });
-    const a = resourcesOf(t, 'AWS::CloudWatch::Alarm').find(([, x]) => x.Properties.MetricName === 'LogShippingLagSeconds')![1].Properties;
+    const { t } = pitrStack({
+      pointInTimeRecovery: PointInTimeRecovery.enabled({
+        logShippingLagThreshold: Duration.minutes(15),
+        uploadInterval: Duration.seconds(150),
+      }),
+    });
+    const a = resourcesOf(t, 'AWS::CloudWatch::Alarm').find(
+      ([, x]) => x.Properties.MetricName === 'LogShippingLagSeconds',
+    )![1].Properties;
     assert.equal(a.Threshold, 900);
     assert.equal(a.Period, 180);
   });
 
   test('a threshold the shipper cannot meet in normal work is refused, naming both values', () => {
     assert.throws(
-      () => PointInTimeRecovery.enabled({ logShippingLagThreshold: Duration.minutes(1), uploadInterval: Duration.seconds(60) }),
+      () =>
+        PointInTimeRecovery.enabled({
+          logShippingLagThreshold: Duration.minutes(1),
+          uploadInterval: Duration.seconds(60),
+        }),
       /logShippingLagThreshold is 1 minute.*uploads every 1 minute.*at least twice the upload interval/,
     );
-    assert.throws(() => PointInTimeRecovery.enabled({ uploadInterval: Duration.seconds(5) }), /uploadInterval is 5 seconds; use whole seconds from 10 seconds/);
+    assert.throws(
+      () => PointInTimeRecovery.enabled({ uploadInterval: Duration.seconds(5) }),
+      /uploadInterval is 5 seconds; use whole seconds from 10 seconds/,
+    );
   });
 
   test('PostgreSQL is refused: archive_command for a self-managed server, the own PITR of RDS/Aurora', () => {
     const stack = newStack();
     assert.throws(
-      () => new DatabaseBackup(stack, 'Orders', { source: postgresSource(stack), vpc: newVpc(stack), pointInTimeRecovery: PointInTimeRecovery.enabled() }),
+      () =>
+        new DatabaseBackup(stack, 'Orders', {
+          source: postgresSource(stack),
+          vpc: newVpc(stack),
+          pointInTimeRecovery: PointInTimeRecovery.enabled(),
+        }),
       (e: Error) =>
         /PostgreSQL source/.test(e.message) &&
         /archive_command = 'dbbackup wal-push %p --to /.test(e.message) &&
@@ -202,7 +257,10 @@ describe('DatabaseBackup pointInTimeRecovery (MySQL/MariaDB binlog shipper)', ()
   test('an RDS PostgreSQL instance is refused the same way', () => {
     const stack = newStack();
     const vpc = newVpc(stack);
-    const instance = new rds.DatabaseInstance(stack, 'Db', { engine: rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.VER_16 }), vpc });
+    const instance = new rds.DatabaseInstance(stack, 'Db', {
+      engine: rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.VER_16 }),
+      vpc,
+    });
     assert.throws(
       () =>
         new DatabaseBackup(stack, 'Orders', {
@@ -216,24 +274,49 @@ describe('DatabaseBackup pointInTimeRecovery (MySQL/MariaDB binlog shipper)', ()
 
   test('MongoDB is refused as not supported', () => {
     const stack = newStack();
-    const source = BackupSource.mongodb({ endpoint: 'mongo.internal', databaseName: 'app', username: 'backup', secret: newSecret(stack) });
+    const source = BackupSource.mongodb({
+      endpoint: 'mongo.internal',
+      databaseName: 'app',
+      username: 'backup',
+      secret: newSecret(stack),
+    });
     assert.throws(
-      () => new DatabaseBackup(stack, 'Orders', { source, vpc: newVpc(stack), pointInTimeRecovery: PointInTimeRecovery.enabled() }),
+      () =>
+        new DatabaseBackup(stack, 'Orders', {
+          source,
+          vpc: newVpc(stack),
+          pointInTimeRecovery: PointInTimeRecovery.enabled(),
+        }),
       /pointInTimeRecovery is set for a MongoDB source, which the runner does not support/,
     );
   });
 
   test('window: the chain retention check runs and names the setting to change', () => {
     // Weekly fulls with a 30-day window need the weekly tier kept 37 days; the default keeps 4 weeks.
-    const weekly = [{ type: BackupType.FULL, schedule: BackupSchedule.cron({ weekDay: 'SUN', hour: '2', minute: '0' }) }];
+    const weekly = [
+      { type: BackupType.FULL, schedule: BackupSchedule.cron({ weekDay: 'SUN', hour: '2', minute: '0' }) },
+    ];
     assert.throws(
-      () => pitrStack({ schedules: weekly, pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(30) }) }),
+      () =>
+        pitrStack({
+          schedules: weekly,
+          pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(30) }),
+        }),
       /pointInTimeRecovery window is 30 days.*weekly tier is kept 28 days.*raise retention weekly to at least 6.*Or shorten the window/,
     );
     // The default nightly full with the default daily tier (7 days) holds a 6-day window, not 7.
-    assert.throws(() => pitrStack({ pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(7) }) }), /daily tier is kept 7 days but must stay 8 days/);
-    assert.doesNotThrow(() => pitrStack({ pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(6) }) }));
-    const { t } = pitrStack({ schedules: weekly, retention: Retention.gfs({ weekly: 6 }), pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(30) }) });
+    assert.throws(
+      () => pitrStack({ pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(7) }) }),
+      /daily tier is kept 7 days but must stay 8 days/,
+    );
+    assert.doesNotThrow(() =>
+      pitrStack({ pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(6) }) }),
+    );
+    const { t } = pitrStack({
+      schedules: weekly,
+      retention: Retention.gfs({ weekly: 6 }),
+      pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(30) }),
+    });
     t.resourceCountIs('AWS::ECS::Service', 1);
   });
 });

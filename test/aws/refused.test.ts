@@ -30,7 +30,13 @@ describe('refused at synth rather than failing every night', () => {
     test(`a PostgreSQL ${type} schedule with the logical method (the only one the CDK flavour runs)`, () => {
       const stack = newStack();
       assert.throws(
-        () => new DatabaseBackup(stack, 'Backup', { databaseId: 'app', vpc: newVpc(stack), source: postgresSource(stack), schedules: schedules(type) }),
+        () =>
+          new DatabaseBackup(stack, 'Backup', {
+            databaseId: 'app',
+            vpc: newVpc(stack),
+            source: postgresSource(stack),
+            schedules: schedules(type),
+          }),
         new RegExp(`PostgreSQL ${type} schedule needs physical backups .* the method is 'logical'`),
       );
     });
@@ -38,7 +44,11 @@ describe('refused at synth rather than failing every night', () => {
 
   test('a full-only PostgreSQL schedule on RDS is accepted (the check above can pass)', () => {
     const stack = newStack();
-    const backup = new DatabaseBackup(stack, 'Backup', { databaseId: 'app', vpc: newVpc(stack), source: postgresSource(stack) });
+    const backup = new DatabaseBackup(stack, 'Backup', {
+      databaseId: 'app',
+      vpc: newVpc(stack),
+      source: postgresSource(stack),
+    });
     assert.equal(backup.backupTasks.length, 1);
   });
 });

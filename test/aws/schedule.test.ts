@@ -40,10 +40,16 @@ describe('BackupSchedule', () => {
   });
 
   test('rejects invalid cron fields, a pattern that never fires and a sub-minute rate, naming the value', () => {
-    assert.throws(() => BackupSchedule.cron({ hour: '25' }), /BackupSchedule.cron: cron hour '25' is not valid; use a number 0-23/);
+    assert.throws(
+      () => BackupSchedule.cron({ hour: '25' }),
+      /BackupSchedule.cron: cron hour '25' is not valid; use a number 0-23/,
+    );
     assert.throws(() => BackupSchedule.cron({ day: '1', weekDay: 'MON' }), /both set; give one of them/);
     assert.throws(() => BackupSchedule.cron({ day: '31', month: '2' }), /never fires/);
-    assert.throws(() => BackupSchedule.rate(Duration.seconds(30)), /the interval 30 seconds is not a whole number of minutes, at least 1/);
+    assert.throws(
+      () => BackupSchedule.rate(Duration.seconds(30)),
+      /the interval 30 seconds is not a whole number of minutes, at least 1/,
+    );
   });
 });
 
@@ -85,7 +91,12 @@ describe('TaskSchedule', () => {
           TaskDefinitionArn: { Ref: Match.stringLikeRegexp('^Task') },
           LaunchType: 'FARGATE',
           TaskCount: 1,
-          NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: 'DISABLED', SecurityGroups: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^Sg'), 'GroupId'] }] } },
+          NetworkConfiguration: {
+            AwsvpcConfiguration: {
+              AssignPublicIp: 'DISABLED',
+              SecurityGroups: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^Sg'), 'GroupId'] }],
+            },
+          },
         },
       },
     });
@@ -104,13 +115,25 @@ describe('TaskSchedule', () => {
     const t = Template.fromStack(stack);
     t.hasResourceProperties('AWS::IAM::Role', {
       AssumeRolePolicyDocument: {
-        Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'scheduler.amazonaws.com' }, Condition: { StringEquals: { 'aws:SourceAccount': '123456789012' } } }],
+        Statement: [
+          {
+            Action: 'sts:AssumeRole',
+            Effect: 'Allow',
+            Principal: { Service: 'scheduler.amazonaws.com' },
+            Condition: { StringEquals: { 'aws:SourceAccount': '123456789012' } },
+          },
+        ],
       },
     });
     t.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
-          { Action: 'ecs:RunTask', Effect: 'Allow', Resource: { Ref: Match.stringLikeRegexp('^Task') }, Condition: { ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [Match.stringLikeRegexp('^Cluster'), 'Arn'] } } } },
+          {
+            Action: 'ecs:RunTask',
+            Effect: 'Allow',
+            Resource: { Ref: Match.stringLikeRegexp('^Task') },
+            Condition: { ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [Match.stringLikeRegexp('^Cluster'), 'Arn'] } } },
+          },
           {
             Action: 'iam:PassRole',
             Effect: 'Allow',
@@ -120,15 +143,33 @@ describe('TaskSchedule', () => {
         ]),
       },
     });
-    t.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(6 hours)', FlexibleTimeWindow: { Mode: 'OFF' } });
+    t.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'rate(6 hours)',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+    });
   });
 
   test('rejects retry and window values EventBridge Scheduler does not take', () => {
     const { stack, vpc, cluster, taskDefinition, sg } = setup();
-    const base = { schedule: BackupSchedule.rate(Duration.hours(6)), cluster, taskDefinition, subnets: vpc.selectSubnets(), securityGroups: [sg] };
-    assert.throws(() => new TaskSchedule(stack, 'A', { ...base, retryAttempts: 200 }), /retryAttempts is 200; EventBridge Scheduler takes a whole number from 0 to 185/);
-    assert.throws(() => new TaskSchedule(stack, 'B', { ...base, maximumEventAge: Duration.days(2) }), /maximumEventAge is 2 days; .*1 minute to 24 hours/);
+    const base = {
+      schedule: BackupSchedule.rate(Duration.hours(6)),
+      cluster,
+      taskDefinition,
+      subnets: vpc.selectSubnets(),
+      securityGroups: [sg],
+    };
+    assert.throws(
+      () => new TaskSchedule(stack, 'A', { ...base, retryAttempts: 200 }),
+      /retryAttempts is 200; EventBridge Scheduler takes a whole number from 0 to 185/,
+    );
+    assert.throws(
+      () => new TaskSchedule(stack, 'B', { ...base, maximumEventAge: Duration.days(2) }),
+      /maximumEventAge is 2 days; .*1 minute to 24 hours/,
+    );
     assert.throws(() => new TaskSchedule(stack, 'D', { ...base, securityGroups: [] }), /securityGroups is empty/);
-    assert.throws(() => new TaskSchedule(stack, 'C', { ...base, flexibleWindow: Duration.hours(25) }), /flexibleWindow is 1 day 1 hour; use 1 minute to 24 hours/);
+    assert.throws(
+      () => new TaskSchedule(stack, 'C', { ...base, flexibleWindow: Duration.hours(25) }),
+      /flexibleWindow is 1 day 1 hour; use 1 minute to 24 hours/,
+    );
   });
 });

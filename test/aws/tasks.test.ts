@@ -4,7 +4,15 @@ import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import { BackupEncryption, BackupRunnerTask, BackupType, BackupVault, Compression, Engine, RestoreDrillTask } from '../../lib';
+import {
+  BackupEncryption,
+  BackupRunnerTask,
+  BackupType,
+  BackupVault,
+  Compression,
+  Engine,
+  RestoreDrillTask,
+} from '../../lib';
 import { newStack, postgresSource, resourcesOf } from './helpers';
 
 const AGE = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
@@ -18,7 +26,13 @@ describe('BackupRunnerTask', () => {
   test('a Fargate task whose runner gets its settings from the contract and its password from Secrets Manager', () => {
     const stack = newStack();
     const vault = new BackupVault(stack, 'Vault');
-    new BackupRunnerTask(stack, 'Task', { source: postgresSource(stack), vault, databaseId: 'app-db', backupType: BackupType.INCREMENTAL, compression: Compression.LZ4 });
+    new BackupRunnerTask(stack, 'Task', {
+      source: postgresSource(stack),
+      vault,
+      databaseId: 'app-db',
+      backupType: BackupType.INCREMENTAL,
+      compression: Compression.LZ4,
+    });
     const t = Template.fromStack(stack);
     t.hasResourceProperties('AWS::ECS::TaskDefinition', {
       RequiresCompatibilities: ['FARGATE'],
@@ -29,7 +43,14 @@ describe('BackupRunnerTask', () => {
     });
     const c = runnerContainer(t);
     assert.deepEqual(c.Command, ['backup']);
-    assert.deepEqual(c.EntryPoint, ['timeout', '--signal=TERM', '--kill-after=60', '14400', 'node', '/opt/dbbackup/dbbackup.js']);
+    assert.deepEqual(c.EntryPoint, [
+      'timeout',
+      '--signal=TERM',
+      '--kill-after=60',
+      '14400',
+      'node',
+      '/opt/dbbackup/dbbackup.js',
+    ]);
     const env = Object.fromEntries(c.Environment.map((e: any) => [e.Name, e.Value]));
     assert.equal(env.DBBACKUP_ENGINE, 'postgres');
     assert.equal(env.DBBACKUP_SOURCE, 'postgres://backup@db.internal:5432/app');
@@ -58,10 +79,25 @@ describe('BackupRunnerTask', () => {
     assert.match(exec, /secretsmanager:GetSecretValue/);
     const task = policies.find(([id]) => id.includes('TaskRole'))![1].Properties.PolicyDocument.Statement as any[];
     const actions = task.flatMap((s) => [s.Action].flat());
-    for (const a of ['s3:PutObject', 's3:PutObjectTagging', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:GetObject', 's3:ListBucket', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:Decrypt', 'kms:GenerateRandom']) {
+    for (const a of [
+      's3:PutObject',
+      's3:PutObjectTagging',
+      's3:AbortMultipartUpload',
+      's3:ListMultipartUploadParts',
+      's3:GetObject',
+      's3:ListBucket',
+      'kms:Encrypt',
+      'kms:GenerateDataKey',
+      'kms:Decrypt',
+      'kms:GenerateRandom',
+    ]) {
       assert.ok(actions.includes(a), `task role lacks ${a}`);
     }
-    assert.equal(actions.some((a) => /Delete|s3:\*|kms:\*/.test(a)), false, actions.join());
+    assert.equal(
+      actions.some((a) => /Delete|s3:\*|kms:\*/.test(a)),
+      false,
+      actions.join(),
+    );
     const random = task.find((s) => s.Action === 'kms:GenerateRandom');
     assert.equal(random.Resource, '*');
     assert.equal(JSON.stringify(task.filter((s) => s !== random)).includes('"Resource":"*"'), false);
@@ -70,7 +106,12 @@ describe('BackupRunnerTask', () => {
   test('age encryption: the recipient goes to the runner, no KMS wrap or GenerateRandom', () => {
     const stack = newStack();
     const vault = new BackupVault(stack, 'Vault');
-    new BackupRunnerTask(stack, 'Task', { source: postgresSource(stack), vault, databaseId: 'app', encryption: BackupEncryption.age(AGE) });
+    new BackupRunnerTask(stack, 'Task', {
+      source: postgresSource(stack),
+      vault,
+      databaseId: 'app',
+      encryption: BackupEncryption.age(AGE),
+    });
     const t = Template.fromStack(stack);
     const env = Object.fromEntries(runnerContainer(t).Environment.map((e: any) => [e.Name, e.Value]));
     assert.equal(env.DBBACKUP_ENCRYPT, `age:${AGE}`);
@@ -80,20 +121,45 @@ describe('BackupRunnerTask', () => {
   test('kms encryption with a separate key grants Encrypt on that key', () => {
     const stack = newStack();
     const vault = new BackupVault(stack, 'Vault');
-    const key = kms.Key.fromKeyArn(stack, 'Wrap', 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555');
-    new BackupRunnerTask(stack, 'Task', { source: postgresSource(stack), vault, databaseId: 'app', encryption: BackupEncryption.kms(key) });
+    const key = kms.Key.fromKeyArn(
+      stack,
+      'Wrap',
+      'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
+    );
+    new BackupRunnerTask(stack, 'Task', {
+      source: postgresSource(stack),
+      vault,
+      databaseId: 'app',
+      encryption: BackupEncryption.kms(key),
+    });
     const t = Template.fromStack(stack);
     const env = Object.fromEntries(runnerContainer(t).Environment.map((e: any) => [e.Name, e.Value]));
-    assert.equal(env.DBBACKUP_ENCRYPT, 'kms:arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555');
+    assert.equal(
+      env.DBBACKUP_ENCRYPT,
+      'kms:arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
+    );
     t.hasResourceProperties('AWS::IAM::Policy', {
-      PolicyDocument: { Statement: Match.arrayWith([{ Action: 'kms:Encrypt', Effect: 'Allow', Resource: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555' }]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Action: 'kms:Encrypt',
+            Effect: 'Allow',
+            Resource: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
+          },
+        ]),
+      },
     });
   });
 
   test('a user image replaces the bundled one', () => {
     const stack = newStack();
     const vault = new BackupVault(stack, 'Vault');
-    new BackupRunnerTask(stack, 'Task', { source: postgresSource(stack), vault, databaseId: 'app', image: ecs.ContainerImage.fromRegistry('registry.example.com/dbbackup:1.2.3') });
+    new BackupRunnerTask(stack, 'Task', {
+      source: postgresSource(stack),
+      vault,
+      databaseId: 'app',
+      image: ecs.ContainerImage.fromRegistry('registry.example.com/dbbackup:1.2.3'),
+    });
     assert.equal(runnerContainer(Template.fromStack(stack)).Image, 'registry.example.com/dbbackup:1.2.3');
   });
 
@@ -101,10 +167,22 @@ describe('BackupRunnerTask', () => {
     const stack = newStack();
     const vault = new BackupVault(stack, 'Vault');
     const source = postgresSource(stack);
-    assert.throws(() => new BackupRunnerTask(stack, 'A', { source, vault, databaseId: 'bad id!' }), /databaseId 'bad id!' is not a valid database id. Use 1 to 40 lower-case letters/);
-    assert.throws(() => new BackupRunnerTask(stack, 'B', { source, vault, databaseId: 'x', cpu: 1000 }), /cpu 1000 is not a Fargate size/);
-    assert.throws(() => new BackupRunnerTask(stack, 'C', { source, vault, databaseId: 'x', cpu: 256, memoryLimitMiB: 4096 }), /memoryLimitMiB 4096 does not go with cpu 256 on Fargate; use 512 or 1024 to 2048/);
-    assert.throws(() => new BackupRunnerTask(stack, 'D', { source, vault, databaseId: 'x', timeout: Duration.minutes(1) }), /timeout is 1 minute; use whole minutes from 5 minutes to 7 days/);
+    assert.throws(
+      () => new BackupRunnerTask(stack, 'A', { source, vault, databaseId: 'bad id!' }),
+      /databaseId 'bad id!' is not a valid database id. Use 1 to 40 lower-case letters/,
+    );
+    assert.throws(
+      () => new BackupRunnerTask(stack, 'B', { source, vault, databaseId: 'x', cpu: 1000 }),
+      /cpu 1000 is not a Fargate size/,
+    );
+    assert.throws(
+      () => new BackupRunnerTask(stack, 'C', { source, vault, databaseId: 'x', cpu: 256, memoryLimitMiB: 4096 }),
+      /memoryLimitMiB 4096 does not go with cpu 256 on Fargate; use 512 or 1024 to 2048/,
+    );
+    assert.throws(
+      () => new BackupRunnerTask(stack, 'D', { source, vault, databaseId: 'x', timeout: Duration.minutes(1) }),
+      /timeout is 1 minute; use whole minutes from 5 minutes to 7 days/,
+    );
     assert.throws(() => BackupEncryption.age('not-a-recipient'), /does not hold an age recipient/);
   });
 });
@@ -137,11 +215,15 @@ describe('RestoreDrillTask', () => {
     const vault = new BackupVault(stack, 'Vault');
     new RestoreDrillTask(stack, 'Drill', { engine: Engine.MYSQL, vault, databaseId: 'app' });
     const t = Template.fromStack(stack);
-    const task = JSON.stringify(resourcesOf(t, 'AWS::IAM::Policy').find(([id]) => id.includes('TaskRole'))![1].Properties.PolicyDocument);
+    const task = JSON.stringify(
+      resourcesOf(t, 'AWS::IAM::Policy').find(([id]) => id.includes('TaskRole'))![1].Properties.PolicyDocument,
+    );
     assert.match(task, /s3:GetObject/);
     assert.match(task, /kms:Decrypt/);
     assert.equal(/s3:Put|s3:Delete|kms:Encrypt|GenerateDataKey/.test(task), false, task);
-    const db = resourcesOf(t, 'AWS::ECS::TaskDefinition')[0][1].Properties.ContainerDefinitions.find((c: any) => c.Name === 'database');
+    const db = resourcesOf(t, 'AWS::ECS::TaskDefinition')[0][1].Properties.ContainerDefinitions.find(
+      (c: any) => c.Name === 'database',
+    );
     assert.equal(db.Image, 'public.ecr.aws/docker/library/mariadb:11.4');
   });
 
@@ -149,7 +231,13 @@ describe('RestoreDrillTask', () => {
     const stack = newStack();
     const vault = new BackupVault(stack, 'Vault');
     assert.throws(
-      () => new RestoreDrillTask(stack, 'Drill', { engine: Engine.POSTGRES, vault, databaseId: 'app', encryption: BackupEncryption.age(AGE) }),
+      () =>
+        new RestoreDrillTask(stack, 'Drill', {
+          engine: Engine.POSTGRES,
+          vault,
+          databaseId: 'app',
+          encryption: BackupEncryption.age(AGE),
+        }),
       /cannot decrypt age-encrypted backups.*Use BackupEncryption.kms\(\) for scheduled drills, or turn drills off/,
     );
   });

@@ -21,12 +21,26 @@ describe('BackupVault', () => {
       Properties: {
         BucketEncryption: {
           ServerSideEncryptionConfiguration: [
-            { BucketKeyEnabled: true, ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [Match.stringLikeRegexp('^VaultKey'), 'Arn'] } } },
+            {
+              BucketKeyEnabled: true,
+              ServerSideEncryptionByDefault: {
+                SSEAlgorithm: 'aws:kms',
+                KMSMasterKeyID: { 'Fn::GetAtt': [Match.stringLikeRegexp('^VaultKey'), 'Arn'] },
+              },
+            },
           ],
         },
         VersioningConfiguration: { Status: 'Enabled' },
-        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
-        LoggingConfiguration: { DestinationBucketName: { Ref: Match.stringLikeRegexp('^VaultAccessLogs') }, LogFilePrefix: 'backup-bucket/' },
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+        LoggingConfiguration: {
+          DestinationBucketName: { Ref: Match.stringLikeRegexp('^VaultAccessLogs') },
+          LogFilePrefix: 'backup-bucket/',
+        },
         NotificationConfiguration: { EventBridgeConfiguration: { EventBridgeEnabled: true } },
         OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
       },
@@ -37,9 +51,13 @@ describe('BackupVault', () => {
     t.resourceCountIs('AWS::Lambda::Function', 0);
     // The access-logs bucket: SSE-S3 (the only encryption S3 log delivery supports), versioned.
     t.hasResourceProperties('AWS::S3::Bucket', {
-      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
       VersioningConfiguration: { Status: 'Enabled' },
-      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ ExpirationInDays: 365, Status: 'Enabled' })]) },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ ExpirationInDays: 365, Status: 'Enabled' })]),
+      },
     });
   });
 
@@ -47,12 +65,29 @@ describe('BackupVault', () => {
     const stack = newStack();
     new BackupVault(stack, 'Vault', { retention: Retention.gfs({ daily: 10, weekly: 5, monthly: 6 }) });
     const t = Template.fromStack(stack);
-    const [, bucket] = resourcesOf(t, 'AWS::S3::Bucket').find(([id]) => id.startsWith('Vault') && !id.includes('AccessLogs'))!;
+    const [, bucket] = resourcesOf(t, 'AWS::S3::Bucket').find(
+      ([id]) => id.startsWith('Vault') && !id.includes('AccessLogs'),
+    )!;
     const rules = bucket.Properties.LifecycleConfiguration.Rules;
     assert.deepEqual(rules, [
-      { Id: 'expire-daily', ExpirationInDays: 10, Status: 'Enabled', TagFilters: [{ Key: TIER_TAG_KEY, Value: 'daily' }] },
-      { Id: 'expire-weekly', ExpirationInDays: 35, Status: 'Enabled', TagFilters: [{ Key: TIER_TAG_KEY, Value: 'weekly' }] },
-      { Id: 'expire-monthly', ExpirationInDays: 186, Status: 'Enabled', TagFilters: [{ Key: TIER_TAG_KEY, Value: 'monthly' }] },
+      {
+        Id: 'expire-daily',
+        ExpirationInDays: 10,
+        Status: 'Enabled',
+        TagFilters: [{ Key: TIER_TAG_KEY, Value: 'daily' }],
+      },
+      {
+        Id: 'expire-weekly',
+        ExpirationInDays: 35,
+        Status: 'Enabled',
+        TagFilters: [{ Key: TIER_TAG_KEY, Value: 'weekly' }],
+      },
+      {
+        Id: 'expire-monthly',
+        ExpirationInDays: 186,
+        Status: 'Enabled',
+        TagFilters: [{ Key: TIER_TAG_KEY, Value: 'monthly' }],
+      },
       {
         Id: 'noncurrent-versions-and-incomplete-uploads',
         AbortIncompleteMultipartUpload: { DaysAfterInitiation: 3 },
@@ -70,20 +105,31 @@ describe('BackupVault', () => {
       coldStorage: { after: Duration.days(30), storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL },
     });
     const t = Template.fromStack(stack);
-    const [, bucket] = resourcesOf(t, 'AWS::S3::Bucket').find(([id]) => id.startsWith('Vault') && !id.includes('AccessLogs'))!;
+    const [, bucket] = resourcesOf(t, 'AWS::S3::Bucket').find(
+      ([id]) => id.startsWith('Vault') && !id.includes('AccessLogs'),
+    )!;
     const rules = bucket.Properties.LifecycleConfiguration.Rules as any[];
     assert.equal(rules.find((r) => r.Id === 'expire-daily').Transitions, undefined);
-    assert.deepEqual(rules.find((r) => r.Id === 'expire-weekly').Transitions, [{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }]);
-    assert.deepEqual(rules.find((r) => r.Id === 'expire-monthly').Transitions, [{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }]);
+    assert.deepEqual(rules.find((r) => r.Id === 'expire-weekly').Transitions, [
+      { StorageClass: 'GLACIER_IR', TransitionInDays: 30 },
+    ]);
+    assert.deepEqual(rules.find((r) => r.Id === 'expire-monthly').Transitions, [
+      { StorageClass: 'GLACIER_IR', TransitionInDays: 30 },
+    ]);
     // weekly: 56 days, moved at 30: 26 days in GLACIER_IR, below its 90-day minimum.
-    Annotations.fromStack(stack).hasWarning(`/${vault.node.path}`, Match.stringLikeRegexp('weekly backups live 56 days .* 90-day minimum'));
+    Annotations.fromStack(stack).hasWarning(
+      `/${vault.node.path}`,
+      Match.stringLikeRegexp('weekly backups live 56 days .* 90-day minimum'),
+    );
   });
 
   test('the bucket policy requires TLS and refuses other encryption without breaking multipart uploads', () => {
     const stack = newStack();
     new BackupVault(stack, 'Vault');
     const t = Template.fromStack(stack);
-    const [, policy] = resourcesOf(t, 'AWS::S3::BucketPolicy').find(([, p]) => JSON.stringify(p).includes('DenyOtherEncryption'))!;
+    const [, policy] = resourcesOf(t, 'AWS::S3::BucketPolicy').find(([, p]) =>
+      JSON.stringify(p).includes('DenyOtherEncryption'),
+    )!;
     const statements = policy.Properties.PolicyDocument.Statement as any[];
     assert.ok(statements.some((s) => s.Effect === 'Deny' && s.Condition?.Bool?.['aws:SecureTransport'] === 'false'));
     const deny = statements.filter((s) => s.Effect === 'Deny' && s.Action === 's3:PutObject');
@@ -101,31 +147,50 @@ describe('BackupVault', () => {
 
   test('Object Lock in compliance mode with a default retention', () => {
     const stack = newStack();
-    new BackupVault(stack, 'Vault', { objectLock: { mode: ObjectLockMode.COMPLIANCE, defaultRetention: Duration.days(7) } });
+    new BackupVault(stack, 'Vault', {
+      objectLock: { mode: ObjectLockMode.COMPLIANCE, defaultRetention: Duration.days(7) },
+    });
     Template.fromStack(stack).hasResourceProperties('AWS::S3::Bucket', {
       ObjectLockEnabled: true,
-      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 7 } } },
+      ObjectLockConfiguration: {
+        ObjectLockEnabled: 'Enabled',
+        Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 7 } },
+      },
     });
   });
 
   test('rejects an Object Lock longer than a retention tier, naming both and the fix', () => {
     const stack = newStack();
     assert.throws(
-      () => new BackupVault(stack, 'Vault', { retention: Retention.gfs({ daily: 7 }), objectLock: { defaultRetention: Duration.days(30) } }),
+      () =>
+        new BackupVault(stack, 'Vault', {
+          retention: Retention.gfs({ daily: 7 }),
+          objectLock: { defaultRetention: Duration.days(30) },
+        }),
       /objectLock.defaultRetention of 30 days outlives the retention of daily \(7 days\).*Lower objectLock.defaultRetention to at most 7 days/,
     );
   });
 
   test('rejects Object Lock beyond 100 years and lifecycle durations that are not whole days', () => {
     assert.throws(
-      () => new BackupVault(newStack(), 'Vault', { retention: Retention.days(40000), objectLock: { defaultRetention: Duration.days(36501) } }),
+      () =>
+        new BackupVault(newStack(), 'Vault', {
+          retention: Retention.days(40000),
+          objectLock: { defaultRetention: Duration.days(36501) },
+        }),
       /objectLock.defaultRetention is 36501 days; give a whole number of days from 1 to 36500/,
     );
-    assert.throws(() => new BackupVault(newStack(), 'Vault', { noncurrentVersionExpiration: Duration.hours(12) }), /noncurrentVersionExpiration is 12 hours; S3 lifecycle rules count in whole days/);
+    assert.throws(
+      () => new BackupVault(newStack(), 'Vault', { noncurrentVersionExpiration: Duration.hours(12) }),
+      /noncurrentVersionExpiration is 12 hours; S3 lifecycle rules count in whole days/,
+    );
   });
 
   test('retention of 0 is refused by the core model with the fix', () => {
-    assert.throws(() => new BackupVault(newStack(), 'Vault', { retention: Retention.gfs({ daily: 0 }) }), /retention daily is 0; .*keep at least 1/);
+    assert.throws(
+      () => new BackupVault(newStack(), 'Vault', { retention: Retention.gfs({ daily: 0 }) }),
+      /retention daily is 0; .*keep at least 1/,
+    );
   });
 
   test('grants: backup writes and reads under the prefix but never deletes; restore reads; verify tags manifests only', () => {
@@ -138,9 +203,22 @@ describe('BackupVault', () => {
     vault.grantRestore(reader, 'db1');
     vault.grantVerify(checker, 'db1');
     const t = Template.fromStack(stack);
-    const policyOf = (role: string) => JSON.stringify(resourcesOf(t, 'AWS::IAM::Policy').find(([id]) => id.startsWith(role))![1].Properties.PolicyDocument);
+    const policyOf = (role: string) =>
+      JSON.stringify(
+        resourcesOf(t, 'AWS::IAM::Policy').find(([id]) => id.startsWith(role))![1].Properties.PolicyDocument,
+      );
     const w = policyOf('Writer');
-    for (const a of ['s3:PutObject', 's3:PutObjectTagging', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:GetObject', 's3:ListBucket', 's3:GetEncryptionConfiguration', 'kms:Decrypt', 'kms:GenerateDataKey']) {
+    for (const a of [
+      's3:PutObject',
+      's3:PutObjectTagging',
+      's3:AbortMultipartUpload',
+      's3:ListMultipartUploadParts',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:GetEncryptionConfiguration',
+      'kms:Decrypt',
+      'kms:GenerateDataKey',
+    ]) {
       assert.ok(w.includes(`"${a}"`), `writer lacks ${a}`);
     }
     assert.ok(w.includes('/db1/*'));
@@ -162,7 +240,11 @@ describe('BackupVault', () => {
   test('fromAttributes: an existing bucket and key; grants cover the key too', () => {
     const stack = newStack();
     const bucket = s3.Bucket.fromBucketName(stack, 'Existing', 'platform-backups');
-    const key = kms.Key.fromKeyArn(stack, 'ExistingKey', 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555');
+    const key = kms.Key.fromKeyArn(
+      stack,
+      'ExistingKey',
+      'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
+    );
     const vault = BackupVault.fromAttributes(stack, 'Vault', { bucket, key });
     assert.equal(vault.eventBridgeEnabled, false);
     assert.equal(stack.resolve(vault.storageUrl('orders')), 's3://platform-backups/orders');
@@ -173,7 +255,9 @@ describe('BackupVault', () => {
     t.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
-          Match.objectLike({ Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::platform-backups/orders/*']] } }),
+          Match.objectLike({
+            Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::platform-backups/orders/*']] },
+          }),
           Match.objectLike({ Resource: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555' }),
         ]),
       },

@@ -37,7 +37,7 @@ describe('server versions at synth', () => {
     assert.throws(() => BackupSource.fromRdsInstance(pg19, login), /version 19\.0, newer than .*pg_dump 18/);
   });
 
-  test('MariaDB is checked against MariaDB\'s tools, MySQL against Oracle\'s', () => {
+  test("MariaDB is checked against MariaDB's tools, MySQL against Oracle's", () => {
     const stack = newStack();
     const maria = BackupSource.mariadb({ ...endpoint, secret: newSecret(stack), engineVersion: '11.4' });
     assert.equal(maria.serverFamily, ServerFamily.MARIADB);

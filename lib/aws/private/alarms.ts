@@ -17,16 +17,18 @@ export function deadLetterAlarms(
     alarm('ScheduleDeadLetters', {
       metric: scheduleQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: five }),
       alarmDescription:
-        'A schedule could not start its backup or drill task (the messages in the schedules\' dead-letter queue say which and why): ' +
+        "A schedule could not start its backup or drill task (the messages in the schedules' dead-letter queue say which and why): " +
         'no backup ran. Read the queue, fix the cause (role, subnets, task definition), then purge it.',
     }),
     alarm('VerifierDeadLetters', {
       metric: verifier.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: five }),
-      alarmDescription: 'A verification or freshness check failed after its retries; the verifier\'s dead-letter queue holds the event.',
+      alarmDescription:
+        "A verification or freshness check failed after its retries; the verifier's dead-letter queue holds the event.",
     }),
     alarm('VerifierErrors', {
       metric: verifier.function.metricErrors({ statistic: 'Sum', period: five }),
-      alarmDescription: 'The verification function failed (see its log): committed backups may go unverified and backup ages unpublished.',
+      alarmDescription:
+        'The verification function failed (see its log): committed backups may go unverified and backup ages unpublished.',
     }),
     alarm('VerifierThrottles', {
       metric: verifier.function.metricThrottles({ statistic: 'Sum', period: five }),
@@ -35,7 +37,6 @@ export function deadLetterAlarms(
   ];
 }
 
-
 /** The dashboard row of the same: dead letters, verifier errors and throttles. */
 export function operationsWidgets(scheduleQueue: sqs.IQueue, verifier: BackupVerifier): cloudwatch.IWidget[] {
   const five = Duration.minutes(5);
@@ -43,8 +44,16 @@ export function operationsWidgets(scheduleQueue: sqs.IQueue, verifier: BackupVer
     new cloudwatch.GraphWidget({
       title: 'Dead letters (runs not started, checks lost)',
       left: [
-        scheduleQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: five, label: 'schedules' }),
-        verifier.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: five, label: 'verifier' }),
+        scheduleQueue.metricApproximateNumberOfMessagesVisible({
+          statistic: 'Maximum',
+          period: five,
+          label: 'schedules',
+        }),
+        verifier.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          statistic: 'Maximum',
+          period: five,
+          label: 'verifier',
+        }),
       ],
       width: 12,
     }),

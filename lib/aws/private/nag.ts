@@ -44,7 +44,11 @@ function flatten(node: unknown): string {
  * The id of cdk-nag's IAM5 finding for a wildcard resource ARN, so a grant limited to a prefix
  * can be acknowledged precisely (and nothing wider with it).
  */
-export function wildcardResourceFinding(pack: 'AwsSolutions' | 'NIST.800.53.R5', scope: IConstruct, arn: string): string {
+export function wildcardResourceFinding(
+  pack: 'AwsSolutions' | 'NIST.800.53.R5',
+  scope: IConstruct,
+  arn: string,
+): string {
   return `${pack}-IAM5[Resource::${flatten(Stack.of(scope).resolve(arn))}]`;
 }
 
@@ -55,6 +59,7 @@ export function wildcardResourceFinding(pack: 'AwsSolutions' | 'NIST.800.53.R5',
 export function acknowledgeInlinePolicies(scope: IConstruct): void {
   acknowledge(scope, {
     id: 'NIST.800.53.R5-IAMNoInlinePolicy',
-    reason: 'The policy holds least-privilege statements generated for this one role and the resources of this construct; a managed policy would be a shared object with nothing to share.',
+    reason:
+      'The policy holds least-privilege statements generated for this one role and the resources of this construct; a managed policy would be a shared object with nothing to share.',
   });
 }

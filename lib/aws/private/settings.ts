@@ -18,7 +18,9 @@ export function encryptValue(encryption: BackupEncryption, key: kms.IKey | undef
 /** Check a database id with the rule the CDKTF constructs use too (lib/core/checks). */
 export function checkDatabaseId(id: string): void {
   if (Token.isUnresolved(id)) {
-    throw new ConfigError('databaseId is an unresolved token; it names metrics and alarms, so give it as a literal string.');
+    throw new ConfigError(
+      'databaseId is an unresolved token; it names metrics and alarms, so give it as a literal string.',
+    );
   }
   validateDatabaseId(id);
 }

@@ -53,7 +53,9 @@ export function checkTimeout(name: string, timeout: Duration): void {
   }
   const minutes = timeout.toMinutes({ integral: false });
   if (!Number.isInteger(minutes) || minutes < 5 || minutes > 7 * 24 * 60) {
-    throw new ConfigError(`${name} is ${timeout.toHumanString()}; use whole minutes from 5 minutes to 7 days, e.g. Duration.hours(4).`);
+    throw new ConfigError(
+      `${name} is ${timeout.toHumanString()}; use whole minutes from 5 minutes to 7 days, e.g. Duration.hours(4).`,
+    );
   }
 }
 
@@ -64,7 +66,12 @@ export function checkFargateSize(cpu: number, memoryLimitMiB: number): void {
 }
 
 /** A log group for a task, with retention and, when given, a KMS key. */
-export function taskLogGroup(scope: Construct, id: string, retention: logs.RetentionDays, key: kms.IKey | undefined): logs.LogGroup {
+export function taskLogGroup(
+  scope: Construct,
+  id: string,
+  retention: logs.RetentionDays,
+  key: kms.IKey | undefined,
+): logs.LogGroup {
   const group = new logs.LogGroup(scope, id, {
     retention,
     encryptionKey: key,
@@ -79,12 +86,13 @@ export function acknowledgeTaskDefinition(taskDefinition: ecs.TaskDefinition): v
   if (taskDefinition.executionRole !== undefined) {
     acknowledge(taskDefinition.executionRole, {
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'ecr:GetAuthorizationToken, which the execution role needs to pull the runner image, takes no resource (ECR permissions reference).',
+      reason:
+        'ecr:GetAuthorizationToken, which the execution role needs to pull the runner image, takes no resource (ECR permissions reference).',
     });
   }
   acknowledge(taskDefinition, {
     id: 'AwsSolutions-ECS2',
     reason:
-      'The environment holds only the runner\'s non-secret settings (engine, source URL without password, storage URL, options), rendered from the runner contract; the password comes through ECS secrets from Secrets Manager.',
+      "The environment holds only the runner's non-secret settings (engine, source URL without password, storage URL, options), rendered from the runner contract; the password comes through ECS secrets from Secrets Manager.",
   });
 }
