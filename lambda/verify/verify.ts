@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, HeadObjectCommandOutput, S3Client } from '@aws-sdk/client-s3';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import {
   FIRST_DIGEST_VERSION,
@@ -302,7 +302,7 @@ async function checkArtifact(
   const fail = (reason: string, bytesRead = 0): ArtifactOutcome => ({ bytesRead, failure: { artifact: name, reason } });
   if (signal?.aborted) return fail(`timeout: not checked before the function's deadline (${size} bytes)`);
 
-  let head;
+  let head: HeadObjectCommandOutput;
   try {
     head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }), {
       abortSignal: signal,

@@ -148,13 +148,13 @@ export class BackupFleet extends Construct {
     }
     if (props.alarmTopic !== undefined) {
       this.alarmTopic = props.alarmTopic;
-      emails.forEach((e) => this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(e)));
+      for (const e of emails) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(e));
     } else {
       this.alarmTopic = new AlarmTopic(this, 'AlarmTopic', {
         encryptionKey: this.operationsKey,
         email: emails[0],
       }).topic;
-      emails.slice(1).forEach((e) => this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(e)));
+      for (const e of emails.slice(1)) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(e));
     }
 
     this.deadLetterQueue = new sqs.Queue(this, 'ScheduleDeadLetterQueue', {

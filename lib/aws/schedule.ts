@@ -42,7 +42,7 @@ export class BackupSchedule {
         'BackupSchedule.cron: a cron field is an unresolved token; give the fields as literal strings.',
       );
     }
-    let spec;
+    let spec: CronSpec;
     try {
       spec = parseCron(options);
     } catch (e) {

@@ -21,7 +21,7 @@ export function checkBackupTypeSupported(source: ScheduledBackupSource, type: Ba
   if (source.managed) {
     throw new ConfigError(
       `a PostgreSQL ${type} schedule is set on an RDS/Aurora source, which cannot take physical backups or ship WAL ` +
-        '(the provider allows neither); schedule full backups only, and use the service\'s own automated backups for ' +
+        "(the provider allows neither); schedule full backups only, and use the service's own automated backups for " +
         'point-in-time restore.',
     );
   }

@@ -68,7 +68,7 @@ test(`verifying a ${(PARTS * PART_SIZE) / MiB} MiB artifact keeps memory flat`, 
   const baseline = used();
   let peak = baseline;
   const sampler = setInterval(() => (peak = Math.max(peak, used())), 5);
-  let r;
+  let r: Awaited<ReturnType<typeof verifyBackup>>;
   try {
     r = await verifyBackup(s3, BUCKET, folder + 'manifest.json');
   } finally {

@@ -24,7 +24,7 @@ function files(dir: string): string[] {
 }
 
 const EXT: Record<string, string> = { zstd: '.zst', gzip: '.gz', lz4: '.lz4', none: '' };
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Declare the contract's tests for one engine (call at the top level of a test file). */
 export function sqlEngineContract(engine: SqlEngine): void {
@@ -243,7 +243,7 @@ export function sqlEngineContract(engine: SqlEngine): void {
           process.kill(dump, 'SIGKILL');
           const r = await running;
           assert.equal(r.code, 1, r.stderr);
-          assert.match(r.stderr, new RegExp(`${escape(engine.dumpTool)} was killed by SIGKILL`));
+          assert.match(r.stderr, new RegExp(`${escapeRe(engine.dumpTool)} was killed by SIGKILL`));
           assert.match(r.stderr, /nothing was committed/);
           assert.deepEqual(await manifestsUnder('killed/'), []);
           assert.equal(await openUploads(), 0);
@@ -332,14 +332,14 @@ export function sqlEngineContract(engine: SqlEngine): void {
 
           const v = await run(['verify', '--from', store, '--latest']);
           assert.equal(v.code, 3, v.stderr);
-          assert.match(v.stdout, new RegExp(`DAMAGED\\s+${m.id}: ${escape(name)} sha256`));
+          assert.match(v.stdout, new RegExp(`DAMAGED\\s+${m.id}: ${escapeRe(name)} sha256`));
 
           // A target with objects (--clean).
           const target = `flip_${compression}_target`;
           const before = await engine.occupied(db, target);
           const r = await run(['restore', '--from', store, '--latest', '--clean', '--target', db.url(target)]);
           assert.equal(r.code, 3, r.stderr);
-          assert.match(r.stderr, new RegExp(`${escape(name)}: sha256 .* does not match`));
+          assert.match(r.stderr, new RegExp(`${escapeRe(name)}: sha256 .* does not match`));
           assert.deepEqual(await engine.fingerprint(db, target), before);
 
           await engine.checkDamagedRestore?.(db, store, compression);

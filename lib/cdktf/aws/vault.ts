@@ -262,12 +262,13 @@ export class BackupVault extends Construct implements IBackupVault {
       ]),
     });
 
-    const rules: S3BucketLifecycleConfigurationRule[] = (this.rules = this.retention.lifetimes.map((t) => ({
+    const rules: S3BucketLifecycleConfigurationRule[] = this.retention.lifetimes.map((t) => ({
       id: `expire-${t.tier}`,
       status: 'Enabled',
       filter: [{ tag: [{ key: TIER_TAG_KEY, value: t.tier }] }],
       expiration: [{ days: t.days }],
-    })));
+    }));
+    this.rules = rules;
     rules.push({
       id: 'housekeeping',
       status: 'Enabled',

@@ -61,7 +61,7 @@ export interface ScheduleFile {
   readonly keepExisting: boolean;
 }
 
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
 const CONTROL = /[\x00-\x1f\x7f]/;
 
 function plain(value: string, what: string): string {

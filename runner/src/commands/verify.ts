@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { FIRST_DIGEST_VERSION, Manifest, ManifestArtifact, manifestMacMatches } from '../../../lib/core/manifest';
 import { EncryptionScheme, StorageKind } from '../../../lib/core/urls';
 import { BackupType } from '../../../lib/core/model';
@@ -151,7 +152,7 @@ async function verifyOne(storage: Storage, m: Manifest, cfg: VerifyConfig, signa
 }
 
 async function shallowCheck(storage: Storage, m: Manifest, a: ManifestArtifact): Promise<string | undefined> {
-  let stream;
+  let stream: Readable;
   try {
     stream = await storage.read(`${m.id}/${a.name}`);
   } catch (e) {

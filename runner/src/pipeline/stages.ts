@@ -175,7 +175,10 @@ export class Pipeline {
 
   private checkStall(limit: number): void {
     const exited = (c: Child) => c.process.exitCode !== null || c.process.signalCode !== null;
-    if (this.fedAll && this.children.slice(0, -1).every(exited)) return this.endGuard();
+    if (this.fedAll && this.children.slice(0, -1).every(exited)) {
+      this.endGuard();
+      return;
+    }
     const idle = Date.now() - this.lastActivity;
     if (idle < limit) return;
     this.endGuard();

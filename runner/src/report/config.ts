@@ -30,7 +30,7 @@ export function webhookDisplay(url: URL): string {
 
 function metricsFile(raw: string): string {
   const where = `--metrics-file '${raw}'`;
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
   if (/[\x00-\x1f]/.test(raw)) {
     throw new ConfigError(`--metrics-file holds a control character; name a plain file path.`);
   }

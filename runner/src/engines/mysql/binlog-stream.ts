@@ -177,7 +177,8 @@ class Shipper {
       end: offset + length - 1,
     }) as AsyncIterable<Buffer>)
       hash.update(c);
-    const enc = (this.enc ??= await archiveEncryption(this.storage, BINLOG_PREFIX, this.cfg.encryption));
+    this.enc ??= await archiveEncryption(this.storage, BINLOG_PREFIX, this.cfg.encryption);
+    const enc = this.enc;
     const object = objectName({
       sha256: hash.digest('hex'),
       size: length,

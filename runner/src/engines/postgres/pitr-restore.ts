@@ -367,7 +367,9 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
     const dec = await prepareDecryption(base.pipeline.encryption, cfg.identity, base.id);
     let control: Buffer | undefined;
     try {
-      const layDown = async (p: Readable) => void (control = await layDownBase(p, target.dir, base.id));
+      const layDown = async (p: Readable) => {
+        control = await layDownBase(p, target.dir, base.id);
+      };
       await readBack(storage, base, baseArtifact, dec, layDown, signal);
       artifacts.push(`${base.id}/${baseArtifact.name}`);
     } finally {
