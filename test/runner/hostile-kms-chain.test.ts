@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { manifestDigest } from '../../lib/core/manifest';
 import { LocalPostgres } from '../../runner/src/local/postgres-server';
 import { Moto, startMoto } from '../harness/moto';
 import { dbbackup } from '../harness/runner';
@@ -81,5 +82,21 @@ describe('kms: incremental backups of PostgreSQL', () => {
     const v = await dbbackup(['verify', '--from', url, '--id', id, '--json'], { env });
     assert.equal(v.code, 0, v.stderr);
     assert.equal(JSON.parse(v.stdout)[0].authenticated, true);
+
+    // Someone with write access to the store alone changes a field and recomputes the plain
+    // digest (anyone can), but cannot make the HMAC: a physical restore refuses before it lays
+    // anything down, and verify calls it damaged.
+    const file = path.join(url.slice('file://'.length), id, 'manifest.json');
+    const { digest: _old, ...body } = m;
+    const forged = { ...body, startedAt: new Date(Date.parse(m.startedAt) - 1000).toISOString() };
+    const digest = { ...manifestDigest(forged), hmacSha256: m.digest.hmacSha256 };
+    fs.writeFileSync(file, JSON.stringify({ ...forged, digest }, null, 2));
+    const target = path.join(dir, 'forged-restore');
+    const r = await dbbackup(['restore', '--from', url, '--id', id, '--target-dir', target], { env });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /HMAC does not match/);
+    assert.equal(fs.existsSync(target) && fs.readdirSync(target).length > 0, false, 'nothing was laid down');
+    const v2 = await dbbackup(['verify', '--from', url, '--id', id], { env });
+    assert.equal(v2.code, 3, v2.stderr);
   });
 });

@@ -24,7 +24,7 @@ import { ConfigError } from '../../../../lib/core/errors';
 import { Manifest } from '../../../../lib/core/manifest';
 import { BackupType, Engine } from '../../../../lib/core/model';
 import { SourceUrl } from '../../../../lib/core/urls';
-import { readCatalog, selectBackups } from '../../catalog';
+import { assertAuthentic, readCatalog, selectBackups } from '../../catalog';
 import { RestoreConfig } from '../../config';
 import { BackupError } from '../../errors';
 import { log } from '../../log';
@@ -164,6 +164,8 @@ export async function runBinlogRestore(
     }
     base = before[before.length - 1];
   }
+  // A kms: manifest's HMAC is checked before anything is read or written, as for any restore.
+  await assertAuthentic(base);
   if (target.engine !== Engine.MYSQL)
     throw new ConfigError(`backup ${base.id} is a mysql backup; --target must be a mysql:// URL.`);
   const where = `${storage.url.display}/binlog`;
@@ -224,6 +226,7 @@ export async function runBinlogChainRestore(
   const storage = openStorage(cfg.from);
   const catalog = await readCatalog(storage);
   const chain = chainOf(manifest, new Map(catalog.backups.map((m) => [m.id, m])));
+  for (const m of chain) await assertAuthentic(m);
   const full = chain[0];
   const ranges = manifest.type === BackupType.DIFFERENTIAL ? [manifest] : chain.slice(1);
   // Read every range back (checked against its manifest) before the target is touched.

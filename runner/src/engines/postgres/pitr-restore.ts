@@ -23,7 +23,7 @@ import { ConfigError } from '../../../../lib/core/errors';
 import { Manifest } from '../../../../lib/core/manifest';
 import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
 import { StorageUrl } from '../../../../lib/core/urls';
-import { readCatalog, selectBackups } from '../../catalog';
+import { assertAuthentic, readCatalog, selectBackups } from '../../catalog';
 import { RestoreConfig } from '../../config';
 import { BackupError, DamagedError } from '../../errors';
 import { log } from '../../log';
@@ -289,6 +289,8 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
     }
   }
   const chain = chainOf(chosen, byId);
+  // Every kms: manifest of the chain is authenticated (its HMAC) before anything is laid down.
+  for (const m of chain) await assertAuthentic(m);
   const base = chain[0];
   const baseArtifact = base.artifacts.find((a) => a.role === 'base');
   if (baseArtifact === undefined || base.startPosition?.lsn === undefined || base.position?.timeline === undefined) {
