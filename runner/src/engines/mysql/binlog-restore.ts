@@ -24,6 +24,7 @@ import { ConfigError } from '../../../../lib/core/errors';
 import { Manifest } from '../../../../lib/core/manifest';
 import { BackupType, Engine } from '../../../../lib/core/model';
 import { SourceUrl } from '../../../../lib/core/urls';
+import { ConfinedDir, extractTar } from '../../pipeline/untar';
 import { assertAuthentic, readCatalog, selectBackups } from '../../catalog';
 import { RestoreConfig } from '../../config';
 import { BackupError } from '../../errors';
@@ -242,7 +243,15 @@ export async function runBinlogChainRestore(
       await fs.promises.mkdir(dir);
       const dec = await prepareDecryption(m.pipeline.encryption, cfg.identity, m.id);
       try {
-        await readBack(storage, m, a, dec, { cmd: 'tar', args: ['-x', '-f', '-', '-C', dir], label: 'tar' }, signal);
+        // Laid down by the runner's own confined extractor (regular files only, nothing outside
+        // the folder, no links followed), as a physical base is: never `tar -x` of stored bytes.
+        const confined = await ConfinedDir.open(dir);
+        try {
+          const what = `the binary log range of backup ${m.id}`;
+          await readBack(storage, m, a, dec, async (p) => void (await extractTar(p, confined, { what })), signal);
+        } finally {
+          confined.close();
+        }
       } finally {
         await dec.cleanup();
       }
