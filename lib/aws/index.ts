@@ -10,3 +10,4 @@ export * from './database-backup';
 export * from './binlog-shipper';
 export * from './fleet';
 export * from './fleet-member';
+export * from './shared-task-parts';

@@ -1,6 +1,5 @@
 import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
@@ -29,19 +28,9 @@ export function bundledRunnerImage(scope: Construct): ecs.ContainerImage {
   return ecs.ContainerImage.fromDockerImageAsset(asset);
 }
 
-/** What a fleet shares between the tasks of its databases (see `BackupFleet`). */
-export interface SharedTaskParts {
-  /** The task role, made by the caller (in a fleet: under the fleet's role path). */
-  readonly taskRole: iam.IRole;
-  /** The one execution role of the fleet. */
-  readonly executionRole: iam.IRole;
-  /** The one log group of the fleet; streams are prefixed with the database id. */
-  readonly logGroup: logs.ILogGroup;
-  /** The task definition's family (in a fleet: under the fleet's family prefix). */
-  readonly family: string;
-}
-
 /** The container's entry point: the runner under coreutils `timeout` (lib/core, as in CDKTF). */
+export type { SharedTaskParts } from '../shared-task-parts';
+
 export function timeoutEntryPoint(timeout: Duration): string[] {
   return coreTimeoutEntryPoint(timeout.toSeconds());
 }
