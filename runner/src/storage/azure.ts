@@ -1,14 +1,13 @@
 import type { BlobServiceClient, ContainerClient, RestError, StoragePipelineOptions } from '@azure/storage-blob';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { TIER_TAG_KEY } from '../../../lib/core/model';
 import { StorageUrl } from '../../../lib/core/urls';
 import { log } from '../log';
 import { AzureAccess, azureAccess, scrub } from './azure-auth';
 import { joinKey, NotFoundError, ObjectInfo, PutOptions, Storage } from './storage';
+import { SpoolBuffer } from './spool';
 
 const MiB = 1024 * 1024;
 
@@ -25,8 +24,6 @@ export function blockSizeFor(n: number): number {
   return 8 * MiB * 4 ** Math.min(4, Math.floor((n - 1) / 10000));
 }
 
-/** Blocks up to this size are held in memory; larger ones are spooled to a temporary file. */
-const MEMORY_BLOCK_LIMIT = 64 * MiB;
 /** Blocks being staged at once (plus one filling): at most 4 × 32 MiB in memory. */
 const CONCURRENCY = 3;
 
@@ -53,42 +50,6 @@ export interface AzureOptions {
   readonly blockSize?: (n: number) => number;
   /** The SDK's retry policy. @default - 5 tries, 1 s doubling to 16 s */
   readonly retry?: StoragePipelineOptions['retryOptions'];
-}
-
-/** A block being filled: in memory, or in a spool file when it is large. */
-class Block {
-  private chunks: Buffer[] = [];
-  private file?: { path: string; fh: fs.promises.FileHandle };
-  public size = 0;
-
-  constructor(public readonly limit: number) {}
-
-  public async add(chunk: Buffer): Promise<void> {
-    this.size += chunk.length;
-    if (this.limit <= MEMORY_BLOCK_LIMIT) {
-      this.chunks.push(chunk);
-      return;
-    }
-    if (this.file === undefined) {
-      const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-block-'));
-      const p = path.join(dir, 'block');
-      this.file = { path: p, fh: await fs.promises.open(p, 'wx', 0o600) };
-    }
-    await this.file.fh.write(chunk);
-  }
-
-  /** The body for Put Block (a file body is a factory, so the SDK can retry it), and a function that frees it. */
-  public async body(): Promise<{ body: Buffer | (() => NodeJS.ReadableStream); free: () => Promise<void> }> {
-    if (this.file === undefined) {
-      const body = Buffer.concat(this.chunks, this.size);
-      this.chunks = [];
-      return { body, free: async () => undefined };
-    }
-    const { path: p, fh } = this.file;
-    await fh.close();
-    const free = () => fs.promises.rm(path.dirname(p), { recursive: true, force: true });
-    return { body: () => fs.createReadStream(p), free };
-  }
 }
 
 function restError(e: unknown): { status?: number; code?: string; message: string } {
@@ -184,8 +145,11 @@ export class AzureStorage implements Storage {
     let failure: unknown;
     let total = 0;
 
-    const stage = async (n: number, block: Block) => {
-      const { body: data, free } = await block.body();
+    const stage = async (n: number, block: SpoolBuffer) => {
+      // A file body is a factory, so the SDK can retry it.
+      const spooled = await block.take();
+      const { free } = spooled;
+      const data = spooled.bytes ?? (() => fs.createReadStream(spooled.path));
       try {
         await blob.stageBlock(ids[n - 1], data, block.size, { abortSignal: signal });
       } catch (e) {
@@ -194,7 +158,7 @@ export class AzureStorage implements Storage {
         await free();
       }
     };
-    const start = (n: number, block: Block) => {
+    const start = (n: number, block: SpoolBuffer) => {
       ids[n - 1] = Buffer.from(`${nonce}-${String(n).padStart(6, '0')}`).toString('base64');
       const p = stage(n, block).catch((e) => {
         failure ??= e;
@@ -205,7 +169,7 @@ export class AzureStorage implements Storage {
 
     try {
       let n = 1;
-      let block = new Block(this.blockSize(n));
+      let block = new SpoolBuffer(this.blockSize(n), 'block');
       for await (const chunk of body as AsyncIterable<Buffer>) {
         if (failure !== undefined) throw failure;
         signal?.throwIfAborted();
@@ -221,7 +185,7 @@ export class AzureStorage implements Storage {
             }
             start(n, block);
             n++;
-            block = new Block(this.blockSize(n));
+            block = new SpoolBuffer(this.blockSize(n), 'block');
             while (inflight.size >= CONCURRENCY) await Promise.race(inflight);
             if (failure !== undefined) throw failure;
           }

@@ -14,13 +14,12 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { RetentionTier, TIER_TAG_KEY } from '../../../lib/core/model';
 import { StorageUrl } from '../../../lib/core/urls';
 import { log } from '../log';
 import { joinKey, NotFoundError, ObjectInfo, PutOptions, Storage } from './storage';
+import { SpoolBuffer } from './spool';
 
 const MiB = 1024 * 1024;
 
@@ -37,8 +36,6 @@ export function partSizeFor(n: number): number {
   return 8 * MiB * 4 ** Math.min(4, Math.floor((n - 1) / 2000));
 }
 
-/** Parts up to this size are held in memory; larger ones are spooled to a temporary file. */
-const MEMORY_PART_LIMIT = 64 * MiB;
 /** Parts uploading at once. */
 const CONCURRENCY = 3;
 
@@ -59,44 +56,6 @@ export function s3Client(): S3Client {
     });
   }
   return client;
-}
-
-/** A part being filled: in memory, or in a spool file when it is large. */
-class PartBuffer {
-  private chunks: Buffer[] = [];
-  private file?: { path: string; fh: fs.promises.FileHandle };
-  public size = 0;
-
-  constructor(public readonly limit: number) {}
-
-  public async add(chunk: Buffer): Promise<void> {
-    this.size += chunk.length;
-    if (this.limit <= MEMORY_PART_LIMIT) {
-      this.chunks.push(chunk);
-      return;
-    }
-    if (this.file === undefined) {
-      const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-part-'));
-      const p = path.join(dir, 'part');
-      this.file = { path: p, fh: await fs.promises.open(p, 'wx', 0o600) };
-    }
-    await this.file.fh.write(chunk);
-  }
-
-  /** The body for UploadPart, and a function that frees what the part holds. */
-  public async body(): Promise<{ body: Buffer | Readable; free: () => Promise<void> }> {
-    if (this.file === undefined) {
-      const body = Buffer.concat(this.chunks, this.size);
-      this.chunks = [];
-      return { body, free: async () => undefined };
-    }
-    const { path: p, fh } = this.file;
-    await fh.close();
-    return {
-      body: fs.createReadStream(p),
-      free: () => fs.promises.rm(path.dirname(p), { recursive: true, force: true }),
-    };
-  }
 }
 
 /**
@@ -168,8 +127,10 @@ export class S3Storage implements Storage {
     let failure: unknown;
     let total = 0;
 
-    const send = async (n: number, part: PartBuffer) => {
-      const { body: Body, free } = await part.body();
+    const send = async (n: number, part: SpoolBuffer) => {
+      const spooled = await part.take();
+      const { free } = spooled;
+      const Body = spooled.bytes ?? fs.createReadStream(spooled.path);
       try {
         const r = await this.s3.send(
           new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: n, Body, ContentLength: part.size }),
@@ -182,7 +143,7 @@ export class S3Storage implements Storage {
         await free();
       }
     };
-    const start = (n: number, part: PartBuffer) => {
+    const start = (n: number, part: SpoolBuffer) => {
       const p = send(n, part).catch((e) => {
         failure ??= e;
       });
@@ -192,7 +153,7 @@ export class S3Storage implements Storage {
 
     try {
       let n = 1;
-      let part = new PartBuffer(partSizeFor(n));
+      let part = new SpoolBuffer(partSizeFor(n), 'part');
       for await (const chunk of body as AsyncIterable<Buffer>) {
         if (failure !== undefined) throw failure;
         total += chunk.length;
@@ -206,7 +167,7 @@ export class S3Storage implements Storage {
               throw new Error(`the backup is larger than S3's ${S3_LIMITS.maxParts} parts allow`);
             start(n, part);
             n++;
-            part = new PartBuffer(partSizeFor(n));
+            part = new SpoolBuffer(partSizeFor(n), 'part');
             while (inflight.size >= CONCURRENCY) await Promise.race(inflight);
             if (failure !== undefined) throw failure;
           }
