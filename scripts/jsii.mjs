@@ -16,7 +16,8 @@
 //   node scripts/jsii.mjs cdk --python     compile, then jsii-pacmak --targets python
 //   node scripts/jsii.mjs cdk --python --code-only   generate the Python sources without building
 //                                          a wheel (the build needs PyPI, see below)
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import * as os from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,8 +94,8 @@ function copyTree(src, dst, rewrite) {
   fs.writeFileSync(dst, rewrite ? rewrite(text) : text);
 }
 
-/** Stage one flavour and compile it; returns the staging folder. */
-function compile(id) {
+/** Stage one flavour (its sources and package.json) for jsii; returns the staging folder. */
+function stageFlavour(id) {
   const f = FLAVOURS[id];
   const stage = path.join(root, 'dist', f.stage);
   fs.rmSync(stage, { recursive: true, force: true });
@@ -153,17 +154,46 @@ function compile(id) {
   // The staged folder resolves the peers through the package's node_modules.
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(stage, 'node_modules'), 'dir');
 
-  console.log(`jsii: compiling ${id} (${f.entry}.ts, peers ${f.peers.join(', ')}) in ${path.relative(root, stage)}`);
-  const started = Date.now();
-  run(bin('jsii'), ['--silence-warnings', 'metadata/missing-dev-dependency'], stage);
-  if (f.shipped) fs.copyFileSync(path.join(stage, '.jsii'), path.join(root, '.jsii'));
-  const assembly = JSON.parse(fs.readFileSync(path.join(stage, '.jsii'), 'utf8'));
-  const dependencies = Object.keys(assembly.dependencies ?? {}).join(', ');
-  console.log(
-    `jsii: ${id}: ${Object.keys(assembly.types).length} types in the assembly, dependencies ` +
-      `${dependencies}, ${Math.round((Date.now() - started) / 1000)} s`,
-  );
   return stage;
+}
+
+/** Compile one staged flavour with jsii; its output is printed in one piece when it ends. */
+function compileStaged(id, stage) {
+  const f = FLAVOURS[id];
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(bin('jsii'), ['--silence-warnings', 'metadata/missing-dev-dependency'], { cwd: stage, env });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('close', (code, signal) => {
+      console.log(`jsii: compiled ${id} (${f.entry}.ts, peers ${f.peers.join(', ')}) in ${path.relative(root, stage)}`);
+      if (out.trim()) process.stdout.write(out.endsWith('\n') ? out : `${out}\n`);
+      if (code !== 0) {
+        console.error(`jsii: jsii for ${id} exited with ${code ?? signal}`);
+        process.exit(code ?? 1);
+      }
+      if (f.shipped) fs.copyFileSync(path.join(stage, '.jsii'), path.join(root, '.jsii'));
+      const assembly = JSON.parse(fs.readFileSync(path.join(stage, '.jsii'), 'utf8'));
+      const dependencies = Object.keys(assembly.dependencies ?? {}).join(', ');
+      console.log(
+        `jsii: ${id}: ${Object.keys(assembly.types).length} types in the assembly, dependencies ` +
+          `${dependencies}, ${Math.round((Date.now() - started) / 1000)} s`,
+      );
+      resolve();
+    });
+  });
+}
+
+/** Compile the flavours, as many at a time as the machine has cores (each jsii run is one process). */
+async function compileAll(ids) {
+  const stages = ids.map(stageFlavour);
+  const queue = ids.map((id, i) => [id, stages[i]]);
+  const workers = Array.from({ length: Math.min(queue.length, os.availableParallelism()) }, async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) await compileStaged(...next);
+  });
+  await Promise.all(workers);
+  return stages;
 }
 
 const args = process.argv.slice(2);
@@ -183,7 +213,7 @@ const ids = named.length > 0 ? named : python ? ['cdk'] : DEFAULT;
 
 // The bundles the constructs load (fast; the full build is `npm run build`).
 run(process.execPath, [path.join(root, 'scripts', 'build.mjs'), '--bundle-only'], root);
-const stages = ids.map(compile);
+const stages = await compileAll(ids);
 
 if (python) {
   // A full build makes a wheel and an sdist in the flavour's outdir; pacmak installs its build
