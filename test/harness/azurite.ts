@@ -53,11 +53,15 @@ export async function startAzurite(account = 'dbbackuptest'): Promise<Azurite> {
   const client = new BlobServiceClient(endpoint, new StorageSharedKeyCredential(account, key), {
     retryOptions: { maxTries: 2, retryDelayInMs: 100 },
   });
-  await waitFor(`Azurite on port ${port} (stderr: ${stderr})`, async () => {
-    if (child.exitCode !== null) throw new Error(`Azurite exited with ${child.exitCode}: ${stderr}`);
-    await client.getProperties();
-    return true;
-  });
+  await waitFor(
+    () => `Azurite on port ${port} (stderr: ${stderr})`,
+    async () => {
+      if (child.exitCode !== null)
+        throw Object.assign(new Error(`Azurite exited with ${child.exitCode}: ${stderr}`), { fatal: true });
+      await client.getProperties();
+      return true;
+    },
+  );
   const connectionString = [
     'DefaultEndpointsProtocol=http',
     `AccountName=${account}`,

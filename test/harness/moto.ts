@@ -30,11 +30,15 @@ export async function startMoto(): Promise<Moto> {
     stderr = (stderr + d.toString()).slice(-4000);
   });
   const endpoint = `http://127.0.0.1:${port}`;
-  await waitFor(`moto on ${endpoint} (stderr: ${stderr})`, async () => {
-    if (child.exitCode !== null) throw new Error(`moto exited with ${child.exitCode}: ${stderr}`);
-    const res = await fetch(`${endpoint}/moto-api/`);
-    return res.ok;
-  });
+  await waitFor(
+    () => `moto on ${endpoint} (stderr: ${stderr})`,
+    async () => {
+      if (child.exitCode !== null)
+        throw Object.assign(new Error(`moto exited with ${child.exitCode}: ${stderr}`), { fatal: true });
+      const res = await fetch(`${endpoint}/moto-api/`);
+      return res.ok;
+    },
+  );
   return {
     endpoint,
     port,

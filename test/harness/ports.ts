@@ -13,17 +13,27 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Wait until `check` resolves true, polling every `everyMs`, or fail after `timeoutMs`. */
+/**
+ * Wait until `check` resolves true, polling every `everyMs`, or fail after `timeoutMs`. The
+ * default is generous: a server starting on a loaded 2-core CI machine can take a while, and a
+ * server that has exited fails at once (`check` throws an error whose `fatal` is true).
+ * `what` may be a function, read when the wait fails (e.g. to include the server's stderr).
+ */
 export async function waitFor(
-  what: string,
+  what: string | (() => string),
   check: () => Promise<boolean>,
-  timeoutMs = 30000,
+  timeoutMs = 120_000,
   everyMs = 100,
 ): Promise<void> {
   const end = Date.now() + timeoutMs;
+  const describe = () => (typeof what === 'function' ? what() : what);
   for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    const ok = await check().catch((e: unknown) => {
+      if ((e as { fatal?: boolean })?.fatal) throw new Error(`${describe()}: ${(e as Error).message}`);
+      return false;
+    });
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${describe()}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
