@@ -346,9 +346,17 @@ export async function runMysqlPhysicalRestore(
   }
 
   const target = await openTarget(dir);
+  const was = await fs.promises.stat(target.real);
   const scratch = await fs.promises.mkdtemp(path.join(target.real, '.dbbackup-restore-'));
   const moved: string[] = [];
   try {
+    // Run as root, the files go to the target's owner (or the mysql user): the temporary server
+    // runs as that user and must reach them.
+    const owner = await ownerFor(target.real);
+    if (owner !== undefined) {
+      await fs.promises.chown(target.real, owner.uid, owner.gid);
+      await fs.promises.chown(scratch, owner.uid, owner.gid);
+    }
     const dirs = await unpackChain(storage, steps, scratch, cfg.identity, signal);
     const binlogFiles: string[] = [];
     if (replayPlan.length > 0) {
@@ -373,11 +381,7 @@ export async function runMysqlPhysicalRestore(
       }
     }
     if (signal.aborted) throw signal.reason;
-    const owner = await ownerFor(target.real);
-    if (owner !== undefined) {
-      await chownTree(data, owner.uid, owner.gid);
-      await fs.promises.chown(target.real, owner.uid, owner.gid);
-    }
+    if (owner !== undefined) await chownTree(data, owner.uid, owner.gid);
     for (const name of await fs.promises.readdir(data)) {
       await fs.promises.rename(path.join(data, name), path.join(target.real, name));
       moved.push(name);
@@ -390,6 +394,7 @@ export async function runMysqlPhysicalRestore(
       await fs.promises.rm(path.join(target.real, name), { recursive: true, force: true }).catch(() => undefined);
     }
     if (target.created) await fs.promises.rm(target.real, { recursive: true, force: true }).catch(() => undefined);
+    else await fs.promises.chown(target.real, was.uid, was.gid).catch(() => undefined);
     throw e;
   }
   const seconds = (Date.now() - started) / 1000;
