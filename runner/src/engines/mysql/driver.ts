@@ -46,7 +46,7 @@ import {
 import { LockWatch, SharedSnapshot } from './snapshot';
 import { RestorePlan, expectTrailer } from './restore-plan';
 import { openPhysicalBackup, PhysicalFormat } from './physical';
-import { isMysqlPhysical, runMysqlPhysicalRestore } from './physical-restore';
+import { drillMysqlPhysical, isMysqlPhysical, runMysqlPhysicalRestore } from './physical-restore';
 import { physicalDeepCheck } from './physical-check';
 
 export class MySQLDriver implements EngineDriver {
@@ -71,6 +71,9 @@ export class MySQLDriver implements EngineDriver {
   public restoreToDirectory(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult> {
     return runMysqlPhysicalRestore(cfg, signal);
   }
+
+  /** A drill of a physical backup: laid down under TMPDIR, a temporary server, row counts (physical-restore.ts). */
+  public readonly drillPhysical = drillMysqlPhysical;
 
   public notRestorableToUrl(manifest: Manifest): string | undefined {
     if (!isMysqlPhysical(manifest)) return undefined;

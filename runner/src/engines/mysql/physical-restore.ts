@@ -26,10 +26,12 @@
  *    directory (and DIR when the restore created it), so DIR is left as it was.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { ConfigError } from '../../../../lib/core/errors';
-import { Manifest } from '../../../../lib/core/manifest';
+import { RunnerCommand } from '../../../../lib/core/contract';
+import { Manifest, TableStat } from '../../../../lib/core/manifest';
 import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
 import { chainOf } from '../../archive/chain';
 import { assertAuthentic, readCatalog, selectBackups } from '../../catalog';
@@ -40,7 +42,9 @@ import { prepareDecryption } from '../../pipeline/encrypt';
 import { readBack } from '../../pipeline/read-back';
 import { Child, Pipeline, findTool } from '../../pipeline/stages';
 import { openStorage, Storage } from '../../storage';
-import { RestoreResult } from '../shared/engine';
+import { PhysicalDrillConfig, RestoreResult } from '../shared/engine';
+import { countRows } from './client';
+import { MysqlSession } from './session';
 import { binlogBase, fetchBinlog, planBinlogReplay, readBinlogIndexes } from './binlog-archive';
 import { stopDatetime } from './binlog-restore';
 import { Checkpoints, MbstreamSummary, parseCheckpoints, unpackStream } from './mbstream';
@@ -418,4 +422,52 @@ export async function runMysqlPhysicalRestore(
     binlogs: replayPlan.map((f) => f.name),
     next: `${serverBin} --datadir=${dir}   (as the database's OS user; the files are prepared, no recovery is left)`,
   };
+}
+
+/**
+ * A restore drill of a physical backup: its chain laid down and prepared in a scratch directory
+ * under TMPDIR (as `restore --target-dir` does), a temporary server started on it (socket only,
+ * no network, no grant tables), the row counts of the backup's database read, the server shut
+ * down and the directory removed, whatever the outcome.
+ */
+export async function drillMysqlPhysical(
+  cfg: PhysicalDrillConfig,
+  manifest: Manifest,
+  signal: AbortSignal,
+): Promise<TableStat[]> {
+  const scratch = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-drill-'));
+  try {
+    const user = serverUser();
+    if (user !== undefined) await fs.promises.chown(scratch, user.uid, user.gid);
+    const data = path.join(scratch, 'data');
+    await runMysqlPhysicalRestore(
+      {
+        command: RunnerCommand.RESTORE,
+        from: cfg.from,
+        selector: { kind: 'id', id: manifest.id },
+        targetDir: data,
+        identity: cfg.identity,
+        withGlobals: false,
+        clean: false,
+        json: false,
+      },
+      signal,
+    );
+    const run = path.join(scratch, 'run');
+    await fs.promises.mkdir(run, { mode: 0o700 });
+    const server = await startTempServer(data, run);
+    try {
+      const client = findTool(['mariadb', 'mysql']) ?? 'mariadb';
+      const session = new MysqlSession({ cmd: client, args: [...server.clientArgs], label: 'mariadb (drill)' });
+      try {
+        return await countRows(session, manifest.database);
+      } finally {
+        await session.close();
+      }
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await fs.promises.rm(scratch, { recursive: true, force: true });
+  }
 }

@@ -86,6 +86,8 @@ export async function startTempServer(dataDir: string, runDir: string): Promise<
     `--socket=${socket}`,
     `--pid-file=${path.join(runDir, 'mysqld.pid')}`,
     `--log-error=${path.join(runDir, 'error.log')}`,
+    // Its own temporary files stay in the private directory (the runner's TMPDIR may not be its user's).
+    `--tmpdir=${runDir}`,
     '--skip-networking',
     '--skip-grant-tables',
     '--skip-log-bin',
