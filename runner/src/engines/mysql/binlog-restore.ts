@@ -160,7 +160,10 @@ export async function runBinlogRestore(
     if (before.length === 0) {
       throw new BackupError(
         bases.length === 0
-          ? `there is no full MySQL/MariaDB backup with a binlog position in ${storage.url.display}; point-in-time recovery starts from one.`
+          ? `there is no full MySQL/MariaDB logical backup with a binlog position in ${storage.url.display}; point-in-time recovery into --target URL starts from one` +
+            (binlogBases(catalog.backups).length > 0
+              ? ' (the physical backups here restore to a moment with --target-dir DIR instead).'
+              : '.')
           : `no full backup in ${storage.url.display} ended before ${t.toISOString()}; the earliest restorable moment is ${bases[0].endedAt} (when ${bases[0].id} ended).`,
       );
     }

@@ -112,15 +112,14 @@ export async function openPhysicalBackup(
     throw new BackupError(`${tools.backup} is not installed or does not run; ${tools.fix}.`);
   }
   const toolVer = /(\d+\.\d+\.\d+)/.exec(version)?.[1] ?? version;
-  if (info.flavor === MysqlFlavor.MARIADB) {
-    // mariadb-backup reads the server's own files: its version must be the server's (major.minor).
-    const serverMm = /^(\d+\.\d+)/.exec(info.version)?.[1];
-    if (serverMm !== undefined && !toolVer.startsWith(`${serverMm}.`)) {
-      throw new BackupError(
-        `${tools.backup} ${toolVer} cannot back up a MariaDB ${info.version} server (their versions must match); ` +
-          `install mariadb-backup ${serverMm}.`,
-      );
-    }
+  // The tool reads the server's own files: its release must be the server's (major.minor), for
+  // mariadb-backup as for XtraBackup (8.0 for MySQL 8.0, 8.4 for 8.4).
+  const serverMm = /^(\d+\.\d+)/.exec(info.version)?.[1];
+  if (serverMm !== undefined && !toolVer.startsWith(`${serverMm}.`)) {
+    throw new BackupError(
+      `${tools.backup} ${toolVer} cannot back up a ${info.flavor === MysqlFlavor.MARIADB ? 'MariaDB' : 'MySQL'} ` +
+        `${info.version} server (their releases must match); ${tools.fix}.`,
+    );
   }
   let parent: Manifest | undefined;
   let fromLsn: string | undefined;
