@@ -5,7 +5,7 @@
 // exit 3 and leave the target as it was; point-in-time recovery to a moment between the
 // incrementals (the physical chain, then the archived binary logs replayed); verify --deep.
 import * as assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -74,11 +74,11 @@ describe('MariaDB physical backups (mariadb-backup)', () => {
     loading = false;
     return load!;
   };
-  const backup = async (type: string): Promise<Stored> => {
+  const backup = async (type: string, extra: string[] = [], to = url): Promise<Stored> => {
     const r = await dbbackup(
       [
         ...['backup', '--engine', 'mysql', '--method', 'physical', '--type', type],
-        ...['--source', src.url('shop'), '--to', url, '--json'],
+        ...['--source', src.url('shop'), '--to', to, '--json', ...extra],
       ],
       { env: src.env },
     );
@@ -357,5 +357,31 @@ describe('MariaDB physical backups (mariadb-backup)', () => {
     } finally {
       fs.writeFileSync(file, original);
     }
+  });
+
+  test('an age-encrypted, gzip-compressed chain restores with --identity, and not without it', async () => {
+    const key = path.join(dir, 'age.key');
+    execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
+    const recipient = /public key: (age1[0-9a-z]+)/.exec(fs.readFileSync(key, 'utf8'))![1];
+    const store = `file://${dir}/age-store`;
+    const extra = ['--encrypt', `age:${recipient}`, '--compression', 'gzip'];
+    const full = await backup('full', extra, store);
+    await src.sql(`INSERT INTO ticks (v) VALUES ('encrypted increment')`, 'shop');
+    await checkpointAfter(full.position.lsn!);
+    const inc = await backup('incremental', extra, store);
+    assert.equal(inc.parent, full.id);
+    assert.match(inc.artifacts[0].name, /^instance\.mbstream\.gz\.age$/);
+    const noKey = newTarget();
+    const refused = await dbbackup(['restore', '--from', store, '--id', inc.id, '--target-dir', noKey]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /identity/i);
+    assert.equal(fs.existsSync(noKey), false);
+    const target = newTarget();
+    const r = await dbbackup(['restore', '--from', store, '--id', inc.id, '--target-dir', target, '--identity', key], {
+      timeoutMs: 240000,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const restored = await startOn(target);
+    assert.equal(await restored.sql(TICKS, 'shop'), await src.sql(TICKS, 'shop'));
   });
 });
