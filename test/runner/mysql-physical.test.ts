@@ -373,8 +373,8 @@ describe('MariaDB physical backups (mariadb-backup)', () => {
     assert.match(inc.artifacts[0].name, /^instance\.mbstream\.gz\.age$/);
     const noKey = newTarget();
     const refused = await dbbackup(['restore', '--from', store, '--id', inc.id, '--target-dir', noKey]);
-    assert.notEqual(refused.code, 0);
-    assert.match(refused.stderr, /identity/i);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /give its identity file with --identity FILE/);
     assert.equal(fs.existsSync(noKey), false);
     const target = newTarget();
     const r = await dbbackup(['restore', '--from', store, '--id', inc.id, '--target-dir', target, '--identity', key], {

@@ -349,6 +349,9 @@ export async function runMysqlPhysicalRestore(
     );
   }
 
+  // A missing or wrong key is refused before the target is touched (each step's key, once).
+  for (const m of steps) await (await prepareDecryption(m.pipeline.encryption, cfg.identity, m.id)).cleanup();
+
   const target = await openTarget(dir);
   const was = await fs.promises.stat(target.real);
   const scratch = await fs.promises.mkdtemp(path.join(target.real, '.dbbackup-restore-'));
