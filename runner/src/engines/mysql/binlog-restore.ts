@@ -161,9 +161,9 @@ export async function runBinlogRestore(
       throw new BackupError(
         bases.length === 0
           ? `there is no full MySQL/MariaDB logical backup with a binlog position in ${storage.url.display}; point-in-time recovery into --target URL starts from one` +
-            (binlogBases(catalog.backups).length > 0
-              ? ' (the physical backups here restore to a moment with --target-dir DIR instead).'
-              : '.')
+              (binlogBases(catalog.backups).length > 0
+                ? ' (the physical backups here restore to a moment with --target-dir DIR instead).'
+                : '.')
           : `no full backup in ${storage.url.display} ended before ${t.toISOString()}; the earliest restorable moment is ${bases[0].endedAt} (when ${bases[0].id} ended).`,
       );
     }

@@ -206,7 +206,10 @@ async function openTarget(dir: string): Promise<{ real: string; created: boolean
       throw new ConfigError(
         `--target-dir ${dir} is not empty (${entries.length} entries, e.g. ${entries.slice(0, 3).join(', ')}); ` +
           'a physical restore lays a whole data directory down and refuses to mix it with one. ' +
-          'Give a new or empty directory.',
+          'Give a new or empty directory' +
+          (entries.some((e) => e.startsWith('.dbbackup-restore-'))
+            ? ' (a .dbbackup-restore-* directory is what a killed restore left: remove it and run again).'
+            : '.'),
       );
     }
   } else {
