@@ -18,7 +18,9 @@ import {
   unpackStream,
 } from '../../runner/src/engines/mysql/mbstream';
 import { physicalChain } from '../../runner/src/engines/mysql/physical-restore';
-import { Manifest } from '../../lib/core/manifest';
+import * as crypto from 'node:crypto';
+import { Manifest, manifestDigest } from '../../lib/core/manifest';
+import { dbbackup } from '../harness/runner';
 
 const crc = (b: Buffer): number => (zlib as unknown as { crc32: (b: Buffer) => number }).crc32(b);
 
@@ -174,5 +176,56 @@ describe('physical chains and positions', () => {
       { file: 'binlog.000003', pos: 1234, gtid: '0-1-9' },
     );
     assert.deepEqual(parseBinlogInfo('mysql-bin.000002\t4\n'), { file: 'mysql-bin.000002', pos: 4, gtid: undefined });
+  });
+});
+
+describe('a stored physical backup whose stream climbs out', () => {
+  test('restore --target-dir refuses it with exit 3 and writes nothing outside, nor leaves the target', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-mbs-e2e-'));
+    try {
+      const id = '20261201T120000Z-shop-full-abcd';
+      const folder = path.join(root, 'store', id);
+      fs.mkdirSync(folder, { recursive: true });
+      const stream = Buffer.concat([
+        file('xtrabackup_checkpoints', Buffer.from(CHECKPOINTS)),
+        file('../../outside-the-target', Buffer.from('planted')),
+      ]);
+      fs.writeFileSync(path.join(folder, 'instance.mbstream'), stream);
+      const base = {
+        version: 2,
+        id,
+        engine: 'mysql',
+        database: 'shop',
+        databaseId: 'db:3306/shop',
+        source: { host: 'db', port: 3306 },
+        serverVersion: '10.11.19-MariaDB',
+        tools: { 'mariadb-backup': '10.11.19' },
+        type: 'full',
+        method: 'physical',
+        tier: 'daily',
+        startedAt: '2026-12-01T12:00:00.000Z',
+        endedAt: '2026-12-01T12:00:01.000Z',
+        position: { kind: 'binlog', file: 'binlog.000001', pos: 4, lsn: '44420' },
+        pipeline: { compression: 'none', encryption: { scheme: 'none' } },
+        artifacts: [
+          {
+            name: 'instance.mbstream',
+            role: 'physical',
+            format: 'mariadb-backup-mbstream',
+            size: stream.length,
+            sha256: crypto.createHash('sha256').update(stream).digest('hex'),
+          },
+        ],
+      };
+      fs.writeFileSync(path.join(folder, 'manifest.json'), JSON.stringify({ ...base, digest: manifestDigest(base) }));
+      const target = path.join(root, 'restore', 'data');
+      const r = await dbbackup(['restore', '--from', `file://${root}/store`, '--id', id, '--target-dir', target]);
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, /the member '\.\.\/\.\.\/outside-the-target' cannot be laid down: its path climbs out/);
+      // Neither the target nor the parent the restore made for it is left; nothing else was written.
+      assert.deepEqual(fs.readdirSync(root), ['store']);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -23,7 +23,7 @@
  *    --stop-datetime T+1s` of the archived logs, then is shut down cleanly.
  * 5. The prepared files are moved (renamed, same file system) into DIR and the scratch directory
  *    is removed. DIR must be new or empty; any failure before step 5 removes the scratch
- *    directory (and DIR when the restore created it), so DIR is left as it was.
+ *    directory (and DIR, with any parent the restore made for it), so DIR is left as it was.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -192,7 +192,7 @@ export async function prepareChain(tools: PhysicalTools, dirs: readonly string[]
 }
 
 /** A target directory: new or empty; `undo` puts it back as it was. */
-async function openTarget(dir: string): Promise<{ real: string; created: boolean }> {
+async function openTarget(dir: string): Promise<{ real: string; made?: string }> {
   const st = await fs.promises.lstat(dir).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') return undefined;
     throw new ConfigError(`--target-dir ${dir} cannot be used (${e.code ?? e.message}); give a new or empty one.`);
@@ -212,10 +212,15 @@ async function openTarget(dir: string): Promise<{ real: string; created: boolean
             : '.'),
       );
     }
-  } else {
+  }
+  // The first directory this restore makes (DIR or a missing parent): a failed restore removes it.
+  let made: string | undefined;
+  if (st === undefined) {
+    made = dir;
+    while (!fs.existsSync(path.dirname(made)) && path.dirname(made) !== made) made = path.dirname(made);
     await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
   }
-  return { real: await fs.promises.realpath(dir), created: st === undefined };
+  return { real: await fs.promises.realpath(dir), made };
 }
 
 /** The owner the restored files get when this program runs as root. */
@@ -403,7 +408,8 @@ export async function runMysqlPhysicalRestore(
     for (const name of moved) {
       await fs.promises.rm(path.join(target.real, name), { recursive: true, force: true }).catch(() => undefined);
     }
-    if (target.created) await fs.promises.rm(target.real, { recursive: true, force: true }).catch(() => undefined);
+    if (target.made !== undefined)
+      await fs.promises.rm(target.made, { recursive: true, force: true }).catch(() => undefined);
     else await fs.promises.chown(target.real, was.uid, was.gid).catch(() => undefined);
     throw e;
   }
