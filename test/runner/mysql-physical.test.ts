@@ -384,4 +384,19 @@ describe('MariaDB physical backups (mariadb-backup)', () => {
     const restored = await startOn(target);
     assert.equal(await restored.sql(TICKS, 'shop'), await src.sql(TICKS, 'shop'));
   });
+
+  test('a differential sits on the full alone and restores to the source as it is now', async () => {
+    const full = chain[0];
+    await src.sql(`INSERT INTO ticks (v) VALUES ('differential')`, 'shop');
+    const diff = await backup('differential');
+    assert.equal(diff.parent, full.id);
+    assert.equal(diff.base, full.id);
+    assert.equal(diff.startPosition?.lsn, full.position.lsn);
+    const target = newTarget();
+    const r = await restore(['--id', diff.id, '--target-dir', target]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).chain, [full.id, diff.id]);
+    const restored = await startOn(target);
+    assert.deepEqual(await contentOf(restored), await contentOf(src));
+  });
 });
