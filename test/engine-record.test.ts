@@ -24,8 +24,19 @@ describe('engine record', () => {
   });
 
   test('the runner refuses a method the record does not list and defaults to the record', () => {
+    const mongo = ['backup', '--engine', 'mongodb', '--source', 'mongodb://u@h/app', ...STORAGE];
+    assert.throws(
+      () => parseInvocation([...mongo, '--method', 'physical'], {}),
+      /--method physical is not available for engine 'mongodb'; it takes --method logical/,
+    );
     const mysql = ['backup', '--engine', 'mysql', '--source', 'mysql://u@h/app', ...STORAGE];
-    assert.throws(() => parseInvocation([...mysql, '--method', 'physical'], {}), /--method physical is for PostgreSQL/);
+    const my = parseInvocation([...mysql, '--method', 'physical', '--type', 'incremental'], {});
+    assert.equal((my as { method: BackupMethod }).method, BackupMethod.PHYSICAL);
+    // Without --method, a MySQL incremental stays a binary log range (logical).
+    assert.equal(
+      (parseInvocation([...mysql, '--type', 'incremental'], {}) as { method: BackupMethod }).method,
+      BackupMethod.LOGICAL,
+    );
     const pgArgs = [
       'backup',
       '--engine',

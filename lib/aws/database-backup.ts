@@ -12,6 +12,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
+  BackupMethod,
   BackupType,
   checkBackupTypeSupported,
   checkChainRetention,
@@ -270,8 +271,17 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
       props.source.engine,
       scheduled.map((s) => s.type ?? BackupType.FULL),
     );
-    // The CDK flavour runs the logical method (pg_dump, mysqldump, mongodump).
-    const capability = { engine: props.source.engine, managed: props.source.managed, method: 'logical' as const };
+    // The source's method (logical unless a self-managed source says physical; see BackupSource).
+    const method = props.source.method === BackupMethod.PHYSICAL ? ('physical' as const) : ('logical' as const);
+    const capability = { engine: props.source.engine, managed: props.source.managed, method };
+    if (method === 'physical' && props.source.engine === Engine.MYSQL) {
+      Annotations.of(this).addWarningV2(
+        'dbbackup:physical-needs-datadir',
+        "method physical: mariadb-backup (XtraBackup for MySQL) copies the server's data files, so the backup " +
+          'task must run where the data directory is readable at the path the server reports (e.g. an ECS task ' +
+          'on the database host with the directory mounted); elsewhere each backup fails, saying so.',
+      );
+    }
     for (const s of scheduled) checkBackupTypeSupported(capability, s.type ?? BackupType.FULL);
     const pitr = props.pointInTimeRecovery;
     if (pitr !== undefined) validatePointInTimeRecovery(props.source.engine);

@@ -5,6 +5,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import {
+  BackupMethod,
   BackupType,
   Compression,
   EncryptionScheme,
@@ -159,6 +160,8 @@ export class BackupRunnerTask extends Construct {
         source: props.source.url,
         to: props.vault.storageUrl(this.prefix),
         type: this.backupType,
+        // Rendered only when physical: a logical source's environment stays as it was.
+        method: props.source.method === BackupMethod.PHYSICAL ? props.source.method : undefined,
         'tier-days': this.backupType === BackupType.FULL ? undefined : props.tierDays,
         compression: props.compression ?? DEFAULT_COMPRESSION,
         encrypt: encryptValue(encryption, encryptionKey),

@@ -4,6 +4,8 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import {
+  BackupMethod,
+  checkBackupMethod,
   ConfigError,
   DEFAULT_PORTS,
   EncryptionScheme,
@@ -39,6 +41,15 @@ export interface DatabaseEndpointOptions {
    * @default - not checked here; the runner checks the live server before each backup
    */
   readonly engineVersion?: string;
+  /**
+   * How the runner backs the server up: `BackupMethod.LOGICAL` (pg_dump, mariadb-dump, mongodump)
+   * or `BackupMethod.PHYSICAL` (pg_basebackup; mariadb-backup for MariaDB, Percona XtraBackup for
+   * MySQL, with true incrementals by LSN). Physical is for a self-managed server: it is refused
+   * on RDS/Aurora. mariadb-backup reads the server's data files, so the backup task must run
+   * where the data directory is readable.
+   * @default BackupMethod.LOGICAL
+   */
+  readonly method?: BackupMethod;
 }
 
 /** Options of `BackupSource.fromRdsInstance` and `BackupSource.fromDatabaseCluster`. */
@@ -64,6 +75,12 @@ export interface RdsSourceOptions {
    * @default - read from the instance's or cluster's engine version, when it has one
    */
   readonly engineVersion?: string;
+  /**
+   * Only `BackupMethod.LOGICAL` on RDS/Aurora: physical backups need the server's files or a
+   * replication connection, which the service does not give (refused at synth, saying so).
+   * @default BackupMethod.LOGICAL
+   */
+  readonly method?: BackupMethod;
 }
 
 /**
@@ -109,6 +126,7 @@ export class BackupSource {
         secret: options.secret ?? secretOf(instance, 'fromRdsInstance'),
         passwordField: options.passwordField,
         engineVersion: options.engineVersion ?? instance.engine?.engineVersion?.fullVersion,
+        method: options.method,
       },
       instance,
       familyOf(instance.engine?.engineType),
@@ -129,6 +147,7 @@ export class BackupSource {
         secret: options.secret ?? secretOf(cluster, 'fromDatabaseCluster'),
         passwordField: options.passwordField,
         engineVersion: options.engineVersion ?? cluster.engine?.engineVersion?.fullVersion,
+        method: options.method,
       },
       cluster,
       familyOf(cluster.engine?.engineType),
@@ -158,6 +177,8 @@ export class BackupSource {
   public readonly engineVersion?: string;
   /** Amazon RDS or Aurora (`fromRdsInstance`, `fromDatabaseCluster`): no physical backups, no WAL shipping. */
   public readonly managed: boolean;
+  /** How the runner backs the server up. */
+  public readonly method: BackupMethod;
 
   private constructor(
     engine: Engine,
@@ -168,6 +189,8 @@ export class BackupSource {
   ) {
     this.engine = engine;
     this.managed = managed;
+    this.method = options.method ?? BackupMethod.LOGICAL;
+    checkBackupMethod({ engine, managed, method: this.method });
     const fits = family !== undefined && ServerVersions.of(family).engine === engine;
     this.serverFamily = fits ? family : defaultFamily(engine);
     this.engineVersion = options.engineVersion;

@@ -90,7 +90,7 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
     'method',
     OptionKind.STRING,
     [C.BACKUP],
-    'logical (pg_dump) or physical (pg_basebackup) (default logical)',
+    'logical (pg_dump, mariadb-dump) or physical (pg_basebackup; mariadb-backup or XtraBackup) (default logical)',
     Object.values(BackupMethod),
   ),
   opt(

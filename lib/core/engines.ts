@@ -39,7 +39,8 @@ export const ENGINE_CAPABILITIES: Readonly<Record<Engine, EngineCapabilities>> =
     logShipping: LogShipping.WAL,
   },
   [Engine.MYSQL]: {
-    methods: [BackupMethod.LOGICAL],
+    // Physical: mariadb-backup (MariaDB) or Percona XtraBackup (MySQL), full and true incrementals by LSN.
+    methods: [BackupMethod.LOGICAL, BackupMethod.PHYSICAL],
     types: ALL_TYPES,
     chainMethod: BackupMethod.LOGICAL,
     pointInTime: true,

@@ -324,8 +324,9 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
       // The engine's record says its methods (PostgreSQL incrementals: physical unless said otherwise).
       const method = (v.method as BackupMethod | undefined) ?? defaultMethod(engine, type);
       if (!ENGINE_CAPABILITIES[engine].methods.includes(method)) {
+        const methods = ENGINE_CAPABILITIES[engine].methods;
         throw new ConfigError(
-          `--method physical is for PostgreSQL (pg_basebackup); engine '${engine}' takes --method logical.`,
+          `--method ${method} is not available for engine '${engine}'; it takes --method ${methods.join(' or ')}.`,
         );
       }
       return {

@@ -342,8 +342,11 @@ export const mariadb: SqlEngine = {
       /there is no backup of shop .* for this incremental backup to build on; take one first with --type full/,
     ],
     [
-      ['backup', '--engine', 'mysql', '--source', s.url('shop'), '--to', `file://${dir}/x`, '--method', 'physical'],
-      /--method physical is for PostgreSQL/,
+      [
+        ...['backup', '--engine', 'mysql', '--source', s.url('shop'), '--to', `file://${dir}/x`],
+        ...['--method', 'physical', '--type', 'incremental'],
+      ],
+      /there is no physical backup of shop .* to build on; take one first with: dbbackup backup --engine mysql --method physical --type full/,
     ],
   ],
   unreachable: {

@@ -9,6 +9,7 @@ import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group';
 import { VpcSecurityGroupEgressRule } from '@cdktf/provider-aws/lib/vpc-security-group-egress-rule';
 import {
   BackupRole,
+  BackupMethod,
   BackupType,
   Compression,
   ConfigError,
@@ -184,6 +185,8 @@ export class BackupRunnerTask extends Construct {
         source: props.source.url,
         to: this.storageUrl,
         type: this.backupType,
+        // Rendered only when physical: a logical source's environment stays as it was.
+        method: props.source.method === BackupMethod.PHYSICAL ? props.source.method : undefined,
         compression: props.compression ?? DEFAULT_COMPRESSION,
         encrypt: encryption.value,
         json: true,

@@ -1,4 +1,4 @@
-import { Engine } from '../../core';
+import { BackupMethod, checkBackupMethod, Engine } from '../../core';
 import { checkSourceUrl } from '../common/source';
 import { IKeyRef, ISecretRef } from './refs';
 
@@ -22,6 +22,20 @@ export interface BackupSourceOptions {
    * @default - the secret uses the AWS-managed key
    */
   readonly passwordSecretKey?: IKeyRef;
+  /**
+   * How the runner backs the server up: `BackupMethod.LOGICAL` (pg_dump, mariadb-dump,
+   * mongodump) or `BackupMethod.PHYSICAL` (pg_basebackup; mariadb-backup for MariaDB, Percona
+   * XtraBackup for MySQL). Physical is for a self-managed server; a URL whose host is an RDS
+   * endpoint (`….rds.amazonaws.com`) is refused at synth (a host given as a token cannot be
+   * checked here: the runner's backup then fails, saying why).
+   * @default BackupMethod.LOGICAL
+   */
+  readonly method?: BackupMethod;
+}
+
+/** Whether a literal URL's host is an Amazon RDS/Aurora endpoint. */
+function isRdsHost(url: string): boolean {
+  return /^[a-z+]+:\/\/(?:[^/@]*@)?[^/:@]+\.rds\.amazonaws\.com(?::\d+)?(?:\/|$)/i.test(url);
 }
 
 /** The database to back up, and where its password comes from. */
@@ -39,12 +53,16 @@ export class BackupSource {
 
   /** The port the database listens on (from the URL, or the engine's default). */
   public readonly port: number;
+  /** How the runner backs the server up. */
+  public readonly method: BackupMethod;
 
   private constructor(
     public readonly engine: Engine,
     public readonly options: BackupSourceOptions,
   ) {
     this.port = checkSourceUrl(options.url, engine);
+    this.method = options.method ?? BackupMethod.LOGICAL;
+    checkBackupMethod({ engine, managed: isRdsHost(options.url), method: this.method });
   }
 
   public get url(): string {

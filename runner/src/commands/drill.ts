@@ -2,6 +2,7 @@ import { RUNNER_ENV, RunnerCommand } from '../../../lib/core/contract';
 import { ConfigError } from '../../../lib/core/errors';
 import { Manifest, TableStat } from '../../../lib/core/manifest';
 import { METRICS } from '../../../lib/core/metrics';
+import { BackupMethod } from '../../../lib/core/model';
 import { notDrillable, selectBackups } from '../catalog';
 import { DrillConfig } from '../config';
 import { driverFor } from '../engines';
@@ -47,13 +48,20 @@ export function compareTables(recorded: readonly TableStat[], restored: readonly
 export async function runDrill(cfg: DrillConfig, signal: AbortSignal): Promise<DrillResult> {
   const storage = openStorage(cfg.from);
   const latest = { kind: 'latest', database: cfg.database } as const;
-  const [manifest] = await selectBackups(storage, latest, { missingIsDamage: true, accept: notDrillable });
+  // A physical backup is drilled by its engine when it can (drillPhysical), else skipped.
+  const accept = (m: Manifest) =>
+    m.method === BackupMethod.PHYSICAL && driverFor(m.engine).drillPhysical !== undefined ? undefined : notDrillable(m);
+  const [manifest] = await selectBackups(storage, latest, { missingIsDamage: true, accept });
   const driver = driverFor(manifest.engine);
   const databaseId = databaseIdOfManifest(manifest);
-  if (driver.countTables === undefined || driver.dropDatabase === undefined || driver.databaseExists === undefined) {
+  const physical = manifest.method === BackupMethod.PHYSICAL;
+  if (
+    !physical &&
+    (driver.countTables === undefined || driver.dropDatabase === undefined || driver.databaseExists === undefined)
+  ) {
     throw new ConfigError(`restore drills are not available for ${manifest.engine} in this release.`);
   }
-  if (await driver.databaseExists(cfg.target)) {
+  if (!physical && (await driver.databaseExists!(cfg.target))) {
     throw new ConfigError(
       `the drill's target database ${cfg.target.database} already exists on ${cfg.target.display}; a drill restores into a database it creates and drops. Name a database that does not exist (on a scratch server).`,
     );
@@ -69,21 +77,26 @@ export async function runDrill(cfg: DrillConfig, signal: AbortSignal): Promise<D
   let tablesChecked = 0;
   let rowsChecked = 0;
   try {
-    await runRestore(
-      {
-        command: RunnerCommand.RESTORE,
-        from: cfg.from,
-        selector: { kind: 'id', id: manifest.id },
-        target: cfg.target,
-        identity: cfg.identity,
-        withGlobals: false,
-        clean: false,
-        json: false,
-      },
-      signal,
-    );
+    let restored: TableStat[];
+    if (physical) {
+      restored = await driver.drillPhysical!(cfg, manifest, signal);
+    } else {
+      await runRestore(
+        {
+          command: RunnerCommand.RESTORE,
+          from: cfg.from,
+          selector: { kind: 'id', id: manifest.id },
+          target: cfg.target,
+          identity: cfg.identity,
+          withGlobals: false,
+          clean: false,
+          json: false,
+        },
+        signal,
+      );
+      restored = await driver.countTables!(cfg.target);
+    }
     restoreSeconds = (Date.now() - started) / 1000;
-    const restored = await driver.countTables(cfg.target);
     const recorded = manifest.tables ?? [];
     problems = compareTables(recorded, restored);
     if (recorded.length === 0) {
@@ -99,9 +112,11 @@ export async function runDrill(cfg: DrillConfig, signal: AbortSignal): Promise<D
       throw e;
     }
   } finally {
-    await driver
-      .dropDatabase(cfg.target)
-      .catch((e: Error) => log.warn(`could not drop the drill database: ${e.message}`));
+    if (!physical) {
+      await driver.dropDatabase!(cfg.target).catch((e: Error) =>
+        log.warn(`could not drop the drill database: ${e.message}`),
+      );
+    }
   }
   const ok = problems.length === 0;
   emitMetrics(

@@ -1,9 +1,10 @@
 import { ENGINE_CAPABILITIES, LogShipping } from '../../../lib/core/engines';
 import { ConfigError } from '../../../lib/core/errors';
-import { Engine } from '../../../lib/core/model';
+import { BackupMethod, Engine } from '../../../lib/core/model';
 import { ArchiveWindow } from '../archive/window';
-import { Catalog } from '../catalog';
-import { Storage } from '../storage';
+import { Catalog, readCatalog, selectBackups } from '../catalog';
+import { RestoreConfig } from '../config';
+import { openStorage, Storage } from '../storage';
 import { EngineDriver } from './shared/engine';
 import { MongoDriver } from './mongodb/driver';
 import { MySQLDriver } from './mysql/driver';
@@ -25,13 +26,46 @@ export function driverFor(engine: Engine): EngineDriver {
   return make();
 }
 
-/** The driver that restores into a data directory (`restore --target-dir DIR`). */
-export function directoryRestorer(): EngineDriver {
-  for (const make of Object.values(DRIVERS)) {
-    const driver = make();
-    if (driver.restoreToDirectory !== undefined) return driver;
-  }
-  throw new ConfigError(`--target-dir is not available in this build.`);
+/**
+ * What restores into a data directory (`restore --target-dir DIR`): the driver of the engine
+ * whose physical backup the restore takes (by --id; else the only engine with physical backups
+ * in the store, or the one --database names).
+ */
+export function directoryRestorer(): Required<Pick<EngineDriver, 'restoreToDirectory'>> {
+  return {
+    restoreToDirectory: async (cfg: RestoreConfig, signal: AbortSignal) => {
+      const able = (Object.keys(DRIVERS) as Engine[]).filter((e) => driverFor(e).restoreToDirectory !== undefined);
+      let engine: Engine | undefined;
+      const storage = openStorage(cfg.from);
+      if (cfg.selector.kind === 'id') {
+        engine = (await selectBackups(storage, cfg.selector))[0].engine;
+      } else {
+        const database = cfg.selector.database;
+        const { backups } = await readCatalog(storage);
+        const engines = new Set(
+          backups
+            .filter((m) => m.method === BackupMethod.PHYSICAL)
+            .filter((m) => database === undefined || m.database === database || m.databaseId === database)
+            .map((m) => m.engine),
+        );
+        if (engines.size > 1) {
+          throw new ConfigError(
+            `${storage.url.display} holds physical backups of ${[...engines].join(' and ')}; say which with ` +
+              '--database NAME or --id ID.',
+          );
+        }
+        engine = [...engines][0] ?? able[0];
+      }
+      const driver = engine === undefined ? undefined : driverFor(engine);
+      if (driver?.restoreToDirectory === undefined) {
+        throw new ConfigError(
+          `--target-dir restores physical backups of ${able.join(' or ')}; this is a ${engine} backup: ` +
+            'restore it with --target URL.',
+        );
+      }
+      return driver.restoreToDirectory(cfg, signal);
+    },
+  };
 }
 
 /** The windows of the log archives a storage location holds (none when it holds no archive). */

@@ -34,6 +34,13 @@ export interface LocalMariaDB {
 export interface LocalMariaDBOptions {
   /** Extra server options (`--name=value`), e.g. `{ 'max-allowed-packet': '64M' }`. */
   readonly settings?: Readonly<Record<string, string>>;
+  /**
+   * Start on this existing data directory (e.g. a restored physical backup) instead of a new one:
+   * nothing is installed or changed in it, `password` is root's there, and stop() leaves it.
+   */
+  readonly dataDir?: string;
+  /** root's password in `dataDir`. */
+  readonly password?: string;
   /** Binary logging (default true). */
   readonly binlog?: boolean;
 }
@@ -59,21 +66,23 @@ function serverBinary(): string {
 export async function startLocalMariaDB(options: LocalMariaDBOptions = {}): Promise<LocalMariaDB> {
   const asRoot = process.getuid?.() === 0;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-my-'));
-  const dataDir = path.join(dir, 'data');
+  const dataDir = options.dataDir ?? path.join(dir, 'data');
   if (asRoot) {
     const uid = Number(execFileSync('id', ['-u', 'mysql']).toString().trim());
     const gid = Number(execFileSync('id', ['-g', 'mysql']).toString().trim());
     fs.chownSync(dir, uid, gid);
   }
   const userArgs = asRoot ? ['--user=mysql'] : [];
-  await run(findTool(['mariadb-install-db', 'mysql_install_db']) ?? 'mariadb-install-db', [
-    '--no-defaults',
-    `--datadir=${dataDir}`,
-    ...userArgs,
-    '--auth-root-authentication-method=normal',
-    '--skip-test-db',
-    '--skip-name-resolve',
-  ]);
+  if (options.dataDir === undefined) {
+    await run(findTool(['mariadb-install-db', 'mysql_install_db']) ?? 'mariadb-install-db', [
+      '--no-defaults',
+      `--datadir=${dataDir}`,
+      ...userArgs,
+      '--auth-root-authentication-method=normal',
+      '--skip-test-db',
+      '--skip-name-resolve',
+    ]);
+  }
   const port = await freePort();
   const socket = path.join(dir, 'mysqld.sock');
   const settings: Record<string, string> = {
@@ -104,7 +113,7 @@ export async function startLocalMariaDB(options: LocalMariaDBOptions = {}): Prom
   proc.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
   proc.on('error', (e) => (log += `\n${e.message}`));
 
-  let password = '';
+  let password = options.password ?? '';
   const client = findTool(['mariadb', 'mysql']) ?? 'mariadb';
   const sql = async (text: string, database?: string) =>
     (
@@ -137,27 +146,29 @@ export async function startLocalMariaDB(options: LocalMariaDBOptions = {}): Prom
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  // Every root account gets the random password; accounts named after this host (which
-  // --skip-name-resolve ignores) are removed.
-  const pw = crypto.randomBytes(12).toString('hex');
-  await sql(
-    `SET SESSION sql_log_bin = 0;
-     ALTER USER 'root'@'localhost' IDENTIFIED BY '${pw}';
-     ALTER USER IF EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '${pw}';
-     DROP USER IF EXISTS 'root'@'::1';
-     FLUSH PRIVILEGES;`,
-  );
-  password = pw;
-  for (const host of (
-    await sql(`SELECT Host FROM mysql.user WHERE User = 'root' AND Host NOT IN ('localhost', '127.0.0.1')`)
-  )
-    .split('\n')
-    .filter((h) => h !== '')) {
-    await sql(`SET SESSION sql_log_bin = 0; DROP USER 'root'@'${host.replace(/'/g, "''")}'`);
+  if (options.dataDir === undefined) {
+    // Every root account gets the random password; accounts named after this host (which
+    // --skip-name-resolve ignores) are removed.
+    const pw = crypto.randomBytes(12).toString('hex');
+    await sql(
+      `SET SESSION sql_log_bin = 0;
+       ALTER USER 'root'@'localhost' IDENTIFIED BY '${pw}';
+       ALTER USER IF EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '${pw}';
+       DROP USER IF EXISTS 'root'@'::1';
+       FLUSH PRIVILEGES;`,
+    );
+    password = pw;
+    for (const host of (
+      await sql(`SELECT Host FROM mysql.user WHERE User = 'root' AND Host NOT IN ('localhost', '127.0.0.1')`)
+    )
+      .split('\n')
+      .filter((h) => h !== '')) {
+      await sql(`SET SESSION sql_log_bin = 0; DROP USER 'root'@'${host.replace(/'/g, "''")}'`);
+    }
+    await sql(
+      `SET SESSION sql_log_bin = 0; DELETE FROM mysql.proxies_priv WHERE Host NOT IN ('localhost', '127.0.0.1', ''); FLUSH PRIVILEGES; RESET MASTER;`,
+    ).catch(() => undefined);
   }
-  await sql(
-    `SET SESSION sql_log_bin = 0; DELETE FROM mysql.proxies_priv WHERE Host NOT IN ('localhost', '127.0.0.1', ''); FLUSH PRIVILEGES; RESET MASTER;`,
-  ).catch(() => undefined);
 
   return {
     port,

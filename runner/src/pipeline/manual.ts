@@ -42,6 +42,12 @@ const CONSUMERS: Readonly<Record<string, string>> = {
   sql: 'psql -X -d TARGET_DATABASE -f -',
   'mysql-sql': 'mariadb --binary-mode TARGET_DATABASE',
   'mongodump-archive': 'mongorestore --archive --oplogReplay --uri TARGET_URI',
+  // Physical MySQL/MariaDB: unpack each backup of the chain into its own directory, then prepare
+  // the full and apply each incremental in order (docs/mysql.md#physical-backups-mariadb-backup).
+  'mariadb-backup-mbstream':
+    'mbstream -x -C DIR   # then: mariadb-backup --prepare --target-dir=FULL_DIR [--incremental-dir=DIR]',
+  'xtrabackup-xbstream':
+    'xbstream -x -C DIR   # then: xtrabackup --prepare --apply-log-only --target-dir=FULL_DIR [--incremental-dir=DIR]',
 };
 
 /**

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../../../../lib/core/errors';
-import { BackupType, Engine } from '../../../../lib/core/model';
+import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { readCatalog } from '../../catalog';
 import { BackupError } from '../../errors';
@@ -41,6 +41,8 @@ export async function openBinlogRange(
     options.type,
     options.databaseId,
     Engine.MYSQL,
+    // A binary log range continues a logical chain; physical chains are physical.ts's.
+    BackupMethod.LOGICAL,
   );
   if (parent === undefined) {
     throw new ConfigError(

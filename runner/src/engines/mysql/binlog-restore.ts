@@ -22,7 +22,7 @@ import * as path from 'node:path';
 import { SECRET_ENV } from '../../../../lib/core/contract';
 import { ConfigError } from '../../../../lib/core/errors';
 import { Manifest } from '../../../../lib/core/manifest';
-import { BackupType, Engine } from '../../../../lib/core/model';
+import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { ConfinedDir, extractTar } from '../../pipeline/untar';
 import { assertAuthentic, readCatalog, selectBackups } from '../../catalog';
@@ -47,7 +47,7 @@ export interface BinlogRestoreResult extends RestoreResult {
 }
 
 /** `2026-11-25 04:15:01` (UTC): the first second after the moment's, where replay stops. */
-function stopDatetime(t: Date): string {
+export function stopDatetime(t: Date): string {
   return new Date((Math.floor(t.getTime() / 1000) + 1) * 1000)
     .toISOString()
     .replace('T', ' ')
@@ -146,7 +146,8 @@ export async function runBinlogRestore(
       );
   } else {
     // The backups of one database: the target's name, else the only database stored here.
-    const all = binlogBases(catalog.backups);
+    // A physical full is restored with --target-dir (physical-restore.ts), never into a database.
+    const all = binlogBases(catalog.backups).filter((m) => m.method !== BackupMethod.PHYSICAL);
     const names = [...new Set(all.map((m) => m.database))];
     const same = all.filter((m) => m.database === target.database);
     if (same.length === 0 && names.length > 1) {
@@ -159,7 +160,10 @@ export async function runBinlogRestore(
     if (before.length === 0) {
       throw new BackupError(
         bases.length === 0
-          ? `there is no full MySQL/MariaDB backup with a binlog position in ${storage.url.display}; point-in-time recovery starts from one.`
+          ? `there is no full MySQL/MariaDB logical backup with a binlog position in ${storage.url.display}; point-in-time recovery into --target URL starts from one` +
+              (binlogBases(catalog.backups).length > 0
+                ? ' (the physical backups here restore to a moment with --target-dir DIR instead).'
+                : '.')
           : `no full backup in ${storage.url.display} ended before ${t.toISOString()}; the earliest restorable moment is ${bases[0].endedAt} (when ${bases[0].id} ended).`,
       );
     }

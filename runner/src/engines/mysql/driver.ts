@@ -45,6 +45,9 @@ import {
 } from './client';
 import { LockWatch, SharedSnapshot } from './snapshot';
 import { RestorePlan, expectTrailer } from './restore-plan';
+import { openPhysicalBackup, PhysicalFormat } from './physical';
+import { drillMysqlPhysical, isMysqlPhysical, runMysqlPhysicalRestore } from './physical-restore';
+import { physicalDeepCheck } from './physical-check';
 
 export class MySQLDriver implements EngineDriver {
   public readonly engine = Engine.MYSQL;
@@ -64,21 +67,34 @@ export class MySQLDriver implements EngineDriver {
     return runBinlogChainRestore(cfg, manifest, signal, restoreBackup, this);
   }
 
-  public tools(purpose: ToolPurpose): readonly ToolNeed[] {
+  /** `restore --target-dir DIR` of a physical backup (physical-restore.ts). */
+  public restoreToDirectory(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult> {
+    return runMysqlPhysicalRestore(cfg, signal);
+  }
+
+  /** A drill of a physical backup: laid down under TMPDIR, a temporary server, row counts (physical-restore.ts). */
+  public readonly drillPhysical = drillMysqlPhysical;
+
+  public notRestorableToUrl(manifest: Manifest): string | undefined {
+    if (!isMysqlPhysical(manifest)) return undefined;
+    return (
+      `backup ${manifest.id} is a physical backup (a whole server's data directory); restore it with ` +
+      '--target-dir DIR, then start mariadbd on DIR.'
+    );
+  }
+
+  public tools(purpose: ToolPurpose, method?: BackupMethod): readonly ToolNeed[] {
     const fix = 'install the MariaDB or MySQL client (Debian: mariadb-client)';
     const cmd = clientTool();
     const client: ToolNeed = { cmd, label: path.basename(cmd), why: `a MySQL/MariaDB ${purpose}`, fix };
+    // The server family decides the physical tools (mariadb-backup or XtraBackup); the session checks them.
+    if (method === BackupMethod.PHYSICAL && purpose === ToolPurpose.BACKUP) return [client];
     if (purpose === ToolPurpose.RESTORE) return [client];
     const dump = findTool(['mariadb-dump', 'mysqldump']) ?? 'mariadb-dump';
     return [client, { cmd: dump, label: path.basename(dump), why: 'a MySQL/MariaDB backup', fix }];
   }
 
   public async openBackup(source: SourceUrl, options: BackupOpenOptions): Promise<BackupSession> {
-    if (options.method !== BackupMethod.LOGICAL) {
-      throw new ConfigError(
-        `--method ${options.method} is not available for MySQL/MariaDB; use --method logical (incremental and differential backups are binary log ranges).`,
-      );
-    }
     const env = mysqlEnv(process.env[SECRET_ENV.SOURCE_PASSWORD]);
     const connArgs = mysqlConnArgs(source);
     const control = await openSession(source, env);
@@ -92,6 +108,8 @@ export class MySQLDriver implements EngineDriver {
         );
       }
       await this.lock(control, options, source);
+      if (options.method === BackupMethod.PHYSICAL)
+        return await openPhysicalBackup(control, source, env, connArgs, info, options);
       if (options.type !== BackupType.FULL)
         return await openBinlogRange(control, source, env, connArgs, info.version, options);
       const dump = await dumpTool(info.flavor);
@@ -325,6 +343,8 @@ export class MySQLDriver implements EngineDriver {
   }
 
   public deepCheck(artifact: ManifestArtifact): DeepCheck {
+    if (artifact.format === PhysicalFormat.MBSTREAM || artifact.format === PhysicalFormat.XBSTREAM)
+      return physicalDeepCheck(artifact);
     // A binary log range (incremental/differential): tar reads every member.
     if (artifact.format === 'binlog-range-tar')
       return { kind: 'command', command: { cmd: 'tar', args: ['-t', '-f', '-'], label: 'tar' } };

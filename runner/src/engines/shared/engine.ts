@@ -29,6 +29,12 @@ export interface EngineDriver {
   readonly verifyBeforeRestore?: boolean;
   /** Row counts of the user tables of a database (restore drills compare them with the manifest's). */
   countTables?(target: SourceUrl): Promise<TableStat[]>;
+  /**
+   * A restore drill of a physical backup: lay it down (its chain) in a scratch directory, start a
+   * temporary server on it and return the row counts of the backup's database; everything is
+   * removed afterwards. Engines without it cannot drill physical backups.
+   */
+  drillPhysical?(cfg: PhysicalDrillConfig, manifest: Manifest, signal: AbortSignal): Promise<TableStat[]>;
   /** Drop a database (restore drills remove what they restored). */
   dropDatabase?(target: SourceUrl): Promise<void>;
   /** Whether a database exists. */
@@ -71,6 +77,12 @@ export interface EngineDriver {
   walFetch?(cfg: WalFetchConfig, signal: AbortSignal): Promise<unknown>;
   /** `binlog-stream`: follow the server's binary log into the archive until stopped. */
   binlogStream?(cfg: BinlogStreamConfig, signal: AbortSignal): Promise<LogStreamResult>;
+}
+
+/** Where a physical drill reads its backup from. */
+export interface PhysicalDrillConfig {
+  readonly from: RestoreConfig['from'];
+  readonly identity?: string;
 }
 
 /** What a log stream shipped before it was stopped. */
