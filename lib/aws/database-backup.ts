@@ -42,7 +42,7 @@ import { BackupVerifier } from './verifier';
 import type { BackupFleet } from './fleet';
 import { FleetMemberAlarms } from './fleet-member';
 import { KMS_UNWRAP_ACTIONS } from './private/iam';
-import { acknowledge } from './private/nag';
+import { acknowledge, acknowledgeRunnerIngress } from './private/nag';
 import { allowServicesToUseKey } from './private/keys';
 import { backupMetric } from './private/metrics';
 import { kebab } from './private/names';
@@ -337,6 +337,7 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     const dbPort = ec2.Port.tcp(props.source.port);
     if (props.source.connectable !== undefined) {
       this.connections.allowTo(props.source.connectable, dbPort, `dbbackup runner of ${this.databaseId}`);
+      acknowledgeRunnerIngress(this.connections, props.source.connectable, props.source.port);
     } else {
       this.connections.allowTo(ec2.Peer.anyIpv4(), dbPort, `the database of ${this.databaseId}`);
     }
