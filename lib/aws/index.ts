@@ -1,5 +1,6 @@
 // The aws-cdk-lib constructs of db-backup-constructs.
 export * from './vault';
+export * from './replication';
 export * from './source';
 export * from './schedule';
 export * from './runner-task';
