@@ -9,6 +9,7 @@ export * from './verifier';
 export * from './monitoring';
 export * from './database-backup';
 export * from './binlog-shipper';
+export * from './native-backup';
 export * from './fleet';
 export * from './fleet-member';
 export * from './shared-task-parts';

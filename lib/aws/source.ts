@@ -113,6 +113,7 @@ export class BackupSource {
       instance,
       familyOf(instance.engine?.engineType),
       true,
+      instance.instanceArn,
     );
   }
 
@@ -133,6 +134,7 @@ export class BackupSource {
       cluster,
       familyOf(cluster.engine?.engineType),
       true,
+      cluster.clusterArn,
     );
   }
 
@@ -158,6 +160,11 @@ export class BackupSource {
   public readonly engineVersion?: string;
   /** Amazon RDS or Aurora (`fromRdsInstance`, `fromDatabaseCluster`): no physical backups, no WAL shipping. */
   public readonly managed: boolean;
+  /**
+   * The ARN of the RDS instance or DB cluster (`fromRdsInstance`, `fromDatabaseCluster`): what
+   * `nativeBackup` puts into an AWS Backup plan. Undefined for a self-managed database.
+   */
+  public readonly databaseArn?: string;
 
   private constructor(
     engine: Engine,
@@ -165,9 +172,11 @@ export class BackupSource {
     connectable?: ec2.IConnectable,
     family?: ServerFamily,
     managed = false,
+    databaseArn?: string,
   ) {
     this.engine = engine;
     this.managed = managed;
+    this.databaseArn = databaseArn;
     const fits = family !== undefined && ServerVersions.of(family).engine === engine;
     this.serverFamily = fits ? family : defaultFamily(engine);
     this.engineVersion = options.engineVersion;
