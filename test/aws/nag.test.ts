@@ -158,6 +158,29 @@ describe('cdk-nag 2 and 3 both see the acknowledgements, vault in another stack,
     }
   });
 
+  test("a grant's IAM5 finding is acknowledged in both forms: the tree's <Vault.Arn> and, after synthesis, the import", () => {
+    const { app, dbStack } = build();
+    const policy = dbStack.node
+      .findChild('Orders')
+      .node.findChild('FullBackupTask')
+      .node.findAll()
+      .find((c) => c.node.path.endsWith('TaskRole/DefaultPolicy'))!;
+    const acknowledged = () =>
+      policy.node.metadata
+        .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+        .flatMap((m) => Object.keys(m.data as object))
+        .filter((k) => k.includes('IAM5[Resource::') && k.endsWith('/orders/*]'));
+    assert.equal(acknowledged().length, 1);
+    assert.match(acknowledged()[0], /<Vault47927EF3\.Arn>\/orders\/\*/);
+    app.synth();
+    const after = acknowledged();
+    assert.equal(after.length, 2);
+    assert.ok(
+      after.some((k) => /VaultStack:ExportsOutputFnGetAttVault47927EF3Arn[0-9A-F]+\/orders\/\*/.test(k)),
+      after.join(),
+    );
+  });
+
   test('the token-port ingress is acknowledged only for the open-port rules, and only that rule', () => {
     const { dbStack } = build();
     const ingress = dbStack.node
