@@ -4,13 +4,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
-import { App, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { App, Aspects, Duration, Stack, Validations } from 'aws-cdk-lib';
 import type { IPolicyValidationContext, PolicyValidationPluginReport } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks, NIST80053R5Checks } from 'cdk-nag';
+import { AwsSolutionsChecks as AwsSolutionsChecksV2, NIST80053R5Checks as NIST80053R5ChecksV2 } from 'cdk-nag-v2';
+import type { IConstruct } from 'constructs';
 import { BackupVault, ObjectLockMode, Retention } from '../../lib';
 import { normalizedTemplate, resourcesOf } from './helpers';
 
@@ -182,6 +184,24 @@ describe('BackupVault replication: same account, another region (replicaStack)',
       .map((v) => `${v.ruleName} at ${v.violatingResources[0].constructPath}`)
       .filter((f) => !/Alarms\//.test(f));
     assert.deepEqual(direct, []);
+  });
+
+  test('cdk-nag 2 (Aspects) reports nothing on the vault, its replication or the replica', () => {
+    const { app } = twoRegions();
+    Aspects.of(app).add(new AwsSolutionsChecksV2());
+    Aspects.of(app).add(new NIST80053R5ChecksV2());
+    app.synth();
+    const found: string[] = [];
+    const visit = (c: IConstruct): void => {
+      for (const m of c.node.metadata) {
+        const text = String(m.data);
+        if ((m.type === 'aws:cdk:error' || m.type === 'aws:cdk:warning') && /^(AwsSolutions|NIST|CdkNag)/.test(text))
+          if (!c.node.path.includes('/Alarms/')) found.push(`${c.node.path}: ${text.split('\n')[0]}`);
+      }
+      c.node.children.forEach(visit);
+    };
+    visit(app);
+    assert.deepEqual(found, []);
   });
 
   test('cfn-lint finds nothing in either template', () => {
