@@ -33,6 +33,7 @@ import {
   type CronSpec,
 } from '../core';
 import { BinlogShipper, type PointInTimeRecovery } from './binlog-shipper';
+import { NativeBackup, type NativeBackupOptions } from './native-backup';
 import { RestoreDrillTask } from './drill-task';
 import { AlarmTopic, BackupMonitoring } from './monitoring';
 import { BackupRunnerTask } from './runner-task';
@@ -43,7 +44,7 @@ import { BackupVerifier } from './verifier';
 import type { BackupFleet } from './fleet';
 import { FleetMemberAlarms } from './fleet-member';
 import { KMS_UNWRAP_ACTIONS } from './private/iam';
-import { acknowledge } from './private/nag';
+import { acknowledge, acknowledgeRunnerIngress } from './private/nag';
 import { allowServicesToUseKey } from './private/keys';
 import { backupMetric } from './private/metrics';
 import { kebab } from './private/names';
@@ -182,6 +183,14 @@ export interface DatabaseBackupProps {
    * @default - no point-in-time recovery; restores go to the scheduled backups
    */
   readonly pointInTimeRecovery?: PointInTimeRecovery;
+  /**
+   * Native backups beside the portable ones, for an RDS or Aurora source: the instance or
+   * cluster goes into an AWS Backup plan with daily snapshots and continuous backup (native
+   * point-in-time restore, at most 35 days, in this account and region). Refused for a
+   * self-managed source.
+   * @default - no AWS Backup plan
+   */
+  readonly nativeBackup?: NativeBackupOptions;
 }
 
 const DEFAULT_SCHEDULE = (): ScheduledBackup => ({
@@ -249,6 +258,8 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
   public readonly scheduleDeadLetterQueue: sqs.IQueue;
   public readonly rpo: Duration;
   public readonly rto: Duration;
+  /** The AWS Backup plan of the RDS instance or Aurora cluster, when `nativeBackup` is set. */
+  public readonly nativeBackup?: NativeBackup;
   private readonly encryption: BackupEncryption;
   private readonly tierDays?: string;
 
@@ -285,6 +296,13 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     for (const s of scheduled) checkBackupTypeSupported(capability, s.type ?? BackupType.FULL);
     const pitr = props.pointInTimeRecovery;
     if (pitr !== undefined) validatePointInTimeRecovery(props.source.engine);
+    if (props.nativeBackup !== undefined) {
+      this.nativeBackup = new NativeBackup(this, 'NativeBackup', {
+        ...props.nativeBackup,
+        source: props.source,
+        databaseId: this.databaseId,
+      });
+    }
 
     if (props.vault !== undefined && props.retention !== undefined) {
       throw new ConfigError(
@@ -347,6 +365,7 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     const dbPort = ec2.Port.tcp(props.source.port);
     if (props.source.connectable !== undefined) {
       this.connections.allowTo(props.source.connectable, dbPort, `dbbackup runner of ${this.databaseId}`);
+      acknowledgeRunnerIngress(this.connections, props.source.connectable, props.source.port);
     } else {
       this.connections.allowTo(ec2.Peer.anyIpv4(), dbPort, `the database of ${this.databaseId}`);
     }

@@ -1,5 +1,6 @@
 // The aws-cdk-lib constructs of db-backup-constructs.
 export * from './vault';
+export * from './replication';
 export * from './source';
 export * from './schedule';
 export * from './runner-task';
@@ -8,6 +9,7 @@ export * from './verifier';
 export * from './monitoring';
 export * from './database-backup';
 export * from './binlog-shipper';
+export * from './native-backup';
 export * from './fleet';
 export * from './fleet-member';
 export * from './shared-task-parts';

@@ -131,6 +131,7 @@ export class BackupSource {
       instance,
       familyOf(instance.engine?.engineType),
       true,
+      instance.instanceArn,
     );
   }
 
@@ -152,6 +153,7 @@ export class BackupSource {
       cluster,
       familyOf(cluster.engine?.engineType),
       true,
+      cluster.clusterArn,
     );
   }
 
@@ -179,6 +181,11 @@ export class BackupSource {
   public readonly managed: boolean;
   /** How the runner backs the server up. */
   public readonly method: BackupMethod;
+  /**
+   * The ARN of the RDS instance or DB cluster (`fromRdsInstance`, `fromDatabaseCluster`): what
+   * `nativeBackup` puts into an AWS Backup plan. Undefined for a self-managed database.
+   */
+  public readonly databaseArn?: string;
 
   private constructor(
     engine: Engine,
@@ -186,11 +193,13 @@ export class BackupSource {
     connectable?: ec2.IConnectable,
     family?: ServerFamily,
     managed = false,
+    databaseArn?: string,
   ) {
     this.engine = engine;
     this.managed = managed;
     this.method = options.method ?? BackupMethod.LOGICAL;
     checkBackupMethod({ engine, managed, method: this.method });
+    this.databaseArn = databaseArn;
     const fits = family !== undefined && ServerVersions.of(family).engine === engine;
     this.serverFamily = fits ? family : defaultFamily(engine);
     this.engineVersion = options.engineVersion;

@@ -1,4 +1,5 @@
-import { Annotations, Duration, RemovalPolicy, Resource, Token } from 'aws-cdk-lib';
+import { Annotations, Duration, Names, PhysicalName, RemovalPolicy, Resource, Token } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -23,6 +24,8 @@ import {
   S3_VERIFY_TAG_ACTIONS,
 } from './private/iam';
 import { acknowledge } from './private/nag';
+import type { VaultReplicationOptions } from './replication';
+import { vaultReplication } from './private/replication';
 
 /** How Object Lock protects backups. */
 export enum ObjectLockMode {
@@ -101,6 +104,14 @@ export interface BackupVaultProps {
   readonly removalPolicy?: RemovalPolicy;
   /** @default - a name CloudFormation generates */
   readonly bucketName?: string;
+  /**
+   * A second failure domain: replicate every backup object (SSE-KMS, with its tier tag) to a
+   * bucket in another region and/or account, with replication metrics and alarms on failed
+   * operations and latency. `replicaStack` makes a replica vault with the same retention tiers,
+   * Object Lock and cold storage there; `destinationBucket` + `destinationKey` name one that exists.
+   * @default - no replication
+   */
+  readonly replication?: VaultReplicationOptions;
 }
 
 /** A place backups are kept: a bucket and the key that encrypts it. */
@@ -254,6 +265,14 @@ export class BackupVault extends BackupVaultBase {
   public readonly accessLogsBucket: s3.IBucket;
   /** The retention tiers the lifecycle rules implement. */
   public readonly retention: Retention;
+  /** The role S3 replicates with, when `replication` is set. */
+  public readonly replicationRole?: iam.IRole;
+  /** The bucket replicas go to, when `replication` is set. */
+  public readonly replicaBucket?: s3.IBucket;
+  /** The replica vault made in `replication.replicaStack`. */
+  public readonly replica?: BackupVault;
+  /** Failed replication operations and replication latency, when `replication` is set. */
+  public readonly replicationAlarms: cloudwatch.IAlarm[] = [];
   private readonly ownBucket: s3.Bucket;
   private readonly logRules = new Map<string, number>();
 
@@ -388,11 +407,48 @@ export class BackupVault extends BackupVaultBase {
         conditions: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption-aws-kms-key-id': this.key.keyArn } },
       }),
     );
-    acknowledge(this.bucket, {
-      id: 'NIST.800.53.R5-S3BucketReplicationEnabled',
-      reason:
-        "Cross-region replication of backups is a deployment choice (cost, data residency); add a replication rule to the vault's bucket where policy requires a second region.",
-    });
+    const asReplicaOf = replicaOf;
+    replicaOf = undefined;
+    if (asReplicaOf !== undefined) {
+      acknowledge(this.bucket, {
+        id: 'NIST.800.53.R5-S3BucketReplicationEnabled',
+        reason: `This bucket is the replica (second failure domain) of the vault ${asReplicaOf}; it replicates no further.`,
+      });
+    } else if (props.replication === undefined) {
+      acknowledge(this.bucket, {
+        id: 'NIST.800.53.R5-S3BucketReplicationEnabled',
+        reason:
+          'Cross-region replication of backups is a deployment choice (cost, data residency); set replication ' +
+          'on the vault where policy requires a second region or account.',
+      });
+    }
+
+    if (props.replication !== undefined) {
+      const parts = vaultReplication(
+        this,
+        { bucket: this.bucket, key: this.key, objectLock: props.objectLock !== undefined },
+        props.replication,
+        (stack) => {
+          replicaOf = this.node.path;
+          const replica = new BackupVault(stack, `${Names.uniqueId(this)}Replica`, {
+            retention: this.retention,
+            objectLock: props.objectLock,
+            coldStorage: props.coldStorage,
+            noncurrentVersionExpiration: props.noncurrentVersionExpiration,
+            abortIncompleteMultipartUploadAfter: props.abortIncompleteMultipartUploadAfter,
+            accessLogsRetention: props.accessLogsRetention,
+            removalPolicy: props.removalPolicy,
+            bucketName: PhysicalName.GENERATE_IF_NEEDED,
+          });
+          (this as { replica?: BackupVault }).replica = replica;
+          return { scope: replica, bucket: replica.bucket, key: replica.key };
+        },
+      );
+      (this.bucket.node.defaultChild as s3.CfnBucket).replicationConfiguration = parts.configuration;
+      this.replicationRole = parts.role;
+      this.replicaBucket = parts.destinationBucket;
+      this.replicationAlarms.push(...parts.alarms);
+    }
   }
 
   /**
@@ -439,6 +495,9 @@ export class BackupVault extends BackupVaultBase {
     return [{ storageClass, transitionAfter: Duration.days(after) }];
   }
 }
+
+/** The path of the vault whose replica is being made (its constructor reads and clears it). */
+let replicaOf: string | undefined;
 
 function wholeDays(name: string, d: Duration, min: number): number | undefined {
   if (Token.isUnresolved(d.toString())) return undefined;

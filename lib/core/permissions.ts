@@ -130,3 +130,39 @@ export const GCS_DELETE_ROLES = [
   'roles/storage.admin',
   'roles/storage.objectUser',
 ] as const;
+
+/**
+ * S3 replication of a vault to a second failure domain (another region and/or account): what
+ * the replication role (assumed by S3) does. It reads object versions with their ACL, tags and
+ * Object Lock settings on the vault, and replicates objects and tags to the destination. It
+ * replicates no deletes unless delete-marker replication is asked for (`s3:ReplicateDelete`
+ * copies a delete marker; it never removes a version).
+ */
+export const S3_REPLICATION_SOURCE_BUCKET_ACTIONS = ['s3:GetReplicationConfiguration', 's3:ListBucket'] as const;
+
+/** On the vault's object versions. */
+export const S3_REPLICATION_SOURCE_OBJECT_ACTIONS = [
+  's3:GetObjectVersionForReplication',
+  's3:GetObjectVersionAcl',
+  's3:GetObjectVersionTagging',
+  's3:GetObjectRetention',
+  's3:GetObjectLegalHold',
+] as const;
+
+/** On the destination's objects: the replicas and their tags (the tier tag the lifecycle rules read). */
+export const S3_REPLICATION_DESTINATION_ACTIONS = ['s3:ReplicateObject', 's3:ReplicateTags'] as const;
+
+/** On the destination's objects, only with delete-marker replication. */
+export const S3_REPLICATION_DELETE_MARKER_ACTIONS = ['s3:ReplicateDelete'] as const;
+
+/** On the destination's objects, only across accounts: the replicas become the destination owner's. */
+export const S3_REPLICATION_OWNER_OVERRIDE_ACTIONS = ['s3:ObjectOwnerOverrideToBucketOwner'] as const;
+
+/** On the vault key: read the SSE-KMS objects it replicates. */
+export const KMS_REPLICATION_SOURCE_ACTIONS = ['kms:Decrypt'] as const;
+
+/** On the destination key: encrypt the replicas (SSE-KMS). */
+export const KMS_REPLICATION_DESTINATION_ACTIONS = ['kms:Encrypt', 'kms:GenerateDataKey'] as const;
+
+/** The id of the vault's replication rule (a dimension of S3's replication metrics). */
+export const REPLICATION_RULE_ID = 'dbbackup-replica';

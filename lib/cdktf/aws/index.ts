@@ -5,6 +5,7 @@ export * from '../common/model';
 export * from '../common';
 export * from './refs';
 export * from './vault';
+export * from './replication';
 export * from './source';
 export * from './image';
 export * from './runner-task';

@@ -20,6 +20,7 @@ import { Duration } from '../common/duration';
 import { awsContext } from './private/context';
 import { policyDocument } from './private/policy';
 import { IBucketRef, IKeyRef } from './refs';
+import { VaultReplication, type VaultReplicationOptions } from './replication';
 
 /** Where backups are kept: a bucket and the KMS key that encrypts it. */
 export interface IBackupVault {
@@ -115,6 +116,12 @@ export interface BackupVaultProps {
   readonly eventBridge?: boolean;
   /** @default - none */
   readonly tags?: Record<string, string>;
+  /**
+   * A second failure domain: replicate every backup object (SSE-KMS, with its tier tag) to a
+   * bucket in another region and/or account, with replication metrics and alarms.
+   * @default - no replication
+   */
+  readonly replication?: VaultReplicationOptions;
 }
 
 /**
@@ -139,6 +146,10 @@ export class BackupVault extends Construct implements IBackupVault {
   private readonly rules: S3BucketLifecycleConfigurationRule[];
   private readonly logRules = new Map<string, number>();
   public readonly policy: S3BucketPolicy;
+  /** Whether new object versions are locked (S3 Object Lock). */
+  public readonly objectLockEnabled: boolean;
+  /** The replication to the second failure domain, when `replication` is set. */
+  public readonly replication?: VaultReplication;
 
   constructor(scope: Construct, id: string, props: BackupVaultProps = {}) {
     super(scope, id);
@@ -294,6 +305,10 @@ export class BackupVault extends Construct implements IBackupVault {
         dependsOn: [versioning],
       });
     }
+    this.objectLockEnabled = props.objectLock !== undefined;
+    if (props.replication !== undefined) {
+      this.replication = this.replicate(props.replication, versioning, props.tags);
+    }
     if (props.serverAccessLogs !== undefined) {
       new S3BucketLoggingA(this, 'AccessLogs', {
         bucket: this.bucket.id,
@@ -304,6 +319,43 @@ export class BackupVault extends Construct implements IBackupVault {
     if (props.eventBridge ?? true) {
       new S3BucketNotification(this, 'Notifications', { bucket: this.bucket.id, eventbridge: true });
     }
+  }
+
+  private replicate(
+    options: VaultReplicationOptions,
+    versioning: S3BucketVersioningA,
+    tags: Record<string, string> | undefined,
+  ): VaultReplication {
+    const dest = options.destination;
+    if (dest instanceof BackupVault) {
+      // The replica keeps the backups as long as this vault does: the same tier rules, from the
+      // same retention (lib/core), and the same Object Lock.
+      if (dest.retention.tierDaysSetting !== this.retention.tierDaysSetting) {
+        throw new ConfigError(
+          `replication.destination keeps tiers ${dest.retention.tierDaysSetting}, this vault ${this.retention.tierDaysSetting}; ` +
+            'give the replica vault the same retention, so replicas expire with their originals.',
+        );
+      }
+      if (this.objectLockEnabled && !dest.objectLockEnabled) {
+        throw new ConfigError(
+          'replication.destination has no Object Lock, but this vault has; S3 replicates an Object Lock bucket only ' +
+            'to one with Object Lock enabled. Give the replica vault the same objectLock.',
+        );
+      }
+    } else if (this.objectLockEnabled) {
+      Annotations.of(this).addWarning(
+        'The vault has Object Lock, so S3 replicates only to a destination bucket with Object Lock enabled; ' +
+          "make sure the destination's owner enabled it (replicas keep each backup's retain-until date).",
+      );
+    }
+    return new VaultReplication(this, 'Replication', {
+      ...options,
+      tags: options.tags ?? tags,
+      sourceBucketName: this.bucketName,
+      sourceBucketArn: this.bucketArn,
+      sourceKeyArn: this.keyArn,
+      dependsOn: [versioning],
+    });
   }
 
   /**
