@@ -28,6 +28,7 @@ import { runBinlogChainRestore, runBinlogRestore } from './binlog-restore';
 import { applyGrants } from './grants';
 import { openBinlogRange } from './binlog-range';
 import { MysqlSession, quoteName, quoteString } from './session';
+import { mysqlReplicaLag } from './replica-lag';
 import {
   DUMP_TRAILER,
   MysqlFlavor,
@@ -49,6 +50,7 @@ import { RestorePlan, expectTrailer } from './restore-plan';
 export class MySQLDriver implements EngineDriver {
   public readonly engine = Engine.MYSQL;
   public readonly binlogStream = runBinlogStream;
+  public readonly replicaLag = mysqlReplicaLag;
   public readonly archiveWindow = binlogArchiveWindow;
 
   public restoreToTime(cfg: RestoreConfig, signal: AbortSignal, restoreBackup: RestoreBackup): Promise<RestoreResult> {

@@ -26,6 +26,7 @@ import { walArchiveWindow } from './wal-archive';
 import { RestoreResult } from '../shared/engine';
 import { runPhysicalRestore } from './pitr-restore';
 import { PsqlSession } from './session';
+import { postgresReplicaLag } from './replica-lag';
 import { pgEnv, pgTool } from './tools';
 
 /** The marker pg_dumpall writes at the end of a complete dump. */
@@ -67,6 +68,7 @@ export class PostgresDriver implements EngineDriver {
   public readonly engine = Engine.POSTGRES;
   public readonly walPush = runWalPush;
   public readonly walFetch = runWalFetch;
+  public readonly replicaLag = postgresReplicaLag;
   public readonly archiveWindow = walArchiveWindow;
   public readonly toTimeRefusal =
     'PostgreSQL point-in-time recovery lays down a data directory from a physical base backup and the WAL ' +

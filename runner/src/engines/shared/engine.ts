@@ -65,12 +65,47 @@ export interface EngineDriver {
   restoreToDirectory?(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult>;
   /** The recoverable window of the engine's log archive in a storage location, if it holds one. */
   archiveWindow?(storage: Storage, catalog: Catalog): Promise<ArchiveWindow | undefined>;
+  /**
+   * How far the source's data is behind its primary when it is a replica (backup
+   * --max-replica-lag), or `{ replica: false }` on a primary. Rejects with a BackupError when the
+   * server is a replica whose lag cannot be known (replication stopped): see replica-lag.ts.
+   */
+  replicaLag?(source: SourceUrl): Promise<ReplicaLag>;
+  /**
+   * A point-in-time drill: restore `cfg.toTime` into a scratch place (MySQL/MariaDB: the drill's
+   * target database; PostgreSQL: a data directory started on a free port), check it and clean up.
+   */
+  drillToTime?(cfg: RestoreConfig, signal: AbortSignal, restoreBackup: RestoreBackup): Promise<TimeDrillResult>;
   /** `wal-push FILE` (PostgreSQL's archive_command), for engines that ship a WAL (lib/core/engines.ts). */
   walPush?(cfg: WalPushConfig, signal: AbortSignal): Promise<unknown>;
   /** `wal-fetch NAME DEST` (PostgreSQL's restore_command). */
   walFetch?(cfg: WalFetchConfig, signal: AbortSignal): Promise<unknown>;
   /** `binlog-stream`: follow the server's binary log into the archive until stopped. */
   binlogStream?(cfg: BinlogStreamConfig, signal: AbortSignal): Promise<LogStreamResult>;
+}
+
+/** A replica's delay behind its primary, as `replicaLag` measured it. */
+export type ReplicaLag =
+  | { readonly replica: false }
+  | {
+      readonly replica: true;
+      readonly seconds: number;
+      /** How the figure was read, for the log (e.g. `Seconds_Behind_Master`). */
+      readonly how: string;
+    };
+
+/** What a point-in-time drill found. */
+export interface TimeDrillResult {
+  /** The moment the restore was asked for. */
+  readonly target: string;
+  /** The last transaction the restore replayed (at or before the target), where the engine reports it. */
+  readonly reached?: string;
+  readonly restoreSeconds: number;
+  /** Tables of the base backup checked present after the restore, and rows counted in them. */
+  readonly tablesChecked: number;
+  readonly rowsCounted: number;
+  /** What is wrong; empty when the drill passed. */
+  readonly problems: string[];
 }
 
 /** What a log stream shipped before it was stopped. */
