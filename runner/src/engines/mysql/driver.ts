@@ -23,7 +23,8 @@ import {
 import { RestoreConfig } from '../../config';
 import { runBinlogStream } from './binlog-stream';
 import { binlogArchiveWindow } from './binlog-archive';
-import { RestoreBackup, RestoreResult } from '../shared/engine';
+import { RestoreBackup, RestoreResult, TimeDrillRequest, TimeDrillResult } from '../shared/engine';
+import { mysqlDrillToTime } from './drill-pitr';
 import { runBinlogChainRestore, runBinlogRestore } from './binlog-restore';
 import { applyGrants } from './grants';
 import { openBinlogRange } from './binlog-range';
@@ -52,6 +53,14 @@ export class MySQLDriver implements EngineDriver {
   public readonly binlogStream = runBinlogStream;
   public readonly replicaLag = mysqlReplicaLag;
   public readonly archiveWindow = binlogArchiveWindow;
+
+  public drillToTime(
+    request: TimeDrillRequest,
+    signal: AbortSignal,
+    restoreBackup: RestoreBackup,
+  ): Promise<TimeDrillResult> {
+    return mysqlDrillToTime(request, signal, restoreBackup, this);
+  }
 
   public restoreToTime(cfg: RestoreConfig, signal: AbortSignal, restoreBackup: RestoreBackup): Promise<RestoreResult> {
     return runBinlogRestore(cfg, signal, restoreBackup, this);
