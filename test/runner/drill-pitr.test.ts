@@ -175,7 +175,10 @@ describe('drill at a random moment (MariaDB: full backup + binary log archive)',
       }
       const r = await drill('seed-two');
       assert.equal(r.code, 3, r.stderr);
-      assert.match(r.stderr, /the point-in-time restore to \S+ \(seed seed-two\) failed: .*(could not be read back|sha256)/);
+      assert.match(
+        r.stderr,
+        /the point-in-time restore to \S+ \(seed seed-two\) failed: .*(could not be read back|sha256)/,
+      );
       assert.equal(
         await scratch.sql(`SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = 'drill'`),
         '0',
@@ -264,7 +267,7 @@ describe('drill at a random moment (PostgreSQL: physical base + WAL archive)', (
       for (const e of fs.readdirSync(d, { withFileTypes: true })) {
         const p = path.join(d, e.name);
         if (e.isDirectory()) walk(p);
-        else if (/[0-9A-F]{24}/.test(e.name) && !/history|backup|json/.test(e.name)) segments.push(p);
+        else if (/^[0-9A-F]{24}$/.test(path.basename(d))) segments.push(p);
       }
     };
     walk(path.join(dir, 'store', 'wal'));
@@ -277,8 +280,12 @@ describe('drill at a random moment (PostgreSQL: physical base + WAL archive)', (
         fs.writeFileSync(s, b);
       }
       const r = await drill('pg-seed-2');
-      assert.notEqual(r.code, 0, r.stderr);
-      assert.match(r.stderr, /the point-in-time restore to \S+ \(seed pg-seed-2\) failed/);
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(
+        r.stderr,
+        /the point-in-time (restore to \S+|drill) \(seed pg-seed-2\) failed.*could not be read back/,
+      );
+      assert.equal(logLines(r.stderr).find((l) => l._aws !== undefined)?.DrillFailed, 1);
     } finally {
       segments.forEach((s, i) => fs.writeFileSync(s, originals[i]));
     }

@@ -125,7 +125,7 @@ export async function runDrill(cfg: DrillConfig, signal: AbortSignal): Promise<D
   const problems = [...(logical?.problems ?? []), ...(pointInTime?.problems ?? [])];
   const ok = problems.length === 0;
   const result: DrillResult = {
-    id: logical?.id ?? pointInTime!.base,
+    id: logical?.id ?? (pointInTime!.base || '(point in time)'),
     ok,
     restoreSeconds: logical?.restoreSeconds ?? pointInTime!.restoreSeconds,
     tablesChecked: logical?.tablesChecked ?? pointInTime!.tablesChecked,
@@ -271,7 +271,10 @@ async function drillPointInTime(
   } catch (e) {
     if ((e as Error).name === 'ConfigError' || signal.aborted) throw e;
     const moment = chosen?.toISOString() ?? '(not drawn)';
-    const problem = `the point-in-time restore to ${moment} (seed ${seed}) failed: ${(e as Error).message}`;
+    const problem =
+      chosen === undefined
+        ? `the point-in-time drill (seed ${seed}) failed before it drew a moment: ${(e as Error).message}`
+        : `the point-in-time restore to ${moment} (seed ${seed}) failed: ${(e as Error).message}`;
     if ((e as Error).name !== 'DamagedError') {
       log.error(problem, { event: 'drill-failed', seed });
       emitMetrics(process.env[RUNNER_ENV.DATABASE_ID] ?? 'unknown', {
@@ -283,7 +286,7 @@ async function drillPointInTime(
     return {
       engine: window.engine,
       seed,
-      base: '(none)',
+      base: '',
       target: moment,
       restoreSeconds: 0,
       tablesChecked: 0,

@@ -141,7 +141,6 @@ export async function postgresDrillToTime(request: TimeDrillRequest, signal: Abo
       fsync: 'off',
       log_timezone: 'UTC',
       timezone: 'UTC',
-      max_connections: '10',
     };
     const args = ['-D', dataDir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
     proc = spawn(server, args, { stdio: ['ignore', 'ignore', 'pipe'], ...owner });
