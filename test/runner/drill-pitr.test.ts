@@ -184,7 +184,7 @@ describe('drill at a random moment (MariaDB: full backup + binary log archive)',
         '0',
       );
     } finally {
-      objects.forEach((o, i) => fs.writeFileSync(o, originals[i]));
+      for (const [i, o] of objects.entries()) fs.writeFileSync(o, originals[i]);
     }
   });
 });
@@ -287,7 +287,7 @@ describe('drill at a random moment (PostgreSQL: physical base + WAL archive)', (
       );
       assert.equal(logLines(r.stderr).find((l) => l._aws !== undefined)?.DrillFailed, 1);
     } finally {
-      segments.forEach((s, i) => fs.writeFileSync(s, originals[i]));
+      for (const [i, s] of segments.entries()) fs.writeFileSync(s, originals[i]);
     }
   });
 });
