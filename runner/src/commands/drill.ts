@@ -121,7 +121,13 @@ export async function runDrill(cfg: DrillConfig, signal: AbortSignal): Promise<D
     );
   }
   const window = windows.find((w) => w.engine === engine) ?? (logical === undefined ? windows[0] : undefined);
-  const pointInTime = window === undefined ? undefined : await drillPointInTime(cfg, window, signal);
+  // The database the point-in-time part reports a failure under: the logical backup's, else the newest of the engine's.
+  const reportAs =
+    process.env[RUNNER_ENV.DATABASE_ID] ??
+    catalog.backups.filter((m) => m.id === logical?.id || (logical === undefined && m.engine === window?.engine)).pop()
+      ?.databaseId ??
+    'unknown';
+  const pointInTime = window === undefined ? undefined : await drillPointInTime(cfg, window, signal, reportAs);
   const problems = [...(logical?.problems ?? []), ...(pointInTime?.problems ?? [])];
   const ok = problems.length === 0;
   const result: DrillResult = {
@@ -245,13 +251,11 @@ async function drillPointInTime(
   cfg: DrillConfig,
   window: ArchiveWindow,
   signal: AbortSignal,
+  databaseId: string,
 ): Promise<PointInTimeDrill | undefined> {
   const driver = driverFor(window.engine);
   if (driver.drillToTime === undefined) return undefined;
   const seed = cfg.seed ?? crypto.randomBytes(8).toString('hex');
-  const usesTarget = window.engine === cfg.target.engine;
-  if (usesTarget && driver.databaseExists !== undefined && window.engine !== 'postgres')
-    await refuseExisting(driver, cfg);
   let chosen: Date | undefined;
   const pick = (from: Date, to: Date) => {
     chosen = pickMoment(seed, from, to, window.holes);
@@ -277,7 +281,7 @@ async function drillPointInTime(
         : `the point-in-time restore to ${moment} (seed ${seed}) failed: ${(e as Error).message}`;
     if ((e as Error).name !== 'DamagedError') {
       log.error(problem, { event: 'drill-failed', seed });
-      emitMetrics(process.env[RUNNER_ENV.DATABASE_ID] ?? 'unknown', {
+      emitMetrics(databaseId, {
         [METRICS.DRILL_FAILED]: 1,
         [METRICS.DRILL_SUCCEEDED]: 0,
       });
@@ -293,10 +297,5 @@ async function drillPointInTime(
       rowsCounted: 0,
       problems: [problem],
     };
-  } finally {
-    if (usesTarget && window.engine !== 'postgres')
-      await driver
-        .dropDatabase?.(cfg.target)
-        .catch((e: Error) => log.warn(`could not drop the drill database: ${e.message}`));
   }
 }

@@ -15,7 +15,9 @@
 import { Manifest } from '../../../../lib/core/manifest';
 import { RunnerCommand } from '../../../../lib/core/contract';
 import { readCatalog } from '../../catalog';
+import { ConfigError } from '../../../../lib/core/errors';
 import { BackupError } from '../../errors';
+import { log } from '../../log';
 import { openStorage } from '../../storage';
 import { EngineDriver, RestoreBackup, TimeDrillRequest, TimeDrillResult } from '../shared/engine';
 import { binlogBases } from './binlog-archive';
@@ -53,7 +55,31 @@ export async function mysqlDrillToTime(
   const base: Manifest | undefined = before[before.length - 1];
   if (base === undefined)
     throw new BackupError(`no full backup of ${database} ended before ${t.toISOString()}, inside the window`);
+  if (await driver.databaseExists!(request.target)) {
+    throw new ConfigError(
+      `the drill's target database ${request.target.database} already exists on ${request.target.display}; ` +
+        'a drill restores into a database it creates and drops. Name a database that does not exist.',
+    );
+  }
   const started = Date.now();
+  try {
+    return await restoreAndCheck(request, t, base, signal, restoreBackup, driver, started);
+  } finally {
+    await driver.dropDatabase!(request.target).catch((e: Error) =>
+      log.warn(`could not drop the drill database: ${e.message}`),
+    );
+  }
+}
+
+async function restoreAndCheck(
+  request: TimeDrillRequest,
+  t: Date,
+  base: Manifest,
+  signal: AbortSignal,
+  restoreBackup: RestoreBackup,
+  driver: EngineDriver,
+  started: number,
+): Promise<TimeDrillResult> {
   await runBinlogRestore(
     {
       command: RunnerCommand.RESTORE,
