@@ -7,6 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { parseDurationSeconds } from '../../lib/core/duration';
+import { replicaLagGate, replicaLagRecord } from '../../runner/src/commands/replica-gate';
+import { EngineDriver, ReplicaLag } from '../../runner/src/engines';
 import { lagOfReplica, parseVerticalRow } from '../../runner/src/engines/mysql/replica-lag';
 import { lagOfStandby } from '../../runner/src/engines/postgres/replica-lag';
 import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-server';
@@ -79,6 +81,41 @@ describe('the lag rules (no server)', () => {
       () => lagOfReplica(stopped, 'my://r'),
       /my:\/\/r is a replica whose replication is stopped .*SQL thread: No/,
     );
+  });
+});
+
+describe('the gate (a stand-in driver)', () => {
+  const source = { display: 'postgres://backup@replica:5432/app' } as Parameters<typeof replicaLagGate>[1];
+  const driverLagging = (...readings: ReplicaLag[]) =>
+    ({ engine: 'postgres', replicaLag: async () => readings.shift()! }) as unknown as EngineDriver;
+
+  test('a reading above the limit after the dump fails, naming when, the lag and the limit', async () => {
+    const driver = driverLagging({ replica: true, seconds: 1, how: 'x' }, { replica: true, seconds: 95.04, how: 'x' });
+    assert.equal(await replicaLagGate(driver, source, 60, 'before'), 1);
+    await assert.rejects(
+      replicaLagGate(driver, source, 60, 'after'),
+      /replica postgres:\/\/backup@replica:5432\/app lags 95 s behind its primary after the dump, above --max-replica-lag 60s/,
+    );
+  });
+
+  test('no limit asks nothing; a primary gives no reading and no record; equal to the limit passes', async () => {
+    let asked = 0;
+    const counting = {
+      engine: 'postgres',
+      replicaLag: async () => {
+        asked++;
+        return { replica: false };
+      },
+    } as unknown as EngineDriver;
+    assert.equal(await replicaLagGate(counting, source, undefined, 'before'), undefined);
+    assert.equal(asked, 0);
+    assert.equal(await replicaLagGate(counting, source, 30, 'before'), undefined);
+    assert.equal(replicaLagRecord(undefined, undefined, 30), undefined);
+    assert.equal(
+      await replicaLagGate(driverLagging({ replica: true, seconds: 30, how: 'x' }), source, 30, 'before'),
+      30,
+    );
+    assert.deepEqual(replicaLagRecord(0, 2.5, 30), { beforeSeconds: 0, afterSeconds: 2.5, maxSeconds: 30 });
   });
 });
 
