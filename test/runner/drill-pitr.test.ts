@@ -263,6 +263,15 @@ describe('drill at a random moment (PostgreSQL: physical base + WAL archive)', (
     assert.equal(await pg.sql(`SELECT count(*) FROM pg_database WHERE datname = 'drill_unused'`), '0');
   });
 
+  test('without the PostgreSQL server program a drill that would check nothing fails (exit 1), naming the fix', async () => {
+    const r = await dbbackup(['drill', '--from', url, '--target', pg.url('drill_unused'), '--json'], {
+      env: { ...pg.env, DBBACKUP_PG_BIN: path.join(dir, 'no-such-bin') },
+    });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /checked nothing: the point-in-time drill starts PostgreSQL .* found no server program/);
+    assert.equal(logLines(r.stderr).find((l) => l._aws !== undefined)?.DrillFailed, 1);
+  });
+
   test('a damaged archived WAL segment fails the drill, naming the moment and the seed', async () => {
     const segments: string[] = [];
     const walk = (d: string) => {

@@ -7,7 +7,7 @@ import { ArchiveWindow } from '../archive/window';
 import { backupsOfDatabase, notDrillable, readCatalog, selectBackups } from '../catalog';
 import { DrillConfig } from '../config';
 import { archiveWindows, driverFor, EngineDriver, TimeDrillResult } from '../engines';
-import { DamagedError } from '../errors';
+import { BackupError, DamagedError } from '../errors';
 import { log } from '../log';
 import { emitMetrics } from '../metrics';
 import { openStorage } from '../storage';
@@ -128,6 +128,11 @@ export async function runDrill(cfg: DrillConfig, signal: AbortSignal): Promise<D
       ?.databaseId ??
     'unknown';
   const pointInTime = window === undefined ? undefined : await drillPointInTime(cfg, window, signal, reportAs);
+  if (logical === undefined && pointInTime?.skipped !== undefined) {
+    // A drill that checked nothing has not passed: the machine lacks what it needs (exit 1).
+    emitMetrics(reportAs, { [METRICS.DRILL_FAILED]: 1, [METRICS.DRILL_SUCCEEDED]: 0 });
+    throw new BackupError(`the restore drill of ${cfg.from.display} checked nothing: ${pointInTime.skipped}`);
+  }
   const problems = [...(logical?.problems ?? []), ...(pointInTime?.problems ?? [])];
   const ok = problems.length === 0;
   const result: DrillResult = {
@@ -159,7 +164,9 @@ export async function runDrill(cfg: DrillConfig, signal: AbortSignal): Promise<D
   const pit =
     pointInTime === undefined
       ? ''
-      : `; point in time ${pointInTime.target} (seed ${pointInTime.seed}) reached ${pointInTime.reached ?? 'the target'}, restored in ${pointInTime.restoreSeconds.toFixed(1)} s`;
+      : pointInTime.skipped !== undefined
+        ? '; point in time skipped (see the warning)'
+        : `; point in time ${pointInTime.target} (seed ${pointInTime.seed}) reached ${pointInTime.reached ?? 'the target'}, restored in ${pointInTime.restoreSeconds.toFixed(1)} s`;
   log.info(
     `restore drill of backup ${result.id} passed: ${result.tablesChecked} tables, ${result.rowsChecked} rows, ` +
       `restored in ${result.restoreSeconds.toFixed(1)} s${pit}`,
@@ -271,6 +278,10 @@ async function drillPointInTime(
       signal,
       runRestore,
     );
+    if (r.skipped !== undefined) {
+      log.warn(`point-in-time drill skipped: ${r.skipped}`, { event: 'drill-pitr-skipped', engine: window.engine });
+      return { ...r, engine: window.engine, seed };
+    }
     return { ...r, engine: window.engine, seed };
   } catch (e) {
     if ((e as Error).name === 'ConfigError' || signal.aborted) throw e;

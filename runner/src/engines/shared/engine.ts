@@ -123,6 +123,8 @@ export interface TimeDrillResult {
   readonly rowsCounted: number;
   /** What is wrong; empty when the drill passed. */
   readonly problems: string[];
+  /** Why the moment was not restored at all (a program this machine lacks); the drill warns. */
+  readonly skipped?: string;
 }
 
 /** What a log stream shipped before it was stopped. */
