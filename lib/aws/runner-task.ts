@@ -30,6 +30,7 @@ import {
   timeoutEntryPoint,
 } from './private/task';
 import { DEFAULT_COMPRESSION } from '../core/codecs';
+import { formatDurationSeconds } from '../core/duration';
 
 /** Properties of a `BackupRunnerTask`. */
 export interface BackupRunnerTaskProps {
@@ -65,6 +66,12 @@ export interface BackupRunnerTaskProps {
    * @default - not given: the runner warns in the manifest when a base is daily
    */
   readonly tierDays?: string;
+  /**
+   * When the source is a replica, the most it may lag behind its primary before and after the
+   * dump (`--max-replica-lag`): above it the backup fails and commits nothing. A primary ignores it.
+   * @default - no lag check
+   */
+  readonly maxReplicaLag?: Duration;
   /** @default 1024 (1 vCPU) */
   readonly cpu?: number;
   /** @default 2048 */
@@ -163,6 +170,8 @@ export class BackupRunnerTask extends Construct {
         // Rendered only when physical: a logical source's environment stays as it was.
         method: props.source.method === BackupMethod.PHYSICAL ? props.source.method : undefined,
         'tier-days': this.backupType === BackupType.FULL ? undefined : props.tierDays,
+        'max-replica-lag':
+          props.maxReplicaLag === undefined ? undefined : formatDurationSeconds(props.maxReplicaLag.toSeconds()),
         compression: props.compression ?? DEFAULT_COMPRESSION,
         encrypt: encryptValue(encryption, encryptionKey),
         json: true,

@@ -171,6 +171,20 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
       `(default ${DEFAULT_STALL_TIMEOUT_SECONDS}; 0: never)`,
   ),
   opt(
+    'max-replica-lag',
+    OptionKind.STRING,
+    [C.BACKUP],
+    'when the source is a replica, fail the backup (exit 1, no manifest) if its replication lag is above this ' +
+      'duration (30s, 5m) before or after the dump; the manifest records the lag measured; a primary ignores it',
+  ),
+  opt(
+    'drill-seed',
+    OptionKind.STRING,
+    [C.DRILL],
+    'seed of the random moment a drill restores where the store holds a log archive (point-in-time recovery); ' +
+      'the same seed and window give the same moment (default: a new seed each run, printed)',
+  ),
+  opt(
     'lock-timeout',
     OptionKind.INTEGER,
     [C.BACKUP],

@@ -101,6 +101,15 @@ export interface Manifest {
   };
   readonly artifacts: readonly ManifestArtifact[];
   readonly tables?: readonly TableStat[];
+  /**
+   * The replication lag of a replica source, measured before and after the dump (backup
+   * --max-replica-lag); absent for a primary or when no limit was given.
+   */
+  readonly replicaLag?: {
+    readonly beforeSeconds: number;
+    readonly afterSeconds: number;
+    readonly maxSeconds: number;
+  };
   /** Things a person should know about this backup (e.g. globals that could not be read). */
   readonly warnings?: readonly string[];
   /** How to restore it with standard tools, for a person without this program. */

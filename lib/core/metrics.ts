@@ -33,6 +33,8 @@ export const METRICS = {
   DRILL_FAILED: 'DrillFailed',
   /** Drill: seconds the restore took. */
   RESTORE_TIME: 'RestoreTimeSeconds',
+  /** Drill: seconds the restore of the random moment took (stores with a log archive). */
+  PITR_RESTORE_TIME: 'PointInTimeRestoreTimeSeconds',
   /** Log shipper: seconds since the last shipped log data. */
   LOG_LAG: 'LogShippingLagSeconds',
 } as const;

@@ -7,6 +7,7 @@ import {
 } from '../../lib/core/contract';
 import { DEFAULT_COMPRESSION } from '../../lib/core/codecs';
 import { defaultMethod, ENGINE_CAPABILITIES, LogShipping } from '../../lib/core/engines';
+import { parseDurationSeconds } from '../../lib/core/duration';
 import { ConfigError } from '../../lib/core/errors';
 import { BackupMethod, BackupType, Compression, Engine, RetentionTier } from '../../lib/core/model';
 import { parseTierDays } from '../../lib/core/retention';
@@ -49,6 +50,8 @@ export interface BackupConfig {
   readonly lockWaitSeconds: number;
   /** Seconds to wait for another session's table lock (pg_dump --lock-wait-timeout, lock_wait_timeout). */
   readonly lockTimeoutSeconds: number;
+  /** --max-replica-lag: the most a replica source may lag behind its primary, before and after the dump. */
+  readonly maxReplicaLagSeconds?: number;
   readonly json: boolean;
 }
 
@@ -97,6 +100,8 @@ export interface DrillConfig {
   readonly identity?: string;
   /** The database (id or name) whose newest backup is drilled, when the store holds several. */
   readonly database?: string;
+  /** --drill-seed: the seed of the point-in-time drill's random moment. */
+  readonly seed?: string;
   readonly json: boolean;
 }
 
@@ -342,6 +347,10 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         tierDays: v['tier-days'] !== undefined ? parseTierDays(String(v['tier-days'])) : undefined,
         lockWaitSeconds: (v['lock-wait'] as number | undefined) ?? 0,
         lockTimeoutSeconds: (v['lock-timeout'] as number | undefined) ?? 60,
+        maxReplicaLagSeconds:
+          v['max-replica-lag'] !== undefined
+            ? parseDurationSeconds(String(v['max-replica-lag']), `--max-replica-lag`)
+            : undefined,
         json,
       };
     }
@@ -418,6 +427,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         target: parseSourceUrl(need(v, cmd, 'target'), '--target'),
         identity: v.identity as string | undefined,
         database: v.database as string | undefined,
+        seed: v['drill-seed'] as string | undefined,
         json,
       };
     case RunnerCommand.WAL_PUSH: {

@@ -42,6 +42,7 @@ import { IClusterRef } from './refs';
 import { BackupSource } from './source';
 import { IBackupVault } from './vault';
 import { DEFAULT_COMPRESSION } from '../../core/codecs';
+import { formatDurationSeconds } from '../../core/duration';
 
 /** Where the runner's task runs. */
 export interface RunnerNetwork {
@@ -113,6 +114,12 @@ export interface BackupRunnerTaskProps {
    * @default Duration.days(365)
    */
   readonly logRetention?: Duration;
+  /**
+   * When the source is a replica, the most it may lag behind its primary before and after the
+   * dump (`--max-replica-lag`): above it the backup fails and commits nothing. A primary ignores it.
+   * @default - no lag check
+   */
+  readonly maxReplicaLag?: Duration;
   /** @default - none */
   readonly tags?: Record<string, string>;
 }
@@ -189,6 +196,8 @@ export class BackupRunnerTask extends Construct {
         method: props.source.method === BackupMethod.PHYSICAL ? props.source.method : undefined,
         compression: props.compression ?? DEFAULT_COMPRESSION,
         encrypt: encryption.value,
+        'max-replica-lag':
+          props.maxReplicaLag === undefined ? undefined : formatDurationSeconds(props.maxReplicaLag.toSeconds()),
         json: true,
       }),
       [RUNNER_ENV.DATABASE_ID]: props.databaseId,

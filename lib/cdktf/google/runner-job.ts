@@ -32,6 +32,7 @@ import { resourceName, serviceAccountId } from './private/names';
 import { BackupSource } from './source';
 import { IBackupVault } from './vault';
 import { DEFAULT_COMPRESSION } from '../../core/codecs';
+import { formatDurationSeconds } from '../../core/duration';
 
 /** The roles the runner holds on the bucket: create and read objects, never delete or overwrite (lib/core). */
 export const RUNNER_BUCKET_ROLES = GCS_BUCKET_ROLES[BackupRole.WRITER];
@@ -82,6 +83,12 @@ export interface BackupRunnerJobProps {
   readonly memoryLimitMiB?: number;
   /** @default Duration.hours(4) */
   readonly timeout?: Duration;
+  /**
+   * When the source is a replica, the most it may lag behind its primary before and after the
+   * dump (`--max-replica-lag`): above it the backup fails and commits nothing. A primary ignores it.
+   * @default - no lag check
+   */
+  readonly maxReplicaLag?: Duration;
   /**
    * How often a failed task is retried within one execution.
    * @default 1
@@ -145,6 +152,8 @@ export class BackupRunnerJob extends Construct {
         type: this.backupType,
         compression: props.compression ?? DEFAULT_COMPRESSION,
         encrypt: encryption.value,
+        'max-replica-lag':
+          props.maxReplicaLag === undefined ? undefined : formatDurationSeconds(props.maxReplicaLag.toSeconds()),
         json: true,
       }),
       [RUNNER_ENV.DATABASE_ID]: props.databaseId,

@@ -12,6 +12,7 @@ import { formatBytes, log } from '../log';
 import { emitMetrics } from '../metrics';
 import { COMPRESSION_EXT } from '../pipeline/compress';
 import { encryptionExt, prepareEncryption, PreparedEncryption } from '../pipeline/encrypt';
+import { replicaLagGate, replicaLagRecord } from './replica-gate';
 import { manualRestoreSteps } from '../pipeline/manual';
 import { GatedDigest } from '../pipeline/stream';
 import { CommandSpec } from '../pipeline/stages';
@@ -75,6 +76,7 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
       cfg.tier ??
       (cfg.type === BackupType.FULL ? await chooseTier(storage, cfg.source.database, started) : RetentionTier.DAILY);
     const enc = await prepareEncryption(cfg.encryption, id);
+    const lagBefore = await replicaLagGate(driver, cfg.source, cfg.maxReplicaLagSeconds, 'before');
     const session = await driver.openBackup(cfg.source, {
       type: cfg.type,
       method: cfg.method,
@@ -99,6 +101,10 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
       }
       for (const copy of session.copies ?? []) artifacts.push(await copyArtifact(storage, id, copy, tier, signal));
       const tables = await session.tables();
+      const lagAfter =
+        lagBefore === undefined
+          ? undefined
+          : await replicaLagGate(driver, cfg.source, cfg.maxReplicaLagSeconds, 'after');
       const base: Omit<Manifest, 'manualRestore'> = {
         version: MANIFEST_VERSION,
         id,
@@ -120,6 +126,7 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
         pipeline: session.storedAs ?? { compression: cfg.compression, encryption: enc.manifest },
         artifacts,
         tables,
+        replicaLag: replicaLagRecord(lagBefore, lagAfter, cfg.maxReplicaLagSeconds),
         warnings: warnings.length > 0 ? warnings : undefined,
       };
       const unsigned: Manifest = { ...base, manualRestore: manualRestoreSteps(cfg.to, base) };

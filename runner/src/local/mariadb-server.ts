@@ -73,6 +73,11 @@ export async function startLocalMariaDB(options: LocalMariaDBOptions = {}): Prom
     fs.chownSync(dir, uid, gid);
   }
   const userArgs = asRoot ? ['--user=mysql'] : [];
+  // A temporary directory of its own: a server starting beside it removes every '#sql*' file of
+  // its tmpdir at startup, which makes a concurrent mariadb-install-db in a shared /tmp fail.
+  const tmpDir = path.join(dir, 'tmp');
+  fs.mkdirSync(tmpDir);
+  if (asRoot) fs.chownSync(tmpDir, fs.statSync(dir).uid, fs.statSync(dir).gid);
   if (options.dataDir === undefined) {
     await run(findTool(['mariadb-install-db', 'mysql_install_db']) ?? 'mariadb-install-db', [
       '--no-defaults',
@@ -81,6 +86,7 @@ export async function startLocalMariaDB(options: LocalMariaDBOptions = {}): Prom
       '--auth-root-authentication-method=normal',
       '--skip-test-db',
       '--skip-name-resolve',
+      `--tmpdir=${tmpDir}`,
     ]);
   }
   const port = await freePort();
@@ -103,6 +109,7 @@ export async function startLocalMariaDB(options: LocalMariaDBOptions = {}): Prom
     '--bind-address=127.0.0.1',
     `--pid-file=${path.join(dir, 'mysqld.pid')}`,
     '--skip-name-resolve',
+    `--tmpdir=${tmpDir}`,
     '--server-id=1',
     ...(options.binlog === false ? [] : [`--log-bin=${path.join(dataDir, 'binlog')}`, '--binlog-format=ROW']),
     ...userArgs,

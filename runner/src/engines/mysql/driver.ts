@@ -23,11 +23,13 @@ import {
 import { RestoreConfig } from '../../config';
 import { runBinlogStream } from './binlog-stream';
 import { binlogArchiveWindow } from './binlog-archive';
-import { RestoreBackup, RestoreResult } from '../shared/engine';
+import { RestoreBackup, RestoreResult, TimeDrillRequest, TimeDrillResult } from '../shared/engine';
+import { mysqlDrillToTime } from './drill-pitr';
 import { runBinlogChainRestore, runBinlogRestore } from './binlog-restore';
 import { applyGrants } from './grants';
 import { openBinlogRange } from './binlog-range';
 import { MysqlSession, quoteName, quoteString } from './session';
+import { mysqlReplicaLag } from './replica-lag';
 import {
   DUMP_TRAILER,
   MysqlFlavor,
@@ -52,7 +54,16 @@ import { physicalDeepCheck } from './physical-check';
 export class MySQLDriver implements EngineDriver {
   public readonly engine = Engine.MYSQL;
   public readonly binlogStream = runBinlogStream;
+  public readonly replicaLag = mysqlReplicaLag;
   public readonly archiveWindow = binlogArchiveWindow;
+
+  public drillToTime(
+    request: TimeDrillRequest,
+    signal: AbortSignal,
+    restoreBackup: RestoreBackup,
+  ): Promise<TimeDrillResult> {
+    return mysqlDrillToTime(request, signal, restoreBackup, this);
+  }
 
   public restoreToTime(cfg: RestoreConfig, signal: AbortSignal, restoreBackup: RestoreBackup): Promise<RestoreResult> {
     return runBinlogRestore(cfg, signal, restoreBackup, this);

@@ -23,9 +23,11 @@ import { openPhysicalBackup } from './physical';
 import { RestoreConfig } from '../../config';
 import { runWalFetch, runWalPush } from './wal-shipping';
 import { walArchiveWindow } from './wal-archive';
-import { RestoreResult } from '../shared/engine';
+import { RestoreResult, TimeDrillRequest, TimeDrillResult } from '../shared/engine';
+import { postgresDrillToTime } from './drill-pitr';
 import { runPhysicalRestore } from './pitr-restore';
 import { PsqlSession } from './session';
+import { postgresReplicaLag } from './replica-lag';
 import { pgEnv, pgTool } from './tools';
 
 /** The marker pg_dumpall writes at the end of a complete dump. */
@@ -67,6 +69,7 @@ export class PostgresDriver implements EngineDriver {
   public readonly engine = Engine.POSTGRES;
   public readonly walPush = runWalPush;
   public readonly walFetch = runWalFetch;
+  public readonly replicaLag = postgresReplicaLag;
   public readonly archiveWindow = walArchiveWindow;
   public readonly toTimeRefusal =
     'PostgreSQL point-in-time recovery lays down a data directory from a physical base backup and the WAL ' +
@@ -75,6 +78,10 @@ export class PostgresDriver implements EngineDriver {
   public notRestorableToUrl(manifest: Manifest): string | undefined {
     if (manifest.method !== BackupMethod.PHYSICAL) return undefined;
     return `backup ${manifest.id} is a physical backup (a whole data directory); restore it with --target-dir DIR, then start PostgreSQL on DIR.`;
+  }
+
+  public drillToTime(request: TimeDrillRequest, signal: AbortSignal): Promise<TimeDrillResult> {
+    return postgresDrillToTime(request, signal);
   }
 
   public restoreToDirectory(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult> {

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { LogPosition, Manifest, ManifestArtifact, TableStat } from '../../../../lib/core/manifest';
 import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
-import { SourceUrl } from '../../../../lib/core/urls';
+import { SourceUrl, StorageUrl } from '../../../../lib/core/urls';
 import { ArchiveWindow } from '../../archive/window';
 import { Catalog } from '../../catalog';
 import { BinlogStreamConfig, RestoreConfig, WalFetchConfig, WalPushConfig } from '../../config';
@@ -71,6 +71,19 @@ export interface EngineDriver {
   restoreToDirectory?(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult>;
   /** The recoverable window of the engine's log archive in a storage location, if it holds one. */
   archiveWindow?(storage: Storage, catalog: Catalog): Promise<ArchiveWindow | undefined>;
+  /**
+   * How far the source's data is behind its primary when it is a replica (backup
+   * --max-replica-lag), or `{ replica: false }` on a primary. Rejects with a BackupError when the
+   * server is a replica whose lag cannot be known (replication stopped): see replica-lag.ts.
+   */
+  replicaLag?(source: SourceUrl): Promise<ReplicaLag>;
+  /**
+   * A point-in-time drill (`drill` where the store holds a log archive): pick a moment inside the
+   * window with `request.pick` (the engine may narrow the window to what it can prove it reaches),
+   * restore it into a scratch place (MySQL/MariaDB: the drill's target database; PostgreSQL: a
+   * data directory started on a free port), check it and clean up.
+   */
+  drillToTime?(request: TimeDrillRequest, signal: AbortSignal, restoreBackup: RestoreBackup): Promise<TimeDrillResult>;
   /** `wal-push FILE` (PostgreSQL's archive_command), for engines that ship a WAL (lib/core/engines.ts). */
   walPush?(cfg: WalPushConfig, signal: AbortSignal): Promise<unknown>;
   /** `wal-fetch NAME DEST` (PostgreSQL's restore_command). */
@@ -83,6 +96,47 @@ export interface EngineDriver {
 export interface PhysicalDrillConfig {
   readonly from: RestoreConfig['from'];
   readonly identity?: string;
+}
+
+/** A replica's delay behind its primary, as `replicaLag` measured it. */
+export type ReplicaLag =
+  | { readonly replica: false }
+  | {
+      readonly replica: true;
+      readonly seconds: number;
+      /** How the figure was read, for the log (e.g. `Seconds_Behind_Master`). */
+      readonly how: string;
+    };
+
+/** What a point-in-time drill is asked to do. */
+export interface TimeDrillRequest {
+  readonly from: StorageUrl;
+  /** The drill's --target (MySQL/MariaDB restore into it; PostgreSQL uses a scratch data directory instead). */
+  readonly target: SourceUrl;
+  readonly identity?: string;
+  /** The database whose backups are drilled, when the store holds several. */
+  readonly database?: string;
+  readonly window: ArchiveWindow;
+  /** The random (seeded) moment in [from, to], outside the window's holes. */
+  pick(from: Date, to: Date): Date;
+}
+
+/** What a point-in-time drill found. */
+export interface TimeDrillResult {
+  /** The full or base backup the restore started from. */
+  readonly base: string;
+  /** The moment the restore was asked for. */
+  readonly target: string;
+  /** The last transaction the restore replayed (at or before the target), where the engine reports it. */
+  readonly reached?: string;
+  readonly restoreSeconds: number;
+  /** Tables of the base backup checked present after the restore, and rows counted in them. */
+  readonly tablesChecked: number;
+  readonly rowsCounted: number;
+  /** What is wrong; empty when the drill passed. */
+  readonly problems: string[];
+  /** Why the moment was not restored at all (a program this machine lacks); the drill warns. */
+  readonly skipped?: string;
 }
 
 /** What a log stream shipped before it was stopped. */

@@ -1,0 +1,45 @@
+// The maxReplicaLag prop of the backup task reaches the runner as --max-replica-lag, and the
+// runner's own parser reads it back to the same number of seconds.
+import * as assert from 'node:assert/strict';
+import { describe, test } from '@jest/globals';
+import { Duration } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { BackupRunnerTask, BackupVault } from '../../lib';
+import { BackupConfig, parseInvocation } from '../../runner/src/config';
+import { newStack, postgresSource, resourcesOf } from './helpers';
+
+function runnerEnv(stack: ReturnType<typeof newStack>): Record<string, string> {
+  const [[, td]] = resourcesOf(Template.fromStack(stack), 'AWS::ECS::TaskDefinition');
+  const c = td.Properties.ContainerDefinitions.find((x: { Name: string }) => x.Name === 'runner');
+  return Object.fromEntries(c.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
+}
+
+describe('BackupRunnerTask maxReplicaLag', () => {
+  test('renders DBBACKUP_MAX_REPLICA_LAG, which the runner parses back to the same seconds', () => {
+    const stack = newStack();
+    new BackupRunnerTask(stack, 'Task', {
+      source: postgresSource(stack),
+      vault: new BackupVault(stack, 'Vault'),
+      databaseId: 'app-db',
+      maxReplicaLag: Duration.minutes(5),
+    });
+    const env = runnerEnv(stack);
+    assert.equal(env.DBBACKUP_MAX_REPLICA_LAG, '300s');
+    const parsed = parseInvocation(['backup'], {
+      ...env,
+      DBBACKUP_TO: 'file:///tmp/x',
+      DBBACKUP_ENCRYPT: 'none',
+    }) as BackupConfig;
+    assert.equal(parsed.maxReplicaLagSeconds, 300);
+  });
+
+  test('without the prop the task sets no limit', () => {
+    const stack = newStack();
+    new BackupRunnerTask(stack, 'Task', {
+      source: postgresSource(stack),
+      vault: new BackupVault(stack, 'Vault'),
+      databaseId: 'app-db',
+    });
+    assert.equal(runnerEnv(stack).DBBACKUP_MAX_REPLICA_LAG, undefined);
+  });
+});
