@@ -1,0 +1,134 @@
+/**
+ * The WAL of a physical restore: for --to-time, which archived segments recovery reads (along the
+ * timeline it follows, every one checked present before anything is written, a gap or a moment past
+ * the archive's end failing the restore); for an incremental/differential chain, its WAL ranges laid
+ * down in pg_wal.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { Manifest } from '../../../../lib/core/manifest';
+import { ArchivedObject, fetchObject } from '../../archive/log-archive';
+import { BackupError, DamagedError } from '../../errors';
+import { prepareDecryption } from '../../pipeline/encrypt';
+import { readBack } from '../../pipeline/read-back';
+import { Child } from '../../pipeline/stages';
+import { ConfinedDir } from '../../pipeline/untar';
+import { Storage } from '../../storage';
+import { ChosenBase } from './pitr-restore-base';
+import { pgTimestamp } from './pitr-restore-settings';
+import { chooseTimeline, readHistories } from './pitr-restore-timeline';
+import { pgTool } from './tools';
+import { planRecovery, readWalIndex, WAL_PREFIX } from './wal-archive';
+import { parseLsn, segmentOf, timelinePath } from './wal-names';
+
+/** When the transactions recorded in an archived segment ended (commit and abort records), read with pg_waldump. */
+export async function transactionEnds(
+  storage: Storage,
+  segment: ArchivedObject,
+  identity: string | undefined,
+): Promise<Date[]> {
+  const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-wal-'));
+  try {
+    const file = path.join(tmp, segment.file);
+    await fetchObject(storage, WAL_PREFIX, segment, file, identity);
+    return await transactionEndsIn(file);
+  } finally {
+    await fs.promises.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** When the transactions recorded in a local WAL file ended. */
+export async function transactionEndsIn(file: string): Promise<Date[]> {
+  // pg_waldump stops with an error where the segment's records end; what it printed before is what counts.
+  const child = new Child({ cmd: pgTool('pg_waldump'), args: [file], env: { TZ: 'UTC' }, label: 'pg_waldump' }, [
+    'ignore',
+    'pipe',
+    'pipe',
+  ]);
+  let out = '';
+  child.process.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  await child.done.catch(() => undefined);
+  const ends: Date[] = [];
+  for (const m of out.matchAll(/desc: (?:COMMIT|ABORT)\S* (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC/g))
+    ends.push(new Date(m[1].replace(' ', 'T') + 'Z'));
+  return ends;
+}
+
+/** What a --to-time restore recovers: the settings, the timeline and how many segments it reads. */
+export interface ToTimePlan {
+  readonly recoveryTarget: string;
+  readonly settings: Record<string, string>;
+  readonly timeline: number;
+  readonly segments: readonly ArchivedObject[];
+}
+
+/** Plan a recovery from `base` to `toTime` over the WAL archive; throws when the archive cannot serve it. */
+export async function planToTime(
+  storage: Storage,
+  base: ChosenBase,
+  toTime: Date,
+  identity: string | undefined,
+): Promise<ToTimePlan> {
+  const index = await readWalIndex(storage);
+  const histories = await readHistories(storage, index, identity);
+  const tl = chooseTimeline(base.timeline, index, histories);
+  const startSegno = segmentOf(parseLsn(base.startLsn), index.segmentSize);
+  const walPath = timelinePath(base.timeline, tl.timeline, tl.history, startSegno, index.segmentSize);
+  if (walPath === undefined)
+    throw new BackupError(`timeline ${tl.timeline} does not descend from timeline ${base.timeline} of ${base.base.id}`);
+  const plan = planRecovery(index, walPath, toTime, storage.url.display);
+  if (plan.following !== 'present') {
+    // The segment after the last one is missing: recovery can stop only if a transaction ended after the moment in the last one.
+    const last = plan.segments[plan.segments.length - 1];
+    const ends = last === undefined ? [] : await transactionEnds(storage, last, identity);
+    if (!ends.some((e) => e > toTime)) throw plan.missing!;
+  }
+  return {
+    recoveryTarget: toTime.toISOString(),
+    timeline: tl.timeline,
+    segments: plan.segments,
+    settings: {
+      recovery_target_time: pgTimestamp(toTime),
+      recovery_target_timeline: String(tl.timeline),
+      recovery_target_action: 'promote',
+    },
+  };
+}
+
+/** The WAL segment an artifact of a WAL range carries (its name starts with the segment's). */
+function segmentFile(a: { name: string }): string {
+  const seg = a.name.slice(0, 24);
+  if (!/^[0-9A-F]{24}$/.test(seg)) {
+    throw new DamagedError(`WAL artifact '${a.name}' does not start with a WAL segment name`);
+  }
+  return `pg_wal/${seg}`;
+}
+
+/** Lay the WAL ranges of an incremental/differential chain down in pg_wal, where recovery finds them. */
+export async function layDownWalRanges(
+  storage: Storage,
+  ranges: readonly Manifest[],
+  dir: ConfinedDir,
+  identity: string | undefined,
+  signal: AbortSignal,
+): Promise<string[]> {
+  const artifacts: string[] = [];
+  for (const m of ranges) {
+    const mdec = await prepareDecryption(m.pipeline.encryption, identity, m.id);
+    try {
+      for (const a of m.artifacts.filter((x) => x.role === 'wal')) {
+        const file = segmentFile(a);
+        // The base's copy of its last segment is replaced by the whole archived one.
+        const write = async (p: Readable) =>
+          void (await dir.writeFile(file, p.iterator({ destroyOnReturn: false }), { replace: true }));
+        await readBack(storage, m, a, mdec, write, signal);
+        artifacts.push(`${m.id}/${a.name}`);
+      }
+    } finally {
+      await mdec.cleanup();
+    }
+  }
+  return artifacts;
+}
