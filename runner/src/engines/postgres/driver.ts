@@ -22,6 +22,7 @@ import {
 import { openPhysicalBackup } from './physical';
 import { RestoreConfig } from '../../config';
 import { runWalFetch, runWalPush } from './wal-shipping';
+import { runWalReceive } from './wal-receive';
 import { walArchiveWindow } from './wal-archive';
 import { RestoreResult } from '../shared/engine';
 import { runPhysicalRestore } from './pitr-restore';
@@ -67,6 +68,7 @@ export class PostgresDriver implements EngineDriver {
   public readonly engine = Engine.POSTGRES;
   public readonly walPush = runWalPush;
   public readonly walFetch = runWalFetch;
+  public readonly walReceive = runWalReceive;
   public readonly archiveWindow = walArchiveWindow;
   public readonly toTimeRefusal =
     'PostgreSQL point-in-time recovery lays down a data directory from a physical base backup and the WAL ' +

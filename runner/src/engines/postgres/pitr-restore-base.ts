@@ -28,7 +28,7 @@ export interface ChosenBase {
 }
 
 async function chooseBackup(cfg: RestoreConfig, storage: Storage, catalog: Catalog): Promise<Manifest> {
-  if (cfg.toTime === undefined) {
+  if (cfg.toTime === undefined && cfg.toLatest !== true) {
     const chosen = (await selectBackups(storage, cfg.selector))[0];
     if (chosen.engine !== Engine.POSTGRES || chosen.method !== BackupMethod.PHYSICAL) {
       throw new ConfigError(
@@ -37,14 +37,14 @@ async function chooseBackup(cfg: RestoreConfig, storage: Storage, catalog: Catal
     }
     return chosen;
   }
-  const t = cfg.toTime;
+  const t = cfg.toTime ?? new Date(8.64e15);
   if (cfg.selector.kind === 'id') {
     const chosen = (await selectBackups(storage, cfg.selector))[0];
     if (!isPhysicalFull(chosen))
       throw new ConfigError(
         `--to-time starts from a full physical backup; ${chosen.id} is a ${chosen.type} ${chosen.method} backup. Leave --id out to pick the newest base before the moment.`,
       );
-    if (new Date(chosen.endedAt) > t)
+    if (cfg.toTime !== undefined && new Date(chosen.endedAt) > t)
       throw new ConfigError(
         `backup ${chosen.id} ended at ${chosen.endedAt}, after ${t.toISOString()}; a base must end before the moment it is restored to.`,
       );

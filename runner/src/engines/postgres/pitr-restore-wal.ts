@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { Manifest } from '../../../../lib/core/manifest';
 import { ArchivedObject, fetchObject } from '../../archive/log-archive';
 import { BackupError, DamagedError } from '../../errors';
+import { log } from '../../log';
 import { prepareDecryption } from '../../pipeline/encrypt';
 import { readBack } from '../../pipeline/read-back';
 import { Child } from '../../pipeline/stages';
@@ -20,7 +21,8 @@ import { ChosenBase } from './pitr-restore-base';
 import { pgTimestamp } from './pitr-restore-settings';
 import { chooseTimeline, readHistories } from './pitr-restore-timeline';
 import { pgTool } from './tools';
-import { planRecovery, readWalIndex, WAL_PREFIX } from './wal-archive';
+import { archiveEnd, ArchiveEnd, planRecovery, readWalIndex, RecoveryPlan, WAL_PREFIX } from './wal-archive';
+import { fetchPartial, readPartial } from './wal-partial';
 import { parseLsn, segmentOf, timelinePath } from './wal-names';
 
 /** When the transactions recorded in an archived segment ended (commit and abort records), read with pg_waldump. */
@@ -56,19 +58,56 @@ export async function transactionEndsIn(file: string): Promise<Date[]> {
   return ends;
 }
 
-/** What a --to-time restore recovers: the settings, the timeline and how many segments it reads. */
+/** What a --to-time (or `latest`) restore recovers: the settings, the timeline and the WAL it reads. */
 export interface ToTimePlan {
   readonly recoveryTarget: string;
   readonly settings: Record<string, string>;
   readonly timeline: number;
   readonly segments: readonly ArchivedObject[];
+  /** The streamed partial segment recovery replays after the completed ones, fetched to a local file. */
+  readonly partial?: { readonly segment: string; readonly file: string; readonly written: Date };
+  /** Remove the local copies the plan made. */
+  cleanup(): Promise<void>;
 }
 
-/** Plan a recovery from `base` to `toTime` over the WAL archive; throws when the archive cannot serve it. */
+/**
+ * The streamed partial segment that continues the archive at `end`, fetched into a private
+ * temporary file, or undefined when the archive holds none for that segment.
+ */
+async function fetchContinuingPartial(
+  storage: Storage,
+  end: ArchiveEnd,
+  identity: string | undefined,
+): Promise<{ segment: string; file: string; written: Date; tmp: string } | undefined> {
+  if (end.gap !== undefined) return undefined;
+  const tlHex = end.next.name.slice(0, 8);
+  const o = await readPartial(storage, tlHex);
+  if (o === undefined || o.file !== end.next.name) return undefined;
+  const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-partial-'));
+  try {
+    const file = path.join(tmp, o.file);
+    const got = await fetchPartial(storage, o, file, identity);
+    if (got.file !== o.file)
+      throw new BackupError(
+        `the streamed partial segment moved on from ${o.file} to ${got.file} while the restore read it (wal-receive is running); run the restore again.`,
+      );
+    log.info(`the archive's completed segments end before ${end.next.name}; replaying its streamed partial copy too`, {
+      event: 'pitr-partial',
+      segment: o.file,
+      written: got.written.toISOString(),
+    });
+    return { segment: o.file, file, written: got.written, tmp };
+  } catch (e) {
+    await fs.promises.rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** Plan a recovery from `base` to `toTime` (or the end of the archive) over the WAL archive; throws when the archive cannot serve it. */
 export async function planToTime(
   storage: Storage,
   base: ChosenBase,
-  toTime: Date,
+  toTime: Date | 'latest',
   identity: string | undefined,
 ): Promise<ToTimePlan> {
   const index = await readWalIndex(storage);
@@ -78,22 +117,72 @@ export async function planToTime(
   const walPath = timelinePath(base.timeline, tl.timeline, tl.history, startSegno, index.segmentSize);
   if (walPath === undefined)
     throw new BackupError(`timeline ${tl.timeline} does not descend from timeline ${base.timeline} of ${base.base.id}`);
-  const plan = planRecovery(index, walPath, toTime, storage.url.display);
-  if (plan.following !== 'present') {
-    // The segment after the last one is missing: recovery can stop only if a transaction ended after the moment in the last one.
-    const last = plan.segments[plan.segments.length - 1];
-    const ends = last === undefined ? [] : await transactionEnds(storage, last, identity);
-    if (!ends.some((e) => e > toTime)) throw plan.missing!;
+  const where = storage.url.display;
+  const end = archiveEnd(index, walPath, where);
+  const timelineSettings = {
+    recovery_target_timeline: String(tl.timeline),
+    recovery_target_action: 'promote',
+  };
+  if (toTime === 'latest') {
+    if (end.gap !== undefined)
+      throw new DamagedError(
+        `cannot restore to the latest moment: ${end.gap.message}. Restore to a moment before the gap with --to-time ISO-8601.`,
+      );
+    const partial = await fetchContinuingPartial(storage, end, identity);
+    const last = partial?.segment ?? end.segments[end.segments.length - 1]?.file;
+    return {
+      recoveryTarget: `the end of the archived WAL (${last ?? 'the base backup'})`,
+      timeline: tl.timeline,
+      segments: end.segments,
+      settings: timelineSettings,
+      ...(partial !== undefined ? { partial } : {}),
+      cleanup: async () => {
+        if (partial !== undefined) await fs.promises.rm(partial.tmp, { recursive: true, force: true });
+      },
+    };
+  }
+  const settings = { recovery_target_time: pgTimestamp(toTime), ...timelineSettings };
+  let plan: RecoveryPlan | undefined;
+  let refusal: Error | undefined;
+  try {
+    plan = planRecovery(index, walPath, toTime, where);
+    if (plan.following !== 'present') {
+      // The segment after the last one is missing: recovery can stop only if a transaction ended after the moment in the last one.
+      const last = plan.segments[plan.segments.length - 1];
+      const ends = last === undefined ? [] : await transactionEnds(storage, last, identity);
+      if (!ends.some((e) => e > toTime)) refusal = plan.missing!;
+    }
+  } catch (e) {
+    if (!(e instanceof DamagedError)) throw e;
+    refusal = e;
+  }
+  if (refusal === undefined)
+    return {
+      recoveryTarget: toTime.toISOString(),
+      timeline: tl.timeline,
+      segments: plan!.segments,
+      settings,
+      cleanup: async () => {},
+    };
+  // The completed segments end before the moment: the streamed partial segment may reach past it.
+  const partial = await fetchContinuingPartial(storage, end, identity);
+  if (partial === undefined) throw refusal;
+  const cleanup = () => fs.promises.rm(partial.tmp, { recursive: true, force: true });
+  if (!(await transactionEndsIn(partial.file)).some((e) => e > toTime)) {
+    await cleanup();
+    throw new DamagedError(
+      `cannot restore to ${toTime.toISOString()}: no transaction ended after it in the WAL archive ${where}, ` +
+        `its streamed partial segment ${partial.segment} (uploaded ${partial.written.toISOString()}) included, so recovery ` +
+        'could not tell it reached the moment. Give an earlier moment, or restore to the end of the archive with --to-time latest.',
+    );
   }
   return {
     recoveryTarget: toTime.toISOString(),
     timeline: tl.timeline,
-    segments: plan.segments,
-    settings: {
-      recovery_target_time: pgTimestamp(toTime),
-      recovery_target_timeline: String(tl.timeline),
-      recovery_target_action: 'promote',
-    },
+    segments: end.segments,
+    settings,
+    partial,
+    cleanup,
   };
 }
 
@@ -131,4 +220,10 @@ export async function layDownWalRanges(
     }
   }
   return artifacts;
+}
+
+/** Lay the streamed partial segment down in pg_wal under its full name, where recovery reads it after the archive's. */
+export async function layDownPartial(dir: ConfinedDir, partial: { segment: string; file: string }): Promise<string> {
+  await dir.writeFile(`pg_wal/${partial.segment}`, fs.createReadStream(partial.file), { replace: true });
+  return `pg_wal/${partial.segment} (streamed partial)`;
 }

@@ -34,7 +34,7 @@ import { layDownBase, PG_CONTROL } from './physical';
 import { chooseBase } from './pitr-restore-base';
 import { writeRecoverySettings } from './pitr-restore-settings';
 import { prepareTargetDir } from './pitr-restore-target-dir';
-import { layDownWalRanges, planToTime } from './pitr-restore-wal';
+import { layDownPartial, layDownWalRanges, planToTime, ToTimePlan } from './pitr-restore-wal';
 
 export interface PhysicalRestoreResult {
   readonly id: string;
@@ -73,17 +73,21 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
   let recoveryTarget: string;
   let timeline = chosenBase.timeline;
   let walSegments: number | undefined;
-  if (cfg.toTime !== undefined) {
-    const plan = await planToTime(storage, chosenBase, cfg.toTime, cfg.identity);
+  let walPlan: ToTimePlan | undefined;
+  if (cfg.toTime !== undefined || cfg.toLatest === true) {
+    const plan = await planToTime(storage, chosenBase, cfg.toTime ?? 'latest', cfg.identity);
+    walPlan = plan;
     ({ settings, recoveryTarget, timeline } = plan);
     walSegments = plan.segments.length;
     log.info(
-      `restoring to ${recoveryTarget}: base ${base.id}, then ${plan.segments.length} WAL segment(s) up to ${plan.segments[plan.segments.length - 1]?.file ?? '(none)'}`,
+      `restoring to ${recoveryTarget}: base ${base.id}, then ${plan.segments.length} WAL segment(s) up to ${plan.segments[plan.segments.length - 1]?.file ?? '(none)'}` +
+        (plan.partial !== undefined ? ` and the streamed partial segment ${plan.partial.segment}` : ''),
       {
         event: 'pitr-plan',
         base: base.id,
         timeline,
         segments: plan.segments.length,
+        partial: plan.partial?.segment,
       },
     );
   } else if (chosen.type === BackupType.FULL) {
@@ -105,65 +109,74 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
     };
   }
 
-  const target = await prepareTargetDir(dir);
-  const artifacts: string[] = [];
   try {
-    const dec = await prepareDecryption(base.pipeline.encryption, cfg.identity, base.id);
-    let control: Buffer | undefined;
-    try {
-      const layDown = async (p: Readable) => {
-        control = await layDownBase(p, target.dir, base.id);
-      };
-      await readBack(storage, base, baseArtifact, dec, layDown, signal);
-      artifacts.push(`${base.id}/${baseArtifact.name}`);
-    } finally {
-      await dec.cleanup();
-    }
-    // The WAL ranges of an incremental/differential chain go into pg_wal, where recovery finds them.
-    if (cfg.toTime === undefined) {
-      const walRanges = chosen.type === BackupType.DIFFERENTIAL ? [chosen] : chain.slice(1);
-      artifacts.push(...(await layDownWalRanges(storage, walRanges, target.dir, cfg.identity, signal)));
-    }
-    if (signal.aborted) throw signal.reason;
-    await writeRecoverySettings(target.dir, {
-      id: chosen.id,
-      recoveryTarget,
-      from: cfg.from,
-      identity: cfg.identity,
-      settings,
-    });
-    // Last: until pg_control is there, PostgreSQL refuses to start on the directory.
-    await target.dir.writeFile(PG_CONTROL, control!);
-    if (target.owner !== undefined) await target.dir.chownAll(target.owner);
-    else if (process.getuid?.() === 0) {
-      log.warn(
-        `${dir} belongs to root, as its parent does, and PostgreSQL does not run as root: hand it to the ` +
-          `database user (e.g. chown -R postgres:postgres ${dir}) before starting it`,
-      );
-    }
-    target.dir.close();
-  } catch (e) {
-    await target.undo().catch((d: Error) => log.warn(`could not clean ${dir} up: ${d.message}`));
-    throw e;
+    return await layDown();
+  } finally {
+    await walPlan?.cleanup();
   }
-  const seconds = (Date.now() - started) / 1000;
-  log.info(
-    `laid down ${chain.map((m) => m.id).join(' + ')} in ${dir}; starting PostgreSQL on it recovers to ${recoveryTarget} and promotes`,
-    {
-      event: 'restore-done',
+
+  async function layDown(): Promise<PhysicalRestoreResult> {
+    const target = await prepareTargetDir(dir);
+    const artifacts: string[] = [];
+    try {
+      const dec = await prepareDecryption(base.pipeline.encryption, cfg.identity, base.id);
+      let control: Buffer | undefined;
+      try {
+        const layDown = async (p: Readable) => {
+          control = await layDownBase(p, target.dir, base.id);
+        };
+        await readBack(storage, base, baseArtifact, dec, layDown, signal);
+        artifacts.push(`${base.id}/${baseArtifact.name}`);
+      } finally {
+        await dec.cleanup();
+      }
+      // The WAL ranges of an incremental/differential chain go into pg_wal, where recovery finds them.
+      if (walPlan?.partial !== undefined) artifacts.push(await layDownPartial(target.dir, walPlan.partial));
+      if (walPlan === undefined) {
+        const walRanges = chosen.type === BackupType.DIFFERENTIAL ? [chosen] : chain.slice(1);
+        artifacts.push(...(await layDownWalRanges(storage, walRanges, target.dir, cfg.identity, signal)));
+      }
+      if (signal.aborted) throw signal.reason;
+      await writeRecoverySettings(target.dir, {
+        id: chosen.id,
+        recoveryTarget,
+        from: cfg.from,
+        identity: cfg.identity,
+        settings,
+      });
+      // Last: until pg_control is there, PostgreSQL refuses to start on the directory.
+      await target.dir.writeFile(PG_CONTROL, control!);
+      if (target.owner !== undefined) await target.dir.chownAll(target.owner);
+      else if (process.getuid?.() === 0) {
+        log.warn(
+          `${dir} belongs to root, as its parent does, and PostgreSQL does not run as root: hand it to the ` +
+            `database user (e.g. chown -R postgres:postgres ${dir}) before starting it`,
+        );
+      }
+      target.dir.close();
+    } catch (e) {
+      await target.undo().catch((d: Error) => log.warn(`could not clean ${dir} up: ${d.message}`));
+      throw e;
+    }
+    const seconds = (Date.now() - started) / 1000;
+    log.info(
+      `laid down ${chain.map((m) => m.id).join(' + ')} in ${dir}; starting PostgreSQL on it recovers to ${recoveryTarget} and promotes`,
+      {
+        event: 'restore-done',
+        id: chosen.id,
+        seconds,
+      },
+    );
+    return {
       id: chosen.id,
+      target: dir,
       seconds,
-    },
-  );
-  return {
-    id: chosen.id,
-    target: dir,
-    seconds,
-    artifacts,
-    chain: chain.map((m) => m.id),
-    recoveryTarget,
-    timeline,
-    walSegments,
-    next: `pg_ctl -D ${dir} start   (as the database's OS user; recovery replays the WAL, then the server opens for writes)`,
-  };
+      artifacts,
+      chain: chain.map((m) => m.id),
+      recoveryTarget,
+      timeline,
+      walSegments,
+      next: `pg_ctl -D ${dir} start   (as the database's OS user; recovery replays the WAL, then the server opens for writes)`,
+    };
+  }
 }
