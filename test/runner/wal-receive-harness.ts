@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
 import { DBBACKUP } from '../harness/runner';
+import { pgOwner } from './pitr-harness';
 
 /** A server with wal_level=replica and WAL senders, committing synchronously (an acknowledged commit is flushed). */
 export function startStreamingPostgres(): Promise<LocalPostgres> {
@@ -29,7 +30,9 @@ export function startWalReceive(pg: LocalPostgres, storeUrl: string, extra: read
   const proc = spawn(
     process.execPath,
     [DBBACKUP, 'wal-receive', '--source', pg.url('postgres'), '--to', storeUrl, ...extra],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+    // As the database's OS user, as a WAL shipper beside the server runs: the restored server's
+    // restore_command (that user too) reads what it stored.
+    { env, stdio: ['ignore', 'pipe', 'pipe'], ...pgOwner() },
   );
   let out = '';
   proc.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-400000)));

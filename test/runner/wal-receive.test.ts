@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalPostgres } from '../../runner/src/local/postgres-server';
 import { dbbackup, logLines } from '../harness/runner';
-import { sharedTempDir, startOnDataDir } from './pitr-harness';
+import { pgOwner, sharedTempDir, startOnDataDir } from './pitr-harness';
 import {
   crashServer,
   lossOf,
@@ -50,6 +50,14 @@ describe('wal-receive: streaming WAL shipping with pg_receivewal', () => {
       spool(),
     ]);
 
+  /** Put an archived segment into the spool, as the receiver's user. */
+  const fetchInto = async (seg: string, dest: string) => {
+    const f = await dbbackup(['wal-fetch', seg, dest, '--from', url]);
+    assert.equal(f.code, 0, f.stderr);
+    const o = pgOwner();
+    if (o.uid !== undefined) fs.chownSync(dest, o.uid, o.gid!);
+  };
+
   beforeAll(async () => {
     dir = sharedTempDir('dbbackup-walrecv-');
     store = path.join(dir, 'store');
@@ -75,7 +83,10 @@ describe('wal-receive: streaming WAL shipping with pg_receivewal', () => {
     const seg = await pg.sql('SELECT pg_walfile_name(pg_current_wal_lsn())');
     await pg.sql('SELECT pg_switch_wal()');
     await pg.sql('INSERT INTO commits VALUES (0, now())', 'app');
-    await waitFor(() => archived().includes(seg), `${seg} archived:\n${receiver.log().slice(-3000)}`);
+    const stored = () =>
+      archived().includes(seg) &&
+      fs.readdirSync(path.join(walDir(), seg)).some((o) => /^[0-9a-f]{64}\.\d+\.\w+\.zst$/.test(o));
+    await waitFor(stored, `${seg} archived:\n${receiver.log().slice(-3000)}`);
     // What was archived is the wal-push format: one object, named sha256.size.written[.zst].
     const objects = fs.readdirSync(path.join(walDir(), seg));
     assert.equal(objects.length, 1);
@@ -102,8 +113,7 @@ describe('wal-receive: streaming WAL shipping with pg_receivewal', () => {
     assert.equal(await receiver!.stop('SIGTERM'), 0, receiver!.log().slice(-3000));
     // As if the last run was killed between the upload and removing the local copy.
     const seg = archived()[archived().length - 1];
-    const f = await dbbackup(['wal-fetch', seg, path.join(spool(), seg), '--from', url]);
-    assert.equal(f.code, 0, f.stderr);
+    await fetchInto(seg, path.join(spool(), seg));
     const before = fs.readdirSync(path.join(walDir(), seg));
     receiver = start();
     await waitFor(() => !fs.existsSync(path.join(spool(), seg)), `${seg} taken from the spool`);
@@ -118,7 +128,7 @@ describe('wal-receive: streaming WAL shipping with pg_receivewal', () => {
     assert.equal(await receiver!.stop('SIGTERM'), 0, receiver!.log().slice(-3000));
     const seg = archived()[archived().length - 1];
     const local = path.join(spool(), seg);
-    assert.equal((await dbbackup(['wal-fetch', seg, local, '--from', url])).code, 0);
+    await fetchInto(seg, local);
     const fd = fs.openSync(local, 'r+');
     fs.writeSync(fd, Buffer.from([0x5a]), 0, 1, 1000);
     fs.closeSync(fd);
@@ -145,7 +155,7 @@ describe('wal-receive: streaming WAL shipping with pg_receivewal', () => {
     const crashAt = crashServer(pg);
     const acks = await load.done;
     load.stop();
-    assert.ok(acks.length > 50, `only ${acks.length} commits were acknowledged`);
+    assert.ok(acks.length > 20, `only ${acks.length} commits were acknowledged`);
     // The receiver notices the server is gone and keeps trying; SIGTERM uploads what it has and exits 0.
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(await receiver!.stop('SIGTERM'), 0, receiver!.log().slice(-3000));
