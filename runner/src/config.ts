@@ -505,7 +505,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
     }
     case RunnerCommand.WAL_RECEIVE: {
       noPositionals();
-      const source = parseSourceUrl(need(v, cmd, 'source'), '--source', Engine.POSTGRES);
+      const source = parseSourceUrl(need(v, cmd, 'source'), '--source');
       if (source.engine !== Engine.POSTGRES)
         throw new ConfigError(
           `wal-receive streams PostgreSQL's WAL; --source '${source.display}' is ${source.engine}. Use binlog-stream for MySQL/MariaDB.`,
