@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalPostgres } from '../../runner/src/local/postgres-server';
 import { dbbackup, logLines } from '../harness/runner';
-import { pgOwner, sharedTempDir, startOnDataDir } from './pitr-harness';
+import { expectStartFailure, pgOwner, sharedTempDir, startOnDataDir } from './pitr-harness';
 import {
   crashServer,
   lossOf,
@@ -168,7 +168,10 @@ describe('wal-receive: streaming WAL shipping with pg_receivewal', () => {
       logLines(r.stderr).some((l) => l.event === 'pitr-partial'),
       'the restore used the streamed partial',
     );
-    assert.ok(JSON.parse(r.stdout).artifacts.some((a: string) => a.includes('streamed partial')));
+    const result = JSON.parse(r.stdout);
+    assert.ok(result.artifacts.some((a: string) => a.includes('streamed partial')));
+    // The last whole record is the recovery target, so a short replay cannot promote silently (below).
+    assert.match(result.recoveryTarget, /the end of the archived WAL \([0-9A-F]{24}, [0-9A-F]+\/[0-9A-F]+\)/);
     const server = await startOnDataDir(target);
     try {
       const rows = (await server.sql('SELECT n FROM commits ORDER BY n', 'app')).split('\n').filter((l) => l !== '');
@@ -191,6 +194,22 @@ describe('wal-receive: streaming WAL shipping with pg_receivewal', () => {
       );
     } finally {
       await server.stop();
+    }
+
+    // A segment recovery cannot fetch (here: unreadable to the server's user) stops it short of
+    // the target with PostgreSQL's own error instead of promoting a server that misses commits.
+    const again = path.join(dir, 'restored-short');
+    const r2 = await dbbackup(['restore', '--from', url, '--to-time', 'latest', '--target-dir', again]);
+    assert.equal(r2.code, 0, r2.stderr);
+    const segs = archived();
+    const victim = path.join(walDir(), segs[segs.length - 1]);
+    const object = path.join(victim, fs.readdirSync(victim)[0]);
+    fs.chmodSync(object, 0o000);
+    try {
+      const log = await expectStartFailure(again);
+      assert.match(log, /recovery ended before configured recovery target was reached/);
+    } finally {
+      fs.chmodSync(object, 0o640);
     }
   });
 });

@@ -41,8 +41,29 @@ export async function transactionEnds(
   }
 }
 
+/** Where the last whole record of an archived segment starts. */
+async function lastRecordOf(
+  storage: Storage,
+  segment: ArchivedObject,
+  identity: string | undefined,
+): Promise<string | undefined> {
+  const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-wal-'));
+  try {
+    const file = path.join(tmp, segment.file);
+    await fetchObject(storage, WAL_PREFIX, segment, file, identity);
+    return (await walRecords(file)).lastLsn;
+  } finally {
+    await fs.promises.rm(tmp, { recursive: true, force: true });
+  }
+}
+
 /** When the transactions recorded in a local WAL file ended. */
 export async function transactionEndsIn(file: string): Promise<Date[]> {
+  return (await walRecords(file)).ends;
+}
+
+/** What pg_waldump reads in a local WAL file: when its transactions ended, and where its last whole record starts. */
+async function walRecords(file: string): Promise<{ ends: Date[]; lastLsn?: string }> {
   // pg_waldump stops with an error where the segment's records end; what it printed before is what counts.
   const child = new Child({ cmd: pgTool('pg_waldump'), args: [file], env: { TZ: 'UTC' }, label: 'pg_waldump' }, [
     'ignore',
@@ -55,7 +76,8 @@ export async function transactionEndsIn(file: string): Promise<Date[]> {
   const ends: Date[] = [];
   for (const m of out.matchAll(/desc: (?:COMMIT|ABORT)\S* (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC/g))
     ends.push(new Date(m[1].replace(' ', 'T') + 'Z'));
-  return ends;
+  const lsns = [...out.matchAll(/\blsn: ([0-9A-F]+\/[0-9A-F]+),/g)];
+  return { ends, lastLsn: lsns.length > 0 ? lsns[lsns.length - 1][1] : undefined };
 }
 
 /** What a --to-time (or `latest`) restore recovers: the settings, the timeline and the WAL it reads. */
@@ -129,16 +151,33 @@ export async function planToTime(
         `cannot restore to the latest moment: ${end.gap.message}. Restore to a moment before the gap with --to-time ISO-8601.`,
       );
     const partial = await fetchContinuingPartial(storage, end, identity);
-    const last = partial?.segment ?? end.segments[end.segments.length - 1]?.file;
+    const cleanup = async () => {
+      if (partial !== undefined) await fs.promises.rm(partial.tmp, { recursive: true, force: true });
+    };
+    // The last whole record is the recovery target: a segment recovery cannot fetch (storage
+    // trouble, a wrong key) then stops it short of the target with an error instead of promoting
+    // a server that silently misses the rest.
+    const lastSegment = end.segments[end.segments.length - 1];
+    let lastLsn: string | undefined;
+    try {
+      if (partial !== undefined) lastLsn = (await walRecords(partial.file)).lastLsn;
+      if (lastLsn === undefined && lastSegment !== undefined)
+        lastLsn = await lastRecordOf(storage, lastSegment, identity);
+    } catch (e) {
+      await cleanup();
+      throw e;
+    }
+    const last = partial?.segment ?? lastSegment?.file;
     return {
-      recoveryTarget: `the end of the archived WAL (${last ?? 'the base backup'})`,
+      recoveryTarget: `the end of the archived WAL (${last ?? 'the base backup'}${lastLsn !== undefined ? `, ${lastLsn}` : ''})`,
       timeline: tl.timeline,
       segments: end.segments,
-      settings: timelineSettings,
+      settings:
+        lastLsn === undefined
+          ? timelineSettings
+          : { recovery_target_lsn: lastLsn, recovery_target_inclusive: 'true', ...timelineSettings },
       ...(partial !== undefined ? { partial } : {}),
-      cleanup: async () => {
-        if (partial !== undefined) await fs.promises.rm(partial.tmp, { recursive: true, force: true });
-      },
+      cleanup,
     };
   }
   const settings = { recovery_target_time: pgTimestamp(toTime), ...timelineSettings };
