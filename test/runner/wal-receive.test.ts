@@ -196,6 +196,39 @@ describe('wal-receive: streaming WAL shipping with pg_receivewal', () => {
       await server.stop();
     }
 
+    // A moment past the completed segments, inside the streamed partial one: exactly what committed before it.
+    const t = acks[acks.length - 3].at - 1;
+    const atTarget = path.join(dir, 'restored-moment');
+    const r3 = await dbbackup([
+      'restore',
+      '--from',
+      url,
+      '--to-time',
+      new Date(t).toISOString(),
+      '--target-dir',
+      atTarget,
+    ]);
+    assert.equal(r3.code, 0, r3.stderr);
+    assert.ok(
+      logLines(r3.stderr).some((l) => l.event === 'pitr-partial'),
+      'the moment is in the partial segment',
+    );
+    const atMoment = await startOnDataDir(atTarget);
+    try {
+      const rows = (
+        await atMoment.sql(`SELECT n || ' ' || (extract(epoch from at) * 1000)::bigint FROM commits`, 'app')
+      )
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => l.split(' ').map(Number));
+      const have = new Set(rows.map(([n]) => n));
+      for (const a of acks.filter((x) => x.at < t))
+        assert.ok(have.has(a.n), `commit ${a.n} acknowledged before the moment`);
+      for (const [n, at] of rows) assert.ok(at <= t, `row ${n} was written at ${at}, after the moment ${t}`);
+    } finally {
+      await atMoment.stop();
+    }
+
     // A segment recovery cannot fetch (here: unreadable to the server's user) stops it short of
     // the target with PostgreSQL's own error instead of promoting a server that misses commits.
     const again = path.join(dir, 'restored-short');
