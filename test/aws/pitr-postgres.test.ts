@@ -5,7 +5,9 @@ import * as assert from 'node:assert/strict';
 import { describe, test } from '@jest/globals';
 import { Duration } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { DatabaseBackup, type DatabaseBackupProps, PointInTimeRecovery, Retention } from '../../lib';
+import { AwsSolutionsChecks, NIST80053R5Checks } from 'cdk-nag';
+import * as rds from 'aws-cdk-lib/aws-rds';
+import { BackupSource, DatabaseBackup, type DatabaseBackupProps, PointInTimeRecovery, Retention } from '../../lib';
 import { METRICS } from '../../lib/core';
 import { ENGINE_CAPABILITIES } from '../../lib/core/engines';
 import { Engine } from '../../lib/core/model';
@@ -114,6 +116,38 @@ describe('DatabaseBackup pointInTimeRecovery (self-managed PostgreSQL: wal-recei
     assert.equal(
       rules.some((r) => r.Prefix === 'orders/binlog/'),
       false,
+    );
+  });
+
+  test("cdk-nag AwsSolutions and NIST 800-53 rev 5 report nothing unacknowledged in the construct's tree with the WAL shipper on", () => {
+    const { stack } = pgStack();
+    for (const pack of [new AwsSolutionsChecks(), new NIST80053R5Checks()]) {
+      const found = pack
+        .validateScope(stack)
+        .violations.flatMap((v) =>
+          v.violatingResources
+            .filter((r) => (r.constructPath ?? '').startsWith('Test/Orders/'))
+            .map((r) => `${v.ruleName} at ${r.constructPath}`),
+        );
+      assert.deepEqual(found, [], `${pack.readPackName} reports:\n${found.join('\n')}`);
+    }
+  });
+
+  test('an RDS PostgreSQL source stays refused, saying what to do instead', () => {
+    const stack = newStack();
+    const vpc = newVpc(stack);
+    const instance = new rds.DatabaseInstance(stack, 'Db', {
+      engine: rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.VER_16 }),
+      vpc,
+    });
+    assert.throws(
+      () =>
+        new DatabaseBackup(stack, 'Orders', {
+          source: BackupSource.fromRdsInstance(instance, { databaseName: 'orders', username: 'backup' }),
+          vpc,
+          pointInTimeRecovery: PointInTimeRecovery.enabled(),
+        }),
+      /needs a replication connection.*use their own automated backups and point-in-time restore/,
     );
   });
 
