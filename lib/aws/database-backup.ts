@@ -32,7 +32,7 @@ import {
   RUNNER_ENV,
   type CronSpec,
 } from '../core';
-import { BinlogShipper, type PointInTimeRecovery } from './binlog-shipper';
+import { LogShipper, type PointInTimeRecovery } from './log-shipper';
 import { NativeBackup, type NativeBackupOptions } from './native-backup';
 import { RestoreDrillTask } from './drill-task';
 import { AlarmTopic, BackupMonitoring } from './monitoring';
@@ -48,7 +48,7 @@ import { acknowledge, acknowledgeRunnerIngress } from './private/nag';
 import { allowServicesToUseKey } from './private/keys';
 import { backupMetric } from './private/metrics';
 import { kebab } from './private/names';
-import { checkBackupTypes, ENGINE_CAPABILITIES, LogShipping } from '../core/engines';
+import { checkBackupTypes, ENGINE_CAPABILITIES } from '../core/engines';
 
 /** One schedule of backups of one type. */
 export interface ScheduledBackup {
@@ -176,10 +176,10 @@ export interface DatabaseBackupProps {
   /** @default logs.RetentionDays.ONE_YEAR */
   readonly logRetention?: logs.RetentionDays;
   /**
-   * Point-in-time recovery: for a MySQL/MariaDB source, a binary log shipper
-   * (`dbbackup binlog-stream`) as a one-task ECS service beside the scheduled backups, with a
-   * log-shipping-lag alarm. PostgreSQL (WAL archiving is set on the server) and MongoDB are
-   * refused with what to do instead.
+   * Point-in-time recovery: a log shipper as a one-task ECS service beside the scheduled
+   * backups, with a lag alarm: `dbbackup binlog-stream` for MySQL/MariaDB, `dbbackup wal-receive`
+   * for a self-managed PostgreSQL server that allows replication connections. RDS/Aurora
+   * PostgreSQL and MongoDB are refused with what to do instead.
    * @default - no point-in-time recovery; restores go to the scheduled backups
    */
   readonly pointInTimeRecovery?: PointInTimeRecovery;
@@ -238,8 +238,13 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
   public readonly verifier: BackupVerifier;
   public readonly verifyFunction: lambda.IFunction;
   public readonly drillTask?: RestoreDrillTask;
-  /** The binary log shipper's service, when point-in-time recovery is on. */
-  public readonly binlogShipper?: BinlogShipper;
+  /** The log shipper's service, when point-in-time recovery is on. */
+  public readonly logShipper?: LogShipper;
+  /**
+   * The binary log shipper's service (MySQL/MariaDB with point-in-time recovery).
+   * @deprecated use `logShipper`
+   */
+  public readonly binlogShipper?: LogShipper;
   /** The log-shipping-lag alarm, when point-in-time recovery is on. */
   public readonly logShippingLagAlarm?: cloudwatch.IAlarm;
   /** The per-database alarms and dashboard (outside a fleet; a fleet member has `fleetAlarms`). */
@@ -295,7 +300,7 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     }
     for (const s of scheduled) checkBackupTypeSupported(capability, s.type ?? BackupType.FULL);
     const pitr = props.pointInTimeRecovery;
-    if (pitr !== undefined) validatePointInTimeRecovery(props.source.engine);
+    if (pitr !== undefined) validatePointInTimeRecovery(props.source.engine, props.source.managed);
     if (props.nativeBackup !== undefined) {
       this.nativeBackup = new NativeBackup(this, 'NativeBackup', {
         ...props.nativeBackup,
@@ -324,7 +329,7 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
           ? props.vault.retention
           : undefined;
     this.tierDays = retention?.tierDaysSetting;
-    keepChainsWhole(this, scheduled, retention, pitr, this.vault, this.prefix);
+    keepChainsWhole(this, scheduled, retention, pitr, this.vault, this.prefix, props.source.engine);
 
     if (fleet !== undefined) {
       this.operationsKey = fleet.operationsKey;
@@ -536,7 +541,9 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     }
 
     if (pitr !== undefined) {
-      this.binlogShipper = new BinlogShipper(this, 'BinlogShipper', {
+      // Construct ids are API: the MySQL shipper keeps the id it always had.
+      const mysql = props.source.engine === Engine.MYSQL;
+      this.logShipper = new LogShipper(this, mysql ? 'BinlogShipper' : 'WalShipper', {
         source: props.source,
         vault: this.vault,
         databaseId: this.databaseId,
@@ -549,11 +556,13 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
         image,
         cpu: pitr.cpu,
         memoryLimitMiB: pitr.memoryLimitMiB,
-        uploadInterval: pitr.uploadInterval,
+        uploadInterval: pitr.intervalFor(props.source.engine),
+        replicationSlot: mysql ? undefined : pitr.replicationSlot,
         logRetention: props.logRetention,
         logEncryptionKey: this.operationsKey,
       });
-      taskDefinitions.push(this.binlogShipper.taskDefinition);
+      if (mysql) this.binlogShipper = this.logShipper;
+      taskDefinitions.push(this.logShipper.taskDefinition);
     }
 
     if (fleet !== undefined) {
@@ -564,7 +573,8 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
         rto: this.drillTask !== undefined ? this.rto : undefined,
         freshnessInterval: this.verifier.freshnessInterval,
         logShippingLagThreshold: pitr?.logShippingLagThreshold,
-        logShippingInterval: pitr?.uploadInterval,
+        logShippingInterval: pitr?.intervalFor(props.source.engine),
+        logShippingLagMetric: this.logShipper?.lagMetricName,
       });
       this.alarms = member.alarms;
       this.logShippingLagAlarm = member.logShippingLagAlarm;
@@ -585,7 +595,8 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
       freshnessInterval: this.verifier.freshnessInterval,
       taskDefinitions,
       logShippingLagThreshold: pitr?.logShippingLagThreshold,
-      logShippingInterval: pitr?.uploadInterval,
+      logShippingInterval: pitr?.intervalFor(props.source.engine),
+      logShippingLagMetric: this.logShipper?.lagMetricName,
     });
     this.monitoring = monitoring;
     this.logShippingLagAlarm = monitoring.logShippingLagAlarm;
@@ -627,9 +638,10 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     return backupMetric(this.databaseId, METRICS.VERIFICATION_FAILED, { statistic: 'Sum', ...props });
   }
 
-  /** Seconds since the binary log shipper last had the archive complete (published while point-in-time recovery is on). */
+  /** Seconds since the log shipper last had the archive complete (published while point-in-time recovery is on). */
   public metricLogShippingLag(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return backupMetric(this.databaseId, METRICS.LOG_LAG, { statistic: 'Maximum', ...props });
+    const metric = this.logShipper?.lagMetricName ?? METRICS.LOG_LAG;
+    return backupMetric(this.databaseId, metric, { statistic: 'Maximum', ...props });
   }
 
   /** Seconds a restore drill took. */
@@ -711,18 +723,17 @@ class AlarmTopicEmail extends Construct {
   }
 }
 
-/** Point-in-time recovery fits MySQL/MariaDB only (the shipper reads the binary log over the network). */
-function validatePointInTimeRecovery(engine: Engine): void {
-  // What the engine's record says: a WAL is archived by the server itself; no log, no recovery to a moment.
-  const shipping = ENGINE_CAPABILITIES[engine].logShipping;
-  if (shipping === LogShipping.WAL) {
+/** Point-in-time recovery needs a log shipper the engine's record names, over a connection the source allows. */
+function validatePointInTimeRecovery(engine: Engine, managed: boolean): void {
+  // What the engine's record says: how a shipper streams its log, and whether RDS/Aurora allow it.
+  const streaming = ENGINE_CAPABILITIES[engine].logStreaming;
+  if (streaming?.selfManagedOnly === true && managed) {
     throw new ConfigError(
-      "pointInTimeRecovery is set for a PostgreSQL source, but PostgreSQL's WAL is archived by the server itself, not by a task: " +
-        "on a self-managed server set archive_command = 'dbbackup wal-push %p --to s3://BUCKET/PREFIX' (see the README's point-in-time recovery section) and leave pointInTimeRecovery out. " +
+      `pointInTimeRecovery is set for an RDS or Aurora ${engine} source, but its WAL shipper (dbbackup wal-receive) needs a replication connection, which they do not give. ` +
         'RDS and Aurora do not allow external WAL archiving: use their own automated backups and point-in-time restore beside these logical backups, and leave pointInTimeRecovery out.',
     );
   }
-  if (shipping !== LogShipping.BINLOG) {
+  if (streaming === undefined) {
     throw new ConfigError(
       'pointInTimeRecovery is set for a MongoDB source, which the runner does not support (no oplog shipping); leave pointInTimeRecovery out and rely on the scheduled backups.',
     );
@@ -730,7 +741,7 @@ function validatePointInTimeRecovery(engine: Engine): void {
 }
 
 /**
- * With point-in-time recovery, expire the binary log archive (`<prefix>/binlog/`) once no kept
+ * With point-in-time recovery, expire the log archive (`<prefix>/binlog/` or `<prefix>/wal/`) once no kept
  * full or window needs it; then simulate two years of the schedules, tiers and lifecycle rules
  * (lib/core/simulate.ts) and fail naming the first day and backup that would break. Rate
  * schedules have no calendar to lay out and are not simulated.
@@ -742,6 +753,7 @@ function keepChainsWhole(
   pitr: PointInTimeRecovery | undefined,
   vault: IBackupVault,
   prefix: string,
+  engine: Engine,
 ): void {
   const crons = (type: BackupType) =>
     scheduled.filter((s) => (s.type ?? BackupType.FULL) === type).map((s) => s.schedule.cronSpec);
@@ -759,13 +771,14 @@ function keepChainsWhole(
       pointInTimeDays: windowDays,
       timeZone,
     });
-    const logPrefix = logArchivePrefix(prefix, LOG_ARCHIVE_FOLDERS.binlog);
+    const folder = ENGINE_CAPABILITIES[engine].logStreaming!.folder;
+    const logPrefix = logArchivePrefix(prefix, LOG_ARCHIVE_FOLDERS[folder]);
     if (expiry !== undefined && (windowDays > 0 || retention !== undefined)) {
       logArchiveDays = expiry.days;
       if (!vault.addLogArchiveExpiry(logPrefix, expiry.days)) {
         Annotations.of(scope).addWarningV2(
           'db-backup-constructs:logArchiveExpiry',
-          `the vault's bucket is not this app's, so no lifecycle rule expires the binary log archive: add one expiring ${logPrefix} after ${expiry.days} days, or the logs are kept for ever.`,
+          `the vault's bucket is not this app's, so no lifecycle rule expires the ${folder === 'wal' ? 'WAL' : 'binary log'} archive: add one expiring ${logPrefix} after ${expiry.days} days, or the logs are kept for ever.`,
         );
       }
     }

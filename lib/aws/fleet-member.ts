@@ -20,6 +20,8 @@ export interface FleetMemberAlarmsProps {
   readonly logShippingLagThreshold?: Duration;
   /** @default Duration.seconds(60) */
   readonly logShippingInterval?: Duration;
+  /** @default 'LogShippingLagSeconds' */
+  readonly logShippingLagMetric?: string;
 }
 
 /**
@@ -94,7 +96,7 @@ export class FleetMemberAlarms extends Construct {
       const seconds = (props.logShippingInterval ?? Duration.seconds(60)).toSeconds();
       this.logShippingLagAlarm = notify(
         new cloudwatch.Alarm(this, 'LogShippingLag', {
-          metric: backupMetric(db, METRICS.LOG_LAG, {
+          metric: backupMetric(db, props.logShippingLagMetric ?? METRICS.LOG_LAG, {
             statistic: 'Maximum',
             period: Duration.minutes(Math.max(1, Math.ceil(seconds / 60))),
           }),
@@ -103,7 +105,7 @@ export class FleetMemberAlarms extends Construct {
           datapointsToAlarm: 5,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
           treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-          alarmDescription: `The binary log shipper of ${db} is more than ${props.logShippingLagThreshold.toHumanString()} behind, or published no lag.`,
+          alarmDescription: `The ${props.logShippingLagMetric === METRICS.WAL_STREAMING_LAG ? 'WAL' : 'binary log'} shipper of ${db} is more than ${props.logShippingLagThreshold.toHumanString()} behind, or published no lag.`,
         }),
       );
       this.alarms.push(this.logShippingLagAlarm);

@@ -8,7 +8,7 @@ export * from './drill-task';
 export * from './verifier';
 export * from './monitoring';
 export * from './database-backup';
-export * from './binlog-shipper';
+export * from './log-shipper';
 export * from './native-backup';
 export * from './fleet';
 export * from './fleet-member';

@@ -126,6 +126,11 @@ export interface BackupMonitoringProps {
    * @default Duration.seconds(60)
    */
   readonly logShippingInterval?: Duration;
+  /**
+   * The metric the log shipper publishes its lag as (`WalStreamingLagSeconds` for PostgreSQL's wal-receive).
+   * @default 'LogShippingLagSeconds'
+   */
+  readonly logShippingLagMetric?: string;
   /** Task definitions whose failed runs (a container stopping with a non-zero exit, or a task that failed to start) alarm. */
   readonly taskDefinitions: ecs.TaskDefinition[];
   /** @default - a name CloudFormation generates */
@@ -283,7 +288,10 @@ export class BackupMonitoring extends Construct {
     );
     if (lagThreshold !== undefined) {
       this.logShippingLagAlarm = alarm('LogShippingLag', {
-        metric: backupMetric(db, METRICS.LOG_LAG, { statistic: 'Maximum', period: lagPeriod }),
+        metric: backupMetric(db, props.logShippingLagMetric ?? METRICS.LOG_LAG, {
+          statistic: 'Maximum',
+          period: lagPeriod,
+        }),
         threshold: lagThreshold.toSeconds(),
         // Five periods in a row: a deploy's restart of the shipper (stop, then start) stays quiet.
         evaluationPeriods: 5,
@@ -291,7 +299,7 @@ export class BackupMonitoring extends Construct {
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.BREACHING,
         alarmDescription:
-          `The binary log shipper of ${db} is more than ${lagThreshold.toHumanString()} behind the server, or published no lag: ` +
+          `The ${props.logShippingLagMetric === METRICS.WAL_STREAMING_LAG ? 'WAL' : 'binary log'} shipper of ${db} is more than ${lagThreshold.toHumanString()} behind the server, or published no lag: ` +
           "a stopped or crash-looping shipper, a server it cannot reach, or uploads that fail. Point-in-time recovery cannot reach past the last shipped log; the shipper's log says why.",
       });
       alarms.push(this.logShippingLagAlarm);
@@ -416,8 +424,14 @@ export class BackupMonitoring extends Construct {
     if (lagThreshold !== undefined) {
       this.dashboard.addWidgets(
         new cloudwatch.GraphWidget({
-          title: 'Binary log shipping lag (seconds)',
-          left: [backupMetric(db, METRICS.LOG_LAG, { statistic: 'Maximum', period: lagPeriod, label: 'lag' })],
+          title: `${props.logShippingLagMetric === METRICS.WAL_STREAMING_LAG ? 'WAL streaming' : 'Binary log shipping'} lag (seconds)`,
+          left: [
+            backupMetric(db, props.logShippingLagMetric ?? METRICS.LOG_LAG, {
+              statistic: 'Maximum',
+              period: lagPeriod,
+              label: 'lag',
+            }),
+          ],
           leftAnnotations: [{ value: lagThreshold.toSeconds(), label: 'alarm', color: cloudwatch.Color.RED }],
           width: 24,
         }),

@@ -19,6 +19,7 @@ export enum RunnerCommand {
   WAL_PUSH = 'wal-push',
   WAL_FETCH = 'wal-fetch',
   BINLOG_STREAM = 'binlog-stream',
+  WAL_RECEIVE = 'wal-receive',
   SCHEDULE = 'schedule',
 }
 
@@ -69,13 +70,13 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
   opt(
     'source',
     OptionKind.STRING,
-    [C.BACKUP, C.BINLOG_STREAM],
+    [C.BACKUP, C.BINLOG_STREAM, C.WAL_RECEIVE],
     'the database URL, without a password (postgres://user@host:port/db)',
   ),
   opt(
     'to',
     OptionKind.STRING,
-    [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM],
+    [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM, C.WAL_RECEIVE],
     'the storage URL (file:///abs/path, s3://bucket/prefix, gs://bucket/prefix, az://account/container/prefix)',
   ),
   opt(
@@ -96,7 +97,7 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
   opt(
     'compression',
     OptionKind.STRING,
-    [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM],
+    [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM, C.WAL_RECEIVE],
     'zstd, gzip, lz4 or none',
     Object.values(Compression),
     DEFAULT_COMPRESSION,
@@ -104,7 +105,7 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
   opt(
     'encrypt',
     OptionKind.STRING,
-    [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM],
+    [C.BACKUP, C.WAL_PUSH, C.BINLOG_STREAM, C.WAL_RECEIVE],
     'none, age:RECIPIENT, kms:KEY_ID, gpg:RECIPIENT or openssl:KEYFILE (default none)',
   ),
   opt(
@@ -148,7 +149,13 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
   ),
   opt('all', OptionKind.FLAG, [C.VERIFY], 'verify every backup'),
   opt('deep', OptionKind.FLAG, [C.VERIFY], 'also decrypt, decompress and have the engine tool read each archive'),
-  opt('to-time', OptionKind.STRING, [C.RESTORE], 'restore to this moment (ISO-8601, point-in-time recovery)'),
+  opt(
+    'to-time',
+    OptionKind.STRING,
+    [C.RESTORE],
+    'restore to this moment (ISO-8601, point-in-time recovery); PostgreSQL --target-dir also takes latest ' +
+      '(the end of the archived WAL, its streamed partial segment included)',
+  ),
   opt('target', OptionKind.STRING, [C.RESTORE, C.DRILL], 'the database URL to restore into, without a password'),
   opt('target-dir', OptionKind.STRING, [C.RESTORE], 'a data directory to lay a physical backup down in'),
   opt(
@@ -166,7 +173,7 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
   opt(
     'stall-timeout',
     OptionKind.INTEGER,
-    [C.BACKUP, C.RESTORE, C.VERIFY, C.DRILL, C.WAL_PUSH, C.WAL_FETCH, C.BINLOG_STREAM],
+    [C.BACKUP, C.RESTORE, C.VERIFY, C.DRILL, C.WAL_PUSH, C.WAL_FETCH, C.BINLOG_STREAM, C.WAL_RECEIVE],
     'seconds without a byte moving through a pipeline before the run fails as stalled ' +
       `(default ${DEFAULT_STALL_TIMEOUT_SECONDS}; 0: never)`,
   ),
@@ -189,6 +196,36 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
     OptionKind.INTEGER,
     [C.BACKUP],
     "seconds a backup waits for another session's lock on a table before it gives up (default 60)",
+  ),
+  // wal-receive (PostgreSQL's streaming WAL shipper): engines/postgres/wal-receive.ts
+  opt(
+    'slot',
+    OptionKind.STRING,
+    [C.WAL_RECEIVE],
+    'the physical replication slot pg_receivewal streams from (the server keeps the WAL it has not received)',
+    undefined,
+    'dbbackup',
+  ),
+  opt('create-slot', OptionKind.FLAG, [C.WAL_RECEIVE], 'create the --slot if it does not exist yet (if-not-exists)'),
+  opt(
+    'synchronous',
+    OptionKind.FLAG,
+    [C.WAL_RECEIVE],
+    'flush each received WAL piece at once and report it flushed (pg_receivewal --synchronous; for synchronous_standby_names)',
+  ),
+  opt(
+    'partial-interval',
+    OptionKind.STRING,
+    [C.WAL_RECEIVE],
+    'how often the segment being received (.partial) is uploaded: seconds, or a number with ms, s or m',
+    undefined,
+    '5s',
+  ),
+  opt(
+    'spool-dir',
+    OptionKind.STRING,
+    [C.WAL_RECEIVE],
+    'the local directory pg_receivewal writes into (default: a private temporary directory, removed at exit)',
   ),
   // Reporting outside AWS (runner/src/report): a Prometheus textfile and a webhook.
   opt(

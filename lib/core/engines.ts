@@ -3,7 +3,9 @@
  * a moment and how it ships its log. The runner's option validation reads it (config.ts), and
  * the runner's drivers implement what it declares (runner/src/engines/<engine>/).
  */
+import { RunnerCommand } from './contract';
 import { ConfigError } from './errors';
+import { METRICS } from './metrics';
 import { BackupMethod, BackupType, Engine } from './model';
 
 /** How an engine ships its log for point-in-time recovery. */
@@ -12,6 +14,20 @@ export enum LogShipping {
   WAL = 'wal',
   /** `dbbackup binlog-stream` follows the MySQL/MariaDB binary log. */
   BINLOG = 'binlog',
+}
+
+/**
+ * How a long-running shipper streams an engine's log into the archive (the constructs run it as
+ * a one-task service): the runner command, the archive folder it fills and its lag metric.
+ */
+export interface LogStreaming {
+  readonly command: RunnerCommand;
+  /** The log archive's folder under a database's prefix (lib/core/layout.ts's LOG_ARCHIVE_FOLDERS). */
+  readonly folder: 'wal' | 'binlog';
+  /** The metric the shipper publishes its lag as (seconds). */
+  readonly lagMetric: string;
+  /** Whether it needs a connection managed services (RDS, Aurora) do not give (a replication connection). */
+  readonly selfManagedOnly: boolean;
 }
 
 export interface EngineCapabilities {
@@ -25,6 +41,8 @@ export interface EngineCapabilities {
   readonly pointInTime: boolean;
   /** How the engine ships its log, if it does. */
   readonly logShipping?: LogShipping;
+  /** How a long-running shipper streams its log, if one can. */
+  readonly logStreaming?: LogStreaming;
 }
 
 const ALL_TYPES = [BackupType.FULL, BackupType.INCREMENTAL, BackupType.DIFFERENTIAL] as const;
@@ -37,6 +55,13 @@ export const ENGINE_CAPABILITIES: Readonly<Record<Engine, EngineCapabilities>> =
     chainMethod: BackupMethod.PHYSICAL,
     pointInTime: true,
     logShipping: LogShipping.WAL,
+    // pg_receivewal over a replication connection, which RDS and Aurora do not allow.
+    logStreaming: {
+      command: RunnerCommand.WAL_RECEIVE,
+      folder: 'wal',
+      lagMetric: METRICS.WAL_STREAMING_LAG,
+      selfManagedOnly: true,
+    },
   },
   [Engine.MYSQL]: {
     // Physical: mariadb-backup (MariaDB) or Percona XtraBackup (MySQL), full and true incrementals by LSN.
@@ -45,6 +70,12 @@ export const ENGINE_CAPABILITIES: Readonly<Record<Engine, EngineCapabilities>> =
     chainMethod: BackupMethod.LOGICAL,
     pointInTime: true,
     logShipping: LogShipping.BINLOG,
+    logStreaming: {
+      command: RunnerCommand.BINLOG_STREAM,
+      folder: 'binlog',
+      lagMetric: METRICS.LOG_LAG,
+      selfManagedOnly: false,
+    },
   },
   [Engine.MONGODB]: {
     methods: [BackupMethod.LOGICAL],

@@ -37,6 +37,8 @@ export const METRICS = {
   PITR_RESTORE_TIME: 'PointInTimeRestoreTimeSeconds',
   /** Log shipper: seconds since the last shipped log data. */
   LOG_LAG: 'LogShippingLagSeconds',
+  /** WAL streamer (wal-receive): seconds since the archive last held everything received from the server. */
+  WAL_STREAMING_LAG: 'WalStreamingLagSeconds',
 } as const;
 
 /** Environment variables of the verification function. */

@@ -2,6 +2,7 @@ import {
   DEFAULT_STALL_TIMEOUT_SECONDS,
   OptionKind,
   OptionSpec,
+  optionSpec,
   RUNNER_OPTIONS,
   RunnerCommand,
 } from '../../lib/core/contract';
@@ -60,6 +61,8 @@ export interface RestoreConfig {
   readonly from: StorageUrl;
   readonly selector: Selector;
   readonly toTime?: Date;
+  /** `--to-time latest` (PostgreSQL --target-dir): the end of the archived WAL, its streamed partial included. */
+  readonly toLatest?: boolean;
   readonly target?: SourceUrl;
   readonly targetDir?: string;
   readonly identity?: string;
@@ -136,6 +139,32 @@ export interface BinlogStreamConfig {
   readonly encryption: EncryptionSpec;
 }
 
+/** `wal-receive --source postgres://… --to STORAGE_URL`: PostgreSQL's streaming WAL shipper (pg_receivewal). */
+export interface WalReceiveConfig {
+  readonly command: RunnerCommand.WAL_RECEIVE;
+  readonly source: SourceUrl;
+  readonly to: StorageUrl;
+  readonly compression: Compression;
+  readonly encryption: EncryptionSpec;
+  readonly slot: string;
+  readonly createSlot: boolean;
+  readonly synchronous: boolean;
+  /** Milliseconds between uploads of the segment being received. */
+  readonly partialIntervalMs: number;
+  readonly spoolDir?: string;
+}
+
+/** A duration given as seconds (`5`) or with a unit (`500ms`, `5s`, `1m`), in milliseconds. */
+export function parseInterval(raw: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(raw.trim());
+  const ms = m === null ? NaN : Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60000 : 1000);
+  if (!Number.isFinite(ms) || ms < 100 || ms > 3600000)
+    throw new ConfigError(
+      `${what} '${redact(raw)}' is not a duration from 100ms to 60m; give seconds or a number with ms, s or m, e.g. 5s.`,
+    );
+  return ms;
+}
+
 export type Invocation = (
   | BackupConfig
   | RestoreConfig
@@ -146,6 +175,7 @@ export type Invocation = (
   | WalPushConfig
   | WalFetchConfig
   | BinlogStreamConfig
+  | WalReceiveConfig
 ) & {
   /** --metrics-file, --notify (backup, restore, verify, drill): see report/. */
   readonly report?: ReportConfig;
@@ -364,15 +394,25 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
           `'restore' needs --target URL (a database to restore into) or --target-dir DIR (for a physical backup).`,
         );
       }
-      const toTime = v['to-time'] !== undefined ? parseMoment(String(v['to-time']), '--to-time') : undefined;
+      const toLatest = v['to-time'] === 'latest';
+      if (toLatest && targetDir === undefined)
+        throw new ConfigError(
+          `--to-time latest restores a PostgreSQL data directory to the end of its WAL archive and needs --target-dir DIR; ` +
+            'for a --target URL give a moment (ISO-8601 with a zone).',
+        );
+      const toTime =
+        v['to-time'] !== undefined && !toLatest ? parseMoment(String(v['to-time']), '--to-time') : undefined;
       const latest: Selector = { kind: 'latest', database: v.database as string | undefined };
       const sel: Selector =
-        toTime !== undefined && v.latest === undefined && v.id === undefined ? latest : selector(v, cmd, false);
+        (toTime !== undefined || toLatest) && v.latest === undefined && v.id === undefined
+          ? latest
+          : selector(v, cmd, false);
       return {
         command: cmd,
         from,
         selector: sel,
         toTime,
+        ...(toLatest ? { toLatest } : {}),
         target,
         targetDir,
         identity: v.identity as string | undefined,
@@ -474,6 +514,34 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         encryption: parseEncryption(String(v.encrypt ?? 'none')),
       };
     }
+    case RunnerCommand.WAL_RECEIVE: {
+      noPositionals();
+      const source = parseSourceUrl(need(v, cmd, 'source'), '--source');
+      if (source.engine !== Engine.POSTGRES)
+        throw new ConfigError(
+          `wal-receive streams PostgreSQL's WAL; --source '${source.display}' is ${source.engine}. Use binlog-stream for MySQL/MariaDB.`,
+        );
+      const slot = String(v.slot ?? optionSpec('slot')!.default);
+      if (!/^[a-z0-9_]{1,63}$/.test(slot))
+        throw new ConfigError(
+          `--slot '${redact(slot)}' is not a replication slot name PostgreSQL takes; use lower-case letters, digits and underscores (at most 63), e.g. dbbackup.`,
+        );
+      return {
+        command: cmd,
+        source,
+        to: parseStorageUrl(need(v, cmd, 'to'), '--to'),
+        compression: (v.compression as Compression | undefined) ?? DEFAULT_COMPRESSION,
+        encryption: parseEncryption(String(v.encrypt ?? 'none')),
+        slot,
+        createSlot: v['create-slot'] === true,
+        synchronous: v.synchronous === true,
+        partialIntervalMs: parseInterval(
+          String(v['partial-interval'] ?? optionSpec('partial-interval')!.default),
+          '--partial-interval',
+        ),
+        spoolDir: v['spool-dir'] as string | undefined,
+      };
+    }
     case RunnerCommand.SCHEDULE:
       // commands/schedule.ts parses it: it splits its own options from those of the job it runs.
       throw new ConfigError(
@@ -498,6 +566,7 @@ export function usage(cmd?: RunnerCommand): string {
     '  dbbackup wal-push %p --to STORAGE_URL          (PostgreSQL archive_command)',
     '  dbbackup wal-fetch %f %p --from STORAGE_URL    (PostgreSQL restore_command)',
     '  dbbackup binlog-stream --source mysql://… --to STORAGE_URL   (MySQL/MariaDB binary log shipper)',
+    '  dbbackup wal-receive --source postgres://… --to STORAGE_URL  (PostgreSQL streaming WAL shipper)',
     '  dbbackup schedule systemd|cron [backup|drill|verify] --calendar SPEC [its options] [--out DIR]',
     '',
     'Passwords never go on the command line: DBBACKUP_SOURCE_PASSWORD / DBBACKUP_TARGET_PASSWORD or',

@@ -8,7 +8,7 @@ import { formatList, runList } from './commands/list';
 import { runPrune } from './commands/prune';
 import { runRestore } from './commands/restore';
 import { assertAllOk, runVerify } from './commands/verify';
-import { runBinlogStream, runWalFetch, runWalPush } from './commands/log-shipping';
+import { runBinlogStream, runWalFetch, runWalPush, runWalReceive } from './commands/log-shipping';
 import { HelpRequest, Invocation, parseInvocation } from './config';
 import { BackupError, exitCodeOf } from './errors';
 import { formatBytes, log } from './log';
@@ -93,6 +93,16 @@ async function run(inv: Invocation, signal: AbortSignal): Promise<unknown> {
       );
       return;
     }
+    case RunnerCommand.WAL_RECEIVE: {
+      // Runs until SIGTERM (or SIGINT); then uploads what it received (the partial segment too) and exits 0.
+      const r = await runWalReceive(inv, signal);
+      print(
+        false,
+        r,
+        `wal-receive stopped: ${r.logs} segment(s) and ${r.chunks} partial upload(s), ${formatBytes(r.bytes)}`,
+      );
+      return;
+    }
     default:
       throw new BackupError(`'${(inv as Invocation).command}' is not available in this release`);
   }
@@ -135,7 +145,12 @@ async function main(): Promise<number> {
       // Commands that write check their tools here; those that read stored backups check theirs
       // once they know the backup (its compression, encryption and engine), before any session.
       const cmd = job.command;
-      if (cmd === RunnerCommand.BACKUP || cmd === RunnerCommand.WAL_PUSH || cmd === RunnerCommand.BINLOG_STREAM) {
+      if (
+        cmd === RunnerCommand.BACKUP ||
+        cmd === RunnerCommand.WAL_PUSH ||
+        cmd === RunnerCommand.BINLOG_STREAM ||
+        cmd === RunnerCommand.WAL_RECEIVE
+      ) {
         await preflight(backupPlan(job));
       }
       return run(job, controller.signal);

@@ -4,7 +4,7 @@
  * whose record in lib/core/engines.ts names that way of shipping its log.
  */
 import { LogShipping } from '../../../lib/core/engines';
-import { BinlogStreamConfig, WalFetchConfig, WalPushConfig } from '../config';
+import { BinlogStreamConfig, WalFetchConfig, WalPushConfig, WalReceiveConfig } from '../config';
 import { LogStreamResult, shipperOf } from '../engines';
 
 export async function runWalPush(cfg: WalPushConfig, signal: AbortSignal): Promise<void> {
@@ -17,4 +17,8 @@ export async function runWalFetch(cfg: WalFetchConfig, signal: AbortSignal): Pro
 
 export function runBinlogStream(cfg: BinlogStreamConfig, signal: AbortSignal): Promise<LogStreamResult> {
   return shipperOf(LogShipping.BINLOG).binlogStream!(cfg, signal);
+}
+
+export function runWalReceive(cfg: WalReceiveConfig, signal: AbortSignal): Promise<LogStreamResult> {
+  return shipperOf(LogShipping.WAL).walReceive!(cfg, signal);
 }

@@ -37,7 +37,8 @@ import { capture } from '../../pipeline/stages';
 import { openStorage, Storage } from '../../storage';
 import { ArchiveWindow } from '../../archive/window';
 import { TimeDrillRequest, TimeDrillResult } from '../shared/engine';
-import { runPhysicalRestore, transactionEnds } from './pitr-restore';
+import { runPhysicalRestore } from './pitr-restore';
+import { transactionEnds } from './pitr-restore-wal';
 import { pgTool } from './tools';
 import { readWalIndex } from './wal-archive';
 

@@ -22,6 +22,7 @@ import {
 import { openPhysicalBackup } from './physical';
 import { RestoreConfig } from '../../config';
 import { runWalFetch, runWalPush } from './wal-shipping';
+import { runWalReceive } from './wal-receive';
 import { walArchiveWindow } from './wal-archive';
 import { RestoreResult, TimeDrillRequest, TimeDrillResult } from '../shared/engine';
 import { postgresDrillToTime } from './drill-pitr';
@@ -70,6 +71,7 @@ export class PostgresDriver implements EngineDriver {
   public readonly walPush = runWalPush;
   public readonly walFetch = runWalFetch;
   public readonly replicaLag = postgresReplicaLag;
+  public readonly walReceive = runWalReceive;
   public readonly archiveWindow = walArchiveWindow;
   public readonly toTimeRefusal =
     'PostgreSQL point-in-time recovery lays down a data directory from a physical base backup and the WAL ' +

@@ -281,3 +281,40 @@ export async function walArchiveWindow(storage: Storage, catalog: Catalog): Prom
   const where = `${storage.url.display}/${WAL_PREFIX}`;
   return { engine: Engine.POSTGRES, archive: WAL_PREFIX, bases: bases.length, ...walWindow(index, bases, where) };
 }
+
+/** Where the archive's WAL along a recovery path ends: the segments up to the first missing one. */
+export interface ArchiveEnd {
+  readonly segments: readonly ArchivedObject[];
+  /** The first segment the archive does not hold (where a streamed partial would continue). */
+  readonly next: { readonly timeline: number; readonly segno: bigint; readonly name: string };
+  /** Set when later segments exist past the missing one: a gap, not the end. */
+  readonly gap?: LogGap;
+}
+
+/** Every archived segment from the base's start along `path`, up to the first one missing. */
+export function archiveEnd(index: WalIndex, path: readonly TimelineStretch[], where: string): ArchiveEnd {
+  const out: ArchivedObject[] = [];
+  for (let si = 0; si < path.length; si++) {
+    const stretch = path[si];
+    for (let segno = stretch.fromSegno; stretch.toSegno === undefined || segno <= stretch.toSegno; segno++) {
+      let o: ArchivedObject | undefined;
+      for (let i = si; i >= 0 && o === undefined; i--) o = index.segments.get(path[i].timeline)?.get(segno);
+      if (o !== undefined) {
+        out.push(o);
+        continue;
+      }
+      const tl = stretch.timeline;
+      const next = { timeline: tl, segno, name: segmentName(tl, segno, index.segmentSize) };
+      for (let i = si; i < path.length; i++) {
+        const later = [...(index.segments.get(path[i].timeline)?.keys() ?? [])].filter((n) => n > segno);
+        if (later.length > 0) {
+          const first = later.reduce((a, b) => (a < b ? a : b));
+          return { segments: out, next, gap: gapOf(index, path[i].timeline, segno, first - 1n, where) };
+        }
+      }
+      return { segments: out, next };
+    }
+  }
+  // Unreachable: the last stretch is open-ended.
+  throw new Error('a recovery path ends with an open stretch');
+}

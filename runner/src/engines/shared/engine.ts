@@ -4,7 +4,7 @@ import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
 import { SourceUrl, StorageUrl } from '../../../../lib/core/urls';
 import { ArchiveWindow } from '../../archive/window';
 import { Catalog } from '../../catalog';
-import { BinlogStreamConfig, RestoreConfig, WalFetchConfig, WalPushConfig } from '../../config';
+import { BinlogStreamConfig, RestoreConfig, WalFetchConfig, WalPushConfig, WalReceiveConfig } from '../../config';
 import { CommandSpec } from '../../pipeline/stages';
 import { Storage } from '../../storage';
 
@@ -90,6 +90,8 @@ export interface EngineDriver {
   walFetch?(cfg: WalFetchConfig, signal: AbortSignal): Promise<unknown>;
   /** `binlog-stream`: follow the server's binary log into the archive until stopped. */
   binlogStream?(cfg: BinlogStreamConfig, signal: AbortSignal): Promise<LogStreamResult>;
+  /** `wal-receive`: stream the server's WAL into the archive until stopped. */
+  walReceive?(cfg: WalReceiveConfig, signal: AbortSignal): Promise<LogStreamResult>;
 }
 
 /** Where a physical drill reads its backup from. */

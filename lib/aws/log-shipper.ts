@@ -29,6 +29,7 @@ import {
   taskLogGroup,
 } from './private/task';
 import { DEFAULT_COMPRESSION } from '../core/codecs';
+import { ENGINE_CAPABILITIES } from '../core/engines';
 
 /** Options of point-in-time recovery (`PointInTimeRecovery.enabled`). */
 export interface PointInTimeRecoveryOptions {
@@ -39,11 +40,25 @@ export interface PointInTimeRecoveryOptions {
    */
   readonly logShippingLagThreshold?: Duration;
   /**
-   * How often the shipper uploads the open binary log (`DBBACKUP_BINLOG_UPLOAD_INTERVAL`):
-   * the most data a lost shipper task can cost beyond the lag.
+   * MySQL/MariaDB: how often the shipper uploads the open binary log
+   * (`DBBACKUP_BINLOG_UPLOAD_INTERVAL`): the most data a lost shipper task can cost beyond the lag.
    * @default Duration.seconds(60)
    */
   readonly uploadInterval?: Duration;
+  /**
+   * PostgreSQL: how often `wal-receive` uploads the WAL segment it is receiving
+   * (`--partial-interval`): the most a crash of the server and the shipper together can cost.
+   * Completed segments are uploaded at once.
+   * @default Duration.seconds(5)
+   */
+  readonly partialSegmentInterval?: Duration;
+  /**
+   * PostgreSQL: the physical replication slot `wal-receive` streams from; it is made when
+   * missing. The server keeps the WAL the shipper has not received, also while it is down:
+   * set `max_slot_wal_keep_size` on the server to bound that.
+   * @default 'dbbackup'
+   */
+  readonly replicationSlot?: string;
   /**
    * The recovery window you promise: every moment this far back stays restorable. When set,
    * and the vault is one this construct creates, the retention tiers are checked at synth time
@@ -58,10 +73,11 @@ export interface PointInTimeRecoveryOptions {
 }
 
 /**
- * Continuous point-in-time recovery beside the scheduled backups. For MySQL/MariaDB a binary
- * log shipper (`dbbackup binlog-stream`) runs as a one-task ECS service with a lag alarm.
- * PostgreSQL archives WAL from the server itself (`archive_command`), and MongoDB is not
- * supported: `DatabaseBackup` refuses both with the way to go.
+ * Continuous point-in-time recovery beside the scheduled backups: a log shipper runs as a
+ * one-task ECS service with a lag alarm: `dbbackup binlog-stream` for MySQL/MariaDB,
+ * `dbbackup wal-receive` (pg_receivewal from a replication slot) for a self-managed PostgreSQL
+ * server. RDS/Aurora PostgreSQL (no replication connection) and MongoDB are not supported:
+ * `DatabaseBackup` refuses them with the way to go.
  *
  * ```ts
  * pointInTimeRecovery: PointInTimeRecovery.enabled({ logShippingLagThreshold: Duration.minutes(10) })
@@ -75,8 +91,12 @@ export class PointInTimeRecovery {
 
   /** The lag above which the alarm fires. */
   public readonly logShippingLagThreshold: Duration;
-  /** How often the open log is uploaded. */
+  /** How often the open binary log is uploaded (MySQL/MariaDB). */
   public readonly uploadInterval: Duration;
+  /** How often the WAL segment being received is uploaded (PostgreSQL). */
+  public readonly partialSegmentInterval: Duration;
+  /** The replication slot of the WAL shipper (PostgreSQL). */
+  public readonly replicationSlot: string;
   /** The recovery window to check retention against, when given. */
   public readonly window?: Duration;
   /** The shipper's Fargate CPU units. */
@@ -87,6 +107,22 @@ export class PointInTimeRecovery {
   private constructor(options: PointInTimeRecoveryOptions) {
     this.logShippingLagThreshold = options.logShippingLagThreshold ?? Duration.minutes(5);
     this.uploadInterval = options.uploadInterval ?? Duration.seconds(60);
+    this.partialSegmentInterval = options.partialSegmentInterval ?? Duration.seconds(5);
+    this.replicationSlot = options.replicationSlot ?? 'dbbackup';
+    const partial = this.partialSegmentInterval.toSeconds({ integral: false });
+    if (
+      !Token.isUnresolved(this.partialSegmentInterval.toString()) &&
+      (!Number.isInteger(partial) || partial < 1 || partial > 3600)
+    ) {
+      throw new ConfigError(
+        `pointInTimeRecovery partialSegmentInterval is ${this.partialSegmentInterval.toHumanString()}; use whole seconds from 1 second to 1 hour, e.g. Duration.seconds(5).`,
+      );
+    }
+    if (!Token.isUnresolved(this.replicationSlot) && !/^[a-z0-9_]{1,63}$/.test(this.replicationSlot)) {
+      throw new ConfigError(
+        `pointInTimeRecovery replicationSlot is '${this.replicationSlot}'; use lower-case letters, digits and underscores (at most 63), e.g. 'dbbackup'.`,
+      );
+    }
     this.window = options.window;
     this.cpu = options.cpu ?? 256;
     this.memoryLimitMiB = options.memoryLimitMiB ?? 512;
@@ -115,13 +151,21 @@ export class PointInTimeRecovery {
       );
     }
   }
+
+  /** How often the shipper of `engine` uploads what it has not uploaded yet (and publishes its lag). */
+  public intervalFor(engine: Engine): Duration {
+    return engine === Engine.POSTGRES ? this.partialSegmentInterval : this.uploadInterval;
+  }
 }
 
-/** Properties of a `BinlogShipper`. */
-export interface BinlogShipperProps {
-  /** The MySQL/MariaDB database whose binary logs are shipped. */
+/** Properties of a `LogShipper`. */
+export interface LogShipperProps {
+  /**
+   * The database whose log is shipped: MySQL/MariaDB (binary logs) or a self-managed PostgreSQL
+   * server that allows replication connections (WAL).
+   */
   readonly source: BackupSource;
-  /** Where the logs go (under `PREFIX/binlog/`). */
+  /** Where the logs go (under `PREFIX/binlog/` or `PREFIX/wal/`). */
   readonly vault: IBackupVault;
   /** The database's identifier in metrics (`DBBACKUP_DATABASE_ID`). */
   readonly databaseId: string;
@@ -142,8 +186,17 @@ export interface BinlogShipperProps {
   readonly cpu?: number;
   /** @default 512 */
   readonly memoryLimitMiB?: number;
-  /** @default Duration.seconds(60) */
+  /**
+   * How often the open binary log (MySQL/MariaDB) or the WAL segment being received
+   * (PostgreSQL) is uploaded.
+   * @default - Duration.seconds(60) for MySQL/MariaDB, Duration.seconds(5) for PostgreSQL
+   */
   readonly uploadInterval?: Duration;
+  /**
+   * PostgreSQL: the physical replication slot to stream from (made when missing).
+   * @default 'dbbackup'
+   */
+  readonly replicationSlot?: string;
   /** @default logs.RetentionDays.ONE_YEAR */
   readonly logRetention?: logs.RetentionDays;
   /** @default - CloudWatch Logs' own encryption */
@@ -151,11 +204,13 @@ export interface BinlogShipperProps {
 }
 
 /**
- * `dbbackup binlog-stream` as a one-task Fargate service: never two shippers at once
- * (a deploy stops the old task, which uploads what is complete on SIGTERM, before the new one
- * starts), restarted by ECS when it stops, with the backup task's no-delete grants.
+ * A database's log shipper as a one-task Fargate service: `dbbackup binlog-stream`
+ * (MySQL/MariaDB) or `dbbackup wal-receive` (PostgreSQL), as the engine's record in
+ * lib/core/engines.ts says. Never two shippers at once (a deploy stops the old task, which
+ * uploads what it has on SIGTERM, before the new one starts), restarted by ECS when it stops,
+ * with the backup task's no-delete grants.
  */
-export class BinlogShipper extends Construct {
+export class LogShipper extends Construct {
   public readonly service: ecs.FargateService;
   public readonly taskDefinition: ecs.FargateTaskDefinition;
   public readonly container: ecs.ContainerDefinition;
@@ -164,13 +219,27 @@ export class BinlogShipper extends Construct {
   /** The runner settings rendered into the container's environment. */
   public readonly environment: Readonly<Record<string, string>>;
 
-  constructor(scope: Construct, id: string, props: BinlogShipperProps) {
+  /** The runner command the service runs. */
+  public readonly command: RunnerCommand;
+  /** The metric the shipper publishes its lag as. */
+  public readonly lagMetricName: string;
+
+  constructor(scope: Construct, id: string, props: LogShipperProps) {
     super(scope, id);
-    if (props.source.engine !== Engine.MYSQL) {
+    const streaming = ENGINE_CAPABILITIES[props.source.engine].logStreaming;
+    if (streaming === undefined) {
       throw new ConfigError(
-        `BinlogShipper ships MySQL/MariaDB binary logs; the source's engine is '${props.source.engine}'. Use BackupSource.mysql(…) or an RDS MySQL/MariaDB source.`,
+        `LogShipper ships MySQL/MariaDB binary logs and PostgreSQL WAL; the source's engine is '${props.source.engine}', whose log the runner does not ship. Leave point-in-time recovery out for it.`,
       );
     }
+    if (streaming.selfManagedOnly && props.source.managed) {
+      throw new ConfigError(
+        `LogShipper cannot stream the ${props.source.engine} log of an RDS or Aurora source: they allow no replication connection. ` +
+          'Use their own automated backups and point-in-time restore beside these logical backups.',
+      );
+    }
+    this.command = streaming.command;
+    this.lagMetricName = streaming.lagMetric;
     checkDatabaseId(props.databaseId);
     const prefix = props.prefix ?? props.databaseId;
     const cpu = props.cpu ?? 256;
@@ -196,31 +265,42 @@ export class BinlogShipper extends Construct {
       props.logEncryptionKey,
     );
 
-    this.environment = {
-      ...renderRunnerEnvironment(RunnerCommand.BINLOG_STREAM, {
-        engine: props.source.engine,
-        source: props.source.url,
-        to: props.vault.storageUrl(prefix),
-        compression: props.compression ?? DEFAULT_COMPRESSION,
-        encrypt: encryptValue(encryption, encryptionKey),
-      }),
-      [RUNNER_ENV.DATABASE_ID]: props.databaseId,
-      [RUNNER_ENV.LOG_FORMAT]: 'json',
-      [RUNNER_ENV.BINLOG_UPLOAD_INTERVAL]: String((props.uploadInterval ?? Duration.seconds(60)).toSeconds()),
+    const common = {
+      source: props.source.url,
+      to: props.vault.storageUrl(prefix),
+      compression: props.compression ?? DEFAULT_COMPRESSION,
+      encrypt: encryptValue(encryption, encryptionKey),
     };
+    const base = { [RUNNER_ENV.DATABASE_ID]: props.databaseId, [RUNNER_ENV.LOG_FORMAT]: 'json' };
+    this.environment =
+      this.command === RunnerCommand.WAL_RECEIVE
+        ? {
+            ...renderRunnerEnvironment(this.command, {
+              ...common,
+              slot: props.replicationSlot,
+              'create-slot': true,
+              'partial-interval': `${(props.uploadInterval ?? Duration.seconds(5)).toSeconds()}s`,
+            }),
+            ...base,
+          }
+        : {
+            ...renderRunnerEnvironment(this.command, { engine: props.source.engine, ...common }),
+            ...base,
+            [RUNNER_ENV.BINLOG_UPLOAD_INTERVAL]: String((props.uploadInterval ?? Duration.seconds(60)).toSeconds()),
+          };
 
     this.container = this.taskDefinition.addContainer(RUNNER_CONTAINER_NAME, {
       image: props.image ?? bundledRunnerImage(this),
       essential: true,
       // A long-running process: no `timeout` wrapper as the scheduled tasks have.
       entryPoint: ['node', RUNNER_SCRIPT],
-      command: [RunnerCommand.BINLOG_STREAM],
+      command: [this.command],
       environment: this.environment,
       secrets: {
         [SECRET_ENV.SOURCE_PASSWORD]: ecs.Secret.fromSecretsManager(props.source.secret, props.source.passwordField),
       },
-      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'binlog-stream' }),
-      // SIGTERM: the shipper uploads what is complete and exits 0; give it the most Fargate allows.
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: this.command }),
+      // SIGTERM: the shipper uploads what it has and exits 0; give it the most Fargate allows.
       stopTimeout: Duration.seconds(120),
     });
 
@@ -251,7 +331,7 @@ export class BinlogShipper extends Construct {
     if (policy !== undefined) {
       acknowledge(policy, {
         id: wildcardResourceFinding('AwsSolutions', policy, props.vault.bucket.arnForObjects(`${prefix}/*`)),
-        reason: `Binary logs and their chunks are new objects under ${prefix}/binlog/, named at run time; the grant is limited to the database's prefix and holds no delete.`,
+        reason: `Log files are new objects under ${prefix}/${streaming.folder}/, named at run time; the grant is limited to the database's prefix and holds no delete.`,
       });
       if (encryptionKey !== undefined) {
         acknowledge(policy, {
@@ -260,5 +340,23 @@ export class BinlogShipper extends Construct {
         });
       }
     }
+  }
+}
+
+/** Properties of a `BinlogShipper`. */
+export interface BinlogShipperProps extends LogShipperProps {}
+
+/**
+ * The MySQL/MariaDB binary log shipper: a `LogShipper` that takes MySQL/MariaDB sources only.
+ * @deprecated use `LogShipper`, which ships PostgreSQL WAL too
+ */
+export class BinlogShipper extends LogShipper {
+  constructor(scope: Construct, id: string, props: BinlogShipperProps) {
+    if (props.source.engine !== Engine.MYSQL) {
+      throw new ConfigError(
+        `BinlogShipper ships MySQL/MariaDB binary logs; the source's engine is '${props.source.engine}'. Use BackupSource.mysql(…) or an RDS MySQL/MariaDB source, or LogShipper for PostgreSQL.`,
+      );
+    }
+    super(scope, id, props);
   }
 }
