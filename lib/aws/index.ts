@@ -11,3 +11,4 @@ export * from './binlog-shipper';
 export * from './fleet';
 export * from './fleet-member';
 export * from './shared-task-parts';
+export * from './restore-task';
