@@ -157,7 +157,7 @@ describe('the example app', () => {
       for (const s of c.Secrets ?? []) env[s.Name] = 'dummy-secret-value';
       return { argv: c.Command as string[], env, entryPoint: c.EntryPoint as string[] };
     });
-    assert.equal(runs.length, 2);
+    assert.equal(runs.length, 3);
 
     const backup = runs.find((r) => r.argv[0] === 'backup')!;
     assert.deepEqual(backup.entryPoint.slice(-2), ['node', '/opt/dbbackup/dbbackup.js']);
@@ -187,6 +187,17 @@ describe('the example app', () => {
     assert.equal(d.target.engine, 'postgres');
     assert.equal(d.target.host, '127.0.0.1');
     assert.equal(d.target.database, 'drill');
+
+    // The restore task: `restore --latest` unless the run overrides it, into the restorer's URL.
+    const restore = runs.find((r) => r.argv[0] === 'restore')!;
+    const rs = parseInvocation(restore.argv, restore.env) as import('../../runner/src/config').RestoreConfig;
+    assert.equal(rs.command, 'restore');
+    assert.deepEqual(rs.selector, { kind: 'latest', database: undefined });
+    assert.equal(rs.from.bucket, BUCKET);
+    assert.equal(rs.from.path, 'orders');
+    assert.equal(rs.target?.user, 'restorer');
+    assert.equal(rs.target?.host, 'orders.db.internal.example.com');
+    assert.equal(restore.env.DBBACKUP_TARGET_PASSWORD, 'dummy-secret-value');
   });
 
   test('contract: a setting the runner does not take is refused by the parser (the contract test can fail)', () => {
