@@ -60,8 +60,9 @@ export interface RestoreDrillTaskProps {
    */
   readonly databaseImage?: ecs.ContainerImage;
   /**
-   * The version of the server `databaseImage` runs (`16`, `8.0`, `10.11`): a drill on another
-   * major version than the source's is refused at synth.
+   * The version of the server `databaseImage` runs (`16`, `8.0`, `10.11`; `11.4-MariaDB` or
+   * `8.0-mysql` also name the server): a drill on another server or major version than the
+   * source's is refused at synth.
    * @default - the default image's version (the source's major, when `sourceVersion` is given)
    */
   readonly databaseImageVersion?: string;
@@ -142,10 +143,18 @@ export class RestoreDrillTask extends Construct {
     const sourceVersion =
       props.sourceVersion !== undefined && !Token.isUnresolved(props.sourceVersion) ? props.sourceVersion : undefined;
     const scratch = scratchDatabaseFor(family, sourceVersion);
+    // A version that names its server (`11.4-MariaDB`, `8.0-mysql`) says the image's family too.
+    const declared = props.databaseImageVersion;
+    const scratchFamily =
+      declared !== undefined && /mariadb/i.test(declared)
+        ? ServerFamily.MARIADB
+        : declared !== undefined && /mysql/i.test(declared)
+          ? ServerFamily.MYSQL
+          : family;
     checkDrillScratch({
       family,
       sourceVersion,
-      scratchFamily: family,
+      scratchFamily,
       scratchVersion:
         props.databaseImageVersion ?? (props.databaseImage === undefined ? scratchImageVersion(scratch) : undefined),
       versionProp: 'drill.databaseImageVersion',
