@@ -69,7 +69,7 @@ export interface RestoreDrillTaskProps {
   /**
    * The source's server family: the scratch server is the same (a MySQL source drills on MySQL,
    * MariaDB on MariaDB).
-   * @default - PostgreSQL, MySQL or MongoDB, by the engine
+   * @default - PostgreSQL, MariaDB or MongoDB, by the engine (`DatabaseBackup` passes the source's)
    */
   readonly serverFamily?: ServerFamily;
   /**
@@ -233,7 +233,8 @@ export class RestoreDrillTask extends Construct {
   }
 }
 
+/** Without a family: the engine's scratch server of `SCRATCH_DATABASES` (MariaDB for `mysql`). */
 function defaultFamily(engine: Engine): ServerFamily {
   if (engine === Engine.POSTGRES) return ServerFamily.POSTGRES;
-  return engine === Engine.MONGODB ? ServerFamily.MONGODB : ServerFamily.MYSQL;
+  return engine === Engine.MONGODB ? ServerFamily.MONGODB : ServerFamily.MARIADB;
 }
