@@ -139,8 +139,8 @@ class ShellNames {
 }
 
 const PSEUDO: Readonly<Record<string, string>> = {
-  'AWS::Region': '${AWS_REGION}',
-  'AWS::AccountId': '${AWS_ACCOUNT_ID}',
+  'AWS::Region': '$(aws configure get region)',
+  'AWS::AccountId': '$(aws sts get-caller-identity --query Account --output text)',
   'AWS::Partition': 'aws',
   'AWS::URLSuffix': 'amazonaws.com',
 };
