@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -266,6 +267,15 @@ describe('the stack outputs and the runbook', () => {
     assert.match(md, /--metric-name RestoreTimeSeconds --dimensions Name=DatabaseId,Value=orders/);
     // Deterministic: no timestamps or machine paths.
     assert.equal(md.includes(outdir), false);
+    // cfn-lint on the template with two restore tasks and their outputs (W3010: the test VPC's
+    // availability zones are the stand-ins of a fixed environment, not a resource of ours).
+    const template = path.join(assembly.directory, 'Test.template.json');
+    const lint = spawnSync('cfn-lint', ['--format', 'parseable', '--ignore-checks', 'W3010', '--', template], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(lint.error, undefined, `cfn-lint did not run: ${lint.error}`);
+    assert.equal(lint.status, 0, `cfn-lint reported:\n${lint.stdout}${lint.stderr}`);
   });
 });
 
