@@ -46,7 +46,7 @@ import { StackRunbook } from './private/runbook';
 import type { BackupFleet } from './fleet';
 import { FleetMemberAlarms } from './fleet-member';
 import { KMS_UNWRAP_ACTIONS } from './private/iam';
-import { acknowledge } from './private/nag';
+import { acknowledge, acknowledgeInlinePolicies } from './private/nag';
 import { allowServicesToUseKey } from './private/keys';
 import { backupMetric } from './private/metrics';
 import { kebab } from './private/names';
@@ -796,11 +796,14 @@ function refuseFleetOwned(props: DatabaseBackupProps): void {
 
 /** A fleet member's task role: assumed by ECS tasks, under the fleet's path (which its schedules may pass). */
 function fleetTaskRole(scope: Construct, id: string, fleet: BackupFleet, what: string): iam.Role {
-  return new iam.Role(scope, id, {
+  const role = new iam.Role(scope, id, {
     assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
     path: fleet.rolePath,
     description: `The runner's role for the ${what}`,
   });
+  // Made here, not under its task definition: the task definition's acknowledgement misses it.
+  acknowledgeInlinePolicies(role);
+  return role;
 }
 
 function drillSecurityGroup(scope: Construct, vpc: ec2.IVpc, databaseId: string): ec2.SecurityGroup {
