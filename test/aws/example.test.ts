@@ -88,6 +88,11 @@ describe('the example app', () => {
       }
       assert.equal(first.includes(root), false, 'the template holds a machine path');
       assert.equal(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(first), false, 'the template holds a timestamp');
+      // The runbook beside the template, with the restore task's commands, as `cdk synth` writes it.
+      const runbook = fs.readFileSync(path.join(tmp, 'a', 'DbBackupExample.runbook.md'), 'utf8');
+      assert.match(runbook, /^# Restore runbook: orders$/m);
+      assert.match(runbook, /aws ecs run-task .*"command":\["restore","--latest"\]/);
+      assert.equal(runbook.includes(root), false, 'the runbook holds a machine path');
       const template = path.join(tmp, 'a', 'DbBackupExample.template.json');
       const lint = spawnSync('cfn-lint', ['--format', 'parseable', template], { encoding: 'utf8', timeout: 120_000 });
       assert.equal(lint.error, undefined, `cfn-lint did not run: ${lint.error}`);
