@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -65,33 +65,11 @@ export class BackupExampleStack extends Stack {
       },
     );
 
-    // The password of the database's backup user. In a real deployment this secret belongs to
-    // the database (RDS makes one); here it stands in for it.
-    const secret = new secretsmanager.Secret(this, 'DatabaseSecret', {
-      description: 'Password of the backup user of the orders database',
-      generateSecretString: {
-        secretStringTemplate: JSON.stringify({ username: 'backup' }),
-        generateStringKey: 'password',
-        excludePunctuation: true,
-      },
-    });
-    Validations.of(secret).acknowledge(
-      {
-        id: 'AwsSolutions-SMG4',
-        reason:
-          "Stands in for the database owner's secret: the password is rotated by whoever rotates it on the database; the runner reads it at every task start.",
-      },
-      {
-        id: 'NIST.800.53.R5-SecretsManagerRotationEnabled',
-        reason:
-          "Stands in for the database owner's secret: the password is rotated by whoever rotates it on the database; the runner reads it at every task start.",
-      },
-      {
-        id: 'NIST.800.53.R5-SecretsManagerUsingKMSKey',
-        reason:
-          "Stands in for the database owner's secret, which is encrypted with whatever key the database team uses; the example keeps the AWS managed key.",
-      },
-    );
+    // The passwords of the database's backup user and of the user a restore logs in as (it may
+    // create what a backup holds). In a real deployment these secrets belong to the database
+    // (RDS makes one); here they stand in for them.
+    const secret = standInSecret(this, 'DatabaseSecret', 'backup');
+    const restoreSecret = standInSecret(this, 'RestoreSecret', 'restorer');
 
     this.backup = new DatabaseBackup(this, 'Orders', {
       source: BackupSource.postgres({
@@ -106,16 +84,48 @@ export class BackupExampleStack extends Stack {
       rto: Duration.hours(2),
       alarmEmail: 'oncall@example.com',
       operationsKey,
+      // The day of the restore: an on-demand task with the reader's rights only, into the
+      // database as `restorer`. Its run commands are stack outputs (BackupNowCommand,
+      // RestoreLatestCommand, RestoreByIdCommand) and cdk.out/DbBackupExample.runbook.md.
+      restore: {
+        target: 'postgres://restorer@orders.db.internal.example.com:5432/orders',
+        targetSecret: restoreSecret,
+      },
     });
 
-    // What `aws ecs run-task` needs to run a backup now, and where to look afterwards.
-    const subnets = vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds;
-    new CfnOutput(this, 'ClusterName', { value: this.backup.cluster.clusterName });
-    new CfnOutput(this, 'BackupTaskDefinition', { value: this.backup.taskDefinition.taskDefinitionArn });
+    // Where to look afterwards (the run commands are the construct's own outputs).
     new CfnOutput(this, 'DrillTaskDefinition', { value: this.backup.drillTask!.taskDefinition.taskDefinitionArn });
-    new CfnOutput(this, 'RunnerSubnets', { value: Fn.join(',', subnets) });
-    new CfnOutput(this, 'RunnerSecurityGroup', { value: this.backup.connections.securityGroups[0].securityGroupId });
     new CfnOutput(this, 'BackupLocation', { value: this.backup.vault.storageUrl(this.backup.prefix) });
     new CfnOutput(this, 'Dashboard', { value: this.backup.dashboard.dashboardName });
   }
+}
+
+/** A stand-in for a database user's secret, with why its findings do not apply here. */
+function standInSecret(scope: Construct, id: string, username: string): secretsmanager.Secret {
+  const secret = new secretsmanager.Secret(scope, id, {
+    description: `Password of the ${username} user of the orders database`,
+    generateSecretString: {
+      secretStringTemplate: JSON.stringify({ username }),
+      generateStringKey: 'password',
+      excludePunctuation: true,
+    },
+  });
+  Validations.of(secret).acknowledge(
+    {
+      id: 'AwsSolutions-SMG4',
+      reason:
+        "Stands in for the database owner's secret: the password is rotated by whoever rotates it on the database; the runner reads it at every task start.",
+    },
+    {
+      id: 'NIST.800.53.R5-SecretsManagerRotationEnabled',
+      reason:
+        "Stands in for the database owner's secret: the password is rotated by whoever rotates it on the database; the runner reads it at every task start.",
+    },
+    {
+      id: 'NIST.800.53.R5-SecretsManagerUsingKMSKey',
+      reason:
+        "Stands in for the database owner's secret, which is encrypted with whatever key the database team uses; the example keeps the AWS managed key.",
+    },
+  );
+  return secret;
 }

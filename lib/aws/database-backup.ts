@@ -1,4 +1,4 @@
-import { Annotations, Duration } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Stack, Token } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -31,6 +31,8 @@ import {
   Retention,
   RUNNER_ENV,
   type CronSpec,
+  type RunbookInput,
+  runbookCommands,
 } from '../core';
 import { LogShipper, type PointInTimeRecovery } from './log-shipper';
 import { NativeBackup, type NativeBackupOptions } from './native-backup';
@@ -41,14 +43,17 @@ import { BackupSchedule, TaskSchedule } from './schedule';
 import { BackupEncryption, type BackupSource } from './source';
 import { BackupVault, type IBackupVault } from './vault';
 import { BackupVerifier } from './verifier';
+import { RestoreTask, type RestoreTaskOptions } from './restore-task';
+import { StackRunbook } from './private/runbook';
 import type { BackupFleet } from './fleet';
 import { FleetMemberAlarms } from './fleet-member';
 import { KMS_UNWRAP_ACTIONS } from './private/iam';
-import { acknowledge, acknowledgeRunnerIngress } from './private/nag';
+import { acknowledge, acknowledgeInlinePolicies, acknowledgeRunnerIngress } from './private/nag';
 import { allowServicesToUseKey } from './private/keys';
 import { backupMetric } from './private/metrics';
 import { kebab } from './private/names';
 import { checkBackupTypes, ENGINE_CAPABILITIES } from '../core/engines';
+import { DEFAULT_COMPRESSION } from '../core/codecs';
 
 /** One schedule of backups of one type. */
 export interface ScheduledBackup {
@@ -67,8 +72,14 @@ export interface RestoreDrillOptions {
   readonly enabled?: boolean;
   /** @default BackupSchedule.cron({ weekDay: 'SUN', hour: '5' }) - weekly, Sunday 05:00 UTC */
   readonly schedule?: BackupSchedule;
-  /** @default - PostgreSQL 17, MariaDB 11.4 or MongoDB 8.0 (see `RestoreDrillTask`) */
+  /** @default - the source's server on its major version (see `RestoreDrillTask`) */
   readonly databaseImage?: ecs.ContainerImage;
+  /**
+   * The server version `databaseImage` runs (`16`, `8.0`): a drill on another major version than
+   * the source's `engineVersion` is refused at synth.
+   * @default - the default image's version
+   */
+  readonly databaseImageVersion?: string;
   /** @default 1024 */
   readonly cpu?: number;
   /** @default 4096 */
@@ -124,8 +135,9 @@ export interface DatabaseBackupProps {
   readonly cluster?: ecs.ICluster;
   /**
    * The database's identifier in metrics, alarms and the vault's key prefix; unique per vault.
-   * Required in a fleet, so that renaming or moving the construct never moves the backups.
-   * @default - the construct id in kebab case (`OrdersDb` → `orders-db`), with a warning
+   * Required in a fleet. Never derived from the construct id, so that renaming or moving the
+   * construct never moves the backups (docs/aws-cdk.md says how to move an existing prefix).
+   * @default - the source's database name in kebab case (`orders_prod` → `orders-prod`)
    */
   readonly databaseId?: string;
   /** @default - the database id */
@@ -191,6 +203,18 @@ export interface DatabaseBackupProps {
    * @default - no AWS Backup plan
    */
   readonly nativeBackup?: NativeBackupOptions;
+  /**
+   * The restore task: `dbbackup restore` on Fargate inside the VPC with the reader's rights
+   * only, started on the day of the restore with the commands in the stack outputs.
+   * @default - a restore task into the source database outside a fleet; none in a fleet
+   */
+  readonly restore?: RestoreTaskOptions;
+  /**
+   * Stack outputs with the exact commands of an on-demand backup and of a restore (the newest,
+   * by id, to a moment), and `<stack>.runbook.md` beside the template in the cloud assembly.
+   * @default - true outside a fleet; false in a fleet (CloudFormation allows 200 outputs a stack)
+   */
+  readonly outputs?: boolean;
 }
 
 const DEFAULT_SCHEDULE = (): ScheduledBackup => ({
@@ -238,6 +262,8 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
   public readonly verifier: BackupVerifier;
   public readonly verifyFunction: lambda.IFunction;
   public readonly drillTask?: RestoreDrillTask;
+  /** The on-demand restore task (reader's rights only), when there is one. */
+  public readonly restoreTask?: RestoreTask;
   /** The log shipper's service, when point-in-time recovery is on. */
   public readonly logShipper?: LogShipper;
   /**
@@ -267,6 +293,7 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
   public readonly nativeBackup?: NativeBackup;
   private readonly encryption: BackupEncryption;
   private readonly tierDays?: string;
+  private readonly runSubnets: string[];
 
   constructor(scope: Construct, id: string, props: DatabaseBackupProps) {
     super(scope, id);
@@ -508,6 +535,9 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
         encryption: this.encryption,
         image,
         databaseImage: drill.databaseImage,
+        databaseImageVersion: drill.databaseImageVersion,
+        serverFamily: props.source.serverFamily,
+        sourceVersion: props.source.engineVersion,
         cpu: drill.cpu,
         memoryLimitMiB: drill.memoryLimitMiB,
         ephemeralStorageGiB: drill.ephemeralStorageGiB,
@@ -565,6 +595,10 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
       taskDefinitions.push(this.logShipper.taskDefinition);
     }
 
+    this.runSubnets = subnets.subnetIds;
+    this.restoreTask = this.makeRestoreTask(props, vpc, image);
+    if (props.outputs ?? fleet === undefined) this.addRunbook(props, pitr !== undefined);
+
     if (fleet !== undefined) {
       const member = new FleetMemberAlarms(this, 'Monitoring', {
         databaseId: this.databaseId,
@@ -604,13 +638,142 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     this.dashboard = monitoring.dashboard;
   }
 
-  /** Let `grantee` restore this database's backups: read them and unwrap their keys. */
+  /**
+   * Let `grantee` restore this database's backups: read them and unwrap their keys (a restore
+   * from a machine of theirs), and start the restore task (`ecs:RunTask` on it, `iam:PassRole`
+   * on its task and execution roles, `ecs:DescribeTasks` to watch it).
+   */
   public grantRestore(grantee: iam.IGrantable): iam.Grant {
-    const grant = this.vault.grantRestore(grantee, this.prefix);
+    let grant = this.vault.grantRestore(grantee, this.prefix);
     if (this.encryption.scheme === EncryptionScheme.KMS) {
-      return grant.combine((this.encryption.key ?? this.vault.key).grant(grantee, ...KMS_UNWRAP_ACTIONS));
+      grant = grant.combine((this.encryption.key ?? this.vault.key).grant(grantee, ...KMS_UNWRAP_ACTIONS));
+    }
+    if (this.restoreTask !== undefined) {
+      grant = grant.combine(this.restoreTask.taskDefinition.grantRun(grantee)).combine(this.grantWatchTasks(grantee));
     }
     return grant;
+  }
+
+  /**
+   * Let `grantee` start an on-demand backup: `ecs:RunTask` on each backup task definition,
+   * `iam:PassRole` on their task and execution roles, and `ecs:DescribeTasks` to watch the run.
+   * It gives no access to the backups themselves.
+   */
+  public grantRunBackup(grantee: iam.IGrantable): iam.Grant {
+    let grant = this.grantWatchTasks(grantee);
+    for (const task of this.backupTasks) grant = grant.combine(task.taskDefinition.grantRun(grantee));
+    return grant;
+  }
+
+  /** `ecs:DescribeTasks` on the tasks of this database's cluster. */
+  private grantWatchTasks(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['ecs:DescribeTasks'],
+      resourceArns: [
+        Stack.of(this).formatArn({
+          service: 'ecs',
+          resource: 'task',
+          resourceName: `${this.cluster.clusterName}/*`,
+        }),
+      ],
+    });
+  }
+
+  /** The restore task, unless turned off (or in a fleet, unless turned on). */
+  private makeRestoreTask(
+    props: DatabaseBackupProps,
+    vpc: ec2.IVpc,
+    image: ecs.ContainerImage | undefined,
+  ): RestoreTask | undefined {
+    const options = props.restore ?? {};
+    const fleet = props.fleet;
+    const age = this.encryption.scheme === EncryptionScheme.AGE;
+    if (!(options.enabled ?? (fleet === undefined && !age))) return undefined;
+    const source = props.source;
+    const ownTarget = options.target === undefined;
+    return new RestoreTask(this, 'RestoreTask', {
+      engine: source.engine,
+      vault: this.vault,
+      databaseId: this.databaseId,
+      prefix: this.prefix,
+      vpc,
+      target: options.target ?? source.url,
+      targetSecret: options.targetSecret ?? source.secret,
+      targetPasswordField:
+        options.targetPasswordField ?? (options.targetSecret === undefined ? source.passwordField : undefined),
+      targetPort: options.targetPort ?? (ownTarget ? source.port : undefined),
+      targetConnectable: options.targetConnectable ?? (ownTarget ? source.connectable : undefined),
+      securityGroups: options.securityGroups,
+      encryption: this.encryption,
+      image,
+      cpu: options.cpu,
+      memoryLimitMiB: options.memoryLimitMiB,
+      ephemeralStorageGiB: options.ephemeralStorageGiB,
+      timeout: options.timeout ?? this.rto.plus(Duration.hours(2)),
+      logRetention: props.logRetention,
+      logEncryptionKey: this.operationsKey,
+      shared:
+        fleet === undefined
+          ? undefined
+          : {
+              taskRole: fleetTaskRole(this, 'RestoreTaskRole', fleet, `restores of ${this.databaseId}`),
+              executionRole: fleet.executionRole,
+              logGroup: fleet.logGroup,
+              family: `${fleet.familyPrefix}-${this.databaseId}-restore`,
+            },
+    });
+  }
+
+  /** What this database's commands and runbook are rendered from (lib/core/runbook). */
+  private runbookInput(props: DatabaseBackupProps, pointInTime: boolean): RunbookInput {
+    const region = Stack.of(this).region;
+    const task = (definition: ecs.TaskDefinition, groups: ec2.ISecurityGroup[], logGroup: string) => ({
+      cluster: this.cluster.clusterName,
+      taskDefinition: definition.taskDefinitionArn,
+      subnets: this.runSubnets,
+      securityGroups: groups.map((g) => g.securityGroupId),
+      logGroup,
+    });
+    const backup = this.backupTasks.find((t) => t.backupType === BackupType.FULL) ?? this.backupTasks[0];
+    const restore = this.restoreTask;
+    return {
+      databaseId: this.databaseId,
+      engine: props.source.engine,
+      storageUrl: this.vault.storageUrl(this.prefix),
+      encryption: this.encryption.scheme,
+      keyId:
+        this.encryption.scheme === EncryptionScheme.KMS ? (this.encryption.key ?? this.vault.key).keyArn : undefined,
+      compression: props.compression ?? DEFAULT_COMPRESSION,
+      pointInTime,
+      region: Token.isUnresolved(region) ? undefined : region,
+      backupTask: task(backup.taskDefinition, this.connections.securityGroups, backup.logGroup.logGroupName),
+      restoreTask:
+        restore === undefined
+          ? undefined
+          : task(restore.taskDefinition, restore.connections.securityGroups, restore.logGroup.logGroupName),
+      restoreTarget: restore?.target,
+    };
+  }
+
+  /** The stack outputs and this database's part of the stack's runbook, from one function. */
+  private addRunbook(props: DatabaseBackupProps, pointInTime: boolean): void {
+    const input = this.runbookInput(props, pointInTime);
+    const commands = runbookCommands(input);
+    const outputs: [string, string | undefined, string][] = [
+      ['BackupNowCommand', commands.backupNow, `Start an on-demand ${BackupType.FULL} backup of ${this.databaseId}`],
+      ['RestoreLatestCommand', commands.restoreLatest, `Restore the newest backup of ${this.databaseId}`],
+      [
+        'RestoreByIdCommand',
+        commands.restoreById,
+        `Restore one backup of ${this.databaseId} (put its id for BACKUP_ID)`,
+      ],
+      ['RestoreToTimeCommand', commands.restoreToTime, `Restore ${this.databaseId} to a moment (replace the moment)`],
+    ];
+    for (const [id, value, description] of outputs) {
+      if (value !== undefined) new CfnOutput(this, id, { value, description });
+    }
+    StackRunbook.of(this).add(input);
   }
 
   /** Seconds since the newest verified backup ended (published by the freshness check). */
@@ -674,11 +837,14 @@ function refuseFleetOwned(props: DatabaseBackupProps): void {
 
 /** A fleet member's task role: assumed by ECS tasks, under the fleet's path (which its schedules may pass). */
 function fleetTaskRole(scope: Construct, id: string, fleet: BackupFleet, what: string): iam.Role {
-  return new iam.Role(scope, id, {
+  const role = new iam.Role(scope, id, {
     assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
     path: fleet.rolePath,
     description: `The runner's role for the ${what}`,
   });
+  // Made here, not under its task definition: the task definition's acknowledgement misses it.
+  acknowledgeInlinePolicies(role);
+  return role;
 }
 
 function drillSecurityGroup(scope: Construct, vpc: ec2.IVpc, databaseId: string): ec2.SecurityGroup {
@@ -692,23 +858,39 @@ function drillSecurityGroup(scope: Construct, vpc: ec2.IVpc, databaseId: string)
 }
 
 /**
- * The database id: explicit, or (outside a fleet) the construct id in kebab case, with a warning
- * that renaming the construct would move the backups to a new prefix and new metrics.
+ * The database id: explicit, or (outside a fleet) derived from the source's identity, its
+ * database name (`orders_prod` → `orders-prod`), never from the construct's id or path: renaming
+ * or moving the construct must not move the backups to a new prefix and new metrics. A name
+ * that is a token, or that makes no valid id, is refused with the value to give.
  */
 function databaseIdOf(scope: Construct, id: string, props: DatabaseBackupProps): string {
   if (props.databaseId !== undefined) return props.databaseId;
-  const derived = kebab(id);
+  const suggestion = kebab(id) || 'orders';
   if (props.fleet !== undefined) {
     throw new ConfigError(
-      `databaseId is missing on ${scope.node.path}, which joins a fleet; give it explicitly (e.g. databaseId: '${derived}'), ` +
+      `databaseId is missing on ${scope.node.path}, which joins a fleet; give it explicitly (e.g. databaseId: '${suggestion}'), ` +
         'so that renaming or moving the construct never moves its backups to a new prefix.',
     );
   }
-  Annotations.of(scope).addWarningV2(
-    'db-backup-constructs:derivedDatabaseId',
-    `databaseId is derived from the construct id ('${id}' → '${derived}'): renaming the construct would start a new prefix and ` +
-      `new metrics, and the old backups would no longer be watched. Set databaseId: '${derived}' to keep it.`,
-  );
+  const name = props.source.databaseName;
+  const derived = Token.isUnresolved(name) ? undefined : kebab(name).slice(0, 40).replace(/-+$/, '');
+  if (derived === undefined || !/^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?$/.test(derived)) {
+    throw new ConfigError(
+      `databaseId is missing on ${scope.node.path}, and the source's database name ` +
+        `${Token.isUnresolved(name) ? 'is a token' : `'${name}' makes no valid id`}; give databaseId explicitly ` +
+        `(e.g. databaseId: '${suggestion}'). It names the vault prefix and the metrics, so it must not change with the construct.`,
+    );
+  }
+  if (derived !== kebab(id)) {
+    // Earlier releases took the construct id: a stack deployed then keeps its prefix only if told.
+    Annotations.of(scope).addWarningV2(
+      'db-backup-constructs:databaseIdFromSource',
+      `databaseId is derived from the source's database name ('${name}' → '${derived}'), no longer from the construct id ` +
+        `('${id}' → '${kebab(id)}'): if this stack was deployed by a release that took the construct id, set ` +
+        `databaseId: '${kebab(id)}' to keep the backups under their prefix, or move them (docs/aws-cdk.md). ` +
+        `Set databaseId: '${derived}' to silence this.`,
+    );
+  }
   return derived;
 }
 

@@ -1,4 +1,4 @@
-import { Duration, Tags } from 'aws-cdk-lib';
+import { Duration, Tags, Token } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -11,8 +11,11 @@ import {
   Engine,
   RUNNER_ENV,
   RunnerCommand,
-  SCRATCH_DATABASES,
+  checkDrillScratch,
   renderRunnerEnvironment,
+  scratchDatabaseFor,
+  scratchImageVersion,
+  ServerFamily,
 } from '../core';
 import { checkDatabaseId } from './private/settings';
 import { BackupEncryption } from './source';
@@ -56,6 +59,24 @@ export interface RestoreDrillTaskProps {
    * @default - PostgreSQL 17, MariaDB 11.4 or MongoDB 8.0 from the ECR Public mirror of Docker Official Images
    */
   readonly databaseImage?: ecs.ContainerImage;
+  /**
+   * The version of the server `databaseImage` runs (`16`, `8.0`, `10.11`; `11.4-MariaDB` or
+   * `8.0-mysql` also name the server): a drill on another server or major version than the
+   * source's is refused at synth.
+   * @default - the default image's version (the source's major, when `sourceVersion` is given)
+   */
+  readonly databaseImageVersion?: string;
+  /**
+   * The source's server family: the scratch server is the same (a MySQL source drills on MySQL,
+   * MariaDB on MariaDB).
+   * @default - PostgreSQL, MariaDB or MongoDB, by the engine (`DatabaseBackup` passes the source's)
+   */
+  readonly serverFamily?: ServerFamily;
+  /**
+   * The source's server version: the default scratch image runs the same major version.
+   * @default - not known: the default image of the family (PostgreSQL 17, MySQL 8.4, MariaDB 11.4, MongoDB 8.0)
+   */
+  readonly sourceVersion?: string;
   /** @default 1024 */
   readonly cpu?: number;
   /** @default 4096 */
@@ -118,7 +139,26 @@ export class RestoreDrillTask extends Construct {
         'a restore drill cannot decrypt age-encrypted backups: their identity (private key) stays with you. Use BackupEncryption.kms() for scheduled drills, or turn drills off (drill: { enabled: false }) and restore-test by hand.',
       );
     }
-    const scratch = SCRATCH_DATABASES[props.engine];
+    const family = props.serverFamily ?? defaultFamily(props.engine);
+    const sourceVersion =
+      props.sourceVersion !== undefined && !Token.isUnresolved(props.sourceVersion) ? props.sourceVersion : undefined;
+    const scratch = scratchDatabaseFor(family, sourceVersion);
+    // A version that names its server (`11.4-MariaDB`, `8.0-mysql`) says the image's family too.
+    const declared = props.databaseImageVersion;
+    const scratchFamily =
+      declared !== undefined && /mariadb/i.test(declared)
+        ? ServerFamily.MARIADB
+        : declared !== undefined && /mysql/i.test(declared)
+          ? ServerFamily.MYSQL
+          : family;
+    checkDrillScratch({
+      family,
+      sourceVersion,
+      scratchFamily,
+      scratchVersion:
+        props.databaseImageVersion ?? (props.databaseImage === undefined ? scratchImageVersion(scratch) : undefined),
+      versionProp: 'drill.databaseImageVersion',
+    });
 
     const shared = props.shared;
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Resource', {
@@ -191,4 +231,10 @@ export class RestoreDrillTask extends Construct {
       });
     }
   }
+}
+
+/** Without a family: the engine's scratch server of `SCRATCH_DATABASES` (MariaDB for `mysql`). */
+function defaultFamily(engine: Engine): ServerFamily {
+  if (engine === Engine.POSTGRES) return ServerFamily.POSTGRES;
+  return engine === Engine.MONGODB ? ServerFamily.MONGODB : ServerFamily.MARIADB;
 }

@@ -13,3 +13,4 @@ export * from './native-backup';
 export * from './fleet';
 export * from './fleet-member';
 export * from './shared-task-parts';
+export * from './restore-task';

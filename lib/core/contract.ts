@@ -21,6 +21,7 @@ export enum RunnerCommand {
   BINLOG_STREAM = 'binlog-stream',
   WAL_RECEIVE = 'wal-receive',
   SCHEDULE = 'schedule',
+  RUNBOOK = 'runbook',
 }
 
 /** The kind of value an option takes. */
@@ -136,15 +137,15 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
   opt(
     'from',
     OptionKind.STRING,
-    [C.RESTORE, C.VERIFY, C.LIST, C.PRUNE, C.DRILL, C.WAL_FETCH],
+    [C.RESTORE, C.VERIFY, C.LIST, C.PRUNE, C.DRILL, C.WAL_FETCH, C.RUNBOOK],
     'the storage URL to read backups from',
   ),
-  opt('latest', OptionKind.FLAG, [C.RESTORE, C.VERIFY], 'use the newest backup'),
-  opt('id', OptionKind.STRING, [C.RESTORE, C.VERIFY], 'use the backup with this id'),
+  opt('latest', OptionKind.FLAG, [C.RESTORE, C.VERIFY, C.RUNBOOK], 'use the newest backup'),
+  opt('id', OptionKind.STRING, [C.RESTORE, C.VERIFY, C.RUNBOOK], 'use the backup with this id'),
   opt(
     'database',
     OptionKind.STRING,
-    [C.RESTORE, C.VERIFY, C.DRILL],
+    [C.RESTORE, C.VERIFY, C.DRILL, C.RUNBOOK],
     'with --latest and drill: which database of a store with several (database id, or name if unambiguous)',
   ),
   opt('all', OptionKind.FLAG, [C.VERIFY], 'verify every backup'),
@@ -156,7 +157,12 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
     'restore to this moment (ISO-8601, point-in-time recovery); PostgreSQL --target-dir also takes latest ' +
       '(the end of the archived WAL, its streamed partial segment included)',
   ),
-  opt('target', OptionKind.STRING, [C.RESTORE, C.DRILL], 'the database URL to restore into, without a password'),
+  opt(
+    'target',
+    OptionKind.STRING,
+    [C.RESTORE, C.DRILL, C.RUNBOOK],
+    'the database URL to restore into, without a password (runbook: the URL its commands name)',
+  ),
   opt('target-dir', OptionKind.STRING, [C.RESTORE], 'a data directory to lay a physical backup down in'),
   opt(
     'identity',

@@ -20,3 +20,4 @@ export * from './drill';
 export * from './versions';
 export * from './capabilities';
 export * from './duration';
+export * from './runbook';

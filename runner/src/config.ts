@@ -108,6 +108,15 @@ export interface DrillConfig {
   readonly json: boolean;
 }
 
+/** `runbook --from STORAGE_URL (--latest | --id ID)`: the restore runbook of a stored backup. */
+export interface RunbookConfig {
+  readonly command: RunnerCommand.RUNBOOK;
+  readonly from: StorageUrl;
+  readonly selector: Selector;
+  /** The target the commands name (a placeholder when not given). */
+  readonly target?: SourceUrl;
+}
+
 /** `wal-push %p --to STORAGE_URL`: PostgreSQL's archive_command. */
 export interface WalPushConfig {
   readonly command: RunnerCommand.WAL_PUSH;
@@ -172,6 +181,7 @@ export type Invocation = (
   | ListConfig
   | PruneConfig
   | DrillConfig
+  | RunbookConfig
   | WalPushConfig
   | WalFetchConfig
   | BinlogStreamConfig
@@ -470,6 +480,14 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         seed: v['drill-seed'] as string | undefined,
         json,
       };
+    case RunnerCommand.RUNBOOK:
+      noPositionals();
+      return {
+        command: cmd,
+        from: parseStorageUrl(need(v, cmd, 'from'), '--from'),
+        selector: selector(v, cmd, false),
+        target: v.target !== undefined ? parseSourceUrl(String(v.target), '--target') : undefined,
+      };
     case RunnerCommand.WAL_PUSH: {
       if (positionals.length !== 1) {
         throw new ConfigError(
@@ -562,6 +580,7 @@ export function usage(cmd?: RunnerCommand): string {
     '  dbbackup list    --from STORAGE_URL [--json]',
     '  dbbackup prune   --from file:///DIR --keep-daily N --keep-weekly N --keep-monthly N [--dry-run]',
     '  dbbackup drill   --from STORAGE_URL --target URL',
+    '  dbbackup runbook --from STORAGE_URL (--latest | --id ID) [--target URL]   (the restore runbook, markdown)',
     '  dbbackup restore --from STORAGE_URL --to-time ISO-8601 --target-dir DIR   (PostgreSQL: base backup + WAL archive)',
     '  dbbackup wal-push %p --to STORAGE_URL          (PostgreSQL archive_command)',
     '  dbbackup wal-fetch %f %p --from STORAGE_URL    (PostgreSQL restore_command)',

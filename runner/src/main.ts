@@ -7,6 +7,7 @@ import { runDrill } from './commands/drill';
 import { formatList, runList } from './commands/list';
 import { runPrune } from './commands/prune';
 import { runRestore } from './commands/restore';
+import { runRunbook } from './commands/runbook';
 import { assertAllOk, runVerify } from './commands/verify';
 import { runBinlogStream, runWalFetch, runWalPush, runWalReceive } from './commands/log-shipping';
 import { HelpRequest, Invocation, parseInvocation } from './config';
@@ -75,6 +76,11 @@ async function run(inv: Invocation, signal: AbortSignal): Promise<unknown> {
         `drill ok: backup ${r.id} restored in ${r.restoreSeconds.toFixed(1)} s; ${r.tablesChecked} tables and ${r.rowsChecked} rows match the manifest`,
       );
       return r;
+    }
+    case RunnerCommand.RUNBOOK: {
+      const r = await runRunbook(inv);
+      process.stdout.write(r.markdown);
+      return;
     }
     case RunnerCommand.WAL_PUSH:
       // archive_command: the exit status is the answer; the log line goes to PostgreSQL's log.

@@ -27,20 +27,22 @@ describe('DatabaseBackup', () => {
     const stack = newStack();
     const backup = new DatabaseBackup(stack, 'OrdersDb', { source: postgresSource(stack), vpc: newVpc(stack) });
     const t = Template.fromStack(stack);
-    assert.equal(backup.databaseId, 'orders-db');
-    assert.equal(backup.prefix, 'orders-db');
-    t.resourceCountIs('AWS::ECS::TaskDefinition', 2);
+    // The id comes from the source's database name ('app'), never from the construct id.
+    assert.equal(backup.databaseId, 'app');
+    assert.equal(backup.prefix, 'app');
+    // Backup, drill and the on-demand restore task.
+    t.resourceCountIs('AWS::ECS::TaskDefinition', 3);
     t.resourceCountIs('AWS::Scheduler::Schedule', 2);
     t.resourceCountIs('AWS::Lambda::Function', 1);
     t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     t.resourceCountIs('AWS::CloudWatch::Alarm', 10); // six of the database, four on dead letters and the verifier
     t.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'cron(0 3 * * ? *)',
-      Description: 'full backup of orders-db',
+      Description: 'full backup of app',
     });
     t.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'cron(0 5 ? * SUN *)',
-      Description: 'restore drill of orders-db',
+      Description: 'restore drill of app',
     });
     t.hasResourceProperties('AWS::ECS::Cluster', {
       ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
@@ -49,7 +51,7 @@ describe('DatabaseBackup', () => {
     assert.equal(backup.rpo.toHours(), 28);
     const stale = resourcesOf(t, 'AWS::CloudWatch::Alarm').find(([id]) => id.includes('Stale'))![1].Properties;
     assert.equal(stale.Threshold, 28 * 3600);
-    // Both task definitions are watched for failed runs.
+    // The scheduled task definitions are watched for failed runs (a restore is watched by whoever starts it).
     const rule = resourcesOf(t, 'AWS::Events::Rule').find(([id]) => id.includes('TaskFailedRule'))![1].Properties;
     assert.equal(rule.EventPattern.detail.taskDefinitionArn.length, 2);
     // Log groups and the topic are encrypted with the operations key.
@@ -58,7 +60,7 @@ describe('DatabaseBackup', () => {
     }
     // The verifier knows which database it serves.
     t.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ DBBACKUP_DATABASE_ID: 'orders-db' }) },
+      Environment: { Variables: Match.objectLike({ DBBACKUP_DATABASE_ID: 'app' }) },
     });
   });
 
@@ -105,11 +107,12 @@ describe('DatabaseBackup', () => {
     const t = Template.fromStack(stack);
     assert.equal(backup.backupTasks.length, 3);
     assert.equal(backup.drillTask, undefined);
-    t.resourceCountIs('AWS::ECS::TaskDefinition', 3);
+    t.resourceCountIs('AWS::ECS::TaskDefinition', 4); // three backup types and the restore task
     t.resourceCountIs('AWS::Scheduler::Schedule', 3);
-    const types = resourcesOf(t, 'AWS::ECS::TaskDefinition').map(
-      ([, td]) => td.Properties.ContainerDefinitions[0].Environment.find((e: any) => e.Name === 'DBBACKUP_TYPE').Value,
-    );
+    const types = resourcesOf(t, 'AWS::ECS::TaskDefinition')
+      .map(([, td]) => td.Properties.ContainerDefinitions[0].Environment.find((e: any) => e.Name === 'DBBACKUP_TYPE'))
+      .filter((e) => e !== undefined)
+      .map((e) => e.Value);
     assert.deepEqual(types.sort(), ['differential', 'full', 'incremental']);
     // No drill: no drill alarms.
     t.resourceCountIs('AWS::CloudWatch::Alarm', 8);
@@ -299,7 +302,8 @@ describe('a platform team composition: existing VPC, bucket, key, cluster and to
     const drill = resourcesOf(t, 'AWS::ECS::TaskDefinition')
       .map(([, td]) => td.Properties.ContainerDefinitions.find((c: any) => c.Name === 'database'))
       .filter(Boolean);
-    assert.equal(drill[0].Image, 'public.ecr.aws/docker/library/mariadb:11.4');
+    // A MySQL 8.0 instance is drilled on MySQL 8.0 (lib/core/drill: the source's server and major).
+    assert.equal(drill[0].Image, 'public.ecr.aws/docker/library/mysql:8.0');
   });
 
   test('the runners are let into the instance on its port; schedules run in the shared cluster and subnets', () => {

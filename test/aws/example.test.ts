@@ -88,6 +88,11 @@ describe('the example app', () => {
       }
       assert.equal(first.includes(root), false, 'the template holds a machine path');
       assert.equal(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(first), false, 'the template holds a timestamp');
+      // The runbook beside the template, with the restore task's commands, as `cdk synth` writes it.
+      const runbook = fs.readFileSync(path.join(tmp, 'a', 'DbBackupExample.runbook.md'), 'utf8');
+      assert.match(runbook, /^# Restore runbook: orders$/m);
+      assert.match(runbook, /aws ecs run-task .*"command":\["restore","--latest"\]/);
+      assert.equal(runbook.includes(root), false, 'the runbook holds a machine path');
       const template = path.join(tmp, 'a', 'DbBackupExample.template.json');
       const lint = spawnSync('cfn-lint', ['--format', 'parseable', template], { encoding: 'utf8', timeout: 120_000 });
       assert.equal(lint.error, undefined, `cfn-lint did not run: ${lint.error}`);
@@ -157,7 +162,7 @@ describe('the example app', () => {
       for (const s of c.Secrets ?? []) env[s.Name] = 'dummy-secret-value';
       return { argv: c.Command as string[], env, entryPoint: c.EntryPoint as string[] };
     });
-    assert.equal(runs.length, 2);
+    assert.equal(runs.length, 3);
 
     const backup = runs.find((r) => r.argv[0] === 'backup')!;
     assert.deepEqual(backup.entryPoint.slice(-2), ['node', '/opt/dbbackup/dbbackup.js']);
@@ -187,6 +192,17 @@ describe('the example app', () => {
     assert.equal(d.target.engine, 'postgres');
     assert.equal(d.target.host, '127.0.0.1');
     assert.equal(d.target.database, 'drill');
+
+    // The restore task: `restore --latest` unless the run overrides it, into the restorer's URL.
+    const restore = runs.find((r) => r.argv[0] === 'restore')!;
+    const rs = parseInvocation(restore.argv, restore.env) as import('../../runner/src/config').RestoreConfig;
+    assert.equal(rs.command, 'restore');
+    assert.deepEqual(rs.selector, { kind: 'latest', database: undefined });
+    assert.equal(rs.from.bucket, BUCKET);
+    assert.equal(rs.from.path, 'orders');
+    assert.equal(rs.target?.user, 'restorer');
+    assert.equal(rs.target?.host, 'orders.db.internal.example.com');
+    assert.equal(restore.env.DBBACKUP_TARGET_PASSWORD, 'dummy-secret-value');
   });
 
   test('contract: a setting the runner does not take is refused by the parser (the contract test can fail)', () => {

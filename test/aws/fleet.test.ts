@@ -137,12 +137,13 @@ describe('fleet mode', () => {
     );
   });
 
-  test('outside a fleet, a databaseId derived from the construct id is a warning that says how to pin it', () => {
+  test("outside a fleet, a databaseId comes from the source's database name; the warning names the earlier default to keep", () => {
     const stack = newStack();
-    new DatabaseBackup(stack, 'OrdersDb', { vpc: newVpc(stack), source: source(stack, 1) });
+    const b = new DatabaseBackup(stack, 'OrdersDb', { vpc: newVpc(stack), source: source(stack, 1) });
+    assert.equal(b.databaseId, 'app');
     Annotations.fromStack(stack).hasWarning(
       '/Test/OrdersDb',
-      Match.stringLikeRegexp("Set databaseId: 'orders-db' to keep it"),
+      Match.stringLikeRegexp("set databaseId: 'orders-db' to keep the backups under their prefix"),
     );
   });
 

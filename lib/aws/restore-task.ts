@@ -1,0 +1,277 @@
+import { Duration, Tags, Token } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import {
+  ConfigError,
+  EncryptionScheme,
+  Engine,
+  parseSourceUrl,
+  RUNNER_ENV,
+  RunnerCommand,
+  SECRET_ENV,
+  renderRunnerEnvironment,
+} from '../core';
+import { BackupEncryption } from './source';
+import type { IBackupVault } from './vault';
+import { KMS_UNWRAP_ACTIONS } from './private/iam';
+import { checkDatabaseId } from './private/settings';
+import { acknowledge, wildcardResourceFinding } from './private/nag';
+import {
+  acknowledgeTaskDefinition,
+  bundledRunnerImage,
+  checkFargateSize,
+  checkTimeout,
+  type SharedTaskParts,
+  RUNNER_CONTAINER_NAME,
+  taskLogGroup,
+  timeoutEntryPoint,
+} from './private/task';
+
+/** Properties of a `RestoreTask`. */
+export interface RestoreTaskProps {
+  /** The engine of the backups. */
+  readonly engine: Engine;
+  /** Where the backups are. */
+  readonly vault: IBackupVault;
+  /** The database's identifier (metrics, the task's tag). */
+  readonly databaseId: string;
+  /** @default - the database id */
+  readonly prefix?: string;
+  /** The VPC the task runs in; it must reach the target and the AWS APIs. */
+  readonly vpc: ec2.IVpc;
+  /**
+   * The database to restore into, as the runner's `--target` URL without a password
+   * (`postgres://restorer@orders-restore.internal:5432/orders`). The runner refuses a target
+   * that already has tables unless the run says `--clean`.
+   */
+  readonly target: string;
+  /** The Secrets Manager secret with the target user's password (ECS reads it into the task at start). */
+  readonly targetSecret: secretsmanager.ISecret;
+  /** @default 'password' */
+  readonly targetPasswordField?: string;
+  /**
+   * The target's port, where `target` holds it as a token (an RDS endpoint's port).
+   * @default - the port of `target`
+   */
+  readonly targetPort?: number;
+  /**
+   * The target's network side: the task is let in on the target's port.
+   * @default - the task's group may reach any address on the target's port; let it in on the target's side
+   */
+  readonly targetConnectable?: ec2.IConnectable;
+  /**
+   * The task's security groups.
+   * @default - a new group that allows out HTTPS (AWS APIs) and the target's port only
+   */
+  readonly securityGroups?: ec2.ISecurityGroup[];
+  /**
+   * How the backups are encrypted, for the decrypt grant. `age` backups are refused: their
+   * identity stays with you (restore them with `dbbackup restore --identity FILE`).
+   * @default BackupEncryption.kms() - the vault's key
+   */
+  readonly encryption?: BackupEncryption;
+  /** @default - the bundled runner image */
+  readonly image?: ecs.ContainerImage;
+  /** @default 1024 */
+  readonly cpu?: number;
+  /** @default 4096 */
+  readonly memoryLimitMiB?: number;
+  /** @default 50 */
+  readonly ephemeralStorageGiB?: number;
+  /**
+   * The longest a restore may run before it is stopped.
+   * @default Duration.hours(6)
+   */
+  readonly timeout?: Duration;
+  /** @default logs.RetentionDays.ONE_YEAR */
+  readonly logRetention?: logs.RetentionDays;
+  /** @default - CloudWatch Logs' own encryption */
+  readonly logEncryptionKey?: kms.IKey;
+  /**
+   * Roles, log group and family shared with other databases (a `BackupFleet` passes them).
+   * @default - a task role, an execution role and a log group of this task's own
+   */
+  readonly shared?: SharedTaskParts;
+}
+
+/**
+ * A Fargate task definition that runs `dbbackup restore` on demand, inside the VPC, into a
+ * target database: one per database (its read grant is limited to that database's prefix, and
+ * the target and its secret are that database's), sharing a fleet's execution role and log group
+ * in a fleet. Its role has the reader's rights only: read and list the backups, `kms:Decrypt`;
+ * no write, no delete. Started by hand (`aws ecs run-task`, the commands are the stack's
+ * outputs), with the command overridden to `restore --latest`, `--id ID` or `--to-time T`.
+ */
+export class RestoreTask extends Construct implements ec2.IConnectable {
+  public readonly taskDefinition: ecs.FargateTaskDefinition;
+  /** The runner's container. */
+  public readonly container: ecs.ContainerDefinition;
+  public readonly logGroup: logs.ILogGroup;
+  public readonly taskRole: iam.IRole;
+  /** The task's network side: let it into the target (`target.connections.allowDefaultPortFrom(restoreTask)`). */
+  public readonly connections: ec2.Connections;
+  /** The task's security group when this construct made it. */
+  public readonly securityGroup?: ec2.SecurityGroup;
+  /** The longest a restore may run. */
+  public readonly timeout: Duration;
+  /** The target URL (no password). */
+  public readonly target: string;
+  /** The runner settings rendered into the container's environment. */
+  public readonly environment: Readonly<Record<string, string>>;
+
+  constructor(scope: Construct, id: string, props: RestoreTaskProps) {
+    super(scope, id);
+    checkDatabaseId(props.databaseId);
+    const prefix = props.prefix ?? props.databaseId;
+    this.timeout = props.timeout ?? Duration.hours(6);
+    checkTimeout('restore timeout', this.timeout);
+    const cpu = props.cpu ?? 1024;
+    const memoryLimitMiB = props.memoryLimitMiB ?? 4096;
+    checkFargateSize(cpu, memoryLimitMiB);
+    const encryption = props.encryption ?? BackupEncryption.kms();
+    if (encryption.scheme === EncryptionScheme.AGE) {
+      throw new ConfigError(
+        'a restore task cannot decrypt age-encrypted backups: their identity (private key) stays with you. ' +
+          'Restore them with `dbbackup restore --identity FILE` on a machine that holds it, or use BackupEncryption.kms().',
+      );
+    }
+    this.target = props.target;
+    const port = props.targetPort ?? targetPort(props.engine, props.target);
+
+    if (props.securityGroups !== undefined && props.securityGroups.length > 0) {
+      this.connections = new ec2.Connections({ securityGroups: props.securityGroups });
+    } else {
+      this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+        vpc: props.vpc,
+        allowAllOutbound: false,
+        description: `dbbackup restore of ${props.databaseId}: HTTPS out to AWS APIs, the target port out`,
+      });
+      this.securityGroup.addEgressRule(
+        ec2.Peer.anyIpv4(),
+        ec2.Port.tcp(443),
+        'HTTPS to AWS APIs (S3, ECR, Secrets Manager, KMS, CloudWatch Logs)',
+      );
+      this.connections = new ec2.Connections({ securityGroups: [this.securityGroup] });
+    }
+    const dbPort = ec2.Port.tcp(port);
+    if (props.targetConnectable !== undefined) {
+      this.connections.allowTo(props.targetConnectable, dbPort, `dbbackup restore of ${props.databaseId}`);
+    } else {
+      this.connections.allowTo(ec2.Peer.anyIpv4(), dbPort, `the restore target of ${props.databaseId}`);
+    }
+
+    const shared = props.shared;
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Resource', {
+      family: shared?.family,
+      taskRole: shared?.taskRole,
+      executionRole: shared?.executionRole,
+      cpu,
+      memoryLimitMiB,
+      ephemeralStorageGiB: props.ephemeralStorageGiB ?? 50,
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+    });
+    Tags.of(this.taskDefinition).add('dbbackup:database-id', props.databaseId);
+    this.taskRole = this.taskDefinition.taskRole;
+    this.logGroup =
+      shared?.logGroup ??
+      taskLogGroup(this, 'Logs', props.logRetention ?? logs.RetentionDays.ONE_YEAR, props.logEncryptionKey);
+    const streams = shared === undefined ? '' : `${props.databaseId}-`;
+
+    this.environment = {
+      ...renderRunnerEnvironment(RunnerCommand.RESTORE, {
+        from: props.vault.storageUrl(prefix),
+        target: props.target,
+        json: true,
+      }),
+      [RUNNER_ENV.DATABASE_ID]: props.databaseId,
+      [RUNNER_ENV.LOG_FORMAT]: 'json',
+    };
+    this.container = this.taskDefinition.addContainer(RUNNER_CONTAINER_NAME, {
+      image: props.image ?? bundledRunnerImage(this),
+      essential: true,
+      entryPoint: timeoutEntryPoint(this.timeout),
+      // What a run without overrides does; the runbook's commands override it.
+      command: [RunnerCommand.RESTORE, '--latest'],
+      environment: this.environment,
+      secrets: {
+        [SECRET_ENV.TARGET_PASSWORD]: ecs.Secret.fromSecretsManager(
+          props.targetSecret,
+          props.targetPasswordField ?? 'password',
+        ),
+      },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: `${streams}restore` }),
+      stopTimeout: Duration.seconds(120),
+    });
+
+    // The reader's rights (lib/core/permissions: BackupRole.READER), and nothing else.
+    props.vault.grantRestore(this.taskRole, prefix);
+    if (encryption.scheme === EncryptionScheme.KMS) {
+      (encryption.key ?? props.vault.key).grant(this.taskRole, ...KMS_UNWRAP_ACTIONS);
+    }
+    acknowledgeTaskDefinition(this.taskDefinition);
+    const policy = this.taskRole.node.tryFindChild('DefaultPolicy');
+    if (policy !== undefined) {
+      acknowledge(policy, {
+        id: wildcardResourceFinding('AwsSolutions', policy, props.vault.bucket.arnForObjects(`${prefix}/*`)),
+        reason: `A restore reads the backup it is given under ${prefix}/, named at run time; the grant is read-only and limited to that prefix.`,
+      });
+    }
+  }
+}
+
+/** The target's port, from its URL (the engine's default when it names none); tokens are not parsed. */
+function targetPort(engine: Engine, target: string): number {
+  if (Token.isUnresolved(target)) {
+    const m = /:(\d+)\//.exec(target);
+    if (m !== null) return Number(m[1]);
+    throw new ConfigError(`the restore target '${target}' holds a token and no literal port; give targetPort.`);
+  }
+  const url = parseSourceUrl(target, 'restore target', engine);
+  if (url.host === undefined) {
+    throw new ConfigError(
+      `the restore target '${url.display}' is a socket; a restore task reaches its target over TCP: give host and port.`,
+    );
+  }
+  return url.port;
+}
+
+/** How a `DatabaseBackup` makes its restore task. */
+export interface RestoreTaskOptions {
+  /**
+   * Whether the database gets a restore task (and its run commands as stack outputs).
+   * @default - true outside a fleet (unless the backups are age-encrypted); false in a fleet, to keep its size down
+   */
+  readonly enabled?: boolean;
+  /**
+   * The database to restore into, without a password. Give a user that may create what the
+   * backup holds: the backup user usually may not.
+   * @default - the source database, as the source's user
+   */
+  readonly target?: string;
+  /** @default - the source's secret */
+  readonly targetSecret?: secretsmanager.ISecret;
+  /** @default 'password' */
+  readonly targetPasswordField?: string;
+  /** @default - the port in `target` (the source's port when `target` is left out) */
+  readonly targetPort?: number;
+  /** @default - the source's network side, when known (RDS) and `target` is left out */
+  readonly targetConnectable?: ec2.IConnectable;
+  /** @default - a new group: HTTPS out and the target's port */
+  readonly securityGroups?: ec2.ISecurityGroup[];
+  /** @default 1024 */
+  readonly cpu?: number;
+  /** @default 4096 */
+  readonly memoryLimitMiB?: number;
+  /** @default 50 */
+  readonly ephemeralStorageGiB?: number;
+  /** @default - the RTO plus two hours */
+  readonly timeout?: Duration;
+}
