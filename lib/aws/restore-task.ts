@@ -20,7 +20,7 @@ import { BackupEncryption } from './source';
 import type { IBackupVault } from './vault';
 import { KMS_UNWRAP_ACTIONS } from './private/iam';
 import { checkDatabaseId } from './private/settings';
-import { acknowledge, wildcardResourceFinding } from './private/nag';
+import { acknowledge, acknowledgeRunnerIngress, wildcardResourceFinding } from './private/nag';
 import {
   acknowledgeTaskDefinition,
   bundledRunnerImage,
@@ -161,6 +161,7 @@ export class RestoreTask extends Construct implements ec2.IConnectable {
     const dbPort = ec2.Port.tcp(port);
     if (props.targetConnectable !== undefined) {
       this.connections.allowTo(props.targetConnectable, dbPort, `dbbackup restore of ${props.databaseId}`);
+      acknowledgeRunnerIngress(this.connections, props.targetConnectable, port);
     } else {
       this.connections.allowTo(ec2.Peer.anyIpv4(), dbPort, `the restore target of ${props.databaseId}`);
     }

@@ -214,7 +214,7 @@ export function acknowledgeInlinePolicies(scope: IConstruct): void {
 const PORT_RULES = ['NIST.800.53.R5-EC2RestrictedCommonPorts', 'NIST.800.53.R5-EC2RestrictedSSH'];
 
 /**
- * The ingress rules the runner's `allowTo(database, port)` added to the database's security
+ * The ingress rules a dbbackup task's `allowTo(database, port)` (the runner's, the restore task's) added to the database's security
  * groups (or, across stacks, to the runner's): when the port is a token (an RDS instance's
  * endpoint port, known at deploy time), NIST's open-port rules cannot evaluate them. They are
  * about rules open to an address range; these admit one security group on one port.
@@ -233,7 +233,8 @@ export function acknowledgeRunnerIngress(runner: ec2.Connections, database: ec2.
         ...PORT_RULES.map((id) => ({
           id,
           reason:
-            "This ingress admits only the backup runner's security group, on the database's own port, which RDS " +
+            "This ingress admits only a dbbackup task's security group (the runner's or the restore task's), on " +
+            "the database's own port, which RDS " +
             'assigns at deploy time (a token here); the rule checks ports open to an address range.',
         })),
       );
