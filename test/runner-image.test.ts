@@ -58,6 +58,17 @@ describe('runner/Dockerfile against lib/core/versions.ts', () => {
     assert.match(dockerfile, /mariadb-dump --version \| grep -F " \$\{MARIADB_MAJOR\}\./);
     assert.match(dockerfile, /mysqldump --version \| grep -F "Ver \$\{MYSQL_VERSION\}"/);
   });
+
+  test('the server programs that point-in-time restores and drills run are in the image, at the pins', () => {
+    // pg_waldump and postgres (PostgreSQL PITR restores and drills), mariadbd (physical MariaDB
+    // drills and --to-time restores on a temporary server): each installed and checked.
+    assert.match(dockerfile, /"postgresql-\$\{PG_MAJOR\}"/);
+    assert.match(dockerfile, /create_main_cluster = false/);
+    assert.match(dockerfile, /postgresql\/\$\{PG_MAJOR\}\/bin\/pg_waldump" --version/);
+    assert.match(dockerfile, /postgresql\/\$\{PG_MAJOR\}\/bin\/postgres" --version/);
+    assert.match(dockerfile, /mariadb-server-core/);
+    assert.match(dockerfile, /mariadbd --version \| grep -F " \$\{MARIADB_MAJOR\}\./);
+  });
 });
 
 describe('ServerVersions', () => {
