@@ -18,4 +18,4 @@ export * from './runtimes';
 export * from './defaults';
 export * from './drill';
 export * from './versions';
-export * from './capabilities';
+export * from './engines';

@@ -6,7 +6,7 @@ import {
   RunnerCommand,
 } from '../../lib/core/contract';
 import { DEFAULT_COMPRESSION } from '../../lib/core/codecs';
-import { defaultMethod, ENGINE_CAPABILITIES, LogShipping } from '../../lib/core/engines';
+import { defaultMethod, ENGINE_CAPABILITIES, engineCapabilityLines, LogShipping } from '../../lib/core/engines';
 import { ConfigError } from '../../lib/core/errors';
 import { BackupMethod, BackupType, Compression, Engine, RetentionTier } from '../../lib/core/model';
 import { parseTierDays } from '../../lib/core/retention';
@@ -471,7 +471,10 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
   }
 }
 
-/** The help text: every command and option, from the contract table. */
+/** The commands whose `--help` lists each engine's capabilities. */
+const ENGINE_HELP_COMMANDS: readonly RunnerCommand[] = [RunnerCommand.BACKUP, RunnerCommand.RESTORE];
+
+/** The help text: every command and option, from the contract table, and each engine's record. */
 export function usage(cmd?: RunnerCommand): string {
   const lines = [
     'dbbackup: backups of PostgreSQL, MySQL/MariaDB and MongoDB to file://, s3:// and gs:// storage',
@@ -492,13 +495,17 @@ export function usage(cmd?: RunnerCommand): string {
     'Passwords never go on the command line: DBBACKUP_SOURCE_PASSWORD / DBBACKUP_TARGET_PASSWORD or',
     "the engine's own variable (PGPASSWORD, MYSQL_PWD). Exit codes: 0 ok, 1 failed, 2 bad usage, 3 damaged backup.",
     '',
-    'Options (each also read from its environment variable):',
   ];
+  if (cmd === undefined || ENGINE_HELP_COMMANDS.includes(cmd)) {
+    // What each engine takes, from its record in lib/core/engines.ts (the parser checks the same).
+    lines.push('Engines (methods, backup types, point-in-time restore, log shipping):', ...engineCapabilityLines(), '');
+  }
+  lines.push('Options (each also read from its environment variable):');
   for (const o of RUNNER_OPTIONS.filter((s) => cmd === undefined || s.commands.includes(cmd))) {
     const flag = `--${o.name}${o.kind === OptionKind.FLAG ? '' : o.kind === OptionKind.INTEGER ? ' N' : ' VALUE'}`;
-    lines.push(
-      `  ${flag.padEnd(24)} ${o.env.padEnd(28)} ${o.help}${o.default !== undefined ? ` (default ${o.default})` : ''}${cmd === undefined ? ` [${o.commands.join(', ')}]` : ''}`,
-    );
+    const def = o.default !== undefined ? ` (default ${o.default})` : '';
+    const commands = cmd === undefined ? ` [${o.commands.join(', ')}]` : '';
+    lines.push(`  ${flag.padEnd(24)} ${o.env.padEnd(28)} ${o.help}${def}${commands}`);
   }
   return lines.join('\n');
 }
