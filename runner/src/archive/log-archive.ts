@@ -31,6 +31,7 @@ import { log } from '../log';
 import { COMPRESSION_EXT, decompressStage } from '../pipeline/compress';
 import { prepareDecryption, prepareEncryption, PreparedDecryption, PreparedEncryption } from '../pipeline/encrypt';
 import { CommandSpec, Pipeline } from '../pipeline/stages';
+import { guarded } from '../pipeline/abort';
 import { NotFoundError, ObjectInfo, Storage } from '../storage';
 
 /** One stored log file, as its object name describes it. */
@@ -324,10 +325,7 @@ export async function fetchObject(
       await writeAll(source as AsyncIterable<Buffer>);
     } else {
       const pipeline = new Pipeline(stages, { kind: 'pipe' }, { stallGuard: true, onStall: (e) => source.destroy(e) });
-      const onAbort = () => pipeline.kill();
-      signal?.addEventListener('abort', onAbort);
-      if (signal?.aborted) onAbort();
-      try {
+      await guarded({ signal, pipeline }, async () => {
         source.on('error', (e) => pipeline.stdin!.destroy(e));
         source.on('data', () => pipeline.activity());
         source.pipe(pipeline.stdin!);
@@ -335,9 +333,7 @@ export async function fetchObject(
         if (signal?.aborted) throw signal.reason;
         if (p.status === 'rejected') throw readBackFailure(p.reason as Error, `${storage.url.display}/${o.key}`);
         if (w.status === 'rejected') throw w.reason;
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
-      }
+      });
     }
     const sha256 = hash.digest('hex');
     if (size !== o.size || sha256 !== o.sha256) {
