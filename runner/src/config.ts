@@ -195,7 +195,8 @@ export function parseInvocation(
       const other = RUNNER_OPTIONS.find((s) => s.name === name);
       throw new ConfigError(
         other !== undefined
-          ? `option --${name} does not go with '${cmd}' (it is for: ${other.commands.join(', ')}). Options of ${cmd}: ${specs.map((s) => '--' + s.name).join(' ')}.`
+          ? `option --${name} does not go with '${cmd}' (it is for: ${other.commands.join(', ')}). Options of ` +
+              `${cmd}: ${specs.map((s) => '--' + s.name).join(' ')}.`
           : `unknown option --${name} for '${cmd}'. Options of ${cmd}: ${specs.map((s) => '--' + s.name).join(' ')}.`,
       );
     }
@@ -272,7 +273,8 @@ function selector(values: Record<string, unknown>, cmd: string, allowAll: boolea
 export function checkBackupId(id: string, what = '--id'): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/.test(id)) {
     throw new ConfigError(
-      `${what} '${redact(id)}' is not a backup id (letters, digits, '.', '_' and '-', starting with a letter or digit); ` +
+      `${what} '${redact(id)}' is not a backup id (letters, digits, '.', '_' and '-', starting with a letter or ` +
+        'digit); ' +
         "'dbbackup list' shows them.",
     );
   }
@@ -389,7 +391,8 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
       const from = parseStorageUrl(need(v, cmd, 'from'), '--from');
       if (from.kind !== StorageKind.FILE) {
         throw new ConfigError(
-          `prune works on file:// storage only; '${from.display}' is ${from.kind} storage, where the bucket's lifecycle rules expire each retention tier (the runner never deletes there).`,
+          `prune works on file:// storage only; '${from.display}' is ${from.kind} storage, where the bucket's ` +
+            'lifecycle rules expire each retention tier (the runner never deletes there).',
         );
       }
       const keep = (name: string) => Number(need(v, cmd, name));
@@ -422,7 +425,9 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
     case RunnerCommand.WAL_PUSH: {
       if (positionals.length !== 1) {
         throw new ConfigError(
-          `'wal-push' takes one file, the %p of archive_command, not ${positionals.length === 0 ? 'none' : positionals.map((p) => `'${redact(p)}'`).join(' ')}. Use archive_command = 'dbbackup wal-push %p --to STORAGE_URL'.`,
+          `'wal-push' takes one file, the %p of archive_command, not ` +
+            `${positionals.length === 0 ? 'none' : positionals.map((p) => `'${redact(p)}'`).join(' ')}. Use ` +
+            `archive_command = 'dbbackup wal-push %p --to STORAGE_URL'.`,
         );
       }
       return {
@@ -436,7 +441,9 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
     case RunnerCommand.WAL_FETCH: {
       if (positionals.length !== 2) {
         throw new ConfigError(
-          `'wal-fetch' takes two arguments, %f and %p of restore_command, not ${positionals.length === 0 ? 'none' : positionals.map((p) => `'${redact(p)}'`).join(' ')}. Use restore_command = 'dbbackup wal-fetch %f %p --from STORAGE_URL'.`,
+          `'wal-fetch' takes two arguments, %f and %p of restore_command, not ` +
+            `${positionals.length === 0 ? 'none' : positionals.map((p) => `'${redact(p)}'`).join(' ')}. Use ` +
+            `restore_command = 'dbbackup wal-fetch %f %p --from STORAGE_URL'.`,
         );
       }
       return {
@@ -452,7 +459,8 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
       const engine = (v.engine as Engine | undefined) ?? Engine.MYSQL;
       if (ENGINE_CAPABILITIES[engine]?.logShipping !== LogShipping.BINLOG)
         throw new ConfigError(
-          `binlog-stream ships MySQL/MariaDB binary logs; --engine is '${engine}'. Use --engine mysql (PostgreSQL archives with archive_command = 'dbbackup wal-push %p --to …').`,
+          `binlog-stream ships MySQL/MariaDB binary logs; --engine is '${engine}'. Use --engine mysql (PostgreSQL ` +
+            `archives with archive_command = 'dbbackup wal-push %p --to …').`,
         );
       return {
         command: cmd,
@@ -486,7 +494,8 @@ export function usage(cmd?: RunnerCommand): string {
     '  dbbackup list    --from STORAGE_URL [--json]',
     '  dbbackup prune   --from file:///DIR --keep-daily N --keep-weekly N --keep-monthly N [--dry-run]',
     '  dbbackup drill   --from STORAGE_URL --target URL',
-    '  dbbackup restore --from STORAGE_URL --to-time ISO-8601 --target-dir DIR   (PostgreSQL: base backup + WAL archive)',
+    '  dbbackup restore --from STORAGE_URL --to-time ISO-8601 --target-dir DIR   (PostgreSQL: base backup + WAL ' +
+      'archive)',
     '  dbbackup wal-push %p --to STORAGE_URL          (PostgreSQL archive_command)',
     '  dbbackup wal-fetch %f %p --from STORAGE_URL    (PostgreSQL restore_command)',
     '  dbbackup binlog-stream --source mysql://… --to STORAGE_URL   (MySQL/MariaDB binary log shipper)',
