@@ -233,6 +233,7 @@ export class DatabaseBackup extends Construct {
         encryption: props.encryption,
         compression: props.compression,
         backupType: type,
+        tierDays: chainRetention?.tierDaysSetting,
         cluster: { arn: this.clusterArn },
         cpu: props.cpu,
         memoryLimitMiB: props.memoryLimitMiB,
