@@ -8,6 +8,7 @@ export * from './vault';
 export * from './source';
 export * from './image';
 export * from './runner-task';
+export * from './binlog-shipper';
 export * from './drill-task';
 export * from './schedule';
 export * from './verifier';
