@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { describe, test } from '@jest/globals';
 import * as aws from '../../lib/cdktf/aws';
 import { BackupSchedule, BackupType, Duration, Retention } from '../../lib/cdktf/aws';
-import { logArchiveExpiry, RUNNER_ENV, RunnerCommand } from '../../lib/core';
+import { logArchiveExpiry, METRIC_DIMENSION, METRICS, RUNNER_ENV, RunnerCommand } from '../../lib/core';
 import { HelpRequest, parseInvocation } from '../../runner/src/config';
 import { allowedActions, envMap, policy, synthAws, warnings } from './helpers';
 
@@ -73,6 +73,47 @@ describe('point-in-time recovery (CDKTF AWS)', () => {
       actions.every((a) => !/Delete|PutLifecycle|PutBucketPolicy|\*/.test(a)),
       `no delete: ${actions}`,
     );
+  });
+
+  test('a lag alarm: LogShippingLagSeconds (Maximum) above the threshold, missing data breaching, to the topic', () => {
+    const s = synthAws(
+      (stack) =>
+        new aws.DatabaseBackup(
+          stack,
+          'Orders',
+          props({ pointInTimeRecovery: { logShippingLagThreshold: Duration.minutes(10) } }),
+        ),
+    );
+    const lag = s.all('aws_cloudwatch_metric_alarm').filter((a) => a.metric_name === METRICS.LOG_LAG);
+    assert.equal(lag.length, 1);
+    assert.equal(lag[0].statistic, 'Maximum');
+    assert.equal(lag[0].threshold, 600);
+    assert.equal(lag[0].period, 60);
+    assert.equal(lag[0].evaluation_periods, 5);
+    assert.equal(lag[0].treat_missing_data, 'breaching');
+    assert.deepEqual(lag[0].dimensions, { [METRIC_DIMENSION]: 'orders' });
+    assert.match(lag[0].alarm_actions[0], /aws_sns_topic\./);
+    assert.throws(
+      () =>
+        synthAws(
+          (stack) =>
+            new aws.DatabaseBackup(
+              stack,
+              'Orders',
+              props({
+                pointInTimeRecovery: {
+                  uploadInterval: Duration.minutes(5),
+                  logShippingLagThreshold: Duration.minutes(6),
+                },
+              }),
+            ),
+        ),
+      /logShippingLagThreshold is 360 seconds, but the shipper uploads every 300 seconds/,
+    );
+    const none = synthAws(
+      (stack) => new aws.DatabaseBackup(stack, 'Orders', props({ pointInTimeRecovery: undefined })),
+    );
+    assert.ok(!none.all('aws_cloudwatch_metric_alarm').some((a) => a.metric_name === METRICS.LOG_LAG));
   });
 
   test('the new vault expires <prefix>/binlog/ after the days lib/core computes', () => {

@@ -43,6 +43,13 @@ export interface PointInTimeRecoveryOptions {
    */
   readonly uploadInterval?: Duration;
   /**
+   * The log-shipping-lag alarm fires when the newest shipped binary log data is older than
+   * this, or when the shipper publishes no lag at all (it stopped, or never started). At least
+   * twice the upload interval.
+   * @default Duration.minutes(5)
+   */
+  readonly logShippingLagThreshold?: Duration;
+  /**
    * The recovery window you promise: every moment this far back stays restorable. With a new
    * vault, the binary log archive is kept as long as the window and the full backups need.
    * @default - no window: the logs are kept as long as the kept full backups need them

@@ -13,6 +13,9 @@ import {
   DRILL_TIMEOUT_BEYOND_RTO_MINUTES,
   Engine,
   LOG_ARCHIVE_FOLDERS,
+  METRICS,
+  METRIC_DIMENSION,
+  METRIC_NAMESPACE,
   Retention,
   claimVaultPrefix,
   LifecycleTiming,
@@ -170,6 +173,8 @@ export class DatabaseBackup extends Construct {
   public readonly drillTask?: RestoreDrillTask;
   /** The binary log shipper, with `pointInTimeRecovery`. */
   public readonly binlogShipper?: BinlogShipper;
+  /** The log-shipping-lag alarm (also in `alarms`), with `pointInTimeRecovery`. */
+  public readonly logShippingLagAlarm?: CloudwatchMetricAlarm;
   public readonly monitoring: BackupMonitoring;
   /** Every alarm (as the AWS CDK flavour's `alarms`). */
   public readonly alarms: CloudwatchMetricAlarm[];
@@ -347,6 +352,10 @@ export class DatabaseBackup extends Construct {
     });
     this.alarms = this.monitoring.alarms;
     this.dashboard = this.monitoring.dashboard;
+    if (pitr !== undefined) {
+      this.logShippingLagAlarm = lagAlarm(this, props.databaseId, this.monitoring.topicArn, pitr, props.tags);
+      this.alarms.push(this.logShippingLagAlarm);
+    }
     this.verifier = new BackupVerifier(this, 'Verifier', {
       databaseId: props.databaseId,
       vault: this.vault,
@@ -408,4 +417,48 @@ function expireBinlogArchive(
     `the vault's bucket is not this app's, so no lifecycle rule expires the binary log archive: add one expiring ` +
       `${logPrefix} after ${expiry.days} days, or the logs are kept for ever.`,
   );
+}
+
+/**
+ * The log-shipping-lag alarm, as the AWS CDK flavour's: `LogShippingLagSeconds` (Maximum) above
+ * the threshold for five periods of the upload interval in a row (a deploy's restart of the
+ * shipper stays quiet), missing data breaching (a shipper that publishes nothing has stopped).
+ */
+function lagAlarm(
+  scope: Construct,
+  databaseId: string,
+  topicArn: string,
+  pitr: PointInTimeRecoveryOptions,
+  tags: Record<string, string> | undefined,
+): CloudwatchMetricAlarm {
+  const interval = (pitr.uploadInterval ?? Duration.seconds(60)).toSeconds();
+  const threshold = (pitr.logShippingLagThreshold ?? Duration.minutes(5)).toSeconds();
+  if (threshold < 2 * interval) {
+    throw new ConfigError(
+      `pointInTimeRecovery logShippingLagThreshold is ${threshold} seconds, but the shipper uploads every ` +
+        `${interval} seconds (uploadInterval), so the lag alarm would fire in normal work. Set the threshold to ` +
+        'at least twice the upload interval (e.g. Duration.minutes(5)) or upload more often.',
+    );
+  }
+  const lagThreshold = Duration.seconds(threshold);
+  return new CloudwatchMetricAlarm(scope, 'LogShippingLag', {
+    alarmName: boundedName(['dbbackup', databaseId, 'log-shipping-lag'], 255),
+    alarmDescription:
+      `The binary log shipper of ${databaseId} is more than ${lagThreshold} behind the server, or published no ` +
+      'lag: a stopped or crash-looping shipper, a server it cannot reach, or uploads that fail. Point-in-time ' +
+      "recovery cannot reach past the last shipped log; the shipper's log says why.",
+    namespace: METRIC_NAMESPACE,
+    metricName: METRICS.LOG_LAG,
+    dimensions: { [METRIC_DIMENSION]: databaseId },
+    statistic: 'Maximum',
+    period: 60 * Math.max(1, Math.ceil(interval / 60)),
+    evaluationPeriods: 5,
+    datapointsToAlarm: 5,
+    threshold,
+    comparisonOperator: 'GreaterThanThreshold',
+    treatMissingData: 'breaching',
+    alarmActions: [topicArn],
+    okActions: [topicArn],
+    tags,
+  });
 }
