@@ -5,6 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OptionKind, RUNNER_ENV, RUNNER_OPTIONS, RunnerCommand, SECRET_ENV } from '../lib/core/contract';
 import type { OptionSpec } from '../lib/core/contract';
+import { ENGINE_CAPABILITIES } from '../lib/core/engines';
+import type { Engine } from '../lib/core/model';
 
 export const ROOT = path.join(__dirname, '..');
 export const CONTRACT_PATH = path.join(ROOT, 'lib', 'core', 'contract.ts');
@@ -88,6 +90,24 @@ export function renderCliDocs(contractSource = fs.readFileSync(CONTRACT_PATH, 'u
   for (const command of Object.values(RunnerCommand)) {
     const names = RUNNER_OPTIONS.filter((o) => o.commands.includes(command)).map((o) => '`--' + o.name + '`');
     lines.push(`- \`dbbackup ${command}\`: ${names.length > 0 ? names.join(', ') : 'no options'}`);
+  }
+  lines.push(
+    '',
+    '## Engines',
+    '',
+    'What each engine takes, from its record in `lib/core/engines.ts` (`dbbackup --help` prints the same).',
+    '',
+    '| engine | methods | backup types | incremental/differential | point-in-time restore | log shipping |',
+    '|---|---|---|---|---|---|',
+  );
+  for (const engine of Object.keys(ENGINE_CAPABILITIES) as Engine[]) {
+    const c = ENGINE_CAPABILITIES[engine];
+    const list = (xs: readonly string[]) => xs.map((x) => '`' + x + '`').join(', ');
+    const chain = c.types.length > 1 ? `\`${c.chainMethod}\`: ${cell(c.chainOf)}` : 'none';
+    lines.push(
+      `| \`${engine}\` (${c.label}) | ${list(c.methods)} | ${list(c.types)} | ${chain}` +
+        ` | ${c.pointInTime ? 'yes' : 'no'} | ${c.logShipping !== undefined ? '`' + c.logShipping + '`' : 'none'} |`,
+    );
   }
   lines.push('', '## Other environment variables', '', '| variable | meaning |', '|---|---|');
   for (const name of Object.values(SECRET_ENV)) {

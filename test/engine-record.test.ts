@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { describe, test } from '@jest/globals';
 import { CODECS, compressionOfExtension, DEFAULT_COMPRESSION } from '../lib/core/codecs';
 import { RUNNER_OPTIONS } from '../lib/core/contract';
-import { checkBackupTypes, defaultMethod, ENGINE_CAPABILITIES } from '../lib/core/engines';
+import { checkBackupTypes, checkBackupTypeSupported, defaultMethod, ENGINE_CAPABILITIES } from '../lib/core/engines';
 import { BackupMethod, BackupType, Compression, Engine } from '../lib/core/model';
 import { HelpRequest, parseInvocation } from '../runner/src/config';
 import { compressStage, decompressStage } from '../runner/src/pipeline/compress';
@@ -58,6 +58,46 @@ describe('engine record', () => {
       /incremental backup, which a mongodb source does not take \(it takes full\)/,
     );
     assert.doesNotThrow(() => checkBackupTypes(Engine.MYSQL, [BackupType.DIFFERENTIAL]));
+  });
+
+  test('a chain whose record method is physical is refused on a managed source and with the logical method', () => {
+    for (const engine of Object.values(Engine)) {
+      const c = ENGINE_CAPABILITIES[engine];
+      for (const type of c.types) {
+        const managed = () => checkBackupTypeSupported({ engine, managed: true, method: 'logical' }, type);
+        const logical = () => checkBackupTypeSupported({ engine, managed: false, method: 'logical' }, type);
+        const refused = type !== BackupType.FULL && c.chainMethod === BackupMethod.PHYSICAL;
+        if (refused) {
+          assert.throws(managed, new RegExp(`${c.label} ${type} schedule is set on an RDS/Aurora source`));
+          assert.throws(logical, new RegExp(`needs physical backups \\(${c.chainOf}\\)`));
+          const physical = { engine, managed: false, method: 'physical' } as const;
+          assert.doesNotThrow(() => checkBackupTypeSupported(physical, type));
+        } else {
+          assert.doesNotThrow(managed, `${engine} ${type}`);
+          assert.doesNotThrow(logical, `${engine} ${type}`);
+        }
+      }
+    }
+  });
+
+  test("--help names each engine's methods, types, point-in-time restore and log shipping from the record", () => {
+    for (const argv of [['--help'], ['backup', '--help'], ['restore', '--help']]) {
+      const help = parseInvocation(argv, {});
+      assert.ok(help instanceof HelpRequest);
+      const lines = help.text.split('\n');
+      for (const engine of Object.values(Engine)) {
+        const c = ENGINE_CAPABILITIES[engine];
+        const line = lines.find((l) => l.trimStart().startsWith(`${engine} `));
+        assert.ok(line !== undefined, `${argv.join(' ')}: no line for ${engine}`);
+        assert.ok(line.includes(`methods ${c.methods.join('|')};`), line);
+        assert.ok(line.includes(`types ${c.types.join('|')}`), line);
+        for (const t of Object.values(BackupType)) assert.equal(line.includes(t), c.types.includes(t), `${t}: ${line}`);
+        assert.ok(line.includes(`point-in-time ${c.pointInTime ? 'yes' : 'no'}`), line);
+        assert.ok(line.includes(`log shipping ${c.logShipping ?? 'none'}`), line);
+      }
+    }
+    const list = parseInvocation(['list', '--help'], {});
+    assert.ok(list instanceof HelpRequest && !list.text.includes('Engines ('), 'list --help has no engine section');
   });
 });
 

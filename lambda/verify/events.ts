@@ -90,6 +90,7 @@ export function tasksOf(event: unknown): VerifierTask[] {
   }
 
   throw new EventError(
-    `unknown event: expected an S3 Object Created event (source aws.s3), S3 notification Records or {"action":"freshness",…}; got ${JSON.stringify(event).slice(0, 500)}`,
+    'unknown event: expected an S3 Object Created event (source aws.s3), S3 notification Records or ' +
+      `{"action":"freshness",…}; got ${JSON.stringify(event).slice(0, 500)}`,
   );
 }

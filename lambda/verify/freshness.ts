@@ -156,7 +156,8 @@ export async function checkFreshness(
   const reason =
     folders.length === 0
       ? `no backup folders under s3://${event.bucket}/${base}`
-      : `none of the ${folders.length} folders under s3://${event.bucket}/${base} holds a backup of ${event.databaseId} that passed verification ` +
+      : `none of the ${folders.length} folders under s3://${event.bucket}/${base} holds a backup of ` +
+        `${event.databaseId} that passed verification ` +
         `(${seen.failed} failed, ${seen.unverified} not verified yet, ${seen.notBackup} without a manifest, ` +
         `${seen.otherDatabase} of another database, ${seen.unreadable} unreadable)`;
   log('warn', `no backup age published: ${reason}; the freshness alarm treats the missing data as breaching`, {

@@ -103,8 +103,10 @@ export function failureMessage(result: VerificationResult): { subject: string; m
       ? [`- … and ${result.failures.length - MAX_REASONS} more (see the function's log)`]
       : []),
     '',
-    `The manifest is tagged ${VERIFIED_TAG_KEY}=${VerificationStatus.FAILED}; this backup does not count as the newest verified one.`,
-    `Check it again with: dbbackup verify --from s3://${result.bucket}/${prefixOf(result.manifestKey)} --id ${result.backupId}`,
+    `The manifest is tagged ${VERIFIED_TAG_KEY}=${VerificationStatus.FAILED}; this backup does not count as the ` +
+      'newest verified one.',
+    `Check it again with: dbbackup verify --from s3://${result.bucket}/${prefixOf(result.manifestKey)} --id ` +
+      `${result.backupId}`,
   ];
   return { subject, message: lines.join('\n') };
 }
@@ -169,7 +171,8 @@ export async function reportVerification(
   if (errors.length > 0) {
     throw new AggregateError(
       errors,
-      `reporting the verification of ${result.backupId} failed: ${errors.map((e) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e))).join('; ')}`,
+      `reporting the verification of ${result.backupId} failed: ` +
+        `${errors.map((e) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e))).join('; ')}`,
     );
   }
   const t = (tagged as PromiseFulfilledResult<boolean>).value;

@@ -105,7 +105,8 @@ export function checkChainRetention(props: ChainRetentionProps): ChainRetentionR
   if (props.fullSchedules.length === 0) {
     if (window > 0 || (props.incrementalSchedules?.length ?? 0) + (props.differentialSchedules?.length ?? 0) > 0) {
       throw new ConfigError(
-        `${what}: incremental, differential backups and point-in-time recovery need scheduled full backups as their base; add a full backup schedule.`,
+        `${what}: incremental, differential backups and point-in-time recovery need scheduled full backups as their ` +
+          'base; add a full backup schedule.',
       );
     }
     return { requiredFullDays: 0, requiredLogArchiveDays: 0, warnings: [] };
@@ -154,30 +155,42 @@ export function checkChainRetention(props: ChainRetentionProps): ChainRetentionR
     const reasons: string[] = [];
     if (v.depSpan > 0)
       reasons.push(
-        `its incremental/differential backups are taken up to ${humanDays(v.depSpan)} after it and each is kept ${days(daily)} days (daily tier)`,
+        `its incremental/differential backups are taken up to ${humanDays(v.depSpan)} after it and each is kept ` +
+          `${days(daily)} days (daily tier)`,
       );
     if (window > 0)
       reasons.push(
-        `the ${window}-day point-in-time window restores moments up to the next full (${humanDays(v.gap)} later) from it`,
+        `the ${window}-day point-in-time window restores moments up to the next full (${humanDays(v.gap)} later) ` +
+          'from it',
       );
     const needDays = days(v.need);
     let fix: string;
     if (v.tier === RetentionTier.DAILY && v.depSpan > 0) {
-      fix = `a full backup in the daily tier (a second full in the same ISO week) cannot outlive its own daily dependants; schedule at most one full backup per ISO week and keep weekly retention (weekly ≥ ${Math.ceil(needDays / 7)}), or take no incremental/differential backups`;
+      fix =
+        'a full backup in the daily tier (a second full in the same ISO week) cannot outlive its own daily ' +
+        'dependants; schedule at most one full backup per ISO week and keep weekly retention (weekly ≥ ' +
+        `${Math.ceil(needDays / 7)}), or take no incremental/differential backups`;
     } else if (v.tier === RetentionTier.DAILY) {
       fix = `raise ${what} daily to at least ${needDays} days, or take full backups more often`;
     } else if (v.tier === RetentionTier.WEEKLY) {
-      fix = `raise ${what} weekly to at least ${Math.ceil(needDays / 7)} (${Math.ceil(needDays / 7) * 7} days), or take full backups more often`;
+      fix =
+        `raise ${what} weekly to at least ${Math.ceil(needDays / 7)} (${Math.ceil(needDays / 7) * 7} days), or ` +
+        'take full backups more often';
     } else {
       fix = `raise ${what} monthly to at least ${Math.ceil(needDays / 31)}, or take full backups more often`;
     }
     problems.push(
-      `a full backup in the ${v.tier} tier is kept ${days(v.have)} days but must stay ${needDays} days: ${reasons.join(', and ')}. Fix: ${fix}.`,
+      `a full backup in the ${v.tier} tier is kept ${days(v.have)} days but must stay ${needDays} days: ` +
+        `${reasons.join(', and ')}. Fix: ${fix}.`,
     );
   }
   if (window > 0 && props.logArchiveDays !== undefined && props.logArchiveDays * DAY < requiredLogs) {
     problems.push(
-      `the log archive keeps logs ${props.logArchiveDays} days but the ${window}-day point-in-time window needs ${days(requiredLogs)}: a moment just before a full backup (full backups run up to ${humanDays(requiredLogs - window * DAY)} apart: ${props.fullSchedules.map(awsCronExpression).join(', ')}) is replayed from the full before it. Fix: raise logArchiveDays to at least ${days(requiredLogs)}, or take full backups more often.`,
+      `the log archive keeps logs ${props.logArchiveDays} days but the ${window}-day point-in-time window needs ` +
+        `${days(requiredLogs)}: a moment just before a full backup (full backups run up to ` +
+        `${humanDays(requiredLogs - window * DAY)} apart: ${props.fullSchedules.map(awsCronExpression).join(', ')}) ` +
+        `is replayed from the full before it. Fix: raise logArchiveDays to at least ${days(requiredLogs)}, or take ` +
+        'full backups more often.',
     );
   }
   const logDays = window > 0 ? (props.logArchiveDays ?? days(requiredLogs) + LOG_RULE_SLACK_DAYS) : undefined;
@@ -207,9 +220,11 @@ export function checkChainRetention(props: ChainRetentionProps): ChainRetentionR
     const fix =
       problems.length > 0
         ? ''
-        : ' Fix: take differential instead of incremental backups (each needs only its full), or full backups more often, or keep the daily tier longer.';
+        : ' Fix: take differential instead of incremental backups (each needs only its full), or full backups more ' +
+          'often, or keep the daily tier longer.';
     throw new ConfigError(
-      `${what}: ${problems.join(' ')}${problems.length > 0 ? ' ' : ''}First break: on ${first.day} backup ${first.backup} would break: ${first.reason}.${fix}`,
+      `${what}: ${problems.join(' ')}${problems.length > 0 ? ' ' : ''}First break: on ${first.day} backup ` +
+        `${first.backup} would break: ${first.reason}.${fix}`,
     );
   }
   const warnings: string[] = [];
@@ -217,7 +232,8 @@ export function checkChainRetention(props: ChainRetentionProps): ChainRetentionR
   if (raised.length > 0) {
     const e = raised[0];
     warnings.push(
-      `${what}: to keep chains whole the runner raises the tier of ${raised.length} of ${simulation.backups.length} backups over two years ` +
+      `${what}: to keep chains whole the runner raises the tier of ${raised.length} of ${simulation.backups.length} ` +
+        'backups over two years ' +
         `(e.g. ${e.id}: ${e.writtenTier} → ${e.tier}), so they are kept longer than their tier says; ` +
         'one full backup per ISO week with differential backups avoids it.',
     );

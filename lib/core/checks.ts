@@ -14,7 +14,8 @@ import { CronSpec } from './schedule';
 export function validateDatabaseId(id: string, what = 'databaseId'): void {
   if (!/^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?$/.test(id)) {
     throw new ConfigError(
-      `${what} '${id}' is not a valid database id. Use 1 to 40 lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen (e.g. 'orders-prod').`,
+      `${what} '${id}' is not a valid database id. Use 1 to 40 lower-case letters, digits and hyphens, starting with ` +
+        `a letter and not ending with a hyphen (e.g. 'orders-prod').`,
     );
   }
 }
@@ -24,7 +25,9 @@ export function validateDatabaseId(id: string, what = 'databaseId'): void {
  * Empty is allowed (the bucket's top); otherwise `/`-separated segments of safe characters.
  */
 export function validateStoragePrefix(prefix: string, what = 'prefix'): void {
-  const fix = `Use '/'-separated segments of letters, digits, '.', '_' and '-', without a leading or trailing '/' (e.g. 'postgres/orders').`;
+  const fix =
+    `Use '/'-separated segments of letters, digits, '.', '_' and '-', without a leading or trailing '/' ` +
+    `(e.g. 'postgres/orders').`;
   if (prefix === '') return;
   if (prefix.length > 512)
     throw new ConfigError(
@@ -42,12 +45,14 @@ export function validateTimeZone(timeZone: string, what = 'timeZone'): void {
     new Intl.DateTimeFormat('en-US', { timeZone });
   } catch {
     throw new ConfigError(
-      `${what} '${timeZone}' is not a time zone. Use an IANA name such as 'UTC', 'Europe/Berlin' or 'America/New_York'.`,
+      `${what} '${timeZone}' is not a time zone. Use an IANA name such as 'UTC', 'Europe/Berlin' or ` +
+        `'America/New_York'.`,
     );
   }
   if (!timeZone.includes('/') && timeZone !== 'UTC' && timeZone !== 'Etc/UTC') {
     throw new ConfigError(
-      `${what} '${timeZone}' is an abbreviation, which schedulers reject. Use an IANA name such as 'UTC' or 'Europe/Berlin'.`,
+      `${what} '${timeZone}' is an abbreviation, which schedulers reject. Use an IANA name such as 'UTC' or ` +
+        `'Europe/Berlin'.`,
     );
   }
 }
@@ -102,7 +107,8 @@ export function validateLockRetention(lockDays: number, retention: Retention, wh
   if (lockDays <= shortest) return;
   const tiers = retention.lifetimes.filter((t) => t.days < lockDays).map((t) => `${t.tier} (${t.days} days)`);
   throw new ConfigError(
-    `${what} of ${lockDays} days outlives the retention of ${tiers.join(', ')}: the lifecycle rules could not remove those backups before the lock ends. Lower ${what} to at most ${shortest} days or keep those tiers longer.`,
+    `${what} of ${lockDays} days outlives the retention of ${tiers.join(', ')}: the lifecycle rules could not remove ` +
+      `those backups before the lock ends. Lower ${what} to at most ${shortest} days or keep those tiers longer.`,
   );
 }
 

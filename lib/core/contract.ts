@@ -120,13 +120,15 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
     'tier-days',
     OptionKind.STRING,
     [C.BACKUP],
-    "the days each tier's lifecycle rule keeps a backup (daily=7,weekly=28,monthly=372): an incremental or differential backup then keeps its chain whole, raising a base's S3 tier tag where it would expire first",
+    "the days each tier's lifecycle rule keeps a backup (daily=7,weekly=28,monthly=372): an incremental or " +
+      "differential backup then keeps its chain whole, raising a base's S3 tier tag where it would expire first",
   ),
   opt(
     'lock-wait',
     OptionKind.INTEGER,
     [C.BACKUP],
-    'seconds to wait for an overlapping backup of the same database to the same place to end (default 0: refuse at once)',
+    'seconds to wait for an overlapping backup of the same database to the same place to end (default 0: refuse at ' +
+      'once)',
   ),
   opt(
     'json',

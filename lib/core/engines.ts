@@ -1,7 +1,9 @@
 /**
  * What each engine can do, once: the backup methods and types it takes, whether it restores to
- * a moment and how it ships its log. The runner's option validation reads it (config.ts), and
- * the runner's drivers implement what it declares (runner/src/engines/<engine>/).
+ * a moment and how it ships its log. The runner's option validation and `--help` read it
+ * (config.ts), the constructs refuse at synth what it rules out (`checkBackupTypes`,
+ * `checkBackupTypeSupported`), and the runner's drivers implement what it declares
+ * (runner/src/engines/<engine>/).
  */
 import { RunnerCommand } from './contract';
 import { ConfigError } from './errors';
@@ -31,6 +33,8 @@ export interface LogStreaming {
 }
 
 export interface EngineCapabilities {
+  /** The engine's name in messages and `--help`. */
+  readonly label: string;
   /** The backup methods, the first the default of a full backup. */
   readonly methods: readonly BackupMethod[];
   /** The backup types. */
@@ -43,12 +47,15 @@ export interface EngineCapabilities {
   readonly logShipping?: LogShipping;
   /** How a long-running shipper streams its log, if one can. */
   readonly logStreaming?: LogStreaming;
+  /** What an incremental or differential backup is made of, for messages and `--help`. */
+  readonly chainOf: string;
 }
 
 const ALL_TYPES = [BackupType.FULL, BackupType.INCREMENTAL, BackupType.DIFFERENTIAL] as const;
 
 export const ENGINE_CAPABILITIES: Readonly<Record<Engine, EngineCapabilities>> = {
   [Engine.POSTGRES]: {
+    label: 'PostgreSQL',
     methods: [BackupMethod.LOGICAL, BackupMethod.PHYSICAL],
     types: ALL_TYPES,
     // PostgreSQL incrementals are WAL ranges over a physical base.
@@ -62,8 +69,10 @@ export const ENGINE_CAPABILITIES: Readonly<Record<Engine, EngineCapabilities>> =
       lagMetric: METRICS.WAL_STREAMING_LAG,
       selfManagedOnly: true,
     },
+    chainOf: 'pg_basebackup and WAL',
   },
   [Engine.MYSQL]: {
+    label: 'MySQL/MariaDB',
     // Physical: mariadb-backup (MariaDB) or Percona XtraBackup (MySQL), full and true incrementals by LSN.
     methods: [BackupMethod.LOGICAL, BackupMethod.PHYSICAL],
     types: ALL_TYPES,
@@ -76,12 +85,15 @@ export const ENGINE_CAPABILITIES: Readonly<Record<Engine, EngineCapabilities>> =
       lagMetric: METRICS.LOG_LAG,
       selfManagedOnly: false,
     },
+    chainOf: 'binary logs since a full dump (logical), or mariadb-backup/XtraBackup incrementals by LSN (physical)',
   },
   [Engine.MONGODB]: {
+    label: 'MongoDB',
     methods: [BackupMethod.LOGICAL],
     types: [BackupType.FULL],
     chainMethod: BackupMethod.LOGICAL,
     pointInTime: false,
+    chainOf: 'no chains (full backups only)',
   },
 };
 
@@ -104,5 +116,90 @@ export function checkBackupTypes(engine: Engine, types: Iterable<BackupType>, wh
           `schedule ${allowed.join(' or ')} backups for it.`,
       );
     }
+  }
+}
+
+/** What a scheduled backup needs to know about its source to tell whether it can run. */
+export interface ScheduledBackupSource {
+  readonly engine: Engine;
+  /** A managed service (Amazon RDS, Aurora) that allows no physical copy or WAL archive of its own. */
+  readonly managed: boolean;
+  /** The backup method the runner is configured with. */
+  readonly method: 'logical' | 'physical';
+}
+
+/**
+ * An incremental or differential backup of an engine whose `chainMethod` is physical (PostgreSQL:
+ * WAL since a `pg_basebackup`) is refused at synth on a managed service (RDS/Aurora allow no
+ * physical copy and no log archive of their own) and with another method, rather than failing
+ * every night. The same rule for every flavour, read from the record.
+ */
+export function checkBackupTypeSupported(source: ScheduledBackupSource, type: BackupType): void {
+  const c = ENGINE_CAPABILITIES[source.engine];
+  if (type === BackupType.FULL || c.chainMethod !== BackupMethod.PHYSICAL) return;
+  if (source.managed) {
+    throw new ConfigError(
+      `a ${c.label} ${type} schedule is set on an RDS/Aurora source, which cannot take physical backups or ship WAL ` +
+        "(the provider allows neither); schedule full backups only, and use the service's own automated backups for " +
+        'point-in-time restore.',
+    );
+  }
+  if (source.method !== c.chainMethod) {
+    throw new ConfigError(
+      `a ${c.label} ${type} schedule needs ${c.chainMethod} backups (${c.chainOf}), but the method is ` +
+        `'${source.method}'; schedule full backups only, or run the runner with --method ${c.chainMethod} on a ` +
+        'self-managed server (see docs/pitr.md).',
+    );
+  }
+}
+
+/** The lines `dbbackup --help` prints about each engine, from the record. */
+export function engineCapabilityLines(): string[] {
+  return (Object.keys(ENGINE_CAPABILITIES) as Engine[]).map((engine) => {
+    const c = ENGINE_CAPABILITIES[engine];
+    const chains = c.types.length > 1 ? ` (chains: ${c.chainMethod}, ${c.chainOf})` : '';
+    return (
+      `  ${engine.padEnd(8)} methods ${c.methods.join('|')}; types ${c.types.join('|')}` +
+      `${chains}; point-in-time ${c.pointInTime ? 'yes' : 'no'}; log shipping ${c.logShipping ?? 'none'}`
+    );
+  });
+}
+
+/** What the constructs know about a source when they check its backup method. */
+export interface SourceMethod {
+  readonly engine: Engine;
+  /** Amazon RDS or Aurora (or another managed service that gives no access to the server's files). */
+  readonly managed: boolean;
+  readonly method: BackupMethod;
+}
+
+/** What to do instead of a physical backup on a managed service, per engine. */
+const MANAGED_PHYSICAL: Readonly<Record<Engine, string>> = {
+  [Engine.POSTGRES]:
+    'pg_basebackup needs a replication connection and WAL archive of its own, which RDS and Aurora do not give',
+  [Engine.MYSQL]:
+    "mariadb-backup and Percona XtraBackup copy the server's data files, which RDS and Aurora give no access to",
+  [Engine.MONGODB]: 'MongoDB backups are logical',
+};
+
+/**
+ * Check a source's backup method at synth: the engine must take it (the record above), and a
+ * physical method is refused on RDS/Aurora, saying what to use instead.
+ */
+export function checkBackupMethod(source: SourceMethod): void {
+  const methods = ENGINE_CAPABILITIES[source.engine].methods;
+  if (!methods.includes(source.method)) {
+    throw new ConfigError(
+      `method '${source.method}' is not available for a ${source.engine} source; it takes ${methods.join(' or ')}.`,
+    );
+  }
+  if (source.method === BackupMethod.PHYSICAL && source.managed) {
+    throw new ConfigError(
+      `method 'physical' is set on an RDS/Aurora ${source.engine} source: ${MANAGED_PHYSICAL[source.engine]}. ` +
+        'Leave method out (logical backups' +
+        (source.engine === Engine.MYSQL ? ', with incrementals as binary log ranges' : '') +
+        ") and use the service's snapshots and automated backups for a physical copy; method physical is for " +
+        'a self-managed server (e.g. on EC2).',
+    );
   }
 }

@@ -18,6 +18,6 @@ export * from './runtimes';
 export * from './defaults';
 export * from './drill';
 export * from './versions';
-export * from './capabilities';
 export * from './duration';
 export * from './runbook';
+export * from './engines';

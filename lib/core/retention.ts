@@ -59,7 +59,8 @@ export class Retention {
     }
     if (daily < 1) {
       throw new ConfigError(
-        `retention daily is ${daily}; every backup is daily until it is promoted, so keep at least 1 (e.g. Retention.gfs({ daily: 7 })).`,
+        `retention daily is ${daily}; every backup is daily until it is promoted, so keep at least 1 (e.g. ` +
+          'Retention.gfs({ daily: 7 })).',
       );
     }
   }
@@ -145,7 +146,10 @@ export enum LifecycleTiming {
 
 const DAY_MS = 86_400_000;
 
-/** The earliest and latest moments (ms since the epoch) a `days`-day lifecycle rule removes an object created at `createdMs`. */
+/**
+ * The earliest and latest moments (ms since the epoch) a `days`-day lifecycle rule removes an
+ * object created at `createdMs`.
+ */
 export function expiryWindow(
   createdMs: number,
   days: number,
@@ -228,14 +232,18 @@ export function planChainTiers(at: Date, chain: readonly ChainLink[], options: C
   return { tier, raise, unprotected };
 }
 
-/** Read a `--tier-days` setting (`daily=7,weekly=28,monthly=372`): the days each tier's lifecycle rule keeps a backup. */
+/**
+ * Read a `--tier-days` setting (`daily=7,weekly=28,monthly=372`): the days each tier's lifecycle
+ * rule keeps a backup.
+ */
 export function parseTierDays(text: string): Partial<Record<RetentionTier, number>> {
   const out: Partial<Record<RetentionTier, number>> = {};
   for (const part of text.split(',')) {
     const m = /^(daily|weekly|monthly)=(\d+)$/.exec(part.trim());
     if (m === null || Number(m[2]) < 1 || out[m[1] as RetentionTier] !== undefined) {
       throw new ConfigError(
-        `--tier-days '${text}' is not valid at '${part}'; give each tier once with its days, e.g. daily=7,weekly=28,monthly=372.`,
+        `--tier-days '${text}' is not valid at '${part}'; give each tier once with its days, e.g. ` +
+          'daily=7,weekly=28,monthly=372.',
       );
     }
     out[m[1] as RetentionTier] = Number(m[2]);

@@ -79,7 +79,8 @@ const DAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
 function expand(field: string, lo: number, hi: number, name: string): number[] {
   const bad = () =>
     new ConfigError(
-      `cron ${name} '${field}' is not valid; use a number ${lo}-${hi}, a list (1,15), a range (${lo}-${hi}), a step (*/15) or '*'.`,
+      `cron ${name} '${field}' is not valid; use a number ${lo}-${hi}, a list (1,15), a range (${lo}-${hi}), a step ` +
+        `(*/15) or '*'.`,
     );
   const out = new Set<number>();
   for (const part of field.split(',')) {

@@ -148,7 +148,10 @@ export function logArchiveRuleDays(windowDays: number, longestFullGapMinutes: nu
   return windowDays > 0 ? requiredLogArchiveDays(windowDays, longestFullGapMinutes) + LOG_RULE_SLACK_DAYS : 0;
 }
 
-/** Every run of the schedules between `startMs` and `endMs`, in ms since the epoch (UTC), sorted, deduplicated per type. */
+/**
+ * Every run of the schedules between `startMs` and `endMs`, in ms since the epoch (UTC), sorted,
+ * deduplicated per type.
+ */
 export function scheduleRuns(crons: readonly CronSpec[], startMs: number, endMs: number, timeZone = 'UTC'): number[] {
   const out = new Set<number>();
   checkZone(timeZone);
@@ -251,7 +254,8 @@ export function simulateRetention(props: SimulateProps): SimulationResult {
           day: day(theirs.earliest),
           backup: b.id,
           reason:
-            `${b.id} (${b.tier}${mine === undefined ? ', never expired' : `, kept until ${day(mine.latest)}`}) needs ${base.id} ` +
+            `${b.id} (${b.tier}${mine === undefined ? ', never expired' : `, kept until ${day(mine.latest)}`}) needs ` +
+            `${base.id} ` +
             `(${base.tier}, ${tierDays[base.tier]} days), which lifecycle removes on ${day(theirs.earliest)}`,
         },
       });
@@ -290,13 +294,16 @@ export function simulateRetention(props: SimulateProps): SimulationResult {
       const cause =
         logGone(newest) <= now
           ? `the logs since it (${logDays} days under ${logPrefixOf(props)}) are gone`
-          : `it (${newest.tier}, ${tierDays[newest.tier]} days) was removed on ${day(gone!.earliest)} and no older full with logs remains`;
+          : `it (${newest.tier}, ${tierDays[newest.tier]} days) was removed on ${day(gone!.earliest)} and no older ` +
+            'full with logs remains';
       breaks.push({
         at: now,
         brk: {
           day: day(now),
           backup: newest.id,
-          reason: `${new Date(oldest).toISOString()}, inside the ${window}-day window, replays from ${newest.id}, but ${cause}`,
+          reason:
+            `${new Date(oldest).toISOString()}, inside the ${window}-day window, replays from ${newest.id}, ` +
+            `but ${cause}`,
         },
       });
       break; // the first is what matters; later ones repeat it
@@ -356,8 +363,10 @@ export function assertRetentionKeepsChains(props: SimulateProps): SimulationResu
     const what = props.what ?? 'retention';
     const fix =
       (props.pointInTimeDays ?? 0) > 0 && r.firstBreak.reason.includes('window')
-        ? `keep full backups (their tier) and logs at least ${r.requiredLogDays} days, shorten the window, or take full backups more often`
-        : 'keep full backups in a tier that outlives their dependants (one full per ISO week keeps it weekly), take differential instead of incremental backups, or raise the daily retention';
+        ? `keep full backups (their tier) and logs at least ${r.requiredLogDays} days, shorten the window, or take ` +
+          'full backups more often'
+        : 'keep full backups in a tier that outlives their dependants (one full per ISO week keeps it weekly), take ' +
+          'differential instead of incremental backups, or raise the daily retention';
     throw new ConfigError(
       `${what}: on ${r.firstBreak.day} backup ${r.firstBreak.backup} would break: ${r.firstBreak.reason}. Fix: ${fix}.`,
     );
@@ -372,7 +381,8 @@ function logRuleDays(props: SimulateProps, window: number, what: string): number
   if (prefix === undefined) {
     if (Object.keys(rules).length > 1)
       throw new ConfigError(
-        `${what}: several log prefixes have rules (${Object.keys(rules).join(', ')}); say which one the window replays (logPrefix).`,
+        `${what}: several log prefixes have rules (${Object.keys(rules).join(', ')}); say which one the window ` +
+          'replays (logPrefix).',
       );
     return undefined;
   }

@@ -43,7 +43,8 @@ export function parseSourceUrl(raw: string, what = '--source', engine?: Engine):
   if (secret !== undefined) {
     throw new ConfigError(
       `${what} '${redact(raw)}' contains a password. Remove it from the URL and give it in ${passwordVar} ` +
-        `(or the engine's own variable, PGPASSWORD / MYSQL_PWD), so it never appears in argv or logs (found: ${secret}).`,
+        `(or the engine's own variable, PGPASSWORD / MYSQL_PWD), so it never appears in argv or logs (found: ` +
+        `${secret}).`,
     );
   }
   checkEscapes(raw, what);
@@ -52,18 +53,21 @@ export function parseSourceUrl(raw: string, what = '--source', engine?: Engine):
     url = new URL(raw);
   } catch {
     throw new ConfigError(
-      `${what} '${redact(raw)}' is not a URL. Use e.g. postgres://user@host:5432/dbname, mysql://user@host:3306/dbname or mongodb://user@host:27017/dbname.`,
+      `${what} '${redact(raw)}' is not a URL. Use e.g. postgres://user@host:5432/dbname, ` +
+        'mysql://user@host:3306/dbname or mongodb://user@host:27017/dbname.',
     );
   }
   const urlEngine = SCHEMES[url.protocol];
   if (urlEngine === undefined) {
     throw new ConfigError(
-      `${what} '${redact(raw)}' has the scheme '${url.protocol.replace(/:$/, '')}', which is not a database. Use postgres://, mysql:// (or mariadb://) or mongodb://.`,
+      `${what} '${redact(raw)}' has the scheme '${url.protocol.replace(/:$/, '')}', which is not a database. Use ` +
+        'postgres://, mysql:// (or mariadb://) or mongodb://.',
     );
   }
   if (engine !== undefined && engine !== urlEngine) {
     throw new ConfigError(
-      `${what} '${redact(raw)}' is a ${urlEngine} URL but the engine is '${engine}'. Make --engine and the URL's scheme agree.`,
+      `${what} '${redact(raw)}' is a ${urlEngine} URL but the engine is '${engine}'. Make --engine and the URL's ` +
+        'scheme agree.',
     );
   }
   if (url.password !== '') {
@@ -82,7 +86,8 @@ export function parseSourceUrl(raw: string, what = '--source', engine?: Engine):
   const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
   if (database === '' || database.includes('/')) {
     throw new ConfigError(
-      `${what} '${redact(raw)}' names no database. Put the database name in the path, e.g. ${url.protocol}//user@host/dbname.`,
+      `${what} '${redact(raw)}' names no database. Put the database name in the path, e.g. ` +
+        `${url.protocol}//user@host/dbname.`,
     );
   }
   let port = DEFAULT_PORTS[urlEngine];
@@ -90,7 +95,8 @@ export function parseSourceUrl(raw: string, what = '--source', engine?: Engine):
   const host = url.hostname === '' ? undefined : decodeURIComponent(url.hostname);
   if (host === undefined && socket === undefined) {
     throw new ConfigError(
-      `${what} '${redact(raw)}' names no host. Use ${url.protocol}//user@host/dbname, or ?socket=/path for a Unix socket.`,
+      `${what} '${redact(raw)}' names no host. Use ${url.protocol}//user@host/dbname, or ?socket=/path for a Unix ` +
+        'socket.',
     );
   }
   return {
@@ -220,7 +226,8 @@ export function parseStorageUrl(raw: string, what = '--to'): StorageUrl {
     case 'file': {
       if (authority !== '' && authority !== 'localhost') {
         throw new ConfigError(
-          `${what} '${raw}' has the host '${authority}'; file URLs take an absolute path with three slashes. Use file:///absolute/path (for ./backups: file://$PWD/backups).`,
+          `${what} '${raw}' has the host '${authority}'; file URLs take an absolute path with three slashes. Use ` +
+            'file:///absolute/path (for ./backups: file://$PWD/backups).',
         );
       }
       const path = decodeURIComponent(rest).replace(/\/+$/, '');
@@ -252,7 +259,8 @@ export function parseStorageUrl(raw: string, what = '--to'): StorageUrl {
           .filter((x) => x !== '' && x !== '.' && x !== '..')
           .join('/');
         throw new ConfigError(
-          `${what} '${raw}' has the prefix '${path}' with '.', '..' or empty segments. Use ${scheme}://${authority}/${clean}.`,
+          `${what} '${raw}' has the prefix '${path}' with '.', '..' or empty segments. Use ` +
+            `${scheme}://${authority}/${clean}.`,
         );
       }
       return { kind, bucket: authority, path, display: raw };

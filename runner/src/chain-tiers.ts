@@ -46,7 +46,8 @@ export async function keepChainWhole(
   warnings: string[],
 ): Promise<ChainKeeping> {
   const none = async () => undefined;
-  if (storage.url.kind === StorageKind.FILE) return { tier: RetentionTier.DAILY, commit: none }; // prune keeps chains whole there
+  // prune keeps chains whole there
+  if (storage.url.kind === StorageKind.FILE) return { tier: RetentionTier.DAILY, commit: none };
   const chain = await chainOf(storage, parent);
   if (tierDays === undefined) {
     const daily = chain.filter((l) => l.tier === RetentionTier.DAILY).map((l) => l.id);
@@ -65,7 +66,8 @@ export async function keepChainWhole(
   });
   for (const u of plan.unprotected) {
     warnings.push(
-      `${u.id} (${u.tier}), which this backup needs, may be removed by lifecycle on ${u.expires.toISOString().slice(0, 10)}, ` +
+      `${u.id} (${u.tier}), which this backup needs, may be removed by lifecycle on ` +
+        `${u.expires.toISOString().slice(0, 10)}, ` +
         'before this backup; it can be restored until then (take a full backup, or keep fulls in a longer tier)',
     );
   }

@@ -7,7 +7,7 @@ import {
   RunnerCommand,
 } from '../../lib/core/contract';
 import { DEFAULT_COMPRESSION } from '../../lib/core/codecs';
-import { defaultMethod, ENGINE_CAPABILITIES, LogShipping } from '../../lib/core/engines';
+import { defaultMethod, ENGINE_CAPABILITIES, engineCapabilityLines, LogShipping } from '../../lib/core/engines';
 import { parseDurationSeconds } from '../../lib/core/duration';
 import { ConfigError } from '../../lib/core/errors';
 import { BackupMethod, BackupType, Compression, Engine, RetentionTier } from '../../lib/core/model';
@@ -240,7 +240,8 @@ export function parseInvocation(
       const other = RUNNER_OPTIONS.find((s) => s.name === name);
       throw new ConfigError(
         other !== undefined
-          ? `option --${name} does not go with '${cmd}' (it is for: ${other.commands.join(', ')}). Options of ${cmd}: ${specs.map((s) => '--' + s.name).join(' ')}.`
+          ? `option --${name} does not go with '${cmd}' (it is for: ${other.commands.join(', ')}). Options of ` +
+              `${cmd}: ${specs.map((s) => '--' + s.name).join(' ')}.`
           : `unknown option --${name} for '${cmd}'. Options of ${cmd}: ${specs.map((s) => '--' + s.name).join(' ')}.`,
       );
     }
@@ -317,7 +318,8 @@ function selector(values: Record<string, unknown>, cmd: string, allowAll: boolea
 export function checkBackupId(id: string, what = '--id'): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/.test(id)) {
     throw new ConfigError(
-      `${what} '${redact(id)}' is not a backup id (letters, digits, '.', '_' and '-', starting with a letter or digit); ` +
+      `${what} '${redact(id)}' is not a backup id (letters, digits, '.', '_' and '-', starting with a letter or ` +
+        'digit); ' +
         "'dbbackup list' shows them.",
     );
   }
@@ -449,7 +451,8 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
       const from = parseStorageUrl(need(v, cmd, 'from'), '--from');
       if (from.kind !== StorageKind.FILE) {
         throw new ConfigError(
-          `prune works on file:// storage only; '${from.display}' is ${from.kind} storage, where the bucket's lifecycle rules expire each retention tier (the runner never deletes there).`,
+          `prune works on file:// storage only; '${from.display}' is ${from.kind} storage, where the bucket's ` +
+            'lifecycle rules expire each retention tier (the runner never deletes there).',
         );
       }
       const keep = (name: string) => Number(need(v, cmd, name));
@@ -491,7 +494,9 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
     case RunnerCommand.WAL_PUSH: {
       if (positionals.length !== 1) {
         throw new ConfigError(
-          `'wal-push' takes one file, the %p of archive_command, not ${positionals.length === 0 ? 'none' : positionals.map((p) => `'${redact(p)}'`).join(' ')}. Use archive_command = 'dbbackup wal-push %p --to STORAGE_URL'.`,
+          `'wal-push' takes one file, the %p of archive_command, not ` +
+            `${positionals.length === 0 ? 'none' : positionals.map((p) => `'${redact(p)}'`).join(' ')}. Use ` +
+            `archive_command = 'dbbackup wal-push %p --to STORAGE_URL'.`,
         );
       }
       return {
@@ -505,7 +510,9 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
     case RunnerCommand.WAL_FETCH: {
       if (positionals.length !== 2) {
         throw new ConfigError(
-          `'wal-fetch' takes two arguments, %f and %p of restore_command, not ${positionals.length === 0 ? 'none' : positionals.map((p) => `'${redact(p)}'`).join(' ')}. Use restore_command = 'dbbackup wal-fetch %f %p --from STORAGE_URL'.`,
+          `'wal-fetch' takes two arguments, %f and %p of restore_command, not ` +
+            `${positionals.length === 0 ? 'none' : positionals.map((p) => `'${redact(p)}'`).join(' ')}. Use ` +
+            `restore_command = 'dbbackup wal-fetch %f %p --from STORAGE_URL'.`,
         );
       }
       return {
@@ -521,7 +528,8 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
       const engine = (v.engine as Engine | undefined) ?? Engine.MYSQL;
       if (ENGINE_CAPABILITIES[engine]?.logShipping !== LogShipping.BINLOG)
         throw new ConfigError(
-          `binlog-stream ships MySQL/MariaDB binary logs; --engine is '${engine}'. Use --engine mysql (PostgreSQL archives with archive_command = 'dbbackup wal-push %p --to …').`,
+          `binlog-stream ships MySQL/MariaDB binary logs; --engine is '${engine}'. Use --engine mysql (PostgreSQL ` +
+            `archives with archive_command = 'dbbackup wal-push %p --to …').`,
         );
       return {
         command: cmd,
@@ -568,7 +576,10 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
   }
 }
 
-/** The help text: every command and option, from the contract table. */
+/** The commands whose `--help` lists each engine's capabilities. */
+const ENGINE_HELP_COMMANDS: readonly RunnerCommand[] = [RunnerCommand.BACKUP, RunnerCommand.RESTORE];
+
+/** The help text: every command and option, from the contract table, and each engine's record. */
 export function usage(cmd?: RunnerCommand): string {
   const lines = [
     'dbbackup: backups of PostgreSQL, MySQL/MariaDB and MongoDB to file://, s3:// and gs:// storage',
@@ -581,7 +592,8 @@ export function usage(cmd?: RunnerCommand): string {
     '  dbbackup prune   --from file:///DIR --keep-daily N --keep-weekly N --keep-monthly N [--dry-run]',
     '  dbbackup drill   --from STORAGE_URL --target URL',
     '  dbbackup runbook --from STORAGE_URL (--latest | --id ID) [--target URL]   (the restore runbook, markdown)',
-    '  dbbackup restore --from STORAGE_URL --to-time ISO-8601 --target-dir DIR   (PostgreSQL: base backup + WAL archive)',
+    '  dbbackup restore --from STORAGE_URL --to-time ISO-8601 --target-dir DIR   (PostgreSQL: base backup + WAL ' +
+      'archive)',
     '  dbbackup wal-push %p --to STORAGE_URL          (PostgreSQL archive_command)',
     '  dbbackup wal-fetch %f %p --from STORAGE_URL    (PostgreSQL restore_command)',
     '  dbbackup binlog-stream --source mysql://… --to STORAGE_URL   (MySQL/MariaDB binary log shipper)',
@@ -591,13 +603,17 @@ export function usage(cmd?: RunnerCommand): string {
     'Passwords never go on the command line: DBBACKUP_SOURCE_PASSWORD / DBBACKUP_TARGET_PASSWORD or',
     "the engine's own variable (PGPASSWORD, MYSQL_PWD). Exit codes: 0 ok, 1 failed, 2 bad usage, 3 damaged backup.",
     '',
-    'Options (each also read from its environment variable):',
   ];
+  if (cmd === undefined || ENGINE_HELP_COMMANDS.includes(cmd)) {
+    // What each engine takes, from its record in lib/core/engines.ts (the parser checks the same).
+    lines.push('Engines (methods, backup types, point-in-time restore, log shipping):', ...engineCapabilityLines(), '');
+  }
+  lines.push('Options (each also read from its environment variable):');
   for (const o of RUNNER_OPTIONS.filter((s) => cmd === undefined || s.commands.includes(cmd))) {
     const flag = `--${o.name}${o.kind === OptionKind.FLAG ? '' : o.kind === OptionKind.INTEGER ? ' N' : ' VALUE'}`;
-    lines.push(
-      `  ${flag.padEnd(24)} ${o.env.padEnd(28)} ${o.help}${o.default !== undefined ? ` (default ${o.default})` : ''}${cmd === undefined ? ` [${o.commands.join(', ')}]` : ''}`,
-    );
+    const def = o.default !== undefined ? ` (default ${o.default})` : '';
+    const commands = cmd === undefined ? ` [${o.commands.join(', ')}]` : '';
+    lines.push(`  ${flag.padEnd(24)} ${o.env.padEnd(28)} ${o.help}${def}${commands}`);
   }
   return lines.join('\n');
 }

@@ -38,17 +38,24 @@ const SAMPLE = `
 CREATE SCHEMA shop;
 CREATE TABLE shop.customers (id serial PRIMARY KEY, name text NOT NULL, country text, since date);
 INSERT INTO shop.customers (name, country, since)
-  SELECT 'customer ' || i || ' – ' || (ARRAY['Zoë','Jürgen','Aiko','Søren','Ana'])[1 + i % 5], (ARRAY['DE','JP','DK','BR','FR'])[1 + i % 5], date '2020-01-01' + i
+  SELECT 'customer ' || i || ' – ' || (ARRAY['Zoë','Jürgen','Aiko','Søren','Ana'])[1 + i % 5],
+    (ARRAY['DE','JP','DK','BR','FR'])[1 + i % 5], date '2020-01-01' + i
   FROM generate_series(1, 20000) i;
-CREATE TABLE shop.orders (id bigserial PRIMARY KEY, customer_id int REFERENCES shop.customers(id), total numeric(10,2), items jsonb, created timestamptz);
+CREATE TABLE shop.orders (id bigserial PRIMARY KEY, customer_id int REFERENCES shop.customers(id),
+  total numeric(10,2), items jsonb, created timestamptz);
 INSERT INTO shop.orders (customer_id, total, items, created)
-  SELECT 1 + i % 20000, (i * 13.37) % 900, jsonb_build_array(jsonb_build_object('sku', 'SKU-' || i % 97, 'qty', 1 + i % 4)), timestamptz '2026-01-01' + i * interval '5 minutes'
+  SELECT 1 + i % 20000, (i * 13.37) % 900,
+    jsonb_build_array(jsonb_build_object('sku', 'SKU-' || i % 97, 'qty', 1 + i % 4)),
+    timestamptz '2026-01-01' + i * interval '5 minutes'
   FROM generate_series(1, 100000) i;
-CREATE VIEW shop.revenue_by_country AS SELECT c.country, sum(o.total) AS revenue FROM shop.orders o JOIN shop.customers c ON c.id = o.customer_id GROUP BY c.country;
+CREATE VIEW shop.revenue_by_country AS SELECT c.country, sum(o.total) AS revenue
+  FROM shop.orders o JOIN shop.customers c ON c.id = o.customer_id GROUP BY c.country;
 `;
 
-const FINGERPRINT = `SELECT (SELECT count(*) FROM shop.customers) || ' customers, ' || (SELECT count(*) FROM shop.orders) || ' orders, md5 ' ||
-  md5((SELECT string_agg(x::text, '|' ORDER BY x.id) FROM shop.customers x) || (SELECT string_agg(y::text, '|' ORDER BY y.id) FROM shop.orders y))`;
+const FINGERPRINT = `SELECT (SELECT count(*) FROM shop.customers) || ' customers, '
+  || (SELECT count(*) FROM shop.orders) || ' orders, md5 '
+  || md5((SELECT string_agg(x::text, '|' ORDER BY x.id) FROM shop.customers x)
+    || (SELECT string_agg(y::text, '|' ORDER BY y.id) FROM shop.orders y))`;
 
 async function main(): Promise<void> {
   const backups = path.resolve('backups');
@@ -57,7 +64,8 @@ async function main(): Promise<void> {
   const pg = await startLocalPostgres();
   try {
     process.stdout.write(
-      `PostgreSQL on 127.0.0.1:${pg.port} (data in ${pg.dataDir}); the password is passed in DBBACKUP_SOURCE_PASSWORD, never on a command line\n`,
+      `PostgreSQL on 127.0.0.1:${pg.port} (data in ${pg.dataDir}); the password is passed in ` +
+        'DBBACKUP_SOURCE_PASSWORD, never on a command line\n',
     );
     await pg.sql('CREATE DATABASE demo');
     await pg.sql(SAMPLE, 'demo');
@@ -72,8 +80,10 @@ async function main(): Promise<void> {
         false,
       ),
     );
+    const artifacts = manifest.artifacts.map((a: { name: string; size: number }) => `${a.name} (${a.size} bytes)`);
+    const tables = manifest.tables.map((t: { name: string; rows: number }) => `${t.name}=${t.rows}`);
     process.stdout.write(
-      `committed backup ${manifest.id}: ${manifest.artifacts.map((a: { name: string; size: number }) => `${a.name} (${a.size} bytes)`).join(', ')}; tables recorded: ${manifest.tables.map((t: { name: string; rows: number }) => `${t.name}=${t.rows}`).join(', ')}\n`,
+      `committed backup ${manifest.id}: ${artifacts.join(', ')}; tables recorded: ${tables.join(', ')}\n`,
     );
 
     step('Verifying it (sha256 of every stored object, then pg_restore reads the whole archive)');
@@ -93,7 +103,8 @@ async function main(): Promise<void> {
     process.stdout.write(`original: ${original}\nrestored: ${restored}\n`);
     if (restored !== original) throw new Error('the restored database differs from the original');
     process.stdout.write(
-      `\nThe restored database is identical. The backup stays in ${path.join(backups, manifest.id)}; its manifest.json shows how to restore it with standard tools.\n`,
+      `\nThe restored database is identical. The backup stays in ${path.join(backups, manifest.id)}; ` +
+        'its manifest.json shows how to restore it with standard tools.\n',
     );
   } finally {
     await pg.stop();

@@ -29,7 +29,8 @@ async function run(inv: Invocation, signal: AbortSignal): Promise<unknown> {
       print(
         inv.json,
         r.manifest,
-        `backup ${r.id} committed to ${r.location} (${formatBytes(size)}, ${r.manifest.tier}, ${r.seconds.toFixed(1)} s)`,
+        `backup ${r.id} committed to ${r.location} (${formatBytes(size)}, ${r.manifest.tier}, ` +
+          `${r.seconds.toFixed(1)} s)`,
       );
       return r;
     }
@@ -64,7 +65,8 @@ async function run(inv: Invocation, signal: AbortSignal): Promise<unknown> {
       print(
         inv.json,
         r,
-        `${r.dryRun ? 'would delete' : 'deleted'} ${r.deleted.length} backup(s), kept ${r.kept.length}${r.deleted.length ? ': ' + r.deleted.join(', ') : ''}`,
+        `${r.dryRun ? 'would delete' : 'deleted'} ${r.deleted.length} backup(s), kept ` +
+          `${r.kept.length}${r.deleted.length ? ': ' + r.deleted.join(', ') : ''}`,
       );
       return;
     }
@@ -73,7 +75,8 @@ async function run(inv: Invocation, signal: AbortSignal): Promise<unknown> {
       print(
         inv.json,
         r,
-        `drill ok: backup ${r.id} restored in ${r.restoreSeconds.toFixed(1)} s; ${r.tablesChecked} tables and ${r.rowsChecked} rows match the manifest`,
+        `drill ok: backup ${r.id} restored in ${r.restoreSeconds.toFixed(1)} s; ${r.tablesChecked} tables and ` +
+          `${r.rowsChecked} rows match the manifest`,
       );
       return r;
     }

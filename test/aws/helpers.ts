@@ -2,7 +2,16 @@ import { App, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Template } from 'aws-cdk-lib/assertions';
+import { CloudAssembly } from 'aws-cdk-lib/cx-api';
+import { afterAll } from '@jest/globals';
 import { BackupSource } from '../../lib';
+
+// Each synth writes a cloud assembly, with its staged assets (the runner bundle, the Lambda), to
+// a temporary cdk.out directory that aws-cdk-lib removes at process exit. Under jest that exit
+// is the worker's, which must end within 500 ms: removing every test file's assemblies then
+// overran it, the worker was force-exited ("failed to exit gracefully") and the directories
+// stayed in /tmp. Remove this file's once its tests are done (aws-cdk-lib's own advice).
+afterAll(() => CloudAssembly.cleanupTemporaryDirectories());
 
 /** A fresh stack in a fresh app, with a fixed environment so ARNs and AZs are stable. */
 export function newStack(id = 'Test'): Stack {

@@ -4,6 +4,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { afterAll } from '@jest/globals';
 import { pgTool } from '../../runner/src/engines/postgres/tools';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
 import { capture } from '../../runner/src/pipeline/stages';
@@ -19,12 +20,26 @@ export function pgOwner(): { uid?: number; gid?: number } {
   };
 }
 
+/**
+ * The temporary directories this test file made (data directories, WAL archives: hundreds of
+ * MB). They go once the file's tests are done (a root-level afterAll runs after every describe
+ * block's own afterAll has stopped its servers). Removing them at process exit instead held the
+ * jest worker past its exit deadline: it was force-exited ("A worker process has failed to exit
+ * gracefully") half-way through, leaving the rest behind.
+ */
 const made: string[] = [];
+afterAll(async () => {
+  await Promise.all(made.splice(0).map((d) => fs.promises.rm(d, { recursive: true, force: true })));
+});
+// Only what a file made after its afterAll (nothing, normally) is left for the exit.
 process.on('exit', () => {
   for (const d of made) fs.rmSync(d, { recursive: true, force: true });
 });
 
-/** A temporary directory the database user can write (archive_command runs as that user); removed when the test process exits. */
+/**
+ * A temporary directory the database user can write (archive_command runs as that user); removed
+ * when the file's tests are done.
+ */
 export function sharedTempDir(prefix: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   made.push(dir);

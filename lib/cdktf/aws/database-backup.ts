@@ -11,9 +11,16 @@ import {
   DEFAULT_DRILL_CRON,
   DEFAULT_RTO_MINUTES,
   DRILL_TIMEOUT_BEYOND_RTO_MINUTES,
+  Engine,
+  LOG_ARCHIVE_FOLDERS,
+  METRICS,
+  METRIC_DIMENSION,
+  METRIC_NAMESPACE,
   Retention,
   claimVaultPrefix,
   LifecycleTiming,
+  logArchiveExpiry,
+  logArchivePrefix,
 } from '../../core';
 import { Duration } from '../common/duration';
 import { BackupEncryption } from '../common/encryption';
@@ -25,12 +32,14 @@ import { RestoreDrillTask } from './drill-task';
 import { RunnerImage } from './image';
 import { BackupMonitoring } from './monitoring';
 import { IClusterRef, IKeyRef, ITopicRef } from './refs';
+import { BinlogShipper, PointInTimeRecoveryOptions } from './binlog-shipper';
 import { BackupRunnerTask, CpuArchitecture, RunnerNetwork } from './runner-task';
 import { TaskSchedule } from './schedule';
 import { BackupSource } from './source';
 import { BackupVerifier } from './verifier';
 import { BackupVault, IBackupVault, ObjectLockOptions } from './vault';
-import { checkBackupTypes } from '../../core/engines';
+import { checkBackupTypes, ENGINE_CAPABILITIES, LogShipping } from '../../core/engines';
+import { Annotations } from 'cdktf';
 
 /** How restore drills run (the same options as the AWS CDK flavour's). */
 export interface RestoreDrillOptions {
@@ -112,6 +121,15 @@ export interface DatabaseBackupProps {
   readonly rto?: Duration;
   /** @default - weekly drills into a scratch database */
   readonly drill?: RestoreDrillOptions;
+  /**
+   * Continuous point-in-time recovery of a MySQL/MariaDB source: a binary log shipper
+   * (`dbbackup binlog-stream`) as a one-task ECS service beside the scheduled backups, and on a
+   * new vault a lifecycle rule that expires `<prefix>/binlog/` once no kept full backup or the
+   * window needs it (as in the AWS CDK flavour). PostgreSQL archives its WAL from the server
+   * (`archive_command`); MongoDB ships no log: both are refused.
+   * @default - none
+   */
+  readonly pointInTimeRecovery?: PointInTimeRecoveryOptions;
   /** @default - none */
   readonly alarmEmails?: string[];
   /**
@@ -153,6 +171,10 @@ export class DatabaseBackup extends Construct {
   public readonly schedule: TaskSchedule;
   public readonly verifier: BackupVerifier;
   public readonly drillTask?: RestoreDrillTask;
+  /** The binary log shipper, with `pointInTimeRecovery`. */
+  public readonly binlogShipper?: BinlogShipper;
+  /** The log-shipping-lag alarm (also in `alarms`), with `pointInTimeRecovery`. */
+  public readonly logShippingLagAlarm?: CloudwatchMetricAlarm;
   public readonly monitoring: BackupMonitoring;
   /** Every alarm (as the AWS CDK flavour's `alarms`). */
   public readonly alarms: CloudwatchMetricAlarm[];
@@ -216,6 +238,7 @@ export class DatabaseBackup extends Construct {
       props.source.engine,
       scheduled.map((s) => s.type ?? BackupType.FULL),
     );
+    if (props.pointInTimeRecovery !== undefined) checkPointInTimeRecovery(props.source.engine);
     const byType = new Map<BackupType, BackupSchedule[]>();
     for (const entry of scheduled) {
       const type = entry.type ?? BackupType.FULL;
@@ -233,6 +256,7 @@ export class DatabaseBackup extends Construct {
         encryption: props.encryption,
         compression: props.compression,
         backupType: type,
+        tierDays: chainRetention?.tierDaysSetting,
         cluster: { arn: this.clusterArn },
         cpu: props.cpu,
         memoryLimitMiB: props.memoryLimitMiB,
@@ -253,6 +277,28 @@ export class DatabaseBackup extends Construct {
     this.backupTasks = [...tasks.values()];
     this.task = this.backupTasks[0];
     this.schedule = this.schedules[0];
+
+    const pitr = props.pointInTimeRecovery;
+    if (pitr !== undefined) {
+      this.binlogShipper = new BinlogShipper(this, 'BinlogShipper', {
+        databaseId: props.databaseId,
+        source: props.source,
+        vault: this.vault,
+        image: props.image,
+        network: props.network,
+        clusterArn: this.clusterArn,
+        securityGroupIds: this.task.securityGroupIds,
+        prefix: this.prefix,
+        encryption: props.encryption,
+        compression: props.compression,
+        uploadInterval: pitr.uploadInterval,
+        cpu: pitr.cpu,
+        memoryLimitMiB: pitr.memoryLimitMiB,
+        cpuArchitecture: props.cpuArchitecture,
+        tags: props.tags,
+      });
+      expireBinlogArchive(this, scheduled, chainRetention, pitr, this.newVault ?? this.vault, this.prefix);
+    }
 
     const drill = props.drill ?? {};
     if (drill.enabled !== false) {
@@ -306,6 +352,10 @@ export class DatabaseBackup extends Construct {
     });
     this.alarms = this.monitoring.alarms;
     this.dashboard = this.monitoring.dashboard;
+    if (pitr !== undefined) {
+      this.logShippingLagAlarm = lagAlarm(this, props.databaseId, this.monitoring.topicArn, pitr, props.tags);
+      this.alarms.push(this.logShippingLagAlarm);
+    }
     this.verifier = new BackupVerifier(this, 'Verifier', {
       databaseId: props.databaseId,
       vault: this.vault,
@@ -315,4 +365,100 @@ export class DatabaseBackup extends Construct {
       tags: props.tags,
     });
   }
+}
+
+/** Point-in-time recovery with a shipper fits an engine whose record ships a binary log (MySQL/MariaDB). */
+function checkPointInTimeRecovery(engine: Engine): void {
+  const shipping = ENGINE_CAPABILITIES[engine].logShipping;
+  if (shipping === LogShipping.WAL) {
+    throw new ConfigError(
+      "pointInTimeRecovery is set for a PostgreSQL source, but PostgreSQL's WAL is archived by the server itself, " +
+        "not by a task: on a self-managed server set archive_command = 'dbbackup wal-push %p --to " +
+        "s3://BUCKET/PREFIX' (see docs/pitr.md) and leave pointInTimeRecovery out.",
+    );
+  }
+  if (shipping !== LogShipping.BINLOG) {
+    throw new ConfigError(
+      `pointInTimeRecovery is set for a ${ENGINE_CAPABILITIES[engine].label} source, which ships no log ` +
+        '(no point-in-time restore); leave pointInTimeRecovery out and rely on the scheduled backups.',
+    );
+  }
+}
+
+/**
+ * Expire the binary log archive (`<prefix>/binlog/`) once no kept full backup or the window needs
+ * it (lib/core's logArchiveExpiry, as in the AWS CDK flavour): a rule on a vault this app makes,
+ * a warning naming the prefix and the days on any other.
+ */
+function expireBinlogArchive(
+  scope: Construct,
+  scheduled: readonly ScheduledBackup[],
+  retention: Retention | undefined,
+  pitr: PointInTimeRecoveryOptions,
+  vault: IBackupVault,
+  prefix: string,
+): void {
+  const full = scheduled.filter((s) => (s.type ?? BackupType.FULL) === BackupType.FULL).map((s) => s.schedule.spec);
+  const windowDays = pitr.window !== undefined ? pitr.window.toMinutes() / (24 * 60) : 0;
+  const expiry = logArchiveExpiry({
+    retention: retention ?? Retention.gfs(),
+    fullSchedules: full,
+    pointInTimeDays: windowDays,
+    timeZone: scheduled.find((s) => s.schedule.timeZone !== 'UTC')?.schedule.timeZone,
+  });
+  // Without a window or a retention of this app's, nothing says how long the logs are needed.
+  if (expiry === undefined || (windowDays === 0 && retention === undefined)) return;
+  const logPrefix = logArchivePrefix(prefix, LOG_ARCHIVE_FOLDERS.binlog);
+  if (vault instanceof BackupVault) {
+    vault.addLogArchiveExpiry(logPrefix, expiry.days);
+    return;
+  }
+  Annotations.of(scope).addWarning(
+    `the vault's bucket is not this app's, so no lifecycle rule expires the binary log archive: add one expiring ` +
+      `${logPrefix} after ${expiry.days} days, or the logs are kept for ever.`,
+  );
+}
+
+/**
+ * The log-shipping-lag alarm, as the AWS CDK flavour's: `LogShippingLagSeconds` (Maximum) above
+ * the threshold for five periods of the upload interval in a row (a deploy's restart of the
+ * shipper stays quiet), missing data breaching (a shipper that publishes nothing has stopped).
+ */
+function lagAlarm(
+  scope: Construct,
+  databaseId: string,
+  topicArn: string,
+  pitr: PointInTimeRecoveryOptions,
+  tags: Record<string, string> | undefined,
+): CloudwatchMetricAlarm {
+  const interval = (pitr.uploadInterval ?? Duration.seconds(60)).toSeconds();
+  const threshold = (pitr.logShippingLagThreshold ?? Duration.minutes(5)).toSeconds();
+  if (threshold < 2 * interval) {
+    throw new ConfigError(
+      `pointInTimeRecovery logShippingLagThreshold is ${threshold} seconds, but the shipper uploads every ` +
+        `${interval} seconds (uploadInterval), so the lag alarm would fire in normal work. Set the threshold to ` +
+        'at least twice the upload interval (e.g. Duration.minutes(5)) or upload more often.',
+    );
+  }
+  const lagThreshold = Duration.seconds(threshold);
+  return new CloudwatchMetricAlarm(scope, 'LogShippingLag', {
+    alarmName: boundedName(['dbbackup', databaseId, 'log-shipping-lag'], 255),
+    alarmDescription:
+      `The binary log shipper of ${databaseId} is more than ${lagThreshold} behind the server, or published no ` +
+      'lag: a stopped or crash-looping shipper, a server it cannot reach, or uploads that fail. Point-in-time ' +
+      "recovery cannot reach past the last shipped log; the shipper's log says why.",
+    namespace: METRIC_NAMESPACE,
+    metricName: METRICS.LOG_LAG,
+    dimensions: { [METRIC_DIMENSION]: databaseId },
+    statistic: 'Maximum',
+    period: 60 * Math.max(1, Math.ceil(interval / 60)),
+    evaluationPeriods: 5,
+    datapointsToAlarm: 5,
+    threshold,
+    comparisonOperator: 'GreaterThanThreshold',
+    treatMissingData: 'breaching',
+    alarmActions: [topicArn],
+    okActions: [topicArn],
+    tags,
+  });
 }

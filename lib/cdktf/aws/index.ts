@@ -9,6 +9,7 @@ export * from './replication';
 export * from './source';
 export * from './image';
 export * from './runner-task';
+export * from './binlog-shipper';
 export * from './drill-task';
 export * from './schedule';
 export * from './verifier';

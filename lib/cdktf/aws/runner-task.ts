@@ -90,6 +90,13 @@ export interface BackupRunnerTaskProps {
   /** @default BackupType.FULL */
   readonly backupType?: BackupType;
   /**
+   * The days each tier's lifecycle rule keeps a backup (`Retention.tierDaysSetting`), so an
+   * incremental or differential backup raises a base that would expire before it (`--tier-days`,
+   * as in the AWS CDK flavour). Full backups do not need it and do not get it.
+   * @default - not given: the runner warns in the manifest when a base is daily
+   */
+  readonly tierDays?: string;
+  /**
    * The ECS cluster the task runs in.
    * @default - a new cluster with Container Insights
    */
@@ -194,6 +201,7 @@ export class BackupRunnerTask extends Construct {
         type: this.backupType,
         // Rendered only when physical: a logical source's environment stays as it was.
         method: props.source.method === BackupMethod.PHYSICAL ? props.source.method : undefined,
+        'tier-days': this.backupType === BackupType.FULL ? undefined : props.tierDays,
         compression: props.compression ?? DEFAULT_COMPRESSION,
         encrypt: encryption.value,
         'max-replica-lag':

@@ -38,7 +38,10 @@ export function chainOf(m: Manifest, byId: ReadonlyMap<string, Manifest>): Manif
     const parent = next === undefined ? undefined : byId.get(next);
     if (parent === undefined) {
       throw new DamagedError(
-        `backup ${m.id} depends on ${next ?? '(unrecorded)'} (its ${cur.type === BackupType.DIFFERENTIAL ? 'full backup' : 'parent'}), which is not in the storage any more: the chain is broken and ${m.id} cannot be restored. Restore ${chain.length > 1 ? chain[chain.length - 1].id : 'an older full backup'} or a newer full backup instead.`,
+        `backup ${m.id} depends on ${next ?? '(unrecorded)'} (its ` +
+          `${cur.type === BackupType.DIFFERENTIAL ? 'full backup' : 'parent'}), which is not in the storage any ` +
+          `more: the chain is broken and ${m.id} cannot be restored. Restore ` +
+          `${chain.length > 1 ? chain[chain.length - 1].id : 'an older full backup'} or a newer full backup instead.`,
       );
     }
     chain.unshift(parent);

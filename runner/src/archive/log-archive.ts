@@ -31,6 +31,7 @@ import { log } from '../log';
 import { COMPRESSION_EXT, decompressStage } from '../pipeline/compress';
 import { prepareDecryption, prepareEncryption, PreparedDecryption, PreparedEncryption } from '../pipeline/encrypt';
 import { CommandSpec, Pipeline } from '../pipeline/stages';
+import { guarded } from '../pipeline/abort';
 import { NotFoundError, ObjectInfo, Storage } from '../storage';
 
 /** One stored log file, as its object name describes it. */
@@ -54,7 +55,8 @@ export interface ArchivedObject {
 }
 
 const OBJECT_RE = new RegExp(
-  `^([0-9a-f]{64})\\.(\\d+)\\.(\\d{8}T\\d{9}Z)(${extensionPattern()})?(?:\\.(kms-[0-9a-f]{16}))?(\\.age|\\.gpg|\\.enc)?$`,
+  `^([0-9a-f]{64})\\.(\\d+)\\.(\\d{8}T\\d{9}Z)(${extensionPattern()})?` +
+    '(?:\\.(kms-[0-9a-f]{16}))?(\\.age|\\.gpg|\\.enc)?$',
 );
 const EXT_ENCRYPTION: Readonly<Record<string, EncryptionScheme>> = {
   '.gpg': EncryptionScheme.GPG,
@@ -68,7 +70,8 @@ export function compactTime(d: Date): string {
 
 function parseCompactTime(s: string): Date {
   return new Date(
-    `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}.${s.slice(15, 18)}Z`,
+    `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}` +
+      `T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}.${s.slice(15, 18)}Z`,
   );
 }
 
@@ -266,7 +269,10 @@ export async function pushFile(
   const { sha256, size } = await hashFile(localPath);
   const conflict = (others: ArchivedObject[]) =>
     new ArchiveConflictError(
-      `${options.what} ${file} is already archived at ${storage.url.display}/${prefix}/${group}/${file}/ with different content (sha256 ${others.map((o) => o.sha256.slice(0, 16)).join(', ')}…, written ${others.map((o) => o.written.toISOString()).join(', ')}), not ${sha256.slice(0, 16)}… of ${localPath}. Refusing to replace it. ${options.hint}`,
+      `${options.what} ${file} is already archived at ${storage.url.display}/${prefix}/${group}/${file}/ with ` +
+        `different content (sha256 ${others.map((o) => o.sha256.slice(0, 16)).join(', ')}…, written ` +
+        `${others.map((o) => o.written.toISOString()).join(', ')}), not ${sha256.slice(0, 16)}… of ${localPath}. ` +
+        `Refusing to replace it. ${options.hint}`,
     );
   const existing = await listFile(storage, prefix, group, file);
   if (existing.some((o) => o.sha256 === sha256 && o.size === size)) {
@@ -274,7 +280,15 @@ export async function pushFile(
   }
   if (existing.length > 0) throw conflict(existing);
   const enc = typeof options.encryption === 'function' ? await options.encryption() : options.encryption;
-  const key = `${prefix}/${group}/${file}/${objectName({ sha256, size, written: stat.mtime, compression: options.compression, encryption: enc.scheme, keyRef: enc.keyRef })}`;
+  const name = objectName({
+    sha256,
+    size,
+    written: stat.mtime,
+    compression: options.compression,
+    encryption: enc.scheme,
+    keyRef: enc.keyRef,
+  });
+  const key = `${prefix}/${group}/${file}/${name}`;
   const producer: CommandSpec = { cmd: 'cat', args: ['--', localPath] };
   const stored = await runPipeline(
     storage,
@@ -324,10 +338,7 @@ export async function fetchObject(
       await writeAll(source as AsyncIterable<Buffer>);
     } else {
       const pipeline = new Pipeline(stages, { kind: 'pipe' }, { stallGuard: true, onStall: (e) => source.destroy(e) });
-      const onAbort = () => pipeline.kill();
-      signal?.addEventListener('abort', onAbort);
-      if (signal?.aborted) onAbort();
-      try {
+      await guarded({ signal, pipeline }, async () => {
         source.on('error', (e) => pipeline.stdin!.destroy(e));
         source.on('data', () => pipeline.activity());
         source.pipe(pipeline.stdin!);
@@ -335,14 +346,13 @@ export async function fetchObject(
         if (signal?.aborted) throw signal.reason;
         if (p.status === 'rejected') throw readBackFailure(p.reason as Error, `${storage.url.display}/${o.key}`);
         if (w.status === 'rejected') throw w.reason;
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
-      }
+      });
     }
     const sha256 = hash.digest('hex');
     if (size !== o.size || sha256 !== o.sha256) {
       throw new DamagedError(
-        `${storage.url.display}/${o.key} is damaged: it decodes to ${size} bytes with sha256 ${sha256}, its name records ${o.size} bytes with sha256 ${o.sha256}`,
+        `${storage.url.display}/${o.key} is damaged: it decodes to ${size} bytes with sha256 ${sha256}, its name ` +
+          `records ${o.size} bytes with sha256 ${o.sha256}`,
       );
     }
     await fs.promises.rename(tmp, dest);
@@ -368,7 +378,10 @@ function readBackFailure(e: Error, what: string): Error {
   return own ? e : new DamagedError(`${what} could not be read back: ${e.message}`);
 }
 
-/** The absolute path of a file given relative to the working directory (PostgreSQL runs archive commands in the data directory). */
+/**
+ * The absolute path of a file given relative to the working directory (PostgreSQL runs archive
+ * commands in the data directory).
+ */
 export function absolute(p: string): string {
   return path.resolve(p);
 }

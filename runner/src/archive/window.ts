@@ -64,7 +64,9 @@ export function brokenChains(backups: readonly Manifest[]): BrokenChain[] {
         out.push({
           id: m.id,
           missing: id ?? '(not recorded)',
-          message: `${m.type} backup ${m.id} depends on its ${what} ${id ?? '(not recorded)'}, which is not in the storage: it cannot be restored (retention removed its base before it)`,
+          message:
+            `${m.type} backup ${m.id} depends on its ${what} ${id ?? '(not recorded)'}, which is not in the ` +
+            'storage: it cannot be restored (retention removed its base before it)',
         });
         break;
       }

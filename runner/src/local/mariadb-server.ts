@@ -173,7 +173,8 @@ export async function startLocalMariaDB(options: LocalMariaDBOptions = {}): Prom
       await sql(`SET SESSION sql_log_bin = 0; DROP USER 'root'@'${host.replace(/'/g, "''")}'`);
     }
     await sql(
-      `SET SESSION sql_log_bin = 0; DELETE FROM mysql.proxies_priv WHERE Host NOT IN ('localhost', '127.0.0.1', ''); FLUSH PRIVILEGES; RESET MASTER;`,
+      `SET SESSION sql_log_bin = 0; DELETE FROM mysql.proxies_priv WHERE Host NOT IN ('localhost', '127.0.0.1', ''); ` +
+        'FLUSH PRIVILEGES; RESET MASTER;',
     ).catch(() => undefined);
   }
 
@@ -187,7 +188,8 @@ export async function startLocalMariaDB(options: LocalMariaDBOptions = {}): Prom
     url: (database, user = 'root') =>
       `mysql://${encodeURIComponent(user)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
     socketUrl: (database, user = 'root') =>
-      `mysql://${encodeURIComponent(user)}@localhost/${encodeURIComponent(database)}?socket=${encodeURIComponent(socket)}`,
+      `mysql://${encodeURIComponent(user)}@localhost/${encodeURIComponent(database)}` +
+      `?socket=${encodeURIComponent(socket)}`,
     sql,
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) {

@@ -98,7 +98,8 @@ export async function prepareEncryption(spec: EncryptionSpec, backupId: string):
         };
       } catch (e) {
         throw new BackupError(
-          `KMS could not make the backup's data key with key '${spec.key}': ${(e as Error).name}: ${(e as Error).message}`,
+          `KMS could not make the backup's data key with key '${spec.key}': ${(e as Error).name}: ` +
+            `${(e as Error).message}`,
         );
       }
     }
@@ -221,7 +222,8 @@ export async function prepareDecryption(
     case EncryptionScheme.AGE: {
       if (identityFile === undefined) {
         throw new ConfigError(
-          `backup ${backupId} is encrypted to the age recipient ${enc.recipient}; give its identity file with --identity FILE.`,
+          `backup ${backupId} is encrypted to the age recipient ${enc.recipient}; give its identity file with ` +
+            '--identity FILE.',
         );
       }
       await checkIdentityFile(identityFile, enc.recipient);
@@ -245,7 +247,8 @@ export async function prepareDecryption(
         ).Plaintext!;
       } catch (e) {
         throw new BackupError(
-          `KMS could not unwrap the key of backup ${backupId} (key ${enc.keyId}): ${(e as Error).name}: ${(e as Error).message}. The caller needs kms:Decrypt on that key.`,
+          `KMS could not unwrap the key of backup ${backupId} (key ${enc.keyId}): ${(e as Error).name}: ` +
+            `${(e as Error).message}. The caller needs kms:Decrypt on that key.`,
         );
       }
       let fd: number;

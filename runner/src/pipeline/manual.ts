@@ -64,10 +64,12 @@ export function manualRestoreSteps(url: StorageUrl, m: Omit<Manifest, 'manualRes
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
     lines.push(
-      `${fetchCommand(url, `${m.id}/manifest.json`, m.tier)} | jq -r .pipeline.encryption.wrappedKey | base64 -d > wrapped-key.bin`,
+      `${fetchCommand(url, `${m.id}/manifest.json`, m.tier)} | jq -r .pipeline.encryption.wrappedKey | base64 -d > ` +
+        'wrapped-key.bin',
     );
     lines.push(
-      `aws kms decrypt --key-id ${quote(enc.keyId ?? '')} --ciphertext-blob fileb://wrapped-key.bin --encryption-context ${quote(ctx)} --query Plaintext --output text | base64 -d > identity.txt`,
+      `aws kms decrypt --key-id ${quote(enc.keyId ?? '')} --ciphertext-blob fileb://wrapped-key.bin ` +
+        `--encryption-context ${quote(ctx)} --query Plaintext --output text | base64 -d > identity.txt`,
     );
   }
   // Roles first: the database's objects refer to them.

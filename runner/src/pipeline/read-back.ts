@@ -2,6 +2,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { Manifest, ManifestArtifact } from '../../../lib/core/manifest';
 import { BackupError, ChildProcessError, StageError } from '../errors';
 import { Progress } from '../log';
+import { guarded, haltNow } from './abort';
 import { decompressStage } from './compress';
 import { PreparedDecryption } from './encrypt';
 import { feedVerified } from './stream';
@@ -51,8 +52,6 @@ export async function readBack(
     return Buffer.concat(chunks);
   }
   const pipeline = new Pipeline(stages, { kind: 'pipe' }, { stallGuard: true, onStall: (e) => source.destroy(e) });
-  const onAbort = () => pipeline.kill();
-  signal?.addEventListener('abort', onAbort);
   const collected: Buffer[] = [];
   let collectedSize = 0;
   pipeline.stdout.on('data', (c: Buffer) => {
@@ -65,7 +64,7 @@ export async function readBack(
     }
     collected.push(c);
   });
-  try {
+  return guarded({ signal, pipeline, progress }, async () => {
     const feeding = feedVerified(source, pipeline.stdin!, artifact, (n) => {
       progress.add(n);
       pipeline.activity();
@@ -77,8 +76,7 @@ export async function readBack(
       },
       (e) => {
         // Damaged or unreadable: stop the consumer before it sees the end of the stream.
-        pipeline.kill('SIGKILL');
-        source.destroy();
+        haltNow(pipeline, source);
         throw e;
       },
     );
@@ -98,14 +96,10 @@ export async function readBack(
     // only for a consumer that read what it needs (pg_restore skips the archive's last bytes).
     if (!f.value.delivered && consumer === 'buffer') throw notRead(pipeline, artifact, f.value.written);
     return consumer === 'buffer' ? Buffer.concat(collected) : undefined;
-  } catch (e) {
+  }).catch((e) => {
     if (signal?.aborted === true) throw e;
     throw asStageError(e, consumer === 'buffer' ? undefined : pipeline.children[stages.length - 1].label);
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    pipeline.kill();
-    progress.stop();
-  }
+  });
 }
 
 /**
@@ -157,20 +151,14 @@ async function readInto(
     source.destroy(e);
     plaintext.destroy(e);
   };
-  const onAbort = () => {
-    pipeline?.kill();
-    plaintext.destroy(new BackupError('interrupted'));
-  };
-  signal?.addEventListener('abort', onAbort);
+  const onAbort = () => plaintext.destroy(new BackupError('interrupted'));
   let consumerError: unknown;
-  try {
+  return guarded({ signal, pipeline, progress, onAbort }, async () => {
     const feeding = feedVerified(source, input, artifact, (n) => {
       progress.add(n);
       pipeline?.activity();
     }).catch((e) => {
-      pipeline?.kill('SIGKILL');
-      source.destroy();
-      plaintext.destroy(e);
+      haltNow(pipeline, source, [plaintext, e]);
       throw e;
     });
     const consuming = consumer(plaintext).finally(() => plaintext.resume());
@@ -191,16 +179,13 @@ async function readInto(
     if (!f.value.delivered) {
       if (pipeline !== undefined) throw notRead(pipeline, artifact, f.value.written);
       throw new BackupError(
-        `the reader of ${artifact.name} stopped before the end (it took ${f.value.written} of ${artifact.size} bytes)`,
+        `the reader of ${artifact.name} stopped before the end ` +
+          `(it took ${f.value.written} of ${artifact.size} bytes)`,
       );
     }
-  } catch (e) {
+  }).catch((e) => {
     throw signal?.aborted === true || e === consumerError ? e : asStageError(e);
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    pipeline?.kill();
-    progress.stop();
-  }
+  });
 }
 
 /** A buffer as a stream. */

@@ -5,12 +5,16 @@
 import { Compression, RetentionTier } from '../../../lib/core/model';
 import { Progress } from '../log';
 import { Storage } from '../storage';
+import { guarded } from './abort';
 import { compressStage } from './compress';
 import { PreparedEncryption } from './encrypt';
 import { CommandSpec, Pipeline } from './stages';
 import { GatedDigest } from './stream';
 
-/** The shared pipeline: producer → compress → encrypt → sha256 → storage.upload (also used by wal-push and binlog-stream). */
+/**
+ * The shared pipeline: producer → compress → encrypt → sha256 → storage.upload (also used by
+ * wal-push and binlog-stream). Interrupted, it kills the stages and aborts the upload (abort.ts).
+ */
 export async function runPipeline(
   storage: Storage,
   key: string,
@@ -37,15 +41,11 @@ export async function runPipeline(
   // already let go of the stream (an interrupt as the run starts) must not crash the process.
   digest.on('error', () => undefined);
   const controller = new AbortController();
-  const onAbort = () => {
-    pipeline.kill();
-    controller.abort(signal.reason);
-  };
-  signal.addEventListener('abort', onAbort);
   // The side that failed first is the cause; the other then fails because it was stopped (a
   // stage killed after a refused upload, an upload aborted after a stage failed).
   let first: 'upload' | 'stages' | undefined;
-  try {
+  const parts = { signal, pipeline, progress, onAbort: () => controller.abort(signal.reason) };
+  return guarded(parts, async () => {
     pipeline.stdout.pipe(digest);
     const uploading = storage.upload(key, digest, { tier, signal: controller.signal }).catch((e) => {
       first ??= 'upload';
@@ -63,11 +63,5 @@ export async function runPipeline(
     if (w.status === 'rejected') throw w.reason;
     if (u.status === 'rejected') throw u.reason;
     return { size: digest.size, sha256: digest.digest() };
-  } catch (e) {
-    pipeline.kill();
-    throw e;
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-    progress.stop();
-  }
+  });
 }

@@ -95,7 +95,10 @@ interface CredentialsFile {
 
 const DEFAULT_TOKEN_URI = 'https://oauth2.googleapis.com/token';
 
-/** POST a form to a token endpoint and return its JSON; the message of a failure names the endpoint's error, never the request. */
+/**
+ * POST a form to a token endpoint and return its JSON; the message of a failure names the
+ * endpoint's error, never the request.
+ */
 async function postTokenRequest(
   tokenUri: string,
   form: Record<string, string>,
@@ -150,7 +153,8 @@ function fromCredentialsFile(file: string, origin: string, scope: string): Token
     cred = JSON.parse(fs.readFileSync(file, 'utf8')) as CredentialsFile;
   } catch (e) {
     throw new ConfigError(
-      `${origin} '${file}' cannot be read as a JSON credentials file (${(e as Error).message}). Point it at a service-account key file, or unset it to use the attached service account.`,
+      `${origin} '${file}' cannot be read as a JSON credentials file (${(e as Error).message}). Point it at a ` +
+        'service-account key file, or unset it to use the attached service account.',
     );
   }
   const description = `${cred.type ?? 'credentials'} from ${origin} ${file}`;
@@ -158,7 +162,8 @@ function fromCredentialsFile(file: string, origin: string, scope: string): Token
     case 'service_account': {
       if (typeof cred.client_email !== 'string' || typeof cred.private_key !== 'string') {
         throw new ConfigError(
-          `${origin} '${file}' is a service_account file without client_email or private_key. Download a new JSON key for the service account.`,
+          `${origin} '${file}' is a service_account file without client_email or private_key. Download a new JSON ` +
+            'key for the service account.',
         );
       }
       const tokenUri = cred.token_uri ?? DEFAULT_TOKEN_URI;
@@ -180,7 +185,8 @@ function fromCredentialsFile(file: string, origin: string, scope: string): Token
         typeof cred.client_secret !== 'string'
       ) {
         throw new ConfigError(
-          `${origin} '${file}' is an authorized_user file without client_id, client_secret or refresh_token. Run 'gcloud auth application-default login' again.`,
+          `${origin} '${file}' is an authorized_user file without client_id, client_secret or refresh_token. Run ` +
+            `'gcloud auth application-default login' again.`,
         );
       }
       const tokenUri = cred.token_uri ?? DEFAULT_TOKEN_URI;
@@ -199,8 +205,10 @@ function fromCredentialsFile(file: string, origin: string, scope: string): Token
     }
     default:
       throw new ConfigError(
-        `${origin} '${file}' holds credentials of type '${cred.type}', which dbbackup does not support (it supports service_account and authorized_user). ` +
-          `Run it under an attached service account (Cloud Run, GCE, GKE: no file needed), or give a token in GOOGLE_OAUTH_ACCESS_TOKEN (e.g. from 'gcloud auth print-access-token').`,
+        `${origin} '${file}' holds credentials of type '${cred.type}', which dbbackup does not support (it supports ` +
+          'service_account and authorized_user). ' +
+          'Run it under an attached service account (Cloud Run, GCE, GKE: no file needed), or give a token in ' +
+          `GOOGLE_OAUTH_ACCESS_TOKEN (e.g. from 'gcloud auth print-access-token').`,
       );
   }
 }
@@ -224,8 +232,11 @@ function fromMetadataServer(host: string): TokenSource {
       } catch (e) {
         if (attempt >= delays.length) {
           throw new ConfigError(
-            `no Google credentials: GOOGLE_OAUTH_ACCESS_TOKEN and GOOGLE_APPLICATION_CREDENTIALS are not set, there is no gcloud application-default login, and the metadata server ${host} cannot give a token (${(e as Error).message}). ` +
-              `Run under a service account (Cloud Run job, GCE, GKE), set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or run 'gcloud auth application-default login'.`,
+            'no Google credentials: GOOGLE_OAUTH_ACCESS_TOKEN and GOOGLE_APPLICATION_CREDENTIALS are not set, there ' +
+              `is no gcloud application-default login, and the metadata server ${host} cannot give a token ` +
+              `(${(e as Error).message}). ` +
+              'Run under a service account (Cloud Run job, GCE, GKE), set GOOGLE_APPLICATION_CREDENTIALS to a ' +
+              `service-account key file, or run 'gcloud auth application-default login'.`,
           );
         }
       }

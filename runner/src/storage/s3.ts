@@ -203,7 +203,8 @@ export class S3Storage implements Storage {
         if ((e as Error).name === 'NoSuchUpload') return;
         if (i >= delays.length) {
           log.error(
-            `could not abort the multipart upload of ${Key}; the bucket's abort-incomplete-uploads lifecycle rule will remove it`,
+            `could not abort the multipart upload of ${Key}; the bucket's abort-incomplete-uploads lifecycle rule ` +
+              'will remove it',
             {
               uploadId: UploadId,
               error: (e as Error).message,
@@ -309,7 +310,8 @@ export class S3Storage implements Storage {
     const left = await this.list(prefix);
     if (left.length > 0) {
       log.warn(
-        `${left.length} object(s) of the failed backup stay under ${prefix}/ without a manifest (never taken for a backup); the bucket's lifecycle rules expire them`,
+        `${left.length} object(s) of the failed backup stay under ${prefix}/ without a manifest (never taken for a ` +
+          `backup); the bucket's lifecycle rules expire them`,
         {
           objects: left.map((o) => o.key),
         },

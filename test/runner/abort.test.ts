@@ -1,0 +1,84 @@
+/**
+ * The one abort/cleanup helper of the pipeline (runner/src/pipeline/abort.ts), on real child
+ * processes: an interruption kills the stages, the end of a run kills whatever still runs and
+ * removes its listener, and haltNow kills with SIGKILL before the streams are destroyed.
+ */
+import * as assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { describe, test } from '@jest/globals';
+import { guarded, haltNow } from '../../runner/src/pipeline/abort';
+import { Pipeline } from '../../runner/src/pipeline/stages';
+
+const SLEEPER = { cmd: 'sleep', args: ['30'], label: 'sleep' };
+
+function exited(p: Pipeline): Promise<(NodeJS.Signals | null)[]> {
+  return Promise.all(
+    p.children.map((c) =>
+      c.process.exitCode !== null || c.process.signalCode !== null
+        ? Promise.resolve(c.process.signalCode)
+        : new Promise<NodeJS.Signals | null>((r) => c.process.once('exit', (_code, sig) => r(sig))),
+    ),
+  );
+}
+
+describe('guarded', () => {
+  test('an abort kills every stage and runs onAbort; the listener is removed when the run ends', async () => {
+    const pipeline = new Pipeline([SLEEPER, SLEEPER], { kind: 'none' });
+    pipeline.stdout.resume();
+    const controller = new AbortController();
+    let aborted = 0;
+    const run = guarded({ signal: controller.signal, pipeline, onAbort: () => aborted++ }, async () => {
+      await pipeline.wait();
+      return 'finished';
+    });
+    setImmediate(() => controller.abort(new Error('interrupted')));
+    await assert.rejects(run, (e: Error) => e.name === 'ChildProcessError' || /sleep/.test(e.message));
+    assert.deepEqual(await exited(pipeline), ['SIGTERM', 'SIGTERM']);
+    assert.equal(aborted, 1);
+    controller.signal.dispatchEvent(new Event('abort'));
+    assert.equal(aborted, 1, 'the listener outlived the run');
+  });
+
+  test('a signal that has already aborted interrupts at once', async () => {
+    const pipeline = new Pipeline([SLEEPER], { kind: 'none' });
+    pipeline.stdout.resume();
+    let aborted = false;
+    const signal = AbortSignal.abort(new Error('before the start'));
+    await guarded({ signal, pipeline, onAbort: () => (aborted = true) }, async () => undefined);
+    assert.equal(aborted, true);
+    assert.deepEqual(await exited(pipeline), ['SIGTERM']);
+  });
+
+  test('a body that throws leaves no stage running and its error is what the caller gets', async () => {
+    const pipeline = new Pipeline([SLEEPER], { kind: 'none' });
+    pipeline.stdout.resume();
+    let stopped = 0;
+    const progress = { stop: () => stopped++ } as unknown as Parameters<typeof guarded>[0]['progress'];
+    const boom = new Error('the storage refused');
+    await assert.rejects(
+      guarded({ pipeline, progress }, async () => {
+        throw boom;
+      }),
+      (e) => e === boom,
+    );
+    assert.deepEqual(await exited(pipeline), ['SIGTERM']);
+    assert.equal(stopped, 1);
+  });
+});
+
+describe('haltNow', () => {
+  test('kills with SIGKILL, then destroys each stream, with the error where one is given', async () => {
+    const pipeline = new Pipeline([SLEEPER], { kind: 'none' });
+    pipeline.stdout.resume();
+    const plain = new PassThrough();
+    const carrying = new PassThrough();
+    const damage = new Error('damaged');
+    const seen: unknown[] = [];
+    carrying.on('error', (e) => seen.push(e));
+    haltNow(pipeline, plain, [carrying, damage]);
+    assert.deepEqual(await exited(pipeline), ['SIGKILL']);
+    assert.ok(plain.destroyed && carrying.destroyed);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(seen, [damage]);
+  });
+});
