@@ -219,7 +219,8 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
     'synchronous',
     OptionKind.FLAG,
     [C.WAL_RECEIVE],
-    'flush each received WAL piece at once and report it flushed (pg_receivewal --synchronous; for synchronous_standby_names)',
+    'flush each received WAL piece at once and report it flushed ' +
+      '(pg_receivewal --synchronous; for synchronous_standby_names)',
   ),
   opt(
     'partial-interval',

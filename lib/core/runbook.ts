@@ -164,7 +164,8 @@ function genericManualLines(input: RunbookInput): string[] {
   const enc = input.encryption;
   if (enc === EncryptionScheme.KMS) {
     lines.push(
-      `${fetch(input.storageUrl, `${id}/manifest.json`)} | jq -r .pipeline.encryption.wrappedKey | base64 -d > wrapped-key.bin`,
+      `${fetch(input.storageUrl, `${id}/manifest.json`)} | jq -r .pipeline.encryption.wrappedKey ` +
+        '| base64 -d > wrapped-key.bin',
       `aws kms decrypt --key-id ${input.keyId ?? 'KEY_ID'} --ciphertext-blob fileb://wrapped-key.bin ` +
         `--encryption-context dbbackup-backup-id=${id} --query Plaintext --output text | base64 -d > identity.txt`,
     );
@@ -316,7 +317,8 @@ export function renderRunbook(input: RunbookInput): string {
   }
   out.push(
     '',
-    'Check the stored files first (`jq -r \'.artifacts[] | "\\(.sha256)  \\(.name)"\' manifest.json | sha256sum -c -` ' +
+    'Check the stored files first ' +
+      '(`jq -r \'.artifacts[] | "\\(.sha256)  \\(.name)"\' manifest.json | sha256sum -c -` ' +
       'in a folder holding the backup): `openssl enc` checks nothing, and gpg checks only at the end.',
     '',
   );

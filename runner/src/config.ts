@@ -169,7 +169,8 @@ export function parseInterval(raw: string, what: string): number {
   const ms = m === null ? NaN : Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60000 : 1000);
   if (!Number.isFinite(ms) || ms < 100 || ms > 3600000)
     throw new ConfigError(
-      `${what} '${redact(raw)}' is not a duration from 100ms to 60m; give seconds or a number with ms, s or m, e.g. 5s.`,
+      `${what} '${redact(raw)}' is not a duration from 100ms to 60m; ` +
+        'give seconds or a number with ms, s or m, e.g. 5s.',
     );
   return ms;
 }
@@ -409,7 +410,8 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
       const toLatest = v['to-time'] === 'latest';
       if (toLatest && targetDir === undefined)
         throw new ConfigError(
-          `--to-time latest restores a PostgreSQL data directory to the end of its WAL archive and needs --target-dir DIR; ` +
+          '--to-time latest restores a PostgreSQL data directory to the end of its WAL archive ' +
+            'and needs --target-dir DIR; ' +
             'for a --target URL give a moment (ISO-8601 with a zone).',
         );
       const toTime =
@@ -545,12 +547,14 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
       const source = parseSourceUrl(need(v, cmd, 'source'), '--source');
       if (source.engine !== Engine.POSTGRES)
         throw new ConfigError(
-          `wal-receive streams PostgreSQL's WAL; --source '${source.display}' is ${source.engine}. Use binlog-stream for MySQL/MariaDB.`,
+          `wal-receive streams PostgreSQL's WAL; --source '${source.display}' is ${source.engine}. ` +
+            'Use binlog-stream for MySQL/MariaDB.',
         );
       const slot = String(v.slot ?? optionSpec('slot')!.default);
       if (!/^[a-z0-9_]{1,63}$/.test(slot))
         throw new ConfigError(
-          `--slot '${redact(slot)}' is not a replication slot name PostgreSQL takes; use lower-case letters, digits and underscores (at most 63), e.g. dbbackup.`,
+          `--slot '${redact(slot)}' is not a replication slot name PostgreSQL takes; ` +
+            'use lower-case letters, digits and underscores (at most 63), e.g. dbbackup.',
         );
       return {
         command: cmd,
