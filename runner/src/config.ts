@@ -1,4 +1,5 @@
 import {
+  DEFAULT_LEFTOVER_HOURS,
   DEFAULT_STALL_TIMEOUT_SECONDS,
   OptionKind,
   OptionSpec,
@@ -11,6 +12,7 @@ import { ConfigError } from '../../lib/core/errors';
 import { BackupMethod, BackupType, Compression, Engine, RetentionTier } from '../../lib/core/model';
 import { parseTierDays } from '../../lib/core/retention';
 import {
+  EncryptionScheme,
   EncryptionSpec,
   parseEncryption,
   parseSourceUrl,
@@ -27,6 +29,12 @@ export const pipelineSettings = {
   /** Seconds without a byte moving after which a pipeline is stopped as stalled (0: never). */
   stallTimeoutSeconds: DEFAULT_STALL_TIMEOUT_SECONDS,
 };
+
+/**
+ * The expected-encryption policy of the run (--require-encryption): every manifest read is
+ * held to it (catalog.ts readManifest), so no command and no engine can use one that fails it.
+ */
+export const manifestPolicy: { requireEncryption?: EncryptionScheme } = {};
 
 /** Which stored backup a command works on. */
 export type Selector =
@@ -49,6 +57,8 @@ export interface BackupConfig {
   readonly lockWaitSeconds: number;
   /** Seconds to wait for another session's table lock (pg_dump --lock-wait-timeout, lock_wait_timeout). */
   readonly lockTimeoutSeconds: number;
+  /** file://: hours after which what a killed run left is removed (--leftover-hours). */
+  readonly leftoverHours: number;
   readonly json: boolean;
 }
 
@@ -87,6 +97,8 @@ export interface PruneConfig {
   readonly keepWeekly: number;
   readonly keepMonthly: number;
   readonly dryRun: boolean;
+  /** Hours after which what a killed run left is removed (--leftover-hours). */
+  readonly leftoverHours: number;
   readonly json: boolean;
 }
 
@@ -215,6 +227,7 @@ export function parseInvocation(
   }
   // One setting for every pipeline of the run (proc.ts).
   if (values['stall-timeout'] !== undefined) pipelineSettings.stallTimeoutSeconds = values['stall-timeout'] as number;
+  manifestPolicy.requireEncryption = values['require-encryption'] as EncryptionScheme | undefined;
   const inv = build(cmd, values, positionals);
   const report = parseReport(values);
   return report === undefined ? inv : { ...inv, report };
@@ -236,6 +249,17 @@ function convert(spec: OptionSpec, raw: string, where: string): string | number 
       }
       return raw;
   }
+}
+
+function leftoverHours(v: Record<string, unknown>): number {
+  const hours = (v['leftover-hours'] as number | undefined) ?? DEFAULT_LEFTOVER_HOURS;
+  if (hours < 1) {
+    throw new ConfigError(
+      `--leftover-hours is ${hours}; give 1 or more (a run on another host that is still writing must not be taken ` +
+        'for a leftover).',
+    );
+  }
+  return hours;
 }
 
 function need(values: Record<string, unknown>, cmd: string, name: string): string {
@@ -328,7 +352,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
           `--method physical is for PostgreSQL (pg_basebackup); engine '${engine}' takes --method logical.`,
         );
       }
-      return {
+      const cfg: BackupConfig = {
         command: cmd,
         engine,
         source,
@@ -341,8 +365,17 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         tierDays: v['tier-days'] !== undefined ? parseTierDays(String(v['tier-days'])) : undefined,
         lockWaitSeconds: (v['lock-wait'] as number | undefined) ?? 0,
         lockTimeoutSeconds: (v['lock-timeout'] as number | undefined) ?? 60,
+        leftoverHours: leftoverHours(v),
         json,
       };
+      const required = v['require-encryption'] as EncryptionScheme | undefined;
+      if (required !== undefined && cfg.encryption.scheme !== required) {
+        throw new ConfigError(
+          `--encrypt ${cfg.encryption.scheme === EncryptionScheme.NONE ? 'none' : `${cfg.encryption.scheme}:…`} ` +
+            `does not use the scheme --require-encryption ${required} requires; give --encrypt ${required}:….`,
+        );
+      }
+      return cfg;
     }
     case RunnerCommand.RESTORE: {
       noPositionals();
@@ -400,6 +433,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         keepWeekly: keep('keep-weekly'),
         keepMonthly: keep('keep-monthly'),
         dryRun: v['dry-run'] === true,
+        leftoverHours: leftoverHours(v),
         json,
       };
       if (cfg.keepDaily + cfg.keepWeekly + cfg.keepMonthly === 0) {
