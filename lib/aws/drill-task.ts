@@ -13,6 +13,7 @@ import {
   RunnerCommand,
   SCRATCH_DATABASES,
   renderRunnerEnvironment,
+  requiredEncryptionFor,
 } from '../core';
 import { checkDatabaseId } from './private/settings';
 import { BackupEncryption } from './source';
@@ -159,6 +160,7 @@ export class RestoreDrillTask extends Construct {
       ...renderRunnerEnvironment(RunnerCommand.DRILL, {
         from: props.vault.storageUrl(prefix),
         target: scratch.target,
+        'require-encryption': requiredEncryptionFor(encryption.scheme),
         json: true,
       }),
       [RUNNER_ENV.DATABASE_ID]: props.databaseId,

@@ -12,6 +12,7 @@ import {
   RunnerCommand,
   SECRET_ENV,
   renderRunnerEnvironment,
+  requiredEncryptionFor,
 } from '../core';
 import { BackupEncryption, type BackupSource } from './source';
 import type { IBackupVault } from './vault';
@@ -162,6 +163,7 @@ export class BackupRunnerTask extends Construct {
         'tier-days': this.backupType === BackupType.FULL ? undefined : props.tierDays,
         compression: props.compression ?? DEFAULT_COMPRESSION,
         encrypt: encryptValue(encryption, encryptionKey),
+        'require-encryption': requiredEncryptionFor(encryption.scheme),
         json: true,
       }),
       [RUNNER_ENV.DATABASE_ID]: this.databaseId,

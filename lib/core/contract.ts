@@ -75,6 +75,16 @@ export const REQUIRABLE_SCHEMES: readonly string[] = Object.values(EncryptionSch
  */
 export const DEFAULT_LEFTOVER_HOURS = 24;
 
+/**
+ * The `--require-encryption` (and the verification function's DBBACKUP_REQUIRE_ENCRYPTION) the
+ * constructs set for backups encrypted with `scheme`: kms: backups are the ones whose manifests
+ * are authenticated (an HMAC only a holder of kms:Decrypt can make), so their tasks and verifier
+ * refuse a manifest of any other scheme. Other schemes set nothing.
+ */
+export function requiredEncryptionFor(scheme: EncryptionScheme): EncryptionScheme | undefined {
+  return scheme === EncryptionScheme.KMS ? EncryptionScheme.KMS : undefined;
+}
+
 /** Every option of every command. */
 export const RUNNER_OPTIONS: readonly OptionSpec[] = [
   opt('engine', OptionKind.STRING, [C.BACKUP, C.BINLOG_STREAM], 'the database engine', Object.values(Engine)),

@@ -199,6 +199,8 @@ describe('aws RunnerTask', () => {
         type: 'full',
         compression: 'zstd',
         encrypt: 'PLACEHOLDER',
+        // kms: backups (the default): the task refuses manifests that are not kms: and authenticated.
+        'require-encryption': 'kms',
         json: true,
       }),
       [RUNNER_ENV.DATABASE_ID]: 'orders',

@@ -28,6 +28,8 @@ import {
   validateDatabaseId,
   validateFargateSize,
   vaultStorageUrl,
+  EncryptionScheme,
+  requiredEncryptionFor,
 } from '../../core';
 import { Duration } from '../common/duration';
 import { BackupEncryption } from '../common/encryption';
@@ -186,6 +188,7 @@ export class BackupRunnerTask extends Construct {
         type: this.backupType,
         compression: props.compression ?? DEFAULT_COMPRESSION,
         encrypt: encryption.value,
+        'require-encryption': requiredEncryptionFor(encryption.value.split(':')[0] as EncryptionScheme),
         json: true,
       }),
       [RUNNER_ENV.DATABASE_ID]: props.databaseId,
