@@ -23,7 +23,7 @@ import {
 import { RestoreConfig } from '../../config';
 import { runBinlogStream } from './binlog-stream';
 import { binlogArchiveWindow } from './binlog-archive';
-import { RestoreBackup, RestoreResult } from '../shared/engine';
+import { CheckBeforeWork, RestoreBackup, RestoreResult } from '../shared/engine';
 import { runBinlogChainRestore, runBinlogRestore } from './binlog-restore';
 import { applyGrants } from './grants';
 import { openBinlogRange } from './binlog-range';
@@ -51,8 +51,13 @@ export class MySQLDriver implements EngineDriver {
   public readonly binlogStream = runBinlogStream;
   public readonly archiveWindow = binlogArchiveWindow;
 
-  public restoreToTime(cfg: RestoreConfig, signal: AbortSignal, restoreBackup: RestoreBackup): Promise<RestoreResult> {
-    return runBinlogRestore(cfg, signal, restoreBackup, this);
+  public restoreToTime(
+    cfg: RestoreConfig,
+    signal: AbortSignal,
+    restoreBackup: RestoreBackup,
+    check: CheckBeforeWork,
+  ): Promise<RestoreResult> {
+    return runBinlogRestore(cfg, signal, restoreBackup, this, check);
   }
 
   public restoreChain(
@@ -60,8 +65,9 @@ export class MySQLDriver implements EngineDriver {
     manifest: Manifest,
     signal: AbortSignal,
     restoreBackup: RestoreBackup,
+    check: CheckBeforeWork,
   ): Promise<RestoreResult> {
-    return runBinlogChainRestore(cfg, manifest, signal, restoreBackup, this);
+    return runBinlogChainRestore(cfg, manifest, signal, restoreBackup, this, check);
   }
 
   public tools(purpose: ToolPurpose): readonly ToolNeed[] {

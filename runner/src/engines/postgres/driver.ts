@@ -11,6 +11,7 @@ import { capture, Child } from '../../pipeline/stages';
 import {
   BackupOpenOptions,
   BackupSession,
+  CheckBeforeWork,
   DeepCheck,
   EngineDriver,
   RestoreOptions,
@@ -77,8 +78,8 @@ export class PostgresDriver implements EngineDriver {
     return `backup ${manifest.id} is a physical backup (a whole data directory); restore it with --target-dir DIR, then start PostgreSQL on DIR.`;
   }
 
-  public restoreToDirectory(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult> {
-    return runPhysicalRestore(cfg, signal);
+  public restoreToDirectory(cfg: RestoreConfig, signal: AbortSignal, check: CheckBeforeWork): Promise<RestoreResult> {
+    return runPhysicalRestore(cfg, signal, check);
   }
 
   public tools(purpose: ToolPurpose, method: BackupMethod): readonly ToolNeed[] {

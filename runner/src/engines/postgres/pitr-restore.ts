@@ -25,6 +25,7 @@ import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
 import { StorageUrl } from '../../../../lib/core/urls';
 import { assertAuthentic, readCatalog, selectBackups } from '../../catalog';
 import { RestoreConfig } from '../../config';
+import { CheckBeforeWork } from '../shared/engine';
 import { BackupError, DamagedError } from '../../errors';
 import { log } from '../../log';
 import { prepareDecryption } from '../../pipeline/encrypt';
@@ -240,7 +241,11 @@ export function chooseTimeline(
   return best;
 }
 
-export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal): Promise<PhysicalRestoreResult> {
+export async function runPhysicalRestore(
+  cfg: RestoreConfig,
+  signal: AbortSignal,
+  check: CheckBeforeWork,
+): Promise<PhysicalRestoreResult> {
   const started = Date.now();
   if (cfg.targetDir === undefined)
     throw new ConfigError(
@@ -291,6 +296,10 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
   const chain = chainOf(chosen, byId);
   // Every kms: manifest of the chain is authenticated (its HMAC) before anything is laid down.
   for (const m of chain) await assertAuthentic(m);
+  // The programs that read the chain back (and, to a moment, the archived WAL) run, before any read.
+  const walIndex = cfg.toTime === undefined ? undefined : await readWalIndex(storage);
+  const wal = walIndex === undefined ? [] : [...walIndex.segments.values()].flatMap((s) => [...s.values()]);
+  await check({ manifests: chain, objects: [...wal, ...(walIndex?.others.values() ?? [])] });
   const base = chain[0];
   const baseArtifact = base.artifacts.find((a) => a.role === 'base');
   if (baseArtifact === undefined || base.startPosition?.lsn === undefined || base.position?.timeline === undefined) {
@@ -305,7 +314,7 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
   let timeline = base.position.timeline;
   let walSegments: number | undefined;
   if (cfg.toTime !== undefined) {
-    const index = await readWalIndex(storage);
+    const index = walIndex!;
     const histories = await readHistories(storage, index, cfg.identity);
     const tl = chooseTimeline(base.position.timeline, index, histories);
     const startSegno = segmentOf(parseLsn(base.startPosition.lsn), index.segmentSize);

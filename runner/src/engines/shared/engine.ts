@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { LogPosition, Manifest, ManifestArtifact, TableStat } from '../../../../lib/core/manifest';
-import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
-import { SourceUrl } from '../../../../lib/core/urls';
+import { BackupMethod, BackupType, Compression, Engine } from '../../../../lib/core/model';
+import { EncryptionScheme, SourceUrl } from '../../../../lib/core/urls';
 import { ArchiveWindow } from '../../archive/window';
 import { Catalog } from '../../catalog';
 import { BinlogStreamConfig, RestoreConfig, WalFetchConfig, WalPushConfig } from '../../config';
@@ -51,7 +51,12 @@ export interface EngineDriver {
    * so an engine never imports a command). Engines without it refuse --to-time with
    * `toTimeRefusal`.
    */
-  restoreToTime?(cfg: RestoreConfig, signal: AbortSignal, restoreBackup: RestoreBackup): Promise<RestoreResult>;
+  restoreToTime?(
+    cfg: RestoreConfig,
+    signal: AbortSignal,
+    restoreBackup: RestoreBackup,
+    check: CheckBeforeWork,
+  ): Promise<RestoreResult>;
   /** The message --to-time with --target URL fails with when the engine cannot do it that way. */
   readonly toTimeRefusal?: string;
   /** `restore --id` of an incremental or differential backup whose chain the engine replays itself. */
@@ -60,15 +65,16 @@ export interface EngineDriver {
     manifest: Manifest,
     signal: AbortSignal,
     restoreBackup: RestoreBackup,
+    check: CheckBeforeWork,
   ): Promise<RestoreResult>;
   /** `restore --target-dir DIR`: lay a data directory down (PostgreSQL physical and point-in-time). */
-  restoreToDirectory?(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult>;
+  restoreToDirectory?(cfg: RestoreConfig, signal: AbortSignal, check: CheckBeforeWork): Promise<RestoreResult>;
   /** The recoverable window of the engine's log archive in a storage location, if it holds one. */
   archiveWindow?(storage: Storage, catalog: Catalog): Promise<ArchiveWindow | undefined>;
   /** `wal-push FILE` (PostgreSQL's archive_command), for engines that ship a WAL (lib/core/engines.ts). */
   walPush?(cfg: WalPushConfig, signal: AbortSignal): Promise<unknown>;
   /** `wal-fetch NAME DEST` (PostgreSQL's restore_command). */
-  walFetch?(cfg: WalFetchConfig, signal: AbortSignal): Promise<unknown>;
+  walFetch?(cfg: WalFetchConfig, signal: AbortSignal, check: CheckBeforeWork): Promise<unknown>;
   /** `binlog-stream`: follow the server's binary log into the archive until stopped. */
   binlogStream?(cfg: BinlogStreamConfig, signal: AbortSignal): Promise<LogStreamResult>;
 }
@@ -88,6 +94,28 @@ export interface RestoreResult {
   readonly seconds: number;
   readonly artifacts: string[];
 }
+
+/**
+ * What an engine's own plan reads back and runs (a physical or point-in-time restore, a chain
+ * replay, wal-fetch), for the check before work that the command passes in (preflight.ts).
+ */
+export interface ReadCheck {
+  /** The backups it reads back: their decompression and decryption (and --identity) are checked. */
+  readonly manifests: readonly Manifest[];
+  /** Stored log objects it reads back without a manifest of their own (archived WAL, binary logs). */
+  readonly objects?: readonly { readonly compression: Compression; readonly encryption: EncryptionScheme }[];
+  /** Programs it runs beyond the shared stages (e.g. mariadb-binlog for a replay). */
+  readonly tools?: readonly ToolNeed[];
+  /** The database it restores into: the engine's restore tools and the server's version are checked. */
+  readonly target?: SourceUrl;
+}
+
+/**
+ * Check a plan before any work: throws ConfigError (exit 2) naming the missing program or bad
+ * --identity. Commands pass it to the engine, which calls it once it knows its plan and before it
+ * reads, creates or writes anything.
+ */
+export type CheckBeforeWork = (need: ReadCheck) => Promise<void>;
 
 /** Restore one backup into a database, as `restore --id` does. */
 export type RestoreBackup = (cfg: RestoreConfig, signal: AbortSignal) => Promise<RestoreResult>;
