@@ -166,6 +166,9 @@ export async function preflight(plan: Plan): Promise<void> {
   const keyFile = plan.keyFile;
   if (keyFile?.encryption.scheme === EncryptionScheme.GPG) await checkGpgIdentityFile(keyFile.file, keyFile.encryption);
   if (keyFile?.encryption.scheme === EncryptionScheme.OPENSSL) opensslKeyFile(keyFile.file);
+  // The engine's own rule of tools against the server (MySQL/MariaDB: lib/core/versions.ts).
+  const toolProblem = await plan.server?.driver.serverToolProblem?.(plan.server.url, plan.server.purpose);
+  if (toolProblem !== undefined) throw new ConfigError(toolProblem);
   const floored = [...seen.values()].filter((t) => t.atLeastServerMajor === true);
   if (floored.length === 0) return;
   for (const t of floored) {

@@ -5,6 +5,7 @@ import { ConfigError } from '../../../../lib/core/errors';
 import { LogPosition, Manifest, ManifestArtifact, TableStat } from '../../../../lib/core/manifest';
 import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
 import { SourceUrl } from '../../../../lib/core/urls';
+import { ServerFamily, ServerVersions } from '../../../../lib/core/versions';
 import { BackupError } from '../../errors';
 import { log } from '../../log';
 import { CommandSpec, findTool } from '../../pipeline/stages';
@@ -77,6 +78,31 @@ export class MySQLDriver implements EngineDriver {
     if (purpose === ToolPurpose.RESTORE) return [client];
     const dump = findTool(['mariadb-dump', 'mysqldump']) ?? 'mariadb-dump';
     return [client, { cmd: dump, label: path.basename(dump), why: 'a MySQL/MariaDB backup', fix }];
+  }
+
+  public async serverToolProblem(url: SourceUrl, purpose: ToolPurpose): Promise<string | undefined> {
+    if (purpose !== ToolPurpose.BACKUP) return undefined;
+    let info: ServerInfo;
+    try {
+      const session = await openSession(url, mysqlEnv(process.env[SECRET_ENV.SOURCE_PASSWORD]));
+      try {
+        info = await serverInfo(session, url.display);
+      } finally {
+        await session.close();
+      }
+    } catch {
+      return undefined;
+    }
+    const dump = await dumpTool(info.flavor).catch(() => undefined);
+    if (dump === undefined) return undefined;
+    const family = (flavor: boolean) => (flavor ? ServerFamily.MARIADB : ServerFamily.MYSQL);
+    return ServerVersions.dumpToolProblem(
+      family(info.flavor === MysqlFlavor.MARIADB),
+      info.version,
+      family(dump.mariadb),
+      dump.version,
+      `${path.basename(dump.path)} (${dump.path})`,
+    );
   }
 
   public async openBackup(source: SourceUrl, options: BackupOpenOptions): Promise<BackupSession> {

@@ -41,6 +41,12 @@ export interface EngineDriver {
    */
   serverMajor?(url: SourceUrl, purpose: ToolPurpose): Promise<number | undefined>;
   /**
+   * Why the tools found cannot work with the server at `url` (a MySQL server newer than the dump
+   * tool, lib/core/versions.ts), asked before any work; undefined when they can or the server
+   * cannot be asked (the session then reports why).
+   */
+  serverToolProblem?(url: SourceUrl, purpose: ToolPurpose): Promise<string | undefined>;
+  /**
    * Why `restore --target URL` cannot restore this backup (a PostgreSQL physical backup is a
    * data directory), checked before any tool runs; undefined when it can.
    */
