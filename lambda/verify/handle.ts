@@ -5,7 +5,9 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { REQUIRABLE_SCHEMES } from '../../lib/core/contract';
 import { VERIFIER_ENV } from '../../lib/core/metrics';
+import { EncryptionScheme } from '../../lib/core/urls';
 import { EmfEmitter, log, metricNamespace } from './emf';
 import { decodeEventKey, tasksOf } from './events';
 import { checkFreshness, FreshnessResult } from './freshness';
@@ -17,6 +19,8 @@ export interface VerifierSettings {
   readonly namespace: string;
   readonly topicArn?: string;
   readonly fallbackDatabaseId?: string;
+  /** Every manifest must be encrypted with this scheme and authenticated (VERIFIER_ENV.REQUIRE_ENCRYPTION). */
+  readonly requireEncryption?: EncryptionScheme;
 }
 
 /** Read `VERIFIER_ENV` from `env`. */
@@ -25,7 +29,19 @@ export function verifierSettings(env: NodeJS.ProcessEnv = process.env): Verifier
     namespace: metricNamespace(env),
     topicArn: env[VERIFIER_ENV.ALARM_TOPIC_ARN]?.trim() || undefined,
     fallbackDatabaseId: env[VERIFIER_ENV.DATABASE_ID]?.trim() || undefined,
+    requireEncryption: requiredScheme(env[VERIFIER_ENV.REQUIRE_ENCRYPTION]?.trim() || undefined),
   };
+}
+
+/** The scheme of VERIFIER_ENV.REQUIRE_ENCRYPTION; a value that is not one fails the function's start (misconfigured). */
+function requiredScheme(raw: string | undefined): EncryptionScheme | undefined {
+  if (raw === undefined) return undefined;
+  if (!REQUIRABLE_SCHEMES.includes(raw)) {
+    throw new Error(
+      `${VERIFIER_ENV.REQUIRE_ENCRYPTION} is '${raw}'; use one of: ${REQUIRABLE_SCHEMES.join(', ')} (or leave it unset).`,
+    );
+  }
+  return raw as EncryptionScheme;
 }
 
 /** The clients and knobs one invocation uses. */
@@ -107,6 +123,7 @@ export async function handleEvent(deps: HandleDeps, event: unknown): Promise<Han
           signal: deps.signal,
           fallbackDatabaseId: deps.settings.fallbackDatabaseId,
           kms: deps.kms,
+          requireEncryption: deps.settings.requireEncryption,
         });
         const outcome = await reportVerification(deps.s3, deps.sns, result, {
           emit: deps.emit,

@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, HeadObjectCommandOutput, S3Client } from '@aws-sdk/client-s3';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import {
+  encryptionPolicyViolation,
   FIRST_DIGEST_VERSION,
   Manifest,
   ManifestError,
@@ -85,6 +86,12 @@ export interface VerifyOptions {
   readonly fallbackDatabaseId?: string;
   /** Unwraps a kms: backup's key to check its manifest's HMAC. @default - the HMAC is not checked */
   readonly kms?: KMSClient;
+  /**
+   * The scheme every manifest must be encrypted with (`kms` for a vault whose backups use KMS):
+   * another scheme, a version 1 manifest (no digest), or a kms: manifest whose HMAC is missing or
+   * could not be checked is a `manifest` failure. @default - any scheme
+   */
+  readonly requireEncryption?: EncryptionScheme;
 }
 
 /** A manifest larger than this is refused unread (a real one is a few KiB to a few MiB). */
@@ -151,8 +158,17 @@ export async function verifyBackup(
       reason: `manifest: its id '${manifest.id}' is not its folder's name '${folderName}'`,
     });
   }
+  const required = options.requireEncryption;
+  const violation = required === undefined ? undefined : encryptionPolicyViolation(manifest, required);
+  if (violation !== undefined) failures.push({ artifact: MANIFEST_NAME, reason: `manifest: ${violation}` });
   const mac = await checkMac(manifest, options.kms);
   if (mac.failure !== undefined) failures.push(mac.failure);
+  if (violation === undefined && required === EncryptionScheme.KMS && mac.state !== 'checked') {
+    const reason =
+      "manifest: its HMAC could not be checked (no kms:Decrypt on the backup's key), and a kms: vault accepts " +
+      'only authenticated manifests';
+    failures.push({ artifact: MANIFEST_NAME, reason });
+  }
   const seen = new Set<string>();
   for (const a of manifest.artifacts) {
     if (seen.has(a.name)) failures.push({ artifact: a.name, reason: 'manifest: the artifact is listed twice' });

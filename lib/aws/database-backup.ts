@@ -27,9 +27,11 @@ import {
   logArchiveExpiry,
   logArchivePrefix,
   METRICS,
+  requiredEncryptionFor,
   resolveRpo,
   Retention,
   RUNNER_ENV,
+  VERIFIER_ENV,
   type CronSpec,
   type RunbookInput,
   runbookCommands,
@@ -509,6 +511,11 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     }
     // The dimension for a manifest too damaged to name its own database (a fleet's has none).
     if (fleet === undefined) this.verifier.function.addEnvironment(RUNNER_ENV.DATABASE_ID, this.databaseId);
+    // A kms: vault's verifier fails any manifest that is not kms: and authenticated (its own verifier only:
+    // a fleet's serves databases that may be encrypted otherwise).
+    const required = requiredEncryptionFor(this.encryption.scheme);
+    if (fleet === undefined && required !== undefined)
+      this.verifier.function.addEnvironment(VERIFIER_ENV.REQUIRE_ENCRYPTION, required);
     this.verifyFunction = this.verifier.function;
 
     const drill = props.drill ?? {};

@@ -16,6 +16,7 @@ import {
   scratchDatabaseFor,
   scratchImageVersion,
   ServerFamily,
+  requiredEncryptionFor,
 } from '../core';
 import { checkDatabaseId } from './private/settings';
 import { BackupEncryption } from './source';
@@ -199,6 +200,7 @@ export class RestoreDrillTask extends Construct {
       ...renderRunnerEnvironment(RunnerCommand.DRILL, {
         from: props.vault.storageUrl(prefix),
         target: scratch.target,
+        'require-encryption': requiredEncryptionFor(encryption.scheme),
         json: true,
       }),
       [RUNNER_ENV.DATABASE_ID]: props.databaseId,

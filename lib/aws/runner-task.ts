@@ -13,6 +13,7 @@ import {
   RunnerCommand,
   SECRET_ENV,
   renderRunnerEnvironment,
+  requiredEncryptionFor,
 } from '../core';
 import { BackupEncryption, type BackupSource } from './source';
 import type { IBackupVault } from './vault';
@@ -174,6 +175,7 @@ export class BackupRunnerTask extends Construct {
           props.maxReplicaLag === undefined ? undefined : formatDurationSeconds(props.maxReplicaLag.toSeconds()),
         compression: props.compression ?? DEFAULT_COMPRESSION,
         encrypt: encryptValue(encryption, encryptionKey),
+        'require-encryption': requiredEncryptionFor(encryption.scheme),
         json: true,
       }),
       [RUNNER_ENV.DATABASE_ID]: this.databaseId,

@@ -7,6 +7,7 @@
 
 import { DEFAULT_COMPRESSION } from './codecs';
 import { BackupMethod, BackupType, Compression, Engine, RetentionTier } from './model';
+import { EncryptionScheme } from './urls';
 
 /** A command of the runner. */
 export enum RunnerCommand {
@@ -64,6 +65,27 @@ function opt(
 
 /** Seconds without a byte moving through a pipeline before the run fails as stalled. */
 export const DEFAULT_STALL_TIMEOUT_SECONDS = 300;
+
+/** The schemes `--require-encryption` takes: every scheme but `none`. */
+export const REQUIRABLE_SCHEMES: readonly string[] = Object.values(EncryptionScheme).filter(
+  (s) => s !== EncryptionScheme.NONE,
+);
+
+/**
+ * Hours after which a manifest-less folder or a partial file on file:// storage, whose writer
+ * cannot be asked (another host, no marker), counts as left over by a killed run.
+ */
+export const DEFAULT_LEFTOVER_HOURS = 24;
+
+/**
+ * The `--require-encryption` (and the verification function's DBBACKUP_REQUIRE_ENCRYPTION) the
+ * constructs set for backups encrypted with `scheme`: kms: backups are the ones whose manifests
+ * are authenticated (an HMAC only a holder of kms:Decrypt can make), so their tasks and verifier
+ * refuse a manifest of any other scheme. Other schemes set nothing.
+ */
+export function requiredEncryptionFor(scheme: EncryptionScheme): EncryptionScheme | undefined {
+  return scheme === EncryptionScheme.KMS ? EncryptionScheme.KMS : undefined;
+}
 
 /** Every option of every command. */
 export const RUNNER_OPTIONS: readonly OptionSpec[] = [
@@ -172,6 +194,14 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
     [C.RESTORE, C.VERIFY, C.DRILL, C.WAL_FETCH],
     'the file that decrypts: an age identity, a GnuPG secret key or an OpenSSL key file',
   ),
+  opt(
+    'require-encryption',
+    OptionKind.STRING,
+    [C.BACKUP, C.RESTORE, C.VERIFY, C.LIST, C.DRILL],
+    'refuse (exit 3) every manifest that is not encrypted with this scheme, or is version 1 (no digest), or is a ' +
+      'kms: manifest whose HMAC is missing or cannot be checked; backup: --encrypt must use it (default: any)',
+    REQUIRABLE_SCHEMES,
+  ),
   opt('with-globals', OptionKind.FLAG, [C.RESTORE], 'also restore roles and other globals'),
   opt('clean', OptionKind.FLAG, [C.RESTORE], 'replace the objects of a target database that already has tables'),
   opt('keep-daily', OptionKind.INTEGER, [C.PRUNE], 'how many days keep their newest backup'),
@@ -235,6 +265,15 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
     OptionKind.STRING,
     [C.WAL_RECEIVE],
     'the local directory pg_receivewal writes into (default: a private temporary directory, removed at exit)',
+  ),
+  opt(
+    'leftover-hours',
+    OptionKind.INTEGER,
+    [C.BACKUP, C.PRUNE],
+    'file:// storage: hours without change after which a manifest-less folder or partial file of a writer that ' +
+      'cannot be asked (another host) is a leftover of a killed run that backup and prune remove (1 or more)',
+    undefined,
+    String(DEFAULT_LEFTOVER_HOURS),
   ),
   // Reporting outside AWS (runner/src/report): a Prometheus textfile and a webhook.
   opt(

@@ -175,6 +175,34 @@ export function manifestMacMatches(m: Manifest, macKey: Buffer): boolean {
   return got.length === want.length && crypto.timingSafeEqual(Buffer.from(got), Buffer.from(want));
 }
 
+/**
+ * The expected-encryption policy (`--require-encryption SCHEME`, the constructs' vault scheme):
+ * a manifest that says it is not encrypted with SCHEME, or that is not a version with a digest
+ * (1), or a kms: manifest without the HMAC of its digest, is refused. Without the policy, write
+ * access to the bucket alone could replace a kms: backup by a plain forged one that verifies.
+ * Whether the HMAC matches needs KMS; the runner and the verification function check that
+ * next. Returns why the manifest is refused, or undefined.
+ */
+export function encryptionPolicyViolation(m: Manifest, required: EncryptionScheme): string | undefined {
+  const found = m.pipeline.encryption.scheme;
+  if (found !== required) {
+    return (
+      `is encrypted with '${found}', not '${required}' as required (--require-encryption ${required}): ` +
+      'a manifest anyone with write access to the storage could have written'
+    );
+  }
+  if (m.version < FIRST_DIGEST_VERSION) {
+    return (
+      `is manifest version ${m.version}, without the digest ${required === EncryptionScheme.KMS ? 'and HMAC ' : ''}` +
+      `that --require-encryption ${required} needs (version ${FIRST_DIGEST_VERSION} or newer)`
+    );
+  }
+  if (required === EncryptionScheme.KMS && !/^[0-9a-f]{64}$/.test(m.digest?.hmacSha256 ?? '')) {
+    return 'is a kms: manifest without the HMAC of its digest';
+  }
+  return undefined;
+}
+
 /** An artifact or backup name that is safe as one path component: no `.`, `..`, separators or NUL. */
 export function isSafeName(name: unknown): boolean {
   if (typeof name !== 'string' || name.length > 255 || name === '.' || name === '..') return false;

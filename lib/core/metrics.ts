@@ -53,6 +53,12 @@ export const VERIFIER_ENV = {
    * published under `unknown` (the SNS message and the `failed` tag still name the object).
    */
   DATABASE_ID: 'DBBACKUP_DATABASE_ID',
+  /**
+   * Optional: the encryption scheme every manifest must use (`kms` when the vault's backups are
+   * kms: encrypted). A manifest with another scheme, without a digest (version 1), or a kms:
+   * manifest whose HMAC is missing or cannot be checked then fails verification.
+   */
+  REQUIRE_ENCRYPTION: 'DBBACKUP_REQUIRE_ENCRYPTION',
 } as const;
 
 /**

@@ -143,6 +143,52 @@ export class ServerVersions {
     return undefined;
   }
 
+  /**
+   * Whether the MySQL/MariaDB dump tool a runner found can dump this server (the runner asks before
+   * any work): undefined when it can, else the reason, naming both versions and the fix.
+   *
+   * - A dump tool of the server's own family dumps servers up to its own `major.minor`:
+   *   MariaDB's `mariadb-dump` 11.8 dumps MariaDB 10.3 to 11.8 (a MariaDB client reads every older
+   *   MariaDB server), MySQL's `mysqldump` 8.4 dumps MySQL 5.7 to 8.4; a newer server may have
+   *   syntax and system tables the tool does not know.
+   * - MariaDB's tools dump Oracle MySQL up to 8.0; MySQL 8.4 and later need MySQL's `mysqldump`.
+   * - MySQL's `mysqldump` (8.0 on) does not dump MariaDB: it reads
+   *   `information_schema.COLUMN_STATISTICS`, which MariaDB lacks; MariaDB needs `mariadb-dump`.
+   *
+   * @param serverFamily `MYSQL` or `MARIADB`
+   * @param serverVersion the server's `VERSION()`, e.g. `10.11.6-MariaDB-log`
+   * @param toolFamily who made the tool (`MARIADB` when its `--version` says MariaDB)
+   * @param toolVersion the release the tool reports, e.g. `10.11.19-MariaDB` or `8.4.7`
+   * @param toolName the tool's name in the message
+   */
+  public static dumpToolProblem(
+    serverFamily: ServerFamily,
+    serverVersion: string,
+    toolFamily: ServerFamily,
+    toolVersion: string,
+    toolName: string,
+  ): string | undefined {
+    const server = parseServerVersion(serverVersion);
+    const tool = parseServerVersion(toolVersion);
+    if (server === undefined || tool === undefined) return undefined;
+    const install =
+      serverFamily === ServerFamily.MARIADB
+        ? `install MariaDB's client tools (mariadb-client) ${server[0]}.${server[1]} or newer`
+        : `install MySQL's client tools (mysql-client, mysqldump) ${server[0]}.${server[1]} or newer`;
+    const refuse = (why: string) =>
+      `${toolName} ${toolVersion} cannot dump the ${serverFamily} ${serverVersion} server: ${why}; ${install}.`;
+    if (toolFamily === serverFamily) {
+      if (compare(server, tool) > 0) return refuse(`the server is newer than the tool`);
+      return undefined;
+    }
+    if (serverFamily === ServerFamily.MYSQL) {
+      if (compare(server, [8, 0]) > 0) return refuse("MariaDB's tools dump MySQL servers up to 8.0");
+      return undefined;
+    }
+    if (tool[0] >= 8) return refuse("MySQL's mysqldump 8.0 and later read COLUMN_STATISTICS, which MariaDB lacks");
+    return undefined;
+  }
+
   /** Throw a ConfigError (naming both versions and the fix) unless `problem` finds none. */
   public static check(family: ServerFamily, version: string, what: string): void {
     const problem = ServerVersions.problem(family, version);

@@ -1,4 +1,5 @@
 import {
+  encryptionPolicyViolation,
   FIRST_DIGEST_VERSION,
   Manifest,
   manifestDigest,
@@ -10,7 +11,7 @@ import { EncryptionScheme } from '../../lib/core/urls';
 import { BackupMethod, MANIFEST_NAME, RetentionTier } from '../../lib/core/model';
 import { idSlug, idTime } from '../../lib/core/ids';
 import { tierOutlives } from '../../lib/core/retention';
-import { Selector } from './config';
+import { manifestPolicy, Selector } from './config';
 import { ConfigError } from '../../lib/core/errors';
 import { BackupError, DamagedError } from './errors';
 import { log } from './log';
@@ -80,11 +81,18 @@ export function byEndTime(a: Manifest, b: Manifest): number {
   return Date.parse(a.endedAt) - Date.parse(b.endedAt) || a.id.localeCompare(b.id);
 }
 
-/** Read and check one backup's manifest. Throws NotFoundError or ManifestError. */
+/**
+ * Read and check one backup's manifest, held to the run's --require-encryption policy (a
+ * manifest that fails it is refused like an unreadable one: --latest never falls back past it,
+ * verify reports it). Throws NotFoundError or ManifestError.
+ */
 export async function readManifest(storage: Storage, id: string): Promise<Manifest> {
   const where = `${storage.url.display}/${id}/${MANIFEST_NAME}`;
   const m = parseManifest((await storage.readBytes(`${id}/${MANIFEST_NAME}`)).toString('utf8'), where);
   if (m.id !== id) throw new ManifestError(`${where} names the backup '${m.id}', not its folder '${id}'`);
+  const required = manifestPolicy.requireEncryption;
+  const violation = required === undefined ? undefined : encryptionPolicyViolation(m, required);
+  if (violation !== undefined) throw new ManifestError(`${where} ${violation}; it is refused`);
   return m;
 }
 
@@ -239,9 +247,12 @@ export async function writeManifest(
  * Remove what killed runs left in a file:// store (manifest-less folders and partial files
  * whose writer is gone; never a running backup's). Other storage: nothing (lifecycle rules do it).
  */
-export async function removeLeftovers(storage: Storage): Promise<string[]> {
+export async function removeLeftovers(storage: Storage, afterHours?: number): Promise<string[]> {
   if (!(storage instanceof FileStorage)) return [];
-  const removed = await storage.removeLeftovers();
+  const removed = await storage.removeLeftovers(
+    Date.now(),
+    afterHours === undefined ? undefined : afterHours * 3600000,
+  );
   if (removed.length > 0) {
     const what = `removed ${removed.length} leftover(s) of killed runs: ${removed.join(', ')}`;
     log.info(what, { event: 'leftovers-removed', removed });

@@ -1,4 +1,5 @@
 import {
+  DEFAULT_LEFTOVER_HOURS,
   DEFAULT_STALL_TIMEOUT_SECONDS,
   OptionKind,
   OptionSpec,
@@ -13,6 +14,7 @@ import { ConfigError } from '../../lib/core/errors';
 import { BackupMethod, BackupType, Compression, Engine, RetentionTier } from '../../lib/core/model';
 import { parseTierDays } from '../../lib/core/retention';
 import {
+  EncryptionScheme,
   EncryptionSpec,
   parseEncryption,
   parseSourceUrl,
@@ -29,6 +31,12 @@ export const pipelineSettings = {
   /** Seconds without a byte moving after which a pipeline is stopped as stalled (0: never). */
   stallTimeoutSeconds: DEFAULT_STALL_TIMEOUT_SECONDS,
 };
+
+/**
+ * The expected-encryption policy of the run (--require-encryption): every manifest read is
+ * held to it (catalog.ts readManifest), so no command and no engine can use one that fails it.
+ */
+export const manifestPolicy: { requireEncryption?: EncryptionScheme } = {};
 
 /** Which stored backup a command works on. */
 export type Selector =
@@ -53,6 +61,8 @@ export interface BackupConfig {
   readonly lockTimeoutSeconds: number;
   /** --max-replica-lag: the most a replica source may lag behind its primary, before and after the dump. */
   readonly maxReplicaLagSeconds?: number;
+  /** file://: hours after which what a killed run left is removed (--leftover-hours). */
+  readonly leftoverHours: number;
   readonly json: boolean;
 }
 
@@ -93,6 +103,8 @@ export interface PruneConfig {
   readonly keepWeekly: number;
   readonly keepMonthly: number;
   readonly dryRun: boolean;
+  /** Hours after which what a killed run left is removed (--leftover-hours). */
+  readonly leftoverHours: number;
   readonly json: boolean;
 }
 
@@ -262,6 +274,7 @@ export function parseInvocation(
   }
   // One setting for every pipeline of the run (proc.ts).
   if (values['stall-timeout'] !== undefined) pipelineSettings.stallTimeoutSeconds = values['stall-timeout'] as number;
+  manifestPolicy.requireEncryption = values['require-encryption'] as EncryptionScheme | undefined;
   const inv = build(cmd, values, positionals);
   const report = parseReport(values);
   return report === undefined ? inv : { ...inv, report };
@@ -283,6 +296,17 @@ function convert(spec: OptionSpec, raw: string, where: string): string | number 
       }
       return raw;
   }
+}
+
+function leftoverHours(v: Record<string, unknown>): number {
+  const hours = (v['leftover-hours'] as number | undefined) ?? DEFAULT_LEFTOVER_HOURS;
+  if (hours < 1) {
+    throw new ConfigError(
+      `--leftover-hours is ${hours}; give 1 or more (a run on another host that is still writing must not be taken ` +
+        'for a leftover).',
+    );
+  }
+  return hours;
 }
 
 function need(values: Record<string, unknown>, cmd: string, name: string): string {
@@ -377,7 +401,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
           `--method ${method} is not available for engine '${engine}'; it takes --method ${methods.join(' or ')}.`,
         );
       }
-      return {
+      const cfg: BackupConfig = {
         command: cmd,
         engine,
         source,
@@ -394,8 +418,17 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
           v['max-replica-lag'] !== undefined
             ? parseDurationSeconds(String(v['max-replica-lag']), `--max-replica-lag`)
             : undefined,
+        leftoverHours: leftoverHours(v),
         json,
       };
+      const required = v['require-encryption'] as EncryptionScheme | undefined;
+      if (required !== undefined && cfg.encryption.scheme !== required) {
+        throw new ConfigError(
+          `--encrypt ${cfg.encryption.scheme === EncryptionScheme.NONE ? 'none' : `${cfg.encryption.scheme}:…`} ` +
+            `does not use the scheme --require-encryption ${required} requires; give --encrypt ${required}:….`,
+        );
+      }
+      return cfg;
     }
     case RunnerCommand.RESTORE: {
       noPositionals();
@@ -465,6 +498,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         keepWeekly: keep('keep-weekly'),
         keepMonthly: keep('keep-monthly'),
         dryRun: v['dry-run'] === true,
+        leftoverHours: leftoverHours(v),
         json,
       };
       if (cfg.keepDaily + cfg.keepWeekly + cfg.keepMonthly === 0) {

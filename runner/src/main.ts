@@ -137,10 +137,25 @@ async function main(): Promise<number> {
     return ExitCode.OK;
   }
   const controller = new AbortController();
+  // The first SIGINT/SIGTERM stops the work; the cleanup it starts (a restore's or drill's new
+  // database dropped, partial files removed, locks released) is awaited. A second signal (an
+  // impatient Ctrl-C, `docker stop` after `kill`) must not skip that cleanup: it is only noted.
+  // A third exits at once, leaving behind what the cleanup had not removed yet.
+  let signals = 0;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      log.warn(`received ${sig}; stopping and discarding what was not committed`);
-      controller.abort(new BackupError(`interrupted by ${sig}`));
+    process.on(sig, () => {
+      signals++;
+      if (signals === 1) {
+        log.warn(`received ${sig}; stopping and discarding what was not committed`);
+        controller.abort(new BackupError(`interrupted by ${sig}`));
+      } else if (signals === 2) {
+        log.warn(
+          `received ${sig} again; still removing what this run made (a third signal exits without finishing that)`,
+        );
+      } else {
+        log.error(`received ${sig} a third time; exiting without finishing the cleanup`);
+        process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+      }
     });
   }
   try {

@@ -8,7 +8,7 @@ import { Manifest, ManifestEncryption } from '../../lib/core/manifest';
 import { BackupMethod, Compression } from '../../lib/core/model';
 import { EncryptionScheme, opensslKeyFile, SourceUrl } from '../../lib/core/urls';
 import { ConfigError } from './errors';
-import { driverFor, EngineDriver, ToolNeed, ToolPurpose } from './engines';
+import { CheckBeforeWork, driverFor, EngineDriver, ReadCheck, ToolNeed, ToolPurpose } from './engines';
 import { log } from './log';
 import { compressStage, decompressStage } from './pipeline/compress';
 import { checkIdentityFile } from './pipeline/encrypt';
@@ -87,10 +87,23 @@ export function backupPlan(cfg: {
  */
 export function readPlan(
   manifests: readonly Manifest[],
-  options: { identity?: string; target?: SourceUrl; deep?: boolean },
+  options: {
+    identity?: string;
+    target?: SourceUrl;
+    deep?: boolean;
+    objects?: ReadCheck['objects'];
+    tools?: readonly ToolNeed[];
+  },
 ): Plan {
-  const tools: ToolNeed[] = [];
+  const tools: ToolNeed[] = [...(options.tools ?? [])];
   let identityNeeded = false;
+  // Stored log objects: one check per (compression, encryption) pair, however many objects.
+  const pairs = new Set((options.objects ?? []).map((o) => `${o.compression} ${o.encryption}`));
+  for (const pair of pairs) {
+    const [compression, scheme] = pair.split(' ') as [Compression, EncryptionScheme];
+    tools.push(...stageTools(compression, scheme, true));
+    identityNeeded ||= scheme === EncryptionScheme.AGE;
+  }
   let keyFile: Plan['keyFile'];
   for (const m of manifests) {
     tools.push(...stageTools(m.pipeline.compression, m.pipeline.encryption.scheme, true));
@@ -114,6 +127,12 @@ export function readPlan(
     options.target !== undefined && first !== undefined
       ? { driver: driverFor(first.engine), url: options.target, purpose: ToolPurpose.RESTORE }
       : undefined;
+  // A log-only plan (wal-fetch) of gpg:/openssl: objects: the key file is checked as for a backup.
+  const pair = [...pairs][0]?.split(' ')[1] as EncryptionScheme | undefined;
+  if (keyFile === undefined && options.identity !== undefined && first === undefined) {
+    if (pair === EncryptionScheme.GPG || pair === EncryptionScheme.OPENSSL)
+      keyFile = { file: options.identity, encryption: { scheme: pair } as ManifestEncryption };
+  }
   return {
     tools,
     server,
@@ -121,6 +140,16 @@ export function readPlan(
     keyFile,
     madeWith: first?.tools,
   };
+}
+
+/**
+ * The check before work that a command hands an engine whose plan only it knows (physical and
+ * point-in-time restores, chain replays, wal-fetch): the plan's programs, --identity and, with a
+ * target, the engine's restore tools and the server's version.
+ */
+export function checkBeforeWork(identity: string | undefined): CheckBeforeWork {
+  return (need) =>
+    preflight(readPlan(need.manifests, { identity, target: need.target, objects: need.objects, tools: need.tools }));
 }
 
 /** Run every check of a plan; throws ConfigError on the first problem. */
@@ -137,6 +166,9 @@ export async function preflight(plan: Plan): Promise<void> {
   const keyFile = plan.keyFile;
   if (keyFile?.encryption.scheme === EncryptionScheme.GPG) await checkGpgIdentityFile(keyFile.file, keyFile.encryption);
   if (keyFile?.encryption.scheme === EncryptionScheme.OPENSSL) opensslKeyFile(keyFile.file);
+  // The engine's own rule of tools against the server (MySQL/MariaDB: lib/core/versions.ts).
+  const toolProblem = await plan.server?.driver.serverToolProblem?.(plan.server.url, plan.server.purpose);
+  if (toolProblem !== undefined) throw new ConfigError(toolProblem);
   const floored = [...seen.values()].filter((t) => t.atLeastServerMajor === true);
   if (floored.length === 0) return;
   for (const t of floored) {

@@ -34,3 +34,39 @@ describe("the verifier may unwrap a kms: backup's data key, so it checks the man
     assert.ok(actionsOn(t, role, stack.resolve(wrapping.keyArn)).includes('kms:Decrypt'));
   });
 });
+
+describe('a kms: database refuses manifests that are not kms: and authenticated', () => {
+  /** The environment of the verifier function and of each task definition's container. */
+  function environments(encryption: BackupEncryption | undefined) {
+    const stack = newStack();
+    const backup = new DatabaseBackup(stack, 'Orders', {
+      databaseId: 'orders',
+      vpc: newVpc(stack),
+      source: postgresSource(stack),
+      encryption,
+    });
+    const t = Template.fromStack(stack);
+    const fn =
+      t.findResources('AWS::Lambda::Function')[stack.getLogicalId(backup.verifier.function.node.defaultChild as any)];
+    // The runner's container of each task definition (a drill's also runs its scratch database).
+    const tasks = Object.values(t.findResources('AWS::ECS::TaskDefinition')).flatMap((td) =>
+      td.Properties.ContainerDefinitions.map((c: { Environment?: { Name: string; Value: unknown }[] }) =>
+        Object.fromEntries((c.Environment ?? []).map((e) => [e.Name, e.Value])),
+      ).filter((env: Record<string, unknown>) => env.DBBACKUP_JSON !== undefined),
+    );
+    return { verifier: fn.Properties.Environment.Variables, tasks };
+  }
+
+  test('kms: (the default): the verifier and the backup and drill tasks get DBBACKUP_REQUIRE_ENCRYPTION=kms', () => {
+    const { verifier, tasks } = environments(undefined);
+    assert.equal(verifier.DBBACKUP_REQUIRE_ENCRYPTION, 'kms');
+    assert.ok(tasks.length >= 2, `${tasks.length} task definitions`);
+    for (const env of tasks) assert.equal(env.DBBACKUP_REQUIRE_ENCRYPTION, 'kms', JSON.stringify(env));
+  });
+
+  test('no client-side encryption: nothing is required', () => {
+    const { verifier, tasks } = environments(BackupEncryption.none());
+    assert.equal(verifier.DBBACKUP_REQUIRE_ENCRYPTION, undefined);
+    for (const env of tasks) assert.equal(env.DBBACKUP_REQUIRE_ENCRYPTION, undefined);
+  });
+});

@@ -199,6 +199,8 @@ describe('aws RunnerTask', () => {
         type: 'full',
         compression: 'zstd',
         encrypt: 'PLACEHOLDER',
+        // kms: backups (the default): the task refuses manifests that are not kms: and authenticated.
+        'require-encryption': 'kms',
         json: true,
       }),
       [RUNNER_ENV.DATABASE_ID]: 'orders',
@@ -343,6 +345,12 @@ describe('aws Verifier', () => {
     assert.equal(fn.environment.variables[VERIFIER_ENV.METRIC_NAMESPACE], METRIC_NAMESPACE);
     assert.equal(fn.environment.variables[VERIFIER_ENV.DATABASE_ID], 'orders');
     assert.match(fn.environment.variables[VERIFIER_ENV.ALARM_TOPIC_ARN], /aws_sns_topic\..*\.arn/);
+    // kms: backups (the default): manifests of any other scheme, or unauthenticated, fail.
+    assert.equal(fn.environment.variables[VERIFIER_ENV.REQUIRE_ENCRYPTION], 'kms');
+    const plain = synthAws((stack) => backup(stack, { encryption: BackupEncryption.none() })).one(
+      'aws_lambda_function',
+    );
+    assert.equal(plain.environment.variables[VERIFIER_ENV.REQUIRE_ENCRYPTION], undefined);
     const pattern = JSON.parse(s.one('aws_cloudwatch_event_rule').event_pattern);
     assert.deepEqual(pattern.source, ['aws.s3']);
     assert.deepEqual(pattern['detail-type'], ['Object Created']);

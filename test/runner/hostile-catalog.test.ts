@@ -292,6 +292,32 @@ describe('a manifest that checks itself', () => {
     assert.ok(logLines(p.stderr).some((l) => l.event === 'leftovers-removed'));
   });
 
+  test('--leftover-hours (DBBACKUP_LEFTOVER_HOURS) sets the age after which prune takes them', async () => {
+    const root = copyStore('leftover-hours');
+    const keep = ['--keep-daily', '5', '--keep-weekly', '0', '--keep-monthly', '0'];
+    // Unchanged for 3 hours, no marker, another host's partial file: under 24 h, could still be running.
+    const folder = '20261105T000000Z-alpha-full-3h';
+    fs.mkdirSync(path.join(root, folder));
+    fs.writeFileSync(path.join(root, folder, 'database.pgdump.zst.partial-1.otherhost-1'), 'writing');
+    backdate(path.join(root, folder), 3 * 3600000);
+    const partial = path.join(root, ids.beta[0], 'globals.sql.zst.partial-1.otherhost-1');
+    fs.writeFileSync(partial, 'half');
+    fs.utimesSync(partial, new Date(Date.now() - 3 * 3600000), new Date(Date.now() - 3 * 3600000));
+    const byDefault = await run(['prune', '--from', `file://${root}`, ...keep]);
+    assert.equal(byDefault.code, 0, byDefault.stderr);
+    assert.ok(fs.existsSync(path.join(root, folder)) && fs.existsSync(partial), 'kept under the default 24 h');
+    const four = await run(['prune', '--from', `file://${root}`, ...keep, '--leftover-hours', '4']);
+    assert.equal(four.code, 0, four.stderr);
+    assert.ok(fs.existsSync(path.join(root, folder)) && fs.existsSync(partial), 'kept under 4 h');
+    const two = await run(['prune', '--from', `file://${root}`, ...keep], { DBBACKUP_LEFTOVER_HOURS: '2' });
+    assert.equal(two.code, 0, two.stderr);
+    assert.ok(!fs.existsSync(path.join(root, folder)), 'the 3 h old folder went under 2 h');
+    assert.ok(!fs.existsSync(partial), 'the 3 h old partial file went under 2 h');
+    const zero = await run(['prune', '--from', `file://${root}`, ...keep, '--leftover-hours', '0']);
+    assert.equal(zero.code, 2, zero.stderr);
+    assert.match(zero.stderr, /--leftover-hours is 0; give 1 or more/);
+  });
+
   test('the leftover rule never takes a folder this process is writing', async () => {
     const root = fs.mkdtempSync(path.join(dir, 'own-'));
     const storage = new FileStorage(parseStorageUrl(`file://${root}`, '--to'));

@@ -21,6 +21,8 @@ import {
   LifecycleTiming,
   logArchiveExpiry,
   logArchivePrefix,
+  EncryptionScheme,
+  requiredEncryptionFor,
 } from '../../core';
 import { Duration } from '../common/duration';
 import { BackupEncryption } from '../common/encryption';
@@ -362,6 +364,9 @@ export class DatabaseBackup extends Construct {
       prefix: this.prefix,
       alarmTopic: { arn: this.monitoring.topicArn },
       alarmTopicKey: this.monitoring.topicKeyArn === undefined ? undefined : { arn: this.monitoring.topicKeyArn },
+      requireEncryption: requiredEncryptionFor(
+        (props.encryption ?? BackupEncryption.kms(this.vault.keyArn)).value.split(':')[0] as EncryptionScheme,
+      ),
       tags: props.tags,
     });
   }

@@ -22,6 +22,8 @@ import {
   validateDatabaseId,
   validateFargateSize,
   vaultStorageUrl,
+  EncryptionScheme,
+  requiredEncryptionFor,
 } from '../../core';
 import { Duration } from '../common/duration';
 import { BackupEncryption } from '../common/encryption';
@@ -129,6 +131,7 @@ export class RestoreDrillTask extends Construct {
       ...renderRunnerEnvironment(RunnerCommand.DRILL, {
         from: vaultStorageUrl('s3', props.vault.bucketName, prefix),
         target: scratch.target,
+        'require-encryption': requiredEncryptionFor(encryption.value.split(':')[0] as EncryptionScheme),
         json: true,
       }),
       [RUNNER_ENV.DATABASE_ID]: props.databaseId,

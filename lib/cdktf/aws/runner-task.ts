@@ -29,6 +29,8 @@ import {
   validateDatabaseId,
   validateFargateSize,
   vaultStorageUrl,
+  EncryptionScheme,
+  requiredEncryptionFor,
 } from '../../core';
 import { Duration } from '../common/duration';
 import { BackupEncryption } from '../common/encryption';
@@ -206,6 +208,7 @@ export class BackupRunnerTask extends Construct {
         encrypt: encryption.value,
         'max-replica-lag':
           props.maxReplicaLag === undefined ? undefined : formatDurationSeconds(props.maxReplicaLag.toSeconds()),
+        'require-encryption': requiredEncryptionFor(encryption.value.split(':')[0] as EncryptionScheme),
         json: true,
       }),
       [RUNNER_ENV.DATABASE_ID]: props.databaseId,

@@ -12,6 +12,7 @@ import {
   ConfigError,
   DEFAULT_FRESHNESS_INTERVAL_MINUTES,
   DEFAULT_LOG_RETENTION_DAYS,
+  EncryptionScheme,
   FreshnessCheckEvent,
   LAMBDA_NODE_RUNTIME,
   MANIFEST_NAME,
@@ -46,6 +47,13 @@ export interface BackupVerifierProps {
    * @default - the topic is not encrypted with a customer-managed key
    */
   readonly alarmTopicKey?: IKeyRef;
+  /**
+   * The encryption scheme every manifest must use (`kms` for kms: backups): a manifest of another
+   * scheme, without a digest, or whose HMAC the function cannot check (it needs kms:Decrypt on the
+   * backups' key) fails verification, so write access to the bucket alone cannot forge a backup.
+   * @default - any scheme
+   */
+  readonly requireEncryption?: EncryptionScheme;
   /**
    * How often the freshness check publishes `BackupAgeSeconds`.
    * @default Duration.minutes(15)
@@ -160,6 +168,9 @@ export class BackupVerifier extends Construct {
           [VERIFIER_ENV.ALARM_TOPIC_ARN]: props.alarmTopic.arn,
           [VERIFIER_ENV.METRIC_NAMESPACE]: METRIC_NAMESPACE,
           [VERIFIER_ENV.DATABASE_ID]: props.databaseId,
+          ...(props.requireEncryption !== undefined
+            ? { [VERIFIER_ENV.REQUIRE_ENCRYPTION]: props.requireEncryption }
+            : {}),
         },
       },
       tags: props.tags,

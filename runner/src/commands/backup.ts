@@ -151,7 +151,9 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
           [METRICS.BACKUP_DURATION]: 'Seconds',
         },
       );
-      await removeLeftovers(storage).catch((d: Error) => log.warn(`could not remove leftovers: ${d.message}`));
+      await removeLeftovers(storage, cfg.leftoverHours).catch((d: Error) =>
+        log.warn(`could not remove leftovers: ${d.message}`),
+      );
       return { id, location: `${cfg.to.display}/${id}`, manifest, seconds };
     } finally {
       await session.close();

@@ -11,6 +11,7 @@ import { archiveWindows, driverFor, EngineDriver, TimeDrillResult } from '../eng
 import { BackupError, DamagedError } from '../errors';
 import { log } from '../log';
 import { emitMetrics } from '../metrics';
+import { checkBeforeWork } from '../preflight';
 import { openStorage } from '../storage';
 import { runRestore } from './restore';
 
@@ -219,7 +220,7 @@ async function drillLogical(
   try {
     let restored: TableStat[];
     if (physical) {
-      restored = await driver.drillPhysical!(cfg, manifest, signal);
+      restored = await driver.drillPhysical!({ ...cfg, check: checkBeforeWork(cfg.identity) }, manifest, signal);
     } else {
       await runRestore(
         {
@@ -293,7 +294,15 @@ async function drillPointInTime(
   };
   try {
     const r = await driver.drillToTime(
-      { from: cfg.from, target: cfg.target, identity: cfg.identity, database: cfg.database, window, pick },
+      {
+        from: cfg.from,
+        target: cfg.target,
+        identity: cfg.identity,
+        database: cfg.database,
+        window,
+        pick,
+        check: checkBeforeWork(cfg.identity),
+      },
       signal,
       runRestore,
     );

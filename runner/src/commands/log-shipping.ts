@@ -6,13 +6,15 @@
 import { LogShipping } from '../../../lib/core/engines';
 import { BinlogStreamConfig, WalFetchConfig, WalPushConfig, WalReceiveConfig } from '../config';
 import { LogStreamResult, shipperOf } from '../engines';
+import { checkBeforeWork } from '../preflight';
 
 export async function runWalPush(cfg: WalPushConfig, signal: AbortSignal): Promise<void> {
   await shipperOf(LogShipping.WAL).walPush!(cfg, signal);
 }
 
 export async function runWalFetch(cfg: WalFetchConfig, signal: AbortSignal): Promise<void> {
-  await shipperOf(LogShipping.WAL).walFetch!(cfg, signal);
+  // restore_command: the programs that read the archived file back are checked before %p is written.
+  await shipperOf(LogShipping.WAL).walFetch!(cfg, signal, checkBeforeWork(cfg.identity));
 }
 
 export function runBinlogStream(cfg: BinlogStreamConfig, signal: AbortSignal): Promise<LogStreamResult> {

@@ -93,7 +93,7 @@ export async function runPrune(cfg: PruneConfig): Promise<PruneResult> {
       );
     logs.push({ archive: p.archive, files: folders.length, removedBytes: p.removedBytes, keptBytes: p.keptBytes });
   }
-  if (!cfg.dryRun) await removeLeftovers(storage);
+  if (!cfg.dryRun) await removeLeftovers(storage, cfg.leftoverHours);
   return {
     kept: [...kept.entries()].map(([id, reasons]) => ({ id, reasons })).sort((a, b) => a.id.localeCompare(b.id)),
     deleted,

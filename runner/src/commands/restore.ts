@@ -7,7 +7,7 @@ import { RestoreConfig } from '../config';
 import { directoryRestorer, driverFor, EngineDriver, RestoreResult } from '../engines';
 import { log } from '../log';
 import { PreparedDecryption, prepareDecryption } from '../pipeline/encrypt';
-import { preflight, readPlan } from '../preflight';
+import { checkBeforeWork, preflight, readPlan } from '../preflight';
 import { openStorage, Storage } from '../storage';
 import { readBack, streamOf } from '../pipeline/read-back';
 
@@ -21,11 +21,13 @@ export type { RestoreResult } from '../engines';
 export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult> {
   const started = Date.now();
   // Engines that lay a data directory down (PostgreSQL physical and point-in-time restores).
-  if (cfg.targetDir !== undefined) return directoryRestorer().restoreToDirectory!(cfg, signal);
+  // Engines whose plan only they know check it through `check` before any read or write.
+  const check = checkBeforeWork(cfg.identity);
+  if (cfg.targetDir !== undefined) return directoryRestorer().restoreToDirectory!(cfg, signal, check);
   if (cfg.target === undefined) throw new ConfigError(`'restore' needs --target URL or --target-dir DIR.`);
   if (cfg.toTime !== undefined) {
     const engine = driverFor(cfg.target.engine);
-    if (engine.restoreToTime !== undefined) return engine.restoreToTime(cfg, signal, runRestore);
+    if (engine.restoreToTime !== undefined) return engine.restoreToTime(cfg, signal, runRestore, check);
     throw new ConfigError(engine.toTimeRefusal ?? `--to-time for ${cfg.target.engine} is not available in this build.`);
   }
   const storage = openStorage(cfg.from);
@@ -38,7 +40,7 @@ export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promi
   await preflight(readPlan([manifest], { identity: cfg.identity, target: cfg.target }));
   // A chain the engine replays itself (MySQL/MariaDB: the full, then the binary log ranges).
   if (manifest.type !== BackupType.FULL && driver.restoreChain !== undefined) {
-    return driver.restoreChain(cfg, manifest, signal, runRestore);
+    return driver.restoreChain(cfg, manifest, signal, runRestore, check);
   }
   log.info(`restoring backup ${manifest.id} into ${cfg.target.display}`, { event: 'restore-start', id: manifest.id });
   const dec = await prepareDecryption(manifest.pipeline.encryption, cfg.identity, manifest.id);

@@ -3,7 +3,7 @@ import { FIRST_DIGEST_VERSION, Manifest, ManifestArtifact, manifestMacMatches } 
 import { EncryptionScheme, StorageKind } from '../../../lib/core/urls';
 import { BackupType } from '../../../lib/core/model';
 import { backupsOfDatabase, findOrphans, readCatalog, selectBackups } from '../catalog';
-import { VerifyConfig } from '../config';
+import { manifestPolicy, VerifyConfig } from '../config';
 import { driverFor } from '../engines';
 import { DamagedError } from '../errors';
 import { log } from '../log';
@@ -130,7 +130,11 @@ async function verifyOne(storage: Storage, m: Manifest, cfg: VerifyConfig, signa
     } catch (e) {
       if ((e as Error).name !== 'BackupError') throw e;
       authenticated = false;
-      warnings.push(`the manifest's MAC could not be checked (${(e as Error).message}); it is not authenticated`);
+      const why = `the manifest's MAC could not be checked (${(e as Error).message}); it is not authenticated`;
+      // --require-encryption kms: an unauthenticated manifest is not accepted as a backup.
+      if (manifestPolicy.requireEncryption === EncryptionScheme.KMS)
+        problems.push({ artifact: 'manifest.json', reason: `${why}, and --require-encryption kms requires it` });
+      else warnings.push(why);
     }
   }
   for (const a of m.artifacts) {

@@ -5,7 +5,7 @@ import { ArchiveWindow } from '../archive/window';
 import { Catalog, readCatalog, selectBackups } from '../catalog';
 import { RestoreConfig } from '../config';
 import { openStorage, Storage } from '../storage';
-import { EngineDriver } from './shared/engine';
+import { CheckBeforeWork, EngineDriver } from './shared/engine';
 import { MongoDriver } from './mongodb/driver';
 import { MySQLDriver } from './mysql/driver';
 import { PostgresDriver } from './postgres/driver';
@@ -33,7 +33,7 @@ export function driverFor(engine: Engine): EngineDriver {
  */
 export function directoryRestorer(): Required<Pick<EngineDriver, 'restoreToDirectory'>> {
   return {
-    restoreToDirectory: async (cfg: RestoreConfig, signal: AbortSignal) => {
+    restoreToDirectory: async (cfg: RestoreConfig, signal: AbortSignal, check: CheckBeforeWork) => {
       const able = (Object.keys(DRIVERS) as Engine[]).filter((e) => driverFor(e).restoreToDirectory !== undefined);
       let engine: Engine | undefined;
       const storage = openStorage(cfg.from);
@@ -63,7 +63,7 @@ export function directoryRestorer(): Required<Pick<EngineDriver, 'restoreToDirec
             'restore it with --target URL.',
         );
       }
-      return driver.restoreToDirectory(cfg, signal);
+      return driver.restoreToDirectory(cfg, signal, check);
     },
   };
 }

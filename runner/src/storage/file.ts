@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { DEFAULT_LEFTOVER_HOURS } from '../../../lib/core/contract';
 import { StorageUrl } from '../../../lib/core/urls';
 import { NotFoundError, ObjectInfo, PutOptions, Storage } from './storage';
 
@@ -18,7 +19,7 @@ export const WRITER_MARKER = '.dbbackup-writer';
  * changed for this long.
  * A running backup writes continuously (the stall guard fails it otherwise), so it is never taken.
  */
-export const LEFTOVER_AFTER_MS = 24 * 3600 * 1000;
+export const LEFTOVER_AFTER_MS = DEFAULT_LEFTOVER_HOURS * 3600 * 1000;
 
 const HOST_TAG = os
   .hostname()
@@ -202,9 +203,9 @@ export class FileStorage implements Storage {
   }
 
   /** Whether a manifest-less backup folder is being written or was left over by a killed run. */
-  public async folderState(folder: string, now = Date.now()): Promise<FolderState> {
+  public async folderState(folder: string, now = Date.now(), afterMs = LEFTOVER_AFTER_MS): Promise<FolderState> {
     if (this.marked.has(folder)) return 'running';
-    const stale = now - (await this.newestChange(folder)) > LEFTOVER_AFTER_MS;
+    const stale = now - (await this.newestChange(folder)) > afterMs;
     let marker: { host?: string; pid?: number } | undefined;
     try {
       marker = JSON.parse(await fs.promises.readFile(this.full(`${folder}/${WRITER_MARKER}`), 'utf8'));
@@ -220,15 +221,16 @@ export class FileStorage implements Storage {
 
   /**
    * Remove what killed runs left: manifest-less backup folders that are left over (see
-   * `folderState`), and partial files (temporary names) whose writer is gone. Returns what went.
+   * `folderState`), and partial files (temporary names) whose writer is gone: known dead on this
+   * host, or unchanged for `afterMs` (--leftover-hours). Returns what went.
    */
-  public async removeLeftovers(now = Date.now()): Promise<string[]> {
+  public async removeLeftovers(now = Date.now(), afterMs = LEFTOVER_AFTER_MS): Promise<string[]> {
     const removed: string[] = [];
     const tops = await fs.promises.readdir(this.url.path, { withFileTypes: true }).catch(() => [] as fs.Dirent[]);
     for (const e of tops) {
       if (!e.isDirectory() || !BACKUP_FOLDER_RE.test(e.name)) continue;
       if ((await this.stat(`${e.name}/manifest.json`)) !== undefined) continue;
-      if ((await this.folderState(e.name, now)) !== 'leftover') continue;
+      if ((await this.folderState(e.name, now, afterMs)) !== 'leftover') continue;
       await this.removeFolder(e.name);
       removed.push(`${e.name}/`);
     }
@@ -245,7 +247,7 @@ export class FileStorage implements Storage {
         const st = await fs.promises.lstat(this.full(k)).catch(() => undefined);
         if (st === undefined) continue;
         const dead = m[2] === HOST_TAG && Number(m[1]) !== process.pid && !alive(Number(m[1]));
-        if (dead || now - st.mtimeMs > LEFTOVER_AFTER_MS) {
+        if (dead || now - st.mtimeMs > afterMs) {
           await fs.promises.rm(this.full(k), { force: true });
           removed.push(k);
         }

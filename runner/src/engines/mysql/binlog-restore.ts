@@ -35,7 +35,7 @@ import { findTool, Pipeline } from '../../pipeline/stages';
 import { openStorage } from '../../storage';
 import { chainOf } from '../../archive/chain';
 import { readBack } from '../../pipeline/read-back';
-import { EngineDriver, RestoreBackup, RestoreResult } from '../shared/engine';
+import { CheckBeforeWork, EngineDriver, RestoreBackup, RestoreResult, ToolNeed } from '../shared/engine';
 import { clientTool, mysqlConnArgs, mysqlEnv } from './client';
 
 export interface BinlogRestoreResult extends RestoreResult {
@@ -54,6 +54,17 @@ export function stopDatetime(t: Date): string {
     .replace(/\.\d+Z$/, '');
 }
 
+/** The program that turns binary logs into statements (the client that applies them is a restore tool). */
+export function replayTool(): ToolNeed {
+  const cmd = findTool(['mariadb-binlog', 'mysqlbinlog']) ?? 'mariadb-binlog';
+  return {
+    cmd,
+    label: path.basename(cmd),
+    why: 'replaying MySQL/MariaDB binary logs',
+    fix: 'install the MariaDB or MySQL client (Debian: mariadb-client), which has mariadb-binlog/mysqlbinlog',
+  };
+}
+
 /** Replay binary logs into the target database. */
 async function replay(
   files: readonly string[],
@@ -63,7 +74,7 @@ async function replay(
   target: SourceUrl,
   signal: AbortSignal,
 ): Promise<void> {
-  const tool = findTool(['mariadb-binlog', 'mysqlbinlog']) ?? 'mariadb-binlog';
+  const tool = replayTool().cmd;
   const pipeline = new Pipeline([
     {
       cmd: tool,
@@ -131,6 +142,7 @@ export async function runBinlogRestore(
   signal: AbortSignal,
   restoreBackup: RestoreBackup,
   driver: EngineDriver,
+  check: CheckBeforeWork,
 ): Promise<BinlogRestoreResult> {
   const started = Date.now();
   const t = cfg.toTime!;
@@ -181,6 +193,8 @@ export async function runBinlogRestore(
     );
   }
   const plan = planBinlogReplay(index, base, t, where);
+  // The replay's programs, the full's restore tools and every log's read-back stages, before any read.
+  await check({ manifests: [base], objects: plan.flatMap((f) => f.chunks), tools: [replayTool()], target });
   log.info(
     `restoring to ${t.toISOString()}: ${base.id}, then ${plan.map((f) => f.name).join(', ')} from position ${base.position!.pos}`,
     { event: 'pitr-plan', base: base.id, binlogs: plan.length },
@@ -225,6 +239,7 @@ export async function runBinlogChainRestore(
   signal: AbortSignal,
   restoreBackup: RestoreBackup,
   driver: EngineDriver,
+  check: CheckBeforeWork,
 ): Promise<BinlogRestoreResult> {
   const started = Date.now();
   const target = cfg.target!;
@@ -232,6 +247,7 @@ export async function runBinlogChainRestore(
   const catalog = await readCatalog(storage);
   const chain = chainOf(manifest, new Map(catalog.backups.map((m) => [m.id, m])));
   for (const m of chain) await assertAuthentic(m);
+  await check({ manifests: chain, tools: [replayTool()], target });
   const full = chain[0];
   const ranges = manifest.type === BackupType.DIFFERENTIAL ? [manifest] : chain.slice(1);
   // Read every range back (checked against its manifest) before the target is touched.

@@ -110,11 +110,9 @@ export async function dumpTool(flavor: MysqlFlavor): Promise<{ path: string; ver
     const v = await toolVersion(p);
     found.push({
       path: p,
-      version:
-        /Distrib ([\d.]+-?[A-Za-z]*)|Ver ([\d.]+)/
-          .exec(v)
-          ?.slice(1)
-          .find((x) => x) ?? 'unknown',
+      // `mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB` and MySQL 5.7's `Ver 10.13 Distrib 5.7.44`:
+      // the release is the Distrib (Ver is the client's own number); MySQL 8's is `Ver 8.4.7`.
+      version: (/Distrib ([\d.]+-?[A-Za-z]*)/.exec(v) ?? /Ver ([\d.]+)/.exec(v))?.[1] ?? 'unknown',
       mariadb: /mariadb/i.test(v),
     });
   }

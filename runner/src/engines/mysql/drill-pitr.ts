@@ -95,6 +95,7 @@ async function restoreAndCheck(
     signal,
     restoreBackup,
     driver,
+    request.check,
   );
   const restoreSeconds = (Date.now() - started) / 1000;
   const restored = await driver.countTables!(request.target);

@@ -5,6 +5,7 @@ import { ConfigError } from '../../../../lib/core/errors';
 import { LogPosition, Manifest, ManifestArtifact, TableStat } from '../../../../lib/core/manifest';
 import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
 import { SourceUrl } from '../../../../lib/core/urls';
+import { ServerFamily, ServerVersions } from '../../../../lib/core/versions';
 import { BackupError } from '../../errors';
 import { log } from '../../log';
 import { CommandSpec, findTool } from '../../pipeline/stages';
@@ -23,7 +24,7 @@ import {
 import { RestoreConfig } from '../../config';
 import { runBinlogStream } from './binlog-stream';
 import { binlogArchiveWindow } from './binlog-archive';
-import { RestoreBackup, RestoreResult, TimeDrillRequest, TimeDrillResult } from '../shared/engine';
+import { CheckBeforeWork, RestoreBackup, RestoreResult, TimeDrillRequest, TimeDrillResult } from '../shared/engine';
 import { mysqlDrillToTime } from './drill-pitr';
 import { runBinlogChainRestore, runBinlogRestore } from './binlog-restore';
 import { applyGrants } from './grants';
@@ -65,8 +66,13 @@ export class MySQLDriver implements EngineDriver {
     return mysqlDrillToTime(request, signal, restoreBackup, this);
   }
 
-  public restoreToTime(cfg: RestoreConfig, signal: AbortSignal, restoreBackup: RestoreBackup): Promise<RestoreResult> {
-    return runBinlogRestore(cfg, signal, restoreBackup, this);
+  public restoreToTime(
+    cfg: RestoreConfig,
+    signal: AbortSignal,
+    restoreBackup: RestoreBackup,
+    check: CheckBeforeWork,
+  ): Promise<RestoreResult> {
+    return runBinlogRestore(cfg, signal, restoreBackup, this, check);
   }
 
   public restoreChain(
@@ -74,13 +80,14 @@ export class MySQLDriver implements EngineDriver {
     manifest: Manifest,
     signal: AbortSignal,
     restoreBackup: RestoreBackup,
+    check: CheckBeforeWork,
   ): Promise<RestoreResult> {
-    return runBinlogChainRestore(cfg, manifest, signal, restoreBackup, this);
+    return runBinlogChainRestore(cfg, manifest, signal, restoreBackup, this, check);
   }
 
   /** `restore --target-dir DIR` of a physical backup (physical-restore.ts). */
-  public restoreToDirectory(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult> {
-    return runMysqlPhysicalRestore(cfg, signal);
+  public restoreToDirectory(cfg: RestoreConfig, signal: AbortSignal, check: CheckBeforeWork): Promise<RestoreResult> {
+    return runMysqlPhysicalRestore(cfg, signal, check);
   }
 
   /** A drill of a physical backup: laid down under TMPDIR, a temporary server, row counts (physical-restore.ts). */
@@ -103,6 +110,31 @@ export class MySQLDriver implements EngineDriver {
     if (purpose === ToolPurpose.RESTORE) return [client];
     const dump = findTool(['mariadb-dump', 'mysqldump']) ?? 'mariadb-dump';
     return [client, { cmd: dump, label: path.basename(dump), why: 'a MySQL/MariaDB backup', fix }];
+  }
+
+  public async serverToolProblem(url: SourceUrl, purpose: ToolPurpose): Promise<string | undefined> {
+    if (purpose !== ToolPurpose.BACKUP) return undefined;
+    let info: ServerInfo;
+    try {
+      const session = await openSession(url, mysqlEnv(process.env[SECRET_ENV.SOURCE_PASSWORD]));
+      try {
+        info = await serverInfo(session, url.display);
+      } finally {
+        await session.close();
+      }
+    } catch {
+      return undefined;
+    }
+    const dump = await dumpTool(info.flavor).catch(() => undefined);
+    if (dump === undefined) return undefined;
+    const family = (flavor: boolean) => (flavor ? ServerFamily.MARIADB : ServerFamily.MYSQL);
+    return ServerVersions.dumpToolProblem(
+      family(info.flavor === MysqlFlavor.MARIADB),
+      info.version,
+      family(dump.mariadb),
+      dump.version,
+      `${path.basename(dump.path)} (${dump.path})`,
+    );
   }
 
   public async openBackup(source: SourceUrl, options: BackupOpenOptions): Promise<BackupSession> {

@@ -42,11 +42,11 @@ import { prepareDecryption } from '../../pipeline/encrypt';
 import { readBack } from '../../pipeline/read-back';
 import { Child, Pipeline, findTool } from '../../pipeline/stages';
 import { openStorage, Storage } from '../../storage';
-import { PhysicalDrillConfig, RestoreResult } from '../shared/engine';
+import { CheckBeforeWork, PhysicalDrillConfig, RestoreResult, ToolNeed } from '../shared/engine';
 import { countRows } from './client';
 import { MysqlSession } from './session';
 import { binlogBase, fetchBinlog, planBinlogReplay, readBinlogIndexes } from './binlog-archive';
-import { stopDatetime } from './binlog-restore';
+import { replayTool, stopDatetime } from './binlog-restore';
 import { Checkpoints, MbstreamSummary, parseCheckpoints, unpackStream } from './mbstream';
 import { physicalToolsOf, PhysicalTools } from './physical';
 import { chownTree, serverUser, startTempServer } from './physical-server';
@@ -314,6 +314,7 @@ async function choose(cfg: RestoreConfig, storage: Storage, backups: readonly Ma
 export async function runMysqlPhysicalRestore(
   cfg: RestoreConfig,
   signal: AbortSignal,
+  check: CheckBeforeWork,
 ): Promise<MysqlPhysicalRestoreResult> {
   const started = Date.now();
   if (cfg.targetDir === undefined) throw new ConfigError('a physical restore needs --target-dir DIR.');
@@ -356,6 +357,28 @@ export async function runMysqlPhysicalRestore(
       { event: 'pitr-plan', base: steps[0].id, binlogs: replayPlan.length },
     );
   }
+
+  // Every program the plan runs (read-back stages, the stream extractor and backup tool; to a
+  // moment the temporary server and the replay) is checked before anything is read or written.
+  const need = (cmd: string, why: string, fix: string): ToolNeed => ({ cmd, label: path.basename(cmd), why, fix });
+  await check({
+    manifests: steps,
+    objects: replayPlan.flatMap((f) => f.chunks),
+    tools: [
+      need(tools.extract, `unpacking the ${tools.stream} stream`, tools.fix),
+      need(tools.backup, 'preparing the physical backup (--prepare)', tools.fix),
+      ...(cfg.toTime === undefined
+        ? []
+        : [
+            need(
+              findTool(['mariadbd', 'mysqld'], ['/usr/sbin']) ?? 'mariadbd',
+              'the temporary server a restore to a moment replays the binary logs on',
+              'install the MariaDB server binary (Debian: mariadb-server-core)',
+            ),
+            replayTool(),
+          ]),
+    ],
+  });
 
   // A missing or wrong key is refused before the target is touched (each step's key, once).
   for (const m of steps) await (await prepareDecryption(m.pipeline.encryption, cfg.identity, m.id)).cleanup();
@@ -464,6 +487,7 @@ export async function drillMysqlPhysical(
         json: false,
       },
       signal,
+      cfg.check,
     );
     const run = path.join(scratch, 'run');
     await fs.promises.mkdir(run, { mode: 0o700 });

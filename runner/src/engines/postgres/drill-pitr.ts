@@ -139,6 +139,7 @@ export async function postgresDrillToTime(request: TimeDrillRequest, signal: Abo
         json: false,
       },
       signal,
+      request.check,
     );
     const hba = path.join(scratch, 'pg_hba.conf');
     await fs.promises.writeFile(hba, 'local all all trust\n', { mode: 0o600 });

@@ -11,6 +11,7 @@ import { capture, Child } from '../../pipeline/stages';
 import {
   BackupOpenOptions,
   BackupSession,
+  CheckBeforeWork,
   DeepCheck,
   EngineDriver,
   RestoreOptions,
@@ -86,8 +87,8 @@ export class PostgresDriver implements EngineDriver {
     return postgresDrillToTime(request, signal);
   }
 
-  public restoreToDirectory(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult> {
-    return runPhysicalRestore(cfg, signal);
+  public restoreToDirectory(cfg: RestoreConfig, signal: AbortSignal, check: CheckBeforeWork): Promise<RestoreResult> {
+    return runPhysicalRestore(cfg, signal, check);
   }
 
   public tools(purpose: ToolPurpose, method: BackupMethod): readonly ToolNeed[] {

@@ -21,7 +21,7 @@ import { ChosenBase } from './pitr-restore-base';
 import { pgTimestamp } from './pitr-restore-settings';
 import { chooseTimeline, readHistories } from './pitr-restore-timeline';
 import { pgTool } from './tools';
-import { archiveEnd, ArchiveEnd, planRecovery, readWalIndex, RecoveryPlan, WAL_PREFIX } from './wal-archive';
+import { archiveEnd, ArchiveEnd, planRecovery, readWalIndex, RecoveryPlan, WAL_PREFIX, WalIndex } from './wal-archive';
 import { fetchPartial, readPartial } from './wal-partial';
 import { parseLsn, segmentOf, timelinePath } from './wal-names';
 
@@ -131,8 +131,10 @@ export async function planToTime(
   base: ChosenBase,
   toTime: Date | 'latest',
   identity: string | undefined,
+  /** The archive's index, when the caller has listed it already. */
+  listed?: WalIndex,
 ): Promise<ToTimePlan> {
-  const index = await readWalIndex(storage);
+  const index = listed ?? (await readWalIndex(storage));
   const histories = await readHistories(storage, index, identity);
   const tl = chooseTimeline(base.timeline, index, histories);
   const startSegno = segmentOf(parseLsn(base.startLsn), index.segmentSize);

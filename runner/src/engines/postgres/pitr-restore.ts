@@ -26,6 +26,7 @@ import { BackupType } from '../../../../lib/core/model';
 import { readCatalog } from '../../catalog';
 import { RestoreConfig } from '../../config';
 import { BackupError } from '../../errors';
+import { CheckBeforeWork } from '../shared/engine';
 import { log } from '../../log';
 import { prepareDecryption } from '../../pipeline/encrypt';
 import { readBack } from '../../pipeline/read-back';
@@ -35,6 +36,7 @@ import { chooseBase } from './pitr-restore-base';
 import { writeRecoverySettings } from './pitr-restore-settings';
 import { prepareTargetDir } from './pitr-restore-target-dir';
 import { layDownPartial, layDownWalRanges, planToTime, ToTimePlan } from './pitr-restore-wal';
+import { readWalIndex } from './wal-archive';
 
 export interface PhysicalRestoreResult {
   readonly id: string;
@@ -52,7 +54,11 @@ export interface PhysicalRestoreResult {
   readonly next: string;
 }
 
-export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal): Promise<PhysicalRestoreResult> {
+export async function runPhysicalRestore(
+  cfg: RestoreConfig,
+  signal: AbortSignal,
+  check: CheckBeforeWork,
+): Promise<PhysicalRestoreResult> {
   const started = Date.now();
   if (cfg.targetDir === undefined)
     throw new ConfigError(
@@ -67,6 +73,11 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
   const catalog = await readCatalog(storage);
   const chosenBase = await chooseBase(cfg, storage, catalog);
   const { chosen, chain, base, baseArtifact } = chosenBase;
+  // The programs that read the chain back (and, to a moment, the archived WAL) run, before any read.
+  const toMoment = cfg.toTime !== undefined || cfg.toLatest === true;
+  const walIndex = toMoment ? await readWalIndex(storage) : undefined;
+  const wal = walIndex === undefined ? [] : [...walIndex.segments.values()].flatMap((s) => [...s.values()]);
+  await check({ manifests: chain, objects: [...wal, ...(walIndex?.others.values() ?? [])] });
 
   // Plan first: nothing is written before the archive is known to hold what recovery needs.
   let settings: Record<string, string>;
@@ -74,8 +85,8 @@ export async function runPhysicalRestore(cfg: RestoreConfig, signal: AbortSignal
   let timeline = chosenBase.timeline;
   let walSegments: number | undefined;
   let walPlan: ToTimePlan | undefined;
-  if (cfg.toTime !== undefined || cfg.toLatest === true) {
-    const plan = await planToTime(storage, chosenBase, cfg.toTime ?? 'latest', cfg.identity);
+  if (toMoment) {
+    const plan = await planToTime(storage, chosenBase, cfg.toTime ?? 'latest', cfg.identity, walIndex);
     walPlan = plan;
     ({ settings, recoveryTarget, timeline } = plan);
     walSegments = plan.segments.length;

@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from '../../../../lib/core/errors';
 import { WalFetchConfig, WalPushConfig } from '../../config';
+import { CheckBeforeWork } from '../shared/engine';
 import { BackupError, DamagedError } from '../../errors';
 import { log } from '../../log';
 import { archiveEncryption, fetchObject, listFile, pushFile } from '../../archive/log-archive';
@@ -72,7 +73,11 @@ export class WalNotFoundError extends BackupError {
   public readonly name = 'WalNotFoundError';
 }
 
-export async function runWalFetch(cfg: WalFetchConfig, signal: AbortSignal): Promise<WalFetchResult> {
+export async function runWalFetch(
+  cfg: WalFetchConfig,
+  signal: AbortSignal,
+  check: CheckBeforeWork,
+): Promise<WalFetchResult> {
   const started = Date.now();
   const name = parseWalFileName(cfg.file);
   if (name === undefined) {
@@ -101,6 +106,8 @@ export async function runWalFetch(cfg: WalFetchConfig, signal: AbortSignal): Pro
       `${name.name} is archived twice with different content in ${storage.url.display} (${copies.map((c) => c.key).join(', ')}); two servers archive to the same place. Recovery refuses to guess which is right.`,
     );
   }
+  // The programs that read it back (decompression, decryption) run, before %p is written.
+  await check({ manifests: [], objects: [copies[0]] });
   await fetchObject(storage, WAL_PREFIX, copies[0], cfg.dest, cfg.identity, signal);
   const seconds = (Date.now() - started) / 1000;
   log.info(`restored ${name.name} from the archive`, {

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { LogPosition, Manifest, ManifestArtifact, TableStat } from '../../../../lib/core/manifest';
-import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
-import { SourceUrl, StorageUrl } from '../../../../lib/core/urls';
+import { BackupMethod, BackupType, Compression, Engine } from '../../../../lib/core/model';
+import { EncryptionScheme, SourceUrl, StorageUrl } from '../../../../lib/core/urls';
 import { ArchiveWindow } from '../../archive/window';
 import { Catalog } from '../../catalog';
 import { BinlogStreamConfig, RestoreConfig, WalFetchConfig, WalPushConfig, WalReceiveConfig } from '../../config';
@@ -47,6 +47,12 @@ export interface EngineDriver {
    */
   serverMajor?(url: SourceUrl, purpose: ToolPurpose): Promise<number | undefined>;
   /**
+   * Why the tools found cannot work with the server at `url` (a MySQL server newer than the dump
+   * tool, lib/core/versions.ts), asked before any work; undefined when they can or the server
+   * cannot be asked (the session then reports why).
+   */
+  serverToolProblem?(url: SourceUrl, purpose: ToolPurpose): Promise<string | undefined>;
+  /**
    * Why `restore --target URL` cannot restore this backup (a PostgreSQL physical backup is a
    * data directory), checked before any tool runs; undefined when it can.
    */
@@ -57,7 +63,12 @@ export interface EngineDriver {
    * so an engine never imports a command). Engines without it refuse --to-time with
    * `toTimeRefusal`.
    */
-  restoreToTime?(cfg: RestoreConfig, signal: AbortSignal, restoreBackup: RestoreBackup): Promise<RestoreResult>;
+  restoreToTime?(
+    cfg: RestoreConfig,
+    signal: AbortSignal,
+    restoreBackup: RestoreBackup,
+    check: CheckBeforeWork,
+  ): Promise<RestoreResult>;
   /** The message --to-time with --target URL fails with when the engine cannot do it that way. */
   readonly toTimeRefusal?: string;
   /** `restore --id` of an incremental or differential backup whose chain the engine replays itself. */
@@ -66,9 +77,10 @@ export interface EngineDriver {
     manifest: Manifest,
     signal: AbortSignal,
     restoreBackup: RestoreBackup,
+    check: CheckBeforeWork,
   ): Promise<RestoreResult>;
   /** `restore --target-dir DIR`: lay a data directory down (PostgreSQL physical and point-in-time). */
-  restoreToDirectory?(cfg: RestoreConfig, signal: AbortSignal): Promise<RestoreResult>;
+  restoreToDirectory?(cfg: RestoreConfig, signal: AbortSignal, check: CheckBeforeWork): Promise<RestoreResult>;
   /** The recoverable window of the engine's log archive in a storage location, if it holds one. */
   archiveWindow?(storage: Storage, catalog: Catalog): Promise<ArchiveWindow | undefined>;
   /**
@@ -87,7 +99,7 @@ export interface EngineDriver {
   /** `wal-push FILE` (PostgreSQL's archive_command), for engines that ship a WAL (lib/core/engines.ts). */
   walPush?(cfg: WalPushConfig, signal: AbortSignal): Promise<unknown>;
   /** `wal-fetch NAME DEST` (PostgreSQL's restore_command). */
-  walFetch?(cfg: WalFetchConfig, signal: AbortSignal): Promise<unknown>;
+  walFetch?(cfg: WalFetchConfig, signal: AbortSignal, check: CheckBeforeWork): Promise<unknown>;
   /** `binlog-stream`: follow the server's binary log into the archive until stopped. */
   binlogStream?(cfg: BinlogStreamConfig, signal: AbortSignal): Promise<LogStreamResult>;
   /** `wal-receive`: stream the server's WAL into the archive until stopped. */
@@ -98,6 +110,8 @@ export interface EngineDriver {
 export interface PhysicalDrillConfig {
   readonly from: RestoreConfig['from'];
   readonly identity?: string;
+  /** The plan's programs and --identity, checked before any work (see CheckBeforeWork). */
+  readonly check: CheckBeforeWork;
 }
 
 /** A replica's delay behind its primary, as `replicaLag` measured it. */
@@ -121,6 +135,8 @@ export interface TimeDrillRequest {
   readonly window: ArchiveWindow;
   /** The random (seeded) moment in [from, to], outside the window's holes. */
   pick(from: Date, to: Date): Date;
+  /** The plan's programs and --identity, checked before any work (see CheckBeforeWork). */
+  readonly check: CheckBeforeWork;
 }
 
 /** What a point-in-time drill found. */
@@ -156,6 +172,28 @@ export interface RestoreResult {
   readonly seconds: number;
   readonly artifacts: string[];
 }
+
+/**
+ * What an engine's own plan reads back and runs (a physical or point-in-time restore, a chain
+ * replay, wal-fetch), for the check before work that the command passes in (preflight.ts).
+ */
+export interface ReadCheck {
+  /** The backups it reads back: their decompression and decryption (and --identity) are checked. */
+  readonly manifests: readonly Manifest[];
+  /** Stored log objects it reads back without a manifest of their own (archived WAL, binary logs). */
+  readonly objects?: readonly { readonly compression: Compression; readonly encryption: EncryptionScheme }[];
+  /** Programs it runs beyond the shared stages (e.g. mariadb-binlog for a replay). */
+  readonly tools?: readonly ToolNeed[];
+  /** The database it restores into: the engine's restore tools and the server's version are checked. */
+  readonly target?: SourceUrl;
+}
+
+/**
+ * Check a plan before any work: throws ConfigError (exit 2) naming the missing program or bad
+ * --identity. Commands pass it to the engine, which calls it once it knows its plan and before it
+ * reads, creates or writes anything.
+ */
+export type CheckBeforeWork = (need: ReadCheck) => Promise<void>;
 
 /** Restore one backup into a database, as `restore --id` does. */
 export type RestoreBackup = (cfg: RestoreConfig, signal: AbortSignal) => Promise<RestoreResult>;
