@@ -7,6 +7,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import {
+  requiredEncryptionFor,
   ConfigError,
   EncryptionScheme,
   Engine,
@@ -190,6 +191,8 @@ export class RestoreTask extends Construct implements ec2.IConnectable {
       ...renderRunnerEnvironment(RunnerCommand.RESTORE, {
         from: props.vault.storageUrl(prefix),
         target: props.target,
+        // A kms: database restores only kms: manifests that authenticate (no forged plain backup).
+        'require-encryption': requiredEncryptionFor(encryption.scheme),
         json: true,
       }),
       [RUNNER_ENV.DATABASE_ID]: props.databaseId,

@@ -7,7 +7,11 @@ import * as google from '../../lib/cdktf/google';
 import { BackupConfig, parseInvocation } from '../../runner/src/config';
 import { synthAws, synthGoogle } from './helpers';
 
-const local = { DBBACKUP_TO: 'file:///tmp/x', DBBACKUP_ENCRYPT: 'none' };
+// The task's key is a token: a plain kms: value stands in for it (AWS tasks require kms:).
+const local = {
+  DBBACKUP_TO: 'file:///tmp/x',
+  DBBACKUP_ENCRYPT: 'kms:arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000',
+};
 
 describe('CDKTF maxReplicaLag', () => {
   test('AWS: the backup task renders DBBACKUP_MAX_REPLICA_LAG; without the prop it sets none', () => {
