@@ -13,6 +13,7 @@
  * seconds, so what is reached is the end of T's second.
  */
 import { Manifest } from '../../../../lib/core/manifest';
+import { BackupMethod } from '../../../../lib/core/model';
 import { RunnerCommand } from '../../../../lib/core/contract';
 import { readCatalog } from '../../catalog';
 import { ConfigError } from '../../../../lib/core/errors';
@@ -22,6 +23,7 @@ import { openStorage } from '../../storage';
 import { EngineDriver, RestoreBackup, TimeDrillRequest, TimeDrillResult } from '../shared/engine';
 import { binlogBases } from './binlog-archive';
 import { runBinlogRestore } from './binlog-restore';
+import { drillMysqlPhysical } from './physical-restore';
 
 /** Tables of `recorded` missing from `restored` (schema.name). */
 export function missingTables(
@@ -55,6 +57,7 @@ export async function mysqlDrillToTime(
   const base: Manifest | undefined = before[before.length - 1];
   if (base === undefined)
     throw new BackupError(`no full backup of ${database} ended before ${t.toISOString()}, inside the window`);
+  if (base.method === BackupMethod.PHYSICAL) return physicalToTime(request, t, base, database, signal);
   if (await driver.databaseExists!(request.target)) {
     throw new ConfigError(
       `the drill's target database ${request.target.database} already exists on ${request.target.display}; ` +
@@ -69,6 +72,41 @@ export async function mysqlDrillToTime(
       log.warn(`could not drop the drill database: ${e.message}`),
     );
   }
+}
+
+/**
+ * A physical base (mariadb-backup): the newest physical chain before T is prepared in a scratch
+ * directory, the binary logs are replayed up to T on a temporary server (as `restore --to-time
+ * --target-dir` does), and the base's tables are checked present there; the drill's target
+ * database is not used.
+ */
+async function physicalToTime(
+  request: TimeDrillRequest,
+  t: Date,
+  base: Manifest,
+  database: string,
+  signal: AbortSignal,
+): Promise<TimeDrillResult> {
+  const started = Date.now();
+  const restored = await drillMysqlPhysical(
+    { from: request.from, identity: request.identity, check: request.check },
+    base,
+    signal,
+    { toTime: t, database },
+  );
+  const recorded = base.tables ?? [];
+  const problems = missingTables(recorded, restored).map(
+    (k) => `table ${k} of the physical backup ${base.id} is missing after the restore to ${t.toISOString()}`,
+  );
+  return {
+    base: base.id,
+    target: t.toISOString(),
+    reached: new Date(Math.floor(t.getTime() / 1000) * 1000 + 999).toISOString(),
+    restoreSeconds: (Date.now() - started) / 1000,
+    tablesChecked: recorded.length,
+    rowsCounted: restored.reduce((s, x) => s + x.rows, 0),
+    problems,
+  };
 }
 
 async function restoreAndCheck(

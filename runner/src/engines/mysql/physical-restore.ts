@@ -360,12 +360,19 @@ export async function runMysqlPhysicalRestore(
 
   // Every program the plan runs (read-back stages, the stream extractor and backup tool; to a
   // moment the temporary server and the replay) is checked before anything is read or written.
-  const need = (cmd: string, why: string, fix: string): ToolNeed => ({ cmd, label: path.basename(cmd), why, fix });
+  const need = (cmd: string, why: string, fix: string, versionArgs?: string[]): ToolNeed => ({
+    cmd,
+    label: path.basename(cmd),
+    why,
+    fix,
+    versionArgs,
+  });
   await check({
     manifests: steps,
     objects: replayPlan.flatMap((f) => f.chunks),
     tools: [
-      need(tools.extract, `unpacking the ${tools.stream} stream`, tools.fix),
+      // mbstream/xbstream have no --version; --help prints and exits 0.
+      need(tools.extract, `unpacking the ${tools.stream} stream`, tools.fix, ['--help']),
       need(tools.backup, 'preparing the physical backup (--prepare)', tools.fix),
       ...(cfg.toTime === undefined
         ? []
@@ -469,6 +476,8 @@ export async function drillMysqlPhysical(
   cfg: PhysicalDrillConfig,
   manifest: Manifest,
   signal: AbortSignal,
+  /** A point-in-time drill: the newest physical chain of `database` before `toTime`, replayed up to it. */
+  moment?: { readonly toTime: Date; readonly database: string },
 ): Promise<TableStat[]> {
   const scratch = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-drill-'));
   try {
@@ -479,7 +488,9 @@ export async function drillMysqlPhysical(
       {
         command: RunnerCommand.RESTORE,
         from: cfg.from,
-        selector: { kind: 'id', id: manifest.id },
+        selector:
+          moment === undefined ? { kind: 'id', id: manifest.id } : { kind: 'latest', database: moment.database },
+        ...(moment === undefined ? {} : { toTime: moment.toTime }),
         targetDir: data,
         identity: cfg.identity,
         withGlobals: false,

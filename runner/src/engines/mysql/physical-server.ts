@@ -71,13 +71,25 @@ export async function chownTree(dir: string, uid: number, gid: number): Promise<
  * Start a server on `dataDir` with its socket and logs in `runDir` (a private directory the
  * caller made and removes).
  */
+/** The longest socket path the kernel takes (sun_path is 108 bytes with its NUL). */
+const SOCKET_PATH_MAX = 107;
+
 export async function startTempServer(dataDir: string, runDir: string): Promise<TempServer> {
   const user = serverUser();
   if (user !== undefined) {
     await chownTree(dataDir, user.uid, user.gid);
     await fs.promises.chown(runDir, user.uid, user.gid);
   }
-  const socket = path.join(runDir, 'mysqld.sock');
+  // A Unix socket path holds at most 107 bytes: a deep runDir (a drill under a long TMPDIR) gets
+  // its socket in a private directory of its own under /tmp, removed when the server stops.
+  let socketDir: string | undefined;
+  if (Buffer.byteLength(path.join(runDir, 'mysqld.sock')) > SOCKET_PATH_MAX) {
+    socketDir = await fs.promises.mkdtemp('/tmp/dbbackup-sock-');
+    if (user !== undefined) await fs.promises.chown(socketDir, user.uid, user.gid);
+  }
+  const socket = path.join(socketDir ?? runDir, 'mysqld.sock');
+  const removeSocketDir = () =>
+    socketDir === undefined ? Promise.resolve() : fs.promises.rm(socketDir, { recursive: true, force: true });
   const cnf = path.join(dataDir, 'backup-my.cnf');
   const hasCnf = fs.existsSync(cnf);
   const args = [
@@ -122,6 +134,7 @@ export async function startTempServer(dataDir: string, runDir: string): Promise<
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
     if (exited !== null) {
+      await removeSocketDir();
       throw new BackupError(
         `the temporary server on the restored files exited with ${exited} before it accepted connections: ` +
           `${await errorLog()}`,
@@ -137,6 +150,7 @@ export async function startTempServer(dataDir: string, runDir: string): Promise<
     }
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
+      await removeSocketDir();
       throw new BackupError(
         `the temporary server did not start within ${START_TIMEOUT_MS / 1000} s: ${await errorLog()}`,
       );
@@ -144,7 +158,7 @@ export async function startTempServer(dataDir: string, runDir: string): Promise<
     await new Promise((r) => setTimeout(r, 200));
   }
   const stop = async () => {
-    if (exited !== null) return;
+    if (exited !== null) return removeSocketDir();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
       proc.once('exit', () => {
@@ -153,6 +167,7 @@ export async function startTempServer(dataDir: string, runDir: string): Promise<
       });
       proc.kill('SIGTERM');
     });
+    await removeSocketDir();
     if (exited !== 0) {
       throw new BackupError(`the temporary server did not shut down cleanly (exit ${exited}): ${await errorLog()}`);
     }
