@@ -19,3 +19,4 @@ export * from './defaults';
 export * from './drill';
 export * from './versions';
 export * from './capabilities';
+export * from './parallel';

@@ -49,7 +49,17 @@ export interface BackupConfig {
   readonly lockWaitSeconds: number;
   /** Seconds to wait for another session's table lock (pg_dump --lock-wait-timeout, lock_wait_timeout). */
   readonly lockTimeoutSeconds: number;
+  /** --jobs N: parallel jobs of the dump tool (undefined: the rule of lib/core/parallel.ts). */
+  readonly jobs?: number;
+  /** --row-counts: exact counts in the dump's snapshot, or the planner's estimates. */
+  readonly rowCounts: RowCounts;
   readonly json: boolean;
+}
+
+/** How the manifest's row counts are taken (--row-counts). */
+export enum RowCounts {
+  EXACT = 'exact',
+  ESTIMATE = 'estimate',
 }
 
 export interface RestoreConfig {
@@ -62,6 +72,8 @@ export interface RestoreConfig {
   readonly identity?: string;
   readonly withGlobals: boolean;
   readonly clean: boolean;
+  /** --jobs N: parallel jobs of the restore tool (undefined: the rule of lib/core/parallel.ts). */
+  readonly jobs?: number;
   readonly json: boolean;
 }
 
@@ -97,6 +109,8 @@ export interface DrillConfig {
   readonly identity?: string;
   /** The database (id or name) whose newest backup is drilled, when the store holds several. */
   readonly database?: string;
+  /** --jobs N for the drill's restore. */
+  readonly jobs?: number;
   readonly json: boolean;
 }
 
@@ -238,6 +252,13 @@ function convert(spec: OptionSpec, raw: string, where: string): string | number 
   }
 }
 
+/** --jobs N: 1 or more (0 is refused: it would mean no job at all). */
+function jobsOf(values: Record<string, unknown>): number | undefined {
+  const jobs = values.jobs as number | undefined;
+  if (jobs === 0) throw new ConfigError(`--jobs is '0'; give 1 or more (1: one stream, no local spool).`);
+  return jobs;
+}
+
 function need(values: Record<string, unknown>, cmd: string, name: string): string {
   const v = values[name];
   if (v === undefined) {
@@ -341,6 +362,8 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         tierDays: v['tier-days'] !== undefined ? parseTierDays(String(v['tier-days'])) : undefined,
         lockWaitSeconds: (v['lock-wait'] as number | undefined) ?? 0,
         lockTimeoutSeconds: (v['lock-timeout'] as number | undefined) ?? 60,
+        jobs: jobsOf(v),
+        rowCounts: (v['row-counts'] as RowCounts | undefined) ?? RowCounts.EXACT,
         json,
       };
     }
@@ -368,6 +391,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         identity: v.identity as string | undefined,
         withGlobals: v['with-globals'] === true,
         clean: v.clean === true,
+        jobs: jobsOf(v),
         json,
       };
     }
@@ -417,6 +441,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         target: parseSourceUrl(need(v, cmd, 'target'), '--target'),
         identity: v.identity as string | undefined,
         database: v.database as string | undefined,
+        jobs: jobsOf(v),
         json,
       };
     case RunnerCommand.WAL_PUSH: {
