@@ -129,6 +129,10 @@ export class PostgresDriver implements EngineDriver {
       );
     }
     const env = pgEnv(source, process.env[SECRET_ENV.SOURCE_PASSWORD]);
+    // Asked while the session opens (each is a process start; the dump waits for neither otherwise).
+    const pgDump = pgTool('pg_dump');
+    const pgDumpall = pgTool('pg_dumpall');
+    const versions = Promise.all([toolVersion(pgDump), toolVersion(pgDumpall)]);
     const session = new PsqlSession({ cmd: pgTool('psql'), args: [], env, label: 'psql' });
     try {
       const info = await session.json<{ version: string; num: number; recovery: boolean }>(
@@ -145,14 +149,12 @@ export class PostgresDriver implements EngineDriver {
       const snap = await session.json<{ snapshot: string; lsn: string | null }>(
         `SELECT json_build_object('snapshot', pg_export_snapshot(), 'lsn', ${info.recovery ? 'pg_last_wal_replay_lsn()' : 'pg_current_wal_lsn()'})`,
       );
-      const pgDump = pgTool('pg_dump');
-      const dumpVersion = await toolVersion(pgDump);
+      const dumpVersion = await versions.then(([d]) => d);
       if (Number(dumpVersion.split('.')[0]) < Math.floor(info.num / 10000)) {
         throw new BackupError(
           `pg_dump ${dumpVersion} (${pgDump}) cannot dump a PostgreSQL ${info.version} server; install the client tools of version ${Math.floor(info.num / 10000)} or newer.`,
         );
       }
-      const pgDumpall = pgTool('pg_dumpall');
       const globalsArgs = ['--globals-only', '--no-password', '-l', source.database];
       // Asked before the counts (the session runs one query at a time). --jobs N, or the rule of lib/core/parallel.ts: parallel only with two large tables or more.
       const large =
@@ -208,7 +210,7 @@ export class PostgresDriver implements EngineDriver {
             };
       return {
         serverVersion: info.version,
-        tools: { pg_dump: dumpVersion, pg_dumpall: await toolVersion(pgDumpall) },
+        tools: { pg_dump: dumpVersion, pg_dumpall: (await versions)[1] },
         position: snap.lsn === null ? undefined : { kind: 'lsn', lsn: snap.lsn },
         artifacts: [
           databaseArtifact,
