@@ -18,10 +18,12 @@ RUNS="${BENCH_RUNS:-3}"
 ROWS_PER_GB=3750000
 ROWS=$(awk -v g="$GB" -v r="$ROWS_PER_GB" 'BEGIN { printf "%d", g * r }')
 
-for tool in mariadbd mariadb-install-db mariadb mariadb-dump zstd gzip /usr/bin/time; do
+for tool in mariadbd mariadb-install-db mariadb mariadb-dump mydumper myloader zstd gzip /usr/bin/time; do
   command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "bench: $tool is needed" >&2; exit 2; }
 done
 [ -f dist/runner/dbbackup.js ] || node scripts/build.mjs --bundle-only >/dev/null
+# BENCH_DBBACKUP: a copy of the bundle, so a build during a long run does not change what is measured.
+DBBACKUP="${BENCH_DBBACKUP:-dist/runner/dbbackup.js}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/dbbackup-bench-my-XXXXXX")"
 DATA="$WORK/data"
@@ -118,18 +120,41 @@ measure() {
   echo "$seconds $top $peak"
 }
 
+# The client's password for mydumper/myloader (a 0600 file, never argv).
+DEFAULTS="$WORK/client.cnf"
+printf '[client]\npassword=%s\n' "$PASSWORD" > "$DEFAULTS"
+chmod 600 "$DEFAULTS"
+MYCONN="--defaults-file=$DEFAULTS --host=127.0.0.1 --port=$PORT --user=root"
+# mydumper splits a table into row chunks (--rows), so even one large table is dumped in parallel.
+MYDUMPER="mydumper $MYCONN --database=bench --trx-consistency-only --rows=250000 --outputdir"
 LABELS=(
   "mariadb-dump > /dev/null (producer alone)"
   "mariadb-dump | zstd -T0 > file (b)"
   "mariadb-dump | gzip > file (a)"
   "dbbackup backup (zstd) to file://"
+  "dbbackup backup --row-counts estimate"
 )
 COMMANDS=(
   "$DUMP > /dev/null"
   "$DUMP | zstd -q -T0 > $OUT/b.sql.zst"
   "$DUMP | gzip > $OUT/a.sql.gz"
-  "DBBACKUP_SOURCE_PASSWORD=\$MYSQL_PWD DBBACKUP_LOG_FORMAT=json node dist/runner/dbbackup.js backup --engine mysql --source mysql://root@127.0.0.1:$PORT/bench --to file://$OUT/store"
+  "DBBACKUP_SOURCE_PASSWORD=\$MYSQL_PWD DBBACKUP_LOG_FORMAT=json node $DBBACKUP backup --engine mysql --source mysql://root@127.0.0.1:$PORT/bench --to file://$OUT/store"
+  "DBBACKUP_SOURCE_PASSWORD=\$MYSQL_PWD DBBACKUP_LOG_FORMAT=json node $DBBACKUP backup --engine mysql --source mysql://root@127.0.0.1:$PORT/bench --to file://$OUT/store --row-counts estimate"
 )
+for n in ${BENCH_JOBS:-2 4}; do
+  LABELS+=("mydumper -t $n to a directory (producer alone)" "mydumper -t $n && tar -c | zstd -T0 > file")
+  COMMANDS+=(
+    "rm -rf $OUT/my$n && $MYDUMPER $OUT/my$n --threads=$n"
+    "rm -rf $OUT/myz$n && $MYDUMPER $OUT/myz$n --threads=$n && tar -cf - -C $OUT myz$n | zstd -q -T0 > $OUT/my$n.tar.zst && rm -rf $OUT/myz$n"
+  )
+done
+# Restores into a new database: the single stream into the client, and myloader -t N.
+LABELS+=("zstd -d | mariadb (restore of (b))")
+COMMANDS+=("mariadb ${CONN[*]} -e 'DROP DATABASE IF EXISTS r; CREATE DATABASE r' && zstd -q -d -c $OUT/b.sql.zst | mariadb ${CONN[*]} r")
+for n in ${BENCH_JOBS:-2 4}; do
+  LABELS+=("myloader -t $n (restore of the mydumper directory)")
+  COMMANDS+=("mariadb ${CONN[*]} -e 'DROP DATABASE IF EXISTS r' && myloader $MYCONN --directory=$OUT/my$n --database=r --threads=$n")
+done
 declare -A RESULTS
 for ((run = 1; run <= RUNS; run++)); do
   for i in "${!LABELS[@]}"; do
