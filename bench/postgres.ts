@@ -52,8 +52,10 @@ interface Variant {
 
 function median(ms: Measurement[]): Measurement {
   const sorted = [...ms].sort((a, b) => a.seconds - b.seconds);
+  const cpu = ms.map((m) => m.cpuSeconds ?? 0).sort((a, b) => a - b);
   return {
     ...sorted[Math.floor(sorted.length / 2)],
+    cpuSeconds: cpu[Math.floor(cpu.length / 2)],
     topPeakMiB: Math.max(...ms.map((m) => m.topPeakMiB)),
     treePeakMiB: Math.max(...ms.map((m) => m.treePeakMiB)),
   };
@@ -90,6 +92,10 @@ async function main(): Promise<void> {
       DBBACKUP_LOG_FORMAT: 'json',
       TMPDIR: work,
     };
+    const pidFile = [path.join(pg.dataDir, 'postmaster.pid'), path.join(pg.dataDir, 'data', 'postmaster.pid')].find(
+      (f) => fs.existsSync(f),
+    )!;
+    const serverPid = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]);
     const dump = pgTool('pg_dump');
     const restore = pgTool('pg_restore');
     const psql = pgTool('psql');
@@ -237,7 +243,7 @@ async function main(): Promise<void> {
       for (let run = 0; run < RUNS; run++) {
         for (const v of variants) {
           await v.before?.();
-          const m = await measure(v.label, v.cmd, v.args, env);
+          const m = await measure(v.label, v.cmd, v.args, env, serverPid);
           results.set(v.label, [...(results.get(v.label) ?? []), m]);
           if (v.stored !== undefined) stored.set(v.label, v.stored());
           process.stderr.write(`run ${run + 1}: ${v.label}: ${m.seconds.toFixed(2)} s\n`);
@@ -260,22 +266,27 @@ async function main(): Promise<void> {
     }
     const table = (title: string, variants: Variant[]) => {
       console.log(`\n${title}\n`);
-      console.log('| variant | wall | ratio | vs | stored | peak RSS, top process | peak RSS, process tree |');
-      console.log('|---|---|---|---|---|---|---|');
+      console.log(
+        '| variant | wall | ratio | vs | CPU (client + server) | CPU ratio | stored | peak RSS, top process | ' +
+          'peak RSS, process tree |',
+      );
+      console.log('|---|---|---|---|---|---|---|---|---|');
       for (const v of variants) {
         const m = median(results.get(v.label)!);
         const base = median(results.get(v.base)!);
         const s = stored.get(v.label);
         console.log(
           `| ${names[v.label] ?? v.label} | ${m.seconds.toFixed(2)} s | ${(m.seconds / base.seconds).toFixed(2)}x | ` +
-            `(${v.base}) | ${s === undefined ? '' : `${(s / 2 ** 20).toFixed(0)} MiB`} | ` +
+            `(${v.base}) | ${m.cpuSeconds!.toFixed(2)} s | ${(m.cpuSeconds! / base.cpuSeconds!).toFixed(2)}x | ` +
+            `${s === undefined ? '' : `${(s / 2 ** 20).toFixed(0)} MiB`} | ` +
             `${m.topPeakMiB.toFixed(0)} MiB | ${m.treePeakMiB.toFixed(0)} MiB |`,
         );
       }
     };
     console.log(
       `\nPostgreSQL ${await pg.sql('SHOW server_version')}, database ${size} on disk in ${TABLES} tables, ` +
-        `${os.cpus().length} cores, median of ${RUNS} runs; ratio = wall time / wall time of the variant named in 'vs'`,
+        `${os.cpus().length} cores, median of ${RUNS} runs; ratio = wall time / wall time of the variant named in 'vs'; ` +
+        'CPU = user + system seconds of the command and of the server',
     );
     table('Backups (file:// storage, zstd -3 -T0)', backups);
     table('Restores (into a new database)', restores);

@@ -3,7 +3,7 @@
 // swapped in on success), against real servers.
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,6 +13,7 @@ import { fingerprint, loadFixture } from '../harness/pg-fixture';
 import { dbbackup, logLines } from '../harness/runner';
 
 const TABLES = 2100;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('PostgreSQL: parallel backup and restore (--jobs)', () => {
   let source: LocalPostgres;
@@ -203,6 +204,28 @@ describe('PostgreSQL: parallel backup and restore (--jobs)', () => {
     assert.deepEqual(await fingerprint(target, 'wrongkey_target'), before);
     assert.deepEqual(await leftovers(), []);
     assert.deepEqual(fs.readdirSync(tmp), []);
+  });
+
+  test('a parallel dump that fails (a table lock it waits for): exit 1 naming the table, no manifest, no spool left', async () => {
+    const conn = ['-h', '127.0.0.1', '-p', String(source.port), '-U', 'postgres', '-d', 'shop'];
+    const holder = spawn(pgTool('psql'), ['-X', '-q', ...conn], {
+      env: { ...process.env, PGPASSWORD: source.password },
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    try {
+      holder.stdin!.write('BEGIN; LOCK TABLE sales.orders IN ACCESS EXCLUSIVE MODE;\n');
+      const locked = `SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = 'sales.orders'::regclass`;
+      for (let i = 0; i < 100 && (await source.sql(locked, 'shop')) !== '1'; i++) await sleep(100);
+      const store = `file://${dir}/locked`;
+      const b = await backup('shop', store, '--jobs', '2', '--lock-timeout', '1');
+      assert.equal(b.code, 1, b.stderr);
+      assert.match(b.stderr, /pg_dump gave up after 1 s waiting for a lock on table sales\.orders/);
+      const folders = fs.existsSync(path.join(dir, 'locked')) ? fs.readdirSync(path.join(dir, 'locked')) : [];
+      for (const f of folders) assert.equal(fs.existsSync(path.join(dir, 'locked', f, 'manifest.json')), false);
+      assert.deepEqual(fs.readdirSync(tmp), [], 'the spool is removed');
+    } finally {
+      holder.kill('SIGKILL');
+    }
   });
 
   test(`${TABLES} tables: --jobs 2 backup and restore into a server with the default lock table`, async () => {

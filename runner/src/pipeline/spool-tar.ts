@@ -135,9 +135,13 @@ function startSpoolTar(options: SpoolTarOptions, onActivity: () => void): Produc
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   let stopped = false;
   let exited = false;
+  let failed = false;
   child.done.then(
     () => (exited = true),
-    () => (exited = true),
+    () => {
+      exited = true;
+      failed = true;
+    },
   );
   const sent = new Set<string>();
   const workers = new Set<number>();
@@ -192,6 +196,7 @@ function startSpoolTar(options: SpoolTarOptions, onActivity: () => void): Produc
     for (;;) {
       // Whether the tool had ended before the listing: then every file listed is complete.
       const ended = exited;
+      if (failed) break;
       let names: string[] = [];
       try {
         names = fs.readdirSync(dir).sort();
@@ -235,7 +240,12 @@ function startSpoolTar(options: SpoolTarOptions, onActivity: () => void): Produc
 
   const done = (async () => {
     try {
-      const [l, c] = await Promise.allSettled([loop(), child.done]);
+      // A failure of the stream (the stages after it stopped) stops the tool too.
+      const streaming = loop().catch((e) => {
+        child.kill();
+        throw e;
+      });
+      const [l, c] = await Promise.allSettled([streaming, child.done]);
       // The tool's failure is the cause; a failure of the loop (disk, a stopped stream) otherwise.
       if (c.status === 'rejected') throw c.reason;
       if (l.status === 'rejected') throw l.reason;
