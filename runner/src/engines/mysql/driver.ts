@@ -46,6 +46,11 @@ import {
 import { LockWatch, SharedSnapshot } from './snapshot';
 import { RestorePlan, expectTrailer } from './restore-plan';
 
+/** --jobs N above 1 of a MySQL/MariaDB backup or restore (see docs/mysql.md#parallel-dumps-and-restores). */
+const PARALLEL_NOT_YET =
+  '--jobs above 1 is not used for MySQL/MariaDB in this release: the dump and the restore are one stream ' +
+  '(mariadb-dump, mariadb); see docs/mysql.md, parallel dumps and restores';
+
 export class MySQLDriver implements EngineDriver {
   public readonly engine = Engine.MYSQL;
   public readonly binlogStream = runBinlogStream;
@@ -79,6 +84,7 @@ export class MySQLDriver implements EngineDriver {
         `--method ${options.method} is not available for MySQL/MariaDB; use --method logical (incremental and differential backups are binary log ranges).`,
       );
     }
+    if ((options.jobs ?? 1) > 1) log.warn(PARALLEL_NOT_YET, { jobs: options.jobs });
     const env = mysqlEnv(process.env[SECRET_ENV.SOURCE_PASSWORD]);
     const connArgs = mysqlConnArgs(source);
     const control = await openSession(source, env);
@@ -241,6 +247,7 @@ export class MySQLDriver implements EngineDriver {
   }
 
   public async openRestore(target: SourceUrl, manifest: Manifest, options: RestoreOptions): Promise<RestoreSession> {
+    if ((options.jobs ?? 1) > 1) log.warn(PARALLEL_NOT_YET, { jobs: options.jobs });
     const env = mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]);
     const connArgs = mysqlConnArgs(target, '--target');
     const admin = await openSession(target, env, undefined, undefined, '--target');
