@@ -22,11 +22,17 @@ export const PARALLEL_DUMP_FORMAT = 'pg_dump-directory-tar';
 /** The archive's top-level directory: `tar -x` makes it, `pg_restore -j N` reads it. */
 export const PARALLEL_DUMP_TOP = 'database.pgdir';
 
-/** SQL: how many user tables are at least `bytes` large (a parallel dump pays only with two or more). */
+/**
+ * SQL: how many user tables are at least `bytes` large (a parallel dump pays only with two or
+ * more). From pg_class's page counts (as of the last VACUUM/ANALYZE, the table and its TOAST):
+ * pg_total_relation_size would lock every table, and wait on a table another session holds.
+ */
 export function largeTablesSql(bytes: number): string {
   return `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
     WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-      AND n.nspname NOT LIKE 'pg\\_toast%' AND pg_total_relation_size(c.oid) >= ${bytes}`;
+      AND n.nspname NOT LIKE 'pg\\_toast%'
+      AND (c.relpages::bigint + coalesce(t.relpages, 0)) * current_setting('block_size')::bigint >= ${bytes}`;
 }
 
 export interface ParallelDumpOptions {
