@@ -81,7 +81,9 @@ describe('tar headers of a parallel dump', () => {
     expect(await reader.next()).toBeUndefined();
     // GNU tar reads the same bytes (names and sizes).
     const archive = Buffer.concat([tarHeader(long, body.length, 'file', 0), body, pad, Buffer.alloc(1024)]);
-    expect(execFileSync('tar', ['-t', '-v', '-f', '-'], { input: archive }).toString()).toMatch(/ 11 .*database\.pgdir\/x{90}\.dat/);
+    expect(execFileSync('tar', ['-t', '-v', '-f', '-'], { input: archive }).toString()).toMatch(
+      / 11 .*database\.pgdir\/x{90}\.dat/,
+    );
     expect(() => tarHeader(`d/${'y'.repeat(101)}`, 0, 'file', 0)).toThrow(/name too long/);
     const huge = tarHeader('database.pgdir/big.dat', 9 * 2 ** 30, 'file', 0);
     expect(huge[124]).toBe(0x80);
