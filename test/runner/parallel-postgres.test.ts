@@ -153,7 +153,7 @@ describe('PostgreSQL: parallel backup and restore (--jobs)', () => {
     assert.deepEqual(await fingerprint(target, 'by_hand'), expected);
   });
 
-  test('a single-stream backup restores with --jobs 2 (fetched to a scratch file so pg_restore can seek)', async () => {
+  test('a single-stream backup restores with --jobs 2 (fetched to a scratch file so pg_restore can seek); damaged: exit 3, untouched', async () => {
     const store = `file://${dir}/single`;
     const b = await backup('shop', store);
     assert.equal(b.code, 0, b.stderr);
@@ -163,6 +163,19 @@ describe('PostgreSQL: parallel backup and restore (--jobs)', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /pg_restore -j 2/);
     assert.deepEqual(await fingerprint(target, 'single_j2'), expected);
+    assert.deepEqual(fs.readdirSync(tmp), []);
+
+    // Damaged: the scratch file is never handed to pg_restore, the target stays as it was.
+    const object = path.join(dir, 'single', m.id, m.artifacts[0].name);
+    const bytes = fs.readFileSync(object);
+    bytes[Math.floor(bytes.length / 2)] ^= 0x01;
+    fs.writeFileSync(object, bytes);
+    const before = await occupied('single_flip');
+    const f = await restore(store, 'single_flip', '--clean', '--jobs', '2');
+    assert.equal(f.code, 3, f.stderr);
+    assert.doesNotMatch(f.stderr, /pg_restore -j 2/);
+    assert.deepEqual(await fingerprint(target, 'single_flip'), before);
+    assert.deepEqual(await leftovers(), []);
     assert.deepEqual(fs.readdirSync(tmp), []);
   });
 

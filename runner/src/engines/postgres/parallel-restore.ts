@@ -12,14 +12,13 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { ConfigError } from '../../../../lib/core/errors';
 import { Manifest, ManifestArtifact } from '../../../../lib/core/manifest';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { BackupError, DamagedError } from '../../errors';
 import { log } from '../../log';
-import { capture, Child } from '../../pipeline/stages';
+import { capture, Child, CommandSpec } from '../../pipeline/stages';
 import { ConfinedDir, extractTar } from '../../pipeline/untar';
 import { RestoreSession, RestoreStep } from '../shared/engine';
 import { PARALLEL_DUMP_FORMAT, PARALLEL_DUMP_TOP } from './parallel-dump';
@@ -104,21 +103,25 @@ export async function openParallelRestore(o: ParallelRestoreOptions): Promise<Re
     removeScratch();
     throw e;
   }
+  // A parallel dump's archive is laid down by the confined extractor (files and directories only).
   const layDown = async (plaintext: Readable): Promise<void> => {
-    if (directory) {
-      const dir = await ConfinedDir.open(scratch);
-      try {
-        const done = await extractTar(plaintext, dir, { what: `the parallel dump of backup ${o.manifest.id}` });
-        log.info(`laid the parallel dump down in ${scratch}`, { files: done.files, bytes: done.bytes });
-      } finally {
-        dir.close();
-      }
-      if (!fs.existsSync(path.join(input, 'toc.dat'))) {
-        throw new DamagedError(`${o.database.name} holds no ${PARALLEL_DUMP_TOP}/toc.dat: it is not a parallel dump`);
-      }
-    } else {
-      await pipeline(plaintext, fs.createWriteStream(input, { mode: 0o600 }) as Writable);
+    const dir = await ConfinedDir.open(scratch);
+    try {
+      const done = await extractTar(plaintext, dir, { what: `the parallel dump of backup ${o.manifest.id}` });
+      log.info(`laid the parallel dump down in ${scratch}`, { files: done.files, bytes: done.bytes });
+    } finally {
+      dir.close();
     }
+    if (!fs.existsSync(path.join(input, 'toc.dat'))) {
+      throw new DamagedError(`${o.database.name} holds no ${PARALLEL_DUMP_TOP}/toc.dat: it is not a parallel dump`);
+    }
+  };
+  // A single-stream dump goes to its scratch file by `dd` at the end of the read-back's stages
+  // (the kernel moves the bytes, not this process); it sees the end only once they matched.
+  const toFile: CommandSpec = {
+    cmd: 'dd',
+    args: [`of=${input}`, 'bs=1M', 'status=none', 'conv=excl'],
+    label: 'dd',
   };
   const restore = async (): Promise<void> => {
     if (o.signal?.aborted) throw o.signal.reason;
@@ -181,7 +184,12 @@ export async function openParallelRestore(o: ParallelRestoreOptions): Promise<Re
     log.info(`swapped the restored database in for ${target.database}`, { database: target.database });
   };
   return {
-    steps: [...o.before, { artifact: o.database, consumer: layDown, streamed: true }],
+    steps: [
+      ...o.before,
+      directory
+        ? { artifact: o.database, consumer: layDown, streamed: true }
+        : { artifact: o.database, consumer: toFile },
+    ],
     commit: restore,
     rollback: async () => {
       removeScratch();
