@@ -18,10 +18,12 @@ RUNS="${BENCH_RUNS:-3}"
 ROWS_PER_GB=3750000
 ROWS=$(awk -v g="$GB" -v r="$ROWS_PER_GB" 'BEGIN { printf "%d", g * r }')
 
-for tool in mariadbd mariadb-install-db mariadb mariadb-dump zstd gzip /usr/bin/time; do
+for tool in mariadbd mariadb-install-db mariadb mariadb-dump mydumper myloader zstd gzip /usr/bin/time; do
   command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "bench: $tool is needed" >&2; exit 2; }
 done
 [ -f dist/runner/dbbackup.js ] || node scripts/build.mjs --bundle-only >/dev/null
+# BENCH_DBBACKUP: a copy of the bundle, so a build during a long run does not change what is measured.
+DBBACKUP="${BENCH_DBBACKUP:-dist/runner/dbbackup.js}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/dbbackup-bench-my-XXXXXX")"
 DATA="$WORK/data"
@@ -99,10 +101,15 @@ tree_rss() {
     }'
 }
 
-# measure LABEL COMMAND: prints "seconds top_peak_kib tree_peak_kib"
+# CPU seconds (user + system) the server has used so far (all its threads), from /proc.
+server_cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$SERVER_PID/stat"; }
+
+# measure LABEL COMMAND: prints "seconds top_peak_kib tree_peak_kib cpu_seconds" (cpu: the command's
+# tree and the server; on a machine shared with other work it varies far less than wall time)
 measure() {
-  local cmd="$2" stats="$WORK/time.txt" peak=0 now
-  /usr/bin/time -f '%e %M' -o "$stats" bash -o pipefail -c "$cmd" >/dev/null 2>"$WORK/stderr.txt" &
+  local cmd="$2" stats="$WORK/time.txt" peak=0 now before
+  before=$(server_cpu)
+  /usr/bin/time -f '%e %M %U %S' -o "$stats" bash -o pipefail -c "$cmd" >/dev/null 2>"$WORK/stderr.txt" &
   local pid=$!
   while kill -0 "$pid" 2>/dev/null; do
     now=$(tree_rss "$pid")
@@ -114,22 +121,45 @@ measure() {
     tail -5 "$WORK/stderr.txt" >&2
     exit 1
   fi
-  read -r seconds top <"$stats"
-  echo "$seconds $top $peak"
+  read -r seconds top user sys <"$stats"
+  echo "$seconds $top $peak $(awk -v u="$user" -v s="$sys" -v b="$before" -v a="$(server_cpu)" 'BEGIN { printf "%.2f", u + s + a - b }')"
 }
 
+# The client's password for mydumper/myloader (a 0600 file, never argv).
+DEFAULTS="$WORK/client.cnf"
+printf '[client]\npassword=%s\n' "$PASSWORD" > "$DEFAULTS"
+chmod 600 "$DEFAULTS"
+MYCONN="--defaults-file=$DEFAULTS --host=127.0.0.1 --port=$PORT --user=root"
+# mydumper splits a table into row chunks (--rows), so even one large table is dumped in parallel.
+MYDUMPER="mydumper $MYCONN --database=bench --trx-consistency-only --rows=250000 --outputdir"
 LABELS=(
   "mariadb-dump > /dev/null (producer alone)"
   "mariadb-dump | zstd -T0 > file (b)"
   "mariadb-dump | gzip > file (a)"
   "dbbackup backup (zstd) to file://"
+  "dbbackup backup --row-counts estimate"
 )
 COMMANDS=(
   "$DUMP > /dev/null"
   "$DUMP | zstd -q -T0 > $OUT/b.sql.zst"
   "$DUMP | gzip > $OUT/a.sql.gz"
-  "DBBACKUP_SOURCE_PASSWORD=\$MYSQL_PWD DBBACKUP_LOG_FORMAT=json node dist/runner/dbbackup.js backup --engine mysql --source mysql://root@127.0.0.1:$PORT/bench --to file://$OUT/store"
+  "DBBACKUP_SOURCE_PASSWORD=\$MYSQL_PWD DBBACKUP_LOG_FORMAT=json node $DBBACKUP backup --engine mysql --source mysql://root@127.0.0.1:$PORT/bench --to file://$OUT/store"
+  "DBBACKUP_SOURCE_PASSWORD=\$MYSQL_PWD DBBACKUP_LOG_FORMAT=json node $DBBACKUP backup --engine mysql --source mysql://root@127.0.0.1:$PORT/bench --to file://$OUT/store --row-counts estimate"
 )
+for n in ${BENCH_JOBS:-2 4}; do
+  LABELS+=("mydumper -t $n to a directory (producer alone)" "mydumper -t $n && tar -c | zstd -T0 > file")
+  COMMANDS+=(
+    "rm -rf $OUT/my$n && $MYDUMPER $OUT/my$n --threads=$n"
+    "rm -rf $OUT/myz$n && $MYDUMPER $OUT/myz$n --threads=$n && tar -cf - -C $OUT myz$n | zstd -q -T0 > $OUT/my$n.tar.zst && rm -rf $OUT/myz$n"
+  )
+done
+# Restores into a new database: the single stream into the client, and myloader -t N.
+LABELS+=("zstd -d | mariadb (restore of (b))")
+COMMANDS+=("mariadb ${CONN[*]} -e 'DROP DATABASE IF EXISTS r; CREATE DATABASE r' && zstd -q -d -c $OUT/b.sql.zst | mariadb ${CONN[*]} r")
+for n in ${BENCH_JOBS:-2 4}; do
+  LABELS+=("myloader -t $n (restore of the mydumper directory)")
+  COMMANDS+=("mariadb ${CONN[*]} -e 'DROP DATABASE IF EXISTS r' && myloader $MYCONN --directory=$OUT/my$n --database=r --threads=$n")
+done
 declare -A RESULTS
 for ((run = 1; run <= RUNS; run++)); do
   for i in "${!LABELS[@]}"; do
@@ -142,19 +172,23 @@ done
 STORED=$(du -sk "$OUT/b.sql.zst" | cut -f1)
 
 # Median wall time per variant; the peaks are the maxima over the runs.
-declare -A WALL TOP TREE
+declare -A WALL TOP TREE CPU
 for i in "${!LABELS[@]}"; do
   WALL[$i]=$(printf '%s' "${RESULTS[$i]}" | awk 'NF { print $1 }' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
   TOP[$i]=$(printf '%s' "${RESULTS[$i]}" | awk 'NF && $2 > m { m = $2 } END { printf "%d", m / 1024 }')
   TREE[$i]=$(printf '%s' "${RESULTS[$i]}" | awk 'NF && $3 > m { m = $3 } END { printf "%d", m / 1024 }')
+  CPU[$i]=$(printf '%s' "${RESULTS[$i]}" | awk 'NF { print $4 }' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
 done
 
 echo
 echo "MariaDB $(sql -e 'SELECT VERSION()'), database ${SIZE_MB} MiB on disk (zstd dump $((STORED / 1024)) MiB), $(nproc) cores, median of $RUNS runs; ratio = time / time of (b)"
 echo
-echo '| variant | wall | vs (b) | vs (a) | peak RSS (largest process) | peak RSS (process tree) |'
-echo '|---|---|---|---|---|---|'
+echo '| variant | wall | vs (b) | vs (a) | CPU (client + server) | CPU vs (b) | peak RSS (largest process) | peak RSS (process tree) |'
+echo '|---|---|---|---|---|---|---|---|'
 for i in "${!LABELS[@]}"; do
-  awk -v l="${LABELS[$i]}" -v w="${WALL[$i]}" -v b="${WALL[1]}" -v a="${WALL[2]}" -v t="${TOP[$i]}" -v r="${TREE[$i]}" \
-    'BEGIN { printf "| %-42s | %7.2f s | %5.2fx | %5.2fx | %5d MiB | %5d MiB |\n", l, w, w / b, w / a, t, r }'
+  awk -v l="${LABELS[$i]}" -v w="${WALL[$i]}" -v b="${WALL[1]}" -v a="${WALL[2]}" -v c="${CPU[$i]}" -v cb="${CPU[1]}" -v t="${TOP[$i]}" -v r="${TREE[$i]}" \
+    'BEGIN { printf "| %-42s | %7.2f s | %5.2fx | %5.2fx | %6.2f s | %5.2fx | %5d MiB | %5d MiB |\n", l, w, w / b, w / a, c, c / cb, t, r }'
+done
+for n in ${BENCH_JOBS:-2 4}; do
+  printf 'stored: mydumper -t %s | zstd: %s MiB\n' "$n" "$(( $(du -sk "$OUT/my$n.tar.zst" | cut -f1) / 1024 ))"
 done

@@ -6,6 +6,7 @@
  */
 
 import { DEFAULT_COMPRESSION } from './codecs';
+import { MAX_DEFAULT_JOBS } from './parallel';
 import { BackupMethod, BackupType, Compression, Engine, RetentionTier } from './model';
 import { EncryptionScheme } from './urls';
 
@@ -228,6 +229,22 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
     [C.DRILL],
     'seed of the random moment a drill restores where the store holds a log archive (point-in-time recovery); ' +
       'the same seed and window give the same moment (default: a new seed each run, printed)',
+  ),
+  opt(
+    'jobs',
+    OptionKind.INTEGER,
+    [C.BACKUP, C.RESTORE, C.DRILL],
+    'parallel jobs of the dump or restore tool (PostgreSQL pg_dump/pg_restore -j); default: the cores, at most ' +
+      `${MAX_DEFAULT_JOBS}, for a database with at least two large tables or a backup dumped in parallel, else 1`,
+  ),
+  opt(
+    'row-counts',
+    OptionKind.STRING,
+    [C.BACKUP],
+    "how the manifest's per-table row counts (for restore drills) are taken: exact (count(*) in the dump's snapshot, " +
+      'a second scan of every table) or estimate (the planner statistics, no scan; drills then check tables only)',
+    ['exact', 'estimate'],
+    'exact',
   ),
   opt(
     'lock-timeout',

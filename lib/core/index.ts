@@ -21,3 +21,4 @@ export * from './versions';
 export * from './duration';
 export * from './runbook';
 export * from './engines';
+export * from './parallel';

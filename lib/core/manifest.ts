@@ -70,6 +70,8 @@ export interface TableStat {
   readonly schema: string;
   readonly name: string;
   readonly rows: number;
+  /** The row count is the planner's estimate (`--row-counts estimate`): drills check the table is there. */
+  readonly estimated?: boolean;
 }
 
 /** The manifest: written last, its presence commits the backup. */

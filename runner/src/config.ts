@@ -63,7 +63,17 @@ export interface BackupConfig {
   readonly maxReplicaLagSeconds?: number;
   /** file://: hours after which what a killed run left is removed (--leftover-hours). */
   readonly leftoverHours: number;
+  /** --jobs N: parallel jobs of the dump tool (undefined: the rule of lib/core/parallel.ts). */
+  readonly jobs?: number;
+  /** --row-counts: exact counts in the dump's snapshot, or the planner's estimates. */
+  readonly rowCounts: RowCounts;
   readonly json: boolean;
+}
+
+/** How the manifest's row counts are taken (--row-counts). */
+export enum RowCounts {
+  EXACT = 'exact',
+  ESTIMATE = 'estimate',
 }
 
 export interface RestoreConfig {
@@ -78,6 +88,8 @@ export interface RestoreConfig {
   readonly identity?: string;
   readonly withGlobals: boolean;
   readonly clean: boolean;
+  /** --jobs N: parallel jobs of the restore tool (undefined: the rule of lib/core/parallel.ts). */
+  readonly jobs?: number;
   readonly json: boolean;
 }
 
@@ -117,6 +129,8 @@ export interface DrillConfig {
   readonly database?: string;
   /** --drill-seed: the seed of the point-in-time drill's random moment. */
   readonly seed?: string;
+  /** --jobs N for the drill's restore. */
+  readonly jobs?: number;
   readonly json: boolean;
 }
 
@@ -309,6 +323,13 @@ function leftoverHours(v: Record<string, unknown>): number {
   return hours;
 }
 
+/** --jobs N: 1 or more (0 is refused: it would mean no job at all). */
+function jobsOf(values: Record<string, unknown>): number | undefined {
+  const jobs = values.jobs as number | undefined;
+  if (jobs === 0) throw new ConfigError(`--jobs is '0'; give 1 or more (1: one stream, no local spool).`);
+  return jobs;
+}
+
 function need(values: Record<string, unknown>, cmd: string, name: string): string {
   const v = values[name];
   if (v === undefined) {
@@ -419,6 +440,8 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
             ? parseDurationSeconds(String(v['max-replica-lag']), `--max-replica-lag`)
             : undefined,
         leftoverHours: leftoverHours(v),
+        jobs: jobsOf(v),
+        rowCounts: (v['row-counts'] as RowCounts | undefined) ?? RowCounts.EXACT,
         json,
       };
       const required = v['require-encryption'] as EncryptionScheme | undefined;
@@ -465,6 +488,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         identity: v.identity as string | undefined,
         withGlobals: v['with-globals'] === true,
         clean: v.clean === true,
+        jobs: jobsOf(v),
         json,
       };
     }
@@ -517,6 +541,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         identity: v.identity as string | undefined,
         database: v.database as string | undefined,
         seed: v['drill-seed'] as string | undefined,
+        jobs: jobsOf(v),
         json,
       };
     case RunnerCommand.RUNBOOK:

@@ -61,7 +61,7 @@ export async function fingerprint(pg: LocalPostgres, database: string): Promise<
     database,
   );
   out.grants = await pg.sql(
-    `SELECT string_agg(table_schema || '.' || table_name || ':' || privilege_type, ',' ORDER BY 1) FROM information_schema.role_table_grants WHERE grantee = 'reporting'`,
+    `SELECT string_agg(table_schema || '.' || table_name || ':' || privilege_type, ',' ORDER BY table_schema, table_name, privilege_type) FROM information_schema.role_table_grants WHERE grantee = 'reporting'`,
     database,
   );
   out.views = await pg.sql(

@@ -6,7 +6,7 @@ import { assignTier } from '../../../lib/core/retention';
 import { checkTierOverride, idTime, makeBackupId, removeLeftovers, writeManifest } from '../catalog';
 import { keepChainWhole } from '../chain-tiers';
 import { BackupConfig } from '../config';
-import { ArtifactCopy, ArtifactPlan, driverFor } from '../engines';
+import { ArtifactCopy, ArtifactPlan, driverFor, StreamProducer } from '../engines';
 import { BackupError, ChildProcessError } from '../errors';
 import { formatBytes, log } from '../log';
 import { emitMetrics } from '../metrics';
@@ -16,7 +16,7 @@ import { replicaLagGate, replicaLagRecord } from './replica-gate';
 import { manualRestoreSteps } from '../pipeline/manual';
 import { GatedDigest } from '../pipeline/stream';
 import { CommandSpec } from '../pipeline/stages';
-import { runPipeline } from '../pipeline/store';
+import { producerLabel, runPipeline } from '../pipeline/store';
 import { openStorage, Storage } from '../storage';
 import { StorageUrl } from '../../../lib/core/urls';
 import * as path from 'node:path';
@@ -85,6 +85,8 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
       lockTimeoutSeconds: cfg.lockTimeoutSeconds,
       storage,
       databaseId,
+      jobs: cfg.jobs,
+      rowCounts: cfg.rowCounts,
     });
     try {
       await checkTierOverride(storage, cfg.tier, session.chain);
@@ -222,7 +224,7 @@ async function storeArtifact(
   warnings: string[],
 ): Promise<ManifestArtifact | undefined> {
   const name = plan.name + COMPRESSION_EXT[cfg.compression] + encryptionExt(cfg.encryption.scheme);
-  let producer: CommandSpec = plan.producer;
+  let producer: CommandSpec | StreamProducer = plan.producer;
   for (let attempt = 0; ; attempt++) {
     try {
       const { size, sha256 } = await runPipeline(
@@ -239,7 +241,7 @@ async function storeArtifact(
     } catch (e) {
       if (
         !(e instanceof ChildProcessError) ||
-        e.tool !== (producer.label ?? producer.cmd) ||
+        e.tool !== producerLabel(producer) ||
         plan.onFailure === undefined ||
         attempt > 0 ||
         signal.aborted

@@ -46,12 +46,17 @@ export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promi
   const dec = await prepareDecryption(manifest.pipeline.encryption, cfg.identity, manifest.id);
   try {
     if (driver.verifyBeforeRestore === true) await checkWhole(storage, manifest, driver, dec, signal);
-    const session = await driver.openRestore(cfg.target, manifest, { clean: cfg.clean, withGlobals: cfg.withGlobals });
+    const session = await driver.openRestore(cfg.target, manifest, {
+      clean: cfg.clean,
+      withGlobals: cfg.withGlobals,
+      jobs: cfg.jobs,
+      signal,
+    });
     try {
       for (const step of session.steps) {
         // An interrupt between steps (or before the first) must not let the next one start.
         if (signal.aborted) throw signal.reason;
-        if (typeof step.consumer === 'function') {
+        if (typeof step.consumer === 'function' && step.streamed !== true) {
           // Small scripts (globals) are read and checked whole before any of them is applied.
           const plaintext = await readBack(storage, manifest, step.artifact, dec, 'buffer', signal);
           await step.consumer(streamOf(plaintext!));

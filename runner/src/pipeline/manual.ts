@@ -39,6 +39,8 @@ function fetchCommand(url: StorageUrl, key: string, tier?: string): string {
 /** The consumer a person runs for each artifact role. */
 const CONSUMERS: Readonly<Record<string, string>> = {
   'pg_dump-custom': 'pg_restore --single-transaction --exit-on-error -d TARGET_DATABASE',
+  // A parallel dump: the archive holds the directory database.pgdir/ that pg_restore -j reads.
+  'pg_dump-directory-tar': 'tar -x -f - && pg_restore --jobs=4 --exit-on-error -d TARGET_DATABASE database.pgdir',
   sql: 'psql -X -d TARGET_DATABASE -f -',
   'mysql-sql': 'mariadb --binary-mode TARGET_DATABASE',
   'mongodump-archive': 'mongorestore --archive --oplogReplay --uri TARGET_URI',

@@ -18,6 +18,28 @@ export interface CommandSpec {
   readonly fds?: readonly number[];
 }
 
+/**
+ * A producer that runs in this process (e.g. a parallel dump into a spool directory, streamed
+ * out as one tar archive): its stdout is the artifact's content, `done` settles when the
+ * producer and everything it ran have ended (rejecting with the failure of the first of them).
+ */
+export interface StreamProducer {
+  /** The name used in errors and in `onFailure` (e.g. `pg_dump`). */
+  readonly label: string;
+  /**
+   * Start it. `onActivity` is called while it makes progress that has not reached its stdout yet
+   * (files growing in a spool), so the stall guard does not take a long table for a stall.
+   */
+  start(onActivity: () => void): ProducedStream;
+}
+
+export interface ProducedStream {
+  readonly stdout: Readable;
+  readonly done: Promise<void>;
+  /** Stop it (the run failed elsewhere or was interrupted). */
+  kill(): void;
+}
+
 /** The environment every child starts from: ours without the runner's own secrets. */
 export function childEnv(extra: Readonly<Record<string, string | undefined>> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };

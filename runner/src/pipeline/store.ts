@@ -8,35 +8,61 @@ import { Storage } from '../storage';
 import { guarded } from './abort';
 import { compressStage } from './compress';
 import { PreparedEncryption } from './encrypt';
-import { CommandSpec, Pipeline } from './stages';
+import { CommandSpec, Pipeline, StreamProducer } from './stages';
 import { GatedDigest } from './stream';
+
+/** The name a producer's failures carry (ChildProcessError.tool). */
+export function producerLabel(p: CommandSpec | StreamProducer): string {
+  return 'start' in p ? p.label : (p.label ?? p.cmd);
+}
 
 /**
  * The shared pipeline: producer → compress → encrypt → sha256 → storage.upload (also used by
- * wal-push and binlog-stream). Interrupted, it kills the stages and aborts the upload (abort.ts).
+ * wal-push and binlog-stream). The producer is a command (its stdout joined to the next stage by
+ * the operating system) or a stream made in this process (a parallel dump's tar stream).
+ * Interrupted, it kills the stages and the producer and aborts the upload (abort.ts).
  */
 export async function runPipeline(
   storage: Storage,
   key: string,
-  producer: CommandSpec,
+  producer: CommandSpec | StreamProducer,
   cfg: { readonly compression: Compression },
   enc: PreparedEncryption,
   tier: RetentionTier | undefined,
   signal: AbortSignal,
   onProducerStderr?: (text: string) => void,
 ): Promise<{ size: number; sha256: string }> {
-  const stages = [producer, compressStage(cfg.compression), enc.stage].filter((s): s is CommandSpec => s !== undefined);
-  const pipeline = new Pipeline(stages, { kind: 'none' }, { stallGuard: true });
-  if (onProducerStderr !== undefined)
-    pipeline.children[0].process.stderr?.on('data', (d: Buffer) => onProducerStderr(d.toString('utf8')));
+  const inProcess = 'start' in producer ? producer : undefined;
+  const stages = [
+    inProcess === undefined ? (producer as CommandSpec) : undefined,
+    compressStage(cfg.compression),
+    enc.stage,
+  ].filter((s): s is CommandSpec => s !== undefined);
+  const produced = inProcess?.start(() => pipeline?.activity());
+  const pipeline =
+    stages.length > 0
+      ? new Pipeline(stages, produced !== undefined ? { kind: 'pipe' } : { kind: 'none' }, { stallGuard: true })
+      : undefined;
+  if (onProducerStderr !== undefined && produced === undefined)
+    pipeline!.children[0].process.stderr?.on('data', (d: Buffer) => onProducerStderr(d.toString('utf8')));
+  // Every stage, the in-process producer first: its failure is the cause of the stages' (killed) ends.
+  const settle = async (): Promise<void> => {
+    const [p, w] = await Promise.allSettled([produced?.done, pipeline?.wait()]);
+    if (p.status === 'rejected') throw p.reason;
+    if (w.status === 'rejected') throw w.reason;
+  };
+  let settled: Promise<void> | undefined;
+  const wait = () => (settled ??= settle());
+  produced?.done.catch(() => pipeline?.kill());
+  const kill = () => {
+    produced?.kill();
+    pipeline?.kill();
+  };
   const progress = new Progress(`${key}`, { object: key });
-  const digest = new GatedDigest(
-    () => pipeline.wait(),
-    (n) => {
-      progress.add(n);
-      pipeline.activity();
-    },
-  );
+  const digest = new GatedDigest(wait, (n) => {
+    progress.add(n);
+    pipeline?.activity();
+  });
   // Failures are reported through the promises below; an error emitted after the upload has
   // already let go of the stream (an interrupt as the run starts) must not crash the process.
   digest.on('error', () => undefined);
@@ -44,24 +70,34 @@ export async function runPipeline(
   // The side that failed first is the cause; the other then fails because it was stopped (a
   // stage killed after a refused upload, an upload aborted after a stage failed).
   let first: 'upload' | 'stages' | undefined;
-  const parts = { signal, pipeline, progress, onAbort: () => controller.abort(signal.reason) };
-  return guarded(parts, async () => {
-    pipeline.stdout.pipe(digest);
-    const uploading = storage.upload(key, digest, { tier, signal: controller.signal }).catch((e) => {
-      first ??= 'upload';
-      pipeline.kill();
+  const onAbort = () => {
+    produced?.kill();
+    controller.abort(signal.reason);
+  };
+  return guarded({ signal, pipeline, progress, onAbort }, async () => {
+    try {
+      if (produced !== undefined && pipeline !== undefined) produced.stdout.pipe(pipeline.stdin!);
+      (pipeline?.stdout ?? produced!.stdout).pipe(digest);
+      const uploading = storage.upload(key, digest, { tier, signal: controller.signal }).catch((e) => {
+        first ??= 'upload';
+        kill();
+        throw e;
+      });
+      const waiting = wait().catch((e) => {
+        first ??= 'stages';
+        digest.destroy(e);
+        throw e;
+      });
+      const [u, w] = await Promise.allSettled([uploading, waiting]);
+      if (signal.aborted) throw signal.reason;
+      if (u.status === 'rejected' && (first === 'upload' || w.status === 'fulfilled')) throw u.reason;
+      if (w.status === 'rejected') throw w.reason;
+      if (u.status === 'rejected') throw u.reason;
+      return { size: digest.size, sha256: digest.digest() };
+    } catch (e) {
+      // guarded kills the stages; the in-process producer is stopped here.
+      produced?.kill();
       throw e;
-    });
-    const waiting = pipeline.wait().catch((e) => {
-      first ??= 'stages';
-      digest.destroy(e);
-      throw e;
-    });
-    const [u, w] = await Promise.allSettled([uploading, waiting]);
-    if (signal.aborted) throw signal.reason;
-    if (u.status === 'rejected' && (first === 'upload' || w.status === 'fulfilled')) throw u.reason;
-    if (w.status === 'rejected') throw w.reason;
-    if (u.status === 'rejected') throw u.reason;
-    return { size: digest.size, sha256: digest.digest() };
+    }
   });
 }

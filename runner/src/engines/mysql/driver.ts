@@ -52,6 +52,22 @@ import { openPhysicalBackup, PhysicalFormat } from './physical';
 import { drillMysqlPhysical, isMysqlPhysical, runMysqlPhysicalRestore } from './physical-restore';
 import { physicalDeepCheck } from './physical-check';
 
+/** --jobs N above 1 of a MySQL/MariaDB backup or restore (see docs/mysql.md#parallel-dumps-and-restores). */
+const PARALLEL_NOT_YET =
+  '--jobs above 1 is not used for MySQL/MariaDB in this release: the dump and the restore are one stream ' +
+  '(mariadb-dump, mariadb); see docs/mysql.md, parallel dumps and restores';
+
+/** The statistics' row estimates of every base table (`--row-counts estimate`), marked as estimates. */
+async function estimateRows(session: MysqlSession, database: string): Promise<TableStat[]> {
+  const rows = await session.json<{ n: string; c: number | null }[]>(
+    `SELECT COALESCE(JSON_ARRAYAGG(JSON_OBJECT('n', TABLE_NAME, 'c', TABLE_ROWS)), '[]') FROM information_schema.TABLES ` +
+      `WHERE TABLE_SCHEMA = ${quoteString(database)} AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')`,
+  );
+  return rows
+    .map((r) => ({ schema: '', name: r.n, rows: Number(r.c ?? 0), estimated: true }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
 export class MySQLDriver implements EngineDriver {
   public readonly engine = Engine.MYSQL;
   public readonly binlogStream = runBinlogStream;
@@ -138,6 +154,7 @@ export class MySQLDriver implements EngineDriver {
   }
 
   public async openBackup(source: SourceUrl, options: BackupOpenOptions): Promise<BackupSession> {
+    if ((options.jobs ?? 1) > 1) log.warn(PARALLEL_NOT_YET, { jobs: options.jobs });
     const env = mysqlEnv(process.env[SECRET_ENV.SOURCE_PASSWORD]);
     const connArgs = mysqlConnArgs(source);
     const control = await openSession(source, env);
@@ -160,7 +177,12 @@ export class MySQLDriver implements EngineDriver {
       const snap = snapshot;
       // The row counts wait for a locked table no longer than the dump does.
       await snap.session.query(`SET SESSION lock_wait_timeout = ${options.lockTimeoutSeconds ?? 60}`);
-      const counts = countRows(snap.session, source.database).catch((e: Error) => {
+      // --row-counts estimate: InnoDB's statistics (information_schema.TABLES.TABLE_ROWS), no scan.
+      const counting =
+        options.rowCounts === 'estimate'
+          ? estimateRows(snap.session, source.database)
+          : countRows(snap.session, source.database);
+      const counts = counting.catch((e: Error) => {
         log.warn('could not count table rows for the manifest; restore drills will check tables without row counts', {
           error: e.message.split('\n')[0],
         });
@@ -302,6 +324,7 @@ export class MySQLDriver implements EngineDriver {
   }
 
   public async openRestore(target: SourceUrl, manifest: Manifest, options: RestoreOptions): Promise<RestoreSession> {
+    if ((options.jobs ?? 1) > 1) log.warn(PARALLEL_NOT_YET, { jobs: options.jobs });
     const env = mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]);
     const connArgs = mysqlConnArgs(target, '--target');
     const admin = await openSession(target, env, undefined, undefined, '--target');

@@ -1,14 +1,17 @@
 import * as crypto from 'node:crypto';
+import * as os from 'node:os';
 import { Readable } from 'node:stream';
 import { SECRET_ENV } from '../../../../lib/core/contract';
 import { ConfigError } from '../../../../lib/core/errors';
 import { Manifest, ManifestArtifact, TableStat } from '../../../../lib/core/manifest';
 import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
+import { dumpJobs, PARALLEL_TABLE_MIN_BYTES, restoreJobs } from '../../../../lib/core/parallel';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { BackupError, ChildProcessError } from '../../errors';
 import { log } from '../../log';
 import { capture, Child } from '../../pipeline/stages';
 import {
+  ArtifactPlan,
   BackupOpenOptions,
   BackupSession,
   CheckBeforeWork,
@@ -28,6 +31,8 @@ import { walArchiveWindow } from './wal-archive';
 import { RestoreResult, TimeDrillRequest, TimeDrillResult } from '../shared/engine';
 import { postgresDrillToTime } from './drill-pitr';
 import { runPhysicalRestore } from './pitr-restore';
+import { largeTablesSql, PARALLEL_DUMP_FORMAT, parallelDumpArtifact } from './parallel-dump';
+import { openParallelRestore } from './parallel-restore';
 import { PsqlSession } from './session';
 import { postgresReplicaLag } from './replica-lag';
 import { pgEnv, pgTool } from './tools';
@@ -57,6 +62,14 @@ const TABLE_COUNTS_SQL = `
 SELECT coalesce(json_agg(json_build_object('schema', n.nspname, 'name', c.relname,
   'rows', (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::bigint)
   ORDER BY n.nspname, c.relname), '[]')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+  AND has_table_privilege(c.oid, 'SELECT')`;
+
+const TABLE_ESTIMATES_SQL = `
+SELECT coalesce(json_agg(json_build_object('schema', n.nspname, 'name', c.relname,
+  'rows', greatest(c.reltuples, 0)::bigint, 'estimated', true) ORDER BY n.nspname, c.relname), '[]')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
@@ -126,6 +139,10 @@ export class PostgresDriver implements EngineDriver {
       );
     }
     const env = pgEnv(source, process.env[SECRET_ENV.SOURCE_PASSWORD]);
+    // Asked while the session opens (each is a process start; the dump waits for neither otherwise).
+    const pgDump = pgTool('pg_dump');
+    const pgDumpall = pgTool('pg_dumpall');
+    const versions = Promise.all([toolVersion(pgDump), toolVersion(pgDumpall)]);
     const session = new PsqlSession({ cmd: pgTool('psql'), args: [], env, label: 'psql' });
     try {
       const info = await session.json<{ version: string; num: number; recovery: boolean }>(
@@ -142,54 +159,71 @@ export class PostgresDriver implements EngineDriver {
       const snap = await session.json<{ snapshot: string; lsn: string | null }>(
         `SELECT json_build_object('snapshot', pg_export_snapshot(), 'lsn', ${info.recovery ? 'pg_last_wal_replay_lsn()' : 'pg_current_wal_lsn()'})`,
       );
-      const pgDump = pgTool('pg_dump');
-      const dumpVersion = await toolVersion(pgDump);
+      const dumpVersion = await versions.then(([d]) => d);
       if (Number(dumpVersion.split('.')[0]) < Math.floor(info.num / 10000)) {
         throw new BackupError(
           `pg_dump ${dumpVersion} (${pgDump}) cannot dump a PostgreSQL ${info.version} server; install the client tools of version ${Math.floor(info.num / 10000)} or newer.`,
         );
       }
-      const pgDumpall = pgTool('pg_dumpall');
       const globalsArgs = ['--globals-only', '--no-password', '-l', source.database];
-      // Counted in the same snapshot as the dump, while it runs.
-      const counts = countTables(session).catch((e: Error) => {
-        log.warn('could not count table rows for the manifest; restore drills will check tables without row counts', {
-          error: e.message,
-        });
-        return undefined;
-      });
+      // Asked before the counts (the session runs one query at a time). --jobs N, or the rule of lib/core/parallel.ts: parallel only with two large tables or more.
+      const large =
+        options.jobs === undefined ? Number(await session.query(largeTablesSql(PARALLEL_TABLE_MIN_BYTES))) : 0;
+      const jobs = dumpJobs(options.jobs, os.availableParallelism(), large);
+      // Counted in the same snapshot as the dump, while it runs (or the planner's estimates: no scan).
+      const estimate = options.rowCounts === 'estimate';
+      const counts = (estimate ? session.json<TableStat[]>(TABLE_ESTIMATES_SQL) : countTables(session)).catch(
+        (e: Error) => {
+          log.warn('could not count table rows for the manifest; restore drills will check tables without row counts', {
+            error: e.message,
+          });
+          return undefined;
+        },
+      );
+      const onDumpFailure = (stderr: string) => {
+        const table = /(?:lock|statement) timeout[\s\S]*LOCK TABLE (\S+) IN/i.exec(stderr)?.[1];
+        if (table === undefined) return undefined;
+        return {
+          fail:
+            `pg_dump gave up after ${lockWait} s waiting for a lock on table ${table}: another session holds ` +
+            'a lock that conflicts with ACCESS SHARE (e.g. ACCESS EXCLUSIVE from ALTER TABLE, LOCK TABLE or ' +
+            'VACUUM FULL). Find it in pg_locks, or raise --lock-timeout SECONDS.',
+        };
+      };
+      const databaseArtifact: ArtifactPlan =
+        jobs > 1
+          ? parallelDumpArtifact({
+              pgDump,
+              env,
+              snapshot: snap.snapshot,
+              lockWaitSeconds: lockWait,
+              jobs,
+              onFailure: onDumpFailure,
+            })
+          : {
+              name: 'database.pgdump',
+              role: 'database',
+              format: 'pg_dump-custom',
+              producer: {
+                cmd: pgDump,
+                args: [
+                  '--format=custom',
+                  '--compress=0',
+                  '--no-password',
+                  `--snapshot=${snap.snapshot}`,
+                  `--lock-wait-timeout=${lockWait}s`,
+                ],
+                env,
+                label: 'pg_dump',
+              },
+              onFailure: onDumpFailure,
+            };
       return {
         serverVersion: info.version,
-        tools: { pg_dump: dumpVersion, pg_dumpall: await toolVersion(pgDumpall) },
+        tools: { pg_dump: dumpVersion, pg_dumpall: (await versions)[1] },
         position: snap.lsn === null ? undefined : { kind: 'lsn', lsn: snap.lsn },
         artifacts: [
-          {
-            name: 'database.pgdump',
-            role: 'database',
-            format: 'pg_dump-custom',
-            producer: {
-              cmd: pgDump,
-              args: [
-                '--format=custom',
-                '--compress=0',
-                '--no-password',
-                `--snapshot=${snap.snapshot}`,
-                `--lock-wait-timeout=${lockWait}s`,
-              ],
-              env,
-              label: 'pg_dump',
-            },
-            onFailure: (stderr) => {
-              const table = /(?:lock|statement) timeout[\s\S]*LOCK TABLE (\S+) IN/i.exec(stderr)?.[1];
-              if (table === undefined) return undefined;
-              return {
-                fail:
-                  `pg_dump gave up after ${lockWait} s waiting for a lock on table ${table}: another session holds ` +
-                  'a lock that conflicts with ACCESS SHARE (e.g. ACCESS EXCLUSIVE from ALTER TABLE, LOCK TABLE or ' +
-                  'VACUUM FULL). Find it in pg_locks, or raise --lock-timeout SECONDS.',
-              };
-            },
-          },
+          databaseArtifact,
           {
             name: 'globals.sql',
             role: 'globals',
@@ -249,6 +283,23 @@ export class PostgresDriver implements EngineDriver {
       });
     }
 
+    // A parallel dump, or --jobs N above 1: read back into a scratch directory, pg_restore -j N into
+    // a new database, swapped in on success (parallel-restore.ts).
+    const directory = database.format === PARALLEL_DUMP_FORMAT;
+    const jobs = restoreJobs(options.jobs, os.availableParallelism(), directory);
+    if (directory || jobs > 1) {
+      return openParallelRestore({
+        target,
+        password,
+        manifest,
+        database,
+        jobs,
+        clean: options.clean,
+        before: steps,
+        refuseNonEmpty: () => this.refuseNonEmpty(target, password, options.clean),
+        signal: options.signal,
+      });
+    }
     const admin = new PsqlSession({
       cmd: pgTool('psql'),
       args: [],
@@ -365,7 +416,7 @@ export class PostgresDriver implements EngineDriver {
   public deepCheck(artifact: ManifestArtifact): DeepCheck {
     if (artifact.role === 'globals') return { kind: 'trailer', trailer: GLOBALS_TRAILER };
     // A base backup: tar reads every member; a WAL segment: decryption and decompression check it whole.
-    if (artifact.format === 'pg_basebackup-tar')
+    if (artifact.format === 'pg_basebackup-tar' || artifact.format === PARALLEL_DUMP_FORMAT)
       return { kind: 'command', command: { cmd: 'tar', args: ['-t', '-f', '-'], label: 'tar' } };
     if (artifact.format === 'wal-segment')
       return { kind: 'command', command: { cmd: 'wc', args: ['-c'], label: 'wc' } };

@@ -5,7 +5,7 @@ import { EncryptionScheme, SourceUrl, StorageUrl } from '../../../../lib/core/ur
 import { ArchiveWindow } from '../../archive/window';
 import { Catalog } from '../../catalog';
 import { BinlogStreamConfig, RestoreConfig, WalFetchConfig, WalPushConfig, WalReceiveConfig } from '../../config';
-import { CommandSpec } from '../../pipeline/stages';
+import { CommandSpec, StreamProducer } from '../../pipeline/stages';
 import { Storage } from '../../storage';
 
 /**
@@ -233,7 +233,13 @@ export interface BackupOpenOptions {
   readonly storage?: Storage;
   /** The identifier of the database in metrics, lock names and chains. */
   readonly databaseId?: string;
+  /** --jobs N of the dump tool (undefined: the engine applies lib/core/parallel.ts's rule). */
+  readonly jobs?: number;
+  /** Row counts for the manifest: exact (a count in the dump's snapshot) or the planner's estimates. */
+  readonly rowCounts?: 'exact' | 'estimate';
 }
+
+export type { ProducedStream, StreamProducer } from '../../pipeline/stages';
 
 /** One artifact to produce: a command whose stdout is the artifact's content. */
 export interface ArtifactPlan {
@@ -241,7 +247,7 @@ export interface ArtifactPlan {
   readonly name: string;
   readonly role: string;
   readonly format: string;
-  readonly producer: CommandSpec;
+  readonly producer: CommandSpec | StreamProducer;
   /**
    * Called when the producer failed: return a replacement producer to try (e.g. without
    * role passwords when the user may not read them), a warning to record and skip the
@@ -294,13 +300,21 @@ export interface ArtifactCopy {
 export interface RestoreOptions {
   readonly clean: boolean;
   readonly withGlobals: boolean;
+  /** --jobs N of the restore tool (undefined: the engine applies lib/core/parallel.ts's rule). */
+  readonly jobs?: number;
+  /** The run's interrupt, for work done in RestoreSession.commit. */
+  readonly signal?: AbortSignal;
 }
 
 /** A restore ready to run: feed each artifact's plaintext to the consumer it names. */
 export interface RestoreSession {
   /** Artifacts to restore, in order, with the consumer of each (stdin: the artifact's plaintext). */
   readonly steps: readonly RestoreStep[];
-  /** Called after every step succeeded. */
+  /**
+   * Called after every step succeeded (every artifact was read whole and matched the manifest):
+   * a restore that lays the artifacts down first (a parallel restore from a scratch directory)
+   * runs its restore tool here.
+   */
   commit(): Promise<void>;
   /** Called when a step failed: undo what the restore made (e.g. drop a database it created). */
   rollback(): Promise<void>;
@@ -310,6 +324,11 @@ export interface RestoreStep {
   readonly artifact: ManifestArtifact;
   /** The consumer, or a function that consumes the plaintext itself. */
   readonly consumer: CommandSpec | ((plaintext: Readable) => Promise<void>);
+  /**
+   * A function consumer that takes the plaintext as it streams (e.g. into a scratch directory),
+   * instead of the whole plaintext read and checked first (small scripts, at most 256 MiB).
+   */
+  readonly streamed?: boolean;
 }
 
 /**

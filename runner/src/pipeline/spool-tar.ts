@@ -1,0 +1,270 @@
+/**
+ * A dump tool that writes a directory of files in parallel (pg_dump -F d -j N) streamed out as
+ * one tar archive while it runs: each file goes into the stream as soon as it is complete, and is
+ * deleted from the spool directory once it is in. The local space used is the files being written
+ * plus those waiting for their turn in the stream, not the whole dump.
+ *
+ * A file is complete when no process of the tool's tree holds it open any more (Linux: the tool's
+ * and its children's /proc/PID/fd). The tools only ever create a file (open with O_CREAT, which is
+ * atomic with the creation), write it and close it; none is opened again. Where /proc cannot be
+ * read the files are streamed when the tool has exited (the spool then holds the whole dump).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { BackupError } from '../errors';
+import { Child, CommandSpec, ProducedStream, StreamProducer } from './stages';
+
+const BLOCK = 512;
+const POLL_MS = 200;
+
+function octal(n: number, width: number): string {
+  return n.toString(8).padStart(width - 1, '0') + '\0';
+}
+
+/** A ustar header of a regular file or a directory (sizes of 8 GiB and more in base-256, as GNU tar writes them). */
+export function tarHeader(name: string, size: number, kind: 'file' | 'directory', mtime: number): Buffer {
+  const h = Buffer.alloc(BLOCK);
+  let prefix = '';
+  let base = name;
+  if (Buffer.byteLength(name) > 100) {
+    const cut = name.lastIndexOf('/', 155);
+    if (cut <= 0 || Buffer.byteLength(name.slice(cut + 1)) > 100) throw new BackupError(`tar: name too long: ${name}`);
+    prefix = name.slice(0, cut);
+    base = name.slice(cut + 1);
+  }
+  h.write(base, 0, 100, 'utf8');
+  h.write(octal(kind === 'directory' ? 0o700 : 0o600, 8), 100, 'ascii');
+  h.write(octal(0, 8), 108, 'ascii');
+  h.write(octal(0, 8), 116, 'ascii');
+  if (size < 0o77777777777) h.write(octal(size, 12), 124, 'ascii');
+  else {
+    h[124] = 0x80;
+    let v = BigInt(size);
+    for (let i = 135; i > 124; i--) {
+      h[i] = Number(v & 0xffn);
+      v >>= 8n;
+    }
+  }
+  h.write(octal(Math.floor(mtime / 1000), 12), 136, 'ascii');
+  h.write('        ', 148, 'ascii');
+  h.write(kind === 'directory' ? '5' : '0', 156, 'ascii');
+  h.write('ustar\0', 257, 'ascii');
+  h.write('00', 263, 'ascii');
+  h.write(prefix, 345, 155, 'utf8');
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(octal(sum, 7) + ' ', 148, 'ascii');
+  return h;
+}
+
+/** The pids of `pid`'s children (from /proc/*\/stat), or undefined when /proc cannot be read. */
+function childrenOf(pid: number): number[] | undefined {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  const out: number[] = [];
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+      // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(e));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** Names of the files directly in `dir` that one of `pids` holds open; undefined when /proc cannot tell. */
+function openIn(dir: string, pids: readonly number[]): Set<string> | undefined {
+  const open = new Set<string>();
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch (e) {
+      // The process has exited (its files are closed); any other error: we cannot tell.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      return undefined;
+    }
+    for (const fd of fds) {
+      try {
+        const target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+        if (path.dirname(target) === dir) open.add(path.basename(target));
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return open;
+}
+
+export interface SpoolTarOptions {
+  /** The tool, told to write into `dir` (which it creates; it must not exist yet). */
+  readonly tool: CommandSpec;
+  /** The directory the tool writes (inside a spool directory this producer owns and removes). */
+  readonly dir: string;
+  /** The archive's top-level directory name (e.g. `database.pgdir`). */
+  readonly top: string;
+  /** How many child processes the tool forks (pg_dump -j N: N workers); they are looked for until found. */
+  readonly children?: number;
+  /** Called with the tool's stderr as it arrives. */
+  readonly onStderr?: (text: string) => void;
+  /** Called once the tool and the stream have ended, in every case (remove the spool). */
+  readonly cleanup: () => void;
+}
+
+/** A tool writing a directory, as a StreamProducer of one tar archive (see the module comment). */
+export function spoolTarProducer(options: SpoolTarOptions): StreamProducer {
+  return {
+    label: options.tool.label ?? path.basename(options.tool.cmd),
+    start: (onActivity) => startSpoolTar(options, onActivity),
+  };
+}
+
+function startSpoolTar(options: SpoolTarOptions, onActivity: () => void): ProducedStream {
+  const { dir, top } = options;
+  const child = new Child(options.tool, ['ignore', 'ignore', 'pipe']);
+  if (options.onStderr !== undefined) child.process.stderr!.on('data', (d: Buffer) => options.onStderr!(d.toString()));
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  let stopped = false;
+  let exited = false;
+  let failed = false;
+  child.done.then(
+    () => (exited = true),
+    () => {
+      exited = true;
+      failed = true;
+    },
+  );
+  const sent = new Set<string>();
+  const workers = new Set<number>();
+  let lastSpoolBytes = -1;
+
+  const write = async (b: Buffer): Promise<void> => {
+    if (stopped) throw new BackupError('stopped');
+    if (!out.write(b)) {
+      await new Promise<void>((resolve, reject) => {
+        const done = () => {
+          out.off('drain', done);
+          out.off('close', closed);
+          resolve();
+        };
+        const closed = () => {
+          out.off('drain', done);
+          reject(new BackupError('the archive stream was closed'));
+        };
+        out.once('drain', done);
+        out.once('close', closed);
+      });
+    }
+  };
+
+  const send = async (name: string): Promise<void> => {
+    const file = path.join(dir, name);
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) throw new BackupError(`${file} is not a regular file; a dump writes only files`);
+      await write(tarHeader(`${top}/${name}`, st.size, 'file', st.mtimeMs));
+      let left = st.size;
+      const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(st.size, 1)));
+      while (left > 0) {
+        const n = fs.readSync(fd, buf, 0, Math.min(buf.length, left), null);
+        if (n === 0) throw new BackupError(`${file} shrank while it was read (it was ${st.size} bytes)`);
+        // The stream keeps the chunk until it is read: copy, since buf is reused.
+        await write(Buffer.from(buf.subarray(0, n)));
+        left -= n;
+      }
+      const pad = (BLOCK - (st.size % BLOCK)) % BLOCK;
+      if (pad > 0) await write(Buffer.alloc(pad));
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.unlinkSync(file);
+    sent.add(name);
+  };
+
+  const loop = async (): Promise<void> => {
+    await write(tarHeader(`${top}/`, 0, 'directory', Date.now()));
+    for (;;) {
+      // Whether the tool had ended before the listing: then every file listed is complete.
+      const ended = exited;
+      if (failed) break;
+      let names: string[] = [];
+      try {
+        names = fs.readdirSync(dir).sort();
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+      // Listed first, then the tree: a file listed was made by a process alive before the scan.
+      let open: Set<string> | undefined = new Set();
+      const pid = child.process.pid;
+      if (!ended && pid !== undefined && names.some((n) => !sent.has(n))) {
+        if (workers.size < (options.children ?? 0)) for (const w of childrenOf(pid) ?? []) workers.add(w);
+        open = openIn(dir, [pid, ...workers]);
+      } else if (!ended) open = undefined;
+      let spoolBytes = 0;
+      for (const name of names) {
+        if (stopped) return;
+        if (sent.has(name)) continue;
+        if (open === undefined || open.has(name)) {
+          try {
+            spoolBytes += fs.statSync(path.join(dir, name)).size;
+          } catch {
+            // gone
+          }
+          continue;
+        }
+        await send(name);
+        onActivity();
+      }
+      if (spoolBytes !== lastSpoolBytes) {
+        lastSpoolBytes = spoolBytes;
+        onActivity();
+      }
+      if (ended) break;
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+    await child.done;
+    // The end of the archive: two zero blocks.
+    await write(Buffer.alloc(2 * BLOCK));
+    out.end();
+  };
+
+  const done = (async () => {
+    try {
+      // A failure of the stream (the stages after it stopped) stops the tool too.
+      const streaming = loop().catch((e) => {
+        child.kill();
+        throw e;
+      });
+      const [l, c] = await Promise.allSettled([streaming, child.done]);
+      // The tool's failure is the cause; a failure of the loop (disk, a stopped stream) otherwise.
+      if (c.status === 'rejected') throw c.reason;
+      if (l.status === 'rejected') throw l.reason;
+    } catch (e) {
+      child.kill();
+      stopped = true;
+      out.destroy();
+      throw e;
+    } finally {
+      options.cleanup();
+    }
+  })();
+  done.catch(() => undefined);
+  return {
+    stdout: out,
+    done,
+    kill: () => {
+      stopped = true;
+      child.kill();
+    },
+  };
+}
