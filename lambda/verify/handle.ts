@@ -33,12 +33,16 @@ export function verifierSettings(env: NodeJS.ProcessEnv = process.env): Verifier
   };
 }
 
-/** The scheme of VERIFIER_ENV.REQUIRE_ENCRYPTION; a value that is not one fails the function's start (misconfigured). */
+/**
+ * The scheme of VERIFIER_ENV.REQUIRE_ENCRYPTION; a value that is not one fails the function's
+ * start (misconfigured).
+ */
 function requiredScheme(raw: string | undefined): EncryptionScheme | undefined {
   if (raw === undefined) return undefined;
   if (!REQUIRABLE_SCHEMES.includes(raw)) {
     throw new Error(
-      `${VERIFIER_ENV.REQUIRE_ENCRYPTION} is '${raw}'; use one of: ${REQUIRABLE_SCHEMES.join(', ')} (or leave it unset).`,
+      `${VERIFIER_ENV.REQUIRE_ENCRYPTION} is '${raw}'; ` +
+        `use one of: ${REQUIRABLE_SCHEMES.join(', ')} (or leave it unset).`,
     );
   }
   return raw as EncryptionScheme;
