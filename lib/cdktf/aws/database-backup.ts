@@ -13,14 +13,28 @@ import {
   DRILL_TIMEOUT_BEYOND_RTO_MINUTES,
   Retention,
   claimVaultPrefix,
+  Engine,
+  LOG_ARCHIVE_FOLDERS,
   LifecycleTiming,
+  logArchivePrefix,
 } from '../../core';
+import { logStreamingFor } from '../../core/pitr';
+import { Annotations } from 'cdktf';
+import { PointInTimeRecovery } from '../common/pitr';
+import { LogShipper } from './log-shipper';
 import { Duration } from '../common/duration';
 import { BackupEncryption } from '../common/encryption';
 import { boundedName } from '../common/names';
 import { BackupSchedule } from '../common/schedule';
 import { ScheduledBackup } from '../common/scheduled';
-import { TYPE_IDS, applyChainRetention, applyRpoPolicy, resolveSchedules } from '../common/policy';
+import {
+  TYPE_IDS,
+  applyChainRetention,
+  applyRpoPolicy,
+  logArchiveDays,
+  resolveDatabaseId,
+  resolveSchedules,
+} from '../common/policy';
 import { RestoreDrillTask } from './drill-task';
 import { RunnerImage } from './image';
 import { BackupMonitoring } from './monitoring';
@@ -41,8 +55,14 @@ export interface RestoreDrillOptions {
   readonly enabled?: boolean;
   /** @default BackupSchedule.cron({ weekDay: 'SUN', hour: '5' }) - weekly, Sunday 05:00 UTC */
   readonly schedule?: BackupSchedule;
-  /** @default - PostgreSQL 17, MariaDB 11.4 or MongoDB 8.0 */
+  /** @default - the source's server on its major version (see `RestoreDrillTask`) */
   readonly databaseImage?: string;
+  /**
+   * The server version `databaseImage` runs (`16`, `8.0`): a drill on another major version than
+   * the source's `engineVersion` is refused at synth.
+   * @default - the default image's version
+   */
+  readonly databaseImageVersion?: string;
   /** @default 1024 */
   readonly cpu?: number;
   /** @default 4096 */
@@ -55,8 +75,13 @@ export interface RestoreDrillOptions {
 
 /** Properties of a `DatabaseBackup`. */
 export interface DatabaseBackupProps {
-  /** The database's identifier: the metric dimension, the default prefix and part of resource names. */
-  readonly databaseId: string;
+  /**
+   * The database's identifier: the metric dimension, the default prefix and part of resource
+   * names; unique per vault. Never derived from the construct id, so that renaming or moving the
+   * construct never moves the backups (the rule of the AWS CDK flavour, lib/core `databaseIdFromName`).
+   * @default - the source URL's database name in kebab case (`orders_prod` → `orders-prod`)
+   */
+  readonly databaseId?: string;
   readonly source: BackupSource;
   readonly image: RunnerImage;
   readonly network: RunnerNetwork;
@@ -129,6 +154,20 @@ export interface DatabaseBackupProps {
   readonly memoryLimitMiB?: number;
   /** @default CpuArchitecture.X86_64 */
   readonly cpuArchitecture?: CpuArchitecture;
+  /**
+   * When the source is a replica, the most it may lag behind its primary before and after the
+   * dump (`--max-replica-lag`): above it the backup fails and commits nothing. A primary ignores it.
+   * @default - no lag check
+   */
+  readonly maxReplicaLag?: Duration;
+  /**
+   * Point-in-time recovery: a log shipper as a one-task ECS service beside the scheduled
+   * backups, with a lag alarm and a lifecycle rule on the log archive: `dbbackup binlog-stream`
+   * for MySQL/MariaDB, `dbbackup wal-receive` for a self-managed PostgreSQL server. RDS/Aurora
+   * PostgreSQL and MongoDB are refused with what to do instead.
+   * @default - no point-in-time recovery; restores go to the scheduled backups
+   */
+  readonly pointInTimeRecovery?: PointInTimeRecovery;
   /** @default - none */
   readonly tags?: Record<string, string>;
 }
@@ -153,6 +192,12 @@ export class DatabaseBackup extends Construct {
   public readonly schedule: TaskSchedule;
   public readonly verifier: BackupVerifier;
   public readonly drillTask?: RestoreDrillTask;
+  /** The log shipper's service, when point-in-time recovery is on. */
+  public readonly logShipper?: LogShipper;
+  /** The log-shipping-lag alarm, when point-in-time recovery is on. */
+  public readonly logShippingLagAlarm?: CloudwatchMetricAlarm;
+  /** The days of the log archive's lifecycle rule, when one was added. */
+  public readonly logArchiveDays?: number;
   public readonly monitoring: BackupMonitoring;
   /** Every alarm (as the AWS CDK flavour's `alarms`). */
   public readonly alarms: CloudwatchMetricAlarm[];
@@ -166,8 +211,9 @@ export class DatabaseBackup extends Construct {
 
   constructor(scope: Construct, id: string, props: DatabaseBackupProps) {
     super(scope, id);
-    this.databaseId = props.databaseId;
-    this.prefix = props.prefix ?? props.databaseId;
+    this.databaseId = resolveDatabaseId(this, props.databaseId, props.source.databaseName);
+    const databaseId = this.databaseId;
+    this.prefix = props.prefix ?? databaseId;
     const timeout = props.timeout ?? Duration.minutes(DEFAULT_BACKUP_TIMEOUT_MINUTES);
     this.rto = props.rto ?? Duration.minutes(DEFAULT_RTO_MINUTES);
     const single =
@@ -186,7 +232,7 @@ export class DatabaseBackup extends Construct {
       this.vault = props.vault;
     } else {
       this.newVault = new BackupVault(this, 'Vault', {
-        bucketPrefix: `${props.databaseId.slice(0, 26)}-backups-`,
+        bucketPrefix: `${databaseId.slice(0, 26)}-backups-`,
         retention: props.retention,
         objectLock: props.objectLock,
         tags: props.tags,
@@ -197,17 +243,45 @@ export class DatabaseBackup extends Construct {
     // Two years of schedules, tiers and lifecycle simulated (lib/core/simulate.ts), as in the CDK flavour.
     const chainRetention =
       this.newVault?.retention ?? (props.vault instanceof BackupVault ? props.vault.retention : undefined);
-    if (chainRetention !== undefined) applyChainRetention(this, scheduled, chainRetention, LifecycleTiming.S3);
+    const pitr = props.pointInTimeRecovery;
+    const streaming = pitr === undefined ? undefined : logStreamingFor(props.source.engine, props.source.managed);
+    if (pitr !== undefined && streaming !== undefined) {
+      // The log archive's lifecycle rule (lib/core logArchiveExpiry, as in the CDK flavour).
+      const days = logArchiveDays(scheduled, chainRetention, pitr);
+      const logPrefix = logArchivePrefix(this.prefix, LOG_ARCHIVE_FOLDERS[streaming.folder]);
+      if (days !== undefined) {
+        if (this.vault instanceof BackupVault) {
+          this.vault.addLogArchiveExpiry(logPrefix, days);
+          this.logArchiveDays = days;
+        } else {
+          Annotations.of(this).addWarning(
+            `the vault's bucket is not this stack's, so no lifecycle rule expires the log archive: add one expiring ${logPrefix} after ${days} days, or the logs are kept for ever.`,
+          );
+        }
+      }
+    }
+    // The runners get --tier-days (as in the CDK flavour), so a base about to expire is raised.
+    const tierDays = chainRetention?.tierDaysSetting;
+    if (chainRetention !== undefined) {
+      applyChainRetention(
+        this,
+        scheduled,
+        chainRetention,
+        LifecycleTiming.S3,
+        { raiseBaseTiers: true, pointInTimeDays: pitr?.windowDays, logArchiveDays: this.logArchiveDays },
+        pitr,
+      );
+    }
     this.clusterArn =
       props.cluster?.arn ??
       new EcsCluster(this, 'Cluster', {
-        name: boundedName(['dbbackup', props.databaseId, 'cluster'], 255),
+        name: boundedName(['dbbackup', databaseId, 'cluster'], 255),
         setting: [{ name: 'containerInsights', value: 'enabled' }],
         tags: props.tags,
       }).arn;
 
     const deadLetterQueue = new SqsQueue(this, 'ScheduleDeadLetterQueue', {
-      name: boundedName(['dbbackup', props.databaseId, 'schedule-dlq'], 80),
+      name: boundedName(['dbbackup', databaseId, 'schedule-dlq'], 80),
       messageRetentionSeconds: 14 * 86400,
       sqsManagedSseEnabled: true,
     });
@@ -224,7 +298,7 @@ export class DatabaseBackup extends Construct {
     this.schedules = [];
     for (const [type, schedules] of byType) {
       const task = new BackupRunnerTask(this, `${TYPE_IDS[type]}BackupTask`, {
-        databaseId: props.databaseId,
+        databaseId: databaseId,
         source: props.source,
         vault: this.vault,
         image: props.image,
@@ -238,6 +312,8 @@ export class DatabaseBackup extends Construct {
         memoryLimitMiB: props.memoryLimitMiB,
         cpuArchitecture: props.cpuArchitecture,
         timeout,
+        tierDays,
+        maxReplicaLag: props.maxReplicaLag,
         tags: props.tags,
       });
       tasks.set(type, task);
@@ -267,7 +343,7 @@ export class DatabaseBackup extends Construct {
         );
       }
       this.drillTask = new RestoreDrillTask(this, 'DrillTask', {
-        databaseId: props.databaseId,
+        databaseId: databaseId,
         engine: props.source.engine,
         vault: this.vault,
         image: props.image,
@@ -276,6 +352,9 @@ export class DatabaseBackup extends Construct {
         prefix: this.prefix,
         encryption: props.encryption,
         databaseImage: drill.databaseImage,
+        databaseImageVersion: drill.databaseImageVersion,
+        serverFamily: props.source.serverFamily,
+        sourceVersion: props.source.engineVersion,
         cpu: drill.cpu,
         memoryLimitMiB: drill.memoryLimitMiB,
         ephemeralStorageGiB: drill.ephemeralStorageGiB,
@@ -293,21 +372,45 @@ export class DatabaseBackup extends Construct {
       );
     }
 
+    if (pitr !== undefined) {
+      // Construct ids are API: the MySQL shipper has the id of the CDK flavour's.
+      this.logShipper = new LogShipper(this, props.source.engine === Engine.MYSQL ? 'BinlogShipper' : 'WalShipper', {
+        databaseId,
+        source: props.source,
+        vault: this.vault,
+        image: props.image,
+        clusterArn: this.clusterArn,
+        subnetIds: this.task.subnetIds,
+        securityGroupIds: this.task.securityGroupIds,
+        assignPublicIp: this.task.assignPublicIp,
+        prefix: this.prefix,
+        encryption: props.encryption,
+        compression: props.compression,
+        pointInTimeRecovery: pitr,
+        cpuArchitecture: props.cpuArchitecture,
+        tags: props.tags,
+      });
+    }
+
     this.monitoring = new BackupMonitoring(this, 'Monitoring', {
-      databaseId: props.databaseId,
+      databaseId: databaseId,
       rpo: this.rpo,
       rto: this.drillTask !== undefined ? this.rto : undefined,
       topic: props.alarmTopic,
       topicKey: props.alarmTopicKey,
       alarmEmails: props.alarmEmails,
       deadLetterQueue,
-      verifierFunction: { functionName: BackupVerifier.functionNameFor(props.databaseId) },
+      verifierFunction: { functionName: BackupVerifier.functionNameFor(databaseId) },
+      logShippingLagThreshold: pitr?.logShippingLagThreshold,
+      logShippingInterval: pitr?.intervalFor(props.source.engine),
+      logShippingLagMetric: this.logShipper?.lagMetricName,
       tags: props.tags,
     });
     this.alarms = this.monitoring.alarms;
+    this.logShippingLagAlarm = this.monitoring.logShippingLag;
     this.dashboard = this.monitoring.dashboard;
     this.verifier = new BackupVerifier(this, 'Verifier', {
-      databaseId: props.databaseId,
+      databaseId: databaseId,
       vault: this.vault,
       prefix: this.prefix,
       alarmTopic: { arn: this.monitoring.topicArn },

@@ -120,6 +120,13 @@ export interface BackupRunnerTaskProps {
    * @default - no lag check
    */
   readonly maxReplicaLag?: Duration;
+  /**
+   * The days each tier's lifecycle rule keeps a backup (`Retention.tierDaysSetting`), rendered
+   * as `--tier-days` on incremental and differential tasks so the runner raises a base that
+   * would expire before them (as in the AWS CDK flavour).
+   * @default - not given: the runner warns in the manifest when a base is daily
+   */
+  readonly tierDays?: string;
   /** @default - none */
   readonly tags?: Record<string, string>;
 }
@@ -194,6 +201,7 @@ export class BackupRunnerTask extends Construct {
         type: this.backupType,
         // Rendered only when physical: a logical source's environment stays as it was.
         method: props.source.method === BackupMethod.PHYSICAL ? props.source.method : undefined,
+        'tier-days': this.backupType === BackupType.FULL ? undefined : props.tierDays,
         compression: props.compression ?? DEFAULT_COMPRESSION,
         encrypt: encryption.value,
         'max-replica-lag':
