@@ -74,7 +74,8 @@ export class LogShipper extends Construct {
   public readonly lagMetric: LoggingMetric;
   /** The lag alert: behind by more than the threshold, or silent. */
   public readonly lagAlert: MonitoringAlertPolicy;
-  public readonly command: RunnerCommand;
+  /** The runner command the shipper runs (`binlog-stream` or `wal-receive`). */
+  public readonly command: string;
   /** The metric the shipper publishes its lag as. */
   public readonly lagMetricName: string;
   /** The log archive folder under the prefix (`binlog` or `wal`). */
@@ -85,7 +86,8 @@ export class LogShipper extends Construct {
   constructor(scope: Construct, id: string, props: LogShipperProps) {
     super(scope, id);
     const streaming = logStreamingFor(props.source.engine, props.source.managed, 'Cloud SQL');
-    this.command = streaming.command;
+    const command = streaming.command;
+    this.command = command;
     this.lagMetricName = streaming.lagMetric;
     this.folder = streaming.folder;
     if (!Token.isUnresolved(props.databaseId)) validateDatabaseId(props.databaseId);
@@ -108,9 +110,9 @@ export class LogShipper extends Construct {
     const base = { [RUNNER_ENV.DATABASE_ID]: props.databaseId, [RUNNER_ENV.LOG_FORMAT]: 'json' };
     const interval = pitr.intervalFor(props.source.engine).toSeconds();
     this.environment =
-      this.command === RunnerCommand.WAL_RECEIVE
+      command === RunnerCommand.WAL_RECEIVE
         ? {
-            ...renderRunnerEnvironment(this.command, {
+            ...renderRunnerEnvironment(command, {
               ...common,
               slot: pitr.replicationSlot,
               'create-slot': true,
@@ -119,7 +121,7 @@ export class LogShipper extends Construct {
             ...base,
           }
         : {
-            ...renderRunnerEnvironment(this.command, { engine: props.source.engine, ...common }),
+            ...renderRunnerEnvironment(command, { engine: props.source.engine, ...common }),
             ...base,
             [RUNNER_ENV.BINLOG_UPLOAD_INTERVAL]: String(interval),
           };
