@@ -79,8 +79,6 @@ describe('CDKTF point-in-time recovery on AWS', () => {
         actions.some((a: string) => /^s3:Delete/.test(a)),
         false,
       );
-      void folder;
-      void metric;
     });
 
     test(`${engine}: the lag alarm watches ${metric}, missing data breaching`, () => {
