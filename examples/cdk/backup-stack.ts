@@ -5,14 +5,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Validations } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import {
-  AlarmTopic,
-  BackupSchedule,
-  BackupSource,
-  DatabaseBackup,
-  PointInTimeRecovery,
-  Retention,
-} from '../../lib';
+import { AlarmTopic, BackupSchedule, BackupSource, DatabaseBackup, PointInTimeRecovery, Retention } from '../../lib';
 
 /**
  * The example: a VPC, the secrets of a PostgreSQL and a MariaDB database that live elsewhere
