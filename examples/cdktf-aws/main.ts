@@ -1,12 +1,16 @@
 /**
- * The AWS example: nightly PostgreSQL backups with GFS retention, in Terraform.
+ * The AWS example, in Terraform: nightly PostgreSQL backups with GFS retention (orders), and a
+ * MariaDB database (billing) with nightly backups and point-in-time recovery: its binary log
+ * shipped continuously by a one-task ECS service, restorable to any moment of the last 3 days.
  *
  *   npm run synth:tf                       # writes cdktf.out/cdktf-aws/stacks/db-backup-aws/cdk.tf.json
  *   cd cdktf.out/cdktf-aws/stacks/db-backup-aws && terraform init && terraform apply \
- *     -var vpc_id=vpc-… -var 'private_subnet_ids=["subnet-…","subnet-…"]' -var database_host=orders.…rds.amazonaws.com
+ *     -var vpc_id=vpc-… -var 'private_subnet_ids=["subnet-…","subnet-…"]' -var database_host=orders.…rds.amazonaws.com \
+ *     -var billing_database_host=billing.db.internal
  *
  * Before the first scheduled run: push the runner image to the repository (the README (CDK for Terraform)) and
- * put the database password into the secret.
+ * put the database passwords into the secrets. The MariaDB server needs binary logging in ROW format
+ * (docs/pitr.md).
  */
 import { App, TerraformOutput, TerraformStack, TerraformVariable } from 'cdktf';
 import { Construct } from 'constructs';
@@ -18,6 +22,8 @@ import * as aws from '../../lib/cdktf/aws';
 
 export class AwsBackupStack extends TerraformStack {
   public readonly backup: aws.DatabaseBackup;
+  /** The MariaDB database with point-in-time recovery. */
+  public readonly billing: aws.DatabaseBackup;
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
@@ -34,6 +40,10 @@ export class AwsBackupStack extends TerraformStack {
     const host = new TerraformVariable(this, 'database_host', {
       type: 'string',
       description: 'The database host name',
+    });
+    const billingHost = new TerraformVariable(this, 'billing_database_host', {
+      type: 'string',
+      description: 'The host name of the MariaDB billing database',
     });
 
     // The runner image lives here; build and push it from dist/runner (the README (CDK for Terraform)).
@@ -63,9 +73,30 @@ export class AwsBackupStack extends TerraformStack {
       alarmEmails: ['oncall@example.com'],
     });
 
+    // MariaDB with point-in-time recovery: the same construct and props as the AWS CDK flavour's.
+    // Its database id is the database name (billing), as in the CDK flavour.
+    const billingPassword = new SecretsmanagerSecret(this, 'BillingBackupPassword', {
+      name: 'dbbackup/billing/source-password',
+      description: 'Password of the backup user of the billing database',
+    });
+    this.billing = new aws.DatabaseBackup(this, 'Billing', {
+      source: aws.BackupSource.mariadb({
+        url: `mariadb://backup@${billingHost.stringValue}:3306/billing`,
+        passwordSecret: billingPassword,
+        engineVersion: '10.11',
+      }),
+      image: aws.RunnerImage.fromEcrRepository(repository, '0.1.0'),
+      network: { vpcId: vpcId.stringValue, subnetIds: subnets.listValue },
+      schedules: [{ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: '1', minute: '30' }) }],
+      retention: Retention.gfs({ daily: 7, weekly: 4, monthly: 12 }),
+      pointInTimeRecovery: aws.PointInTimeRecovery.enabled({ window: aws.Duration.days(3) }),
+      alarmEmails: ['oncall@example.com'],
+    });
+
     new TerraformOutput(this, 'bucket', { value: this.backup.vault.bucketName });
     new TerraformOutput(this, 'storage_url', { value: this.backup.task.storageUrl });
     new TerraformOutput(this, 'alarm_topic', { value: this.backup.monitoring.topicArn });
+    new TerraformOutput(this, 'billing_storage_url', { value: this.billing.task.storageUrl });
   }
 }
 

@@ -1,12 +1,16 @@
 /**
- * The Google Cloud example: nightly PostgreSQL backups with GFS retention, in Terraform.
+ * The Google Cloud example, in Terraform: nightly PostgreSQL backups with GFS retention (orders),
+ * and a MariaDB database on Compute Engine (billing) with nightly backups and point-in-time
+ * recovery: its binary log shipped continuously by one always-on Cloud Run worker pool instance.
  *
  *   npm run synth:tf                       # writes cdktf.out/cdktf-google/stacks/db-backup-google/cdk.tf.json
  *   cd cdktf.out/cdktf-google/stacks/db-backup-google && terraform init && terraform apply \
- *     -var project_id=my-project -var network=… -var subnetwork=… -var database_host=10.20.0.5
+ *     -var project_id=my-project -var network=… -var subnetwork=… -var database_host=10.20.0.5 \
+ *     -var billing_database_host=10.20.0.6
  *
  * Before the first scheduled run: push the runner image to the Artifact Registry repository
- * (the README (CDK for Terraform)) and add the database password as a version of the secret.
+ * (the README (CDK for Terraform)) and add the database passwords as versions of the secrets.
+ * The MariaDB server needs binary logging in ROW format (docs/pitr.md).
  */
 import { App, TerraformOutput, TerraformStack, TerraformVariable } from 'cdktf';
 import { Construct } from 'constructs';
@@ -35,6 +39,8 @@ const SERVICES = [
 
 export class GoogleBackupStack extends TerraformStack {
   public readonly backup: google.DatabaseBackup;
+  /** The MariaDB database with point-in-time recovery. */
+  public readonly billing: google.DatabaseBackup;
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
@@ -53,6 +59,10 @@ export class GoogleBackupStack extends TerraformStack {
     const host = new TerraformVariable(this, 'database_host', {
       type: 'string',
       description: 'The database host (private IP or name)',
+    });
+    const billingHost = new TerraformVariable(this, 'billing_database_host', {
+      type: 'string',
+      description: 'The host of the MariaDB billing database (private IP or name)',
     });
     new GoogleProvider(this, 'google', { project: project.stringValue, region: REGION });
 
@@ -92,8 +102,32 @@ export class GoogleBackupStack extends TerraformStack {
       alarmEmails: ['oncall@example.com'],
     });
 
+    // MariaDB with point-in-time recovery: the same construct and props as the AWS flavours'.
+    // Its database id is the database name (billing).
+    const billingPassword = new SecretManagerSecret(this, 'BillingBackupPassword', {
+      secretId: 'dbbackup-billing-source-password',
+      replication: { auto: {} },
+      dependsOn: apis,
+    });
+    this.billing = new google.DatabaseBackup(this, 'Billing', {
+      project: project.stringValue,
+      region: REGION,
+      source: google.BackupSource.mariadb({
+        url: `mariadb://backup@${billingHost.stringValue}:3306/billing`,
+        passwordSecret: billingPassword,
+        engineVersion: '10.11',
+      }),
+      image: google.RunnerImage.fromArtifactRegistry(repository, 'dbbackup', '0.1.0'),
+      vpcEgress: google.VpcEgress.directVpc({ network: network.stringValue, subnetwork: subnetwork.stringValue }),
+      schedules: [{ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: '1', minute: '30' }) }],
+      retention: Retention.gfs({ daily: 7, weekly: 4, monthly: 12 }),
+      pointInTimeRecovery: google.PointInTimeRecovery.enabled({ window: google.Duration.days(3) }),
+      alarmEmails: ['oncall@example.com'],
+    });
+
     new TerraformOutput(this, 'bucket', { value: this.backup.vault.bucketName });
     new TerraformOutput(this, 'storage_url', { value: this.backup.job.storageUrl });
+    new TerraformOutput(this, 'billing_storage_url', { value: this.billing.job.storageUrl });
     new TerraformOutput(this, 'image', {
       value: google.RunnerImage.fromArtifactRegistry(repository, 'dbbackup', '0.1.0').imageUri,
     });

@@ -159,6 +159,12 @@ export interface DatabaseBackupProps {
   readonly drill?: RestoreDrillOptions;
   /** The longest a backup may run. @default Duration.hours(4) */
   readonly timeout?: Duration;
+  /**
+   * When the source is a replica, the most it may lag behind its primary before and after the
+   * dump (`--max-replica-lag`): above it the backup fails and commits nothing. A primary ignores it.
+   * @default - no lag check
+   */
+  readonly maxReplicaLag?: Duration;
   /** @default - the bundled runner image, built at deploy time (needs Docker there) */
   readonly image?: ecs.ContainerImage;
   /** @default 1024 */
@@ -454,6 +460,7 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
           prefix: this.prefix,
           backupType: type,
           tierDays: this.tierDays,
+          maxReplicaLag: props.maxReplicaLag,
           compression: props.compression,
           encryption: this.encryption,
           image,

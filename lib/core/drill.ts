@@ -167,3 +167,49 @@ export const RUNNER_SCRIPT = '/opt/dbbackup/dbbackup.js';
 export function timeoutEntryPoint(timeoutSeconds: number): string[] {
   return ['timeout', '--signal=TERM', '--kill-after=60', String(timeoutSeconds), 'node', RUNNER_SCRIPT];
 }
+
+/** What `drillScratchOf` needs: the source's server and the drill's custom image, if any. */
+export interface DrillScratchProps {
+  readonly engine: Engine;
+  /** @default - PostgreSQL, MariaDB or MongoDB, by the engine */
+  readonly family?: ServerFamily;
+  /** The source's version, when known (a literal). */
+  readonly sourceVersion?: string;
+  /** Whether a custom scratch image is given. */
+  readonly customImage: boolean;
+  /** The custom image's declared version (`16`, `11.4-MariaDB`, `8.0-mysql`). */
+  readonly databaseImageVersion?: string;
+  /** The prop that declares it, for messages. */
+  readonly versionProp: string;
+}
+
+/** The server family of an engine when the source does not say (MariaDB for `mysql`). */
+export function defaultServerFamily(engine: Engine): ServerFamily {
+  if (engine === Engine.POSTGRES) return ServerFamily.POSTGRES;
+  return engine === Engine.MONGODB ? ServerFamily.MONGODB : ServerFamily.MARIADB;
+}
+
+/**
+ * The scratch database of a drill, for every flavour: the source's family on its major version
+ * (`scratchDatabaseFor`), checked with `checkDrillScratch` against a custom image's declared
+ * version (a version naming its server, `11.4-MariaDB` or `8.0-mysql`, names the image's family).
+ */
+export function drillScratchOf(p: DrillScratchProps): ScratchDatabase {
+  const family = p.family ?? defaultServerFamily(p.engine);
+  const scratch = scratchDatabaseFor(family, p.sourceVersion);
+  const declared = p.databaseImageVersion;
+  const scratchFamily =
+    declared !== undefined && /mariadb/i.test(declared)
+      ? ServerFamily.MARIADB
+      : declared !== undefined && /mysql/i.test(declared)
+        ? ServerFamily.MYSQL
+        : family;
+  checkDrillScratch({
+    family,
+    sourceVersion: p.sourceVersion,
+    scratchFamily,
+    scratchVersion: declared ?? (p.customImage ? undefined : scratchImageVersion(scratch)),
+    versionProp: p.versionProp,
+  });
+  return scratch;
+}

@@ -32,3 +32,22 @@ export function idTime(id: string): Date | undefined {
 export function idSlug(database: string): string {
   return database.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60) || 'db';
 }
+
+/** `OrdersBackup` or `orders_prod` → `orders-backup`, `orders-prod`: kebab case. */
+export function kebabCase(id: string): string {
+  return id
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .replace(/[^A-Za-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .toLowerCase();
+}
+
+/**
+ * The database id every flavour derives when none is given: the source's database name in kebab
+ * case (`orders_prod` → `orders-prod`), at most 40 characters; never the construct's id, so that
+ * renaming or moving a construct never moves its backups. Undefined when the name makes no valid id.
+ */
+export function databaseIdFromName(databaseName: string): string | undefined {
+  const derived = kebabCase(databaseName).slice(0, 40).replace(/-+$/, '');
+  return /^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?$/.test(derived) ? derived : undefined;
+}

@@ -9,6 +9,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks, NIST80053R5Checks } from 'cdk-nag';
 import { BackupExampleStack } from '../../examples/cdk/backup-stack';
+import { RUNBOOK_MOMENT } from '../../lib/core';
 import { parseInvocation } from '../../runner/src/config';
 import { normalizedTemplate, resourcesOf } from './helpers';
 
@@ -87,7 +88,14 @@ describe('the example app', () => {
         assert.equal(first, second, 'two synths gave different templates');
       }
       assert.equal(first.includes(root), false, 'the template holds a machine path');
-      assert.equal(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(first), false, 'the template holds a timestamp');
+      // The restore-to-a-moment command (point-in-time recovery) names the runbook's fixed
+      // placeholder moment, which is not a synth time.
+      assert.ok(first.includes(RUNBOOK_MOMENT), 'the billing database has a restore-to-time command');
+      assert.equal(
+        /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(first.split(RUNBOOK_MOMENT).join('')),
+        false,
+        'the template holds a timestamp',
+      );
       // The runbook beside the template, with the restore task's commands, as `cdk synth` writes it.
       const runbook = fs.readFileSync(path.join(tmp, 'a', 'DbBackupExample.runbook.md'), 'utf8');
       assert.match(runbook, /^# Restore runbook: orders$/m);
@@ -162,7 +170,16 @@ describe('the example app', () => {
       for (const s of c.Secrets ?? []) env[s.Name] = 'dummy-secret-value';
       return { argv: c.Command as string[], env, entryPoint: c.EntryPoint as string[] };
     });
-    assert.equal(runs.length, 3);
+    // orders: backup, drill, restore; billing: the same and its binary log shipper.
+    assert.equal(runs.length, 7);
+    const billing = runs.filter((r) => r.env.DBBACKUP_DATABASE_ID === 'billing');
+    assert.deepEqual(billing.map((r) => r.argv[0]).sort(), ['backup', 'binlog-stream', 'drill', 'restore']);
+    const shipper = billing.find((r) => r.argv[0] === 'binlog-stream')!;
+    const sh = parseInvocation(shipper.argv, shipper.env) as any;
+    assert.equal(sh.command, 'binlog-stream');
+    assert.equal(sh.to.path, 'billing');
+    assert.equal(shipper.entryPoint.includes('timeout'), false, 'the long-running shipper has no timeout');
+    runs.splice(0, runs.length, ...runs.filter((r) => r.env.DBBACKUP_DATABASE_ID === 'orders'));
 
     const backup = runs.find((r) => r.argv[0] === 'backup')!;
     assert.deepEqual(backup.entryPoint.slice(-2), ['node', '/opt/dbbackup/dbbackup.js']);

@@ -340,7 +340,7 @@ describe('aws Verifier', () => {
     const fn = s.one('aws_lambda_function');
     assert.equal(fn.runtime, 'nodejs22.x');
     assert.equal(fn.handler, 'index.handler');
-    assert.match(fn.filename, /^assets\/Orders_Verifier_Code_[0-9A-F]+\/[0-9A-F]{32}\/archive\.zip$/);
+    assert.match(fn.filename, /^assets\/DbBackupVerifyCode\/[0-9A-F]{32}\/archive\.zip$/);
     assert.match(fn.source_code_hash, /^[0-9A-F]{32}$/);
     assert.equal(fn.environment.variables[VERIFIER_ENV.METRIC_NAMESPACE], METRIC_NAMESPACE);
     assert.equal(fn.environment.variables[VERIFIER_ENV.DATABASE_ID], 'orders');

@@ -11,37 +11,42 @@ import {
   DEFAULT_DRILL_CRON,
   DEFAULT_RTO_MINUTES,
   DRILL_TIMEOUT_BEYOND_RTO_MINUTES,
-  Engine,
-  LOG_ARCHIVE_FOLDERS,
-  METRICS,
-  METRIC_DIMENSION,
-  METRIC_NAMESPACE,
   Retention,
   claimVaultPrefix,
+  Engine,
+  LOG_ARCHIVE_FOLDERS,
   LifecycleTiming,
-  logArchiveExpiry,
   logArchivePrefix,
   EncryptionScheme,
   requiredEncryptionFor,
 } from '../../core';
+import { logStreamingFor } from '../../core/pitr';
+import { Annotations } from 'cdktf';
+import { PointInTimeRecovery } from '../common/pitr';
+import { LogShipper } from './log-shipper';
 import { Duration } from '../common/duration';
 import { BackupEncryption } from '../common/encryption';
 import { boundedName } from '../common/names';
 import { BackupSchedule } from '../common/schedule';
 import { ScheduledBackup } from '../common/scheduled';
-import { TYPE_IDS, applyChainRetention, applyRpoPolicy, resolveSchedules } from '../common/policy';
+import {
+  TYPE_IDS,
+  applyChainRetention,
+  applyRpoPolicy,
+  logArchiveDays,
+  resolveDatabaseId,
+  resolveSchedules,
+} from '../common/policy';
 import { RestoreDrillTask } from './drill-task';
 import { RunnerImage } from './image';
 import { BackupMonitoring } from './monitoring';
 import { IClusterRef, IKeyRef, ITopicRef } from './refs';
-import { BinlogShipper, PointInTimeRecoveryOptions } from './binlog-shipper';
 import { BackupRunnerTask, CpuArchitecture, RunnerNetwork } from './runner-task';
 import { TaskSchedule } from './schedule';
 import { BackupSource } from './source';
 import { BackupVerifier } from './verifier';
 import { BackupVault, IBackupVault, ObjectLockOptions } from './vault';
-import { checkBackupTypes, ENGINE_CAPABILITIES, LogShipping } from '../../core/engines';
-import { Annotations } from 'cdktf';
+import { checkBackupTypes } from '../../core/engines';
 
 /** How restore drills run (the same options as the AWS CDK flavour's). */
 export interface RestoreDrillOptions {
@@ -52,8 +57,14 @@ export interface RestoreDrillOptions {
   readonly enabled?: boolean;
   /** @default BackupSchedule.cron({ weekDay: 'SUN', hour: '5' }) - weekly, Sunday 05:00 UTC */
   readonly schedule?: BackupSchedule;
-  /** @default - PostgreSQL 17, MariaDB 11.4 or MongoDB 8.0 */
+  /** @default - the source's server on its major version (see `RestoreDrillTask`) */
   readonly databaseImage?: string;
+  /**
+   * The server version `databaseImage` runs (`16`, `8.0`): a drill on another major version than
+   * the source's `engineVersion` is refused at synth.
+   * @default - the default image's version
+   */
+  readonly databaseImageVersion?: string;
   /** @default 1024 */
   readonly cpu?: number;
   /** @default 4096 */
@@ -66,8 +77,13 @@ export interface RestoreDrillOptions {
 
 /** Properties of a `DatabaseBackup`. */
 export interface DatabaseBackupProps {
-  /** The database's identifier: the metric dimension, the default prefix and part of resource names. */
-  readonly databaseId: string;
+  /**
+   * The database's identifier: the metric dimension, the default prefix and part of resource
+   * names; unique per vault. Never derived from the construct id, so that renaming or moving the
+   * construct never moves the backups (the rule of the AWS CDK flavour, lib/core `databaseIdFromName`).
+   * @default - the source URL's database name in kebab case (`orders_prod` → `orders-prod`)
+   */
+  readonly databaseId?: string;
   readonly source: BackupSource;
   readonly image: RunnerImage;
   readonly network: RunnerNetwork;
@@ -123,15 +139,6 @@ export interface DatabaseBackupProps {
   readonly rto?: Duration;
   /** @default - weekly drills into a scratch database */
   readonly drill?: RestoreDrillOptions;
-  /**
-   * Continuous point-in-time recovery of a MySQL/MariaDB source: a binary log shipper
-   * (`dbbackup binlog-stream`) as a one-task ECS service beside the scheduled backups, and on a
-   * new vault a lifecycle rule that expires `<prefix>/binlog/` once no kept full backup or the
-   * window needs it (as in the AWS CDK flavour). PostgreSQL archives its WAL from the server
-   * (`archive_command`); MongoDB ships no log: both are refused.
-   * @default - none
-   */
-  readonly pointInTimeRecovery?: PointInTimeRecoveryOptions;
   /** @default - none */
   readonly alarmEmails?: string[];
   /**
@@ -149,6 +156,20 @@ export interface DatabaseBackupProps {
   readonly memoryLimitMiB?: number;
   /** @default CpuArchitecture.X86_64 */
   readonly cpuArchitecture?: CpuArchitecture;
+  /**
+   * When the source is a replica, the most it may lag behind its primary before and after the
+   * dump (`--max-replica-lag`): above it the backup fails and commits nothing. A primary ignores it.
+   * @default - no lag check
+   */
+  readonly maxReplicaLag?: Duration;
+  /**
+   * Point-in-time recovery: a log shipper as a one-task ECS service beside the scheduled
+   * backups, with a lag alarm and a lifecycle rule on the log archive: `dbbackup binlog-stream`
+   * for MySQL/MariaDB, `dbbackup wal-receive` for a self-managed PostgreSQL server. RDS/Aurora
+   * PostgreSQL and MongoDB are refused with what to do instead.
+   * @default - no point-in-time recovery; restores go to the scheduled backups
+   */
+  readonly pointInTimeRecovery?: PointInTimeRecovery;
   /** @default - none */
   readonly tags?: Record<string, string>;
 }
@@ -173,10 +194,12 @@ export class DatabaseBackup extends Construct {
   public readonly schedule: TaskSchedule;
   public readonly verifier: BackupVerifier;
   public readonly drillTask?: RestoreDrillTask;
-  /** The binary log shipper, with `pointInTimeRecovery`. */
-  public readonly binlogShipper?: BinlogShipper;
-  /** The log-shipping-lag alarm (also in `alarms`), with `pointInTimeRecovery`. */
+  /** The log shipper's service, when point-in-time recovery is on. */
+  public readonly logShipper?: LogShipper;
+  /** The log-shipping-lag alarm, when point-in-time recovery is on. */
   public readonly logShippingLagAlarm?: CloudwatchMetricAlarm;
+  /** The days of the log archive's lifecycle rule, when one was added. */
+  public readonly logArchiveDays?: number;
   public readonly monitoring: BackupMonitoring;
   /** Every alarm (as the AWS CDK flavour's `alarms`). */
   public readonly alarms: CloudwatchMetricAlarm[];
@@ -190,8 +213,9 @@ export class DatabaseBackup extends Construct {
 
   constructor(scope: Construct, id: string, props: DatabaseBackupProps) {
     super(scope, id);
-    this.databaseId = props.databaseId;
-    this.prefix = props.prefix ?? props.databaseId;
+    this.databaseId = resolveDatabaseId(this, props.databaseId, props.source.databaseName);
+    const databaseId = this.databaseId;
+    this.prefix = props.prefix ?? databaseId;
     const timeout = props.timeout ?? Duration.minutes(DEFAULT_BACKUP_TIMEOUT_MINUTES);
     this.rto = props.rto ?? Duration.minutes(DEFAULT_RTO_MINUTES);
     const single =
@@ -210,7 +234,7 @@ export class DatabaseBackup extends Construct {
       this.vault = props.vault;
     } else {
       this.newVault = new BackupVault(this, 'Vault', {
-        bucketPrefix: `${props.databaseId.slice(0, 26)}-backups-`,
+        bucketPrefix: `${databaseId.slice(0, 26)}-backups-`,
         retention: props.retention,
         objectLock: props.objectLock,
         tags: props.tags,
@@ -221,17 +245,45 @@ export class DatabaseBackup extends Construct {
     // Two years of schedules, tiers and lifecycle simulated (lib/core/simulate.ts), as in the CDK flavour.
     const chainRetention =
       this.newVault?.retention ?? (props.vault instanceof BackupVault ? props.vault.retention : undefined);
-    if (chainRetention !== undefined) applyChainRetention(this, scheduled, chainRetention, LifecycleTiming.S3);
+    const pitr = props.pointInTimeRecovery;
+    const streaming = pitr === undefined ? undefined : logStreamingFor(props.source.engine, props.source.managed);
+    if (pitr !== undefined && streaming !== undefined) {
+      // The log archive's lifecycle rule (lib/core logArchiveExpiry, as in the CDK flavour).
+      const days = logArchiveDays(scheduled, chainRetention, pitr);
+      const logPrefix = logArchivePrefix(this.prefix, LOG_ARCHIVE_FOLDERS[streaming.folder]);
+      if (days !== undefined) {
+        if (this.vault instanceof BackupVault) {
+          this.vault.addLogArchiveExpiry(logPrefix, days);
+          this.logArchiveDays = days;
+        } else {
+          Annotations.of(this).addWarning(
+            `the vault's bucket is not this stack's, so no lifecycle rule expires the log archive: add one expiring ${logPrefix} after ${days} days, or the logs are kept for ever.`,
+          );
+        }
+      }
+    }
+    // The runners get --tier-days (as in the CDK flavour), so a base about to expire is raised.
+    const tierDays = chainRetention?.tierDaysSetting;
+    if (chainRetention !== undefined) {
+      applyChainRetention(
+        this,
+        scheduled,
+        chainRetention,
+        LifecycleTiming.S3,
+        { raiseBaseTiers: true, pointInTimeDays: pitr?.windowDays, logArchiveDays: this.logArchiveDays },
+        pitr,
+      );
+    }
     this.clusterArn =
       props.cluster?.arn ??
       new EcsCluster(this, 'Cluster', {
-        name: boundedName(['dbbackup', props.databaseId, 'cluster'], 255),
+        name: boundedName(['dbbackup', databaseId, 'cluster'], 255),
         setting: [{ name: 'containerInsights', value: 'enabled' }],
         tags: props.tags,
       }).arn;
 
     const deadLetterQueue = new SqsQueue(this, 'ScheduleDeadLetterQueue', {
-      name: boundedName(['dbbackup', props.databaseId, 'schedule-dlq'], 80),
+      name: boundedName(['dbbackup', databaseId, 'schedule-dlq'], 80),
       messageRetentionSeconds: 14 * 86400,
       sqsManagedSseEnabled: true,
     });
@@ -240,7 +292,6 @@ export class DatabaseBackup extends Construct {
       props.source.engine,
       scheduled.map((s) => s.type ?? BackupType.FULL),
     );
-    if (props.pointInTimeRecovery !== undefined) checkPointInTimeRecovery(props.source.engine);
     const byType = new Map<BackupType, BackupSchedule[]>();
     for (const entry of scheduled) {
       const type = entry.type ?? BackupType.FULL;
@@ -249,7 +300,7 @@ export class DatabaseBackup extends Construct {
     this.schedules = [];
     for (const [type, schedules] of byType) {
       const task = new BackupRunnerTask(this, `${TYPE_IDS[type]}BackupTask`, {
-        databaseId: props.databaseId,
+        databaseId: databaseId,
         source: props.source,
         vault: this.vault,
         image: props.image,
@@ -258,12 +309,13 @@ export class DatabaseBackup extends Construct {
         encryption: props.encryption,
         compression: props.compression,
         backupType: type,
-        tierDays: chainRetention?.tierDaysSetting,
         cluster: { arn: this.clusterArn },
         cpu: props.cpu,
         memoryLimitMiB: props.memoryLimitMiB,
         cpuArchitecture: props.cpuArchitecture,
         timeout,
+        tierDays,
+        maxReplicaLag: props.maxReplicaLag,
         tags: props.tags,
       });
       tasks.set(type, task);
@@ -280,28 +332,6 @@ export class DatabaseBackup extends Construct {
     this.task = this.backupTasks[0];
     this.schedule = this.schedules[0];
 
-    const pitr = props.pointInTimeRecovery;
-    if (pitr !== undefined) {
-      this.binlogShipper = new BinlogShipper(this, 'BinlogShipper', {
-        databaseId: props.databaseId,
-        source: props.source,
-        vault: this.vault,
-        image: props.image,
-        network: props.network,
-        clusterArn: this.clusterArn,
-        securityGroupIds: this.task.securityGroupIds,
-        prefix: this.prefix,
-        encryption: props.encryption,
-        compression: props.compression,
-        uploadInterval: pitr.uploadInterval,
-        cpu: pitr.cpu,
-        memoryLimitMiB: pitr.memoryLimitMiB,
-        cpuArchitecture: props.cpuArchitecture,
-        tags: props.tags,
-      });
-      expireBinlogArchive(this, scheduled, chainRetention, pitr, this.newVault ?? this.vault, this.prefix);
-    }
-
     const drill = props.drill ?? {};
     if (drill.enabled !== false) {
       const drillTimeout = drill.timeout ?? Duration.minutes(this.rto.toMinutes() + DRILL_TIMEOUT_BEYOND_RTO_MINUTES);
@@ -315,7 +345,7 @@ export class DatabaseBackup extends Construct {
         );
       }
       this.drillTask = new RestoreDrillTask(this, 'DrillTask', {
-        databaseId: props.databaseId,
+        databaseId: databaseId,
         engine: props.source.engine,
         vault: this.vault,
         image: props.image,
@@ -324,6 +354,9 @@ export class DatabaseBackup extends Construct {
         prefix: this.prefix,
         encryption: props.encryption,
         databaseImage: drill.databaseImage,
+        databaseImageVersion: drill.databaseImageVersion,
+        serverFamily: props.source.serverFamily,
+        sourceVersion: props.source.engineVersion,
         cpu: drill.cpu,
         memoryLimitMiB: drill.memoryLimitMiB,
         ephemeralStorageGiB: drill.ephemeralStorageGiB,
@@ -341,25 +374,45 @@ export class DatabaseBackup extends Construct {
       );
     }
 
+    if (pitr !== undefined) {
+      // Construct ids are API: the MySQL shipper has the id of the CDK flavour's.
+      this.logShipper = new LogShipper(this, props.source.engine === Engine.MYSQL ? 'BinlogShipper' : 'WalShipper', {
+        databaseId,
+        source: props.source,
+        vault: this.vault,
+        image: props.image,
+        clusterArn: this.clusterArn,
+        subnetIds: this.task.subnetIds,
+        securityGroupIds: this.task.securityGroupIds,
+        assignPublicIp: this.task.assignPublicIp,
+        prefix: this.prefix,
+        encryption: props.encryption,
+        compression: props.compression,
+        pointInTimeRecovery: pitr,
+        cpuArchitecture: props.cpuArchitecture,
+        tags: props.tags,
+      });
+    }
+
     this.monitoring = new BackupMonitoring(this, 'Monitoring', {
-      databaseId: props.databaseId,
+      databaseId: databaseId,
       rpo: this.rpo,
       rto: this.drillTask !== undefined ? this.rto : undefined,
       topic: props.alarmTopic,
       topicKey: props.alarmTopicKey,
       alarmEmails: props.alarmEmails,
       deadLetterQueue,
-      verifierFunction: { functionName: BackupVerifier.functionNameFor(props.databaseId) },
+      verifierFunction: { functionName: BackupVerifier.functionNameFor(databaseId) },
+      logShippingLagThreshold: pitr?.logShippingLagThreshold,
+      logShippingInterval: pitr?.intervalFor(props.source.engine),
+      logShippingLagMetric: this.logShipper?.lagMetricName,
       tags: props.tags,
     });
     this.alarms = this.monitoring.alarms;
+    this.logShippingLagAlarm = this.monitoring.logShippingLag;
     this.dashboard = this.monitoring.dashboard;
-    if (pitr !== undefined) {
-      this.logShippingLagAlarm = lagAlarm(this, props.databaseId, this.monitoring.topicArn, pitr, props.tags);
-      this.alarms.push(this.logShippingLagAlarm);
-    }
     this.verifier = new BackupVerifier(this, 'Verifier', {
-      databaseId: props.databaseId,
+      databaseId: databaseId,
       vault: this.vault,
       prefix: this.prefix,
       alarmTopic: { arn: this.monitoring.topicArn },
@@ -370,100 +423,4 @@ export class DatabaseBackup extends Construct {
       tags: props.tags,
     });
   }
-}
-
-/** Point-in-time recovery with a shipper fits an engine whose record ships a binary log (MySQL/MariaDB). */
-function checkPointInTimeRecovery(engine: Engine): void {
-  const shipping = ENGINE_CAPABILITIES[engine].logShipping;
-  if (shipping === LogShipping.WAL) {
-    throw new ConfigError(
-      "pointInTimeRecovery is set for a PostgreSQL source, but PostgreSQL's WAL is archived by the server itself, " +
-        "not by a task: on a self-managed server set archive_command = 'dbbackup wal-push %p --to " +
-        "s3://BUCKET/PREFIX' (see docs/pitr.md) and leave pointInTimeRecovery out.",
-    );
-  }
-  if (shipping !== LogShipping.BINLOG) {
-    throw new ConfigError(
-      `pointInTimeRecovery is set for a ${ENGINE_CAPABILITIES[engine].label} source, which ships no log ` +
-        '(no point-in-time restore); leave pointInTimeRecovery out and rely on the scheduled backups.',
-    );
-  }
-}
-
-/**
- * Expire the binary log archive (`<prefix>/binlog/`) once no kept full backup or the window needs
- * it (lib/core's logArchiveExpiry, as in the AWS CDK flavour): a rule on a vault this app makes,
- * a warning naming the prefix and the days on any other.
- */
-function expireBinlogArchive(
-  scope: Construct,
-  scheduled: readonly ScheduledBackup[],
-  retention: Retention | undefined,
-  pitr: PointInTimeRecoveryOptions,
-  vault: IBackupVault,
-  prefix: string,
-): void {
-  const full = scheduled.filter((s) => (s.type ?? BackupType.FULL) === BackupType.FULL).map((s) => s.schedule.spec);
-  const windowDays = pitr.window !== undefined ? pitr.window.toMinutes() / (24 * 60) : 0;
-  const expiry = logArchiveExpiry({
-    retention: retention ?? Retention.gfs(),
-    fullSchedules: full,
-    pointInTimeDays: windowDays,
-    timeZone: scheduled.find((s) => s.schedule.timeZone !== 'UTC')?.schedule.timeZone,
-  });
-  // Without a window or a retention of this app's, nothing says how long the logs are needed.
-  if (expiry === undefined || (windowDays === 0 && retention === undefined)) return;
-  const logPrefix = logArchivePrefix(prefix, LOG_ARCHIVE_FOLDERS.binlog);
-  if (vault instanceof BackupVault) {
-    vault.addLogArchiveExpiry(logPrefix, expiry.days);
-    return;
-  }
-  Annotations.of(scope).addWarning(
-    `the vault's bucket is not this app's, so no lifecycle rule expires the binary log archive: add one expiring ` +
-      `${logPrefix} after ${expiry.days} days, or the logs are kept for ever.`,
-  );
-}
-
-/**
- * The log-shipping-lag alarm, as the AWS CDK flavour's: `LogShippingLagSeconds` (Maximum) above
- * the threshold for five periods of the upload interval in a row (a deploy's restart of the
- * shipper stays quiet), missing data breaching (a shipper that publishes nothing has stopped).
- */
-function lagAlarm(
-  scope: Construct,
-  databaseId: string,
-  topicArn: string,
-  pitr: PointInTimeRecoveryOptions,
-  tags: Record<string, string> | undefined,
-): CloudwatchMetricAlarm {
-  const interval = (pitr.uploadInterval ?? Duration.seconds(60)).toSeconds();
-  const threshold = (pitr.logShippingLagThreshold ?? Duration.minutes(5)).toSeconds();
-  if (threshold < 2 * interval) {
-    throw new ConfigError(
-      `pointInTimeRecovery logShippingLagThreshold is ${threshold} seconds, but the shipper uploads every ` +
-        `${interval} seconds (uploadInterval), so the lag alarm would fire in normal work. Set the threshold to ` +
-        'at least twice the upload interval (e.g. Duration.minutes(5)) or upload more often.',
-    );
-  }
-  const lagThreshold = Duration.seconds(threshold);
-  return new CloudwatchMetricAlarm(scope, 'LogShippingLag', {
-    alarmName: boundedName(['dbbackup', databaseId, 'log-shipping-lag'], 255),
-    alarmDescription:
-      `The binary log shipper of ${databaseId} is more than ${lagThreshold} behind the server, or published no ` +
-      'lag: a stopped or crash-looping shipper, a server it cannot reach, or uploads that fail. Point-in-time ' +
-      "recovery cannot reach past the last shipped log; the shipper's log says why.",
-    namespace: METRIC_NAMESPACE,
-    metricName: METRICS.LOG_LAG,
-    dimensions: { [METRIC_DIMENSION]: databaseId },
-    statistic: 'Maximum',
-    period: 60 * Math.max(1, Math.ceil(interval / 60)),
-    evaluationPeriods: 5,
-    datapointsToAlarm: 5,
-    threshold,
-    comparisonOperator: 'GreaterThanThreshold',
-    treatMissingData: 'breaching',
-    alarmActions: [topicArn],
-    okActions: [topicArn],
-    tags,
-  });
 }

@@ -1,3 +1,4 @@
+import { Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { CloudwatchLogGroup } from '@cdktf/provider-aws/lib/cloudwatch-log-group';
 import { EcsTaskDefinition } from '@cdktf/provider-aws/lib/ecs-task-definition';
@@ -15,7 +16,8 @@ import {
   RUNNER_CONTAINER,
   RUNNER_ENV,
   RunnerCommand,
-  SCRATCH_DATABASES,
+  ServerFamily,
+  drillScratchOf,
   checkVaultPrefix,
   renderRunnerEnvironment,
   timeoutEntryPoint,
@@ -54,8 +56,24 @@ export interface RestoreDrillTaskProps {
    * @default BackupEncryption.kms(vault.keyArn)
    */
   readonly encryption?: BackupEncryption;
-  /** @default - PostgreSQL 17, MariaDB 11.4 or MongoDB 8.0 (lib/core `SCRATCH_DATABASES`) */
+  /** @default - the source's server on its major version (lib/core `drillScratchOf`) */
   readonly databaseImage?: string;
+  /**
+   * The version of the server `databaseImage` runs (`16`, `8.0`, `11.4-MariaDB`): a drill on
+   * another server or major version than the source's is refused at synth.
+   * @default - the default image's version
+   */
+  readonly databaseImageVersion?: string;
+  /**
+   * The source's server family (a MySQL source drills on MySQL, MariaDB on MariaDB).
+   * @default - PostgreSQL, MariaDB or MongoDB, by the engine (`DatabaseBackup` passes the source's)
+   */
+  readonly serverFamily?: ServerFamily;
+  /**
+   * The source's server version: the default scratch image runs the same major version.
+   * @default - not known: the family's default image
+   */
+  readonly sourceVersion?: string;
   /** @default 1024 */
   readonly cpu?: number;
   /** @default 4096 */
@@ -119,7 +137,15 @@ export class RestoreDrillTask extends Construct {
           `${LOG_RETENTION_DAYS.join(', ')} days.`,
       );
     }
-    const scratch = SCRATCH_DATABASES[props.engine];
+    const scratch = drillScratchOf({
+      engine: props.engine,
+      family: props.serverFamily,
+      sourceVersion:
+        props.sourceVersion !== undefined && !Token.isUnresolved(props.sourceVersion) ? props.sourceVersion : undefined,
+      customImage: props.databaseImage !== undefined,
+      databaseImageVersion: props.databaseImageVersion,
+      versionProp: 'drill.databaseImageVersion',
+    });
     const name = (suffix: string, max = 64) => boundedName(['dbbackup', props.databaseId, suffix], max);
 
     this.logGroup = new CloudwatchLogGroup(this, 'Logs', {

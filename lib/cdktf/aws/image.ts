@@ -33,7 +33,7 @@ export class RunnerImage {
       );
     }
     const m =
-      /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?\/([a-z0-9][a-z0-9._\/-]*)(?::[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$/.exec(
+      /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?\/([a-z0-9][a-z0-9._/-]*)(?::[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$/.exec(
         uri,
       );
     if (m === null) {

@@ -70,6 +70,22 @@ export interface BackupMonitoringProps {
    * @default - no such alarm
    */
   readonly verifierFunction?: IFunctionRef;
+  /**
+   * With point-in-time recovery: the log-shipping-lag alarm fires when the shipper is this far
+   * behind, or publishes no lag.
+   * @default - no lag alarm
+   */
+  readonly logShippingLagThreshold?: Duration;
+  /**
+   * How often the shipper publishes its lag; the alarm's period is this, rounded up to whole minutes.
+   * @default Duration.seconds(60)
+   */
+  readonly logShippingInterval?: Duration;
+  /**
+   * The metric the shipper publishes its lag as (lib/core/engines.ts `logStreaming`).
+   * @default 'LogShippingLagSeconds'
+   */
+  readonly logShippingLagMetric?: string;
   /** @default - none */
   readonly tags?: Record<string, string>;
 }
@@ -90,6 +106,8 @@ export class BackupMonitoring extends Construct {
   public readonly drillFailed?: CloudwatchMetricAlarm;
   /** A restore drill took longer than the RTO (with `rto`). */
   public readonly drillTooSlow?: CloudwatchMetricAlarm;
+  /** The log shipper is behind or silent (with `logShippingLagThreshold`). */
+  public readonly logShippingLag?: CloudwatchMetricAlarm;
   public readonly alarms: CloudwatchMetricAlarm[];
   /** Backup age, results, sizes, durations, verification and drills of the database. */
   public readonly dashboard: CloudwatchDashboard;
@@ -238,6 +256,31 @@ export class BackupMonitoring extends Construct {
       this.alarms.push(this.drillFailed, this.drillTooSlow);
     }
 
+    if (props.logShippingLagThreshold !== undefined) {
+      const metric = props.logShippingLagMetric ?? METRICS.LOG_LAG;
+      const lagPeriod = 60 * Math.max(1, Math.ceil((props.logShippingInterval?.toSeconds() ?? 60) / 60));
+      this.logShippingLag = new CloudwatchMetricAlarm(this, 'LogShippingLag', {
+        alarmName: name('log-shipping-lag'),
+        alarmDescription:
+          `The ${metric === METRICS.WAL_STREAMING_LAG ? 'WAL' : 'binary log'} shipper of ${props.databaseId} is more ` +
+          `than ${props.logShippingLagThreshold} behind the server, or published no lag: a stopped or crash-looping ` +
+          "shipper, a server it cannot reach, or uploads that fail. Point-in-time recovery cannot reach past the last shipped log; the shipper's log says why.",
+        namespace: METRIC_NAMESPACE,
+        metricName: metric,
+        dimensions: dims,
+        statistic: 'Maximum',
+        period: lagPeriod,
+        // Five periods in a row: a deploy's restart of the shipper (stop, then start) stays quiet.
+        evaluationPeriods: 5,
+        datapointsToAlarm: 5,
+        threshold: props.logShippingLagThreshold.toSeconds(),
+        comparisonOperator: 'GreaterThanThreshold',
+        treatMissingData: 'breaching',
+        ...actions,
+        tags: props.tags,
+      });
+      this.alarms.push(this.logShippingLag);
+    }
     if (props.deadLetterQueue !== undefined) {
       this.alarms.push(
         new CloudwatchMetricAlarm(this, 'RunNotStarted', {

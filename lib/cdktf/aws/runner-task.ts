@@ -92,13 +92,6 @@ export interface BackupRunnerTaskProps {
   /** @default BackupType.FULL */
   readonly backupType?: BackupType;
   /**
-   * The days each tier's lifecycle rule keeps a backup (`Retention.tierDaysSetting`), so an
-   * incremental or differential backup raises a base that would expire before it (`--tier-days`,
-   * as in the AWS CDK flavour). Full backups do not need it and do not get it.
-   * @default - not given: the runner warns in the manifest when a base is daily
-   */
-  readonly tierDays?: string;
-  /**
    * The ECS cluster the task runs in.
    * @default - a new cluster with Container Insights
    */
@@ -129,6 +122,13 @@ export interface BackupRunnerTaskProps {
    * @default - no lag check
    */
   readonly maxReplicaLag?: Duration;
+  /**
+   * The days each tier's lifecycle rule keeps a backup (`Retention.tierDaysSetting`), rendered
+   * as `--tier-days` on incremental and differential tasks so the runner raises a base that
+   * would expire before them (as in the AWS CDK flavour).
+   * @default - not given: the runner warns in the manifest when a base is daily
+   */
+  readonly tierDays?: string;
   /** @default - none */
   readonly tags?: Record<string, string>;
 }

@@ -1,5 +1,6 @@
-import { BackupMethod, checkBackupMethod, Engine } from '../../core';
-import { checkSourceUrl } from '../common/source';
+import { Token } from 'cdktf';
+import { BackupMethod, checkBackupMethod, Engine, ServerFamily, ServerVersions } from '../../core';
+import { checkSourceUrl, databaseNameOf, serverFamilyOf } from '../common/source';
 import { IKeyRef, ISecretRef } from './refs';
 
 /** Properties of a database source. */
@@ -31,6 +32,12 @@ export interface BackupSourceOptions {
    * @default BackupMethod.LOGICAL
    */
   readonly method?: BackupMethod;
+  /**
+   * The server's version (`16.4`, `8.4`, `11.4`): the restore drill runs the same major version,
+   * and a server newer than the runner image's tools can dump is refused at synth.
+   * @default - not known: the drill runs the family's default image
+   */
+  readonly engineVersion?: string;
 }
 
 /** Whether a literal URL's host is an Amazon RDS/Aurora endpoint. */
@@ -43,9 +50,13 @@ export class BackupSource {
   public static postgres(options: BackupSourceOptions): BackupSource {
     return new BackupSource(Engine.POSTGRES, options);
   }
-  /** MySQL or MariaDB (`mysql://` or `mariadb://`). */
+  /** An Oracle MySQL database (a `mariadb://` URL, or `mariadb`, for MariaDB). */
   public static mysql(options: BackupSourceOptions): BackupSource {
     return new BackupSource(Engine.MYSQL, options);
+  }
+  /** A MariaDB database (the runner's `mysql` engine with MariaDB's tools). */
+  public static mariadb(options: BackupSourceOptions): BackupSource {
+    return new BackupSource(Engine.MYSQL, options, true);
   }
   public static mongodb(options: BackupSourceOptions): BackupSource {
     return new BackupSource(Engine.MONGODB, options);
@@ -55,14 +66,30 @@ export class BackupSource {
   public readonly port: number;
   /** How the runner backs the server up. */
   public readonly method: BackupMethod;
+  /** Amazon RDS or Aurora (the URL's host is an RDS endpoint): no physical backups, no WAL streaming. */
+  public readonly managed: boolean;
+  /** The server family (the drill's scratch server is the same). */
+  public readonly serverFamily: ServerFamily;
+  /** The server's version, when given. */
+  public readonly engineVersion?: string;
+  /** The database name in the URL (the default database id), when it is not a token. */
+  public readonly databaseName?: string;
 
   private constructor(
     public readonly engine: Engine,
     public readonly options: BackupSourceOptions,
+    mariadb = false,
   ) {
     this.port = checkSourceUrl(options.url, engine);
     this.method = options.method ?? BackupMethod.LOGICAL;
-    checkBackupMethod({ engine, managed: isRdsHost(options.url), method: this.method });
+    this.managed = isRdsHost(options.url);
+    checkBackupMethod({ engine, managed: this.managed, method: this.method });
+    this.serverFamily = serverFamilyOf(engine, options.url, mariadb);
+    this.engineVersion = options.engineVersion;
+    if (this.engineVersion !== undefined && !Token.isUnresolved(this.engineVersion)) {
+      ServerVersions.check(this.serverFamily, this.engineVersion, 'engineVersion');
+    }
+    this.databaseName = databaseNameOf(options.url, engine);
   }
 
   public get url(): string {

@@ -1,4 +1,4 @@
-import { AssetType, TerraformAsset, Token } from 'cdktf';
+import { AssetType, TerraformAsset, TerraformStack, Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { CloudwatchEventRule } from '@cdktf/provider-aws/lib/cloudwatch-event-rule';
 import { CloudwatchEventTarget } from '@cdktf/provider-aws/lib/cloudwatch-event-target';
@@ -150,7 +150,11 @@ export class BackupVerifier extends Construct {
       tags: props.tags,
     }).role;
 
-    const asset = new TerraformAsset(this, 'Code', { path: bundledAsset('lambda/verify'), type: AssetType.ARCHIVE });
+    // One archive per stack, however many databases it backs up (the code is the same).
+    const stack = TerraformStack.of(this);
+    const asset =
+      (stack.node.tryFindChild('DbBackupVerifyCode') as TerraformAsset | undefined) ??
+      new TerraformAsset(stack, 'DbBackupVerifyCode', { path: bundledAsset('lambda/verify'), type: AssetType.ARCHIVE });
     this.function = new LambdaFunction(this, 'Resource', {
       functionName: this.functionName,
       description: `dbbackup: verifies each committed backup of ${props.databaseId} and checks freshness`,

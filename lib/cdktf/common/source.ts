@@ -1,5 +1,5 @@
 import { Token } from 'cdktf';
-import { ConfigError, DEFAULT_PORTS, Engine, parseSourceUrl } from '../../core';
+import { ConfigError, DEFAULT_PORTS, Engine, ServerFamily, defaultServerFamily, parseSourceUrl } from '../../core';
 
 /**
  * Check a source URL for `engine`. A literal URL is parsed by the runner's own parser
@@ -26,4 +26,20 @@ export function checkSourceUrl(url: string, engine: Engine, what = 'source url')
   }
   const port = /^[a-z+]+:\/\/[^/]*:(\d+)(?:\/|$)/.exec(url);
   return port !== null ? Number(port[1]) : DEFAULT_PORTS[engine];
+}
+
+/**
+ * The database name in a source URL (its path), also when the host is a token
+ * (`mysql://backup@${db.address}:3306/orders` → `orders`); undefined when the name itself is one.
+ */
+export function databaseNameOf(url: string, engine: Engine): string | undefined {
+  if (!Token.isUnresolved(url)) return parseSourceUrl(url, 'source url', engine).database;
+  const m = /\/([A-Za-z0-9_$.-]+)(?:\?[^/]*)?$/.exec(url);
+  return m === null ? undefined : m[1];
+}
+
+/** The server family of a `mysql` source: MariaDB for a `mariadb://` URL or `BackupSource.mariadb`. */
+export function serverFamilyOf(engine: Engine, url: string, mariadb: boolean): ServerFamily {
+  if (engine !== Engine.MYSQL) return defaultServerFamily(engine);
+  return mariadb || url.startsWith('mariadb://') ? ServerFamily.MARIADB : ServerFamily.MYSQL;
 }

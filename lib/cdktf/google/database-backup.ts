@@ -11,11 +11,25 @@ import {
   DRILL_TIMEOUT_BEYOND_RTO_MINUTES,
   Retention,
   claimVaultPrefix,
+  Engine,
+  LOG_ARCHIVE_FOLDERS,
   LifecycleTiming,
+  logArchivePrefix,
 } from '../../core';
+import { Annotations } from 'cdktf';
+import { logStreamingFor } from '../../core/pitr';
+import { PointInTimeRecovery } from '../common/pitr';
+import { LogShipper } from './log-shipper';
 import { Duration } from '../common/duration';
 import { BackupEncryption } from '../common/encryption';
-import { TYPE_IDS, applyChainRetention, applyRpoPolicy, resolveSchedules } from '../common/policy';
+import {
+  TYPE_IDS,
+  applyChainRetention,
+  applyRpoPolicy,
+  logArchiveDays,
+  resolveDatabaseId,
+  resolveSchedules,
+} from '../common/policy';
 import { BackupSchedule } from '../common/schedule';
 import { ScheduledBackup } from '../common/scheduled';
 import { RestoreDrillJob } from './drill-job';
@@ -36,8 +50,14 @@ export interface RestoreDrillOptions {
   readonly enabled?: boolean;
   /** @default BackupSchedule.cron({ weekDay: 'SUN', hour: '5' }) - weekly, Sunday 05:00 UTC */
   readonly schedule?: BackupSchedule;
-  /** @default - PostgreSQL 17, MariaDB 11.4 or MongoDB 8.0 */
+  /** @default - the source's server on its major version */
   readonly databaseImage?: string;
+  /**
+   * The server version `databaseImage` runs: a drill on another major version than the source's
+   * `engineVersion` is refused at synth.
+   * @default - the default image's version
+   */
+  readonly databaseImageVersion?: string;
   /** @default '2' */
   readonly cpu?: string;
   /** @default 4096 */
@@ -48,8 +68,12 @@ export interface RestoreDrillOptions {
 
 /** Properties of a `DatabaseBackup` on Google Cloud. */
 export interface DatabaseBackupProps {
-  /** The database's identifier: the default prefix and part of resource names. */
-  readonly databaseId: string;
+  /**
+   * The database's identifier: the default prefix and part of resource names. Never derived
+   * from the construct id (the rule of the AWS flavours).
+   * @default - the source URL's database name in kebab case (`orders_prod` → `orders-prod`)
+   */
+  readonly databaseId?: string;
   readonly project: string;
   /** The region of the jobs, schedules and workflow, e.g. `europe-west1`. */
   readonly region: string;
@@ -119,6 +143,18 @@ export interface DatabaseBackupProps {
   readonly timeout?: Duration;
   /** @default true */
   readonly deletionProtection?: boolean;
+  /**
+   * When the source is a replica, the most it may lag behind its primary (`--max-replica-lag`).
+   * @default - no lag check
+   */
+  readonly maxReplicaLag?: Duration;
+  /**
+   * Point-in-time recovery: a log shipper as one always-on Cloud Run worker pool instance, with a
+   * lag alert and a lifecycle rule on the log archive (`LogShipper`). A Cloud SQL PostgreSQL
+   * source and MongoDB are refused with what to do instead.
+   * @default - no point-in-time recovery
+   */
+  readonly pointInTimeRecovery?: PointInTimeRecovery;
   /** @default - none */
   readonly labels?: Record<string, string>;
 }
@@ -141,6 +177,11 @@ export class DatabaseBackup extends Construct {
   public readonly schedule: JobSchedule;
   public readonly verifier: BackupVerifier;
   public readonly drillJob?: RestoreDrillJob;
+  /** The log shipper, when point-in-time recovery is on. */
+  public readonly logShipper?: LogShipper;
+  /** The days of the log archive's lifecycle rule, when one was added. */
+  public readonly logArchiveDays?: number;
+  public readonly databaseId: string;
   public readonly monitoring: BackupMonitoring;
   /** Every alert policy (the AWS flavours' `alarms`). */
   public readonly alarms: MonitoringAlertPolicy[];
@@ -151,7 +192,9 @@ export class DatabaseBackup extends Construct {
 
   constructor(scope: Construct, id: string, props: DatabaseBackupProps) {
     super(scope, id);
-    const prefix = props.prefix ?? props.databaseId;
+    const databaseId = resolveDatabaseId(this, props.databaseId, props.source.databaseName);
+    this.databaseId = databaseId;
+    const prefix = props.prefix ?? databaseId;
     const timeout = props.timeout ?? Duration.minutes(DEFAULT_BACKUP_TIMEOUT_MINUTES);
     this.rto = props.rto ?? Duration.minutes(DEFAULT_RTO_MINUTES);
     const single =
@@ -168,7 +211,7 @@ export class DatabaseBackup extends Construct {
       this.vault = props.vault;
     } else {
       this.newVault = new BackupVault(this, 'Vault', {
-        bucketName: props.bucketName ?? defaultBucketName(props.project, props.databaseId),
+        bucketName: props.bucketName ?? defaultBucketName(props.project, databaseId),
         location: props.bucketLocation ?? props.region,
         project: props.project,
         retention: props.retention,
@@ -177,14 +220,37 @@ export class DatabaseBackup extends Construct {
       });
       this.vault = this.newVault;
     }
-    claimVaultPrefix(this.vault, this, props.databaseId, prefix);
+    claimVaultPrefix(this.vault, this, databaseId, prefix);
     checkBackupTypes(
       props.source.engine,
       scheduled.map((s) => s.type ?? BackupType.FULL),
     );
     // Two years of schedules, tiers and lifecycle simulated (lib/core/simulate.ts), as in the CDK flavour.
     const chainRetention = props.retention ?? (this.vault instanceof BackupVault ? this.vault.retention : undefined);
-    if (chainRetention !== undefined) applyChainRetention(this, scheduled, chainRetention, LifecycleTiming.GCS);
+    const pitr = props.pointInTimeRecovery;
+    if (pitr !== undefined) {
+      const streaming = logStreamingFor(props.source.engine, props.source.managed, 'Cloud SQL');
+      const days = logArchiveDays(scheduled, chainRetention, pitr);
+      const logPrefix = logArchivePrefix(prefix, LOG_ARCHIVE_FOLDERS[streaming.folder]);
+      if (days !== undefined) {
+        if (this.vault.addLogArchiveExpiry(logPrefix, days)) this.logArchiveDays = days;
+        else
+          Annotations.of(this).addWarning(
+            `the vault's bucket is not this stack's, so no lifecycle rule expires the log archive: add one deleting ${logPrefix} objects after ${days} days, or the logs are kept for ever.`,
+          );
+      }
+    }
+    // Tiers are folders on Cloud Storage: the runner cannot raise a base, so no --tier-days.
+    if (chainRetention !== undefined) {
+      applyChainRetention(
+        this,
+        scheduled,
+        chainRetention,
+        LifecycleTiming.GCS,
+        { raiseBaseTiers: false, pointInTimeDays: pitr?.windowDays, logArchiveDays: this.logArchiveDays },
+        pitr,
+      );
+    }
     const byType = new Map<BackupType, BackupSchedule[]>();
     for (const entry of scheduled) {
       const type = entry.type ?? BackupType.FULL;
@@ -194,7 +260,7 @@ export class DatabaseBackup extends Construct {
     this.schedules = [];
     for (const [type, schedules] of byType) {
       const job = new BackupRunnerJob(this, `${TYPE_IDS[type]}BackupJob`, {
-        databaseId: props.databaseId,
+        databaseId: databaseId,
         project: props.project,
         region: props.region,
         source: props.source,
@@ -211,6 +277,7 @@ export class DatabaseBackup extends Construct {
         cpu: props.cpu,
         memoryLimitMiB: props.memoryLimitMiB,
         timeout,
+        maxReplicaLag: props.maxReplicaLag,
         deletionProtection: props.deletionProtection,
         labels: props.labels,
       });
@@ -226,7 +293,7 @@ export class DatabaseBackup extends Construct {
     this.job = this.backupJobs[0];
     this.schedule = this.schedules[0];
     this.verifier = new BackupVerifier(this, 'Verifier', {
-      databaseId: props.databaseId,
+      databaseId: databaseId,
       project: props.project,
       region: props.region,
       vault: this.vault,
@@ -248,7 +315,7 @@ export class DatabaseBackup extends Construct {
         );
       }
       this.drillJob = new RestoreDrillJob(this, 'DrillJob', {
-        databaseId: props.databaseId,
+        databaseId: databaseId,
         project: props.project,
         region: props.region,
         engine: props.source.engine,
@@ -257,6 +324,9 @@ export class DatabaseBackup extends Construct {
         prefix,
         encryption: props.encryption,
         databaseImage: drill.databaseImage,
+        databaseImageVersion: drill.databaseImageVersion,
+        serverFamily: props.source.serverFamily,
+        sourceVersion: props.source.engineVersion,
         cpu: drill.cpu,
         memoryLimitMiB: drill.memoryLimitMiB,
         timeout: drillTimeout,
@@ -268,7 +338,7 @@ export class DatabaseBackup extends Construct {
       );
     }
     this.monitoring = new BackupMonitoring(this, 'Monitoring', {
-      databaseId: props.databaseId,
+      databaseId: databaseId,
       project: props.project,
       runnerJobName: this.job.jobName,
       verifierJobName: this.verifier.jobName,
@@ -278,7 +348,26 @@ export class DatabaseBackup extends Construct {
       notificationChannels: props.notificationChannels,
       labels: props.labels,
     });
-    this.alarms = this.monitoring.policies;
+    if (pitr !== undefined) {
+      this.logShipper = new LogShipper(this, props.source.engine === Engine.MYSQL ? 'BinlogShipper' : 'WalShipper', {
+        databaseId,
+        project: props.project,
+        region: props.region,
+        source: props.source,
+        vault: this.vault,
+        image: props.image,
+        notificationChannels: this.monitoring.channels,
+        vpcEgress: props.vpcEgress,
+        cloudSqlInstances: props.cloudSqlInstances,
+        prefix,
+        encryption: props.encryption,
+        compression: props.compression,
+        pointInTimeRecovery: pitr,
+        deletionProtection: props.deletionProtection,
+        labels: props.labels,
+      });
+    }
+    this.alarms = [...this.monitoring.policies, ...(this.logShipper ? [this.logShipper.lagAlert] : [])];
     this.dashboard = this.monitoring.dashboard;
   }
 }

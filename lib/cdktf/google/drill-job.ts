@@ -1,3 +1,4 @@
+import { Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { CloudRunV2Job } from '@cdktf/provider-google/lib/cloud-run-v2-job';
 import { ServiceAccount } from '@cdktf/provider-google/lib/service-account';
@@ -11,7 +12,8 @@ import {
   GCS_BUCKET_ROLES,
   RUNNER_ENV,
   RunnerCommand,
-  SCRATCH_DATABASES,
+  ServerFamily,
+  drillScratchOf,
   checkVaultPrefix,
   renderRunnerEnvironment,
   validateDatabaseId,
@@ -38,8 +40,24 @@ export interface RestoreDrillJobProps {
   readonly prefix?: string;
   /** How the backups are encrypted; `age` backups cannot be drilled. @default BackupEncryption.none() */
   readonly encryption?: BackupEncryption;
-  /** @default - PostgreSQL 17, MariaDB 11.4 or MongoDB 8.0 (lib/core `SCRATCH_DATABASES`) */
+  /** @default - the source's server on its major version (lib/core `drillScratchOf`) */
   readonly databaseImage?: string;
+  /**
+   * The version of the server `databaseImage` runs (`16`, `8.0`, `11.4-MariaDB`): a drill on
+   * another server or major version than the source's is refused at synth.
+   * @default - the default image's version
+   */
+  readonly databaseImageVersion?: string;
+  /**
+   * The source's server family (a MySQL source drills on MySQL, MariaDB on MariaDB).
+   * @default - PostgreSQL, MariaDB or MongoDB, by the engine (`DatabaseBackup` passes the source's)
+   */
+  readonly serverFamily?: ServerFamily;
+  /**
+   * The source's server version: the default scratch image runs the same major version.
+   * @default - not known: the family's default image
+   */
+  readonly sourceVersion?: string;
   /** vCPUs of the runner container (the scratch database gets as many). @default '2' */
   readonly cpu?: string;
   /** Memory of each of the two containers. @default 4096 */
@@ -81,7 +99,15 @@ export class RestoreDrillJob extends Construct implements IScheduledJob {
         'a restore drill cannot decrypt age-encrypted backups: their identity (private key) stays with you. Turn drills off (drill: { enabled: false }) and restore-test by hand, or use BackupEncryption.none() (the bucket is CMEK-encrypted).',
       );
     }
-    const scratch = SCRATCH_DATABASES[props.engine];
+    const scratch = drillScratchOf({
+      engine: props.engine,
+      family: props.serverFamily,
+      sourceVersion:
+        props.sourceVersion !== undefined && !Token.isUnresolved(props.sourceVersion) ? props.sourceVersion : undefined,
+      customImage: props.databaseImage !== undefined,
+      databaseImageVersion: props.databaseImageVersion,
+      versionProp: 'drill.databaseImageVersion',
+    });
     this.jobName = resourceName(props.databaseId, 'drill');
     this.environment = {
       ...renderRunnerEnvironment(RunnerCommand.DRILL, {

@@ -17,7 +17,7 @@ export class RunnerImage {
     image: string,
     tag: string,
   ): RunnerImage {
-    if (!Token.isUnresolved(image) && !/^[a-z0-9]+(?:[._\/-][a-z0-9]+)*$/.test(image)) {
+    if (!Token.isUnresolved(image) && !/^[a-z0-9]+(?:[._/-][a-z0-9]+)*$/.test(image)) {
       throw new ConfigError(
         `image name '${image}' is not valid; use lower-case letters, digits and '.', '_', '-', '/' separators (e.g. 'dbbackup').`,
       );
@@ -37,7 +37,7 @@ export class RunnerImage {
   public static fromImageUri(uri: string): RunnerImage {
     if (
       !Token.isUnresolved(uri) &&
-      !/^[a-z0-9-]+-docker\.pkg\.dev\/[a-z0-9:.-]+\/[a-z0-9._-]+\/[a-z0-9._\/-]+(?::[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$/.test(
+      !/^[a-z0-9-]+-docker\.pkg\.dev\/[a-z0-9:.-]+\/[a-z0-9._-]+\/[a-z0-9._/-]+(?::[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$/.test(
         uri,
       )
     ) {

@@ -14,3 +14,4 @@ export * from './schedule';
 export * from './verifier';
 export * from './monitoring';
 export * from './database-backup';
+export * from './log-shipper';

@@ -6,6 +6,7 @@ import { SecretManagerSecretIamMember } from '@cdktf/provider-google/lib/secret-
 import { ServiceAccount } from '@cdktf/provider-google/lib/service-account';
 import { StorageBucketIamMember } from '@cdktf/provider-google/lib/storage-bucket-iam-member';
 import {
+  BackupMethod,
   BackupRole,
   BackupType,
   Compression,
@@ -150,6 +151,8 @@ export class BackupRunnerJob extends Construct {
         source: props.source.url,
         to: this.storageUrl,
         type: this.backupType,
+        // Rendered only when physical: a logical source's environment stays as it was.
+        method: props.source.method === BackupMethod.PHYSICAL ? props.source.method : undefined,
         compression: props.compression ?? DEFAULT_COMPRESSION,
         encrypt: encryption.value,
         'max-replica-lag':

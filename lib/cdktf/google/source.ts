@@ -1,6 +1,6 @@
 import { Token } from 'cdktf';
-import { ConfigError, Engine } from '../../core';
-import { checkSourceUrl } from '../common/source';
+import { BackupMethod, ConfigError, Engine, ServerFamily, ServerVersions, checkBackupMethod } from '../../core';
+import { checkSourceUrl, databaseNameOf, serverFamilyOf } from '../common/source';
 import { ISecretRef } from './refs';
 
 /** Properties of a database source. */
@@ -18,6 +18,19 @@ export interface BackupSourceOptions {
    * @default 'latest'
    */
   readonly passwordSecretVersion?: string;
+  /**
+   * How the runner backs the server up: `BackupMethod.LOGICAL` or `BackupMethod.PHYSICAL`
+   * (pg_basebackup; mariadb-backup for MariaDB, Percona XtraBackup for MySQL). Physical is for a
+   * self-managed server (e.g. on Compute Engine): a Cloud SQL source (a `/cloudsql/` socket URL)
+   * is refused at synth, as RDS is in the AWS flavours.
+   * @default BackupMethod.LOGICAL
+   */
+  readonly method?: BackupMethod;
+  /**
+   * The server's version (`16.4`, `8.4`, `11.4`): the restore drill runs the same major version.
+   * @default - not known: the drill runs the family's default image
+   */
+  readonly engineVersion?: string;
 }
 
 /** The database to back up, and where its password comes from. */
@@ -25,21 +38,45 @@ export class BackupSource {
   public static postgres(options: BackupSourceOptions): BackupSource {
     return new BackupSource(Engine.POSTGRES, options);
   }
-  /** MySQL or MariaDB (`mysql://` or `mariadb://`). */
+  /** An Oracle MySQL database (a `mariadb://` URL, or `mariadb`, for MariaDB). */
   public static mysql(options: BackupSourceOptions): BackupSource {
     return new BackupSource(Engine.MYSQL, options);
+  }
+  /** A MariaDB database (the runner's `mysql` engine with MariaDB's tools). */
+  public static mariadb(options: BackupSourceOptions): BackupSource {
+    return new BackupSource(Engine.MYSQL, options, true);
   }
   public static mongodb(options: BackupSourceOptions): BackupSource {
     return new BackupSource(Engine.MONGODB, options);
   }
 
   public readonly port: number;
+  /** How the runner backs the server up. */
+  public readonly method: BackupMethod;
+  /** A Cloud SQL instance (its `/cloudsql/` socket in the URL): no physical backups, no WAL streaming. */
+  public readonly managed: boolean;
+  /** The server family (the drill's scratch server is the same). */
+  public readonly serverFamily: ServerFamily;
+  /** The server's version, when given. */
+  public readonly engineVersion?: string;
+  /** The database name in the URL (the default database id), when it is not a token. */
+  public readonly databaseName?: string;
 
   private constructor(
     public readonly engine: Engine,
     public readonly options: BackupSourceOptions,
+    mariadb = false,
   ) {
     this.port = checkSourceUrl(options.url, engine);
+    this.method = options.method ?? BackupMethod.LOGICAL;
+    this.managed = /[?&](host|socket)=\/cloudsql\//.test(options.url);
+    checkBackupMethod({ engine, managed: this.managed, method: this.method });
+    this.serverFamily = serverFamilyOf(engine, options.url, mariadb);
+    this.engineVersion = options.engineVersion;
+    if (this.engineVersion !== undefined && !Token.isUnresolved(this.engineVersion)) {
+      ServerVersions.check(this.serverFamily, this.engineVersion, 'engineVersion');
+    }
+    this.databaseName = databaseNameOf(options.url, engine);
     const v = options.passwordSecretVersion;
     if (v !== undefined && !Token.isUnresolved(v) && !/^(latest|[1-9]\d*)$/.test(v)) {
       throw new ConfigError(
