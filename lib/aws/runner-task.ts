@@ -141,12 +141,7 @@ export class BackupRunnerTask extends Construct {
       shared: props.shared,
     });
     this.taskRole = this.taskDefinition.taskRole;
-    const taskLog = taskLogs(this, {
-      databaseId: this.databaseId,
-      shared: props.shared,
-      logRetention: props.logRetention,
-      logEncryptionKey: props.logEncryptionKey,
-    });
+    const taskLog = taskLogs(this, props);
     this.logGroup = taskLog.logGroup;
 
     this.environment = runnerEnvironment(
