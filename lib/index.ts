@@ -4,6 +4,7 @@
 // rest of lib/core directly.
 export { BackupMethod, BackupType, Compression, Engine, RetentionTier } from './core/model';
 export { EncryptionScheme } from './core/urls';
+export { RunnerCommand } from './core/contract';
 export { Retention } from './core/retention';
 export type { GfsRetentionProps, TierLifetime } from './core/retention';
 export type { CronOptions, CronSpec } from './core/schedule';

@@ -50,7 +50,8 @@ import { StackRunbook } from './private/runbook';
 import type { BackupFleet } from './fleet';
 import { FleetMemberAlarms } from './fleet-member';
 import { KMS_UNWRAP_ACTIONS } from './private/iam';
-import { acknowledge, acknowledgeInlinePolicies, acknowledgeRunnerIngress } from './private/nag';
+import { acknowledge, acknowledgeInlinePolicies } from './private/nag';
+import { allowDatabasePort, taskConnections } from './private/task';
 import { allowServicesToUseKey } from './private/keys';
 import { backupMetric } from './private/metrics';
 import { kebab } from './private/names';
@@ -387,28 +388,17 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
       props.vpcSubnets === undefined && fleet !== undefined
         ? fleet.subnets
         : vpc.selectSubnets(props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS });
-    if (props.securityGroups !== undefined && props.securityGroups.length > 0) {
-      this.connections = new ec2.Connections({ securityGroups: props.securityGroups });
-    } else {
-      this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
-        vpc,
-        allowAllOutbound: false,
-        description: `dbbackup runner of ${this.databaseId}: HTTPS out to AWS APIs, the database port out`,
-      });
-      this.securityGroup.addEgressRule(
-        ec2.Peer.anyIpv4(),
-        ec2.Port.tcp(443),
-        'HTTPS to AWS APIs (S3, ECR, Secrets Manager, KMS, CloudWatch Logs)',
-      );
-      this.connections = new ec2.Connections({ securityGroups: [this.securityGroup] });
-    }
-    const dbPort = ec2.Port.tcp(props.source.port);
-    if (props.source.connectable !== undefined) {
-      this.connections.allowTo(props.source.connectable, dbPort, `dbbackup runner of ${this.databaseId}`);
-      acknowledgeRunnerIngress(this.connections, props.source.connectable, props.source.port);
-    } else {
-      this.connections.allowTo(ec2.Peer.anyIpv4(), dbPort, `the database of ${this.databaseId}`);
-    }
+    const net = taskConnections(this, {
+      vpc,
+      securityGroups: props.securityGroups,
+      description: `dbbackup runner of ${this.databaseId}: HTTPS out to AWS APIs, the database port out`,
+    });
+    this.connections = net.connections;
+    this.securityGroup = net.securityGroup;
+    allowDatabasePort(this.connections, props.source.connectable, props.source.port, {
+      database: `dbbackup runner of ${this.databaseId}`,
+      anyAddress: `the database of ${this.databaseId}`,
+    });
 
     const emails = [...(props.alarmEmail !== undefined ? [props.alarmEmail] : []), ...(props.alarmEmails ?? [])];
     if (fleet !== undefined) {

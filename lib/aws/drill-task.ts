@@ -1,4 +1,4 @@
-import { Duration, Tags, Token } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -9,10 +9,8 @@ import {
   DEFAULT_DRILL_FARGATE,
   EncryptionScheme,
   Engine,
-  RUNNER_ENV,
   RunnerCommand,
   checkDrillScratch,
-  renderRunnerEnvironment,
   scratchDatabaseFor,
   scratchImageVersion,
   ServerFamily,
@@ -21,17 +19,17 @@ import {
 import { checkDatabaseId } from './private/settings';
 import { BackupEncryption } from './source';
 import type { IBackupVault } from './vault';
-import { KMS_UNWRAP_ACTIONS } from './private/iam';
-import { acknowledge, wildcardResourceFinding } from './private/nag';
 import {
-  acknowledgeTaskDefinition,
-  bundledRunnerImage,
+  addRunnerContainer,
+  backupKey,
   checkFargateSize,
   checkTimeout,
-  type SharedTaskParts,
   DRILL_DATABASE_CONTAINER_NAME,
-  RUNNER_CONTAINER_NAME,
-  taskLogGroup,
+  grantReader,
+  runnerEnvironment,
+  runnerTaskDefinition,
+  type SharedTaskParts,
+  taskLogs,
   timeoutEntryPoint,
 } from './private/task';
 
@@ -161,25 +159,16 @@ export class RestoreDrillTask extends Construct {
       versionProp: 'drill.databaseImageVersion',
     });
 
-    const shared = props.shared;
-    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Resource', {
-      family: shared?.family,
-      taskRole: shared?.taskRole,
-      executionRole: shared?.executionRole,
+    this.taskDefinition = runnerTaskDefinition(this, 'Resource', {
+      databaseId: props.databaseId,
       cpu,
       memoryLimitMiB,
       ephemeralStorageGiB: props.ephemeralStorageGiB ?? DEFAULT_DRILL_FARGATE.ephemeralStorageGiB,
-      runtimePlatform: {
-        cpuArchitecture: ecs.CpuArchitecture.X86_64,
-        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
-      },
+      shared: props.shared,
     });
-    Tags.of(this.taskDefinition).add('dbbackup:database-id', props.databaseId);
     this.taskRole = this.taskDefinition.taskRole;
-    this.logGroup =
-      shared?.logGroup ??
-      taskLogGroup(this, 'Logs', props.logRetention ?? logs.RetentionDays.ONE_YEAR, props.logEncryptionKey);
-    const streams = shared === undefined ? '' : `${props.databaseId}-`;
+    const taskLog = taskLogs(this, props);
+    this.logGroup = taskLog.logGroup;
 
     this.databaseContainer = this.taskDefinition.addContainer(DRILL_DATABASE_CONTAINER_NAME, {
       image: props.databaseImage ?? ecs.ContainerImage.fromRegistry(scratch.image),
@@ -193,45 +182,39 @@ export class RestoreDrillTask extends Construct {
         retries: 10,
         startPeriod: Duration.seconds(60),
       },
-      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: `${streams}scratch-db` }),
+      logging: taskLog.logging('scratch-db'),
     });
 
-    this.environment = {
-      ...renderRunnerEnvironment(RunnerCommand.DRILL, {
+    this.environment = runnerEnvironment(
+      RunnerCommand.DRILL,
+      {
         from: props.vault.storageUrl(prefix),
         target: scratch.target,
         'require-encryption': requiredEncryptionFor(encryption.scheme),
         json: true,
-      }),
-      [RUNNER_ENV.DATABASE_ID]: props.databaseId,
-      [RUNNER_ENV.LOG_FORMAT]: 'json',
-    };
-    this.container = this.taskDefinition.addContainer(RUNNER_CONTAINER_NAME, {
-      image: props.image ?? bundledRunnerImage(this),
-      essential: true,
+      },
+      props.databaseId,
+    );
+    this.container = addRunnerContainer(this.taskDefinition, {
+      image: props.image,
       entryPoint: timeoutEntryPoint(this.timeout),
       command: [RunnerCommand.DRILL],
       environment: this.environment,
-      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: `${streams}drill` }),
-      stopTimeout: Duration.seconds(120),
+      logging: taskLog.logging('drill'),
     });
     this.container.addContainerDependencies({
       container: this.databaseContainer,
       condition: ecs.ContainerDependencyCondition.HEALTHY,
     });
 
-    props.vault.grantRestore(this.taskRole, prefix);
-    if (encryption.scheme === EncryptionScheme.KMS) {
-      (encryption.key ?? props.vault.key).grant(this.taskRole, ...KMS_UNWRAP_ACTIONS);
-    }
-    acknowledgeTaskDefinition(this.taskDefinition);
-    const policy = this.taskRole.node.tryFindChild('DefaultPolicy');
-    if (policy !== undefined) {
-      acknowledge(policy, {
-        id: wildcardResourceFinding('AwsSolutions', policy, props.vault.bucket.arnForObjects(`${prefix}/*`)),
-        reason: `The drill reads whichever backup is newest under ${prefix}/, named at run time; the grant is read-only and limited to that prefix.`,
-      });
-    }
+    grantReader(
+      this.taskDefinition,
+      props.vault,
+      prefix,
+      backupKey(encryption, props.vault),
+      `The drill reads whichever backup is newest under ${prefix}/, named at run time; ` +
+        'the grant is read-only and limited to that prefix.',
+    );
   }
 }
 

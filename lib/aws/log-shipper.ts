@@ -1,31 +1,22 @@
-import { Duration, Tags, Token } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import {
-  Compression,
-  ConfigError,
-  EncryptionScheme,
-  Engine,
-  RUNNER_ENV,
-  RunnerCommand,
-  SECRET_ENV,
-  renderRunnerEnvironment,
-} from '../core';
+import { Compression, ConfigError, Engine, RUNNER_ENV, RunnerCommand, SECRET_ENV } from '../core';
 import { BackupEncryption, type BackupSource } from './source';
 import type { IBackupVault } from './vault';
-import { KMS_WRAP_ACTIONS } from './private/iam';
-import { acknowledge, wildcardResourceFinding } from './private/nag';
 import { checkDatabaseId, encryptValue } from './private/settings';
 import {
-  acknowledgeTaskDefinition,
-  bundledRunnerImage,
+  addRunnerContainer,
+  backupKey,
   checkFargateSize,
-  RUNNER_CONTAINER_NAME,
+  grantWriter,
   RUNNER_SCRIPT,
+  runnerEnvironment,
+  runnerTaskDefinition,
   taskLogGroup,
 } from './private/task';
 import { DEFAULT_COMPRESSION } from '../core/codecs';
@@ -246,17 +237,13 @@ export class LogShipper extends Construct {
     const memoryLimitMiB = props.memoryLimitMiB ?? 512;
     checkFargateSize(cpu, memoryLimitMiB);
     const encryption = props.encryption ?? BackupEncryption.kms();
-    const encryptionKey = encryption.scheme === EncryptionScheme.KMS ? (encryption.key ?? props.vault.key) : undefined;
+    const encryptionKey = backupKey(encryption, props.vault);
 
-    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+    this.taskDefinition = runnerTaskDefinition(this, 'TaskDefinition', {
+      databaseId: props.databaseId,
       cpu,
       memoryLimitMiB,
-      runtimePlatform: {
-        cpuArchitecture: ecs.CpuArchitecture.X86_64,
-        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
-      },
     });
-    Tags.of(this.taskDefinition).add('dbbackup:database-id', props.databaseId);
     this.taskRole = this.taskDefinition.taskRole;
     this.logGroup = taskLogGroup(
       this,
@@ -271,28 +258,27 @@ export class LogShipper extends Construct {
       compression: props.compression ?? DEFAULT_COMPRESSION,
       encrypt: encryptValue(encryption, encryptionKey),
     };
-    const base = { [RUNNER_ENV.DATABASE_ID]: props.databaseId, [RUNNER_ENV.LOG_FORMAT]: 'json' };
     this.environment =
       this.command === RunnerCommand.WAL_RECEIVE
-        ? {
-            ...renderRunnerEnvironment(this.command, {
+        ? runnerEnvironment(
+            this.command,
+            {
               ...common,
               slot: props.replicationSlot,
               'create-slot': true,
               'partial-interval': `${(props.uploadInterval ?? Duration.seconds(5)).toSeconds()}s`,
-            }),
-            ...base,
-          }
+            },
+            props.databaseId,
+          )
         : {
-            ...renderRunnerEnvironment(this.command, { engine: props.source.engine, ...common }),
-            ...base,
+            ...runnerEnvironment(this.command, { engine: props.source.engine, ...common }, props.databaseId),
             [RUNNER_ENV.BINLOG_UPLOAD_INTERVAL]: String((props.uploadInterval ?? Duration.seconds(60)).toSeconds()),
           };
 
-    this.container = this.taskDefinition.addContainer(RUNNER_CONTAINER_NAME, {
-      image: props.image ?? bundledRunnerImage(this),
-      essential: true,
-      // A long-running process: no `timeout` wrapper as the scheduled tasks have.
+    // A long-running process: no `timeout` wrapper as the scheduled tasks have. On SIGTERM the
+    // shipper uploads what it has and exits 0 (the container's stop timeout is the most Fargate allows).
+    this.container = addRunnerContainer(this.taskDefinition, {
+      image: props.image,
       entryPoint: ['node', RUNNER_SCRIPT],
       command: [this.command],
       environment: this.environment,
@@ -300,8 +286,6 @@ export class LogShipper extends Construct {
         [SECRET_ENV.SOURCE_PASSWORD]: ecs.Secret.fromSecretsManager(props.source.secret, props.source.passwordField),
       },
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: this.command }),
-      // SIGTERM: the shipper uploads what it has and exits 0; give it the most Fargate allows.
-      stopTimeout: Duration.seconds(120),
     });
 
     this.service = new ecs.FargateService(this, 'Resource', {
@@ -319,27 +303,14 @@ export class LogShipper extends Construct {
       propagateTags: ecs.PropagatedTagSource.SERVICE,
     });
 
-    props.vault.grantBackup(this.taskRole, prefix);
-    if (encryptionKey !== undefined) {
-      encryptionKey.grant(this.taskRole, ...KMS_WRAP_ACTIONS);
-      this.taskRole.addToPrincipalPolicy(
-        new iam.PolicyStatement({ actions: ['kms:GenerateRandom'], resources: ['*'] }),
-      );
-    }
-    acknowledgeTaskDefinition(this.taskDefinition);
-    const policy = this.taskRole.node.tryFindChild('DefaultPolicy');
-    if (policy !== undefined) {
-      acknowledge(policy, {
-        id: wildcardResourceFinding('AwsSolutions', policy, props.vault.bucket.arnForObjects(`${prefix}/*`)),
-        reason: `Log files are new objects under ${prefix}/${streaming.folder}/, named at run time; the grant is limited to the database's prefix and holds no delete.`,
-      });
-      if (encryptionKey !== undefined) {
-        acknowledge(policy, {
-          id: 'AwsSolutions-IAM5[Resource::*]',
-          reason: 'kms:GenerateRandom is not an operation on a key and takes no resource (KMS permissions reference).',
-        });
-      }
-    }
+    grantWriter(
+      this.taskDefinition,
+      props.vault,
+      prefix,
+      encryptionKey,
+      `Log files are new objects under ${prefix}/${streaming.folder}/, named at run time; ` +
+        "the grant is limited to the database's prefix and holds no delete.",
+    );
   }
 }
 

@@ -1,4 +1,4 @@
-import { Duration, Tags, Token } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as iam from 'aws-cdk-lib/aws-iam';
@@ -7,29 +7,29 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import {
-  requiredEncryptionFor,
   ConfigError,
   EncryptionScheme,
   Engine,
   parseSourceUrl,
-  RUNNER_ENV,
   RunnerCommand,
   SECRET_ENV,
-  renderRunnerEnvironment,
+  requiredEncryptionFor,
 } from '../core';
 import { BackupEncryption } from './source';
 import type { IBackupVault } from './vault';
-import { KMS_UNWRAP_ACTIONS } from './private/iam';
 import { checkDatabaseId } from './private/settings';
-import { acknowledge, acknowledgeRunnerIngress, wildcardResourceFinding } from './private/nag';
 import {
-  acknowledgeTaskDefinition,
-  bundledRunnerImage,
+  addRunnerContainer,
+  allowDatabasePort,
+  backupKey,
   checkFargateSize,
   checkTimeout,
+  grantReader,
+  runnerEnvironment,
+  runnerTaskDefinition,
   type SharedTaskParts,
-  RUNNER_CONTAINER_NAME,
-  taskLogGroup,
+  taskConnections,
+  taskLogs,
   timeoutEntryPoint,
 } from './private/task';
 
@@ -144,63 +144,42 @@ export class RestoreTask extends Construct implements ec2.IConnectable {
     this.target = props.target;
     const port = props.targetPort ?? targetPort(props.engine, props.target);
 
-    if (props.securityGroups !== undefined && props.securityGroups.length > 0) {
-      this.connections = new ec2.Connections({ securityGroups: props.securityGroups });
-    } else {
-      this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
-        vpc: props.vpc,
-        allowAllOutbound: false,
-        description: `dbbackup restore of ${props.databaseId}: HTTPS out to AWS APIs, the target port out`,
-      });
-      this.securityGroup.addEgressRule(
-        ec2.Peer.anyIpv4(),
-        ec2.Port.tcp(443),
-        'HTTPS to AWS APIs (S3, ECR, Secrets Manager, KMS, CloudWatch Logs)',
-      );
-      this.connections = new ec2.Connections({ securityGroups: [this.securityGroup] });
-    }
-    const dbPort = ec2.Port.tcp(port);
-    if (props.targetConnectable !== undefined) {
-      this.connections.allowTo(props.targetConnectable, dbPort, `dbbackup restore of ${props.databaseId}`);
-      acknowledgeRunnerIngress(this.connections, props.targetConnectable, port);
-    } else {
-      this.connections.allowTo(ec2.Peer.anyIpv4(), dbPort, `the restore target of ${props.databaseId}`);
-    }
+    const net = taskConnections(this, {
+      vpc: props.vpc,
+      securityGroups: props.securityGroups,
+      description: `dbbackup restore of ${props.databaseId}: HTTPS out to AWS APIs, the target port out`,
+    });
+    this.connections = net.connections;
+    this.securityGroup = net.securityGroup;
+    allowDatabasePort(this.connections, props.targetConnectable, port, {
+      database: `dbbackup restore of ${props.databaseId}`,
+      anyAddress: `the restore target of ${props.databaseId}`,
+    });
 
-    const shared = props.shared;
-    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Resource', {
-      family: shared?.family,
-      taskRole: shared?.taskRole,
-      executionRole: shared?.executionRole,
+    this.taskDefinition = runnerTaskDefinition(this, 'Resource', {
+      databaseId: props.databaseId,
       cpu,
       memoryLimitMiB,
       ephemeralStorageGiB: props.ephemeralStorageGiB ?? 50,
-      runtimePlatform: {
-        cpuArchitecture: ecs.CpuArchitecture.X86_64,
-        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
-      },
+      shared: props.shared,
     });
-    Tags.of(this.taskDefinition).add('dbbackup:database-id', props.databaseId);
     this.taskRole = this.taskDefinition.taskRole;
-    this.logGroup =
-      shared?.logGroup ??
-      taskLogGroup(this, 'Logs', props.logRetention ?? logs.RetentionDays.ONE_YEAR, props.logEncryptionKey);
-    const streams = shared === undefined ? '' : `${props.databaseId}-`;
+    const taskLog = taskLogs(this, props);
+    this.logGroup = taskLog.logGroup;
 
-    this.environment = {
-      ...renderRunnerEnvironment(RunnerCommand.RESTORE, {
+    this.environment = runnerEnvironment(
+      RunnerCommand.RESTORE,
+      {
         from: props.vault.storageUrl(prefix),
         target: props.target,
         // A kms: database restores only kms: manifests that authenticate (no forged plain backup).
         'require-encryption': requiredEncryptionFor(encryption.scheme),
         json: true,
-      }),
-      [RUNNER_ENV.DATABASE_ID]: props.databaseId,
-      [RUNNER_ENV.LOG_FORMAT]: 'json',
-    };
-    this.container = this.taskDefinition.addContainer(RUNNER_CONTAINER_NAME, {
-      image: props.image ?? bundledRunnerImage(this),
-      essential: true,
+      },
+      props.databaseId,
+    );
+    this.container = addRunnerContainer(this.taskDefinition, {
+      image: props.image,
       entryPoint: timeoutEntryPoint(this.timeout),
       // What a run without overrides does; the runbook's commands override it.
       command: [RunnerCommand.RESTORE, '--latest'],
@@ -211,23 +190,18 @@ export class RestoreTask extends Construct implements ec2.IConnectable {
           props.targetPasswordField ?? 'password',
         ),
       },
-      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: `${streams}restore` }),
-      stopTimeout: Duration.seconds(120),
+      logging: taskLog.logging('restore'),
     });
 
     // The reader's rights (lib/core/permissions: BackupRole.READER), and nothing else.
-    props.vault.grantRestore(this.taskRole, prefix);
-    if (encryption.scheme === EncryptionScheme.KMS) {
-      (encryption.key ?? props.vault.key).grant(this.taskRole, ...KMS_UNWRAP_ACTIONS);
-    }
-    acknowledgeTaskDefinition(this.taskDefinition);
-    const policy = this.taskRole.node.tryFindChild('DefaultPolicy');
-    if (policy !== undefined) {
-      acknowledge(policy, {
-        id: wildcardResourceFinding('AwsSolutions', policy, props.vault.bucket.arnForObjects(`${prefix}/*`)),
-        reason: `A restore reads the backup it is given under ${prefix}/, named at run time; the grant is read-only and limited to that prefix.`,
-      });
-    }
+    grantReader(
+      this.taskDefinition,
+      props.vault,
+      prefix,
+      backupKey(encryption, props.vault),
+      `A restore reads the backup it is given under ${prefix}/, named at run time; ` +
+        'the grant is read-only and limited to that prefix.',
+    );
   }
 }
 

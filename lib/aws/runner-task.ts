@@ -1,4 +1,4 @@
-import { Duration, Tags } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -8,26 +8,24 @@ import {
   BackupMethod,
   BackupType,
   Compression,
-  EncryptionScheme,
-  RUNNER_ENV,
   RunnerCommand,
   SECRET_ENV,
-  renderRunnerEnvironment,
   requiredEncryptionFor,
 } from '../core';
 import { BackupEncryption, type BackupSource } from './source';
 import type { IBackupVault } from './vault';
-import { KMS_WRAP_ACTIONS } from './private/iam';
 import { checkDatabaseId, encryptValue } from './private/settings';
-import { acknowledge, wildcardResourceFinding } from './private/nag';
 import {
-  acknowledgeTaskDefinition,
-  bundledRunnerImage,
+  addRunnerContainer,
+  backupKey,
   checkFargateSize,
   checkTimeout,
-  type SharedTaskParts,
+  grantWriter,
   RUNNER_CONTAINER_NAME,
-  taskLogGroup,
+  runnerEnvironment,
+  runnerTaskDefinition,
+  type SharedTaskParts,
+  taskLogs,
   timeoutEntryPoint,
 } from './private/task';
 import { DEFAULT_COMPRESSION } from '../core/codecs';
@@ -140,30 +138,22 @@ export class BackupRunnerTask extends Construct {
     const memoryLimitMiB = props.memoryLimitMiB ?? 2048;
     checkFargateSize(cpu, memoryLimitMiB);
     const encryption = props.encryption ?? BackupEncryption.kms();
-    const encryptionKey = encryption.scheme === EncryptionScheme.KMS ? (encryption.key ?? props.vault.key) : undefined;
+    const encryptionKey = backupKey(encryption, props.vault);
 
-    const shared = props.shared;
-    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Resource', {
-      family: shared?.family,
-      taskRole: shared?.taskRole,
-      executionRole: shared?.executionRole,
+    this.taskDefinition = runnerTaskDefinition(this, 'Resource', {
+      databaseId: this.databaseId,
       cpu,
       memoryLimitMiB,
       ephemeralStorageGiB: props.ephemeralStorageGiB,
-      runtimePlatform: {
-        cpuArchitecture: ecs.CpuArchitecture.X86_64,
-        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
-      },
+      shared: props.shared,
     });
-    Tags.of(this.taskDefinition).add('dbbackup:database-id', this.databaseId);
     this.taskRole = this.taskDefinition.taskRole;
-    this.logGroup =
-      shared?.logGroup ??
-      taskLogGroup(this, 'Logs', props.logRetention ?? logs.RetentionDays.ONE_YEAR, props.logEncryptionKey);
-    const streams = shared === undefined ? '' : `${props.databaseId}-`;
+    const taskLog = taskLogs(this, props);
+    this.logGroup = taskLog.logGroup;
 
-    this.environment = {
-      ...renderRunnerEnvironment(RunnerCommand.BACKUP, {
+    this.environment = runnerEnvironment(
+      RunnerCommand.BACKUP,
+      {
         engine: props.source.engine,
         source: props.source.url,
         to: props.vault.storageUrl(this.prefix),
@@ -177,48 +167,28 @@ export class BackupRunnerTask extends Construct {
         encrypt: encryptValue(encryption, encryptionKey),
         'require-encryption': requiredEncryptionFor(encryption.scheme),
         json: true,
-      }),
-      [RUNNER_ENV.DATABASE_ID]: this.databaseId,
-      [RUNNER_ENV.LOG_FORMAT]: 'json',
-    };
+      },
+      this.databaseId,
+    );
 
-    this.container = this.taskDefinition.addContainer(RUNNER_CONTAINER_NAME, {
-      image: props.image ?? bundledRunnerImage(this),
-      essential: true,
+    this.container = addRunnerContainer(this.taskDefinition, {
+      image: props.image,
       entryPoint: timeoutEntryPoint(this.timeout),
       command: [RunnerCommand.BACKUP],
       environment: this.environment,
       secrets: {
         [SECRET_ENV.SOURCE_PASSWORD]: ecs.Secret.fromSecretsManager(props.source.secret, props.source.passwordField),
       },
-      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: `${streams}backup` }),
-      stopTimeout: Duration.seconds(120),
+      logging: taskLog.logging('backup'),
     });
 
-    props.vault.grantBackup(this.taskRole, this.prefix);
-    if (encryptionKey !== undefined) {
-      encryptionKey.grant(this.taskRole, ...KMS_WRAP_ACTIONS);
-      grantGenerateRandom(this.taskRole);
-    }
-    acknowledgeTaskDefinition(this.taskDefinition);
-    acknowledgeBackupGrants(this.taskRole, props.vault, this.prefix, encryptionKey !== undefined);
+    grantWriter(
+      this.taskDefinition,
+      props.vault,
+      this.prefix,
+      encryptionKey,
+      `A backup is a set of new objects in its own folder under ${this.prefix}/, named at run time; ` +
+        'the grant is limited to that prefix and holds no delete.',
+    );
   }
-}
-
-function grantGenerateRandom(role: iam.IRole): void {
-  role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['kms:GenerateRandom'], resources: ['*'] }));
-}
-
-function acknowledgeBackupGrants(role: iam.IRole, vault: IBackupVault, prefix: string, generateRandom: boolean): void {
-  const policy = role.node.tryFindChild('DefaultPolicy');
-  if (policy === undefined) return;
-  acknowledge(policy, {
-    id: wildcardResourceFinding('AwsSolutions', policy, vault.bucket.arnForObjects(`${prefix}/*`)),
-    reason: `A backup is a set of new objects in its own folder under ${prefix}/, named at run time; the grant is limited to that prefix and holds no delete.`,
-  });
-  if (!generateRandom) return;
-  acknowledge(policy, {
-    id: 'AwsSolutions-IAM5[Resource::*]',
-    reason: 'kms:GenerateRandom is not an operation on a key and takes no resource (KMS permissions reference).',
-  });
 }

@@ -1,10 +1,13 @@
+import * as assert from 'node:assert/strict';
 import { App, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Template } from 'aws-cdk-lib/assertions';
 import { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { afterAll } from '@jest/globals';
-import { BackupSource } from '../../lib';
+import { AwsSolutionsChecks, NIST80053R5Checks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { BackupSource, type DatabaseEndpointOptions } from '../../lib';
 
 // Each synth writes a cloud assembly, with its staged assets (the runner bundle, the Lambda), to
 // a temporary cdk.out directory that aws-cdk-lib removes at process exit. Under jest that exit
@@ -30,13 +33,33 @@ export function newSecret(stack: Stack, id = 'Secret'): secretsmanager.Secret {
   });
 }
 
+/**
+ * A self-managed source's options: `backup@db.internal`, database `app`, a new secret; `extra`
+ * replaces or adds any of them (`BackupSource.mariadb(endpointOptions(stack, { method }))`).
+ */
+export function endpointOptions(stack: Stack, extra: Partial<DatabaseEndpointOptions> = {}): DatabaseEndpointOptions {
+  return { endpoint: 'db.internal', databaseName: 'app', username: 'backup', secret: newSecret(stack), ...extra };
+}
+
 export function postgresSource(stack: Stack): BackupSource {
-  return BackupSource.postgres({
-    endpoint: 'db.internal',
-    databaseName: 'app',
-    username: 'backup',
-    secret: newSecret(stack),
-  });
+  return BackupSource.postgres(endpointOptions(stack));
+}
+
+/**
+ * Fail unless cdk-nag's AwsSolutions and NIST 800-53 rev 5 packs report nothing unacknowledged
+ * under `pathPrefix` (the construct under test: the test's own VPC and secret are fixtures).
+ */
+export function assertNagClean(scope: IConstruct, pathPrefix: string): void {
+  for (const pack of [new AwsSolutionsChecks(), new NIST80053R5Checks()]) {
+    const found = pack
+      .validateScope(scope)
+      .violations.flatMap((v) =>
+        v.violatingResources
+          .filter((r) => (r.constructPath ?? '').startsWith(pathPrefix))
+          .map((r) => `${v.ruleName} at ${r.constructPath}`),
+      );
+    assert.deepEqual(found, [], `${pack.readPackName} reports:\n${found.join('\n')}`);
+  }
 }
 
 /** Resources of one type, as [logicalId, resource] pairs. */

@@ -9,7 +9,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import { BackupMethod, BackupSchedule, BackupSource, BackupType, DatabaseBackup } from '../../lib';
 import { parseInvocation, type BackupConfig } from '../../runner/src/config';
-import { newSecret, newStack, newVpc } from './helpers';
+import { endpointOptions, newStack, newVpc } from './helpers';
 
 const schedules = [
   { type: BackupType.FULL, schedule: BackupSchedule.cron({ weekDay: 'SUN', hour: '1' }) },
@@ -27,13 +27,9 @@ function rdsMysql(stack: Stack, vpc: ec2.IVpc): rds.DatabaseInstance {
 describe('method physical for MySQL/MariaDB sources', () => {
   test('a self-managed MariaDB runs full and differential backups with --method physical', () => {
     const stack = newStack();
-    const source = BackupSource.mariadb({
-      endpoint: 'db.internal',
-      databaseName: 'shop',
-      username: 'backup',
-      secret: newSecret(stack),
-      method: BackupMethod.PHYSICAL,
-    });
+    const source = BackupSource.mariadb(
+      endpointOptions(stack, { databaseName: 'shop', method: BackupMethod.PHYSICAL }),
+    );
     const backup = new DatabaseBackup(stack, 'Backup', { databaseId: 'shop', vpc: newVpc(stack), source, schedules });
     assert.equal(backup.backupTasks.length, 2);
     const types = new Set<string>();
@@ -57,12 +53,7 @@ describe('method physical for MySQL/MariaDB sources', () => {
 
   test('a logical source renders no method (its environment is as it was)', () => {
     const stack = newStack();
-    const source = BackupSource.mariadb({
-      endpoint: 'db.internal',
-      databaseName: 'shop',
-      username: 'backup',
-      secret: newSecret(stack),
-    });
+    const source = BackupSource.mariadb(endpointOptions(stack, { databaseName: 'shop' }));
     const backup = new DatabaseBackup(stack, 'Backup', { databaseId: 'shop', vpc: newVpc(stack), source });
     assert.equal(backup.backupTasks[0].environment.DBBACKUP_METHOD, undefined);
   });
@@ -105,14 +96,7 @@ describe('method physical for MySQL/MariaDB sources', () => {
   test('an engine without a physical method refuses it', () => {
     const stack = newStack();
     assert.throws(
-      () =>
-        BackupSource.mongodb({
-          endpoint: 'db.internal',
-          databaseName: 'app',
-          username: 'backup',
-          secret: newSecret(stack),
-          method: BackupMethod.PHYSICAL,
-        }),
+      () => BackupSource.mongodb(endpointOptions(stack, { method: BackupMethod.PHYSICAL })),
       /method 'physical' is not available for a mongodb source; it takes logical/,
     );
   });

@@ -1,23 +1,14 @@
 // Replicas for the tests: a PostgreSQL hot standby made with pg_basebackup -R from a primary, and
 // a MariaDB replica (a second mariadbd replicating from the primary's binary log). Each runs on a
 // free loopback port in a temporary directory, as the harness's other servers do.
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pgTool } from '../../runner/src/engines/postgres/tools';
 import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-server';
-import { LocalPostgres } from '../../runner/src/local/postgres-server';
+import { LocalPostgres, postgresOwner, runAsOwner, spawnPostgres } from '../../runner/src/local/postgres-server';
 import { capture } from '../../runner/src/pipeline/stages';
 import { freePort, waitFor } from './ports';
-
-function pgOwner(): { uid?: number; gid?: number } {
-  if (process.getuid?.() !== 0) return {};
-  return {
-    uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
-    gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
-  };
-}
 
 /**
  * A hot standby of `primary`: `pg_basebackup -R` over the primary's socket (initdb's pg_hba trusts
@@ -25,61 +16,38 @@ function pgOwner(): { uid?: number; gid?: number } {
  * password (it is a copy of the same cluster). Resolves once it accepts queries in recovery.
  */
 export async function startPostgresStandby(primary: LocalPostgres): Promise<LocalPostgres> {
-  const owner = pgOwner();
+  const owner = postgresOwner();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-standby-'));
   if (owner.uid !== undefined) fs.chownSync(dir, owner.uid, owner.gid!);
   const pgdata = path.join(dir, 'data');
   const source = ['-h', primary.dataDir, '-p', String(primary.port), '-U', 'postgres'];
-  await runAs(pgTool('pg_basebackup'), ['-D', pgdata, '-R', '-X', 'stream', '-c', 'fast', ...source], owner);
+  await runAsOwner(pgTool('pg_basebackup'), ['-D', pgdata, '-R', '-X', 'stream', '-c', 'fast', ...source], owner);
   const port = await freePort();
-  const settings = {
-    listen_addresses: '127.0.0.1',
-    port: String(port),
-    unix_socket_directories: dir,
-    fsync: 'off',
-    hot_standby: 'on',
-    archive_mode: 'off',
-  };
-  const args = ['-D', pgdata, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
-  const proc: ChildProcess = spawn(pgTool('postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], ...owner });
-  let log = '';
-  proc.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
-  const sql = async (text: string, database = 'postgres') =>
-    (
-      await capture(
-        {
-          cmd: pgTool('psql'),
-          args: [
-            '-X',
-            '-q',
-            '-A',
-            '-t',
-            '-v',
-            'ON_ERROR_STOP=1',
-            '-h',
-            dir,
-            '-p',
-            String(port),
-            '-U',
-            'postgres',
-            '-d',
-            database,
-            '-f',
-            '-',
-          ],
-        },
-        text,
-      )
-    ).trim();
+  const server = spawnPostgres({
+    dataDir: pgdata,
+    port,
+    settings: {
+      listen_addresses: '127.0.0.1',
+      port: String(port),
+      unix_socket_directories: dir,
+      fsync: 'off',
+      hot_standby: 'on',
+      archive_mode: 'off',
+    },
+    host: dir,
+    owner,
+    logTail: 8000,
+  });
   await waitFor(
     `the standby on port ${port} to accept queries in recovery`,
     async () => {
-      if (proc.exitCode !== null) throw new Error(`the standby exited with ${proc.exitCode}: ${log}`);
-      return (await sql('SELECT pg_is_in_recovery()')) === 't';
+      if (server.proc.exitCode !== null)
+        throw new Error(`the standby exited with ${server.proc.exitCode}: ${server.log()}`);
+      return (await server.sql('SELECT pg_is_in_recovery()')) === 't';
     },
     60000,
   ).catch((e: Error) => {
-    throw new Error(`${e.message}\n${log}`);
+    throw new Error(`${e.message}\n${server.log()}`);
   });
   return {
     port,
@@ -87,14 +55,9 @@ export async function startPostgresStandby(primary: LocalPostgres): Promise<Loca
     password: primary.password,
     env: primary.env,
     url: (database, user = 'postgres') => `postgres://${user}@127.0.0.1:${port}/${database}`,
-    sql,
+    sql: server.sql,
     stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        await new Promise<void>((resolve) => {
-          proc.once('exit', () => resolve());
-          proc.kill('SIGINT');
-        });
-      }
+      await server.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -173,14 +136,4 @@ export async function waitReplicaCaughtUp(primary: LocalMariaDB, replica: LocalM
   const r = await replica.sql(`SELECT MASTER_POS_WAIT('${file}', ${pos}, 60)`);
   // The number of events it waited for; -1 on a timeout, NULL when replication is not running.
   if (!/^\d+$/.test(r)) throw new Error(`the replica did not reach ${file}:${pos} (MASTER_POS_WAIT returned ${r})`);
-}
-
-function runAs(cmd: string, args: string[], owner: { uid?: number; gid?: number }): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], ...owner });
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited with ${code}: ${err}`))));
-  });
 }

@@ -1,24 +1,20 @@
 // Helpers for the point-in-time recovery tests: a PostgreSQL server that archives its WAL with
 // `dbbackup wal-push` into a file:// store, and a server started on a restored data directory.
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll } from '@jest/globals';
-import { pgTool } from '../../runner/src/engines/postgres/tools';
-import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
-import { capture } from '../../runner/src/pipeline/stages';
+import {
+  LocalPostgres,
+  postgresOwner,
+  spawnPostgres,
+  startLocalPostgres,
+} from '../../runner/src/local/postgres-server';
 import { freePort } from '../harness/ports';
 import { DBBACKUP } from '../harness/runner';
 
 /** The uid/gid PostgreSQL runs as (the `postgres` user under root). */
-export function pgOwner(): { uid?: number; gid?: number } {
-  if (process.getuid?.() !== 0) return {};
-  return {
-    uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
-    gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
-  };
-}
+export const pgOwner = postgresOwner;
 
 /**
  * The temporary directories this test file made (data directories, WAL archives: hundreds of
@@ -96,68 +92,35 @@ export async function startOnDataDir(dataDir: string, timeoutMs = 60000, archive
   const socketDir = sharedTempDir('dbbackup-sock-');
   const port = await freePort();
   // Archiving off, unless the restored server is to go on archiving (as the original did) to `archiveTo`.
-  const archive =
+  const archive: Record<string, string> =
     archiveTo === undefined
-      ? ['-c', 'archive_mode=off']
-      : ['-c', 'archive_mode=on', '-c', `archive_command=${archiveCommand(archiveTo)}`, '-c', 'wal_level=replica'];
-  const args = [
-    '-D',
+      ? { archive_mode: 'off' }
+      : { archive_mode: 'on', archive_command: archiveCommand(archiveTo), wal_level: 'replica' };
+  const server = spawnPostgres({
     dataDir,
-    '-c',
-    `port=${port}`,
-    '-c',
-    'listen_addresses=',
-    '-c',
-    `unix_socket_directories=${socketDir}`,
-    '-c',
-    'fsync=off',
-    ...archive,
-  ];
-  const proc: ChildProcess = spawn(pgTool('postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], ...owner });
-  let serverLog = '';
-  proc.stderr!.on('data', (d: Buffer) => (serverLog = (serverLog + d.toString()).slice(-200000)));
-  const sql = async (text: string, database = 'postgres') =>
-    (
-      await capture(
-        {
-          cmd: pgTool('psql'),
-          args: [
-            '-X',
-            '-q',
-            '-A',
-            '-t',
-            '-v',
-            'ON_ERROR_STOP=1',
-            '-h',
-            socketDir,
-            '-p',
-            String(port),
-            '-U',
-            'postgres',
-            '-d',
-            database,
-            '-f',
-            '-',
-          ],
-        },
-        text,
-      )
-    ).trim();
+    port,
+    settings: {
+      port: String(port),
+      listen_addresses: '',
+      unix_socket_directories: socketDir,
+      fsync: 'off',
+      ...archive,
+    },
+    host: socketDir,
+    owner,
+    logTail: 200000,
+  });
+  const { proc, sql } = server;
   const stop = async () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      await new Promise<void>((resolve) => {
-        proc.once('exit', () => resolve());
-        proc.kill('SIGINT');
-      });
-    }
+    await server.stop();
     fs.rmSync(socketDir, { recursive: true, force: true });
   };
   const end = Date.now() + timeoutMs;
   for (;;) {
     if (proc.exitCode !== null || proc.signalCode !== null) {
       throw Object.assign(
-        new Error(`postgres on ${dataDir} exited with ${proc.exitCode ?? proc.signalCode}:\n${serverLog}`),
-        { serverLog },
+        new Error(`postgres on ${dataDir} exited with ${proc.exitCode ?? proc.signalCode}:\n${server.log()}`),
+        { serverLog: server.log() },
       );
     }
     try {
@@ -167,11 +130,11 @@ export async function startOnDataDir(dataDir: string, timeoutMs = 60000, archive
     }
     if (Date.now() > end) {
       await stop();
-      throw new Error(`postgres on ${dataDir} did not finish recovery in time:\n${serverLog}`);
+      throw new Error(`postgres on ${dataDir} did not finish recovery in time:\n${server.log()}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { sql, log: () => serverLog, stop };
+  return { sql, log: server.log, stop };
 }
 
 /** Start PostgreSQL on `dataDir` and expect it to fail; resolves with its log. */
