@@ -4,15 +4,19 @@
  *
  * wal-push exits 0 only once the file is durably stored; the same file pushed again exits 0;
  * a different file under an archived name exits 1 with a message saying so. wal-fetch exits 0
- * with the file at %p (checked against the sha256 its archive name records), 1 when the archive
- * does not hold it (what PostgreSQL expects at the end of the archive), 3 when it is damaged or
- * when it is missing in the middle of the archive (a gap: later segments exist).
+ * with the file at %p (checked against the sha256 its archive name records), 1 only when the
+ * archive does not hold it (what PostgreSQL expects at the end of the archive), 3 when it is
+ * damaged or missing in the middle of the archive (a gap: later segments exist), and 129 for a
+ * runtime failure (storage unreachable, permission denied, a tool that failed): above 125, so
+ * PostgreSQL aborts recovery instead of taking a transient failure for the end of the archive
+ * and promoting early (WAL_FETCH_ABORT_BASE in lib/core/model says why damage keeps 3).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from '../../../../lib/core/errors';
 import { WalFetchConfig, WalPushConfig } from '../../config';
-import { BackupError, DamagedError } from '../../errors';
+import { BackupError, DamagedError, exitCodeOf, RecoveryAbortError } from '../../errors';
+import { ExitCode, WAL_FETCH_ABORT_BASE } from '../../../../lib/core/model';
 import { log } from '../../log';
 import { archiveEncryption, fetchObject, listFile, pushFile } from '../../archive/log-archive';
 import { WAL_PREFIX } from './wal-archive';
@@ -73,6 +77,21 @@ export class WalNotFoundError extends BackupError {
 }
 
 export async function runWalFetch(cfg: WalFetchConfig, signal: AbortSignal): Promise<WalFetchResult> {
+  try {
+    return await fetchWal(cfg, signal);
+  } catch (e) {
+    // Not in the archive (the end of recovery), bad usage and damage keep their codes; a runtime failure aborts recovery.
+    if (e instanceof WalNotFoundError || exitCodeOf(e) !== ExitCode.FAILED) throw e;
+    const exitCode = WAL_FETCH_ABORT_BASE + ExitCode.FAILED;
+    throw new RecoveryAbortError(
+      `wal-fetch ${cfg.file} from ${cfg.from.display}: ${(e as Error).message} (wal-fetch exits ${exitCode}, not 1: PostgreSQL aborts recovery instead of ` +
+        'ending it here; fix the cause and start the server again, it resumes where it stopped)',
+      exitCode,
+    );
+  }
+}
+
+async function fetchWal(cfg: WalFetchConfig, signal: AbortSignal): Promise<WalFetchResult> {
   const started = Date.now();
   const name = parseWalFileName(cfg.file);
   if (name === undefined) {

@@ -1,0 +1,115 @@
+// Hostile cases for wal-fetch as PostgreSQL's restore_command: PostgreSQL reads an exit code up to
+// 125 as "the archive has no more WAL" and ends recovery there (promoting, without a target). A
+// runtime failure (storage unreachable) must therefore exit above 125 (PostgreSQL aborts recovery,
+// to resume once the cause is fixed); "not in the archive" exits 1 and damage 3 (permanent, and
+// PostgreSQL reads ahead past a target into them). Against a real PostgreSQL 15 server.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import { LocalPostgres } from '../../runner/src/local/postgres-server';
+import { DBBACKUP, dbbackup } from '../harness/runner';
+import { expectStartFailure, sharedTempDir, startArchivingPostgres, switchAndWait } from './pitr-harness';
+
+const UNREACHABLE = {
+  AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+  AWS_ACCESS_KEY_ID: 'x',
+  AWS_SECRET_ACCESS_KEY: 'y',
+  AWS_REGION: 'us-east-1',
+};
+
+describe('wal-fetch: a transient failure never ends recovery', () => {
+  let pg: LocalPostgres;
+  let dir: string;
+  let store: string;
+  let url: string;
+  let baseId: string;
+  let later: string;
+
+  beforeAll(async () => {
+    dir = sharedTempDir('dbbackup-hostile-walfetch-');
+    store = path.join(dir, 'store');
+    fs.mkdirSync(store);
+    fs.chownSync(store, fs.statSync(dir).uid, fs.statSync(dir).gid);
+    url = `file://${store}`;
+    pg = await startArchivingPostgres(url, ' --compression none');
+    await pg.sql('CREATE DATABASE app');
+    await pg.sql(`CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 10)`, 'app');
+    const b = await dbbackup(
+      ['backup', '--engine', 'postgres', '--method', 'physical', '--source', pg.url('app'), '--to', url, '--json'],
+      { env: pg.env },
+    );
+    assert.equal(b.code, 0, b.stderr);
+    baseId = JSON.parse(b.stdout).id;
+    await switchAndWait(pg);
+    await pg.sql(`INSERT INTO t SELECT generate_series(11, 20)`, 'app');
+    later = await switchAndWait(pg);
+    await pg.sql(`INSERT INTO t SELECT generate_series(21, 30)`, 'app');
+    await switchAndWait(pg);
+  });
+  afterAll(async () => {
+    await pg?.stop();
+  });
+
+  const objectOf = (seg: string) => {
+    const folder = path.join(store, 'wal', seg.slice(0, 8), seg);
+    return path.join(folder, fs.readdirSync(folder)[0]);
+  };
+
+  test('a storage error exits 129, never 1; damage still exits 3 and a missing file 1', async () => {
+    const obj = objectOf(later);
+    const good = fs.readFileSync(obj);
+    const bad = Buffer.from(good);
+    bad[4096] ^= 1;
+    fs.writeFileSync(obj, bad);
+    try {
+      const f = await dbbackup(['wal-fetch', later, path.join(dir, 'out'), '--from', url]);
+      assert.equal(f.code, 3, f.stderr);
+      assert.match(f.stderr, /is damaged: /);
+      assert.equal(fs.existsSync(path.join(dir, 'out')), false);
+    } finally {
+      fs.writeFileSync(obj, good);
+    }
+    // A runtime failure: the storage cannot be reached (what PostgreSQL would have taken for the end).
+    const down = await dbbackup(['wal-fetch', later, path.join(dir, 'out'), '--from', 's3://no-bucket/wal'], {
+      env: {
+        AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+        AWS_ACCESS_KEY_ID: 'x',
+        AWS_SECRET_ACCESS_KEY: 'y',
+        AWS_REGION: 'us-east-1',
+      },
+    });
+    assert.equal(down.code, 129, down.stderr);
+    assert.match(
+      down.stderr,
+      new RegExp(`wal-fetch ${later} from s3://no-bucket/wal: .*ECONNREFUSED.*exits 129, not 1`),
+    );
+    const gone = await dbbackup(['wal-fetch', 'FFFFFFFF0000000000000001', path.join(dir, 'out'), '--from', url]);
+    assert.equal(gone.code, 1, gone.stderr);
+  });
+
+  test('recovery without a target, the storage gone at one segment: aborts instead of promoting without the later rows', async () => {
+    const laid = path.join(sharedTempDir('dbbackup-hostile-walfetch-'), 'data');
+    const r = await dbbackup(['restore', '--from', url, '--id', baseId, '--target-dir', laid]);
+    assert.equal(r.code, 0, r.stderr);
+    // Recovery by hand to the end of the archive (no recovery target), the storage unreachable
+    // when PostgreSQL asks for one segment of the middle (the stores' outage, made by hand).
+    const fetch = (from: string) => `${process.execPath} ${DBBACKUP} wal-fetch "%f" "%p" --from ${from}`;
+    const env = Object.entries(UNREACHABLE)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+    const command = `if [ "%f" = ${later} ]; then env ${env} ${fetch('s3://no-bucket/wal')}; else ${fetch(url)}; fi`;
+    const conf = path.join(laid, 'postgresql.auto.conf');
+    const kept = fs
+      .readFileSync(conf, 'utf8')
+      .split('\n')
+      .filter((l) => !/^(recovery_target|restore_command)/.test(l));
+    fs.writeFileSync(conf, [...kept, `restore_command = '${command.replace(/'/g, "''")}'`, ''].join('\n'));
+    const serverLog = await expectStartFailure(laid);
+    assert.match(
+      serverLog,
+      new RegExp(`could not restore file "${later}" from archive: child process exited with exit code 129`),
+    );
+    assert.match(serverLog, /ECONNREFUSED/);
+  });
+});
