@@ -11,6 +11,8 @@ import { LocalPostgres } from '../../runner/src/local/postgres-server';
 import { DBBACKUP, dbbackup } from '../harness/runner';
 import { expectStartFailure, sharedTempDir, startArchivingPostgres, switchAndWait } from './pitr-harness';
 
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+
 const UNREACHABLE = {
   AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
   AWS_ACCESS_KEY_ID: 'x',
@@ -111,5 +113,36 @@ describe('wal-fetch: a transient failure never ends recovery', () => {
       new RegExp(`could not restore file "${later}" from archive: child process exited with exit code 129`),
     );
     assert.match(serverLog, /ECONNREFUSED/);
+  });
+
+  /** A bin directory with every PostgreSQL 15 program but `missing`. */
+  const pgBinWithout = (missing: string) => {
+    const bin = fs.mkdtempSync(path.join(dir, `bin-without-${missing}-`));
+    for (const f of fs.readdirSync(PG_BIN)) if (f !== missing) fs.symlinkSync(path.join(PG_BIN, f), path.join(bin, f));
+    return bin;
+  };
+
+  test('wal-receive without pg_receivewal: exit 2 naming it, at once (it used to restart for ever)', async () => {
+    const r = await dbbackup(['wal-receive', '--source', pg.url('app'), '--to', `file://${dir}/stream`], {
+      env: { ...pg.env, DBBACKUP_PG_BIN: pgBinWithout('pg_receivewal') },
+      timeoutMs: 30000,
+    });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /pg_receivewal is not installed or not executable .*Fix: install the PostgreSQL client tools/,
+    );
+    assert.equal(fs.existsSync(path.join(dir, 'stream')), false);
+    assert.equal(await pg.sql(`SELECT count(*) FROM pg_replication_slots`), '0', 'no slot was made');
+  });
+
+  test('restore --to-time latest without pg_waldump: exit 2 naming it, nothing laid down (it used to plan blind)', async () => {
+    const target = path.join(sharedTempDir('dbbackup-hostile-walfetch-'), 'data');
+    const r = await dbbackup(['restore', '--from', url, '--to-time', 'latest', '--target-dir', target], {
+      env: { DBBACKUP_PG_BIN: pgBinWithout('pg_waldump') },
+    });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /pg_waldump cannot be run .*Fix: install the PostgreSQL server tools/);
+    assert.equal(fs.existsSync(target), false, 'nothing was laid down');
   });
 });
