@@ -4,6 +4,7 @@
 // to resume once the cause is fixed); "not in the archive" exits 1 and damage 3 (permanent, and
 // PostgreSQL reads ahead past a target into them). Against a real PostgreSQL 15 server.
 import * as assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
@@ -144,5 +145,48 @@ describe('wal-fetch: a transient failure never ends recovery', () => {
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /pg_waldump cannot be run .*Fix: install the PostgreSQL server tools/);
     assert.equal(fs.existsSync(target), false, 'nothing was laid down');
+  });
+
+  test('a forged partial-segment pointer (current.json) is damage (exit 3) naming it, before anything is laid down', async () => {
+    const segs = fs
+      .readdirSync(path.join(store, 'wal', '00000001'))
+      .filter((f) => /^[0-9A-F]{24}$/.test(f))
+      .sort();
+    const last = segs[segs.length - 1];
+    const next = `${last.slice(0, 16)}${(parseInt(last.slice(16), 16) + 1).toString(16).toUpperCase().padStart(8, '0')}`;
+    const partialDir = path.join(store, 'wal', 'partial', '00000001');
+    fs.mkdirSync(partialDir, { recursive: true });
+    const data = Buffer.alloc(16 * 1024 * 1024);
+    fs.writeFileSync(path.join(partialDir, 'current'), data);
+    const good = {
+      version: 1,
+      file: next,
+      key: 'wal/partial/00000001/current',
+      sha256: crypto.createHash('sha256').update(data).digest('hex'),
+      size: data.length,
+      written: new Date().toISOString(),
+      compression: 'none',
+      encryption: 'none',
+    };
+    const forged: [string, Record<string, unknown>][] = [
+      ['a written time that is not one', { written: 'the day before yesterday' }],
+      ['a key outside its folder', { key: 'wal/partial/00000001/../../00000001/' + last }],
+      ['a sha256 that is not one', { sha256: 'abc' }],
+      ['a size that is not one', { size: -5 }],
+      ['a segment of another timeline', { file: `00000002${next.slice(8)}` }],
+      ['an unknown compression', { compression: 'rot13' }],
+    ];
+    try {
+      for (const [what, change] of forged) {
+        fs.writeFileSync(path.join(partialDir, 'current.json'), JSON.stringify({ ...good, ...change }));
+        const target = path.join(sharedTempDir('dbbackup-hostile-walfetch-'), 'data');
+        const r = await dbbackup(['restore', '--from', url, '--to-time', 'latest', '--target-dir', target]);
+        assert.equal(r.code, 3, `${what}: ${r.stderr}`);
+        assert.match(r.stderr, /current\.json .*does not describe a partial segment/, what);
+        assert.equal(fs.existsSync(target), false, `${what}: nothing was laid down`);
+      }
+    } finally {
+      fs.rmSync(path.join(store, 'wal', 'partial'), { recursive: true, force: true });
+    }
   });
 });
