@@ -189,4 +189,54 @@ describe('wal-fetch: a transient failure never ends recovery', () => {
       fs.rmSync(path.join(store, 'wal', 'partial'), { recursive: true, force: true });
     }
   });
+
+  test("list and verify count the streamed partial segment in the window's latest moment, only when it continues the archive", async () => {
+    const window = async () => {
+      const l = await dbbackup(['list', '--from', url, '--json']);
+      assert.equal(l.code, 0, l.stderr);
+      return JSON.parse(l.stdout).windows.find((w: { archive: string }) => w.archive === 'wal');
+    };
+    const before = await window();
+    assert.ok(before?.latest !== undefined);
+    const segs = fs
+      .readdirSync(path.join(store, 'wal', '00000001'))
+      .filter((f) => /^[0-9A-F]{24}$/.test(f))
+      .sort();
+    const last = segs[segs.length - 1];
+    const after = (n: number) =>
+      `${last.slice(0, 16)}${(parseInt(last.slice(16), 16) + n).toString(16).toUpperCase().padStart(8, '0')}`;
+    const partialDir = path.join(store, 'wal', 'partial', '00000001');
+    fs.mkdirSync(partialDir, { recursive: true });
+    const data = Buffer.alloc(1024);
+    fs.writeFileSync(path.join(partialDir, 'current'), data);
+    const written = new Date(Date.parse(before.latest) + 60000).toISOString();
+    const pointer = (file: string) =>
+      fs.writeFileSync(
+        path.join(partialDir, 'current.json'),
+        JSON.stringify({
+          version: 1,
+          file,
+          key: 'wal/partial/00000001/current',
+          sha256: crypto.createHash('sha256').update(data).digest('hex'),
+          size: data.length,
+          written,
+          compression: 'none',
+          encryption: 'none',
+        }),
+      );
+    try {
+      pointer(after(1));
+      assert.equal((await window()).latest, written, 'the partial right after the last segment counts');
+      const v = await dbbackup(['verify', '--from', url, '--all', '--json']);
+      assert.match(
+        v.stderr,
+        new RegExp(`the wal archive is continuous from .* to ${written.replace(/\./g, '\\.')}`),
+        v.stderr,
+      );
+      pointer(after(2));
+      assert.equal((await window()).latest, before.latest, 'a partial that does not continue the archive does not');
+    } finally {
+      fs.rmSync(path.join(store, 'wal', 'partial'), { recursive: true, force: true });
+    }
+  });
 });

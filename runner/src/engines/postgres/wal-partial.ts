@@ -20,7 +20,7 @@ import { DamagedError } from '../../errors';
 import { COMPRESSION_EXT } from '../../pipeline/compress';
 import { runPipeline } from '../../pipeline/store';
 import { NotFoundError, Storage } from '../../storage';
-import { WAL_PREFIX } from './wal-archive';
+import { WAL_PREFIX } from '../../../../lib/core/layout';
 
 export const PARTIAL_PREFIX = `${WAL_PREFIX}/partial`;
 
