@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import { manifestDigest } from '../../lib/core/manifest';
 import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-server';
 import { loadMariaFixture } from '../harness/mariadb-fixture';
 import { dbbackup } from '../harness/runner';
@@ -83,5 +84,26 @@ describe('physical MariaDB backups without their programs', () => {
     const v = await dbbackup(['verify', '--from', url, '--id', id, '--deep'], { env, timeoutMs: 60000 });
     assert.equal(v.code, 2, v.stdout + v.stderr);
     assert.match(v.stdout + v.stderr, /mariadb-backup/);
+  });
+
+  test('a manifest whose LSN is forged (its digest made to match) is refused with exit 3 before anything is laid down', async () => {
+    const file = path.join(dir, 'store', id, 'manifest.json');
+    const original = fs.readFileSync(file, 'utf8');
+    const m = JSON.parse(original);
+    const { digest: _, ...rest } = { ...m, position: { ...m.position, lsn: String(BigInt(m.position.lsn) + 4096n) } };
+    fs.writeFileSync(file, JSON.stringify({ ...rest, digest: manifestDigest(rest) }, null, 2));
+    try {
+      const target = path.join(dir, 'target-forged');
+      const r = await dbbackup(['restore', '--from', url, '--id', id, '--target-dir', target], { timeoutMs: 120000 });
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, new RegExp(`covers LSN .* to ${m.position.lsn}, but its manifest says`));
+      assert.equal(fs.existsSync(target), false, 'nothing was laid down');
+      assert.deepEqual(
+        fs.readdirSync(dir).filter((f) => f.startsWith('target-forged')),
+        [],
+      );
+    } finally {
+      fs.writeFileSync(file, original);
+    }
   });
 });
