@@ -11,8 +11,9 @@ import { dbbackup, RunResult } from '../harness/runner';
 
 /** What a hostile run must do: fail with `code` within `seconds`, naming `stage`. */
 function failsFast(r: RunResult, elapsedMs: number, stage: RegExp, what: string, exits = [1]): void {
-  // wal-fetch (restore_command) exits 129 for a runtime failure, so PostgreSQL aborts recovery.
-  const codes = /wal-fetch/.test(what) ? exits.map((c) => (c === 1 ? 129 : c)) : exits;
+  // wal-fetch (restore_command) exits 128 + 1 for a runtime failure and 128 + 2 for bad usage found
+  // once it runs (options it cannot parse still exit 2), so PostgreSQL aborts recovery.
+  const codes = /wal-fetch/.test(what) ? exits.flatMap((c) => (c === 1 ? [129] : c === 2 ? [2, 130] : [c])) : exits;
   assert.ok(codes.includes(r.code ?? -1), `${what}: exit ${r.code}, expected ${codes.join(' or ')}\n${r.stderr}`);
   assert.ok(elapsedMs < 30000, `${what}: took ${elapsedMs} ms`);
   const last = r.stderr.trim().split('\n').pop() ?? '';

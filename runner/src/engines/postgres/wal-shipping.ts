@@ -6,10 +6,11 @@
  * a different file under an archived name exits 1 with a message saying so. wal-fetch exits 0
  * with the file at %p (checked against the sha256 its archive name records), 1 only when the
  * archive does not hold it (what PostgreSQL expects at the end of the archive), 3 when it is
- * damaged or missing in the middle of the archive (a gap: later segments exist), and 129 for a
- * runtime failure (storage unreachable, permission denied, a tool that failed): above 125, so
- * PostgreSQL aborts recovery instead of taking a transient failure for the end of the archive
- * and promoting early (WAL_FETCH_ABORT_BASE in lib/core/model says why damage keeps 3).
+ * damaged or missing in the middle of the archive (a gap: later segments exist), 129 for a
+ * runtime failure (storage unreachable, permission denied, a tool that failed) and 130 for a
+ * misconfigured restore_command (no key for the archive): above 125, so PostgreSQL aborts
+ * recovery instead of taking the failure for the end of the archive and promoting early
+ * (WAL_FETCH_ABORT_BASE in lib/core/model says why damage keeps 3).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -80,9 +81,11 @@ export async function runWalFetch(cfg: WalFetchConfig, signal: AbortSignal): Pro
   try {
     return await fetchWal(cfg, signal);
   } catch (e) {
-    // Not in the archive (the end of recovery), bad usage and damage keep their codes; a runtime failure aborts recovery.
-    if (e instanceof WalNotFoundError || exitCodeOf(e) !== ExitCode.FAILED) throw e;
-    const exitCode = WAL_FETCH_ABORT_BASE + ExitCode.FAILED;
+    // Not in the archive (the end of recovery) and damage keep their codes; a runtime failure or a
+    // misconfigured restore_command (no key for the archive, %f and %p swapped) aborts recovery.
+    const code = exitCodeOf(e);
+    if (e instanceof WalNotFoundError || (code !== ExitCode.FAILED && code !== ExitCode.USAGE)) throw e;
+    const exitCode = WAL_FETCH_ABORT_BASE + code;
     throw new RecoveryAbortError(
       `wal-fetch ${cfg.file} from ${cfg.from.display}: ${(e as Error).message} (wal-fetch exits ${exitCode}, not 1: PostgreSQL aborts recovery instead of ` +
         'ending it here; fix the cause and start the server again, it resumes where it stopped)',
