@@ -196,6 +196,14 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
     'the file that decrypts: an age identity, a GnuPG secret key or an OpenSSL key file',
   ),
   opt(
+    'abort-recovery',
+    OptionKind.FLAG,
+    [C.WAL_FETCH],
+    "as PostgreSQL's restore_command: a runtime failure exits 129 and a misconfiguration 130 (above 125: " +
+      'PostgreSQL aborts recovery instead of taking it for the end of the archive); not in the archive stays 1, ' +
+      'damage 3. restore --to-time writes it into restore_command',
+  ),
+  opt(
     'require-encryption',
     OptionKind.STRING,
     [C.BACKUP, C.RESTORE, C.VERIFY, C.LIST, C.DRILL],

@@ -61,6 +61,21 @@ export enum ExitCode {
   DAMAGED = 3,
 }
 
+/**
+ * `wal-fetch` (PostgreSQL's restore_command): PostgreSQL reads any exit code up to 125 as "not in
+ * the archive" and ends recovery there (and, without a recovery target, promotes). A runtime
+ * failure (storage unreachable, a permission error, a tool that failed) may be transient, so it
+ * exits 128 + 1 = 129, and a misconfigured restore_command (no key for an encrypted archive, a
+ * %f that is not a WAL name) 128 + 2 = 130: above 125, PostgreSQL's startup process aborts
+ * recovery instead, and the data directory resumes once the cause is fixed. (Options wal-fetch
+ * cannot parse still exit 2: that is decided before the command runs.) (126 and 127 would read "command not
+ * executable" / "command not found" in the server's log.) Damage and gaps keep exit 3: they are
+ * permanent, and PostgreSQL 15 reads WAL ahead of replay, so a restore to a moment before a gap
+ * asks for the missing segment after its target; with a target not yet reached, 3 still stops
+ * recovery with "recovery ended before configured recovery target was reached".
+ */
+export const WAL_FETCH_ABORT_BASE = 128;
+
 /** Default ports of each engine, used when a URL names none. */
 export const DEFAULT_PORTS: Readonly<Record<Engine, number>> = {
   [Engine.POSTGRES]: 5432,

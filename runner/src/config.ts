@@ -162,6 +162,8 @@ export interface WalFetchConfig {
   readonly dest: string;
   readonly from: StorageUrl;
   readonly identity?: string;
+  /** --abort-recovery: failures other than "not in the archive" and damage exit 128 + code. */
+  readonly abortRecovery: boolean;
 }
 
 /** `binlog-stream --source URL --to STORAGE_URL`: the MySQL/MariaDB binary log shipper. */
@@ -573,7 +575,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         throw new ConfigError(
           `'wal-fetch' takes two arguments, %f and %p of restore_command, not ` +
             `${positionals.length === 0 ? 'none' : positionals.map((p) => `'${redact(p)}'`).join(' ')}. Use ` +
-            `restore_command = 'dbbackup wal-fetch %f %p --from STORAGE_URL'.`,
+            `restore_command = 'dbbackup wal-fetch %f %p --from STORAGE_URL --abort-recovery'.`,
         );
       }
       return {
@@ -582,6 +584,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         dest: positionals[1],
         from: parseStorageUrl(need(v, cmd, 'from'), '--from'),
         identity: v.identity as string | undefined,
+        abortRecovery: v['abort-recovery'] === true,
       };
     }
     case RunnerCommand.BINLOG_STREAM: {
@@ -658,7 +661,7 @@ export function usage(cmd?: RunnerCommand): string {
     '  dbbackup restore --from STORAGE_URL --to-time ISO-8601 --target-dir DIR   (PostgreSQL: base backup + WAL ' +
       'archive)',
     '  dbbackup wal-push %p --to STORAGE_URL          (PostgreSQL archive_command)',
-    '  dbbackup wal-fetch %f %p --from STORAGE_URL    (PostgreSQL restore_command)',
+    '  dbbackup wal-fetch %f %p --from STORAGE_URL --abort-recovery   (PostgreSQL restore_command)',
     '  dbbackup binlog-stream --source mysql://… --to STORAGE_URL   (MySQL/MariaDB binary log shipper)',
     '  dbbackup wal-receive --source postgres://… --to STORAGE_URL  (PostgreSQL streaming WAL shipper)',
     '  dbbackup schedule systemd|cron [backup|drill|verify] --calendar SPEC [its options] [--out DIR]',

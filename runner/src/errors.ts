@@ -37,9 +37,25 @@ export class ChildProcessError extends BackupError {
   }
 }
 
+/**
+ * wal-fetch failed for a reason other than "the archive does not hold the file": it exits
+ * WAL_FETCH_ABORT_BASE + the usual code (above 125), so PostgreSQL aborts recovery instead of
+ * taking the failure for the end of the archive (see WAL_FETCH_ABORT_BASE).
+ */
+export class RecoveryAbortError extends Error {
+  public readonly name = 'RecoveryAbortError';
+  constructor(
+    message: string,
+    public readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
 /** The exit code for an error. */
 export function exitCodeOf(err: unknown): ExitCode {
   const name = (err as Error)?.name;
+  if (name === 'RecoveryAbortError') return (err as RecoveryAbortError).exitCode as ExitCode;
   if (name === 'ConfigError') return ExitCode.USAGE;
   if (name === 'DamagedError' || name === 'ManifestError') return ExitCode.DAMAGED;
   return ExitCode.FAILED;

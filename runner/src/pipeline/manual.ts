@@ -2,6 +2,7 @@ import { Manifest } from '../../../lib/core/manifest';
 import { ENCRYPTION_EXT, EncryptionScheme, StorageKind, StorageUrl } from '../../../lib/core/urls';
 import { joinKey } from '../storage/storage';
 import { CODECS } from '../../../lib/core/codecs';
+import { oneLine, shellQuote } from '../../../lib/core/shell';
 import { manualDecompress } from './compress';
 import { manualGpgDecrypt } from './gpg';
 import { manualOpensslDecrypt } from './openssl';
@@ -12,9 +13,7 @@ const STORED_SUFFIXES = [...Object.values(CODECS).map((c) => c.extension), ...Ob
   .map((e) => e.slice(1));
 const STORED_EXT = new RegExp(`\\.(${[...new Set(STORED_SUFFIXES)].join('|')})+$`, 'g');
 
-function quote(s: string): string {
-  return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
+const quote = shellQuote;
 
 /**
  * The shell command that writes a stored object to stdout. On gs:// a backup's objects are in
@@ -30,7 +29,7 @@ function fetchCommand(url: StorageUrl, key: string, tier?: string): string {
       return `gcloud storage cat ${quote(`gs://${url.bucket}/${joinKey(url.path, tier ?? '', key)}`)}`;
     case StorageKind.AZURE:
       return (
-        `az storage blob download --account-name ${url.account} --container-name ${url.bucket}` +
+        `az storage blob download --account-name ${quote(url.account ?? '')} --container-name ${quote(url.bucket)}` +
         ` --name ${quote(joinKey(url.path, key))} --file /dev/stdout --no-progress --output none`
       );
   }
@@ -86,7 +85,7 @@ export function manualRestoreSteps(url: StorageUrl, m: Omit<Manifest, 'manualRes
     const d = manualDecompress(m.pipeline.compression);
     if (d !== undefined) stages.push(d);
     stages.push(CONSUMERS[a.format] ?? `cat > ${a.name.replace(STORED_EXT, '')}`);
-    lines.push(`# ${a.role}:`);
+    lines.push(`# ${oneLine(a.role)}:`);
     lines.push(stages.join(' | '));
   }
   return lines;

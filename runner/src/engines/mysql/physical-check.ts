@@ -16,7 +16,7 @@ import { ManifestArtifact } from '../../../../lib/core/manifest';
 import { DamagedError } from '../../errors';
 import { DeepCheck } from '../shared/engine';
 import { parseCheckpoints, unpackStream } from './mbstream';
-import { physicalToolsOf } from './physical';
+import { checkPhysicalTools, physicalToolsOf } from './physical';
 import { prepareChain } from './physical-restore';
 
 export function physicalDeepCheck(artifact: ManifestArtifact): DeepCheck {
@@ -24,6 +24,7 @@ export function physicalDeepCheck(artifact: ManifestArtifact): DeepCheck {
   return {
     kind: 'reader',
     read: async (plaintext: Readable) => {
+      checkPhysicalTools(tools, `the deep check of ${artifact.name}`);
       const scratch = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-verify-'));
       try {
         const dir = path.join(scratch, 'data');

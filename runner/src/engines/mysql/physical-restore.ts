@@ -48,7 +48,7 @@ import { MysqlSession } from './session';
 import { binlogBase, fetchBinlog, planBinlogReplay, readBinlogIndexes } from './binlog-archive';
 import { replayTool, stopDatetime } from './binlog-restore';
 import { Checkpoints, MbstreamSummary, parseCheckpoints, unpackStream } from './mbstream';
-import { physicalToolsOf, PhysicalTools } from './physical';
+import { checkPhysicalTools, physicalToolsOf, PhysicalTools } from './physical';
 import { chownTree, serverUser, startTempServer } from './physical-server';
 
 export interface MysqlPhysicalRestoreResult extends RestoreResult {
@@ -332,6 +332,7 @@ export async function runMysqlPhysicalRestore(
   const steps = physicalChain(chosen, byId);
   for (const m of steps) await assertAuthentic(m);
   const tools = physicalToolsOf(physicalArtifact(steps[0]).format);
+  checkPhysicalTools(tools, `restoring ${chosen.id}`);
   const last = steps[steps.length - 1];
 
   // The binary logs a --to-time restore replays: planned before anything is written.

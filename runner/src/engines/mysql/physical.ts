@@ -83,6 +83,31 @@ export function physicalToolsOf(format: string): PhysicalTools {
   return physicalTools(format === PhysicalFormat.XBSTREAM ? MysqlFlavor.MYSQL : MysqlFlavor.MARIADB);
 }
 
+/**
+ * Reading a physical backup back needs both programs (the extractor unpacks, the backup tool
+ * prepares): checked before any work, a missing one is bad usage (exit 2) naming it, never a
+ * stream cut off half-way ("zstd was killed by SIGPIPE") or a half-made target.
+ */
+export function checkPhysicalTools(tools: PhysicalTools, why: string): void {
+  for (const [tool, role] of [
+    [tools.extract, `unpacks the ${tools.stream} stream`],
+    [tools.backup, 'prepares the unpacked files'],
+  ] as const) {
+    let runs = path.isAbsolute(tool);
+    try {
+      if (runs) fs.accessSync(tool, fs.constants.X_OK);
+    } catch {
+      runs = false;
+    }
+    if (!runs) {
+      throw new ConfigError(
+        `${path.basename(tool)} is not installed or not on PATH (looked for '${path.basename(tool)}'); ${why} needs it ` +
+          `(it ${role}). Fix: ${tools.fix}.`,
+      );
+    }
+  }
+}
+
 /** `--version` of mariadb-backup / xtrabackup (they print it on stderr); '' when it does not run. */
 export async function backupToolVersion(tool: string): Promise<string> {
   const child = new Child({ cmd: tool, args: ['--version'] }, ['ignore', 'pipe', 'pipe']);
@@ -107,6 +132,13 @@ export async function openPhysicalBackup(
   options: BackupOpenOptions,
 ): Promise<BackupSession> {
   const tools = physicalTools(info.flavor);
+  // Not installed: bad usage (exit 2) naming it; installed but not running: a runtime failure.
+  if (!path.isAbsolute(tools.backup)) {
+    throw new ConfigError(
+      `${tools.backup} is not installed or not on PATH (looked for '${tools.backup}'); a physical backup streams ` +
+        `the server's files with it. Fix: ${tools.fix}, or back up with --method logical.`,
+    );
+  }
   const version = await backupToolVersion(tools.backup);
   if (version === '') {
     throw new BackupError(`${tools.backup} is not installed or does not run; ${tools.fix}.`);

@@ -33,6 +33,8 @@ export function restoreCommand(from: StorageUrl, identity: string | undefined): 
     '--from',
     from.display,
     ...(identity !== undefined ? ['--identity', path.resolve(identity)] : []),
+    // A failure that is not the end of the archive aborts recovery (exit 129/130) rather than ending it.
+    '--abort-recovery',
   ];
   return parts.map((p) => (p === '%f' || p === '%p' ? `"${p}"` : shellQuote(p))).join(' ');
 }

@@ -10,7 +10,8 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { Manifest } from '../../../../lib/core/manifest';
 import { ArchivedObject, fetchObject } from '../../archive/log-archive';
-import { BackupError, DamagedError } from '../../errors';
+import { RUNNER_ENV } from '../../../../lib/core/contract';
+import { BackupError, ConfigError, DamagedError } from '../../errors';
 import { log } from '../../log';
 import { prepareDecryption } from '../../pipeline/encrypt';
 import { readBack } from '../../pipeline/read-back';
@@ -72,7 +73,17 @@ async function walRecords(file: string): Promise<{ ends: Date[]; lastLsn?: strin
   ]);
   let out = '';
   child.process.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  let spawnFailed: Error | undefined;
+  child.process.once('error', (e) => (spawnFailed = e));
   await child.done.catch(() => undefined);
+  // Its error exit at the records' end is expected; a pg_waldump that never ran is not "no transactions".
+  if (spawnFailed !== undefined) {
+    throw new ConfigError(
+      `pg_waldump cannot be run (${pgTool('pg_waldump')}: ${spawnFailed.message}); a restore to a moment reads ` +
+        `when the WAL's transactions ended with it. Fix: install the PostgreSQL server tools (Debian: postgresql-15, ` +
+        `or the major of the archive), or point ${RUNNER_ENV.PG_BIN} at their bin directory.`,
+    );
+  }
   const ends: Date[] = [];
   for (const m of out.matchAll(/desc: (?:COMMIT|ABORT)\S* (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC/g))
     ends.push(new Date(m[1].replace(' ', 'T') + 'Z'));

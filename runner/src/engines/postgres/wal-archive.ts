@@ -9,6 +9,7 @@ import { ArchivedObject, listArchive } from '../../archive/log-archive';
 import { parseWalFileName, segmentName, segmentNumber, TimelineStretch, WalFileKind } from './wal-names';
 import { DamagedError } from '../../errors';
 import { Storage } from '../../storage';
+import { readPartial } from './wal-partial';
 import { parseLsn, segmentOf } from './wal-names';
 import { ArchiveWindow, LogGap, RecoverableWindow } from '../../archive/window';
 import { Catalog } from '../../catalog';
@@ -131,8 +132,33 @@ function lastContiguous(index: WalIndex, timeline: number, segno: bigint): Archi
   return lastContiguous(index, next, first) ?? end;
 }
 
-/** The recoverable window of a set of physical bases over the WAL archive. */
-export function walWindow(index: WalIndex, bases: readonly BaseInfo[], where: string): RecoverableWindow {
+/** The streamed partial segment right after `last` on its timeline, when nothing is archived past `last` there. */
+function continuingPartial(
+  index: WalIndex,
+  last: ArchivedObject,
+  partials: ReadonlyMap<number, ArchivedObject>,
+): ArchivedObject | undefined {
+  const timeline = parseInt(last.group, 16);
+  const p = partials.get(timeline);
+  const segs = index.segments.get(timeline);
+  if (p === undefined || segs === undefined) return undefined;
+  const segno = segmentNumber(last.file, index.segmentSize);
+  if ([...segs.keys()].some((n) => n > segno)) return undefined;
+  return p.file === segmentName(timeline, segno + 1n, index.segmentSize) && p.written > last.written ? p : undefined;
+}
+
+/**
+ * The recoverable window of a set of physical bases over the WAL archive. `partials` (by
+ * timeline) are the streamed partial segments: one that continues a span's last completed
+ * segment, with nothing archived after it, extends the span to when it was written, as
+ * `restore --to-time` replays it (pitr-restore-wal.ts, fetchContinuingPartial).
+ */
+export function walWindow(
+  index: WalIndex,
+  bases: readonly BaseInfo[],
+  where: string,
+  partials: ReadonlyMap<number, ArchivedObject> = new Map(),
+): RecoverableWindow {
   const startAt = new Map<number, bigint>();
   for (const b of bases) {
     const s = startAt.get(b.timeline);
@@ -141,8 +167,9 @@ export function walWindow(index: WalIndex, bases: readonly BaseInfo[], where: st
   const gaps = bases.length === 0 ? [] : findGaps(index, startAt, where);
   const spans: { from: Date; to: Date }[] = [];
   for (const b of [...bases].sort((x, y) => x.consistentAt.getTime() - y.consistentAt.getTime())) {
-    const end = lastContiguous(index, b.timeline, b.startSegno);
-    if (end === undefined) continue;
+    const last = lastContiguous(index, b.timeline, b.startSegno);
+    if (last === undefined) continue;
+    const end = continuingPartial(index, last, partials) ?? last;
     spans.push({ from: b.consistentAt, to: end.written > b.consistentAt ? end.written : b.consistentAt });
   }
   if (spans.length === 0) return { holes: [], gaps, conflicts: index.conflicts };
@@ -279,7 +306,19 @@ export async function walArchiveWindow(storage: Storage, catalog: Catalog): Prom
   const index = await readWalIndex(storage);
   const bases = walBases(catalog.backups, index.segmentSize);
   const where = `${storage.url.display}/${WAL_PREFIX}`;
-  return { engine: Engine.POSTGRES, archive: WAL_PREFIX, bases: bases.length, ...walWindow(index, bases, where) };
+  // The streamed partial segment of each timeline (wal-receive); a pointer that cannot be read
+  // does not count (restore --to-time latest reports it as damage when it would use it).
+  const partials = new Map<number, ArchivedObject>();
+  for (const tl of index.segments.keys()) {
+    const p = await readPartial(storage, tl.toString(16).toUpperCase().padStart(8, '0')).catch(() => undefined);
+    if (p !== undefined) partials.set(tl, p);
+  }
+  return {
+    engine: Engine.POSTGRES,
+    archive: WAL_PREFIX,
+    bases: bases.length,
+    ...walWindow(index, bases, where, partials),
+  };
 }
 
 /** Where the archive's WAL along a recovery path ends: the segments up to the first missing one. */

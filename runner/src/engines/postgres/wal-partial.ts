@@ -20,7 +20,7 @@ import { DamagedError } from '../../errors';
 import { COMPRESSION_EXT } from '../../pipeline/compress';
 import { runPipeline } from '../../pipeline/store';
 import { NotFoundError, Storage } from '../../storage';
-import { WAL_PREFIX } from './wal-archive';
+import { WAL_PREFIX } from '../../../../lib/core/layout';
 
 export const PARTIAL_PREFIX = `${WAL_PREFIX}/partial`;
 
@@ -86,6 +86,28 @@ export async function uploadPartial(
   return pointer;
 }
 
+/** What is wrong with a pointer read from storage (anyone who can write the store can write one), or undefined. */
+function pointerProblem(p: PartialPointer, timelineHex: string): string | undefined {
+  if (typeof p !== 'object' || p === null || p.version !== 1) return 'not version 1';
+  if (typeof p.file !== 'string' || !/^[0-9A-F]{24}$/.test(p.file)) return `file ${JSON.stringify(p.file)}`;
+  if (p.file.slice(0, 8) !== timelineHex) return `segment ${p.file} is not of timeline ${timelineHex}`;
+  // One of the names uploadPartial writes: `current` and its extensions, in the timeline's folder.
+  if (
+    typeof p.key !== 'string' ||
+    !new RegExp(`^${PARTIAL_PREFIX}/${timelineHex}/current(\\.[a-z0-9-]+)*$`).test(p.key)
+  )
+    return `key ${JSON.stringify(p.key)}`;
+  if (typeof p.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(p.sha256)) return `sha256 ${JSON.stringify(p.sha256)}`;
+  if (!Number.isSafeInteger(p.size) || p.size < 0) return `size ${JSON.stringify(p.size)}`;
+  if (typeof p.written !== 'string' || Number.isNaN(Date.parse(p.written)))
+    return `written ${JSON.stringify(p.written)}`;
+  if (!Object.values(Compression).includes(p.compression)) return `compression ${JSON.stringify(p.compression)}`;
+  if (!Object.values(EncryptionScheme).includes(p.encryption)) return `encryption ${JSON.stringify(p.encryption)}`;
+  if (p.keyRef !== undefined && !/^kms-[0-9a-f]{16}$/.test(String(p.keyRef)))
+    return `keyRef ${JSON.stringify(p.keyRef)}`;
+  return undefined;
+}
+
 /** The newest streamed partial segment of a timeline, or undefined when there is none. */
 export async function readPartial(storage: Storage, timelineHex: string): Promise<ArchivedObject | undefined> {
   let raw: Buffer;
@@ -101,8 +123,14 @@ export async function readPartial(storage: Storage, timelineHex: string): Promis
   } catch {
     throw new DamagedError(`${storage.url.display}/${pointerKey(timelineHex)} is not JSON`);
   }
-  if (p.version !== 1 || !/^[0-9A-F]{24}$/.test(p.file) || !p.key.startsWith(`${PARTIAL_PREFIX}/${timelineHex}/`))
-    throw new DamagedError(`${storage.url.display}/${pointerKey(timelineHex)} does not describe a partial segment`);
+  const problem = pointerProblem(p, timelineHex);
+  if (problem !== undefined) {
+    throw new DamagedError(
+      `${storage.url.display}/${pointerKey(timelineHex)} does not describe a partial segment (${problem}). ` +
+        'wal-receive rewrites it with its next upload; until then, restore to a moment with --to-time ISO-8601 ' +
+        '(or remove the pointer to restore to the last completed segment).',
+    );
+  }
   return {
     key: p.key,
     file: p.file,

@@ -263,7 +263,26 @@ class Receiver {
   }
 }
 
+/**
+ * pg_receivewal, checked before any work: a missing program is bad usage (exit 2) naming it,
+ * never a session to start again and again with a back-off.
+ */
+function checkReceiver(): void {
+  const cmd = pgTool('pg_receivewal');
+  try {
+    fs.accessSync(cmd, fs.constants.X_OK);
+  } catch {
+    const where = process.env[RUNNER_ENV.PG_BIN] ? `${RUNNER_ENV.PG_BIN}=${process.env[RUNNER_ENV.PG_BIN]}` : 'PATH';
+    throw new ConfigError(
+      `pg_receivewal is not installed or not executable (looked for '${cmd}' in /usr/lib/postgresql/*/bin and ` +
+        `${where}); wal-receive streams the WAL with it. Fix: install the PostgreSQL client tools ` +
+        `(Debian: postgresql-client), or point ${RUNNER_ENV.PG_BIN} at their bin directory.`,
+    );
+  }
+}
+
 export async function runWalReceive(cfg: WalReceiveConfig, signal: AbortSignal): Promise<WalReceiveResult> {
+  checkReceiver();
   const started = Date.now();
   const receiver = new Receiver(cfg, signal);
   const own = cfg.spoolDir === undefined;

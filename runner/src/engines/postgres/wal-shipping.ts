@@ -4,16 +4,21 @@
  *
  * wal-push exits 0 only once the file is durably stored; the same file pushed again exits 0;
  * a different file under an archived name exits 1 with a message saying so. wal-fetch exits 0
- * with the file at %p (checked against the sha256 its archive name records), 1 when the archive
- * does not hold it (what PostgreSQL expects at the end of the archive), 3 when it is damaged or
- * when it is missing in the middle of the archive (a gap: later segments exist).
+ * with the file at %p (checked against the sha256 its archive name records), 1 only when the
+ * archive does not hold it (what PostgreSQL expects at the end of the archive), 3 when it is
+ * damaged or missing in the middle of the archive (a gap: later segments exist), 129 for a
+ * runtime failure (storage unreachable, permission denied, a tool that failed) and 130 for a
+ * misconfigured restore_command (no key for the archive): above 125, so PostgreSQL aborts
+ * recovery instead of taking the failure for the end of the archive and promoting early
+ * (WAL_FETCH_ABORT_BASE in lib/core/model says why damage keeps 3).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from '../../../../lib/core/errors';
 import { WalFetchConfig, WalPushConfig } from '../../config';
 import { CheckBeforeWork } from '../shared/engine';
-import { BackupError, DamagedError } from '../../errors';
+import { BackupError, DamagedError, exitCodeOf, RecoveryAbortError } from '../../errors';
+import { ExitCode, WAL_FETCH_ABORT_BASE } from '../../../../lib/core/model';
 import { log } from '../../log';
 import { archiveEncryption, fetchObject, listFile, pushFile } from '../../archive/log-archive';
 import { WAL_PREFIX } from './wal-archive';
@@ -78,11 +83,30 @@ export async function runWalFetch(
   signal: AbortSignal,
   check: CheckBeforeWork,
 ): Promise<WalFetchResult> {
+  try {
+    return await fetchWal(cfg, signal, check);
+  } catch (e) {
+    // Not in the archive (the end of recovery) and damage keep their codes; a runtime failure or a
+    // misconfigured restore_command (no key for the archive, %f and %p swapped) aborts recovery.
+    // Without --abort-recovery (wal-fetch run by hand) the usual exit codes hold.
+    const code = exitCodeOf(e);
+    if (!cfg.abortRecovery || e instanceof WalNotFoundError || (code !== ExitCode.FAILED && code !== ExitCode.USAGE))
+      throw e;
+    const exitCode = WAL_FETCH_ABORT_BASE + code;
+    throw new RecoveryAbortError(
+      `wal-fetch ${cfg.file} from ${cfg.from.display}: ${(e as Error).message} (wal-fetch exits ${exitCode}, not 1: PostgreSQL aborts recovery instead of ` +
+        'ending it here; fix the cause and start the server again, it resumes where it stopped)',
+      exitCode,
+    );
+  }
+}
+
+async function fetchWal(cfg: WalFetchConfig, signal: AbortSignal, check: CheckBeforeWork): Promise<WalFetchResult> {
   const started = Date.now();
   const name = parseWalFileName(cfg.file);
   if (name === undefined) {
     throw new ConfigError(
-      `wal-fetch '${cfg.file}' is not a WAL file name (segment, .partial, .history or .backup). Use restore_command = 'dbbackup wal-fetch %f %p --from STORAGE_URL'.`,
+      `wal-fetch '${cfg.file}' is not a WAL file name (segment, .partial, .history or .backup). Use restore_command = 'dbbackup wal-fetch %f %p --from STORAGE_URL --abort-recovery'.`,
     );
   }
   const storage = openStorage(cfg.from);
