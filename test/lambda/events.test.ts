@@ -119,17 +119,20 @@ describe('emfLine', () => {
         DBBACKUP_METRIC_NAMESPACE: 'Ns',
         DBBACKUP_ALARM_TOPIC_ARN: 'arn:aws:sns:us-east-1:1:t',
         DBBACKUP_DATABASE_ID: 'd',
+        DBBACKUP_REQUIRE_ENCRYPTION: 'kms',
       }),
       {
         namespace: 'Ns',
         topicArn: 'arn:aws:sns:us-east-1:1:t',
         fallbackDatabaseId: 'd',
+        requireEncryption: 'kms',
       },
     );
     assert.deepEqual(verifierSettings({ DBBACKUP_ALARM_TOPIC_ARN: ' ' }), {
       namespace: 'DbBackup',
       topicArn: undefined,
       fallbackDatabaseId: undefined,
+      requireEncryption: undefined,
     });
   });
 });
