@@ -222,7 +222,7 @@ describe('wal-fetch: a transient failure never ends recovery', () => {
       .filter((f) => /^[0-9A-F]{24}$/.test(f))
       .sort();
     const last = segs[segs.length - 1];
-    const after = (n: number) =>
+    const segmentAfter = (n: number) =>
       `${last.slice(0, 16)}${(parseInt(last.slice(16), 16) + n).toString(16).toUpperCase().padStart(8, '0')}`;
     const partialDir = path.join(store, 'wal', 'partial', '00000001');
     fs.mkdirSync(partialDir, { recursive: true });
@@ -244,7 +244,7 @@ describe('wal-fetch: a transient failure never ends recovery', () => {
         }),
       );
     try {
-      pointer(after(1));
+      pointer(segmentAfter(1));
       assert.equal((await window()).latest, written, 'the partial right after the last segment counts');
       const v = await dbbackup(['verify', '--from', url, '--all', '--json']);
       assert.match(
@@ -252,7 +252,7 @@ describe('wal-fetch: a transient failure never ends recovery', () => {
         new RegExp(`the wal archive is continuous from .* to ${written.replace(/\./g, '\\.')}`),
         v.stderr,
       );
-      pointer(after(2));
+      pointer(segmentAfter(2));
       assert.equal((await window()).latest, before.latest, 'a partial that does not continue the archive does not');
     } finally {
       fs.rmSync(path.join(store, 'wal', 'partial'), { recursive: true, force: true });
