@@ -33,7 +33,9 @@ SELECT i,
   (ARRAY['order.created','order.paid','order.shipped','refund','login','logout','cart.updated'])[1 + i % 7],
   ((i::bigint * 48271) % 1000000) / 100.0,
   jsonb_build_object('ip', ((i * 17) % 256) || '.' || ((i * 31) % 256) || '.' || ((i * 7) % 256) || '.' || (i % 256),
-                     'agent', (ARRAY['Mozilla/5.0 (X11; Linux x86_64)','Mozilla/5.0 (Macintosh)','curl/8.5.0','okhttp/4.12'])[1 + i % 4],
+                     'agent',
+                     (ARRAY['Mozilla/5.0 (X11; Linux x86_64)','Mozilla/5.0 (Macintosh)','curl/8.5.0',
+                            'okhttp/4.12'])[1 + i % 4],
                      'session', md5(i::text), 'items', (i % 9)),
   'customer ' || (i % 50000) || ' ' || substr(md5((i * 3)::text) || md5((i * 5)::text), 1, 20 + i % 40)
 FROM generate_series(1, ${rows}) AS i;`;
@@ -285,7 +287,8 @@ async function main(): Promise<void> {
     };
     console.log(
       `\nPostgreSQL ${await pg.sql('SHOW server_version')}, database ${size} on disk in ${TABLES} tables, ` +
-        `${os.cpus().length} cores, median of ${RUNS} runs; ratio = wall time / wall time of the variant named in 'vs'; ` +
+        `${os.cpus().length} cores, median of ${RUNS} runs; ratio = wall ` +
+        `time / wall time of the variant named in 'vs'; ` +
         'CPU = user + system seconds of the command and of the server',
     );
     table('Backups (file:// storage, zstd -3 -T0)', backups);

@@ -74,12 +74,18 @@ for (const c of cases) {
   );
   console.log(c.name);
   console.log(
-    `  verdict: ${r.ok ? 'every chain whole, every moment of the window reachable' : `BREAKS: ${r.firstBreak!.day} ${r.firstBreak!.backup}: ${r.firstBreak!.reason}`}`,
+    `  verdict: ` +
+      `${
+        r.ok
+          ? 'every chain whole, every moment of the window reachable'
+          : `BREAKS: ${r.firstBreak!.day} ${r.firstBreak!.backup}: ${r.firstBreak!.reason}`
+      }`,
   );
   console.log(`  backups kept: ${tiers.join(', ')}`);
   if (c.window > 0)
     console.log(
-      `  log rule: ${logDays} days = ${c.window} window + ${(r.longestFullGapMinutes / 1440).toFixed(2)} longest gap, rounded up, + 1 slack; logs kept ${s.logDays} days (${fmt(s.logBytes)})`,
+      `  log rule: ${logDays} days = ${c.window} window + ${(r.longestFullGapMinutes / 1440).toFixed(2)} ` +
+        `longest gap, rounded up, + 1 slack; logs kept ${s.logDays} days (${fmt(s.logBytes)})`,
     );
   console.log(`  total at steady state: ${fmt(s.totalBytes)} (${(s.totalBytes / sizes.full).toFixed(1)}× one full)\n`);
 }

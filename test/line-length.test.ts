@@ -1,8 +1,8 @@
 /**
  * No source line longer than 120 characters (the width Biome formats to; long string literals,
- * which the formatter cannot break, are split with `+`). CHECKED lists the paths held to it: a
- * folder means every source file under it, a file itself. Widen it as the rest of the tree is
- * brought to the width, until it is the whole tree.
+ * which the formatter cannot break, are split with `+`; long patterns are joined from the
+ * `.source` of two literals). CHECKED is the whole tree: a folder means every source file
+ * under it, a file itself. EXCLUDED is what is not yet held to it.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -15,40 +15,36 @@ const MAX = 120;
 const SOURCE = /\.(ts|mts|cts|js|mjs|cjs)$/;
 
 /** The paths held to the width, relative to the repository root. */
-const CHECKED: readonly string[] = [
-  'lib/core',
-  'lambda',
-  'runner/src/storage',
-  'runner/src/pipeline',
-  'runner/src/report',
-  'runner/src/archive',
-  'runner/src/local',
-  'runner/src/catalog.ts',
-  'runner/src/config.ts',
-  'runner/src/main.ts',
-  'runner/src/preflight.ts',
-  'runner/src/log.ts',
-  'runner/src/metrics.ts',
-  'runner/src/errors.ts',
-  'runner/src/chain-tiers.ts',
-  'runner/src/demo.ts',
-  'scripts',
-  'test/line-length.test.ts',
+const CHECKED: readonly string[] = ['lib', 'lambda', 'runner/src', 'bench', 'examples', 'scripts', 'test'];
+
+/**
+ * Paths under CHECKED not yet held to the width: files other branches were editing while the rest of
+ * the tree was brought to it. They are brought to the width after those branches merge; then this
+ * list is empty. (No pattern had to stay over the width: each long one is two literals' `.source`.)
+ */
+const EXCLUDED: readonly string[] = [
+  'runner/src/engines/mysql/driver.ts',
+  'lib/aws',
+  'test/aws',
+  'test/runner/parallel-mariadb.test.ts',
 ];
 
-function sourceFiles(rel: string, root = ROOT): string[] {
+const excluded = (rel: string): boolean => EXCLUDED.some((e) => rel === e || rel.startsWith(`${e}/`));
+
+function sourceFiles(rel: string, root = ROOT, skip: (rel: string) => boolean = () => false): string[] {
+  if (skip(rel)) return [];
   const full = path.join(root, rel);
   if (!fs.statSync(full).isDirectory()) return [rel];
   return fs
     .readdirSync(full, { withFileTypes: true })
     .filter((e) => e.name !== 'node_modules' && (e.isDirectory() || SOURCE.test(e.name)))
-    .flatMap((e) => sourceFiles(path.join(rel, e.name), root));
+    .flatMap((e) => sourceFiles(path.join(rel, e.name), root, skip));
 }
 
 /** Every line of the files under `paths` longer than MAX, as `file:line (length)`. */
-function longLines(paths: readonly string[], root = ROOT): string[] {
+function longLines(paths: readonly string[], root = ROOT, skip: (rel: string) => boolean = () => false): string[] {
   const out: string[] = [];
-  for (const file of paths.flatMap((p) => sourceFiles(p, root))) {
+  for (const file of paths.flatMap((p) => sourceFiles(p, root, skip))) {
     fs.readFileSync(path.join(root, file), 'utf8')
       .split('\n')
       .forEach((line, i) => {
@@ -62,9 +58,20 @@ function longLines(paths: readonly string[], root = ROOT): string[] {
 
 describe('line length', () => {
   test(`no line of the CHECKED paths is longer than ${MAX} characters`, () => {
-    const files = CHECKED.flatMap((p) => sourceFiles(p));
-    assert.ok(files.length > 50, `only ${files.length} files found: is CHECKED right?`);
-    assert.deepEqual(longLines(CHECKED), [], 'break these lines (long strings: split with + or template pieces)');
+    const files = CHECKED.flatMap((p) => sourceFiles(p, ROOT, excluded));
+    assert.ok(files.length > 250, `only ${files.length} files found: is CHECKED right?`);
+    assert.deepEqual(
+      longLines(CHECKED, ROOT, excluded),
+      [],
+      'break these lines (long strings: split with + or template pieces)',
+    );
+  });
+
+  test('every EXCLUDED path exists (a stale entry would hide nothing and linger)', () => {
+    assert.deepEqual(
+      EXCLUDED.filter((e) => !fs.existsSync(path.join(ROOT, e))),
+      [],
+    );
   });
 
   test('the check finds a long line (so it cannot pass by reading nothing)', () => {

@@ -50,7 +50,8 @@ export class BackupExampleStack extends Stack {
       },
     });
     const natReason =
-      'The public subnets hold only the NAT gateway through which the private subnets (where the runner runs) reach ECR, Secrets Manager, KMS and CloudWatch; no instance is placed there.';
+      'The public subnets hold only the NAT gateway through which the private subnets (where the runner ' +
+      'runs) reach ECR, Secrets Manager, KMS and CloudWatch; no instance is placed there.';
     for (const subnet of vpc.publicSubnets) {
       Validations.of(subnet).acknowledge(
         { id: 'NIST.800.53.R5-VPCSubnetAutoAssignPublicIpDisabled', reason: natReason },
@@ -61,7 +62,8 @@ export class BackupExampleStack extends Stack {
       {
         id: 'NIST.800.53.R5-VPCDefaultSecurityGroupClosed',
         reason:
-          'Nothing in this VPC uses its default security group (the runner and drill have their own); closing it takes a custom-resource Lambda, which this example avoids.',
+          'Nothing in this VPC uses its default security group (the runner and drill have their ' +
+          'own); closing it takes a custom-resource Lambda, which this example avoids.',
       },
       {
         id: 'NIST.800.53.R5-IAMNoInlinePolicy',
@@ -137,17 +139,20 @@ function standInSecret(scope: Construct, id: string, username: string, database 
     {
       id: 'AwsSolutions-SMG4',
       reason:
-        "Stands in for the database owner's secret: the password is rotated by whoever rotates it on the database; the runner reads it at every task start.",
+        "Stands in for the database owner's secret: the password is rotated by whoever " +
+        'rotates it on the database; the runner reads it at every task start.',
     },
     {
       id: 'NIST.800.53.R5-SecretsManagerRotationEnabled',
       reason:
-        "Stands in for the database owner's secret: the password is rotated by whoever rotates it on the database; the runner reads it at every task start.",
+        "Stands in for the database owner's secret: the password is rotated by whoever " +
+        'rotates it on the database; the runner reads it at every task start.',
     },
     {
       id: 'NIST.800.53.R5-SecretsManagerUsingKMSKey',
       reason:
-        "Stands in for the database owner's secret, which is encrypted with whatever key the database team uses; the example keeps the AWS managed key.",
+        "Stands in for the database owner's secret, which is encrypted with whatever " +
+        'key the database team uses; the example keeps the AWS managed key.',
     },
   );
   return secret;

@@ -5,7 +5,8 @@
  *
  *   npm run synth:tf                       # writes cdktf.out/cdktf-aws/stacks/db-backup-aws/cdk.tf.json
  *   cd cdktf.out/cdktf-aws/stacks/db-backup-aws && terraform init && terraform apply \
- *     -var vpc_id=vpc-… -var 'private_subnet_ids=["subnet-…","subnet-…"]' -var database_host=orders.…rds.amazonaws.com \
+ *     -var vpc_id=vpc-… -var 'private_subnet_ids=["subnet-…","subnet-…"]' \
+ *     -var database_host=orders.…rds.amazonaws.com \
  *     -var billing_database_host=billing.db.internal
  *
  * Before the first scheduled run: push the runner image to the repository (the README (CDK for Terraform)) and

@@ -161,7 +161,10 @@ describe('aws BackupVault', () => {
             objectLock: { mode: aws.ObjectLockMode.GOVERNANCE, retention: Duration.days(14) },
           });
         }),
-      /objectLock\.retention of 14 days outlives the retention of daily \(7 days\): the lifecycle rules could not remove those backups before the lock ends\. Lower objectLock\.retention to at most 7 days/,
+      new RegExp(
+        /objectLock\.retention of 14 days outlives the retention of daily \(7 days\): the lifecycle rules/.source +
+          / could not remove those backups before the lock ends\. Lower objectLock\.retention to at most 7 days/.source,
+      ),
     );
   });
 
@@ -452,7 +455,10 @@ describe('aws validation (messages shared with the CDK constructs through lib/co
     [
       'rpo shorter than the schedule',
       () => synthAws((s) => backup(s, { rpo: Duration.hours(12) })),
-      /rpo is 12 hours, shorter than the longest gap between scheduled backups \(1 day: cron\(0 2 \* \* \? \*\)\).*at least 28 hours/,
+      new RegExp(
+        /rpo is 12 hours, shorter than the longest gap between scheduled/.source +
+          / backups \(1 day: cron\(0 2 \* \* \? \*\)\).*at least 28 hours/.source,
+      ),
     ],
     [
       'password in the URL',

@@ -35,32 +35,38 @@ describe('lib/core deployment checks (shared by CDK and CDKTF)', () => {
     );
   });
 
-  it('refuses an RPO below the gap, warns below gap + timeout, caps at a cloud ceiling (one rule, lib/core/rpo)', () => {
-    const daily = [{ cron: parseCron({ hour: '2' }) }];
-    assert.throws(
-      () => resolveRpo({ schedules: daily, timeoutMinutes: 240, rpoMinutes: 12 * 60 }),
-      /^ConfigError: rpo is 12 hours, shorter than the longest gap between scheduled backups \(1 day: cron\(0 2 \* \* \? \*\)\).*at least 28 hours/,
-    );
-    const tight = resolveRpo({ schedules: daily, timeoutMinutes: 240, rpoMinutes: 25 * 60 });
-    assert.equal(tight.rpoMinutes, 25 * 60);
-    assert.match(tight.warnings[0], /leaves less than the backup timeout \(4 hours\)/);
-    assert.throws(
-      () => resolveRpo({ schedules: daily, timeoutMinutes: 240, rpoMinutes: 0 }),
-      /rpo is 0 minutes; give a positive duration/,
-    );
-    const capped = resolveRpo({ schedules: daily, timeoutMinutes: 240, ceilingMinutes: 25 * 60 });
-    assert.equal(capped.rpoMinutes, 25 * 60);
-    assert.equal(capped.warnings.length, 1);
-    assert.throws(
-      () =>
-        resolveRpo({
-          schedules: [{ cron: parseCron({ hour: '2', weekDay: 'SUN' }) }],
-          timeoutMinutes: 240,
-          ceilingMinutes: 1500,
-        }),
-      /at most 25 hours/,
-    );
-  });
+  it(
+    'refuses an RPO below the gap, warns below gap + timeout, ' + 'caps at a cloud ceiling (one rule, lib/core/rpo)',
+    () => {
+      const daily = [{ cron: parseCron({ hour: '2' }) }];
+      assert.throws(
+        () => resolveRpo({ schedules: daily, timeoutMinutes: 240, rpoMinutes: 12 * 60 }),
+        new RegExp(
+          /^ConfigError: rpo is 12 hours, shorter than the longest gap between/.source +
+            / scheduled backups \(1 day: cron\(0 2 \* \* \? \*\)\).*at least 28 hours/.source,
+        ),
+      );
+      const tight = resolveRpo({ schedules: daily, timeoutMinutes: 240, rpoMinutes: 25 * 60 });
+      assert.equal(tight.rpoMinutes, 25 * 60);
+      assert.match(tight.warnings[0], /leaves less than the backup timeout \(4 hours\)/);
+      assert.throws(
+        () => resolveRpo({ schedules: daily, timeoutMinutes: 240, rpoMinutes: 0 }),
+        /rpo is 0 minutes; give a positive duration/,
+      );
+      const capped = resolveRpo({ schedules: daily, timeoutMinutes: 240, ceilingMinutes: 25 * 60 });
+      assert.equal(capped.rpoMinutes, 25 * 60);
+      assert.equal(capped.warnings.length, 1);
+      assert.throws(
+        () =>
+          resolveRpo({
+            schedules: [{ cron: parseCron({ hour: '2', weekDay: 'SUN' }) }],
+            timeoutMinutes: 240,
+            ceilingMinutes: 1500,
+          }),
+        /at most 25 hours/,
+      );
+    },
+  );
 
   it('checks database ids, prefixes and time zones', () => {
     for (const ok of ['orders', 'a', 'orders-prod-eu1']) assert.doesNotThrow(() => validateDatabaseId(ok), ok);
@@ -83,7 +89,9 @@ describe('lib/core deployment checks (shared by CDK and CDKTF)', () => {
     assert.throws(() => validateLockRetention(30, r, 'objectLock'), {
       name: 'ConfigError',
       message:
-        'objectLock of 30 days outlives the retention of daily (7 days), weekly (28 days): the lifecycle rules could not remove those backups before the lock ends. Lower objectLock to at most 7 days or keep those tiers longer.',
+        'objectLock of 30 days outlives the retention of daily (7 days), weekly (28 ' +
+        'days): the lifecycle rules could not remove those backups before the lock ends. ' +
+        'Lower objectLock to at most 7 days or keep those tiers longer.',
     });
   });
 

@@ -2,7 +2,10 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from '@jest/globals';
 import { TerraformStack } from 'cdktf';
-import { DataGoogleMonitoringNotificationChannel } from '@cdktf/provider-google/lib/data-google-monitoring-notification-channel';
+// biome-ignore format: one specifier and a long module path; on one line it is over 120 characters
+import {
+  DataGoogleMonitoringNotificationChannel,
+} from '@cdktf/provider-google/lib/data-google-monitoring-notification-channel';
 import { DataGoogleSecretManagerSecret } from '@cdktf/provider-google/lib/data-google-secret-manager-secret';
 import { DataGoogleStorageBucket } from '@cdktf/provider-google/lib/data-google-storage-bucket';
 import { BackupEncryption, BackupSchedule, Duration, Retention } from '../../lib/cdktf/google';
@@ -55,37 +58,40 @@ function grants(s: Synth): string[] {
 }
 
 describe('google BackupVault', () => {
-  it('has uniform access, public access prevention, versioning and CMEK with a rotating key the GCS agent may use', () => {
-    const s = synthGoogle(
-      (stack) => new google.BackupVault(stack, 'Vault', { bucketName: 'acme-backups', location: 'EU' }),
-    );
-    const b = s.one('google_storage_bucket');
-    assert.equal(b.uniform_bucket_level_access, true);
-    assert.equal(b.public_access_prevention, 'enforced');
-    assert.deepEqual(b.versioning, { enabled: true });
-    assert.match(b.encryption.default_kms_key_name, /^\$\{google_kms_crypto_key\.Vault_Key_[0-9A-F]+\.id\}$/);
-    assert.equal(b.force_destroy, false);
-    assert.equal(b.retention_policy, undefined);
-    const key = s.one('google_kms_crypto_key');
-    assert.equal(key.rotation_period, '7776000s');
-    assert.equal(key.purpose, 'ENCRYPT_DECRYPT');
-    assert.equal(key.lifecycle.prevent_destroy, true);
-    assert.equal(
-      s.one('google_kms_key_ring').location,
-      'europe',
-      'a key for an EU bucket lives in the europe multi-region',
-    );
-    const grant = s.one('google_kms_crypto_key_iam_member');
-    assert.equal(grant.role, 'roles/cloudkms.cryptoKeyEncrypterDecrypter');
-    assert.match(
-      grant.member,
-      /^serviceAccount:\$\{data\.google_storage_project_service_account\..*\.email_address\}$/,
-    );
-    assert.ok(
-      b.depends_on.some((d: string) => d.startsWith('google_kms_crypto_key_iam_member.')),
-      'the bucket waits for the grant',
-    );
-  });
+  it(
+    'has uniform access, public access prevention, versioning and ' + 'CMEK with a rotating key the GCS agent may use',
+    () => {
+      const s = synthGoogle(
+        (stack) => new google.BackupVault(stack, 'Vault', { bucketName: 'acme-backups', location: 'EU' }),
+      );
+      const b = s.one('google_storage_bucket');
+      assert.equal(b.uniform_bucket_level_access, true);
+      assert.equal(b.public_access_prevention, 'enforced');
+      assert.deepEqual(b.versioning, { enabled: true });
+      assert.match(b.encryption.default_kms_key_name, /^\$\{google_kms_crypto_key\.Vault_Key_[0-9A-F]+\.id\}$/);
+      assert.equal(b.force_destroy, false);
+      assert.equal(b.retention_policy, undefined);
+      const key = s.one('google_kms_crypto_key');
+      assert.equal(key.rotation_period, '7776000s');
+      assert.equal(key.purpose, 'ENCRYPT_DECRYPT');
+      assert.equal(key.lifecycle.prevent_destroy, true);
+      assert.equal(
+        s.one('google_kms_key_ring').location,
+        'europe',
+        'a key for an EU bucket lives in the europe multi-region',
+      );
+      const grant = s.one('google_kms_crypto_key_iam_member');
+      assert.equal(grant.role, 'roles/cloudkms.cryptoKeyEncrypterDecrypter');
+      assert.match(
+        grant.member,
+        /^serviceAccount:\$\{data\.google_storage_project_service_account\..*\.email_address\}$/,
+      );
+      assert.ok(
+        b.depends_on.some((d: string) => d.startsWith('google_kms_crypto_key_iam_member.')),
+        'the bucket waits for the grant',
+      );
+    },
+  );
 
   it('carries the tier in the object name: one Delete rule per tier lifetime on <prefix>/<tier>/', () => {
     const s = synthGoogle((stack) => {
@@ -271,7 +277,8 @@ describe('google RunnerSchedule', () => {
     assert.equal(j.http_target.http_method, 'POST');
     assert.equal(
       j.http_target.uri,
-      'https://run.googleapis.com/v2/projects/acme-prod/locations/europe-west1/jobs/${google_cloud_run_v2_job.Orders_FullBackupJob_AC7583FB.name}:run',
+      'https://run.googleapis.com/v2/projects/acme-prod/locations/europe-west1/jobs/' +
+        '${google_cloud_run_v2_job.Orders_FullBackupJob_AC7583FB.name}:run',
     );
     assert.equal(j.http_target.oauth_token.scope, 'https://www.googleapis.com/auth/cloud-platform');
     assert.match(
@@ -356,7 +363,8 @@ describe('google BackupMonitoring', () => {
     const cond = failed.conditions[0].condition_threshold;
     assert.equal(
       cond.filter,
-      'resource.type = "cloud_run_job" AND resource.labels.job_name = "dbbackup-orders-backup" AND metric.type = "run.googleapis.com/job/completed_execution_count" AND metric.labels.result = "failed"',
+      'resource.type = "cloud_run_job" AND resource.labels.job_name = "dbbackup-orders-backup" AND ' +
+        'metric.type = "run.googleapis.com/job/completed_execution_count" AND metric.labels.result = "failed"',
     );
     assert.equal(cond.comparison, 'COMPARISON_GT');
     assert.equal(cond.threshold_value, 0);
@@ -389,7 +397,10 @@ describe('google validation', () => {
     [
       'RPO beyond what Cloud Monitoring can look back',
       () => synthGoogle((s) => backup(s, { rpo: Duration.hours(26) })),
-      /rpo is 26 hours, but the stale alarm can wait at most 25 hours \(Cloud Monitoring alert conditions look back at most 25 hours\)/,
+      new RegExp(
+        /rpo is 26 hours, but the stale alarm can wait at most 25 hours/.source +
+          / \(Cloud Monitoring alert conditions look back at most 25 hours\)/.source,
+      ),
     ],
     [
       'weekly schedule without rpo',
@@ -434,7 +445,10 @@ describe('google validation', () => {
         synthGoogle((s) =>
           backup(s, { schedule: BackupSchedule.cron({ hour: '3', weekDay: 'MON-FRI' }), rpo: Duration.hours(25) }),
         ),
-      /the schedule \(cron\(0 3 \? \* MON-FRI \*\)\) leaves up to 3 days between two backups, but the stale alarm can wait at most 25 hours/,
+      new RegExp(
+        /the schedule \(cron\(0 3 \? \* MON-FRI \*\)\) leaves up to 3 days/.source +
+          / between two backups, but the stale alarm can wait at most 25 hours/.source,
+      ),
     ],
     [
       'database id',

@@ -118,18 +118,22 @@ describe('log archive expiry (CDKTF)', () => {
     );
   });
 
-  test('a daily full with same-night incrementals passes on S3 (the base is raised) but not on GCS (folders cannot be)', () => {
-    const daily = BackupSchedule.cron({ hour: '1' });
-    const hourly = BackupSchedule.cron({ minute: '30', hour: '*/4' });
-    const props = {
-      schedules: [
-        { type: BackupType.FULL, cron: daily.spec },
-        { type: BackupType.INCREMENTAL, cron: hourly.spec },
-      ],
-      retention,
-      rules: { tierDays: { daily: 7, weekly: 28, monthly: 372 } },
-    };
-    assert.equal(simulateRetention({ ...props, rules: { ...props.rules, timing: LifecycleTiming.S3 } }).ok, true);
-    assert.equal(simulateRetention({ ...props, rules: { ...props.rules, timing: LifecycleTiming.GCS } }).ok, false);
-  });
+  test(
+    'a daily full with same-night incrementals passes on S3 (the ' +
+      'base is raised) but not on GCS (folders cannot be)',
+    () => {
+      const daily = BackupSchedule.cron({ hour: '1' });
+      const hourly = BackupSchedule.cron({ minute: '30', hour: '*/4' });
+      const props = {
+        schedules: [
+          { type: BackupType.FULL, cron: daily.spec },
+          { type: BackupType.INCREMENTAL, cron: hourly.spec },
+        ],
+        retention,
+        rules: { tierDays: { daily: 7, weekly: 28, monthly: 372 } },
+      };
+      assert.equal(simulateRetention({ ...props, rules: { ...props.rules, timing: LifecycleTiming.S3 } }).ok, true);
+      assert.equal(simulateRetention({ ...props, rules: { ...props.rules, timing: LifecycleTiming.GCS } }).ok, false);
+    },
+  );
 });

@@ -52,7 +52,8 @@ const projects = [
     entry: 'db-backup-constructs/cdktf/aws',
     core: 'cdktf',
     provider:
-      "const { AwsProvider } = require('@cdktf/provider-aws/lib/provider'); new AwsProvider(stack, 'aws', { region: 'eu-west-1' });",
+      "const { AwsProvider } = require('@cdktf/provider-aws/lib/provider'); " +
+      "new AwsProvider(stack, 'aws', { region: 'eu-west-1' });",
     absent: ['@cdktf/provider-google', 'aws-cdk-lib', 'cdktn'],
     typecheck: true,
   },
@@ -62,7 +63,8 @@ const projects = [
     entry: 'db-backup-constructs/cdktf/google',
     core: 'cdktf',
     provider:
-      "const { GoogleProvider } = require('@cdktf/provider-google/lib/provider'); new GoogleProvider(stack, 'google', { project: 'acme', region: 'europe-west1' });",
+      "const { GoogleProvider } = require('@cdktf/provider-google/lib/provider'); new " +
+      "GoogleProvider(stack, 'google', { project: 'acme', region: 'europe-west1' });",
     absent: ['@cdktf/provider-aws', 'aws-cdk-lib', 'cdktn'],
   },
   {
@@ -71,7 +73,8 @@ const projects = [
     entry: 'db-backup-constructs/cdktn/aws',
     core: 'cdktn',
     provider:
-      "const { AwsProvider } = require('@cdktn/provider-aws/lib/provider'); new AwsProvider(stack, 'aws', { region: 'eu-west-1' });",
+      "const { AwsProvider } = require('@cdktn/provider-aws/lib/provider'); " +
+      "new AwsProvider(stack, 'aws', { region: 'eu-west-1' });",
     absent: ['cdktf', '@cdktf/provider-aws', '@cdktf/provider-google', 'aws-cdk-lib'],
   },
 ];
@@ -84,7 +87,8 @@ const stack = new TerraformStack(app, 'backup');
 ${p.provider}
 new lib.DatabaseBackup(stack, 'Orders', {
   databaseId: 'orders',
-  source: lib.BackupSource.postgres({ url: 'postgres://backup@orders.internal:5432/orders', passwordSecret: { arn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pw' } }),
+  source: lib.BackupSource.postgres({ url: 'postgres://backup@orders.internal:5432/orders',
+    passwordSecret: { arn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pw' } }),
   image: lib.RunnerImage.fromImageUri('123456789012.dkr.ecr.eu-west-1.amazonaws.com/dbbackup:0.1.0'),
   network: { vpcId: 'vpc-1', subnetIds: ['subnet-1'] },
   alarmEmails: ['oncall@example.com'],
@@ -101,7 +105,8 @@ new lib.DatabaseBackup(stack, 'Orders', {
   databaseId: 'orders',
   project: 'acme',
   region: 'europe-west1',
-  source: lib.BackupSource.postgres({ url: 'postgres://backup@10.0.0.5:5432/orders', passwordSecret: { id: 'projects/acme/secrets/pw' } }),
+  source: lib.BackupSource.postgres({ url: 'postgres://backup@10.0.0.5:5432/orders',
+    passwordSecret: { id: 'projects/acme/secrets/pw' } }),
   image: lib.RunnerImage.fromImageUri('europe-west1-docker.pkg.dev/acme/dbbackup/dbbackup:0.1.0'),
   alarmEmails: ['oncall@example.com'],
 });

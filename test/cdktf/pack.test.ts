@@ -49,7 +49,8 @@ describe('CDKTF entries that install alone (built package)', () => {
       new AwsProvider(stack, 'aws', { region: 'eu-west-1' });
       new lib.DatabaseBackup(stack, 'Orders', {
         databaseId: 'orders',
-        source: lib.BackupSource.postgres({ url: 'postgres://backup@db.internal/orders', passwordSecret: { arn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pw' } }),
+        source: lib.BackupSource.postgres({ url: 'postgres://backup@db.internal/orders',
+          passwordSecret: { arn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pw' } }),
         image: lib.RunnerImage.fromImageUri('123456789012.dkr.ecr.eu-west-1.amazonaws.com/dbbackup:0.1.0'),
         network: { vpcId: 'vpc-1', subnetIds: ['subnet-1'] },
         alarmEmails: ['oncall@example.com'],

@@ -22,28 +22,32 @@ function pair(stack: TerraformStack, replicaOptions: Partial<aws.BackupVaultProp
 }
 
 describe('CDKTF BackupVault replication', () => {
-  test('aws_s3_bucket_replication_configuration: SSE-KMS objects, the replica key, RTC and metrics, no delete markers', () => {
-    const s = synthAws((stack) => pair(stack));
-    const config = s.one('aws_s3_bucket_replication_configuration');
-    assert.match(config.bucket, /aws_s3_bucket\.Vault_[0-9A-F]{8}\.bucket/);
-    assert.match(config.role, /aws_iam_role\.Vault_Replication_Role_[0-9A-F]{8}\.arn/);
-    assert.ok(config.depends_on.some((d: string) => /aws_s3_bucket_versioning\.Vault_Versioning/.test(d)));
-    assert.equal(config.rule.length, 1);
-    const [rule] = config.rule;
-    assert.equal(rule.id, 'dbbackup-replica');
-    assert.equal(rule.status, 'Enabled');
-    assert.deepEqual(rule.filter, { prefix: '' });
-    assert.deepEqual(rule.delete_marker_replication, { status: 'Disabled' });
-    assert.deepEqual(rule.source_selection_criteria, { sse_kms_encrypted_objects: { status: 'Enabled' } });
-    assert.match(rule.destination.bucket, /aws_s3_bucket\.Replica_[0-9A-F]{8}\.arn/);
-    assert.match(
-      rule.destination.encryption_configuration.replica_kms_key_id,
-      /aws_kms_key\.Replica_Key_[0-9A-F]{8}\.arn/,
-    );
-    assert.deepEqual(rule.destination.metrics, { status: 'Enabled', event_threshold: { minutes: 15 } });
-    assert.deepEqual(rule.destination.replication_time, { status: 'Enabled', time: { minutes: 15 } });
-    assert.equal(rule.destination.account, undefined);
-  });
+  test(
+    'aws_s3_bucket_replication_configuration: SSE-KMS objects, the ' +
+      'replica key, RTC and metrics, no delete markers',
+    () => {
+      const s = synthAws((stack) => pair(stack));
+      const config = s.one('aws_s3_bucket_replication_configuration');
+      assert.match(config.bucket, /aws_s3_bucket\.Vault_[0-9A-F]{8}\.bucket/);
+      assert.match(config.role, /aws_iam_role\.Vault_Replication_Role_[0-9A-F]{8}\.arn/);
+      assert.ok(config.depends_on.some((d: string) => /aws_s3_bucket_versioning\.Vault_Versioning/.test(d)));
+      assert.equal(config.rule.length, 1);
+      const [rule] = config.rule;
+      assert.equal(rule.id, 'dbbackup-replica');
+      assert.equal(rule.status, 'Enabled');
+      assert.deepEqual(rule.filter, { prefix: '' });
+      assert.deepEqual(rule.delete_marker_replication, { status: 'Disabled' });
+      assert.deepEqual(rule.source_selection_criteria, { sse_kms_encrypted_objects: { status: 'Enabled' } });
+      assert.match(rule.destination.bucket, /aws_s3_bucket\.Replica_[0-9A-F]{8}\.arn/);
+      assert.match(
+        rule.destination.encryption_configuration.replica_kms_key_id,
+        /aws_kms_key\.Replica_Key_[0-9A-F]{8}\.arn/,
+      );
+      assert.deepEqual(rule.destination.metrics, { status: 'Enabled', event_threshold: { minutes: 15 } });
+      assert.deepEqual(rule.destination.replication_time, { status: 'Enabled', time: { minutes: 15 } });
+      assert.equal(rule.destination.account, undefined);
+    },
+  );
 
   test('the replica vault has the same tier lifecycle rules and Object Lock as the vault', () => {
     const s = synthAws((stack) => pair(stack));
@@ -63,31 +67,35 @@ describe('CDKTF BackupVault replication', () => {
     assert.deepEqual(locks[0].rule, locks[1].rule);
   });
 
-  test('the role: read versions, tags and lock settings, replicate objects and tags, the keys only through S3; no delete', () => {
-    const s = synthAws((stack) => pair(stack));
-    const p = policy(s.one('aws_iam_role_policy').policy);
-    const actions = allowedActions(p);
-    for (const a of [
-      's3:GetObjectVersionForReplication',
-      's3:GetObjectRetention',
-      's3:ReplicateObject',
-      's3:ReplicateTags',
-    ])
-      assert.ok(actions.includes(a), a);
-    assert.equal(
-      actions.some((a) => /Delete|\*/.test(a)),
-      false,
-      actions.join(),
-    );
-    assert.equal(
-      statement(p, 'EncryptReplicasThroughS3').Condition.StringEquals['kms:ViaService'],
-      's3.eu-central-1.amazonaws.com',
-    );
-    assert.equal(
-      JSON.parse(s.one('aws_iam_role').assume_role_policy).Statement[0].Principal.Service,
-      's3.amazonaws.com',
-    );
-  });
+  test(
+    'the role: read versions, tags and lock settings, replicate ' +
+      'objects and tags, the keys only through S3; no delete',
+    () => {
+      const s = synthAws((stack) => pair(stack));
+      const p = policy(s.one('aws_iam_role_policy').policy);
+      const actions = allowedActions(p);
+      for (const a of [
+        's3:GetObjectVersionForReplication',
+        's3:GetObjectRetention',
+        's3:ReplicateObject',
+        's3:ReplicateTags',
+      ])
+        assert.ok(actions.includes(a), a);
+      assert.equal(
+        actions.some((a) => /Delete|\*/.test(a)),
+        false,
+        actions.join(),
+      );
+      assert.equal(
+        statement(p, 'EncryptReplicasThroughS3').Condition.StringEquals['kms:ViaService'],
+        's3.eu-central-1.amazonaws.com',
+      );
+      assert.equal(
+        JSON.parse(s.one('aws_iam_role').assume_role_policy).Statement[0].Principal.Service,
+        's3.amazonaws.com',
+      );
+    },
+  );
 
   test('alarms on failed operations and latency, with the replication metric dimensions, to the topic', () => {
     const s = synthAws((stack) => pair(stack));
@@ -124,24 +132,27 @@ describe('CDKTF BackupVault replication', () => {
     assert.ok(warnings(vault).some((w) => /only to a destination bucket with Object Lock enabled/.test(w)));
   });
 
-  test('refused: a replica vault with other tiers, or without the Object Lock this vault has, or a bad account id', () => {
-    assert.throws(
-      () => synthAws((stack) => pair(stack, { retention: Retention.gfs({ daily: 14 }) })),
-      /replication.destination keeps tiers daily=14,weekly=28,monthly=372, this vault daily=7,weekly=28,monthly=372/,
-    );
-    assert.throws(
-      () => synthAws((stack) => pair(stack, { objectLock: undefined })),
-      /has no Object Lock, but this vault has/,
-    );
-    assert.throws(
-      () =>
-        synthAws((stack) => {
-          const destination = new aws.BackupVault(stack, 'R');
-          new aws.BackupVault(stack, 'V', { replication: { destination, destinationAccountId: 'backup' } });
-        }),
-      /destinationAccountId 'backup' is not an AWS account id/,
-    );
-  });
+  test(
+    'refused: a replica vault with other tiers, or without the ' + 'Object Lock this vault has, or a bad account id',
+    () => {
+      assert.throws(
+        () => synthAws((stack) => pair(stack, { retention: Retention.gfs({ daily: 14 }) })),
+        /replication.destination keeps tiers daily=14,weekly=28,monthly=372, this vault daily=7,weekly=28,monthly=372/,
+      );
+      assert.throws(
+        () => synthAws((stack) => pair(stack, { objectLock: undefined })),
+        /has no Object Lock, but this vault has/,
+      );
+      assert.throws(
+        () =>
+          synthAws((stack) => {
+            const destination = new aws.BackupVault(stack, 'R');
+            new aws.BackupVault(stack, 'V', { replication: { destination, destinationAccountId: 'backup' } });
+          }),
+        /destinationAccountId 'backup' is not an AWS account id/,
+      );
+    },
+  );
 
   test('without replication there is no replication configuration (nothing changes for other users)', () => {
     const s = synthAws((stack) => new aws.BackupVault(stack, 'Vault'));

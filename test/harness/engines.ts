@@ -180,8 +180,10 @@ export const postgres: SqlEngine = {
     message: /psql exited with code 2: .*connection to server at "127\.0\.0\.1", port 1 failed/,
   },
   wrongPassword: /password authentication failed for user "postgres"/,
-  lockHeld:
-    /another backup of big to the same place is running \(advisory lock -?\d+ on postgres:\/\/\S+\/big is held\).*--lock-wait/,
+  lockHeld: new RegExp(
+    /another backup of big to the same place is running \(advisory/.source +
+      / lock -?\d+ on postgres:\/\/\S+\/big is held\).*--lock-wait/.source,
+  ),
   sigtermCompression: 'zstd',
   secrets: {
     watch: /pg_dump|pg_dumpall|psql|pg_restore|zstd|age|dbbackup/,
@@ -201,7 +203,8 @@ export const mariadb: SqlEngine = {
     // About 24 MB of incompressible rows (48 MB of SQL with --hex-blob).
     await s.sql('CREATE DATABASE big');
     await s.sql(
-      'CREATE TABLE noise (id INT PRIMARY KEY, b BLOB) AS SELECT seq AS id, RANDOM_BYTES(1000) AS b FROM seq_1_to_24000',
+      'CREATE TABLE noise (id INT PRIMARY KEY, b BLOB) AS SELECT seq ' +
+        'AS id, RANDOM_BYTES(1000) AS b FROM seq_1_to_24000',
       'big',
     );
   },
@@ -283,7 +286,8 @@ export const mariadb: SqlEngine = {
   occupied: async (s, database) => {
     await s.sql(
       `CREATE DATABASE ${database}; USE ${database}; CREATE TABLE customers (id INT PRIMARY KEY, x TEXT);
-       INSERT INTO customers VALUES (42, 'old'); CREATE TABLE keep_me (v TEXT); INSERT INTO keep_me VALUES ('still here');`,
+       INSERT INTO customers VALUES (42, 'old'); CREATE TABLE keep_me (v TEXT);
+         INSERT INTO keep_me VALUES ('still here');`,
     );
     return mariaFingerprint(s as LocalMariaDB, database);
   },
@@ -346,13 +350,18 @@ export const mariadb: SqlEngine = {
         ...['backup', '--engine', 'mysql', '--source', s.url('shop'), '--to', `file://${dir}/x`],
         ...['--method', 'physical', '--type', 'incremental'],
       ],
-      /there is no physical backup of shop .* to build on; take one first with: dbbackup backup --engine mysql --method physical --type full/,
+      new RegExp(
+        /there is no physical backup of shop .* to build on; take one first/.source +
+          / with: dbbackup backup --engine mysql --method physical --type full/.source,
+      ),
     ],
   ],
   unreachable: {
     url: 'mysql://root@127.0.0.1:1/shop',
-    message:
-      /could not connect to mysql:\/\/root@127\.0\.0\.1:1\/shop: mariadb exited with code 1: .*Can't connect to server on '127\.0\.0\.1'/,
+    message: new RegExp(
+      /could not connect to mysql:\/\/root@127\.0\.0\.1:1\/shop: mariadb/.source +
+        / exited with code 1: .*Can't connect to server on '127\.0\.0\.1'/.source,
+    ),
   },
   wrongPassword: /Access denied for user 'root'@'127\.0\.0\.1' \(using password: YES\)/,
   lockHeld: /another backup of big to the same place is running \(lock dbbackup-[0-9a-f]{48} on .*\).*--lock-wait/,
@@ -373,7 +382,8 @@ export const mariadb: SqlEngine = {
   // Commits go on: no session of the run holds a BACKUP STAGE or a lock any more.
   afterSigterm: async (s) => {
     await s.sql(
-      'CREATE TABLE big.after_sigterm (id INT); INSERT INTO big.after_sigterm VALUES (1); DROP TABLE big.after_sigterm;',
+      'CREATE TABLE big.after_sigterm (id INT); INSERT INTO ' +
+        'big.after_sigterm VALUES (1); DROP TABLE big.after_sigterm;',
     );
   },
   secrets: {

@@ -53,7 +53,10 @@ export interface RecordedRequest {
 
 /** A fault for the next matching requests. */
 export interface Fault {
-  /** `chunk`: a session PUT carrying data or completing it; `multipart`: a single-request upload; `media`: an object read. */
+  /**
+   * `chunk`: a session PUT carrying data or completing it; `multipart`: a single-request upload; `media`: an object
+   * read.
+   */
   readonly on: 'chunk' | 'multipart' | 'media';
   /** Let this many matching requests through first. @default 0 */
   readonly skip?: number;
@@ -373,7 +376,8 @@ export async function startFakeGcs(options: FakeGcsOptions): Promise<FakeGcs> {
           state: 'open',
         });
         res.writeHead(200, {
-          Location: `${endpoint}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?uploadType=resumable&upload_id=${id}`,
+          Location:
+            `${endpoint}/upload/storage/v1/b/` + `${encodeURIComponent(bucket)}/o?uploadType=resumable&upload_id=${id}`,
         });
         res.end();
         return;

@@ -27,7 +27,8 @@ export async function loadMariaFixture(db: LocalMariaDB, database: string, rows 
              IF(seq MOD 7 = 0, NULL, CONCAT('line1\\nline2\\t"quoted" \\'single\\' back\\\\slash ', MD5(seq))),
              TIMESTAMP('2026-01-01 00:00:00') + INTERVAL seq * 37 MINUTE + INTERVAL seq MICROSECOND,
              JSON_OBJECT('i', seq, 'tags', JSON_ARRAY('a', 'ß', seq MOD 5), 'nested', JSON_OBJECT('x', seq * 1.5)),
-             (seq * 7.31) - 500, ELT(1 + seq MOD 3, 'retail', 'wholesale', 'staff'), IF(seq MOD 4 = 0, 'new,vip', ''), seq / 3
+             (seq * 7.31) - 500, ELT(1 + seq MOD 3, 'retail', 'wholesale', 'staff'), IF(seq MOD 4 = 0, 'new,vip', ''),
+               seq / 3
       FROM seq_1_to_${rows};
     CREATE TABLE orders (
       id BIGINT AUTO_INCREMENT PRIMARY KEY,
@@ -38,10 +39,12 @@ export async function loadMariaFixture(db: LocalMariaDB, database: string, rows 
       CONSTRAINT fk_customer FOREIGN KEY (customer_id) REFERENCES customers (id)
     ) ENGINE=InnoDB;
     INSERT INTO orders (customer_id, amount, payload, placed)
-      SELECT 1 + (seq MOD ${rows}), (seq * 7.31) MOD 1000, CONCAT(UNHEX(SHA2(seq, 256)), X'00FF0D0A5C27225C30', UNHEX(MD5(seq))), DATE('2026-01-01') + INTERVAL seq MOD 365 DAY
+      SELECT 1 + (seq MOD ${rows}), (seq * 7.31) MOD 1000, CONCAT(UNHEX(SHA2(seq, 256)), X'00FF0D0A5C27225C30',
+        UNHEX(MD5(seq))), DATE('2026-01-01') + INTERVAL seq MOD 365 DAY
       FROM seq_1_to_${rows * 2};
     CREATE TABLE every_byte (id INT PRIMARY KEY, b LONGBLOB);
-    INSERT INTO every_byte VALUES (1, (SELECT GROUP_CONCAT(CHAR(seq USING binary) SEPARATOR '') FROM seq_0_to_255)), (2, REPEAT(X'00', 100000)), (3, '');
+    INSERT INTO every_byte VALUES (1, (SELECT GROUP_CONCAT(CHAR(seq USING binary) SEPARATOR '') FROM seq_0_to_255)),
+      (2, REPEAT(X'00', 100000)), (3, '');
     CREATE TABLE legacy (id INT PRIMARY KEY, txt VARCHAR(100)) CHARACTER SET latin1 COLLATE latin1_swedish_ci;
     INSERT INTO legacy VALUES (1, 'Fußgängerübergänge'), (2, 'Ça, c''est très bien');
     CREATE TABLE \`Tàble ñ 表\` (\`ключ\` VARCHAR(20) PRIMARY KEY, v VARCHAR(50));
@@ -52,12 +55,17 @@ export async function loadMariaFixture(db: LocalMariaDB, database: string, rows 
     CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, what VARCHAR(100), at_order INT);
     CREATE SEQUENCE invoice_no START WITH 1000 INCREMENT BY 5;
     DO NEXTVAL(invoice_no); DO NEXTVAL(invoice_no);
-    CREATE VIEW big_orders AS SELECT o.id, o.amount, c.name FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.amount > 500;
+    CREATE VIEW big_orders AS SELECT o.id, o.amount,
+      c.name FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.amount > 500;
     CREATE VIEW big_order_count AS SELECT COUNT(*) AS n FROM big_orders;
-    CREATE TRIGGER orders_audit AFTER INSERT ON orders FOR EACH ROW INSERT INTO audit (what, at_order) VALUES (CONCAT('order ', NEW.id), 1);
-    CREATE TRIGGER orders_audit_2 AFTER INSERT ON orders FOR EACH ROW FOLLOWS orders_audit INSERT INTO audit (what, at_order) VALUES ('second', 2);
-    CREATE FUNCTION order_total(c INT) RETURNS DECIMAL(14,2) READS SQL DATA RETURN (SELECT COALESCE(SUM(amount), 0) FROM orders WHERE customer_id = c);
-    CREATE EVENT nightly_cleanup ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 03:00:00' DISABLE COMMENT 'keeps audit small' DO DELETE FROM audit WHERE id < 0;
+    CREATE TRIGGER orders_audit AFTER INSERT ON orders FOR EACH ROW INSERT INTO audit (what,
+      at_order) VALUES (CONCAT('order ', NEW.id), 1);
+    CREATE TRIGGER orders_audit_2 AFTER INSERT ON orders FOR EACH ROW FOLLOWS orders_audit INSERT INTO audit (what,
+      at_order) VALUES ('second', 2);
+    CREATE FUNCTION order_total(c INT) RETURNS DECIMAL(14,2) READS SQL DATA RETURN (SELECT COALESCE(SUM(amount),
+      0) FROM orders WHERE customer_id = c);
+    CREATE EVENT nightly_cleanup ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 03:00:00' DISABLE COMMENT
+      'keeps audit small' DO DELETE FROM audit WHERE id < 0;
     `,
     database,
   );
@@ -94,7 +102,8 @@ export async function mariaFingerprint(db: LocalMariaDB, database: string): Prom
   const strip = (s: string) => s.split(`\`${database}\`.`).join('').split(database).join('<db>');
   const tables = (
     await db.sql(
-      `SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${q(database)} ORDER BY TABLE_NAME`,
+      `SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES ` +
+        `WHERE TABLE_SCHEMA = ${q(database)} ORDER BY TABLE_NAME`,
     )
   )
     .split('\n')
@@ -120,17 +129,23 @@ export async function mariaFingerprint(db: LocalMariaDB, database: string): Prom
   }
   out.triggers = strip(
     await db.sql(
-      `SELECT GROUP_CONCAT(CONCAT_WS('|', TRIGGER_NAME, EVENT_MANIPULATION, EVENT_OBJECT_TABLE, ACTION_TIMING, ACTION_ORDER, MD5(ACTION_STATEMENT), SQL_MODE, DEFINER) ORDER BY TRIGGER_NAME SEPARATOR '\\n') FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ${q(database)}`,
+      `SELECT GROUP_CONCAT(CONCAT_WS('|', TRIGGER_NAME, EVENT_MANIPULATION, EVENT_OBJECT_TABLE, ` +
+        `ACTION_TIMING, ACTION_ORDER, MD5(ACTION_STATEMENT), SQL_MODE, DEFINER) ORDER BY TRIGGER_NAME ` +
+        `SEPARATOR '\\n') FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ${q(database)}`,
     ),
   );
   out.routines = strip(
     await db.sql(
-      `SELECT GROUP_CONCAT(CONCAT_WS('|', ROUTINE_TYPE, ROUTINE_NAME, MD5(ROUTINE_DEFINITION), SQL_DATA_ACCESS, SECURITY_TYPE, SQL_MODE, DEFINER, DTD_IDENTIFIER) ORDER BY ROUTINE_NAME SEPARATOR '\\n') FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ${q(database)}`,
+      `SELECT GROUP_CONCAT(CONCAT_WS('|', ROUTINE_TYPE, ROUTINE_NAME, MD5(ROUTINE_DEFINITION), ` +
+        `SQL_DATA_ACCESS, SECURITY_TYPE, SQL_MODE, DEFINER, DTD_IDENTIFIER) ORDER BY ROUTINE_NAME ` +
+        `SEPARATOR '\\n') FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ${q(database)}`,
     ),
   );
   out.events = strip(
     await db.sql(
-      `SELECT GROUP_CONCAT(CONCAT_WS('|', EVENT_NAME, MD5(EVENT_DEFINITION), INTERVAL_VALUE, INTERVAL_FIELD, STARTS, STATUS, EVENT_COMMENT, DEFINER) ORDER BY EVENT_NAME SEPARATOR '\\n') FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ${q(database)}`,
+      `SELECT GROUP_CONCAT(CONCAT_WS('|', EVENT_NAME, MD5(EVENT_DEFINITION), INTERVAL_VALUE, ` +
+        `INTERVAL_FIELD, STARTS, STATUS, EVENT_COMMENT, DEFINER) ORDER BY EVENT_NAME SEPARATOR ` +
+        `'\\n') FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ${q(database)}`,
     ),
   );
   return out;

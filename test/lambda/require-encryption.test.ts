@@ -108,11 +108,14 @@ describe('DBBACKUP_REQUIRE_ENCRYPTION=kms in the verification function', () => {
     assert.match(r.failures.map((f) => f.reason).join('\n'), /encrypted with 'none'/);
   });
 
-  test('a kms: manifest whose HMAC cannot be checked (no KMS client) fails instead of passing unauthenticated', async () => {
-    const b = await kmsBackup('20261122T040000Z-unchecked');
-    assert.equal((await verifyBackup(s3, BUCKET, b.manifestKey)).ok, true);
-    const r = await verifyBackup(s3, BUCKET, b.manifestKey, { requireEncryption: settings.requireEncryption });
-    assert.equal(r.ok, false);
-    assert.match(r.failures[0].reason, /HMAC could not be checked/);
-  });
+  test(
+    'a kms: manifest whose HMAC cannot be checked (no ' + 'KMS client) fails instead of passing unauthenticated',
+    async () => {
+      const b = await kmsBackup('20261122T040000Z-unchecked');
+      assert.equal((await verifyBackup(s3, BUCKET, b.manifestKey)).ok, true);
+      const r = await verifyBackup(s3, BUCKET, b.manifestKey, { requireEncryption: settings.requireEncryption });
+      assert.equal(r.ok, false);
+      assert.match(r.failures[0].reason, /HMAC could not be checked/);
+    },
+  );
 });

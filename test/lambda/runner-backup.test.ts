@@ -117,53 +117,56 @@ const DB = 'shop-prod';
       assert.equal(f.ageSeconds, 90);
     });
 
-    test('a flipped byte, a missing artifact and a truncated object in runner backups each fail with their reason', async () => {
-      for (const damage of ['flip', 'missing', 'truncate'] as const) {
-        const m = await runBackup();
-        const db = m.artifacts.find((a) => a.role === 'database')!;
-        const key = `${PREFIX}/${m.id}/${db.name}`;
-        const res = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-        const bytes = Buffer.from(await res.Body!.transformToByteArray());
-        assert.equal(bytes.length, db.size);
-        if (damage === 'flip') {
-          bytes[Math.floor(bytes.length / 2)] ^= 0x10;
-          await putArtifact(s3, BUCKET, key, { name: db.name, data: bytes, upload: Upload.MULTIPART }, m.tier);
-        } else if (damage === 'truncate') {
-          await putArtifact(
-            s3,
-            BUCKET,
-            key,
-            { name: db.name, data: bytes.subarray(0, bytes.length - 1), upload: Upload.MULTIPART },
-            m.tier,
+    test(
+      'a flipped byte, a missing artifact and a truncated object ' + 'in runner backups each fail with their reason',
+      async () => {
+        for (const damage of ['flip', 'missing', 'truncate'] as const) {
+          const m = await runBackup();
+          const db = m.artifacts.find((a) => a.role === 'database')!;
+          const key = `${PREFIX}/${m.id}/${db.name}`;
+          const res = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+          const bytes = Buffer.from(await res.Body!.transformToByteArray());
+          assert.equal(bytes.length, db.size);
+          if (damage === 'flip') {
+            bytes[Math.floor(bytes.length / 2)] ^= 0x10;
+            await putArtifact(s3, BUCKET, key, { name: db.name, data: bytes, upload: Upload.MULTIPART }, m.tier);
+          } else if (damage === 'truncate') {
+            await putArtifact(
+              s3,
+              BUCKET,
+              key,
+              { name: db.name, data: bytes.subarray(0, bytes.length - 1), upload: Upload.MULTIPART },
+              m.tier,
+            );
+          } else {
+            await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
+          }
+          const { v, emf, messages } = await verify(manifestKeyOf(m));
+          const expected = { flip: /^sha256: /, missing: /^missing: /, truncate: /^size: / }[damage];
+          assert.equal(v.ok, false, damage);
+          assert.deepEqual(
+            v.failures.map((x) => x.artifact),
+            [db.name],
+            damage,
           );
-        } else {
-          await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key }));
+          assert.match(v.failures[0].reason, expected);
+          assert.equal(emf[0][METRICS.VERIFICATION_FAILED], 1);
+          assert.equal(emf[0][METRIC_DIMENSION], DB);
+          assert.equal(messages.length, 1);
+          assert.ok(messages[0].Message.includes(m.id) && messages[0].Message.includes(DB), messages[0].Message);
+          assert.equal((await tagsOf(s3, BUCKET, manifestKeyOf(m)))[VERIFIED_TAG_KEY], 'failed');
         }
-        const { v, emf, messages } = await verify(manifestKeyOf(m));
-        const expected = { flip: /^sha256: /, missing: /^missing: /, truncate: /^size: / }[damage];
-        assert.equal(v.ok, false, damage);
-        assert.deepEqual(
-          v.failures.map((x) => x.artifact),
-          [db.name],
-          damage,
+        // The damaged backups are newer, but the newest verified one is still the first. (Ids have
+        // one-second resolution plus a random suffix, so the walk's order within a second varies.)
+        const f = await checkFreshness(
+          s3,
+          { action: 'freshness', bucket: BUCKET, prefix: PREFIX, databaseId: DB },
+          new Date(),
+          { emit: () => undefined },
         );
-        assert.match(v.failures[0].reason, expected);
-        assert.equal(emf[0][METRICS.VERIFICATION_FAILED], 1);
-        assert.equal(emf[0][METRIC_DIMENSION], DB);
-        assert.equal(messages.length, 1);
-        assert.ok(messages[0].Message.includes(m.id) && messages[0].Message.includes(DB), messages[0].Message);
-        assert.equal((await tagsOf(s3, BUCKET, manifestKeyOf(m)))[VERIFIED_TAG_KEY], 'failed');
-      }
-      // The damaged backups are newer, but the newest verified one is still the first. (Ids have
-      // one-second resolution plus a random suffix, so the walk's order within a second varies.)
-      const f = await checkFreshness(
-        s3,
-        { action: 'freshness', bucket: BUCKET, prefix: PREFIX, databaseId: DB },
-        new Date(),
-        { emit: () => undefined },
-      );
-      assert.equal(f.backupId, firstGood, JSON.stringify(f));
-    });
+        assert.equal(f.backupId, firstGood, JSON.stringify(f));
+      },
+    );
 
     test('the runner stores multipart objects without a SHA-256, so every byte is read', async () => {
       const m = await runBackup();

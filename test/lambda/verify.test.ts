@@ -317,43 +317,46 @@ describe('handleEvent (the handler body): metrics, tags, alarm topic', () => {
     assert.equal(emf.lines[0].includes('\n'), false, 'one EMF document per line');
   });
 
-  test('a damaged backup: EMF failure, tagged failed (tier kept), and the topic gets id, database and reason', async () => {
-    const b = await goodBackup('20261121T040000Z-flipped', { tier: 'monthly' });
-    const damaged = Buffer.from(b.dump);
-    damaged[b.dump.length - 1] ^= 0xff;
-    await putArtifact(
-      s3,
-      BUCKET,
-      b.folder + 'database.dump.zst',
-      { name: 'database.dump.zst', data: damaged },
-      'monthly',
-    );
-    const { result, emf, messages } = await invoke(objectCreated(b.manifestKey));
-    assert.equal(result.verifications[0].ok, false);
-    assert.equal(result.verifications[0].notified, true);
-    assert.deepEqual(await tagsOf(s3, BUCKET, b.manifestKey), {
-      [TIER_TAG_KEY]: 'monthly',
-      [VERIFIED_TAG_KEY]: 'failed',
-    });
+  test(
+    'a damaged backup: EMF failure, tagged failed (tier ' + 'kept), and the topic gets id, database and reason',
+    async () => {
+      const b = await goodBackup('20261121T040000Z-flipped', { tier: 'monthly' });
+      const damaged = Buffer.from(b.dump);
+      damaged[b.dump.length - 1] ^= 0xff;
+      await putArtifact(
+        s3,
+        BUCKET,
+        b.folder + 'database.dump.zst',
+        { name: 'database.dump.zst', data: damaged },
+        'monthly',
+      );
+      const { result, emf, messages } = await invoke(objectCreated(b.manifestKey));
+      assert.equal(result.verifications[0].ok, false);
+      assert.equal(result.verifications[0].notified, true);
+      assert.deepEqual(await tagsOf(s3, BUCKET, b.manifestKey), {
+        [TIER_TAG_KEY]: 'monthly',
+        [VERIFIED_TAG_KEY]: 'failed',
+      });
 
-    const doc = emf.docs[0];
-    assert.equal(declared(doc).namespace, 'DbBackup', 'the default namespace');
-    assert.equal(doc[METRIC_DIMENSION], DB);
-    assert.equal(doc[METRICS.VERIFICATION_SUCCEEDED], 0);
-    assert.equal(doc[METRICS.VERIFICATION_FAILED], 1);
-    assert.deepEqual(
-      (doc.Failures as Array<{ artifact: string }>).map((f) => f.artifact),
-      ['database.dump.zst'],
-    );
+      const doc = emf.docs[0];
+      assert.equal(declared(doc).namespace, 'DbBackup', 'the default namespace');
+      assert.equal(doc[METRIC_DIMENSION], DB);
+      assert.equal(doc[METRICS.VERIFICATION_SUCCEEDED], 0);
+      assert.equal(doc[METRICS.VERIFICATION_FAILED], 1);
+      assert.deepEqual(
+        (doc.Failures as Array<{ artifact: string }>).map((f) => f.artifact),
+        ['database.dump.zst'],
+      );
 
-    assert.equal(messages.length, 1);
-    const m = messages[0];
-    assert.equal(m.TopicArn, sink.topicArn);
-    assert.equal(m.Subject, `dbbackup: backup 20261121T040000Z-flipped of ${DB} failed verification`);
-    assert.match(m.Message, /Backup id: {3}20261121T040000Z-flipped/);
-    assert.match(m.Message, new RegExp(`Database id: ${DB}`));
-    assert.match(m.Message, /- database\.dump\.zst: sha256: /);
-  });
+      assert.equal(messages.length, 1);
+      const m = messages[0];
+      assert.equal(m.TopicArn, sink.topicArn);
+      assert.equal(m.Subject, `dbbackup: backup 20261121T040000Z-flipped of ${DB} failed verification`);
+      assert.match(m.Message, /Backup id: {3}20261121T040000Z-flipped/);
+      assert.match(m.Message, new RegExp(`Database id: ${DB}`));
+      assert.match(m.Message, /- database\.dump\.zst: sha256: /);
+    },
+  );
 
   test('missing, truncated and unreadable each reach the topic with their reason', async () => {
     const missing = await goodBackup('20261121T050000Z-missing');

@@ -110,7 +110,8 @@ describe('the real cause, bounded waits: lock waits, the overlap lock, thousands
     });
     holders.push(holder);
     holder.stdin!.write('BEGIN; LOCK TABLE sales.orders IN ACCESS EXCLUSIVE MODE;\n');
-    const held = `SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = 'sales.orders'::regclass`;
+    const held =
+      `SELECT count(*) FROM pg_locks WHERE mode = ` + `'AccessExclusiveLock' AND relation = 'sales.orders'::regclass`;
     await waitFor('the lock', async () => (await source.sql(held, 'shop')) === '1');
     try {
       const t0 = Date.now();

@@ -81,7 +81,8 @@ describe('incremental backups keep their chain whole on S3', () => {
     fs.writeFileSync(
       shim,
       'const Real = Date; const shift = -2 * 86400000;\n' +
-        'globalThis.Date = class extends Real { constructor(...a) { if (a.length === 0) super(Real.now() + shift); else super(...a); } ' +
+        'globalThis.Date = class extends Real { constructor(...a) { if ' +
+        '(a.length === 0) super(Real.now() + shift); else super(...a); } ' +
         'static now() { return Real.now() + shift; } };\n',
     );
     moto = await startMoto();

@@ -51,8 +51,10 @@ describe('the moment a drill draws (no server)', () => {
 
   test("PostgreSQL's end-of-recovery lines give where it stopped and the last transaction replayed", () => {
     const log =
-      '2026-12-01 12:00:03.100 UTC [9] LOG:  recovery stopping before commit of transaction 745, time 2026-12-01 12:00:02.5+00\n' +
-      '2026-12-01 12:00:03.100 UTC [9] LOG:  last completed transaction was at log time 2026-12-01 12:00:01.123456+00\n';
+      '2026-12-01 12:00:03.100 UTC [9] LOG:  recovery stopping before ' +
+      'commit of transaction 745, time 2026-12-01 12:00:02.5+00\n' +
+      '2026-12-01 12:00:03.100 UTC [9] LOG:  last completed ' +
+      'transaction was at log time 2026-12-01 12:00:01.123456+00\n';
     const end = recoveryEnd(log);
     assert.equal(end.stoppedAt?.toISOString(), '2026-12-01T12:00:02.500Z');
     assert.equal(end.lastCompleted?.toISOString(), '2026-12-01T12:00:01.123Z');
@@ -79,7 +81,8 @@ describe('drill at a random moment (MariaDB: full backup + binary log archive)',
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-drill-pitr-my-'));
     url = `file://${dir}/store`;
     await src.sql(
-      'CREATE DATABASE app; CREATE TABLE app.events (id INT PRIMARY KEY, v VARCHAR(20), at BIGINT NOT NULL DEFAULT (UNIX_TIMESTAMP())); CREATE TABLE app.static (k INT PRIMARY KEY)',
+      'CREATE DATABASE app; CREATE TABLE app.events (id INT PRIMARY KEY, v VARCHAR(20), at BIGINT ' +
+        'NOT NULL DEFAULT (UNIX_TIMESTAMP())); CREATE TABLE app.static (k INT PRIMARY KEY)',
     );
     await src.sql(
       'INSERT INTO events (id, v) VALUES (1, "base"), (2, "base"); INSERT INTO static VALUES (1), (2), (3)',
@@ -121,41 +124,44 @@ describe('drill at a random moment (MariaDB: full backup + binary log archive)',
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test('the drill restores the drawn moment: exactly the rows committed by then, the moment and seed reported', async () => {
-    const r = await drill('seed-one');
-    assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout);
-    const pit = out.pointInTime as PointInTime;
-    assert.equal(pit.engine, 'mysql');
-    assert.equal(pit.seed, 'seed-one');
-    assert.deepEqual(pit.problems, []);
-    const t = Date.parse(pit.target);
-    const l = JSON.parse((await dbbackup(['list', '--from', url, '--json'])).stdout);
-    const w = l.windows.find((x: { archive: string }) => x.archive === 'binlog');
-    assert.ok(pit.target >= w.earliest && pit.target <= w.latest, `${pit.target} in ${w.earliest} .. ${w.latest}`);
-    // Replay runs through the second of the moment: the rows logged in every earlier or equal second.
-    const second = Math.floor(t / 1000);
-    const expected =
-      Number(await src.sql(`SELECT COUNT(*) FROM events WHERE at <= ${second}`, 'app')) +
-      Number(await src.sql('SELECT COUNT(*) FROM static', 'app'));
-    assert.ok(expected >= baseRows && expected <= baseRows + 7, `${expected} rows by ${pit.target}`);
-    assert.equal(pit.rowsCounted, expected, `restored to ${pit.target}`);
-    assert.equal(pit.tablesChecked, 2);
-    assert.ok(pit.restoreSeconds > 0);
-    assert.match(r.stderr, /point-in-time drill: restoring mysql to \S+, drawn with seed seed-one/);
-    const emf = logLines(r.stderr).find((x) => x._aws !== undefined && x.DrillSucceeded !== undefined);
-    assert.equal(emf?.DrillSucceeded, 1);
-    assert.equal(typeof emf?.PointInTimeRestoreTimeSeconds, 'number');
-    assert.equal(
-      await scratch.sql(`SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = 'drill'`),
-      '0',
-    );
+  test(
+    'the drill restores the drawn moment: exactly the ' + 'rows committed by then, the moment and seed reported',
+    async () => {
+      const r = await drill('seed-one');
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      const pit = out.pointInTime as PointInTime;
+      assert.equal(pit.engine, 'mysql');
+      assert.equal(pit.seed, 'seed-one');
+      assert.deepEqual(pit.problems, []);
+      const t = Date.parse(pit.target);
+      const l = JSON.parse((await dbbackup(['list', '--from', url, '--json'])).stdout);
+      const w = l.windows.find((x: { archive: string }) => x.archive === 'binlog');
+      assert.ok(pit.target >= w.earliest && pit.target <= w.latest, `${pit.target} in ${w.earliest} .. ${w.latest}`);
+      // Replay runs through the second of the moment: the rows logged in every earlier or equal second.
+      const second = Math.floor(t / 1000);
+      const expected =
+        Number(await src.sql(`SELECT COUNT(*) FROM events WHERE at <= ${second}`, 'app')) +
+        Number(await src.sql('SELECT COUNT(*) FROM static', 'app'));
+      assert.ok(expected >= baseRows && expected <= baseRows + 7, `${expected} rows by ${pit.target}`);
+      assert.equal(pit.rowsCounted, expected, `restored to ${pit.target}`);
+      assert.equal(pit.tablesChecked, 2);
+      assert.ok(pit.restoreSeconds > 0);
+      assert.match(r.stderr, /point-in-time drill: restoring mysql to \S+, drawn with seed seed-one/);
+      const emf = logLines(r.stderr).find((x) => x._aws !== undefined && x.DrillSucceeded !== undefined);
+      assert.equal(emf?.DrillSucceeded, 1);
+      assert.equal(typeof emf?.PointInTimeRestoreTimeSeconds, 'number');
+      assert.equal(
+        await scratch.sql(`SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = 'drill'`),
+        '0',
+      );
 
-    // The same seed draws the same moment again.
-    const again = await drill('seed-one');
-    assert.equal(again.code, 0, again.stderr);
-    assert.equal(JSON.parse(again.stdout).pointInTime.target, pit.target);
-  });
+      // The same seed draws the same moment again.
+      const again = await drill('seed-one');
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(JSON.parse(again.stdout).pointInTime.target, pit.target);
+    },
+  );
 
   test('a damaged archived binary log fails the drill (exit 3), naming the moment and the seed', async () => {
     const objects: string[] = [];
@@ -238,39 +244,46 @@ describe('drill at a random moment (PostgreSQL: physical base + WAL archive)', (
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test('the drill recovers a scratch server to the drawn moment: exactly the rows committed by then, and it says what it reached', async () => {
-    const r = await drill('pg-seed');
-    assert.equal(r.code, 0, r.stderr);
-    const pit = JSON.parse(r.stdout).pointInTime as PointInTime;
-    assert.equal(pit.engine, 'postgres');
-    assert.deepEqual(pit.problems, []);
-    // The commits a recovery to the moment replays (recovery_target_inclusive: those at or before it).
-    const expected = Number(
-      await pg.sql(
-        `SELECT count(*) FROM events WHERE pg_xact_commit_timestamp(xmin) <= '${pit.target}'::timestamptz`,
-        'app',
-      ),
-    );
-    const baseOnly = Number(
-      await pg.sql(`SELECT count(*) FROM events WHERE pg_xact_commit_timestamp(xmin) IS NULL`, 'app'),
-    );
-    assert.equal(pit.rowsCounted, expected + baseOnly, `restored to ${pit.target}`);
-    assert.equal(pit.tablesChecked, 1);
-    assert.ok(pit.reached !== undefined && pit.reached <= pit.target, `reached ${pit.reached}, target ${pit.target}`);
-    assert.ok(pit.restoreSeconds > 0);
-    // No logical backup in the store: the drill's result is the point-in-time part's.
-    assert.equal(JSON.parse(r.stdout).id, pit.base);
-    assert.equal(await pg.sql(`SELECT count(*) FROM pg_database WHERE datname = 'drill_unused'`), '0');
-  });
+  test(
+    'the drill recovers a scratch server to the drawn moment: exactly ' +
+      'the rows committed by then, and it says what it reached',
+    async () => {
+      const r = await drill('pg-seed');
+      assert.equal(r.code, 0, r.stderr);
+      const pit = JSON.parse(r.stdout).pointInTime as PointInTime;
+      assert.equal(pit.engine, 'postgres');
+      assert.deepEqual(pit.problems, []);
+      // The commits a recovery to the moment replays (recovery_target_inclusive: those at or before it).
+      const expected = Number(
+        await pg.sql(
+          `SELECT count(*) FROM events WHERE pg_xact_commit_timestamp(xmin) <= '${pit.target}'::timestamptz`,
+          'app',
+        ),
+      );
+      const baseOnly = Number(
+        await pg.sql(`SELECT count(*) FROM events WHERE pg_xact_commit_timestamp(xmin) IS NULL`, 'app'),
+      );
+      assert.equal(pit.rowsCounted, expected + baseOnly, `restored to ${pit.target}`);
+      assert.equal(pit.tablesChecked, 1);
+      assert.ok(pit.reached !== undefined && pit.reached <= pit.target, `reached ${pit.reached}, target ${pit.target}`);
+      assert.ok(pit.restoreSeconds > 0);
+      // No logical backup in the store: the drill's result is the point-in-time part's.
+      assert.equal(JSON.parse(r.stdout).id, pit.base);
+      assert.equal(await pg.sql(`SELECT count(*) FROM pg_database WHERE datname = 'drill_unused'`), '0');
+    },
+  );
 
-  test('without the PostgreSQL server program a drill that would check nothing fails (exit 1), naming the fix', async () => {
-    const r = await dbbackup(['drill', '--from', url, '--target', pg.url('drill_unused'), '--json'], {
-      env: { ...pg.env, DBBACKUP_PG_BIN: path.join(dir, 'no-such-bin') },
-    });
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /checked nothing: the point-in-time drill starts PostgreSQL .* found no server program/);
-    assert.equal(logLines(r.stderr).find((l) => l._aws !== undefined)?.DrillFailed, 1);
-  });
+  test(
+    'without the PostgreSQL server program a drill that ' + 'would check nothing fails (exit 1), naming the fix',
+    async () => {
+      const r = await dbbackup(['drill', '--from', url, '--target', pg.url('drill_unused'), '--json'], {
+        env: { ...pg.env, DBBACKUP_PG_BIN: path.join(dir, 'no-such-bin') },
+      });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /checked nothing: the point-in-time drill starts PostgreSQL .* found no server program/);
+      assert.equal(logLines(r.stderr).find((l) => l._aws !== undefined)?.DrillFailed, 1);
+    },
+  );
 
   test('a damaged archived WAL segment fails the drill, naming the moment and the seed', async () => {
     const segments: string[] = [];

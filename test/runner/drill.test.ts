@@ -31,25 +31,29 @@ describe('restore drills (PostgreSQL)', () => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test('a good backup passes: every table and row count matches the manifest, the time is reported, the database is dropped', async () => {
-    const r = await dbbackup(
-      ['drill', '--from', `file://${dir}/store`, '--target', pg.url('drill_scratch'), '--json'],
-      { env: { ...pg.env, DBBACKUP_DATABASE_ID: 'shop-prod' } },
-    );
-    assert.equal(r.code, 0, r.stderr);
-    const result = JSON.parse(r.stdout);
-    assert.equal(result.id, id);
-    assert.equal(result.ok, true);
-    assert.equal(result.tablesChecked, 5);
-    assert.equal(result.rowsChecked, 300 + 600 + 3 + 0 + 1);
-    assert.ok(result.restoreSeconds > 0);
-    const emf = logLines(r.stderr).find((l) => l._aws !== undefined);
-    assert.equal(emf?.DatabaseId, 'shop-prod');
-    assert.equal(emf?.DrillSucceeded, 1);
-    assert.equal(emf?.DrillFailed, 0);
-    assert.equal(typeof emf?.RestoreTimeSeconds, 'number');
-    assert.equal(await pg.sql(`SELECT count(*) FROM pg_database WHERE datname = 'drill_scratch'`), '0');
-  });
+  test(
+    'a good backup passes: every table and row count matches the ' +
+      'manifest, the time is reported, the database is dropped',
+    async () => {
+      const r = await dbbackup(
+        ['drill', '--from', `file://${dir}/store`, '--target', pg.url('drill_scratch'), '--json'],
+        { env: { ...pg.env, DBBACKUP_DATABASE_ID: 'shop-prod' } },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const result = JSON.parse(r.stdout);
+      assert.equal(result.id, id);
+      assert.equal(result.ok, true);
+      assert.equal(result.tablesChecked, 5);
+      assert.equal(result.rowsChecked, 300 + 600 + 3 + 0 + 1);
+      assert.ok(result.restoreSeconds > 0);
+      const emf = logLines(r.stderr).find((l) => l._aws !== undefined);
+      assert.equal(emf?.DatabaseId, 'shop-prod');
+      assert.equal(emf?.DrillSucceeded, 1);
+      assert.equal(emf?.DrillFailed, 0);
+      assert.equal(typeof emf?.RestoreTimeSeconds, 'number');
+      assert.equal(await pg.sql(`SELECT count(*) FROM pg_database WHERE datname = 'drill_scratch'`), '0');
+    },
+  );
 
   test('a restore that does not match the recorded counts fails, naming the table', async () => {
     const manifestPath = path.join(dir, 'store', id, 'manifest.json');

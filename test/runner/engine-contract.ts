@@ -141,23 +141,26 @@ export function sqlEngineContract(engine: SqlEngine): void {
         fs.rmSync(dead, { recursive: true });
       });
 
-      test('restore --with-globals brings the globals to a fresh server; what exists there is not an error', async () => {
-        const store = `file://${dir}/zstd-none`;
-        const other = await engine.start();
-        try {
-          const target = engine.globals.target;
-          const r = await run(
-            ['restore', '--from', store, '--latest', '--with-globals', '--target', other.url(target)],
-            other.env,
-          );
-          assert.equal(r.code, 0, r.stderr);
-          assert.deepEqual(await engine.globals.of(other, target), expectedGlobals);
-          assert.deepEqual(await engine.fingerprint(other, target), expected);
-          await engine.globals.check?.(other, r);
-        } finally {
-          await other.stop();
-        }
-      });
+      test(
+        'restore --with-globals brings the globals to a ' + 'fresh server; what exists there is not an error',
+        async () => {
+          const store = `file://${dir}/zstd-none`;
+          const other = await engine.start();
+          try {
+            const target = engine.globals.target;
+            const r = await run(
+              ['restore', '--from', store, '--latest', '--with-globals', '--target', other.url(target)],
+              other.env,
+            );
+            assert.equal(r.code, 0, r.stderr);
+            assert.deepEqual(await engine.globals.of(other, target), expectedGlobals);
+            assert.deepEqual(await engine.fingerprint(other, target), expected);
+            await engine.globals.check?.(other, r);
+          } finally {
+            await other.stop();
+          }
+        },
+      );
 
       test('restore refuses a target with objects unless --clean, and --clean replaces them', async () => {
         const store = `file://${dir}/zstd-none`;
@@ -252,30 +255,33 @@ export function sqlEngineContract(engine: SqlEngine): void {
         }
       });
 
-      test('the storage goes away mid-upload: exit 1, no manifest, and the upload is aborted once it is back', async () => {
-        const proxy = new TcpProxy(moto.port, 4 * 1024 * 1024);
-        const port = await proxy.start();
-        try {
-          const running = run([...backupArgs('big', `s3://${bucket}/outage`), '--compression', 'none'], {
-            ...db.env,
-            ...moto.env,
-            AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`,
-          });
-          await poll(() => (proxy.bytesUp > 10 << 20 ? true : undefined));
-          await proxy.stop();
-          assert.ok((await openUploads()) >= 1, 'an upload was open when the storage went away');
-          await new Promise((r) => setTimeout(r, 2500));
-          await proxy.start(port);
-          const r = await running;
-          assert.equal(r.code, 1, r.stderr);
-          assert.match(r.stderr, /nothing was committed/);
-          assert.match(r.stderr, /aborted the incomplete upload/);
-          assert.deepEqual(await manifestsUnder('outage/'), []);
-          assert.equal(await openUploads(), 0);
-        } finally {
-          await proxy.stop();
-        }
-      });
+      test(
+        'the storage goes away mid-upload: exit 1, no ' + 'manifest, and the upload is aborted once it is back',
+        async () => {
+          const proxy = new TcpProxy(moto.port, 4 * 1024 * 1024);
+          const port = await proxy.start();
+          try {
+            const running = run([...backupArgs('big', `s3://${bucket}/outage`), '--compression', 'none'], {
+              ...db.env,
+              ...moto.env,
+              AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`,
+            });
+            await poll(() => (proxy.bytesUp > 10 << 20 ? true : undefined));
+            await proxy.stop();
+            assert.ok((await openUploads()) >= 1, 'an upload was open when the storage went away');
+            await new Promise((r) => setTimeout(r, 2500));
+            await proxy.start(port);
+            const r = await running;
+            assert.equal(r.code, 1, r.stderr);
+            assert.match(r.stderr, /nothing was committed/);
+            assert.match(r.stderr, /aborted the incomplete upload/);
+            assert.deepEqual(await manifestsUnder('outage/'), []);
+            assert.equal(await openUploads(), 0);
+          } finally {
+            await proxy.stop();
+          }
+        },
+      );
 
       test('SIGTERM during a backup: exit 1, nothing committed, no partial file left, nothing held', async () => {
         let runner = 0;
@@ -317,47 +323,51 @@ export function sqlEngineContract(engine: SqlEngine): void {
         }
       });
 
-      test('one flipped byte: verify exits 3 naming the object; restore exits 3 and leaves every kind of target as it was', async () => {
-        for (const compression of ['zstd', 'none']) {
-          const store = `file://${dir}/flip-${compression}`;
-          const b = await run([...backupArgs('shop', store), '--compression', compression, '--json']);
-          assert.equal(b.code, 0, b.stderr);
-          const m = JSON.parse(b.stdout);
-          const name = m.artifacts[0].name;
-          assert.equal(name, `${engine.artifact}${EXT[compression]}`);
-          const object = path.join(dir, `flip-${compression}`, m.id, name);
-          const bytes = fs.readFileSync(object);
-          bytes[Math.floor(bytes.length / 2)] ^= 0x01;
-          fs.writeFileSync(object, bytes);
+      test(
+        'one flipped byte: verify exits 3 naming the object; restore ' +
+          'exits 3 and leaves every kind of target as it was',
+        async () => {
+          for (const compression of ['zstd', 'none']) {
+            const store = `file://${dir}/flip-${compression}`;
+            const b = await run([...backupArgs('shop', store), '--compression', compression, '--json']);
+            assert.equal(b.code, 0, b.stderr);
+            const m = JSON.parse(b.stdout);
+            const name = m.artifacts[0].name;
+            assert.equal(name, `${engine.artifact}${EXT[compression]}`);
+            const object = path.join(dir, `flip-${compression}`, m.id, name);
+            const bytes = fs.readFileSync(object);
+            bytes[Math.floor(bytes.length / 2)] ^= 0x01;
+            fs.writeFileSync(object, bytes);
 
-          const v = await run(['verify', '--from', store, '--latest']);
-          assert.equal(v.code, 3, v.stderr);
-          assert.match(v.stdout, new RegExp(`DAMAGED\\s+${m.id}: ${escapeRe(name)} sha256`));
+            const v = await run(['verify', '--from', store, '--latest']);
+            assert.equal(v.code, 3, v.stderr);
+            assert.match(v.stdout, new RegExp(`DAMAGED\\s+${m.id}: ${escapeRe(name)} sha256`));
 
-          // A target with objects (--clean).
-          const target = `flip_${compression}_target`;
-          const before = await engine.occupied(db, target);
-          const r = await run(['restore', '--from', store, '--latest', '--clean', '--target', db.url(target)]);
-          assert.equal(r.code, 3, r.stderr);
-          assert.match(r.stderr, new RegExp(`${escapeRe(name)}: sha256 .* does not match`));
-          assert.deepEqual(await engine.fingerprint(db, target), before);
+            // A target with objects (--clean).
+            const target = `flip_${compression}_target`;
+            const before = await engine.occupied(db, target);
+            const r = await run(['restore', '--from', store, '--latest', '--clean', '--target', db.url(target)]);
+            assert.equal(r.code, 3, r.stderr);
+            assert.match(r.stderr, new RegExp(`${escapeRe(name)}: sha256 .* does not match`));
+            assert.deepEqual(await engine.fingerprint(db, target), before);
 
-          await engine.checkDamagedRestore?.(db, store, compression);
+            await engine.checkDamagedRestore?.(db, store, compression);
 
-          // A database that did not exist is not left behind, half made.
-          const fresh = await run([
-            'restore',
-            '--from',
-            store,
-            '--latest',
-            '--target',
-            db.url(`flip_${compression}_new`),
-          ]);
-          assert.equal(fresh.code, 3);
-          assert.equal(await engine.exists(db, `flip_${compression}_new`), false);
-        }
-        assert.deepEqual(await engine.leftovers(db), [], 'no scratch database is left');
-      });
+            // A database that did not exist is not left behind, half made.
+            const fresh = await run([
+              'restore',
+              '--from',
+              store,
+              '--latest',
+              '--target',
+              db.url(`flip_${compression}_new`),
+            ]);
+            assert.equal(fresh.code, 3);
+            assert.equal(await engine.exists(db, `flip_${compression}_new`), false);
+          }
+          assert.deepEqual(await engine.leftovers(db), [], 'no scratch database is left');
+        },
+      );
 
       test('the wrong decryption key: restore fails clearly and the target is unchanged', async () => {
         const store = `file://${dir}/wrongkey`;

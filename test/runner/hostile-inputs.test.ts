@@ -193,7 +193,8 @@ describe('malformed values: exit 2 naming the value', () => {
       await refused(
         ['restore', '--from', DIR, '--to-time', moment, '--target-dir', '/tmp/x'],
         new RegExp(
-          `--to-time '${moment.replace(/[+]/g, '\\+')}' is not a (full ISO-8601 moment with a zone|real moment).*2026-11-25T04:30:00Z`,
+          `--to-time '${moment.replace(/[+]/g, '\\+')}' is not a (full ISO-8601 ` +
+            `moment with a zone|real moment).*2026-11-25T04:30:00Z`,
         ),
       );
     });

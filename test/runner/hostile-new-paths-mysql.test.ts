@@ -86,24 +86,28 @@ describe('physical MariaDB backups without their programs', () => {
     assert.match(v.stdout + v.stderr, /mariadb-backup/);
   });
 
-  test('a manifest whose LSN is forged (its digest made to match) is refused with exit 3 before anything is laid down', async () => {
-    const file = path.join(dir, 'store', id, 'manifest.json');
-    const original = fs.readFileSync(file, 'utf8');
-    const m = JSON.parse(original);
-    const { digest: _, ...rest } = { ...m, position: { ...m.position, lsn: String(BigInt(m.position.lsn) + 4096n) } };
-    fs.writeFileSync(file, JSON.stringify({ ...rest, digest: manifestDigest(rest) }, null, 2));
-    try {
-      const target = path.join(dir, 'target-forged');
-      const r = await dbbackup(['restore', '--from', url, '--id', id, '--target-dir', target], { timeoutMs: 120000 });
-      assert.equal(r.code, 3, r.stderr);
-      assert.match(r.stderr, new RegExp(`covers LSN .* to ${m.position.lsn}, but its manifest says`));
-      assert.equal(fs.existsSync(target), false, 'nothing was laid down');
-      assert.deepEqual(
-        fs.readdirSync(dir).filter((f) => f.startsWith('target-forged')),
-        [],
-      );
-    } finally {
-      fs.writeFileSync(file, original);
-    }
-  });
+  test(
+    'a manifest whose LSN is forged (its digest made to match) is ' +
+      'refused with exit 3 before anything is laid down',
+    async () => {
+      const file = path.join(dir, 'store', id, 'manifest.json');
+      const original = fs.readFileSync(file, 'utf8');
+      const m = JSON.parse(original);
+      const { digest: _, ...rest } = { ...m, position: { ...m.position, lsn: String(BigInt(m.position.lsn) + 4096n) } };
+      fs.writeFileSync(file, JSON.stringify({ ...rest, digest: manifestDigest(rest) }, null, 2));
+      try {
+        const target = path.join(dir, 'target-forged');
+        const r = await dbbackup(['restore', '--from', url, '--id', id, '--target-dir', target], { timeoutMs: 120000 });
+        assert.equal(r.code, 3, r.stderr);
+        assert.match(r.stderr, new RegExp(`covers LSN .* to ${m.position.lsn}, but its manifest says`));
+        assert.equal(fs.existsSync(target), false, 'nothing was laid down');
+        assert.deepEqual(
+          fs.readdirSync(dir).filter((f) => f.startsWith('target-forged')),
+          [],
+        );
+      } finally {
+        fs.writeFileSync(file, original);
+      }
+    },
+  );
 });

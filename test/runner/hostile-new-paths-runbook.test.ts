@@ -92,7 +92,8 @@ describe('dbbackup runbook: a crafted manifest injects no shell', () => {
     ]) {
       fs.writeFileSync(
         path.join(bin, tool),
-        `#!/bin/bash\nprintf '%s' "${tool}" >> ${argvLog}; for a in "$@"; do printf '\\0%s' "$a" >> ${argvLog}; done; printf '\\n' >> ${argvLog}\n`,
+        `#!/bin/bash\nprintf '%s' "${tool}" >> ${argvLog}; for a in "$@"; do printf ` +
+          `'\\0%s' "$a" >> ${argvLog}; done; printf '\\n' >> ${argvLog}\n`,
         { mode: 0o755 },
       );
     }

@@ -109,31 +109,35 @@ describe('wal-fetch: a transient failure never ends recovery', () => {
     assert.equal(gone.code, 1, gone.stderr);
   });
 
-  test('recovery without a target, the storage gone at one segment: aborts instead of promoting without the later rows', async () => {
-    const laid = path.join(sharedTempDir('dbbackup-hostile-walfetch-'), 'data');
-    const r = await dbbackup(['restore', '--from', url, '--id', baseId, '--target-dir', laid]);
-    assert.equal(r.code, 0, r.stderr);
-    // Recovery by hand to the end of the archive (no recovery target), the storage unreachable
-    // when PostgreSQL asks for one segment of the middle (the stores' outage, made by hand).
-    const fetch = (from: string) =>
-      `${process.execPath} ${DBBACKUP} wal-fetch "%f" "%p" --from ${from} --abort-recovery`;
-    const env = Object.entries(UNREACHABLE)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(' ');
-    const command = `if [ "%f" = ${later} ]; then env ${env} ${fetch('s3://no-bucket/wal')}; else ${fetch(url)}; fi`;
-    const conf = path.join(laid, 'postgresql.auto.conf');
-    const kept = fs
-      .readFileSync(conf, 'utf8')
-      .split('\n')
-      .filter((l) => !/^(recovery_target|restore_command)/.test(l));
-    fs.writeFileSync(conf, [...kept, `restore_command = '${command.replace(/'/g, "''")}'`, ''].join('\n'));
-    const serverLog = await expectStartFailure(laid);
-    assert.match(
-      serverLog,
-      new RegExp(`could not restore file "${later}" from archive: child process exited with exit code 129`),
-    );
-    assert.match(serverLog, /ECONNREFUSED/);
-  });
+  test(
+    'recovery without a target, the storage gone at one segment: ' +
+      'aborts instead of promoting without the later rows',
+    async () => {
+      const laid = path.join(sharedTempDir('dbbackup-hostile-walfetch-'), 'data');
+      const r = await dbbackup(['restore', '--from', url, '--id', baseId, '--target-dir', laid]);
+      assert.equal(r.code, 0, r.stderr);
+      // Recovery by hand to the end of the archive (no recovery target), the storage unreachable
+      // when PostgreSQL asks for one segment of the middle (the stores' outage, made by hand).
+      const fetch = (from: string) =>
+        `${process.execPath} ${DBBACKUP} wal-fetch "%f" "%p" --from ${from} --abort-recovery`;
+      const env = Object.entries(UNREACHABLE)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
+      const command = `if [ "%f" = ${later} ]; then env ${env} ${fetch('s3://no-bucket/wal')}; else ${fetch(url)}; fi`;
+      const conf = path.join(laid, 'postgresql.auto.conf');
+      const kept = fs
+        .readFileSync(conf, 'utf8')
+        .split('\n')
+        .filter((l) => !/^(recovery_target|restore_command)/.test(l));
+      fs.writeFileSync(conf, [...kept, `restore_command = '${command.replace(/'/g, "''")}'`, ''].join('\n'));
+      const serverLog = await expectStartFailure(laid);
+      assert.match(
+        serverLog,
+        new RegExp(`could not restore file "${later}" from archive: child process exited with exit code 129`),
+      );
+      assert.match(serverLog, /ECONNREFUSED/);
+    },
+  );
 
   /** A bin directory with every PostgreSQL 15 program but `missing`. */
   const pgBinWithout = (missing: string) => {
@@ -156,106 +160,117 @@ describe('wal-fetch: a transient failure never ends recovery', () => {
     assert.equal(await pg.sql(`SELECT count(*) FROM pg_replication_slots`), '0', 'no slot was made');
   });
 
-  test('restore --to-time latest without pg_waldump: exit 2 naming it, nothing laid down (it used to plan blind)', async () => {
-    const target = path.join(sharedTempDir('dbbackup-hostile-walfetch-'), 'data');
-    const r = await dbbackup(['restore', '--from', url, '--to-time', 'latest', '--target-dir', target], {
-      env: { DBBACKUP_PG_BIN: pgBinWithout('pg_waldump') },
-    });
-    assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /pg_waldump cannot be run .*Fix: install the PostgreSQL server tools/);
-    assert.equal(fs.existsSync(target), false, 'nothing was laid down');
-  });
+  test(
+    'restore --to-time latest without pg_waldump: exit 2 ' + 'naming it, nothing laid down (it used to plan blind)',
+    async () => {
+      const target = path.join(sharedTempDir('dbbackup-hostile-walfetch-'), 'data');
+      const r = await dbbackup(['restore', '--from', url, '--to-time', 'latest', '--target-dir', target], {
+        env: { DBBACKUP_PG_BIN: pgBinWithout('pg_waldump') },
+      });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /pg_waldump cannot be run .*Fix: install the PostgreSQL server tools/);
+      assert.equal(fs.existsSync(target), false, 'nothing was laid down');
+    },
+  );
 
-  test('a forged partial-segment pointer (current.json) is damage (exit 3) naming it, before anything is laid down', async () => {
-    const segs = fs
-      .readdirSync(path.join(store, 'wal', '00000001'))
-      .filter((f) => /^[0-9A-F]{24}$/.test(f))
-      .sort();
-    const last = segs[segs.length - 1];
-    const next = `${last.slice(0, 16)}${(parseInt(last.slice(16), 16) + 1).toString(16).toUpperCase().padStart(8, '0')}`;
-    const partialDir = path.join(store, 'wal', 'partial', '00000001');
-    fs.mkdirSync(partialDir, { recursive: true });
-    const data = Buffer.alloc(16 * 1024 * 1024);
-    fs.writeFileSync(path.join(partialDir, 'current'), data);
-    const good = {
-      version: 1,
-      file: next,
-      key: 'wal/partial/00000001/current',
-      sha256: crypto.createHash('sha256').update(data).digest('hex'),
-      size: data.length,
-      written: new Date().toISOString(),
-      compression: 'none',
-      encryption: 'none',
-    };
-    const forged: [string, Record<string, unknown>][] = [
-      ['a written time that is not one', { written: 'the day before yesterday' }],
-      ['a key outside its folder', { key: 'wal/partial/00000001/../../00000001/' + last }],
-      ['a sha256 that is not one', { sha256: 'abc' }],
-      ['a size that is not one', { size: -5 }],
-      ['a segment of another timeline', { file: `00000002${next.slice(8)}` }],
-      ['an unknown compression', { compression: 'rot13' }],
-    ];
-    try {
-      for (const [what, change] of forged) {
-        fs.writeFileSync(path.join(partialDir, 'current.json'), JSON.stringify({ ...good, ...change }));
-        const target = path.join(sharedTempDir('dbbackup-hostile-walfetch-'), 'data');
-        const r = await dbbackup(['restore', '--from', url, '--to-time', 'latest', '--target-dir', target]);
-        assert.equal(r.code, 3, `${what}: ${r.stderr}`);
-        assert.match(r.stderr, /current\.json .*does not describe a partial segment/, what);
-        assert.equal(fs.existsSync(target), false, `${what}: nothing was laid down`);
+  test(
+    'a forged partial-segment pointer (current.json) is damage ' + '(exit 3) naming it, before anything is laid down',
+    async () => {
+      const segs = fs
+        .readdirSync(path.join(store, 'wal', '00000001'))
+        .filter((f) => /^[0-9A-F]{24}$/.test(f))
+        .sort();
+      const last = segs[segs.length - 1];
+      const next =
+        `${last.slice(0, 16)}` + `${(parseInt(last.slice(16), 16) + 1).toString(16).toUpperCase().padStart(8, '0')}`;
+      const partialDir = path.join(store, 'wal', 'partial', '00000001');
+      fs.mkdirSync(partialDir, { recursive: true });
+      const data = Buffer.alloc(16 * 1024 * 1024);
+      fs.writeFileSync(path.join(partialDir, 'current'), data);
+      const good = {
+        version: 1,
+        file: next,
+        key: 'wal/partial/00000001/current',
+        sha256: crypto.createHash('sha256').update(data).digest('hex'),
+        size: data.length,
+        written: new Date().toISOString(),
+        compression: 'none',
+        encryption: 'none',
+      };
+      const forged: [string, Record<string, unknown>][] = [
+        ['a written time that is not one', { written: 'the day before yesterday' }],
+        ['a key outside its folder', { key: 'wal/partial/00000001/../../00000001/' + last }],
+        ['a sha256 that is not one', { sha256: 'abc' }],
+        ['a size that is not one', { size: -5 }],
+        ['a segment of another timeline', { file: `00000002${next.slice(8)}` }],
+        ['an unknown compression', { compression: 'rot13' }],
+      ];
+      try {
+        for (const [what, change] of forged) {
+          fs.writeFileSync(path.join(partialDir, 'current.json'), JSON.stringify({ ...good, ...change }));
+          const target = path.join(sharedTempDir('dbbackup-hostile-walfetch-'), 'data');
+          const r = await dbbackup(['restore', '--from', url, '--to-time', 'latest', '--target-dir', target]);
+          assert.equal(r.code, 3, `${what}: ${r.stderr}`);
+          assert.match(r.stderr, /current\.json .*does not describe a partial segment/, what);
+          assert.equal(fs.existsSync(target), false, `${what}: nothing was laid down`);
+        }
+      } finally {
+        fs.rmSync(path.join(store, 'wal', 'partial'), { recursive: true, force: true });
       }
-    } finally {
-      fs.rmSync(path.join(store, 'wal', 'partial'), { recursive: true, force: true });
-    }
-  });
+    },
+  );
 
-  test("list and verify count the streamed partial segment in the window's latest moment, only when it continues the archive", async () => {
-    const window = async () => {
-      const l = await dbbackup(['list', '--from', url, '--json']);
-      assert.equal(l.code, 0, l.stderr);
-      return JSON.parse(l.stdout).windows.find((w: { archive: string }) => w.archive === 'wal');
-    };
-    const before = await window();
-    assert.ok(before?.latest !== undefined);
-    const segs = fs
-      .readdirSync(path.join(store, 'wal', '00000001'))
-      .filter((f) => /^[0-9A-F]{24}$/.test(f))
-      .sort();
-    const last = segs[segs.length - 1];
-    const segmentAfter = (n: number) =>
-      `${last.slice(0, 16)}${(parseInt(last.slice(16), 16) + n).toString(16).toUpperCase().padStart(8, '0')}`;
-    const partialDir = path.join(store, 'wal', 'partial', '00000001');
-    fs.mkdirSync(partialDir, { recursive: true });
-    const data = Buffer.alloc(1024);
-    fs.writeFileSync(path.join(partialDir, 'current'), data);
-    const written = new Date(Date.parse(before.latest) + 60000).toISOString();
-    const pointer = (file: string) =>
-      fs.writeFileSync(
-        path.join(partialDir, 'current.json'),
-        JSON.stringify({
-          version: 1,
-          file,
-          key: 'wal/partial/00000001/current',
-          sha256: crypto.createHash('sha256').update(data).digest('hex'),
-          size: data.length,
-          written,
-          compression: 'none',
-          encryption: 'none',
-        }),
-      );
-    try {
-      pointer(segmentAfter(1));
-      assert.equal((await window()).latest, written, 'the partial right after the last segment counts');
-      const v = await dbbackup(['verify', '--from', url, '--all', '--json']);
-      assert.match(
-        v.stderr,
-        new RegExp(`the wal archive is continuous from .* to ${written.replace(/\./g, '\\.')}`),
-        v.stderr,
-      );
-      pointer(segmentAfter(2));
-      assert.equal((await window()).latest, before.latest, 'a partial that does not continue the archive does not');
-    } finally {
-      fs.rmSync(path.join(store, 'wal', 'partial'), { recursive: true, force: true });
-    }
-  });
+  test(
+    'list and verify count the streamed partial segment in the ' +
+      "window's latest moment, only when it continues the archive",
+    async () => {
+      const window = async () => {
+        const l = await dbbackup(['list', '--from', url, '--json']);
+        assert.equal(l.code, 0, l.stderr);
+        return JSON.parse(l.stdout).windows.find((w: { archive: string }) => w.archive === 'wal');
+      };
+      const before = await window();
+      assert.ok(before?.latest !== undefined);
+      const segs = fs
+        .readdirSync(path.join(store, 'wal', '00000001'))
+        .filter((f) => /^[0-9A-F]{24}$/.test(f))
+        .sort();
+      const last = segs[segs.length - 1];
+      const segmentAfter = (n: number) =>
+        `${last.slice(0, 16)}${(parseInt(last.slice(16), 16) + n).toString(16).toUpperCase().padStart(8, '0')}`;
+      const partialDir = path.join(store, 'wal', 'partial', '00000001');
+      fs.mkdirSync(partialDir, { recursive: true });
+      const data = Buffer.alloc(1024);
+      fs.writeFileSync(path.join(partialDir, 'current'), data);
+      const written = new Date(Date.parse(before.latest) + 60000).toISOString();
+      const pointer = (file: string) =>
+        fs.writeFileSync(
+          path.join(partialDir, 'current.json'),
+          JSON.stringify({
+            version: 1,
+            file,
+            key: 'wal/partial/00000001/current',
+            sha256: crypto.createHash('sha256').update(data).digest('hex'),
+            size: data.length,
+            written,
+            compression: 'none',
+            encryption: 'none',
+          }),
+        );
+      try {
+        pointer(segmentAfter(1));
+        assert.equal((await window()).latest, written, 'the partial right after the last segment counts');
+        const v = await dbbackup(['verify', '--from', url, '--all', '--json']);
+        assert.match(
+          v.stderr,
+          new RegExp(`the wal archive is continuous from .* to ${written.replace(/\./g, '\\.')}`),
+          v.stderr,
+        );
+        pointer(segmentAfter(2));
+        assert.equal((await window()).latest, before.latest, 'a partial that does not continue the archive does not');
+      } finally {
+        fs.rmSync(path.join(store, 'wal', 'partial'), { recursive: true, force: true });
+      }
+    },
+  );
 });

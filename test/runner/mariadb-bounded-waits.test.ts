@@ -28,7 +28,8 @@ describe('MariaDB: a locked table bounds the wait; the overlap lock holds across
   });
 
   test("a backup blocked by another session's LOCK TABLES … WRITE gives up after --lock-timeout", async () => {
-    const tables = `SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop' AND TABLE_TYPE = 'BASE TABLE'`;
+    const tables =
+      `SELECT TABLE_NAME FROM information_schema.TABLES WHERE ` + `TABLE_SCHEMA = 'shop' AND TABLE_TYPE = 'BASE TABLE'`;
     const table = (await db.sql(`${tables} ORDER BY 1 LIMIT 1`)).trim();
     const client = findTool(['mariadb', 'mysql'])!;
     const holder = spawn(client, ['--no-defaults', '-S', db.socket, '-u', 'root', 'shop'], {

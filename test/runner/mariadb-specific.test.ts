@@ -116,46 +116,50 @@ describe('MariaDB: what only the MySQL engine does', () => {
     }
   });
 
-  test("a backup user without RELOAD: counts and position only when provably the dump's; users and grants skipped with a warning", async () => {
-    await db.sql(
-      `CREATE USER 'backup'@'127.0.0.1' IDENTIFIED BY 'backup-pw';
+  test(
+    'a backup user without RELOAD: counts and position only when ' +
+      "provably the dump's; users and grants skipped with a warning",
+    async () => {
+      await db.sql(
+        `CREATE USER 'backup'@'127.0.0.1' IDENTIFIED BY 'backup-pw';
        GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON busy.* TO 'backup'@'127.0.0.1';`,
-    );
-    const env = { DBBACKUP_SOURCE_PASSWORD: 'backup-pw', MYSQL_PWD: undefined };
-    const args = [
-      'backup',
-      '--engine',
-      'mysql',
-      '--source',
-      db.url('busy', 'backup'),
-      '--to',
-      `file://${dir}/limited`,
-      '--json',
-    ];
-    const quiet = await dbbackup(args, { env });
-    assert.equal(quiet.code, 0, quiet.stderr);
-    assert.match(quiet.stderr, /could not block commits .*RELOAD/);
-    const q = JSON.parse(quiet.stdout);
-    assert.ok(q.position?.file, "nothing was committed meanwhile: the position is the dump's");
-    assert.ok(q.tables.some((t: { name: string }) => t.name === 'ticks'));
-    assert.deepEqual(
-      q.artifacts.map((a: { role: string }) => a.role),
-      ['database'],
-    );
-    assert.match(q.warnings.join('\n'), /users and grants were not saved: .*SELECT command denied/);
+      );
+      const env = { DBBACKUP_SOURCE_PASSWORD: 'backup-pw', MYSQL_PWD: undefined };
+      const args = [
+        'backup',
+        '--engine',
+        'mysql',
+        '--source',
+        db.url('busy', 'backup'),
+        '--to',
+        `file://${dir}/limited`,
+        '--json',
+      ];
+      const quiet = await dbbackup(args, { env });
+      assert.equal(quiet.code, 0, quiet.stderr);
+      assert.match(quiet.stderr, /could not block commits .*RELOAD/);
+      const q = JSON.parse(quiet.stdout);
+      assert.ok(q.position?.file, "nothing was committed meanwhile: the position is the dump's");
+      assert.ok(q.tables.some((t: { name: string }) => t.name === 'ticks'));
+      assert.deepEqual(
+        q.artifacts.map((a: { role: string }) => a.role),
+        ['database'],
+      );
+      assert.match(q.warnings.join('\n'), /users and grants were not saved: .*SELECT command denied/);
 
-    const writer = startWriter();
-    try {
-      const busy = await dbbackup(args, { env });
-      assert.equal(busy.code, 0, busy.stderr);
-      const b = JSON.parse(busy.stdout);
-      assert.equal(b.position, undefined);
-      assert.equal(b.tables, undefined);
-      assert.match(busy.stderr, /the binlog position and row counts are not recorded: .*RELOAD/);
-    } finally {
-      await writer.stop();
-    }
-  });
+      const writer = startWriter();
+      try {
+        const busy = await dbbackup(args, { env });
+        assert.equal(busy.code, 0, busy.stderr);
+        const b = JSON.parse(busy.stdout);
+        assert.equal(b.position, undefined);
+        assert.equal(b.tables, undefined);
+        assert.match(busy.stderr, /the binlog position and row counts are not recorded: .*RELOAD/);
+      } finally {
+        await writer.stop();
+      }
+    },
+  );
 
   test('a restore into an existing empty database keeps the database and its options', async () => {
     await db.sql('CREATE DATABASE empty_target CHARACTER SET latin1 COLLATE latin1_german1_ci');

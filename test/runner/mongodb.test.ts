@@ -294,44 +294,50 @@ describe('MongoDB archive reader (verify --deep, the check before a restore)', (
     }
   });
 
-  test('damage is refused: magic, a flipped byte in a document (CRC), trailing bytes, data after a namespace ended', async () => {
-    const { archive } = sampleArchive();
-    const magic = Buffer.from(archive);
-    magic[0] ^= 1;
-    await assert.rejects(readArchive(Readable.from([magic])), /does not start with the magic number/);
+  test(
+    'damage is refused: magic, a flipped byte in a document ' + '(CRC), trailing bytes, data after a namespace ended',
+    async () => {
+      const { archive } = sampleArchive();
+      const magic = Buffer.from(archive);
+      magic[0] ^= 1;
+      await assert.rejects(readArchive(Readable.from([magic])), /does not start with the magic number/);
 
-    const flipped = Buffer.from(archive);
-    const at = archive.indexOf(Buffer.from('user 17 h'));
-    flipped[at + 5] ^= 0x01;
-    await assert.rejects(
-      readArchive(Readable.from([flipped])),
-      /corrupt: the documents of app\.users have CRC-64 [0-9a-f]+, the archive records [0-9a-f]+/,
-    );
+      const flipped = Buffer.from(archive);
+      const at = archive.indexOf(Buffer.from('user 17 h'));
+      flipped[at + 5] ^= 0x01;
+      await assert.rejects(
+        readArchive(Readable.from([flipped])),
+        /corrupt: the documents of app\.users have CRC-64 [0-9a-f]+, the archive records [0-9a-f]+/,
+      );
 
-    await assert.rejects(readArchive(Readable.from([Buffer.concat([archive, Buffer.from([1, 2, 3])])])), ArchiveError);
-    await assert.rejects(
-      readArchive(Readable.from([Buffer.concat([archive, TERMINATOR])])),
-      /two terminators in a row/,
-    );
-    const after = Buffer.concat([
-      archive,
-      bson({ db: 'app', collection: 'users', EOF: false, CRC: new Int64(0n) }),
-      bson({ _id: 1 }),
-      TERMINATOR,
-    ]);
-    await assert.rejects(readArchive(Readable.from([after])), /more data for app\.users after its end/);
-    // A prelude that announces a collection whose data never comes.
-    const missing = makeArchive([{ db: 'app', coll: 'a', docs: [bson({ _id: 1 })] }], undefined);
-    const withoutB = Buffer.concat([
-      missing.subarray(0, missing.indexOf(TERMINATOR)),
-      bson({ db: 'app', collection: 'b', metadata: '{}', size: 0, type: 'collection' }),
-      missing.subarray(missing.indexOf(TERMINATOR)),
-    ]);
-    await assert.rejects(
-      readArchive(Readable.from([withoutB])),
-      /the prelude announces app\.b, whose data the archive lacks/,
-    );
-  });
+      await assert.rejects(
+        readArchive(Readable.from([Buffer.concat([archive, Buffer.from([1, 2, 3])])])),
+        ArchiveError,
+      );
+      await assert.rejects(
+        readArchive(Readable.from([Buffer.concat([archive, TERMINATOR])])),
+        /two terminators in a row/,
+      );
+      const after = Buffer.concat([
+        archive,
+        bson({ db: 'app', collection: 'users', EOF: false, CRC: new Int64(0n) }),
+        bson({ _id: 1 }),
+        TERMINATOR,
+      ]);
+      await assert.rejects(readArchive(Readable.from([after])), /more data for app\.users after its end/);
+      // A prelude that announces a collection whose data never comes.
+      const missing = makeArchive([{ db: 'app', coll: 'a', docs: [bson({ _id: 1 })] }], undefined);
+      const withoutB = Buffer.concat([
+        missing.subarray(0, missing.indexOf(TERMINATOR)),
+        bson({ db: 'app', collection: 'b', metadata: '{}', size: 0, type: 'collection' }),
+        missing.subarray(missing.indexOf(TERMINATOR)),
+      ]);
+      await assert.rejects(
+        readArchive(Readable.from([withoutB])),
+        /the prelude announces app\.b, whose data the archive lacks/,
+      );
+    },
+  );
 
   test('views have no data; a timeseries collection has its data as system.buckets', async () => {
     const a = makeArchive(
@@ -385,24 +391,28 @@ describe('MongoDB connection, credentials and restore planning', () => {
     assert.equal(toolConfig('mongodb://h:27017/', undefined), 'uri: "mongodb://h:27017/"\n');
   });
 
-  test('restore planning: the same name replays the oplog; another name renames one database without it; --clean drops', () => {
-    assert.deepEqual(restoreArgs('/c.yaml', 'app', 'app', { clean: false, withGlobals: false }), {
-      args: ['--config=/c.yaml', '--archive', '--stopOnError', '--oplogReplay'],
-      consistent: true,
-    });
-    assert.deepEqual(restoreArgs('/c.yaml', 'app', 'app_copy', { clean: true, withGlobals: false }), {
-      args: [
-        '--config=/c.yaml',
-        '--archive',
-        '--stopOnError',
-        '--drop',
-        '--nsInclude=app.*',
-        '--nsFrom=app.*',
-        '--nsTo=app_copy.*',
-      ],
-      consistent: false,
-    });
-  });
+  test(
+    'restore planning: the same name replays the oplog; another ' +
+      'name renames one database without it; --clean drops',
+    () => {
+      assert.deepEqual(restoreArgs('/c.yaml', 'app', 'app', { clean: false, withGlobals: false }), {
+        args: ['--config=/c.yaml', '--archive', '--stopOnError', '--oplogReplay'],
+        consistent: true,
+      });
+      assert.deepEqual(restoreArgs('/c.yaml', 'app', 'app_copy', { clean: true, withGlobals: false }), {
+        args: [
+          '--config=/c.yaml',
+          '--archive',
+          '--stopOnError',
+          '--drop',
+          '--nsInclude=app.*',
+          '--nsFrom=app.*',
+          '--nsTo=app_copy.*',
+        ],
+        consistent: false,
+      });
+    },
+  );
 });
 
 describe('MongoDB through the shared pipeline, with stand-in mongodump and mongorestore', () => {
@@ -425,7 +435,9 @@ const crypto = require('crypto');
 const argv = process.argv.slice(2);
 if (argv.includes('--version')) { console.log('${name} version: 100.10.0'); process.exit(0); }
 const cfg = (argv.find((a) => a.startsWith('--config=')) || '').slice(9);
-const record = { tool: '${name}', argv, config: cfg && fs.readFileSync(cfg, 'utf8'), mode: cfg && (fs.statSync(cfg).mode & 0o777).toString(8), configFile: cfg, dirMode: cfg && (fs.statSync(require('path').dirname(cfg)).mode & 0o777).toString(8) };
+const record = { tool: '${name}', argv, config: cfg && fs.readFileSync(cfg, 'utf8'),
+  mode: cfg && (fs.statSync(cfg).mode & 0o777).toString(8), configFile: cfg,
+  dirMode: cfg && (fs.statSync(require('path').dirname(cfg)).mode & 0o777).toString(8) };
 const done = (extra) => fs.appendFileSync(process.env.FAKE_CALLS, JSON.stringify({ ...record, ...extra }) + '\\n');
 if ('${name}' === 'mongodump') {
   if (process.env.FAKE_FAIL) { done({}); process.stderr.write(process.env.FAKE_FAIL + '\\n'); process.exit(1); }
@@ -441,7 +453,8 @@ if ('${name}' === 'mongodump') {
       if (delay) return setTimeout(step, delay);
     }
     done({});
-    process.stderr.write('2026-11-25T04:00:00.000+0000\\twriting captured oplog to\\n2026-11-25T04:00:00.000+0000\\t\\tdumped 5 oplog entries\\n');
+    process.stderr.write('2026-11-25T04:00:00.000+0000\\twriting captured oplog to\\n' +
+      '2026-11-25T04:00:00.000+0000\\t\\tdumped 5 oplog entries\\n');
   };
   step();
 } else {
@@ -500,157 +513,171 @@ if ('${name}' === 'mongodump') {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test('backup: mongodump --archive --oplog with the credentials in a 0600 --config file; the shared pipeline stores, verify --deep reads the archive', async () => {
-    fs.rmSync(calls, { force: true });
-    const store = `file://${dir}/store`;
-    const b = await dbbackup(
-      ['backup', '--engine', 'mongodb', '--source', source, '--to', store, '--encrypt', `age:${recipient}`, '--json'],
-      { env: env() },
-    );
-    assert.equal(b.code, 0, b.stderr);
-    const m = JSON.parse(b.stdout);
-    assert.equal(m.engine, 'mongodb');
-    assert.equal(m.database, 'app');
-    assert.deepEqual(m.tools, { mongodump: '100.10.0' });
-    assert.equal(m.position, undefined);
-    assert.equal(m.tables, undefined);
-    assert.deepEqual(
-      m.artifacts.map((a: { name: string; role: string; format: string }) => [a.name, a.role, a.format]),
-      [['database.archive.zst.age', 'database', 'mongodump-archive']],
-    );
-    assert.ok(
-      m.manualRestore.some((l: string) =>
-        /age -d -i identity\.txt \| zstd -d -c \| mongorestore --archive --oplogReplay/.test(l),
-      ),
-      m.manualRestore.join('\n'),
-    );
+  test(
+    'backup: mongodump --archive --oplog with the credentials in a 0600 --config ' +
+      'file; the shared pipeline stores, verify --deep reads the archive',
+    async () => {
+      fs.rmSync(calls, { force: true });
+      const store = `file://${dir}/store`;
+      const b = await dbbackup(
+        ['backup', '--engine', 'mongodb', '--source', source, '--to', store, '--encrypt', `age:${recipient}`, '--json'],
+        { env: env() },
+      );
+      assert.equal(b.code, 0, b.stderr);
+      const m = JSON.parse(b.stdout);
+      assert.equal(m.engine, 'mongodb');
+      assert.equal(m.database, 'app');
+      assert.deepEqual(m.tools, { mongodump: '100.10.0' });
+      assert.equal(m.position, undefined);
+      assert.equal(m.tables, undefined);
+      assert.deepEqual(
+        m.artifacts.map((a: { name: string; role: string; format: string }) => [a.name, a.role, a.format]),
+        [['database.archive.zst.age', 'database', 'mongodump-archive']],
+      );
+      assert.ok(
+        m.manualRestore.some((l: string) =>
+          /age -d -i identity\.txt \| zstd -d -c \| mongorestore --archive --oplogReplay/.test(l),
+        ),
+        m.manualRestore.join('\n'),
+      );
 
-    const [dump] = callsOf('mongodump');
-    assert.deepEqual(
-      (dump.argv as string[]).map((a) => a.replace(/=.*\/tool\.yaml$/, '=CONFIG')),
-      ['--config=CONFIG', '--archive', '--oplog'],
-    );
-    assert.equal(dump.mode, '600');
-    assert.equal(dump.dirMode, '700');
-    assert.equal(
-      dump.config,
-      `uri: "mongodb://backup@db.internal:27017/?replicaSet=rs0&authSource=admin"\npassword: ${JSON.stringify(password)}\n`,
-    );
-    assert.equal(fs.existsSync(dump.configFile as string), false, 'the credentials file is gone after the run');
-    assert.deepEqual(fs.readdirSync(path.join(dir, 'tmp')), []);
-    assert.doesNotMatch(b.stdout + b.stderr, new RegExp(password));
+      const [dump] = callsOf('mongodump');
+      assert.deepEqual(
+        (dump.argv as string[]).map((a) => a.replace(/=.*\/tool\.yaml$/, '=CONFIG')),
+        ['--config=CONFIG', '--archive', '--oplog'],
+      );
+      assert.equal(dump.mode, '600');
+      assert.equal(dump.dirMode, '700');
+      assert.equal(
+        dump.config,
+        `uri: "mongodb://backup@db.internal:27017/?replicaSet=rs0&authSource=admin"\npassword: ` +
+          `${JSON.stringify(password)}\n`,
+      );
+      assert.equal(fs.existsSync(dump.configFile as string), false, 'the credentials file is gone after the run');
+      assert.deepEqual(fs.readdirSync(path.join(dir, 'tmp')), []);
+      assert.doesNotMatch(b.stdout + b.stderr, new RegExp(password));
 
-    // The stored bytes are the archive, compressed and encrypted by the standard tools.
-    const stored = path.join(dir, 'store', m.id, 'database.archive.zst.age');
-    const plain = execFileSync('sh', ['-c', `age -d -i ${identity} ${stored} | zstd -d -c`], { maxBuffer: 64 << 20 });
-    assert.ok(plain.equals(archive));
+      // The stored bytes are the archive, compressed and encrypted by the standard tools.
+      const stored = path.join(dir, 'store', m.id, 'database.archive.zst.age');
+      const plain = execFileSync('sh', ['-c', `age -d -i ${identity} ${stored} | zstd -d -c`], { maxBuffer: 64 << 20 });
+      assert.ok(plain.equals(archive));
 
-    const v = await dbbackup(['verify', '--from', store, '--latest', '--deep', '--identity', identity], { env: env() });
-    assert.equal(v.code, 0, v.stderr);
-    const checked = logLines(v.stderr).find((l) =>
-      /a complete mongodump archive from MongoDB 7\.0\.14/.test(String(l.msg)),
-    );
-    assert.ok(checked, v.stderr);
-    assert.equal(checked.lastOplogTs, '1795580004.5');
-    assert.equal(checked.documents, 71);
-  });
+      const v = await dbbackup(['verify', '--from', store, '--latest', '--deep', '--identity', identity], {
+        env: env(),
+      });
+      assert.equal(v.code, 0, v.stderr);
+      const checked = logLines(v.stderr).find((l) =>
+        /a complete mongodump archive from MongoDB 7\.0\.14/.test(String(l.msg)),
+      );
+      assert.ok(checked, v.stderr);
+      assert.equal(checked.lastOplogTs, '1795580004.5');
+      assert.equal(checked.documents, 71);
+    },
+  );
 
-  test('restore under the same name: the whole archive with --oplogReplay, checked whole first; --clean adds --drop', async () => {
-    fs.rmSync(calls, { force: true });
-    const store = `file://${dir}/store`;
-    const r = await dbbackup(
-      [
-        'restore',
-        '--from',
-        store,
-        '--latest',
-        '--identity',
-        identity,
-        '--target',
-        'mongodb://restorer@db2.internal:27017/app?authSource=admin',
-      ],
-      { env: env() },
-    );
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /checked database\.archive\.zst\.age whole before restoring it/);
-    const [call] = callsOf('mongorestore');
-    assert.deepEqual((call.argv as string[]).slice(1), ['--archive', '--stopOnError', '--oplogReplay']);
-    assert.equal(call.mode, '600');
-    assert.equal(
-      call.config,
-      `uri: "mongodb://restorer@db2.internal:27017/?authSource=admin"\npassword: ${JSON.stringify(password)}\n`,
-    );
-    assert.equal(call.stdinSha256, crypto.createHash('sha256').update(archive).digest('hex'));
-    assert.equal(fs.existsSync(call.configFile as string), false);
+  test(
+    'restore under the same name: the whole archive with ' + '--oplogReplay, checked whole first; --clean adds --drop',
+    async () => {
+      fs.rmSync(calls, { force: true });
+      const store = `file://${dir}/store`;
+      const r = await dbbackup(
+        [
+          'restore',
+          '--from',
+          store,
+          '--latest',
+          '--identity',
+          identity,
+          '--target',
+          'mongodb://restorer@db2.internal:27017/app?authSource=admin',
+        ],
+        { env: env() },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /checked database\.archive\.zst\.age whole before restoring it/);
+      const [call] = callsOf('mongorestore');
+      assert.deepEqual((call.argv as string[]).slice(1), ['--archive', '--stopOnError', '--oplogReplay']);
+      assert.equal(call.mode, '600');
+      assert.equal(
+        call.config,
+        `uri: "mongodb://restorer@db2.internal:27017/?authSource=admin"\npassword: ${JSON.stringify(password)}\n`,
+      );
+      assert.equal(call.stdinSha256, crypto.createHash('sha256').update(archive).digest('hex'));
+      assert.equal(fs.existsSync(call.configFile as string), false);
 
-    const c = await dbbackup(
-      [
-        'restore',
-        '--from',
-        store,
-        '--latest',
-        '--clean',
-        '--identity',
-        identity,
-        '--target',
-        'mongodb://restorer@db2.internal:27017/app',
-      ],
-      { env: env() },
-    );
-    assert.equal(c.code, 0, c.stderr);
-    assert.deepEqual((callsOf('mongorestore')[1].argv as string[]).slice(1), [
-      '--archive',
-      '--stopOnError',
-      '--drop',
-      '--oplogReplay',
-    ]);
-  });
+      const c = await dbbackup(
+        [
+          'restore',
+          '--from',
+          store,
+          '--latest',
+          '--clean',
+          '--identity',
+          identity,
+          '--target',
+          'mongodb://restorer@db2.internal:27017/app',
+        ],
+        { env: env() },
+      );
+      assert.equal(c.code, 0, c.stderr);
+      assert.deepEqual((callsOf('mongorestore')[1].argv as string[]).slice(1), [
+        '--archive',
+        '--stopOnError',
+        '--drop',
+        '--oplogReplay',
+      ]);
+    },
+  );
 
-  test('restore under another name: only that database, renamed, without the oplog (and said so); --with-globals refused', async () => {
-    fs.rmSync(calls, { force: true });
-    const store = `file://${dir}/store`;
-    const r = await dbbackup(
-      [
-        'restore',
-        '--from',
-        store,
-        '--latest',
-        '--identity',
-        identity,
-        '--target',
-        'mongodb://restorer@db2.internal:27017/app_drill',
-      ],
-      { env: env() },
-    );
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(
-      r.stderr,
-      /restoring only app as app_drill: mongorestore cannot replay the oplog into a renamed database/,
-    );
-    assert.deepEqual((callsOf('mongorestore')[0].argv as string[]).slice(1), [
-      '--archive',
-      '--stopOnError',
-      '--nsInclude=app.*',
-      '--nsFrom=app.*',
-      '--nsTo=app_drill.*',
-    ]);
-    const g = await dbbackup(
-      [
-        'restore',
-        '--from',
-        store,
-        '--latest',
-        '--with-globals',
-        '--identity',
-        identity,
-        '--target',
-        'mongodb://restorer@db2.internal:27017/app_drill',
-      ],
-      { env: env() },
-    );
-    assert.equal(g.code, 2);
-    assert.match(g.stderr, /--with-globals: a MongoDB backup's users and roles are in its admin database/);
-  });
+  test(
+    'restore under another name: only that database, renamed, ' +
+      'without the oplog (and said so); --with-globals refused',
+    async () => {
+      fs.rmSync(calls, { force: true });
+      const store = `file://${dir}/store`;
+      const r = await dbbackup(
+        [
+          'restore',
+          '--from',
+          store,
+          '--latest',
+          '--identity',
+          identity,
+          '--target',
+          'mongodb://restorer@db2.internal:27017/app_drill',
+        ],
+        { env: env() },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(
+        r.stderr,
+        /restoring only app as app_drill: mongorestore cannot replay the oplog into a renamed database/,
+      );
+      assert.deepEqual((callsOf('mongorestore')[0].argv as string[]).slice(1), [
+        '--archive',
+        '--stopOnError',
+        '--nsInclude=app.*',
+        '--nsFrom=app.*',
+        '--nsTo=app_drill.*',
+      ]);
+      const g = await dbbackup(
+        [
+          'restore',
+          '--from',
+          store,
+          '--latest',
+          '--with-globals',
+          '--identity',
+          identity,
+          '--target',
+          'mongodb://restorer@db2.internal:27017/app_drill',
+        ],
+        { env: env() },
+      );
+      assert.equal(g.code, 2);
+      assert.match(g.stderr, /--with-globals: a MongoDB backup's users and roles are in its admin database/);
+    },
+  );
 
   test('a flipped byte or the wrong key: nothing reaches mongorestore', async () => {
     const store = `file://${dir}/flip`;
@@ -693,48 +720,55 @@ if ('${name}' === 'mongodump') {
     assert.deepEqual(callsOf('mongorestore'), []);
   });
 
-  test('a truncated archive that mongodump reported as written: verify --deep exits 3, restore refuses before mongorestore starts', async () => {
-    const store = `file://${dir}/truncated`;
-    const b = await dbbackup(
-      ['backup', '--engine', 'mongodb', '--source', source, '--to', store, '--compression', 'gzip'],
-      { env: env({ FAKE_TRUNCATE: String(archive.length - 30) }) },
-    );
-    assert.equal(b.code, 0, b.stderr);
-    const v = await dbbackup(['verify', '--from', store, '--latest', '--deep'], { env: env() });
-    assert.equal(v.code, 3);
-    assert.match(v.stdout, /DAMAGED\s+.*database\.archive\.gz unreadable: truncated/);
-    fs.rmSync(calls, { force: true });
-    const r = await dbbackup(['restore', '--from', store, '--latest', '--target', 'mongodb://h:27017/app'], {
-      env: env(),
-    });
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /truncated: the archive ends/);
-    assert.deepEqual(callsOf('mongorestore'), []);
-  });
+  test(
+    'a truncated archive that mongodump reported as written: verify ' +
+      '--deep exits 3, restore refuses before mongorestore starts',
+    async () => {
+      const store = `file://${dir}/truncated`;
+      const b = await dbbackup(
+        ['backup', '--engine', 'mongodb', '--source', source, '--to', store, '--compression', 'gzip'],
+        { env: env({ FAKE_TRUNCATE: String(archive.length - 30) }) },
+      );
+      assert.equal(b.code, 0, b.stderr);
+      const v = await dbbackup(['verify', '--from', store, '--latest', '--deep'], { env: env() });
+      assert.equal(v.code, 3);
+      assert.match(v.stdout, /DAMAGED\s+.*database\.archive\.gz unreadable: truncated/);
+      fs.rmSync(calls, { force: true });
+      const r = await dbbackup(['restore', '--from', store, '--latest', '--target', 'mongodb://h:27017/app'], {
+        env: env(),
+      });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /truncated: the archive ends/);
+      assert.deepEqual(callsOf('mongorestore'), []);
+    },
+  );
 
-  test('mongorestore failing half-way: exit 1 with its message, and a warning that the target may hold part of it', async () => {
-    const r = await dbbackup(
-      [
-        'restore',
-        '--from',
-        `file://${dir}/store`,
-        '--latest',
-        '--identity',
-        identity,
-        '--target',
-        'mongodb://h:27017/app',
-      ],
-      {
-        env: env({
-          FAKE_FAIL:
-            'Failed: app.users: error restoring from archive: E11000 duplicate key error collection: app.users',
-        }),
-      },
-    );
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /mongorestore exited with code 1: Failed: app\.users: .*E11000 duplicate key/);
-    assert.match(r.stderr, /mongorestore may have written part of the backup/);
-  });
+  test(
+    'mongorestore failing half-way: exit 1 with its message, and ' + 'a warning that the target may hold part of it',
+    async () => {
+      const r = await dbbackup(
+        [
+          'restore',
+          '--from',
+          `file://${dir}/store`,
+          '--latest',
+          '--identity',
+          identity,
+          '--target',
+          'mongodb://h:27017/app',
+        ],
+        {
+          env: env({
+            FAKE_FAIL:
+              'Failed: app.users: error restoring from archive: E11000 duplicate key error collection: app.users',
+          }),
+        },
+      );
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /mongorestore exited with code 1: Failed: app\.users: .*E11000 duplicate key/);
+      assert.match(r.stderr, /mongorestore may have written part of the backup/);
+    },
+  );
 
   test('mongodump failing or killed mid-stream: exit 1, no manifest, no credentials file left', async () => {
     const failed = await dbbackup(
@@ -742,7 +776,10 @@ if ('${name}' === 'mongodump') {
       {
         env: env({
           FAKE_FAIL:
-            'Failed: can\'t create session: failed to connect to mongodb://db.internal:27017/: connection() error occurred during connection handshake: auth error: sasl conversation error: unable to authenticate using mechanism "SCRAM-SHA-256": (AuthenticationFailed) Authentication failed.',
+            "Failed: can't create session: failed to connect to mongodb://db.internal:27017/: " +
+            'connection() error occurred during connection handshake: auth error: sasl conversation error: ' +
+            'unable to authenticate using mechanism "SCRAM-SHA-256": (AuthenticationFailed) Authentication ' +
+            'failed.',
         }),
       },
     );

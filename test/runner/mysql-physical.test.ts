@@ -15,7 +15,8 @@ import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-
 import { loadMariaFixture, mariaFingerprint } from '../harness/mariadb-fixture';
 import { DBBACKUP, dbbackup, logLines } from '../harness/runner';
 
-const TICKS = `SELECT CONCAT(COUNT(*), ':', COALESCE(MD5(GROUP_CONCAT(CONCAT(id, '=', v) ORDER BY id)), '')) FROM ticks`;
+const TICKS =
+  `SELECT CONCAT(COUNT(*), ':', COALESCE(MD5(GROUP_CONCAT(CONCAT(id, ` + `'=', v) ORDER BY id)), '')) FROM ticks`;
 
 /**
  * The fixture's fingerprint without AUTO_INCREMENT counters: a server that starts on the files
@@ -63,7 +64,8 @@ describe('MariaDB physical backups (mariadb-backup)', () => {
       while (loading) {
         n++;
         await src.sql(
-          `INSERT INTO ticks (v) VALUES ('tick ${n}'), ('tock ${n}'); UPDATE customers SET balance = balance + 1 WHERE id = ${1 + (n % 50)}; INSERT INTO app.events (what) VALUES ('e${n}')`,
+          `INSERT INTO ticks (v) VALUES ('tick ${n}'), ('tock ${n}'); UPDATE customers SET balance = ` +
+            `balance + 1 WHERE id = ${1 + (n % 50)}; INSERT INTO app.events (what) VALUES ('e${n}')`,
           'shop',
         );
       }
@@ -106,7 +108,8 @@ describe('MariaDB physical backups (mariadb-backup)', () => {
   const checkpointAfter = async (lsn: string) => {
     for (let i = 0; i < 300; i++) {
       const now = await src.sql(
-        `SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_LSN_LAST_CHECKPOINT'`,
+        `SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS ` +
+          `WHERE VARIABLE_NAME = 'INNODB_LSN_LAST_CHECKPOINT'`,
       );
       if (BigInt(now) > BigInt(lsn)) return;
       await new Promise((r) => setTimeout(r, 100));
@@ -126,7 +129,8 @@ describe('MariaDB physical backups (mariadb-backup)', () => {
     await loadMariaFixture(src, 'shop', 300);
     await src.sql(
       `CREATE TABLE shop.ticks (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40) NOT NULL);
-       CREATE DATABASE app; CREATE TABLE app.events (id INT AUTO_INCREMENT PRIMARY KEY, what VARCHAR(40)) ENGINE=InnoDB;`,
+       CREATE DATABASE app; CREATE TABLE app.events (id INT AUTO_INCREMENT PRIMARY KEY,
+         what VARCHAR(40)) ENGINE=InnoDB;`,
     );
     shipper = spawn(process.execPath, [DBBACKUP, 'binlog-stream', '--source', src.url('shop'), '--to', url], {
       env: { ...process.env, ...src.env, DBBACKUP_LOG_FORMAT: 'json', DBBACKUP_BINLOG_UPLOAD_INTERVAL: '1' },
@@ -318,46 +322,49 @@ describe('MariaDB physical backups (mariadb-backup)', () => {
     assert.notEqual(await src.sql(TICKS, 'shop'), state);
   });
 
-  test('a drill lays the newest physical chain down, starts a temporary server on it and checks the row counts', async () => {
-    // The drill's --target is not used for a physical backup: it is laid down under TMPDIR.
-    const drill = (env: Record<string, string> = {}) =>
-      dbbackup(['drill', '--from', url, '--target', 'mysql://root@127.0.0.1:1/unused', '--json'], {
-        timeoutMs: 240000,
-        env,
-      });
-    const tmp = fs.mkdtempSync(path.join(dir, 'drill-tmp-'));
-    fs.chmodSync(tmp, 0o755);
-    const d = await drill({ TMPDIR: tmp });
-    assert.equal(d.code, 0, d.stderr);
-    const out = JSON.parse(d.stdout);
-    assert.equal(out.ok, true);
-    assert.ok(out.tablesChecked > 5 && out.rowsChecked > 0, d.stdout);
-    assert.deepEqual(fs.readdirSync(tmp), []);
-    // It compares with what the manifest recorded: a manifest that says otherwise fails it (exit 3).
-    const newest = fs
-      .readdirSync(path.join(dir, 'store'))
-      .filter((f) => f.includes('-shop-'))
-      .sort()
-      .pop()!;
-    const file = path.join(dir, 'store', newest, 'manifest.json');
-    const original = fs.readFileSync(file, 'utf8');
-    const m = JSON.parse(original);
-    const ticks = m.tables.find((t: { name: string }) => t.name === 'ticks');
-    ticks.rows += 1;
-    const { digest: _, ...rest } = m;
-    void _;
-    fs.writeFileSync(file, JSON.stringify({ ...rest, digest: manifestDigest(rest) }, null, 2));
-    try {
-      const bad = await drill();
-      assert.equal(bad.code, 3, bad.stderr);
-      assert.match(
-        bad.stderr,
-        new RegExp(`table \\.?ticks has ${ticks.rows - 1} rows after the restore; the backup recorded ${ticks.rows}`),
-      );
-    } finally {
-      fs.writeFileSync(file, original);
-    }
-  });
+  test(
+    'a drill lays the newest physical chain down, starts ' + 'a temporary server on it and checks the row counts',
+    async () => {
+      // The drill's --target is not used for a physical backup: it is laid down under TMPDIR.
+      const drill = (env: Record<string, string> = {}) =>
+        dbbackup(['drill', '--from', url, '--target', 'mysql://root@127.0.0.1:1/unused', '--json'], {
+          timeoutMs: 240000,
+          env,
+        });
+      const tmp = fs.mkdtempSync(path.join(dir, 'drill-tmp-'));
+      fs.chmodSync(tmp, 0o755);
+      const d = await drill({ TMPDIR: tmp });
+      assert.equal(d.code, 0, d.stderr);
+      const out = JSON.parse(d.stdout);
+      assert.equal(out.ok, true);
+      assert.ok(out.tablesChecked > 5 && out.rowsChecked > 0, d.stdout);
+      assert.deepEqual(fs.readdirSync(tmp), []);
+      // It compares with what the manifest recorded: a manifest that says otherwise fails it (exit 3).
+      const newest = fs
+        .readdirSync(path.join(dir, 'store'))
+        .filter((f) => f.includes('-shop-'))
+        .sort()
+        .pop()!;
+      const file = path.join(dir, 'store', newest, 'manifest.json');
+      const original = fs.readFileSync(file, 'utf8');
+      const m = JSON.parse(original);
+      const ticks = m.tables.find((t: { name: string }) => t.name === 'ticks');
+      ticks.rows += 1;
+      const { digest: _, ...rest } = m;
+      void _;
+      fs.writeFileSync(file, JSON.stringify({ ...rest, digest: manifestDigest(rest) }, null, 2));
+      try {
+        const bad = await drill();
+        assert.equal(bad.code, 3, bad.stderr);
+        assert.match(
+          bad.stderr,
+          new RegExp(`table \\.?ticks has ${ticks.rows - 1} rows after the restore; the backup recorded ${ticks.rows}`),
+        );
+      } finally {
+        fs.writeFileSync(file, original);
+      }
+    },
+  );
 
   test('an age-encrypted, gzip-compressed chain restores with --identity, and not without it', async () => {
     const key = path.join(dir, 'age.key');

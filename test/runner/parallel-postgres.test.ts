@@ -82,164 +82,187 @@ describe('PostgreSQL: parallel backup and restore (--jobs)', () => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test('--jobs 2 round trip: one tar archive of the directory dump, verify --deep, identical rows; nothing left in TMPDIR', async () => {
-    const store = `file://${dir}/round`;
-    const b = await backup('shop', store, '--jobs', '2');
-    assert.equal(b.code, 0, b.stderr);
-    const m = JSON.parse(b.stdout);
-    const database = m.artifacts.find((a: { role: string }) => a.role === 'database');
-    assert.equal(database.name, 'database.pgdir.tar.zst');
-    assert.equal(database.format, 'pg_dump-directory-tar');
-    assert.deepEqual(
-      m.tables.find((t: { name: string }) => t.name === 'orders'),
-      { schema: 'sales', name: 'orders', rows: 4000 },
-    );
-    assert.ok(
-      logLines(b.stderr).some((l) => /parallel dump: pg_dump -j 2/.test(String(l.msg ?? l.message))),
-      b.stderr,
-    );
-    // The archive is a plain tar of pg_dump's directory: toc.dat and a file per table's data.
-    const stored = path.join(dir, 'round', m.id, database.name);
-    const members = execFileSync('bash', ['-c', `zstd -d -c ${stored} | tar -t`])
-      .toString()
-      .split('\n');
-    assert.ok(members.includes('database.pgdir/toc.dat'), members.join(' '));
-    assert.ok(members.filter((n) => /^database\.pgdir\/\d+\.dat$/.test(n)).length >= 4, members.join(' '));
-    assert.deepEqual(fs.readdirSync(tmp), [], 'the spool is removed');
-
-    const v = await dbbackup(['verify', '--from', store, '--latest', '--deep'], { env: env(target) });
-    assert.equal(v.code, 0, v.stderr);
-
-    const r = await restore(store, 'round_new', '--jobs', '2');
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(await fingerprint(target, 'round_new'), expected);
-
-    // Into a database with objects of its own: --clean swaps the restored copy in for it.
-    await occupied('round_clean');
-    const c = await restore(store, 'round_clean', '--clean');
-    assert.equal(c.code, 0, c.stderr);
-    assert.deepEqual(await fingerprint(target, 'round_clean'), expected);
-    // ... and without --clean it is refused before anything is made.
-    const before = await occupied('round_busy');
-    const refused = await restore(store, 'round_busy');
-    assert.equal(refused.code, 2, refused.stderr);
-    assert.match(refused.stderr, /already has 1 tables.*--clean/);
-    assert.deepEqual(await fingerprint(target, 'round_busy'), before);
-    assert.deepEqual(await leftovers(), []);
-    assert.deepEqual(fs.readdirSync(tmp), [], 'the scratch directories are removed');
-  });
-
-  test('the manual restore line of a parallel backup works with standard tools (zstd, tar, pg_restore -j)', async () => {
-    const store = `file://${dir}/manual`;
-    const b = await backup('shop', store, '--jobs', '2');
-    assert.equal(b.code, 0, b.stderr);
-    const m = JSON.parse(b.stdout);
-    const line = m.manualRestore[m.manualRestore.indexOf('# database:') + 1] as string;
-    assert.match(line, /\| zstd -d -c \| tar -x -f - && pg_restore --jobs=4 .* database\.pgdir$/);
-    await target.sql('CREATE DATABASE by_hand');
-    const work = fs.mkdtempSync(path.join(dir, 'hand-'));
-    execFileSync('bash', ['-o', 'pipefail', '-c', line.replace('TARGET_DATABASE', 'by_hand')], {
-      cwd: work,
-      env: {
-        ...process.env,
-        PATH: `${path.dirname(pgTool('pg_restore'))}:${process.env.PATH}`,
-        PGHOST: '127.0.0.1',
-        PGPORT: String(target.port),
-        PGUSER: 'postgres',
-        PGPASSWORD: target.password,
-      },
-      stdio: 'ignore',
-    });
-    assert.deepEqual(await fingerprint(target, 'by_hand'), expected);
-  });
-
-  test('a single-stream backup restores with --jobs 2 (fetched to a scratch file so pg_restore can seek); damaged: exit 3, untouched', async () => {
-    const store = `file://${dir}/single`;
-    const b = await backup('shop', store);
-    assert.equal(b.code, 0, b.stderr);
-    const m = JSON.parse(b.stdout);
-    assert.equal(m.artifacts[0].name, 'database.pgdump.zst', 'a small database is dumped as one stream');
-    const r = await restore(store, 'single_j2', '--jobs', '2');
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /pg_restore -j 2/);
-    assert.deepEqual(await fingerprint(target, 'single_j2'), expected);
-    assert.deepEqual(fs.readdirSync(tmp), []);
-
-    // Damaged: the scratch file is never handed to pg_restore, the target stays as it was.
-    const object = path.join(dir, 'single', m.id, m.artifacts[0].name);
-    const bytes = fs.readFileSync(object);
-    bytes[Math.floor(bytes.length / 2)] ^= 0x01;
-    fs.writeFileSync(object, bytes);
-    const before = await occupied('single_flip');
-    const f = await restore(store, 'single_flip', '--clean', '--jobs', '2');
-    assert.equal(f.code, 3, f.stderr);
-    assert.doesNotMatch(f.stderr, /pg_restore -j 2/);
-    assert.deepEqual(await fingerprint(target, 'single_flip'), before);
-    assert.deepEqual(await leftovers(), []);
-    assert.deepEqual(fs.readdirSync(tmp), []);
-  });
-
-  test('one flipped byte: restore exits 3 and leaves the target untouched, makes no database, leaves no scratch', async () => {
-    const store = `file://${dir}/flip`;
-    const b = await backup('shop', store, '--jobs', '2');
-    assert.equal(b.code, 0, b.stderr);
-    const m = JSON.parse(b.stdout);
-    const name = m.artifacts.find((a: { role: string }) => a.role === 'database').name;
-    const object = path.join(dir, 'flip', m.id, name);
-    const bytes = fs.readFileSync(object);
-    bytes[Math.floor(bytes.length / 2)] ^= 0x01;
-    fs.writeFileSync(object, bytes);
-
-    const before = await occupied('flip_target');
-    const r = await restore(store, 'flip_target', '--clean', '--jobs', '2');
-    assert.equal(r.code, 3, r.stderr);
-    assert.match(r.stderr, /database\.pgdir\.tar\.zst: sha256 .* does not match/);
-    assert.deepEqual(await fingerprint(target, 'flip_target'), before);
-    const fresh = await restore(store, 'flip_new', '--jobs', '2');
-    assert.equal(fresh.code, 3, fresh.stderr);
-    assert.equal(await target.sql(`SELECT count(*) FROM pg_database WHERE datname = 'flip_new'`), '0');
-    assert.deepEqual(await leftovers(), []);
-    assert.deepEqual(fs.readdirSync(tmp), []);
-  });
-
-  test('the wrong age identity: restore fails (exit 1, as every restore with a wrong key) and the target is untouched', async () => {
-    const store = `file://${dir}/wrongkey`;
-    const b = await backup('shop', store, '--jobs', '2', '--encrypt', `age:${recipient}`);
-    assert.equal(b.code, 0, b.stderr);
-    const ok = await restore(store, 'rightkey', '--identity', identity);
-    assert.equal(ok.code, 0, ok.stderr);
-    assert.deepEqual(await fingerprint(target, 'rightkey'), expected);
-
-    const before = await occupied('wrongkey_target');
-    const r = await restore(store, 'wrongkey_target', '--clean', '--identity', otherIdentity);
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /no identity matched any of the recipients/);
-    assert.deepEqual(await fingerprint(target, 'wrongkey_target'), before);
-    assert.deepEqual(await leftovers(), []);
-    assert.deepEqual(fs.readdirSync(tmp), []);
-  });
-
-  test('a parallel dump that fails (a table lock it waits for): exit 1 naming the table, no manifest, no spool left', async () => {
-    const conn = ['-h', '127.0.0.1', '-p', String(source.port), '-U', 'postgres', '-d', 'shop'];
-    const holder = spawn(pgTool('psql'), ['-X', '-q', ...conn], {
-      env: { ...process.env, PGPASSWORD: source.password },
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
-    try {
-      holder.stdin!.write('BEGIN; LOCK TABLE sales.orders IN ACCESS EXCLUSIVE MODE;\n');
-      const locked = `SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = 'sales.orders'::regclass`;
-      for (let i = 0; i < 100 && (await source.sql(locked, 'shop')) !== '1'; i++) await sleep(100);
-      const store = `file://${dir}/locked`;
-      const b = await backup('shop', store, '--jobs', '2', '--lock-timeout', '1');
-      assert.equal(b.code, 1, b.stderr);
-      assert.match(b.stderr, /pg_dump gave up after 1 s waiting for a lock on table sales\.orders/);
-      const folders = fs.existsSync(path.join(dir, 'locked')) ? fs.readdirSync(path.join(dir, 'locked')) : [];
-      for (const f of folders) assert.equal(fs.existsSync(path.join(dir, 'locked', f, 'manifest.json')), false);
+  test(
+    '--jobs 2 round trip: one tar archive of the directory dump, ' +
+      'verify --deep, identical rows; nothing left in TMPDIR',
+    async () => {
+      const store = `file://${dir}/round`;
+      const b = await backup('shop', store, '--jobs', '2');
+      assert.equal(b.code, 0, b.stderr);
+      const m = JSON.parse(b.stdout);
+      const database = m.artifacts.find((a: { role: string }) => a.role === 'database');
+      assert.equal(database.name, 'database.pgdir.tar.zst');
+      assert.equal(database.format, 'pg_dump-directory-tar');
+      assert.deepEqual(
+        m.tables.find((t: { name: string }) => t.name === 'orders'),
+        { schema: 'sales', name: 'orders', rows: 4000 },
+      );
+      assert.ok(
+        logLines(b.stderr).some((l) => /parallel dump: pg_dump -j 2/.test(String(l.msg ?? l.message))),
+        b.stderr,
+      );
+      // The archive is a plain tar of pg_dump's directory: toc.dat and a file per table's data.
+      const stored = path.join(dir, 'round', m.id, database.name);
+      const members = execFileSync('bash', ['-c', `zstd -d -c ${stored} | tar -t`])
+        .toString()
+        .split('\n');
+      assert.ok(members.includes('database.pgdir/toc.dat'), members.join(' '));
+      assert.ok(members.filter((n) => /^database\.pgdir\/\d+\.dat$/.test(n)).length >= 4, members.join(' '));
       assert.deepEqual(fs.readdirSync(tmp), [], 'the spool is removed');
-    } finally {
-      holder.kill('SIGKILL');
-    }
-  });
+
+      const v = await dbbackup(['verify', '--from', store, '--latest', '--deep'], { env: env(target) });
+      assert.equal(v.code, 0, v.stderr);
+
+      const r = await restore(store, 'round_new', '--jobs', '2');
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await fingerprint(target, 'round_new'), expected);
+
+      // Into a database with objects of its own: --clean swaps the restored copy in for it.
+      await occupied('round_clean');
+      const c = await restore(store, 'round_clean', '--clean');
+      assert.equal(c.code, 0, c.stderr);
+      assert.deepEqual(await fingerprint(target, 'round_clean'), expected);
+      // ... and without --clean it is refused before anything is made.
+      const before = await occupied('round_busy');
+      const refused = await restore(store, 'round_busy');
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /already has 1 tables.*--clean/);
+      assert.deepEqual(await fingerprint(target, 'round_busy'), before);
+      assert.deepEqual(await leftovers(), []);
+      assert.deepEqual(fs.readdirSync(tmp), [], 'the scratch directories are removed');
+    },
+  );
+
+  test(
+    'the manual restore line of a parallel backup ' + 'works with standard tools (zstd, tar, pg_restore -j)',
+    async () => {
+      const store = `file://${dir}/manual`;
+      const b = await backup('shop', store, '--jobs', '2');
+      assert.equal(b.code, 0, b.stderr);
+      const m = JSON.parse(b.stdout);
+      const line = m.manualRestore[m.manualRestore.indexOf('# database:') + 1] as string;
+      assert.match(line, /\| zstd -d -c \| tar -x -f - && pg_restore --jobs=4 .* database\.pgdir$/);
+      await target.sql('CREATE DATABASE by_hand');
+      const work = fs.mkdtempSync(path.join(dir, 'hand-'));
+      execFileSync('bash', ['-o', 'pipefail', '-c', line.replace('TARGET_DATABASE', 'by_hand')], {
+        cwd: work,
+        env: {
+          ...process.env,
+          PATH: `${path.dirname(pgTool('pg_restore'))}:${process.env.PATH}`,
+          PGHOST: '127.0.0.1',
+          PGPORT: String(target.port),
+          PGUSER: 'postgres',
+          PGPASSWORD: target.password,
+        },
+        stdio: 'ignore',
+      });
+      assert.deepEqual(await fingerprint(target, 'by_hand'), expected);
+    },
+  );
+
+  test(
+    'a single-stream backup restores with --jobs 2 (fetched to a scratch ' +
+      'file so pg_restore can seek); damaged: exit 3, untouched',
+    async () => {
+      const store = `file://${dir}/single`;
+      const b = await backup('shop', store);
+      assert.equal(b.code, 0, b.stderr);
+      const m = JSON.parse(b.stdout);
+      assert.equal(m.artifacts[0].name, 'database.pgdump.zst', 'a small database is dumped as one stream');
+      const r = await restore(store, 'single_j2', '--jobs', '2');
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /pg_restore -j 2/);
+      assert.deepEqual(await fingerprint(target, 'single_j2'), expected);
+      assert.deepEqual(fs.readdirSync(tmp), []);
+
+      // Damaged: the scratch file is never handed to pg_restore, the target stays as it was.
+      const object = path.join(dir, 'single', m.id, m.artifacts[0].name);
+      const bytes = fs.readFileSync(object);
+      bytes[Math.floor(bytes.length / 2)] ^= 0x01;
+      fs.writeFileSync(object, bytes);
+      const before = await occupied('single_flip');
+      const f = await restore(store, 'single_flip', '--clean', '--jobs', '2');
+      assert.equal(f.code, 3, f.stderr);
+      assert.doesNotMatch(f.stderr, /pg_restore -j 2/);
+      assert.deepEqual(await fingerprint(target, 'single_flip'), before);
+      assert.deepEqual(await leftovers(), []);
+      assert.deepEqual(fs.readdirSync(tmp), []);
+    },
+  );
+
+  test(
+    'one flipped byte: restore exits 3 and leaves the ' + 'target untouched, makes no database, leaves no scratch',
+    async () => {
+      const store = `file://${dir}/flip`;
+      const b = await backup('shop', store, '--jobs', '2');
+      assert.equal(b.code, 0, b.stderr);
+      const m = JSON.parse(b.stdout);
+      const name = m.artifacts.find((a: { role: string }) => a.role === 'database').name;
+      const object = path.join(dir, 'flip', m.id, name);
+      const bytes = fs.readFileSync(object);
+      bytes[Math.floor(bytes.length / 2)] ^= 0x01;
+      fs.writeFileSync(object, bytes);
+
+      const before = await occupied('flip_target');
+      const r = await restore(store, 'flip_target', '--clean', '--jobs', '2');
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, /database\.pgdir\.tar\.zst: sha256 .* does not match/);
+      assert.deepEqual(await fingerprint(target, 'flip_target'), before);
+      const fresh = await restore(store, 'flip_new', '--jobs', '2');
+      assert.equal(fresh.code, 3, fresh.stderr);
+      assert.equal(await target.sql(`SELECT count(*) FROM pg_database WHERE datname = 'flip_new'`), '0');
+      assert.deepEqual(await leftovers(), []);
+      assert.deepEqual(fs.readdirSync(tmp), []);
+    },
+  );
+
+  test(
+    'the wrong age identity: restore fails (exit 1, as every ' +
+      'restore with a wrong key) and the target is untouched',
+    async () => {
+      const store = `file://${dir}/wrongkey`;
+      const b = await backup('shop', store, '--jobs', '2', '--encrypt', `age:${recipient}`);
+      assert.equal(b.code, 0, b.stderr);
+      const ok = await restore(store, 'rightkey', '--identity', identity);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.deepEqual(await fingerprint(target, 'rightkey'), expected);
+
+      const before = await occupied('wrongkey_target');
+      const r = await restore(store, 'wrongkey_target', '--clean', '--identity', otherIdentity);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /no identity matched any of the recipients/);
+      assert.deepEqual(await fingerprint(target, 'wrongkey_target'), before);
+      assert.deepEqual(await leftovers(), []);
+      assert.deepEqual(fs.readdirSync(tmp), []);
+    },
+  );
+
+  test(
+    'a parallel dump that fails (a table lock it waits for): exit ' + '1 naming the table, no manifest, no spool left',
+    async () => {
+      const conn = ['-h', '127.0.0.1', '-p', String(source.port), '-U', 'postgres', '-d', 'shop'];
+      const holder = spawn(pgTool('psql'), ['-X', '-q', ...conn], {
+        env: { ...process.env, PGPASSWORD: source.password },
+        stdio: ['pipe', 'ignore', 'ignore'],
+      });
+      try {
+        holder.stdin!.write('BEGIN; LOCK TABLE sales.orders IN ACCESS EXCLUSIVE MODE;\n');
+        const locked =
+          `SELECT count(*) FROM pg_locks WHERE mode = ` +
+          `'AccessExclusiveLock' AND relation = 'sales.orders'::regclass`;
+        for (let i = 0; i < 100 && (await source.sql(locked, 'shop')) !== '1'; i++) await sleep(100);
+        const store = `file://${dir}/locked`;
+        const b = await backup('shop', store, '--jobs', '2', '--lock-timeout', '1');
+        assert.equal(b.code, 1, b.stderr);
+        assert.match(b.stderr, /pg_dump gave up after 1 s waiting for a lock on table sales\.orders/);
+        const folders = fs.existsSync(path.join(dir, 'locked')) ? fs.readdirSync(path.join(dir, 'locked')) : [];
+        for (const f of folders) assert.equal(fs.existsSync(path.join(dir, 'locked', f, 'manifest.json')), false);
+        assert.deepEqual(fs.readdirSync(tmp), [], 'the spool is removed');
+      } finally {
+        holder.kill('SIGKILL');
+      }
+    },
+  );
 
   test(`${TABLES} tables: --jobs 2 backup and restore into a server with the default lock table`, async () => {
     assert.equal(await target.sql('SHOW max_locks_per_transaction'), '64');

@@ -12,7 +12,9 @@ import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-server';
 import { DBBACKUP, dbbackup, logLines } from '../harness/runner';
 
-const STATE = `SELECT CONCAT(COUNT(*), ':', COALESCE(GROUP_CONCAT(CONCAT(id, '=', v) ORDER BY id SEPARATOR ','), '')) FROM accounts`;
+const STATE =
+  `SELECT CONCAT(COUNT(*), ':', COALESCE(GROUP_CONCAT(CONCAT(id, ` +
+  `'=', v) ORDER BY id SEPARATOR ','), '')) FROM accounts`;
 
 /** Binary logs record whole seconds: wait until a new second has begun (plus a margin). */
 async function nextSecond(): Promise<void> {
@@ -85,7 +87,8 @@ describe('MariaDB point-in-time recovery', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-pitr-my-'));
     url = `file://${dir}/store`;
     await src.sql(
-      `CREATE DATABASE app; CREATE TABLE app.accounts (id INT PRIMARY KEY, v VARCHAR(100) NOT NULL); CREATE DATABASE other; CREATE TABLE other.noise (i INT)`,
+      `CREATE DATABASE app; CREATE TABLE app.accounts (id INT PRIMARY KEY, v VARCHAR(100) ` +
+        `NOT NULL); CREATE DATABASE other; CREATE TABLE other.noise (i INT)`,
     );
     await src.sql(`INSERT INTO accounts VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'), (5, 'e')`, 'app');
     startShipper();
@@ -105,7 +108,8 @@ describe('MariaDB point-in-time recovery', () => {
     await src.sql(`UPDATE accounts SET v = 'changed' WHERE id <= 2; DELETE FROM accounts WHERE id = 7`, 'app');
     await src.sql(`FLUSH BINARY LOGS`);
     await src.sql(
-      `START TRANSACTION; INSERT INTO accounts VALUES (8, 'h'); COMMIT; START TRANSACTION; INSERT INTO accounts VALUES (9, 'rolled back'); ROLLBACK;`,
+      `START TRANSACTION; INSERT INTO accounts VALUES (8, 'h'); COMMIT; START ` +
+        `TRANSACTION; INSERT INTO accounts VALUES (9, 'rolled back'); ROLLBACK;`,
       'app',
     );
     moments.push({ t: await noteSecond(), state: await src.sql(STATE, 'app') });
@@ -164,7 +168,8 @@ describe('MariaDB point-in-time recovery', () => {
     assert.equal(await stopShipper('SIGKILL'), null);
     // While it is down: logs close and rows are written.
     await src.sql(
-      `INSERT INTO accounts VALUES (31, 'while down'); FLUSH BINARY LOGS; INSERT INTO accounts VALUES (32, 'while down 2'); FLUSH BINARY LOGS;`,
+      `INSERT INTO accounts VALUES (31, 'while down'); FLUSH BINARY LOGS; INSERT ` +
+        `INTO accounts VALUES (32, 'while down 2'); FLUSH BINARY LOGS;`,
       'app',
     );
     const t = await noteSecond();
@@ -200,7 +205,8 @@ describe('MariaDB point-in-time recovery', () => {
 
   test('a missing binary log in the middle: a later moment fails naming it; verify exits 3', async () => {
     await src.sql(
-      `FLUSH BINARY LOGS; INSERT INTO accounts VALUES (50, 'in the lost log'); FLUSH BINARY LOGS; INSERT INTO accounts VALUES (51, 'after')`,
+      `FLUSH BINARY LOGS; INSERT INTO accounts VALUES (50, 'in the lost log'); ` +
+        `FLUSH BINARY LOGS; INSERT INTO accounts VALUES (51, 'after')`,
       'app',
     );
     const t = await noteSecond();

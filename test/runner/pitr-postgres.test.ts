@@ -60,7 +60,8 @@ describe('PostgreSQL point-in-time recovery', () => {
     pg = await startArchivingPostgres(url);
     await pg.sql('CREATE DATABASE app');
     await pg.sql(
-      `CREATE TABLE accounts (id int PRIMARY KEY, v text NOT NULL); INSERT INTO accounts SELECT g, 'v' || g FROM generate_series(1, 20) g;`,
+      `CREATE TABLE accounts (id int PRIMARY KEY, v text NOT NULL); INSERT INTO ` +
+        `accounts SELECT g, 'v' || g FROM generate_series(1, 20) g;`,
       'app',
     );
   });
@@ -120,7 +121,10 @@ describe('PostgreSQL point-in-time recovery', () => {
       assert.ok(fs.existsSync(path.join(target, 'recovery.signal')));
       assert.match(
         fs.readFileSync(path.join(target, 'postgresql.auto.conf'), 'utf8'),
-        /restore_command = '.*wal-fetch "%f" "%p" --from file:\/\/.*'\nrecovery_target_time = '.*'\nrecovery_target_timeline = '1'\nrecovery_target_action = 'promote'/,
+        new RegExp(
+          /restore_command = '.*wal-fetch "%f" "%p" --from file:\/\/.*'\nrecovery_target_time/.source +
+            / = '.*'\nrecovery_target_timeline = '1'\nrecovery_target_action = 'promote'/.source,
+        ),
       );
       const server = await startOnDataDir(target);
       try {
@@ -144,7 +148,10 @@ describe('PostgreSQL point-in-time recovery', () => {
     const text = await dbbackup(['list', '--from', url]);
     assert.match(
       text.stdout,
-      /point-in-time recovery: any moment from \S+ to \S+ \(postgres WAL archive \(wal\/, \d+ objects, [^)]+\), 1 base backup\)/,
+      new RegExp(
+        /point-in-time recovery: any moment from \S+ to \S+ \(postgres/.source +
+          / WAL archive \(wal\/, \d+ objects, [^)]+\), 1 base backup\)/.source,
+      ),
     );
     const v = await dbbackup(['verify', '--from', url, '--all']);
     assert.equal(v.code, 0, v.stderr);
@@ -182,91 +189,97 @@ describe('PostgreSQL point-in-time recovery', () => {
     assert.match(l.stdout, new RegExp(`${inc2.id}.*incremental.*${inc1.id}`));
   });
 
-  test('a missing segment in the middle: a later moment fails naming it, an earlier one still restores, verify exits 3', async () => {
-    // A second base later on, then more writes; then one archived segment disappears.
-    await pg.sql(`INSERT INTO accounts VALUES (300, 'before gap')`, 'app');
-    const beforeGap = { t: await noteMoment(), state: await pg.sql(STATE, 'app') };
-    // A transaction after the moment in the same segment: recovery stops there, before the gap.
-    await pg.sql(`UPDATE accounts SET v = 'after the moment' WHERE id = 300`, 'app');
-    await switchAndWait(pg);
-    const atGapEdge = await noteMoment();
-    await pg.sql(`INSERT INTO accounts VALUES (301, 'in the lost segment')`, 'app');
-    const lost = await switchAndWait(pg);
-    await pg.sql(`INSERT INTO accounts VALUES (302, 'after gap')`, 'app');
-    const afterGap = await noteMoment();
-    await pg.sql(`INSERT INTO accounts VALUES (303, 'later')`, 'app');
-    await switchAndWait(pg);
-    fs.rmSync(path.join(store, 'wal', lost.slice(0, 8), lost), { recursive: true });
+  test(
+    'a missing segment in the middle: a later moment fails naming ' +
+      'it, an earlier one still restores, verify exits 3',
+    async () => {
+      // A second base later on, then more writes; then one archived segment disappears.
+      await pg.sql(`INSERT INTO accounts VALUES (300, 'before gap')`, 'app');
+      const beforeGap = { t: await noteMoment(), state: await pg.sql(STATE, 'app') };
+      // A transaction after the moment in the same segment: recovery stops there, before the gap.
+      await pg.sql(`UPDATE accounts SET v = 'after the moment' WHERE id = 300`, 'app');
+      await switchAndWait(pg);
+      const atGapEdge = await noteMoment();
+      await pg.sql(`INSERT INTO accounts VALUES (301, 'in the lost segment')`, 'app');
+      const lost = await switchAndWait(pg);
+      await pg.sql(`INSERT INTO accounts VALUES (302, 'after gap')`, 'app');
+      const afterGap = await noteMoment();
+      await pg.sql(`INSERT INTO accounts VALUES (303, 'later')`, 'app');
+      await switchAndWait(pg);
+      fs.rmSync(path.join(store, 'wal', lost.slice(0, 8), lost), { recursive: true });
 
-    const target = restoreDir();
-    const r = await dbbackup(['restore', '--from', url, '--to-time', afterGap.toISOString(), '--target-dir', target]);
-    assert.equal(r.code, 3, r.stderr);
-    assert.match(r.stderr, new RegExp(`gap: segment ${lost} is missing`));
-    assert.equal(fs.existsSync(target), false, 'nothing was laid down');
+      const target = restoreDir();
+      const r = await dbbackup(['restore', '--from', url, '--to-time', afterGap.toISOString(), '--target-dir', target]);
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, new RegExp(`gap: segment ${lost} is missing`));
+      assert.equal(fs.existsSync(target), false, 'nothing was laid down');
 
-    // Just before the gap, with no transaction after the moment left in the archive before it: refused, naming the gap.
-    const edge = await dbbackup([
-      'restore',
-      '--from',
-      url,
-      '--to-time',
-      atGapEdge.toISOString(),
-      '--target-dir',
-      restoreDir(),
-    ]);
-    assert.equal(edge.code, 3, edge.stderr);
-    assert.match(edge.stderr, new RegExp(`gap: segment ${lost} is missing`));
+      // Just before the gap, with no transaction after the moment left in the archive before it: refused, naming the
+      // gap.
+      const edge = await dbbackup([
+        'restore',
+        '--from',
+        url,
+        '--to-time',
+        atGapEdge.toISOString(),
+        '--target-dir',
+        restoreDir(),
+      ]);
+      assert.equal(edge.code, 3, edge.stderr);
+      assert.match(edge.stderr, new RegExp(`gap: segment ${lost} is missing`));
 
-    const ok = restoreDir();
-    const r2 = await dbbackup(['restore', '--from', url, '--to-time', beforeGap.t.toISOString(), '--target-dir', ok]);
-    assert.equal(r2.code, 0, r2.stderr);
-    const server = await startOnDataDir(ok);
-    try {
-      assert.equal(await server.sql(STATE, 'app'), beforeGap.state);
-    } finally {
-      await server.stop();
-    }
+      const ok = restoreDir();
+      const r2 = await dbbackup(['restore', '--from', url, '--to-time', beforeGap.t.toISOString(), '--target-dir', ok]);
+      assert.equal(r2.code, 0, r2.stderr);
+      const server = await startOnDataDir(ok);
+      try {
+        assert.equal(await server.sql(STATE, 'app'), beforeGap.state);
+      } finally {
+        await server.stop();
+      }
 
-    const v = await dbbackup(['verify', '--from', url, '--all']);
-    assert.equal(v.code, 3, v.stdout + v.stderr);
-    assert.match(
-      v.stdout,
-      new RegExp(`DAMAGED\\s+wal-archive: the WAL archive .* has a gap: segment ${lost} is missing`),
-    );
-    const l = await dbbackup(['list', '--from', url]);
-    assert.match(l.stdout, new RegExp(`GAP: .*${lost}`));
+      const v = await dbbackup(['verify', '--from', url, '--all']);
+      assert.equal(v.code, 3, v.stdout + v.stderr);
+      assert.match(
+        v.stdout,
+        new RegExp(`DAMAGED\\s+wal-archive: the WAL archive .* has a gap: segment ${lost} is missing`),
+      );
+      const l = await dbbackup(['list', '--from', url]);
+      assert.match(l.stdout, new RegExp(`GAP: .*${lost}`));
 
-    // Recovery itself never steps over the gap: wal-fetch names it (exit 3) instead of "not found".
-    const f = await dbbackup(['wal-fetch', lost, path.join(dir, 'x'), '--from', url]);
-    assert.equal(f.code, 3);
-    assert.match(f.stderr, new RegExp(`gap: ${lost} is missing but \\d+ later segment`));
+      // Recovery itself never steps over the gap: wal-fetch names it (exit 3) instead of "not found".
+      const f = await dbbackup(['wal-fetch', lost, path.join(dir, 'x'), '--from', url]);
+      assert.equal(f.code, 3);
+      assert.match(f.stderr, new RegExp(`gap: ${lost} is missing but \\d+ later segment`));
 
-    // A recovery that was laid down before the segment went missing stops with PostgreSQL's own error, never a silent partial restore.
-    const laid = restoreDir();
-    const planOk = await dbbackup([
-      'restore',
-      '--from',
-      url,
-      '--to-time',
-      beforeGap.t.toISOString(),
-      '--target-dir',
-      laid,
-      '--json',
-    ]);
-    assert.equal(planOk.code, 0);
-    const conf = path.join(laid, 'postgresql.auto.conf');
-    fs.writeFileSync(
-      conf,
-      fs
-        .readFileSync(conf, 'utf8')
-        .replace(
-          /recovery_target_time = '[^']*'/,
-          `recovery_target_time = '${afterGap.toISOString().replace('T', ' ').replace('Z', '+00')}'`,
-        ),
-    );
-    const serverLog = await expectStartFailure(laid);
-    assert.match(serverLog, new RegExp(`gap: ${lost} is missing`));
-    assert.match(serverLog, /recovery ended before configured recovery target was reached/);
-    assert.ok(logLines(r.stderr).length > 0);
-  });
+      // A recovery that was laid down before the segment went missing stops with PostgreSQL's own error, never a silent
+      // partial restore.
+      const laid = restoreDir();
+      const planOk = await dbbackup([
+        'restore',
+        '--from',
+        url,
+        '--to-time',
+        beforeGap.t.toISOString(),
+        '--target-dir',
+        laid,
+        '--json',
+      ]);
+      assert.equal(planOk.code, 0);
+      const conf = path.join(laid, 'postgresql.auto.conf');
+      fs.writeFileSync(
+        conf,
+        fs
+          .readFileSync(conf, 'utf8')
+          .replace(
+            /recovery_target_time = '[^']*'/,
+            `recovery_target_time = '${afterGap.toISOString().replace('T', ' ').replace('Z', '+00')}'`,
+          ),
+      );
+      const serverLog = await expectStartFailure(laid);
+      assert.match(serverLog, new RegExp(`gap: ${lost} is missing`));
+      assert.match(serverLog, /recovery ended before configured recovery target was reached/);
+      assert.ok(logLines(r.stderr).length > 0);
+    },
+  );
 });

@@ -39,40 +39,44 @@ describe('PostgreSQL point-in-time recovery across timelines', () => {
     fs.rmSync(store, { recursive: true, force: true });
   });
 
-  test('a promoted restore that archives on a new timeline is a fork: later moments of the original stay on timeline 1', async () => {
-    await pg.sql(`INSERT INTO t VALUES (2, 'b')`);
-    const t1 = await noteMoment();
-    await pg.sql(`INSERT INTO t VALUES (3, 'c')`);
-    await switchAndWait(pg);
-    const { dir } = await restore(t1);
-    const fork = await startOnDataDir(dir, 60000, url);
-    try {
-      assert.equal(await fork.sql(STATE), '2:a,b');
-      await fork.sql(`INSERT INTO t VALUES (100, 'fork')`);
-      await fork.sql('SELECT pg_switch_wal()');
-      for (let i = 0; i < 100 && !fs.existsSync(path.join(store, 'wal', '00000002', '00000002.history')); i++)
-        await new Promise((r) => setTimeout(r, 100));
-      assert.ok(
-        fs.existsSync(path.join(store, 'wal', '00000002', '00000002.history')),
-        'the fork archived its timeline history',
-      );
-    } finally {
-      await fork.stop();
-    }
-    await pg.sql(`INSERT INTO t VALUES (4, 'd')`);
-    const t2 = await noteMoment();
-    const s2 = await pg.sql(STATE);
-    await pg.sql(`INSERT INTO t VALUES (5, 'e')`);
-    await switchAndWait(pg);
-    const r2 = await restore(t2);
-    assert.equal(r2.out.timeline, 1);
-    const server = await startOnDataDir(r2.dir);
-    try {
-      assert.equal(await server.sql(STATE), s2);
-    } finally {
-      await server.stop();
-    }
-  });
+  test(
+    'a promoted restore that archives on a new timeline is a fork: ' +
+      'later moments of the original stay on timeline 1',
+    async () => {
+      await pg.sql(`INSERT INTO t VALUES (2, 'b')`);
+      const t1 = await noteMoment();
+      await pg.sql(`INSERT INTO t VALUES (3, 'c')`);
+      await switchAndWait(pg);
+      const { dir } = await restore(t1);
+      const fork = await startOnDataDir(dir, 60000, url);
+      try {
+        assert.equal(await fork.sql(STATE), '2:a,b');
+        await fork.sql(`INSERT INTO t VALUES (100, 'fork')`);
+        await fork.sql('SELECT pg_switch_wal()');
+        for (let i = 0; i < 100 && !fs.existsSync(path.join(store, 'wal', '00000002', '00000002.history')); i++)
+          await new Promise((r) => setTimeout(r, 100));
+        assert.ok(
+          fs.existsSync(path.join(store, 'wal', '00000002', '00000002.history')),
+          'the fork archived its timeline history',
+        );
+      } finally {
+        await fork.stop();
+      }
+      await pg.sql(`INSERT INTO t VALUES (4, 'd')`);
+      const t2 = await noteMoment();
+      const s2 = await pg.sql(STATE);
+      await pg.sql(`INSERT INTO t VALUES (5, 'e')`);
+      await switchAndWait(pg);
+      const r2 = await restore(t2);
+      assert.equal(r2.out.timeline, 1);
+      const server = await startOnDataDir(r2.dir);
+      try {
+        assert.equal(await server.sql(STATE), s2);
+      } finally {
+        await server.stop();
+      }
+    },
+  );
 
   test('a promoted restore that replaced the original: moments after the promotion follow its timeline', async () => {
     await pg.sql(`INSERT INTO t VALUES (6, 'f')`);

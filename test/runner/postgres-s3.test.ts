@@ -125,26 +125,30 @@ describe('PostgreSQL to S3 (moto) with KMS encryption', () => {
     assert.deepEqual(await fingerprint(pg, 'from_s3'), expected);
   });
 
-  test("the manifest's manual restore lines work with standard tools only (aws, jq, base64, age, zstd, pg_restore)", async () => {
-    const lines = manifest.manualRestore.filter((l) => !l.startsWith('#') && !l.includes('globals.sql'));
-    assert.equal(lines.length, 3, lines.join('\n'));
-    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-manual-'));
-    try {
-      await pg.sql('CREATE DATABASE manual');
-      // Exactly the README's lines, with TARGET_DATABASE filled in and the endpoint in the standard variable.
-      const script = lines.map((l) => l.replace('TARGET_DATABASE', `'${pg.url('manual')}'`)).join('\n');
-      await run('bash', ['-euo', 'pipefail', '-c', script], { cwd, env: { ...process.env, ...env } });
-      assert.deepEqual(await fingerprint(pg, 'manual'), expected);
-    } finally {
-      fs.rmSync(cwd, { recursive: true, force: true });
-    }
-  });
+  test(
+    "the manifest's manual restore lines work with standard tools " + 'only (aws, jq, base64, age, zstd, pg_restore)',
+    async () => {
+      const lines = manifest.manualRestore.filter((l) => !l.startsWith('#') && !l.includes('globals.sql'));
+      assert.equal(lines.length, 3, lines.join('\n'));
+      const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-manual-'));
+      try {
+        await pg.sql('CREATE DATABASE manual');
+        // Exactly the README's lines, with TARGET_DATABASE filled in and the endpoint in the standard variable.
+        const script = lines.map((l) => l.replace('TARGET_DATABASE', `'${pg.url('manual')}'`)).join('\n');
+        await run('bash', ['-euo', 'pipefail', '-c', script], { cwd, env: { ...process.env, ...env } });
+        assert.deepEqual(await fingerprint(pg, 'manual'), expected);
+      } finally {
+        fs.rmSync(cwd, { recursive: true, force: true });
+      }
+    },
+  );
 
   test('a stream larger than one part is uploaded in several parts and verifies', async () => {
     // Incompressible rows make the stored object larger than one 8 MiB part.
     await pg.sql(`CREATE DATABASE big`);
     await pg.sql(
-      `CREATE TABLE noise AS SELECT i, decode(string_agg(md5(i::text || j::text), ''), 'hex') AS b FROM generate_series(1, 6000) i, generate_series(1, 200) j GROUP BY i`,
+      `CREATE TABLE noise AS SELECT i, decode(string_agg(md5(i::text || j::text), ''), 'hex') ` +
+        `AS b FROM generate_series(1, 6000) i, generate_series(1, 200) j GROUP BY i`,
       'big',
     );
     const b = await dbbackup(

@@ -24,7 +24,10 @@ describe('the dump tool against the server (ServerVersions.dumpToolProblem)', ()
     assert.equal(problem(MYSQL, '5.7.44-log', MYSQL, '8.4.7'), undefined);
     assert.match(
       problem(MARIADB, '11.4.2-MariaDB', MARIADB, '10.11.19-MariaDB')!,
-      /^the-dump 10\.11\.19-MariaDB cannot dump the mariadb 11\.4\.2-MariaDB server: .*newer.*mariadb-client\) 11\.4 or newer/,
+      new RegExp(
+        /^the-dump 10\.11\.19-MariaDB cannot dump the mariadb/.source +
+          / 11\.4\.2-MariaDB server: .*newer.*mariadb-client\) 11\.4 or newer/.source,
+      ),
     );
     assert.match(
       problem(MYSQL, '9.1.0', MYSQL, '8.4.7')!,

@@ -100,7 +100,8 @@ describe('preflight: tools, versions and identities are checked before any sessi
     store = path.join(tmp, 'store');
     await pg.sql('CREATE DATABASE app');
     await pg.sql(
-      'CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 1000) i;',
+      'CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t ' +
+        'SELECT i, md5(i::text) FROM generate_series(1, 1000) i;',
       'app',
     );
     const pair = ageKeyPair(Buffer.alloc(32, 3));
@@ -213,92 +214,101 @@ describe('preflight: tools, versions and identities are checked before any sessi
     );
   });
 
-  test('pg_restore older than the server (or than the pg_dump that made the archive): exit 2, target not created', async () => {
-    const bin = binDir(tmp, 'pg-old-restore', [PG_BIN], [], { pg_restore: 'echo "pg_restore (PostgreSQL) 14.0"' });
-    const r = await dbbackup(
-      [
+  test(
+    'pg_restore older than the server (or than the pg_dump ' + 'that made the archive): exit 2, target not created',
+    async () => {
+      const bin = binDir(tmp, 'pg-old-restore', [PG_BIN], [], { pg_restore: 'echo "pg_restore (PostgreSQL) 14.0"' });
+      const r = await dbbackup(
+        [
+          'restore',
+          '--from',
+          `file://${store}`,
+          '--latest',
+          '--target',
+          pg.url('restored_old'),
+          '--identity',
+          identityFile,
+        ],
+        {
+          env: { ...pg.env, DBBACKUP_PG_BIN: bin },
+        },
+      );
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(
+        r.stderr,
+        /pg_restore 14 .*(cannot read an archive made by pg_dump 15|older than the PostgreSQL 15 server)/,
+      );
+      assert.equal(await pg.sql("SELECT count(*) FROM pg_database WHERE datname = 'restored_old'"), '0');
+    },
+  );
+
+  test(
+    '--identity that is a directory, garbage, a public key, empty ' + 'or missing: exit 2 before the target is touched',
+    async () => {
+      const garbage = path.join(tmp, 'garbage.txt');
+      fs.writeFileSync(garbage, 'this is not a key\n');
+      const broken = path.join(tmp, 'broken.txt');
+      const real = fs.readFileSync(identityFile, 'utf8');
+      fs.writeFileSync(
+        broken,
+        real.replace(/AGE-SECRET-KEY-1(.)/, (_m, c: string) => `AGE-SECRET-KEY-1${c === 'Q' ? 'P' : 'Q'}`),
+      );
+      const pub = path.join(tmp, 'public.txt');
+      fs.writeFileSync(pub, `${recipient}\n`);
+      const empty = path.join(tmp, 'empty.txt');
+      fs.writeFileSync(empty, '# nothing here\n');
+      const cases: [string, RegExp][] = [
+        [tmp, /is a directory/],
+        [garbage, /is not an age identity/],
+        [broken, /is not an age identity \(line 1 .*checksum does not match\)/],
+        [pub, /holds a recipient \(a public key\), not an identity/],
+        [empty, /holds no identity/],
+        [path.join(tmp, 'missing.txt'), /cannot be read \(ENOENT\)/],
+      ];
+      for (const [file, message] of cases) {
+        const r = await dbbackup(
+          ['restore', '--from', `file://${store}`, '--latest', '--target', pg.url('restored_id'), '--identity', file],
+          { env: pg.env, timeoutMs: 30000 },
+        );
+        assert.equal(r.code, 2, `${file}: ${r.stderr}`);
+        assert.match(
+          r.stderr,
+          new RegExp(`--identity '${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}' ${message.source}`),
+        );
+        assert.doesNotMatch(r.stdout + r.stderr, /AGE-SECRET-KEY-1[0-9A-Z]/);
+        const v = await dbbackup(['verify', '--from', `file://${store}`, '--latest', '--deep', '--identity', file], {
+          env: pg.env,
+          timeoutMs: 30000,
+        });
+        assert.equal(v.code, 2, `verify ${file}: ${v.stderr}`);
+      }
+      assert.equal(await pg.sql("SELECT count(*) FROM pg_database WHERE datname = 'restored_id'"), '0');
+    },
+  );
+
+  test(
+    'restore without zstd on PATH: exit 2, the target ' + 'database is not created; with it the restore works',
+    async () => {
+      const bin = binDir(tmp, 'restore-no-zstd', PATH_DIRS, ['zstd']);
+      const args = [
         'restore',
         '--from',
         `file://${store}`,
         '--latest',
         '--target',
-        pg.url('restored_old'),
+        pg.url('restored_ok'),
         '--identity',
         identityFile,
-      ],
-      {
-        env: { ...pg.env, DBBACKUP_PG_BIN: bin },
-      },
-    );
-    assert.equal(r.code, 2, r.stderr);
-    assert.match(
-      r.stderr,
-      /pg_restore 14 .*(cannot read an archive made by pg_dump 15|older than the PostgreSQL 15 server)/,
-    );
-    assert.equal(await pg.sql("SELECT count(*) FROM pg_database WHERE datname = 'restored_old'"), '0');
-  });
-
-  test('--identity that is a directory, garbage, a public key, empty or missing: exit 2 before the target is touched', async () => {
-    const garbage = path.join(tmp, 'garbage.txt');
-    fs.writeFileSync(garbage, 'this is not a key\n');
-    const broken = path.join(tmp, 'broken.txt');
-    const real = fs.readFileSync(identityFile, 'utf8');
-    fs.writeFileSync(
-      broken,
-      real.replace(/AGE-SECRET-KEY-1(.)/, (_m, c: string) => `AGE-SECRET-KEY-1${c === 'Q' ? 'P' : 'Q'}`),
-    );
-    const pub = path.join(tmp, 'public.txt');
-    fs.writeFileSync(pub, `${recipient}\n`);
-    const empty = path.join(tmp, 'empty.txt');
-    fs.writeFileSync(empty, '# nothing here\n');
-    const cases: [string, RegExp][] = [
-      [tmp, /is a directory/],
-      [garbage, /is not an age identity/],
-      [broken, /is not an age identity \(line 1 .*checksum does not match\)/],
-      [pub, /holds a recipient \(a public key\), not an identity/],
-      [empty, /holds no identity/],
-      [path.join(tmp, 'missing.txt'), /cannot be read \(ENOENT\)/],
-    ];
-    for (const [file, message] of cases) {
-      const r = await dbbackup(
-        ['restore', '--from', `file://${store}`, '--latest', '--target', pg.url('restored_id'), '--identity', file],
-        { env: pg.env, timeoutMs: 30000 },
-      );
-      assert.equal(r.code, 2, `${file}: ${r.stderr}`);
-      assert.match(
-        r.stderr,
-        new RegExp(`--identity '${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}' ${message.source}`),
-      );
-      assert.doesNotMatch(r.stdout + r.stderr, /AGE-SECRET-KEY-1[0-9A-Z]/);
-      const v = await dbbackup(['verify', '--from', `file://${store}`, '--latest', '--deep', '--identity', file], {
-        env: pg.env,
-        timeoutMs: 30000,
-      });
-      assert.equal(v.code, 2, `verify ${file}: ${v.stderr}`);
-    }
-    assert.equal(await pg.sql("SELECT count(*) FROM pg_database WHERE datname = 'restored_id'"), '0');
-  });
-
-  test('restore without zstd on PATH: exit 2, the target database is not created; with it the restore works', async () => {
-    const bin = binDir(tmp, 'restore-no-zstd', PATH_DIRS, ['zstd']);
-    const args = [
-      'restore',
-      '--from',
-      `file://${store}`,
-      '--latest',
-      '--target',
-      pg.url('restored_ok'),
-      '--identity',
-      identityFile,
-    ];
-    const r = await dbbackup(args, { env: { ...pg.env, PATH: bin } });
-    assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /zstd is not installed or not on PATH/);
-    assert.equal(await pg.sql("SELECT count(*) FROM pg_database WHERE datname = 'restored_ok'"), '0');
-    const ok = await dbbackup(args, { env: pg.env });
-    assert.equal(ok.code, 0, ok.stderr);
-    assert.equal(await pg.sql('SELECT count(*) FROM t', 'restored_ok'), '1000');
-  });
+      ];
+      const r = await dbbackup(args, { env: { ...pg.env, PATH: bin } });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /zstd is not installed or not on PATH/);
+      assert.equal(await pg.sql("SELECT count(*) FROM pg_database WHERE datname = 'restored_ok'"), '0');
+      const ok = await dbbackup(args, { env: pg.env });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(await pg.sql('SELECT count(*) FROM t', 'restored_ok'), '1000');
+    },
+  );
 });
 
 describe('kms: the unwrapped identity never touches a disk', () => {
@@ -326,7 +336,8 @@ describe('kms: the unwrapped identity never touches a disk', () => {
     // Large enough that the restore runs for a while to be watched.
     await pg.sql('CREATE DATABASE big');
     await pg.sql(
-      'CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) || md5((i * 7)::text) FROM generate_series(1, 600000) i;',
+      'CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, ' +
+        'md5(i::text) || md5((i * 7)::text) FROM generate_series(1, 600000) i;',
       'big',
     );
     const b = await dbbackup(

@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-server';
 import { DBBACKUP, dbbackup } from '../harness/runner';
 
-const STATE = `SELECT CONCAT(COUNT(*), ':', COALESCE(GROUP_CONCAT(CONCAT(id, '=', v) ORDER BY id SEPARATOR ','), '')) FROM accounts`;
+const STATE =
+  `SELECT CONCAT(COUNT(*), ':', COALESCE(GROUP_CONCAT(CONCAT(id, ` +
+  `'=', v) ORDER BY id SEPARATOR ','), '')) FROM accounts`;
 
 async function nextSecond(): Promise<void> {
   await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 150));

@@ -47,7 +47,8 @@ describe('prune of the PostgreSQL WAL archive on file://', () => {
     pg = await startArchivingPostgres(url);
     await pg.sql('CREATE DATABASE app');
     await pg.sql(
-      `CREATE TABLE accounts (id int PRIMARY KEY, v text NOT NULL); INSERT INTO accounts SELECT g, 'v' || g FROM generate_series(1, 20) g;`,
+      `CREATE TABLE accounts (id int PRIMARY KEY, v text NOT NULL); INSERT INTO ` +
+        `accounts SELECT g, 'v' || g FROM generate_series(1, 20) g;`,
       'app',
     );
   });
@@ -102,7 +103,10 @@ describe('prune of the PostgreSQL WAL archive on file://', () => {
     const text = await dbbackup(['list', '--from', url]);
     assert.match(
       text.stdout,
-      /point-in-time recovery: any moment from \S+ to \S+ \(postgres WAL archive \(wal\/, \d+ objects, [^)]+\), 1 base backup\)/,
+      new RegExp(
+        /point-in-time recovery: any moment from \S+ to \S+ \(postgres/.source +
+          / WAL archive \(wal\/, \d+ objects, [^)]+\), 1 base backup\)/.source,
+      ),
     );
 
     // The oldest moment promised (the kept base's end) and the newest noted one.

@@ -244,29 +244,32 @@ function contract(backend: () => Backend): void {
     }
   });
 
-  test('an unfinished backup folder (no manifest) is never taken for a backup, before or after discardIncomplete', async () => {
-    const s = b.open('incomplete');
-    const id = backupId();
-    await s.upload(`${id}/database.pgdump`, Readable.from([Buffer.from('half a backup')]), {
-      tier: RetentionTier.DAILY,
-    });
-    const before = await readCatalog(s);
-    assert.deepEqual(before.backups, []);
-    assert.deepEqual(before.incomplete, [id]);
-    await s.discardIncomplete(id);
-    const catalog = await readCatalog(b.open('incomplete'));
-    assert.deepEqual(catalog.backups, []);
-    if (b.deletes) {
-      assert.deepEqual(catalog.incomplete, [], 'file:// removes what the failed backup wrote');
-    } else {
-      assert.deepEqual(
-        catalog.incomplete,
-        [id],
-        'object stores keep it (no delete right) until the lifecycle rules expire it',
-      );
-      assert.deepEqual(await s.list(id), [{ key: `${id}/database.pgdump`, size: 13 }]);
-    }
-  });
+  test(
+    'an unfinished backup folder (no manifest) is never ' + 'taken for a backup, before or after discardIncomplete',
+    async () => {
+      const s = b.open('incomplete');
+      const id = backupId();
+      await s.upload(`${id}/database.pgdump`, Readable.from([Buffer.from('half a backup')]), {
+        tier: RetentionTier.DAILY,
+      });
+      const before = await readCatalog(s);
+      assert.deepEqual(before.backups, []);
+      assert.deepEqual(before.incomplete, [id]);
+      await s.discardIncomplete(id);
+      const catalog = await readCatalog(b.open('incomplete'));
+      assert.deepEqual(catalog.backups, []);
+      if (b.deletes) {
+        assert.deepEqual(catalog.incomplete, [], 'file:// removes what the failed backup wrote');
+      } else {
+        assert.deepEqual(
+          catalog.incomplete,
+          [id],
+          'object stores keep it (no delete right) until the lifecycle rules expire it',
+        );
+        assert.deepEqual(await s.list(id), [{ key: `${id}/database.pgdump`, size: 13 }]);
+      }
+    },
+  );
 
   test('removeFolder deletes only where the runner may delete', async () => {
     const s = b.open('remove');
@@ -369,7 +372,8 @@ describe('storage contract: gs:// (OUR fake of the GCS JSON API, not Google)', (
       const o = fake.bucket(bucket).get(`backups/tiers/${tier}/${key}`);
       assert.ok(
         o !== undefined,
-        `backups/tiers/${tier}/${key} exists (names: ${[...fake.bucket(bucket).keys()].filter((k) => k.includes(key.split('/')[0])).join(', ')})`,
+        `backups/tiers/${tier}/${key} exists (names: ` +
+          `${[...fake.bucket(bucket).keys()].filter((k) => k.includes(key.split('/')[0])).join(', ')})`,
       );
       assert.deepEqual(o.metadata, { [TIER_TAG_KEY]: tier });
     },

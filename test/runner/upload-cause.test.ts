@@ -41,52 +41,55 @@ describe('a failed upload is reported as itself, not as the stage the runner the
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test('the storage refuses the upload after pg_dump finished while zstd still writes: the error is the upload', async () => {
-    // A zstd that reads all of its input before it writes: pg_dump is done while zstd still has
-    // its whole output to write, so the upload fails while only zstd runs.
-    const bin = path.join(dir, 'bin');
-    fs.mkdirSync(bin);
-    const zstd = execFileSync('sh', ['-c', 'command -v zstd']).toString().trim();
-    const script = `#!/bin/sh\nt=$(mktemp)\ncat > "$t"\n${zstd} "$@" < "$t"\nrc=$?\nrm -f "$t"\nexit $rc\n`;
-    fs.writeFileSync(path.join(bin, 'zstd'), script, { mode: 0o755 });
-    const proxy = new TcpProxy(moto.port, 4 * 1024 * 1024);
-    const port = await proxy.start();
-    try {
-      let runner = 0;
-      const args = ['backup', '--engine', 'postgres', '--source', pg.url('big'), '--to', `s3://${bucket}/refused`];
-      const running = dbbackup(args, {
-        env: {
-          ...pg.env,
-          ...moto.env,
-          AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`,
-          PATH: `${bin}${path.delimiter}${process.env.PATH}`,
-        },
-        onSpawn: (pid) => (runner = pid),
-      });
-      await poll(() => findDescendant(runner, 'pg_dump'));
-      const dumped = () => findDescendant(runner, 'pg_dump') === undefined && proxy.bytesUp > 8 << 20;
-      await poll(() => (dumped() ? true : undefined), 60000);
-      assert.ok(
-        findDescendant(runner, 'zstd') !== undefined,
-        'zstd had finished already; the test would prove nothing',
-      );
-      await proxy.stop();
-      await new Promise((r) => setTimeout(r, 2000));
-      await proxy.start(port);
-      const r = await running;
-      assert.equal(r.code, 1, r.stderr);
-      const last = r.stderr.trim().split('\n').pop()!;
-      assert.match(last, /^dbbackup: /);
-      assert.doesNotMatch(last, /zstd|pg_dump|was killed by|SIGTERM/, last);
-      assert.match(r.stderr, /nothing was committed/);
-      const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'refused/' }));
-      assert.deepEqual(
-        (listed.Contents ?? []).filter((o) => o.Key!.endsWith('manifest.json')),
-        [],
-      );
-      assert.equal((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads?.length ?? 0, 0);
-    } finally {
-      await proxy.stop();
-    }
-  });
+  test(
+    'the storage refuses the upload after pg_dump finished ' + 'while zstd still writes: the error is the upload',
+    async () => {
+      // A zstd that reads all of its input before it writes: pg_dump is done while zstd still has
+      // its whole output to write, so the upload fails while only zstd runs.
+      const bin = path.join(dir, 'bin');
+      fs.mkdirSync(bin);
+      const zstd = execFileSync('sh', ['-c', 'command -v zstd']).toString().trim();
+      const script = `#!/bin/sh\nt=$(mktemp)\ncat > "$t"\n${zstd} "$@" < "$t"\nrc=$?\nrm -f "$t"\nexit $rc\n`;
+      fs.writeFileSync(path.join(bin, 'zstd'), script, { mode: 0o755 });
+      const proxy = new TcpProxy(moto.port, 4 * 1024 * 1024);
+      const port = await proxy.start();
+      try {
+        let runner = 0;
+        const args = ['backup', '--engine', 'postgres', '--source', pg.url('big'), '--to', `s3://${bucket}/refused`];
+        const running = dbbackup(args, {
+          env: {
+            ...pg.env,
+            ...moto.env,
+            AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`,
+            PATH: `${bin}${path.delimiter}${process.env.PATH}`,
+          },
+          onSpawn: (pid) => (runner = pid),
+        });
+        await poll(() => findDescendant(runner, 'pg_dump'));
+        const dumped = () => findDescendant(runner, 'pg_dump') === undefined && proxy.bytesUp > 8 << 20;
+        await poll(() => (dumped() ? true : undefined), 60000);
+        assert.ok(
+          findDescendant(runner, 'zstd') !== undefined,
+          'zstd had finished already; the test would prove nothing',
+        );
+        await proxy.stop();
+        await new Promise((r) => setTimeout(r, 2000));
+        await proxy.start(port);
+        const r = await running;
+        assert.equal(r.code, 1, r.stderr);
+        const last = r.stderr.trim().split('\n').pop()!;
+        assert.match(last, /^dbbackup: /);
+        assert.doesNotMatch(last, /zstd|pg_dump|was killed by|SIGTERM/, last);
+        assert.match(r.stderr, /nothing was committed/);
+        const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'refused/' }));
+        assert.deepEqual(
+          (listed.Contents ?? []).filter((o) => o.Key!.endsWith('manifest.json')),
+          [],
+        );
+        assert.equal((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads?.length ?? 0, 0);
+      } finally {
+        await proxy.stop();
+      }
+    },
+  );
 });

@@ -18,7 +18,15 @@ const SEG = 16 * 1024 * 1024;
 
 function archived(name: string, written: string): ArchivedObject {
   const sha = name.toLowerCase().padEnd(64, '0');
-  const key = `wal/${name.slice(0, 8)}/${name}/${objectName({ sha256: sha, size: SEG, written: new Date(written), compression: Compression.ZSTD, encryption: EncryptionScheme.NONE })}`;
+  const key =
+    `wal/${name.slice(0, 8)}/${name}/` +
+    objectName({
+      sha256: sha,
+      size: SEG,
+      written: new Date(written),
+      compression: Compression.ZSTD,
+      encryption: EncryptionScheme.NONE,
+    });
   return parseObjectKey({ key, size: 1000 }, 'wal')!;
 }
 

@@ -109,20 +109,23 @@ describe('wal-receive: streaming WAL shipping with pg_receivewal', () => {
     assert.ok(logLines(receiver.log()).some((l) => typeof l.WalStreamingLagSeconds === 'number'));
   });
 
-  test('a restart uploads nothing twice: a segment left in the spool is found archived with the same content', async () => {
-    assert.equal(await receiver!.stop('SIGTERM'), 0, receiver!.log().slice(-3000));
-    // As if the last run was killed between the upload and removing the local copy.
-    const seg = archived()[archived().length - 1];
-    await fetchInto(seg, path.join(spool(), seg));
-    const before = fs.readdirSync(path.join(walDir(), seg));
-    receiver = start();
-    await waitFor(() => !fs.existsSync(path.join(spool(), seg)), `${seg} taken from the spool`);
-    assert.deepEqual(fs.readdirSync(path.join(walDir(), seg)), before);
-    const line = logLines(receiver.log()).find((l) => l.event === 'wal-receive-segment' && l.file === seg);
-    assert.equal(line?.status, 'present');
-    // Every archived segment holds exactly one object.
-    for (const s of archived()) assert.equal(fs.readdirSync(path.join(walDir(), s)).length, 1, s);
-  });
+  test(
+    'a restart uploads nothing twice: a segment left in ' + 'the spool is found archived with the same content',
+    async () => {
+      assert.equal(await receiver!.stop('SIGTERM'), 0, receiver!.log().slice(-3000));
+      // As if the last run was killed between the upload and removing the local copy.
+      const seg = archived()[archived().length - 1];
+      await fetchInto(seg, path.join(spool(), seg));
+      const before = fs.readdirSync(path.join(walDir(), seg));
+      receiver = start();
+      await waitFor(() => !fs.existsSync(path.join(spool(), seg)), `${seg} taken from the spool`);
+      assert.deepEqual(fs.readdirSync(path.join(walDir(), seg)), before);
+      const line = logLines(receiver.log()).find((l) => l.event === 'wal-receive-segment' && l.file === seg);
+      assert.equal(line?.status, 'present');
+      // Every archived segment holds exactly one object.
+      for (const s of archived()) assert.equal(fs.readdirSync(path.join(walDir(), s)).length, 1, s);
+    },
+  );
 
   test('an archived segment that differs from the received one is refused loudly and left as it was', async () => {
     assert.equal(await receiver!.stop('SIGTERM'), 0, receiver!.log().slice(-3000));
@@ -141,109 +144,112 @@ describe('wal-receive: streaming WAL shipping with pg_receivewal', () => {
     fs.rmSync(local);
   });
 
-  test('crash under load: restore --to-time latest holds every commit acknowledged before the partial interval', async () => {
-    receiver = start();
-    await waitFor(
-      async () => (await pg.sql(`SELECT active FROM pg_replication_slots WHERE slot_name = 'dbbackup'`)) === 't',
-      'pg_receivewal to stream from the slot',
-    );
-    const load = steadyLoad(pg, 'app');
-    // A segment completes during the load, so the restore reads completed segments and the partial one.
-    await new Promise((r) => setTimeout(r, 2500));
-    await pg.sql('SELECT pg_switch_wal()');
-    await new Promise((r) => setTimeout(r, 3500));
-    const crashAt = crashServer(pg);
-    const acks = await load.done;
-    load.stop();
-    assert.ok(acks.length > 20, `only ${acks.length} commits were acknowledged`);
-    // The receiver notices the server is gone and keeps trying; SIGTERM uploads what it has and exits 0.
-    await new Promise((r) => setTimeout(r, 500));
-    assert.equal(await receiver!.stop('SIGTERM'), 0, receiver!.log().slice(-3000));
-    receiver = undefined;
-
-    const target = path.join(dir, 'restored');
-    const r = await dbbackup(['restore', '--from', url, '--to-time', 'latest', '--target-dir', target, '--json']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.ok(
-      logLines(r.stderr).some((l) => l.event === 'pitr-partial'),
-      'the restore used the streamed partial',
-    );
-    const result = JSON.parse(r.stdout);
-    assert.ok(result.artifacts.some((a: string) => a.includes('streamed partial')));
-    // The last whole record is the recovery target, so a short replay cannot promote silently (below).
-    assert.match(result.recoveryTarget, /the end of the archived WAL \([0-9A-F]{24}, [0-9A-F]+\/[0-9A-F]+\)/);
-    const server = await startOnDataDir(target);
-    try {
-      const rows = (await server.sql('SELECT n FROM commits ORDER BY n', 'app')).split('\n').filter((l) => l !== '');
-      const restored = new Set(rows.map(Number));
-      const loss = lossOf(acks, restored, crashAt);
-      const bound = crashAt.getTime() - PARTIAL_INTERVAL_MS - 1000;
-      const lostEarly = acks.filter((a) => a.at < bound && !restored.has(a.n));
-      assert.deepEqual(
-        lostEarly.map((a) => a.n),
-        [],
-        `commits acknowledged more than ${PARTIAL_INTERVAL_MS + 1000} ms before the crash are missing ` +
-          `(${loss.missing} of ${acks.length} missing in all, RPO ${loss.rpoSeconds} s)`,
+  test(
+    'crash under load: restore --to-time latest holds ' + 'every commit acknowledged before the partial interval',
+    async () => {
+      receiver = start();
+      await waitFor(
+        async () => (await pg.sql(`SELECT active FROM pg_replication_slots WHERE slot_name = 'dbbackup'`)) === 't',
+        'pg_receivewal to stream from the slot',
       );
-      // Nothing that was never acknowledged-or-in-flight appears: the restore holds a prefix of the commits.
-      const max = Math.max(...restored);
-      assert.ok(max <= acks.length + 1);
-      for (let n = 1; n <= max; n++) assert.ok(restored.has(n), `commit ${n} missing before ${max}`);
-      process.stderr.write(
-        `wal-receive crash test: ${acks.length} acknowledged, ${loss.missing} missing, RPO ${loss.rpoSeconds} s\n`,
+      const load = steadyLoad(pg, 'app');
+      // A segment completes during the load, so the restore reads completed segments and the partial one.
+      await new Promise((r) => setTimeout(r, 2500));
+      await pg.sql('SELECT pg_switch_wal()');
+      await new Promise((r) => setTimeout(r, 3500));
+      const crashAt = crashServer(pg);
+      const acks = await load.done;
+      load.stop();
+      assert.ok(acks.length > 20, `only ${acks.length} commits were acknowledged`);
+      // The receiver notices the server is gone and keeps trying; SIGTERM uploads what it has and exits 0.
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(await receiver!.stop('SIGTERM'), 0, receiver!.log().slice(-3000));
+      receiver = undefined;
+
+      const target = path.join(dir, 'restored');
+      const r = await dbbackup(['restore', '--from', url, '--to-time', 'latest', '--target-dir', target, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(
+        logLines(r.stderr).some((l) => l.event === 'pitr-partial'),
+        'the restore used the streamed partial',
       );
-    } finally {
-      await server.stop();
-    }
+      const result = JSON.parse(r.stdout);
+      assert.ok(result.artifacts.some((a: string) => a.includes('streamed partial')));
+      // The last whole record is the recovery target, so a short replay cannot promote silently (below).
+      assert.match(result.recoveryTarget, /the end of the archived WAL \([0-9A-F]{24}, [0-9A-F]+\/[0-9A-F]+\)/);
+      const server = await startOnDataDir(target);
+      try {
+        const rows = (await server.sql('SELECT n FROM commits ORDER BY n', 'app')).split('\n').filter((l) => l !== '');
+        const restored = new Set(rows.map(Number));
+        const loss = lossOf(acks, restored, crashAt);
+        const bound = crashAt.getTime() - PARTIAL_INTERVAL_MS - 1000;
+        const lostEarly = acks.filter((a) => a.at < bound && !restored.has(a.n));
+        assert.deepEqual(
+          lostEarly.map((a) => a.n),
+          [],
+          `commits acknowledged more than ${PARTIAL_INTERVAL_MS + 1000} ms before the crash are missing ` +
+            `(${loss.missing} of ${acks.length} missing in all, RPO ${loss.rpoSeconds} s)`,
+        );
+        // Nothing that was never acknowledged-or-in-flight appears: the restore holds a prefix of the commits.
+        const max = Math.max(...restored);
+        assert.ok(max <= acks.length + 1);
+        for (let n = 1; n <= max; n++) assert.ok(restored.has(n), `commit ${n} missing before ${max}`);
+        process.stderr.write(
+          `wal-receive crash test: ${acks.length} acknowledged, ${loss.missing} missing, RPO ${loss.rpoSeconds} s\n`,
+        );
+      } finally {
+        await server.stop();
+      }
 
-    // A moment past the completed segments, inside the streamed partial one: exactly what committed before it.
-    const t = acks[acks.length - 3].at - 1;
-    const atTarget = path.join(dir, 'restored-moment');
-    const r3 = await dbbackup([
-      'restore',
-      '--from',
-      url,
-      '--to-time',
-      new Date(t).toISOString(),
-      '--target-dir',
-      atTarget,
-    ]);
-    assert.equal(r3.code, 0, r3.stderr);
-    assert.ok(
-      logLines(r3.stderr).some((l) => l.event === 'pitr-partial'),
-      'the moment is in the partial segment',
-    );
-    const atMoment = await startOnDataDir(atTarget);
-    try {
-      const rows = (
-        await atMoment.sql(`SELECT n || ' ' || (extract(epoch from at) * 1000)::bigint FROM commits`, 'app')
-      )
-        .split('\n')
-        .filter((l) => l !== '')
-        .map((l) => l.split(' ').map(Number));
-      const have = new Set(rows.map(([n]) => n));
-      for (const a of acks.filter((x) => x.at < t))
-        assert.ok(have.has(a.n), `commit ${a.n} acknowledged before the moment`);
-      for (const [n, at] of rows) assert.ok(at <= t, `row ${n} was written at ${at}, after the moment ${t}`);
-    } finally {
-      await atMoment.stop();
-    }
+      // A moment past the completed segments, inside the streamed partial one: exactly what committed before it.
+      const t = acks[acks.length - 3].at - 1;
+      const atTarget = path.join(dir, 'restored-moment');
+      const r3 = await dbbackup([
+        'restore',
+        '--from',
+        url,
+        '--to-time',
+        new Date(t).toISOString(),
+        '--target-dir',
+        atTarget,
+      ]);
+      assert.equal(r3.code, 0, r3.stderr);
+      assert.ok(
+        logLines(r3.stderr).some((l) => l.event === 'pitr-partial'),
+        'the moment is in the partial segment',
+      );
+      const atMoment = await startOnDataDir(atTarget);
+      try {
+        const rows = (
+          await atMoment.sql(`SELECT n || ' ' || (extract(epoch from at) * 1000)::bigint FROM commits`, 'app')
+        )
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => l.split(' ').map(Number));
+        const have = new Set(rows.map(([n]) => n));
+        for (const a of acks.filter((x) => x.at < t))
+          assert.ok(have.has(a.n), `commit ${a.n} acknowledged before the moment`);
+        for (const [n, at] of rows) assert.ok(at <= t, `row ${n} was written at ${at}, after the moment ${t}`);
+      } finally {
+        await atMoment.stop();
+      }
 
-    // A segment recovery cannot fetch (here: unreadable to the server's user) stops it short of
-    // the target instead of promoting a server that misses commits: wal-fetch exits 129 for the
-    // runtime failure, so PostgreSQL aborts recovery (it resumes once the segment is readable).
-    const again = path.join(dir, 'restored-short');
-    const r2 = await dbbackup(['restore', '--from', url, '--to-time', 'latest', '--target-dir', again]);
-    assert.equal(r2.code, 0, r2.stderr);
-    const segs = archived();
-    const victim = path.join(walDir(), segs[segs.length - 1]);
-    const object = path.join(victim, fs.readdirSync(victim)[0]);
-    fs.chmodSync(object, 0o000);
-    try {
-      const log = await expectStartFailure(again);
-      assert.match(log, /could not restore file .* from archive: child process exited with exit code 129/);
-    } finally {
-      fs.chmodSync(object, 0o640);
-    }
-  });
+      // A segment recovery cannot fetch (here: unreadable to the server's user) stops it short of
+      // the target instead of promoting a server that misses commits: wal-fetch exits 129 for the
+      // runtime failure, so PostgreSQL aborts recovery (it resumes once the segment is readable).
+      const again = path.join(dir, 'restored-short');
+      const r2 = await dbbackup(['restore', '--from', url, '--to-time', 'latest', '--target-dir', again]);
+      assert.equal(r2.code, 0, r2.stderr);
+      const segs = archived();
+      const victim = path.join(walDir(), segs[segs.length - 1]);
+      const object = path.join(victim, fs.readdirSync(victim)[0]);
+      fs.chmodSync(object, 0o000);
+      try {
+        const log = await expectStartFailure(again);
+        assert.match(log, /could not restore file .* from archive: child process exited with exit code 129/);
+      } finally {
+        fs.chmodSync(object, 0o640);
+      }
+    },
+  );
 });

@@ -227,7 +227,8 @@ export class DatabaseBackup extends Construct {
 
     if (props.vault !== undefined && props.retention !== undefined) {
       throw new ConfigError(
-        "retention is set, but so is an existing vault: retention is carried out by the vault's lifecycle rules. Pass retention to the BackupVault you created, or leave vault out to get a new one.",
+        "retention is set, but so is an existing vault: retention is carried out by the vault's lifecycle " +
+          'rules. Pass retention to the BackupVault you created, or leave vault out to get a new one.',
       );
     }
     if (props.vault !== undefined) {
@@ -257,7 +258,8 @@ export class DatabaseBackup extends Construct {
           this.logArchiveDays = days;
         } else {
           Annotations.of(this).addWarning(
-            `the vault's bucket is not this stack's, so no lifecycle rule expires the log archive: add one expiring ${logPrefix} after ${days} days, or the logs are kept for ever.`,
+            `the vault's bucket is not this stack's, so no lifecycle rule expires the log archive: add ` +
+              `one expiring ${logPrefix} after ${days} days, or the logs are kept for ever.`,
           );
         }
       }

@@ -127,7 +127,9 @@ export class RestoreDrillTask extends Construct {
     const encryption = props.encryption ?? BackupEncryption.kms(props.vault.keyArn);
     if (encryption.value.startsWith('age:')) {
       throw new ConfigError(
-        'a restore drill cannot decrypt age-encrypted backups: their identity (private key) stays with you. Use BackupEncryption.kms(key.arn) for scheduled drills, or turn drills off (drill: { enabled: false }) and restore-test by hand.',
+        'a restore drill cannot decrypt age-encrypted backups: their identity (private key) ' +
+          'stays with you. Use BackupEncryption.kms(key.arn) for scheduled drills, or turn ' +
+          'drills off (drill: { enabled: false }) and restore-test by hand.',
       );
     }
     const retentionDays = (props.logRetention ?? Duration.days(DEFAULT_LOG_RETENTION_DAYS)).toDays();

@@ -3,6 +3,15 @@ import { ConfigError } from '../../core';
 import { IEcrRepositoryRef } from './refs';
 
 /**
+ * An ECR image URI: account, region, China partition, repository, then a tag or a digest (one pattern, the
+ * `.source` of two literals so each stays under the line width).
+ */
+const ECR_IMAGE_URI = new RegExp(
+  /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?\//.source +
+    /([a-z0-9][a-z0-9._/-]*)(?::[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$/.source,
+);
+
+/**
  * The runner's container image in ECR. Terraform does not build images: build
  * `dist/runner` (which holds the Dockerfile and the bundled runner) and push it first; see
  * the README (CDK for Terraform).
@@ -29,16 +38,16 @@ export class RunnerImage {
   public static fromImageUri(uri: string): RunnerImage {
     if (Token.isUnresolved(uri)) {
       throw new ConfigError(
-        'fromImageUri needs a literal URI (the repository ARN is worked out from it); with a token, use RunnerImage.fromEcrRepository(repository, tag).',
+        'fromImageUri needs a literal URI (the repository ARN is worked out from it); ' +
+          'with a token, use RunnerImage.fromEcrRepository(repository, tag).',
       );
     }
-    const m =
-      /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?\/([a-z0-9][a-z0-9._/-]*)(?::[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$/.exec(
-        uri,
-      );
+    const m = ECR_IMAGE_URI.exec(uri);
     if (m === null) {
       throw new ConfigError(
-        `image '${uri}' is not an ECR image URI. Use ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG (or @sha256:DIGEST), or RunnerImage.fromEcrRepository(repository, tag).`,
+        `image '${uri}' is not an ECR image URI. Use ` +
+          `ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG (or @sha256:DIGEST), or ` +
+          `RunnerImage.fromEcrRepository(repository, tag).`,
       );
     }
     const partition = m[3] !== undefined ? 'aws-cn' : 'aws';

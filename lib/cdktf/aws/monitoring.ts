@@ -121,7 +121,8 @@ export class BackupMonitoring extends Construct {
     const period = (props.freshnessInterval ?? Duration.minutes(DEFAULT_FRESHNESS_INTERVAL_MINUTES)).toSeconds();
     if (rpo < period) {
       throw new ConfigError(
-        `rpo is ${props.rpo}, shorter than the freshness check interval (${period} seconds); the age alarm cannot resolve it. Raise rpo or shorten freshnessInterval.`,
+        `rpo is ${props.rpo}, shorter than the freshness check interval (${period} seconds); ` +
+          `the age alarm cannot resolve it. Raise rpo or shorten freshnessInterval.`,
       );
     }
 
@@ -190,7 +191,9 @@ export class BackupMonitoring extends Construct {
     const actions = { alarmActions: [this.topicArn], okActions: [this.topicArn] };
     this.backupAge = new CloudwatchMetricAlarm(this, 'BackupAge', {
       alarmName: name('backup-age'),
-      alarmDescription: `The newest verified backup of ${props.databaseId} is older than the RPO (${props.rpo}), or the freshness check stopped reporting, for two checks in a row.`,
+      alarmDescription:
+        `The newest verified backup of ${props.databaseId} is older than the RPO (${props.rpo}` +
+        `), or the freshness check stopped reporting, for two checks in a row.`,
       namespace: METRIC_NAMESPACE,
       metricName: METRICS.BACKUP_AGE,
       dimensions: dims,
@@ -229,14 +232,16 @@ export class BackupMonitoring extends Construct {
     this.verificationFailed = failure(
       'VerificationFailed',
       METRICS.VERIFICATION_FAILED,
-      `A committed backup of ${props.databaseId} failed verification: an artifact is missing, of another size or damaged.`,
+      `A committed backup of ${props.databaseId} failed verification: ` +
+        `an artifact is missing, of another size or damaged.`,
     );
     this.alarms = [this.backupAge, this.backupFailed, this.verificationFailed];
     if (props.rto !== undefined) {
       this.drillFailed = failure(
         'DrillFailed',
         METRICS.DRILL_FAILED,
-        `A restore drill of ${props.databaseId} failed: the newest backup did not restore, or the restored data did not match what was recorded at backup time.`,
+        `A restore drill of ${props.databaseId} failed: the newest backup did not restore, ` +
+          `or the restored data did not match what was recorded at backup time.`,
       );
       this.drillTooSlow = new CloudwatchMetricAlarm(this, 'DrillTooSlow', {
         alarmName: name('drill-too-slow'),
@@ -264,7 +269,8 @@ export class BackupMonitoring extends Construct {
         alarmDescription:
           `The ${metric === METRICS.WAL_STREAMING_LAG ? 'WAL' : 'binary log'} shipper of ${props.databaseId} is more ` +
           `than ${props.logShippingLagThreshold} behind the server, or published no lag: a stopped or crash-looping ` +
-          "shipper, a server it cannot reach, or uploads that fail. Point-in-time recovery cannot reach past the last shipped log; the shipper's log says why.",
+          'shipper, a server it cannot reach, or uploads that fail. Point-in-time recovery ' +
+          "cannot reach past the last shipped log; the shipper's log says why.",
         namespace: METRIC_NAMESPACE,
         metricName: metric,
         dimensions: dims,
@@ -285,7 +291,9 @@ export class BackupMonitoring extends Construct {
       this.alarms.push(
         new CloudwatchMetricAlarm(this, 'RunNotStarted', {
           alarmName: name('run-not-started'),
-          alarmDescription: `A scheduled backup of ${props.databaseId} could not be started (RunTask failed after retries); see the dead-letter queue.`,
+          alarmDescription:
+            `A scheduled backup of ${props.databaseId} could not be started ` +
+            `(RunTask failed after retries); see the dead-letter queue.`,
           namespace: 'AWS/SQS',
           metricName: 'ApproximateNumberOfMessagesVisible',
           dimensions: { QueueName: props.deadLetterQueue.name },
@@ -304,7 +312,9 @@ export class BackupMonitoring extends Construct {
       this.alarms.push(
         new CloudwatchMetricAlarm(this, 'VerifierErrors', {
           alarmName: name('verifier-errors'),
-          alarmDescription: `The verification function of ${props.databaseId} errored (crashed or timed out) instead of reporting a result.`,
+          alarmDescription:
+            `The verification function of ${props.databaseId} errored ` +
+            `(crashed or timed out) instead of reporting a result.`,
           namespace: 'AWS/Lambda',
           metricName: 'Errors',
           dimensions: { FunctionName: props.verifierFunction.functionName },

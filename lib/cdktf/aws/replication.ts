@@ -106,7 +106,8 @@ export class VaultReplication extends Construct {
       !/^\d{12}$/.test(props.destinationAccountId!)
     ) {
       throw new ConfigError(
-        `replication.destinationAccountId '${props.destinationAccountId}' is not an AWS account id; give the 12 digits.`,
+        `replication.destinationAccountId '${props.destinationAccountId}` +
+          `' is not an AWS account id; give the 12 digits.`,
       );
     }
     const threshold = (props.latencyAlarmThreshold ?? Duration.minutes(30)).toSeconds();

@@ -112,7 +112,8 @@ export interface BackupRunnerTaskProps {
    */
   readonly timeout?: Duration;
   /**
-   * How long the runner's logs are kept (a CloudWatch Logs retention: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, … days).
+   * How long the runner's logs are kept (a CloudWatch Logs retention: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, …
+   * days).
    * @default Duration.days(365)
    */
   readonly logRetention?: Duration;
@@ -180,7 +181,8 @@ export class BackupRunnerTask extends Construct {
     const retentionDays = (props.logRetention ?? Duration.days(DEFAULT_LOG_RETENTION_DAYS)).toDays();
     if (!(LOG_RETENTION_DAYS as readonly number[]).includes(retentionDays)) {
       throw new ConfigError(
-        `logRetention is ${retentionDays} days; CloudWatch Logs keeps logs for one of ${LOG_RETENTION_DAYS.join(', ')} days.`,
+        `logRetention is ${retentionDays} days; CloudWatch Logs keeps logs ` +
+          `for one of ${LOG_RETENTION_DAYS.join(', ')} days.`,
       );
     }
 
@@ -191,7 +193,8 @@ export class BackupRunnerTask extends Construct {
     const encryption = props.encryption ?? BackupEncryption.kms(props.vault.keyArn);
     if (encryption.isKms && !Token.isUnresolved(encryption.key!) && !encryption.key!.startsWith('arn:')) {
       throw new ConfigError(
-        `encryption key '${encryption.key}' is not a key ARN; the task role is granted kms:Encrypt on the key, which takes its ARN. Use BackupEncryption.kms(key.arn).`,
+        `encryption key '${encryption.key}' is not a key ARN; the task role is granted ` +
+          `kms:Encrypt on the key, which takes its ARN. Use BackupEncryption.kms(key.arn).`,
       );
     }
 

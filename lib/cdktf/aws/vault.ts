@@ -13,7 +13,10 @@ import { S3BucketObjectLockConfigurationA } from '@cdktf/provider-aws/lib/s3-buc
 import { S3BucketOwnershipControls } from '@cdktf/provider-aws/lib/s3-bucket-ownership-controls';
 import { S3BucketPolicy } from '@cdktf/provider-aws/lib/s3-bucket-policy';
 import { S3BucketPublicAccessBlock } from '@cdktf/provider-aws/lib/s3-bucket-public-access-block';
-import { S3BucketServerSideEncryptionConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration';
+// biome-ignore format: one specifier and a long module path; on one line it is over 120 characters
+import {
+  S3BucketServerSideEncryptionConfigurationA,
+} from '@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration';
 import { S3BucketVersioningA } from '@cdktf/provider-aws/lib/s3-bucket-versioning';
 import { ConfigError, Retention, TIER_TAG_KEY, validateLockRetention, validateLockDays } from '../../core';
 import { Duration } from '../common/duration';
@@ -158,7 +161,8 @@ export class BackupVault extends Construct implements IBackupVault {
     const prefix = props.bucketPrefix ?? 'dbbackup-';
     if (props.bucketName === undefined && !Token.isUnresolved(prefix) && prefix.length > 37) {
       throw new ConfigError(
-        `bucketPrefix '${prefix}' is ${prefix.length} characters long; S3 allows at most 37. Shorten it or give bucketName.`,
+        `bucketPrefix '${prefix}' is ${prefix.length} characters long; S3 ` +
+          `allows at most 37. Shorten it or give bucketName.`,
       );
     }
     const lockDays = props.objectLock?.retention.toDays();
@@ -332,7 +336,8 @@ export class BackupVault extends Construct implements IBackupVault {
       // same retention (lib/core), and the same Object Lock.
       if (dest.retention.tierDaysSetting !== this.retention.tierDaysSetting) {
         throw new ConfigError(
-          `replication.destination keeps tiers ${dest.retention.tierDaysSetting}, this vault ${this.retention.tierDaysSetting}; ` +
+          `replication.destination keeps tiers ` +
+            `${dest.retention.tierDaysSetting}, this vault ${this.retention.tierDaysSetting}; ` +
             'give the replica vault the same retention, so replicas expire with their originals.',
         );
       }
@@ -369,7 +374,8 @@ export class BackupVault extends Construct implements IBackupVault {
     const known = this.logRules.get(logPrefix);
     if (known !== undefined && known !== days) {
       throw new ConfigError(
-        `the log archive ${logPrefix} already expires after ${known} days, not ${days}; give each database its own prefix.`,
+        `the log archive ${logPrefix} already expires after ${known} ` +
+          `days, not ${days}; give each database its own prefix.`,
       );
     }
     if (known !== undefined) return true;
@@ -398,7 +404,8 @@ class ExistingVault extends Construct implements IBackupVault {
     this.bucketArn = attrs.bucket.arn;
     this.keyArn = attrs.key.arn;
     Annotations.of(this).addInfo(
-      `The vault uses an existing bucket: its owner keeps it versioned, SSE-KMS encrypted with the given key, sending its events to EventBridge, and expiring objects by their '${TIER_TAG_KEY}' tag.`,
+      `The vault uses an existing bucket: its owner keeps it versioned, SSE-KMS encrypted with the given ` +
+        `key, sending its events to EventBridge, and expiring objects by their '${TIER_TAG_KEY}' tag.`,
     );
   }
 }

@@ -105,12 +105,14 @@ export class BackupVerifier extends Construct {
     const interval = this.freshnessInterval.toMinutes();
     if (interval < 1 || interval > 60)
       throw new ConfigError(
-        `freshnessInterval is ${this.freshnessInterval}; use whole minutes from 1 to 60 (the stale alarm's resolution).`,
+        `freshnessInterval is ${this.freshnessInterval}; use whole ` +
+          `minutes from 1 to 60 (the stale alarm's resolution).`,
       );
     const retentionDays = (props.logRetention ?? Duration.days(DEFAULT_LOG_RETENTION_DAYS)).toDays();
     if (!(LOG_RETENTION_DAYS as readonly number[]).includes(retentionDays)) {
       throw new ConfigError(
-        `logRetention is ${retentionDays} days; CloudWatch Logs keeps logs for one of ${LOG_RETENTION_DAYS.join(', ')} days.`,
+        `logRetention is ${retentionDays} days; CloudWatch Logs keeps logs ` +
+          `for one of ${LOG_RETENTION_DAYS.join(', ')} days.`,
       );
     }
     const name = (suffix: string, max = 64) => boundedName(['dbbackup', props.databaseId, suffix], max);

@@ -40,7 +40,8 @@ export function resolveSchedules(
       : (deprecated ?? (schedule !== undefined ? [{ type: BackupType.FULL, schedule }] : defaultSchedules()));
   if (list.length === 0) {
     throw new ConfigError(
-      "schedules is empty; give at least one, e.g. [{ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: '3' }) }].",
+      'schedules is empty; give at least one, e.g. [{ type: ' +
+        "BackupType.FULL, schedule: BackupSchedule.cron({ hour: '3' }) }].",
     );
   }
   const types = new Set(list.map((s) => s.type ?? BackupType.FULL));
@@ -136,7 +137,8 @@ export function applyChainRetention(
   } catch (e) {
     if (!(e instanceof ConfigError) || pitr?.window === undefined) throw e;
     throw new ConfigError(
-      `pointInTimeRecovery window is ${pitr.window}, which the retention does not keep: ${e.message} Or shorten the window.`,
+      `pointInTimeRecovery window is ${pitr.window}, which the retention ` +
+        `does not keep: ${e.message} Or shorten the window.`,
     );
   }
 }
@@ -180,8 +182,13 @@ export function resolveDatabaseId(
   if (derived === undefined) {
     throw new ConfigError(
       `databaseId is missing on ${scope.node.path}, and the source's database name ` +
-        `${databaseName === undefined || Token.isUnresolved(databaseName) ? 'is not known at synth (a token URL)' : `'${databaseName}' makes no valid id`}; ` +
-        "give databaseId explicitly (e.g. databaseId: 'orders'). It names the vault prefix and the metrics, so it must not change with the construct.",
+        `${
+          databaseName === undefined || Token.isUnresolved(databaseName)
+            ? 'is not known at synth (a token URL)'
+            : `'${databaseName}' makes no valid id`
+        }; ` +
+        "give databaseId explicitly (e.g. databaseId: 'orders'). It names the vault " +
+        'prefix and the metrics, so it must not change with the construct.',
     );
   }
   return derived;

@@ -16,12 +16,14 @@ export function checkSourceUrl(url: string, engine: Engine, what = 'source url')
   };
   if (!schemes[engine].some((s) => url.startsWith(s))) {
     throw new ConfigError(
-      `${what} must start with ${schemes[engine].join(' or ')} for a ${engine} source; write it as e.g. ${schemes[engine][0]}user@host/dbname.`,
+      `${what} must start with ${schemes[engine].join(' or ')} for a ${engine} ` +
+        `source; write it as e.g. ${schemes[engine][0]}user@host/dbname.`,
     );
   }
   if (/^[a-z+]+:\/\/[^/@]*:[^/@]*@/.test(url)) {
     throw new ConfigError(
-      `${what} contains a password. Remove it from the URL and give the password as a secret, so it never appears in the Terraform state, argv or logs.`,
+      `${what} contains a password. Remove it from the URL and give the password as a ` +
+        `secret, so it never appears in the Terraform state, argv or logs.`,
     );
   }
   const port = /^[a-z+]+:\/\/[^/]*:(\d+)(?:\/|$)/.exec(url);

@@ -119,7 +119,8 @@ export interface DatabaseBackupProps {
   readonly backupType?: BackupType;
   /**
    * Recovery point objective of the stale and unverified alerts.
-   * @default - the longest gap between scheduled backups plus the backup timeout (lib/core), at most 25 hours (Cloud Monitoring)
+   * @default - the longest gap between scheduled backups plus the backup timeout (lib/core), at most 25 hours (Cloud
+   * Monitoring)
    */
   readonly rpo?: Duration;
   /** @default Duration.hours(4) */
@@ -236,7 +237,8 @@ export class DatabaseBackup extends Construct {
         if (this.vault.addLogArchiveExpiry(logPrefix, days)) this.logArchiveDays = days;
         else
           Annotations.of(this).addWarning(
-            `the vault's bucket is not this stack's, so no lifecycle rule expires the log archive: add one deleting ${logPrefix} objects after ${days} days, or the logs are kept for ever.`,
+            `the vault's bucket is not this stack's, so no lifecycle rule expires the log archive: add ` +
+              `one deleting ${logPrefix} objects after ${days} days, or the logs are kept for ever.`,
           );
       }
     }

@@ -96,7 +96,9 @@ export class RestoreDrillJob extends Construct implements IScheduledJob {
     checkVaultPrefix(prefix);
     if (props.encryption?.value.startsWith('age:')) {
       throw new ConfigError(
-        'a restore drill cannot decrypt age-encrypted backups: their identity (private key) stays with you. Turn drills off (drill: { enabled: false }) and restore-test by hand, or use BackupEncryption.none() (the bucket is CMEK-encrypted).',
+        'a restore drill cannot decrypt age-encrypted backups: their identity (private key) ' +
+          'stays with you. Turn drills off (drill: { enabled: false }) and restore-test by hand, ' +
+          'or use BackupEncryption.none() (the bucket is CMEK-encrypted).',
       );
     }
     const scratch = drillScratchOf({

@@ -3,6 +3,15 @@ import { ConfigError } from '../../core';
 import { IArtifactRegistryRepositoryRef } from './refs';
 
 /**
+ * An Artifact Registry image URI: LOCATION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE, then a tag or a digest (one
+ * pattern, the `.source` of two literals so each stays under the line width).
+ */
+const ARTIFACT_REGISTRY_IMAGE_URI = new RegExp(
+  /^[a-z0-9-]+-docker\.pkg\.dev\/[a-z0-9:.-]+\/[a-z0-9._-]+\//.source +
+    /[a-z0-9._/-]+(?::[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$/.source,
+);
+
+/**
  * The runner's container image in Artifact Registry. Terraform does not build images: build
  * `dist/runner` and push it first (the README (CDK for Terraform)).
  */
@@ -19,7 +28,8 @@ export class RunnerImage {
   ): RunnerImage {
     if (!Token.isUnresolved(image) && !/^[a-z0-9]+(?:[._/-][a-z0-9]+)*$/.test(image)) {
       throw new ConfigError(
-        `image name '${image}' is not valid; use lower-case letters, digits and '.', '_', '-', '/' separators (e.g. 'dbbackup').`,
+        `image name '${image}' is not valid; use lower-case letters, digits ` +
+          `and '.', '_', '-', '/' separators (e.g. 'dbbackup').`,
       );
     }
     if (!Token.isUnresolved(tag) && !/^(sha256:[0-9a-f]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$/.test(tag)) {
@@ -33,16 +43,15 @@ export class RunnerImage {
     );
   }
 
-  /** An image given by its full Artifact Registry URI, e.g. `europe-west1-docker.pkg.dev/my-project/dbbackup/dbbackup:1.4.0`. */
+  /**
+   * An image given by its full Artifact Registry URI, e.g.
+   * `europe-west1-docker.pkg.dev/my-project/dbbackup/dbbackup:1.4.0`.
+   */
   public static fromImageUri(uri: string): RunnerImage {
-    if (
-      !Token.isUnresolved(uri) &&
-      !/^[a-z0-9-]+-docker\.pkg\.dev\/[a-z0-9:.-]+\/[a-z0-9._-]+\/[a-z0-9._/-]+(?::[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$/.test(
-        uri,
-      )
-    ) {
+    if (!Token.isUnresolved(uri) && !ARTIFACT_REGISTRY_IMAGE_URI.test(uri)) {
       throw new ConfigError(
-        `image '${uri}' is not an Artifact Registry image URI. Use LOCATION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE:TAG (or @sha256:DIGEST).`,
+        `image '${uri}' is not an Artifact Registry image URI. Use ` +
+          `LOCATION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE:TAG (or @sha256:DIGEST).`,
       );
     }
     return new RunnerImage(uri);

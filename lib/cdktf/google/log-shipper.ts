@@ -98,7 +98,8 @@ export class LogShipper extends Construct {
     const encryption = props.encryption ?? BackupEncryption.none();
     if (encryption.isKms) {
       throw new ConfigError(
-        `encryption '${encryption.value}' uses AWS KMS, which a Cloud Run worker pool has no identity for; use BackupEncryption.age(recipient) or BackupEncryption.none() (the bucket is CMEK-encrypted).`,
+        `encryption '${encryption.value}' uses AWS KMS, which a Cloud Run worker pool has no identity ` +
+          `for; use BackupEncryption.age(recipient) or BackupEncryption.none() (the bucket is CMEK-encrypted).`,
       );
     }
     const common = {
@@ -213,7 +214,8 @@ export class LogShipper extends Construct {
       bucketOptions: { exponentialBuckets: { numFiniteBuckets: 32, growthFactor: 2, scale: 1 } },
     });
     const threshold = pitr.logShippingLagThreshold.toSeconds();
-    const filter = `metric.type = "logging.googleapis.com/user/${metricName}" AND resource.type = "cloud_run_worker_pool"`;
+    const filter =
+      `metric.type = "logging.googleapis.com/user/${metricName}" AND ` + 'resource.type = "cloud_run_worker_pool"';
     const what = streaming.folder === 'wal' ? 'WAL' : 'binary log';
     this.lagAlert = new MonitoringAlertPolicy(this, 'LagAlert', {
       project: props.project,
@@ -249,9 +251,12 @@ export class LogShipper extends Construct {
         mimeType: 'text/markdown',
         subject: `dbbackup ${props.databaseId}: log shipping lag`,
         content:
-          `The ${what} shipper of ${props.databaseId} (Cloud Run worker pool \`${resourceName(props.databaseId, 'shipper')}\`) ` +
-          `is more than ${pitr.logShippingLagThreshold} behind the server, or published no lag: a stopped or crash-looping ` +
-          "shipper, a server it cannot reach, or uploads that fail. Point-in-time recovery cannot reach past the last shipped log; the shipper's log says why.",
+          `The ${what} shipper of ${props.databaseId} (Cloud Run worker pool ` +
+          `\`${resourceName(props.databaseId, 'shipper')}\`) ` +
+          `is more than ${pitr.logShippingLagThreshold} behind the server, ` +
+          `or published no lag: a stopped or crash-looping ` +
+          'shipper, a server it cannot reach, or uploads that fail. Point-in-time recovery ' +
+          "cannot reach past the last shipped log; the shipper's log says why.",
       },
       userLabels: props.labels,
     });

@@ -95,7 +95,9 @@ export class BackupMonitoring extends Construct {
     const rpo = props.rpo.toSeconds();
     if (rpo > MAX_GOOGLE_RPO.toSeconds()) {
       throw new ConfigError(
-        `rpo is ${props.rpo} (${humanMinutes(props.rpo.toMinutes())}); Cloud Monitoring alert conditions look back at most 25 hours, so the stale-backup alert cannot wait longer. Schedule backups at least daily and set rpo to at most Duration.hours(25).`,
+        `rpo is ${props.rpo} (${humanMinutes(props.rpo.toMinutes())}); Cloud Monitoring alert ` +
+          `conditions look back at most 25 hours, so the stale-backup alert cannot wait longer. ` +
+          `Schedule backups at least daily and set rpo to at most Duration.hours(25).`,
       );
     }
     if (rpo < 300) throw new ConfigError(`rpo is ${props.rpo}; give at least 5 minutes.`);
@@ -168,21 +170,26 @@ export class BackupMonitoring extends Construct {
       `dbbackup ${props.databaseId}: backup failed`,
       'CRITICAL',
       [failed(props.runnerJobName, 'backup execution')],
-      `An execution of the Cloud Run job \`${props.runnerJobName}\` failed after its retries. Its logs (JSON lines on stderr) name the stage that failed; the runner exits 2 for a configuration error, 1 for a failed operation.`,
+      `An execution of the Cloud Run job \`${props.runnerJobName}\` failed after its ` +
+        `retries. Its logs (JSON lines on stderr) name the stage that failed; the runner ` +
+        `exits 2 for a configuration error, 1 for a failed operation.`,
     );
     this.backupStale = policy(
       'BackupStale',
       `dbbackup ${props.databaseId}: no recent backup`,
       'CRITICAL',
       [absent(props.runnerJobName, 'backup')],
-      `No execution of \`${props.runnerJobName}\` succeeded within the RPO (${props.rpo}). Check the Cloud Scheduler job and the job's executions.`,
+      `No execution of \`${props.runnerJobName}\` succeeded within the RPO (` +
+        `${props.rpo}). Check the Cloud Scheduler job and the job's executions.`,
     );
     this.backupUnverified = policy(
       'BackupUnverified',
       `dbbackup ${props.databaseId}: backup not verified`,
       'ERROR',
       [failed(props.verifierJobName, 'verification'), absent(props.verifierJobName, 'verification')],
-      `A verification of a committed backup failed (an artifact is missing, of another size or damaged: the runner exits 3), or none succeeded within the RPO (${props.rpo}). See the executions of \`${props.verifierJobName}\` and the verify workflow.`,
+      `A verification of a committed backup failed (an artifact is missing, of another size or ` +
+        `damaged: the runner exits 3), or none succeeded within the RPO (${props.rpo}). See the ` +
+        `executions of \`${props.verifierJobName}\` and the verify workflow.`,
     );
     this.policies = [this.backupFailed, this.backupStale, this.backupUnverified];
     if (props.drillJobName !== undefined) {
@@ -191,7 +198,9 @@ export class BackupMonitoring extends Construct {
         `dbbackup ${props.databaseId}: restore drill failed`,
         'ERROR',
         [failed(props.drillJobName, 'restore drill')],
-        `An execution of the drill job \`${props.drillJobName}\` failed: the newest backup did not restore into the scratch database, the smoke checks failed, or it ran past its timeout (the RTO plus two hours).`,
+        `An execution of the drill job \`${props.drillJobName}\` failed: the newest ` +
+          `backup did not restore into the scratch database, the smoke checks failed, ` +
+          `or it ran past its timeout (the RTO plus two hours).`,
       );
       this.policies.push(this.drillFailed);
     }

@@ -138,7 +138,8 @@ export class BackupRunnerJob extends Construct {
     const encryption = props.encryption ?? BackupEncryption.none();
     if (encryption.isKms) {
       throw new ConfigError(
-        `encryption '${encryption.value}' uses AWS KMS, which a Cloud Run job has no identity for; use BackupEncryption.age(recipient) or BackupEncryption.none() (the bucket is CMEK-encrypted).`,
+        `encryption '${encryption.value}' uses AWS KMS, which a Cloud Run job has no identity for; use ` +
+          `BackupEncryption.age(recipient) or BackupEncryption.none() (the bucket is CMEK-encrypted).`,
       );
     }
     this.storageUrl = vaultStorageUrl('gs', props.vault.bucketName, this.prefix);

@@ -1,6 +1,9 @@
 import { Annotations, Token } from 'cdktf';
 import { Construct } from 'constructs';
-import { DataGoogleStorageProjectServiceAccount } from '@cdktf/provider-google/lib/data-google-storage-project-service-account';
+// biome-ignore format: one specifier and a long module path; on one line it is over 120 characters
+import {
+  DataGoogleStorageProjectServiceAccount,
+} from '@cdktf/provider-google/lib/data-google-storage-project-service-account';
 import { KmsCryptoKey } from '@cdktf/provider-google/lib/kms-crypto-key';
 import { KmsCryptoKeyIamMember } from '@cdktf/provider-google/lib/kms-crypto-key-iam-member';
 import { KmsKeyRing } from '@cdktf/provider-google/lib/kms-key-ring';
@@ -129,7 +132,8 @@ export class BackupVault extends Construct implements IBackupVault {
     this.location = props.location;
     if (!Token.isUnresolved(props.bucketName) && !/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/.test(props.bucketName)) {
       throw new ConfigError(
-        `bucketName '${props.bucketName}' is not a valid bucket name; use 3 to 63 lower-case letters, digits, '-', '_' and '.', starting and ending with a letter or digit.`,
+        `bucketName '${props.bucketName}' is not a valid bucket name; use 3 to 63 lower-case ` +
+          `letters, digits, '-', '_' and '.', starting and ending with a letter or digit.`,
       );
     }
     const lockDays = props.retentionLock?.period.toDays();
@@ -141,7 +145,8 @@ export class BackupVault extends Construct implements IBackupVault {
     if (props.key === undefined) {
       if (Token.isUnresolved(props.location)) {
         throw new ConfigError(
-          'location is a token, so the key ring cannot be put in the same location; give a literal location or bring a key.',
+          'location is a token, so the key ring cannot be put in the same ' +
+            'location; give a literal location or bring a key.',
         );
       }
       // Cloud KMS names take letters, digits, '_' and '-' (a bucket name may also have dots).
@@ -226,7 +231,8 @@ export class BackupVault extends Construct implements IBackupVault {
         (other.startsWith(`${prefix}/`) || prefix.startsWith(`${other}/`) || other === '' || prefix === '')
       ) {
         throw new ConfigError(
-          `prefix '${prefix}' overlaps prefix '${other}' in this vault, so one database's lifecycle rules would expire the other's backups; use side-by-side prefixes such as 'orders' and 'billing'.`,
+          `prefix '${prefix}' overlaps prefix '${other}' in this vault, so one database's lifecycle rules ` +
+            `would expire the other's backups; use side-by-side prefixes such as 'orders' and 'billing'.`,
         );
       }
     }
@@ -240,7 +246,8 @@ export class BackupVault extends Construct implements IBackupVault {
     const known = this.logRules.get(logPrefix);
     if (known !== undefined && known !== days) {
       throw new ConfigError(
-        `the log archive ${logPrefix} already expires after ${known} days, not ${days}; give each database its own prefix.`,
+        `the log archive ${logPrefix} already expires after ${known} ` +
+          `days, not ${days}; give each database its own prefix.`,
       );
     }
     this.logRules.set(logPrefix, days);
@@ -296,13 +303,15 @@ class ExistingVault extends Construct implements IBackupVault {
       (t) => `Delete at age ${t.days} days matching prefix '${tierPrefix(prefix, t.tier)}'`,
     );
     Annotations.of(this).addWarning(
-      `The bucket is managed elsewhere: its owner must add these lifecycle rules for the backups under '${prefix}': ${rules.join('; ')}. Without them nothing expires.`,
+      `The bucket is managed elsewhere: its owner must add these lifecycle rules for the ` +
+        `backups under '${prefix}': ${rules.join('; ')}. Without them nothing expires.`,
     );
   }
 
   public addLogArchiveExpiry(logPrefix: string, days: number): boolean {
     Annotations.of(this).addWarning(
-      `The bucket is managed elsewhere: its owner must add a lifecycle rule Delete at age ${days} days matching prefix '${logPrefix}', or the log archive is kept for ever.`,
+      `The bucket is managed elsewhere: its owner must add a lifecycle rule Delete at age ${days}` +
+        ` days matching prefix '${logPrefix}', or the log archive is kept for ever.`,
     );
     return false;
   }

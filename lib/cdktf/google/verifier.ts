@@ -3,7 +3,10 @@ import { DefaultTokenResolver, StringConcat, TerraformStack, Token, Tokenization
 import { Construct } from 'constructs';
 import { CloudRunV2Job } from '@cdktf/provider-google/lib/cloud-run-v2-job';
 import { CloudRunV2JobIamMember } from '@cdktf/provider-google/lib/cloud-run-v2-job-iam-member';
-import { DataGoogleStorageProjectServiceAccount } from '@cdktf/provider-google/lib/data-google-storage-project-service-account';
+// biome-ignore format: one specifier and a long module path; on one line it is over 120 characters
+import {
+  DataGoogleStorageProjectServiceAccount,
+} from '@cdktf/provider-google/lib/data-google-storage-project-service-account';
 import { EventarcTrigger } from '@cdktf/provider-google/lib/eventarc-trigger';
 import { ProjectIamMember } from '@cdktf/provider-google/lib/project-iam-member';
 import { ServiceAccount } from '@cdktf/provider-google/lib/service-account';
@@ -141,7 +144,8 @@ export class BackupVerifier extends Construct {
     if (!Token.isUnresolved(prefix)) checkVaultPrefix(prefix);
     if (Token.isUnresolved(props.vault.location)) {
       throw new ConfigError(
-        "the vault's location is a token; the Eventarc trigger must be created in the bucket's location, so give it literally.",
+        "the vault's location is a token; the Eventarc trigger must be " +
+          "created in the bucket's location, so give it literally.",
       );
     }
     const from = vaultStorageUrl('gs', props.vault.bucketName, prefix);

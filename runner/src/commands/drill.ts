@@ -126,7 +126,8 @@ export async function runDrill(cfg: DrillConfig, signal: AbortSignal): Promise<D
     engine = r.engine;
   } else {
     log.info(
-      `${storage.url.display} holds no logical backup to restore into a database; the drill restores a moment of its log archive only`,
+      `${storage.url.display} holds no logical backup to restore into a ` +
+        `database; the drill restores a moment of its log archive only`,
     );
   }
   const window = windows.find((w) => w.engine === engine) ?? (logical === undefined ? windows[0] : undefined);
@@ -175,7 +176,9 @@ export async function runDrill(cfg: DrillConfig, signal: AbortSignal): Promise<D
       ? ''
       : pointInTime.skipped !== undefined
         ? '; point in time skipped (see the warning)'
-        : `; point in time ${pointInTime.target} (seed ${pointInTime.seed}) reached ${pointInTime.reached ?? 'the target'}, restored in ${pointInTime.restoreSeconds.toFixed(1)} s`;
+        : `; point in time ${pointInTime.target} (seed ${pointInTime.seed}) ` +
+          `reached ${pointInTime.reached ?? 'the target'}, restored ` +
+          `in ${pointInTime.restoreSeconds.toFixed(1)} s`;
   log.info(
     `restore drill of backup ${result.id} passed: ${result.tablesChecked} tables, ${result.rowsChecked} rows, ` +
       `restored in ${result.restoreSeconds.toFixed(1)} s${pit}`,
@@ -266,7 +269,9 @@ async function drillLogical(
 async function refuseExisting(driver: EngineDriver, cfg: DrillConfig): Promise<void> {
   if (await driver.databaseExists!(cfg.target)) {
     throw new ConfigError(
-      `the drill's target database ${cfg.target.database} already exists on ${cfg.target.display}; a drill restores into a database it creates and drops. Name a database that does not exist (on a scratch server).`,
+      `the drill's target database ${cfg.target.database} already exists ` +
+        `on ${cfg.target.display}; a drill restores into a database it creates and ` +
+        `drops. Name a database that does not exist (on a scratch server).`,
     );
   }
 }
@@ -288,7 +293,8 @@ async function drillPointInTime(
   const pick = (from: Date, to: Date) => {
     chosen = pickMoment(seed, from, to, window.holes);
     log.info(
-      `point-in-time drill: restoring ${window.engine} to ${chosen.toISOString()}, drawn with seed ${seed} from ${from.toISOString()} .. ${to.toISOString()}`,
+      `point-in-time drill: restoring ${window.engine} to ${chosen.toISOString()}, drawn ` +
+        `with seed ${seed} from ${from.toISOString()} .. ${to.toISOString()}`,
       { event: 'drill-pitr-start', engine: window.engine, moment: chosen.toISOString(), seed },
     );
     return chosen;

@@ -159,14 +159,18 @@ function table(backups: readonly ListEntry[], r: ListResult): string[] {
 function formatWindows(r: ListResult): string[] {
   const lines: string[] = [];
   for (const w of r.windows) {
-    const what = `${w.engine} ${w.archive === 'wal' ? 'WAL' : 'binary log'} archive (${w.archive}/, ${w.objects} objects, ${formatBytes(w.bytes)})`;
+    const what =
+      `${w.engine} ${w.archive === 'wal' ? 'WAL' : 'binary log'} archive ` +
+      `(${w.archive}/, ${w.objects} objects, ${formatBytes(w.bytes)})`;
     if (w.earliest === undefined) {
       lines.push(
-        `point-in-time recovery: ${what} holds logs but there is no ${w.engine === 'postgres' ? 'physical base' : 'full'} backup to start from`,
+        `point-in-time recovery: ${what} holds logs but there is ` +
+          `no ${w.engine === 'postgres' ? 'physical base' : 'full'} backup to start from`,
       );
     } else {
       lines.push(
-        `point-in-time recovery: any moment from ${w.earliest} to ${w.latest} (${what}, ${w.bases} base backup${w.bases === 1 ? '' : 's'})`,
+        `point-in-time recovery: any moment from ${w.earliest} to ${w.latest} ` +
+          `(${what}, ${w.bases} base backup${w.bases === 1 ? '' : 's'})`,
       );
     }
     for (const h of w.holes)

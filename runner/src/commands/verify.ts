@@ -230,7 +230,8 @@ export function assertAllOk(reports: VerifyReport[]): void {
       bad
         .map(
           (r) =>
-            `backup ${r.id} is damaged: ${r.problems.map((p) => (p.artifact ? `${p.artifact}: ${p.reason}` : p.reason)).join('; ')}`,
+            `backup ${r.id} is ` +
+            `damaged: ${r.problems.map((p) => (p.artifact ? `${p.artifact}: ${p.reason}` : p.reason)).join('; ')}`,
         )
         .join('\n'),
     );

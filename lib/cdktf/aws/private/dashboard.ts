@@ -46,7 +46,9 @@ export function dashboardBody(
       width: 24,
       height: 2,
       properties: {
-        markdown: `# Backups of ${databaseId}\nRPO ${humanMinutes(Math.round(rpoSeconds / 60))}${rtoSeconds ? `, RTO ${humanMinutes(Math.round(rtoSeconds / 60))}` : ''}`,
+        markdown:
+          `# Backups of ${databaseId}\nRPO ${humanMinutes(Math.round(rpoSeconds / 60))}` +
+          `${rtoSeconds ? `, RTO ${humanMinutes(Math.round(rtoSeconds / 60))}` : ''}`,
       },
     },
     { type: 'alarm', x: 0, y: 2, width: 24, height: 3, properties: { title: 'Alarms', alarms: alarmArns } },

@@ -243,7 +243,8 @@ async function next(reader: ByteReader, where: string): Promise<Buffer | 'termin
   const head = await reader.read(4);
   if (head.length < 4)
     throw new ArchiveError(
-      `truncated: the archive ends ${head.length === 0 ? '' : 'inside a length '}${where} (after ${reader.consumed} bytes)`,
+      `truncated: the archive ` +
+        `ends ${head.length === 0 ? '' : 'inside a length '}${where} (after ${reader.consumed} bytes)`,
     );
   const size = head.readInt32LE(0);
   if (size === TERMINATOR) return 'terminator';
@@ -315,7 +316,8 @@ export async function readArchive(stream: Readable): Promise<ArchiveSummary> {
       const actual = crc.digest();
       if (recorded !== actual) {
         throw new ArchiveError(
-          `corrupt: the documents of ${ns} have CRC-64 ${actual.toString(16)}, the archive records ${recorded.toString(16)}`,
+          `corrupt: the documents of ${ns} have ` +
+            `CRC-64 ${actual.toString(16)}, the archive records ${recorded.toString(16)}`,
         );
       }
       ended.add(ns);
@@ -337,14 +339,17 @@ export async function readArchive(stream: Readable): Promise<ArchiveSummary> {
   const open = [...crcs.keys()].filter((ns) => !ended.has(ns));
   if (open.length > 0)
     throw new ArchiveError(
-      `truncated: the archive ends before the end of ${open.slice(0, 5).join(', ')}${open.length > 5 ? ` and ${open.length - 5} more` : ''}`,
+      `truncated: the archive ends before the end ` +
+        `of ${open.slice(0, 5).join(', ')}${open.length > 5 ? ` and ${open.length - 5} more` : ''}`,
     );
   const missing = expected
     .filter((names) => !names.some((ns) => ended.has(ns)))
     .map((names) => names[names.length - 1]);
   if (missing.length > 0)
     throw new ArchiveError(
-      `incomplete: the prelude announces ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}, whose data the archive lacks`,
+      `incomplete: the prelude ` +
+        `announces ${missing.slice(0, 5).join(', ')}` +
+        `${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}, whose data the archive lacks`,
     );
   return {
     formatVersion: str(header.version),

@@ -42,7 +42,10 @@ import { readArchive } from './archive';
 /** Characters MongoDB does not allow in database names (and that would break namespace patterns). */
 const BAD_DB_CHARS = /[/\\. "$*<>:|?]/;
 
-/** The connection string for the tools: the URL's hosts and options, without a database path (--oplog needs a whole-deployment dump), never a password. */
+/**
+ * The connection string for the tools: the URL's hosts and options, without a database path (--oplog needs a
+ * whole-deployment dump), never a password.
+ */
 export function mongoUri(url: SourceUrl): string {
   const srv = url.display.startsWith('mongodb+srv:');
   const user = url.user !== undefined ? `${encodeURIComponent(url.user)}@` : '';
@@ -75,7 +78,8 @@ function nsLiteral(db: string): string {
 function checkDatabaseName(url: SourceUrl, what: string): void {
   if (BAD_DB_CHARS.test(url.database)) {
     throw new ConfigError(
-      `${what} '${url.display}' names the database '${url.database}', which MongoDB does not allow (no / \\ . space " $ * < > : | ?).`,
+      `${what} '${url.display}' names the database '${url.database}', which ` +
+        `MongoDB does not allow (no / \\ . space " $ * < > : | ?).`,
     );
   }
 }
@@ -127,7 +131,8 @@ export class MongoDriver implements EngineDriver {
   public async openBackup(source: SourceUrl, options: BackupOpenOptions): Promise<BackupSession> {
     if (options.method !== BackupMethod.LOGICAL || options.type !== BackupType.FULL) {
       throw new ConfigError(
-        `--type ${options.type} --method ${options.method} is not available for MongoDB in this release; use --type full --method logical.`,
+        `--type ${options.type} --method ${options.method} is not available for ` +
+          `MongoDB in this release; use --type full --method logical.`,
       );
     }
     checkDatabaseName(source, '--source');
@@ -139,7 +144,8 @@ export class MongoDriver implements EngineDriver {
     }
     const version = await toolVersion(mongodump);
     log.warn(
-      'MongoDB backups take no overlap lock in this release (the runner has no MongoDB client to hold one); schedule one run at a time per database and destination',
+      'MongoDB backups take no overlap lock in this release (the runner has no MongoDB ' +
+        'client to hold one); schedule one run at a time per database and destination',
       {
         lockKey: options.lockKey,
       },
@@ -176,23 +182,28 @@ export class MongoDriver implements EngineDriver {
     const same = target.database === manifest.database;
     if (options.withGlobals && !same) {
       throw new ConfigError(
-        `--with-globals: a MongoDB backup's users and roles are in its admin database, which only a restore under the same database name (${manifest.database}) brings back; restore into ${manifest.database}, or without --with-globals.`,
+        `--with-globals: a MongoDB backup's users and roles are in its admin database, ` +
+          `which only a restore under the same database name (${manifest.database}) brings ` +
+          `back; restore into ${manifest.database}, or without --with-globals.`,
       );
     }
     const config = writeToolConfig(target, process.env[SECRET_ENV.TARGET_PASSWORD]);
     const { args, consistent } = restoreArgs(config.file, manifest.database, target.database, options);
     if (consistent) {
       log.info(
-        `restoring the whole archive of backup ${manifest.id} with its oplog (every database it holds, with the admin database's users and roles)`,
+        `restoring the whole archive of backup ${manifest.id} with its oplog (every ` +
+          `database it holds, with the admin database's users and roles)`,
       );
     } else {
       log.warn(
-        `restoring only ${manifest.database} as ${target.database}: mongorestore cannot replay the oplog into a renamed database, so the data is as mongodump read each collection, not one point in time`,
+        `restoring only ${manifest.database} as ${target.database}: mongorestore cannot replay the oplog ` +
+          `into a renamed database, so the data is as mongodump read each collection, not one point in time`,
       );
     }
     if (!options.clean) {
       log.info(
-        'without --clean, mongorestore inserts next to documents the target already has and stops at the first duplicate key',
+        'without --clean, mongorestore inserts next to documents the ' +
+          'target already has and stops at the first duplicate key',
       );
     }
     return {
@@ -201,7 +212,8 @@ export class MongoDriver implements EngineDriver {
       rollback: async () => {
         config.remove();
         log.warn(
-          `mongorestore may have written part of the backup into ${target.display} before it failed; the runner has no MongoDB client to undo that`,
+          `mongorestore may have written part of the backup into ${target.display} ` +
+            `before it failed; the runner has no MongoDB client to undo that`,
         );
       },
     };
@@ -213,7 +225,8 @@ export class MongoDriver implements EngineDriver {
       read: async (plaintext) => {
         const s = await readArchive(plaintext);
         log.info(
-          `${artifact.name}: a complete mongodump archive from MongoDB ${s.serverVersion || 'unknown'} (mongodump ${s.toolVersion || 'unknown'})`,
+          `${artifact.name}: a complete mongodump archive from ` +
+            `MongoDB ${s.serverVersion || 'unknown'} (mongodump ${s.toolVersion || 'unknown'})`,
           {
             namespaces: Object.keys(s.namespaces).length,
             documents: s.documents,

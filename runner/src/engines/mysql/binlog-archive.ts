@@ -182,7 +182,10 @@ export function binlogGaps(index: BinlogIndex, fromSeq: number, where: string): 
         count,
         after,
         before: f.lastEvent?.toISOString(),
-        message: `the binary log archive ${where} has a gap: ${count === 1 ? `${first} is` : `${count} logs, ${first} to ${last}, are`} missing${after !== undefined ? `; changes after ${after} cannot be replayed past it` : ''}`,
+        message:
+          `the binary log archive ${where} has a ` +
+          `gap: ${count === 1 ? `${first} is` : `${count} logs, ${first} to ${last}, are`} ` +
+          `missing${after !== undefined ? `; changes after ${after} cannot be replayed past it` : ''}`,
       });
     }
     if (f.holeAt !== undefined && s < Math.max(...seqs)) {
@@ -264,7 +267,8 @@ export function planBinlogReplay(index: BinlogIndex, base: Manifest, target: Dat
       const prev = out[out.length - 1];
       if (later) {
         throw new DamagedError(
-          `cannot restore to ${target.toISOString()}: the binary log archive ${where} has a gap: ${binlogName(index.base, seq)} is missing` +
+          `cannot restore to ${target.toISOString()}: the binary log ` +
+            `archive ${where} has a gap: ${binlogName(index.base, seq)} is missing` +
             (prev?.lastEvent !== undefined
               ? `; the latest moment restorable before it is ${prev.lastEvent.toISOString()}.`
               : '.'),
@@ -274,12 +278,15 @@ export function planBinlogReplay(index: BinlogIndex, base: Manifest, target: Dat
       const end = prev === undefined ? undefined : contiguousEnd(index, startSeq)?.end;
       if (end !== undefined && end.getTime() >= target.getTime()) return out;
       throw new DamagedError(
-        `cannot restore to ${target.toISOString()}: the binary log archive ${where} holds events only up to ${end?.toISOString() ?? '(none after the backup)'}; that is the latest restorable moment. Is binlog-stream running (it uploads the open log at least every 60 s)?`,
+        `cannot restore to ${target.toISOString()}: the binary log archive ${where} holds events only ` +
+          `up to ${end?.toISOString() ?? '(none after the backup)'}; that is the latest restorable moment. ` +
+          `Is binlog-stream running (it uploads the open log at least every 60 s)?`,
       );
     }
     if (f.holeAt !== undefined && (later || (f.lastEvent !== undefined && f.lastEvent.getTime() < stopSecond * 1000))) {
       throw new DamagedError(
-        `cannot restore to ${target.toISOString()}: the binary log archive ${where} has a gap: ${f.name} is missing its bytes from ${f.holeAt} on.`,
+        `cannot restore to ${target.toISOString()}: the binary log archive ${where} ` +
+          `has a gap: ${f.name} is missing its bytes from ${f.holeAt} on.`,
       );
     }
     out.push(f);

@@ -46,13 +46,16 @@ export async function openBinlogRange(
   );
   if (parent === undefined) {
     throw new ConfigError(
-      `there is no ${options.type === BackupType.DIFFERENTIAL ? 'full ' : ''}backup of ${source.database} (${options.databaseId}) in ${storage.url.display} for this ${options.type} backup to build on; take one first with --type full.`,
+      `there is no ${options.type === BackupType.DIFFERENTIAL ? 'full ' : ''}backup ` +
+        `of ${source.database} (${options.databaseId}) in ${storage.url.display} for ` +
+        `this ${options.type} backup to build on; take one first with --type full.`,
     );
   }
   const from = parent.position;
   if (from?.file === undefined || from.pos === undefined) {
     throw new BackupError(
-      `backup ${parent.id} records no binlog position (binary logging was off, or the backup user could not read it); take a new full backup with binary logging on.`,
+      `backup ${parent.id} records no binlog position (binary logging was off, or the backup ` +
+        `user could not read it); take a new full backup with binary logging on.`,
     );
   }
   const base = parent.type === BackupType.FULL ? parent.id : parent.base;
@@ -74,7 +77,9 @@ export async function openBinlogRange(
   const files = onServer.filter((n) => binlogSeq(n)! >= fromSeq && binlogSeq(n)! <= toSeq);
   if (files[0] !== from.file || files.length !== toSeq - fromSeq + 1) {
     throw new BackupError(
-      `the binary logs since backup ${parent.id} (${from.file} position ${from.pos}) are no longer all on ${source.display} (it has ${onServer.join(', ')}); they were purged. Take a full backup, and keep binary logs longer than the time between backups (binlog_expire_logs_seconds).`,
+      `the binary logs since backup ${parent.id} (${from.file} position ${from.pos}) are no longer all ` +
+        `on ${source.display} (it has ${onServer.join(', ')}); they were purged. Take a full backup, and ` +
+        `keep binary logs longer than the time between backups (binlog_expire_logs_seconds).`,
     );
   }
   const gtid = (
@@ -83,7 +88,8 @@ export async function openBinlogRange(
       .catch(() => '')
   ).trim();
 
-  // Copy the range's logs from the server (the last one is read up to where the server is now, which is at or after `end`).
+  // Copy the range's logs from the server (the last one is read up to where the server is now, which is at or after
+  // `end`).
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-binlog-range-'));
   const tool = findTool(['mariadb-binlog', 'mysqlbinlog']) ?? 'mariadb-binlog';
   try {

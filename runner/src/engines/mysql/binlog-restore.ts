@@ -124,12 +124,14 @@ async function fullThen(
   } catch (e) {
     if (!existed && driver.dropDatabase !== undefined) {
       log.error(
-        `replaying the binary logs failed; dropping ${target.database}, which this restore created, so no partial restore is left`,
+        `replaying the binary logs failed; dropping ${target.database}, ` +
+          `which this restore created, so no partial restore is left`,
       );
       await driver.dropDatabase(target).catch((d: Error) => log.warn(`could not drop it: ${d.message}`));
     } else {
       log.error(
-        `replaying the binary logs failed; ${target.database} holds the full backup ${full.id} and part of the replay: do not use it`,
+        `replaying the binary logs failed; ${target.database} holds the full ` +
+          `backup ${full.id} and part of the replay: do not use it`,
       );
     }
     throw e;
@@ -164,7 +166,8 @@ export async function runBinlogRestore(
     const same = all.filter((m) => m.database === target.database);
     if (same.length === 0 && names.length > 1) {
       throw new ConfigError(
-        `${storage.url.display} holds full backups of several databases (${names.join(', ')}); name the one to restore from with --id (dbbackup list shows them).`,
+        `${storage.url.display} holds full backups of several databases ` +
+          `(${names.join(', ')}); name the one to restore from with --id (dbbackup list shows them).`,
       );
     }
     const bases = same.length > 0 ? same : all;
@@ -172,11 +175,13 @@ export async function runBinlogRestore(
     if (before.length === 0) {
       throw new BackupError(
         bases.length === 0
-          ? `there is no full MySQL/MariaDB logical backup with a binlog position in ${storage.url.display}; point-in-time recovery into --target URL starts from one` +
+          ? `there is no full MySQL/MariaDB logical backup with a binlog position ` +
+              `in ${storage.url.display}; point-in-time recovery into --target URL starts from one` +
               (binlogBases(catalog.backups).length > 0
                 ? ' (the physical backups here restore to a moment with --target-dir DIR instead).'
                 : '.')
-          : `no full backup in ${storage.url.display} ended before ${t.toISOString()}; the earliest restorable moment is ${bases[0].endedAt} (when ${bases[0].id} ended).`,
+          : `no full backup in ${storage.url.display} ended before ${t.toISOString()}; the ` +
+              `earliest restorable moment is ${bases[0].endedAt} (when ${bases[0].id} ended).`,
       );
     }
     base = before[before.length - 1];
@@ -189,14 +194,16 @@ export async function runBinlogRestore(
   const index = (await readBinlogIndexes(storage)).find((i) => i.base === binlogBase(base.position!.file!));
   if (index === undefined) {
     throw new BackupError(
-      `the binary log archive ${where} holds no logs of ${base.position!.file!.replace(/\.\d+$/, '')}.*; run dbbackup binlog-stream --source … --to ${storage.url.display} to archive them.`,
+      `the binary log archive ${where} holds no logs of ${base.position!.file!.replace(/\.\d+$/, '')}.*; ` +
+        `run dbbackup binlog-stream --source … --to ${storage.url.display} to archive them.`,
     );
   }
   const plan = planBinlogReplay(index, base, t, where);
   // The replay's programs, the full's restore tools and every log's read-back stages, before any read.
   await check({ manifests: [base], objects: plan.flatMap((f) => f.chunks), tools: [replayTool()], target });
   log.info(
-    `restoring to ${t.toISOString()}: ${base.id}, then ${plan.map((f) => f.name).join(', ')} from position ${base.position!.pos}`,
+    `restoring to ${t.toISOString()}: ${base.id}, ` +
+      `then ${plan.map((f) => f.name).join(', ')} from position ${base.position!.pos}`,
     { event: 'pitr-plan', base: base.id, binlogs: plan.length },
   );
 
@@ -278,7 +285,8 @@ export async function runBinlogChainRestore(
       const files = (await fs.promises.readdir(dir)).sort();
       if (files[0] !== m.startPosition.file || files[files.length - 1] !== m.position.file) {
         throw new BackupError(
-          `backup ${m.id} should hold the binary logs ${m.startPosition.file} to ${m.position.file}, but holds ${files.join(', ')}`,
+          `backup ${m.id} should hold the binary logs ${m.startPosition.file} ` +
+            `to ${m.position.file}, but holds ${files.join(', ')}`,
         );
       }
       dirs.push({ m, dir, files: files.map((f) => path.join(dir, f)) });
@@ -300,7 +308,8 @@ export async function runBinlogChainRestore(
   }
   const seconds = (Date.now() - started) / 1000;
   log.info(
-    `restored ${manifest.type} backup ${manifest.id} (${chain.map((m) => m.id).join(' + ')}) into ${target.display} in ${seconds.toFixed(1)} s`,
+    `restored ${manifest.type} backup ${manifest.id} ` +
+      `(${chain.map((m) => m.id).join(' + ')}) into ${target.display} in ${seconds.toFixed(1)} s`,
     { event: 'restore-done', id: manifest.id, seconds },
   );
   return {

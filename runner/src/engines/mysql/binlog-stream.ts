@@ -105,7 +105,8 @@ class Shipper {
     const every = Number(process.env[RUNNER_ENV.BINLOG_UPLOAD_INTERVAL] ?? '60');
     if (!Number.isFinite(every) || every <= 0)
       throw new ConfigError(
-        `${RUNNER_ENV.BINLOG_UPLOAD_INTERVAL} is '${process.env[RUNNER_ENV.BINLOG_UPLOAD_INTERVAL]}'; give seconds, e.g. 60.`,
+        `${RUNNER_ENV.BINLOG_UPLOAD_INTERVAL} is ` +
+          `'${process.env[RUNNER_ENV.BINLOG_UPLOAD_INTERVAL]}'; give seconds, e.g. 60.`,
       );
     this.interval = every * 1000;
     this.databaseId =
@@ -125,18 +126,23 @@ class Shipper {
       .map((l) => l.split('\t'));
   }
 
-  /** Where to start: the newest archived log (streamed again, uploaded from where the archive ends), else the server's oldest. */
+  /**
+   * Where to start: the newest archived log (streamed again, uploaded from where the archive ends), else the server's
+   * oldest.
+   */
   private async startPoint(): Promise<{ base: string; start: string; archived: number }> {
     const onServer = (await this.query('SHOW BINARY LOGS')).map((r) => r[0]);
     if (onServer.length === 0)
       throw new ConfigError(
-        `binary logging is off on ${this.cfg.source.display}; start the server with log_bin (and binlog_format=ROW or MIXED) for point-in-time recovery.`,
+        `binary logging is off on ${this.cfg.source.display}; start the server with ` +
+          `log_bin (and binlog_format=ROW or MIXED) for point-in-time recovery.`,
       );
     const base = binlogBase(onServer[0]);
     const index = (await readBinlogIndexes(this.storage)).find((i) => i.base === base);
     if (index === undefined || index.files.size === 0) {
       log.info(
-        `the archive ${this.storage.url.display}/${BINLOG_PREFIX}/${base} is empty; starting at the server's oldest binary log ${onServer[0]}`,
+        `the archive ${this.storage.url.display}/${BINLOG_PREFIX}/${base} is ` +
+          `empty; starting at the server's oldest binary log ${onServer[0]}`,
       );
       return { base, start: onServer[0], archived: 0 };
     }
@@ -152,11 +158,16 @@ class Shipper {
     const after = onServer.filter((n) => (binlogSeq(n) ?? 0) > newest.seq);
     if (after.length === 0)
       throw new BackupError(
-        `the archive holds ${newest.name}, newer than every binary log on ${this.cfg.source.display} (${onServer.join(', ')}): this storage belongs to another server. Give each server its own --to prefix.`,
+        `the archive holds ${newest.name}, newer than every binary log ` +
+          `on ${this.cfg.source.display} (${onServer.join(', ')}): this storage ` +
+          `belongs to another server. Give each server its own --to prefix.`,
       );
     if (binlogSeq(after[0]) !== newest.seq + 1) {
       log.error(
-        `binary logs ${binlogName(base, newest.seq + 1)} to ${binlogName(base, binlogSeq(after[0])! - 1)} were purged from the server before they were archived: the archive has a gap there (take a full backup; raise binlog_expire_logs_seconds)`,
+        `binary logs ${binlogName(base, newest.seq + 1)} ` +
+          `to ${binlogName(base, binlogSeq(after[0])! - 1)} were purged from the server before ` +
+          `they were archived: the archive has a gap there (take a full backup; raise ` +
+          `binlog_expire_logs_seconds)`,
         { event: 'binlog-gap' },
       );
     }
@@ -220,7 +231,9 @@ class Shipper {
     });
   }
 
-  /** One pass over the local copies: closed logs whole, the open one to its last complete event when due (or `final`). */
+  /**
+   * One pass over the local copies: closed logs whole, the open one to its last complete event when due (or `final`).
+   */
   private async pass(base: string, dir: string, due: boolean, final: boolean): Promise<void> {
     const files = (await fs.promises.readdir(dir))
       .filter((f) => binlogBase(f) === base && binlogSeq(f) !== undefined)
@@ -237,7 +250,8 @@ class Shipper {
       if (closed) {
         if (scan.boundary !== scan.size)
           log.warn(
-            `${name} was closed with ${scan.size - scan.boundary} bytes after its last complete event; archiving it as the server sent it`,
+            `${name} was closed with ${scan.size - scan.boundary} bytes after its ` +
+              `last complete event; archiving it as the server sent it`,
             { log: name },
           );
         if (scan.size > st.uploaded)
@@ -377,7 +391,8 @@ export async function runBinlogStream(cfg: BinlogStreamConfig, signal: AbortSign
   }
   const seconds = (Date.now() - started) / 1000;
   log.info(
-    `binary log shipping stopped cleanly: ${shipper.logs} closed log(s), ${shipper.chunks} upload(s), ${formatBytes(shipper.bytes)} in ${seconds.toFixed(0)} s`,
+    `binary log shipping stopped cleanly: ${shipper.logs} closed ` +
+      `log(s), ${shipper.chunks} upload(s), ${formatBytes(shipper.bytes)} in ${seconds.toFixed(0)} s`,
     { event: 'binlog-stream-stop' },
   );
   return { logs: shipper.logs, chunks: shipper.chunks, bytes: shipper.bytes, seconds };

@@ -53,7 +53,8 @@ export function mysqlConnArgs(url: SourceUrl, what = '--source'): string[] {
   for (const k of Object.keys(url.params)) {
     if (!KNOWN_PARAMS.has(k)) {
       throw new ConfigError(
-        `${what} '${url.display}' has the parameter '${k}', which MySQL/MariaDB connections do not take. Use socket, defaults-file or one of: ${TLS_PARAMS.join(', ')}.`,
+        `${what} '${url.display}' has the parameter '${k}', which MySQL/MariaDB connections do ` +
+          `not take. Use socket, defaults-file or one of: ${TLS_PARAMS.join(', ')}.`,
       );
     }
   }
@@ -120,10 +121,12 @@ export async function dumpTool(flavor: MysqlFlavor): Promise<{ path: string; ver
   if (match !== undefined) return match;
   if (found.length === 0)
     throw new BackupError(
-      `neither mariadb-dump nor mysqldump is installed; install the ${flavor === MysqlFlavor.MARIADB ? 'mariadb-client' : 'mysql-client'} package.`,
+      `neither mariadb-dump nor mysqldump is installed; install ` +
+        `the ${flavor === MysqlFlavor.MARIADB ? 'mariadb-client' : 'mysql-client'} package.`,
     );
   log.warn(
-    `no ${flavor === MysqlFlavor.MARIADB ? 'mariadb-dump' : 'MySQL mysqldump'} is installed; using ${found[0].path} (${found[0].version}) for a ${flavor} server`,
+    `no ${flavor === MysqlFlavor.MARIADB ? 'mariadb-dump' : 'MySQL mysqldump'} is ` +
+      `installed; using ${found[0].path} (${found[0].version}) for a ${flavor} server`,
   );
   return found[0];
 }
@@ -133,7 +136,8 @@ export async function serverInfo(session: MysqlSession, display: string): Promis
   let row: { version: string; comment: string; logBin: number; account: string };
   try {
     row = await session.json(
-      `SELECT JSON_OBJECT('version', VERSION(), 'comment', @@version_comment, 'logBin', @@log_bin + 0, 'account', CURRENT_USER())`,
+      `SELECT JSON_OBJECT('version', VERSION(), 'comment', ` +
+        `@@version_comment, 'logBin', @@log_bin + 0, 'account', CURRENT_USER())`,
     );
   } catch (e) {
     throw new BackupError(`could not connect to ${display}: ${(e as Error).message}`);
@@ -172,7 +176,8 @@ export async function openSession(
   } catch (e) {
     await session.close();
     throw new BackupError(
-      `could not connect to ${url.display}${database !== undefined ? ` (database ${database})` : ''}: ${(e as Error).message}`,
+      `could not connect ` +
+        `to ${url.display}${database !== undefined ? ` (database ${database})` : ''}: ${(e as Error).message}`,
     );
   }
   return session;
@@ -180,7 +185,10 @@ export async function openSession(
 
 /** The base tables (incl. system-versioned ones) of a database. */
 export function baseTablesSql(schemaExpr: string): string {
-  return `SELECT COALESCE(JSON_ARRAYAGG(TABLE_NAME), '[]') FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${schemaExpr} AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')`;
+  return (
+    `SELECT COALESCE(JSON_ARRAYAGG(TABLE_NAME), '[]') FROM information_schema.TABLES WHERE ` +
+    `TABLE_SCHEMA = ${schemaExpr} AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')`
+  );
 }
 
 /**

@@ -81,7 +81,8 @@ export async function applyGrants(script: string, target: GrantsTarget): Promise
   const prepared = prepareGrants(script, target);
   if (prepared.skipped.length > 0) {
     log.info(
-      `kept the target's own accounts as they are (their passwords and grants are not taken from the backup): ${prepared.skipped.join(', ')}`,
+      `kept the target's own accounts as they are (their passwords and grants are ` +
+        `not taken from the backup): ${prepared.skipped.join(', ')}`,
     );
   }
   try {

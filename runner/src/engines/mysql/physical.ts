@@ -101,7 +101,8 @@ export function checkPhysicalTools(tools: PhysicalTools, why: string): void {
     }
     if (!runs) {
       throw new ConfigError(
-        `${path.basename(tool)} is not installed or not on PATH (looked for '${path.basename(tool)}'); ${why} needs it ` +
+        `${path.basename(tool)} is not installed or not on PATH (looked ` +
+          `for '${path.basename(tool)}'); ${why} needs it ` +
           `(it ${role}). Fix: ${tools.fix}.`,
       );
     }
@@ -193,8 +194,10 @@ export async function openPhysicalBackup(
     try {
       await side.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
       const status = await side.json<{ file: string; pos: number }>(
-        `SELECT JSON_OBJECT('file', (SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'BINLOG_SNAPSHOT_FILE'), ` +
-          `'pos', (SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'BINLOG_SNAPSHOT_POSITION') + 0)`,
+        `SELECT JSON_OBJECT('file', (SELECT VARIABLE_VALUE FROM ` +
+          `information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'BINLOG_SNAPSHOT_FILE'), ` +
+          `'pos', (SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS ` +
+          `WHERE VARIABLE_NAME = 'BINLOG_SNAPSHOT_POSITION') + 0)`,
       );
       const stats = await countRows(side, source.database);
       await side.query('COMMIT');
@@ -286,7 +289,8 @@ export async function openPhysicalBackup(
       }
       if (position.file !== undefined && (counted.file !== position.file || counted.pos !== position.pos)) {
         log.warn(
-          `the row counts are not recorded: the snapshot they were counted in (${counted.file}:${counted.pos}) is not ` +
+          `the row counts are not recorded: the snapshot they were ` +
+            `counted in (${counted.file}:${counted.pos}) is not ` +
             `the backup's point (${position.file}:${position.pos}); a drill then checks tables without row counts`,
         );
         return undefined;

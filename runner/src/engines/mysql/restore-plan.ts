@@ -20,7 +20,8 @@ export async function expectTrailer(plaintext: Readable, trailer: string): Promi
   const last = tail.toString('utf8').trimEnd().split('\n').pop() ?? '';
   if (!last.startsWith(trailer)) {
     throw new BackupError(
-      `incomplete: the dump (${size} bytes of SQL) does not end with '${trailer}'; its last line is '${last.slice(0, 120)}'`,
+      `incomplete: the dump (${size} bytes of SQL) does not end with ` +
+        `'${trailer}'; its last line is '${last.slice(0, 120)}'`,
     );
   }
 }
@@ -69,10 +70,12 @@ export class RestorePlan {
     const charset = /CHARACTER SET (\S+)/.exec(options?.[0] ?? '')?.[1];
     const collate = /COLLATE (\S+)/.exec(options?.[0] ?? '')?.[1];
     await admin.query(
-      `CREATE DATABASE ${quoteName(scratch)}${charset ? ` CHARACTER SET ${charset}` : ''}${collate ? ` COLLATE ${collate}` : ''}`,
+      `CREATE DATABASE ${quoteName(scratch)}` +
+        `${charset ? ` CHARACTER SET ${charset}` : ''}${collate ? ` COLLATE ${collate}` : ''}`,
     );
     log.info(
-      `the target ${db} has objects: loading the backup into the scratch database ${scratch} first; the target is changed only once all of it is in`,
+      `the target ${db} has objects: loading the backup into the scratch ` +
+        `database ${scratch} first; the target is changed only once all of it is in`,
       { scratch },
     );
     return new RestorePlan(scratch, 'swap', admin, target, createSql, { ...tools, info });
@@ -168,7 +171,9 @@ async function swapIn(
     ...inScratch.events.map((n) => `DROP EVENT IF EXISTS ${q(n)}`),
   ];
   log.info(
-    `moving ${inScratch.tables.length} tables, ${inScratch.views.length} views, ${inScratch.triggers.length} triggers and ${inScratch.procedures.length + inScratch.functions.length} routines into ${target}`,
+    `moving ${inScratch.tables.length} tables, ${inScratch.views.length} ` +
+      `views, ${inScratch.triggers.length} triggers ` +
+      `and ${inScratch.procedures.length + inScratch.functions.length} routines into ${target}`,
   );
   for (const d of drops) await admin.query(d);
   const replaced = inScratch.tables.filter((n) => !targetViews.has(n));

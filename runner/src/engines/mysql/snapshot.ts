@@ -55,7 +55,8 @@ export class SharedSnapshot {
       await block.close();
       block = undefined;
       log.warn(
-        'could not block commits while the backup opens its snapshots (this needs the RELOAD privilege); the row counts and binlog position are recorded only if nothing was committed meanwhile',
+        'could not block commits while the backup opens its snapshots (this needs the RELOAD privilege); ' +
+          'the row counts and binlog position are recorded only if nothing was committed meanwhile',
         {
           error: (e as Error).message.split('\n')[0],
         },
@@ -113,7 +114,8 @@ export class SharedSnapshot {
       return file ? { kind: 'binlog', file, pos: Number(pos), gtid: gtid || undefined } : undefined;
     } catch (e) {
       this.warnings.push(
-        `the binlog position was not recorded: ${statement} failed (it needs REPLICATION CLIENT): ${(e as Error).message.split('\n')[0]}`,
+        `the binlog position was not recorded: ${statement} failed (it needs ` +
+          `REPLICATION CLIENT): ${(e as Error).message.split('\n')[0]}`,
       );
       return undefined;
     }

@@ -181,7 +181,8 @@ export async function postgresDrillToTime(request: TimeDrillRequest, signal: Abo
           .slice(-3)
           .join(' | ');
         throw new BackupError(
-          `PostgreSQL on the drill's restored directory stopped during recovery to ${t.toISOString()}: ${tail || serverLog.slice(-500)}`,
+          `PostgreSQL on the drill's restored directory stopped during recovery ` +
+            `to ${t.toISOString()}: ${tail || serverLog.slice(-500)}`,
         );
       }
       const inRecovery = await psql('SELECT pg_is_in_recovery()', user).catch(() => 't');
@@ -242,7 +243,9 @@ export async function postgresDrillToTime(request: TimeDrillRequest, signal: Abo
 
 /** Every user table's row count (reads each whole), as JSON. */
 const TABLE_ROWS_SQL = `SELECT coalesce(json_agg(json_build_object('schema', n.nspname, 'name', c.relname,
-  'rows', (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::bigint)
+  'rows', (xpath('/row/c/text()',
+    query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname),
+      false, true, '')))[1]::text::bigint)
   ORDER BY n.nspname, c.relname), '[]')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')

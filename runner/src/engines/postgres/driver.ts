@@ -60,7 +60,9 @@ async function toolVersion(tool: string): Promise<string> {
 
 const TABLE_COUNTS_SQL = `
 SELECT coalesce(json_agg(json_build_object('schema', n.nspname, 'name', c.relname,
-  'rows', (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::bigint)
+  'rows', (xpath('/row/c/text()',
+    query_to_xml(format('SELECT count(*) AS c FROM ONLY %I.%I', n.nspname, c.relname),
+      false, true, '')))[1]::text::bigint)
   ORDER BY n.nspname, c.relname), '[]')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -93,7 +95,10 @@ export class PostgresDriver implements EngineDriver {
 
   public notRestorableToUrl(manifest: Manifest): string | undefined {
     if (manifest.method !== BackupMethod.PHYSICAL) return undefined;
-    return `backup ${manifest.id} is a physical backup (a whole data directory); restore it with --target-dir DIR, then start PostgreSQL on DIR.`;
+    return (
+      `backup ${manifest.id} is a physical backup (a whole data directory); ` +
+      `restore it with --target-dir DIR, then start PostgreSQL on DIR.`
+    );
   }
 
   public drillToTime(request: TimeDrillRequest, signal: AbortSignal): Promise<TimeDrillResult> {
@@ -135,7 +140,8 @@ export class PostgresDriver implements EngineDriver {
   public async openBackup(source: SourceUrl, options: BackupOpenOptions): Promise<BackupSession> {
     if (options.method === BackupMethod.LOGICAL && options.type !== BackupType.FULL) {
       throw new ConfigError(
-        `--type ${options.type} of PostgreSQL is a WAL range over a physical base backup; give --method physical (pg_dump has no incremental form).`,
+        `--type ${options.type} of PostgreSQL is a WAL range over a physical base ` +
+          `backup; give --method physical (pg_dump has no incremental form).`,
       );
     }
     const env = pgEnv(source, process.env[SECRET_ENV.SOURCE_PASSWORD]);
@@ -146,7 +152,8 @@ export class PostgresDriver implements EngineDriver {
     const session = new PsqlSession({ cmd: pgTool('psql'), args: [], env, label: 'psql' });
     try {
       const info = await session.json<{ version: string; num: number; recovery: boolean }>(
-        `SELECT json_build_object('version', current_setting('server_version'), 'num', current_setting('server_version_num')::int, 'recovery', pg_is_in_recovery())`,
+        `SELECT json_build_object('version', current_setting('server_version'), 'num', ` +
+          `current_setting('server_version_num')::int, 'recovery', pg_is_in_recovery())`,
       );
       await this.lock(session, options, source);
       if (options.method === BackupMethod.PHYSICAL)
@@ -157,16 +164,19 @@ export class PostgresDriver implements EngineDriver {
       await session.query(`SET lock_timeout = '${lockWait}s'`);
       await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
       const snap = await session.json<{ snapshot: string; lsn: string | null }>(
-        `SELECT json_build_object('snapshot', pg_export_snapshot(), 'lsn', ${info.recovery ? 'pg_last_wal_replay_lsn()' : 'pg_current_wal_lsn()'})`,
+        `SELECT json_build_object('snapshot', pg_export_snapshot(), ` +
+          `'lsn', ${info.recovery ? 'pg_last_wal_replay_lsn()' : 'pg_current_wal_lsn()'})`,
       );
       const dumpVersion = await versions.then(([d]) => d);
       if (Number(dumpVersion.split('.')[0]) < Math.floor(info.num / 10000)) {
         throw new BackupError(
-          `pg_dump ${dumpVersion} (${pgDump}) cannot dump a PostgreSQL ${info.version} server; install the client tools of version ${Math.floor(info.num / 10000)} or newer.`,
+          `pg_dump ${dumpVersion} (${pgDump}) cannot dump a PostgreSQL ${info.version} server; ` +
+            `install the client tools of version ${Math.floor(info.num / 10000)} or newer.`,
         );
       }
       const globalsArgs = ['--globals-only', '--no-password', '-l', source.database];
-      // Asked before the counts (the session runs one query at a time). --jobs N, or the rule of lib/core/parallel.ts: parallel only with two large tables or more.
+      // Asked before the counts (the session runs one query at a time). --jobs N, or the rule of lib/core/parallel.ts:
+      // parallel only with two large tables or more.
       const large =
         options.jobs === undefined ? Number(await session.query(largeTablesSql(PARALLEL_TABLE_MIN_BYTES))) : 0;
       const jobs = dumpJobs(options.jobs, os.availableParallelism(), large);
@@ -236,7 +246,9 @@ export class PostgresDriver implements EngineDriver {
                 };
               }
               return {
-                skipWarning: `roles and other globals were not saved: pg_dumpall failed: ${stderr.trim().split('\n').slice(-2).join(' ')}`,
+                skipWarning:
+                  `roles and other globals were not saved: pg_dumpall ` +
+                  `failed: ${stderr.trim().split('\n').slice(-2).join(' ')}`,
               };
             },
           },
@@ -257,7 +269,9 @@ export class PostgresDriver implements EngineDriver {
       if ((await session.query(`SELECT pg_try_advisory_lock(${key})`)) === 't') return;
       if (Date.now() >= end) {
         throw new BackupError(
-          `another backup of ${source.database} to the same place is running (advisory lock ${key} on ${source.display} is held); this run refuses to interleave with it. Wait for it, or give --lock-wait SECONDS.`,
+          `another backup of ${source.database} to the same place is running ` +
+            `(advisory lock ${key} on ${source.display} is held); this run refuses to ` +
+            `interleave with it. Wait for it, or give --lock-wait SECONDS.`,
         );
       }
       log.info('waiting for an overlapping backup of the same database to end', { lock: key });
@@ -364,12 +378,16 @@ export class PostgresDriver implements EngineDriver {
     try {
       const objects = Number(
         await db.query(
-          `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'`,
+          `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace ` +
+            `WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND n.nspname NOT IN ('pg_catalog', ` +
+            `'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'`,
         ),
       );
       if (objects > 0 && !clean) {
         throw new ConfigError(
-          `the target database ${target.database} on ${target.display} already has ${objects} tables, views or sequences; restore refuses to mix a backup into them. Give --clean to replace the objects the backup contains, or restore into a new database.`,
+          `the target database ${target.database} on ${target.display} already has ${objects} ` +
+            `tables, views or sequences; restore refuses to mix a backup into them. Give --clean to ` +
+            `replace the objects the backup contains, or restore into a new database.`,
         );
       }
     } finally {
@@ -451,7 +469,9 @@ async function applyGlobals(
     .filter((l) => !/already exists/.test(l));
   if (failure !== undefined || errors.length > 0) {
     throw new BackupError(
-      `restoring roles and globals failed${failure instanceof ChildProcessError ? ` (psql exit ${failure.exitCode})` : ''}: ${errors.slice(0, 5).join(' | ') || (failure as Error).message}`,
+      `restoring roles and globals ` +
+        `failed${failure instanceof ChildProcessError ? ` (psql exit ${failure.exitCode})` : ''}: ` +
+        `${errors.slice(0, 5).join(' | ') || (failure as Error).message}`,
     );
   }
   log.info('restored roles and other globals');
@@ -470,7 +490,8 @@ export function withoutOwnRole(script: string, role: string): string {
       const m = /^(?:CREATE|ALTER) ROLE ("(?:[^"]|"")+"|[^\s;]+)[\s;]/.exec(line);
       if (m !== null && names.has(m[1])) {
         log.info(
-          `kept the restoring role ${role} as it is on the target (its attributes and password are not taken from the backup)`,
+          `kept the restoring role ${role} as it is on the target (its ` +
+            `attributes and password are not taken from the backup)`,
         );
         return false;
       }

@@ -82,7 +82,8 @@ async function openBaseBackup(
   const version = await toolVersion(tool);
   if (Number(version.split('.')[0]) < Math.floor(info.num / 10000)) {
     throw new BackupError(
-      `pg_basebackup ${version} (${tool}) cannot back up a PostgreSQL ${info.version} server; install the client tools of version ${Math.floor(info.num / 10000)}.`,
+      `pg_basebackup ${version} (${tool}) cannot back up a PostgreSQL ${info.version} ` +
+        `server; install the client tools of version ${Math.floor(info.num / 10000)}.`,
     );
   }
   // Keep the WAL from here on until pg_basebackup fetched it (-X fetch reads it at the end).
@@ -91,7 +92,8 @@ async function openBaseBackup(
     .query(`SELECT pg_create_physical_replication_slot('${slot}', true, true)`)
     .catch((e: Error) =>
       log.warn(
-        'could not create a temporary replication slot to hold the WAL during the base backup; a busy server may recycle it before pg_basebackup fetches it (set wal_keep_size)',
+        'could not create a temporary replication slot to hold the WAL during the base backup; a ' +
+          'busy server may recycle it before pg_basebackup fetches it (set wal_keep_size)',
         { error: e.message },
       ),
     );
@@ -148,7 +150,9 @@ async function openWalRange(
   );
   if (parent === undefined) {
     throw new ConfigError(
-      `there is no physical ${options.type === BackupType.DIFFERENTIAL ? 'full ' : ''}backup of ${options.databaseId} in ${storage.url.display} for this ${options.type} backup to build on; take one first with: dbbackup backup --engine postgres --method physical --type full …`,
+      `there is no physical ${options.type === BackupType.DIFFERENTIAL ? 'full ' : ''}backup ` +
+        `of ${options.databaseId} in ${storage.url.display} for this ${options.type} backup to build on; ` +
+        `take one first with: dbbackup backup --engine postgres --method physical --type full …`,
     );
   }
   if (parent.position?.lsn === undefined || parent.position.timeline === undefined) {
@@ -163,33 +167,42 @@ async function openWalRange(
     );
   if (info.recovery)
     throw new ConfigError(
-      `${options.type} backups of PostgreSQL are taken on the primary (a standby cannot write the restore point that ends the WAL range).`,
+      `${options.type} backups of PostgreSQL are taken on the primary (a ` +
+        `standby cannot write the restore point that ends the WAL range).`,
     );
 
   const settings = await session.json<{ mode: string; command: string | null }>(
-    `SELECT json_build_object('mode', current_setting('archive_mode'), 'command', current_setting('archive_command', true))`,
+    `SELECT json_build_object('mode', current_setting('archive_mode'), ` +
+      `'command', current_setting('archive_command', true))`,
   );
   if (settings.mode === 'off') {
     throw new ConfigError(
-      `${options.type} backups of PostgreSQL 15 are WAL ranges taken from the WAL archive, but archive_mode is off on this server. Set archive_mode = on and archive_command = 'dbbackup wal-push %p --to ${storage.url.display}' (then restart), take a full physical backup, and then ${options.type} ones.`,
+      `${options.type} backups of PostgreSQL 15 are WAL ranges taken from the WAL archive, but ` +
+        `archive_mode is off on this server. Set archive_mode = on and archive_command = 'dbbackup wal-push ` +
+        `%p --to ${storage.url.display}' (then restart), take a full physical backup, and ` +
+        `then ${options.type} ones.`,
     );
   }
   // The end of the range: a restore point (its LSN is where a restore of this backup stops), then
   // a switch to a new segment so the archiver delivers the segment holding it now.
   const end = await session
     .json<{ lsn: string; file: string }>(
-      `SELECT json_build_object('lsn', l, 'file', pg_walfile_name(l)) FROM (SELECT pg_create_restore_point('dbbackup') AS l) s`,
+      `SELECT json_build_object('lsn', l, 'file', pg_walfile_name(l)) FROM ` +
+        `(SELECT pg_create_restore_point('dbbackup') AS l) s`,
     )
     .catch((e: Error) => {
       throw new BackupError(
-        `could not write the restore point that ends the WAL range (pg_create_restore_point needs a superuser or EXECUTE on it): ${e.message}`,
+        `could not write the restore point that ends the WAL range ` +
+          `(pg_create_restore_point needs a superuser or EXECUTE on it): ${e.message}`,
       );
     });
   await session.query('SELECT pg_switch_wal()');
   const timeline = parseInt(end.file.slice(0, 8), 16);
   if (timeline !== parent.position.timeline) {
     throw new BackupError(
-      `the server is on timeline ${timeline}, but backup ${parent.id} ended on timeline ${parent.position.timeline} (the server was restored or promoted since); a WAL range cannot cross that. Take a new full physical backup.`,
+      `the server is on timeline ${timeline}, but backup ${parent.id} ended on ` +
+        `timeline ${parent.position.timeline} (the server was restored or promoted ` +
+        `since); a WAL range cannot cross that. Take a new full physical backup.`,
     );
   }
   const tlHex = end.file.slice(0, 8);
@@ -205,7 +218,9 @@ async function openWalRange(
   const kinds = new Set(segments.map((o) => `${o.compression}|${o.encryption}|${o.keyRef ?? ''}`));
   if (kinds.size > 1) {
     throw new BackupError(
-      `the WAL segments from ${segments[0].file} to ${segments[segments.length - 1].file} were archived with different compression or encryption settings (${[...kinds].join('; ')}); a backup has one pipeline. Take a full physical backup now; later ranges will be uniform.`,
+      `the WAL segments from ${segments[0].file} to ${segments[segments.length - 1].file} were ` +
+        `archived with different compression or encryption settings (${[...kinds].join('; ')}); a backup ` +
+        `has one pipeline. Take a full physical backup now; later ranges will be uniform.`,
     );
   }
   const o = segments[0];
@@ -263,7 +278,14 @@ async function waitForRange(
           let m = n;
           while (!bySegno.has(m + 1n)) m++;
           throw new DamagedError(
-            `the WAL archive ${storage.url.display} has a gap: ${m === n ? `segment ${segmentName(timeline, n, segmentSize)} is` : `segments ${segmentName(timeline, n, segmentSize)} to ${segmentName(timeline, m, segmentSize)} are`} missing, so the WAL range since the previous backup is incomplete. Take a full physical backup to start a new chain.`,
+            `the WAL archive ${storage.url.display} has a ` +
+              `gap: ${
+                m === n
+                  ? `segment ${segmentName(timeline, n, segmentSize)} is`
+                  : `segments ${segmentName(timeline, n, segmentSize)} ` +
+                    `to ${segmentName(timeline, m, segmentSize)} are`
+              } missing, so the WAL range since the previous backup is incomplete. ` +
+              'Take a full physical backup to start a new chain.',
           );
         }
         out.push(o);
@@ -272,7 +294,10 @@ async function waitForRange(
     }
     if (Date.now() > deadline) {
       throw new BackupError(
-        `segment ${segmentName(timeline, last, segmentSize)} did not reach the WAL archive ${storage.url.display} within ${ARCHIVE_WAIT_MS / 1000} s; archive_command is '${archiveCommand ?? '(not visible)'}'. It must be dbbackup wal-push %p --to ${storage.url.display}; see pg_stat_archiver for its failures.`,
+        `segment ${segmentName(timeline, last, segmentSize)} did not reach the WAL ` +
+          `archive ${storage.url.display} within ${ARCHIVE_WAIT_MS / 1000} s; archive_command ` +
+          `is '${archiveCommand ?? '(not visible)'}'. It must be dbbackup wal-push %p ` +
+          `--to ${storage.url.display}; see pg_stat_archiver for its failures.`,
       );
     }
     await new Promise((r) => setTimeout(r, 500));

@@ -32,7 +32,8 @@ async function chooseBackup(cfg: RestoreConfig, storage: Storage, catalog: Catal
     const chosen = (await selectBackups(storage, cfg.selector))[0];
     if (chosen.engine !== Engine.POSTGRES || chosen.method !== BackupMethod.PHYSICAL) {
       throw new ConfigError(
-        `backup ${chosen.id} is a ${chosen.engine} ${chosen.method} backup; --target-dir takes PostgreSQL physical backups. Restore it with --target URL.`,
+        `backup ${chosen.id} is a ${chosen.engine} ${chosen.method} backup; --target-dir ` +
+          `takes PostgreSQL physical backups. Restore it with --target URL.`,
       );
     }
     return chosen;
@@ -42,11 +43,13 @@ async function chooseBackup(cfg: RestoreConfig, storage: Storage, catalog: Catal
     const chosen = (await selectBackups(storage, cfg.selector))[0];
     if (!isPhysicalFull(chosen))
       throw new ConfigError(
-        `--to-time starts from a full physical backup; ${chosen.id} is a ${chosen.type} ${chosen.method} backup. Leave --id out to pick the newest base before the moment.`,
+        `--to-time starts from a full physical backup; ${chosen.id} is ` +
+          `a ${chosen.type} ${chosen.method} backup. Leave --id out to pick the newest base before the moment.`,
       );
     if (cfg.toTime !== undefined && new Date(chosen.endedAt) > t)
       throw new ConfigError(
-        `backup ${chosen.id} ended at ${chosen.endedAt}, after ${t.toISOString()}; a base must end before the moment it is restored to.`,
+        `backup ${chosen.id} ended at ${chosen.endedAt}, ` +
+          `after ${t.toISOString()}; a base must end before the moment it is restored to.`,
       );
     return chosen;
   }
@@ -55,8 +58,10 @@ async function chooseBackup(cfg: RestoreConfig, storage: Storage, catalog: Catal
   if (before.length === 0) {
     throw new BackupError(
       bases.length === 0
-        ? `there is no physical base backup in ${storage.url.display} (dbbackup backup --engine postgres --method physical); point-in-time recovery starts from one.`
-        : `no physical base backup in ${storage.url.display} ended before ${t.toISOString()}; the earliest restorable moment is ${bases[0].endedAt} (when ${bases[0].id} ended).`,
+        ? `there is no physical base backup in ${storage.url.display} (dbbackup backup --engine ` +
+            `postgres --method physical); point-in-time recovery starts from one.`
+        : `no physical base backup in ${storage.url.display} ended before ${t.toISOString()}; the ` +
+            `earliest restorable moment is ${bases[0].endedAt} (when ${bases[0].id} ended).`,
     );
   }
   return before[before.length - 1];
@@ -71,7 +76,8 @@ export async function chooseBase(cfg: RestoreConfig, storage: Storage, catalog: 
   const baseArtifact = base.artifacts.find((a) => a.role === 'base');
   if (baseArtifact === undefined || base.startPosition?.lsn === undefined || base.position?.timeline === undefined) {
     throw new BackupError(
-      `backup ${base.id} has no base tar or records no WAL start point and timeline; it cannot be the base of a physical restore.`,
+      `backup ${base.id} has no base tar or records no WAL start point and ` +
+        `timeline; it cannot be the base of a physical restore.`,
     );
   }
   return {

@@ -53,7 +53,8 @@ export async function writeRecoverySettings(
   await dir.writeFile('recovery.signal', Buffer.alloc(0));
   const lines = [
     '',
-    `# Added by dbbackup restore of ${o.id} at ${new Date().toISOString()}: recover to ${o.recoveryTarget}, then promote.`,
+    `# Added by dbbackup restore of ${o.id} ` +
+      `at ${new Date().toISOString()}: recover to ${o.recoveryTarget}, then promote.`,
     `restore_command = ${confQuote(restoreCommand(o.from, o.identity))}`,
     ...Object.entries(o.settings).map(([k, v]) => `${k} = ${confQuote(v)}`),
     '',

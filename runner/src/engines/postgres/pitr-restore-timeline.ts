@@ -46,7 +46,8 @@ export function chooseTimeline(
     const continued = history.slice(from).every((h) => {
       const segs = index.segments.get(h.parent);
       const switchSeg = segmentOf(h.switchpoint, index.segmentSize);
-      // The switchpoint's own segment is complete on the old timeline; anything after it means the old timeline went on.
+      // The switchpoint's own segment is complete on the old timeline; anything after it means the old timeline went
+      // on.
       return segs === undefined || ![...segs.keys()].some((n) => n > switchSeg);
     });
     if (continued) best = { timeline: tl, history };

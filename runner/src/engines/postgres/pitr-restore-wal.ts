@@ -122,7 +122,8 @@ async function fetchContinuingPartial(
     const got = await fetchPartial(storage, o, file, identity);
     if (got.file !== o.file)
       throw new BackupError(
-        `the streamed partial segment moved on from ${o.file} to ${got.file} while the restore read it (wal-receive is running); run the restore again.`,
+        `the streamed partial segment moved on from ${o.file} to ${got.file} while the ` +
+          `restore read it (wal-receive is running); run the restore again.`,
       );
     log.info(`the archive's completed segments end before ${end.next.name}; replaying its streamed partial copy too`, {
       event: 'pitr-partial',
@@ -136,7 +137,10 @@ async function fetchContinuingPartial(
   }
 }
 
-/** Plan a recovery from `base` to `toTime` (or the end of the archive) over the WAL archive; throws when the archive cannot serve it. */
+/**
+ * Plan a recovery from `base` to `toTime` (or the end of the archive) over the WAL archive; throws when the archive
+ * cannot serve it.
+ */
 export async function planToTime(
   storage: Storage,
   base: ChosenBase,
@@ -161,7 +165,8 @@ export async function planToTime(
   if (toTime === 'latest') {
     if (end.gap !== undefined)
       throw new DamagedError(
-        `cannot restore to the latest moment: ${end.gap.message}. Restore to a moment before the gap with --to-time ISO-8601.`,
+        `cannot restore to the latest moment: ${end.gap.message}. Restore ` +
+          `to a moment before the gap with --to-time ISO-8601.`,
       );
     const partial = await fetchContinuingPartial(storage, end, identity);
     const cleanup = async () => {
@@ -182,7 +187,8 @@ export async function planToTime(
     }
     const last = partial?.segment ?? lastSegment?.file;
     return {
-      recoveryTarget: `the end of the archived WAL (${last ?? 'the base backup'}${lastLsn !== undefined ? `, ${lastLsn}` : ''})`,
+      recoveryTarget:
+        `the end of the archived WAL ` + `(${last ?? 'the base backup'}${lastLsn !== undefined ? `, ${lastLsn}` : ''})`,
       timeline: tl.timeline,
       segments: end.segments,
       settings:
@@ -199,7 +205,8 @@ export async function planToTime(
   try {
     plan = planRecovery(index, walPath, toTime, where);
     if (plan.following !== 'present') {
-      // The segment after the last one is missing: recovery can stop only if a transaction ended after the moment in the last one.
+      // The segment after the last one is missing: recovery can stop only if a transaction ended after the moment in
+      // the last one.
       const last = plan.segments[plan.segments.length - 1];
       const ends = last === undefined ? [] : await transactionEnds(storage, last, identity);
       if (!ends.some((e) => e > toTime)) refusal = plan.missing!;
@@ -224,8 +231,10 @@ export async function planToTime(
     await cleanup();
     throw new DamagedError(
       `cannot restore to ${toTime.toISOString()}: no transaction ended after it in the WAL archive ${where}, ` +
-        `its streamed partial segment ${partial.segment} (uploaded ${partial.written.toISOString()}) included, so recovery ` +
-        'could not tell it reached the moment. Give an earlier moment, or restore to the end of the archive with --to-time latest.',
+        `its streamed partial segment ${partial.segment} ` +
+        `(uploaded ${partial.written.toISOString()}) included, so recovery ` +
+        'could not tell it reached the moment. Give an earlier moment, or ' +
+        'restore to the end of the archive with --to-time latest.',
     );
   }
   return {

@@ -62,11 +62,13 @@ export async function runPhysicalRestore(
   const started = Date.now();
   if (cfg.targetDir === undefined)
     throw new ConfigError(
-      `a PostgreSQL physical or point-in-time restore needs --target-dir DIR (the data directory to lay the backup down in).`,
+      `a PostgreSQL physical or point-in-time restore needs --target-dir ` +
+        `DIR (the data directory to lay the backup down in).`,
     );
   if (cfg.target !== undefined)
     throw new ConfigError(
-      `give --target-dir DIR or --target URL, not both: a physical restore lays down a data directory; start PostgreSQL on it.`,
+      `give --target-dir DIR or --target URL, not both: a physical restore ` +
+        `lays down a data directory; start PostgreSQL on it.`,
     );
   const dir = path.resolve(cfg.targetDir);
   const storage = openStorage(cfg.from);
@@ -91,7 +93,8 @@ export async function runPhysicalRestore(
     ({ settings, recoveryTarget, timeline } = plan);
     walSegments = plan.segments.length;
     log.info(
-      `restoring to ${recoveryTarget}: base ${base.id}, then ${plan.segments.length} WAL segment(s) up to ${plan.segments[plan.segments.length - 1]?.file ?? '(none)'}` +
+      `restoring to ${recoveryTarget}: base ${base.id}, then ${plan.segments.length} WAL ` +
+        `segment(s) up to ${plan.segments[plan.segments.length - 1]?.file ?? '(none)'}` +
         (plan.partial !== undefined ? ` and the streamed partial segment ${plan.partial.segment}` : ''),
       {
         event: 'pitr-plan',
@@ -171,7 +174,8 @@ export async function runPhysicalRestore(
     }
     const seconds = (Date.now() - started) / 1000;
     log.info(
-      `laid down ${chain.map((m) => m.id).join(' + ')} in ${dir}; starting PostgreSQL on it recovers to ${recoveryTarget} and promotes`,
+      `laid down ${chain.map((m) => m.id).join(' + ')} in ${dir}; starting ` +
+        `PostgreSQL on it recovers to ${recoveryTarget} and promotes`,
       {
         event: 'restore-done',
         id: chosen.id,
@@ -187,7 +191,9 @@ export async function runPhysicalRestore(
       recoveryTarget,
       timeline,
       walSegments,
-      next: `pg_ctl -D ${dir} start   (as the database's OS user; recovery replays the WAL, then the server opens for writes)`,
+      next:
+        `pg_ctl -D ${dir} start   (as the database's OS user; recovery ` +
+        `replays the WAL, then the server opens for writes)`,
     };
   }
 }

@@ -55,7 +55,8 @@ export function lagOfStandby(s: StandbyState, display: string): ReplicaLag {
     return { replica: true, seconds: 0, how: 'streaming, everything received is replayed' };
   if (s.sinceLastReplay === null) {
     throw new BackupError(
-      `${display} is a standby that has replayed no transaction yet (WAL receiver: ${s.receiver ?? 'none or not visible'}), ` +
+      `${display} is a standby that has replayed no transaction yet (WAL ` +
+        `receiver: ${s.receiver ?? 'none or not visible'}), ` +
         'so its replication lag cannot be measured; wait until it has caught up, or back up the primary.',
     );
   }

@@ -74,14 +74,19 @@ function gapOf(index: WalIndex, timeline: number, from: bigint, to: bigint, wher
     after,
     before,
     message:
-      `the WAL archive ${where} has a gap: ${count === 1 ? `segment ${first} is` : `${count} segments, ${first} to ${last}, are`} missing` +
+      `the WAL archive ${where} has a ` +
+      `gap: ${count === 1 ? `segment ${first} is` : `${count} segments, ${first} to ${last}, are`} missing` +
       (after !== undefined
-        ? `; changes after ${after} (when ${segmentName(timeline, from - 1n, index.segmentSize)} was written) cannot be replayed past it`
+        ? `; changes after ${after} ` +
+          `(when ${segmentName(timeline, from - 1n, index.segmentSize)} was ` +
+          `written) cannot be replayed past it`
         : ''),
   };
 }
 
-/** Missing segments on each timeline, from `startAt` (timeline → first segment that matters) to the newest archived one. */
+/**
+ * Missing segments on each timeline, from `startAt` (timeline → first segment that matters) to the newest archived one.
+ */
 export function findGaps(index: WalIndex, startAt: ReadonlyMap<number, bigint>, where: string): LogGap[] {
   const gaps: LogGap[] = [];
   for (const [tl, segs] of [...index.segments].sort((a, b) => a[0] - b[0])) {
@@ -239,7 +244,8 @@ export function planRecovery(
     return new DamagedError(
       `cannot restore to ${target.toISOString()}: ${gap.message}.` +
         (out.length > 0
-          ? ` The latest moment restorable before the gap is the last transaction before ${out[out.length - 1].written.toISOString()}.`
+          ? ` The latest moment restorable before the gap is the last transaction ` +
+            `before ${out[out.length - 1].written.toISOString()}.`
           : ' Take a new base backup (backup --method physical) to restore moments after the gap.'),
     );
   };
@@ -254,9 +260,11 @@ export function planRecovery(
           throw new DamagedError(
             `cannot restore to ${target.toISOString()}: it is after the newest WAL in the archive ${where}` +
               (latest !== undefined
-                ? ` (segment ${out[out.length - 1].file}, written ${latest}); the latest restorable moment is ${latest}.`
+                ? ` (segment ${out[out.length - 1].file}, written ${latest}); ` +
+                  `the latest restorable moment is ${latest}.`
                 : '; the archive holds no WAL after the base backup.') +
-              ' Is archive_command set to dbbackup wal-push … with this storage, and is archive_timeout set so quiet periods are archived too?',
+              ' Is archive_command set to dbbackup wal-push … with this storage, and ' +
+              'is archive_timeout set so quiet periods are archived too?',
           );
         }
         throw gapError(si, segno, next);
@@ -272,7 +280,10 @@ export function planRecovery(
           segments: out,
           following: 'end',
           missing: new DamagedError(
-            `cannot restore to ${target.toISOString()}: no transaction ended after it in the WAL archive ${where} (the newest segment, ${o.file}, was written ${o.written.toISOString()}), so recovery could not tell it reached the moment. Give an earlier moment, or restore once the next segment is archived (archive_timeout bounds how long that takes).`,
+            `cannot restore to ${target.toISOString()}: no transaction ended after it in the WAL ` +
+              `archive ${where} (the newest segment, ${o.file}, was written ${o.written.toISOString()}), so ` +
+              `recovery could not tell it reached the moment. Give an earlier moment, or restore once the ` +
+              `next segment is archived (archive_timeout bounds how long that takes).`,
           ),
         };
       }

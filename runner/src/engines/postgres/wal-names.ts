@@ -6,7 +6,9 @@
  * segment size). An LSN `X/Y` is the 64-bit byte position X·2^32 + Y.
  */
 
-/** What PostgreSQL hands to `archive_command`: a segment, a partial one, a timeline history or a backup history file. */
+/**
+ * What PostgreSQL hands to `archive_command`: a segment, a partial one, a timeline history or a backup history file.
+ */
 export enum WalFileKind {
   SEGMENT = 'segment',
   PARTIAL = 'partial',

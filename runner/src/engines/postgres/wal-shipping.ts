@@ -38,14 +38,16 @@ export async function runWalPush(cfg: WalPushConfig, signal: AbortSignal): Promi
   const name = parseWalFileName(file);
   if (name === undefined) {
     throw new ConfigError(
-      `wal-push '${cfg.file}': '${file}' is not a WAL file name PostgreSQL archives (segment, .partial, .history or .backup). Use archive_command = 'dbbackup wal-push %p --to STORAGE_URL'.`,
+      `wal-push '${cfg.file}': '${file}' is not a WAL file name PostgreSQL archives (segment, .partial, ` +
+        `.history or .backup). Use archive_command = 'dbbackup wal-push %p --to STORAGE_URL'.`,
     );
   }
   try {
     await fs.promises.access(cfg.file, fs.constants.R_OK);
   } catch {
     throw new ConfigError(
-      `wal-push '${cfg.file}' cannot be read (working directory ${process.cwd()}); PostgreSQL runs archive_command in the data directory with %p relative to it.`,
+      `wal-push '${cfg.file}' cannot be read (working directory ${process.cwd()}); ` +
+        `PostgreSQL runs archive_command in the data directory with %p relative to it.`,
     );
   }
   const storage = openStorage(cfg.to);
@@ -54,7 +56,9 @@ export async function runWalPush(cfg: WalPushConfig, signal: AbortSignal): Promi
     encryption: () => archiveEncryption(storage, WAL_PREFIX, cfg.encryption),
     signal,
     what: 'WAL file',
-    hint: 'Two servers may be archiving to the same place (give each its own storage prefix), or a server restored from a backup kept the old timeline; check archive_command.',
+    hint:
+      'Two servers may be archiving to the same place (give each its own storage prefix), or a ' +
+      'server restored from a backup kept the old timeline; check archive_command.',
   });
   const seconds = (Date.now() - started) / 1000;
   log.info(result.status === 'stored' ? `archived ${file}` : `${file} was already archived with the same content`, {
@@ -94,7 +98,8 @@ export async function runWalFetch(
       throw e;
     const exitCode = WAL_FETCH_ABORT_BASE + code;
     throw new RecoveryAbortError(
-      `wal-fetch ${cfg.file} from ${cfg.from.display}: ${(e as Error).message} (wal-fetch exits ${exitCode}, not 1: PostgreSQL aborts recovery instead of ` +
+      `wal-fetch ${cfg.file} from ${cfg.from.display}: ${(e as Error).message} ` +
+        `(wal-fetch exits ${exitCode}, not 1: PostgreSQL aborts recovery instead of ` +
         'ending it here; fix the cause and start the server again, it resumes where it stopped)',
       exitCode,
     );
@@ -106,7 +111,8 @@ async function fetchWal(cfg: WalFetchConfig, signal: AbortSignal, check: CheckBe
   const name = parseWalFileName(cfg.file);
   if (name === undefined) {
     throw new ConfigError(
-      `wal-fetch '${cfg.file}' is not a WAL file name (segment, .partial, .history or .backup). Use restore_command = 'dbbackup wal-fetch %f %p --from STORAGE_URL --abort-recovery'.`,
+      `wal-fetch '${cfg.file}' is not a WAL file name (segment, .partial, .history or .backup). Use ` +
+        `restore_command = 'dbbackup wal-fetch %f %p --from STORAGE_URL --abort-recovery'.`,
     );
   }
   const storage = openStorage(cfg.from);
@@ -119,7 +125,10 @@ async function fetchWal(cfg: WalFetchConfig, signal: AbortSignal, check: CheckBe
       );
       if (later.length > 0) {
         throw new DamagedError(
-          `the WAL archive ${storage.url.display} has a gap: ${name.name} is missing but ${later.length} later segment(s) of timeline ${name.timelineHex} exist (the next is ${later[0]}). Recovery cannot continue past the gap; restore to a moment before it, or from a base backup taken after it.`,
+          `the WAL archive ${storage.url.display} has a gap: ${name.name} is missing but ${later.length} ` +
+            `later segment(s) of timeline ${name.timelineHex} exist (the next is ${later[0]}). Recovery ` +
+            `cannot continue past the gap; restore to a moment before it, or from a base backup taken after ` +
+            `it.`,
         );
       }
     }
@@ -127,7 +136,9 @@ async function fetchWal(cfg: WalFetchConfig, signal: AbortSignal, check: CheckBe
   }
   if (new Set(copies.map((c) => c.sha256)).size > 1) {
     throw new DamagedError(
-      `${name.name} is archived twice with different content in ${storage.url.display} (${copies.map((c) => c.key).join(', ')}); two servers archive to the same place. Recovery refuses to guess which is right.`,
+      `${name.name} is archived twice with different content ` +
+        `in ${storage.url.display} (${copies.map((c) => c.key).join(', ')}); two ` +
+        `servers archive to the same place. Recovery refuses to guess which is right.`,
     );
   }
   // The programs that read it back (decompression, decryption) run, before %p is written.
