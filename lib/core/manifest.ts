@@ -236,8 +236,8 @@ export function parseManifest(text: string, where = 'manifest.json'): Manifest {
   need(isSafeName(m.id), `has no valid id (${JSON.stringify(m.id)})`);
   need(Object.values(Engine).includes(m.engine as Engine), `has an unknown engine '${m.engine}'`);
   need(Object.values(BackupType).includes(m.type as BackupType), `has an unknown type '${m.type}'`);
-  need(typeof m.startedAt === 'string' && !isNaN(Date.parse(m.startedAt as string)), 'has no valid startedAt');
-  need(typeof m.endedAt === 'string' && !isNaN(Date.parse(m.endedAt as string)), 'has no valid endedAt');
+  need(typeof m.startedAt === 'string' && !Number.isNaN(Date.parse(m.startedAt as string)), 'has no valid startedAt');
+  need(typeof m.endedAt === 'string' && !Number.isNaN(Date.parse(m.endedAt as string)), 'has no valid endedAt');
   const p = m.pipeline as Manifest['pipeline'] | undefined;
   need(typeof p === 'object' && p !== null, 'has no pipeline');
   need(Object.values(Compression).includes(p!.compression), `has an unknown compression '${p!.compression}'`);
