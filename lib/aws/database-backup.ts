@@ -54,9 +54,9 @@ import { acknowledge, acknowledgeInlinePolicies } from './private/nag';
 import { allowDatabasePort, taskConnections } from './private/task';
 import { allowServicesToUseKey } from './private/keys';
 import { backupMetric } from './private/metrics';
-import { kebab } from './private/names';
 import { checkBackupTypes, ENGINE_CAPABILITIES } from '../core/engines';
 import { DEFAULT_COMPRESSION } from '../core/codecs';
+import { databaseIdFromName, kebabCase } from '../core/ids';
 
 /** One schedule of backups of one type. */
 export interface ScheduledBackup {
@@ -869,29 +869,32 @@ function drillSecurityGroup(scope: Construct, vpc: ec2.IVpc, databaseId: string)
  */
 function databaseIdOf(scope: Construct, id: string, props: DatabaseBackupProps): string {
   if (props.databaseId !== undefined) return props.databaseId;
-  const suggestion = kebab(id) || 'orders';
+  const suggestion = kebabCase(id) || 'orders';
   if (props.fleet !== undefined) {
     throw new ConfigError(
-      `databaseId is missing on ${scope.node.path}, which joins a fleet; give it explicitly (e.g. databaseId: '${suggestion}'), ` +
+      `databaseId is missing on ${scope.node.path}, which joins a fleet; give it explicitly ` +
+        `(e.g. databaseId: '${suggestion}'), ` +
         'so that renaming or moving the construct never moves its backups to a new prefix.',
     );
   }
   const name = props.source.databaseName;
-  const derived = Token.isUnresolved(name) ? undefined : kebab(name).slice(0, 40).replace(/-+$/, '');
-  if (derived === undefined || !/^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?$/.test(derived)) {
+  const derived = Token.isUnresolved(name) ? undefined : databaseIdFromName(name);
+  if (derived === undefined) {
     throw new ConfigError(
       `databaseId is missing on ${scope.node.path}, and the source's database name ` +
         `${Token.isUnresolved(name) ? 'is a token' : `'${name}' makes no valid id`}; give databaseId explicitly ` +
-        `(e.g. databaseId: '${suggestion}'). It names the vault prefix and the metrics, so it must not change with the construct.`,
+        `(e.g. databaseId: '${suggestion}'). It names the vault prefix and the metrics, ` +
+        'so it must not change with the construct.',
     );
   }
-  if (derived !== kebab(id)) {
+  if (derived !== kebabCase(id)) {
     // Earlier releases took the construct id: a stack deployed then keeps its prefix only if told.
     Annotations.of(scope).addWarningV2(
       'db-backup-constructs:databaseIdFromSource',
-      `databaseId is derived from the source's database name ('${name}' → '${derived}'), no longer from the construct id ` +
-        `('${id}' → '${kebab(id)}'): if this stack was deployed by a release that took the construct id, set ` +
-        `databaseId: '${kebab(id)}' to keep the backups under their prefix, or move them (docs/aws-cdk.md). ` +
+      `databaseId is derived from the source's database name ('${name}' → '${derived}'), ` +
+        'no longer from the construct id ' +
+        `('${id}' → '${kebabCase(id)}'): if this stack was deployed by a release that took the construct id, set ` +
+        `databaseId: '${kebabCase(id)}' to keep the backups under their prefix, or move them (docs/aws-cdk.md). ` +
         `Set databaseId: '${derived}' to silence this.`,
     );
   }
