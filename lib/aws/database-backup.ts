@@ -57,6 +57,7 @@ import { backupMetric } from './private/metrics';
 import { checkBackupTypes, ENGINE_CAPABILITIES } from '../core/engines';
 import { DEFAULT_COMPRESSION } from '../core/codecs';
 import { databaseIdFromName, kebabCase } from '../core/ids';
+import { logStreamingFor } from '../core/pitr';
 
 /** One schedule of backups of one type. */
 export interface ScheduledBackup {
@@ -336,7 +337,8 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     }
     for (const s of scheduled) checkBackupTypeSupported(capability, s.type ?? BackupType.FULL);
     const pitr = props.pointInTimeRecovery;
-    if (pitr !== undefined) validatePointInTimeRecovery(props.source.engine, props.source.managed);
+    // Point-in-time recovery needs a log shipper the engine's record names, over a connection the source allows.
+    if (pitr !== undefined) logStreamingFor(props.source.engine, props.source.managed);
     if (props.nativeBackup !== undefined) {
       this.nativeBackup = new NativeBackup(this, 'NativeBackup', {
         ...props.nativeBackup,
@@ -909,23 +911,6 @@ class AlarmTopicEmail extends Construct {
       throw new ConfigError(`alarmEmail '${email}' is not an email address; give one like ops@example.com.`);
     }
     topic.addSubscription(new subscriptions.EmailSubscription(email));
-  }
-}
-
-/** Point-in-time recovery needs a log shipper the engine's record names, over a connection the source allows. */
-function validatePointInTimeRecovery(engine: Engine, managed: boolean): void {
-  // What the engine's record says: how a shipper streams its log, and whether RDS/Aurora allow it.
-  const streaming = ENGINE_CAPABILITIES[engine].logStreaming;
-  if (streaming?.selfManagedOnly === true && managed) {
-    throw new ConfigError(
-      `pointInTimeRecovery is set for an RDS or Aurora ${engine} source, but its WAL shipper (dbbackup wal-receive) needs a replication connection, which they do not give. ` +
-        'RDS and Aurora do not allow external WAL archiving: use their own automated backups and point-in-time restore beside these logical backups, and leave pointInTimeRecovery out.',
-    );
-  }
-  if (streaming === undefined) {
-    throw new ConfigError(
-      'pointInTimeRecovery is set for a MongoDB source, which the runner does not support (no oplog shipping); leave pointInTimeRecovery out and rely on the scheduled backups.',
-    );
   }
 }
 
