@@ -5,6 +5,7 @@ import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import {
   BackupMethod,
+  AWS_MANAGED_SERVICE,
   checkBackupMethod,
   ConfigError,
   DEFAULT_PORTS,
@@ -198,7 +199,7 @@ export class BackupSource {
     this.engine = engine;
     this.managed = managed;
     this.method = options.method ?? BackupMethod.LOGICAL;
-    checkBackupMethod({ engine, managed, method: this.method });
+    checkBackupMethod({ engine, managed, method: this.method, service: AWS_MANAGED_SERVICE });
     this.databaseArn = databaseArn;
     const fits = family !== undefined && ServerVersions.of(family).engine === engine;
     this.serverFamily = fits ? family : defaultFamily(engine);

@@ -2,7 +2,7 @@
  * Point-in-time recovery settings of every flavour's `PointInTimeRecovery`, checked once, and the
  * refusal of a source whose log cannot be streamed, from the engine's record (lib/core/engines.ts).
  */
-import { ENGINE_CAPABILITIES, LogStreaming } from './engines';
+import { AWS_MANAGED_SERVICE, ENGINE_CAPABILITIES, LogStreaming } from './engines';
 import { ConfigError } from './errors';
 import { Engine } from './model';
 
@@ -97,7 +97,7 @@ export function checkPointInTimeSettings(s: PointInTimeSettings): void {
  * naming what to use: MongoDB ships no log; a PostgreSQL server on a managed service
  * (`service`, e.g. 'RDS or Aurora', 'Cloud SQL') gives no replication connection.
  */
-export function logStreamingFor(engine: Engine, managed: boolean, service = 'RDS or Aurora'): LogStreaming {
+export function logStreamingFor(engine: Engine, managed: boolean, service = AWS_MANAGED_SERVICE.name): LogStreaming {
   const { label, logStreaming: streaming } = ENGINE_CAPABILITIES[engine];
   if (streaming === undefined) {
     throw new ConfigError(
