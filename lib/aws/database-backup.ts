@@ -244,7 +244,12 @@ const TYPE_IDS: Record<BackupType, string> = {
  *
  * ```ts
  * const backup = new DatabaseBackup(this, 'Orders', {
- *   source: BackupSource.postgres({ endpoint: 'orders.db.internal', databaseName: 'orders', username: 'backup', secret }),
+ *   source: BackupSource.postgres({
+ *     endpoint: 'orders.db.internal',
+ *     databaseName: 'orders',
+ *     username: 'backup',
+ *     secret,
+ *   }),
  *   vpc,
  *   retention: Retention.gfs({ daily: 7, weekly: 4, monthly: 12 }),
  *   alarmEmails: ['oncall@example.com'],
@@ -349,7 +354,8 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
 
     if (props.vault !== undefined && props.retention !== undefined) {
       throw new ConfigError(
-        "retention is set, but so is an existing vault: retention is carried out by the vault's lifecycle rules. Pass retention to the BackupVault you created, or leave vault out to get a new one.",
+        "retention is set, but so is an existing vault: retention is carried out by the vault's lifecycle rules. " +
+          'Pass retention to the BackupVault you created, or leave vault out to get a new one.',
       );
     }
     this.vault = fleet?.vault ?? props.vault ?? new BackupVault(this, 'Vault', { retention: props.retention });
@@ -524,13 +530,18 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
       if (drill.timeout !== undefined && drill.timeout.toSeconds() <= this.rto.toSeconds()) {
         Annotations.of(this).addWarningV2(
           'db-backup-constructs:drillTimeoutBelowRto',
-          `drill.timeout (${drill.timeout.toHumanString()}) is not longer than the RTO (${this.rto.toHumanString()}): a slow drill is stopped before it can report its restore time. Make the timeout longer than the RTO.`,
+          `drill.timeout (${drill.timeout.toHumanString()}) is not longer than the RTO ` +
+            `(${this.rto.toHumanString()}): a slow drill is stopped before it can report its restore time. Make the ` +
+            'timeout longer than the RTO.',
         );
       }
       const drillSchedule = drill.schedule ?? BackupSchedule.cron(DEFAULT_DRILL_CRON);
       if (drillSchedule.minInterval !== undefined && drillSchedule.minInterval.toSeconds() < drillTimeout.toSeconds()) {
         throw new ConfigError(
-          `the drill schedule '${drillSchedule.expressionString}' runs every ${drillSchedule.minInterval.toHumanString()}, but a drill may run ${drillTimeout.toHumanString()} (drill.timeout, or the RTO plus two hours); drills would overlap. Drill less often or lower drill.timeout.`,
+          `the drill schedule '${drillSchedule.expressionString}' runs every ` +
+            `${drillSchedule.minInterval.toHumanString()}, but a drill may run ${drillTimeout.toHumanString()} ` +
+            '(drill.timeout, or the RTO plus two hours); drills would overlap. Drill less often or lower ' +
+            'drill.timeout.',
         );
       }
       this.drillTask = new RestoreDrillTask(this, 'DrillTask', {
@@ -835,7 +846,8 @@ function refuseFleetOwned(props: DatabaseBackupProps): void {
   for (const [name, value] of Object.entries(owned)) {
     if (value !== undefined) {
       throw new ConfigError(
-        `${name} is set on a DatabaseBackup that joins a fleet, which owns it; set ${name} on the BackupFleet instead, or leave fleet out.`,
+        `${name} is set on a DatabaseBackup that joins a fleet, which owns it; set ${name} on the BackupFleet ` +
+          'instead, or leave fleet out.',
       );
     }
   }
@@ -952,7 +964,9 @@ function keepChainsWhole(
       if (!vault.addLogArchiveExpiry(logPrefix, expiry.days)) {
         Annotations.of(scope).addWarningV2(
           'db-backup-constructs:logArchiveExpiry',
-          `the vault's bucket is not this app's, so no lifecycle rule expires the ${folder === 'wal' ? 'WAL' : 'binary log'} archive: add one expiring ${logPrefix} after ${expiry.days} days, or the logs are kept for ever.`,
+          "the vault's bucket is not this app's, so no lifecycle rule expires the " +
+            `${folder === 'wal' ? 'WAL' : 'binary log'} archive: add one expiring ${logPrefix} after ${expiry.days} ` +
+            'days, or the logs are kept for ever.',
         );
       }
     }
@@ -973,7 +987,8 @@ function keepChainsWhole(
   } catch (e) {
     if (!(e instanceof ConfigError) || pitr?.window === undefined) throw e;
     throw new ConfigError(
-      `pointInTimeRecovery window is ${pitr.window.toHumanString()}, which the retention does not keep: ${e.message} Or shorten the window.`,
+      `pointInTimeRecovery window is ${pitr.window.toHumanString()}, which the retention does not keep: ${e.message} ` +
+        'Or shorten the window.',
     );
   }
 }
@@ -981,20 +996,24 @@ function keepChainsWhole(
 function validateSchedules(scheduled: ScheduledBackup[], timeout: Duration): void {
   if (scheduled.length === 0) {
     throw new ConfigError(
-      "schedules is empty; give at least one, e.g. [{ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: '3' }) }].",
+      'schedules is empty; give at least one, e.g. [{ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: ' +
+        "'3' }) }].",
     );
   }
   const types = new Set(scheduled.map((s) => s.type ?? BackupType.FULL));
   if (!types.has(BackupType.FULL)) {
     throw new ConfigError(
-      `schedules has only ${[...types].join(' and ')} backups, which need a full backup to start from; add { type: BackupType.FULL, schedule: … }.`,
+      `schedules has only ${[...types].join(' and ')} backups, which need a full backup to start from; add { type: ` +
+        'BackupType.FULL, schedule: … }.',
     );
   }
   for (const s of scheduled) {
     const min = s.schedule.minInterval;
     if (min !== undefined && min.toSeconds() < timeout.toSeconds()) {
       throw new ConfigError(
-        `the ${s.type ?? BackupType.FULL} schedule '${s.schedule.expressionString}' runs every ${min.toHumanString()}, but a backup may run for ${timeout.toHumanString()} (timeout), so two backups of the same database could overlap. Schedule it less often, or lower timeout.`,
+        `the ${s.type ?? BackupType.FULL} schedule '${s.schedule.expressionString}' runs every ` +
+          `${min.toHumanString()}, but a backup may run for ${timeout.toHumanString()} (timeout), so two backups of ` +
+          'the same database could overlap. Schedule it less often, or lower timeout.',
       );
     }
   }

@@ -133,7 +133,9 @@ export class RestoreDrillTask extends Construct {
     const encryption = props.encryption ?? BackupEncryption.kms();
     if (encryption.scheme === EncryptionScheme.AGE) {
       throw new ConfigError(
-        'a restore drill cannot decrypt age-encrypted backups: their identity (private key) stays with you. Use BackupEncryption.kms() for scheduled drills, or turn drills off (drill: { enabled: false }) and restore-test by hand.',
+        'a restore drill cannot decrypt age-encrypted backups: their identity (private key) stays with you. Use ' +
+          'BackupEncryption.kms() for scheduled drills, or turn drills off (drill: { enabled: false }) and ' +
+          'restore-test by hand.',
       );
     }
     const scratch = drillScratchOf({

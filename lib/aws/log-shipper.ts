@@ -290,7 +290,8 @@ export class BinlogShipper extends LogShipper {
   constructor(scope: Construct, id: string, props: BinlogShipperProps) {
     if (props.source.engine !== Engine.MYSQL) {
       throw new ConfigError(
-        `BinlogShipper ships MySQL/MariaDB binary logs; the source's engine is '${props.source.engine}'. Use BackupSource.mysql(…) or an RDS MySQL/MariaDB source, or LogShipper for PostgreSQL.`,
+        `BinlogShipper ships MySQL/MariaDB binary logs; the source's engine is '${props.source.engine}'. Use ` +
+          'BackupSource.mysql(…) or an RDS MySQL/MariaDB source, or LogShipper for PostgreSQL.',
       );
     }
     super(scope, id, props);

@@ -4,14 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import {
-  BackupMethod,
-  BackupType,
-  Compression,
-  RunnerCommand,
-  SECRET_ENV,
-  requiredEncryptionFor,
-} from '../core';
+import { BackupMethod, BackupType, Compression, RunnerCommand, SECRET_ENV, requiredEncryptionFor } from '../core';
 import { BackupEncryption, type BackupSource } from './source';
 import type { IBackupVault } from './vault';
 import { checkDatabaseId, encryptValue } from './private/settings';
