@@ -168,9 +168,11 @@ describe('one model, two flavours: the same database, the same rules', () => {
           method: BackupMethod.PHYSICAL,
         }),
       (e: Error) =>
-        /method 'physical' is set on a mysql source on Cloud SQL: .*which Cloud SQL gives no access to\. .*self-managed server \(e\.g\. on Compute Engine\)/.test(
+        /method 'physical' is set on a mysql source on Cloud SQL: .*which Cloud SQL gives no access to\. /.test(
           e.message,
-        ) && !/RDS|Aurora|EC2/.test(e.message),
+        ) &&
+        /self-managed server \(e\.g\. on Compute Engine\)/.test(e.message) &&
+        !/RDS|Aurora|EC2/.test(e.message),
     );
   });
 
