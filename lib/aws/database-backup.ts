@@ -54,9 +54,10 @@ import { acknowledge, acknowledgeInlinePolicies } from './private/nag';
 import { allowDatabasePort, taskConnections } from './private/task';
 import { allowServicesToUseKey } from './private/keys';
 import { backupMetric } from './private/metrics';
-import { kebab } from './private/names';
 import { checkBackupTypes, ENGINE_CAPABILITIES } from '../core/engines';
 import { DEFAULT_COMPRESSION } from '../core/codecs';
+import { databaseIdFromName, kebabCase } from '../core/ids';
+import { logStreamingFor } from '../core/pitr';
 
 /** One schedule of backups of one type. */
 export interface ScheduledBackup {
@@ -243,7 +244,12 @@ const TYPE_IDS: Record<BackupType, string> = {
  *
  * ```ts
  * const backup = new DatabaseBackup(this, 'Orders', {
- *   source: BackupSource.postgres({ endpoint: 'orders.db.internal', databaseName: 'orders', username: 'backup', secret }),
+ *   source: BackupSource.postgres({
+ *     endpoint: 'orders.db.internal',
+ *     databaseName: 'orders',
+ *     username: 'backup',
+ *     secret,
+ *   }),
  *   vpc,
  *   retention: Retention.gfs({ daily: 7, weekly: 4, monthly: 12 }),
  *   alarmEmails: ['oncall@example.com'],
@@ -336,7 +342,8 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     }
     for (const s of scheduled) checkBackupTypeSupported(capability, s.type ?? BackupType.FULL);
     const pitr = props.pointInTimeRecovery;
-    if (pitr !== undefined) validatePointInTimeRecovery(props.source.engine, props.source.managed);
+    // Point-in-time recovery needs a log shipper the engine's record names, over a connection the source allows.
+    if (pitr !== undefined) logStreamingFor(props.source.engine, props.source.managed);
     if (props.nativeBackup !== undefined) {
       this.nativeBackup = new NativeBackup(this, 'NativeBackup', {
         ...props.nativeBackup,
@@ -347,7 +354,8 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
 
     if (props.vault !== undefined && props.retention !== undefined) {
       throw new ConfigError(
-        "retention is set, but so is an existing vault: retention is carried out by the vault's lifecycle rules. Pass retention to the BackupVault you created, or leave vault out to get a new one.",
+        "retention is set, but so is an existing vault: retention is carried out by the vault's lifecycle rules. " +
+          'Pass retention to the BackupVault you created, or leave vault out to get a new one.',
       );
     }
     this.vault = fleet?.vault ?? props.vault ?? new BackupVault(this, 'Vault', { retention: props.retention });
@@ -522,13 +530,18 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
       if (drill.timeout !== undefined && drill.timeout.toSeconds() <= this.rto.toSeconds()) {
         Annotations.of(this).addWarningV2(
           'db-backup-constructs:drillTimeoutBelowRto',
-          `drill.timeout (${drill.timeout.toHumanString()}) is not longer than the RTO (${this.rto.toHumanString()}): a slow drill is stopped before it can report its restore time. Make the timeout longer than the RTO.`,
+          `drill.timeout (${drill.timeout.toHumanString()}) is not longer than the RTO ` +
+            `(${this.rto.toHumanString()}): a slow drill is stopped before it can report its restore time. Make the ` +
+            'timeout longer than the RTO.',
         );
       }
       const drillSchedule = drill.schedule ?? BackupSchedule.cron(DEFAULT_DRILL_CRON);
       if (drillSchedule.minInterval !== undefined && drillSchedule.minInterval.toSeconds() < drillTimeout.toSeconds()) {
         throw new ConfigError(
-          `the drill schedule '${drillSchedule.expressionString}' runs every ${drillSchedule.minInterval.toHumanString()}, but a drill may run ${drillTimeout.toHumanString()} (drill.timeout, or the RTO plus two hours); drills would overlap. Drill less often or lower drill.timeout.`,
+          `the drill schedule '${drillSchedule.expressionString}' runs every ` +
+            `${drillSchedule.minInterval.toHumanString()}, but a drill may run ${drillTimeout.toHumanString()} ` +
+            '(drill.timeout, or the RTO plus two hours); drills would overlap. Drill less often or lower ' +
+            'drill.timeout.',
         );
       }
       this.drillTask = new RestoreDrillTask(this, 'DrillTask', {
@@ -833,7 +846,8 @@ function refuseFleetOwned(props: DatabaseBackupProps): void {
   for (const [name, value] of Object.entries(owned)) {
     if (value !== undefined) {
       throw new ConfigError(
-        `${name} is set on a DatabaseBackup that joins a fleet, which owns it; set ${name} on the BackupFleet instead, or leave fleet out.`,
+        `${name} is set on a DatabaseBackup that joins a fleet, which owns it; set ${name} on the BackupFleet ` +
+          'instead, or leave fleet out.',
       );
     }
   }
@@ -869,29 +883,32 @@ function drillSecurityGroup(scope: Construct, vpc: ec2.IVpc, databaseId: string)
  */
 function databaseIdOf(scope: Construct, id: string, props: DatabaseBackupProps): string {
   if (props.databaseId !== undefined) return props.databaseId;
-  const suggestion = kebab(id) || 'orders';
+  const suggestion = kebabCase(id) || 'orders';
   if (props.fleet !== undefined) {
     throw new ConfigError(
-      `databaseId is missing on ${scope.node.path}, which joins a fleet; give it explicitly (e.g. databaseId: '${suggestion}'), ` +
+      `databaseId is missing on ${scope.node.path}, which joins a fleet; give it explicitly ` +
+        `(e.g. databaseId: '${suggestion}'), ` +
         'so that renaming or moving the construct never moves its backups to a new prefix.',
     );
   }
   const name = props.source.databaseName;
-  const derived = Token.isUnresolved(name) ? undefined : kebab(name).slice(0, 40).replace(/-+$/, '');
-  if (derived === undefined || !/^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?$/.test(derived)) {
+  const derived = Token.isUnresolved(name) ? undefined : databaseIdFromName(name);
+  if (derived === undefined) {
     throw new ConfigError(
       `databaseId is missing on ${scope.node.path}, and the source's database name ` +
         `${Token.isUnresolved(name) ? 'is a token' : `'${name}' makes no valid id`}; give databaseId explicitly ` +
-        `(e.g. databaseId: '${suggestion}'). It names the vault prefix and the metrics, so it must not change with the construct.`,
+        `(e.g. databaseId: '${suggestion}'). It names the vault prefix and the metrics, ` +
+        'so it must not change with the construct.',
     );
   }
-  if (derived !== kebab(id)) {
+  if (derived !== kebabCase(id)) {
     // Earlier releases took the construct id: a stack deployed then keeps its prefix only if told.
     Annotations.of(scope).addWarningV2(
       'db-backup-constructs:databaseIdFromSource',
-      `databaseId is derived from the source's database name ('${name}' → '${derived}'), no longer from the construct id ` +
-        `('${id}' → '${kebab(id)}'): if this stack was deployed by a release that took the construct id, set ` +
-        `databaseId: '${kebab(id)}' to keep the backups under their prefix, or move them (docs/aws-cdk.md). ` +
+      `databaseId is derived from the source's database name ('${name}' → '${derived}'), ` +
+        'no longer from the construct id ' +
+        `('${id}' → '${kebabCase(id)}'): if this stack was deployed by a release that took the construct id, set ` +
+        `databaseId: '${kebabCase(id)}' to keep the backups under their prefix, or move them (docs/aws-cdk.md). ` +
         `Set databaseId: '${derived}' to silence this.`,
     );
   }
@@ -906,23 +923,6 @@ class AlarmTopicEmail extends Construct {
       throw new ConfigError(`alarmEmail '${email}' is not an email address; give one like ops@example.com.`);
     }
     topic.addSubscription(new subscriptions.EmailSubscription(email));
-  }
-}
-
-/** Point-in-time recovery needs a log shipper the engine's record names, over a connection the source allows. */
-function validatePointInTimeRecovery(engine: Engine, managed: boolean): void {
-  // What the engine's record says: how a shipper streams its log, and whether RDS/Aurora allow it.
-  const streaming = ENGINE_CAPABILITIES[engine].logStreaming;
-  if (streaming?.selfManagedOnly === true && managed) {
-    throw new ConfigError(
-      `pointInTimeRecovery is set for an RDS or Aurora ${engine} source, but its WAL shipper (dbbackup wal-receive) needs a replication connection, which they do not give. ` +
-        'RDS and Aurora do not allow external WAL archiving: use their own automated backups and point-in-time restore beside these logical backups, and leave pointInTimeRecovery out.',
-    );
-  }
-  if (streaming === undefined) {
-    throw new ConfigError(
-      'pointInTimeRecovery is set for a MongoDB source, which the runner does not support (no oplog shipping); leave pointInTimeRecovery out and rely on the scheduled backups.',
-    );
   }
 }
 
@@ -964,7 +964,9 @@ function keepChainsWhole(
       if (!vault.addLogArchiveExpiry(logPrefix, expiry.days)) {
         Annotations.of(scope).addWarningV2(
           'db-backup-constructs:logArchiveExpiry',
-          `the vault's bucket is not this app's, so no lifecycle rule expires the ${folder === 'wal' ? 'WAL' : 'binary log'} archive: add one expiring ${logPrefix} after ${expiry.days} days, or the logs are kept for ever.`,
+          "the vault's bucket is not this app's, so no lifecycle rule expires the " +
+            `${folder === 'wal' ? 'WAL' : 'binary log'} archive: add one expiring ${logPrefix} after ${expiry.days} ` +
+            'days, or the logs are kept for ever.',
         );
       }
     }
@@ -985,7 +987,8 @@ function keepChainsWhole(
   } catch (e) {
     if (!(e instanceof ConfigError) || pitr?.window === undefined) throw e;
     throw new ConfigError(
-      `pointInTimeRecovery window is ${pitr.window.toHumanString()}, which the retention does not keep: ${e.message} Or shorten the window.`,
+      `pointInTimeRecovery window is ${pitr.window.toHumanString()}, which the retention does not keep: ${e.message} ` +
+        'Or shorten the window.',
     );
   }
 }
@@ -993,20 +996,24 @@ function keepChainsWhole(
 function validateSchedules(scheduled: ScheduledBackup[], timeout: Duration): void {
   if (scheduled.length === 0) {
     throw new ConfigError(
-      "schedules is empty; give at least one, e.g. [{ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: '3' }) }].",
+      'schedules is empty; give at least one, e.g. [{ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: ' +
+        "'3' }) }].",
     );
   }
   const types = new Set(scheduled.map((s) => s.type ?? BackupType.FULL));
   if (!types.has(BackupType.FULL)) {
     throw new ConfigError(
-      `schedules has only ${[...types].join(' and ')} backups, which need a full backup to start from; add { type: BackupType.FULL, schedule: … }.`,
+      `schedules has only ${[...types].join(' and ')} backups, which need a full backup to start from; add { type: ` +
+        'BackupType.FULL, schedule: … }.',
     );
   }
   for (const s of scheduled) {
     const min = s.schedule.minInterval;
     if (min !== undefined && min.toSeconds() < timeout.toSeconds()) {
       throw new ConfigError(
-        `the ${s.type ?? BackupType.FULL} schedule '${s.schedule.expressionString}' runs every ${min.toHumanString()}, but a backup may run for ${timeout.toHumanString()} (timeout), so two backups of the same database could overlap. Schedule it less often, or lower timeout.`,
+        `the ${s.type ?? BackupType.FULL} schedule '${s.schedule.expressionString}' runs every ` +
+          `${min.toHumanString()}, but a backup may run for ${timeout.toHumanString()} (timeout), so two backups of ` +
+          'the same database could overlap. Schedule it less often, or lower timeout.',
       );
     }
   }

@@ -10,9 +10,7 @@ import {
   EncryptionScheme,
   Engine,
   RunnerCommand,
-  checkDrillScratch,
-  scratchDatabaseFor,
-  scratchImageVersion,
+  drillScratchOf,
   ServerFamily,
   requiredEncryptionFor,
 } from '../core';
@@ -135,27 +133,18 @@ export class RestoreDrillTask extends Construct {
     const encryption = props.encryption ?? BackupEncryption.kms();
     if (encryption.scheme === EncryptionScheme.AGE) {
       throw new ConfigError(
-        'a restore drill cannot decrypt age-encrypted backups: their identity (private key) stays with you. Use BackupEncryption.kms() for scheduled drills, or turn drills off (drill: { enabled: false }) and restore-test by hand.',
+        'a restore drill cannot decrypt age-encrypted backups: their identity (private key) stays with you. Use ' +
+          'BackupEncryption.kms() for scheduled drills, or turn drills off (drill: { enabled: false }) and ' +
+          'restore-test by hand.',
       );
     }
-    const family = props.serverFamily ?? defaultFamily(props.engine);
-    const sourceVersion =
-      props.sourceVersion !== undefined && !Token.isUnresolved(props.sourceVersion) ? props.sourceVersion : undefined;
-    const scratch = scratchDatabaseFor(family, sourceVersion);
-    // A version that names its server (`11.4-MariaDB`, `8.0-mysql`) says the image's family too.
-    const declared = props.databaseImageVersion;
-    const scratchFamily =
-      declared !== undefined && /mariadb/i.test(declared)
-        ? ServerFamily.MARIADB
-        : declared !== undefined && /mysql/i.test(declared)
-          ? ServerFamily.MYSQL
-          : family;
-    checkDrillScratch({
-      family,
-      sourceVersion,
-      scratchFamily,
-      scratchVersion:
-        props.databaseImageVersion ?? (props.databaseImage === undefined ? scratchImageVersion(scratch) : undefined),
+    const scratch = drillScratchOf({
+      engine: props.engine,
+      family: props.serverFamily,
+      sourceVersion:
+        props.sourceVersion !== undefined && !Token.isUnresolved(props.sourceVersion) ? props.sourceVersion : undefined,
+      customImage: props.databaseImage !== undefined,
+      databaseImageVersion: props.databaseImageVersion,
       versionProp: 'drill.databaseImageVersion',
     });
 
@@ -216,10 +205,4 @@ export class RestoreDrillTask extends Construct {
         'the grant is read-only and limited to that prefix.',
     );
   }
-}
-
-/** Without a family: the engine's scratch server of `SCRATCH_DATABASES` (MariaDB for `mysql`). */
-function defaultFamily(engine: Engine): ServerFamily {
-  if (engine === Engine.POSTGRES) return ServerFamily.POSTGRES;
-  return engine === Engine.MONGODB ? ServerFamily.MONGODB : ServerFamily.MARIADB;
 }

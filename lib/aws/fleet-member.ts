@@ -57,8 +57,10 @@ export class FleetMemberAlarms extends Construct {
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.BREACHING,
         alarmDescription:
-          `The newest verified backup of ${db} is older than the RPO (${props.rpo.toHumanString()}), or the freshness check ` +
-          'published nothing: a schedule that stopped, a task that never started and a runner that crashed early all land here.',
+          `The newest verified backup of ${db} is older than the RPO (${props.rpo.toHumanString()}), or the ` +
+          'freshness check ' +
+          'published nothing: a schedule that stopped, a task that never started and a runner that crashed early all ' +
+          'land here.',
       }),
     );
     const usingMetrics: Record<string, cloudwatch.IMetric> = {
@@ -105,7 +107,10 @@ export class FleetMemberAlarms extends Construct {
           datapointsToAlarm: 5,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
           treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-          alarmDescription: `The ${props.logShippingLagMetric === METRICS.WAL_STREAMING_LAG ? 'WAL' : 'binary log'} shipper of ${db} is more than ${props.logShippingLagThreshold.toHumanString()} behind, or published no lag.`,
+          alarmDescription:
+            `The ${props.logShippingLagMetric === METRICS.WAL_STREAMING_LAG ? 'WAL' : 'binary log'} ` +
+            `shipper of ${db} is more than ${props.logShippingLagThreshold.toHumanString()} behind, or published no ` +
+            'lag.',
         }),
       );
       this.alarms.push(this.logShippingLagAlarm);

@@ -180,7 +180,8 @@ export class BackupFleet extends Construct {
     acknowledge(this.executionRole, {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
-        'ecr:GetAuthorizationToken, which the execution role needs to pull the runner image, takes no resource (ECR permissions reference).',
+        'ecr:GetAuthorizationToken, which the execution role needs to pull the runner image, takes no resource (ECR ' +
+        'permissions reference).',
     });
     this.image = props.image ?? bundledRunnerImage(this);
 
@@ -225,7 +226,8 @@ export class BackupFleet extends Construct {
       {
         id: wildcardResourceFinding('AwsSolutions', this, familyArn),
         reason:
-          "The schedules run only the fleet's task definitions (their families start with the fleet's prefix), in the fleet's cluster; one role for every database keeps the stack small.",
+          "The schedules run only the fleet's task definitions (their families start with the fleet's prefix), in " +
+          "the fleet's cluster; one role for every database keeps the stack small.",
       },
       {
         id: wildcardResourceFinding('AwsSolutions', this, taskRolesArn),
@@ -274,7 +276,8 @@ export class BackupFleet extends Construct {
       new targets.SnsTopic(this.alarmTopic, {
         message: events.RuleTargetInput.fromText(
           `Database backup task failed: ${events.EventField.fromPath('$.detail.stoppedReason')} ` +
-            `(stop code ${events.EventField.fromPath('$.detail.stopCode')}, task ${events.EventField.fromPath('$.detail.taskArn')}, ` +
+            `(stop code ${events.EventField.fromPath('$.detail.stopCode')}, task ` +
+            `${events.EventField.fromPath('$.detail.taskArn')}, ` +
             `definition ${events.EventField.fromPath('$.detail.taskDefinitionArn')}, whose family names the database).`,
         ),
       }),
@@ -301,7 +304,8 @@ export class BackupFleet extends Construct {
           period: five,
         }),
         alarmDescription:
-          'A backup or drill task of the fleet stopped with a non-zero exit or failed to start; the topic got the stop reason and the task definition.',
+          'A backup or drill task of the fleet stopped with a non-zero exit or failed to start; the topic got the ' +
+          'stop reason and the task definition.',
       }),
       ...deadLetterAlarms(alarm, this.deadLetterQueue, this.verifier),
     ];
@@ -313,7 +317,8 @@ export class BackupFleet extends Construct {
     this.dashboard.addWidgets(
       new cloudwatch.TextWidget({
         markdown:
-          '# Database backups of the fleet\nOne row per database: age of the newest verified backup, last drill, restore time against the RTO, size.',
+          '# Database backups of the fleet\nOne row per database: age of the newest verified backup, last drill, ' +
+          'restore time against the RTO, size.',
         width: 24,
         height: 2,
       }),
@@ -340,7 +345,8 @@ export class BackupFleet extends Construct {
       const p = member.prefix;
       if (other.prefix === p || other.prefix.startsWith(`${p}/`) || p.startsWith(`${other.prefix}/`)) {
         throw new ConfigError(
-          `prefix '${p}' of ${member.path} ${other.prefix === p ? 'is' : 'overlaps'} the prefix '${other.prefix}' of ${other.path} ` +
+          `prefix '${p}' of ${member.path} ${other.prefix === p ? 'is' : 'overlaps'} the prefix '${other.prefix}' of ` +
+            `${other.path} ` +
             "in the same vault; give each database a side-by-side prefix such as 'orders' and 'billing'.",
         );
       }

@@ -20,7 +20,7 @@ import {
   taskLogGroup,
 } from './private/task';
 import { DEFAULT_COMPRESSION } from '../core/codecs';
-import { ENGINE_CAPABILITIES } from '../core/engines';
+import { checkPointInTimeSettings, logStreamingFor, PITR_DEFAULTS } from '../core/pitr';
 
 /** Options of point-in-time recovery (`PointInTimeRecovery.enabled`). */
 export interface PointInTimeRecoveryOptions {
@@ -96,51 +96,27 @@ export class PointInTimeRecovery {
   public readonly memoryLimitMiB: number;
 
   private constructor(options: PointInTimeRecoveryOptions) {
-    this.logShippingLagThreshold = options.logShippingLagThreshold ?? Duration.minutes(5);
-    this.uploadInterval = options.uploadInterval ?? Duration.seconds(60);
-    this.partialSegmentInterval = options.partialSegmentInterval ?? Duration.seconds(5);
-    this.replicationSlot = options.replicationSlot ?? 'dbbackup';
-    const partial = this.partialSegmentInterval.toSeconds({ integral: false });
-    if (
-      !Token.isUnresolved(this.partialSegmentInterval.toString()) &&
-      (!Number.isInteger(partial) || partial < 1 || partial > 3600)
-    ) {
-      throw new ConfigError(
-        `pointInTimeRecovery partialSegmentInterval is ${this.partialSegmentInterval.toHumanString()}; use whole seconds from 1 second to 1 hour, e.g. Duration.seconds(5).`,
-      );
-    }
-    if (!Token.isUnresolved(this.replicationSlot) && !/^[a-z0-9_]{1,63}$/.test(this.replicationSlot)) {
-      throw new ConfigError(
-        `pointInTimeRecovery replicationSlot is '${this.replicationSlot}'; use lower-case letters, digits and underscores (at most 63), e.g. 'dbbackup'.`,
-      );
-    }
+    this.logShippingLagThreshold =
+      options.logShippingLagThreshold ?? Duration.seconds(PITR_DEFAULTS.lagThresholdSeconds);
+    this.uploadInterval = options.uploadInterval ?? Duration.seconds(PITR_DEFAULTS.uploadIntervalSeconds);
+    this.partialSegmentInterval =
+      options.partialSegmentInterval ?? Duration.seconds(PITR_DEFAULTS.partialSegmentIntervalSeconds);
+    this.replicationSlot = options.replicationSlot ?? PITR_DEFAULTS.replicationSlot;
     this.window = options.window;
     this.cpu = options.cpu ?? 256;
     this.memoryLimitMiB = options.memoryLimitMiB ?? 512;
-    const interval = this.uploadInterval.toSeconds({ integral: false });
-    if (
-      !Token.isUnresolved(this.uploadInterval.toString()) &&
-      (!Number.isInteger(interval) || interval < 10 || interval > 3600)
-    ) {
-      throw new ConfigError(
-        `pointInTimeRecovery uploadInterval is ${this.uploadInterval.toHumanString()}; use whole seconds from 10 seconds to 1 hour, e.g. Duration.seconds(60).`,
-      );
-    }
-    const lag = this.logShippingLagThreshold.toSeconds({ integral: false });
-    if (!Token.isUnresolved(this.logShippingLagThreshold.toString()) && lag < 2 * interval) {
-      throw new ConfigError(
-        `pointInTimeRecovery logShippingLagThreshold is ${this.logShippingLagThreshold.toHumanString()}, but the shipper uploads every ${this.uploadInterval.toHumanString()} (uploadInterval), so the lag alarm would fire in normal work. Set the threshold to at least twice the upload interval (e.g. Duration.minutes(5)) or upload more often.`,
-      );
-    }
-    if (
-      this.window !== undefined &&
-      !Token.isUnresolved(this.window.toString()) &&
-      this.window.toMinutes({ integral: false }) <= 0
-    ) {
-      throw new ConfigError(
-        `pointInTimeRecovery window is ${this.window.toHumanString()}; give a positive duration such as Duration.days(7), or leave it out.`,
-      );
-    }
+    // A token is not known at synth: it is left out of the checks.
+    const seconds = (d: Duration) => (Token.isUnresolved(d.toString()) ? undefined : d.toSeconds({ integral: false }));
+    checkPointInTimeSettings({
+      lagThresholdSeconds: seconds(this.logShippingLagThreshold),
+      uploadIntervalSeconds: seconds(this.uploadInterval),
+      partialSegmentIntervalSeconds: seconds(this.partialSegmentInterval),
+      replicationSlot: Token.isUnresolved(this.replicationSlot) ? undefined : this.replicationSlot,
+      windowMinutes:
+        this.window === undefined || Token.isUnresolved(this.window.toString())
+          ? undefined
+          : this.window.toMinutes({ integral: false }),
+    });
   }
 
   /** How often the shipper of `engine` uploads what it has not uploaded yet (and publishes its lag). */
@@ -217,18 +193,7 @@ export class LogShipper extends Construct {
 
   constructor(scope: Construct, id: string, props: LogShipperProps) {
     super(scope, id);
-    const streaming = ENGINE_CAPABILITIES[props.source.engine].logStreaming;
-    if (streaming === undefined) {
-      throw new ConfigError(
-        `LogShipper ships MySQL/MariaDB binary logs and PostgreSQL WAL; the source's engine is '${props.source.engine}', whose log the runner does not ship. Leave point-in-time recovery out for it.`,
-      );
-    }
-    if (streaming.selfManagedOnly && props.source.managed) {
-      throw new ConfigError(
-        `LogShipper cannot stream the ${props.source.engine} log of an RDS or Aurora source: they allow no replication connection. ` +
-          'Use their own automated backups and point-in-time restore beside these logical backups.',
-      );
-    }
+    const streaming = logStreamingFor(props.source.engine, props.source.managed);
     this.command = streaming.command;
     this.lagMetricName = streaming.lagMetric;
     checkDatabaseId(props.databaseId);
@@ -325,7 +290,8 @@ export class BinlogShipper extends LogShipper {
   constructor(scope: Construct, id: string, props: BinlogShipperProps) {
     if (props.source.engine !== Engine.MYSQL) {
       throw new ConfigError(
-        `BinlogShipper ships MySQL/MariaDB binary logs; the source's engine is '${props.source.engine}'. Use BackupSource.mysql(…) or an RDS MySQL/MariaDB source, or LogShipper for PostgreSQL.`,
+        `BinlogShipper ships MySQL/MariaDB binary logs; the source's engine is '${props.source.engine}'. Use ` +
+          'BackupSource.mysql(…) or an RDS MySQL/MariaDB source, or LogShipper for PostgreSQL.',
       );
     }
     super(scope, id, props);

@@ -131,7 +131,10 @@ export interface BackupMonitoringProps {
    * @default 'LogShippingLagSeconds'
    */
   readonly logShippingLagMetric?: string;
-  /** Task definitions whose failed runs (a container stopping with a non-zero exit, or a task that failed to start) alarm. */
+  /**
+   * Task definitions whose failed runs (a container stopping with a non-zero exit, or a task that
+   * failed to start) alarm.
+   */
   readonly taskDefinitions: ecs.TaskDefinition[];
   /** @default - a name CloudFormation generates */
   readonly dashboardName?: string;
@@ -151,7 +154,8 @@ export interface BackupMonitoringProps {
 /**
  * Alarms and a dashboard for one database: task failed, backup failed, backup stale (the
  * dead-man's switch: missing data breaches), verification failed, drill failed, drill slower
- * than the RTO, and binary log shipping lagging when point-in-time recovery is on. Every alarm notifies the topic when it fires and when it clears.
+ * than the RTO, and binary log shipping lagging when point-in-time recovery is on. Every alarm
+ * notifies the topic when it fires and when it clears.
  */
 export class BackupMonitoring extends Construct {
   /** A backup or drill task stopped with a non-zero exit or failed to start. */
@@ -205,8 +209,10 @@ export class BackupMonitoring extends Construct {
       new targets.SnsTopic(props.alarmTopic, {
         message: events.RuleTargetInput.fromText(
           `Database backup task for ${db} failed: ${events.EventField.fromPath('$.detail.stoppedReason')} ` +
-            `(stop code ${events.EventField.fromPath('$.detail.stopCode')}, task ${events.EventField.fromPath('$.detail.taskArn')}, ` +
-            `definition ${events.EventField.fromPath('$.detail.taskDefinitionArn')}). The runner's log is in CloudWatch Logs under the task's log group.`,
+            `(stop code ${events.EventField.fromPath('$.detail.stopCode')}, task ` +
+            `${events.EventField.fromPath('$.detail.taskArn')}, ` +
+            `definition ${events.EventField.fromPath('$.detail.taskDefinitionArn')}). The runner's log is in ` +
+            "CloudWatch Logs under the task's log group.",
         ),
       }),
     );
@@ -233,7 +239,9 @@ export class BackupMonitoring extends Construct {
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      alarmDescription: `A backup or drill task of ${db} stopped with a non-zero exit code or failed to start. The topic also got the task's stop reason.`,
+      alarmDescription:
+        `A backup or drill task of ${db} stopped with a non-zero exit code or failed to start. The ` +
+        "topic also got the task's stop reason.",
     });
     this.backupFailedAlarm = alarm('BackupFailed', {
       metric: backupMetric(db, METRICS.BACKUP_FAILED, { statistic: 'Sum', period: five }),
@@ -251,7 +259,8 @@ export class BackupMonitoring extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
       alarmDescription:
-        `The newest verified backup of ${db} is older than the RPO (${props.rpo.toHumanString()}), or the freshness check published nothing: ` +
+        `The newest verified backup of ${db} is older than the RPO (${props.rpo.toHumanString()}), or the freshness ` +
+        'check published nothing: ' +
         'a schedule that stopped, a task that never started and a runner that crashed early all land here.',
     });
     this.verificationFailedAlarm = alarm('VerificationFailed', {
@@ -260,7 +269,9 @@ export class BackupMonitoring extends Construct {
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      alarmDescription: `A committed backup of ${db} failed verification (missing artifact, size or sha256 mismatch); the topic got the backup id and reason.`,
+      alarmDescription:
+        `A committed backup of ${db} failed verification (missing artifact, size or sha256 ` +
+        'mismatch); the topic got the backup id and reason.',
     });
     const alarms = [this.taskFailedAlarm, this.backupFailedAlarm, this.staleAlarm, this.verificationFailedAlarm];
     if (props.rto !== undefined) {
@@ -270,7 +281,9 @@ export class BackupMonitoring extends Construct {
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        alarmDescription: `A restore drill of ${db} failed: the newest backup did not restore, or the restored data did not match what was recorded at backup time.`,
+        alarmDescription:
+          `A restore drill of ${db} failed: the newest backup did not restore, or the restored data ` +
+          'did not match what was recorded at backup time.',
       });
       this.drillTooSlowAlarm = alarm('DrillTooSlow', {
         metric: backupMetric(db, METRICS.RESTORE_TIME, { statistic: 'Maximum', period: five }),
@@ -299,8 +312,10 @@ export class BackupMonitoring extends Construct {
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.BREACHING,
         alarmDescription:
-          `The ${props.logShippingLagMetric === METRICS.WAL_STREAMING_LAG ? 'WAL' : 'binary log'} shipper of ${db} is more than ${lagThreshold.toHumanString()} behind the server, or published no lag: ` +
-          "a stopped or crash-looping shipper, a server it cannot reach, or uploads that fail. Point-in-time recovery cannot reach past the last shipped log; the shipper's log says why.",
+          `The ${props.logShippingLagMetric === METRICS.WAL_STREAMING_LAG ? 'WAL' : 'binary log'} shipper of ${db} ` +
+          `is more than ${lagThreshold.toHumanString()} behind the server, or published no lag: ` +
+          'a stopped or crash-looping shipper, a server it cannot reach, or uploads that fail. Point-in-time ' +
+          "recovery cannot reach past the last shipped log; the shipper's log says why.",
       });
       alarms.push(this.logShippingLagAlarm);
     }
@@ -331,7 +346,9 @@ export class BackupMonitoring extends Construct {
     });
     this.dashboard.addWidgets(
       new cloudwatch.TextWidget({
-        markdown: `# Backups of ${db}\nRPO ${props.rpo.toHumanString()}${props.rto ? `, RTO ${props.rto.toHumanString()}` : ''}`,
+        markdown:
+          `# Backups of ${db}\nRPO ` +
+          `${props.rpo.toHumanString()}${props.rto ? `, RTO ${props.rto.toHumanString()}` : ''}`,
         width: 24,
         height: 2,
       }),
@@ -424,7 +441,9 @@ export class BackupMonitoring extends Construct {
     if (lagThreshold !== undefined) {
       this.dashboard.addWidgets(
         new cloudwatch.GraphWidget({
-          title: `${props.logShippingLagMetric === METRICS.WAL_STREAMING_LAG ? 'WAL streaming' : 'Binary log shipping'} lag (seconds)`,
+          title:
+            `${props.logShippingLagMetric === METRICS.WAL_STREAMING_LAG ? 'WAL streaming' : 'Binary log shipping'} ` +
+            'lag (seconds)',
           left: [
             backupMetric(db, props.logShippingLagMetric ?? METRICS.LOG_LAG, {
               statistic: 'Maximum',

@@ -163,11 +163,15 @@ export class NativeBackup extends Construct {
       acknowledge(
         role,
         {
-          id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup]',
+          id:
+            'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/' +
+            'service-role/AWSBackupServiceRolePolicyForBackup]',
           reason: "AWS Backup's own service role policy for taking backups, maintained by AWS as the service changes.",
         },
         {
-          id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores]',
+          id:
+            'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/' +
+            'service-role/AWSBackupServiceRolePolicyForRestores]',
           reason: "AWS Backup's own service role policy for restores, maintained by AWS as the service changes.",
         },
       );

@@ -138,7 +138,8 @@ export class RestoreTask extends Construct implements ec2.IConnectable {
     if (encryption.scheme === EncryptionScheme.AGE) {
       throw new ConfigError(
         'a restore task cannot decrypt age-encrypted backups: their identity (private key) stays with you. ' +
-          'Restore them with `dbbackup restore --identity FILE` on a machine that holds it, or use BackupEncryption.kms().',
+          'Restore them with `dbbackup restore --identity FILE` on a machine that holds it, or use ' +
+          'BackupEncryption.kms().',
       );
     }
     this.target = props.target;
@@ -215,7 +216,8 @@ function targetPort(engine: Engine, target: string): number {
   const url = parseSourceUrl(target, 'restore target', engine);
   if (url.host === undefined) {
     throw new ConfigError(
-      `the restore target '${url.display}' is a socket; a restore task reaches its target over TCP: give host and port.`,
+      `the restore target '${url.display}' is a socket; a restore task reaches its target over TCP: give host and ` +
+        'port.',
     );
   }
   return url.port;

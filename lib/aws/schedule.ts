@@ -52,7 +52,8 @@ export class BackupSchedule {
     const max = longestScheduleGapMinutes([spec], { years: 5, dayPatterns: true });
     if (max === undefined) {
       throw new ConfigError(
-        `BackupSchedule.cron: the pattern '${awsCronExpression(spec)}' never fires (no date matches its day, month and weekDay); fix the day/month/weekDay fields.`,
+        `BackupSchedule.cron: the pattern '${awsCronExpression(spec)}' never fires (no date matches its day, month ` +
+          'and weekDay); fix the day/month/weekDay fields.',
       );
     }
     const slack =
@@ -78,7 +79,8 @@ export class BackupSchedule {
     const minutes = interval.toMinutes({ integral: false });
     if (!Number.isInteger(minutes) || minutes < 1) {
       throw new ConfigError(
-        `BackupSchedule.rate: the interval ${interval.toHumanString()} is not a whole number of minutes, at least 1; use e.g. Duration.hours(1).`,
+        `BackupSchedule.rate: the interval ${interval.toHumanString()} is not a whole number of minutes, at least 1; ` +
+          'use e.g. Duration.hours(1).',
       );
     }
     const expression =
@@ -191,7 +193,8 @@ export class TaskSchedule extends Construct {
       (windowMinutes < 1 || windowMinutes > 1440)
     ) {
       throw new ConfigError(
-        `flexibleWindow is ${props.flexibleWindow!.toHumanString()}; use 1 minute to 24 hours, or leave it out for an exact start.`,
+        `flexibleWindow is ${props.flexibleWindow!.toHumanString()}; use 1 minute to 24 hours, or leave it out for ` +
+          'an exact start.',
       );
     }
 

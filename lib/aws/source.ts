@@ -5,6 +5,7 @@ import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import {
   BackupMethod,
+  AWS_MANAGED_SERVICE,
   checkBackupMethod,
   ConfigError,
   DEFAULT_PORTS,
@@ -198,7 +199,7 @@ export class BackupSource {
     this.engine = engine;
     this.managed = managed;
     this.method = options.method ?? BackupMethod.LOGICAL;
-    checkBackupMethod({ engine, managed, method: this.method });
+    checkBackupMethod({ engine, managed, method: this.method, service: AWS_MANAGED_SERVICE });
     this.databaseArn = databaseArn;
     const fits = family !== undefined && ServerVersions.of(family).engine === engine;
     this.serverFamily = fits ? family : defaultFamily(engine);
@@ -216,7 +217,8 @@ export class BackupSource {
       !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[[0-9a-fA-F:]+\]$/.test(this.endpoint)
     ) {
       throw new ConfigError(
-        `endpoint '${this.endpoint}' is not a host name or address; give only the host (e.g. db.internal.example.com), without scheme, port, user or path.`,
+        `endpoint '${this.endpoint}' is not a host name or address; give only the host (e.g. ` +
+          'db.internal.example.com), without scheme, port, user or path.',
       );
     }
     if (!Token.isUnresolved(this.port) && (!Number.isInteger(this.port) || this.port < 1 || this.port > 65535)) {
@@ -226,7 +228,8 @@ export class BackupSource {
     }
     if (!Token.isUnresolved(this.databaseName) && !/^[A-Za-z0-9_$-][A-Za-z0-9_$.-]{0,62}$/.test(this.databaseName)) {
       throw new ConfigError(
-        `databaseName '${this.databaseName}' is not a database name this construct can put in a URL; use letters, digits, _ $ - and . (up to 63 characters).`,
+        `databaseName '${this.databaseName}' is not a database name this construct can put in a URL; use letters, ` +
+          'digits, _ $ - and . (up to 63 characters).',
       );
     }
     if (!Token.isUnresolved(this.username) && !/^[A-Za-z0-9_][A-Za-z0-9_.$-]{0,62}$/.test(this.username)) {
@@ -262,11 +265,13 @@ function engineOf(engineType: string | undefined, where: string): Engine {
       return Engine.MYSQL;
     case undefined:
       throw new ConfigError(
-        `BackupSource.${where}: the database does not say its engine (an imported one?); pass engine: Engine.POSTGRES or Engine.MYSQL.`,
+        `BackupSource.${where}: the database does not say its engine (an imported one?); pass engine: ` +
+          'Engine.POSTGRES or Engine.MYSQL.',
       );
     default:
       throw new ConfigError(
-        `BackupSource.${where}: the engine '${engineType}' is not one the runner backs up; it backs up PostgreSQL, MySQL/MariaDB and MongoDB.`,
+        `BackupSource.${where}: the engine '${engineType}' is not one the runner backs up; it backs up PostgreSQL, ` +
+          'MySQL/MariaDB and MongoDB.',
       );
   }
 }
@@ -297,7 +302,8 @@ function secretOf(db: object, where: string): secretsmanager.ISecret {
   const secret = (db as { secret?: secretsmanager.ISecret }).secret;
   if (secret === undefined) {
     throw new ConfigError(
-      `BackupSource.${where}: the database has no generated secret here; pass secret: the Secrets Manager secret with the backup user's password.`,
+      `BackupSource.${where}: the database has no generated secret here; pass secret: the Secrets Manager secret ` +
+        "with the backup user's password.",
     );
   }
   return secret;

@@ -158,7 +158,8 @@ function checkPrefix(prefix: string): void {
   if (Token.isUnresolved(prefix)) return;
   if (prefix === '') {
     throw new ConfigError(
-      'the storage prefix is empty; give each database its own prefix in the vault (e.g. its database id), so grants and lifecycle stay per database.',
+      'the storage prefix is empty; give each database its own prefix in the vault (e.g. its database id), so grants ' +
+        'and lifecycle stay per database.',
     );
   }
   validateStoragePrefix(prefix);
@@ -412,7 +413,9 @@ export class BackupVault extends BackupVaultBase {
     if (asReplicaOf !== undefined) {
       acknowledge(this.bucket, {
         id: 'NIST.800.53.R5-S3BucketReplicationEnabled',
-        reason: `This bucket is the replica (second failure domain) of the vault ${asReplicaOf}; it replicates no further.`,
+        reason:
+          `This bucket is the replica (second failure domain) of the vault ${asReplicaOf}; it replicates no ` +
+          'further.',
       });
     } else if (props.replication === undefined) {
       acknowledge(this.bucket, {
@@ -459,7 +462,8 @@ export class BackupVault extends BackupVaultBase {
     const known = this.logRules.get(logPrefix);
     if (known !== undefined && known !== days) {
       throw new ConfigError(
-        `the log archive ${logPrefix} already expires after ${known} days, not ${days}; give each database its own prefix.`,
+        `the log archive ${logPrefix} already expires after ${known} days, not ${days}; give each database its own ` +
+          'prefix.',
       );
     }
     if (known !== undefined) return true;
@@ -489,7 +493,9 @@ export class BackupVault extends BackupVaultBase {
     if (stay !== undefined && t.days - after < stay) {
       Annotations.of(this).addWarningV2(
         'db-backup-constructs:coldStorageMinimumDuration',
-        `${t.tier} backups live ${t.days} days and move to ${storageClass.value} after ${after} days, less than its ${stay}-day minimum storage charge; the move may cost more than it saves. Move them later or pick another storage class.`,
+        `${t.tier} backups live ${t.days} days and move to ${storageClass.value} after ${after} days, less than its ` +
+          `${stay}-day minimum storage charge; the move may cost more than it saves. Move them later or pick another ` +
+          'storage class.',
       );
     }
     return [{ storageClass, transitionAfter: Duration.days(after) }];
@@ -504,7 +510,8 @@ function wholeDays(name: string, d: Duration, min: number): number | undefined {
   const days = d.toDays({ integral: false });
   if (!Number.isInteger(days) || days < min) {
     throw new ConfigError(
-      `${name} is ${d.toHumanString()}; S3 lifecycle rules count in whole days, at least ${min}. Use e.g. Duration.days(${Math.max(min, Math.ceil(days))}).`,
+      `${name} is ${d.toHumanString()}; S3 lifecycle rules count in whole days, at least ${min}. Use e.g. ` +
+        `Duration.days(${Math.max(min, Math.ceil(days))}).`,
     );
   }
   return days;

@@ -88,7 +88,8 @@ export class BackupVerifier extends Construct {
     const minutes = this.freshnessInterval.toMinutes({ integral: false });
     if (!Token.isUnresolved(minutes) && (!Number.isInteger(minutes) || minutes < 1 || minutes > 60)) {
       throw new ConfigError(
-        `freshnessInterval is ${this.freshnessInterval.toHumanString()}; use whole minutes from 1 to 60 (the stale alarm's resolution).`,
+        `freshnessInterval is ${this.freshnessInterval.toHumanString()}; use whole minutes from 1 to 60 (the stale ` +
+          "alarm's resolution).",
       );
     }
     this.logGroup = new logs.LogGroup(this, 'Logs', {
@@ -142,7 +143,8 @@ export class BackupVerifier extends Construct {
     acknowledge(this.role, {
       id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
       reason:
-        "Publishing to a KMS-encrypted SNS topic needs kms:GenerateDataKey* (CDK's grantPublish); the resource is the topic's key only.",
+        "Publishing to a KMS-encrypted SNS topic needs kms:GenerateDataKey* (CDK's grantPublish); the resource is " +
+        "the topic's key only.",
     });
     acknowledgeInlinePolicies(this.role);
     this.target = new targets.LambdaFunction(this.function, {
@@ -187,17 +189,20 @@ export class BackupVerifier extends Construct {
       {
         id: 'AwsSolutions-L1',
         reason:
-          "The function is pre-bundled by esbuild (target Node.js 20, the package's engine) and runs on Node.js 22; the newest runtime is taken up with the bundle target, after testing.",
+          "The function is pre-bundled by esbuild (target Node.js 20, the package's engine) and runs on Node.js 22; " +
+          'the newest runtime is taken up with the bundle target, after testing.',
       },
       {
         id: 'NIST.800.53.R5-LambdaConcurrency',
         reason:
-          'Reserving concurrency would take it from the account pool (new accounts have 10 in all); invocations are one per committed backup plus one per database every few minutes.',
+          'Reserving concurrency would take it from the account pool (new accounts have 10 in all); invocations are ' +
+          'one per committed backup plus one per database every few minutes.',
       },
       {
         id: 'NIST.800.53.R5-LambdaInsideVPC',
         reason:
-          'The function talks only to the S3, SNS and CloudWatch APIs over TLS and needs no path to the databases; outside a VPC it needs no NAT or endpoints.',
+          'The function talks only to the S3, SNS and CloudWatch APIs over TLS and needs no path to the databases; ' +
+          'outside a VPC it needs no NAT or endpoints.',
       },
     );
   }
@@ -225,7 +230,9 @@ export class BackupVerifier extends Construct {
     if (this.schedulerRole !== undefined) {
       new scheduler.CfnSchedule(this, `Freshness${suffix}`, {
         description: `Publish the age of the newest verified backup of ${options.databaseId}`,
-        scheduleExpression: `rate(${this.freshnessInterval.toMinutes()} minute${this.freshnessInterval.toMinutes() === 1 ? '' : 's'})`,
+        scheduleExpression:
+          `rate(${this.freshnessInterval.toMinutes()} ` +
+          `minute${this.freshnessInterval.toMinutes() === 1 ? '' : 's'})`,
         flexibleTimeWindow: { mode: 'OFF' },
         target: {
           arn: this.function.functionArn,
@@ -272,7 +279,9 @@ export class BackupVerifier extends Construct {
     if (this.vault.eventBridgeEnabled) return;
     Annotations.of(this).addWarningV2(
       'db-backup-constructs:vaultWithoutEventBridge',
-      `The vault's bucket does not say it sends events to EventBridge, so backups of ${what} are not verified when committed (only the freshness check runs). Turn on EventBridge notifications on the bucket and pass eventBridgeEnabled: true to BackupVault.fromAttributes.`,
+      `The vault's bucket does not say it sends events to EventBridge, so backups of ${what} are not verified when ` +
+        'committed (only the freshness check runs). Turn on EventBridge notifications on the bucket and pass ' +
+        'eventBridgeEnabled: true to BackupVault.fromAttributes.',
     );
   }
 

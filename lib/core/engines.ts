@@ -165,26 +165,42 @@ export function engineCapabilityLines(): string[] {
   });
 }
 
+/** A cloud's managed database service, as messages name it. */
+export interface ManagedService {
+  /** `RDS or Aurora`, `Cloud SQL`. */
+  readonly name: string;
+  /** Where a self-managed server runs on that cloud: `EC2`, `Compute Engine`. */
+  readonly selfManagedOn: string;
+}
+
+/** Amazon RDS and Aurora (the AWS CDK flavour and the CDKTF AWS flavour). */
+export const AWS_MANAGED_SERVICE: ManagedService = { name: 'RDS or Aurora', selfManagedOn: 'EC2' };
+
+/** Google Cloud SQL (the CDKTF Google flavour). */
+export const GOOGLE_MANAGED_SERVICE: ManagedService = { name: 'Cloud SQL', selfManagedOn: 'Compute Engine' };
+
 /** What the constructs know about a source when they check its backup method. */
 export interface SourceMethod {
   readonly engine: Engine;
-  /** Amazon RDS or Aurora (or another managed service that gives no access to the server's files). */
+  /** On a managed service that gives no access to the server's files (`service`). */
   readonly managed: boolean;
   readonly method: BackupMethod;
+  /** The managed service of the flavour's cloud, named in the refusal. */
+  readonly service: ManagedService;
 }
 
 /** What to do instead of a physical backup on a managed service, per engine. */
-const MANAGED_PHYSICAL: Readonly<Record<Engine, string>> = {
-  [Engine.POSTGRES]:
-    'pg_basebackup needs a replication connection and WAL archive of its own, which RDS and Aurora do not give',
-  [Engine.MYSQL]:
-    "mariadb-backup and Percona XtraBackup copy the server's data files, which RDS and Aurora give no access to",
-  [Engine.MONGODB]: 'MongoDB backups are logical',
+const MANAGED_PHYSICAL: Readonly<Record<Engine, (service: string) => string>> = {
+  [Engine.POSTGRES]: (service) =>
+    `pg_basebackup needs a replication connection and WAL archive of its own, which ${service} does not give`,
+  [Engine.MYSQL]: (service) =>
+    `mariadb-backup and Percona XtraBackup copy the server's data files, which ${service} gives no access to`,
+  [Engine.MONGODB]: () => 'MongoDB backups are logical',
 };
 
 /**
  * Check a source's backup method at synth: the engine must take it (the record above), and a
- * physical method is refused on RDS/Aurora, saying what to use instead.
+ * physical method is refused on a managed service, naming it and saying what to use instead.
  */
 export function checkBackupMethod(source: SourceMethod): void {
   const methods = ENGINE_CAPABILITIES[source.engine].methods;
@@ -194,12 +210,13 @@ export function checkBackupMethod(source: SourceMethod): void {
     );
   }
   if (source.method === BackupMethod.PHYSICAL && source.managed) {
+    const { name, selfManagedOn } = source.service;
     throw new ConfigError(
-      `method 'physical' is set on an RDS/Aurora ${source.engine} source: ${MANAGED_PHYSICAL[source.engine]}. ` +
+      `method 'physical' is set on a ${source.engine} source on ${name}: ${MANAGED_PHYSICAL[source.engine](name)}. ` +
         'Leave method out (logical backups' +
         (source.engine === Engine.MYSQL ? ', with incrementals as binary log ranges' : '') +
         ") and use the service's snapshots and automated backups for a physical copy; method physical is for " +
-        'a self-managed server (e.g. on EC2).',
+        `a self-managed server (e.g. on ${selfManagedOn}).`,
     );
   }
 }

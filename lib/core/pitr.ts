@@ -1,9 +1,8 @@
 /**
- * Point-in-time recovery settings of the CDKTF flavours, checked once (the values and limits of
- * the AWS CDK flavour's `PointInTimeRecovery`), and the refusal of a source whose log cannot be
- * streamed, from the engine's record (lib/core/engines.ts).
+ * Point-in-time recovery settings of every flavour's `PointInTimeRecovery`, checked once, and the
+ * refusal of a source whose log cannot be streamed, from the engine's record (lib/core/engines.ts).
  */
-import { ENGINE_CAPABILITIES, LogStreaming } from './engines';
+import { AWS_MANAGED_SERVICE, ENGINE_CAPABILITIES, LogStreaming } from './engines';
 import { ConfigError } from './errors';
 import { Engine } from './model';
 
@@ -15,48 +14,79 @@ export const PITR_DEFAULTS = {
   replicationSlot: 'dbbackup',
 } as const;
 
-/** Literal point-in-time recovery settings, in seconds. */
+/**
+ * Point-in-time recovery settings, in seconds; a setting that is not known at synth (a token) is
+ * left out and not checked.
+ */
 export interface PointInTimeSettings {
-  readonly lagThresholdSeconds: number;
-  readonly uploadIntervalSeconds: number;
-  readonly partialSegmentIntervalSeconds: number;
-  readonly replicationSlot: string;
+  readonly lagThresholdSeconds?: number;
+  readonly uploadIntervalSeconds?: number;
+  readonly partialSegmentIntervalSeconds?: number;
+  readonly replicationSlot?: string;
   /** The promised window, in minutes, when given. */
   readonly windowMinutes?: number;
 }
 
-/** Check the settings as the CDK flavour does, with the value and the fix in the message. */
+const UNITS: readonly (readonly [string, number])[] = [
+  ['days', 86_400_000],
+  ['hours', 3_600_000],
+  ['minutes', 60_000],
+  ['seconds', 1000],
+];
+
+/**
+ * A length of time as the messages of every flavour show it, in its two largest units, as
+ * aws-cdk-lib's `Duration.toHumanString()` does: `5 minutes`, `1 minute 30 seconds`, `500 millis`.
+ */
+export function humanSeconds(seconds: number): string {
+  const unit = (n: number, label: string) => `${n} ${n === 1 ? label.slice(0, -1) : label}`;
+  if (seconds === 0) return unit(0, 'seconds');
+  let millis = seconds * 1000;
+  const parts: string[] = [];
+  for (const [label, size] of UNITS) {
+    const whole = Math.floor(millis / size);
+    if (whole > 0) {
+      parts.push(unit(whole, label));
+      millis -= whole * size;
+    }
+  }
+  if (millis > 1e-4) parts.push(unit(millis, 'millis'));
+  return parts.slice(0, 2).join(' ');
+}
+
+/** Check the settings, with the value and the fix in the message. */
 export function checkPointInTimeSettings(s: PointInTimeSettings): void {
   const p = s.partialSegmentIntervalSeconds;
-  if (!Number.isInteger(p) || p < 1 || p > 3600) {
+  if (p !== undefined && (!Number.isInteger(p) || p < 1 || p > 3600)) {
     throw new ConfigError(
-      `pointInTimeRecovery partialSegmentInterval is ${p} seconds; use whole seconds from 1 second to 1 hour, ` +
-        'e.g. Duration.seconds(5).',
+      `pointInTimeRecovery partialSegmentInterval is ${humanSeconds(p)}; ` +
+        'use whole seconds from 1 second to 1 hour, e.g. Duration.seconds(5).',
     );
   }
-  if (!/^[a-z0-9_]{1,63}$/.test(s.replicationSlot)) {
+  if (s.replicationSlot !== undefined && !/^[a-z0-9_]{1,63}$/.test(s.replicationSlot)) {
     throw new ConfigError(
       `pointInTimeRecovery replicationSlot is '${s.replicationSlot}'; use lower-case letters, digits and ` +
         "underscores (at most 63), e.g. 'dbbackup'.",
     );
   }
   const u = s.uploadIntervalSeconds;
-  if (!Number.isInteger(u) || u < 10 || u > 3600) {
+  if (u !== undefined && (!Number.isInteger(u) || u < 10 || u > 3600)) {
     throw new ConfigError(
-      `pointInTimeRecovery uploadInterval is ${u} seconds; use whole seconds from 10 seconds to 1 hour, ` +
+      `pointInTimeRecovery uploadInterval is ${humanSeconds(u)}; use whole seconds from 10 seconds to 1 hour, ` +
         'e.g. Duration.seconds(60).',
     );
   }
-  if (s.lagThresholdSeconds < 2 * u) {
+  const lag = s.lagThresholdSeconds;
+  if (lag !== undefined && u !== undefined && lag < 2 * u) {
     throw new ConfigError(
-      `pointInTimeRecovery logShippingLagThreshold is ${s.lagThresholdSeconds} seconds, but the shipper uploads ` +
-        `every ${u} seconds (uploadInterval), so the lag alarm would fire in normal work. Set the threshold to at ` +
-        'least twice the upload interval (e.g. Duration.minutes(5)) or upload more often.',
+      `pointInTimeRecovery logShippingLagThreshold is ${humanSeconds(lag)}, but the shipper uploads ` +
+        `every ${humanSeconds(u)} (uploadInterval), so the lag alarm would fire in normal work. ` +
+        'Set the threshold to at least twice the upload interval (e.g. Duration.minutes(5)) or upload more often.',
     );
   }
   if (s.windowMinutes !== undefined && s.windowMinutes <= 0) {
     throw new ConfigError(
-      `pointInTimeRecovery window is ${s.windowMinutes} minutes; give a positive duration such as ` +
+      `pointInTimeRecovery window is ${humanSeconds(s.windowMinutes * 60)}; give a positive duration such as ` +
         'Duration.days(7), or leave it out.',
     );
   }
@@ -67,20 +97,20 @@ export function checkPointInTimeSettings(s: PointInTimeSettings): void {
  * naming what to use: MongoDB ships no log; a PostgreSQL server on a managed service
  * (`service`, e.g. 'RDS or Aurora', 'Cloud SQL') gives no replication connection.
  */
-export function logStreamingFor(engine: Engine, managed: boolean, service = 'RDS or Aurora'): LogStreaming {
-  const streaming = ENGINE_CAPABILITIES[engine].logStreaming;
+export function logStreamingFor(engine: Engine, managed: boolean, service = AWS_MANAGED_SERVICE.name): LogStreaming {
+  const { label, logStreaming: streaming } = ENGINE_CAPABILITIES[engine];
   if (streaming === undefined) {
     throw new ConfigError(
-      `pointInTimeRecovery is set for a ${engine} source, which the runner does not support (no log shipping); ` +
+      `pointInTimeRecovery is set for a ${label} source, which the runner does not support (no log shipping); ` +
         'leave pointInTimeRecovery out and rely on the scheduled backups.',
     );
   }
   if (streaming.selfManagedOnly && managed) {
     throw new ConfigError(
-      `pointInTimeRecovery is set for a ${service} ${engine} source, but its log shipper (dbbackup ` +
-        `${streaming.command}) needs a replication connection, which ${service} does not give. Use the service's ` +
-        'own automated backups and point-in-time restore beside these logical backups, and leave ' +
-        'pointInTimeRecovery out.',
+      `pointInTimeRecovery is set for a ${label} source on ${service}, but its log shipper (dbbackup ` +
+        `${streaming.command}) needs a replication connection, which ${service} does not give, nor does it ` +
+        "archive the log anywhere else: use the service's own automated backups and point-in-time restore " +
+        'beside these logical backups, and leave pointInTimeRecovery out.',
     );
   }
   return streaming;

@@ -68,7 +68,11 @@ describe('method physical for MySQL/MariaDB sources', () => {
           username: 'backup',
           method: BackupMethod.PHYSICAL,
         }),
-      /method 'physical' is set on an RDS\/Aurora mysql source: mariadb-backup and Percona XtraBackup copy the server's data files, which RDS and Aurora give no access to\. Leave method out \(logical backups, with incrementals as binary log ranges\)/,
+      new RegExp(
+        /method 'physical' is set on a mysql source on RDS or Aurora: mariadb-backup and Percona XtraBackup /.source +
+          /copy the server's data files, which RDS or Aurora gives no access to\. Leave method out /.source +
+          /\(logical backups, with incrementals as binary log ranges\).*self-managed server \(e\.g\. on EC2\)/.source,
+      ),
     );
     const cluster = new rds.DatabaseCluster(stack, 'Aurora', {
       engine: rds.DatabaseClusterEngine.auroraMysql({ version: rds.AuroraMysqlEngineVersion.VER_3_07_1 }),
@@ -82,7 +86,7 @@ describe('method physical for MySQL/MariaDB sources', () => {
           username: 'backup',
           method: BackupMethod.PHYSICAL,
         }),
-      /RDS\/Aurora mysql source.*self-managed server/,
+      /mysql source on RDS or Aurora.*self-managed server/,
     );
     // The logical method on the same instance is fine.
     assert.doesNotThrow(() =>

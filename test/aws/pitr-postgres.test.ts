@@ -137,7 +137,10 @@ describe('DatabaseBackup pointInTimeRecovery (self-managed PostgreSQL: wal-recei
           vpc,
           pointInTimeRecovery: PointInTimeRecovery.enabled(),
         }),
-      /needs a replication connection.*use their own automated backups and point-in-time restore/,
+      new RegExp(
+        /PostgreSQL source on RDS or Aurora.*needs a replication connection.*/.source +
+          /use the service's own automated backups and point-in-time restore/.source,
+      ),
     );
   });
 

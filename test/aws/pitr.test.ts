@@ -235,7 +235,10 @@ describe('DatabaseBackup pointInTimeRecovery (MySQL/MariaDB binlog shipper)', ()
           vpc,
           pointInTimeRecovery: PointInTimeRecovery.enabled(),
         }),
-      /RDS and Aurora do not allow external WAL archiving: use their own automated backups and point-in-time restore/,
+      new RegExp(
+        /PostgreSQL source on RDS or Aurora.*needs a replication connection.*nor does it archive the log /.source +
+          /anywhere else: use the service's own automated backups and point-in-time restore/.source,
+      ),
     );
   });
 

@@ -51,7 +51,7 @@ describe('CDKTF method physical for MySQL/MariaDB', () => {
           passwordSecret: { arn: SECRET_ARN },
           method: BackupMethod.PHYSICAL,
         }),
-      /method 'physical' is set on an RDS\/Aurora mysql source: .* Leave method out/,
+      /method 'physical' is set on a mysql source on RDS or Aurora: .* Leave method out/,
     );
     // The same source with the logical method is fine.
     assert.doesNotThrow(() =>

@@ -142,7 +142,7 @@ describe('CDKTF point-in-time recovery on AWS', () => {
             pointInTimeRecovery: PointInTimeRecovery.enabled(),
           });
         }),
-      /RDS or Aurora postgres source.*replication connection.*automated backups/,
+      /PostgreSQL source on RDS or Aurora.*replication connection.*automated backups/,
     );
     assert.throws(
       () =>
@@ -157,11 +157,11 @@ describe('CDKTF point-in-time recovery on AWS', () => {
             pointInTimeRecovery: PointInTimeRecovery.enabled(),
           });
         }),
-      /mongodb source, which the runner does not support/,
+      /MongoDB source, which the runner does not support/,
     );
     assert.throws(
       () => PointInTimeRecovery.enabled({ logShippingLagThreshold: Duration.seconds(90) }),
-      /logShippingLagThreshold is 90 seconds.*at least twice the upload interval/,
+      /logShippingLagThreshold is 1 minute 30 seconds.*at least twice the upload interval/,
     );
   });
 
@@ -259,7 +259,7 @@ describe('CDKTF point-in-time recovery on Google Cloud', () => {
             passwordSecret: { id: 'projects/acme-prod/secrets/pw' },
           }),
         ),
-      /Cloud SQL postgres source.*replication connection.*automated backups and point-in-time restore/,
+      /PostgreSQL source on Cloud SQL.*replication connection.*automated backups and point-in-time restore/,
     );
   });
 

@@ -17,7 +17,8 @@ export function deadLetterAlarms(
     alarm('ScheduleDeadLetters', {
       metric: scheduleQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: five }),
       alarmDescription:
-        "A schedule could not start its backup or drill task (the messages in the schedules' dead-letter queue say which and why): " +
+        "A schedule could not start its backup or drill task (the messages in the schedules' dead-letter queue say " +
+        'which and why): ' +
         'no backup ran. Read the queue, fix the cause (role, subnets, task definition), then purge it.',
     }),
     alarm('VerifierDeadLetters', {
@@ -28,7 +29,8 @@ export function deadLetterAlarms(
     alarm('VerifierErrors', {
       metric: verifier.function.metricErrors({ statistic: 'Sum', period: five }),
       alarmDescription:
-        'The verification function failed (see its log): committed backups may go unverified and backup ages unpublished.',
+        'The verification function failed (see its log): committed backups may go unverified and backup ages ' +
+        'unpublished.',
     }),
     alarm('VerifierThrottles', {
       metric: verifier.function.metricThrottles({ statistic: 'Sum', period: five }),

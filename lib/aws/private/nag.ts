@@ -206,7 +206,8 @@ export function acknowledgeInlinePolicies(scope: IConstruct): void {
   acknowledge(scope, {
     id: 'NIST.800.53.R5-IAMNoInlinePolicy',
     reason:
-      'The policy holds least-privilege statements generated for this one role and the resources of this construct; a managed policy would be a shared object with nothing to share.',
+      'The policy holds least-privilege statements generated for this one role and the resources of this construct; ' +
+      'a managed policy would be a shared object with nothing to share.',
   });
 }
 
@@ -214,10 +215,11 @@ export function acknowledgeInlinePolicies(scope: IConstruct): void {
 const PORT_RULES = ['NIST.800.53.R5-EC2RestrictedCommonPorts', 'NIST.800.53.R5-EC2RestrictedSSH'];
 
 /**
- * The ingress rules a dbbackup task's `allowTo(database, port)` (the runner's, the restore task's) added to the database's security
- * groups (or, across stacks, to the runner's): when the port is a token (an RDS instance's
- * endpoint port, known at deploy time), NIST's open-port rules cannot evaluate them. They are
- * about rules open to an address range; these admit one security group on one port.
+ * The ingress rules a dbbackup task's `allowTo(database, port)` (the runner's, the restore
+ * task's) added to the database's security groups (or, across stacks, to the runner's): when the
+ * port is a token (an RDS instance's endpoint port, known at deploy time), NIST's open-port rules
+ * cannot evaluate them. They are about rules open to an address range; these admit one security
+ * group on one port.
  * Call it right after `allowTo`; it looks only at the rules whose source is the runner's group.
  */
 export function acknowledgeRunnerIngress(runner: ec2.Connections, database: ec2.IConnectable, port: number): void {

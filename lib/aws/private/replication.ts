@@ -271,7 +271,8 @@ export function vaultReplication(
     comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
     evaluationPeriods: 3,
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    alarmDescription: `Backup objects take longer than ${threshold.toHumanString()} to reach the second failure domain.`,
+    alarmDescription:
+      `Backup objects take longer than ${threshold.toHumanString()} to reach the second failure ` + 'domain.',
   });
   if (options.alarmTopic !== undefined) {
     for (const a of [failed, latency]) a.addAlarmAction(new actions.SnsAction(options.alarmTopic));

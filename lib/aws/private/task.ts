@@ -93,13 +93,16 @@ export function acknowledgeTaskDefinition(taskDefinition: ecs.TaskDefinition): v
     acknowledge(taskDefinition.executionRole, {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
-        'ecr:GetAuthorizationToken, which the execution role needs to pull the runner image, takes no resource (ECR permissions reference).',
+        'ecr:GetAuthorizationToken, which the execution role needs to pull the runner image, takes no resource (ECR ' +
+        'permissions reference).',
     });
   }
   acknowledge(taskDefinition, {
     id: 'AwsSolutions-ECS2',
     reason:
-      "The environment holds only the runner's non-secret settings (engine, source URL without password, storage URL, options), rendered from the runner contract; the password comes through ECS secrets from Secrets Manager.",
+      "The environment holds only the runner's non-secret settings (engine, source URL without password, storage " +
+      'URL, options), rendered from the runner contract; the password comes through ECS secrets from Secrets ' +
+      'Manager.',
   });
 }
 

@@ -1,5 +1,5 @@
 import { Token } from 'cdktf';
-import { BackupMethod, checkBackupMethod, Engine, ServerFamily, ServerVersions } from '../../core';
+import { AWS_MANAGED_SERVICE, BackupMethod, checkBackupMethod, Engine, ServerFamily, ServerVersions } from '../../core';
 import { checkSourceUrl, databaseNameOf, serverFamilyOf } from '../common/source';
 import { IKeyRef, ISecretRef } from './refs';
 
@@ -83,7 +83,7 @@ export class BackupSource {
     this.port = checkSourceUrl(options.url, engine);
     this.method = options.method ?? BackupMethod.LOGICAL;
     this.managed = isRdsHost(options.url);
-    checkBackupMethod({ engine, managed: this.managed, method: this.method });
+    checkBackupMethod({ engine, managed: this.managed, method: this.method, service: AWS_MANAGED_SERVICE });
     this.serverFamily = serverFamilyOf(engine, options.url, mariadb);
     this.engineVersion = options.engineVersion;
     if (this.engineVersion !== undefined && !Token.isUnresolved(this.engineVersion)) {

@@ -1,5 +1,13 @@
 import { Token } from 'cdktf';
-import { BackupMethod, ConfigError, Engine, ServerFamily, ServerVersions, checkBackupMethod } from '../../core';
+import {
+  BackupMethod,
+  ConfigError,
+  Engine,
+  GOOGLE_MANAGED_SERVICE,
+  ServerFamily,
+  ServerVersions,
+  checkBackupMethod,
+} from '../../core';
 import { checkSourceUrl, databaseNameOf, serverFamilyOf } from '../common/source';
 import { ISecretRef } from './refs';
 
@@ -70,7 +78,7 @@ export class BackupSource {
     this.port = checkSourceUrl(options.url, engine);
     this.method = options.method ?? BackupMethod.LOGICAL;
     this.managed = /[?&](host|socket)=\/cloudsql\//.test(options.url);
-    checkBackupMethod({ engine, managed: this.managed, method: this.method });
+    checkBackupMethod({ engine, managed: this.managed, method: this.method, service: GOOGLE_MANAGED_SERVICE });
     this.serverFamily = serverFamilyOf(engine, options.url, mariadb);
     this.engineVersion = options.engineVersion;
     if (this.engineVersion !== undefined && !Token.isUnresolved(this.engineVersion)) {
