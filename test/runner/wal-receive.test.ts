@@ -118,9 +118,15 @@ describe('wal-receive: streaming WAL shipping with pg_receivewal', () => {
       await fetchInto(seg, path.join(spool(), seg));
       const before = fs.readdirSync(path.join(walDir(), seg));
       receiver = start();
-      await waitFor(() => !fs.existsSync(path.join(spool(), seg)), `${seg} taken from the spool`);
+      const segmentLine = () =>
+        logLines(receiver!.log()).find((l) => l.event === 'wal-receive-segment' && l.file === seg);
+      // The local copy goes first and the log line after it: wait for both.
+      await waitFor(
+        () => !fs.existsSync(path.join(spool(), seg)) && segmentLine() !== undefined,
+        `${seg} taken from the spool and logged`,
+      );
       assert.deepEqual(fs.readdirSync(path.join(walDir(), seg)), before);
-      const line = logLines(receiver.log()).find((l) => l.event === 'wal-receive-segment' && l.file === seg);
+      const line = segmentLine();
       assert.equal(line?.status, 'present');
       // Every archived segment holds exactly one object.
       for (const s of archived()) assert.equal(fs.readdirSync(path.join(walDir(), s)).length, 1, s);
