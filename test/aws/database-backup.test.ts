@@ -64,27 +64,30 @@ describe('DatabaseBackup', () => {
     });
   });
 
-  test("the runner's security group lets out HTTPS and the database port only; connections let it into a database", () => {
-    const stack = newStack();
-    const vpc = newVpc(stack);
-    const dbGroup = new ec2.SecurityGroup(stack, 'DbGroup', { vpc });
-    const backup = new DatabaseBackup(stack, 'Db', { source: postgresSource(stack), vpc });
-    dbGroup.connections.allowFrom(backup, ec2.Port.tcp(5432));
-    const t = Template.fromStack(stack);
-    const [, sg] = resourcesOf(t, 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith('DbSecurityGroup'))!;
-    assert.deepEqual(
-      sg.Properties.SecurityGroupEgress.map((e: any) => [e.IpProtocol, e.FromPort, e.ToPort, e.CidrIp]),
-      [
-        ['tcp', 443, 443, '0.0.0.0/0'],
-        ['tcp', 5432, 5432, '0.0.0.0/0'],
-      ],
-    );
-    t.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
-      GroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DbGroup'), 'GroupId'] },
-      SourceSecurityGroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DbSecurityGroup'), 'GroupId'] },
-      FromPort: 5432,
-    });
-  });
+  test(
+    "the runner's security group lets out HTTPS and the " + 'database port only; connections let it into a database',
+    () => {
+      const stack = newStack();
+      const vpc = newVpc(stack);
+      const dbGroup = new ec2.SecurityGroup(stack, 'DbGroup', { vpc });
+      const backup = new DatabaseBackup(stack, 'Db', { source: postgresSource(stack), vpc });
+      dbGroup.connections.allowFrom(backup, ec2.Port.tcp(5432));
+      const t = Template.fromStack(stack);
+      const [, sg] = resourcesOf(t, 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith('DbSecurityGroup'))!;
+      assert.deepEqual(
+        sg.Properties.SecurityGroupEgress.map((e: any) => [e.IpProtocol, e.FromPort, e.ToPort, e.CidrIp]),
+        [
+          ['tcp', 443, 443, '0.0.0.0/0'],
+          ['tcp', 5432, 5432, '0.0.0.0/0'],
+        ],
+      );
+      t.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+        GroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DbGroup'), 'GroupId'] },
+        SourceSecurityGroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DbSecurityGroup'), 'GroupId'] },
+        FromPort: 5432,
+      });
+    },
+  );
 
   test('schedules per backup type: one task definition per type, one schedule per entry', () => {
     const stack = newStack();
@@ -118,60 +121,70 @@ describe('DatabaseBackup', () => {
     t.resourceCountIs('AWS::CloudWatch::Alarm', 8);
   });
 
-  test('validation: schedules faster than the timeout, RPO below the gap, incremental without full, retention with an existing vault, age with drills', () => {
-    const vpcStack = () => {
-      const stack = newStack();
-      return { stack, vpc: newVpc(stack), source: postgresSource(stack) };
-    };
-    let s = vpcStack();
-    assert.throws(
-      () =>
-        new DatabaseBackup(s.stack, 'A', { ...s, schedules: [{ schedule: BackupSchedule.rate(Duration.hours(1)) }] }),
-      /the full schedule 'rate\(1 hour\)' runs every 1 hour, but a backup may run for 4 hours \(timeout\).*Schedule it less often, or lower timeout/,
-    );
-    s = vpcStack();
-    assert.throws(
-      () => new DatabaseBackup(s.stack, 'B', { ...s, rpo: Duration.hours(12) }),
-      /rpo is 12 hours, shorter than the longest gap between scheduled backups \(1 day: cron\(0 3 \* \* \? \*\)\).*at least 28 hours/,
-    );
-    s = vpcStack();
-    assert.throws(
-      () =>
-        new DatabaseBackup(s.stack, 'C', {
-          ...s,
-          schedules: [{ type: BackupType.INCREMENTAL, schedule: BackupSchedule.cron({ hour: '*/6' }) }],
-        }),
-      /schedules has only incremental backups, which need a full backup to start from/,
-    );
-    s = vpcStack();
-    const vault = new BackupVault(s.stack, 'Vault');
-    assert.throws(
-      () => new DatabaseBackup(s.stack, 'D', { ...s, vault, retention: Retention.gfs() }),
-      /retention is set, but so is an existing vault/,
-    );
-    s = vpcStack();
-    assert.throws(
-      () => new DatabaseBackup(s.stack, 'E', { ...s, encryption: BackupEncryption.age(AGE) }),
-      /cannot decrypt age-encrypted backups/,
-    );
-    s = vpcStack();
-    assert.throws(() => new DatabaseBackup(s.stack, 'F', { ...s, schedules: [] }), /schedules is empty/);
-    s = vpcStack();
-    assert.throws(
-      () => new DatabaseBackup(s.stack, 'G', { ...s, drill: { schedule: BackupSchedule.cron({ hour: '*/2' }) } }),
-      /the drill schedule .* drills would overlap/,
-    );
-    assert.throws(
-      () =>
-        BackupSource.postgres({
-          endpoint: 'postgres://db:5432',
-          databaseName: 'a',
-          username: 'b',
-          secret: newSecret(newStack()),
-        }),
-      /endpoint 'postgres:\/\/db:5432' is not a host name/,
-    );
-  });
+  test(
+    'validation: schedules faster than the timeout, RPO below the gap, ' +
+      'incremental without full, retention with an existing vault, age with drills',
+    () => {
+      const vpcStack = () => {
+        const stack = newStack();
+        return { stack, vpc: newVpc(stack), source: postgresSource(stack) };
+      };
+      let s = vpcStack();
+      assert.throws(
+        () =>
+          new DatabaseBackup(s.stack, 'A', { ...s, schedules: [{ schedule: BackupSchedule.rate(Duration.hours(1)) }] }),
+        new RegExp(
+          /the full schedule 'rate\(1 hour\)' runs every 1 hour, but a backup may/.source +
+            / run for 4 hours \(timeout\).*Schedule it less often, or lower timeout/.source,
+        ),
+      );
+      s = vpcStack();
+      assert.throws(
+        () => new DatabaseBackup(s.stack, 'B', { ...s, rpo: Duration.hours(12) }),
+        new RegExp(
+          /rpo is 12 hours, shorter than the longest gap between schedule/.source +
+            /d backups \(1 day: cron\(0 3 \* \* \? \*\)\).*at least 28 hours/.source,
+        ),
+      );
+      s = vpcStack();
+      assert.throws(
+        () =>
+          new DatabaseBackup(s.stack, 'C', {
+            ...s,
+            schedules: [{ type: BackupType.INCREMENTAL, schedule: BackupSchedule.cron({ hour: '*/6' }) }],
+          }),
+        /schedules has only incremental backups, which need a full backup to start from/,
+      );
+      s = vpcStack();
+      const vault = new BackupVault(s.stack, 'Vault');
+      assert.throws(
+        () => new DatabaseBackup(s.stack, 'D', { ...s, vault, retention: Retention.gfs() }),
+        /retention is set, but so is an existing vault/,
+      );
+      s = vpcStack();
+      assert.throws(
+        () => new DatabaseBackup(s.stack, 'E', { ...s, encryption: BackupEncryption.age(AGE) }),
+        /cannot decrypt age-encrypted backups/,
+      );
+      s = vpcStack();
+      assert.throws(() => new DatabaseBackup(s.stack, 'F', { ...s, schedules: [] }), /schedules is empty/);
+      s = vpcStack();
+      assert.throws(
+        () => new DatabaseBackup(s.stack, 'G', { ...s, drill: { schedule: BackupSchedule.cron({ hour: '*/2' }) } }),
+        /the drill schedule .* drills would overlap/,
+      );
+      assert.throws(
+        () =>
+          BackupSource.postgres({
+            endpoint: 'postgres://db:5432',
+            databaseName: 'a',
+            username: 'b',
+            secret: newSecret(newStack()),
+          }),
+        /endpoint 'postgres:\/\/db:5432' is not a host name/,
+      );
+    },
+  );
 
   test('an RPO that leaves no room for a slow backup is allowed with a warning', () => {
     const stack = newStack();
@@ -277,34 +290,40 @@ describe('a platform team composition: existing VPC, bucket, key, cluster and to
     t.resourceCountIs('AWS::EC2::VPC', 0);
   });
 
-  test("MySQL engine and source URL from the instance, storage under each database's prefix in the shared bucket", () => {
-    const { t } = platform();
-    const envs = resourcesOf(t, 'AWS::ECS::TaskDefinition')
-      .map(([, td]) => td.Properties.ContainerDefinitions.find((c: any) => c.Name === 'runner'))
-      .filter((c: any) => c.Command[0] === 'backup')
-      .map((c: any) => Object.fromEntries(c.Environment.map((e: any) => [e.Name, e.Value])));
-    assert.equal(envs.length, 2);
-    for (const env of envs) {
-      assert.equal(env.DBBACKUP_ENGINE, 'mysql');
-      assert.match(
-        JSON.stringify(env.DBBACKUP_SOURCE),
-        /"mysql:\/\/backup@",\{"Fn::GetAtt":\["Billing[0-9A-F]+","Endpoint.Address"\]\},":",\{"Fn::GetAtt":\["Billing[0-9A-F]+","Endpoint.Port"\]\},"\/(billing|archive)"/,
-      );
-      assert.equal(
-        env.DBBACKUP_ENCRYPT,
-        'kms:arn:aws:kms:eu-west-1:123456789012:key/0f0f0f0f-1111-2222-3333-444444444444',
-      );
-    }
-    assert.deepEqual(envs.map((e) => e.DBBACKUP_TO).sort(), [
-      's3://acme-platform-db-backups/billing',
-      's3://acme-platform-db-backups/billing-archive',
-    ]);
-    const drill = resourcesOf(t, 'AWS::ECS::TaskDefinition')
-      .map(([, td]) => td.Properties.ContainerDefinitions.find((c: any) => c.Name === 'database'))
-      .filter(Boolean);
-    // A MySQL 8.0 instance is drilled on MySQL 8.0 (lib/core/drill: the source's server and major).
-    assert.equal(drill[0].Image, 'public.ecr.aws/docker/library/mysql:8.0');
-  });
+  test(
+    'MySQL engine and source URL from the instance, storage ' + "under each database's prefix in the shared bucket",
+    () => {
+      const { t } = platform();
+      const envs = resourcesOf(t, 'AWS::ECS::TaskDefinition')
+        .map(([, td]) => td.Properties.ContainerDefinitions.find((c: any) => c.Name === 'runner'))
+        .filter((c: any) => c.Command[0] === 'backup')
+        .map((c: any) => Object.fromEntries(c.Environment.map((e: any) => [e.Name, e.Value])));
+      assert.equal(envs.length, 2);
+      for (const env of envs) {
+        assert.equal(env.DBBACKUP_ENGINE, 'mysql');
+        assert.match(
+          JSON.stringify(env.DBBACKUP_SOURCE),
+          new RegExp(
+            /"mysql:\/\/backup@",\{"Fn::GetAtt":\["Billing[0-9A-F]+","Endpoint.Address"\]\},"/.source +
+              /:",\{"Fn::GetAtt":\["Billing[0-9A-F]+","Endpoint.Port"\]\},"\/(billing|archive)"/.source,
+          ),
+        );
+        assert.equal(
+          env.DBBACKUP_ENCRYPT,
+          'kms:arn:aws:kms:eu-west-1:123456789012:key/0f0f0f0f-1111-2222-3333-444444444444',
+        );
+      }
+      assert.deepEqual(envs.map((e) => e.DBBACKUP_TO).sort(), [
+        's3://acme-platform-db-backups/billing',
+        's3://acme-platform-db-backups/billing-archive',
+      ]);
+      const drill = resourcesOf(t, 'AWS::ECS::TaskDefinition')
+        .map(([, td]) => td.Properties.ContainerDefinitions.find((c: any) => c.Name === 'database'))
+        .filter(Boolean);
+      // A MySQL 8.0 instance is drilled on MySQL 8.0 (lib/core/drill: the source's server and major).
+      assert.equal(drill[0].Image, 'public.ecr.aws/docker/library/mysql:8.0');
+    },
+  );
 
   test('the runners are let into the instance on its port; schedules run in the shared cluster and subnets', () => {
     const { t } = platform();

@@ -36,31 +36,36 @@ function cdkSynth(outdir: string): string {
 }
 
 describe('the example app', () => {
-  test('cdk-nag AwsSolutions and NIST 800-53 rev 5 report nothing unacknowledged, and every acknowledgement has a reason', () => {
-    const stack = exampleStack();
-    for (const pack of [new AwsSolutionsChecks(), new NIST80053R5Checks()]) {
-      const report = pack.validateScope(stack);
-      const found = report.violations.map(
-        (v) =>
-          `${v.ruleName} (${v.severity}) at ${v.violatingResources.map((r) => r.constructPath).join(', ')}: ${v.description}`,
-      );
-      assert.deepEqual(found, [], `${pack.readPackName} reports:\n${found.join('\n')}`);
-    }
-    // Every acknowledgement in the tree carries a specific reason.
-    const visit = (c: import('constructs').IConstruct): void => {
-      for (const m of c.node.metadata) {
-        if (m.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
-        for (const [id, reason] of Object.entries(m.data as Record<string, string>)) {
-          assert.ok(
-            typeof reason === 'string' && reason.length >= 40,
-            `acknowledgement ${id} at ${c.node.path} has no real reason: '${reason}'`,
-          );
-        }
+  test(
+    'cdk-nag AwsSolutions and NIST 800-53 rev 5 report nothing ' +
+      'unacknowledged, and every acknowledgement has a reason',
+    () => {
+      const stack = exampleStack();
+      for (const pack of [new AwsSolutionsChecks(), new NIST80053R5Checks()]) {
+        const report = pack.validateScope(stack);
+        const found = report.violations.map(
+          (v) =>
+            `${v.ruleName} (${v.severity}) at ` +
+            `${v.violatingResources.map((r) => r.constructPath).join(', ')}: ${v.description}`,
+        );
+        assert.deepEqual(found, [], `${pack.readPackName} reports:\n${found.join('\n')}`);
       }
-      c.node.children.forEach(visit);
-    };
-    visit(stack);
-  });
+      // Every acknowledgement in the tree carries a specific reason.
+      const visit = (c: import('constructs').IConstruct): void => {
+        for (const m of c.node.metadata) {
+          if (m.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
+          for (const [id, reason] of Object.entries(m.data as Record<string, string>)) {
+            assert.ok(
+              typeof reason === 'string' && reason.length >= 40,
+              `acknowledgement ${id} at ${c.node.path} has no real reason: '${reason}'`,
+            );
+          }
+        }
+        c.node.children.forEach(visit);
+      };
+      visit(stack);
+    },
+  );
 
   test('a nag pack finds an unacknowledged problem when there is one (the check above can fail)', () => {
     const stack = exampleStack();
@@ -69,47 +74,50 @@ describe('the example app', () => {
     assert.ok(report.violations.some((v) => v.ruleName === 'AwsSolutions-S1'));
   });
 
-  test('npx cdk synth at the root works without credentials or Docker, twice identically, and cfn-lint finds nothing', () => {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-synth-'));
-    try {
-      const distStamp = () =>
-        ['dist/runner/dbbackup.js', 'dist/runner/Dockerfile', 'dist/lambda/verify/index.js']
-          .map((f) => fs.statSync(path.join(root, f)).mtimeMs)
-          .join();
-      const before = distStamp();
-      const first = cdkSynth(path.join(tmp, 'a'));
-      const second = cdkSynth(path.join(tmp, 'b'));
-      if (first !== second && distStamp() !== before) {
-        // Someone rebuilt the bundles between the two synths (shared working tree): the asset
-        // hashes differ for that reason alone, and everything else must still be identical.
-        const mask = (t: string) => t.replace(/[0-9a-f]{64}/g, '<asset-hash>');
-        assert.equal(mask(first), mask(second), 'two synths gave different templates beyond the rebuilt assets');
-      } else {
-        assert.equal(first, second, 'two synths gave different templates');
+  test(
+    'npx cdk synth at the root works without credentials or ' + 'Docker, twice identically, and cfn-lint finds nothing',
+    () => {
+      const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-synth-'));
+      try {
+        const distStamp = () =>
+          ['dist/runner/dbbackup.js', 'dist/runner/Dockerfile', 'dist/lambda/verify/index.js']
+            .map((f) => fs.statSync(path.join(root, f)).mtimeMs)
+            .join();
+        const before = distStamp();
+        const first = cdkSynth(path.join(tmp, 'a'));
+        const second = cdkSynth(path.join(tmp, 'b'));
+        if (first !== second && distStamp() !== before) {
+          // Someone rebuilt the bundles between the two synths (shared working tree): the asset
+          // hashes differ for that reason alone, and everything else must still be identical.
+          const mask = (t: string) => t.replace(/[0-9a-f]{64}/g, '<asset-hash>');
+          assert.equal(mask(first), mask(second), 'two synths gave different templates beyond the rebuilt assets');
+        } else {
+          assert.equal(first, second, 'two synths gave different templates');
+        }
+        assert.equal(first.includes(root), false, 'the template holds a machine path');
+        // The restore-to-a-moment command (point-in-time recovery) names the runbook's fixed
+        // placeholder moment, which is not a synth time.
+        assert.ok(first.includes(RUNBOOK_MOMENT), 'the billing database has a restore-to-time command');
+        assert.equal(
+          /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(first.split(RUNBOOK_MOMENT).join('')),
+          false,
+          'the template holds a timestamp',
+        );
+        // The runbook beside the template, with the restore task's commands, as `cdk synth` writes it.
+        const runbook = fs.readFileSync(path.join(tmp, 'a', 'DbBackupExample.runbook.md'), 'utf8');
+        assert.match(runbook, /^# Restore runbook: orders$/m);
+        assert.match(runbook, /aws ecs run-task .*"command":\["restore","--latest"\]/);
+        assert.equal(runbook.includes(root), false, 'the runbook holds a machine path');
+        const template = path.join(tmp, 'a', 'DbBackupExample.template.json');
+        const lint = spawnSync('cfn-lint', ['--format', 'parseable', template], { encoding: 'utf8', timeout: 120_000 });
+        assert.equal(lint.error, undefined, `cfn-lint did not run: ${lint.error}`);
+        assert.equal(lint.status, 0, `cfn-lint reported:\n${lint.stdout}${lint.stderr}`);
+        assert.equal(lint.stdout.trim(), '');
+      } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
       }
-      assert.equal(first.includes(root), false, 'the template holds a machine path');
-      // The restore-to-a-moment command (point-in-time recovery) names the runbook's fixed
-      // placeholder moment, which is not a synth time.
-      assert.ok(first.includes(RUNBOOK_MOMENT), 'the billing database has a restore-to-time command');
-      assert.equal(
-        /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(first.split(RUNBOOK_MOMENT).join('')),
-        false,
-        'the template holds a timestamp',
-      );
-      // The runbook beside the template, with the restore task's commands, as `cdk synth` writes it.
-      const runbook = fs.readFileSync(path.join(tmp, 'a', 'DbBackupExample.runbook.md'), 'utf8');
-      assert.match(runbook, /^# Restore runbook: orders$/m);
-      assert.match(runbook, /aws ecs run-task .*"command":\["restore","--latest"\]/);
-      assert.equal(runbook.includes(root), false, 'the runbook holds a machine path');
-      const template = path.join(tmp, 'a', 'DbBackupExample.template.json');
-      const lint = spawnSync('cfn-lint', ['--format', 'parseable', template], { encoding: 'utf8', timeout: 120_000 });
-      assert.equal(lint.error, undefined, `cfn-lint did not run: ${lint.error}`);
-      assert.equal(lint.status, 0, `cfn-lint reported:\n${lint.stdout}${lint.stderr}`);
-      assert.equal(lint.stdout.trim(), '');
-    } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 
   test('the resources a reviewer reads: encryption, lifecycle, schedule targets, IAM', () => {
     const t = Template.fromStack(exampleStack());

@@ -46,36 +46,40 @@ describe('fleet mode', () => {
     assert.ok(total < 500, `35 databases: ${total} resources`);
   });
 
-  test('what is per fleet is made once: verifier, queues, topic, cluster, dashboard, execution and scheduler roles, image', () => {
-    const app = new App();
-    const stack = new FleetExampleStack(app, 'Fleet', { size: 3, env });
-    const t = Template.fromStack(stack);
-    t.resourceCountIs('AWS::Lambda::Function', 1);
-    t.resourceCountIs('AWS::SQS::Queue', 2); // the schedules' and the verifier's dead-letter queues
-    t.resourceCountIs('AWS::SNS::Topic', 1);
-    t.resourceCountIs('AWS::ECS::Cluster', 1);
-    t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
-    t.resourceCountIs('AWS::Logs::LogGroup', 2); // the tasks' and the verifier's
-    t.resourceCountIs('AWS::ECS::TaskDefinition', 6);
-    // One image asset for the stack, used by every task definition.
-    const images = new Set<string>();
-    for (const td of Object.values(t.findResources('AWS::ECS::TaskDefinition'))) {
-      const runner = td.Properties.ContainerDefinitions.find((c: { Name: string }) => c.Name === 'runner');
-      images.add(JSON.stringify(runner.Image));
-      assert.equal(
-        JSON.stringify(td.Properties.ExecutionRoleArn),
-        JSON.stringify(stack.resolve(stack.fleet.executionRole.roleArn)),
+  test(
+    'what is per fleet is made once: verifier, queues, topic, ' +
+      'cluster, dashboard, execution and scheduler roles, image',
+    () => {
+      const app = new App();
+      const stack = new FleetExampleStack(app, 'Fleet', { size: 3, env });
+      const t = Template.fromStack(stack);
+      t.resourceCountIs('AWS::Lambda::Function', 1);
+      t.resourceCountIs('AWS::SQS::Queue', 2); // the schedules' and the verifier's dead-letter queues
+      t.resourceCountIs('AWS::SNS::Topic', 1);
+      t.resourceCountIs('AWS::ECS::Cluster', 1);
+      t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+      t.resourceCountIs('AWS::Logs::LogGroup', 2); // the tasks' and the verifier's
+      t.resourceCountIs('AWS::ECS::TaskDefinition', 6);
+      // One image asset for the stack, used by every task definition.
+      const images = new Set<string>();
+      for (const td of Object.values(t.findResources('AWS::ECS::TaskDefinition'))) {
+        const runner = td.Properties.ContainerDefinitions.find((c: { Name: string }) => c.Name === 'runner');
+        images.add(JSON.stringify(runner.Image));
+        assert.equal(
+          JSON.stringify(td.Properties.ExecutionRoleArn),
+          JSON.stringify(stack.resolve(stack.fleet.executionRole.roleArn)),
+        );
+      }
+      assert.equal(images.size, 1, `runner images: ${[...images].join(', ')}`);
+      const manifest = JSON.parse(fs.readFileSync(path.join(app.synth().directory, 'Fleet.assets.json'), 'utf8'));
+      assert.equal(Object.keys(manifest.dockerImages ?? {}).length, 1);
+      // The dashboard has a row per database.
+      const body = JSON.stringify(
+        stack.resolve(Object.values(t.findResources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody),
       );
-    }
-    assert.equal(images.size, 1, `runner images: ${[...images].join(', ')}`);
-    const manifest = JSON.parse(fs.readFileSync(path.join(app.synth().directory, 'Fleet.assets.json'), 'utf8'));
-    assert.equal(Object.keys(manifest.dockerImages ?? {}).length, 1);
-    // The dashboard has a row per database.
-    const body = JSON.stringify(
-      stack.resolve(Object.values(t.findResources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody),
-    );
-    for (const db of ['db-1', 'db-2', 'db-3']) assert.ok(body.includes(`${db}: RPO`), `no dashboard row for ${db}`);
-  });
+      for (const db of ['db-1', 'db-2', 'db-3']) assert.ok(body.includes(`${db}: RPO`), `no dashboard row for ${db}`);
+    },
+  );
 
   test('the fleet alarms on a non-empty dead-letter queue and on verifier errors and throttles', () => {
     const t = fleetTemplate(1);
@@ -137,15 +141,19 @@ describe('fleet mode', () => {
     );
   });
 
-  test("outside a fleet, a databaseId comes from the source's database name; the warning names the earlier default to keep", () => {
-    const stack = newStack();
-    const b = new DatabaseBackup(stack, 'OrdersDb', { vpc: newVpc(stack), source: source(stack, 1) });
-    assert.equal(b.databaseId, 'app');
-    Annotations.fromStack(stack).hasWarning(
-      '/Test/OrdersDb',
-      Match.stringLikeRegexp("set databaseId: 'orders-db' to keep the backups under their prefix"),
-    );
-  });
+  test(
+    "outside a fleet, a databaseId comes from the source's " +
+      'database name; the warning names the earlier default to keep',
+    () => {
+      const stack = newStack();
+      const b = new DatabaseBackup(stack, 'OrdersDb', { vpc: newVpc(stack), source: source(stack, 1) });
+      assert.equal(b.databaseId, 'app');
+      Annotations.fromStack(stack).hasWarning(
+        '/Test/OrdersDb',
+        Match.stringLikeRegexp("set databaseId: 'orders-db' to keep the backups under their prefix"),
+      );
+    },
+  );
 
   test("the schedules of a fleet share one role that may run only the fleet's families and pass only its roles", () => {
     const t = fleetTemplate(2);

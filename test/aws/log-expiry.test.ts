@@ -57,40 +57,48 @@ function ruleSetOf(t: Template): LifecycleRuleSet {
 const nightly = [{ type: BackupType.FULL, schedule: BackupSchedule.cron({ hour: '2', minute: '30' }) }];
 
 describe('log archive expiry and the retention simulation (CDK)', () => {
-  test('a 7-day window over nightly fulls expires orders/binlog/ after 9 days, and the template walks clean for two years', () => {
-    const retention = Retention.gfs({ daily: 8, weekly: 4, monthly: 12 });
-    const { t } = synth({
-      schedules: nightly,
-      retention,
-      pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(7) }),
-    });
-    const rules = ruleSetOf(t);
-    assert.deepEqual(rules.logPrefixDays, { 'orders/binlog/': 9 }, '7 window + 1 longest gap + 1 slack');
-    assert.deepEqual(rules.tierDays, { daily: 8, weekly: 28, monthly: 372 });
-    const fullCron = BackupSchedule.cron({ hour: '2', minute: '30' }).cronSpec!;
-    const r = simulateRetention({
-      schedules: [{ type: BackupType.FULL, cron: fullCron }],
-      retention,
-      rules,
-      pointInTimeDays: 7,
-    });
-    assert.equal(r.ok, true, r.firstBreak?.reason);
-    // And the rule is what it must be: a day less and the window breaks.
-    const shorter = simulateRetention({
-      schedules: [{ type: BackupType.FULL, cron: fullCron }],
-      retention,
-      rules: { ...rules, logPrefixDays: { 'orders/binlog/': 7 } },
-      pointInTimeDays: 7,
-    });
-    assert.equal(shorter.ok, false);
-  });
+  test(
+    'a 7-day window over nightly fulls expires orders/binlog/ ' +
+      'after 9 days, and the template walks clean for two years',
+    () => {
+      const retention = Retention.gfs({ daily: 8, weekly: 4, monthly: 12 });
+      const { t } = synth({
+        schedules: nightly,
+        retention,
+        pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(7) }),
+      });
+      const rules = ruleSetOf(t);
+      assert.deepEqual(rules.logPrefixDays, { 'orders/binlog/': 9 }, '7 window + 1 longest gap + 1 slack');
+      assert.deepEqual(rules.tierDays, { daily: 8, weekly: 28, monthly: 372 });
+      const fullCron = BackupSchedule.cron({ hour: '2', minute: '30' }).cronSpec!;
+      const r = simulateRetention({
+        schedules: [{ type: BackupType.FULL, cron: fullCron }],
+        retention,
+        rules,
+        pointInTimeDays: 7,
+      });
+      assert.equal(r.ok, true, r.firstBreak?.reason);
+      // And the rule is what it must be: a day less and the window breaks.
+      const shorter = simulateRetention({
+        schedules: [{ type: BackupType.FULL, cron: fullCron }],
+        retention,
+        rules: { ...rules, logPrefixDays: { 'orders/binlog/': 7 } },
+        pointInTimeDays: 7,
+      });
+      assert.equal(shorter.ok, false);
+    },
+  );
 
-  test('without a window the logs live as long as the longest-kept full may replay them; without PITR there is no rule', () => {
-    const on = ruleSetOf(synth({ schedules: nightly, pointInTimeRecovery: PointInTimeRecovery.enabled() }).t);
-    assert.deepEqual(on.logPrefixDays, { 'orders/binlog/': 374 }, '372 (monthly) + 1 gap + 1 slack');
-    const off = ruleSetOf(synth({ schedules: nightly }).t);
-    assert.deepEqual(off.logPrefixDays, {});
-  });
+  test(
+    'without a window the logs live as long as the longest-kept ' +
+      'full may replay them; without PITR there is no rule',
+    () => {
+      const on = ruleSetOf(synth({ schedules: nightly, pointInTimeRecovery: PointInTimeRecovery.enabled() }).t);
+      assert.deepEqual(on.logPrefixDays, { 'orders/binlog/': 374 }, '372 (monthly) + 1 gap + 1 slack');
+      const off = ruleSetOf(synth({ schedules: nightly }).t);
+      assert.deepEqual(off.logPrefixDays, {});
+    },
+  );
 
   test('a window the daily tier cannot keep is refused at synth, naming the first day and backup', () => {
     assert.throws(
@@ -100,7 +108,10 @@ describe('log archive expiry and the retention simulation (CDK)', () => {
           retention: Retention.gfs({ daily: 7 }),
           pointInTimeRecovery: PointInTimeRecovery.enabled({ window: Duration.days(7) }),
         }),
-      /pointInTimeRecovery window is 7 days, which the retention does not keep: .*First break: on \d{4}-\d\d-\d\d backup \S+-full would break/,
+      new RegExp(
+        /pointInTimeRecovery window is 7 days, which the retention does not /.source +
+          /keep: .*First break: on \d{4}-\d\d-\d\d backup \S+-full would break/.source,
+      ),
     );
   });
 

@@ -60,31 +60,35 @@ describe('BackupMonitoring', () => {
     }
   });
 
-  test('task failed: an EventBridge rule on stopped tasks of our definitions with a non-zero exit, to the topic and an alarm', () => {
-    const { t } = monitoringStack();
-    t.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: {
-        source: ['aws.ecs'],
-        'detail-type': ['ECS Task State Change'],
-        detail: {
-          lastStatus: ['STOPPED'],
-          taskDefinitionArn: [{ wildcard: '*:task-definition/orders-full-backup:*' }],
-          $or: [
-            { containers: { name: ['runner'], exitCode: [{ 'anything-but': 0 }] } },
-            { stopCode: ['TaskFailedToStart'] },
-          ],
+  test(
+    'task failed: an EventBridge rule on stopped tasks of our ' +
+      'definitions with a non-zero exit, to the topic and an alarm',
+    () => {
+      const { t } = monitoringStack();
+      t.hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: {
+          source: ['aws.ecs'],
+          'detail-type': ['ECS Task State Change'],
+          detail: {
+            lastStatus: ['STOPPED'],
+            taskDefinitionArn: [{ wildcard: '*:task-definition/orders-full-backup:*' }],
+            $or: [
+              { containers: { name: ['runner'], exitCode: [{ 'anything-but': 0 }] } },
+              { stopCode: ['TaskFailedToStart'] },
+            ],
+          },
         },
-      },
-      Targets: [
-        Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('^Alarms') }, InputTransformer: Match.anyValue() }),
-      ],
-    });
-    const a = alarm(t, 'TaskFailed');
-    assert.equal(a.Namespace, 'AWS/Events');
-    assert.equal(a.MetricName, 'TriggeredRules');
-    assert.equal(a.Threshold, 1);
-    assert.equal(a.TreatMissingData, 'notBreaching');
-  });
+        Targets: [
+          Match.objectLike({ Arn: { Ref: Match.stringLikeRegexp('^Alarms') }, InputTransformer: Match.anyValue() }),
+        ],
+      });
+      const a = alarm(t, 'TaskFailed');
+      assert.equal(a.Namespace, 'AWS/Events');
+      assert.equal(a.MetricName, 'TriggeredRules');
+      assert.equal(a.Threshold, 1);
+      assert.equal(a.TreatMissingData, 'notBreaching');
+    },
+  );
 
   test('drill alarms only with an RTO: failed, and slower than the RTO', () => {
     assert.equal(resourcesOf(monitoringStack().t, 'AWS::CloudWatch::Alarm').length, 4);

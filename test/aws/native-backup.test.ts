@@ -135,44 +135,48 @@ describe('nativeBackup: an RDS instance or Aurora cluster in an AWS Backup plan'
     );
   });
 
-  test('refused: a self-managed source, a window over 35 days, a vault with a key, a window without continuous backup', () => {
-    const app = new App();
-    const stack = new Stack(app, 'S', { env: { account: '123456789012', region: 'eu-west-1' } });
-    const vpc = newVpc(stack);
-    assert.throws(
-      () =>
-        new DatabaseBackup(stack, 'SelfManaged', {
-          databaseId: 'self',
-          source: BackupSource.postgres({
-            endpoint: 'db.internal',
-            databaseName: 'app',
-            username: 'backup',
-            secret: newSecret(stack),
+  test(
+    'refused: a self-managed source, a window over 35 days, ' +
+      'a vault with a key, a window without continuous backup',
+    () => {
+      const app = new App();
+      const stack = new Stack(app, 'S', { env: { account: '123456789012', region: 'eu-west-1' } });
+      const vpc = newVpc(stack);
+      assert.throws(
+        () =>
+          new DatabaseBackup(stack, 'SelfManaged', {
+            databaseId: 'self',
+            source: BackupSource.postgres({
+              endpoint: 'db.internal',
+              databaseName: 'app',
+              username: 'backup',
+              secret: newSecret(stack),
+            }),
+            vpc,
+            nativeBackup: {},
           }),
-          vpc,
-          nativeBackup: {},
-        }),
-      /nativeBackup is set for a self-managed postgres database \(db\.internal\); AWS Backup snapshots only RDS/,
-    );
-    assert.throws(
-      () => withInstance({ pointInTimeWindow: Duration.days(36) }),
-      /pointInTimeWindow is 36 days; AWS Backup keeps continuous backups of RDS and Aurora for at most 35 days/,
-    );
-    assert.throws(
-      () => withInstance({ continuousBackup: false, pointInTimeWindow: Duration.days(7) }),
-      /continuousBackup is false/,
-    );
-    assert.throws(() => withInstance({ snapshotRetention: Duration.hours(36) }), /whole days/);
-    const other = new Stack(new App(), 'O');
-    assert.throws(
-      () =>
-        withInstance({
-          backupVault: backup.BackupVault.fromBackupVaultName(other, 'E', 'x'),
-          encryptionKey: withInstance({}).vault.key,
-        }),
-      /both backupVault and encryptionKey/,
-    );
-  });
+        /nativeBackup is set for a self-managed postgres database \(db\.internal\); AWS Backup snapshots only RDS/,
+      );
+      assert.throws(
+        () => withInstance({ pointInTimeWindow: Duration.days(36) }),
+        /pointInTimeWindow is 36 days; AWS Backup keeps continuous backups of RDS and Aurora for at most 35 days/,
+      );
+      assert.throws(
+        () => withInstance({ continuousBackup: false, pointInTimeWindow: Duration.days(7) }),
+        /continuousBackup is false/,
+      );
+      assert.throws(() => withInstance({ snapshotRetention: Duration.hours(36) }), /whole days/);
+      const other = new Stack(new App(), 'O');
+      assert.throws(
+        () =>
+          withInstance({
+            backupVault: backup.BackupVault.fromBackupVaultName(other, 'E', 'x'),
+            encryptionKey: withInstance({}).vault.key,
+          }),
+        /both backupVault and encryptionKey/,
+      );
+    },
+  );
 
   test('cdk-nag 2 and 3 report nothing on the native backup, and the instance is now in a backup plan', () => {
     const onNative = (p: string) => /OrdersBackup\/NativeBackup\//.test(p);
@@ -203,13 +207,16 @@ describe('nativeBackup: an RDS instance or Aurora cluster in an AWS Backup plan'
     assert.deepEqual(found, []);
   });
 
-  test('without nativeBackup nothing of AWS Backup is made, and NIST reports the instance (the check above can fail)', () => {
-    const { stack } = withInstance(undefined);
-    const t = Template.fromStack(stack);
-    t.resourceCountIs('AWS::Backup::BackupPlan', 0);
-    const v = new NIST80053R5Checks().validateScope(stack).violations;
-    assert.ok(v.some((x) => x.ruleName === 'NIST.800.53.R5-RDSInBackupPlan'));
-  });
+  test(
+    'without nativeBackup nothing of AWS Backup is made, and ' + 'NIST reports the instance (the check above can fail)',
+    () => {
+      const { stack } = withInstance(undefined);
+      const t = Template.fromStack(stack);
+      t.resourceCountIs('AWS::Backup::BackupPlan', 0);
+      const v = new NIST80053R5Checks().validateScope(stack).violations;
+      assert.ok(v.some((x) => x.ruleName === 'NIST.800.53.R5-RDSInBackupPlan'));
+    },
+  );
 
   test('cfn-lint finds nothing; snapshot of the native backup resources', () => {
     const { stack } = withInstance({});

@@ -15,28 +15,31 @@ describe('alarms on what runs the backups (outside a fleet)', () => {
   const alarms = t.findResources('AWS::CloudWatch::Alarm');
   const byMetric = (name: string) => Object.values(alarms).filter((a) => a.Properties.MetricName === name);
 
-  test("a message in the schedules' dead-letter queue (a schedule that could not start its task) alarms to the topic", () => {
-    const queueAlarms = byMetric('ApproximateNumberOfMessagesVisible');
-    const queueNames = queueAlarms.map((a) => JSON.stringify(a.Properties.Dimensions));
-    const scheduleQueue = JSON.stringify(stack.resolve(backup.scheduleDeadLetterQueue.queueName));
-    assert.ok(
-      queueNames.some((d) => d.includes(scheduleQueue)),
-      `no alarm on the schedules' queue: ${queueNames.join(' ')}`,
-    );
-    const verifierQueue = JSON.stringify(stack.resolve(backup.verifier.deadLetterQueue.queueName));
-    assert.ok(
-      queueNames.some((d) => d.includes(verifierQueue)),
-      "no alarm on the verifier's queue",
-    );
-    for (const a of queueAlarms) {
-      assert.equal(a.Properties.Threshold, 1);
-      assert.equal(a.Properties.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
-      assert.equal(
-        JSON.stringify(a.Properties.AlarmActions),
-        JSON.stringify([stack.resolve(backup.alarmTopic.topicArn)]),
+  test(
+    "a message in the schedules' dead-letter queue (a schedule " + 'that could not start its task) alarms to the topic',
+    () => {
+      const queueAlarms = byMetric('ApproximateNumberOfMessagesVisible');
+      const queueNames = queueAlarms.map((a) => JSON.stringify(a.Properties.Dimensions));
+      const scheduleQueue = JSON.stringify(stack.resolve(backup.scheduleDeadLetterQueue.queueName));
+      assert.ok(
+        queueNames.some((d) => d.includes(scheduleQueue)),
+        `no alarm on the schedules' queue: ${queueNames.join(' ')}`,
       );
-    }
-  });
+      const verifierQueue = JSON.stringify(stack.resolve(backup.verifier.deadLetterQueue.queueName));
+      assert.ok(
+        queueNames.some((d) => d.includes(verifierQueue)),
+        "no alarm on the verifier's queue",
+      );
+      for (const a of queueAlarms) {
+        assert.equal(a.Properties.Threshold, 1);
+        assert.equal(a.Properties.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
+        assert.equal(
+          JSON.stringify(a.Properties.AlarmActions),
+          JSON.stringify([stack.resolve(backup.alarmTopic.topicArn)]),
+        );
+      }
+    },
+  );
 
   test('verifier errors and throttles alarm', () => {
     const fn = JSON.stringify(stack.resolve(backup.verifyFunction.functionName));

@@ -42,48 +42,51 @@ describe('DatabaseBackup pointInTimeRecovery (self-managed PostgreSQL: wal-recei
     assert.equal(ENGINE_CAPABILITIES[Engine.MYSQL].logStreaming!.selfManagedOnly, false);
   });
 
-  test('a one-task service runs wal-receive; its environment parses with the runner, the password only as a secret', () => {
-    const { backup, t } = pgStack({
-      pointInTimeRecovery: PointInTimeRecovery.enabled({
-        partialSegmentInterval: Duration.seconds(3),
-        replicationSlot: 'orders_backup',
-      }),
-    });
-    t.resourceCountIs('AWS::ECS::Service', 1);
-    t.hasResourceProperties('AWS::ECS::Service', {
-      DesiredCount: 1,
-      DeploymentConfiguration: { MinimumHealthyPercent: 0, MaximumPercent: 100 },
-    });
-    assert.equal(backup.logShipper?.node.path, 'Test/Orders/WalShipper');
-    assert.equal(backup.binlogShipper, undefined);
-    const c = shipperContainer(t);
-    assert.equal(c.StopTimeout, 120);
-    const env: Record<string, string> = {};
-    for (const e of c.Environment as { Name: string; Value: unknown }[]) {
-      // Bucket and key references stand in for what CloudFormation fills in.
-      env[e.Name] =
-        typeof e.Value === 'string'
-          ? e.Value
-          : e.Name === 'DBBACKUP_TO'
-            ? 's3://bucket/orders'
-            : 'kms:arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
-    }
-    assert.equal(
-      Object.keys(env).some((k) => /PASSWORD/.test(k)),
-      false,
-    );
-    assert.deepEqual(
-      (c.Secrets as { Name: string }[]).map((x) => x.Name),
-      ['DBBACKUP_SOURCE_PASSWORD'],
-    );
-    const inv = parseInvocation(['wal-receive'], env) as WalReceiveConfig;
-    assert.equal(inv.command, 'wal-receive');
-    assert.equal(inv.source.display, 'postgres://backup@db.internal:5432/app');
-    assert.equal(inv.slot, 'orders_backup');
-    assert.equal(inv.createSlot, true);
-    assert.equal(inv.partialIntervalMs, 3000);
-    assert.equal(inv.encryption.scheme, 'kms');
-  });
+  test(
+    'a one-task service runs wal-receive; its environment ' + 'parses with the runner, the password only as a secret',
+    () => {
+      const { backup, t } = pgStack({
+        pointInTimeRecovery: PointInTimeRecovery.enabled({
+          partialSegmentInterval: Duration.seconds(3),
+          replicationSlot: 'orders_backup',
+        }),
+      });
+      t.resourceCountIs('AWS::ECS::Service', 1);
+      t.hasResourceProperties('AWS::ECS::Service', {
+        DesiredCount: 1,
+        DeploymentConfiguration: { MinimumHealthyPercent: 0, MaximumPercent: 100 },
+      });
+      assert.equal(backup.logShipper?.node.path, 'Test/Orders/WalShipper');
+      assert.equal(backup.binlogShipper, undefined);
+      const c = shipperContainer(t);
+      assert.equal(c.StopTimeout, 120);
+      const env: Record<string, string> = {};
+      for (const e of c.Environment as { Name: string; Value: unknown }[]) {
+        // Bucket and key references stand in for what CloudFormation fills in.
+        env[e.Name] =
+          typeof e.Value === 'string'
+            ? e.Value
+            : e.Name === 'DBBACKUP_TO'
+              ? 's3://bucket/orders'
+              : 'kms:arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+      }
+      assert.equal(
+        Object.keys(env).some((k) => /PASSWORD/.test(k)),
+        false,
+      );
+      assert.deepEqual(
+        (c.Secrets as { Name: string }[]).map((x) => x.Name),
+        ['DBBACKUP_SOURCE_PASSWORD'],
+      );
+      const inv = parseInvocation(['wal-receive'], env) as WalReceiveConfig;
+      assert.equal(inv.command, 'wal-receive');
+      assert.equal(inv.source.display, 'postgres://backup@db.internal:5432/app');
+      assert.equal(inv.slot, 'orders_backup');
+      assert.equal(inv.createSlot, true);
+      assert.equal(inv.partialIntervalMs, 3000);
+      assert.equal(inv.encryption.scheme, 'kms');
+    },
+  );
 
   test('the lag alarm watches WalStreamingLagSeconds, and metricLogShippingLag names it', () => {
     const { stack, backup, t } = pgStack({
@@ -118,10 +121,14 @@ describe('DatabaseBackup pointInTimeRecovery (self-managed PostgreSQL: wal-recei
     );
   });
 
-  test("cdk-nag AwsSolutions and NIST 800-53 rev 5 report nothing unacknowledged in the construct's tree with the WAL shipper on", () => {
-    const { stack } = pgStack();
-    assertNagClean(stack, 'Test/Orders/');
-  });
+  test(
+    'cdk-nag AwsSolutions and NIST 800-53 rev 5 report nothing ' +
+      "unacknowledged in the construct's tree with the WAL shipper on",
+    () => {
+      const { stack } = pgStack();
+      assertNagClean(stack, 'Test/Orders/');
+    },
+  );
 
   test('an RDS PostgreSQL source stays refused, saying what to do instead', () => {
     const stack = newStack();

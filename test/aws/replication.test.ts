@@ -66,24 +66,28 @@ function replicationPolicy(t: Template): any[] {
 }
 
 describe('BackupVault replication: same account, another region (replicaStack)', () => {
-  test('the rule replicates SSE-KMS objects to the replica with its key (alias ARN), RTC and metrics on, no delete markers', () => {
-    const { primary, vault } = twoRegions();
-    const rules = vaultBucket(Template.fromStack(primary)).ReplicationConfiguration.Rules;
-    assert.equal(rules.length, 1);
-    const [rule] = rules;
-    assert.equal(rule.Id, 'dbbackup-replica');
-    assert.deepEqual(rule.SourceSelectionCriteria, { SseKmsEncryptedObjects: { Status: 'Enabled' } });
-    assert.deepEqual(rule.DeleteMarkerReplication, { Status: 'Disabled' });
-    assert.deepEqual(rule.Filter, { Prefix: '' });
-    assert.deepEqual(rule.Destination.ReplicationTime, { Status: 'Enabled', Time: { Minutes: 15 } });
-    assert.deepEqual(rule.Destination.Metrics, { Status: 'Enabled', EventThreshold: { Minutes: 15 } });
-    const keyId = JSON.stringify(rule.Destination.EncryptionConfiguration.ReplicaKmsKeyID);
-    assert.match(keyId, /:kms:eu-central-1:123456789012:alias\/dbbackup-replica-/);
-    // The replica's bucket is named by a generated literal: no cross-region reference is needed.
-    assert.match(JSON.stringify(rule.Destination.Bucket), /:s3:::dr[a-z0-9]+replica[a-z0-9]+"/);
-    assert.equal(rule.Destination.Account, undefined);
-    assert.ok(vault.replica !== undefined && vault.replicaBucket === vault.replica.bucket);
-  });
+  test(
+    'the rule replicates SSE-KMS objects to the replica with ' +
+      'its key (alias ARN), RTC and metrics on, no delete markers',
+    () => {
+      const { primary, vault } = twoRegions();
+      const rules = vaultBucket(Template.fromStack(primary)).ReplicationConfiguration.Rules;
+      assert.equal(rules.length, 1);
+      const [rule] = rules;
+      assert.equal(rule.Id, 'dbbackup-replica');
+      assert.deepEqual(rule.SourceSelectionCriteria, { SseKmsEncryptedObjects: { Status: 'Enabled' } });
+      assert.deepEqual(rule.DeleteMarkerReplication, { Status: 'Disabled' });
+      assert.deepEqual(rule.Filter, { Prefix: '' });
+      assert.deepEqual(rule.Destination.ReplicationTime, { Status: 'Enabled', Time: { Minutes: 15 } });
+      assert.deepEqual(rule.Destination.Metrics, { Status: 'Enabled', EventThreshold: { Minutes: 15 } });
+      const keyId = JSON.stringify(rule.Destination.EncryptionConfiguration.ReplicaKmsKeyID);
+      assert.match(keyId, /:kms:eu-central-1:123456789012:alias\/dbbackup-replica-/);
+      // The replica's bucket is named by a generated literal: no cross-region reference is needed.
+      assert.match(JSON.stringify(rule.Destination.Bucket), /:s3:::dr[a-z0-9]+replica[a-z0-9]+"/);
+      assert.equal(rule.Destination.Account, undefined);
+      assert.ok(vault.replica !== undefined && vault.replicaBucket === vault.replica.bucket);
+    },
+  );
 
   test('the replica vault has the same tier lifecycle rules and the same Object Lock as the vault', () => {
     const { primary, dr } = twoRegions();
@@ -112,34 +116,37 @@ describe('BackupVault replication: same account, another region (replicaStack)',
     });
   });
 
-  test('the role reads versions, tags and Object Lock settings, replicates objects and tags, and deletes nothing', () => {
-    const { primary } = twoRegions();
-    const statements = replicationPolicy(Template.fromStack(primary));
-    const all = statements.flatMap((s) => [s.Action].flat());
-    for (const a of [
-      's3:GetObjectVersionForReplication',
-      's3:GetObjectVersionTagging',
-      's3:GetObjectRetention',
-      's3:GetObjectLegalHold',
-      's3:ReplicateObject',
-      's3:ReplicateTags',
-      'kms:Decrypt',
-      'kms:Encrypt',
-    ]) {
-      assert.ok(all.includes(a), `${a} missing from ${JSON.stringify(all)}`);
-    }
-    assert.equal(
-      all.some((a) => /Delete|\*/.test(a)),
-      false,
-      `a delete or wildcard action: ${all}`,
-    );
-    const keyStatement = statements.find((s) => [s.Action].flat().includes('kms:Encrypt'));
-    assert.match(
-      keyStatement.Condition['ForAnyValue:StringEquals']['kms:ResourceAliases'],
-      /^alias\/dbbackup-replica-/,
-    );
-    assert.match(JSON.stringify(keyStatement.Resource), /:kms:eu-central-1:123456789012:key\/\*/);
-  });
+  test(
+    'the role reads versions, tags and Object Lock settings, ' + 'replicates objects and tags, and deletes nothing',
+    () => {
+      const { primary } = twoRegions();
+      const statements = replicationPolicy(Template.fromStack(primary));
+      const all = statements.flatMap((s) => [s.Action].flat());
+      for (const a of [
+        's3:GetObjectVersionForReplication',
+        's3:GetObjectVersionTagging',
+        's3:GetObjectRetention',
+        's3:GetObjectLegalHold',
+        's3:ReplicateObject',
+        's3:ReplicateTags',
+        'kms:Decrypt',
+        'kms:Encrypt',
+      ]) {
+        assert.ok(all.includes(a), `${a} missing from ${JSON.stringify(all)}`);
+      }
+      assert.equal(
+        all.some((a) => /Delete|\*/.test(a)),
+        false,
+        `a delete or wildcard action: ${all}`,
+      );
+      const keyStatement = statements.find((s) => [s.Action].flat().includes('kms:Encrypt'));
+      assert.match(
+        keyStatement.Condition['ForAnyValue:StringEquals']['kms:ResourceAliases'],
+        /^alias\/dbbackup-replica-/,
+      );
+      assert.match(JSON.stringify(keyStatement.Resource), /:kms:eu-central-1:123456789012:key\/\*/);
+    },
+  );
 
   test('two alarms, on failed operations and on latency, with the replication metrics dimensions, to the topic', () => {
     const { primary } = twoRegions();

@@ -103,51 +103,56 @@ describe('TaskSchedule', () => {
     t.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
   });
 
-  test('its role is assumable by the scheduler of this account only, and can run only this task in this cluster', () => {
-    const { stack, vpc, cluster, taskDefinition, sg } = setup();
-    new TaskSchedule(stack, 'Schedule', {
-      schedule: BackupSchedule.rate(Duration.hours(6)),
-      cluster,
-      taskDefinition,
-      subnets: vpc.selectSubnets(),
-      securityGroups: [sg],
-    });
-    const t = Template.fromStack(stack);
-    t.hasResourceProperties('AWS::IAM::Role', {
-      AssumeRolePolicyDocument: {
-        Statement: [
-          {
-            Action: 'sts:AssumeRole',
-            Effect: 'Allow',
-            Principal: { Service: 'scheduler.amazonaws.com' },
-            Condition: { StringEquals: { 'aws:SourceAccount': '123456789012' } },
-          },
-        ],
-      },
-    });
-    t.hasResourceProperties('AWS::IAM::Policy', {
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          {
-            Action: 'ecs:RunTask',
-            Effect: 'Allow',
-            Resource: { Ref: Match.stringLikeRegexp('^Task') },
-            Condition: { ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [Match.stringLikeRegexp('^Cluster'), 'Arn'] } } },
-          },
-          {
-            Action: 'iam:PassRole',
-            Effect: 'Allow',
-            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TaskTaskRole'), 'Arn'] },
-            Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-          },
-        ]),
-      },
-    });
-    t.hasResourceProperties('AWS::Scheduler::Schedule', {
-      ScheduleExpression: 'rate(6 hours)',
-      FlexibleTimeWindow: { Mode: 'OFF' },
-    });
-  });
+  test(
+    'its role is assumable by the scheduler of this account ' + 'only, and can run only this task in this cluster',
+    () => {
+      const { stack, vpc, cluster, taskDefinition, sg } = setup();
+      new TaskSchedule(stack, 'Schedule', {
+        schedule: BackupSchedule.rate(Duration.hours(6)),
+        cluster,
+        taskDefinition,
+        subnets: vpc.selectSubnets(),
+        securityGroups: [sg],
+      });
+      const t = Template.fromStack(stack);
+      t.hasResourceProperties('AWS::IAM::Role', {
+        AssumeRolePolicyDocument: {
+          Statement: [
+            {
+              Action: 'sts:AssumeRole',
+              Effect: 'Allow',
+              Principal: { Service: 'scheduler.amazonaws.com' },
+              Condition: { StringEquals: { 'aws:SourceAccount': '123456789012' } },
+            },
+          ],
+        },
+      });
+      t.hasResourceProperties('AWS::IAM::Policy', {
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            {
+              Action: 'ecs:RunTask',
+              Effect: 'Allow',
+              Resource: { Ref: Match.stringLikeRegexp('^Task') },
+              Condition: {
+                ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [Match.stringLikeRegexp('^Cluster'), 'Arn'] } },
+              },
+            },
+            {
+              Action: 'iam:PassRole',
+              Effect: 'Allow',
+              Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TaskTaskRole'), 'Arn'] },
+              Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+            },
+          ]),
+        },
+      });
+      t.hasResourceProperties('AWS::Scheduler::Schedule', {
+        ScheduleExpression: 'rate(6 hours)',
+        FlexibleTimeWindow: { Mode: 'OFF' },
+      });
+    },
+  );
 
   test('rejects retry and window values EventBridge Scheduler does not take', () => {
     const { stack, vpc, cluster, taskDefinition, sg } = setup();

@@ -188,27 +188,31 @@ describe('BackupRunnerTask', () => {
 });
 
 describe('RestoreDrillTask', () => {
-  test('the runner drills into a scratch PostgreSQL beside it, reachable only on 127.0.0.1, and waits for it to be healthy', () => {
-    const stack = newStack();
-    const vault = new BackupVault(stack, 'Vault');
-    new RestoreDrillTask(stack, 'Drill', { engine: Engine.POSTGRES, vault, databaseId: 'app' });
-    const t = Template.fromStack(stack);
-    const td = resourcesOf(t, 'AWS::ECS::TaskDefinition')[0][1].Properties;
-    assert.deepEqual(td.EphemeralStorage, { SizeInGiB: 50 });
-    const runner = td.ContainerDefinitions.find((c: any) => c.Name === 'runner');
-    const db = td.ContainerDefinitions.find((c: any) => c.Name === 'database');
-    assert.deepEqual(runner.Command, ['drill']);
-    const env = Object.fromEntries(runner.Environment.map((e: any) => [e.Name, e.Value]));
-    assert.equal(env.DBBACKUP_TARGET, 'postgres://postgres@127.0.0.1:5432/drill');
-    assert.match(JSON.stringify(env.DBBACKUP_FROM), /"s3:\/\/",\{"Ref":"Vault[0-9A-F]+"\},"\/app"/);
-    assert.equal(env.DBBACKUP_DATABASE_ID, 'app');
-    assert.equal(runner.Secrets, undefined);
-    assert.deepEqual(runner.DependsOn, [{ ContainerName: 'database', Condition: 'HEALTHY' }]);
-    assert.equal(db.Image, 'public.ecr.aws/docker/library/postgres:17-bookworm');
-    assert.ok(db.Command.includes('listen_addresses=127.0.0.1'));
-    assert.equal(db.Essential, false);
-    assert.match(db.HealthCheck.Command[1], /pg_isready -h 127.0.0.1/);
-  });
+  test(
+    'the runner drills into a scratch PostgreSQL beside it, ' +
+      'reachable only on 127.0.0.1, and waits for it to be healthy',
+    () => {
+      const stack = newStack();
+      const vault = new BackupVault(stack, 'Vault');
+      new RestoreDrillTask(stack, 'Drill', { engine: Engine.POSTGRES, vault, databaseId: 'app' });
+      const t = Template.fromStack(stack);
+      const td = resourcesOf(t, 'AWS::ECS::TaskDefinition')[0][1].Properties;
+      assert.deepEqual(td.EphemeralStorage, { SizeInGiB: 50 });
+      const runner = td.ContainerDefinitions.find((c: any) => c.Name === 'runner');
+      const db = td.ContainerDefinitions.find((c: any) => c.Name === 'database');
+      assert.deepEqual(runner.Command, ['drill']);
+      const env = Object.fromEntries(runner.Environment.map((e: any) => [e.Name, e.Value]));
+      assert.equal(env.DBBACKUP_TARGET, 'postgres://postgres@127.0.0.1:5432/drill');
+      assert.match(JSON.stringify(env.DBBACKUP_FROM), /"s3:\/\/",\{"Ref":"Vault[0-9A-F]+"\},"\/app"/);
+      assert.equal(env.DBBACKUP_DATABASE_ID, 'app');
+      assert.equal(runner.Secrets, undefined);
+      assert.deepEqual(runner.DependsOn, [{ ContainerName: 'database', Condition: 'HEALTHY' }]);
+      assert.equal(db.Image, 'public.ecr.aws/docker/library/postgres:17-bookworm');
+      assert.ok(db.Command.includes('listen_addresses=127.0.0.1'));
+      assert.equal(db.Essential, false);
+      assert.match(db.HealthCheck.Command[1], /pg_isready -h 127.0.0.1/);
+    },
+  );
 
   test('its role reads backups and unwraps keys, and cannot write', () => {
     const stack = newStack();
