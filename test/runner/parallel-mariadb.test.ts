@@ -142,6 +142,28 @@ describe('MariaDB: --jobs and --row-counts', () => {
     assert.deepEqual(fs.readdirSync(tmp), []);
   });
 
+  test('the wrong age identity: restore fails (exit 1) and the target is untouched, nothing left', async () => {
+    const store = `file://${dir}/wrongkey`;
+    const identity = path.join(dir, 'identity.txt');
+    const other = path.join(dir, 'other.txt');
+    execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
+    execFileSync('age-keygen', ['-o', other], { stdio: 'ignore' });
+    const recipient = execFileSync('age-keygen', ['-y', identity]).toString().trim();
+    const b = await backup(store, '--jobs', '2', '--encrypt', `age:${recipient}`);
+    assert.equal(b.code, 0, b.stderr);
+    const ok = await restore(store, 'rightkey', '--identity', identity);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.deepEqual(await mariaFingerprint(db, 'rightkey'), expected);
+
+    const before = await occupied('wrongkey_target');
+    const r = await restore(store, 'wrongkey_target', '--clean', '--identity', other);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /no identity matched any of the recipients/);
+    assert.deepEqual(await mariaFingerprint(db, 'wrongkey_target'), before);
+    assert.deepEqual(await leftovers(), []);
+    assert.deepEqual(fs.readdirSync(tmp), []);
+  });
+
   test('a single-stream backup restored with --jobs 2: one stream, said so in the log; identical data', async () => {
     const store = `file://${dir}/single`;
     const b = await backup(store);
