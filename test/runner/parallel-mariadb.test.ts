@@ -6,13 +6,13 @@
 // statistics, marked as estimates, which a drill checks table by table without comparing counts.
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-server';
 import { loadMariaFixture, mariaFingerprint } from '../harness/mariadb-fixture';
-import { dbbackup } from '../harness/runner';
+import { DBBACKUP, dbbackup } from '../harness/runner';
 
 describe('MariaDB: --jobs and --row-counts', () => {
   let db: LocalMariaDB;
@@ -162,6 +162,55 @@ describe('MariaDB: --jobs and --row-counts', () => {
     assert.deepEqual(await mariaFingerprint(db, 'wrongkey_target'), before);
     assert.deepEqual(await leftovers(), []);
     assert.deepEqual(fs.readdirSync(tmp), []);
+  });
+
+  test('binlog PITR starts from the position of a --jobs 2 backup: a noted moment restores exactly', async () => {
+    await db.sql('CREATE DATABASE app; CREATE TABLE app.accounts (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL)');
+    await db.sql(`INSERT INTO accounts VALUES (1, 'a'), (2, 'b')`, 'app');
+    const url = `file://${dir}/pitr`;
+    let shipperLog = '';
+    const shipper = spawn(process.execPath, [DBBACKUP, 'binlog-stream', '--source', db.url('app'), '--to', url], {
+      env: { ...process.env, ...db.env, DBBACKUP_LOG_FORMAT: 'json', DBBACKUP_BINLOG_UPLOAD_INTERVAL: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    shipper.stderr!.on('data', (d: Buffer) => (shipperLog += d.toString()));
+    try {
+      const b = await run([
+        'backup',
+        '--engine',
+        'mysql',
+        '--source',
+        db.url('app'),
+        '--to',
+        url,
+        '--jobs',
+        '2',
+        '--json',
+      ]);
+      assert.equal(b.code, 0, b.stderr);
+      assert.equal(JSON.parse(b.stdout).artifacts[0].format, 'mydumper-directory-tar');
+      await db.sql(`INSERT INTO accounts VALUES (3, 'after the backup')`, 'app');
+      // Binary logs record whole seconds: the moment is alone in its second.
+      const second = () => new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 150));
+      await second();
+      const t = new Date();
+      await second();
+      await db.sql(`INSERT INTO accounts VALUES (4, 'after the moment')`, 'app');
+      const file = path.join(dir, 'pitr', 'binlog', 'binlog', 'shipped.json');
+      const asked = Date.now();
+      let caught = false;
+      for (let i = 0; i < 200 && !caught; i++) {
+        caught = fs.existsSync(file) && Date.parse(JSON.parse(fs.readFileSync(file, 'utf8')).at) > asked;
+        if (!caught) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(caught, `the shipper did not catch up:\n${shipperLog.slice(-3000)}`);
+      const r = await run(['restore', '--from', url, '--to-time', t.toISOString(), '--target', db.url('pitr_copy')]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(await db.sql('SELECT GROUP_CONCAT(id ORDER BY id) FROM accounts', 'pitr_copy'), '1,2,3');
+    } finally {
+      shipper.kill('SIGTERM');
+      await new Promise((r) => shipper.once('close', r));
+    }
   });
 
   test('a single-stream backup restored with --jobs 2: one stream, said so in the log; identical data', async () => {
