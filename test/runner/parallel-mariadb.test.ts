@@ -213,6 +213,35 @@ describe('MariaDB: --jobs and --row-counts', () => {
     }
   });
 
+  test('a table larger than one row chunk: dumped in several chunk files, restored identical', async () => {
+    await db.sql('CREATE DATABASE chunks; CREATE TABLE chunks.big (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL)');
+    // The sequence engine's seq_1_to_N is a table of the current database.
+    await db.sql("INSERT INTO big SELECT seq, CONCAT('row ', seq) FROM seq_1_to_600000", 'chunks');
+    const want = await mariaFingerprint(db, 'chunks');
+    const store = `file://${dir}/chunks`;
+    const b = await run([
+      'backup',
+      '--engine',
+      'mysql',
+      '--source',
+      db.url('chunks'),
+      '--to',
+      store,
+      '--jobs',
+      '2',
+      '--json',
+    ]);
+    assert.equal(b.code, 0, b.stderr);
+    const m = JSON.parse(b.stdout);
+    const object = path.join(dir, 'chunks', m.id, m.artifacts[0].name);
+    const members = execFileSync('sh', ['-c', 'zstd -dc "$1" | tar -t -f -', 'sh', object]).toString().split('\n');
+    const chunks = members.filter((n) => /^database\.mydumper\/chunks\.big\.\d+\.sql$/.test(n));
+    assert.ok(chunks.length >= 2, members.join(' '));
+    const r = await restore(store, 'chunks_copy', '--jobs', '2');
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await mariaFingerprint(db, 'chunks_copy'), want);
+  });
+
   test('a single-stream backup restored with --jobs 2: one stream, said so in the log; identical data', async () => {
     const store = `file://${dir}/single`;
     const b = await backup(store);

@@ -29,6 +29,9 @@ export const MYDUMPER_FORMAT = 'mydumper-directory-tar';
 /** The archive's top-level directory: `tar -x` makes it, `myloader -d` reads it. */
 export const MYDUMPER_TOP = 'database.mydumper';
 
+/** Rows per chunk file (mydumper --rows; bench/mariadb.sh measured it). */
+export const MYDUMPER_CHUNK_ROWS = 250000;
+
 /** The mydumper or myloader binary, or a clear error naming the fix. */
 export function mydumperTool(name: 'mydumper' | 'myloader'): string {
   const found = findTool([name]);
@@ -154,6 +157,8 @@ export function mydumperArtifact(o: MydumperDumpOptions): ArtifactPlan {
               `--database=${o.source.database}`,
               `--outputdir=${dir}`,
               `--threads=${o.jobs}`,
+              // Row chunks (by the primary key), so one large table is dumped by every thread too.
+              `--rows=${MYDUMPER_CHUNK_ROWS}`,
               // No --triggers/--events/--routines: objectsArtifact (mydumper 0.10 alters their bodies).
               `--long-query-guard=${o.lockTimeoutSeconds}`,
               '--verbose=2',
