@@ -147,10 +147,15 @@ COMMANDS=(
   "DBBACKUP_SOURCE_PASSWORD=\$MYSQL_PWD DBBACKUP_LOG_FORMAT=json node $DBBACKUP backup --engine mysql --source mysql://root@127.0.0.1:$PORT/bench --to file://$OUT/store --row-counts estimate"
 )
 for n in ${BENCH_JOBS:-2 4}; do
-  LABELS+=("mydumper -t $n to a directory (producer alone)" "mydumper -t $n && tar -c | zstd -T0 > file")
+  LABELS+=(
+    "mydumper -t $n to a directory (producer alone)"
+    "mydumper -t $n && tar -c | zstd -T0 > file"
+    "dbbackup backup --jobs $n (mydumper through the spool)"
+  )
   COMMANDS+=(
     "rm -rf $OUT/my$n && $MYDUMPER $OUT/my$n --threads=$n"
     "rm -rf $OUT/myz$n && $MYDUMPER $OUT/myz$n --threads=$n && tar -cf - -C $OUT myz$n | zstd -q -T0 > $OUT/my$n.tar.zst && rm -rf $OUT/myz$n"
+    "DBBACKUP_SOURCE_PASSWORD=\$MYSQL_PWD DBBACKUP_LOG_FORMAT=json node $DBBACKUP backup --engine mysql --source mysql://root@127.0.0.1:$PORT/bench --to file://$OUT/store --jobs $n"
   )
 done
 # Restores into a new database: the single stream into the client, and myloader -t N.

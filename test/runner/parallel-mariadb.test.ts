@@ -1,41 +1,230 @@
-// MySQL/MariaDB and the options of issue 18, against a real MariaDB server: --jobs above 1 is
-// said to be unused (the dump and the restore stay one stream, and round-trip as before), and
-// --row-counts estimate records InnoDB's statistics, marked as estimates, which a drill checks
-// table by table without comparing counts.
+// MySQL/MariaDB and the options of issue 18, against a real MariaDB server: --jobs above 1 dumps
+// with mydumper -t N through a spool into one tar artifact and restores with myloader -t N from a
+// scratch directory (into the target when it is new, else a scratch database swapped in with
+// --clean); the binlog position is mydumper's; damage leaves the target untouched. A single-stream
+// backup restored with --jobs 2 stays one stream, said so. --row-counts estimate records InnoDB's
+// statistics, marked as estimates, which a drill checks table by table without comparing counts.
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import * as assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-server';
 import { loadMariaFixture, mariaFingerprint } from '../harness/mariadb-fixture';
-import { dbbackup } from '../harness/runner';
+import { DBBACKUP, dbbackup } from '../harness/runner';
 
 describe('MariaDB: --jobs and --row-counts', () => {
   let db: LocalMariaDB;
   let dir: string;
+  let tmp: string;
   let expected: Record<string, string>;
-  const run = (args: string[]) => dbbackup(args, { env: db.env, timeoutMs: 300000 });
+  // TMPDIR: the spool, scratch and option-file directories go there, so the tests see none is left.
+  const run = (args: string[]) => dbbackup(args, { env: { ...db.env, TMPDIR: tmp }, timeoutMs: 300000 });
+  const backup = (store: string, ...extra: string[]) =>
+    run(['backup', '--engine', 'mysql', '--source', db.url('shop'), '--to', store, '--json', ...extra]);
+  const restore = (store: string, database: string, ...extra: string[]) =>
+    run(['restore', '--from', store, '--latest', '--target', db.url(database), ...extra]);
+  const leftovers = async () =>
+    (await db.sql(`SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '%dbbackup%'`))
+      .split('\n')
+      .filter((l) => l !== '');
+  const occupied = async (database: string) => {
+    await db.sql(`CREATE DATABASE ${database}`);
+    await db.sql(`CREATE TABLE keep_me (v text); INSERT INTO keep_me VALUES ('still here')`, database);
+    return mariaFingerprint(db, database);
+  };
 
   beforeAll(async () => {
     db = await startLocalMariaDB();
     await loadMariaFixture(db, 'shop');
     expected = await mariaFingerprint(db, 'shop');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-parallel-my-'));
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-parallel-my-tmp-'));
   }, 300000);
   afterAll(async () => {
     await db?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  test('--jobs 2: one stream, said so in the log; the round trip gives identical data', async () => {
+  test('--jobs 2: mydumper into one tar artifact; restored by myloader into a new database, identical', async () => {
     const store = `file://${dir}/jobs`;
+    const status = (await db.sql('SHOW MASTER STATUS')).split('\t');
+    const gtid = await db.sql('SELECT @@gtid_binlog_pos');
+    const b = await backup(store, '--jobs', '2');
+    assert.equal(b.code, 0, b.stderr);
+    const m = JSON.parse(b.stdout);
+    const database = m.artifacts.find((a: { role: string }) => a.role === 'database');
+    assert.equal(database.name, 'database.mydumper.tar.zst');
+    assert.equal(database.format, 'mydumper-directory-tar');
+    assert.ok(m.tools.mydumper, JSON.stringify(m.tools));
+    assert.ok(m.artifacts.some((a: { role: string }) => a.role === 'globals'));
+    // Nothing committed meanwhile: the dump's snapshot is the server's position before it.
+    assert.deepEqual(m.position, { kind: 'binlog', file: status[0], pos: Number(status[1]), gtid });
+    // ... and the one mydumper wrote in the archive's metadata file.
+    const members = execFileSync('sh', [
+      '-c',
+      `zstd -dc "$1" | tar -t -f -`,
+      'sh',
+      path.join(dir, 'jobs', m.id, database.name),
+    ])
+      .toString()
+      .split('\n');
+    assert.ok(members.includes('database.mydumper/metadata'), members.join(' '));
+    const metadata = execFileSync('sh', [
+      '-c',
+      `zstd -dc "$1" | tar -x -O -f - database.mydumper/metadata`,
+      'sh',
+      path.join(dir, 'jobs', m.id, database.name),
+    ]).toString();
+    assert.match(metadata, new RegExp(`Log: ${status[0]}\\s+Pos: ${status[1]}\\s`));
+    assert.ok(
+      m.manualRestore.some((l: string) => /myloader .*--directory=database\.mydumper/.test(l)),
+      m.manualRestore,
+    );
+    assert.deepEqual(fs.readdirSync(tmp), []);
+
+    const r = await restore(store, 'jobs_copy', '--jobs', '2');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /myloader -t 2 into jobs_copy/);
+    assert.deepEqual(await mariaFingerprint(db, 'jobs_copy'), expected);
+    // Without --jobs, a mydumper backup restores with myloader too (the default jobs).
+    const d = await restore(store, 'jobs_default');
+    assert.equal(d.code, 0, d.stderr);
+    assert.deepEqual(await mariaFingerprint(db, 'jobs_default'), expected);
+    assert.deepEqual(await leftovers(), []);
+    assert.deepEqual(fs.readdirSync(tmp), []);
+  });
+
+  test('an existing target: refused without --clean (exit 2, untouched); --clean swaps the backup in', async () => {
+    const store = `file://${dir}/swap`;
+    const b = await backup(store, '--jobs', '2');
+    assert.equal(b.code, 0, b.stderr);
+    const before = await occupied('swap_target');
+    const refused = await restore(store, 'swap_target', '--jobs', '2');
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /already has 1 tables.*--clean/);
+    assert.deepEqual(await mariaFingerprint(db, 'swap_target'), before);
+
+    const r = await restore(store, 'swap_target', '--jobs', '2', '--clean');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /loading the backup into the scratch database/);
+    const after = await mariaFingerprint(db, 'swap_target');
+    // The backup's objects replaced; the target's own table (not in the backup) stays, as --clean does.
+    const { 'table keep_me': kept, 'table keep_me ddl': keptDdl, ...rest } = after;
+    assert.deepEqual([kept, keptDdl], [before['table keep_me'], before['table keep_me ddl']]);
+    assert.deepEqual(rest, expected);
+    assert.deepEqual(await leftovers(), []);
+    assert.deepEqual(fs.readdirSync(tmp), []);
+  });
+
+  test('one flipped byte: exit 3, the target untouched, no scratch database or directory left', async () => {
+    const store = `file://${dir}/flip`;
+    const b = await backup(store, '--jobs', '2');
+    assert.equal(b.code, 0, b.stderr);
+    const m = JSON.parse(b.stdout);
+    const name = m.artifacts.find((a: { role: string }) => a.role === 'database').name;
+    const object = path.join(dir, 'flip', m.id, name);
+    const bytes = fs.readFileSync(object);
+    bytes[Math.floor(bytes.length / 2)] ^= 0x01;
+    fs.writeFileSync(object, bytes);
+
+    const before = await occupied('flip_target');
+    const r = await restore(store, 'flip_target', '--clean', '--jobs', '2');
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /database\.mydumper\.tar\.zst: sha256 .* does not match/);
+    assert.deepEqual(await mariaFingerprint(db, 'flip_target'), before);
+    const fresh = await restore(store, 'flip_new', '--jobs', '2');
+    assert.equal(fresh.code, 3, fresh.stderr);
+    assert.equal(await db.sql(`SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'flip_new'`), '0');
+    assert.deepEqual(await leftovers(), []);
+    assert.deepEqual(fs.readdirSync(tmp), []);
+  });
+
+  test('the wrong age identity: restore fails (exit 1) and the target is untouched, nothing left', async () => {
+    const store = `file://${dir}/wrongkey`;
+    const identity = path.join(dir, 'identity.txt');
+    const other = path.join(dir, 'other.txt');
+    execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
+    execFileSync('age-keygen', ['-o', other], { stdio: 'ignore' });
+    const recipient = execFileSync('age-keygen', ['-y', identity]).toString().trim();
+    const b = await backup(store, '--jobs', '2', '--encrypt', `age:${recipient}`);
+    assert.equal(b.code, 0, b.stderr);
+    const ok = await restore(store, 'rightkey', '--identity', identity);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.deepEqual(await mariaFingerprint(db, 'rightkey'), expected);
+
+    const before = await occupied('wrongkey_target');
+    const r = await restore(store, 'wrongkey_target', '--clean', '--identity', other);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /no identity matched any of the recipients/);
+    assert.deepEqual(await mariaFingerprint(db, 'wrongkey_target'), before);
+    assert.deepEqual(await leftovers(), []);
+    assert.deepEqual(fs.readdirSync(tmp), []);
+  });
+
+  test('binlog PITR starts from the position of a --jobs 2 backup: a noted moment restores exactly', async () => {
+    await db.sql('CREATE DATABASE app; CREATE TABLE app.accounts (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL)');
+    await db.sql(`INSERT INTO accounts VALUES (1, 'a'), (2, 'b')`, 'app');
+    const url = `file://${dir}/pitr`;
+    let shipperLog = '';
+    const shipper = spawn(process.execPath, [DBBACKUP, 'binlog-stream', '--source', db.url('app'), '--to', url], {
+      env: { ...process.env, ...db.env, DBBACKUP_LOG_FORMAT: 'json', DBBACKUP_BINLOG_UPLOAD_INTERVAL: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    shipper.stderr!.on('data', (d: Buffer) => (shipperLog += d.toString()));
+    try {
+      const b = await run([
+        'backup',
+        '--engine',
+        'mysql',
+        '--source',
+        db.url('app'),
+        '--to',
+        url,
+        '--jobs',
+        '2',
+        '--json',
+      ]);
+      assert.equal(b.code, 0, b.stderr);
+      assert.equal(JSON.parse(b.stdout).artifacts[0].format, 'mydumper-directory-tar');
+      await db.sql(`INSERT INTO accounts VALUES (3, 'after the backup')`, 'app');
+      // Binary logs record whole seconds: the moment is alone in its second.
+      const second = () => new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 150));
+      await second();
+      const t = new Date();
+      await second();
+      await db.sql(`INSERT INTO accounts VALUES (4, 'after the moment')`, 'app');
+      const file = path.join(dir, 'pitr', 'binlog', 'binlog', 'shipped.json');
+      const asked = Date.now();
+      let caught = false;
+      for (let i = 0; i < 200 && !caught; i++) {
+        caught = fs.existsSync(file) && Date.parse(JSON.parse(fs.readFileSync(file, 'utf8')).at) > asked;
+        if (!caught) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(caught, `the shipper did not catch up:\n${shipperLog.slice(-3000)}`);
+      const r = await run(['restore', '--from', url, '--to-time', t.toISOString(), '--target', db.url('pitr_copy')]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(await db.sql('SELECT GROUP_CONCAT(id ORDER BY id) FROM accounts', 'pitr_copy'), '1,2,3');
+    } finally {
+      shipper.kill('SIGTERM');
+      await new Promise((r) => shipper.once('close', r));
+    }
+  });
+
+  test('a table larger than one row chunk: dumped in several chunk files, restored identical', async () => {
+    await db.sql('CREATE DATABASE chunks; CREATE TABLE chunks.big (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL)');
+    // The sequence engine's seq_1_to_N is a table of the current database.
+    await db.sql("INSERT INTO big SELECT seq, CONCAT('row ', seq) FROM seq_1_to_600000", 'chunks');
+    const want = await mariaFingerprint(db, 'chunks');
+    const store = `file://${dir}/chunks`;
     const b = await run([
       'backup',
       '--engine',
       'mysql',
       '--source',
-      db.url('shop'),
+      db.url('chunks'),
       '--to',
       store,
       '--jobs',
@@ -43,28 +232,30 @@ describe('MariaDB: --jobs and --row-counts', () => {
       '--json',
     ]);
     assert.equal(b.code, 0, b.stderr);
-    assert.match(b.stderr, /--jobs above 1 is not used for MySQL\/MariaDB in this release/);
-    assert.equal(JSON.parse(b.stdout).artifacts[0].name, 'database.sql.zst');
-    const r = await run(['restore', '--from', store, '--latest', '--target', db.url('jobs_copy'), '--jobs', '2']);
+    const m = JSON.parse(b.stdout);
+    const object = path.join(dir, 'chunks', m.id, m.artifacts[0].name);
+    const members = execFileSync('sh', ['-c', 'zstd -dc "$1" | tar -t -f -', 'sh', object]).toString().split('\n');
+    const chunks = members.filter((n) => /^database\.mydumper\/chunks\.big\.\d+\.sql$/.test(n));
+    assert.ok(chunks.length >= 2, members.join(' '));
+    const r = await restore(store, 'chunks_copy', '--jobs', '2');
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /--jobs above 1 is not used/);
-    assert.deepEqual(await mariaFingerprint(db, 'jobs_copy'), expected);
+    assert.deepEqual(await mariaFingerprint(db, 'chunks_copy'), want);
+  });
+
+  test('a single-stream backup restored with --jobs 2: one stream, said so in the log; identical data', async () => {
+    const store = `file://${dir}/single`;
+    const b = await backup(store);
+    assert.equal(b.code, 0, b.stderr);
+    assert.equal(JSON.parse(b.stdout).artifacts[0].name, 'database.sql.zst');
+    const r = await restore(store, 'single_copy', '--jobs', '2');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /--jobs above 1 is not used for this backup: it is a single-stream dump/);
+    assert.deepEqual(await mariaFingerprint(db, 'single_copy'), expected);
   });
 
   test('--row-counts estimate: every base table recorded with an estimate; a drill checks the tables', async () => {
     const store = `file://${dir}/estimate`;
-    const b = await run([
-      'backup',
-      '--engine',
-      'mysql',
-      '--source',
-      db.url('shop'),
-      '--to',
-      store,
-      '--row-counts',
-      'estimate',
-      '--json',
-    ]);
+    const b = await backup(store, '--row-counts', 'estimate');
     assert.equal(b.code, 0, b.stderr);
     const m = JSON.parse(b.stdout);
     const exact = Number(await db.sql('SELECT COUNT(*) FROM shop.customers'));

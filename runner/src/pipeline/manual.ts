@@ -42,6 +42,11 @@ const CONSUMERS: Readonly<Record<string, string>> = {
   'pg_dump-directory-tar': 'tar -x -f - && pg_restore --jobs=4 --exit-on-error -d TARGET_DATABASE database.pgdir',
   sql: 'psql -X -d TARGET_DATABASE -f -',
   'mysql-sql': 'mariadb --binary-mode TARGET_DATABASE',
+  // A parallel MySQL/MariaDB dump: the archive holds the directory database.mydumper/ that myloader reads.
+  'mydumper-directory-tar':
+    'tar -x -f - && myloader --threads=4 --enable-binlog --directory=database.mydumper --database=TARGET_DATABASE',
+  // Its routines, events and triggers: loaded after myloader.
+  'mysql-objects-sql': 'mariadb --binary-mode TARGET_DATABASE   # after myloader',
   'mongodump-archive': 'mongorestore --archive --oplogReplay --uri TARGET_URI',
   // Physical MySQL/MariaDB: unpack each backup of the chain into its own directory, then prepare
   // the full and apply each incremental in order (docs/mysql.md#physical-backups-mariadb-backup).

@@ -1,14 +1,16 @@
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { SECRET_ENV } from '../../../../lib/core/contract';
 import { ConfigError } from '../../../../lib/core/errors';
+import { restoreJobs } from '../../../../lib/core/parallel';
 import { LogPosition, Manifest, ManifestArtifact, TableStat } from '../../../../lib/core/manifest';
 import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { ServerFamily, ServerVersions } from '../../../../lib/core/versions';
 import { BackupError } from '../../errors';
 import { log } from '../../log';
-import { CommandSpec, findTool } from '../../pipeline/stages';
+import { capture, CommandSpec, findTool } from '../../pipeline/stages';
 import {
   ArtifactPlan,
   BackupOpenOptions,
@@ -51,11 +53,13 @@ import { RestorePlan, expectTrailer } from './restore-plan';
 import { openPhysicalBackup, PhysicalFormat } from './physical';
 import { drillMysqlPhysical, isMysqlPhysical, runMysqlPhysicalRestore } from './physical-restore';
 import { physicalDeepCheck } from './physical-check';
+import { MYDUMPER_FORMAT, OBJECTS_FORMAT, objectsArtifact, openMydumperBackup } from './parallel-dump';
+import { openMyloaderRestore } from './parallel-restore';
 
-/** --jobs N above 1 of a MySQL/MariaDB backup or restore (see docs/mysql.md#parallel-dumps-and-restores). */
-const PARALLEL_NOT_YET =
-  '--jobs above 1 is not used for MySQL/MariaDB in this release: the dump and the restore are one stream ' +
-  '(mariadb-dump, mariadb); see docs/mysql.md, parallel dumps and restores';
+/** --jobs N above 1 of the restore of a single-stream backup (see docs/mysql.md#parallel-dumps-and-restores). */
+const PARALLEL_SINGLE_STREAM =
+  '--jobs above 1 is not used for this backup: it is a single-stream dump (mariadb-dump), restored as one ' +
+  'stream; a backup taken with --jobs N (mydumper) restores with myloader -t N. See docs/mysql.md';
 
 /** The statistics' row estimates of every base table (`--row-counts estimate`), marked as estimates. */
 async function estimateRows(session: MysqlSession, database: string): Promise<TableStat[]> {
@@ -154,7 +158,6 @@ export class MySQLDriver implements EngineDriver {
   }
 
   public async openBackup(source: SourceUrl, options: BackupOpenOptions): Promise<BackupSession> {
-    if ((options.jobs ?? 1) > 1) log.warn(PARALLEL_NOT_YET, { jobs: options.jobs });
     const env = mysqlEnv(process.env[SECRET_ENV.SOURCE_PASSWORD]);
     const connArgs = mysqlConnArgs(source);
     const control = await openSession(source, env);
@@ -173,6 +176,27 @@ export class MySQLDriver implements EngineDriver {
       if (options.type !== BackupType.FULL)
         return await openBinlogRange(control, source, env, connArgs, info.version, options);
       const dump = await dumpTool(info.flavor);
+      // --jobs N above 1: mydumper -t N through a spool (parallel-dump.ts); the default stays one stream.
+      if ((options.jobs ?? 1) > 1) {
+        return await openMydumperBackup({
+          source,
+          password: process.env[SECRET_ENV.SOURCE_PASSWORD],
+          jobs: options.jobs!,
+          lockTimeoutSeconds: options.lockTimeoutSeconds ?? 60,
+          serverVersion: info.version,
+          logBin: info.logBin,
+          globals: [
+            objectsArtifact(dump, connArgs, env, source.database),
+            ...this.grantsArtifacts(dump, connArgs, env),
+          ],
+          tables: () =>
+            estimateRows(control, source.database).catch((e: Error) => {
+              log.warn('could not read the tables for the manifest', { error: e.message.split('\n')[0] });
+              return undefined;
+            }),
+          close: () => control.close(),
+        });
+      }
       snapshot = await SharedSnapshot.open(source, env, info);
       const snap = snapshot;
       // The row counts wait for a locked table no longer than the dump does.
@@ -232,26 +256,7 @@ export class MySQLDriver implements EngineDriver {
           },
         },
       ];
-      if (dump.mariadb) {
-        artifacts.push({
-          name: 'grants.sql',
-          role: 'globals',
-          format: 'mysql-grants',
-          producer: {
-            cmd: dump.path,
-            args: [...connArgs, '--system=users', '--insert-ignore', '--default-character-set=utf8mb4'],
-            env,
-            label: `${dumpName} --system=users`,
-          },
-          onFailure: (stderr) => ({
-            skipWarning: `users and grants were not saved: ${dump.path} --system=users failed (reading them needs SELECT on the mysql schema): ${stderr.trim().split('\n').slice(-2).join(' ')}`,
-          }),
-        });
-      } else {
-        log.warn(
-          `users and grants are not saved: ${dump.path} cannot dump them (--system=users is a mariadb-dump option)`,
-        );
-      }
+      artifacts.push(...this.grantsArtifacts(dump, connArgs, env));
       let position: LogPosition | undefined;
       let positionDecided = false;
       return {
@@ -298,6 +303,39 @@ export class MySQLDriver implements EngineDriver {
     }
   }
 
+  /** The users-and-grants artifact (mariadb-dump --system=users), or none with a warning. */
+  private grantsArtifacts(
+    dump: { path: string; mariadb: boolean },
+    connArgs: string[],
+    env: Record<string, string | undefined>,
+  ): ArtifactPlan[] {
+    const dumpName = path.basename(dump.path);
+    if (!dump.mariadb) {
+      log.warn(
+        `users and grants are not saved: ${dump.path} cannot dump them (--system=users is a mariadb-dump option)`,
+      );
+      return [];
+    }
+    return [
+      {
+        name: 'grants.sql',
+        role: 'globals',
+        format: 'mysql-grants',
+        producer: {
+          cmd: dump.path,
+          args: [...connArgs, '--system=users', '--insert-ignore', '--default-character-set=utf8mb4'],
+          env,
+          label: `${dumpName} --system=users`,
+        },
+        onFailure: (stderr) => ({
+          skipWarning:
+            `users and grants were not saved: ${dump.path} --system=users failed (reading them needs SELECT on ` +
+            `the mysql schema): ${stderr.trim().split('\n').slice(-2).join(' ')}`,
+        }),
+      },
+    ];
+  }
+
   /** The dump options that write the binlog position into the dump itself (as a comment). */
   private positionArgs(info: ServerInfo, dump: { version: string; mariadb: boolean }): string[] {
     if (info.flavor === MysqlFlavor.MARIADB) return dump.mariadb ? ['--master-data=2', '--gtid'] : ['--master-data=2'];
@@ -324,7 +362,6 @@ export class MySQLDriver implements EngineDriver {
   }
 
   public async openRestore(target: SourceUrl, manifest: Manifest, options: RestoreOptions): Promise<RestoreSession> {
-    if ((options.jobs ?? 1) > 1) log.warn(PARALLEL_NOT_YET, { jobs: options.jobs });
     const env = mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]);
     const connArgs = mysqlConnArgs(target, '--target');
     const admin = await openSession(target, env, undefined, undefined, '--target');
@@ -332,6 +369,8 @@ export class MySQLDriver implements EngineDriver {
       const info = await serverInfo(admin, target.display);
       const database = manifest.artifacts.find((a) => a.role === 'database');
       if (database === undefined) throw new BackupError(`backup ${manifest.id} has no database artifact`);
+      const parallel = database.format === MYDUMPER_FORMAT;
+      if (!parallel && (options.jobs ?? 1) > 1) log.warn(PARALLEL_SINGLE_STREAM, { jobs: options.jobs });
       const grants = manifest.artifacts.find((a) => a.role === 'globals');
       if (options.withGlobals && grants === undefined) {
         throw new BackupError(
@@ -363,7 +402,31 @@ export class MySQLDriver implements EngineDriver {
         label: 'mariadb-restore',
       });
       const plan = await RestorePlan.prepare(admin, target, info, exists, objects > 0, { connArgs, env });
-      const steps: RestoreStep[] = [{ artifact: database, consumer: restoreInto(plan.loadInto) }];
+      // A mydumper backup: laid down in a scratch directory, then myloader -t N (parallel-restore.ts).
+      const loader = parallel
+        ? openMyloaderRestore({
+            target,
+            password: process.env[SECRET_ENV.TARGET_PASSWORD],
+            database,
+            backupId: manifest.id,
+            jobs: restoreJobs(options.jobs, os.availableParallelism(), true),
+            signal: options.signal,
+          })
+        : undefined;
+      const steps: RestoreStep[] = [loader?.step ?? { artifact: database, consumer: restoreInto(plan.loadInto) }];
+      // A mydumper backup's routines, events and triggers: read whole now, loaded after myloader.
+      const routines = parallel ? manifest.artifacts.find((a) => a.format === OBJECTS_FORMAT) : undefined;
+      let objectsScript: Buffer | undefined;
+      if (routines !== undefined) {
+        steps.push({
+          artifact: routines,
+          consumer: async (plaintext: Readable) => {
+            const chunks: Buffer[] = [];
+            for await (const c of plaintext as AsyncIterable<Buffer>) chunks.push(c);
+            objectsScript = Buffer.concat(chunks);
+          },
+        });
+      }
       let grantsScript: Buffer | undefined;
       if (options.withGlobals && grants !== undefined) {
         // Read and checked whole now; applied once the database is in place (table and routine
@@ -381,6 +444,8 @@ export class MySQLDriver implements EngineDriver {
         steps,
         commit: async () => {
           // On failure the session stays open for rollback().
+          await loader?.load(plan.loadInto);
+          if (objectsScript !== undefined) await capture(restoreInto(plan.loadInto), objectsScript);
           await plan.commit();
           if (grantsScript !== undefined) {
             await applyGrants(grantsScript.toString('utf8'), {
@@ -398,6 +463,7 @@ export class MySQLDriver implements EngineDriver {
           await admin.close();
         },
         rollback: async () => {
+          loader?.cleanup();
           await plan.rollback().catch((e: Error) => log.warn(`could not undo the failed restore: ${e.message}`));
           await admin.close();
         },
@@ -412,7 +478,7 @@ export class MySQLDriver implements EngineDriver {
     if (artifact.format === PhysicalFormat.MBSTREAM || artifact.format === PhysicalFormat.XBSTREAM)
       return physicalDeepCheck(artifact);
     // A binary log range (incremental/differential): tar reads every member.
-    if (artifact.format === 'binlog-range-tar')
+    if (artifact.format === 'binlog-range-tar' || artifact.format === MYDUMPER_FORMAT)
       return { kind: 'command', command: { cmd: 'tar', args: ['-t', '-f', '-'], label: 'tar' } };
     return { kind: 'reader', read: (plaintext) => expectTrailer(plaintext, DUMP_TRAILER) };
   }

@@ -1,0 +1,257 @@
+/**
+ * A parallel logical dump of MySQL/MariaDB (`--jobs N` above 1): `mydumper -t N`, written into a
+ * spool directory and streamed out, file by file as each is complete, as one tar archive
+ * (`database.mydumper.tar`, members under `database.mydumper/`) through the shared pipeline
+ * (compress, encrypt, sha256, storage), each file deleted from the spool once it is in the stream
+ * (pipeline/spool-tar.ts), as the PostgreSQL parallel dump does (engines/postgres/parallel-dump.ts).
+ *
+ * mydumper takes its consistent snapshot itself (FLUSH TABLES WITH READ LOCK while its threads
+ * open their transactions) and writes the binary log position of that snapshot into its
+ * `metadata` file as soon as it has it; the file is read while the dump runs (it stays open, so
+ * in the spool, until the dump ends) and the position goes into the manifest as a single-stream
+ * dump's does. The password is never in argv: it is in a 0600 option file in a private directory.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ConfigError } from '../../../../lib/core/errors';
+import { LogPosition, TableStat } from '../../../../lib/core/manifest';
+import { SourceUrl } from '../../../../lib/core/urls';
+import { log } from '../../log';
+import { capture, findTool } from '../../pipeline/stages';
+import { spoolTarProducer } from '../../pipeline/spool-tar';
+import { ArtifactPlan, BackupSession } from '../shared/engine';
+import { KNOWN_PARAMS } from './client';
+
+/** The stored artifact's name (before the codec's extensions) and format. */
+export const MYDUMPER_NAME = 'database.mydumper.tar';
+export const MYDUMPER_FORMAT = 'mydumper-directory-tar';
+/** The archive's top-level directory: `tar -x` makes it, `myloader -d` reads it. */
+export const MYDUMPER_TOP = 'database.mydumper';
+
+/** Rows per chunk file (mydumper --rows; bench/mariadb.sh measured it). */
+export const MYDUMPER_CHUNK_ROWS = 250000;
+
+/** The mydumper or myloader binary, or a clear error naming the fix. */
+export function mydumperTool(name: 'mydumper' | 'myloader'): string {
+  const found = findTool([name]);
+  if (found === undefined) {
+    throw new ConfigError(
+      `--jobs above 1 for MySQL/MariaDB uses ${name}, which is not on PATH; install it (Debian: apt-get install ` +
+        'mydumper), or give --jobs 1 for the single-stream dump (mariadb-dump).',
+    );
+  }
+  return found;
+}
+
+/** The binary log position in the text of mydumper's `metadata` file (undefined until it is there). */
+export function parseMydumperMetadata(text: string): LogPosition | undefined {
+  const status = /SHOW MASTER STATUS:\s*\n\s*Log:\s*(\S+)\s*\n\s*Pos:\s*(\d+)\s*\n(?:\s*GTID:[ \t]*(\S*))?/.exec(text);
+  if (status === null) return undefined;
+  const gtid = status[3] !== undefined && status[3] !== '' ? status[3] : undefined;
+  return { kind: 'binlog', file: status[1], pos: Number(status[2]), ...(gtid !== undefined ? { gtid } : {}) };
+}
+
+function optionValue(v: string, what: string): string {
+  if (/[\n\r]/.test(v)) throw new ConfigError(`${what} holds a line break; mydumper/myloader cannot read it.`);
+  return '"' + v.replace(/\\/g, '\\\\').replace(/"/g, '\\"') + '"';
+}
+
+/**
+ * A private directory with a 0600 option file for mydumper/myloader (the password, and the
+ * URL's own defaults-file included), and the connection arguments that use it. remove() deletes it.
+ */
+export function mydumperConnection(
+  url: SourceUrl,
+  password: string | undefined,
+  what: string,
+): { args: string[]; remove: () => void } {
+  for (const k of Object.keys(url.params)) {
+    if (!KNOWN_PARAMS.has(k)) {
+      throw new ConfigError(
+        `${what} '${url.display}' has the parameter '${k}', which MySQL/MariaDB connections do not take.`,
+      );
+    }
+  }
+  const args: string[] = [];
+  if (url.socket !== undefined) args.push(`--socket=${url.socket}`);
+  else args.push(`--host=${url.host}`, `--port=${url.port}`);
+  if (url.user !== undefined) args.push(`--user=${url.user}`);
+  const tls: Record<string, string> = { 'ssl-ca': '--ca', 'ssl-capath': '--capath', 'ssl-cert': '--cert' };
+  tls['ssl-key'] = '--key';
+  tls['ssl-cipher'] = '--cipher';
+  for (const [k, v] of Object.entries(url.params)) {
+    if (k === 'defaults-file') continue;
+    if (k === 'ssl') {
+      if (/^(1|true|yes|on)$/i.test(v)) args.push('--ssl');
+      continue;
+    }
+    const flag = tls[k];
+    if (flag === undefined) {
+      throw new ConfigError(
+        `${what} '${url.display}' has the parameter '${k}', which mydumper/myloader do not take; give --jobs 1 ` +
+          '(the single-stream dump), or leave the parameter out.',
+      );
+    }
+    args.push(`${flag}=${v}`);
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-my-'));
+  fs.chmodSync(dir, 0o700);
+  const file = path.join(dir, 'client.cnf');
+  const lines = [];
+  if (url.params['defaults-file'] !== undefined) lines.push(`!include ${url.params['defaults-file']}`);
+  lines.push('[client]');
+  const pw = password ?? process.env.MYSQL_PWD;
+  if (pw !== undefined && pw !== '') lines.push(`password=${optionValue(pw, 'the password')}`);
+  fs.writeFileSync(file, lines.join('\n') + '\n', { mode: 0o600 });
+  return { args: [`--defaults-file=${file}`, ...args], remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface MydumperDumpOptions {
+  readonly source: SourceUrl;
+  readonly password: string | undefined;
+  readonly jobs: number;
+  /** mydumper's --long-query-guard: how long a running query may hold up its lock. */
+  readonly lockTimeoutSeconds: number;
+  /** Called with the position once mydumper has written it. */
+  readonly onPosition: (p: LogPosition) => void;
+  readonly onFailure?: ArtifactPlan['onFailure'];
+}
+
+/** The database artifact of a parallel dump (see the module comment). */
+export function mydumperArtifact(o: MydumperDumpOptions): ArtifactPlan {
+  const cmd = mydumperTool('mydumper');
+  return {
+    name: MYDUMPER_NAME,
+    role: 'database',
+    format: MYDUMPER_FORMAT,
+    producer: {
+      label: 'mydumper',
+      start: (onActivity) => {
+        const conn = mydumperConnection(o.source, o.password, '--source');
+        const spool = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-spool-'));
+        const dir = path.join(spool, MYDUMPER_TOP);
+        log.info(`parallel dump: mydumper -t ${o.jobs} through the spool ${spool}`, { jobs: o.jobs, spool });
+        let found = false;
+        const readPosition = () => {
+          if (found) return;
+          for (const name of ['metadata.partial', 'metadata']) {
+            try {
+              const p = parseMydumperMetadata(fs.readFileSync(path.join(dir, name), 'utf8'));
+              if (p !== undefined) {
+                found = true;
+                o.onPosition(p);
+                return;
+              }
+            } catch {
+              // not there (yet, or already streamed)
+            }
+          }
+        };
+        const timer = setInterval(readPosition, 50);
+        return spoolTarProducer({
+          tool: {
+            cmd,
+            args: [
+              ...conn.args,
+              `--database=${o.source.database}`,
+              `--outputdir=${dir}`,
+              `--threads=${o.jobs}`,
+              // Row chunks (by the primary key), so one large table is dumped by every thread too.
+              `--rows=${MYDUMPER_CHUNK_ROWS}`,
+              // No --triggers/--events/--routines: objectsArtifact (mydumper 0.10 alters their bodies).
+              `--long-query-guard=${o.lockTimeoutSeconds}`,
+              '--verbose=2',
+            ],
+            label: 'mydumper',
+          },
+          dir,
+          top: MYDUMPER_TOP,
+          cleanup: () => {
+            readPosition();
+            clearInterval(timer);
+            conn.remove();
+            fs.rmSync(spool, { recursive: true, force: true });
+          },
+        }).start(onActivity);
+      },
+    },
+    onFailure: o.onFailure,
+  };
+}
+
+export interface MydumperBackupOptions {
+  readonly source: SourceUrl;
+  readonly password: string | undefined;
+  readonly jobs: number;
+  readonly lockTimeoutSeconds: number;
+  readonly serverVersion: string;
+  /** Whether the server writes a binary log (else no position is expected). */
+  readonly logBin: boolean;
+  /** The users-and-grants artifacts, as the single-stream dump has them. */
+  readonly globals: readonly ArtifactPlan[];
+  /** The manifest's tables (statistics' estimates: mydumper's snapshot cannot be shared). */
+  readonly tables: () => Promise<TableStat[] | undefined>;
+  readonly close: () => Promise<void>;
+}
+
+/** The backup session of a parallel dump. */
+export async function openMydumperBackup(o: MydumperBackupOptions): Promise<BackupSession> {
+  const cmd = mydumperTool('mydumper');
+  const version = (await capture({ cmd, args: ['--version'] }).catch(() => '')).trim();
+  let position: LogPosition | undefined;
+  const database = mydumperArtifact({ ...o, onPosition: (p) => (position = p) });
+  return {
+    serverVersion: o.serverVersion,
+    tools: { mydumper: /mydumper (\S+)/.exec(version)?.[1] ?? version },
+    get position() {
+      return position;
+    },
+    artifacts: [database, ...o.globals],
+    tables: async () => {
+      if (o.logBin && position === undefined) {
+        log.warn('the binlog position is not recorded: mydumper wrote none into its metadata file');
+      }
+      return o.tables();
+    },
+    close: o.close,
+  };
+}
+
+/** The routines, events and triggers of a parallel dump: a second artifact, written by the dump tool. */
+export const OBJECTS_NAME = 'objects.sql';
+export const OBJECTS_FORMAT = 'mysql-objects-sql';
+
+/**
+ * The routines, events and triggers, by mariadb-dump (--no-data --no-create-info): mydumper 0.10
+ * rewrites a body's line ends after ';' as '; ', so its definitions would not be the source's. They
+ * are read after mydumper's snapshot (DDL changed during the dump shows in them; no rows do).
+ */
+export function objectsArtifact(
+  dump: { path: string },
+  connArgs: string[],
+  env: Record<string, string | undefined>,
+  database: string,
+): ArtifactPlan {
+  return {
+    name: OBJECTS_NAME,
+    role: 'objects',
+    format: OBJECTS_FORMAT,
+    producer: {
+      cmd: dump.path,
+      args: [
+        ...connArgs,
+        '--no-data',
+        '--no-create-info',
+        '--triggers',
+        '--routines',
+        '--events',
+        '--default-character-set=utf8mb4',
+        '--',
+        database,
+      ],
+      env,
+      label: `${path.basename(dump.path)} --routines`,
+    },
+  };
+}
