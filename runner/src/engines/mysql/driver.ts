@@ -64,7 +64,8 @@ const PARALLEL_SINGLE_STREAM =
 /** The statistics' row estimates of every base table (`--row-counts estimate`), marked as estimates. */
 async function estimateRows(session: MysqlSession, database: string): Promise<TableStat[]> {
   const rows = await session.json<{ n: string; c: number | null }[]>(
-    `SELECT COALESCE(JSON_ARRAYAGG(JSON_OBJECT('n', TABLE_NAME, 'c', TABLE_ROWS)), '[]') FROM information_schema.TABLES ` +
+    `SELECT COALESCE(JSON_ARRAYAGG(JSON_OBJECT('n', TABLE_NAME, 'c', TABLE_ROWS)), '[]') ` +
+      'FROM information_schema.TABLES ' +
       `WHERE TABLE_SCHEMA = ${quoteString(database)} AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')`,
   );
   return rows
@@ -276,11 +277,14 @@ export class MySQLDriver implements EngineDriver {
           if (!same) {
             if (snap.position !== undefined) {
               log.warn(
-                'the binlog position and row counts are not recorded: the dump may have opened its snapshot after other commits (give the backup user RELOAD so the runner can align the snapshots); the dump itself records its position in a -- CHANGE MASTER TO comment',
+                'the binlog position and row counts are not recorded: the dump may have opened its snapshot ' +
+                  'after other commits (give the backup user RELOAD so the runner can align the snapshots); ' +
+                  'the dump itself records its position in a -- CHANGE MASTER TO comment',
               );
             } else {
               log.warn(
-                'the row counts are not recorded: the dump may have opened its snapshot after other commits (give the backup user RELOAD so the runner can align the snapshots)',
+                'the row counts are not recorded: the dump may have opened its snapshot after other commits ' +
+                  '(give the backup user RELOAD so the runner can align the snapshots)',
               );
             }
             position = undefined;
@@ -353,7 +357,9 @@ export class MySQLDriver implements EngineDriver {
       if ((await session.query(`SELECT GET_LOCK(${quoteString(name)}, 0)`)) === '1') return;
       if (Date.now() >= end) {
         throw new BackupError(
-          `another backup of ${source.database} to the same place is running (lock ${name} on ${source.display} is held); this run refuses to interleave with it. Wait for it, or give --lock-wait SECONDS.`,
+          `another backup of ${source.database} to the same place is running ` +
+            `(lock ${name} on ${source.display} is held); this run refuses to interleave with it. ` +
+            'Wait for it, or give --lock-wait SECONDS.',
         );
       }
       log.info('waiting for an overlapping backup of the same database to end', { lock: name });
@@ -374,7 +380,9 @@ export class MySQLDriver implements EngineDriver {
       const grants = manifest.artifacts.find((a) => a.role === 'globals');
       if (options.withGlobals && grants === undefined) {
         throw new BackupError(
-          `backup ${manifest.id} holds no users and grants${manifest.warnings?.length ? ` (${manifest.warnings.join('; ')})` : ''}; restore it without --with-globals.`,
+          `backup ${manifest.id} holds no users and grants` +
+            `${manifest.warnings?.length ? ` (${manifest.warnings.join('; ')})` : ''}; ` +
+            'restore it without --with-globals.',
         );
       }
       const exists = await databaseExists(admin, target.database);
@@ -385,7 +393,10 @@ export class MySQLDriver implements EngineDriver {
           : contents.tables + contents.views + contents.routines + contents.events + contents.triggers;
       if (objects > 0 && !options.clean) {
         throw new ConfigError(
-          `the target database ${target.database} on ${target.display} already has ${contents!.tables} tables, ${contents!.views} views, ${contents!.routines} routines and ${contents!.events} events; restore refuses to mix a backup into them. Give --clean to replace the objects the backup contains, or restore into a new database.`,
+          `the target database ${target.database} on ${target.display} already has ${contents!.tables} tables, ` +
+            `${contents!.views} views, ${contents!.routines} routines and ${contents!.events} events; ` +
+            'restore refuses to mix a backup into them. Give --clean to replace the objects the backup contains, ' +
+            'or restore into a new database.',
         );
       }
       const client = clientTool(info.flavor);
