@@ -34,7 +34,7 @@ describe('method physical for MySQL/MariaDB sources', () => {
     assert.equal(backup.backupTasks.length, 2);
     const types = new Set<string>();
     for (const task of backup.backupTasks) {
-      const env = { ...task.environment, DBBACKUP_SOURCE_PASSWORD: 'x' } as Record<string, string>;
+      const env = { ...task.environment } as Record<string, string>;
       // Tokens (the port, the bucket) stand in for what the deployed task receives.
       env.DBBACKUP_SOURCE = 'mysql://backup@db.internal:3306/shop';
       env.DBBACKUP_TO = 's3://bucket/shop';

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import * as assert from 'node:assert/strict';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -120,11 +121,13 @@ describe('MariaDB: what only the MySQL engine does', () => {
     'a backup user without RELOAD: counts and position only when ' +
       "provably the dump's; users and grants skipped with a warning",
     async () => {
+      // A throwaway password for the throwaway server, made here rather than written in the test.
+      const password = crypto.randomBytes(12).toString('hex');
       await db.sql(
-        `CREATE USER 'backup'@'127.0.0.1' IDENTIFIED BY 'backup-pw';
+        `CREATE USER 'backup'@'127.0.0.1' IDENTIFIED BY '${password}';
        GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON busy.* TO 'backup'@'127.0.0.1';`,
       );
-      const env = { DBBACKUP_SOURCE_PASSWORD: 'backup-pw', MYSQL_PWD: undefined };
+      const env = { DBBACKUP_SOURCE_PASSWORD: password, MYSQL_PWD: undefined };
       const args = [
         'backup',
         '--engine',
