@@ -495,47 +495,30 @@ export class MySQLDriver implements EngineDriver {
   }
 
   public async countTables(target: SourceUrl): Promise<TableStat[]> {
-    const session = await openSession(
-      target,
-      mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]),
-      undefined,
-      undefined,
-      '--target',
-    );
-    try {
-      return await countRows(session, target.database);
-    } finally {
-      await session.close();
-    }
+    return withTarget(target, (session) => countRows(session, target.database));
   }
 
   public async databaseExists(target: SourceUrl): Promise<boolean> {
-    const session = await openSession(
-      target,
-      mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]),
-      undefined,
-      undefined,
-      '--target',
-    );
-    try {
-      return await databaseExists(session, target.database);
-    } finally {
-      await session.close();
-    }
+    return withTarget(target, (session) => databaseExists(session, target.database));
   }
 
   public async dropDatabase(target: SourceUrl): Promise<void> {
-    const session = await openSession(
-      target,
-      mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]),
-      undefined,
-      undefined,
-      '--target',
-    );
-    try {
-      await session.query(`DROP DATABASE IF EXISTS ${quoteName(target.database)}`);
-    } finally {
-      await session.close();
-    }
+    await withTarget(target, (session) => session.query(`DROP DATABASE IF EXISTS ${quoteName(target.database)}`));
+  }
+}
+
+/** Run `work` on a session to the restore/drill target (its password from the target's variable), then close it. */
+async function withTarget<T>(target: SourceUrl, work: (session: MysqlSession) => Promise<T>): Promise<T> {
+  const session = await openSession(
+    target,
+    mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]),
+    undefined,
+    undefined,
+    '--target',
+  );
+  try {
+    return await work(session);
+  } finally {
+    await session.close();
   }
 }
