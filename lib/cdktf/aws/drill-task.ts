@@ -34,7 +34,7 @@ import { RunnerImage } from './image';
 import { awsContext } from './private/context';
 import { Statement, vaultStatements } from './private/policy';
 import { LOG_RETENTION_DAYS, serviceRole } from './private/role';
-import { checkTaskTimeout } from './private/task';
+import { checkTaskTimeout, executionStatements } from './private/task';
 import { CpuArchitecture, RunnerNetwork } from './runner-task';
 import { IBackupVault } from './vault';
 
@@ -172,21 +172,11 @@ export class RestoreDrillTask extends Construct {
       service: 'ecs-tasks.amazonaws.com',
       sourceAccount: ctx.accountId,
       tags: props.tags,
-      statements: [
-        { Sid: 'EcrLogin', Effect: 'Allow', Action: 'ecr:GetAuthorizationToken', Resource: '*' },
-        {
-          Sid: 'PullRunnerImage',
-          Effect: 'Allow',
-          Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'],
-          Resource: props.image.repositoryArn,
-        },
-        {
-          Sid: 'WriteLogs',
-          Effect: 'Allow',
-          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          Resource: `${this.logGroup.arn}:*`,
-        },
-      ],
+      statements: executionStatements({
+        imageRepositoryArn: props.image.repositoryArn,
+        logGroupArn: this.logGroup.arn,
+        region: ctx.region,
+      }),
     }).role;
     const statements: Statement[] = vaultStatements(BackupRole.DRILL, props.vault, prefix);
     if (encryption.isKms)

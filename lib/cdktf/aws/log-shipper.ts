@@ -28,6 +28,7 @@ import { PointInTimeRecovery } from '../common/pitr';
 import { RunnerImage } from './image';
 import { awsContext } from './private/context';
 import { Statement, vaultStatements } from './private/policy';
+import { executionStatements } from './private/task';
 import { serviceRole } from './private/role';
 import { CpuArchitecture } from './runner-task';
 import { BackupSource } from './source';
@@ -131,45 +132,19 @@ export class LogShipper extends Construct {
       retentionInDays: DEFAULT_LOG_RETENTION_DAYS,
       tags: props.tags,
     });
-    const secretStatements: Statement[] = [
-      {
-        Sid: 'ReadSourcePassword',
-        Effect: 'Allow',
-        Action: 'secretsmanager:GetSecretValue',
-        Resource: props.source.options.passwordSecret.arn,
-      },
-    ];
-    if (props.source.options.passwordSecretKey !== undefined) {
-      secretStatements.push({
-        Sid: 'DecryptSourcePassword',
-        Effect: 'Allow',
-        Action: 'kms:Decrypt',
-        Resource: props.source.options.passwordSecretKey.arn,
-        Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${ctx.region}.amazonaws.com` } },
-      });
-    }
     this.executionRole = serviceRole(this, 'ExecutionRole', {
       name: name('shipper-execution'),
       description: `Starts the dbbackup log shipper of ${props.databaseId}`,
       service: 'ecs-tasks.amazonaws.com',
       sourceAccount: ctx.accountId,
       tags: props.tags,
-      statements: [
-        { Sid: 'EcrLogin', Effect: 'Allow', Action: 'ecr:GetAuthorizationToken', Resource: '*' },
-        {
-          Sid: 'PullRunnerImage',
-          Effect: 'Allow',
-          Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'],
-          Resource: props.image.repositoryArn,
-        },
-        {
-          Sid: 'WriteLogs',
-          Effect: 'Allow',
-          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          Resource: `${this.logGroup.arn}:*`,
-        },
-        ...secretStatements,
-      ],
+      statements: executionStatements({
+        imageRepositoryArn: props.image.repositoryArn,
+        logGroupArn: this.logGroup.arn,
+        passwordSecret: props.source.options.passwordSecret,
+        passwordSecretKey: props.source.options.passwordSecretKey,
+        region: ctx.region,
+      }),
     }).role;
     // The backup writer's rights (lib/core/permissions): new log objects under the prefix, no delete.
     const taskStatements: Statement[] = vaultStatements(BackupRole.WRITER, props.vault, prefix);

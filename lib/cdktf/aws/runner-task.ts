@@ -37,7 +37,7 @@ import { BackupEncryption } from '../common/encryption';
 import { boundedName } from '../common/names';
 import { RunnerImage } from './image';
 import { awsContext } from './private/context';
-import { checkTaskTimeout } from './private/task';
+import { checkTaskTimeout, executionStatements } from './private/task';
 import { Statement, vaultStatements } from './private/policy';
 import { LOG_RETENTION_DAYS, serviceRole } from './private/role';
 import { IClusterRef } from './refs';
@@ -225,47 +225,19 @@ export class BackupRunnerTask extends Construct {
       tags: props.tags,
     });
 
-    // The execution role: what ECS needs to start the container.
-    const secretStatements: Statement[] = [
-      {
-        Sid: 'ReadSourcePassword',
-        Effect: 'Allow',
-        Action: 'secretsmanager:GetSecretValue',
-        Resource: props.source.options.passwordSecret.arn,
-      },
-    ];
-    if (props.source.options.passwordSecretKey !== undefined) {
-      secretStatements.push({
-        Sid: 'DecryptSourcePassword',
-        Effect: 'Allow',
-        Action: 'kms:Decrypt',
-        Resource: props.source.options.passwordSecretKey.arn,
-        Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${ctx.region}.amazonaws.com` } },
-      });
-    }
     this.executionRole = serviceRole(this, 'ExecutionRole', {
       name: name('task-execution'),
       description: `Starts the dbbackup runner task of ${props.databaseId}`,
       service: 'ecs-tasks.amazonaws.com',
       sourceAccount: ctx.accountId,
       tags: props.tags,
-      statements: [
-        // GetAuthorizationToken has no resource to scope to.
-        { Sid: 'EcrLogin', Effect: 'Allow', Action: 'ecr:GetAuthorizationToken', Resource: '*' },
-        {
-          Sid: 'PullRunnerImage',
-          Effect: 'Allow',
-          Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'],
-          Resource: props.image.repositoryArn,
-        },
-        {
-          Sid: 'WriteLogs',
-          Effect: 'Allow',
-          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-          Resource: `${this.logGroup.arn}:*`,
-        },
-        ...secretStatements,
-      ],
+      statements: executionStatements({
+        imageRepositoryArn: props.image.repositoryArn,
+        logGroupArn: this.logGroup.arn,
+        passwordSecret: props.source.options.passwordSecret,
+        passwordSecretKey: props.source.options.passwordSecretKey,
+        region: ctx.region,
+      }),
     }).role;
 
     // The task role: what the runner itself may do (the writer's lists, lib/core/permissions). No delete, anywhere.
