@@ -11,11 +11,8 @@ import {
   KMS_RANDOM_ACTIONS,
   KMS_WRAP_ACTIONS,
   RUNNER_CONTAINER,
-  RUNNER_ENV,
   RUNNER_SCRIPT,
-  RunnerCommand,
   SECRET_ENV,
-  renderRunnerEnvironment,
   validateDatabaseId,
   validateFargateSize,
   vaultStorageUrl,
@@ -25,6 +22,7 @@ import { logStreamingFor } from '../../core/pitr';
 import { BackupEncryption } from '../common/encryption';
 import { boundedName } from '../common/names';
 import { PointInTimeRecovery } from '../common/pitr';
+import { shipperEnvironment } from '../common/shipper-env';
 import { RunnerImage } from './image';
 import { awsContext } from './private/context';
 import { Statement, vaultStatements } from './private/policy';
@@ -108,24 +106,7 @@ export class LogShipper extends Construct {
       compression: props.compression ?? DEFAULT_COMPRESSION,
       encrypt: encryption.value,
     };
-    const base = { [RUNNER_ENV.DATABASE_ID]: props.databaseId, [RUNNER_ENV.LOG_FORMAT]: 'json' };
-    const interval = pitr.intervalFor(props.source.engine).toSeconds();
-    this.environment =
-      command === RunnerCommand.WAL_RECEIVE
-        ? {
-            ...renderRunnerEnvironment(command, {
-              ...common,
-              slot: pitr.replicationSlot,
-              'create-slot': true,
-              'partial-interval': `${interval}s`,
-            }),
-            ...base,
-          }
-        : {
-            ...renderRunnerEnvironment(command, { engine: props.source.engine, ...common }),
-            ...base,
-            [RUNNER_ENV.BINLOG_UPLOAD_INTERVAL]: String(interval),
-          };
+    this.environment = shipperEnvironment(command, props.source.engine, common, pitr, props.databaseId);
 
     this.logGroup = new CloudwatchLogGroup(this, 'Logs', {
       name: `/dbbackup/${props.databaseId}/${this.command}`,

@@ -11,10 +11,7 @@ import {
   Compression,
   ConfigError,
   RUNNER_CONTAINER,
-  RUNNER_ENV,
-  RunnerCommand,
   SECRET_ENV,
-  renderRunnerEnvironment,
   validateCloudRunSize,
   validateDatabaseId,
   vaultStorageUrl,
@@ -23,6 +20,7 @@ import { DEFAULT_COMPRESSION } from '../../core/codecs';
 import { logStreamingFor } from '../../core/pitr';
 import { BackupEncryption } from '../common/encryption';
 import { PointInTimeRecovery } from '../common/pitr';
+import { shipperEnvironment } from '../common/shipper-env';
 import { RunnerImage } from './image';
 import { VpcEgress } from './network';
 import { resourceName, serviceAccountId } from './private/names';
@@ -108,24 +106,8 @@ export class LogShipper extends Construct {
       compression: props.compression ?? DEFAULT_COMPRESSION,
       encrypt: encryption.value,
     };
-    const base = { [RUNNER_ENV.DATABASE_ID]: props.databaseId, [RUNNER_ENV.LOG_FORMAT]: 'json' };
+    this.environment = shipperEnvironment(command, props.source.engine, common, pitr, props.databaseId);
     const interval = pitr.intervalFor(props.source.engine).toSeconds();
-    this.environment =
-      command === RunnerCommand.WAL_RECEIVE
-        ? {
-            ...renderRunnerEnvironment(command, {
-              ...common,
-              slot: pitr.replicationSlot,
-              'create-slot': true,
-              'partial-interval': `${interval}s`,
-            }),
-            ...base,
-          }
-        : {
-            ...renderRunnerEnvironment(command, { engine: props.source.engine, ...common }),
-            ...base,
-            [RUNNER_ENV.BINLOG_UPLOAD_INTERVAL]: String(interval),
-          };
 
     this.serviceAccount = new ServiceAccount(this, 'ServiceAccount', {
       accountId: serviceAccountId(props.databaseId, 'ship'),
