@@ -118,6 +118,8 @@ export interface SpoolTarOptions {
   readonly onStderr?: (text: string) => void;
   /** Called once the tool and the stream have ended, in every case (remove the spool). */
   readonly cleanup: () => void;
+  /** Called with each file once it is whole in the stream, before it is deleted from the spool. */
+  readonly onSent?: (name: string, file: string) => void;
 }
 
 /** A tool writing a directory, as a StreamProducer of one tar archive (see the module comment). */
@@ -187,6 +189,7 @@ function startSpoolTar(options: SpoolTarOptions, onActivity: () => void): Produc
     } finally {
       fs.closeSync(fd);
     }
+    options.onSent?.(name, file);
     fs.unlinkSync(file);
     sent.add(name);
   };
