@@ -1,12 +1,13 @@
 // Parallel logical backup and restore of PostgreSQL (--jobs N: pg_dump -F d -j N through a spool,
-// stored as one tar archive; pg_restore -j N from a scratch directory into a new database that is
-// swapped in on success), against real servers.
+// stored as one tar archive and a copy of its table of contents; restored into a new database that
+// is swapped in on success, each table loaded while the archive streams), against real servers.
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import * as assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { manifestDigest } from '../../lib/core/manifest';
 import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgres-server';
 import { pgTool } from '../../runner/src/engines/postgres/tools';
 import { fingerprint, loadFixture } from '../harness/pg-fixture';
@@ -67,6 +68,17 @@ describe('PostgreSQL: parallel backup and restore (--jobs)', () => {
         'END LOOP; END $$;',
     );
     await source.sql(batches.join('\n'), 'many');
+    // Large enough (about 14 MB stored) that tables load while the archive still streams.
+    await source.sql('CREATE DATABASE big');
+    await source.sql(
+      Array.from(
+        { length: 4 },
+        (_, t) =>
+          `CREATE TABLE big_${t} (id int PRIMARY KEY, v text); ` +
+          `INSERT INTO big_${t} SELECT g, md5((g * ${t + 7})::text) || md5(g::text) FROM generate_series(1, 110000) g;`,
+      ).join('\n'),
+      'big',
+    );
     expected = await fingerprint(source, 'shop');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-parallel-'));
     tmp = path.join(dir, 'tmp');
@@ -93,6 +105,14 @@ describe('PostgreSQL: parallel backup and restore (--jobs)', () => {
       const database = m.artifacts.find((a: { role: string }) => a.role === 'database');
       assert.equal(database.name, 'database.pgdir.tar.zst');
       assert.equal(database.format, 'pg_dump-directory-tar');
+      const toc = m.artifacts.find((a: { role: string }) => a.role === 'database-toc');
+      assert.equal(toc.name, 'database.pgdir.toc.zst');
+      assert.ok(
+        m.manualRestore.includes(
+          '# database-toc: not needed by hand (a copy of database.pgdir/toc.dat, ' + 'which the archive holds too)',
+        ),
+        m.manualRestore.join('\n'),
+      );
       assert.deepEqual(
         m.tables.find((t: { name: string }) => t.name === 'orders'),
         { schema: 'sales', name: 'orders', rows: 4000 },
@@ -115,7 +135,12 @@ describe('PostgreSQL: parallel backup and restore (--jobs)', () => {
 
       const r = await restore(store, 'round_new', '--jobs', '2');
       assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /loading each table as the archive streams/);
       assert.deepEqual(await fingerprint(target, 'round_new'), expected);
+      // The stored copy of the table of contents is the archive's own toc.dat.
+      const tocBytes = execFileSync('bash', ['-c', `zstd -d -c ${path.join(dir, 'round', m.id, toc.name)}`]);
+      const inArchive = execFileSync('bash', ['-c', `zstd -d -c ${stored} | tar -x -O -f - database.pgdir/toc.dat`]);
+      assert.ok(tocBytes.equals(inArchive));
 
       // Into a database with objects of its own: --clean swaps the restored copy in for it.
       await occupied('round_clean');
@@ -263,6 +288,58 @@ describe('PostgreSQL: parallel backup and restore (--jobs)', () => {
       }
     },
   );
+
+  test(
+    'tables load while the archive streams; a byte flipped near its end is caught after some loaded: ' +
+      'exit 3, the target untouched, the new database dropped',
+    async () => {
+      const store = `file://${dir}/big`;
+      const b = await backup('big', store, '--jobs', '2');
+      assert.equal(b.code, 0, b.stderr);
+      const m = JSON.parse(b.stdout);
+      const ok = await restore(store, 'big_ok', '--jobs', '2');
+      assert.equal(ok.code, 0, ok.stderr);
+      const sample = (t: number) => `SELECT count(*) || ':' || md5(string_agg(v, '|' ORDER BY id)) FROM big_${t}`;
+      for (let t = 0; t < 4; t++)
+        assert.equal(await target.sql(sample(t), 'big_ok'), await source.sql(sample(t), 'big'));
+
+      const name = m.artifacts.find((a: { role: string }) => a.role === 'database').name;
+      const object = path.join(dir, 'big', m.id, name);
+      const bytes = fs.readFileSync(object);
+      assert.ok(bytes.length > 8 << 20, `${bytes.length} bytes stored: too small to stream past the held-back end`);
+      bytes[bytes.length - (5 << 20)] ^= 0x01;
+      fs.writeFileSync(object, bytes);
+      const before = await occupied('big_flip');
+      const r = await restore(store, 'big_flip', '--clean', '--jobs', '2');
+      assert.equal(r.code, 3, r.stderr);
+      assert.ok(
+        logLines(r.stderr).some((l) => /^loading \d+ table\(s\) into /.test(String(l.msg ?? l.message))),
+        'a table was loaded before the damage was found\n' + r.stderr,
+      );
+      assert.deepEqual(await fingerprint(target, 'big_flip'), before);
+      assert.deepEqual(await leftovers(), []);
+      assert.deepEqual(fs.readdirSync(tmp), []);
+    },
+  );
+
+  test('a parallel backup without the stored table of contents (older backups) restores by laying it down first', async () => {
+    const store = `file://${dir}/older`;
+    const b = await backup('shop', store, '--jobs', '2');
+    assert.equal(b.code, 0, b.stderr);
+    const id = JSON.parse(b.stdout).id;
+    const manifestPath = path.join(dir, 'older', id, 'manifest.json');
+    const m = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
+    delete m.digest;
+    m.artifacts = m.artifacts.filter((a: { role: string }) => a.role !== 'database-toc');
+    fs.writeFileSync(manifestPath, JSON.stringify({ ...m, digest: manifestDigest(m) }));
+    const r = await restore(store, 'older_new', '--jobs', '2');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /laid the parallel dump down/);
+    assert.doesNotMatch(r.stderr, /as the archive streams/);
+    assert.deepEqual(await fingerprint(target, 'older_new'), expected);
+    assert.deepEqual(await leftovers(), []);
+    assert.deepEqual(fs.readdirSync(tmp), []);
+  });
 
   test(`${TABLES} tables: --jobs 2 backup and restore into a server with the default lock table`, async () => {
     assert.equal(await target.sql('SHOW max_locks_per_transaction'), '64');

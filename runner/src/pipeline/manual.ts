@@ -35,6 +35,11 @@ function fetchCommand(url: StorageUrl, key: string, tier?: string): string {
   }
 }
 
+/** Artifacts a person restoring by hand does not need, and why (said in a comment line instead). */
+const NOT_NEEDED: Readonly<Record<string, string>> = {
+  'pg_dump-directory-toc': 'a copy of database.pgdir/toc.dat, which the archive holds too',
+};
+
 /** The consumer a person runs for each artifact role. */
 const CONSUMERS: Readonly<Record<string, string>> = {
   'pg_dump-custom': 'pg_restore --single-transaction --exit-on-error -d TARGET_DATABASE',
@@ -83,6 +88,11 @@ export function manualRestoreSteps(url: StorageUrl, m: Omit<Manifest, 'manualRes
     (a, b) => Number(b.role === 'globals' || b.role === 'grants') - Number(a.role === 'globals' || a.role === 'grants'),
   );
   for (const a of ordered) {
+    const unneeded = NOT_NEEDED[a.format];
+    if (unneeded !== undefined) {
+      lines.push(`# ${oneLine(a.role)}: not needed by hand (${unneeded})`);
+      continue;
+    }
     const stages = [fetchCommand(url, `${m.id}/${a.name}`, m.tier)];
     if (enc.scheme === EncryptionScheme.GPG) stages.push(manualGpgDecrypt());
     else if (enc.scheme === EncryptionScheme.OPENSSL) stages.push(manualOpensslDecrypt(enc.iterations));

@@ -292,6 +292,11 @@ export interface ExtractRules {
   readonly maxHeld?: number;
   /** What to do about a refused member, by its normalised path (e.g. a tablespace link). */
   readonly advice?: (member: TarMember, rel: string | undefined) => string | undefined;
+  /**
+   * Called once each file is whole on disk, by its normalised path, before the next member is
+   * read: a consumer may use it while the archive still streams (a rejection stops the extraction).
+   */
+  readonly onFile?: (rel: string, size: number) => void | Promise<void>;
 }
 
 export interface Extracted {
@@ -379,8 +384,10 @@ async function extractMembers(reader: TarReader, dir: ConfinedDir, rules: Extrac
       held.set(rel, Buffer.concat(chunks));
       continue;
     }
-    bytes += await dir.writeFile(rel, reader.body());
+    const size = await dir.writeFile(rel, reader.body());
+    bytes += size;
     files++;
+    await rules.onFile?.(rel, size);
   }
   // Read the stream to its end (padding after the end marker), so its producer can finish.
   await reader.drain();

@@ -7,7 +7,7 @@ import { Manifest, ManifestArtifact, TableStat } from '../../../../lib/core/mani
 import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
 import { dumpJobs, PARALLEL_TABLE_MIN_BYTES, restoreJobs } from '../../../../lib/core/parallel';
 import { SourceUrl } from '../../../../lib/core/urls';
-import { BackupError, ChildProcessError } from '../../errors';
+import { BackupError, ChildProcessError, DamagedError } from '../../errors';
 import { log } from '../../log';
 import { capture, Child } from '../../pipeline/stages';
 import {
@@ -31,7 +31,7 @@ import { walArchiveWindow } from './wal-archive';
 import { RestoreResult, TimeDrillRequest, TimeDrillResult } from '../shared/engine';
 import { postgresDrillToTime } from './drill-pitr';
 import { runPhysicalRestore } from './pitr-restore';
-import { largeTablesSql, PARALLEL_DUMP_FORMAT, parallelDumpArtifact } from './parallel-dump';
+import { largeTablesSql, PARALLEL_DUMP_FORMAT, PARALLEL_TOC_FORMAT, parallelDumpArtifacts } from './parallel-dump';
 import { openParallelRestore } from './parallel-restore';
 import { PsqlSession } from './session';
 import { postgresReplicaLag } from './replica-lag';
@@ -200,9 +200,9 @@ export class PostgresDriver implements EngineDriver {
             'VACUUM FULL). Find it in pg_locks, or raise --lock-timeout SECONDS.',
         };
       };
-      const databaseArtifact: ArtifactPlan =
+      const parallel =
         jobs > 1
-          ? parallelDumpArtifact({
+          ? parallelDumpArtifacts({
               pgDump,
               env,
               snapshot: snap.snapshot,
@@ -210,30 +210,33 @@ export class PostgresDriver implements EngineDriver {
               jobs,
               onFailure: onDumpFailure,
             })
-          : {
-              name: 'database.pgdump',
-              role: 'database',
-              format: 'pg_dump-custom',
-              producer: {
-                cmd: pgDump,
-                args: [
-                  '--format=custom',
-                  '--compress=0',
-                  '--no-password',
-                  `--snapshot=${snap.snapshot}`,
-                  `--lock-wait-timeout=${lockWait}s`,
-                ],
-                env,
-                label: 'pg_dump',
-              },
-              onFailure: onDumpFailure,
-            };
+          : undefined;
+      const databaseArtifacts: readonly ArtifactPlan[] = parallel?.plans ?? [
+        {
+          name: 'database.pgdump',
+          role: 'database',
+          format: 'pg_dump-custom',
+          producer: {
+            cmd: pgDump,
+            args: [
+              '--format=custom',
+              '--compress=0',
+              '--no-password',
+              `--snapshot=${snap.snapshot}`,
+              `--lock-wait-timeout=${lockWait}s`,
+            ],
+            env,
+            label: 'pg_dump',
+          },
+          onFailure: onDumpFailure,
+        },
+      ];
       return {
         serverVersion: info.version,
         tools: { pg_dump: dumpVersion, pg_dumpall: (await versions)[1] },
         position: snap.lsn === null ? undefined : { kind: 'lsn', lsn: snap.lsn },
         artifacts: [
-          databaseArtifact,
+          ...databaseArtifacts,
           {
             name: 'globals.sql',
             role: 'globals',
@@ -254,7 +257,10 @@ export class PostgresDriver implements EngineDriver {
           },
         ],
         tables: () => counts,
-        close: () => session.close(),
+        close: () => {
+          parallel?.cleanup();
+          return session.close();
+        },
       };
     } catch (e) {
       await session.close();
@@ -436,10 +442,20 @@ export class PostgresDriver implements EngineDriver {
     // A base backup: tar reads every member; a WAL segment: decryption and decompression check it whole.
     if (artifact.format === 'pg_basebackup-tar' || artifact.format === PARALLEL_DUMP_FORMAT)
       return { kind: 'command', command: { cmd: 'tar', args: ['-t', '-f', '-'], label: 'tar' } };
+    if (artifact.format === PARALLEL_TOC_FORMAT) return { kind: 'reader', read: readToc };
     if (artifact.format === 'wal-segment')
       return { kind: 'command', command: { cmd: 'wc', args: ['-c'], label: 'wc' } };
     // Writing the whole archive out as SQL reads every data block, not only the table of contents.
     return { kind: 'command', command: { cmd: pgTool('pg_restore'), args: ['--file=/dev/null'], label: 'pg_restore' } };
+  }
+}
+
+/** A parallel dump's table of contents: pg_dump's archive header, whole (its hash was checked already). */
+async function readToc(plaintext: Readable): Promise<void> {
+  let head = Buffer.alloc(0);
+  for await (const c of plaintext as AsyncIterable<Buffer>) if (head.length < 5) head = Buffer.concat([head, c]);
+  if (head.subarray(0, 5).toString('latin1') !== 'PGDMP') {
+    throw new DamagedError("the parallel dump's table of contents does not begin with the archive header PGDMP");
   }
 }
 

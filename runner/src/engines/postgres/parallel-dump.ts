@@ -7,12 +7,17 @@
  * (pipeline/spool-tar.ts). Why one archive, not one stored object per table file: see
  * docs/postgresql.md (one compression stream for the whole dump, one object to verify, and the
  * manual restore is `tar -x` then `pg_restore -j N`).
+ *
+ * pg_dump writes the table of contents (toc.dat) last, when every table is dumped, so it is the
+ * archive's last member. A second, small artifact holds a copy of it (`database.pgdir.toc`): a
+ * restore reads it first, creates the schema, and loads each table while the archive still
+ * streams (parallel-restore.ts), instead of laying the whole archive down before it may start.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { log } from '../../log';
-import { CommandSpec } from '../../pipeline/stages';
+import { CommandSpec, ProducedStream } from '../../pipeline/stages';
 import { spoolTarProducer } from '../../pipeline/spool-tar';
 import { ArtifactPlan } from '../shared/engine';
 
@@ -21,6 +26,12 @@ export const PARALLEL_DUMP_NAME = 'database.pgdir.tar';
 export const PARALLEL_DUMP_FORMAT = 'pg_dump-directory-tar';
 /** The archive's top-level directory: `tar -x` makes it, `pg_restore -j N` reads it. */
 export const PARALLEL_DUMP_TOP = 'database.pgdir';
+/** The copy of the archive's toc.dat, stored as its own artifact (see the module comment). */
+export const PARALLEL_TOC_NAME = 'database.pgdir.toc';
+export const PARALLEL_TOC_FORMAT = 'pg_dump-directory-toc';
+export const PARALLEL_TOC_ROLE = 'database-toc';
+/** The file pg_dump -F d writes its table of contents to. */
+export const TOC_FILE = 'toc.dat';
 
 /**
  * SQL: how many user tables are at least `bytes` large (a parallel dump pays only with two or
@@ -44,8 +55,17 @@ export interface ParallelDumpOptions {
   readonly onFailure: ArtifactPlan['onFailure'];
 }
 
-/** The database artifact of a parallel dump. */
-export function parallelDumpArtifact(o: ParallelDumpOptions): ArtifactPlan {
+/** The artifacts of a parallel dump (the archive, then its toc's copy) and what removes their leftovers. */
+export interface ParallelDumpPlans {
+  readonly plans: readonly ArtifactPlan[];
+  /** Remove the toc's copy (idempotent; after the backup, in every case). */
+  readonly cleanup: () => void;
+}
+
+/** The database artifacts of a parallel dump. */
+export function parallelDumpArtifacts(o: ParallelDumpOptions): ParallelDumpPlans {
+  const side = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-toc-'));
+  const tocCopy = path.join(side, TOC_FILE);
   const tool = (dir: string): CommandSpec => ({
     cmd: o.pgDump,
     args: [
@@ -62,7 +82,7 @@ export function parallelDumpArtifact(o: ParallelDumpOptions): ArtifactPlan {
     env: o.env,
     label: 'pg_dump',
   });
-  return {
+  const archive: ArtifactPlan = {
     name: PARALLEL_DUMP_NAME,
     role: 'database',
     format: PARALLEL_DUMP_FORMAT,
@@ -78,9 +98,30 @@ export function parallelDumpArtifact(o: ParallelDumpOptions): ArtifactPlan {
           top: PARALLEL_DUMP_TOP,
           children: o.jobs,
           cleanup: () => fs.rmSync(spool, { recursive: true, force: true }),
+          onSent: (name, file) => {
+            if (name === TOC_FILE) fs.copyFileSync(file, tocCopy);
+          },
         }).start(onActivity);
       },
     },
     onFailure: o.onFailure,
   };
+  const toc: ArtifactPlan = {
+    name: PARALLEL_TOC_NAME,
+    role: PARALLEL_TOC_ROLE,
+    format: PARALLEL_TOC_FORMAT,
+    producer: { label: TOC_FILE, start: () => fileStream(tocCopy) },
+  };
+  return { plans: [archive, toc], cleanup: () => fs.rmSync(side, { recursive: true, force: true }) };
+}
+
+/** A file as a producer's output (the archive's toc, copied aside once it was in the stream). */
+function fileStream(file: string): ProducedStream {
+  const stdout = fs.createReadStream(file, { highWaterMark: 1 << 20 });
+  const done = new Promise<void>((resolve, reject) => {
+    stdout.once('end', resolve);
+    stdout.once('error', reject);
+  });
+  done.catch(() => undefined);
+  return { stdout, done, kill: () => stdout.destroy() };
 }

@@ -1,12 +1,22 @@
 /**
- * A parallel restore of PostgreSQL: `pg_restore -j N` needs a directory (a parallel dump) or a
- * file it can seek in (a single-stream dump), so the artifact is first read back whole (stored
- * bytes against the manifest, decryption, decompression) into a scratch directory. Only when that
- * succeeded does pg_restore run, into a NEW database; that database takes the target's name (a
- * rename, in one transaction when the target exists) only once pg_restore succeeded. A damaged
+ * A parallel restore of PostgreSQL, always into a NEW database that takes the target's name (a
+ * rename, in one transaction when the target exists) only once everything succeeded. A damaged
  * backup, a wrong key or a failing pg_restore therefore leave the target as it was, and the new
- * database is dropped. pg_restore -j runs each item in its own transaction, so a database with
+ * database is dropped. pg_restore runs each item in its own transaction, so a database with
  * thousands of tables needs no more lock-table room (max_locks_per_transaction) than one table.
+ *
+ * A parallel dump with its table of contents stored apart (parallel-dump.ts) is restored while it
+ * streams: the table of contents is read first and the schema created (`pg_restore
+ * --section=pre-data`); each table's file is loaded as soon as it is whole on disk, by at most N
+ * `pg_restore -L` processes at a time (each given the files ready when it starts), and deleted once
+ * loaded, so the scratch directory holds only the files waiting for a loader; once the archive
+ * ended and matched the manifest, the rest of the data section (sequence values, large objects)
+ * and then the post-data section (indexes, constraints, triggers) run with `pg_restore -j N`.
+ *
+ * Otherwise (a parallel dump made before the table of contents was stored apart, or `--jobs N`
+ * of a single-stream dump, which pg_restore -j must seek in) the artifact is first read back
+ * whole (stored bytes against the manifest, decryption, decompression) into a scratch directory
+ * or file, and only then does `pg_restore -j N` run.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -21,7 +31,7 @@ import { log } from '../../log';
 import { capture, Child, CommandSpec } from '../../pipeline/stages';
 import { ConfinedDir, extractTar } from '../../pipeline/untar';
 import { RestoreSession, RestoreStep } from '../shared/engine';
-import { PARALLEL_DUMP_FORMAT, PARALLEL_DUMP_TOP } from './parallel-dump';
+import { PARALLEL_DUMP_FORMAT, PARALLEL_DUMP_TOP, PARALLEL_TOC_FORMAT, TOC_FILE } from './parallel-dump';
 import { pgEnv, pgTool } from './tools';
 
 function quoteIdent(s: string): string {
@@ -37,6 +47,24 @@ export function scratchDatabaseName(target: string, tag: string): string {
   let head = target;
   while (Buffer.byteLength(head) > 40) head = head.slice(0, -1);
   return `${head}_dbbackup_${tag}_${crypto.randomBytes(4).toString('hex')}`;
+}
+
+/** One item of an archive's table of contents, as `pg_restore --list` prints it. */
+export interface TocItem {
+  readonly id: number;
+  /** Its line of the list (`3339; 0 16385 TABLE DATA public events_1 postgres`): what `-L` takes. */
+  readonly line: string;
+  readonly tableData: boolean;
+}
+
+/** The items of a `pg_restore --list` output (comment lines skipped). */
+export function parseTocList(list: string): TocItem[] {
+  const items: TocItem[] = [];
+  for (const line of list.split('\n')) {
+    const m = /^(\d+); \d+ \d+ (.*)$/.exec(line);
+    if (m !== null) items.push({ id: Number(m[1]), line, tableData: m[2].startsWith('TABLE DATA ') });
+  }
+  return items;
 }
 
 export interface ParallelRestoreOptions {
@@ -86,6 +114,7 @@ export async function openParallelRestore(o: ParallelRestoreOptions): Promise<Re
   const copy = scratchDatabaseName(target.database, 'new');
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-restore-'));
   const directory = o.database.format === PARALLEL_DUMP_FORMAT;
+  const toc = directory ? o.manifest.artifacts.find((a) => a.format === PARALLEL_TOC_FORMAT) : undefined;
   const input = directory ? path.join(scratch, PARALLEL_DUMP_TOP) : path.join(scratch, 'database.pgdump');
   let made = false;
   const removeScratch = () => fs.rmSync(scratch, { recursive: true, force: true });
@@ -103,6 +132,40 @@ export async function openParallelRestore(o: ParallelRestoreOptions): Promise<Re
     removeScratch();
     throw e;
   }
+
+  // Every pg_restore of this restore: stopped together when the run is interrupted or one fails.
+  const running = new Set<Child>();
+  const stopAll = () => {
+    for (const c of running) c.kill();
+  };
+  o.signal?.addEventListener('abort', stopAll);
+  const pgRestore = async (args: readonly string[]): Promise<void> => {
+    if (o.signal?.aborted) throw o.signal.reason;
+    const child = new Child(
+      {
+        cmd: pgTool('pg_restore'),
+        args: [...args, '--exit-on-error', '--no-password', '-d', copy, input],
+        env: pgEnv(target, password),
+        label: 'pg_restore',
+      },
+      ['ignore', 'ignore', 'pipe'],
+    );
+    running.add(child);
+    try {
+      await child.done;
+    } finally {
+      running.delete(child);
+    }
+    if (o.signal?.aborted) throw o.signal.reason;
+  };
+  // A list for `pg_restore -L`, in the scratch directory (not in the archive's own directory).
+  let lists = 0;
+  const listFile = (items: readonly TocItem[]): string => {
+    const file = path.join(scratch, `dbbackup-list-${++lists}`);
+    fs.writeFileSync(file, items.map((i) => i.line).join('\n') + '\n', { mode: 0o600, flag: 'wx' });
+    return file;
+  };
+
   // A parallel dump's archive is laid down by the confined extractor (files and directories only).
   const layDown = async (plaintext: Readable): Promise<void> => {
     const dir = await ConfinedDir.open(scratch);
@@ -112,8 +175,8 @@ export async function openParallelRestore(o: ParallelRestoreOptions): Promise<Re
     } finally {
       dir.close();
     }
-    if (!fs.existsSync(path.join(input, 'toc.dat'))) {
-      throw new DamagedError(`${o.database.name} holds no ${PARALLEL_DUMP_TOP}/toc.dat: it is not a parallel dump`);
+    if (!fs.existsSync(path.join(input, TOC_FILE))) {
+      throw new DamagedError(`${o.database.name} holds no ${PARALLEL_DUMP_TOP}/${TOC_FILE}: it is not a parallel dump`);
     }
   };
   // A single-stream dump goes to its scratch file by `dd` at the end of the read-back's stages
@@ -123,26 +186,101 @@ export async function openParallelRestore(o: ParallelRestoreOptions): Promise<Re
     args: [`of=${input}`, 'bs=1M', 'status=none', 'conv=excl'],
     label: 'dd',
   };
-  const restore = async (): Promise<void> => {
-    if (o.signal?.aborted) throw o.signal.reason;
-    log.info(`pg_restore -j ${o.jobs} into ${copy}`, { jobs: o.jobs, database: copy });
-    const child = new Child(
-      {
-        cmd: pgTool('pg_restore'),
-        args: [`--jobs=${o.jobs}`, '--exit-on-error', '--no-password', '-d', copy, input],
-        env: pgEnv(target, password),
-        label: 'pg_restore',
-      },
-      ['ignore', 'ignore', 'pipe'],
-    );
-    const onAbort = () => child.kill();
-    o.signal?.addEventListener('abort', onAbort);
+
+  // Restored while it streams (see the module comment).
+  let items: TocItem[] = [];
+  const loaded = new Set<number>();
+  const layToc = async (plaintext: Readable): Promise<void> => {
+    fs.mkdirSync(input, { mode: 0o700 });
+    const chunks: Buffer[] = [];
+    for await (const c of plaintext as AsyncIterable<Buffer>) chunks.push(c);
+    fs.writeFileSync(path.join(input, TOC_FILE), Buffer.concat(chunks), { mode: 0o600, flag: 'wx' });
+    items = parseTocList(await capture({ cmd: pgTool('pg_restore'), args: ['--list', input], label: 'pg_restore' }));
+    log.info(`creating the schema in ${copy}, then loading each table as the archive streams`, {
+      database: copy,
+      tables: items.filter((i) => i.tableData).length,
+    });
+    await pgRestore(['--section=pre-data']);
+  };
+  const streamLoad = async (plaintext: Readable): Promise<void> => {
+    const byFile = new Map(items.filter((i) => i.tableData).map((i) => [`${PARALLEL_DUMP_TOP}/${i.id}.dat`, i]));
+    const ready: { item: TocItem; size: number }[] = [];
+    let readyBytes = 0;
+    const loaders = new Set<Promise<void>>();
+    let failure: unknown;
+    // At most `jobs` loaders; each takes about a 1/jobs share (in bytes, at least one file) of the
+    // files ready when it starts, so a loader that frees up later still finds work.
+    const pump = () => {
+      while (failure === undefined && ready.length > 0 && loaders.size < o.jobs) {
+        const batch: TocItem[] = [];
+        let bytes = 0;
+        while (ready.length > 0 && (batch.length === 0 || bytes + ready[0].size <= readyBytes / o.jobs)) {
+          const next = ready.shift()!;
+          batch.push(next.item);
+          bytes += next.size;
+        }
+        readyBytes -= bytes;
+        log.info(`loading ${batch.length} table(s) into ${copy}`, { tables: batch.length, bytes });
+        const loader: Promise<void> = pgRestore(['-L', listFile(batch)]).then(
+          () => {
+            loaders.delete(loader);
+            for (const i of batch) {
+              loaded.add(i.id);
+              fs.rmSync(path.join(input, `${i.id}.dat`), { force: true });
+            }
+            pump();
+          },
+          (e: unknown) => {
+            loaders.delete(loader);
+            failure ??= e;
+            stopAll();
+          },
+        );
+        loaders.add(loader);
+      }
+    };
+    const dir = await ConfinedDir.open(scratch);
     try {
-      await child.done;
+      const done = await extractTar(plaintext, dir, {
+        what: `the parallel dump of backup ${o.manifest.id}`,
+        // The same bytes as the table of contents already laid down (both were checked against the manifest).
+        skip: (_m, rel) => (rel === `${PARALLEL_DUMP_TOP}/${TOC_FILE}` ? 'read from its own artifact' : undefined),
+        onFile: (rel, size) => {
+          if (failure !== undefined) throw failure;
+          const item = byFile.get(rel);
+          if (item === undefined) return;
+          ready.push({ item, size });
+          readyBytes += size;
+          pump();
+        },
+      });
+      log.info('the parallel dump streamed in whole', { files: done.files, bytes: done.bytes });
+    } catch (e) {
+      throw failure ?? e;
     } finally {
-      o.signal?.removeEventListener('abort', onAbort);
+      dir.close();
     }
-    if (o.signal?.aborted) throw o.signal.reason;
+    while (loaders.size > 0) await Promise.race(loaders);
+    if (failure !== undefined) throw failure;
+  };
+  const finishStreamed = async (): Promise<void> => {
+    // The rest of the data section (sequence values, large objects; a table whose file never
+    // came fails here), then indexes, constraints and triggers in parallel.
+    await pgRestore(['--section=data', '-L', listFile(items.filter((i) => !loaded.has(i.id)))]);
+    log.info(`pg_restore -j ${o.jobs} of the post-data section into ${copy}`, { jobs: o.jobs, database: copy });
+    await pgRestore(['--section=post-data', `--jobs=${o.jobs}`]);
+  };
+
+  const restore = async (): Promise<void> => {
+    try {
+      if (toc !== undefined) await finishStreamed();
+      else {
+        log.info(`pg_restore -j ${o.jobs} into ${copy}`, { jobs: o.jobs, database: copy });
+        await pgRestore([`--jobs=${o.jobs}`]);
+      }
+    } finally {
+      o.signal?.removeEventListener('abort', stopAll);
+    }
     removeScratch();
     await swapIn();
   };
@@ -186,12 +324,21 @@ export async function openParallelRestore(o: ParallelRestoreOptions): Promise<Re
   return {
     steps: [
       ...o.before,
-      directory
-        ? { artifact: o.database, consumer: layDown, streamed: true }
-        : { artifact: o.database, consumer: toFile },
+      ...(toc !== undefined
+        ? [
+            { artifact: toc, consumer: layToc },
+            { artifact: o.database, consumer: streamLoad, streamed: true },
+          ]
+        : [
+            directory
+              ? { artifact: o.database, consumer: layDown, streamed: true }
+              : { artifact: o.database, consumer: toFile },
+          ]),
     ],
     commit: restore,
     rollback: async () => {
+      stopAll();
+      o.signal?.removeEventListener('abort', stopAll);
       removeScratch();
       await dropCopy();
     },
