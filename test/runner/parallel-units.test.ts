@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { defaultJobs, dumpJobs, MAX_DEFAULT_JOBS, restoreJobs } from '../../lib/core/parallel';
 import { parseInvocation } from '../../runner/src/config';
 import { compareTables } from '../../runner/src/commands/drill';
+import { parseTocList } from '../../runner/src/engines/postgres/parallel-restore';
 import { tarHeader } from '../../runner/src/pipeline/spool-tar';
 import { TarKind, TarReader } from '../../runner/src/pipeline/tar';
 
@@ -24,6 +25,28 @@ describe('the jobs rule', () => {
     expect(restoreJobs(2, 16, false)).toBe(2);
     expect(restoreJobs(undefined, 16, true)).toBe(4);
     expect(restoreJobs(undefined, 16, false)).toBe(1);
+  });
+});
+
+describe('a table of contents as pg_restore --list prints it', () => {
+  test('items by dump id, comments skipped, TABLE DATA told apart (a table may be named so)', () => {
+    const list = [
+      ';',
+      '; Archive created at 2026-12-01 15:24:45 UTC',
+      ';     TOC Entries: 3',
+      ';',
+      '215; 1259 16385 TABLE public events_1 postgres',
+      '3339; 0 16385 TABLE DATA public events_1 postgres',
+      '216; 1259 16390 TABLE public TABLE DATA postgres',
+      '3340; 0 0 SEQUENCE SET public s postgres',
+      '',
+    ].join('\n');
+    expect(parseTocList(list)).toEqual([
+      { id: 215, line: '215; 1259 16385 TABLE public events_1 postgres', tableData: false },
+      { id: 3339, line: '3339; 0 16385 TABLE DATA public events_1 postgres', tableData: true },
+      { id: 216, line: '216; 1259 16390 TABLE public TABLE DATA postgres', tableData: false },
+      { id: 3340, line: '3340; 0 0 SEQUENCE SET public s postgres', tableData: false },
+    ]);
   });
 });
 
