@@ -19,6 +19,26 @@ export interface Measurement {
 
 const TICK = 100; // USER_HZ on Linux
 
+/** The 1, 5 and 15 minute load averages, from /proc/loadavg ("0.52 1.10 0.90"). */
+export function loadAverage(): string {
+  return fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
+/** The conditions of one table's measurements, printed above it. */
+export interface Conditions {
+  readonly date: string;
+  readonly loadAtStart: string;
+  readonly loadAtEnd: string;
+}
+
+/** Run `work`, noting the date and the load average before and after it. */
+export async function underConditions(work: () => Promise<void>): Promise<Conditions> {
+  const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const loadAtStart = loadAverage();
+  await work();
+  return { date, loadAtStart, loadAtEnd: loadAverage() };
+}
+
 /** CPU seconds of `pid` and its reaped children, plus its live children's own (from /proc). */
 export function serverCpuSeconds(pid: number): number {
   const fields = (p: number) => {
