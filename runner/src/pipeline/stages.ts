@@ -134,7 +134,7 @@ export class Pipeline {
   public readonly children: Child[] = [];
   /** The first stage's stdin, when the input is `pipe`. */
   public readonly stdin?: Writable;
-  /** The last stage's stdout. */
+  /** The last stage's stdout (empty when it writes to `outputFd`). */
   public readonly stdout: Readable;
   /** Set when the stall guard stopped the pipeline. */
   public stalled?: BackupError;
@@ -147,13 +147,19 @@ export class Pipeline {
   constructor(
     specs: readonly CommandSpec[],
     input: PipelineInput = { kind: 'none' },
-    options: { stallGuard?: boolean; onStall?: (err: BackupError) => void } = {},
+    options: {
+      stallGuard?: boolean;
+      onStall?: (err: BackupError) => void;
+      /** The last stage writes to this descriptor (a file) instead of a pipe read here. */
+      outputFd?: number;
+    } = {},
   ) {
     if (specs.length === 0) throw new Error('a pipeline needs at least one stage');
     let prev: Readable | number | 'pipe' | 'ignore' =
       input.kind === 'none' ? 'ignore' : input.kind === 'pipe' ? 'pipe' : input.fd;
-    for (const spec of specs) {
-      const child = new Child(spec, [prev, 'pipe', 'pipe']);
+    for (const [i, spec] of specs.entries()) {
+      const out = i === specs.length - 1 && options.outputFd !== undefined ? options.outputFd : 'pipe';
+      const child = new Child(spec, [prev, out, 'pipe']);
       child.upstream = this.children[this.children.length - 1];
       if (prev instanceof Readable) prev.destroy(); // the next child holds the pipe now; we must not
       this.children.push(child);
@@ -162,7 +168,8 @@ export class Pipeline {
     this.stdin = input.kind === 'pipe' ? this.children[0].process.stdin! : undefined;
     // A write to a stage that is gone fails the write (EPIPE); it must never crash the run.
     this.stdin?.on('error', () => undefined);
-    this.stdout = this.children[this.children.length - 1].process.stdout!;
+    // With outputFd nothing comes out here: an empty stream stands for it.
+    this.stdout = this.children[this.children.length - 1].process.stdout ?? Readable.from([]);
     this.onStall = options.onStall;
     const limit = pipelineSettings.stallTimeoutSeconds * 1000;
     if (options.stallGuard === true && limit > 0) {

@@ -21,6 +21,11 @@ export function producerLabel(p: CommandSpec | StreamProducer): string {
  * wal-push and binlog-stream). The producer is a command (its stdout joined to the next stage by
  * the operating system) or a stream made in this process (a parallel dump's tar stream).
  * Interrupted, it kills the stages and the producer and aborts the upload (abort.ts).
+ *
+ * Where the storage takes a descriptor (file://: `openDirect`), the last stage writes the object's
+ * temporary file itself and the sha256 is read back from the file once every stage exited 0: the
+ * stored bytes never pass through this process (which costs CPU for every byte otherwise), and
+ * the object is put in place only then, as an upload is only completed then.
  */
 export async function runPipeline(
   storage: Storage,
@@ -38,10 +43,15 @@ export async function runPipeline(
     compressStage(cfg.compression),
     enc.stage,
   ].filter((s): s is CommandSpec => s !== undefined);
+  if (signal.aborted) throw signal.reason;
+  const direct = stages.length > 0 && storage.openDirect !== undefined ? await storage.openDirect(key) : undefined;
   const produced = inProcess?.start(() => pipeline?.activity());
   const pipeline =
     stages.length > 0
-      ? new Pipeline(stages, produced !== undefined ? { kind: 'pipe' } : { kind: 'none' }, { stallGuard: true })
+      ? new Pipeline(stages, produced !== undefined ? { kind: 'pipe' } : { kind: 'none' }, {
+          stallGuard: true,
+          outputFd: direct?.fd,
+        })
       : undefined;
   if (onProducerStderr !== undefined && produced === undefined)
     pipeline!.children[0].process.stderr?.on('data', (d: Buffer) => onProducerStderr(d.toString('utf8')));
@@ -74,6 +84,33 @@ export async function runPipeline(
     produced?.kill();
     controller.abort(signal.reason);
   };
+  if (direct !== undefined) {
+    return guarded({ signal, pipeline, progress, onAbort }, async () => {
+      // The file's growth is the bytes moving: progress, and the stall guard's activity.
+      let seen = 0;
+      const watch = setInterval(() => {
+        const n = direct.written();
+        if (n <= seen) return;
+        progress.add(n - seen);
+        seen = n;
+        pipeline!.activity();
+      }, 500);
+      try {
+        if (produced !== undefined) produced.stdout.pipe(pipeline!.stdin!);
+        await wait();
+        if (signal.aborted) throw signal.reason;
+        const stored = await direct.commit();
+        progress.add(stored.size - seen);
+        return stored;
+      } catch (e) {
+        produced?.kill();
+        await direct.discard();
+        throw signal.aborted ? signal.reason : e;
+      } finally {
+        clearInterval(watch);
+      }
+    });
+  }
   return guarded({ signal, pipeline, progress, onAbort }, async () => {
     try {
       if (produced !== undefined && pipeline !== undefined) produced.stdout.pipe(pipeline.stdin!);

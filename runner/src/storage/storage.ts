@@ -27,10 +27,27 @@ export class NotFoundError extends Error {
  * Every backend keeps the same promises: an upload that did not resolve leaves nothing at its
  * key; `putBytes` is atomic (readers see the old state or the whole new object).
  */
+/**
+ * An object the pipeline's last stage writes itself, through an open descriptor (file://): the
+ * bytes never pass through this process. Nothing is at the object's name until `commit`.
+ */
+export interface DirectObject {
+  /** The descriptor the last stage writes to (its stdout). */
+  readonly fd: number;
+  /** The bytes written so far. */
+  written(): number;
+  /** Read what was written back from the file for its sha256, make it durable, put it in place. */
+  commit(): Promise<{ size: number; sha256: string }>;
+  /** Remove it (idempotent). */
+  discard(): Promise<void>;
+}
+
 export interface Storage {
   readonly url: StorageUrl;
   /** Stream `body` (of unknown length) into `key`; resolves with the stored size once durable. */
   upload(key: string, body: Readable, options?: PutOptions): Promise<number>;
+  /** Open `key` for a stage to write directly (see DirectObject); absent where bytes must be sent. */
+  openDirect?(key: string): Promise<DirectObject>;
   /** Store a small object atomically (the manifest). */
   putBytes(key: string, data: Buffer, options?: PutOptions): Promise<void>;
   /** Stream an object. Throws NotFoundError. */
