@@ -322,6 +322,41 @@ describe('PostgreSQL: parallel backup and restore (--jobs)', () => {
     },
   );
 
+  test('SIGTERM while tables load: exit 1, the target untouched, the new database dropped, no scratch', async () => {
+    const store = `file://${dir}/sigterm`;
+    const b = await backup('big', store, '--jobs', '2');
+    assert.equal(b.code, 0, b.stderr);
+    const before = await occupied('sig_target');
+    const copying =
+      `SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'sig\\_target\\_dbbackup\\_new\\_%' ` +
+      `AND query LIKE 'COPY %'`;
+    let signalled = false;
+    const r = await dbbackup(
+      ['restore', '--from', store, '--latest', '--target', target.url('sig_target'), '--clean', '--jobs', '2'],
+      {
+        env: env(target),
+        timeoutMs: 120000,
+        onSpawn: (pid) => {
+          void (async () => {
+            for (const end = Date.now() + 60000; Date.now() < end; await sleep(20)) {
+              if ((await target.sql(copying).catch(() => '0')) !== '0') {
+                process.kill(pid, 'SIGTERM');
+                signalled = true;
+                return;
+              }
+            }
+          })();
+        },
+      },
+    );
+    assert.ok(signalled, 'no COPY into the new database was seen\n' + r.stderr);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /interrupted by SIGTERM/);
+    assert.deepEqual(await fingerprint(target, 'sig_target'), before);
+    assert.deepEqual(await leftovers(), []);
+    assert.deepEqual(fs.readdirSync(tmp), []);
+  });
+
   test('a parallel backup without the stored table of contents (older backups) restores by laying it down first', async () => {
     const store = `file://${dir}/older`;
     const b = await backup('shop', store, '--jobs', '2');
