@@ -97,10 +97,10 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
           ? await keepChainWhole(storage, session.chain.parent, started, cfg.tierDays, warnings)
           : undefined;
       tier = keeping?.tier ?? tier;
-      for (const plan of session.artifacts) {
-        const a = await storeArtifact(storage, id, plan, cfg, enc, tier, signal, warnings);
-        if (a !== undefined) artifacts.push(a);
-      }
+      const stored = await storeAll(session.artifacts, signal, (plan, s) =>
+        storeArtifact(storage, id, plan, cfg, enc, tier, s, warnings),
+      );
+      artifacts.push(...stored.filter((a): a is ManifestArtifact => a !== undefined));
       for (const copy of session.copies ?? []) artifacts.push(await copyArtifact(storage, id, copy, tier, signal));
       const tables = await session.tables();
       const lagAfter =
@@ -210,6 +210,48 @@ async function copyArtifact(
     sha256: digest.digest(),
     rawSize: copy.rawSize,
   };
+}
+
+/**
+ * Store every artifact: one after another in order, and those marked `alongside` at the same
+ * time as the first. The first failure stops the others (their pipelines are aborted) and is
+ * what is thrown, once every one has ended; the results keep the plans' order.
+ */
+export async function storeAll(
+  plans: readonly ArtifactPlan[],
+  signal: AbortSignal,
+  store: (plan: ArtifactPlan, signal: AbortSignal) => Promise<ManifestArtifact | undefined>,
+): Promise<(ManifestArtifact | undefined)[]> {
+  const stop = new AbortController();
+  const interrupt = () => stop.abort(signal.reason);
+  signal.addEventListener('abort', interrupt);
+  if (signal.aborted) interrupt();
+  let cause: unknown;
+  const results: (ManifestArtifact | undefined)[] = [];
+  const run = async (i: number): Promise<void> => {
+    try {
+      results[i] = await store(plans[i], stop.signal);
+    } catch (e) {
+      if (cause === undefined && !stop.signal.aborted) {
+        cause = e;
+        stop.abort(e);
+      }
+      throw e;
+    }
+  };
+  try {
+    const inOrder = (async () => {
+      for (const [i, plan] of plans.entries()) if (plan.alongside !== true) await run(i);
+    })();
+    const side = plans.flatMap((plan, i) => (plan.alongside === true ? [run(i)] : []));
+    const settled = await Promise.allSettled([inOrder, ...side]);
+    if (signal.aborted) throw signal.reason;
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw cause ?? failed.reason;
+    return results;
+  } finally {
+    signal.removeEventListener('abort', interrupt);
+  }
 }
 
 /** Run one artifact's pipeline into storage. */

@@ -241,6 +241,8 @@ export class PostgresDriver implements EngineDriver {
             name: 'globals.sql',
             role: 'globals',
             format: 'sql',
+            // Roles are not in the dump's snapshot either way: dumped while the database streams.
+            alongside: true,
             producer: { cmd: pgDumpall, args: globalsArgs, env, label: 'pg_dumpall' },
             onFailure: (stderr) => {
               if (/permission denied/i.test(stderr)) {

@@ -261,6 +261,12 @@ export interface ArtifactPlan {
    * messages (MySQL: release a brief commit block once the dump's snapshot is open).
    */
   readonly onStderr?: (text: string) => void;
+  /**
+   * Stored while the other artifacts stream, instead of after the one before it: a small
+   * artifact whose producer needs nothing from them (PostgreSQL's roles). Its place in the
+   * manifest is still its place in the list.
+   */
+  readonly alongside?: boolean;
 }
 
 /** An open backup: the snapshot (and lock) are held until close(). */
