@@ -162,6 +162,9 @@ export class PostgresDriver implements EngineDriver {
       // the control session's counts and pg_dump's table locks give up after a bounded wait.
       const lockWait = options.lockTimeoutSeconds ?? 60;
       await session.query(`SET lock_timeout = '${lockWait}s'`);
+      // The exact row counts scan every table while the dump runs: in this one backend, not with
+      // parallel workers that would take the cores pg_dump and the compressor need.
+      await session.query('SET max_parallel_workers_per_gather = 0');
       await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
       const snap = await session.json<{ snapshot: string; lsn: string | null }>(
         `SELECT json_build_object('snapshot', pg_export_snapshot(), ` +
