@@ -322,6 +322,39 @@ describe('PostgreSQL: parallel backup and restore (--jobs)', () => {
     },
   );
 
+  test('large objects, sequence values, partitions, a materialized view, comments and foreign keys come through', async () => {
+    await source.sql('CREATE DATABASE rich');
+    await source.sql(
+      `CREATE TABLE a (id serial PRIMARY KEY, v text);
+       INSERT INTO a (v) SELECT md5(i::text) FROM generate_series(1, 70000) i;
+       CREATE TABLE b (id int PRIMARY KEY, a_id int REFERENCES a (id), doc jsonb);
+       INSERT INTO b SELECT i, i, jsonb_build_object('k', i) FROM generate_series(1, 70000) i;
+       CREATE TABLE p (id int, at date) PARTITION BY RANGE (at);
+       CREATE TABLE p1 PARTITION OF p FOR VALUES FROM ('2025-01-01') TO ('2025-07-01');
+       CREATE TABLE p2 PARTITION OF p FOR VALUES FROM ('2025-07-01') TO ('2026-01-01');
+       INSERT INTO p SELECT i, date '2025-01-01' + (i % 360) FROM generate_series(1, 50000) i;
+       CREATE MATERIALIZED VIEW mv AS SELECT count(*) AS c FROM a;
+       CREATE INDEX ON b ((doc->>'k'));
+       SELECT lo_from_bytea(0, convert_to(repeat('large object ', 1000), 'UTF8'));
+       SELECT setval('a_id_seq', 123456);
+       COMMENT ON TABLE a IS 'the a table';`,
+      'rich',
+    );
+    const facts =
+      `SELECT (SELECT md5(string_agg(v, '' ORDER BY id)) FROM a), (SELECT count(*) FROM b), ` +
+      `(SELECT count(*) FROM p1) || '/' || (SELECT count(*) FROM p2), (SELECT c FROM mv), ` +
+      `(SELECT last_value FROM a_id_seq), (SELECT md5(string_agg(encode(data, 'hex'), '' ORDER BY loid, pageno)) ` +
+      `FROM pg_largeobject), obj_description('a'::regclass), ` +
+      `(SELECT count(*) FROM pg_indexes WHERE tablename = 'b'), (SELECT count(*) FROM pg_constraint WHERE contype = 'f')`;
+    const store = `file://${dir}/rich`;
+    const b = await backup('rich', store, '--jobs', '2');
+    assert.equal(b.code, 0, b.stderr);
+    const r = await restore(store, 'rich', '--jobs', '2');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /as the archive streams/);
+    assert.equal(await target.sql(facts, 'rich'), await source.sql(facts, 'rich'));
+  });
+
   test('SIGTERM while tables load: exit 1, the target untouched, the new database dropped, no scratch', async () => {
     const store = `file://${dir}/sigterm`;
     const b = await backup('big', store, '--jobs', '2');
