@@ -223,6 +223,7 @@ export class MySQLDriver implements EngineDriver {
               log.warn('could not read the tables for the manifest', { error: e.message.split('\n')[0] });
               return undefined;
             }),
+          control,
           close: () => control.close(),
         });
       }

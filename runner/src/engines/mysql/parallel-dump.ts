@@ -24,6 +24,7 @@ import { spoolTarProducer } from '../../pipeline/spool-tar';
 import { ArtifactPlan, BackupSession } from '../shared/engine';
 import { KNOWN_PARAMS } from './client';
 import { MysqlSession, quoteString } from './session';
+import { LockWatch, LockWatchOf } from './snapshot';
 
 /** The stored artifact's name (before the codec's extensions) and format. */
 export const MYDUMPER_NAME = 'database.mydumper.tar';
@@ -210,6 +211,8 @@ export interface MydumperDumpOptions {
   readonly spoolBytes?: number;
   /** Called with the position once mydumper has written it. */
   readonly onPosition: (p: LogPosition) => void;
+  /** The watch of the locks mydumper waits on: it stops mydumper when it gives up. */
+  readonly lockWatch?: LockWatch;
   readonly onFailure?: ArtifactPlan['onFailure'];
 }
 
@@ -244,7 +247,7 @@ export function mydumperArtifact(o: MydumperDumpOptions): ArtifactPlan {
           }
         };
         const timer = setInterval(readPosition, 50);
-        return spoolTarProducer({
+        const produced = spoolTarProducer({
           tool: {
             cmd,
             args: [
@@ -270,6 +273,8 @@ export function mydumperArtifact(o: MydumperDumpOptions): ArtifactPlan {
             fs.rmSync(spool, { recursive: true, force: true });
           },
         }).start(onActivity);
+        if (o.lockWatch !== undefined) o.lockWatch.onBlocked = () => produced.kill();
+        return produced;
       },
     },
     onFailure: o.onFailure,
@@ -289,6 +294,8 @@ export interface MydumperBackupOptions {
   readonly globals: readonly ArtifactPlan[];
   /** The manifest's tables (statistics' estimates: mydumper's snapshot cannot be shared). */
   readonly tables: () => Promise<TableStat[] | undefined>;
+  /** The session that watches mydumper's sessions for a lock they wait on (snapshot.ts's LockWatch). */
+  readonly control: MysqlSession;
   readonly close: () => Promise<void>;
 }
 
@@ -297,7 +304,15 @@ export async function openMydumperBackup(o: MydumperBackupOptions): Promise<Back
   const cmd = mydumperTool('mydumper');
   const version = (await capture({ cmd, args: ['--version'] }).catch(() => '')).trim();
   let position: LogPosition | undefined;
-  const database = mydumperArtifact({ ...o, onPosition: (p) => (position = p) });
+  // --long-query-guard looks only at running queries: an idle session's LOCK TABLES … WRITE holds
+  // mydumper's FLUSH TABLES WITH READ LOCK for ever. The watch stops it after --lock-timeout.
+  const watch = new LockWatch(o.control, o.source.database, o.lockTimeoutSeconds, LockWatchOf.MYDUMPER);
+  const database = mydumperArtifact({
+    ...o,
+    onPosition: (p) => (position = p),
+    lockWatch: watch,
+    onFailure: () => (watch.blocked !== undefined ? { fail: watch.blocked } : undefined),
+  });
   return {
     serverVersion: o.serverVersion,
     tools: { mydumper: /mydumper (\S+)/.exec(version)?.[1] ?? version },
@@ -306,12 +321,16 @@ export async function openMydumperBackup(o: MydumperBackupOptions): Promise<Back
     },
     artifacts: [database, ...o.globals],
     tables: async () => {
+      await watch.stop();
       if (o.logBin && position === undefined) {
         log.warn('the binlog position is not recorded: mydumper wrote none into its metadata file');
       }
       return o.tables();
     },
-    close: o.close,
+    close: async () => {
+      await watch.stop();
+      await o.close();
+    },
   };
 }
 
