@@ -61,7 +61,9 @@ describe('the spool of a parallel dump', () => {
     expect(r.error?.name).toBe('ConfigError');
     expect(r.error?.message).toMatch(/the spool of the-tool in TMPDIR \(.*dbbackup-units-spool-/);
     expect(r.error?.message).toContain(`(${needed} bytes)`);
-    expect(r.error?.message).toMatch(/bytes\) free; give TMPDIR a directory .* more free space, fewer --jobs, or --jobs 1/);
+    expect(r.error?.message).toMatch(
+      /bytes\) free; give TMPDIR a directory .* more free space, fewer --jobs, or --jobs 1/,
+    );
     // The spool was removed (the tool never ran: no marker above).
     expect(fs.existsSync(s.spool)).toBe(false);
     expect(s.cleaned()).toBe(1);

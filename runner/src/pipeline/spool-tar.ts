@@ -177,6 +177,11 @@ function spoolFull(e: unknown, spool: string, tool: string): unknown {
   );
 }
 
+/** The stream of a started spool-tar producer; kill() takes the signal (a tool that must not go on: SIGKILL). */
+export interface SpoolTarStream extends ProducedStream {
+  kill(signal?: NodeJS.Signals): void;
+}
+
 /** A tool writing a directory, as a StreamProducer of one tar archive (see the module comment). */
 export function spoolTarProducer(options: SpoolTarOptions): StreamProducer {
   return {
@@ -185,7 +190,8 @@ export function spoolTarProducer(options: SpoolTarOptions): StreamProducer {
   };
 }
 
-function startSpoolTar(options: SpoolTarOptions, onActivity: () => void): ProducedStream {
+/** Start the tool and its archive stream (as spoolTarProducer(options).start does). */
+export function startSpoolTar(options: SpoolTarOptions, onActivity: () => void): SpoolTarStream {
   const { dir, top } = options;
   const spool = path.dirname(dir);
   const label = options.tool.label ?? path.basename(options.tool.cmd);
@@ -328,9 +334,9 @@ function startSpoolTar(options: SpoolTarOptions, onActivity: () => void): Produc
   return {
     stdout: out,
     done,
-    kill: () => {
+    kill: (signal?: NodeJS.Signals) => {
       stopped = true;
-      child.kill();
+      child.kill(signal);
     },
   };
 }

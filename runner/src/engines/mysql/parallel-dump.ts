@@ -20,7 +20,7 @@ import { LogPosition, TableStat } from '../../../../lib/core/manifest';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { log } from '../../log';
 import { capture, findTool } from '../../pipeline/stages';
-import { spoolTarProducer } from '../../pipeline/spool-tar';
+import { startSpoolTar } from '../../pipeline/spool-tar';
 import { ArtifactPlan, BackupSession } from '../shared/engine';
 import { KNOWN_PARAMS } from './client';
 import { MysqlSession, quoteString } from './session';
@@ -126,11 +126,11 @@ export async function mysqlDumpJobs(
     if (asked) {
       throw new ConfigError(
         `--jobs ${jobs} dumps with mydumper, whose consistent snapshot (FLUSH TABLES WITH READ LOCK) needs the ` +
-          `RELOAD privilege, which ${account} does not hold; ${fix}.`,
+          `RELOAD privilege, which ${grantee} does not hold; ${fix}.`,
       );
     }
     log.warn(
-      `the database has ${large} large tables, but ${account} lacks the RELOAD privilege mydumper's snapshot ` +
+      `the database has ${large} large tables, but ${grantee} lacks the RELOAD privilege mydumper's snapshot ` +
         `(FLUSH TABLES WITH READ LOCK) needs: dumping as one stream (mariadb-dump). For a parallel dump, ${fix}.`,
     );
     return 1;
@@ -247,33 +247,37 @@ export function mydumperArtifact(o: MydumperDumpOptions): ArtifactPlan {
           }
         };
         const timer = setInterval(readPosition, 50);
-        const produced = spoolTarProducer({
-          tool: {
-            cmd,
-            args: [
-              ...conn.args,
-              `--database=${o.source.database}`,
-              `--outputdir=${dir}`,
-              `--threads=${o.jobs}`,
-              // Row chunks (by the primary key), so one large table is dumped by every thread too.
-              `--rows=${MYDUMPER_CHUNK_ROWS}`,
-              // No --triggers/--events/--routines: objectsArtifact (mydumper 0.10 alters their bodies).
-              `--long-query-guard=${o.lockTimeoutSeconds}`,
-              '--verbose=2',
-            ],
-            label: 'mydumper',
+        const produced = startSpoolTar(
+          {
+            tool: {
+              cmd,
+              args: [
+                ...conn.args,
+                `--database=${o.source.database}`,
+                `--outputdir=${dir}`,
+                `--threads=${o.jobs}`,
+                // Row chunks (by the primary key), so one large table is dumped by every thread too.
+                `--rows=${MYDUMPER_CHUNK_ROWS}`,
+                // No --triggers/--events/--routines: objectsArtifact (mydumper 0.10 alters their bodies).
+                `--long-query-guard=${o.lockTimeoutSeconds}`,
+                '--verbose=2',
+              ],
+              label: 'mydumper',
+            },
+            dir,
+            top: MYDUMPER_TOP,
+            expectBytes: o.spoolBytes,
+            cleanup: () => {
+              readPosition();
+              clearInterval(timer);
+              conn.remove();
+              fs.rmSync(spool, { recursive: true, force: true });
+            },
           },
-          dir,
-          top: MYDUMPER_TOP,
-          expectBytes: o.spoolBytes,
-          cleanup: () => {
-            readPosition();
-            clearInterval(timer);
-            conn.remove();
-            fs.rmSync(spool, { recursive: true, force: true });
-          },
-        }).start(onActivity);
-        if (o.lockWatch !== undefined) o.lockWatch.onBlocked = () => produced.kill();
+          onActivity,
+        );
+        // SIGKILL: mydumper must not dump on without its snapshot, nor keep its sessions on the server.
+        if (o.lockWatch !== undefined) o.lockWatch.onBlocked = () => produced.kill('SIGKILL');
         return produced;
       },
     },

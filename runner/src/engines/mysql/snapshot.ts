@@ -240,7 +240,8 @@ export class LockWatch {
       .catch(() => '');
     const m = /^(\d+) (\d+) ([^|]*)\|([\s\S]*)$/.exec(row.trim());
     if (m === null || this.stopped) return;
-    if (m[3].startsWith(METADATA_LOCK)) {
+    // mydumper's FLUSH TABLES WITH READ LOCK waits in either state, by how far it got.
+    if (m[3].startsWith(METADATA_LOCK) && !/^\s*FLUSH\s+TABLES/i.test(m[4])) {
       const table = /(?:FROM|TABLE)\s+(`[^`]+`(?:\.`[^`]+`)?)/i.exec(m[4])?.[1] ?? 'a table';
       this.blocked =
         `the dump gave up after ${m[2]} s waiting for a metadata lock on ${table} in ${this.database}: another ` +
