@@ -12,10 +12,11 @@ import { parseInvocation } from '../../runner/src/config';
 import { ToolPurpose } from '../../runner/src/engines';
 import { MySQLDriver } from '../../runner/src/engines/mysql/driver';
 import { checkSpoolSpace, spoolTarProducer } from '../../runner/src/pipeline/spool-tar';
+import { ProducedStream } from '../../runner/src/pipeline/stages';
 
 /** Run a spool-tar producer to its end; the archive's bytes, or the error it failed with. */
 async function drain(producer: ReturnType<typeof spoolTarProducer>): Promise<{ bytes: number; error?: Error }> {
-  let started;
+  let started: ProducedStream;
   try {
     started = producer.start(() => undefined);
   } catch (e) {
@@ -49,7 +50,7 @@ describe('the spool of a parallel dump', () => {
     return { spool, dir, producer, cleaned: () => cleaned };
   };
 
-  test('more than the filesystem has free: refused before the tool starts, naming TMPDIR, the bytes and the fix', async () => {
+  test('more than the filesystem has free: refused before the tool starts, naming TMPDIR, bytes, fix', async () => {
     const free = fs.statfsSync(os.tmpdir());
     const needed = free.bavail * free.bsize * 2 + 1;
     const marker = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-units-ran-')), 'ran');

@@ -228,7 +228,7 @@ describe('MariaDB: the checks of a parallel dump', () => {
     assert.deepEqual(fs.readdirSync(smallTmp), []);
   });
 
-  test("mydumper's snapshot lock behind another session's LOCK TABLES … WRITE gives up after --lock-timeout", async () => {
+  test("mydumper's snapshot lock behind a LOCK TABLES … WRITE gives up after --lock-timeout", async () => {
     const client = findTool(['mariadb', 'mysql'])!;
     const holder = spawn(client, ['--no-defaults', '-S', db.socket, '-u', 'root', 'shop'], {
       env: { ...process.env, MYSQL_PWD: db.password },
