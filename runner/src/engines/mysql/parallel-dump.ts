@@ -111,7 +111,8 @@ export async function mysqlDumpJobs(
   const asked = requested !== undefined;
   if (findTool(['mydumper']) === undefined) {
     if (asked) mydumperTool('mydumper');
-    log.warn(
+    // What every run without --jobs did before the rule applied here: said, not warned.
+    log.info(
       `the database has ${large} large tables, but mydumper is not on PATH: dumping as one stream ` +
         `(mariadb-dump). For a parallel dump, ${MYDUMPER_FIX}.`,
     );
@@ -311,6 +312,10 @@ export async function openMydumperBackup(o: MydumperBackupOptions): Promise<Back
   // --long-query-guard looks only at running queries: an idle session's LOCK TABLES … WRITE holds
   // mydumper's FLUSH TABLES WITH READ LOCK for ever. The watch stops it after --lock-timeout.
   const watch = new LockWatch(o.control, o.source.database, o.lockTimeoutSeconds, LockWatchOf.MYDUMPER);
+  const blocked = (a: ArtifactPlan): ArtifactPlan => ({
+    ...a,
+    onFailure: (stderr) => (watch.blocked !== undefined ? { fail: watch.blocked } : a.onFailure?.(stderr)),
+  });
   const database = mydumperArtifact({
     ...o,
     onPosition: (p) => (position = p),
@@ -323,7 +328,8 @@ export async function openMydumperBackup(o: MydumperBackupOptions): Promise<Back
     get position() {
       return position;
     },
-    artifacts: [database, ...o.globals],
+    // The routines and grants are read while the watch runs too: a lock it gave up on fails them with its message.
+    artifacts: [database, ...o.globals.map(blocked)],
     tables: async () => {
       await watch.stop();
       if (o.logBin && position === undefined) {
