@@ -325,10 +325,20 @@ function leftoverHours(v: Record<string, unknown>): number {
   return hours;
 }
 
-/** --jobs N: 1 or more (0 is refused: it would mean no job at all). */
-function jobsOf(values: Record<string, unknown>): number | undefined {
+/**
+ * --jobs N: 1 or more (0 is refused: it would mean no job at all). `engine` is the engine the
+ * option would reach, where the command knows it: MongoDB's mongodump/mongorestore take no jobs, so
+ * N above 1 there is refused rather than silently ignored.
+ */
+function jobsOf(values: Record<string, unknown>, engine: Engine | undefined): number | undefined {
   const jobs = values.jobs as number | undefined;
   if (jobs === 0) throw new ConfigError(`--jobs is '0'; give 1 or more (1: one stream, no local spool).`);
+  if (engine === Engine.MONGODB && jobs !== undefined && jobs > 1) {
+    throw new ConfigError(
+      `--jobs is '${jobs}', but MongoDB backups and restores run one mongodump/mongorestore stream and take no ` +
+        'jobs; leave --jobs (and DBBACKUP_JOBS) out, or give --jobs 1.',
+    );
+  }
   return jobs;
 }
 
@@ -442,7 +452,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
             ? parseDurationSeconds(String(v['max-replica-lag']), `--max-replica-lag`)
             : undefined,
         leftoverHours: leftoverHours(v),
-        jobs: jobsOf(v),
+        jobs: jobsOf(v, engine),
         rowCounts: (v['row-counts'] as RowCounts | undefined) ?? RowCounts.EXACT,
         json,
       };
@@ -490,7 +500,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         identity: v.identity as string | undefined,
         withGlobals: v['with-globals'] === true,
         clean: v.clean === true,
-        jobs: jobsOf(v),
+        jobs: jobsOf(v, target?.engine),
         json,
       };
     }
@@ -534,18 +544,21 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
       }
       return cfg;
     }
-    case RunnerCommand.DRILL:
+    case RunnerCommand.DRILL: {
       noPositionals();
+      const from = parseStorageUrl(need(v, cmd, 'from'), '--from');
+      const target = parseSourceUrl(need(v, cmd, 'target'), '--target');
       return {
         command: cmd,
-        from: parseStorageUrl(need(v, cmd, 'from'), '--from'),
-        target: parseSourceUrl(need(v, cmd, 'target'), '--target'),
+        from,
+        target,
         identity: v.identity as string | undefined,
         database: v.database as string | undefined,
         seed: v['drill-seed'] as string | undefined,
-        jobs: jobsOf(v),
+        jobs: jobsOf(v, target.engine),
         json,
       };
+    }
     case RunnerCommand.RUNBOOK:
       noPositionals();
       return {

@@ -5,7 +5,7 @@
 // the value and the fix. (Age recipients and URLs are checked when the options are parsed.)
 import * as fs from 'node:fs';
 import { Manifest, ManifestEncryption } from '../../lib/core/manifest';
-import { BackupMethod, Compression } from '../../lib/core/model';
+import { BackupMethod, BackupType, Compression } from '../../lib/core/model';
 import { EncryptionScheme, opensslKeyFile, SourceUrl } from '../../lib/core/urls';
 import { ConfigError } from './errors';
 import { CheckBeforeWork, driverFor, EngineDriver, ReadCheck, ToolNeed, ToolPurpose } from './engines';
@@ -69,6 +69,8 @@ export function backupPlan(cfg: {
   readonly engine?: string;
   readonly source?: SourceUrl;
   readonly method?: BackupMethod;
+  readonly type?: BackupType;
+  readonly jobs?: number;
   readonly compression: Compression;
   readonly encryption: { readonly scheme: EncryptionScheme };
 }): Plan {
@@ -76,7 +78,7 @@ export function backupPlan(cfg: {
   if (cfg.source === undefined || cfg.method === undefined) return { tools };
   const driver = driverFor(cfg.source.engine);
   return {
-    tools: [...driver.tools(ToolPurpose.BACKUP, cfg.method), ...tools],
+    tools: [...driver.tools(ToolPurpose.BACKUP, cfg.method, { type: cfg.type, jobs: cfg.jobs }), ...tools],
     server: { driver, url: cfg.source, purpose: ToolPurpose.BACKUP },
   };
 }
@@ -113,7 +115,7 @@ export function readPlan(
       keyFile ??= { file: options.identity, encryption: m.pipeline.encryption };
     }
     const driver = driverFor(m.engine);
-    if (options.target !== undefined) tools.push(...driver.tools(ToolPurpose.RESTORE, m.method));
+    if (options.target !== undefined) tools.push(...driver.tools(ToolPurpose.RESTORE, m.method, { manifest: m }));
     if (options.deep === true) {
       for (const a of m.artifacts) {
         const check = driver.deepCheck(a);

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { BackupError } from '../errors';
+import { BackupError, ChildProcessError, ConfigError } from '../errors';
 import { Child, CommandSpec, ProducedStream, StreamProducer } from './stages';
 
 const BLOCK = 512;
@@ -120,6 +120,66 @@ export interface SpoolTarOptions {
   readonly cleanup: () => void;
   /** Called with each file once it is whole in the stream, before it is deleted from the spool. */
   readonly onSent?: (name: string, file: string) => void;
+  /**
+   * The most the spool may hold at once, in bytes, as the caller estimates it (mydumper -t N: the N
+   * largest tables' data). The spool's filesystem must have that much free before the tool starts.
+   * @default - no check before the start (a full spool still fails naming TMPDIR)
+   */
+  readonly expectBytes?: number;
+}
+
+/** Bytes in binary units, for messages (`1.5 GiB`). */
+function bytesText(n: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} bytes` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** The bytes an unprivileged process may still write on the filesystem of `dir` (undefined: cannot tell). */
+function freeBytes(dir: string): number | undefined {
+  try {
+    const st = fs.statfsSync(dir);
+    return st.bavail * st.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
+/** How to give the spool more room: said by both the check before the start and a full spool. */
+const SPOOL_FIX =
+  'give TMPDIR a directory on a filesystem with more free space, fewer --jobs, or --jobs 1 (one stream, no spool)';
+
+/** The spool's filesystem must hold `expectBytes` (see SpoolTarOptions.expectBytes); ConfigError otherwise. */
+export function checkSpoolSpace(spool: string, expectBytes: number | undefined, tool: string): void {
+  if (expectBytes === undefined || expectBytes <= 0) return;
+  const free = freeBytes(spool);
+  if (free === undefined || free >= expectBytes) return;
+  throw new ConfigError(
+    `the spool of ${tool} in TMPDIR (${spool}) may need up to ${bytesText(expectBytes)} (${expectBytes} bytes), ` +
+      `but its filesystem has ${bytesText(free)} (${free} bytes) free; ${SPOOL_FIX}.`,
+  );
+}
+
+/** A tool's failure that was the spool filling its filesystem, said as such; any other error as it is. */
+function spoolFull(e: unknown, spool: string, tool: string): unknown {
+  const tail = e instanceof ChildProcessError ? e.stderrTail : '';
+  if (!/No space left on device|ENOSPC|errno[ :]*28\b/i.test(`${tail}\n${(e as Error)?.message ?? ''}`)) return e;
+  const free = freeBytes(spool);
+  return new BackupError(
+    `the spool in TMPDIR (${spool}) filled its filesystem: ${tool} could not write (No space left on device)` +
+      `${free !== undefined ? `; ${bytesText(free)} free now that the spool is removed` : ''}; ${SPOOL_FIX}. ` +
+      `(${(e as Error).message})`,
+  );
+}
+
+/** The stream of a started spool-tar producer; kill() takes the signal (a tool that must not go on: SIGKILL). */
+export interface SpoolTarStream extends ProducedStream {
+  kill(signal?: NodeJS.Signals): void;
 }
 
 /** A tool writing a directory, as a StreamProducer of one tar archive (see the module comment). */
@@ -130,8 +190,17 @@ export function spoolTarProducer(options: SpoolTarOptions): StreamProducer {
   };
 }
 
-function startSpoolTar(options: SpoolTarOptions, onActivity: () => void): ProducedStream {
+/** Start the tool and its archive stream (as spoolTarProducer(options).start does). */
+export function startSpoolTar(options: SpoolTarOptions, onActivity: () => void): SpoolTarStream {
   const { dir, top } = options;
+  const spool = path.dirname(dir);
+  const label = options.tool.label ?? path.basename(options.tool.cmd);
+  try {
+    checkSpoolSpace(spool, options.expectBytes, label);
+  } catch (e) {
+    options.cleanup();
+    throw e;
+  }
   const child = new Child(options.tool, ['ignore', 'ignore', 'pipe']);
   if (options.onStderr !== undefined) child.process.stderr!.on('data', (d: Buffer) => options.onStderr!(d.toString()));
   const out = new PassThrough({ highWaterMark: 1 << 20 });
@@ -256,18 +325,18 @@ function startSpoolTar(options: SpoolTarOptions, onActivity: () => void): Produc
       child.kill();
       stopped = true;
       out.destroy();
-      throw e;
-    } finally {
       options.cleanup();
+      throw spoolFull(e, spool, label);
     }
+    options.cleanup();
   })();
   done.catch(() => undefined);
   return {
     stdout: out,
     done,
-    kill: () => {
+    kill: (signal?: NodeJS.Signals) => {
       stopped = true;
-      child.kill();
+      child.kill(signal);
     },
   };
 }

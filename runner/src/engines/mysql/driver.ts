@@ -20,6 +20,7 @@ import {
   RestoreOptions,
   RestoreSession,
   RestoreStep,
+  ToolContext,
   ToolNeed,
   ToolPurpose,
 } from '../shared/engine';
@@ -53,7 +54,15 @@ import { RestorePlan, expectTrailer } from './restore-plan';
 import { openPhysicalBackup, PhysicalFormat } from './physical';
 import { drillMysqlPhysical, isMysqlPhysical, runMysqlPhysicalRestore } from './physical-restore';
 import { physicalDeepCheck } from './physical-check';
-import { MYDUMPER_FORMAT, OBJECTS_FORMAT, objectsArtifact, openMydumperBackup } from './parallel-dump';
+import {
+  MYDUMPER_FIX,
+  MYDUMPER_FORMAT,
+  mydumperSpoolBytes,
+  mysqlDumpJobs,
+  OBJECTS_FORMAT,
+  objectsArtifact,
+  openMydumperBackup,
+} from './parallel-dump';
 import { openMyloaderRestore } from './parallel-restore';
 
 /** --jobs N above 1 of the restore of a single-stream backup (see docs/mysql.md#parallel-dumps-and-restores). */
@@ -122,15 +131,31 @@ export class MySQLDriver implements EngineDriver {
     );
   }
 
-  public tools(purpose: ToolPurpose, method?: BackupMethod): readonly ToolNeed[] {
+  public tools(purpose: ToolPurpose, method?: BackupMethod, context?: ToolContext): readonly ToolNeed[] {
     const fix = 'install the MariaDB or MySQL client (Debian: mariadb-client)';
     const cmd = clientTool();
     const client: ToolNeed = { cmd, label: path.basename(cmd), why: `a MySQL/MariaDB ${purpose}`, fix };
+    const mydumper = (name: 'mydumper' | 'myloader', why: string): ToolNeed => ({
+      cmd: name,
+      label: name,
+      why,
+      fix: `${MYDUMPER_FIX}, or give --jobs 1 for the single-stream dump`,
+    });
     // The server family decides the physical tools (mariadb-backup or XtraBackup); the session checks them.
     if (method === BackupMethod.PHYSICAL && purpose === ToolPurpose.BACKUP) return [client];
-    if (purpose === ToolPurpose.RESTORE) return [client];
+    if (purpose === ToolPurpose.RESTORE) {
+      // The backup's format picks myloader (a backup dumped with --jobs N), whatever --jobs the restore has.
+      const parallel = context?.manifest?.artifacts.some((a) => a.format === MYDUMPER_FORMAT) === true;
+      if (!parallel) return [client];
+      const loader = mydumper('myloader', `the restore of backup ${context!.manifest!.id}, dumped by mydumper`);
+      return [client, { ...loader, fix: MYDUMPER_FIX }];
+    }
     const dump = findTool(['mariadb-dump', 'mysqldump']) ?? 'mariadb-dump';
-    return [client, { cmd: dump, label: path.basename(dump), why: 'a MySQL/MariaDB backup', fix }];
+    const tools = [client, { cmd: dump, label: path.basename(dump), why: 'a MySQL/MariaDB backup', fix }];
+    // An explicit --jobs N above 1 of a full logical dump runs mydumper (the default falls back without it).
+    const full = (context?.type ?? BackupType.FULL) === BackupType.FULL;
+    if (full && (context?.jobs ?? 1) > 1) tools.push(mydumper('mydumper', `--jobs ${context!.jobs}`));
+    return tools;
   }
 
   public async serverToolProblem(url: SourceUrl, purpose: ToolPurpose): Promise<string | undefined> {
@@ -177,12 +202,15 @@ export class MySQLDriver implements EngineDriver {
       if (options.type !== BackupType.FULL)
         return await openBinlogRange(control, source, env, connArgs, info.version, options);
       const dump = await dumpTool(info.flavor);
-      // --jobs N above 1: mydumper -t N through a spool (parallel-dump.ts); the default stays one stream.
-      if ((options.jobs ?? 1) > 1) {
+      // --jobs N, or the rule of lib/core/parallel.ts; above 1: mydumper -t N through a spool
+      // (parallel-dump.ts), when mydumper and RELOAD are there (checked now, before any dump starts).
+      const jobs = await mysqlDumpJobs(control, source.database, options.jobs, info.account);
+      if (jobs > 1) {
         return await openMydumperBackup({
           source,
           password: process.env[SECRET_ENV.SOURCE_PASSWORD],
-          jobs: options.jobs!,
+          jobs,
+          spoolBytes: await mydumperSpoolBytes(control, source.database, jobs),
           lockTimeoutSeconds: options.lockTimeoutSeconds ?? 60,
           serverVersion: info.version,
           logBin: info.logBin,
@@ -195,6 +223,7 @@ export class MySQLDriver implements EngineDriver {
               log.warn('could not read the tables for the manifest', { error: e.message.split('\n')[0] });
               return undefined;
             }),
+          control,
           close: () => control.close(),
         });
       }

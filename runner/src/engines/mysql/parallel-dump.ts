@@ -15,13 +15,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../../../../lib/core/errors';
+import { dumpJobs, PARALLEL_TABLE_MIN_BYTES } from '../../../../lib/core/parallel';
 import { LogPosition, TableStat } from '../../../../lib/core/manifest';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { log } from '../../log';
 import { capture, findTool } from '../../pipeline/stages';
-import { spoolTarProducer } from '../../pipeline/spool-tar';
+import { startSpoolTar } from '../../pipeline/spool-tar';
 import { ArtifactPlan, BackupSession } from '../shared/engine';
 import { KNOWN_PARAMS } from './client';
+import { MysqlSession, quoteString } from './session';
+import { LockWatch, LockWatchOf } from './snapshot';
 
 /** The stored artifact's name (before the codec's extensions) and format. */
 export const MYDUMPER_NAME = 'database.mydumper.tar';
@@ -32,16 +35,108 @@ export const MYDUMPER_TOP = 'database.mydumper';
 /** Rows per chunk file (mydumper --rows; bench/mariadb.sh measured it). */
 export const MYDUMPER_CHUNK_ROWS = 250000;
 
+/** How to get mydumper and myloader (one Debian package holds both). */
+export const MYDUMPER_FIX = 'install it (Debian: apt-get install mydumper, which holds mydumper and myloader)';
+
 /** The mydumper or myloader binary, or a clear error naming the fix. */
 export function mydumperTool(name: 'mydumper' | 'myloader'): string {
   const found = findTool([name]);
   if (found === undefined) {
     throw new ConfigError(
-      `--jobs above 1 for MySQL/MariaDB uses ${name}, which is not on PATH; install it (Debian: apt-get install ` +
-        'mydumper), or give --jobs 1 for the single-stream dump (mariadb-dump).',
+      `--jobs above 1 for MySQL/MariaDB uses ${name}, which is not on PATH; ${MYDUMPER_FIX}, or give --jobs 1 ` +
+        'for the single-stream dump (mariadb-dump).',
     );
   }
   return found;
+}
+
+/** The base tables of `database`, for the information_schema queries below. */
+function baseTables(database: string): string {
+  return (
+    `FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${quoteString(database)} ` +
+    `AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')`
+  );
+}
+
+/**
+ * What mydumper -t N may hold in its spool at once, in bytes: the N largest tables' data
+ * (information_schema DATA_LENGTH). Each thread writes one table's rows at a time and a file leaves
+ * the spool once it is whole in the stream, so the spool holds at most about that much.
+ */
+export async function mydumperSpoolBytes(session: MysqlSession, database: string, jobs: number): Promise<number> {
+  const n = Math.max(1, Math.floor(jobs));
+  const out = await session.query(
+    `SELECT COALESCE(SUM(d), 0) FROM (SELECT COALESCE(DATA_LENGTH, 0) AS d ${baseTables(database)} ` +
+      `ORDER BY d DESC LIMIT ${n}) AS largest`,
+  );
+  return Number(out.trim());
+}
+
+/** How many tables of `database` take at least `bytes` on disk (data and indexes): lib/core/parallel.ts's rule. */
+export async function largeTableCount(session: MysqlSession, database: string, bytes: number): Promise<number> {
+  const out = await session.query(
+    `SELECT COUNT(*) ${baseTables(database)} AND COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0) >= ${bytes}`,
+  );
+  return Number(out.trim());
+}
+
+/**
+ * Whether the session's account holds RELOAD (or ALL PRIVILEGES) on *.*, as SHOW GRANTS lists it
+ * (the account's own grants and those of its current role): mydumper's FLUSH TABLES WITH READ
+ * LOCK needs it.
+ */
+export async function holdsReload(session: MysqlSession): Promise<boolean> {
+  const grants = await session.query('SHOW GRANTS');
+  return grants.split('\n').some((g) => {
+    const privileges = /^GRANT\s+(.*?)\s+ON\s+\*\.\*\s+TO\s/i.exec(g)?.[1];
+    return privileges !== undefined && /\b(RELOAD|ALL PRIVILEGES)\b/i.test(privileges);
+  });
+}
+
+/**
+ * The jobs of a MySQL/MariaDB dump, decided before it starts: `--jobs N`, or lib/core/parallel.ts's
+ * rule (parallel only with two large tables or more). A parallel dump needs mydumper and RELOAD:
+ * without them an explicit --jobs N above 1 is refused (ConfigError, exit 2) naming the fix, and
+ * the default falls back to the single stream with a warning.
+ */
+export async function mysqlDumpJobs(
+  session: MysqlSession,
+  database: string,
+  requested: number | undefined,
+  account: string,
+): Promise<number> {
+  const large = requested === undefined ? await largeTableCount(session, database, PARALLEL_TABLE_MIN_BYTES) : 0;
+  const jobs = dumpJobs(requested, os.availableParallelism(), large);
+  if (jobs <= 1) return 1;
+  const asked = requested !== undefined;
+  if (findTool(['mydumper']) === undefined) {
+    if (asked) mydumperTool('mydumper');
+    // What every run without --jobs did before the rule applied here: said, not warned.
+    log.info(
+      `the database has ${large} large tables, but mydumper is not on PATH: dumping as one stream ` +
+        `(mariadb-dump). For a parallel dump, ${MYDUMPER_FIX}.`,
+    );
+    return 1;
+  }
+  if (!(await holdsReload(session))) {
+    const at = account.lastIndexOf('@');
+    const grantee = at < 0 ? `'${account}'` : `'${account.slice(0, at)}'@'${account.slice(at + 1)}'`;
+    const fix =
+      `grant it (GRANT RELOAD ON *.* TO ${grantee}), or give --jobs 1 for the single-stream dump, ` +
+      'which does without it';
+    if (asked) {
+      throw new ConfigError(
+        `--jobs ${jobs} dumps with mydumper, whose consistent snapshot (FLUSH TABLES WITH READ LOCK) needs the ` +
+          `RELOAD privilege, which ${grantee} does not hold; ${fix}.`,
+      );
+    }
+    log.warn(
+      `the database has ${large} large tables, but ${grantee} lacks the RELOAD privilege mydumper's snapshot ` +
+        `(FLUSH TABLES WITH READ LOCK) needs: dumping as one stream (mariadb-dump). For a parallel dump, ${fix}.`,
+    );
+    return 1;
+  }
+  return jobs;
 }
 
 /** The binary log position in the text of mydumper's `metadata` file (undefined until it is there). */
@@ -113,8 +208,12 @@ export interface MydumperDumpOptions {
   readonly jobs: number;
   /** mydumper's --long-query-guard: how long a running query may hold up its lock. */
   readonly lockTimeoutSeconds: number;
+  /** The most the spool may hold (mydumperSpoolBytes), checked against TMPDIR's free space before the start. */
+  readonly spoolBytes?: number;
   /** Called with the position once mydumper has written it. */
   readonly onPosition: (p: LogPosition) => void;
+  /** The watch of the locks mydumper waits on: it stops mydumper when it gives up. */
+  readonly lockWatch?: LockWatch;
   readonly onFailure?: ArtifactPlan['onFailure'];
 }
 
@@ -149,31 +248,38 @@ export function mydumperArtifact(o: MydumperDumpOptions): ArtifactPlan {
           }
         };
         const timer = setInterval(readPosition, 50);
-        return spoolTarProducer({
-          tool: {
-            cmd,
-            args: [
-              ...conn.args,
-              `--database=${o.source.database}`,
-              `--outputdir=${dir}`,
-              `--threads=${o.jobs}`,
-              // Row chunks (by the primary key), so one large table is dumped by every thread too.
-              `--rows=${MYDUMPER_CHUNK_ROWS}`,
-              // No --triggers/--events/--routines: objectsArtifact (mydumper 0.10 alters their bodies).
-              `--long-query-guard=${o.lockTimeoutSeconds}`,
-              '--verbose=2',
-            ],
-            label: 'mydumper',
+        const produced = startSpoolTar(
+          {
+            tool: {
+              cmd,
+              args: [
+                ...conn.args,
+                `--database=${o.source.database}`,
+                `--outputdir=${dir}`,
+                `--threads=${o.jobs}`,
+                // Row chunks (by the primary key), so one large table is dumped by every thread too.
+                `--rows=${MYDUMPER_CHUNK_ROWS}`,
+                // No --triggers/--events/--routines: objectsArtifact (mydumper 0.10 alters their bodies).
+                `--long-query-guard=${o.lockTimeoutSeconds}`,
+                '--verbose=2',
+              ],
+              label: 'mydumper',
+            },
+            dir,
+            top: MYDUMPER_TOP,
+            expectBytes: o.spoolBytes,
+            cleanup: () => {
+              readPosition();
+              clearInterval(timer);
+              conn.remove();
+              fs.rmSync(spool, { recursive: true, force: true });
+            },
           },
-          dir,
-          top: MYDUMPER_TOP,
-          cleanup: () => {
-            readPosition();
-            clearInterval(timer);
-            conn.remove();
-            fs.rmSync(spool, { recursive: true, force: true });
-          },
-        }).start(onActivity);
+          onActivity,
+        );
+        // SIGKILL: mydumper must not dump on without its snapshot, nor keep its sessions on the server.
+        if (o.lockWatch !== undefined) o.lockWatch.onBlocked = () => produced.kill('SIGKILL');
+        return produced;
       },
     },
     onFailure: o.onFailure,
@@ -184,6 +290,7 @@ export interface MydumperBackupOptions {
   readonly source: SourceUrl;
   readonly password: string | undefined;
   readonly jobs: number;
+  readonly spoolBytes?: number;
   readonly lockTimeoutSeconds: number;
   readonly serverVersion: string;
   /** Whether the server writes a binary log (else no position is expected). */
@@ -192,6 +299,8 @@ export interface MydumperBackupOptions {
   readonly globals: readonly ArtifactPlan[];
   /** The manifest's tables (statistics' estimates: mydumper's snapshot cannot be shared). */
   readonly tables: () => Promise<TableStat[] | undefined>;
+  /** The session that watches mydumper's sessions for a lock they wait on (snapshot.ts's LockWatch). */
+  readonly control: MysqlSession;
   readonly close: () => Promise<void>;
 }
 
@@ -200,21 +309,38 @@ export async function openMydumperBackup(o: MydumperBackupOptions): Promise<Back
   const cmd = mydumperTool('mydumper');
   const version = (await capture({ cmd, args: ['--version'] }).catch(() => '')).trim();
   let position: LogPosition | undefined;
-  const database = mydumperArtifact({ ...o, onPosition: (p) => (position = p) });
+  // --long-query-guard looks only at running queries: an idle session's LOCK TABLES … WRITE holds
+  // mydumper's FLUSH TABLES WITH READ LOCK for ever. The watch stops it after --lock-timeout.
+  const watch = new LockWatch(o.control, o.source.database, o.lockTimeoutSeconds, LockWatchOf.MYDUMPER);
+  const blocked = (a: ArtifactPlan): ArtifactPlan => ({
+    ...a,
+    onFailure: (stderr) => (watch.blocked !== undefined ? { fail: watch.blocked } : a.onFailure?.(stderr)),
+  });
+  const database = mydumperArtifact({
+    ...o,
+    onPosition: (p) => (position = p),
+    lockWatch: watch,
+    onFailure: () => (watch.blocked !== undefined ? { fail: watch.blocked } : undefined),
+  });
   return {
     serverVersion: o.serverVersion,
     tools: { mydumper: /mydumper (\S+)/.exec(version)?.[1] ?? version },
     get position() {
       return position;
     },
-    artifacts: [database, ...o.globals],
+    // The routines and grants are read while the watch runs too: a lock it gave up on fails them with its message.
+    artifacts: [database, ...o.globals.map(blocked)],
     tables: async () => {
+      await watch.stop();
       if (o.logBin && position === undefined) {
         log.warn('the binlog position is not recorded: mydumper wrote none into its metadata file');
       }
       return o.tables();
     },
-    close: o.close,
+    close: async () => {
+      await watch.stop();
+      await o.close();
+    },
   };
 }
 

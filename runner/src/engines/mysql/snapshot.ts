@@ -181,45 +181,81 @@ export class SharedSnapshot {
   }
 }
 
+/** What holds up a dump's query, by the processlist's STATE. */
+const METADATA_LOCK = 'Waiting for table metadata lock';
 /**
- * Gives up on a dump that waits for another session's metadata lock (`LOCK TABLES … WRITE`,
- * `ALTER TABLE`) longer than `seconds`: mariadb-dump/mysqldump have no lock_wait_timeout option
- * and the server's default is a day. The control session watches the processlist once a second
- * and stops the waiting query; the dump then fails and `blocked` says why.
+ * The states of mydumper's FLUSH TABLES WITH READ LOCK while another session holds a table (MariaDB
+ * 10.4 and later: the backup lock; MySQL and older MariaDB: the global read lock and table flush).
+ */
+const SNAPSHOT_LOCKS = ['Waiting for backup lock', 'Waiting for global read lock', 'Waiting for table flush'];
+
+/** The states a dump's sessions are given up in: mariadb-dump's, or mydumper's too (its snapshot's FTWRL). */
+export enum LockWatchOf {
+  /** mariadb-dump/mysqldump --single-transaction: metadata locks. */
+  SINGLE_STREAM = 'single-stream',
+  /** mydumper -t N: its FLUSH TABLES WITH READ LOCK, and its threads' metadata locks. */
+  MYDUMPER = 'mydumper',
+}
+
+/**
+ * Gives up on a dump that waits for another session's lock (`LOCK TABLES … WRITE`, `ALTER TABLE`)
+ * longer than `seconds`: mariadb-dump/mysqldump have no lock_wait_timeout option and the server's
+ * default is a day; mydumper's --long-query-guard only looks at running queries, so its FLUSH TABLES
+ * WITH READ LOCK waits for ever behind an idle session's table lock. The control session watches the
+ * processlist once a second and stops the waiting query; the dump then fails and `blocked` says why.
  */
 export class LockWatch {
   public blocked?: string;
+  /**
+   * Called once the watch gave up (after its KILL QUERY): mydumper 0.10 takes a failed FLUSH TABLES
+   * WITH READ LOCK for a warning and dumps on without a consistent snapshot, so it is stopped here.
+   */
+  public onBlocked?: () => void;
   private readonly timer: NodeJS.Timeout;
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
+  private readonly states: readonly string[];
 
   constructor(
     private readonly session: MysqlSession,
     private readonly database: string,
     private readonly seconds: number,
+    of: LockWatchOf = LockWatchOf.SINGLE_STREAM,
   ) {
+    this.states = of === LockWatchOf.MYDUMPER ? [METADATA_LOCK, ...SNAPSHOT_LOCKS] : [METADATA_LOCK];
     this.timer = setInterval(() => (this.running = this.running.then(() => this.check())), 1000);
     this.timer.unref();
   }
 
   private async check(): Promise<void> {
     if (this.stopped || this.blocked !== undefined) return;
+    const states = this.states.map((st) => `STATE LIKE ${quoteString(`${st}%`)}`).join(' OR ');
     const row = await this.session
       .query(
-        `SELECT CONCAT(ID, ' ', TIME, ' ', COALESCE(INFO, '')) FROM information_schema.PROCESSLIST ` +
+        `SELECT CONCAT(ID, ' ', TIME, ' ', STATE, '|', COALESCE(INFO, '')) FROM information_schema.PROCESSLIST ` +
           `WHERE ID <> CONNECTION_ID() AND DB = ${quoteString(this.database)} ` +
-          `AND USER = SUBSTRING_INDEX(USER(), '@', 1) AND STATE LIKE 'Waiting for table metadata lock%' ` +
+          `AND USER = SUBSTRING_INDEX(USER(), '@', 1) AND (${states}) ` +
           `AND TIME >= ${this.seconds} ORDER BY TIME DESC LIMIT 1`,
       )
       .catch(() => '');
-    const m = /^(\d+) (\d+) ([\s\S]*)$/.exec(row.trim());
+    const m = /^(\d+) (\d+) ([^|]*)\|([\s\S]*)$/.exec(row.trim());
     if (m === null || this.stopped) return;
-    const table = /(?:FROM|TABLE)\s+(`[^`]+`(?:\.`[^`]+`)?)/i.exec(m[3])?.[1] ?? 'a table';
-    this.blocked =
-      `the dump gave up after ${m[2]} s waiting for a metadata lock on ${table} in ${this.database}: another ` +
-      'session holds it (LOCK TABLES … WRITE, ALTER TABLE, or a long transaction that used the table). ' +
-      'Find it with SHOW PROCESSLIST, or raise --lock-timeout SECONDS.';
+    // mydumper's FLUSH TABLES WITH READ LOCK waits in either state, by how far it got.
+    if (m[3].startsWith(METADATA_LOCK) && !/^\s*FLUSH\s+TABLES/i.test(m[4])) {
+      const table = /(?:FROM|TABLE)\s+(`[^`]+`(?:\.`[^`]+`)?)/i.exec(m[4])?.[1] ?? 'a table';
+      this.blocked =
+        `the dump gave up after ${m[2]} s waiting for a metadata lock on ${table} in ${this.database}: another ` +
+        'session holds it (LOCK TABLES … WRITE, ALTER TABLE, or a long transaction that used the table). ' +
+        'Find it with SHOW PROCESSLIST, or raise --lock-timeout SECONDS.';
+    } else {
+      this.blocked =
+        `mydumper gave up after ${m[2]} s waiting for the lock of its consistent snapshot (FLUSH TABLES WITH READ ` +
+        `LOCK, state '${m[3]}') on ${this.database}: another session holds a table (LOCK TABLES … WRITE, ` +
+        'ALTER TABLE, or a long query or transaction). Find it with SHOW PROCESSLIST, or raise --lock-timeout ' +
+        'SECONDS.';
+    }
     log.warn(this.blocked);
+    this.onBlocked?.();
     await this.session.query(`KILL QUERY ${Number(m[1])}`).catch(() => undefined);
   }
 

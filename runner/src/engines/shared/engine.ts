@@ -40,7 +40,7 @@ export interface EngineDriver {
   /** Whether a database exists. */
   databaseExists?(target: SourceUrl): Promise<boolean>;
   /** The programs a backup or restore runs, checked before any session opens (preflight.ts). */
-  tools(purpose: ToolPurpose, method: BackupMethod): readonly ToolNeed[];
+  tools(purpose: ToolPurpose, method: BackupMethod, context?: ToolContext): readonly ToolNeed[];
   /**
    * The server's major version, by a quick query, for tools that must be at least that
    * version (ToolNeed.atLeastServerMajor); undefined when the server cannot be asked.
@@ -202,6 +202,16 @@ export type RestoreBackup = (cfg: RestoreConfig, signal: AbortSignal) => Promise
 export enum ToolPurpose {
   BACKUP = 'backup',
   RESTORE = 'restore',
+}
+
+/** What else decides a plan's programs: the options given and, for a restore, the backup. */
+export interface ToolContext {
+  /** The backup's type (a backup). */
+  readonly type?: BackupType;
+  /** --jobs N as given (undefined: not given). */
+  readonly jobs?: number;
+  /** The backup a restore reads (its artifacts' formats name their restore tools). */
+  readonly manifest?: Manifest;
 }
 
 /** A program a plan runs; preflight.ts checks that it exists and runs (`cmd --version`). */

@@ -1,0 +1,271 @@
+// The checks before and around a parallel MySQL/MariaDB dump (mydumper), against a real MariaDB
+// server: a missing mydumper/myloader is exit 2 before anything is read or written; RELOAD is
+// checked before the dump (an explicit --jobs N: exit 2; the default: one stream, with a warning);
+// the spool's estimate (the N largest tables) is checked against TMPDIR's free space; the lock
+// watch stops mydumper when its FLUSH TABLES WITH READ LOCK waits on another session's table lock.
+// A small TMPDIR is a tmpfs of a few MiB (mounting needs root: without it those two tests are
+// skipped, saying so).
+import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import * as assert from 'node:assert/strict';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-server';
+import { findTool } from '../../runner/src/pipeline/stages';
+import { loadMariaFixture } from '../harness/mariadb-fixture';
+import { waitFor } from '../harness/ports';
+import { allCmdlines } from '../harness/procs';
+import { dbbackup } from '../harness/runner';
+
+/** A tmpfs of `mib` MiB at a new directory under `parent`, or undefined when this process may not mount. */
+function smallFilesystem(parent: string, mib: number): string | undefined {
+  const at = fs.mkdtempSync(path.join(parent, 'small-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m,mode=0700`, 'tmpfs', at], { stdio: 'ignore' });
+    return at;
+  } catch {
+    fs.rmdirSync(at);
+    return undefined;
+  }
+}
+
+const probe = smallFilesystem(os.tmpdir(), 1);
+if (probe !== undefined) {
+  execFileSync('umount', [probe]);
+  fs.rmdirSync(probe);
+} else {
+  console.warn('cannot mount a tmpfs (not root): the small-TMPDIR tests of the spool are skipped');
+}
+const withSmallTmp = probe !== undefined ? test : test.skip;
+
+describe('MariaDB: the checks of a parallel dump', () => {
+  let db: LocalMariaDB;
+  let dir: string;
+  let tmp: string;
+  let password: string;
+  const holders: ChildProcess[] = [];
+  const mounts: string[] = [];
+  const small = (mib: number) => {
+    const at = smallFilesystem(dir, mib)!;
+    mounts.push(at);
+    return at;
+  };
+  const run = (args: string[], env: Record<string, string | undefined> = {}) =>
+    dbbackup(args, { env: { ...db.env, TMPDIR: tmp, ...env }, timeoutMs: 120000 });
+  const backup = (database: string, store: string, ...extra: string[]) =>
+    run(['backup', '--engine', 'mysql', '--source', db.url(database), '--to', store, '--json', ...extra]);
+  /** A backup as `nor`, an account without RELOAD. */
+  const limitedBackup = (database: string, store: string, ...extra: string[]) =>
+    run(['backup', '--engine', 'mysql', '--source', db.url(database, 'nor'), '--to', store, '--json', ...extra], {
+      DBBACKUP_SOURCE_PASSWORD: password,
+      MYSQL_PWD: undefined,
+    });
+  const stored = (store: string) => (fs.existsSync(store) ? fs.readdirSync(store) : []);
+  /** A PATH of links to the tools a MariaDB backup and restore run, without `without`. */
+  const pathWithout = (...without: string[]) => {
+    const bin = fs.mkdtempSync(path.join(dir, 'bin-'));
+    const tools = ['mariadb', 'mysql', 'mariadb-dump', 'mysqldump', 'mydumper', 'myloader', 'zstd', 'tar', 'sh'];
+    for (const t of tools) {
+      const found = findTool([t]);
+      if (found !== undefined && !without.includes(t)) fs.symlinkSync(found, path.join(bin, t));
+    }
+    return bin;
+  };
+
+  beforeAll(async () => {
+    db = await startLocalMariaDB();
+    await loadMariaFixture(db, 'shop', 300);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-parallel-checks-'));
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-parallel-checks-tmp-'));
+    // Two tables of more than PARALLEL_TABLE_MIN_BYTES (64 MiB) of data and indexes, for the jobs rule
+    // (about 75 MiB each, a few seconds).
+    await db.sql('CREATE DATABASE wide');
+    for (const t of ['a', 'b']) {
+      await db.sql(`CREATE TABLE ${t} (id INT PRIMARY KEY, v CHAR(200) NOT NULL, KEY (v)) ENGINE=InnoDB`, 'wide');
+      await db.sql(`INSERT INTO ${t} SELECT seq, CONCAT(seq, REPEAT('x', 190)) FROM seq_1_to_120000`, 'wide');
+      await db.sql(`ANALYZE TABLE ${t}`, 'wide');
+    }
+    // A table whose dump is much larger than its (compressed) pages: past the estimate, into ENOSPC.
+    await db.sql(
+      'CREATE DATABASE packed; CREATE TABLE packed.c (id INT PRIMARY KEY, v MEDIUMTEXT NOT NULL) ' +
+        'ENGINE=InnoDB ROW_FORMAT=COMPRESSED KEY_BLOCK_SIZE=1',
+    );
+    await db.sql(`INSERT INTO c SELECT seq, REPEAT('a', 8000) FROM seq_1_to_2000; ANALYZE TABLE c`, 'packed');
+    // A throwaway password for the throwaway server, made here rather than written in the test.
+    password = crypto.randomBytes(12).toString('hex');
+    await db.sql(
+      `CREATE USER 'nor'@'127.0.0.1' IDENTIFIED BY '${password}';
+       GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON wide.* TO 'nor'@'127.0.0.1';
+       GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON shop.* TO 'nor'@'127.0.0.1';`,
+    );
+  }, 300000);
+  afterAll(async () => {
+    for (const h of holders) h.kill('SIGKILL');
+    for (const m of mounts) execFileSync('umount', [m]);
+    await db?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test('no mydumper on PATH: --jobs 2 is exit 2 naming it and its package, nothing written', async () => {
+    const store = path.join(dir, 'no-mydumper');
+    const r = await backup('shop', `file://${store}`, '--jobs', '2');
+    const PATH = pathWithout('mydumper');
+    const missing = await run(['backup', '--engine', 'mysql', '--source', db.url('shop'), '--to', `file://${store}`], {
+      PATH,
+      DBBACKUP_JOBS: '2',
+    });
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /mydumper is not installed or not on PATH .*needed for --jobs 2/);
+    assert.match(missing.stderr, /apt-get install mydumper/);
+    // The one backup in the store is the one made with mydumper there.
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(
+      stored(store).filter((n) => /^\d{8}T/.test(n)),
+      [JSON.parse(r.stdout).id],
+    );
+    // Without --jobs the same PATH backs up as one stream: mydumper is only needed when asked for.
+    const single = await run(
+      ['backup', '--engine', 'mysql', '--source', db.url('shop'), '--to', `file://${store}`, '--json'],
+      { PATH },
+    );
+    assert.equal(single.code, 0, single.stderr);
+    assert.equal(JSON.parse(single.stdout).artifacts[0].name, 'database.sql.zst');
+
+    // A backup dumped by mydumper restores with myloader: without it, exit 2 before the target is made.
+    const restore = await run(
+      ['restore', '--from', `file://${store}`, '--id', JSON.parse(r.stdout).id, '--target', db.url('no_loader')],
+      { PATH: pathWithout('myloader') },
+    );
+    assert.equal(restore.code, 2, restore.stderr);
+    assert.match(
+      restore.stderr,
+      /myloader is not installed or not on PATH .*dumped by mydumper.*apt-get install mydumper/,
+    );
+    assert.equal(await db.sql(`SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'no_loader'`), '0');
+    assert.deepEqual(fs.readdirSync(tmp), []);
+  });
+
+  test('an account without RELOAD: --jobs 2 is exit 2 naming the privilege and the fix before any dump', async () => {
+    const store = path.join(dir, 'no-reload');
+    const r = await limitedBackup('wide', `file://${store}`, '--jobs', '2');
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /--jobs 2 dumps with mydumper, whose consistent snapshot .* needs the RELOAD privilege/);
+    assert.match(r.stderr, /GRANT RELOAD ON \*\.\* TO 'nor'@'127\.0\.0\.1'\), or give --jobs 1/);
+    assert.doesNotMatch(r.stderr, /parallel dump: mydumper/);
+    assert.deepEqual(
+      stored(store).filter((n) => /^\d{8}T/.test(n) && fs.existsSync(path.join(store, n, 'manifest.json'))),
+      [],
+    );
+    assert.deepEqual(fs.readdirSync(tmp), []);
+  });
+
+  test('the default jobs: two large tables dump in parallel; without RELOAD, one stream with a warning', async () => {
+    const parallel = os.availableParallelism() >= 2;
+    const root = await backup('wide', `file://${dir}/default-root`);
+    assert.equal(root.code, 0, root.stderr);
+    assert.equal(
+      JSON.parse(root.stdout).artifacts[0].name,
+      parallel ? 'database.mydumper.tar.zst' : 'database.sql.zst',
+    );
+    const limited = await limitedBackup('wide', `file://${dir}/default-nor`);
+    assert.equal(limited.code, 0, limited.stderr);
+    assert.equal(JSON.parse(limited.stdout).artifacts[0].name, 'database.sql.zst');
+    if (parallel) {
+      assert.match(limited.stderr, /the database has 2 large tables, but 'nor'@'127\.0\.0\.1' lacks the RELOAD/);
+      assert.match(limited.stderr, /dumping as one stream \(mariadb-dump\)/);
+    }
+    assert.deepEqual(fs.readdirSync(tmp), []);
+  });
+
+  withSmallTmp(
+    "more than TMPDIR's filesystem has free for the spool: exit 2 naming TMPDIR, the bytes, the fix",
+    async () => {
+      const smallTmp = small(8);
+      const store = path.join(dir, 'small-tmp');
+      const r = await run(
+        ['backup', '--engine', 'mysql', '--source', db.url('wide'), '--to', `file://${store}`, '--jobs', '2'],
+        { TMPDIR: smallTmp },
+      );
+      assert.equal(r.code, 2, r.stderr);
+      // The two largest tables' data: about 2 × 28 MiB.
+      assert.match(r.stderr, /the spool of mydumper in TMPDIR \(.*dbbackup-spool-\w+\) may need up to [5-6]\d\.\d MiB/);
+      assert.match(r.stderr, /but its filesystem has [\d.]+ MiB \(\d+ bytes\) free; give TMPDIR a directory/);
+      assert.match(r.stderr, /fewer --jobs, or --jobs 1 \(one stream, no spool\)/);
+      assert.doesNotMatch(r.stderr, /mydumper exited/);
+      assert.deepEqual(
+        stored(store).filter((n) => fs.existsSync(path.join(store, n, 'manifest.json'))),
+        [],
+      );
+      assert.deepEqual(fs.readdirSync(smallTmp), []);
+      // --jobs 1 streams with no spool: the same TMPDIR does.
+      const single = await run(
+        ['backup', '--engine', 'mysql', '--source', db.url('wide'), '--to', `file://${store}`, '--jobs', '1'],
+        { TMPDIR: smallTmp },
+      );
+      assert.equal(single.code, 0, single.stderr);
+    },
+  );
+
+  withSmallTmp('mydumper filling the spool past the estimate: the error names the spool on TMPDIR', async () => {
+    const smallTmp = small(8);
+    const estimate = Number(
+      await db.sql(`SELECT DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'packed'`),
+    );
+    // The check passes (the pages fit), the dump's 16 MB of text do not.
+    assert.ok(estimate < 4 * 1024 * 1024, `packed.c has ${estimate} bytes of pages`);
+    const store = path.join(dir, 'full-tmp');
+    const r = await run(
+      ['backup', '--engine', 'mysql', '--source', db.url('packed'), '--to', `file://${store}`, '--jobs', '2'],
+      { TMPDIR: smallTmp },
+    );
+    assert.equal(r.code, 1, r.stderr);
+    const last = r.stderr.trim().split('\n').pop()!;
+    assert.match(last, /the spool in TMPDIR \(.*dbbackup-spool-\w+\) filled its filesystem: mydumper could not write/);
+    assert.match(last, /give TMPDIR a directory on a filesystem with more free space, fewer --jobs, or --jobs 1/);
+    assert.deepEqual(fs.readdirSync(smallTmp), []);
+  });
+
+  test("mydumper's snapshot lock behind a LOCK TABLES … WRITE gives up after --lock-timeout", async () => {
+    const client = findTool(['mariadb', 'mysql'])!;
+    const holder = spawn(client, ['--no-defaults', '-S', db.socket, '-u', 'root', 'shop'], {
+      env: { ...process.env, MYSQL_PWD: db.password },
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    holders.push(holder);
+    holder.stdin!.write('LOCK TABLES `audit` WRITE;\n');
+    // Held once another session's read of the table times out on it.
+    const probe = 'SET SESSION lock_wait_timeout = 1; SELECT COUNT(*) FROM audit';
+    const locked = () =>
+      db.sql(probe, 'shop').then(
+        () => false,
+        (e: Error) => /Lock wait timeout/.test(String(e.message ?? e)),
+      );
+    await waitFor('the lock', locked, 30000);
+    const store = `file://${dir}/locked`;
+    try {
+      const t0 = Date.now();
+      const r = await backup('shop', store, '--jobs', '2', '--lock-timeout', '2');
+      const ms = Date.now() - t0;
+      assert.equal(r.code, 1, r.stderr);
+      assert.ok(ms < 30000, `took ${ms} ms`);
+      const last = r.stderr.trim().split('\n').pop()!;
+      assert.match(last, /mydumper gave up after \d+ s waiting for the lock of its consistent snapshot/);
+      assert.match(last, /FLUSH TABLES WITH READ LOCK.*LOCK TABLES … WRITE.*raise --lock-timeout SECONDS/);
+      assert.match(r.stderr, /nothing was committed/);
+      // mydumper was stopped: none of its sessions is left on the server.
+      const left = `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'FLUSH TABLES%'`;
+      await waitFor('mydumper to leave', async () => Number(await db.sql(left)) === 0, 10000);
+      await waitFor('mydumper to end', async () => !allCmdlines().some((c) => c.includes(`--outputdir=${tmp}`)), 10000);
+      assert.deepEqual(fs.readdirSync(tmp), []);
+    } finally {
+      holder.stdin!.end('UNLOCK TABLES;\n');
+    }
+    await new Promise((r) => holder.once('close', r));
+    const ok = await backup('shop', store, '--jobs', '2', '--lock-timeout', '2');
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(JSON.parse(ok.stdout).artifacts[0].format, 'mydumper-directory-tar');
+  });
+});
