@@ -244,8 +244,8 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
     [C.BACKUP, C.RESTORE, C.DRILL],
     'parallel jobs of the dump or restore tool (PostgreSQL pg_dump/pg_restore -j; MySQL/MariaDB above 1: ' +
       'mydumper/myloader -t); default: the cores, at most ' +
-      `${MAX_DEFAULT_JOBS}, for a database with at least two large tables or a backup dumped in parallel, else 1; ` +
-      'MongoDB takes none (above 1 is refused)',
+      `${MAX_DEFAULT_JOBS}, for a PostgreSQL database with at least two large tables or a backup dumped in ` +
+      'parallel, else 1 (a MySQL/MariaDB backup: 1); MongoDB takes none (above 1 is refused)',
   ),
   opt(
     'row-counts',

@@ -322,7 +322,7 @@ describe('PostgreSQL: parallel backup and restore (--jobs)', () => {
     },
   );
 
-  test('large objects, sequence values, partitions, a materialized view, comments and foreign keys come through', async () => {
+  test('large objects, sequence values, partitions, a materialized view, comments, foreign keys', async () => {
     await source.sql('CREATE DATABASE rich');
     await source.sql(
       `CREATE TABLE a (id serial PRIMARY KEY, v text);
@@ -345,7 +345,8 @@ describe('PostgreSQL: parallel backup and restore (--jobs)', () => {
       `(SELECT count(*) FROM p1) || '/' || (SELECT count(*) FROM p2), (SELECT c FROM mv), ` +
       `(SELECT last_value FROM a_id_seq), (SELECT md5(string_agg(encode(data, 'hex'), '' ORDER BY loid, pageno)) ` +
       `FROM pg_largeobject), obj_description('a'::regclass), ` +
-      `(SELECT count(*) FROM pg_indexes WHERE tablename = 'b'), (SELECT count(*) FROM pg_constraint WHERE contype = 'f')`;
+      `(SELECT count(*) FROM pg_indexes WHERE tablename = 'b'), ` +
+      `(SELECT count(*) FROM pg_constraint WHERE contype = 'f')`;
     const store = `file://${dir}/rich`;
     const b = await backup('rich', store, '--jobs', '2');
     assert.equal(b.code, 0, b.stderr);
@@ -390,7 +391,7 @@ describe('PostgreSQL: parallel backup and restore (--jobs)', () => {
     assert.deepEqual(fs.readdirSync(tmp), []);
   });
 
-  test('a parallel backup without the stored table of contents (older backups) restores by laying it down first', async () => {
+  test('a parallel backup without the stored table of contents (older) restores by laying it down first', async () => {
     const store = `file://${dir}/older`;
     const b = await backup('shop', store, '--jobs', '2');
     assert.equal(b.code, 0, b.stderr);

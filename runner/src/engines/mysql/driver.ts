@@ -204,7 +204,7 @@ export class MySQLDriver implements EngineDriver {
       const dump = await dumpTool(info.flavor);
       // --jobs N, or the rule of lib/core/parallel.ts; above 1: mydumper -t N through a spool
       // (parallel-dump.ts), when mydumper and RELOAD are there (checked now, before any dump starts).
-      const jobs = await mysqlDumpJobs(control, source.database, options.jobs, info.account);
+      const jobs = await mysqlDumpJobs(control, options.jobs, info.account);
       if (jobs > 1) {
         return await openMydumperBackup({
           source,

@@ -15,7 +15,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../../../../lib/core/errors';
-import { dumpJobs, PARALLEL_TABLE_MIN_BYTES } from '../../../../lib/core/parallel';
 import { LogPosition, TableStat } from '../../../../lib/core/manifest';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { log } from '../../log';
@@ -72,14 +71,6 @@ export async function mydumperSpoolBytes(session: MysqlSession, database: string
   return Number(out.trim());
 }
 
-/** How many tables of `database` take at least `bytes` on disk (data and indexes): lib/core/parallel.ts's rule. */
-export async function largeTableCount(session: MysqlSession, database: string, bytes: number): Promise<number> {
-  const out = await session.query(
-    `SELECT COUNT(*) ${baseTables(database)} AND COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0) >= ${bytes}`,
-  );
-  return Number(out.trim());
-}
-
 /**
  * Whether the session's account holds RELOAD (or ALL PRIVILEGES) on *.*, as SHOW GRANTS lists it
  * (the account's own grants and those of its current role): mydumper's FLUSH TABLES WITH READ
@@ -94,49 +85,29 @@ export async function holdsReload(session: MysqlSession): Promise<boolean> {
 }
 
 /**
- * The jobs of a MySQL/MariaDB dump, decided before it starts: `--jobs N`, or lib/core/parallel.ts's
- * rule (parallel only with two large tables or more). A parallel dump needs mydumper and RELOAD:
- * without them an explicit --jobs N above 1 is refused (ConfigError, exit 2) naming the fix, and
- * the default falls back to the single stream with a warning.
+ * The jobs of a MySQL/MariaDB dump, decided before it starts: `--jobs N`; without it one stream
+ * (mariadb-dump), whatever the tables (docs/mysql.md says why: the parallel dump is another tool,
+ * Debian's mydumper 0.10, with its own lock, FLUSH TABLES WITH READ LOCK, and its own privilege).
+ * An explicit --jobs N above 1 needs mydumper and RELOAD: without them it is refused
+ * (ConfigError, exit 2) naming the fix, before anything is dumped.
  */
 export async function mysqlDumpJobs(
   session: MysqlSession,
-  database: string,
   requested: number | undefined,
   account: string,
 ): Promise<number> {
-  const large = requested === undefined ? await largeTableCount(session, database, PARALLEL_TABLE_MIN_BYTES) : 0;
-  const jobs = dumpJobs(requested, os.availableParallelism(), large);
-  if (jobs <= 1) return 1;
-  const asked = requested !== undefined;
-  if (findTool(['mydumper']) === undefined) {
-    if (asked) mydumperTool('mydumper');
-    // What every run without --jobs did before the rule applied here: said, not warned.
-    log.info(
-      `the database has ${large} large tables, but mydumper is not on PATH: dumping as one stream ` +
-        `(mariadb-dump). For a parallel dump, ${MYDUMPER_FIX}.`,
-    );
-    return 1;
-  }
+  if (requested === undefined || requested <= 1) return 1;
+  mydumperTool('mydumper');
   if (!(await holdsReload(session))) {
     const at = account.lastIndexOf('@');
     const grantee = at < 0 ? `'${account}'` : `'${account.slice(0, at)}'@'${account.slice(at + 1)}'`;
-    const fix =
-      `grant it (GRANT RELOAD ON *.* TO ${grantee}), or give --jobs 1 for the single-stream dump, ` +
-      'which does without it';
-    if (asked) {
-      throw new ConfigError(
-        `--jobs ${jobs} dumps with mydumper, whose consistent snapshot (FLUSH TABLES WITH READ LOCK) needs the ` +
-          `RELOAD privilege, which ${grantee} does not hold; ${fix}.`,
-      );
-    }
-    log.warn(
-      `the database has ${large} large tables, but ${grantee} lacks the RELOAD privilege mydumper's snapshot ` +
-        `(FLUSH TABLES WITH READ LOCK) needs: dumping as one stream (mariadb-dump). For a parallel dump, ${fix}.`,
+    throw new ConfigError(
+      `--jobs ${requested} dumps with mydumper, whose consistent snapshot (FLUSH TABLES WITH READ LOCK) needs the ` +
+        `RELOAD privilege, which ${grantee} does not hold; grant it (GRANT RELOAD ON *.* TO ${grantee}), or give ` +
+        '--jobs 1 for the single-stream dump, which does without it.',
     );
-    return 1;
   }
-  return jobs;
+  return requested;
 }
 
 /** The binary log position in the text of mydumper's `metadata` file (undefined until it is there). */
