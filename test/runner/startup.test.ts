@@ -54,6 +54,9 @@ describe('the bundled runner at start', () => {
       [],
       'an SDK is bundled inline: list its package in DEFERRED (scripts/build.mjs)',
     );
+    // and Node's built-ins are one shared namespace each, not a copy of each in every importing file
+    const copies = text.match(/__toESM\(require\("node:/g)?.length ?? 0;
+    assert.ok(copies < 5, `${copies} copies of built-in modules' namespaces: see sharedBuiltins in scripts/build.mjs`);
     assert.match(text, /^\/\/ deferred-group:aws$/m);
     assert.match(text, /^\/\/ deferred-group:azure$/m);
   });
