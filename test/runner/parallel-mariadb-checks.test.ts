@@ -18,27 +18,7 @@ import { loadMariaFixture } from '../harness/mariadb-fixture';
 import { waitFor } from '../harness/ports';
 import { allCmdlines } from '../harness/procs';
 import { dbbackup } from '../harness/runner';
-
-/** A tmpfs of `mib` MiB at a new directory under `parent`, or undefined when this process may not mount. */
-function smallFilesystem(parent: string, mib: number): string | undefined {
-  const at = fs.mkdtempSync(path.join(parent, 'small-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m,mode=0700`, 'tmpfs', at], { stdio: 'ignore' });
-    return at;
-  } catch {
-    fs.rmdirSync(at);
-    return undefined;
-  }
-}
-
-const probe = smallFilesystem(os.tmpdir(), 1);
-if (probe !== undefined) {
-  execFileSync('umount', [probe]);
-  fs.rmdirSync(probe);
-} else {
-  console.warn('cannot mount a tmpfs (not root): the small-TMPDIR tests of the spool are skipped');
-}
-const withSmallTmp = probe !== undefined ? test : test.skip;
+import { smallFilesystem, withSmallTmp } from '../harness/small-fs';
 
 describe('MariaDB: the checks of a parallel dump', () => {
   let db: LocalMariaDB;

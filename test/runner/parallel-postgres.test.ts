@@ -12,6 +12,7 @@ import { LocalPostgres, startLocalPostgres } from '../../runner/src/local/postgr
 import { pgTool } from '../../runner/src/engines/postgres/tools';
 import { fingerprint, loadFixture } from '../harness/pg-fixture';
 import { dbbackup, logLines } from '../harness/runner';
+import { removeSmallFilesystem, smallFilesystem, withSmallTmp } from '../harness/small-fs';
 
 const TABLES = 2100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -79,6 +80,8 @@ describe('PostgreSQL: parallel backup and restore (--jobs)', () => {
       ).join('\n'),
       'big',
     );
+    // Page counts for the spool's estimate (pg_class, as of the last ANALYZE).
+    await source.sql('ANALYZE', 'big');
     expected = await fingerprint(source, 'shop');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-parallel-'));
     tmp = path.join(dir, 'tmp');
@@ -354,6 +357,25 @@ describe('PostgreSQL: parallel backup and restore (--jobs)', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /as the archive streams/);
     assert.equal(await target.sql(facts, 'rich'), await source.sql(facts, 'rich'));
+  });
+
+  withSmallTmp('a TMPDIR too small for the spool (the 2 largest tables): exit 2 before pg_dump starts', async () => {
+    const smallTmp = smallFilesystem(dir, 8)!;
+    try {
+      const store = path.join(dir, 'small-tmp');
+      const b = await dbbackup(
+        ['backup', '--engine', 'postgres', '--source', source.url('big'), '--to', `file://${store}`, '--jobs', '2'],
+        { env: { ...source.env, TMPDIR: smallTmp } },
+      );
+      assert.equal(b.code, 2, b.stderr);
+      assert.match(b.stderr, /the spool of pg_dump in TMPDIR \(.*dbbackup-spool-\w+\) may need up to [\d.]+ MiB/);
+      assert.match(b.stderr, /fewer --jobs, or --jobs 1 \(one stream, no spool\)/);
+      assert.deepEqual(fs.readdirSync(smallTmp), []);
+      const folders = fs.existsSync(store) ? fs.readdirSync(store) : [];
+      for (const f of folders) assert.equal(fs.existsSync(path.join(store, f, 'manifest.json')), false);
+    } finally {
+      removeSmallFilesystem(smallTmp);
+    }
   });
 
   test('SIGTERM while tables load: exit 1, the target untouched, the new database dropped, no scratch', async () => {

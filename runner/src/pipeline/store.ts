@@ -45,7 +45,14 @@ export async function runPipeline(
   ].filter((s): s is CommandSpec => s !== undefined);
   if (signal.aborted) throw signal.reason;
   const direct = stages.length > 0 && storage.openDirect !== undefined ? await storage.openDirect(key) : undefined;
-  const produced = inProcess?.start(() => pipeline?.activity());
+  let produced: ReturnType<StreamProducer['start']> | undefined;
+  try {
+    produced = inProcess?.start(() => pipeline?.activity());
+  } catch (e) {
+    // Refused before it started (e.g. no room for its spool): nothing was written.
+    await direct?.discard();
+    throw e;
+  }
   const pipeline =
     stages.length > 0
       ? new Pipeline(stages, produced !== undefined ? { kind: 'pipe' } : { kind: 'none' }, {

@@ -31,7 +31,13 @@ import { walArchiveWindow } from './wal-archive';
 import { RestoreResult, TimeDrillRequest, TimeDrillResult } from '../shared/engine';
 import { postgresDrillToTime } from './drill-pitr';
 import { runPhysicalRestore } from './pitr-restore';
-import { largeTablesSql, PARALLEL_DUMP_FORMAT, PARALLEL_TOC_FORMAT, parallelDumpArtifacts } from './parallel-dump';
+import {
+  largeTablesSql,
+  PARALLEL_DUMP_FORMAT,
+  PARALLEL_TOC_FORMAT,
+  parallelDumpArtifacts,
+  spoolBytesSql,
+} from './parallel-dump';
 import { openParallelRestore } from './parallel-restore';
 import { PsqlSession } from './session';
 import { postgresReplicaLag } from './replica-lag';
@@ -183,6 +189,7 @@ export class PostgresDriver implements EngineDriver {
       const large =
         options.jobs === undefined ? Number(await session.query(largeTablesSql(PARALLEL_TABLE_MIN_BYTES))) : 0;
       const jobs = dumpJobs(options.jobs, os.availableParallelism(), large);
+      const spoolBytes = jobs > 1 ? Number(await session.query(spoolBytesSql(jobs))) : undefined;
       // Counted in the same snapshot as the dump, while it runs (or the planner's estimates: no scan).
       const estimate = options.rowCounts === 'estimate';
       const counts = (estimate ? session.json<TableStat[]>(TABLE_ESTIMATES_SQL) : countTables(session)).catch(
@@ -212,6 +219,7 @@ export class PostgresDriver implements EngineDriver {
               lockWaitSeconds: lockWait,
               jobs,
               onFailure: onDumpFailure,
+              spoolBytes,
             })
           : undefined;
       const databaseArtifacts: readonly ArtifactPlan[] = parallel?.plans ?? [

@@ -46,6 +46,20 @@ export function largeTablesSql(bytes: number): string {
       AND (c.relpages::bigint + coalesce(t.relpages, 0)) * current_setting('block_size')::bigint >= ${bytes}`;
 }
 
+/**
+ * SQL: what the spool of pg_dump -j `jobs` may hold at once, in bytes: the `jobs` largest tables
+ * (pages of the table and its TOAST, as of the last VACUUM/ANALYZE). Each worker writes one table's
+ * file at a time and a file leaves the spool once it is whole in the stream.
+ */
+export function spoolBytesSql(jobs: number): string {
+  return `SELECT coalesce(sum(b), 0) FROM (SELECT (c.relpages::bigint + coalesce(t.relpages, 0)) *
+    current_setting('block_size')::bigint AS b FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+    WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname NOT LIKE 'pg\\_toast%'
+    ORDER BY b DESC LIMIT ${Math.max(1, Math.floor(jobs))}) AS largest`;
+}
+
 export interface ParallelDumpOptions {
   readonly pgDump: string;
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -53,6 +67,8 @@ export interface ParallelDumpOptions {
   readonly lockWaitSeconds: number;
   readonly jobs: number;
   readonly onFailure: ArtifactPlan['onFailure'];
+  /** What the spool may hold at once (spoolBytesSql): checked against TMPDIR's free space first. */
+  readonly spoolBytes?: number;
 }
 
 /** The artifacts of a parallel dump (the archive, then its toc's copy) and what removes their leftovers. */
@@ -97,6 +113,7 @@ export function parallelDumpArtifacts(o: ParallelDumpOptions): ParallelDumpPlans
           dir,
           top: PARALLEL_DUMP_TOP,
           children: o.jobs,
+          expectBytes: o.spoolBytes,
           cleanup: () => fs.rmSync(spool, { recursive: true, force: true }),
           onSent: (name, file) => {
             if (name === TOC_FILE) fs.copyFileSync(file, tocCopy);
