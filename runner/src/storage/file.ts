@@ -10,6 +10,9 @@ import { DirectObject, NotFoundError, ObjectInfo, PutOptions, Storage } from './
 
 /** The buffer a directly written object is read back through for its sha256 (reused: no churn). */
 const READ_BACK_CHUNK = 1 << 20;
+/** How often a directly written object's new bytes are hashed, and how many go to disk at a time. */
+const FOLLOW_MS = 200;
+const FLUSH_EVERY = 64 << 20;
 
 /** A backup folder's name: the UTC start second, then the rest of the id. */
 const BACKUP_FOLDER_RE = /^\d{8}T\d{6}Z-[A-Za-z0-9._-]+$/;
@@ -99,40 +102,68 @@ export class FileStorage implements Storage {
   }
 
   /**
-   * The temporary file of `key`, for the last stage to write (see DirectObject). The sha256 is
-   * taken from the bytes read back from the file once the stages ended, so what the manifest
-   * records is what is on disk.
+   * The temporary file of `key`, for the last stage to write (see DirectObject). It is opened for
+   * appending (O_APPEND: every write of the stage lands at the end, whatever it does with the
+   * offset), so the bytes below its size never change: they are hashed as the file grows, and
+   * flushed to disk every FLUSH_EVERY bytes, so that neither the sha256 nor the final fsync waits
+   * for a whole dump at the end. The sha256 is of what was read back from the file.
    */
   public async openDirect(key: string): Promise<DirectObject> {
     const dest = this.full(key);
     await this.markWriter(key);
     await fs.promises.mkdir(path.dirname(dest), { recursive: true });
     const tmp = this.tmpName(dest);
-    const fh = await fs.promises.open(tmp, 'wx+', 0o640);
+    const fh = await fs.promises.open(tmp, 'ax+', 0o640);
     let open = true;
     const close = async () => {
       if (!open) return;
       open = false;
+      clearInterval(follow);
+      await following;
       await fh.close();
     };
+    const hash = crypto.createHash('sha256');
+    const buf = Buffer.allocUnsafe(READ_BACK_CHUNK);
+    let hashed = 0;
+    let flushed = 0;
+    let failed: unknown;
+    let following: Promise<void> | undefined;
+    const catchUp = async () => {
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, hashed);
+        if (bytesRead === 0) break;
+        hash.update(buf.subarray(0, bytesRead));
+        hashed += bytesRead;
+        if (hashed - flushed >= FLUSH_EVERY) {
+          await fh.datasync();
+          flushed = hashed;
+        }
+      }
+    };
+    const follow = setInterval(() => {
+      if (following !== undefined || !open) return;
+      following = catchUp()
+        .catch((e: unknown) => {
+          failed ??= e;
+        })
+        .finally(() => {
+          following = undefined;
+        });
+    }, FOLLOW_MS);
+    follow.unref();
     return {
       fd: fh.fd,
       written: () => (open ? fs.fstatSync(fh.fd).size : 0),
       commit: async () => {
-        const hash = crypto.createHash('sha256');
-        const buf = Buffer.allocUnsafe(READ_BACK_CHUNK);
-        let size = 0;
-        for (;;) {
-          const { bytesRead } = await fh.read(buf, 0, buf.length, size);
-          if (bytesRead === 0) break;
-          hash.update(buf.subarray(0, bytesRead));
-          size += bytesRead;
-        }
+        clearInterval(follow);
+        await following;
+        if (failed !== undefined) throw failed;
+        await catchUp();
         await fh.sync();
         await close();
         await fs.promises.rename(tmp, dest);
         await fsyncDir(path.dirname(dest));
-        return { size, sha256: hash.digest('hex') };
+        return { size: hashed, sha256: hash.digest('hex') };
       },
       discard: async () => {
         await close().catch(() => undefined);

@@ -36,7 +36,7 @@ export interface DirectObject {
   readonly fd: number;
   /** The bytes written so far. */
   written(): number;
-  /** Read what was written back from the file for its sha256, make it durable, put it in place. */
+  /** The sha256 of what was read back from the file (as it grew, then the rest), made durable, put in place. */
   commit(): Promise<{ size: number; sha256: string }>;
   /** Remove it (idempotent). */
   discard(): Promise<void>;
