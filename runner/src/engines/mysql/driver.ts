@@ -354,6 +354,8 @@ export class MySQLDriver implements EngineDriver {
         name: 'grants.sql',
         role: 'globals',
         format: 'mysql-grants',
+        // Users and grants are not in the dump's snapshot either way: dumped while the database streams.
+        alongside: true,
         producer: {
           cmd: dump.path,
           args: [...connArgs, '--system=users', '--insert-ignore', '--default-character-set=utf8mb4'],
