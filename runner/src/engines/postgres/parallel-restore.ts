@@ -256,6 +256,9 @@ export async function openParallelRestore(o: ParallelRestoreOptions): Promise<Re
       });
       log.info('the parallel dump streamed in whole', { files: done.files, bytes: done.bytes });
     } catch (e) {
+      // The archive failed (damaged, interrupted) or a loader did: stop the loaders and let them end.
+      stopAll();
+      await Promise.all(loaders);
       throw failure ?? e;
     } finally {
       dir.close();
