@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -12,6 +13,9 @@ import { BackupExampleStack } from '../../examples/cdk/backup-stack';
 import { RUNBOOK_MOMENT } from '../../lib/core';
 import { parseInvocation } from '../../runner/src/config';
 import { normalizedTemplate, resourcesOf } from './helpers';
+
+/** What ECS would inject from a task's Secrets: made per run, never a literal. */
+const INJECTED_SECRET = crypto.randomBytes(9).toString('hex');
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -175,7 +179,7 @@ describe('the example app', () => {
       const c = td.Properties.ContainerDefinitions.find((x: any) => x.Name === 'runner');
       const env: Record<string, string> = {};
       for (const e of c.Environment) env[e.Name] = resolve(e.Value);
-      for (const s of c.Secrets ?? []) env[s.Name] = 'dummy-secret-value';
+      for (const s of c.Secrets ?? []) env[s.Name] = INJECTED_SECRET;
       return { argv: c.Command as string[], env, entryPoint: c.EntryPoint as string[] };
     });
     // orders: backup, drill, restore; billing: the same and its binary log shipper.
@@ -206,7 +210,7 @@ describe('the example app', () => {
     assert.equal(b.encryption.scheme, 'kms');
     assert.equal(b.encryption.key, KEY_ARN);
     assert.equal(b.json, true);
-    assert.equal(backup.env.DBBACKUP_SOURCE_PASSWORD, 'dummy-secret-value');
+    assert.equal(backup.env.DBBACKUP_SOURCE_PASSWORD, INJECTED_SECRET);
     assert.equal(backup.env.DBBACKUP_DATABASE_ID, 'orders');
 
     const drill = runs.find((r) => r.argv[0] === 'drill')!;
@@ -227,7 +231,7 @@ describe('the example app', () => {
     assert.equal(rs.from.path, 'orders');
     assert.equal(rs.target?.user, 'restorer');
     assert.equal(rs.target?.host, 'orders.db.internal.example.com');
-    assert.equal(restore.env.DBBACKUP_TARGET_PASSWORD, 'dummy-secret-value');
+    assert.equal(restore.env.DBBACKUP_TARGET_PASSWORD, INJECTED_SECRET);
   });
 
   test('contract: a setting the runner does not take is refused by the parser (the contract test can fail)', () => {

@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import * as assert from 'node:assert/strict';
 import { describe, test } from '@jest/globals';
 import { Duration, type Stack } from 'aws-cdk-lib';
@@ -16,6 +17,9 @@ import {
 import { METRIC_NAMESPACE } from '../../lib/core';
 import { parseInvocation, type BinlogStreamConfig } from '../../runner/src/config';
 import { assertNagClean, endpointOptions, newStack, newVpc, resourcesOf } from './helpers';
+
+/** What ECS would inject from a task's Secrets: made per run, never a literal. */
+const INJECTED_SECRET = crypto.randomBytes(9).toString('hex');
 
 function mysqlSource(stack: Stack): BackupSource {
   return BackupSource.mysql(endpointOptions(stack, { endpoint: 'orders.db.internal', databaseName: 'orders' }));
@@ -133,7 +137,7 @@ describe('DatabaseBackup pointInTimeRecovery (MySQL/MariaDB binlog shipper)', ()
         ['DBBACKUP_SOURCE_PASSWORD'],
       );
       assert.match(JSON.stringify(c.Secrets[0].ValueFrom), /:password::/);
-      for (const s of c.Secrets) env[s.Name] = 'dummy-secret-value';
+      for (const s of c.Secrets) env[s.Name] = INJECTED_SECRET;
 
       const cfg = parseInvocation(c.Command, env) as BinlogStreamConfig;
       assert.equal(cfg.command, 'binlog-stream');

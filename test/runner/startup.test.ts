@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { DBBACKUP, dbbackup } from '../harness/runner';
+import { MOTO_ENV } from '../harness/moto';
 
 const SEGMENT = '000000010000000000000003';
 
@@ -73,11 +74,9 @@ describe('the bundled runner at start', () => {
 
     // Nothing listens on port 9: the push fails once the SDK has been loaded and tried to connect.
     const s3 = await compiledBy(['wal-push', segment, '--to', 's3://startup-test/wal'], {
+      ...MOTO_ENV,
       AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
-      AWS_REGION: 'us-east-1',
       AWS_MAX_ATTEMPTS: '1',
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
     });
     assert.equal(s3.r.code, 1, s3.r.stderr);
     assert.match(s3.r.stderr, /ECONNREFUSED/);
