@@ -15,6 +15,7 @@ import { Moto, startMoto } from '../harness/moto';
 import { allCmdlines, findDescendant, poll } from '../harness/procs';
 import { TcpProxy } from '../harness/proxy';
 import { dbbackup, logLines } from '../harness/runner';
+import { flipByte } from '../harness/damage';
 
 /** Files under a directory, recursively, relative to it (an array of this realm, for deepEqual). */
 function files(dir: string): string[] {
@@ -335,9 +336,7 @@ export function sqlEngineContract(engine: SqlEngine): void {
             const name = m.artifacts[0].name;
             assert.equal(name, `${engine.artifact}${EXT[compression]}`);
             const object = path.join(dir, `flip-${compression}`, m.id, name);
-            const bytes = fs.readFileSync(object);
-            bytes[Math.floor(bytes.length / 2)] ^= 0x01;
-            fs.writeFileSync(object, bytes);
+            flipByte(object);
 
             const v = await run(['verify', '--from', store, '--latest']);
             assert.equal(v.code, 3, v.stderr);

@@ -16,6 +16,7 @@ import { pgTool } from '../../runner/src/engines/postgres/tools';
 import { objectName, parseObjectKey } from '../../runner/src/archive/log-archive';
 import { fingerprint, loadFixture } from '../harness/pg-fixture';
 import { dbbackup } from '../harness/runner';
+import { flipByte } from '../harness/damage';
 
 const EMAIL = 'backups@example.invalid';
 const OTHER = 'someone-else@example.invalid';
@@ -303,9 +304,7 @@ describe('gpg: and openssl: encryption', () => {
     assert.deepEqual(await fingerprint(pg, 'ssl_faults_target'), before);
 
     // CTR turns a flipped ciphertext bit into the same flipped plaintext bit: only the sha256 catches it.
-    const bytes = fs.readFileSync(file);
-    bytes[Math.floor(bytes.length / 2)] ^= 0x01;
-    fs.writeFileSync(file, bytes);
+    flipByte(file);
     const damaged = await restore('ssl-faults', 'ssl_faults_target', ['--clean', '--identity', keyFile]);
     assert.equal(damaged.code, 3, damaged.stderr);
     assert.match(damaged.stderr, /database\.pgdump\.zst\.enc: sha256 .* does not match/);

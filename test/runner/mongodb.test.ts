@@ -17,6 +17,7 @@ import { ArchiveError, bsonFields, Crc64, readArchive } from '../../runner/src/e
 import { mongoUri, restoreArgs, toolConfig } from '../../runner/src/engines/mongodb/driver';
 import { allCmdlines, findDescendant, poll } from '../harness/procs';
 import { dbbackup, logLines } from '../harness/runner';
+import { flipByte } from '../harness/damage';
 
 // ---------------------------------------------------------------------------------------------
 // BSON and mongodump archives, written by hand from bsonspec.org and mongo-tools' archive spec.
@@ -688,9 +689,7 @@ if ('${name}' === 'mongodump') {
     assert.equal(b.code, 0, b.stderr);
     const m = JSON.parse(b.stdout);
     const object = path.join(dir, 'flip', m.id, 'database.archive');
-    const bytes = fs.readFileSync(object);
-    bytes[Math.floor(bytes.length / 2)] ^= 0x01;
-    fs.writeFileSync(object, bytes);
+    flipByte(object);
     fs.rmSync(calls, { force: true });
     const v = await dbbackup(['verify', '--from', store, '--latest'], { env: env() });
     assert.equal(v.code, 3);

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-server';
 import { loadMariaFixture, mariaFingerprint } from '../harness/mariadb-fixture';
 import { DBBACKUP, dbbackup } from '../harness/runner';
+import { flipByte } from '../harness/damage';
 
 describe('MariaDB: --jobs and --row-counts', () => {
   let db: LocalMariaDB;
@@ -126,9 +127,7 @@ describe('MariaDB: --jobs and --row-counts', () => {
     const m = JSON.parse(b.stdout);
     const name = m.artifacts.find((a: { role: string }) => a.role === 'database').name;
     const object = path.join(dir, 'flip', m.id, name);
-    const bytes = fs.readFileSync(object);
-    bytes[Math.floor(bytes.length / 2)] ^= 0x01;
-    fs.writeFileSync(object, bytes);
+    flipByte(object);
 
     const before = await occupied('flip_target');
     const r = await restore(store, 'flip_target', '--clean', '--jobs', '2');

@@ -13,6 +13,7 @@ import { pgTool } from '../../runner/src/engines/postgres/tools';
 import { fingerprint, loadFixture } from '../harness/pg-fixture';
 import { dbbackup, logLines } from '../harness/runner';
 import { removeSmallFilesystem, smallFilesystem, withSmallTmp } from '../harness/small-fs';
+import { flipByte } from '../harness/damage';
 
 const TABLES = 2100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -205,9 +206,7 @@ describe('PostgreSQL: parallel backup and restore (--jobs)', () => {
 
       // Damaged: the scratch file is never handed to pg_restore, the target stays as it was.
       const object = path.join(dir, 'single', m.id, m.artifacts[0].name);
-      const bytes = fs.readFileSync(object);
-      bytes[Math.floor(bytes.length / 2)] ^= 0x01;
-      fs.writeFileSync(object, bytes);
+      flipByte(object);
       const before = await occupied('single_flip');
       const f = await restore(store, 'single_flip', '--clean', '--jobs', '2');
       assert.equal(f.code, 3, f.stderr);
@@ -227,9 +226,7 @@ describe('PostgreSQL: parallel backup and restore (--jobs)', () => {
       const m = JSON.parse(b.stdout);
       const name = m.artifacts.find((a: { role: string }) => a.role === 'database').name;
       const object = path.join(dir, 'flip', m.id, name);
-      const bytes = fs.readFileSync(object);
-      bytes[Math.floor(bytes.length / 2)] ^= 0x01;
-      fs.writeFileSync(object, bytes);
+      flipByte(object);
 
       const before = await occupied('flip_target');
       const r = await restore(store, 'flip_target', '--clean', '--jobs', '2');
