@@ -21,7 +21,7 @@ import { log } from '../../log';
 import { binlogSeq } from './binlog-archive';
 import { capture, findTool } from '../../pipeline/stages';
 import { BackupOpenOptions, BackupSession } from '../shared/engine';
-import { MysqlSession } from './session';
+import { MysqlSession, quoteString } from './session';
 import { chooseParent } from '../../archive/chain';
 
 /** Open a binlog-range backup on a session that holds the overlap lock. */
@@ -83,9 +83,7 @@ export async function openBinlogRange(
     );
   }
   const gtid = (
-    await control
-      .query(`SELECT COALESCE(BINLOG_GTID_POS('${end.file.replace(/'/g, "''")}', ${end.pos}), '')`)
-      .catch(() => '')
+    await control.query(`SELECT COALESCE(BINLOG_GTID_POS(${quoteString(end.file)}, ${end.pos}), '')`).catch(() => '')
   ).trim();
 
   // Copy the range's logs from the server (the last one is read up to where the server is now, which is at or after

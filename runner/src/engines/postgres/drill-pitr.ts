@@ -41,6 +41,7 @@ import { runPhysicalRestore } from './pitr-restore';
 import { transactionEnds } from './pitr-restore-wal';
 import { pgTool } from './tools';
 import { readWalIndex } from './wal-archive';
+import { quoteLiteral } from './session';
 
 /** How many of the newest archived segments are read for the archive's last transaction. */
 const TAIL_SEGMENTS = 8;
@@ -203,10 +204,7 @@ export async function postgresDrillToTime(request: TimeDrillRequest, signal: Abo
         `recovery replayed a transaction of ${end.lastCompleted.toISOString()}, after the target ${t.toISOString()}`,
       );
     const database = base.database;
-    const exists = await psql(
-      `SELECT count(*) FROM pg_database WHERE datname = '${database.replace(/'/g, "''")}'`,
-      user,
-    );
+    const exists = await psql(`SELECT count(*) FROM pg_database WHERE datname = ${quoteLiteral(database)}`, user);
     let tables: TableStat[] = [];
     if (exists !== '1') problems.push(`the database ${database} of base ${restored.id} is missing after the restore`);
     else {

@@ -39,7 +39,7 @@ import {
   spoolBytesSql,
 } from './parallel-dump';
 import { openParallelRestore } from './parallel-restore';
-import { PsqlSession } from './session';
+import { PsqlSession, quoteIdent, quoteLiteral } from './session';
 import { postgresReplicaLag } from './replica-lag';
 import { pgEnv, pgTool } from './tools';
 
@@ -49,14 +49,6 @@ const GLOBALS_TRAILER = 'PostgreSQL database cluster dump complete';
 /** A 64-bit advisory lock key for a string. */
 function lockKey(s: string): string {
   return crypto.createHash('sha256').update(s).digest().readBigInt64BE(0).toString();
-}
-
-function quoteIdent(s: string): string {
-  return '"' + s.replace(/"/g, '""') + '"';
-}
-
-function quoteLiteral(s: string): string {
-  return "'" + s.replace(/'/g, "''") + "'";
 }
 
 async function toolVersion(tool: string): Promise<string> {

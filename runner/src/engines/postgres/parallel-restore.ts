@@ -32,15 +32,8 @@ import { capture, Child, CommandSpec } from '../../pipeline/stages';
 import { ConfinedDir, extractTar } from '../../pipeline/untar';
 import { RestoreSession, RestoreStep } from '../shared/engine';
 import { PARALLEL_DUMP_FORMAT, PARALLEL_DUMP_TOP, PARALLEL_TOC_FORMAT, TOC_FILE } from './parallel-dump';
+import { quoteIdent, quoteLiteral } from './session';
 import { pgEnv, pgTool } from './tools';
-
-function quoteIdent(s: string): string {
-  return '"' + s.replace(/"/g, '""') + '"';
-}
-
-function quoteLiteral(s: string): string {
-  return "'" + s.replace(/'/g, "''") + "'";
-}
 
 /** A database name for the restore's own copy: the target's name (cut to fit 63 bytes) and a random part. */
 export function scratchDatabaseName(target: string, tag: string): string {

@@ -15,3 +15,13 @@ export class PsqlSession extends ClientSession {
     return JSON.parse(await this.query(sql)) as T;
   }
 }
+
+/** An SQL identifier, double-quoted (`"a""b"`). */
+export function quoteIdent(s: string): string {
+  return '"' + s.replace(/"/g, '""') + '"';
+}
+
+/** An SQL string literal, single-quoted (`'it''s'`). */
+export function quoteLiteral(s: string): string {
+  return "'" + s.replace(/'/g, "''") + "'";
+}
