@@ -76,23 +76,8 @@ export async function runPipeline(
     pipeline?.kill();
   };
   const progress = new Progress(`${key}`, { object: key });
-  const digest = new GatedDigest(wait, (n) => {
-    progress.add(n);
-    pipeline?.activity();
-  });
-  // Failures are reported through the promises below; an error emitted after the upload has
-  // already let go of the stream (an interrupt as the run starts) must not crash the process.
-  digest.on('error', () => undefined);
-  const controller = new AbortController();
-  // The side that failed first is the cause; the other then fails because it was stopped (a
-  // stage killed after a refused upload, an upload aborted after a stage failed).
-  let first: 'upload' | 'stages' | undefined;
-  const onAbort = () => {
-    produced?.kill();
-    controller.abort(signal.reason);
-  };
   if (direct !== undefined) {
-    return guarded({ signal, pipeline, progress, onAbort }, async () => {
+    return guarded({ signal, pipeline, progress, onAbort: () => produced?.kill() }, async () => {
       // The file's growth is the bytes moving: progress, and the stall guard's activity.
       let seen = 0;
       const watch = setInterval(() => {
@@ -118,6 +103,21 @@ export async function runPipeline(
       }
     });
   }
+  const digest = new GatedDigest(wait, (n) => {
+    progress.add(n);
+    pipeline?.activity();
+  });
+  // Failures are reported through the promises below; an error emitted after the upload has
+  // already let go of the stream (an interrupt as the run starts) must not crash the process.
+  digest.on('error', () => undefined);
+  const controller = new AbortController();
+  // The side that failed first is the cause; the other then fails because it was stopped (a
+  // stage killed after a refused upload, an upload aborted after a stage failed).
+  let first: 'upload' | 'stages' | undefined;
+  const onAbort = () => {
+    produced?.kill();
+    controller.abort(signal.reason);
+  };
   return guarded({ signal, pipeline, progress, onAbort }, async () => {
     try {
       if (produced !== undefined && pipeline !== undefined) produced.stdout.pipe(pipeline.stdin!);
