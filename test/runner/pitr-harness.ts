@@ -66,9 +66,16 @@ export async function switchAndWait(pg: LocalPostgres, timeoutMs = 60000): Promi
   // The segment the switch completed (the one holding everything written so far).
   const seg = await pg.sql(`SELECT pg_walfile_name(pg_switch_wal())`);
   const end = Date.now() + timeoutMs;
+  // Archived means: the archiver has reached `seg` (its last file may be a backup history file such as
+  // `<seg>.00000028.backup`, which sorts after `seg` — when the switch had nothing to close, `seg` is the
+  // segment a base backup just finished) and no segment up to `seg` is still waiting (`.ready`).
+  const last = `coalesce(last_archived_wal, '')`;
+  const reached = `left(${last}, 24) >= '${seg}' AND ${last} ~ '^[0-9A-F]{24}'`;
+  const waiting = `SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name ~ '^[0-9A-F]{24}' AND name LIKE '%.ready'
+    AND left(name, 24) <= '${seg}'`;
   for (;;) {
-    const last = await pg.sql(`SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver`);
-    if (last >= seg && /^[0-9A-F]{24}$/.test(last)) return seg;
+    const ok = await pg.sql(`SELECT (${reached}) AND (${waiting}) = 0 FROM pg_stat_archiver`);
+    if (ok === 't') return seg;
     if (Date.now() > end) {
       throw new Error(
         `segment ${seg} was not archived in time: ${await pg.sql(`SELECT row_to_json(a) FROM pg_stat_archiver a`)}`,
