@@ -11,6 +11,7 @@ import { BackupMethod, BackupType } from '../../lib/core/model';
 import { parseInvocation } from '../../runner/src/config';
 import { ToolPurpose } from '../../runner/src/engines';
 import { MySQLDriver } from '../../runner/src/engines/mysql/driver';
+import { classifyMydumperFile } from '../../runner/src/engines/mysql/parallel-restore';
 import { checkSpoolSpace, spoolTarProducer } from '../../runner/src/pipeline/spool-tar';
 import { ProducedStream } from '../../runner/src/pipeline/stages';
 
@@ -141,5 +142,26 @@ describe('--jobs for MongoDB', () => {
     // The other engines keep taking it.
     const pg = ['backup', '--engine', 'postgres', '--source', 'postgres://u@h/db', '--to', 'file:///tmp/x'];
     expect(parseInvocation([...pg, '--jobs', '4'], {})).toMatchObject({ jobs: 4 });
+  });
+});
+
+describe("the files of mydumper 0.10's directory, as the streaming restore loads them", () => {
+  test('definitions, row files (chunked or not), views and the rest, by name', () => {
+    const c = (name: string) => classifyMydumperFile(name, 'shop');
+    expect(c('metadata')).toEqual({ kind: 'metadata' });
+    expect(c('metadata.partial')).toEqual({ kind: 'metadata' });
+    expect(c('shop-schema-create.sql')).toEqual({ kind: 'database' });
+    expect(c('shop.orders-schema.sql')).toEqual({ kind: 'schema', table: 'orders' });
+    expect(c('shop.Tàble ñ 表-schema.sql')).toEqual({ kind: 'schema', table: 'Tàble ñ 表' });
+    expect(c('shop.orders.sql')).toEqual({ kind: 'rows', table: 'orders', exact: 'orders' });
+    expect(c('shop.orders.00003.sql')).toEqual({ kind: 'rows', table: 'orders', exact: 'orders.00003' });
+    // A table whose own name has dots: the database prefix is cut, not split on.
+    expect(c('shop.a.b-schema.sql')).toEqual({ kind: 'schema', table: 'a.b' });
+    expect(c('shop.a.b.sql')).toEqual({ kind: 'rows', table: 'a.b', exact: 'a.b' });
+    for (const last of ['shop.v-schema-view.sql', 'shop.t-schema-triggers.sql', 'shop-schema-post.sql', 'x.sql']) {
+      expect(c(last)).toEqual({ kind: 'last' });
+    }
+    // Another database's files are not this one's tables.
+    expect(c('shopping.orders-schema.sql')).toEqual({ kind: 'last' });
   });
 });

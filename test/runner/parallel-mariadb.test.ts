@@ -1,7 +1,7 @@
 // MySQL/MariaDB and the options of issue 18, against a real MariaDB server: --jobs above 1 dumps
-// with mydumper -t N through a spool into one tar artifact and restores with myloader -t N from a
-// scratch directory (into the target when it is new, else a scratch database swapped in with
-// --clean); the binlog position is mydumper's; damage leaves the target untouched. A single-stream
+// with mydumper -t N through a spool into one tar artifact and restores with up to N myloader processes
+// while it streams, file by file through a scratch directory (into the target when it is new, else a
+// scratch database swapped in with --clean); the binlog position is mydumper's; damage leaves the target untouched. A single-stream
 // backup restored with --jobs 2 stays one stream, said so. --row-counts estimate records InnoDB's
 // statistics, marked as estimates, which a drill checks table by table without comparing counts.
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
@@ -88,7 +88,7 @@ describe('MariaDB: --jobs and --row-counts', () => {
 
     const r = await restore(store, 'jobs_copy', '--jobs', '2');
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /myloader -t 2 into jobs_copy/);
+    assert.match(r.stderr, /myloader into jobs_copy as the archive streams, up to 2 at a time/);
     assert.deepEqual(await mariaFingerprint(db, 'jobs_copy'), expected);
     // Without --jobs, a mydumper backup restores with myloader too (the default jobs).
     const d = await restore(store, 'jobs_default');
@@ -239,6 +239,52 @@ describe('MariaDB: --jobs and --row-counts', () => {
     const r = await restore(store, 'chunks_copy', '--jobs', '2');
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await mariaFingerprint(db, 'chunks_copy'), want);
+  });
+
+  test('damage at the end of a large archive: tables load as it streams, then each target is as it was', async () => {
+    // 100 MB of rows that do not compress, in four tables: all but the last 4 MiB stream to the loaders
+    // before the damage shows (the read-back holds the end back until the stored bytes match).
+    await db.sql('CREATE DATABASE late');
+    for (const t of ['t1', 't2', 't3', 't4']) {
+      await db.sql(`CREATE TABLE ${t} (id INT PRIMARY KEY, v VARBINARY(255) NOT NULL)`, 'late');
+      await db.sql(`INSERT INTO ${t} SELECT seq, RANDOM_BYTES(250) FROM seq_1_to_100000`, 'late');
+    }
+    const store = `file://${dir}/late`;
+    const b = await run(['backup', '--engine', 'mysql', '--source', db.url('late'), '--to', store, '--jobs', '2']);
+    assert.equal(b.code, 0, b.stderr);
+    const id = fs.readdirSync(path.join(dir, 'late')).find((n) => /^\d{8}T/.test(n))!;
+    const object = path.join(dir, 'late', id, 'database.mydumper.tar.zst');
+    assert.ok(fs.statSync(object).size > 64 << 20, `${fs.statSync(object).size} bytes`);
+    flipByte(object, fs.statSync(object).size - 1);
+    const late = (database: string, ...extra: string[]) =>
+      dbbackup(['restore', '--from', store, '--latest', '--target', db.url(database), '--jobs', '2', ...extra], {
+        env: { ...db.env, TMPDIR: tmp, DBBACKUP_DEBUG: '1' },
+        timeoutMs: 300000,
+      });
+    await db.sql('CREATE DATABASE late_empty CHARACTER SET latin1 COLLATE latin1_swedish_ci');
+    const empty = await late('late_empty');
+    assert.equal(empty.code, 3, empty.stderr);
+    assert.match(empty.stderr, /database\.mydumper\.tar\.zst: sha256 .* does not match/);
+    // Rows were loading (a batch of row files went to myloader) before the damage showed.
+    assert.match(empty.stderr, /"msg":"myloader: \d+ file\(s\) into late_empty","files":\d+,"bytes":[1-9]/);
+    assert.match(empty.stderr, /emptying the target database again/);
+    const tables = (database: string) =>
+      db.sql(`SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${database}'`);
+    assert.equal(await tables('late_empty'), '0');
+    assert.equal(
+      await db.sql(`SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'late_empty'`),
+      'latin1_swedish_ci',
+    );
+    const fresh = await late('late_new');
+    assert.equal(fresh.code, 3, fresh.stderr);
+    assert.equal(await db.sql(`SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'late_new'`), '0');
+    const before = await occupied('late_occupied');
+    const swap = await late('late_occupied', '--clean');
+    assert.equal(swap.code, 3, swap.stderr);
+    assert.deepEqual(await mariaFingerprint(db, 'late_occupied'), before);
+    assert.deepEqual(await leftovers(), []);
+    assert.deepEqual(fs.readdirSync(tmp), []);
+    await db.sql('DROP DATABASE late');
   });
 
   test('a single-stream backup restored with --jobs 2: one stream, said so in the log; identical data', async () => {

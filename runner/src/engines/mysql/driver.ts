@@ -444,19 +444,21 @@ export class MySQLDriver implements EngineDriver {
         label: 'mariadb-restore',
       });
       const plan = await RestorePlan.prepare(admin, target, info, exists, objects > 0, { connArgs, env });
-      // A mydumper backup: laid down in a scratch directory, then myloader -t N (parallel-restore.ts).
+      // A mydumper backup: loaded by up to N myloader processes as the archive streams (parallel-restore.ts).
       const loader = parallel
         ? openMyloaderRestore({
             target,
             password: process.env[SECRET_ENV.TARGET_PASSWORD],
             database,
             backupId: manifest.id,
+            sourceDatabase: manifest.database,
+            loadInto: plan.loadInto,
             jobs: restoreJobs(options.jobs, os.availableParallelism(), true),
             signal: options.signal,
           })
         : undefined;
       const steps: RestoreStep[] = [loader?.step ?? { artifact: database, consumer: restoreInto(plan.loadInto) }];
-      // A mydumper backup's routines, events and triggers: read whole now, loaded after myloader.
+      // A mydumper backup's routines, events and triggers: read whole now, loaded after its rows and views.
       const routines = parallel ? manifest.artifacts.find((a) => a.format === OBJECTS_FORMAT) : undefined;
       let objectsScript: Buffer | undefined;
       if (routines !== undefined) {
@@ -486,7 +488,6 @@ export class MySQLDriver implements EngineDriver {
         steps,
         commit: async () => {
           // On failure the session stays open for rollback().
-          await loader?.load(plan.loadInto);
           if (objectsScript !== undefined) await capture(restoreInto(plan.loadInto), objectsScript);
           await plan.commit();
           if (grantsScript !== undefined) {

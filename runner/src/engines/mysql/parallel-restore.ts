@@ -1,11 +1,22 @@
 /**
- * The restore of a parallel MySQL/MariaDB dump (engines/mysql/parallel-dump.ts): the artifact is
- * read back whole (stored bytes against the manifest, decryption, decompression) and laid down by
- * the confined extractor in a scratch directory; only when that succeeded does `myloader -t N`
- * load it, into the database the restore plan chose (restore-plan.ts: the target itself when it
- * does not exist or is empty, else a scratch database whose tables move in by RENAME TABLE only
- * once all of it loaded). A damaged backup or a wrong key therefore never reach the server, and
- * a failing load is undone by the plan's rollback as a single-stream restore's is.
+ * The restore of a parallel MySQL/MariaDB dump (engines/mysql/parallel-dump.ts), loaded while the
+ * archive streams: the archive (stored bytes against the manifest, decryption, decompression) is
+ * laid down file by file by the confined extractor in a scratch directory, and as files become
+ * whole they are handed to at most N `myloader --threads=1` processes at a time, each given a
+ * directory of its own holding about a 1/N share (in bytes, at least one file) of the files ready
+ * when it starts: the tables' definitions first (`-schema.sql`, in a batch of their own), a
+ * table's row files (`.sql`, `.NNNNN.sql`) only once its definition is in, and the views
+ * (`-schema-view.sql`, which replace their placeholder tables) after every row, once the archive
+ * ended. Each file is deleted once loaded, so the scratch directory holds only the files waiting
+ * for a loader. Everything goes into the database the restore plan chose (restore-plan.ts: the
+ * target itself when it does not exist or is empty, else a scratch database whose tables move in
+ * by RENAME TABLE only once all of it loaded), as a single-stream restore's statements do: a
+ * damaged backup, a wrong key or a failing load are undone by the plan's rollback.
+ *
+ * mydumper 0.10 names its files `<database>.<table>[.<chunk>].sql`; a row file whose name ends in
+ * `.NNNNN` waits for the definition of the table without that suffix (a table literally named
+ * `t.00001` next to a table `t` is the one case it could start early: its load then fails, and
+ * the restore is undone).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -21,11 +32,9 @@ import { RestoreStep } from '../shared/engine';
 import { MYDUMPER_TOP, mydumperConnection, mydumperTool } from './parallel-dump';
 
 export interface MyloaderRestore {
-  /** The database step: the archive laid down in the scratch directory as it streams. */
+  /** The database step: the archive loaded into `loadInto` as it streams. */
   readonly step: RestoreStep;
-  /** Load the laid-down dump into `database` with myloader (after every step succeeded). */
-  load(database: string): Promise<void>;
-  /** Remove the scratch directory (idempotent). */
+  /** Stop the loaders and remove the scratch directory (idempotent). */
   cleanup(): void;
 }
 
@@ -34,8 +43,35 @@ export interface MyloaderRestoreOptions {
   readonly password: string | undefined;
   readonly database: ManifestArtifact;
   readonly backupId: string;
+  /** The source database's name: mydumper's file names start with it. */
+  readonly sourceDatabase: string;
+  /** The database the rows go into (the restore plan's). */
+  readonly loadInto: string;
   readonly jobs: number;
   readonly signal?: AbortSignal;
+}
+
+/** What a file of a mydumper directory is, by its name. */
+export type MydumperFile =
+  | { readonly kind: 'metadata' }
+  | { readonly kind: 'database' }
+  | { readonly kind: 'schema'; readonly table: string }
+  /** `table`: the name without a chunk suffix (`.NNNNN`); `exact`: the name as the file has it. */
+  | { readonly kind: 'rows'; readonly table: string; readonly exact: string }
+  /** Loaded after every row: views, triggers, routines (and anything myloader knows that we do not). */
+  | { readonly kind: 'last' };
+
+/** Classify a file of mydumper 0.10's output directory for `database` (see the module comment). */
+export function classifyMydumperFile(name: string, database: string): MydumperFile {
+  if (name === 'metadata' || name === 'metadata.partial') return { kind: 'metadata' };
+  if (name === `${database}-schema-create.sql`) return { kind: 'database' };
+  const prefix = `${database}.`;
+  if (!name.startsWith(prefix) || !name.endsWith('.sql')) return { kind: 'last' };
+  const rest = name.slice(prefix.length);
+  if (/-schema-(view|triggers|post)\.sql$/.test(rest)) return { kind: 'last' };
+  if (rest.endsWith('-schema.sql')) return { kind: 'schema', table: rest.slice(0, -'-schema.sql'.length) };
+  const exact = rest.slice(0, -'.sql'.length);
+  return { kind: 'rows', table: exact.replace(/\.\d{5}$/, ''), exact };
 }
 
 /** Prepare the restore of a mydumper backup (see the module comment). */
@@ -43,53 +79,180 @@ export function openMyloaderRestore(o: MyloaderRestoreOptions): MyloaderRestore 
   const cmd = mydumperTool('myloader');
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-restore-'));
   const input = path.join(scratch, MYDUMPER_TOP);
-  const cleanup = () => fs.rmSync(scratch, { recursive: true, force: true });
-  const layDown = async (plaintext: Readable): Promise<void> => {
+  const running = new Set<Child>();
+  const stopAll = () => {
+    for (const c of running) c.kill();
+  };
+  let conn: ReturnType<typeof mydumperConnection> | undefined;
+  const cleanup = () => {
+    stopAll();
+    conn?.remove();
+    conn = undefined;
+    fs.rmSync(scratch, { recursive: true, force: true });
+  };
+
+  let batches = 0;
+  /** Load `files` (names in `input`) with one myloader, from a directory of their own. */
+  const load = async (files: readonly string[]): Promise<void> => {
+    if (o.signal?.aborted) throw o.signal.reason;
+    const dir = path.join(scratch, `batch-${++batches}`);
+    fs.mkdirSync(dir, { mode: 0o700 });
+    // myloader 0.10 takes a directory as a dump only when it holds a metadata file; it reads nothing from it.
+    fs.writeFileSync(path.join(dir, 'metadata'), '', { mode: 0o600, flag: 'wx' });
+    for (const f of files) fs.renameSync(path.join(input, f), path.join(dir, f));
+    conn ??= mydumperConnection(o.target, o.password, '--target');
+    const child = new Child(
+      {
+        cmd,
+        args: [
+          ...conn.args,
+          `--directory=${dir}`,
+          `--database=${o.loadInto}`,
+          '--threads=1',
+          // Written to the binary log, as a single-stream restore is (replicas and PITR see it).
+          '--enable-binlog',
+          '--verbose=2',
+        ],
+        label: 'myloader',
+      },
+      ['ignore', 'ignore', 'pipe'],
+    );
+    running.add(child);
+    try {
+      await child.done;
+    } finally {
+      running.delete(child);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    if (o.signal?.aborted) throw o.signal.reason;
+  };
+
+  const consume = async (plaintext: Readable): Promise<void> => {
+    log.info(`myloader into ${o.loadInto} as the archive streams, up to ${o.jobs} at a time`, {
+      jobs: o.jobs,
+      database: o.loadInto,
+    });
+    const defined = new Set<string>();
+    const schemas: string[] = [];
+    const rows: { name: string; table: string; exact: string; size: number }[] = [];
+    const last: string[] = [];
+    let metadata = false;
+    // Once the archive ended every definition has come: a row file may then go by its exact name too.
+    let ended = false;
+    const loadable = (r: { table: string; exact: string }) => defined.has(r.table) || (ended && defined.has(r.exact));
+    const loaders = new Set<Promise<void>>();
+    let failure: unknown;
+    let loadedFiles = 0;
+    const start = (files: string[], bytes: number, then: () => void) => {
+      const loader: Promise<void> = load(files).then(
+        () => {
+          loaders.delete(loader);
+          loadedFiles += files.length;
+          then();
+          pump();
+        },
+        (e: unknown) => {
+          loaders.delete(loader);
+          failure ??= e;
+          stopAll();
+        },
+      );
+      loaders.add(loader);
+      log.debug(`myloader: ${files.length} file(s) into ${o.loadInto}`, { files: files.length, bytes });
+    };
+    const pump = () => {
+      while (failure === undefined && loaders.size < o.jobs) {
+        if (schemas.length > 0) {
+          const batch = schemas.splice(0);
+          const tables = batch.map((f) => (classifyMydumperFile(f, o.sourceDatabase) as { table: string }).table);
+          start(batch, 0, () => tables.forEach((t) => defined.add(t)));
+          continue;
+        }
+        const ready = rows.filter(loadable);
+        if (ready.length === 0) break;
+        const readyBytes = ready.reduce((n, r) => n + r.size, 0);
+        const batch: string[] = [];
+        let bytes = 0;
+        for (const r of ready) {
+          if (batch.length > 0 && bytes + r.size > readyBytes / o.jobs) break;
+          batch.push(r.name);
+          bytes += r.size;
+        }
+        for (const name of batch) rows.splice(rows.findIndex((r) => r.name === name), 1);
+        start(batch, bytes, () => undefined);
+      }
+    };
     const dir = await ConfinedDir.open(scratch);
     try {
-      const done = await extractTar(plaintext, dir, { what: `the parallel dump of backup ${o.backupId}` });
-      log.info(`laid the parallel dump down in ${scratch}`, { files: done.files, bytes: done.bytes });
+      const done = await extractTar(plaintext, dir, {
+        what: `the parallel dump of backup ${o.backupId}`,
+        onFile: (rel, size) => {
+          if (failure !== undefined) throw failure;
+          if (path.dirname(rel) !== MYDUMPER_TOP) return;
+          const name = path.basename(rel);
+          const file = classifyMydumperFile(name, o.sourceDatabase);
+          switch (file.kind) {
+            case 'metadata':
+              metadata = true;
+              fs.rmSync(path.join(input, name), { force: true });
+              return;
+            case 'database':
+              // The plan made the database the rows go into.
+              fs.rmSync(path.join(input, name), { force: true });
+              return;
+            case 'schema':
+              schemas.push(name);
+              break;
+            case 'rows':
+              rows.push({ name, table: file.table, exact: file.exact, size });
+              break;
+            case 'last':
+              last.push(name);
+              return;
+          }
+          pump();
+        },
+      });
+      log.info('the parallel dump streamed in whole', { files: done.files, bytes: done.bytes });
+      if (!metadata) {
+        throw new DamagedError(`${o.database.name} holds no ${MYDUMPER_TOP}/metadata: it is not a mydumper dump`);
+      }
+      ended = true;
+      pump();
+    } catch (e) {
+      // The archive failed (damaged, interrupted) or a loader did: stop the loaders and let them end.
+      stopAll();
+      await Promise.allSettled(loaders);
+      throw failure ?? e;
     } finally {
       dir.close();
     }
-    // mydumper renames metadata.partial to metadata when it ends; the stream may have taken it first.
-    if (!['metadata', 'metadata.partial'].some((n) => fs.existsSync(path.join(input, n)))) {
-      throw new DamagedError(`${o.database.name} holds no ${MYDUMPER_TOP}/metadata: it is not a mydumper dump`);
-    }
-  };
-  const load = async (database: string): Promise<void> => {
-    if (o.signal?.aborted) throw o.signal.reason;
-    const conn = mydumperConnection(o.target, o.password, '--target');
-    log.info(`myloader -t ${o.jobs} into ${database}`, { jobs: o.jobs, database });
-    try {
-      const child = new Child(
-        {
-          cmd,
-          args: [
-            ...conn.args,
-            `--directory=${input}`,
-            `--database=${database}`,
-            `--threads=${o.jobs}`,
-            // Written to the binary log, as a single-stream restore is (replicas and PITR see it).
-            '--enable-binlog',
-            '--verbose=2',
-          ],
-          label: 'myloader',
-        },
-        ['ignore', 'ignore', 'pipe'],
+    while (loaders.size > 0) await Promise.race(loaders);
+    if (failure !== undefined) throw failure;
+    // Every definition is in: rows still waiting name a table the archive does not define.
+    const orphans = rows;
+    if (orphans.length > 0) {
+      throw new DamagedError(
+        `${o.database.name} holds rows for ${orphans.map((r) => `'${r.table}'`).join(', ')} (${orphans[0].name}) ` +
+          'but no definition of that table: it is not a whole mydumper dump',
       );
-      const onAbort = () => child.kill();
-      o.signal?.addEventListener('abort', onAbort);
-      try {
-        await child.done;
-      } finally {
-        o.signal?.removeEventListener('abort', onAbort);
-      }
-      if (o.signal?.aborted) throw o.signal.reason;
+    }
+    if (last.length > 0) await load(last);
+    log.info(`myloader: ${loadedFiles + last.length} file(s) loaded into ${o.loadInto}`, {
+      files: loadedFiles + last.length,
+      jobs: o.jobs,
+    });
+  };
+
+  const consumer = async (plaintext: Readable): Promise<void> => {
+    const onAbort = () => stopAll();
+    o.signal?.addEventListener('abort', onAbort);
+    try {
+      await consume(plaintext);
     } finally {
-      conn.remove();
+      o.signal?.removeEventListener('abort', onAbort);
       cleanup();
     }
   };
-  return { step: { artifact: o.database, consumer: layDown, streamed: true }, load, cleanup };
+  return { step: { artifact: o.database, consumer, streamed: true }, cleanup };
 }
