@@ -133,7 +133,7 @@ export function openMyloaderRestore(o: MyloaderRestoreOptions): MyloaderRestore 
       database: o.loadInto,
     });
     const defined = new Set<string>();
-    const schemas: string[] = [];
+    const schemas: { name: string; table: string }[] = [];
     const rows: { name: string; table: string; exact: string; size: number }[] = [];
     const last: string[] = [];
     let metadata = false;
@@ -164,22 +164,27 @@ export function openMyloaderRestore(o: MyloaderRestoreOptions): MyloaderRestore 
       while (failure === undefined && loaders.size < o.jobs) {
         if (schemas.length > 0) {
           const batch = schemas.splice(0);
-          const tables = batch.map((f) => (classifyMydumperFile(f, o.sourceDatabase) as { table: string }).table);
-          start(batch, 0, () => tables.forEach((t) => defined.add(t)));
+          start(
+            batch.map((f) => f.name),
+            0,
+            () => {
+              for (const f of batch) defined.add(f.table);
+            },
+          );
           continue;
         }
         const ready = rows.filter(loadable);
         if (ready.length === 0) break;
         const readyBytes = ready.reduce((n, r) => n + r.size, 0);
-        const batch: string[] = [];
+        const batch = new Set<string>();
         let bytes = 0;
         for (const r of ready) {
-          if (batch.length > 0 && bytes + r.size > readyBytes / o.jobs) break;
-          batch.push(r.name);
+          if (batch.size > 0 && bytes + r.size > readyBytes / o.jobs) break;
+          batch.add(r.name);
           bytes += r.size;
         }
-        for (const name of batch) rows.splice(rows.findIndex((r) => r.name === name), 1);
-        start(batch, bytes, () => undefined);
+        rows.splice(0, rows.length, ...rows.filter((r) => !batch.has(r.name)));
+        start([...batch], bytes, () => undefined);
       }
     };
     const dir = await ConfinedDir.open(scratch);
@@ -201,7 +206,7 @@ export function openMyloaderRestore(o: MyloaderRestoreOptions): MyloaderRestore 
               fs.rmSync(path.join(input, name), { force: true });
               return;
             case 'schema':
-              schemas.push(name);
+              schemas.push({ name, table: file.table });
               break;
             case 'rows':
               rows.push({ name, table: file.table, exact: file.exact, size });
