@@ -225,14 +225,15 @@ add tinybackup ts tb tp "dbbackup backup --jobs 1" "$(backup_cmd tiny ts --jobs 
   "$OUT/ts"
 
 # Restores, into a new database each time: the single stream into the client, myloader -t N from
-# the uncompressed mydumper directory, dbbackup from its backups above.
+# the uncompressed mydumper directory, dbbackup from its backups above. myloader writes the binary
+# log (--enable-binlog) as the client and dbbackup do: without it, it skips that work (SQL_LOG_BIN=0).
 add restore rz rz - "(rz) zstd -dc file | mariadb (the file of (b))" \
   "zstd -q -dc $OUT/b.sql.zst | mariadb $CONN r" "new_target r && sql -e 'CREATE DATABASE r'"
 add restore sr1 rz - "dbbackup restore --jobs 1 (of the --jobs 1 backup)" "$(restore_cmd s1 r --jobs 1)" \
   "new_target r"
 for n in "${PARALLEL[@]}"; do
   add restore "ml$n" "ml$n" rz "(ml$n) myloader -t $n from a local directory (uncompressed)" \
-    "myloader $MYCONN --directory=$OUT/my$MAXJOBS --database=r --threads=$n" "new_target r"
+    "myloader $MYCONN --directory=$OUT/my$MAXJOBS --database=r --threads=$n --enable-binlog" "new_target r"
   add restore "sr$n" "ml$n" rz "dbbackup restore --jobs $n (of the --jobs $n backup)" \
     "$(restore_cmd "s$n" r --jobs "$n")" "new_target r"
 done
