@@ -9,6 +9,7 @@
 #   BENCH_JOBS=1,2,4                         (the --jobs values measured)
 #   BENCH_ONLY=backup|restore                (one half; restores alone first make the backups they need, untimed)
 #   BENCH_MARIADB_RESTORES=0                 (no restores: at 10 GB each takes about 10 minutes on 2 cores)
+#   BENCH_MARIADB_RESTORES=parallel          (only the --jobs N restores and myloader's: no single stream)
 #   BENCH_DBBACKUP=FILE                      (a copy of dist/runner/dbbackup.js to measure)
 #
 # Starts a throwaway mariadbd (binary log on, as in production) in a temporary directory,
@@ -28,6 +29,10 @@ ONLY="${BENCH_ONLY:-}"
 RESTORES="${BENCH_MARIADB_RESTORES:-1}"
 ROWS_PER_GB=3750000
 ROWS=$(awk -v g="$GB" -v r="$ROWS_PER_GB" 'BEGIN { printf "%d", g * r }')
+case "$RESTORES" in
+  0 | 1 | parallel) ;;
+  *) echo "bench: BENCH_MARIADB_RESTORES=$RESTORES: give 1, 0, or parallel" >&2; exit 2 ;;
+esac
 case "$ONLY" in
   "" | backup | restore) ;;
   *) echo "bench: BENCH_ONLY=$ONLY: give backup, restore, or leave it unset for both" >&2; exit 2 ;;
@@ -227,14 +232,19 @@ add tinybackup ts tb tp "dbbackup backup --jobs 1" "$(backup_cmd tiny ts --jobs 
 # Restores, into a new database each time: the single stream into the client, myloader -t N from
 # the uncompressed mydumper directory, dbbackup from its backups above. myloader writes the binary
 # log (--enable-binlog) as the client and dbbackup do: without it, it skips that work (SQL_LOG_BIN=0).
-add restore rz rz - "(rz) zstd -dc file | mariadb (the file of (b))" \
-  "zstd -q -dc $OUT/b.sql.zst | mariadb $CONN r" "new_target r && sql -e 'CREATE DATABASE r'"
-add restore sr1 rz - "dbbackup restore --jobs 1 (of the --jobs 1 backup)" "$(restore_cmd s1 r --jobs 1)" \
-  "new_target r"
+RZ=rz
+if [ "$RESTORES" = parallel ]; then
+  RZ=-
+else
+  add restore rz rz - "(rz) zstd -dc file | mariadb (the file of (b))" \
+    "zstd -q -dc $OUT/b.sql.zst | mariadb $CONN r" "new_target r && sql -e 'CREATE DATABASE r'"
+  add restore sr1 rz - "dbbackup restore --jobs 1 (of the --jobs 1 backup)" "$(restore_cmd s1 r --jobs 1)" \
+    "new_target r"
+fi
 for n in "${PARALLEL[@]}"; do
-  add restore "ml$n" "ml$n" rz "(ml$n) myloader -t $n from a local directory (uncompressed)" \
+  add restore "ml$n" "ml$n" "$RZ" "(ml$n) myloader -t $n from a local directory (uncompressed)" \
     "myloader $MYCONN --directory=$OUT/my$MAXJOBS --database=r --threads=$n --enable-binlog" "new_target r"
-  add restore "sr$n" "ml$n" rz "dbbackup restore --jobs $n (of the --jobs $n backup)" \
+  add restore "sr$n" "ml$n" "$RZ" "dbbackup restore --jobs $n (of the --jobs $n backup)" \
     "$(restore_cmd "s$n" r --jobs "$n")" "new_target r"
 done
 add tinyrestore tr tr - "(tr) zstd -dc file | mariadb (the file of (tb))" \
@@ -275,8 +285,10 @@ if [ "$ONLY" != restore ]; then
   run_table tinybackup "$TINY_RUNS"
   TABLES+=(backup tinybackup)
 elif [ "$RESTORES" != 0 ]; then
-  untimed "the zstd file of (b)" "${COMMAND[${INDEX[b]}]}"
-  untimed "the --jobs 1 backup" "${COMMAND[${INDEX[s1]}]}"
+  if [ "$RESTORES" != parallel ]; then
+    untimed "the zstd file of (b)" "${COMMAND[${INDEX[b]}]}"
+    untimed "the --jobs 1 backup" "${COMMAND[${INDEX[s1]}]}"
+  fi
   for n in "${PARALLEL[@]}"; do
     untimed "the --jobs $n backup" "${COMMAND[${INDEX[s$n]}]}"
   done

@@ -4,7 +4,8 @@
  * laid down file by file by the confined extractor in a scratch directory, and as files become
  * whole they are handed to at most N `myloader --threads=1` processes at a time, each given a
  * directory of its own holding about a 1/N share (in bytes, at least one file) of the files ready
- * when it starts: the tables' definitions first (`-schema.sql`, in a batch of their own), a
+ * when it starts: the tables' definitions first (`-schema.sql`, in batches of their own, shared
+ * among the free loaders), a
  * table's row files (`.sql`, `.NNNNN.sql`) only once its definition is in, and the views
  * (`-schema-view.sql`, which replace their placeholder tables) after every row, once the archive
  * ended. Each file is deleted once loaded, so the scratch directory holds only the files waiting
@@ -163,7 +164,8 @@ export function openMyloaderRestore(o: MyloaderRestoreOptions): MyloaderRestore 
     const pump = () => {
       while (failure === undefined && loaders.size < o.jobs) {
         if (schemas.length > 0) {
-          const batch = schemas.splice(0);
+          // The definitions ready, shared among the free loaders (CREATE TABLE waits for its own flush).
+          const batch = schemas.splice(0, Math.ceil(schemas.length / (o.jobs - loaders.size)));
           start(
             batch.map((f) => f.name),
             0,
