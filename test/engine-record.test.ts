@@ -6,7 +6,14 @@ import * as assert from 'node:assert/strict';
 import { describe, test } from '@jest/globals';
 import { CODECS, compressionOfExtension, DEFAULT_COMPRESSION } from '../lib/core/codecs';
 import { RUNNER_OPTIONS } from '../lib/core/contract';
-import { checkBackupTypes, checkBackupTypeSupported, defaultMethod, ENGINE_CAPABILITIES } from '../lib/core/engines';
+import {
+  AWS_MANAGED_SERVICE,
+  checkBackupTypes,
+  checkBackupTypeSupported,
+  defaultMethod,
+  ENGINE_CAPABILITIES,
+  GOOGLE_MANAGED_SERVICE,
+} from '../lib/core/engines';
 import { BackupMethod, BackupType, Compression, Engine } from '../lib/core/model';
 import { HelpRequest, parseInvocation } from '../runner/src/config';
 import { compressStage, decompressStage } from '../runner/src/pipeline/compress';
@@ -61,20 +68,27 @@ describe('engine record', () => {
   });
 
   test('a chain whose record method is physical is refused on a managed source and with the logical method', () => {
-    for (const engine of Object.values(Engine)) {
-      const c = ENGINE_CAPABILITIES[engine];
-      for (const type of c.types) {
-        const managed = () => checkBackupTypeSupported({ engine, managed: true, method: 'logical' }, type);
-        const logical = () => checkBackupTypeSupported({ engine, managed: false, method: 'logical' }, type);
-        const refused = type !== BackupType.FULL && c.chainMethod === BackupMethod.PHYSICAL;
-        if (refused) {
-          assert.throws(managed, new RegExp(`${c.label} ${type} schedule is set on an RDS/Aurora source`));
-          assert.throws(logical, new RegExp(`needs physical backups \\(${c.chainOf}\\)`));
-          const physical = { engine, managed: false, method: 'physical' } as const;
-          assert.doesNotThrow(() => checkBackupTypeSupported(physical, type));
-        } else {
-          assert.doesNotThrow(managed, `${engine} ${type}`);
-          assert.doesNotThrow(logical, `${engine} ${type}`);
+    for (const service of [AWS_MANAGED_SERVICE, GOOGLE_MANAGED_SERVICE]) {
+      for (const engine of Object.values(Engine)) {
+        const c = ENGINE_CAPABILITIES[engine];
+        for (const type of c.types) {
+          const source = { engine, managed: false, method: BackupMethod.LOGICAL, service };
+          const managed = () => checkBackupTypeSupported({ ...source, managed: true }, type);
+          const logical = () => checkBackupTypeSupported(source, type);
+          const refused = type !== BackupType.FULL && c.chainMethod === BackupMethod.PHYSICAL;
+          if (refused) {
+            // The message names the calling flavour's managed service, and only it.
+            assert.throws(managed, new RegExp(`${c.label} ${type} schedule is set on a source on ${service.name},`));
+            const other = service === AWS_MANAGED_SERVICE ? GOOGLE_MANAGED_SERVICE : AWS_MANAGED_SERVICE;
+            assert.throws(managed, (e: Error) => !e.message.includes(other.name));
+            assert.throws(logical, new RegExp(`needs physical backups \\(${c.chainOf}\\)`));
+            assert.throws(logical, new RegExp(`self-managed source \\(e\\.g\\. on ${service.selfManagedOn}\\)`));
+            const physical = { ...source, method: BackupMethod.PHYSICAL };
+            assert.doesNotThrow(() => checkBackupTypeSupported(physical, type));
+          } else {
+            assert.doesNotThrow(managed, `${engine} ${type}`);
+            assert.doesNotThrow(logical, `${engine} ${type}`);
+          }
         }
       }
     }
