@@ -9,6 +9,7 @@ import {
   checkBackupMethod,
   ConfigError,
   DEFAULT_PORTS,
+  defaultServerFamily,
   EncryptionScheme,
   Engine,
   parseEncryption,
@@ -202,7 +203,7 @@ export class BackupSource {
     checkBackupMethod({ engine, managed, method: this.method, service: AWS_MANAGED_SERVICE });
     this.databaseArn = databaseArn;
     const fits = family !== undefined && ServerVersions.of(family).engine === engine;
-    this.serverFamily = fits ? family : defaultFamily(engine);
+    this.serverFamily = fits ? family : defaultServerFamily(engine);
     this.engineVersion = options.engineVersion;
     this.endpoint = options.endpoint;
     this.port = options.port ?? DEFAULT_PORTS[engine];
@@ -291,11 +292,6 @@ function familyOf(engineType: string | undefined): ServerFamily | undefined {
     default:
       return undefined;
   }
-}
-
-function defaultFamily(engine: Engine): ServerFamily {
-  if (engine === Engine.POSTGRES) return ServerFamily.POSTGRES;
-  return engine === Engine.MONGODB ? ServerFamily.MONGODB : ServerFamily.MYSQL;
 }
 
 function secretOf(db: object, where: string): secretsmanager.ISecret {

@@ -1,5 +1,5 @@
 import { Token } from 'cdktf';
-import { ConfigError, DEFAULT_PORTS, Engine, ServerFamily, defaultServerFamily, parseSourceUrl } from '../../core';
+import { ConfigError, DEFAULT_PORTS, Engine, parseSourceUrl, ServerFamily, sourceServerFamily } from '../../core';
 
 /**
  * Check a source URL for `engine`. A literal URL is parsed by the runner's own parser
@@ -40,8 +40,10 @@ export function databaseNameOf(url: string, engine: Engine): string | undefined 
   return m === null ? undefined : m[1];
 }
 
-/** The server family of a `mysql` source: MariaDB for a `mariadb://` URL or `BackupSource.mariadb`. */
+/**
+ * The server family of a source (lib/core `sourceServerFamily`): MariaDB for a `mysql` source given
+ * as `BackupSource.mariadb` or a `mariadb://` URL, else the engine's default (MySQL for `mysql`).
+ */
 export function serverFamilyOf(engine: Engine, url: string, mariadb: boolean): ServerFamily {
-  if (engine !== Engine.MYSQL) return defaultServerFamily(engine);
-  return mariadb || url.startsWith('mariadb://') ? ServerFamily.MARIADB : ServerFamily.MYSQL;
+  return sourceServerFamily(engine, mariadb || url.startsWith('mariadb://'));
 }
