@@ -12,6 +12,7 @@ import {
   defaultServerFamily,
   EncryptionScheme,
   Engine,
+  isRdsEndpoint,
   parseEncryption,
   ServerFamily,
   ServerVersions,
@@ -47,7 +48,8 @@ export interface DatabaseEndpointOptions {
    * How the runner backs the server up: `BackupMethod.LOGICAL` (pg_dump, mariadb-dump, mongodump)
    * or `BackupMethod.PHYSICAL` (pg_basebackup; mariadb-backup for MariaDB, Percona XtraBackup for
    * MySQL, with true incrementals by LSN). Physical is for a self-managed server: it is refused
-   * on RDS/Aurora. mariadb-backup reads the server's data files, so the backup task must run
+   * on RDS/Aurora (`fromRdsInstance`, `fromDatabaseCluster`, or a literal `….rds.amazonaws.com`
+   * endpoint). mariadb-backup reads the server's data files, so the backup task must run
    * where the data directory is readable.
    * @default BackupMethod.LOGICAL
    */
@@ -179,7 +181,10 @@ export class BackupSource {
   public readonly serverFamily: ServerFamily;
   /** The server's version, when declared or known from RDS. */
   public readonly engineVersion?: string;
-  /** Amazon RDS or Aurora (`fromRdsInstance`, `fromDatabaseCluster`): no physical backups, no WAL shipping. */
+  /**
+   * Amazon RDS or Aurora (`fromRdsInstance`, `fromDatabaseCluster`, or a literal `….rds.amazonaws.com`
+   * endpoint): no physical backups, no WAL shipping.
+   */
   public readonly managed: boolean;
   /** How the runner backs the server up. */
   public readonly method: BackupMethod;
@@ -198,9 +203,10 @@ export class BackupSource {
     databaseArn?: string,
   ) {
     this.engine = engine;
-    this.managed = managed;
+    // RDS from fromRdsInstance/fromDatabaseCluster, or a literal RDS endpoint (lib/core, as in CDKTF).
+    this.managed = managed || (!Token.isUnresolved(options.endpoint) && isRdsEndpoint(options.endpoint));
     this.method = options.method ?? BackupMethod.LOGICAL;
-    checkBackupMethod({ engine, managed, method: this.method, service: AWS_MANAGED_SERVICE });
+    checkBackupMethod({ engine, managed: this.managed, method: this.method, service: AWS_MANAGED_SERVICE });
     this.databaseArn = databaseArn;
     const fits = family !== undefined && ServerVersions.of(family).engine === engine;
     this.serverFamily = fits ? family : defaultServerFamily(engine);

@@ -189,6 +189,16 @@ export interface ManagedService {
 /** Amazon RDS and Aurora (the AWS CDK flavour and the CDKTF AWS flavour). */
 export const AWS_MANAGED_SERVICE: ManagedService = { name: 'RDS or Aurora', selfManagedOn: 'EC2' };
 
+/**
+ * Whether a literal host name is an Amazon RDS or Aurora endpoint (`….rds.amazonaws.com`), for
+ * every AWS flavour: the AWS CDK endpoint sources and the CDKTF URL sources count such a host as
+ * managed. An unresolved token is not a host name: the caller skips it (the AWS CDK flavour knows
+ * RDS from `fromRdsInstance`/`fromDatabaseCluster`, the CDKTF one from the source's `managed`).
+ */
+export function isRdsEndpoint(host: string): boolean {
+  return /^[^/:@\s]+\.rds\.amazonaws\.com\.?$/i.test(host);
+}
+
 /** Google Cloud SQL (the CDKTF Google flavour). */
 export const GOOGLE_MANAGED_SERVICE: ManagedService = { name: 'Cloud SQL', selfManagedOn: 'Compute Engine' };
 

@@ -3,6 +3,7 @@
 // AWS, Cloud SQL and Compute Engine on Google.
 import * as assert from 'node:assert/strict';
 import { describe, it } from '@jest/globals';
+import { type TerraformStack, TerraformVariable, Token } from 'cdktf';
 import * as aws from '../../lib/cdktf/aws';
 import * as google from '../../lib/cdktf/google';
 import { BackupMethod, BackupType } from '../../lib/core';
@@ -51,6 +52,8 @@ function googleBackup(source: google.BackupSource, type: BackupType): void {
   });
 }
 
+const awsPostgresOn = (url: string, o: { managed?: boolean; method?: BackupMethod }) =>
+  aws.BackupSource.postgres({ url, passwordSecret: { arn: SECRET_ARN }, ...o });
 const awsPostgres = (url: string, method?: BackupMethod) =>
   aws.BackupSource.postgres({ url, passwordSecret: { arn: SECRET_ARN }, method });
 const googlePostgres = (url: string, method?: BackupMethod) =>
@@ -102,6 +105,96 @@ describe('a PostgreSQL chain the source cannot take is refused at synth in the C
     );
     assert.doesNotThrow(() =>
       googleBackup(googlePostgres('postgres://backup@10.20.0.5:5432/orders', BackupMethod.PHYSICAL), type),
+    );
+  });
+});
+
+describe('a token host says whether it is the managed service (managed), as fromRdsInstance does', () => {
+  // What `${aws_db_instance.orders.address}` looks like at synth: an unresolved token.
+  const tokenHost = (stack: TerraformStack) =>
+    Token.asString(new TerraformVariable(stack, 'orders_host', { type: 'string' }).value);
+
+  it('AWS: a token host with managed: true is refused what RDS cannot do; without it the rule is skipped', () => {
+    synthAws((stack) => {
+      const url = `postgres://backup@${tokenHost(stack)}:5432/orders`;
+      assert.throws(
+        () => awsPostgresOn(url, { managed: true, method: BackupMethod.PHYSICAL }),
+        /method 'physical' is set on a postgres source on RDS or Aurora/,
+      );
+      const rds = awsPostgresOn(url, { managed: true });
+      assert.equal(rds.managed, true);
+      assert.throws(
+        () =>
+          new aws.DatabaseBackup(stack, 'Rds', {
+            databaseId: 'orders',
+            source: rds,
+            image: aws.RunnerImage.fromEcrRepository(REPO, '1.2.3'),
+            network: { vpcId: 'vpc-0123456789abcdef0', subnetIds: ['subnet-0aaa1111'] },
+            pointInTimeRecovery: aws.PointInTimeRecovery.enabled(),
+          }),
+        /PostgreSQL source on RDS or Aurora.*replication connection/,
+      );
+      assert.throws(
+        () =>
+          new aws.DatabaseBackup(stack, 'RdsChain', {
+            databaseId: 'orders-chain',
+            source: rds,
+            image: aws.RunnerImage.fromEcrRepository(REPO, '1.2.3'),
+            network: { vpcId: 'vpc-0123456789abcdef0', subnetIds: ['subnet-0aaa1111'] },
+            schedules: schedules(BackupType.DIFFERENTIAL),
+          }),
+        /PostgreSQL differential schedule is set on a source on RDS or Aurora/,
+      );
+      // Not known to be RDS: taken as self-managed (the runner then fails what RDS cannot do).
+      assert.equal(awsPostgresOn(url, { method: BackupMethod.PHYSICAL }).managed, false);
+    });
+  });
+
+  it('AWS: a literal RDS host is managed without the flag, and managed: false against it is refused', () => {
+    const url = 'postgres://backup@orders.abcdefghijkl.eu-west-1.rds.amazonaws.com:5432/orders';
+    assert.equal(awsPostgresOn(url, {}).managed, true);
+    assert.throws(
+      () => awsPostgresOn(url, { managed: false }),
+      /managed is false, but the source url '.*rds\.amazonaws\.com.*' is on RDS or Aurora; leave managed out/,
+    );
+    // A name of your own for an RDS endpoint (a CNAME) takes managed: true.
+    assert.equal(awsPostgresOn('postgres://backup@orders-db.internal:5432/orders', { managed: true }).managed, true);
+  });
+
+  it('Google: a Cloud SQL instance reached by IP (literal or token) takes managed: true; a socket is seen', () => {
+    synthGoogle((stack) => {
+      const url = `postgres://backup@${tokenHost(stack)}:5432/orders`;
+      assert.throws(
+        () =>
+          google.BackupSource.postgres({
+            url,
+            passwordSecret: { id: 'projects/acme-prod/secrets/pw' },
+            managed: true,
+            method: BackupMethod.PHYSICAL,
+          }),
+        /method 'physical' is set on a postgres source on Cloud SQL/,
+      );
+    });
+    assert.throws(
+      () =>
+        googleBackup(
+          google.BackupSource.postgres({
+            url: 'postgres://backup@10.20.0.5:5432/orders',
+            passwordSecret: { id: 'projects/acme-prod/secrets/pw' },
+            managed: true,
+          }),
+          BackupType.DIFFERENTIAL,
+        ),
+      /differential schedule is set on a source on Cloud SQL/,
+    );
+    assert.throws(
+      () =>
+        google.BackupSource.postgres({
+          url: 'postgres://backup@localhost/orders?host=/cloudsql/acme-prod:europe-west1:orders',
+          passwordSecret: { id: 'projects/acme-prod/secrets/pw' },
+          managed: false,
+        }),
+      /managed is false, but the source url .* is on Cloud SQL/,
     );
   });
 });

@@ -1,5 +1,13 @@
 import { Token } from 'cdktf';
-import { ConfigError, DEFAULT_PORTS, Engine, parseSourceUrl, ServerFamily, sourceServerFamily } from '../../core';
+import {
+  ConfigError,
+  DEFAULT_PORTS,
+  Engine,
+  type ManagedService,
+  parseSourceUrl,
+  ServerFamily,
+  sourceServerFamily,
+} from '../../core';
 
 /**
  * Check a source URL for `engine`. A literal URL is parsed by the runner's own parser
@@ -46,4 +54,27 @@ export function databaseNameOf(url: string, engine: Engine): string | undefined 
  */
 export function serverFamilyOf(engine: Engine, url: string, mariadb: boolean): ServerFamily {
   return sourceServerFamily(engine, mariadb || url.startsWith('mariadb://'));
+}
+
+/**
+ * Whether a source is on the cloud's managed service, which the synth-time rules need (no physical
+ * method, no PostgreSQL chains, no PostgreSQL WAL streaming): the source's own `managed` when given,
+ * as the AWS CDK flavour knows it from `fromRdsInstance`/`fromDatabaseCluster`; else what the URL's
+ * literal text shows (`seen`: an RDS host, a `/cloudsql/` socket). A host given as a token cannot be
+ * read at synth, so it counts as self-managed unless `managed` says otherwise. `managed: false`
+ * against a URL that shows the service is refused: one of them is wrong.
+ */
+export function managedSource(
+  url: string,
+  seen: boolean,
+  managed: boolean | undefined,
+  service: ManagedService,
+): boolean {
+  if (managed === false && seen) {
+    throw new ConfigError(
+      `managed is false, but the source url '${url}' is on ${service.name}; leave managed out (or give the ` +
+        'URL of the self-managed server it meant).',
+    );
+  }
+  return managed ?? seen;
 }
