@@ -94,6 +94,37 @@ describe('engine record', () => {
     }
   });
 
+  test('an option for some engines only is refused for the others, and --help says which engines it is for', () => {
+    const limited = RUNNER_OPTIONS.filter((o) => o.engines !== undefined);
+    assert.deepEqual(
+      limited.map((o) => o.name),
+      ['jobs', 'row-counts', 'lock-timeout'],
+    );
+    const mongo = ['backup', '--engine', 'mongodb', '--source', 'mongodb://u@h/app', ...STORAGE];
+    const pg = ['backup', '--engine', 'postgres', '--source', 'postgres://u@h/app', ...STORAGE];
+    const values: Record<string, string> = { jobs: '3', 'row-counts': 'estimate', 'lock-timeout': '5' };
+    for (const o of limited) {
+      const value = values[o.name];
+      assert.throws(
+        () => parseInvocation([...mongo, `--${o.name}`, value], {}),
+        new RegExp(`--${o.name} is '${value}', but it applies to PostgreSQL and MySQL/MariaDB only, not to MongoDB`),
+      );
+      // From its variable too (the task definition's way), naming both.
+      assert.throws(
+        () => parseInvocation(mongo, { [o.env]: value }),
+        new RegExp(`leave --${o.name} \\(and ${o.env}\\)`),
+      );
+      assert.doesNotThrow(() => parseInvocation([...pg, `--${o.name}`, value], {}));
+      const help = parseInvocation(['backup', '--help'], {});
+      assert.ok(help instanceof HelpRequest);
+      const line = help.text.split('\n').find((l) => l.trimStart().startsWith(`--${o.name} `));
+      assert.match(line ?? '', /\[engines: postgres, mysql\]/);
+    }
+    // A restore into a data directory learns its engine from the manifest: nothing to refuse here.
+    const dir = ['restore', '--from', 'file:///tmp/x', '--latest', '--target-dir', '/tmp/d', '--jobs', '2'];
+    assert.doesNotThrow(() => parseInvocation(dir, {}));
+  });
+
   test("--help names each engine's methods, types, point-in-time restore and log shipping from the record", () => {
     for (const argv of [['--help'], ['backup', '--help'], ['restore', '--help']]) {
       const help = parseInvocation(argv, {});
