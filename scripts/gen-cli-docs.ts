@@ -39,6 +39,13 @@ function typeOf(spec: OptionSpec): string {
   }
 }
 
+/** The engines an option applies to: `all`, or its list (and what the others may still be given). */
+function enginesOf(spec: OptionSpec): string {
+  if (spec.engines === undefined) return 'all';
+  const list = spec.engines.map((e) => '`' + e + '`').join(', ');
+  return spec.otherEnginesTake === undefined ? list : `${list} (others: \`${spec.otherEnginesTake}\` only)`;
+}
+
 function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
@@ -75,14 +82,17 @@ export function renderCliDocs(contractSource = fs.readFileSync(CONTRACT_PATH, 'u
     '',
     '## Options',
     '',
-    '| option | commands | type or choices | default | environment variable | description |',
-    '|---|---|---|---|---|---|',
+    'An option whose engines are listed applies to those engines only: the runner refuses it for another',
+    "engine where the command knows the engine (backup's `--engine`, a restore's or drill's `--target`).",
+    '',
+    '| option | commands | engines | type or choices | default | environment variable | description |',
+    '|---|---|---|---|---|---|---|',
   ];
   for (const spec of RUNNER_OPTIONS) {
     const commands = spec.commands.map((c) => '`' + c + '`').join(', ');
     const def = optionDefault(spec);
     lines.push(
-      `| \`--${spec.name}\` | ${commands} | ${cell(typeOf(spec))} | ${renderDefault(def)}` +
+      `| \`--${spec.name}\` | ${commands} | ${enginesOf(spec)} | ${cell(typeOf(spec))} | ${renderDefault(def)}` +
         ` | \`${spec.env}\` | ${cell(spec.help)} |`,
     );
   }

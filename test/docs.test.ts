@@ -90,8 +90,14 @@ describe('docs/cli.md', () => {
   test('names every option with its default and its environment variable', () => {
     const text = renderCliDocs();
     const compression = text.split('\n').find((l) => l.startsWith('| `--compression` |'));
-    assert.match(compression ?? '', /\| `zstd`, `gzip`, `lz4`, `none` \| `zstd` \| `DBBACKUP_COMPRESSION` \|/);
-    assert.match(text, /\| `--lock-wait` \| `backup` \| integer \| `0` \| `DBBACKUP_LOCK_WAIT` \|/);
+    assert.match(compression ?? '', /\| all \| `zstd`, `gzip`, `lz4`, `none` \| `zstd` \| `DBBACKUP_COMPRESSION` \|/);
+    assert.match(text, /\| `--lock-wait` \| `backup` \| all \| integer \| `0` \| `DBBACKUP_LOCK_WAIT` \|/);
+    // The engines an option applies to, from its table entry (the parser refuses the others).
+    assert.match(
+      text,
+      /\| `--jobs` \| `backup`, `restore`, `drill` \| `postgres`, `mysql` \(others: `1` only\) \| integer \|/,
+    );
+    assert.match(text, /\| `--row-counts` \| `backup` \| `postgres`, `mysql` \| `exact`, `estimate` \|/);
     assert.match(text, /\| `DBBACKUP_PROGRESS_INTERVAL` \| Seconds between progress lines/);
   });
 });

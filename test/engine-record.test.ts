@@ -6,7 +6,14 @@ import * as assert from 'node:assert/strict';
 import { describe, test } from '@jest/globals';
 import { CODECS, compressionOfExtension, DEFAULT_COMPRESSION } from '../lib/core/codecs';
 import { RUNNER_OPTIONS } from '../lib/core/contract';
-import { checkBackupTypes, checkBackupTypeSupported, defaultMethod, ENGINE_CAPABILITIES } from '../lib/core/engines';
+import {
+  AWS_MANAGED_SERVICE,
+  checkBackupTypes,
+  checkBackupTypeSupported,
+  defaultMethod,
+  ENGINE_CAPABILITIES,
+  GOOGLE_MANAGED_SERVICE,
+} from '../lib/core/engines';
 import { BackupMethod, BackupType, Compression, Engine } from '../lib/core/model';
 import { HelpRequest, parseInvocation } from '../runner/src/config';
 import { compressStage, decompressStage } from '../runner/src/pipeline/compress';
@@ -61,23 +68,61 @@ describe('engine record', () => {
   });
 
   test('a chain whose record method is physical is refused on a managed source and with the logical method', () => {
-    for (const engine of Object.values(Engine)) {
-      const c = ENGINE_CAPABILITIES[engine];
-      for (const type of c.types) {
-        const managed = () => checkBackupTypeSupported({ engine, managed: true, method: 'logical' }, type);
-        const logical = () => checkBackupTypeSupported({ engine, managed: false, method: 'logical' }, type);
-        const refused = type !== BackupType.FULL && c.chainMethod === BackupMethod.PHYSICAL;
-        if (refused) {
-          assert.throws(managed, new RegExp(`${c.label} ${type} schedule is set on an RDS/Aurora source`));
-          assert.throws(logical, new RegExp(`needs physical backups \\(${c.chainOf}\\)`));
-          const physical = { engine, managed: false, method: 'physical' } as const;
-          assert.doesNotThrow(() => checkBackupTypeSupported(physical, type));
-        } else {
-          assert.doesNotThrow(managed, `${engine} ${type}`);
-          assert.doesNotThrow(logical, `${engine} ${type}`);
+    for (const service of [AWS_MANAGED_SERVICE, GOOGLE_MANAGED_SERVICE]) {
+      for (const engine of Object.values(Engine)) {
+        const c = ENGINE_CAPABILITIES[engine];
+        for (const type of c.types) {
+          const source = { engine, managed: false, method: BackupMethod.LOGICAL, service };
+          const managed = () => checkBackupTypeSupported({ ...source, managed: true }, type);
+          const logical = () => checkBackupTypeSupported(source, type);
+          const refused = type !== BackupType.FULL && c.chainMethod === BackupMethod.PHYSICAL;
+          if (refused) {
+            // The message names the calling flavour's managed service, and only it.
+            assert.throws(managed, new RegExp(`${c.label} ${type} schedule is set on a source on ${service.name},`));
+            const other = service === AWS_MANAGED_SERVICE ? GOOGLE_MANAGED_SERVICE : AWS_MANAGED_SERVICE;
+            assert.throws(managed, (e: Error) => !e.message.includes(other.name));
+            assert.throws(logical, new RegExp(`needs physical backups \\(${c.chainOf}\\)`));
+            assert.throws(logical, new RegExp(`self-managed source \\(e\\.g\\. on ${service.selfManagedOn}\\)`));
+            const physical = { ...source, method: BackupMethod.PHYSICAL };
+            assert.doesNotThrow(() => checkBackupTypeSupported(physical, type));
+          } else {
+            assert.doesNotThrow(managed, `${engine} ${type}`);
+            assert.doesNotThrow(logical, `${engine} ${type}`);
+          }
         }
       }
     }
+  });
+
+  test('an option for some engines only is refused for the others, and --help says which engines it is for', () => {
+    const limited = RUNNER_OPTIONS.filter((o) => o.engines !== undefined);
+    assert.deepEqual(
+      limited.map((o) => o.name),
+      ['jobs', 'row-counts', 'lock-timeout'],
+    );
+    const mongo = ['backup', '--engine', 'mongodb', '--source', 'mongodb://u@h/app', ...STORAGE];
+    const pg = ['backup', '--engine', 'postgres', '--source', 'postgres://u@h/app', ...STORAGE];
+    const values: Record<string, string> = { jobs: '3', 'row-counts': 'estimate', 'lock-timeout': '5' };
+    for (const o of limited) {
+      const value = values[o.name];
+      assert.throws(
+        () => parseInvocation([...mongo, `--${o.name}`, value], {}),
+        new RegExp(`--${o.name} is '${value}', but it applies to PostgreSQL and MySQL/MariaDB only, not to MongoDB`),
+      );
+      // From its variable too (the task definition's way), naming both.
+      assert.throws(
+        () => parseInvocation(mongo, { [o.env]: value }),
+        new RegExp(`leave --${o.name} \\(and ${o.env}\\)`),
+      );
+      assert.doesNotThrow(() => parseInvocation([...pg, `--${o.name}`, value], {}));
+      const help = parseInvocation(['backup', '--help'], {});
+      assert.ok(help instanceof HelpRequest);
+      const line = help.text.split('\n').find((l) => l.trimStart().startsWith(`--${o.name} `));
+      assert.match(line ?? '', /\[engines: postgres, mysql\]/);
+    }
+    // A restore into a data directory learns its engine from the manifest: nothing to refuse here.
+    const dir = ['restore', '--from', 'file:///tmp/x', '--latest', '--target-dir', '/tmp/d', '--jobs', '2'];
+    assert.doesNotThrow(() => parseInvocation(dir, {}));
   });
 
   test("--help names each engine's methods, types, point-in-time restore and log shipping from the record", () => {

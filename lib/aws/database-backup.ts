@@ -12,9 +12,9 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
+  AWS_MANAGED_SERVICE,
   BackupMethod,
   BackupType,
-  checkBackupTypeSupported,
   checkChainRetention,
   claimVaultPrefix,
   Compression,
@@ -54,7 +54,7 @@ import { acknowledge, acknowledgeInlinePolicies } from './private/nag';
 import { allowDatabasePort, taskConnections } from './private/task';
 import { allowServicesToUseKey } from './private/keys';
 import { backupMetric } from './private/metrics';
-import { checkBackupTypes, ENGINE_CAPABILITIES } from '../core/engines';
+import { checkScheduledTypes, ENGINE_CAPABILITIES } from '../core/engines';
 import { DEFAULT_COMPRESSION } from '../core/codecs';
 import { databaseIdFromName, kebabCase } from '../core/ids';
 import { logStreamingFor } from '../core/pitr';
@@ -325,14 +325,13 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
     this.rto = props.rto ?? Duration.hours(4);
     const scheduled = props.schedules ?? [DEFAULT_SCHEDULE()];
     validateSchedules(scheduled, timeout);
-    checkBackupTypes(
-      props.source.engine,
+    // The source's method (logical unless a self-managed source says physical; see BackupSource).
+    const method = props.source.method;
+    checkScheduledTypes(
+      { engine: props.source.engine, managed: props.source.managed, method, service: AWS_MANAGED_SERVICE },
       scheduled.map((s) => s.type ?? BackupType.FULL),
     );
-    // The source's method (logical unless a self-managed source says physical; see BackupSource).
-    const method = props.source.method === BackupMethod.PHYSICAL ? ('physical' as const) : ('logical' as const);
-    const capability = { engine: props.source.engine, managed: props.source.managed, method };
-    if (method === 'physical' && props.source.engine === Engine.MYSQL) {
+    if (method === BackupMethod.PHYSICAL && props.source.engine === Engine.MYSQL) {
       Annotations.of(this).addWarningV2(
         'dbbackup:physical-needs-datadir',
         "method physical: mariadb-backup (XtraBackup for MySQL) copies the server's data files, so the backup " +
@@ -340,7 +339,6 @@ export class DatabaseBackup extends Construct implements ec2.IConnectable {
           'on the database host with the directory mounted); elsewhere each backup fails, saying so.',
       );
     }
-    for (const s of scheduled) checkBackupTypeSupported(capability, s.type ?? BackupType.FULL);
     const pitr = props.pointInTimeRecovery;
     // Point-in-time recovery needs a log shipper the engine's record names, over a connection the source allows.
     if (pitr !== undefined) logStreamingFor(props.source.engine, props.source.managed);

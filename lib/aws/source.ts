@@ -9,8 +9,10 @@ import {
   checkBackupMethod,
   ConfigError,
   DEFAULT_PORTS,
+  defaultServerFamily,
   EncryptionScheme,
   Engine,
+  isRdsEndpoint,
   parseEncryption,
   ServerFamily,
   ServerVersions,
@@ -46,7 +48,8 @@ export interface DatabaseEndpointOptions {
    * How the runner backs the server up: `BackupMethod.LOGICAL` (pg_dump, mariadb-dump, mongodump)
    * or `BackupMethod.PHYSICAL` (pg_basebackup; mariadb-backup for MariaDB, Percona XtraBackup for
    * MySQL, with true incrementals by LSN). Physical is for a self-managed server: it is refused
-   * on RDS/Aurora. mariadb-backup reads the server's data files, so the backup task must run
+   * on RDS/Aurora (`fromRdsInstance`, `fromDatabaseCluster`, or a literal `….rds.amazonaws.com`
+   * endpoint). mariadb-backup reads the server's data files, so the backup task must run
    * where the data directory is readable.
    * @default BackupMethod.LOGICAL
    */
@@ -178,7 +181,10 @@ export class BackupSource {
   public readonly serverFamily: ServerFamily;
   /** The server's version, when declared or known from RDS. */
   public readonly engineVersion?: string;
-  /** Amazon RDS or Aurora (`fromRdsInstance`, `fromDatabaseCluster`): no physical backups, no WAL shipping. */
+  /**
+   * Amazon RDS or Aurora (`fromRdsInstance`, `fromDatabaseCluster`, or a literal `….rds.amazonaws.com`
+   * endpoint): no physical backups, no WAL shipping.
+   */
   public readonly managed: boolean;
   /** How the runner backs the server up. */
   public readonly method: BackupMethod;
@@ -197,12 +203,13 @@ export class BackupSource {
     databaseArn?: string,
   ) {
     this.engine = engine;
-    this.managed = managed;
+    // RDS from fromRdsInstance/fromDatabaseCluster, or a literal RDS endpoint (lib/core, as in CDKTF).
+    this.managed = managed || (!Token.isUnresolved(options.endpoint) && isRdsEndpoint(options.endpoint));
     this.method = options.method ?? BackupMethod.LOGICAL;
-    checkBackupMethod({ engine, managed, method: this.method, service: AWS_MANAGED_SERVICE });
+    checkBackupMethod({ engine, managed: this.managed, method: this.method, service: AWS_MANAGED_SERVICE });
     this.databaseArn = databaseArn;
     const fits = family !== undefined && ServerVersions.of(family).engine === engine;
-    this.serverFamily = fits ? family : defaultFamily(engine);
+    this.serverFamily = fits ? family : defaultServerFamily(engine);
     this.engineVersion = options.engineVersion;
     this.endpoint = options.endpoint;
     this.port = options.port ?? DEFAULT_PORTS[engine];
@@ -291,11 +298,6 @@ function familyOf(engineType: string | undefined): ServerFamily | undefined {
     default:
       return undefined;
   }
-}
-
-function defaultFamily(engine: Engine): ServerFamily {
-  if (engine === Engine.POSTGRES) return ServerFamily.POSTGRES;
-  return engine === Engine.MONGODB ? ServerFamily.MONGODB : ServerFamily.MYSQL;
 }
 
 function secretOf(db: object, where: string): secretsmanager.ISecret {

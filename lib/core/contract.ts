@@ -46,6 +46,17 @@ export interface OptionSpec {
   readonly choices?: readonly string[];
   /** The value when the option is not given, where it is one value whatever the other options. */
   readonly default?: string;
+  /**
+   * The engines the option applies to, where it is not every engine the command takes. The
+   * runner refuses it for another engine where the command knows the engine (backup's --engine,
+   * a restore's or drill's --target); `--help` and docs/cli.md print the list.
+   */
+  readonly engines?: readonly Engine[];
+  /**
+   * A value another engine still takes, because it asks for what that engine does anyway
+   * (`--jobs 1`: one stream).
+   */
+  readonly otherEnginesTake?: string;
 }
 
 const C = RunnerCommand;
@@ -63,6 +74,14 @@ function opt(
   const env = 'DBBACKUP_' + name.toUpperCase().replace(/-/g, '_');
   return { name, env, kind, commands, help, choices, ...(defaultValue !== undefined ? { default: defaultValue } : {}) };
 }
+
+/** An option that applies to `engines` only (another engine may still be given `otherEnginesTake`). */
+function forEngines(engines: Engine[], spec: OptionSpec, otherEnginesTake?: string): OptionSpec {
+  return { ...spec, engines, ...(otherEnginesTake !== undefined ? { otherEnginesTake } : {}) };
+}
+
+/** The engines that run a dump or restore tool with its own parallel jobs, lock timeout and row counts. */
+const SQL_ENGINES = [Engine.POSTGRES, Engine.MYSQL];
 
 /** Seconds without a byte moving through a pipeline before the run fails as stalled. */
 export const DEFAULT_STALL_TIMEOUT_SECONDS = 300;
@@ -238,29 +257,41 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
     'seed of the random moment a drill restores where the store holds a log archive (point-in-time recovery); ' +
       'the same seed and window give the same moment (default: a new seed each run, printed)',
   ),
-  opt(
-    'jobs',
-    OptionKind.INTEGER,
-    [C.BACKUP, C.RESTORE, C.DRILL],
-    'parallel jobs of the dump or restore tool (PostgreSQL pg_dump/pg_restore -j; MySQL/MariaDB above 1: ' +
-      'mydumper/myloader -t); default: the cores, at most ' +
-      `${MAX_DEFAULT_JOBS}, for a PostgreSQL database with at least two large tables or a backup dumped in ` +
-      'parallel, else 1 (a MySQL/MariaDB backup: 1); MongoDB takes none (above 1 is refused)',
+  forEngines(
+    SQL_ENGINES,
+    opt(
+      'jobs',
+      OptionKind.INTEGER,
+      [C.BACKUP, C.RESTORE, C.DRILL],
+      'parallel jobs of the dump or restore tool (PostgreSQL pg_dump/pg_restore -j; MySQL/MariaDB above 1: ' +
+        'mydumper/myloader -t); default: the cores, at most ' +
+        `${MAX_DEFAULT_JOBS}, for a PostgreSQL database with at least two large tables or a backup dumped in ` +
+        'parallel, else 1 (a MySQL/MariaDB backup: 1); MongoDB runs one mongodump/mongorestore stream (only 1 is ' +
+        'taken)',
+    ),
+    '1',
   ),
-  opt(
-    'row-counts',
-    OptionKind.STRING,
-    [C.BACKUP],
-    "how the manifest's per-table row counts (for restore drills) are taken: exact (count(*) in the dump's snapshot, " +
-      'a second scan of every table) or estimate (the planner statistics, no scan; drills then check tables only)',
-    ['exact', 'estimate'],
-    'exact',
+  forEngines(
+    SQL_ENGINES,
+    opt(
+      'row-counts',
+      OptionKind.STRING,
+      [C.BACKUP],
+      "how the manifest's per-table row counts (for restore drills) are taken: exact (count(*) in the dump's " +
+        'snapshot, a second scan of every table) or estimate (the planner statistics, no scan; drills then check ' +
+        'tables only)',
+      ['exact', 'estimate'],
+      'exact',
+    ),
   ),
-  opt(
-    'lock-timeout',
-    OptionKind.INTEGER,
-    [C.BACKUP],
-    "seconds a backup waits for another session's lock on a table before it gives up (default 60)",
+  forEngines(
+    SQL_ENGINES,
+    opt(
+      'lock-timeout',
+      OptionKind.INTEGER,
+      [C.BACKUP],
+      "seconds a backup waits for another session's lock on a table before it gives up (default 60)",
+    ),
   ),
   // wal-receive (PostgreSQL's streaming WAL shipper): engines/postgres/wal-receive.ts
   opt(

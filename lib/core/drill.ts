@@ -5,7 +5,7 @@
  */
 import { ConfigError } from './errors';
 import { Engine } from './model';
-import { parseServerVersion, ServerFamily, ServerVersions } from './versions';
+import { defaultServerFamily, parseServerVersion, ServerFamily, ServerVersions } from './versions';
 
 /** One engine's scratch database. */
 export interface ScratchDatabase {
@@ -21,9 +21,12 @@ export interface ScratchDatabase {
   readonly port: number;
 }
 
-/** The scratch database of each engine. */
-export const SCRATCH_DATABASES: Readonly<Record<Engine, ScratchDatabase>> = {
-  [Engine.POSTGRES]: {
+/**
+ * The default scratch database of each server family: a source drills on its own family's server
+ * (MySQL on Oracle MySQL, MariaDB on MariaDB).
+ */
+const FAMILY_SCRATCH: Readonly<Record<ServerFamily, ScratchDatabase>> = {
+  [ServerFamily.POSTGRES]: {
     image: 'public.ecr.aws/docker/library/postgres:17-bookworm',
     target: 'postgres://postgres@127.0.0.1:5432/drill',
     environment: { POSTGRES_HOST_AUTH_METHOD: 'trust' },
@@ -31,7 +34,15 @@ export const SCRATCH_DATABASES: Readonly<Record<Engine, ScratchDatabase>> = {
     healthCheck: 'pg_isready -h 127.0.0.1 -p 5432 -U postgres -d postgres || exit 1',
     port: 5432,
   },
-  [Engine.MYSQL]: {
+  [ServerFamily.MYSQL]: {
+    image: 'public.ecr.aws/docker/library/mysql:8.4',
+    target: 'mysql://root@127.0.0.1:3306/drill',
+    environment: { MYSQL_ALLOW_EMPTY_PASSWORD: 'yes' },
+    command: ['--bind-address=127.0.0.1'],
+    healthCheck: 'mysqladmin ping -h 127.0.0.1 -uroot --silent || exit 1',
+    port: 3306,
+  },
+  [ServerFamily.MARIADB]: {
     image: 'public.ecr.aws/docker/library/mariadb:11.4',
     target: 'mysql://root@127.0.0.1:3306/drill',
     environment: { MARIADB_ALLOW_EMPTY_ROOT_PASSWORD: '1' },
@@ -39,7 +50,7 @@ export const SCRATCH_DATABASES: Readonly<Record<Engine, ScratchDatabase>> = {
     healthCheck: 'mariadb-admin ping -h 127.0.0.1 -uroot --silent || exit 1',
     port: 3306,
   },
-  [Engine.MONGODB]: {
+  [ServerFamily.MONGODB]: {
     image: 'public.ecr.aws/docker/library/mongo:8.0',
     target: 'mongodb://127.0.0.1:27017/drill',
     environment: {},
@@ -49,22 +60,11 @@ export const SCRATCH_DATABASES: Readonly<Record<Engine, ScratchDatabase>> = {
   },
 };
 
-/** Oracle MySQL's scratch database (the `mysql` engine's default above is MariaDB's). */
-const MYSQL_SCRATCH: ScratchDatabase = {
-  image: 'public.ecr.aws/docker/library/mysql:8.4',
-  target: 'mysql://root@127.0.0.1:3306/drill',
-  environment: { MYSQL_ALLOW_EMPTY_PASSWORD: 'yes' },
-  command: ['--bind-address=127.0.0.1'],
-  healthCheck: 'mysqladmin ping -h 127.0.0.1 -uroot --silent || exit 1',
-  port: 3306,
-};
-
-/** The default scratch database of each server family (MySQL sources drill on MySQL, MariaDB on MariaDB). */
-const FAMILY_SCRATCH: Readonly<Record<ServerFamily, ScratchDatabase>> = {
-  [ServerFamily.POSTGRES]: SCRATCH_DATABASES[Engine.POSTGRES],
-  [ServerFamily.MYSQL]: MYSQL_SCRATCH,
-  [ServerFamily.MARIADB]: SCRATCH_DATABASES[Engine.MYSQL],
-  [ServerFamily.MONGODB]: SCRATCH_DATABASES[Engine.MONGODB],
+/** The scratch database of each engine: its default family's (`defaultServerFamily`; MySQL for `mysql`). */
+export const SCRATCH_DATABASES: Readonly<Record<Engine, ScratchDatabase>> = {
+  [Engine.POSTGRES]: FAMILY_SCRATCH[defaultServerFamily(Engine.POSTGRES)],
+  [Engine.MYSQL]: FAMILY_SCRATCH[defaultServerFamily(Engine.MYSQL)],
+  [Engine.MONGODB]: FAMILY_SCRATCH[defaultServerFamily(Engine.MONGODB)],
 };
 
 /** The version a scratch image runs: its tag (`postgres:17-bookworm` → `17`). */
@@ -171,7 +171,7 @@ export function timeoutEntryPoint(timeoutSeconds: number): string[] {
 /** What `drillScratchOf` needs: the source's server and the drill's custom image, if any. */
 export interface DrillScratchProps {
   readonly engine: Engine;
-  /** @default - PostgreSQL, MariaDB or MongoDB, by the engine */
+  /** @default - the engine's `defaultServerFamily` (PostgreSQL, MySQL or MongoDB) */
   readonly family?: ServerFamily;
   /** The source's version, when known (a literal). */
   readonly sourceVersion?: string;
@@ -181,12 +181,6 @@ export interface DrillScratchProps {
   readonly databaseImageVersion?: string;
   /** The prop that declares it, for messages. */
   readonly versionProp: string;
-}
-
-/** The server family of an engine when the source does not say (MariaDB for `mysql`). */
-export function defaultServerFamily(engine: Engine): ServerFamily {
-  if (engine === Engine.POSTGRES) return ServerFamily.POSTGRES;
-  return engine === Engine.MONGODB ? ServerFamily.MONGODB : ServerFamily.MARIADB;
 }
 
 /**

@@ -122,35 +122,48 @@ export function checkBackupTypes(engine: Engine, types: Iterable<BackupType>, wh
 /** What a scheduled backup needs to know about its source to tell whether it can run. */
 export interface ScheduledBackupSource {
   readonly engine: Engine;
-  /** A managed service (Amazon RDS, Aurora) that allows no physical copy or WAL archive of its own. */
+  /** On a managed service (`service`) that allows no physical copy or log archive of its own. */
   readonly managed: boolean;
   /** The backup method the runner is configured with. */
-  readonly method: 'logical' | 'physical';
+  readonly method: BackupMethod;
+  /** The managed service of the flavour's cloud, named in the refusal. */
+  readonly service: ManagedService;
 }
 
 /**
  * An incremental or differential backup of an engine whose `chainMethod` is physical (PostgreSQL:
- * WAL since a `pg_basebackup`) is refused at synth on a managed service (RDS/Aurora allow no
- * physical copy and no log archive of their own) and with another method, rather than failing
- * every night. The same rule for every flavour, read from the record.
+ * WAL since a `pg_basebackup`) is refused at synth on a managed service (RDS/Aurora and Cloud SQL
+ * allow no physical copy and no log archive of their own) and with another method, rather than
+ * failing every night. The same rule for every flavour, read from the record; the message names
+ * the flavour's managed service and where a self-managed server runs on its cloud.
  */
 export function checkBackupTypeSupported(source: ScheduledBackupSource, type: BackupType): void {
   const c = ENGINE_CAPABILITIES[source.engine];
   if (type === BackupType.FULL || c.chainMethod !== BackupMethod.PHYSICAL) return;
+  const { name, selfManagedOn } = source.service;
   if (source.managed) {
     throw new ConfigError(
-      `a ${c.label} ${type} schedule is set on an RDS/Aurora source, which cannot take physical backups or ship WAL ` +
-        "(the provider allows neither); schedule full backups only, and use the service's own automated backups for " +
-        'point-in-time restore.',
+      `a ${c.label} ${type} schedule is set on a source on ${name}, which cannot take physical backups or ship ` +
+        `its log (${name} allows neither); schedule full backups only, and use ${name}'s own automated backups ` +
+        'for point-in-time restore.',
     );
   }
   if (source.method !== c.chainMethod) {
     throw new ConfigError(
       `a ${c.label} ${type} schedule needs ${c.chainMethod} backups (${c.chainOf}), but the method is ` +
-        `'${source.method}'; schedule full backups only, or run the runner with --method ${c.chainMethod} on a ` +
-        'self-managed server (see docs/pitr.md).',
+        `'${source.method}'; schedule full backups only, or give a self-managed source (e.g. on ${selfManagedOn}) ` +
+        `method: BackupMethod.${c.chainMethod.toUpperCase()} (see docs/pitr.md).`,
     );
   }
+}
+
+/**
+ * Every rule on a construct's scheduled backup types, for every flavour: the engine takes each
+ * type (`checkBackupTypes`) and a chain can run on the source (`checkBackupTypeSupported`).
+ */
+export function checkScheduledTypes(source: ScheduledBackupSource, types: readonly BackupType[]): void {
+  checkBackupTypes(source.engine, types);
+  for (const t of types) checkBackupTypeSupported(source, t);
 }
 
 /** The lines `dbbackup --help` prints about each engine, from the record. */
@@ -175,6 +188,16 @@ export interface ManagedService {
 
 /** Amazon RDS and Aurora (the AWS CDK flavour and the CDKTF AWS flavour). */
 export const AWS_MANAGED_SERVICE: ManagedService = { name: 'RDS or Aurora', selfManagedOn: 'EC2' };
+
+/**
+ * Whether a literal host name is an Amazon RDS or Aurora endpoint (`….rds.amazonaws.com`), for
+ * every AWS flavour: the AWS CDK endpoint sources and the CDKTF URL sources count such a host as
+ * managed. An unresolved token is not a host name: the caller skips it (the AWS CDK flavour knows
+ * RDS from `fromRdsInstance`/`fromDatabaseCluster`, the CDKTF one from the source's `managed`).
+ */
+export function isRdsEndpoint(host: string): boolean {
+  return /^[^/:@\s]+\.rds\.amazonaws\.com\.?$/i.test(host);
+}
 
 /** Google Cloud SQL (the CDKTF Google flavour). */
 export const GOOGLE_MANAGED_SERVICE: ManagedService = { name: 'Cloud SQL', selfManagedOn: 'Compute Engine' };

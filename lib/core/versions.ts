@@ -21,6 +21,31 @@ export enum ServerFamily {
   MONGODB = 'mongodb',
 }
 
+/**
+ * The server family of a source of `engine` when the source names none, for every flavour (the
+ * AWS CDK and CDKTF sources and the drill read it): Oracle MySQL for the `mysql` engine
+ * (`BackupSource.mysql`, an RDS for MySQL or Aurora MySQL endpoint); MariaDB is only ever chosen
+ * by name (`BackupSource.mariadb`, a `mariadb://` URL, an RDS for MariaDB instance).
+ */
+export function defaultServerFamily(engine: Engine): ServerFamily {
+  switch (engine) {
+    case Engine.POSTGRES:
+      return ServerFamily.POSTGRES;
+    case Engine.MYSQL:
+      return ServerFamily.MYSQL;
+    case Engine.MONGODB:
+      return ServerFamily.MONGODB;
+  }
+}
+
+/**
+ * The server family of a source of `engine`: MariaDB when the source says so (`mariadb`, for the
+ * `mysql` engine only), else `defaultServerFamily`.
+ */
+export function sourceServerFamily(engine: Engine, mariadb: boolean): ServerFamily {
+  return engine === Engine.MYSQL && mariadb ? ServerFamily.MARIADB : defaultServerFamily(engine);
+}
+
 /** The servers of one family that the runner image's tools back up and restore. */
 export interface ServerVersionRange {
   /** The server family. */

@@ -325,21 +325,32 @@ function leftoverHours(v: Record<string, unknown>): number {
   return hours;
 }
 
-/**
- * --jobs N: 1 or more (0 is refused: it would mean no job at all). `engine` is the engine the
- * option would reach, where the command knows it: MongoDB's mongodump/mongorestore take no jobs, so
- * N above 1 there is refused rather than silently ignored.
- */
-function jobsOf(values: Record<string, unknown>, engine: Engine | undefined): number | undefined {
+/** --jobs N: 1 or more (0 is refused: it would mean no job at all). */
+function jobsOf(values: Record<string, unknown>): number | undefined {
   const jobs = values.jobs as number | undefined;
   if (jobs === 0) throw new ConfigError(`--jobs is '0'; give 1 or more (1: one stream, no local spool).`);
-  if (engine === Engine.MONGODB && jobs !== undefined && jobs > 1) {
+  return jobs;
+}
+
+/**
+ * Refuse an option given (on the command line or in its variable) for an engine its table entry
+ * does not list (`engines` in lib/core/contract.ts), where the command knows the engine: rather than
+ * ignored, as MongoDB would ignore --jobs 4 or --row-counts. `otherEnginesTake` is still taken.
+ */
+function checkOptionEngines(cmd: RunnerCommand, values: Record<string, unknown>, engine: Engine | undefined): void {
+  if (engine === undefined) return;
+  for (const spec of RUNNER_OPTIONS) {
+    const value = values[spec.name];
+    if (spec.engines === undefined || spec.engines.includes(engine) || !spec.commands.includes(cmd)) continue;
+    if (value === undefined || String(value) === spec.otherEnginesTake) continue;
+    const labels = spec.engines.map((e) => ENGINE_CAPABILITIES[e].label).join(' and ');
+    const also = spec.otherEnginesTake !== undefined ? `, or give --${spec.name} ${spec.otherEnginesTake}` : '';
     throw new ConfigError(
-      `--jobs is '${jobs}', but MongoDB backups and restores run one mongodump/mongorestore stream and take no ` +
-        'jobs; leave --jobs (and DBBACKUP_JOBS) out, or give --jobs 1.',
+      `--${spec.name} is '${redact(String(value))}', but it applies to ${labels} only, not to ` +
+        `${ENGINE_CAPABILITIES[engine].label} (the ${engine} ${cmd} here); leave --${spec.name} (and ${spec.env}) ` +
+        `out${also}.`,
     );
   }
-  return jobs;
 }
 
 function need(values: Record<string, unknown>, cmd: string, name: string): string {
@@ -424,6 +435,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
       noPositionals();
       const engine = need(v, cmd, 'engine') as Engine;
       const source = parseSourceUrl(need(v, cmd, 'source'), '--source', engine);
+      checkOptionEngines(cmd, v, engine);
       const to = parseStorageUrl(need(v, cmd, 'to'), '--to');
       const type = (v.type as BackupType | undefined) ?? BackupType.FULL;
       // The engine's record says its methods (PostgreSQL incrementals: physical unless said otherwise).
@@ -452,7 +464,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
             ? parseDurationSeconds(String(v['max-replica-lag']), `--max-replica-lag`)
             : undefined,
         leftoverHours: leftoverHours(v),
-        jobs: jobsOf(v, engine),
+        jobs: jobsOf(v),
         rowCounts: (v['row-counts'] as RowCounts | undefined) ?? RowCounts.EXACT,
         json,
       };
@@ -469,6 +481,8 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
       noPositionals();
       const from = parseStorageUrl(need(v, cmd, 'from'), '--from');
       const target = v.target !== undefined ? parseSourceUrl(String(v.target), '--target') : undefined;
+      // A --target-dir restore learns its engine from the manifest, after parsing.
+      checkOptionEngines(cmd, v, target?.engine);
       const targetDir = v['target-dir'] as string | undefined;
       if (target === undefined && targetDir === undefined) {
         throw new ConfigError(
@@ -500,7 +514,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         identity: v.identity as string | undefined,
         withGlobals: v['with-globals'] === true,
         clean: v.clean === true,
-        jobs: jobsOf(v, target?.engine),
+        jobs: jobsOf(v),
         json,
       };
     }
@@ -548,6 +562,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
       noPositionals();
       const from = parseStorageUrl(need(v, cmd, 'from'), '--from');
       const target = parseSourceUrl(need(v, cmd, 'target'), '--target');
+      checkOptionEngines(cmd, v, target.engine);
       return {
         command: cmd,
         from,
@@ -555,7 +570,7 @@ function build(cmd: RunnerCommand, v: Record<string, string | number | boolean>,
         identity: v.identity as string | undefined,
         database: v.database as string | undefined,
         seed: v['drill-seed'] as string | undefined,
-        jobs: jobsOf(v, target.engine),
+        jobs: jobsOf(v),
         json,
       };
     }
@@ -691,8 +706,9 @@ export function usage(cmd?: RunnerCommand): string {
   for (const o of RUNNER_OPTIONS.filter((s) => cmd === undefined || s.commands.includes(cmd))) {
     const flag = `--${o.name}${o.kind === OptionKind.FLAG ? '' : o.kind === OptionKind.INTEGER ? ' N' : ' VALUE'}`;
     const def = o.default !== undefined ? ` (default ${o.default})` : '';
+    const engines = o.engines !== undefined ? ` [engines: ${o.engines.join(', ')}]` : '';
     const commands = cmd === undefined ? ` [${o.commands.join(', ')}]` : '';
-    lines.push(`  ${flag.padEnd(24)} ${o.env.padEnd(28)} ${o.help}${def}${commands}`);
+    lines.push(`  ${flag.padEnd(24)} ${o.env.padEnd(28)} ${o.help}${def}${engines}${commands}`);
   }
   return lines.join('\n');
 }

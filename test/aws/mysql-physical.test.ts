@@ -3,13 +3,13 @@
 // synth saying what to do instead, and an engine without a physical method refuses it.
 import * as assert from 'node:assert/strict';
 import { describe, test } from '@jest/globals';
-import { Stack } from 'aws-cdk-lib';
+import { Stack, Token } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import { BackupMethod, BackupSchedule, BackupSource, BackupType, DatabaseBackup } from '../../lib';
 import { parseInvocation, type BackupConfig } from '../../runner/src/config';
-import { endpointOptions, newStack, newVpc } from './helpers';
+import { endpointOptions, newSecret, newStack, newVpc } from './helpers';
 
 const schedules = [
   { type: BackupType.FULL, schedule: BackupSchedule.cron({ weekDay: 'SUN', hour: '1' }) },
@@ -95,6 +95,24 @@ describe('method physical for MySQL/MariaDB sources', () => {
         username: 'backup',
       }),
     );
+  });
+
+  test('a literal RDS endpoint given to BackupSource.mysql is RDS too (lib/core isRdsEndpoint, as in CDKTF)', () => {
+    const secret = newSecret(newStack());
+    const endpoint = (host: string) => ({
+      endpoint: host,
+      databaseName: 'shop',
+      username: 'backup',
+      secret,
+      method: BackupMethod.PHYSICAL,
+    });
+    assert.throws(
+      () => BackupSource.mysql(endpoint('shop.abcdefghijkl.eu-west-1.rds.amazonaws.com')),
+      /method 'physical' is set on a mysql source on RDS or Aurora/,
+    );
+    assert.equal(BackupSource.mysql(endpoint('db1.internal')).managed, false);
+    // A token endpoint cannot be read at synth: fromRdsInstance/fromDatabaseCluster say RDS.
+    assert.equal(BackupSource.mysql(endpoint(Token.asString({ Ref: 'DbHost' }))).managed, false);
   });
 
   test('an engine without a physical method refuses it', () => {

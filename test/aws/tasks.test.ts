@@ -12,6 +12,7 @@ import {
   Compression,
   Engine,
   RestoreDrillTask,
+  ServerFamily,
 } from '../../lib';
 import { newStack, postgresSource, resourcesOf } from './helpers';
 
@@ -228,7 +229,21 @@ describe('RestoreDrillTask', () => {
     const db = resourcesOf(t, 'AWS::ECS::TaskDefinition')[0][1].Properties.ContainerDefinitions.find(
       (c: any) => c.Name === 'database',
     );
-    assert.equal(db.Image, 'public.ecr.aws/docker/library/mariadb:11.4');
+    // A mysql engine without a family drills on Oracle MySQL (lib/core defaultServerFamily), as
+    // BackupSource.mysql does; MariaDB only when named.
+    assert.equal(db.Image, 'public.ecr.aws/docker/library/mysql:8.4');
+    const other = newStack();
+    new RestoreDrillTask(other, 'Drill', {
+      engine: Engine.MYSQL,
+      serverFamily: ServerFamily.MARIADB,
+      vault: new BackupVault(other, 'Vault'),
+      databaseId: 'app',
+    });
+    const maria = resourcesOf(Template.fromStack(other), 'AWS::ECS::TaskDefinition')[0][1].Properties;
+    assert.equal(
+      maria.ContainerDefinitions.find((c: any) => c.Name === 'database').Image,
+      'public.ecr.aws/docker/library/mariadb:11.4',
+    );
   });
 
   test('refuses age-encrypted backups: their identity is not in the cloud', () => {

@@ -5,7 +5,7 @@ import { describe, test } from '@jest/globals';
 import * as aws from '../../lib/cdktf/aws';
 import * as google from '../../lib/cdktf/google';
 import { BackupSchedule, BackupType, Retention } from '../../lib/cdktf/aws';
-import { LifecycleTiming, logArchiveExpiry, RetentionTier, simulateRetention } from '../../lib/core';
+import { BackupMethod, LifecycleTiming, logArchiveExpiry, RetentionTier, simulateRetention } from '../../lib/core';
 import { synthAws, synthGoogle } from './helpers';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:dbbackup/orders-AbCdEf';
@@ -78,6 +78,8 @@ describe('log archive expiry (CDKTF)', () => {
             source: aws.BackupSource.postgres({
               url: 'postgres://backup@orders.internal:5432/orders',
               passwordSecret: { arn: SECRET_ARN },
+              // PostgreSQL incrementals are WAL over a physical base (checkBackupTypeSupported).
+              method: BackupMethod.PHYSICAL,
             }),
             image: aws.RunnerImage.fromEcrRepository(REPO, '1.2.3'),
             network: NETWORK,
@@ -98,6 +100,7 @@ describe('log archive expiry (CDKTF)', () => {
             source: google.BackupSource.postgres({
               url: 'postgres://backup@10.20.0.5:5432/orders',
               passwordSecret: { id: 'projects/acme-prod/secrets/pw' },
+              method: BackupMethod.PHYSICAL,
             }),
             image: google.RunnerImage.fromArtifactRegistry(
               { location: 'europe-west1', project: 'acme-prod', repositoryId: 'dbbackup' },

@@ -8,7 +8,15 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as cdk from '../../lib';
 import * as aws from '../../lib/cdktf/aws';
 import * as google from '../../lib/cdktf/google';
-import { BackupMethod, BackupType, drillScratchOf, Engine, ServerFamily } from '../../lib/core';
+import {
+  BackupMethod,
+  BackupType,
+  defaultServerFamily,
+  drillScratchOf,
+  Engine,
+  SCRATCH_DATABASES,
+  ServerFamily,
+} from '../../lib/core';
 import { databaseIdFromName } from '../../lib/core/ids';
 import { newSecret, newStack, newVpc } from '../aws/helpers';
 import { synthAws, synthGoogle } from './helpers';
@@ -190,6 +198,36 @@ describe('one model, two flavours: the same database, the same rules', () => {
           });
         }),
       /databaseId is missing.*give databaseId explicitly/,
+    );
+  });
+
+  test("every flavour takes a source's server family from lib/core's one rule: mysql is Oracle MySQL", () => {
+    assert.equal(defaultServerFamily(Engine.MYSQL), ServerFamily.MYSQL);
+    assert.equal(SCRATCH_DATABASES[Engine.MYSQL].image, 'public.ecr.aws/docker/library/mysql:8.4');
+    const stack = newStack();
+    const endpoint = { endpoint: 'db.internal', databaseName: 'orders', username: 'backup', secret: newSecret(stack) };
+    const url = 'mysql://backup@db.internal:3306/orders';
+    const arn = { arn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:pw' };
+    const id = { id: 'projects/acme-prod/secrets/pw' };
+    const families = (mysql: ServerFamily, mariadb: ServerFamily) => [mysql, mariadb];
+    const want = families(ServerFamily.MYSQL, ServerFamily.MARIADB);
+    assert.deepEqual(
+      families(cdk.BackupSource.mysql(endpoint).serverFamily, cdk.BackupSource.mariadb(endpoint).serverFamily),
+      want,
+    );
+    assert.deepEqual(
+      families(
+        aws.BackupSource.mysql({ url, passwordSecret: arn }).serverFamily,
+        aws.BackupSource.mariadb({ url, passwordSecret: arn }).serverFamily,
+      ),
+      want,
+    );
+    assert.deepEqual(
+      families(
+        google.BackupSource.mysql({ url, passwordSecret: id }).serverFamily,
+        google.BackupSource.mysql({ url: url.replace('mysql:', 'mariadb:'), passwordSecret: id }).serverFamily,
+      ),
+      want,
     );
   });
 });

@@ -46,7 +46,7 @@ import { TaskSchedule } from './schedule';
 import { BackupSource } from './source';
 import { BackupVerifier } from './verifier';
 import { BackupVault, IBackupVault, ObjectLockOptions } from './vault';
-import { checkBackupTypes } from '../../core/engines';
+import { AWS_MANAGED_SERVICE, checkScheduledTypes } from '../../core/engines';
 
 /** How restore drills run (the same options as the AWS CDK flavour's). */
 export interface RestoreDrillOptions {
@@ -224,6 +224,15 @@ export class DatabaseBackup extends Construct {
         : undefined;
     const scheduled = resolveSchedules(props.schedules, undefined, timeout, single);
     this.rpo = applyRpoPolicy(this, props.rpo, scheduled, timeout);
+    checkScheduledTypes(
+      {
+        engine: props.source.engine,
+        managed: props.source.managed,
+        method: props.source.method,
+        service: AWS_MANAGED_SERVICE,
+      },
+      scheduled.map((s) => s.type ?? BackupType.FULL),
+    );
 
     if (props.vault !== undefined && props.retention !== undefined) {
       throw new ConfigError(
@@ -290,10 +299,6 @@ export class DatabaseBackup extends Construct {
       sqsManagedSseEnabled: true,
     });
     const tasks = new Map<BackupType, BackupRunnerTask>();
-    checkBackupTypes(
-      props.source.engine,
-      scheduled.map((s) => s.type ?? BackupType.FULL),
-    );
     const byType = new Map<BackupType, BackupSchedule[]>();
     for (const entry of scheduled) {
       const type = entry.type ?? BackupType.FULL;

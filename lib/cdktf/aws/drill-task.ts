@@ -66,7 +66,8 @@ export interface RestoreDrillTaskProps {
   readonly databaseImageVersion?: string;
   /**
    * The source's server family (a MySQL source drills on MySQL, MariaDB on MariaDB).
-   * @default - PostgreSQL, MariaDB or MongoDB, by the engine (`DatabaseBackup` passes the source's)
+   * @default - the engine's default family, lib/core `defaultServerFamily`: PostgreSQL, MySQL or MongoDB
+   * (`DatabaseBackup` passes the source's)
    */
   readonly serverFamily?: ServerFamily;
   /**

@@ -1,6 +1,14 @@
 import { Token } from 'cdktf';
-import { AWS_MANAGED_SERVICE, BackupMethod, checkBackupMethod, Engine, ServerFamily, ServerVersions } from '../../core';
-import { checkSourceUrl, databaseNameOf, serverFamilyOf } from '../common/source';
+import {
+  AWS_MANAGED_SERVICE,
+  BackupMethod,
+  checkBackupMethod,
+  Engine,
+  isRdsEndpoint,
+  ServerFamily,
+  ServerVersions,
+} from '../../core';
+import { checkSourceUrl, databaseNameOf, managedSource, serverFamilyOf } from '../common/source';
 import { IKeyRef, ISecretRef } from './refs';
 
 /** Properties of a database source. */
@@ -26,12 +34,21 @@ export interface BackupSourceOptions {
   /**
    * How the runner backs the server up: `BackupMethod.LOGICAL` (pg_dump, mariadb-dump,
    * mongodump) or `BackupMethod.PHYSICAL` (pg_basebackup; mariadb-backup for MariaDB, Percona
-   * XtraBackup for MySQL). Physical is for a self-managed server; a URL whose host is an RDS
-   * endpoint (`….rds.amazonaws.com`) is refused at synth (a host given as a token cannot be
-   * checked here: the runner's backup then fails, saying why).
+   * XtraBackup for MySQL). Physical is for a self-managed server: an RDS or Aurora source
+   * (`managed`) is refused at synth.
    * @default BackupMethod.LOGICAL
    */
   readonly method?: BackupMethod;
+  /**
+   * The server is Amazon RDS or Aurora: physical backups, PostgreSQL incremental/differential
+   * schedules and PostgreSQL WAL streaming are then refused at synth, as for the AWS CDK flavour's
+   * `fromRdsInstance`. Set it when the URL's host is a token (`${aws_db_instance.address}`, which
+   * cannot be read at synth) or a name of your own for an RDS endpoint; `false` against a literal
+   * RDS host is refused.
+   * @default - true when the URL's literal host is an RDS endpoint (`….rds.amazonaws.com`), else
+   * false (a token host is taken as self-managed; the runner then fails what RDS cannot do)
+   */
+  readonly managed?: boolean;
   /**
    * The server's version (`16.4`, `8.4`, `11.4`): the restore drill runs the same major version,
    * and a server newer than the runner image's tools can dump is refused at synth.
@@ -40,9 +57,10 @@ export interface BackupSourceOptions {
   readonly engineVersion?: string;
 }
 
-/** Whether a literal URL's host is an Amazon RDS/Aurora endpoint. */
+/** Whether a URL's host is a literal Amazon RDS/Aurora endpoint (lib/core `isRdsEndpoint`); a token host is not. */
 function isRdsHost(url: string): boolean {
-  return /^[a-z+]+:\/\/(?:[^/@]*@)?[^/:@]+\.rds\.amazonaws\.com(?::\d+)?(?:\/|$)/i.test(url);
+  const host = /^[a-z+]+:\/\/(?:[^/@]*@)?([^/:@?]+)/i.exec(url)?.[1];
+  return host !== undefined && !Token.isUnresolved(host) && isRdsEndpoint(host);
 }
 
 /** The database to back up, and where its password comes from. */
@@ -66,7 +84,7 @@ export class BackupSource {
   public readonly port: number;
   /** How the runner backs the server up. */
   public readonly method: BackupMethod;
-  /** Amazon RDS or Aurora (the URL's host is an RDS endpoint): no physical backups, no WAL streaming. */
+  /** Amazon RDS or Aurora (`managed`, or the URL's host is an RDS endpoint): no physical backups, no WAL streaming. */
   public readonly managed: boolean;
   /** The server family (the drill's scratch server is the same). */
   public readonly serverFamily: ServerFamily;
@@ -82,7 +100,7 @@ export class BackupSource {
   ) {
     this.port = checkSourceUrl(options.url, engine);
     this.method = options.method ?? BackupMethod.LOGICAL;
-    this.managed = isRdsHost(options.url);
+    this.managed = managedSource(options.url, isRdsHost(options.url), options.managed, AWS_MANAGED_SERVICE);
     checkBackupMethod({ engine, managed: this.managed, method: this.method, service: AWS_MANAGED_SERVICE });
     this.serverFamily = serverFamilyOf(engine, options.url, mariadb);
     this.engineVersion = options.engineVersion;

@@ -1,5 +1,13 @@
 import { Token } from 'cdktf';
-import { ConfigError, DEFAULT_PORTS, Engine, ServerFamily, defaultServerFamily, parseSourceUrl } from '../../core';
+import {
+  ConfigError,
+  DEFAULT_PORTS,
+  Engine,
+  type ManagedService,
+  parseSourceUrl,
+  ServerFamily,
+  sourceServerFamily,
+} from '../../core';
 
 /**
  * Check a source URL for `engine`. A literal URL is parsed by the runner's own parser
@@ -40,8 +48,33 @@ export function databaseNameOf(url: string, engine: Engine): string | undefined 
   return m === null ? undefined : m[1];
 }
 
-/** The server family of a `mysql` source: MariaDB for a `mariadb://` URL or `BackupSource.mariadb`. */
+/**
+ * The server family of a source (lib/core `sourceServerFamily`): MariaDB for a `mysql` source given
+ * as `BackupSource.mariadb` or a `mariadb://` URL, else the engine's default (MySQL for `mysql`).
+ */
 export function serverFamilyOf(engine: Engine, url: string, mariadb: boolean): ServerFamily {
-  if (engine !== Engine.MYSQL) return defaultServerFamily(engine);
-  return mariadb || url.startsWith('mariadb://') ? ServerFamily.MARIADB : ServerFamily.MYSQL;
+  return sourceServerFamily(engine, mariadb || url.startsWith('mariadb://'));
+}
+
+/**
+ * Whether a source is on the cloud's managed service, which the synth-time rules need (no physical
+ * method, no PostgreSQL chains, no PostgreSQL WAL streaming): the source's own `managed` when given,
+ * as the AWS CDK flavour knows it from `fromRdsInstance`/`fromDatabaseCluster`; else what the URL's
+ * literal text shows (`seen`: an RDS host, a `/cloudsql/` socket). A host given as a token cannot be
+ * read at synth, so it counts as self-managed unless `managed` says otherwise. `managed: false`
+ * against a URL that shows the service is refused: one of them is wrong.
+ */
+export function managedSource(
+  url: string,
+  seen: boolean,
+  managed: boolean | undefined,
+  service: ManagedService,
+): boolean {
+  if (managed === false && seen) {
+    throw new ConfigError(
+      `managed is false, but the source url '${url}' is on ${service.name}; leave managed out (or give the ` +
+        'URL of the self-managed server it meant).',
+    );
+  }
+  return managed ?? seen;
 }

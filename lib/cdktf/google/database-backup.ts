@@ -42,7 +42,7 @@ import { JobSchedule } from './schedule';
 import { BackupSource } from './source';
 import { BackupVault, IBackupVault, RetentionLockOptions } from './vault';
 import { BackupVerifier } from './verifier';
-import { checkBackupTypes } from '../../core/engines';
+import { checkScheduledTypes, GOOGLE_MANAGED_SERVICE } from '../../core/engines';
 
 /** How restore drills run (the same options as the AWS flavours', in Cloud Run terms). */
 export interface RestoreDrillOptions {
@@ -207,6 +207,15 @@ export class DatabaseBackup extends Construct {
       minutes: MAX_GOOGLE_RPO.toMinutes(),
       reason: 'Cloud Monitoring alert conditions look back at most 25 hours',
     });
+    checkScheduledTypes(
+      {
+        engine: props.source.engine,
+        managed: props.source.managed,
+        method: props.source.method,
+        service: GOOGLE_MANAGED_SERVICE,
+      },
+      scheduled.map((s) => s.type ?? BackupType.FULL),
+    );
 
     if (props.vault !== undefined) {
       this.vault = props.vault;
@@ -222,15 +231,11 @@ export class DatabaseBackup extends Construct {
       this.vault = this.newVault;
     }
     claimVaultPrefix(this.vault, this, databaseId, prefix);
-    checkBackupTypes(
-      props.source.engine,
-      scheduled.map((s) => s.type ?? BackupType.FULL),
-    );
     // Two years of schedules, tiers and lifecycle simulated (lib/core/simulate.ts), as in the CDK flavour.
     const chainRetention = props.retention ?? (this.vault instanceof BackupVault ? this.vault.retention : undefined);
     const pitr = props.pointInTimeRecovery;
     if (pitr !== undefined) {
-      const streaming = logStreamingFor(props.source.engine, props.source.managed, 'Cloud SQL');
+      const streaming = logStreamingFor(props.source.engine, props.source.managed, GOOGLE_MANAGED_SERVICE.name);
       const days = logArchiveDays(scheduled, chainRetention, pitr);
       const logPrefix = logArchivePrefix(prefix, LOG_ARCHIVE_FOLDERS[streaming.folder]);
       if (days !== undefined) {

@@ -8,7 +8,7 @@ import {
   ServerVersions,
   checkBackupMethod,
 } from '../../core';
-import { checkSourceUrl, databaseNameOf, serverFamilyOf } from '../common/source';
+import { checkSourceUrl, databaseNameOf, managedSource, serverFamilyOf } from '../common/source';
 import { ISecretRef } from './refs';
 
 /** Properties of a database source. */
@@ -29,11 +29,20 @@ export interface BackupSourceOptions {
   /**
    * How the runner backs the server up: `BackupMethod.LOGICAL` or `BackupMethod.PHYSICAL`
    * (pg_basebackup; mariadb-backup for MariaDB, Percona XtraBackup for MySQL). Physical is for a
-   * self-managed server (e.g. on Compute Engine): a Cloud SQL source (a `/cloudsql/` socket URL)
-   * is refused at synth, as RDS is in the AWS flavours.
+   * self-managed server (e.g. on Compute Engine): a Cloud SQL source (`managed`) is refused at
+   * synth, as RDS is in the AWS flavours.
    * @default BackupMethod.LOGICAL
    */
   readonly method?: BackupMethod;
+  /**
+   * The server is a Cloud SQL instance: physical backups, PostgreSQL incremental/differential
+   * schedules and PostgreSQL WAL streaming are then refused at synth. Set it for a Cloud SQL
+   * instance reached by its IP address (a literal or a token such as
+   * `${google_sql_database_instance.private_ip_address}`), which the URL does not show; `false`
+   * against a `/cloudsql/` socket URL is refused.
+   * @default - true when the URL names a `/cloudsql/` socket (`?host=/cloudsql/…`), else false
+   */
+  readonly managed?: boolean;
   /**
    * The server's version (`16.4`, `8.4`, `11.4`): the restore drill runs the same major version.
    * @default - not known: the drill runs the family's default image
@@ -61,7 +70,7 @@ export class BackupSource {
   public readonly port: number;
   /** How the runner backs the server up. */
   public readonly method: BackupMethod;
-  /** A Cloud SQL instance (its `/cloudsql/` socket in the URL): no physical backups, no WAL streaming. */
+  /** A Cloud SQL instance (`managed`, or its `/cloudsql/` socket in the URL): no physical backups, no WAL streaming. */
   public readonly managed: boolean;
   /** The server family (the drill's scratch server is the same). */
   public readonly serverFamily: ServerFamily;
@@ -77,7 +86,8 @@ export class BackupSource {
   ) {
     this.port = checkSourceUrl(options.url, engine);
     this.method = options.method ?? BackupMethod.LOGICAL;
-    this.managed = /[?&](host|socket)=\/cloudsql\//.test(options.url);
+    const socket = /[?&](host|socket)=\/cloudsql\//.test(options.url);
+    this.managed = managedSource(options.url, socket, options.managed, GOOGLE_MANAGED_SERVICE);
     checkBackupMethod({ engine, managed: this.managed, method: this.method, service: GOOGLE_MANAGED_SERVICE });
     this.serverFamily = serverFamilyOf(engine, options.url, mariadb);
     this.engineVersion = options.engineVersion;

@@ -12,6 +12,9 @@
  * (`--rewrite-db`). Binary logs record time in whole seconds: a restore to T replays every
  * transaction the server logged in or before the second of T (UTC).
  *
+ * `replayBinlogs` is that replay, once, for these restores and for a physical restore's temporary
+ * server (physical-restore.ts), which replays the whole server instead of one database.
+ *
  * Everything the replay needs is planned and fetched (and checked) before the target is touched;
  * a gap fails the restore with a message naming the missing log. If the replay itself fails, a
  * database the restore created is dropped again.
@@ -31,6 +34,7 @@ import { BackupError } from '../../errors';
 import { log } from '../../log';
 import { prepareDecryption } from '../../pipeline/encrypt';
 import { binlogBase, binlogBases, fetchBinlog, planBinlogReplay, readBinlogIndexes } from './binlog-archive';
+import { guarded } from '../../pipeline/abort';
 import { findTool, Pipeline } from '../../pipeline/stages';
 import { openStorage } from '../../storage';
 import { chainOf } from '../../archive/chain';
@@ -65,46 +69,77 @@ export function replayTool(): ToolNeed {
   };
 }
 
-/** Replay binary logs into the target database. */
-async function replay(
-  files: readonly string[],
-  startPosition: number,
-  stop: string[],
-  sourceDb: string,
-  target: SourceUrl,
-  signal: AbortSignal,
-): Promise<void> {
+/** What a replay reads: archived binary logs, from a position in the first to a stop. */
+export interface BinlogReplay {
+  readonly files: readonly string[];
+  /** The position in the first file where replay starts (the base's recorded position). */
+  readonly startPosition: number;
+  /**
+   * Where replay stops: in the second after a moment (`--stop-datetime`, a restore to a time) or at
+   * a position in the last file (`--stop-position`, the end of a binary log range).
+   */
+  readonly stop: { readonly time: Date } | { readonly position: number };
+  /**
+   * Only this database's events, renamed to `to` (a logical restore into one database); absent:
+   * every event (a physical restore, whose temporary server is the whole server).
+   */
+  readonly database?: { readonly from: string; readonly to: string };
+}
+
+/** Where a replay's statements go: the client's connection and what it runs first. */
+export interface ReplayClient {
+  /** The connection arguments (before `--binary-mode`). */
+  readonly connArgs: readonly string[];
+  /** Arguments after `--binary-mode`: the database to use, an `--init-command`. */
+  readonly args: readonly string[];
+  /** The client's environment (a password, as mysqlEnv makes it). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  readonly label: string;
+}
+
+/**
+ * Replay binary logs into a server: `mariadb-binlog` (or `mysqlbinlog`) piped to the client, every
+ * stage awaited, killed when `signal` aborts. The one replay of every MySQL/MariaDB restore: a
+ * logical restore to a moment, a binary log chain, and a physical restore's temporary server.
+ */
+export async function replayBinlogs(r: BinlogReplay, client: ReplayClient, signal: AbortSignal): Promise<void> {
   const tool = replayTool().cmd;
+  const stop = 'time' in r.stop ? `--stop-datetime=${stopDatetime(r.stop.time)}` : `--stop-position=${r.stop.position}`;
+  const db = r.database;
   const pipeline = new Pipeline([
     {
       cmd: tool,
       args: [
         '--no-defaults',
-        `--start-position=${startPosition}`,
-        ...stop,
-        `--database=${sourceDb}`,
-        ...(target.database !== sourceDb ? [`--rewrite-db=${sourceDb}->${target.database}`] : []),
-        ...files,
+        `--start-position=${r.startPosition}`,
+        stop,
+        ...(db !== undefined ? [`--database=${db.from}`] : []),
+        ...(db !== undefined && db.to !== db.from ? [`--rewrite-db=${db.from}->${db.to}`] : []),
+        ...r.files,
       ],
       env: { TZ: 'UTC' },
       label: path.basename(tool),
     },
     {
       cmd: clientTool(),
-      args: [...mysqlConnArgs(target, '--target'), '--binary-mode', target.database],
-      env: mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]),
-      label: 'mariadb',
+      args: [...client.connArgs, '--binary-mode', ...client.args],
+      ...(client.env !== undefined ? { env: client.env } : {}),
+      label: client.label,
     },
   ]);
   pipeline.stdout.resume();
-  const onAbort = () => pipeline.kill();
-  signal.addEventListener('abort', onAbort);
-  try {
-    await pipeline.wait();
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
+  await guarded({ signal, pipeline }, () => pipeline.wait());
   if (signal.aborted) throw signal.reason;
+}
+
+/** The target database of a logical restore, as a replay's client. */
+function targetClient(target: SourceUrl): ReplayClient {
+  return {
+    connArgs: mysqlConnArgs(target, '--target'),
+    args: [target.database],
+    env: mysqlEnv(process.env[SECRET_ENV.TARGET_PASSWORD]),
+    label: 'mariadb',
+  };
 }
 
 /** Restore the full backup, then run `after`; drop the database again when `after` fails and the restore created it. */
@@ -217,7 +252,16 @@ export async function runBinlogRestore(
       files.push(file);
     }
     await fullThen(cfg, base, signal, restoreBackup, driver, () =>
-      replay(files, base.position!.pos!, [`--stop-datetime=${stopDatetime(t)}`], base.database, target, signal),
+      replayBinlogs(
+        {
+          files,
+          startPosition: base.position!.pos!,
+          stop: { time: t },
+          database: { from: base.database, to: target.database },
+        },
+        targetClient(target),
+        signal,
+      ),
     );
   } finally {
     await fs.promises.rm(tmp, { recursive: true, force: true });
@@ -294,12 +338,14 @@ export async function runBinlogChainRestore(
     }
     await fullThen(cfg, full, signal, restoreBackup, driver, async () => {
       for (const d of dirs)
-        await replay(
-          d.files,
-          d.m.startPosition!.pos!,
-          [`--stop-position=${d.m.position!.pos}`],
-          full.database,
-          target,
+        await replayBinlogs(
+          {
+            files: d.files,
+            startPosition: d.m.startPosition!.pos!,
+            stop: { position: d.m.position!.pos! },
+            database: { from: full.database, to: target.database },
+          },
+          targetClient(target),
           signal,
         );
     });

@@ -40,13 +40,13 @@ import { BackupError, DamagedError } from '../../errors';
 import { log } from '../../log';
 import { prepareDecryption } from '../../pipeline/encrypt';
 import { readBack } from '../../pipeline/read-back';
-import { Child, Pipeline, findTool } from '../../pipeline/stages';
+import { Child, findTool } from '../../pipeline/stages';
 import { openStorage, Storage } from '../../storage';
 import { CheckBeforeWork, PhysicalDrillConfig, RestoreResult, ToolNeed } from '../shared/engine';
 import { countRows } from './client';
 import { MysqlSession } from './session';
 import { binlogBase, fetchBinlog, planBinlogReplay, readBinlogIndexes } from './binlog-archive';
-import { replayTool, stopDatetime } from './binlog-restore';
+import { replayBinlogs, replayTool } from './binlog-restore';
 import { Checkpoints, MbstreamSummary, parseCheckpoints, unpackStream } from './mbstream';
 import { checkPhysicalTools, physicalToolsOf, PhysicalTools } from './physical';
 import { chownTree, serverUser, startTempServer } from './physical-server';
@@ -232,41 +232,6 @@ async function ownerFor(real: string): Promise<{ uid: number; gid: number } | un
   return user === undefined ? undefined : { uid: user.uid, gid: user.gid };
 }
 
-/** Replay archived binary logs into the temporary server, from `pos` in the first up to the second of `t`. */
-async function replayBinlogs(
-  files: readonly string[],
-  pos: number,
-  t: Date,
-  clientArgs: readonly string[],
-  signal: AbortSignal,
-): Promise<void> {
-  const binlog = findTool(['mariadb-binlog', 'mysqlbinlog']) ?? 'mariadb-binlog';
-  const client = findTool(['mariadb', 'mysql']) ?? 'mariadb';
-  const pipeline = new Pipeline([
-    {
-      cmd: binlog,
-      args: ['--no-defaults', `--start-position=${pos}`, `--stop-datetime=${stopDatetime(t)}`, ...files],
-      env: { TZ: 'UTC' },
-      label: path.basename(binlog),
-    },
-    {
-      // FLUSH PRIVILEGES first: the grant tables are loaded, so GRANT/CREATE USER events replay too.
-      cmd: client,
-      args: [...clientArgs, '--binary-mode', '--init-command=FLUSH PRIVILEGES'],
-      label: 'mariadb (binlog replay)',
-    },
-  ]);
-  pipeline.stdout.resume();
-  const onAbort = () => pipeline.kill();
-  signal.addEventListener('abort', onAbort);
-  try {
-    await pipeline.wait();
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
-  if (signal.aborted) throw signal.reason;
-}
-
 /** Choose the backup a restore starts from. */
 async function choose(cfg: RestoreConfig, storage: Storage, backups: readonly Manifest[]): Promise<Manifest> {
   if (cfg.toTime === undefined || cfg.selector.kind === 'id') {
@@ -421,7 +386,17 @@ export async function runMysqlPhysicalRestore(
       await fs.promises.mkdir(run, { mode: 0o700 });
       const server = await startTempServer(data, run);
       try {
-        await replayBinlogs(binlogFiles, last.position!.pos!, cfg.toTime, server.clientArgs, signal);
+        // The whole server's events; FLUSH PRIVILEGES first: the grant tables are loaded, so
+        // GRANT/CREATE USER events replay too.
+        await replayBinlogs(
+          { files: binlogFiles, startPosition: last.position!.pos!, stop: { time: cfg.toTime } },
+          {
+            connArgs: server.clientArgs,
+            args: ['--init-command=FLUSH PRIVILEGES'],
+            label: 'mariadb (binlog replay)',
+          },
+          signal,
+        );
       } finally {
         await server.stop();
       }
