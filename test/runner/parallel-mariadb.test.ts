@@ -1,9 +1,10 @@
 // MySQL/MariaDB and the options of issue 18, against a real MariaDB server: --jobs above 1 dumps
 // with mydumper -t N through a spool into one tar artifact and restores with up to N myloader processes
 // while it streams, file by file through a scratch directory (into the target when it is new, else a
-// scratch database swapped in with --clean); the binlog position is mydumper's; damage leaves the target untouched. A single-stream
-// backup restored with --jobs 2 stays one stream, said so. --row-counts estimate records InnoDB's
-// statistics, marked as estimates, which a drill checks table by table without comparing counts.
+// scratch database swapped in with --clean); the binlog position is mydumper's; damage leaves the
+// target untouched. A single-stream backup restored with --jobs 2 stays one stream, said so.
+// --row-counts estimate records InnoDB's statistics, marked as estimates, which a drill checks table
+// by table without comparing counts.
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import * as assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
