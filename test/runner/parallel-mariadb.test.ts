@@ -284,6 +284,37 @@ describe('MariaDB: --jobs and --row-counts', () => {
     await db.sql('DROP DATABASE odd');
   });
 
+  test('1500 tables: a --jobs 2 backup restores whole, its definitions and rows in a few dozen loads', async () => {
+    await db.sql('CREATE DATABASE many');
+    const tables = Array.from({ length: 1500 }, (_, i) => `t${i}`);
+    await db.sql(
+      tables
+        .map((t) => `CREATE TABLE ${t} (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO ${t} VALUES (1, '${t}');`)
+        .join('\n'),
+      'many',
+    );
+    const store = `file://${dir}/many`;
+    const b = await run(['backup', '--engine', 'mysql', '--source', db.url('many'), '--to', store, '--jobs', '2']);
+    assert.equal(b.code, 0, b.stderr);
+    const r = await dbbackup(['restore', '--from', store, '--latest', '--target', db.url('many_copy'), '--jobs', '2'], {
+      env: { ...db.env, TMPDIR: tmp, DBBACKUP_DEBUG: '1' },
+      timeoutMs: 300000,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const defined = await db.sql(`SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'many_copy'`);
+    assert.equal(defined, '1500');
+    const rows = tables.map((t) => `SELECT v FROM ${t}`).join(' UNION ALL ');
+    assert.equal(
+      await db.sql(`SELECT COUNT(*), COUNT(DISTINCT v) FROM (${rows}) AS copied`, 'many_copy'),
+      '1500\t1500',
+    );
+    // Files ready at once go to one loader together: far fewer myloader runs than 3000 files.
+    const loads = r.stderr.split('\n').filter((l) => l.includes('"msg":"myloader: ')).length;
+    assert.ok(loads > 0 && loads < 500, `${loads} myloader runs`);
+    assert.deepEqual(fs.readdirSync(tmp), []);
+    await db.sql('DROP DATABASE many; DROP DATABASE many_copy');
+  });
+
   test('damage at the end of a large archive: tables load as it streams, then each target is as it was', async () => {
     // 100 MB of rows that do not compress, in four tables: all but the last 4 MiB stream to the loaders
     // before the damage shows (the read-back holds the end back until the stored bytes match).
