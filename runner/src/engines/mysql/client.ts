@@ -235,10 +235,11 @@ export async function contentsOf(session: MysqlSession, database: string): Promi
   );
 }
 
+/** SQL: 1 if the database exists, 0 if not. */
+export function databaseExistsSql(database: string): string {
+  return `SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${quoteString(database)}`;
+}
+
 export async function databaseExists(session: MysqlSession, database: string): Promise<boolean> {
-  return (
-    (await session.query(
-      `SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${quoteString(database)}`,
-    )) === '1'
-  );
+  return (await session.query(databaseExistsSql(database))) === '1';
 }

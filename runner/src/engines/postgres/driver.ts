@@ -81,6 +81,13 @@ export async function countTables(session: PsqlSession): Promise<TableStat[]> {
   return session.json<TableStat[]>(TABLE_COUNTS_SQL);
 }
 
+/**
+ * The session the preflight asked a backup's server version in, kept for the backup's control
+ * session (module-wide: each driverFor() is a new driver). Until taken it holds nothing (no
+ * transaction, no lock) and ends with this process.
+ */
+let spare: { readonly env: string; readonly session: PsqlSession } | undefined;
+
 export class PostgresDriver implements EngineDriver {
   public readonly engine = Engine.POSTGRES;
   public readonly walPush = runWalPush;
@@ -133,13 +140,49 @@ export class PostgresDriver implements EngineDriver {
     const restore = purpose === ToolPurpose.RESTORE;
     const databases = [...new Set(restore ? [maintenance, url.database] : [url.database, maintenance])];
     for (const [i, db] of databases.entries()) {
-      const args = ['-X', '-A', '-t', '-c', 'SHOW server_version_num'];
-      const spec = { cmd: pgTool('psql'), args, env: pgEnv(url, password, db), label: 'psql' };
+      const env = pgEnv(url, password, db);
       const next = (e: Error) => /does not exist/.test(e.message) || (restore && i === 0);
-      const out = await capture(spec).catch((e: Error) => (next(e) ? '' : undefined));
+      // A backup's own database is asked in the session its control session then is (openBackup):
+      // one client start and one connection fewer.
+      const asked = !restore && i === 0 ? this.askInSpare(env) : this.askOnce(env);
+      const out = await asked.catch((e: Error) => (next(e) ? '' : undefined));
       if (out === undefined) return undefined;
       if (/^\d+$/.test(out.trim())) return Math.floor(Number(out.trim()) / 10000);
     }
+    return undefined;
+  }
+
+  /** `SHOW server_version_num` in a client of its own. */
+  private askOnce(env: Record<string, string | undefined>): Promise<string> {
+    return capture({
+      cmd: pgTool('psql'),
+      args: ['-X', '-A', '-t', '-c', 'SHOW server_version_num'],
+      env,
+      label: 'psql',
+    });
+  }
+
+  /** `SHOW server_version_num` in a session kept for the backup that follows (takeSpare). */
+  private async askInSpare(env: Record<string, string | undefined>): Promise<string> {
+    const session = new PsqlSession({ cmd: pgTool('psql'), args: [], env, label: 'psql' });
+    try {
+      const out = await session.query('SHOW server_version_num');
+      void spare?.session.close();
+      spare = { env: JSON.stringify(env), session };
+      return out;
+    } catch (e) {
+      await session.close();
+      throw e;
+    }
+  }
+
+  /** The preflight's session, if it was opened with the same settings (and so as the same user, to the same database). */
+  private takeSpare(env: Record<string, string | undefined>): PsqlSession | undefined {
+    const kept = spare;
+    spare = undefined;
+    if (kept === undefined) return undefined;
+    if (kept.env === JSON.stringify(env) && kept.session.alive) return kept.session;
+    void kept.session.close();
     return undefined;
   }
 
@@ -155,14 +198,19 @@ export class PostgresDriver implements EngineDriver {
     const pgDump = pgTool('pg_dump');
     const pgDumpall = pgTool('pg_dumpall');
     const versions = Promise.all([toolVersion(pgDump), toolVersion(pgDumpall)]);
-    const session = new PsqlSession({ cmd: pgTool('psql'), args: [], env, label: 'psql' });
+    // The server's facts and the first try of the overlap lock: one round trip.
+    const first =
+      `SELECT json_build_object('version', current_setting('server_version'), 'num', ` +
+      `current_setting('server_version_num')::int, 'recovery', pg_is_in_recovery(), ` +
+      `'locked', pg_try_advisory_lock(${lockKey(options.lockKey)}))`;
+    type Info = { version: string; num: number; recovery: boolean; locked: boolean };
+    // The preflight's session when there is one; a new one if there is none or it has gone since (idle_session_timeout).
+    const kept = this.takeSpare(env);
+    const reused = await kept?.json<Info>(first).catch(() => kept.close().then(() => undefined));
+    const session =
+      reused !== undefined ? kept! : new PsqlSession({ cmd: pgTool('psql'), args: [], env, label: 'psql' });
     try {
-      // The server's facts and the first try of the overlap lock: one round trip.
-      const info = await session.json<{ version: string; num: number; recovery: boolean; locked: boolean }>(
-        `SELECT json_build_object('version', current_setting('server_version'), 'num', ` +
-          `current_setting('server_version_num')::int, 'recovery', pg_is_in_recovery(), ` +
-          `'locked', pg_try_advisory_lock(${lockKey(options.lockKey)}))`,
-      );
+      const info = reused ?? (await session.json<Info>(first));
       await this.lock(session, options, source, info.locked);
       if (options.method === BackupMethod.PHYSICAL)
         return await openPhysicalBackup(session, source, env, info, options, pgTool);
