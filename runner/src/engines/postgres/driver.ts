@@ -82,11 +82,58 @@ export async function countTables(session: PsqlSession): Promise<TableStat[]> {
 }
 
 /**
- * The session the preflight asked a backup's server version in, kept for the backup's control
- * session (module-wide: each driverFor() is a new driver). Until taken it holds nothing (no
- * transaction, no lock) and ends with this process.
+ * The session the preflight asked the server's version in, kept for the command's first session
+ * with the same settings (a backup's control session, a restore's maintenance session; see
+ * openWith). Module-wide: each driverFor() is a new driver. Until taken it holds nothing (no
+ * transaction, no lock), and it ends with this process.
  */
 let spare: { readonly env: string; readonly session: PsqlSession } | undefined;
+
+/** `SHOW server_version_num` in a client of its own. */
+function askOnce(env: Record<string, string | undefined>): Promise<string> {
+  return capture({
+    cmd: pgTool('psql'),
+    args: ['-X', '-A', '-t', '-c', 'SHOW server_version_num'],
+    env,
+    label: 'psql',
+  });
+}
+
+/** `SHOW server_version_num` in a session kept for the command's session with the same settings (openWith). */
+async function askInSpare(env: Record<string, string | undefined>): Promise<string> {
+  const session = new PsqlSession({ cmd: pgTool('psql'), args: [], env, label: 'psql' });
+  try {
+    const out = await session.query('SHOW server_version_num');
+    void spare?.session.close();
+    spare = { env: JSON.stringify(env), session };
+    return out;
+  } catch (e) {
+    await session.close();
+    throw e;
+  }
+}
+
+/**
+ * A session with `env` and what its first query printed: the preflight's session if it was
+ * opened with the same settings (so as the same user, to the same database), else (none, or it
+ * has gone since: idle_session_timeout) a new one. A first query that fails closes the session.
+ */
+async function openWith(env: Record<string, string | undefined>, sql: string): Promise<[PsqlSession, string]> {
+  const kept = spare;
+  spare = undefined;
+  if (kept !== undefined && kept.env === JSON.stringify(env) && kept.session.alive) {
+    const out = await kept.session.query(sql).catch(() => undefined);
+    if (out !== undefined) return [kept.session, out];
+  }
+  void kept?.session.close();
+  const session = new PsqlSession({ cmd: pgTool('psql'), args: [], env, label: 'psql' });
+  try {
+    return [session, await session.query(sql)];
+  } catch (e) {
+    await session.close();
+    throw e;
+  }
+}
 
 export class PostgresDriver implements EngineDriver {
   public readonly engine = Engine.POSTGRES;
@@ -142,47 +189,14 @@ export class PostgresDriver implements EngineDriver {
     for (const [i, db] of databases.entries()) {
       const env = pgEnv(url, password, db);
       const next = (e: Error) => /does not exist/.test(e.message) || (restore && i === 0);
-      // A backup's own database is asked in the session its control session then is (openBackup):
+      // The first database asked is the one the command's first session opens in (a backup's
+      // control session, a restore's maintenance session): asked in that session (openWith),
       // one client start and one connection fewer.
-      const asked = !restore && i === 0 ? this.askInSpare(env) : this.askOnce(env);
+      const asked = i === 0 ? askInSpare(env) : askOnce(env);
       const out = await asked.catch((e: Error) => (next(e) ? '' : undefined));
       if (out === undefined) return undefined;
       if (/^\d+$/.test(out.trim())) return Math.floor(Number(out.trim()) / 10000);
     }
-    return undefined;
-  }
-
-  /** `SHOW server_version_num` in a client of its own. */
-  private askOnce(env: Record<string, string | undefined>): Promise<string> {
-    return capture({
-      cmd: pgTool('psql'),
-      args: ['-X', '-A', '-t', '-c', 'SHOW server_version_num'],
-      env,
-      label: 'psql',
-    });
-  }
-
-  /** `SHOW server_version_num` in a session kept for the backup that follows (takeSpare). */
-  private async askInSpare(env: Record<string, string | undefined>): Promise<string> {
-    const session = new PsqlSession({ cmd: pgTool('psql'), args: [], env, label: 'psql' });
-    try {
-      const out = await session.query('SHOW server_version_num');
-      void spare?.session.close();
-      spare = { env: JSON.stringify(env), session };
-      return out;
-    } catch (e) {
-      await session.close();
-      throw e;
-    }
-  }
-
-  /** The preflight's session, if it was opened with the same settings (and so as the same user, to the same database). */
-  private takeSpare(env: Record<string, string | undefined>): PsqlSession | undefined {
-    const kept = spare;
-    spare = undefined;
-    if (kept === undefined) return undefined;
-    if (kept.env === JSON.stringify(env) && kept.session.alive) return kept.session;
-    void kept.session.close();
     return undefined;
   }
 
@@ -204,13 +218,9 @@ export class PostgresDriver implements EngineDriver {
       `current_setting('server_version_num')::int, 'recovery', pg_is_in_recovery(), ` +
       `'locked', pg_try_advisory_lock(${lockKey(options.lockKey)}))`;
     type Info = { version: string; num: number; recovery: boolean; locked: boolean };
-    // The preflight's session when there is one; a new one if there is none or it has gone since (idle_session_timeout).
-    const kept = this.takeSpare(env);
-    const reused = await kept?.json<Info>(first).catch(() => kept.close().then(() => undefined));
-    const session =
-      reused !== undefined ? kept! : new PsqlSession({ cmd: pgTool('psql'), args: [], env, label: 'psql' });
+    const [session, answer] = await openWith(env, first);
     try {
-      const info = reused ?? (await session.json<Info>(first));
+      const info = JSON.parse(answer) as Info;
       await this.lock(session, options, source, info.locked);
       if (options.method === BackupMethod.PHYSICAL)
         return await openPhysicalBackup(session, source, env, info, options, pgTool);
@@ -388,18 +398,14 @@ export class PostgresDriver implements EngineDriver {
         signal: options.signal,
       });
     }
-    const admin = new PsqlSession({
-      cmd: pgTool('psql'),
-      args: [],
-      env: pgEnv(target, password, maintenanceDb),
-      label: 'psql',
-    });
+    // In the maintenance database: the session the preflight asked the server's version in, if it did.
+    const [admin, count] = await openWith(
+      pgEnv(target, password, maintenanceDb),
+      `SELECT count(*) FROM pg_database WHERE datname = ${quoteLiteral(target.database)}`,
+    );
     let created = false;
     try {
-      const exists =
-        (await admin.query(`SELECT count(*) FROM pg_database WHERE datname = ${quoteLiteral(target.database)}`)) ===
-        '1';
-      if (exists) {
+      if (count === '1') {
         await this.refuseNonEmpty(target, password, options.clean);
       } else {
         await admin.query(`CREATE DATABASE ${quoteIdent(target.database)}`);
