@@ -13,7 +13,7 @@ import { log } from './log';
 import { compressStage, decompressStage } from './pipeline/compress';
 import { checkIdentityFile } from './pipeline/encrypt';
 import { checkGpgIdentityFile } from './pipeline/gpg';
-import { Child, CommandSpec, findTool } from './pipeline/stages';
+import { CommandSpec, findTool, versionOutput } from './pipeline/stages';
 
 export { ToolNeed, ToolPurpose } from './engines';
 
@@ -158,6 +158,17 @@ export function checkBeforeWork(identity: string | undefined): CheckBeforeWork {
 export async function preflight(plan: Plan): Promise<void> {
   const seen = new Map<string, ToolNeed>();
   for (const t of plan.tools) if (!seen.has(t.cmd)) seen.set(t.cmd, t);
+  const floored = [...seen.values()].filter((t) => t.atLeastServerMajor === true);
+  // The server's answers are asked while the programs run their `--version` (each question is a
+  // client's start and a connection, the programs' runs are process starts: waiting for one
+  // before starting the other only added their times). The problems are still reported in the
+  // same order: a program's first, then --identity's, then the server's.
+  const server = plan.server;
+  const toolProblem = server?.driver.serverToolProblem?.(server.url, server.purpose);
+  const serverMajor = floored.length > 0 ? server?.driver.serverMajor?.(server.url, server.purpose) : undefined;
+  // Not awaited when an earlier check throws: never an unhandled rejection then.
+  void toolProblem?.catch(() => undefined);
+  void serverMajor?.catch(() => undefined);
   const versions = new Map<string, number | undefined>();
   await Promise.all(
     [...seen.values()].map(async (t) => {
@@ -169,9 +180,8 @@ export async function preflight(plan: Plan): Promise<void> {
   if (keyFile?.encryption.scheme === EncryptionScheme.GPG) await checkGpgIdentityFile(keyFile.file, keyFile.encryption);
   if (keyFile?.encryption.scheme === EncryptionScheme.OPENSSL) opensslKeyFile(keyFile.file);
   // The engine's own rule of tools against the server (MySQL/MariaDB: lib/core/versions.ts).
-  const toolProblem = await plan.server?.driver.serverToolProblem?.(plan.server.url, plan.server.purpose);
-  if (toolProblem !== undefined) throw new ConfigError(toolProblem);
-  const floored = [...seen.values()].filter((t) => t.atLeastServerMajor === true);
+  const problem = await toolProblem;
+  if (problem !== undefined) throw new ConfigError(problem);
   if (floored.length === 0) return;
   for (const t of floored) {
     const made = plan.madeWith?.pg_dump;
@@ -184,19 +194,19 @@ export async function preflight(plan: Plan): Promise<void> {
       );
     }
   }
-  if (plan.server?.driver.serverMajor === undefined) return;
-  const server = await plan.server.driver.serverMajor(plan.server.url, plan.server.purpose);
-  if (server === undefined) {
-    const display = plan.server.url.display;
+  if (server === undefined || serverMajor === undefined) return;
+  const major = await serverMajor;
+  if (major === undefined) {
+    const display = server.url.display;
     log.debug('could not ask the server its version before the run; the session will report why', { server: display });
     return;
   }
   for (const t of floored) {
     const have = versions.get(t.cmd);
-    if (have !== undefined && have < server) {
+    if (have !== undefined && have < major) {
       throw new ConfigError(
-        `${t.label} ${have} (${t.cmd}) is older than the PostgreSQL ${server} server at ${plan.server.url.display}; ` +
-          `${t.fix ?? `install ${t.label} ${server} or newer`}.`,
+        `${t.label} ${have} (${t.cmd}) is older than the PostgreSQL ${major} server at ${server.url.display}; ` +
+          `${t.fix ?? `install ${t.label} ${major} or newer`}.`,
       );
     }
   }
@@ -217,20 +227,16 @@ async function checkRuns(t: ToolNeed): Promise<number | undefined> {
     );
   }
   const versionArgs = t.versionArgs ?? ['--version'];
-  const child = new Child({ cmd: t.cmd, args: versionArgs, label: t.label }, ['ignore', 'pipe', 'pipe']);
-  let out = '';
-  child.process.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
-  const timer = setTimeout(() => child.kill('SIGKILL'), VERSION_TIMEOUT_MS);
+  let out: string;
   try {
-    await child.done;
+    // Shared with the engine that records the tool's version (one run of `TOOL --version` per process).
+    out = await versionOutput(t.cmd, versionArgs, t.label, VERSION_TIMEOUT_MS);
   } catch (e) {
     const why = (e as Error).message;
     throw new ConfigError(
       `${t.label} (${t.cmd}) does not run: '${t.label} ${versionArgs.join(' ')}' failed (${why}); ` +
         `it is needed for ${t.why}.${fix}`,
     );
-  } finally {
-    clearTimeout(timer);
   }
   // pg_dump prints `pg_dump (PostgreSQL) 15.4`; the number after the name's parenthesis is its version.
   const line = out.split('\n')[0] ?? '';

@@ -302,6 +302,42 @@ export async function capture(spec: CommandSpec, input?: string | Buffer): Promi
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** The answers of `versionOutput`, one per program and arguments, for the life of the process. */
+const versions = new Map<string, Promise<string>>();
+
+/**
+ * What `CMD ARGS` (a version query: `--version`, OpenSSL's `version`) prints on stdout, asked
+ * once per process: the preflight and the engine that records the tool's version in the
+ * manifest share one run of the program. A run that fails (or takes longer than `timeoutMs`:
+ * it is killed) rejects with the ChildProcessError (named `label`), for every caller alike.
+ */
+export function versionOutput(
+  cmd: string,
+  args: readonly string[] = ['--version'],
+  label = path.basename(cmd),
+  timeoutMs = 15000,
+): Promise<string> {
+  const key = JSON.stringify([cmd, ...args]);
+  let answer = versions.get(key);
+  if (answer === undefined) {
+    answer = (async () => {
+      const child = new Child({ cmd, args, label }, ['ignore', 'pipe', 'pipe']);
+      const chunks: Buffer[] = [];
+      child.process.stdout!.on('data', (d: Buffer) => chunks.push(d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      try {
+        await child.done;
+      } finally {
+        clearTimeout(timer);
+      }
+      return Buffer.concat(chunks).toString('utf8');
+    })();
+    answer.catch(() => undefined);
+    versions.set(key, answer);
+  }
+  return answer;
+}
+
 /** The first of `names` found on PATH (or in the extra directories), or undefined. */
 export function findTool(names: readonly string[], extraDirs: readonly string[] = []): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== ''), ...extraDirs];

@@ -5,7 +5,7 @@ import { TableStat } from '../../../../lib/core/manifest';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { BackupError } from '../../errors';
 import { log } from '../../log';
-import { capture, findTool } from '../../pipeline/stages';
+import { findTool, versionOutput } from '../../pipeline/stages';
 import { MysqlSession, quoteName, quoteString } from './session';
 
 /** The line mysqldump / mariadb-dump writes last when a dump is complete (with its comments on). */
@@ -94,7 +94,8 @@ export function lockName(key: string): string {
 }
 
 export async function toolVersion(tool: string): Promise<string> {
-  return (await capture({ cmd: tool, args: ['--version'] }).catch(() => '')).trim();
+  // The preflight's run of `TOOL --version`, when it checked the tool already.
+  return (await versionOutput(tool).catch(() => '')).trim();
 }
 
 /**
@@ -109,16 +110,17 @@ export async function dumpTool(flavor: MysqlFlavor): Promise<{ path: string; ver
   const found: { path: string; version: string; mariadb: boolean }[] = [];
   for (const p of candidates) {
     const v = await toolVersion(p);
-    found.push({
+    const tool = {
       path: p,
       // `mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB` and MySQL 5.7's `Ver 10.13 Distrib 5.7.44`:
       // the release is the Distrib (Ver is the client's own number); MySQL 8's is `Ver 8.4.7`.
       version: (/Distrib ([\d.]+-?[A-Za-z]*)/.exec(v) ?? /Ver ([\d.]+)/.exec(v))?.[1] ?? 'unknown',
       mariadb: /mariadb/i.test(v),
-    });
+    };
+    // The first of the server's family is the one (the next candidate's version is not needed).
+    if (tool.mariadb === (flavor === MysqlFlavor.MARIADB)) return tool;
+    found.push(tool);
   }
-  const match = found.find((t) => t.mariadb === (flavor === MysqlFlavor.MARIADB));
-  if (match !== undefined) return match;
   if (found.length === 0)
     throw new BackupError(
       `neither mariadb-dump nor mysqldump is installed; install ` +
@@ -233,10 +235,11 @@ export async function contentsOf(session: MysqlSession, database: string): Promi
   );
 }
 
+/** SQL: 1 if the database exists, 0 if not. */
+export function databaseExistsSql(database: string): string {
+  return `SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${quoteString(database)}`;
+}
+
 export async function databaseExists(session: MysqlSession, database: string): Promise<boolean> {
-  return (
-    (await session.query(
-      `SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${quoteString(database)}`,
-    )) === '1'
-  );
+  return (await session.query(databaseExistsSql(database))) === '1';
 }

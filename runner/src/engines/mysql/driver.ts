@@ -42,6 +42,7 @@ import {
   contentsOf,
   countRows,
   databaseExists,
+  databaseExistsSql,
   dumpTool,
   lockName,
   mysqlConnArgs,
@@ -80,6 +81,28 @@ async function estimateRows(session: MysqlSession, database: string): Promise<Ta
   return rows
     .map((r) => ({ schema: '', name: r.n, rows: Number(r.c ?? 0), estimated: true }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/**
+ * The session the preflight asked a backup's server in (serverToolProblem), kept for the backup's
+ * control session (module-wide: each driverFor() is a new driver). Until taken it holds nothing
+ * (no transaction, no lock) and ends with this process.
+ */
+let spare: { readonly key: string; readonly session: MysqlSession; readonly info: ServerInfo } | undefined;
+
+/** What a session was opened with: the client's connection arguments and environment. */
+function spareKey(url: SourceUrl, env: Record<string, string | undefined>): string {
+  return JSON.stringify([mysqlConnArgs(url), env]);
+}
+
+/** The preflight's session, if it was opened with the same connection arguments and environment. */
+function takeSpare(key: string): { readonly session: MysqlSession; readonly info: ServerInfo } | undefined {
+  const kept = spare;
+  spare = undefined;
+  if (kept === undefined) return undefined;
+  if (kept.key === key && kept.session.alive) return kept;
+  void kept.session.close();
+  return undefined;
 }
 
 export class MySQLDriver implements EngineDriver {
@@ -162,12 +185,17 @@ export class MySQLDriver implements EngineDriver {
     if (purpose !== ToolPurpose.BACKUP) return undefined;
     let info: ServerInfo;
     try {
-      const session = await openSession(url, mysqlEnv(process.env[SECRET_ENV.SOURCE_PASSWORD]));
+      const env = mysqlEnv(process.env[SECRET_ENV.SOURCE_PASSWORD]);
+      const session = await openSession(url, env);
       try {
         info = await serverInfo(session, url.display);
-      } finally {
+      } catch (e) {
         await session.close();
+        throw e;
       }
+      // Kept for the backup's control session (openBackup): one client start and connection fewer.
+      void spare?.session.close();
+      spare = { key: spareKey(url, env), session, info };
     } catch {
       return undefined;
     }
@@ -186,12 +214,18 @@ export class MySQLDriver implements EngineDriver {
   public async openBackup(source: SourceUrl, options: BackupOpenOptions): Promise<BackupSession> {
     const env = mysqlEnv(process.env[SECRET_ENV.SOURCE_PASSWORD]);
     const connArgs = mysqlConnArgs(source);
-    const control = await openSession(source, env);
+    // The preflight's session when there is one; a new one if there is none or it has gone since (wait_timeout).
+    const kept = takeSpare(spareKey(source, env));
+    const keptExists = await kept?.session
+      .query(databaseExistsSql(source.database))
+      .catch(() => kept.session.close().then(() => undefined));
+    const control = keptExists !== undefined ? kept!.session : await openSession(source, env);
     let snapshot: SharedSnapshot | undefined;
     let lockWatch: LockWatch | undefined;
     try {
-      const info = await serverInfo(control, source.display);
-      if (!(await databaseExists(control, source.database))) {
+      const info = keptExists !== undefined ? kept!.info : await serverInfo(control, source.display);
+      const exists = keptExists ?? (await control.query(databaseExistsSql(source.database)));
+      if (exists !== '1') {
         throw new BackupError(
           `the database ${source.database} does not exist on ${source.display} (or ${info.account} may not see it).`,
         );

@@ -9,7 +9,7 @@ import { dumpJobs, PARALLEL_TABLE_MIN_BYTES, restoreJobs } from '../../../../lib
 import { SourceUrl } from '../../../../lib/core/urls';
 import { BackupError, ChildProcessError, DamagedError } from '../../errors';
 import { log } from '../../log';
-import { capture, Child } from '../../pipeline/stages';
+import { capture, Child, versionOutput } from '../../pipeline/stages';
 import {
   ArtifactPlan,
   BackupOpenOptions,
@@ -52,7 +52,8 @@ function lockKey(s: string): string {
 }
 
 async function toolVersion(tool: string): Promise<string> {
-  const out = await capture({ cmd: tool, args: ['--version'] }).catch(() => '');
+  // The preflight's run of `TOOL --version`, when it checked the tool already.
+  const out = await versionOutput(tool).catch(() => '');
   return /(\d+(\.\d+)+)/.exec(out)?.[1] ?? 'unknown';
 }
 
@@ -78,6 +79,60 @@ WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 /** Row counts of every user table, as the connected session sees them. */
 export async function countTables(session: PsqlSession): Promise<TableStat[]> {
   return session.json<TableStat[]>(TABLE_COUNTS_SQL);
+}
+
+/**
+ * The session the preflight asked the server's version in, kept for the command's first session
+ * with the same settings (a backup's control session, a restore's maintenance session; see
+ * openWith). Module-wide: each driverFor() is a new driver. Until taken it holds nothing (no
+ * transaction, no lock), and it ends with this process.
+ */
+let spare: { readonly env: string; readonly session: PsqlSession } | undefined;
+
+/** `SHOW server_version_num` in a client of its own. */
+function askOnce(env: Record<string, string | undefined>): Promise<string> {
+  return capture({
+    cmd: pgTool('psql'),
+    args: ['-X', '-A', '-t', '-c', 'SHOW server_version_num'],
+    env,
+    label: 'psql',
+  });
+}
+
+/** `SHOW server_version_num` in a session kept for the command's session with the same settings (openWith). */
+async function askInSpare(env: Record<string, string | undefined>): Promise<string> {
+  const session = new PsqlSession({ cmd: pgTool('psql'), args: [], env, label: 'psql' });
+  try {
+    const out = await session.query('SHOW server_version_num');
+    void spare?.session.close();
+    spare = { env: JSON.stringify(env), session };
+    return out;
+  } catch (e) {
+    await session.close();
+    throw e;
+  }
+}
+
+/**
+ * A session with `env` and what its first query printed: the preflight's session if it was
+ * opened with the same settings (so as the same user, to the same database), else (none, or it
+ * has gone since: idle_session_timeout) a new one. A first query that fails closes the session.
+ */
+async function openWith(env: Record<string, string | undefined>, sql: string): Promise<[PsqlSession, string]> {
+  const kept = spare;
+  spare = undefined;
+  if (kept !== undefined && kept.env === JSON.stringify(env) && kept.session.alive) {
+    const out = await kept.session.query(sql).catch(() => undefined);
+    if (out !== undefined) return [kept.session, out];
+  }
+  void kept?.session.close();
+  const session = new PsqlSession({ cmd: pgTool('psql'), args: [], env, label: 'psql' });
+  try {
+    return [session, await session.query(sql)];
+  } catch (e) {
+    await session.close();
+    throw e;
+  }
 }
 
 export class PostgresDriver implements EngineDriver {
@@ -124,11 +179,21 @@ export class PostgresDriver implements EngineDriver {
   public async serverMajor(url: SourceUrl, purpose: ToolPurpose): Promise<number | undefined> {
     const variable = purpose === ToolPurpose.BACKUP ? SECRET_ENV.SOURCE_PASSWORD : SECRET_ENV.TARGET_PASSWORD;
     const password = process.env[variable];
-    // A restore's database may not exist yet: ask the maintenance database then.
-    for (const db of [url.database, url.params.maintenance_db ?? 'postgres']) {
-      const args = ['-X', '-A', '-t', '-c', 'SHOW server_version_num'];
-      const spec = { cmd: pgTool('psql'), args, env: pgEnv(url, password, db), label: 'psql' };
-      const out = await capture(spec).catch((e: Error) => (/does not exist/.test(e.message) ? '' : undefined));
+    // A backup asks its database, then the maintenance database. A restore's database may not
+    // exist yet, and a restore opens its session in the maintenance database: it asks that one
+    // first (one connection, not a refused one and then another), then, if that fails for any
+    // reason, its own database.
+    const maintenance = url.params.maintenance_db ?? 'postgres';
+    const restore = purpose === ToolPurpose.RESTORE;
+    const databases = [...new Set(restore ? [maintenance, url.database] : [url.database, maintenance])];
+    for (const [i, db] of databases.entries()) {
+      const env = pgEnv(url, password, db);
+      const next = (e: Error) => /does not exist/.test(e.message) || (restore && i === 0);
+      // The first database asked is the one the command's first session opens in (a backup's
+      // control session, a restore's maintenance session): asked in that session (openWith),
+      // one client start and one connection fewer.
+      const asked = i === 0 ? askInSpare(env) : askOnce(env);
+      const out = await asked.catch((e: Error) => (next(e) ? '' : undefined));
       if (out === undefined) return undefined;
       if (/^\d+$/.test(out.trim())) return Math.floor(Number(out.trim()) / 10000);
     }
@@ -147,26 +212,31 @@ export class PostgresDriver implements EngineDriver {
     const pgDump = pgTool('pg_dump');
     const pgDumpall = pgTool('pg_dumpall');
     const versions = Promise.all([toolVersion(pgDump), toolVersion(pgDumpall)]);
-    const session = new PsqlSession({ cmd: pgTool('psql'), args: [], env, label: 'psql' });
+    // The server's facts and the first try of the overlap lock: one round trip.
+    const first =
+      `SELECT json_build_object('version', current_setting('server_version'), 'num', ` +
+      `current_setting('server_version_num')::int, 'recovery', pg_is_in_recovery(), ` +
+      `'locked', pg_try_advisory_lock(${lockKey(options.lockKey)}))`;
+    type Info = { version: string; num: number; recovery: boolean; locked: boolean };
+    const [session, answer] = await openWith(env, first);
     try {
-      const info = await session.json<{ version: string; num: number; recovery: boolean }>(
-        `SELECT json_build_object('version', current_setting('server_version'), 'num', ` +
-          `current_setting('server_version_num')::int, 'recovery', pg_is_in_recovery())`,
-      );
-      await this.lock(session, options, source);
+      const info = JSON.parse(answer) as Info;
+      await this.lock(session, options, source, info.locked);
       if (options.method === BackupMethod.PHYSICAL)
         return await openPhysicalBackup(session, source, env, info, options, pgTool);
       // A table locked by another session (ACCESS EXCLUSIVE) must not hold the backup forever:
       // the control session's counts and pg_dump's table locks give up after a bounded wait.
       const lockWait = options.lockTimeoutSeconds ?? 60;
-      await session.query(`SET lock_timeout = '${lockWait}s'`);
       // The exact row counts scan every table while the dump runs: in this one backend, not with
       // parallel workers that would take the cores pg_dump and the compressor need.
-      await session.query('SET max_parallel_workers_per_gather = 0');
-      await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-      const snap = await session.json<{ snapshot: string; lsn: string | null }>(
-        `SELECT json_build_object('snapshot', pg_export_snapshot(), ` +
-          `'lsn', ${info.recovery ? 'pg_last_wal_replay_lsn()' : 'pg_current_wal_lsn()'})`,
+      // The settings, the transaction, its snapshot and (for the rule of lib/core/parallel.ts without
+      // --jobs: parallel only with two large tables or more) the large tables in it: one round trip.
+      const large = options.jobs === undefined ? `, 'large', (${largeTablesSql(PARALLEL_TABLE_MIN_BYTES)})` : '';
+      const snap = await session.json<{ snapshot: string; lsn: string | null; large?: number }>(
+        `SET lock_timeout = '${lockWait}s'; SET max_parallel_workers_per_gather = 0; ` +
+          'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; ' +
+          `SELECT json_build_object('snapshot', pg_export_snapshot(), ` +
+          `'lsn', ${info.recovery ? 'pg_last_wal_replay_lsn()' : 'pg_current_wal_lsn()'}${large})`,
       );
       const dumpVersion = await versions.then(([d]) => d);
       if (Number(dumpVersion.split('.')[0]) < Math.floor(info.num / 10000)) {
@@ -176,11 +246,7 @@ export class PostgresDriver implements EngineDriver {
         );
       }
       const globalsArgs = ['--globals-only', '--no-password', '-l', source.database];
-      // Asked before the counts (the session runs one query at a time). --jobs N, or the rule of lib/core/parallel.ts:
-      // parallel only with two large tables or more.
-      const large =
-        options.jobs === undefined ? Number(await session.query(largeTablesSql(PARALLEL_TABLE_MIN_BYTES))) : 0;
-      const jobs = dumpJobs(options.jobs, os.availableParallelism(), large);
+      const jobs = dumpJobs(options.jobs, os.availableParallelism(), Number(snap.large ?? 0));
       const spoolBytes = jobs > 1 ? Number(await session.query(spoolBytesSql(jobs))) : undefined;
       // Counted in the same snapshot as the dump, while it runs (or the planner's estimates: no scan).
       const estimate = options.rowCounts === 'estimate';
@@ -273,11 +339,17 @@ export class PostgresDriver implements EngineDriver {
     }
   }
 
-  private async lock(session: PsqlSession, options: BackupOpenOptions, source: SourceUrl): Promise<void> {
+  /** Hold the overlap lock, waiting up to --lock-wait for it; `taken`: the answer of the first try, made already. */
+  private async lock(
+    session: PsqlSession,
+    options: BackupOpenOptions,
+    source: SourceUrl,
+    taken: boolean,
+  ): Promise<void> {
     const key = lockKey(options.lockKey);
     const end = Date.now() + options.lockWaitSeconds * 1000;
-    for (;;) {
-      if ((await session.query(`SELECT pg_try_advisory_lock(${key})`)) === 't') return;
+    let locked = taken;
+    while (!locked) {
       if (Date.now() >= end) {
         throw new BackupError(
           `another backup of ${source.database} to the same place is running ` +
@@ -287,6 +359,7 @@ export class PostgresDriver implements EngineDriver {
       }
       log.info('waiting for an overlapping backup of the same database to end', { lock: key });
       await new Promise((r) => setTimeout(r, 1000));
+      locked = (await session.query(`SELECT pg_try_advisory_lock(${key})`)) === 't';
     }
   }
 
@@ -325,18 +398,14 @@ export class PostgresDriver implements EngineDriver {
         signal: options.signal,
       });
     }
-    const admin = new PsqlSession({
-      cmd: pgTool('psql'),
-      args: [],
-      env: pgEnv(target, password, maintenanceDb),
-      label: 'psql',
-    });
+    // In the maintenance database: the session the preflight asked the server's version in, if it did.
+    const [admin, count] = await openWith(
+      pgEnv(target, password, maintenanceDb),
+      `SELECT count(*) FROM pg_database WHERE datname = ${quoteLiteral(target.database)}`,
+    );
     let created = false;
     try {
-      const exists =
-        (await admin.query(`SELECT count(*) FROM pg_database WHERE datname = ${quoteLiteral(target.database)}`)) ===
-        '1';
-      if (exists) {
+      if (count === '1') {
         await this.refuseNonEmpty(target, password, options.clean);
       } else {
         await admin.query(`CREATE DATABASE ${quoteIdent(target.database)}`);
