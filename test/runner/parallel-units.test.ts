@@ -6,6 +6,7 @@ import { defaultJobs, dumpJobs, MAX_DEFAULT_JOBS, restoreJobs } from '../../lib/
 import { parseInvocation } from '../../runner/src/config';
 import { compareTables } from '../../runner/src/commands/drill';
 import { parseTocList } from '../../runner/src/engines/postgres/parallel-restore';
+import { shareOf } from '../../runner/src/engines/shared/loaders';
 import { tarHeader } from '../../runner/src/pipeline/spool-tar';
 import { TarKind, TarReader } from '../../runner/src/pipeline/tar';
 
@@ -112,5 +113,17 @@ describe('tar headers of a parallel dump', () => {
     expect(huge[124]).toBe(0x80);
     const big = await new TarReader(chunks(huge)).next();
     expect(big?.size).toBe(9 * 2 ** 30);
+  });
+});
+
+describe("a streaming restore's batches (engines/shared/loaders.ts)", () => {
+  const files = (...sizes: number[]) => sizes.map((size, i) => ({ name: `f${i}`, size }));
+  test('a loader takes at least one file, then files within a 1/jobs share of the ready bytes, in order', () => {
+    expect(shareOf(files(10, 10, 10, 10), 2).map((f) => f.name)).toEqual(['f0', 'f1']);
+    expect(shareOf(files(10, 10, 10, 10), 4).map((f) => f.name)).toEqual(['f0']);
+    expect(shareOf(files(100, 1, 1), 4).map((f) => f.name)).toEqual(['f0']);
+    expect(shareOf(files(1, 1, 100), 2).map((f) => f.name)).toEqual(['f0', 'f1']);
+    expect(shareOf(files(5, 5), 1).map((f) => f.name)).toEqual(['f0', 'f1']);
+    expect(shareOf([], 2)).toEqual([]);
   });
 });

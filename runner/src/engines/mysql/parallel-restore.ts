@@ -27,9 +27,9 @@ import { ManifestArtifact } from '../../../../lib/core/manifest';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { DamagedError } from '../../errors';
 import { log } from '../../log';
-import { Child } from '../../pipeline/stages';
 import { ConfinedDir, extractTar } from '../../pipeline/untar';
 import { RestoreStep } from '../shared/engine';
+import { BatchLoads, LoaderGroup, shareOf } from '../shared/loaders';
 import { MYDUMPER_TOP, mydumperConnection, mydumperTool } from './parallel-dump';
 
 export interface MyloaderRestore {
@@ -80,13 +80,12 @@ export function openMyloaderRestore(o: MyloaderRestoreOptions): MyloaderRestore 
   const cmd = mydumperTool('myloader');
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-restore-'));
   const input = path.join(scratch, MYDUMPER_TOP);
-  const running = new Set<Child>();
-  const stopAll = () => {
-    for (const c of running) c.kill();
-  };
+  // Every myloader of this restore: stopped together when the run is interrupted or one fails.
+  const group = new LoaderGroup(o.signal);
   let conn: ReturnType<typeof mydumperConnection> | undefined;
   const cleanup = () => {
-    stopAll();
+    group.stopAll();
+    group.close();
     conn?.remove();
     conn = undefined;
     fs.rmSync(scratch, { recursive: true, force: true });
@@ -95,15 +94,14 @@ export function openMyloaderRestore(o: MyloaderRestoreOptions): MyloaderRestore 
   let batches = 0;
   /** Load `files` (names in `input`) with one myloader, from a directory of their own. */
   const load = async (files: readonly string[]): Promise<void> => {
-    if (o.signal?.aborted) throw o.signal.reason;
     const dir = path.join(scratch, `batch-${++batches}`);
     fs.mkdirSync(dir, { mode: 0o700 });
     // myloader 0.10 takes a directory as a dump only when it holds a metadata file; it reads nothing from it.
     fs.writeFileSync(path.join(dir, 'metadata'), '', { mode: 0o600, flag: 'wx' });
     for (const f of files) fs.renameSync(path.join(input, f), path.join(dir, f));
     conn ??= mydumperConnection(o.target, o.password, '--target');
-    const child = new Child(
-      {
+    try {
+      await group.run({
         cmd,
         args: [
           ...conn.args,
@@ -115,17 +113,10 @@ export function openMyloaderRestore(o: MyloaderRestoreOptions): MyloaderRestore 
           '--verbose=2',
         ],
         label: 'myloader',
-      },
-      ['ignore', 'ignore', 'pipe'],
-    );
-    running.add(child);
-    try {
-      await child.done;
+      });
     } finally {
-      running.delete(child);
       fs.rmSync(dir, { recursive: true, force: true });
     }
-    if (o.signal?.aborted) throw o.signal.reason;
   };
 
   const consume = async (plaintext: Readable): Promise<void> => {
@@ -141,31 +132,22 @@ export function openMyloaderRestore(o: MyloaderRestoreOptions): MyloaderRestore 
     // Once the archive ended every definition has come: a row file may then go by its exact name too.
     let ended = false;
     const loadable = (r: { table: string; exact: string }) => defined.has(r.table) || (ended && defined.has(r.exact));
-    const loaders = new Set<Promise<void>>();
-    let failure: unknown;
     let loadedFiles = 0;
     const start = (files: string[], bytes: number, then: () => void) => {
-      const loader: Promise<void> = load(files).then(
+      log.debug(`myloader: ${files.length} file(s) into ${o.loadInto}`, { files: files.length, bytes });
+      loads.start(
+        () => load(files),
         () => {
-          loaders.delete(loader);
           loadedFiles += files.length;
           then();
-          pump();
-        },
-        (e: unknown) => {
-          loaders.delete(loader);
-          failure ??= e;
-          stopAll();
         },
       );
-      loaders.add(loader);
-      log.debug(`myloader: ${files.length} file(s) into ${o.loadInto}`, { files: files.length, bytes });
     };
     const pump = () => {
-      while (failure === undefined && loaders.size < o.jobs) {
+      while (loads.free > 0) {
         if (schemas.length > 0) {
           // The definitions ready, shared among the free loaders (CREATE TABLE waits for its own flush).
-          const batch = schemas.splice(0, Math.ceil(schemas.length / (o.jobs - loaders.size)));
+          const batch = schemas.splice(0, Math.ceil(schemas.length / loads.free));
           start(
             batch.map((f) => f.name),
             0,
@@ -175,26 +157,24 @@ export function openMyloaderRestore(o: MyloaderRestoreOptions): MyloaderRestore 
           );
           continue;
         }
-        const ready = rows.filter(loadable);
-        if (ready.length === 0) break;
-        const readyBytes = ready.reduce((n, r) => n + r.size, 0);
-        const batch = new Set<string>();
-        let bytes = 0;
-        for (const r of ready) {
-          if (batch.size > 0 && bytes + r.size > readyBytes / o.jobs) break;
-          batch.add(r.name);
-          bytes += r.size;
-        }
-        rows.splice(0, rows.length, ...rows.filter((r) => !batch.has(r.name)));
-        start([...batch], bytes, () => undefined);
+        const batch = shareOf(rows.filter(loadable), o.jobs);
+        if (batch.length === 0) break;
+        const taken = new Set(batch);
+        rows.splice(0, rows.length, ...rows.filter((r) => !taken.has(r)));
+        start(
+          batch.map((r) => r.name),
+          batch.reduce((n, r) => n + r.size, 0),
+          () => undefined,
+        );
       }
     };
+    const loads = new BatchLoads(o.jobs, group, pump);
     const dir = await ConfinedDir.open(scratch);
     try {
       const done = await extractTar(plaintext, dir, {
         what: `the parallel dump of backup ${o.backupId}`,
         onFile: (rel, size) => {
-          if (failure !== undefined) throw failure;
+          loads.check();
           if (path.dirname(rel) !== MYDUMPER_TOP) return;
           const name = path.basename(rel);
           const file = classifyMydumperFile(name, o.sourceDatabase);
@@ -227,15 +207,11 @@ export function openMyloaderRestore(o: MyloaderRestoreOptions): MyloaderRestore 
       ended = true;
       pump();
     } catch (e) {
-      // The archive failed (damaged, interrupted) or a loader did: stop the loaders and let them end.
-      stopAll();
-      await Promise.allSettled(loaders);
-      throw failure ?? e;
+      await loads.abandon(e);
     } finally {
       dir.close();
     }
-    while (loaders.size > 0) await Promise.race(loaders);
-    if (failure !== undefined) throw failure;
+    await loads.drain();
     // Every definition is in: rows still waiting name a table the archive does not define.
     const orphans = rows;
     if (orphans.length > 0) {
@@ -252,12 +228,9 @@ export function openMyloaderRestore(o: MyloaderRestoreOptions): MyloaderRestore 
   };
 
   const consumer = async (plaintext: Readable): Promise<void> => {
-    const onAbort = () => stopAll();
-    o.signal?.addEventListener('abort', onAbort);
     try {
       await consume(plaintext);
     } finally {
-      o.signal?.removeEventListener('abort', onAbort);
       cleanup();
     }
   };

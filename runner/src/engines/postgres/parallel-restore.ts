@@ -28,9 +28,10 @@ import { Manifest, ManifestArtifact } from '../../../../lib/core/manifest';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { BackupError, DamagedError } from '../../errors';
 import { log } from '../../log';
-import { capture, Child, CommandSpec } from '../../pipeline/stages';
+import { capture, CommandSpec } from '../../pipeline/stages';
 import { ConfinedDir, extractTar } from '../../pipeline/untar';
 import { RestoreSession, RestoreStep } from '../shared/engine';
+import { BatchLoads, LoaderGroup, shareOf } from '../shared/loaders';
 import { PARALLEL_DUMP_FORMAT, PARALLEL_DUMP_TOP, PARALLEL_TOC_FORMAT, TOC_FILE } from './parallel-dump';
 import { quoteIdent, quoteLiteral } from './session';
 import { pgEnv, pgTool } from './tools';
@@ -127,30 +128,14 @@ export async function openParallelRestore(o: ParallelRestoreOptions): Promise<Re
   }
 
   // Every pg_restore of this restore: stopped together when the run is interrupted or one fails.
-  const running = new Set<Child>();
-  const stopAll = () => {
-    for (const c of running) c.kill();
-  };
-  o.signal?.addEventListener('abort', stopAll);
-  const pgRestore = async (args: readonly string[]): Promise<void> => {
-    if (o.signal?.aborted) throw o.signal.reason;
-    const child = new Child(
-      {
-        cmd: pgTool('pg_restore'),
-        args: [...args, '--exit-on-error', '--no-password', '-d', copy, input],
-        env: pgEnv(target, password),
-        label: 'pg_restore',
-      },
-      ['ignore', 'ignore', 'pipe'],
-    );
-    running.add(child);
-    try {
-      await child.done;
-    } finally {
-      running.delete(child);
-    }
-    if (o.signal?.aborted) throw o.signal.reason;
-  };
+  const group = new LoaderGroup(o.signal);
+  const pgRestore = (args: readonly string[]): Promise<void> =>
+    group.run({
+      cmd: pgTool('pg_restore'),
+      args: [...args, '--exit-on-error', '--no-password', '-d', copy, input],
+      env: pgEnv(target, password),
+      label: 'pg_restore',
+    });
   // A list for `pg_restore -L`, in the scratch directory (not in the archive's own directory).
   let lists = 0;
   const listFile = (items: readonly TocItem[]): string => {
@@ -198,40 +183,25 @@ export async function openParallelRestore(o: ParallelRestoreOptions): Promise<Re
   const streamLoad = async (plaintext: Readable): Promise<void> => {
     const byFile = new Map(items.filter((i) => i.tableData).map((i) => [`${PARALLEL_DUMP_TOP}/${i.id}.dat`, i]));
     const ready: { item: TocItem; size: number }[] = [];
-    let readyBytes = 0;
-    const loaders = new Set<Promise<void>>();
-    let failure: unknown;
-    // At most `jobs` loaders; each takes about a 1/jobs share (in bytes, at least one file) of the
-    // files ready when it starts, so a loader that frees up later still finds work.
+    // At most `jobs` loaders, each with a byte share of the files ready when it starts (shareOf).
     const pump = () => {
-      while (failure === undefined && ready.length > 0 && loaders.size < o.jobs) {
-        const batch: TocItem[] = [];
-        let bytes = 0;
-        while (ready.length > 0 && (batch.length === 0 || bytes + ready[0].size <= readyBytes / o.jobs)) {
-          const next = ready.shift()!;
-          batch.push(next.item);
-          bytes += next.size;
-        }
-        readyBytes -= bytes;
+      while (loads.free > 0 && ready.length > 0) {
+        const taken = ready.splice(0, shareOf(ready, o.jobs).length);
+        const batch = taken.map((r) => r.item);
+        const bytes = taken.reduce((n, r) => n + r.size, 0);
         log.info(`loading ${batch.length} table(s) into ${copy}`, { tables: batch.length, bytes });
-        const loader: Promise<void> = pgRestore(['-L', listFile(batch)]).then(
+        loads.start(
+          () => pgRestore(['-L', listFile(batch)]),
           () => {
-            loaders.delete(loader);
             for (const i of batch) {
               loaded.add(i.id);
               fs.rmSync(path.join(input, `${i.id}.dat`), { force: true });
             }
-            pump();
-          },
-          (e: unknown) => {
-            loaders.delete(loader);
-            failure ??= e;
-            stopAll();
           },
         );
-        loaders.add(loader);
       }
     };
+    const loads = new BatchLoads(o.jobs, group, pump);
     const dir = await ConfinedDir.open(scratch);
     try {
       const done = await extractTar(plaintext, dir, {
@@ -239,25 +209,20 @@ export async function openParallelRestore(o: ParallelRestoreOptions): Promise<Re
         // The same bytes as the table of contents already laid down (both were checked against the manifest).
         skip: (_m, rel) => (rel === `${PARALLEL_DUMP_TOP}/${TOC_FILE}` ? 'read from its own artifact' : undefined),
         onFile: (rel, size) => {
-          if (failure !== undefined) throw failure;
+          loads.check();
           const item = byFile.get(rel);
           if (item === undefined) return;
           ready.push({ item, size });
-          readyBytes += size;
           pump();
         },
       });
       log.info('the parallel dump streamed in whole', { files: done.files, bytes: done.bytes });
     } catch (e) {
-      // The archive failed (damaged, interrupted) or a loader did: stop the loaders and let them end.
-      stopAll();
-      await Promise.all(loaders);
-      throw failure ?? e;
+      await loads.abandon(e);
     } finally {
       dir.close();
     }
-    while (loaders.size > 0) await Promise.race(loaders);
-    if (failure !== undefined) throw failure;
+    await loads.drain();
   };
   const finishStreamed = async (): Promise<void> => {
     // The rest of the data section (sequence values, large objects; a table whose file never
@@ -275,7 +240,7 @@ export async function openParallelRestore(o: ParallelRestoreOptions): Promise<Re
         await pgRestore([`--jobs=${o.jobs}`]);
       }
     } finally {
-      o.signal?.removeEventListener('abort', stopAll);
+      group.close();
     }
     removeScratch();
     await swapIn();
@@ -333,8 +298,8 @@ export async function openParallelRestore(o: ParallelRestoreOptions): Promise<Re
     ],
     commit: restore,
     rollback: async () => {
-      stopAll();
-      o.signal?.removeEventListener('abort', stopAll);
+      group.stopAll();
+      group.close();
       removeScratch();
       await dropCopy();
     },
