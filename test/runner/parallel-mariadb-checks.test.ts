@@ -17,7 +17,7 @@ import { findTool } from '../../runner/src/pipeline/stages';
 import { loadMariaFixture } from '../harness/mariadb-fixture';
 import { waitFor } from '../harness/ports';
 import { allCmdlines } from '../harness/procs';
-import { dbbackup } from '../harness/runner';
+import { DBBACKUP, dbbackup } from '../harness/runner';
 import { smallFilesystem, withSmallTmp } from '../harness/small-fs';
 
 describe('MariaDB: the checks of a parallel dump', () => {
@@ -240,5 +240,56 @@ describe('MariaDB: the checks of a parallel dump', () => {
     const ok = await backup('shop', store, '--jobs', '2', '--lock-timeout', '2');
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(JSON.parse(ok.stdout).artifacts[0].format, 'mydumper-directory-tar');
+  });
+  test('a runner killed by SIGKILL while mydumper waits for its lock takes mydumper along (no lock left)', async () => {
+    const client = findTool(['mariadb', 'mysql'])!;
+    const holder = spawn(client, ['--no-defaults', '-S', db.socket, '-u', 'root', 'shop'], {
+      env: { ...process.env, MYSQL_PWD: db.password },
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    holders.push(holder);
+    holder.stdin!.write('LOCK TABLES `audit` WRITE;\n');
+    const flushing = `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'FLUSH TABLES%'`;
+    const store = `file://${dir}/killed`;
+    const runner = spawn(
+      process.execPath,
+      [
+        DBBACKUP,
+        'backup',
+        '--engine',
+        'mysql',
+        '--source',
+        db.url('shop'),
+        '--to',
+        store,
+        '--jobs',
+        '2',
+        '--lock-timeout',
+        '120',
+      ],
+      { env: { ...process.env, ...db.env, TMPDIR: tmp }, stdio: 'ignore' },
+    );
+    try {
+      // mydumper is waiting for FLUSH TABLES WITH READ LOCK behind the table lock.
+      await waitFor('mydumper to wait for its lock', async () => Number(await db.sql(flushing)) > 0, 60000);
+      const mine = () => allCmdlines().filter((c) => c.includes('mydumper') && c.includes(`--outputdir=${tmp}`));
+      assert.equal(mine().length, 1, allCmdlines().join('\n'));
+      runner.kill('SIGKILL');
+      await new Promise((r) => runner.once('close', r));
+      await waitFor('mydumper to die with the runner', async () => mine().length === 0, 10000);
+      await waitFor('its sessions to leave', async () => Number(await db.sql(flushing)) === 0, 10000);
+    } finally {
+      runner.kill('SIGKILL');
+      holder.stdin!.end('UNLOCK TABLES;\n');
+    }
+    await new Promise((r) => holder.once('close', r));
+    // No backup: what the killed run began holds no manifest (the next backup or prune removes it).
+    const begun = stored(`${dir}/killed`).map((n) => path.join(dir, 'killed', n));
+    assert.deepEqual(
+      begun.filter((d) => fs.statSync(d).isDirectory() && fs.existsSync(path.join(d, 'manifest.json'))),
+      [],
+    );
+    // What the killed run left in TMPDIR (its spool and option file) is not a backup; cleared for the next test.
+    for (const n of fs.readdirSync(tmp)) fs.rmSync(path.join(tmp, n), { recursive: true, force: true });
   });
 });

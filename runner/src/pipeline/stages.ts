@@ -354,3 +354,21 @@ export function findTool(names: readonly string[], extraDirs: readonly string[] 
   }
   return undefined;
 }
+
+/**
+ * `spec` run so that it dies with the runner: under util-linux's `setpriv --pdeathsig SIGKILL`
+ * (Linux, where setpriv is on PATH; the same process, setpriv execs the tool), so a runner that
+ * dies without cleaning up (SIGKILL, the OOM killer) takes the tool along. For tools that hold a
+ * server-wide lock while they run (mydumper's FLUSH TABLES WITH READ LOCK: every write on the
+ * server waits behind it). Without setpriv the tool runs as it is.
+ */
+export function diesWithRunner(spec: CommandSpec): CommandSpec {
+  const setpriv = process.platform === 'linux' ? findTool(['setpriv']) : undefined;
+  if (setpriv === undefined) return spec;
+  return {
+    ...spec,
+    cmd: setpriv,
+    args: ['--pdeathsig', 'SIGKILL', '--', spec.cmd, ...spec.args],
+    label: spec.label ?? path.basename(spec.cmd),
+  };
+}

@@ -18,7 +18,7 @@ import { ConfigError } from '../../../../lib/core/errors';
 import { LogPosition, TableStat } from '../../../../lib/core/manifest';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { log } from '../../log';
-import { capture, findTool } from '../../pipeline/stages';
+import { capture, diesWithRunner, findTool } from '../../pipeline/stages';
 import { startSpoolTar } from '../../pipeline/spool-tar';
 import { ArtifactPlan, BackupSession } from '../shared/engine';
 import { KNOWN_PARAMS } from './client';
@@ -221,7 +221,8 @@ export function mydumperArtifact(o: MydumperDumpOptions): ArtifactPlan {
         const timer = setInterval(readPosition, 50);
         const produced = startSpoolTar(
           {
-            tool: {
+            // Never left behind holding its global read lock by a runner that was killed.
+            tool: diesWithRunner({
               cmd,
               args: [
                 ...conn.args,
@@ -235,7 +236,7 @@ export function mydumperArtifact(o: MydumperDumpOptions): ArtifactPlan {
                 '--verbose=2',
               ],
               label: 'mydumper',
-            },
+            }),
             dir,
             top: MYDUMPER_TOP,
             expectBytes: o.spoolBytes,

@@ -27,6 +27,7 @@ import { ManifestArtifact } from '../../../../lib/core/manifest';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { DamagedError } from '../../errors';
 import { log } from '../../log';
+import { diesWithRunner } from '../../pipeline/stages';
 import { ConfinedDir, extractTar } from '../../pipeline/untar';
 import { RestoreStep } from '../shared/engine';
 import { BatchLoads, LoaderGroup, shareOf } from '../shared/loaders';
@@ -101,19 +102,21 @@ export function openMyloaderRestore(o: MyloaderRestoreOptions): MyloaderRestore 
     for (const f of files) fs.renameSync(path.join(input, f), path.join(dir, f));
     conn ??= mydumperConnection(o.target, o.password, '--target');
     try {
-      await group.run({
-        cmd,
-        args: [
-          ...conn.args,
-          `--directory=${dir}`,
-          `--database=${o.loadInto}`,
-          '--threads=1',
-          // Written to the binary log, as a single-stream restore is (replicas and PITR see it).
-          '--enable-binlog',
-          '--verbose=2',
-        ],
-        label: 'myloader',
-      });
+      await group.run(
+        diesWithRunner({
+          cmd,
+          args: [
+            ...conn.args,
+            `--directory=${dir}`,
+            `--database=${o.loadInto}`,
+            '--threads=1',
+            // Written to the binary log, as a single-stream restore is (replicas and PITR see it).
+            '--enable-binlog',
+            '--verbose=2',
+          ],
+          label: 'myloader',
+        }),
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
