@@ -359,12 +359,14 @@ export function findTool(names: readonly string[], extraDirs: readonly string[] 
  * `spec` run so that it dies with the runner: under util-linux's `setpriv --pdeathsig SIGKILL`
  * (Linux, where setpriv is on PATH; the same process, setpriv execs the tool), so a runner that
  * dies without cleaning up (SIGKILL, the OOM killer) takes the tool along. For tools that hold a
- * server-wide lock while they run (mydumper's FLUSH TABLES WITH READ LOCK: every write on the
- * server waits behind it). Without setpriv the tool runs as it is.
+ * server-wide lock while they run (mydumper's FLUSH TABLES WITH READ LOCK, mariadb-backup's BACKUP
+ * STAGE BLOCK_COMMIT: every write or commit on the server waits behind them). Without setpriv the
+ * tool runs as it is.
  */
 export function diesWithRunner(spec: CommandSpec): CommandSpec {
   const setpriv = process.platform === 'linux' ? findTool(['setpriv']) : undefined;
-  if (setpriv === undefined) return spec;
+  // A tool not found on PATH keeps its own "not installed" error (setpriv would only say it failed).
+  if (setpriv === undefined || !path.isAbsolute(spec.cmd)) return spec;
   return {
     ...spec,
     cmd: setpriv,

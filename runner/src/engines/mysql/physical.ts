@@ -31,7 +31,7 @@ import { chooseParent } from '../../archive/chain';
 import { readCatalog } from '../../catalog';
 import { BackupError } from '../../errors';
 import { log } from '../../log';
-import { Child, findTool } from '../../pipeline/stages';
+import { Child, diesWithRunner, findTool } from '../../pipeline/stages';
 import { BackupOpenOptions, BackupSession } from '../shared/engine';
 import { countRows, MysqlFlavor, openSession, ServerInfo } from './client';
 import { parseBinlogInfo, parseCheckpoints } from './mbstream';
@@ -265,7 +265,8 @@ export async function openPhysicalBackup(
         name: `instance.${tools.stream}`,
         role: 'physical',
         format: tools.format,
-        producer: { cmd: tools.backup, args, env, label },
+        // Never left behind holding BACKUP STAGE BLOCK_COMMIT by a runner that was killed.
+        producer: diesWithRunner({ cmd: tools.backup, args, env, label }),
         onStderr: (text) => {
           stderr = (stderr + text).slice(-65536);
           if (counting === undefined && BLOCK_COMMIT.test(stderr)) counting = count();
