@@ -54,6 +54,17 @@ describe('MariaDB: the checks of a parallel dump', () => {
     return bin;
   };
 
+  /** A session holding LOCK TABLES `audit` WRITE on shop until its stdin ends with UNLOCK TABLES. */
+  const lockAudit = (): ChildProcess => {
+    const holder = spawn(findTool(['mariadb', 'mysql'])!, ['--no-defaults', '-S', db.socket, '-u', 'root', 'shop'], {
+      env: { ...process.env, MYSQL_PWD: db.password },
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    holders.push(holder);
+    holder.stdin!.write('LOCK TABLES `audit` WRITE;\n');
+    return holder;
+  };
+
   beforeAll(async () => {
     db = await startLocalMariaDB();
     await loadMariaFixture(db, 'shop', 300);
@@ -202,13 +213,7 @@ describe('MariaDB: the checks of a parallel dump', () => {
   });
 
   test("mydumper's snapshot lock behind a LOCK TABLES … WRITE gives up after --lock-timeout", async () => {
-    const client = findTool(['mariadb', 'mysql'])!;
-    const holder = spawn(client, ['--no-defaults', '-S', db.socket, '-u', 'root', 'shop'], {
-      env: { ...process.env, MYSQL_PWD: db.password },
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
-    holders.push(holder);
-    holder.stdin!.write('LOCK TABLES `audit` WRITE;\n');
+    const holder = lockAudit();
     // Held once another session's read of the table times out on it.
     const probe = 'SET SESSION lock_wait_timeout = 1; SELECT COUNT(*) FROM audit';
     const locked = () =>
@@ -242,13 +247,7 @@ describe('MariaDB: the checks of a parallel dump', () => {
     assert.equal(JSON.parse(ok.stdout).artifacts[0].format, 'mydumper-directory-tar');
   });
   test('a runner killed by SIGKILL while mydumper waits for its lock takes mydumper along (no lock left)', async () => {
-    const client = findTool(['mariadb', 'mysql'])!;
-    const holder = spawn(client, ['--no-defaults', '-S', db.socket, '-u', 'root', 'shop'], {
-      env: { ...process.env, MYSQL_PWD: db.password },
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
-    holders.push(holder);
-    holder.stdin!.write('LOCK TABLES `audit` WRITE;\n');
+    const holder = lockAudit();
     const flushing = `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'FLUSH TABLES%'`;
     const store = `file://${dir}/killed`;
     const runner = spawn(
