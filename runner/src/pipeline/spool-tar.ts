@@ -8,6 +8,13 @@
  * and its children's /proc/PID/fd). The tools only ever create a file (open with O_CREAT, which is
  * atomic with the creation), write it and close it; none is opened again. Where /proc cannot be
  * read the files are streamed when the tool has exited (the spool then holds the whole dump).
+ *
+ * Given the run's compressor (`compress`), the stream comes out compressed: a file of
+ * OWN_COMPRESSOR_BYTES or more is read by a compressor of its own from the spool file (its bytes
+ * never pass through this process), the headers and the smaller files between them go through one
+ * compressor per run of them. zstd, gzip and lz4 each decode such concatenated frames as the
+ * concatenation of their contents, so the stored artifact is the same tar stream to every reader
+ * (`zstd -d | tar -x` included).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,6 +24,8 @@ import { Child, CommandSpec, ProducedStream, StreamProducer } from './stages';
 
 const BLOCK = 512;
 const POLL_MS = 200;
+/** A spool file this large gets a compressor of its own (a process start costs a few ms; 8 MiB, tens). */
+export const OWN_COMPRESSOR_BYTES = 8 << 20;
 
 function octal(n: number, width: number): string {
   return n.toString(8).padStart(width - 1, '0') + '\0';
@@ -126,6 +135,100 @@ export interface SpoolTarOptions {
    * @default - no check before the start (a full spool still fails naming TMPDIR)
    */
   readonly expectBytes?: number;
+  /**
+   * The run's compressor (stdin to stdout): the stream comes out compressed (see the module comment).
+   * @default - the stream is the plain tar archive, for the pipeline's compress stage
+   */
+  readonly compress?: CommandSpec;
+  /**
+   * With `compress`: a file opened for appending that the compressors write, one after another
+   * (no byte passes through this process; stdout stays empty).
+   * @default - the compressed stream is stdout
+   */
+  readonly outputFd?: number;
+}
+
+/**
+ * The compressed stream of a spool (see the module comment): bytes written go to the current
+ * segment's compressor, a large file to a compressor of its own reading it; each compressor's
+ * output goes to `out` in turn, whole before the next one's.
+ */
+class CompressedSegments {
+  private current?: { child: Child; ended: Promise<void> };
+  private readonly running = new Set<Child>();
+
+  constructor(
+    private readonly spec: CommandSpec,
+    private readonly out: PassThrough,
+    private readonly onActivity: () => void,
+    private readonly outputFd?: number,
+  ) {}
+
+  private spawn(stdin: 'pipe' | number): { child: Child; ended: Promise<void> } {
+    const child = new Child(this.spec, [stdin, this.outputFd ?? 'pipe', 'pipe']);
+    this.running.add(child);
+    child.process.stdin?.on('error', () => undefined); // a compressor gone: its exit says why
+    const stdout = child.process.stdout;
+    let drained = Promise.resolve();
+    if (stdout !== null) {
+      stdout.on('data', () => this.onActivity());
+      stdout.pipe(this.out, { end: false });
+      drained = new Promise<void>((resolve, reject) => {
+        stdout.once('end', resolve);
+        stdout.once('error', reject);
+      });
+    }
+    const ended = Promise.all([drained, child.done]).then(
+      () => void this.running.delete(child),
+      (e) => {
+        this.running.delete(child);
+        throw e;
+      },
+    );
+    ended.catch(() => undefined);
+    return { child, ended };
+  }
+
+  /** Bytes into the current segment (a compressor is started when none runs). */
+  public async write(b: Buffer): Promise<void> {
+    this.current ??= this.spawn('pipe');
+    const { child, ended } = this.current;
+    const stdin = child.process.stdin!;
+    if (stdin.write(b)) return;
+    // Full: wait for room, or for the compressor's end (a failure, said by its exit).
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        stdin.off('drain', done);
+        stdin.off('close', done);
+        resolve();
+      };
+      stdin.once('drain', done);
+      stdin.once('close', done);
+    });
+    if (stdin.destroyed) {
+      await ended;
+      throw new BackupError(`${child.label} stopped reading the archive stream`);
+    }
+  }
+
+  /** End the current segment: all of its compressed bytes are in `out` once this resolves. */
+  public async close(): Promise<void> {
+    const segment = this.current;
+    if (segment === undefined) return;
+    this.current = undefined;
+    segment.child.process.stdin!.end();
+    await segment.ended;
+  }
+
+  /** A file's bytes (the descriptor at offset 0), by a compressor of its own reading it. */
+  public async file(fd: number): Promise<void> {
+    await this.close();
+    await this.spawn(fd).ended;
+  }
+
+  public kill(signal: NodeJS.Signals = 'SIGTERM'): void {
+    for (const c of this.running) c.kill(signal);
+  }
 }
 
 /** Bytes in binary units, for messages (`1.5 GiB`). */
@@ -186,7 +289,9 @@ export interface SpoolTarStream extends ProducedStream {
 export function spoolTarProducer(options: SpoolTarOptions): StreamProducer {
   return {
     label: options.tool.label ?? path.basename(options.tool.cmd),
-    start: (onActivity) => startSpoolTar(options, onActivity),
+    compresses: true,
+    start: (onActivity, compress, outputFd) =>
+      startSpoolTar({ ...options, compress: compress ?? options.compress, outputFd }, onActivity),
   };
 }
 
@@ -204,6 +309,10 @@ export function startSpoolTar(options: SpoolTarOptions, onActivity: () => void):
   const child = new Child(options.tool, ['ignore', 'ignore', 'pipe']);
   if (options.onStderr !== undefined) child.process.stderr!.on('data', (d: Buffer) => options.onStderr!(d.toString()));
   const out = new PassThrough({ highWaterMark: 1 << 20 });
+  const segments =
+    options.compress !== undefined
+      ? new CompressedSegments(options.compress, out, onActivity, options.outputFd)
+      : undefined;
   let stopped = false;
   let exited = false;
   let failed = false;
@@ -220,6 +329,7 @@ export function startSpoolTar(options: SpoolTarOptions, onActivity: () => void):
 
   const write = async (b: Buffer): Promise<void> => {
     if (stopped) throw new BackupError('stopped');
+    if (segments !== undefined) return segments.write(b);
     if (!out.write(b)) {
       await new Promise<void>((resolve, reject) => {
         const done = () => {
@@ -244,14 +354,22 @@ export function startSpoolTar(options: SpoolTarOptions, onActivity: () => void):
       const st = fs.fstatSync(fd);
       if (!st.isFile()) throw new BackupError(`${file} is not a regular file; a dump writes only files`);
       await write(tarHeader(`${top}/${name}`, st.size, 'file', st.mtimeMs));
-      let left = st.size;
-      const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(st.size, 1)));
-      while (left > 0) {
-        const n = fs.readSync(fd, buf, 0, Math.min(buf.length, left), null);
-        if (n === 0) throw new BackupError(`${file} shrank while it was read (it was ${st.size} bytes)`);
-        // The stream keeps the chunk until it is read: copy, since buf is reused.
-        await write(Buffer.from(buf.subarray(0, n)));
-        left -= n;
+      if (segments !== undefined && st.size >= OWN_COMPRESSOR_BYTES) {
+        if (stopped) throw new BackupError('stopped');
+        await segments.file(fd);
+        const after = fs.fstatSync(fd);
+        if (after.size !== st.size)
+          throw new BackupError(`${file} changed size while it was compressed (${st.size}, then ${after.size} bytes)`);
+      } else {
+        let left = st.size;
+        while (left > 0) {
+          // A new buffer each time: the stream keeps the chunk until it is read.
+          const buf = Buffer.allocUnsafe(Math.min(1 << 20, left));
+          const n = fs.readSync(fd, buf, 0, buf.length, null);
+          if (n === 0) throw new BackupError(`${file} shrank while it was read (it was ${st.size} bytes)`);
+          await write(n === buf.length ? buf : buf.subarray(0, n));
+          left -= n;
+        }
       }
       const pad = (BLOCK - (st.size % BLOCK)) % BLOCK;
       if (pad > 0) await write(Buffer.alloc(pad));
@@ -307,6 +425,7 @@ export function startSpoolTar(options: SpoolTarOptions, onActivity: () => void):
     await child.done;
     // The end of the archive: two zero blocks.
     await write(Buffer.alloc(2 * BLOCK));
+    await segments?.close();
     out.end();
   };
 
@@ -318,12 +437,15 @@ export function startSpoolTar(options: SpoolTarOptions, onActivity: () => void):
         throw e;
       });
       const [l, c] = await Promise.allSettled([streaming, child.done]);
-      // The tool's failure is the cause; a failure of the loop (disk, a stopped stream) otherwise.
-      if (c.status === 'rejected') throw c.reason;
+      // The tool's failure is the cause; a failure of the loop (disk, a stopped stream) otherwise,
+      // and a compressor's own failure, for which the tool was stopped.
+      const compressorFailed = l.status === 'rejected' && l.reason instanceof ChildProcessError && child.killedByUs;
+      if (c.status === 'rejected' && !compressorFailed) throw c.reason;
       if (l.status === 'rejected') throw l.reason;
     } catch (e) {
       child.kill();
       stopped = true;
+      segments?.kill();
       out.destroy();
       options.cleanup();
       throw spoolFull(e, spool, label);
@@ -334,9 +456,11 @@ export function startSpoolTar(options: SpoolTarOptions, onActivity: () => void):
   return {
     stdout: out,
     done,
+    compressed: segments !== undefined,
     kill: (signal?: NodeJS.Signals) => {
       stopped = true;
       child.kill(signal);
+      segments?.kill(signal);
     },
   };
 }

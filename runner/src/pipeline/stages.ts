@@ -26,18 +26,26 @@ export interface CommandSpec {
 export interface StreamProducer {
   /** The name used in errors and in `onFailure` (e.g. `pg_dump`). */
   readonly label: string;
+  /** It takes the run's compressor (start's `compress`) and writes its stream compressed. */
+  readonly compresses?: boolean;
   /**
    * Start it. `onActivity` is called while it makes progress that has not reached its stdout yet
    * (files growing in a spool), so the stall guard does not take a long table for a stall.
+   * `compress` (only to a producer that `compresses`): the run's compressor; its stdout is then
+   * compressed, and the pipeline has no compress stage. `outputFd` (only with `compress`): the
+   * stored object's file, opened for appending, which its compressors write themselves (stdout
+   * then stays empty).
    */
-  start(onActivity: () => void): ProducedStream;
+  start(onActivity: () => void, compress?: CommandSpec, outputFd?: number): ProducedStream;
 }
 
 export interface ProducedStream {
   readonly stdout: Readable;
+  /** Its stdout is compressed by the compressor start was given (a producer that `compresses`). */
+  readonly compressed?: boolean;
   readonly done: Promise<void>;
-  /** Stop it (the run failed elsewhere or was interrupted). */
-  kill(): void;
+  /** Stop it (the run failed elsewhere or was interrupted; a stall: SIGKILL). */
+  kill(signal?: NodeJS.Signals): void;
 }
 
 /** The environment every child starts from: ours without the runner's own secrets. */
@@ -120,6 +128,52 @@ export type PipelineInput =
 function brokenPipe(e: ChildProcessError): boolean {
   if (e.signal === 'SIGPIPE') return true;
   return e.signal === null && /broken pipe|EPIPE|connection reset by peer|ECONNRESET/i.test(e.stderrTail);
+}
+
+/** The failure of a run the stall guard stopped: what stalled, for how long, and the fix. */
+export function stallError(description: string, idleMs: number, running: readonly string[]): BackupError {
+  return new BackupError(
+    `no bytes moved through ${description} for ${Math.round(idleMs / 1000)} s` +
+      (running.length > 0 ? ` (still running: ${running.join(', ')})` : '') +
+      '; stopped it. A stage or the storage stopped reading or writing; raise --stall-timeout SECONDS ' +
+      'if it is legitimately slow.',
+  );
+}
+
+/**
+ * The stall guard of an in-process producer with no stage after it (a spool that compresses its
+ * own stream into the stored file): no activity for `pipelineSettings.stallTimeoutSeconds` calls
+ * `onStall` with the error once.
+ */
+export class StallGuard {
+  public stalled?: BackupError;
+  private last = Date.now();
+  private timer?: NodeJS.Timeout;
+
+  constructor(description: string, onStall: (err: BackupError) => void) {
+    const limit = pipelineSettings.stallTimeoutSeconds * 1000;
+    if (limit <= 0) return;
+    this.timer = setInterval(
+      () => {
+        const idle = Date.now() - this.last;
+        if (idle < limit) return;
+        this.stop();
+        this.stalled = stallError(description, idle, [description]);
+        onStall(this.stalled);
+      },
+      Math.min(1000, limit),
+    );
+    this.timer.unref();
+  }
+
+  public activity(): void {
+    this.last = Date.now();
+  }
+
+  public stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
 }
 
 /**
@@ -212,12 +266,7 @@ export class Pipeline {
     if (idle < limit) return;
     this.endGuard();
     const running = this.children.filter((c) => !exited(c)).map((c) => c.label);
-    this.stalled = new BackupError(
-      `no bytes moved through ${this.description} for ${Math.round(idle / 1000)} s` +
-        (running.length > 0 ? ` (still running: ${running.join(', ')})` : '') +
-        '; stopped it. A stage or the storage stopped reading or writing; raise --stall-timeout SECONDS ' +
-        'if it is legitimately slow.',
-    );
+    this.stalled = stallError(this.description, idle, running);
     this.kill('SIGKILL');
     this.onStall?.(this.stalled);
   }

@@ -3,12 +3,13 @@
  * storage.upload. Used by backup (each artifact), wal-push and binlog-stream (each log object).
  */
 import { Compression, RetentionTier } from '../../../lib/core/model';
+import { BackupError } from '../errors';
 import { Progress } from '../log';
 import { Storage } from '../storage';
 import { guarded } from './abort';
 import { compressStage } from './compress';
 import { PreparedEncryption } from './encrypt';
-import { CommandSpec, Pipeline, StreamProducer } from './stages';
+import { CommandSpec, Pipeline, StallGuard, StreamProducer } from './stages';
 import { GatedDigest } from './stream';
 
 /** The name a producer's failures carry (ChildProcessError.tool). */
@@ -38,16 +39,35 @@ export async function runPipeline(
   onProducerStderr?: (text: string) => void,
 ): Promise<{ size: number; sha256: string }> {
   const inProcess = 'start' in producer ? producer : undefined;
+  const compress = compressStage(cfg.compression);
+  // A producer that compresses its own stream (a spool's large files, read by their compressor).
+  const ownCompressor = inProcess?.compresses === true ? compress : undefined;
   const stages = [
     inProcess === undefined ? (producer as CommandSpec) : undefined,
-    compressStage(cfg.compression),
+    ownCompressor === undefined ? compress : undefined,
     enc.stage,
   ].filter((s): s is CommandSpec => s !== undefined);
   if (signal.aborted) throw signal.reason;
-  const direct = stages.length > 0 && storage.openDirect !== undefined ? await storage.openDirect(key) : undefined;
+  // With no stage after a producer that compresses its own stream, its compressors write the
+  // stored object's file themselves where the storage takes a descriptor.
+  const direct =
+    (stages.length > 0 || ownCompressor !== undefined) && storage.openDirect !== undefined
+      ? await storage.openDirect(key)
+      : undefined;
+  const producerWritesFile = direct !== undefined && stages.length === 0;
+  let guard: StallGuard | undefined;
+  const activity = () => {
+    pipeline?.activity();
+    guard?.activity();
+  };
   let produced: ReturnType<StreamProducer['start']> | undefined;
   try {
-    produced = inProcess?.start(() => pipeline?.activity());
+    produced = inProcess?.start(activity, ownCompressor, producerWritesFile ? direct.fd : undefined);
+    if (ownCompressor !== undefined && produced?.compressed !== true) {
+      // Never store a plain stream under a compressed name (the manifest would say it is compressed).
+      produced?.kill();
+      throw new BackupError(`${inProcess!.label}: its stream did not take the compressor it was given`);
+    }
   } catch (e) {
     // Refused before it started (e.g. no room for its spool): nothing was written.
     await direct?.discard();
@@ -60,11 +80,18 @@ export async function runPipeline(
           outputFd: direct?.fd,
         })
       : undefined;
+  // No stage to hold the stall guard: the producer has its own.
+  if (pipeline === undefined && produced !== undefined) {
+    const stalling = produced;
+    guard = new StallGuard(inProcess!.label, () => stalling.kill('SIGKILL'));
+  }
   if (onProducerStderr !== undefined && produced === undefined)
     pipeline!.children[0].process.stderr?.on('data', (d: Buffer) => onProducerStderr(d.toString('utf8')));
   // Every stage, the in-process producer first: its failure is the cause of the stages' (killed) ends.
   const settle = async (): Promise<void> => {
     const [p, w] = await Promise.allSettled([produced?.done, pipeline?.wait()]);
+    guard?.stop();
+    if (guard?.stalled !== undefined) throw guard.stalled;
     if (p.status === 'rejected') throw p.reason;
     if (w.status === 'rejected') throw w.reason;
   };
@@ -85,10 +112,11 @@ export async function runPipeline(
         if (n <= seen) return;
         progress.add(n - seen);
         seen = n;
-        pipeline!.activity();
+        activity();
       }, 500);
       try {
-        if (produced !== undefined) produced.stdout.pipe(pipeline!.stdin!);
+        if (produced !== undefined && pipeline !== undefined) produced.stdout.pipe(pipeline.stdin!);
+        else produced?.stdout.resume(); // the producer writes the file: nothing comes out here
         await wait();
         if (signal.aborted) throw signal.reason;
         const stored = await direct.commit();
@@ -105,7 +133,7 @@ export async function runPipeline(
   }
   const digest = new GatedDigest(wait, (n) => {
     progress.add(n);
-    pipeline?.activity();
+    activity();
   });
   // Failures are reported through the promises below; an error emitted after the upload has
   // already let go of the stream (an interrupt as the run starts) must not crash the process.

@@ -197,7 +197,8 @@ export function mydumperArtifact(o: MydumperDumpOptions): ArtifactPlan {
     format: MYDUMPER_FORMAT,
     producer: {
       label: 'mydumper',
-      start: (onActivity) => {
+      compresses: true,
+      start: (onActivity, compress, outputFd) => {
         const conn = mydumperConnection(o.source, o.password, '--source');
         const spool = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-spool-'));
         const dir = path.join(spool, MYDUMPER_TOP);
@@ -240,6 +241,8 @@ export function mydumperArtifact(o: MydumperDumpOptions): ArtifactPlan {
             dir,
             top: MYDUMPER_TOP,
             expectBytes: o.spoolBytes,
+            compress,
+            outputFd,
             cleanup: () => {
               readPosition();
               clearInterval(timer);

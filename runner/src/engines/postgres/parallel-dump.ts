@@ -104,7 +104,8 @@ export function parallelDumpArtifacts(o: ParallelDumpOptions): ParallelDumpPlans
     format: PARALLEL_DUMP_FORMAT,
     producer: {
       label: 'pg_dump',
-      start: (onActivity) => {
+      compresses: true,
+      start: (onActivity, compress, outputFd) => {
         const spool = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-spool-'));
         const dir = path.join(spool, PARALLEL_DUMP_TOP);
         log.info(`parallel dump: pg_dump -j ${o.jobs} through the spool ${spool}`, { jobs: o.jobs, spool });
@@ -118,7 +119,7 @@ export function parallelDumpArtifacts(o: ParallelDumpOptions): ParallelDumpPlans
           onSent: (name, file) => {
             if (name === TOC_FILE) fs.copyFileSync(file, tocCopy);
           },
-        }).start(onActivity);
+        }).start(onActivity, compress, outputFd);
       },
     },
     onFailure: o.onFailure,
