@@ -52,7 +52,8 @@ function makeTool(tag: string, dir: string): CommandSpec {
 /** A compressor that logs whether its stdin is a regular file (a file of its own) or a pipe, then runs `real`. */
 function logged(real: CommandSpec, log: string, failOnFile = false): CommandSpec {
   const script =
-    `if [ -f /proc/self/fd/0 ]; then echo file >> '${log}'; ${failOnFile ? 'echo "cannot compress" >&2; exit 7;' : ''} ` +
+    `if [ -f /proc/self/fd/0 ]; then echo file >> '${log}'; ` +
+    `${failOnFile ? 'echo "cannot compress" >&2; exit 7;' : ''} ` +
     `else echo pipe >> '${log}'; fi; exec "$0" "$@"`;
   return { cmd: 'sh', args: ['-c', script, real.cmd, ...real.args], label: real.label ?? path.basename(real.cmd) };
 }
@@ -121,7 +122,7 @@ describe('a spool streamed out compressed', () => {
     expectWhole(r.out, Compression.NONE, 'plain');
   });
 
-  test('a compressor that fails on a large file fails the stream with its own error; the spool is removed', async () => {
+  test('a compressor that fails on a large file fails the stream with its own error; no spool left', async () => {
     const log = path.join(work, 'log-fail');
     const r = await run(logged(compressStage(Compression.ZSTD)!, log, true), 'fail');
     expect(r.error?.message).toMatch(/zstd exited with code 7: cannot compress/);
