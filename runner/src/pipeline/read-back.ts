@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
 import { Manifest, ManifestArtifact } from '../../../lib/core/manifest';
 import { BackupError, ChildProcessError, StageError } from '../errors';
@@ -16,6 +17,19 @@ const MAX_BUFFERED = 256 << 20;
 export type StreamConsumer = (plaintext: Readable) => Promise<void>;
 
 /**
+ * The plaintext written to a new file (`file`, mode 0600, refused if it exists) by the last stage
+ * that decrypts or decompresses, so no byte of it passes through this process (by `dd` when there
+ * is no such stage). Like every consumer it sees the end only once the stored bytes matched.
+ */
+export interface FileConsumer {
+  readonly file: string;
+}
+
+function isFileConsumer(c: unknown): c is FileConsumer {
+  return typeof c === 'object' && c !== null && 'file' in c;
+}
+
+/**
  * Read a stored artifact back through decryption and decompression into `consumer`: a command
  * that takes the plaintext on stdin, a function that reads the plaintext stream, or `'buffer'`
  * to get the whole verified plaintext.
@@ -27,18 +41,44 @@ export async function readBack(
   manifest: Manifest,
   artifact: ManifestArtifact,
   dec: PreparedDecryption,
-  consumer: CommandSpec | 'buffer' | StreamConsumer,
+  consumer: CommandSpec | 'buffer' | StreamConsumer | FileConsumer,
   signal?: AbortSignal,
 ): Promise<Buffer | undefined> {
   if (typeof consumer === 'function') {
     await readInto(storage, manifest, artifact, dec, consumer, signal);
     return undefined;
   }
-  const stages = [
+  const file = isFileConsumer(consumer) ? consumer.file : undefined;
+  let stages = [
     dec.stage,
     decompressStage(manifest.pipeline.compression),
-    consumer === 'buffer' ? undefined : consumer,
+    consumer === 'buffer' || isFileConsumer(consumer) ? undefined : consumer,
   ].filter((s): s is CommandSpec => s !== undefined);
+  // The consumer that runs a command and may exit before the end (pg_restore skips the last bytes).
+  const command = consumer !== 'buffer' && file === undefined;
+  let outputFd: number | undefined;
+  if (file !== undefined && stages.length === 0)
+    stages = [{ cmd: 'dd', args: [`of=${file}`, 'bs=1M', 'status=none', 'conv=excl'], label: 'dd' }];
+  else if (file !== undefined) outputFd = fs.openSync(file, 'wx', 0o600);
+  try {
+    return await readThrough(storage, manifest, artifact, stages, consumer === 'buffer', command, outputFd, signal);
+  } finally {
+    if (outputFd !== undefined) fs.closeSync(outputFd);
+  }
+}
+
+/** readBack through `stages` (the last one writing `outputFd` when given). */
+async function readThrough(
+  storage: Storage,
+  manifest: Manifest,
+  artifact: ManifestArtifact,
+  stages: CommandSpec[],
+  buffer: boolean,
+  command: boolean,
+  outputFd: number | undefined,
+  signal?: AbortSignal,
+): Promise<Buffer | undefined> {
+  const consumer = buffer ? 'buffer' : undefined;
   const key = `${manifest.id}/${artifact.name}`;
   if (signal?.aborted) throw signal.reason;
   const source = await storage.read(key);
@@ -51,7 +91,11 @@ export async function readBack(
     await feedVerified(source, sink, artifact, (n) => progress.add(n)).finally(() => progress.stop());
     return Buffer.concat(chunks);
   }
-  const pipeline = new Pipeline(stages, { kind: 'pipe' }, { stallGuard: true, onStall: (e) => source.destroy(e) });
+  const pipeline = new Pipeline(
+    stages,
+    { kind: 'pipe' },
+    { stallGuard: true, onStall: (e) => source.destroy(e), outputFd },
+  );
   const collected: Buffer[] = [];
   let collectedSize = 0;
   pipeline.stdout.on('data', (c: Buffer) => {
@@ -71,7 +115,7 @@ export async function readBack(
     }).then(
       (fed) => {
         // All input delivered: a consumer may now work for long without reading (indexes).
-        if (consumer !== 'buffer') pipeline.inputComplete();
+        if (command) pipeline.inputComplete();
         return fed;
       },
       (e) => {
@@ -80,7 +124,7 @@ export async function readBack(
         throw e;
       },
     );
-    const waiting = pipeline.wait({ consumerMayExitEarly: consumer !== 'buffer' });
+    const waiting = pipeline.wait({ consumerMayExitEarly: command });
     const [f, w] = await Promise.allSettled([feeding, waiting]);
     if (signal?.aborted) throw signal.reason;
     if (pipeline.stalled !== undefined) throw pipeline.stalled;
@@ -94,11 +138,11 @@ export async function readBack(
     if (f.status === 'rejected') throw f.reason;
     // The first stage stopped taking input before the end, yet every stage exited 0: success
     // only for a consumer that read what it needs (pg_restore skips the archive's last bytes).
-    if (!f.value.delivered && consumer === 'buffer') throw notRead(pipeline, artifact, f.value.written);
+    if (!f.value.delivered && !command) throw notRead(pipeline, artifact, f.value.written);
     return consumer === 'buffer' ? Buffer.concat(collected) : undefined;
   }).catch((e) => {
     if (signal?.aborted === true) throw e;
-    throw asStageError(e, consumer === 'buffer' ? undefined : pipeline.children[stages.length - 1].label);
+    throw asStageError(e, command ? pipeline.children[stages.length - 1].label : undefined);
   });
 }
 

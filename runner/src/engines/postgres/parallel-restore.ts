@@ -28,9 +28,9 @@ import { Manifest, ManifestArtifact } from '../../../../lib/core/manifest';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { BackupError, DamagedError } from '../../errors';
 import { log } from '../../log';
-import { capture, CommandSpec } from '../../pipeline/stages';
+import { capture } from '../../pipeline/stages';
 import { ConfinedDir, extractTar } from '../../pipeline/untar';
-import { RestoreSession, RestoreStep } from '../shared/engine';
+import { FileConsumer, RestoreSession, RestoreStep } from '../shared/engine';
 import { BatchLoads, LoaderGroup, shareOf } from '../shared/loaders';
 import { PARALLEL_DUMP_FORMAT, PARALLEL_DUMP_TOP, PARALLEL_TOC_FORMAT, TOC_FILE } from './parallel-dump';
 import { quoteIdent, quoteLiteral } from './session';
@@ -157,13 +157,9 @@ export async function openParallelRestore(o: ParallelRestoreOptions): Promise<Re
       throw new DamagedError(`${o.database.name} holds no ${PARALLEL_DUMP_TOP}/${TOC_FILE}: it is not a parallel dump`);
     }
   };
-  // A single-stream dump goes to its scratch file by `dd` at the end of the read-back's stages
-  // (the kernel moves the bytes, not this process); it sees the end only once they matched.
-  const toFile: CommandSpec = {
-    cmd: 'dd',
-    args: [`of=${input}`, 'bs=1M', 'status=none', 'conv=excl'],
-    label: 'dd',
-  };
+  // A single-stream dump goes to its scratch file from the read-back's last stage (zstd -d writes
+  // it: no byte passes through this process); it sees the end only once the stored bytes matched.
+  const toFile: FileConsumer = { file: input };
 
   // Restored while it streams (see the module comment).
   let items: TocItem[] = [];

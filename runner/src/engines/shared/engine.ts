@@ -5,6 +5,7 @@ import { EncryptionScheme, SourceUrl, StorageUrl } from '../../../../lib/core/ur
 import { ArchiveWindow } from '../../archive/window';
 import { Catalog } from '../../catalog';
 import { BinlogStreamConfig, RestoreConfig, WalFetchConfig, WalPushConfig, WalReceiveConfig } from '../../config';
+import type { FileConsumer } from '../../pipeline/read-back';
 import { CommandSpec, StreamProducer } from '../../pipeline/stages';
 import { Storage } from '../../storage';
 
@@ -250,6 +251,7 @@ export interface BackupOpenOptions {
 }
 
 export type { ProducedStream, StreamProducer } from '../../pipeline/stages';
+export type { FileConsumer };
 
 /** One artifact to produce: a command whose stdout is the artifact's content. */
 export interface ArtifactPlan {
@@ -338,8 +340,11 @@ export interface RestoreSession {
 
 export interface RestoreStep {
   readonly artifact: ManifestArtifact;
-  /** The consumer, or a function that consumes the plaintext itself. */
-  readonly consumer: CommandSpec | ((plaintext: Readable) => Promise<void>);
+  /**
+   * The consumer, a function that consumes the plaintext itself, or a new file the plaintext is
+   * written to by the last stage that decrypts or decompresses (FileConsumer).
+   */
+  readonly consumer: CommandSpec | ((plaintext: Readable) => Promise<void>) | FileConsumer;
   /**
    * A function consumer that takes the plaintext as it streams (e.g. into a scratch directory),
    * instead of the whole plaintext read and checked first (small scripts, at most 256 MiB).
