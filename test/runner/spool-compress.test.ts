@@ -16,19 +16,21 @@ import { pipelineSettings } from '../../runner/src/config';
 import { runPipeline } from '../../runner/src/pipeline/store';
 import { openStorage } from '../../runner/src/storage';
 import { compressStage, decompressStage } from '../../runner/src/pipeline/compress';
-import { OWN_COMPRESSOR_BYTES, spoolTarProducer } from '../../runner/src/pipeline/spool-tar';
+import { spoolTarProducer } from '../../runner/src/pipeline/spool-tar';
 import { CommandSpec } from '../../runner/src/pipeline/stages';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-spool-compress-'));
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
+/** The size from which a file gets a compressor of its own, here (the runner's is 32 MiB). */
+const OWN = 4 << 20;
 /** Files of every kind of size: two large (one not a multiple of 512), small ones, an empty one. */
 const FILES: Record<string, number> = {
   'toc.dat': 3000,
-  '3001.dat': OWN_COMPRESSOR_BYTES + 123,
+  '3001.dat': OWN + 123,
   '3002.dat': 512,
   '3003.dat': 0,
-  '3004.dat': OWN_COMPRESSOR_BYTES * 2,
+  '3004.dat': OWN * 2,
   '3005.dat': 70_000,
 };
 
@@ -66,6 +68,7 @@ async function run(compress: CommandSpec | undefined, tag: string): Promise<{ ou
     tool,
     dir,
     top: 'database.pgdir',
+    ownCompressorBytes: OWN,
     cleanup: () => fs.rmSync(spool, { recursive: true, force: true }),
   }).start(() => undefined, compress);
   expect(started.compressed).toBe(compress !== undefined);
@@ -139,6 +142,7 @@ describe("a compressing spool in a backup's pipeline (file://, no encryption)", 
       tool: makeTool('direct', dir),
       dir,
       top: 'database.pgdir',
+      ownCompressorBytes: OWN,
       cleanup: () => fs.rmSync(spool, { recursive: true, force: true }),
     });
     const storeDir = path.join(work, 'store-direct');

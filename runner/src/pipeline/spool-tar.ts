@@ -10,7 +10,7 @@
  * read the files are streamed when the tool has exited (the spool then holds the whole dump).
  *
  * Given the run's compressor (`compress`), the stream comes out compressed: a file of
- * OWN_COMPRESSOR_BYTES or more is read by a compressor of its own from the spool file (its bytes
+ * OWN_COMPRESSOR_BYTES (32 MiB) or more is read by a compressor of its own from the spool file (its bytes
  * never pass through this process), the headers and the smaller files between them go through one
  * compressor per run of them. zstd, gzip and lz4 each decode such concatenated frames as the
  * concatenation of their contents, so the stored artifact is the same tar stream to every reader
@@ -24,8 +24,11 @@ import { Child, CommandSpec, ProducedStream, StreamProducer } from './stages';
 
 const BLOCK = 512;
 const POLL_MS = 200;
-/** A spool file this large gets a compressor of its own (a process start costs a few ms; 8 MiB, tens). */
-export const OWN_COMPRESSOR_BYTES = 8 << 20;
+/**
+ * A spool file this large gets a compressor of its own. Starting one (and the one for the bytes
+ * after it) costs the runner about 10 ms; moving 32 MiB through it costs about 20 ms.
+ */
+export const OWN_COMPRESSOR_BYTES = 32 << 20;
 
 function octal(n: number, width: number): string {
   return n.toString(8).padStart(width - 1, '0') + '\0';
@@ -146,6 +149,8 @@ export interface SpoolTarOptions {
    * @default - the compressed stream is stdout
    */
   readonly outputFd?: number;
+  /** With `compress`: the size from which a file gets a compressor of its own. @default OWN_COMPRESSOR_BYTES */
+  readonly ownCompressorBytes?: number;
 }
 
 /**
@@ -347,6 +352,7 @@ export function startSpoolTar(options: SpoolTarOptions, onActivity: () => void):
     }
   };
 
+  const ownBytes = options.ownCompressorBytes ?? OWN_COMPRESSOR_BYTES;
   const send = async (name: string): Promise<void> => {
     const file = path.join(dir, name);
     const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
@@ -354,7 +360,7 @@ export function startSpoolTar(options: SpoolTarOptions, onActivity: () => void):
       const st = fs.fstatSync(fd);
       if (!st.isFile()) throw new BackupError(`${file} is not a regular file; a dump writes only files`);
       await write(tarHeader(`${top}/${name}`, st.size, 'file', st.mtimeMs));
-      if (segments !== undefined && st.size >= OWN_COMPRESSOR_BYTES) {
+      if (segments !== undefined && st.size >= ownBytes) {
         if (stopped) throw new BackupError('stopped');
         await segments.file(fd);
         const after = fs.fstatSync(fd);
