@@ -98,11 +98,16 @@ describe('engine record', () => {
     const limited = RUNNER_OPTIONS.filter((o) => o.engines !== undefined);
     assert.deepEqual(
       limited.map((o) => o.name),
-      ['jobs', 'row-counts', 'lock-timeout'],
+      ['max-replica-lag', 'jobs', 'row-counts', 'lock-timeout'],
     );
     const mongo = ['backup', '--engine', 'mongodb', '--source', 'mongodb://u@h/app', ...STORAGE];
     const pg = ['backup', '--engine', 'postgres', '--source', 'postgres://u@h/app', ...STORAGE];
-    const values: Record<string, string> = { jobs: '3', 'row-counts': 'estimate', 'lock-timeout': '5' };
+    const values: Record<string, string> = {
+      'max-replica-lag': '30s',
+      jobs: '3',
+      'row-counts': 'estimate',
+      'lock-timeout': '5',
+    };
     for (const o of limited) {
       const value = values[o.name];
       assert.throws(

@@ -65,6 +65,8 @@ export class AwsBackupStack extends TerraformStack {
       source: aws.BackupSource.postgres({
         url: `postgres://backup@${host.stringValue}:5432/orders`,
         passwordSecret: password,
+        // The host is a variable, so it is taken as self-managed: on RDS or Aurora, say so
+        // (`managed: true`), and what RDS cannot do (physical backups, incrementals) is refused at synth.
       }),
       image: aws.RunnerImage.fromEcrRepository(repository, '0.1.0'),
       network: { vpcId: vpcId.stringValue, subnetIds: subnets.listValue },

@@ -8,6 +8,7 @@
 import { DEFAULT_COMPRESSION } from './codecs';
 import { MAX_DEFAULT_JOBS } from './parallel';
 import { BackupMethod, BackupType, Compression, Engine, RetentionTier } from './model';
+import { ConfigError } from './errors';
 import { EncryptionScheme } from './urls';
 
 /** A command of the runner. */
@@ -243,12 +244,17 @@ export const RUNNER_OPTIONS: readonly OptionSpec[] = [
     'seconds without a byte moving through a pipeline before the run fails as stalled ' +
       `(default ${DEFAULT_STALL_TIMEOUT_SECONDS}; 0: never)`,
   ),
-  opt(
-    'max-replica-lag',
-    OptionKind.STRING,
-    [C.BACKUP],
-    'when the source is a replica, fail the backup (exit 1, no manifest) if its replication lag is above this ' +
-      'duration (30s, 5m) before or after the dump; the manifest records the lag measured; a primary ignores it',
+  // MongoDB measures no replication lag: a gate it would not apply is refused, not ignored.
+  forEngines(
+    SQL_ENGINES,
+    opt(
+      'max-replica-lag',
+      OptionKind.STRING,
+      [C.BACKUP],
+      'when the source is a replica, fail the backup (exit 1, no manifest) if its replication lag is above ' +
+        'this duration (30s, 5m) before or after the dump; the manifest records the lag measured; a primary ' +
+        'ignores it',
+    ),
   ),
   opt(
     'drill-seed',
@@ -406,15 +412,26 @@ export type RunnerSettings = Readonly<Record<string, string | number | boolean |
 
 /**
  * Render settings into the environment of a task that runs `command`. Fails on an option that
- * the command does not take, so a construct cannot configure something the runner ignores.
+ * the command does not take, or that the settings' `engine` does not (an option's `engines`: the
+ * runner would refuse the task at every run), so a construct cannot configure something the
+ * runner ignores or refuses.
  */
 export function renderRunnerEnvironment(command: RunnerCommand, settings: RunnerSettings): Record<string, string> {
   const env: Record<string, string> = {};
+  const engine = settings.engine as Engine | undefined;
   for (const [name, value] of Object.entries(settings)) {
     if (value === undefined) continue;
     const spec = optionSpec(name);
     if (spec === undefined) throw new Error(`'${name}' is not an option of the runner`);
     if (!spec.commands.includes(command)) throw new Error(`the runner's ${command} command takes no option '${name}'`);
+    if (engine !== undefined && spec.engines !== undefined && !spec.engines.includes(engine)) {
+      if (String(value) !== spec.otherEnginesTake) {
+        throw new ConfigError(
+          `--${name} (${spec.env}) is '${value}', but it applies to ${spec.engines.join(' and ')} sources only, ` +
+            `not to this ${engine} source, whose runner would refuse every run; leave the setting out.`,
+        );
+      }
+    }
     if (spec.kind === OptionKind.FLAG) {
       if (value === true) env[spec.env] = 'true';
       continue;

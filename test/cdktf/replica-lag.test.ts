@@ -1,5 +1,6 @@
 // The maxReplicaLag prop of the CDKTF backup task (AWS) and job (Google) reaches the runner as
-// --max-replica-lag, and the runner's parser reads it back to the same seconds.
+// --max-replica-lag, and the runner's parser reads it back to the same seconds; a MongoDB source,
+// whose runner refuses the option (it measures no lag), is refused at synth.
 import * as assert from 'node:assert/strict';
 import { describe, test } from '@jest/globals';
 import * as aws from '../../lib/cdktf/aws';
@@ -40,6 +41,29 @@ describe('CDKTF maxReplicaLag', () => {
     const parsed = parseInvocation(['backup'], { ...tasks[0].environment, ...local }) as BackupConfig;
     assert.equal(parsed.maxReplicaLagSeconds, 120);
     assert.equal(tasks[1].environment.DBBACKUP_MAX_REPLICA_LAG, undefined);
+  });
+
+  test('AWS: a MongoDB source with maxReplicaLag is refused at synth, naming the option and the engine', () => {
+    assert.throws(
+      () =>
+        synthAws((stack) => {
+          new aws.BackupRunnerTask(stack, 'Mongo', {
+            databaseId: 'events',
+            source: aws.BackupSource.mongodb({
+              url: 'mongodb://backup@replica.internal:27017/events',
+              passwordSecret: { arn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pw' },
+            }),
+            vault: new aws.BackupVault(stack, 'Vault'),
+            image: aws.RunnerImage.fromImageUri('123456789012.dkr.ecr.eu-west-1.amazonaws.com/dbbackup:0.1.0'),
+            network: { vpcId: 'vpc-1', subnetIds: ['subnet-1'] },
+            maxReplicaLag: aws.Duration.minutes(2),
+          });
+        }),
+      new RegExp(
+        "--max-replica-lag \\(DBBACKUP_MAX_REPLICA_LAG\\) is '120s', but it applies to postgres and mysql " +
+          'sources only, not to this mongodb source',
+      ),
+    );
   });
 
   test('Google: the backup job renders DBBACKUP_MAX_REPLICA_LAG', () => {

@@ -19,7 +19,7 @@ import { spawnSync } from 'node:child_process';
 import { ConfigError } from '../../../lib/core/errors';
 import { ManifestEncryption } from '../../../lib/core/manifest';
 import { EncryptionScheme } from '../../../lib/core/urls';
-import { capture, CommandSpec } from './stages';
+import { capture, CommandSpec, versionOutput } from './stages';
 
 /** Options of every gpg run: no terminal, no network look-ups, no keys fetched. */
 const BATCH = ['--batch', '--no-tty', '--quiet', '--auto-key-locate', 'local', '--no-auto-key-retrieve'];
@@ -200,7 +200,7 @@ export async function checkGpgIdentityFile(file: string, enc?: ManifestEncryptio
  * warning; from 2.2.8 on it refuses. Refuse to decrypt with an older gpg.
  */
 async function requireMdcRefusal(): Promise<void> {
-  const first = (await capture({ cmd: 'gpg', args: ['--version'] }).catch(() => '')).split('\n')[0];
+  const first = (await versionOutput('gpg').catch(() => '')).split('\n')[0];
   const m = /(\d+)\.(\d+)\.(\d+)/.exec(first);
   const v = m === null ? undefined : [Number(m[1]), Number(m[2]), Number(m[3])];
   const old = v !== undefined && (v[0] < 2 || (v[0] === 2 && (v[1] < 2 || (v[1] === 2 && v[2] < 8))));

@@ -8,7 +8,7 @@ import { BackupMethod, BackupType, Engine } from '../../../../lib/core/model';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { BackupError } from '../../errors';
 import { log } from '../../log';
-import { capture, CommandSpec, findTool } from '../../pipeline/stages';
+import { CommandSpec, findTool, versionOutput } from '../../pipeline/stages';
 import {
   BackupOpenOptions,
   BackupSession,
@@ -89,7 +89,7 @@ function tool(name: string): string {
 }
 
 async function toolVersion(cmd: string): Promise<string> {
-  const out = await capture({ cmd, args: ['--version'] }).catch(() => '');
+  const out = await versionOutput(cmd).catch(() => '');
   return /version:?\s*r?(\d+(\.\d+)+)/i.exec(out)?.[1] ?? 'unknown';
 }
 

@@ -19,7 +19,7 @@ import { readCatalog } from '../../catalog';
 import { BackupError } from '../../errors';
 import { log } from '../../log';
 import { binlogSeq } from './binlog-archive';
-import { capture, findTool } from '../../pipeline/stages';
+import { capture, findTool, versionOutput } from '../../pipeline/stages';
 import { BackupOpenOptions, BackupSession } from '../shared/engine';
 import { MysqlSession, quoteString } from './session';
 import { chooseParent } from '../../archive/chain';
@@ -113,7 +113,7 @@ export async function openBinlogRange(
   );
   return {
     serverVersion,
-    tools: { 'mariadb-binlog': (await capture({ cmd: tool, args: ['--version'] }).catch(() => '')).trim() },
+    tools: { 'mariadb-binlog': (await versionOutput(tool).catch(() => '')).trim() },
     position: { kind: 'binlog', file: end.file, pos: end.pos, gtid: gtid === '' ? undefined : gtid },
     chain: { parent: parent.id, base, startPosition: from },
     artifacts: [

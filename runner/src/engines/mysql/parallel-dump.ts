@@ -18,7 +18,7 @@ import { ConfigError } from '../../../../lib/core/errors';
 import { LogPosition, TableStat } from '../../../../lib/core/manifest';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { log } from '../../log';
-import { capture, diesWithRunner, findTool } from '../../pipeline/stages';
+import { diesWithRunner, findTool, versionOutput } from '../../pipeline/stages';
 import { startSpoolTar } from '../../pipeline/spool-tar';
 import { ArtifactPlan, BackupSession } from '../shared/engine';
 import { KNOWN_PARAMS } from './client';
@@ -282,7 +282,7 @@ export interface MydumperBackupOptions {
 /** The backup session of a parallel dump. */
 export async function openMydumperBackup(o: MydumperBackupOptions): Promise<BackupSession> {
   const cmd = mydumperTool('mydumper');
-  const version = (await capture({ cmd, args: ['--version'] }).catch(() => '')).trim();
+  const version = (await versionOutput(cmd).catch(() => '')).trim();
   let position: LogPosition | undefined;
   // --long-query-guard looks only at running queries: an idle session's LOCK TABLES … WRITE holds
   // mydumper's FLUSH TABLES WITH READ LOCK for ever. The watch stops it after --lock-timeout.

@@ -30,7 +30,7 @@ import { COMPRESSION_EXT } from '../../pipeline/compress';
 import { ArchivedObject, listArchive } from '../../archive/log-archive';
 import { WAL_PREFIX } from './wal-archive';
 import { parseLsn, segmentBefore, segmentName, segmentNumber } from './wal-names';
-import { capture } from '../../pipeline/stages';
+import { versionOutput } from '../../pipeline/stages';
 import { Storage } from '../../storage';
 import { ConfinedDir, extractTar } from '../../pipeline/untar';
 import { TarKind } from '../../pipeline/tar';
@@ -48,7 +48,7 @@ export interface ServerInfo {
 }
 
 async function toolVersion(tool: string): Promise<string> {
-  const out = await capture({ cmd: tool, args: ['--version'] }).catch(() => '');
+  const out = await versionOutput(tool).catch(() => '');
   return /(\d+(\.\d+)+)/.exec(out)?.[1] ?? 'unknown';
 }
 
