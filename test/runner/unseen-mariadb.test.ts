@@ -315,6 +315,15 @@ describe('MariaDB: an unseen database, every logical path, exactly', () => {
     assert.equal((await restore(typed, 'typed_copy', '--jobs', '2')).code, 0);
     const all = "SELECT GROUP_CONCAT(CONCAT_WS('|', id, ip, u, ip4) ORDER BY id) FROM t";
     assert.equal(await db.sql(all, 'typed_copy'), await db.sql(all, 'typed'));
+    // A key column with a backtick in its name (mydumper chunks by it).
+    await db.sql('CREATE DATABASE pkq; CREATE TABLE pkq.t (`k``ey` INT PRIMARY KEY, v INT)');
+    await db.sql('INSERT INTO pkq.t SELECT seq, seq FROM seq_1_to_300', 'pkq');
+    const pkq = `file://${dir}/pkq`;
+    const p = await run(['backup', '--engine', 'mysql', '--source', db.url('pkq'), '--to', pkq, '--jobs', '2']);
+    assert.equal(p.code, 0, p.stderr);
+    assert.equal((await restore(pkq, 'pkq_copy', '--jobs', '2')).code, 0);
+    const sum = 'SELECT COUNT(*), SUM(`k``ey` * v) FROM t';
+    assert.equal(await db.sql(sum, 'pkq_copy'), await db.sql(sum, 'pkq'));
     // An ENUM label with a 4-byte character is '?' in the server's own SHOW CREATE TABLE: refused.
     await db.sql("CREATE TABLE odd.e (id INT PRIMARY KEY, e ENUM('a', '🎉') CHARACTER SET utf8mb4)");
     await db.sql("INSERT INTO odd.e VALUES (1, '🎉')");
