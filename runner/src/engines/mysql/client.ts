@@ -243,3 +243,39 @@ export function databaseExistsSql(database: string): string {
 export async function databaseExists(session: MysqlSession, database: string): Promise<boolean> {
   return (await session.query(databaseExistsSql(database))) === '1';
 }
+
+/**
+ * ENUM and SET labels with a 4-byte character (an emoji, say): the server reads a table's
+ * definition in utf8mb3 and shows such a label as `?` (SHOW CREATE TABLE, information_schema;
+ * every dump tool), so a restored column would have `?` for it and its rows the empty value.
+ * Rows that hold such a value are refused (ConfigError, exit 2) naming the column and the fix;
+ * a `?` label that no row uses yet is logged as a warning.
+ */
+export async function checkEnumLabels(session: MysqlSession, database: string): Promise<void> {
+  const cols = await session.json<{ t: string; c: string }[]>(
+    `SELECT COALESCE(JSON_ARRAYAGG(JSON_OBJECT('t', TABLE_NAME, 'c', COLUMN_NAME)), '[]') FROM ` +
+      `information_schema.COLUMNS WHERE TABLE_SCHEMA = ${quoteString(database)} AND DATA_TYPE IN ('enum', 'set') ` +
+      `AND CHARACTER_SET_NAME = 'utf8mb4' AND COLUMN_TYPE LIKE '%?%' AND TABLE_NAME IN (SELECT TABLE_NAME FROM ` +
+      `information_schema.TABLES WHERE TABLE_SCHEMA = ${quoteString(database)} AND TABLE_TYPE <> 'VIEW')`,
+  );
+  for (const { t, c } of cols) {
+    const name = `${quoteName(t)}.${quoteName(c)}`;
+    // A 4-byte UTF-8 character starts with a byte F0..F4 (at an even position of the hex).
+    const used = await session.query(
+      `SELECT COUNT(*) FROM (SELECT 1 FROM ${quoteName(database)}.${quoteName(t)} WHERE ` +
+        `HEX(CAST(${quoteName(c)} AS BINARY)) REGEXP '^(..)*F[0-4]' LIMIT 1) AS used`,
+    );
+    if (used === '1') {
+      throw new ConfigError(
+        `the column ${name} has an ENUM/SET label with a 4-byte character (such as an emoji), which the server ` +
+          `itself shows as '?' in SHOW CREATE TABLE: no dump can carry it, and its rows would restore as ''. ` +
+          `Change the label (ALTER TABLE … MODIFY), or the column to VARCHAR, before backing up.`,
+      );
+    }
+    log.warn(
+      `the column ${name} has an ENUM/SET label '?': if it stands for a label with a 4-byte character, the ` +
+        `restored column has '?' instead (the server shows such labels as '?'; no row uses one yet)`,
+      { column: name },
+    );
+  }
+}

@@ -40,6 +40,7 @@ import {
   ServerInfo,
   clientTool,
   contentsOf,
+  checkEnumLabels,
   countRows,
   databaseExists,
   databaseExistsSql,
@@ -236,9 +237,10 @@ export class MySQLDriver implements EngineDriver {
       if (options.type !== BackupType.FULL)
         return await openBinlogRange(control, source, env, connArgs, info.version, options);
       const dump = await dumpTool(info.flavor);
+      await checkEnumLabels(control, source.database);
       // --jobs N, or the rule of lib/core/parallel.ts; above 1: mydumper -t N through a spool
       // (parallel-dump.ts), when mydumper and RELOAD are there (checked now, before any dump starts).
-      const jobs = await mysqlDumpJobs(control, options.jobs, info.account);
+      const jobs = await mysqlDumpJobs(control, options.jobs, info.account, source.database);
       if (jobs > 1) {
         return await openMydumperBackup({
           source,

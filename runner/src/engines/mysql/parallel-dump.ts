@@ -72,6 +72,25 @@ export async function mydumperSpoolBytes(session: MysqlSession, database: string
 }
 
 /**
+ * What mydumper 0.10 cannot dump in `database`, by name: tables and views whose names hold a backtick
+ * (it dies by SIGSEGV chunking them), and columns of MariaDB's data type plugins INET4, INET6 and
+ * UUID (it writes their values as NULL: silent loss). The dump then takes the single stream.
+ */
+export async function mydumperUnsafeNames(session: MysqlSession, database: string): Promise<string[]> {
+  const schema = quoteString(database);
+  const q = (e: string) => `CONCAT('\`', REPLACE(${e}, '\`', '\`\`'), '\`')`;
+  const out = await session.query(
+    `SELECT ${q('TABLE_NAME')} FROM information_schema.TABLES ` +
+      `WHERE TABLE_SCHEMA = ${schema} AND LOCATE('\`', TABLE_NAME) > 0 UNION ALL ` +
+      `SELECT CONCAT(${q('c.TABLE_NAME')}, '.', ${q('c.COLUMN_NAME')}, ' ', c.DATA_TYPE) ` +
+      'FROM information_schema.COLUMNS c JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA ' +
+      `AND t.TABLE_NAME = c.TABLE_NAME AND t.TABLE_TYPE <> 'VIEW' ` +
+      `WHERE c.TABLE_SCHEMA = ${schema} AND c.DATA_TYPE IN ('inet4', 'inet6', 'uuid')`,
+  );
+  return out.split('\n').filter((l) => l !== '');
+}
+
+/**
  * Whether the session's account holds RELOAD (or ALL PRIVILEGES) on *.*, as SHOW GRANTS lists it
  * (the account's own grants and those of its current role): mydumper's FLUSH TABLES WITH READ
  * LOCK needs it.
@@ -95,9 +114,20 @@ export async function mysqlDumpJobs(
   session: MysqlSession,
   requested: number | undefined,
   account: string,
+  database?: string,
 ): Promise<number> {
   if (requested === undefined || requested <= 1) return 1;
   mydumperTool('mydumper');
+  const unsafe = database === undefined ? [] : await mydumperUnsafeNames(session, database);
+  if (unsafe.length > 0) {
+    log.warn(
+      `--jobs ${requested}: dumping with the single stream (mariadb-dump) instead of mydumper, which cannot ` +
+        `dump a name with a backtick nor INET4/INET6/UUID values: ` +
+        `${unsafe.slice(0, 5).join(', ')}${unsafe.length > 5 ? ', …' : ''}`,
+      { jobs: requested, names: unsafe },
+    );
+    return 1;
+  }
   if (!(await holdsReload(session))) {
     const at = account.lastIndexOf('@');
     const grantee = at < 0 ? `'${account}'` : `'${account.slice(0, at)}'@'${account.slice(at + 1)}'`;
