@@ -100,7 +100,8 @@ CREATE TABLE public."table" (id int); INSERT INTO public."table" VALUES (1);
 -- FKs: self-referencing, deferrable, cycles between tables
 CREATE TABLE plain.node (id int PRIMARY KEY, parent int REFERENCES plain.node DEFERRABLE INITIALLY DEFERRED, v text);
 INSERT INTO plain.node VALUES (1, 3, 'a'), (2, 1, 'b'), (3, 2, 'c'), (4, NULL, 'd');
-CREATE TABLE plain.a (id int PRIMARY KEY, b_id int); CREATE TABLE plain.b (id int PRIMARY KEY, a_id int REFERENCES plain.a);
+CREATE TABLE plain.a (id int PRIMARY KEY, b_id int);
+CREATE TABLE plain.b (id int PRIMARY KEY, a_id int REFERENCES plain.a);
 ALTER TABLE plain.a ADD FOREIGN KEY (b_id) REFERENCES plain.b DEFERRABLE;
 BEGIN; SET CONSTRAINTS ALL DEFERRED; INSERT INTO plain.a VALUES (1, 1); INSERT INTO plain.b VALUES (1, 1); COMMIT;
 -- CHECK / EXCLUDE
