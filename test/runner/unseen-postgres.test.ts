@@ -14,7 +14,6 @@ import { contentOf, loadUnseen, schemaOf } from '../harness/pg-unseen';
 import { dbbackup } from '../harness/runner';
 
 const BACKUP_JOBS = ['1', '2', '4'] as const;
-const serial = (backupJobs: string, jobs: string) => backupJobs === '1' && jobs === '1';
 
 describe('PostgreSQL: an unseen, varied database comes back exactly', () => {
   let source: LocalPostgres;
@@ -104,12 +103,7 @@ describe('PostgreSQL: an unseen, varied database comes back exactly', () => {
         const r = await restore(backupJobs, db, '--jobs', jobs, ...extra);
         if (r.code !== 0) found.push(`restore --jobs ${jobs} exit ${r.code}: ${r.stderr.slice(-1500)}`);
         else {
-          // Known gap (docs/postgresql.md): the single-stream restore of a single-stream dump
-          // (pg_restore from a pipe) does not give the new database the source's own properties.
-          const diffs = (await differences(db)).filter(
-            (d) => !(serial(backupJobs, jobs) && d.startsWith('database: ')),
-          );
-          found.push(...diffs.map((d) => `restore --jobs ${jobs}: ${d}`));
+          found.push(...(await differences(db)).map((d) => `restore --jobs ${jobs}: ${d}`));
         }
       }
       assert.deepEqual(found, []);

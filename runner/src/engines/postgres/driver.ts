@@ -1,5 +1,7 @@
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { SECRET_ENV } from '../../../../lib/core/contract';
 import { ConfigError } from '../../../../lib/core/errors';
@@ -38,6 +40,7 @@ import {
   parallelDumpArtifacts,
   spoolBytesSql,
 } from './parallel-dump';
+import { databaseProperties } from './database-properties';
 import { openParallelRestore } from './parallel-restore';
 import { PsqlSession, quoteIdent, quoteLiteral } from './session';
 import { postgresReplicaLag } from './replica-lag';
@@ -435,10 +438,49 @@ export class PostgresDriver implements EngineDriver {
         label: 'pg_restore',
       },
     });
+    // A new database is given the source database's own properties (comment, grants, settings),
+    // which pg_restore writes only with --create (database-properties.ts). pg_restore read the
+    // archive from a pipe, so a second read keeps the archive's start, its table of contents
+    // (tee, until pg_restore --list has read it and exits), and the properties are read from that.
+    const side = created ? fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-props-')) : undefined;
+    const head = side === undefined ? undefined : path.join(side, 'archive-head');
+    if (head !== undefined) {
+      steps.push({
+        artifact: database,
+        consumer: {
+          cmd: 'sh',
+          args: ['-c', 'umask 077; tee "$1" | "$2" --create --list > /dev/null', 'sh', head, pgTool('pg_restore')],
+          label: 'pg_restore',
+        },
+      });
+    }
+    const removeSide = () => {
+      if (side !== undefined) fs.rmSync(side, { recursive: true, force: true });
+    };
     return {
       steps,
-      commit: () => admin.close(),
+      // A failure here is the restore's: rollback then drops the new database (with `admin`).
+      commit: async () => {
+        const properties =
+          head === undefined
+            ? undefined
+            : await databaseProperties(head, path.join(side!, 'list'), manifest.database, target.database);
+        if (properties !== undefined) {
+          await capture(
+            {
+              cmd: pgTool('psql'),
+              args: ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'],
+              env: pgEnv(target, password),
+              label: 'psql',
+            },
+            properties,
+          );
+        }
+        removeSide();
+        await admin.close();
+      },
       rollback: async () => {
+        removeSide();
         if (created) {
           log.info('dropping the database this failed restore created', { database: target.database });
           // WITH (FORCE): a pg_restore we stopped may still hold a connection for a moment.
