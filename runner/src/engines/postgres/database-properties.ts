@@ -60,3 +60,23 @@ export async function databaseProperties(
   log.info('giving the restored database the source database’s comment, grants and settings', { items: list.length });
   return out.join('\n');
 }
+
+/**
+ * Give `database` the properties the archive's source database (`source`) had, by psql in `env`
+ * (a session of `database` on the target server; ON_ERROR_STOP: a grant to a role the server
+ * does not have fails the restore). Nothing to do when it had none.
+ */
+export async function applyDatabaseProperties(
+  archive: string,
+  listFile: string,
+  source: string,
+  database: string,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<void> {
+  const properties = await databaseProperties(archive, listFile, source, database);
+  if (properties === undefined) return;
+  await capture(
+    { cmd: pgTool('psql'), args: ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'], env, label: 'psql' },
+    properties,
+  );
+}

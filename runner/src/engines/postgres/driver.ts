@@ -40,7 +40,7 @@ import {
   parallelDumpArtifacts,
   spoolBytesSql,
 } from './parallel-dump';
-import { databaseProperties } from './database-properties';
+import { applyDatabaseProperties } from './database-properties';
 import { openParallelRestore } from './parallel-restore';
 import { PsqlSession, quoteIdent, quoteLiteral } from './session';
 import { postgresReplicaLag } from './replica-lag';
@@ -461,20 +461,9 @@ export class PostgresDriver implements EngineDriver {
       steps,
       // A failure here is the restore's: rollback then drops the new database (with `admin`).
       commit: async () => {
-        const properties =
-          head === undefined
-            ? undefined
-            : await databaseProperties(head, path.join(side!, 'list'), manifest.database, target.database);
-        if (properties !== undefined) {
-          await capture(
-            {
-              cmd: pgTool('psql'),
-              args: ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'],
-              env: pgEnv(target, password),
-              label: 'psql',
-            },
-            properties,
-          );
+        if (head !== undefined) {
+          const list = path.join(side!, 'list');
+          await applyDatabaseProperties(head, list, manifest.database, target.database, pgEnv(target, password));
         }
         removeSide();
         await admin.close();

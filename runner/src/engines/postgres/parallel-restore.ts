@@ -32,7 +32,7 @@ import { capture } from '../../pipeline/stages';
 import { ConfinedDir, extractTar } from '../../pipeline/untar';
 import { FileConsumer, RestoreSession, RestoreStep } from '../shared/engine';
 import { BatchLoads, LoaderGroup, shareOf } from '../shared/loaders';
-import { databaseProperties } from './database-properties';
+import { applyDatabaseProperties } from './database-properties';
 import { PARALLEL_DUMP_FORMAT, PARALLEL_DUMP_TOP, PARALLEL_TOC_FORMAT, TOC_FILE } from './parallel-dump';
 import { quoteIdent, quoteLiteral } from './session';
 import { pgEnv, pgTool } from './tools';
@@ -239,23 +239,13 @@ export async function openParallelRestore(o: ParallelRestoreOptions): Promise<Re
     } finally {
       group.close();
     }
-    const properties = await databaseProperties(
+    await applyDatabaseProperties(
       input,
       path.join(scratch, 'dbbackup-list-properties'),
       o.manifest.database,
       copy,
+      pgEnv(target, password, copy),
     );
-    if (properties !== undefined) {
-      await capture(
-        {
-          cmd: pgTool('psql'),
-          args: ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'],
-          env: pgEnv(target, password, copy),
-          label: 'psql',
-        },
-        properties,
-      );
-    }
     removeScratch();
     await swapIn();
   };
