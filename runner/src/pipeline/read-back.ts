@@ -78,7 +78,6 @@ async function readThrough(
   outputFd: number | undefined,
   signal?: AbortSignal,
 ): Promise<Buffer | undefined> {
-  const consumer = buffer ? 'buffer' : undefined;
   const key = `${manifest.id}/${artifact.name}`;
   if (signal?.aborted) throw signal.reason;
   const source = await storage.read(key);
@@ -100,7 +99,7 @@ async function readThrough(
   let collectedSize = 0;
   pipeline.stdout.on('data', (c: Buffer) => {
     pipeline.activity();
-    if (consumer !== 'buffer') return;
+    if (!buffer) return;
     collectedSize += c.length;
     if (collectedSize > MAX_BUFFERED) {
       pipeline.kill();
@@ -139,7 +138,7 @@ async function readThrough(
     // The first stage stopped taking input before the end, yet every stage exited 0: success
     // only for a consumer that read what it needs (pg_restore skips the archive's last bytes).
     if (!f.value.delivered && !command) throw notRead(pipeline, artifact, f.value.written);
-    return consumer === 'buffer' ? Buffer.concat(collected) : undefined;
+    return buffer ? Buffer.concat(collected) : undefined;
   }).catch((e) => {
     if (signal?.aborted === true) throw e;
     throw asStageError(e, command ? pipeline.children[stages.length - 1].label : undefined);

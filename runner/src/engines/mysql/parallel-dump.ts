@@ -114,11 +114,11 @@ export async function mysqlDumpJobs(
   session: MysqlSession,
   requested: number | undefined,
   account: string,
-  database?: string,
+  database: string,
 ): Promise<number> {
   if (requested === undefined || requested <= 1) return 1;
   mydumperTool('mydumper');
-  const unsafe = database === undefined ? [] : await mydumperUnsafeNames(session, database);
+  const unsafe = await mydumperUnsafeNames(session, database);
   if (unsafe.length > 0) {
     log.warn(
       `--jobs ${requested}: dumping with the single stream (mariadb-dump) instead of mydumper, which cannot ` +
