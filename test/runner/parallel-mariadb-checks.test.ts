@@ -212,6 +212,52 @@ describe('MariaDB: the checks of a parallel dump', () => {
     assert.deepEqual(fs.readdirSync(smallTmp), []);
   });
 
+  test("mydumper's global read lock ends once its snapshots are open: no write waits for the dump", async () => {
+    // Without --trx-consistency-only mydumper 0.10 keeps FLUSH TABLES WITH READ LOCK until its
+    // non-InnoDB tables are dumped, and a race there (the last such table done before the main
+    // thread counted it) left it waiting for ever: the dump must not take that path. The lock, when
+    // held, spans the main thread's queueing of every table and the Aria table's rows: 300 tables
+    // and 500 000 rows, so a write during it cannot miss it (without the option: 3 failures in 3).
+    await db.sql('CREATE DATABASE probe; CREATE TABLE probe.p (id INT PRIMARY KEY)');
+    await db.sql('CREATE DATABASE span');
+    await db.sql(
+      'CREATE TABLE r (id INT NOT NULL, v CHAR(20) NOT NULL) ENGINE=Aria; ' +
+        `INSERT INTO r SELECT seq, 'v' FROM seq_1_to_500000; ` +
+        Array.from(
+          { length: 300 },
+          (_, i) => `CREATE TABLE t${i} (id INT PRIMARY KEY); INSERT INTO t${i} VALUES (1);`,
+        ).join(' '),
+      'span',
+    );
+    const ownTmp = fs.mkdtempSync(path.join(dir, 'tmp-'));
+    const store = `file://${dir}/lock-span`;
+    const running = run(
+      ['backup', '--engine', 'mysql', '--source', db.url('span'), '--to', store, '--jobs', '2', '--json'],
+      { TMPDIR: ownTmp },
+    );
+    // The first file after metadata.partial (written under the lock): the threads' snapshots are open.
+    const dumping = () =>
+      fs
+        .readdirSync(ownTmp)
+        .filter((n) => n.startsWith('dbbackup-spool-'))
+        .some((n) => {
+          const at = path.join(ownTmp, n, 'database.mydumper');
+          return fs.existsSync(at) && fs.readdirSync(at).some((f) => !f.startsWith('metadata'));
+        });
+    await waitFor('mydumper to write a file', async () => dumping(), 60000, 2);
+    // lock_wait_timeout 0: a write behind a global read lock fails at once instead of waiting.
+    const write = await db.sql('SET SESSION lock_wait_timeout = 0; INSERT INTO probe.p VALUES (1)').then(
+      () => 'written',
+      (e: Error) => e.message,
+    );
+    const r = await running;
+    assert.equal(write, 'written');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).artifacts[0].format, 'mydumper-directory-tar');
+    assert.equal(await db.sql('SELECT COUNT(*) FROM probe.p'), '1');
+    assert.deepEqual(fs.readdirSync(ownTmp), []);
+  });
+
   test("mydumper's snapshot lock behind a LOCK TABLES … WRITE gives up after --lock-timeout", async () => {
     const holder = lockAudit();
     // Held once another session's read of the table times out on it.
