@@ -82,3 +82,38 @@ describe('haltNow', () => {
     assert.deepEqual(seen, [damage]);
   });
 });
+
+describe('a consumer that exits early', () => {
+  test('with consumerMayExitEarly, a stage killed after the broken pipe of the one after it is success', async () => {
+    // `sh` reads its input and stays (as age can, still decrypting), `yes` dies of the broken pipe
+    // once `head` has what it needs and exits 0; the pipeline then kills `sh` with SIGTERM.
+    const pipeline = new Pipeline(
+      [
+        { cmd: 'sh', args: ['-c', 'cat > /dev/null; exec sleep 30'], label: 'reader' },
+        { cmd: 'yes', args: [], label: 'yes' },
+        { cmd: 'head', args: ['-c', '10'], label: 'head' },
+      ],
+      { kind: 'pipe' },
+    );
+    pipeline.stdout.resume();
+    pipeline.stdin!.end('input');
+    await pipeline.wait({ consumerMayExitEarly: true });
+    // yes: SIGPIPE, or exit 1 saying "Broken pipe" where it inherits SIGPIPE ignored.
+    assert.deepEqual(await exited(pipeline).then((s) => [s[0], s[2]]), ['SIGTERM', null]);
+    assert.equal(pipeline.children[2].process.exitCode, 0);
+  });
+
+  test('without it, the same run names the consumer that stopped reading', async () => {
+    const pipeline = new Pipeline(
+      [
+        { cmd: 'sh', args: ['-c', 'cat > /dev/null; exec sleep 30'], label: 'reader' },
+        { cmd: 'yes', args: [], label: 'yes' },
+        { cmd: 'head', args: ['-c', '10'], label: 'head' },
+      ],
+      { kind: 'pipe' },
+    );
+    pipeline.stdout.resume();
+    pipeline.stdin!.end('input');
+    await assert.rejects(pipeline.wait(), /head exited 0 before reading all of its input; yes /);
+  });
+});

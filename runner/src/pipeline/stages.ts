@@ -309,11 +309,13 @@ export class Pipeline {
     const odd = failures.find((f) => !(f.r.reason instanceof ChildProcessError));
     if (odd !== undefined) throw odd.r.reason;
     const pipes = failures.filter((f) => brokenPipe(reason(f)));
-    const consumerDone = options.consumerMayExitEarly === true && results[last].status === 'fulfilled';
-    if (consumerDone && pipes.length === failures.length) return;
     // An exit code counts as the stage's own even if our kill reached it after it had exited but
     // before its exit was seen; a signal counts unless it is the one we sent.
     const ours = (f: { r: PromiseRejectedResult; c: Child }) => f.c.killedByUs && reason(f).signal === f.c.sentSignal;
+    // A consumer done early: the stages before it die of the broken pipe, or of the kill that
+    // the first of those deaths sent to the ones still running (a decrypter still reading).
+    const consumerDone = options.consumerMayExitEarly === true && results[last].status === 'fulfilled';
+    if (consumerDone && pipes.length > 0 && failures.every((f) => brokenPipe(reason(f)) || ours(f))) return;
     const own = failures.filter((f) => !brokenPipe(reason(f)) && (reason(f).signal === null || !ours(f)));
     // A stage that exited 0 while the one before it died of the broken pipe stopped reading
     // early: the stages after it then failed on a short stream, so it is the cause.
@@ -366,7 +368,8 @@ export function versionOutput(
   label = path.basename(cmd),
   timeoutMs = 15000,
 ): Promise<string> {
-  const key = JSON.stringify([cmd, ...args]);
+  // By the program found: `mydumper` and `/usr/bin/mydumper` are asked once.
+  const key = JSON.stringify([cmd.includes('/') ? cmd : (findTool([cmd]) ?? cmd), ...args]);
   let answer = versions.get(key);
   if (answer === undefined) {
     answer = (async () => {
