@@ -321,11 +321,17 @@ export function startSpoolTar(options: SpoolTarOptions, onActivity: () => void):
   let stopped = false;
   let exited = false;
   let failed = false;
+  // The poll's sleep ends early when the tool exits: its last files go into the stream at once.
+  let wake = () => {};
   child.done.then(
-    () => (exited = true),
+    () => {
+      exited = true;
+      wake();
+    },
     () => {
       exited = true;
       failed = true;
+      wake();
     },
   );
   const sent = new Set<string>();
@@ -426,7 +432,14 @@ export function startSpoolTar(options: SpoolTarOptions, onActivity: () => void):
         onActivity();
       }
       if (ended) break;
-      await new Promise((r) => setTimeout(r, POLL_MS));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, POLL_MS);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        if (exited) wake();
+      });
     }
     await child.done;
     // The end of the archive: two zero blocks.
