@@ -132,6 +132,63 @@ describe('the hold-back stream', () => {
     ).catch((e) => e);
     assert.equal(err?.name, 'DamagedError');
   });
+
+  /** A stream of `data` in 64 KiB chunks that counts what was read of it. */
+  function counted(data: Buffer): { stream: Readable; read: () => number } {
+    let read = 0;
+    const stream = Readable.from(
+      (function* () {
+        for (let i = 0; i < data.length; i += 65536) {
+          const c = data.subarray(i, i + 65536);
+          read += c.length;
+          yield c;
+        }
+      })(),
+    );
+    return { stream, read: () => read };
+  }
+  /** A consumer that takes `n` bytes, then goes away (as pg_restore --list does: EPIPE). */
+  function takes(n: number): Writable {
+    let got = 0;
+    return new Writable({
+      write(chunk, _e, cb) {
+        got += chunk.length;
+        cb(got > n ? Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }) : null);
+      },
+    });
+  }
+
+  test('headOnly: after a whole checked read, a read of the start stops at the prefix it checked', async () => {
+    const data = crypto.randomBytes(24 << 20);
+    const expected = {
+      name: 'head',
+      size: data.length,
+      sha256: crypto.createHash('sha256').update(data).digest('hex'),
+    };
+    // Without an earlier read of the object: read whole and checked, as any read.
+    const first = counted(data);
+    const fed = await feedVerified(first.stream, takes(1000), expected, undefined, 4 << 20, { headOnly: true });
+    assert.equal(first.read(), data.length);
+    assert.equal(fed.prefix, undefined);
+    // That read checked it whole: the next one stops at 4 MiB (the bytes held back, then the prefix).
+    const second = counted(data);
+    const head = await feedVerified(second.stream, takes(1000), expected, undefined, 4 << 20, { headOnly: true });
+    assert.equal(head.delivered, false);
+    assert.equal(head.prefix, 1 << 20);
+    assert.ok(second.read() <= (5 << 20) + 65536, `read ${second.read()} of ${data.length} bytes`);
+    // An object whose start changed since it was checked: DamagedError, whatever its manifest says.
+    const changed = Buffer.from(data);
+    changed[10] ^= 1;
+    const err = await feedVerified(counted(changed).stream, takes(1000), expected, undefined, 4 << 20, {
+      headOnly: true,
+    }).catch((e) => e);
+    assert.equal(err?.name, 'DamagedError');
+    assert.match(err.message, /head: its first 1048576 bytes differ from those read and checked before/);
+    // A consumer that reads on past the prefixes: the whole object is read and checked.
+    const whole = counted(data);
+    await feedVerified(whole.stream, takes(data.length + 1), expected, undefined, 4 << 20, { headOnly: true });
+    assert.equal(whole.read(), data.length);
+  });
 });
 
 describe('configuration', () => {

@@ -61,7 +61,7 @@ export async function runRestore(cfg: RestoreConfig, signal: AbortSignal): Promi
           const plaintext = await readBack(storage, manifest, step.artifact, dec, 'buffer', signal);
           await step.consumer(streamOf(plaintext!));
         } else {
-          await readBack(storage, manifest, step.artifact, dec, step.consumer, signal);
+          await readBack(storage, manifest, step.artifact, dec, step.consumer, signal, { headOnly: step.headOnly });
         }
         log.info(`restored ${step.artifact.name}`, { artifact: step.artifact.name });
       }

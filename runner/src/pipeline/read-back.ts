@@ -6,7 +6,7 @@ import { Progress } from '../log';
 import { guarded, haltNow } from './abort';
 import { decompressStage } from './compress';
 import { PreparedDecryption } from './encrypt';
-import { feedVerified } from './stream';
+import { FeedOptions, feedVerified } from './stream';
 import { CommandSpec, Pipeline } from './stages';
 import { Storage } from '../storage';
 
@@ -43,6 +43,7 @@ export async function readBack(
   dec: PreparedDecryption,
   consumer: CommandSpec | 'buffer' | StreamConsumer | FileConsumer,
   signal?: AbortSignal,
+  feed: FeedOptions = {},
 ): Promise<Buffer | undefined> {
   if (typeof consumer === 'function') {
     await readInto(storage, manifest, artifact, dec, consumer, signal);
@@ -61,7 +62,17 @@ export async function readBack(
     stages = [{ cmd: 'dd', args: [`of=${file}`, 'bs=1M', 'status=none', 'conv=excl'], label: 'dd' }];
   else if (file !== undefined) outputFd = fs.openSync(file, 'wx', 0o600);
   try {
-    return await readThrough(storage, manifest, artifact, stages, consumer === 'buffer', command, outputFd, signal);
+    return await readThrough(
+      storage,
+      manifest,
+      artifact,
+      stages,
+      consumer === 'buffer',
+      command,
+      outputFd,
+      signal,
+      command ? feed : {},
+    );
   } finally {
     if (outputFd !== undefined) fs.closeSync(outputFd);
   }
@@ -77,6 +88,7 @@ async function readThrough(
   command: boolean,
   outputFd: number | undefined,
   signal?: AbortSignal,
+  feed: FeedOptions = {},
 ): Promise<Buffer | undefined> {
   const key = `${manifest.id}/${artifact.name}`;
   if (signal?.aborted) throw signal.reason;
@@ -108,10 +120,17 @@ async function readThrough(
     collected.push(c);
   });
   return guarded({ signal, pipeline, progress }, async () => {
-    const feeding = feedVerified(source, pipeline.stdin!, artifact, (n) => {
-      progress.add(n);
-      pipeline.activity();
-    }).then(
+    const feeding = feedVerified(
+      source,
+      pipeline.stdin!,
+      artifact,
+      (n) => {
+        progress.add(n);
+        pipeline.activity();
+      },
+      undefined,
+      feed,
+    ).then(
       (fed) => {
         // All input delivered: a consumer may now work for long without reading (indexes).
         if (command) pipeline.inputComplete();

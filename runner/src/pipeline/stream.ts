@@ -46,6 +46,33 @@ export interface Fed {
   readonly delivered: boolean;
   /** Bytes `dest` accepted. */
   readonly written: number;
+  /** Set when only a checked prefix of this many bytes was read (`headOnly`). */
+  readonly prefix?: number;
+}
+
+/** The first prefix with a digest of its own; the next ones double (1, 2, 4 … MiB). */
+const FIRST_PREFIX = 1 << 20;
+
+/**
+ * The sha256 of each prefix of FIRST_PREFIX × 2^k bytes of an object, recorded by a read that
+ * checked the whole object against its manifest, by object (name, size, sha256), for the life of
+ * the process: a later read of the same object that needs only its start (headOnly) checks its
+ * bytes against them and stops there.
+ */
+const prefixDigests = new Map<string, Map<number, string>>();
+
+function objectKey(e: Expected): string {
+  return `${e.name}\0${e.size}\0${e.sha256}`;
+}
+
+export interface FeedOptions {
+  /**
+   * The consumer needs only the object's start: once `dest` has gone away, the bytes are read on
+   * to the next prefix whose digest an earlier, whole, checked read of this object recorded,
+   * compared with it, and the read stops there (a DamagedError if they differ). Without such a
+   * read the whole object is read and checked as always.
+   */
+  readonly headOnly?: boolean;
 }
 
 /**
@@ -66,8 +93,12 @@ export async function feedVerified(
   expected: Expected,
   onBytes?: (n: number) => void,
   holdback = 4 << 20,
+  options: FeedOptions = {},
 ): Promise<Fed> {
   const hash = crypto.createHash('sha256');
+  const known = options.headOnly === true ? prefixDigests.get(objectKey(expected)) : undefined;
+  const seen = new Map<number, string>();
+  let nextPrefix = FIRST_PREFIX;
   let size = 0;
   let written = 0;
   const tail: Buffer[] = [];
@@ -95,9 +126,33 @@ export async function feedVerified(
     });
   };
   for await (const chunk of source as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    size += chunk.length;
+    // The digest of each prefix boundary the chunk crosses, then the rest of it.
+    let at = 0;
+    while (size + (chunk.length - at) >= nextPrefix) {
+      const cut = nextPrefix - size;
+      hash.update(chunk.subarray(at, at + cut));
+      at += cut;
+      size += cut;
+      seen.set(nextPrefix, hash.copy().digest('hex'));
+      nextPrefix *= 2;
+    }
+    hash.update(at === 0 ? chunk : chunk.subarray(at));
+    size += chunk.length - at;
     onBytes?.(chunk.length);
+    if (known !== undefined && gone()) {
+      // The consumer has what it needs, from at most `written` bytes: the first recorded prefix
+      // that covers them, once read, ends the read.
+      const cover = [...known.keys()].filter((n) => n >= written).sort((a, b) => a - b)[0];
+      if (cover !== undefined && size >= cover) {
+        if (seen.get(cover) !== known.get(cover)) {
+          throw new DamagedError(
+            `${expected.name}: its first ${cover} bytes differ from those read and checked before in this run ` +
+              '(the stored object changed meanwhile)',
+          );
+        }
+        return { delivered: false, written, prefix: cover };
+      }
+    }
     tail.push(chunk);
     tailSize += chunk.length;
     while (tailSize - tail[0].length >= holdback) {
@@ -115,6 +170,7 @@ export async function feedVerified(
   if (digest !== expected.sha256) {
     throw new DamagedError(`${expected.name}: sha256 ${digest} does not match the manifest's ${expected.sha256}`);
   }
+  prefixDigests.set(objectKey(expected), seen);
   for (const b of tail) await write(b);
   if (gone()) return { delivered: false, written };
   await new Promise<void>((resolve) => {

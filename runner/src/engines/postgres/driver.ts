@@ -442,6 +442,7 @@ export class PostgresDriver implements EngineDriver {
     // which pg_restore writes only with --create (database-properties.ts). pg_restore read the
     // archive from a pipe, so a second read keeps the archive's start, its table of contents
     // (tee, until pg_restore --list has read it and exits), and the properties are read from that.
+    // That read stops once the prefix it used matched the first read's (headOnly).
     const side = created ? fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-props-')) : undefined;
     const head = side === undefined ? undefined : path.join(side, 'archive-head');
     if (head !== undefined) {
@@ -452,6 +453,7 @@ export class PostgresDriver implements EngineDriver {
           args: ['-c', 'umask 077; tee "$1" | "$2" --create --list > /dev/null', 'sh', head, pgTool('pg_restore')],
           label: 'pg_restore',
         },
+        headOnly: true,
       });
     }
     const removeSide = () => {

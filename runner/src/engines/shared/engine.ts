@@ -350,6 +350,12 @@ export interface RestoreStep {
    * instead of the whole plaintext read and checked first (small scripts, at most 256 MiB).
    */
   readonly streamed?: boolean;
+  /**
+   * A command consumer that reads only the artifact's start (pg_restore --list): after an earlier
+   * step read and checked the whole artifact, this read checks just the prefix it used and stops
+   * (feedVerified's headOnly), instead of reading the whole object a second time.
+   */
+  readonly headOnly?: boolean;
 }
 
 /**
