@@ -84,9 +84,9 @@ describe('haltNow', () => {
 });
 
 describe('a consumer that exits early', () => {
-  test('with consumerMayExitEarly, a stage killed after the broken pipe of the one after it is success', async () => {
-    // `sh` reads its input and stays (as age can, still decrypting), `yes` dies of the broken pipe
-    // once `head` has what it needs and exits 0; the pipeline then kills `sh` with SIGTERM.
+  // `sh` reads its input and stays (as age can, still decrypting), `yes` dies of the broken pipe
+  // once `head` has what it needs and exits 0; the pipeline then kills `sh` with SIGTERM.
+  function readerYesHead(): Pipeline {
     const pipeline = new Pipeline(
       [
         { cmd: 'sh', args: ['-c', 'cat > /dev/null; exec sleep 30'], label: 'reader' },
@@ -97,6 +97,11 @@ describe('a consumer that exits early', () => {
     );
     pipeline.stdout.resume();
     pipeline.stdin!.end('input');
+    return pipeline;
+  }
+
+  test('with consumerMayExitEarly, a stage killed after the broken pipe of the one after it is success', async () => {
+    const pipeline = readerYesHead();
     await pipeline.wait({ consumerMayExitEarly: true });
     // yes: SIGPIPE, or exit 1 saying "Broken pipe" where it inherits SIGPIPE ignored.
     assert.deepEqual(await exited(pipeline).then((s) => [s[0], s[2]]), ['SIGTERM', null]);
@@ -104,16 +109,6 @@ describe('a consumer that exits early', () => {
   });
 
   test('without it, the same run names the consumer that stopped reading', async () => {
-    const pipeline = new Pipeline(
-      [
-        { cmd: 'sh', args: ['-c', 'cat > /dev/null; exec sleep 30'], label: 'reader' },
-        { cmd: 'yes', args: [], label: 'yes' },
-        { cmd: 'head', args: ['-c', '10'], label: 'head' },
-      ],
-      { kind: 'pipe' },
-    );
-    pipeline.stdout.resume();
-    pipeline.stdin!.end('input');
-    await assert.rejects(pipeline.wait(), /head exited 0 before reading all of its input; yes /);
+    await assert.rejects(readerYesHead().wait(), /head exited 0 before reading all of its input; yes /);
   });
 });
