@@ -73,11 +73,21 @@ function family(root: number): number[] {
   return out;
 }
 
-/** Files under `dir` whose content holds an age identity. */
+/** Files under `dir` whose content holds an age identity (the runner's directories come and go meanwhile). */
 function keyFilesUnder(dir: string): string[] {
   const found: string[] = [];
-  for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    const p = path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name);
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return found; // removed meanwhile
+  }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      found.push(...keyFilesUnder(p));
+      continue;
+    }
     try {
       if (e.isFile() && fs.readFileSync(p, 'latin1').includes('AGE-SECRET-KEY-1')) found.push(p);
     } catch {
