@@ -234,22 +234,19 @@ export function mydumperArtifact(o: MydumperDumpOptions): ArtifactPlan {
         const dir = path.join(spool, MYDUMPER_TOP);
         log.info(`parallel dump: mydumper -t ${o.jobs} through the spool ${spool}`, { jobs: o.jobs, spool });
         let found = false;
-        const readPosition = () => {
+        const readPositionFrom = (file: string) => {
           if (found) return;
-          for (const name of ['metadata.partial', 'metadata']) {
-            try {
-              const p = parseMydumperMetadata(fs.readFileSync(path.join(dir, name), 'utf8'));
-              if (p !== undefined) {
-                found = true;
-                o.onPosition(p);
-                return;
-              }
-            } catch {
-              // not there (yet, or already streamed)
+          try {
+            const p = parseMydumperMetadata(fs.readFileSync(file, 'utf8'));
+            if (p !== undefined) {
+              found = true;
+              o.onPosition(p);
             }
+          } catch {
+            // not there (yet, or already streamed)
           }
         };
-        const timer = setInterval(readPosition, 50);
+
         const produced = startSpoolTar(
           {
             // Never left behind holding its global read lock by a runner that was killed.
@@ -280,9 +277,12 @@ export function mydumperArtifact(o: MydumperDumpOptions): ArtifactPlan {
             expectBytes: o.spoolBytes,
             compress,
             outputFd,
+            // The position, from mydumper's metadata file as it goes into the stream, before the
+            // spool deletes it (a timer reading the spool could miss a file that short-lived).
+            onSent: (name, file) => {
+              if (name === 'metadata' || name === 'metadata.partial') readPositionFrom(file);
+            },
             cleanup: () => {
-              readPosition();
-              clearInterval(timer);
               conn.remove();
               fs.rmSync(spool, { recursive: true, force: true });
             },
