@@ -142,7 +142,7 @@ export async function feedVerified(
     if (known !== undefined && gone()) {
       // The consumer has what it needs, from at most `written` bytes: the first recorded prefix
       // that covers them, once read, ends the read.
-      const cover = [...known.keys()].filter((n) => n >= written).sort((a, b) => a - b)[0];
+      const cover = [...known.keys()].find((n) => n >= written); // recorded in ascending order
       if (cover !== undefined && size >= cover) {
         if (seen.get(cover) !== known.get(cover)) {
           throw new DamagedError(
