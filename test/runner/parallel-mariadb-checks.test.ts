@@ -258,6 +258,36 @@ describe('MariaDB: the checks of a parallel dump', () => {
     assert.deepEqual(fs.readdirSync(ownTmp), []);
   });
 
+  test('a parallel backup takes no table lock besides the moment of FLUSH TABLES WITH READ LOCK', async () => {
+    // The routines, events and triggers are read by mariadb-dump alongside mydumper; its default
+    // LOCK TABLES … READ on every table of the database would stop the source's writes meanwhile.
+    // The server's general log holds every statement of every session of the backup.
+    const logFile = path.join(db.dir, 'general.log');
+    await db.sql(`SET GLOBAL general_log_file = '${logFile}'; SET GLOBAL general_log = 1`);
+    let r: Awaited<ReturnType<typeof backup>>;
+    try {
+      r = await backup('shop', `file://${dir}/no-table-locks`, '--jobs', '2');
+    } finally {
+      await db.sql('SET GLOBAL general_log = 0');
+    }
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(
+      JSON.parse(r.stdout).artifacts.map((a: { role: string }) => a.role),
+      ['database', 'objects', 'globals'],
+    );
+    const locks = fs
+      .readFileSync(logFile, 'utf8')
+      .split('\n')
+      .filter((l) => /\bLOCK TABLES\b|\bWITH READ LOCK\b/i.test(l))
+      .map((l) => l.replace(/^.*?\bQuery\s+/, '').trim());
+    // mydumper's lock was logged: the log saw the dump's sessions.
+    assert.ok(locks.includes('FLUSH TABLES WITH READ LOCK'), locks.join('\n'));
+    assert.deepEqual(
+      locks.filter((l) => l !== 'FLUSH TABLES WITH READ LOCK' && !l.startsWith('UNLOCK TABLES')),
+      [],
+    );
+  });
+
   test("mydumper's snapshot lock behind a LOCK TABLES … WRITE gives up after --lock-timeout", async () => {
     const holder = lockAudit();
     // Held once another session's read of the table times out on it.

@@ -327,6 +327,9 @@ export async function openMydumperBackup(o: MydumperBackupOptions): Promise<Back
     ...a,
     onFailure: (stderr) => (watch.blocked !== undefined ? { fail: watch.blocked } : a.onFailure?.(stderr)),
   });
+  // Estimates, read while mydumper runs (the control session is idle between the watch's polls)
+  // rather than after it, on the critical path.
+  const tables = o.tables();
   const database = mydumperArtifact({
     ...o,
     onPosition: (p) => (position = p),
@@ -346,7 +349,7 @@ export async function openMydumperBackup(o: MydumperBackupOptions): Promise<Back
       if (o.logBin && position === undefined) {
         log.warn('the binlog position is not recorded: mydumper wrote none into its metadata file');
       }
-      return o.tables();
+      return tables;
     },
     close: async () => {
       await watch.stop();
@@ -362,7 +365,10 @@ export const OBJECTS_FORMAT = 'mysql-objects-sql';
 /**
  * The routines, events and triggers, by mariadb-dump (--no-data --no-create-info): mydumper 0.10
  * rewrites a body's line ends after ';' as '; ', so its definitions would not be the source's. They
- * are read after mydumper's snapshot (DDL changed during the dump shows in them; no rows do).
+ * are read while mydumper dumps (alongside: run after it, they added ~0.07 s to every backup), and
+ * without LOCK TABLES (--skip-lock-tables: mariadb-dump's default read lock on every table of the
+ * database would stop the source's writes for as long as it reads definitions, and keeps no rows
+ * consistent here); DDL changed during the dump can show in them, as in mydumper's own schema files.
  */
 export function objectsArtifact(
   dump: { path: string },
@@ -374,12 +380,14 @@ export function objectsArtifact(
     name: OBJECTS_NAME,
     role: 'objects',
     format: OBJECTS_FORMAT,
+    alongside: true,
     producer: {
       cmd: dump.path,
       args: [
         ...connArgs,
         '--no-data',
         '--no-create-info',
+        '--skip-lock-tables',
         '--triggers',
         '--routines',
         '--events',
