@@ -4,6 +4,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
+import { parseSourceUrl } from '../../lib/core/urls';
+import { openSession } from '../../runner/src/engines/mysql/client';
+import { LockWatch, LockWatchOf } from '../../runner/src/engines/mysql/snapshot';
 import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-server';
 import { findTool } from '../../runner/src/pipeline/stages';
 import { loadMariaFixture } from '../harness/mariadb-fixture';
@@ -60,6 +63,52 @@ describe('MariaDB: a locked table bounds the wait; the overlap lock holds across
     const args = ['backup', '--engine', 'mysql', '--source', db.url('shop'), '--to', `file://${dir}/unlocked`];
     const ok = await dbbackup([...args, '--lock-timeout', '2'], { env: db.env });
     assert.equal(ok.code, 0, ok.stderr);
+  });
+
+  test("the lock watch passes over the runner's own sessions and stops every query of the dump that waits", async () => {
+    // A CI run: the snapshot session's row counts waited on the locked table too; the watch took
+    // them for the dump, stopped them, and never looked again, so the dump waited for ever.
+    const table = (await db.sql(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop' LIMIT 1`))
+      .trim()
+      .replace(/`/g, '``');
+    const holder = spawn(findTool(['mariadb', 'mysql'])!, ['--no-defaults', '-S', db.socket, '-u', 'root', 'shop'], {
+      env: { ...process.env, MYSQL_PWD: db.password },
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    holders.push(holder);
+    holder.stdin!.write(`LOCK TABLES \`${table}\` WRITE;\n`);
+    const url = parseSourceUrl(db.url('shop'), '--source');
+    const open = () => openSession(url, db.env, undefined, 'shop');
+    const [control, own, dump, later] = await Promise.all([open(), open(), open(), open()]);
+    try {
+      const waitOn = (s: typeof own) =>
+        s.query(`SET SESSION lock_wait_timeout = 600; SELECT COUNT(*) FROM \`${table}\``).then(
+          () => 'ended',
+          (e: Error) => e.message,
+        );
+      const ownId = Number((await own.query('SELECT CONNECTION_ID()')).trim());
+      const ownWait = waitOn(own);
+      const watch = new LockWatch(control, 'shop', 1, LockWatchOf.SINGLE_STREAM, [ownId]);
+      try {
+        await new Promise((r) => setTimeout(r, 3500));
+        assert.equal(watch.blocked, undefined, "the watch took the runner's own session for the dump");
+        const dumpWait = waitOn(dump);
+        await poll(() => watch.blocked, 10000);
+        assert.match(watch.blocked!, /the dump gave up after \d+ s waiting for a metadata lock/);
+        assert.match(await dumpWait, /interrupted|ERROR 1317/i);
+        // A query that waits after the first stop is stopped too.
+        assert.match(await waitOn(later), /interrupted|ERROR 1317/i);
+      } finally {
+        await watch.stop();
+      }
+      const still = `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ${ownId} AND STATE LIKE 'Waiting%'`;
+      assert.equal((await db.sql(still)).trim(), '1', "the watch stopped the runner's own session");
+      holder.stdin!.end('UNLOCK TABLES;\n');
+      assert.equal(await ownWait, 'ended');
+    } finally {
+      if (!holder.stdin!.writableEnded) holder.stdin!.end('UNLOCK TABLES;\n');
+      await Promise.all([control, own, dump, later].map((s) => s.close()));
+    }
   });
 
   test('the overlap lock holds across 127.0.0.1 and the local socket', async () => {

@@ -279,7 +279,9 @@ export class MySQLDriver implements EngineDriver {
         return undefined;
       });
 
-      const watch = new LockWatch(control, source.database, options.lockTimeoutSeconds ?? 60);
+      // The snapshot session's row counts wait on a locked table too, under their own lock_wait_timeout.
+      const ours = snap.connectionId === undefined ? [] : [snap.connectionId];
+      const watch = new LockWatch(control, source.database, options.lockTimeoutSeconds ?? 60, undefined, ours);
       lockWatch = watch;
       const dumpArgs = [
         ...connArgs,

@@ -26,6 +26,8 @@ import { MysqlFlavor, ServerInfo, clientTool, mysqlConnArgs, openSession } from 
  */
 export class SharedSnapshot {
   public position?: LogPosition;
+  /** The snapshot session's connection, which a LockWatch must not take for the dump's. */
+  public connectionId?: number;
   private block?: MysqlSession;
   private blockedAt = 0;
   private blockTimer?: NodeJS.Timeout;
@@ -67,9 +69,11 @@ export class SharedSnapshot {
     snap.block = block;
     snap.blockedAt = Date.now();
     try {
-      await session.query(
-        'SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT',
+      const id = await session.query(
+        'SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT; ' +
+          'SELECT CONNECTION_ID()',
       );
+      snap.connectionId = Number(id.trim());
       if (info.logBin) snap.position = await snap.readPosition(source, env);
     } catch (e) {
       await snap.close();
@@ -203,6 +207,9 @@ export enum LockWatchOf {
  * default is a day; mydumper's --long-query-guard only looks at running queries, so its FLUSH TABLES
  * WITH READ LOCK waits for ever behind an idle session's table lock. The control session watches the
  * processlist once a second and stops the waiting query; the dump then fails and `blocked` says why.
+ * The runner's own other sessions (`ignore`: the snapshot session's row counts wait on the same
+ * table) are not the dump's; and it goes on stopping any query of the dump that waits as long,
+ * so that no first stop of the wrong query can leave the dump waiting.
  */
 export class LockWatch {
   public blocked?: string;
@@ -221,6 +228,7 @@ export class LockWatch {
     private readonly database: string,
     private readonly seconds: number,
     of: LockWatchOf = LockWatchOf.SINGLE_STREAM,
+    private readonly ignore: readonly number[] = [],
   ) {
     this.states = of === LockWatchOf.MYDUMPER ? [METADATA_LOCK, ...SNAPSHOT_LOCKS] : [METADATA_LOCK];
     this.timer = setInterval(() => (this.running = this.running.then(() => this.check())), 1000);
@@ -228,18 +236,23 @@ export class LockWatch {
   }
 
   private async check(): Promise<void> {
-    if (this.stopped || this.blocked !== undefined) return;
+    if (this.stopped) return;
     const states = this.states.map((st) => `STATE LIKE ${quoteString(`${st}%`)}`).join(' OR ');
+    const ours = ['CONNECTION_ID()', ...this.ignore.filter(Number.isSafeInteger).map(String)].join(', ');
     const row = await this.session
       .query(
         `SELECT CONCAT(ID, ' ', TIME, ' ', STATE, '|', COALESCE(INFO, '')) FROM information_schema.PROCESSLIST ` +
-          `WHERE ID <> CONNECTION_ID() AND DB = ${quoteString(this.database)} ` +
+          `WHERE ID NOT IN (${ours}) AND DB = ${quoteString(this.database)} ` +
           `AND USER = SUBSTRING_INDEX(USER(), '@', 1) AND (${states}) ` +
           `AND TIME >= ${this.seconds} ORDER BY TIME DESC LIMIT 1`,
       )
       .catch(() => '');
     const m = /^(\d+) (\d+) ([^|]*)\|([\s\S]*)$/.exec(row.trim());
     if (m === null || this.stopped) return;
+    if (this.blocked !== undefined) {
+      await this.session.query(`KILL QUERY ${Number(m[1])}`).catch(() => undefined);
+      return;
+    }
     // mydumper's FLUSH TABLES WITH READ LOCK waits in either state, by how far it got.
     if (m[3].startsWith(METADATA_LOCK) && !/^\s*FLUSH\s+TABLES/i.test(m[4])) {
       const table = /(?:FROM|TABLE)\s+(`[^`]+`(?:\.`[^`]+`)?)/i.exec(m[4])?.[1] ?? 'a table';
