@@ -65,7 +65,7 @@ describe('MariaDB: a locked table bounds the wait; the overlap lock holds across
     assert.equal(ok.code, 0, ok.stderr);
   });
 
-  test("the lock watch passes over the runner's own sessions and stops every query of the dump that waits", async () => {
+  test("the lock watch passes over the runner's own sessions and stops every dump query that waits", async () => {
     // A CI run: the snapshot session's row counts waited on the locked table too; the watch took
     // them for the dump, stopped them, and never looked again, so the dump waited for ever.
     const table = (await db.sql(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop' LIMIT 1`))
