@@ -1,5 +1,6 @@
-import { ChildProcess, spawn, StdioOptions } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync, StdioOptions } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { SECRET_ENV } from '../../../lib/core/contract';
@@ -118,6 +119,37 @@ export class Child {
   }
 }
 
+/**
+ * A pipe of the operating system (both ends blocking), for the join after a dump tool. Node's
+ * 'pipe' stdio is a UNIX socket pair, and pg_dump and mariadb-dump write 4 KiB at a time, which
+ * costs the writer and the reader more system time through a socket than through a pipe (measured
+ * at 1 GB, mariadb-dump into zstd: about 0.3 CPU-seconds more; with 128 KiB writes, as zstd's, the
+ * socket is the cheaper one, so the other joins keep it). Node makes no anonymous pipe: this one is
+ * a FIFO in a private directory, opened at both ends and removed at once (no byte touches a
+ * disk). Undefined where that fails (no mkfifo): the socket pair then joins them.
+ */
+export function osPipe(): { readonly read: number; readonly write: number } | undefined {
+  let dir: string | undefined;
+  const fds: number[] = [];
+  try {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-pipe-'));
+    const fifo = path.join(dir, 'p');
+    if (spawnSync('mkfifo', ['-m', '600', fifo], { stdio: 'ignore' }).status !== 0) return undefined;
+    // A reader that does not wait for a writer, so that the blocking ends open at once.
+    fds.push(fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK));
+    fds.push(fs.openSync(fifo, fs.constants.O_WRONLY));
+    fds.push(fs.openSync(fifo, fs.constants.O_RDONLY));
+    fs.closeSync(fds.shift()!);
+    const [write, read] = fds.splice(0);
+    return { read, write };
+  } catch {
+    return undefined;
+  } finally {
+    for (const fd of fds) fs.closeSync(fd);
+    if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Where a pipeline's first stage reads from. */
 export type PipelineInput =
   | { readonly kind: 'none' }
@@ -206,18 +238,33 @@ export class Pipeline {
       onStall?: (err: BackupError) => void;
       /** The last stage writes to this descriptor (a file) instead of a pipe read here. */
       outputFd?: number;
+      /** The first stage is a dump tool: its output goes to the next stage through osPipe(). */
+      producerPipe?: boolean;
     } = {},
   ) {
     if (specs.length === 0) throw new Error('a pipeline needs at least one stage');
     let prev: Readable | number | 'pipe' | 'ignore' =
       input.kind === 'none' ? 'ignore' : input.kind === 'pipe' ? 'pipe' : input.fd;
+    // The read end of an osPipe(), ours to close once the next stage holds it.
+    let pipeRead: number | undefined;
     for (const [i, spec] of specs.entries()) {
-      const out = i === specs.length - 1 && options.outputFd !== undefined ? options.outputFd : 'pipe';
-      const child = new Child(spec, [prev, out, 'pipe']);
+      const last = i === specs.length - 1;
+      const joined = !last && i === 0 && options.producerPipe === true ? osPipe() : undefined;
+      const out = last && options.outputFd !== undefined ? options.outputFd : (joined?.write ?? 'pipe');
+      let child: Child;
+      try {
+        child = new Child(spec, [prev, out, 'pipe']);
+      } finally {
+        // The children hold their ends now; ours must go, or the reader never sees the end.
+        if (joined !== undefined) fs.closeSync(joined.write);
+        if (pipeRead !== undefined) fs.closeSync(pipeRead);
+        pipeRead = undefined;
+      }
       child.upstream = this.children[this.children.length - 1];
       if (prev instanceof Readable) prev.destroy(); // the next child holds the pipe now; we must not
       this.children.push(child);
-      prev = child.process.stdout!;
+      pipeRead = joined?.read;
+      prev = joined?.read ?? child.process.stdout!;
     }
     this.stdin = input.kind === 'pipe' ? this.children[0].process.stdin! : undefined;
     // A write to a stage that is gone fails the write (EPIPE); it must never crash the run.

@@ -78,6 +78,7 @@ export async function runPipeline(
       ? new Pipeline(stages, produced !== undefined ? { kind: 'pipe' } : { kind: 'none' }, {
           stallGuard: true,
           outputFd: direct?.fd,
+          producerPipe: inProcess === undefined,
         })
       : undefined;
   // No stage to hold the stall guard: the producer has its own.
