@@ -164,6 +164,33 @@ describe('MariaDB: what only the MySQL engine does', () => {
     },
   );
 
+  test('an account the server ignores (a host name, skip-name-resolve): the warning names it and the fix', async () => {
+    // The server runs with --skip-name-resolve: after FLUSH PRIVILEGES it ignores this account, and
+    // mariadb-dump --system=users stops at its SHOW CREATE USER (error 1133).
+    await db.sql("SET SESSION sql_log_bin = 0; CREATE USER 'ghost'@'ghost.example'; FLUSH PRIVILEGES;");
+    const args = ['backup', '--engine', 'mysql', '--source', db.url('busy'), '--json', '--to'];
+    try {
+      const r = await dbbackup([...args, `file://${dir}/ghost`], { env: db.env });
+      assert.equal(r.code, 0, r.stderr);
+      const m = JSON.parse(r.stdout);
+      assert.ok(!m.artifacts.some((a: { role: string }) => a.role === 'globals'), 'grants.sql was stored');
+      assert.match(
+        m.warnings.join('\n'),
+        /does not know the account 'ghost'@'ghost\.example' .*skip-name-resolve.*DROP USER 'ghost'@'ghost\.example'/,
+      );
+    } finally {
+      // The fix the warning gives.
+      await db.sql("SET SESSION sql_log_bin = 0; DROP USER 'ghost'@'ghost.example';");
+    }
+    const fixed = await dbbackup([...args, `file://${dir}/ghost-dropped`], { env: db.env });
+    assert.equal(fixed.code, 0, fixed.stderr);
+    const m = JSON.parse(fixed.stdout);
+    assert.ok(
+      m.artifacts.some((a: { role: string }) => a.role === 'globals'),
+      fixed.stderr,
+    );
+  });
+
   test('a restore into an existing empty database keeps the database and its options', async () => {
     await db.sql('CREATE DATABASE empty_target CHARACTER SET latin1 COLLATE latin1_german1_ci');
     const r = await dbbackup(

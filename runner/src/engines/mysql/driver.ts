@@ -30,7 +30,7 @@ import { binlogArchiveWindow } from './binlog-archive';
 import { CheckBeforeWork, RestoreBackup, RestoreResult, TimeDrillRequest, TimeDrillResult } from '../shared/engine';
 import { mysqlDrillToTime } from './drill-pitr';
 import { runBinlogChainRestore, runBinlogRestore } from './binlog-restore';
-import { applyGrants } from './grants';
+import { applyGrants, grantsNotSavedWarning } from './grants';
 import { openBinlogRange } from './binlog-range';
 import { MysqlSession, quoteName, quoteString } from './session';
 import { mysqlReplicaLag } from './replica-lag';
@@ -400,11 +400,7 @@ export class MySQLDriver implements EngineDriver {
           env,
           label: `${dumpName} --system=users`,
         },
-        onFailure: (stderr) => ({
-          skipWarning:
-            `users and grants were not saved: ${dump.path} --system=users failed (reading them needs SELECT on ` +
-            `the mysql schema): ${stderr.trim().split('\n').slice(-2).join(' ')}`,
-        }),
+        onFailure: (stderr) => ({ skipWarning: grantsNotSavedWarning(dump.path, stderr) }),
       },
     ];
   }

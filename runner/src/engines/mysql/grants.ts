@@ -12,6 +12,28 @@ export interface GrantsTarget {
   readonly targetDatabase: string;
 }
 
+/**
+ * Why `mariadb-dump --system=users` failed, with the fix, for the manifest's warnings. An account
+ * that mysql.user lists but the server did not load (under skip-name-resolve a server ignores every
+ * account whose host is a name, and its error log says so) stops the dump at its SHOW CREATE USER.
+ */
+export function grantsNotSavedWarning(dumpPath: string, stderr: string): string {
+  const ignored =
+    /SHOW CREATE USER ('(?:[^']|'')*'@'(?:[^']|'')*')'?: Can't find any matching row in the user table/.exec(stderr);
+  if (ignored !== null) {
+    return (
+      `users and grants were not saved: the server does not know the account ${ignored[1]} that mysql.user ` +
+      `lists, and ${dumpPath} --system=users stops at it (with skip-name-resolve a server ignores accounts whose ` +
+      `host is a name: its error log says "ignored in --skip-name-resolve mode"). Drop that account ` +
+      `(DROP USER ${ignored[1]}) or give it an address as its host, and the next backup saves them.`
+    );
+  }
+  return (
+    `users and grants were not saved: ${dumpPath} --system=users failed (reading them needs SELECT on ` +
+    `the mysql schema): ${stderr.trim().split('\n').slice(-2).join(' ')}`
+  );
+}
+
 /** An account as it appears in the dump: `user`@`host` or 'user'@'host'. */
 const ACCOUNT_RE = /(`(?:[^`]|``)*`|'(?:[^'\\]|\\.|'')*')@(`(?:[^`]|``)*`|'(?:[^'\\]|\\.|'')*')/g;
 
