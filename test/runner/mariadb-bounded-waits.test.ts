@@ -24,6 +24,22 @@ describe('MariaDB: a locked table bounds the wait; the overlap lock holds across
     await loadMariaFixture(db, 'shop', 300);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-mwaits-'));
   });
+  /** Another session's LOCK TABLES … WRITE on shop's first table, held until its stdin ends. */
+  async function lockFirstTable(): Promise<{ table: string; holder: ChildProcess }> {
+    const tables =
+      `SELECT TABLE_NAME FROM information_schema.TABLES WHERE ` + `TABLE_SCHEMA = 'shop' AND TABLE_TYPE = 'BASE TABLE'`;
+    const table = (await db.sql(`${tables} ORDER BY 1 LIMIT 1`)).trim();
+    const holder = spawn(findTool(['mariadb', 'mysql'])!, ['--no-defaults', '-S', db.socket, '-u', 'root', 'shop'], {
+      env: { ...process.env, MYSQL_PWD: db.password },
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    holders.push(holder);
+    holder.stdin!.write(`LOCK TABLES \`${table.replace(/`/g, '``')}\` WRITE;\n`);
+    const idle = `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = 'shop' AND COMMAND = 'Sleep'`;
+    await waitFor('the lock', async () => Number(await db.sql(idle)) > 0);
+    return { table, holder };
+  }
+
   afterAll(async () => {
     for (const h of holders) h.kill('SIGKILL');
     await db?.stop();
@@ -31,18 +47,7 @@ describe('MariaDB: a locked table bounds the wait; the overlap lock holds across
   });
 
   test("a backup blocked by another session's LOCK TABLES … WRITE gives up after --lock-timeout", async () => {
-    const tables =
-      `SELECT TABLE_NAME FROM information_schema.TABLES WHERE ` + `TABLE_SCHEMA = 'shop' AND TABLE_TYPE = 'BASE TABLE'`;
-    const table = (await db.sql(`${tables} ORDER BY 1 LIMIT 1`)).trim();
-    const client = findTool(['mariadb', 'mysql'])!;
-    const holder = spawn(client, ['--no-defaults', '-S', db.socket, '-u', 'root', 'shop'], {
-      env: { ...process.env, MYSQL_PWD: db.password },
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
-    holders.push(holder);
-    holder.stdin!.write(`LOCK TABLES \`${table}\` WRITE;\n`);
-    const idle = `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = 'shop' AND COMMAND = 'Sleep'`;
-    await waitFor('the lock', async () => Number(await db.sql(idle)) > 0);
+    const { table, holder } = await lockFirstTable();
     await new Promise((r) => setTimeout(r, 500));
     try {
       const t0 = Date.now();
@@ -68,15 +73,9 @@ describe('MariaDB: a locked table bounds the wait; the overlap lock holds across
   test("the lock watch passes over the runner's own sessions and stops every dump query that waits", async () => {
     // A CI run: the snapshot session's row counts waited on the locked table too; the watch took
     // them for the dump, stopped them, and never looked again, so the dump waited for ever.
-    const table = (await db.sql(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop' LIMIT 1`))
-      .trim()
-      .replace(/`/g, '``');
-    const holder = spawn(findTool(['mariadb', 'mysql'])!, ['--no-defaults', '-S', db.socket, '-u', 'root', 'shop'], {
-      env: { ...process.env, MYSQL_PWD: db.password },
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
-    holders.push(holder);
-    holder.stdin!.write(`LOCK TABLES \`${table}\` WRITE;\n`);
+    const locked = await lockFirstTable();
+    const holder = locked.holder;
+    const table = locked.table.replace(/`/g, '``');
     const url = parseSourceUrl(db.url('shop'), '--source');
     const open = () => openSession(url, db.env, undefined, 'shop');
     const [control, own, dump, later] = await Promise.all([open(), open(), open(), open()]);

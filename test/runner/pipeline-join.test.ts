@@ -2,16 +2,10 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
 import { ChildProcessError } from '../../runner/src/errors';
 import { osPipe, Pipeline } from '../../runner/src/pipeline/stages';
-
-async function text(r: Readable): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of r) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 /** This process's descriptors of an osPipe() FIFO (they link to its removed path). */
 const fifoFds = (): string[] =>

@@ -130,22 +130,26 @@ export class Child {
  */
 export function osPipe(): { readonly read: number; readonly write: number } | undefined {
   let dir: string | undefined;
-  const fds: number[] = [];
+  // Every descriptor opened here and not handed out: closed whatever happens.
+  const opened: number[] = [];
   try {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-pipe-'));
     const fifo = path.join(dir, 'p');
     if (spawnSync('mkfifo', ['-m', '600', fifo], { stdio: 'ignore' }).status !== 0) return undefined;
-    // A reader that does not wait for a writer, so that the blocking ends open at once.
-    fds.push(fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK));
-    fds.push(fs.openSync(fifo, fs.constants.O_WRONLY));
-    fds.push(fs.openSync(fifo, fs.constants.O_RDONLY));
-    fs.closeSync(fds.shift()!);
-    const [write, read] = fds.splice(0);
+    const open = (flags: number) => {
+      opened.push(fs.openSync(fifo, flags));
+      return opened[opened.length - 1];
+    };
+    // A reader that does not wait for a writer, so that the blocking ends below open at once.
+    open(fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const write = open(fs.constants.O_WRONLY);
+    const read = open(fs.constants.O_RDONLY);
+    opened.splice(1); // the probe stays in the list to be closed; the two ends are handed out
     return { read, write };
   } catch {
     return undefined;
   } finally {
-    for (const fd of fds) fs.closeSync(fd);
+    for (const fd of opened) fs.closeSync(fd);
     if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -51,7 +51,7 @@ import {
   openSession,
   serverInfo,
 } from './client';
-import { LockWatch, SharedSnapshot } from './snapshot';
+import { LockWatch, LockWatchOf, SharedSnapshot } from './snapshot';
 import { RestorePlan, expectTrailer } from './restore-plan';
 import { openPhysicalBackup, PhysicalFormat } from './physical';
 import { drillMysqlPhysical, isMysqlPhysical, runMysqlPhysicalRestore } from './physical-restore';
@@ -281,7 +281,8 @@ export class MySQLDriver implements EngineDriver {
 
       // The snapshot session's row counts wait on a locked table too, under their own lock_wait_timeout.
       const ours = snap.connectionId === undefined ? [] : [snap.connectionId];
-      const watch = new LockWatch(control, source.database, options.lockTimeoutSeconds ?? 60, undefined, ours);
+      const seconds = options.lockTimeoutSeconds ?? 60;
+      const watch = new LockWatch(control, source.database, seconds, LockWatchOf.SINGLE_STREAM, ours);
       lockWatch = watch;
       const dumpArgs = [
         ...connArgs,
