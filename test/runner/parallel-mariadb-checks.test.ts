@@ -139,6 +139,31 @@ describe('MariaDB: the checks of a parallel dump', () => {
     assert.deepEqual(fs.readdirSync(tmp), []);
   });
 
+  test('a dump tool that ends 0 having written nothing fails the backup: exit 1, nothing stored', async () => {
+    // mariadb-dump and mydumper replaced by scripts that answer --version as the real tool and write nothing else.
+    const PATH = pathWithout('mariadb-dump', 'mysqldump', 'mydumper');
+    for (const t of ['mariadb-dump', 'mydumper']) {
+      fs.writeFileSync(
+        path.join(PATH, t),
+        `#!/bin/sh\nfor a; do [ "$a" = --version ] && exec ${findTool([t])} --version; done\nexit 0\n`,
+        { mode: 0o755 },
+      );
+    }
+    for (const [tool, jobs] of [
+      ['mariadb-dump', '1'],
+      ['mydumper', '2'],
+    ]) {
+      const store = path.join(dir, `silent-${tool}`);
+      const r = await run(
+        ['backup', '--engine', 'mysql', '--source', db.url('shop'), '--to', `file://${store}`, '--jobs', jobs],
+        { PATH },
+      );
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`${tool} ended without an error but wrote no(thing| metadata file)`));
+      assert.deepEqual(stored(store), [], `${tool}: ${stored(store)}`);
+    }
+  });
+
   test('an account without RELOAD: --jobs 2 is exit 2 naming the privilege and the fix before any dump', async () => {
     const store = path.join(dir, 'no-reload');
     const r = await limitedBackup('wide', `file://${store}`, '--jobs', '2');

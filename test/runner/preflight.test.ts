@@ -214,6 +214,25 @@ describe('preflight: tools, versions and identities are checked before any sessi
     );
   });
 
+  test('a pg_dump that ends 0 having written nothing fails the backup: exit 1, nothing stored', async () => {
+    const bin = binDir(tmp, 'pg-silent-dump', [PG_BIN], [], {
+      pg_dump: `for a; do [ "$a" = --version ] && exec ${PG_BIN}/pg_dump --version; done; exit 0`,
+    });
+    const cases: [string, string[], RegExp][] = [
+      ['zstd', [], /pg_dump ended without an error but wrote nothing for database\.pgdump: that is not a backup/],
+      ['lz4-age', ['--compression', 'lz4', '--encrypt', `age:${recipient}`], /wrote nothing for database\.pgdump/],
+      ['none', ['--compression', 'none'], /wrote nothing for database\.pgdump/],
+      ['jobs', ['--jobs', '2'], /pg_dump ended without an error but wrote no toc\.dat into its directory/],
+    ];
+    for (const [name, extra, message] of cases) {
+      const to = path.join(tmp, `store-silent-${name}`);
+      const r = await dbbackup(backupArgs(to, extra), { env: { ...pg.env, DBBACKUP_PG_BIN: bin } });
+      assert.equal(r.code, 1, `${name}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.ok(!fs.existsSync(to) || fs.readdirSync(to).length === 0, `${name}: ${to} holds a backup`);
+    }
+  });
+
   test('pg_dump older than the server: exit 2 naming both versions', async () => {
     const bin = binDir(tmp, 'pg-old-dump', [PG_BIN], [], { pg_dump: 'echo "pg_dump (PostgreSQL) 14.0"' });
     await refusedBackup(

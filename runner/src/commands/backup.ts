@@ -16,7 +16,7 @@ import { replicaLagGate, replicaLagRecord } from './replica-gate';
 import { manualRestoreSteps } from '../pipeline/manual';
 import { GatedDigest } from '../pipeline/stream';
 import { CommandSpec } from '../pipeline/stages';
-import { producerLabel, runPipeline } from '../pipeline/store';
+import { emptyStoredSize, producerLabel, runPipeline } from '../pipeline/store';
 import { openStorage, Storage } from '../storage';
 import { StorageUrl } from '../../../lib/core/urls';
 import * as path from 'node:path';
@@ -254,6 +254,12 @@ export async function storeAll(
   }
 }
 
+/**
+ * Above this many stored bytes an artifact cannot be an empty stream's (the largest empty stream
+ * of the schemes, an OpenSSL envelope or a GPG packet for a 4096-bit key, is about 1 KiB).
+ */
+const EMPTY_STORED_BOUND = 64 * 1024;
+
 /** Run one artifact's pipeline into storage. */
 async function storeArtifact(
   storage: Storage,
@@ -279,6 +285,14 @@ async function storeArtifact(
         signal,
         plan.onStderr,
       );
+      if (plan.neverEmpty === true && size <= EMPTY_STORED_BOUND && size === (await emptyStoredSize(cfg, enc))) {
+        const tool = producerLabel(producer);
+        throw new BackupError(
+          `${tool} ended without an error but wrote nothing for ${plan.name}: that is not a backup, and none ` +
+            `was committed. Check that the ${tool} the runner runs is the real tool (a wrapper or a stub found first ` +
+            `where the runner looks for it can write nothing) and run it by hand against the source.`,
+        );
+      }
       return { name, role: plan.role, format: plan.format, size, sha256 };
     } catch (e) {
       if (

@@ -2,6 +2,7 @@
  * `store`: one object written through the pipeline producer → compress → encrypt → sha256 →
  * storage.upload. Used by backup (each artifact), wal-push and binlog-stream (each log object).
  */
+import { buffer } from 'node:stream/consumers';
 import { Compression, RetentionTier } from '../../../lib/core/model';
 import { BackupError } from '../errors';
 import { Progress } from '../log';
@@ -11,6 +12,24 @@ import { compressStage } from './compress';
 import { PreparedEncryption } from './encrypt';
 import { CommandSpec, Pipeline, StallGuard, StreamProducer } from './stages';
 import { GatedDigest } from './stream';
+
+/**
+ * What an empty stream is stored as through the compress and encrypt stages of a backup (zstd's
+ * empty frame; age's header and its one empty chunk): an artifact stored at exactly this size came
+ * from a producer that wrote nothing. Every scheme's output length depends only on its input's
+ * length, so the sizes compare; 0 without stages.
+ */
+export async function emptyStoredSize(
+  cfg: { readonly compression: Compression },
+  enc: PreparedEncryption,
+): Promise<number> {
+  const stages = [compressStage(cfg.compression), enc.stage].filter((s): s is CommandSpec => s !== undefined);
+  if (stages.length === 0) return 0;
+  const pipeline = new Pipeline(stages, { kind: 'pipe' });
+  pipeline.stdin!.end();
+  const [out] = await Promise.all([buffer(pipeline.stdout), pipeline.wait()]);
+  return out.length;
+}
 
 /** The name a producer's failures carry (ChildProcessError.tool). */
 export function producerLabel(p: CommandSpec | StreamProducer): string {

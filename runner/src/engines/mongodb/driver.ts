@@ -163,6 +163,7 @@ export class MongoDriver implements EngineDriver {
           name: 'database.archive',
           role: 'database',
           format: 'mongodump-archive',
+          neverEmpty: true,
           producer: {
             cmd: mongodump,
             args: [`--config=${config.file}`, '--archive', '--oplog'],

@@ -309,6 +309,7 @@ export class MySQLDriver implements EngineDriver {
           name: 'database.sql',
           role: 'database',
           format: 'mysql-sql',
+          neverEmpty: true,
           producer: dumpSpec(positionArgs),
           onStderr: snap.onDumpStderr,
           onFailure: (stderr) => {

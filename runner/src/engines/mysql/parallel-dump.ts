@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../../../../lib/core/errors';
+import { BackupError } from '../../errors';
 import { LogPosition, TableStat } from '../../../../lib/core/manifest';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { log } from '../../log';
@@ -225,6 +226,7 @@ export function mydumperArtifact(o: MydumperDumpOptions): ArtifactPlan {
     name: MYDUMPER_NAME,
     role: 'database',
     format: MYDUMPER_FORMAT,
+    neverEmpty: true,
     producer: {
       label: 'mydumper',
       compresses: true,
@@ -234,6 +236,7 @@ export function mydumperArtifact(o: MydumperDumpOptions): ArtifactPlan {
         const dir = path.join(spool, MYDUMPER_TOP);
         log.info(`parallel dump: mydumper -t ${o.jobs} through the spool ${spool}`, { jobs: o.jobs, spool });
         let found = false;
+        let metadataSent = false;
         const readPositionFrom = (file: string) => {
           if (found) return;
           try {
@@ -280,6 +283,7 @@ export function mydumperArtifact(o: MydumperDumpOptions): ArtifactPlan {
             // spool deletes it (a timer reading the spool could miss a file that short-lived).
             onSent: (name, file) => {
               if (name === 'metadata' || name === 'metadata.partial') readPositionFrom(file);
+              if (name === 'metadata') metadataSent = true;
             },
             cleanup: () => {
               conn.remove();
@@ -290,7 +294,18 @@ export function mydumperArtifact(o: MydumperDumpOptions): ArtifactPlan {
         );
         // SIGKILL: mydumper must not dump on without its snapshot, nor keep its sessions on the server.
         if (o.lockWatch !== undefined) o.lockWatch.onBlocked = () => produced.kill('SIGKILL');
-        return produced;
+        // mydumper writes its metadata file last, once every table is dumped: a dump without it is no dump.
+        const done = produced.done.then(() => {
+          if (!metadataSent) {
+            throw new BackupError(
+              'mydumper ended without an error but wrote no metadata file into its directory: that is not a ' +
+                'backup, and none was committed. Check that the mydumper the runner runs is the real tool and ' +
+                `run it by hand against the source (mydumper --threads=${o.jobs} --database=${o.source.database}).`,
+            );
+          }
+        });
+        done.catch(() => undefined);
+        return { ...produced, done };
       },
     },
     onFailure: o.onFailure,

@@ -265,6 +265,7 @@ export async function openPhysicalBackup(
         name: `instance.${tools.stream}`,
         role: 'physical',
         format: tools.format,
+        neverEmpty: true,
         // Never left behind holding BACKUP STAGE BLOCK_COMMIT by a runner that was killed.
         producer: diesWithRunner({ cmd: tools.backup, args, env, label }),
         onStderr: (text) => {

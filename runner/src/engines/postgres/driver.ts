@@ -288,6 +288,7 @@ export class PostgresDriver implements EngineDriver {
           name: 'database.pgdump',
           role: 'database',
           format: 'pg_dump-custom',
+          neverEmpty: true,
           producer: {
             cmd: pgDump,
             args: [

@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { log } from '../../log';
+import { BackupError } from '../../errors';
 import { CommandSpec, ProducedStream } from '../../pipeline/stages';
 import { spoolTarProducer } from '../../pipeline/spool-tar';
 import { ArtifactPlan } from '../shared/engine';
@@ -102,6 +103,7 @@ export function parallelDumpArtifacts(o: ParallelDumpOptions): ParallelDumpPlans
     name: PARALLEL_DUMP_NAME,
     role: 'database',
     format: PARALLEL_DUMP_FORMAT,
+    neverEmpty: true,
     producer: {
       label: 'pg_dump',
       compresses: true,
@@ -109,7 +111,8 @@ export function parallelDumpArtifacts(o: ParallelDumpOptions): ParallelDumpPlans
         const spool = fs.mkdtempSync(path.join(os.tmpdir(), 'dbbackup-spool-'));
         const dir = path.join(spool, PARALLEL_DUMP_TOP);
         log.info(`parallel dump: pg_dump -j ${o.jobs} through the spool ${spool}`, { jobs: o.jobs, spool });
-        return spoolTarProducer({
+        let tocSent = false;
+        const produced = spoolTarProducer({
           tool: tool(dir),
           dir,
           top: PARALLEL_DUMP_TOP,
@@ -117,9 +120,23 @@ export function parallelDumpArtifacts(o: ParallelDumpOptions): ParallelDumpPlans
           expectBytes: o.spoolBytes,
           cleanup: () => fs.rmSync(spool, { recursive: true, force: true }),
           onSent: (name, file) => {
-            if (name === TOC_FILE) fs.copyFileSync(file, tocCopy);
+            if (name !== TOC_FILE) return;
+            fs.copyFileSync(file, tocCopy);
+            tocSent = true;
           },
         }).start(onActivity, compress, outputFd);
+        // pg_dump writes toc.dat last, once every table is dumped: a dump without it is no dump.
+        const done = produced.done.then(() => {
+          if (!tocSent) {
+            throw new BackupError(
+              `pg_dump ended without an error but wrote no ${TOC_FILE} into its directory: that is not a ` +
+                'backup, and none was committed. Check that the pg_dump the runner runs is the real tool and ' +
+                `run it by hand against the source (pg_dump --format=directory --jobs=${o.jobs}).`,
+            );
+          }
+        });
+        done.catch(() => undefined);
+        return { ...produced, done };
       },
     },
     onFailure: o.onFailure,

@@ -117,6 +117,7 @@ async function openBaseBackup(
         name: 'base.tar',
         role: 'base',
         format: 'pg_basebackup-tar',
+        neverEmpty: true,
         producer: {
           cmd: tool,
           args: ['-D', '-', '-F', 't', '-X', 'fetch', '-v', '--checkpoint=fast', '--no-password', '--label=dbbackup'],

@@ -279,6 +279,12 @@ export interface ArtifactPlan {
    * manifest is still its place in the list.
    */
   readonly alongside?: boolean;
+  /**
+   * The producer always writes something (a dump tool its format's header, a physical backup its
+   * files): a stream with no byte fails the backup however the producer exited, instead of being
+   * stored as an empty artifact that a checksum verify would pass.
+   */
+  readonly neverEmpty?: boolean;
 }
 
 /** An open backup: the snapshot (and lock) are held until close(). */
