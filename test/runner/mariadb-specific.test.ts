@@ -164,23 +164,43 @@ describe('MariaDB: what only the MySQL engine does', () => {
     },
   );
 
-  test('an account the server ignores (a host name, skip-name-resolve): the warning names it and the fix', async () => {
+  test('an account the server ignores (a host name, skip-name-resolve): the others are saved, the warning names it', async () => {
     // The server runs with --skip-name-resolve: after FLUSH PRIVILEGES it ignores this account, and
-    // mariadb-dump --system=users stops at its SHOW CREATE USER (error 1133).
-    await db.sql("SET SESSION sql_log_bin = 0; CREATE USER 'ghost'@'ghost.example'; FLUSH PRIVILEGES;");
+    // mariadb-dump --system=users stops at its SHOW CREATE USER (error 1133); `kept` is an account it knows.
+    await db.sql(
+      "SET SESSION sql_log_bin = 0; CREATE USER 'ghost'@'ghost.example'; CREATE USER 'kept'@'127.0.0.1'; " +
+        "GRANT SELECT ON busy.* TO 'kept'@'127.0.0.1'; FLUSH PRIVILEGES;",
+    );
     const args = ['backup', '--engine', 'mysql', '--source', db.url('busy'), '--json', '--to'];
     try {
       const r = await dbbackup([...args, `file://${dir}/ghost`], { env: db.env });
       assert.equal(r.code, 0, r.stderr);
       const m = JSON.parse(r.stdout);
-      assert.ok(!m.artifacts.some((a: { role: string }) => a.role === 'globals'), 'grants.sql was stored');
+      assert.ok(
+        m.artifacts.some((a: { role: string }) => a.role === 'globals'),
+        'no grants.sql was stored',
+      );
       assert.match(
         m.warnings.join('\n'),
-        /does not know the account 'ghost'@'ghost\.example' .*skip-name-resolve.*DROP USER 'ghost'@'ghost\.example'/,
+        /saved without 'ghost'@'ghost\.example': mysql\.user lists .*skip-name-resolve.*DROP USER 'ghost'@'ghost\.example'/,
       );
+      const folder = path.join(dir, 'ghost', m.id);
+      const grants = execFileSync('zstd', ['-dc', path.join(folder, 'grants.sql.zst')], { encoding: 'utf8' });
+      assert.match(grants, /GRANT SELECT ON `busy`\.\* TO `kept`@`127\.0\.0\.1`/);
+      assert.doesNotMatch(grants, /ghost/);
+      // The script restores: `kept` comes back, its grant on the restored database's new name.
+      await db.sql("SET SESSION sql_log_bin = 0; DROP USER 'kept'@'127.0.0.1';");
+      const restored = await dbbackup(
+        ['restore', '--from', `file://${dir}/ghost`, '--id', m.id, '--target', db.url('busy_ghost'), '--with-globals'],
+        { env: db.env },
+      );
+      assert.equal(restored.code, 0, restored.stderr);
+      assert.match(await db.sql("SHOW GRANTS FOR 'kept'@'127.0.0.1'"), /GRANT SELECT ON `busy_ghost`\.\*/);
     } finally {
       // The fix the warning gives.
-      await db.sql("SET SESSION sql_log_bin = 0; DROP USER 'ghost'@'ghost.example';");
+      await db.sql(
+        "SET SESSION sql_log_bin = 0; DROP USER 'ghost'@'ghost.example'; DROP USER IF EXISTS 'kept'@'127.0.0.1';",
+      );
     }
     const fixed = await dbbackup([...args, `file://${dir}/ghost-dropped`], { env: db.env });
     assert.equal(fixed.code, 0, fixed.stderr);
@@ -189,6 +209,7 @@ describe('MariaDB: what only the MySQL engine does', () => {
       m.artifacts.some((a: { role: string }) => a.role === 'globals'),
       fixed.stderr,
     );
+    assert.doesNotMatch(m.warnings?.join('\n') ?? '', /users and grants/);
   });
 
   test('a restore into an existing empty database keeps the database and its options', async () => {

@@ -273,6 +273,8 @@ async function storeArtifact(
 ): Promise<ManifestArtifact | undefined> {
   const name = plan.name + COMPRESSION_EXT[cfg.compression] + encryptionExt(cfg.encryption.scheme);
   let producer: CommandSpec | StreamProducer = plan.producer;
+  // What the first failure said to do, once its retry runs.
+  let retried: ReturnType<NonNullable<ArtifactPlan['onFailure']>> | undefined;
   for (let attempt = 0; ; attempt++) {
     try {
       const { size, sha256 } = await runPipeline(
@@ -293,8 +295,18 @@ async function storeArtifact(
             `where the runner looks for it can write nothing) and run it by hand against the source.`,
         );
       }
+      if (retried?.retryWarning !== undefined) {
+        const warning = retried.retryWarning();
+        log.warn(warning, { artifact: plan.name });
+        warnings.push(warning);
+      }
       return { name, role: plan.role, format: plan.format, size, sha256 };
     } catch (e) {
+      if (retried?.skipWarning !== undefined && e instanceof ChildProcessError && e.tool === producerLabel(producer)) {
+        log.warn(retried.skipWarning, { artifact: plan.name, error: e.message });
+        warnings.push(retried.skipWarning);
+        return undefined;
+      }
       if (
         !(e instanceof ChildProcessError) ||
         e.tool !== producerLabel(producer) ||
@@ -308,9 +320,10 @@ async function storeArtifact(
         log.warn(`${e.tool} failed; retrying`, {
           artifact: plan.name,
           error: e.message,
-          retry: next.retry.args.join(' '),
+          retry: 'args' in next.retry ? next.retry.args.join(' ') : next.retry.label,
         });
         producer = next.retry;
+        retried = next;
         continue;
       }
       if (next?.fail !== undefined) throw new BackupError(next.fail);

@@ -30,7 +30,7 @@ import { binlogArchiveWindow } from './binlog-archive';
 import { CheckBeforeWork, RestoreBackup, RestoreResult, TimeDrillRequest, TimeDrillResult } from '../shared/engine';
 import { mysqlDrillToTime } from './drill-pitr';
 import { runBinlogChainRestore, runBinlogRestore } from './binlog-restore';
-import { applyGrants, grantsNotSavedWarning } from './grants';
+import { applyGrants, grantsNotSavedWarning, grantsWithoutUnknown, unknownAccounts } from './grants';
 import { openBinlogRange } from './binlog-range';
 import { MysqlSession, quoteName, quoteString } from './session';
 import { mysqlReplicaLag } from './replica-lag';
@@ -389,6 +389,12 @@ export class MySQLDriver implements EngineDriver {
       );
       return [];
     }
+    const users: CommandSpec = {
+      cmd: dump.path,
+      args: [...connArgs, '--system=users', '--insert-ignore', '--default-character-set=utf8mb4'],
+      env,
+      label: `${dumpName} --system=users`,
+    };
     return [
       {
         name: 'grants.sql',
@@ -396,13 +402,14 @@ export class MySQLDriver implements EngineDriver {
         format: 'mysql-grants',
         // Users and grants are not in the dump's snapshot either way: dumped while the database streams.
         alongside: true,
-        producer: {
-          cmd: dump.path,
-          args: [...connArgs, '--system=users', '--insert-ignore', '--default-character-set=utf8mb4'],
-          env,
-          label: `${dumpName} --system=users`,
+        producer: users,
+        // An account the server does not know stops the dump: the others are saved without it.
+        onFailure: (stderr) => {
+          const skipWarning = grantsNotSavedWarning(dump.path, stderr);
+          if (unknownAccounts(stderr).length === 0) return { skipWarning };
+          const retry = grantsWithoutUnknown(users);
+          return { retry, retryWarning: () => retry.warning(), skipWarning };
         },
-        onFailure: (stderr) => ({ skipWarning: grantsNotSavedWarning(dump.path, stderr) }),
       },
     ];
   }

@@ -1,6 +1,7 @@
+import { PassThrough } from 'node:stream';
 import { BackupError, ChildProcessError } from '../../errors';
 import { log } from '../../log';
-import { capture, CommandSpec } from '../../pipeline/stages';
+import { capture, Child, CommandSpec, StreamProducer } from '../../pipeline/stages';
 
 /** Where and how a `grants.sql` artifact (mariadb-dump --system=users) is applied. */
 export interface GrantsTarget {
@@ -12,26 +13,103 @@ export interface GrantsTarget {
   readonly targetDatabase: string;
 }
 
+/** What SHOW CREATE USER of an account the server does not know (error 1133) makes mariadb-dump print. */
+const UNKNOWN_ACCOUNT_RE =
+  /SHOW CREATE USER ('(?:[^']|'')*'@'(?:[^']|'')*')'?: Can't find any matching row in the user table/g;
+
 /**
- * Why `mariadb-dump --system=users` failed, with the fix, for the manifest's warnings. An account
- * that mysql.user lists but the server did not load (under skip-name-resolve a server ignores every
- * account whose host is a name, and its error log says so) stops the dump at its SHOW CREATE USER.
+ * The accounts mysql.user lists but the server did not load, from mariadb-dump's stderr (under
+ * skip-name-resolve a server ignores every account whose host is a name, and its error log says so).
+ */
+export function unknownAccounts(stderr: string): string[] {
+  return [...new Set([...stderr.matchAll(UNKNOWN_ACCOUNT_RE)].map((m) => m[1]))];
+}
+
+/** The part of a warning that says why `accounts` are not in the backup, and the fix. */
+function unknownAccountsNote(dumpPath: string, accounts: readonly string[]): string {
+  const them = accounts.length > 1 ? 'them' : 'it';
+  return (
+    `mysql.user lists ${accounts.join(', ')} but the server does not know ${them}, so ${dumpPath} ` +
+    `--system=users cannot read ${them} (with skip-name-resolve a server ignores accounts whose host is a name: ` +
+    `its error log says "ignored in --skip-name-resolve mode"). Drop ${them} ` +
+    `(${accounts.map((a) => `DROP USER ${a}`).join('; ')}) or give ${them} an address as host`
+  );
+}
+
+/**
+ * Why `mariadb-dump --system=users` failed, with the fix, for the manifest's warnings (an account
+ * the server does not know stops the dump at its SHOW CREATE USER; grantsWithoutUnknown saves the
+ * others then, and this is the warning when even that failed).
  */
 export function grantsNotSavedWarning(dumpPath: string, stderr: string): string {
-  const ignored =
-    /SHOW CREATE USER ('(?:[^']|'')*'@'(?:[^']|'')*')'?: Can't find any matching row in the user table/.exec(stderr);
-  if (ignored !== null) {
-    return (
-      `users and grants were not saved: the server does not know the account ${ignored[1]} that mysql.user ` +
-      `lists, and ${dumpPath} --system=users stops at it (with skip-name-resolve a server ignores accounts whose ` +
-      `host is a name: its error log says "ignored in --skip-name-resolve mode"). Drop that account ` +
-      `(DROP USER ${ignored[1]}) or give it an address as its host, and the next backup saves them.`
-    );
+  const unknown = unknownAccounts(stderr);
+  if (unknown.length > 0) {
+    return `users and grants were not saved: ${unknownAccountsNote(dumpPath, unknown)}, and the next backup saves them.`;
   }
   return (
     `users and grants were not saved: ${dumpPath} --system=users failed (reading them needs SELECT on ` +
     `the mysql schema): ${stderr.trim().split('\n').slice(-2).join(' ')}`
   );
+}
+
+/** The warning of a backup whose users and grants were saved without the accounts the server does not know. */
+function grantsWithoutUnknownWarning(dumpPath: string, accounts: readonly string[]): string {
+  return (
+    `users and grants were saved without ${accounts.join(', ')}: ` +
+    `${unknownAccountsNote(dumpPath, accounts)}, and the next backup saves every account.`
+  );
+}
+
+/**
+ * `mariadb-dump --system=users` again with `--force`, which goes on past the accounts the server
+ * does not know (SHOW CREATE USER and SHOW GRANTS fail for them, and it exits 2): the script of
+ * every other account, without the statements that still name the unknown ones (SET DEFAULT
+ * ROLE … FOR them, which a restore could not run). Any other error, or an exit other than 0 and
+ * 2, fails it as the tool failed (the backup then goes on without users and grants, saying why).
+ */
+export function grantsWithoutUnknown(spec: CommandSpec): StreamProducer & { warning(): string } {
+  const label = spec.label ?? spec.cmd;
+  let left: string[] = [];
+  return {
+    label,
+    warning: () => grantsWithoutUnknownWarning(spec.cmd, left),
+    start: () => {
+      const child = new Child({ ...spec, args: [...spec.args, '--force'] }, ['ignore', 'pipe', 'pipe']);
+      const chunks: Buffer[] = [];
+      let stderr = '';
+      child.process.stdout!.on('data', (d: Buffer) => chunks.push(d));
+      child.process.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString('utf8');
+      });
+      const stdout = new PassThrough();
+      const done = child.done
+        .catch((e: unknown) => {
+          if (!(e instanceof ChildProcessError) || e.exitCode !== 2) throw e;
+        })
+        .then(() => {
+          const unknown = unknownAccounts(stderr);
+          const about = (line: string) =>
+            unknown.some((a) => line.includes(`'SHOW CREATE USER ${a}'`) || line.includes(`'SHOW GRANTS FOR ${a}'`));
+          const errors = stderr.split('\n').filter((l) => /Couldn't execute|error/i.test(l) && !about(l));
+          if (unknown.length === 0 || errors.length > 0) throw new ChildProcessError(label, 2, null, stderr);
+          left = unknown;
+          const names = new Set(unknown.map((a) => accountKey(a)));
+          const kept = Buffer.concat(chunks)
+            .toString('utf8')
+            .split('\n')
+            .filter((line) => ![...line.matchAll(ACCOUNT_RE)].some((m) => names.has(accountKey(m[0]))));
+          stdout.end(kept.join('\n'));
+        });
+      done.catch((e: Error) => stdout.destroy(e));
+      return { stdout, done, kill: (signal) => child.kill(signal) };
+    },
+  };
+}
+
+/** An account's user and host unquoted, as one key (`'u'@'h'` and `` `u`@`h` `` are the same account). */
+function accountKey(account: string): string {
+  const m = [...account.matchAll(ACCOUNT_RE)][0];
+  return m === undefined ? account : JSON.stringify([unquote(m[1]), unquote(m[2])]);
 }
 
 /** An account as it appears in the dump: `user`@`host` or 'user'@'host'. */

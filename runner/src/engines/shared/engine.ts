@@ -262,12 +262,18 @@ export interface ArtifactPlan {
   readonly producer: CommandSpec | StreamProducer;
   /**
    * Called when the producer failed: return a replacement producer to try (e.g. without
-   * role passwords when the user may not read them), a warning to record and skip the
-   * artifact, a message to fail the backup with (naming the cause), or undefined to fail it.
+   * role passwords when the user may not read them) with the warning to record when it succeeds
+   * (`retryWarning`, asked once it did), a warning to record and skip the artifact (with a retry: when the retry
+   * fails too), a message to fail the backup with (naming the cause), or undefined to fail it.
    */
-  readonly onFailure?: (
-    stderr: string,
-  ) => { readonly retry?: CommandSpec; readonly skipWarning?: string; readonly fail?: string } | undefined;
+  readonly onFailure?: (stderr: string) =>
+    | {
+        readonly retry?: CommandSpec | StreamProducer;
+        readonly retryWarning?: () => string;
+        readonly skipWarning?: string;
+        readonly fail?: string;
+      }
+    | undefined;
   /**
    * Called with the producer's stderr as it arrives, e.g. to follow a dump tool's `--verbose`
    * messages (MySQL: release a brief commit block once the dump's snapshot is open).
