@@ -164,7 +164,7 @@ describe('MariaDB: what only the MySQL engine does', () => {
     },
   );
 
-  test('an account the server ignores (a host name, skip-name-resolve): the others are saved, the warning names it', async () => {
+  test('an account the server ignores (skip-name-resolve): the others are saved, the warning names it', async () => {
     // The server runs with --skip-name-resolve: after FLUSH PRIVILEGES it ignores this account, and
     // mariadb-dump --system=users stops at its SHOW CREATE USER (error 1133); `kept` is an account it knows.
     await db.sql(
@@ -182,7 +182,7 @@ describe('MariaDB: what only the MySQL engine does', () => {
       );
       assert.match(
         m.warnings.join('\n'),
-        /saved without 'ghost'@'ghost\.example': mysql\.user lists .*skip-name-resolve.*DROP USER 'ghost'@'ghost\.example'/,
+        /saved without 'ghost'@'ghost\.example': mysql\.user lists .*skip-name-resolve.*DROP USER 'ghost'@'ghost\.ex/,
       );
       const folder = path.join(dir, 'ghost', m.id);
       const grants = execFileSync('zstd', ['-dc', path.join(folder, 'grants.sql.zst')], { encoding: 'utf8' });

@@ -44,7 +44,8 @@ function unknownAccountsNote(dumpPath: string, accounts: readonly string[]): str
 export function grantsNotSavedWarning(dumpPath: string, stderr: string): string {
   const unknown = unknownAccounts(stderr);
   if (unknown.length > 0) {
-    return `users and grants were not saved: ${unknownAccountsNote(dumpPath, unknown)}, and the next backup saves them.`;
+    const note = unknownAccountsNote(dumpPath, unknown);
+    return `users and grants were not saved: ${note}, and the next backup saves them.`;
   }
   return (
     `users and grants were not saved: ${dumpPath} --system=users failed (reading them needs SELECT on ` +
