@@ -5,13 +5,14 @@
  * resumable uploads), gcs/objects.ts (single-request writes, resuming reads); gcs-auth.ts the
  * credentials.
  */
+import { buffer } from 'node:stream/consumers';
 import type { Readable } from 'node:stream';
 import type { StorageUrl } from '../../../lib/core/urls';
 import { log } from '../log';
 import { GcsClient, gcsEndpoint, RETRY_DELAYS_MS } from './gcs/client';
 import { listAll, objectMetadata } from './gcs/listing';
 import { TierFolders } from './gcs/names';
-import { collect, putObject, readObject } from './gcs/objects';
+import { putObject, readObject } from './gcs/objects';
 import { chunkSizeFor, ResumableUpload } from './gcs/resumable';
 import { defaultCredentials, type TokenSource } from './gcs-auth';
 import { NotFoundError, type ObjectInfo, type PutOptions, type Storage } from './storage';
@@ -78,7 +79,7 @@ export class GcsStorage implements Storage {
   }
 
   public async readBytes(key: string): Promise<Buffer> {
-    return collect(await this.read(key));
+    return buffer(await this.read(key));
   }
 
   public async stat(key: string): Promise<ObjectInfo | undefined> {

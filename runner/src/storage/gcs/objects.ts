@@ -1,4 +1,5 @@
 /** Whole-object operations: a small object in one request, and a read that resumes where it broke off. */
+import { buffer } from 'node:stream/consumers';
 import * as crypto from 'node:crypto';
 import { Readable } from 'node:stream';
 import { log } from '../../log';
@@ -27,7 +28,7 @@ export async function putObject(client: GcsClient, name: string, key: string, da
   if (res.status === 412) {
     await res.body?.cancel();
     // The same bytes already there (a repeated request whose first answer was lost) are success.
-    const existing = await readObject(client, name, key).then((s) => collect(s));
+    const existing = await readObject(client, name, key).then((s) => buffer(s));
     if (existing.equals(data)) return;
     throw new GcsError(
       `${client.display(name)} already exists with other content; the runner never overwrites an object`,
@@ -83,10 +84,4 @@ export async function readObject(client: GcsClient, name: string, key: string): 
     }
   }
   return Readable.from(chunks(), { objectMode: false });
-}
-
-export async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
 }
