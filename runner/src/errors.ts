@@ -8,6 +8,22 @@ export class BackupError extends Error {
 }
 
 /**
+ * A dump tool that exited 0 without writing what it always writes (`what`: "nothing for
+ * database.pgdump", "no toc.dat into its directory"): the backup fails rather than store it.
+ */
+export function wroteNothingError(
+  tool: string,
+  what: string,
+  byHand = `${tool} by hand against the source`,
+): BackupError {
+  return new BackupError(
+    `${tool} ended without an error but wrote ${what}: that is not a backup, and none was committed. ` +
+      `Check that the ${tool} the runner runs is the real tool (a wrapper or a stub found first where the ` +
+      `runner looks for it can write nothing) and run ${byHand}.`,
+  );
+}
+
+/**
  * A stage that reads a stored backup back failed for a reason of its own (a tool missing, killed,
  * stalled or broken, a key that does not fit) while the stored bytes match the manifest: the
  * run failed (exit 1); the backup is not called damaged.

@@ -7,7 +7,7 @@ import { checkTierOverride, idTime, makeBackupId, removeLeftovers, writeManifest
 import { keepChainWhole } from '../chain-tiers';
 import { BackupConfig } from '../config';
 import { ArtifactCopy, ArtifactPlan, driverFor, StreamProducer } from '../engines';
-import { BackupError, ChildProcessError } from '../errors';
+import { BackupError, ChildProcessError, wroteNothingError } from '../errors';
 import { formatBytes, log } from '../log';
 import { emitMetrics } from '../metrics';
 import { COMPRESSION_EXT } from '../pipeline/compress';
@@ -288,12 +288,7 @@ async function storeArtifact(
         plan.onStderr,
       );
       if (plan.neverEmpty === true && size <= EMPTY_STORED_BOUND && size === (await emptyStoredSize(cfg, enc))) {
-        const tool = producerLabel(producer);
-        throw new BackupError(
-          `${tool} ended without an error but wrote nothing for ${plan.name}: that is not a backup, and none ` +
-            `was committed. Check that the ${tool} the runner runs is the real tool (a wrapper or a stub found first ` +
-            `where the runner looks for it can write nothing) and run it by hand against the source.`,
-        );
+        throw wroteNothingError(producerLabel(producer), `nothing for ${plan.name}`);
       }
       if (retried?.retryWarning !== undefined) {
         const warning = retried.retryWarning();

@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../../../../lib/core/errors';
-import { BackupError } from '../../errors';
+import { wroteNothingError } from '../../errors';
 import { LogPosition, TableStat } from '../../../../lib/core/manifest';
 import { SourceUrl } from '../../../../lib/core/urls';
 import { log } from '../../log';
@@ -297,10 +297,10 @@ export function mydumperArtifact(o: MydumperDumpOptions): ArtifactPlan {
         // mydumper writes its metadata file last, once every table is dumped: a dump without it is no dump.
         const done = produced.done.then(() => {
           if (!metadataSent) {
-            throw new BackupError(
-              'mydumper ended without an error but wrote no metadata file into its directory: that is not a ' +
-                'backup, and none was committed. Check that the mydumper the runner runs is the real tool and ' +
-                `run it by hand against the source (mydumper --threads=${o.jobs} --database=${o.source.database}).`,
+            throw wroteNothingError(
+              'mydumper',
+              'no metadata file into its directory',
+              `mydumper --threads=${o.jobs} --database=${o.source.database} by hand against the source`,
             );
           }
         });

@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { log } from '../../log';
-import { BackupError } from '../../errors';
+import { wroteNothingError } from '../../errors';
 import { CommandSpec, ProducedStream } from '../../pipeline/stages';
 import { spoolTarProducer } from '../../pipeline/spool-tar';
 import { ArtifactPlan } from '../shared/engine';
@@ -128,10 +128,10 @@ export function parallelDumpArtifacts(o: ParallelDumpOptions): ParallelDumpPlans
         // pg_dump writes toc.dat last, once every table is dumped: a dump without it is no dump.
         const done = produced.done.then(() => {
           if (!tocSent) {
-            throw new BackupError(
-              `pg_dump ended without an error but wrote no ${TOC_FILE} into its directory: that is not a ` +
-                'backup, and none was committed. Check that the pg_dump the runner runs is the real tool and ' +
-                `run it by hand against the source (pg_dump --format=directory --jobs=${o.jobs}).`,
+            throw wroteNothingError(
+              'pg_dump',
+              `no ${TOC_FILE} into its directory`,
+              `pg_dump --format=directory --jobs=${o.jobs} by hand against the source`,
             );
           }
         });
