@@ -15,6 +15,7 @@ import { LocalMariaDB, startLocalMariaDB } from '../../runner/src/local/mariadb-
 import { loadMariaFixture, mariaFingerprint } from '../harness/mariadb-fixture';
 import { DBBACKUP, dbbackup } from '../harness/runner';
 import { flipByte } from '../harness/damage';
+import { allCmdlines, findDescendant } from '../harness/procs';
 
 describe('MariaDB: --jobs and --row-counts', () => {
   let db: LocalMariaDB;
@@ -359,6 +360,60 @@ describe('MariaDB: --jobs and --row-counts', () => {
     assert.deepEqual(await leftovers(), []);
     assert.deepEqual(fs.readdirSync(tmp), []);
     await db.sql('DROP DATABASE late');
+  });
+
+  test('SIGTERM while myloader loads: exit 1, each target as it was, no loader, scratch or session left', async () => {
+    // Rows that do not compress, in four tables, so the loads take long enough to be caught at.
+    await db.sql('CREATE DATABASE sig');
+    for (const t of ['t1', 't2', 't3', 't4']) {
+      await db.sql(`CREATE TABLE ${t} (id INT PRIMARY KEY, v VARBINARY(255) NOT NULL)`, 'sig');
+      await db.sql(`INSERT INTO ${t} SELECT seq, RANDOM_BYTES(250) FROM seq_1_to_60000`, 'sig');
+    }
+    const store = `file://${dir}/sig`;
+    const b = await run(['backup', '--engine', 'mysql', '--source', db.url('sig'), '--to', store, '--jobs', '2']);
+    assert.equal(b.code, 0, b.stderr);
+    const interrupted = async (database: string, ...extra: string[]) => {
+      let signalled = false;
+      const r = await dbbackup(
+        ['restore', '--from', store, '--latest', '--target', db.url(database), '--jobs', '2', ...extra],
+        {
+          env: { ...db.env, TMPDIR: tmp },
+          timeoutMs: 300000,
+          onSpawn: (pid) => {
+            void (async () => {
+              for (const end = Date.now() + 120000; Date.now() < end; await new Promise((r) => setTimeout(r, 20))) {
+                if (findDescendant(pid, 'myloader') !== undefined) {
+                  process.kill(pid, 'SIGTERM');
+                  signalled = true;
+                  return;
+                }
+              }
+            })();
+          },
+        },
+      );
+      assert.ok(signalled, `no myloader was seen loading ${database}\n${r.stderr}`);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /interrupted by SIGTERM/);
+    };
+    await interrupted('sig_new');
+    assert.equal(await db.sql(`SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'sig_new'`), '0');
+    const before = await occupied('sig_occupied');
+    await interrupted('sig_occupied', '--clean');
+    assert.deepEqual(await mariaFingerprint(db, 'sig_occupied'), before);
+    assert.deepEqual(await leftovers(), []);
+    assert.deepEqual(fs.readdirSync(tmp), []);
+    assert.deepEqual(
+      allCmdlines().filter((c) => c.startsWith('myloader')),
+      [],
+    );
+    // No session of the restore is left on the server either (a killed client's ends as the server notices).
+    const sessions = `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB LIKE 'sig\\_%'`;
+    for (const end = Date.now() + 5000; Date.now() < end && (await db.sql(sessions)) !== '0'; ) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(await db.sql(sessions), '0');
+    await db.sql('DROP DATABASE sig; DROP DATABASE sig_occupied');
   });
 
   test('a single-stream backup restored with --jobs 2: one stream, said so in the log; identical data', async () => {
