@@ -16,7 +16,11 @@ import { BackupSource, BackupVault, DatabaseBackup, type NativeBackupOptions } f
 import { newSecret, newVpc, normalizedTemplate, resourcesOf } from './helpers';
 
 /** An RDS PostgreSQL instance and its DatabaseBackup (with `nativeBackup` as given; undefined: none). */
-function withInstance(nativeBackup: NativeBackupOptions | undefined, app = new App()) {
+/** `nativeBackup` may be made in the stack (an existing vault imported there, as a user does). */
+function withInstance(
+  nativeBackup: NativeBackupOptions | ((stack: Stack) => NativeBackupOptions) | undefined,
+  app = new App(),
+) {
   const stack = new Stack(app, 'Db', { env: { account: '123456789012', region: 'eu-west-1' } });
   const vpc = newVpc(stack);
   const instance = new rds.DatabaseInstance(stack, 'Orders', {
@@ -31,7 +35,7 @@ function withInstance(nativeBackup: NativeBackupOptions | undefined, app = new A
     source: BackupSource.fromRdsInstance(instance, { databaseName: 'orders', username: 'backup' }),
     vpc,
     vault,
-    nativeBackup,
+    nativeBackup: typeof nativeBackup === 'function' ? nativeBackup(stack) : nativeBackup,
   });
   return { app, stack, instance, vault, db };
 }
@@ -114,18 +118,10 @@ describe('nativeBackup: an RDS instance or Aurora cluster in an AWS Backup plan'
   });
 
   test('without continuous backup there is one rule; an existing AWS Backup vault is used as is', () => {
-    const app = new App();
-    const { stack } = withInstance(
-      {
-        continuousBackup: false,
-        backupVault: backup.BackupVault.fromBackupVaultName(
-          new Stack(app, 'Other', { env: { account: '123456789012', region: 'eu-west-1' } }),
-          'Existing',
-          'org-backups',
-        ),
-      },
-      app,
-    );
+    const { stack } = withInstance((scope) => ({
+      continuousBackup: false,
+      backupVault: backup.BackupVault.fromBackupVaultName(scope, 'Existing', 'org-backups'),
+    }));
     const t = Template.fromStack(stack);
     t.resourceCountIs('AWS::Backup::BackupVault', 0);
     const rules = resourcesOf(t, 'AWS::Backup::BackupPlan')[0][1].Properties.BackupPlan.BackupPlanRule;
