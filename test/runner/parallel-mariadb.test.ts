@@ -38,6 +38,19 @@ describe('MariaDB: --jobs and --row-counts', () => {
     return mariaFingerprint(db, database);
   };
 
+  /** DATABASE of four tables of ROWS rows that do not compress (250 random bytes each), and its --jobs 2 backup. */
+  const incompressibleBackup = async (database: string, rows: number): Promise<string> => {
+    await db.sql(`CREATE DATABASE ${database}`);
+    for (const t of ['t1', 't2', 't3', 't4']) {
+      await db.sql(`CREATE TABLE ${t} (id INT PRIMARY KEY, v VARBINARY(255) NOT NULL)`, database);
+      await db.sql(`INSERT INTO ${t} SELECT seq, RANDOM_BYTES(250) FROM seq_1_to_${rows}`, database);
+    }
+    const store = `file://${dir}/${database}`;
+    const b = await run(['backup', '--engine', 'mysql', '--source', db.url(database), '--to', store, '--jobs', '2']);
+    assert.equal(b.code, 0, b.stderr);
+    return store;
+  };
+
   beforeAll(async () => {
     db = await startLocalMariaDB();
     await loadMariaFixture(db, 'shop');
@@ -319,14 +332,7 @@ describe('MariaDB: --jobs and --row-counts', () => {
   test('damage at the end of a large archive: tables load as it streams, then each target is as it was', async () => {
     // 100 MB of rows that do not compress, in four tables: all but the last 4 MiB stream to the loaders
     // before the damage shows (the read-back holds the end back until the stored bytes match).
-    await db.sql('CREATE DATABASE late');
-    for (const t of ['t1', 't2', 't3', 't4']) {
-      await db.sql(`CREATE TABLE ${t} (id INT PRIMARY KEY, v VARBINARY(255) NOT NULL)`, 'late');
-      await db.sql(`INSERT INTO ${t} SELECT seq, RANDOM_BYTES(250) FROM seq_1_to_100000`, 'late');
-    }
-    const store = `file://${dir}/late`;
-    const b = await run(['backup', '--engine', 'mysql', '--source', db.url('late'), '--to', store, '--jobs', '2']);
-    assert.equal(b.code, 0, b.stderr);
+    const store = await incompressibleBackup('late', 100000);
     const id = fs.readdirSync(path.join(dir, 'late')).find((n) => /^\d{8}T/.test(n))!;
     const object = path.join(dir, 'late', id, 'database.mydumper.tar.zst');
     assert.ok(fs.statSync(object).size > 64 << 20, `${fs.statSync(object).size} bytes`);
@@ -364,14 +370,7 @@ describe('MariaDB: --jobs and --row-counts', () => {
 
   test('SIGTERM while myloader loads: exit 1, each target as it was, no loader, scratch or session left', async () => {
     // Rows that do not compress, in four tables, so the loads take long enough to be caught at.
-    await db.sql('CREATE DATABASE sig');
-    for (const t of ['t1', 't2', 't3', 't4']) {
-      await db.sql(`CREATE TABLE ${t} (id INT PRIMARY KEY, v VARBINARY(255) NOT NULL)`, 'sig');
-      await db.sql(`INSERT INTO ${t} SELECT seq, RANDOM_BYTES(250) FROM seq_1_to_60000`, 'sig');
-    }
-    const store = `file://${dir}/sig`;
-    const b = await run(['backup', '--engine', 'mysql', '--source', db.url('sig'), '--to', store, '--jobs', '2']);
-    assert.equal(b.code, 0, b.stderr);
+    const store = await incompressibleBackup('sig', 60000);
     const interrupted = async (database: string, ...extra: string[]) => {
       let signalled = false;
       const r = await dbbackup(
