@@ -68,12 +68,13 @@ function grantsWithoutUnknownWarning(dumpPath: string, accounts: readonly string
  * ROLE … FOR them, which a restore could not run). Any other error, or an exit other than 0 and
  * 2, fails it as the tool failed (the backup then goes on without users and grants, saying why).
  */
-export function grantsWithoutUnknown(spec: CommandSpec): StreamProducer & { warning(): string } {
+export function grantsWithoutUnknown(spec: CommandSpec): StreamProducer & { warning(): string | undefined } {
   const label = spec.label ?? spec.cmd;
   let left: string[] = [];
   return {
     label,
-    warning: () => grantsWithoutUnknownWarning(spec.cmd, left),
+    // None when the run met no unknown account (it went between the two runs).
+    warning: () => (left.length > 0 ? grantsWithoutUnknownWarning(spec.cmd, left) : undefined),
     start: () => {
       const child = new Child({ ...spec, args: [...spec.args, '--force'] }, ['ignore', 'pipe', 'pipe']);
       const chunks: Buffer[] = [];
@@ -83,16 +84,20 @@ export function grantsWithoutUnknown(spec: CommandSpec): StreamProducer & { warn
         stderr += d.toString('utf8');
       });
       const stdout = new PassThrough();
+      let failed = false;
       const done = child.done
         .catch((e: unknown) => {
           if (!(e instanceof ChildProcessError) || e.exitCode !== 2) throw e;
+          failed = true;
         })
         .then(() => {
           const unknown = unknownAccounts(stderr);
           const about = (line: string) =>
             unknown.some((a) => line.includes(`'SHOW CREATE USER ${a}'`) || line.includes(`'SHOW GRANTS FOR ${a}'`));
           const errors = stderr.split('\n').filter((l) => /Couldn't execute|error/i.test(l) && !about(l));
-          if (unknown.length === 0 || errors.length > 0) throw new ChildProcessError(label, 2, null, stderr);
+          // Exit 2 is taken only for the unknown accounts (exit 0: the account went meanwhile, all is in).
+          if ((failed && unknown.length === 0) || errors.length > 0)
+            throw new ChildProcessError(label, 2, null, stderr);
           left = unknown;
           const names = new Set(unknown.map((a) => accountKey(a)));
           const kept = Buffer.concat(chunks)

@@ -269,7 +269,7 @@ export interface ArtifactPlan {
   readonly onFailure?: (stderr: string) =>
     | {
         readonly retry?: CommandSpec | StreamProducer;
-        readonly retryWarning?: () => string;
+        readonly retryWarning?: () => string | undefined;
         readonly skipWarning?: string;
         readonly fail?: string;
       }
