@@ -256,7 +256,7 @@ describe('a platform team composition: existing VPC, bucket, key, cluster and to
       'arn:aws:kms:eu-west-1:123456789012:key/0e0e0e0e-1111-2222-3333-444444444444',
     );
     const instance = new rds.DatabaseInstance(stack, 'Billing', {
-      engine: rds.DatabaseInstanceEngine.mysql({ version: rds.MysqlEngineVersion.VER_8_0 }),
+      engine: rds.DatabaseInstanceEngine.mysql({ version: rds.MysqlEngineVersion.VER_8_0_46 }),
       vpc,
       credentials: rds.Credentials.fromGeneratedSecret('admin'),
     });
