@@ -4,6 +4,7 @@
 module.exports = {
   // jest's node environment, with test code in the worker's own realm (see the file for why).
   testEnvironment: '<rootDir>/test/util/node-realm-environment.js',
+  setupFiles: ['<rootDir>/test/util/deprecated-fail.js'],
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {

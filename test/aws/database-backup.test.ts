@@ -259,6 +259,7 @@ describe('a platform team composition: existing VPC, bucket, key, cluster and to
       engine: rds.DatabaseInstanceEngine.mysql({ version: rds.MysqlEngineVersion.VER_8_0_46 }),
       vpc,
       credentials: rds.Credentials.fromGeneratedSecret('admin'),
+      storageEncrypted: true,
     });
     const backups = ['billing', 'billing-archive'].map(
       (id, i) =>

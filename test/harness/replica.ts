@@ -65,7 +65,9 @@ export async function startPostgresStandby(primary: LocalPostgres): Promise<Loca
 
 /** Wait until the standby has replayed everything the primary has written so far. */
 export async function waitStandbyCaughtUp(primary: LocalPostgres, standby: LocalPostgres): Promise<void> {
-  const lsn = await primary.sql('SELECT pg_current_wal_lsn()');
+  // The insert position, not pg_current_wal_lsn() (the write position): with synchronous_commit off,
+  // as the harness runs, a commit just made can still be in WAL buffers, behind the write position.
+  const lsn = await primary.sql('SELECT pg_current_wal_insert_lsn()');
   await waitFor(
     `the standby to replay up to ${lsn}`,
     async () => (await standby.sql(`SELECT pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn`)) === 't',

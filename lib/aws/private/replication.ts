@@ -71,8 +71,14 @@ export function vaultReplication(
       );
     }
     const replica = makeReplica(target);
-    // S3 refuses a replication rule to a bucket that does not exist yet.
-    here.addDependency(target, 'the replica vault exists before replication to it is configured');
+    // S3 refuses a replication rule to a bucket that does not exist yet. aws-cdk-lib renamed the
+    // method (addDependency is deprecated and warns at synth); older releases have only the old name.
+    const order = here as Stack & { addStackDependency?: Stack['addDependency'] };
+    (order.addStackDependency ?? order.addDependency).call(
+      here,
+      target,
+      'the replica vault exists before replication to it is configured',
+    );
     destinationBucket = replica.bucket;
     destinationKey = replica.key;
     const aliasName = `alias/dbbackup-replica-${Names.uniqueResourceName(scope, { maxLength: 200, separator: '-' })}`
