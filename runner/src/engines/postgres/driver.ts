@@ -235,11 +235,13 @@ export class PostgresDriver implements EngineDriver {
       // The settings, the transaction, its snapshot and (for the rule of lib/core/parallel.ts without
       // --jobs: parallel only with two large tables or more) the large tables in it: one round trip.
       const large = options.jobs === undefined ? `, 'large', (${largeTablesSql(PARALLEL_TABLE_MIN_BYTES)})` : '';
+      // The WAL position: the insert position, which covers every commit the snapshot sees (with
+      // synchronous_commit off a commit can still sit in the WAL buffers, past pg_current_wal_lsn).
       const snap = await session.json<{ snapshot: string; lsn: string | null; large?: number }>(
         `SET lock_timeout = '${lockWait}s'; SET max_parallel_workers_per_gather = 0; ` +
           'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; ' +
           `SELECT json_build_object('snapshot', pg_export_snapshot(), ` +
-          `'lsn', ${info.recovery ? 'pg_last_wal_replay_lsn()' : 'pg_current_wal_lsn()'}${large})`,
+          `'lsn', ${info.recovery ? 'pg_last_wal_replay_lsn()' : 'pg_current_wal_insert_lsn()'}${large})`,
       );
       const dumpVersion = await versions.then(([d]) => d);
       if (Number(dumpVersion.split('.')[0]) < Math.floor(info.num / 10000)) {
