@@ -290,7 +290,7 @@ async function storeArtifact(
       if (plan.neverEmpty === true && size <= EMPTY_STORED_BOUND && size === (await emptyStoredSize(cfg, enc))) {
         throw wroteNothingError(producerLabel(producer), `nothing for ${plan.name}`);
       }
-      const warning = retried?.retryWarning?.();
+      const warning = retried === undefined ? plan.warning?.() : retried.retryWarning?.();
       if (warning !== undefined) {
         log.warn(warning, { artifact: plan.name });
         warnings.push(warning);

@@ -30,7 +30,7 @@ import { binlogArchiveWindow } from './binlog-archive';
 import { CheckBeforeWork, RestoreBackup, RestoreResult, TimeDrillRequest, TimeDrillResult } from '../shared/engine';
 import { mysqlDrillToTime } from './drill-pitr';
 import { runBinlogChainRestore, runBinlogRestore } from './binlog-restore';
-import { applyGrants, grantsNotSavedWarning, grantsWithoutUnknown, unknownAccounts } from './grants';
+import { applyGrants, grantsNotSavedWarning, grantsWithoutUnknown } from './grants';
 import { openBinlogRange } from './binlog-range';
 import { MysqlSession, quoteName, quoteString } from './session';
 import { mysqlReplicaLag } from './replica-lag';
@@ -395,6 +395,9 @@ export class MySQLDriver implements EngineDriver {
       env,
       label: `${dumpName} --system=users`,
     };
+    // With --force, in one run: an account the server does not know would stop the dump, and the
+    // others are saved without it (no second run to find that out).
+    const producer = grantsWithoutUnknown(users);
     return [
       {
         name: 'grants.sql',
@@ -402,14 +405,9 @@ export class MySQLDriver implements EngineDriver {
         format: 'mysql-grants',
         // Users and grants are not in the dump's snapshot either way: dumped while the database streams.
         alongside: true,
-        producer: users,
-        // An account the server does not know stops the dump: the others are saved without it.
-        onFailure: (stderr) => {
-          const skipWarning = grantsNotSavedWarning(dump.path, stderr);
-          if (unknownAccounts(stderr).length === 0) return { skipWarning };
-          const retry = grantsWithoutUnknown(users);
-          return { retry, retryWarning: () => retry.warning(), skipWarning };
-        },
+        producer,
+        warning: () => producer.warning(),
+        onFailure: (stderr) => ({ skipWarning: grantsNotSavedWarning(dump.path, stderr) }),
       },
     ];
   }

@@ -21,7 +21,7 @@ const UNKNOWN_ACCOUNT_RE =
  * The accounts mysql.user lists but the server did not load, from mariadb-dump's stderr (under
  * skip-name-resolve a server ignores every account whose host is a name, and its error log says so).
  */
-export function unknownAccounts(stderr: string): string[] {
+function unknownAccounts(stderr: string): string[] {
   return [...new Set([...stderr.matchAll(UNKNOWN_ACCOUNT_RE)].map((m) => m[1]))];
 }
 
@@ -38,8 +38,8 @@ function unknownAccountsNote(dumpPath: string, accounts: readonly string[]): str
 
 /**
  * Why `mariadb-dump --system=users` failed, with the fix, for the manifest's warnings (an account
- * the server does not know stops the dump at its SHOW CREATE USER; grantsWithoutUnknown saves the
- * others then, and this is the warning when even that failed).
+ * the server does not know makes its SHOW CREATE USER fail; grantsWithoutUnknown saves the others
+ * then, and this is the warning when another error failed the run too).
  */
 export function grantsNotSavedWarning(dumpPath: string, stderr: string): string {
   const unknown = unknownAccounts(stderr);
@@ -62,18 +62,19 @@ function grantsWithoutUnknownWarning(dumpPath: string, accounts: readonly string
 }
 
 /**
- * `mariadb-dump --system=users` again with `--force`, which goes on past the accounts the server
- * does not know (SHOW CREATE USER and SHOW GRANTS fail for them, and it exits 2): the script of
- * every other account, without the statements that still name the unknown ones (SET DEFAULT
- * ROLE … FOR them, which a restore could not run). Any other error, or an exit other than 0 and
- * 2, fails it as the tool failed (the backup then goes on without users and grants, saying why).
+ * `mariadb-dump --system=users` with `--force`, which goes on past the accounts the server does
+ * not know (SHOW CREATE USER and SHOW GRANTS fail for them, and it exits 2) where it would stop at
+ * the first: the script of every other account, without the statements that still name the
+ * unknown ones (SET DEFAULT ROLE … FOR them, which a restore could not run). Any other error, or an
+ * exit other than 0 and 2, fails it as the tool failed (the backup then goes on without users and
+ * grants, saying why).
  */
 export function grantsWithoutUnknown(spec: CommandSpec): StreamProducer & { warning(): string | undefined } {
   const label = spec.label ?? spec.cmd;
   let left: string[] = [];
   return {
     label,
-    // None when the run met no unknown account (it went between the two runs).
+    // None when the run met no unknown account.
     warning: () => (left.length > 0 ? grantsWithoutUnknownWarning(spec.cmd, left) : undefined),
     start: () => {
       const child = new Child({ ...spec, args: [...spec.args, '--force'] }, ['ignore', 'pipe', 'pipe']);
@@ -95,7 +96,7 @@ export function grantsWithoutUnknown(spec: CommandSpec): StreamProducer & { warn
           const about = (line: string) =>
             unknown.some((a) => line.includes(`'SHOW CREATE USER ${a}'`) || line.includes(`'SHOW GRANTS FOR ${a}'`));
           const errors = stderr.split('\n').filter((l) => /Couldn't execute|error/i.test(l) && !about(l));
-          // Exit 2 is taken only for the unknown accounts (exit 0: the account went meanwhile, all is in).
+          // Exit 2 is taken only for the unknown accounts (exit 0: every account was read).
           if ((failed && unknown.length === 0) || errors.length > 0)
             throw new ChildProcessError(label, 2, null, stderr);
           left = unknown;

@@ -260,6 +260,8 @@ export interface ArtifactPlan {
   readonly role: string;
   readonly format: string;
   readonly producer: CommandSpec | StreamProducer;
+  /** Asked once the producer succeeded: a warning to record (e.g. what the producer had to leave out). */
+  readonly warning?: () => string | undefined;
   /**
    * Called when the producer failed: return a replacement producer to try (e.g. without
    * role passwords when the user may not read them) with the warning to record when it succeeds
