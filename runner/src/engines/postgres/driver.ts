@@ -321,8 +321,13 @@ export class PostgresDriver implements EngineDriver {
             producer: { cmd: pgDumpall, args: globalsArgs, env, label: 'pg_dumpall' },
             onFailure: (stderr) => {
               if (/permission denied/i.test(stderr)) {
+                const who = source.user ?? 'the backup account';
                 return {
                   retry: { cmd: pgDumpall, args: [...globalsArgs, '--no-role-passwords'], env, label: 'pg_dumpall' },
+                  retryWarning: () =>
+                    `roles were saved without their passwords: ${who} may not read pg_authid, so pg_dumpall ` +
+                    'ran with --no-role-passwords; a restore --with-globals creates the roles without ' +
+                    'passwords (set them again with ALTER ROLE … PASSWORD, or back up as a superuser to keep them).',
                 };
               }
               return {
