@@ -77,7 +77,13 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
       (cfg.type === BackupType.FULL ? await chooseTier(storage, cfg.source.database, started) : RetentionTier.DAILY);
     const enc = await prepareEncryption(cfg.encryption, id);
     const lagBefore = await replicaLagGate(driver, cfg.source, cfg.maxReplicaLagSeconds, 'before');
+    // What the manifest's warnings say: from the engine's session and from the artifacts' pipelines.
+    const warnings: string[] = [];
     const session = await driver.openBackup(cfg.source, {
+      warn: (message, fields) => {
+        log.warn(message, fields);
+        if (!warnings.includes(message)) warnings.push(message);
+      },
       type: cfg.type,
       method: cfg.method,
       lockKey: overlapLockKey(cfg.source, cfg.to),
@@ -91,7 +97,6 @@ export async function runBackup(cfg: BackupConfig, signal: AbortSignal): Promise
     try {
       await checkTierOverride(storage, cfg.tier, session.chain);
       const artifacts: ManifestArtifact[] = [];
-      const warnings: string[] = [];
       const keeping =
         cfg.tier === undefined && session.chain !== undefined
           ? await keepChainWhole(storage, session.chain.parent, started, cfg.tierDays, warnings)

@@ -248,15 +248,16 @@ export class MySQLDriver implements EngineDriver {
           jobs,
           spoolBytes: await mydumperSpoolBytes(control, source.database, jobs),
           lockTimeoutSeconds: options.lockTimeoutSeconds ?? 60,
+          warn: options.warn,
           serverVersion: info.version,
           logBin: info.logBin,
           globals: [
             objectsArtifact(dump, connArgs, env, source.database),
-            ...this.grantsArtifacts(dump, connArgs, env),
+            ...this.grantsArtifacts(dump, connArgs, env, options.warn),
           ],
           tables: () =>
             estimateRows(control, source.database).catch((e: Error) => {
-              log.warn('could not read the tables for the manifest', { error: e.message.split('\n')[0] });
+              options.warn('could not read the tables for the manifest', { error: e.message.split('\n')[0] });
               return undefined;
             }),
           control,
@@ -273,9 +274,12 @@ export class MySQLDriver implements EngineDriver {
           ? estimateRows(snap.session, source.database)
           : countRows(snap.session, source.database);
       const counts = counting.catch((e: Error) => {
-        log.warn('could not count table rows for the manifest; restore drills will check tables without row counts', {
-          error: e.message.split('\n')[0],
-        });
+        options.warn(
+          'could not count table rows for the manifest; restore drills will check tables without row counts',
+          {
+            error: e.message.split('\n')[0],
+          },
+        );
         return undefined;
       });
 
@@ -326,7 +330,7 @@ export class MySQLDriver implements EngineDriver {
           },
         },
       ];
-      artifacts.push(...this.grantsArtifacts(dump, connArgs, env));
+      artifacts.push(...this.grantsArtifacts(dump, connArgs, env, options.warn));
       let position: LogPosition | undefined;
       let positionDecided = false;
       return {
@@ -342,16 +346,16 @@ export class MySQLDriver implements EngineDriver {
           await snap.release();
           const same = await snap.sameAsDump(control);
           positionDecided = true;
-          for (const w of snap.warnings) log.warn(w);
+          for (const w of snap.warnings) options.warn(w);
           if (!same) {
             if (snap.position !== undefined) {
-              log.warn(
+              options.warn(
                 'the binlog position and row counts are not recorded: the dump may have opened its snapshot ' +
                   'after other commits (give the backup user RELOAD so the runner can align the snapshots); ' +
                   'the dump itself records its position in a -- CHANGE MASTER TO comment',
               );
             } else {
-              log.warn(
+              options.warn(
                 'the row counts are not recorded: the dump may have opened its snapshot after other commits ' +
                   '(give the backup user RELOAD so the runner can align the snapshots)',
               );
@@ -381,12 +385,11 @@ export class MySQLDriver implements EngineDriver {
     dump: { path: string; mariadb: boolean },
     connArgs: string[],
     env: Record<string, string | undefined>,
+    warn: BackupOpenOptions['warn'],
   ): ArtifactPlan[] {
     const dumpName = path.basename(dump.path);
     if (!dump.mariadb) {
-      log.warn(
-        `users and grants are not saved: ${dump.path} cannot dump them (--system=users is a mariadb-dump option)`,
-      );
+      warn(`users and grants are not saved: ${dump.path} cannot dump them (--system=users is a mariadb-dump option)`);
       return [];
     }
     const users: CommandSpec = {

@@ -21,7 +21,7 @@ import { SourceUrl } from '../../../../lib/core/urls';
 import { log } from '../../log';
 import { diesWithRunner, findTool, versionOutput } from '../../pipeline/stages';
 import { startSpoolTar } from '../../pipeline/spool-tar';
-import { ArtifactPlan, BackupSession } from '../shared/engine';
+import { ArtifactPlan, BackupOpenOptions, BackupSession } from '../shared/engine';
 import { KNOWN_PARAMS } from './client';
 import { MysqlSession, quoteString } from './session';
 import { LockWatch, LockWatchOf } from './snapshot';
@@ -328,6 +328,8 @@ export interface MydumperBackupOptions {
   /** The session that watches mydumper's sessions for a lock they wait on (snapshot.ts's LockWatch). */
   readonly control: MysqlSession;
   readonly close: () => Promise<void>;
+  /** A warning for the manifest (BackupOpenOptions.warn). */
+  readonly warn: BackupOpenOptions['warn'];
 }
 
 /** The backup session of a parallel dump. */
@@ -362,7 +364,7 @@ export async function openMydumperBackup(o: MydumperBackupOptions): Promise<Back
     tables: async () => {
       await watch.stop();
       if (o.logBin && position === undefined) {
-        log.warn('the binlog position is not recorded: mydumper wrote none into its metadata file');
+        o.warn('the binlog position is not recorded: mydumper wrote none into its metadata file');
       }
       return tables;
     },

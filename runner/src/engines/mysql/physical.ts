@@ -30,7 +30,6 @@ import { SourceUrl } from '../../../../lib/core/urls';
 import { chooseParent } from '../../archive/chain';
 import { readCatalog } from '../../catalog';
 import { BackupError } from '../../errors';
-import { log } from '../../log';
 import { Child, diesWithRunner, findTool } from '../../pipeline/stages';
 import { BackupOpenOptions, BackupSession } from '../shared/engine';
 import { countRows, MysqlFlavor, openSession, ServerInfo } from './client';
@@ -185,7 +184,7 @@ export async function openPhysicalBackup(
   const lsnDir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'dbbackup-lsn-'));
   // Row counts from a snapshot opened while commits are blocked (see the file's comment).
   const side = await openSession(source, env, info.flavor).catch((e: Error) => {
-    log.warn('could not open a session to count rows; the manifest records no row counts', { error: e.message });
+    options.warn('could not open a session to count rows; the manifest records no row counts', { error: e.message });
     return undefined;
   });
   let counting: Promise<{ stats: TableStat[]; file: string; pos: number } | undefined> | undefined;
@@ -203,7 +202,7 @@ export async function openPhysicalBackup(
       await side.query('COMMIT');
       return { stats, file: status.file, pos: Number(status.pos) };
     } catch (e) {
-      log.warn('could not count rows in a snapshot during the backup; the manifest records no row counts', {
+      options.warn('could not count rows in a snapshot during the backup; the manifest records no row counts', {
         error: (e as Error).message.split('\n')[0],
       });
       return undefined;
@@ -286,11 +285,11 @@ export async function openPhysicalBackup(
       const counted = await counting;
       if (counted === undefined) {
         if (counting === undefined)
-          log.warn(`${label} never reported blocking commits; the manifest records no row counts`);
+          options.warn(`${label} never reported blocking commits; the manifest records no row counts`);
         return undefined;
       }
       if (position.file !== undefined && (counted.file !== position.file || counted.pos !== position.pos)) {
-        log.warn(
+        options.warn(
           `the row counts are not recorded: the snapshot they were ` +
             `counted in (${counted.file}:${counted.pos}) is not ` +
             `the backup's point (${position.file}:${position.pos}); a drill then checks tables without row counts`,
@@ -298,7 +297,9 @@ export async function openPhysicalBackup(
         return undefined;
       }
       if (position.file === undefined) {
-        log.warn('the server writes no binary log, so the row counts cannot be tied to the backup; none are recorded');
+        options.warn(
+          'the server writes no binary log, so the row counts cannot be tied to the backup; none are recorded',
+        );
         return undefined;
       }
       return counted.stats;

@@ -257,9 +257,12 @@ export class PostgresDriver implements EngineDriver {
       const estimate = options.rowCounts === 'estimate';
       const counts = (estimate ? session.json<TableStat[]>(TABLE_ESTIMATES_SQL) : countTables(session)).catch(
         (e: Error) => {
-          log.warn('could not count table rows for the manifest; restore drills will check tables without row counts', {
-            error: e.message,
-          });
+          options.warn(
+            'could not count table rows for the manifest; restore drills will check tables without row counts',
+            {
+              error: e.message,
+            },
+          );
           return undefined;
         },
       );

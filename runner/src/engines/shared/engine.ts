@@ -240,6 +240,11 @@ export interface BackupOpenOptions {
   readonly lockWaitSeconds: number;
   /** How long the dump waits for another session's lock on a table before it gives up. */
   readonly lockTimeoutSeconds?: number;
+  /**
+   * A warning about what this backup holds or lacks (no row counts, no position, no users and
+   * grants): logged, and recorded in the manifest's warnings.
+   */
+  readonly warn: (message: string, fields?: Record<string, unknown>) => void;
   /** Where the backup goes: incremental and differential backups find their parent (and log archive) there. */
   readonly storage?: Storage;
   /** The identifier of the database in metrics, lock names and chains. */
