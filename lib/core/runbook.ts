@@ -206,6 +206,12 @@ export function renderRunbook(input: RunbookInput): string {
       `This page is rendered for backup \`${m.id}\` (${m.type}, ${m.tier}, ended ${m.endedAt}, ` +
         `server ${m.serverVersion}); its backup took ${seconds.toFixed(0)} s.`,
     );
+    // What the backup could not record or had to leave out, before anyone restores it.
+    if (m.warnings !== undefined && m.warnings.length > 0) {
+      out.push('', '## What this backup lacks', '', 'Its manifest records these warnings from when it was taken:', '');
+      // Text from the manifest, one line each (the runner's oneLine): no backtick opens code or a fence.
+      out.push(...m.warnings.map((w) => `- ${w.replace(/`/g, "'")}`));
+    }
   }
   if (input.preamble !== undefined && input.preamble.length > 0) out.push('', ...input.preamble);
 

@@ -49,6 +49,7 @@ describe('dbbackup runbook: a crafted manifest injects no shell', () => {
       ...m,
       databaseId: EVIL,
       serverVersion: EVIL,
+      warnings: [EVIL],
       manualRestore: ['touch pwned-stored-line'],
       artifacts: m.artifacts.map((a: { role: string }) => ({ ...a, role: `${a.role}\ntouch pwned-role` })),
     };

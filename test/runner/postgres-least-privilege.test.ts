@@ -57,6 +57,13 @@ describe('PostgreSQL: a backup by an account that is not a superuser', () => {
     const script = execFileSync('zstd', ['-dc', path.join(store, id, globals)], { encoding: 'utf8' });
     assert.match(script, /CREATE ROLE app;/);
     assert.doesNotMatch(script, /SCRAM-SHA-256|PASSWORD '/);
+    // The restore runbook says it before anyone restores.
+    const page = await dbbackup(['runbook', '--from', `file://${store}`, '--id', id], { env: pg.env });
+    assert.equal(page.code, 0, page.stderr);
+    assert.match(
+      page.stdout,
+      /## What this backup lacks\n\n.*\n\n- roles were saved without their passwords: backup may/,
+    );
     const back = await dbbackup(['restore', '--from', `file://${store}`, '--id', id, '--target', pg.url('shop_back')], {
       env: pg.env,
     });

@@ -30,6 +30,7 @@ export async function runRunbook(cfg: RunbookConfig): Promise<RunbookResult> {
     ...stored,
     serverVersion: oneLine(stored.serverVersion),
     endedAt: oneLine(stored.endedAt),
+    warnings: stored.warnings?.map(oneLine),
     manualRestore: manualRestoreSteps(cfg.from, stored),
   };
   const enc = m.pipeline.encryption;
