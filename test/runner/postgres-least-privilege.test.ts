@@ -3,6 +3,7 @@
 // roles are saved without their passwords, and the manifest says so; the backup restores whole.
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,7 +14,9 @@ import { dbbackup } from '../harness/runner';
 describe('PostgreSQL: a backup by an account that is not a superuser', () => {
   let pg: LocalPostgres;
   let dir: string;
-  const password = 'backup-role-pw-7d41';
+  // Throwaway passwords for the throwaway server, made here rather than written in the test.
+  const password = crypto.randomBytes(12).toString('hex');
+  const appPassword = crypto.randomBytes(12).toString('hex');
 
   beforeAll(async () => {
     pg = await startLocalPostgres();
@@ -23,7 +26,7 @@ describe('PostgreSQL: a backup by an account that is not a superuser', () => {
         "INSERT INTO orders (note) SELECT 'order ' || g FROM generate_series(1, 50) g",
       'shop',
     );
-    await pg.sql(`CREATE ROLE backup LOGIN PASSWORD '${password}'; CREATE ROLE app LOGIN PASSWORD 'app-secret-pw'`);
+    await pg.sql(`CREATE ROLE backup LOGIN PASSWORD '${password}'; CREATE ROLE app LOGIN PASSWORD '${appPassword}'`);
     // What a table-by-table least-privilege account has: SELECT on the tables and sequences it backs up.
     await pg.sql(
       'GRANT SELECT ON ALL TABLES IN SCHEMA public TO backup; GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO backup',
