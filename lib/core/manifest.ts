@@ -259,6 +259,10 @@ export function parseManifest(text: string, where = 'manifest.json'): Manifest {
     need(Number.isInteger(a.size) && a.size >= 0, `artifact ${a.name} has no valid size`);
     need(typeof a.sha256 === 'string' && /^[0-9a-f]{64}$/.test(a.sha256), `artifact ${a.name} has no valid sha256`);
   }
+  need(
+    m.warnings === undefined || (Array.isArray(m.warnings) && m.warnings.every((w) => typeof w === 'string')),
+    'has warnings that are not a list of strings',
+  );
   if ((m.version as number) >= FIRST_DIGEST_VERSION) {
     const d = m.digest as ManifestDigest | undefined;
     const hasDigest = typeof d === 'object' && d !== null && typeof d.sha256 === 'string';

@@ -242,6 +242,36 @@ describe('a manifest that checks itself', () => {
       assert.equal(restore.code, 3, restore.stderr);
     }
   });
+  test('list marks the backups with warnings and prints each warning once, on one line', async () => {
+    const root = copyStore('warned');
+    const evil = 'roles saved without passwords\n\u001b[2J# forged line';
+    forge(root, ids.alpha[0], (m) => (m.warnings = [evil, 'no row counts']));
+    forge(root, ids.alpha[1], (m) => (m.warnings = ['no row counts']));
+    const json = JSON.parse((await dbbackup(['list', '--from', `file://${root}`, '--json'])).stdout);
+    const warned = Object.fromEntries(json.backups.map((b: Json) => [b.id, b.warnings]));
+    assert.deepEqual(warned, {
+      [ids.alpha[0]]: [evil, 'no row counts'],
+      [ids.alpha[1]]: ['no row counts'],
+      [ids.beta[0]]: undefined,
+    });
+    const text = await dbbackup(['list', '--from', `file://${root}`]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.ok(!text.stdout.includes('\u001b'), text.stdout);
+    assert.doesNotMatch(text.stdout, /^# forged/m);
+    const lines = text.stdout.split('\n');
+    assert.match(lines.find((l) => l.startsWith('ID'))!, /PIPELINE +WARNINGS/);
+    assert.match(lines.find((l) => l.startsWith(ids.alpha[0]))!, /\+none +2$/);
+    assert.match(lines.find((l) => l.startsWith(ids.beta[0]))!, /\+none +-$/);
+    const warnings = lines.filter((l) => l.startsWith('  WARNING '));
+    assert.deepEqual(warnings, [
+      `  WARNING ${ids.alpha[0]}: roles saved without passwords??[2J# forged line`,
+      `  WARNING 2 backups, ${ids.alpha[0]} to ${ids.alpha[1]}: no row counts`,
+    ]);
+    // A warnings field that is not a list of strings is damage, like any other field.
+    forge(root, ids.beta[0], (m) => (m.warnings = 'one string'));
+    const damaged = JSON.parse((await dbbackup(['list', '--from', `file://${root}`, '--json'])).stdout);
+    assert.match(damaged.unreadable.find((u: Json) => u.id === ids.beta[0]).reason, /warnings that are not a list/);
+  });
 
   test('verify --all reports objects and folders no manifest lists (exit 3 on file://)', async () => {
     const root = copyStore('orphans');

@@ -1,4 +1,5 @@
 import { Manifest } from '../../../lib/core/manifest';
+import { oneLine } from '../../../lib/core/shell';
 import { groupByDatabase, readCatalog } from '../catalog';
 import { ListConfig } from '../config';
 import { formatBytes } from '../log';
@@ -23,6 +24,8 @@ export interface ListEntry {
   /** The full backup at the start of this backup's chain (incremental/differential). */
   readonly base?: string;
   readonly method: string;
+  /** What the backup holds or lacks that a restore or a drill should know (the manifest's warnings). */
+  readonly warnings?: readonly string[];
 }
 
 /** One database of the store and its backups. */
@@ -66,6 +69,7 @@ function entry(m: Manifest): ListEntry {
     parent: m.parent,
     base: m.base,
     method: m.method,
+    ...(m.warnings?.length ? { warnings: m.warnings } : {}),
   };
 }
 
@@ -113,6 +117,7 @@ export function formatList(r: ListResult): string {
     }
     lines.push(...table(backups, r));
   }
+  lines.push(...formatWarnings(r.backups));
   if (r.incomplete.length > 0) {
     const n = r.incomplete.length;
     lines.push(`${n} incomplete folder(s) without a manifest (not backups): ${r.incomplete.join(', ')}`);
@@ -128,8 +133,20 @@ export function formatList(r: ListResult): string {
 /** The rows of one database's backups (or of the whole store when it holds one database). */
 function table(backups: readonly ListEntry[], r: ListResult): string[] {
   const chains = backups.some((b) => b.parent !== undefined);
+  const warned = r.backups.some((b) => b.warnings !== undefined);
   const rows = [
-    ['ID', 'ENGINE', 'DATABASE', 'TYPE', 'TIER', 'ENDED', 'SIZE', 'PIPELINE', ...(chains ? ['DEPENDS ON'] : [])],
+    [
+      'ID',
+      'ENGINE',
+      'DATABASE',
+      'TYPE',
+      'TIER',
+      'ENDED',
+      'SIZE',
+      'PIPELINE',
+      ...(warned ? ['WARNINGS'] : []),
+      ...(chains ? ['DEPENDS ON'] : []),
+    ],
   ];
   for (const b of backups) {
     const type = b.method === 'physical' && b.type === 'full' ? 'full (physical)' : b.type;
@@ -143,6 +160,7 @@ function table(backups: readonly ListEntry[], r: ListResult): string[] {
       b.endedAt.replace(/\.\d+Z$/, 'Z'),
       formatBytes(b.size),
       `${b.compression}+${b.encryption}`,
+      ...(warned ? [b.warnings === undefined ? '-' : String(b.warnings.length)] : []),
       ...(chains ? [b.parent === undefined ? '-' : `${b.parent}${broken ? ' (MISSING: chain broken)' : ''}`] : []),
     ]);
   }
@@ -153,6 +171,22 @@ function table(backups: readonly ListEntry[], r: ListResult): string[] {
       .join('  ')
       .trimEnd(),
   );
+}
+
+/**
+ * The manifests' warnings, each once with the backups that carry it (a daily backup's warning is
+ * the same every day): one line each, control characters shown as `?`.
+ */
+function formatWarnings(backups: readonly ListEntry[]): string[] {
+  const byText = new Map<string, string[]>();
+  for (const b of backups) for (const w of b.warnings ?? []) byText.set(w, [...(byText.get(w) ?? []), b.id]);
+  if (byText.size === 0) return [];
+  const lines = ['warnings the backups recorded (what they hold or lack; also in dbbackup runbook --id ID):'];
+  for (const [text, ids] of byText) {
+    const which = ids.length === 1 ? ids[0] : `${ids.length} backups, ${ids[0]} to ${ids[ids.length - 1]}`;
+    lines.push(`  WARNING ${which}: ${oneLine(text)}`);
+  }
+  return lines;
 }
 
 /** The recoverable windows, gaps and broken chains, for people. */
