@@ -167,6 +167,8 @@ measure() {
   if ! wait "$pid"; then
     echo "bench: '$1' failed:" >&2
     tail -5 "$WORK/stderr.txt" >&2
+    # 75: a deadlock, which run_table retries once for myloader itself (see there).
+    grep -q 'Deadlock found' "$WORK/stderr.txt" && exit 75
     exit 1
   fi
   read -r seconds top user sys <"$stats"
@@ -263,7 +265,19 @@ run_table() {
       [ "${TABLE[$i]}" = "$1" ] || continue
       eval "${BEFORE[$i]}"
       echo "run $run/$2: ${NAME[$i]} … (started $(date -u +%H:%M:%S))" >&2
-      m=$(measure "${NAME[$i]}" "${COMMAND[$i]}")
+      # myloader 0.10 loads with UNIQUE_CHECKS=0, and MariaDB 10.6+ then locks an empty InnoDB table
+      # whole for its first insert: its threads starting on the same empty table can deadlock. Such
+      # a run of the baseline (mlN) is made again once, saying so (dbbackup loads a table's first
+      # row file alone, runner/src/engines/mysql/parallel-restore.ts; its failures are never retried).
+      local rc=0
+      m=$(measure "${NAME[$i]}" "${COMMAND[$i]}") || rc=$?
+      if [ "$rc" = 75 ] && [[ "${NAME[$i]}" == "(ml"* ]]; then
+        echo "bench: ${NAME[$i]} deadlocked (myloader 0.10 on an empty table); its run is made again" >&2
+        eval "${BEFORE[$i]}"
+        rc=0
+        m=$(measure "${NAME[$i]}" "${COMMAND[$i]}") || rc=$?
+      fi
+      [ "$rc" = 0 ] || exit 1
       RESULTS[$i]+="$m"$'\n'
       [ -n "${STORED[$i]}" ] && SIZE[$i]=$(du -sk "${STORED[$i]}" | cut -f1)
       eval "${AFTER[$i]}"

@@ -2,7 +2,8 @@
 // server: a missing mydumper/myloader is exit 2 before anything is read or written; RELOAD is
 // checked before the dump (an explicit --jobs N: exit 2; the default: one stream, with a warning);
 // the spool's estimate (the N largest tables) is checked against TMPDIR's free space; the lock
-// watch stops mydumper when its FLUSH TABLES WITH READ LOCK waits on another session's table lock.
+// watch stops mydumper when its FLUSH TABLES WITH READ LOCK waits on another session's table lock;
+// a parallel restore loads a table's first row file alone (two loaders on an empty table deadlock).
 // A small TMPDIR is a tmpfs of a few MiB (mounting needs root: without it those two tests are
 // skipped, saying so).
 import { afterAll, beforeAll, describe, test } from '@jest/globals';
@@ -450,5 +451,57 @@ exec ${real} "$@"
     );
     // What the killed run left in TMPDIR (its spool and option file) is not a backup; cleared for the next test.
     for (const n of fs.readdirSync(tmp)) fs.rmSync(path.join(tmp, n), { recursive: true, force: true });
+  });
+  test("a parallel restore loads a table's first row file alone, then the rest side by side", async () => {
+    // One table of four mydumper chunks (MYDUMPER_CHUNK_ROWS is 250000). myloader 0.10 loads with
+    // UNIQUE_CHECKS=0, under which two first inserts into an empty InnoDB table can deadlock.
+    await db.sql('CREATE DATABASE chunked; CREATE TABLE chunked.t (id INT PRIMARY KEY, a INT NOT NULL, KEY (a))');
+    await db.sql('INSERT INTO t SELECT seq, seq MOD 977 FROM seq_1_to_1000000; ANALYZE TABLE t', 'chunked');
+    const store = path.join(dir, 'chunked');
+    const b = await backup('chunked', `file://${store}`, '--jobs', '2');
+    assert.equal(b.code, 0, b.stderr);
+    // A myloader in front of the real one that logs when each run starts and ends, and its files.
+    const PATH = pathWithout('myloader');
+    const runs = path.join(dir, 'myloader.runs');
+    fs.writeFileSync(
+      path.join(PATH, 'myloader'),
+      `#!/bin/sh
+PATH="$PATH:/usr/bin:/bin"
+dir=$(printf '%s\\n' "$@" | sed -n 's/^--directory=//p')
+echo "$$ start $(date +%s%N) $(ls "$dir" | tr '\\n' ' ')" >> ${runs}
+${findTool(['myloader'])} "$@"; rc=$?
+echo "$$ end $(date +%s%N)" >> ${runs}
+exit $rc
+`,
+      { mode: 0o755 },
+    );
+    const id = JSON.parse(b.stdout).id;
+    const r = await run(
+      ['restore', '--from', `file://${store}`, '--id', id, '--target', db.url('chunked_r'), '--jobs', '2'],
+      {
+        PATH,
+      },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      await db.sql('SELECT COUNT(*), SUM(a) FROM t', 'chunked_r'),
+      await db.sql('SELECT COUNT(*), SUM(a) FROM t', 'chunked'),
+    );
+    const batches = new Map<string, { start: bigint; end?: bigint; files: string[] }>();
+    for (const line of fs.readFileSync(runs, 'utf8').trim().split('\n')) {
+      const [pid, what, ns, ...files] = line.trim().split(/\s+/);
+      if (what === 'start') batches.set(pid, { start: BigInt(ns), files });
+      else batches.get(pid)!.end = BigInt(ns);
+    }
+    const rows = [...batches.values()]
+      .filter((x) => x.files.some((f) => /^chunked\.t\.\d{5}\.sql$/.test(f)))
+      .sort((x, y) => (x.start < y.start ? -1 : 1));
+    assert.ok(rows.length >= 2, `the row files went to ${rows.length} loader(s): ${fs.readFileSync(runs, 'utf8')}`);
+    for (const later of rows.slice(1)) {
+      assert.ok(
+        rows[0].end! <= later.start,
+        `a loader started on t before its first row file was in: ${fs.readFileSync(runs, 'utf8')}`,
+      );
+    }
   });
 });

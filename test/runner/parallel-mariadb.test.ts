@@ -113,6 +113,32 @@ describe('MariaDB: --jobs and --row-counts', () => {
     assert.deepEqual(fs.readdirSync(tmp), []);
   });
 
+  test("--jobs 2 by hand: the manifest's lines (tar, myloader, then the objects) restore it with standard tools", async () => {
+    const b = await backup(`file://${dir}/by-hand`, '--jobs', '2');
+    assert.equal(b.code, 0, b.stderr);
+    const m = JSON.parse(b.stdout);
+    const line = (role: string) => m.manualRestore[m.manualRestore.indexOf(`# ${role}:`) + 1] as string;
+    assert.match(line('database'), /\| zstd -d -c \| tar -x -f - && myloader --threads=4 .*--database=TARGET_DATABASE/);
+    assert.match(line('objects'), /\| zstd -d -c \| mariadb --binary-mode TARGET_DATABASE/);
+    // The client tools find the server and the password in ~/.my.cnf, as a person's would.
+    const home = fs.mkdtempSync(path.join(dir, 'hand-home-'));
+    fs.writeFileSync(
+      path.join(home, '.my.cnf'),
+      `[client]\nhost=127.0.0.1\nport=${db.port}\nuser=root\npassword=${db.password}\n`,
+      { mode: 0o600 },
+    );
+    await db.sql('CREATE DATABASE by_hand');
+    const work = fs.mkdtempSync(path.join(dir, 'hand-'));
+    for (const role of ['database', 'objects']) {
+      execFileSync('bash', ['-o', 'pipefail', '-c', line(role).replaceAll('TARGET_DATABASE', 'by_hand')], {
+        cwd: work,
+        env: { PATH: process.env.PATH, HOME: home },
+        stdio: 'ignore',
+      });
+    }
+    assert.deepEqual(await mariaFingerprint(db, 'by_hand'), expected);
+  });
+
   test('an existing target: refused without --clean (exit 2, untouched); --clean swaps the backup in', async () => {
     const store = `file://${dir}/swap`;
     const b = await backup(store, '--jobs', '2');

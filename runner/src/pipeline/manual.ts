@@ -48,8 +48,11 @@ const CONSUMERS: Readonly<Record<string, string>> = {
   sql: 'psql -X -d TARGET_DATABASE -f -',
   'mysql-sql': 'mariadb --binary-mode TARGET_DATABASE',
   // A parallel MySQL/MariaDB dump: the archive holds the directory database.mydumper/ that myloader reads.
+  // myloader 0.10 on MariaDB 10.6+ can deadlock when its threads start on the same empty table
+  // (parallel-restore.ts): the comment says what to do then.
   'mydumper-directory-tar':
-    'tar -x -f - && myloader --threads=4 --enable-binlog --directory=database.mydumper --database=TARGET_DATABASE',
+    'tar -x -f - && myloader --threads=4 --enable-binlog --directory=database.mydumper --database=TARGET_DATABASE' +
+    "   # on 'Deadlock found': drop TARGET_DATABASE, create it empty, run this again with --threads=1",
   // Its routines, events and triggers: loaded after myloader.
   'mysql-objects-sql': 'mariadb --binary-mode TARGET_DATABASE   # after myloader',
   'mongodump-archive': 'mongorestore --archive --oplogReplay --uri TARGET_URI',

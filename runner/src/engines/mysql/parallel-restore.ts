@@ -14,6 +14,13 @@
  * by RENAME TABLE only once all of it loaded), as a single-stream restore's statements do: a
  * damaged backup, a wrong key or a failing load are undone by the plan's rollback.
  *
+ * A table's first row file loads alone: myloader 0.10 loads with UNIQUE_CHECKS=0 and
+ * FOREIGN_KEY_CHECKS=0, and MariaDB 10.6+ then takes the first insert into an empty InnoDB table as
+ * a bulk load that locks the whole table, so two loaders starting on the same empty table deadlock
+ * (8 of 60 such inserts on MariaDB 10.11, none with UNIQUE_CHECKS=1; `myloader -t 2` on a one-table
+ * dump meets it too). Once that file is in, the table holds rows (mydumper writes no file for an
+ * empty chunk) and its other row files load side by side.
+ *
  * mydumper 0.10 names its files `<database>.<table>[.<chunk>].sql`; a row file whose name ends in
  * `.NNNNN` waits for the definition of the table without that suffix (a table literally named
  * `t.00001` next to a table `t` is the one case it could start early: its load then fails, and
@@ -134,7 +141,13 @@ export function openMyloaderRestore(o: MyloaderRestoreOptions): MyloaderRestore 
     let metadata = false;
     // Once the archive ended every definition has come: a row file may then go by its exact name too.
     let ended = false;
+    const tableOf = (r: { table: string; exact: string }) => (defined.has(r.table) ? r.table : r.exact);
     const loadable = (r: { table: string; exact: string }) => defined.has(r.table) || (ended && defined.has(r.exact));
+    // The tables whose first row file is loading, and those with a row file in (see the module comment).
+    const filling = new Set<string>();
+    const filled = new Set<string>();
+    const ready = (r: { table: string; exact: string }) =>
+      loadable(r) && (filled.has(tableOf(r)) || !filling.has(tableOf(r)));
     let loadedFiles = 0;
     const start = (files: string[], bytes: number, then: () => void) => {
       log.debug(`myloader: ${files.length} file(s) into ${o.loadInto}`, { files: files.length, bytes });
@@ -160,14 +173,21 @@ export function openMyloaderRestore(o: MyloaderRestoreOptions): MyloaderRestore 
           );
           continue;
         }
-        const batch = shareOf(rows.filter(loadable), o.jobs);
+        const batch = shareOf(rows.filter(ready), o.jobs);
         if (batch.length === 0) break;
         const taken = new Set(batch);
         rows.splice(0, rows.length, ...rows.filter((r) => !taken.has(r)));
+        const first = [...new Set(batch.map(tableOf))].filter((t) => !filled.has(t));
+        for (const t of first) filling.add(t);
         start(
           batch.map((r) => r.name),
           batch.reduce((n, r) => n + r.size, 0),
-          () => undefined,
+          () => {
+            for (const t of first) {
+              filling.delete(t);
+              filled.add(t);
+            }
+          },
         );
       }
     };
