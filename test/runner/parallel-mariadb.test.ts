@@ -113,7 +113,7 @@ describe('MariaDB: --jobs and --row-counts', () => {
     assert.deepEqual(fs.readdirSync(tmp), []);
   });
 
-  test("--jobs 2 by hand: the manifest's lines (tar, myloader, then the objects) restore it with standard tools", async () => {
+  test("--jobs 2 by hand: the manifest's lines (tar, myloader, objects) restore it with standard tools", async () => {
     const b = await backup(`file://${dir}/by-hand`, '--jobs', '2');
     assert.equal(b.code, 0, b.stderr);
     const m = JSON.parse(b.stdout);
