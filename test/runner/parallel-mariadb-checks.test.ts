@@ -497,6 +497,8 @@ exit $rc
       .filter((x) => x.files.some((f) => /^chunked\.t\.\d{5}\.sql$/.test(f)))
       .sort((x, y) => (x.start < y.start ? -1 : 1));
     assert.ok(rows.length >= 2, `the row files went to ${rows.length} loader(s): ${fs.readFileSync(runs, 'utf8')}`);
+    // The first holds that one file of the table: the other loaders wait for one file, not a batch.
+    assert.equal(rows[0].files.filter((f) => /^chunked\.t\./.test(f)).length, 1, fs.readFileSync(runs, 'utf8'));
     for (const later of rows.slice(1)) {
       assert.ok(
         rows[0].end! <= later.start,

@@ -14,7 +14,8 @@
  * by RENAME TABLE only once all of it loaded), as a single-stream restore's statements do: a
  * damaged backup, a wrong key or a failing load are undone by the plan's rollback.
  *
- * A table's first row file loads alone: myloader 0.10 loads with UNIQUE_CHECKS=0 and
+ * A table's first row file loads alone (a batch holds at most that one file of its table, and the
+ * table's other row files wait until it is in): myloader 0.10 loads with UNIQUE_CHECKS=0 and
  * FOREIGN_KEY_CHECKS=0, and MariaDB 10.6+ then takes the first insert into an empty InnoDB table as
  * a bulk load that locks the whole table, so two loaders starting on the same empty table deadlock
  * (8 of 60 such inserts on MariaDB 10.11, none with UNIQUE_CHECKS=1; `myloader -t 2` on a one-table
@@ -173,7 +174,17 @@ export function openMyloaderRestore(o: MyloaderRestoreOptions): MyloaderRestore 
           );
           continue;
         }
-        const batch = shareOf(rows.filter(ready), o.jobs);
+        // Of a table without rows yet, only its first row file: the others wait for it, not for a batch.
+        const seen = new Set<string>();
+        const candidates = rows.filter((r) => {
+          if (!ready(r)) return false;
+          const t = tableOf(r);
+          if (filled.has(t)) return true;
+          if (seen.has(t)) return false;
+          seen.add(t);
+          return true;
+        });
+        const batch = shareOf(candidates, o.jobs);
         if (batch.length === 0) break;
         const taken = new Set(batch);
         rows.splice(0, rows.length, ...rows.filter((r) => !taken.has(r)));
