@@ -147,8 +147,6 @@ export function openMyloaderRestore(o: MyloaderRestoreOptions): MyloaderRestore 
     // The tables whose first row file is loading, and those with a row file in (see the module comment).
     const filling = new Set<string>();
     const filled = new Set<string>();
-    const ready = (r: { table: string; exact: string }) =>
-      loadable(r) && (filled.has(tableOf(r)) || !filling.has(tableOf(r)));
     let loadedFiles = 0;
     const start = (files: string[], bytes: number, then: () => void) => {
       log.debug(`myloader: ${files.length} file(s) into ${o.loadInto}`, { files: files.length, bytes });
@@ -177,10 +175,10 @@ export function openMyloaderRestore(o: MyloaderRestoreOptions): MyloaderRestore 
         // Of a table without rows yet, only its first row file: the others wait for it, not for a batch.
         const seen = new Set<string>();
         const candidates = rows.filter((r) => {
-          if (!ready(r)) return false;
+          if (!loadable(r)) return false;
           const t = tableOf(r);
           if (filled.has(t)) return true;
-          if (seen.has(t)) return false;
+          if (filling.has(t) || seen.has(t)) return false;
           seen.add(t);
           return true;
         });
